@@ -1,0 +1,10 @@
+package main
+
+import "fmt"
+
+func bench(args []string) error {
+	if len(args) == 0 || args[0] != "kds" {
+		return fmt.Errorf("usage: eddy bench kds [flags]")
+	}
+	return benchKDS(args[1:])
+}

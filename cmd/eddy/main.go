@@ -1,0 +1,39 @@
+// Command eddy is the Eddy server and its client tools.
+//
+//	eddy serve [flags]        run the server
+//	eddy bench kds [flags]    load-test a Kinesis Data Streams endpoint
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage:
+  eddy serve [flags]       run the server (eddy serve -h for flags)
+  eddy bench kds [flags]   benchmark a Kinesis Data Streams endpoint (eddy bench kds -h)
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "bench":
+		err = bench(os.Args[2:])
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "eddy: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "eddy:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/eddy-video/eddy/server"
+)
+
+// serve runs the server until SIGINT or SIGTERM.
+//
+// Settings come from, lowest first: built-in defaults, the YAML file named
+// by --config (or EDDY_CONFIG), EDDY_* environment variables (one per flag:
+// --data is EDDY_DATA, --sync-interval is EDDY_SYNC_INTERVAL), and flags.
+func serve(args []string) error {
+	cfg := server.DefaultConfig()
+	path := os.Getenv("EDDY_CONFIG")
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			path = v
+		} else if v, ok := strings.CutPrefix(a, "-config="); ok {
+			path = v
+		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
+			path = args[i+1]
+		}
+	}
+	if path != "" {
+		if err := cfg.LoadFile(path); err != nil {
+			return err
+		}
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.String("config", path, "YAML configuration file")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listen address (Kinesis APIs, HLS, web UI)")
+	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP listen address")
+	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen address (UDP and TCP)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "TLS certificate (PEM); enables HTTPS and HTTP/2")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "TLS private key (PEM)")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "region named in ARNs")
+	fs.StringVar(&cfg.Storage.Sync, "sync", cfg.Storage.Sync, `fsync policy: "always" (before acknowledging) or "interval"`)
+	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", `fsync period with --sync interval`)
+	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
+	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time streams spend CREATING/UPDATING before ACTIVE")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&cfg.InsecureAllowNetwork, "insecure-allow-network", cfg.InsecureAllowNetwork, "allow non-loopback listen addresses without credentials")
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "EDDY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && f.Name != "config" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", env, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+
+	srv := &server.Server{Config: cfg, Logger: logger}
+	if err := srv.Initialize(); err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	got := <-sig
+	logger.Info("shutting down", "signal", got.String())
+	if err := srv.Close(); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

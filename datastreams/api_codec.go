@@ -1,0 +1,144 @@
+package datastreams
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// The Kinesis JSON 1.1 protocol and its CBOR variant (the Java SDK's and
+// KCL's default) carry the same shapes; a request is answered in the
+// format it was made in. Blobs are base64 strings in JSON and byte strings
+// in CBOR; timestamps are epoch seconds (JSON numbers with a millisecond
+// fraction) in JSON and epoch milliseconds (CBOR tag 1) in CBOR.
+
+type codec int
+
+const (
+	codecJSON codec = iota
+	codecCBOR
+)
+
+const (
+	contentTypeJSON = "application/x-amz-json-1.1"
+	contentTypeCBOR = "application/x-amz-cbor-1.1"
+)
+
+func codecFor(contentType string) (codec, bool) {
+	ct, _, _ := strings.Cut(contentType, ";")
+	switch strings.TrimSpace(strings.ToLower(ct)) {
+	case contentTypeJSON, "application/json", "":
+		return codecJSON, true
+	case contentTypeCBOR:
+		return codecCBOR, true
+	}
+	return codecJSON, false
+}
+
+func (c codec) contentType() string {
+	if c == codecCBOR {
+		return contentTypeCBOR
+	}
+	return contentTypeJSON
+}
+
+var (
+	cborDec, _ = cbor.DecOptions{
+		MaxNestedLevels:  16,
+		MaxArrayElements: 10000,
+		MaxMapPairs:      1000,
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthAllowed,
+	}.DecMode()
+	cborEnc, _ = cbor.EncOptions{}.EncMode()
+)
+
+func (c codec) decode(b []byte, v any) error {
+	if c == codecCBOR {
+		return cborDec.Unmarshal(b, v)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if d.More() {
+		return fmt.Errorf("trailing data after the JSON document")
+	}
+	return nil
+}
+
+func (c codec) encode(v any) ([]byte, error) {
+	if c == codecCBOR {
+		return cborEnc.Marshal(v)
+	}
+	return json.Marshal(v)
+}
+
+// Timestamp is a point in time in the Kinesis wire formats.
+type Timestamp struct{ time.Time }
+
+// Ts wraps t for the wire.
+func Ts(t time.Time) *Timestamp { return &Timestamp{t} }
+
+// MarshalJSON writes epoch seconds with a millisecond fraction.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	ms := t.UnixMilli()
+	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', 3, 64), nil
+}
+
+// UnmarshalJSON reads epoch seconds (number or numeric string) or RFC 3339.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if strings.HasPrefix(s, `"`) {
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return err
+		}
+		if tt, err := time.Parse(time.RFC3339Nano, str); err == nil {
+			t.Time = tt
+			return nil
+		}
+		s = str
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e13 {
+		return fmt.Errorf("timestamp %s is not epoch seconds", s)
+	}
+	t.Time = time.UnixMilli(int64(math.Round(f * 1000)))
+	return nil
+}
+
+// MarshalCBOR writes tag 1 with epoch milliseconds, as the AWS Java SDKs do.
+func (t Timestamp) MarshalCBOR() ([]byte, error) {
+	return cborEnc.Marshal(cbor.Tag{Number: 1, Content: t.UnixMilli()})
+}
+
+// UnmarshalCBOR reads epoch milliseconds, tagged (1) or not.
+func (t *Timestamp) UnmarshalCBOR(b []byte) error {
+	var v any
+	if err := cborDec.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if tag, ok := v.(cbor.Tag); ok {
+		v = tag.Content
+	}
+	switch n := v.(type) {
+	case uint64:
+		t.Time = time.UnixMilli(int64(n))
+	case int64:
+		t.Time = time.UnixMilli(n)
+	case float64:
+		t.Time = time.UnixMilli(int64(n))
+	case time.Time:
+		t.Time = n
+	default:
+		return fmt.Errorf("timestamp of CBOR type %T", v)
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package datastreams
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+)
+
+// SubscribeToShard (enhanced fan-out) answers with an AWS event stream
+// (application/vnd.amazon.eventstream): an initial-response event first,
+// then a SubscribeToShardEvent whenever records arrive (the shard writer
+// wakes the subscription on every commit) or, when idle, every
+// subscribeKeepAlive. The stream ends after 5 minutes, at the end of a
+// closed shard (with ChildShards), or with an exception event when a newer
+// subscription for the same consumer and shard takes over.
+
+const (
+	subscribeLifetime  = 5 * time.Minute
+	subscribeKeepAlive = 5 * time.Second
+	subscribeTakeover  = 5 * time.Second
+	subscribeMaxBytes  = 2 << 20
+)
+
+type subscription struct {
+	started time.Time
+	done    chan struct{}
+	once    sync.Once
+	err     error
+}
+
+func (sub *subscription) cancel(err error) {
+	sub.once.Do(func() {
+		sub.err = err
+		close(sub.done)
+	})
+}
+
+func subKey(consumer string, shard int) string { return consumer + "/" + ShardID(shard) }
+
+// subscribe registers a subscription of consumer to shard. A subscription
+// younger than 5 seconds refuses a newcomer; an older one is ended.
+func (s *Stream) subscribe(consumer, consumerARN string, shard int, now time.Time) (*subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, s.core.notFound(s.name)
+	}
+	key := subKey(consumer, shard)
+	if old := s.subs[key]; old != nil {
+		if now.Sub(old.started) < subscribeTakeover {
+			return nil, errf(KindInUse, "Another active subscription exists for consumer %s on shard %s.", consumerARN, ShardID(shard))
+		}
+		old.cancel(errf(KindInUse, "Another active subscription was started for consumer %s on shard %s.", consumerARN, ShardID(shard)))
+	}
+	sub := &subscription{started: now, done: make(chan struct{})}
+	s.subs[key] = sub
+	return sub, nil
+}
+
+func (s *Stream) unsubscribe(consumer string, shard int, sub *subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key := subKey(consumer, shard); s.subs[key] == sub {
+		delete(s.subs, key)
+	}
+}
+
+// endSubscriptions ends every subscription of a consumer.
+func (s *Stream) endSubscriptions(consumer string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, sub := range s.subs {
+		if len(key) > len(consumer) && key[:len(consumer)+1] == consumer+"/" {
+			sub.cancel(err)
+			delete(s.subs, key)
+		}
+	}
+}
+
+func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec, body []byte) {
+	in := new(subscribeIn)
+	if len(body) > 0 {
+		if err := cd.decode(body, in); err != nil {
+			a.writeError(w, cd, errf(KindSerialization, "Could not parse request body: %v", err))
+			return
+		}
+	}
+	var v validator
+	v.required(in.ConsumerARN != nil, "consumerARN")
+	v.required(in.ShardId != nil, "shardId")
+	v.required(in.StartingPosition != nil && in.StartingPosition.Type != nil, "startingPosition.type")
+	if err := v.err(); err != nil {
+		a.writeError(w, cd, err)
+		return
+	}
+	s, c, err := a.consumer(&consumerIn{ConsumerARN: in.ConsumerARN})
+	if err != nil {
+		a.writeError(w, cd, err)
+		return
+	}
+	if c.Status != StatusActive {
+		a.writeError(w, cd, errf(KindInUse, "Consumer %s is not ACTIVE, instead in state %s.", *in.ConsumerARN, c.Status))
+		return
+	}
+	sh, err := a.shardOf(s, in.ShardId, "shardId")
+	if err != nil {
+		a.writeError(w, cd, err)
+		return
+	}
+	sp := in.StartingPosition
+	pos, err := a.position(s, sh, *sp.Type, sp.SequenceNumber, sp.Timestamp)
+	if err != nil {
+		a.writeError(w, cd, err)
+		return
+	}
+	sub, err := s.subscribe(c.Name, *in.ConsumerARN, sh.Index, a.Core.Now())
+	if err != nil {
+		a.writeError(w, cd, err)
+		return
+	}
+	defer s.unsubscribe(c.Name, sh.Index, sub)
+
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+	w.WriteHeader(http.StatusOK)
+	es := &eventWriter{w: w, rc: rc, cd: cd, enc: eventstream.NewEncoder()}
+	if err := es.event("initial-response", empty{}); err != nil {
+		return
+	}
+	kms := s.Info().EncryptionType == "KMS"
+	lifetime := time.NewTimer(subscribeLifetime)
+	defer lifetime.Stop()
+	keepAlive := time.NewTicker(subscribeKeepAlive)
+	defer keepAlive.Stop()
+	lastSent := time.Time{}
+	for {
+		changed := sh.Changed()
+		res, err := s.Read(sh, pos, maxGetRecords, subscribeMaxBytes, false)
+		if err != nil {
+			es.exception(err)
+			return
+		}
+		if len(res.Records) > 0 || res.AtEnd || time.Since(lastSent) >= subscribeKeepAlive {
+			ev := subscribeEvent{
+				Records:                    toRecords(sh.Index, res.Records, kms),
+				ContinuationSequenceNumber: EncodeSeq(sh.Index, res.Next-1),
+				MillisBehindLatest:         res.BehindMillis,
+			}
+			if res.AtEnd {
+				ev.ChildShards = childShardsOf(s, sh)
+			}
+			if err := es.event("SubscribeToShardEvent", ev); err != nil {
+				return
+			}
+			lastSent = time.Now()
+			pos = res.Next
+			if res.AtEnd {
+				return
+			}
+			if len(res.Records) > 0 {
+				continue
+			}
+		}
+		select {
+		case <-changed:
+		case <-keepAlive.C:
+		case <-sub.done:
+			if sub.err != nil {
+				es.exception(sub.err)
+			}
+			return
+		case <-lifetime.C:
+			return
+		case <-r.Context().Done():
+			return
+		case <-a.ctx.Done():
+			return
+		}
+	}
+}
+
+// eventWriter writes AWS event-stream messages and flushes each one.
+type eventWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	cd  codec
+	enc *eventstream.Encoder
+}
+
+func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
+	b, err := e.cd.encode(payload)
+	if err != nil {
+		return err
+	}
+	headers = append(headers, eventstream.Header{Name: ":content-type", Value: eventstream.StringValue(e.cd.contentType())})
+	if err := e.enc.Encode(e.w, eventstream.Message{Headers: headers, Payload: b}); err != nil {
+		return err
+	}
+	return e.rc.Flush()
+}
+
+func (e *eventWriter) event(eventType string, payload any) error {
+	return e.send(eventstream.Headers{
+		{Name: ":message-type", Value: eventstream.StringValue("event")},
+		{Name: ":event-type", Value: eventstream.StringValue(eventType)},
+	}, payload)
+}
+
+func (e *eventWriter) exception(err error) {
+	code, _, msg := ErrorCode(err)
+	_ = e.send(eventstream.Headers{
+		{Name: ":message-type", Value: eventstream.StringValue("exception")},
+		{Name: ":exception-type", Value: eventstream.StringValue(code)},
+	}, errorBody{Type: code, Message: msg})
+}

@@ -1,0 +1,400 @@
+package datastreams
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Retention bounds of the log itself (video streams use the whole range)
+// and of the Kinesis Data Streams API.
+const (
+	MinLogRetentionHours  = 1
+	MaxLogRetentionHours  = 87600
+	MinKDSRetentionHours  = 24
+	MaxKDSRetentionHours  = 8760
+	DefaultRetentionHours = 24
+)
+
+// Core is the shard core: every stream, its shards and their logs, kept
+// under one data directory. Configure the exported fields, then call
+// Initialize; Close stops the writers and the janitor.
+type Core struct {
+	Dir             string
+	Region          string // for ARNs (default us-east-1)
+	AccountID       string // for ARNs and messages (default 000000000000)
+	SyncPolicy      string // "always" (fsync before ack, default) or "interval"
+	SyncInterval    time.Duration
+	SegmentBytes    int64
+	SegmentDuration time.Duration
+	// Limits are the per-shard throughput limits of provisioned streams.
+	Limits Limits
+	// TransitionDelay is how long CREATING/UPDATING/consumer CREATING last
+	// before ACTIVE (0: at once).
+	TransitionDelay time.Duration
+	ShardLimit      int // open shards across all streams (default 500)
+	JanitorInterval time.Duration
+	Now             func() time.Time
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
+
+	mu      sync.RWMutex
+	streams map[string]*Stream
+	key     []byte // HMAC key for iterators and paging tokens
+	metrics *coreMetrics
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	timers  sync.WaitGroup
+}
+
+// Limits are per-shard throughput limits.
+type Limits struct {
+	Enabled          bool
+	WriteRecordsPerS float64 // 1000
+	WriteBytesPerS   float64 // 1 MiB
+	ReadCallsPerS    float64 // 5
+	ReadBytesPerS    float64 // 2 MiB
+}
+
+// DefaultLimits are Kinesis's provisioned-shard limits.
+func DefaultLimits() Limits {
+	return Limits{Enabled: true, WriteRecordsPerS: 1000, WriteBytesPerS: 1 << 20, ReadCallsPerS: 5, ReadBytesPerS: 2 << 20}
+}
+
+var namePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
+
+// ValidName reports whether s is a valid stream or consumer name: the
+// Kinesis pattern, and never "." or "..", which would name directories.
+func ValidName(s string) bool {
+	return namePattern.MatchString(s) && s != "." && s != ".."
+}
+
+// Initialize loads every stream from Dir and starts the janitor.
+func (c *Core) Initialize() error {
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.AccountID == "" {
+		c.AccountID = "000000000000"
+	}
+	if c.SyncPolicy == "" {
+		c.SyncPolicy = "always"
+	}
+	if c.SyncPolicy != "always" && c.SyncPolicy != "interval" {
+		return fmt.Errorf("sync policy %q: use \"always\" or \"interval\"", c.SyncPolicy)
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 100 * time.Millisecond
+	}
+	if c.ShardLimit <= 0 {
+		c.ShardLimit = 500
+	}
+	if c.JanitorInterval <= 0 {
+		c.JanitorInterval = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Logger = c.Logger.With("component", "datastreams")
+	c.metrics = newCoreMetrics(c.Registerer)
+	c.streams = map[string]*Stream{}
+	c.stop = make(chan struct{})
+	root := filepath.Join(c.Dir, "streams")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	key, err := loadOrCreateKey(filepath.Join(c.Dir, "token.key"))
+	if err != nil {
+		return err
+	}
+	c.key = key
+	// Finish deletions interrupted by a crash.
+	trash := filepath.Join(c.Dir, "trash")
+	_ = os.RemoveAll(trash)
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		m, err := loadMeta(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Created but never committed: nothing was acknowledged in it.
+			_ = os.RemoveAll(dir)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s, err := c.openStream(dir, m)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", m.Name, err)
+		}
+		c.streams[m.Name] = s
+	}
+	c.wg.Add(1)
+	go c.janitor()
+	return nil
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return b, syncDir(filepath.Dir(path))
+}
+
+// Close stops the janitor and every shard writer; queued appends finish first.
+func (c *Core) Close() error {
+	close(c.stop)
+	c.wg.Wait()
+	c.timers.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var firstErr error
+	for _, s := range c.streams {
+		if err := s.close(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// StreamARN returns the ARN of data stream name.
+func (c *Core) StreamARN(name string) string {
+	return fmt.Sprintf("arn:aws:kinesis:%s:%s:stream/%s", c.Region, c.AccountID, name)
+}
+
+// StreamNameFromARN extracts the stream name from a stream (or consumer) ARN.
+func (c *Core) StreamNameFromARN(arn string) (string, bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "kinesis" || !strings.HasPrefix(parts[5], "stream/") {
+		return "", false
+	}
+	rest := strings.TrimPrefix(parts[5], "stream/")
+	name, _, _ := strings.Cut(rest, "/")
+	return name, ValidName(name)
+}
+
+// CreateOptions describe a new stream.
+type CreateOptions struct {
+	ShardCount     int
+	Mode           string
+	RetentionHours int
+	RetentionBytes int64
+	Tags           map[string]string
+	Kind           string
+}
+
+// CreateStream creates a stream whose shards split the hash key space evenly.
+func (c *Core) CreateStream(name string, o CreateOptions) (*Stream, error) {
+	if !ValidName(name) {
+		return nil, errf(KindValidation, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+ and be 1 to 128 characters long.", name)
+	}
+	if o.Mode == "" {
+		o.Mode = ModeProvisioned
+	}
+	if o.RetentionHours == 0 {
+		o.RetentionHours = DefaultRetentionHours
+	}
+	if o.RetentionHours < MinLogRetentionHours || o.RetentionHours > MaxLogRetentionHours {
+		return nil, errf(KindInvalidArgument, "Retention period %d hours is outside %d to %d hours.", o.RetentionHours, MinLogRetentionHours, MaxLogRetentionHours)
+	}
+	if o.ShardCount < 1 {
+		return nil, errf(KindInvalidArgument, "ShardCount must be at least 1.")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.streams[name]; ok {
+		return nil, errf(KindInUse, "Stream %s under account %s already exists.", name, c.AccountID)
+	}
+	if open := c.openShardsLocked(); open+o.ShardCount > c.ShardLimit {
+		return nil, errf(KindLimit, "This request would exceed the shard limit for the account %s in %s. Current limit of shards is %d. Number of shards that would have resulted from this request is %d.", c.AccountID, c.Region, c.ShardLimit, open+o.ShardCount)
+	}
+	now := c.Now().UTC()
+	m := &streamMeta{
+		Name: name, Created: now, Status: StatusActive, Mode: o.Mode,
+		RetentionHours: o.RetentionHours, RetentionBytes: o.RetentionBytes, Tags: o.Tags, Kind: o.Kind,
+	}
+	if c.TransitionDelay > 0 {
+		m.Status = StatusCreating
+	}
+	for i, r := range uniformRanges(o.ShardCount) {
+		m.Shards = append(m.Shards, shardMeta{Index: i, Parent: -1, AdjacentParent: -1, Start: r[0].String(), End: r[1].String(), Created: now})
+	}
+	m.NextShardIndex = o.ShardCount
+	dir := filepath.Join(c.Dir, "streams", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	s, err := c.openStream(dir, m)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := saveMeta(dir, m); err != nil {
+		s.close()
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	c.streams[name] = s
+	c.metrics.streams.Inc()
+	c.Logger.Info("stream created", "stream", name, "shards", o.ShardCount, "mode", o.Mode, "retention_hours", o.RetentionHours)
+	if m.Status == StatusCreating {
+		c.after(func() { s.setStatus(StatusCreating, StatusActive) })
+	}
+	return s, nil
+}
+
+// after runs fn once TransitionDelay has passed, unless the core closes first.
+func (c *Core) after(fn func()) {
+	c.timers.Add(1)
+	go func() {
+		defer c.timers.Done()
+		t := time.NewTimer(c.TransitionDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			fn()
+		case <-c.stop:
+		}
+	}()
+}
+
+func (c *Core) openShardsLocked() int {
+	n := 0
+	for _, s := range c.streams {
+		s.mu.RLock()
+		n += len(s.open)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// OpenShardCount returns the number of open shards across all streams.
+func (c *Core) OpenShardCount() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.openShardsLocked()
+}
+
+// Stream returns the named stream.
+func (c *Core) Stream(name string) (*Stream, error) {
+	c.mu.RLock()
+	s, ok := c.streams[name]
+	c.mu.RUnlock()
+	if !ok {
+		return nil, c.notFound(name)
+	}
+	return s, nil
+}
+
+func (c *Core) notFound(name string) error {
+	return errf(KindNotFound, "Stream %s under account %s not found.", name, c.AccountID)
+}
+
+// Streams returns every stream sorted by name.
+func (c *Core) Streams() []*Stream {
+	c.mu.RLock()
+	out := make([]*Stream, 0, len(c.streams))
+	for _, s := range c.streams {
+		out = append(out, s)
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// DeleteStream removes a stream and all its data.
+func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
+	c.mu.Lock()
+	s, ok := c.streams[name]
+	if !ok {
+		c.mu.Unlock()
+		return c.notFound(name)
+	}
+	s.mu.RLock()
+	consumers := len(s.meta.Consumers)
+	s.mu.RUnlock()
+	if consumers > 0 && !enforceConsumerDeletion {
+		c.mu.Unlock()
+		return errf(KindInUse, "Stream %s under account %s has registered consumers.", name, c.AccountID)
+	}
+	delete(c.streams, name)
+	c.mu.Unlock()
+	s.close()
+	// Rename first so a crash mid-delete never leaves a half stream behind.
+	trash := filepath.Join(c.Dir, "trash")
+	if err := os.MkdirAll(trash, 0o755); err != nil {
+		return err
+	}
+	dst := filepath.Join(trash, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
+	if err := os.Rename(s.dir, dst); err != nil {
+		return err
+	}
+	_ = syncDir(filepath.Join(c.Dir, "streams"))
+	c.metrics.streams.Dec()
+	c.Logger.Info("stream deleted", "stream", name)
+	go os.RemoveAll(dst)
+	return nil
+}
+
+// janitor applies retention periodically.
+func (c *Core) janitor() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.JanitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.EnforceRetention()
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// EnforceRetention trims every stream to its retention now.
+func (c *Core) EnforceRetention() {
+	for _, s := range c.Streams() {
+		recs, bytes, err := s.enforceRetention()
+		if err != nil {
+			c.Logger.Error("retention", "stream", s.name, "err", err)
+			continue
+		}
+		if recs > 0 || bytes > 0 {
+			c.metrics.trimmedRecords.Add(float64(recs))
+			c.metrics.trimmedBytes.Add(float64(bytes))
+			c.Logger.Info("retention trimmed", "stream", s.name, "records", recs, "bytes", bytes)
+		}
+	}
+}

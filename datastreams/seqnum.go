@@ -1,0 +1,51 @@
+package datastreams
+
+import (
+	"math/big"
+	"regexp"
+)
+
+// Sequence numbers on the wire are decimal strings of the 128-bit value
+//
+//	2^100 | shardIndex << 64 | logSeq
+//
+// so they are strictly increasing within a shard, unique within a stream
+// (the shard index is part of them), always 31 digits long for realistic
+// shard counts, and a number names the shard it belongs to. logSeq 0 is
+// never a record: it is the position before a shard's first record, used
+// for StartingSequenceNumber and for continuation points of empty shards.
+
+var seqMarker = new(big.Int).Lsh(big.NewInt(1), 100)
+
+var seqPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,128})$`)
+
+// EncodeSeq returns the wire sequence number of logSeq in shard shardIndex.
+func EncodeSeq(shardIndex int, logSeq uint64) string {
+	v := new(big.Int).SetUint64(uint64(shardIndex))
+	v.Lsh(v, 64)
+	v.Or(v, seqMarker)
+	v.Or(v, new(big.Int).SetUint64(logSeq))
+	return v.String()
+}
+
+// DecodeSeq parses a wire sequence number. ok is false for strings that are
+// not sequence numbers this server issued.
+func DecodeSeq(s string) (shardIndex int, logSeq uint64, ok bool) {
+	if !seqPattern.MatchString(s) || len(s) > 40 {
+		return 0, 0, false
+	}
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok || v.BitLen() != 101 {
+		return 0, 0, false
+	}
+	lo := new(big.Int).And(v, new(big.Int).SetUint64(^uint64(0))).Uint64()
+	hi := new(big.Int).Rsh(v, 64)
+	hi.Xor(hi, new(big.Int).Lsh(big.NewInt(1), 36))
+	if !hi.IsInt64() || hi.Int64() > 1<<31 {
+		return 0, 0, false
+	}
+	return int(hi.Int64()), lo, true
+}
+
+// ValidSeqSyntax reports whether s has the form Kinesis allows for sequence numbers.
+func ValidSeqSyntax(s string) bool { return seqPattern.MatchString(s) }

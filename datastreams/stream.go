@@ -1,0 +1,544 @@
+package datastreams
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Stream is one stream of the core: its metadata and shards.
+//
+// mu guards meta, shards and open. Appends take it shared while they route
+// and queue records, so a reshard (exclusive) sees every queued append land
+// in the parent before it seals it.
+type Stream struct {
+	core *Core
+	name string
+	dir  string
+
+	mu     sync.RWMutex
+	meta   *streamMeta
+	shards []*Shard // every retained shard, by index
+	open   []*Shard // open shards, by starting hash key
+	subs   map[string]*subscription
+	closed bool
+}
+
+// Shard is one shard of a stream.
+type Shard struct {
+	Index          int
+	Parent         int // -1: none
+	AdjacentParent int // -1: none
+	Start, End     HashKey
+	Created        time.Time
+	Closed         time.Time // zero while open
+	EndSeq         uint64    // last log sequence of a closed shard
+
+	log    Log
+	w      *shardWriter
+	writeR *bucket
+	writeB *bucket
+	readC  *bucket
+	readB  *bucket
+}
+
+// ID returns the shard's Kinesis id.
+func (sh *Shard) ID() string { return ShardID(sh.Index) }
+
+// IsOpen reports whether the shard still takes records.
+func (sh *Shard) IsOpen() bool { return sh.Closed.IsZero() }
+
+// Log returns the shard's log.
+func (sh *Shard) Log() Log { return sh.log }
+
+// Changed returns a channel closed at the shard's next commit.
+func (sh *Shard) Changed() <-chan struct{} { return sh.w.Changed() }
+
+func (c *Core) openStream(dir string, m *streamMeta) (*Stream, error) {
+	s := &Stream{core: c, name: m.Name, dir: dir, meta: m, subs: map[string]*subscription{}}
+	for _, sm := range m.Shards {
+		sh, err := s.openShard(sm)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.shards = append(s.shards, sh)
+	}
+	s.reindexLocked()
+	return s, nil
+}
+
+func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
+	c := s.core
+	start, ok1 := ParseHashKey(sm.Start)
+	end, ok2 := ParseHashKey(sm.End)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("shard %d: bad hash key range", sm.Index)
+	}
+	log, err := OpenFileLog(filepath.Join(s.dir, ShardID(sm.Index)), FileLogOptions{
+		SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sh := &Shard{Index: sm.Index, Parent: sm.Parent, AdjacentParent: sm.AdjacentParent, Start: start, End: end,
+		Created: sm.Created, Closed: sm.Closed, EndSeq: sm.EndSeq, log: log}
+	l := c.Limits
+	sh.writeR = newBucket(l.WriteRecordsPerS)
+	sh.writeB = newBucket(l.WriteBytesPerS)
+	sh.readC = newBucket(l.ReadCallsPerS)
+	sh.readB = newBucket(l.ReadBytesPerS)
+	sh.w = newShardWriter(log, c.SyncPolicy == "always", c.SyncInterval, c.Now, c.metrics.observeCommit)
+	if !sh.IsOpen() {
+		if _, err := sh.w.submit(nil, true); err != nil {
+			return nil, err
+		}
+	}
+	return sh, nil
+}
+
+// reindexLocked rebuilds the open-shard routing table.
+func (s *Stream) reindexLocked() {
+	s.open = s.open[:0]
+	for _, sh := range s.shards {
+		if sh.IsOpen() {
+			s.open = append(s.open, sh)
+		}
+	}
+	sort.Slice(s.open, func(i, j int) bool { return s.open[i].Start.Less(s.open[j].Start) })
+}
+
+func (s *Stream) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for _, sub := range s.subs {
+		sub.cancel(nil)
+	}
+	var firstErr error
+	for _, sh := range s.shards {
+		sh.w.close()
+		if err := sh.log.Close(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// Name returns the stream's name.
+func (s *Stream) Name() string { return s.name }
+
+// Info is a snapshot of a stream's description.
+type Info struct {
+	Name             string
+	ARN              string
+	Status           string
+	Mode             string
+	Created          time.Time
+	RetentionHours   int
+	RetentionBytes   int64
+	EncryptionType   string
+	KeyID            string
+	Metrics          []string
+	OpenShards       int
+	ConsumerCount    int
+	Kind             string
+	Shards           []ShardInfo // every retained shard, by index
+	Tags             map[string]string
+	ConsumersByIndex []consumerMeta
+}
+
+// ShardInfo describes one shard.
+type ShardInfo struct {
+	Index                   int
+	ID                      string
+	ParentID, AdjacentID    string
+	Start, End              HashKey
+	StartSeq                string
+	EndSeq                  string // empty while open
+	Created, Closed         time.Time
+	FirstLogSeq, NextLogSeq uint64
+}
+
+// Info returns a snapshot of the stream's description.
+func (s *Stream) Info() Info {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	m := s.meta
+	in := Info{Name: m.Name, ARN: s.core.StreamARN(m.Name), Status: m.Status, Mode: m.Mode, Created: m.Created,
+		RetentionHours: m.RetentionHours, RetentionBytes: m.RetentionBytes, EncryptionType: m.EncryptionType, KeyID: m.KeyID,
+		Metrics: append([]string(nil), m.Metrics...), OpenShards: len(s.open), ConsumerCount: len(m.Consumers), Kind: m.Kind,
+		Tags: make(map[string]string, len(m.Tags)), ConsumersByIndex: append([]consumerMeta(nil), m.Consumers...)}
+	for k, v := range m.Tags {
+		in.Tags[k] = v
+	}
+	for _, sh := range s.shards {
+		in.Shards = append(in.Shards, sh.info())
+	}
+	return in
+}
+
+func (sh *Shard) info() ShardInfo {
+	first, next := sh.log.Bounds()
+	si := ShardInfo{Index: sh.Index, ID: sh.ID(), Start: sh.Start, End: sh.End, StartSeq: EncodeSeq(sh.Index, 0),
+		Created: sh.Created, Closed: sh.Closed, FirstLogSeq: first, NextLogSeq: next}
+	if sh.Parent >= 0 {
+		si.ParentID = ShardID(sh.Parent)
+	}
+	if sh.AdjacentParent >= 0 {
+		si.AdjacentID = ShardID(sh.AdjacentParent)
+	}
+	if !sh.IsOpen() {
+		si.EndSeq = EncodeSeq(sh.Index, sh.EndSeq)
+	}
+	return si
+}
+
+// Shard returns the shard with the given index, open or closed.
+func (s *Stream) Shard(index int) (*Shard, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, sh := range s.shards {
+		if sh.Index == index {
+			return sh, nil
+		}
+	}
+	return nil, errf(KindNotFound, "Shard %s in stream %s under account %s does not exist", ShardID(index), s.name, s.core.AccountID)
+}
+
+// Children returns the shards that have sh as a parent.
+func (s *Stream) Children(sh *Shard) []ShardInfo {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []ShardInfo
+	for _, c := range s.shards {
+		if c.Parent == sh.Index || c.AdjacentParent == sh.Index {
+			out = append(out, c.info())
+		}
+	}
+	return out
+}
+
+func (s *Stream) setStatus(from, to string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.meta.Status != from {
+		return
+	}
+	s.meta.Status = to
+	if err := saveMeta(s.dir, s.meta); err != nil {
+		s.core.Logger.Error("save stream", "stream", s.name, "err", err)
+	}
+}
+
+// checkWritableLocked returns an error unless records may be written/read.
+func (s *Stream) checkReadyLocked() error {
+	if s.closed {
+		return s.core.notFound(s.name)
+	}
+	if st := s.meta.Status; st != StatusActive && st != StatusUpdating {
+		return s.core.notFound(s.name)
+	}
+	return nil
+}
+
+// PutEntry is one record offered to Put.
+type PutEntry struct {
+	Key          []byte
+	Data         []byte
+	ExplicitHash *HashKey
+}
+
+// PutResult is where one record landed, or why it did not.
+type PutResult struct {
+	Shard int
+	Seq   uint64
+	Time  int64
+	Err   error
+}
+
+// Put appends records, each to the open shard owning its hash key, and
+// returns once every accepted record is durable. Records of one call that
+// go to one shard keep their order. Throttled records fail alone.
+func (s *Stream) Put(entries []PutEntry) ([]PutResult, error) {
+	results := make([]PutResult, len(entries))
+	s.mu.RLock()
+	if err := s.checkReadyLocked(); err != nil {
+		s.mu.RUnlock()
+		return nil, err
+	}
+	limited := s.core.Limits.Enabled && s.meta.Mode == ModeProvisioned
+	now := s.core.Now()
+	type group struct {
+		sh      *Shard
+		idx     []int
+		entries []Entry
+	}
+	var groups []*group
+	byShard := map[*Shard]*group{}
+	for i := range entries {
+		e := &entries[i]
+		h := PartitionHash(e.Key)
+		if e.ExplicitHash != nil {
+			h = *e.ExplicitHash
+		}
+		sh := s.route(h)
+		results[i].Shard = sh.Index
+		if limited && (!sh.writeR.take(1, now) || !sh.writeB.take(float64(len(e.Key)+len(e.Data)), now)) {
+			results[i].Err = errf(KindThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.ID(), s.name, s.core.AccountID)
+			s.core.metrics.throttled.Inc()
+			continue
+		}
+		g := byShard[sh]
+		if g == nil {
+			g = &group{sh: sh}
+			byShard[sh] = g
+			groups = append(groups, g)
+		}
+		g.idx = append(g.idx, i)
+		g.entries = append(g.entries, Entry{Key: e.Key, Data: e.Data})
+	}
+	waits := make([]<-chan appendResult, len(groups))
+	for gi, g := range groups {
+		ch, err := g.sh.w.submit(g.entries, false)
+		if err != nil {
+			for _, i := range g.idx {
+				results[i].Err = err
+			}
+			continue
+		}
+		waits[gi] = ch
+	}
+	s.mu.RUnlock()
+	for gi, g := range groups {
+		if waits[gi] == nil {
+			continue
+		}
+		res := <-waits[gi]
+		for k, i := range g.idx {
+			if res.err != nil {
+				results[i].Err = res.err
+				continue
+			}
+			results[i].Seq = res.first + uint64(k)
+			results[i].Time = res.t
+		}
+	}
+	return results, nil
+}
+
+// route returns the open shard whose range holds h. Open shards always
+// cover the whole key space, so there is exactly one.
+func (s *Stream) route(h HashKey) *Shard {
+	i := sort.Search(len(s.open), func(i int) bool { return h.Less(s.open[i].Start) })
+	return s.open[i-1]
+}
+
+// ReadResult is what Read returns.
+type ReadResult struct {
+	Records []Record
+	Next    uint64 // log sequence to read from next
+	// AtEnd is true when the shard is closed and everything was read.
+	AtEnd bool
+	// BehindMillis is how far the returned position is behind the shard's tip.
+	BehindMillis int64
+}
+
+// Read reads up to limit records (and about maxBytes) of a shard from log
+// sequence from; positions before the trim horizon read from the horizon.
+func (s *Stream) Read(sh *Shard, from uint64, limit, maxBytes int, throttle bool) (ReadResult, error) {
+	now := s.core.Now()
+	s.mu.RLock()
+	err := s.checkReadyLocked()
+	limited := throttle && s.core.Limits.Enabled && s.meta.Mode == ModeProvisioned
+	s.mu.RUnlock()
+	if err != nil {
+		return ReadResult{}, err
+	}
+	if limited {
+		if !sh.readC.take(1, now) || sh.readB.tokens(now) < 0 {
+			s.core.metrics.throttled.Inc()
+			return ReadResult{}, errf(KindThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.ID(), s.name, s.core.AccountID)
+		}
+	}
+	first, next := sh.log.Bounds()
+	if from < first {
+		from = first
+	}
+	var recs []Record
+	if from < next {
+		recs, err = sh.log.Read(from, limit, maxBytes)
+		if err != nil {
+			return ReadResult{}, err
+		}
+	}
+	res := ReadResult{Records: recs, Next: from}
+	if n := len(recs); n > 0 {
+		res.Next = recs[n-1].Seq + 1
+	}
+	if limited {
+		size := 0
+		for _, r := range recs {
+			size += len(r.Key) + len(r.Data)
+		}
+		sh.readB.force(float64(size), now)
+	}
+	_, next = sh.log.Bounds()
+	if res.Next < next {
+		if len(recs) > 0 {
+			res.BehindMillis = max(0, (now.UnixNano()-recs[len(recs)-1].Time)/1e6)
+		} else if t, ok := sh.log.TimeOf(res.Next); ok {
+			res.BehindMillis = max(0, (now.UnixNano()-t)/1e6)
+		}
+	}
+	s.mu.RLock()
+	closed := !sh.IsOpen()
+	endSeq := sh.EndSeq
+	s.mu.RUnlock()
+	res.AtEnd = closed && res.Next > endSeq
+	return res, nil
+}
+
+// PositionAfterSeq etc. resolve iterator positions to log sequences.
+
+// SeqAtTime returns the log sequence of the first record of sh that
+// arrived at or after t.
+func (s *Stream) SeqAtTime(sh *Shard, t time.Time) uint64 {
+	return sh.log.SeqAtTime(t.UnixNano())
+}
+
+// Tip returns one past the last committed log sequence of sh.
+func (s *Stream) Tip(sh *Shard) uint64 {
+	_, next := sh.log.Bounds()
+	return next
+}
+
+// TrimHorizon returns the first retained log sequence of sh.
+func (s *Stream) TrimHorizon(sh *Shard) uint64 {
+	first, _ := sh.log.Bounds()
+	return first
+}
+
+// SetRetention changes the retention period in hours and applies it at once.
+func (s *Stream) SetRetention(hours int, increase bool) error {
+	s.mu.Lock()
+	if err := s.checkReadyLocked(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	cur := s.meta.RetentionHours
+	if increase && hours < cur {
+		s.mu.Unlock()
+		return errf(KindInvalidArgument, "Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.", hours, s.name, cur)
+	}
+	if !increase && hours > cur {
+		s.mu.Unlock()
+		return errf(KindInvalidArgument, "Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.", hours, s.name, cur)
+	}
+	s.meta.RetentionHours = hours
+	err := saveMeta(s.dir, s.meta)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if !increase {
+		_, _, err = s.enforceRetention()
+	}
+	return err
+}
+
+// enforceRetention trims each shard's log to the stream's retention and
+// forgets closed shards whose every record has expired.
+func (s *Stream) enforceRetention() (uint64, int64, error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return 0, 0, nil
+	}
+	horizon := s.core.Now().Add(-time.Duration(s.meta.RetentionHours) * time.Hour)
+	var perShardBytes int64
+	if s.meta.RetentionBytes > 0 {
+		withData := 0
+		for _, sh := range s.shards {
+			if f, n := sh.log.Bounds(); n > f || sh.IsOpen() {
+				withData++
+			}
+		}
+		perShardBytes = s.meta.RetentionBytes / int64(max(1, withData))
+	}
+	shards := append([]*Shard(nil), s.shards...)
+	s.mu.RUnlock()
+	var recs uint64
+	var bytes int64
+	var expired []*Shard
+	for _, sh := range shards {
+		r, b, err := sh.log.Trim(horizon.UnixNano(), perShardBytes)
+		recs += r
+		bytes += b
+		if err != nil {
+			return recs, bytes, err
+		}
+		if !sh.IsOpen() && sh.Closed.Before(horizon) {
+			expired = append(expired, sh)
+		}
+	}
+	if len(expired) > 0 {
+		s.removeShards(expired)
+	}
+	return recs, bytes, nil
+}
+
+// removeShards drops closed, fully expired shards from the stream.
+func (s *Stream) removeShards(gone []*Shard) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	drop := map[int]bool{}
+	for _, sh := range gone {
+		drop[sh.Index] = true
+	}
+	kept := s.shards[:0]
+	for _, sh := range s.shards {
+		if !drop[sh.Index] {
+			kept = append(kept, sh)
+		}
+	}
+	s.shards = kept
+	ms := s.meta.Shards[:0]
+	for _, m := range s.meta.Shards {
+		if !drop[m.Index] {
+			ms = append(ms, m)
+		}
+	}
+	s.meta.Shards = ms
+	if err := saveMeta(s.dir, s.meta); err != nil {
+		s.core.Logger.Error("save stream", "stream", s.name, "err", err)
+		return
+	}
+	for _, sh := range gone {
+		sh.w.close()
+		_ = sh.log.Close()
+		_ = os.RemoveAll(filepath.Join(s.dir, sh.ID()))
+	}
+}
+
+// Update changes metadata under the stream's lock and persists it.
+func (s *Stream) Update(fn func(m *streamMeta) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.core.notFound(s.name)
+	}
+	if err := fn(s.meta); err != nil {
+		return err
+	}
+	return saveMeta(s.dir, s.meta)
+}

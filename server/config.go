@@ -1,0 +1,250 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is Eddy's configuration. Defaults live in DefaultConfig; a YAML
+// file, EDDY_* environment variables and flags override them, in that order.
+type Config struct {
+	// Data is the directory holding every stream's data.
+	Data string `yaml:"data"`
+	// HTTP, RTSP and WebRTC are listen addresses.
+	HTTP   string `yaml:"http"`
+	RTSP   string `yaml:"rtsp"`
+	WebRTC string `yaml:"webrtc"`
+	// TLSCert and TLSKey (PEM files) turn on HTTPS (HTTP/1.1 and HTTP/2)
+	// on the HTTP listener. Without them it serves HTTP/1.1 and cleartext
+	// HTTP/2 (h2c).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Region and AccountID appear in ARNs and messages.
+	Region    string `yaml:"region"`
+	AccountID string `yaml:"account_id"`
+	// InsecureAllowNetwork lets Eddy listen on non-loopback addresses
+	// without credentials. Off by default.
+	InsecureAllowNetwork bool `yaml:"insecure_allow_network"`
+	LogLevel             string `yaml:"log_level"`
+
+	Storage StorageConfig `yaml:"storage"`
+	Streams StreamsConfig `yaml:"streams"`
+}
+
+// StorageConfig tunes the shard core's logs.
+type StorageConfig struct {
+	// Sync is "always" (fsync before acknowledging, the default) or
+	// "interval" (acknowledge after write; fsync every SyncInterval).
+	Sync            string   `yaml:"sync"`
+	SyncInterval    Duration `yaml:"sync_interval"`
+	SegmentSize     Size     `yaml:"segment_size"`
+	SegmentDuration Duration `yaml:"segment_duration"`
+	JanitorInterval Duration `yaml:"janitor_interval"`
+}
+
+// StreamsConfig holds data-stream behaviour.
+type StreamsConfig struct {
+	// Throttle enforces per-shard limits on PROVISIONED streams.
+	Throttle         bool    `yaml:"throttle"`
+	WriteRecordsPerS float64 `yaml:"write_records_per_second"`
+	WriteBytesPerS   Size    `yaml:"write_bytes_per_second"`
+	ReadCallsPerS    float64 `yaml:"read_calls_per_second"`
+	ReadBytesPerS    Size    `yaml:"read_bytes_per_second"`
+	ShardLimit       int     `yaml:"shard_limit"`
+	// TransitionDelay keeps streams CREATING/UPDATING (and consumers
+	// CREATING) this long before ACTIVE, as Kinesis does; 0 = at once.
+	TransitionDelay Duration `yaml:"transition_delay"`
+}
+
+// DefaultConfig is the embedded default: local disk, loopback only.
+func DefaultConfig() Config {
+	return Config{
+		Data:      "./eddy-data",
+		HTTP:      "127.0.0.1:8080",
+		RTSP:      "127.0.0.1:8554",
+		WebRTC:    "127.0.0.1:8189",
+		Region:    "us-east-1",
+		AccountID: "000000000000",
+		LogLevel:  "info",
+		Storage: StorageConfig{
+			Sync:            "always",
+			SyncInterval:    Duration(100 * time.Millisecond),
+			SegmentSize:     64 << 20,
+			SegmentDuration: Duration(time.Hour),
+			JanitorInterval: Duration(time.Minute),
+		},
+		Streams: StreamsConfig{
+			Throttle:         true,
+			WriteRecordsPerS: 1000,
+			WriteBytesPerS:   1 << 20,
+			ReadCallsPerS:    5,
+			ReadBytesPerS:    2 << 20,
+			ShardLimit:       500,
+		},
+	}
+}
+
+// LoadFile reads a YAML config file over c. Unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks fields and their combinations, saying what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: set a directory for stream data"))
+	}
+	for name, addr := range map[string]string{"http": c.HTTP, "rtsp": c.RTSP, "webrtc": c.WebRTC} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port (%v)", name, addr, err))
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls_cert and tls_key: set both, or neither"))
+	}
+	if s := c.Storage.Sync; s != "always" && s != "interval" {
+		errs = append(errs, fmt.Errorf("storage.sync: %q is not \"always\" or \"interval\"", s))
+	}
+	if c.Storage.Sync == "interval" && c.Storage.SyncInterval <= 0 {
+		errs = append(errs, errors.New("storage.sync_interval: must be positive when storage.sync is \"interval\""))
+	}
+	if c.Storage.SegmentSize < 1<<20 {
+		errs = append(errs, fmt.Errorf("storage.segment_size: %s is too small; use at least 1MiB", c.Storage.SegmentSize))
+	}
+	if c.Storage.SegmentDuration < Duration(time.Minute) {
+		errs = append(errs, errors.New("storage.segment_duration: use at least 1m"))
+	}
+	if c.Streams.ShardLimit < 1 {
+		errs = append(errs, errors.New("streams.shard_limit: must be at least 1"))
+	}
+	if !c.InsecureAllowNetwork && !isLoopback(c.HTTP) {
+		errs = append(errs, fmt.Errorf("http: %q is not a loopback address and no credentials are configured; listen on 127.0.0.1, or set insecure_allow_network: true to expose Eddy without authentication", c.HTTP))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Duration is a time.Duration that also reads days (d), weeks (w) and
+// years (y, 365 days): "30d", "10y", "1h30m".
+type Duration time.Duration
+
+// ParseDuration parses a Duration.
+func ParseDuration(s string) (Duration, error) {
+	s = strings.TrimSpace(s)
+	for _, u := range []struct {
+		suffix string
+		d      time.Duration
+	}{{"y", 365 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(n, 64)
+			if err != nil || f < 0 {
+				return 0, fmt.Errorf("duration %q: want a number before %q", s, u.suffix)
+			}
+			return Duration(f * float64(u.d)), nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: use forms like 100ms, 90s, 1h, 30d, 10y", s)
+	}
+	return Duration(d), nil
+}
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// Set implements flag.Value.
+func (d *Duration) Set(s string) error {
+	v, err := ParseDuration(s)
+	if err == nil {
+		*d = v
+	}
+	return err
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error { return d.Set(n.Value) }
+
+// Size is a byte count that reads units: "500GB", "64MiB", "1048576".
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	n      float64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1},
+}
+
+// ParseSize parses a Size.
+func ParseSize(s string) (Size, error) {
+	s = strings.TrimSpace(s)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
+			if err != nil || f < 0 {
+				return 0, fmt.Errorf("size %q: want a number before %q", s, u.suffix)
+			}
+			return Size(f * u.n), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: use forms like 1048576, 64MiB, 500GB", s)
+	}
+	return Size(n), nil
+}
+
+func (s Size) String() string {
+	for _, u := range sizeUnits[:4] {
+		if s >= Size(u.n) && int64(s)%int64(u.n) == 0 {
+			return fmt.Sprintf("%d%s", int64(s)/int64(u.n), u.suffix)
+		}
+	}
+	return strconv.FormatInt(int64(s), 10)
+}
+
+// Set implements flag.Value.
+func (s *Size) Set(v string) error {
+	n, err := ParseSize(v)
+	if err == nil {
+		*s = n
+	}
+	return err
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error { return s.Set(n.Value) }

@@ -1,0 +1,171 @@
+// Package server wires Eddy together: configuration, listeners, the HTTP
+// router, metrics and lifecycle. Domain logic lives in the packages it mounts.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/eddy-video/eddy/datastreams"
+)
+
+// Server is a running Eddy. Set Config (and optionally Logger), call
+// Initialize, then Close to shut down.
+type Server struct {
+	Config Config
+	Logger *slog.Logger
+
+	core     *datastreams.Core
+	kds      *datastreams.API
+	http     *http.Server
+	httpLn   net.Listener
+	ready    atomic.Bool
+	serveErr chan error
+}
+
+// Initialize opens the store and starts the listeners.
+func (s *Server) Initialize() error {
+	if err := s.Config.Validate(); err != nil {
+		return err
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	c := s.Config
+	if c.InsecureAllowNetwork {
+		s.Logger.Warn("INSECURE: insecure_allow_network is on; Eddy accepts unauthenticated requests from the network", "http", c.HTTP)
+	} else {
+		s.Logger.Info("no credentials configured: listening on loopback only", "http", c.HTTP)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.core = &datastreams.Core{
+		Dir:             c.Data,
+		Region:          c.Region,
+		AccountID:       c.AccountID,
+		SyncPolicy:      c.Storage.Sync,
+		SyncInterval:    time.Duration(c.Storage.SyncInterval),
+		SegmentBytes:    int64(c.Storage.SegmentSize),
+		SegmentDuration: time.Duration(c.Storage.SegmentDuration),
+		JanitorInterval: time.Duration(c.Storage.JanitorInterval),
+		TransitionDelay: time.Duration(c.Streams.TransitionDelay),
+		ShardLimit:      c.Streams.ShardLimit,
+		Limits: datastreams.Limits{
+			Enabled:          c.Streams.Throttle,
+			WriteRecordsPerS: c.Streams.WriteRecordsPerS,
+			WriteBytesPerS:   float64(c.Streams.WriteBytesPerS),
+			ReadCallsPerS:    c.Streams.ReadCallsPerS,
+			ReadBytesPerS:    float64(c.Streams.ReadBytesPerS),
+		},
+		Logger:     s.Logger,
+		Registerer: reg,
+	}
+	if err := s.core.Initialize(); err != nil {
+		return fmt.Errorf("open data directory %s: %w", c.Data, err)
+	}
+	s.kds = &datastreams.API{Core: s.core, Logger: s.Logger}
+
+	r := chi.NewRouter()
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
+	r.Post("/", s.kds.ServeHTTP)
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if c.TLSCert != "" {
+		protocols.SetHTTP2(true)
+	} else {
+		// Cleartext HTTP/2 with prior knowledge: the JS SDK v3 speaks it
+		// to http:// endpoints for SubscribeToShard.
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	s.http = &http.Server{
+		Handler:           r,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	s.http.RegisterOnShutdown(s.kds.Shutdown)
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		s.core.Close()
+		return fmt.Errorf("http listener: %w", err)
+	}
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			ln.Close()
+			s.core.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s.httpLn = ln
+	s.serveErr = make(chan error, 1)
+	go func() {
+		var err error
+		if c.TLSCert != "" {
+			err = s.http.ServeTLS(ln, "", "") // ALPN offers h2 and http/1.1
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.serveErr <- err
+	}()
+	s.ready.Store(true)
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "data", c.Data, "sync", c.Storage.Sync)
+	return nil
+}
+
+// HTTPAddr returns the address the HTTP listener is bound to.
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// Core returns the shard core.
+func (s *Server) Core() *datastreams.Core { return s.core }
+
+// Close shuts down: new connections stop, long-lived responses end,
+// in-flight requests finish (or are cut after the grace period), then the
+// store closes after its writers have committed everything they accepted.
+func (s *Server) Close() error {
+	s.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.kds.Shutdown()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		_ = s.http.Close()
+	}
+	if serr := <-s.serveErr; serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := s.core.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
