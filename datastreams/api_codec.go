@@ -119,24 +119,33 @@ func (t Timestamp) MarshalCBOR() ([]byte, error) {
 	return cborEnc.Marshal(cbor.Tag{Number: 1, Content: t.UnixMilli()})
 }
 
-// UnmarshalCBOR reads epoch milliseconds, tagged (1) or not.
+// UnmarshalCBOR reads epoch milliseconds, tagged (1) or not. (Tag 1 is
+// epoch seconds in RFC 8949, but the AWS SDKs put milliseconds in it.)
 func (t *Timestamp) UnmarshalCBOR(b []byte) error {
+	if len(b) > 0 && b[0]>>5 == 6 { // major type 6: a tag
+		var rt cbor.RawTag
+		if err := cborDec.Unmarshal(b, &rt); err != nil {
+			return err
+		}
+		b = rt.Content
+	}
 	var v any
 	if err := cborDec.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	if tag, ok := v.(cbor.Tag); ok {
-		v = tag.Content
-	}
 	switch n := v.(type) {
 	case uint64:
+		if n > math.MaxInt64 {
+			return fmt.Errorf("timestamp %d out of range", n)
+		}
 		t.Time = time.UnixMilli(int64(n))
 	case int64:
 		t.Time = time.UnixMilli(n)
 	case float64:
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1e16 {
+			return fmt.Errorf("timestamp %v out of range", n)
+		}
 		t.Time = time.UnixMilli(int64(n))
-	case time.Time:
-		t.Time = n
 	default:
 		return fmt.Errorf("timestamp of CBOR type %T", v)
 	}

@@ -113,11 +113,21 @@ func OpenFileLog(dir string, opts FileLogOptions) (*FileLog, error) {
 		l.segs = append(l.segs, s)
 	}
 	if len(l.segs) == 0 {
-		if err := l.createSegment(1); err != nil {
+		first := uint64(1)
+		if len(bases) > 0 {
+			first = bases[len(bases)-1]
+		}
+		if err := l.createSegment(first); err != nil {
 			return nil, err
 		}
 	} else {
 		a := l.segs[len(l.segs)-1]
+		if a.sealed {
+			// The segment after it never got its header: this one takes
+			// appends again, and its index file no longer describes it.
+			a.sealed = false
+			_ = os.Remove(strings.TrimSuffix(a.path, segmentExt) + indexExt)
+		}
 		f, err := os.OpenFile(a.path, os.O_RDWR, 0o644)
 		if err != nil {
 			return nil, err
@@ -155,12 +165,24 @@ func (l *FileLog) openSegment(path string, base uint64, last bool) (*segment, er
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() < segmentHeaderSize {
-		// A segment whose header never made it to disk holds nothing.
-		if last {
-			_ = os.Remove(path)
+	if last {
+		// The newest segment's header is made durable before any record
+		// goes in, so a missing or damaged header means nothing in it was
+		// ever acknowledged. Keep the file aside and start over at its base.
+		hdr := make([]byte, segmentHeaderSize)
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		_, rerr := io.ReadFull(f, hdr)
+		f.Close()
+		if b, _, herr := decodeSegmentHeader(hdr); rerr != nil || herr != nil || b != base {
+			if err := os.Rename(path, path+".corrupt"); err != nil {
+				return nil, err
+			}
 			return nil, nil
 		}
+	} else if fi.Size() < segmentHeaderSize {
 		return nil, fmt.Errorf("%w: segment %s has no header", errCorrupt, path)
 	}
 	if !last {

@@ -31,7 +31,7 @@ type Config struct {
 	AccountID string `yaml:"account_id"`
 	// InsecureAllowNetwork lets Eddy listen on non-loopback addresses
 	// without credentials. Off by default.
-	InsecureAllowNetwork bool `yaml:"insecure_allow_network"`
+	InsecureAllowNetwork bool   `yaml:"insecure_allow_network"`
 	LogLevel             string `yaml:"log_level"`
 
 	Storage StorageConfig `yaml:"storage"`

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 type Server struct {
 	Config Config
 	Logger *slog.Logger
+	// Clock replaces time.Now (tests use it for expiry and retention).
+	Clock func() time.Time
 
 	core     *datastreams.Core
 	kds      *datastreams.API
@@ -33,6 +36,8 @@ type Server struct {
 	httpLn   net.Listener
 	ready    atomic.Bool
 	serveErr chan error
+	close    sync.Once
+	closeErr error
 }
 
 // Initialize opens the store and starts the listeners.
@@ -71,6 +76,7 @@ func (s *Server) Initialize() error {
 		},
 		Logger:     s.Logger,
 		Registerer: reg,
+		Now:        s.Clock,
 	}
 	if err := s.core.Initialize(); err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
@@ -153,6 +159,11 @@ func (s *Server) Core() *datastreams.Core { return s.core }
 // in-flight requests finish (or are cut after the grace period), then the
 // store closes after its writers have committed everything they accepted.
 func (s *Server) Close() error {
+	s.close.Do(func() { s.closeErr = s.shutdown() })
+	return s.closeErr
+}
+
+func (s *Server) shutdown() error {
 	s.ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

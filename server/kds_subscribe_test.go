@@ -1,0 +1,300 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/eddy-video/eddy/server"
+	"github.com/eddy-video/eddy/server/servertest"
+)
+
+// rawCall posts body to the Kinesis endpoint with the given target and
+// content type and returns the status and body.
+func rawCall(t *testing.T, url, target, contentType string, body []byte) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", target)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and returns the file
+// paths and a pool trusting it.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "eddy-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestSubscribeToShard(t *testing.T) {
+	cases := []struct {
+		name      string
+		tls       bool
+		transport func(pool *x509.CertPool) *http.Transport
+		proto     int
+	}{
+		{"http1.1 chunked", false, func(*x509.CertPool) *http.Transport { return &http.Transport{} }, 1},
+		{"h2 over TLS", true, func(pool *x509.CertPool) *http.Transport {
+			p := new(http.Protocols)
+			p.SetHTTP2(true)
+			return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, Protocols: p}
+		}, 2},
+		{"h2c prior knowledge", false, func(*x509.CertPool) *http.Transport {
+			p := new(http.Protocols)
+			p.SetUnencryptedHTTP2(true)
+			return &http.Transport{Protocols: p}
+		}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var pool *x509.CertPool
+			env := servertest.Start(t, func(c *server.Config) {
+				c.Streams.Throttle = false
+				if tc.tls {
+					c.TLSCert, c.TLSKey, pool = selfSignedCert(t)
+				}
+			})
+			kc := env.Kinesis(servertest.WithHTTPClient(&http.Client{Transport: tc.transport(pool)}), servertest.NoRetries)
+			testSubscribe(t, kc, tc.proto)
+		})
+	}
+}
+
+func testSubscribe(t *testing.T, kc *kinesis.Client, wantProto int) {
+	ctx := servertest.Context(t, time.Minute)
+	createStream(t, kc, "sub", 2)
+	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
+		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/sub"), ConsumerName: aws.String("efo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	carn := reg.Consumer.ConsumerARN
+	put := func(tag string, n int) []string {
+		t.Helper()
+		var want []string
+		entries := make([]types.PutRecordsRequestEntry, n)
+		for i := range entries {
+			d := fmt.Sprintf("%s-%d", tag, i)
+			want = append(want, d)
+			entries[i] = types.PutRecordsRequestEntry{Data: []byte(d), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String("0")}
+		}
+		if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("sub"), Records: entries}); err != nil {
+			t.Fatal(err)
+		}
+		return want
+	}
+	early := put("early", 5)
+
+	out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: carn, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); !ok || raw.ProtoMajor != wantProto {
+		t.Fatalf("response protocol %v, want HTTP/%d", raw.Proto, wantProto)
+	}
+	stream := out.GetStream()
+	defer stream.Close()
+	events := stream.Events()
+	var got []string
+	var cont string
+	recv := func(n int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for len(got) < n {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("stream ended: %v", stream.Err())
+				}
+				e, ok := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+				if !ok {
+					t.Fatalf("event %T", ev)
+				}
+				for _, r := range e.Value.Records {
+					got = append(got, string(r.Data))
+				}
+				cont = aws.ToString(e.Value.ContinuationSequenceNumber)
+			case <-time.After(10 * time.Second):
+				t.Fatalf("waited 10 s for records; have %v", got)
+			}
+		}
+		return time.Since(start)
+	}
+	recv(len(early))
+	// Records put while subscribed are pushed without polling.
+	live := put("live", 3)
+	if d := recv(len(early) + len(live)); d > 2*time.Second {
+		t.Fatalf("push took %v", d)
+	}
+	if strings.Join(got, ",") != strings.Join(append(early, live...), ",") {
+		t.Fatalf("received %v", got)
+	}
+
+	// A second subscription for the same consumer and shard within 5 s is refused.
+	_, err = kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: carn, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	wantErr[*types.ResourceInUseException](t, err, "Another active subscription")
+	stream.Close()
+
+	// Resume after the continuation sequence number on shard 0, then
+	// split it: the subscription reads to the end and gets ChildShards.
+	more := put("more", 4)
+	time.Sleep(5 * time.Second) // the previous subscription's 5 s takeover window
+	out, err = kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: carn, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: aws.String(cont)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream = out.GetStream()
+	defer stream.Close()
+	events = stream.Events()
+	got = nil
+	recv(len(more))
+	if strings.Join(got, ",") != strings.Join(more, ",") {
+		t.Fatalf("resumed subscription received %v", got)
+	}
+	if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("sub"), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatal(err)
+	}
+	var children []string
+	for ev := range events {
+		e := ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent)
+		for _, c := range e.Value.ChildShards {
+			children = append(children, *c.ShardId)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("stream error at shard end: %v", err)
+	}
+	if strings.Join(children, ",") != "shardId-000000000002,shardId-000000000003" {
+		t.Fatalf("ChildShards at the end of the subscription: %v", children)
+	}
+}
+
+// TestSubscribeTakeover: after 5 s a new subscription replaces the old
+// one, which ends with a ResourceInUseException event.
+func TestSubscribeTakeover(t *testing.T) {
+	env := servertest.Start(t)
+	kc := env.Kinesis(servertest.NoRetries)
+	ctx := servertest.Context(t, time.Minute)
+	createStream(t, kc, "tk", 1)
+	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
+		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/tk"), ConsumerName: aws.String("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := func() *kinesis.SubscribeToShardEventStream {
+		// One client per concurrent subscription: aws-sdk-go-v2 (smithy-go
+		// v1.28.8) shares an event-stream decode buffer per client, so two
+		// streams on one client race.
+		out, err := env.Kinesis(servertest.NoRetries).SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+			StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.GetStream()
+	}
+	first := sub()
+	defer first.Close()
+	time.Sleep(5100 * time.Millisecond)
+	second := sub()
+	defer second.Close()
+	for range first.Events() {
+	}
+	wantErr[*types.ResourceInUseException](t, first.Err(), "Another active subscription was started")
+	// Deregistering the consumer ends its subscriptions.
+	if _, err := kc.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: reg.Consumer.ConsumerARN}); err != nil {
+		t.Fatal(err)
+	}
+	for range second.Events() {
+	}
+	wantErr[*types.ResourceNotFoundException](t, second.Err(), "deregistered")
+}
+
+// TestShutdownEndsSubscriptions: closing the server ends open
+// subscriptions promptly instead of waiting out their 5 minutes.
+func TestShutdownEndsSubscriptions(t *testing.T) {
+	env := servertest.Start(t)
+	kc := env.Kinesis(servertest.NoRetries)
+	ctx := context.Background()
+	createStream(t, kc, "sd", 1)
+	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
+		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/sd"), ConsumerName: aws.String("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := out.GetStream()
+	defer stream.Close()
+	start := time.Now()
+	if err := env.Server.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	for range stream.Events() {
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("shutdown with an open subscription took %v", d)
+	}
+}
