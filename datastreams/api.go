@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -152,13 +153,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) writeOK(w http.ResponseWriter, cd codec, out any) {
-	b, err := cd.encode(out)
-	if err != nil {
-		a.writeError(w, cd, err)
-		return
+	var b []byte
+	if fast, ok := out.(jsonAppender); ok && cd == codecJSON {
+		b = fast.appendJSON(make([]byte, 0, 4096))
+	} else {
+		var err error
+		if b, err = cd.encode(out); err != nil {
+			a.writeError(w, cd, err)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", cd.contentType())
-	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 }
 

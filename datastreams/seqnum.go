@@ -1,6 +1,7 @@
 package datastreams
 
 import (
+	"math/bits"
 	"math/big"
 	"regexp"
 )
@@ -21,11 +22,37 @@ var seqPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,128})$`)
 
 // EncodeSeq returns the wire sequence number of logSeq in shard shardIndex.
 func EncodeSeq(shardIndex int, logSeq uint64) string {
-	v := new(big.Int).SetUint64(uint64(shardIndex))
-	v.Lsh(v, 64)
-	v.Or(v, seqMarker)
-	v.Or(v, new(big.Int).SetUint64(logSeq))
-	return v.String()
+	var b [40]byte
+	return string(appendSeq(b[:0], shardIndex, logSeq))
+}
+
+// appendSeq appends the decimal sequence number without allocating: the
+// 128-bit value hi:lo is divided by 10^19 twice with 64-bit arithmetic.
+func appendSeq(dst []byte, shardIndex int, logSeq uint64) []byte {
+	hi := uint64(1)<<36 | uint64(shardIndex)
+	lo := logSeq
+	const e19 = 10_000_000_000_000_000_000
+	// hi:lo = q*e19 + r0, q = qhi:qlo; q = t*e19 + r1; t < e19 for our range.
+	qhi := hi / e19
+	qlo, r0 := bits.Div64(hi%e19, lo, e19)
+	t, r1 := bits.Div64(qhi%e19, qlo, e19)
+	var buf [40]byte
+	i := len(buf)
+	put19 := func(v uint64, pad bool) {
+		for n := 0; n < 19 && (pad || v > 0); n++ {
+			i--
+			buf[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put19(r0, true)
+	if t > 0 {
+		put19(r1, true)
+		put19(t, false)
+	} else {
+		put19(r1, false)
+	}
+	return append(dst, buf[i:]...)
 }
 
 // DecodeSeq parses a wire sequence number. ok is false for strings that are

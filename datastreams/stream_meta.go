@@ -98,8 +98,21 @@ func loadMeta(dir string) (*streamMeta, error) {
 	return &m, nil
 }
 
+var shardIDs = func() []string {
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("shardId-%012d", i)
+	}
+	return ids
+}()
+
 // ShardID is the Kinesis name of shard index i.
-func ShardID(i int) string { return fmt.Sprintf("shardId-%012d", i) }
+func ShardID(i int) string {
+	if i >= 0 && i < len(shardIDs) {
+		return shardIDs[i]
+	}
+	return fmt.Sprintf("shardId-%012d", i)
+}
 
 // ParseShardID returns the index named by a shard id. Kinesis accepts the
 // bare number too.

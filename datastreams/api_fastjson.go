@@ -1,0 +1,179 @@
+package datastreams
+
+import (
+	"encoding/base64"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Hand-written JSON encoders for the two responses on the hot path
+// (PutRecords and GetRecords). They produce what encoding/json produces for
+// the same values (api_fastjson_test.go checks this) without reflection.
+
+type jsonAppender interface {
+	appendJSON(dst []byte) []byte
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaping like encoding/json
+// (minus its HTML escaping, which JSON readers don't need) and replacing
+// invalid UTF-8 with U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func (o *putRecordsOut) appendJSON(b []byte) []byte {
+	b = append(b, `{"FailedRecordCount":`...)
+	b = strconv.AppendInt(b, int64(o.FailedRecordCount), 10)
+	b = append(b, `,"Records":[`...)
+	for i := range o.Records {
+		r := &o.Records[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		sep := false
+		field := func(name, v string) {
+			if v == "" {
+				return
+			}
+			if sep {
+				b = append(b, ',')
+			}
+			sep = true
+			b = append(b, '"')
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = appendJSONString(b, v)
+		}
+		field("SequenceNumber", r.SequenceNumber)
+		field("ShardId", r.ShardId)
+		field("ErrorCode", r.ErrorCode)
+		field("ErrorMessage", r.ErrorMessage)
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if o.EncryptionType != "" {
+		b = append(b, `,"EncryptionType":`...)
+		b = appendJSONString(b, o.EncryptionType)
+	}
+	return append(b, '}')
+}
+
+func appendRecordsJSON(b []byte, recs []recordOut) []byte {
+	b = append(b, '[')
+	for i := range recs {
+		r := &recs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"SequenceNumber":`...)
+		b = appendJSONString(b, r.SequenceNumber)
+		b = append(b, `,"ApproximateArrivalTimestamp":`...)
+		if r.ApproximateArrivalTimestamp == nil {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendFloat(b, float64(r.ApproximateArrivalTimestamp.UnixMilli())/1000, 'f', 3, 64)
+		}
+		b = append(b, `,"Data":`...)
+		if r.Data == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, r.Data)
+			b = append(b, '"')
+		}
+		b = append(b, `,"PartitionKey":`...)
+		b = appendJSONString(b, r.PartitionKey)
+		if r.EncryptionType != "" {
+			b = append(b, `,"EncryptionType":`...)
+			b = appendJSONString(b, r.EncryptionType)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func (o *getRecordsOut) appendJSON(b []byte) []byte {
+	b = append(b, `{"Records":`...)
+	if o.Records == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendRecordsJSON(b, o.Records)
+	}
+	if o.NextShardIterator != nil {
+		b = append(b, `,"NextShardIterator":`...)
+		b = appendJSONString(b, *o.NextShardIterator)
+	}
+	b = append(b, `,"MillisBehindLatest":`...)
+	b = strconv.AppendInt(b, o.MillisBehindLatest, 10)
+	if len(o.ChildShards) > 0 {
+		b = append(b, `,"ChildShards":[`...)
+		for i, c := range o.ChildShards {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"ShardId":`...)
+			b = appendJSONString(b, c.ShardId)
+			b = append(b, `,"ParentShards":[`...)
+			for j, p := range c.ParentShards {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, p)
+			}
+			b = append(b, `],"HashKeyRange":{"StartingHashKey":`...)
+			b = appendJSONString(b, c.HashKeyRange.StartingHashKey)
+			b = append(b, `,"EndingHashKey":`...)
+			b = appendJSONString(b, c.HashKeyRange.EndingHashKey)
+			b = append(b, "}}"...)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}

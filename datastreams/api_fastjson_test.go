@@ -1,0 +1,49 @@
+package datastreams
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// The hand-written encoders must say exactly what encoding/json says.
+func sameJSON(t *testing.T, v jsonAppender) {
+	t.Helper()
+	want, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.appendJSON(nil)
+	var a, b any
+	if err := json.Unmarshal(got, &a); err != nil {
+		t.Fatalf("hand-written JSON does not parse: %v\n%s", err, got)
+	}
+	json.Unmarshal(want, &b)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatalf("hand-written JSON differs\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestFastJSONMatchesEncodingJSON(t *testing.T) {
+	ts := Ts(time.UnixMilli(1700000000123))
+	sameJSON(t, &putRecordsOut{FailedRecordCount: 1, Records: []putRecordsResult{
+		{SequenceNumber: EncodeSeq(1, 2), ShardId: ShardID(1)},
+		{ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate \"exceeded\" \\ for\n shard"},
+	}, EncryptionType: "KMS"})
+	sameJSON(t, &putRecordsOut{Records: []putRecordsResult{}})
+	sameJSON(t, &getRecordsOut{Records: []recordOut{
+		{SequenceNumber: "1", ApproximateArrivalTimestamp: ts, Data: []byte{0, 1, 2, 255}, PartitionKey: "key \u2028 ü \x01 \xff"},
+		{SequenceNumber: "2", ApproximateArrivalTimestamp: ts, Data: []byte{}, PartitionKey: "<&>", EncryptionType: "KMS"},
+	}, NextShardIterator: ptr("abc"), MillisBehindLatest: 42})
+	sameJSON(t, &getRecordsOut{Records: []recordOut{}, ChildShards: []childShard{
+		{ShardId: "shardId-000000000002", ParentShards: []string{"shardId-000000000000", "shardId-000000000001"}, HashKeyRange: hashKeyRange{"0", "9"}}}})
+}
+
+func FuzzFastJSONString(f *testing.F) {
+	f.Add("plain", []byte{1, 2})
+	f.Add("\"\\\n\t\x00\u2029\xc3(", []byte{})
+	f.Fuzz(func(t *testing.T, s string, data []byte) {
+		sameJSON(t, &getRecordsOut{Records: []recordOut{{SequenceNumber: s, ApproximateArrivalTimestamp: Ts(time.UnixMilli(5)), Data: data, PartitionKey: s}}, MillisBehindLatest: 1})
+	})
+}
