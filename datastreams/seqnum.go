@@ -1,8 +1,8 @@
 package datastreams
 
 import (
-	"math/bits"
 	"math/big"
+	"math/bits"
 	"regexp"
 )
 
