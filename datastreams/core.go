@@ -44,6 +44,9 @@ type Core struct {
 	// before ACTIVE (0: at once).
 	TransitionDelay time.Duration
 	ShardLimit      int // open shards across all streams (default 500)
+	// RetentionBytes caps each stream's size (0: no cap) unless the stream
+	// sets its own; the oldest whole segments go first.
+	RetentionBytes  int64
 	JanitorInterval time.Duration
 	Now             func() time.Time
 	Logger          *slog.Logger

@@ -463,14 +463,18 @@ func (s *Stream) enforceRetention() (uint64, int64, error) {
 	}
 	horizon := s.core.Now().Add(-time.Duration(s.meta.RetentionHours) * time.Hour)
 	var perShardBytes int64
-	if s.meta.RetentionBytes > 0 {
+	capBytes := s.meta.RetentionBytes
+	if capBytes == 0 {
+		capBytes = s.core.RetentionBytes
+	}
+	if capBytes > 0 {
 		withData := 0
 		for _, sh := range s.shards {
 			if f, n := sh.log.Bounds(); n > f || sh.IsOpen() {
 				withData++
 			}
 		}
-		perShardBytes = s.meta.RetentionBytes / int64(max(1, withData))
+		perShardBytes = capBytes / int64(max(1, withData))
 	}
 	shards := append([]*Shard(nil), s.shards...)
 	s.mu.RUnlock()

@@ -58,6 +58,9 @@ type StreamsConfig struct {
 	ReadCallsPerS    float64 `yaml:"read_calls_per_second"`
 	ReadBytesPerS    Size    `yaml:"read_bytes_per_second"`
 	ShardLimit       int     `yaml:"shard_limit"`
+	// RetentionBytes caps each stream's size on disk (0: no cap); the
+	// oldest whole segments are deleted first, before their time is up.
+	RetentionBytes Size `yaml:"retention_bytes"`
 	// TransitionDelay keeps streams CREATING/UPDATING (and consumers
 	// CREATING) this long before ACTIVE, as Kinesis does; 0 = at once.
 	TransitionDelay Duration `yaml:"transition_delay"`

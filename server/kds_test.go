@@ -866,3 +866,88 @@ func TestUnknownOperation(t *testing.T) {
 		t.Fatalf("8 MiB body: %d, want 413", code)
 	}
 }
+
+// TestRetention: on a fake clock, records older than the retention period
+// go (whole segments at a time), reads from before the trim horizon start
+// at it, and the byte cap holds.
+func TestRetention(t *testing.T) {
+	clk := servertest.NewClock(time.Now())
+	cfg := server.DefaultConfig()
+	cfg.Data, cfg.HTTP = t.TempDir(), "127.0.0.1:0"
+	cfg.Streams.Throttle = false
+	env := servertest.StartWithClock(t, cfg, clk)
+	kc := env.Kinesis()
+	ctx := servertest.Context(t, time.Minute)
+	createStream(t, kc, "ret", 1)
+	put := func(tag string, n int) []string {
+		t.Helper()
+		var seqs []string
+		for i := 0; i < n; i++ {
+			out, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("ret"), Data: []byte(fmt.Sprint(tag, i)), PartitionKey: aws.String("k")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, *out.SequenceNumber)
+		}
+		return seqs
+	}
+	old := put("old", 10)
+	clk.Advance(2 * time.Hour) // the next append starts a new hourly segment
+	fresh := put("fresh", 10)
+	clk.Advance(23 * time.Hour) // the old records are now 25 h old, the fresh ones 23 h
+	env.Server.Core().EnforceRetention()
+
+	recs, _ := readShard(t, kc, iterator(t, kc, "ret", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil))
+	if len(recs) != 10 || *recs[0].SequenceNumber != fresh[0] {
+		t.Fatalf("after retention read %d records starting %v", len(recs), recs)
+	}
+	// An iterator into the removed range reads from the new trim horizon.
+	recs, _ = readShard(t, kc, iterator(t, kc, "ret", "shardId-000000000000", types.ShardIteratorTypeAtSequenceNumber, &old[3], nil))
+	if len(recs) != 10 || *recs[0].SequenceNumber != fresh[0] {
+		t.Fatalf("iterator into the trimmed range read %d records", len(recs))
+	}
+	// Decreasing retention trims at once.
+	if _, err := kc.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("ret"), RetentionPeriodHours: aws.Int32(48)}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour) // fresh records are 25 h old: kept at 48 h
+	put("newest", 1)
+	env.Server.Core().EnforceRetention()
+	if recs, _ := readShard(t, kc, iterator(t, kc, "ret", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)); len(recs) != 11 {
+		t.Fatalf("48 h retention kept %d records, want 11", len(recs))
+	}
+	if _, err := kc.DecreaseStreamRetentionPeriod(ctx, &kinesis.DecreaseStreamRetentionPeriodInput{StreamName: aws.String("ret"), RetentionPeriodHours: aws.Int32(24)}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := readShard(t, kc, iterator(t, kc, "ret", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)); len(recs) != 1 || string(recs[0].Data) != "newest0" {
+		t.Fatalf("after decrease to 24 h read %d records", len(recs))
+	}
+}
+
+func TestRetentionByteCap(t *testing.T) {
+	env := servertest.Start(t, func(c *server.Config) {
+		c.Streams.Throttle = false
+		c.Streams.RetentionBytes = 3 << 20
+		c.Storage.SegmentSize = 1 << 20
+	})
+	kc := env.Kinesis()
+	ctx := servertest.Context(t, time.Minute)
+	createStream(t, kc, "capped", 1)
+	chunk := bytes.Repeat([]byte("v"), 100<<10)
+	for i := 0; i < 100; i++ { // 10 MiB through a 3 MiB cap
+		entries := []types.PutRecordsRequestEntry{{Data: chunk, PartitionKey: aws.String("k")}}
+		if _, err := kc.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String("capped"), Records: entries}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.Server.Core().EnforceRetention()
+	s, _ := env.Server.Core().Stream("capped")
+	sh, _ := s.Shard(0)
+	if size := sh.Log().Size(); size > 3<<20 || size < 1<<20 {
+		t.Fatalf("log size %d after enforcing a 3 MiB cap", size)
+	}
+	recs, _ := readShard(t, kc, iterator(t, kc, "capped", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil))
+	if len(recs) < 10 || len(recs) > 30 || string(recs[len(recs)-1].Data) != string(chunk) {
+		t.Fatalf("kept %d records under the cap", len(recs))
+	}
+}

@@ -67,6 +67,7 @@ func (s *Server) Initialize() error {
 		JanitorInterval: time.Duration(c.Storage.JanitorInterval),
 		TransitionDelay: time.Duration(c.Streams.TransitionDelay),
 		ShardLimit:      c.Streams.ShardLimit,
+		RetentionBytes:  int64(c.Streams.RetentionBytes),
 		Limits: datastreams.Limits{
 			Enabled:          c.Streams.Throttle,
 			WriteRecordsPerS: c.Streams.WriteRecordsPerS,
