@@ -1,7 +1,6 @@
 package datastreams
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -63,14 +62,7 @@ func (c codec) decode(b []byte, v any) error {
 	if c == codecCBOR {
 		return cborDec.Unmarshal(b, v)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if d.More() {
-		return fmt.Errorf("trailing data after the JSON document")
-	}
-	return nil
+	return json.Unmarshal(b, v)
 }
 
 func (c codec) encode(v any) ([]byte, error) {
