@@ -365,6 +365,19 @@ func (a *API) shardOf(s *Stream, id *string, member string) (*Shard, error) {
 	return s.Shard(idx)
 }
 
+// provisioned resolves the stream of a split or merge, which only
+// PROVISIONED streams allow.
+func (a *API) provisioned(ref streamRef, op string) (*Stream, error) {
+	s, err := a.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if s.Info().Mode == ModeOnDemand {
+		return nil, errf(KindInvalidArgument, "%s is not supported for ON_DEMAND streams.", op)
+	}
+	return s, nil
+}
+
 func (a *API) splitShard(_ context.Context, in *splitShardIn) (*empty, error) {
 	var v validator
 	v.required(in.ShardToSplit != nil, "shardToSplit")
@@ -372,12 +385,9 @@ func (a *API) splitShard(_ context.Context, in *splitShardIn) (*empty, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s, err := a.resolve(in.streamRef)
+	s, err := a.provisioned(in.streamRef, "SplitShard")
 	if err != nil {
 		return nil, err
-	}
-	if s.Info().Mode == ModeOnDemand {
-		return nil, errf(KindInvalidArgument, "SplitShard is not supported for ON_DEMAND streams.")
 	}
 	sh, err := a.shardOf(s, in.ShardToSplit, "shardToSplit")
 	if err != nil {
@@ -397,12 +407,9 @@ func (a *API) mergeShards(_ context.Context, in *mergeShardsIn) (*empty, error) 
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s, err := a.resolve(in.streamRef)
+	s, err := a.provisioned(in.streamRef, "MergeShards")
 	if err != nil {
 		return nil, err
-	}
-	if s.Info().Mode == ModeOnDemand {
-		return nil, errf(KindInvalidArgument, "MergeShards is not supported for ON_DEMAND streams.")
 	}
 	sa, err := a.shardOf(s, in.ShardToMerge, "shardToMerge")
 	if err != nil {

@@ -166,14 +166,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, err
-	}
-	return b, syncDir(filepath.Dir(path))
+	return b, writeFileAtomic(path, b, 0o600)
 }
 
 // Close stops the janitor and every shard writer; queued appends finish first.

@@ -244,15 +244,6 @@ func (l *FileLog) createSegment(base uint64) error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // roll seals the active segment and starts a new one. Called with wmu held
 // and nothing appended-but-uncommitted.
 func (l *FileLog) roll() error {

@@ -36,23 +36,7 @@ func writeIndexFile(path string, s *segment) error {
 	b = binary.BigEndian.AppendUint64(b, uint64(s.firstTime))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return writeFileAtomic(path, b, 0o644)
 }
 
 // readIndexFile loads a sealed segment's index and summary. It fails when

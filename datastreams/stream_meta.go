@@ -64,26 +64,7 @@ func saveMeta(dir string, m *streamMeta) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, metaFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, metaFile)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return writeFileAtomic(filepath.Join(dir, metaFile), b, 0o644)
 }
 
 func loadMeta(dir string) (*streamMeta, error) {
