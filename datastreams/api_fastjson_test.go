@@ -19,7 +19,9 @@ func sameJSON(t *testing.T, v jsonAppender) {
 	if err := json.Unmarshal(got, &a); err != nil {
 		t.Fatalf("hand-written JSON does not parse: %v\n%s", err, got)
 	}
-	json.Unmarshal(want, &b)
+	if err := json.Unmarshal(want, &b); err != nil {
+		t.Fatal(err)
+	}
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("hand-written JSON differs\n got %s\nwant %s", got, want)
 	}

@@ -27,7 +27,7 @@ func checkRecord(v *validator, data []byte, pk, ehk *string, member string) (*Ha
 			v.add(*pk, member+"partitionKey", "Member must have length between 1 and 256")
 		}
 	}
-	if data != nil && len(data) > maxRecordBytes {
+	if len(data) > maxRecordBytes {
 		v.add("java.nio.HeapByteBuffer[pos=0 lim="+fmt.Sprint(len(data))+"]", member+"data", "Member must have length less than or equal to 1048576")
 	}
 	if ehk == nil {

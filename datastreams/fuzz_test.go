@@ -109,7 +109,9 @@ func FuzzSegmentRecovery(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fh.Write(tail)
+			if _, err := fh.Write(tail); err != nil {
+				t.Fatal(err)
+			}
 			fh.Close()
 		}
 		l2, err := OpenFileLog(dir, FileLogOptions{Now: clk.Now})

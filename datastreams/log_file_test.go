@@ -303,7 +303,9 @@ func TestFileLogRollbackOnWriteFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Seek(0, 2)
+	if _, err := f.Seek(0, 2); err != nil {
+		t.Fatal(err)
+	}
 	l.active = f
 	// The failed batch is forgotten: the same sequence is taken again.
 	appendN(t, l, clk, 5, 5, 20, time.Millisecond)

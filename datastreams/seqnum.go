@@ -16,8 +16,6 @@ import (
 // never a record: it is the position before a shard's first record, used
 // for StartingSequenceNumber and for continuation points of empty shards.
 
-var seqMarker = new(big.Int).Lsh(big.NewInt(1), 100)
-
 var seqPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,128})$`)
 
 // EncodeSeq returns the wire sequence number of logSeq in shard shardIndex.

@@ -305,7 +305,7 @@ func TestPutAndGetRecords(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	mark := time.Now()
 	time.Sleep(20 * time.Millisecond)
-	pr, err = kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), Data: []byte("new"), PartitionKey: aws.String("x"), ExplicitHashKey: aws.String("0")})
+	_, err = kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("s"), Data: []byte("new"), PartitionKey: aws.String("x"), ExplicitHashKey: aws.String("0")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,9 @@ func TestBadInputIsRefusedAndHarmless(t *testing.T) {
 	wantErr[*types.InvalidArgumentException](t, err, "Invalid ShardIterator")
 	// A stream's iterator does not survive the stream being recreated.
 	stale := iterator(t, kc, "s", "shardId-000000000000", types.ShardIteratorTypeTrimHorizon, nil, nil)
-	kc.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s")})
+	if _, err := kc.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("s")}); err != nil {
+		t.Fatal(err)
+	}
 	createStream(t, kc, "s", 2)
 	_, err = kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: stale})
 	wantErr[*types.InvalidArgumentException](t, err, "Invalid ShardIterator")

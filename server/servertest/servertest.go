@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/eddy-video/eddy/server"
@@ -72,7 +73,7 @@ func StartConfig(t testing.TB, cfg server.Config) *Env {
 // StartWithClock runs a server with cfg whose clock is clk (nil: real time).
 func StartWithClock(t testing.TB, cfg server.Config, clk *Clock) *Env {
 	t.Helper()
-	var out io.Writer = io.Discard
+	out := io.Writer(io.Discard)
 	if os.Getenv("EDDY_TEST_LOG") != "" {
 		out = os.Stderr
 	}
@@ -105,13 +106,41 @@ func (e *Env) Kinesis(opts ...func(*kinesis.Options)) *kinesis.Client {
 	return KinesisAt(e.URL, opts...)
 }
 
-// KinesisAt returns a Kinesis client for any endpoint.
+// KinesisAt returns a Kinesis client for any endpoint. Its HTTP client
+// (the SDK's default, or one set with WithHTTPClient) is wrapped by
+// GuardRequestBody.
 func KinesisAt(url string, opts ...func(*kinesis.Options)) *kinesis.Client {
+	opts = append(opts, func(o *kinesis.Options) { o.HTTPClient = GuardRequestBody(o.HTTPClient) })
 	return kinesis.New(kinesis.Options{
 		Region:       "us-east-1",
 		Credentials:  Credentials,
 		BaseEndpoint: aws.String(url),
 	}, opts...)
+}
+
+// GuardRequestBody works around a client-side race between aws-sdk-go-v2
+// and net/http (aws/aws-sdk-go-v2#1825, #2737): the SDK closes the request
+// body once response headers arrive while the transport's write loop may
+// still probe the body through WriteTo; smithy-go's closed body answers
+// io.EOF there, and the transport closes the connection under the response
+// being read ("deserialization failed ... use of closed network
+// connection" on a 200). Hiding WriteTo turns the probe into a Read, which
+// returns a clean EOF. Without it, about one test run in ten fails while
+// the server did nothing wrong.
+func GuardRequestBody(hc kinesis.HTTPClient) kinesis.HTTPClient {
+	if hc == nil {
+		hc = awshttp.NewBuildableClient()
+	}
+	return guardedClient{hc}
+}
+
+type guardedClient struct{ hc kinesis.HTTPClient }
+
+func (c guardedClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = struct{ io.ReadCloser }{req.Body} // Read and Close only
+	}
+	return c.hc.Do(req)
 }
 
 // NoRetries makes a client surface every error, throttles included.
