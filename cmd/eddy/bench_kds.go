@@ -12,9 +12,11 @@ import (
 	"io"
 	"math/bits"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 )
@@ -60,6 +63,11 @@ type kdsBenchConfig struct {
 	PollInterval time.Duration // GetRecords sleep after an empty answer
 	Drain        time.Duration // longest wait, after producing, for consumers to catch up
 	Progress     time.Duration // progress line period; 0 = none
+
+	// RawSDKBodies leaves request bodies as the SDK makes them, exposing
+	// a smithy-go race that closes connections under fast servers (see
+	// benchTransport.RoundTrip); by default the bench works around it.
+	RawSDKBodies bool
 
 	Log        io.Writer    // setup and progress messages; nil = discard
 	HTTPClient *http.Client // nil = a pooled client sized for the run
@@ -155,7 +163,9 @@ func benchKDS(args []string) error {
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "GetRecords pause after an empty answer")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "longest wait after producing for consumers to receive everything")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
+	fs.BoolVar(&cfg.RawSDKBodies, "raw-sdk-bodies", cfg.RawSDKBodies, "do not work around the smithy-go request-body race that closes connections under fast servers")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the bench process's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -171,6 +181,17 @@ func benchKDS(args []string) error {
 	cfg.Log = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := runKDSBench(ctx, cfg)
 	if res != nil {
 		res.writeText(os.Stdout)
@@ -187,11 +208,12 @@ func benchKDS(args []string) error {
 
 // kdsBench is the state of one run.
 type kdsBench struct {
-	cfg   kdsBenchConfig
-	log   io.Writer
-	kc    *kinesis.Client
-	tr    *benchTransport
-	runID [8]byte
+	cfg     kdsBenchConfig
+	log     io.Writer
+	kc      *kinesis.Client
+	tr      *benchTransport
+	retries *countingRetryer
+	runID   [8]byte
 
 	stream      string
 	streamARN   string
@@ -349,9 +371,15 @@ func runKDSBench(ctx context.Context, cfg kdsBenchConfig) (*kdsBenchResults, err
 
 func (b *kdsBench) setupClient() {
 	cfg := b.cfg
+	b.tr = &benchTransport{codes: map[string]int64{}, hideWriteTo: !cfg.RawSDKBodies}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
+		dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			b.tr.dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		}
 		conns := cfg.Producers + 2*cfg.Shards + 16
 		t.MaxIdleConns = 4 * conns
 		t.MaxIdleConnsPerHost = 2 * conns
@@ -363,14 +391,16 @@ func (b *kdsBench) setupClient() {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	b.tr = &benchTransport{base: base, codes: map[string]int64{}}
+	b.tr.base = base
 	counted := *hc
 	counted.Transport = b.tr
 	creds := aws.Credentials{AccessKeyID: cfg.AccessKey, SecretAccessKey: cfg.SecretKey, SessionToken: cfg.SessionToken, Source: "eddy-bench"}
+	b.retries = &countingRetryer{RetryerV2: retry.NewStandard(), codes: map[string]int64{}}
 	b.kc = kinesis.New(kinesis.Options{
 		Region:       cfg.Region,
 		BaseEndpoint: aws.String(cfg.Endpoint),
 		HTTPClient:   &counted,
+		Retryer:      b.retries,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 			return creds, nil
 		}),
