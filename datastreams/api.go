@@ -129,7 +129,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, cd, errf(KindUnknownOperation, "Unknown operation %q.", target))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.MaxBodyBytes))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, a.MaxBodyBytes), r.ContentLength, a.MaxBodyBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -152,16 +152,27 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.writeOK(w, cd, out)
 }
 
+// readBody reads a request body in one allocation when its length is known.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, length+1) // one spare byte to see a body longer than declared
+	n, err := io.ReadFull(r, b)
+	if err == io.ErrUnexpectedEOF && int64(n) == length {
+		return b[:n], nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nil, errors.New("request body longer than its Content-Length")
+}
+
 func (a *API) writeOK(w http.ResponseWriter, cd codec, out any) {
-	var b []byte
-	if fast, ok := out.(jsonAppender); ok && cd == codecJSON {
-		b = fast.appendJSON(make([]byte, 0, 4096))
-	} else {
-		var err error
-		if b, err = cd.encode(out); err != nil {
-			a.writeError(w, cd, err)
-			return
-		}
+	b, err := cd.encode(out)
+	if err != nil {
+		a.writeError(w, cd, err)
+		return
 	}
 	w.Header().Set("Content-Type", cd.contentType())
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))

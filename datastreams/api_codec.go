@@ -69,6 +69,9 @@ func (c codec) encode(v any) ([]byte, error) {
 	if c == codecCBOR {
 		return cborEnc.Marshal(v)
 	}
+	if fast, ok := v.(jsonAppender); ok {
+		return fast.appendJSON(make([]byte, 0, fast.jsonSizeHint())), nil
+	}
 	return json.Marshal(v)
 }
 

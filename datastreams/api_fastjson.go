@@ -12,7 +12,22 @@ import (
 
 type jsonAppender interface {
 	appendJSON(dst []byte) []byte
+	jsonSizeHint() int // a capacity that usually avoids regrowing
 }
+
+func (o *putRecordsOut) jsonSizeHint() int { return 64 + 90*len(o.Records) }
+
+func recordsSizeHint(recs []recordOut) int {
+	n := 64
+	for i := range recs {
+		n += 120 + len(recs[i].PartitionKey) + (len(recs[i].Data)+2)/3*4
+	}
+	return n
+}
+
+func (o *getRecordsOut) jsonSizeHint() int { return 512 + recordsSizeHint(o.Records) }
+
+func (e *subscribeEvent) jsonSizeHint() int { return 256 + recordsSizeHint(e.Records) }
 
 const hexDigits = "0123456789abcdef"
 
@@ -152,28 +167,48 @@ func (o *getRecordsOut) appendJSON(b []byte) []byte {
 	}
 	b = append(b, `,"MillisBehindLatest":`...)
 	b = strconv.AppendInt(b, o.MillisBehindLatest, 10)
-	if len(o.ChildShards) > 0 {
-		b = append(b, `,"ChildShards":[`...)
-		for i, c := range o.ChildShards {
-			if i > 0 {
+	b = appendChildShardsJSON(b, o.ChildShards)
+	return append(b, '}')
+}
+
+func appendChildShardsJSON(b []byte, cs []childShard) []byte {
+	if len(cs) == 0 {
+		return b
+	}
+	b = append(b, `,"ChildShards":[`...)
+	for i, c := range cs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"ShardId":`...)
+		b = appendJSONString(b, c.ShardId)
+		b = append(b, `,"ParentShards":[`...)
+		for j, p := range c.ParentShards {
+			if j > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"ShardId":`...)
-			b = appendJSONString(b, c.ShardId)
-			b = append(b, `,"ParentShards":[`...)
-			for j, p := range c.ParentShards {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendJSONString(b, p)
-			}
-			b = append(b, `],"HashKeyRange":{"StartingHashKey":`...)
-			b = appendJSONString(b, c.HashKeyRange.StartingHashKey)
-			b = append(b, `,"EndingHashKey":`...)
-			b = appendJSONString(b, c.HashKeyRange.EndingHashKey)
-			b = append(b, "}}"...)
+			b = appendJSONString(b, p)
 		}
-		b = append(b, ']')
+		b = append(b, `],"HashKeyRange":{"StartingHashKey":`...)
+		b = appendJSONString(b, c.HashKeyRange.StartingHashKey)
+		b = append(b, `,"EndingHashKey":`...)
+		b = appendJSONString(b, c.HashKeyRange.EndingHashKey)
+		b = append(b, "}}"...)
 	}
+	return append(b, ']')
+}
+
+func (e *subscribeEvent) appendJSON(b []byte) []byte {
+	b = append(b, `{"Records":`...)
+	if e.Records == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendRecordsJSON(b, e.Records)
+	}
+	b = append(b, `,"ContinuationSequenceNumber":`...)
+	b = appendJSONString(b, e.ContinuationSequenceNumber)
+	b = append(b, `,"MillisBehindLatest":`...)
+	b = strconv.AppendInt(b, e.MillisBehindLatest, 10)
+	b = appendChildShardsJSON(b, e.ChildShards)
 	return append(b, '}')
 }

@@ -38,6 +38,9 @@ func TestFastJSONMatchesEncodingJSON(t *testing.T) {
 		{SequenceNumber: "1", ApproximateArrivalTimestamp: ts, Data: []byte{0, 1, 2, 255}, PartitionKey: "key \u2028 ü \x01 \xff"},
 		{SequenceNumber: "2", ApproximateArrivalTimestamp: ts, Data: []byte{}, PartitionKey: "<&>", EncryptionType: "KMS"},
 	}, NextShardIterator: ptr("abc"), MillisBehindLatest: 42})
+	sameJSON(t, &subscribeEvent{Records: []recordOut{{SequenceNumber: "9", ApproximateArrivalTimestamp: ts, Data: []byte("x"), PartitionKey: "p"}},
+		ContinuationSequenceNumber: "9", MillisBehindLatest: 3, ChildShards: []childShard{{ShardId: "s", ParentShards: []string{"p"}, HashKeyRange: hashKeyRange{"1", "2"}}}})
+	sameJSON(t, &subscribeEvent{Records: []recordOut{}, ContinuationSequenceNumber: "1"})
 	sameJSON(t, &getRecordsOut{Records: []recordOut{}, ChildShards: []childShard{
 		{ShardId: "shardId-000000000002", ParentShards: []string{"shardId-000000000000", "shardId-000000000001"}, HashKeyRange: hashKeyRange{"0", "9"}}}})
 }

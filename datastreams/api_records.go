@@ -18,8 +18,18 @@ const (
 )
 
 // checkRecord validates one record offered to PutRecord(s); member is the
-// validation path ("data" or "records.3.member.data").
-func checkRecord(v *validator, data []byte, pk, ehk *string, member string) (*HashKey, error) {
+// validation path prefix ("" or "records.3.member."), built only on failure.
+func checkRecord(v *validator, data []byte, pk, ehk *string, member func() string) (*HashKey, error) {
+	if data != nil && pk != nil {
+		if n := len(*pk); n >= 1 && n <= 256 && len(data) <= maxRecordBytes {
+			return parseExplicitHash(ehk) // the common case: nothing to report
+		}
+	}
+	checkRecordSlow(v, data, pk, member())
+	return parseExplicitHash(ehk)
+}
+
+func checkRecordSlow(v *validator, data []byte, pk *string, member string) {
 	v.required(data != nil, member+"data")
 	v.required(pk != nil, member+"partitionKey")
 	if pk != nil {
@@ -30,6 +40,9 @@ func checkRecord(v *validator, data []byte, pk, ehk *string, member string) (*Ha
 	if len(data) > maxRecordBytes {
 		v.add("java.nio.HeapByteBuffer[pos=0 lim="+fmt.Sprint(len(data))+"]", member+"data", "Member must have length less than or equal to 1048576")
 	}
+}
+
+func parseExplicitHash(ehk *string) (*HashKey, error) {
 	if ehk == nil {
 		return nil, nil
 	}
@@ -42,7 +55,7 @@ func checkRecord(v *validator, data []byte, pk, ehk *string, member string) (*Ha
 
 func (a *API) putRecord(_ context.Context, in *putRecordIn) (*putRecordOut, error) {
 	var v validator
-	ehk, err := checkRecord(&v, in.Data, in.PartitionKey, in.ExplicitHashKey, "")
+	ehk, err := checkRecord(&v, in.Data, in.PartitionKey, in.ExplicitHashKey, func() string { return "" })
 	if verr := v.err(); verr != nil {
 		return nil, verr
 	}
@@ -93,7 +106,7 @@ func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, e
 	total := 0
 	for i := range in.Records {
 		r := &in.Records[i]
-		ehk, err := checkRecord(&v, r.Data, r.PartitionKey, r.ExplicitHashKey, fmt.Sprintf("records.%d.member.", i+1))
+		ehk, err := checkRecord(&v, r.Data, r.PartitionKey, r.ExplicitHashKey, func() string { return fmt.Sprintf("records.%d.member.", i+1) })
 		if err != nil {
 			return nil, err
 		}

@@ -152,7 +152,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 			if res.AtEnd {
 				ev.ChildShards = childShardsOf(s, sh)
 			}
-			if err := es.event("SubscribeToShardEvent", ev); err != nil {
+			if err := es.event("SubscribeToShardEvent", &ev); err != nil {
 				return
 			}
 			lastSent = time.Now()

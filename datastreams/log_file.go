@@ -66,6 +66,7 @@ type FileLog struct {
 	mu       sync.RWMutex
 	segs     []*segment
 	loaded   []*segment // sealed segments whose index is in memory, oldest first
+	readers  []*segment // segments with an open read descriptor, oldest first
 	hints    [256]indexEntry
 	hintNext int
 }
@@ -499,13 +500,68 @@ func (l *FileLog) startPos(v *segView, seq uint64) int64 {
 	return pos
 }
 
+// maxReaders bounds the idle read descriptors a log keeps open.
+const maxReaders = 4
+
+// reader returns the segment's read descriptor, opening it if needed, and
+// holds it until release: a descriptor is closed (by eviction, trim or
+// Close) only once no read uses it.
+func (l *FileLog) reader(s *segment) (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.rf == nil {
+		f, err := os.Open(s.path)
+		if err != nil {
+			return nil, err
+		}
+		s.rf = f
+		l.readers = append(l.readers, s)
+		for len(l.readers) > maxReaders {
+			l.closeReaderLocked(l.readers[0])
+		}
+	}
+	s.rfRefs++
+	return s.rf, nil
+}
+
+func (l *FileLog) release(s *segment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s.rfRefs--
+	if s.rfRefs == 0 && s.rfDoomed {
+		s.rf.Close()
+		s.rf, s.rfDoomed = nil, false
+	}
+}
+
+// closeReaderLocked retires a segment's read descriptor (l.mu held): at
+// once when idle, else when its last read releases it.
+func (l *FileLog) closeReaderLocked(s *segment) {
+	kept := l.readers[:0]
+	for _, r := range l.readers {
+		if r != s {
+			kept = append(kept, r)
+		}
+	}
+	l.readers = kept
+	if s.rf == nil {
+		return
+	}
+	if s.rfRefs > 0 {
+		s.rfDoomed = true
+		return
+	}
+	s.rf.Close()
+	s.rf = nil
+}
+
 const readChunk = 256 << 10
 
 // Read implements Log.
 func (l *FileLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
 	for attempt := 0; ; attempt++ {
 		recs, err := l.read(from, maxRecords, maxBytes)
-		if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrClosed)) && attempt < 3 {
 			continue // a segment was trimmed under us; read from the new horizon
 		}
 		return recs, err
@@ -536,71 +592,72 @@ func (l *FileLog) read(from uint64, maxRecords, maxBytes int) ([]Record, error) 
 				return out, err
 			}
 		}
-		f, err := os.Open(v.path)
+		f, err := l.reader(v.s)
 		if err != nil {
 			return out, err
 		}
-		pos := l.startPos(v, from)
-		// Read no more than the caller can take, plus the index granularity
-		// that may lie between the index point and from.
-		want := int64(maxBytes) + l.opts.IndexEvery + int64(maxRecords)*frameHeaderSize
-		segDone := false
-		for pos < v.size && !segDone && !full {
-			n := min(int64(readChunk), v.size-pos, want)
-			buf := make([]byte, n)
-			if _, err := f.ReadAt(buf, pos); err != nil {
-				f.Close()
-				return out, err
-			}
-			off := 0
-			for off < len(buf) {
-				rec, sz, err := decodeFrame(buf[off:])
-				if errors.Is(err, io.ErrUnexpectedEOF) {
-					if off == 0 {
-						// One frame larger than the chunk: read exactly it.
-						buf = make([]byte, frameHeaderSize+int(be32(buf)))
-						if _, err := f.ReadAt(buf, pos); err != nil {
-							f.Close()
-							return out, err
-						}
-						continue
-					}
-					break
-				}
-				if err != nil {
-					f.Close()
-					return out, fmt.Errorf("segment %s at byte %d: %w", v.path, pos+int64(off), err)
-				}
-				if rec.Seq >= v.next {
-					segDone = true
-					break
-				}
-				if rec.Seq >= from {
-					if len(out) > 0 && total+len(rec.Key)+len(rec.Data) > maxBytes {
-						full = true
-						break
-					}
-					out = append(out, rec)
-					total += len(rec.Key) + len(rec.Data)
-					if len(out) >= maxRecords {
-						full = true
-						break
-					}
-				}
-				off += sz
-				if rec.Seq+1 >= v.next {
-					segDone = true
-					break
-				}
-			}
-			pos += int64(off)
+		out, full, err = l.readSegment(f, v, from, out, maxRecords, maxBytes, &total)
+		l.release(v.s)
+		if err != nil {
+			return out, err
 		}
-		f.Close()
 		if len(out) > 0 {
 			from = out[len(out)-1].Seq + 1
 		}
 	}
 	return out, nil
+}
+
+// readSegment appends records of one segment, starting at sequence from,
+// to out; it reports whether out is full (by records or bytes).
+func (l *FileLog) readSegment(f *os.File, v *segView, from uint64, out []Record, maxRecords, maxBytes int, total *int) ([]Record, bool, error) {
+	pos := l.startPos(v, from)
+	// Read no more than the caller can take, plus the index granularity
+	// that may lie between the index point and from.
+	want := int64(maxBytes) + l.opts.IndexEvery + int64(maxRecords)*frameHeaderSize
+	for pos < v.size {
+		buf := make([]byte, min(int64(readChunk), v.size-pos, want))
+		if _, err := f.ReadAt(buf, pos); err != nil {
+			return out, false, err
+		}
+		off := 0
+		for off < len(buf) {
+			rec, sz, err := decodeFrame(buf[off:])
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				if off > 0 {
+					break // the next chunk starts at this frame
+				}
+				// One frame larger than the chunk: read exactly it.
+				buf = make([]byte, frameHeaderSize+int(be32(buf)))
+				if _, err := f.ReadAt(buf, pos); err != nil {
+					return out, false, err
+				}
+				continue
+			}
+			if err != nil {
+				return out, false, fmt.Errorf("segment %s at byte %d: %w", v.path, pos+int64(off), err)
+			}
+			if rec.Seq >= v.next {
+				return out, false, nil
+			}
+			if rec.Seq >= from {
+				if len(out) > 0 && *total+len(rec.Key)+len(rec.Data) > maxBytes {
+					return out, true, nil
+				}
+				out = append(out, rec)
+				*total += len(rec.Key) + len(rec.Data)
+				if len(out) >= maxRecords {
+					return out, true, nil
+				}
+			}
+			off += sz
+			if rec.Seq+1 >= v.next {
+				return out, false, nil
+			}
+		}
+		pos += int64(off)
+	}
+	return out, false, nil
 }
 
 func be32(b []byte) uint32 {
@@ -689,6 +746,7 @@ func (l *FileLog) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 		victims = append(victims, s)
 		total -= s.size
 		l.segs = l.segs[1:]
+		l.closeReaderLocked(s)
 	}
 	l.mu.Unlock()
 	var recs uint64
@@ -726,6 +784,11 @@ func (l *FileLog) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.mu.Lock()
+	for len(l.readers) > 0 {
+		l.closeReaderLocked(l.readers[0])
+	}
+	l.mu.Unlock()
 	err := l.active.Sync()
 	if cerr := l.active.Close(); err == nil {
 		err = cerr

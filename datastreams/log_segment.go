@@ -50,6 +50,9 @@ type segment struct {
 	sealed    bool
 	index     []indexEntry // sparse index; nil for sealed segments not loaded
 	path      string
+	rf        *os.File // read-only descriptor, opened on first read (FileLog.reader)
+	rfRefs    int      // reads using rf
+	rfDoomed  bool     // close rf when the last read releases it
 }
 
 func segmentPath(dir string, base uint64) string {
