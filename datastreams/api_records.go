@@ -80,7 +80,7 @@ func (a *API) putRecord(_ context.Context, in *putRecordIn) (*putRecordOut, erro
 		return nil, res[0].Err
 	}
 	out := &putRecordOut{ShardId: ShardID(res[0].Shard), SequenceNumber: EncodeSeq(res[0].Shard, res[0].Seq)}
-	if s.Info().EncryptionType == "KMS" {
+	if s.Encrypted() {
 		out.EncryptionType = "KMS"
 	}
 	return out, nil
@@ -140,7 +140,7 @@ func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, e
 		}
 		out.Records[i] = putRecordsResult{SequenceNumber: EncodeSeq(r.Shard, r.Seq), ShardId: ShardID(r.Shard)}
 	}
-	if s.Info().EncryptionType == "KMS" {
+	if s.Encrypted() {
 		out.EncryptionType = "KMS"
 	}
 	return out, nil
@@ -223,7 +223,7 @@ func (a *API) iteratorShard(it Iterator) (*Stream, *Shard, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if s.Info().Created.UnixNano() != it.Created {
+	if s.Created().UnixNano() != it.Created {
 		return nil, nil, errf(KindInvalidArgument, "Invalid ShardIterator.")
 	}
 	sh, err := s.Shard(it.Shard)
@@ -287,7 +287,7 @@ func (a *API) getRecords(_ context.Context, in *getRecordsIn) (*getRecordsOut, e
 	if err != nil {
 		return nil, err
 	}
-	out := &getRecordsOut{Records: toRecords(sh.Index, res.Records, s.Info().EncryptionType == "KMS"), MillisBehindLatest: res.BehindMillis}
+	out := &getRecordsOut{Records: toRecords(sh.Index, res.Records, s.Encrypted()), MillisBehindLatest: res.BehindMillis}
 	if res.AtEnd {
 		out.ChildShards = childShardsOf(s, sh)
 		if out.ChildShards == nil {

@@ -130,7 +130,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 	if err := es.event("initial-response", empty{}); err != nil {
 		return
 	}
-	kms := s.Info().EncryptionType == "KMS"
+	kms := s.Encrypted()
 	lifetime := time.NewTimer(subscribeLifetime)
 	defer lifetime.Stop()
 	keepAlive := time.NewTicker(subscribeKeepAlive)

@@ -166,6 +166,21 @@ type ShardInfo struct {
 	FirstLogSeq, NextLogSeq uint64
 }
 
+// Encrypted reports whether records are reported as KMS-encrypted.
+func (s *Stream) Encrypted() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta.EncryptionType == "KMS"
+}
+
+// Created returns the stream's creation time; it tells a stream from an
+// earlier one of the same name.
+func (s *Stream) Created() time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta.Created
+}
+
 // Info returns a snapshot of the stream's description.
 func (s *Stream) Info() Info {
 	s.mu.RLock()
