@@ -62,6 +62,9 @@ func (c codec) decode(b []byte, v any) error {
 	if c == codecCBOR {
 		return cborDec.Unmarshal(b, v)
 	}
+	if in, ok := v.(*putRecordsIn); ok {
+		return decodePutRecordsJSON(b, in) // the hot path; same results as json.Unmarshal
+	}
 	return json.Unmarshal(b, v)
 }
 
