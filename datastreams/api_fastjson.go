@@ -120,7 +120,12 @@ func (o *putRecordsOut) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// appendRecordsJSON appends a Records array (null for a nil slice, as
+// encoding/json writes it).
 func appendRecordsJSON(b []byte, recs []recordOut) []byte {
+	if recs == nil {
+		return append(b, "null"...)
+	}
 	b = append(b, '[')
 	for i := range recs {
 		r := &recs[i]
@@ -156,11 +161,7 @@ func appendRecordsJSON(b []byte, recs []recordOut) []byte {
 
 func (o *getRecordsOut) appendJSON(b []byte) []byte {
 	b = append(b, `{"Records":`...)
-	if o.Records == nil {
-		b = append(b, "null"...)
-	} else {
-		b = appendRecordsJSON(b, o.Records)
-	}
+	b = appendRecordsJSON(b, o.Records)
 	if o.NextShardIterator != nil {
 		b = append(b, `,"NextShardIterator":`...)
 		b = appendJSONString(b, *o.NextShardIterator)
@@ -200,11 +201,7 @@ func appendChildShardsJSON(b []byte, cs []childShard) []byte {
 
 func (e *subscribeEvent) appendJSON(b []byte) []byte {
 	b = append(b, `{"Records":`...)
-	if e.Records == nil {
-		b = append(b, "null"...)
-	} else {
-		b = appendRecordsJSON(b, e.Records)
-	}
+	b = appendRecordsJSON(b, e.Records)
 	b = append(b, `,"ContinuationSequenceNumber":`...)
 	b = appendJSONString(b, e.ContinuationSequenceNumber)
 	b = append(b, `,"MillisBehindLatest":`...)

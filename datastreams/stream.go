@@ -34,8 +34,10 @@ type Shard struct {
 	AdjacentParent int // -1: none
 	Start, End     HashKey
 	Created        time.Time
-	Closed         time.Time // zero while open
-	EndSeq         uint64    // last log sequence of a closed shard
+	// Closed and EndSeq change when the shard is sealed; they are guarded
+	// by the stream's mu.
+	Closed time.Time // zero while open
+	EndSeq uint64    // last log sequence of a closed shard
 
 	log    Log
 	w      *shardWriter
@@ -492,18 +494,22 @@ func (s *Stream) enforceRetention() (uint64, int64, error) {
 		perShardBytes = capBytes / int64(max(1, withData))
 	}
 	shards := append([]*Shard(nil), s.shards...)
+	closedAt := make([]time.Time, len(shards)) // Closed is guarded by s.mu
+	for i, sh := range shards {
+		closedAt[i] = sh.Closed
+	}
 	s.mu.RUnlock()
 	var recs uint64
 	var bytes int64
 	var expired []*Shard
-	for _, sh := range shards {
+	for i, sh := range shards {
 		r, b, err := sh.log.Trim(horizon.UnixNano(), perShardBytes)
 		recs += r
 		bytes += b
 		if err != nil {
 			return recs, bytes, err
 		}
-		if !sh.IsOpen() && sh.Closed.Before(horizon) {
+		if !closedAt[i].IsZero() && closedAt[i].Before(horizon) {
 			expired = append(expired, sh)
 		}
 	}
