@@ -180,11 +180,13 @@ func (w *shardWriter) commit(batch []*appendReq, recs []Record) []Record {
 		}
 		r.done <- res
 	}
-	if err == nil && len(recs) > 0 {
+	sealed := batch[len(batch)-1].seal
+	if err == nil && (len(recs) > 0 || sealed) {
+		// Tailing readers learn of new records, or of the shard's end.
 		w.wake()
-		if w.onCommit != nil {
-			w.onCommit(len(recs), entriesSizeRecs(recs), time.Since(start))
-		}
+	}
+	if err == nil && len(recs) > 0 && w.onCommit != nil {
+		w.onCommit(len(recs), entriesSizeRecs(recs), time.Since(start))
 	}
 	// Drop references to payloads so they can be collected.
 	clear(recs)

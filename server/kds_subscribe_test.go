@@ -302,3 +302,41 @@ func TestShutdownEndsSubscriptions(t *testing.T) {
 		t.Fatalf("shutdown with an open subscription took %v", d)
 	}
 }
+
+// TestSubscribeSeesSplitPromptly: a subscriber waiting at the tip learns at
+// once that its shard was split (the seal wakes it), not at the next
+// keep-alive.
+func TestSubscribeSeesSplitPromptly(t *testing.T) {
+	env := servertest.Start(t)
+	kc := env.Kinesis(servertest.NoRetries)
+	ctx := servertest.Context(t, time.Minute)
+	createStream(t, kc, "split", 1)
+	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
+		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/split"), ConsumerName: aws.String("c")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := out.GetStream()
+	defer stream.Close()
+	time.Sleep(200 * time.Millisecond) // let the subscription reach the tip and wait there
+	start := time.Now()
+	if _, err := kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("split"), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("1000")}); err != nil {
+		t.Fatal(err)
+	}
+	var children int
+	for ev := range stream.Events() {
+		children += len(ev.(*types.SubscribeToShardEventStreamMemberSubscribeToShardEvent).Value.ChildShards)
+	}
+	if children != 2 {
+		t.Fatalf("%d child shards announced", children)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the split reached the subscriber after %v", d)
+	}
+}
