@@ -86,6 +86,24 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool
 	return certFile, keyFile, pool
 }
 
+// registerConsumer registers consumer name on stream and returns its ARN.
+func registerConsumer(t *testing.T, kc *kinesis.Client, stream, name string) *string {
+	t.Helper()
+	reg, err := kc.RegisterStreamConsumer(context.Background(), &kinesis.RegisterStreamConsumerInput{
+		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/" + stream), ConsumerName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg.Consumer.ConsumerARN
+}
+
+// subscribe subscribes a consumer to shard 0 from pos.
+func subscribe(t *testing.T, kc *kinesis.Client, consumerARN *string, pos types.ShardIteratorType, seq *string) (*kinesis.SubscribeToShardOutput, error) {
+	t.Helper()
+	return kc.SubscribeToShard(context.Background(), &kinesis.SubscribeToShardInput{ConsumerARN: consumerARN, ShardId: aws.String("shardId-000000000000"),
+		StartingPosition: &types.StartingPosition{Type: pos, SequenceNumber: seq}})
+}
+
 func TestSubscribeToShard(t *testing.T) {
 	cases := []struct {
 		name      string
@@ -123,12 +141,7 @@ func TestSubscribeToShard(t *testing.T) {
 func testSubscribe(t *testing.T, kc *kinesis.Client, wantProto int) {
 	ctx := servertest.Context(t, time.Minute)
 	createStream(t, kc, "sub", 2)
-	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
-		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/sub"), ConsumerName: aws.String("efo")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	carn := reg.Consumer.ConsumerARN
+	carn := registerConsumer(t, kc, "sub", "efo")
 	put := func(tag string, n int) []string {
 		t.Helper()
 		var want []string
@@ -145,8 +158,7 @@ func testSubscribe(t *testing.T, kc *kinesis.Client, wantProto int) {
 	}
 	early := put("early", 5)
 
-	out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: carn, ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeTrimHorizon}})
+	out, err := subscribe(t, kc, carn, types.ShardIteratorTypeTrimHorizon, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +204,7 @@ func testSubscribe(t *testing.T, kc *kinesis.Client, wantProto int) {
 	}
 
 	// A second subscription for the same consumer and shard within 5 s is refused.
-	_, err = kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: carn, ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	_, err = subscribe(t, kc, carn, types.ShardIteratorTypeLatest, nil)
 	wantErr[*types.ResourceInUseException](t, err, "Another active subscription")
 	stream.Close()
 
@@ -201,8 +212,7 @@ func testSubscribe(t *testing.T, kc *kinesis.Client, wantProto int) {
 	// split it: the subscription reads to the end and gets ChildShards.
 	more := put("more", 4)
 	time.Sleep(5 * time.Second) // the previous subscription's 5 s takeover window
-	out, err = kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: carn, ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeAfterSequenceNumber, SequenceNumber: aws.String(cont)}})
+	out, err = subscribe(t, kc, carn, types.ShardIteratorTypeAfterSequenceNumber, aws.String(cont))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,17 +250,12 @@ func TestSubscribeTakeover(t *testing.T) {
 	kc := env.Kinesis(servertest.NoRetries)
 	ctx := servertest.Context(t, time.Minute)
 	createStream(t, kc, "tk", 1)
-	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
-		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/tk"), ConsumerName: aws.String("c")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carn := registerConsumer(t, kc, "tk", "c")
 	sub := func() *kinesis.SubscribeToShardEventStream {
 		// One client per concurrent subscription: aws-sdk-go-v2 (smithy-go
 		// v1.28.8) shares an event-stream decode buffer per client, so two
 		// streams on one client race.
-		out, err := env.Kinesis(servertest.NoRetries).SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
-			StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+		out, err := subscribe(t, env.Kinesis(servertest.NoRetries), carn, types.ShardIteratorTypeLatest, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +270,7 @@ func TestSubscribeTakeover(t *testing.T) {
 	}
 	wantErr[*types.ResourceInUseException](t, first.Err(), "Another active subscription was started")
 	// Deregistering the consumer ends its subscriptions.
-	if _, err := kc.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: reg.Consumer.ConsumerARN}); err != nil {
+	if _, err := kc.DeregisterStreamConsumer(ctx, &kinesis.DeregisterStreamConsumerInput{ConsumerARN: carn}); err != nil {
 		t.Fatal(err)
 	}
 	for range second.Events() {
@@ -278,15 +283,9 @@ func TestSubscribeTakeover(t *testing.T) {
 func TestShutdownEndsSubscriptions(t *testing.T) {
 	env := servertest.Start(t)
 	kc := env.Kinesis(servertest.NoRetries)
-	ctx := context.Background()
 	createStream(t, kc, "sd", 1)
-	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
-		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/sd"), ConsumerName: aws.String("c")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	carn := registerConsumer(t, kc, "sd", "c")
+	out, err := subscribe(t, kc, carn, types.ShardIteratorTypeLatest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,13 +310,8 @@ func TestSubscribeSeesSplitPromptly(t *testing.T) {
 	kc := env.Kinesis(servertest.NoRetries)
 	ctx := servertest.Context(t, time.Minute)
 	createStream(t, kc, "split", 1)
-	reg, err := kc.RegisterStreamConsumer(ctx, &kinesis.RegisterStreamConsumerInput{
-		StreamARN: aws.String("arn:aws:kinesis:us-east-1:000000000000:stream/split"), ConsumerName: aws.String("c")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := kc.SubscribeToShard(ctx, &kinesis.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN, ShardId: aws.String("shardId-000000000000"),
-		StartingPosition: &types.StartingPosition{Type: types.ShardIteratorTypeLatest}})
+	carn := registerConsumer(t, kc, "split", "c")
+	out, err := subscribe(t, kc, carn, types.ShardIteratorTypeLatest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
