@@ -334,7 +334,7 @@ func (d *putRecordsDecoder) skipString() bool {
 					return false
 				}
 				for _, h := range d.b[i+1 : i+5] {
-					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+					if !isHexDigit(h) {
 						return false
 					}
 				}
@@ -506,4 +506,8 @@ func (d *putRecordsDecoder) eachString(f func(jsonSpan)) {
 			f(s)
 		}
 	}
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

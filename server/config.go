@@ -231,8 +231,12 @@ func ParseSize(s string) (Size, error) {
 	return Size(n), nil
 }
 
+// String writes the size in the largest unit, binary or decimal, that
+// divides it exactly: 64MiB, 500GB, 1000.
 func (s Size) String() string {
-	for _, u := range sizeUnits[:4] {
+	largest := []int{0, 4, 1, 5, 2, 6, 3, 7} // TiB, TB, GiB, GB, MiB, MB, KiB, KB
+	for _, i := range largest {
+		u := sizeUnits[i]
 		if s >= Size(u.n) && int64(s)%int64(u.n) == 0 {
 			return fmt.Sprintf("%d%s", int64(s)/int64(u.n), u.suffix)
 		}

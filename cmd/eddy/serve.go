@@ -18,54 +18,9 @@ import (
 // by --config (or EDDY_CONFIG), EDDY_* environment variables (one per flag:
 // --data is EDDY_DATA, --sync-interval is EDDY_SYNC_INTERVAL), and flags.
 func serve(args []string) error {
-	cfg := server.DefaultConfig()
-	path := os.Getenv("EDDY_CONFIG")
-	for i, a := range args {
-		if v, ok := strings.CutPrefix(a, "--config="); ok {
-			path = v
-		} else if v, ok := strings.CutPrefix(a, "-config="); ok {
-			path = v
-		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
-			path = args[i+1]
-		}
-	}
-	if path != "" {
-		if err := cfg.LoadFile(path); err != nil {
-			return err
-		}
-	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.String("config", path, "YAML configuration file")
-	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory")
-	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listen address (Kinesis APIs, HLS, web UI)")
-	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP listen address")
-	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen address (UDP and TCP)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "TLS certificate (PEM); enables HTTPS and HTTP/2")
-	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "TLS private key (PEM)")
-	fs.StringVar(&cfg.Region, "region", cfg.Region, "region named in ARNs")
-	fs.StringVar(&cfg.Storage.Sync, "sync", cfg.Storage.Sync, `fsync policy: "always" (before acknowledging) or "interval"`)
-	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", `fsync period with --sync interval`)
-	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
-	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time streams spend CREATING/UPDATING before ACTIVE")
-	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.BoolVar(&cfg.InsecureAllowNetwork, "insecure-allow-network", cfg.InsecureAllowNetwork, "allow non-loopback listen addresses without credentials")
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "EDDY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && f.Name != "config" {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s: %w", env, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	cfg, err := loadConfig(args, os.LookupEnv)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -85,4 +40,59 @@ func serve(args []string) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// loadConfig builds the configuration from defaults, the YAML file,
+// EDDY_* variables (looked up with env) and flags, in that order.
+func loadConfig(args []string, env func(string) (string, bool)) (server.Config, error) {
+	cfg := server.DefaultConfig()
+	path, _ := env("EDDY_CONFIG")
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			path = v
+		} else if v, ok := strings.CutPrefix(a, "-config="); ok {
+			path = v
+		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
+			path = args[i+1]
+		}
+	}
+	if path != "" {
+		if err := cfg.LoadFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.String("config", path, "YAML configuration file")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listen address (Kinesis APIs, HLS, web UI)")
+	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP listen address")
+	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen address (UDP and TCP)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "TLS certificate (PEM); enables HTTPS and HTTP/2")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "TLS private key (PEM)")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "region named in ARNs")
+	fs.StringVar(&cfg.Storage.Sync, "sync", cfg.Storage.Sync, `fsync policy: "always" (before acknowledging) or "interval"`)
+	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", `fsync period with --sync interval`)
+	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
+	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time streams spend CREATING/UPDATING before ACTIVE")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.BoolVar(&cfg.InsecureAllowNetwork, "insecure-allow-network", cfg.InsecureAllowNetwork, "allow non-loopback listen addresses without credentials")
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "EDDY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := env(name); ok && f.Name != "config" {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, nil
 }

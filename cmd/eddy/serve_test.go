@@ -1,0 +1,142 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eddy-video/eddy/server"
+)
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "eddy.yaml")
+	yaml := `
+data: /from/file
+http: 127.0.0.1:9000
+rtsp: 127.0.0.1:9554
+storage:
+  sync: interval
+  sync_interval: 250ms
+  segment_size: 128MiB
+  segment_duration: 2h
+streams:
+  retention_bytes: 500GB
+  transition_delay: 1s
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"EDDY_CONFIG": file, "EDDY_HTTP": "127.0.0.1:9100", "EDDY_SYNC_INTERVAL": "1s"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := loadConfig([]string{"--sync-interval", "2s", "--webrtc=127.0.0.1:9189"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"data (file)", cfg.Data, "/from/file"},
+		{"http (env over file)", cfg.HTTP, "127.0.0.1:9100"},
+		{"rtsp (file)", cfg.RTSP, "127.0.0.1:9554"},
+		{"webrtc (flag)", cfg.WebRTC, "127.0.0.1:9189"},
+		{"sync (file)", cfg.Storage.Sync, "interval"},
+		{"sync_interval (flag over env over file)", cfg.Storage.SyncInterval.String(), "2s"},
+		{"segment_size", cfg.Storage.SegmentSize.String(), "128MiB"},
+		{"segment_duration", cfg.Storage.SegmentDuration.String(), "2h0m0s"},
+		{"retention_bytes", cfg.Streams.RetentionBytes.String(), "500GB"},
+		{"transition_delay", cfg.Streams.TransitionDelay.String(), "1s"},
+		{"region (default)", cfg.Region, "us-east-1"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("valid config rejected: %v", err)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("htp: 127.0.0.1:1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown YAML key", []string{"--config", bad}, nil, "field htp not found"},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "no such file"},
+		{"bad env duration", nil, map[string]string{"EDDY_SYNC_INTERVAL": "soon"}, "EDDY_SYNC_INTERVAL"},
+		{"unknown flag", []string{"--colour"}, nil, "flag provided but not defined"},
+		{"stray argument", []string{"extra"}, nil, "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lookup := none
+			if tc.env != nil {
+				lookup = func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			}
+			_, err := loadConfig(tc.args, lookup)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidateSaysWhatToChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*server.Config)
+		want   string
+	}{
+		{"network without credentials", func(c *server.Config) { c.HTTP = "0.0.0.0:8080" }, "insecure_allow_network"},
+		{"half TLS", func(c *server.Config) { c.TLSCert = "cert.pem" }, "tls_cert and tls_key"},
+		{"bad sync", func(c *server.Config) { c.Storage.Sync = "sometimes" }, "storage.sync"},
+		{"tiny segments", func(c *server.Config) { c.Storage.SegmentSize = 1000 }, "storage.segment_size"},
+		{"bad address", func(c *server.Config) { c.RTSP = "8554" }, "rtsp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := server.DefaultConfig()
+			tc.mutate(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want a message about %q", err, tc.want)
+			}
+		})
+	}
+	// Exposing Eddy explicitly is allowed.
+	cfg := server.DefaultConfig()
+	cfg.HTTP, cfg.InsecureAllowNetwork = "0.0.0.0:8080", true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHumanUnits(t *testing.T) {
+	for in, want := range map[string]time.Duration{"100ms": 100 * time.Millisecond, "30d": 30 * 24 * time.Hour, "10y": 87600 * time.Hour, "1.5h": 90 * time.Minute, "2w": 14 * 24 * time.Hour} {
+		d, err := server.ParseDuration(in)
+		if err != nil || time.Duration(d) != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+	}
+	for in, want := range map[string]int64{"1048576": 1 << 20, "64MiB": 64 << 20, "500GB": 500e9, "1.5KiB": 1536, "2TiB": 2 << 40} {
+		s, err := server.ParseSize(in)
+		if err != nil || int64(s) != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, s, err, want)
+		}
+	}
+	for _, bad := range []string{"", "ten", "-5GB", "5 parsecs"} {
+		if _, err := server.ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) accepted", bad)
+		}
+		if _, err := server.ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}
