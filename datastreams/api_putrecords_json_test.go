@@ -260,9 +260,9 @@ func TestDecodePutRecordsJSONTruncatedAndInserted(t *testing.T) {
 	}
 	for _, body := range bodies {
 		for i := range len(body) + 1 {
-			_ = checkPutRecordsDecode(t, []byte(body[:i]))
+			_, _ = checkPutRecordsDecode(t, []byte(body[:i]))
 			for _, c := range []string{" ", "\n", ",", "]", "}", `"`, `\`, "x", "A", "=", "0", "\x00", "\xc3"} {
-				_ = checkPutRecordsDecode(t, []byte(body[:i]+c+body[i:]))
+				_, _ = checkPutRecordsDecode(t, []byte(body[:i]+c+body[i:]))
 			}
 		}
 	}
@@ -281,7 +281,7 @@ func FuzzDecodePutRecordsJSON(f *testing.F) {
 	f.Add([]byte(sdkBody[:40]))
 	f.Add([]byte(`{"Records":[{"Data":"AAAA","PartitionKey":"k","ExplicitHashKey":"1"},null,{}],"StreamARN":"a","StreamName":"n","X":[{"y":[-1.5e-3,"\ud834\udd1e"]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_ = checkPutRecordsDecode(t, body)
+		_, _ = checkPutRecordsDecode(t, body)
 	})
 }
 
