@@ -1,0 +1,250 @@
+// Package media holds codec-neutral live media: tracks, access units and
+// the live hub that fans one publisher out to many readers.
+package media
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TrackKind is what a track carries.
+type TrackKind int
+
+// Track kinds.
+const (
+	Video TrackKind = iota
+	Audio
+)
+
+// Track describes one elementary stream of a publication. Codec names are
+// the protocol adapters' (H264, H265, AAC, Opus, G711, ...); Config holds
+// the codec configuration (SPS/PPS/VPS, AudioSpecificConfig) when known.
+type Track struct {
+	ID        int
+	Kind      TrackKind
+	Codec     string
+	ClockRate int // media time units per second
+	Config    [][]byte
+}
+
+// AccessUnit is one decodable unit of one track: a video frame (its NAL
+// units) or an audio frame. It is shared by every reader and must not be
+// modified after Publish.
+type AccessUnit struct {
+	Track int
+	PTS   int64 // presentation time, in the track's clock rate
+	DTS   int64 // decode time, in the track's clock rate
+	// Key marks a unit a decoder can start from (an IDR / IRAP picture).
+	Key bool
+	// NTP is the producer's wall clock for this unit (RTCP sender
+	// reports), zero when unknown; Arrival is when the server got it.
+	NTP     time.Time
+	Arrival time.Time
+	Payload [][]byte
+}
+
+// Errors a Reader returns.
+var (
+	// ErrOverflow ends a reader that fell QueueSize units behind: the
+	// publisher never waits for a reader.
+	ErrOverflow = errors.New("media: reader fell too far behind and was dropped")
+	// ErrHubClosed is returned by NewReader after the publisher left.
+	ErrHubClosed = errors.New("media: publication ended")
+)
+
+// Hub fans one publication out to readers. Publish never blocks: each
+// reader has a bounded queue, and a reader whose queue is full is dropped
+// (ErrOverflow) and counted. A new reader starts at the last keyframe of
+// the first video track (the units since then are replayed to it), so a
+// decoder can start at once; with no video track it starts at the next unit.
+//
+// Set the exported fields before the first call; the zero value of
+// QueueSize means 1024 units.
+type Hub struct {
+	Tracks    []Track
+	QueueSize int
+
+	mu      sync.Mutex
+	readers map[*Reader]struct{}
+	gop     []*AccessUnit // units since the last video keyframe
+	gopOK   bool          // gop starts at a keyframe and fits a reader's queue
+	closed  bool
+	dropped atomic.Int64
+	units   atomic.Int64
+}
+
+func (h *Hub) queueSize() int {
+	if h.QueueSize <= 0 {
+		return 1024
+	}
+	return h.QueueSize
+}
+
+func (h *Hub) keyTrack() (int, bool) {
+	for _, t := range h.Tracks {
+		if t.Kind == Video {
+			return t.ID, true
+		}
+	}
+	return 0, false
+}
+
+// Publish hands au to every reader without waiting for any of them.
+func (h *Hub) Publish(au *AccessUnit) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.units.Add(1)
+	if kt, ok := h.keyTrack(); ok {
+		switch {
+		case au.Track == kt && au.Key:
+			clear(h.gop)
+			h.gop = append(h.gop[:0], au)
+			h.gopOK = true
+		case h.gopOK && len(h.gop) < h.queueSize():
+			h.gop = append(h.gop, au)
+		default:
+			// A GOP longer than a reader's queue cannot be replayed whole;
+			// new readers wait for the next keyframe instead.
+			h.gopOK = false
+			clear(h.gop)
+			h.gop = h.gop[:0]
+		}
+	}
+	for r := range h.readers {
+		if !r.waiting || (au.Track == r.keyTrack && au.Key) {
+			r.waiting = false
+			h.deliverLocked(r, au)
+		}
+	}
+}
+
+func (h *Hub) deliverLocked(r *Reader, au *AccessUnit) {
+	select {
+	case r.ch <- au:
+	default:
+		delete(h.readers, r)
+		r.end(ErrOverflow)
+		h.dropped.Add(1)
+	}
+}
+
+// NewReader returns a reader positioned at the last keyframe.
+func (h *Hub) NewReader() (*Reader, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrHubClosed
+	}
+	if h.readers == nil {
+		h.readers = map[*Reader]struct{}{}
+	}
+	r := &Reader{hub: h, ch: make(chan *AccessUnit, h.queueSize()), done: make(chan struct{})}
+	if kt, ok := h.keyTrack(); ok {
+		r.keyTrack = kt
+		if h.gopOK {
+			for _, au := range h.gop {
+				r.ch <- au // fits: the GOP is never longer than the queue
+			}
+		} else {
+			r.waiting = true
+		}
+	}
+	h.readers[r] = struct{}{}
+	return r, nil
+}
+
+// Close ends the publication: readers get io.EOF after what is queued.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for r := range h.readers {
+		r.end(io.EOF)
+	}
+	h.readers = nil
+	clear(h.gop)
+	h.gop = nil
+}
+
+// Readers returns the number of attached readers.
+func (h *Hub) Readers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.readers)
+}
+
+// Dropped returns how many readers were dropped for falling behind.
+func (h *Hub) Dropped() int64 { return h.dropped.Load() }
+
+// Units returns how many access units were published.
+func (h *Hub) Units() int64 { return h.units.Load() }
+
+// Reader receives a publication's access units in order.
+type Reader struct {
+	hub      *Hub
+	ch       chan *AccessUnit
+	keyTrack int
+	waiting  bool // for the next keyframe (guarded by hub.mu)
+
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+// end stops the reader with err once its queue is drained (hub.mu held).
+func (r *Reader) end(err error) {
+	r.once.Do(func() {
+		r.err = err
+		close(r.done)
+	})
+}
+
+// Read returns the next access unit. After the publication ends it
+// returns io.EOF once the queue is drained; a reader dropped for falling
+// behind gets ErrOverflow at once (what it missed is gone anyway).
+func (r *Reader) Read(ctx context.Context) (*AccessUnit, error) {
+	select {
+	case <-r.done:
+		if r.err == ErrOverflow {
+			return nil, r.err
+		}
+	default:
+	}
+	select {
+	case au := <-r.ch:
+		return au, nil
+	case <-r.done:
+		select {
+		case au := <-r.ch:
+			if r.err == ErrOverflow {
+				return nil, r.err
+			}
+			return au, nil
+		default:
+			return nil, r.err
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close detaches the reader.
+func (r *Reader) Close() {
+	h := r.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.readers[r]; ok {
+		delete(h.readers, r)
+	}
+	r.end(io.EOF)
+}
