@@ -243,8 +243,6 @@ func (r *Reader) Close() {
 	h := r.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.readers[r]; ok {
-		delete(h.readers, r)
-	}
+	delete(h.readers, r)
 	r.end(io.EOF)
 }
