@@ -748,7 +748,8 @@ func TestConsumers(t *testing.T) {
 }
 
 func TestTransitionStates(t *testing.T) {
-	env := servertest.Start(t, func(c *server.Config) { c.Streams.TransitionDelay = server.Duration(1500 * time.Millisecond) // wide enough for a loaded machine })
+	// A CREATING/UPDATING window wide enough to observe on a loaded machine.
+	env := servertest.Start(t, func(c *server.Config) { c.Streams.TransitionDelay = server.Duration(1500 * time.Millisecond) })
 	kc := env.Kinesis(servertest.NoRetries)
 	ctx := servertest.Context(t, time.Minute)
 	createStream(t, kc, "slow", 2)
