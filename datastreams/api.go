@@ -103,11 +103,6 @@ func (a *API) Shutdown() {
 	a.shutdown()
 }
 
-// IsKinesisRequest reports whether r is a Kinesis Data Streams call.
-func IsKinesisRequest(r *http.Request) bool {
-	return strings.HasPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
-}
-
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.init()

@@ -64,7 +64,7 @@ func (a *API) consumer(in *consumerIn) (*Stream, consumerMeta, error) {
 	if err != nil {
 		return nil, consumerMeta{}, err
 	}
-	for _, c := range s.Info().ConsumersByIndex {
+	for _, c := range s.Info().Consumers {
 		if c.Name == name && (created < 0 || c.Created.Unix() == created) {
 			return s, c, nil
 		}
@@ -161,7 +161,7 @@ func (a *API) listConsumers(_ context.Context, in *listConsumersIn) (*listConsum
 		limit = *in.MaxResults
 	}
 	out := &listConsumersOut{Consumers: []consumerOut{}}
-	consumers := s.Info().ConsumersByIndex
+	consumers := s.Info().Consumers
 	sort.Slice(consumers, func(i, j int) bool { return consumers[i].Name < consumers[j].Name })
 	for _, c := range consumers {
 		if after != "" && c.Name <= after {

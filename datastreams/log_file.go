@@ -53,7 +53,7 @@ type FileLog struct {
 
 	wmu     sync.Mutex
 	active  *os.File // the last segment, open for appending
-	pending []byte   // frames appended but not yet written... (reused buffer)
+	pending []byte   // encode buffer for Append, reused between batches
 	wSize   int64    // bytes written to the active segment (>= its committed size)
 	wNext   uint64   // next sequence to append
 	wFirst  int64    // first/last time of what is written to the active segment

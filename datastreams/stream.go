@@ -138,22 +138,22 @@ func (s *Stream) Name() string { return s.name }
 
 // Info is a snapshot of a stream's description.
 type Info struct {
-	Name             string
-	ARN              string
-	Status           string
-	Mode             string
-	Created          time.Time
-	RetentionHours   int
-	RetentionBytes   int64
-	EncryptionType   string
-	KeyID            string
-	Metrics          []string
-	OpenShards       int
-	ConsumerCount    int
-	Kind             string
-	Shards           []ShardInfo // every retained shard, by index
-	Tags             map[string]string
-	ConsumersByIndex []consumerMeta
+	Name           string
+	ARN            string
+	Status         string
+	Mode           string
+	Created        time.Time
+	RetentionHours int
+	RetentionBytes int64
+	EncryptionType string
+	KeyID          string
+	Metrics        []string
+	OpenShards     int
+	ConsumerCount  int
+	Kind           string
+	Shards         []ShardInfo // every retained shard, by index
+	Tags           map[string]string
+	Consumers      []consumerMeta // in registration order
 }
 
 // ShardInfo describes one shard.
@@ -191,7 +191,7 @@ func (s *Stream) Info() Info {
 	in := Info{Name: m.Name, ARN: s.core.StreamARN(m.Name), Status: m.Status, Mode: m.Mode, Created: m.Created,
 		RetentionHours: m.RetentionHours, RetentionBytes: m.RetentionBytes, EncryptionType: m.EncryptionType, KeyID: m.KeyID,
 		Metrics: append([]string(nil), m.Metrics...), OpenShards: len(s.open), ConsumerCount: len(m.Consumers), Kind: m.Kind,
-		Tags: make(map[string]string, len(m.Tags)), ConsumersByIndex: append([]consumerMeta(nil), m.Consumers...)}
+		Tags: make(map[string]string, len(m.Tags)), Consumers: append([]consumerMeta(nil), m.Consumers...)}
 	for k, v := range m.Tags {
 		in.Tags[k] = v
 	}
@@ -421,8 +421,6 @@ func (s *Stream) Read(sh *Shard, from uint64, limit, maxBytes int, throttle bool
 	res.AtEnd = closed && res.Next > endSeq
 	return res, nil
 }
-
-// PositionAfterSeq etc. resolve iterator positions to log sequences.
 
 // SeqAtTime returns the log sequence of the first record of sh that
 // arrived at or after t.
