@@ -60,7 +60,7 @@ func (a *API) consumer(in *consumerIn) (*Stream, consumerMeta, error) {
 	default:
 		return nil, consumerMeta{}, errf(KindInvalidArgument, "Either ConsumerARN or both StreamARN and ConsumerName must be provided.")
 	}
-	s, err := a.Core.Stream(streamName)
+	s, err := a.dataStream(streamName)
 	if err != nil {
 		return nil, consumerMeta{}, err
 	}

@@ -219,7 +219,7 @@ func (a *API) getShardIterator(_ context.Context, in *getShardIteratorIn) (*getS
 
 // iteratorShard resolves an iterator to its stream and shard.
 func (a *API) iteratorShard(it Iterator) (*Stream, *Shard, error) {
-	s, err := a.Core.Stream(it.Stream)
+	s, err := a.dataStream(it.Stream)
 	if err != nil {
 		return nil, nil, err
 	}

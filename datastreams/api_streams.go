@@ -25,11 +25,28 @@ func (a *API) resolve(ref streamRef) (*Stream, error) {
 		if ref.StreamName != nil && *ref.StreamName != name {
 			return nil, errf(KindInvalidArgument, "StreamName %s and StreamARN %s do not name the same stream.", *ref.StreamName, *ref.StreamARN)
 		}
-		return a.Core.Stream(name)
+		return a.dataStream(name)
 	case ref.StreamName != nil:
-		return a.Core.Stream(*ref.StreamName)
+		return a.dataStream(*ref.StreamName)
 	}
 	return nil, errf(KindInvalidArgument, "Either StreamName or StreamARN must be provided.")
+}
+
+// EventsSuffix ends the name of every video stream's event stream; data
+// streams cannot be created with it.
+const EventsSuffix = ".events"
+
+// dataStream returns a stream the Kinesis Data Streams API may see: the
+// logs of video streams are not data streams.
+func (a *API) dataStream(name string) (*Stream, error) {
+	s, err := a.Core.Stream(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.Kind() == StreamKindVideo {
+		return nil, a.Core.notFound(name)
+	}
+	return s, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -51,6 +68,9 @@ func (a *API) createStream(_ context.Context, in *createStreamIn) (*empty, error
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	if strings.HasSuffix(*in.StreamName, EventsSuffix) {
+		return nil, errf(KindInvalidArgument, "Stream name %s ends in %q, which is reserved for the event streams of video streams.", *in.StreamName, EventsSuffix)
+	}
 	shards := 4 // ON_DEMAND streams start with 4 shards, as Kinesis's do
 	if in.ShardCount != nil {
 		shards = *in.ShardCount
@@ -68,6 +88,9 @@ func (a *API) deleteStream(_ context.Context, in *deleteStreamIn) (*empty, error
 	s, err := a.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
+	}
+	if s.Kind() == StreamKindEvents {
+		return nil, errf(KindInUse, "Stream %s under account %s is the event stream of a video stream; it is deleted with the video stream.", s.Name(), a.Core.AccountID)
 	}
 	return &empty{}, a.Core.DeleteStream(s.Name(), in.EnforceConsumerDeletion)
 }
@@ -184,7 +207,7 @@ func (a *API) listStreams(_ context.Context, in *listStreamsIn) (*listStreamsOut
 	}
 	out := &listStreamsOut{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
 	for _, s := range a.Core.Streams() {
-		if s.Name() <= after {
+		if s.Name() <= after || s.Kind() == StreamKindVideo {
 			continue
 		}
 		if len(out.StreamNames) == limit {

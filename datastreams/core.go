@@ -2,6 +2,7 @@ package datastreams
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -51,6 +52,9 @@ type Core struct {
 	Now             func() time.Time
 	Logger          *slog.Logger
 	Registerer      prometheus.Registerer
+	// AfterTrim, when set, is called after the janitor removed records of
+	// a stream, so layers with derived indexes can follow.
+	AfterTrim func(s *Stream)
 
 	mu      sync.RWMutex
 	streams map[string]*Stream
@@ -209,6 +213,10 @@ type CreateOptions struct {
 	RetentionBytes int64
 	Tags           map[string]string
 	Kind           string
+	Ext            json.RawMessage
+	// Immediate skips the CREATING state (streams other layers create
+	// for their own use are ACTIVE at once).
+	Immediate bool
 }
 
 // CreateStream creates a stream whose shards split the hash key space evenly.
@@ -239,9 +247,9 @@ func (c *Core) CreateStream(name string, o CreateOptions) (*Stream, error) {
 	now := c.Now().UTC()
 	m := &streamMeta{
 		Name: name, Created: now, Status: StatusActive, Mode: o.Mode,
-		RetentionHours: o.RetentionHours, RetentionBytes: o.RetentionBytes, Tags: o.Tags, Kind: o.Kind,
+		RetentionHours: o.RetentionHours, RetentionBytes: o.RetentionBytes, Tags: o.Tags, Kind: o.Kind, Ext: o.Ext,
 	}
-	if c.TransitionDelay > 0 {
+	if c.TransitionDelay > 0 && !o.Immediate {
 		m.Status = StatusCreating
 	}
 	for i, r := range uniformRanges(o.ShardCount) {
@@ -391,6 +399,9 @@ func (c *Core) EnforceRetention() {
 			c.metrics.trimmedRecords.Add(float64(recs))
 			c.metrics.trimmedBytes.Add(float64(bytes))
 			c.Logger.Info("retention trimmed", "stream", s.name, "records", recs, "bytes", bytes)
+			if c.AfterTrim != nil {
+				c.AfterTrim(s)
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package datastreams
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -564,4 +565,68 @@ func (s *Stream) Update(fn func(m *streamMeta) error) error {
 		return err
 	}
 	return saveMeta(s.dir, s.meta)
+}
+
+// Kind returns the stream's kind: "" for a data stream, StreamKindVideo or
+// StreamKindEvents.
+func (s *Stream) Kind() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta.Kind
+}
+
+// Dir returns the stream's directory. Packages layered on the core keep
+// derived files (indexes, init segments) there; they go with the stream.
+func (s *Stream) Dir() string { return s.dir }
+
+// Ext returns the stream's extension metadata (see streamMeta.Ext).
+func (s *Stream) Ext() json.RawMessage {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append(json.RawMessage(nil), s.meta.Ext...)
+}
+
+// UpdateExt replaces the extension metadata with what fn returns, under
+// the stream's lock, and persists it; an error from fn changes nothing.
+func (s *Stream) UpdateExt(fn func(old json.RawMessage) (json.RawMessage, error)) error {
+	return s.Update(func(m *streamMeta) error {
+		b, err := fn(append(json.RawMessage(nil), m.Ext...))
+		if err != nil {
+			return err
+		}
+		m.Ext = b
+		return nil
+	})
+}
+
+// RetentionHours returns the stream's retention period.
+func (s *Stream) RetentionHours() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta.RetentionHours
+}
+
+// SetRetentionBytes changes the stream's size cap (0: the core's default).
+func (s *Stream) SetRetentionBytes(n int64) error {
+	return s.Update(func(m *streamMeta) error { m.RetentionBytes = n; return nil })
+}
+
+// EnforceRetention applies the stream's retention now and returns the
+// records and bytes removed.
+func (s *Stream) EnforceRetention() (uint64, int64, error) { return s.enforceRetention() }
+
+// UpdateTags changes the stream's tags through fn, which gets a copy; an
+// error from fn changes nothing.
+func (s *Stream) UpdateTags(fn func(tags map[string]string) error) error {
+	return s.Update(func(m *streamMeta) error {
+		cp := make(map[string]string, len(m.Tags))
+		for k, v := range m.Tags {
+			cp[k] = v
+		}
+		if err := fn(cp); err != nil {
+			return err
+		}
+		m.Tags = cp
+		return nil
+	})
 }

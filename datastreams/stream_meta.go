@@ -35,9 +35,20 @@ type streamMeta struct {
 	EncryptionType string            `json:"encryptionType,omitempty"`
 	KeyID          string            `json:"keyId,omitempty"`
 	Metrics        []string          `json:"shardLevelMetrics,omitempty"`
-	// Kind tells data streams from the logs of video streams ("video").
+	// Kind tells data streams ("") from the logs of video streams
+	// (StreamKindVideo) and their event streams (StreamKindEvents).
 	Kind string `json:"kind,omitempty"`
+	// Ext is metadata owned by the package that created the stream (the
+	// video layer keeps its Kinesis Video fields here); the core keeps it
+	// verbatim.
+	Ext json.RawMessage `json:"ext,omitempty"`
 }
+
+// Stream kinds.
+const (
+	StreamKindVideo  = "video"  // the fragment log of a video stream
+	StreamKindEvents = "events" // the {name}.events stream of a video stream
+)
 
 type shardMeta struct {
 	Index          int       `json:"index"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +22,10 @@ type Config struct {
 	HTTP   string `yaml:"http"`
 	RTSP   string `yaml:"rtsp"`
 	WebRTC string `yaml:"webrtc"`
+	// RTSPUDPRTP and RTSPUDPRTCP are the UDP listeners for RTSP's UDP
+	// transport (an even port and the next one); empty: TCP only.
+	RTSPUDPRTP  string `yaml:"rtsp_udp_rtp"`
+	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
 	// TLSCert and TLSKey (PEM files) turn on HTTPS (HTTP/1.1 and HTTP/2)
 	// on the HTTP listener. Without them it serves HTTP/1.1 and cleartext
 	// HTTP/2 (h2c).
@@ -36,6 +41,30 @@ type Config struct {
 
 	Storage StorageConfig `yaml:"storage"`
 	Streams StreamsConfig `yaml:"streams"`
+	Video   VideoConfig   `yaml:"video"`
+}
+
+// VideoConfig holds video-stream behaviour.
+type VideoConfig struct {
+	// AutoCreate makes an RTSP publish to an unknown stream create it with
+	// DefaultRetention; off, such a publisher gets 404.
+	AutoCreate       bool     `yaml:"auto_create"`
+	DefaultRetention Duration `yaml:"default_retention"`
+	// MaxFragmentDuration cuts GOPs longer than this (1s to 60s).
+	MaxFragmentDuration Duration `yaml:"max_fragment_duration"`
+	// Sources are streams Eddy pulls from cameras.
+	Sources []SourceConfig `yaml:"sources"`
+}
+
+// SourceConfig is a stream pulled from an RTSP URL.
+type SourceConfig struct {
+	Stream string `yaml:"stream"`
+	// URL is rtsp://[user:pass@]host[:port]/path.
+	URL string `yaml:"url"`
+	// OnDemand pulls only while someone watches; otherwise always.
+	OnDemand bool `yaml:"on_demand"`
+	// Retention of the stream when Eddy creates it (default: video.default_retention).
+	Retention *Duration `yaml:"retention"`
 }
 
 // StorageConfig tunes the shard core's logs.
@@ -69,13 +98,15 @@ type StreamsConfig struct {
 // DefaultConfig is the embedded default: local disk, loopback only.
 func DefaultConfig() Config {
 	return Config{
-		Data:      "./eddy-data",
-		HTTP:      "127.0.0.1:8080",
-		RTSP:      "127.0.0.1:8554",
-		WebRTC:    "127.0.0.1:8189",
-		Region:    "us-east-1",
-		AccountID: "000000000000",
-		LogLevel:  "info",
+		Data:        "./eddy-data",
+		HTTP:        "127.0.0.1:8080",
+		RTSP:        "127.0.0.1:8554",
+		WebRTC:      "127.0.0.1:8189",
+		RTSPUDPRTP:  "127.0.0.1:8000",
+		RTSPUDPRTCP: "127.0.0.1:8001",
+		Region:      "us-east-1",
+		AccountID:   "000000000000",
+		LogLevel:    "info",
 		Storage: StorageConfig{
 			Sync:            "always",
 			SyncInterval:    Duration(100 * time.Millisecond),
@@ -90,6 +121,11 @@ func DefaultConfig() Config {
 			ReadCallsPerS:    5,
 			ReadBytesPerS:    2 << 20,
 			ShardLimit:       500,
+		},
+		Video: VideoConfig{
+			AutoCreate:          true,
+			DefaultRetention:    Duration(24 * time.Hour),
+			MaxFragmentDuration: Duration(10 * time.Second),
 		},
 	}
 }
@@ -120,6 +156,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port (%v)", name, addr, err))
 		}
 	}
+	if (c.RTSPUDPRTP == "") != (c.RTSPUDPRTCP == "") {
+		errs = append(errs, errors.New("rtsp_udp_rtp and rtsp_udp_rtcp: set both (an even port and the next one), or neither for TCP only"))
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls_cert and tls_key: set both, or neither"))
 	}
@@ -138,8 +177,29 @@ func (c *Config) Validate() error {
 	if c.Streams.ShardLimit < 1 {
 		errs = append(errs, errors.New("streams.shard_limit: must be at least 1"))
 	}
-	if !c.InsecureAllowNetwork && !isLoopback(c.HTTP) {
-		errs = append(errs, fmt.Errorf("http: %q is not a loopback address and no credentials are configured; listen on 127.0.0.1, or set insecure_allow_network: true to expose Eddy without authentication", c.HTTP))
+	for name, addr := range map[string]string{"http": c.HTTP, "rtsp": c.RTSP, "rtsp_udp_rtp": c.RTSPUDPRTP, "rtsp_udp_rtcp": c.RTSPUDPRTCP} {
+		if addr != "" && !c.InsecureAllowNetwork && !isLoopback(addr) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a loopback address and no credentials are configured; listen on 127.0.0.1, or set insecure_allow_network: true to expose Eddy without authentication", name, addr))
+		}
+	}
+	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(time.Minute) {
+		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 60s", c.Video.MaxFragmentDuration))
+	}
+	if r := time.Duration(c.Video.DefaultRetention); r < 0 || r > 87600*time.Hour || r%time.Hour != 0 {
+		errs = append(errs, fmt.Errorf("video.default_retention: %s must be whole hours from 0 to 10y", c.Video.DefaultRetention))
+	}
+	seen := map[string]bool{}
+	for i, src := range c.Video.Sources {
+		u, err := url.Parse(src.URL)
+		switch {
+		case src.Stream == "" || seen[src.Stream]:
+			errs = append(errs, fmt.Errorf("video.sources[%d].stream: %q is empty or repeated", i, src.Stream))
+		case err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "":
+			errs = append(errs, fmt.Errorf("video.sources[%d].url: %q is not an rtsp:// URL", i, src.URL))
+		case src.Retention != nil && (time.Duration(*src.Retention)%time.Hour != 0 || *src.Retention < 0 || time.Duration(*src.Retention) > 87600*time.Hour):
+			errs = append(errs, fmt.Errorf("video.sources[%d].retention: %s must be whole hours from 0 to 10y", i, *src.Retention))
+		}
+		seen[src.Stream] = true
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

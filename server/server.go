@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media"
 )
 
 // Server is a running Eddy. Set Config (and optionally Logger), call
@@ -32,6 +34,9 @@ type Server struct {
 
 	core     *datastreams.Core
 	kds      *datastreams.API
+	registry *media.Registry
+	videos   *fragments.Manager
+	rtsp     *media.RTSPServer
 	http     *http.Server
 	httpLn   net.Listener
 	ready    atomic.Bool
@@ -78,11 +83,27 @@ func (s *Server) Initialize() error {
 		Logger:     s.Logger,
 		Registerer: reg,
 		Now:        s.Clock,
+		AfterTrim: func(st *datastreams.Stream) {
+			if v := s.videos; v != nil {
+				v.Trimmed(st)
+			}
+		},
 	}
 	if err := s.core.Initialize(); err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
 	s.kds = &datastreams.API{Core: s.core, Logger: s.Logger}
+	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media")}
+	s.videos = &fragments.Manager{
+		Core: s.core, Registry: s.registry, AutoCreate: c.Video.AutoCreate,
+		DefaultRetentionHours: int(time.Duration(c.Video.DefaultRetention) / time.Hour),
+		MaxFragmentDuration:   time.Duration(c.Video.MaxFragmentDuration),
+		Logger:                s.Logger, Registerer: reg,
+	}
+	if err := s.videos.Initialize(); err != nil {
+		s.core.Close()
+		return fmt.Errorf("video streams: %w", err)
+	}
 
 	r := chi.NewRouter()
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -95,6 +116,13 @@ func (s *Server) Initialize() error {
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
+	// Kinesis Video: control plane and archived media (restJson1).
+	scheme := "http"
+	if c.TLSCert != "" {
+		scheme = "https"
+	}
+	(&kvsControl{m: s.videos, endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).mount(r)
+	(&fragments.API{Manager: s.videos, Logger: s.Logger, Now: s.Clock}).Mount(r)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -115,6 +143,7 @@ func (s *Server) Initialize() error {
 	s.http.RegisterOnShutdown(s.kds.Shutdown)
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
+		s.closeMedia()
 		s.core.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
@@ -122,10 +151,26 @@ func (s *Server) Initialize() error {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
 			ln.Close()
+			s.closeMedia()
 			s.core.Close()
 			return fmt.Errorf("tls: %w", err)
 		}
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s.rtsp = &media.RTSPServer{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
+		Registry: s.registry, Logger: s.Logger}
+	if err := s.rtsp.Initialize(); err != nil {
+		s.rtsp = nil
+		ln.Close()
+		s.closeMedia()
+		s.core.Close()
+		return fmt.Errorf("rtsp listener: %w", err)
+	}
+	if err := s.startSources(); err != nil {
+		ln.Close()
+		s.closeMedia()
+		s.core.Close()
+		return err
 	}
 	s.httpLn = ln
 	s.serveErr = make(chan error, 1)
@@ -142,13 +187,45 @@ func (s *Server) Initialize() error {
 		s.serveErr <- err
 	}()
 	s.ready.Store(true)
-	scheme := "http"
-	if c.TLSCert != "" {
-		scheme = "https"
-	}
-	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "data", c.Data, "sync", c.Storage.Sync)
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
 }
+
+// startSources creates the configured pull sources' streams when missing
+// and starts pulling.
+func (s *Server) startSources() error {
+	for _, src := range s.Config.Video.Sources {
+		if _, err := s.videos.Describe(src.Stream); err != nil {
+			hours := int(time.Duration(s.Config.Video.DefaultRetention) / time.Hour)
+			if src.Retention != nil {
+				hours = int(time.Duration(*src.Retention) / time.Hour)
+			}
+			if _, err := s.videos.CreateStream(src.Stream, fragments.CreateOptions{RetentionHours: hours, DeviceName: "rtsp-source"}); err != nil {
+				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
+			}
+		}
+		if err := s.registry.AddSource(src.Stream, &media.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
+			return fmt.Errorf("video.sources %s: %w", src.Stream, err)
+		}
+	}
+	return nil
+}
+
+// closeMedia stops RTSP, ends every publication (recorders flush their
+// last fragment) and closes the video streams.
+func (s *Server) closeMedia() {
+	if s.rtsp != nil {
+		s.rtsp.Close()
+	}
+	s.registry.Close()
+	s.videos.Close()
+}
+
+// RTSPAddr returns the address the RTSP listener is bound to.
+func (s *Server) RTSPAddr() string { return s.rtsp.Addr() }
+
+// Videos returns the video streams.
+func (s *Server) Videos() *fragments.Manager { return s.videos }
 
 // HTTPAddr returns the address the HTTP listener is bound to.
 func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
@@ -176,6 +253,7 @@ func (s *Server) shutdown() error {
 	if serr := <-s.serveErr; serr != nil && err == nil {
 		err = serr
 	}
+	s.closeMedia()
 	if cerr := s.core.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

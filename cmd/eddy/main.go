@@ -2,6 +2,8 @@
 //
 //	eddy serve [flags]        run the server
 //	eddy bench kds [flags]    load-test a Kinesis Data Streams endpoint
+//	eddy bench ingest [flags] load-test RTSP ingest and recording
+//	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 package main
 
 import (
@@ -12,6 +14,9 @@ import (
 const usage = `usage:
   eddy serve [flags]       run the server (eddy serve -h for flags)
   eddy bench kds [flags]   benchmark a Kinesis Data Streams endpoint (eddy bench kds -h)
+  eddy bench ingest [flags] benchmark RTSP ingest and recording (eddy bench ingest -h)
+  eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
+                           publish an H.264/H.265+AAC MP4 over RTSP in real time
 `
 
 func main() {
@@ -25,6 +30,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
+	case "publish":
+		err = publish(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

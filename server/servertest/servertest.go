@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 
 	"github.com/eddy-video/eddy/server"
 )
@@ -59,6 +61,7 @@ func Start(t testing.TB, mutate ...func(*server.Config)) *Env {
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.RTSP = "127.0.0.1:0"
 	cfg.WebRTC = "127.0.0.1:0"
+	cfg.RTSPUDPRTP, cfg.RTSPUDPRTCP = "", "" // TCP only; tests that need UDP pick ports
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -156,4 +159,26 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// RTSPURL returns the RTSP URL of a stream on the server.
+func (e *Env) RTSPURL(stream string) string {
+	return "rtsp://" + e.Server.RTSPAddr() + "/" + stream
+}
+
+// KinesisVideo returns a Kinesis Video control-plane client for the server.
+func (e *Env) KinesisVideo() *kinesisvideo.Client {
+	return kinesisvideo.New(kinesisvideo.Options{
+		Region: "us-east-1", Credentials: Credentials, BaseEndpoint: aws.String(e.URL),
+		HTTPClient: GuardRequestBody(nil), RetryMaxAttempts: 1,
+	})
+}
+
+// ArchivedMedia returns a Kinesis Video archived-media client for the
+// server (its data endpoint is the server itself).
+func (e *Env) ArchivedMedia() *kinesisvideoarchivedmedia.Client {
+	return kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
+		Region: "us-east-1", Credentials: Credentials, BaseEndpoint: aws.String(e.URL),
+		HTTPClient: GuardRequestBody(nil), RetryMaxAttempts: 1,
+	})
 }

@@ -1,0 +1,922 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
+	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media"
+)
+
+// eddy bench ingest: N cameras publish an MP4 over RTSP (media.FilePublisher
+// in this process, looping, in real time) to an Eddy server — by default a
+// child process of the bench, so its CPU time and memory are its own. After
+// a warm-up, the bench measures one window: the server's CPU time and RSS,
+// fragments persisted and their persist latency (from /metrics), and loss:
+// every stream's fragments listed over the window (ListFragments) against
+// what its publisher sent.
+
+// ingestBenchConfig configures one run.
+type ingestBenchConfig struct {
+	Streams  int
+	Duration time.Duration // the measured window
+	Warmup   time.Duration // after the last publisher started, before the window
+	Stagger  time.Duration // publishers start spread over this, so keyframes do not align
+	Settle   time.Duration // longest wait, after the window, for its last fragments to be listed
+	Clip     string        // MP4 to publish; "" = the generated default (see ingestDefaultClip)
+
+	Server     string   // eddy binary to start; "" = this executable
+	ServerArgs []string // extra `serve` flags for the child
+	Endpoint   string   // an already-running server's HTTP URL: no child
+	RTSP       string   // its RTSP host:port (with Endpoint)
+	PID        int      // its process id, for CPU and RSS (with Endpoint)
+	Keep       bool     // keep the child's data directory and log
+
+	Prefix   string        // stream name prefix; "" = bench-<time>
+	Progress time.Duration // progress line period; 0 = none
+	Log      io.Writer     // setup and progress messages; nil = discard
+}
+
+func defaultIngestBenchConfig() ingestBenchConfig {
+	return ingestBenchConfig{
+		Streams:  10,
+		Duration: 60 * time.Second,
+		Warmup:   5 * time.Second,
+		Stagger:  2 * time.Second,
+		Settle:   15 * time.Second,
+		Progress: 10 * time.Second,
+	}
+}
+
+func (c *ingestBenchConfig) validate() error {
+	var errs []error
+	if c.Streams < 1 {
+		errs = append(errs, errors.New("--streams must be at least 1"))
+	}
+	if c.Duration <= 0 {
+		errs = append(errs, errors.New("--duration must be positive"))
+	}
+	if c.Warmup < 0 || c.Stagger < 0 || c.Settle < 0 || c.Progress < 0 {
+		errs = append(errs, errors.New("--warmup, --stagger, --settle and --progress must not be negative"))
+	}
+	if (c.Endpoint == "") != (c.RTSP == "") {
+		errs = append(errs, errors.New("--endpoint and --rtsp go together: set both to use a running server, or neither to start one"))
+	}
+	if c.Endpoint != "" && (c.Server != "" || len(c.ServerArgs) > 0) {
+		errs = append(errs, errors.New("--server and --server-args start a server; they do not apply with --endpoint"))
+	}
+	if c.Endpoint == "" && c.PID != 0 {
+		errs = append(errs, errors.New("--pid applies to a server given with --endpoint; the bench knows its own child's pid"))
+	}
+	return errors.Join(errs...)
+}
+
+func benchIngest(args []string) error {
+	cfg := defaultIngestBenchConfig()
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: eddy bench ingest [flags]\n\n"+
+			"Publishes an MP4 over RTSP to N streams in real time and measures the server:\n"+
+			"CPU per stream-minute, RSS, fragments persisted, persist latency (p50/p99) and\n"+
+			"loss (ListFragments against what the publishers sent). By default it starts its\n"+
+			"own server (`eddy serve` on loopback, TCP only, fresh data directory).\n\n"+
+			"The default clip (720p25 H.264 2 Mbit/s, GOP 2 s, AAC 64 kbit/s, 20 s) is made\n"+
+			"once with ffmpeg and cached at %s.\n\nflags:\n", ingestDefaultClipPath())
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&cfg.Streams, "streams", cfg.Streams, "publishers (one stream each)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "publishing before the window starts (after the staggered starts)")
+	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread publisher starts over this long")
+	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait after the window (beyond one GOP) for its last fragments to be listed")
+	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
+	fs.StringVar(&cfg.Server, "server", cfg.Server, "eddy binary to start as the server (default: this executable)")
+	serverArgs := fs.String("server-args", "", "extra flags for the started server's `serve`, space separated (e.g. \"--sync interval\")")
+	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "HTTP URL of a running server instead of starting one (with --rtsp)")
+	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP host:port of the running server given with --endpoint")
+	fs.IntVar(&cfg.PID, "pid", cfg.PID, "process id of the server given with --endpoint, for CPU and RSS from /proc")
+	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep the started server's data directory and log")
+	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "stream name prefix (default bench-<time>)")
+	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
+	jsonOut := fs.Bool("json", false, "also print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the bench process's own CPU profile (the publishers) to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench ingest: unexpected argument %q", fs.Arg(0))
+	}
+	cfg.ServerArgs = strings.Fields(*serverArgs)
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	cfg.Log = os.Stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	res, err := runIngestBench(ctx, cfg)
+	if res != nil {
+		res.writeText(os.Stdout)
+		if *jsonOut {
+			b, jerr := json.MarshalIndent(res, "", "  ")
+			if jerr != nil {
+				return jerr
+			}
+			fmt.Printf("%s\n", b)
+		}
+	}
+	return err
+}
+
+// ingestDefaultClipArgs makes the default clip (ffmpeg arguments before the
+// output file).
+var ingestDefaultClipArgs = []string{
+	"-hide_banner", "-loglevel", "error", "-y",
+	"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
+	"-f", "lavfi", "-i", "sine=frequency=440",
+	"-t", "20",
+	"-c:v", "libx264", "-preset", "veryfast", "-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M",
+	"-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p",
+	"-c:a", "aac", "-b:a", "64k",
+}
+
+// ingestDefaultClipPath is where the default clip is cached: the user cache
+// directory ($XDG_CACHE_HOME or ~/.cache on Linux) under eddy/.
+func ingestDefaultClipPath() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "eddy", "bench-ingest-720p25-h264-2M-gop50-aac64k-20s.mp4")
+}
+
+// ingestDefaultClip returns the cached default clip, making it first if
+// needed.
+func ingestDefaultClip(ctx context.Context, log func(string, ...any)) (string, error) {
+	p := ingestDefaultClipPath()
+	if st, err := os.Stat(p); err == nil && st.Size() > 0 {
+		return p, nil
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return "", fmt.Errorf("making the default clip needs ffmpeg (or pass --clip FILE.mp4): %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	tmp := p + ".tmp.mp4"
+	log("making the default clip with ffmpeg (once): %s", p)
+	out, err := exec.CommandContext(ctx, ffmpeg, append(append([]string(nil), ingestDefaultClipArgs...), tmp)...).CombinedOutput()
+	if err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("ffmpeg: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// ingestBench is the state of one run.
+type ingestBench struct {
+	cfg    ingestBenchConfig
+	log    io.Writer
+	url    string // server HTTP URL
+	rtsp   string // server RTSP host:port
+	pid    int    // server pid; 0 = unknown
+	child  *ingestServer
+	am     *kinesisvideoarchivedmedia.Client
+	hc     *http.Client
+	names  []string
+	pubs   []*ingestPub
+	clkTck float64
+}
+
+func (b *ingestBench) logf(format string, args ...any) {
+	if b.log != nil {
+		fmt.Fprintf(b.log, format+"\n", args...)
+	}
+}
+
+// ingestPub is one publisher and what it sent.
+type ingestPub struct {
+	name string
+	pub  *media.FilePublisher
+
+	mu       sync.Mutex
+	units    []int64 // NTP time (Unix ns) of every video access unit sent
+	keys     []int64 // the same, of keyframes
+	connects int
+	errs     []string
+}
+
+func (p *ingestPub) onUnit(_ time.Duration, key bool, ntp time.Time) {
+	t := ntp.UnixNano()
+	p.mu.Lock()
+	p.units = append(p.units, t)
+	if key {
+		p.keys = append(p.keys, t)
+	}
+	p.mu.Unlock()
+}
+
+// run publishes until ctx ends, reconnecting a second after a failure
+// (each failure is counted: the server dropped or refused the publisher).
+func (p *ingestPub) run(ctx context.Context, delay time.Duration, log func(string, ...any)) {
+	if ingestSleep(ctx, delay) != nil {
+		return
+	}
+	for {
+		p.mu.Lock()
+		p.connects++
+		p.mu.Unlock()
+		err := p.pub.Run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("publisher ended")
+		}
+		p.mu.Lock()
+		p.errs = append(p.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
+		p.mu.Unlock()
+		log("publisher %s: %v (reconnecting in 1s)", p.name, err)
+		if ingestSleep(ctx, time.Second) != nil {
+			return
+		}
+	}
+}
+
+func ingestSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ingestProbe is a sample taken at a window edge.
+type ingestProbe struct {
+	at               time.Time
+	metrics          map[string]float64
+	serverCPU        float64
+	serverCPUOK      bool
+	selfCPU          float64
+	selfCPUOK        bool
+	rss, hwm         int64 // bytes; 0 = unknown
+	load             string
+	metricsErr       error
+}
+
+func (b *ingestBench) probe(ctx context.Context) ingestProbe {
+	p := ingestProbe{at: time.Now()}
+	p.metrics, p.metricsErr = b.scrape(ctx)
+	if b.pid > 0 {
+		p.serverCPU, p.serverCPUOK = ingestCPUSeconds(b.pid, b.clkTck)
+		p.rss, p.hwm = ingestRSS(b.pid)
+	}
+	p.selfCPU, p.selfCPUOK = ingestCPUSeconds(os.Getpid(), b.clkTck)
+	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(l)); len(f) >= 3 {
+			p.load = strings.Join(f[:3], " ")
+		}
+	}
+	return p
+}
+
+func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults, error) {
+	b := &ingestBench{cfg: cfg, log: cfg.Log, clkTck: ingestClockTicks()}
+	clip := cfg.Clip
+	if clip == "" {
+		var err error
+		if clip, err = ingestDefaultClip(ctx, b.logf); err != nil {
+			return nil, err
+		}
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = "bench-" + time.Now().Format("150405")
+	}
+
+	// Load every publisher before the server starts: parsing the file is
+	// the bench's cost, not the server's.
+	for i := range cfg.Streams {
+		p := &ingestPub{name: fmt.Sprintf("%s-%03d", prefix, i)}
+		p.pub = &media.FilePublisher{File: clip, Loop: true, OnUnit: p.onUnit}
+		if err := p.pub.Load(); err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+		b.pubs = append(b.pubs, p)
+		b.names = append(b.names, p.name)
+	}
+
+	if cfg.Endpoint != "" {
+		b.url, b.rtsp, b.pid = strings.TrimRight(cfg.Endpoint, "/"), cfg.RTSP, cfg.PID
+	} else {
+		srv, err := startIngestServer(ctx, cfg, b.logf)
+		if err != nil {
+			return nil, err
+		}
+		b.child = srv
+		defer srv.stop(b.logf)
+		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
+	}
+	b.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	b.am = kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
+		Region: "us-east-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", Source: "bench"}, nil
+		}),
+		BaseEndpoint: aws.String(b.url),
+		HTTPClient:   ingestGuardedClient{b.hc},
+	})
+
+	res := &ingestResults{
+		Streams: cfg.Streams, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(),
+		Clip: clip, ClipSpanS: b.pubs[0].pub.Span().Seconds(), Endpoint: b.url, RTSP: b.rtsp,
+		ServerPID: b.pid, CPUs: runtime.NumCPU(), ClockTicks: b.clkTck,
+		LatencyMethod: "bucket-interpolated (linear within eddy_fragment_persist_seconds buckets, window delta)",
+	}
+	if b.child != nil {
+		res.Server = "child: " + b.child.bin + " serve (TCP only, fresh data dir)"
+		res.ServerLog = b.child.logPath
+		if b.child.keep {
+			res.DataDir = b.child.dir
+		}
+	} else {
+		res.Server = "external"
+	}
+	idle := b.probe(ctx)
+	if idle.metricsErr != nil {
+		return nil, fmt.Errorf("metrics: %w", idle.metricsErr)
+	}
+	res.RSSIdleMiB = mib(idle.rss)
+
+	// Publish.
+	pubCtx, stopPubs := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, p := range b.pubs {
+		p.pub.URL = "rtsp://" + b.rtsp + "/" + p.name
+		delay := time.Duration(0)
+		if cfg.Streams > 1 {
+			delay = cfg.Stagger * time.Duration(i) / time.Duration(cfg.Streams-1)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.run(pubCtx, delay, b.logf)
+		}()
+	}
+	stopAll := func() {
+		stopPubs()
+		wg.Wait()
+	}
+	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, prefix, clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
+	if err := ingestSleep(ctx, cfg.Stagger+cfg.Warmup); err != nil {
+		stopAll()
+		return nil, err
+	}
+
+	// The window.
+	p0 := b.probe(ctx)
+	if p0.metricsErr != nil {
+		stopAll()
+		return nil, fmt.Errorf("metrics: %w", p0.metricsErr)
+	}
+	end := p0.at.Add(cfg.Duration)
+	last := p0
+	for {
+		next := time.Now().Add(cfg.Progress)
+		if cfg.Progress == 0 || !next.Before(end) {
+			next = end
+		}
+		if err := ingestSleep(ctx, time.Until(next)); err != nil {
+			stopAll()
+			return nil, err
+		}
+		if !next.Before(end) {
+			break
+		}
+		cur := b.probe(ctx)
+		b.logf("%s", progressLine(p0, last, cur))
+		last = cur
+	}
+	p1 := b.probe(ctx)
+	if p1.metricsErr != nil {
+		stopAll()
+		return nil, fmt.Errorf("metrics: %w", p1.metricsErr)
+	}
+
+	// Let the fragments that started in the window close and be listed,
+	// then stop publishing.
+	lists, settleProblems := b.settle(ctx, p0.at, p1.at)
+	stopAll()
+	after := b.probe(ctx) // counters over the whole run, for loss indicators
+
+	b.results(res, idle, p0, p1, after, lists)
+	res.Problems = append(settleProblems, res.Problems...)
+	res.finish()
+	if b.child != nil && len(res.Problems) > 0 {
+		res.ServerLogTail = b.child.tail(40)
+	}
+	return res, nil
+}
+
+// settle waits until every stream has listed a fragment that started after
+// the window (so all that started in it are durable and listed, Append
+// being ordered), then returns each stream's fragments over [from, to] by
+// server timestamp.
+func (b *ingestBench) settle(ctx context.Context, from, to time.Time) (map[string][]kvamtypes.Fragment, []string) {
+	gop := b.gop()
+	deadline := to.Add(gop + b.cfg.Settle)
+	out := map[string][]kvamtypes.Fragment{}
+	pending := append([]string(nil), b.names...)
+	var problems []string
+	for len(pending) > 0 {
+		var still []string
+		for _, name := range pending {
+			fr, err := b.list(ctx, name, from, deadline.Add(time.Minute))
+			if err != nil {
+				if time.Now().After(deadline) {
+					problems = append(problems, fmt.Sprintf("%s: ListFragments failed: %v", name, err))
+					continue
+				}
+				still = append(still, name)
+				continue
+			}
+			var in []kvamtypes.Fragment
+			done := false
+			for _, f := range fr {
+				st := aws.ToTime(f.ServerTimestamp)
+				if st.After(to) {
+					done = true
+				} else {
+					in = append(in, f)
+				}
+			}
+			out[name] = in
+			if !done {
+				if time.Now().After(deadline) {
+					problems = append(problems, fmt.Sprintf("%s: no fragment started after the window was listed within %v of its end (recording stalled or persisting is behind)",
+						name, (gop + b.cfg.Settle).Round(time.Second)))
+					continue
+				}
+				still = append(still, name)
+			}
+		}
+		pending = still
+		if len(pending) > 0 && ingestSleep(ctx, 500*time.Millisecond) != nil {
+			break
+		}
+	}
+	return out, problems
+}
+
+// list returns a stream's fragments by server timestamp in [from, to],
+// sorted by fragment number.
+func (b *ingestBench) list(ctx context.Context, name string, from, to time.Time) ([]kvamtypes.Fragment, error) {
+	var all []kvamtypes.Fragment
+	in := &kinesisvideoarchivedmedia.ListFragmentsInput{
+		StreamName: aws.String(name),
+		FragmentSelector: &kvamtypes.FragmentSelector{
+			FragmentSelectorType: kvamtypes.FragmentSelectorTypeServerTimestamp,
+			TimestampRange:       &kvamtypes.TimestampRange{StartTimestamp: aws.Time(from), EndTimestamp: aws.Time(to)},
+		},
+	}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, err := b.am.ListFragments(cctx, in)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, out.Fragments...)
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: aws.String(name), NextToken: out.NextToken}
+	}
+	sort.Slice(all, func(i, j int) bool { return fragSeq(all[i]) < fragSeq(all[j]) })
+	return all, nil
+}
+
+func fragSeq(f kvamtypes.Fragment) uint64 {
+	s, _ := fragments.ParseFragmentNumber(aws.ToString(f.FragmentNumber))
+	return s
+}
+
+// gop is the clip's keyframe interval as sent (median spacing); 2 s
+// before anything was sent.
+func (b *ingestBench) gop() time.Duration {
+	for _, p := range b.pubs {
+		p.mu.Lock()
+		d := medianSpacing(p.keys)
+		p.mu.Unlock()
+		if d > 0 {
+			return d
+		}
+	}
+	return 2 * time.Second
+}
+
+func medianSpacing(ts []int64) time.Duration {
+	if len(ts) < 2 {
+		return 0
+	}
+	d := make([]int64, 0, len(ts)-1)
+	for i := 1; i < len(ts); i++ {
+		d = append(d, ts[i]-ts[i-1])
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return time.Duration(d[len(d)/2])
+}
+
+// scrape reads the server's /metrics as series → value (Prometheus text
+// format: `name{labels} value`).
+func (b *ingestBench) scrape(ctx context.Context) (map[string]float64, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, b.url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.httpClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return parseMetrics(resp.Body)
+}
+
+func (b *ingestBench) httpClient() *http.Client {
+	if b.hc != nil {
+		return b.hc
+	}
+	return http.DefaultClient
+}
+
+func parseMetrics(r io.Reader) (map[string]float64, error) {
+	m := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	return m, sc.Err()
+}
+
+// histBucket is one cumulative bucket of a Prometheus histogram.
+type histBucket struct {
+	le    float64
+	count float64
+}
+
+// histDelta returns the buckets of histogram name over [m0, m1].
+func histDelta(name string, m0, m1 map[string]float64) []histBucket {
+	var out []histBucket
+	prefix := name + `_bucket{le="`
+	for k, v := range m1 {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil {
+			continue
+		}
+		out = append(out, histBucket{le: le, count: v - m0[k]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].le < out[j].le })
+	return out
+}
+
+// histQuantile estimates quantile q from cumulative buckets, as
+// Prometheus's histogram_quantile does: linear interpolation within the
+// bucket holding the rank. over reports a rank in the +Inf bucket (the
+// value returned is then the highest finite bound, a lower limit).
+func histQuantile(q float64, bs []histBucket) (v float64, over bool, ok bool) {
+	if len(bs) == 0 || bs[len(bs)-1].count <= 0 {
+		return 0, false, false
+	}
+	total := bs[len(bs)-1].count
+	rank := q * total
+	for i, bk := range bs {
+		if bk.count < rank {
+			continue
+		}
+		lower, below := 0.0, 0.0
+		if i > 0 {
+			lower, below = bs[i-1].le, bs[i-1].count
+		}
+		if math.IsInf(bk.le, 1) {
+			return lower, true, true
+		}
+		if bk.count == below {
+			return bk.le, false, true
+		}
+		return lower + (bk.le-lower)*(rank-below)/(bk.count-below), false, true
+	}
+	return bs[len(bs)-1].le, false, true
+}
+
+// histFractionBelow is the share of observations ≤ le (le must be a bound).
+func histFractionBelow(le float64, bs []histBucket) (float64, bool) {
+	if len(bs) == 0 || bs[len(bs)-1].count <= 0 {
+		return 0, false
+	}
+	for _, bk := range bs {
+		if bk.le == le {
+			return bk.count / bs[len(bs)-1].count, true
+		}
+	}
+	return 0, false
+}
+
+// ingestGuardedClient hides the request body's WriteTo from net/http, the
+// workaround for the aws-sdk-go-v2 body race described at
+// servertest.GuardRequestBody.
+type ingestGuardedClient struct{ hc *http.Client }
+
+func (c ingestGuardedClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = struct{ io.ReadCloser }{req.Body}
+	}
+	return c.hc.Do(req)
+}
+
+// ingestClockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat:
+// `getconf CLK_TCK`, or 100 (Linux's value) when that fails.
+func ingestClockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 100
+}
+
+// ingestCPUSeconds is utime+stime of a process, from /proc/PID/stat.
+func ingestCPUSeconds(pid int, tck float64) (float64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')') // comm may hold spaces
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // state is f[0]; utime f[11], stime f[12]
+		return 0, false
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(u+s) / tck, true
+}
+
+// ingestRSS returns VmRSS and VmHWM (peak) of a process in bytes.
+func ingestRSS(pid int) (rss, hwm int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 1 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			rss = n << 10
+		case "VmHWM":
+			hwm = n << 10
+		}
+	}
+	return rss, hwm
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+func progressLine(p0, prev, cur ingestProbe) string {
+	el := cur.at.Sub(p0.at).Round(time.Second)
+	frags := cur.metrics["eddy_fragments_persisted_total"] - p0.metrics["eddy_fragments_persisted_total"]
+	s := fmt.Sprintf("  +%v: %.0f fragments persisted", el, frags)
+	if cur.serverCPUOK && prev.serverCPUOK {
+		s += fmt.Sprintf(", server CPU %.0f%%", 100*(cur.serverCPU-prev.serverCPU)/cur.at.Sub(prev.at).Seconds())
+	}
+	if cur.selfCPUOK && prev.selfCPUOK {
+		s += fmt.Sprintf(", bench CPU %.0f%%", 100*(cur.selfCPU-prev.selfCPU)/cur.at.Sub(prev.at).Seconds())
+	}
+	if cur.rss > 0 {
+		s += fmt.Sprintf(", server RSS %.0f MiB", mib(cur.rss))
+	}
+	if cur.load != "" {
+		s += ", load " + cur.load
+	}
+	return s
+}
+
+// ingestServer is the bench's own server process.
+type ingestServer struct {
+	bin     string
+	cmd     *exec.Cmd
+	dir     string // temp dir: config, data, log
+	keep    bool
+	logPath string
+	url     string
+	rtsp    string
+	done    chan struct{}
+	err     error
+
+	mu   sync.Mutex
+	logf *os.File
+}
+
+var ingestReadyLine = regexp.MustCompile(`msg=ready http=(\S+) rtsp=rtsp://(\S+)`)
+
+// startIngestServer runs `eddy serve` on loopback ports the OS picks, with a
+// fresh data directory and RTSP over TCP only (UDP listeners off in a
+// config file), and waits for its ready line.
+func startIngestServer(ctx context.Context, cfg ingestBenchConfig, logf func(string, ...any)) (*ingestServer, error) {
+	bin := cfg.Server
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "eddy-bench-ingest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &ingestServer{bin: bin, dir: dir, keep: cfg.Keep, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
+	conf := filepath.Join(dir, "eddy.yaml")
+	if err := os.WriteFile(conf, []byte("# eddy bench ingest: RTSP over TCP only\nrtsp_udp_rtp: \"\"\nrtsp_udp_rtcp: \"\"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if s.logf, err = os.Create(s.logPath); err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--config", conf, "--data", filepath.Join(dir, "data"),
+		"--http", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "info"}, cfg.ServerArgs...)
+	s.cmd = exec.Command(bin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "EDDY_") {
+			s.cmd.Env = append(s.cmd.Env, kv)
+		}
+	}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	s.cmd.Stdout = s.logf
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server %s: %w", bin, err)
+	}
+	ready := make(chan [2]string, 1)
+	go func() {
+		rd := bufio.NewReaderSize(stderr, 64<<10)
+		sent := false
+		for {
+			line, err := rd.ReadString('\n')
+			if len(line) > 0 {
+				s.mu.Lock()
+				_, _ = s.logf.WriteString(line)
+				s.mu.Unlock()
+				if m := ingestReadyLine.FindStringSubmatch(line); m != nil && !sent {
+					sent = true
+					ready <- [2]string{m[1], m[2]}
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	select {
+	case a := <-ready:
+		s.url, s.rtsp = a[0], a[1]
+	case <-s.done:
+		return nil, fmt.Errorf("server exited before ready: %v\n%s", s.err, s.tail(30))
+	case <-time.After(20 * time.Second):
+		s.stop(logf)
+		return nil, fmt.Errorf("server not ready after 20s:\n%s", s.tail(30))
+	case <-ctx.Done():
+		s.stop(logf)
+		return nil, ctx.Err()
+	}
+	logf("server: %s serve (pid %d) http %s rtsp %s, log %s", bin, s.cmd.Process.Pid, s.url, s.rtsp, s.logPath)
+	return s, nil
+}
+
+// stop ends the server with SIGTERM (SIGKILL after 20 s) and removes its
+// directory unless kept.
+func (s *ingestServer) stop(logf func(string, ...any)) {
+	select {
+	case <-s.done:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			logf("server did not stop 20s after SIGTERM; killing it")
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	if s.err != nil {
+		logf("server exited: %v (log %s)", s.err, s.logPath)
+	}
+	s.mu.Lock()
+	_ = s.logf.Close()
+	s.mu.Unlock()
+	if !s.keep {
+		_ = os.RemoveAll(s.dir)
+	} else {
+		logf("kept server directory %s", s.dir)
+	}
+}
+
+// tail returns the last n lines of the server's log.
+func (s *ingestServer) tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,128 @@
+package fragments
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/Eyevinn/mp4ff/avc"
+	"github.com/Eyevinn/mp4ff/hevc"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+)
+
+// parsedInit is a decoded init segment.
+type parsedInit struct {
+	id     InitID
+	tracks []*fmp4.InitTrack
+}
+
+func parseInit(id InitID, b []byte) (*parsedInit, error) {
+	var init fmp4.Init
+	if err := init.Unmarshal(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("init segment %s: %w", id, err)
+	}
+	return &parsedInit{id: id, tracks: init.Tracks}, nil
+}
+
+func (p *parsedInit) track(id int) *fmp4.InitTrack {
+	for _, t := range p.tracks {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// demuxed is a fragment's samples per track.
+type demuxed struct {
+	frag  *Fragment
+	parts fmp4.Parts
+}
+
+func demux(f *Fragment) (*demuxed, error) {
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(f.Media); err != nil {
+		return nil, fmt.Errorf("fragment %s: %w", FragmentNumber(f.Seq), err)
+	}
+	return &demuxed{frag: f, parts: parts}, nil
+}
+
+// startTime returns the fragment's media start (seconds) on the track
+// that cut it: the video track when there is one, else the first track.
+func (d *demuxed) startTime(init *parsedInit) (float64, bool) {
+	var best *fmp4.PartTrack
+	var bestInit *fmp4.InitTrack
+	for _, p := range d.parts {
+		for _, pt := range p.Tracks {
+			it := init.track(pt.ID)
+			if it == nil || len(pt.Samples) == 0 {
+				continue
+			}
+			if best == nil || (it.Codec.IsVideo() && !bestInit.Codec.IsVideo()) {
+				best, bestInit = pt, it
+			}
+		}
+	}
+	if best == nil {
+		return 0, false
+	}
+	pts := int64(best.BaseTime) + int64(best.Samples[0].PTSOffset)
+	return float64(pts) / float64(bestInit.TimeScale), true
+}
+
+// mkvCodec describes a track for Matroska: codec ID and CodecPrivate
+// (ISO/IEC 14496-15 records for H.264/H.265, AudioSpecificConfig, OpusHead).
+func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
+	mt := MKVTrack{Number: uint64(t.ID), UID: uint64(t.ID)}
+	switch c := t.Codec.(type) {
+	case *mp4.CodecH264:
+		rec, err := avc.CreateAVCDecConfRec([][]byte{c.SPS}, [][]byte{c.PPS}, true)
+		if err != nil {
+			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		var b bytes.Buffer
+		if err := rec.Encode(&b); err != nil {
+			return mt, err
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_MPEG4/ISO/AVC", b.Bytes()
+		if sps, err := avc.ParseSPSNALUnit(c.SPS, false); err == nil {
+			mt.Width, mt.Height = int(sps.Width), int(sps.Height)
+		}
+	case *mp4.CodecH265:
+		rec, err := hevc.CreateHEVCDecConfRec([][]byte{c.VPS}, [][]byte{c.SPS}, [][]byte{c.PPS}, true, true, true, true)
+		if err != nil {
+			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		var b bytes.Buffer
+		if err := rec.Encode(&b); err != nil {
+			return mt, err
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_MPEGH/ISO/HEVC", b.Bytes()
+		if sps, err := hevc.ParseSPSNALUnit(c.SPS); err == nil {
+			w, h := sps.ImageSize()
+			mt.Width, mt.Height = int(w), int(h)
+		}
+	case *mp4.CodecMPEG4Audio:
+		asc, err := c.Config.Marshal()
+		if err != nil {
+			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = MKVAudio, "A_AAC", asc
+		mt.SampleRate, mt.Channels = float64(c.Config.SampleRate), c.Config.ChannelCount
+	case *mp4.CodecOpus:
+		// RFC 7845 §5.1 identification header; Matroska's A_OPUS carries it.
+		head := []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, byte(c.ChannelCount), 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0}
+		mt.Type, mt.CodecID, mt.CodecPrivate = MKVAudio, "A_OPUS", head
+		mt.SampleRate, mt.Channels = 48000, c.ChannelCount
+		mt.CodecDelay, mt.SeekPreRoll = 6500000, 80000000
+	case *mp4.CodecLPCM:
+		mt.Type, mt.CodecID = MKVAudio, "A_PCM/INT/BIG"
+		if c.LittleEndian {
+			mt.CodecID = "A_PCM/INT/LIT"
+		}
+		mt.SampleRate, mt.Channels, mt.BitDepth = float64(c.SampleRate), c.ChannelCount, c.BitDepth
+	default:
+		return mt, errf(CodeUnsupportedMediaType, "Track %d has a codec Matroska output does not support.", t.ID)
+	}
+	return mt, nil
+}

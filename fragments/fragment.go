@@ -1,0 +1,86 @@
+// Package fragments cuts live media into GOP-aligned fragments, keeps them
+// on the shard core as CMAF (fMP4) records, indexes them by server and
+// producer time, and serves the Kinesis Video archive: ListFragments,
+// GetMediaForFragmentList (MKV) and GetClip (MP4).
+package fragments
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Fragment is one stored fragment: its metadata and its CMAF media
+// segment (moof+mdat, every track). Its init segment (ftyp+moov) is
+// stored once per codec configuration and named by InitID.
+type Fragment struct {
+	Seq          uint64 // log sequence; the fragment number is the stream sequence number built from it
+	ServerTime   int64  // Unix ns: arrival of the fragment's first byte
+	ProducerTime int64  // Unix ns: the producer's clock (RTCP sender reports), else arrival
+	Duration     int64  // ns
+	Keyframe     bool   // starts on a keyframe (false: a GOP longer than the maximum was cut)
+	InitID       InitID
+	Media        []byte
+}
+
+// InitID names an init segment: the first 16 bytes of its SHA-256.
+type InitID [16]byte
+
+func (id InitID) String() string { return fmt.Sprintf("%x", id[:]) }
+
+// The record layout of a fragment in the log (all little-endian):
+//
+//	magic "EFR1" | server ns i64 | producer ns i64 | duration ns i64 |
+//	flags u32 | init id [16] | media (moof+mdat)
+const (
+	recordMagic  = "EFR1"
+	recordHeader = 4 + 8 + 8 + 8 + 4 + 16
+	flagKeyframe = 1
+)
+
+// ErrBadRecord reports a log record that is not a fragment.
+var ErrBadRecord = errors.New("fragments: not a fragment record")
+
+// appendRecord encodes f's header and media as one log record.
+func appendRecord(dst []byte, f *Fragment) []byte {
+	dst = append(dst, recordMagic...)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(f.ServerTime))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(f.ProducerTime))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(f.Duration))
+	var flags uint32
+	if f.Keyframe {
+		flags |= flagKeyframe
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, flags)
+	dst = append(dst, f.InitID[:]...)
+	return append(dst, f.Media...)
+}
+
+// parseRecord decodes a log record; Media aliases b.
+func parseRecord(seq uint64, b []byte) (*Fragment, error) {
+	if len(b) < recordHeader || string(b[:4]) != recordMagic {
+		return nil, ErrBadRecord
+	}
+	f := &Fragment{
+		Seq:          seq,
+		ServerTime:   int64(binary.LittleEndian.Uint64(b[4:])),
+		ProducerTime: int64(binary.LittleEndian.Uint64(b[12:])),
+		Duration:     int64(binary.LittleEndian.Uint64(b[20:])),
+		Keyframe:     binary.LittleEndian.Uint32(b[28:])&flagKeyframe != 0,
+		Media:        b[recordHeader:],
+	}
+	copy(f.InitID[:], b[32:48])
+	if f.Duration < 0 {
+		return nil, fmt.Errorf("%w: negative duration", ErrBadRecord)
+	}
+	return f, nil
+}
+
+// indexEntry is f's entry in the fragment index.
+func (f *Fragment) indexEntry(size int) IndexEntry {
+	e := IndexEntry{Seq: f.Seq, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Size: int64(size)}
+	if f.Keyframe {
+		e.Flags |= IndexKeyframe
+	}
+	return e
+}

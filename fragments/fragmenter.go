@@ -1,0 +1,500 @@
+package fragments
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/g711"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+
+	"github.com/eddy-video/eddy/media"
+)
+
+// Fragmenter defaults.
+const (
+	DefaultMaxFragmentDuration   = 10 * time.Second
+	DefaultAudioFragmentDuration = 2 * time.Second
+)
+
+// ErrNoTracks is returned when a publication has no track Eddy can store.
+var ErrNoTracks = errors.New("fragments: no supported track")
+
+// InitSegment is an fMP4 init segment (ftyp+moov) for one codec
+// configuration of a publication.
+type InitSegment struct {
+	ID    InitID
+	Bytes []byte
+}
+
+// Fragmenter cuts a publication's access units into fragments: one per
+// GOP, cut on video keyframes; a GOP longer than MaxDuration is cut there
+// (the next fragment is marked as not starting on a keyframe); audio-only
+// publications are cut every AudioDuration. Each fragment is one CMAF
+// media segment holding every track.
+//
+// Every track keeps one sample back until the next one arrives, because
+// an fMP4 sample's duration is the distance to its successor. Audio keeps
+// its held-back sample across a cut, so every sample has an exact duration.
+//
+// Fragmenter is not safe for concurrent use: one recorder goroutine feeds it.
+type Fragmenter struct {
+	Tracks        []media.Track
+	MaxDuration   time.Duration
+	AudioDuration time.Duration
+	// Emit receives each completed fragment and the init segment it needs
+	// (the same *InitSegment until the codec configuration changes).
+	Emit func(init *InitSegment, f *Fragment) error
+
+	tracks  []*fragTrack
+	byHub   map[int]*fragTrack
+	video   *fragTrack // the track that cuts fragments (nil: audio-only)
+	init    *InitSegment
+	dirty   bool // codec configuration changed: new init segment at the next cut
+	seqNo   uint32
+	started bool
+	originS float64 // session origin, seconds of media time
+
+	// The open fragment.
+	open     bool
+	keyStart bool
+	startDTS int64 // in the cutting track's timescale
+	startPTS int64 // first unit's PTS in the cutting track's clock
+	startArr time.Time
+	buf      seekablebuffer.Buffer
+}
+
+type fragTrack struct {
+	id        int // fMP4 track ID, from 1
+	src       media.Track
+	codec     mp4.Codec
+	timescale uint32
+	video     bool
+	pcmFrom   string // G.711 law ("u"/"a") converted to LPCM for fMP4
+	frameDur  uint32 // nominal sample duration (audio), for the final sample
+
+	origin  int64 // media time (track clock) of the session origin
+	pending *heldSample
+	samples []*fmp4.Sample
+	base    uint64 // tfdt of samples[0]
+	next    uint64 // tfdt of the next sample to add
+	have    bool   // next is set
+
+	// NTP mapping from the latest unit that carried a producer clock.
+	ntpPTS int64
+	ntp    time.Time
+}
+
+type heldSample struct {
+	dts, pts int64
+	key      bool
+	payload  []byte
+	arrival  time.Time
+}
+
+// Initialize sets up the tracks; it fails with ErrNoTracks when none is
+// storable.
+func (fr *Fragmenter) Initialize() error {
+	if fr.MaxDuration <= 0 {
+		fr.MaxDuration = DefaultMaxFragmentDuration
+	}
+	if fr.AudioDuration <= 0 {
+		fr.AudioDuration = DefaultAudioFragmentDuration
+	}
+	fr.byHub = map[int]*fragTrack{}
+	for _, t := range fr.Tracks {
+		ft, err := newFragTrack(t)
+		if err != nil || ft == nil {
+			continue // unsupported tracks are left out of the recording
+		}
+		if ft.video && fr.video != nil {
+			continue // one video track per fragment log
+		}
+		ft.id = len(fr.tracks) + 1
+		fr.tracks = append(fr.tracks, ft)
+		fr.byHub[t.ID] = ft
+		if ft.video {
+			fr.video = ft
+		}
+	}
+	if len(fr.tracks) == 0 {
+		return ErrNoTracks
+	}
+	fr.dirty = true
+	return nil
+}
+
+// newFragTrack maps a hub track to an fMP4 track; nil for codecs the
+// store does not keep.
+func newFragTrack(t media.Track) (*fragTrack, error) {
+	ft := &fragTrack{src: t}
+	switch codec := strings.ToUpper(t.Codec); codec {
+	case "H264":
+		ft.video, ft.timescale = true, 90000
+		c := &mp4.CodecH264{}
+		if len(t.Config) >= 2 {
+			c.SPS, c.PPS = t.Config[0], t.Config[1]
+		}
+		ft.codec = c
+	case "H265":
+		ft.video, ft.timescale = true, 90000
+		c := &mp4.CodecH265{}
+		if len(t.Config) >= 3 {
+			c.VPS, c.SPS, c.PPS = t.Config[0], t.Config[1], t.Config[2]
+		}
+		ft.codec = c
+	case "AAC", "MPEG4AUDIO":
+		if len(t.Config) < 1 {
+			return nil, fmt.Errorf("AAC track without AudioSpecificConfig")
+		}
+		var asc mpeg4audio.AudioSpecificConfig
+		if err := asc.Unmarshal(t.Config[0]); err != nil {
+			return nil, err
+		}
+		ft.codec = &mp4.CodecMPEG4Audio{Config: asc}
+		ft.timescale = uint32(asc.SampleRate)
+		ft.frameDur = 1024
+		if asc.FrameLengthFlag {
+			ft.frameDur = 960
+		}
+	case "OPUS":
+		ch := 2
+		if len(t.Config) > 0 && len(t.Config[0]) == 1 && t.Config[0][0] > 0 {
+			ch = int(t.Config[0][0])
+		}
+		ft.codec = &mp4.CodecOpus{ChannelCount: ch}
+		ft.timescale = 48000
+		ft.frameDur = 960
+	case "G711", "G711U", "G711A", "PCMU", "PCMA":
+		ch := 1
+		if len(t.Config) > 0 && len(t.Config[0]) == 1 && t.Config[0][0] > 0 {
+			ch = int(t.Config[0][0])
+		}
+		rate := t.ClockRate
+		if rate <= 0 {
+			rate = 8000
+		}
+		ft.codec = &mp4.CodecLPCM{BitDepth: 16, SampleRate: rate, ChannelCount: ch}
+		ft.timescale = uint32(rate)
+		ft.pcmFrom = "u"
+		if codec == "G711A" || codec == "PCMA" {
+			ft.pcmFrom = "a"
+		}
+		ft.frameDur = uint32(rate / 50)
+	default:
+		return nil, nil
+	}
+	if ft.timescale == 0 || t.ClockRate <= 0 {
+		return nil, fmt.Errorf("track %d: no clock rate", t.ID)
+	}
+	return ft, nil
+}
+
+// ticks converts a unit's media time to the track's fMP4 timescale.
+func (ft *fragTrack) ticks(v int64) int64 {
+	if int64(ft.src.ClockRate) == int64(ft.timescale) {
+		return v
+	}
+	return v * int64(ft.timescale) / int64(ft.src.ClockRate)
+}
+
+// ready reports whether the track's codec configuration is complete.
+func (ft *fragTrack) ready() bool {
+	switch c := ft.codec.(type) {
+	case *mp4.CodecH264:
+		return c.SPS != nil && c.PPS != nil
+	case *mp4.CodecH265:
+		return c.VPS != nil && c.SPS != nil && c.PPS != nil
+	}
+	return true
+}
+
+// params picks up in-band parameter sets; it reports whether the codec
+// configuration changed.
+func (ft *fragTrack) params(nalus [][]byte) bool {
+	changed := false
+	set := func(dst *[]byte, n []byte) {
+		if !bytes.Equal(*dst, n) {
+			*dst = append([]byte(nil), n...)
+			changed = true
+		}
+	}
+	switch c := ft.codec.(type) {
+	case *mp4.CodecH264:
+		for _, n := range nalus {
+			if len(n) == 0 {
+				continue
+			}
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				set(&c.SPS, n)
+			case h264.NALUTypePPS:
+				set(&c.PPS, n)
+			}
+		}
+	case *mp4.CodecH265:
+		for _, n := range nalus {
+			if len(n) < 2 {
+				continue
+			}
+			switch h265.NALUType((n[0] >> 1) & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				set(&c.VPS, n)
+			case h265.NALUType_SPS_NUT:
+				set(&c.SPS, n)
+			case h265.NALUType_PPS_NUT:
+				set(&c.PPS, n)
+			}
+		}
+	}
+	return changed
+}
+
+// payload converts a unit to an fMP4 sample payload.
+func (ft *fragTrack) payload(au *media.AccessUnit) ([]byte, error) {
+	if ft.video {
+		return h264.AVCC(au.Payload).Marshal() // length-prefixed NAL units, for H.265 too
+	}
+	var raw []byte
+	if len(au.Payload) == 1 {
+		raw = au.Payload[0]
+	} else {
+		raw = bytes.Join(au.Payload, nil)
+	}
+	switch ft.pcmFrom {
+	case "u":
+		var pcm g711.Mulaw
+		pcm.Unmarshal(raw)
+		return pcm, nil
+	case "a":
+		var pcm g711.Alaw
+		pcm.Unmarshal(raw)
+		return pcm, nil
+	}
+	return append([]byte(nil), raw...), nil
+}
+
+// Push adds one access unit; completed fragments go to Emit.
+func (fr *Fragmenter) Push(au *media.AccessUnit) error {
+	ft := fr.byHub[au.Track]
+	if ft == nil {
+		return nil
+	}
+	if !au.NTP.IsZero() {
+		ft.ntpPTS, ft.ntp = au.PTS, au.NTP
+	}
+	if ft.video && ft.params(au.Payload) {
+		fr.dirty = true
+	}
+	if !fr.started {
+		// Start at a video keyframe with a complete configuration (or at
+		// the first audio unit of an audio-only publication).
+		if fr.video != nil && (ft != fr.video || !au.Key || !ft.ready()) {
+			return nil
+		}
+		fr.started = true
+		fr.originS = float64(au.DTS) / float64(ft.src.ClockRate)
+		for _, t := range fr.tracks {
+			t.origin = int64(fr.originS * float64(t.src.ClockRate))
+		}
+	}
+	if au.DTS < ft.origin {
+		return nil // before the session origin (audio ahead of the first keyframe)
+	}
+	payload, err := ft.payload(au)
+	if err != nil {
+		return nil // a malformed unit is skipped, not fatal
+	}
+	s := &heldSample{dts: ft.ticks(au.DTS - ft.origin), pts: ft.ticks(au.PTS - ft.origin), key: au.Key, payload: payload, arrival: au.Arrival}
+	if !ft.video && !ft.have {
+		ft.next, ft.have = uint64(s.dts), true
+	}
+
+	cutter := fr.video
+	if cutter == nil {
+		cutter = fr.tracks[0]
+	}
+	if ft == cutter {
+		if fr.open {
+			span := time.Duration(s.dts-fr.startDTS) * time.Second / time.Duration(ft.timescale)
+			switch {
+			case ft.video && s.key:
+				if err := fr.cut(ft, s.dts, true); err != nil {
+					return err
+				}
+			case span >= fr.MaxDuration || (!ft.video && span >= fr.AudioDuration):
+				if err := fr.cut(ft, s.dts, !ft.video); err != nil {
+					return err
+				}
+			}
+		}
+		if !fr.open {
+			fr.open = true
+			fr.keyStart = s.key || !ft.video
+			if fr.video == nil {
+				fr.keyStart = true
+			}
+			fr.startDTS, fr.startPTS, fr.startArr = s.dts, au.PTS, s.arrival
+		}
+	}
+	fr.hold(ft, s)
+	return nil
+}
+
+// ntpAt maps a PTS (track clock) to the producer clock through the
+// latest unit that carried one; zero when none has yet. It is evaluated
+// when a fragment closes, so a sender report that arrives during the
+// fragment's GOP still dates the fragment's start.
+func (ft *fragTrack) ntpAt(pts int64) time.Time {
+	if ft.ntp.IsZero() {
+		return time.Time{}
+	}
+	d := time.Duration(pts-ft.ntpPTS) * time.Second / time.Duration(ft.src.ClockRate)
+	return ft.ntp.Add(d)
+}
+
+// hold makes s the track's held-back sample, releasing the previous one
+// with its exact duration.
+func (fr *Fragmenter) hold(ft *fragTrack, s *heldSample) {
+	if p := ft.pending; p != nil {
+		d := s.dts - p.dts
+		if d < 0 {
+			d = 0
+		}
+		ft.add(p, uint32(d))
+	}
+	ft.pending = s
+}
+
+func (ft *fragTrack) add(p *heldSample, dur uint32) {
+	if !ft.have {
+		ft.next, ft.have = uint64(max(p.dts, 0)), true
+	}
+	if len(ft.samples) == 0 {
+		ft.base = ft.next
+	}
+	ft.samples = append(ft.samples, &fmp4.Sample{
+		Duration:        dur,
+		PTSOffset:       int32(p.pts - p.dts),
+		IsNonSyncSample: ft.video && !p.key,
+		Payload:         p.payload,
+	})
+	ft.next += uint64(dur)
+}
+
+// cut closes the open fragment at time end (cutting track's timescale).
+// nextKey says whether the next fragment starts on a keyframe.
+func (fr *Fragmenter) cut(cutter *fragTrack, end int64, nextKey bool) error {
+	if p := cutter.pending; p != nil {
+		d := end - p.dts
+		if d < 0 {
+			d = 0
+		}
+		cutter.add(p, uint32(d))
+		cutter.pending = nil
+	}
+	if err := fr.emit(cutter, end); err != nil {
+		return err
+	}
+	fr.keyStart = nextKey
+	return nil
+}
+
+// Flush ends the publication: held-back samples get their track's last
+// (or nominal) duration and the open fragment is emitted.
+func (fr *Fragmenter) Flush() error {
+	if !fr.open {
+		return nil
+	}
+	cutter := fr.video
+	if cutter == nil {
+		cutter = fr.tracks[0]
+	}
+	for _, ft := range fr.tracks {
+		if p := ft.pending; p != nil {
+			d := ft.frameDur
+			if n := len(ft.samples); n > 0 && ft.samples[n-1].Duration > 0 {
+				d = ft.samples[n-1].Duration
+			}
+			if d == 0 {
+				d = ft.timescale / 25
+			}
+			ft.add(p, d)
+			ft.pending = nil
+		}
+	}
+	end := fr.startDTS
+	if cutter.have {
+		end = int64(cutter.next)
+	}
+	return fr.emit(cutter, end)
+}
+
+func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
+	fr.open = false
+	if len(cutter.samples) == 0 {
+		return nil
+	}
+	if fr.dirty || fr.init == nil {
+		init, err := fr.buildInit()
+		if err != nil {
+			return err
+		}
+		fr.init, fr.dirty = init, false
+	}
+	fr.seqNo++
+	part := fmp4.Part{SequenceNumber: fr.seqNo}
+	for _, ft := range fr.tracks {
+		if len(ft.samples) == 0 {
+			continue
+		}
+		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: ft.id, BaseTime: ft.base, Samples: ft.samples})
+	}
+	fr.buf.Reset()
+	if err := part.Marshal(&fr.buf); err != nil {
+		return err
+	}
+	for _, ft := range fr.tracks {
+		ft.samples = nil
+	}
+	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)
+	f := &Fragment{
+		ServerTime: fr.startArr.UnixNano(),
+		Duration:   int64(dur),
+		Keyframe:   fr.keyStart,
+		InitID:     fr.init.ID,
+		Media:      append([]byte(nil), fr.buf.Bytes()...),
+	}
+	f.ProducerTime = f.ServerTime
+	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
+		f.ProducerTime = t.UnixNano()
+	}
+	return fr.Emit(fr.init, f)
+}
+
+func (fr *Fragmenter) buildInit() (*InitSegment, error) {
+	var init fmp4.Init
+	for _, ft := range fr.tracks {
+		if !ft.ready() {
+			continue
+		}
+		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: ft.id, TimeScale: ft.timescale, Codec: ft.codec})
+	}
+	var buf seekablebuffer.Buffer
+	if err := init.Marshal(&buf); err != nil {
+		return nil, fmt.Errorf("init segment: %w", err)
+	}
+	b := buf.Bytes()
+	sum := sha256.Sum256(b)
+	seg := &InitSegment{Bytes: b}
+	copy(seg.ID[:], sum[:16])
+	return seg, nil
+}

@@ -1,0 +1,276 @@
+package fragments
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams"
+)
+
+// Store is the fragment store of one video stream: the stream's log on
+// the shard core (one shard; a fragment is one record and its number is
+// the record's sequence number), the init segments beside it, and the
+// fragment index by server and producer time.
+//
+// The log is the truth. A fragment is listed (appended to the index) only
+// after its record is durable; on open, index entries the log does not
+// hold are dropped and records the index lacks are indexed again.
+type Store struct {
+	name   string
+	stream *datastreams.Stream
+	shard  *datastreams.Shard
+	idx    *Index
+	events *datastreams.Stream // the {name}.events stream; nil when absent
+
+	mu    sync.Mutex // serializes Append; guards inits
+	inits map[InitID][]byte
+}
+
+const (
+	initDir  = "init"
+	indexDir = "fragments.idx"
+)
+
+// openStore opens the store of a video stream whose log is s.
+func openStore(s *datastreams.Stream, events *datastreams.Stream) (*Store, error) {
+	sh, err := s.Shard(0)
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}}
+	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
+		return nil, err
+	}
+	idx, err := OpenIndex(filepath.Join(s.Dir(), indexDir))
+	if err != nil {
+		// A damaged index is derived data: rebuild it from the log.
+		_ = os.RemoveAll(filepath.Join(s.Dir(), indexDir))
+		if idx, err = OpenIndex(filepath.Join(s.Dir(), indexDir)); err != nil {
+			return nil, err
+		}
+	}
+	st.idx = idx
+	if err := st.reconcile(); err != nil {
+		_ = idx.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// reconcile makes the index agree with the log after a restart.
+func (st *Store) reconcile() error {
+	first, next := st.shard.Log().Bounds()
+	_, inext := st.idx.Bounds()
+	if inext > next {
+		if err := st.idx.Truncate(next); err != nil {
+			return err
+		}
+		_, inext = st.idx.Bounds()
+	}
+	from := max(inext, first)
+	for from < next {
+		recs, err := st.shard.Log().Read(from, 256, 64<<20)
+		if err != nil {
+			return fmt.Errorf("reindex %s from %d: %w", st.name, from, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		entries := make([]IndexEntry, 0, len(recs))
+		for _, r := range recs {
+			if f, err := parseRecord(r.Seq, r.Data); err == nil {
+				entries = append(entries, f.indexEntry(len(r.Data)))
+			}
+		}
+		if err := st.idx.Append(entries...); err != nil {
+			return err
+		}
+		from = recs[len(recs)-1].Seq + 1
+	}
+	_, err := st.idx.TrimBefore(first)
+	return err
+}
+
+// Append stores an init segment (once) and a fragment durably, indexes
+// it, and announces it on the event stream. It returns the fragment's
+// log sequence.
+func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if _, ok := st.inits[init.ID]; !ok {
+		if err := st.saveInit(init); err != nil {
+			return 0, err
+		}
+	}
+	rec := appendRecord(make([]byte, 0, recordHeader+len(f.Media)), f)
+	res, err := st.stream.Put([]datastreams.PutEntry{{Key: []byte("fragment"), Data: rec}})
+	if err != nil {
+		return 0, err
+	}
+	if res[0].Err != nil {
+		return 0, res[0].Err
+	}
+	f.Seq = res[0].Seq
+	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
+		return f.Seq, err
+	}
+	st.announce(f, len(rec))
+	return f.Seq, nil
+}
+
+// FragmentEvent is the record every persisted fragment appends to the
+// video stream's event stream ({name}.events), as JSON.
+type FragmentEvent struct {
+	Type                         string `json:"type"` // "fragment"
+	StreamName                   string `json:"streamName"`
+	FragmentNumber               string `json:"fragmentNumber"`
+	ProducerTimestampMillis      int64  `json:"producerTimestamp"` // Unix ms
+	ServerTimestampMillis        int64  `json:"serverTimestamp"`   // Unix ms
+	FragmentLengthInMilliseconds int64  `json:"fragmentLengthInMilliseconds"`
+	FragmentSizeInBytes          int64  `json:"fragmentSizeInBytes"`
+	Keyframe                     bool   `json:"keyframe"`
+}
+
+func (st *Store) announce(f *Fragment, size int) {
+	if st.events == nil {
+		return
+	}
+	b, _ := json.Marshal(FragmentEvent{
+		Type: "fragment", StreamName: st.name, FragmentNumber: FragmentNumber(f.Seq),
+		ProducerTimestampMillis: f.ProducerTime / 1e6, ServerTimestampMillis: f.ServerTime / 1e6,
+		FragmentLengthInMilliseconds: f.Duration / 1e6, FragmentSizeInBytes: int64(size), Keyframe: f.Keyframe,
+	})
+	// The event stream is a data stream like any other; a failure there
+	// (deleted under us, disk full) must not fail the fragment.
+	_, _ = st.events.Put([]datastreams.PutEntry{{Key: []byte(st.name), Data: b}})
+}
+
+// FragmentNumber formats a log sequence as the fragment number clients
+// see (a decimal sequence number of the video stream's shard).
+func FragmentNumber(seq uint64) string { return datastreams.EncodeSeq(0, seq) }
+
+// ParseFragmentNumber is the inverse of FragmentNumber.
+func ParseFragmentNumber(s string) (uint64, bool) {
+	shard, seq, ok := datastreams.DecodeSeq(s)
+	if !ok || shard != 0 {
+		return 0, false
+	}
+	return seq, true
+}
+
+func (st *Store) saveInit(init *InitSegment) error {
+	p := filepath.Join(st.stream.Dir(), initDir, init.ID.String()+".mp4")
+	if _, err := os.Stat(p); err != nil {
+		if err := writeFileSync(p, init.Bytes); err != nil {
+			return fmt.Errorf("save init segment: %w", err)
+		}
+	}
+	st.inits[init.ID] = init.Bytes
+	return nil
+}
+
+// writeFileSync writes b to p atomically and durably (temp file, fsync,
+// rename, fsync of the directory).
+func writeFileSync(p string, b []byte) error {
+	tmp := p + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Init returns an init segment by ID.
+func (st *Store) Init(id InitID) ([]byte, error) {
+	st.mu.Lock()
+	b, ok := st.inits[id]
+	st.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := os.ReadFile(filepath.Join(st.stream.Dir(), initDir, id.String()+".mp4"))
+	if err != nil {
+		return nil, fmt.Errorf("init segment %s: %w", id, err)
+	}
+	if sum := sha256.Sum256(b); [16]byte(sum[:16]) != id {
+		return nil, fmt.Errorf("init segment %s: checksum mismatch", id)
+	}
+	st.mu.Lock()
+	st.inits[id] = b
+	st.mu.Unlock()
+	return b, nil
+}
+
+// ErrFragmentNotFound is returned for a fragment the store does not hold.
+var ErrFragmentNotFound = errors.New("fragments: fragment not found")
+
+// Read returns the fragment with log sequence seq.
+func (st *Store) Read(seq uint64) (*Fragment, error) {
+	first, next := st.shard.Log().Bounds()
+	if seq < first || seq >= next {
+		return nil, ErrFragmentNotFound
+	}
+	recs, err := st.shard.Log().Read(seq, 1, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 || recs[0].Seq != seq {
+		return nil, ErrFragmentNotFound
+	}
+	return parseRecord(seq, recs[0].Data)
+}
+
+// List returns index entries whose time (server or producer) lies in
+// [start, end], in fragment order, from fromSeq on; next is where to
+// resume (0: done). Entries the log has trimmed are never returned.
+func (st *Store) List(t IndexTime, start, end time.Time, fromSeq uint64, limit int) ([]IndexEntry, uint64, error) {
+	first, _ := st.shard.Log().Bounds()
+	return st.idx.Range(t, start.UnixNano(), end.UnixNano(), max(fromSeq, first), limit)
+}
+
+// Lookup returns the index entry of one fragment.
+func (st *Store) Lookup(seq uint64) (IndexEntry, bool) {
+	if first, _ := st.shard.Log().Bounds(); seq < first {
+		return IndexEntry{}, false
+	}
+	return st.idx.Lookup(seq)
+}
+
+// Last returns the newest fragment's index entry.
+func (st *Store) Last() (IndexEntry, bool) { return st.idx.Last() }
+
+// trim drops index entries of fragments retention removed.
+func (st *Store) trim() {
+	first, _ := st.shard.Log().Bounds()
+	_, _ = st.idx.TrimBefore(first)
+}
+
+// Size returns the bytes the stream's log occupies.
+func (st *Store) Size() int64 { return st.shard.Log().Size() }
+
+func (st *Store) close() error { return st.idx.Close() }

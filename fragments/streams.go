@@ -1,0 +1,465 @@
+package fragments
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/media"
+)
+
+// Video stream status values (Kinesis Video names).
+const (
+	StatusActive   = "ACTIVE"
+	StatusDeleting = "DELETING"
+)
+
+// MaxRetentionHours is the longest retention a video stream takes (10 years).
+const MaxRetentionHours = 87600
+
+// videoExt is what a video stream keeps in its core stream's extension
+// metadata.
+type videoExt struct {
+	DeviceName     string `json:"deviceName,omitempty"`
+	MediaType      string `json:"mediaType,omitempty"`
+	KmsKeyID       string `json:"kmsKeyId,omitempty"`
+	Version        string `json:"version"`
+	RetentionHours int    `json:"dataRetentionInHours"`
+}
+
+// VideoStream describes a video stream as DescribeStream shows it.
+type VideoStream struct {
+	Name                 string
+	ARN                  string
+	DeviceName           string
+	MediaType            string
+	KmsKeyID             string
+	Version              string
+	Status               string
+	Created              time.Time
+	DataRetentionInHours int
+	RetentionBytes       int64
+	Tags                 map[string]string
+}
+
+// CreateOptions describe a new video stream.
+type CreateOptions struct {
+	DeviceName     string
+	MediaType      string
+	KmsKeyID       string
+	RetentionHours int
+	RetentionBytes int64
+	Tags           map[string]string
+}
+
+// Manager owns the video streams: each is a core stream of kind video
+// (its fragment log, one shard) with a Store, plus the data stream
+// {name}.events. It records every publication of the media registry whose
+// stream retains data.
+//
+// Set the exported fields, then call Initialize; Close stops the recorders.
+type Manager struct {
+	Core     *datastreams.Core
+	Registry *media.Registry // nil: nothing is recorded
+	// AutoCreate makes a publication to an unknown name create the stream
+	// with DefaultRetentionHours.
+	AutoCreate            bool
+	DefaultRetentionHours int
+	MaxFragmentDuration   time.Duration
+	Logger                *slog.Logger
+	Registerer            prometheus.Registerer
+
+	mu        sync.Mutex
+	stores    map[string]*Store
+	recorders map[string]*recorder
+	metrics   *metrics
+	closed    bool
+}
+
+// Initialize opens the store of every video stream and attaches to the
+// registry.
+func (m *Manager) Initialize() error {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	m.Logger = m.Logger.With("component", "fragments")
+	if m.DefaultRetentionHours == 0 {
+		m.DefaultRetentionHours = datastreams.DefaultRetentionHours
+	}
+	m.metrics = newMetrics(m.Registerer)
+	m.stores = map[string]*Store{}
+	m.recorders = map[string]*recorder{}
+	for _, s := range m.Core.Streams() {
+		if s.Kind() != datastreams.StreamKindVideo {
+			continue
+		}
+		st, err := openStore(s, m.eventsOf(s.Name()))
+		if err != nil {
+			return fmt.Errorf("video stream %s: %w", s.Name(), err)
+		}
+		m.stores[s.Name()] = st
+	}
+	if r := m.Registry; r != nil {
+		r.Admit = m.admit
+		r.OnPublish = m.onPublish
+		r.OnUnpublish = m.onUnpublish
+	}
+	return nil
+}
+
+// Close stops every recorder (flushing open fragments) and closes the stores.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	recs := make([]*recorder, 0, len(m.recorders))
+	for _, r := range m.recorders {
+		recs = append(recs, r)
+	}
+	m.mu.Unlock()
+	for _, r := range recs {
+		r.stop()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, st := range m.stores {
+		_ = st.close()
+	}
+	m.stores = map[string]*Store{}
+}
+
+func (m *Manager) eventsOf(name string) *datastreams.Stream {
+	s, err := m.Core.Stream(name + datastreams.EventsSuffix)
+	if err != nil || s.Kind() != datastreams.StreamKindEvents {
+		return nil
+	}
+	return s
+}
+
+// ARN returns a video stream's ARN (Kinesis Video format).
+func (m *Manager) ARN(name string, created time.Time) string {
+	return fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/%d", m.Core.Region, m.Core.AccountID, name, created.UnixMilli())
+}
+
+// NameFromARN returns the stream name an ARN names.
+func (m *Manager) NameFromARN(arn string) (string, bool) {
+	prefix := fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/", m.Core.Region, m.Core.AccountID)
+	rest, ok := strings.CutPrefix(arn, prefix)
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, "/")
+	return name, ok && validName(name)
+}
+
+func newVersion() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func notFound(name string) *Error {
+	return errf(CodeNotFound, "The requested stream %s is not found or not active.", name)
+}
+
+// CreateStream creates a video stream and its event stream.
+func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error) {
+	if !validName(name) {
+		return VideoStream{}, errf(CodeInvalidArgument, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+, be 1 to 256 characters long and not end in %q.", name, datastreams.EventsSuffix)
+	}
+	if o.RetentionHours < 0 || o.RetentionHours > MaxRetentionHours {
+		return VideoStream{}, errf(CodeInvalidArgument, "DataRetentionInHours %d is outside 0 to %d.", o.RetentionHours, MaxRetentionHours)
+	}
+	if len(o.Tags) > 50 {
+		return VideoStream{}, errf(CodeTagsLimit, "A stream can have at most 50 tags.")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return VideoStream{}, errf(CodeInternal, "Eddy is shutting down.")
+	}
+	if _, ok := m.stores[name]; ok {
+		return VideoStream{}, errf(CodeInUse, "The stream %s already exists.", name)
+	}
+	if _, err := m.Core.Stream(name); err == nil {
+		return VideoStream{}, errf(CodeInUse, "The name %s is taken by a Kinesis data stream.", name)
+	}
+	if _, err := m.Core.Stream(name + datastreams.EventsSuffix); err == nil {
+		return VideoStream{}, errf(CodeInUse, "The name %s is taken: a data stream %s%s exists.", name, name, datastreams.EventsSuffix)
+	}
+	if o.KmsKeyID == "" {
+		o.KmsKeyID = fmt.Sprintf("arn:aws:kms:%s:%s:alias/aws/kinesisvideo", m.Core.Region, m.Core.AccountID)
+	}
+	ext, _ := json.Marshal(videoExt{DeviceName: o.DeviceName, MediaType: o.MediaType, KmsKeyID: o.KmsKeyID, Version: newVersion(), RetentionHours: o.RetentionHours})
+	s, err := m.Core.CreateStream(name, datastreams.CreateOptions{
+		ShardCount: 1, Mode: datastreams.ModeOnDemand, RetentionHours: max(o.RetentionHours, datastreams.MinLogRetentionHours),
+		RetentionBytes: o.RetentionBytes, Tags: o.Tags, Kind: datastreams.StreamKindVideo, Ext: ext, Immediate: true,
+	})
+	if err != nil {
+		return VideoStream{}, AsError(err)
+	}
+	events, err := m.Core.CreateStream(name+datastreams.EventsSuffix, datastreams.CreateOptions{
+		ShardCount: 1, Mode: datastreams.ModeOnDemand, RetentionHours: eventRetention(o.RetentionHours),
+		Kind: datastreams.StreamKindEvents, Immediate: true,
+	})
+	if err != nil {
+		_ = m.Core.DeleteStream(name, true)
+		return VideoStream{}, AsError(err)
+	}
+	st, err := openStore(s, events)
+	if err != nil {
+		_ = m.Core.DeleteStream(name, true)
+		_ = m.Core.DeleteStream(events.Name(), true)
+		return VideoStream{}, err
+	}
+	m.stores[name] = st
+	m.Logger.Info("video stream created", "stream", name, "retention_hours", o.RetentionHours)
+	return m.describe(s)
+}
+
+// eventRetention is the event stream's retention for a video retention:
+// the same, within what a data stream allows.
+func eventRetention(h int) int {
+	return min(max(h, datastreams.MinKDSRetentionHours), datastreams.MaxKDSRetentionHours)
+}
+
+func (m *Manager) videoStream(name string) (*datastreams.Stream, error) {
+	s, err := m.Core.Stream(name)
+	if err != nil || s.Kind() != datastreams.StreamKindVideo {
+		return nil, notFound(name)
+	}
+	return s, nil
+}
+
+func readExt(s *datastreams.Stream) videoExt {
+	var e videoExt
+	_ = json.Unmarshal(s.Ext(), &e)
+	return e
+}
+
+func (m *Manager) describe(s *datastreams.Stream) (VideoStream, error) {
+	info := s.Info()
+	e := readExt(s)
+	return VideoStream{
+		Name: info.Name, ARN: m.ARN(info.Name, info.Created), DeviceName: e.DeviceName, MediaType: e.MediaType,
+		KmsKeyID: e.KmsKeyID, Version: e.Version, Status: StatusActive, Created: info.Created,
+		DataRetentionInHours: e.RetentionHours, RetentionBytes: info.RetentionBytes, Tags: info.Tags,
+	}, nil
+}
+
+// Describe returns a video stream's description.
+func (m *Manager) Describe(name string) (VideoStream, error) {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return VideoStream{}, err
+	}
+	return m.describe(s)
+}
+
+// List returns every video stream, by name.
+func (m *Manager) List() []VideoStream {
+	var out []VideoStream
+	for _, s := range m.Core.Streams() {
+		if s.Kind() != datastreams.StreamKindVideo {
+			continue
+		}
+		if d, err := m.describe(s); err == nil {
+			out = append(out, d)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// checkVersion compares a caller's CurrentVersion with the stream's.
+func checkVersion(e videoExt, current *string) error {
+	if current != nil && *current != e.Version {
+		return errf(CodeVersionMismatch, "The version %s does not match the stream's current version %s.", *current, e.Version)
+	}
+	return nil
+}
+
+// DeleteStream deletes a video stream, its fragments and its event
+// stream. currentVersion, when given, must match.
+func (m *Manager) DeleteStream(name string, currentVersion *string) error {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return err
+	}
+	if err := checkVersion(readExt(s), currentVersion); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	rec := m.recorders[name]
+	st := m.stores[name]
+	delete(m.stores, name)
+	m.mu.Unlock()
+	if rec != nil {
+		rec.stop()
+	}
+	if st != nil {
+		_ = st.close()
+	}
+	if err := m.Core.DeleteStream(name, true); err != nil {
+		return AsError(err)
+	}
+	if err := m.Core.DeleteStream(name+datastreams.EventsSuffix, true); err != nil {
+		m.Logger.Warn("delete event stream", "stream", name, "err", err)
+	}
+	m.Logger.Info("video stream deleted", "stream", name)
+	return nil
+}
+
+// Update changes DeviceName and MediaType (when given) and the version.
+func (m *Manager) Update(name string, currentVersion *string, deviceName, mediaType *string) error {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return err
+	}
+	return s.UpdateExt(func(old json.RawMessage) (json.RawMessage, error) {
+		var e videoExt
+		_ = json.Unmarshal(old, &e)
+		if err := checkVersion(e, currentVersion); err != nil {
+			return nil, err
+		}
+		if deviceName != nil {
+			e.DeviceName = *deviceName
+		}
+		if mediaType != nil {
+			e.MediaType = *mediaType
+		}
+		e.Version = newVersion()
+		return json.Marshal(e)
+	})
+}
+
+// UpdateRetention adds or removes hours of retention; a decrease drops
+// data older than the new retention at once.
+func (m *Manager) UpdateRetention(name string, currentVersion *string, increase bool, delta int) error {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return err
+	}
+	var hours int
+	err = s.UpdateExt(func(old json.RawMessage) (json.RawMessage, error) {
+		var e videoExt
+		_ = json.Unmarshal(old, &e)
+		if err := checkVersion(e, currentVersion); err != nil {
+			return nil, err
+		}
+		hours = e.RetentionHours + delta
+		if !increase {
+			hours = e.RetentionHours - delta
+		}
+		if hours < 0 || hours > MaxRetentionHours {
+			return nil, errf(CodeInvalidArgument, "The resulting data retention %d hours is outside 0 to %d hours.", hours, MaxRetentionHours)
+		}
+		e.RetentionHours = hours
+		e.Version = newVersion()
+		return json.Marshal(e)
+	})
+	if err != nil {
+		return err
+	}
+	logHours := max(hours, datastreams.MinLogRetentionHours)
+	if err := s.SetRetention(logHours, logHours >= s.RetentionHours()); err != nil {
+		return AsError(err)
+	}
+	if !increase {
+		m.Trimmed(s)
+	}
+	return nil
+}
+
+// Tag adds or replaces tags; a stream holds at most 50.
+func (m *Manager) Tag(name string, tags map[string]string) error {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return err
+	}
+	return s.UpdateTags(func(cur map[string]string) error {
+		n := len(cur)
+		for k := range tags {
+			if _, ok := cur[k]; !ok {
+				n++
+			}
+		}
+		if n > 50 {
+			return errf(CodeTagsLimit, "The stream %s would have %d tags; the limit is 50.", name, n)
+		}
+		for k, v := range tags {
+			cur[k] = v
+		}
+		return nil
+	})
+}
+
+// Untag removes tags by key.
+func (m *Manager) Untag(name string, keys []string) error {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return err
+	}
+	return s.UpdateTags(func(cur map[string]string) error {
+		for _, k := range keys {
+			delete(cur, k)
+		}
+		return nil
+	})
+}
+
+// Store returns a video stream's fragment store.
+func (m *Manager) Store(name string) (*Store, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st, ok := m.stores[name]
+	if !ok {
+		return nil, notFound(name)
+	}
+	return st, nil
+}
+
+// Trimmed is called after retention removed records of a core stream;
+// the store's index follows.
+func (m *Manager) Trimmed(s *datastreams.Stream) {
+	if s.Kind() != datastreams.StreamKindVideo {
+		return
+	}
+	m.mu.Lock()
+	st := m.stores[s.Name()]
+	m.mu.Unlock()
+	if st != nil {
+		st.trim()
+	}
+}
+
+// admit lets a publication in: the stream must exist, or is created when
+// AutoCreate is on.
+func (m *Manager) admit(name string, _ []media.Track) error {
+	if _, err := m.videoStream(name); err == nil {
+		return nil
+	}
+	if !m.AutoCreate {
+		return fmt.Errorf("%w: video stream %s does not exist (auto-create is off)", media.ErrNotFound, name)
+	}
+	_, err := m.CreateStream(name, CreateOptions{RetentionHours: m.DefaultRetentionHours, DeviceName: "rtsp", MediaType: ""})
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeInUse {
+		if _, err2 := m.videoStream(name); err2 == nil {
+			return nil // created concurrently
+		}
+	}
+	return err
+}

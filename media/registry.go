@@ -1,0 +1,347 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Errors of the Registry. Callers translate them at the protocol edge
+// (RTSP status, HTTP status) with errors.Is.
+var (
+	// ErrAlreadyPublishing refuses a second publisher of a name: the first
+	// one keeps going.
+	ErrAlreadyPublishing = errors.New("media: stream is already being published")
+	// ErrNotFound is returned for a name with neither a publication nor a
+	// source; Admit may wrap it to refuse an unknown stream.
+	ErrNotFound = errors.New("media: stream not found")
+	// ErrInvalidName refuses a name outside [a-zA-Z0-9_.-]{1,256}, "." and
+	// "..", and the reserved suffix ".events".
+	ErrInvalidName = errors.New("media: invalid stream name")
+	// ErrForbidden may be wrapped by Admit to refuse a publication by policy.
+	ErrForbidden = errors.New("media: forbidden")
+	// ErrRegistryClosed is returned after Registry.Close.
+	ErrRegistryClosed = errors.New("media: registry closed")
+	// ErrSourceExists refuses a second source for a name.
+	ErrSourceExists = errors.New("media: a source already exists for this stream")
+)
+
+// EventsSuffix ends the name of a stream's event stream; video stream names
+// cannot end with it.
+const EventsSuffix = ".events"
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
+
+// ValidateName checks a stream name coming from the network.
+func ValidateName(name string) error {
+	switch {
+	case !nameRE.MatchString(name) || name == "." || name == "..":
+		return fmt.Errorf("%w %q: use 1-256 characters of [a-zA-Z0-9_.-]", ErrInvalidName, name)
+	case strings.HasSuffix(name, EventsSuffix):
+		return fmt.Errorf("%w %q: the suffix %q is reserved", ErrInvalidName, name, EventsSuffix)
+	}
+	return nil
+}
+
+// Registry is the set of live publications by stream name, and of the pull
+// sources that feed some of them. Publish is exclusive per name.
+//
+// Set the exported fields before the first call. All state is guarded by mu;
+// callbacks (Admit, OnPublish, OnUnpublish) run without it.
+type Registry struct {
+	// QueueSize is the per-reader queue of created hubs (0: Hub default).
+	QueueSize int
+	// Admit is called before a publication is accepted (nil: accept). It
+	// may create the stream (auto-create) or refuse: the publisher gets its
+	// error (wrap ErrNotFound, ErrForbidden, ... to choose the status).
+	Admit func(name string, tracks []Track) error
+	// OnPublish is called when a publication starts (after Admit), e.g. to
+	// start the recorder that reads the hub; OnUnpublish when it ends.
+	// Both run without locks held and must not block long.
+	OnPublish   func(name string, h *Hub)
+	OnUnpublish func(name string, h *Hub)
+	Logger      *slog.Logger
+
+	mu      sync.Mutex
+	pubs    map[string]*Hub // nil value: a publication being admitted
+	sources map[string]*Source
+	changed chan struct{} // closed and replaced when a publication starts
+	closed  bool
+}
+
+func (r *Registry) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+func (r *Registry) initLocked() {
+	if r.pubs == nil {
+		r.pubs = map[string]*Hub{}
+		r.sources = map[string]*Source{}
+		r.changed = make(chan struct{})
+	}
+}
+
+// Publish starts a publication of name with tracks and returns its hub. A
+// second publisher of the same name gets ErrAlreadyPublishing. The caller
+// publishes units to the hub and calls Unpublish when done.
+func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	if len(tracks) == 0 {
+		return nil, errors.New("media: a publication needs at least one track")
+	}
+	r.mu.Lock()
+	r.initLocked()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRegistryClosed
+	}
+	if _, busy := r.pubs[name]; busy {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("%w: %q", ErrAlreadyPublishing, name)
+	}
+	r.pubs[name] = nil // reserved while Admit runs
+	r.mu.Unlock()
+
+	tracks = append([]Track(nil), tracks...)
+	if r.Admit != nil {
+		if err := r.Admit(name, tracks); err != nil {
+			r.mu.Lock()
+			delete(r.pubs, name)
+			r.mu.Unlock()
+			return nil, err
+		}
+	}
+
+	h := &Hub{Tracks: tracks, QueueSize: r.QueueSize}
+	r.mu.Lock()
+	if r.closed {
+		delete(r.pubs, name)
+		r.mu.Unlock()
+		return nil, ErrRegistryClosed
+	}
+	r.pubs[name] = h
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+
+	r.logger().Info("publication started", "component", "media", "stream", name, "tracks", trackSummary(tracks))
+	if r.OnPublish != nil {
+		r.OnPublish(name, h)
+	}
+	return h, nil
+}
+
+// Unpublish ends the publication h of name: its readers get io.EOF after
+// what is queued. It does nothing more if h is no longer the current one.
+func (r *Registry) Unpublish(name string, h *Hub) {
+	if h == nil {
+		return
+	}
+	r.mu.Lock()
+	current := r.pubs[name] == h
+	if current {
+		delete(r.pubs, name)
+	}
+	r.mu.Unlock()
+	h.Close()
+	if !current {
+		return
+	}
+	r.logger().Info("publication ended", "component", "media", "stream", name, "units", h.Units())
+	if r.OnUnpublish != nil {
+		r.OnUnpublish(name, h)
+	}
+}
+
+// Hub returns the current publication of name.
+func (r *Registry) Hub(name string) (*Hub, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.pubs[name]
+	return h, h != nil
+}
+
+// Names returns the names with a live publication, sorted.
+func (r *Registry) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := make([]string, 0, len(r.pubs))
+	for n, h := range r.pubs {
+		if h != nil {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Viewer is a live reader of a publication obtained with Registry.Read.
+// Close it when done: that releases the viewer's demand on an on-demand
+// source.
+type Viewer struct {
+	// Tracks of the publication being read.
+	Tracks []Track
+	// Hub is the publication being read.
+	Hub *Hub
+
+	reader  *Reader
+	release func()
+	once    sync.Once
+}
+
+// Read returns the next access unit (see Reader.Read): io.EOF once the
+// publication ended.
+func (v *Viewer) Read(ctx context.Context) (*AccessUnit, error) {
+	return v.reader.Read(ctx)
+}
+
+// Close detaches the viewer and releases its demand. It is idempotent.
+func (v *Viewer) Close() {
+	v.once.Do(func() {
+		v.reader.Close()
+		if v.release != nil {
+			v.release()
+		}
+	})
+}
+
+// Read attaches a viewer to the publication of name. If the name has a
+// source, Read counts the viewer's demand (starting an on-demand source) and
+// waits, until ctx ends, for the publication to start; otherwise a name
+// without a publication gives ErrNotFound at once.
+func (r *Registry) Read(ctx context.Context, name string) (*Viewer, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.initLocked()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRegistryClosed
+	}
+	src := r.sources[name]
+	r.mu.Unlock()
+
+	var release func()
+	if src != nil {
+		release = src.acquire()
+	}
+	for {
+		r.mu.Lock()
+		h, closed, changed := r.pubs[name], r.closed, r.changed
+		r.mu.Unlock()
+		if closed {
+			if release != nil {
+				release()
+			}
+			return nil, ErrRegistryClosed
+		}
+		if h != nil {
+			rd, err := h.NewReader()
+			if err == nil {
+				return &Viewer{Tracks: h.Tracks, Hub: h, reader: rd, release: release}, nil
+			}
+			// The publication just ended: wait for the next one if a
+			// source will bring it.
+		}
+		if src == nil {
+			return nil, fmt.Errorf("%w: %q has no publication", ErrNotFound, name)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			release()
+			return nil, fmt.Errorf("media: waiting for source of %q: %w", name, ctx.Err())
+		}
+	}
+}
+
+// AddSource registers a pull source for name. A source that is not
+// OnDemand starts at once and runs until RemoveSource or Close.
+func (r *Registry) AddSource(name string, s *Source) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := s.init(r, name); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.initLocked()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrRegistryClosed
+	}
+	if _, ok := r.sources[name]; ok {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrSourceExists, name)
+	}
+	r.sources[name] = s
+	r.mu.Unlock()
+	if !s.OnDemand {
+		s.acquire() // always on: never released but by RemoveSource
+	}
+	return nil
+}
+
+// RemoveSource stops and forgets the source of name, ending its
+// publication; it waits until the source has stopped.
+func (r *Registry) RemoveSource(name string) {
+	r.mu.Lock()
+	s := r.sources[name]
+	delete(r.sources, name)
+	r.mu.Unlock()
+	if s != nil {
+		s.shutdown()
+	}
+}
+
+// Close stops every source and ends every publication.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.initLocked()
+	r.closed = true
+	srcs := r.sources
+	r.sources = map[string]*Source{}
+	close(r.changed) // wake waiting readers
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+
+	for _, s := range srcs {
+		s.shutdown()
+	}
+
+	r.mu.Lock()
+	pubs := r.pubs
+	r.pubs = map[string]*Hub{}
+	r.mu.Unlock()
+	for name, h := range pubs {
+		if h == nil {
+			continue
+		}
+		h.Close()
+		if r.OnUnpublish != nil {
+			r.OnUnpublish(name, h)
+		}
+	}
+}
+
+func trackSummary(tracks []Track) string {
+	var b strings.Builder
+	for i, t := range tracks {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d:%s/%d", t.ID, t.Codec, t.ClockRate)
+	}
+	return b.String()
+}

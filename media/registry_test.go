@@ -1,0 +1,225 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestValidateName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"cam1", true},
+		{"front-door_2.hd", true},
+		{"a", true},
+		{"..a", true},
+		{strings.Repeat("x", 256), true},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"a/b", false},
+		{"a b", false},
+		{"cam%2F", false},
+		{"caméra", false},
+		{strings.Repeat("x", 257), false},
+		{"cam.events", false},
+		{".events", false},
+		{"cam.events2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateName(tc.name)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ValidateName(%q) = %v", tc.name, err)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidName) {
+				t.Fatalf("error %v is not ErrInvalidName", err)
+			}
+		})
+	}
+}
+
+var testTracks = []Track{{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000}}
+
+func TestRegistryPublishIsExclusive(t *testing.T) {
+	var events []string
+	reg := &Registry{
+		OnPublish:   func(name string, h *Hub) { events = append(events, "+"+name) },
+		OnUnpublish: func(name string, h *Hub) { events = append(events, "-"+name) },
+	}
+	h1, err := reg.Publish("cam", testTracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Publish("cam", testTracks); !errors.Is(err, ErrAlreadyPublishing) {
+		t.Fatalf("second publisher: %v", err)
+	}
+	if _, err := reg.Publish("cam.events", testTracks); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("reserved name: %v", err)
+	}
+	if _, err := reg.Publish("x", nil); err == nil {
+		t.Fatal("a publication without tracks was accepted")
+	}
+	if h, ok := reg.Hub("cam"); !ok || h != h1 {
+		t.Fatal("Hub does not return the publication")
+	}
+	r, err := h1.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Unpublish("cam", h1)
+	if _, err := r.Read(context.Background()); !errors.Is(err, io.EOF) {
+		t.Fatalf("reader after Unpublish: %v", err)
+	}
+	h2, err := reg.Publish("cam", testTracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Unpublish("cam", h1) // stale: no effect on the new publication
+	if h, ok := reg.Hub("cam"); !ok || h != h2 {
+		t.Fatal("a stale Unpublish ended the new publication")
+	}
+	if got := fmt.Sprint(events); got != "[+cam -cam +cam]" {
+		t.Errorf("callbacks: %s", got)
+	}
+	if got := reg.Names(); !slices.Equal(got, []string{"cam"}) {
+		t.Errorf("Names = %v", got)
+	}
+}
+
+func TestRegistryAdmit(t *testing.T) {
+	release := make(chan struct{})
+	reg := &Registry{Admit: func(name string, tracks []Track) error {
+		switch name {
+		case "unknown":
+			return fmt.Errorf("stream %q: %w", name, ErrNotFound)
+		case "slow":
+			<-release
+		}
+		return nil
+	}}
+	if _, err := reg.Publish("unknown", testTracks); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused by Admit: %v", err)
+	}
+	if _, ok := reg.Hub("unknown"); ok {
+		t.Fatal("refused publication is visible")
+	}
+
+	// While Admit runs, the name is taken.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var slowErr error
+	go func() {
+		defer wg.Done()
+		_, slowErr = reg.Publish("slow", testTracks)
+	}()
+	waitFor(t, "Admit to run", func() bool {
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		_, ok := reg.pubs["slow"]
+		return ok
+	})
+	if _, err := reg.Publish("slow", testTracks); !errors.Is(err, ErrAlreadyPublishing) {
+		t.Fatalf("publisher during Admit: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if slowErr != nil {
+		t.Fatal(slowErr)
+	}
+}
+
+func TestRegistryRead(t *testing.T) {
+	reg := &Registry{}
+	ctx := context.Background()
+	if _, err := reg.Read(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Read without publication: %v", err)
+	}
+	if _, err := reg.Read(ctx, "../etc"); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("Read of a bad name: %v", err)
+	}
+	h, err := reg.Publish("cam", testTracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := reg.Read(ctx, "cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Hub != h || len(v.Tracks) != 1 {
+		t.Fatalf("viewer %+v", v)
+	}
+	h.Publish(&AccessUnit{Track: 0, Key: true, PTS: 1})
+	if au, err := v.Read(ctx); err != nil || au.PTS != 1 {
+		t.Fatalf("Read: %v %v", au, err)
+	}
+	v.Close()
+	if h.Readers() != 0 {
+		t.Error("viewer still attached after Close")
+	}
+}
+
+func TestRegistryClose(t *testing.T) {
+	var ended []string
+	reg := &Registry{OnUnpublish: func(name string, h *Hub) { ended = append(ended, name) }}
+	h, err := reg.Publish("cam", testTracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := h.NewReader()
+	reg.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := r.Read(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("reader after Close: %v", err)
+	}
+	if _, err := reg.Publish("other", testTracks); !errors.Is(err, ErrRegistryClosed) {
+		t.Fatalf("Publish after Close: %v", err)
+	}
+	reg.Unpublish("cam", h) // late publisher leaving: no second callback
+	if fmt.Sprint(ended) != "[cam]" {
+		t.Errorf("OnUnpublish calls: %v", ended)
+	}
+}
+
+func TestRegistrySourceConfig(t *testing.T) {
+	reg := &Registry{}
+	defer reg.Close()
+	for _, s := range []*Source{
+		{URL: "http://cam/x"},
+		{URL: "rtsp://cam/x", Transport: "sctp"},
+		{URL: "::"},
+	} {
+		if err := reg.AddSource("cam", s); err == nil {
+			t.Errorf("AddSource(%+v) accepted", s)
+		}
+	}
+	if err := reg.AddSource("a/b", &Source{URL: "rtsp://cam/x"}); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("AddSource with a bad name: %v", err)
+	}
+	// An on-demand source does not run until read; a Read that times out
+	// releases its demand.
+	s := &Source{URL: "rtsp://127.0.0.1:1/none", OnDemand: true, MinBackoff: 10 * time.Millisecond}
+	if err := reg.AddSource("cam", s); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := reg.Read(ctx, "cam"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Read of an unreachable source: %v", err)
+	}
+	s.mu.Lock()
+	viewers := s.viewers
+	s.mu.Unlock()
+	if viewers != 0 {
+		t.Errorf("%d viewers left after a failed Read", viewers)
+	}
+	reg.RemoveSource("cam")
+}

@@ -1,0 +1,931 @@
+package media
+
+// The codec boundary of RTSP: RTP packets of each supported format become
+// codec-neutral access units (ingest: RTSP RECORD and pulled sources), and
+// access units become RTP packets again (RTSP PLAY). Codec specifics live in
+// the two type switches here: newRTPDecoder (format → Track + decoder) and
+// newRTPEncoder (Track → format + encoder).
+//
+// Track conventions (what every adapter and reader of a Hub can rely on):
+//
+//	Codec  Kind   ClockRate          Config                         Payload of a unit
+//	H264   Video  90000              {SPS, PPS} from the SDP         the NAL units of one picture (no
+//	                                 (sprop-parameter-sets), or nil  Annex-B start codes, no AUD); a
+//	                                                                 keyframe (IDR) always starts with SPS, PPS
+//	H265   Video  90000              {VPS, SPS, PPS} from the SDP,   as H264; keyframe = IRAP (BLA, IDR, CRA),
+//	                                 or nil                          starting with VPS, SPS, PPS
+//	AAC    Audio  sample rate        {AudioSpecificConfig}           one raw AAC frame (no ADTS); PTS steps
+//	                                 (ISO/IEC 14496-3 1.6.2.1)       by 1024 per frame
+//	Opus   Audio  48000              {OpusHead} (RFC 7845 5.1: 19+   one Opus packet (RFC 6716)
+//	                                 bytes, channel count at [9],
+//	                                 pre-skip 0)
+//	G711U  Audio  sample rate (8000) {{channel count}}               mu-law samples of one RTP packet
+//	G711A  Audio  sample rate (8000) {{channel count}}               A-law samples of one RTP packet
+//
+// Audio units are all Key. DTS equals PTS but for H264/H265 with B-frames.
+// Parameter sets that change in-band are not reflected in Track.Config
+// (immutable once published): they travel in the keyframes' payloads.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpfragmented"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtplpcm"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// Codec names of Track.Codec.
+const (
+	CodecH264  = "H264"
+	CodecH265  = "H265"
+	CodecAAC   = "AAC"
+	CodecOpus  = "Opus"
+	CodecG711U = "G711U" // G.711 mu-law (PCMU)
+	CodecG711A = "G711A" // G.711 A-law (PCMA)
+)
+
+// Limits on the tracks of one publication.
+const (
+	maxVideoTracks = 1
+	maxAudioTracks = 4
+)
+
+// ErrUnsupportedCodec is wrapped by UnsupportedCodecError.
+var ErrUnsupportedCodec = errors.New("media: unsupported codec")
+
+// ErrTooManyTracks refuses a publication with more than one video track or
+// more than four audio tracks.
+var ErrTooManyTracks = errors.New("media: too many tracks (at most 1 video and 4 audio)")
+
+// UnsupportedCodecError names a codec Eddy does not ingest.
+type UnsupportedCodecError struct {
+	Codec  string
+	Reason string // optional detail
+}
+
+func (e *UnsupportedCodecError) Error() string {
+	msg := "unsupported codec " + e.Codec
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	return msg + "; supported: H264, H265, AAC, Opus, G711"
+}
+
+// Unwrap makes errors.Is(err, ErrUnsupportedCodec) true.
+func (e *UnsupportedCodecError) Unwrap() error { return ErrUnsupportedCodec }
+
+// formatName names a format for humans: its RTP encoding name when gortsplib
+// does not know it.
+func formatName(f format.Format) string {
+	if _, ok := f.(*format.Generic); ok {
+		if rm := f.RTPMap(); rm != "" {
+			return strings.SplitN(rm, "/", 2)[0]
+		}
+	}
+	return f.Codec()
+}
+
+// packetTime is when one RTP packet was sent (PTS in the track's clock
+// rate, producer NTP) and received.
+type packetTime struct {
+	ts      uint32 // RTP timestamp
+	pts     int64
+	ntp     time.Time
+	arrival time.Time
+}
+
+// ntpAfter returns ntp advanced by samples at clockRate (zero stays zero).
+func ntpAfter(ntp time.Time, samples int64, clockRate int) time.Time {
+	if ntp.IsZero() || clockRate <= 0 {
+		return ntp
+	}
+	return ntp.Add(time.Duration(samples) * time.Second / time.Duration(clockRate))
+}
+
+// codecDecoder is the codec-specific part of an rtpDecoder.
+type codecDecoder interface {
+	decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error)
+}
+
+// rtpDecoder turns the RTP packets of one track into access units. It is
+// used by one goroutine at a time.
+type rtpDecoder struct {
+	track Track
+	dec   codecDecoder
+}
+
+// newRTPDecoder describes forma as a Track with ID id and returns its
+// decoder, or an *UnsupportedCodecError.
+func newRTPDecoder(id int, forma format.Format) (*rtpDecoder, error) {
+	t := Track{ID: id}
+	var dec codecDecoder
+	switch f := forma.(type) {
+	case *format.H264:
+		if f.PacketizationMode >= 2 {
+			return nil, &UnsupportedCodecError{Codec: "H264", Reason: "packetization-mode 2"}
+		}
+		t.Kind, t.Codec, t.ClockRate = Video, CodecH264, 90000
+		sps, pps := f.SafeParams()
+		d := &h264Decoder{pm: f.PacketizationMode}
+		if len(sps) > 0 && len(pps) > 0 {
+			d.sps, d.pps = bytes.Clone(sps), bytes.Clone(pps)
+			t.Config = [][]byte{d.sps, d.pps}
+		}
+		d.reset()
+		d.dts.Initialize()
+		dec = d
+
+	case *format.H265:
+		if f.MaxDONDiff != 0 {
+			return nil, &UnsupportedCodecError{Codec: "H265", Reason: "sprop-max-don-diff"}
+		}
+		t.Kind, t.Codec, t.ClockRate = Video, CodecH265, 90000
+		vps, sps, pps := f.SafeParams()
+		d := &h265Decoder{}
+		if len(vps) > 0 && len(sps) > 0 && len(pps) > 0 {
+			d.vps, d.sps, d.pps = bytes.Clone(vps), bytes.Clone(sps), bytes.Clone(pps)
+			t.Config = [][]byte{d.vps, d.sps, d.pps}
+		}
+		d.reset()
+		d.dts.Initialize()
+		dec = d
+
+	case *format.MPEG4Audio:
+		if f.Config == nil {
+			return nil, &UnsupportedCodecError{Codec: "MPEG-4 Audio", Reason: "no config"}
+		}
+		asc, err := f.Config.Marshal()
+		if err != nil || f.Config.SampleRate <= 0 {
+			return nil, &UnsupportedCodecError{Codec: "MPEG-4 Audio", Reason: "invalid config"}
+		}
+		t.Kind, t.Codec, t.ClockRate = Audio, CodecAAC, f.Config.SampleRate
+		t.Config = [][]byte{asc}
+		d := &aacDecoder{
+			sizeLength: f.SizeLength, indexLength: f.IndexLength, indexDeltaLength: f.IndexDeltaLength,
+			clockRate: f.Config.SampleRate,
+		}
+		d.reset()
+		dec = d
+
+	case *format.MPEG4AudioLATM:
+		if f.CPresent || f.StreamMuxConfig == nil || len(f.StreamMuxConfig.Programs) == 0 ||
+			f.StreamMuxConfig.Programs[0] == nil || len(f.StreamMuxConfig.Programs[0].Layers) == 0 ||
+			f.StreamMuxConfig.Programs[0].Layers[0] == nil {
+			return nil, &UnsupportedCodecError{Codec: "MPEG-4 Audio LATM", Reason: "in-band config (cpresent=1)"}
+		}
+		cfg := f.StreamMuxConfig.Programs[0].Layers[0].AudioSpecificConfig
+		if cfg == nil || cfg.SampleRate <= 0 {
+			return nil, &UnsupportedCodecError{Codec: "MPEG-4 Audio LATM", Reason: "no AudioSpecificConfig"}
+		}
+		asc, err := cfg.Marshal()
+		if err != nil {
+			return nil, &UnsupportedCodecError{Codec: "MPEG-4 Audio LATM", Reason: "invalid config"}
+		}
+		t.Kind, t.Codec, t.ClockRate = Audio, CodecAAC, cfg.SampleRate
+		t.Config = [][]byte{asc}
+		d := &latmDecoder{smc: f.StreamMuxConfig, clockRate: cfg.SampleRate}
+		d.reset()
+		dec = d
+
+	case *format.Opus:
+		ch := f.ChannelCount
+		if ch <= 0 {
+			ch = 2
+		}
+		t.Kind, t.Codec, t.ClockRate = Audio, CodecOpus, 48000
+		t.Config = [][]byte{opusHead(ch)}
+		dec = &simpleAudioDecoder{codec: CodecOpus}
+
+	case *format.G711:
+		if f.ChannelCount <= 0 || f.SampleRate <= 0 {
+			return nil, &UnsupportedCodecError{Codec: "G711", Reason: "invalid rate or channels"}
+		}
+		t.Kind, t.Codec, t.ClockRate = Audio, CodecG711A, f.SampleRate
+		if f.MULaw {
+			t.Codec = CodecG711U
+		}
+		t.Config = [][]byte{{byte(f.ChannelCount)}}
+		dec = &simpleAudioDecoder{codec: t.Codec, sampleSize: f.ChannelCount}
+
+	default:
+		return nil, &UnsupportedCodecError{Codec: formatName(forma)}
+	}
+	return &rtpDecoder{track: t, dec: dec}, nil
+}
+
+// decode consumes one RTP packet and returns the units it completes. An
+// error means the packet (or the unit it belonged to) was malformed and
+// skipped; decoding goes on with the next packet.
+func (d *rtpDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+	t.ts = pkt.Timestamp
+	aus, err := d.dec.decode(pkt, t)
+	for _, au := range aus {
+		au.Track = d.track.ID
+	}
+	return aus, err
+}
+
+// cloneNALUs copies the non-empty units of au, but dropped, into one
+// allocation, so that units never alias network buffers.
+func cloneNALUs(au [][]byte, drop func([]byte) bool) [][]byte {
+	n := 0
+	for _, nalu := range au {
+		n += len(nalu)
+	}
+	buf := make([]byte, 0, n)
+	out := make([][]byte, 0, len(au))
+	for _, nalu := range au {
+		if len(nalu) == 0 || drop(nalu) {
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, nalu...)
+		out = append(out, buf[start:len(buf):len(buf)])
+	}
+	return out
+}
+
+// withParams prepends the parameter sets missing from a keyframe au.
+func withParams(au [][]byte, params [][]byte, has []bool) [][]byte {
+	var add [][]byte
+	for i, p := range params {
+		if !has[i] && len(p) > 0 {
+			add = append(add, p)
+		}
+	}
+	if len(add) == 0 {
+		return au
+	}
+	return append(add, au...)
+}
+
+// h264Decoder: RFC 6184 packets → pictures (ITU-T H.264).
+type h264Decoder struct {
+	pm       int
+	rtp      *rtph264.Decoder
+	dts      h264.DTSExtractor
+	sps, pps []byte      // latest parameter sets (SDP or in-band)
+	synced   bool        // a keyframe went through: units flow
+	pending  *packetTime // time of the first packet buffered in rtp
+}
+
+func (d *h264Decoder) reset() {
+	d.rtp = &rtph264.Decoder{PacketizationMode: d.pm}
+	_ = d.rtp.Init() // PacketizationMode < 2 was checked
+	d.pending = nil
+}
+
+func (d *h264Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+	nalus, err := d.rtp.Decode(pkt)
+	switch {
+	case errors.Is(err, rtph264.ErrMorePacketsNeeded):
+		if d.pending == nil {
+			d.pending = &t
+		}
+		return nil, nil
+	case errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious):
+		return nil, nil // joined in the middle of a fragmented NALU
+	case err != nil:
+		// rtph264 drops the broken fragment or picture and stays usable.
+		return nil, fmt.Errorf("H264 RTP: %w", err)
+	}
+	// rtph264 also ends a picture when the timestamp changes (cameras that
+	// do not set the marker): then the returned picture is the buffered
+	// one, and this packet starts the next.
+	at := t
+	if d.pending != nil && d.pending.ts != t.ts {
+		at = *d.pending
+		d.pending = &t
+	} else {
+		d.pending = nil
+	}
+
+	var hasSPS, hasPPS, key bool
+	au := cloneNALUs(nalus, func(n []byte) bool {
+		if n[0]&0x80 != 0 { // forbidden_zero_bit (H.264 7.4.1)
+			return true
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeAccessUnitDelimiter:
+			return true
+		case h264.NALUTypeSPS:
+			hasSPS = true
+			if !bytes.Equal(d.sps, n) {
+				d.sps = bytes.Clone(n)
+			}
+		case h264.NALUTypePPS:
+			hasPPS = true
+			if !bytes.Equal(d.pps, n) {
+				d.pps = bytes.Clone(n)
+			}
+		case h264.NALUTypeIDR:
+			key = true
+		}
+		return false
+	})
+	if len(au) == 0 {
+		return nil, nil
+	}
+	if key {
+		au = withParams(au, [][]byte{d.sps, d.pps}, []bool{hasSPS, hasPPS})
+	} else if !d.synced {
+		return nil, nil // wait for a keyframe
+	}
+	dts, err := d.dts.Extract(au, at.pts)
+	if err != nil {
+		d.synced = false
+		d.dts = h264.DTSExtractor{}
+		d.dts.Initialize()
+		return nil, fmt.Errorf("H264 DTS: %w", err)
+	}
+	d.synced = true
+	return []*AccessUnit{{PTS: at.pts, DTS: dts, Key: key, NTP: at.ntp, Arrival: at.arrival, Payload: au}}, nil
+}
+
+// h265Decoder: RFC 7798 packets → pictures (ITU-T H.265).
+type h265Decoder struct {
+	rtp           *rtph265.Decoder
+	dts           h265.DTSExtractor
+	vps, sps, pps []byte
+	synced        bool
+	pending       *packetTime
+}
+
+func (d *h265Decoder) reset() {
+	d.rtp = &rtph265.Decoder{}
+	_ = d.rtp.Init()
+	d.pending = nil
+}
+
+// h265IsIRAP reports an intra random access point picture (BLA, IDR, CRA:
+// H.265 7.4.2.2, NAL unit types 16 to 21).
+func h265IsIRAP(typ h265.NALUType) bool {
+	return typ >= h265.NALUType_BLA_W_LP && typ <= h265.NALUType_CRA_NUT
+}
+
+func (d *h265Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+	nalus, err := d.rtp.Decode(pkt)
+	switch {
+	case errors.Is(err, rtph265.ErrMorePacketsNeeded):
+		if d.pending == nil {
+			d.pending = &t
+		}
+		return nil, nil
+	case errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious):
+		return nil, nil
+	case err != nil:
+		// rtph265 drops the broken fragment or picture and stays usable.
+		return nil, fmt.Errorf("H265 RTP: %w", err)
+	}
+	at := t // rtph265 ends pictures on the marker only
+	if d.pending != nil {
+		at = *d.pending
+		d.pending = nil
+	}
+
+	var hasVPS, hasSPS, hasPPS, key bool
+	au := cloneNALUs(nalus, func(n []byte) bool {
+		if n[0]&0x80 != 0 || len(n) < 2 { // forbidden_zero_bit, 2-byte header (H.265 7.3.1.2)
+			return true
+		}
+		typ := h265.NALUType((n[0] >> 1) & 0x3f)
+		switch {
+		case typ == h265.NALUType_AUD_NUT:
+			return true
+		case typ == h265.NALUType_VPS_NUT:
+			hasVPS = true
+			if !bytes.Equal(d.vps, n) {
+				d.vps = bytes.Clone(n)
+			}
+		case typ == h265.NALUType_SPS_NUT:
+			hasSPS = true
+			if !bytes.Equal(d.sps, n) {
+				d.sps = bytes.Clone(n)
+			}
+		case typ == h265.NALUType_PPS_NUT:
+			hasPPS = true
+			if !bytes.Equal(d.pps, n) {
+				d.pps = bytes.Clone(n)
+			}
+		case h265IsIRAP(typ):
+			key = true
+		}
+		return false
+	})
+	if len(au) == 0 {
+		return nil, nil
+	}
+	if key {
+		au = withParams(au, [][]byte{d.vps, d.sps, d.pps}, []bool{hasVPS, hasSPS, hasPPS})
+	} else if !d.synced {
+		return nil, nil
+	}
+	dts, err := d.dts.Extract(au, at.pts)
+	if err != nil {
+		d.synced = false
+		d.dts = h265.DTSExtractor{}
+		d.dts.Initialize()
+		return nil, fmt.Errorf("H265 DTS: %w", err)
+	}
+	d.synced = true
+	return []*AccessUnit{{PTS: at.pts, DTS: dts, Key: key, NTP: at.ntp, Arrival: at.arrival, Payload: au}}, nil
+}
+
+// aacDecoder: RFC 3640 (mpeg4-generic, AAC-hbr) packets → AAC frames.
+type aacDecoder struct {
+	sizeLength, indexLength, indexDeltaLength int
+	clockRate                                 int
+	rtp                                       *rtpmpeg4audio.Decoder
+}
+
+func (d *aacDecoder) reset() {
+	d.rtp = &rtpmpeg4audio.Decoder{
+		SizeLength:       d.sizeLength,
+		IndexLength:      d.indexLength,
+		IndexDeltaLength: d.indexDeltaLength,
+	}
+	_ = d.rtp.Init()
+}
+
+func (d *aacDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+	frames, err := d.rtp.Decode(pkt)
+	switch {
+	case errors.Is(err, rtpmpeg4audio.ErrMorePacketsNeeded):
+		return nil, nil
+	case err != nil:
+		d.reset()
+		return nil, fmt.Errorf("AAC RTP: %w", err)
+	}
+	return audioUnits(frames, t, d.clockRate), nil
+}
+
+// audioUnits makes one unit per AAC frame, each 1024 samples after the
+// previous one (ISO/IEC 14496-3: 1024 samples per raw_data_block).
+func audioUnits(frames [][]byte, t packetTime, clockRate int) []*AccessUnit {
+	aus := make([]*AccessUnit, 0, len(frames))
+	for i, f := range frames {
+		if len(f) == 0 {
+			continue
+		}
+		off := int64(i) * mpeg4audio.SamplesPerAccessUnit
+		aus = append(aus, &AccessUnit{
+			PTS: t.pts + off, DTS: t.pts + off, Key: true,
+			NTP: ntpAfter(t.ntp, off, clockRate), Arrival: t.arrival,
+			Payload: [][]byte{bytes.Clone(f)},
+		})
+	}
+	return aus
+}
+
+// latmDecoder: RFC 6416 MP4A-LATM packets with an out-of-band
+// StreamMuxConfig (cpresent=0) → AAC frames of program 0, layer 0.
+type latmDecoder struct {
+	smc       *mpeg4audio.StreamMuxConfig
+	clockRate int
+	rtp       *rtpfragmented.Decoder
+}
+
+func (d *latmDecoder) reset() {
+	d.rtp = &rtpfragmented.Decoder{}
+	_ = d.rtp.Init()
+}
+
+func (d *latmDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+	el, err := d.rtp.Decode(pkt)
+	switch {
+	case errors.Is(err, rtpfragmented.ErrMorePacketsNeeded):
+		return nil, nil
+	case err != nil:
+		d.reset()
+		return nil, fmt.Errorf("LATM RTP: %w", err)
+	}
+	ame := mpeg4audio.AudioMuxElement{StreamMuxConfig: d.smc}
+	if err := ame.Unmarshal(el); err != nil {
+		return nil, fmt.Errorf("LATM AudioMuxElement: %w", err)
+	}
+	frames := make([][]byte, 0, len(ame.Payloads))
+	for _, sub := range ame.Payloads {
+		if len(sub) > 0 && len(sub[0]) > 0 {
+			frames = append(frames, sub[0][0])
+		}
+	}
+	return audioUnits(frames, t, d.clockRate), nil
+}
+
+// simpleAudioDecoder: one frame per packet (Opus, RFC 7587; G.711, RFC 3551).
+type simpleAudioDecoder struct {
+	codec      string
+	sampleSize int // bytes per sample frame (G.711: channels); 0: any size
+}
+
+func (d *simpleAudioDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+	var frame []byte
+	var err error
+	if d.sampleSize > 0 {
+		dec := rtplpcm.Decoder{BitDepth: 8, ChannelCount: d.sampleSize}
+		_ = dec.Init()
+		frame, err = dec.Decode(pkt)
+	} else {
+		var dec rtpsimpleaudio.Decoder
+		frame, err = dec.Decode(pkt)
+	}
+	if err == nil && len(frame) == 0 {
+		err = errors.New("empty payload")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s RTP: %w", d.codec, err)
+	}
+	return []*AccessUnit{{
+		PTS: t.pts, DTS: t.pts, Key: true, NTP: t.ntp, Arrival: t.arrival,
+		Payload: [][]byte{bytes.Clone(frame)},
+	}}, nil
+}
+
+// opusStreams is the channel mapping of Opus mapping family 1 (RFC 7845
+// 5.1.1.2, Vorbis order) for 3 to 8 channels: streams, coupled streams,
+// mapping; the same tables gortsplib uses for multiopus.
+var opusStreams = map[int]struct {
+	streams, coupled byte
+	mapping          []byte
+}{
+	3: {2, 1, []byte{0, 2, 1}},
+	4: {2, 2, []byte{0, 1, 2, 3}},
+	5: {3, 2, []byte{0, 4, 1, 2, 3}},
+	6: {4, 2, []byte{0, 4, 1, 2, 3, 5}},
+	7: {4, 3, []byte{0, 4, 1, 2, 3, 5, 6}},
+	8: {5, 3, []byte{0, 6, 1, 4, 5, 2, 3, 7}},
+}
+
+// opusHead builds an Opus ID header (RFC 7845 5.1) for channels: version 1,
+// pre-skip 0 (RTP does not carry it), input rate 48000, gain 0.
+func opusHead(channels int) []byte {
+	h := make([]byte, 19, 19+2+8)
+	copy(h, "OpusHead")
+	h[8] = 1
+	h[9] = byte(channels)
+	binary.LittleEndian.PutUint32(h[12:], 48000)
+	if m, ok := opusStreams[channels]; ok {
+		h[18] = 1
+		h = append(h, m.streams, m.coupled)
+		h = append(h, m.mapping...)
+	}
+	return h
+}
+
+// opusChannels reads the channel count of an OpusHead config (2 if absent).
+func opusChannels(config [][]byte) int {
+	if len(config) > 0 && len(config[0]) >= 19 && bytes.HasPrefix(config[0], []byte("OpusHead")) && config[0][9] > 0 {
+		return int(config[0][9])
+	}
+	return 2
+}
+
+// rtpEncoder packetizes the access units of one track for RTSP readers.
+type rtpEncoder struct {
+	media  *description.Media
+	encode func(au *AccessUnit) ([]*rtp.Packet, error)
+	base   uint32 // random initial RTP timestamp (RFC 3550 5.1)
+
+	// sender report state (RFC 3550 6.4.1)
+	sentPackets, sentOctets uint32
+	lastSR                  time.Time
+	lastSRReal              bool // the last report carried a producer clock
+}
+
+// senderReport counts pkts (just sent, stamped with ntp: the producer's
+// clock when real, else the server's) and returns a sender report for them
+// when one is due: forced, periodic, or the first with a producer clock.
+func (e *rtpEncoder) senderReport(pkts []*rtp.Packet, ntp time.Time, real, force bool) *rtcp.SenderReport {
+	for _, p := range pkts {
+		e.sentPackets++
+		e.sentOctets += uint32(len(p.Payload))
+	}
+	due := force || time.Since(e.lastSR) >= senderReportPeriod || (real && !e.lastSRReal)
+	if len(pkts) == 0 || !due {
+		return nil
+	}
+	e.lastSR, e.lastSRReal = time.Now(), real
+	return &rtcp.SenderReport{
+		SSRC:        pkts[0].SSRC,
+		NTPTime:     ntpToRTCP(ntp),
+		RTPTime:     pkts[0].Timestamp,
+		PacketCount: e.sentPackets,
+		OctetCount:  e.sentOctets,
+	}
+}
+
+// senderReportPeriod is how often RTSP readers get a sender report per
+// track (besides one when a reader starts playing).
+const senderReportPeriod = 5 * time.Second
+
+// packets returns the RTP packets of au, timestamped.
+func (e *rtpEncoder) packets(au *AccessUnit) ([]*rtp.Packet, error) {
+	pkts, err := e.encode(au)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pkts {
+		p.Timestamp += e.base + uint32(au.PTS)
+	}
+	return pkts, nil
+}
+
+// newRTPEncoder returns the RTSP media of t (one format, payload type pt
+// unless the codec has a static one) and its encoder.
+func newRTPEncoder(t Track, pt uint8) (*rtpEncoder, error) {
+	e := &rtpEncoder{}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	e.base = binary.BigEndian.Uint32(b[:])
+	var forma format.Format
+	mediaType := description.MediaTypeAudio
+
+	switch t.Codec {
+	case CodecH264:
+		f := &format.H264{PayloadTyp: pt, PacketizationMode: 1}
+		if len(t.Config) >= 2 {
+			f.SPS, f.PPS = t.Config[0], t.Config[1]
+		}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma, mediaType = f, description.MediaTypeVideo
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
+
+	case CodecH265:
+		f := &format.H265{PayloadTyp: pt}
+		if len(t.Config) >= 3 {
+			f.VPS, f.SPS, f.PPS = t.Config[0], t.Config[1], t.Config[2]
+		}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma, mediaType = f, description.MediaTypeVideo
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
+
+	case CodecAAC:
+		if len(t.Config) == 0 {
+			return nil, errors.New("AAC track without AudioSpecificConfig")
+		}
+		var asc mpeg4audio.AudioSpecificConfig
+		if err := asc.Unmarshal(t.Config[0]); err != nil {
+			return nil, fmt.Errorf("AAC track config: %w", err)
+		}
+		f := &format.MPEG4Audio{PayloadTyp: pt, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma = f
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
+
+	case CodecOpus:
+		f := &format.Opus{PayloadTyp: pt, ChannelCount: opusChannels(t.Config)}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma = f
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) {
+			p, err := enc.Encode(bytes.Join(au.Payload, nil))
+			if err != nil {
+				return nil, err
+			}
+			return []*rtp.Packet{p}, nil
+		}
+
+	case CodecG711U, CodecG711A:
+		ch := 1
+		if len(t.Config) > 0 && len(t.Config[0]) > 0 && t.Config[0][0] > 0 {
+			ch = int(t.Config[0][0])
+		}
+		mulaw := t.Codec == CodecG711U
+		if t.ClockRate == 8000 && ch == 1 { // static payload types (RFC 3551 6)
+			pt = 8
+			if mulaw {
+				pt = 0
+			}
+		}
+		f := &format.G711{PayloadTyp: pt, MULaw: mulaw, SampleRate: t.ClockRate, ChannelCount: ch}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma = f
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(bytes.Join(au.Payload, nil)) }
+
+	default:
+		return nil, &UnsupportedCodecError{Codec: t.Codec}
+	}
+	e.media = &description.Media{Type: mediaType, Formats: []format.Format{forma}}
+	return e, nil
+}
+
+// logLimiter lets one message through per period and counts the rest.
+type logLimiter struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+const logPeriod = 10 * time.Second
+
+// allow reports whether to log now, and how many messages were held back
+// since the last one.
+func (l *logLimiter) allow() (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Before(l.next) {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.suppressed = 0
+	l.next = now.Add(logPeriod)
+	return true, n
+}
+
+// packetTimer gives the presentation time of received RTP packets: both
+// *gortsplib.ServerSession (RECORD) and *gortsplib.Client (PLAY) are.
+type packetTimer interface {
+	PacketPTS2(*description.Media, *rtp.Packet) (int64, bool)
+}
+
+// NTP timestamps of RTCP sender reports (RFC 3550 4: seconds since 1900 in
+// the high 32 bits, fraction of a second in units of 2^-32 in the low 32).
+// gortsplib v4.16.2 reads and writes the fraction as nanoseconds
+// (gortsplib#869), so Eddy converts sender reports itself.
+const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+
+func ntpFromRTCP(v uint64) time.Time {
+	frac := (v & 0xffffffff) * 1e9 >> 32
+	return time.Unix(int64(v>>32)-ntpEpochOffset, int64(frac))
+}
+
+func ntpToRTCP(t time.Time) uint64 {
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return uint64(t.Unix()+ntpEpochOffset)<<32 | frac
+}
+
+// srClock maps the RTP timestamps of one sender to its wall clock, from its
+// last RTCP sender report.
+type srClock struct {
+	mu   sync.Mutex
+	ok   bool
+	ssrc uint32
+	ntp  time.Time
+	rtp  uint32
+}
+
+func (c *srClock) update(sr *rtcp.SenderReport) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ok, c.ssrc, c.ntp, c.rtp = true, sr.SSRC, ntpFromRTCP(sr.NTPTime), sr.RTPTime
+}
+
+// at returns the wall clock of RTP timestamp ts of sender ssrc, zero when
+// no sender report of it arrived yet.
+func (c *srClock) at(ssrc, ts uint32, clockRate int) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ok || c.ssrc != ssrc || clockRate <= 0 {
+		return time.Time{}
+	}
+	d := int64(int32(ts - c.rtp))
+	return c.ntp.Add(time.Duration(d * int64(time.Second) / int64(clockRate)))
+}
+
+// ingestTrack is one track of an RTP ingest: the media and format it
+// comes from and its decoder.
+type ingestTrack struct {
+	media   *description.Media
+	format  format.Format
+	dec     *rtpDecoder
+	clock   srClock
+	skipped atomic.Int64 // malformed packets or units skipped
+	limiter logLimiter
+}
+
+// selectTracks picks one supported format per media. With strict (a
+// publisher's ANNOUNCE), an unsupported media or too many tracks is an
+// error; otherwise (a pulled camera) such medias are skipped and logged.
+func selectTracks(medias []*description.Media, strict bool, log *slog.Logger) ([]*ingestTrack, error) {
+	var tracks []*ingestTrack
+	video, audio := 0, 0
+	for _, m := range medias {
+		if m.IsBackChannel {
+			continue
+		}
+		var it *ingestTrack
+		var lastErr error
+		for _, f := range m.Formats {
+			d, err := newRTPDecoder(len(tracks), f)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			it = &ingestTrack{media: m, format: f, dec: d}
+			break
+		}
+		if it == nil {
+			if lastErr == nil {
+				lastErr = &UnsupportedCodecError{Codec: string(m.Type) + " media without formats"}
+			}
+			if strict {
+				return nil, lastErr
+			}
+			log.Warn("skipping media", "media", m.Type, "error", lastErr)
+			continue
+		}
+		over := false
+		if it.dec.track.Kind == Video {
+			video++
+			over = video > maxVideoTracks
+		} else {
+			audio++
+			over = audio > maxAudioTracks
+		}
+		if over {
+			if strict {
+				return nil, ErrTooManyTracks
+			}
+			log.Warn("skipping media", "media", m.Type, "error", ErrTooManyTracks)
+			continue
+		}
+		tracks = append(tracks, it)
+	}
+	if len(tracks) == 0 {
+		return nil, &UnsupportedCodecError{Codec: "(none)", Reason: "no supported track"}
+	}
+	return tracks, nil
+}
+
+// rtpIngest decodes the RTP of one publication (an RTSP publisher or a
+// pulled Source) into access units published on its hub.
+type rtpIngest struct {
+	hub    *Hub
+	timer  packetTimer
+	log    *slog.Logger
+	tracks []*ingestTrack
+}
+
+func ingestTracks(tracks []*ingestTrack) []Track {
+	out := make([]Track, len(tracks))
+	for i, it := range tracks {
+		out[i] = it.dec.track
+	}
+	return out
+}
+
+// handle decodes one packet of it and publishes the units it completes.
+// It is called by one goroutine at a time per track.
+func (in *rtpIngest) handle(it *ingestTrack, pkt *rtp.Packet) {
+	arrival := time.Now()
+	pts, ok := in.timer.PacketPTS2(it.media, pkt)
+	if !ok {
+		return // the track has not reached a point where time can start
+	}
+	ntp := it.clock.at(pkt.SSRC, pkt.Timestamp, it.dec.track.ClockRate)
+	aus, err := it.dec.decode(pkt, packetTime{pts: pts, ntp: ntp, arrival: arrival})
+	if err != nil {
+		n := it.skipped.Add(1)
+		if ok, held := it.limiter.allow(); ok {
+			in.log.Warn("skipping malformed RTP", "track", it.dec.track.ID, "codec", it.dec.track.Codec,
+				"error", err, "skipped_total", n, "not_logged", held)
+		}
+	}
+	for _, au := range aus {
+		in.hub.Publish(au)
+	}
+}
+
+// handleRTCP takes the sender reports of it's media.
+func (in *rtpIngest) handleRTCP(it *ingestTrack, pkt rtcp.Packet) {
+	if sr, ok := pkt.(*rtcp.SenderReport); ok {
+		it.clock.update(sr)
+	}
+}

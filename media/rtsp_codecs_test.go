@@ -1,0 +1,388 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/pion/rtp"
+)
+
+// decodeAll feeds pkts to d, each at the PTS of its RTP timestamp.
+func decodeAll(t *testing.T, d *rtpDecoder, pkts []*rtp.Packet) []*AccessUnit {
+	t.Helper()
+	var out []*AccessUnit
+	for _, p := range pkts {
+		aus, err := d.decode(p, packetTime{pts: int64(p.Timestamp), ntp: testNTP0, arrival: time.Now()})
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		out = append(out, aus...)
+	}
+	return out
+}
+
+func TestRTPCodecRoundTrip(t *testing.T) {
+	h264 := func(i int) [][]byte { return testH264AU(i) }
+	h265 := func(i int) [][]byte { return testH265AU(i) }
+	audio := func(i int) [][]byte { return [][]byte{testAudioFrame(i)} }
+	for _, tc := range []struct {
+		track Track
+		unit  func(i int) [][]byte
+		step  int64
+	}{
+		{Track{Kind: Video, Codec: CodecH264, ClockRate: 90000, Config: [][]byte{testSPS, testPPS}}, h264, 3600},
+		{Track{Kind: Video, Codec: CodecH265, ClockRate: 90000, Config: [][]byte{testVPS, testH265SPS, testH265PPS}}, h265, 3600},
+		{Track{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{must(testASC.Marshal())}}, audio, 1024},
+		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{opusHead(2)}}, audio, 960},
+		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{opusHead(6)}}, audio, 960},
+		{Track{Kind: Audio, Codec: CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}}, audio, 120},
+		{Track{Kind: Audio, Codec: CodecG711A, ClockRate: 16000, Config: [][]byte{{2}}}, audio, 60},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", tc.track.Codec, len(tc.track.Config[0])), func(t *testing.T) {
+			enc, err := newRTPEncoder(tc.track, 96)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The format readers get describes the same track.
+			dec, err := newRTPDecoder(0, enc.media.Formats[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTracks(t, []Track{dec.track}, []Track{tc.track})
+			var pkts []*rtp.Packet
+			for i := range 12 {
+				p, err := enc.packets(&AccessUnit{PTS: int64(i) * tc.step, Payload: tc.unit(i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				pkts = append(pkts, p...)
+			}
+			aus := decodeAll(t, dec, pkts)
+			if len(aus) != 12 {
+				t.Fatalf("%d units back, want 12", len(aus))
+			}
+			for i, au := range aus {
+				if fmt.Sprint(au.Payload) != fmt.Sprint(tc.unit(i)) {
+					t.Fatalf("unit %d differs", i)
+				}
+				if au.PTS-aus[0].PTS != int64(i)*tc.step || au.DTS != au.PTS {
+					t.Errorf("unit %d: PTS +%d DTS %d", i, au.PTS-aus[0].PTS, au.DTS)
+				}
+			}
+		})
+	}
+}
+
+func newTestH264Decoder(t *testing.T, sps, pps []byte) (*rtpDecoder, func(au [][]byte, ts uint32) []*rtp.Packet) {
+	t.Helper()
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
+	d, err := newRTPDecoder(3, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := must(f.CreateEncoder())
+	return d, func(au [][]byte, ts uint32) []*rtp.Packet {
+		pkts := must(enc.Encode(au))
+		for _, p := range pkts {
+			p.Timestamp = ts
+		}
+		return pkts
+	}
+}
+
+func TestRTPDecodeH264WithoutMarker(t *testing.T) {
+	// Some cameras never set the marker bit: a picture ends when the
+	// timestamp changes, and keeps its own time.
+	d, packetize := newTestH264Decoder(t, testSPS, testPPS)
+	var pkts []*rtp.Packet
+	for i := range 6 {
+		for _, p := range packetize(testH264AU(i), uint32(1000+i*3600)) {
+			p.Marker = false
+			pkts = append(pkts, p)
+		}
+	}
+	aus := decodeAll(t, d, pkts)
+	if len(aus) != 5 { // the last one waits for the next timestamp
+		t.Fatalf("%d units, want 5", len(aus))
+	}
+	for i, au := range aus {
+		if videoIndex(au.Payload) != i || au.PTS != int64(1000+i*3600) || au.Track != 3 {
+			t.Errorf("unit %d: frame %d PTS %d track %d", i, videoIndex(au.Payload), au.PTS, au.Track)
+		}
+	}
+}
+
+func TestRTPDecodeH264Params(t *testing.T) {
+	aud := []byte{0x09, 0xf0}
+	idr := func(i int) []byte { return testUnit([]byte{0x65, 0x88}, i, 50) }
+	slice := func(i int) []byte { return testUnit([]byte{0x41, 0x9a}, i, 50) }
+	newSPS := append(bytes.Clone(testSPS[:len(testSPS)-1]), 0x21) // different bytes, same parameters
+
+	// No sprop in the SDP: units before the first keyframe are dropped,
+	// in-band parameter sets are kept and later keyframes get them.
+	d, packetize := newTestH264Decoder(t, nil, nil)
+	if d.track.Config != nil {
+		t.Errorf("Config without sprop: %v", d.track.Config)
+	}
+	var pkts []*rtp.Packet
+	pkts = append(pkts, packetize([][]byte{slice(0)}, 0)...)
+	pkts = append(pkts, packetize([][]byte{aud, testSPS, testPPS, idr(1)}, 3600)...)
+	pkts = append(pkts, packetize([][]byte{aud, slice(2)}, 7200)...)
+	pkts = append(pkts, packetize([][]byte{idr(3)}, 10800)...)
+	pkts = append(pkts, packetize([][]byte{newSPS, idr(4)}, 14400)...)
+	pkts = append(pkts, packetize([][]byte{idr(5)}, 18000)...)
+	aus := decodeAll(t, d, pkts)
+	want := [][][]byte{
+		{testSPS, testPPS, idr(1)},
+		{slice(2)},
+		{testSPS, testPPS, idr(3)},
+		{testPPS, newSPS, idr(4)},
+		{newSPS, testPPS, idr(5)},
+	}
+	if len(aus) != len(want) {
+		t.Fatalf("%d units, want %d", len(aus), len(want))
+	}
+	for i, au := range aus {
+		if fmt.Sprint(au.Payload) != fmt.Sprint(want[i]) || au.Key != (i != 1) {
+			t.Errorf("unit %d: %x key %v", i, au.Payload, au.Key)
+		}
+	}
+
+	// With sprop: Config is set and a first IDR without parameters gets them.
+	d, packetize = newTestH264Decoder(t, testSPS, testPPS)
+	if fmt.Sprint(d.track.Config) != fmt.Sprint([][]byte{testSPS, testPPS}) {
+		t.Errorf("Config = %x", d.track.Config)
+	}
+	aus = decodeAll(t, d, packetize([][]byte{idr(0)}, 0))
+	if len(aus) != 1 || fmt.Sprint(aus[0].Payload) != fmt.Sprint([][]byte{testSPS, testPPS, idr(0)}) {
+		t.Errorf("IDR without in-band parameters: %d units", len(aus))
+	}
+}
+
+func TestRTPDecodeAACFramesInOnePacket(t *testing.T) {
+	f := &format.MPEG4Audio{PayloadTyp: 97, Config: &testASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	d, err := newRTPDecoder(1, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := must(must(f.CreateEncoder()).Encode([][]byte{testAudioFrame(0), testAudioFrame(1), testAudioFrame(2)}))
+	if len(pkts) != 1 {
+		t.Fatalf("%d packets", len(pkts))
+	}
+	aus, err := d.decode(pkts[0], packetTime{pts: 5000, ntp: testNTP0})
+	if err != nil || len(aus) != 3 {
+		t.Fatalf("%d units, %v", len(aus), err)
+	}
+	for i, au := range aus {
+		if au.PTS != 5000+int64(i)*1024 || !au.NTP.Equal(audioNTP(i)) || !bytes.Equal(au.Payload[0], testAudioFrame(i)) {
+			t.Errorf("frame %d: PTS %d NTP %v", i, au.PTS, au.NTP)
+		}
+	}
+}
+
+func testLATMFormat() *format.MPEG4AudioLATM {
+	asc := testASC
+	return &format.MPEG4AudioLATM{PayloadTyp: 96, ProfileLevelID: 30, StreamMuxConfig: &mpeg4audio.StreamMuxConfig{
+		Programs: []*mpeg4audio.StreamMuxConfigProgram{{Layers: []*mpeg4audio.StreamMuxConfigLayer{
+			{AudioSpecificConfig: &asc, LatmBufferFullness: 255},
+		}}},
+	}}
+}
+
+func TestRTPDecodeLATM(t *testing.T) {
+	f := testLATMFormat()
+	d, err := newRTPDecoder(0, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTracks(t, []Track{d.track}, []Track{{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{must(testASC.Marshal())}}})
+	enc := must(f.CreateEncoder())
+	var pkts []*rtp.Packet
+	for i := range 4 {
+		el := mpeg4audio.AudioMuxElement{StreamMuxConfig: f.StreamMuxConfig, Payloads: [][][][]byte{{{testAudioFrame(i)}}}}
+		for _, p := range must(enc.Encode(must(el.Marshal()))) {
+			p.Timestamp = uint32(i * 1024)
+			pkts = append(pkts, p)
+		}
+	}
+	aus := decodeAll(t, d, pkts)
+	if len(aus) != 4 {
+		t.Fatalf("%d units", len(aus))
+	}
+	for i, au := range aus {
+		if au.PTS != int64(i)*1024 || !bytes.Equal(au.Payload[0], testAudioFrame(i)) {
+			t.Errorf("frame %d: PTS %d", i, au.PTS)
+		}
+	}
+
+	f.CPresent = true
+	if _, err := newRTPDecoder(0, f); !errors.Is(err, ErrUnsupportedCodec) {
+		t.Errorf("LATM with cpresent=1: %v", err)
+	}
+}
+
+func TestRTPDecodeUnsupported(t *testing.T) {
+	for _, f := range []format.Format{
+		&format.VP8{PayloadTyp: 96},
+		&format.VP9{PayloadTyp: 96},
+		&format.MJPEG{},
+		&format.MPEG1Audio{},
+		&format.LPCM{PayloadTyp: 96, BitDepth: 16, SampleRate: 44100, ChannelCount: 2},
+		&format.H264{PayloadTyp: 96, PacketizationMode: 2},
+		&format.MPEG4Audio{PayloadTyp: 96},
+		&format.G711{PayloadTyp: 96, SampleRate: 8000},
+	} {
+		var uerr *UnsupportedCodecError
+		if _, err := newRTPDecoder(0, f); !errors.As(err, &uerr) || !errors.Is(err, ErrUnsupportedCodec) {
+			t.Errorf("%s: %v", f.Codec(), err)
+		}
+	}
+	if _, err := newRTPEncoder(Track{Codec: "VP8"}, 96); !errors.Is(err, ErrUnsupportedCodec) {
+		t.Errorf("encoder for VP8: %v", err)
+	}
+}
+
+func TestNTPConversion(t *testing.T) {
+	// RFC 3550 4: 1900-based seconds, fraction in units of 2^-32 s.
+	unix := uint64(ntpEpochOffset) << 32
+	if got := ntpFromRTCP(unix | 0x80000000); !got.Equal(time.Unix(0, 500_000_000)) {
+		t.Errorf("0.5 s after the Unix epoch: %v", got)
+	}
+	if got := ntpToRTCP(time.Unix(0, 250_000_000)); got != unix|0x40000000 {
+		t.Errorf("ntpToRTCP = %x", got)
+	}
+	for _, tm := range []time.Time{testNTP0, time.Date(2035, 12, 31, 23, 59, 59, 999_999_999, time.UTC)} {
+		if d := ntpFromRTCP(ntpToRTCP(tm)).Sub(tm).Abs(); d > time.Nanosecond {
+			t.Errorf("round trip of %v: off by %v", tm, d)
+		}
+	}
+	var c srClock
+	if !c.at(1, 0, 90000).IsZero() {
+		t.Error("time before any sender report")
+	}
+}
+
+func TestOpusHead(t *testing.T) {
+	for ch := 1; ch <= 8; ch++ {
+		h := opusHead(ch)
+		if string(h[:8]) != "OpusHead" || opusChannels([][]byte{h}) != ch {
+			t.Errorf("%d channels: %x", ch, h)
+		}
+		if wantLen := map[bool]int{true: 19, false: 21 + ch}[ch <= 2]; len(h) != wantLen {
+			t.Errorf("%d channels: %d bytes", ch, len(h))
+		}
+	}
+}
+
+// fuzzPackets cuts data into RTP packets: each is a 3-byte header (payload
+// length, flags: marker, sequence gap, timestamp step) and its payload.
+func fuzzPackets(data []byte) []*rtp.Packet {
+	var pkts []*rtp.Packet
+	var seq uint16
+	var ts uint32
+	for len(data) >= 3 {
+		n := int(data[0])<<8 | int(data[1])
+		flags := data[2]
+		data = data[3:]
+		n = min(n, len(data))
+		seq += 1 + uint16(flags>>1&3)
+		ts += uint32(flags>>3) * 1000
+		pkts = append(pkts, &rtp.Packet{
+			Header:  rtp.Header{Version: 2, PayloadType: 96, Marker: flags&1 != 0, SequenceNumber: seq, Timestamp: ts},
+			Payload: data[:n],
+		})
+		data = data[n:]
+	}
+	return pkts
+}
+
+// fuzzEncode is the inverse of fuzzPackets, for seeds.
+func fuzzEncode(pkts []*rtp.Packet) []byte {
+	var b []byte
+	for _, p := range pkts {
+		flags := byte(0)
+		if p.Marker {
+			flags = 1
+		}
+		b = append(b, byte(len(p.Payload)>>8), byte(len(p.Payload)), flags|1<<3)
+		b = append(b, p.Payload...)
+	}
+	return b
+}
+
+func fuzzRTPDecode(f *testing.F, forma format.Format, seeds ...[]*rtp.Packet) {
+	for _, s := range seeds {
+		f.Add(fuzzEncode(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := newRTPDecoder(0, forma)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts := fuzzPackets(data)
+		if p := new(rtp.Packet); p.Unmarshal(data) == nil {
+			pkts = append(pkts, p)
+		}
+		for _, p := range pkts {
+			aus, _ := d.decode(p, packetTime{pts: int64(p.Timestamp)})
+			for _, au := range aus {
+				if len(au.Payload) == 0 {
+					t.Fatal("unit without payload")
+				}
+				for _, n := range au.Payload {
+					if len(n) == 0 {
+						t.Fatal("empty NAL unit or frame")
+					}
+				}
+			}
+		}
+	})
+}
+
+func encodeSeed(forma format.Format, units ...[][]byte) []*rtp.Packet {
+	enc := must(newRTPEncoder(must(newRTPDecoder(0, forma)).track, forma.PayloadType()))
+	var pkts []*rtp.Packet
+	for i, u := range units {
+		pkts = append(pkts, must(enc.packets(&AccessUnit{PTS: int64(i) * 1000, Payload: u}))...)
+	}
+	return pkts
+}
+
+func FuzzRTPDecodeH264(f *testing.F) {
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: testSPS, PPS: testPPS}
+	fuzzRTPDecode(f, forma, encodeSeed(forma, testH264AU(0), testH264AU(1), testH264AU(2)),
+		encodeSeed(forma, [][]byte{{0x09, 0xf0}, testSPS, testPPS, {0x65, 0x88, 0x84}}))
+}
+
+func FuzzRTPDecodeH265(f *testing.F) {
+	forma := &format.H265{PayloadTyp: 96, VPS: testVPS, SPS: testH265SPS, PPS: testH265PPS}
+	fuzzRTPDecode(f, forma, encodeSeed(forma, testH265AU(0), testH265AU(1)))
+}
+
+func FuzzRTPDecodeAAC(f *testing.F) {
+	forma := &format.MPEG4Audio{PayloadTyp: 96, Config: &testASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	big := [][]byte{bytes.Repeat([]byte{0x21}, 3000)}
+	fuzzRTPDecode(f, forma, encodeSeed(forma, [][]byte{testAudioFrame(0)}, big))
+}
+
+func FuzzRTPDecodeLATM(f *testing.F) {
+	forma := testLATMFormat()
+	el := mpeg4audio.AudioMuxElement{StreamMuxConfig: forma.StreamMuxConfig, Payloads: [][][][]byte{{{testAudioFrame(0)}}}}
+	enc := must(forma.CreateEncoder())
+	fuzzRTPDecode(f, forma, must(enc.Encode(must(el.Marshal()))))
+}
+
+func FuzzRTPDecodeOpus(f *testing.F) {
+	forma := &format.Opus{PayloadTyp: 96, ChannelCount: 2}
+	fuzzRTPDecode(f, forma, encodeSeed(forma, [][]byte{testAudioFrame(0)}))
+}
+
+func FuzzRTPDecodeG711(f *testing.F) {
+	forma := &format.G711{PayloadTyp: 96, MULaw: true, SampleRate: 8000, ChannelCount: 2}
+	fuzzRTPDecode(f, forma, encodeSeed(forma, [][]byte{testAudioFrame(0)[:120]}))
+}

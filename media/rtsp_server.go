@@ -1,0 +1,670 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// Defaults of RTSPServer.
+const (
+	DefaultRTSPSourceWait   = 10 * time.Second
+	DefaultRTSPReaderLinger = 10 * time.Second
+)
+
+var (
+	errBadPath       = errors.New("bad RTSP path")
+	errServerClosing = errors.New("RTSP server is closing")
+)
+
+// RTSPServer is the RTSP endpoint (RFC 2326) of a Registry:
+// rtsp://HOST:PORT/<stream> for ANNOUNCE/RECORD (publish) and
+// DESCRIBE/SETUP/PLAY (live read), over TCP and, when configured, UDP.
+//
+// A publisher's RTP is decoded into access units on a Hub from
+// Registry.Publish. All RTSP readers of a stream share one live output: one
+// Viewer of the hub re-packetized into one gortsplib.ServerStream, created by
+// the first DESCRIBE (or SETUP) and stopped when the publication ends or the
+// last reader leaves.
+type RTSPServer struct {
+	// Address to listen on, e.g. "127.0.0.1:8554"; port 0 lets the OS
+	// choose (see Addr).
+	Address string
+	// UDPRTPAddress and UDPRTCPAddress enable RTP over UDP (both or
+	// neither; empty: TCP only). The RTP port must be even and the RTCP
+	// port the next one; port 0 in both lets the server pick such a pair.
+	UDPRTPAddress  string
+	UDPRTCPAddress string
+	Registry       *Registry
+	Logger         *slog.Logger
+	// Read and write timeouts of RTSP connections (0: 10 s).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// SourceWait bounds how long a DESCRIBE waits for an on-demand
+	// source to publish (0: 10 s).
+	SourceWait time.Duration
+	// ReaderLinger is how long a live output made for a DESCRIBE waits
+	// for a reader's SETUP before it stops (0: 10 s).
+	ReaderLinger time.Duration
+
+	srv       *gortsplib.Server
+	ln        net.Listener
+	log       *slog.Logger
+	ctx       context.Context // ends at Close: bounds waits for sources
+	ctxCancel context.CancelFunc
+	pumps     sync.WaitGroup
+
+	mu       sync.Mutex // guards the fields below
+	sessions map[*gortsplib.ServerSession]*rtspSession
+	outs     map[string]*rtspOutput
+	closed   bool
+}
+
+// rtspSession is what Eddy knows of one RTSP session: a publication or
+// the live output it reads.
+type rtspSession struct {
+	pub     *rtspPublication
+	out     *rtspOutput
+	limiter logLimiter
+	// playing is set by OnPlay and taken by OnResponse, once the session
+	// receives the stream's packets.
+	playing atomic.Bool
+}
+
+// rtspPublication is one publisher's stream.
+type rtspPublication struct {
+	name   string
+	hub    *Hub
+	tracks []*ingestTrack
+}
+
+// rtspOutput is the shared live output of one stream to RTSP readers.
+type rtspOutput struct {
+	name  string
+	ready chan struct{} // closed once stream or err is set
+	err   error
+
+	stream   *gortsplib.ServerStream
+	viewer   *Viewer
+	encoders map[int]*rtpEncoder // by track ID
+	cancel   context.CancelFunc
+	joined   atomic.Bool   // a reader started playing: send sender reports now
+	playing  chan struct{} // closed when the first reader plays: the pump starts
+	playOnce sync.Once
+
+	// guarded by RTSPServer.mu
+	readers int
+	linger  *time.Timer
+	stopped bool
+}
+
+// Initialize starts listening.
+func (s *RTSPServer) Initialize() error {
+	if s.Registry == nil {
+		return errors.New("media: RTSPServer needs a Registry")
+	}
+	if s.Address == "" {
+		return errors.New("media: RTSPServer needs an Address (e.g. 127.0.0.1:8554)")
+	}
+	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
+		return errors.New("media: set both UDPRTPAddress and UDPRTCPAddress, or neither")
+	}
+	if s.SourceWait <= 0 {
+		s.SourceWait = DefaultRTSPSourceWait
+	}
+	if s.ReaderLinger <= 0 {
+		s.ReaderLinger = DefaultRTSPReaderLinger
+	}
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s.log = log.With("component", "rtsp")
+	s.sessions = map[*gortsplib.ServerSession]*rtspSession{}
+	s.outs = map[string]*rtspOutput{}
+	s.ctx, s.ctxCancel = context.WithCancel(context.Background())
+
+	s.srv = &gortsplib.Server{
+		Handler:      &rtspHandler{s: s},
+		RTSPAddress:  s.Address,
+		ReadTimeout:  s.ReadTimeout,
+		WriteTimeout: s.WriteTimeout,
+		// The pump sends sender reports itself (see ntpToRTCP).
+		DisableRTCPSenderReports: true,
+		// gortsplib does not expose its listener: keep it to report the
+		// address the OS chose.
+		Listen: func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err == nil {
+				s.ln = ln
+			}
+			return ln, err
+		},
+	}
+	var udp map[string]net.PacketConn
+	if s.UDPRTPAddress != "" {
+		rtpAddr, rtcpAddr, conns, err := listenUDPPair(s.UDPRTPAddress, s.UDPRTCPAddress)
+		if err != nil {
+			return err
+		}
+		udp = conns
+		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = rtpAddr, rtcpAddr
+		s.srv.ListenPacket = func(network, address string) (net.PacketConn, error) {
+			if c, ok := udp[address]; ok {
+				delete(udp, address)
+				return c, nil
+			}
+			return net.ListenPacket(network, address)
+		}
+	}
+	if err := s.srv.Start(); err != nil {
+		for _, c := range udp {
+			c.Close()
+		}
+		s.ctxCancel()
+		return fmt.Errorf("media: RTSP server: %w", err)
+	}
+	s.log.Info("RTSP server listening", "address", s.Addr(), "udp_rtp", s.srv.UDPRTPAddress, "udp_rtcp", s.srv.UDPRTCPAddress)
+	return nil
+}
+
+// listenUDPPair returns the RTP and RTCP addresses to use. When the RTP port
+// is 0 it binds an even port and the next one itself (RFC 3550 11) and
+// returns them by address for the server's ListenPacket.
+func listenUDPPair(rtpAddr, rtcpAddr string) (string, string, map[string]net.PacketConn, error) {
+	host, port, err := net.SplitHostPort(rtpAddr)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("media: UDPRTPAddress: %w", err)
+	}
+	if port != "0" {
+		return rtpAddr, rtcpAddr, nil, nil
+	}
+	if _, p2, err := net.SplitHostPort(rtcpAddr); err != nil || p2 != "0" {
+		return "", "", nil, errors.New("media: with UDPRTPAddress port 0, UDPRTCPAddress port must be 0 too")
+	}
+	for range 100 {
+		c1, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", "", nil, err
+		}
+		p := c1.LocalAddr().(*net.UDPAddr).Port
+		if p%2 != 0 || p == 65535 {
+			c1.Close()
+			continue
+		}
+		a1 := net.JoinHostPort(host, strconv.Itoa(p))
+		a2 := net.JoinHostPort(host, strconv.Itoa(p+1))
+		c2, err := net.ListenPacket("udp", a2)
+		if err != nil {
+			c1.Close()
+			continue
+		}
+		return a1, a2, map[string]net.PacketConn{a1: c1, a2: c2}, nil
+	}
+	return "", "", nil, errors.New("media: no free even/odd UDP port pair")
+}
+
+// Addr returns the address the server listens on.
+func (s *RTSPServer) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// Close disconnects everyone: publications end, outputs stop.
+func (s *RTSPServer) Close() {
+	if s.srv == nil {
+		return
+	}
+	s.ctxCancel()
+	s.srv.Close()
+	s.mu.Lock()
+	s.closed = true
+	var outs []*rtspOutput
+	for _, o := range s.outs {
+		outs = append(outs, o)
+	}
+	s.mu.Unlock()
+	for _, o := range outs {
+		<-o.ready
+		if o.err == nil {
+			s.stopOutput(o, "server closing")
+		}
+	}
+	s.pumps.Wait()
+}
+
+// rtspStatus translates an error into an RTSP status: the one table of
+// the RTSP edge.
+func rtspStatus(err error) base.StatusCode {
+	switch {
+	case errors.Is(err, errBadPath), errors.Is(err, ErrInvalidName),
+		errors.Is(err, ErrAlreadyPublishing), errors.Is(err, ErrTooManyTracks):
+		return base.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return base.StatusNotFound
+	case errors.Is(err, ErrForbidden):
+		return base.StatusForbidden
+	case errors.Is(err, ErrUnsupportedCodec):
+		return base.StatusUnsupportedMediaType
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, ErrRegistryClosed), errors.Is(err, errServerClosing):
+		return base.StatusServiceUnavailable
+	default:
+		return base.StatusInternalServerError
+	}
+}
+
+// errorResponse is a response whose reason phrase says what went wrong.
+func errorResponse(err error) *base.Response {
+	code := rtspStatus(err)
+	msg := base.StatusMessages[code] + ": " + strings.TrimPrefix(err.Error(), "media: ")
+	msg = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, msg)
+	if len(msg) > 200 { // the reason phrase is read with a 255-byte limit
+		msg = msg[:200]
+	}
+	return &base.Response{StatusCode: code, StatusMessage: msg}
+}
+
+func okResponse() *base.Response { return &base.Response{StatusCode: base.StatusOK} }
+
+// streamName extracts the stream name of an RTSP request: the path must
+// be exactly /<name>.
+func streamName(path string, u *base.URL) (string, error) {
+	if u != nil && strings.Contains((*url.URL)(u).EscapedPath(), "%") {
+		return "", fmt.Errorf("%w %q: percent-encoding is not allowed in stream names", errBadPath, path)
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(path, "/"), "/")
+	switch {
+	case name == "":
+		return "", fmt.Errorf("%w: no stream name; use rtsp://host:port/<stream>", errBadPath)
+	case strings.Contains(name, "/"):
+		return "", fmt.Errorf("%w %q: a stream name cannot contain '/'", errBadPath, path)
+	}
+	return name, ValidateName(name)
+}
+
+// output returns the live output of name, creating it if needed; with a
+// session, it attaches the session as one of its readers.
+func (s *RTSPServer) output(name string, ss *gortsplib.ServerSession) (*rtspOutput, error) {
+	for range 3 {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, errServerClosing
+		}
+		o := s.outs[name]
+		create := o == nil
+		if create {
+			o = &rtspOutput{name: name, ready: make(chan struct{})}
+			s.outs[name] = o
+		}
+		s.mu.Unlock()
+		if create {
+			s.startOutput(o)
+		}
+		<-o.ready
+		if o.err != nil {
+			return nil, o.err
+		}
+		s.mu.Lock()
+		if o.stopped || s.closed {
+			s.mu.Unlock()
+			continue // it ended meanwhile: make a new one
+		}
+		if ss != nil {
+			o.readers++
+			o.linger.Stop()
+			s.sessions[ss] = &rtspSession{out: o}
+		}
+		s.mu.Unlock()
+		return o, nil
+	}
+	return nil, fmt.Errorf("%w: stream %q has no publication", ErrNotFound, name)
+}
+
+// startOutput attaches a viewer to the publication of o (waiting for an
+// on-demand source) and starts pumping it into a new ServerStream.
+func (s *RTSPServer) startOutput(o *rtspOutput) {
+	fail := func(err error) {
+		s.mu.Lock()
+		if s.outs[o.name] == o {
+			delete(s.outs, o.name)
+		}
+		o.err = err
+		s.mu.Unlock()
+		close(o.ready)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.SourceWait)
+	v, err := s.Registry.Read(ctx, o.name)
+	cancel()
+	if err != nil {
+		fail(err)
+		return
+	}
+	desc := &description.Session{}
+	o.encoders = map[int]*rtpEncoder{}
+	for i, t := range v.Tracks {
+		e, err := newRTPEncoder(t, uint8(96+i))
+		if err != nil {
+			s.log.Warn("track not offered to RTSP readers", "stream", o.name, "track", t.ID, "codec", t.Codec, "error", err)
+			continue
+		}
+		o.encoders[t.ID] = e
+		desc.Medias = append(desc.Medias, e.media)
+	}
+	if len(desc.Medias) == 0 {
+		v.Close()
+		fail(&UnsupportedCodecError{Codec: trackSummary(v.Tracks), Reason: "no track can be sent over RTSP"})
+		return
+	}
+	stream := &gortsplib.ServerStream{Server: s.srv, Desc: desc}
+	if err := stream.Initialize(); err != nil {
+		v.Close()
+		fail(fmt.Errorf("%w: %v", errServerClosing, err))
+		return
+	}
+	pctx, pcancel := context.WithCancel(s.ctx)
+	o.stream, o.viewer, o.cancel = stream, v, pcancel
+	o.playing = make(chan struct{})
+	s.mu.Lock()
+	o.linger = time.AfterFunc(s.ReaderLinger, func() {
+		s.mu.Lock()
+		idle := o.readers == 0
+		s.mu.Unlock()
+		if idle {
+			s.stopOutput(o, "no reader")
+		}
+	})
+	s.pumps.Add(1)
+	s.mu.Unlock()
+	close(o.ready)
+	s.log.Info("live output started", "stream", o.name, "tracks", trackSummary(v.Tracks))
+	go s.pump(pctx, o)
+}
+
+// pump re-packetizes the units of o's viewer for its readers. A slow RTSP
+// reader never slows it: gortsplib queues per session and drops.
+func (s *RTSPServer) pump(ctx context.Context, o *rtspOutput) {
+	defer s.pumps.Done()
+	// The viewer starts at the last keyframe: hold it until a reader
+	// receives packets, so that the first reader can start decoding at once.
+	select {
+	case <-o.playing:
+	case <-ctx.Done():
+		s.stopOutput(o, "no reader")
+		return
+	}
+	var limiter logLimiter
+	forceSR := map[int]bool{}
+	reason := "publication ended"
+loop:
+	for {
+		au, err := o.viewer.Read(ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				reason = err.Error()
+			}
+			break
+		}
+		e := o.encoders[au.Track]
+		if e == nil {
+			continue
+		}
+		pkts, err := e.packets(au)
+		if err != nil {
+			if ok, held := limiter.allow(); ok {
+				s.log.Warn("cannot packetize unit", "stream", o.name, "track", au.Track, "error", err, "not_logged", held)
+			}
+			continue
+		}
+		ntp := au.NTP
+		if ntp.IsZero() {
+			ntp = au.Arrival
+		}
+		if ntp.IsZero() {
+			ntp = time.Now()
+		}
+		for _, p := range pkts {
+			if err := o.stream.WritePacketRTPWithNTP(e.media, p, ntp); err != nil {
+				var closed liberrors.ErrServerStreamClosed
+				if errors.As(err, &closed) {
+					reason = "stream closed"
+					break loop
+				}
+			}
+		}
+		if o.joined.Swap(false) {
+			for id := range o.encoders {
+				forceSR[id] = true
+			}
+		}
+		if sr := e.senderReport(pkts, ntp, !au.NTP.IsZero(), forceSR[au.Track]); sr != nil {
+			delete(forceSR, au.Track)
+			_ = o.stream.WritePacketRTCP(e.media, sr)
+		}
+	}
+	s.stopOutput(o, reason)
+}
+
+// stopOutput ends o: its readers are disconnected and its viewer released.
+func (s *RTSPServer) stopOutput(o *rtspOutput, reason string) {
+	s.mu.Lock()
+	if o.stopped {
+		s.mu.Unlock()
+		return
+	}
+	o.stopped = true
+	if s.outs[o.name] == o {
+		delete(s.outs, o.name)
+	}
+	o.linger.Stop()
+	s.mu.Unlock()
+	o.cancel()
+	o.stream.Close()
+	o.viewer.Close()
+	s.log.Info("live output stopped", "stream", o.name, "reason", reason)
+}
+
+// session returns what is known of ss.
+func (s *RTSPServer) session(ss *gortsplib.ServerSession) *rtspSession {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[ss]
+}
+
+// rtspHandler receives gortsplib's callbacks.
+type rtspHandler struct {
+	s *RTSPServer
+}
+
+func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	var term liberrors.ErrServerTerminated
+	if ctx.Error != nil && !errors.Is(ctx.Error, io.EOF) && !errors.As(ctx.Error, &term) {
+		h.s.log.Info("connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "error", ctx.Error)
+	}
+}
+
+func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s := h.s
+	s.mu.Lock()
+	sess := s.sessions[ctx.Session]
+	delete(s.sessions, ctx.Session)
+	var last bool
+	if sess != nil && sess.out != nil {
+		sess.out.readers--
+		last = sess.out.readers <= 0
+	}
+	s.mu.Unlock()
+	switch {
+	case sess == nil:
+	case sess.pub != nil:
+		s.Registry.Unpublish(sess.pub.name, sess.pub.hub)
+		s.log.Info("publisher left", "stream", sess.pub.name, "reason", ctx.Error)
+	case last:
+		s.stopOutput(sess.out, "last reader left")
+	}
+}
+
+func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	s := h.s
+	name, err := streamName(ctx.Path, ctx.Request.URL)
+	if err != nil {
+		s.log.Info("DESCRIBE refused", "path", ctx.Path, "error", err)
+		return errorResponse(err), nil, nil
+	}
+	o, err := s.output(name, nil)
+	if err != nil {
+		s.log.Info("DESCRIBE refused", "stream", name, "error", err)
+		return errorResponse(err), nil, nil
+	}
+	return okResponse(), o.stream, nil
+}
+
+func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	s := h.s
+	name, err := streamName(ctx.Path, ctx.Request.URL)
+	if err != nil {
+		s.log.Info("ANNOUNCE refused", "path", ctx.Path, "error", err)
+		return errorResponse(err), nil
+	}
+	log := s.log.With("stream", name)
+	tracks, err := selectTracks(ctx.Description.Medias, true, log)
+	if err != nil {
+		log.Info("ANNOUNCE refused", "error", err)
+		return errorResponse(err), nil
+	}
+	hub, err := s.Registry.Publish(name, ingestTracks(tracks))
+	if err != nil {
+		log.Info("ANNOUNCE refused", "error", err)
+		return errorResponse(err), nil
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.sessions[ctx.Session] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}}
+	}
+	s.mu.Unlock()
+	if closed {
+		s.Registry.Unpublish(name, hub)
+		return errorResponse(errServerClosing), nil
+	}
+	log.Info("publisher announced", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "tracks", trackSummary(ingestTracks(tracks)))
+	return okResponse(), nil
+}
+
+func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	s := h.s
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return okResponse(), nil, nil // a publisher's media
+	}
+	if sess := s.session(ctx.Session); sess != nil && sess.out != nil {
+		return okResponse(), sess.out.stream, nil // next media of a reader
+	}
+	name, err := streamName(ctx.Path, ctx.Request.URL)
+	if err != nil {
+		s.log.Info("SETUP refused", "path", ctx.Path, "error", err)
+		return errorResponse(err), nil, nil
+	}
+	o, err := s.output(name, ctx.Session)
+	if err != nil {
+		s.log.Info("SETUP refused", "stream", name, "error", err)
+		return errorResponse(err), nil, nil
+	}
+	return okResponse(), o.stream, nil
+}
+
+func (h *rtspHandler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	if sess := h.s.session(ctx.Session); sess != nil && sess.out != nil {
+		sess.playing.Store(true)
+		h.s.log.Info("reader playing", "stream", sess.out.name, "remote", ctx.Conn.NetConn().RemoteAddr().String(),
+			"transport", ctx.Session.SetuppedTransport().String())
+	}
+	return okResponse(), nil
+}
+
+// OnResponse sees a reader's PLAY response after gortsplib made the session
+// active, i.e. once packets written to the stream reach it.
+func (h *rtspHandler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
+	ss := sc.Session()
+	if ss == nil || res.StatusCode != base.StatusOK {
+		return
+	}
+	if sess := h.s.session(ss); sess != nil && sess.out != nil && sess.playing.Swap(false) {
+		o := sess.out
+		o.joined.Store(true)
+		o.playOnce.Do(func() { close(o.playing) })
+	}
+}
+
+func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	s := h.s
+	sess := s.session(ctx.Session)
+	if sess == nil || sess.pub == nil {
+		return errorResponse(fmt.Errorf("%w: RECORD without ANNOUNCE", errBadPath)), nil
+	}
+	pub := sess.pub
+	in := &rtpIngest{hub: pub.hub, timer: ctx.Session, log: s.log.With("stream", pub.name), tracks: pub.tracks}
+	for _, it := range pub.tracks {
+		ctx.Session.OnPacketRTP(it.media, it.format, func(pkt *rtp.Packet) { in.handle(it, pkt) })
+		ctx.Session.OnPacketRTCP(it.media, func(pkt rtcp.Packet) { in.handleRTCP(it, pkt) })
+	}
+	s.log.Info("publisher recording", "stream", pub.name, "transport", ctx.Session.SetuppedTransport().String())
+	return okResponse(), nil
+}
+
+func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	if sess := h.s.session(ctx.Session); sess != nil {
+		if ok, held := sess.limiter.allow(); ok {
+			h.s.log.Warn("skipping malformed packet", "stream", sess.name(), "error", ctx.Error, "not_logged", held)
+		}
+	}
+}
+
+func (h *rtspHandler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
+	if sess := h.s.session(ctx.Session); sess != nil {
+		if ok, held := sess.limiter.allow(); ok {
+			h.s.log.Warn("RTP packets lost", "stream", sess.name(), "lost", ctx.Lost, "not_logged", held)
+		}
+	}
+}
+
+func (h *rtspHandler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	if sess := h.s.session(ctx.Session); sess != nil {
+		if ok, held := sess.limiter.allow(); ok {
+			h.s.log.Warn("reader too slow: packets dropped", "stream", sess.name(), "error", ctx.Error, "not_logged", held)
+		}
+	}
+}
+
+func (sess *rtspSession) name() string {
+	switch {
+	case sess.pub != nil:
+		return sess.pub.name
+	case sess.out != nil:
+		return sess.out.name
+	}
+	return ""
+}
