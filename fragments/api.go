@@ -70,6 +70,13 @@ func (a *API) resolve(ref streamRef) (*Store, error) {
 	default:
 		return nil, errf(CodeInvalidArgument, "Either StreamName or StreamARN must be provided.")
 	}
+	d, err := a.Manager.Describe(name)
+	if err != nil {
+		return nil, err
+	}
+	if d.DataRetentionInHours == 0 {
+		return nil, errf(CodeNoDataRetention, "The stream %s has a data retention of 0 hours: nothing is archived.", name)
+	}
 	return a.Manager.Store(name)
 }
 

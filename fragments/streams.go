@@ -378,6 +378,14 @@ func (m *Manager) UpdateRetention(name string, currentVersion *string, increase 
 		return AsError(err)
 	}
 	if !increase {
+		// A decrease drops data older than the new retention at once.
+		recs, bytes, err := s.EnforceRetention()
+		if err != nil {
+			return AsError(err)
+		}
+		if recs > 0 {
+			m.Logger.Info("retention trimmed", "stream", name, "fragments", recs, "bytes", bytes)
+		}
 		m.Trimmed(s)
 	}
 	return nil

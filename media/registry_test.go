@@ -51,6 +51,7 @@ var testTracks = []Track{{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000
 func TestRegistryPublishIsExclusive(t *testing.T) {
 	var events []string
 	reg := &Registry{
+		Logger:      testLogger(),
 		OnPublish:   func(name string, h *Hub) { events = append(events, "+"+name) },
 		OnUnpublish: func(name string, h *Hub) { events = append(events, "-"+name) },
 	}
@@ -96,7 +97,7 @@ func TestRegistryPublishIsExclusive(t *testing.T) {
 
 func TestRegistryAdmit(t *testing.T) {
 	release := make(chan struct{})
-	reg := &Registry{Admit: func(name string, tracks []Track) error {
+	reg := &Registry{Logger: testLogger(), Admit: func(name string, tracks []Track) error {
 		switch name {
 		case "unknown":
 			return fmt.Errorf("stream %q: %w", name, ErrNotFound)
@@ -137,7 +138,7 @@ func TestRegistryAdmit(t *testing.T) {
 }
 
 func TestRegistryRead(t *testing.T) {
-	reg := &Registry{}
+	reg := &Registry{Logger: testLogger()}
 	ctx := context.Background()
 	if _, err := reg.Read(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Read without publication: %v", err)
@@ -168,7 +169,7 @@ func TestRegistryRead(t *testing.T) {
 
 func TestRegistryClose(t *testing.T) {
 	var ended []string
-	reg := &Registry{OnUnpublish: func(name string, h *Hub) { ended = append(ended, name) }}
+	reg := &Registry{Logger: testLogger(), OnUnpublish: func(name string, h *Hub) { ended = append(ended, name) }}
 	h, err := reg.Publish("cam", testTracks)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +191,7 @@ func TestRegistryClose(t *testing.T) {
 }
 
 func TestRegistrySourceConfig(t *testing.T) {
-	reg := &Registry{}
+	reg := &Registry{Logger: testLogger()}
 	defer reg.Close()
 	for _, s := range []*Source{
 		{URL: "http://cam/x"},

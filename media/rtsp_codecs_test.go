@@ -344,30 +344,50 @@ func fuzzRTPDecode(f *testing.F, forma format.Format, seeds ...[]*rtp.Packet) {
 	})
 }
 
-func encodeSeed(forma format.Format, units ...[][]byte) []*rtp.Packet {
-	enc := must(newRTPEncoder(must(newRTPDecoder(0, forma)).track, forma.PayloadType()))
+// seedUnit is a small synthetic unit: seeds stay short, so the fuzzer
+// stays fast, and a 100-byte packet limit still makes fragments.
+func seedUnit(head []byte, i int) []byte { return testUnit(head, i, 250) }
+
+func seedPackets(enc interface {
+	Encode([][]byte) ([]*rtp.Packet, error)
+}, units ...[][]byte) []*rtp.Packet {
 	var pkts []*rtp.Packet
 	for i, u := range units {
-		pkts = append(pkts, must(enc.packets(&AccessUnit{PTS: int64(i) * 1000, Payload: u}))...)
+		for _, p := range must(enc.Encode(u)) {
+			p.Timestamp = uint32(i * 3000)
+			pkts = append(pkts, p)
+		}
 	}
 	return pkts
 }
 
 func FuzzRTPDecodeH264(f *testing.F) {
 	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: testSPS, PPS: testPPS}
-	fuzzRTPDecode(f, forma, encodeSeed(forma, testH264AU(0), testH264AU(1), testH264AU(2)),
-		encodeSeed(forma, [][]byte{{0x09, 0xf0}, testSPS, testPPS, {0x65, 0x88, 0x84}}))
+	enc := must(forma.CreateEncoder())
+	enc.PayloadMaxSize = 100
+	fuzzRTPDecode(f, forma, seedPackets(enc,
+		[][]byte{{0x09, 0xf0}, testSPS, testPPS, seedUnit([]byte{0x65, 0x88}, 0)},
+		[][]byte{seedUnit([]byte{0x41, 0x9a}, 1)},
+		[][]byte{{0x06, 0x05, 0x01}, {0x41, 0x9a, 0x02}}))
 }
 
 func FuzzRTPDecodeH265(f *testing.F) {
 	forma := &format.H265{PayloadTyp: 96, VPS: testVPS, SPS: testH265SPS, PPS: testH265PPS}
-	fuzzRTPDecode(f, forma, encodeSeed(forma, testH265AU(0), testH265AU(1)))
+	enc := must(forma.CreateEncoder())
+	enc.PayloadMaxSize = 100
+	fuzzRTPDecode(f, forma, seedPackets(enc,
+		[][]byte{{0x46, 0x01, 0x50}, testVPS, testH265SPS, testH265PPS, seedUnit([]byte{0x26, 0x01}, 0)},
+		[][]byte{seedUnit([]byte{0x02, 0x01}, 1)},
+		[][]byte{{0x02, 0x01, 0x02}, {0x02, 0x01, 0x03}}))
 }
 
 func FuzzRTPDecodeAAC(f *testing.F) {
 	forma := &format.MPEG4Audio{PayloadTyp: 96, Config: &testASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	big := [][]byte{bytes.Repeat([]byte{0x21}, 3000)}
-	fuzzRTPDecode(f, forma, encodeSeed(forma, [][]byte{testAudioFrame(0)}, big))
+	enc := must(forma.CreateEncoder())
+	enc.PayloadMaxSize = 100
+	fuzzRTPDecode(f, forma, seedPackets(enc,
+		[][]byte{testAudioFrame(0)[:20], testAudioFrame(1)[:20]},
+		[][]byte{seedUnit([]byte{0x21}, 2)}))
 }
 
 func FuzzRTPDecodeLATM(f *testing.F) {
@@ -379,10 +399,12 @@ func FuzzRTPDecodeLATM(f *testing.F) {
 
 func FuzzRTPDecodeOpus(f *testing.F) {
 	forma := &format.Opus{PayloadTyp: 96, ChannelCount: 2}
-	fuzzRTPDecode(f, forma, encodeSeed(forma, [][]byte{testAudioFrame(0)}))
+	enc := must(forma.CreateEncoder())
+	fuzzRTPDecode(f, forma, []*rtp.Packet{must(enc.Encode(testAudioFrame(0)[:40]))})
 }
 
 func FuzzRTPDecodeG711(f *testing.F) {
 	forma := &format.G711{PayloadTyp: 96, MULaw: true, SampleRate: 8000, ChannelCount: 2}
-	fuzzRTPDecode(f, forma, encodeSeed(forma, [][]byte{testAudioFrame(0)[:120]}))
+	enc := must(forma.CreateEncoder())
+	fuzzRTPDecode(f, forma, must(enc.Encode(testAudioFrame(0)[:40])))
 }

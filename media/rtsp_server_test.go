@@ -235,7 +235,7 @@ func startPublisher(t *testing.T, addr, name string, transport gortsplib.Transpo
 	for _, tr := range tracks {
 		desc.Medias = append(desc.Medias, tr.media)
 	}
-	c := &gortsplib.Client{Transport: &transport, DisableRTCPSenderReports: true}
+	c := &gortsplib.Client{Transport: &transport, DisableRTCPSenderReports: true, WriteQueueSize: 4096}
 	if err := c.StartRecording("rtsp://"+addr+"/"+name, desc); err != nil {
 		return nil, err
 	}
@@ -758,7 +758,7 @@ func TestRTSPBadInput(t *testing.T) {
 		const frames = 30
 		audio := 0
 		for i := range frames {
-			if audio, err = sendAV(pub, v, a, i, i+1, audio, 0); err != nil {
+			if audio, err = sendAV(pub, v, a, i, i+1, audio, time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
 			ts := v.base + uint32(i*testVideoTicks)

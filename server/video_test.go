@@ -434,3 +434,56 @@ func TestRTSPBadInput(t *testing.T) {
 		t.Fatalf("good stream recorded %d ms of 8000", total)
 	}
 }
+
+// TestRTSPPlayAndPull reads a live publication over RTSP PLAY (ffprobe and
+// ffmpeg as viewers), and has a second server pull it as a camera source
+// and record it.
+func TestRTSPPlayAndPull(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	a := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	_, _, done := publish(ctx, a.RTSPURL("cam"), 12*time.Second, "tcp")
+	time.Sleep(time.Second)
+
+	b := servertest.Start(t, func(c *server.Config) {
+		c.Video.Sources = []server.SourceConfig{{Stream: "pulled", URL: a.RTSPURL("cam")}}
+	})
+
+	// Two live viewers at once.
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", a.RTSPURL("cam"), "-t", "3", "-f", "null", "-")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("live viewer: %v: %s", err, out)
+			}
+		}()
+	}
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name", "-of", "csv=p=0", a.RTSPURL("cam")).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "h264") || !strings.Contains(string(out), "aac") {
+		t.Errorf("ffprobe of the live stream: %v: %s", err, out)
+	}
+	wg.Wait()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	am := b.ArchivedMedia()
+	var frags []types.Fragment
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(200 * time.Millisecond) {
+		frags = listAll(ctx, t, am, "pulled", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
+	}
+	if len(frags) < 3 {
+		t.Fatalf("pulled stream recorded %d fragments, want at least 3", len(frags))
+	}
+	nums := []string{*frags[0].FragmentNumber, *frags[1].FragmentNumber}
+	mkv, err := am.GetMediaForFragmentList(ctx, &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{StreamName: aws.String("pulled"), Fragments: nums})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mkv.Payload)
+	decodes(t, body)
+}
