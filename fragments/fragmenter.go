@@ -166,9 +166,16 @@ func newFragTrack(t media.Track) (*fragTrack, error) {
 			ft.frameDur = 960
 		}
 	case "OPUS":
+		// Config holds the RFC 7845 OpusHead (channel count at byte 9) or
+		// just a channel count.
 		ch := 2
-		if len(t.Config) > 0 && len(t.Config[0]) == 1 && t.Config[0][0] > 0 {
-			ch = int(t.Config[0][0])
+		if len(t.Config) > 0 {
+			switch c := t.Config[0]; {
+			case len(c) >= 19 && string(c[:8]) == "OpusHead" && c[9] > 0:
+				ch = int(c[9])
+			case len(c) == 1 && c[0] > 0:
+				ch = int(c[0])
+			}
 		}
 		ft.codec = &mp4.CodecOpus{ChannelCount: ch}
 		ft.timescale = 48000

@@ -228,3 +228,35 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatal("short record accepted")
 	}
 }
+
+func TestFragTrackCodecs(t *testing.T) {
+	opusHead := []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, 1, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0}
+	cases := []struct {
+		name  string
+		track media.Track
+		check func(mp4.Codec) bool
+	}{
+		{"opus mono from OpusHead", media.Track{Codec: "Opus", ClockRate: 48000, Config: [][]byte{opusHead}},
+			func(c mp4.Codec) bool { return c.(*mp4.CodecOpus).ChannelCount == 1 }},
+		{"opus default stereo", media.Track{Codec: "Opus", ClockRate: 48000},
+			func(c mp4.Codec) bool { return c.(*mp4.CodecOpus).ChannelCount == 2 }},
+		{"G.711 a-law to 16-bit PCM", media.Track{Codec: "G711A", ClockRate: 8000, Config: [][]byte{{1}}},
+			func(c mp4.Codec) bool {
+				l := c.(*mp4.CodecLPCM)
+				return l.BitDepth == 16 && l.SampleRate == 8000 && l.ChannelCount == 1 && !l.LittleEndian
+			}},
+		{"AAC", media.Track{Codec: "AAC", ClockRate: 44100, Config: [][]byte{testASC}},
+			func(c mp4.Codec) bool { return c.(*mp4.CodecMPEG4Audio).Config.SampleRate == 44100 }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ft, err := newFragTrack(c.track)
+			if err != nil || ft == nil {
+				t.Fatalf("newFragTrack: %v", err)
+			}
+			if !c.check(ft.codec) {
+				t.Fatalf("codec %+v", ft.codec)
+			}
+		})
+	}
+}

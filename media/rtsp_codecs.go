@@ -8,23 +8,26 @@ package media
 //
 // Track conventions (what every adapter and reader of a Hub can rely on):
 //
-//	Codec  Kind   ClockRate          Config                         Payload of a unit
+//	Codec  Kind   ClockRate          Config                          Payload of a unit
 //	H264   Video  90000              {SPS, PPS} from the SDP         the NAL units of one picture (no
-//	                                 (sprop-parameter-sets), or nil  Annex-B start codes, no AUD); a
-//	                                                                 keyframe (IDR) always starts with SPS, PPS
-//	H265   Video  90000              {VPS, SPS, PPS} from the SDP,   as H264; keyframe = IRAP (BLA, IDR, CRA),
-//	                                 or nil                          starting with VPS, SPS, PPS
-//	AAC    Audio  sample rate        {AudioSpecificConfig}           one raw AAC frame (no ADTS); PTS steps
-//	                                 (ISO/IEC 14496-3 1.6.2.1)       by 1024 per frame
+//	                                 (sprop-parameter-sets), or nil  Annex-B start codes, no AUD)
+//	H265   Video  90000              {VPS, SPS, PPS} from the SDP    as H264
+//	                                 (sprop-vps/sps/pps), or nil
+//	AAC    Audio  sample rate        {AudioSpecificConfig}           one raw AAC frame (no ADTS, no LATM);
+//	                                 (ISO/IEC 14496-3 1.6.2.1)       PTS steps by 1024 per frame
 //	Opus   Audio  48000              {OpusHead} (RFC 7845 5.1: 19+   one Opus packet (RFC 6716)
 //	                                 bytes, channel count at [9],
 //	                                 pre-skip 0)
 //	G711U  Audio  sample rate (8000) {{channel count}}               mu-law samples of one RTP packet
 //	G711A  Audio  sample rate (8000) {{channel count}}               A-law samples of one RTP packet
 //
-// Audio units are all Key. DTS equals PTS but for H264/H265 with B-frames.
-// Parameter sets that change in-band are not reflected in Track.Config
-// (immutable once published): they travel in the keyframes' payloads.
+// Video units are Key on an H264 IDR picture or an H265 IRAP picture (BLA,
+// IDR, CRA); a keyframe always carries its parameter sets (VPS,) SPS and
+// PPS: those it lacks are added, first, from the SDP or the last in-band
+// ones. Units before the first keyframe are dropped. Audio units are all
+// Key. DTS equals PTS but for video with B-frames. Parameter sets that
+// change in-band are not reflected in Track.Config (immutable once
+// published): they travel in the keyframes.
 
 import (
 	"bytes"
@@ -181,7 +184,7 @@ func newRTPDecoder(id int, forma format.Format) (*rtpDecoder, error) {
 		t.Config = [][]byte{asc}
 		d := &aacDecoder{
 			sizeLength: f.SizeLength, indexLength: f.IndexLength, indexDeltaLength: f.IndexDeltaLength,
-			clockRate: f.Config.SampleRate,
+			clockRate: f.Config.SampleRate, frameLen: aacFrameLen(f.Config),
 		}
 		d.reset()
 		dec = d
@@ -202,7 +205,7 @@ func newRTPDecoder(id int, forma format.Format) (*rtpDecoder, error) {
 		}
 		t.Kind, t.Codec, t.ClockRate = Audio, CodecAAC, cfg.SampleRate
 		t.Config = [][]byte{asc}
-		d := &latmDecoder{smc: f.StreamMuxConfig, clockRate: cfg.SampleRate}
+		d := &latmDecoder{smc: f.StreamMuxConfig, clockRate: cfg.SampleRate, frameLen: aacFrameLen(cfg)}
 		d.reset()
 		dec = d
 
@@ -264,18 +267,61 @@ func cloneNALUs(au [][]byte, drop func([]byte) bool) [][]byte {
 	return out
 }
 
-// withParams prepends the parameter sets missing from a keyframe au.
-func withParams(au [][]byte, params [][]byte, has []bool) [][]byte {
-	var add [][]byte
-	for i, p := range params {
-		if !has[i] && len(p) > 0 {
-			add = append(add, p)
-		}
+// withParams returns the keyframe au with the parameter sets it lacks
+// (has[k] false) taken from params. Then the parameter sets come first, in
+// the order of params (VPS, SPS, PPS), and the other NAL units follow in
+// their order; rank gives the index in params of a parameter set NAL
+// unit, -1 for others.
+func withParams(au [][]byte, params [][]byte, has []bool, rank func([]byte) int) [][]byte {
+	missing := false
+	for k, p := range params {
+		missing = missing || (!has[k] && len(p) > 0)
 	}
-	if len(add) == 0 {
+	if !missing {
 		return au
 	}
-	return append(add, au...)
+	out := make([][]byte, 0, len(au)+len(params))
+	for k, p := range params {
+		if !has[k] {
+			if len(p) > 0 {
+				out = append(out, p)
+			}
+			continue
+		}
+		for _, n := range au {
+			if rank(n) == k {
+				out = append(out, n)
+			}
+		}
+	}
+	for _, n := range au {
+		if rank(n) < 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func h264ParamRank(n []byte) int {
+	switch h264.NALUType(n[0] & 0x1f) {
+	case h264.NALUTypeSPS:
+		return 0
+	case h264.NALUTypePPS:
+		return 1
+	}
+	return -1
+}
+
+func h265ParamRank(n []byte) int {
+	switch h265.NALUType((n[0] >> 1) & 0x3f) {
+	case h265.NALUType_VPS_NUT:
+		return 0
+	case h265.NALUType_SPS_NUT:
+		return 1
+	case h265.NALUType_PPS_NUT:
+		return 2
+	}
+	return -1
 }
 
 // h264Decoder: RFC 6184 packets → pictures (ITU-T H.264).
@@ -346,7 +392,7 @@ func (d *h264Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, erro
 		return nil, nil
 	}
 	if key {
-		au = withParams(au, [][]byte{d.sps, d.pps}, []bool{hasSPS, hasPPS})
+		au = withParams(au, [][]byte{d.sps, d.pps}, []bool{hasSPS, hasPPS}, h264ParamRank)
 	} else if !d.synced {
 		return nil, nil // wait for a keyframe
 	}
@@ -435,7 +481,7 @@ func (d *h265Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, erro
 		return nil, nil
 	}
 	if key {
-		au = withParams(au, [][]byte{d.vps, d.sps, d.pps}, []bool{hasVPS, hasSPS, hasPPS})
+		au = withParams(au, [][]byte{d.vps, d.sps, d.pps}, []bool{hasVPS, hasSPS, hasPPS}, h265ParamRank)
 	} else if !d.synced {
 		return nil, nil
 	}
@@ -453,7 +499,7 @@ func (d *h265Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, erro
 // aacDecoder: RFC 3640 (mpeg4-generic, AAC-hbr) packets → AAC frames.
 type aacDecoder struct {
 	sizeLength, indexLength, indexDeltaLength int
-	clockRate                                 int
+	clockRate, frameLen                       int
 	rtp                                       *rtpmpeg4audio.Decoder
 }
 
@@ -475,18 +521,27 @@ func (d *aacDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error
 		d.reset()
 		return nil, fmt.Errorf("AAC RTP: %w", err)
 	}
-	return audioUnits(frames, t, d.clockRate), nil
+	return audioUnits(frames, t, d.clockRate, d.frameLen), nil
 }
 
-// audioUnits makes one unit per AAC frame, each 1024 samples after the
-// previous one (ISO/IEC 14496-3: 1024 samples per raw_data_block).
-func audioUnits(frames [][]byte, t packetTime, clockRate int) []*AccessUnit {
+// aacFrameLen is the number of samples of an AAC frame: 1024, or 960 with
+// frameLengthFlag (ISO/IEC 14496-3 4.5.1.1, GASpecificConfig).
+func aacFrameLen(c *mpeg4audio.AudioSpecificConfig) int {
+	if c.FrameLengthFlag {
+		return 960
+	}
+	return mpeg4audio.SamplesPerAccessUnit
+}
+
+// audioUnits makes one unit per AAC frame, each frameLen samples after the
+// previous one.
+func audioUnits(frames [][]byte, t packetTime, clockRate, frameLen int) []*AccessUnit {
 	aus := make([]*AccessUnit, 0, len(frames))
 	for i, f := range frames {
 		if len(f) == 0 {
 			continue
 		}
-		off := int64(i) * mpeg4audio.SamplesPerAccessUnit
+		off := int64(i) * int64(frameLen)
 		aus = append(aus, &AccessUnit{
 			PTS: t.pts + off, DTS: t.pts + off, Key: true,
 			NTP: ntpAfter(t.ntp, off, clockRate), Arrival: t.arrival,
@@ -499,9 +554,9 @@ func audioUnits(frames [][]byte, t packetTime, clockRate int) []*AccessUnit {
 // latmDecoder: RFC 6416 MP4A-LATM packets with an out-of-band
 // StreamMuxConfig (cpresent=0) → AAC frames of program 0, layer 0.
 type latmDecoder struct {
-	smc       *mpeg4audio.StreamMuxConfig
-	clockRate int
-	rtp       *rtpfragmented.Decoder
+	smc                 *mpeg4audio.StreamMuxConfig
+	clockRate, frameLen int
+	rtp                 *rtpfragmented.Decoder
 }
 
 func (d *latmDecoder) reset() {
@@ -528,7 +583,7 @@ func (d *latmDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, erro
 			frames = append(frames, sub[0][0])
 		}
 	}
-	return audioUnits(frames, t, d.clockRate), nil
+	return audioUnits(frames, t, d.clockRate, d.frameLen), nil
 }
 
 // simpleAudioDecoder: one frame per packet (Opus, RFC 7587; G.711, RFC 3551).
@@ -592,9 +647,14 @@ func opusHead(channels int) []byte {
 }
 
 // opusChannels reads the channel count of an OpusHead config (2 if absent).
+// A single byte (another adapter's convention) is read as the count too.
 func opusChannels(config [][]byte) int {
-	if len(config) > 0 && len(config[0]) >= 19 && bytes.HasPrefix(config[0], []byte("OpusHead")) && config[0][9] > 0 {
+	switch {
+	case len(config) == 0:
+	case len(config[0]) >= 19 && bytes.HasPrefix(config[0], []byte("OpusHead")) && config[0][9] > 0:
 		return int(config[0][9])
+	case len(config[0]) == 1 && config[0][0] > 0:
+		return int(config[0][0])
 	}
 	return 2
 }

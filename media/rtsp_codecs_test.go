@@ -141,7 +141,7 @@ func TestRTPDecodeH264Params(t *testing.T) {
 		{testSPS, testPPS, idr(1)},
 		{slice(2)},
 		{testSPS, testPPS, idr(3)},
-		{testPPS, newSPS, idr(4)},
+		{newSPS, testPPS, idr(4)},
 		{newSPS, testPPS, idr(5)},
 	}
 	if len(aus) != len(want) {
@@ -165,22 +165,27 @@ func TestRTPDecodeH264Params(t *testing.T) {
 }
 
 func TestRTPDecodeAACFramesInOnePacket(t *testing.T) {
-	f := &format.MPEG4Audio{PayloadTyp: 97, Config: &testASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	d, err := newRTPDecoder(1, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkts := must(must(f.CreateEncoder()).Encode([][]byte{testAudioFrame(0), testAudioFrame(1), testAudioFrame(2)}))
-	if len(pkts) != 1 {
-		t.Fatalf("%d packets", len(pkts))
-	}
-	aus, err := d.decode(pkts[0], packetTime{pts: 5000, ntp: testNTP0})
-	if err != nil || len(aus) != 3 {
-		t.Fatalf("%d units, %v", len(aus), err)
-	}
-	for i, au := range aus {
-		if au.PTS != 5000+int64(i)*1024 || !au.NTP.Equal(audioNTP(i)) || !bytes.Equal(au.Payload[0], testAudioFrame(i)) {
-			t.Errorf("frame %d: PTS %d NTP %v", i, au.PTS, au.NTP)
+	for _, frameLen := range []int64{1024, 960} {
+		asc := testASC
+		asc.FrameLengthFlag = frameLen == 960
+		f := &format.MPEG4Audio{PayloadTyp: 97, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+		d, err := newRTPDecoder(1, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts := must(must(f.CreateEncoder()).Encode([][]byte{testAudioFrame(0), testAudioFrame(1), testAudioFrame(2)}))
+		if len(pkts) != 1 {
+			t.Fatalf("%d packets", len(pkts))
+		}
+		aus, err := d.decode(pkts[0], packetTime{pts: 5000, ntp: testNTP0})
+		if err != nil || len(aus) != 3 {
+			t.Fatalf("%d units, %v", len(aus), err)
+		}
+		for i, au := range aus {
+			ntp := testNTP0.Add(time.Duration(int64(i)*frameLen) * time.Second / 48000)
+			if au.PTS != 5000+int64(i)*frameLen || !au.NTP.Equal(ntp) || !bytes.Equal(au.Payload[0], testAudioFrame(i)) {
+				t.Errorf("%d-sample frame %d: PTS %d NTP %v", frameLen, i, au.PTS, au.NTP)
+			}
 		}
 	}
 }
@@ -276,6 +281,9 @@ func TestOpusHead(t *testing.T) {
 		if wantLen := map[bool]int{true: 19, false: 21 + ch}[ch <= 2]; len(h) != wantLen {
 			t.Errorf("%d channels: %d bytes", ch, len(h))
 		}
+	}
+	if opusChannels([][]byte{{1}}) != 1 || opusChannels(nil) != 2 {
+		t.Error("opusChannels of a one-byte config or none")
 	}
 }
 

@@ -140,7 +140,7 @@ func (s *RTSPServer) Initialize() error {
 	s.outs = map[string]*rtspOutput{}
 	s.ctx, s.ctxCancel = context.WithCancel(context.Background())
 
-	s.srv = &gortsplib.Server{
+	srv := &gortsplib.Server{
 		Handler:      &rtspHandler{s: s},
 		RTSPAddress:  s.Address,
 		ReadTimeout:  s.ReadTimeout,
@@ -164,8 +164,8 @@ func (s *RTSPServer) Initialize() error {
 			return err
 		}
 		udp = conns
-		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = rtpAddr, rtcpAddr
-		s.srv.ListenPacket = func(network, address string) (net.PacketConn, error) {
+		srv.UDPRTPAddress, srv.UDPRTCPAddress = rtpAddr, rtcpAddr
+		srv.ListenPacket = func(network, address string) (net.PacketConn, error) {
 			if c, ok := udp[address]; ok {
 				delete(udp, address)
 				return c, nil
@@ -173,14 +173,16 @@ func (s *RTSPServer) Initialize() error {
 			return net.ListenPacket(network, address)
 		}
 	}
-	if err := s.srv.Start(); err != nil {
+	s.srv = srv // ServerStreams need it once requests arrive
+	if err := srv.Start(); err != nil {
+		s.srv = nil
 		for _, c := range udp {
 			c.Close()
 		}
 		s.ctxCancel()
 		return fmt.Errorf("media: RTSP server: %w", err)
 	}
-	s.log.Info("RTSP server listening", "address", s.Addr(), "udp_rtp", s.srv.UDPRTPAddress, "udp_rtcp", s.srv.UDPRTCPAddress)
+	s.log.Info("RTSP server listening", "address", s.Addr(), "udp_rtp", srv.UDPRTPAddress, "udp_rtcp", srv.UDPRTCPAddress)
 	return nil
 }
 

@@ -876,3 +876,26 @@ func TestRTSPBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestRTSPServerConfig(t *testing.T) {
+	reg := &Registry{Logger: testLogger()}
+	busy := startRTSPServer(t, reg, false)
+	for _, s := range []*RTSPServer{
+		{Address: "127.0.0.1:0"},
+		{Registry: reg},
+		{Address: "127.0.0.1:0", Registry: reg, UDPRTPAddress: "127.0.0.1:0"},
+		{Address: "127.0.0.1:0", Registry: reg, UDPRTPAddress: "127.0.0.1:0", UDPRTCPAddress: "127.0.0.1:9"},
+		{Address: "127.0.0.1:0", Registry: reg, UDPRTPAddress: "127.0.0.1:8001", UDPRTCPAddress: "127.0.0.1:8002"},
+		{Address: busy.Addr(), Registry: reg},
+	} {
+		s.Logger = testLogger()
+		if err := s.Initialize(); err == nil {
+			s.Close()
+			t.Errorf("Initialize(%+v) succeeded", s)
+		}
+		s.Close() // harmless after a failed Initialize
+	}
+	if !strings.HasPrefix(busy.Addr(), "127.0.0.1:") || strings.HasSuffix(busy.Addr(), ":0") {
+		t.Errorf("Addr() = %q", busy.Addr())
+	}
+}

@@ -487,3 +487,73 @@ func TestRTSPPlayAndPull(t *testing.T) {
 	body, _ := io.ReadAll(mkv.Payload)
 	decodes(t, body)
 }
+
+// TestCodecs publishes H.265+Opus and H.264+G.711 with ffmpeg: both are
+// stored, and their clips and MKV decode with the codecs they went in with
+// (G.711 is kept as 16-bit PCM).
+func TestCodecs(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	cases := []struct {
+		stream     string
+		args       []string
+		video, aud string
+	}{
+		{"h265-opus", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:v", "libx265",
+			"-x265-params", "log-level=error:keyint=50:min-keyint=50:bframes=0", "-c:a", "libopus"}, "hevc", "opus"},
+		{"h264-g711", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-c:v", "libx264", "-g", "50", "-bf", "0",
+			"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"}, "h264", "pcm_s16be"},
+	}
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append([]string{"-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"}, c.args...)
+			args = append(args, "-t", "4.5", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL(c.stream))
+			if out, err := exec.CommandContext(ctx, "ffmpeg", args...).CombinedOutput(); err != nil {
+				t.Errorf("%s: ffmpeg: %v: %s", c.stream, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	am := e.ArchivedMedia()
+	for _, c := range cases {
+		t.Run(c.stream, func(t *testing.T) {
+			var frags []types.Fragment
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(100 * time.Millisecond) {
+				frags = listAll(ctx, t, am, c.stream, types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
+			}
+			if len(frags) != 3 {
+				t.Fatalf("%d fragments, want 3 (4.5 s of 2 s GOPs)", len(frags))
+			}
+			from, to := *frags[0].ServerTimestamp, *frags[2].ServerTimestamp
+			out, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String(c.stream),
+				ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeServerTimestamp,
+					TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			clip, _ := io.ReadAll(out.Payload)
+			mkvOut, err := am.GetMediaForFragmentList(ctx, &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{StreamName: aws.String(c.stream),
+				Fragments: []string{*frags[0].FragmentNumber, *frags[1].FragmentNumber}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mkv, _ := io.ReadAll(mkvOut.Payload)
+			for name, data := range map[string][]byte{"clip": clip, "mkv": mkv} {
+				decodes(t, data)
+				probe := ffprobeJSON(t, data, "-show_streams")
+				var codecs []string
+				for _, s := range probe["streams"].([]any) {
+					codecs = append(codecs, s.(map[string]any)["codec_name"].(string))
+				}
+				if len(codecs) != 2 || codecs[0] != c.video || codecs[1] != c.aud {
+					t.Errorf("%s codecs %v, want [%s %s]", name, codecs, c.video, c.aud)
+				}
+			}
+		})
+	}
+}

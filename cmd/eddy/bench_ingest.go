@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -227,6 +228,8 @@ type ingestBench struct {
 	names  []string
 	pubs   []*ingestPub
 	clkTck float64
+	stalls stallProbe
+	socks  sockProbe
 }
 
 func (b *ingestBench) logf(format string, args ...any) {
@@ -245,14 +248,28 @@ type ingestPub struct {
 	keys     []int64 // the same, of keyframes
 	connects int
 	errs     []string
+	errAt    []time.Time
+	// Lateness of units handed to the RTSP client (now − due time): the
+	// bench process's own scheduling delay.
+	lateMax   time.Duration
+	lateMaxAt time.Time
+	late200   int // units 200 ms or more late
 }
 
 func (p *ingestPub) onUnit(_ time.Duration, key bool, ntp time.Time) {
 	t := ntp.UnixNano()
+	now := time.Now()
+	late := now.Sub(ntp)
 	p.mu.Lock()
 	p.units = append(p.units, t)
 	if key {
 		p.keys = append(p.keys, t)
+	}
+	if late > p.lateMax {
+		p.lateMax, p.lateMaxAt = late, now
+	}
+	if late >= 200*time.Millisecond {
+		p.late200++
 	}
 	p.mu.Unlock()
 }
@@ -274,8 +291,10 @@ func (p *ingestPub) run(ctx context.Context, delay time.Duration, log func(strin
 		if err == nil {
 			err = errors.New("publisher ended")
 		}
+		now := time.Now()
 		p.mu.Lock()
-		p.errs = append(p.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
+		p.errs = append(p.errs, now.Format("15:04:05.000")+" "+err.Error())
+		p.errAt = append(p.errAt, now)
 		p.mu.Unlock()
 		log("publisher %s: %v (reconnecting in 1s)", p.name, err)
 		if ingestSleep(ctx, time.Second) != nil {
@@ -305,7 +324,134 @@ type ingestProbe struct {
 	selfCPUOK   bool
 	rss, hwm    int64 // bytes; 0 = unknown
 	load        string
+	psi         map[string]float64 // pressure stall totals (µs): cpu_some, io_some, io_full
 	metricsErr  error
+}
+
+// readPSI reads Linux pressure stall information totals (µs), empty when
+// the kernel has none.
+func readPSI() map[string]float64 {
+	m := map[string]float64{}
+	for _, res := range []string{"cpu", "io"} {
+		b, err := os.ReadFile("/proc/pressure/" + res)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			if v, ok := strings.CutPrefix(f[4], "total="); ok {
+				if n, err := strconv.ParseFloat(v, 64); err == nil {
+					m[res+"_"+f[0]] = n
+				}
+			}
+		}
+	}
+	return m
+}
+
+// stallProbe sleeps 10 ms at a time and records oversleeps of 50 ms or
+// more: how long this process waited for a CPU (or the whole machine
+// stalled).
+type stallProbe struct {
+	mu     sync.Mutex
+	stalls []stall
+}
+
+type stall struct {
+	at time.Time // when the sleep ended
+	d  time.Duration
+}
+
+func (sp *stallProbe) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		t0 := time.Now()
+		time.Sleep(10 * time.Millisecond)
+		if over := time.Since(t0) - 10*time.Millisecond; over >= 50*time.Millisecond {
+			sp.mu.Lock()
+			sp.stalls = append(sp.stalls, stall{at: time.Now(), d: over})
+			sp.mu.Unlock()
+		}
+	}
+}
+
+// sockProbe samples /proc/net/tcp for the RTSP connections' queues: bytes
+// the server has received but not read (rx_queue of sockets on the RTSP
+// port) and bytes publishers have written but the server's kernel has not
+// yet acknowledged (tx_queue of sockets to it). A large server rx backlog
+// means the server is slow to read; a large client tx backlog with a small
+// rx backlog means the network path (here loopback) or the client is.
+type sockProbe struct {
+	port    string // hex, as in /proc/net/tcp
+	mu      sync.Mutex
+	samples []sockSample
+}
+
+type sockSample struct {
+	at          time.Time
+	serverRx    int64 // largest server-side receive queue
+	clientTx    int64 // largest publisher-side send queue
+	serverRxSum int64
+}
+
+func (sp *sockProbe) run(ctx context.Context) {
+	for ingestSleep(ctx, 100*time.Millisecond) == nil {
+		b, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			return
+		}
+		smp := sockSample{at: time.Now()}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			_, lport, _ := strings.Cut(f[1], ":")
+			_, rport, _ := strings.Cut(f[2], ":")
+			txs, rxs, _ := strings.Cut(f[4], ":")
+			tx, _ := strconv.ParseInt(txs, 16, 64)
+			rx, _ := strconv.ParseInt(rxs, 16, 64)
+			switch {
+			case lport == sp.port && f[3] == "01": // ESTABLISHED, server side
+				smp.serverRx = max(smp.serverRx, rx)
+				smp.serverRxSum += rx
+			case rport == sp.port:
+				smp.clientTx = max(smp.clientTx, tx)
+			}
+		}
+		sp.mu.Lock()
+		sp.samples = append(sp.samples, smp)
+		sp.mu.Unlock()
+	}
+}
+
+// max returns the largest queues seen in [from, to].
+func (sp *sockProbe) max(from, to time.Time) (serverRx, serverRxSum, clientTx int64, n int) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for _, s := range sp.samples {
+		if s.at.Before(from) || s.at.After(to) {
+			continue
+		}
+		n++
+		serverRx, serverRxSum, clientTx = max(serverRx, s.serverRx), max(serverRxSum, s.serverRxSum), max(clientTx, s.clientTx)
+	}
+	return
+}
+
+// within returns the stalls that ended in [from, to].
+func (sp *stallProbe) within(from, to time.Time) []stall {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out []stall
+	for _, s := range sp.stalls {
+		if !s.at.Before(from) && !s.at.After(to) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (b *ingestBench) probe(ctx context.Context) ingestProbe {
@@ -316,6 +462,7 @@ func (b *ingestBench) probe(ctx context.Context) ingestProbe {
 		p.rss, p.hwm = ingestRSS(b.pid)
 	}
 	p.selfCPU, p.selfCPUOK = ingestCPUSeconds(os.Getpid(), b.clkTck)
+	p.psi = readPSI()
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(l)); len(f) >= 3 {
 			p.load = strings.Join(f[:3], " ")
@@ -353,12 +500,31 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	if cfg.Endpoint != "" {
 		b.url, b.rtsp, b.pid = strings.TrimRight(cfg.Endpoint, "/"), cfg.RTSP, cfg.PID
 	} else {
-		srv, err := startIngestServer(ctx, cfg, b.logf)
+		bin := cfg.Server
+		if bin == "" {
+			var err error
+			if bin, err = os.Executable(); err != nil {
+				return nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
+			}
+		}
+		dir, err := os.MkdirTemp("", "eddy-bench-ingest-")
 		if err != nil {
 			return nil, err
 		}
+		srv, err := startEddyServer(ctx, bin, dir, cfg.ServerArgs, b.logf)
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
 		b.child = srv
-		defer srv.stop(b.logf)
+		defer func() {
+			srv.stop(b.logf)
+			if cfg.Keep {
+				b.logf("kept the server's directory %s", dir)
+			} else {
+				_ = os.RemoveAll(dir)
+			}
+		}()
 		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
 	}
 	b.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
@@ -379,21 +545,56 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	}
 	if b.child != nil {
 		res.Server = "child: " + b.child.bin + " serve (TCP only, fresh data dir)"
-		if b.child.keep {
+		if cfg.Keep {
 			res.ServerLog, res.DataDir = b.child.logPath, b.child.dir
 		}
 	} else {
 		res.Server = "external"
 	}
+	// A server that exits during the run (a crash, or a signal from
+	// outside) ends the run with its log instead of a report of reconnects.
+	ctx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	if b.child != nil {
+		go func() {
+			select {
+			case <-b.child.done:
+				cancelRun(fmt.Errorf("the server (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
+					b.pid, exitStatus(b.child.err), b.child.tail(25)))
+			case <-ctx.Done():
+			}
+		}()
+	}
+	abort := func(err error) (*ingestResults, error) {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return nil, cause
+		}
+		return nil, err
+	}
 	idle := b.probe(ctx)
 	if idle.metricsErr != nil {
-		return nil, fmt.Errorf("metrics: %w", idle.metricsErr)
+		return abort(fmt.Errorf("metrics: %w", idle.metricsErr))
 	}
 	res.RSSIdleMiB = mib(idle.rss)
 
 	// Publish.
 	pubCtx, stopPubs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.stalls.run(pubCtx)
+	}()
+	if _, port, err := net.SplitHostPort(b.rtsp); err == nil {
+		if n, err := strconv.Atoi(port); err == nil {
+			b.socks.port = fmt.Sprintf("%04X", n)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.socks.run(pubCtx)
+			}()
+		}
+	}
 	for i, p := range b.pubs {
 		p.pub.URL = "rtsp://" + b.rtsp + "/" + p.name
 		delay := cfg.Stagger * time.Duration(i) / time.Duration(cfg.Streams)
@@ -407,17 +608,16 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 		stopPubs()
 		wg.Wait()
 	}
+	defer stopAll()
 	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, prefix, clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
 	if err := ingestSleep(ctx, cfg.Stagger+cfg.Warmup); err != nil {
-		stopAll()
-		return nil, err
+		return abort(err)
 	}
 
 	// The window.
 	p0 := b.probe(ctx)
 	if p0.metricsErr != nil {
-		stopAll()
-		return nil, fmt.Errorf("metrics: %w", p0.metricsErr)
+		return abort(fmt.Errorf("metrics: %w", p0.metricsErr))
 	}
 	end := p0.at.Add(cfg.Duration)
 	last := p0
@@ -427,8 +627,7 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 			next = end
 		}
 		if err := ingestSleep(ctx, time.Until(next)); err != nil {
-			stopAll()
-			return nil, err
+			return abort(err)
 		}
 		if !next.Before(end) {
 			break
@@ -439,15 +638,20 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	}
 	p1 := b.probe(ctx)
 	if p1.metricsErr != nil {
-		stopAll()
-		return nil, fmt.Errorf("metrics: %w", p1.metricsErr)
+		return abort(fmt.Errorf("metrics: %w", p1.metricsErr))
 	}
 
 	// Let the fragments that started in the window close and be listed,
 	// then stop publishing.
 	lists, settleProblems := b.settle(ctx, p0.at, p1.at)
+	if ctx.Err() != nil {
+		return abort(ctx.Err())
+	}
 	stopAll()
 	after := b.probe(ctx) // counters over the whole run, for loss indicators
+	if after.metricsErr != nil {
+		return abort(fmt.Errorf("metrics: %w", after.metricsErr))
+	}
 
 	b.results(res, idle, p0, p1, after, lists)
 	res.Problems = append(settleProblems, res.Problems...)
@@ -771,9 +975,12 @@ func ingestRSS(pid int) (rss, hwm int64) {
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 func progressLine(p0, prev, cur ingestProbe) string {
-	el := cur.at.Sub(p0.at).Round(time.Second)
-	frags := cur.metrics["eddy_fragments_persisted_total"] - p0.metrics["eddy_fragments_persisted_total"]
-	s := fmt.Sprintf("  +%v: %.0f fragments persisted", el, frags)
+	s := fmt.Sprintf("  +%v:", cur.at.Sub(p0.at).Round(time.Second))
+	if cur.metricsErr != nil {
+		s += fmt.Sprintf(" /metrics failed (%v)", cur.metricsErr)
+	} else {
+		s += fmt.Sprintf(" %.0f fragments persisted", cur.metrics["eddy_fragments_persisted_total"]-p0.metrics["eddy_fragments_persisted_total"])
+	}
 	if cur.serverCPUOK && prev.serverCPUOK {
 		s += fmt.Sprintf(", server CPU %.0f%%", 100*(cur.serverCPU-prev.serverCPU)/cur.at.Sub(prev.at).Seconds())
 	}
@@ -789,12 +996,19 @@ func progressLine(p0, prev, cur ingestProbe) string {
 	return s
 }
 
-// ingestServer is the bench's own server process.
+// exitStatus describes a process's exit (nil: status 0).
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0 (a clean shutdown: it got SIGTERM or SIGINT)"
+	}
+	return err.Error()
+}
+
+// ingestServer is a server process the bench (or a test) started.
 type ingestServer struct {
 	bin     string
 	cmd     *exec.Cmd
-	dir     string // temp dir: config, data, log
-	keep    bool
+	dir     string // config, data, log
 	logPath string
 	url     string
 	rtsp    string
@@ -807,31 +1021,23 @@ type ingestServer struct {
 
 var ingestReadyLine = regexp.MustCompile(`msg=ready http=(\S+) rtsp=rtsp://(\S+)`)
 
-// startIngestServer runs `eddy serve` on loopback ports the OS picks, with a
-// fresh data directory and RTSP over TCP only (UDP listeners off in a
-// config file), and waits for its ready line.
-func startIngestServer(ctx context.Context, cfg ingestBenchConfig, logf func(string, ...any)) (*ingestServer, error) {
-	bin := cfg.Server
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "eddy-bench-ingest-")
-	if err != nil {
-		return nil, err
-	}
-	s := &ingestServer{bin: bin, dir: dir, keep: cfg.Keep, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
+// startEddyServer runs `bin serve` on loopback ports the OS picks, with
+// RTSP over TCP only (the UDP listeners are switched off in a config
+// file), and waits for its ready line. dir holds the config (eddy.yaml),
+// the data directory (data/) and the log (server.log, appended to, so a
+// restart on the same dir keeps the earlier runs' lines).
+func startEddyServer(ctx context.Context, bin, dir string, extra []string, logf func(string, ...any)) (*ingestServer, error) {
+	s := &ingestServer{bin: bin, dir: dir, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
 	conf := filepath.Join(dir, "eddy.yaml")
-	if err := os.WriteFile(conf, []byte("# eddy bench ingest: RTSP over TCP only\nrtsp_udp_rtp: \"\"\nrtsp_udp_rtcp: \"\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("# RTSP over TCP only\nrtsp_udp_rtp: \"\"\nrtsp_udp_rtcp: \"\"\n"), 0o644); err != nil {
 		return nil, err
 	}
-	if s.logf, err = os.Create(s.logPath); err != nil {
+	var err error
+	if s.logf, err = os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
 		return nil, err
 	}
 	args := append([]string{"serve", "--config", conf, "--data", filepath.Join(dir, "data"),
-		"--http", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "info"}, cfg.ServerArgs...)
+		"--http", "127.0.0.1:0", "--rtsp", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "info"}, extra...)
 	s.cmd = exec.Command(bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "EDDY_") {
@@ -844,6 +1050,7 @@ func startIngestServer(ctx context.Context, cfg ingestBenchConfig, logf func(str
 	}
 	s.cmd.Stdout = s.logf
 	if err := s.cmd.Start(); err != nil {
+		_ = s.logf.Close()
 		return nil, fmt.Errorf("start server %s: %w", bin, err)
 	}
 	ready := make(chan [2]string, 1)
@@ -872,6 +1079,7 @@ func startIngestServer(ctx context.Context, cfg ingestBenchConfig, logf func(str
 	case a := <-ready:
 		s.url, s.rtsp = a[0], a[1]
 	case <-s.done:
+		s.stop(logf)
 		return nil, fmt.Errorf("server exited before ready: %v\n%s", s.err, s.tail(30))
 	case <-time.After(20 * time.Second):
 		s.stop(logf)
@@ -884,9 +1092,9 @@ func startIngestServer(ctx context.Context, cfg ingestBenchConfig, logf func(str
 	return s, nil
 }
 
-// stop ends the server with SIGTERM (SIGKILL after 20 s) and removes its
-// directory unless kept.
-func (s *ingestServer) stop(logf func(string, ...any)) {
+// stop ends the server with SIGTERM (SIGKILL after 20 s); it returns the
+// exit error.
+func (s *ingestServer) stop(logf func(string, ...any)) error {
 	select {
 	case <-s.done:
 	default:
@@ -905,11 +1113,28 @@ func (s *ingestServer) stop(logf func(string, ...any)) {
 	s.mu.Lock()
 	_ = s.logf.Close()
 	s.mu.Unlock()
-	if !s.keep {
-		_ = os.RemoveAll(s.dir)
-	} else {
-		logf("kept server directory %s", s.dir)
+	return s.err
+}
+
+// kill ends the server with SIGKILL, as a crash would.
+func (s *ingestServer) kill() error {
+	select {
+	case <-s.done:
+		return fmt.Errorf("server had already exited: %v", s.err)
+	default:
 	}
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		return errors.New("server still running 10s after SIGKILL")
+	}
+	s.mu.Lock()
+	_ = s.logf.Close()
+	s.mu.Unlock()
+	return nil
 }
 
 // warnings returns the WARN and ERROR lines of the server's log.
@@ -963,6 +1188,24 @@ type ingestResults struct {
 	ClockTicks float64 `json:"clock_ticks_per_second"`
 	LoadStart  string  `json:"loadavg_start"`
 	LoadEnd    string  `json:"loadavg_end"`
+	// Machine and client health over the window: PSI pressure (share of
+	// the window some task waited for a CPU / for I/O), the bench's own
+	// scheduling stalls (10 ms sleeps overrunning by ≥ 100 ms) and how
+	// late publishers handed units to their RTSP clients (whole run).
+	CPUPressurePc      *float64 `json:"cpu_pressure_some_percent,omitempty"`
+	IOPressurePc       *float64 `json:"io_pressure_some_percent,omitempty"`
+	IOPressureFullPc   *float64 `json:"io_pressure_full_percent,omitempty"`
+	BenchStalls100ms   int      `json:"bench_stalls_over_100ms"`
+	BenchStallMaxMS    float64  `json:"bench_stall_max_ms"`
+	PublisherLateMaxMS float64  `json:"publisher_late_max_ms"`
+	PublisherLate200   int      `json:"publisher_units_200ms_late"`
+	// RTSP socket queues (from /proc/net/tcp every 100 ms, window): the
+	// largest unread receive queue of one server socket and of all of them
+	// together, and the largest unsent queue of one publisher socket.
+	SockSamples       int     `json:"socket_samples"`
+	ServerRxMaxKiB    float64 `json:"server_socket_unread_max_kib"`
+	ServerRxSumMaxKiB float64 `json:"server_sockets_unread_total_max_kib"`
+	ClientTxMaxKiB    float64 `json:"publisher_socket_unsent_max_kib"`
 
 	ServerCPUSeconds         *float64 `json:"server_cpu_seconds,omitempty"`
 	ServerCPUPercent         *float64 `json:"server_cpu_percent_of_one_core,omitempty"`
@@ -988,19 +1231,21 @@ type ingestResults struct {
 	LatencyP99Over      bool     `json:"persist_p99_beyond_last_bucket,omitempty"`
 	LatencyWithin50msPc *float64 `json:"persist_within_50ms_percent,omitempty"`
 
-	SentMediaS      float64          `json:"sent_media_seconds"`   // video the publishers sent over the listed fragments' span
-	ListedMediaS    float64          `json:"listed_media_seconds"` // Σ FragmentLengthInMilliseconds
-	LostMediaS      float64          `json:"lost_media_seconds"`
-	Gaps            int              `json:"gaps"`
-	MissingNumbers  int              `json:"missing_fragment_numbers"`
-	Counters        map[string]int64 `json:"loss_counters"` // whole-run deltas of overflow/drop/error counters
-	PublisherErrors int              `json:"publisher_errors"`
-	StreamsWithLoss int              `json:"streams_with_loss"`
-	Loss            bool             `json:"loss"`
-	Problems        []string         `json:"problems,omitempty"`
-	ServerWarnings  []string         `json:"server_warnings,omitempty"` // WARN/ERROR lines of a started server's log
-	ServerLogTail   string           `json:"server_log_tail,omitempty"`
-	PerStream       []ingestStream   `json:"per_stream"`
+	SentMediaS       float64          `json:"sent_media_seconds"`   // video the publishers sent over the listed fragments' span
+	ListedMediaS     float64          `json:"listed_media_seconds"` // Σ FragmentLengthInMilliseconds
+	LostMediaS       float64          `json:"lost_media_seconds"`
+	Gaps             int              `json:"gaps"`
+	GapsAtPubErrors  int              `json:"gaps_at_publisher_errors"` // within 2 s of a publisher disconnect
+	GapsAtPubErrorsS float64          `json:"gap_seconds_at_publisher_errors"`
+	MissingNumbers   int              `json:"missing_fragment_numbers"`
+	Counters         map[string]int64 `json:"loss_counters"` // whole-run deltas of overflow/drop/error counters
+	PublisherErrors  int              `json:"publisher_errors"`
+	StreamsWithLoss  int              `json:"streams_with_loss"`
+	Loss             bool             `json:"loss"`
+	Problems         []string         `json:"problems,omitempty"`
+	ServerWarnings   []string         `json:"server_warnings,omitempty"` // WARN/ERROR lines of a started server's log
+	ServerLogTail    string           `json:"server_log_tail,omitempty"`
+	PerStream        []ingestStream   `json:"per_stream"`
 }
 
 // ingestStream is one stream's loss accounting.
@@ -1011,6 +1256,8 @@ type ingestStream struct {
 	ListedMediaMS   float64  `json:"listed_media_ms"`
 	LostMediaMS     float64  `json:"lost_media_ms"`
 	Gaps            int      `json:"gaps"`
+	GapsAtPubErrors int      `json:"gaps_at_publisher_errors"`
+	GapAtPubErrMS   float64  `json:"gap_ms_at_publisher_errors"`
 	MissingNumbers  int      `json:"missing_fragment_numbers"`
 	FirstStartMS    float64  `json:"first_start_after_window_ms"` // server time of the first fragment − window start
 	LastStartMS     float64  `json:"last_start_before_end_ms"`    // window end − server time of the last fragment
@@ -1037,6 +1284,24 @@ func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after ingestProb
 	win := p1.at.Sub(p0.at)
 	res.DurationS = win.Seconds()
 	res.LoadStart, res.LoadEnd = p0.load, p1.load
+	psi := func(k string) *float64 {
+		a, ok0 := p0.psi[k]
+		z, ok1 := p1.psi[k]
+		if !ok0 || !ok1 {
+			return nil
+		}
+		v := 100 * (z - a) / float64(win.Microseconds())
+		return &v
+	}
+	res.CPUPressurePc, res.IOPressurePc, res.IOPressureFullPc = psi("cpu_some"), psi("io_some"), psi("io_full")
+	rx, rxSum, tx, ns := b.socks.max(p0.at, p1.at)
+	res.SockSamples, res.ServerRxMaxKiB, res.ServerRxSumMaxKiB, res.ClientTxMaxKiB = ns, float64(rx)/1024, float64(rxSum)/1024, float64(tx)/1024
+	for _, st := range b.stalls.within(p0.at, p1.at) {
+		if st.d >= 100*time.Millisecond {
+			res.BenchStalls100ms++
+		}
+		res.BenchStallMaxMS = math.Max(res.BenchStallMaxMS, float64(st.d)/1e6)
+	}
 	n := float64(res.Streams)
 	if p0.serverCPUOK && p1.serverCPUOK {
 		c := p1.serverCPU - p0.serverCPU
@@ -1095,6 +1360,9 @@ func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after ingestProb
 		units := append([]int64(nil), p.units...)
 		keys := append([]int64(nil), p.keys...)
 		st := ingestStream{Name: p.name, Connects: p.connects, PublisherErrors: append([]string(nil), p.errs...)}
+		errAt := append([]time.Time(nil), p.errAt...)
+		res.PublisherLateMaxMS = math.Max(res.PublisherLateMaxMS, float64(p.lateMax)/1e6)
+		res.PublisherLate200 += p.late200
 		p.mu.Unlock()
 		for _, k := range keys {
 			if k >= p0.at.UnixNano() && k <= p1.at.UnixNano() {
@@ -1109,13 +1377,15 @@ func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after ingestProb
 		if res.FrameMS == 0 {
 			res.FrameMS = float64(frame) / 1e6
 		}
-		probs := analyzeIngestStream(&st, units, lists[p.name], p0.at, p1.at, gop, frame)
+		probs := analyzeIngestStream(&st, units, errAt, lists[p.name], p0.at, p1.at, gop, frame)
 		res.Problems = append(res.Problems, probs...)
 		res.FragmentsListed += st.Fragments
 		res.SentMediaS += st.SentMediaMS / 1000
 		res.ListedMediaS += st.ListedMediaMS / 1000
 		res.LostMediaS += math.Max(st.LostMediaMS, 0) / 1000
 		res.Gaps += st.Gaps
+		res.GapsAtPubErrors += st.GapsAtPubErrors
+		res.GapsAtPubErrorsS += st.GapAtPubErrMS / 1000
 		res.MissingNumbers += st.MissingNumbers
 		res.PublisherErrors += len(st.PublisherErrors)
 		if len(st.PublisherErrors) > 0 {
@@ -1137,7 +1407,12 @@ func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after ingestProb
 // fragments' lengths, consecutive fragments must abut within a frame, and
 // fragment numbers must be consecutive. The first and last fragment must
 // start within a GOP (+0.5 s) of the window's edges.
-func analyzeIngestStream(st *ingestStream, units []int64, frags []kvamtypes.Fragment, from, to time.Time, gop, frame time.Duration) []string {
+//
+// A gap within 2 s of a publisher error (the publisher's RTSP connection
+// failed and it reconnected) is counted apart: the media there may have
+// been lost in the publisher (its queue is dropped with the connection)
+// rather than in the server.
+func analyzeIngestStream(st *ingestStream, units []int64, errAt []time.Time, frags []kvamtypes.Fragment, from, to time.Time, gop, frame time.Duration) []string {
 	var probs []string
 	bad := func(format string, args ...any) {
 		st.Loss = true
@@ -1167,15 +1442,24 @@ func analyzeIngestStream(st *ingestStream, units []int64, frags []kvamtypes.Frag
 		gap := aws.ToTime(f.ProducerTimestamp).Sub(prevEnd)
 		if gap > frame || gap < -frame {
 			st.Gaps++
+			atErr := ""
+			for _, e := range errAt {
+				if !e.Before(prevEnd.Add(-2*time.Second)) && !e.After(aws.ToTime(f.ProducerTimestamp).Add(500*time.Millisecond)) {
+					atErr = " at a publisher reconnect (publisher error " + e.Format("15:04:05.000") + ")"
+					st.GapsAtPubErrors++
+					st.GapAtPubErrMS += float64(gap) / 1e6
+					break
+				}
+			}
 			if reported < maxReported {
 				reported++
 				what := "gap"
 				if gap < 0 {
 					what = "overlap"
 				}
-				bad("%s of %v between fragment %s (ends %s) and %s (starts %s)", what, gap.Abs().Round(time.Millisecond),
+				bad("%s of %v between fragment %s (ends %s) and %s (starts %s)%s", what, gap.Abs().Round(time.Millisecond),
 					aws.ToString(prev.FragmentNumber), prevEnd.Format("15:04:05.000"),
-					aws.ToString(f.FragmentNumber), aws.ToTime(f.ProducerTimestamp).Format("15:04:05.000"))
+					aws.ToString(f.FragmentNumber), aws.ToTime(f.ProducerTimestamp).Format("15:04:05.000"), atErr)
 			}
 		}
 	}
@@ -1268,6 +1552,14 @@ func (r *ingestResults) writeText(w io.Writer) {
 		tw("server RSS", "n/a (no pid)", "")
 	}
 	tw("bench client CPU (publishers)", fmtOpt(r.ClientCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(r.ClientCPUPercent, "%.1f%% of one core")+")", "")
+	tw("machine pressure (PSI, window)", "CPU some "+fmtOpt(r.CPUPressurePc, "%.0f%%")+", IO some "+fmtOpt(r.IOPressurePc, "%.1f%%")+
+		" full "+fmtOpt(r.IOPressureFullPc, "%.1f%%"), "")
+	tw("bench stalls (10 ms sleeps, window)", fmt.Sprintf("%d over 100 ms, max %.0f ms", r.BenchStalls100ms, r.BenchStallMaxMS), "")
+	tw("publisher lateness (whole run)", fmt.Sprintf("max %.0f ms, %d units ≥ 200 ms late", r.PublisherLateMaxMS, r.PublisherLate200), "")
+	if r.SockSamples > 0 {
+		tw("RTSP socket queues (max, 100 ms samples)", fmt.Sprintf("server unread %.0f KiB (all %.0f KiB), publisher unsent %.0f KiB",
+			r.ServerRxMaxKiB, r.ServerRxSumMaxKiB, r.ClientTxMaxKiB), "")
+	}
 	tw("fragments persisted (metrics)", fmt.Sprintf("%d (%.2f/s)", r.FragmentsPersisted, r.FragmentsPerSecond), "")
 	tw("fragments listed (server time in window)", fmt.Sprintf("%d", r.FragmentsListed), "")
 	tw("fragments expected", fmt.Sprintf("%.1f (streams × window / GOP); %d keyframes sent", r.FragmentsExpected, r.KeyframesSent), "")
@@ -1280,6 +1572,9 @@ func (r *ingestResults) writeText(w io.Writer) {
 	tw("video sent / listed (listed span)", fmt.Sprintf("%.2f s / %.2f s", r.SentMediaS, r.ListedMediaS), "")
 	lossLine := fmt.Sprintf("%.3f s lost, %d gaps, %d unlisted numbers, %d publisher errors", r.LostMediaS, r.Gaps, r.MissingNumbers, r.PublisherErrors)
 	tw("loss", lossLine, "zero")
+	if r.GapsAtPubErrors > 0 {
+		tw("  gaps at publisher reconnects", fmt.Sprintf("%d of %d, %.3f s", r.GapsAtPubErrors, r.Gaps, r.GapsAtPubErrorsS), "")
+	}
 	keys := make([]string, 0, len(r.Counters))
 	for k := range r.Counters {
 		keys = append(keys, k)
