@@ -2,6 +2,7 @@ package fragments
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/Eyevinn/mp4ff/avc"
@@ -40,6 +41,9 @@ type demuxed struct {
 }
 
 func demux(f *Fragment) (*demuxed, error) {
+	if err := checkTruns(f.Media, 0); err != nil {
+		return nil, fmt.Errorf("fragment %s: %w", FragmentNumber(f.Seq), err)
+	}
 	var parts fmp4.Parts
 	if err := parts.Unmarshal(f.Media); err != nil {
 		return nil, fmt.Errorf("fragment %s: %w", FragmentNumber(f.Seq), err)
@@ -126,3 +130,69 @@ func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
 	}
 	return mt, nil
 }
+
+// checkTruns walks the boxes of a media segment (ISO/IEC 14496-12 §4.2)
+// down to every trun (§8.8.8) and checks its sample count fits its size,
+// so a damaged record cannot make the fMP4 reader allocate for billions
+// of samples.
+func checkTruns(b []byte, depth int) error {
+	for len(b) > 0 {
+		if len(b) < 8 {
+			return fmt.Errorf("truncated box header")
+		}
+		size := int(binary.BigEndian.Uint32(b))
+		typ := string(b[4:8])
+		hdr := 8
+		if size == 1 {
+			if len(b) < 16 {
+				return fmt.Errorf("truncated box header")
+			}
+			size64 := binary.BigEndian.Uint64(b[8:])
+			if size64 > uint64(len(b)) {
+				return fmt.Errorf("box %q larger than its parent", typ)
+			}
+			size, hdr = int(size64), 16
+		}
+		if size == 0 {
+			size = len(b)
+		}
+		if size < hdr || size > len(b) {
+			return fmt.Errorf("box %q has a bad size", typ)
+		}
+		body := b[hdr:size]
+		switch typ {
+		case "moof", "traf":
+			if depth > 4 {
+				return fmt.Errorf("boxes nested too deep")
+			}
+			if err := checkTruns(body, depth+1); err != nil {
+				return err
+			}
+		case "trun":
+			if len(body) < 8 {
+				return fmt.Errorf("truncated trun")
+			}
+			flags := binary.BigEndian.Uint32(body) & 0xffffff
+			count := uint64(binary.BigEndian.Uint32(body[4:]))
+			fixed := uint64(8)
+			if flags&0x1 != 0 {
+				fixed += 4
+			}
+			if flags&0x4 != 0 {
+				fixed += 4
+			}
+			per := uint64(0)
+			for _, bit := range []uint32{0x100, 0x200, 0x400, 0x800} {
+				if flags&bit != 0 {
+					per += 4
+				}
+			}
+			if count > 1<<20 || fixed > uint64(len(body)) || count*per > uint64(len(body))-fixed {
+				return fmt.Errorf("trun declares %d samples in %d bytes", count, len(body))
+			}
+		}
+		b = b[size:]
+	}
+	return nil
+}
+
