@@ -780,8 +780,7 @@ func TestTransitionStates(t *testing.T) {
 func TestThrottlingOnProvisionedStreams(t *testing.T) {
 	// A frozen clock: token buckets start full and never refill, so the
 	// counts below are exact however slow the machine is.
-	cfg := server.DefaultConfig()
-	cfg.Data, cfg.HTTP = t.TempDir(), "127.0.0.1:0"
+	cfg := servertest.Config(t)
 	cfg.Streams.WriteRecordsPerS = 100
 	cfg.Streams.ReadCallsPerS = 5
 	env := servertest.StartWithClock(t, cfg, servertest.NewClock(time.Now()))
@@ -830,8 +829,7 @@ func TestThrottlingOnProvisionedStreams(t *testing.T) {
 
 func TestIteratorAndTokenExpiry(t *testing.T) {
 	clk := servertest.NewClock(time.Now())
-	cfg := server.DefaultConfig()
-	cfg.Data, cfg.HTTP = t.TempDir(), "127.0.0.1:0"
+	cfg := servertest.Config(t)
 	env := servertest.StartWithClock(t, cfg, clk)
 	kc := env.Kinesis(servertest.NoRetries)
 	ctx := servertest.Context(t, time.Minute)
@@ -877,8 +875,7 @@ func TestUnknownOperation(t *testing.T) {
 // at it, and the byte cap holds.
 func TestRetention(t *testing.T) {
 	clk := servertest.NewClock(time.Now())
-	cfg := server.DefaultConfig()
-	cfg.Data, cfg.HTTP = t.TempDir(), "127.0.0.1:0"
+	cfg := servertest.Config(t)
 	cfg.Streams.Throttle = false
 	env := servertest.StartWithClock(t, cfg, clk)
 	kc := env.Kinesis()

@@ -344,7 +344,7 @@ func crashStart(t *testing.T, bin, dir string, flags ...string) *crashChild {
 	t.Helper()
 	out := &crashLog{ready: make(chan string, 1)}
 	args := append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0",
-		"--rtsp", "127.0.0.1:0", "--webrtc", "127.0.0.1:0", "--log-level", "info", "--throttle=false"}, flags...)
+		"--rtsp", "127.0.0.1:0", "--rtsp-udp-rtp=", "--rtsp-udp-rtcp=", "--webrtc", "127.0.0.1:0", "--log-level", "info", "--throttle=false"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = crashEnv()
 	cmd.Stdout = out

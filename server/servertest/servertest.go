@@ -52,16 +52,24 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// Start runs a server with a fresh data directory; mutate adjusts the
-// config before start. The server is closed when the test ends.
-func Start(t testing.TB, mutate ...func(*server.Config)) *Env {
-	t.Helper()
+// Config returns the default config with a fresh data directory and
+// OS-chosen loopback ports (RTSP over TCP only; tests that need UDP set
+// RTSPUDPRTP/RTSPUDPRTCP).
+func Config(t testing.TB) server.Config {
 	cfg := server.DefaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.RTSP = "127.0.0.1:0"
 	cfg.WebRTC = "127.0.0.1:0"
-	cfg.RTSPUDPRTP, cfg.RTSPUDPRTCP = "", "" // TCP only; tests that need UDP pick ports
+	cfg.RTSPUDPRTP, cfg.RTSPUDPRTCP = "", ""
+	return cfg
+}
+
+// Start runs a server with a fresh data directory; mutate adjusts the
+// config before start. The server is closed when the test ends.
+func Start(t testing.TB, mutate ...func(*server.Config)) *Env {
+	t.Helper()
+	cfg := Config(t)
 	for _, m := range mutate {
 		m(&cfg)
 	}
