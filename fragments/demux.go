@@ -195,4 +195,3 @@ func checkTruns(b []byte, depth int) error {
 	}
 	return nil
 }
-
