@@ -298,6 +298,9 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 	if !au.NTP.IsZero() {
 		ft.ntpPTS, ft.ntp = au.PTS, au.NTP
 	}
+	// New in-band parameter sets take effect from the next fragment that
+	// opens (the init segment is taken when a fragment opens, so the one
+	// being closed keeps the init segment it was recorded with).
 	if ft.video && ft.params(au.Payload) {
 		fr.dirty = true
 	}
@@ -344,6 +347,13 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 			}
 		}
 		if !fr.open {
+			if fr.dirty || fr.init == nil {
+				init, err := fr.buildInit()
+				if err != nil {
+					return err
+				}
+				fr.init, fr.dirty = init, false
+			}
 			fr.open = true
 			fr.keyStart = s.key || !ft.video
 			if fr.video == nil {
@@ -449,13 +459,6 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	fr.open = false
 	if len(cutter.samples) == 0 {
 		return nil
-	}
-	if fr.dirty || fr.init == nil {
-		init, err := fr.buildInit()
-		if err != nil {
-			return err
-		}
-		fr.init, fr.dirty = init, false
 	}
 	fr.seqNo++
 	part := fmp4.Part{SequenceNumber: fr.seqNo}

@@ -260,3 +260,30 @@ func TestFragTrackCodecs(t *testing.T) {
 		})
 	}
 }
+
+// TestFragmenterParameterChange: new in-band SPS at a keyframe gives the
+// fragments from there a new init segment; earlier ones keep theirs.
+func TestFragmenterParameterChange(t *testing.T) {
+	ntp0 := time.Unix(1_800_000_000, 0)
+	aus := synth(6, 50, ntp0)
+	sps2 := append(append([]byte(nil), testSPS...), 0x00) // a different SPS (trailing zero byte)
+	for _, au := range aus {
+		if au.Track == 0 && au.Key && au.PTS >= 100*3600 { // the keyframe at 4 s
+			au.Payload = [][]byte{sps2, testPPS, au.Payload[2]}
+		}
+	}
+	out := runFragmenter(t, &Fragmenter{Tracks: testTracks()}, aus)
+	if len(out) != 3 {
+		t.Fatalf("fragments = %d", len(out))
+	}
+	if out[0].init != out[1].init || out[2].init == out[1].init || out[2].init.ID == out[1].init.ID {
+		t.Fatal("init segments do not follow the parameter change at the third fragment")
+	}
+	var init fmp4.Init
+	if err := init.Unmarshal(bytes.NewReader(out[2].init.Bytes)); err != nil {
+		t.Fatal(err)
+	}
+	if got := init.Tracks[0].Codec.(*mp4.CodecH264).SPS; !bytes.Equal(got, sps2) {
+		t.Fatalf("new init SPS = %x", got)
+	}
+}
