@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
@@ -555,5 +556,32 @@ func TestCodecs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAutoCreateOff: with video.auto_create off, publishing to an unknown
+// stream is refused with 404 and works once the stream exists.
+func TestAutoCreateOff(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, func(c *server.Config) { c.Video.AutoCreate = false })
+	ctx := servertest.Context(t, time.Minute)
+	p := &media.FilePublisher{URL: e.RTSPURL("cam"), File: testClip, Duration: 2500 * time.Millisecond}
+	if err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("publish to an unknown stream: %v, want 404", err)
+	}
+	if _, err := e.KinesisVideo().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("cam"), DataRetentionInHours: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Run(ctx); err != nil {
+		t.Fatalf("publish to a created stream: %v", err)
+	}
+	am := e.ArchivedMedia()
+	var frags []types.Fragment
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 2; time.Sleep(100 * time.Millisecond) {
+		frags = listAll(ctx, t, am, "cam", types.FragmentSelectorTypeServerTimestamp, start, time.Now())
+	}
+	if len(frags) != 2 {
+		t.Fatalf("%d fragments, want 2", len(frags))
 	}
 }
