@@ -324,7 +324,10 @@ func (l *FileLog) Append(recs []Record) error {
 		l.rollbackLocked()
 		return err
 	}
-	if cap(buf) <= 4<<20 {
+	// Keep the buffer for the next group commit of small records (the
+	// data-stream case); a single large record (a video fragment) is not
+	// worth holding on to between commits.
+	if cap(buf) <= 4<<20 && (len(recs) > 1 || cap(buf) <= 64<<10) {
 		l.pending = buf[:0]
 	} else {
 		l.pending = nil

@@ -134,7 +134,12 @@ func (w *shardWriter) run() {
 			}
 		}
 		recs = w.commit(batch, recs[:0])
-		if batch[len(batch)-1].seal {
+		seal := batch[len(batch)-1].seal
+		// Drop references to the committed data so it can be freed
+		// while the writer waits (a video fragment is megabytes).
+		clear(batch)
+		clear(recs)
+		if seal {
 			// Answer nothing more: the stream routes new records to the children.
 			<-w.stop
 			return

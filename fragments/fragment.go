@@ -21,6 +21,10 @@ type Fragment struct {
 	Keyframe     bool   // starts on a keyframe (false: a GOP longer than the maximum was cut)
 	InitID       InitID
 	Media        []byte
+
+	// record, when set, is Media with recordHeader bytes reserved before
+	// it (the fragmenter marshals into it), so storing needs no copy.
+	record []byte
 }
 
 // InitID names an init segment: the first 16 bytes of its SHA-256.
@@ -41,8 +45,23 @@ const (
 // ErrBadRecord reports a log record that is not a fragment.
 var ErrBadRecord = errors.New("fragments: not a fragment record")
 
+// encodeRecord returns f as one log record, in place when the fragmenter
+// reserved room for the header.
+func encodeRecord(f *Fragment) []byte {
+	if len(f.record) == recordHeader+len(f.Media) {
+		putHeader(f.record[:0], f)
+		return f.record
+	}
+	return appendRecord(make([]byte, 0, recordHeader+len(f.Media)), f)
+}
+
 // appendRecord encodes f's header and media as one log record.
 func appendRecord(dst []byte, f *Fragment) []byte {
+	return append(putHeader(dst, f), f.Media...)
+}
+
+// putHeader appends f's record header to dst.
+func putHeader(dst []byte, f *Fragment) []byte {
 	dst = append(dst, recordMagic...)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(f.ServerTime))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(f.ProducerTime))
@@ -52,8 +71,7 @@ func appendRecord(dst []byte, f *Fragment) []byte {
 		flags |= flagKeyframe
 	}
 	dst = binary.LittleEndian.AppendUint32(dst, flags)
-	dst = append(dst, f.InitID[:]...)
-	return append(dst, f.Media...)
+	return append(dst, f.InitID[:]...)
 }
 
 // parseRecord decodes a log record; Media aliases b.

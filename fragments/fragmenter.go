@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -468,20 +469,34 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 		}
 		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: ft.id, BaseTime: ft.base, Samples: ft.samples})
 	}
-	fr.buf.Reset()
-	if err := part.Marshal(&fr.buf); err != nil {
+	// Marshal into a fresh buffer sized for the whole record, with room
+	// for the record header in front: the store writes it without a copy
+	// and nothing large stays referenced between fragments.
+	est := recordHeader + 1024
+	for _, pt := range part.Tracks {
+		est += 64 + 16*len(pt.Samples)
+		for _, smp := range pt.Samples {
+			est += len(smp.Payload)
+		}
+	}
+	buf := &seekablebuffer.Buffer{}
+	buf.Grow(est)
+	_, _ = buf.Write(make([]byte, recordHeader))
+	if err := part.Marshal(&offsetWriter{b: buf, off: recordHeader}); err != nil {
 		return err
 	}
 	for _, ft := range fr.tracks {
 		ft.samples = nil
 	}
+	rec := buf.Bytes()
 	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)
 	f := &Fragment{
 		ServerTime: fr.startArr.UnixNano(),
 		Duration:   int64(dur),
 		Keyframe:   fr.keyStart,
 		InitID:     fr.init.ID,
-		Media:      append([]byte(nil), fr.buf.Bytes()...),
+		Media:      rec[recordHeader:],
+		record:     rec,
 	}
 	f.ProducerTime = f.ServerTime
 	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
@@ -507,4 +522,21 @@ func (fr *Fragmenter) buildInit() (*InitSegment, error) {
 	seg := &InitSegment{Bytes: b}
 	copy(seg.ID[:], sum[:16])
 	return seg, nil
+}
+
+// offsetWriter shows the fMP4 marshaller a buffer that starts off bytes
+// in: its seeks are relative to where the media segment begins.
+type offsetWriter struct {
+	b   *seekablebuffer.Buffer
+	off int64
+}
+
+func (w *offsetWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
+
+func (w *offsetWriter) Seek(offset int64, whence int) (int64, error) {
+	if whence == io.SeekStart {
+		offset += w.off
+	}
+	pos, err := w.b.Seek(offset, whence)
+	return pos - w.off, err
 }

@@ -108,7 +108,7 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 			return 0, err
 		}
 	}
-	rec := appendRecord(make([]byte, 0, recordHeader+len(f.Media)), f)
+	rec := encodeRecord(f)
 	res, err := st.stream.Put([]datastreams.PutEntry{{Key: []byte("fragment"), Data: rec}})
 	if err != nil {
 		return 0, err

@@ -194,7 +194,7 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 	}
 	// gortsplib v4.16.2 writes the NTP fraction of its sender reports as
 	// nanoseconds (gortsplib#869); send RFC 3550 reports ourselves.
-	c := gortsplib.Client{Transport: &tr, DisableRTCPSenderReports: true}
+	c := gortsplib.Client{Transport: &tr, DisableRTCPSenderReports: true, WriteQueueSize: 2048}
 	if err := c.StartRecording(p.URL, p.desc); err != nil {
 		return err
 	}

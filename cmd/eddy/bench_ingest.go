@@ -116,7 +116,7 @@ func benchIngest(args []string) error {
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait after the window (beyond one GOP) for its last fragments to be listed")
 	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "eddy binary to start as the server (default: this executable)")
-	serverArgs := fs.String("server-args", "", "extra flags for the started server's `serve`, space separated (e.g. \"--sync interval\")")
+	serverArgs := fs.String("server-args", "", "extra flags for the started server's serve command, space separated (e.g. \"--sync interval\")")
 	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "HTTP URL of a running server instead of starting one (with --rtsp)")
 	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP host:port of the running server given with --endpoint")
 	fs.IntVar(&cfg.PID, "pid", cfg.PID, "process id of the server given with --endpoint, for CPU and RSS from /proc")
@@ -377,12 +377,12 @@ func (sp *stallProbe) run(ctx context.Context) {
 	}
 }
 
-// sockProbe samples /proc/net/tcp for the RTSP connections' queues: bytes
-// the server has received but not read (rx_queue of sockets on the RTSP
-// port) and bytes publishers have written but the server's kernel has not
-// yet acknowledged (tx_queue of sockets to it). A large server rx backlog
-// means the server is slow to read; a large client tx backlog with a small
-// rx backlog means the network path (here loopback) or the client is.
+// sockProbe samples /proc/net/tcp (IPv4: the bench uses 127.0.0.1) for
+// the RTSP connections' queues: bytes the server has received but not read
+// (rx_queue of sockets on the RTSP port) and bytes publishers have written
+// but the server's kernel has not acknowledged (tx_queue of sockets to
+// it). On loopback both grow only when the server does not read fast
+// enough; both staying small while publishers fail points at the client.
 type sockProbe struct {
 	port    string // hex, as in /proc/net/tcp
 	mu      sync.Mutex
@@ -397,7 +397,9 @@ type sockSample struct {
 }
 
 func (sp *sockProbe) run(ctx context.Context) {
-	for ingestSleep(ctx, 100*time.Millisecond) == nil {
+	// Every 500 ms: each read of /proc/net/tcp costs a few ms of kernel
+	// time with a few hundred sockets, and counts as bench CPU.
+	for ingestSleep(ctx, 500*time.Millisecond) == nil {
 		b, err := os.ReadFile("/proc/net/tcp")
 		if err != nil {
 			return
@@ -1199,7 +1201,7 @@ type ingestResults struct {
 	BenchStallMaxMS    float64  `json:"bench_stall_max_ms"`
 	PublisherLateMaxMS float64  `json:"publisher_late_max_ms"`
 	PublisherLate200   int      `json:"publisher_units_200ms_late"`
-	// RTSP socket queues (from /proc/net/tcp every 100 ms, window): the
+	// RTSP socket queues (from /proc/net/tcp every 500 ms, window): the
 	// largest unread receive queue of one server socket and of all of them
 	// together, and the largest unsent queue of one publisher socket.
 	SockSamples       int     `json:"socket_samples"`
@@ -1557,7 +1559,7 @@ func (r *ingestResults) writeText(w io.Writer) {
 	tw("bench stalls (10 ms sleeps, window)", fmt.Sprintf("%d over 100 ms, max %.0f ms", r.BenchStalls100ms, r.BenchStallMaxMS), "")
 	tw("publisher lateness (whole run)", fmt.Sprintf("max %.0f ms, %d units ≥ 200 ms late", r.PublisherLateMaxMS, r.PublisherLate200), "")
 	if r.SockSamples > 0 {
-		tw("RTSP socket queues (max, 100 ms samples)", fmt.Sprintf("server unread %.0f KiB (all %.0f KiB), publisher unsent %.0f KiB",
+		tw("RTSP socket queues (max, 500 ms samples)", fmt.Sprintf("server unread %.0f KiB (all %.0f KiB), publisher unsent %.0f KiB",
 			r.ServerRxMaxKiB, r.ServerRxSumMaxKiB, r.ClientTxMaxKiB), "")
 	}
 	tw("fragments persisted (metrics)", fmt.Sprintf("%d (%.2f/s)", r.FragmentsPersisted, r.FragmentsPerSecond), "")
