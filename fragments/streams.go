@@ -391,6 +391,16 @@ func (m *Manager) UpdateRetention(name string, currentVersion *string, increase 
 	return nil
 }
 
+// SetRetentionBytes caps a video stream's size on disk (0: the core's
+// default cap, if any).
+func (m *Manager) SetRetentionBytes(name string, n int64) error {
+	s, err := m.videoStream(name)
+	if err != nil {
+		return err
+	}
+	return s.SetRetentionBytes(n)
+}
+
 // Tag adds or replaces tags; a stream holds at most 50.
 func (m *Manager) Tag(name string, tags map[string]string) error {
 	s, err := m.videoStream(name)

@@ -65,6 +65,9 @@ type SourceConfig struct {
 	OnDemand bool `yaml:"on_demand"`
 	// Retention of the stream when Eddy creates it (default: video.default_retention).
 	Retention *Duration `yaml:"retention"`
+	// RetentionBytes caps the stream's size on disk (default:
+	// streams.retention_bytes); the oldest fragments go first.
+	RetentionBytes Size `yaml:"retention_bytes"`
 }
 
 // StorageConfig tunes the shard core's logs.

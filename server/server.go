@@ -200,7 +200,11 @@ func (s *Server) startSources() error {
 			if src.Retention != nil {
 				hours = int(time.Duration(*src.Retention) / time.Hour)
 			}
-			if _, err := s.videos.CreateStream(src.Stream, fragments.CreateOptions{RetentionHours: hours, DeviceName: "rtsp-source"}); err != nil {
+			if _, err := s.videos.CreateStream(src.Stream, fragments.CreateOptions{RetentionHours: hours, RetentionBytes: int64(src.RetentionBytes), DeviceName: "rtsp-source"}); err != nil {
+				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
+			}
+		} else if src.RetentionBytes > 0 {
+			if err := s.videos.SetRetentionBytes(src.Stream, int64(src.RetentionBytes)); err != nil {
 				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
 			}
 		}

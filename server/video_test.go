@@ -448,8 +448,11 @@ func TestRTSPPlayAndPull(t *testing.T) {
 	time.Sleep(time.Second)
 
 	b := servertest.Start(t, func(c *server.Config) {
-		c.Video.Sources = []server.SourceConfig{{Stream: "pulled", URL: a.RTSPURL("cam")}}
+		c.Video.Sources = []server.SourceConfig{{Stream: "pulled", URL: a.RTSPURL("cam"), RetentionBytes: 64 << 20}}
 	})
+	if d, err := b.Server.Videos().Describe("pulled"); err != nil || d.RetentionBytes != 64<<20 {
+		t.Fatalf("pulled stream: %+v, %v", d, err)
+	}
 
 	// Two live viewers at once.
 	var wg sync.WaitGroup
