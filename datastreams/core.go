@@ -241,7 +241,9 @@ func (c *Core) CreateStream(name string, o CreateOptions) (*Stream, error) {
 	if _, ok := c.streams[name]; ok {
 		return nil, errf(KindInUse, "Stream %s under account %s already exists.", name, c.AccountID)
 	}
-	if open := c.openShardsLocked(); open+o.ShardCount > c.ShardLimit {
+	// The shard limit is the Kinesis Data Streams account limit: the logs
+	// of video streams and their event streams do not count against it.
+	if open := c.openShardsLocked(); o.Kind == "" && open+o.ShardCount > c.ShardLimit {
 		return nil, errf(KindLimit, "This request would exceed the shard limit for the account %s in %s. Current limit of shards is %d. Number of shards that would have resulted from this request is %d.", c.AccountID, c.Region, c.ShardLimit, open+o.ShardCount)
 	}
 	now := c.Now().UTC()
@@ -298,7 +300,9 @@ func (c *Core) openShardsLocked() int {
 	n := 0
 	for _, s := range c.streams {
 		s.mu.RLock()
-		n += len(s.open)
+		if s.meta.Kind == "" {
+			n += len(s.open)
+		}
 		s.mu.RUnlock()
 	}
 	return n
