@@ -71,6 +71,8 @@ type Registry struct {
 	pubs    map[string]*Hub // nil value: a publication being admitted
 	sources map[string]*Source
 	changed chan struct{} // closed and replaced when a publication starts
+	// endedDrops sums the reader drops of hubs whose publication ended.
+	endedDrops int64
 	closed  bool
 }
 
@@ -151,16 +153,34 @@ func (r *Registry) Unpublish(name string, h *Hub) {
 	current := r.pubs[name] == h
 	if current {
 		delete(r.pubs, name)
+		// Close under mu (registry before hub, never the reverse) so the
+		// hub's drops move to the total without Dropped ever dipping.
+		h.Close()
+		r.endedDrops += h.Dropped()
 	}
 	r.mu.Unlock()
-	h.Close()
 	if !current {
+		h.Close()
 		return
 	}
 	r.logger().Info("publication ended", "component", "media", "stream", name, "units", h.Units())
 	if r.OnUnpublish != nil {
 		r.OnUnpublish(name, h)
 	}
+}
+
+// Dropped returns how many readers the hubs of this registry have dropped
+// for falling a whole queue behind, over its lifetime.
+func (r *Registry) Dropped() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.endedDrops
+	for _, h := range r.pubs {
+		if h != nil {
+			n += h.Dropped()
+		}
+	}
+	return n
 }
 
 // Hub returns the current publication of name.

@@ -94,6 +94,9 @@ func (s *Server) Initialize() error {
 	}
 	s.kds = &datastreams.API{Core: s.core, Logger: s.Logger}
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media")}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
+		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
+		func() float64 { return float64(s.registry.Dropped()) }))
 	s.videos = &fragments.Manager{
 		Core: s.core, Registry: s.registry, AutoCreate: c.Video.AutoCreate,
 		DefaultRetentionHours: int(time.Duration(c.Video.DefaultRetention) / time.Hour),
