@@ -73,7 +73,7 @@ type Registry struct {
 	changed chan struct{} // closed and replaced when a publication starts
 	// endedDrops sums the reader drops of hubs whose publication ended.
 	endedDrops int64
-	closed  bool
+	closed     bool
 }
 
 func (r *Registry) logger() *slog.Logger {
