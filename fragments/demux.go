@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/Eyevinn/mp4ff/avc"
 	"github.com/Eyevinn/mp4ff/hevc"
@@ -194,4 +195,29 @@ func checkTruns(b []byte, depth int) error {
 		b = b[size:]
 	}
 	return nil
+}
+
+// CodecsString returns the RFC 6381 CODECS value of an init segment's
+// tracks for an HLS master playlist ("" when it cannot be told).
+func CodecsString(init []byte) string {
+	p, err := parseInit(InitID{}, init)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, t := range p.tracks {
+		switch c := t.Codec.(type) {
+		case *mp4.CodecH264:
+			if len(c.SPS) >= 4 {
+				out = append(out, fmt.Sprintf("avc1.%02x%02x%02x", c.SPS[1], c.SPS[2], c.SPS[3]))
+			}
+		case *mp4.CodecH265:
+			out = append(out, "hvc1.1.6.L120.90")
+		case *mp4.CodecMPEG4Audio:
+			out = append(out, fmt.Sprintf("mp4a.40.%d", int(c.Config.Type)))
+		case *mp4.CodecOpus:
+			out = append(out, "opus")
+		}
+	}
+	return strings.Join(out, ",")
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -126,6 +127,13 @@ func (s *Server) Initialize() error {
 	}
 	(&kvsControl{m: s.videos, endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).mount(r)
 	(&fragments.API{Manager: s.videos, Logger: s.Logger, Now: s.Clock}).Mount(r)
+	hlsKey, err := hls.LoadKey(c.Data)
+	if err != nil {
+		s.closeMedia()
+		s.core.Close()
+		return err
+	}
+	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -1,0 +1,589 @@
+package hls
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/fragments"
+)
+
+// Server serves GetHLSStreamingSessionURL and the /hls/v1/ endpoints.
+// Sessions are stateless: the signed SessionToken carries the stream, mode,
+// range and expiry, and every request re-checks it.
+type Server struct {
+	Manager *fragments.Manager
+	Key     []byte
+	Now     func() time.Time
+	Logger  *slog.Logger
+
+	sign signer
+}
+
+// Endpoint paths under /hls/v1/ (KVS names).
+const (
+	pathMaster = "getHLSMasterPlaylist.m3u8"
+	pathMedia  = "getHLSMediaPlaylist.m3u8"
+	pathInit   = "getMP4InitFragment.mp4"
+	pathFrag   = "getMP4MediaFragment.mp4"
+)
+
+// liveRecent is how recent the newest fragment must be for a LIVE session.
+const liveRecent = 30 * time.Second
+
+// Mount adds the routes to r.
+func (s *Server) Mount(r chi.Router) {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.sign = signer{key: s.Key}
+	r.Post("/getHLSStreamingSessionURL", s.getSessionURL)
+	r.Get("/hls/v1/"+pathMaster, s.cors(s.master))
+	r.Get("/hls/v1/"+pathMedia, s.cors(s.media))
+	r.Get("/hls/v1/"+pathInit, s.cors(s.init))
+	r.Get("/hls/v1/"+pathFrag, s.cors(s.fragment))
+	r.Options("/hls/v1/*", s.cors(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+}
+
+// cors lets pages of any origin play sessions: the token is the credential.
+func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", "*")
+		hd.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+		hd.Set("Access-Control-Allow-Headers", "Range")
+		hd.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range")
+		h(w, r)
+	}
+}
+
+func errf(code, format string, args ...any) error {
+	return &fragments.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+type sessionURLIn struct {
+	StreamName          *string `json:"StreamName"`
+	StreamARN           *string `json:"StreamARN"`
+	PlaybackMode        *string `json:"PlaybackMode"`
+	HLSFragmentSelector *struct {
+		FragmentSelectorType *string `json:"FragmentSelectorType"`
+		TimestampRange       *struct {
+			StartTimestamp *datastreams.Timestamp `json:"StartTimestamp"`
+			EndTimestamp   *datastreams.Timestamp `json:"EndTimestamp"`
+		} `json:"TimestampRange"`
+	} `json:"HLSFragmentSelector"`
+	ContainerFormat                 *string `json:"ContainerFormat"`
+	DiscontinuityMode               *string `json:"DiscontinuityMode"`
+	DisplayFragmentTimestamp        *string `json:"DisplayFragmentTimestamp"`
+	Expires                         *int64  `json:"Expires"`
+	MaxMediaPlaylistFragmentResults *int64  `json:"MaxMediaPlaylistFragmentResults"`
+}
+
+func (s *Server) getSessionURL(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "Could not read the request body."))
+		return
+	}
+	var in sessionURLIn
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "The request body is not valid JSON: %v.", err))
+			return
+		}
+	}
+	sess, err := s.newSession(&in)
+	if err != nil {
+		fragments.WriteError(w, err)
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := fmt.Sprintf("%s://%s/hls/v1/%s?SessionToken=%s", scheme, r.Host, pathMaster, s.sign.sign(sess))
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"HLSStreamingSessionURL": u})
+}
+
+// newSession validates a GetHLSStreamingSessionURL request (KVS-API.md §4.5).
+func (s *Server) newSession(in *sessionURLIn) (*session, error) {
+	name := ""
+	switch {
+	case in.StreamARN != nil:
+		n, ok := s.Manager.NameFromARN(*in.StreamARN)
+		if !ok {
+			return nil, errf(fragments.CodeInvalidArgument, "StreamARN %s is not a valid Kinesis Video stream ARN.", *in.StreamARN)
+		}
+		name = n
+	case in.StreamName != nil:
+		name = *in.StreamName
+	default:
+		return nil, errf(fragments.CodeInvalidArgument, "Either StreamName or StreamARN must be provided.")
+	}
+	d, err := s.Manager.Describe(name)
+	if err != nil {
+		return nil, err
+	}
+	if d.DataRetentionInHours == 0 {
+		return nil, errf(fragments.CodeNoDataRetention, "The stream %s has a data retention of 0 hours; HLS needs stored fragments.", name)
+	}
+	st, err := s.Manager.Store(name)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	sess := &session{Stream: name, Created: d.Created.UnixMilli(), Mode: ModeLive, Issued: now.UnixNano()}
+	if in.PlaybackMode != nil {
+		switch *in.PlaybackMode {
+		case "LIVE":
+		case "LIVE_REPLAY":
+			sess.Mode = ModeReplay
+		case "ON_DEMAND":
+			sess.Mode = ModeOnDemand
+		default:
+			return nil, errf(fragments.CodeInvalidArgument, "PlaybackMode must be LIVE, LIVE_REPLAY or ON_DEMAND.")
+		}
+	}
+	if in.ContainerFormat != nil && *in.ContainerFormat != "FRAGMENTED_MP4" {
+		if *in.ContainerFormat == "MPEG_TS" {
+			return nil, errf(fragments.CodeInvalidArgument, "ContainerFormat MPEG_TS is not supported by this Eddy version; use FRAGMENTED_MP4.")
+		}
+		return nil, errf(fragments.CodeInvalidArgument, "ContainerFormat must be FRAGMENTED_MP4 or MPEG_TS.")
+	}
+	if sel := in.HLSFragmentSelector; sel != nil {
+		if t := sel.FragmentSelectorType; t != nil {
+			switch *t {
+			case "SERVER_TIMESTAMP":
+			case "PRODUCER_TIMESTAMP":
+				sess.Producer = true
+			default:
+				return nil, errf(fragments.CodeInvalidArgument, "FragmentSelectorType must be SERVER_TIMESTAMP or PRODUCER_TIMESTAMP.")
+			}
+		}
+		if tr := sel.TimestampRange; tr != nil {
+			if sess.Mode == ModeLive {
+				return nil, errf(fragments.CodeInvalidArgument, "TimestampRange must not be set for LIVE playback.")
+			}
+			if tr.StartTimestamp == nil {
+				return nil, errf(fragments.CodeInvalidArgument, "TimestampRange.StartTimestamp is required.")
+			}
+			sess.Start = tr.StartTimestamp.UnixNano()
+			if tr.EndTimestamp != nil {
+				sess.End = tr.EndTimestamp.UnixNano()
+				if sess.End%1e6 == 0 {
+					sess.End += 1e6 - 1 // the wire carries ms: the end is inclusive of its millisecond
+				}
+				if sess.End < sess.Start {
+					return nil, errf(fragments.CodeInvalidArgument, "EndTimestamp must not be before StartTimestamp.")
+				}
+				if sess.Mode == ModeOnDemand && time.Duration(sess.End-sess.Start) > 24*time.Hour {
+					return nil, errf(fragments.CodeInvalidArgument, "An ON_DEMAND range spans at most 24 hours.")
+				}
+			}
+		}
+	}
+	if sess.Mode != ModeLive && (in.HLSFragmentSelector == nil || in.HLSFragmentSelector.TimestampRange == nil) {
+		return nil, errf(fragments.CodeInvalidArgument, "HLSFragmentSelector.TimestampRange is required for ON_DEMAND and LIVE_REPLAY playback.")
+	}
+	if sess.Mode == ModeOnDemand && sess.End == 0 {
+		return nil, errf(fragments.CodeInvalidArgument, "TimestampRange.EndTimestamp is required for ON_DEMAND playback.")
+	}
+	sess.Disc = DiscAlways
+	if sess.Producer {
+		sess.Disc = DiscNever
+	}
+	if m := in.DiscontinuityMode; m != nil {
+		switch *m {
+		case "ALWAYS":
+			sess.Disc = DiscAlways
+		case "NEVER":
+			sess.Disc = DiscNever
+		case "ON_DISCONTINUITY":
+			sess.Disc = DiscOnDisc
+		default:
+			return nil, errf(fragments.CodeInvalidArgument, "DiscontinuityMode must be ALWAYS, NEVER or ON_DISCONTINUITY.")
+		}
+	}
+	if v := in.DisplayFragmentTimestamp; v != nil {
+		switch *v {
+		case "ALWAYS":
+			sess.ShowTime = true
+		case "NEVER":
+		default:
+			return nil, errf(fragments.CodeInvalidArgument, "DisplayFragmentTimestamp must be ALWAYS or NEVER.")
+		}
+	}
+	expires := int64(300)
+	if in.Expires != nil {
+		if *in.Expires < 300 || *in.Expires > 43200 {
+			return nil, errf(fragments.CodeInvalidArgument, "Expires must be between 300 and 43200 seconds.")
+		}
+		expires = *in.Expires
+	}
+	sess.Expires = now.Unix() + expires
+	sess.MaxResults = 5
+	if sess.Mode == ModeOnDemand {
+		sess.MaxResults = 1000
+	}
+	if v := in.MaxMediaPlaylistFragmentResults; v != nil {
+		if *v < 1 || *v > 5000 {
+			return nil, errf(fragments.CodeInvalidArgument, "MaxMediaPlaylistFragmentResults must be between 1 and 5000.")
+		}
+		sess.MaxResults = uint32(*v)
+	}
+	// A session with nothing to play is refused now, as KVS does.
+	noFragments := errf(fragments.CodeNotFound, "No fragments found in the stream for the HLS streaming request.")
+	switch sess.Mode {
+	case ModeLive:
+		last, ok := st.Last()
+		if !ok || now.Sub(time.Unix(0, last.ServerTime+last.Duration)) > liveRecent {
+			return nil, noFragments
+		}
+		// Discontinuities are numbered from the oldest fragment the
+		// session could ever list.
+		sess.Anchor = last.Seq - uint64(min(uint64(sess.MaxResults), last.Seq-1))
+	default:
+		end := sess.End
+		if end == 0 {
+			end = math.MaxInt64
+		}
+		got, _, err := st.List(sess.kind(), time.Unix(0, sess.Start), time.Unix(0, end), 0, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) == 0 {
+			return nil, noFragments
+		}
+		sess.Anchor = got[0].Seq
+	}
+	return sess, nil
+}
+
+func (sess *session) kind() fragments.IndexTime {
+	if sess.Producer {
+		return fragments.IndexProducerTime
+	}
+	return fragments.IndexServerTime
+}
+
+// open verifies a request's token and returns its session and store.
+func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragments.Store, bool) {
+	sess, err := s.sign.verify(r.URL.Query().Get("SessionToken"))
+	if err != nil {
+		s.deny(w, "The session token is not valid.")
+		return nil, nil, false
+	}
+	if s.Now().Unix() > sess.Expires {
+		s.deny(w, "The session token has expired.")
+		return nil, nil, false
+	}
+	d, err := s.Manager.Describe(sess.Stream)
+	if err != nil || d.Created.UnixMilli() != sess.Created {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The stream of this session no longer exists."))
+		return nil, nil, false
+	}
+	st, err := s.Manager.Store(sess.Stream)
+	if err != nil {
+		fragments.WriteError(w, err)
+		return nil, nil, false
+	}
+	return sess, st, true
+}
+
+// deny answers 403 with the KVS error shape.
+func (s *Server) deny(w http.ResponseWriter, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("x-amzn-ErrorType", fragments.CodeNotAuthorized)
+	w.WriteHeader(http.StatusForbidden)
+	b, _ := json.Marshal(map[string]string{"__type": fragments.CodeNotAuthorized, "message": msg})
+	_, _ = w.Write(b)
+}
+
+func (s *Server) master(w http.ResponseWriter, r *http.Request) {
+	sess, st, ok := s.open(w, r)
+	if !ok {
+		return
+	}
+	entries, err := s.window(sess, st)
+	if err != nil {
+		fragments.WriteError(w, err)
+		return
+	}
+	codecs, bw := "", 0
+	if len(entries) > 0 {
+		if f, err := st.Read(entries[len(entries)-1].Seq); err == nil {
+			if init, err := st.Init(f.InitID); err == nil {
+				codecs = fragments.CodecsString(init)
+			}
+		}
+		var bytes, dur int64
+		for _, e := range entries {
+			bytes += e.Size
+			dur += e.Duration
+		}
+		if dur > 0 {
+			bw = int(float64(bytes*8) / (float64(dur) / 1e9))
+		}
+	}
+	if bw == 0 {
+		bw = 1_000_000
+	}
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d", bw)
+	if codecs != "" {
+		fmt.Fprintf(&b, ",CODECS=\"%s\"", codecs)
+	}
+	fmt.Fprintf(&b, "\n%s?SessionToken=%s\n", pathMedia, url.QueryEscape(r.URL.Query().Get("SessionToken")))
+	writePlaylist(w, b.String())
+}
+
+func writePlaylist(w http.ResponseWriter, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = io.WriteString(w, body)
+}
+
+// window returns the fragments a media playlist lists now.
+func (s *Server) window(sess *session, st *fragments.Store) ([]fragments.IndexEntry, error) {
+	limit := int(sess.MaxResults)
+	switch sess.Mode {
+	case ModeLive:
+		last, ok := st.Last()
+		if !ok {
+			return nil, nil
+		}
+		from := last.Seq - uint64(min(uint64(limit-1), last.Seq-1))
+		from = max(from, sess.Anchor)
+		entries, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), time.Unix(0, math.MaxInt64), from, limit)
+		return entries, err
+	case ModeOnDemand:
+		entries, _, err := st.List(sess.kind(), time.Unix(0, sess.Start), time.Unix(0, sess.End), 0, limit)
+		return entries, err
+	}
+	// LIVE_REPLAY: from Start, one more fragment each time the previous
+	// one's duration has elapsed since the session began; the newest
+	// MaxResults of those.
+	end := sess.End
+	if end == 0 {
+		end = math.MaxInt64
+	}
+	elapsed := s.Now().UnixNano() - sess.Issued
+	var out []fragments.IndexEntry
+	var played int64
+	from := uint64(0)
+	for {
+		page, next, err := st.List(sess.kind(), time.Unix(0, sess.Start), time.Unix(0, end), from, 256)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			if played > elapsed {
+				return out, nil
+			}
+			out = append(out, e)
+			if len(out) > limit {
+				out = out[1:]
+			}
+			played += e.Duration
+		}
+		if next == 0 {
+			return out, nil
+		}
+		from = next
+	}
+}
+
+func (s *Server) media(w http.ResponseWriter, r *http.Request) {
+	sess, st, ok := s.open(w, r)
+	if !ok {
+		return
+	}
+	entries, err := s.window(sess, st)
+	if err != nil {
+		fragments.WriteError(w, err)
+		return
+	}
+	tok := url.QueryEscape(r.URL.Query().Get("SessionToken"))
+	body, err := s.mediaPlaylist(sess, st, entries, tok)
+	if err != nil {
+		fragments.WriteError(w, err)
+		return
+	}
+	writePlaylist(w, body)
+}
+
+// mediaPlaylist writes an RFC 8216 media playlist of entries.
+func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fragments.IndexEntry, tok string) (string, error) {
+	target := int64(1)
+	for _, e := range entries {
+		target = max(target, int64(math.Round(float64(e.Duration)/1e9+0.4999)))
+	}
+	// Discontinuity numbering: discontinuities before the first listed
+	// fragment, counted from the session's anchor.
+	discSeq := 0
+	var prev *fragments.IndexEntry
+	var prevInit fragments.InitID
+	if len(entries) > 0 && entries[0].Seq > sess.Anchor {
+		before, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), time.Unix(0, math.MaxInt64), sess.Anchor, int(entries[0].Seq-sess.Anchor))
+		if err != nil {
+			return "", err
+		}
+		for i := range before {
+			if before[i].Seq >= entries[0].Seq {
+				break
+			}
+			if i > 0 && sess.discontinuity(&before[i-1], &before[i], false) {
+				discSeq++
+			}
+			prev = &before[i]
+		}
+	}
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
+	first := uint64(0)
+	if len(entries) > 0 {
+		first = entries[0].Seq
+	}
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", first)
+	if discSeq > 0 {
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", discSeq)
+	}
+	if sess.Mode == ModeOnDemand {
+		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
+	}
+	for i := range entries {
+		e := &entries[i]
+		f, err := st.Read(e.Seq)
+		if err != nil {
+			continue // trimmed since listing
+		}
+		newInit := i == 0 || f.InitID != prevInit
+		if sess.discontinuity(prev, e, newInit && i > 0) {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		if newInit {
+			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, f.InitID)
+			prevInit = f.InitID
+		}
+		if sess.ShowTime {
+			ts := e.ServerTime
+			if sess.Producer {
+				ts = e.ProducerTime
+			}
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, ts).UTC().Format("2006-01-02T15:04:05.000Z"))
+		}
+		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s?SessionToken=%s&FragmentNumber=%s\n", float64(e.Duration)/1e9, pathFrag, tok, fragments.FragmentNumber(e.Seq))
+		prev = e
+	}
+	if sess.Mode == ModeOnDemand || (sess.Mode == ModeReplay && sess.End != 0 && len(entries) > 0 && s.replayDone(sess, st, entries[len(entries)-1])) {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+	return b.String(), nil
+}
+
+// discontinuity reports whether a discontinuity tag goes before e.
+func (sess *session) discontinuity(prev, e *fragments.IndexEntry, newInit bool) bool {
+	if prev == nil {
+		return false
+	}
+	switch sess.Disc {
+	case DiscAlways:
+		return true
+	case DiscNever:
+		return newInit // a new init segment always needs one (RFC 8216 §4.3.2.3)
+	}
+	a, b := prev.ServerTime, e.ServerTime
+	if sess.Producer {
+		a, b = prev.ProducerTime, e.ProducerTime
+	}
+	gap := b - (a + prev.Duration)
+	return newInit || gap > int64(50*time.Millisecond) || gap < -int64(50*time.Millisecond)
+}
+
+// replayDone reports whether a LIVE_REPLAY session has listed its last fragment.
+func (s *Server) replayDone(sess *session, st *fragments.Store, last fragments.IndexEntry) bool {
+	more, _, err := st.List(sess.kind(), time.Unix(0, sess.Start), time.Unix(0, sess.End), last.Seq+1, 1)
+	return err == nil && len(more) == 0
+}
+
+func (s *Server) init(w http.ResponseWriter, r *http.Request) {
+	_, st, ok := s.open(w, r)
+	if !ok {
+		return
+	}
+	raw, err := hex.DecodeString(r.URL.Query().Get("InitId"))
+	if err != nil || len(raw) != len(fragments.InitID{}) {
+		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "InitId is invalid."))
+		return
+	}
+	b, err := st.Init(fragments.InitID(raw))
+	if err != nil {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The init segment is not found."))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Cache-Control", "private, max-age=86400, immutable")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
+	sess, st, ok := s.open(w, r)
+	if !ok {
+		return
+	}
+	seq, ok := fragments.ParseFragmentNumber(r.URL.Query().Get("FragmentNumber"))
+	if !ok {
+		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "FragmentNumber is invalid."))
+		return
+	}
+	e, ok := st.Lookup(seq)
+	if !ok || !sess.covers(e) {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found in this session."))
+		return
+	}
+	f, err := st.Read(seq)
+	if err != nil {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found."))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Cache-Control", "private, max-age=86400, immutable")
+	http.ServeContent(w, r, "", time.Unix(0, f.ServerTime), bytes.NewReader(f.Media))
+}
+
+// covers reports whether a session may read a fragment: its range for
+// ON_DEMAND and LIVE_REPLAY, anything since the anchor for LIVE.
+func (sess *session) covers(e fragments.IndexEntry) bool {
+	if sess.Mode == ModeLive {
+		return e.Seq >= sess.Anchor
+	}
+	t := e.ServerTime
+	if sess.Producer {
+		t = e.ProducerTime
+	}
+	return t >= sess.Start && (sess.End == 0 || t <= sess.End)
+}

@@ -1,0 +1,139 @@
+// Package hls serves Kinesis Video HLS sessions from the fragment store:
+// GetHLSStreamingSessionURL, then master and media playlists (RFC 8216)
+// whose segments are the stored CMAF fragments, served as stored.
+package hls
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Playback modes, selectors and options of a session (KVS-API.md §4.5).
+const (
+	ModeLive     = 1
+	ModeReplay   = 2 // LIVE_REPLAY
+	ModeOnDemand = 3
+
+	DiscAlways = 1
+	DiscNever  = 2
+	DiscOnDisc = 3 // ON_DISCONTINUITY
+)
+
+// session is what a SessionToken carries. The token is the session: the
+// server keeps no state per viewer.
+type session struct {
+	Mode       byte
+	Producer   bool // PRODUCER_TIMESTAMP selector (else SERVER_TIMESTAMP)
+	Disc       byte
+	ShowTime   bool // DisplayFragmentTimestamp ALWAYS
+	MaxResults uint32
+	Start, End int64  // Unix ns; End 0 = open
+	Expires    int64  // Unix seconds
+	Issued     int64  // Unix ns (LIVE_REPLAY paces from it)
+	Created    int64  // the stream's creation (Unix ms): a token outlives no deleted stream
+	Anchor     uint64 // LIVE: the first fragment the session could list (discontinuity numbering)
+	Stream     string
+}
+
+const tokenMAC = 16
+
+// ErrBadToken is returned for a token that is malformed, forged or for
+// another server.
+var ErrBadToken = errors.New("hls: invalid session token")
+
+func (s *session) marshal() []byte {
+	b := []byte{1, s.Mode, boolByte(s.Producer), s.Disc, boolByte(s.ShowTime)}
+	b = binary.BigEndian.AppendUint32(b, s.MaxResults)
+	for _, v := range []int64{s.Start, s.End, s.Expires, s.Issued, s.Created} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	b = binary.BigEndian.AppendUint64(b, s.Anchor)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Stream)))
+	return append(b, s.Stream...)
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func unmarshalSession(b []byte) (*session, error) {
+	const fixed = 5 + 4 + 8*6 + 2
+	if len(b) < fixed || b[0] != 1 {
+		return nil, ErrBadToken
+	}
+	s := &session{Mode: b[1], Producer: b[2] == 1, Disc: b[3], ShowTime: b[4] == 1}
+	s.MaxResults = binary.BigEndian.Uint32(b[5:])
+	p := 9
+	vals := make([]int64, 5)
+	for i := range vals {
+		vals[i] = int64(binary.BigEndian.Uint64(b[p:]))
+		p += 8
+	}
+	s.Start, s.End, s.Expires, s.Issued, s.Created = vals[0], vals[1], vals[2], vals[3], vals[4]
+	s.Anchor = binary.BigEndian.Uint64(b[p:])
+	p += 8
+	n := int(binary.BigEndian.Uint16(b[p:]))
+	p += 2
+	if len(b) != p+n || s.Mode < ModeLive || s.Mode > ModeOnDemand || s.Disc < DiscAlways || s.Disc > DiscOnDisc {
+		return nil, ErrBadToken
+	}
+	s.Stream = string(b[p:])
+	return s, nil
+}
+
+// signer signs and verifies session tokens with an HMAC-SHA256 key.
+type signer struct{ key []byte }
+
+func (g signer) sign(s *session) string {
+	body := s.marshal()
+	m := hmac.New(sha256.New, g.key)
+	m.Write(body)
+	return base64.RawURLEncoding.EncodeToString(append(body, m.Sum(nil)[:tokenMAC]...))
+}
+
+func (g signer) verify(tok string) (*session, error) {
+	if len(tok) > 2048 {
+		return nil, ErrBadToken
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(tok)
+	if err != nil || len(raw) <= tokenMAC {
+		return nil, ErrBadToken
+	}
+	body, mac := raw[:len(raw)-tokenMAC], raw[len(raw)-tokenMAC:]
+	m := hmac.New(sha256.New, g.key)
+	m.Write(body)
+	if !hmac.Equal(mac, m.Sum(nil)[:tokenMAC]) {
+		return nil, ErrBadToken
+	}
+	return unmarshalSession(body)
+}
+
+// LoadKey reads the session-token key from dir/hls.key, creating it on
+// first use, so session URLs survive restarts.
+func LoadKey(dir string) ([]byte, error) {
+	p := filepath.Join(dir, "hls.key")
+	if b, err := os.ReadFile(p); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(p, key, 0o600); err != nil {
+		return nil, fmt.Errorf("hls key: %w", err)
+	}
+	return key, nil
+}
