@@ -38,6 +38,7 @@ const (
 	pathMedia  = "getHLSMediaPlaylist.m3u8"
 	pathInit   = "getMP4InitFragment.mp4"
 	pathFrag   = "getMP4MediaFragment.mp4"
+	pathTS     = "getTSFragment.ts"
 )
 
 // liveRecent is how recent the newest fragment must be for a LIVE session.
@@ -57,6 +58,7 @@ func (s *Server) Mount(r chi.Router) {
 	r.Get("/hls/v1/"+pathMedia, s.cors(s.media))
 	r.Get("/hls/v1/"+pathInit, s.cors(s.init))
 	r.Get("/hls/v1/"+pathFrag, s.cors(s.fragment))
+	r.Get("/hls/v1/"+pathTS, s.cors(s.tsFragment))
 	r.Options("/hls/v1/*", s.cors(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 }
 
@@ -148,7 +150,7 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 		return nil, err
 	}
 	now := s.Now()
-	sess := &session{Stream: name, Created: d.Created.UnixMilli(), Mode: ModeLive, Issued: now.UnixNano()}
+	sess := &session{Stream: name, Created: d.Created.UnixMilli(), Mode: ModeLive, Container: ContainerFMP4, Issued: now.UnixNano()}
 	if in.PlaybackMode != nil {
 		switch *in.PlaybackMode {
 		case "LIVE":
@@ -160,11 +162,14 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 			return nil, errf(fragments.CodeInvalidArgument, "PlaybackMode must be LIVE, LIVE_REPLAY or ON_DEMAND.")
 		}
 	}
-	if in.ContainerFormat != nil && *in.ContainerFormat != "FRAGMENTED_MP4" {
-		if *in.ContainerFormat == "MPEG_TS" {
-			return nil, errf(fragments.CodeInvalidArgument, "ContainerFormat MPEG_TS is not supported by this Eddy version; use FRAGMENTED_MP4.")
+	if in.ContainerFormat != nil {
+		switch *in.ContainerFormat {
+		case "FRAGMENTED_MP4":
+		case "MPEG_TS":
+			sess.Container = ContainerTS
+		default:
+			return nil, errf(fragments.CodeInvalidArgument, "ContainerFormat must be FRAGMENTED_MP4 or MPEG_TS.")
 		}
-		return nil, errf(fragments.CodeInvalidArgument, "ContainerFormat must be FRAGMENTED_MP4 or MPEG_TS.")
 	}
 	if sel := in.HLSFragmentSelector; sel != nil {
 		if t := sel.FragmentSelectorType; t != nil {
@@ -346,7 +351,7 @@ func (s *Server) master(w http.ResponseWriter, r *http.Request) {
 		bw = 1_000_000
 	}
 	var b strings.Builder
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-INDEPENDENT-SEGMENTS\n", sess.version())
 	fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d", bw)
 	if codecs != "" {
 		fmt.Fprintf(&b, ",CODECS=\"%s\"", codecs)
@@ -459,7 +464,7 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fra
 		}
 	}
 	var b strings.Builder
-	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n")
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", sess.version())
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
 	first := uint64(0)
 	if len(entries) > 0 {
@@ -483,7 +488,10 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fra
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
 		if newInit {
-			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, f.InitID)
+			// TS segments carry their own PAT/PMT and parameter sets.
+			if sess.Container == ContainerFMP4 {
+				fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, f.InitID)
+			}
 			prevInit = f.InitID
 		}
 		if sess.ShowTime {
@@ -493,7 +501,11 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fra
 			}
 			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, ts).UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
-		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s?SessionToken=%s&FragmentNumber=%s\n", float64(e.Duration)/1e9, pathFrag, tok, fragments.FragmentNumber(e.Seq))
+		seg := pathFrag
+		if sess.Container == ContainerTS {
+			seg = pathTS
+		}
+		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s?SessionToken=%s&FragmentNumber=%s\n", float64(e.Duration)/1e9, seg, tok, fragments.FragmentNumber(e.Seq))
 		prev = e
 	}
 	if sess.Mode == ModeOnDemand || (sess.Mode == ModeReplay && sess.End != 0 && len(entries) > 0 && s.replayDone(sess, st, entries[len(entries)-1])) {
@@ -573,6 +585,59 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
 	http.ServeContent(w, r, "", time.Unix(0, f.ServerTime), bytes.NewReader(f.Media))
+}
+
+// tsFragment serves getTSFragment.ts: the fragment converted to an
+// MPEG-TS segment, for MPEG_TS sessions.
+func (s *Server) tsFragment(w http.ResponseWriter, r *http.Request) {
+	sess, st, ok := s.open(w, r)
+	if !ok {
+		return
+	}
+	if sess.Container != ContainerTS {
+		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "getTSFragment.ts serves sessions with ContainerFormat MPEG_TS only."))
+		return
+	}
+	seq, ok := fragments.ParseFragmentNumber(r.URL.Query().Get("FragmentNumber"))
+	if !ok {
+		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "FragmentNumber is invalid."))
+		return
+	}
+	e, ok := st.Lookup(seq)
+	if !ok || !sess.covers(e) {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found in this session."))
+		return
+	}
+	f, err := st.Read(seq)
+	if err != nil {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found."))
+		return
+	}
+	init, err := st.Init(f.InitID)
+	if err != nil {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The init segment of the fragment is not found."))
+		return
+	}
+	seg, err := tsSegment(init, f.Media)
+	if err != nil {
+		s.Logger.Warn("MPEG-TS conversion failed", "component", "hls", "stream", sess.Stream, "fragment", fragments.FragmentNumber(seq), "err", err)
+		fragments.WriteError(w, errf(fragments.CodeUnsupportedMediaType, "The fragment cannot be packaged as MPEG-TS: %v.", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "video/mp2t")
+	h.Set("Cache-Control", "private, max-age=86400, immutable")
+	http.ServeContent(w, r, "", time.Unix(0, f.ServerTime), bytes.NewReader(seg))
+}
+
+// version is the EXT-X-VERSION of a session's playlists (RFC 8216 §7):
+// 7 for fMP4 segments (EXT-X-MAP without EXT-X-I-FRAMES-ONLY), 3 for TS
+// (decimal EXTINF durations).
+func (sess *session) version() int {
+	if sess.Container == ContainerTS {
+		return 3
+	}
+	return 7
 }
 
 // covers reports whether a session may read a fragment: its range for

@@ -1,6 +1,7 @@
 // Package hls serves Kinesis Video HLS sessions from the fragment store:
 // GetHLSStreamingSessionURL, then master and media playlists (RFC 8216)
-// whose segments are the stored CMAF fragments, served as stored.
+// whose segments are the stored CMAF fragments, served as stored, or for
+// ContainerFormat MPEG_TS transport stream segments converted from them.
 package hls
 
 import (
@@ -24,6 +25,9 @@ const (
 	DiscAlways = 1
 	DiscNever  = 2
 	DiscOnDisc = 3 // ON_DISCONTINUITY
+
+	ContainerFMP4 = 1 // FRAGMENTED_MP4
+	ContainerTS   = 2 // MPEG_TS
 )
 
 // session is what a SessionToken carries. The token is the session: the
@@ -33,6 +37,7 @@ type session struct {
 	Producer   bool // PRODUCER_TIMESTAMP selector (else SERVER_TIMESTAMP)
 	Disc       byte
 	ShowTime   bool // DisplayFragmentTimestamp ALWAYS
+	Container  byte // ContainerFMP4 or ContainerTS
 	MaxResults uint32
 	Start, End int64  // Unix ns; End 0 = open
 	Expires    int64  // Unix seconds
@@ -44,12 +49,16 @@ type session struct {
 
 const tokenMAC = 16
 
+// tokenVersion is the first byte of a token body. Version 2 added the
+// container byte; tokens of other versions are refused.
+const tokenVersion = 2
+
 // ErrBadToken is returned for a token that is malformed, forged or for
 // another server.
 var ErrBadToken = errors.New("hls: invalid session token")
 
 func (s *session) marshal() []byte {
-	b := []byte{1, s.Mode, boolByte(s.Producer), s.Disc, boolByte(s.ShowTime)}
+	b := []byte{tokenVersion, s.Mode, boolByte(s.Producer), s.Disc, boolByte(s.ShowTime), s.Container}
 	b = binary.BigEndian.AppendUint32(b, s.MaxResults)
 	for _, v := range []int64{s.Start, s.End, s.Expires, s.Issued, s.Created} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
@@ -67,13 +76,13 @@ func boolByte(v bool) byte {
 }
 
 func unmarshalSession(b []byte) (*session, error) {
-	const fixed = 5 + 4 + 8*6 + 2
-	if len(b) < fixed || b[0] != 1 {
+	const fixed = 6 + 4 + 8*6 + 2
+	if len(b) < fixed || b[0] != tokenVersion {
 		return nil, ErrBadToken
 	}
-	s := &session{Mode: b[1], Producer: b[2] == 1, Disc: b[3], ShowTime: b[4] == 1}
-	s.MaxResults = binary.BigEndian.Uint32(b[5:])
-	p := 9
+	s := &session{Mode: b[1], Producer: b[2] == 1, Disc: b[3], ShowTime: b[4] == 1, Container: b[5]}
+	s.MaxResults = binary.BigEndian.Uint32(b[6:])
+	p := 10
 	vals := make([]int64, 5)
 	for i := range vals {
 		vals[i] = int64(binary.BigEndian.Uint64(b[p:]))
@@ -84,7 +93,8 @@ func unmarshalSession(b []byte) (*session, error) {
 	p += 8
 	n := int(binary.BigEndian.Uint16(b[p:]))
 	p += 2
-	if len(b) != p+n || s.Mode < ModeLive || s.Mode > ModeOnDemand || s.Disc < DiscAlways || s.Disc > DiscOnDisc {
+	if len(b) != p+n || s.Mode < ModeLive || s.Mode > ModeOnDemand || s.Disc < DiscAlways || s.Disc > DiscOnDisc ||
+		s.Container < ContainerFMP4 || s.Container > ContainerTS {
 		return nil, ErrBadToken
 	}
 	s.Stream = string(b[p:])
