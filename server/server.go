@@ -23,6 +23,7 @@ import (
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/web"
 )
 
 // Server is a running Eddy. Set Config (and optionally Logger), call
@@ -134,6 +135,7 @@ func (s *Server) Initialize() error {
 		return err
 	}
 	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
+	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock}).Mount(r)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -1,0 +1,101 @@
+package web
+
+import (
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/eddy-video/eddy/fragments"
+)
+
+// bitrateWindow is how much recent recording the bitrate is computed over.
+const bitrateWindow = 30 * time.Second
+
+// streamInfo is one row of GET /api/v1/streams.
+type streamInfo struct {
+	Name           string     `json:"name"`
+	Status         string     `json:"status"`
+	Live           bool       `json:"live"`
+	Codecs         []string   `json:"codecs"`
+	BitrateBps     int64      `json:"bitrateBps"`
+	RetentionHours int        `json:"retentionHours"`
+	StoredBytes    int64      `json:"storedBytes"`
+	FirstFragment  *time.Time `json:"firstFragment,omitempty"`
+	LastFragment   *time.Time `json:"lastFragment,omitempty"`
+	// RecentFragments is the number of fragments in the bitrate window.
+	RecentFragments int `json:"recentFragments"`
+}
+
+func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
+	live := map[string][]string{}
+	if h.Registry != nil {
+		for _, n := range h.Registry.Names() {
+			hub, ok := h.Registry.Hub(n)
+			if !ok {
+				continue
+			}
+			cs := make([]string, 0, len(hub.Tracks))
+			for _, t := range hub.Tracks {
+				cs = append(cs, t.Codec)
+			}
+			live[n] = cs
+		}
+	}
+	h.mu.Lock()
+	for n, cs := range live {
+		h.codecs[n] = cs
+	}
+	h.mu.Unlock()
+
+	streams := h.Manager.List()
+	out := make([]streamInfo, 0, len(streams))
+	for _, vs := range streams {
+		cs, isLive := live[vs.Name]
+		if !isLive {
+			h.mu.Lock()
+			cs = h.codecs[vs.Name]
+			h.mu.Unlock()
+		}
+		if cs == nil {
+			cs = []string{}
+		}
+		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, Codecs: cs, RetentionHours: vs.DataRetentionInHours}
+		if st, err := h.Manager.Store(vs.Name); err == nil {
+			h.fillStore(&si, st)
+		}
+		out = append(out, si)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, out)
+}
+
+// fillStore adds what the store knows: the first and last fragment
+// (producer time), the size, and the bitrate of the last bitrateWindow of
+// recording (by server time, which never goes backwards).
+func (h *Handler) fillStore(si *streamInfo, st *fragments.Store) {
+	si.StoredBytes = st.Size()
+	last, ok := st.Last()
+	if !ok {
+		return
+	}
+	lt := time.Unix(0, last.ProducerTime+last.Duration).UTC()
+	si.LastFragment = &lt
+	if first, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), time.Unix(0, last.ServerTime), 0, 1); err == nil && len(first) == 1 {
+		ft := time.Unix(0, first[0].ProducerTime).UTC()
+		si.FirstFragment = &ft
+	}
+	end := time.Unix(0, last.ServerTime)
+	recent, _, err := st.List(fragments.IndexServerTime, end.Add(-bitrateWindow), end, 0, 1000)
+	if err != nil {
+		return
+	}
+	var bytes, dur int64
+	for _, e := range recent {
+		bytes += e.Size
+		dur += e.Duration
+	}
+	si.RecentFragments = len(recent)
+	if dur > 0 {
+		si.BitrateBps = int64(float64(bytes*8) / (float64(dur) / float64(time.Second)))
+	}
+}

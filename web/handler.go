@@ -1,0 +1,97 @@
+// Package web is Eddy's browser UI: the built front end (web/dist, embedded
+// with go:embed) and the small JSON API it reads (stream list, archive
+// coverage). Playback goes through the Kinesis Video HLS API and clips
+// through /api/v1/streams/{name}/clip.mp4, which other packages serve.
+//
+// The front-end source is under web/src; `npm ci && npm run build` in web/
+// rebuilds web/dist, which is committed so that a fresh clone builds without
+// Node.
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media"
+)
+
+// Handler serves the web UI and its JSON API. Set the exported fields, then
+// call Mount.
+type Handler struct {
+	Manager  *fragments.Manager
+	Registry *media.Registry // nil: no stream is ever shown as live
+	Logger   *slog.Logger
+	// Now replaces time.Now (tests).
+	Now func() time.Time
+
+	// codecs remembers the codecs of each stream's last publication, so
+	// an offline stream still shows what it recorded.
+	mu     sync.Mutex
+	codecs map[string][]string
+}
+
+// Mount adds the UI routes to r: GET / and /assets/*, GET /api/v1/streams
+// and GET /api/v1/streams/{name}/coverage.
+func (h *Handler) Mount(r chi.Router) {
+	if h.Logger == nil {
+		h.Logger = slog.Default()
+	}
+	h.Logger = h.Logger.With("component", "web")
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	h.codecs = map[string][]string{}
+	r.Get("/", h.serveIndex)
+	r.Get("/index.html", h.serveIndex)
+	r.Get("/assets/*", h.serveAsset)
+	r.Get("/api/v1/streams", h.listStreams)
+	r.Get("/api/v1/streams/{name}/coverage", h.coverage)
+}
+
+// apiError is the JSON error body of the UI API.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func badRequest(msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "InvalidArgument", Message: msg}
+}
+
+// writeError translates err to a JSON error in one place: API errors keep
+// their status, store errors go through the Kinesis Video table.
+func (h *Handler) writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		fe := fragments.AsError(err)
+		ae = &apiError{Status: http.StatusInternalServerError, Code: fe.Code, Message: fe.Message}
+		switch fe.Code {
+		case fragments.CodeNotFound:
+			ae.Status = http.StatusNotFound
+		case fragments.CodeInvalidArgument:
+			ae.Status = http.StatusBadRequest
+		default:
+			h.Logger.Error("ui api", "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(ae.Status)
+	_ = json.NewEncoder(w).Encode(map[string]*apiError{"error": ae})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}

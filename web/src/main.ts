@@ -1,0 +1,431 @@
+// Eddy web UI: stream list, live view (HLS LIVE through the Kinesis Video
+// GetHLSStreamingSessionURL API, played with hls.js), archive timeline
+// (coverage from /api/v1/streams/{name}/coverage, ON_DEMAND playback on
+// click) and clip download (/api/v1/streams/{name}/clip.mp4).
+import Hls from 'hls.js';
+import './style.css';
+
+interface StreamInfo {
+  name: string; status: string; live: boolean; codecs: string[]; bitrateBps: number;
+  retentionHours: number; storedBytes: number; firstFragment?: string; lastFragment?: string;
+}
+interface Coverage {
+  mode: 'ranges' | 'buckets'; ranges?: { start: string; end: string }[];
+  bucket?: string; buckets?: { start: string; ratio: number; sampled?: boolean }[]; truncated?: boolean;
+}
+interface Range { start: number; end: number } // epoch ms
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const state = {
+  streams: [] as StreamInfo[],
+  current: '' as string,
+  span: DAY,
+  end: 0, // timeline window end (epoch ms); 0 follows now
+  ranges: [] as Range[],
+  selection: null as Range | null,
+  markStart: null as number | null,
+  cursor: null as number | null,
+  hls: null as Hls | null,
+  mode: '',
+  playStart: 0, // epoch ms of media time 0 for ON_DEMAND playback
+  fatalErrors: [] as string[],
+  coverageLoads: 0,
+};
+
+// Exposed for debugging and for the end-to-end test.
+(window as any).eddy = { state, playLive, playAt, loadStreams };
+
+function windowEnd(): number { return state.end || Date.now(); }
+
+function fmtBitrate(bps: number): string {
+  if (!bps) return '—';
+  if (bps >= 1e6) return (bps / 1e6).toFixed(2) + ' Mbit/s';
+  return Math.round(bps / 1e3) + ' kbit/s';
+}
+function fmtTime(ms: number, withDate = false): string {
+  const d = new Date(ms);
+  return withDate ? d.toLocaleString() : d.toLocaleTimeString();
+}
+function fmtRetention(h: number): string {
+  if (!h) return 'none';
+  if (h % 24 === 0) return h / 24 + ' d';
+  return h + ' h';
+}
+
+async function api<T>(path: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let body: any = null;
+  try { body = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (!res.ok) {
+    const msg = body?.error?.message ?? body?.message ?? body?.Message ?? (text || res.statusText);
+    const code = body?.error?.code ?? body?.__type ?? res.headers.get('x-amzn-ErrorType') ?? String(res.status);
+    throw new ApiError(String(code), String(msg), res.status);
+  }
+  return body as T;
+}
+class ApiError extends Error {
+  constructor(public code: string, message: string, public status: number) { super(message); }
+}
+
+// ---- stream list
+
+async function loadStreams(): Promise<void> {
+  const status = $('streams-status');
+  try {
+    state.streams = await api<StreamInfo[]>('/api/v1/streams');
+  } catch (e) {
+    status.textContent = 'Could not load streams: ' + (e as Error).message;
+    return;
+  }
+  const table = $<HTMLTableElement>('streams');
+  const body = table.tBodies[0];
+  body.replaceChildren();
+  for (const s of state.streams) {
+    const tr = document.createElement('tr');
+    tr.dataset.stream = s.name;
+    if (s.name === state.current) tr.className = 'selected';
+    const name = document.createElement('button');
+    name.type = 'button';
+    name.className = 'link';
+    name.textContent = s.name;
+    name.setAttribute('aria-label', `Open ${s.name}`);
+    name.onclick = () => openStream(s.name);
+    const cells: (string | Node)[] = [
+      name, '', s.codecs.length ? s.codecs.join(', ') : '—', fmtBitrate(s.bitrateBps),
+      fmtRetention(s.retentionHours), s.lastFragment ? fmtTime(Date.parse(s.lastFragment), true) : '—',
+    ];
+    for (const c of cells) {
+      const td = document.createElement('td');
+      td.append(c);
+      tr.append(td);
+    }
+    const st = tr.children[1] as HTMLElement;
+    st.textContent = s.live ? 'live' : 'offline';
+    st.className = s.live ? 'state-live' : 'state-offline';
+    body.append(tr);
+  }
+  table.hidden = state.streams.length === 0;
+  status.textContent = state.streams.length === 0
+    ? 'No streams yet. Publish one with: ffmpeg -re -i cam.mp4 -c copy -f rtsp rtsp://HOST:8554/cam1'
+    : `${state.streams.length} stream(s), ${state.streams.filter((s) => s.live).length} live. Updated ${new Date().toLocaleTimeString()}.`;
+}
+
+function openStream(name: string): void {
+  state.current = name;
+  state.selection = null;
+  state.markStart = null;
+  state.end = 0;
+  $('viewer').hidden = false;
+  $('viewer-h').textContent = name;
+  for (const tr of Array.from(document.querySelectorAll<HTMLElement>('#streams tbody tr'))) {
+    tr.className = tr.dataset.stream === name ? 'selected' : '';
+  }
+  renderSelection();
+  void loadCoverage();
+  void playLive();
+}
+
+// ---- player
+
+function setStatus(msg: string, error = false): void {
+  const p = $('player-status');
+  p.textContent = msg;
+  p.className = error ? 'error' : '';
+}
+
+function stopPlayer(): void {
+  state.hls?.destroy();
+  state.hls = null;
+  const v = $<HTMLVideoElement>('video');
+  v.removeAttribute('src');
+  v.load();
+}
+
+async function sessionURL(body: object): Promise<string> {
+  const out = await api<{ HLSStreamingSessionURL: string }>('/getHLSStreamingSessionURL', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  return out.HLSStreamingSessionURL;
+}
+
+function explain(e: unknown): string {
+  if (e instanceof ApiError) {
+    if (e.code.includes('ResourceNotFound') && /fragment/i.test(e.message)) {
+      return 'No fragments yet: nothing recent is recorded for this stream (is a camera publishing?). ' + e.message;
+    }
+    return `${e.code}: ${e.message}`;
+  }
+  return (e as Error).message ?? String(e);
+}
+
+async function playLive(name = state.current): Promise<void> {
+  stopPlayer();
+  state.mode = 'LIVE';
+  $('mode').textContent = 'LIVE';
+  setStatus('Starting live view…');
+  let url: string;
+  try {
+    url = await sessionURL({ StreamName: name, PlaybackMode: 'LIVE' });
+  } catch (e) {
+    setStatus(explain(e), true);
+    return;
+  }
+  startHls(url, 'Live');
+}
+
+// playAt plays the archive ON_DEMAND from t for up to an hour, clipped to
+// recorded coverage: a time in a gap starts at the next recording.
+async function playAt(t: number, until?: number, name = state.current): Promise<void> {
+  const r = clipToCoverage(t, until ?? t + HOUR);
+  if (!r) {
+    setStatus(`Nothing recorded at or after ${fmtTime(t, true)}.`, true);
+    return;
+  }
+  stopPlayer();
+  state.mode = 'ON_DEMAND';
+  $('mode').textContent = 'ARCHIVE';
+  setStatus(`Loading the archive from ${fmtTime(r.start, true)} to ${fmtTime(r.end, true)}…`);
+  let url: string;
+  try {
+    url = await sessionURL({
+      StreamName: name, PlaybackMode: 'ON_DEMAND', DisplayFragmentTimestamp: 'ALWAYS',
+      HLSFragmentSelector: {
+        FragmentSelectorType: 'PRODUCER_TIMESTAMP',
+        TimestampRange: { StartTimestamp: r.start / 1000, EndTimestamp: r.end / 1000 },
+      },
+    });
+  } catch (e) {
+    setStatus(explain(e), true);
+    return;
+  }
+  state.playStart = r.start;
+  startHls(url, `Archive from ${fmtTime(r.start, true)}`);
+}
+
+function clipToCoverage(t: number, until: number): Range | null {
+  const rs = state.ranges;
+  if (rs.length === 0) return { start: t, end: until }; // unknown (bucket view): let the server decide
+  const first = rs.find((r) => r.end > t);
+  if (!first || first.start >= until) return null;
+  const start = Math.max(t, first.start);
+  let end = start;
+  for (const r of rs) {
+    if (r.end <= start) continue;
+    if (r.start >= until) break;
+    end = Math.min(until, r.end);
+  }
+  return end > start ? { start, end } : null;
+}
+
+function startHls(url: string, label: string): void {
+  const video = $<HTMLVideoElement>('video');
+  if (!Hls.isSupported()) {
+    if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = url;
+      void video.play().catch(() => {});
+      setStatus(label);
+      return;
+    }
+    setStatus('This browser supports neither Media Source Extensions nor native HLS.', true);
+    return;
+  }
+  const hls = new Hls({ lowLatencyMode: false, backBufferLength: 60 });
+  state.hls = hls;
+  hls.on(Hls.Events.ERROR, (_ev, data) => {
+    if (!data.fatal) return;
+    const msg = `Playback error (${data.type}: ${data.details})`;
+    state.fatalErrors.push(msg);
+    setStatus(msg + '. Press "Watch live" or click the timeline to retry.', true);
+    hls.destroy();
+    if (state.hls === hls) state.hls = null;
+  });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    setStatus(label);
+    void video.play().catch((e) => setStatus('Press play to start (' + (e as Error).message + ')'));
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+}
+
+// ---- timeline
+
+async function loadCoverage(): Promise<void> {
+  if (!state.current) return;
+  const end = windowEnd();
+  const from = new Date(end - state.span).toISOString();
+  const to = new Date(end).toISOString();
+  try {
+    const c = await api<Coverage>(`/api/v1/streams/${encodeURIComponent(state.current)}/coverage?from=${from}&to=${to}`);
+    state.ranges = (c.ranges ?? []).map((r) => ({ start: Date.parse(r.start), end: Date.parse(r.end) }));
+    renderTimeline(c);
+    state.coverageLoads++;
+  } catch (e) {
+    $('tl-info').textContent = 'Could not load the archive: ' + explain(e);
+  }
+}
+
+function pct(t: number): number {
+  const end = windowEnd();
+  return ((t - (end - state.span)) / state.span) * 100;
+}
+
+function renderTimeline(c?: Coverage): void {
+  const end = windowEnd();
+  const start = end - state.span;
+  const cov = $('tl-coverage');
+  cov.replaceChildren();
+  let total = 0;
+  for (const r of state.ranges) {
+    const d = document.createElement('div');
+    d.style.left = pct(r.start) + '%';
+    d.style.width = (pct(r.end) - pct(r.start)) + '%';
+    d.title = `${fmtTime(r.start, true)} – ${fmtTime(r.end, true)}`;
+    cov.append(d);
+    total += r.end - r.start;
+  }
+  for (const b of c?.buckets ?? []) {
+    const bs = Date.parse(b.start);
+    const size = c?.bucket === 'day' ? DAY : HOUR;
+    const d = document.createElement('div');
+    d.style.left = pct(bs) + '%';
+    d.style.width = (pct(bs + size) - pct(bs)) + '%';
+    d.style.opacity = String(b.ratio);
+    d.title = `${fmtTime(bs, true)}: ${Math.round(b.ratio * 100)}% recorded`;
+    if (b.ratio > 0) cov.append(d);
+  }
+  $('tl-window').textContent = `${fmtTime(start, true)} – ${fmtTime(end, true)}`;
+  const tl = $('timeline');
+  tl.setAttribute('aria-valuetext', state.ranges.length
+    ? `${state.ranges.length} recorded range(s), ${Math.round(total / 1000)} s in this window`
+    : 'nothing recorded in this window');
+  const axis = $('tl-axis');
+  axis.replaceChildren();
+  const ticks = 6;
+  for (let i = 0; i <= ticks; i++) {
+    const s = document.createElement('span');
+    s.style.left = (i / ticks) * 100 + '%';
+    s.textContent = new Date(start + (state.span * i) / ticks).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    axis.append(s);
+  }
+  renderSelection();
+}
+
+function renderSelection(): void {
+  const sel = $('tl-selection');
+  const ctl = $('selection-controls');
+  const s = state.selection;
+  if (!s) { sel.hidden = true; ctl.hidden = true; return; }
+  sel.hidden = false;
+  sel.style.left = pct(s.start) + '%';
+  sel.style.width = Math.max(0.2, pct(s.end) - pct(s.start)) + '%';
+  ctl.hidden = false;
+  $('selection-text').textContent = `Selected ${fmtTime(s.start, true)} – ${fmtTime(s.end, true)} (${Math.round((s.end - s.start) / 1000)} s)`;
+  const a = $<HTMLAnchorElement>('btn-download');
+  a.href = `/api/v1/streams/${encodeURIComponent(state.current)}/clip.mp4?start=${new Date(s.start).toISOString()}&end=${new Date(s.end).toISOString()}`;
+  a.download = `${state.current}-${new Date(s.start).toISOString().replace(/[:.]/g, '')}.mp4`;
+}
+
+function timeAt(clientX: number): number {
+  const r = $('timeline').getBoundingClientRect();
+  const f = Math.min(1, Math.max(0, (clientX - r.left) / r.width));
+  return windowEnd() - state.span + f * state.span;
+}
+
+function setCursor(t: number): void {
+  state.cursor = t;
+  const c = $('tl-cursor');
+  c.hidden = false;
+  c.style.left = pct(t) + '%';
+  const tl = $('timeline');
+  tl.setAttribute('aria-valuenow', String(Math.round(pct(t))));
+  tl.setAttribute('aria-valuetext', fmtTime(t, true));
+}
+
+function markSelection(t: number): void {
+  if (state.markStart === null) {
+    state.markStart = t;
+    $('tl-info').textContent = `Selection starts at ${fmtTime(t, true)}; mark the end.`;
+    return;
+  }
+  const a = Math.min(state.markStart, t);
+  const b = Math.max(state.markStart, t);
+  state.markStart = null;
+  if (b > a) state.selection = { start: a, end: b };
+  renderSelection();
+}
+
+function setupTimeline(): void {
+  const tl = $('timeline');
+  let down: { x: number; t: number } | null = null;
+  tl.addEventListener('pointerdown', (e) => {
+    down = { x: e.clientX, t: timeAt(e.clientX) };
+    tl.setPointerCapture(e.pointerId);
+  });
+  tl.addEventListener('pointermove', (e) => {
+    if (!down || Math.abs(e.clientX - down.x) < 5) return;
+    const t = timeAt(e.clientX);
+    state.selection = { start: Math.min(down.t, t), end: Math.max(down.t, t) };
+    renderSelection();
+  });
+  tl.addEventListener('pointerup', (e) => {
+    if (!down) return;
+    const d = down;
+    down = null;
+    if (Math.abs(e.clientX - d.x) >= 5) return; // a drag: selection done
+    setCursor(d.t);
+    if (e.shiftKey) { markSelection(d.t); return; }
+    void playAt(d.t);
+  });
+  tl.addEventListener('keydown', (e) => {
+    const step = state.span / 100;
+    const t = state.cursor ?? windowEnd() - state.span / 2;
+    switch (e.key) {
+      case 'ArrowLeft': setCursor(Math.max(windowEnd() - state.span, t - step)); break;
+      case 'ArrowRight': setCursor(Math.min(windowEnd(), t + step)); break;
+      case 'Enter': void playAt(t); break;
+      case 's': case 'S': markSelection(t); break;
+      default: return;
+    }
+    e.preventDefault();
+  });
+  const zoom = (span: number) => {
+    // Zoom around the cursor if one is set, else show the latest span.
+    const center = state.cursor;
+    state.span = span;
+    state.end = center === null ? 0 : center + span / 2;
+    if (Date.now() - state.end < 0) state.end = 0;
+    $('zoom-day').setAttribute('aria-pressed', String(span === DAY));
+    $('zoom-hour').setAttribute('aria-pressed', String(span === HOUR));
+    void loadCoverage();
+  };
+  $('zoom-day').onclick = () => zoom(DAY);
+  $('zoom-hour').onclick = () => zoom(HOUR);
+  $('tl-prev').onclick = () => { state.end = windowEnd() - state.span / 2; void loadCoverage(); };
+  $('tl-next').onclick = () => {
+    const e = windowEnd() + state.span / 2;
+    state.end = e >= Date.now() ? 0 : e;
+    void loadCoverage();
+  };
+  $('tl-now').onclick = () => { state.end = 0; void loadCoverage(); };
+  $('btn-live').onclick = () => void playLive();
+  $('btn-play-sel').onclick = () => { if (state.selection) void playAt(state.selection.start, state.selection.end); };
+  $('btn-clear-sel').onclick = () => { state.selection = null; state.markStart = null; renderSelection(); };
+
+  // The playhead follows ON_DEMAND playback (media time 0 = playStart).
+  $<HTMLVideoElement>('video').addEventListener('timeupdate', () => {
+    const ph = $('tl-playhead');
+    const v = $<HTMLVideoElement>('video');
+    if (state.mode !== 'ON_DEMAND') { ph.hidden = true; return; }
+    ph.hidden = false;
+    ph.style.left = pct(state.playStart + v.currentTime * 1000) + '%';
+  });
+}
+
+setupTimeline();
+void loadStreams();
+setInterval(() => void loadStreams(), 3000);
+setInterval(() => { if (state.current && !document.hidden) void loadCoverage(); }, 10000);
