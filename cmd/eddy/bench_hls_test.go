@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBenchHLS runs `eddy bench hls` briefly (1 publisher, 5 readers, 4 s
+// windows) against a server binary it starts as a child: a functional test
+// of the bench code and of LIVE HLS keeping up, not a performance assertion.
+func TestBenchHLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the server binary and publishes for ~15 s; skipped with -short")
+	}
+	cfg := defaultHLSBenchConfig()
+	cfg.Server = ingestTestBinary(t)
+	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
+	cfg.Log = ingestTestLog{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runHLSBench(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res.writeText(&out)
+	t.Log(out.String())
+	if res.Listing.Samples < 2 || res.Listing.AfterKeyP50MS < res.Listing.AfterCloseP50MS {
+		t.Errorf("listing latency: %d samples, after close p50 %.1f ms, after first keyframe p50 %.1f ms; want ≥ 2 samples, and the first keyframe before the close",
+			res.Listing.Samples, res.Listing.AfterCloseP50MS, res.Listing.AfterKeyP50MS)
+	}
+	if res.ReadersStarted != 5 || res.ReadersFellBehind != 0 || res.RequestErrors != 0 {
+		t.Errorf("%d readers started, %d fell behind, %d request errors; want 5, 0, 0: %q",
+			res.ReadersStarted, res.ReadersFellBehind, res.RequestErrors, res.ReaderProblems)
+	}
+	if res.SegmentRequests < 5 || res.PlaylistRequests < 5 || res.BytesServed == 0 {
+		t.Errorf("%d segment and %d playlist requests, %d bytes in the window; want some of each",
+			res.SegmentRequests, res.PlaylistRequests, res.BytesServed)
+	}
+	if res.ServerCPUPerReaderMinRaw == nil || res.ServerCPUPerReaderMinNet == nil {
+		t.Error("server CPU per reader-minute not measured")
+	}
+}
+
+func TestBenchHLSParsePlaylist(t *testing.T) {
+	base, _ := url.Parse("http://h/hls/v1/getHLSMediaPlaylist.m3u8?SessionToken=x")
+	pl, err := parseHLSMediaPlaylist(base, []byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n"+
+		"#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?SessionToken=x&InitId=ab\"\n"+
+		"#EXT-X-PROGRAM-DATE-TIME:2024-01-02T03:04:05.678Z\n#EXTINF:2.000,\ngetMP4MediaFragment.mp4?SessionToken=x&FragmentNumber=a\n"+
+		"#EXT-X-DISCONTINUITY\n#EXTINF:1.960,\ngetMP4MediaFragment.mp4?SessionToken=x&FragmentNumber=b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.target != 2*time.Second || pl.seq != 7 || len(pl.segs) != 2 {
+		t.Fatalf("target %v, sequence %d, %d segments; want 2s, 7, 2", pl.target, pl.seq, len(pl.segs))
+	}
+	s0, s1 := pl.segs[0], pl.segs[1]
+	if s0.seq != 7 || s1.seq != 8 || s1.dur != 1960*time.Millisecond || s1.number != "b" {
+		t.Errorf("segments %+v %+v", s0, s1)
+	}
+	if s0.initURI != "http://h/hls/v1/getMP4InitFragment.mp4?SessionToken=x&InitId=ab" || s1.initURI != s0.initURI {
+		t.Errorf("init URI %q", s0.initURI)
+	}
+	if want := time.Date(2024, 1, 2, 3, 4, 5, 678e6, time.UTC).UnixNano(); s0.pdt != want || s1.pdt != 0 {
+		t.Errorf("program date-times %d, %d; want %d, 0", s0.pdt, s1.pdt, want)
+	}
+}
