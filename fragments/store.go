@@ -30,7 +30,14 @@ type Store struct {
 
 	mu    sync.Mutex // serializes Append; guards inits
 	inits map[InitID][]byte
+
+	initMu sync.Mutex
+	initOf map[uint64]InitID // recent fragments' init segments (bounded)
 }
+
+// maxInitCache bounds Store.initOf: enough for every live window and a
+// long on-demand playlist.
+const maxInitCache = 1 << 14
 
 const (
 	initDir  = "init"
@@ -43,7 +50,7 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream) (*Store, error
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}}
+	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, initOf: map[uint64]InitID{}}
 	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
 		return nil, err
 	}
@@ -117,6 +124,7 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 		return 0, res[0].Err
 	}
 	f.Seq = res[0].Seq
+	st.rememberInit(f.Seq, f.InitID)
 	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
 		return f.Seq, err
 	}
@@ -224,6 +232,41 @@ func (st *Store) Init(id InitID) ([]byte, error) {
 	st.inits[id] = b
 	st.mu.Unlock()
 	return b, nil
+}
+
+func (st *Store) rememberInit(seq uint64, id InitID) {
+	st.initMu.Lock()
+	defer st.initMu.Unlock()
+	if len(st.initOf) >= maxInitCache {
+		// Forget the oldest half: live windows only need recent ones.
+		cut := seq - maxInitCache/2
+		for k := range st.initOf {
+			if k < cut {
+				delete(st.initOf, k)
+			}
+		}
+		if len(st.initOf) >= maxInitCache {
+			clear(st.initOf)
+		}
+	}
+	st.initOf[seq] = id
+}
+
+// InitOf returns the init segment ID of a fragment without reading its
+// media when it is known (playlists need it for every listed fragment).
+func (st *Store) InitOf(seq uint64) (InitID, error) {
+	st.initMu.Lock()
+	id, ok := st.initOf[seq]
+	st.initMu.Unlock()
+	if ok {
+		return id, nil
+	}
+	f, err := st.Read(seq)
+	if err != nil {
+		return InitID{}, err
+	}
+	st.rememberInit(seq, f.InitID)
+	return f.InitID, nil
 }
 
 // ErrFragmentNotFound is returned for a fragment the store does not hold.

@@ -333,8 +333,8 @@ func (s *Server) master(w http.ResponseWriter, r *http.Request) {
 	}
 	codecs, bw := "", 0
 	if len(entries) > 0 {
-		if f, err := st.Read(entries[len(entries)-1].Seq); err == nil {
-			if init, err := st.Init(f.InitID); err == nil {
+		if id, err := st.InitOf(entries[len(entries)-1].Seq); err == nil {
+			if init, err := st.Init(id); err == nil {
 				codecs = fragments.CodecsString(init)
 			}
 		}
@@ -479,20 +479,20 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fra
 	}
 	for i := range entries {
 		e := &entries[i]
-		f, err := st.Read(e.Seq)
+		initID, err := st.InitOf(e.Seq) // no media read for known fragments
 		if err != nil {
 			continue // trimmed since listing
 		}
-		newInit := i == 0 || f.InitID != prevInit
+		newInit := i == 0 || initID != prevInit
 		if sess.discontinuity(prev, e, newInit && i > 0) {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
 		if newInit {
 			// TS segments carry their own PAT/PMT and parameter sets.
 			if sess.Container == ContainerFMP4 {
-				fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, f.InitID)
+				fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, initID)
 			}
-			prevInit = f.InitID
+			prevInit = initID
 		}
 		if sess.ShowTime {
 			ts := e.ServerTime
