@@ -170,7 +170,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	return b, writeFileAtomic(path, b, 0o600)
+	return b, WriteFileAtomic(path, b, 0o600)
 }
 
 // Close stops the janitor and every shard writer; queued appends finish first.

@@ -5,10 +5,10 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with b: a temp file is written and synced,
+// WriteFileAtomic replaces path with b: a temp file is written and synced,
 // renamed over path, and the directory synced, so a crash leaves either
 // the old or the new contents.
-func writeFileAtomic(path string, b []byte, perm os.FileMode) error {
+func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {

@@ -36,7 +36,7 @@ func writeIndexFile(path string, s *segment) error {
 	b = binary.BigEndian.AppendUint64(b, uint64(s.firstTime))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	return writeFileAtomic(path, b, 0o644)
+	return WriteFileAtomic(path, b, 0o644)
 }
 
 // readIndexFile loads a sealed segment's index and summary. It fails when

@@ -75,7 +75,7 @@ func saveMeta(dir string, m *streamMeta) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, metaFile), b, 0o644)
+	return WriteFileAtomic(filepath.Join(dir, metaFile), b, 0o644)
 }
 
 func loadMeta(dir string) (*streamMeta, error) {

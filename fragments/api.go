@@ -135,10 +135,10 @@ func (s *fragmentSelector) parse(field string) (IndexTime, time.Time, time.Time,
 	return kind, start, end, nil
 }
 
-// inclusiveEnd extends an end timestamp to the end of its millisecond:
+// InclusiveEnd extends an end timestamp to the end of its millisecond:
 // the wire carries milliseconds, so a fragment listed at t.123 must be
 // found by a range ending at t.123 although it is stored in nanoseconds.
-func inclusiveEnd(t time.Time) int64 {
+func InclusiveEnd(t time.Time) int64 {
 	ns := t.UnixNano()
 	if ns%1e6 == 0 {
 		ns += 1e6 - 1
@@ -231,7 +231,7 @@ func (a *API) doListFragments(in *listFragmentsIn) (*listFragmentsOut, error) {
 		if err != nil {
 			return nil, err
 		}
-		p = pageToken{Kind: kind, Start: start.UnixNano(), End: inclusiveEnd(end)}
+		p = pageToken{Kind: kind, Start: start.UnixNano(), End: InclusiveEnd(end)}
 	default:
 		return nil, errf(CodeInvalidArgument, "FragmentSelector is required unless NextToken is given.")
 	}
@@ -324,7 +324,7 @@ func (a *API) clip(st *Store, kind IndexTime, start, end time.Time) (*Clip, erro
 	}
 	var entries []IndexEntry
 	from := uint64(0)
-	end = time.Unix(0, inclusiveEnd(end))
+	end = time.Unix(0, InclusiveEnd(end))
 	for len(entries) < MaxClipFragments {
 		page, next, err := st.List(kind, start, end, from, MaxClipFragments-len(entries))
 		if err != nil {

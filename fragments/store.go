@@ -175,42 +175,12 @@ func ParseFragmentNumber(s string) (uint64, bool) {
 func (st *Store) saveInit(init *InitSegment) error {
 	p := filepath.Join(st.stream.Dir(), initDir, init.ID.String()+".mp4")
 	if _, err := os.Stat(p); err != nil {
-		if err := writeFileSync(p, init.Bytes); err != nil {
+		if err := datastreams.WriteFileAtomic(p, init.Bytes, 0o644); err != nil {
 			return fmt.Errorf("save init segment: %w", err)
 		}
 	}
 	st.inits[init.ID] = init.Bytes
 	return nil
-}
-
-// writeFileSync writes b to p atomically and durably (temp file, fsync,
-// rename, fsync of the directory).
-func writeFileSync(p string, b []byte) error {
-	tmp := p + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(p))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // Init returns an init segment by ID.

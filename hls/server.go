@@ -190,10 +190,7 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 			}
 			sess.Start = tr.StartTimestamp.UnixNano()
 			if tr.EndTimestamp != nil {
-				sess.End = tr.EndTimestamp.UnixNano()
-				if sess.End%1e6 == 0 {
-					sess.End += 1e6 - 1 // the wire carries ms: the end is inclusive of its millisecond
-				}
+				sess.End = fragments.InclusiveEnd(tr.EndTimestamp.Time)
 				if sess.End < sess.Start {
 					return nil, errf(fragments.CodeInvalidArgument, "EndTimestamp must not be before StartTimestamp.")
 				}
@@ -495,11 +492,7 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fra
 			prevInit = initID
 		}
 		if sess.ShowTime {
-			ts := e.ServerTime
-			if sess.Producer {
-				ts = e.ProducerTime
-			}
-			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, ts).UTC().Format("2006-01-02T15:04:05.000Z"))
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, sess.timeOf(e)).UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
 		seg := pathFrag
 		if sess.Container == ContainerTS {
@@ -525,11 +518,7 @@ func (sess *session) discontinuity(prev, e *fragments.IndexEntry, newInit bool) 
 	case DiscNever:
 		return newInit // a new init segment always needs one (RFC 8216 §4.3.2.3)
 	}
-	a, b := prev.ServerTime, e.ServerTime
-	if sess.Producer {
-		a, b = prev.ProducerTime, e.ProducerTime
-	}
-	gap := b - (a + prev.Duration)
+	gap := sess.timeOf(e) - (sess.timeOf(prev) + prev.Duration)
 	return newInit || gap > int64(50*time.Millisecond) || gap < -int64(50*time.Millisecond)
 }
 
@@ -566,25 +555,35 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	seq, ok := fragments.ParseFragmentNumber(r.URL.Query().Get("FragmentNumber"))
+	f, ok := sessionFragment(w, r, sess, st)
 	if !ok {
-		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "FragmentNumber is invalid."))
-		return
-	}
-	e, ok := st.Lookup(seq)
-	if !ok || !sess.covers(e) {
-		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found in this session."))
-		return
-	}
-	f, err := st.Read(seq)
-	if err != nil {
-		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found."))
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
 	http.ServeContent(w, r, "", time.Unix(0, f.ServerTime), bytes.NewReader(f.Media))
+}
+
+// sessionFragment reads the fragment a segment request names, if its
+// session may read it; otherwise it answers the error.
+func sessionFragment(w http.ResponseWriter, r *http.Request, sess *session, st *fragments.Store) (*fragments.Fragment, bool) {
+	seq, ok := fragments.ParseFragmentNumber(r.URL.Query().Get("FragmentNumber"))
+	if !ok {
+		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "FragmentNumber is invalid."))
+		return nil, false
+	}
+	e, ok := st.Lookup(seq)
+	if !ok || !sess.covers(e) {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found in this session."))
+		return nil, false
+	}
+	f, err := st.Read(seq)
+	if err != nil {
+		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found."))
+		return nil, false
+	}
+	return f, true
 }
 
 // tsFragment serves getTSFragment.ts: the fragment converted to an
@@ -598,19 +597,8 @@ func (s *Server) tsFragment(w http.ResponseWriter, r *http.Request) {
 		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "getTSFragment.ts serves sessions with ContainerFormat MPEG_TS only."))
 		return
 	}
-	seq, ok := fragments.ParseFragmentNumber(r.URL.Query().Get("FragmentNumber"))
+	f, ok := sessionFragment(w, r, sess, st)
 	if !ok {
-		fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "FragmentNumber is invalid."))
-		return
-	}
-	e, ok := st.Lookup(seq)
-	if !ok || !sess.covers(e) {
-		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found in this session."))
-		return
-	}
-	f, err := st.Read(seq)
-	if err != nil {
-		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found."))
 		return
 	}
 	init, err := st.Init(f.InitID)
@@ -620,7 +608,7 @@ func (s *Server) tsFragment(w http.ResponseWriter, r *http.Request) {
 	}
 	seg, err := tsSegment(init, f.Media)
 	if err != nil {
-		s.Logger.Warn("MPEG-TS conversion failed", "component", "hls", "stream", sess.Stream, "fragment", fragments.FragmentNumber(seq), "err", err)
+		s.Logger.Warn("MPEG-TS conversion failed", "component", "hls", "stream", sess.Stream, "fragment", fragments.FragmentNumber(f.Seq), "err", err)
 		fragments.WriteError(w, errf(fragments.CodeUnsupportedMediaType, "The fragment cannot be packaged as MPEG-TS: %v.", err))
 		return
 	}
@@ -646,9 +634,14 @@ func (sess *session) covers(e fragments.IndexEntry) bool {
 	if sess.Mode == ModeLive {
 		return e.Seq >= sess.Anchor
 	}
-	t := e.ServerTime
-	if sess.Producer {
-		t = e.ProducerTime
-	}
+	t := sess.timeOf(&e)
 	return t >= sess.Start && (sess.End == 0 || t <= sess.End)
+}
+
+// timeOf returns a fragment's time on the session's selector.
+func (sess *session) timeOf(e *fragments.IndexEntry) int64 {
+	if sess.Producer {
+		return e.ProducerTime
+	}
+	return e.ServerTime
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/eddy-video/eddy/datastreams"
 )
 
 // Playback modes, selectors and options of a session (KVS-API.md §4.5).
@@ -142,7 +144,7 @@ func LoadKey(dir string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(p, key, 0o600); err != nil {
+	if err := datastreams.WriteFileAtomic(p, key, 0o600); err != nil {
 		return nil, fmt.Errorf("hls key: %w", err)
 	}
 	return key, nil

@@ -1,6 +1,12 @@
 package main
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+)
 
 func bench(args []string) error {
 	if len(args) > 0 {
@@ -14,4 +20,38 @@ func bench(args []string) error {
 		}
 	}
 	return fmt.Errorf("usage: eddy bench kds|ingest|hls [flags]")
+}
+
+// startCPUProfile profiles the bench process into path ("" does nothing);
+// call the returned function when done.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// benchReport is what every bench prints.
+type benchReport interface{ writeText(io.Writer) }
+
+// printReport writes a bench's results as text on stdout, then as JSON
+// when asked, and passes the run's error on.
+func printReport(res benchReport, jsonOut bool, runErr error) error {
+	res.writeText(os.Stdout)
+	if jsonOut {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s\n", b)
+	}
+	return runErr
 }

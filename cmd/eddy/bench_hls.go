@@ -144,17 +144,10 @@ func benchHLS(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := runHLSBench(ctx, cfg)
-	if res != nil {
-		res.writeText(os.Stdout)
-		if *jsonOut {
-			b, jerr := json.MarshalIndent(res, "", "  ")
-			if jerr != nil {
-				return jerr
-			}
-			fmt.Printf("%s\n", b)
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return printReport(res, *jsonOut, err)
 }
 
 // hlsBench is the state of one run. It borrows bench ingest's probe (an

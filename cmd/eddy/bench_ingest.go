@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,29 +139,16 @@ func benchIngest(args []string) error {
 	cfg.Log = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	res, err := runIngestBench(ctx, cfg)
-	if res != nil {
-		res.writeText(os.Stdout)
-		if *jsonOut {
-			b, jerr := json.MarshalIndent(res, "", "  ")
-			if jerr != nil {
-				return jerr
-			}
-			fmt.Printf("%s\n", b)
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return printReport(res, *jsonOut, err)
 }
 
 // ingestDefaultClipArgs makes the default clip (ffmpeg arguments before the

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -181,29 +179,16 @@ func benchKDS(args []string) error {
 	cfg.Log = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	res, err := runKDSBench(ctx, cfg)
-	if res != nil {
-		res.writeText(os.Stdout)
-		if *jsonOut {
-			b, jerr := json.MarshalIndent(res, "", "  ")
-			if jerr != nil {
-				return jerr
-			}
-			fmt.Printf("%s\n", b)
-		}
+	if res == nil {
+		return err
 	}
-	return err
+	return printReport(res, *jsonOut, err)
 }
 
 // kdsBench is the state of one run.
