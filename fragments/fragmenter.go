@@ -54,6 +54,12 @@ type Fragmenter struct {
 	// Emit receives each completed fragment and the init segment it needs
 	// (the same *InitSegment until the codec configuration changes).
 	Emit func(init *InitSegment, f *Fragment) error
+	// PartTarget, when set, also cuts each fragment into parts (LL-HLS
+	// partial segments) of at most this duration as its frames arrive;
+	// EmitPart receives them, the last one just before Emit gets the
+	// fragment they make up.
+	PartTarget time.Duration
+	EmitPart   func(init *InitSegment, p *PartCut)
 
 	tracks  []*fragTrack
 	byHub   map[int]*fragTrack
@@ -70,7 +76,30 @@ type Fragmenter struct {
 	startDTS int64 // in the cutting track's timescale
 	startPTS int64 // first unit's PTS in the cutting track's clock
 	startArr time.Time
-	buf      seekablebuffer.Buffer
+
+	// The open part.
+	partStart int64 // cutting track's timescale
+	partArr   time.Time
+	partKey   bool
+	partFirst bool // the fragment's first part
+	partSeq   uint32
+	lastDTS   int64 // the cutting track's previous sample
+}
+
+// PartCut is one part of the open fragment: a moof+mdat on the
+// fragment's timeline, holding the samples released since the previous part.
+type PartCut struct {
+	Media       []byte
+	Duration    int64 // ns
+	Independent bool  // starts with a keyframe
+	First       bool  // the fragment's first part
+	Last        bool  // the fragment's last part; Media is nil if it holds nothing
+	Arrival     time.Time
+	// The fragment's times, as the stored fragment will have them
+	// (ProducerTime is final on the last part only).
+	ServerTime   int64
+	ProducerTime int64
+	Keyframe     bool
 }
 
 type fragTrack struct {
@@ -85,6 +114,7 @@ type fragTrack struct {
 	origin  int64 // media time (track clock) of the session origin
 	pending *heldSample
 	samples []*fmp4.Sample
+	partAt  int    // samples[partAt:] are not in a part yet
 	base    uint64 // tfdt of samples[0]
 	next    uint64 // tfdt of the next sample to add
 	have    bool   // next is set
@@ -361,9 +391,76 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 				fr.keyStart = true
 			}
 			fr.startDTS, fr.startPTS, fr.startArr = s.dts, au.PTS, s.arrival
+			fr.partStart, fr.partArr, fr.partKey, fr.partFirst = s.dts, s.arrival, fr.keyStart, true
 		}
 	}
 	fr.hold(ft, s)
+	if ft == cutter && fr.PartTarget > 0 && fr.open && s.dts > fr.partStart {
+		// Cut the part before s when it reached the target, or when one
+		// more frame like the last would take it past the target.
+		target := int64(fr.PartTarget) * int64(ft.timescale) / int64(time.Second)
+		span, step := s.dts-fr.partStart, s.dts-fr.lastDTS
+		if span >= target || span+step > target {
+			if err := fr.cutPart(s.dts, nil); err != nil {
+				return err
+			}
+			fr.partStart, fr.partArr, fr.partKey = s.dts, s.arrival, s.key || !ft.video
+		}
+	}
+	if ft == cutter {
+		fr.lastDTS = s.dts
+	}
+	return nil
+}
+
+// cutPart emits the samples released since the previous part as one part
+// ending at end (cutting track's timescale). last is the fragment the
+// part completes, or nil for a part in the middle of one.
+func (fr *Fragmenter) cutPart(end int64, last *Fragment) error {
+	pt := fmp4.Part{SequenceNumber: fr.partSeq + 1}
+	for _, ft := range fr.tracks {
+		smp := ft.samples[ft.partAt:]
+		if len(smp) == 0 {
+			continue
+		}
+		var d uint64
+		for _, x := range smp {
+			d += uint64(x.Duration)
+		}
+		pt.Tracks = append(pt.Tracks, &fmp4.PartTrack{ID: ft.id, BaseTime: ft.next - d, Samples: smp})
+		ft.partAt = len(ft.samples)
+	}
+	cutter := fr.video
+	if cutter == nil {
+		cutter = fr.tracks[0]
+	}
+	p := &PartCut{
+		Duration:    int64(time.Duration(end-fr.partStart) * time.Second / time.Duration(cutter.timescale)),
+		Independent: fr.partKey,
+		First:       fr.partFirst,
+		Arrival:     fr.partArr,
+		ServerTime:  fr.startArr.UnixNano(),
+		Keyframe:    fr.keyStart,
+	}
+	p.ProducerTime = p.ServerTime
+	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
+		p.ProducerTime = t.UnixNano()
+	}
+	if last != nil {
+		p.Last, p.ProducerTime = true, last.ProducerTime
+	}
+	if len(pt.Tracks) > 0 {
+		var buf seekablebuffer.Buffer
+		if err := pt.Marshal(&buf); err != nil {
+			return err
+		}
+		p.Media = buf.Bytes()
+		fr.partSeq++
+	} else if last == nil {
+		return nil
+	}
+	fr.partFirst = false
+	fr.EmitPart(fr.init, p)
 	return nil
 }
 
@@ -485,9 +582,6 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	if err := part.Marshal(&offsetWriter{b: buf, off: recordHeader}); err != nil {
 		return err
 	}
-	for _, ft := range fr.tracks {
-		ft.samples = nil
-	}
 	rec := buf.Bytes()
 	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)
 	f := &Fragment{
@@ -501,6 +595,14 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	f.ProducerTime = f.ServerTime
 	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
 		f.ProducerTime = t.UnixNano()
+	}
+	if fr.PartTarget > 0 {
+		if err := fr.cutPart(end, f); err != nil {
+			return err
+		}
+	}
+	for _, ft := range fr.tracks {
+		ft.samples, ft.partAt = nil, 0
 	}
 	return fr.Emit(fr.init, f)
 }

@@ -106,6 +106,22 @@ func (r *recorder) record(ctx context.Context, rd *media.Reader) error {
 			return nil
 		},
 	}
+	if t := r.m.PartDuration; t > 0 {
+		live := r.store.Live()
+		var seg LiveSegment
+		fr.PartTarget = t
+		fr.EmitPart = func(init *InitSegment, p *PartCut) {
+			if p.First {
+				// The previous fragment was appended before this one
+				// opened (Emit is synchronous), so its number is next.
+				seg = LiveSegment{Seq: r.store.NextSeq(), InitID: init.ID, ServerTime: p.ServerTime, Keyframe: p.Keyframe}
+			}
+			seg.ProducerTime = p.ProducerTime
+			live.addPart(seg, init, &LivePart{Duration: p.Duration, Independent: p.Independent, Media: p.Media, First: p.Arrival}, p.Last)
+		}
+		run := live.start(t)
+		defer live.stop(run)
+	}
 	if err := fr.Initialize(); err != nil {
 		r.m.Logger.Warn("publication not recorded", "stream", r.name, "err", err)
 		<-ctx.Done()

@@ -33,6 +33,8 @@ type Store struct {
 
 	initMu sync.Mutex
 	initOf map[uint64]InitID // recent fragments' init segments (bounded)
+
+	live *Live
 }
 
 // maxInitCache bounds Store.initOf: enough for every live window and a
@@ -67,6 +69,7 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream) (*Store, error
 		_ = idx.Close()
 		return nil, err
 	}
+	st.live = newLive(st.NextSeq())
 	return st, nil
 }
 
@@ -128,6 +131,7 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
 		return f.Seq, err
 	}
+	st.live.stored()
 	st.announce(f, len(rec))
 	return f.Seq, nil
 }
@@ -183,8 +187,21 @@ func (st *Store) saveInit(init *InitSegment) error {
 	return nil
 }
 
-// Init returns an init segment by ID.
+// NextSeq returns the sequence number the next appended fragment gets.
+func (st *Store) NextSeq() uint64 {
+	_, next := st.shard.Log().Bounds()
+	return next
+}
+
+// Live returns the stream's live parts (LL-HLS).
+func (st *Store) Live() *Live { return st.live }
+
+// Init returns an init segment by ID: stored, or that of the fragment
+// being recorded (stored with it).
 func (st *Store) Init(id InitID) ([]byte, error) {
+	if b, ok := st.live.Init(id); ok {
+		return b, nil
+	}
 	st.mu.Lock()
 	b, ok := st.inits[id]
 	st.mu.Unlock()

@@ -75,8 +75,11 @@ type Manager struct {
 	AutoCreate            bool
 	DefaultRetentionHours int
 	MaxFragmentDuration   time.Duration
-	Logger                *slog.Logger
-	Registerer            prometheus.Registerer
+	// PartDuration, when set, makes recorders also cut LL-HLS parts of at
+	// most this duration (Store.Live).
+	PartDuration time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 
 	mu        sync.Mutex
 	stores    map[string]*Store

@@ -2,6 +2,7 @@ package hls
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -30,6 +32,12 @@ type Server struct {
 	Logger  *slog.Logger
 
 	sign signer
+
+	discMu   sync.Mutex
+	discMemo map[discKey]discMemo
+
+	llMu       sync.Mutex
+	llRendered map[llKey]*llRendered
 }
 
 // Endpoint paths under /hls/v1/ (KVS names).
@@ -39,6 +47,7 @@ const (
 	pathInit   = "getMP4InitFragment.mp4"
 	pathFrag   = "getMP4MediaFragment.mp4"
 	pathTS     = "getTSFragment.ts"
+	pathPart   = "getMP4MediaPart.mp4" // LL-HLS parts (Eddy's own)
 )
 
 // liveRecent is how recent the newest fragment must be for a LIVE session.
@@ -59,6 +68,7 @@ func (s *Server) Mount(r chi.Router) {
 	r.Get("/hls/v1/"+pathInit, s.cors(s.init))
 	r.Get("/hls/v1/"+pathFrag, s.cors(s.fragment))
 	r.Get("/hls/v1/"+pathTS, s.cors(s.tsFragment))
+	r.Get("/hls/v1/"+pathPart, s.cors(s.part))
 	r.Options("/hls/v1/*", s.cors(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 }
 
@@ -310,11 +320,17 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragme
 
 // deny answers 403 with the KVS error shape.
 func (s *Server) deny(w http.ResponseWriter, msg string) {
+	writeStatus(w, http.StatusForbidden, fragments.CodeNotAuthorized, msg)
+}
+
+// writeStatus answers an error with the KVS error shape and a status of
+// the endpoint's own (HLS clients act on the status).
+func writeStatus(w http.ResponseWriter, status int, code, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("x-amzn-ErrorType", fragments.CodeNotAuthorized)
-	w.WriteHeader(http.StatusForbidden)
-	b, _ := json.Marshal(map[string]string{"__type": fragments.CodeNotAuthorized, "message": msg})
+	h.Set("x-amzn-ErrorType", code)
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"__type": code, "message": msg})
 	_, _ = w.Write(b)
 }
 
@@ -420,13 +436,17 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if s.lowLatency(sess) {
+		s.llMedia(w, r, sess, st)
+		return
+	}
 	entries, err := s.window(sess, st)
 	if err != nil {
 		fragments.WriteError(w, err)
 		return
 	}
 	tok := url.QueryEscape(r.URL.Query().Get("SessionToken"))
-	body, err := s.mediaPlaylist(sess, st, entries, tok)
+	body, err := s.mediaPlaylist(sess, st, s.stored(st, entries), tok, nil)
 	if err != nil {
 		fragments.WriteError(w, err)
 		return
@@ -434,74 +454,103 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 	writePlaylist(w, body)
 }
 
-// mediaPlaylist writes an RFC 8216 media playlist of entries.
-func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, entries []fragments.IndexEntry, tok string) (string, error) {
-	target := int64(1)
+// segment is one media segment of a playlist: a stored fragment or, for
+// LL-HLS, one being recorded, with its parts when they are still known.
+type segment struct {
+	e     fragments.IndexEntry
+	init  fragments.InitID
+	parts []*fragments.LivePart
+	open  bool // still being recorded: listed as its parts only
+}
+
+// stored makes the segments of stored fragments.
+func (s *Server) stored(st *fragments.Store, entries []fragments.IndexEntry) []segment {
+	segs := make([]segment, 0, len(entries)+1)
 	for _, e := range entries {
-		target = max(target, int64(math.Round(float64(e.Duration)/1e9+0.4999)))
-	}
-	// Discontinuity numbering: discontinuities before the first listed
-	// fragment, counted from the session's anchor.
-	discSeq := 0
-	var prev *fragments.IndexEntry
-	var prevInit fragments.InitID
-	if len(entries) > 0 && entries[0].Seq > sess.Anchor {
-		before, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), time.Unix(0, math.MaxInt64), sess.Anchor, int(entries[0].Seq-sess.Anchor))
+		id, err := st.InitOf(e.Seq) // no media read for known fragments
 		if err != nil {
-			return "", err
+			continue // trimmed since listing
 		}
-		for i := range before {
-			if before[i].Seq >= entries[0].Seq {
-				break
-			}
-			if i > 0 && sess.discontinuity(&before[i-1], &before[i], false) {
-				discSeq++
-			}
-			prev = &before[i]
+		segs = append(segs, segment{e: e, init: id})
+	}
+	return segs
+}
+
+// mediaPlaylist writes an RFC 8216 media playlist of segs; ll adds the
+// Low-Latency HLS tags (parts, preload hint, server control).
+func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segment, tok string, ll *llInfo) (string, error) {
+	target := int64(1)
+	var end int64 // the playlist's end, on the session's clock
+	for _, g := range segs {
+		target = max(target, int64(math.Round(float64(g.e.Duration)/1e9+0.4999)))
+		end = max(end, sess.timeOf(&g.e)+g.e.Duration)
+	}
+	first := uint64(0)
+	var d discState
+	if len(segs) > 0 {
+		first = segs[0].e.Seq
+		var err error
+		if d, err = s.discBefore(sess, st, first); err != nil {
+			return "", err
 		}
 	}
 	var b strings.Builder
+	b.Grow(256 + len(segs)*(160+len(tok)))
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", sess.version())
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
-	first := uint64(0)
-	if len(entries) > 0 {
-		first = entries[0].Seq
+	if ll != nil {
+		// PART-HOLD-BACK: three part targets, as the specification advises.
+		fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%.3f\n", 3*ll.target.Seconds())
+		fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%.3f\n", ll.target.Seconds())
 	}
 	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", first)
-	if discSeq > 0 {
-		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", discSeq)
+	if d.count > 0 {
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", d.count)
 	}
 	if sess.Mode == ModeOnDemand {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 	}
-	for i := range entries {
-		e := &entries[i]
-		initID, err := st.InitOf(e.Seq) // no media read for known fragments
-		if err != nil {
-			continue // trimmed since listing
-		}
-		newInit := i == 0 || initID != prevInit
-		if sess.discontinuity(prev, e, newInit && i > 0) {
+	prev, prevInit := d.prev, d.prevInit
+	for i := range segs {
+		g := &segs[i]
+		newInit := prev != nil && g.init != prevInit
+		if sess.discontinuity(prev, &g.e, newInit) {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
-		if newInit {
+		if i == 0 || g.init != segs[i-1].init {
 			// TS segments carry their own PAT/PMT and parameter sets.
 			if sess.Container == ContainerFMP4 {
-				fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, initID)
+				fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s?SessionToken=%s&InitId=%s\"\n", pathInit, tok, g.init)
 			}
-			prevInit = initID
 		}
+		prevInit = g.init
 		if sess.ShowTime {
-			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, sess.timeOf(e)).UTC().Format("2006-01-02T15:04:05.000Z"))
+			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, sess.timeOf(&g.e)).UTC().Format("2006-01-02T15:04:05.000Z"))
+		}
+		// Parts are listed for the last three target durations.
+		if ll != nil && len(g.parts) > 0 && sess.timeOf(&g.e)+g.e.Duration >= end-3*target*int64(time.Second) {
+			for _, p := range g.parts {
+				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%.3f,URI=\"%s?SessionToken=%s&PartNumber=%d\"", float64(p.Duration)/1e9, pathPart, tok, p.Number)
+				if p.Independent {
+					b.WriteString(",INDEPENDENT=YES")
+				}
+				b.WriteByte('\n')
+			}
+		}
+		if g.open {
+			break // the last segment, still being recorded
 		}
 		seg := pathFrag
 		if sess.Container == ContainerTS {
 			seg = pathTS
 		}
-		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s?SessionToken=%s&FragmentNumber=%s\n", float64(e.Duration)/1e9, seg, tok, fragments.FragmentNumber(e.Seq))
-		prev = e
+		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s?SessionToken=%s&FragmentNumber=%s\n", float64(g.e.Duration)/1e9, seg, tok, fragments.FragmentNumber(g.e.Seq))
+		prev = &g.e
 	}
-	if sess.Mode == ModeOnDemand || (sess.Mode == ModeReplay && sess.End != 0 && len(entries) > 0 && s.replayDone(sess, st, entries[len(entries)-1])) {
+	if ll != nil && ll.active {
+		fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s?SessionToken=%s&PartNumber=%d\"\n", pathPart, tok, ll.next)
+	}
+	if sess.Mode == ModeOnDemand || (sess.Mode == ModeReplay && sess.End != 0 && len(segs) > 0 && s.replayDone(sess, st, segs[len(segs)-1].e)) {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
 	return b.String(), nil
@@ -574,6 +623,20 @@ func sessionFragment(w http.ResponseWriter, r *http.Request, sess *session, st *
 		return nil, false
 	}
 	e, ok := st.Lookup(seq)
+	if !ok && sess.Mode == ModeLive && seq >= sess.Anchor {
+		// An LL-HLS playlist lists a fragment as soon as its last part is
+		// cut, a few milliseconds before it is durable: wait for that.
+		live := st.Live()
+		if v, _ := live.View(); v.Complete(seq) {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			live.Wait(ctx, func(v *fragments.LiveView) bool {
+				_, ok := st.Lookup(seq)
+				return ok || !v.Complete(seq)
+			})
+			cancel()
+			e, ok = st.Lookup(seq)
+		}
+	}
 	if !ok || !sess.covers(e) {
 		fragments.WriteError(w, errf(fragments.CodeNotFound, "The fragment is not found in this session."))
 		return nil, false

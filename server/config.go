@@ -42,6 +42,14 @@ type Config struct {
 	Storage StorageConfig `yaml:"storage"`
 	Streams StreamsConfig `yaml:"streams"`
 	Video   VideoConfig   `yaml:"video"`
+	HLS     HLSConfig     `yaml:"hls"`
+}
+
+// HLSConfig tunes HLS sessions.
+type HLSConfig struct {
+	// PartDuration is the Low-Latency HLS part target of LIVE fMP4
+	// sessions (50ms to 1s); 0 turns LL-HLS off (plain segments only).
+	PartDuration Duration `yaml:"part_duration"`
 }
 
 // VideoConfig holds video-stream behaviour.
@@ -130,6 +138,7 @@ func DefaultConfig() Config {
 			DefaultRetention:    Duration(24 * time.Hour),
 			MaxFragmentDuration: Duration(10 * time.Second),
 		},
+		HLS: HLSConfig{PartDuration: Duration(200 * time.Millisecond)},
 	}
 }
 
@@ -187,6 +196,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(time.Minute) {
 		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 60s", c.Video.MaxFragmentDuration))
+	}
+	if p := time.Duration(c.HLS.PartDuration); p != 0 && (p < 50*time.Millisecond || p > time.Second) {
+		errs = append(errs, fmt.Errorf("hls.part_duration: %s is outside 50ms to 1s (0 turns LL-HLS off)", c.HLS.PartDuration))
 	}
 	if r := time.Duration(c.Video.DefaultRetention); r < 0 || r > 87600*time.Hour || r%time.Hour != 0 {
 		errs = append(errs, fmt.Errorf("video.default_retention: %s must be whole hours from 0 to 10y", c.Video.DefaultRetention))

@@ -103,6 +103,7 @@ func (s *Server) Initialize() error {
 		Core: s.core, Registry: s.registry, AutoCreate: c.Video.AutoCreate,
 		DefaultRetentionHours: int(time.Duration(c.Video.DefaultRetention) / time.Hour),
 		MaxFragmentDuration:   time.Duration(c.Video.MaxFragmentDuration),
+		PartDuration:          time.Duration(c.HLS.PartDuration),
 		Logger:                s.Logger, Registerer: reg,
 	}
 	if err := s.videos.Initialize(); err != nil {

@@ -57,6 +57,7 @@ type hlsBenchConfig struct {
 	Window   int           // MaxMediaPlaylistFragmentResults of every session
 	Poll     time.Duration // watcher's media playlist poll period
 	Clip     string        // MP4 to publish; "" = the bench ingest default clip
+	LL       bool          // Low-Latency HLS: readers fetch parts with blocking reloads; a second watcher times parts
 
 	Server     string   // eddy binary to start; "" = this executable
 	ServerArgs []string // extra `serve` flags for the child
@@ -121,6 +122,7 @@ func benchHLS(args []string) error {
 	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread reader starts over this long (within the warm-up)")
 	fs.IntVar(&cfg.Window, "playlist-window", cfg.Window, "MaxMediaPlaylistFragmentResults of each session")
 	fs.DurationVar(&cfg.Poll, "poll", cfg.Poll, "the latency watcher's media playlist poll period")
+	fs.BoolVar(&cfg.LL, "ll", cfg.LL, "Low-Latency HLS: readers load parts with blocking playlist reloads as hls.js in low-latency mode does, and a part watcher times each part's listing")
 	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "eddy binary to start as the server (default: this executable)")
 	serverArgs := fs.String("server-args", "", "extra flags for the started server's serve command, space separated")
@@ -170,6 +172,13 @@ type hlsBench struct {
 	wPolls  int
 	wStart  time.Time
 	wLast   time.Time
+
+	// Part watcher (--ll).
+	parts      []hlsPartSeen
+	existing   []hlsTimed
+	partTarget time.Duration
+	pErrs      int
+	pBlocking  int
 }
 
 // hlsKey is one keyframe the publisher sent.
@@ -302,6 +311,17 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 		defer wg.Done()
 		b.watch(runCtx, watchURL)
 	}()
+	if cfg.LL {
+		llURL, err := b.sessionURL(ctx, false, 0)
+		if err != nil {
+			return abort(fmt.Errorf("part watcher session: %w", err))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.watchParts(runCtx, llURL)
+		}()
+	}
 
 	// Baseline: publisher and watcher alone.
 	b.logf("baseline: warm-up %v, window %v (publisher and watcher only)", cfg.Warmup, cfg.Duration)
@@ -326,7 +346,12 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 			rwg.Add(1)
 			go func() {
 				defer rwg.Done()
-				if ingestSleep(rdCtx, delay) == nil {
+				if ingestSleep(rdCtx, delay) != nil {
+					return
+				}
+				if cfg.LL {
+					r.runLL(rdCtx)
+				} else {
 					r.run(rdCtx)
 				}
 			}()
@@ -403,6 +428,12 @@ func (b *hlsBench) gop() time.Duration {
 // selects producer timestamps and shows them (#EXT-X-PROGRAM-DATE-TIME).
 func (b *hlsBench) sessionURL(ctx context.Context, watcher bool, wait time.Duration) (string, error) {
 	in := map[string]any{"StreamName": b.stream, "PlaybackMode": "LIVE", "MaxMediaPlaylistFragmentResults": b.cfg.Window}
+	if b.cfg.LL && !watcher {
+		// As the web UI's live view: server times (a part's first frame's
+		// arrival) as program date-times, no discontinuities.
+		in["DisplayFragmentTimestamp"] = "ALWAYS"
+		in["DiscontinuityMode"] = "ON_DISCONTINUITY"
+	}
 	if watcher {
 		in["HLSFragmentSelector"] = map[string]any{"FragmentSelectorType": "PRODUCER_TIMESTAMP"}
 		in["DisplayFragmentTimestamp"] = "ALWAYS"
@@ -490,9 +521,54 @@ type hlsPlaylist struct {
 	seq     uint64        // #EXT-X-MEDIA-SEQUENCE
 	initURI string        // the last #EXT-X-MAP URI
 	segs    []hlsSegment
+
+	// LL-HLS (RFC 8216bis): the parts of the segment in progress, its
+	// program date-time, and the preload hint.
+	partTarget time.Duration
+	open       []hlsPart
+	openPDT    int64
+	openInit   string
+	hint       string
+}
+
+// hlsPart is one #EXT-X-PART.
+type hlsPart struct {
+	number      uint64 // Eddy's PartNumber (increasing)
+	dur         time.Duration
+	uri         string
+	independent bool
+}
+
+// next is the (msn, part) of the first part this playlist does not list:
+// what a blocking reload asks for.
+func (pl *hlsPlaylist) next() (uint64, int) {
+	return pl.seq + uint64(len(pl.segs)), len(pl.open)
+}
+
+// tagAttr returns attribute name of an attribute-list tag line.
+func tagAttr(line, name string) string {
+	i := strings.Index(line, name+"=")
+	for i > 0 && line[i-1] != ',' && line[i-1] != ':' {
+		j := strings.Index(line[i+1:], name+"=")
+		if j < 0 {
+			return ""
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(name)+1:]
+	if strings.HasPrefix(v, `"`) {
+		v, _, _ = strings.Cut(v[1:], `"`)
+		return v
+	}
+	v, _, _ = strings.Cut(v, ",")
+	return v
 }
 
 type hlsSegment struct {
+	parts   []hlsPart
 	seq     uint64 // media sequence number
 	dur     time.Duration
 	uri     string // absolute
@@ -510,6 +586,7 @@ func parseHLSMediaPlaylist(base *url.URL, body []byte) (*hlsPlaylist, error) {
 	var dur time.Duration
 	var pdt int64
 	haveInf := false
+	var parts []hlsPart
 	resolve := func(ref string) string {
 		r, err := url.Parse(ref)
 		if err != nil {
@@ -550,6 +627,25 @@ func parseHLSMediaPlaylist(base *url.URL, body []byte) (*hlsPlaylist, error) {
 				return nil, fmt.Errorf("bad %q", line)
 			}
 			pdt = t.UnixNano()
+		case strings.HasPrefix(line, "#EXT-X-PART-INF:"):
+			f, err := strconv.ParseFloat(tagAttr(line, "PART-TARGET"), 64)
+			if err != nil {
+				return nil, fmt.Errorf("bad %q", line)
+			}
+			pl.partTarget = time.Duration(f * float64(time.Second))
+		case strings.HasPrefix(line, "#EXT-X-PART:"):
+			f, err := strconv.ParseFloat(tagAttr(line, "DURATION"), 64)
+			uri := tagAttr(line, "URI")
+			if err != nil || uri == "" {
+				return nil, fmt.Errorf("bad %q", line)
+			}
+			p := hlsPart{dur: time.Duration(f * float64(time.Second)), uri: resolve(uri), independent: tagAttr(line, "INDEPENDENT") == "YES"}
+			if u, err := url.Parse(uri); err == nil {
+				p.number, _ = strconv.ParseUint(u.Query().Get("PartNumber"), 10, 64)
+			}
+			parts = append(parts, p)
+		case strings.HasPrefix(line, "#EXT-X-PRELOAD-HINT:"):
+			pl.hint = resolve(tagAttr(line, "URI"))
 		case strings.HasPrefix(line, "#EXTINF:"):
 			v, _, _ := strings.Cut(strings.TrimPrefix(line, "#EXTINF:"), ",")
 			f, err := strconv.ParseFloat(v, 64)
@@ -562,17 +658,18 @@ func parseHLSMediaPlaylist(base *url.URL, body []byte) (*hlsPlaylist, error) {
 			if !haveInf {
 				return nil, fmt.Errorf("segment %q without #EXTINF", hlsPath(line))
 			}
-			s := hlsSegment{seq: pl.seq + uint64(len(pl.segs)), dur: dur, uri: resolve(line), initURI: pl.initURI, pdt: pdt}
+			s := hlsSegment{seq: pl.seq + uint64(len(pl.segs)), dur: dur, uri: resolve(line), initURI: pl.initURI, pdt: pdt, parts: parts}
 			if u, err := url.Parse(line); err == nil {
 				s.number = u.Query().Get("FragmentNumber")
 			}
 			pl.segs = append(pl.segs, s)
-			dur, pdt, haveInf = 0, 0, false
+			dur, pdt, haveInf, parts = 0, 0, false, nil
 		}
 	}
 	if first {
 		return nil, errors.New("empty playlist")
 	}
+	pl.open, pl.openPDT, pl.openInit = parts, pdt, pl.initURI
 	return pl, sc.Err()
 }
 
@@ -829,6 +926,9 @@ type hlsResults struct {
 
 	// Listing latency, over the whole run.
 	Listing hlsListing `json:"listing"`
+	// LL-HLS part listing (--ll), over the whole run.
+	LL    bool            `json:"low_latency"`
+	Parts *hlsPartListing `json:"parts,omitempty"`
 
 	// Readers (the readers' window).
 	ServerCPUPerReaderMinRaw *float64 `json:"server_cpu_seconds_per_reader_minute_raw,omitempty"`
@@ -850,6 +950,10 @@ type hlsResults struct {
 	SegmentP50MS             float64  `json:"segment_p50_ms"`
 	SegmentP99MS             float64  `json:"segment_p99_ms"`
 	SegmentMaxMS             float64  `json:"segment_max_ms"`
+	PartRequests             int64    `json:"part_requests"`
+	PartP50MS                float64  `json:"part_p50_ms"`
+	PartP99MS                float64  `json:"part_p99_ms"`
+	PartMaxMS                float64  `json:"part_max_ms"`
 	ReaderProblems           []string `json:"reader_problems,omitempty"`
 
 	Problems       []string `json:"problems,omitempty"`
@@ -874,8 +978,9 @@ type hlsWindow struct {
 	BenchStallMaxMS    float64  `json:"bench_stall_max_ms"`
 	FragmentsPersisted int64    `json:"fragments_persisted"`
 
-	// Listing latency of the segments listed in this window.
-	Listing hlsListing `json:"listing"`
+	// Listing latency of the segments (and, --ll, parts) listed in this window.
+	Listing hlsListing      `json:"listing"`
+	Parts   *hlsPartListing `json:"parts,omitempty"`
 }
 
 // hlsListing summarizes listing latency samples.
@@ -924,6 +1029,10 @@ func (b *hlsBench) measureWindow(w *hlsWindow, p0, p1 ingestProbe) {
 	}
 	w.FragmentsPersisted = int64(p1.metrics["eddy_fragments_persisted_total"] - p0.metrics["eddy_fragments_persisted_total"])
 	w.Listing = b.listing(p0.at.UnixNano(), p1.at.UnixNano())
+	if b.cfg.LL {
+		pl := b.partListing(p0.at.UnixNano(), p1.at.UnixNano())
+		w.Parts = &pl
+	}
 }
 
 // listing matches the segments listed in [from, to] to the keyframes sent:
@@ -989,6 +1098,17 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, 
 		to = rp1.at
 	}
 	res.Listing = b.listing(from.UnixNano(), to.UnixNano())
+	res.LL = b.cfg.LL
+	if b.cfg.LL {
+		pl := b.partListing(from.UnixNano(), to.UnixNano())
+		res.Parts = &pl
+		if pl.Samples == 0 {
+			res.Problems = append(res.Problems, "no part listing sample: the part watcher saw no new part with a program date-time")
+		}
+		if pl.Errors > 0 {
+			res.Problems = append(res.Problems, fmt.Sprintf("part watcher: %d requests failed", pl.Errors))
+		}
+	}
 	b.mu.Lock()
 	if b.wErrs > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("watcher: %d of %d polls failed", b.wErrs, b.wPolls))
@@ -1019,7 +1139,7 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, 
 		}
 	}
 	lo, hi := rp0.at.UnixNano(), rp1.at.UnixNano()
-	var pl, seg []time.Duration
+	var pl, seg, parts []time.Duration
 	for _, r := range readers {
 		if r.started {
 			res.ReadersStarted++
@@ -1051,6 +1171,9 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, 
 			case 's':
 				res.SegmentRequests++
 				seg = append(seg, q.d)
+			case 'P':
+				res.PartRequests++
+				parts = append(parts, q.d)
 			}
 		}
 	}
@@ -1059,6 +1182,7 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, 
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	res.PlaylistP50MS, res.PlaylistP99MS, res.PlaylistMaxMS = ms(hlsQuantile(pl, 0.5)), ms(hlsQuantile(pl, 0.99)), ms(hlsQuantile(pl, 1))
 	res.SegmentP50MS, res.SegmentP99MS, res.SegmentMaxMS = ms(hlsQuantile(seg, 0.5)), ms(hlsQuantile(seg, 0.99)), ms(hlsQuantile(seg, 1))
+	res.PartP50MS, res.PartP99MS, res.PartMaxMS = ms(hlsQuantile(parts, 0.5)), ms(hlsQuantile(parts, 0.99)), ms(hlsQuantile(parts, 1))
 	if res.ReadersStarted < len(readers) {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d of %d readers never started", len(readers)-res.ReadersStarted, len(readers)))
 	}
@@ -1072,8 +1196,12 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, 
 }
 
 func (r *hlsResults) writeText(w io.Writer) {
-	fmt.Fprintf(w, "\neddy bench hls: 1 publisher, %d LIVE readers, %.0fs windows (baseline, then readers; %.0fs warm-up each)\n",
-		r.Readers, r.DurationS, r.WarmupS)
+	kind := "LIVE"
+	if r.LL {
+		kind = "LIVE LL-HLS"
+	}
+	fmt.Fprintf(w, "\neddy bench hls: 1 publisher, %d %s readers, %.0fs windows (baseline, then readers; %.0fs warm-up each)\n",
+		r.Readers, kind, r.DurationS, r.WarmupS)
 	fmt.Fprintf(w, "  clip     %s (%.1fs loop, GOP %.2fs as sent); sessions list %d fragments\n", r.Clip, r.ClipSpanS, r.GOPS, r.PlaylistWindow)
 	fmt.Fprintf(w, "  server   %s, pid %d, %s, rtsp://%s\n", r.Server, r.ServerPID, r.Endpoint, r.RTSP)
 	fmt.Fprintf(w, "  machine  %d CPUs (shared machine: CPU and latency figures are noisy)\n\n", r.CPUs)
@@ -1091,6 +1219,13 @@ func (r *hlsResults) writeText(w io.Writer) {
 	tw("  after its first keyframe was sent", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms", l.AfterKeyP50MS, l.AfterKeyP99MS), "")
 	tw("  watcher resolution", fmt.Sprintf("polls every %.0f ms; listing poll sent ≤ %.1f ms (p99) before its answer", r.PollMS, l.PollGapP99MS), "")
 	fmt.Fprintf(w, "  ¹ both windows; p99 of fewer than 100 segments is their maximum\n")
+	if p := r.Parts; p != nil {
+		fmt.Fprintf(w, "\n  LL-HLS parts (target %.0f ms; part watcher with blocking reloads, both windows)\n", p.PartTargetMS)
+		tw("  part listed after its first frame arrived", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.AfterFirstP50MS, p.AfterFirstP99MS, p.AfterFirstMaxMS), "MediaMTX v1.20.1 (200 ms): 231 median, 260 p95")
+		tw("  … minus the part's own duration", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.OverDurP50MS, p.OverDurP99MS, p.OverDurMaxMS), "p99 ≤ 20 ms")
+		tw("  within duration + 20 ms", fmt.Sprintf("%.1f%% of %d parts (%d without a date)", p.Within20msPc, p.Samples, p.Unmatched), "")
+		tw("  blocking reload for an existing part", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", p.ExistingP50MS, p.ExistingP99MS, p.ExistingMaxMS, p.ExistingSamples), "at once (MediaMTX ≈ 1.9 s)")
+	}
 	for _, x := range []struct {
 		name string
 		w    *hlsWindow
@@ -1107,15 +1242,28 @@ func (r *hlsResults) writeText(w io.Writer) {
 		tw("  fragments persisted", strconv.FormatInt(x.w.FragmentsPersisted, 10), "")
 		tw("  listed after close (this window)", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d segments)",
 			x.w.Listing.AfterCloseP50MS, x.w.Listing.AfterCloseP99MS, x.w.Listing.AfterCloseMaxMS, x.w.Listing.Samples), "p99 ≤ 100 ms")
+		if p := x.w.Parts; p != nil {
+			tw("  part listed − its duration (this window)", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d parts)", p.OverDurP50MS, p.OverDurP99MS, p.OverDurMaxMS, p.Samples), "p99 ≤ 20 ms")
+			tw("  existing part, blocking (this window)", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms (%d requests)", p.ExistingP50MS, p.ExistingP99MS, p.ExistingSamples), "")
+		}
 	}
 	if r.Loaded != nil {
 		fmt.Fprintf(w, "\n  readers (%d started)\n", r.ReadersStarted)
-		tw("  server CPU per reader-minute, raw", fmtOpt(r.ServerCPUPerReaderMinRaw, "%.4f CPU-s"), "MediaMTX v1.20.1 ≈ 0.09 (plain segments)")
-		tw("  server CPU per reader-minute, net", fmtOpt(r.ServerCPUPerReaderMinNet, "%.4f CPU-s")+" (− baseline)", "MediaMTX v1.20.1 ≈ 0.09; LL-HLS 0.28 (n/a)")
+		cmp := "MediaMTX v1.20.1 ≈ 0.09 (plain segments)"
+		if r.LL {
+			cmp = "MediaMTX v1.20.1 ≈ 0.28 (LL-HLS parts)"
+		}
+		tw("  server CPU per reader-minute, raw", fmtOpt(r.ServerCPUPerReaderMinRaw, "%.4f CPU-s"), cmp)
+		tw("  server CPU per reader-minute, net", fmtOpt(r.ServerCPUPerReaderMinNet, "%.4f CPU-s")+" (− baseline)", cmp)
 		tw("  bytes served", fmt.Sprintf("%.1f MB (%.1f Mbit/s)", float64(r.BytesServed)/1e6, r.MbitPerSecond), "")
-		tw("  requests", fmt.Sprintf("%d (%.1f/s): %d playlists, %d segments, %d errors", r.Requests, r.RequestsPerSecond, r.PlaylistRequests, r.SegmentRequests, r.RequestErrors), "")
+		tw("  requests", fmt.Sprintf("%d (%.1f/s): %d playlists, %d segments, %d parts, %d errors", r.Requests, r.RequestsPerSecond, r.PlaylistRequests, r.SegmentRequests, r.PartRequests, r.RequestErrors), "")
 		tw("  media playlist latency", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", r.PlaylistP50MS, r.PlaylistP99MS, r.PlaylistMaxMS), "")
-		tw("  segment download latency", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", r.SegmentP50MS, r.SegmentP99MS, r.SegmentMaxMS), "")
+		if r.LL {
+			tw("  part downloads", fmt.Sprintf("%d: p50 %.1f ms, p99 %.1f ms, max %.1f ms", r.PartRequests, r.PartP50MS, r.PartP99MS, r.PartMaxMS), "")
+			fmt.Fprintf(w, "  (LL readers' playlist requests are blocking reloads: their latency is mostly the wait for the next part)\n")
+		} else {
+			tw("  segment download latency", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", r.SegmentP50MS, r.SegmentP99MS, r.SegmentMaxMS), "")
+		}
 		tw("  readers that fell behind", fmt.Sprintf("%d (%d segments missed, %d slower than real time)", r.ReadersFellBehind, r.SegmentsMissed, r.SegmentsSlow), "0")
 	}
 	if len(r.Problems) == 0 {

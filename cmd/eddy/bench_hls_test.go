@@ -70,3 +70,74 @@ func TestBenchHLSParsePlaylist(t *testing.T) {
 		t.Errorf("program date-times %d, %d; want %d, 0", s0.pdt, s1.pdt, want)
 	}
 }
+
+// TestBenchHLSLL runs `eddy bench hls --ll` briefly: the part watcher
+// times parts and 5 low-latency readers load every part once.
+func TestBenchHLSLL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the server binary and publishes for ~15 s; skipped with -short")
+	}
+	cfg := defaultHLSBenchConfig()
+	cfg.LL = true
+	cfg.Server = ingestTestBinary(t)
+	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
+	cfg.Log = ingestTestLog{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runHLSBench(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res.writeText(&out)
+	t.Log(out.String())
+	p := res.Parts
+	if p == nil || p.Samples < 10 || p.PartTargetMS != 200 || p.ExistingSamples == 0 || p.Errors != 0 {
+		t.Fatalf("part watcher: %+v; want ≥ 10 parts timed, a 200 ms target, existing-part requests, no errors", p)
+	}
+	// A part is complete only when its last frame arrived: listing it
+	// sooner than its duration would mean the dates or parts are wrong.
+	if p.OverDurP50MS < 0 || p.AfterFirstP50MS < p.PartTargetMS/2 {
+		t.Errorf("parts listed %.1f ms after their first frame (%.1f ms after their duration): before they could be complete", p.AfterFirstP50MS, p.OverDurP50MS)
+	}
+	if res.ReadersStarted != 5 || res.ReadersFellBehind != 0 || res.RequestErrors != 0 || res.PartRequests < 20 || res.SegmentRequests != 0 {
+		t.Errorf("%d readers started, %d fell behind, %d request errors, %d parts, %d segments loaded; want 5, 0, 0, ≥ 20, 0: %q",
+			res.ReadersStarted, res.ReadersFellBehind, res.RequestErrors, res.PartRequests, res.SegmentRequests, res.ReaderProblems)
+	}
+}
+
+func TestBenchHLSParseLLPlaylist(t *testing.T) {
+	base, _ := url.Parse("http://h/hls/v1/getHLSMediaPlaylist.m3u8?SessionToken=x")
+	pl, err := parseHLSMediaPlaylist(base, []byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n"+
+		"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600\n#EXT-X-PART-INF:PART-TARGET=0.200\n#EXT-X-MEDIA-SEQUENCE:3\n"+
+		"#EXT-X-MAP:URI=\"i?InitId=a\"\n#EXT-X-PROGRAM-DATE-TIME:2024-01-02T03:04:05.000Z\n"+
+		"#EXT-X-PART:DURATION=0.200,URI=\"p?PartNumber=10\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.100,URI=\"p?PartNumber=11\"\n"+
+		"#EXTINF:0.300,\nf?FragmentNumber=3\n#EXT-X-PROGRAM-DATE-TIME:2024-01-02T03:04:05.300Z\n"+
+		"#EXT-X-PART:DURATION=0.200,URI=\"p?PartNumber=12\",INDEPENDENT=YES\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p?PartNumber=13\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.partTarget != 200*time.Millisecond || len(pl.segs) != 1 || len(pl.segs[0].parts) != 2 || len(pl.open) != 1 || pl.hint != "http://h/hls/v1/p?PartNumber=13" {
+		t.Fatalf("parsed %+v", pl)
+	}
+	if msn, part := pl.next(); msn != 4 || part != 1 {
+		t.Errorf("next = %d/%d, want 4/1", msn, part)
+	}
+	parts := allParts(pl)
+	t0 := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	want := []placedPart{
+		{msn: 3, index: 0, first: t0},
+		{msn: 3, index: 1, first: t0 + int64(200*time.Millisecond)},
+		{msn: 4, index: 0, first: t0 + int64(300*time.Millisecond)},
+	}
+	if len(parts) != len(want) {
+		t.Fatalf("%d parts", len(parts))
+	}
+	for i, w := range want {
+		p := parts[i]
+		if p.msn != w.msn || p.index != w.index || p.first != w.first || p.part.number != uint64(10+i) || p.part.independent != (i != 1) {
+			t.Errorf("part %d: %+v", i, p)
+		}
+	}
+}

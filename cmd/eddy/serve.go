@@ -76,6 +76,7 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", `fsync period with --sync interval`)
 	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
 	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time streams spend CREATING/UPDATING before ACTIVE")
+	fs.Var(&cfg.HLS.PartDuration, "hls-part-duration", "LL-HLS part target of LIVE sessions (0: LL-HLS off)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.BoolVar(&cfg.InsecureAllowNetwork, "insecure-allow-network", cfg.InsecureAllowNetwork, "allow non-loopback listen addresses without credentials")
 	var envErr error

@@ -36,7 +36,7 @@ const state = {
 };
 
 // Exposed for debugging and for the end-to-end test.
-(window as any).eddy = { state, playLive, playAt, loadStreams };
+(window as any).eddy = { state, playLive, playAt, loadStreams, liveLatency };
 
 function windowEnd(): number { return state.end || Date.now(); }
 
@@ -169,12 +169,23 @@ async function playLive(name = state.current): Promise<void> {
   setStatus('Starting live view…');
   let url: string;
   try {
-    url = await sessionURL({ StreamName: name, PlaybackMode: 'LIVE' });
+    // Program date-times let the player show how far behind the camera
+    // it plays; a continuous recording has no discontinuities.
+    url = await sessionURL({
+      StreamName: name, PlaybackMode: 'LIVE', DisplayFragmentTimestamp: 'ALWAYS', DiscontinuityMode: 'ON_DISCONTINUITY',
+    });
   } catch (e) {
     setStatus(explain(e), true);
     return;
   }
-  startHls(url, 'Live');
+  startHls(url, 'Live', true);
+}
+
+// liveLatency is how many seconds the picture is behind the camera
+// (server arrival of the frame on screen, from EXT-X-PROGRAM-DATE-TIME).
+function liveLatency(): number | null {
+  const d = state.hls?.playingDate;
+  return d ? (Date.now() - d.getTime()) / 1000 : null;
 }
 
 // playAt plays the archive ON_DEMAND from t for up to an hour, clipped to
@@ -221,7 +232,7 @@ function clipToCoverage(t: number, until: number): Range | null {
   return end > start ? { start, end } : null;
 }
 
-function startHls(url: string, label: string): void {
+function startHls(url: string, label: string, live = false): void {
   const video = $<HTMLVideoElement>('video');
   if (!Hls.isSupported()) {
     if (video.canPlayType('application/vnd.apple.mpegurl')) {
@@ -233,7 +244,10 @@ function startHls(url: string, label: string): void {
     setStatus('This browser supports neither Media Source Extensions nor native HLS.', true);
     return;
   }
-  const hls = new Hls({ lowLatencyMode: false, backBufferLength: 60 });
+  // Live sessions are Low-Latency HLS (parts and blocking reloads);
+  // hls.js keeps about PART-HOLD-BACK behind the newest part, and plays
+  // up to 1.5x faster to get there when it starts (or stalls) further back.
+  const hls = new Hls({ lowLatencyMode: live, backBufferLength: 60, maxLiveSyncPlaybackRate: live ? 1.5 : 1 });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_ev, data) => {
     if (!data.fatal) return;
@@ -243,6 +257,15 @@ function startHls(url: string, label: string): void {
     hls.destroy();
     if (state.hls === hls) state.hls = null;
   });
+  if (live) {
+    const show = () => {
+      if (state.hls !== hls) return;
+      const l = liveLatency();
+      if (l !== null && !$('player-status').classList.contains('error')) setStatus(`${label} · ${hls.lowLatencyMode && hls.latestLevelDetails?.partList ? 'LL-HLS' : 'HLS'} · ${l.toFixed(1)} s behind the camera`);
+      setTimeout(show, 1000);
+    };
+    setTimeout(show, 1000);
+  }
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
     setStatus(label);
     void video.play().catch((e) => setStatus('Press play to start (' + (e as Error).message + ')'));

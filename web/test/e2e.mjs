@@ -60,6 +60,24 @@ try {
   await row.getByRole('button', { name: `Open ${stream}` }).click();
   await advance(3, 30000, () => page.locator('#btn-live').click());
   if ((await page.locator('#mode').textContent()) !== 'LIVE') throw new Error('not in LIVE mode');
+  // Low-Latency HLS: hls.js loads parts and plays within 2 s of the camera
+  // (the median of 8 samples over 4 s after it settled).
+  const ll = await page.evaluate(() => {
+    const h = window.eddy.state.hls;
+    return { lowLatency: h.lowLatencyMode, parts: h.latestLevelDetails?.partList?.length ?? 0, partTarget: h.latestLevelDetails?.partTarget };
+  });
+  log('LL-HLS:', JSON.stringify(ll));
+  if (!ll.lowLatency || ll.parts === 0) throw new Error('the live view does not play LL-HLS parts: ' + JSON.stringify(ll));
+  const lat = [];
+  for (let i = 0; i < 8; i++) {
+    await sleep(500);
+    const l = await page.evaluate(() => window.eddy.liveLatency());
+    if (l !== null) lat.push(l);
+  }
+  lat.sort((a, b) => a - b);
+  const median = lat[Math.floor(lat.length / 2)];
+  log('behind the camera (s):', lat.map((l) => l.toFixed(2)).join(' '), 'median', median?.toFixed(2));
+  if (!(median <= 2)) throw new Error(`live view plays ${median} s behind the camera, want <= 2`);
   log('live OK:', await status());
 
   // Archive: hour zoom, click the start of the first recorded range.
