@@ -798,22 +798,32 @@ func (r *hlsReader) behind(format string, args ...any) {
 	}
 }
 
-func (r *hlsReader) run(ctx context.Context) {
-	b := r.b
+// open starts a reader's session as a player does: the session URL,
+// then the master playlist; it returns the media playlist's URL.
+func (r *hlsReader) open(ctx context.Context) (mediaURL string, base *url.URL, ok bool) {
 	t0 := time.Now()
-	master, err := b.sessionURL(ctx, false, 0)
+	master, err := r.b.sessionURL(ctx, false, 0)
 	r.note('u', time.Since(t0), 0, err)
 	if err != nil {
-		return
+		return "", nil, false
 	}
 	t0 = time.Now()
-	mediaURL, err := b.mediaURL(ctx, b.rc, master)
+	mediaURL, err = r.b.mediaURL(ctx, r.b.rc, master)
 	r.note('m', time.Since(t0), 0, err)
 	if err != nil {
+		return "", nil, false
+	}
+	base, _ = url.Parse(mediaURL)
+	r.started = true
+	return mediaURL, base, true
+}
+
+func (r *hlsReader) run(ctx context.Context) {
+	b := r.b
+	mediaURL, base, ok := r.open(ctx)
+	if !ok {
 		return
 	}
-	base, _ := url.Parse(mediaURL)
-	r.started = true
 	var next uint64 // next segment to fetch; 0 = first load
 	var newest uint64
 	inits := map[string]bool{}

@@ -231,20 +231,10 @@ func (b *hlsBench) partListing(from, to int64) hlsPartListing {
 // runLL is one reader as hls.js in low-latency mode.
 func (r *hlsReader) runLL(ctx context.Context) {
 	b := r.b
-	t0 := time.Now()
-	master, err := b.sessionURL(ctx, false, 0)
-	r.note('u', time.Since(t0), 0, err)
-	if err != nil {
+	mediaURL, base, ok := r.open(ctx)
+	if !ok {
 		return
 	}
-	t0 = time.Now()
-	mediaURL, err := b.mediaURL(ctx, b.rc, master)
-	r.note('m', time.Since(t0), 0, err)
-	if err != nil {
-		return
-	}
-	base, _ := url.Parse(mediaURL)
-	r.started = true
 	u := mediaURL
 	next := uint64(0) // the next part to load; 0 = not started
 	inits := map[string]bool{}

@@ -13,23 +13,7 @@ import (
 // windows) against a server binary it starts as a child: a functional test
 // of the bench code and of LIVE HLS keeping up, not a performance assertion.
 func TestBenchHLS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the server binary and publishes for ~15 s; skipped with -short")
-	}
-	cfg := defaultHLSBenchConfig()
-	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
-	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
-	cfg.Log = ingestTestLog{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := runHLSBench(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runShortHLSBench(t, false)
 	if res.Listing.Samples < 2 || res.Listing.AfterKeyP50MS < res.Listing.AfterCloseP50MS {
 		t.Errorf("listing latency: %d samples, after close p50 %.1f ms, after first keyframe p50 %.1f ms; want ≥ 2 samples, and the first keyframe before the close",
 			res.Listing.Samples, res.Listing.AfterCloseP50MS, res.Listing.AfterKeyP50MS)
@@ -45,6 +29,31 @@ func TestBenchHLS(t *testing.T) {
 	if res.ServerCPUPerReaderMinRaw == nil || res.ServerCPUPerReaderMinNet == nil {
 		t.Error("server CPU per reader-minute not measured")
 	}
+}
+
+// runShortHLSBench runs the bench for the tests: 5 readers, 4 s windows,
+// the testdata clip, the test binary as the server.
+func runShortHLSBench(t *testing.T, ll bool) *hlsResults {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the server binary and publishes for ~15 s; skipped with -short")
+	}
+	cfg := defaultHLSBenchConfig()
+	cfg.LL = ll
+	cfg.Server = ingestTestBinary(t)
+	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
+	cfg.Log = ingestTestLog{t}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runHLSBench(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	res.writeText(&out)
+	t.Log(out.String())
+	return res
 }
 
 func TestBenchHLSParsePlaylist(t *testing.T) {
@@ -74,24 +83,7 @@ func TestBenchHLSParsePlaylist(t *testing.T) {
 // TestBenchHLSLL runs `eddy bench hls --ll` briefly: the part watcher
 // times parts and 5 low-latency readers load every part once.
 func TestBenchHLSLL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the server binary and publishes for ~15 s; skipped with -short")
-	}
-	cfg := defaultHLSBenchConfig()
-	cfg.LL = true
-	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
-	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
-	cfg.Log = ingestTestLog{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := runHLSBench(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runShortHLSBench(t, true)
 	p := res.Parts
 	if p == nil || p.Samples < 10 || p.PartTargetMS != 200 || p.ExistingSamples == 0 || p.Errors != 0 {
 		t.Fatalf("part watcher: %+v; want ≥ 10 parts timed, a 200 ms target, existing-part requests, no errors", p)
