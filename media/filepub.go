@@ -38,6 +38,11 @@ type FilePublisher struct {
 	// OnUnit, when set, is called for each video access unit as it is
 	// sent: its PTS from the start of publication and the NTP time sent.
 	OnUnit func(pts time.Duration, key bool, ntp time.Time)
+	// Send, when set, replaces the RTSP connection (URL and Transport are
+	// not used): every RTP packet goes to it with its media (see Medias)
+	// and NTP time, and no RTCP is sent. The WHIP publisher of the tests
+	// and benchmarks uses it.
+	Send func(m *description.Media, pkt *rtp.Packet, ntp time.Time) error
 
 	units []fileUnit
 	desc  *description.Session
@@ -53,6 +58,9 @@ type fileUnit struct {
 	data  [][]byte
 	enc   func([][]byte) ([]*rtp.Packet, error)
 	clock int64
+	// params are the parameter sets of the track (SPS, PPS; VPS first
+	// for H.265), sent in-band before keyframes when there is no SDP.
+	params [][]byte
 }
 
 // Load reads the file; Run calls it when needed.
@@ -74,9 +82,10 @@ func (p *FilePublisher) Load() error {
 		stbl := trak.Mdia.Minf.Stbl
 		stsd := stbl.Stsd
 		var (
-			forma format.Format
-			enc   func([][]byte) ([]*rtp.Packet, error)
-			video bool
+			forma  format.Format
+			enc    func([][]byte) ([]*rtp.Packet, error)
+			video  bool
+			params [][]byte
 		)
 		pt := uint8(96 + len(p.desc.Medias))
 		switch {
@@ -90,7 +99,7 @@ func (p *FilePublisher) Load() error {
 			if err != nil {
 				return err
 			}
-			forma, enc, video = f, e.Encode, true
+			forma, enc, video, params = f, e.Encode, true, [][]byte{f.SPS, f.PPS}
 		case stsd.HvcX != nil && stsd.HvcX.HvcC != nil:
 			rec := stsd.HvcX.HvcC.DecConfRec
 			vps, sps, pps := rec.GetNalusForType(hevc.NALU_VPS), rec.GetNalusForType(hevc.NALU_SPS), rec.GetNalusForType(hevc.NALU_PPS)
@@ -102,7 +111,7 @@ func (p *FilePublisher) Load() error {
 			if err != nil {
 				return err
 			}
-			forma, enc, video = f, e.Encode, true
+			forma, enc, video, params = f, e.Encode, true, [][]byte{f.VPS, f.SPS, f.PPS}
 		case stsd.Mp4a != nil && stsd.Mp4a.Esds != nil && stsd.Mp4a.Esds.DecConfigDescriptor != nil &&
 			stsd.Mp4a.Esds.DecConfigDescriptor.DecSpecificInfo != nil:
 			var cfg mpeg4audio.AudioSpecificConfig
@@ -154,7 +163,7 @@ func (p *FilePublisher) Load() error {
 			}
 			b := data[start:end]
 			off += uint64(s.Size)
-			u := fileUnit{media: m, key: !mp4ff.DecodeSampleFlags(s.Flags).SampleIsNonSync, video: video, enc: enc, clock: int64(forma.ClockRate())}
+			u := fileUnit{media: m, key: !mp4ff.DecodeSampleFlags(s.Flags).SampleIsNonSync, video: video, enc: enc, clock: int64(forma.ClockRate()), params: params}
 			u.pts = time.Duration(dts+int64(s.CompositionTimeOffset)) * time.Second / time.Duration(timescale)
 			u.dts = time.Duration(dts) * time.Second / time.Duration(timescale)
 			if video {
@@ -188,19 +197,24 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	tr := gortsplib.TransportTCP
-	if p.Transport == "udp" {
-		tr = gortsplib.TransportUDP
-	}
-	// gortsplib v4.16.2 writes the NTP fraction of its sender reports as
-	// nanoseconds (gortsplib#869); send RFC 3550 reports ourselves.
-	c := gortsplib.Client{Transport: &tr, DisableRTCPSenderReports: true, WriteQueueSize: 2048}
-	if err := c.StartRecording(p.URL, p.desc); err != nil {
-		return err
-	}
-	defer c.Close()
 	failed := make(chan error, 1)
-	go func() { failed <- c.Wait() }()
+	writeRTP := p.Send
+	writeRTCP := func(*description.Media, rtcp.Packet) error { return nil }
+	if writeRTP == nil {
+		tr := gortsplib.TransportTCP
+		if p.Transport == "udp" {
+			tr = gortsplib.TransportUDP
+		}
+		// gortsplib v4.16.2 writes the NTP fraction of its sender reports as
+		// nanoseconds (gortsplib#869); send RFC 3550 reports ourselves.
+		c := gortsplib.Client{Transport: &tr, DisableRTCPSenderReports: true, WriteQueueSize: 2048}
+		if err := c.StartRecording(p.URL, p.desc); err != nil {
+			return err
+		}
+		defer c.Close()
+		go func() { failed <- c.Wait() }()
+		writeRTP, writeRTCP = c.WritePacketRTPWithNTP, c.WritePacketRTCP
+	}
 
 	start := time.Now()
 	lastSR := map[*description.Media]time.Time{}
@@ -223,7 +237,13 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 				case <-t.C:
 				}
 			}
-			pkts, err := u.enc(u.data)
+			data := u.data
+			if p.Send != nil && u.key && len(u.params) > 0 {
+				// No SDP carries the parameter sets: send them in-band,
+				// as WebRTC encoders do.
+				data = append(append([][]byte(nil), u.params...), data...)
+			}
+			pkts, err := u.enc(data)
 			if err != nil {
 				return err
 			}
@@ -232,7 +252,7 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 			ts := uint32(int64(pts) * u.clock / int64(time.Second))
 			for _, pkt := range pkts {
 				pkt.Timestamp += ts
-				if err := c.WritePacketRTPWithNTP(u.media, pkt, ntp); err != nil {
+				if err := writeRTP(u.media, pkt, ntp); err != nil {
 					return err
 				}
 			}
@@ -240,7 +260,7 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 			// 2 s after, as cameras do, so the producer clock is known at once.
 			if len(pkts) > 0 && (lastSR[u.media].IsZero() || time.Since(lastSR[u.media]) >= 2*time.Second) {
 				sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: ntpToRTCP(ntp), RTPTime: pkts[0].Timestamp}
-				if err := c.WritePacketRTCP(u.media, sr); err != nil {
+				if err := writeRTCP(u.media, sr); err != nil {
 					return err
 				}
 				lastSR[u.media] = time.Now()
@@ -254,6 +274,10 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Medias returns the medias of the file (after Load): H.264 or H.265
+// video, AAC audio.
+func (p *FilePublisher) Medias() []*description.Media { return p.desc.Medias }
 
 // Span returns the media length of one pass of the file (after Load).
 func (p *FilePublisher) Span() time.Duration { return p.span }

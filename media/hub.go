@@ -152,6 +152,7 @@ func (h *Hub) NewReader() (*Reader, error) {
 			for _, au := range h.gop {
 				r.ch <- au // fits: the GOP is never longer than the queue
 			}
+			r.backlog = len(h.gop)
 		} else {
 			r.waiting = true
 		}
@@ -195,6 +196,7 @@ type Reader struct {
 	ch       chan *AccessUnit
 	keyTrack int
 	waiting  bool // for the next keyframe (guarded by hub.mu)
+	backlog  int  // units replayed from the last keyframe at creation
 
 	once sync.Once
 	done chan struct{}
@@ -237,6 +239,11 @@ func (r *Reader) Read(ctx context.Context) (*AccessUnit, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// Backlog returns how many units were already queued when the reader was
+// created: the replay of the GOP since the last keyframe, older than live.
+// A reader that paces by wall clock (WebRTC) can treat them as a burst.
+func (r *Reader) Backlog() int { return r.backlog }
 
 // Close detaches the reader.
 func (r *Reader) Close() {

@@ -225,6 +225,10 @@ func (v *Viewer) Read(ctx context.Context) (*AccessUnit, error) {
 	return v.reader.Read(ctx)
 }
 
+// Backlog returns how many units were replayed to the viewer when it
+// attached (see Reader.Backlog).
+func (v *Viewer) Backlog() int { return v.reader.Backlog() }
+
 // Close detaches the viewer and releases its demand. It is idempotent.
 func (v *Viewer) Close() {
 	v.once.Do(func() {

@@ -43,6 +43,35 @@ type Config struct {
 	Streams StreamsConfig `yaml:"streams"`
 	Video   VideoConfig   `yaml:"video"`
 	HLS     HLSConfig     `yaml:"hls"`
+	// WebRTCOptions tunes WHEP/WHIP; WebRTC above is its ICE port.
+	WebRTCOptions WebRTCConfig `yaml:"webrtc_options"`
+}
+
+// WebRTCConfig tunes WebRTC (WHEP playback, WHIP ingest).
+type WebRTCConfig struct {
+	// Advertise replaces the address in Eddy's ICE host candidates (IPs or
+	// host names): the public address behind a 1:1 NAT, or the host's
+	// address when Eddy runs in a container.
+	Advertise []string `yaml:"advertise"`
+	// ICEServers are STUN/TURN servers: handed to clients (Link headers),
+	// and TURN ones used by Eddy for relay candidates.
+	ICEServers []ICEServerConfig `yaml:"ice_servers"`
+	// MaxSessions caps WHEP+WHIP sessions; MaxPending those still
+	// connecting (a flood of offers gets 429).
+	MaxSessions int `yaml:"max_sessions"`
+	MaxPending  int `yaml:"max_pending"`
+	// HandshakeTimeout ends sessions whose ICE/DTLS did not connect.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// KeyframeInterval is how often WHIP publishers are asked for a
+	// keyframe: it bounds their GOPs and so the fragments.
+	KeyframeInterval Duration `yaml:"keyframe_interval"`
+}
+
+// ICEServerConfig is one STUN or TURN server.
+type ICEServerConfig struct {
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
 }
 
 // HLSConfig tunes HLS sessions.
@@ -139,6 +168,12 @@ func DefaultConfig() Config {
 			MaxFragmentDuration: Duration(10 * time.Second),
 		},
 		HLS: HLSConfig{PartDuration: Duration(200 * time.Millisecond)},
+		WebRTCOptions: WebRTCConfig{
+			MaxSessions:      500,
+			MaxPending:       64,
+			HandshakeTimeout: Duration(10 * time.Second),
+			KeyframeInterval: Duration(2 * time.Second),
+		},
 	}
 }
 
@@ -189,7 +224,7 @@ func (c *Config) Validate() error {
 	if c.Streams.ShardLimit < 1 {
 		errs = append(errs, errors.New("streams.shard_limit: must be at least 1"))
 	}
-	for name, addr := range map[string]string{"http": c.HTTP, "rtsp": c.RTSP, "rtsp_udp_rtp": c.RTSPUDPRTP, "rtsp_udp_rtcp": c.RTSPUDPRTCP} {
+	for name, addr := range map[string]string{"http": c.HTTP, "rtsp": c.RTSP, "webrtc": c.WebRTC, "rtsp_udp_rtp": c.RTSPUDPRTP, "rtsp_udp_rtcp": c.RTSPUDPRTCP} {
 		if addr != "" && !c.InsecureAllowNetwork && !isLoopback(addr) {
 			errs = append(errs, fmt.Errorf("%s: %q is not a loopback address and no credentials are configured; listen on 127.0.0.1, or set insecure_allow_network: true to expose Eddy without authentication", name, addr))
 		}
@@ -215,6 +250,26 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("video.sources[%d].retention: %s must be whole hours from 0 to 10y", i, *src.Retention))
 		}
 		seen[src.Stream] = true
+	}
+	w := c.WebRTCOptions
+	if w.MaxSessions < 1 || w.MaxPending < 1 {
+		errs = append(errs, errors.New("webrtc_options.max_sessions and max_pending: must be at least 1"))
+	}
+	if w.HandshakeTimeout < Duration(time.Second) {
+		errs = append(errs, errors.New("webrtc_options.handshake_timeout: use at least 1s"))
+	}
+	if k := time.Duration(w.KeyframeInterval); k < 500*time.Millisecond || k > time.Duration(c.Video.MaxFragmentDuration) {
+		errs = append(errs, fmt.Errorf("webrtc_options.keyframe_interval: %s is outside 500ms to video.max_fragment_duration", w.KeyframeInterval))
+	}
+	for i, is := range w.ICEServers {
+		if len(is.URLs) == 0 {
+			errs = append(errs, fmt.Errorf("webrtc_options.ice_servers[%d].urls: list at least one stun:, turn: or turns: URL", i))
+		}
+		for _, u := range is.URLs {
+			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+				errs = append(errs, fmt.Errorf("webrtc_options.ice_servers[%d].urls: %q is not a stun:, stuns:, turn: or turns: URL", i, u))
+			}
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -24,6 +24,7 @@ import (
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/web"
+	"github.com/eddy-video/eddy/webrtc"
 )
 
 // Server is a running Eddy. Set Config (and optionally Logger), call
@@ -39,6 +40,7 @@ type Server struct {
 	registry *media.Registry
 	videos   *fragments.Manager
 	rtsp     *media.RTSPServer
+	webrtc   *webrtc.Server
 	http     *http.Server
 	httpLn   net.Listener
 	ready    atomic.Bool
@@ -137,6 +139,22 @@ func (s *Server) Initialize() error {
 	}
 	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock}).Mount(r)
+	wo := c.WebRTCOptions
+	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,
+		MaxSessions: wo.MaxSessions, MaxPending: wo.MaxPending,
+		HandshakeTimeout: time.Duration(wo.HandshakeTimeout), KeyframeInterval: time.Duration(wo.KeyframeInterval),
+		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
+		Logger:       s.Logger, Registerer: reg}
+	for _, is := range wo.ICEServers {
+		s.webrtc.ICEServers = append(s.webrtc.ICEServers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
+	}
+	if err := s.webrtc.Initialize(); err != nil {
+		s.webrtc = nil
+		s.closeMedia()
+		s.core.Close()
+		return err
+	}
+	s.webrtc.Mount(r)
 
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -201,7 +219,7 @@ func (s *Server) Initialize() error {
 		s.serveErr <- err
 	}()
 	s.ready.Store(true)
-	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "data", c.Data, "sync", c.Storage.Sync)
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc", s.webrtc.UDPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
 }
 
@@ -232,6 +250,9 @@ func (s *Server) startSources() error {
 // closeMedia stops RTSP, ends every publication (recorders flush their
 // last fragment) and closes the video streams.
 func (s *Server) closeMedia() {
+	if s.webrtc != nil {
+		s.webrtc.Close()
+	}
 	if s.rtsp != nil {
 		s.rtsp.Close()
 	}
@@ -241,6 +262,12 @@ func (s *Server) closeMedia() {
 
 // RTSPAddr returns the address the RTSP listener is bound to.
 func (s *Server) RTSPAddr() string { return s.rtsp.Addr() }
+
+// Registry returns the live publications.
+func (s *Server) Registry() *media.Registry { return s.registry }
+
+// WebRTC returns the WHEP/WHIP server.
+func (s *Server) WebRTC() *webrtc.Server { return s.webrtc }
 
 // Videos returns the video streams.
 func (s *Server) Videos() *fragments.Manager { return s.videos }

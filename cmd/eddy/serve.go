@@ -69,6 +69,7 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 	fs.StringVar(&cfg.RTSPUDPRTP, "rtsp-udp-rtp", cfg.RTSPUDPRTP, "UDP address for RTSP's RTP over UDP (an even port; empty with --rtsp-udp-rtcp: TCP only)")
 	fs.StringVar(&cfg.RTSPUDPRTCP, "rtsp-udp-rtcp", cfg.RTSPUDPRTCP, "UDP address for RTSP's RTCP over UDP (the RTP port + 1)")
 	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen address (UDP and TCP)")
+	fs.Var((*listFlag)(&cfg.WebRTCOptions.Advertise), "webrtc-advertise", "comma-separated IPs or host names put in WebRTC ICE candidates (NAT, containers)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "TLS certificate (PEM); enables HTTPS and HTTP/2")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "TLS private key (PEM)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region named in ARNs")
@@ -98,4 +99,19 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 		return cfg, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
 	return cfg, nil
+}
+
+// listFlag is a comma-separated list flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = nil
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }

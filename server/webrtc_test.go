@@ -1,0 +1,561 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/server"
+	"github.com/eddy-video/eddy/server/servertest"
+	"github.com/eddy-video/eddy/webrtc"
+)
+
+// whepViewer is a pion WHEP client that depacketizes the H.264 it gets.
+type whepViewer struct {
+	pc       *pion.PeerConnection
+	session  string
+	resp     *http.Response
+	answer   string
+	posted   time.Time
+	mu       sync.Mutex
+	aus      [][][]byte    // H.264 access units, in order
+	firstAt  time.Duration // first access unit, after the POST
+	audio    bool          // an audio track arrived
+	state    chan pion.PeerConnectionState
+	gotFirst chan struct{}
+}
+
+func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepViewer, error) {
+	t.Helper()
+	api, err := webrtc.ClientAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &whepViewer{pc: pc, state: make(chan pion.PeerConnectionState, 16), gotFirst: make(chan struct{})}
+	t.Cleanup(func() { pc.Close() })
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) {
+		select {
+		case v.state <- s:
+		default:
+		}
+	})
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		if tr.Kind() == pion.RTPCodecTypeAudio {
+			v.mu.Lock()
+			v.audio = true
+			v.mu.Unlock()
+			return
+		}
+		dec := &rtph264.Decoder{}
+		if err := dec.Init(); err != nil {
+			return
+		}
+		var once sync.Once
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			au, err := dec.Decode(pkt)
+			if err != nil {
+				continue
+			}
+			v.mu.Lock()
+			v.aus = append(v.aus, au)
+			if len(v.aus) == 1 {
+				v.firstAt = time.Since(v.posted)
+			}
+			v.mu.Unlock()
+			once.Do(func() { close(v.gotFirst) })
+		}
+	})
+	v.posted = time.Now()
+	v.session, v.resp, v.answer, err = webrtc.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	return v, err
+}
+
+// first waits for the first access unit and returns it and when it came.
+func (v *whepViewer) first(t *testing.T, within time.Duration) ([][]byte, time.Duration) {
+	t.Helper()
+	select {
+	case <-v.gotFirst:
+	case <-time.After(within):
+		t.Fatalf("no H.264 access unit within %s of the POST", within)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.aus[0], v.firstAt
+}
+
+func (v *whepViewer) count() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.aus)
+}
+
+// waitState waits for the client's peer connection to reach one of states.
+func (v *whepViewer) waitState(t *testing.T, within time.Duration, states ...pion.PeerConnectionState) {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		for _, s := range states {
+			if v.pc.ConnectionState() == s {
+				return
+			}
+		}
+		select {
+		case <-v.state:
+		case <-deadline:
+			t.Fatalf("client peer connection %s after %s, want one of %v", v.pc.ConnectionState(), within, states)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// nalTypes lists an access unit's H.264 NAL unit types.
+func nalTypes(au [][]byte) []h264.NALUType {
+	var out []h264.NALUType
+	for _, n := range au {
+		if len(n) > 0 {
+			out = append(out, h264.NALUType(n[0]&0x1f))
+		}
+	}
+	return out
+}
+
+func isKeyframe(au [][]byte) bool {
+	var sps, pps, idr bool
+	for _, typ := range nalTypes(au) {
+		switch typ {
+		case h264.NALUTypeSPS:
+			sps = true
+		case h264.NALUTypePPS:
+			pps = true
+		case h264.NALUTypeIDR:
+			idr = true
+		}
+	}
+	return sps && pps && idr
+}
+
+// waitPeers waits until the server has n peer connections.
+func waitPeers(t *testing.T, e *servertest.Env, n int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for e.Server.WebRTC().PeerConnections() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("server has %d peer connections after %s, want %d", e.Server.WebRTC().PeerConnections(), within, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLive waits for a stream's publication.
+func waitLive(t *testing.T, e *servertest.Env, name string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, n := range e.Server.Registry().Names() {
+			if n == name {
+				return
+			}
+		}
+	}
+	t.Fatalf("stream %s never went live", name)
+}
+
+func TestWHEP(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	pubCtx, stopPub := context.WithCancel(ctx)
+	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 30*time.Second, "tcp")
+	waitLive(t, e, "cam")
+	time.Sleep(700 * time.Millisecond) // mid-GOP (keyframes every 2 s)
+
+	endpoint := e.URL + "/webrtc/cam/whep"
+	v1, err := newWHEPViewer(ctx, t, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1.resp.StatusCode != 201 || v1.resp.Header.Get("Content-Type") != "application/sdp" || !strings.HasPrefix(v1.resp.Header.Get("Location"), "/webrtc/cam/whep/") {
+		t.Fatalf("WHEP POST: %d %v", v1.resp.StatusCode, v1.resp.Header)
+	}
+	// The stream's audio is AAC: the answer says why it is not sent.
+	if !strings.Contains(v1.answer, "\ni=audio not sent: the stream's audio is AAC") || !strings.Contains(v1.resp.Header.Get("Eddy-Notice"), "AAC") {
+		t.Errorf("answer lacks the AAC note:\n%s\nEddy-Notice: %q", v1.answer, v1.resp.Header.Get("Eddy-Notice"))
+	}
+	au, at := v1.first(t, 5*time.Second)
+	t.Logf("viewer 1: first access unit %v after %s", nalTypes(au), at)
+	if !isKeyframe(au) {
+		t.Errorf("viewer 1 started on %v, want SPS, PPS and IDR", nalTypes(au))
+	}
+	if at > time.Second {
+		t.Errorf("viewer 1's first keyframe came %s after the POST, want ≤ 1 s", at)
+	}
+	v1.waitState(t, 5*time.Second, pion.PeerConnectionStateConnected)
+
+	// A second viewer joins mid-GOP and also starts on a keyframe.
+	time.Sleep(2300 * time.Millisecond)
+	v2, err := newWHEPViewer(ctx, t, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, at = v2.first(t, 5*time.Second)
+	t.Logf("viewer 2: first access unit %v after %s", nalTypes(au), at)
+	if !isKeyframe(au) || at > time.Second {
+		t.Errorf("viewer 2 started on %v after %s, want a keyframe within 1 s", nalTypes(au), at)
+	}
+	n1 := v1.count()
+	time.Sleep(time.Second)
+	if got := v1.count() - n1; got < 20 {
+		t.Errorf("viewer 1 got %d access units in 1 s of a 25 fps stream", got)
+	}
+	v1.mu.Lock()
+	if v1.audio {
+		t.Errorf("an audio track arrived, though the stream's audio is AAC")
+	}
+	v1.mu.Unlock()
+	waitPeers(t, e, 2, 2*time.Second)
+
+	// DELETE ends viewer 1's session; a second DELETE finds nothing.
+	if code, err := webrtc.EndSession(ctx, http.DefaultClient, v1.session); err != nil || code != 200 {
+		t.Fatalf("DELETE: %d %v", code, err)
+	}
+	waitPeers(t, e, 1, 2*time.Second)
+	v1.waitState(t, 10*time.Second, pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed, pion.PeerConnectionStateDisconnected)
+	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, v1.session); code != 404 {
+		t.Errorf("second DELETE: %d, want 404", code)
+	}
+	n2 := v2.count()
+	time.Sleep(500 * time.Millisecond)
+	if v2.count() == n2 {
+		t.Errorf("viewer 2 stopped receiving when viewer 1 left")
+	}
+
+	// The publisher leaves: viewer 2's session ends.
+	stopPub()
+	<-done
+	waitPeers(t, e, 0, 5*time.Second)
+	v2.waitState(t, 10*time.Second, pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed, pion.PeerConnectionStateDisconnected)
+	if w, p := e.Server.WebRTC().Sessions(); w+p != 0 {
+		t.Errorf("%d WHEP and %d WHIP sessions left", w, p)
+	}
+}
+
+// whipPublisher publishes testClip's H.264 over WHIP with pion.
+func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Duration) (string, chan error) {
+	t.Helper()
+	api, err := webrtc.ClientAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	track, err := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"}, "video", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromTrack(track, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) {
+		if s == pion.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	session, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(10 * time.Second):
+		t.Fatal("WHIP publisher did not connect")
+	}
+	fp := &media.FilePublisher{File: testClip, Duration: d}
+	if err := fp.Load(); err != nil {
+		t.Fatal(err)
+	}
+	fp.Send = func(m *description.Media, pkt *rtp.Packet, _ time.Time) error {
+		if m.Type != description.MediaTypeVideo {
+			return nil // WHIP carries Opus, not AAC
+		}
+		return track.WriteRTP(pkt)
+	}
+	done := make(chan error, 1)
+	go func() { done <- fp.Run(ctx) }()
+	return session, done
+}
+
+func TestWHIP(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	session, done := whipPublisher(ctx, t, e.URL+"/webrtc/door/whip", 7*time.Second)
+
+	// Live for WHEP viewers while it publishes.
+	waitLive(t, e, "door")
+	v, err := newWHEPViewer(ctx, t, e.URL+"/webrtc/door/whep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if au, _ := v.first(t, 3*time.Second); !isKeyframe(au) {
+		t.Errorf("WHEP viewer of a WHIP publication started on %v", nalTypes(au))
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if code, err := webrtc.EndSession(ctx, http.DefaultClient, session); err != nil || code != 200 {
+		t.Fatalf("DELETE WHIP session: %d %v", code, err)
+	}
+	// The publication ended with the WHIP session, and so did the viewer's.
+	waitPeers(t, e, 0, 5*time.Second)
+
+	am := e.ArchivedMedia()
+	var frags []types.Fragment
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(100 * time.Millisecond) {
+		frags = listAll(ctx, t, am, "door", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
+	}
+	if len(frags) < 3 {
+		t.Fatalf("%d fragments of a 7 s WHIP publication, want ≥ 3", len(frags))
+	}
+	from, to := *frags[0].ServerTimestamp, time.Now()
+	od, err := am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String("door"),
+		PlaybackMode: types.HLSPlaybackModeOnDemand,
+		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ffmpeg decodes the whole HLS session: every frame of the 7 s.
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", *od.HLSStreamingSessionURL).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v: %s", err, out)
+	}
+	// (ffprobe prints the stream once per HLS program.)
+	fields := strings.Split(strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0], ",")
+	if len(fields) != 4 || fields[0] != "h264" || fields[1] != "320" || fields[2] != "240" {
+		t.Fatalf("ffprobe of the HLS session: %q", out)
+	}
+	if n, _ := strconv.Atoi(fields[3]); n < 150 {
+		t.Errorf("HLS session decodes to %d frames, want ≥ 150 of 175 sent", n)
+	}
+	t.Logf("HLS session of the WHIP publication: %s", strings.TrimSpace(string(out)))
+}
+
+// offerSDP makes an offer from a pion client with only the given codecs.
+func offerSDP(t *testing.T, codecs []pion.RTPCodecParameters, dir pion.RTPTransceiverDirection) string {
+	t.Helper()
+	me := &pion.MediaEngine{}
+	for _, c := range codecs {
+		kind := pion.RTPCodecTypeVideo
+		if strings.HasPrefix(c.MimeType, "audio/") {
+			kind = pion.RTPCodecTypeAudio
+		}
+		if err := me.RegisterCodec(c, kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc, err := pion.NewAPI(pion.WithMediaEngine(me)).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	kinds := map[pion.RTPCodecType]bool{}
+	for _, c := range codecs {
+		if strings.HasPrefix(c.MimeType, "audio/") {
+			kinds[pion.RTPCodecTypeAudio] = true
+		} else {
+			kinds[pion.RTPCodecTypeVideo] = true
+		}
+	}
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if kinds[k] {
+			if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: dir}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
+}
+
+func post(t *testing.T, u, ctype, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", ctype)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestWebRTCBadInput(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, func(c *server.Config) {
+		c.WebRTCOptions.MaxPending = 8
+		c.WebRTCOptions.HandshakeTimeout = server.Duration(2 * time.Second)
+	})
+	ctx := servertest.Context(t, time.Minute)
+	pubCtx, stopPub := context.WithCancel(ctx)
+	defer stopPub()
+	_, _, done := publish(pubCtx, e.RTSPURL("cam"), time.Minute, "tcp")
+	waitLive(t, e, "cam")
+	h264Only := offerSDP(t, []pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}}, pion.RTPTransceiverDirectionRecvonly)
+	vp8Only := offerSDP(t, []pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}}, pion.RTPTransceiverDirectionRecvonly)
+	g722Send := offerSDP(t, []pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeG722, ClockRate: 8000}, PayloadType: 9}}, pion.RTPTransceiverDirectionSendonly)
+
+	cases := []struct {
+		name, path, ctype, body string
+		status                  int
+		says                    string
+	}{
+		{"malformed SDP", "/webrtc/cam/whep", "application/sdp", "v=0\r\nthis is not SDP\r\n", 400, "malformed SDP offer"},
+		{"SDP without media", "/webrtc/cam/whep", "application/sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", 400, "no media sections"},
+		{"wrong content type", "/webrtc/cam/whep", "application/json", h264Only, 415, "Content-Type must be application/sdp"},
+		{"unknown stream", "/webrtc/nope/whep", "application/sdp", h264Only, 404, `stream "nope" does not exist`},
+		{"invalid name", "/webrtc/bad%20name/whep", "application/sdp", h264Only, 400, "invalid stream name"},
+		{"unsupported codecs only (WHEP)", "/webrtc/cam/whep", "application/sdp", vp8Only, 400, "the stream's video is H264, which the offer does not accept (it offers VP8)"},
+		{"unsupported codecs only (WHIP)", "/webrtc/new/whip", "application/sdp", g722Send, 400, "nothing Eddy can receive"},
+		{"WHIP to a live stream", "/webrtc/cam/whip", "application/sdp", g722Send, 409, "already being published"},
+		{"WHEP offer to WHIP", "/webrtc/other/whip", "application/sdp", h264Only, 400, "to play, POST the offer to /whep"},
+		{"WHIP offer to WHEP", "/webrtc/cam/whep", "application/sdp", g722Send, 400, "to publish, POST the offer to /whip"},
+	}
+	for _, c := range cases {
+		status, _, body := post(t, e.URL+c.path, c.ctype, c.body)
+		if status != c.status || !strings.Contains(body, c.says) {
+			t.Errorf("%s: %d %q, want %d with %q", c.name, status, strings.TrimSpace(body), c.status, c.says)
+		}
+	}
+	if n := e.Server.WebRTC().PeerConnections(); n != 0 {
+		t.Errorf("%d peer connections after refused requests", n)
+	}
+	// The refused WHIP did not leave a publication behind.
+	for _, n := range e.Server.Registry().Names() {
+		if n == "new" {
+			t.Errorf("a refused WHIP publisher left stream %q live", n)
+		}
+	}
+
+	// Trickle ICE and DELETE on sessions.
+	status, hdr, _ := post(t, e.URL+"/webrtc/cam/whep", "application/sdp", h264Only)
+	if status != 201 {
+		t.Fatalf("WHEP POST: %d", status)
+	}
+	loc := e.URL + hdr.Get("Location")
+	patch := func(ctype, body string) int {
+		req, _ := http.NewRequest(http.MethodPatch, loc, strings.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ufrag := strings.SplitN(strings.SplitN(h264Only, "a=ice-ufrag:", 2)[1], "\r\n", 2)[0]
+	good := "a=ice-ufrag:" + ufrag + "\r\nm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\na=end-of-candidates\r\n"
+	for _, c := range []struct {
+		name, ctype, body string
+		status            int
+	}{
+		{"trickle candidate", "application/trickle-ice-sdpfrag", good, 204},
+		{"wrong type", "application/sdp", good, 415},
+		{"garbage", "application/trickle-ice-sdpfrag", "hello\r\n", 400},
+		{"bad candidate", "application/trickle-ice-sdpfrag", "m=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\na=candidate:nonsense\r\n", 400},
+		{"ICE restart", "application/trickle-ice-sdpfrag", "a=ice-ufrag:other\r\na=ice-pwd:0123456789012345678901\r\n", 422},
+	} {
+		if got := patch(c.ctype, c.body); got != c.status {
+			t.Errorf("PATCH %s: %d, want %d", c.name, got, c.status)
+		}
+	}
+	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, loc); code != 200 {
+		t.Errorf("DELETE: %d", code)
+	}
+	if got := patch("application/trickle-ice-sdpfrag", good); got != 404 {
+		t.Errorf("PATCH after DELETE: %d, want 404", got)
+	}
+
+	// A flood of offers that never connect: the pending cap answers 429,
+	// and the handshake timeout reaps the rest.
+	var created, limited int
+	for i := 0; i < 40; i++ {
+		status, hdr, body := post(t, e.URL+"/webrtc/cam/whep", "application/sdp", h264Only)
+		switch status {
+		case 201:
+			created++
+		case 429:
+			limited++
+			if hdr.Get("Retry-After") == "" || !strings.Contains(body, "still connecting") {
+				t.Errorf("429 without Retry-After or reason: %v %q", hdr, body)
+			}
+		default:
+			t.Fatalf("flood POST %d: %d %s", i, status, body)
+		}
+	}
+	if created != 8 || limited != 32 {
+		t.Errorf("flood: %d created, %d refused; want 8 and 32", created, limited)
+	}
+	waitPeers(t, e, 0, 6*time.Second)
+	if w, p := e.Server.WebRTC().Sessions(); w+p != 0 {
+		t.Errorf("%d WHEP and %d WHIP sessions left after the flood", w, p)
+	}
+	// The publication went on through all of it, and a real viewer plays.
+	v, err := newWHEPViewer(ctx, t, e.URL+"/webrtc/cam/whep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if au, _ := v.first(t, 3*time.Second); !isKeyframe(au) {
+		t.Errorf("viewer after the flood started on %v", nalTypes(au))
+	}
+	v.pc.Close()
+	stopPub()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("publisher: %v", err)
+	}
+	waitPeers(t, e, 0, 10*time.Second)
+}

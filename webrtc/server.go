@@ -1,0 +1,436 @@
+// Package webrtc plays live streams to browsers over WebRTC (WHEP,
+// draft-ietf-wish-whep) and takes publications from browsers, OBS and
+// GStreamer (WHIP, RFC 9725), with pion/webrtc. Every peer connection's ICE
+// traffic goes through one UDP port and one TCP port.
+package webrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/intervalpli"
+	"github.com/pion/interceptor/pkg/nack"
+	pion "github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/media"
+)
+
+// ICEServer is a STUN or TURN server: given to clients (Link headers of
+// WHIP/WHEP answers) and, for TURN, used by Eddy for relay candidates.
+type ICEServer struct {
+	URLs       []string
+	Username   string
+	Credential string
+}
+
+// Server holds the WebRTC sessions. Set the exported fields, call
+// Initialize, Mount the handlers, and Close when done.
+type Server struct {
+	Registry *media.Registry
+	// Address is the host:port of the ICE UDP and TCP listeners (one port
+	// each; with port 0 the OS picks the UDP port and TCP tries the same).
+	Address string
+	// Advertise replaces the host candidates' addresses (NAT, containers):
+	// IP addresses or host names resolved at start.
+	Advertise  []string
+	ICEServers []ICEServer
+	// MaxSessions caps WHEP plus WHIP sessions (0: 500); MaxPending caps
+	// those whose ICE has not connected yet (0: 64).
+	MaxSessions int
+	MaxPending  int
+	// HandshakeTimeout ends a session whose ICE and DTLS have not
+	// connected in time (0: 10s).
+	HandshakeTimeout time.Duration
+	// KeyframeInterval is how often WHIP publishers are asked for a
+	// keyframe (PLI); it bounds their GOPs and so the fragments (0: 2s).
+	KeyframeInterval time.Duration
+	// StreamExists, when set, tells a stream that is not live from one
+	// that does not exist, for error messages.
+	StreamExists func(name string) bool
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+
+	udp     net.PacketConn
+	tcp     net.Listener
+	udpMux  ice.UDPMux
+	tcpMux  ice.TCPMux
+	whepAPI *pion.API
+	whipAPI *pion.API
+	pcCfg   pion.Configuration
+
+	mu         sync.Mutex
+	sessions   map[string]*session
+	publishers map[string]*whipSession
+	closed     bool
+
+	peerConns atomic.Int64
+	resyncs   atomic.Int64
+	refused   *prometheus.CounterVec
+}
+
+// Initialize opens the ICE listeners and builds the pion APIs.
+func (s *Server) Initialize() error {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.MaxSessions <= 0 {
+		s.MaxSessions = 500
+	}
+	if s.MaxPending <= 0 {
+		s.MaxPending = 64
+	}
+	if s.HandshakeTimeout <= 0 {
+		s.HandshakeTimeout = 10 * time.Second
+	}
+	if s.KeyframeInterval <= 0 {
+		s.KeyframeInterval = 2 * time.Second
+	}
+	s.sessions = map[string]*session{}
+	s.publishers = map[string]*whipSession{}
+
+	udp, err := net.ListenPacket("udp", s.Address)
+	if err != nil {
+		return fmt.Errorf("webrtc udp listener: %w", err)
+	}
+	tcp, err := listenTCPLike(s.Address, udp.LocalAddr().(*net.UDPAddr).Port)
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("webrtc tcp listener: %w", err)
+	}
+	s.udp, s.tcp = udp, tcp
+	s.udpMux = pion.NewICEUDPMux(nil, udp)
+	s.tcpMux = pion.NewICETCPMux(nil, tcp, 64)
+
+	se := pion.SettingEngine{}
+	se.SetICEUDPMux(s.udpMux)
+	se.SetICETCPMux(s.tcpMux)
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6, pion.NetworkTypeTCP4, pion.NetworkTypeTCP6})
+	se.DisableActiveTCP(true)
+	// Publishers that packetize for a 1500-byte MTU still get through.
+	se.SetReceiveMTU(1600)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
+	// A peer that stops answering consent checks is gone in 10s.
+	se.SetICETimeouts(4*time.Second, 6*time.Second, 2*time.Second)
+	if len(s.Advertise) > 0 {
+		ips, err := resolveAll(s.Advertise)
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+		if err := se.SetICEAddressRewriteRules(pion.ICEAddressRewriteRule{External: ips, AsCandidateType: pion.ICECandidateTypeHost}); err != nil {
+			s.closeListeners()
+			return fmt.Errorf("webrtc advertise: %w", err)
+		}
+	}
+
+	if s.whepAPI, err = newAPI(se, 0); err != nil {
+		s.closeListeners()
+		return err
+	}
+	if s.whipAPI, err = newAPI(se, s.KeyframeInterval); err != nil {
+		s.closeListeners()
+		return err
+	}
+	// Eddy gathers relay candidates through TURN servers; STUN would need
+	// sockets besides the ICE port, and Advertise covers what it would
+	// find. Clients get every server in Link headers.
+	for _, is := range s.ICEServers {
+		var turn []string
+		for _, u := range is.URLs {
+			if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+				turn = append(turn, u)
+			}
+		}
+		if len(turn) > 0 {
+			s.pcCfg.ICEServers = append(s.pcCfg.ICEServers, pion.ICEServer{URLs: turn, Username: is.Username, Credential: is.Credential})
+		}
+	}
+
+	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_webrtc_sessions_refused_total",
+		Help: "WHEP and WHIP session requests refused, by reason."}, []string{"reason"})
+	if s.Registerer != nil {
+		s.Registerer.MustRegister(s.refused,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_peer_connections",
+				Help: "Open WebRTC peer connections (WHEP viewers and WHIP publishers)."},
+				func() float64 { return float64(s.PeerConnections()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_viewer_resyncs_total",
+				Help: "WHEP viewers that fell a whole queue behind and restarted at the last keyframe."},
+				func() float64 { return float64(s.resyncs.Load()) }))
+	}
+	s.Logger.Info("webrtc listening", "component", "webrtc", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
+	return nil
+}
+
+// newAPI builds a pion API with every codec Eddy sends or receives, NACK
+// and RTCP reports; with pli > 0 it also asks senders for keyframes.
+func newAPI(se pion.SettingEngine, pli time.Duration) (*pion.API, error) {
+	me := &pion.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// 512 packets is about two seconds of a 2 Mbit/s stream: enough to
+	// answer NACKs, and bounded per viewer.
+	if err := pion.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512)); err != nil {
+		return nil, err
+	}
+	if err := pion.ConfigureRTCPReports(ir); err != nil {
+		return nil, err
+	}
+	if pli > 0 {
+		f, err := intervalpli.NewReceiverInterceptor(intervalpli.GeneratorInterval(pli))
+		if err != nil {
+			return nil, err
+		}
+		ir.Add(f)
+	}
+	return pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(me), pion.WithInterceptorRegistry(ir)), nil
+}
+
+// listenTCPLike listens on TCP at addr, with the UDP port when addr's port
+// is 0 (falling back to any port).
+func listenTCPLike(addr string, udpPort int) (net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if port == "0" {
+		if ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(udpPort))); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", addr)
+}
+
+func resolveAll(hosts []string) ([]string, error) {
+	var ips []string
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip.String())
+			continue
+		}
+		addrs, err := net.LookupHost(h)
+		if err != nil {
+			return nil, fmt.Errorf("webrtc advertise %q: %w", h, err)
+		}
+		ips = append(ips, addrs...)
+	}
+	return ips, nil
+}
+
+// UDPAddr and TCPAddr return the ICE listeners' addresses.
+func (s *Server) UDPAddr() string { return s.udp.LocalAddr().String() }
+
+// TCPAddr returns the ICE TCP listener's address.
+func (s *Server) TCPAddr() string { return s.tcp.Addr().String() }
+
+// PeerConnections returns the number of open peer connections.
+func (s *Server) PeerConnections() int { return int(s.peerConns.Load()) }
+
+// Sessions returns the number of WHEP and WHIP sessions.
+func (s *Server) Sessions() (whep, whip int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		if ss.kind == kindWHEP {
+			whep++
+		} else {
+			whip++
+		}
+	}
+	return whep, whip
+}
+
+func (s *Server) closeListeners() {
+	if s.udpMux != nil {
+		s.udpMux.Close()
+	}
+	if s.tcpMux != nil {
+		s.tcpMux.Close()
+	}
+	if s.udp != nil {
+		s.udp.Close()
+	}
+	if s.tcp != nil {
+		s.tcp.Close()
+	}
+}
+
+// Close ends every session and closes the listeners.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	all := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		all = append(all, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range all {
+		ss.close("server shutting down")
+	}
+	s.closeListeners()
+}
+
+// errRefused is an HTTP error of a session request.
+type errRefused struct {
+	status int
+	reason string // metric label
+	msg    string
+}
+
+func (e *errRefused) Error() string { return e.msg }
+
+func refuse(status int, reason, format string, args ...any) error {
+	return &errRefused{status: status, reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+// admit reserves a slot for a new session.
+func (s *Server) admit(ss *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return refuse(503, "closed", "server shutting down")
+	}
+	pending := 0
+	for _, o := range s.sessions {
+		if !o.connected.Load() {
+			pending++
+		}
+	}
+	switch {
+	case len(s.sessions) >= s.MaxSessions:
+		return refuse(503, "max_sessions", "too many WebRTC sessions (%d, the server's limit); try again later", s.MaxSessions)
+	case pending >= s.MaxPending:
+		return refuse(429, "max_pending", "too many WebRTC sessions still connecting (%d); try again in a few seconds", s.MaxPending)
+	}
+	s.sessions[ss.id] = ss
+	return nil
+}
+
+func (s *Server) remove(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+}
+
+func (s *Server) session(id string) (*session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[id]
+	return ss, ok
+}
+
+// requestKeyframe asks the WHIP publisher of stream, if any, for a
+// keyframe (a WHEP viewer lost one).
+func (s *Server) requestKeyframe(stream string) {
+	s.mu.Lock()
+	p := s.publishers[stream]
+	s.mu.Unlock()
+	if p != nil {
+		p.requestKeyframe()
+	}
+}
+
+// newPeerConnection creates a counted peer connection.
+func (s *Server) newPeerConnection(api *pion.API) (*pion.PeerConnection, error) {
+	pc, err := api.NewPeerConnection(s.pcCfg)
+	if err != nil {
+		return nil, err
+	}
+	s.peerConns.Add(1)
+	return pc, nil
+}
+
+// session is one WHEP or WHIP resource.
+type session struct {
+	srv     *Server
+	id      string
+	kind    string
+	stream  string
+	pc      *pion.PeerConnection
+	created time.Time
+	log     *slog.Logger
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	connected atomic.Bool
+	up        chan struct{} // closed when ICE and DTLS are connected
+	upOnce    sync.Once
+	closeOnce sync.Once
+	done      chan struct{}
+	onClose   []func()
+
+	mu          sync.Mutex
+	remoteUfrag string
+}
+
+const (
+	kindWHEP = "whep"
+	kindWHIP = "whip"
+)
+
+func newSession(s *Server, kind, stream string) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	id := fmt.Sprintf("%08x%08x%08x%08x", randUint32(), randUint32(), randUint32(), randUint32())
+	return &session{srv: s, id: id, kind: kind, stream: stream, created: time.Now(), ctx: ctx, cancel: cancel,
+		up: make(chan struct{}), done: make(chan struct{}),
+		log: s.Logger.With("component", "webrtc", "session", id[:8], "stream", stream, "kind", kind)}
+}
+
+// watch follows the peer connection's state: up when connected, closed
+// when it fails or does not connect within the handshake timeout.
+func (ss *session) watch() {
+	ss.pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
+		switch st {
+		case pion.PeerConnectionStateConnected:
+			ss.connected.Store(true)
+			ss.upOnce.Do(func() { close(ss.up) })
+		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
+			go ss.close("peer connection " + st.String())
+		}
+	})
+	go func() {
+		t := time.NewTimer(ss.srv.HandshakeTimeout)
+		defer t.Stop()
+		select {
+		case <-ss.up:
+		case <-ss.done:
+		case <-t.C:
+			ss.close(fmt.Sprintf("not connected within %s", ss.srv.HandshakeTimeout))
+		}
+	}()
+}
+
+// close ends the session once: its peer connection, its goroutines (via
+// ctx) and its resource.
+func (ss *session) close(why string) {
+	ss.closeOnce.Do(func() {
+		ss.cancel()
+		ss.srv.remove(ss)
+		for _, f := range ss.onClose {
+			f()
+		}
+		if ss.pc != nil {
+			if err := ss.pc.Close(); err != nil && !errors.Is(err, context.Canceled) {
+				ss.log.Debug("closing peer connection", "error", err)
+			}
+			ss.srv.peerConns.Add(-1)
+		}
+		close(ss.done)
+		ss.log.Info("session ended", "reason", why, "lasted", time.Since(ss.created).Round(time.Millisecond).String())
+	})
+}

@@ -1,0 +1,365 @@
+package webrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/eddy-video/eddy/media"
+)
+
+// sender is one track of a WHEP session: the hub track it plays and the
+// RTP timeline it writes.
+type sender struct {
+	out   *outTrack
+	local *pion.TrackLocalStaticRTP
+	base  uint32 // random first RTP timestamp (RFC 3550 5.1)
+	shift int64  // added to the unit's PTS
+	last  int64  // last output DTS, to stay monotonic across resyncs
+	sent  bool
+}
+
+// offeredCodecs returns, per media kind ("video", "audio"), the encoding
+// names the offer can receive, and the mids of its sections by kind.
+func offeredCodecs(desc *sdp.SessionDescription) (codecs map[string]map[string]bool, mids map[string][]string, err error) {
+	codecs, mids = map[string]map[string]bool{}, map[string][]string{}
+	receiving := 0
+	for _, m := range desc.MediaDescriptions {
+		kind := m.MediaName.Media
+		mid, _ := m.Attribute("mid")
+		mids[kind] = append(mids[kind], mid)
+		if _, ok := m.Attribute("sendonly"); ok {
+			continue
+		}
+		if _, ok := m.Attribute("inactive"); ok {
+			continue
+		}
+		receiving++
+		if codecs[kind] == nil {
+			codecs[kind] = map[string]bool{}
+		}
+		for _, a := range m.Attributes {
+			if a.Key != "rtpmap" {
+				continue
+			}
+			// rtpmap:<pt> <name>/<rate>[/<channels>]
+			_, enc, ok := strings.Cut(a.Value, " ")
+			if !ok {
+				continue
+			}
+			name, _, _ := strings.Cut(enc, "/")
+			codecs[kind][strings.ToUpper(name)] = true
+		}
+	}
+	if receiving == 0 {
+		return nil, nil, refuse(400, "bad_sdp", "the offer receives nothing (every media section is sendonly or inactive); to publish, POST the offer to /whip")
+	}
+	return codecs, mids, nil
+}
+
+// mimeName is the SDP encoding name of a pion MIME type ("video/H264" →
+// "H264").
+func mimeName(mime string) string {
+	_, n, _ := strings.Cut(mime, "/")
+	return strings.ToUpper(n)
+}
+
+// planWHEP picks the hub tracks to send for an offer: the first video
+// track and the first audio track WebRTC can carry and the offer accepts.
+// notes (by media kind) say what is left out and why.
+func planWHEP(tracks []media.Track, offered map[string]map[string]bool) (outs []*outTrack, notes map[string]string, err error) {
+	notes = map[string]string{}
+	var refusals []string
+	for _, kind := range []media.TrackKind{media.Video, media.Audio} {
+		kname := "video"
+		if kind == media.Audio {
+			kname = "audio"
+		}
+		var why string
+		for _, t := range tracks {
+			if t.Kind != kind {
+				continue
+			}
+			ok, reason := canSend(t)
+			if !ok {
+				why = "the stream's " + kname + " is " + reason
+				continue
+			}
+			o, err := newOutTrack(t)
+			if err != nil {
+				return nil, nil, err
+			}
+			if offered[kname] == nil {
+				why = "the offer has no " + kname + " section that receives"
+				break
+			}
+			if !offered[kname][mimeName(o.cap.MimeType)] {
+				why = fmt.Sprintf("the stream's %s is %s, which the offer does not accept (it offers %s)", kname, t.Codec, strings.Join(sortedKeys(offered[kname]), ", "))
+				break
+			}
+			outs = append(outs, o)
+			why = ""
+			break
+		}
+		if why != "" {
+			notes[kname] = why
+			refusals = append(refusals, why)
+		}
+	}
+	if len(outs) == 0 {
+		if len(refusals) == 0 {
+			refusals = append(refusals, "the stream has no tracks")
+		}
+		return nil, nil, refuse(400, "no_codec", "nothing to send: %s", strings.Join(refusals, "; "))
+	}
+	if notes["audio"] != "" {
+		notes["audio"] = "audio not sent: " + notes["audio"] + "; the stream plays video-only over WebRTC (HLS has the sound)"
+	}
+	if notes["video"] != "" {
+		notes["video"] = "video not sent: " + notes["video"]
+	}
+	return outs, notes, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
+	raw, desc, err := readOffer(r)
+	if err != nil {
+		s.httpError(w, err)
+		return
+	}
+	name := chi.URLParam(r, "stream")
+	hub, ok := s.Registry.Hub(name)
+	if !ok {
+		if s.StreamExists != nil && !s.StreamExists(name) {
+			s.httpError(w, refuse(404, "not_found", "stream %q does not exist", name))
+		} else {
+			s.httpError(w, refuse(404, "not_live", "stream %q is not live: nothing is publishing it", name))
+		}
+		return
+	}
+	offered, mids, err := offeredCodecs(desc)
+	if err != nil {
+		s.httpError(w, err)
+		return
+	}
+	outs, notes, err := planWHEP(hub.Tracks, offered)
+	if err != nil {
+		s.httpError(w, err)
+		return
+	}
+
+	ss := newSession(s, kindWHEP, name)
+	if err := s.admit(ss); err != nil {
+		s.httpError(w, err)
+		return
+	}
+	senders, err := ss.setupWHEP(raw, outs)
+	if err != nil {
+		ss.close("negotiation failed")
+		s.httpError(w, err)
+		return
+	}
+	ss.remoteUfrag = iceUfrag(desc)
+	ans, err := ss.answer()
+	if err != nil {
+		ss.close("negotiation failed")
+		s.httpError(w, err)
+		return
+	}
+	byMid := map[string]string{}
+	var notices []string
+	for kind, note := range notes {
+		notices = append(notices, note)
+		for _, mid := range mids[kind] {
+			byMid[mid] = note
+		}
+	}
+	sort.Strings(notices)
+	s.respondCreated(w, ss, withNotes(ans, byMid), notices)
+	ss.log.Info("viewer connecting", "remote", r.RemoteAddr, "tracks", len(senders), "notices", strings.Join(notices, "; "))
+	go ss.forward(hub, senders)
+}
+
+// setupWHEP creates the peer connection with one sending track per out
+// and applies the offer.
+func (ss *session) setupWHEP(offer string, outs []*outTrack) ([]*sender, error) {
+	pc, err := ss.srv.newPeerConnection(ss.srv.whepAPI)
+	if err != nil {
+		return nil, err
+	}
+	ss.pc = pc
+	ss.watch()
+	var senders []*sender
+	for _, o := range outs {
+		kind := "video"
+		if o.track.Kind == media.Audio {
+			kind = "audio"
+		}
+		local, err := pion.NewTrackLocalStaticRTP(o.cap, kind, "eddy-"+ss.stream)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := pc.AddTrack(local)
+		if err != nil {
+			return nil, err
+		}
+		go ss.readRTCP(rs)
+		senders = append(senders, &sender{out: o, local: local, base: randUint32()})
+	}
+	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
+		return nil, refuse(400, "bad_sdp", "SDP offer rejected: %v", err)
+	}
+	return senders, nil
+}
+
+// readRTCP drains a sender's RTCP (the interceptors answer NACKs from it)
+// and passes keyframe requests on to a WHIP publisher.
+func (ss *session) readRTCP(rs *pion.RTPSender) {
+	for {
+		pkts, _, err := rs.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				ss.srv.requestKeyframe(ss.stream)
+			}
+		}
+	}
+}
+
+// forward plays the publication to the viewer once connected, until the
+// publication ends or the session does. A viewer that falls a whole queue
+// behind (a slow peer) starts again at the last keyframe; the publisher
+// and the other viewers never wait for it.
+func (ss *session) forward(hub *media.Hub, senders []*sender) {
+	select {
+	case <-ss.up:
+	case <-ss.done:
+		return
+	}
+	ss.log.Info("viewer connected", "after", ss.sinceCreated())
+	for {
+		v, err := ss.srv.Registry.Read(ss.ctx, ss.stream)
+		if err != nil {
+			ss.close("publication ended")
+			return
+		}
+		if v.Hub != hub {
+			v.Close()
+			ss.close("publication ended (a new one started)")
+			return
+		}
+		err = ss.play(v, senders)
+		v.Close()
+		switch {
+		case errors.Is(err, media.ErrOverflow):
+			ss.srv.resyncs.Add(1)
+			ss.log.Warn("viewer fell behind; restarting at the last keyframe")
+			continue
+		case errors.Is(err, io.EOF):
+			ss.close("publication ended")
+		case errors.Is(err, context.Canceled):
+			// closed elsewhere
+		case err != nil:
+			ss.close("sending failed: " + err.Error())
+		}
+		return
+	}
+}
+
+// play sends v's units. The replay of the GOP since the last keyframe (the
+// reader's backlog) is sent at once with its video timestamps squeezed
+// just below the newest one, so the browser decodes from the keyframe and
+// shows the present instead of playing the past GOP in real time; backlog
+// audio is skipped.
+func (ss *session) play(v *media.Viewer, senders []*sender) error {
+	byTrack := map[int]*sender{}
+	for _, s := range senders {
+		byTrack[s.out.track.ID] = s
+	}
+	var backlog []*media.AccessUnit
+	for i := 0; i < v.Backlog(); i++ {
+		au, err := v.Read(ss.ctx)
+		if err != nil {
+			return err
+		}
+		if s := byTrack[au.Track]; s != nil && s.out.track.Kind == media.Video {
+			backlog = append(backlog, au)
+		}
+	}
+	for i, au := range backlog {
+		s := byTrack[au.Track]
+		newest := backlog[len(backlog)-1]
+		// out DTS = newest DTS - (units after this one), one tick apart.
+		squeeze := newest.DTS - int64(len(backlog)-1-i) - au.DTS
+		if err := s.send(au, squeeze); err != nil {
+			return err
+		}
+	}
+	for {
+		au, err := v.Read(ss.ctx)
+		if err != nil {
+			return err
+		}
+		s := byTrack[au.Track]
+		if s == nil {
+			continue
+		}
+		if err := s.send(au, 0); err != nil {
+			return err
+		}
+	}
+}
+
+// send packetizes au and writes it, its timestamps moved by extra (on top
+// of the sender's shift) and kept monotonic.
+func (s *sender) send(au *media.AccessUnit, extra int64) error {
+	dts := au.DTS + s.shift + extra
+	if s.sent && dts <= s.last {
+		// A resync restarted earlier than what was sent: move on.
+		s.shift += s.last + 1 - dts
+		dts = s.last + 1
+	}
+	s.last, s.sent = dts, true
+	pts := au.PTS + (dts - au.DTS)
+	pkts, err := s.out.pack(au)
+	if err != nil {
+		return nil // a unit the packetizer refuses is skipped
+	}
+	ts := s.base + uint32(pts)
+	for _, p := range pkts {
+		p.Timestamp = ts
+		if err := s.local.WriteRTP(p); err != nil {
+			if errors.Is(err, io.ErrClosedPipe) {
+				return context.Canceled
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (ss *session) sinceCreated() string {
+	return time.Since(ss.created).Round(time.Millisecond).String()
+}
