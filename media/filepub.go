@@ -43,6 +43,9 @@ type FilePublisher struct {
 	// and NTP time, and no RTCP is sent. The WHIP publisher of the tests
 	// and benchmarks uses it.
 	Send func(m *description.Media, pkt *rtp.Packet, ntp time.Time) error
+	// Rewrite, when set, may replace each video unit's NAL units before
+	// they are sent (the WebRTC bench adds an SEI naming the frame).
+	Rewrite func(nalus [][]byte) [][]byte
 
 	units []fileUnit
 	desc  *description.Session
@@ -242,6 +245,9 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 				// No SDP carries the parameter sets: send them in-band,
 				// as WebRTC encoders do.
 				data = append(append([][]byte(nil), u.params...), data...)
+			}
+			if u.video && p.Rewrite != nil {
+				data = p.Rewrite(data)
 			}
 			pkts, err := u.enc(data)
 			if err != nil {

@@ -17,9 +17,11 @@ func bench(args []string) error {
 			return benchHLS(args[1:])
 		case "kds":
 			return benchKDS(args[1:])
+		case "webrtc":
+			return benchWebRTC(args[1:])
 		}
 	}
-	return fmt.Errorf("usage: eddy bench kds|ingest|hls [flags]")
+	return fmt.Errorf("usage: eddy bench kds|ingest|hls|webrtc [flags]")
 }
 
 // startCPUProfile profiles the bench process into path ("" does nothing);
