@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +24,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/server"
@@ -558,4 +564,316 @@ func TestWebRTCBadInput(t *testing.T) {
 		t.Errorf("publisher: %v", err)
 	}
 	waitPeers(t, e, 0, 10*time.Second)
+}
+
+// opusPackets makes d of real Opus packets (20 ms each) with ffmpeg.
+func opusPackets(t *testing.T, d time.Duration) [][]byte {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "tone.ogg")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", strconv.FormatFloat(d.Seconds(), 'f', 3, 64), "-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20",
+		"-page_duration", "20000", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg opus: %v: %s", err, out)
+	}
+	fh, err := os.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	rd, _, err := oggreader.NewWith(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts [][]byte
+	for {
+		p, _, err := rd.ParseNextPage()
+		if err != nil {
+			break
+		}
+		if len(p) == 0 || bytes.HasPrefix(p, []byte("OpusTags")) {
+			continue
+		}
+		pkts = append(pkts, p)
+	}
+	if len(pkts) < int(d/(40*time.Millisecond)) {
+		t.Fatalf("%d Opus packets from %s of audio", len(pkts), d)
+	}
+	return pkts
+}
+
+// TestWHIPOpus publishes H.264 and Opus over WHIP: a WHEP viewer gets both
+// (no notice), and the recording keeps the Opus track.
+func TestWHIPOpus(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	opus := opusPackets(t, 6*time.Second)
+
+	api, err := webrtc.ClientAPI(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	video, _ := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"}, "video", "test")
+	audio, _ := pion.NewTrackLocalStaticSample(pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "test")
+	for _, tr := range []pion.TrackLocal{video, audio} {
+		if _, err := pc.AddTransceiverFromTrack(tr, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	session, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/mic/whip", pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := resp.Header.Get("Eddy-Notice"); n != "" {
+		t.Errorf("H.264 + Opus WHIP answer has a notice: %q", n)
+	}
+	fp := &media.FilePublisher{File: testClip, Duration: 6 * time.Second}
+	if err := fp.Load(); err != nil {
+		t.Fatal(err)
+	}
+	fp.Send = func(m *description.Media, pkt *rtp.Packet, _ time.Time) error {
+		if m.Type != description.MediaTypeVideo {
+			return nil
+		}
+		return video.WriteRTP(pkt)
+	}
+	done := make(chan error, 2)
+	go func() { done <- fp.Run(ctx) }()
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for _, p := range opus {
+			<-tick.C
+			if err := audio.WriteSample(pionmedia.Sample{Data: p, Duration: 20 * time.Millisecond}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+
+	waitLive(t, e, "mic")
+	time.Sleep(500 * time.Millisecond)
+	v, err := newWHEPViewer(ctx, t, e.URL+"/webrtc/mic/whep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := v.resp.Header.Get("Eddy-Notice"); n != "" || strings.Contains(v.answer, "\ni=") {
+		t.Errorf("WHEP of H.264 + Opus has a notice: %q", n)
+	}
+	if au, _ := v.first(t, 3*time.Second); !isKeyframe(au) {
+		t.Errorf("viewer started on %v", nalTypes(au))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		v.mu.Lock()
+		got := v.audio
+		v.mu.Unlock()
+		if got {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the WHEP viewer got no Opus track")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, session); code != 200 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	waitPeers(t, e, 0, 5*time.Second)
+
+	// The recording has both tracks: GetClip as MP4, read by ffprobe.
+	am := e.ArchivedMedia()
+	var frags []types.Fragment
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 2; time.Sleep(100 * time.Millisecond) {
+		frags = listAll(ctx, t, am, "mic", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
+	}
+	if len(frags) < 2 {
+		t.Fatalf("%d fragments", len(frags))
+	}
+	from, to := *frags[0].ServerTimestamp, time.Now()
+	clip, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String("mic"),
+		ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(clip.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := ffprobeJSON(t, data, "-show_streams")
+	var codecs []string
+	for _, s := range probe["streams"].([]any) {
+		codecs = append(codecs, s.(map[string]any)["codec_name"].(string))
+	}
+	if strings.Join(codecs, ",") != "h264,opus" {
+		t.Errorf("clip of the WHIP publication has streams %v, want h264 and opus", codecs)
+	}
+}
+
+// TestWebRTCICEConfig checks the ICE settings reach the answer: one UDP
+// and one TCP candidate on the configured port, the advertised address in
+// place of the local one, and the ICE servers as Link headers.
+func TestWebRTCICEConfig(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, func(c *server.Config) {
+		c.WebRTCOptions.Advertise = []string{"192.0.2.10"}
+		c.WebRTCOptions.ICEServers = []server.ICEServerConfig{{URLs: []string{"stun:stun.example.net:3478"}},
+			{URLs: []string{"turn:turn.example.net:3478?transport=udp"}, Username: "u", Credential: "p"}}
+	})
+	ctx := servertest.Context(t, 30*time.Second)
+	pubCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 20*time.Second, "tcp")
+	defer func() { stop(); <-done }()
+	waitLive(t, e, "cam")
+	offer := offerSDP(t, []pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}}, pion.RTPTransceiverDirectionRecvonly)
+	status, hdr, answer := post(t, e.URL+"/webrtc/cam/whep", "application/sdp", offer)
+	if status != 201 {
+		t.Fatalf("POST: %d %s", status, answer)
+	}
+	_, port, _ := strings.Cut(e.Server.WebRTC().UDPAddr(), ":")
+	_, tcpPort, _ := strings.Cut(e.Server.WebRTC().TCPAddr(), ":")
+	var udp, tcp int
+	for _, l := range strings.Split(answer, "\r\n") {
+		if !strings.HasPrefix(l, "a=candidate:") {
+			continue
+		}
+		f := strings.Fields(l)
+		if f[1] != "1" {
+			continue // pion repeats each candidate for the RTCP component
+		}
+		if f[4] != "192.0.2.10" {
+			t.Errorf("candidate with address %s, want the advertised 192.0.2.10: %s", f[4], l)
+		}
+		switch strings.ToLower(f[2]) {
+		case "udp":
+			udp++
+			if f[5] != port {
+				t.Errorf("UDP candidate on port %s, want %s", f[5], port)
+			}
+		case "tcp":
+			tcp++
+			if f[5] != tcpPort || !strings.Contains(l, "tcptype passive") {
+				t.Errorf("TCP candidate %s, want passive on port %s", l, tcpPort)
+			}
+		}
+	}
+	if udp != 1 || tcp != 1 {
+		t.Errorf("%d UDP and %d TCP candidates, want 1 and 1:\n%s", udp, tcp, answer)
+	}
+	links := strings.Join(hdr.Values("Link"), "\n")
+	if !strings.Contains(links, `<stun:stun.example.net:3478>; rel="ice-server"`) ||
+		!strings.Contains(links, `<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"`) {
+		t.Errorf("Link headers:\n%s", links)
+	}
+	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, e.URL+hdr.Get("Location")); code != 200 {
+		t.Errorf("DELETE: %d", code)
+	}
+}
+
+// TestWHEPDeadAndSlowPeers: one viewer vanishes without a word (its socket
+// closes), one never reads what it gets; a third viewer and the publisher
+// are not held up, and the dead peer's session is reaped.
+func TestWHEPDeadAndSlowPeers(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	pubCtx, stop := context.WithCancel(ctx)
+	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 40*time.Second, "tcp")
+	defer func() { stop(); <-done }()
+	waitLive(t, e, "cam")
+	endpoint := e.URL + "/webrtc/cam/whep"
+
+	// The dead one: ICE over a socket of its own, closed after it connects.
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := &pion.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := pion.SettingEngine{}
+	se.SetICEUDPMux(pion.NewICEUDPMux(nil, conn))
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	dead, err := pion.NewAPI(pion.WithMediaEngine(me), pion.WithSettingEngine(se)).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	if _, err := dead.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan struct{})
+	var once sync.Once
+	dead.OnConnectionStateChange(func(s pion.PeerConnectionState) {
+		if s == pion.PeerConnectionStateConnected {
+			once.Do(func() { close(connected) })
+		}
+	})
+	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, dead); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-connected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the soon-dead viewer did not connect")
+	}
+
+	// The slow one: connected, never reads its track.
+	api, _ := webrtc.ClientAPI(true)
+	slow, _ := api.NewPeerConnection(pion.Configuration{})
+	defer slow.Close()
+	_, _ = slow.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, slow); err != nil {
+		t.Fatal(err)
+	}
+
+	good, err := newWHEPViewer(ctx, t, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good.first(t, 3*time.Second)
+	waitPeers(t, e, 3, 5*time.Second)
+
+	conn.Close() // the dead viewer is gone: no DTLS close, no DELETE
+	start, n0 := time.Now(), good.count()
+	var last int
+	var gaps time.Duration
+	lastChange := time.Now()
+	for time.Since(start) < 14*time.Second {
+		time.Sleep(20 * time.Millisecond)
+		if c := good.count(); c != last {
+			gaps, last, lastChange = max(gaps, time.Since(lastChange)), c, time.Now()
+		}
+		if e.Server.WebRTC().PeerConnections() == 2 && time.Since(start) > 5*time.Second {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	if n := e.Server.WebRTC().PeerConnections(); n != 2 {
+		t.Errorf("%d peer connections %s after one viewer vanished, want 2 (the dead one reaped)", n, elapsed)
+	}
+	got := good.count() - n0
+	t.Logf("healthy viewer: %d frames in %s, longest wait %s; dead peer reaped after %s", got, elapsed.Round(time.Millisecond), gaps.Round(time.Millisecond), elapsed.Round(time.Millisecond))
+	if float64(got) < 0.9*25*elapsed.Seconds() || gaps > 500*time.Millisecond {
+		t.Errorf("the healthy viewer got %d frames in %s (longest wait %s) beside a dead and a slow peer", got, elapsed, gaps)
+	}
 }
