@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -875,5 +876,81 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 	t.Logf("healthy viewer: %d frames in %s, longest wait %s; dead peer reaped after %s", got, elapsed.Round(time.Millisecond), gaps.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 	if float64(got) < 0.9*25*elapsed.Seconds() || gaps > 500*time.Millisecond {
 		t.Errorf("the healthy viewer got %d frames in %s (longest wait %s) beside a dead and a slow peer", got, elapsed, gaps)
+	}
+}
+
+// TestWHEPCodecs plays streams ffmpeg publishes over RTSP with other
+// codecs: H.265 video (offered by the client) with Opus audio, and H.264
+// with G.711 audio (PCMU); each track arrives with its codec.
+func TestWHEPCodecs(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	cases := []struct {
+		stream string
+		args   []string
+		want   []string // MIME types of the tracks that arrive
+	}{
+		{"h265-opus", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:v", "libx265",
+			"-x265-params", "log-level=error:keyint=25:min-keyint=25:bframes=0", "-c:a", "libopus"}, []string{pion.MimeTypeH265, pion.MimeTypeOpus}},
+		{"h264-pcmu", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-c:v", "libx264", "-g", "25", "-bf", "0",
+			"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"}, []string{pion.MimeTypeH264, pion.MimeTypePCMU}},
+	}
+	for _, c := range cases {
+		t.Run(c.stream, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"}, c.args...)
+			args = append(args, "-t", "8", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL(c.stream))
+			ff := exec.CommandContext(ctx, "ffmpeg", args...)
+			if err := ff.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer ff.Wait()
+			waitLive(t, e, c.stream)
+			api, _ := webrtc.ClientAPI(true)
+			pc, err := api.NewPeerConnection(pion.Configuration{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pc.Close()
+			for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+				_, _ = pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+			}
+			var mu sync.Mutex
+			packets := map[string]int{}
+			pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+				for {
+					if _, _, err := tr.ReadRTP(); err != nil {
+						return
+					}
+					mu.Lock()
+					packets[tr.Codec().MimeType]++
+					mu.Unlock()
+				}
+			})
+			_, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/"+c.stream+"/whep", pc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := resp.Header.Get("Eddy-Notice"); n != "" {
+				t.Errorf("notice %q", n)
+			}
+			deadline := time.Now().Add(4 * time.Second)
+			for {
+				mu.Lock()
+				ok := packets[c.want[0]] > 50 && packets[c.want[1]] > 50
+				got := fmt.Sprint(packets)
+				mu.Unlock()
+				if ok {
+					t.Logf("packets by codec: %s", got)
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("packets by codec after 4 s: %s; want > 50 of %v", got, c.want)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 }

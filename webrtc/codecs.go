@@ -134,7 +134,8 @@ func newOutTrack(t media.Track) (*outTrack, error) {
 			mime = pion.MimeTypePCMU
 		}
 		o.cap = pion.RTPCodecCapability{MimeType: mime, ClockRate: 8000}
-		enc := &rtplpcm.Encoder{PayloadType: 0, BitDepth: 8, ChannelCount: 1, PayloadMaxSize: 1200, InitialSequenceNumber: &seq}
+		// 20 ms per packet, the ptime WebRTC audio stacks expect.
+		enc := &rtplpcm.Encoder{PayloadType: 0, BitDepth: 8, ChannelCount: 1, PayloadMaxSize: 160, InitialSequenceNumber: &seq}
 		if err := enc.Init(); err != nil {
 			return nil, err
 		}

@@ -349,7 +349,7 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	}
 	ts := s.base + uint32(pts)
 	for _, p := range pkts {
-		p.Timestamp = ts
+		p.Timestamp += ts // packetizers stamp packets relative to the unit
 		if err := s.local.WriteRTP(p); err != nil {
 			if errors.Is(err, io.ErrClosedPipe) {
 				return context.Canceled
