@@ -40,6 +40,7 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 		n       int
 		dur     int64
 		startNS int64
+		vp8     bool
 	)
 	for _, e := range entries {
 		if n == MaxClipFragments || (n > 0 && size+e.Size > MaxClipBytes) {
@@ -64,7 +65,11 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 				return nil, errf(CodeInvalidCodecPrivate, "%v", err)
 			}
 			for _, it := range init.tracks {
-				tracks[it.ID] = &pmp4.Track{ID: it.ID, TimeScale: it.TimeScale, Codec: it.Codec}
+				codec := it.Codec
+				if c, ok := codec.(*codecVP8); ok {
+					codec, vp8 = &c.CodecVP9, true // written as vp09, renamed below
+				}
+				tracks[it.ID] = &pmp4.Track{ID: it.ID, TimeScale: it.TimeScale, Codec: codec}
 				order = append(order, it.ID)
 			}
 			startNS = e.ProducerTime
@@ -120,6 +125,9 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 	buf.Grow(int(size) + 64<<10)
 	if err := pres.Marshal(&buf); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
+	}
+	if vp8 {
+		renameSampleEntries(buf.Bytes(), "vp09", "vp08")
 	}
 	return &Clip{Bytes: buf.Bytes(), Fragments: n, Start: time.Unix(0, startNS), Duration: time.Duration(dur)}, nil
 }

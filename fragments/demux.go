@@ -10,6 +10,8 @@ import (
 	"github.com/Eyevinn/mp4ff/hevc"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+
+	"github.com/eddy-video/eddy/media"
 )
 
 // parsedInit is a decoded init segment.
@@ -19,9 +21,23 @@ type parsedInit struct {
 }
 
 func parseInit(id InitID, b []byte) (*parsedInit, error) {
+	// VP8 (vp08) is read as the vp09 it was written as: Eddy's init
+	// segments have one video track, so every vp09 of such a segment is VP8.
+	vp8 := false
+	if bytes.Contains(b, []byte("vp08")) {
+		b = bytes.Clone(b)
+		vp8 = renameSampleEntries(b, "vp08", "vp09") > 0
+	}
 	var init fmp4.Init
 	if err := init.Unmarshal(bytes.NewReader(b)); err != nil {
 		return nil, fmt.Errorf("init segment %s: %w", id, err)
+	}
+	if vp8 {
+		for _, t := range init.Tracks {
+			if c, ok := t.Codec.(*mp4.CodecVP9); ok {
+				t.Codec = &codecVP8{CodecVP9: *c}
+			}
+		}
 	}
 	return &parsedInit{id: id, tracks: init.Tracks}, nil
 }
@@ -76,7 +92,8 @@ func (d *demuxed) startTime(init *parsedInit) (float64, bool) {
 }
 
 // mkvCodec describes a track for Matroska: codec ID and CodecPrivate
-// (ISO/IEC 14496-15 records for H.264/H.265, AudioSpecificConfig, OpusHead).
+// (ISO/IEC 14496-15 records for H.264/H.265, the VP9 feature list, av1C,
+// AudioSpecificConfig, OpusHead; none for VP8).
 func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
 	mt := MKVTrack{Number: uint64(t.ID), UID: uint64(t.ID)}
 	switch c := t.Codec.(type) {
@@ -107,6 +124,23 @@ func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
 			w, h := sps.ImageSize()
 			mt.Width, mt.Height = int(w), int(h)
 		}
+	case *codecVP8:
+		mt.Type, mt.CodecID = MKVVideo, "V_VP8"
+		mt.Width, mt.Height = c.Width, c.Height
+	case *mp4.CodecVP9:
+		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_VP9", vp9CodecPrivate(c)
+		mt.Width, mt.Height = c.Width, c.Height
+	case *mp4.CodecAV1:
+		sh, err := av1Info(c)
+		if err != nil {
+			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		rec, err := av1Config(c, sh)
+		if err != nil {
+			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_AV1", rec
+		mt.Width, mt.Height = sh.Width(), sh.Height()
 	case *mp4.CodecMPEG4Audio:
 		asc, err := c.Config.Marshal()
 		if err != nil {
@@ -197,6 +231,43 @@ func checkTruns(b []byte, depth int) error {
 	return nil
 }
 
+// InitTracks describes the tracks of an init segment with the hub's codec
+// names (media.CodecH264, ...; "LPCM" for G.711 stored as PCM), so that
+// how a recording plays can be decided as for a live publication
+// (media.PlaybackOf). Tracks of other codecs are left out.
+func InitTracks(init []byte) ([]media.Track, error) {
+	p, err := parseInit(InitID{}, init)
+	if err != nil {
+		return nil, err
+	}
+	var out []media.Track
+	for _, t := range p.tracks {
+		mt := media.Track{ID: t.ID, Kind: media.Video, ClockRate: int(t.TimeScale)}
+		switch t.Codec.(type) {
+		case *mp4.CodecH264:
+			mt.Codec = media.CodecH264
+		case *mp4.CodecH265:
+			mt.Codec = media.CodecH265
+		case *codecVP8:
+			mt.Codec = media.CodecVP8
+		case *mp4.CodecVP9:
+			mt.Codec = media.CodecVP9
+		case *mp4.CodecAV1:
+			mt.Codec = media.CodecAV1
+		case *mp4.CodecMPEG4Audio:
+			mt.Kind, mt.Codec = media.Audio, media.CodecAAC
+		case *mp4.CodecOpus:
+			mt.Kind, mt.Codec = media.Audio, media.CodecOpus
+		case *mp4.CodecLPCM:
+			mt.Kind, mt.Codec = media.Audio, "LPCM"
+		default:
+			continue
+		}
+		out = append(out, mt)
+	}
+	return out, nil
+}
+
 // CodecsString returns the RFC 6381 CODECS value of an init segment's
 // tracks for an HLS master playlist ("" when it cannot be told).
 func CodecsString(init []byte) string {
@@ -213,6 +284,13 @@ func CodecsString(init []byte) string {
 			}
 		case *mp4.CodecH265:
 			out = append(out, "hvc1.1.6.L120.90")
+		case *mp4.CodecVP9:
+			// VP Codec ISO-BMFF binding §5: vp09.PP.LL.DD.
+			out = append(out, fmt.Sprintf("vp09.%02d.%02d.%02d", c.Profile, vp9Level(c.Width, c.Height), c.BitDepth))
+		case *mp4.CodecAV1:
+			if sh, err := av1Info(c); err == nil {
+				out = append(out, av1CodecsString(sh))
+			}
 		case *mp4.CodecMPEG4Audio:
 			out = append(out, fmt.Sprintf("mp4a.40.%d", int(c.Config.Type)))
 		case *mp4.CodecOpus:

@@ -182,6 +182,15 @@ func newFragTrack(t media.Track) (*fragTrack, error) {
 			c.VPS, c.SPS, c.PPS = t.Config[0], t.Config[1], t.Config[2]
 		}
 		ft.codec = c
+	case "VP8":
+		ft.video, ft.timescale = true, 90000
+		ft.codec = &codecVP8{}
+	case "VP9":
+		ft.video, ft.timescale = true, 90000
+		ft.codec = &mp4.CodecVP9{}
+	case "AV1":
+		ft.video, ft.timescale = true, 90000
+		ft.codec = &mp4.CodecAV1{}
 	case "AAC", "MPEG4AUDIO":
 		if len(t.Config) < 1 {
 			return nil, fmt.Errorf("AAC track without AudioSpecificConfig")
@@ -251,13 +260,21 @@ func (ft *fragTrack) ready() bool {
 		return c.SPS != nil && c.PPS != nil
 	case *mp4.CodecH265:
 		return c.VPS != nil && c.SPS != nil && c.PPS != nil
+	case *codecVP8:
+		return c.Width > 0
+	case *mp4.CodecVP9:
+		return c.Width > 0
+	case *mp4.CodecAV1:
+		return c.SequenceHeader != nil
 	}
 	return true
 }
 
-// params picks up in-band parameter sets; it reports whether the codec
-// configuration changed.
-func (ft *fragTrack) params(nalus [][]byte) bool {
+// params picks up in-band parameter sets, and the configuration of VP8,
+// VP9 and AV1 keyframes; it reports whether the codec configuration
+// changed.
+func (ft *fragTrack) params(au *media.AccessUnit) bool {
+	nalus := au.Payload
 	changed := false
 	set := func(dst *[]byte, n []byte) {
 		if !bytes.Equal(*dst, n) {
@@ -292,14 +309,51 @@ func (ft *fragTrack) params(nalus [][]byte) bool {
 				set(&c.PPS, n)
 			}
 		}
+	case *codecVP8:
+		if !au.Key {
+			break
+		}
+		if p, ok := vp8KeyParams(joinPayload(nalus)); ok && p != c.CodecVP9 {
+			c.CodecVP9, changed = p, true
+		}
+	case *mp4.CodecVP9:
+		if !au.Key {
+			break
+		}
+		if p, ok := vp9KeyParams(joinPayload(nalus)); ok && p != *c {
+			*c, changed = p, true
+		}
+	case *mp4.CodecAV1:
+		if !au.Key {
+			break
+		}
+		if sh, ok := av1SequenceHeader(nalus); ok {
+			set(&c.SequenceHeader, sh)
+		}
 	}
 	return changed
 }
 
+// joinPayload returns a unit's payload as one slice.
+func joinPayload(p [][]byte) []byte {
+	if len(p) == 1 {
+		return p[0]
+	}
+	return bytes.Join(p, nil)
+}
+
 // payload converts a unit to an fMP4 sample payload.
 func (ft *fragTrack) payload(au *media.AccessUnit) ([]byte, error) {
-	if ft.video {
+	switch ft.codec.(type) {
+	case *mp4.CodecH264, *mp4.CodecH265:
 		return h264.AVCC(au.Payload).Marshal() // length-prefixed NAL units, for H.265 too
+	case *codecVP8, *mp4.CodecVP9:
+		if len(au.Payload) == 0 || len(au.Payload[0]) == 0 {
+			return nil, fmt.Errorf("empty frame")
+		}
+		return bytes.Clone(joinPayload(au.Payload)), nil
+	case *mp4.CodecAV1:
+		return av1Sample(au.Payload)
 	}
 	var raw []byte
 	if len(au.Payload) == 1 {
@@ -332,7 +386,7 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 	// New in-band parameter sets take effect from the next fragment that
 	// opens (the init segment is taken when a fragment opens, so the one
 	// being closed keeps the init segment it was recorded with).
-	if ft.video && ft.params(au.Payload) {
+	if ft.video && ft.params(au) {
 		fr.dirty = true
 	}
 	if !fr.started {
@@ -616,7 +670,7 @@ func (fr *Fragmenter) buildInit() (*InitSegment, error) {
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: ft.id, TimeScale: ft.timescale, Codec: ft.codec})
 	}
 	var buf seekablebuffer.Buffer
-	if err := init.Marshal(&buf); err != nil {
+	if err := marshalInit(&init, &buf); err != nil {
 		return nil, fmt.Errorf("init segment: %w", err)
 	}
 	b := buf.Bytes()

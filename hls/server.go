@@ -20,6 +20,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media"
 )
 
 // Server serves GetHLSStreamingSessionURL and the /hls/v1/ endpoints.
@@ -267,6 +268,9 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 		if !ok || now.Sub(time.Unix(0, last.ServerTime+last.Duration)) > liveRecent {
 			return nil, noFragments
 		}
+		if err := checkCodecs(st, last.Seq, sess.Container, name); err != nil {
+			return nil, err
+		}
 		// Discontinuities are numbered from the oldest fragment the
 		// session could ever list.
 		sess.Anchor = last.Seq - uint64(min(uint64(sess.MaxResults), last.Seq-1))
@@ -282,9 +286,47 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 		if len(got) == 0 {
 			return nil, noFragments
 		}
+		if err := checkCodecs(st, got[0].Seq, sess.Container, name); err != nil {
+			return nil, err
+		}
 		sess.Anchor = got[0].Seq
 	}
 	return sess, nil
+}
+
+// checkCodecs refuses a session for a recording HLS cannot carry, judged
+// by the codecs of the fragment seq (the first the session plays): VP8
+// video in any container (no browser plays it from HLS), and any video
+// but H.264 and H.265 in MPEG-TS. KVS answers
+// UnsupportedStreamMediaTypeException for codecs it cannot package
+// (KVS-API.md §4.8).
+func checkCodecs(st *fragments.Store, seq uint64, container byte, name string) error {
+	id, err := st.InitOf(seq)
+	if err != nil {
+		return nil // trimmed meanwhile: the playlists will tell
+	}
+	b, err := st.Init(id)
+	if err != nil {
+		return nil
+	}
+	tracks, err := fragments.InitTracks(b)
+	if err != nil {
+		return nil // not for this check to judge: serving the init segment will
+	}
+	for _, t := range tracks {
+		if t.Kind != media.Video {
+			continue
+		}
+		switch {
+		case !media.HLSVideo(t.Codec):
+			return errf(fragments.CodeUnsupportedMediaType,
+				"The stream %s has %s video, which HLS cannot carry; play it with WebRTC (WHEP) instead.", name, t.Codec)
+		case container == ContainerTS && t.Codec != media.CodecH264 && t.Codec != media.CodecH265:
+			return errf(fragments.CodeUnsupportedMediaType,
+				"The stream %s has %s video, which MPEG_TS cannot carry; use ContainerFormat FRAGMENTED_MP4, or play it with WebRTC (WHEP).", name, t.Codec)
+		}
+	}
+	return nil
 }
 
 func (sess *session) kind() fragments.IndexTime {

@@ -55,6 +55,19 @@ const (
 // errTSNoTracks is returned for a fragment with no track MPEG-TS carries.
 var errTSNoTracks = errors.New("hls: no track can be carried in MPEG-TS")
 
+// errTSVideo is returned for a fragment whose video MPEG-TS does not carry
+// (VP9, AV1).
+var errTSVideo = errors.New("hls: MPEG-TS carries H.264 and H.265 video only")
+
+func hasVideo(init *fmp4.Init) bool {
+	for _, t := range init.Tracks {
+		if t.Codec.IsVideo() {
+			return true
+		}
+	}
+	return false
+}
+
 // tsTrack is one elementary stream of a segment.
 type tsTrack struct {
 	id         int // fMP4 track ID
@@ -129,6 +142,10 @@ func tsSegment(initBytes, media []byte) ([]byte, error) {
 		return nil, fmt.Errorf("media segment: %w", err)
 	}
 	tracks := tsTracks(&init)
+	if hasVideo(&init) && (len(tracks) == 0 || !tracks[0].codec.IsVideo()) {
+		// Not the audio alone, as if the video did not exist.
+		return nil, errTSVideo
+	}
 	if len(tracks) == 0 {
 		return nil, errTSNoTracks
 	}

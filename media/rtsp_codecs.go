@@ -20,6 +20,14 @@ package media
 //	                                 pre-skip 0)
 //	G711U  Audio  sample rate (8000) {{channel count}}               mu-law samples of one RTP packet
 //	G711A  Audio  sample rate (8000) {{channel count}}               A-law samples of one RTP packet
+//	VP8    Video  90000              nil                             one frame (RFC 6386), as one []byte
+//	VP9    Video  90000              nil                             one frame or superframe (VP9
+//	                                                                 bitstream spec, Annex B), as one []byte
+//	AV1    Video  90000              nil                             the OBUs of one temporal unit, one
+//	                                                                 []byte each, with obu_has_size_field
+//	                                                                 0 (as the AOM RTP payload format
+//	                                                                 for AV1 recommends) and no temporal
+//	                                                                 delimiter
 //
 // Video units are Key on an H264 IDR picture or an H265 IRAP picture (BLA,
 // IDR, CRA); a keyframe always carries its parameter sets (VPS,) SPS and
@@ -28,6 +36,15 @@ package media
 // Key. DTS equals PTS but for video with B-frames. Parameter sets that
 // change in-band are not reflected in Track.Config (immutable once
 // published): they travel in the keyframes.
+//
+// VP8, VP9 and AV1 have no configuration out of band (their SDP carries
+// none), so their Track.Config is nil and whoever needs one (the
+// fragmenter: picture size, profile, bit depth, the AV1 sequence header)
+// takes it from the keyframes, which carry it in-band. A VP8 unit is Key
+// when its frame tag says key frame (RFC 6386 9.1); a VP9 unit when its
+// first frame is a key frame that is not a show_existing_frame (VP9
+// bitstream spec 6.2); an AV1 unit when it holds a sequence header OBU
+// (AV1 spec 7.5: a random access point starts with one).
 
 import (
 	"bytes"
@@ -49,6 +66,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtplpcm"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp8"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp9"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -64,6 +83,9 @@ const (
 	CodecOpus  = "Opus"
 	CodecG711U = "G711U" // G.711 mu-law (PCMU)
 	CodecG711A = "G711A" // G.711 A-law (PCMA)
+	CodecVP8   = "VP8"
+	CodecVP9   = "VP9"
+	CodecAV1   = "AV1"
 )
 
 // Limits on the tracks of one publication.
@@ -90,7 +112,7 @@ func (e *UnsupportedCodecError) Error() string {
 	if e.Reason != "" {
 		msg += " (" + e.Reason + ")"
 	}
-	return msg + "; supported: H264, H265, AAC, Opus, G711"
+	return msg + "; supported: H264, H265, VP8, VP9, AV1, AAC, Opus, G711"
 }
 
 // Unwrap makes errors.Is(err, ErrUnsupportedCodec) true.
@@ -170,6 +192,36 @@ func newRTPDecoder(id int, forma format.Format) (*rtpDecoder, error) {
 		}
 		d.reset()
 		d.dts.Initialize()
+		dec = d
+
+	case *format.VP8:
+		t.Kind, t.Codec, t.ClockRate = Video, CodecVP8, 90000
+		d := &frameDecoder{codec: CodecVP8, key: vp8IsKey}
+		d.reset = func() {
+			r := &rtpvp8.Decoder{}
+			_ = r.Init()
+			d.rtp = r.Decode
+		}
+		d.more, d.midway = rtpvp8.ErrMorePacketsNeeded, rtpvp8.ErrNonStartingPacketAndNoPrevious
+		d.reset()
+		dec = d
+
+	case *format.VP9:
+		t.Kind, t.Codec, t.ClockRate = Video, CodecVP9, 90000
+		d := &frameDecoder{codec: CodecVP9, key: vp9IsKey}
+		d.reset = func() {
+			r := &rtpvp9.Decoder{}
+			_ = r.Init()
+			d.rtp = r.Decode
+		}
+		d.more, d.midway = rtpvp9.ErrMorePacketsNeeded, rtpvp9.ErrNonStartingPacketAndNoPrevious
+		d.reset()
+		dec = d
+
+	case *format.AV1:
+		t.Kind, t.Codec, t.ClockRate = Video, CodecAV1, 90000
+		d := &av1Decoder{}
+		d.reset()
 		dec = d
 
 	case *format.MPEG4Audio:
@@ -739,6 +791,33 @@ func newRTPEncoder(t Track, pt uint8) (*rtpEncoder, error) {
 		if len(t.Config) >= 3 {
 			f.VPS, f.SPS, f.PPS = t.Config[0], t.Config[1], t.Config[2]
 		}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma, mediaType = f, description.MediaTypeVideo
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
+
+	case CodecVP8:
+		f := &format.VP8{PayloadTyp: pt}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma, mediaType = f, description.MediaTypeVideo
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }
+
+	case CodecVP9:
+		f := &format.VP9{PayloadTyp: pt}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, err
+		}
+		forma, mediaType = f, description.MediaTypeVideo
+		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }
+
+	case CodecAV1:
+		f := &format.AV1{PayloadTyp: pt}
 		enc, err := f.CreateEncoder()
 		if err != nil {
 			return nil, err

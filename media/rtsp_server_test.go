@@ -795,7 +795,7 @@ func TestRTSPBadInput(t *testing.T) {
 			media *description.Media
 			codec string
 		}{
-			{"vp8", &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.VP8{PayloadTyp: 96}}}, "VP8"},
+			{"mpeg4v", &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MPEG4Video{PayloadTyp: 96}}}, "MPEG-4 Video"},
 			{"mjpeg", &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.MJPEG{}}}, "M-JPEG"},
 			{"mpa", &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{&format.MPEG1Audio{}}}, "MPEG-1/2 Audio"},
 		} {

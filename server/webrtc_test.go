@@ -26,6 +26,7 @@ import (
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"github.com/eddy-video/eddy/media"
@@ -952,5 +953,129 @@ func TestWHEPCodecs(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestWHIPVP8 publishes VP8 (a codec HLS cannot carry) over WHIP with
+// pion: the answer says so, WHEP viewers get VP8, the fragments are
+// recorded, and HLS refuses the stream naming WebRTC.
+func TestWHIPVP8(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	f, err := os.Open(filepath.Join("..", "testdata", "cam-vp8.ivf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ivf, hdr, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frameDur := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
+	var frames [][]byte
+	for {
+		fr, _, err := ivf.ParseNextFrame()
+		if err != nil {
+			break
+		}
+		frames = append(frames, fr)
+	}
+	api, _ := webrtc.ClientAPI(true)
+	pc, err := api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	track, _ := pion.NewTrackLocalStaticSample(pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}, "video", "test")
+	tr, err := pc.AddTransceiverFromTrack(track, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file is VP8: offer only that, as OBS or GStreamer offer their
+	// encoder's codec (a browser offers all and encodes what is chosen).
+	if err := tr.SetCodecPreferences([]pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}}); err != nil {
+		t.Fatal(err)
+	}
+	session, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whip", pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := resp.Header.Get("Eddy-Notice"); !strings.Contains(n, "HLS cannot carry it") {
+		t.Errorf("WHIP answer notice %q, want that HLS cannot carry VP8", n)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(frameDur)
+		defer tick.Stop()
+		for _, fr := range frames {
+			<-tick.C
+			if err := track.WriteSample(pionmedia.Sample{Data: fr, Duration: frameDur}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	waitLive(t, e, "vp8cam")
+
+	viewer, _ := api.NewPeerConnection(pion.Configuration{})
+	defer viewer.Close()
+	_, _ = viewer.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+	gotVP8 := make(chan string, 1)
+	viewer.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		select {
+		case gotVP8 <- tr.Codec().MimeType:
+		default:
+		}
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+		}
+	})
+	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whep", viewer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-gotVP8:
+		if m != pion.MimeTypeVP8 {
+			t.Errorf("WHEP viewer got %s, want VP8", m)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("WHEP viewer got no track")
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, session); code != 200 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	am := e.ArchivedMedia()
+	var frags []types.Fragment
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 2; time.Sleep(100 * time.Millisecond) {
+		frags = listAll(ctx, t, am, "vp8cam", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
+	}
+	if len(frags) < 2 {
+		t.Fatalf("%d fragments of the VP8 WHIP publication", len(frags))
+	}
+	from, to := *frags[0].ServerTimestamp, time.Now()
+	clip, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String("vp8cam"),
+		ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(clip.Payload)
+	probe := ffprobeJSON(t, data, "-show_streams")
+	if s := probe["streams"].([]any); len(s) != 1 || s[0].(map[string]any)["codec_name"] != "vp8" {
+		t.Errorf("clip streams %v, want one vp8", s)
+	}
+	_, err = am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String("vp8cam"),
+		PlaybackMode: types.HLSPlaybackModeOnDemand,
+		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err == nil || !strings.Contains(err.Error(), "UnsupportedStreamMediaType") || !strings.Contains(err.Error(), "WebRTC") {
+		t.Errorf("HLS of a VP8 stream: %v, want UnsupportedStreamMediaTypeException naming WebRTC", err)
 	}
 }

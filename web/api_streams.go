@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media"
 )
 
 // bitrateWindow is how much recent recording the bitrate is computed over.
@@ -24,10 +25,15 @@ type streamInfo struct {
 	LastFragment   *time.Time `json:"lastFragment,omitempty"`
 	// RecentFragments is the number of fragments in the bitrate window.
 	RecentFragments int `json:"recentFragments"`
+	// Playback says whether the codecs play over HLS and WebRTC (WHEP), from
+	// the live tracks, else from the last recorded fragment's; WebRTC
+	// needs the stream live besides.
+	Playback media.Playback `json:"playback"`
 }
 
 func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
 	live := map[string][]string{}
+	liveTracks := map[string][]media.Track{}
 	if h.Registry != nil {
 		for _, n := range h.Registry.Names() {
 			hub, ok := h.Registry.Hub(n)
@@ -39,6 +45,7 @@ func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
 				cs = append(cs, t.Codec)
 			}
 			live[n] = cs
+			liveTracks[n] = hub.Tracks
 		}
 	}
 	h.mu.Lock()
@@ -60,13 +67,42 @@ func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
 			cs = []string{}
 		}
 		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, Codecs: cs, RetentionHours: vs.DataRetentionInHours}
+		tracks := liveTracks[vs.Name]
 		if st, err := h.Manager.Store(vs.Name); err == nil {
 			h.fillStore(&si, st)
+			if !isLive {
+				tracks = recordedTracks(st)
+				if len(si.Codecs) == 0 {
+					for _, t := range tracks {
+						si.Codecs = append(si.Codecs, t.Codec)
+					}
+				}
+			}
 		}
+		si.Playback = media.PlaybackOf(tracks)
 		out = append(out, si)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, out)
+}
+
+// recordedTracks describes the tracks of the last recorded fragment (nil
+// when there is none or its init segment is unreadable).
+func recordedTracks(st *fragments.Store) []media.Track {
+	last, ok := st.Last()
+	if !ok {
+		return nil
+	}
+	id, err := st.InitOf(last.Seq)
+	if err != nil {
+		return nil
+	}
+	b, err := st.Init(id)
+	if err != nil {
+		return nil
+	}
+	tracks, _ := fragments.InitTracks(b)
+	return tracks
 }
 
 // fillStore adds what the store knows: the first and last fragment

@@ -28,11 +28,10 @@ import (
 	"github.com/eddy-video/eddy/media"
 )
 
-// Hub codec names of video codecs that arrive over WHIP.
 const (
-	codecVP8 = "VP8"
-	codecVP9 = "VP9"
-	codecAV1 = "AV1"
+	codecVP8 = media.CodecVP8
+	codecVP9 = media.CodecVP9
+	codecAV1 = media.CodecAV1
 )
 
 // maxPayload keeps RTP packets inside the smallest path MTU WebRTC stacks

@@ -109,10 +109,11 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("webrtc tcp listener: %w", err)
 	}
 	s.udp, s.tcp = udp, tcp
-	s.udpMux = pion.NewICEUDPMux(nil, udp)
-	s.tcpMux = pion.NewICETCPMux(nil, tcp, 64)
+	lf := slogFactory{s.Logger}
+	s.udpMux = pion.NewICEUDPMux(lf.NewLogger("ice-udp"), udp)
+	s.tcpMux = pion.NewICETCPMux(lf.NewLogger("ice-tcp"), tcp, 64)
 
-	se := pion.SettingEngine{}
+	se := pion.SettingEngine{LoggerFactory: lf}
 	se.SetICEUDPMux(s.udpMux)
 	se.SetICETCPMux(s.tcpMux)
 	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeUDP6, pion.NetworkTypeTCP4, pion.NetworkTypeTCP6})

@@ -151,8 +151,11 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 	}
 	tracks := ws.ingest.Tracks()
 	for _, t := range tracks {
-		if t.Kind == media.Video && t.Codec != media.CodecH264 && t.Codec != media.CodecH265 {
-			notices = append(notices, t.Codec+" video is live over WebRTC and RTSP and recorded (clips, GetMedia); HLS plays H.264 and H.265 only")
+		switch {
+		case t.Kind == media.Video && !media.HLSVideo(t.Codec):
+			notices = append(notices, t.Codec+" video is live over WebRTC (WHEP) and RTSP and recorded (clips, GetMediaForFragmentList), but HLS cannot carry it; publish H.264 for HLS")
+		case t.Kind == media.Video && t.Codec != media.CodecH264 && t.Codec != media.CodecH265:
+			notices = append(notices, t.Codec+" video plays over HLS in MSE players (hls.js in Chromium and Firefox), not in Safari's native player; publish H.264 for every player")
 		}
 	}
 	hub, err := s.Registry.Publish(ws.stream, tracks)

@@ -1,0 +1,38 @@
+package webrtc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// slogFactory sends pion's logs to Eddy's logger: pion's errors and
+// warnings (a peer that vanished, a packet that could not be written)
+// are per-peer events, so they are logged at debug and warn levels, and
+// trace is dropped.
+type slogFactory struct{ log *slog.Logger }
+
+func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
+	return slogLogger{f.log.With("component", "webrtc", "pion", scope)}
+}
+
+type slogLogger struct{ log *slog.Logger }
+
+func (l slogLogger) at(level slog.Level, msg string) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, msg)
+	}
+}
+
+func (l slogLogger) Trace(string)                      {}
+func (l slogLogger) Tracef(string, ...any)             {}
+func (l slogLogger) Debug(msg string)                  { l.at(slog.LevelDebug, msg) }
+func (l slogLogger) Debugf(format string, args ...any) { l.Debug(fmt.Sprintf(format, args...)) }
+func (l slogLogger) Info(msg string)                   { l.at(slog.LevelDebug, msg) }
+func (l slogLogger) Infof(format string, args ...any)  { l.Info(fmt.Sprintf(format, args...)) }
+func (l slogLogger) Warn(msg string)                   { l.at(slog.LevelDebug, msg) }
+func (l slogLogger) Warnf(format string, args ...any)  { l.Warn(fmt.Sprintf(format, args...)) }
+func (l slogLogger) Error(msg string)                  { l.at(slog.LevelWarn, msg) }
+func (l slogLogger) Errorf(format string, args ...any) { l.Error(fmt.Sprintf(format, args...)) }
