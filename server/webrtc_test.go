@@ -1079,3 +1079,65 @@ func TestWHIPVP8(t *testing.T) {
 		t.Errorf("HLS of a VP8 stream: %v, want UnsupportedStreamMediaTypeException naming WebRTC", err)
 	}
 }
+
+// TestWHEPOverTCP plays over ICE-TCP only (a client whose UDP is blocked).
+func TestWHEPOverTCP(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, 30*time.Second)
+	pubCtx, stop := context.WithCancel(ctx)
+	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 20*time.Second, "tcp")
+	defer func() { stop(); <-done }()
+	waitLive(t, e, "cam")
+	me := &pion.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := pion.SettingEngine{}
+	se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeTCP4})
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	pc, err := pion.NewAPI(pion.WithMediaEngine(me), pion.WithSettingEngine(se)).NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_, _ = pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+	got := make(chan int, 1)
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		n := 0
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			if n++; n == 100 {
+				got <- n
+			}
+		}
+	})
+	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no 100 RTP packets over ICE-TCP in 5 s (state %s)", pc.ConnectionState())
+	}
+	stats := pc.GetStats()
+	pairs := 0
+	for _, s := range stats {
+		if p, ok := s.(pion.ICECandidatePairStats); ok && p.Nominated {
+			c, ok := stats[p.LocalCandidateID].(pion.ICECandidateStats)
+			if !ok {
+				continue
+			}
+			pairs++
+			if c.Protocol != "tcp" {
+				t.Errorf("nominated pair over %s, want tcp", c.Protocol)
+			}
+		}
+	}
+	if pairs == 0 {
+		t.Error("no nominated candidate pair in the client's stats")
+	}
+}
