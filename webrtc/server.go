@@ -379,6 +379,12 @@ type session struct {
 	remoteUfrag string
 }
 
+func (ss *session) setRemoteUfrag(u string) {
+	ss.mu.Lock()
+	ss.remoteUfrag = u
+	ss.mu.Unlock()
+}
+
 const (
 	kindWHEP = "whep"
 	kindWHIP = "whip"

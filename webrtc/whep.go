@@ -147,38 +147,48 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := chi.URLParam(r, "stream")
-	hub, ok := s.Registry.Hub(name)
-	if !ok {
-		if s.StreamExists != nil && !s.StreamExists(name) {
-			s.httpError(w, refuse(404, "not_found", "stream %q does not exist", name))
-		} else {
-			s.httpError(w, refuse(404, "not_live", "stream %q is not live: nothing is publishing it", name))
-		}
-		return
-	}
 	offered, mids, err := offeredCodecs(desc)
 	if err != nil {
 		s.httpError(w, err)
 		return
 	}
-	outs, notes, err := planWHEP(hub.Tracks, offered)
+	// Attach to the publication now: it gives the tracks to plan with, and
+	// for an on-demand pull source it starts the camera (waiting for it).
+	rctx, cancel := context.WithTimeout(r.Context(), sourceWait)
+	v, err := s.Registry.Read(rctx, name)
+	cancel()
 	if err != nil {
+		switch {
+		case errors.Is(err, media.ErrNotFound) && s.StreamExists != nil && !s.StreamExists(name):
+			s.httpError(w, refuse(404, "not_found", "stream %q does not exist", name))
+		case errors.Is(err, media.ErrNotFound):
+			s.httpError(w, refuse(404, "not_live", "stream %q is not live: nothing is publishing it", name))
+		default:
+			s.httpError(w, refuse(503, "not_live", "stream %q did not start: %v", name, err))
+		}
+		return
+	}
+	outs, notes, err := planWHEP(v.Tracks, offered)
+	if err != nil {
+		v.Close()
 		s.httpError(w, err)
 		return
 	}
 
 	ss := newSession(s, kindWHEP, name)
 	if err := s.admit(ss); err != nil {
+		v.Close()
 		s.httpError(w, err)
 		return
 	}
+	ss.onClose = append(ss.onClose, v.Close)
 	senders, err := ss.setupWHEP(raw, outs)
 	if err != nil {
 		ss.close("negotiation failed")
 		s.httpError(w, err)
 		return
 	}
-	ss.remoteUfrag = iceUfrag(desc)
+	ss.setRemoteUfrag(iceUfrag(desc))
 	ans, err := ss.answer()
 	if err != nil {
 		ss.close("negotiation failed")
@@ -196,8 +206,12 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 	sort.Strings(notices)
 	s.respondCreated(w, ss, withNotes(ans, byMid), notices)
 	ss.log.Info("viewer connecting", "remote", r.RemoteAddr, "tracks", len(senders), "notices", strings.Join(notices, "; "))
-	go ss.forward(hub, senders)
+	go ss.forward(v, senders)
 }
+
+// sourceWait is how long a WHEP request waits for an on-demand source's
+// camera to start publishing.
+const sourceWait = 10 * time.Second
 
 // setupWHEP creates the peer connection with one sending track per out
 // and applies the offer.
@@ -252,30 +266,30 @@ func (ss *session) readRTCP(rs *pion.RTPSender) {
 // publication ends or the session does. A viewer that falls a whole queue
 // behind (a slow peer) starts again at the last keyframe; the publisher
 // and the other viewers never wait for it.
-func (ss *session) forward(hub *media.Hub, senders []*sender) {
+func (ss *session) forward(v *media.Viewer, senders []*sender) {
 	select {
 	case <-ss.up:
 	case <-ss.done:
 		return
 	}
 	ss.log.Info("viewer connected", "after", ss.sinceCreated())
+	hub := v.Hub
 	for {
-		v, err := ss.srv.Registry.Read(ss.ctx, ss.stream)
-		if err != nil {
-			ss.close("publication ended")
-			return
-		}
-		if v.Hub != hub {
-			v.Close()
-			ss.close("publication ended (a new one started)")
-			return
-		}
-		err = ss.play(v, senders)
+		err := ss.play(v, senders)
 		v.Close()
 		switch {
 		case errors.Is(err, media.ErrOverflow):
 			ss.srv.resyncs.Add(1)
 			ss.log.Warn("viewer fell behind; restarting at the last keyframe")
+			if v, err = ss.srv.Registry.Read(ss.ctx, ss.stream); err != nil {
+				ss.close("publication ended")
+				return
+			}
+			if v.Hub != hub {
+				v.Close()
+				ss.close("publication ended (a new one started)")
+				return
+			}
 			continue
 		case errors.Is(err, io.EOF):
 			ss.close("publication ended")

@@ -75,7 +75,7 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	ss.remoteUfrag = iceUfrag(desc)
+	ss.setRemoteUfrag(iceUfrag(desc))
 	ans, err := ss.answer()
 	if err != nil {
 		ss.close("negotiation failed")
