@@ -82,11 +82,13 @@ func TestWebUIStatic(t *testing.T) {
 }
 
 // TestWebUIBrowser drives the UI in headless Chromium (web/test/e2e.mjs):
-// stream list, live HLS playback, archive playback from the timeline, clip.
+// stream list, live playback over WebRTC (WHEP) and LL-HLS, archive
+// playback from the timeline, clip, and publishing Chromium's fake camera
+// over WHIP from the publish page.
 func TestWebUIBrowser(t *testing.T) {
 	node, chromium := needBrowser(t)
 	e := servertest.Start(t)
-	ctx := servertest.Context(t, 90*time.Second)
+	ctx := servertest.Context(t, 120*time.Second)
 	pubCtx, stop := context.WithCancel(ctx)
 	pubDone := make(chan error, 1)
 	go func() {
@@ -138,14 +140,16 @@ func TestWebUIBrowser(t *testing.T) {
 	shot := filepath.Join(t.TempDir(), "web-e2e-failure.png")
 	cmd := exec.CommandContext(ctx, node, "test/e2e.mjs")
 	cmd.Dir = "../web"
-	cmd.Env = append(os.Environ(), "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "CHROMIUM="+chromium, "SCREENSHOT="+shot)
+	cmd.Env = append(os.Environ(), "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "EDDY_PUBLISH_STREAM=webcam", "CHROMIUM="+chromium, "SCREENSHOT="+shot)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser test output:\n%s", out)
 	if err != nil {
-		if _, serr := os.Stat(shot); serr == nil {
-			// t.TempDir is removed after the test: keep a copy.
-			keep := filepath.Join(os.TempDir(), "eddy-web-e2e-failure.png")
-			if b, rerr := os.ReadFile(shot); rerr == nil && os.WriteFile(keep, b, 0o644) == nil {
+		// One screenshot per page (viewer, publisher...); t.TempDir is
+		// removed after the test: keep copies.
+		shots, _ := filepath.Glob(strings.TrimSuffix(shot, ".png") + "*.png")
+		for _, s := range shots {
+			keep := filepath.Join(os.TempDir(), "eddy-"+filepath.Base(s))
+			if b, rerr := os.ReadFile(s); rerr == nil && os.WriteFile(keep, b, 0o644) == nil {
 				t.Logf("screenshot: %s", keep)
 			}
 		}

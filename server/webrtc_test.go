@@ -218,6 +218,10 @@ func TestWHEP(t *testing.T) {
 	if !strings.Contains(v1.answer, "\ni=audio not sent: the stream's audio is AAC") || !strings.Contains(v1.resp.Header.Get("Eddy-Notice"), "AAC") {
 		t.Errorf("answer lacks the AAC note:\n%s\nEddy-Notice: %q", v1.answer, v1.resp.Header.Get("Eddy-Notice"))
 	}
+	// The stream is H.264 Main: the answer picks the offer's Main entry.
+	if !strings.Contains(v1.answer, "packetization-mode=1;profile-level-id=4d001f") {
+		t.Errorf("answer's H.264 is not the offer's Main profile entry:\n%s", v1.answer)
+	}
 	au, at := v1.first(t, 5*time.Second)
 	t.Logf("viewer 1: first access unit %v after %s", nalTypes(au), at)
 	if !isKeyframe(au) {

@@ -46,7 +46,7 @@ func TestPlanWHEP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !offered["video"]["H264"] || !offered["audio"]["OPUS"] || mids["audio"][0] != "1" {
+	if len(offered["video"]["H264"]) != 1 || len(offered["audio"]["OPUS"]) != 1 || mids["audio"][0] != "1" {
 		t.Fatalf("offered %v, mids %v", offered, mids)
 	}
 	h264 := media.Track{ID: 0, Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000}
@@ -68,6 +68,22 @@ func TestPlanWHEP(t *testing.T) {
 	}
 	if _, _, err := planWHEP([]media.Track{h265, aac}, offered); err == nil || !strings.Contains(err.Error(), "nothing to send") {
 		t.Errorf("H265+AAC: %v", err)
+	}
+}
+
+func TestH264Fmtp(t *testing.T) {
+	offer := []string{"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+		"level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=4d001f",
+		"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+		"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f",
+		"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640c1f"}
+	for want, got := range map[string]string{"4d401f": offer[3], "640028": offer[4], "42c01e": offer[0], "f4001f": offer[2]} {
+		if f := h264Fmtp(offer, want); f != got {
+			t.Errorf("stream %s: answered with %q, want %q", want, f, got)
+		}
+	}
+	if f := h264Fmtp(offer[1:2], "4d401f"); f != "" {
+		t.Errorf("an offer in packetization mode 0 only: %q", f)
 	}
 }
 

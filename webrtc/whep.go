@@ -29,10 +29,15 @@ type sender struct {
 	sent  bool
 }
 
-// offeredCodecs returns, per media kind ("video", "audio"), the encoding
-// names the offer can receive, and the mids of its sections by kind.
-func offeredCodecs(desc *sdp.SessionDescription) (codecs map[string]map[string]bool, mids map[string][]string, err error) {
-	codecs, mids = map[string]map[string]bool{}, map[string][]string{}
+// offered lists, per media kind ("video", "audio"), the encoding names
+// the offer can receive, each with the fmtp lines of its payload types
+// ("" for one without).
+type offered map[string]map[string][]string
+
+// offeredCodecs returns the codecs the offer receives and the mids of its
+// sections by kind.
+func offeredCodecs(desc *sdp.SessionDescription) (codecs offered, mids map[string][]string, err error) {
+	codecs, mids = offered{}, map[string][]string{}
 	receiving := 0
 	for _, m := range desc.MediaDescriptions {
 		kind := m.MediaName.Media
@@ -46,25 +51,67 @@ func offeredCodecs(desc *sdp.SessionDescription) (codecs map[string]map[string]b
 		}
 		receiving++
 		if codecs[kind] == nil {
-			codecs[kind] = map[string]bool{}
+			codecs[kind] = map[string][]string{}
 		}
+		names, fmtps := map[string]string{}, map[string]string{}
 		for _, a := range m.Attributes {
-			if a.Key != "rtpmap" {
-				continue
-			}
-			// rtpmap:<pt> <name>/<rate>[/<channels>]
-			_, enc, ok := strings.Cut(a.Value, " ")
+			// rtpmap:<pt> <name>/<rate>[/<channels>], fmtp:<pt> <parameters>
+			pt, v, ok := strings.Cut(a.Value, " ")
 			if !ok {
 				continue
 			}
-			name, _, _ := strings.Cut(enc, "/")
-			codecs[kind][strings.ToUpper(name)] = true
+			switch a.Key {
+			case "rtpmap":
+				name, _, _ := strings.Cut(v, "/")
+				names[pt] = strings.ToUpper(name)
+			case "fmtp":
+				fmtps[pt] = v
+			}
+		}
+		for pt, name := range names {
+			codecs[kind][name] = append(codecs[kind][name], fmtps[pt])
 		}
 	}
 	if receiving == 0 {
 		return nil, nil, refuse(400, "bad_sdp", "the offer receives nothing (every media section is sendonly or inactive); to publish, POST the offer to /whip")
 	}
 	return codecs, mids, nil
+}
+
+// h264Fmtp picks, among the offer's H.264 fmtp lines, the one to answer a
+// stream of profile-level-id want with: packetization mode 1 and the same
+// profile_idc (pion matches the profile byte and the constraint byte
+// exactly, and browsers decode any level), else constrained baseline,
+// else the first in mode 1. "" when the offer has none in mode 1.
+func h264Fmtp(fmtps []string, want string) string {
+	var mode1 []string
+	for _, f := range fmtps {
+		if strings.Contains(f, "packetization-mode=1") {
+			mode1 = append(mode1, f)
+		}
+	}
+	pli := func(f string) string {
+		for _, kv := range strings.Split(f, ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "profile-level-id="); ok && len(v) == 6 {
+				return strings.ToLower(v)
+			}
+		}
+		return ""
+	}
+	for _, f := range mode1 {
+		if p := pli(f); p != "" && p[:2] == want[:2] {
+			return f
+		}
+	}
+	for _, f := range mode1 {
+		if strings.HasPrefix(pli(f), "42e0") {
+			return f
+		}
+	}
+	if len(mode1) > 0 {
+		return mode1[0]
+	}
+	return ""
 }
 
 // mimeName is the SDP encoding name of a pion MIME type ("video/H264" →
@@ -77,7 +124,7 @@ func mimeName(mime string) string {
 // planWHEP picks the hub tracks to send for an offer: the first video
 // track and the first audio track WebRTC can carry and the offer accepts.
 // notes (by media kind) say what is left out and why.
-func planWHEP(tracks []media.Track, offered map[string]map[string]bool) (outs []*outTrack, notes map[string]string, err error) {
+func planWHEP(tracks []media.Track, offered offered) (outs []*outTrack, notes map[string]string, err error) {
 	notes = map[string]string{}
 	var refusals []string
 	for _, kind := range []media.TrackKind{media.Video, media.Audio} {
@@ -103,7 +150,13 @@ func planWHEP(tracks []media.Track, offered map[string]map[string]bool) (outs []
 				why = "the offer has no " + kname + " section that receives"
 				break
 			}
-			if !offered[kname][mimeName(o.cap.MimeType)] {
+			fmtps, ok := offered[kname][mimeName(o.cap.MimeType)]
+			if ok && t.Codec == media.CodecH264 {
+				f := h264Fmtp(fmtps, h264ProfileLevel(t))
+				ok = f != ""
+				o.cap.SDPFmtpLine = f
+			}
+			if !ok {
 				why = fmt.Sprintf("the stream's %s is %s, which the offer does not accept (it offers %s)", kname, t.Codec, strings.Join(sortedKeys(offered[kname]), ", "))
 				break
 			}
@@ -131,7 +184,7 @@ func planWHEP(tracks []media.Track, offered map[string]map[string]bool) (outs []
 	return outs, notes, nil
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys(m map[string][]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

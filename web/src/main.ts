@@ -1,14 +1,21 @@
-// Eddy web UI: stream list, live view (HLS LIVE through the Kinesis Video
+// Eddy web UI: stream list, live view (WebRTC through WHEP, falling back
+// to Low-Latency HLS LIVE through the Kinesis Video
 // GetHLSStreamingSessionURL API, played with hls.js), archive timeline
 // (coverage from /api/v1/streams/{name}/coverage, ON_DEMAND playback on
-// click) and clip download (/api/v1/streams/{name}/clip.mp4).
+// click), clip download (/api/v1/streams/{name}/clip.mp4) and a publish
+// page (camera and microphone over WHIP).
 import Hls from 'hls.js';
+import { WhepPlayer } from './whep_player';
+import { publisher, setupPublish } from './publish';
 import './style.css';
 
 interface StreamInfo {
   name: string; status: string; live: boolean; codecs: string[]; bitrateBps: number;
   retentionHours: number; storedBytes: number; firstFragment?: string; lastFragment?: string;
+  // playback is how browsers can play the stream (absent from older servers).
+  playback?: { hls: boolean; webrtc: boolean; webrtcAudio?: boolean; reason?: string };
 }
+type LiveTech = 'webrtc' | 'hls';
 interface Coverage {
   mode: 'ranges' | 'buckets'; ranges?: { start: string; end: string }[];
   bucket?: string; buckets?: { start: string; ratio: number; sampled?: boolean }[]; truncated?: boolean;
@@ -33,10 +40,23 @@ const state = {
   playStart: 0, // epoch ms of media time 0 for ON_DEMAND playback
   fatalErrors: [] as string[],
   coverageLoads: 0,
+  streamsAt: 0, // when state.streams was last loaded (epoch ms)
+  whep: null as WhepPlayer | null,
+  liveTech: (localStorage.getItem('eddy.liveTech') === 'hls' ? 'hls' : 'webrtc') as LiveTech, // preferred
+  liveGen: 0, // bumped by stopPlayer: callbacks of older players do nothing
+  retryTimer: 0,
+};
+
+// live describes the live view: what plays it (tech; '' while starting
+// or stopped), the frames shown (requestVideoFrameCallback), the server's
+// notice (what WebRTC leaves out), why WebRTC was not used (fallback), and
+// the latest latency estimate in seconds.
+const live = {
+  tech: '' as LiveTech | '', frames: 0, notice: '', fallback: '', latency: null as number | null, ended: '',
 };
 
 // Exposed for debugging and for the end-to-end test.
-(window as any).eddy = { state, playLive, playAt, loadStreams, liveLatency };
+(window as any).eddy = { state, live, publish: publisher, playLive, playAt, loadStreams, liveLatency, stopPlayer };
 
 function windowEnd(): number { return state.end || Date.now(); }
 
@@ -77,6 +97,7 @@ async function loadStreams(): Promise<void> {
   const status = $('streams-status');
   try {
     state.streams = await api<StreamInfo[]>('/api/v1/streams');
+    state.streamsAt = Date.now();
   } catch (e) {
     status.textContent = 'Could not load streams: ' + (e as Error).message;
     return;
@@ -103,6 +124,7 @@ async function loadStreams(): Promise<void> {
       td.append(c);
       tr.append(td);
     }
+    if (s.playback?.reason) (tr.children[2] as HTMLElement).title = s.playback.reason;
     const st = tr.children[1] as HTMLElement;
     st.textContent = s.live ? 'live' : 'offline';
     st.className = s.live ? 'state-live' : 'state-offline';
@@ -137,12 +159,43 @@ function setStatus(msg: string, error = false): void {
   p.className = error ? 'error' : '';
 }
 
-function stopPlayer(): void {
+function showNotice(): void {
+  const parts: string[] = [];
+  if (live.fallback) parts.push(live.fallback);
+  if (live.notice) parts.push(/audio not sent/i.test(live.notice) ? 'Video only: ' + live.notice : live.notice);
+  const p = $('player-notice');
+  p.textContent = parts.join(' ');
+  p.hidden = parts.length === 0;
+}
+
+// stopPlayer stops whatever plays; a WebRTC session is DELETEd (with
+// keepalive when the page goes away).
+function stopPlayer(keepalive = false): void {
+  state.liveGen++;
+  clearTimeout(state.retryTimer);
+  state.whep?.close(keepalive);
+  state.whep = null;
   state.hls?.destroy();
   state.hls = null;
+  Object.assign(live, { tech: '', notice: '', fallback: '', latency: null, ended: '' });
+  showNotice();
   const v = $<HTMLVideoElement>('video');
+  v.srcObject = null;
   v.removeAttribute('src');
   v.load();
+}
+
+// countFrames counts the frames the live view shows, until the next
+// stopPlayer.
+function countFrames(gen: number): void {
+  const v = $<HTMLVideoElement>('video');
+  if (!('requestVideoFrameCallback' in v)) return;
+  const tick = () => {
+    if (gen !== state.liveGen) return;
+    live.frames++;
+    v.requestVideoFrameCallback(tick);
+  };
+  v.requestVideoFrameCallback(tick);
 }
 
 async function sessionURL(body: object): Promise<string> {
@@ -162,10 +215,59 @@ function explain(e: unknown): string {
   return (e as Error).message ?? String(e);
 }
 
+function setLiveTech(t: LiveTech): void {
+  state.liveTech = t;
+  try { localStorage.setItem('eddy.liveTech', t); } catch { /* storage disabled */ }
+  $('tech-webrtc').setAttribute('aria-pressed', String(t === 'webrtc'));
+  $('tech-hls').setAttribute('aria-pressed', String(t === 'hls'));
+}
+
+// playLive plays the stream live: over WebRTC (WHEP) when preferred and
+// possible, else, or when WebRTC fails (refused, no connection, no frame
+// within 4 s), over LL-HLS.
 async function playLive(name = state.current): Promise<void> {
   stopPlayer();
+  const gen = state.liveGen;
   state.mode = 'LIVE';
   $('mode').textContent = 'LIVE';
+  live.frames = 0;
+  countFrames(gen);
+  const pb = state.streams.find((s) => s.name === name)?.playback;
+  let fallback = '';
+  if (state.liveTech === 'webrtc') {
+    if (pb && !pb.webrtc) {
+      fallback = 'WebRTC cannot play this stream' + (pb.reason ? ` (${pb.reason})` : '') + '.';
+    } else {
+      setStatus('Starting live view over WebRTC…');
+      const video = $<HTMLVideoElement>('video');
+      const p = new WhepPlayer(video, `/webrtc/${encodeURIComponent(name)}/whep`, {
+        onEnded: (why) => { if (gen === state.liveGen) liveEnded(name, why); },
+      });
+      state.whep = p;
+      try {
+        await p.start();
+      } catch (e) {
+        if (gen !== state.liveGen) return;
+        state.whep = null;
+        video.srcObject = null;
+        fallback = `WebRTC did not play (${(e as Error).message}); playing HLS instead.`;
+      }
+      if (gen !== state.liveGen) return;
+      if (!fallback) {
+        live.tech = 'webrtc';
+        live.notice = p.notice;
+        showNotice();
+        showWebRTC(p, gen);
+        return;
+      }
+    }
+  }
+  live.fallback = fallback;
+  showNotice();
+  if (pb && !pb.hls) {
+    setStatus('HLS cannot play this stream' + (pb.reason ? `: ${pb.reason}` : '.'), true);
+    return;
+  }
   setStatus('Starting live view…');
   let url: string;
   try {
@@ -175,15 +277,52 @@ async function playLive(name = state.current): Promise<void> {
       StreamName: name, PlaybackMode: 'LIVE', DisplayFragmentTimestamp: 'ALWAYS', DiscontinuityMode: 'ON_DISCONTINUITY',
     });
   } catch (e) {
-    setStatus(explain(e), true);
+    if (gen === state.liveGen) setStatus(explain(e), true);
     return;
   }
+  if (gen !== state.liveGen) return;
+  live.tech = 'hls';
   startHls(url, 'Live', true);
 }
 
-// liveLatency is how many seconds the picture is behind the camera
-// (server arrival of the frame on screen, from EXT-X-PROGRAM-DATE-TIME).
+// showWebRTC keeps the status line of a WebRTC live view up to date.
+function showWebRTC(p: WhepPlayer, gen: number): void {
+  setStatus('Live · WebRTC');
+  const current = () => gen === state.liveGen && state.whep === p;
+  const tick = async () => {
+    if (!current()) return;
+    const l = await p.latency().catch(() => null);
+    if (!current()) return;
+    live.latency = l;
+    setStatus('Live · WebRTC' + (l !== null ? ` · ${l < 0.1 ? 'under 0.1' : l.toFixed(1)} s behind` : ''));
+    setTimeout(() => void tick(), 1000);
+  };
+  setTimeout(() => void tick(), 500);
+}
+
+// liveEnded follows a WebRTC live view whose session ended (the publisher
+// went away, or the connection broke): it says so and plays again once
+// the stream list shows the stream live (after the end).
+function liveEnded(name: string, why: string): void {
+  const gen = state.liveGen;
+  const endedAt = Date.now();
+  state.whep = null;
+  Object.assign(live, { tech: '', latency: null, ended: why });
+  setStatus(`Stream ended (${why}). Waiting for it to come back…`, true);
+  const retry = () => {
+    if (gen !== state.liveGen) return;
+    const s = state.streams.find((x) => x.name === name);
+    if (state.streamsAt > endedAt + 500 && s?.live) { void playLive(name); return; }
+    state.retryTimer = window.setTimeout(retry, 1000);
+  };
+  state.retryTimer = window.setTimeout(retry, 1000);
+}
+
+// liveLatency is how many seconds the picture is behind the camera: for
+// HLS, server arrival of the frame on screen, from EXT-X-PROGRAM-DATE-TIME;
+// for WebRTC, the receiver's estimate (see WhepPlayer.latency).
 function liveLatency(): number | null {
+  if (live.tech === 'webrtc') return live.latency;
   const d = state.hls?.playingDate;
   return d ? (Date.now() - d.getTime()) / 1000 : null;
 }
@@ -232,7 +371,7 @@ function clipToCoverage(t: number, until: number): Range | null {
   return end > start ? { start, end } : null;
 }
 
-function startHls(url: string, label: string, live = false): void {
+function startHls(url: string, label: string, isLive = false): void {
   const video = $<HTMLVideoElement>('video');
   if (!Hls.isSupported()) {
     if (video.canPlayType('application/vnd.apple.mpegurl')) {
@@ -247,7 +386,7 @@ function startHls(url: string, label: string, live = false): void {
   // Live sessions are Low-Latency HLS (parts and blocking reloads);
   // hls.js keeps about PART-HOLD-BACK behind the newest part, and plays
   // up to 1.5x faster to get there when it starts (or stalls) further back.
-  const hls = new Hls({ lowLatencyMode: live, backBufferLength: 60, maxLiveSyncPlaybackRate: live ? 1.5 : 1 });
+  const hls = new Hls({ lowLatencyMode: isLive, backBufferLength: 60, maxLiveSyncPlaybackRate: isLive ? 1.5 : 1 });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_ev, data) => {
     if (!data.fatal) return;
@@ -257,17 +396,18 @@ function startHls(url: string, label: string, live = false): void {
     hls.destroy();
     if (state.hls === hls) state.hls = null;
   });
-  if (live) {
+  if (isLive) {
     const show = () => {
       if (state.hls !== hls) return;
       const l = liveLatency();
+      live.latency = l;
       if (l !== null && !$('player-status').classList.contains('error')) setStatus(`${label} · ${hls.lowLatencyMode && hls.latestLevelDetails?.partList ? 'LL-HLS' : 'HLS'} · ${l.toFixed(1)} s behind the camera`);
       setTimeout(show, 1000);
     };
     setTimeout(show, 1000);
   }
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
-    setStatus(label);
+    setStatus(isLive ? `${label} · ${hls.lowLatencyMode && hls.latestLevelDetails?.partList ? 'LL-HLS' : 'HLS'}` : label);
     void video.play().catch((e) => setStatus('Press play to start (' + (e as Error).message + ')'));
   });
   hls.loadSource(url);
@@ -435,6 +575,8 @@ function setupTimeline(): void {
   };
   $('tl-now').onclick = () => { state.end = 0; void loadCoverage(); };
   $('btn-live').onclick = () => void playLive();
+  $('tech-webrtc').onclick = () => { setLiveTech('webrtc'); if (state.current) void playLive(); };
+  $('tech-hls').onclick = () => { setLiveTech('hls'); if (state.current) void playLive(); };
   $('btn-play-sel').onclick = () => { if (state.selection) void playAt(state.selection.start, state.selection.end); };
   $('btn-clear-sel').onclick = () => { state.selection = null; state.markStart = null; renderSelection(); };
 
@@ -448,7 +590,36 @@ function setupTimeline(): void {
   });
 }
 
+// ---- pages: #/ (streams, live view, archive) and #/publish
+
+function route(): void {
+  const publish = location.hash === '#/publish';
+  $('page-streams').hidden = publish;
+  $('page-publish').hidden = !publish;
+  $('nav-streams').setAttribute('aria-current', publish ? 'false' : 'page');
+  $('nav-publish').setAttribute('aria-current', publish ? 'page' : 'false');
+  if (publish) {
+    // Leaving the live view ends its WebRTC session; coming back resumes.
+    if (state.mode === 'LIVE' && (state.whep || state.hls || live.ended)) {
+      stopPlayer();
+      setStatus('');
+      state.mode = 'LIVE-PAUSED';
+    }
+  } else {
+    // A camera preview (not a publication) ends with the publish page.
+    if (publisher.media && publisher.state !== 'publishing' && publisher.state !== 'connecting') publisher.stop();
+    if (state.mode === 'LIVE-PAUSED' && state.current) void playLive();
+  }
+}
+
 setupTimeline();
+setLiveTech(state.liveTech);
+setupPublish(() => void loadStreams());
+window.addEventListener('hashchange', route);
+route();
+// The page goes away: end the WebRTC sessions now rather than at their ICE
+// timeouts (keepalive lets the DELETEs outlive the page).
+window.addEventListener('pagehide', () => { stopPlayer(true); publisher.stop(true); });
 void loadStreams();
 setInterval(() => void loadStreams(), 3000);
 setInterval(() => { if (state.current && !document.hidden) void loadCoverage(); }, 10000);
