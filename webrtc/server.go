@@ -77,7 +77,15 @@ type Server struct {
 	peerConns atomic.Int64
 	resyncs   atomic.Int64
 	refused   *prometheus.CounterVec
+	// forward times each live unit per viewer, from its arrival (its last
+	// RTP packet read by the ingest) to its first and last RTP packet
+	// handed to the kernel.
+	forwardFirst, forwardLast prometheus.Histogram
 }
+
+// forwardBuckets resolve the sub-millisecond forwarding of an idle server
+// and the tens of milliseconds of a loaded one.
+var forwardBuckets = []float64{.0001, .00025, .0005, .00075, .001, .0015, .002, .003, .004, .005, .0075, .01, .015, .02, .03, .05, .1, .25, .5, 1}
 
 // Initialize opens the ICE listeners and builds the pion APIs.
 func (s *Server) Initialize() error {
@@ -159,10 +167,14 @@ func (s *Server) Initialize() error {
 		}
 	}
 
+	s.forwardFirst = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_webrtc_forward_first_packet_seconds",
+		Help: "WHEP forwarding: from a unit's arrival (its last RTP packet in) to its first RTP packet out, per viewer.", Buckets: forwardBuckets})
+	s.forwardLast = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_webrtc_forward_last_packet_seconds",
+		Help: "WHEP forwarding: from a unit's arrival (its last RTP packet in) to its last RTP packet out, per viewer.", Buckets: forwardBuckets})
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_webrtc_sessions_refused_total",
 		Help: "WHEP and WHIP session requests refused, by reason."}, []string{"reason"})
 	if s.Registerer != nil {
-		s.Registerer.MustRegister(s.refused,
+		s.Registerer.MustRegister(s.refused, s.forwardFirst, s.forwardLast,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_peer_connections",
 				Help: "Open WebRTC peer connections (WHEP viewers and WHIP publishers)."},
 				func() float64 { return float64(s.PeerConnections()) }),

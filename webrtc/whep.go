@@ -21,12 +21,16 @@ import (
 // sender is one track of a WHEP session: the hub track it plays and the
 // RTP timeline it writes.
 type sender struct {
+	srv   *Server
 	out   *outTrack
 	local *pion.TrackLocalStaticRTP
 	base  uint32 // random first RTP timestamp (RFC 3550 5.1)
 	shift int64  // added to the unit's PTS
 	last  int64  // last output DTS, to stay monotonic across resyncs
 	sent  bool
+	// since is when the current reader started playing: units that arrived
+	// before (the replay, those queued while connecting) are not timed.
+	since time.Time
 }
 
 // offered lists, per media kind ("video", "audio"), the encoding names
@@ -290,7 +294,7 @@ func (ss *session) setupWHEP(offer string, outs []*outTrack) ([]*sender, error) 
 			return nil, err
 		}
 		go ss.readRTCP(rs)
-		senders = append(senders, &sender{out: o, local: local, base: randUint32()})
+		senders = append(senders, &sender{srv: ss.srv, out: o, local: local, base: randUint32()})
 	}
 	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
 		return nil, refuse(400, "bad_sdp", "SDP offer rejected: %v", err)
@@ -362,8 +366,10 @@ func (ss *session) forward(v *media.Viewer, senders []*sender) {
 // audio is skipped.
 func (ss *session) play(v *media.Viewer, senders []*sender) error {
 	byTrack := map[int]*sender{}
+	now := time.Now()
 	for _, s := range senders {
 		byTrack[s.out.track.ID] = s
+		s.since = now
 	}
 	var backlog []*media.AccessUnit
 	for i := 0; i < v.Backlog(); i++ {
@@ -415,7 +421,8 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 		return nil // a unit the packetizer refuses is skipped
 	}
 	ts := s.base + uint32(pts)
-	for _, p := range pkts {
+	live := extra == 0 && au.Arrival.After(s.since)
+	for i, p := range pkts {
 		p.Timestamp += ts // packetizers stamp packets relative to the unit
 		if err := s.local.WriteRTP(p); err != nil {
 			if errors.Is(err, io.ErrClosedPipe) {
@@ -423,6 +430,12 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 			}
 			return err
 		}
+		if live && i == 0 {
+			s.srv.forwardFirst.Observe(time.Since(au.Arrival).Seconds())
+		}
+	}
+	if live && len(pkts) > 0 {
+		s.srv.forwardLast.Observe(time.Since(au.Arrival).Seconds())
 	}
 	return nil
 }

@@ -401,6 +401,7 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 		}
 		p1, f1 := b.ib.probe(ctx), b.frames.Load()
 		w := rtcWindowOf(p0, p1, n)
+		serverHist(w, p0, p1)
 		w.FramesSent = f1 - f0
 		b.viewerStats(w, viewers, p0.at.UnixNano(), p1.at.UnixNano(), base0, base1)
 		return w, nil
@@ -433,7 +434,14 @@ type rtcWindow struct {
 	LastP99MS    float64 `json:"last_packet_out_p99_ms"`
 	CPUPerViewer float64 `json:"server_cpu_s_per_viewer_minute,omitempty"`
 	CPUNet       float64 `json:"server_cpu_s_per_viewer_minute_net,omitempty"`
-	MinFrames    int     `json:"min_frames_per_viewer"`
+	// Server-side, from its histograms: a unit's arrival (its last RTP
+	// packet read) to its first / last RTP packet handed to the kernel.
+	ServerFirstP50MS float64 `json:"server_first_packet_p50_ms"`
+	ServerFirstP99MS float64 `json:"server_first_packet_p99_ms"`
+	ServerLastP50MS  float64 `json:"server_last_packet_p50_ms"`
+	ServerLastP99MS  float64 `json:"server_last_packet_p99_ms"`
+	ServerUnits      int64   `json:"server_units_timed"`
+	MinFrames        int     `json:"min_frames_per_viewer"`
 	MaxGapMS     float64 `json:"max_gap_ms"`
 	Starved      int     `json:"viewers_starved"`
 }
@@ -445,6 +453,21 @@ func rtcWindowOf(p0, p1 ingestProbe, viewers int) *rtcWindow {
 	}
 	w.ServerRSSMB = float64(p1.rss) / (1 << 20)
 	return w
+}
+
+// serverHist reads the server's forwarding histograms over the window.
+func serverHist(w *rtcWindow, p0, p1 ingestProbe) {
+	q := func(name string, q float64) float64 {
+		v, _, ok := histQuantile(q, histDelta(name, p0.metrics, p1.metrics))
+		if !ok {
+			return 0
+		}
+		return v * 1000
+	}
+	const first, last = "eddy_webrtc_forward_first_packet_seconds", "eddy_webrtc_forward_last_packet_seconds"
+	w.ServerFirstP50MS, w.ServerFirstP99MS = q(first, 0.5), q(first, 0.99)
+	w.ServerLastP50MS, w.ServerLastP99MS = q(last, 0.5), q(last, 0.99)
+	w.ServerUnits = int64(p1.metrics[first+"_count"] - p0.metrics[first+"_count"])
 }
 
 func (b *rtcBench) viewerStats(w *rtcWindow, viewers []*rtcViewer, from, to int64, base0, base1 ingestProbe) {
@@ -518,6 +541,8 @@ func (r *rtcResults) writeText(w io.Writer) {
 		fmt.Fprintf(w, "%d viewer(s): forwarding latency, last RTP packet in (RTSP) → first RTP packet out (WHEP): p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)\n",
 			win.Viewers, win.FirstP50MS, win.FirstP99MS, win.FirstMaxMS, win.Samples)
 		fmt.Fprintf(w, "  … → last RTP packet out: p50 %.2f ms, p99 %.2f ms\n", win.LastP50MS, win.LastP99MS)
+		fmt.Fprintf(w, "  inside the server (unit arrival → packet handed to the kernel; %d units × viewers, histogram): first packet p50 %.2f ms, p99 %.2f ms; last packet p50 %.2f ms, p99 %.2f ms\n",
+			win.ServerUnits, win.ServerFirstP50MS, win.ServerFirstP99MS, win.ServerLastP50MS, win.ServerLastP99MS)
 		fmt.Fprintf(w, "  server CPU %.2f s in %.1f s: %.4f CPU-s per viewer-minute (%.4f net of the baseline); RSS %.0f MB\n",
 			win.ServerCPUS, win.Seconds, win.CPUPerViewer, win.CPUNet, win.ServerRSSMB)
 		fmt.Fprintf(w, "  frames sent %d; fewest frames at a viewer %d; longest wait between frames %.0f ms; viewers starved %d of %d\n",

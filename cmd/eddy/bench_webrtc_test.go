@@ -37,6 +37,9 @@ func TestBenchWebRTC(t *testing.T) {
 		if w.FirstP50MS <= 0 || w.FirstP50MS > w.LastP50MS+0.001 {
 			t.Errorf("%d viewers: first-packet p50 %.3f ms, last-packet p50 %.3f ms; want 0 < first ≤ last", w.Viewers, w.FirstP50MS, w.LastP50MS)
 		}
+		if w.ServerUnits < int64(40*w.Viewers) || w.ServerFirstP50MS <= 0 || w.ServerFirstP50MS > w.ServerLastP50MS {
+			t.Errorf("%d viewers: server histogram: %d units timed, first p50 %.3f ms, last p50 %.3f ms", w.Viewers, w.ServerUnits, w.ServerFirstP50MS, w.ServerLastP50MS)
+		}
 		if w.CPUPerViewer <= 0 {
 			t.Errorf("%d viewers: server CPU per viewer-minute not measured", w.Viewers)
 		}
