@@ -442,8 +442,8 @@ type rtcWindow struct {
 	ServerLastP99MS  float64 `json:"server_last_packet_p99_ms"`
 	ServerUnits      int64   `json:"server_units_timed"`
 	MinFrames        int     `json:"min_frames_per_viewer"`
-	MaxGapMS     float64 `json:"max_gap_ms"`
-	Starved      int     `json:"viewers_starved"`
+	MaxGapMS         float64 `json:"max_gap_ms"`
+	Starved          int     `json:"viewers_starved"`
 }
 
 func rtcWindowOf(p0, p1 ingestProbe, viewers int) *rtcWindow {
