@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -432,6 +433,12 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 		}
 		if live && i == 0 {
 			s.srv.forwardFirst.Observe(time.Since(au.Arrival).Seconds())
+		}
+		if i == 0 && len(pkts) > 1 {
+			// The other viewers of this unit are runnable too: let each send
+			// its first packet before this one sends the rest (a keyframe
+			// is ~50 packets per viewer).
+			runtime.Gosched()
 		}
 	}
 	if live && len(pkts) > 0 {
