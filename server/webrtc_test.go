@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
@@ -281,7 +283,7 @@ func TestWHEP(t *testing.T) {
 }
 
 // whipPublisher publishes testClip's H.264 over WHIP with pion.
-func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Duration) (string, chan error) {
+func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Duration) (string, chan error, *atomic.Int64) {
 	t.Helper()
 	api, err := webrtc.ClientAPI(true)
 	if err != nil {
@@ -297,9 +299,24 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pc.AddTransceiverFromTrack(track, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly}); err != nil {
+	tr, err := pc.AddTransceiverFromTrack(track, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionSendonly})
+	if err != nil {
 		t.Fatal(err)
 	}
+	plis := &atomic.Int64{}
+	go func() {
+		for {
+			pkts, _, err := tr.Sender().ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if _, ok := p.(*rtcp.PictureLossIndication); ok {
+					plis.Add(1)
+				}
+			}
+		}
+	}()
 	connected := make(chan struct{})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) {
@@ -328,7 +345,7 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 	}
 	done := make(chan error, 1)
 	go func() { done <- fp.Run(ctx) }()
-	return session, done
+	return session, done, plis
 }
 
 func TestWHIP(t *testing.T) {
@@ -336,7 +353,7 @@ func TestWHIP(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
-	session, done := whipPublisher(ctx, t, e.URL+"/webrtc/door/whip", 7*time.Second)
+	session, done, plis := whipPublisher(ctx, t, e.URL+"/webrtc/door/whip", 7*time.Second)
 
 	// Live for WHEP viewers while it publishes.
 	waitLive(t, e, "door")
@@ -349,6 +366,10 @@ func TestWHIP(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	// Eddy asked for a keyframe at once and every keyframe_interval (2 s).
+	if n := plis.Load(); n < 3 {
+		t.Errorf("the WHIP publisher got %d keyframe requests (PLI) in 7 s, want ≥ 3", n)
 	}
 	if code, err := webrtc.EndSession(ctx, http.DefaultClient, session); err != nil || code != 200 {
 		t.Fatalf("DELETE WHIP session: %d %v", code, err)
