@@ -26,6 +26,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/turn/v5"
 	pion "github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -1164,5 +1165,70 @@ func TestWHEPOverTCP(t *testing.T) {
 	}
 	if pairs == 0 {
 		t.Error("no nominated candidate pair in the client's stats")
+	}
+}
+
+// TestWebRTCTURN: with a TURN server configured, Eddy's answers carry a
+// relay candidate allocated on it (a pion TURN server on loopback), and a
+// client that may only use relays (iceTransportPolicy "relay") plays.
+func TestWebRTCTURN(t *testing.T) {
+	t.Parallel()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := turn.GenerateAuthKey("eddy", "eddy.test", "secret")
+	ts, err := turn.NewServer(turn.ServerConfig{Realm: "eddy.test",
+		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
+			return ra.Username, key, ra.Username == "eddy"
+		},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: conn,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	turnURL := "turn:" + conn.LocalAddr().String() + "?transport=udp"
+	e := servertest.Start(t, func(c *server.Config) {
+		c.WebRTCOptions.ICEServers = []server.ICEServerConfig{{URLs: []string{turnURL}, Username: "eddy", Credential: "secret"}}
+	})
+	ctx := servertest.Context(t, 30*time.Second)
+	pubCtx, stop := context.WithCancel(ctx)
+	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 20*time.Second, "tcp")
+	defer func() { stop(); <-done }()
+	waitLive(t, e, "cam")
+
+	api, _ := webrtc.ClientAPI(true)
+	pc, err := api.NewPeerConnection(pion.Configuration{ICETransportPolicy: pion.ICETransportPolicyRelay,
+		ICEServers: []pion.ICEServer{{URLs: []string{turnURL}, Username: "eddy", Credential: "secret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	_, _ = pc.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
+	got := make(chan struct{})
+	var once sync.Once
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		for n := 0; ; n++ {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			if n == 50 {
+				once.Do(func() { close(got) })
+			}
+		}
+	})
+	_, _, answer, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(answer, " typ relay ") {
+		t.Errorf("no relay candidate in Eddy's answer:\n%s", answer)
+	}
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("a relay-only client got no video in 5 s (state %s)", pc.ConnectionState())
 	}
 }
