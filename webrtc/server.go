@@ -77,9 +77,9 @@ type Server struct {
 	peerConns atomic.Int64
 	resyncs   atomic.Int64
 	refused   *prometheus.CounterVec
-	// forward times each live unit per viewer, from its arrival (its last
-	// RTP packet read by the ingest) to its first and last RTP packet
-	// handed to the kernel.
+	// forward times each live unit per viewer, from its arrival (the unit's
+	// first RTP packet read by the ingest; the server cannot send it before
+	// its last) to its first and last RTP packet handed to the kernel.
 	forwardFirst, forwardLast prometheus.Histogram
 }
 
@@ -168,9 +168,9 @@ func (s *Server) Initialize() error {
 	}
 
 	s.forwardFirst = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_webrtc_forward_first_packet_seconds",
-		Help: "WHEP forwarding: from a unit's arrival (its last RTP packet in) to its first RTP packet out, per viewer.", Buckets: forwardBuckets})
+		Help: "WHEP forwarding: from a unit's arrival (its first RTP packet in) to its first RTP packet out, per viewer.", Buckets: forwardBuckets})
 	s.forwardLast = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_webrtc_forward_last_packet_seconds",
-		Help: "WHEP forwarding: from a unit's arrival (its last RTP packet in) to its last RTP packet out, per viewer.", Buckets: forwardBuckets})
+		Help: "WHEP forwarding: from a unit's arrival (its first RTP packet in) to its last RTP packet out, per viewer.", Buckets: forwardBuckets})
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_webrtc_sessions_refused_total",
 		Help: "WHEP and WHIP session requests refused, by reason."}, []string{"reason"})
 	if s.Registerer != nil {

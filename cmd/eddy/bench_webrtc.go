@@ -434,7 +434,7 @@ type rtcWindow struct {
 	LastP99MS    float64 `json:"last_packet_out_p99_ms"`
 	CPUPerViewer float64 `json:"server_cpu_s_per_viewer_minute,omitempty"`
 	CPUNet       float64 `json:"server_cpu_s_per_viewer_minute_net,omitempty"`
-	// Server-side, from its histograms: a unit's arrival (its last RTP
+	// Server-side, from its histograms: a unit's arrival (its first RTP
 	// packet read) to its first / last RTP packet handed to the kernel.
 	ServerFirstP50MS float64 `json:"server_first_packet_p50_ms"`
 	ServerFirstP99MS float64 `json:"server_first_packet_p99_ms"`
@@ -541,7 +541,7 @@ func (r *rtcResults) writeText(w io.Writer) {
 		fmt.Fprintf(w, "%d viewer(s): forwarding latency, last RTP packet in (RTSP) → first RTP packet out (WHEP): p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)\n",
 			win.Viewers, win.FirstP50MS, win.FirstP99MS, win.FirstMaxMS, win.Samples)
 		fmt.Fprintf(w, "  … → last RTP packet out: p50 %.2f ms, p99 %.2f ms\n", win.LastP50MS, win.LastP99MS)
-		fmt.Fprintf(w, "  inside the server (unit arrival → packet handed to the kernel; %d units × viewers, histogram): first packet p50 %.2f ms, p99 %.2f ms; last packet p50 %.2f ms, p99 %.2f ms\n",
+		fmt.Fprintf(w, "  inside the server (unit's first RTP packet read → packet handed to the kernel; %d units × viewers, histogram): first packet p50 %.2f ms, p99 %.2f ms; last packet p50 %.2f ms, p99 %.2f ms\n",
 			win.ServerUnits, win.ServerFirstP50MS, win.ServerFirstP99MS, win.ServerLastP50MS, win.ServerLastP99MS)
 		fmt.Fprintf(w, "  server CPU %.2f s in %.1f s: %.4f CPU-s per viewer-minute (%.4f net of the baseline); RSS %.0f MB\n",
 			win.ServerCPUS, win.Seconds, win.CPUPerViewer, win.CPUNet, win.ServerRSSMB)
