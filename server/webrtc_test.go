@@ -248,7 +248,7 @@ func TestWHEP(t *testing.T) {
 	}
 	n1 := v1.count()
 	time.Sleep(time.Second)
-	if got := v1.count() - n1; got < 20 {
+	if got := v1.count() - n1; got < 15 {
 		t.Errorf("viewer 1 got %d access units in 1 s of a 25 fps stream", got)
 	}
 	v1.mu.Lock()
@@ -901,7 +901,9 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 	}
 	got := good.count() - n0
 	t.Logf("healthy viewer: %d frames in %s, longest wait %s; dead peer reaped after %s", got, elapsed.Round(time.Millisecond), gaps.Round(time.Millisecond), elapsed.Round(time.Millisecond))
-	if float64(got) < 0.9*25*elapsed.Seconds() || gaps > 500*time.Millisecond {
+	// A stall would last until the dead peer is reaped (~10 s); the bounds
+	// leave room for a loaded CI machine slowing the publisher itself.
+	if float64(got) < 0.75*25*elapsed.Seconds() || gaps > time.Second {
 		t.Errorf("the healthy viewer got %d frames in %s (longest wait %s) beside a dead and a slow peer", got, elapsed, gaps)
 	}
 }
@@ -919,21 +921,21 @@ func TestWHEPCodecs(t *testing.T) {
 		args   []string
 		want   []string // MIME types of the tracks that arrive
 	}{
-		{"h265-opus", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:v", "libx265",
+		{"h265-opus", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-c:v", "libx265", "-preset", "ultrafast",
 			"-x265-params", "log-level=error:keyint=25:min-keyint=25:bframes=0", "-c:a", "libopus"}, []string{pion.MimeTypeH265, pion.MimeTypeOpus}},
-		{"h264-pcmu", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-c:v", "libx264", "-g", "25", "-bf", "0",
+		{"h264-pcmu", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0",
 			"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"}, []string{pion.MimeTypeH264, pion.MimeTypePCMU}},
 	}
 	for _, c := range cases {
 		t.Run(c.stream, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"}, c.args...)
-			args = append(args, "-t", "8", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL(c.stream))
+			args = append(args, "-t", "15", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL(c.stream))
 			ff := exec.CommandContext(ctx, "ffmpeg", args...)
 			if err := ff.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer ff.Wait()
+			defer func() { _ = ff.Process.Kill(); _ = ff.Wait() }()
 			waitLive(t, e, c.stream)
 			api, _ := webrtc.ClientAPI(true)
 			pc, err := api.NewPeerConnection(pion.Configuration{})
@@ -963,7 +965,9 @@ func TestWHEPCodecs(t *testing.T) {
 			if n := resp.Header.Get("Eddy-Notice"); n != "" {
 				t.Errorf("notice %q", n)
 			}
-			deadline := time.Now().Add(4 * time.Second)
+			// ffmpeg encodes in real time; on a loaded CI machine (the race
+			// detector, other tests) it may fall behind, so allow 10 s.
+			deadline := time.Now().Add(10 * time.Second)
 			for {
 				mu.Lock()
 				ok := packets[c.want[0]] > 50 && packets[c.want[1]] > 50
@@ -974,7 +978,7 @@ func TestWHEPCodecs(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("packets by codec after 4 s: %s; want > 50 of %v", got, c.want)
+					t.Fatalf("packets by codec after 10 s: %s; want > 50 of %v", got, c.want)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
