@@ -385,10 +385,23 @@ type session struct {
 	upOnce    sync.Once
 	closeOnce sync.Once
 	done      chan struct{}
-	onClose   []func()
+	onClose   []func() // guarded by mu; nil once closed
+	isClosed  bool     // guarded by mu
 
 	mu          sync.Mutex
 	remoteUfrag string
+}
+
+// addOnClose runs f when the session closes (at once if it already has).
+func (ss *session) addOnClose(f func()) {
+	ss.mu.Lock()
+	if ss.isClosed {
+		ss.mu.Unlock()
+		f()
+		return
+	}
+	ss.onClose = append(ss.onClose, f)
+	ss.mu.Unlock()
 }
 
 func (ss *session) setRemoteUfrag(u string) {
@@ -440,7 +453,11 @@ func (ss *session) close(why string) {
 	ss.closeOnce.Do(func() {
 		ss.cancel()
 		ss.srv.remove(ss)
-		for _, f := range ss.onClose {
+		ss.mu.Lock()
+		fs := ss.onClose
+		ss.onClose, ss.isClosed = nil, true
+		ss.mu.Unlock()
+		for _, f := range fs {
 			f()
 		}
 		if ss.pc != nil {

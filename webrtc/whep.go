@@ -239,7 +239,7 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	ss.onClose = append(ss.onClose, v.Close)
+	ss.addOnClose(v.Close)
 	senders, err := ss.setupWHEP(raw, outs)
 	if err != nil {
 		ss.close("negotiation failed")

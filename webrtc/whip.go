@@ -164,7 +164,10 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 	}
 	ws.hub = hub
 	ws.ingest.Start(hub)
-	ws.onClose = append(ws.onClose, func() {
+	s.mu.Lock()
+	s.publishers[ws.stream] = ws
+	s.mu.Unlock()
+	ws.addOnClose(func() {
 		s.mu.Lock()
 		if s.publishers[ws.stream] == ws {
 			delete(s.publishers, ws.stream)
@@ -172,9 +175,6 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 		s.mu.Unlock()
 		s.Registry.Unpublish(ws.stream, hub)
 	})
-	s.mu.Lock()
-	s.publishers[ws.stream] = ws
-	s.mu.Unlock()
 	pc.OnTrack(ws.onTrack)
 	sort.Strings(notices)
 	return notices, nil
