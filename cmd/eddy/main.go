@@ -3,7 +3,10 @@
 //	eddy serve [flags]        run the server
 //	eddy bench kds [flags]    load-test a Kinesis Data Streams endpoint
 //	eddy bench ingest [flags] load-test RTSP ingest and recording
+//	eddy bench hls [flags]    benchmark LIVE HLS and LL-HLS
+//	eddy bench webrtc [flags] benchmark WHEP forwarding
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
+//	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
 package main
 
 import (
@@ -15,8 +18,12 @@ const usage = `usage:
   eddy serve [flags]       run the server (eddy serve -h for flags)
   eddy bench kds [flags]   benchmark a Kinesis Data Streams endpoint (eddy bench kds -h)
   eddy bench ingest [flags] benchmark RTSP ingest and recording (eddy bench ingest -h)
+  eddy bench hls [flags]   benchmark LIVE HLS and LL-HLS (eddy bench hls -h)
+  eddy bench webrtc [flags] benchmark WHEP forwarding (eddy bench webrtc -h)
   eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
+  eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep
+                           play a stream over WebRTC; -out saves H.264/H.265 (Annex-B)
 `
 
 func main() {
@@ -32,6 +39,8 @@ func main() {
 		err = bench(os.Args[2:])
 	case "publish":
 		err = publish(os.Args[2:])
+	case "whep":
+		err = whep(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

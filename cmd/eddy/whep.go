@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/eddy-video/eddy/webrtc"
+)
+
+// whepStats is what `eddy whep` saw.
+type whepStats struct {
+	Notice     string
+	Codecs     []string
+	Frames     int           // H.264/H.265 access units, or packets' frames of other codecs
+	FirstFrame time.Duration // from the POST to the first frame
+	FirstKey   bool          // the first frame was a keyframe
+	Ended      string        // why it stopped
+}
+
+// whep plays a stream over WHEP: a small WHEP client that reports what it
+// gets and can save H.264/H.265 as an Annex-B file (ffplay reads it).
+func whep(args []string) error {
+	fs := flag.NewFlagSet("whep", flag.ContinueOnError)
+	out := fs.String("out", "", "write the H.264/H.265 video as Annex-B to this file (- for stdout)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: until the session ends or Ctrl-C)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("whep: want the WHEP URL")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	var w io.Writer
+	switch *out {
+	case "":
+	case "-":
+		w = os.Stdout
+	default:
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	st, err := playWHEP(ctx, fs.Arg(0), w, false)
+	if st != nil {
+		fmt.Fprintf(os.Stderr, "eddy whep: codecs %s; first frame after %s (keyframe: %v); %d frames; ended: %s\n",
+			strings.Join(st.Codecs, ", "), st.FirstFrame.Round(time.Millisecond), st.FirstKey, st.Frames, st.Ended)
+	}
+	return err
+}
+
+// playWHEP plays endpoint until ctx ends or the server ends the session,
+// writing H.264/H.265 access units to w (Annex-B) when w is not nil.
+func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bool) (*whepStats, error) {
+	api, err := webrtc.ClientAPI(loopbackOnly)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Close()
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			return nil, err
+		}
+	}
+	st := &whepStats{}
+	var mu sync.Mutex
+	ended := make(chan string, 1)
+	end := func(why string) {
+		select {
+		case ended <- why:
+		default:
+		}
+	}
+	pc.OnConnectionStateChange(func(s pion.PeerConnectionState) {
+		if s == pion.PeerConnectionStateClosed || s == pion.PeerConnectionStateFailed {
+			end("peer connection " + s.String())
+		}
+	})
+	posted := time.Now()
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		mime := tr.Codec().MimeType
+		mu.Lock()
+		st.Codecs = append(st.Codecs, mime)
+		mu.Unlock()
+		var decode func(*rtp.Packet) ([][]byte, error)
+		var isKey func([][]byte) bool
+		switch strings.ToLower(mime) {
+		case strings.ToLower(pion.MimeTypeH264):
+			d := &rtph264.Decoder{}
+			_ = d.Init()
+			decode, isKey = d.Decode, h264.IsRandomAccess
+		case strings.ToLower(pion.MimeTypeH265):
+			d := &rtph265.Decoder{}
+			_ = d.Init()
+			decode, isKey = d.Decode, h265.IsRandomAccess
+		}
+		var lastTS uint32
+		for {
+			// ReadRTP allocates each packet: the depacketizers keep
+			// references to payloads across packets.
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				if tr.Kind() == pion.RTPCodecTypeVideo {
+					end("track ended")
+				}
+				return
+			}
+			if tr.Kind() != pion.RTPCodecTypeVideo {
+				continue
+			}
+			if decode == nil {
+				// Other codecs: count frames by RTP timestamp.
+				mu.Lock()
+				if st.Frames == 0 || pkt.Timestamp != lastTS {
+					if st.Frames == 0 {
+						st.FirstFrame = time.Since(posted)
+					}
+					st.Frames++
+					lastTS = pkt.Timestamp
+				}
+				mu.Unlock()
+				continue
+			}
+			au, err := decode(pkt)
+			if err != nil {
+				continue // more packets needed, or a damaged unit
+			}
+			mu.Lock()
+			if st.Frames == 0 {
+				st.FirstFrame, st.FirstKey = time.Since(posted), isKey(au)
+			}
+			st.Frames++
+			mu.Unlock()
+			if w != nil {
+				b, err := h264.AnnexB(au).Marshal()
+				if err == nil {
+					_, err = w.Write(b)
+				}
+				if err != nil {
+					end("writing: " + err.Error())
+					return
+				}
+			}
+		}
+	})
+	hc := &http.Client{Timeout: 15 * time.Second}
+	session, resp, _, err := webrtc.Negotiate(ctx, hc, endpoint, pc)
+	if err != nil {
+		return nil, err
+	}
+	st.Notice = resp.Header.Get("Eddy-Notice")
+	if st.Notice != "" {
+		fmt.Fprintf(os.Stderr, "eddy whep: %s\n", st.Notice)
+	}
+	select {
+	case why := <-ended:
+		st.Ended = why
+	case <-ctx.Done():
+		st.Ended = "stopped"
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = webrtc.EndSession(dctx, hc, session)
+		cancel()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := *st
+	out.Codecs = append([]string(nil), st.Codecs...)
+	return &out, nil
+}
