@@ -100,6 +100,12 @@ func TestConfigValidateSaysWhatToChange(t *testing.T) {
 		{"bad sync", func(c *server.Config) { c.Storage.Sync = "sometimes" }, "storage.sync"},
 		{"tiny segments", func(c *server.Config) { c.Storage.SegmentSize = 1000 }, "storage.segment_size"},
 		{"bad address", func(c *server.Config) { c.RTSP = "8554" }, "rtsp"},
+		{"WebRTC on the network without credentials", func(c *server.Config) { c.WebRTC = "0.0.0.0:8189" }, "webrtc"},
+		{"bad ICE server URL", func(c *server.Config) {
+			c.WebRTCOptions.ICEServers = []server.ICEServerConfig{{URLs: []string{"http://stun.example.net"}}}
+		}, "webrtc_options.ice_servers[0].urls"},
+		{"keyframe interval beyond fragments", func(c *server.Config) { c.WebRTCOptions.KeyframeInterval = server.Duration(time.Minute) }, "keyframe_interval"},
+		{"no pending sessions", func(c *server.Config) { c.WebRTCOptions.MaxPending = 0 }, "max_pending"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := server.DefaultConfig()
