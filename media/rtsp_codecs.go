@@ -4,7 +4,7 @@ package media
 // codec-neutral access units (ingest: RTSP RECORD and pulled sources), and
 // access units become RTP packets again (RTSP PLAY). Codec specifics live in
 // the two type switches here: newRTPDecoder (format → Track + decoder) and
-// newRTPEncoder (Track → format + encoder).
+// newPacketizer (Track → format + packetizer, used by RTSP PLAY and WHEP).
 //
 // Track conventions (what every adapter and reader of a Hub can rely on):
 //
@@ -60,6 +60,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpav1"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpfragmented"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
@@ -714,7 +715,7 @@ func opusChannels(config [][]byte) int {
 // rtpEncoder packetizes the access units of one track for RTSP readers.
 type rtpEncoder struct {
 	media  *description.Media
-	encode func(au *AccessUnit) ([]*rtp.Packet, error)
+	encode Packetizer
 	base   uint32 // random initial RTP timestamp (RFC 3550 5.1)
 
 	// sender report state (RFC 3550 6.4.1)
@@ -770,92 +771,92 @@ func newRTPEncoder(t Track, pt uint8) (*rtpEncoder, error) {
 		return nil, err
 	}
 	e.base = binary.BigEndian.Uint32(b[:])
-	var forma format.Format
+	forma, pack, err := newPacketizer(t, pt, 0)
+	if err != nil {
+		return nil, err
+	}
 	mediaType := description.MediaTypeAudio
+	if t.Kind == Video {
+		mediaType = description.MediaTypeVideo
+	}
+	e.media = &description.Media{Type: mediaType, Formats: []format.Format{forma}}
+	e.encode = pack
+	return e, nil
+}
 
+// Packetizer turns the access units of one track into RTP packets, with
+// timestamps relative to the unit (the caller adds the unit's time) and
+// sequence numbers from a random start.
+type Packetizer func(au *AccessUnit) ([]*rtp.Packet, error)
+
+// NewPacketizer returns the packetizer of track t, payload type pt, with
+// payloads of at most maxPayload bytes (0: 1450, for a 1500-byte MTU;
+// WebRTC uses less). It is RTSP PLAY's packetizer, for other protocol
+// adapters (WHEP).
+func NewPacketizer(t Track, pt uint8, maxPayload int) (Packetizer, error) {
+	_, pack, err := newPacketizer(t, pt, maxPayload)
+	return pack, err
+}
+
+// newPacketizer returns the RTP format of t (payload type pt unless the
+// codec has a static one) and its packetizer.
+func newPacketizer(t Track, pt uint8, maxPayload int) (format.Format, Packetizer, error) {
+	// init starts an encoder; errors are wrapped once here.
+	type initer interface{ Init() error }
+	start := func(enc initer) error {
+		if err := enc.Init(); err != nil {
+			return fmt.Errorf("%s packetizer: %w", t.Codec, err)
+		}
+		return nil
+	}
 	switch t.Codec {
 	case CodecH264:
 		f := &format.H264{PayloadTyp: pt, PacketizationMode: 1}
 		if len(t.Config) >= 2 {
 			f.SPS, f.PPS = t.Config[0], t.Config[1]
 		}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma, mediaType = f, description.MediaTypeVideo
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
-
+		enc := &rtph264.Encoder{PayloadType: pt, PacketizationMode: 1, PayloadMaxSize: maxPayload}
+		return f, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }, start(enc)
 	case CodecH265:
 		f := &format.H265{PayloadTyp: pt}
 		if len(t.Config) >= 3 {
 			f.VPS, f.SPS, f.PPS = t.Config[0], t.Config[1], t.Config[2]
 		}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma, mediaType = f, description.MediaTypeVideo
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
-
+		enc := &rtph265.Encoder{PayloadType: pt, PayloadMaxSize: maxPayload}
+		return f, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }, start(enc)
 	case CodecVP8:
-		f := &format.VP8{PayloadTyp: pt}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma, mediaType = f, description.MediaTypeVideo
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }
-
+		enc := &rtpvp8.Encoder{PayloadType: pt, PayloadMaxSize: maxPayload}
+		return &format.VP8{PayloadTyp: pt}, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }, start(enc)
 	case CodecVP9:
-		f := &format.VP9{PayloadTyp: pt}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma, mediaType = f, description.MediaTypeVideo
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }
-
+		enc := &rtpvp9.Encoder{PayloadType: pt, PayloadMaxSize: maxPayload}
+		return &format.VP9{PayloadTyp: pt}, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }, start(enc)
 	case CodecAV1:
-		f := &format.AV1{PayloadTyp: pt}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma, mediaType = f, description.MediaTypeVideo
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
-
+		enc := &rtpav1.Encoder{PayloadType: pt, PayloadMaxSize: maxPayload}
+		return &format.AV1{PayloadTyp: pt}, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }, start(enc)
 	case CodecAAC:
 		if len(t.Config) == 0 {
-			return nil, errors.New("AAC track without AudioSpecificConfig")
+			return nil, nil, errors.New("AAC track without AudioSpecificConfig")
 		}
 		var asc mpeg4audio.AudioSpecificConfig
 		if err := asc.Unmarshal(t.Config[0]); err != nil {
-			return nil, fmt.Errorf("AAC track config: %w", err)
+			return nil, nil, fmt.Errorf("AAC track config: %w", err)
 		}
 		f := &format.MPEG4Audio{PayloadTyp: pt, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-		enc, err := f.CreateEncoder()
+		enc, err := f.CreateEncoder() // the AU-header layout follows the format
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		forma = f
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
-
+		return f, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }, nil
 	case CodecOpus:
-		f := &format.Opus{PayloadTyp: pt, ChannelCount: opusChannels(t.Config)}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma = f
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) {
-			p, err := enc.Encode(bytes.Join(au.Payload, nil))
+		enc := &rtpsimpleaudio.Encoder{PayloadType: pt, PayloadMaxSize: maxPayload}
+		pack := func(au *AccessUnit) ([]*rtp.Packet, error) {
+			p, err := enc.Encode(joinPayload(au.Payload))
 			if err != nil {
 				return nil, err
 			}
 			return []*rtp.Packet{p}, nil
 		}
-
+		return &format.Opus{PayloadTyp: pt, ChannelCount: opusChannels(t.Config)}, pack, start(enc)
 	case CodecG711U, CodecG711A:
 		ch := 1
 		if len(t.Config) > 0 && len(t.Config[0]) > 0 && t.Config[0][0] > 0 {
@@ -869,18 +870,10 @@ func newRTPEncoder(t Track, pt uint8) (*rtpEncoder, error) {
 			}
 		}
 		f := &format.G711{PayloadTyp: pt, MULaw: mulaw, SampleRate: t.ClockRate, ChannelCount: ch}
-		enc, err := f.CreateEncoder()
-		if err != nil {
-			return nil, err
-		}
-		forma = f
-		e.encode = func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(bytes.Join(au.Payload, nil)) }
-
-	default:
-		return nil, &UnsupportedCodecError{Codec: t.Codec}
+		enc := &rtplpcm.Encoder{PayloadType: pt, BitDepth: 8, ChannelCount: ch, PayloadMaxSize: maxPayload}
+		return f, func(au *AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(joinPayload(au.Payload)) }, start(enc)
 	}
-	e.media = &description.Media{Type: mediaType, Formats: []format.Format{forma}}
-	return e, nil
+	return nil, nil, &UnsupportedCodecError{Codec: t.Codec}
 }
 
 // logLimiter lets one message through per period and counts the rest.

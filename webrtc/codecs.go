@@ -1,12 +1,12 @@
 package webrtc
 
 // The codec boundary of WebRTC, both ways: a hub track becomes a pion
-// codec capability and an RTP packetizer (WHEP), and a codec a WHIP
-// publisher offers becomes an RTSP-style media the media package ingests.
-// Codec specifics live in the two type switches here.
+// codec capability, packetized by the media package's RTP packetizer
+// (WHEP), and a codec a WHIP publisher offers becomes an RTSP-style media
+// the media package ingests. The WebRTC specifics (MIME types, fmtp,
+// payload sizes, codec preference) live in the type switches here.
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -14,45 +14,27 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpav1"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtplpcm"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpsimpleaudio"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp8"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtpvp9"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media"
-)
-
-const (
-	codecVP8 = media.CodecVP8
-	codecVP9 = media.CodecVP9
-	codecAV1 = media.CodecAV1
 )
 
 // maxPayload keeps RTP packets inside the smallest path MTU WebRTC stacks
 // assume (1200 bytes of payload plus RTP, SRTP, UDP and IP headers).
 const maxPayload = 1100
 
-// packetizer turns access units of one track into RTP packets with
-// timestamps relative to the unit's output time (the caller adds it).
-type packetizer func(au *media.AccessUnit) ([]*rtp.Packet, error)
-
 // outTrack is how one hub track is sent to a WHEP viewer.
 type outTrack struct {
 	track media.Track
 	cap   pion.RTPCodecCapability
-	pack  packetizer
+	pack  media.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
 }
 
 // canSend tells whether a hub track can be sent over WebRTC, and why not.
 func canSend(t media.Track) (bool, string) {
 	switch t.Codec {
-	case media.CodecH264, media.CodecH265, codecVP8, codecVP9, codecAV1, media.CodecOpus:
+	case media.CodecH264, media.CodecH265, media.CodecVP8, media.CodecVP9, media.CodecAV1, media.CodecOpus:
 		return true, ""
 	case media.CodecG711U, media.CodecG711A:
 		if t.ClockRate == 8000 && g711Channels(t) == 1 {
@@ -76,72 +58,37 @@ func g711Channels(t media.Track) int {
 // accepted.
 func newOutTrack(t media.Track) (*outTrack, error) {
 	o := &outTrack{track: t}
-	seq := randUint16()
+	size := maxPayload
 	switch t.Codec {
 	case media.CodecH264:
 		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + h264ProfileLevel(t)}
-		enc := &rtph264.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, PacketizationMode: 1, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
 	case media.CodecH265:
 		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypeH265, ClockRate: 90000}
-		enc := &rtph265.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
-	case codecVP8:
+	case media.CodecVP8:
 		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}
-		enc := &rtpvp8.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(bytes.Join(au.Payload, nil)) }
-	case codecVP9:
+	case media.CodecVP9:
 		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
-		enc := &rtpvp9.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(bytes.Join(au.Payload, nil)) }
-	case codecAV1:
+	case media.CodecAV1:
 		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypeAV1, ClockRate: 90000}
-		enc := &rtpav1.Encoder{PayloadType: 96, PayloadMaxSize: maxPayload, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(au.Payload) }
 	case media.CodecOpus:
 		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
-		enc := &rtpsimpleaudio.Encoder{PayloadType: 111, PayloadMaxSize: 1400, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) {
-			p, err := enc.Encode(bytes.Join(au.Payload, nil))
-			if err != nil {
-				return nil, err
-			}
-			return []*rtp.Packet{p}, nil
-		}
+		size = 1400 // one Opus packet per RTP packet, never split
 	case media.CodecG711U, media.CodecG711A:
-		mime := pion.MimeTypePCMA
+		o.cap = pion.RTPCodecCapability{MimeType: pion.MimeTypePCMA, ClockRate: 8000}
 		if t.Codec == media.CodecG711U {
-			mime = pion.MimeTypePCMU
+			o.cap.MimeType = pion.MimeTypePCMU
 		}
-		o.cap = pion.RTPCodecCapability{MimeType: mime, ClockRate: 8000}
-		// 20 ms per packet, the ptime WebRTC audio stacks expect.
-		enc := &rtplpcm.Encoder{PayloadType: 0, BitDepth: 8, ChannelCount: 1, PayloadMaxSize: 160, InitialSequenceNumber: &seq}
-		if err := enc.Init(); err != nil {
-			return nil, err
-		}
-		o.pack = func(au *media.AccessUnit) ([]*rtp.Packet, error) { return enc.Encode(bytes.Join(au.Payload, nil)) }
+		size = 160 // 20 ms per packet, the ptime WebRTC audio stacks expect
 	default:
 		return nil, fmt.Errorf("webrtc: cannot send %s", t.Codec)
 	}
+	// pion rewrites the payload type (and SSRC) to the negotiated one.
+	pack, err := media.NewPacketizer(t, 96, size)
+	if err != nil {
+		return nil, err
+	}
+	o.pack = pack
 	return o, nil
 }
 
@@ -231,12 +178,6 @@ func ingestMedia(kind pion.RTPCodecType, c pion.RTPCodecParameters) (*descriptio
 		mt = description.MediaTypeAudio
 	}
 	return &description.Media{Type: mt, Formats: []format.Format{f}}, nil
-}
-
-func randUint16() uint16 {
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	return binary.BigEndian.Uint16(b[:])
 }
 
 func randUint32() uint32 {
