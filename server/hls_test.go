@@ -77,10 +77,7 @@ func TestHLSSessions(t *testing.T) {
 	}
 
 	// ON_DEMAND over the whole publication.
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 4; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "cam", types.FragmentSelectorTypeProducerTimestamp, time.Now().Add(-time.Minute), time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "cam", types.FragmentSelectorTypeProducerTimestamp, time.Now().Add(-time.Minute), 4, 5*time.Second)
 	if len(frags) != 4 {
 		t.Fatalf("%d fragments, want 4", len(frags))
 	}

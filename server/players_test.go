@@ -67,10 +67,7 @@ func playerOnDemand(ctx context.Context, t *testing.T) map[types.ContainerFormat
 		t.Fatal(err)
 	}
 	am := e.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 4; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "cam", types.FragmentSelectorTypeProducerTimestamp, time.Now().Add(-time.Minute), time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "cam", types.FragmentSelectorTypeProducerTimestamp, time.Now().Add(-time.Minute), 4, 5*time.Second)
 	if len(frags) != 4 {
 		t.Fatalf("%d fragments, want 4", len(frags))
 	}

@@ -107,6 +107,45 @@ func listAll(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Cl
 	return out
 }
 
+// waitFragments lists stream's fragments from from to now until there
+// are at least n (the last fragment of a publication is durable a moment
+// after the publisher leaves) or within has passed, and returns them.
+func waitFragments(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, kind types.FragmentSelectorType, from time.Time, n int, within time.Duration) []types.Fragment {
+	t.Helper()
+	var frags []types.Fragment
+	for deadline := time.Now().Add(within); time.Now().Before(deadline) && len(frags) < n; time.Sleep(100 * time.Millisecond) {
+		frags = listAll(ctx, t, am, stream, kind, from, time.Now())
+	}
+	return frags
+}
+
+// getClip returns GetClip's MP4 of stream over [from, to] (server
+// timestamps).
+func getClip(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, from, to time.Time) []byte {
+	t.Helper()
+	out, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String(stream),
+		ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(out.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// streamCodecs returns the codec names of data's streams, as ffprobe reads them.
+func streamCodecs(t *testing.T, data []byte) []string {
+	t.Helper()
+	var codecs []string
+	for _, s := range ffprobeJSON(t, data, "-show_streams")["streams"].([]any) {
+		codecs = append(codecs, s.(map[string]any)["codec_name"].(string))
+	}
+	return codecs
+}
+
 // publish runs a FilePublisher and records the NTP time of every keyframe sent.
 func publish(ctx context.Context, url string, d time.Duration, transport string) (*media.FilePublisher, *[]time.Time, chan error) {
 	var mu sync.Mutex
@@ -362,10 +401,7 @@ func TestFFmpegPublish(t *testing.T) {
 	am := e.ArchivedMedia()
 	for _, transport := range []string{"tcp", "udp"} {
 		name := "ff-" + transport
-		var frags []types.Fragment
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(100 * time.Millisecond) {
-			frags = listAll(ctx, t, am, name, types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
-		}
+		frags := waitFragments(ctx, t, am, name, types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), 3, 5*time.Second)
 		if len(frags) < 3 {
 			t.Fatalf("%s: %d fragments, want 3 (6.5 s of 2 s GOPs)", name, len(frags))
 		}
@@ -420,10 +456,7 @@ func TestRTSPBadInput(t *testing.T) {
 		t.Fatalf("good publisher: %v", err)
 	}
 	am := e.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 4; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "good", types.FragmentSelectorTypeServerTimestamp, start, time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "good", types.FragmentSelectorTypeServerTimestamp, start, 4, 5*time.Second)
 	if len(frags) != 4 {
 		t.Fatalf("good stream: %d fragments, want 4", len(frags))
 	}
@@ -476,10 +509,7 @@ func TestRTSPPlayAndPull(t *testing.T) {
 	}
 
 	am := b.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(200 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "pulled", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "pulled", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), 3, 10*time.Second)
 	if len(frags) < 3 {
 		t.Fatalf("pulled stream recorded %d fragments, want at least 3", len(frags))
 	}
@@ -526,10 +556,7 @@ func TestCodecs(t *testing.T) {
 	am := e.ArchivedMedia()
 	for _, c := range cases {
 		t.Run(c.stream, func(t *testing.T) {
-			var frags []types.Fragment
-			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(100 * time.Millisecond) {
-				frags = listAll(ctx, t, am, c.stream, types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
-			}
+			frags := waitFragments(ctx, t, am, c.stream, types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), 3, 5*time.Second)
 			if len(frags) != 3 {
 				t.Fatalf("%d fragments, want 3 (4.5 s of 2 s GOPs)", len(frags))
 			}
@@ -549,11 +576,7 @@ func TestCodecs(t *testing.T) {
 			mkv, _ := io.ReadAll(mkvOut.Payload)
 			for name, data := range map[string][]byte{"clip": clip, "mkv": mkv} {
 				decodes(t, data)
-				probe := ffprobeJSON(t, data, "-show_streams")
-				var codecs []string
-				for _, s := range probe["streams"].([]any) {
-					codecs = append(codecs, s.(map[string]any)["codec_name"].(string))
-				}
+				codecs := streamCodecs(t, data)
 				if len(codecs) != 2 || codecs[0] != c.video || codecs[1] != c.aud {
 					t.Errorf("%s codecs %v, want [%s %s]", name, codecs, c.video, c.aud)
 				}
@@ -580,10 +603,7 @@ func TestAutoCreateOff(t *testing.T) {
 		t.Fatalf("publish to a created stream: %v", err)
 	}
 	am := e.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 2; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "cam", types.FragmentSelectorTypeServerTimestamp, start, time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "cam", types.FragmentSelectorTypeServerTimestamp, start, 2, 5*time.Second)
 	if len(frags) != 2 {
 		t.Fatalf("%d fragments, want 2", len(frags))
 	}

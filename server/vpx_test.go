@@ -220,10 +220,7 @@ func TestVPXAV1(t *testing.T) {
 	am := e.ArchivedMedia()
 	for _, c := range cases {
 		t.Run(c.stream, func(t *testing.T) {
-			var frags []types.Fragment
-			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(100 * time.Millisecond) {
-				frags = listAll(ctx, t, am, c.stream, types.FragmentSelectorTypeServerTimestamp, start, time.Now())
-			}
+			frags := waitFragments(ctx, t, am, c.stream, types.FragmentSelectorTypeServerTimestamp, start, 3, 5*time.Second)
 			if len(frags) != 3 {
 				t.Fatalf("%d fragments, want 3 (3 s of 1 s GOPs)", len(frags))
 			}

@@ -379,10 +379,7 @@ func TestWHIP(t *testing.T) {
 	waitPeers(t, e, 0, 5*time.Second)
 
 	am := e.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 3; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "door", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "door", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), 3, 5*time.Second)
 	if len(frags) < 3 {
 		t.Fatalf("%d fragments of a 7 s WHIP publication, want ≥ 3", len(frags))
 	}
@@ -725,29 +722,11 @@ func TestWHIPOpus(t *testing.T) {
 
 	// The recording has both tracks: GetClip as MP4, read by ffprobe.
 	am := e.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 2; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "mic", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "mic", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), 2, 5*time.Second)
 	if len(frags) < 2 {
 		t.Fatalf("%d fragments", len(frags))
 	}
-	from, to := *frags[0].ServerTimestamp, time.Now()
-	clip, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String("mic"),
-		ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeServerTimestamp,
-			TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(clip.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probe := ffprobeJSON(t, data, "-show_streams")
-	var codecs []string
-	for _, s := range probe["streams"].([]any) {
-		codecs = append(codecs, s.(map[string]any)["codec_name"].(string))
-	}
+	codecs := streamCodecs(t, getClip(ctx, t, am, "mic", *frags[0].ServerTimestamp, time.Now()))
 	if strings.Join(codecs, ",") != "h264,opus" {
 		t.Errorf("clip of the WHIP publication has streams %v, want h264 and opus", codecs)
 	}
@@ -926,9 +905,10 @@ func TestWHEPCodecs(t *testing.T) {
 		{"h264-pcmu", []string{"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0",
 			"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"}, []string{pion.MimeTypeH264, pion.MimeTypePCMU}},
 	}
+	// The cases run one after the other: parallel subtests could wait for a
+	// free slot past the test's context deadline.
 	for _, c := range cases {
 		t.Run(c.stream, func(t *testing.T) {
-			t.Parallel()
 			args := append([]string{"-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"}, c.args...)
 			args = append(args, "-t", "15", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL(c.stream))
 			ff := exec.CommandContext(ctx, "ffmpeg", args...)
@@ -1082,24 +1062,13 @@ func TestWHIPVP8(t *testing.T) {
 		t.Fatalf("DELETE: %d", code)
 	}
 	am := e.ArchivedMedia()
-	var frags []types.Fragment
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(frags) < 2; time.Sleep(100 * time.Millisecond) {
-		frags = listAll(ctx, t, am, "vp8cam", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), time.Now())
-	}
+	frags := waitFragments(ctx, t, am, "vp8cam", types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Minute), 2, 5*time.Second)
 	if len(frags) < 2 {
 		t.Fatalf("%d fragments of the VP8 WHIP publication", len(frags))
 	}
 	from, to := *frags[0].ServerTimestamp, time.Now()
-	clip, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String("vp8cam"),
-		ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeServerTimestamp,
-			TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(clip.Payload)
-	probe := ffprobeJSON(t, data, "-show_streams")
-	if s := probe["streams"].([]any); len(s) != 1 || s[0].(map[string]any)["codec_name"] != "vp8" {
-		t.Errorf("clip streams %v, want one vp8", s)
+	if codecs := streamCodecs(t, getClip(ctx, t, am, "vp8cam", from, to)); len(codecs) != 1 || codecs[0] != "vp8" {
+		t.Errorf("clip streams %v, want one vp8", codecs)
 	}
 	_, err = am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String("vp8cam"),
 		PlaybackMode: types.HLSPlaybackModeOnDemand,
