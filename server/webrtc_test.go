@@ -187,6 +187,16 @@ func waitPeers(t *testing.T, e *servertest.Env, n int, within time.Duration) {
 	}
 }
 
+// publishLive publishes testClip to stream over RTSP for d, waits until
+// it is live, and returns what stops it (and waits for the publisher).
+func publishLive(ctx context.Context, t *testing.T, e *servertest.Env, stream string, d time.Duration) func() {
+	t.Helper()
+	pubCtx, stop := context.WithCancel(ctx)
+	_, _, done := publish(pubCtx, e.RTSPURL(stream), d, "tcp")
+	waitLive(t, e, stream)
+	return func() { stop(); <-done }
+}
+
 // waitLive waits for a stream's publication.
 func waitLive(t *testing.T, e *servertest.Env, name string) {
 	t.Helper()
@@ -334,19 +344,26 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 	case <-time.After(10 * time.Second):
 		t.Fatal("WHIP publisher did not connect")
 	}
+	done := make(chan error, 1)
+	sendClipVideo(ctx, t, track, d, done)
+	return session, done, plis
+}
+
+// sendClipVideo writes d of testClip's H.264 to track in real time (its
+// AAC stays behind: WHIP carries Opus), then Run's result to done.
+func sendClipVideo(ctx context.Context, t *testing.T, track *pion.TrackLocalStaticRTP, d time.Duration, done chan<- error) {
+	t.Helper()
 	fp := &media.FilePublisher{File: testClip, Duration: d}
 	if err := fp.Load(); err != nil {
 		t.Fatal(err)
 	}
 	fp.Send = func(m *description.Media, pkt *rtp.Packet, _ time.Time) error {
 		if m.Type != description.MediaTypeVideo {
-			return nil // WHIP carries Opus, not AAC
+			return nil
 		}
 		return track.WriteRTP(pkt)
 	}
-	done := make(chan error, 1)
 	go func() { done <- fp.Run(ctx) }()
-	return session, done, plis
 }
 
 func TestWHIP(t *testing.T) {
@@ -660,18 +677,8 @@ func TestWHIPOpus(t *testing.T) {
 	if n := resp.Header.Get("Eddy-Notice"); n != "" {
 		t.Errorf("H.264 + Opus WHIP answer has a notice: %q", n)
 	}
-	fp := &media.FilePublisher{File: testClip, Duration: 6 * time.Second}
-	if err := fp.Load(); err != nil {
-		t.Fatal(err)
-	}
-	fp.Send = func(m *description.Media, pkt *rtp.Packet, _ time.Time) error {
-		if m.Type != description.MediaTypeVideo {
-			return nil
-		}
-		return video.WriteRTP(pkt)
-	}
 	done := make(chan error, 2)
-	go func() { done <- fp.Run(ctx) }()
+	sendClipVideo(ctx, t, video, 6*time.Second, done)
 	go func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -743,11 +750,7 @@ func TestWebRTCICEConfig(t *testing.T) {
 			{URLs: []string{"turn:turn.example.net:3478?transport=udp"}, Username: "u", Credential: "p"}}
 	})
 	ctx := servertest.Context(t, 30*time.Second)
-	pubCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 20*time.Second, "tcp")
-	defer func() { stop(); <-done }()
-	waitLive(t, e, "cam")
+	defer publishLive(ctx, t, e, "cam", 20*time.Second)()
 	offer := offerSDP(t, []pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, PayloadType: 102}}, pion.RTPTransceiverDirectionRecvonly)
 	status, hdr, answer := post(t, e.URL+"/webrtc/cam/whep", "application/sdp", offer)
@@ -801,10 +804,7 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
-	pubCtx, stop := context.WithCancel(ctx)
-	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 40*time.Second, "tcp")
-	defer func() { stop(); <-done }()
-	waitLive(t, e, "cam")
+	defer publishLive(ctx, t, e, "cam", 40*time.Second)()
 	endpoint := e.URL + "/webrtc/cam/whep"
 
 	// The dead one: ICE over a socket of its own, closed after it connects.
@@ -1084,10 +1084,7 @@ func TestWHEPOverTCP(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, 30*time.Second)
-	pubCtx, stop := context.WithCancel(ctx)
-	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 20*time.Second, "tcp")
-	defer func() { stop(); <-done }()
-	waitLive(t, e, "cam")
+	defer publishLive(ctx, t, e, "cam", 20*time.Second)()
 	me := &pion.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -1167,10 +1164,7 @@ func TestWebRTCTURN(t *testing.T) {
 		c.WebRTCOptions.ICEServers = []server.ICEServerConfig{{URLs: []string{turnURL}, Username: "eddy", Credential: "secret"}}
 	})
 	ctx := servertest.Context(t, 30*time.Second)
-	pubCtx, stop := context.WithCancel(ctx)
-	_, _, done := publish(pubCtx, e.RTSPURL("cam"), 20*time.Second, "tcp")
-	defer func() { stop(); <-done }()
-	waitLive(t, e, "cam")
+	defer publishLive(ctx, t, e, "cam", 20*time.Second)()
 
 	api, _ := webrtc.ClientAPI(true)
 	pc, err := api.NewPeerConnection(pion.Configuration{ICETransportPolicy: pion.ICETransportPolicyRelay,
