@@ -44,7 +44,9 @@ type IVFFrame struct {
 	Data []byte
 }
 
-// ReadIVF reads an IVF file.
+// ReadIVF reads an IVF file. (pion's ivfreader returns each frame's PTS
+// scaled by the time base, pts*rate/scale, which loses the PTS the tests
+// need; the format is a 32-byte header and 12-byte frame headers.)
 func ReadIVF(path string) (*IVF, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
