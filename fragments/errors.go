@@ -92,5 +92,5 @@ func WriteError(w http.ResponseWriter, err error) {
 // validName reports whether s may name a video stream: the Kinesis Video
 // pattern, never "." or "..", and not the reserved event-stream suffix.
 func validName(s string) bool {
-	return datastreams.ValidName(s) && !strings.HasSuffix(s, datastreams.EventsSuffix)
+	return datastreams.ValidName(s) && !strings.HasSuffix(s, EventsSuffix)
 }

@@ -140,7 +140,7 @@ func (m *Manager) Close() {
 }
 
 func (m *Manager) eventsOf(name string) *datastreams.Stream {
-	s, err := m.Core.Stream(name + datastreams.EventsSuffix)
+	s, err := m.Core.Stream(name + EventsSuffix)
 	if err != nil || s.Kind() != datastreams.StreamKindEvents {
 		return nil
 	}
@@ -180,7 +180,7 @@ func notFound(name string) *Error {
 // CreateStream creates a video stream and its event stream.
 func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error) {
 	if !validName(name) {
-		return VideoStream{}, errf(CodeInvalidArgument, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+, be 1 to 256 characters long and not end in %q.", name, datastreams.EventsSuffix)
+		return VideoStream{}, errf(CodeInvalidArgument, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+, be 1 to 256 characters long and not end in %q.", name, EventsSuffix)
 	}
 	if o.RetentionHours < 0 || o.RetentionHours > MaxRetentionHours {
 		return VideoStream{}, errf(CodeInvalidArgument, "DataRetentionInHours %d is outside 0 to %d.", o.RetentionHours, MaxRetentionHours)
@@ -199,8 +199,8 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	if _, err := m.Core.Stream(name); err == nil {
 		return VideoStream{}, errf(CodeInUse, "The name %s is taken by a Kinesis data stream.", name)
 	}
-	if _, err := m.Core.Stream(name + datastreams.EventsSuffix); err == nil {
-		return VideoStream{}, errf(CodeInUse, "The name %s is taken: a data stream %s%s exists.", name, name, datastreams.EventsSuffix)
+	if _, err := m.Core.Stream(name + EventsSuffix); err == nil {
+		return VideoStream{}, errf(CodeInUse, "The name %s is taken: a data stream %s%s exists.", name, name, EventsSuffix)
 	}
 	if o.KmsKeyID == "" {
 		o.KmsKeyID = fmt.Sprintf("arn:aws:kms:%s:%s:alias/aws/kinesisvideo", m.Core.Region, m.Core.AccountID)
@@ -213,7 +213,7 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	if err != nil {
 		return VideoStream{}, AsError(err)
 	}
-	events, err := m.Core.CreateStream(name+datastreams.EventsSuffix, datastreams.CreateOptions{
+	events, err := m.Core.CreateStream(name+EventsSuffix, datastreams.CreateOptions{
 		ShardCount: 1, Mode: datastreams.ModeOnDemand, RetentionHours: eventRetention(o.RetentionHours),
 		Kind: datastreams.StreamKindEvents, Immediate: true,
 	})
@@ -318,7 +318,7 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 	if err := m.Core.DeleteStream(name, true); err != nil {
 		return AsError(err)
 	}
-	if err := m.Core.DeleteStream(name+datastreams.EventsSuffix, true); err != nil {
+	if err := m.Core.DeleteStream(name+EventsSuffix, true); err != nil {
 		m.Logger.Warn("delete event stream", "stream", name, "err", err)
 	}
 	m.Logger.Info("video stream deleted", "stream", name)
