@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+
+	"github.com/eddy-video/eddy/fragments/mkv"
 )
 
 // Clip limits (KVS GetClip: the first 100 MB or 200 fragments from Start).
@@ -141,7 +143,7 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 	var (
 		init   *parsedInit
-		tracks []MKVTrack
+		tracks []mkv.Track
 	)
 	for _, seq := range seqs {
 		f, err := st.Read(seq)
@@ -170,10 +172,10 @@ func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 			return errf(CodeInvalidMediaFrame, "%v", err)
 		}
 		start, _ := d.startTime(init)
-		mf := &MKVFragment{
+		mf := &mkv.Fragment{
 			Tracks:   tracks,
 			Timecode: time.Duration(f.ProducerTime/1e6) * time.Millisecond,
-			PreTags: []MKVTag{
+			PreTags: []mkv.Tag{
 				{Name: "AWS_KINESISVIDEO_FRAGMENT_NUMBER", Value: FragmentNumber(f.Seq)},
 				{Name: "AWS_KINESISVIDEO_SERVER_TIMESTAMP", Value: kvsSeconds(f.ServerTime)},
 				{Name: "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", Value: kvsSeconds(f.ProducerTime)},
@@ -188,7 +190,7 @@ func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 				t := int64(pt.BaseTime)
 				for _, s := range pt.Samples {
 					pts := float64(t+int64(s.PTSOffset))/float64(it.TimeScale) - start
-					mf.Frames = append(mf.Frames, MKVFrame{
+					mf.Frames = append(mf.Frames, mkv.Frame{
 						Track: uint64(pt.ID),
 						Time:  time.Duration(math.Round(pts*1000)) * time.Millisecond,
 						Key:   !s.IsNonSyncSample,
@@ -199,7 +201,7 @@ func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 			}
 		}
 		sortFramesByTime(mf.Frames)
-		if err := WriteMKVFragment(w, mf); err != nil {
+		if err := mkv.WriteFragment(w, mf); err != nil {
 			return err
 		}
 	}
@@ -208,7 +210,7 @@ func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 
 // sortFramesByTime orders frames of all tracks by time (stable, so each
 // track keeps its decode order), as Matroska clusters interleave blocks.
-func sortFramesByTime(fs []MKVFrame) {
+func sortFramesByTime(fs []mkv.Frame) {
 	// Insertion sort: the tracks are each nearly in order already.
 	for i := 1; i < len(fs); i++ {
 		for j := i; j > 0 && fs[j].Track != fs[j-1].Track && fs[j].Time < fs[j-1].Time; j-- {

@@ -11,6 +11,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"github.com/eddy-video/eddy/fragments/mkv"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -94,8 +95,8 @@ func (d *demuxed) startTime(init *parsedInit) (float64, bool) {
 // mkvCodec describes a track for Matroska: codec ID and CodecPrivate
 // (ISO/IEC 14496-15 records for H.264/H.265, the VP9 feature list, av1C,
 // AudioSpecificConfig, OpusHead; none for VP8).
-func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
-	mt := MKVTrack{Number: uint64(t.ID), UID: uint64(t.ID)}
+func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
+	mt := mkv.Track{Number: uint64(t.ID), UID: uint64(t.ID)}
 	switch c := t.Codec.(type) {
 	case *mp4.CodecH264:
 		rec, err := avc.CreateAVCDecConfRec([][]byte{c.SPS}, [][]byte{c.PPS}, true)
@@ -106,7 +107,7 @@ func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
 		if err := rec.Encode(&b); err != nil {
 			return mt, err
 		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_MPEG4/ISO/AVC", b.Bytes()
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_MPEG4/ISO/AVC", b.Bytes()
 		if sps, err := avc.ParseSPSNALUnit(c.SPS, false); err == nil {
 			mt.Width, mt.Height = int(sps.Width), int(sps.Height)
 		}
@@ -119,16 +120,16 @@ func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
 		if err := rec.Encode(&b); err != nil {
 			return mt, err
 		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_MPEGH/ISO/HEVC", b.Bytes()
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_MPEGH/ISO/HEVC", b.Bytes()
 		if sps, err := hevc.ParseSPSNALUnit(c.SPS); err == nil {
 			w, h := sps.ImageSize()
 			mt.Width, mt.Height = int(w), int(h)
 		}
 	case *codecVP8:
-		mt.Type, mt.CodecID = MKVVideo, "V_VP8"
+		mt.Type, mt.CodecID = mkv.Video, "V_VP8"
 		mt.Width, mt.Height = c.Width, c.Height
 	case *mp4.CodecVP9:
-		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_VP9", vp9CodecPrivate(c)
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_VP9", vp9CodecPrivate(c)
 		mt.Width, mt.Height = c.Width, c.Height
 	case *mp4.CodecAV1:
 		sh, err := av1Info(c)
@@ -139,23 +140,23 @@ func mkvCodec(t *fmp4.InitTrack) (MKVTrack, error) {
 		if err != nil {
 			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = MKVVideo, "V_AV1", rec
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_AV1", rec
 		mt.Width, mt.Height = sh.Width(), sh.Height()
 	case *mp4.CodecMPEG4Audio:
 		asc, err := c.Config.Marshal()
 		if err != nil {
 			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = MKVAudio, "A_AAC", asc
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_AAC", asc
 		mt.SampleRate, mt.Channels = float64(c.Config.SampleRate), c.Config.ChannelCount
 	case *mp4.CodecOpus:
 		// RFC 7845 §5.1 identification header; Matroska's A_OPUS carries it.
 		head := []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, byte(c.ChannelCount), 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0}
-		mt.Type, mt.CodecID, mt.CodecPrivate = MKVAudio, "A_OPUS", head
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_OPUS", head
 		mt.SampleRate, mt.Channels = 48000, c.ChannelCount
 		mt.CodecDelay, mt.SeekPreRoll = 6500000, 80000000
 	case *mp4.CodecLPCM:
-		mt.Type, mt.CodecID = MKVAudio, "A_PCM/INT/BIG"
+		mt.Type, mt.CodecID = mkv.Audio, "A_PCM/INT/BIG"
 		if c.LittleEndian {
 			mt.CodecID = "A_PCM/INT/LIT"
 		}

@@ -1,8 +1,8 @@
-package fragments
+package mkv
 
-// Streaming Matroska writer for the KVS GetMedia / GetMediaForFragmentList
-// response format (one self-contained MKV document per fragment, see
-// KVS-API.md §3.2 and §4.2).
+// Streaming Matroska writer for the Kinesis Video GetMedia and
+// GetMediaForFragmentList response format: one self-contained MKV document
+// per fragment, its KVS tags (AWS_KINESISVIDEO_*) before its Cluster.
 //
 // Specifications: EBML is RFC 8794, Matroska is RFC 9559. Element IDs below
 // are given with their RFC 9559 path (\Segment\Info\TimestampScale, ...).
@@ -87,50 +87,50 @@ const (
 
 // Matroska TrackType values (RFC 9559, \Segment\Tracks\TrackEntry\TrackType).
 const (
-	MKVVideo = 1
-	MKVAudio = 2
+	Video = 1
+	Audio = 2
 )
 
 // Tag names KVS puts into GetMedia / GetMediaForFragmentList output (KVS-API.md §3.2, §4.2).
 const (
-	MKVTagFragmentNumber    = "AWS_KINESISVIDEO_FRAGMENT_NUMBER"
-	MKVTagServerTimestamp   = "AWS_KINESISVIDEO_SERVER_TIMESTAMP"
-	MKVTagProducerTimestamp = "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP"
-	MKVTagMillisBehindNow   = "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW"
-	MKVTagContinuationToken = "AWS_KINESISVIDEO_CONTINUATION_TOKEN"
-	MKVTagErrorCode         = "AWS_KINESISVIDEO_ERROR_CODE"
-	MKVTagErrorID           = "AWS_KINESISVIDEO_ERROR_ID"
+	TagFragmentNumber    = "AWS_KINESISVIDEO_FRAGMENT_NUMBER"
+	TagServerTimestamp   = "AWS_KINESISVIDEO_SERVER_TIMESTAMP"
+	TagProducerTimestamp = "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP"
+	TagMillisBehindNow   = "AWS_KINESISVIDEO_MILLIS_BEHIND_NOW"
+	TagContinuationToken = "AWS_KINESISVIDEO_CONTINUATION_TOKEN"
+	TagErrorCode         = "AWS_KINESISVIDEO_ERROR_CODE"
+	TagErrorID           = "AWS_KINESISVIDEO_ERROR_ID"
 
 	// GetMediaForFragmentList spellings as documented (⚠ unverified, KVS-API.md §4.2).
-	MKVTagServerSideTimestamp   = "AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP"
-	MKVTagProducerSideTimestamp = "AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP"
-	MKVTagExceptionErrorCode    = "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE"
-	MKVTagExceptionMessage      = "AWS_KINESISVIDEO_EXCEPTION_MESSAGE"
+	TagServerSideTimestamp   = "AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP"
+	TagProducerSideTimestamp = "AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP"
+	TagExceptionErrorCode    = "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE"
+	TagExceptionMessage      = "AWS_KINESISVIDEO_EXCEPTION_MESSAGE"
 )
 
 // Limits enforced by the writer (as input validation) and by the reader (against
 // hostile input). A document the writer accepts is always within the reader's limits.
 const (
-	MKVMaxFrameSize        = 64 << 20  // bytes of one frame (block payload)
-	MKVMaxFragmentSize     = 256 << 20 // frame bytes + MKVFrameOverhead per frame, per fragment
-	MKVFrameOverhead       = 64        // accounting cost of one frame in MKVMaxFragmentSize
-	MKVMaxCodecPrivateSize = 1 << 20   // bytes of CodecPrivate
-	MKVMaxStringSize       = 64 << 10  // bytes of a CodecID, Name, Title, TagName or TagString
-	MKVMaxTracks           = 64        // tracks per segment
-	MKVMaxTags             = 1024      // tags in PreTags, and in PostTags, of one fragment
+	MaxFrameSize        = 64 << 20  // bytes of one frame (block payload)
+	MaxFragmentSize     = 256 << 20 // frame bytes + FrameOverhead per frame, per fragment
+	FrameOverhead       = 64        // accounting cost of one frame in MaxFragmentSize
+	MaxCodecPrivateSize = 1 << 20   // bytes of CodecPrivate
+	MaxStringSize       = 64 << 10  // bytes of a CodecID, Name, Title, TagName or TagString
+	MaxTracks           = 64        // tracks per segment
+	MaxTags             = 1024      // tags in PreTags, and in PostTags, of one fragment
 )
 
 // MuxingApp / WritingApp written into Info.
 const mkvAppName = "eddy"
 
-// MKVErrInvalidFragment is wrapped by every input validation error of the writer.
-var MKVErrInvalidFragment = errors.New("mkv: invalid fragment")
+// ErrInvalidFragment is wrapped by every input validation error of the writer.
+var ErrInvalidFragment = errors.New("mkv: invalid fragment")
 
-// MKVTrack is one Matroska TrackEntry.
-type MKVTrack struct {
+// Track is one Matroska TrackEntry.
+type Track struct {
 	Number       uint64
 	UID          uint64
-	Type         int    // MKVVideo=1, MKVAudio=2 (Matroska TrackType values)
+	Type         int    // Video=1, Audio=2 (Matroska TrackType values)
 	CodecID      string // V_MPEG4/ISO/AVC, V_MPEGH/ISO/HEVC, A_AAC, A_OPUS, A_PCM/INT/LIT, A_MS/ACM
 	CodecPrivate []byte // AVCDecoderConfigurationRecord / HEVCDecoderConfigurationRecord / AudioSpecificConfig / OpusHead / WAVEFORMATEX
 	Name         string
@@ -144,29 +144,29 @@ type MKVTrack struct {
 	CodecDelay, SeekPreRoll uint64 // ns, Opus; 0 = absent
 }
 
-// MKVFrame is one frame, written as one SimpleBlock.
-type MKVFrame struct {
+// Frame is one frame, written as one SimpleBlock.
+type Frame struct {
 	Track uint64
 	Time  time.Duration // presentation time relative to the cluster timecode, [-32768 ms, +32767 ms]
 	Key   bool
 	Data  []byte
 }
 
-// MKVTag is one SimpleTag{TagName, TagString}.
-type MKVTag struct{ Name, Value string }
+// Tag is one SimpleTag{TagName, TagString}.
+type Tag struct{ Name, Value string }
 
-// MKVFragment is one Cluster with the tracks and segment-level tags around it.
-type MKVFragment struct {
-	Tracks   []MKVTrack
+// Fragment is one Cluster with the tracks and segment-level tags around it.
+type Fragment struct {
+	Tracks   []Track
 	Timecode time.Duration // cluster timecode (absolute, e.g. producer time since the Unix epoch)
-	Frames   []MKVFrame    // in decode order
-	PreTags  []MKVTag      // Segment-level Tags before the Cluster
-	PostTags []MKVTag      // Segment-level Tags after the Cluster
+	Frames   []Frame    // in decode order
+	PreTags  []Tag      // Segment-level Tags before the Cluster
+	PostTags []Tag      // Segment-level Tags after the Cluster
 	Title    string        // Info/Title (optional)
 }
 
 // Tag returns the value of the first tag called name, searching PreTags then PostTags.
-func (f *MKVFragment) Tag(name string) (string, bool) {
+func (f *Fragment) Tag(name string) (string, bool) {
 	for _, t := range f.PreTags {
 		if t.Name == name {
 			return t.Value, true
@@ -180,30 +180,30 @@ func (f *MKVFragment) Tag(name string) (string, bool) {
 	return "", false
 }
 
-// MKVErrorTags returns the tags KVS GetMedia sends when it cannot deliver a
+// ErrorTags returns the tags KVS GetMedia sends when it cannot deliver a
 // fragment (KVS-API.md §3.2: AWS_KINESISVIDEO_ERROR_CODE, AWS_KINESISVIDEO_ERROR_ID;
 // ids 3002 write error, 4000 fragment not found, 4500–4506 KMS, 5000 internal).
 //
 // A response that has to end with an error after some good fragments writes the
-// good fragments with WriteMKVFragment, then
+// good fragments with WriteFragment, then
 //
-//	WriteMKVTagsDocument(w, tracks, MKVErrorTags("INTERNAL_ERROR", 5000))
+//	WriteTagsDocument(w, tracks, ErrorTags("INTERNAL_ERROR", 5000))
 //
 // and ends the body. The error is a document of its own (EBML header, Segment,
 // Info, Tracks, Tags and no Cluster), so the fragments before it stay complete
 // and byte-identical to a successful response, and a consumer that splits the
 // stream per document sees the error as one more "fragment" without frames.
-// MKVReader returns it as an MKVFragment with no Frames and the tags in PreTags.
-func MKVErrorTags(code string, id int) []MKVTag {
-	return []MKVTag{
-		{Name: MKVTagErrorCode, Value: code},
-		{Name: MKVTagErrorID, Value: strconv.Itoa(id)},
+// Reader returns it as an Fragment with no Frames and the tags in PreTags.
+func ErrorTags(code string, id int) []Tag {
+	return []Tag{
+		{Name: TagErrorCode, Value: code},
+		{Name: TagErrorID, Value: strconv.Itoa(id)},
 	}
 }
 
-// MKVFormatTimestamp formats t the way KVS writes timestamp tags: decimal
+// FormatTimestamp formats t the way KVS writes timestamp tags: decimal
 // seconds since the Unix epoch with millisecond precision ("1530115740.845").
-func MKVFormatTimestamp(t time.Time) string {
+func FormatTimestamp(t time.Time) string {
 	ms := t.UnixMilli()
 	sign := ""
 	if ms < 0 {
@@ -212,7 +212,7 @@ func MKVFormatTimestamp(t time.Time) string {
 	return fmt.Sprintf("%s%d.%03d", sign, ms/1000, ms%1000)
 }
 
-// WriteMKVFragment writes one self-contained MKV document:
+// WriteFragment writes one self-contained MKV document:
 //
 //	EBML header (DocType "matroska", DocTypeVersion 4, DocTypeReadVersion 2)
 //	Segment, unknown size (0x01FFFFFFFFFFFFFF)
@@ -226,11 +226,11 @@ func MKVFormatTimestamp(t time.Time) string {
 // Times are written in milliseconds: the cluster timecode is rounded to the
 // nearest millisecond, and each frame's absolute time (Timecode+Time) too, so
 // sub-millisecond inputs do not accumulate drift. All validation happens before
-// the first byte is written; errors wrap MKVErrInvalidFragment. Frames are
+// the first byte is written; errors wrap ErrInvalidFragment. Frames are
 // written in the given order, one SimpleBlock each, without lacing.
-func WriteMKVFragment(w io.Writer, f *MKVFragment) error {
+func WriteFragment(w io.Writer, f *Fragment) error {
 	if f == nil {
-		return fmt.Errorf("%w: nil fragment", MKVErrInvalidFragment)
+		return fmt.Errorf("%w: nil fragment", ErrInvalidFragment)
 	}
 	if err := mkvValidateTracks(f.Tracks); err != nil {
 		return err
@@ -277,18 +277,18 @@ func WriteMKVFragment(w io.Writer, f *MKVFragment) error {
 	return e.err
 }
 
-// WriteMKVTagsDocument writes a document without a Cluster: EBML header,
+// WriteTagsDocument writes a document without a Cluster: EBML header,
 // Segment (unknown size), Info, Tracks (omitted when tracks is empty) and one
-// Tags element. It carries GetMedia error tags (see MKVErrorTags). MKVReader
-// returns it as an MKVFragment without Frames, with the tags in PreTags.
-func WriteMKVTagsDocument(w io.Writer, tracks []MKVTrack, tags []MKVTag) error {
+// Tags element. It carries GetMedia error tags (see ErrorTags). Reader
+// returns it as an Fragment without Frames, with the tags in PreTags.
+func WriteTagsDocument(w io.Writer, tracks []Track, tags []Tag) error {
 	if len(tracks) > 0 {
 		if err := mkvValidateTracks(tracks); err != nil {
 			return err
 		}
 	}
 	if len(tags) == 0 {
-		return fmt.Errorf("%w: tags document without tags", MKVErrInvalidFragment)
+		return fmt.Errorf("%w: tags document without tags", ErrInvalidFragment)
 	}
 	if err := mkvValidateTags("tags", tags); err != nil {
 		return err
@@ -306,33 +306,33 @@ func mkvMillis(d time.Duration) int64 {
 	return int64(d.Round(time.Millisecond) / time.Millisecond)
 }
 
-func mkvBlockSize(fr *MKVFrame) uint64 {
+func mkvBlockSize(fr *Frame) uint64 {
 	return uint64(mkvSizeLen(fr.Track)) + 3 + uint64(len(fr.Data))
 }
 
 func mkvValidateString(what, s string) error {
-	if len(s) > MKVMaxStringSize {
-		return fmt.Errorf("%w: %s is %d bytes, limit %d", MKVErrInvalidFragment, what, len(s), MKVMaxStringSize)
+	if len(s) > MaxStringSize {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrInvalidFragment, what, len(s), MaxStringSize)
 	}
 	// EBML strings may be zero-padded (RFC 8794 §7.4), so a reader strips
 	// trailing NULs: reject NULs so that every value reads back unchanged.
 	if strings.IndexByte(s, 0) >= 0 {
-		return fmt.Errorf("%w: %s contains a NUL byte", MKVErrInvalidFragment, what)
+		return fmt.Errorf("%w: %s contains a NUL byte", ErrInvalidFragment, what)
 	}
 	return nil
 }
 
-func mkvValidateTracks(tracks []MKVTrack) error {
+func mkvValidateTracks(tracks []Track) error {
 	if len(tracks) == 0 {
-		return fmt.Errorf("%w: no tracks", MKVErrInvalidFragment)
+		return fmt.Errorf("%w: no tracks", ErrInvalidFragment)
 	}
-	if len(tracks) > MKVMaxTracks {
-		return fmt.Errorf("%w: %d tracks, limit %d", MKVErrInvalidFragment, len(tracks), MKVMaxTracks)
+	if len(tracks) > MaxTracks {
+		return fmt.Errorf("%w: %d tracks, limit %d", ErrInvalidFragment, len(tracks), MaxTracks)
 	}
 	for i := range tracks {
 		t := &tracks[i]
 		bad := func(format string, a ...any) error {
-			return fmt.Errorf("%w: track %d (number %d): %s", MKVErrInvalidFragment, i, t.Number, fmt.Sprintf(format, a...))
+			return fmt.Errorf("%w: track %d (number %d): %s", ErrInvalidFragment, i, t.Number, fmt.Sprintf(format, a...))
 		}
 		if t.Number == 0 || t.Number >= 1<<56-1 {
 			return bad("track number must be in [1, 2^56-2]")
@@ -360,17 +360,17 @@ func mkvValidateTracks(tracks []MKVTrack) error {
 		if err := mkvValidateString("Name", t.Name); err != nil {
 			return bad("%v", err)
 		}
-		if len(t.CodecPrivate) > MKVMaxCodecPrivateSize {
-			return bad("CodecPrivate is %d bytes, limit %d", len(t.CodecPrivate), MKVMaxCodecPrivateSize)
+		if len(t.CodecPrivate) > MaxCodecPrivateSize {
+			return bad("CodecPrivate is %d bytes, limit %d", len(t.CodecPrivate), MaxCodecPrivateSize)
 		}
-		if t.Type == MKVVideo {
+		if t.Type == Video {
 			if t.Width <= 0 || t.Height <= 0 || t.Width > math.MaxUint32 || t.Height > math.MaxUint32 {
 				return bad("video track needs Width and Height > 0, got %dx%d", t.Width, t.Height)
 			}
 		} else if t.Width != 0 || t.Height != 0 {
 			return bad("Width/Height set on a non-video track")
 		}
-		if t.Type == MKVAudio {
+		if t.Type == Audio {
 			if !(t.SampleRate > 0) || math.IsInf(t.SampleRate, 0) {
 				return bad("audio track needs a finite SampleRate > 0, got %v", t.SampleRate)
 			}
@@ -387,13 +387,13 @@ func mkvValidateTracks(tracks []MKVTrack) error {
 	return nil
 }
 
-func mkvValidateTags(what string, tags []MKVTag) error {
-	if len(tags) > MKVMaxTags {
-		return fmt.Errorf("%w: %d %s, limit %d", MKVErrInvalidFragment, len(tags), what, MKVMaxTags)
+func mkvValidateTags(what string, tags []Tag) error {
+	if len(tags) > MaxTags {
+		return fmt.Errorf("%w: %d %s, limit %d", ErrInvalidFragment, len(tags), what, MaxTags)
 	}
 	for i, t := range tags {
 		if t.Name == "" {
-			return fmt.Errorf("%w: %s[%d]: empty tag name", MKVErrInvalidFragment, what, i)
+			return fmt.Errorf("%w: %s[%d]: empty tag name", ErrInvalidFragment, what, i)
 		}
 		if err := mkvValidateString("tag name", t.Name); err != nil {
 			return fmt.Errorf("%s[%d]: %w", what, i, err)
@@ -407,12 +407,12 @@ func mkvValidateTags(what string, tags []MKVTag) error {
 
 // mkvValidateFrames checks the frames and returns the cluster timecode in ms
 // and the size of the Cluster element's data.
-func mkvValidateFrames(f *MKVFragment) (clusterMs, clusterSize uint64, err error) {
+func mkvValidateFrames(f *Fragment) (clusterMs, clusterSize uint64, err error) {
 	if f.Timecode < 0 || f.Timecode > math.MaxInt64-2*time.Hour {
-		return 0, 0, fmt.Errorf("%w: cluster timecode %v outside [0, MaxInt64-2h]", MKVErrInvalidFragment, f.Timecode)
+		return 0, 0, fmt.Errorf("%w: cluster timecode %v outside [0, MaxInt64-2h]", ErrInvalidFragment, f.Timecode)
 	}
 	if len(f.Frames) == 0 {
-		return 0, 0, fmt.Errorf("%w: no frames (use WriteMKVTagsDocument for a document without a cluster)", MKVErrInvalidFragment)
+		return 0, 0, fmt.Errorf("%w: no frames (use WriteTagsDocument for a document without a cluster)", ErrInvalidFragment)
 	}
 	ms := mkvMillis(f.Timecode)
 	clusterMs = uint64(ms)
@@ -421,7 +421,7 @@ func mkvValidateFrames(f *MKVFragment) (clusterMs, clusterSize uint64, err error
 	for i := range f.Frames {
 		fr := &f.Frames[i]
 		if fr.Track == 0 {
-			return 0, 0, fmt.Errorf("%w: frame %d: track number 0", MKVErrInvalidFragment, i)
+			return 0, 0, fmt.Errorf("%w: frame %d: track number 0", ErrInvalidFragment, i)
 		}
 		known := false
 		for j := range f.Tracks {
@@ -431,22 +431,22 @@ func mkvValidateFrames(f *MKVFragment) (clusterMs, clusterSize uint64, err error
 			}
 		}
 		if !known {
-			return 0, 0, fmt.Errorf("%w: frame %d: unknown track %d", MKVErrInvalidFragment, i, fr.Track)
+			return 0, 0, fmt.Errorf("%w: frame %d: unknown track %d", ErrInvalidFragment, i, fr.Track)
 		}
-		if len(fr.Data) > MKVMaxFrameSize {
-			return 0, 0, fmt.Errorf("%w: frame %d: %d bytes, limit %d", MKVErrInvalidFragment, i, len(fr.Data), MKVMaxFrameSize)
+		if len(fr.Data) > MaxFrameSize {
+			return 0, 0, fmt.Errorf("%w: frame %d: %d bytes, limit %d", ErrInvalidFragment, i, len(fr.Data), MaxFrameSize)
 		}
 		// Overflow-safe: |Time| beyond ~292 years would wrap the sum.
 		if fr.Time > time.Hour || fr.Time < -time.Hour {
-			return 0, 0, fmt.Errorf("%w: frame %d: relative time %v outside [-32768ms, 32767ms]", MKVErrInvalidFragment, i, fr.Time)
+			return 0, 0, fmt.Errorf("%w: frame %d: relative time %v outside [-32768ms, 32767ms]", ErrInvalidFragment, i, fr.Time)
 		}
 		rel := mkvMillis(f.Timecode+fr.Time) - ms
 		if rel < math.MinInt16 || rel > math.MaxInt16 {
-			return 0, 0, fmt.Errorf("%w: frame %d: relative time %v outside [-32768ms, 32767ms]", MKVErrInvalidFragment, i, fr.Time)
+			return 0, 0, fmt.Errorf("%w: frame %d: relative time %v outside [-32768ms, 32767ms]", ErrInvalidFragment, i, fr.Time)
 		}
-		cost += uint64(len(fr.Data)) + MKVFrameOverhead
-		if cost > MKVMaxFragmentSize {
-			return 0, 0, fmt.Errorf("%w: fragment exceeds %d bytes", MKVErrInvalidFragment, MKVMaxFragmentSize)
+		cost += uint64(len(fr.Data)) + FrameOverhead
+		if cost > MaxFragmentSize {
+			return 0, 0, fmt.Errorf("%w: fragment exceeds %d bytes", ErrInvalidFragment, MaxFragmentSize)
 		}
 		bs := mkvBlockSize(fr)
 		clusterSize += 1 + uint64(mkvSizeLen(bs)) + bs
@@ -575,7 +575,7 @@ var mkvEBMLHeader = []byte{
 var mkvSegmentUnknown = []byte{0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}
 
 // header writes the EBML header, the Segment start, Info and Tracks.
-func (e *mkvEncoder) header(title string, tracks []MKVTrack) {
+func (e *mkvEncoder) header(title string, tracks []Track) {
 	e.buf = append(e.buf, mkvEBMLHeader...)
 	e.buf = append(e.buf, mkvSegmentUnknown...)
 
@@ -612,12 +612,12 @@ func (e *mkvEncoder) header(title string, tracks []MKVTrack) {
 			e.uint(mkvIDSeekPreRoll, t.SeekPreRoll)
 		}
 		switch t.Type {
-		case MKVVideo:
+		case Video:
 			v := e.begin(mkvIDVideo)
 			e.uint(mkvIDPixelWidth, uint64(t.Width))
 			e.uint(mkvIDPixelHeight, uint64(t.Height))
 			e.end(v)
-		case MKVAudio:
+		case Audio:
 			a := e.begin(mkvIDAudio)
 			e.float(mkvIDSamplingFrequency, t.SampleRate)
 			e.uint(mkvIDChannels, uint64(t.Channels))
@@ -634,7 +634,7 @@ func (e *mkvEncoder) header(title string, tracks []MKVTrack) {
 // tags writes Tags{Tag{Targets{}, SimpleTag{TagName, TagString}...}}: one Tag
 // with an empty Targets (TargetTypeValue 50, the whole segment) holding all
 // SimpleTags, as GetMedia tags are not tied to a track.
-func (e *mkvEncoder) tags(tags []MKVTag) {
+func (e *mkvEncoder) tags(tags []Tag) {
 	if len(tags) == 0 {
 		return
 	}

@@ -1,8 +1,8 @@
-package fragments
+package mkv
 
 // Incremental Matroska reader for KVS PutMedia ingest and for tests of the
 // writer. EBML framing per RFC 8794, Matroska semantics per RFC 9559 (element
-// IDs in mkv.go). The input is untrusted network data: every length is checked
+// IDs in writer.go). The input is untrusted network data: every length is checked
 // against a limit before anything is allocated for it, buffers grow with the
 // bytes actually received, and only a fixed set of known masters is descended
 // into, so nesting is bounded by construction.
@@ -18,42 +18,42 @@ import (
 	"time"
 )
 
-// Sentinel errors wrapped by *MKVError (besides io.ErrUnexpectedEOF for
+// Sentinel errors wrapped by *Error (besides io.ErrUnexpectedEOF for
 // truncated input and the underlying reader's own errors).
 var (
-	MKVErrMalformed    = errors.New("malformed Matroska data")
-	MKVErrTooLarge     = errors.New("Matroska element exceeds a limit")
-	MKVErrUnsupported  = errors.New("unsupported Matroska feature")
-	MKVErrUnknownTrack = errors.New("block for a track not declared in Tracks")
+	ErrMalformed    = errors.New("malformed Matroska data")
+	ErrTooLarge     = errors.New("Matroska element exceeds a limit")
+	ErrUnsupported  = errors.New("unsupported Matroska feature")
+	ErrUnknownTrack = errors.New("block for a track not declared in Tracks")
 )
 
-// MKVError reports malformed or unreadable input at a byte offset of the stream.
-type MKVError struct {
+// Error reports malformed or unreadable input at a byte offset of the stream.
+type Error struct {
 	Offset int64  // stream offset of the element (or byte) at fault
 	Reason string // what was wrong, for humans
 	Err    error  // one of the MKVErr* sentinels, io.ErrUnexpectedEOF, or a read error
 }
 
-func (e *MKVError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("mkv: offset %d: %s: %v", e.Offset, e.Reason, e.Err)
 }
 
-func (e *MKVError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Reader limits on metadata masters, derived from the writer's limits so that
-// everything WriteMKVFragment accepts reads back.
+// everything WriteFragment accepts reads back.
 const (
 	mkvMaxEBMLHeaderSize = 4 << 10
 	mkvMaxInfoSize       = 1 << 20
-	mkvMaxTracksSize     = MKVMaxTracks * (MKVMaxCodecPrivateSize + 64<<10)
-	mkvMaxTagsSize       = MKVMaxTags*(2*MKVMaxStringSize+64) + 64<<10
+	mkvMaxTracksSize     = MaxTracks * (MaxCodecPrivateSize + 64<<10)
+	mkvMaxTagsSize       = MaxTags*(2*MaxStringSize+64) + 64<<10
 	mkvMaxBlockOverhead  = 4 << 10  // block header and lace sizes on top of MaxFrameSize
 	mkvMaxGroupOverhead  = 64 << 10 // BlockGroup children besides the Block
 	mkvReadChunk         = 64 << 10 // body buffers grow by at most this much before data arrives
 	mkvMaxTimestampScale = uint64(time.Second)
 )
 
-// MKVReader reads a stream of Matroska data incrementally: EBML header(s),
+// Reader reads a stream of Matroska data incrementally: EBML header(s),
 // Segments of known or unknown size, Info, Tracks, Tags and Clusters of known
 // or unknown size. An unknown-size Cluster ends at the next Segment-level or
 // top-level element (Cluster, Tags, Info, Tracks, Cues, ..., EBML, Segment) or
@@ -62,15 +62,15 @@ const (
 // EBML, fixed-size); laced frames all get the block's timestamp and key flag.
 // SeekHead, Cues, Chapters, Attachments, Void, CRC-32 and unknown elements of
 // known size are skipped. Tracks with ContentEncodings (compression or
-// encryption) and EncryptedBlock are rejected with MKVErrUnsupported.
+// encryption) and EncryptedBlock are rejected with ErrUnsupported.
 //
 // The stream must start with an EBML header whose DocType is "matroska" or
 // "webm". A Segment resets Info (TimestampScale back to 1 ms, Title) and Tracks.
-type MKVReader struct {
-	// MaxFrameSize bounds one block's payload; 0 means MKVMaxFrameSize.
+type Reader struct {
+	// MaxFrameSize bounds one block's payload; 0 means MaxFrameSize.
 	MaxFrameSize int
 	// MaxFragmentSize bounds the frame bytes of one fragment plus
-	// MKVFrameOverhead per frame; 0 means MKVMaxFragmentSize.
+	// FrameOverhead per frame; 0 means MaxFragmentSize.
 	MaxFragmentSize int
 	// EmitOnClusterEnd makes Next return a fragment as soon as its Cluster
 	// ends instead of waiting for the next Cluster or the end of the Segment to
@@ -91,9 +91,9 @@ type MKVReader struct {
 	segEnd    int64 // -1: unknown size
 	scale     uint64
 	title     string
-	tracks    []MKVTrack
-	pending   []MKVTag
-	held      *MKVFragment // read cluster waiting for its PostTags
+	tracks    []Track
+	pending   []Tag
+	held      *Fragment // read cluster waiting for its PostTags
 }
 
 type mkvElem struct {
@@ -103,30 +103,30 @@ type mkvElem struct {
 	data int64 // offset of the element data
 }
 
-// NewMKVReader returns a reader of the Matroska stream r. It buffers r.
-func NewMKVReader(r io.Reader) *MKVReader {
+// NewReader returns a reader of the Matroska stream r. It buffers r.
+func NewReader(r io.Reader) *Reader {
 	br, ok := r.(*bufio.Reader)
 	if !ok || br.Size() < 4096 {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	return &MKVReader{br: br, scale: uint64(time.Millisecond)}
+	return &Reader{br: br, scale: uint64(time.Millisecond)}
 }
 
 // Offset returns how many bytes of the stream have been consumed so far.
-func (r *MKVReader) Offset() int64 { return r.off }
+func (r *Reader) Offset() int64 { return r.off }
 
 // Next returns the next fragment: one Cluster with the Tracks, Title and
 // TimestampScale in force, the Tags seen since the previous Cluster as PreTags
 // and, for the last Cluster of a Segment, the Tags after it as PostTags. A
-// Segment with Tags but no Cluster (see WriteMKVTagsDocument) yields a fragment
+// Segment with Tags but no Cluster (see WriteTagsDocument) yields a fragment
 // without Frames, its tags in PreTags. Fragments of one Segment share their
 // Tracks slice; treat it as read-only.
 //
 // Next returns io.EOF at a clean end of the stream (between top-level elements
-// or inside an unknown-size Segment) and *MKVError on malformed or truncated
+// or inside an unknown-size Segment) and *Error on malformed or truncated
 // data, after first returning a fragment whose Cluster was complete. Errors are
 // sticky.
-func (r *MKVReader) Next() (*MKVFragment, error) {
+func (r *Reader) Next() (*Fragment, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -142,7 +142,7 @@ func (r *MKVReader) Next() (*MKVFragment, error) {
 	return f, nil
 }
 
-func (r *MKVReader) next() (*MKVFragment, error) {
+func (r *Reader) next() (*Fragment, error) {
 	for {
 		pos := r.off
 		if r.peeked {
@@ -178,7 +178,7 @@ func (r *MKVReader) next() (*MKVFragment, error) {
 					return nil, err
 				}
 			case !r.sawEBML:
-				return nil, r.fail(h.off, MKVErrMalformed, "stream does not start with an EBML header (element 0x%X)", h.id)
+				return nil, r.fail(h.off, ErrMalformed, "stream does not start with an EBML header (element 0x%X)", h.id)
 			case h.id == mkvIDSegment:
 				r.startSegment(h)
 			default:
@@ -191,7 +191,7 @@ func (r *MKVReader) next() (*MKVFragment, error) {
 
 		if h.id == mkvIDEBML || h.id == mkvIDSegment {
 			if r.segEnd >= 0 {
-				return nil, r.fail(h.off, MKVErrMalformed, "element 0x%X inside a Segment", h.id)
+				return nil, r.fail(h.off, ErrMalformed, "element 0x%X inside a Segment", h.id)
 			}
 			if f := r.endSegment(); f != nil {
 				return f, nil
@@ -199,10 +199,10 @@ func (r *MKVReader) next() (*MKVFragment, error) {
 			continue
 		}
 		if h.size < 0 && h.id != mkvIDCluster {
-			return nil, r.fail(h.off, MKVErrMalformed, "element 0x%X has unknown size (allowed only for Segment and Cluster)", h.id)
+			return nil, r.fail(h.off, ErrMalformed, "element 0x%X has unknown size (allowed only for Segment and Cluster)", h.id)
 		}
 		if r.segEnd >= 0 && h.size >= 0 && h.size > r.segEnd-h.data {
-			return nil, r.fail(h.off, MKVErrMalformed, "element 0x%X of size %d crosses the end of its Segment", h.id, h.size)
+			return nil, r.fail(h.off, ErrMalformed, "element 0x%X of size %d crosses the end of its Segment", h.id, h.size)
 		}
 		if h.id == mkvIDCluster && r.held != nil {
 			f := r.held
@@ -240,7 +240,7 @@ func (r *MKVReader) next() (*MKVFragment, error) {
 	}
 }
 
-func (r *MKVReader) startSegment(h mkvElem) {
+func (r *Reader) startSegment(h mkvElem) {
 	r.inSegment = true
 	r.segEnd = -1
 	if h.size >= 0 {
@@ -254,7 +254,7 @@ func (r *MKVReader) startSegment(h mkvElem) {
 
 // endSegment closes the current segment and returns the fragment it still owes:
 // the held cluster with the trailing tags as PostTags, or a tags-only fragment.
-func (r *MKVReader) endSegment() *MKVFragment {
+func (r *Reader) endSegment() *Fragment {
 	r.inSegment = false
 	if r.held != nil {
 		f := r.held
@@ -263,7 +263,7 @@ func (r *MKVReader) endSegment() *MKVFragment {
 		return f
 	}
 	if len(r.pending) > 0 {
-		f := &MKVFragment{Tracks: r.tracks, Title: r.title, PreTags: r.pending}
+		f := &Fragment{Tracks: r.tracks, Title: r.title, PreTags: r.pending}
 		r.pending = nil
 		return f
 	}
@@ -281,22 +281,22 @@ func mkvEndsUnknownCluster(id uint32) bool {
 	return false
 }
 
-func (r *MKVReader) maxFrame() int64 {
+func (r *Reader) maxFrame() int64 {
 	if r.MaxFrameSize > 0 {
 		return int64(r.MaxFrameSize)
 	}
-	return MKVMaxFrameSize
+	return MaxFrameSize
 }
 
-func (r *MKVReader) maxFragment() int64 {
+func (r *Reader) maxFragment() int64 {
 	if r.MaxFragmentSize > 0 {
 		return int64(r.MaxFragmentSize)
 	}
-	return MKVMaxFragmentSize
+	return MaxFragmentSize
 }
 
-func (r *MKVReader) readCluster(h mkvElem) (*MKVFragment, error) {
-	f := &MKVFragment{Tracks: r.tracks, Title: r.title, PreTags: r.pending}
+func (r *Reader) readCluster(h mkvElem) (*Fragment, error) {
+	f := &Fragment{Tracks: r.tracks, Title: r.title, PreTags: r.pending}
 	r.pending = nil
 	end := int64(-1)
 	if h.size >= 0 {
@@ -321,7 +321,7 @@ func (r *MKVReader) readCluster(h mkvElem) (*MKVFragment, error) {
 				return nil, err
 			}
 			if c.size < 0 || c.size > end-c.data {
-				return nil, r.fail(c.off, MKVErrMalformed, "Cluster child 0x%X does not fit in its Cluster", c.id)
+				return nil, r.fail(c.off, ErrMalformed, "Cluster child 0x%X does not fit in its Cluster", c.id)
 			}
 		} else {
 			if r.segEnd >= 0 && r.off >= r.segEnd {
@@ -338,10 +338,10 @@ func (r *MKVReader) readCluster(h mkvElem) (*MKVFragment, error) {
 			}
 			r.peeked = false
 			if c.size < 0 {
-				return nil, r.fail(c.off, MKVErrMalformed, "Cluster child 0x%X has unknown size", c.id)
+				return nil, r.fail(c.off, ErrMalformed, "Cluster child 0x%X has unknown size", c.id)
 			}
 			if r.segEnd >= 0 && c.size > r.segEnd-c.data {
-				return nil, r.fail(c.off, MKVErrMalformed, "Cluster child 0x%X crosses the end of its Segment", c.id)
+				return nil, r.fail(c.off, ErrMalformed, "Cluster child 0x%X crosses the end of its Segment", c.id)
 			}
 		}
 
@@ -369,7 +369,7 @@ func (r *MKVReader) readCluster(h mkvElem) (*MKVFragment, error) {
 				return nil, err
 			}
 		case mkvIDEncryptedBlock:
-			return nil, r.fail(c.off, MKVErrUnsupported, "EncryptedBlock")
+			return nil, r.fail(c.off, ErrUnsupported, "EncryptedBlock")
 		default: // Position, PrevSize, SilentTracks, Void, CRC-32, unknown
 			if err := r.skip(c); err != nil {
 				return nil, err
@@ -377,17 +377,17 @@ func (r *MKVReader) readCluster(h mkvElem) (*MKVFragment, error) {
 		}
 	}
 	if !hasTC {
-		return nil, r.fail(h.off, MKVErrMalformed, "Cluster without Timestamp")
+		return nil, r.fail(h.off, ErrMalformed, "Cluster without Timestamp")
 	}
 	hi, lo := bits.Mul64(tc, r.scale)
 	if hi != 0 || lo > math.MaxInt64 {
-		return nil, r.fail(h.off, MKVErrMalformed, "Cluster Timestamp %d × TimestampScale %d overflows", tc, r.scale)
+		return nil, r.fail(h.off, ErrMalformed, "Cluster Timestamp %d × TimestampScale %d overflows", tc, r.scale)
 	}
 	f.Timecode = time.Duration(lo)
 	return f, nil
 }
 
-func (r *MKVReader) parseBlockGroup(frames []MKVFrame, cost int64, b []byte, base int64) ([]MKVFrame, int64, error) {
+func (r *Reader) parseBlockGroup(frames []Frame, cost int64, b []byte, base int64) ([]Frame, int64, error) {
 	var block []byte
 	blockOff := int64(0)
 	key := true
@@ -395,7 +395,7 @@ func (r *MKVReader) parseBlockGroup(frames []MKVFrame, cost int64, b []byte, bas
 		switch id {
 		case mkvIDBlock:
 			if block != nil {
-				return r.fail(off, MKVErrMalformed, "BlockGroup with two Blocks")
+				return r.fail(off, ErrMalformed, "BlockGroup with two Blocks")
 			}
 			block, blockOff = d, off
 		case mkvIDReferenceBlock:
@@ -407,7 +407,7 @@ func (r *MKVReader) parseBlockGroup(frames []MKVFrame, cost int64, b []byte, bas
 		return frames, cost, err
 	}
 	if block == nil {
-		return frames, cost, r.fail(base, MKVErrMalformed, "BlockGroup without Block")
+		return frames, cost, r.fail(base, ErrMalformed, "BlockGroup without Block")
 	}
 	return r.parseBlock(frames, cost, block, blockOff, false, key)
 }
@@ -415,16 +415,16 @@ func (r *MKVReader) parseBlockGroup(frames []MKVFrame, cost int64, b []byte, bas
 // parseBlock decodes a SimpleBlock or Block (RFC 9559 §10): track number
 // VINT, int16 relative timestamp, flags, then the payload, possibly laced
 // (§10.4 lacing: 00 none, 01 Xiph, 11 EBML, 10 fixed-size).
-func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int64, simple, key bool) ([]MKVFrame, int64, error) {
+func (r *Reader) parseBlock(frames []Frame, cost int64, b []byte, base int64, simple, key bool) ([]Frame, int64, error) {
 	track, n, ok := mkvVint(b)
 	if !ok || track == 0 {
-		return frames, cost, r.fail(base, MKVErrMalformed, "block with an invalid track number")
+		return frames, cost, r.fail(base, ErrMalformed, "block with an invalid track number")
 	}
 	if len(b) < n+3 {
-		return frames, cost, r.fail(base, MKVErrMalformed, "block shorter than its header")
+		return frames, cost, r.fail(base, ErrMalformed, "block shorter than its header")
 	}
 	if !r.hasTrack(track) {
-		return frames, cost, r.fail(base, MKVErrUnknownTrack, "block for track %d", track)
+		return frames, cost, r.fail(base, ErrUnknownTrack, "block for track %d", track)
 	}
 	rel := int64(int16(binary.BigEndian.Uint16(b[n:])))
 	t := time.Duration(rel * int64(r.scale)) // |rel| ≤ 2^15, scale ≤ 1e9: no overflow
@@ -436,13 +436,13 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 	pOff := base + int64(n) + 3
 	add := func(data []byte) error {
 		if int64(len(data)) > r.maxFrame() {
-			return r.fail(base, MKVErrTooLarge, "frame of %d bytes (limit %d)", len(data), r.maxFrame())
+			return r.fail(base, ErrTooLarge, "frame of %d bytes (limit %d)", len(data), r.maxFrame())
 		}
-		cost += int64(len(data)) + MKVFrameOverhead
+		cost += int64(len(data)) + FrameOverhead
 		if cost > r.maxFragment() {
-			return r.fail(base, MKVErrTooLarge, "fragment exceeds %d bytes", r.maxFragment())
+			return r.fail(base, ErrTooLarge, "fragment exceeds %d bytes", r.maxFragment())
 		}
-		frames = append(frames, MKVFrame{Track: track, Time: t, Key: key, Data: data})
+		frames = append(frames, Frame{Track: track, Time: t, Key: key, Data: data})
 		return nil
 	}
 	lacing := (flags >> 1) & 3
@@ -450,7 +450,7 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 		return frames, cost, add(p)
 	}
 	if len(p) < 1 {
-		return frames, cost, r.fail(pOff, MKVErrMalformed, "laced block without frame count")
+		return frames, cost, r.fail(pOff, ErrMalformed, "laced block without frame count")
 	}
 	count := int(p[0]) + 1
 	p = p[1:]
@@ -461,7 +461,7 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 			s := 0
 			for {
 				if len(p) == 0 {
-					return frames, cost, r.fail(pOff, MKVErrMalformed, "truncated Xiph lace sizes")
+					return frames, cost, r.fail(pOff, ErrMalformed, "truncated Xiph lace sizes")
 				}
 				v := int(p[0])
 				p = p[1:]
@@ -476,7 +476,7 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 		if count > 1 {
 			v, l, ok := mkvVint(p)
 			if !ok {
-				return frames, cost, r.fail(pOff, MKVErrMalformed, "invalid EBML lace size")
+				return frames, cost, r.fail(pOff, ErrMalformed, "invalid EBML lace size")
 			}
 			p = p[l:]
 			sizes[0] = int(min(v, uint64(len(b))+1))
@@ -484,20 +484,20 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 		for i := 1; i < count-1; i++ {
 			d, l, ok := mkvVint(p)
 			if !ok {
-				return frames, cost, r.fail(pOff, MKVErrMalformed, "invalid EBML lace size difference")
+				return frames, cost, r.fail(pOff, ErrMalformed, "invalid EBML lace size difference")
 			}
 			p = p[l:]
 			// Signed VINT: subtract 2^(7l-1)-1 (RFC 9559 §10.4.4).
 			diff := int64(d) - (int64(1)<<(7*l-1) - 1)
 			s := int64(sizes[i-1]) + diff
 			if s < 0 || s > int64(len(b)) {
-				return frames, cost, r.fail(pOff, MKVErrMalformed, "EBML lace size out of range")
+				return frames, cost, r.fail(pOff, ErrMalformed, "EBML lace size out of range")
 			}
 			sizes[i] = int(s)
 		}
 	case 2: // fixed-size: payload split evenly
 		if len(p)%count != 0 {
-			return frames, cost, r.fail(pOff, MKVErrMalformed, "fixed-size lacing: %d bytes do not split into %d frames", len(p), count)
+			return frames, cost, r.fail(pOff, ErrMalformed, "fixed-size lacing: %d bytes do not split into %d frames", len(p), count)
 		}
 		for i := range count - 1 {
 			sizes[i] = len(p) / count
@@ -507,7 +507,7 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 	for i := range count - 1 {
 		total += sizes[i]
 		if total > len(p) {
-			return frames, cost, r.fail(pOff, MKVErrMalformed, "lace sizes exceed the block")
+			return frames, cost, r.fail(pOff, ErrMalformed, "lace sizes exceed the block")
 		}
 	}
 	sizes[count-1] = len(p) - total
@@ -520,7 +520,7 @@ func (r *MKVReader) parseBlock(frames []MKVFrame, cost int64, b []byte, base int
 	return frames, cost, nil
 }
 
-func (r *MKVReader) hasTrack(n uint64) bool {
+func (r *Reader) hasTrack(n uint64) bool {
 	for i := range r.tracks {
 		if r.tracks[i].Number == n {
 			return true
@@ -529,9 +529,9 @@ func (r *MKVReader) hasTrack(n uint64) bool {
 	return false
 }
 
-func (r *MKVReader) readEBMLHeader(h mkvElem) error {
+func (r *Reader) readEBMLHeader(h mkvElem) error {
 	if h.size < 0 {
-		return r.fail(h.off, MKVErrMalformed, "EBML header of unknown size")
+		return r.fail(h.off, ErrMalformed, "EBML header of unknown size")
 	}
 	b, err := r.readBody(h, mkvMaxEBMLHeaderSize, "EBML header")
 	if err != nil {
@@ -542,21 +542,21 @@ func (r *MKVReader) readEBMLHeader(h mkvElem) error {
 		switch id {
 		case mkvIDEBMLReadVersion:
 			if v := mkvUint(d); len(d) > 8 || v != 1 {
-				return r.fail(off, MKVErrUnsupported, "EBMLReadVersion %d", v)
+				return r.fail(off, ErrUnsupported, "EBMLReadVersion %d", v)
 			}
 		case mkvIDEBMLMaxIDLength:
 			if v := mkvUint(d); len(d) > 8 || v > 4 {
-				return r.fail(off, MKVErrUnsupported, "EBMLMaxIDLength %d", v)
+				return r.fail(off, ErrUnsupported, "EBMLMaxIDLength %d", v)
 			}
 		case mkvIDEBMLMaxSizeLength:
 			if v := mkvUint(d); len(d) > 8 || v > 8 {
-				return r.fail(off, MKVErrUnsupported, "EBMLMaxSizeLength %d", v)
+				return r.fail(off, ErrUnsupported, "EBMLMaxSizeLength %d", v)
 			}
 		case mkvIDDocType:
 			docType = mkvString(d)
 		case mkvIDDocTypeReadVersion:
 			if v := mkvUint(d); len(d) > 8 || v > 4 {
-				return r.fail(off, MKVErrUnsupported, "DocTypeReadVersion %d", v)
+				return r.fail(off, ErrUnsupported, "DocTypeReadVersion %d", v)
 			}
 		}
 		return nil
@@ -565,13 +565,13 @@ func (r *MKVReader) readEBMLHeader(h mkvElem) error {
 		return err
 	}
 	if docType != "matroska" && docType != "webm" {
-		return r.fail(h.off, MKVErrUnsupported, "DocType %q", docType)
+		return r.fail(h.off, ErrUnsupported, "DocType %q", docType)
 	}
 	r.sawEBML = true
 	return nil
 }
 
-func (r *MKVReader) readInfo(h mkvElem) error {
+func (r *Reader) readInfo(h mkvElem) error {
 	b, err := r.readBody(h, mkvMaxInfoSize, "Info")
 	if err != nil {
 		return err
@@ -582,15 +582,15 @@ func (r *MKVReader) readInfo(h mkvElem) error {
 		switch id {
 		case mkvIDTimestampScale:
 			if len(d) > 8 {
-				return r.fail(off, MKVErrMalformed, "TimestampScale of %d bytes", len(d))
+				return r.fail(off, ErrMalformed, "TimestampScale of %d bytes", len(d))
 			}
 			scale = mkvUint(d)
 			if scale == 0 || scale > mkvMaxTimestampScale {
-				return r.fail(off, MKVErrUnsupported, "TimestampScale %d ns outside [1, 1e9]", scale)
+				return r.fail(off, ErrUnsupported, "TimestampScale %d ns outside [1, 1e9]", scale)
 			}
 		case mkvIDTitle:
-			if len(d) > MKVMaxStringSize {
-				return r.fail(off, MKVErrTooLarge, "Title of %d bytes", len(d))
+			if len(d) > MaxStringSize {
+				return r.fail(off, ErrTooLarge, "Title of %d bytes", len(d))
 			}
 			title = mkvString(d)
 		}
@@ -603,18 +603,18 @@ func (r *MKVReader) readInfo(h mkvElem) error {
 	return nil
 }
 
-func (r *MKVReader) readTracks(h mkvElem) error {
+func (r *Reader) readTracks(h mkvElem) error {
 	b, err := r.readBody(h, mkvMaxTracksSize, "Tracks")
 	if err != nil {
 		return err
 	}
-	var tracks []MKVTrack
+	var tracks []Track
 	err = r.children(b, h.data, func(id uint32, d []byte, off int64) error {
 		if id != mkvIDTrackEntry {
 			return nil
 		}
-		if len(tracks) == MKVMaxTracks {
-			return r.fail(off, MKVErrTooLarge, "more than %d tracks", MKVMaxTracks)
+		if len(tracks) == MaxTracks {
+			return r.fail(off, ErrTooLarge, "more than %d tracks", MaxTracks)
 		}
 		t, err := r.parseTrackEntry(d, off)
 		if err != nil {
@@ -622,7 +622,7 @@ func (r *MKVReader) readTracks(h mkvElem) error {
 		}
 		for i := range tracks {
 			if tracks[i].Number == t.Number {
-				return r.fail(off, MKVErrMalformed, "duplicate track number %d", t.Number)
+				return r.fail(off, ErrMalformed, "duplicate track number %d", t.Number)
 			}
 		}
 		tracks = append(tracks, t)
@@ -635,18 +635,18 @@ func (r *MKVReader) readTracks(h mkvElem) error {
 	return nil
 }
 
-func (r *MKVReader) parseTrackEntry(b []byte, base int64) (MKVTrack, error) {
-	var t MKVTrack
+func (r *Reader) parseTrackEntry(b []byte, base int64) (Track, error) {
+	var t Track
 	uintOf := func(d []byte, off int64, what string, max uint64) (uint64, error) {
 		v := mkvUint(d)
 		if len(d) > 8 || v > max {
-			return 0, r.fail(off, MKVErrMalformed, "%s out of range", what)
+			return 0, r.fail(off, ErrMalformed, "%s out of range", what)
 		}
 		return v, nil
 	}
 	str := func(d []byte, off int64, what string) (string, error) {
-		if len(d) > MKVMaxStringSize {
-			return "", r.fail(off, MKVErrTooLarge, "%s of %d bytes", what, len(d))
+		if len(d) > MaxStringSize {
+			return "", r.fail(off, ErrTooLarge, "%s of %d bytes", what, len(d))
 		}
 		return mkvString(d), nil
 	}
@@ -666,8 +666,8 @@ func (r *MKVReader) parseTrackEntry(b []byte, base int64) (MKVTrack, error) {
 		case mkvIDCodecID:
 			t.CodecID, err = str(d, off, "CodecID")
 		case mkvIDCodecPrivate:
-			if len(d) > MKVMaxCodecPrivateSize {
-				return r.fail(off, MKVErrTooLarge, "CodecPrivate of %d bytes", len(d))
+			if len(d) > MaxCodecPrivateSize {
+				return r.fail(off, ErrTooLarge, "CodecPrivate of %d bytes", len(d))
 			}
 			t.CodecPrivate = d
 		case mkvIDCodecDelay:
@@ -675,7 +675,7 @@ func (r *MKVReader) parseTrackEntry(b []byte, base int64) (MKVTrack, error) {
 		case mkvIDSeekPreRoll:
 			t.SeekPreRoll, err = uintOf(d, off, "SeekPreRoll", math.MaxUint64)
 		case mkvIDContentEncodings:
-			return r.fail(off, MKVErrUnsupported, "ContentEncodings (compressed or encrypted track)")
+			return r.fail(off, ErrUnsupported, "ContentEncodings (compressed or encrypted track)")
 		case mkvIDVideo:
 			return r.children(d, off, func(id uint32, d []byte, off int64) error {
 				var err error
@@ -704,7 +704,7 @@ func (r *MKVReader) parseTrackEntry(b []byte, base int64) (MKVTrack, error) {
 					case 8:
 						t.SampleRate = math.Float64frombits(binary.BigEndian.Uint64(d))
 					default:
-						return r.fail(off, MKVErrMalformed, "SamplingFrequency of %d bytes", len(d))
+						return r.fail(off, ErrMalformed, "SamplingFrequency of %d bytes", len(d))
 					}
 				case mkvIDChannels:
 					v, err = uintOf(d, off, "Channels", math.MaxInt32)
@@ -722,9 +722,9 @@ func (r *MKVReader) parseTrackEntry(b []byte, base int64) (MKVTrack, error) {
 		return t, err
 	}
 	if t.Number == 0 {
-		return t, r.fail(base, MKVErrMalformed, "TrackEntry without a TrackNumber")
+		return t, r.fail(base, ErrMalformed, "TrackEntry without a TrackNumber")
 	}
-	if t.Type == MKVAudio { // RFC 9559 defaults
+	if t.Type == Audio { // RFC 9559 defaults
 		if t.SampleRate == 0 {
 			t.SampleRate = 8000
 		}
@@ -738,7 +738,7 @@ func (r *MKVReader) parseTrackEntry(b []byte, base int64) (MKVTrack, error) {
 // readTags appends the SimpleTags of a Tags element to the pending tags.
 // Targets are ignored (all tags are taken as segment-level), and so are
 // TagBinary, TagLanguage and nested SimpleTags.
-func (r *MKVReader) readTags(h mkvElem) error {
+func (r *Reader) readTags(h mkvElem) error {
 	b, err := r.readBody(h, mkvMaxTagsSize, "Tags")
 	if err != nil {
 		return err
@@ -751,13 +751,13 @@ func (r *MKVReader) readTags(h mkvElem) error {
 			if id != mkvIDSimpleTag {
 				return nil
 			}
-			var t MKVTag
+			var t Tag
 			hasName := false
 			err := r.children(d, off, func(id uint32, d []byte, off int64) error {
 				switch id {
 				case mkvIDTagName, mkvIDTagString:
-					if len(d) > MKVMaxStringSize {
-						return r.fail(off, MKVErrTooLarge, "tag string of %d bytes", len(d))
+					if len(d) > MaxStringSize {
+						return r.fail(off, ErrTooLarge, "tag string of %d bytes", len(d))
 					}
 					if id == mkvIDTagName {
 						t.Name, hasName = mkvString(d), true
@@ -771,10 +771,10 @@ func (r *MKVReader) readTags(h mkvElem) error {
 				return err
 			}
 			if !hasName {
-				return r.fail(off, MKVErrMalformed, "SimpleTag without TagName")
+				return r.fail(off, ErrMalformed, "SimpleTag without TagName")
 			}
-			if len(r.pending) >= MKVMaxTags {
-				return r.fail(off, MKVErrTooLarge, "more than %d tags before a Cluster", MKVMaxTags)
+			if len(r.pending) >= MaxTags {
+				return r.fail(off, ErrTooLarge, "more than %d tags before a Cluster", MaxTags)
 			}
 			r.pending = append(r.pending, t)
 			return nil
@@ -784,23 +784,23 @@ func (r *MKVReader) readTags(h mkvElem) error {
 
 // children calls fn for each child element of the master data b (which starts
 // at stream offset base). Children must have known sizes and fit in b.
-func (r *MKVReader) children(b []byte, base int64, fn func(id uint32, d []byte, off int64) error) error {
+func (r *Reader) children(b []byte, base int64, fn func(id uint32, d []byte, off int64) error) error {
 	for p := 0; p < len(b); {
 		off := base + int64(p)
 		id, n, ok := mkvParseID(b[p:])
 		if !ok {
-			return r.fail(off, MKVErrMalformed, "invalid element ID")
+			return r.fail(off, ErrMalformed, "invalid element ID")
 		}
 		size, m, ok := mkvVint(b[p+n:])
 		if !ok {
-			return r.fail(off, MKVErrMalformed, "invalid size of element 0x%X", id)
+			return r.fail(off, ErrMalformed, "invalid size of element 0x%X", id)
 		}
 		if mkvVintUnknown(b[p+n : p+n+m]) {
-			return r.fail(off, MKVErrMalformed, "element 0x%X has unknown size", id)
+			return r.fail(off, ErrMalformed, "element 0x%X has unknown size", id)
 		}
 		p += n + m
 		if size > uint64(len(b)-p) {
-			return r.fail(off, MKVErrMalformed, "element 0x%X of size %d does not fit in its parent", id, size)
+			return r.fail(off, ErrMalformed, "element 0x%X of size %d does not fit in its parent", id, size)
 		}
 		d := b[p : p+int(size) : p+int(size)]
 		if err := fn(id, d, off); err != nil {
@@ -875,11 +875,11 @@ func mkvString(b []byte) string {
 	return string(b)
 }
 
-func (r *MKVReader) fail(off int64, err error, format string, a ...any) error {
-	return &MKVError{Offset: off, Reason: fmt.Sprintf(format, a...), Err: err}
+func (r *Reader) fail(off int64, err error, format string, a ...any) error {
+	return &Error{Offset: off, Reason: fmt.Sprintf(format, a...), Err: err}
 }
 
-func (r *MKVReader) peekHeader() (mkvElem, error) {
+func (r *Reader) peekHeader() (mkvElem, error) {
 	if r.peeked {
 		return r.hdr, nil
 	}
@@ -893,7 +893,7 @@ func (r *MKVReader) peekHeader() (mkvElem, error) {
 
 // readHeader reads an element ID and size. It returns io.EOF only when the
 // stream ends exactly before the element.
-func (r *MKVReader) readHeader() (mkvElem, error) {
+func (r *Reader) readHeader() (mkvElem, error) {
 	if r.peeked {
 		r.peeked = false
 		return r.hdr, nil
@@ -909,7 +909,7 @@ func (r *MKVReader) readHeader() (mkvElem, error) {
 	r.off++
 	l := bits.LeadingZeros8(b) + 1
 	if l > 4 {
-		return h, r.fail(h.off, MKVErrMalformed, "invalid element ID byte 0x%02X", b)
+		return h, r.fail(h.off, ErrMalformed, "invalid element ID byte 0x%02X", b)
 	}
 	h.id = uint32(b)
 	for range l - 1 {
@@ -924,7 +924,7 @@ func (r *MKVReader) readHeader() (mkvElem, error) {
 	}
 	l = bits.LeadingZeros8(b) + 1
 	if l > 8 {
-		return h, r.fail(sizeOff, MKVErrMalformed, "invalid size of element 0x%X", h.id)
+		return h, r.fail(sizeOff, ErrMalformed, "invalid size of element 0x%X", h.id)
 	}
 	mask := byte(0xFF >> l)
 	v := uint64(b & mask)
@@ -944,7 +944,7 @@ func (r *MKVReader) readHeader() (mkvElem, error) {
 	return h, nil
 }
 
-func (r *MKVReader) readByte() (byte, error) {
+func (r *Reader) readByte() (byte, error) {
 	b, err := r.br.ReadByte()
 	if err != nil {
 		if err == io.EOF {
@@ -958,12 +958,12 @@ func (r *MKVReader) readByte() (byte, error) {
 
 // readBody reads the data of h, which must have a known size ≤ limit. The
 // buffer grows with the bytes received, so a forged size costs nothing.
-func (r *MKVReader) readBody(h mkvElem, limit int64, what string) ([]byte, error) {
+func (r *Reader) readBody(h mkvElem, limit int64, what string) ([]byte, error) {
 	if h.size < 0 {
-		return nil, r.fail(h.off, MKVErrMalformed, "%s has unknown size", what)
+		return nil, r.fail(h.off, ErrMalformed, "%s has unknown size", what)
 	}
 	if h.size > limit {
-		return nil, r.fail(h.off, MKVErrTooLarge, "%s of %d bytes (limit %d)", what, h.size, limit)
+		return nil, r.fail(h.off, ErrTooLarge, "%s of %d bytes (limit %d)", what, h.size, limit)
 	}
 	n := int(h.size)
 	b := make([]byte, 0, min(n, mkvReadChunk))
@@ -986,9 +986,9 @@ func (r *MKVReader) readBody(h mkvElem, limit int64, what string) ([]byte, error
 }
 
 // skip discards the data of h, which must have a known size.
-func (r *MKVReader) skip(h mkvElem) error {
+func (r *Reader) skip(h mkvElem) error {
 	if h.size < 0 {
-		return r.fail(h.off, MKVErrMalformed, "element 0x%X of unknown size cannot be skipped", h.id)
+		return r.fail(h.off, ErrMalformed, "element 0x%X of unknown size cannot be skipped", h.id)
 	}
 	for left := h.size; left > 0; {
 		n, err := r.br.Discard(int(min(left, 1<<30)))

@@ -1,4 +1,4 @@
-package fragments
+package mkv
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ func mkvFuzzSeeds(t testing.TB) [][]byte {
 	}
 	docs := mkvWriteAll(t, small)
 	var errDoc bytes.Buffer
-	if err := WriteMKVTagsDocument(&errDoc, small[0].Tracks[:1], MKVErrorTags("INTERNAL_ERROR", 5000)); err != nil {
+	if err := WriteTagsDocument(&errDoc, small[0].Tracks[:1], ErrorTags("INTERNAL_ERROR", 5000)); err != nil {
 		t.Fatal(err)
 	}
 	var head bytes.Buffer
@@ -45,14 +45,14 @@ func mkvFuzzSeeds(t testing.TB) [][]byte {
 }
 
 // FuzzMKVReader: arbitrary bytes never panic, the reader terminates with
-// io.EOF or an *MKVError, and what it returns respects its limits.
+// io.EOF or an *Error, and what it returns respects its limits.
 func FuzzMKVReader(f *testing.F) {
 	for _, s := range mkvFuzzSeeds(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, eager := range []bool{false, true} {
-			r := NewMKVReader(bytes.NewReader(data))
+			r := NewReader(bytes.NewReader(data))
 			r.EmitOnClusterEnd = eager
 			r.MaxFrameSize = 1 << 16
 			r.MaxFragmentSize = 1 << 20
@@ -62,9 +62,9 @@ func FuzzMKVReader(f *testing.F) {
 				}
 				fr, err := r.Next()
 				if err != nil {
-					var me *MKVError
+					var me *Error
 					if err != io.EOF && !errors.As(err, &me) {
-						t.Fatalf("error %v (%T) is neither io.EOF nor *MKVError", err, err)
+						t.Fatalf("error %v (%T) is neither io.EOF nor *Error", err, err)
 					}
 					if me != nil && (me.Offset < 0 || me.Offset > int64(len(data))) {
 						t.Fatalf("error offset %d outside the %d-byte input", me.Offset, len(data))
@@ -76,9 +76,9 @@ func FuzzMKVReader(f *testing.F) {
 					if len(fr.Data) > r.MaxFrameSize {
 						t.Fatalf("frame of %d bytes", len(fr.Data))
 					}
-					cost += len(fr.Data) + MKVFrameOverhead
+					cost += len(fr.Data) + FrameOverhead
 				}
-				if cost > r.MaxFragmentSize || len(fr.Tracks) > MKVMaxTracks || len(fr.PreTags) > MKVMaxTags || len(fr.PostTags) > MKVMaxTags {
+				if cost > r.MaxFragmentSize || len(fr.Tracks) > MaxTracks || len(fr.PreTags) > MaxTags || len(fr.PostTags) > MaxTags {
 					t.Fatalf("limits exceeded: cost %d, %d tracks, %d+%d tags", cost, len(fr.Tracks), len(fr.PreTags), len(fr.PostTags))
 				}
 			}
@@ -117,7 +117,7 @@ func (in *mkvFuzzInput) bytes(n int) []byte {
 }
 
 // FuzzMKVRoundTrip: fuzzer-chosen fragments either fail validation with
-// MKVErrInvalidFragment or read back equal.
+// ErrInvalidFragment or read back equal.
 func FuzzMKVRoundTrip(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(mkvFuzzRoundTripSeed)
@@ -143,9 +143,9 @@ func mkvFuzzRoundTrip(t *testing.T, data []byte) int {
 	templates := mkvTestTracks()
 	in := mkvFuzzInput(data)
 	nFrags := 1 + int(in.byte()%3)
-	var frags []*MKVFragment
+	var frags []*Fragment
 	for range nFrags {
-		fr := &MKVFragment{}
+		fr := &Fragment{}
 		flags := in.byte()
 		nTracks := 1 + int(flags%3)
 		for i := range nTracks {
@@ -165,7 +165,7 @@ func mkvFuzzRoundTrip(t *testing.T, data []byte) int {
 		nFrames := int(in.byte() % 12)
 		for range nFrames {
 			b := in.byte()
-			fm := MKVFrame{
+			fm := Frame{
 				Track: fr.Tracks[int(b)%nTracks].Number,
 				Time:  time.Duration(int16(in.uint(2))) * time.Millisecond,
 				Key:   b&0x80 != 0,
@@ -179,10 +179,10 @@ func mkvFuzzRoundTrip(t *testing.T, data []byte) int {
 			}
 			fr.Frames = append(fr.Frames, fm)
 		}
-		for _, tags := range []*[]MKVTag{&fr.PreTags, &fr.PostTags} {
+		for _, tags := range []*[]Tag{&fr.PreTags, &fr.PostTags} {
 			for range int(in.byte() % 4) {
 				name := string(in.bytes(int(in.byte() % 10)))
-				*tags = append(*tags, MKVTag{Name: name, Value: string(in.bytes(int(in.byte() % 10)))})
+				*tags = append(*tags, Tag{Name: name, Value: string(in.bytes(int(in.byte() % 10)))})
 			}
 		}
 		if flags&0x08 != 0 {
@@ -192,12 +192,12 @@ func mkvFuzzRoundTrip(t *testing.T, data []byte) int {
 	}
 
 	var buf bytes.Buffer
-	var want []*MKVFragment
+	var want []*Fragment
 	for _, fr := range frags {
 		n := buf.Len()
-		if err := WriteMKVFragment(&buf, fr); err != nil {
-			if !errors.Is(err, MKVErrInvalidFragment) {
-				t.Fatalf("write error %v is not MKVErrInvalidFragment", err)
+		if err := WriteFragment(&buf, fr); err != nil {
+			if !errors.Is(err, ErrInvalidFragment) {
+				t.Fatalf("write error %v is not ErrInvalidFragment", err)
 			}
 			if buf.Len() != n {
 				t.Fatal("bytes written before a validation error")
@@ -207,7 +207,7 @@ func mkvFuzzRoundTrip(t *testing.T, data []byte) int {
 		// Expected read-back: times rounded to ms on the absolute time.
 		w := *fr
 		w.Timecode = time.Duration(mkvMillis(fr.Timecode)) * time.Millisecond
-		w.Frames = append([]MKVFrame(nil), fr.Frames...)
+		w.Frames = append([]Frame(nil), fr.Frames...)
 		for i := range w.Frames {
 			w.Frames[i].Time = time.Duration(mkvMillis(fr.Timecode+fr.Frames[i].Time))*time.Millisecond - w.Timecode
 			if abs := w.Frames[i].Time; abs < math.MinInt16*time.Millisecond || abs > math.MaxInt16*time.Millisecond {
@@ -216,7 +216,7 @@ func mkvFuzzRoundTrip(t *testing.T, data []byte) int {
 		}
 		want = append(want, &w)
 	}
-	got, err := mkvReadAll(t, NewMKVReader(&buf))
+	got, err := mkvReadAll(t, NewReader(&buf))
 	if err != io.EOF {
 		t.Fatalf("read back: %v", err)
 	}

@@ -1,4 +1,4 @@
-package fragments
+package mkv
 
 import (
 	"bytes"
@@ -21,21 +21,21 @@ import (
 )
 
 // mkvTestTracks is an H.264-like video track, AAC and Opus.
-func mkvTestTracks() []MKVTrack {
-	return []MKVTrack{
+func mkvTestTracks() []Track {
+	return []Track{
 		{
-			Number: 1, UID: 0x1111, Type: MKVVideo, CodecID: "V_MPEG4/ISO/AVC", Name: "kinesis_video",
+			Number: 1, UID: 0x1111, Type: Video, CodecID: "V_MPEG4/ISO/AVC", Name: "kinesis_video",
 			// AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1): version 1, High@3.0, 4-byte lengths, 1 SPS, 1 PPS.
 			CodecPrivate: []byte{0x01, 0x64, 0x00, 0x1E, 0xFF, 0xE1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1E, 0x01, 0x00, 0x02, 0x68, 0xEE},
 			Width:        1280, Height: 720,
 		},
 		{
-			Number: 2, UID: 0x2222, Type: MKVAudio, CodecID: "A_AAC", Name: "kinesis_audio",
+			Number: 2, UID: 0x2222, Type: Audio, CodecID: "A_AAC", Name: "kinesis_audio",
 			CodecPrivate: []byte{0x12, 0x10}, // AudioSpecificConfig: AAC-LC, 44.1 kHz, stereo
 			SampleRate:   44100, Channels: 2,
 		},
 		{
-			Number: 3, UID: 0x3333, Type: MKVAudio, CodecID: "A_OPUS",
+			Number: 3, UID: 0x3333, Type: Audio, CodecID: "A_OPUS",
 			CodecPrivate: []byte("OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"),
 			SampleRate:   48000, Channels: 2, BitDepth: 16,
 			CodecDelay: 6_500_000, SeekPreRoll: 80_000_000,
@@ -45,33 +45,33 @@ func mkvTestTracks() []MKVTrack {
 
 // mkvTestFragments builds n fragments of 2 s each with frames on every track,
 // B-frame-like negative relative times and KVS tags.
-func mkvTestFragments(n int) []*MKVFragment {
+func mkvTestFragments(n int) []*Fragment {
 	tracks := mkvTestTracks()
 	base := 1_700_000_000_123 * time.Millisecond
-	var out []*MKVFragment
+	var out []*Fragment
 	for k := range n {
 		tc := base + time.Duration(k)*2*time.Second
-		f := &MKVFragment{Tracks: tracks, Timecode: tc, Title: "cam1"}
+		f := &Fragment{Tracks: tracks, Timecode: tc, Title: "cam1"}
 		for i := range 10 {
 			// decode order I P B B ...: presentation of B frames precedes the P frame
 			rel := time.Duration(i)*200*time.Millisecond - 40*time.Millisecond*time.Duration(i%2)
 			if i == 1 {
 				rel = -80 * time.Millisecond
 			}
-			f.Frames = append(f.Frames, MKVFrame{Track: 1, Time: rel, Key: i == 0, Data: bytes.Repeat([]byte{byte(k), byte(i)}, 50+i*300)})
-			f.Frames = append(f.Frames, MKVFrame{Track: 2, Time: time.Duration(i) * 200 * time.Millisecond, Key: true, Data: []byte{0x21, byte(i), byte(k)}})
+			f.Frames = append(f.Frames, Frame{Track: 1, Time: rel, Key: i == 0, Data: bytes.Repeat([]byte{byte(k), byte(i)}, 50+i*300)})
+			f.Frames = append(f.Frames, Frame{Track: 2, Time: time.Duration(i) * 200 * time.Millisecond, Key: true, Data: []byte{0x21, byte(i), byte(k)}})
 			if i%3 == 0 {
-				f.Frames = append(f.Frames, MKVFrame{Track: 3, Time: time.Duration(i)*200*time.Millisecond + 7*time.Millisecond, Key: true, Data: []byte{0xFC, byte(i)}})
+				f.Frames = append(f.Frames, Frame{Track: 3, Time: time.Duration(i)*200*time.Millisecond + 7*time.Millisecond, Key: true, Data: []byte{0xFC, byte(i)}})
 			}
 		}
 		num := fmt.Sprintf("9134385233318143239268206260774392014626486749%d", k)
-		f.PreTags = []MKVTag{
-			{MKVTagFragmentNumber, num},
-			{MKVTagServerTimestamp, MKVFormatTimestamp(time.Unix(0, int64(tc)).Add(time.Second))},
-			{MKVTagProducerTimestamp, MKVFormatTimestamp(time.Unix(0, int64(tc)))},
+		f.PreTags = []Tag{
+			{TagFragmentNumber, num},
+			{TagServerTimestamp, FormatTimestamp(time.Unix(0, int64(tc)).Add(time.Second))},
+			{TagProducerTimestamp, FormatTimestamp(time.Unix(0, int64(tc)))},
 			{"AWS_KINESISVIDEO_NOTIFICATION", ""},
 		}
-		f.PostTags = []MKVTag{{MKVTagMillisBehindNow, "78569"}, {MKVTagContinuationToken, num}}
+		f.PostTags = []Tag{{TagMillisBehindNow, "78569"}, {TagContinuationToken, num}}
 		if k == 1 {
 			f.PostTags = nil // a fragment without post tags
 			f.Title = ""
@@ -81,20 +81,20 @@ func mkvTestFragments(n int) []*MKVFragment {
 	return out
 }
 
-func mkvWriteAll(t testing.TB, frags []*MKVFragment) []byte {
+func mkvWriteAll(t testing.TB, frags []*Fragment) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	for _, f := range frags {
-		if err := WriteMKVFragment(&buf, f); err != nil {
-			t.Fatalf("WriteMKVFragment: %v", err)
+		if err := WriteFragment(&buf, f); err != nil {
+			t.Fatalf("WriteFragment: %v", err)
 		}
 	}
 	return buf.Bytes()
 }
 
-func mkvReadAll(t testing.TB, r *MKVReader) ([]*MKVFragment, error) {
+func mkvReadAll(t testing.TB, r *Reader) ([]*Fragment, error) {
 	t.Helper()
-	var out []*MKVFragment
+	var out []*Fragment
 	for {
 		f, err := r.Next()
 		if err != nil {
@@ -108,10 +108,10 @@ func mkvReadAll(t testing.TB, r *MKVReader) ([]*MKVFragment, error) {
 }
 
 // mkvEqual compares fragments treating nil and empty slices alike.
-func mkvEqual(a, b *MKVFragment) bool {
-	norm := func(f *MKVFragment) MKVFragment {
+func mkvEqual(a, b *Fragment) bool {
+	norm := func(f *Fragment) Fragment {
 		c := *f
-		c.Tracks = append([]MKVTrack(nil), f.Tracks...)
+		c.Tracks = append([]Track(nil), f.Tracks...)
 		for i := range c.Tracks {
 			if len(c.Tracks[i].CodecPrivate) == 0 {
 				c.Tracks[i].CodecPrivate = nil
@@ -120,7 +120,7 @@ func mkvEqual(a, b *MKVFragment) bool {
 		if len(c.Tracks) == 0 {
 			c.Tracks = nil
 		}
-		c.Frames = append([]MKVFrame(nil), f.Frames...)
+		c.Frames = append([]Frame(nil), f.Frames...)
 		for i := range c.Frames {
 			if len(c.Frames[i].Data) == 0 {
 				c.Frames[i].Data = nil
@@ -141,7 +141,7 @@ func mkvEqual(a, b *MKVFragment) bool {
 	return reflect.DeepEqual(&x, &y)
 }
 
-func mkvDiff(t *testing.T, want, got *MKVFragment) {
+func mkvDiff(t *testing.T, want, got *Fragment) {
 	t.Helper()
 	if mkvEqual(want, got) {
 		return
@@ -170,13 +170,13 @@ func TestMKVRoundTrip(t *testing.T) {
 	data := mkvWriteAll(t, frags)
 	for _, eager := range []bool{false, true} {
 		t.Run(fmt.Sprintf("EmitOnClusterEnd=%v", eager), func(t *testing.T) {
-			r := NewMKVReader(bytes.NewReader(data))
+			r := NewReader(bytes.NewReader(data))
 			r.EmitOnClusterEnd = eager
 			got, err := mkvReadAll(t, r)
 			if err != io.EOF {
 				t.Fatalf("Next: %v, want io.EOF", err)
 			}
-			var want []*MKVFragment
+			var want []*Fragment
 			for _, f := range frags {
 				if !eager {
 					want = append(want, f)
@@ -187,7 +187,7 @@ func TestMKVRoundTrip(t *testing.T) {
 				c.PostTags = nil
 				want = append(want, &c)
 				if len(f.PostTags) > 0 {
-					want = append(want, &MKVFragment{Tracks: f.Tracks, Title: f.Title, PreTags: f.PostTags})
+					want = append(want, &Fragment{Tracks: f.Tracks, Title: f.Title, PreTags: f.PostTags})
 				}
 			}
 			if len(got) != len(want) {
@@ -206,7 +206,7 @@ func TestMKVRoundTrip(t *testing.T) {
 // TestMKVRounding: sub-millisecond times are rounded on the absolute time.
 func TestMKVRounding(t *testing.T) {
 	tracks := mkvTestTracks()[:1]
-	f := &MKVFragment{Tracks: tracks, Timecode: 1000*time.Millisecond + 600*time.Microsecond, Frames: []MKVFrame{
+	f := &Fragment{Tracks: tracks, Timecode: 1000*time.Millisecond + 600*time.Microsecond, Frames: []Frame{
 		{Track: 1, Key: true, Data: []byte{1}},
 		{Track: 1, Time: 33333333, Data: []byte{2}}, // abs 1033.933 → 1034
 		{Track: 1, Time: 66666667, Data: []byte{3}}, // abs 1067.267 → 1067
@@ -216,10 +216,10 @@ func TestMKVRounding(t *testing.T) {
 		{Track: 1, Time: -32767 * time.Millisecond, Data: []byte{7}},
 	}}
 	var buf bytes.Buffer
-	if err := WriteMKVFragment(&buf, f); err != nil {
+	if err := WriteFragment(&buf, f); err != nil {
 		t.Fatal(err)
 	}
-	got, err := NewMKVReader(&buf).Next()
+	got, err := NewReader(&buf).Next()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,66 +328,66 @@ func TestMKVStructure(t *testing.T) {
 	// Tags: Tag{Targets{}, SimpleTag{TagName, TagString}...}
 	tags := mkvTestElems(t, elems[11].data, map[uint32]bool{mkvIDTag: true, mkvIDSimpleTag: true})
 	if tags[0].id != mkvIDTag || tags[1].id != mkvIDTargets || tags[1].size != 0 || tags[2].id != mkvIDSimpleTag ||
-		tags[3].id != mkvIDTagName || string(tags[3].data) != MKVTagFragmentNumber || tags[4].id != mkvIDTagString {
+		tags[3].id != mkvIDTagName || string(tags[3].data) != TagFragmentNumber || tags[4].id != mkvIDTagString {
 		t.Errorf("unexpected Tags layout %+v", tags[:5])
 	}
 }
 
 func TestMKVWriteValidation(t *testing.T) {
-	good := func() *MKVFragment {
-		return &MKVFragment{Tracks: mkvTestTracks(), Timecode: time.Hour, Frames: []MKVFrame{{Track: 1, Key: true, Data: []byte{1}}}}
+	good := func() *Fragment {
+		return &Fragment{Tracks: mkvTestTracks(), Timecode: time.Hour, Frames: []Frame{{Track: 1, Key: true, Data: []byte{1}}}}
 	}
 	tests := []struct {
 		name   string
-		modify func(f *MKVFragment)
+		modify func(f *Fragment)
 		want   string
 	}{
-		{"track 0", func(f *MKVFragment) { f.Frames[0].Track = 0 }, "track number 0"},
-		{"unknown track", func(f *MKVFragment) { f.Frames[0].Track = 9 }, "unknown track 9"},
-		{"time too big", func(f *MKVFragment) { f.Frames[0].Time = 32768 * time.Millisecond }, "outside"},
-		{"time too small", func(f *MKVFragment) { f.Frames[0].Time = -32769 * time.Millisecond }, "outside"},
-		{"time huge", func(f *MKVFragment) { f.Frames[0].Time = math.MaxInt64 }, "outside"},
-		{"negative timecode", func(f *MKVFragment) { f.Timecode = -time.Millisecond }, "cluster timecode"},
-		{"huge timecode", func(f *MKVFragment) { f.Timecode = math.MaxInt64 }, "cluster timecode"},
-		{"frame too big", func(f *MKVFragment) { f.Frames[0].Data = make([]byte, MKVMaxFrameSize+1) }, "limit"},
-		{"no frames", func(f *MKVFragment) { f.Frames = nil }, "no frames"},
-		{"no tracks", func(f *MKVFragment) { f.Tracks = nil }, "no tracks"},
-		{"track number 0", func(f *MKVFragment) { f.Tracks[0].Number = 0 }, "track number"},
-		{"duplicate number", func(f *MKVFragment) { f.Tracks[1].Number = 1 }, "duplicate track number"},
-		{"duplicate UID", func(f *MKVFragment) { f.Tracks[1].UID = f.Tracks[0].UID }, "duplicate track UID"},
-		{"UID 0", func(f *MKVFragment) { f.Tracks[0].UID = 0 }, "UID"},
-		{"no codec", func(f *MKVFragment) { f.Tracks[0].CodecID = "" }, "CodecID"},
-		{"video without size", func(f *MKVFragment) { f.Tracks[0].Width = 0 }, "Width"},
-		{"audio without rate", func(f *MKVFragment) { f.Tracks[1].SampleRate = 0 }, "SampleRate"},
-		{"audio NaN rate", func(f *MKVFragment) { f.Tracks[1].SampleRate = math.NaN() }, "SampleRate"},
-		{"audio without channels", func(f *MKVFragment) { f.Tracks[1].Channels = 0 }, "Channels"},
-		{"video fields on audio", func(f *MKVFragment) { f.Tracks[1].Width = 5 }, "non-video"},
-		{"audio fields on video", func(f *MKVFragment) { f.Tracks[0].Channels = 5 }, "non-audio"},
-		{"bad type", func(f *MKVFragment) { f.Tracks[0].Type = 0 }, "track type"},
-		{"big codec private", func(f *MKVFragment) { f.Tracks[0].CodecPrivate = make([]byte, MKVMaxCodecPrivateSize+1) }, "CodecPrivate"},
-		{"empty tag name", func(f *MKVFragment) { f.PreTags = []MKVTag{{"", "x"}} }, "empty tag name"},
-		{"NUL in tag", func(f *MKVFragment) { f.PostTags = []MKVTag{{"A", "x\x00"}} }, "NUL"},
-		{"long title", func(f *MKVFragment) { f.Title = strings.Repeat("x", MKVMaxStringSize+1) }, "Title"},
-		{"too many tags", func(f *MKVFragment) { f.PreTags = make([]MKVTag, MKVMaxTags+1) }, "limit"},
+		{"track 0", func(f *Fragment) { f.Frames[0].Track = 0 }, "track number 0"},
+		{"unknown track", func(f *Fragment) { f.Frames[0].Track = 9 }, "unknown track 9"},
+		{"time too big", func(f *Fragment) { f.Frames[0].Time = 32768 * time.Millisecond }, "outside"},
+		{"time too small", func(f *Fragment) { f.Frames[0].Time = -32769 * time.Millisecond }, "outside"},
+		{"time huge", func(f *Fragment) { f.Frames[0].Time = math.MaxInt64 }, "outside"},
+		{"negative timecode", func(f *Fragment) { f.Timecode = -time.Millisecond }, "cluster timecode"},
+		{"huge timecode", func(f *Fragment) { f.Timecode = math.MaxInt64 }, "cluster timecode"},
+		{"frame too big", func(f *Fragment) { f.Frames[0].Data = make([]byte, MaxFrameSize+1) }, "limit"},
+		{"no frames", func(f *Fragment) { f.Frames = nil }, "no frames"},
+		{"no tracks", func(f *Fragment) { f.Tracks = nil }, "no tracks"},
+		{"track number 0", func(f *Fragment) { f.Tracks[0].Number = 0 }, "track number"},
+		{"duplicate number", func(f *Fragment) { f.Tracks[1].Number = 1 }, "duplicate track number"},
+		{"duplicate UID", func(f *Fragment) { f.Tracks[1].UID = f.Tracks[0].UID }, "duplicate track UID"},
+		{"UID 0", func(f *Fragment) { f.Tracks[0].UID = 0 }, "UID"},
+		{"no codec", func(f *Fragment) { f.Tracks[0].CodecID = "" }, "CodecID"},
+		{"video without size", func(f *Fragment) { f.Tracks[0].Width = 0 }, "Width"},
+		{"audio without rate", func(f *Fragment) { f.Tracks[1].SampleRate = 0 }, "SampleRate"},
+		{"audio NaN rate", func(f *Fragment) { f.Tracks[1].SampleRate = math.NaN() }, "SampleRate"},
+		{"audio without channels", func(f *Fragment) { f.Tracks[1].Channels = 0 }, "Channels"},
+		{"video fields on audio", func(f *Fragment) { f.Tracks[1].Width = 5 }, "non-video"},
+		{"audio fields on video", func(f *Fragment) { f.Tracks[0].Channels = 5 }, "non-audio"},
+		{"bad type", func(f *Fragment) { f.Tracks[0].Type = 0 }, "track type"},
+		{"big codec private", func(f *Fragment) { f.Tracks[0].CodecPrivate = make([]byte, MaxCodecPrivateSize+1) }, "CodecPrivate"},
+		{"empty tag name", func(f *Fragment) { f.PreTags = []Tag{{"", "x"}} }, "empty tag name"},
+		{"NUL in tag", func(f *Fragment) { f.PostTags = []Tag{{"A", "x\x00"}} }, "NUL"},
+		{"long title", func(f *Fragment) { f.Title = strings.Repeat("x", MaxStringSize+1) }, "Title"},
+		{"too many tags", func(f *Fragment) { f.PreTags = make([]Tag, MaxTags+1) }, "limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := good()
 			tc.modify(f)
 			var buf bytes.Buffer
-			err := WriteMKVFragment(&buf, f)
-			if !errors.Is(err, MKVErrInvalidFragment) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want MKVErrInvalidFragment containing %q", err, tc.want)
+			err := WriteFragment(&buf, f)
+			if !errors.Is(err, ErrInvalidFragment) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want ErrInvalidFragment containing %q", err, tc.want)
 			}
 			if buf.Len() != 0 {
 				t.Errorf("%d bytes written before the validation error", buf.Len())
 			}
 		})
 	}
-	if err := WriteMKVFragment(io.Discard, good()); err != nil {
+	if err := WriteFragment(io.Discard, good()); err != nil {
 		t.Fatalf("good fragment: %v", err)
 	}
-	if err := WriteMKVFragment(io.Discard, nil); !errors.Is(err, MKVErrInvalidFragment) {
+	if err := WriteFragment(io.Discard, nil); !errors.Is(err, ErrInvalidFragment) {
 		t.Errorf("nil fragment: %v", err)
 	}
 }
@@ -404,9 +404,9 @@ func (w *mkvFailWriter) Write(p []byte) (int, error) {
 
 func TestMKVWriteError(t *testing.T) {
 	f := mkvTestFragments(1)[0]
-	f.Frames = append(f.Frames, MKVFrame{Track: 1, Data: make([]byte, 100<<10)})
+	f.Frames = append(f.Frames, Frame{Track: 1, Data: make([]byte, 100<<10)})
 	counter := &mkvFailWriter{n: math.MaxInt}
-	if err := WriteMKVFragment(counter, f); err != nil {
+	if err := WriteFragment(counter, f); err != nil {
 		t.Fatal(err)
 	}
 	writes := math.MaxInt - counter.n
@@ -414,7 +414,7 @@ func TestMKVWriteError(t *testing.T) {
 		t.Fatalf("only %d writes", writes)
 	}
 	for n := range writes {
-		if err := WriteMKVFragment(&mkvFailWriter{n: n}, f); err == nil || err.Error() != "broken pipe" {
+		if err := WriteFragment(&mkvFailWriter{n: n}, f); err == nil || err.Error() != "broken pipe" {
 			t.Errorf("after %d of %d writes: err = %v", n, writes, err)
 		}
 	}
@@ -422,15 +422,15 @@ func TestMKVWriteError(t *testing.T) {
 
 func TestMKVWriteAllocs(t *testing.T) {
 	f := mkvTestFragments(1)[0]
-	f.Frames = append(f.Frames, MKVFrame{Track: 1, Data: make([]byte, 100<<10)})
-	WriteMKVFragment(io.Discard, f) // warm the pool
+	f.Frames = append(f.Frames, Frame{Track: 1, Data: make([]byte, 100<<10)})
+	WriteFragment(io.Discard, f) // warm the pool
 	allocs := testing.AllocsPerRun(50, func() {
-		if err := WriteMKVFragment(io.Discard, f); err != nil {
+		if err := WriteFragment(io.Discard, f); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs > 1 {
-		t.Errorf("WriteMKVFragment: %v allocations per fragment", allocs)
+		t.Errorf("WriteFragment: %v allocations per fragment", allocs)
 	}
 }
 
@@ -443,7 +443,7 @@ func BenchmarkMKVWriteFragment(b *testing.B) {
 	b.SetBytes(int64(n))
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := WriteMKVFragment(io.Discard, f); err != nil {
+		if err := WriteFragment(io.Discard, f); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -454,10 +454,10 @@ func TestMKVErrorDocument(t *testing.T) {
 	frags := mkvTestFragments(2)
 	var buf bytes.Buffer
 	buf.Write(mkvWriteAll(t, frags))
-	if err := WriteMKVTagsDocument(&buf, frags[0].Tracks, MKVErrorTags("FRAGMENT_NOT_FOUND", 4000)); err != nil {
+	if err := WriteTagsDocument(&buf, frags[0].Tracks, ErrorTags("FRAGMENT_NOT_FOUND", 4000)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := mkvReadAll(t, NewMKVReader(&buf))
+	got, err := mkvReadAll(t, NewReader(&buf))
 	if err != io.EOF || len(got) != 3 {
 		t.Fatalf("got %d fragments, err %v", len(got), err)
 	}
@@ -466,21 +466,21 @@ func TestMKVErrorDocument(t *testing.T) {
 	if len(last.Frames) != 0 || !reflect.DeepEqual(last.Tracks, frags[0].Tracks) {
 		t.Errorf("error document: %+v", last)
 	}
-	if v, _ := last.Tag(MKVTagErrorCode); v != "FRAGMENT_NOT_FOUND" {
+	if v, _ := last.Tag(TagErrorCode); v != "FRAGMENT_NOT_FOUND" {
 		t.Errorf("error code %q", v)
 	}
-	if v, _ := last.Tag(MKVTagErrorID); v != "4000" {
+	if v, _ := last.Tag(TagErrorID); v != "4000" {
 		t.Errorf("error id %q", v)
 	}
-	if err := WriteMKVTagsDocument(io.Discard, nil, nil); !errors.Is(err, MKVErrInvalidFragment) {
+	if err := WriteTagsDocument(io.Discard, nil, nil); !errors.Is(err, ErrInvalidFragment) {
 		t.Errorf("empty tags document: %v", err)
 	}
 	// without tracks
 	buf.Reset()
-	if err := WriteMKVTagsDocument(&buf, nil, MKVErrorTags("INTERNAL_ERROR", 5000)); err != nil {
+	if err := WriteTagsDocument(&buf, nil, ErrorTags("INTERNAL_ERROR", 5000)); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewMKVReader(&buf).Next()
+	f, err := NewReader(&buf).Next()
 	if err != nil || len(f.Tracks) != 0 || len(f.PreTags) != 2 {
 		t.Errorf("tracks-less error document: %+v, %v", f, err)
 	}
@@ -496,8 +496,8 @@ func TestMKVFormatTimestamp(t *testing.T) {
 		{time.Unix(0, 0), "0.000"},
 		{time.UnixMilli(-1500), "-1.500"},
 	} {
-		if got := MKVFormatTimestamp(tc.t); got != tc.want {
-			t.Errorf("MKVFormatTimestamp(%v) = %q, want %q", tc.t, got, tc.want)
+		if got := FormatTimestamp(tc.t); got != tc.want {
+			t.Errorf("FormatTimestamp(%v) = %q, want %q", tc.t, got, tc.want)
 		}
 	}
 }
@@ -525,7 +525,7 @@ func mkvElUint(id uint32, v uint64) []byte {
 }
 
 // mkvTestHead is EBML header + unknown-size Segment + Info + Tracks, written by the real writer.
-func mkvTestHead(t *testing.T, tracks []MKVTrack) []byte {
+func mkvTestHead(t *testing.T, tracks []Track) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	e := mkvGetEncoder(&buf)
@@ -565,17 +565,17 @@ func TestMKVReaderUnknownSizeCluster(t *testing.T) {
 		),
 		tagsEl("C", "3"), // after the last cluster: its PostTags
 	}, nil)
-	want := []*MKVFragment{
-		{Tracks: tracks, Timecode: 5 * time.Second, PreTags: []MKVTag{{"A", "1"}}, Frames: []MKVFrame{
+	want := []*Fragment{
+		{Tracks: tracks, Timecode: 5 * time.Second, PreTags: []Tag{{"A", "1"}}, Frames: []Frame{
 			{Track: 1, Key: true, Data: []byte{0xAA}},
 			{Track: 2, Time: 10 * time.Millisecond, Key: true, Data: []byte{0xBB}},
 			{Track: 1, Time: 40 * time.Millisecond, Data: []byte{0xCC}},
 		}},
-		{Tracks: tracks, Timecode: 7 * time.Second, PreTags: []MKVTag{{"B", "2"}}, PostTags: []MKVTag{{"C", "3"}}, Frames: []MKVFrame{
+		{Tracks: tracks, Timecode: 7 * time.Second, PreTags: []Tag{{"B", "2"}}, PostTags: []Tag{{"C", "3"}}, Frames: []Frame{
 			{Track: 1, Time: -5 * time.Millisecond, Key: true, Data: []byte{0xDD}},
 		}},
 	}
-	got, err := mkvReadAll(t, NewMKVReader(bytes.NewReader(stream)))
+	got, err := mkvReadAll(t, NewReader(bytes.NewReader(stream)))
 	if err != io.EOF || len(got) != len(want) {
 		t.Fatalf("got %d fragments, err %v", len(got), err)
 	}
@@ -585,7 +585,7 @@ func TestMKVReaderUnknownSizeCluster(t *testing.T) {
 
 	// A second document after the unknown-size segment starts a new one.
 	two := append(append([]byte(nil), stream...), mkvWriteAll(t, mkvTestFragments(1))...)
-	got, err = mkvReadAll(t, NewMKVReader(bytes.NewReader(two)))
+	got, err = mkvReadAll(t, NewReader(bytes.NewReader(two)))
 	if err != io.EOF || len(got) != 3 {
 		t.Fatalf("two documents: got %d fragments, err %v", len(got), err)
 	}
@@ -601,7 +601,7 @@ func TestMKVReaderUnknownSizeCluster(t *testing.T) {
 		mkvElUnknown(mkvIDCluster, mkvElUint(mkvIDTimestamp, 2000), mkvSimpleBlock(1, -3, 0x80, 2)))
 	stream = append(mkvEBMLHeader[:len(mkvEBMLHeader):len(mkvEBMLHeader)], seg...)
 	stream = append(stream, mkvEl(mkvIDVoid, []byte{0})...) // top-level Void after the segment
-	got, err = mkvReadAll(t, NewMKVReader(bytes.NewReader(stream)))
+	got, err = mkvReadAll(t, NewReader(bytes.NewReader(stream)))
 	if err != io.EOF || len(got) != 2 {
 		t.Fatalf("known-size segment: got %d fragments, err %v", len(got), err)
 	}
@@ -689,25 +689,25 @@ func TestMKVReaderLacing(t *testing.T) {
 			block: mkvEl(mkvIDBlockGroup, mkvEl(mkvIDBlock, []byte{0x81, 0x00, 0x0A, 0x00}, f2), mkvEl(0x9B, []byte{40})),
 			want:  [][]byte{f2}, key: true,
 		},
-		{name: "Xiph sizes too big", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x82, 0x02, 0xFF, 0xFF, 0x10}, f3), err: MKVErrMalformed},
-		{name: "Xiph sizes truncated", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x82, 0x02, 0xFF}), err: MKVErrMalformed},
-		{name: "EBML negative size", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x86, 0x02, 0x83, 0x5E, 0xD6}, f300), err: MKVErrMalformed},
-		{name: "EBML bad vint", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x86, 0x02, 0x00}), err: MKVErrMalformed},
-		{name: "fixed not divisible", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x84, 0x02}, f300[:10]), err: MKVErrMalformed},
-		{name: "lace count missing", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x84}), err: MKVErrMalformed},
-		{name: "short block", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00}), err: MKVErrMalformed},
-		{name: "track 0", block: mkvEl(mkvIDSimpleBlock, []byte{0x80, 0x00, 0x00, 0x80}), err: MKVErrMalformed},
-		{name: "unknown track", block: mkvEl(mkvIDSimpleBlock, []byte{0x85, 0x00, 0x00, 0x80}), err: MKVErrUnknownTrack},
-		{name: "group without block", block: mkvEl(mkvIDBlockGroup, mkvEl(mkvIDReferenceBlock, []byte{1})), err: MKVErrMalformed},
-		{name: "encrypted block", block: mkvEl(mkvIDEncryptedBlock, []byte{1}), err: MKVErrUnsupported},
+		{name: "Xiph sizes too big", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x82, 0x02, 0xFF, 0xFF, 0x10}, f3), err: ErrMalformed},
+		{name: "Xiph sizes truncated", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x82, 0x02, 0xFF}), err: ErrMalformed},
+		{name: "EBML negative size", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x86, 0x02, 0x83, 0x5E, 0xD6}, f300), err: ErrMalformed},
+		{name: "EBML bad vint", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x86, 0x02, 0x00}), err: ErrMalformed},
+		{name: "fixed not divisible", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x84, 0x02}, f300[:10]), err: ErrMalformed},
+		{name: "lace count missing", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00, 0x0A, 0x84}), err: ErrMalformed},
+		{name: "short block", block: mkvEl(mkvIDSimpleBlock, []byte{0x81, 0x00}), err: ErrMalformed},
+		{name: "track 0", block: mkvEl(mkvIDSimpleBlock, []byte{0x80, 0x00, 0x00, 0x80}), err: ErrMalformed},
+		{name: "unknown track", block: mkvEl(mkvIDSimpleBlock, []byte{0x85, 0x00, 0x00, 0x80}), err: ErrUnknownTrack},
+		{name: "group without block", block: mkvEl(mkvIDBlockGroup, mkvEl(mkvIDReferenceBlock, []byte{1})), err: ErrMalformed},
+		{name: "encrypted block", block: mkvEl(mkvIDEncryptedBlock, []byte{1}), err: ErrUnsupported},
 	}
 	head := mkvTestHead(t, mkvTestTracks()[:1])
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			stream := cat(head, mkvEl(mkvIDCluster, mkvElUint(mkvIDTimestamp, 100), tc.block))
-			f, err := NewMKVReader(bytes.NewReader(stream)).Next()
+			f, err := NewReader(bytes.NewReader(stream)).Next()
 			if tc.err != nil {
-				var me *MKVError
+				var me *Error
 				if !errors.Is(err, tc.err) || !errors.As(err, &me) || me.Offset <= int64(len(head)) {
 					t.Fatalf("err = %v, want %v at an offset inside the cluster", err, tc.err)
 				}
@@ -730,7 +730,7 @@ func TestMKVReaderLacing(t *testing.T) {
 }
 
 // TestMKVReaderTruncated: every prefix of a valid stream yields complete
-// fragments and then io.EOF or an *MKVError — never a panic or a partial cluster.
+// fragments and then io.EOF or an *Error — never a panic or a partial cluster.
 func TestMKVReaderTruncated(t *testing.T) {
 	frags := mkvTestFragments(3)
 	for _, f := range frags {
@@ -740,8 +740,8 @@ func TestMKVReaderTruncated(t *testing.T) {
 	}
 	data := mkvWriteAll(t, frags)
 	for n := range len(data) + 1 {
-		got, err := mkvReadAll(t, NewMKVReader(bytes.NewReader(data[:n])))
-		var me *MKVError
+		got, err := mkvReadAll(t, NewReader(bytes.NewReader(data[:n])))
+		var me *Error
 		if err != io.EOF && !(errors.As(err, &me) && errors.Is(err, io.ErrUnexpectedEOF)) {
 			t.Fatalf("prefix %d: err = %v", n, err)
 		}
@@ -755,7 +755,7 @@ func TestMKVReaderTruncated(t *testing.T) {
 				// pre tags (a Segment with Tags and no Cluster).
 				w.PostTags = nil
 				if len(g.Frames) == 0 {
-					w = MKVFragment{Tracks: w.Tracks, Title: w.Title, PreTags: w.PreTags}
+					w = Fragment{Tracks: w.Tracks, Title: w.Title, PreTags: w.PreTags}
 				}
 			}
 			if !mkvEqual(&w, g) {
@@ -775,38 +775,38 @@ func TestMKVReaderErrors(t *testing.T) {
 		err    error
 		reason string
 	}{
-		{"garbage", []byte("GET / HTTP/1.1\r\n"), MKVErrMalformed, "EBML header"},
-		{"zero byte", []byte{0x00}, MKVErrMalformed, "invalid element ID"},
-		{"segment first", mkvElUnknown(mkvIDSegment), MKVErrMalformed, "EBML header"},
-		{"doctype", ebml(mkvEl(mkvIDDocType, []byte("mp4"))), MKVErrUnsupported, "DocType"},
-		{"read version", ebml(mkvElUint(mkvIDEBMLReadVersion, 2)), MKVErrUnsupported, "EBMLReadVersion"},
-		{"doc read version", ebml(mkvElUint(mkvIDDocTypeReadVersion, 5)), MKVErrUnsupported, "DocTypeReadVersion"},
-		{"huge EBML header", append(mkvAppendSize(mkvAppendID(nil, mkvIDEBML), 1<<40), 1), MKVErrTooLarge, "EBML header"},
-		{"unknown-size EBML header", mkvElUnknown(mkvIDEBML), MKVErrMalformed, "unknown size"},
-		{"bad size vint", []byte{0x1A, 0x45, 0xDF, 0xA3, 0x00}, MKVErrMalformed, "invalid size"},
-		{"unknown-size Info", append(bytes.Clone(head), mkvElUnknown(mkvIDInfo)...), MKVErrMalformed, "unknown size"},
-		{"unknown-size skip", append(bytes.Clone(head), mkvElUnknown(mkvIDCues)...), MKVErrMalformed, "unknown size"},
-		{"huge block", append(bytes.Clone(head), mkvElUnknown(mkvIDCluster, mkvAppendSize(mkvAppendID(nil, mkvIDSimpleBlock), 1<<40))...), MKVErrTooLarge, "SimpleBlock"},
-		{"huge tracks", append(bytes.Clone(mkvEBMLHeader), mkvElUnknown(mkvIDSegment, mkvAppendSize(mkvAppendID(nil, mkvIDTracks), 1<<40))...), MKVErrTooLarge, "Tracks"},
-		{"cluster without timestamp", append(bytes.Clone(head), mkvEl(mkvIDCluster, mkvSimpleBlock(1, 0, 0x80, 1))...), MKVErrMalformed, "without Timestamp"},
-		{"cluster before tracks", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), cluster...), MKVErrUnknownTrack, "track 1"},
-		{"child overflows cluster", bytes.Join([][]byte{head, mkvAppendSize(mkvAppendID(nil, mkvIDCluster), 2), mkvElUint(mkvIDTimestamp, 1)}, nil), MKVErrMalformed, "does not fit"},
-		{"child overflows segment", bytes.Join([][]byte{mkvEBMLHeader, mkvAppendSize(mkvAppendID(nil, mkvIDSegment), 3), mkvEl(mkvIDInfo)}, nil), MKVErrMalformed, "crosses"},
-		{"header straddles segment end", bytes.Join([][]byte{mkvEBMLHeader, mkvAppendSize(mkvAppendID(nil, mkvIDSegment), 2), mkvEl(mkvIDCluster)}, nil), MKVErrMalformed, "crosses"},
-		{"segment in known segment", append(bytes.Clone(mkvEBMLHeader), mkvEl(mkvIDSegment, mkvElUnknown(mkvIDSegment))...), MKVErrMalformed, "inside a Segment"},
-		{"timestamp scale 0", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDInfo, mkvEl(mkvIDTimestampScale))...), MKVErrUnsupported, "TimestampScale"},
-		{"content encodings", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDTracks, mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackNumber, 1), mkvEl(mkvIDContentEncodings)))...), MKVErrUnsupported, "ContentEncodings"},
-		{"duplicate track", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDTracks, mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackNumber, 1)), mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackNumber, 1)))...), MKVErrMalformed, "duplicate"},
-		{"track without number", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDTracks, mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackUID, 1)))...), MKVErrMalformed, "TrackNumber"},
-		{"tag without name", append(bytes.Clone(head), mkvEl(mkvIDTags, mkvEl(mkvIDTag, mkvEl(mkvIDSimpleTag, mkvEl(mkvIDTagString, []byte("x")))))...), MKVErrMalformed, "TagName"},
-		{"nested unknown size", append(bytes.Clone(head), mkvEl(mkvIDTags, mkvElUnknown(mkvIDTag))...), MKVErrMalformed, "unknown size"},
+		{"garbage", []byte("GET / HTTP/1.1\r\n"), ErrMalformed, "EBML header"},
+		{"zero byte", []byte{0x00}, ErrMalformed, "invalid element ID"},
+		{"segment first", mkvElUnknown(mkvIDSegment), ErrMalformed, "EBML header"},
+		{"doctype", ebml(mkvEl(mkvIDDocType, []byte("mp4"))), ErrUnsupported, "DocType"},
+		{"read version", ebml(mkvElUint(mkvIDEBMLReadVersion, 2)), ErrUnsupported, "EBMLReadVersion"},
+		{"doc read version", ebml(mkvElUint(mkvIDDocTypeReadVersion, 5)), ErrUnsupported, "DocTypeReadVersion"},
+		{"huge EBML header", append(mkvAppendSize(mkvAppendID(nil, mkvIDEBML), 1<<40), 1), ErrTooLarge, "EBML header"},
+		{"unknown-size EBML header", mkvElUnknown(mkvIDEBML), ErrMalformed, "unknown size"},
+		{"bad size vint", []byte{0x1A, 0x45, 0xDF, 0xA3, 0x00}, ErrMalformed, "invalid size"},
+		{"unknown-size Info", append(bytes.Clone(head), mkvElUnknown(mkvIDInfo)...), ErrMalformed, "unknown size"},
+		{"unknown-size skip", append(bytes.Clone(head), mkvElUnknown(mkvIDCues)...), ErrMalformed, "unknown size"},
+		{"huge block", append(bytes.Clone(head), mkvElUnknown(mkvIDCluster, mkvAppendSize(mkvAppendID(nil, mkvIDSimpleBlock), 1<<40))...), ErrTooLarge, "SimpleBlock"},
+		{"huge tracks", append(bytes.Clone(mkvEBMLHeader), mkvElUnknown(mkvIDSegment, mkvAppendSize(mkvAppendID(nil, mkvIDTracks), 1<<40))...), ErrTooLarge, "Tracks"},
+		{"cluster without timestamp", append(bytes.Clone(head), mkvEl(mkvIDCluster, mkvSimpleBlock(1, 0, 0x80, 1))...), ErrMalformed, "without Timestamp"},
+		{"cluster before tracks", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), cluster...), ErrUnknownTrack, "track 1"},
+		{"child overflows cluster", bytes.Join([][]byte{head, mkvAppendSize(mkvAppendID(nil, mkvIDCluster), 2), mkvElUint(mkvIDTimestamp, 1)}, nil), ErrMalformed, "does not fit"},
+		{"child overflows segment", bytes.Join([][]byte{mkvEBMLHeader, mkvAppendSize(mkvAppendID(nil, mkvIDSegment), 3), mkvEl(mkvIDInfo)}, nil), ErrMalformed, "crosses"},
+		{"header straddles segment end", bytes.Join([][]byte{mkvEBMLHeader, mkvAppendSize(mkvAppendID(nil, mkvIDSegment), 2), mkvEl(mkvIDCluster)}, nil), ErrMalformed, "crosses"},
+		{"segment in known segment", append(bytes.Clone(mkvEBMLHeader), mkvEl(mkvIDSegment, mkvElUnknown(mkvIDSegment))...), ErrMalformed, "inside a Segment"},
+		{"timestamp scale 0", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDInfo, mkvEl(mkvIDTimestampScale))...), ErrUnsupported, "TimestampScale"},
+		{"content encodings", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDTracks, mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackNumber, 1), mkvEl(mkvIDContentEncodings)))...), ErrUnsupported, "ContentEncodings"},
+		{"duplicate track", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDTracks, mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackNumber, 1)), mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackNumber, 1)))...), ErrMalformed, "duplicate"},
+		{"track without number", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...), mkvEl(mkvIDTracks, mkvEl(mkvIDTrackEntry, mkvElUint(mkvIDTrackUID, 1)))...), ErrMalformed, "TrackNumber"},
+		{"tag without name", append(bytes.Clone(head), mkvEl(mkvIDTags, mkvEl(mkvIDTag, mkvEl(mkvIDSimpleTag, mkvEl(mkvIDTagString, []byte("x")))))...), ErrMalformed, "TagName"},
+		{"nested unknown size", append(bytes.Clone(head), mkvEl(mkvIDTags, mkvElUnknown(mkvIDTag))...), ErrMalformed, "unknown size"},
 		{"overflowing timestamp", append(append(bytes.Clone(mkvEBMLHeader), mkvSegmentUnknown...),
-			bytes.Join([][]byte{mkvEl(mkvIDInfo, mkvElUint(mkvIDTimestampScale, 1e9)), mkvEl(mkvIDCluster, mkvElUint(mkvIDTimestamp, math.MaxUint64))}, nil)...), MKVErrMalformed, "overflows"},
+			bytes.Join([][]byte{mkvEl(mkvIDInfo, mkvElUint(mkvIDTimestampScale, 1e9)), mkvEl(mkvIDCluster, mkvElUint(mkvIDTimestamp, math.MaxUint64))}, nil)...), ErrMalformed, "overflows"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := mkvReadAll(t, NewMKVReader(bytes.NewReader(tc.stream)))
-			var me *MKVError
+			_, err := mkvReadAll(t, NewReader(bytes.NewReader(tc.stream)))
+			var me *Error
 			if !errors.Is(err, tc.err) || !errors.As(err, &me) || !strings.Contains(me.Reason, tc.reason) {
 				t.Fatalf("err = %v, want %v with reason containing %q", err, tc.err, tc.reason)
 			}
@@ -814,7 +814,7 @@ func TestMKVReaderErrors(t *testing.T) {
 	}
 
 	// The error is sticky.
-	r := NewMKVReader(strings.NewReader("garbage"))
+	r := NewReader(strings.NewReader("garbage"))
 	_, err1 := r.Next()
 	_, err2 := r.Next()
 	if err1 == nil || err1 != err2 {
@@ -830,7 +830,7 @@ func TestMKVReaderLimits(t *testing.T) {
 		mkvAppendSize(mkvAppendID(nil, mkvIDSimpleBlock), 60<<20), make([]byte, 10))...)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := mkvReadAll(t, NewMKVReader(bytes.NewReader(forged)))
+	_, err := mkvReadAll(t, NewReader(bytes.NewReader(forged)))
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err = %v", err)
@@ -842,26 +842,26 @@ func TestMKVReaderLimits(t *testing.T) {
 	// MaxFrameSize and MaxFragmentSize.
 	frames := bytes.Repeat(mkvSimpleBlock(1, 0, 0x80, make([]byte, 100)...), 20)
 	stream := append(bytes.Clone(head), mkvEl(mkvIDCluster, mkvElUint(mkvIDTimestamp, 1), frames)...)
-	r := NewMKVReader(bytes.NewReader(stream))
+	r := NewReader(bytes.NewReader(stream))
 	r.MaxFrameSize = 50
-	if _, err := r.Next(); !errors.Is(err, MKVErrTooLarge) {
+	if _, err := r.Next(); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("MaxFrameSize: %v", err)
 	}
-	r = NewMKVReader(bytes.NewReader(stream))
-	r.MaxFragmentSize = 10 * (100 + MKVFrameOverhead)
-	if _, err := r.Next(); !errors.Is(err, MKVErrTooLarge) {
+	r = NewReader(bytes.NewReader(stream))
+	r.MaxFragmentSize = 10 * (100 + FrameOverhead)
+	if _, err := r.Next(); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("MaxFragmentSize: %v", err)
 	}
-	r = NewMKVReader(bytes.NewReader(stream))
-	r.MaxFragmentSize = 20 * (100 + MKVFrameOverhead)
+	r = NewReader(bytes.NewReader(stream))
+	r.MaxFragmentSize = 20 * (100 + FrameOverhead)
 	if f, err := r.Next(); err != nil || len(f.Frames) != 20 {
 		t.Errorf("within MaxFragmentSize: %v", err)
 	}
 
 	// Tags budget across several Tags elements.
 	tag := mkvEl(mkvIDTags, mkvEl(mkvIDTag, bytes.Repeat(mkvEl(mkvIDSimpleTag, mkvEl(mkvIDTagName, []byte("n"))), 100)))
-	stream = append(bytes.Clone(head), bytes.Repeat(tag, MKVMaxTags/100+1)...)
-	if _, err := mkvReadAll(t, NewMKVReader(bytes.NewReader(stream))); !errors.Is(err, MKVErrTooLarge) {
+	stream = append(bytes.Clone(head), bytes.Repeat(tag, MaxTags/100+1)...)
+	if _, err := mkvReadAll(t, NewReader(bytes.NewReader(stream))); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("tag budget: %v", err)
 	}
 }
@@ -928,9 +928,9 @@ func TestMKVFFprobe(t *testing.T) {
 	if err := rec.Encode(&cpd); err != nil {
 		t.Fatal(err)
 	}
-	track := MKVTrack{Number: 1, UID: 1, Type: MKVVideo, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd.Bytes(), Width: 320, Height: 240, Name: "kinesis_video"}
+	track := Track{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd.Bytes(), Width: 320, Height: 240, Name: "kinesis_video"}
 	base := 1_700_000_000_000 * time.Millisecond
-	var frags []*MKVFragment
+	var frags []*Fragment
 	for i, au := range aus {
 		key := false
 		var sample []byte
@@ -946,11 +946,11 @@ func TestMKVFFprobe(t *testing.T) {
 		}
 		pts := time.Duration(i) * 40 * time.Millisecond
 		if key {
-			frags = append(frags, &MKVFragment{Tracks: []MKVTrack{track}, Timecode: base + pts,
-				PreTags: []MKVTag{{MKVTagFragmentNumber, fmt.Sprint(len(frags))}}})
+			frags = append(frags, &Fragment{Tracks: []Track{track}, Timecode: base + pts,
+				PreTags: []Tag{{TagFragmentNumber, fmt.Sprint(len(frags))}}})
 		}
 		f := frags[len(frags)-1]
-		f.Frames = append(f.Frames, MKVFrame{Track: 1, Time: base + pts - f.Timecode, Key: key, Data: sample})
+		f.Frames = append(f.Frames, Frame{Track: 1, Time: base + pts - f.Timecode, Key: key, Data: sample})
 	}
 	if len(frags) != 2 {
 		t.Fatalf("%d fragments (GOPs), want 2", len(frags))
@@ -967,7 +967,7 @@ func TestMKVFFprobe(t *testing.T) {
 			PtsTime  string `json:"pts_time"`
 		} `json:"frames"`
 	}
-	run := func(t *testing.T, frags []*MKVFragment) probe {
+	run := func(t *testing.T, frags []*Fragment) probe {
 		path := filepath.Join(t.TempDir(), "out.mkv")
 		if err := os.WriteFile(path, mkvWriteAll(t, frags), 0o644); err != nil {
 			t.Fatal(err)
@@ -997,14 +997,14 @@ func TestMKVFFprobe(t *testing.T) {
 		return p
 	}
 	t.Run("one document", func(t *testing.T) {
-		one := &MKVFragment{Tracks: frags[0].Tracks, Timecode: frags[0].Timecode}
+		one := &Fragment{Tracks: frags[0].Tracks, Timecode: frags[0].Timecode}
 		for _, f := range frags {
 			for _, fr := range f.Frames {
 				fr.Time += f.Timecode - one.Timecode
 				one.Frames = append(one.Frames, fr)
 			}
 		}
-		p := run(t, []*MKVFragment{one})
+		p := run(t, []*Fragment{one})
 		if len(p.Frames) != 50 {
 			t.Fatalf("ffprobe decoded %d frames, want 50", len(p.Frames))
 		}
