@@ -159,9 +159,9 @@ type Tag struct{ Name, Value string }
 type Fragment struct {
 	Tracks   []Track
 	Timecode time.Duration // cluster timecode (absolute, e.g. producer time since the Unix epoch)
-	Frames   []Frame    // in decode order
-	PreTags  []Tag      // Segment-level Tags before the Cluster
-	PostTags []Tag      // Segment-level Tags after the Cluster
+	Frames   []Frame       // in decode order
+	PreTags  []Tag         // Segment-level Tags before the Cluster
+	PostTags []Tag         // Segment-level Tags after the Cluster
 	Title    string        // Info/Title (optional)
 }
 
