@@ -64,7 +64,7 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 				return nil, err
 			}
 			if init, err = parseInit(f.InitID, b); err != nil {
-				return nil, errf(CodeInvalidCodecPrivate, "%v", err)
+				return nil, errf(KindInvalidCodecPrivate, "%v", err)
 			}
 			for _, it := range init.tracks {
 				codec := it.Codec
@@ -80,7 +80,7 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 		}
 		d, err := demux(f)
 		if err != nil {
-			return nil, errf(CodeInvalidMediaFrame, "%v", err)
+			return nil, errf(KindInvalidMedia, "%v", err)
 		}
 		for _, p := range d.parts {
 			for _, pt := range p.Tracks {
@@ -106,7 +106,7 @@ func (st *Store) BuildClip(entries []IndexEntry) (*Clip, error) {
 		n++
 	}
 	if n == 0 {
-		return nil, errf(CodeNotFound, "No fragments found in the stream for the clip request.")
+		return nil, errf(KindNotFound, "No fragments found in the stream for the clip request.")
 	}
 	// Align the tracks: the earliest starts at 0, later ones are delayed
 	// by an edit list.
@@ -156,7 +156,7 @@ func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 				return err
 			}
 			if init, err = parseInit(f.InitID, b); err != nil {
-				return errf(CodeInvalidCodecPrivate, "%v", err)
+				return errf(KindInvalidCodecPrivate, "%v", err)
 			}
 			tracks = tracks[:0]
 			for _, it := range init.tracks {
@@ -169,7 +169,7 @@ func (st *Store) WriteMKV(w io.Writer, seqs []uint64) error {
 		}
 		d, err := demux(f)
 		if err != nil {
-			return errf(CodeInvalidMediaFrame, "%v", err)
+			return errf(KindInvalidMedia, "%v", err)
 		}
 		start, _ := d.startTime(init)
 		mf := &mkv.Fragment{

@@ -101,7 +101,7 @@ func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
 	case *mp4.CodecH264:
 		rec, err := avc.CreateAVCDecConfRec([][]byte{c.SPS}, [][]byte{c.PPS}, true)
 		if err != nil {
-			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+			return mt, errf(KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
 		var b bytes.Buffer
 		if err := rec.Encode(&b); err != nil {
@@ -114,7 +114,7 @@ func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
 	case *mp4.CodecH265:
 		rec, err := hevc.CreateHEVCDecConfRec([][]byte{c.VPS}, [][]byte{c.SPS}, [][]byte{c.PPS}, true, true, true, true)
 		if err != nil {
-			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+			return mt, errf(KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
 		var b bytes.Buffer
 		if err := rec.Encode(&b); err != nil {
@@ -134,18 +134,18 @@ func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
 	case *mp4.CodecAV1:
 		sh, err := av1Info(c)
 		if err != nil {
-			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+			return mt, errf(KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
 		rec, err := av1Config(c, sh)
 		if err != nil {
-			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+			return mt, errf(KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
 		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_AV1", rec
 		mt.Width, mt.Height = sh.Width(), sh.Height()
 	case *mp4.CodecMPEG4Audio:
 		asc, err := c.Config.Marshal()
 		if err != nil {
-			return mt, errf(CodeInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+			return mt, errf(KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
 		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_AAC", asc
 		mt.SampleRate, mt.Channels = float64(c.Config.SampleRate), c.Config.ChannelCount
@@ -162,7 +162,7 @@ func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
 		}
 		mt.SampleRate, mt.Channels, mt.BitDepth = float64(c.SampleRate), c.ChannelCount, c.BitDepth
 	default:
-		return mt, errf(CodeUnsupportedMediaType, "Track %d has a codec Matroska output does not support.", t.ID)
+		return mt, errf(KindUnsupportedMedia, "Track %d has a codec Matroska output does not support.", t.ID)
 	}
 	return mt, nil
 }

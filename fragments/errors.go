@@ -1,96 +1,44 @@
 package fragments
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 
 	"github.com/eddy-video/eddy/datastreams"
 )
 
-// Error is a Kinesis Video error: its AWS error code and message. The
-// HTTP status comes from one table (KVS-API.md §2, §4).
+// Kind classifies a fragments error. The Kinesis Video API edge
+// (fragments/kvsapi) maps each kind to its AWS error type and HTTP status
+// from one table; this package never speaks HTTP.
+type Kind int
+
+// Error kinds.
+const (
+	KindInternal            Kind = iota // a fault of Eddy's, not the caller's
+	KindNotFound                        // the stream (or fragment) does not exist
+	KindInUse                           // the name is taken
+	KindInvalidArgument                 // a value the caller passed is not acceptable
+	KindVersionMismatch                 // CurrentVersion is not the stream's version
+	KindTagsLimit                       // more than 50 tags
+	KindInvalidCodecPrivate             // a stored init segment cannot be read
+	KindInvalidMedia                    // a stored fragment cannot be read
+	KindUnsupportedMedia                // the output cannot carry a stored codec
+)
+
+// Error is a fragments error with a kind and a message for people, in the
+// words the Kinesis Video API uses.
 type Error struct {
-	Code    string
+	Kind    Kind
 	Message string
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string { return e.Message }
 
-// Kinesis Video error codes.
-const (
-	CodeNotFound             = "ResourceNotFoundException"
-	CodeInUse                = "ResourceInUseException"
-	CodeInvalidArgument      = "InvalidArgumentException"
-	CodeVersionMismatch      = "VersionMismatchException"
-	CodeNoDataRetention      = "NoDataRetentionException"
-	CodeClientLimit          = "ClientLimitExceededException"
-	CodeTagsLimit            = "TagsPerResourceExceededLimitException"
-	CodeStreamLimit          = "AccountStreamLimitExceededException"
-	CodeNotAuthorized        = "NotAuthorizedException"
-	CodeUnsupportedMediaType = "UnsupportedStreamMediaTypeException"
-	CodeMissingCodecPrivate  = "MissingCodecPrivateDataException"
-	CodeInvalidCodecPrivate  = "InvalidCodecPrivateDataException"
-	CodeInvalidMediaFrame    = "InvalidMediaFrameException"
-	CodeInternal             = "InternalFailure"
-)
-
-var statusOf = map[string]int{
-	CodeNotFound:      http.StatusNotFound,
-	CodeNotAuthorized: http.StatusUnauthorized,
-	CodeInternal:      http.StatusInternalServerError,
-}
-
-func errf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// AsError maps any error to a Kinesis Video error: core errors keep their
-// meaning, anything unknown is an InternalFailure.
-func AsError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var de *datastreams.Error
-	if errors.As(err, &de) {
-		switch de.Kind {
-		case datastreams.KindNotFound:
-			return &Error{CodeNotFound, de.Message}
-		case datastreams.KindInUse:
-			return &Error{CodeInUse, de.Message}
-		case datastreams.KindLimit:
-			return &Error{CodeStreamLimit, de.Message}
-		case datastreams.KindThroughput:
-			return &Error{CodeClientLimit, de.Message}
-		case datastreams.KindInvalidArgument, datastreams.KindValidation:
-			return &Error{CodeInvalidArgument, de.Message}
-		}
-	}
-	return &Error{CodeInternal, "Internal service failure: " + err.Error()}
-}
-
-// WriteError answers a REST-JSON request with a Kinesis Video error: the
-// x-amzn-ErrorType header and a body with both message spellings and
-// __type, which every AWS SDK reads.
-func WriteError(w http.ResponseWriter, err error) {
-	e := AsError(err)
-	status, ok := statusOf[e.Code]
-	if !ok {
-		status = http.StatusBadRequest
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("x-amzn-ErrorType", e.Code)
-	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]string{"__type": e.Code, "message": e.Message, "Message": e.Message})
-	_, _ = w.Write(b)
+func errf(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
 // validName reports whether s may name a video stream: the Kinesis Video
 // pattern, never "." or "..", and not the reserved event-stream suffix.
 func validName(s string) bool {
-	return datastreams.ValidName(s) && !strings.HasSuffix(s, EventsSuffix)
+	return datastreams.ValidName(s) && CheckName(s) == nil
 }

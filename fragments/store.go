@@ -187,6 +187,9 @@ func (st *Store) saveInit(init *InitSegment) error {
 	return nil
 }
 
+// Name returns the video stream's name.
+func (st *Store) Name() string { return st.name }
+
 // NextSeq returns the sequence number the next appended fragment gets.
 func (st *Store) NextSeq() uint64 {
 	_, next := st.shard.Log().Bounds()

@@ -174,33 +174,33 @@ func newVersion() string {
 }
 
 func notFound(name string) *Error {
-	return errf(CodeNotFound, "The requested stream %s is not found or not active.", name)
+	return errf(KindNotFound, "The requested stream %s is not found or not active.", name)
 }
 
 // CreateStream creates a video stream and its event stream.
 func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error) {
 	if !validName(name) {
-		return VideoStream{}, errf(CodeInvalidArgument, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+, be 1 to 256 characters long and not end in %q.", name, EventsSuffix)
+		return VideoStream{}, errf(KindInvalidArgument, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+, be 1 to 256 characters long and not end in %q.", name, EventsSuffix)
 	}
 	if o.RetentionHours < 0 || o.RetentionHours > MaxRetentionHours {
-		return VideoStream{}, errf(CodeInvalidArgument, "DataRetentionInHours %d is outside 0 to %d.", o.RetentionHours, MaxRetentionHours)
+		return VideoStream{}, errf(KindInvalidArgument, "DataRetentionInHours %d is outside 0 to %d.", o.RetentionHours, MaxRetentionHours)
 	}
 	if len(o.Tags) > 50 {
-		return VideoStream{}, errf(CodeTagsLimit, "A stream can have at most 50 tags.")
+		return VideoStream{}, errf(KindTagsLimit, "A stream can have at most 50 tags.")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return VideoStream{}, errf(CodeInternal, "Eddy is shutting down.")
+		return VideoStream{}, errf(KindInternal, "Eddy is shutting down.")
 	}
 	if _, ok := m.stores[name]; ok {
-		return VideoStream{}, errf(CodeInUse, "The stream %s already exists.", name)
+		return VideoStream{}, errf(KindInUse, "The stream %s already exists.", name)
 	}
 	if _, err := m.Core.Stream(name); err == nil {
-		return VideoStream{}, errf(CodeInUse, "The name %s is taken by a Kinesis data stream.", name)
+		return VideoStream{}, errf(KindInUse, "The name %s is taken by a Kinesis data stream.", name)
 	}
 	if _, err := m.Core.Stream(name + EventsSuffix); err == nil {
-		return VideoStream{}, errf(CodeInUse, "The name %s is taken: a data stream %s%s exists.", name, name, EventsSuffix)
+		return VideoStream{}, errf(KindInUse, "The name %s is taken: a data stream %s%s exists.", name, name, EventsSuffix)
 	}
 	if o.KmsKeyID == "" {
 		o.KmsKeyID = fmt.Sprintf("arn:aws:kms:%s:%s:alias/aws/kinesisvideo", m.Core.Region, m.Core.AccountID)
@@ -211,7 +211,7 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 		RetentionBytes: o.RetentionBytes, Tags: o.Tags, Kind: datastreams.StreamKindVideo, Ext: ext, Immediate: true,
 	})
 	if err != nil {
-		return VideoStream{}, AsError(err)
+		return VideoStream{}, err
 	}
 	events, err := m.Core.CreateStream(name+EventsSuffix, datastreams.CreateOptions{
 		ShardCount: 1, Mode: datastreams.ModeOnDemand, RetentionHours: eventRetention(o.RetentionHours),
@@ -219,7 +219,7 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	})
 	if err != nil {
 		_ = m.Core.DeleteStream(name, true)
-		return VideoStream{}, AsError(err)
+		return VideoStream{}, err
 	}
 	st, err := openStore(s, events)
 	if err != nil {
@@ -289,7 +289,7 @@ func (m *Manager) List() []VideoStream {
 // checkVersion compares a caller's CurrentVersion with the stream's.
 func checkVersion(e videoExt, current *string) error {
 	if current != nil && *current != e.Version {
-		return errf(CodeVersionMismatch, "The version %s does not match the stream's current version %s.", *current, e.Version)
+		return errf(KindVersionMismatch, "The version %s does not match the stream's current version %s.", *current, e.Version)
 	}
 	return nil
 }
@@ -316,7 +316,7 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 		_ = st.close()
 	}
 	if err := m.Core.DeleteStream(name, true); err != nil {
-		return AsError(err)
+		return err
 	}
 	if err := m.Core.DeleteStream(name+EventsSuffix, true); err != nil {
 		m.Logger.Warn("delete event stream", "stream", name, "err", err)
@@ -367,7 +367,7 @@ func (m *Manager) UpdateRetention(name string, currentVersion *string, increase 
 			hours = e.RetentionHours - delta
 		}
 		if hours < 0 || hours > MaxRetentionHours {
-			return nil, errf(CodeInvalidArgument, "The resulting data retention %d hours is outside 0 to %d hours.", hours, MaxRetentionHours)
+			return nil, errf(KindInvalidArgument, "The resulting data retention %d hours is outside 0 to %d hours.", hours, MaxRetentionHours)
 		}
 		e.RetentionHours = hours
 		e.Version = newVersion()
@@ -378,13 +378,13 @@ func (m *Manager) UpdateRetention(name string, currentVersion *string, increase 
 	}
 	logHours := max(hours, datastreams.MinLogRetentionHours)
 	if err := s.SetRetention(logHours, logHours >= s.RetentionHours()); err != nil {
-		return AsError(err)
+		return err
 	}
 	if !increase {
 		// A decrease drops data older than the new retention at once.
 		recs, bytes, err := s.EnforceRetention()
 		if err != nil {
-			return AsError(err)
+			return err
 		}
 		if recs > 0 {
 			m.Logger.Info("retention trimmed", "stream", name, "fragments", recs, "bytes", bytes)
@@ -418,7 +418,7 @@ func (m *Manager) Tag(name string, tags map[string]string) error {
 			}
 		}
 		if n > 50 {
-			return errf(CodeTagsLimit, "The stream %s would have %d tags; the limit is 50.", name, n)
+			return errf(KindTagsLimit, "The stream %s would have %d tags; the limit is 50.", name, n)
 		}
 		for k, v := range tags {
 			cur[k] = v
@@ -477,7 +477,7 @@ func (m *Manager) admit(name string, _ []media.Track) error {
 	}
 	_, err := m.CreateStream(name, CreateOptions{RetentionHours: m.DefaultRetentionHours, DeviceName: "rtsp", MediaType: ""})
 	var e *Error
-	if errors.As(err, &e) && e.Code == CodeInUse {
+	if errors.As(err, &e) && e.Kind == KindInUse {
 		if _, err2 := m.videoStream(name); err2 == nil {
 			return nil // created concurrently
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
 )
@@ -86,7 +87,7 @@ func TestSessionRefusesCodecs(t *testing.T) {
 					t.Fatalf("%s: status %d, want granted=%v", container, resp.StatusCode, want)
 				}
 				if !want {
-					if typ := resp.Header.Get("x-amzn-ErrorType"); typ != fragments.CodeUnsupportedMediaType ||
+					if typ := resp.Header.Get("x-amzn-ErrorType"); typ != kvsapi.CodeUnsupportedMediaType ||
 						(!strings.Contains(out.Message, tc.errorMsg) && container == "FRAGMENTED_MP4") {
 						t.Errorf("%s: %d %s %q", container, resp.StatusCode, typ, out.Message)
 					}

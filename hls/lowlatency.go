@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 )
 
 // Low-Latency HLS (RFC 8216bis §4.4.3.7, §6.2.5.2). A LIVE fMP4 session's
@@ -42,7 +43,7 @@ func blockLimit(v *fragments.LiveView) time.Duration {
 }
 
 func (s *Server) badRequest(w http.ResponseWriter, msg string) {
-	fragments.WriteError(w, errf(fragments.CodeInvalidArgument, "%s", msg))
+	kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "%s", msg))
 }
 
 // llMedia serves an LL-HLS media playlist, waiting first when the client
@@ -85,7 +86,7 @@ func (s *Server) llMedia(w http.ResponseWriter, r *http.Request, sess *session, 
 		if !ok {
 			if r.Context().Err() == nil {
 				w.Header().Set("Retry-After", "1")
-				writeStatus(w, http.StatusServiceUnavailable, fragments.CodeClientLimit, "The requested segment or part did not become available in time.")
+				kvsapi.WriteStatus(w, http.StatusServiceUnavailable, kvsapi.Errorf(kvsapi.CodeClientLimit, "The requested segment or part did not become available in time."))
 			}
 			return
 		}
@@ -104,7 +105,7 @@ func (s *Server) llMedia(w http.ResponseWriter, r *http.Request, sess *session, 
 		body, err := s.llPlaylist(sess, st, &v)
 		if err != nil {
 			c.mu.Unlock()
-			fragments.WriteError(w, err)
+			kvsapi.WriteError(w, err)
 			return
 		}
 		c.body, c.gen, c.stored, c.ok = body, v.Gen, stored, true
@@ -238,7 +239,7 @@ func (s *Server) part(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !found || p.Seq < sess.Anchor {
-		fragments.WriteError(w, errf(fragments.CodeNotFound, "The part is not found in this session."))
+		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeNotFound, "The part is not found in this session."))
 		return
 	}
 	h := w.Header()

@@ -1,7 +1,3 @@
-// Package hls serves Kinesis Video HLS sessions from the fragment store:
-// GetHLSStreamingSessionURL, then master and media playlists (RFC 8216)
-// whose segments are the stored CMAF fragments, served as stored, or for
-// ContainerFormat MPEG_TS transport stream segments converted from them.
 package hls
 
 import (
@@ -17,37 +13,6 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 )
-
-// Playback modes, selectors and options of a session (KVS-API.md §4.5).
-const (
-	ModeLive     = 1
-	ModeReplay   = 2 // LIVE_REPLAY
-	ModeOnDemand = 3
-
-	DiscAlways = 1
-	DiscNever  = 2
-	DiscOnDisc = 3 // ON_DISCONTINUITY
-
-	ContainerFMP4 = 1 // FRAGMENTED_MP4
-	ContainerTS   = 2 // MPEG_TS
-)
-
-// session is what a SessionToken carries. The token is the session: the
-// server keeps no state per viewer.
-type session struct {
-	Mode       byte
-	Producer   bool // PRODUCER_TIMESTAMP selector (else SERVER_TIMESTAMP)
-	Disc       byte
-	ShowTime   bool // DisplayFragmentTimestamp ALWAYS
-	Container  byte // ContainerFMP4 or ContainerTS
-	MaxResults uint32
-	Start, End int64  // Unix ns; End 0 = open
-	Expires    int64  // Unix seconds
-	Issued     int64  // Unix ns (LIVE_REPLAY paces from it)
-	Created    int64  // the stream's creation (Unix ms): a token outlives no deleted stream
-	Anchor     uint64 // LIVE: the first fragment the session could list (discontinuity numbering)
-	Stream     string
-}
 
 const tokenMAC = 16
 

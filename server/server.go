@@ -21,6 +21,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/web"
@@ -124,13 +125,22 @@ func (s *Server) Initialize() error {
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			kvsapi.UnknownOperation(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
 	// Kinesis Video: control plane and archived media (restJson1).
 	scheme := "http"
 	if c.TLSCert != "" {
 		scheme = "https"
 	}
-	(&kvsControl{m: s.videos, endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).mount(r)
-	(&fragments.API{Manager: s.videos, Logger: s.Logger, Now: s.Clock}).Mount(r)
+	// Kinesis Video: control plane, archived media, and a typed error for
+	// every operation Eddy does not serve.
+	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock,
+		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).Mount(r)
 	hlsKey, err := hls.LoadKey(c.Data)
 	if err != nil {
 		s.closeMedia()

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -73,12 +74,12 @@ func badRequest(msg string) *apiError {
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
-		fe := fragments.AsError(err)
+		fe := kvsapi.AsError(err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: fe.Code, Message: fe.Message}
 		switch fe.Code {
-		case fragments.CodeNotFound:
+		case kvsapi.CodeNotFound:
 			ae.Status = http.StatusNotFound
-		case fragments.CodeInvalidArgument:
+		case kvsapi.CodeInvalidArgument:
 			ae.Status = http.StatusBadRequest
 		default:
 			h.Logger.Error("ui api", "err", err)

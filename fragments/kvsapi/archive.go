@@ -1,0 +1,316 @@
+package kvsapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/eddy-video/eddy/fragments"
+)
+
+type timestampRange struct {
+	StartTimestamp *Timestamp `json:"StartTimestamp"`
+	EndTimestamp   *Timestamp `json:"EndTimestamp"`
+}
+
+type fragmentSelector struct {
+	FragmentSelectorType string          `json:"FragmentSelectorType"`
+	TimestampRange       *timestampRange `json:"TimestampRange"`
+}
+
+// selector validates a fragment selector and returns its time kind and range.
+func (s *fragmentSelector) parse(field string) (fragments.IndexTime, time.Time, time.Time, error) {
+	var kind fragments.IndexTime
+	switch s.FragmentSelectorType {
+	case "PRODUCER_TIMESTAMP":
+		kind = fragments.IndexProducerTime
+	case "SERVER_TIMESTAMP":
+		kind = fragments.IndexServerTime
+	default:
+		return 0, time.Time{}, time.Time{}, Errorf(CodeInvalidArgument, "%s.FragmentSelectorType must be PRODUCER_TIMESTAMP or SERVER_TIMESTAMP.", field)
+	}
+	tr := s.TimestampRange
+	if tr == nil || tr.StartTimestamp == nil || tr.EndTimestamp == nil {
+		return 0, time.Time{}, time.Time{}, Errorf(CodeInvalidArgument, "%s.TimestampRange needs StartTimestamp and EndTimestamp.", field)
+	}
+	start, end := tr.StartTimestamp.Time, tr.EndTimestamp.Time
+	if end.Before(start) {
+		return 0, time.Time{}, time.Time{}, Errorf(CodeInvalidArgument, "EndTimestamp must not be before StartTimestamp.")
+	}
+	return kind, start, end, nil
+}
+
+// InclusiveEnd extends an end timestamp to the end of its millisecond:
+// the wire carries milliseconds, so a fragment listed at t.123 must be
+// found by a range ending at t.123 although it is stored in nanoseconds.
+func InclusiveEnd(t time.Time) int64 {
+	ns := t.UnixNano()
+	if ns%1e6 == 0 {
+		ns += 1e6 - 1
+	}
+	return ns
+}
+
+type listFragmentsIn struct {
+	StreamRef
+	MaxResults       *int64            `json:"MaxResults"`
+	NextToken        *string           `json:"NextToken"`
+	FragmentSelector *fragmentSelector `json:"FragmentSelector"`
+}
+
+type fragmentOut struct {
+	FragmentNumber               string    `json:"FragmentNumber"`
+	FragmentSizeInBytes          int64     `json:"FragmentSizeInBytes"`
+	ProducerTimestamp            Timestamp `json:"ProducerTimestamp"`
+	ServerTimestamp              Timestamp `json:"ServerTimestamp"`
+	FragmentLengthInMilliseconds int64     `json:"FragmentLengthInMilliseconds"`
+}
+
+type listFragmentsOut struct {
+	Fragments []fragmentOut `json:"Fragments"`
+	NextToken *string       `json:"NextToken,omitempty"`
+}
+
+// pageToken is what ListFragments' NextToken carries: the selector and
+// where to resume. It is base64 of a fixed binary layout, so it matches
+// the model's pattern [a-zA-Z0-9+/]+={0,2}.
+type pageToken struct {
+	Kind       fragments.IndexTime
+	Start, End int64
+	From       uint64
+}
+
+func (p pageToken) encode() string {
+	b := make([]byte, 0, 1+8*3)
+	b = append(b, byte(p.Kind))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.Start))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.End))
+	b = binary.BigEndian.AppendUint64(b, p.From)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func decodePageToken(s string) (pageToken, bool) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != 25 || (b[0] != byte(fragments.IndexServerTime) && b[0] != byte(fragments.IndexProducerTime)) {
+		return pageToken{}, false
+	}
+	return pageToken{Kind: fragments.IndexTime(b[0]), Start: int64(binary.BigEndian.Uint64(b[1:])),
+		End: int64(binary.BigEndian.Uint64(b[9:])), From: binary.BigEndian.Uint64(b[17:])}, true
+}
+
+func (a *API) listFragments(in *listFragmentsIn) (any, error) {
+	st, _, err := a.rv.Archive(in.StreamRef)
+	if err != nil {
+		return nil, err
+	}
+	limit := 1000
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 1000 {
+			return nil, Errorf(CodeInvalidArgument, "MaxResults must be between 1 and 1000.")
+		}
+		limit = int(*in.MaxResults)
+	}
+	var p pageToken
+	switch {
+	case in.NextToken != nil:
+		var ok bool
+		if p, ok = decodePageToken(*in.NextToken); !ok {
+			return nil, Errorf(CodeInvalidArgument, "NextToken is invalid.")
+		}
+	case in.FragmentSelector != nil:
+		kind, start, end, err := in.FragmentSelector.parse("FragmentSelector")
+		if err != nil {
+			return nil, err
+		}
+		p = pageToken{Kind: kind, Start: start.UnixNano(), End: InclusiveEnd(end)}
+	default:
+		return nil, Errorf(CodeInvalidArgument, "FragmentSelector is required unless NextToken is given.")
+	}
+	entries, next, err := st.List(p.Kind, time.Unix(0, p.Start), time.Unix(0, p.End), p.From, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := &listFragmentsOut{Fragments: make([]fragmentOut, 0, len(entries))}
+	for _, e := range entries {
+		out.Fragments = append(out.Fragments, fragmentOut{
+			FragmentNumber: fragments.FragmentNumber(e.Seq), FragmentSizeInBytes: e.Size,
+			ProducerTimestamp:            Timestamp{Time: time.Unix(0, e.ProducerTime)},
+			ServerTimestamp:              Timestamp{Time: time.Unix(0, e.ServerTime)},
+			FragmentLengthInMilliseconds: e.Duration / 1e6,
+		})
+	}
+	if next != 0 {
+		p.From = next
+		tok := p.encode()
+		out.NextToken = &tok
+	}
+	return out, nil
+}
+
+type getMediaForFragmentListIn struct {
+	StreamRef
+	Fragments []string `json:"Fragments"`
+}
+
+// MKVContentType is the media type of GetMedia-style MKV answers.
+const MKVContentType = "video/webm"
+
+func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
+	var in getMediaForFragmentListIn
+	if err := Decode(r, &in); err != nil {
+		WriteError(w, err)
+		return
+	}
+	st, _, err := a.rv.Archive(in.StreamRef)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	if len(in.Fragments) < 1 || len(in.Fragments) > 1000 {
+		WriteError(w, Errorf(CodeInvalidArgument, "Fragments must hold 1 to 1000 fragment numbers."))
+		return
+	}
+	// Every number must name a retained fragment before any byte is sent.
+	seqs := make([]uint64, len(in.Fragments))
+	for i, s := range in.Fragments {
+		seq, ok := fragments.ParseFragmentNumber(s)
+		if ok {
+			_, ok = st.Lookup(seq)
+		}
+		if !ok {
+			WriteError(w, Errorf(CodeInvalidArgument, "Fragment numbers are invalid: %q is not a fragment of this stream.", s))
+			return
+		}
+		seqs[i] = seq
+	}
+	w.Header().Set("Content-Type", MKVContentType)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if err := st.WriteMKV(bw, seqs); err != nil {
+		// Bytes may already be out: the status cannot change any more.
+		a.Logger.Warn("GetMediaForFragmentList stopped", "stream", st.Name(), "err", err)
+		return
+	}
+	_ = bw.Flush()
+}
+
+type clipSelector struct {
+	FragmentSelectorType string          `json:"FragmentSelectorType"`
+	TimestampRange       *timestampRange `json:"TimestampRange"`
+}
+
+type getClipIn struct {
+	StreamRef
+	ClipFragmentSelector *clipSelector `json:"ClipFragmentSelector"`
+}
+
+// clip selects and builds the clip of [start, end] on kind's timeline:
+// fragments that start in the range (KVS GetClip semantics: fragments
+// starting before Start are left out, End is inclusive on fragment start).
+func (a *API) clip(st *fragments.Store, kind fragments.IndexTime, start, end time.Time) (*fragments.Clip, error) {
+	if end.Sub(start) > 24*time.Hour {
+		return nil, Errorf(CodeInvalidArgument, "EndTimestamp must be within 24 hours of StartTimestamp.")
+	}
+	if kind == fragments.IndexServerTime && !end.Before(a.Now()) {
+		end = a.Now()
+	}
+	var entries []fragments.IndexEntry
+	from := uint64(0)
+	end = time.Unix(0, InclusiveEnd(end))
+	for len(entries) < fragments.MaxClipFragments {
+		page, next, err := st.List(kind, start, end, from, fragments.MaxClipFragments-len(entries))
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, page...)
+		if next == 0 {
+			break
+		}
+		from = next
+	}
+	if len(entries) == 0 {
+		return nil, Errorf(CodeNotFound, "No fragments found in the stream for the clip request.")
+	}
+	return st.BuildClip(entries)
+}
+
+func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
+	var in getClipIn
+	if err := Decode(r, &in); err != nil {
+		WriteError(w, err)
+		return
+	}
+	st, _, err := a.rv.Archive(in.StreamRef)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	if in.ClipFragmentSelector == nil {
+		WriteError(w, Errorf(CodeInvalidArgument, "ClipFragmentSelector is required."))
+		return
+	}
+	sel := fragmentSelector(*in.ClipFragmentSelector)
+	kind, start, end, err := sel.parse("ClipFragmentSelector")
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	c, err := a.clip(st, kind, start, end)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Content-Length", fmt.Sprint(len(c.Bytes)))
+	_, _ = w.Write(c.Bytes)
+}
+
+// clipMP4 serves GET /api/v1/streams/{name}/clip.mp4?start=RFC3339&end=RFC3339
+// [&timestamps=producer|server]: the GetClip MP4 with Content-Length and
+// HTTP Range (via http.ServeContent), so players can seek and download
+// tools can resume. Errors are JSON in the Kinesis Video shape.
+func (a *API) clipMP4(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	q := r.URL.Query()
+	start, err1 := time.Parse(time.RFC3339Nano, q.Get("start"))
+	end, err2 := time.Parse(time.RFC3339Nano, q.Get("end"))
+	if err1 != nil || err2 != nil {
+		WriteError(w, Errorf(CodeInvalidArgument, "start and end must be RFC 3339 times, e.g. 2026-01-02T15:04:05Z."))
+		return
+	}
+	if end.Before(start) {
+		WriteError(w, Errorf(CodeInvalidArgument, "end must not be before start."))
+		return
+	}
+	kind := fragments.IndexProducerTime
+	switch q.Get("timestamps") {
+	case "", "producer":
+	case "server":
+		kind = fragments.IndexServerTime
+	default:
+		WriteError(w, Errorf(CodeInvalidArgument, "timestamps must be producer or server."))
+		return
+	}
+	if err := CheckName("The stream name", name); err != nil {
+		WriteError(w, err)
+		return
+	}
+	st, err := a.Videos.Store(name)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	c, err := a.clip(st, kind, start, end)
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "video/mp4")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+"-"+start.UTC().Format("20060102T150405Z")+".mp4"))
+	http.ServeContent(w, r, "", c.Start, bytes.NewReader(c.Bytes))
+}
