@@ -42,3 +42,7 @@ func errf(kind Kind, format string, args ...any) *Error {
 func validName(s string) bool {
 	return datastreams.ValidName(s) && CheckName(s) == nil
 }
+
+// Errorf returns an *Error of kind with a formatted message, for the
+// packages layered on the store (archive, recorder).
+func Errorf(kind Kind, format string, args ...any) *Error { return errf(kind, format, args...) }

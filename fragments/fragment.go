@@ -1,7 +1,3 @@
-// Package fragments cuts live media into GOP-aligned fragments, keeps them
-// on the shard core as CMAF (fMP4) records, indexes them by server and
-// producer time, and serves the Kinesis Video archive: ListFragments,
-// GetMediaForFragmentList (MKV) and GetClip (MP4).
 package fragments
 
 import (
@@ -41,6 +37,18 @@ const (
 	recordHeader = 4 + 8 + 8 + 8 + 4 + 16
 	flagKeyframe = 1
 )
+
+// RecordHeaderSize is the length of a fragment record's header. A
+// producer that marshals a fragment's media after this many free bytes and
+// hands the whole buffer to SetRecord lets the store write the record
+// without copying the media.
+const RecordHeaderSize = recordHeader
+
+// SetRecord makes f's media rec[RecordHeaderSize:]; the bytes before it
+// are free for the record header.
+func (f *Fragment) SetRecord(rec []byte) {
+	f.Media, f.record = rec[recordHeader:], rec
+}
 
 // ErrBadRecord reports a log record that is not a fragment.
 var ErrBadRecord = errors.New("fragments: not a fragment record")
@@ -101,4 +109,11 @@ func (f *Fragment) indexEntry(size int) IndexEntry {
 		e.Flags |= IndexKeyframe
 	}
 	return e
+}
+
+// InitSegment is an fMP4 init segment (ftyp+moov) for one codec
+// configuration of a publication.
+type InitSegment struct {
+	ID    InitID
+	Bytes []byte
 }

@@ -1,8 +1,13 @@
-package fragments
+package fragments_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/cmaf"
+	"github.com/eddy-video/eddy/fragments/fragmenter"
+	"github.com/eddy-video/eddy/fragments/fragmentstest"
 )
 
 // FuzzFragmentRecord feeds arbitrary bytes to the fragment record parser
@@ -10,16 +15,16 @@ import (
 // must fail cleanly, never panic.
 func FuzzFragmentRecord(f *testing.F) {
 	ntp0 := time.Unix(1_800_000_000, 0)
-	fr := &Fragmenter{Tracks: testTracks()}
+	fr := &fragmenter.Fragmenter{Tracks: fragmentstest.Tracks()}
 	var seeds [][]byte
-	fr.Emit = func(_ *InitSegment, g *Fragment) error {
-		seeds = append(seeds, appendRecord(nil, g))
+	fr.Emit = func(_ *fragments.InitSegment, g *fragments.Fragment) error {
+		seeds = append(seeds, fragments.AppendRecord(nil, g))
 		return nil
 	}
 	if err := fr.Initialize(); err != nil {
 		f.Fatal(err)
 	}
-	for _, au := range synth(4, 50, ntp0) {
+	for _, au := range fragmentstest.Synth(4, 50, ntp0) {
 		_ = fr.Push(au)
 	}
 	_ = fr.Flush()
@@ -31,12 +36,12 @@ func FuzzFragmentRecord(f *testing.F) {
 		if len(b) > 1<<16 {
 			return
 		}
-		g, err := parseRecord(1, b)
+		g, err := fragments.ParseRecord(1, b)
 		if err != nil {
 			return
 		}
-		if d, err := demux(g); err == nil {
-			for _, p := range d.parts {
+		if parts, err := cmaf.Demux(g.Media); err == nil {
+			for _, p := range parts {
 				for _, pt := range p.Tracks {
 					_ = len(pt.Samples)
 				}

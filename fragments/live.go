@@ -89,9 +89,9 @@ func (l *Live) notifyLocked() {
 	l.changed = make(chan struct{})
 }
 
-// start begins a run of parts with the given target duration; stop(run)
+// Start begins a run of parts with the given target duration; Stop(run)
 // ends it.
-func (l *Live) start(target time.Duration) (run uint64) {
+func (l *Live) Start(target time.Duration) (run uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.run++
@@ -100,11 +100,11 @@ func (l *Live) start(target time.Duration) (run uint64) {
 	return l.run
 }
 
-// stop ends a run: an in-progress segment that was never completed is
+// Stop ends a run: an in-progress segment that was never completed is
 // dropped (its fragment will not be stored as such). A run that a newer
 // one replaced (the previous publication's recorder finishing late)
 // changes nothing.
-func (l *Live) stop(run uint64) {
+func (l *Live) Stop(run uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if run != l.run {
@@ -118,9 +118,9 @@ func (l *Live) stop(run uint64) {
 	l.notifyLocked()
 }
 
-// addPart appends a part to fragment seq, opening the segment on its
+// AddPart appends a part to fragment seq, opening the segment on its
 // first part. last marks the fragment's final part.
-func (l *Live) addPart(seg LiveSegment, init *InitSegment, p *LivePart, last bool) {
+func (l *Live) AddPart(seg LiveSegment, init *InitSegment, p *LivePart, last bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var cur *LiveSegment

@@ -1,4 +1,4 @@
-package fragments
+package fragments_test
 
 import (
 	"sync"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/fragmentstest"
 )
 
 // fakeClock is a settable clock shared by the core and the test.
@@ -26,65 +28,26 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// newTestManager opens a core and a manager over dir.
-func newTestManager(t *testing.T, dir string, clk *fakeClock, segBytes int64) (*datastreams.Core, *Manager) {
-	t.Helper()
-	var m *Manager
-	core := &datastreams.Core{Dir: dir, Now: clk.Now, SegmentBytes: segBytes, SegmentDuration: 10 * time.Minute,
-		JanitorInterval: time.Hour, AfterTrim: func(s *datastreams.Stream) { m.Trimmed(s) }}
-	if err := core.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	m = &Manager{Core: core}
-	if err := m.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.Close()
-		core.Close()
-	})
-	return core, m
-}
-
-// appendSynthetic stores n 2-second fragments of size bytes at the clock's time.
-func appendSynthetic(t *testing.T, st *Store, clk *fakeClock, n, size int) []uint64 {
-	t.Helper()
-	init := &InitSegment{ID: InitID{9}, Bytes: []byte("init")}
-	var seqs []uint64
-	for i := 0; i < n; i++ {
-		now := clk.Now()
-		f := &Fragment{ServerTime: now.UnixNano(), ProducerTime: now.UnixNano(), Duration: int64(2 * time.Second), Keyframe: true,
-			InitID: init.ID, Media: make([]byte, size)}
-		seq, err := st.Append(init, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, seq)
-		clk.Advance(2 * time.Second)
-	}
-	return seqs
-}
-
 func TestRetentionByAge(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	core, m := newTestManager(t, t.TempDir(), clk, 1<<20)
-	if _, err := m.CreateStream("cam", CreateOptions{RetentionHours: 1}); err != nil {
+	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 1}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := m.Store("cam")
-	old := appendSynthetic(t, st, clk, 600, 1000) // 20 minutes
+	old := fragmentstest.AppendSynthetic(t, st, clk, 600, 1000) // 20 minutes
 	clk.Advance(2 * time.Hour)
-	fresh := appendSynthetic(t, st, clk, 30, 1000)
+	fresh := fragmentstest.AppendSynthetic(t, st, clk, 30, 1000)
 	core.EnforceRetention()
 
-	all, _, err := st.List(IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	all, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(all) != len(fresh) || all[0].Seq != fresh[0] {
 		t.Fatalf("after retention: %d fragments listed (first %d), want the %d fresh ones from %d", len(all), all[0].Seq, len(fresh), fresh[0])
 	}
-	if _, err := st.Read(old[0]); err != ErrFragmentNotFound {
+	if _, err := st.Read(old[0]); err != fragments.ErrFragmentNotFound {
 		t.Fatalf("read of an expired fragment: %v", err)
 	}
 	if _, ok := st.Lookup(old[len(old)-1]); ok {
@@ -98,11 +61,11 @@ func TestRetentionByAge(t *testing.T) {
 	// (1 h) and is visible at once.
 	d, _ := m.Describe("cam")
 	clk.Advance(90 * time.Minute)
-	appendSynthetic(t, st, clk, 1, 1000)
+	fragmentstest.AppendSynthetic(t, st, clk, 1, 1000)
 	if err := m.UpdateRetention("cam", &d.Version, false, 1); err != nil {
 		t.Fatal(err)
 	}
-	all, _, _ = st.List(IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	all, _, _ = st.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
 	for _, e := range all {
 		if e.Seq <= fresh[len(fresh)-1] {
 			t.Fatalf("fragment %d older than the retention still listed", e.Seq)
@@ -112,18 +75,18 @@ func TestRetentionByAge(t *testing.T) {
 
 func TestRetentionBySize(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	core, m := newTestManager(t, t.TempDir(), clk, 1<<20)
+	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
 	const capBytes = 3 << 20
-	if _, err := m.CreateStream("cam", CreateOptions{RetentionHours: 24, RetentionBytes: capBytes}); err != nil {
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24, RetentionBytes: capBytes}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := m.Store("cam")
-	seqs := appendSynthetic(t, st, clk, 200, 50_000) // 10 MB
+	seqs := fragmentstest.AppendSynthetic(t, st, clk, 200, 50_000) // 10 MB
 	core.EnforceRetention()
 	if size := st.Size(); size > capBytes+1<<20 {
 		t.Fatalf("stream holds %d bytes, cap %d (+ one segment)", size, capBytes)
 	}
-	all, _, _ := st.List(IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	all, _, _ := st.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
 	if len(all) == 0 || all[len(all)-1].Seq != seqs[len(seqs)-1] || len(all) > 80 {
 		t.Fatalf("after the size cap: %d fragments listed", len(all))
 	}
@@ -143,29 +106,29 @@ func TestStoreReopenReindexes(t *testing.T) {
 	if err := core.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	m := &Manager{Core: core}
+	m := &fragments.Manager{Core: core}
 	if err := m.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.CreateStream("cam", CreateOptions{RetentionHours: 24}); err != nil {
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := m.Store("cam")
-	seqs := appendSynthetic(t, st, clk, 50, 100)
+	seqs := fragmentstest.AppendSynthetic(t, st, clk, 50, 100)
 	// Lose the index tail: drop the last 20 entries as a crash between
 	// the log commit and the index append would.
-	if err := st.idx.Truncate(seqs[30]); err != nil {
+	if err := st.Index().Truncate(seqs[30]); err != nil {
 		t.Fatal(err)
 	}
 	m.Close()
 	core.Close()
 
-	_, m2 := newTestManager(t, dir, clk, 0)
+	_, m2 := fragmentstest.NewManager(t, dir, clk, 0)
 	st2, err := m2.Store("cam")
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, _, _ := st2.List(IndexProducerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	all, _, _ := st2.List(fragments.IndexProducerTime, time.Unix(0, 0), clk.Now(), 0, 0)
 	if len(all) != 50 || all[49].Seq != seqs[49] {
 		t.Fatalf("after reopen: %d fragments listed, want 50", len(all))
 	}

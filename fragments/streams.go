@@ -63,33 +63,27 @@ type CreateOptions struct {
 
 // Manager owns the video streams: each is a core stream of kind video
 // (its fragment log, one shard) with a Store, plus the data stream
-// {name}.events. It records every publication of the media registry whose
-// stream retains data.
+// {name}.events.
 //
-// Set the exported fields, then call Initialize; Close stops the recorders.
+// Set the exported fields, then call Initialize; Close closes the stores.
 type Manager struct {
-	Core     *datastreams.Core
-	Registry *media.Registry // nil: nothing is recorded
-	// AutoCreate makes a publication to an unknown name create the stream
-	// with DefaultRetentionHours.
+	Core *datastreams.Core
+	// AutoCreate makes Admit create an unknown stream with
+	// DefaultRetentionHours.
 	AutoCreate            bool
 	DefaultRetentionHours int
-	MaxFragmentDuration   time.Duration
-	// PartDuration, when set, makes recorders also cut LL-HLS parts of at
-	// most this duration (Store.Live).
-	PartDuration time.Duration
+	// BeforeDelete, when set, is called before a deleted stream's store
+	// closes, so that what writes to it (the recorder) stops first.
+	BeforeDelete func(name string)
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 
-	mu        sync.Mutex
-	stores    map[string]*Store
-	recorders map[string]*recorder
-	metrics   *metrics
-	closed    bool
+	mu     sync.Mutex
+	stores map[string]*Store
+	closed bool
 }
 
-// Initialize opens the store of every video stream and attaches to the
-// registry.
+// Initialize opens the store of every video stream.
 func (m *Manager) Initialize() error {
 	if m.Logger == nil {
 		m.Logger = slog.Default()
@@ -98,9 +92,7 @@ func (m *Manager) Initialize() error {
 	if m.DefaultRetentionHours == 0 {
 		m.DefaultRetentionHours = datastreams.DefaultRetentionHours
 	}
-	m.metrics = newMetrics(m.Registerer)
 	m.stores = map[string]*Store{}
-	m.recorders = map[string]*recorder{}
 	for _, s := range m.Core.Streams() {
 		if s.Kind() != datastreams.StreamKindVideo {
 			continue
@@ -111,28 +103,14 @@ func (m *Manager) Initialize() error {
 		}
 		m.stores[s.Name()] = st
 	}
-	if r := m.Registry; r != nil {
-		r.Admit = m.admit
-		r.OnPublish = m.onPublish
-		r.OnUnpublish = m.onUnpublish
-	}
 	return nil
 }
 
-// Close stops every recorder (flushing open fragments) and closes the stores.
+// Close closes the stores (stop what writes to them first).
 func (m *Manager) Close() {
 	m.mu.Lock()
-	m.closed = true
-	recs := make([]*recorder, 0, len(m.recorders))
-	for _, r := range m.recorders {
-		recs = append(recs, r)
-	}
-	m.mu.Unlock()
-	for _, r := range recs {
-		r.stop()
-	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.closed = true
 	for _, st := range m.stores {
 		_ = st.close()
 	}
@@ -304,14 +282,13 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 	if err := checkVersion(readExt(s), currentVersion); err != nil {
 		return err
 	}
+	if m.BeforeDelete != nil {
+		m.BeforeDelete(name)
+	}
 	m.mu.Lock()
-	rec := m.recorders[name]
 	st := m.stores[name]
 	delete(m.stores, name)
 	m.mu.Unlock()
-	if rec != nil {
-		rec.stop()
-	}
 	if st != nil {
 		_ = st.close()
 	}
@@ -466,9 +443,9 @@ func (m *Manager) Trimmed(s *datastreams.Stream) {
 	}
 }
 
-// admit lets a publication in: the stream must exist, or is created when
-// AutoCreate is on.
-func (m *Manager) admit(name string, _ []media.Track) error {
+// Admit lets a publication in (the media registry's Admit): the stream
+// must exist, or is created when AutoCreate is on.
+func (m *Manager) Admit(name string, _ []media.Track) error {
 	if _, err := m.videoStream(name); err == nil {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
@@ -23,7 +24,7 @@ func fileFragments(t *testing.T, file string) []stored {
 		t.Fatal(err)
 	}
 	var out []stored
-	fr := &fragments.Fragmenter{Tracks: []media.Track{{Kind: media.Video, Codec: codec, ClockRate: 90000}},
+	fr := &fragmenter.Fragmenter{Tracks: []media.Track{{Kind: media.Video, Codec: codec, ClockRate: 90000}},
 		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 			out = append(out, stored{init.Bytes, f})
 			return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 )
 
@@ -28,7 +29,7 @@ func (s *Server) master(w http.ResponseWriter, r *http.Request) {
 	if len(entries) > 0 {
 		if id, err := st.InitOf(entries[len(entries)-1].Seq); err == nil {
 			if init, err := st.Init(id); err == nil {
-				codecs = fragments.CodecsString(init)
+				codecs = cmaf.CodecsString(init)
 			}
 		}
 		var bytes, dur int64

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
 )
@@ -206,7 +207,7 @@ func checkCodecs(st *fragments.Store, seq uint64, container byte, name string) e
 	if err != nil {
 		return nil
 	}
-	tracks, err := fragments.InitTracks(b)
+	tracks, err := cmaf.InitTracks(b)
 	if err != nil {
 		return nil // not for this check to judge: serving the init segment will
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -120,7 +121,7 @@ type stored struct {
 func fragmentAll(t *testing.T, o synthOpts) []stored {
 	t.Helper()
 	var out []stored
-	fr := &fragments.Fragmenter{Tracks: o.tracks(), Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
+	fr := &fragmenter.Fragmenter{Tracks: o.tracks(), Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 		out = append(out, stored{init.Bytes, f})
 		return nil
 	}}

@@ -22,6 +22,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
+	"github.com/eddy-video/eddy/fragments/recorder"
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/web"
@@ -40,6 +41,7 @@ type Server struct {
 	kds      *datastreams.API
 	registry *media.Registry
 	videos   *fragments.Manager
+	recorder *recorder.Recorder
 	rtsp     *media.RTSPServer
 	webrtc   *webrtc.Server
 	http     *http.Server
@@ -103,16 +105,29 @@ func (s *Server) Initialize() error {
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
 		func() float64 { return float64(s.registry.Dropped()) }))
 	s.videos = &fragments.Manager{
-		Core: s.core, Registry: s.registry, AutoCreate: c.Video.AutoCreate,
+		Core: s.core, AutoCreate: c.Video.AutoCreate,
 		DefaultRetentionHours: int(time.Duration(c.Video.DefaultRetention) / time.Hour),
-		MaxFragmentDuration:   time.Duration(c.Video.MaxFragmentDuration),
-		PartDuration:          time.Duration(c.HLS.PartDuration),
 		Logger:                s.Logger, Registerer: reg,
 	}
 	if err := s.videos.Initialize(); err != nil {
 		s.core.Close()
 		return fmt.Errorf("video streams: %w", err)
 	}
+	s.recorder = &recorder.Recorder{Videos: s.videos,
+		MaxFragmentDuration: time.Duration(c.Video.MaxFragmentDuration),
+		PartDuration:        time.Duration(c.HLS.PartDuration),
+		Logger:              s.Logger, Registerer: reg}
+	if err := s.recorder.Initialize(); err != nil {
+		s.videos.Close()
+		s.core.Close()
+		return err
+	}
+	// Every publication is admitted by the video layer (which may create
+	// its stream) and recorded; a deleted stream stops recording first.
+	s.registry.Admit = s.videos.Admit
+	s.registry.OnPublish = s.recorder.OnPublish
+	s.registry.OnUnpublish = s.recorder.OnUnpublish
+	s.videos.BeforeDelete = s.recorder.Stop
 
 	r := chi.NewRouter()
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -147,7 +162,7 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return err
 	}
-	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
+	(&hls.Server{Manager: s.videos, PartDuration: time.Duration(c.HLS.PartDuration), Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,
@@ -267,6 +282,7 @@ func (s *Server) closeMedia() {
 		s.rtsp.Close()
 	}
 	s.registry.Close()
+	s.recorder.Close()
 	s.videos.Close()
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -101,7 +102,7 @@ func recordedTracks(st *fragments.Store) []media.Track {
 	if err != nil {
 		return nil
 	}
-	tracks, _ := fragments.InitTracks(b)
+	tracks, _ := cmaf.InitTracks(b)
 	return tracks
 }
 

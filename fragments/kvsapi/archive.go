@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/archive"
 )
 
 type timestampRange struct {
@@ -191,7 +192,7 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", MKVContentType)
 	bw := bufio.NewWriterSize(w, 256<<10)
-	if err := st.WriteMKV(bw, seqs); err != nil {
+	if err := archive.WriteMKV(st, bw, seqs); err != nil {
 		// Bytes may already be out: the status cannot change any more.
 		a.Logger.Warn("GetMediaForFragmentList stopped", "stream", st.Name(), "err", err)
 		return
@@ -209,21 +210,22 @@ type getClipIn struct {
 	ClipFragmentSelector *clipSelector `json:"ClipFragmentSelector"`
 }
 
-// clip selects and builds the clip of [start, end] on kind's timeline:
-// fragments that start in the range (KVS GetClip semantics: fragments
-// starting before Start are left out, End is inclusive on fragment start).
-func (a *API) clip(st *fragments.Store, kind fragments.IndexTime, start, end time.Time) (*fragments.Clip, error) {
+// Clip selects and builds the clip of [start, end] on kind's timeline,
+// for GetClip and the browser's clip.mp4: fragments that start in the
+// range (KVS GetClip semantics: fragments starting before Start are left
+// out, End is inclusive on fragment start), up to the clip limits.
+func Clip(st *fragments.Store, kind fragments.IndexTime, start, end, now time.Time) (*archive.Clip, error) {
 	if end.Sub(start) > 24*time.Hour {
 		return nil, Errorf(CodeInvalidArgument, "EndTimestamp must be within 24 hours of StartTimestamp.")
 	}
-	if kind == fragments.IndexServerTime && !end.Before(a.Now()) {
-		end = a.Now()
+	if kind == fragments.IndexServerTime && !end.Before(now) {
+		end = now
 	}
 	var entries []fragments.IndexEntry
 	from := uint64(0)
 	end = time.Unix(0, InclusiveEnd(end))
-	for len(entries) < fragments.MaxClipFragments {
-		page, next, err := st.List(kind, start, end, from, fragments.MaxClipFragments-len(entries))
+	for len(entries) < archive.MaxClipFragments {
+		page, next, err := st.List(kind, start, end, from, archive.MaxClipFragments-len(entries))
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +238,7 @@ func (a *API) clip(st *fragments.Store, kind fragments.IndexTime, start, end tim
 	if len(entries) == 0 {
 		return nil, Errorf(CodeNotFound, "No fragments found in the stream for the clip request.")
 	}
-	return st.BuildClip(entries)
+	return archive.BuildClip(st, entries)
 }
 
 func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
@@ -260,7 +262,7 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	c, err := a.clip(st, kind, start, end)
+	c, err := Clip(st, kind, start, end, a.Now())
 	if err != nil {
 		WriteError(w, err)
 		return
@@ -305,7 +307,7 @@ func (a *API) clipMP4(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	c, err := a.clip(st, kind, start, end)
+	c, err := Clip(st, kind, start, end, a.Now())
 	if err != nil {
 		WriteError(w, err)
 		return

@@ -1,4 +1,4 @@
-package fragments
+package cmaf
 
 // VP8, VP9 and AV1 in the archive. None of them has a configuration out
 // of band: the fragmenter takes it from keyframes.
@@ -12,7 +12,7 @@ package fragments
 //   - VP8 uses the vp08 sample entry of the same VP binding, which has the
 //     vp09 layout. mediacommon's fMP4 reader and writers know vp09 only, so
 //     VP8 init segments and clips are written as vp09 and renamed to vp08,
-//     and read back by the reverse renaming; codecVP8 marks such a track.
+//     and read back by the reverse renaming; CodecVP8 marks such a track.
 //
 // Matroska: V_VP8, V_VP9 (CodecPrivate: the VP9 codec feature list),
 // V_AV1 (CodecPrivate: av1C), blocks holding the samples as stored.
@@ -28,16 +28,16 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 )
 
-// codecVP8 is a VP8 track: the parameters of a vpcC, as mediacommon's VP9
+// CodecVP8 is a VP8 track: the parameters of a vpcC, as mediacommon's VP9
 // codec holds them.
-type codecVP8 struct {
+type CodecVP8 struct {
 	mp4.CodecVP9
 }
 
-// vp8KeyParams reads the picture size and version (the vpcC profile) of a
+// VP8KeyParams reads the picture size and version (the vpcC profile) of a
 // VP8 key frame (RFC 6386 §9.1: 3-byte frame tag, start code 9d 01 2a,
 // 14-bit width and height, little-endian, each under 2 bits of scaling).
-func vp8KeyParams(frame []byte) (mp4.CodecVP9, bool) {
+func VP8KeyParams(frame []byte) (mp4.CodecVP9, bool) {
 	if len(frame) < 10 || frame[0]&1 != 0 || frame[3] != 0x9d || frame[4] != 0x01 || frame[5] != 0x2a {
 		return mp4.CodecVP9{}, false
 	}
@@ -49,10 +49,10 @@ func vp8KeyParams(frame []byte) (mp4.CodecVP9, bool) {
 	return mp4.CodecVP9{Width: w, Height: h, Profile: (frame[0] >> 1) & 0x07, BitDepth: 8, ChromaSubsampling: 1}, true
 }
 
-// vp9KeyParams reads the vpcC parameters of a VP9 key frame (VP9
+// VP9KeyParams reads the vpcC parameters of a VP9 key frame (VP9
 // bitstream spec §6.2: color_config and frame_size of the uncompressed
 // header).
-func vp9KeyParams(frame []byte) (mp4.CodecVP9, bool) {
+func VP9KeyParams(frame []byte) (mp4.CodecVP9, bool) {
 	var h vp9.Header
 	if err := h.Unmarshal(frame); err != nil || h.ShowExistingFrame || h.NonKeyFrame || h.ColorConfig == nil {
 		return mp4.CodecVP9{}, false
@@ -63,9 +63,9 @@ func vp9KeyParams(frame []byte) (mp4.CodecVP9, bool) {
 	}, true
 }
 
-// av1SequenceHeader returns the sequence header OBU of a temporal unit,
+// AV1SequenceHeader returns the sequence header OBU of a temporal unit,
 // without obu_size, if it has a valid one.
-func av1SequenceHeader(obus [][]byte) ([]byte, bool) {
+func AV1SequenceHeader(obus [][]byte) ([]byte, bool) {
 	for _, o := range obus {
 		if len(o) == 0 || (o[0]>>3)&0x0f != 1 { // OBU_SEQUENCE_HEADER
 			continue
@@ -86,9 +86,9 @@ func av1SequenceHeader(obus [][]byte) ([]byte, bool) {
 	return nil, false
 }
 
-// av1Sample writes a temporal unit as an AV1 sample: every OBU with
+// AV1Sample writes a temporal unit as an AV1 sample: every OBU with
 // obu_size (leb128), temporal delimiters left out.
-func av1Sample(obus [][]byte) ([]byte, error) {
+func AV1Sample(obus [][]byte) ([]byte, error) {
 	n := 0
 	for _, o := range obus {
 		n += len(o) + 8
@@ -128,10 +128,10 @@ func av1Sample(obus [][]byte) ([]byte, error) {
 	return out, nil
 }
 
-// renameSampleEntries renames the sample entries of type from to type to
+// RenameSampleEntries renames the sample entries of type from to type to
 // in the moov of an ISO-BMFF file (ISO/IEC 14496-12 §8.5.2: moov / trak /
 // mdia / minf / stbl / stsd), in place, and returns how many it renamed.
-func renameSampleEntries(b []byte, from, to string) int {
+func RenameSampleEntries(b []byte, from, to string) int {
 	n := 0
 	var walk func(b []byte, depth int)
 	walk = func(b []byte, depth int) {
@@ -169,11 +169,11 @@ func renameSampleEntries(b []byte, from, to string) int {
 	return n
 }
 
-// marshalInit writes init, with VP8 tracks as vp08.
-func marshalInit(init *fmp4.Init, w *seekablebuffer.Buffer) error {
+// MarshalInit writes init, with VP8 tracks as vp08.
+func MarshalInit(init *fmp4.Init, w *seekablebuffer.Buffer) error {
 	vp8 := false
 	for _, t := range init.Tracks {
-		if c, ok := t.Codec.(*codecVP8); ok {
+		if c, ok := t.Codec.(*CodecVP8); ok {
 			vp8 = true
 			t.Codec = &c.CodecVP9
 		}
@@ -182,7 +182,7 @@ func marshalInit(init *fmp4.Init, w *seekablebuffer.Buffer) error {
 		return err
 	}
 	if vp8 {
-		renameSampleEntries(w.Bytes(), "vp09", "vp08")
+		RenameSampleEntries(w.Bytes(), "vp09", "vp08")
 	}
 	return nil
 }
@@ -202,8 +202,8 @@ func vp9Level(w, h int) int {
 	return 62
 }
 
-// av1Info parses the sequence header of an AV1 track.
-func av1Info(c *mp4.CodecAV1) (*av1.SequenceHeader, error) {
+// AV1Info parses the sequence header of an AV1 track.
+func AV1Info(c *mp4.CodecAV1) (*av1.SequenceHeader, error) {
 	var sh av1.SequenceHeader
 	if err := sh.Unmarshal(c.SequenceHeader); err != nil {
 		return nil, err
@@ -214,9 +214,9 @@ func av1Info(c *mp4.CodecAV1) (*av1.SequenceHeader, error) {
 	return &sh, nil
 }
 
-// av1Config returns the AV1CodecConfigurationRecord (av1C, AV1-ISOBMFF
+// AV1Config returns the AV1CodecConfigurationRecord (av1C, AV1-ISOBMFF
 // §2.3.3) of a track: Matroska's V_AV1 CodecPrivate.
-func av1Config(c *mp4.CodecAV1, sh *av1.SequenceHeader) ([]byte, error) {
+func AV1Config(c *mp4.CodecAV1, sh *av1.SequenceHeader) ([]byte, error) {
 	b := func(v bool) byte {
 		if v {
 			return 1
@@ -253,11 +253,4 @@ func av1CodecsString(sh *av1.SequenceHeader) string {
 		}
 	}
 	return fmt.Sprintf("av01.%d.%02d%s.%02d", sh.SeqProfile, sh.SeqLevelIdx[0], tier, depth)
-}
-
-// vp9CodecPrivate is the Matroska VP9 CodecPrivate: the codec feature
-// list (ID, length 1, value) with profile (1), bit depth (3) and chroma
-// subsampling (4).
-func vp9CodecPrivate(c *mp4.CodecVP9) []byte {
-	return []byte{1, 1, c.Profile, 3, 1, c.BitDepth, 4, 1, c.ChromaSubsampling}
 }

@@ -1,4 +1,4 @@
-package fragments
+package fragmenter
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -28,13 +30,6 @@ const (
 
 // ErrNoTracks is returned when a publication has no track Eddy can store.
 var ErrNoTracks = errors.New("fragments: no supported track")
-
-// InitSegment is an fMP4 init segment (ftyp+moov) for one codec
-// configuration of a publication.
-type InitSegment struct {
-	ID    InitID
-	Bytes []byte
-}
 
 // Fragmenter cuts a publication's access units into fragments: one per
 // GOP, cut on video keyframes; a GOP longer than MaxDuration is cut there
@@ -52,19 +47,19 @@ type Fragmenter struct {
 	MaxDuration   time.Duration
 	AudioDuration time.Duration
 	// Emit receives each completed fragment and the init segment it needs
-	// (the same *InitSegment until the codec configuration changes).
-	Emit func(init *InitSegment, f *Fragment) error
+	// (the same *fragments.InitSegment until the codec configuration changes).
+	Emit func(init *fragments.InitSegment, f *fragments.Fragment) error
 	// PartTarget, when set, also cuts each fragment into parts (LL-HLS
 	// partial segments) of at most this duration as its frames arrive;
 	// EmitPart receives them, the last one just before Emit gets the
 	// fragment they make up.
 	PartTarget time.Duration
-	EmitPart   func(init *InitSegment, p *PartCut)
+	EmitPart   func(init *fragments.InitSegment, p *PartCut)
 
 	tracks  []*fragTrack
 	byHub   map[int]*fragTrack
 	video   *fragTrack // the track that cuts fragments (nil: audio-only)
-	init    *InitSegment
+	init    *fragments.InitSegment
 	dirty   bool // codec configuration changed: new init segment at the next cut
 	seqNo   uint32
 	started bool
@@ -184,7 +179,7 @@ func newFragTrack(t media.Track) (*fragTrack, error) {
 		ft.codec = c
 	case "VP8":
 		ft.video, ft.timescale = true, 90000
-		ft.codec = &codecVP8{}
+		ft.codec = &cmaf.CodecVP8{}
 	case "VP9":
 		ft.video, ft.timescale = true, 90000
 		ft.codec = &mp4.CodecVP9{}
@@ -260,7 +255,7 @@ func (ft *fragTrack) ready() bool {
 		return c.SPS != nil && c.PPS != nil
 	case *mp4.CodecH265:
 		return c.VPS != nil && c.SPS != nil && c.PPS != nil
-	case *codecVP8:
+	case *cmaf.CodecVP8:
 		return c.Width > 0
 	case *mp4.CodecVP9:
 		return c.Width > 0
@@ -309,25 +304,25 @@ func (ft *fragTrack) params(au *media.AccessUnit) bool {
 				set(&c.PPS, n)
 			}
 		}
-	case *codecVP8:
+	case *cmaf.CodecVP8:
 		if !au.Key {
 			break
 		}
-		if p, ok := vp8KeyParams(joinPayload(nalus)); ok && p != c.CodecVP9 {
+		if p, ok := cmaf.VP8KeyParams(joinPayload(nalus)); ok && p != c.CodecVP9 {
 			c.CodecVP9, changed = p, true
 		}
 	case *mp4.CodecVP9:
 		if !au.Key {
 			break
 		}
-		if p, ok := vp9KeyParams(joinPayload(nalus)); ok && p != *c {
+		if p, ok := cmaf.VP9KeyParams(joinPayload(nalus)); ok && p != *c {
 			*c, changed = p, true
 		}
 	case *mp4.CodecAV1:
 		if !au.Key {
 			break
 		}
-		if sh, ok := av1SequenceHeader(nalus); ok {
+		if sh, ok := cmaf.AV1SequenceHeader(nalus); ok {
 			set(&c.SequenceHeader, sh)
 		}
 	}
@@ -347,13 +342,13 @@ func (ft *fragTrack) payload(au *media.AccessUnit) ([]byte, error) {
 	switch ft.codec.(type) {
 	case *mp4.CodecH264, *mp4.CodecH265:
 		return h264.AVCC(au.Payload).Marshal() // length-prefixed NAL units, for H.265 too
-	case *codecVP8, *mp4.CodecVP9:
+	case *cmaf.CodecVP8, *mp4.CodecVP9:
 		if len(au.Payload) == 0 || len(au.Payload[0]) == 0 {
 			return nil, fmt.Errorf("empty frame")
 		}
 		return bytes.Clone(joinPayload(au.Payload)), nil
 	case *mp4.CodecAV1:
-		return av1Sample(au.Payload)
+		return cmaf.AV1Sample(au.Payload)
 	}
 	var raw []byte
 	if len(au.Payload) == 1 {
@@ -470,7 +465,7 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 // cutPart emits the samples released since the previous part as one part
 // ending at end (cutting track's timescale). last is the fragment the
 // part completes, or nil for a part in the middle of one.
-func (fr *Fragmenter) cutPart(end int64, last *Fragment) error {
+func (fr *Fragmenter) cutPart(end int64, last *fragments.Fragment) error {
 	pt := fmp4.Part{SequenceNumber: fr.partSeq + 1}
 	for _, ft := range fr.tracks {
 		smp := ft.samples[ft.partAt:]
@@ -623,7 +618,7 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	// Marshal into a fresh buffer sized for the whole record, with room
 	// for the record header in front: the store writes it without a copy
 	// and nothing large stays referenced between fragments.
-	est := recordHeader + 1024
+	est := fragments.RecordHeaderSize + 1024
 	for _, pt := range part.Tracks {
 		est += 64 + 16*len(pt.Samples)
 		for _, smp := range pt.Samples {
@@ -632,20 +627,19 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	}
 	buf := &seekablebuffer.Buffer{}
 	buf.Grow(est)
-	_, _ = buf.Write(make([]byte, recordHeader))
-	if err := part.Marshal(&offsetWriter{b: buf, off: recordHeader}); err != nil {
+	_, _ = buf.Write(make([]byte, fragments.RecordHeaderSize))
+	if err := part.Marshal(&offsetWriter{b: buf, off: fragments.RecordHeaderSize}); err != nil {
 		return err
 	}
 	rec := buf.Bytes()
 	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)
-	f := &Fragment{
+	f := &fragments.Fragment{
 		ServerTime: fr.startArr.UnixNano(),
 		Duration:   int64(dur),
 		Keyframe:   fr.keyStart,
 		InitID:     fr.init.ID,
-		Media:      rec[recordHeader:],
-		record:     rec,
 	}
+	f.SetRecord(rec)
 	f.ProducerTime = f.ServerTime
 	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
 		f.ProducerTime = t.UnixNano()
@@ -661,7 +655,7 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	return fr.Emit(fr.init, f)
 }
 
-func (fr *Fragmenter) buildInit() (*InitSegment, error) {
+func (fr *Fragmenter) buildInit() (*fragments.InitSegment, error) {
 	var init fmp4.Init
 	for _, ft := range fr.tracks {
 		if !ft.ready() {
@@ -670,12 +664,12 @@ func (fr *Fragmenter) buildInit() (*InitSegment, error) {
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: ft.id, TimeScale: ft.timescale, Codec: ft.codec})
 	}
 	var buf seekablebuffer.Buffer
-	if err := marshalInit(&init, &buf); err != nil {
+	if err := cmaf.MarshalInit(&init, &buf); err != nil {
 		return nil, fmt.Errorf("init segment: %w", err)
 	}
 	b := buf.Bytes()
 	sum := sha256.Sum256(b)
-	seg := &InitSegment{Bytes: b}
+	seg := &fragments.InitSegment{Bytes: b}
 	copy(seg.ID[:], sum[:16])
 	return seg, nil
 }

@@ -1,0 +1,194 @@
+package archive
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/avc"
+	"github.com/Eyevinn/mp4ff/hevc"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/cmaf"
+	"github.com/eddy-video/eddy/fragments/mkv"
+)
+
+// WriteMKV writes the fragments as concatenated MKV documents, one per
+// fragment, each with the KVS tags AWS_KINESISVIDEO_FRAGMENT_NUMBER,
+// AWS_KINESISVIDEO_SERVER_TIMESTAMP and AWS_KINESISVIDEO_PRODUCER_TIMESTAMP
+// (decimal seconds with milliseconds) before its cluster, as
+// GetMediaForFragmentList answers. The cluster timecode is the producer
+// timestamp in milliseconds.
+func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
+	var (
+		init   *cmaf.Init
+		initID fragments.InitID
+		tracks []mkv.Track
+	)
+	for _, seq := range seqs {
+		f, err := st.Read(seq)
+		if err != nil {
+			return err
+		}
+		if init == nil || initID != f.InitID {
+			b, err := st.Init(f.InitID)
+			if err != nil {
+				return err
+			}
+			if init, err = cmaf.ParseInit(b); err != nil {
+				return fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s: %v", f.InitID, err)
+			}
+			initID = f.InitID
+			tracks = tracks[:0]
+			for _, it := range init.Tracks {
+				mt, err := mkvCodec(it)
+				if err != nil {
+					return err
+				}
+				tracks = append(tracks, mt)
+			}
+		}
+		parts, err := cmaf.Demux(f.Media)
+		if err != nil {
+			return fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(f.Seq), err)
+		}
+		start, _ := cmaf.StartTime(parts, init)
+		mf := &mkv.Fragment{
+			Tracks:   tracks,
+			Timecode: time.Duration(f.ProducerTime/1e6) * time.Millisecond,
+			PreTags: []mkv.Tag{
+				{Name: "AWS_KINESISVIDEO_FRAGMENT_NUMBER", Value: fragments.FragmentNumber(f.Seq)},
+				{Name: "AWS_KINESISVIDEO_SERVER_TIMESTAMP", Value: kvsSeconds(f.ServerTime)},
+				{Name: "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", Value: kvsSeconds(f.ProducerTime)},
+			},
+		}
+		for _, p := range parts {
+			for _, pt := range p.Tracks {
+				it := init.Track(pt.ID)
+				if it == nil {
+					continue
+				}
+				t := int64(pt.BaseTime)
+				for _, s := range pt.Samples {
+					pts := float64(t+int64(s.PTSOffset))/float64(it.TimeScale) - start
+					mf.Frames = append(mf.Frames, mkv.Frame{
+						Track: uint64(pt.ID),
+						Time:  time.Duration(math.Round(pts*1000)) * time.Millisecond,
+						Key:   !s.IsNonSyncSample,
+						Data:  s.Payload,
+					})
+					t += int64(s.Duration)
+				}
+			}
+		}
+		sortFramesByTime(mf.Frames)
+		if err := mkv.WriteFragment(w, mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortFramesByTime orders frames of all tracks by time (stable, so each
+// track keeps its decode order), as Matroska clusters interleave blocks.
+func sortFramesByTime(fs []mkv.Frame) {
+	// Insertion sort: the tracks are each nearly in order already.
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].Track != fs[j-1].Track && fs[j].Time < fs[j-1].Time; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+}
+
+// kvsSeconds formats Unix ns as KVS's decimal seconds with milliseconds.
+func kvsSeconds(ns int64) string {
+	ms := ns / 1e6
+	return strconv.FormatInt(ms/1000, 10) + "." + fmt.Sprintf("%03d", ms%1000)
+}
+
+// mkvCodec describes a track for Matroska: codec ID and CodecPrivate
+// (ISO/IEC 14496-15 records for H.264/H.265, the VP9 feature list, av1C,
+// AudioSpecificConfig, OpusHead; none for VP8).
+func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
+	mt := mkv.Track{Number: uint64(t.ID), UID: uint64(t.ID)}
+	switch c := t.Codec.(type) {
+	case *mp4.CodecH264:
+		rec, err := avc.CreateAVCDecConfRec([][]byte{c.SPS}, [][]byte{c.PPS}, true)
+		if err != nil {
+			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		var b bytes.Buffer
+		if err := rec.Encode(&b); err != nil {
+			return mt, err
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_MPEG4/ISO/AVC", b.Bytes()
+		if sps, err := avc.ParseSPSNALUnit(c.SPS, false); err == nil {
+			mt.Width, mt.Height = int(sps.Width), int(sps.Height)
+		}
+	case *mp4.CodecH265:
+		rec, err := hevc.CreateHEVCDecConfRec([][]byte{c.VPS}, [][]byte{c.SPS}, [][]byte{c.PPS}, true, true, true, true)
+		if err != nil {
+			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		var b bytes.Buffer
+		if err := rec.Encode(&b); err != nil {
+			return mt, err
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_MPEGH/ISO/HEVC", b.Bytes()
+		if sps, err := hevc.ParseSPSNALUnit(c.SPS); err == nil {
+			w, h := sps.ImageSize()
+			mt.Width, mt.Height = int(w), int(h)
+		}
+	case *cmaf.CodecVP8:
+		mt.Type, mt.CodecID = mkv.Video, "V_VP8"
+		mt.Width, mt.Height = c.Width, c.Height
+	case *mp4.CodecVP9:
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_VP9", vp9CodecPrivate(c)
+		mt.Width, mt.Height = c.Width, c.Height
+	case *mp4.CodecAV1:
+		sh, err := cmaf.AV1Info(c)
+		if err != nil {
+			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		rec, err := cmaf.AV1Config(c, sh)
+		if err != nil {
+			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_AV1", rec
+		mt.Width, mt.Height = sh.Width(), sh.Height()
+	case *mp4.CodecMPEG4Audio:
+		asc, err := c.Config.Marshal()
+		if err != nil {
+			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
+		}
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_AAC", asc
+		mt.SampleRate, mt.Channels = float64(c.Config.SampleRate), c.Config.ChannelCount
+	case *mp4.CodecOpus:
+		// RFC 7845 §5.1 identification header; Matroska's A_OPUS carries it.
+		head := []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, byte(c.ChannelCount), 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0}
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_OPUS", head
+		mt.SampleRate, mt.Channels = 48000, c.ChannelCount
+		mt.CodecDelay, mt.SeekPreRoll = 6500000, 80000000
+	case *mp4.CodecLPCM:
+		mt.Type, mt.CodecID = mkv.Audio, "A_PCM/INT/BIG"
+		if c.LittleEndian {
+			mt.CodecID = "A_PCM/INT/LIT"
+		}
+		mt.SampleRate, mt.Channels, mt.BitDepth = float64(c.SampleRate), c.ChannelCount, c.BitDepth
+	default:
+		return mt, fragments.Errorf(fragments.KindUnsupportedMedia, "Track %d has a codec Matroska output does not support.", t.ID)
+	}
+	return mt, nil
+}
+
+// vp9CodecPrivate is the Matroska VP9 CodecPrivate: the codec feature
+// list (ID, length 1, value) with profile (1), bit depth (3) and chroma
+// subsampling (4).
+func vp9CodecPrivate(c *mp4.CodecVP9) []byte {
+	return []byte{1, 1, c.Profile, 3, 1, c.BitDepth, 4, 1, c.ChromaSubsampling}
+}

@@ -1,0 +1,10 @@
+package fragments
+
+// Record encoding and the index, for the tests of the package's users.
+var (
+	AppendRecord = appendRecord
+	ParseRecord  = parseRecord
+)
+
+// Index returns the store's fragment index.
+func (st *Store) Index() *Index { return st.idx }

@@ -1,0 +1,101 @@
+package recorder
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media"
+)
+
+// Recorder records every publication whose video stream keeps data: it
+// reads the publication's hub like any other reader, cuts the units into
+// fragments (and LL-HLS parts) and appends them to the stream's store.
+// The wiring (server) calls OnPublish when a publication starts.
+//
+// Set the exported fields, then call Initialize; Close stops every
+// recording after it flushed its open fragment.
+type Recorder struct {
+	Videos              *fragments.Manager
+	MaxFragmentDuration time.Duration
+	// PartDuration, when set, also cuts LL-HLS parts of at most this
+	// duration (Store.Live).
+	PartDuration time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+
+	mu      sync.Mutex // guards running and closed
+	running map[string]*recording
+	closed  bool
+	metrics *metrics
+}
+
+// Initialize registers the metrics.
+func (r *Recorder) Initialize() error {
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	r.Logger = r.Logger.With("component", "recorder")
+	r.running = map[string]*recording{}
+	r.metrics = newMetrics(r.Registerer)
+	return nil
+}
+
+// OnPublish starts recording a publication, unless its stream keeps no
+// data (retention 0: live only).
+func (r *Recorder) OnPublish(name string, h *media.Hub) {
+	d, err := r.Videos.Describe(name)
+	if err != nil || d.DataRetentionInHours == 0 {
+		return
+	}
+	st, err := r.Videos.Store(name)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	if old := r.running[name]; old != nil {
+		go old.stop()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rc := &recording{rec: r, name: name, hub: h, store: st, cancel: cancel, done: make(chan struct{})}
+	r.running[name] = rc
+	r.metrics.recorders.Inc()
+	go rc.run(ctx)
+}
+
+// OnUnpublish does nothing: the hub's readers get EOF, and the recording
+// flushes its last fragment and leaves by itself.
+func (r *Recorder) OnUnpublish(string, *media.Hub) {}
+
+// Stop stops recording a stream and waits for it (before the stream is
+// deleted).
+func (r *Recorder) Stop(name string) {
+	r.mu.Lock()
+	rc := r.running[name]
+	r.mu.Unlock()
+	if rc != nil {
+		rc.stop()
+	}
+}
+
+// Close stops every recording; each flushes its open fragment first.
+func (r *Recorder) Close() {
+	r.mu.Lock()
+	r.closed = true
+	recs := make([]*recording, 0, len(r.running))
+	for _, rc := range r.running {
+		recs = append(recs, rc)
+	}
+	r.mu.Unlock()
+	for _, rc := range recs {
+		rc.stop()
+	}
+}

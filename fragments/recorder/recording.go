@@ -1,0 +1,120 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/fragmenter"
+	"github.com/eddy-video/eddy/media"
+)
+
+func (r *recording) stop() {
+	r.cancel()
+	<-r.done
+}
+
+func (r *recording) run(ctx context.Context) {
+	log := r.rec.Logger.With("stream", r.name)
+	defer func() {
+		r.rec.mu.Lock()
+		if r.rec.running[r.name] == r {
+			delete(r.rec.running, r.name)
+		}
+		r.rec.mu.Unlock()
+		r.rec.metrics.recorders.Dec()
+		close(r.done)
+	}()
+	for {
+		rd, err := r.hub.NewReader()
+		if err != nil {
+			return // the publication ended
+		}
+		err = r.record(ctx, rd)
+		rd.Close()
+		switch {
+		case errors.Is(err, media.ErrOverflow):
+			r.rec.metrics.recorderDrops.Inc()
+			log.Warn("recorder fell behind the publisher; resuming at the next keyframe")
+			continue
+		case err == nil, errors.Is(err, io.EOF), errors.Is(err, context.Canceled):
+			return
+		default:
+			log.Error("recording stopped", "err", err)
+			return
+		}
+	}
+}
+
+// record feeds one reader's units through a fragmenter into the store.
+func (r *recording) record(ctx context.Context, rd *media.Reader) error {
+	var cutAt time.Time // arrival of the unit that closed the fragment
+	fr := &fragmenter.Fragmenter{
+		Tracks:      r.hub.Tracks,
+		MaxDuration: r.rec.MaxFragmentDuration,
+		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
+			if _, err := r.store.Append(init, f); err != nil {
+				r.rec.metrics.appendErrors.Inc()
+				return err
+			}
+			r.rec.metrics.fragments.Inc()
+			r.rec.metrics.bytes.Add(float64(len(f.Media)))
+			if !cutAt.IsZero() {
+				r.rec.metrics.persistLatency.Observe(time.Since(cutAt).Seconds())
+			}
+			return nil
+		},
+	}
+	if t := r.rec.PartDuration; t > 0 {
+		live := r.store.Live()
+		var seg fragments.LiveSegment
+		fr.PartTarget = t
+		fr.EmitPart = func(init *fragments.InitSegment, p *fragmenter.PartCut) {
+			if p.First {
+				// The previous fragment was appended before this one
+				// opened (Emit is synchronous), so its number is next.
+				seg = fragments.LiveSegment{Seq: r.store.NextSeq(), InitID: init.ID, ServerTime: p.ServerTime, Keyframe: p.Keyframe}
+			}
+			seg.ProducerTime = p.ProducerTime
+			live.AddPart(seg, init, &fragments.LivePart{Duration: p.Duration, Independent: p.Independent, Media: p.Media, First: p.Arrival}, p.Last)
+		}
+		run := live.Start(t)
+		defer live.Stop(run)
+	}
+	if err := fr.Initialize(); err != nil {
+		r.rec.Logger.Warn("publication not recorded", "stream", r.name, "err", err)
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for {
+		au, err := rd.Read(ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+				cutAt = time.Time{}
+				if ferr := fr.Flush(); ferr != nil {
+					return ferr
+				}
+			}
+			return err
+		}
+		cutAt = au.Arrival
+		if err := fr.Push(au); err != nil {
+			return err
+		}
+	}
+}
+
+// recording reads one publication from its hub, cuts it into fragments
+// and stores them. One that falls behind is dropped by the hub like any
+// reader; it then rejoins at the next keyframe (the gap is counted), so
+// the publisher is never slowed.
+type recording struct {
+	rec    *Recorder
+	name   string
+	hub    *media.Hub
+	store  *fragments.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+}
