@@ -39,7 +39,8 @@ type Handler struct {
 }
 
 // Mount adds the UI routes to r: GET / and /assets/*, GET /api/v1/streams
-// and GET /api/v1/streams/{name}/coverage.
+// GET /api/v1/streams/{name}/coverage and the browser clip
+// GET /api/v1/streams/{name}/clip.mp4.
 func (h *Handler) Mount(r chi.Router) {
 	if h.Logger == nil {
 		h.Logger = slog.Default()
@@ -54,6 +55,7 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Get("/assets/*", h.serveAsset)
 	r.Get("/api/v1/streams", h.listStreams)
 	r.Get("/api/v1/streams/{name}/coverage", h.coverage)
+	r.Get("/api/v1/streams/{name}/clip.mp4", h.clipMP4)
 }
 
 // apiError is the JSON error body of the UI API.

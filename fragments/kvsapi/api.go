@@ -56,7 +56,6 @@ func (a *API) Mount(r chi.Router) {
 	r.Post("/listFragments", handle(a.listFragments))
 	r.Post("/getMediaForFragmentList", a.getMediaForFragmentList)
 	r.Post("/getClip", a.getClip)
-	r.Get("/api/v1/streams/{name}/clip.mp4", a.clipMP4)
 	for _, op := range unimplemented {
 		r.Post(op.path, op.serve)
 	}

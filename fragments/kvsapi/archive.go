@@ -2,14 +2,11 @@ package kvsapi
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/archive"
@@ -270,49 +267,4 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("Content-Length", fmt.Sprint(len(c.Bytes)))
 	_, _ = w.Write(c.Bytes)
-}
-
-// clipMP4 serves GET /api/v1/streams/{name}/clip.mp4?start=RFC3339&end=RFC3339
-// [&timestamps=producer|server]: the GetClip MP4 with Content-Length and
-// HTTP Range (via http.ServeContent), so players can seek and download
-// tools can resume. Errors are JSON in the Kinesis Video shape.
-func (a *API) clipMP4(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
-	q := r.URL.Query()
-	start, err1 := time.Parse(time.RFC3339Nano, q.Get("start"))
-	end, err2 := time.Parse(time.RFC3339Nano, q.Get("end"))
-	if err1 != nil || err2 != nil {
-		WriteError(w, Errorf(CodeInvalidArgument, "start and end must be RFC 3339 times, e.g. 2026-01-02T15:04:05Z."))
-		return
-	}
-	if end.Before(start) {
-		WriteError(w, Errorf(CodeInvalidArgument, "end must not be before start."))
-		return
-	}
-	kind := fragments.IndexProducerTime
-	switch q.Get("timestamps") {
-	case "", "producer":
-	case "server":
-		kind = fragments.IndexServerTime
-	default:
-		WriteError(w, Errorf(CodeInvalidArgument, "timestamps must be producer or server."))
-		return
-	}
-	if err := CheckName("The stream name", name); err != nil {
-		WriteError(w, err)
-		return
-	}
-	st, err := a.Videos.Store(name)
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	c, err := Clip(st, kind, start, end, a.Now())
-	if err != nil {
-		WriteError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "video/mp4")
-	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+"-"+start.UTC().Format("20060102T150405Z")+".mp4"))
-	http.ServeContent(w, r, "", c.Start, bytes.NewReader(c.Bytes))
 }
