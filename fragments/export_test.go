@@ -8,3 +8,6 @@ var (
 
 // Index returns the store's fragment index.
 func (st *Store) Index() *Index { return st.idx }
+
+// WriteV1IndexChunk writes entries as an index chunk of format version 1.
+var WriteV1IndexChunk = writeV1Chunk

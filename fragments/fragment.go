@@ -104,7 +104,7 @@ func parseRecord(seq uint64, b []byte) (*Fragment, error) {
 
 // indexEntry is f's entry in the fragment index.
 func (f *Fragment) indexEntry(size int) IndexEntry {
-	e := IndexEntry{Seq: f.Seq, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Size: int64(size)}
+	e := IndexEntry{Seq: f.Seq, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Size: int64(size), InitID: f.InitID}
 	if f.Keyframe {
 		e.Flags |= IndexKeyframe
 	}

@@ -11,15 +11,23 @@ package fragments
 // On disk (all integers little-endian):
 //
 //	dir/<first seq, 20 digits>.fx   chunk file, append-only
-//	  header  16 bytes: magic "EDDYFX01" | first seq u64
-//	  entries 40 bytes each, entry i at offset 16 + 40*i:
+//	  header  16 bytes: magic "EDDYFX02" | first seq u64
+//	  entries 56 bytes each, entry i at offset 16 + 56*i:
 //	    seq - first seq u32 | flags u32 | server time i64 | producer time i64 |
-//	    duration i64 | size u32 | crc32c u32 of the 36 bytes before
+//	    duration i64 | size u32 | init segment id [16] |
+//	    crc32c u32 of the 52 bytes before
 //	dir/<first seq, 20 digits>.fxs  summary of a sealed (full) chunk
-//	  magic "EDDYFXS1" | first seq u64 | entries u32 | crc of last entry u32 |
+//	  magic "EDDYFXS2" | first seq u64 | entries u32 | crc of last entry u32 |
 //	  blocks u32 | 0 u32 | chunk cover (server, producer: 4 i64 each) |
 //	  per block: first seq u64 | last seq u64 | pos u32 | n u32 | cover server | cover producer |
 //	  crc32c u32 of everything before
+//
+// Each entry carries its fragment's init segment id, so a playlist (which
+// needs it for EXT-X-MAP and discontinuities) is rendered from the index
+// alone, without reading any fragment. The format is versioned by the
+// magic: a chunk of another version (EDDYFX01 had 40-byte entries without
+// the id) fails OpenIndex with ErrIndexVersion, and the owner rebuilds the
+// index from the log, as after damage.
 //
 // A chunk holds up to 65536 entries (a new chunk also starts when a sequence
 // gap would overflow the 32-bit delta), so retention deletes whole files.
@@ -82,6 +90,7 @@ type IndexEntry struct {
 	Duration     int64  // ns
 	Size         int64  // bytes of the stored fragment, at most math.MaxUint32
 	Flags        uint32 // IndexKeyframe; other bits reserved
+	InitID       InitID // the fragment's init segment
 }
 
 // IndexKeyframe marks a fragment that starts on a keyframe.
@@ -116,6 +125,9 @@ var (
 	// ErrIndexOrder is returned by Append for a sequence that does not
 	// increase.
 	ErrIndexOrder = errors.New("fragments: index sequence out of order")
+	// ErrIndexVersion is returned by OpenIndex for an index written in
+	// another format version; the owner rebuilds it from the log.
+	ErrIndexVersion = errors.New("fragments: index format version differs")
 )
 
 // IndexCorruptError reports a damaged index file. The owner rebuilds the
@@ -133,10 +145,12 @@ func (e *IndexCorruptError) Error() string {
 func (e *IndexCorruptError) Is(target error) bool { return target == ErrIndexCorrupt }
 
 const (
-	fxMagic        = "EDDYFX01"
-	fxSummaryMagic = "EDDYFXS1"
+	fxMagic        = "EDDYFX02"
+	fxMagicPrefix  = "EDDYFX0" // any version's
+	fxSummaryMagic = "EDDYFXS2"
 	fxHeaderSize   = 16
-	fxEntrySize    = 40
+	fxEntrySize    = 56
+	fxEntryCRC     = fxEntrySize - 4 // offset of an entry's checksum
 	fxChunkExt     = ".fx"
 	fxSummaryExt   = ".fxs"
 	fxNameDigits   = 20
@@ -327,6 +341,9 @@ func (x *Index) loadChunk(first uint64, isLast bool) error {
 		return x.corrupt(first, "missing header")
 	}
 	if string(hdr[:8]) != fxMagic {
+		if string(hdr[:7]) == fxMagicPrefix {
+			return fmt.Errorf("%w: %s is %q, this version reads %q", ErrIndexVersion, path, hdr[:8], fxMagic)
+		}
 		return x.corrupt(first, "bad magic %q", hdr[:8])
 	}
 	if s := binary.LittleEndian.Uint64(hdr[8:]); s != first {
@@ -415,26 +432,29 @@ func fxEncode(b []byte, e *IndexEntry, base uint64) uint32 {
 	binary.LittleEndian.PutUint64(b[16:], uint64(e.ProducerTime))
 	binary.LittleEndian.PutUint64(b[24:], uint64(e.Duration))
 	binary.LittleEndian.PutUint32(b[32:], uint32(e.Size))
-	crc := crc32.Checksum(b[:36], fxCRC)
-	binary.LittleEndian.PutUint32(b[36:], crc)
+	copy(b[36:52], e.InitID[:])
+	crc := crc32.Checksum(b[:fxEntryCRC], fxCRC)
+	binary.LittleEndian.PutUint32(b[fxEntryCRC:], crc)
 	return crc
 }
 
 // fxDecode reads the entry at b[:fxEntrySize] and verifies its checksum.
 func fxDecode(b []byte, base uint64) (IndexEntry, uint32, bool) {
 	b = b[:fxEntrySize]
-	crc := binary.LittleEndian.Uint32(b[36:])
-	if crc32.Checksum(b[:36], fxCRC) != crc {
+	crc := binary.LittleEndian.Uint32(b[fxEntryCRC:])
+	if crc32.Checksum(b[:fxEntryCRC], fxCRC) != crc {
 		return IndexEntry{}, crc, false
 	}
-	return IndexEntry{
+	e := IndexEntry{
 		Seq:          base + uint64(binary.LittleEndian.Uint32(b[0:])),
 		Flags:        binary.LittleEndian.Uint32(b[4:]),
 		ServerTime:   int64(binary.LittleEndian.Uint64(b[8:])),
 		ProducerTime: int64(binary.LittleEndian.Uint64(b[16:])),
 		Duration:     int64(binary.LittleEndian.Uint64(b[24:])),
 		Size:         int64(binary.LittleEndian.Uint32(b[32:])),
-	}, crc, true
+	}
+	copy(e.InitID[:], b[36:52])
+	return e, crc, true
 }
 
 // addSummary accounts for e, just written (or read) as entry c.n of chunk c,
@@ -926,7 +946,7 @@ func (x *Index) Range(t IndexTime, start, end int64, fromSeq uint64, limit int) 
 		}
 		for j := range int(n) {
 			p := raw[j*fxEntrySize : (j+1)*fxEntrySize]
-			if crc32.Checksum(p[:36], fxCRC) != binary.LittleEndian.Uint32(p[36:]) {
+			if crc32.Checksum(p[:fxEntryCRC], fxCRC) != binary.LittleEndian.Uint32(p[fxEntryCRC:]) {
 				return nil, 0, x.corrupt(c.first, "entry %d: checksum mismatch", pos+uint32(j))
 			}
 			seq := c.first + uint64(binary.LittleEndian.Uint32(p))

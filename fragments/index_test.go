@@ -1,7 +1,10 @@
 package fragments
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -41,6 +44,7 @@ func testEntry(seq uint64) IndexEntry {
 		Duration:     2000,
 		Size:         int64(seq%1000) * 7,
 		Flags:        uint32(seq % 2),
+		InitID:       InitID{byte(seq / 100), 0xe0, 15: byte(seq)},
 	}
 }
 
@@ -905,5 +909,43 @@ func TestIndexEmptyChunkAfterFailedWrite(t *testing.T) {
 			x = openTestIndex(t, dir)
 			checkAll(t, x, want)
 		})
+	}
+}
+
+// writeV1Chunk writes entries as a chunk of index format version 1
+// (magic EDDYFX01, 40-byte entries without the init segment id), as
+// Eddy wrote them before the id was added.
+func writeV1Chunk(t *testing.T, dir string, es []IndexEntry) {
+	t.Helper()
+	first := es[0].Seq
+	b := append([]byte("EDDYFX01"), binary.LittleEndian.AppendUint64(nil, first)...)
+	for _, e := range es {
+		var p [40]byte
+		binary.LittleEndian.PutUint32(p[0:], uint32(e.Seq-first))
+		binary.LittleEndian.PutUint32(p[4:], e.Flags)
+		binary.LittleEndian.PutUint64(p[8:], uint64(e.ServerTime))
+		binary.LittleEndian.PutUint64(p[16:], uint64(e.ProducerTime))
+		binary.LittleEndian.PutUint64(p[24:], uint64(e.Duration))
+		binary.LittleEndian.PutUint32(p[32:], uint32(e.Size))
+		binary.LittleEndian.PutUint32(p[36:], crc32.Checksum(p[:36], fxCRC))
+		b = append(b, p[:]...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%020d%s", first, fxChunkExt)), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIndexOldVersion: an index of another format version is refused with
+// ErrIndexVersion (its owner rebuilds it), not read as damage or data.
+func TestIndexOldVersion(t *testing.T) {
+	dir := t.TempDir()
+	writeV1Chunk(t, dir, testEntries(seqRange(1, 10)...))
+	x, err := OpenIndex(dir)
+	if err == nil {
+		x.Close()
+		t.Fatal("a version 1 index opened")
+	}
+	if !errors.Is(err, ErrIndexVersion) || errors.Is(err, ErrIndexCorrupt) {
+		t.Fatalf("OpenIndex = %v, want ErrIndexVersion", err)
 	}
 }

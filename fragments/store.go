@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
@@ -31,34 +33,31 @@ type Store struct {
 	mu    sync.Mutex // serializes Append; guards inits
 	inits map[InitID][]byte
 
-	initMu sync.Mutex
-	initOf map[uint64]InitID // recent fragments' init segments (bounded)
-
-	live *Live
+	live  *Live
+	reads *atomic.Int64 // fragment records read from the log (the manager's count)
 }
-
-// maxInitCache bounds Store.initOf: enough for every live window and a
-// long on-demand playlist.
-const maxInitCache = 1 << 14
 
 const (
 	initDir  = "init"
 	indexDir = "fragments.idx"
 )
 
-// openStore opens the store of a video stream whose log is s.
-func openStore(s *datastreams.Stream, events *datastreams.Stream) (*Store, error) {
+// openStore opens the store of a video stream whose log is s; reads
+// counts the fragment records it reads.
+func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.Int64, log *slog.Logger) (*Store, error) {
 	sh, err := s.Shard(0)
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, initOf: map[uint64]InitID{}}
+	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads}
 	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
 		return nil, err
 	}
 	idx, err := OpenIndex(filepath.Join(s.Dir(), indexDir))
 	if err != nil {
-		// A damaged index is derived data: rebuild it from the log.
+		// The index is derived data: when it is damaged or of another
+		// format version, it is rebuilt from the log.
+		log.Info("rebuilding the fragment index from the log", "stream", s.Name(), "reason", err)
 		_ = os.RemoveAll(filepath.Join(s.Dir(), indexDir))
 		if idx, err = OpenIndex(filepath.Join(s.Dir(), indexDir)); err != nil {
 			return nil, err
@@ -92,6 +91,7 @@ func (st *Store) reconcile() error {
 		if len(recs) == 0 {
 			break
 		}
+		st.reads.Add(int64(len(recs)))
 		entries := make([]IndexEntry, 0, len(recs))
 		for _, r := range recs {
 			if f, err := parseRecord(r.Seq, r.Data); err == nil {
@@ -127,7 +127,6 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 		return 0, res[0].Err
 	}
 	f.Seq = res[0].Seq
-	st.rememberInit(f.Seq, f.InitID)
 	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
 		return f.Seq, err
 	}
@@ -224,41 +223,6 @@ func (st *Store) Init(id InitID) ([]byte, error) {
 	return b, nil
 }
 
-func (st *Store) rememberInit(seq uint64, id InitID) {
-	st.initMu.Lock()
-	defer st.initMu.Unlock()
-	if len(st.initOf) >= maxInitCache {
-		// Forget the oldest half: live windows only need recent ones.
-		cut := seq - maxInitCache/2
-		for k := range st.initOf {
-			if k < cut {
-				delete(st.initOf, k)
-			}
-		}
-		if len(st.initOf) >= maxInitCache {
-			clear(st.initOf)
-		}
-	}
-	st.initOf[seq] = id
-}
-
-// InitOf returns the init segment ID of a fragment without reading its
-// media when it is known (playlists need it for every listed fragment).
-func (st *Store) InitOf(seq uint64) (InitID, error) {
-	st.initMu.Lock()
-	id, ok := st.initOf[seq]
-	st.initMu.Unlock()
-	if ok {
-		return id, nil
-	}
-	f, err := st.Read(seq)
-	if err != nil {
-		return InitID{}, err
-	}
-	st.rememberInit(seq, f.InitID)
-	return f.InitID, nil
-}
-
 // ErrFragmentNotFound is returned for a fragment the store does not hold.
 var ErrFragmentNotFound = errors.New("fragments: fragment not found")
 
@@ -268,6 +232,7 @@ func (st *Store) Read(seq uint64) (*Fragment, error) {
 	if seq < first || seq >= next {
 		return nil, ErrFragmentNotFound
 	}
+	st.reads.Add(1)
 	recs, err := st.shard.Log().Read(seq, 1, 1)
 	if err != nil {
 		return nil, err

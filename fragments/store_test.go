@@ -1,6 +1,8 @@
 package fragments_test
 
 import (
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -131,5 +133,57 @@ func TestStoreReopenReindexes(t *testing.T) {
 	all, _, _ := st2.List(fragments.IndexProducerTime, time.Unix(0, 0), clk.Now(), 0, 0)
 	if len(all) != 50 || all[49].Seq != seqs[49] {
 		t.Fatalf("after reopen: %d fragments listed, want 50", len(all))
+	}
+}
+
+// TestStoreUpgradesOldIndex: a store whose index was written in format
+// version 1 (no init segment ids) rebuilds it from the log on open, so
+// every entry carries its fragment's init segment id and playlists need no
+// fragment read.
+func TestStoreUpgradesOldIndex(t *testing.T) {
+	dir := t.TempDir()
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	core := &datastreams.Core{Dir: dir, Now: clk.Now}
+	if err := core.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	m := &fragments.Manager{Core: core}
+	if err := m.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := m.Store("cam")
+	seqs := fragmentstest.AppendSynthetic(t, st, clk, 30, 100)
+	old, _, _ := st.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	m.Close()
+	core.Close()
+	// Replace the index with the same entries in format version 1.
+	idx := filepath.Join(dir, "streams", "cam", "fragments.idx")
+	if err := os.RemoveAll(idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(idx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fragments.WriteV1IndexChunk(t, idx, old)
+
+	_, m2 := fragmentstest.NewManager(t, dir, clk, 0)
+	st2, err := m2.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _, _ := st2.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	if len(all) != len(seqs) {
+		t.Fatalf("after the upgrade: %d fragments listed, want %d", len(all), len(seqs))
+	}
+	for i, e := range all {
+		if e.Seq != seqs[i] || e.InitID != (fragments.InitID{9}) || e != old[i] {
+			t.Fatalf("entry %d after the upgrade: %+v, want %+v", i, e, old[i])
+		}
+	}
+	if n := m2.MediaReads(); n != int64(len(seqs)) {
+		t.Errorf("the rebuild read %d fragment records, want %d (each once)", n, len(seqs))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,6 +82,7 @@ type Manager struct {
 	mu     sync.Mutex
 	stores map[string]*Store
 	closed bool
+	reads  atomic.Int64 // fragment records read from the logs, all stores
 }
 
 // Initialize opens the store of every video stream.
@@ -93,11 +95,16 @@ func (m *Manager) Initialize() error {
 		m.DefaultRetentionHours = datastreams.DefaultRetentionHours
 	}
 	m.stores = map[string]*Store{}
+	if m.Registerer != nil {
+		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
+			Help: "Fragment records read from the logs (segments, clips, MKV, index rebuilds); playlists read none."},
+			func() float64 { return float64(m.reads.Load()) }))
+	}
 	for _, s := range m.Core.Streams() {
 		if s.Kind() != datastreams.StreamKindVideo {
 			continue
 		}
-		st, err := openStore(s, m.eventsOf(s.Name()))
+		st, err := openStore(s, m.eventsOf(s.Name()), &m.reads, m.Logger)
 		if err != nil {
 			return fmt.Errorf("video stream %s: %w", s.Name(), err)
 		}
@@ -124,6 +131,10 @@ func (m *Manager) eventsOf(name string) *datastreams.Stream {
 	}
 	return s
 }
+
+// MediaReads returns how many fragment records the stores have read from
+// their logs since Initialize.
+func (m *Manager) MediaReads() int64 { return m.reads.Load() }
 
 // ARN returns a video stream's ARN (Kinesis Video format).
 func (m *Manager) ARN(name string, created time.Time) string {
@@ -199,7 +210,7 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 		_ = m.Core.DeleteStream(name, true)
 		return VideoStream{}, err
 	}
-	st, err := openStore(s, events)
+	st, err := openStore(s, events, &m.reads, m.Logger)
 	if err != nil {
 		_ = m.Core.DeleteStream(name, true)
 		_ = m.Core.DeleteStream(events.Name(), true)

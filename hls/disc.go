@@ -62,12 +62,7 @@ func (s *Server) discBefore(sess *session, st *fragments.Store, first uint64) (d
 			if e.Seq >= first {
 				break
 			}
-			var id fragments.InitID
-			if sess.Disc != DiscAlways {
-				if id, err = st.InitOf(e.Seq); err != nil {
-					continue // trimmed meanwhile
-				}
-			}
+			id := e.InitID
 			if sess.discontinuity(cur.prev, &e, cur.prev != nil && id != cur.prevInit) {
 				cur.count++
 			}

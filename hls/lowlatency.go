@@ -161,7 +161,7 @@ func (s *Server) llPlaylist(sess *session, st *fragments.Store, v *fragments.Liv
 	if err != nil {
 		return "", err
 	}
-	segs := s.stored(st, entries)
+	segs := s.stored(entries)
 	// Attach the live parts, and add what the store does not list yet:
 	// a complete fragment being made durable, and the one in progress.
 	byseq := make(map[uint64]int, len(segs))

@@ -27,10 +27,8 @@ func (s *Server) master(w http.ResponseWriter, r *http.Request) {
 	}
 	codecs, bw := "", 0
 	if len(entries) > 0 {
-		if id, err := st.InitOf(entries[len(entries)-1].Seq); err == nil {
-			if init, err := st.Init(id); err == nil {
-				codecs = cmaf.CodecsString(init)
-			}
+		if init, err := st.Init(entries[len(entries)-1].InitID); err == nil {
+			codecs = cmaf.CodecsString(init)
 		}
 		var bytes, dur int64
 		for _, e := range entries {
@@ -127,7 +125,7 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok := url.QueryEscape(r.URL.Query().Get("SessionToken"))
-	body, err := s.mediaPlaylist(sess, st, s.stored(st, entries), tok, nil)
+	body, err := s.mediaPlaylist(sess, st, s.stored(entries), tok, nil)
 	if err != nil {
 		kvsapi.WriteError(w, err)
 		return
@@ -144,15 +142,12 @@ type segment struct {
 	open  bool // still being recorded: listed as its parts only
 }
 
-// stored makes the segments of stored fragments.
-func (s *Server) stored(st *fragments.Store, entries []fragments.IndexEntry) []segment {
+// stored makes the segments of stored fragments: the index entries carry
+// their init segment ids, so no fragment is read.
+func (s *Server) stored(entries []fragments.IndexEntry) []segment {
 	segs := make([]segment, 0, len(entries)+1)
 	for _, e := range entries {
-		id, err := st.InitOf(e.Seq) // no media read for known fragments
-		if err != nil {
-			continue // trimmed since listing
-		}
-		segs = append(segs, segment{e: e, init: id})
+		segs = append(segs, segment{e: e, init: e.InitID})
 	}
 	return segs
 }

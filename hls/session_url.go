@@ -166,7 +166,7 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 		if !ok || now.Sub(time.Unix(0, last.ServerTime+last.Duration)) > liveRecent {
 			return nil, noFragments
 		}
-		if err := checkCodecs(st, last.Seq, sess.Container, name); err != nil {
+		if err := checkCodecs(st, last.InitID, sess.Container, name); err != nil {
 			return nil, err
 		}
 		// Discontinuities are numbered from the oldest fragment the
@@ -184,7 +184,7 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 		if len(got) == 0 {
 			return nil, noFragments
 		}
-		if err := checkCodecs(st, got[0].Seq, sess.Container, name); err != nil {
+		if err := checkCodecs(st, got[0].InitID, sess.Container, name); err != nil {
 			return nil, err
 		}
 		sess.Anchor = got[0].Seq
@@ -193,16 +193,11 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 }
 
 // checkCodecs refuses a session for a recording HLS cannot carry, judged
-// by the codecs of the fragment seq (the first the session plays): VP8
-// video in any container (no browser plays it from HLS), and any video
-// but H.264 and H.265 in MPEG-TS. KVS answers
-// UnsupportedStreamMediaTypeException for codecs it cannot package
-// (KVS-API.md §4.8).
-func checkCodecs(st *fragments.Store, seq uint64, container byte, name string) error {
-	id, err := st.InitOf(seq)
-	if err != nil {
-		return nil // trimmed meanwhile: the playlists will tell
-	}
+// by the codecs of init segment id (that of the first fragment the session
+// plays): VP8 video in any container (no browser plays it from HLS), and
+// any video but H.264 and H.265 in MPEG-TS. KVS answers
+// UnsupportedStreamMediaTypeException for codecs it cannot package.
+func checkCodecs(st *fragments.Store, id fragments.InitID, container byte, name string) error {
 	b, err := st.Init(id)
 	if err != nil {
 		return nil

@@ -94,11 +94,7 @@ func recordedTracks(st *fragments.Store) []media.Track {
 	if !ok {
 		return nil
 	}
-	id, err := st.InitOf(last.Seq)
-	if err != nil {
-		return nil
-	}
-	b, err := st.Init(id)
+	b, err := st.Init(last.InitID)
 	if err != nil {
 		return nil
 	}
