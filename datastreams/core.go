@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // Retention bounds of the log itself (video streams use the whole range)
@@ -170,7 +172,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	return b, WriteFileAtomic(path, b, 0o600)
+	return b, atomicfile.WriteFile(path, b, 0o600)
 }
 
 // Close stops the janitor and every shard writer; queued appends finish first.
@@ -369,7 +371,7 @@ func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	if err := os.Rename(s.dir, dst); err != nil {
 		return err
 	}
-	_ = syncDir(filepath.Join(c.Dir, "streams"))
+	_ = atomicfile.SyncDir(filepath.Join(c.Dir, "streams"))
 	c.metrics.streams.Dec()
 	c.Logger.Info("stream deleted", "stream", name)
 	go os.RemoveAll(dst)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // FileLogOptions tune a FileLog. Zero values take the defaults.
@@ -231,7 +233,7 @@ func (l *FileLog) createSegment(base uint64) error {
 		f.Close()
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -772,7 +774,7 @@ func (l *FileLog) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 		}
 		l.loaded = kept
 		l.mu.Unlock()
-		if err := syncDir(l.dir); err != nil {
+		if err := atomicfile.SyncDir(l.dir); err != nil {
 			return recs, bytes, err
 		}
 	}

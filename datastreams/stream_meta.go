@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // Stream and shard status values, as the Kinesis API names them.
@@ -75,7 +77,7 @@ func saveMeta(dir string, m *streamMeta) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, metaFile), b, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, metaFile), b, 0o644)
 }
 
 func loadMeta(dir string) (*streamMeta, error) {

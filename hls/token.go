@@ -15,7 +15,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // Playback modes, selectors and options of a session (KVS-API.md §4.5).
@@ -144,7 +144,7 @@ func LoadKey(dir string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := datastreams.WriteFileAtomic(p, key, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, key, 0o600); err != nil {
 		return nil, fmt.Errorf("hls key: %w", err)
 	}
 	return key, nil
