@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // Data-plane operations: PutRecord(s), GetShardIterator, GetRecords.
@@ -233,7 +235,7 @@ func (a *API) iteratorShard(it Iterator) (*Stream, *Shard, error) {
 	return s, sh, nil
 }
 
-func toRecords(shard int, recs []Record, kms bool) []recordOut {
+func toRecords(shard int, recs []logstore.Record, kms bool) []recordOut {
 	out := make([]recordOut, len(recs))
 	enc := ""
 	if kms {

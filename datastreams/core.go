@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/datastreams/logstore"
+	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 )
 
 // Retention bounds of the log itself (video streams use the whole range)
@@ -48,7 +50,7 @@ type Core struct {
 	TransitionDelay time.Duration
 	ShardLimit      int // open shards across all streams (default 500)
 	// RetentionBytes caps each stream's size (0: no cap) unless the stream
-	// sets its own; the oldest whole segments go first.
+	// sets its own; the oldest records go first (whole segments, with filelog).
 	RetentionBytes  int64
 	JanitorInterval time.Duration
 	Now             func() time.Time
@@ -57,6 +59,10 @@ type Core struct {
 	// AfterTrim, when set, is called after the janitor removed records of
 	// a stream, so layers with derived indexes can follow.
 	AfterTrim func(s *Stream)
+	// OpenLog opens the log of one shard, kept in dir (nil: a filelog
+	// with SegmentBytes, SegmentDuration and Now). memlog.New gives a core
+	// whose records live in memory only.
+	OpenLog func(dir string) (logstore.Log, error)
 
 	mu      sync.RWMutex
 	streams map[string]*Stream
@@ -118,6 +124,9 @@ func (c *Core) Initialize() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.OpenLog == nil {
+		c.OpenLog = c.openFileLog
+	}
 	c.Logger = c.Logger.With("component", "datastreams")
 	c.metrics = newCoreMetrics(c.Registerer)
 	c.streams = map[string]*Stream{}
@@ -161,6 +170,15 @@ func (c *Core) Initialize() error {
 	c.wg.Add(1)
 	go c.janitor()
 	return nil
+}
+
+// openFileLog is the default OpenLog.
+func (c *Core) openFileLog(dir string) (logstore.Log, error) {
+	l, err := filelog.Open(dir, filelog.Options{SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // Stream is one stream of the core: its metadata and shards.
@@ -40,7 +42,7 @@ type Shard struct {
 	Closed time.Time // zero while open
 	EndSeq uint64    // last log sequence of a closed shard
 
-	log    Log
+	log    logstore.Log
 	w      *shardWriter
 	writeR *bucket
 	writeB *bucket
@@ -55,7 +57,7 @@ func (sh *Shard) ID() string { return ShardID(sh.Index) }
 func (sh *Shard) IsOpen() bool { return sh.Closed.IsZero() }
 
 // Log returns the shard's log.
-func (sh *Shard) Log() Log { return sh.log }
+func (sh *Shard) Log() logstore.Log { return sh.log }
 
 // Changed returns a channel closed at the shard's next commit.
 func (sh *Shard) Changed() <-chan struct{} { return sh.w.Changed() }
@@ -81,9 +83,7 @@ func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("shard %d: bad hash key range", sm.Index)
 	}
-	log, err := OpenFileLog(filepath.Join(s.dir, ShardID(sm.Index)), FileLogOptions{
-		SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now,
-	})
+	log, err := c.OpenLog(filepath.Join(s.dir, ShardID(sm.Index)))
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +360,7 @@ func (s *Stream) route(h HashKey) *Shard {
 
 // ReadResult is what Read returns.
 type ReadResult struct {
-	Records []Record
+	Records []logstore.Record
 	Next    uint64 // log sequence to read from next
 	// AtEnd is true when the shard is closed and everything was read.
 	AtEnd bool
@@ -389,7 +389,7 @@ func (s *Stream) Read(sh *Shard, from uint64, limit, maxBytes int, throttle bool
 	if from < first {
 		from = first
 	}
-	var recs []Record
+	var recs []logstore.Record
 	if from < next {
 		recs, err = sh.log.Read(from, limit, maxBytes)
 		if err != nil {

@@ -1,4 +1,4 @@
-package datastreams
+package filelog
 
 import (
 	"encoding/binary"
