@@ -30,38 +30,6 @@ type Stream struct {
 	closed bool
 }
 
-// Shard is one shard of a stream.
-type Shard struct {
-	Index          int
-	Parent         int // -1: none
-	AdjacentParent int // -1: none
-	Start, End     HashKey
-	Created        time.Time
-	// Closed and EndSeq change when the shard is sealed; they are guarded
-	// by the stream's mu.
-	Closed time.Time // zero while open
-	EndSeq uint64    // last log sequence of a closed shard
-
-	log    logstore.Log
-	w      *shardWriter
-	writeR *bucket
-	writeB *bucket
-	readC  *bucket
-	readB  *bucket
-}
-
-// ID returns the shard's Kinesis id.
-func (sh *Shard) ID() string { return ShardID(sh.Index) }
-
-// IsOpen reports whether the shard still takes records.
-func (sh *Shard) IsOpen() bool { return sh.Closed.IsZero() }
-
-// Log returns the shard's log.
-func (sh *Shard) Log() logstore.Log { return sh.log }
-
-// Changed returns a channel closed at the shard's next commit.
-func (sh *Shard) Changed() <-chan struct{} { return sh.w.Changed() }
-
 func (c *Core) openStream(dir string, m *streamMeta) (*Stream, error) {
 	s := &Stream{core: c, name: m.Name, dir: dir, meta: m, subs: map[string]*subscription{}}
 	for _, sm := range m.Shards {
@@ -88,7 +56,7 @@ func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
 		return nil, err
 	}
 	sh := &Shard{Index: sm.Index, Parent: sm.Parent, AdjacentParent: sm.AdjacentParent, Start: start, End: end,
-		Created: sm.Created, Closed: sm.Closed, EndSeq: sm.EndSeq, log: log}
+		Created: sm.Created, Closed: sm.Closed, EndSeq: sm.EndSeq, stream: s, log: log}
 	l := c.Limits
 	sh.writeR = newBucket(l.WriteRecordsPerS)
 	sh.writeB = newBucket(l.WriteBytesPerS)
@@ -200,22 +168,6 @@ func (s *Stream) Info() Info {
 		in.Shards = append(in.Shards, sh.info())
 	}
 	return in
-}
-
-func (sh *Shard) info() ShardInfo {
-	first, next := sh.log.Bounds()
-	si := ShardInfo{Index: sh.Index, ID: sh.ID(), Start: sh.Start, End: sh.End, StartSeq: EncodeSeq(sh.Index, 0),
-		Created: sh.Created, Closed: sh.Closed, FirstLogSeq: first, NextLogSeq: next}
-	if sh.Parent >= 0 {
-		si.ParentID = ShardID(sh.Parent)
-	}
-	if sh.AdjacentParent >= 0 {
-		si.AdjacentID = ShardID(sh.AdjacentParent)
-	}
-	if !sh.IsOpen() {
-		si.EndSeq = EncodeSeq(sh.Index, sh.EndSeq)
-	}
-	return si
 }
 
 // Shard returns the shard with the given index, open or closed.
