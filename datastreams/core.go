@@ -341,12 +341,14 @@ func (c *Core) Stream(name string) (*Stream, error) {
 	s, ok := c.streams[name]
 	c.mu.RUnlock()
 	if !ok {
-		return nil, c.notFound(name)
+		return nil, c.StreamNotFound(name)
 	}
 	return s, nil
 }
 
-func (c *Core) notFound(name string) error {
+// StreamNotFound is the error for a stream that does not exist (or, to
+// the Kinesis Data Streams API, a stream it must not see).
+func (c *Core) StreamNotFound(name string) error {
 	return errf(KindNotFound, "Stream %s under account %s not found.", name, c.AccountID)
 }
 
@@ -368,7 +370,7 @@ func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	s, ok := c.streams[name]
 	if !ok {
 		c.mu.Unlock()
-		return c.notFound(name)
+		return c.StreamNotFound(name)
 	}
 	s.mu.RLock()
 	consumers := len(s.meta.Consumers)

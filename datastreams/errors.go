@@ -6,7 +6,7 @@ import (
 )
 
 // Kind classifies a core error. The API edge maps each kind to the AWS
-// error type and HTTP status in one table (api_errors.go).
+// error type and HTTP status in one table (kdsapi/errors.go).
 type Kind int
 
 // Error kinds.

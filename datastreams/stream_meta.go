@@ -33,7 +33,7 @@ type streamMeta struct {
 	Tags           map[string]string `json:"tags,omitempty"`
 	NextShardIndex int               `json:"nextShardIndex"`
 	Shards         []shardMeta       `json:"shards"`
-	Consumers      []consumerMeta    `json:"consumers,omitempty"`
+	Consumers      []Consumer        `json:"consumers,omitempty"`
 	EncryptionType string            `json:"encryptionType,omitempty"`
 	KeyID          string            `json:"keyId,omitempty"`
 	Metrics        []string          `json:"shardLevelMetrics,omitempty"`
@@ -61,12 +61,6 @@ type shardMeta struct {
 	Created        time.Time `json:"created"`
 	Closed         time.Time `json:"closed,omitzero"`
 	EndSeq         uint64    `json:"endSeq,omitempty"`
-}
-
-type consumerMeta struct {
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
-	Status  string    `json:"status"`
 }
 
 const metaFile = "stream.json"

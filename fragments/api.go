@@ -14,7 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/kdsapi"
 )
 
 // API serves the Kinesis Video archived-media operations (restJson1,
@@ -104,8 +104,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 type timestampRange struct {
-	StartTimestamp *datastreams.Timestamp `json:"StartTimestamp"`
-	EndTimestamp   *datastreams.Timestamp `json:"EndTimestamp"`
+	StartTimestamp *kdsapi.Timestamp `json:"StartTimestamp"`
+	EndTimestamp   *kdsapi.Timestamp `json:"EndTimestamp"`
 }
 
 type fragmentSelector struct {
@@ -154,11 +154,11 @@ type listFragmentsIn struct {
 }
 
 type fragmentOut struct {
-	FragmentNumber               string                `json:"FragmentNumber"`
-	FragmentSizeInBytes          int64                 `json:"FragmentSizeInBytes"`
-	ProducerTimestamp            datastreams.Timestamp `json:"ProducerTimestamp"`
-	ServerTimestamp              datastreams.Timestamp `json:"ServerTimestamp"`
-	FragmentLengthInMilliseconds int64                 `json:"FragmentLengthInMilliseconds"`
+	FragmentNumber               string           `json:"FragmentNumber"`
+	FragmentSizeInBytes          int64            `json:"FragmentSizeInBytes"`
+	ProducerTimestamp            kdsapi.Timestamp `json:"ProducerTimestamp"`
+	ServerTimestamp              kdsapi.Timestamp `json:"ServerTimestamp"`
+	FragmentLengthInMilliseconds int64            `json:"FragmentLengthInMilliseconds"`
 }
 
 type listFragmentsOut struct {
@@ -243,8 +243,8 @@ func (a *API) doListFragments(in *listFragmentsIn) (*listFragmentsOut, error) {
 	for _, e := range entries {
 		out.Fragments = append(out.Fragments, fragmentOut{
 			FragmentNumber: FragmentNumber(e.Seq), FragmentSizeInBytes: e.Size,
-			ProducerTimestamp:            datastreams.Timestamp{Time: time.Unix(0, e.ProducerTime)},
-			ServerTimestamp:              datastreams.Timestamp{Time: time.Unix(0, e.ServerTime)},
+			ProducerTimestamp:            kdsapi.Timestamp{Time: time.Unix(0, e.ProducerTime)},
+			ServerTimestamp:              kdsapi.Timestamp{Time: time.Unix(0, e.ServerTime)},
 			FragmentLengthInMilliseconds: e.Duration / 1e6,
 		})
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/media"
 )
@@ -96,8 +96,8 @@ type sessionURLIn struct {
 	HLSFragmentSelector *struct {
 		FragmentSelectorType *string `json:"FragmentSelectorType"`
 		TimestampRange       *struct {
-			StartTimestamp *datastreams.Timestamp `json:"StartTimestamp"`
-			EndTimestamp   *datastreams.Timestamp `json:"EndTimestamp"`
+			StartTimestamp *kdsapi.Timestamp `json:"StartTimestamp"`
+			EndTimestamp   *kdsapi.Timestamp `json:"EndTimestamp"`
 		} `json:"TimestampRange"`
 	} `json:"HLSFragmentSelector"`
 	ContainerFormat                 *string `json:"ContainerFormat"`

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
 )
 
@@ -162,20 +163,20 @@ func (k *kvsControl) createStream(in *createStreamIn) (any, error) {
 }
 
 type streamInfo struct {
-	DeviceName           string                `json:"DeviceName,omitempty"`
-	StreamName           string                `json:"StreamName"`
-	StreamARN            string                `json:"StreamARN"`
-	MediaType            string                `json:"MediaType,omitempty"`
-	KmsKeyID             string                `json:"KmsKeyId,omitempty"`
-	Version              string                `json:"Version"`
-	Status               string                `json:"Status"`
-	CreationTime         datastreams.Timestamp `json:"CreationTime"`
-	DataRetentionInHours int                   `json:"DataRetentionInHours"`
+	DeviceName           string           `json:"DeviceName,omitempty"`
+	StreamName           string           `json:"StreamName"`
+	StreamARN            string           `json:"StreamARN"`
+	MediaType            string           `json:"MediaType,omitempty"`
+	KmsKeyID             string           `json:"KmsKeyId,omitempty"`
+	Version              string           `json:"Version"`
+	Status               string           `json:"Status"`
+	CreationTime         kdsapi.Timestamp `json:"CreationTime"`
+	DataRetentionInHours int              `json:"DataRetentionInHours"`
 }
 
 func toInfo(s fragments.VideoStream) streamInfo {
 	return streamInfo{DeviceName: s.DeviceName, StreamName: s.Name, StreamARN: s.ARN, MediaType: s.MediaType,
-		KmsKeyID: s.KmsKeyID, Version: s.Version, Status: s.Status, CreationTime: datastreams.Timestamp{Time: s.Created},
+		KmsKeyID: s.KmsKeyID, Version: s.Version, Status: s.Status, CreationTime: kdsapi.Timestamp{Time: s.Created},
 		DataRetentionInHours: s.DataRetentionInHours}
 }
 
