@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/datastreams/logstore"
-	"github.com/eddy-video/eddy/datastreams/logstore/logstoretest"
 	"github.com/eddy-video/eddy/datastreams/logstore/memlog"
 )
 
@@ -16,7 +16,7 @@ import (
 // are put, read and trimmed by retention through memlog, and no segment
 // file is written.
 func TestCoreOnMemLog(t *testing.T) {
-	clk := logstoretest.NewClock()
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	opened := 0
 	c := &Core{Dir: t.TempDir(), Now: clk.Now, OpenLog: func(string) (logstore.Log, error) {
 		opened++

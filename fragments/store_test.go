@@ -1,33 +1,15 @@
 package fragments
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 )
 
-// fakeClock is a settable clock shared by the core and the test.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // newTestManager opens a core and a manager over dir.
-func newTestManager(t *testing.T, dir string, clk *fakeClock, segBytes int64) (*datastreams.Core, *Manager) {
+func newTestManager(t *testing.T, dir string, clk *datastreamstest.Clock, segBytes int64) (*datastreams.Core, *Manager) {
 	t.Helper()
 	var m *Manager
 	core := &datastreams.Core{Dir: dir, Now: clk.Now, SegmentBytes: segBytes, SegmentDuration: 10 * time.Minute,
@@ -47,7 +29,7 @@ func newTestManager(t *testing.T, dir string, clk *fakeClock, segBytes int64) (*
 }
 
 // appendSynthetic stores n 2-second fragments of size bytes at the clock's time.
-func appendSynthetic(t *testing.T, st *Store, clk *fakeClock, n, size int) []uint64 {
+func appendSynthetic(t *testing.T, st *Store, clk *datastreamstest.Clock, n, size int) []uint64 {
 	t.Helper()
 	init := &InitSegment{ID: InitID{9}, Bytes: []byte("init")}
 	var seqs []uint64
@@ -66,7 +48,7 @@ func appendSynthetic(t *testing.T, st *Store, clk *fakeClock, n, size int) []uin
 }
 
 func TestRetentionByAge(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core, m := newTestManager(t, t.TempDir(), clk, 1<<20)
 	if _, err := m.CreateStream("cam", CreateOptions{RetentionHours: 1}); err != nil {
 		t.Fatal(err)
@@ -111,7 +93,7 @@ func TestRetentionByAge(t *testing.T) {
 }
 
 func TestRetentionBySize(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core, m := newTestManager(t, t.TempDir(), clk, 1<<20)
 	const capBytes = 3 << 20
 	if _, err := m.CreateStream("cam", CreateOptions{RetentionHours: 24, RetentionBytes: capBytes}); err != nil {
@@ -138,7 +120,7 @@ func TestRetentionBySize(t *testing.T) {
 // rebuilt from the log on open, and entries past the log are dropped.
 func TestStoreReopenReindexes(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core := &datastreams.Core{Dir: dir, Now: clk.Now}
 	if err := core.Initialize(); err != nil {
 		t.Fatal(err)

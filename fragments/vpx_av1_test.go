@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
 )
@@ -130,7 +131,7 @@ func TestFragmenterVPXAV1(t *testing.T) {
 			checkProbe(t, "fMP4", fmp4, tc.probeName, 75)
 
 			// The archive: MKV (GetMediaForFragmentList) and MP4 (GetClip).
-			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			clk := datastreamstest.NewClock(time.Unix(1_700_000_000, 0))
 			_, m := newTestManager(t, t.TempDir(), clk, 1<<20)
 			if _, err := m.CreateStream("cam", CreateOptions{RetentionHours: 1}); err != nil {
 				t.Fatal(err)

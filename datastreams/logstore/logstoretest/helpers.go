@@ -6,20 +6,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
-// Clock is a settable clock for rolling and retention.
-type Clock struct{ t time.Time }
-
-// NewClock returns a clock at a fixed start time.
-func NewClock() *Clock { return &Clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time { return c.t }
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) { c.t = c.t.Add(d) }
+// NewClock returns a clock for rolling and retention, at the suite's
+// fixed start time.
+func NewClock() *datastreamstest.Clock {
+	return datastreamstest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+}
 
 // Payload is the data of record seq: n bytes that name it.
 func Payload(seq uint64, n int) []byte {
@@ -31,7 +26,7 @@ func Payload(seq uint64, n int) []byte {
 // AppendN appends n records with consecutive sequences, one commit per
 // batch of size batch, each at the clock's time; the clock advances by step
 // per batch.
-func AppendN(t *testing.T, l logstore.Log, clk *Clock, n, batch, size int, step time.Duration) {
+func AppendN(t *testing.T, l logstore.Log, clk *datastreamstest.Clock, n, batch, size int, step time.Duration) {
 	t.Helper()
 	_, next := l.Bounds()
 	for done := 0; done < n; done += batch {
