@@ -7,8 +7,9 @@
 // one table from core error kinds to AWS error types and HTTP statuses,
 // the wire Timestamp, and the bookkeeping of live subscriptions.
 //
-// It must not know how records are stored (logstore), nor what video
-// streams are beyond hiding their logs: which names are reserved for
+// It must not know how records are stored (it sees logstore.Record
+// values the core returns, never a log), nor what video streams are
+// beyond hiding their logs: which names are reserved for
 // other layers comes in through API.ReservedName. Stream state changes go
 // through the core's methods, never its metadata.
 package kdsapi
