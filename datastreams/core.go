@@ -16,6 +16,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/datastreams/logstore"
+	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 )
 
 // Retention bounds of the log itself (video streams use the whole range)
@@ -46,7 +50,7 @@ type Core struct {
 	TransitionDelay time.Duration
 	ShardLimit      int // open shards across all streams (default 500)
 	// RetentionBytes caps each stream's size (0: no cap) unless the stream
-	// sets its own; the oldest whole segments go first.
+	// sets its own; the oldest records go first (whole segments, with filelog).
 	RetentionBytes  int64
 	JanitorInterval time.Duration
 	Now             func() time.Time
@@ -55,6 +59,10 @@ type Core struct {
 	// AfterTrim, when set, is called after the janitor removed records of
 	// a stream, so layers with derived indexes can follow.
 	AfterTrim func(s *Stream)
+	// OpenLog opens the log of one shard, kept in dir (nil: a filelog
+	// with SegmentBytes, SegmentDuration and Now). memlog.New gives a core
+	// whose records live in memory only.
+	OpenLog func(dir string) (logstore.Log, error)
 
 	mu      sync.RWMutex
 	streams map[string]*Stream
@@ -116,6 +124,9 @@ func (c *Core) Initialize() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.OpenLog == nil {
+		c.OpenLog = c.openFileLog
+	}
 	c.Logger = c.Logger.With("component", "datastreams")
 	c.metrics = newCoreMetrics(c.Registerer)
 	c.streams = map[string]*Stream{}
@@ -161,6 +172,15 @@ func (c *Core) Initialize() error {
 	return nil
 }
 
+// openFileLog is the default OpenLog.
+func (c *Core) openFileLog(dir string) (logstore.Log, error) {
+	l, err := filelog.Open(dir, filelog.Options{SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 func loadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil && len(b) == 32 {
@@ -170,7 +190,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	return b, WriteFileAtomic(path, b, 0o600)
+	return b, atomicfile.WriteFile(path, b, 0o600)
 }
 
 // Close stops the janitor and every shard writer; queued appends finish first.
@@ -321,12 +341,14 @@ func (c *Core) Stream(name string) (*Stream, error) {
 	s, ok := c.streams[name]
 	c.mu.RUnlock()
 	if !ok {
-		return nil, c.notFound(name)
+		return nil, c.StreamNotFound(name)
 	}
 	return s, nil
 }
 
-func (c *Core) notFound(name string) error {
+// StreamNotFound is the error for a stream that does not exist (or, to
+// the Kinesis Data Streams API, a stream it must not see).
+func (c *Core) StreamNotFound(name string) error {
 	return errf(KindNotFound, "Stream %s under account %s not found.", name, c.AccountID)
 }
 
@@ -348,7 +370,7 @@ func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	s, ok := c.streams[name]
 	if !ok {
 		c.mu.Unlock()
-		return c.notFound(name)
+		return c.StreamNotFound(name)
 	}
 	s.mu.RLock()
 	consumers := len(s.meta.Consumers)
@@ -369,7 +391,7 @@ func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	if err := os.Rename(s.dir, dst); err != nil {
 		return err
 	}
-	_ = syncDir(filepath.Join(c.Dir, "streams"))
+	_ = atomicfile.SyncDir(filepath.Join(c.Dir, "streams"))
 	c.metrics.streams.Dec()
 	c.Logger.Info("stream deleted", "stream", name)
 	go os.RemoveAll(dst)

@@ -5,11 +5,8 @@ import (
 	"fmt"
 )
 
-// ErrClosed is returned by a log or writer after Close.
-var ErrClosed = errors.New("datastreams: closed")
-
 // Kind classifies a core error. The API edge maps each kind to the AWS
-// error type and HTTP status in one table (api_errors.go).
+// error type and HTTP status in one table (kdsapi/errors.go).
 type Kind int
 
 // Error kinds.

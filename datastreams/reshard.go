@@ -11,7 +11,7 @@ import (
 
 func (s *Stream) checkReshardLocked() error {
 	if s.closed {
-		return s.core.notFound(s.name)
+		return s.core.StreamNotFound(s.name)
 	}
 	if s.meta.Status != StatusActive {
 		return errf(KindInUse, "Stream %s under account %s not ACTIVE, instead in state %s", s.name, s.core.AccountID, s.meta.Status)

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // Entry is a record to append: the log assigns its sequence and time.
@@ -32,7 +34,7 @@ type appendReq struct {
 // acknowledged record is durable. Readers waiting at the tip are woken
 // after each commit.
 type shardWriter struct {
-	log      Log
+	log      logstore.Log
 	syncEach bool // fsync before acknowledging (policy "always")
 	now      func() time.Time
 	onCommit func(records, bytes int, took time.Duration)
@@ -53,7 +55,7 @@ const (
 	maxCommitBytes   = 32 << 20
 )
 
-func newShardWriter(log Log, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration)) *shardWriter {
+func newShardWriter(log logstore.Log, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration)) *shardWriter {
 	w := &shardWriter{log: log, syncEach: syncEach, now: now, onCommit: onCommit,
 		reqs: make(chan *appendReq, writerQueue), stop: make(chan struct{})}
 	ch := make(chan struct{})
@@ -82,7 +84,7 @@ func (w *shardWriter) submit(entries []Entry, seal bool) (<-chan appendResult, e
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, ErrClosed
+		return nil, logstore.ErrClosed
 	}
 	if w.sealed {
 		return nil, errShardClosed
@@ -100,7 +102,7 @@ var errShardClosed = errf(KindInUse, "shard is closed")
 func (w *shardWriter) run() {
 	defer w.wg.Done()
 	var batch []*appendReq
-	var recs []Record
+	var recs []logstore.Record
 	for {
 		var first *appendReq
 		select {
@@ -156,7 +158,7 @@ func entriesSize(es []Entry) int {
 }
 
 // commit appends and commits one group and answers its requests.
-func (w *shardWriter) commit(batch []*appendReq, recs []Record) []Record {
+func (w *shardWriter) commit(batch []*appendReq, recs []logstore.Record) []logstore.Record {
 	start := w.now()
 	t := start.UnixNano()
 	if last := w.log.LastTime(); t <= last {
@@ -168,7 +170,7 @@ func (w *shardWriter) commit(batch []*appendReq, recs []Record) []Record {
 	for i, r := range batch {
 		firsts[i] = seq
 		for _, e := range r.entries {
-			recs = append(recs, Record{Seq: seq, Time: t, Key: e.Key, Data: e.Data})
+			recs = append(recs, logstore.Record{Seq: seq, Time: t, Key: e.Key, Data: e.Data})
 			seq++
 		}
 	}
@@ -198,7 +200,7 @@ func (w *shardWriter) commit(batch []*appendReq, recs []Record) []Record {
 	return recs
 }
 
-func entriesSizeRecs(rs []Record) int {
+func entriesSizeRecs(rs []logstore.Record) int {
 	n := 0
 	for i := range rs {
 		n += len(rs[i].Key) + len(rs[i].Data)

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // Stream is one stream of the core: its metadata and shards.
@@ -24,44 +26,12 @@ type Stream struct {
 	meta   *streamMeta
 	shards []*Shard // every retained shard, by index
 	open   []*Shard // open shards, by starting hash key
-	subs   map[string]*subscription
 	closed bool
+	done   chan struct{} // closed with the stream
 }
-
-// Shard is one shard of a stream.
-type Shard struct {
-	Index          int
-	Parent         int // -1: none
-	AdjacentParent int // -1: none
-	Start, End     HashKey
-	Created        time.Time
-	// Closed and EndSeq change when the shard is sealed; they are guarded
-	// by the stream's mu.
-	Closed time.Time // zero while open
-	EndSeq uint64    // last log sequence of a closed shard
-
-	log    Log
-	w      *shardWriter
-	writeR *bucket
-	writeB *bucket
-	readC  *bucket
-	readB  *bucket
-}
-
-// ID returns the shard's Kinesis id.
-func (sh *Shard) ID() string { return ShardID(sh.Index) }
-
-// IsOpen reports whether the shard still takes records.
-func (sh *Shard) IsOpen() bool { return sh.Closed.IsZero() }
-
-// Log returns the shard's log.
-func (sh *Shard) Log() Log { return sh.log }
-
-// Changed returns a channel closed at the shard's next commit.
-func (sh *Shard) Changed() <-chan struct{} { return sh.w.Changed() }
 
 func (c *Core) openStream(dir string, m *streamMeta) (*Stream, error) {
-	s := &Stream{core: c, name: m.Name, dir: dir, meta: m, subs: map[string]*subscription{}}
+	s := &Stream{core: c, name: m.Name, dir: dir, meta: m, done: make(chan struct{})}
 	for _, sm := range m.Shards {
 		sh, err := s.openShard(sm)
 		if err != nil {
@@ -81,14 +51,12 @@ func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
 	if !ok1 || !ok2 {
 		return nil, fmt.Errorf("shard %d: bad hash key range", sm.Index)
 	}
-	log, err := OpenFileLog(filepath.Join(s.dir, ShardID(sm.Index)), FileLogOptions{
-		SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now,
-	})
+	log, err := c.OpenLog(filepath.Join(s.dir, ShardID(sm.Index)))
 	if err != nil {
 		return nil, err
 	}
 	sh := &Shard{Index: sm.Index, Parent: sm.Parent, AdjacentParent: sm.AdjacentParent, Start: start, End: end,
-		Created: sm.Created, Closed: sm.Closed, EndSeq: sm.EndSeq, log: log}
+		Created: sm.Created, Closed: sm.Closed, EndSeq: sm.EndSeq, stream: s, log: log}
 	l := c.Limits
 	sh.writeR = newBucket(l.WriteRecordsPerS)
 	sh.writeB = newBucket(l.WriteBytesPerS)
@@ -121,9 +89,7 @@ func (s *Stream) close() error {
 		return nil
 	}
 	s.closed = true
-	for _, sub := range s.subs {
-		sub.cancel(nil)
-	}
+	close(s.done)
 	var firstErr error
 	for _, sh := range s.shards {
 		sh.w.close()
@@ -136,6 +102,10 @@ func (s *Stream) close() error {
 
 // Name returns the stream's name.
 func (s *Stream) Name() string { return s.name }
+
+// Done returns a channel closed when the stream closes: deleted, or the
+// core closed. Long-lived readers (subscriptions) end with it.
+func (s *Stream) Done() <-chan struct{} { return s.done }
 
 // Info is a snapshot of a stream's description.
 type Info struct {
@@ -154,7 +124,7 @@ type Info struct {
 	Kind           string
 	Shards         []ShardInfo // every retained shard, by index
 	Tags           map[string]string
-	Consumers      []consumerMeta // in registration order
+	Consumers      []Consumer // in registration order
 }
 
 // ShardInfo describes one shard.
@@ -192,7 +162,7 @@ func (s *Stream) Info() Info {
 	in := Info{Name: m.Name, ARN: s.core.StreamARN(m.Name), Status: m.Status, Mode: m.Mode, Created: m.Created,
 		RetentionHours: m.RetentionHours, RetentionBytes: m.RetentionBytes, EncryptionType: m.EncryptionType, KeyID: m.KeyID,
 		Metrics: append([]string(nil), m.Metrics...), OpenShards: len(s.open), ConsumerCount: len(m.Consumers), Kind: m.Kind,
-		Tags: make(map[string]string, len(m.Tags)), Consumers: append([]consumerMeta(nil), m.Consumers...)}
+		Tags: make(map[string]string, len(m.Tags)), Consumers: append([]Consumer(nil), m.Consumers...)}
 	for k, v := range m.Tags {
 		in.Tags[k] = v
 	}
@@ -200,22 +170,6 @@ func (s *Stream) Info() Info {
 		in.Shards = append(in.Shards, sh.info())
 	}
 	return in
-}
-
-func (sh *Shard) info() ShardInfo {
-	first, next := sh.log.Bounds()
-	si := ShardInfo{Index: sh.Index, ID: sh.ID(), Start: sh.Start, End: sh.End, StartSeq: EncodeSeq(sh.Index, 0),
-		Created: sh.Created, Closed: sh.Closed, FirstLogSeq: first, NextLogSeq: next}
-	if sh.Parent >= 0 {
-		si.ParentID = ShardID(sh.Parent)
-	}
-	if sh.AdjacentParent >= 0 {
-		si.AdjacentID = ShardID(sh.AdjacentParent)
-	}
-	if !sh.IsOpen() {
-		si.EndSeq = EncodeSeq(sh.Index, sh.EndSeq)
-	}
-	return si
 }
 
 // Shard returns the shard with the given index, open or closed.
@@ -258,10 +212,10 @@ func (s *Stream) setStatus(from, to string) {
 // checkWritableLocked returns an error unless records may be written/read.
 func (s *Stream) checkReadyLocked() error {
 	if s.closed {
-		return s.core.notFound(s.name)
+		return s.core.StreamNotFound(s.name)
 	}
 	if st := s.meta.Status; st != StatusActive && st != StatusUpdating {
-		return s.core.notFound(s.name)
+		return s.core.StreamNotFound(s.name)
 	}
 	return nil
 }
@@ -360,7 +314,7 @@ func (s *Stream) route(h HashKey) *Shard {
 
 // ReadResult is what Read returns.
 type ReadResult struct {
-	Records []Record
+	Records []logstore.Record
 	Next    uint64 // log sequence to read from next
 	// AtEnd is true when the shard is closed and everything was read.
 	AtEnd bool
@@ -389,7 +343,7 @@ func (s *Stream) Read(sh *Shard, from uint64, limit, maxBytes int, throttle bool
 	if from < first {
 		from = first
 	}
-	var recs []Record
+	var recs []logstore.Record
 	if from < next {
 		recs, err = sh.log.Read(from, limit, maxBytes)
 		if err != nil {
@@ -554,12 +508,12 @@ func (s *Stream) removeShards(gone []*Shard) {
 	}
 }
 
-// Update changes metadata under the stream's lock and persists it.
-func (s *Stream) Update(fn func(m *streamMeta) error) error {
+// update changes metadata under the stream's lock and persists it.
+func (s *Stream) update(fn func(m *streamMeta) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return s.core.notFound(s.name)
+		return s.core.StreamNotFound(s.name)
 	}
 	if err := fn(s.meta); err != nil {
 		return err
@@ -589,7 +543,7 @@ func (s *Stream) Ext() json.RawMessage {
 // UpdateExt replaces the extension metadata with what fn returns, under
 // the stream's lock, and persists it; an error from fn changes nothing.
 func (s *Stream) UpdateExt(fn func(old json.RawMessage) (json.RawMessage, error)) error {
-	return s.Update(func(m *streamMeta) error {
+	return s.update(func(m *streamMeta) error {
 		b, err := fn(append(json.RawMessage(nil), m.Ext...))
 		if err != nil {
 			return err
@@ -608,7 +562,7 @@ func (s *Stream) RetentionHours() int {
 
 // SetRetentionBytes changes the stream's size cap (0: the core's default).
 func (s *Stream) SetRetentionBytes(n int64) error {
-	return s.Update(func(m *streamMeta) error { m.RetentionBytes = n; return nil })
+	return s.update(func(m *streamMeta) error { m.RetentionBytes = n; return nil })
 }
 
 // EnforceRetention applies the stream's retention now and returns the
@@ -618,7 +572,7 @@ func (s *Stream) EnforceRetention() (uint64, int64, error) { return s.enforceRet
 // UpdateTags changes the stream's tags through fn, which gets a copy; an
 // error from fn changes nothing.
 func (s *Stream) UpdateTags(fn func(tags map[string]string) error) error {
-	return s.Update(func(m *streamMeta) error {
+	return s.update(func(m *streamMeta) error {
 		cp := make(map[string]string, len(m.Tags))
 		for k, v := range m.Tags {
 			cp[k] = v
@@ -627,6 +581,30 @@ func (s *Stream) UpdateTags(fn func(tags map[string]string) error) error {
 			return err
 		}
 		m.Tags = cp
+		return nil
+	})
+}
+
+// SetMode changes the capacity mode (ModeProvisioned or ModeOnDemand).
+func (s *Stream) SetMode(mode string) error {
+	return s.update(func(m *streamMeta) error { m.Mode = mode; return nil })
+}
+
+// SetEncryption records the stream's encryption type ("KMS", or "" for
+// none) and KMS key id. Records are then reported as KMS-encrypted; Eddy
+// does not encrypt data at rest itself.
+func (s *Stream) SetEncryption(typ, keyID string) error {
+	return s.update(func(m *streamMeta) error {
+		m.EncryptionType, m.KeyID = typ, keyID
+		return nil
+	})
+}
+
+// UpdateMetrics changes the enabled shard-level metrics to what fn
+// returns for a copy of the current ones, under the stream's lock.
+func (s *Stream) UpdateMetrics(fn func(cur []string) []string) error {
+	return s.update(func(m *streamMeta) error {
+		m.Metrics = fn(append([]string(nil), m.Metrics...))
 		return nil
 	})
 }

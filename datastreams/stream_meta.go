@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // Stream and shard status values, as the Kinesis API names them.
@@ -31,7 +33,7 @@ type streamMeta struct {
 	Tags           map[string]string `json:"tags,omitempty"`
 	NextShardIndex int               `json:"nextShardIndex"`
 	Shards         []shardMeta       `json:"shards"`
-	Consumers      []consumerMeta    `json:"consumers,omitempty"`
+	Consumers      []Consumer        `json:"consumers,omitempty"`
 	EncryptionType string            `json:"encryptionType,omitempty"`
 	KeyID          string            `json:"keyId,omitempty"`
 	Metrics        []string          `json:"shardLevelMetrics,omitempty"`
@@ -61,12 +63,6 @@ type shardMeta struct {
 	EndSeq         uint64    `json:"endSeq,omitempty"`
 }
 
-type consumerMeta struct {
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
-	Status  string    `json:"status"`
-}
-
 const metaFile = "stream.json"
 
 // saveMeta writes stream.json atomically: temp file, fsync, rename, fsync dir.
@@ -75,7 +71,7 @@ func saveMeta(dir string, m *streamMeta) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, metaFile), b, 0o644)
+	return atomicfile.WriteFile(filepath.Join(dir, metaFile), b, 0o644)
 }
 
 func loadMeta(dir string) (*streamMeta, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // Store is the fragment store of one video stream: the stream's log on
@@ -178,7 +179,7 @@ func ParseFragmentNumber(s string) (uint64, bool) {
 func (st *Store) saveInit(init *InitSegment) error {
 	p := filepath.Join(st.stream.Dir(), initDir, init.ID.String()+".mp4")
 	if _, err := os.Stat(p); err != nil {
-		if err := datastreams.WriteFileAtomic(p, init.Bytes, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, init.Bytes, 0o644); err != nil {
 			return fmt.Errorf("save init segment: %w", err)
 		}
 	}

@@ -3,35 +3,17 @@ package fragments_test
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/fragmentstest"
 )
 
-// fakeClock is a settable clock shared by the core and the test.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestRetentionByAge(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
 	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 1}); err != nil {
 		t.Fatal(err)
@@ -76,7 +58,7 @@ func TestRetentionByAge(t *testing.T) {
 }
 
 func TestRetentionBySize(t *testing.T) {
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
 	const capBytes = 3 << 20
 	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24, RetentionBytes: capBytes}); err != nil {
@@ -103,7 +85,7 @@ func TestRetentionBySize(t *testing.T) {
 // rebuilt from the log on open, and entries past the log are dropped.
 func TestStoreReopenReindexes(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core := &datastreams.Core{Dir: dir, Now: clk.Now}
 	if err := core.Initialize(); err != nil {
 		t.Fatal(err)
@@ -142,7 +124,7 @@ func TestStoreReopenReindexes(t *testing.T) {
 // fragment read.
 func TestStoreUpgradesOldIndex(t *testing.T) {
 	dir := t.TempDir()
-	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	core := &datastreams.Core{Dir: dir, Now: clk.Now}
 	if err := core.Initialize(); err != nil {
 		t.Fatal(err)

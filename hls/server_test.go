@@ -10,36 +10,19 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
 )
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type fixture struct {
 	t     *testing.T
-	clk   *testClock
+	clk   *datastreamstest.Clock
 	m     *fragments.Manager
 	st    *fragments.Store
 	srv   *httptest.Server
@@ -49,7 +32,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	clk := &testClock{t: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clk := datastreamstest.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	core := &datastreams.Core{Dir: t.TempDir(), Now: clk.Now}
 	if err := core.Initialize(); err != nil {
 		t.Fatal(err)
@@ -129,7 +112,7 @@ func secs(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 func TestLiveWindowAndDiscontinuityNumbering(t *testing.T) {
 	f := newFixture(t)
 	f.add(3, 0, f.initA)
-	f.clk.t = f.at // "now" is just after the newest fragment
+	f.clk.Set(f.at) // "now" is just after the newest fragment
 	u, code := f.session(map[string]any{"StreamName": "cam", "MaxMediaPlaylistFragmentResults": 3})
 	if code != 200 {
 		t.Fatalf("LIVE session: %d", code)
@@ -238,7 +221,7 @@ func TestLiveReplayPacing(t *testing.T) {
 func TestSessionErrors(t *testing.T) {
 	f := newFixture(t)
 	f.add(2, 0, f.initA)
-	f.clk.t = f.at
+	f.clk.Set(f.at)
 	for _, c := range []struct {
 		name string
 		req  map[string]any

@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 const tokenMAC = 16
@@ -109,7 +109,7 @@ func LoadKey(dir string) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := datastreams.WriteFileAtomic(p, key, 0o600); err != nil {
+	if err := atomicfile.WriteFile(p, key, 0o600); err != nil {
 		return nil, fmt.Errorf("hls key: %w", err)
 	}
 	return key, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/fragments/recorder"
@@ -38,7 +39,7 @@ type Server struct {
 	Clock func() time.Time
 
 	core     *datastreams.Core
-	kds      *datastreams.API
+	kds      *kdsapi.API
 	registry *media.Registry
 	videos   *fragments.Manager
 	recorder *recorder.Recorder
@@ -50,6 +51,16 @@ type Server struct {
 	serveErr chan error
 	close    sync.Once
 	closeErr error
+}
+
+// reservedForEvents keeps the names of video streams' event streams
+// ({name}.events) from data streams created through the Kinesis API; the
+// error completes kdsapi's sentence "Stream name NAME ...".
+func reservedForEvents(name string) error {
+	if fragments.CheckName(name) != nil {
+		return fmt.Errorf("ends in %q, which is reserved for the event streams of video streams", fragments.EventsSuffix)
+	}
+	return nil
 }
 
 // Initialize opens the store and starts the listeners.
@@ -99,7 +110,7 @@ func (s *Server) Initialize() error {
 	if err := s.core.Initialize(); err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
-	s.kds = &datastreams.API{Core: s.core, Logger: s.Logger}
+	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedName: reservedForEvents}
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media")}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},

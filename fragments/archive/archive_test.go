@@ -14,6 +14,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/archive"
 	"github.com/eddy-video/eddy/fragments/cmaf"
@@ -118,7 +119,7 @@ func TestFragmenterVPXAV1(t *testing.T) {
 			checkProbe(t, "fMP4", fmp4, tc.probeName, 75)
 
 			// The archive: MKV (GetMediaForFragmentList) and MP4 (GetClip).
-			clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+			clk := datastreamstest.NewClock(time.Unix(1_700_000_000, 0))
 			_, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
 			if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 1}); err != nil {
 				t.Fatal(err)
@@ -199,9 +200,3 @@ func FuzzParseInit(f *testing.F) {
 		}
 	})
 }
-
-// fakeClock is replaced by the datastreams layer's test clock on merge.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/media"
@@ -84,15 +85,9 @@ func RunFragmenter(t testing.TB, fr *fragmenter.Fragmenter, aus []*media.AccessU
 	return out
 }
 
-// Clock is the clock a test drives the core with.
-type Clock interface {
-	Now() time.Time
-	Advance(time.Duration)
-}
-
 // NewManager opens a core and a manager over dir; both close when the
 // test ends.
-func NewManager(t testing.TB, dir string, clk Clock, segBytes int64) (*datastreams.Core, *fragments.Manager) {
+func NewManager(t testing.TB, dir string, clk *datastreamstest.Clock, segBytes int64) (*datastreams.Core, *fragments.Manager) {
 	t.Helper()
 	var m *fragments.Manager
 	core := &datastreams.Core{Dir: dir, Now: clk.Now, SegmentBytes: segBytes, SegmentDuration: 10 * time.Minute,
@@ -113,7 +108,7 @@ func NewManager(t testing.TB, dir string, clk Clock, segBytes int64) (*datastrea
 
 // AppendSynthetic stores n 2-second fragments of size bytes at the
 // clock's time, advancing it.
-func AppendSynthetic(t testing.TB, st *fragments.Store, clk Clock, n, size int) []uint64 {
+func AppendSynthetic(t testing.TB, st *fragments.Store, clk *datastreamstest.Clock, n, size int) []uint64 {
 	t.Helper()
 	init := &fragments.InitSegment{ID: fragments.InitID{9}, Bytes: []byte("init")}
 	var seqs []uint64

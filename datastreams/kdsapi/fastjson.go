@@ -1,4 +1,4 @@
-package datastreams
+package kdsapi
 
 import (
 	"encoding/base64"
@@ -8,7 +8,7 @@ import (
 
 // Hand-written JSON encoders for the two responses on the hot path
 // (PutRecords and GetRecords). They produce what encoding/json produces for
-// the same values (api_fastjson_test.go checks this) without reflection.
+// the same values (fastjson_test.go checks this) without reflection.
 
 type jsonAppender interface {
 	appendJSON(dst []byte) []byte

@@ -1,4 +1,4 @@
-package datastreams
+package kdsapi
 
 import (
 	"bytes"

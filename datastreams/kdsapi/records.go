@@ -1,10 +1,13 @@
-package datastreams
+package kdsapi
 
 import (
 	"context"
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // Data-plane operations: PutRecord(s), GetShardIterator, GetRecords.
@@ -19,7 +22,7 @@ const (
 
 // checkRecord validates one record offered to PutRecord(s); member is the
 // validation path prefix ("" or "records.3.member."), built only on failure.
-func checkRecord(v *validator, data []byte, pk, ehk *string, member func() string) (*HashKey, error) {
+func checkRecord(v *validator, data []byte, pk, ehk *string, member func() string) (*datastreams.HashKey, error) {
 	if data != nil && pk != nil {
 		if n := len(*pk); n >= 1 && n <= 256 && len(data) <= maxRecordBytes {
 			return parseExplicitHash(ehk) // the common case: nothing to report
@@ -42,13 +45,13 @@ func checkRecordSlow(v *validator, data []byte, pk *string, member string) {
 	}
 }
 
-func parseExplicitHash(ehk *string) (*HashKey, error) {
+func parseExplicitHash(ehk *string) (*datastreams.HashKey, error) {
 	if ehk == nil {
 		return nil, nil
 	}
-	k, ok := ParseHashKey(*ehk)
+	k, ok := datastreams.ParseHashKey(*ehk)
 	if !ok {
-		return nil, errf(KindInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *ehk)
+		return nil, errf(datastreams.KindInvalidArgument, "Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", *ehk)
 	}
 	return &k, nil
 }
@@ -63,23 +66,23 @@ func (a *API) putRecord(_ context.Context, in *putRecordIn) (*putRecordOut, erro
 		return nil, err
 	}
 	if in.PartitionKey != nil && len(in.Data)+len(*in.PartitionKey) > maxRecordBytes {
-		return nil, errf(KindInvalidArgument, "Record size (data and partition key) exceeds the 1 MiB limit.")
+		return nil, errf(datastreams.KindInvalidArgument, "Record size (data and partition key) exceeds the 1 MiB limit.")
 	}
-	if o := in.SequenceNumberForOrdering; o != nil && !ValidSeqSyntax(*o) {
-		return nil, errf(KindInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", *o, deref(in.StreamName), a.Core.AccountID)
+	if o := in.SequenceNumberForOrdering; o != nil && !datastreams.ValidSeqSyntax(*o) {
+		return nil, errf(datastreams.KindInvalidArgument, "ExclusiveMinimumSequenceNumber %s used in PutRecord on stream %s under account %s is invalid.", *o, deref(in.StreamName), a.Core.AccountID)
 	}
 	s, err := a.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Put([]PutEntry{{Key: []byte(*in.PartitionKey), Data: in.Data, ExplicitHash: ehk}})
+	res, err := s.Put([]datastreams.PutEntry{{Key: []byte(*in.PartitionKey), Data: in.Data, ExplicitHash: ehk}})
 	if err != nil {
 		return nil, err
 	}
 	if res[0].Err != nil {
 		return nil, res[0].Err
 	}
-	out := &putRecordOut{ShardId: ShardID(res[0].Shard), SequenceNumber: EncodeSeq(res[0].Shard, res[0].Seq)}
+	out := &putRecordOut{ShardId: datastreams.ShardID(res[0].Shard), SequenceNumber: datastreams.EncodeSeq(res[0].Shard, res[0].Seq)}
 	if s.Encrypted() {
 		out.EncryptionType = "KMS"
 	}
@@ -102,7 +105,7 @@ func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, e
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	entries := make([]PutEntry, len(in.Records))
+	entries := make([]datastreams.PutEntry, len(in.Records))
 	total := 0
 	for i := range in.Records {
 		r := &in.Records[i]
@@ -114,13 +117,13 @@ func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, e
 			continue
 		}
 		total += len(r.Data) + len(*r.PartitionKey)
-		entries[i] = PutEntry{Key: []byte(*r.PartitionKey), Data: r.Data, ExplicitHash: ehk}
+		entries[i] = datastreams.PutEntry{Key: []byte(*r.PartitionKey), Data: r.Data, ExplicitHash: ehk}
 	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
 	if total > maxPutRecordsBytes {
-		return nil, errf(KindInvalidArgument, "Records size exceeds %d MiB limit", maxPutRecordsBytes>>20)
+		return nil, errf(datastreams.KindInvalidArgument, "Records size exceeds %d MiB limit", maxPutRecordsBytes>>20)
 	}
 	s, err := a.resolve(in.streamRef)
 	if err != nil {
@@ -138,7 +141,7 @@ func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, e
 			out.Records[i] = putRecordsResult{ErrorCode: recordErrorCode(r.Err), ErrorMessage: msg}
 			continue
 		}
-		out.Records[i] = putRecordsResult{SequenceNumber: EncodeSeq(r.Shard, r.Seq), ShardId: ShardID(r.Shard)}
+		out.Records[i] = putRecordsResult{SequenceNumber: datastreams.EncodeSeq(r.Shard, r.Seq), ShardId: datastreams.ShardID(r.Shard)}
 	}
 	if s.Encrypted() {
 		out.EncryptionType = "KMS"
@@ -151,20 +154,20 @@ var iteratorTypes = "[AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, L
 // position resolves a starting position (GetShardIterator and
 // SubscribeToShard share it) to the next log sequence to read; 0 means the
 // trim horizon, whatever it is when reading starts.
-func (a *API) position(s *Stream, sh *Shard, typ string, seq *string, ts *Timestamp) (uint64, error) {
+func (a *API) position(s *datastreams.Stream, sh *datastreams.Shard, typ string, seq *string, ts *Timestamp) (uint64, error) {
 	needSeq := typ == "AT_SEQUENCE_NUMBER" || typ == "AFTER_SEQUENCE_NUMBER"
 	if needSeq != (seq != nil) {
-		return 0, errf(KindInvalidArgument, "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s StartingSequenceNumber.",
+		return 0, errf(datastreams.KindInvalidArgument, "Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified %s and %s StartingSequenceNumber.",
 			typ, map[bool]string{true: "a", false: "no"}[seq != nil])
 	}
 	switch typ {
 	case "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER":
-		idx, ls, ok := DecodeSeq(*seq)
+		idx, ls, ok := datastreams.DecodeSeq(*seq)
 		if !ok {
-			return 0, errf(KindInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *seq, sh.ID(), s.Name(), a.Core.AccountID)
+			return 0, errf(datastreams.KindInvalidArgument, "StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account %s is invalid.", *seq, sh.ID(), s.Name(), a.Core.AccountID)
 		}
 		if idx != sh.Index {
-			return 0, errf(KindInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", ShardID(idx), sh.ID())
+			return 0, errf(datastreams.KindInvalidArgument, "Invalid StartingSequenceNumber. It encodes %s, while it was used in a call to a shard with %s", datastreams.ShardID(idx), sh.ID())
 		}
 		if typ == "AFTER_SEQUENCE_NUMBER" {
 			ls++
@@ -176,14 +179,14 @@ func (a *API) position(s *Stream, sh *Shard, typ string, seq *string, ts *Timest
 		return s.Tip(sh), nil
 	case "AT_TIMESTAMP":
 		if ts == nil {
-			return 0, errf(KindInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
+			return 0, errf(datastreams.KindInvalidArgument, "Must specify timestampInMillis parameter for iterator of type AT_TIMESTAMP. Current request has no timestamp parameter.")
 		}
 		if now := a.Core.Now(); ts.After(now) {
-			return 0, errf(KindInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ts.UnixMilli(), now.UnixMilli())
+			return 0, errf(datastreams.KindInvalidArgument, "The timestampInMillis parameter cannot be greater than the currentTimestampInMillis. timestampInMillis: %d, currentTimestampInMillis: %d", ts.UnixMilli(), now.UnixMilli())
 		}
 		return s.SeqAtTime(sh, ts.Time), nil
 	}
-	return 0, errf(KindValidation, "1 validation error detected: Value '%s' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: %s", typ, iteratorTypes)
+	return 0, errf(datastreams.KindValidation, "1 validation error detected: Value '%s' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: %s", typ, iteratorTypes)
 }
 
 func (a *API) getShardIterator(_ context.Context, in *getShardIteratorIn) (*getShardIteratorOut, error) {
@@ -197,9 +200,9 @@ func (a *API) getShardIterator(_ context.Context, in *getShardIteratorIn) (*getS
 	if err != nil {
 		return nil, err
 	}
-	idx, ok := ParseShardID(*in.ShardId)
+	idx, ok := datastreams.ParseShardID(*in.ShardId)
 	if !ok {
-		return nil, errf(KindNotFound, "Shard %s in stream %s under account %s does not exist", *in.ShardId, s.Name(), a.Core.AccountID)
+		return nil, errf(datastreams.KindNotFound, "Shard %s in stream %s under account %s does not exist", *in.ShardId, s.Name(), a.Core.AccountID)
 	}
 	sh, err := s.Shard(idx)
 	if err != nil {
@@ -210,21 +213,21 @@ func (a *API) getShardIterator(_ context.Context, in *getShardIteratorIn) (*getS
 		return nil, err
 	}
 	info := s.Info()
-	if info.Status != StatusActive && info.Status != StatusUpdating {
-		return nil, a.Core.notFound(s.Name())
+	if info.Status != datastreams.StatusActive && info.Status != datastreams.StatusUpdating {
+		return nil, a.Core.StreamNotFound(s.Name())
 	}
-	tok := a.Core.IteratorToken(Iterator{Stream: s.Name(), Created: info.Created.UnixNano(), Shard: sh.Index, Seq: pos, Issued: a.Core.Now()})
+	tok := a.Core.IteratorToken(datastreams.Iterator{Stream: s.Name(), Created: info.Created.UnixNano(), Shard: sh.Index, Seq: pos, Issued: a.Core.Now()})
 	return &getShardIteratorOut{ShardIterator: tok}, nil
 }
 
 // iteratorShard resolves an iterator to its stream and shard.
-func (a *API) iteratorShard(it Iterator) (*Stream, *Shard, error) {
+func (a *API) iteratorShard(it datastreams.Iterator) (*datastreams.Stream, *datastreams.Shard, error) {
 	s, err := a.dataStream(it.Stream)
 	if err != nil {
 		return nil, nil, err
 	}
 	if s.Created().UnixNano() != it.Created {
-		return nil, nil, errf(KindInvalidArgument, "Invalid ShardIterator.")
+		return nil, nil, errf(datastreams.KindInvalidArgument, "Invalid ShardIterator.")
 	}
 	sh, err := s.Shard(it.Shard)
 	if err != nil {
@@ -233,7 +236,7 @@ func (a *API) iteratorShard(it Iterator) (*Stream, *Shard, error) {
 	return s, sh, nil
 }
 
-func toRecords(shard int, recs []Record, kms bool) []recordOut {
+func toRecords(shard int, recs []logstore.Record, kms bool) []recordOut {
 	out := make([]recordOut, len(recs))
 	enc := ""
 	if kms {
@@ -242,7 +245,7 @@ func toRecords(shard int, recs []Record, kms bool) []recordOut {
 	for i := range recs {
 		r := &recs[i]
 		out[i] = recordOut{
-			SequenceNumber:              EncodeSeq(shard, r.Seq),
+			SequenceNumber:              datastreams.EncodeSeq(shard, r.Seq),
 			ApproximateArrivalTimestamp: Ts(time.Unix(0, r.Time)),
 			Data:                        r.Data,
 			PartitionKey:                string(r.Key),
@@ -252,7 +255,7 @@ func toRecords(shard int, recs []Record, kms bool) []recordOut {
 	return out
 }
 
-func childShardsOf(s *Stream, sh *Shard) []childShard {
+func childShardsOf(s *datastreams.Stream, sh *datastreams.Shard) []childShard {
 	var out []childShard
 	for _, c := range s.Children(sh) {
 		parents := []string{c.ParentID}

@@ -1,4 +1,4 @@
-package datastreams
+package kdsapi
 
 import (
 	"context"
@@ -12,20 +12,29 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/eddy-video/eddy/datastreams"
 )
 
 // API serves the Kinesis Data Streams API (awsJson1_1 and its CBOR
 // variant) for a Core: every operation is POST / with
 // X-Amz-Target: Kinesis_20131202.<Operation>.
 type API struct {
-	Core   *Core
+	Core   *datastreams.Core
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body (default 7 MiB; larger → 413).
 	MaxBodyBytes int64
 
+	// ReservedName, when set, refuses names kept for other uses (Eddy:
+	// the event streams of video streams): CreateStream answers
+	// InvalidArgumentException "Stream name NAME <its error>." nil: no name
+	// is reserved.
+	ReservedName func(name string) error
+
 	once     sync.Once
 	ctx      context.Context
 	shutdown context.CancelFunc
+	subs     subscriptions
 }
 
 const targetPrefix = "Kinesis_20131202."
@@ -38,7 +47,7 @@ func handle[In, Out any](fn func(*API, context.Context, *In) (*Out, error)) opFu
 		in := new(In)
 		if len(body) > 0 {
 			if err := cd.decode(body, in); err != nil {
-				return nil, errf(KindSerialization, "Could not parse request body: %v", err)
+				return nil, errf(datastreams.KindSerialization, "Could not parse request body: %v", err)
 			}
 		}
 		return fn(a, ctx, in)
@@ -110,18 +119,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amzn-RequestId", reqID)
 	cd, ok := codecFor(r.Header.Get("Content-Type"))
 	if r.Method != http.MethodPost {
-		a.writeError(w, cd, errf(KindSerialization, "Kinesis operations use POST."))
+		a.writeError(w, cd, errf(datastreams.KindSerialization, "Kinesis operations use POST."))
 		return
 	}
 	if !ok {
-		a.writeError(w, cd, errf(KindSerialization, "Unsupported Content-Type %q.", r.Header.Get("Content-Type")))
+		a.writeError(w, cd, errf(datastreams.KindSerialization, "Unsupported Content-Type %q.", r.Header.Get("Content-Type")))
 		return
 	}
 	target := r.Header.Get("X-Amz-Target")
 	name, found := strings.CutPrefix(target, targetPrefix)
 	op := operations[name]
 	if !found || (op == nil && name != "SubscribeToShard") {
-		a.writeError(w, cd, errf(KindUnknownOperation, "Unknown operation %q.", target))
+		a.writeError(w, cd, errf(datastreams.KindUnknownOperation, "Unknown operation %q.", target))
 		return
 	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, a.MaxBodyBytes), r.ContentLength, a.MaxBodyBytes)
@@ -132,7 +141,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 			return
 		}
-		a.writeError(w, cd, errf(KindSerialization, "Could not read request body."))
+		a.writeError(w, cd, errf(datastreams.KindSerialization, "Could not read request body."))
 		return
 	}
 	if name == "SubscribeToShard" {
@@ -226,7 +235,7 @@ func (v *validator) name(s *string, member string, required bool) {
 	}
 	if len(*s) < 1 || len(*s) > 128 {
 		v.add(*s, member, "Member must have length between 1 and 128")
-	} else if !ValidName(*s) {
+	} else if !datastreams.ValidName(*s) {
 		v.add(*s, member, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
 	}
 }
@@ -253,5 +262,5 @@ func (v *validator) err() error {
 	if len(v.errs) > 1 {
 		noun = "errors"
 	}
-	return errf(KindValidation, "%d validation %s detected: %s", len(v.errs), noun, strings.Join(v.errs, "; "))
+	return errf(datastreams.KindValidation, "%d validation %s detected: %s", len(v.errs), noun, strings.Join(v.errs, "; "))
 }

@@ -1,4 +1,4 @@
-package datastreams
+package filelog
 
 import (
 	"encoding/binary"
@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"os"
 	"sort"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // indexEntry is one point of a segment's sparse index: the record with
@@ -36,7 +38,7 @@ func writeIndexFile(path string, s *segment) error {
 	b = binary.BigEndian.AppendUint64(b, uint64(s.firstTime))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	return WriteFileAtomic(path, b, 0o644)
+	return atomicfile.WriteFile(path, b, 0o644)
 }
 
 // readIndexFile loads a sealed segment's index and summary. It fails when

@@ -1,14 +1,14 @@
-package datastreams
+package atomicfile
 
 import (
 	"os"
 	"path/filepath"
 )
 
-// WriteFileAtomic replaces path with b: a temp file is written and synced,
+// WriteFile replaces path with b: a temp file is written and synced,
 // renamed over path, and the directory synced, so a crash leaves either
 // the old or the new contents.
-func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
+func WriteFile(path string, b []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
@@ -28,10 +28,12 @@ func WriteFileAtomic(path string, b []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return SyncDir(filepath.Dir(path))
 }
 
-func syncDir(dir string) error {
+// SyncDir makes the directory's entries (files created, renamed or
+// removed in it) durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

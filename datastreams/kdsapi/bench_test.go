@@ -1,4 +1,4 @@
-package datastreams
+package kdsapi
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/eddy-video/eddy/datastreams"
 )
 
 // BenchmarkPutRecordsHandler measures the server-side cost of one
@@ -16,12 +18,12 @@ import (
 // (JSON decode, routing, group commit with fsync, response encode),
 // reported per record.
 func BenchmarkPutRecordsHandler(b *testing.B) {
-	c := &Core{Dir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	c := &datastreams.Core{Dir: b.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := c.Initialize(); err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.CreateStream("bench", CreateOptions{ShardCount: 4, Mode: ModeOnDemand}); err != nil {
+	if _, err := c.CreateStream("bench", datastreams.CreateOptions{ShardCount: 4, Mode: datastreams.ModeOnDemand}); err != nil {
 		b.Fatal(err)
 	}
 	api := &API{Core: c, Logger: c.Logger}

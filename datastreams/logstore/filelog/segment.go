@@ -1,4 +1,4 @@
-package datastreams
+package filelog
 
 import (
 	"encoding/binary"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // Segment file layout (all integers big-endian):
@@ -39,7 +41,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 var errCorrupt = errors.New("corrupt record")
 
 // segment is one file of a shard log. Fields other than the immutable base
-// are guarded by the owning FileLog's mutex.
+// are guarded by the owning Log's mutex.
 type segment struct {
 	base      uint64 // first sequence number this segment may hold
 	next      uint64 // one past the last durable record
@@ -50,7 +52,7 @@ type segment struct {
 	sealed    bool
 	index     []indexEntry // sparse index; nil for sealed segments not loaded
 	path      string
-	rf        *os.File // read-only descriptor, opened on first read (FileLog.reader)
+	rf        *os.File // read-only descriptor, opened on first read (Log.reader)
 	rfRefs    int      // reads using rf
 	rfDoomed  bool     // close rf when the last read releases it
 }
@@ -108,26 +110,26 @@ func appendFrame(dst []byte, seq uint64, t int64, key, data []byte) []byte {
 // decodeFrame decodes one framed record at the start of b. It returns the
 // record (slices alias b) and the frame's total size. io.ErrUnexpectedEOF
 // means b holds only part of a frame.
-func decodeFrame(b []byte) (Record, int, error) {
+func decodeFrame(b []byte) (logstore.Record, int, error) {
 	if len(b) < frameHeaderSize {
-		return Record{}, 0, io.ErrUnexpectedEOF
+		return logstore.Record{}, 0, io.ErrUnexpectedEOF
 	}
 	bodyLen := int(binary.BigEndian.Uint32(b))
 	if bodyLen < bodyFixedSize || bodyLen > maxRecordBody {
-		return Record{}, 0, fmt.Errorf("%w: length %d", errCorrupt, bodyLen)
+		return logstore.Record{}, 0, fmt.Errorf("%w: length %d", errCorrupt, bodyLen)
 	}
 	if len(b) < frameHeaderSize+bodyLen {
-		return Record{}, 0, io.ErrUnexpectedEOF
+		return logstore.Record{}, 0, io.ErrUnexpectedEOF
 	}
 	body := b[frameHeaderSize : frameHeaderSize+bodyLen]
 	if crc32.Checksum(body, crcTable) != binary.BigEndian.Uint32(b[4:]) {
-		return Record{}, 0, fmt.Errorf("%w: checksum mismatch", errCorrupt)
+		return logstore.Record{}, 0, fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
 	keyLen := int(binary.BigEndian.Uint16(body[16:]))
 	if bodyFixedSize+keyLen > bodyLen {
-		return Record{}, 0, fmt.Errorf("%w: key length %d", errCorrupt, keyLen)
+		return logstore.Record{}, 0, fmt.Errorf("%w: key length %d", errCorrupt, keyLen)
 	}
-	r := Record{
+	r := logstore.Record{
 		Seq:  binary.BigEndian.Uint64(body),
 		Time: int64(binary.BigEndian.Uint64(body[8:])),
 		Key:  body[bodyFixedSize : bodyFixedSize+keyLen],

@@ -1,20 +1,28 @@
-package datastreams
+package logstore
 
-// Record is one entry of a shard log.
+import "errors"
+
+// ErrClosed is returned by a log (and by the writers layered on one) after Close.
+var ErrClosed = errors.New("logstore: closed")
+
+// Record is one entry of a log.
 type Record struct {
-	Seq  uint64 // position in the shard log; the first record of a shard is 1
+	Seq  uint64 // position in the log; the first record of a log is 1
 	Time int64  // arrival time, Unix nanoseconds; non-decreasing within a log
 	Key  []byte // partition key (opaque to the log)
 	Data []byte
 }
 
 // Log is the storage behind one shard: an append-only, sequence-addressed
-// log with retention. FileLog is the local-disk implementation; an object
-// storage tier is meant to be a second implementation of this interface.
+// log with retention. filelog is the local-disk implementation and memlog
+// an in-memory one; an object storage tier is meant to be another
+// implementation of this interface. logstoretest.Run checks any of them.
 //
-// Append, Commit, Sync and Trim are called by one writer at a time; Read,
-// SeqAtTime, Bounds and Size may be called concurrently with them and see
-// only committed records.
+// One writer appends and commits (it numbers records from Bounds); Sync
+// and Trim may be called from other goroutines at the same time, and
+// Read, SeqAtTime, Bounds, LastTime, TimeOf and Size from any goroutine.
+// Readers see only committed records. A log keeps no reference to the
+// slices given to Append, and the records Read returns are the caller's.
 type Log interface {
 	// Append writes records (Seq and Time already assigned, Seq consecutive
 	// from Bounds' next) without publishing them.
@@ -38,10 +46,15 @@ type Log interface {
 	LastTime() int64
 	// TimeOf returns the arrival time of the record with sequence seq.
 	TimeOf(seq uint64) (int64, bool)
-	// Trim deletes whole segments holding only records older than
-	// olderThan (Unix nanoseconds; 0 = no age limit) and, oldest first,
-	// segments beyond maxBytes (0 = no size limit). It returns the number
-	// of records and bytes removed.
+	// Trim removes, oldest first, records older than olderThan (Unix
+	// nanoseconds; 0 = no age limit) and records beyond maxBytes of Size
+	// (0 = no size limit). It removes a prefix of the log, whole records
+	// only, and never a record at or after olderThan unless maxBytes asks
+	// for it; next stays where it is, so appends continue the sequence
+	// even when everything went. An implementation may remove in units of
+	// its own (filelog: whole segments, keeping the newest one unless all
+	// of it expired), so some records the limits allow to go may stay. It
+	// returns the number of records and bytes removed.
 	Trim(olderThan int64, maxBytes int64) (records uint64, bytes int64, err error)
 	// Size returns the bytes the log occupies.
 	Size() int64

@@ -1,4 +1,4 @@
-package datastreams
+package filelog
 
 import (
 	"errors"
@@ -11,10 +11,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
-// FileLogOptions tune a FileLog. Zero values take the defaults.
-type FileLogOptions struct {
+// Options tune a Log. Zero values take the defaults.
+type Options struct {
 	SegmentBytes    int64         // roll the active segment past this size (default 64 MiB)
 	SegmentDuration time.Duration // roll when its first record is older than this (default 1 h)
 	IndexEvery      int64         // sparse index granularity in bytes (default 32 KiB)
@@ -25,7 +28,7 @@ type FileLogOptions struct {
 	Now func() time.Time
 }
 
-func (o *FileLogOptions) setDefaults() {
+func (o *Options) setDefaults() {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = 64 << 20
 	}
@@ -43,13 +46,13 @@ func (o *FileLogOptions) setDefaults() {
 	}
 }
 
-// FileLog is a Log kept as segment files in one directory.
+// Log is a logstore.Log kept as segment files in one directory.
 //
 // Locking: wmu serialises the write side (Append, Commit, Sync, Trim, Close);
 // mu guards the segment list and the committed end, which readers snapshot.
-type FileLog struct {
+type Log struct {
 	dir  string
-	opts FileLogOptions
+	opts Options
 
 	wmu     sync.Mutex
 	active  *os.File // the last segment, open for appending
@@ -71,14 +74,16 @@ type FileLog struct {
 	hintNext int
 }
 
-// OpenFileLog opens (creating if needed) the log in dir and recovers it: the
+var _ logstore.Log = (*Log)(nil)
+
+// Open opens (creating if needed) the log in dir and recovers it: the
 // active segment is scanned, a torn or corrupt tail is truncated.
-func OpenFileLog(dir string, opts FileLogOptions) (*FileLog, error) {
+func Open(dir string, opts Options) (*Log, error) {
 	opts.setDefaults()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &FileLog{dir: dir, opts: opts}
+	l := &Log{dir: dir, opts: opts}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -161,7 +166,7 @@ func OpenFileLog(dir string, opts FileLogOptions) (*FileLog, error) {
 
 // openSegment recovers one segment file at start-up. Sealed segments use
 // their index file when it is intact; the last segment is always scanned.
-func (l *FileLog) openSegment(path string, base uint64, last bool) (*segment, error) {
+func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -216,7 +221,7 @@ func nilIfEmpty(idx []indexEntry) []indexEntry {
 	return idx
 }
 
-func (l *FileLog) createSegment(base uint64) error {
+func (l *Log) createSegment(base uint64) error {
 	path := segmentPath(l.dir, base)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -231,7 +236,7 @@ func (l *FileLog) createSegment(base uint64) error {
 		f.Close()
 		return err
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -247,7 +252,7 @@ func (l *FileLog) createSegment(base uint64) error {
 
 // roll seals the active segment and starts a new one. Called with wmu held
 // and nothing appended-but-uncommitted.
-func (l *FileLog) roll() error {
+func (l *Log) roll() error {
 	if err := l.active.Sync(); err != nil {
 		return err
 	}
@@ -268,19 +273,19 @@ func (l *FileLog) roll() error {
 	return l.createSegment(l.wNext)
 }
 
-func (l *FileLog) evictIndexesLocked() {
+func (l *Log) evictIndexesLocked() {
 	for len(l.loaded) > l.opts.MaxLoadedIndexes {
 		l.loaded[0].index = nil
 		l.loaded = l.loaded[1:]
 	}
 }
 
-// Append implements Log.
-func (l *FileLog) Append(recs []Record) error {
+// Append implements logstore.Log.
+func (l *Log) Append(recs []logstore.Record) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
-		return ErrClosed
+		return logstore.ErrClosed
 	}
 	if len(recs) == 0 {
 		return nil
@@ -337,25 +342,25 @@ func (l *FileLog) Append(recs []Record) error {
 	return nil
 }
 
-func (l *FileLog) hintLocked(seq uint64, t int64, pos int64) {
+func (l *Log) hintLocked(seq uint64, t int64, pos int64) {
 	l.mu.Lock()
 	l.hints[l.hintNext%len(l.hints)] = indexEntry{seq: seq, time: t, pos: pos}
 	l.hintNext++
 	l.mu.Unlock()
 }
 
-func (l *FileLog) uncommittedLocked() uint64 {
+func (l *Log) uncommittedLocked() uint64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.wNext - l.segs[len(l.segs)-1].next
 }
 
-// Commit implements Log.
-func (l *FileLog) Commit(sync bool) error {
+// Commit implements logstore.Log.
+func (l *Log) Commit(sync bool) error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
-		return ErrClosed
+		return logstore.ErrClosed
 	}
 	if sync {
 		if err := l.active.Sync(); err != nil {
@@ -378,7 +383,7 @@ func (l *FileLog) Commit(sync bool) error {
 // rollbackLocked forgets everything appended but not committed: the file is
 // cut back to the committed size so the next append starts on a frame
 // boundary (a full disk fails the batch, and ingest resumes when space returns).
-func (l *FileLog) rollbackLocked() {
+func (l *Log) rollbackLocked() {
 	l.mu.RLock()
 	a := l.segs[len(l.segs)-1]
 	size, next, ft, lt := a.size, a.next, a.firstTime, a.lastTime
@@ -393,8 +398,8 @@ func (l *FileLog) rollbackLocked() {
 	}
 }
 
-// Sync implements Log.
-func (l *FileLog) Sync() error {
+// Sync implements logstore.Log.
+func (l *Log) Sync() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed || !l.dirty {
@@ -404,15 +409,15 @@ func (l *FileLog) Sync() error {
 	return l.active.Sync()
 }
 
-// Bounds implements Log.
-func (l *FileLog) Bounds() (first, next uint64) {
+// Bounds implements logstore.Log.
+func (l *Log) Bounds() (first, next uint64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.segs[0].base, l.segs[len(l.segs)-1].next
 }
 
-// LastTime implements Log.
-func (l *FileLog) LastTime() int64 {
+// LastTime implements logstore.Log.
+func (l *Log) LastTime() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	for i := len(l.segs) - 1; i >= 0; i-- {
@@ -423,8 +428,8 @@ func (l *FileLog) LastTime() int64 {
 	return 0
 }
 
-// Size implements Log.
-func (l *FileLog) Size() int64 {
+// Size implements logstore.Log.
+func (l *Log) Size() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var n int64
@@ -446,7 +451,7 @@ type segView struct {
 
 // view snapshots the segments holding from and later, loading the first
 // one's index if it was evicted.
-func (l *FileLog) view(from uint64) ([]segView, error) {
+func (l *Log) view(from uint64) ([]segView, error) {
 	l.mu.RLock()
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].next > from })
 	views := make([]segView, 0, len(l.segs)-i)
@@ -464,7 +469,7 @@ func (l *FileLog) view(from uint64) ([]segView, error) {
 	return views, nil
 }
 
-func (l *FileLog) loadIndex(s *segment) ([]indexEntry, error) {
+func (l *Log) loadIndex(s *segment) ([]indexEntry, error) {
 	idx, _, _, _, err := readIndexFile(strings.TrimSuffix(s.path, segmentExt)+indexExt, s.size)
 	if err != nil {
 		scanned, serr := scanSegment(s.path, l.opts.IndexEvery)
@@ -486,7 +491,7 @@ func (l *FileLog) loadIndex(s *segment) ([]indexEntry, error) {
 
 // startPos finds where to start scanning a segment for seq: the sparse
 // index point at or before it, or a closer recent append position.
-func (l *FileLog) startPos(v *segView, seq uint64) int64 {
+func (l *Log) startPos(v *segView, seq uint64) int64 {
 	pos, at := seekSeq(v.index, seq)
 	if at == 0 {
 		pos, at = segmentHeaderSize, v.base
@@ -509,7 +514,7 @@ const maxReaders = 4
 // reader returns the segment's read descriptor, opening it if needed, and
 // holds it until release: a descriptor is closed (by eviction, trim or
 // Close) only once no read uses it.
-func (l *FileLog) reader(s *segment) (*os.File, error) {
+func (l *Log) reader(s *segment) (*os.File, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s.rf == nil {
@@ -527,7 +532,7 @@ func (l *FileLog) reader(s *segment) (*os.File, error) {
 	return s.rf, nil
 }
 
-func (l *FileLog) release(s *segment) {
+func (l *Log) release(s *segment) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s.rfRefs--
@@ -539,7 +544,7 @@ func (l *FileLog) release(s *segment) {
 
 // closeReaderLocked retires a segment's read descriptor (l.mu held): at
 // once when idle, else when its last read releases it.
-func (l *FileLog) closeReaderLocked(s *segment) {
+func (l *Log) closeReaderLocked(s *segment) {
 	kept := l.readers[:0]
 	for _, r := range l.readers {
 		if r != s {
@@ -560,8 +565,8 @@ func (l *FileLog) closeReaderLocked(s *segment) {
 
 const readChunk = 256 << 10
 
-// Read implements Log.
-func (l *FileLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
+// Read implements logstore.Log.
+func (l *Log) Read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, error) {
 	for attempt := 0; ; attempt++ {
 		recs, err := l.read(from, maxRecords, maxBytes)
 		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrClosed)) && attempt < 3 {
@@ -571,7 +576,7 @@ func (l *FileLog) Read(from uint64, maxRecords, maxBytes int) ([]Record, error) 
 	}
 }
 
-func (l *FileLog) read(from uint64, maxRecords, maxBytes int) ([]Record, error) {
+func (l *Log) read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, error) {
 	if maxRecords <= 0 {
 		return nil, nil
 	}
@@ -579,7 +584,7 @@ func (l *FileLog) read(from uint64, maxRecords, maxBytes int) ([]Record, error) 
 	if err != nil {
 		return nil, err
 	}
-	var out []Record
+	var out []logstore.Record
 	total := 0
 	full := false
 	for vi := 0; vi < len(views) && !full; vi++ {
@@ -613,7 +618,7 @@ func (l *FileLog) read(from uint64, maxRecords, maxBytes int) ([]Record, error) 
 
 // readSegment appends records of one segment, starting at sequence from,
 // to out; it reports whether out is full (by records or bytes).
-func (l *FileLog) readSegment(f *os.File, v *segView, from uint64, out []Record, maxRecords, maxBytes int, total *int) ([]Record, bool, error) {
+func (l *Log) readSegment(f *os.File, v *segView, from uint64, out []logstore.Record, maxRecords, maxBytes int, total *int) ([]logstore.Record, bool, error) {
 	pos := l.startPos(v, from)
 	// Read no more than the caller can take, plus the index granularity
 	// that may lie between the index point and from.
@@ -667,8 +672,8 @@ func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// SeqAtTime implements Log.
-func (l *FileLog) SeqAtTime(t int64) uint64 {
+// SeqAtTime implements logstore.Log.
+func (l *Log) SeqAtTime(t int64) uint64 {
 	l.mu.RLock()
 	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].count() > 0 && l.segs[i].lastTime >= t })
 	if i == len(l.segs) {
@@ -706,8 +711,8 @@ func (l *FileLog) SeqAtTime(t int64) uint64 {
 	return at
 }
 
-// TimeOf implements Log.
-func (l *FileLog) TimeOf(seq uint64) (int64, bool) {
+// TimeOf implements logstore.Log.
+func (l *Log) TimeOf(seq uint64) (int64, bool) {
 	recs, err := l.Read(seq, 1, 1)
 	if err != nil || len(recs) == 0 || recs[0].Seq != seq {
 		return 0, false
@@ -715,12 +720,12 @@ func (l *FileLog) TimeOf(seq uint64) (int64, bool) {
 	return recs[0].Time, true
 }
 
-// Trim implements Log.
-func (l *FileLog) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
+// Trim implements logstore.Log.
+func (l *Log) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
-		return 0, 0, ErrClosed
+		return 0, 0, logstore.ErrClosed
 	}
 	l.mu.RLock()
 	a := l.segs[len(l.segs)-1]
@@ -772,15 +777,15 @@ func (l *FileLog) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 		}
 		l.loaded = kept
 		l.mu.Unlock()
-		if err := syncDir(l.dir); err != nil {
+		if err := atomicfile.SyncDir(l.dir); err != nil {
 			return recs, bytes, err
 		}
 	}
 	return recs, bytes, nil
 }
 
-// Close implements Log.
-func (l *FileLog) Close() error {
+// Close implements logstore.Log.
+func (l *Log) Close() error {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {

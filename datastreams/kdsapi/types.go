@@ -1,4 +1,4 @@
-package datastreams
+package kdsapi
 
 // Wire shapes of the Kinesis Data Streams API (botocore model kinesis/2013-12-02).
 // Field names are the model's; the CBOR codec reads the same json tags.

@@ -1,10 +1,12 @@
-package datastreams
+package kdsapi
 
 import (
 	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams"
 )
 
 // The hand-written encoders must say exactly what encoding/json says.
@@ -30,7 +32,7 @@ func sameJSON(t *testing.T, v jsonAppender) {
 func TestFastJSONMatchesEncodingJSON(t *testing.T) {
 	ts := Ts(time.UnixMilli(1700000000123))
 	sameJSON(t, &putRecordsOut{FailedRecordCount: 1, Records: []putRecordsResult{
-		{SequenceNumber: EncodeSeq(1, 2), ShardId: ShardID(1)},
+		{SequenceNumber: datastreams.EncodeSeq(1, 2), ShardId: datastreams.ShardID(1)},
 		{ErrorCode: "ProvisionedThroughputExceededException", ErrorMessage: "Rate \"exceeded\" \\ for\n shard"},
 	}, EncryptionType: "KMS"})
 	sameJSON(t, &putRecordsOut{Records: []putRecordsResult{}})

@@ -1,4 +1,4 @@
-package datastreams
+package kdsapi
 
 import (
 	"net/http"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
+
+	"github.com/eddy-video/eddy/datastreams"
 )
 
 // SubscribeToShard (enhanced fan-out) answers with an AWS event stream
@@ -37,44 +39,56 @@ func (sub *subscription) cancel(err error) {
 	})
 }
 
-func subKey(consumer string, shard int) string { return consumer + "/" + ShardID(shard) }
+// subscriptions are the live SubscribeToShard responses of an API: at
+// most one per consumer and shard of a stream. A response ends itself when
+// its stream closes (datastreams.Stream.Done) and then leaves the set.
+type subscriptions struct {
+	mu sync.Mutex
+	m  map[subKey]*subscription
+}
 
-// subscribe registers a subscription of consumer to shard. A subscription
+type subKey struct {
+	stream   *datastreams.Stream // one incarnation: a recreated stream is another
+	consumer string
+	shard    int
+}
+
+// add registers a subscription of consumer to shard of s. A subscription
 // younger than 5 seconds refuses a newcomer; an older one is ended.
-func (s *Stream) subscribe(consumer, consumerARN string, shard int, now time.Time) (*subscription, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, s.core.notFound(s.name)
-	}
-	key := subKey(consumer, shard)
-	if old := s.subs[key]; old != nil {
+func (r *subscriptions) add(s *datastreams.Stream, consumer, consumerARN string, shard int, now time.Time) (*subscription, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := subKey{s, consumer, shard}
+	if old := r.m[key]; old != nil {
 		if now.Sub(old.started) < subscribeTakeover {
-			return nil, errf(KindInUse, "Another active subscription exists for consumer %s on shard %s.", consumerARN, ShardID(shard))
+			return nil, errf(datastreams.KindInUse, "Another active subscription exists for consumer %s on shard %s.", consumerARN, datastreams.ShardID(shard))
 		}
-		old.cancel(errf(KindInUse, "Another active subscription was started for consumer %s on shard %s.", consumerARN, ShardID(shard)))
+		old.cancel(errf(datastreams.KindInUse, "Another active subscription was started for consumer %s on shard %s.", consumerARN, datastreams.ShardID(shard)))
+	}
+	if r.m == nil {
+		r.m = map[subKey]*subscription{}
 	}
 	sub := &subscription{started: now, done: make(chan struct{})}
-	s.subs[key] = sub
+	r.m[key] = sub
 	return sub, nil
 }
 
-func (s *Stream) unsubscribe(consumer string, shard int, sub *subscription) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if key := subKey(consumer, shard); s.subs[key] == sub {
-		delete(s.subs, key)
+func (r *subscriptions) remove(s *datastreams.Stream, consumer string, shard int, sub *subscription) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if key := (subKey{s, consumer, shard}); r.m[key] == sub {
+		delete(r.m, key)
 	}
 }
 
-// endSubscriptions ends every subscription of a consumer.
-func (s *Stream) endSubscriptions(consumer string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for key, sub := range s.subs {
-		if len(key) > len(consumer) && key[:len(consumer)+1] == consumer+"/" {
+// endConsumer ends every subscription of a consumer of s.
+func (r *subscriptions) endConsumer(s *datastreams.Stream, consumer string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, sub := range r.m {
+		if key.stream == s && key.consumer == consumer {
 			sub.cancel(err)
-			delete(s.subs, key)
+			delete(r.m, key)
 		}
 	}
 }
@@ -83,7 +97,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 	in := new(subscribeIn)
 	if len(body) > 0 {
 		if err := cd.decode(body, in); err != nil {
-			a.writeError(w, cd, errf(KindSerialization, "Could not parse request body: %v", err))
+			a.writeError(w, cd, errf(datastreams.KindSerialization, "Could not parse request body: %v", err))
 			return
 		}
 	}
@@ -100,8 +114,8 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		a.writeError(w, cd, err)
 		return
 	}
-	if c.Status != StatusActive {
-		a.writeError(w, cd, errf(KindInUse, "Consumer %s is not ACTIVE, instead in state %s.", *in.ConsumerARN, c.Status))
+	if c.Status != datastreams.StatusActive {
+		a.writeError(w, cd, errf(datastreams.KindInUse, "Consumer %s is not ACTIVE, instead in state %s.", *in.ConsumerARN, c.Status))
 		return
 	}
 	sh, err := a.shardOf(s, in.ShardId, "shardId")
@@ -115,12 +129,18 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		a.writeError(w, cd, err)
 		return
 	}
-	sub, err := s.subscribe(c.Name, *in.ConsumerARN, sh.Index, a.Core.Now())
+	select {
+	case <-s.Done():
+		a.writeError(w, cd, a.Core.StreamNotFound(s.Name()))
+		return
+	default:
+	}
+	sub, err := a.subs.add(s, c.Name, *in.ConsumerARN, sh.Index, a.Core.Now())
 	if err != nil {
 		a.writeError(w, cd, err)
 		return
 	}
-	defer s.unsubscribe(c.Name, sh.Index, sub)
+	defer a.subs.remove(s, c.Name, sh.Index, sub)
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -146,7 +166,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		if len(res.Records) > 0 || res.AtEnd || time.Since(lastSent) >= subscribeKeepAlive {
 			ev := subscribeEvent{
 				Records:                    toRecords(sh.Index, res.Records, kms),
-				ContinuationSequenceNumber: EncodeSeq(sh.Index, res.Next-1),
+				ContinuationSequenceNumber: datastreams.EncodeSeq(sh.Index, res.Next-1),
 				MillisBehindLatest:         res.BehindMillis,
 			}
 			if res.AtEnd {
@@ -171,6 +191,8 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 			if sub.err != nil {
 				es.exception(sub.err)
 			}
+			return
+		case <-s.Done():
 			return
 		case <-lifetime.C:
 			return

@@ -1,16 +1,18 @@
-package datastreams
+package kdsapi
 
 import (
 	"context"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams"
 )
 
 // Control-plane operations: streams, shards, retention, tags, monitoring.
 
 // resolve finds the stream a request names by StreamName or StreamARN.
-func (a *API) resolve(ref streamRef) (*Stream, error) {
+func (a *API) resolve(ref streamRef) (*datastreams.Stream, error) {
 	var v validator
 	v.name(ref.StreamName, "streamName", false)
 	if err := v.err(); err != nil {
@@ -20,31 +22,27 @@ func (a *API) resolve(ref streamRef) (*Stream, error) {
 	case ref.StreamARN != nil:
 		name, ok := a.Core.StreamNameFromARN(*ref.StreamARN)
 		if !ok {
-			return nil, errf(KindInvalidArgument, "StreamARN %s is not a valid Kinesis stream ARN.", *ref.StreamARN)
+			return nil, errf(datastreams.KindInvalidArgument, "StreamARN %s is not a valid Kinesis stream ARN.", *ref.StreamARN)
 		}
 		if ref.StreamName != nil && *ref.StreamName != name {
-			return nil, errf(KindInvalidArgument, "StreamName %s and StreamARN %s do not name the same stream.", *ref.StreamName, *ref.StreamARN)
+			return nil, errf(datastreams.KindInvalidArgument, "StreamName %s and StreamARN %s do not name the same stream.", *ref.StreamName, *ref.StreamARN)
 		}
 		return a.dataStream(name)
 	case ref.StreamName != nil:
 		return a.dataStream(*ref.StreamName)
 	}
-	return nil, errf(KindInvalidArgument, "Either StreamName or StreamARN must be provided.")
+	return nil, errf(datastreams.KindInvalidArgument, "Either StreamName or StreamARN must be provided.")
 }
-
-// EventsSuffix ends the name of every video stream's event stream; data
-// streams cannot be created with it.
-const EventsSuffix = ".events"
 
 // dataStream returns a stream the Kinesis Data Streams API may see: the
 // logs of video streams are not data streams.
-func (a *API) dataStream(name string) (*Stream, error) {
+func (a *API) dataStream(name string) (*datastreams.Stream, error) {
 	s, err := a.Core.Stream(name)
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind() == StreamKindVideo {
-		return nil, a.Core.notFound(name)
+	if s.Kind() == datastreams.StreamKindVideo {
+		return nil, a.Core.StreamNotFound(name)
 	}
 	return s, nil
 }
@@ -55,10 +53,10 @@ func (a *API) createStream(_ context.Context, in *createStreamIn) (*empty, error
 	var v validator
 	v.name(in.StreamName, "streamName", true)
 	v.intRange(in.ShardCount, "shardCount", 1, 100000)
-	mode := ModeProvisioned
+	mode := datastreams.ModeProvisioned
 	if in.StreamModeDetails != nil {
 		mode = in.StreamModeDetails.StreamMode
-		if mode != ModeProvisioned && mode != ModeOnDemand {
+		if mode != datastreams.ModeProvisioned && mode != datastreams.ModeOnDemand {
 			v.add(mode, "streamModeDetails.streamMode", "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]")
 		}
 	}
@@ -68,19 +66,21 @@ func (a *API) createStream(_ context.Context, in *createStreamIn) (*empty, error
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(*in.StreamName, EventsSuffix) {
-		return nil, errf(KindInvalidArgument, "Stream name %s ends in %q, which is reserved for the event streams of video streams.", *in.StreamName, EventsSuffix)
+	if a.ReservedName != nil {
+		if err := a.ReservedName(*in.StreamName); err != nil {
+			return nil, errf(datastreams.KindInvalidArgument, "Stream name %s %v.", *in.StreamName, err)
+		}
 	}
 	shards := 4 // ON_DEMAND streams start with 4 shards, as Kinesis's do
 	if in.ShardCount != nil {
 		shards = *in.ShardCount
-	} else if mode == ModeProvisioned {
-		return nil, errf(KindInvalidArgument, "ShardCount is required for a PROVISIONED stream.")
+	} else if mode == datastreams.ModeProvisioned {
+		return nil, errf(datastreams.KindInvalidArgument, "ShardCount is required for a PROVISIONED stream.")
 	}
 	if err := validateTags(in.Tags); err != nil {
 		return nil, err
 	}
-	_, err := a.Core.CreateStream(*in.StreamName, CreateOptions{ShardCount: shards, Mode: mode, Tags: in.Tags})
+	_, err := a.Core.CreateStream(*in.StreamName, datastreams.CreateOptions{ShardCount: shards, Mode: mode, Tags: in.Tags})
 	return &empty{}, err
 }
 
@@ -89,13 +89,13 @@ func (a *API) deleteStream(_ context.Context, in *deleteStreamIn) (*empty, error
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind() == StreamKindEvents {
-		return nil, errf(KindInUse, "Stream %s under account %s is the event stream of a video stream; it is deleted with the video stream.", s.Name(), a.Core.AccountID)
+	if s.Kind() == datastreams.StreamKindEvents {
+		return nil, errf(datastreams.KindInUse, "Stream %s under account %s is the event stream of a video stream; it is deleted with the video stream.", s.Name(), a.Core.AccountID)
 	}
 	return &empty{}, a.Core.DeleteStream(s.Name(), in.EnforceConsumerDeletion)
 }
 
-func shardToWire(si ShardInfo) shardOut {
+func shardToWire(si datastreams.ShardInfo) shardOut {
 	o := shardOut{
 		ShardId:             si.ID,
 		HashKeyRange:        hashKeyRange{si.Start.String(), si.End.String()},
@@ -117,7 +117,7 @@ func monitoringToWire(m []string) []enhancedMetrics {
 	return []enhancedMetrics{{ShardLevelMetrics: append([]string{}, m...)}}
 }
 
-func encryptionOf(in Info) (string, *string) {
+func encryptionOf(in datastreams.Info) (string, *string) {
 	if in.EncryptionType == "KMS" {
 		return "KMS", ptr(in.KeyID)
 	}
@@ -143,7 +143,7 @@ func (a *API) describeStream(_ context.Context, in *describeStreamIn) (*describe
 	more := false
 	for _, si := range info.Shards {
 		if in.ExclusiveStartShardId != nil {
-			if idx, ok := ParseShardID(*in.ExclusiveStartShardId); ok && si.Index <= idx {
+			if idx, ok := datastreams.ParseShardID(*in.ExclusiveStartShardId); ok && si.Index <= idx {
 				continue
 			}
 		}
@@ -190,14 +190,14 @@ func (a *API) listStreams(_ context.Context, in *listStreamsIn) (*listStreamsOut
 	}
 	if in.NextToken != nil {
 		if in.ExclusiveStartStreamName != nil {
-			return nil, errf(KindInvalidArgument, "NextToken and ExclusiveStartStreamName cannot be provided together.")
+			return nil, errf(datastreams.KindInvalidArgument, "NextToken and ExclusiveStartStreamName cannot be provided together.")
 		}
 		scope, last, err := a.Core.ParsePageToken(*in.NextToken)
 		if err != nil {
 			return nil, err
 		}
 		if scope != "streams" {
-			return nil, errf(KindInvalidArgument, "Invalid NextToken.")
+			return nil, errf(datastreams.KindInvalidArgument, "Invalid NextToken.")
 		}
 		after = last
 	}
@@ -207,7 +207,7 @@ func (a *API) listStreams(_ context.Context, in *listStreamsIn) (*listStreamsOut
 	}
 	out := &listStreamsOut{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
 	for _, s := range a.Core.Streams() {
-		if s.Name() <= after || s.Kind() == StreamKindVideo {
+		if s.Name() <= after || s.Kind() == datastreams.StreamKindVideo {
 			continue
 		}
 		if len(out.StreamNames) == limit {
@@ -238,7 +238,7 @@ func (a *API) listShards(_ context.Context, in *listShardsIn) (*listShardsOut, e
 	filter := in.ShardFilter
 	if in.NextToken != nil {
 		if ref.StreamName != nil {
-			return nil, errf(KindInvalidArgument, "NextToken and StreamName cannot be provided together.")
+			return nil, errf(datastreams.KindInvalidArgument, "NextToken and StreamName cannot be provided together.")
 		}
 		scope, last, err := a.Core.ParsePageToken(*in.NextToken)
 		if err != nil {
@@ -246,9 +246,9 @@ func (a *API) listShards(_ context.Context, in *listShardsIn) (*listShardsOut, e
 		}
 		name, rest, _ := strings.Cut(scope, "|")
 		ref = streamRef{StreamName: &name}
-		idx, ok := ParseShardID(last)
+		idx, ok := datastreams.ParseShardID(last)
 		if !ok {
-			return nil, errf(KindInvalidArgument, "Invalid NextToken.")
+			return nil, errf(datastreams.KindInvalidArgument, "Invalid NextToken.")
 		}
 		afterIdx = idx
 		if rest != "" {
@@ -267,9 +267,9 @@ func (a *API) listShards(_ context.Context, in *listShardsIn) (*listShardsOut, e
 		return nil, err
 	}
 	if in.ExclusiveStartShardId != nil {
-		idx, ok := ParseShardID(*in.ExclusiveStartShardId)
+		idx, ok := datastreams.ParseShardID(*in.ExclusiveStartShardId)
 		if !ok {
-			return nil, errf(KindInvalidArgument, "Invalid ExclusiveStartShardId %s.", *in.ExclusiveStartShardId)
+			return nil, errf(datastreams.KindInvalidArgument, "Invalid ExclusiveStartShardId %s.", *in.ExclusiveStartShardId)
 		}
 		afterIdx = max(afterIdx, idx)
 	}
@@ -304,7 +304,7 @@ func parseInt64(s string) (int64, error) {
 	var n int64
 	for _, c := range s {
 		if c < '0' || c > '9' {
-			return 0, errf(KindInvalidArgument, "not a number")
+			return 0, errf(datastreams.KindInvalidArgument, "not a number")
 		}
 		n = n*10 + int64(c-'0')
 	}
@@ -313,13 +313,13 @@ func parseInt64(s string) (int64, error) {
 
 // shardFilter returns the predicate for a ShardFilter (and a string that
 // lets a paging token carry it).
-func (a *API) shardFilter(info Info, f *shardFilter) (func(ShardInfo) bool, string, error) {
-	all := func(ShardInfo) bool { return true }
+func (a *API) shardFilter(info datastreams.Info, f *shardFilter) (func(datastreams.ShardInfo) bool, string, error) {
+	all := func(datastreams.ShardInfo) bool { return true }
 	if f == nil {
 		return all, "", nil
 	}
-	openAt := func(t time.Time) func(ShardInfo) bool {
-		return func(si ShardInfo) bool {
+	openAt := func(t time.Time) func(datastreams.ShardInfo) bool {
+		return func(si datastreams.ShardInfo) bool {
 			return !si.Created.After(t) && (si.Closed.IsZero() || si.Closed.After(t))
 		}
 	}
@@ -331,22 +331,22 @@ func (a *API) shardFilter(info Info, f *shardFilter) (func(ShardInfo) bool, stri
 	switch f.Type {
 	case "AFTER_SHARD_ID":
 		if f.ShardId == nil {
-			return nil, "", errf(KindInvalidArgument, "ShardId is required for the AFTER_SHARD_ID ShardFilter.")
+			return nil, "", errf(datastreams.KindInvalidArgument, "ShardId is required for the AFTER_SHARD_ID ShardFilter.")
 		}
-		idx, ok := ParseShardID(*f.ShardId)
+		idx, ok := datastreams.ParseShardID(*f.ShardId)
 		if !ok {
-			return nil, "", errf(KindInvalidArgument, "Invalid ShardId %s.", *f.ShardId)
+			return nil, "", errf(datastreams.KindInvalidArgument, "Invalid ShardId %s.", *f.ShardId)
 		}
-		return func(si ShardInfo) bool { return si.Index > idx }, key, nil
+		return func(si datastreams.ShardInfo) bool { return si.Index > idx }, key, nil
 	case "AT_TRIM_HORIZON":
 		return openAt(horizon), key, nil
 	case "FROM_TRIM_HORIZON":
 		return all, key, nil
 	case "AT_LATEST":
-		return func(si ShardInfo) bool { return si.Closed.IsZero() }, key, nil
+		return func(si datastreams.ShardInfo) bool { return si.Closed.IsZero() }, key, nil
 	case "AT_TIMESTAMP", "FROM_TIMESTAMP":
 		if f.Timestamp == nil {
-			return nil, "", errf(KindInvalidArgument, "Timestamp is required for the %s ShardFilter.", f.Type)
+			return nil, "", errf(datastreams.KindInvalidArgument, "Timestamp is required for the %s ShardFilter.", f.Type)
 		}
 		t := f.Timestamp.Time
 		key += "@" + itoa64(t.UnixMilli())
@@ -356,9 +356,9 @@ func (a *API) shardFilter(info Info, f *shardFilter) (func(ShardInfo) bool, stri
 			}
 			return openAt(t), key, nil
 		}
-		return func(si ShardInfo) bool { return si.Closed.IsZero() || !si.Closed.Before(t) }, key, nil
+		return func(si datastreams.ShardInfo) bool { return si.Closed.IsZero() || !si.Closed.Before(t) }, key, nil
 	}
-	return nil, "", errf(KindValidation, "1 validation error detected: Value '%s' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP]", f.Type)
+	return nil, "", errf(datastreams.KindValidation, "1 validation error detected: Value '%s' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP]", f.Type)
 }
 
 func itoa64(n int64) string {
@@ -375,28 +375,28 @@ func itoa64(n int64) string {
 	return string(b[i:])
 }
 
-func (a *API) shardOf(s *Stream, id *string, member string) (*Shard, error) {
+func (a *API) shardOf(s *datastreams.Stream, id *string, member string) (*datastreams.Shard, error) {
 	if id == nil {
 		var v validator
 		v.required(false, member)
 		return nil, v.err()
 	}
-	idx, ok := ParseShardID(*id)
+	idx, ok := datastreams.ParseShardID(*id)
 	if !ok {
-		return nil, errf(KindNotFound, "Could not find shard %s in stream %s under account %s.", *id, s.Name(), a.Core.AccountID)
+		return nil, errf(datastreams.KindNotFound, "Could not find shard %s in stream %s under account %s.", *id, s.Name(), a.Core.AccountID)
 	}
 	return s.Shard(idx)
 }
 
 // provisioned resolves the stream of a split or merge, which only
 // PROVISIONED streams allow.
-func (a *API) provisioned(ref streamRef, op string) (*Stream, error) {
+func (a *API) provisioned(ref streamRef, op string) (*datastreams.Stream, error) {
 	s, err := a.resolve(ref)
 	if err != nil {
 		return nil, err
 	}
-	if s.Info().Mode == ModeOnDemand {
-		return nil, errf(KindInvalidArgument, "%s is not supported for ON_DEMAND streams.", op)
+	if s.Info().Mode == datastreams.ModeOnDemand {
+		return nil, errf(datastreams.KindInvalidArgument, "%s is not supported for ON_DEMAND streams.", op)
 	}
 	return s, nil
 }
@@ -416,9 +416,9 @@ func (a *API) splitShard(_ context.Context, in *splitShardIn) (*empty, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, ok := ParseHashKey(*in.NewStartingHashKey)
+	k, ok := datastreams.ParseHashKey(*in.NewStartingHashKey)
 	if !ok {
-		return nil, errf(KindInvalidArgument, "NewStartingHashKey %s is not a hash key in [0, 2^128-1].", *in.NewStartingHashKey)
+		return nil, errf(datastreams.KindInvalidArgument, "NewStartingHashKey %s is not a hash key in [0, 2^128-1].", *in.NewStartingHashKey)
 	}
 	return &empty{}, s.Split(sh.Index, k)
 }
@@ -474,11 +474,11 @@ func (a *API) retention(in *retentionIn, increase bool) (*empty, error) {
 		return nil, err
 	}
 	h := *in.RetentionPeriodHours
-	if h < MinKDSRetentionHours {
-		return nil, errf(KindInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", MinKDSRetentionHours, h)
+	if h < datastreams.MinKDSRetentionHours {
+		return nil, errf(datastreams.KindInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", datastreams.MinKDSRetentionHours, h)
 	}
-	if h > MaxKDSRetentionHours {
-		return nil, errf(KindInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", MaxKDSRetentionHours, h)
+	if h > datastreams.MaxKDSRetentionHours {
+		return nil, errf(datastreams.KindInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", datastreams.MaxKDSRetentionHours, h)
 	}
 	s, err := a.resolve(in.streamRef)
 	if err != nil {
@@ -500,19 +500,19 @@ const maxTags = 50
 func validateTags(tags map[string]string) error {
 	for k, v := range tags {
 		if len(k) < 1 || len(k) > 128 {
-			return errf(KindInvalidArgument, "Tag key %q must be 1 to 128 characters long.", k)
+			return errf(datastreams.KindInvalidArgument, "Tag key %q must be 1 to 128 characters long.", k)
 		}
 		if len(v) > 256 {
-			return errf(KindInvalidArgument, "Tag value for key %q must be at most 256 characters long.", k)
+			return errf(datastreams.KindInvalidArgument, "Tag value for key %q must be at most 256 characters long.", k)
 		}
 		if strings.HasPrefix(k, "aws:") {
-			return errf(KindInvalidArgument, "Tag key %q uses the reserved prefix aws:.", k)
+			return errf(datastreams.KindInvalidArgument, "Tag key %q uses the reserved prefix aws:.", k)
 		}
 	}
 	return nil
 }
 
-func (a *API) addTags(s *Stream, tags map[string]string) error {
+func (a *API) addTags(s *datastreams.Stream, tags map[string]string) error {
 	if len(tags) == 0 {
 		var v validator
 		v.required(false, "tags")
@@ -521,26 +521,21 @@ func (a *API) addTags(s *Stream, tags map[string]string) error {
 	if err := validateTags(tags); err != nil {
 		return err
 	}
-	return s.Update(func(m *streamMeta) error {
-		merged := map[string]string{}
-		for k, v := range m.Tags {
-			merged[k] = v
-		}
+	return s.UpdateTags(func(merged map[string]string) error {
 		for k, v := range tags {
 			merged[k] = v
 		}
 		if len(merged) > maxTags {
-			return errf(KindLimit, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags.", s.Name(), a.Core.AccountID, maxTags)
+			return errf(datastreams.KindLimit, "Failed to add tags to stream %s under account %s because a given stream cannot have more than %d tags.", s.Name(), a.Core.AccountID, maxTags)
 		}
-		m.Tags = merged
 		return nil
 	})
 }
 
-func (a *API) removeTags(s *Stream, keys []string) error {
-	return s.Update(func(m *streamMeta) error {
+func (a *API) removeTags(s *datastreams.Stream, keys []string) error {
+	return s.UpdateTags(func(tags map[string]string) error {
 		for _, k := range keys {
-			delete(m.Tags, k)
+			delete(tags, k)
 		}
 		return nil
 	})
@@ -599,14 +594,14 @@ func (a *API) listTagsForStream(_ context.Context, in *listTagsIn) (*listTagsOut
 	return out, nil
 }
 
-func (a *API) streamByARN(arn *string) (*Stream, error) {
+func (a *API) streamByARN(arn *string) (*datastreams.Stream, error) {
 	if arn == nil {
 		var v validator
 		v.required(false, "resourceARN")
 		return nil, v.err()
 	}
 	if strings.Contains(*arn, "/consumer/") {
-		return nil, errf(KindInvalidArgument, "Tagging consumers is not supported; tag the stream instead.")
+		return nil, errf(datastreams.KindInvalidArgument, "Tagging consumers is not supported; tag the stream instead.")
 	}
 	return a.resolve(streamRef{StreamARN: arn})
 }
@@ -656,28 +651,28 @@ func (a *API) monitoring(in *monitoringIn, enable bool) (*monitoringOut, error) 
 			known = known || x == m
 		}
 		if !known {
-			return nil, errf(KindValidation, "1 validation error detected: Value '%s' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy enum value set: [%s, ALL]", m, strings.Join(shardMetrics, ", "))
+			return nil, errf(datastreams.KindValidation, "1 validation error detected: Value '%s' at 'shardLevelMetrics' failed to satisfy constraint: Member must satisfy enum value set: [%s, ALL]", m, strings.Join(shardMetrics, ", "))
 		}
 		want[m] = true
 	}
 	out := &monitoringOut{StreamName: s.Name(), StreamARN: a.Core.StreamARN(s.Name())}
-	err = s.Update(func(m *streamMeta) error {
-		out.CurrentShardLevelMetrics = append([]string{}, m.Metrics...)
+	err = s.UpdateMetrics(func(metrics []string) []string {
+		out.CurrentShardLevelMetrics = append([]string{}, metrics...)
 		cur := map[string]bool{}
-		for _, x := range m.Metrics {
+		for _, x := range metrics {
 			cur[x] = true
 		}
 		for x := range want {
 			cur[x] = enable
 		}
-		m.Metrics = m.Metrics[:0]
+		metrics = metrics[:0]
 		for _, x := range shardMetrics {
 			if cur[x] {
-				m.Metrics = append(m.Metrics, x)
+				metrics = append(metrics, x)
 			}
 		}
-		out.DesiredShardLevelMetrics = append([]string{}, m.Metrics...)
-		return nil
+		out.DesiredShardLevelMetrics = append([]string{}, metrics...)
+		return metrics
 	})
 	return out, err
 }
@@ -693,7 +688,7 @@ func (a *API) disableMonitoring(_ context.Context, in *monitoringIn) (*monitorin
 func (a *API) describeLimits(_ context.Context, _ *describeLimitsIn) (*describeLimitsOut, error) {
 	onDemand := 0
 	for _, s := range a.Core.Streams() {
-		if s.Info().Mode == ModeOnDemand {
+		if s.Info().Mode == datastreams.ModeOnDemand {
 			onDemand++
 		}
 	}
@@ -717,10 +712,7 @@ func (a *API) startEncryption(_ context.Context, in *encryptionIn) (*empty, erro
 	if err != nil {
 		return nil, err
 	}
-	return &empty{}, s.Update(func(m *streamMeta) error {
-		m.EncryptionType, m.KeyID = "KMS", *in.KeyId
-		return nil
-	})
+	return &empty{}, s.SetEncryption("KMS", *in.KeyId)
 }
 
 func (a *API) stopEncryption(_ context.Context, in *encryptionIn) (*empty, error) {
@@ -728,17 +720,14 @@ func (a *API) stopEncryption(_ context.Context, in *encryptionIn) (*empty, error
 	if err != nil {
 		return nil, err
 	}
-	return &empty{}, s.Update(func(m *streamMeta) error {
-		m.EncryptionType, m.KeyID = "", ""
-		return nil
-	})
+	return &empty{}, s.SetEncryption("", "")
 }
 
 func (a *API) updateStreamMode(_ context.Context, in *updateStreamModeIn) (*empty, error) {
 	var v validator
 	v.required(in.StreamARN != nil, "streamARN")
 	v.required(in.StreamModeDetails != nil, "streamModeDetails")
-	if in.StreamModeDetails != nil && in.StreamModeDetails.StreamMode != ModeProvisioned && in.StreamModeDetails.StreamMode != ModeOnDemand {
+	if in.StreamModeDetails != nil && in.StreamModeDetails.StreamMode != datastreams.ModeProvisioned && in.StreamModeDetails.StreamMode != datastreams.ModeOnDemand {
 		v.add(in.StreamModeDetails.StreamMode, "streamModeDetails.streamMode", "Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]")
 	}
 	if err := v.err(); err != nil {
@@ -748,8 +737,5 @@ func (a *API) updateStreamMode(_ context.Context, in *updateStreamModeIn) (*empt
 	if err != nil {
 		return nil, err
 	}
-	return &empty{}, s.Update(func(m *streamMeta) error {
-		m.Mode = in.StreamModeDetails.StreamMode
-		return nil
-	})
+	return &empty{}, s.SetMode(in.StreamModeDetails.StreamMode)
 }

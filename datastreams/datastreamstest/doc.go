@@ -1,0 +1,9 @@
+// Package datastreamstest holds the test helpers of the datastreams layer
+// that every layer above shares: today the one fake clock of the project
+// (servertest.Clock is this type).
+//
+// It is a leaf: it imports nothing of Eddy's, so any package's tests
+// (including the core's own and the log suite's) can use it without an
+// import cycle. It must not grow helpers that need the core; those belong
+// next to the tests that use them.
+package datastreamstest

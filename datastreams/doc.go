@@ -1,0 +1,21 @@
+// Package datastreams is the shard core, modeled on Amazon Kinesis Data
+// Streams: a Core keeps streams under one data directory; a Stream has
+// metadata (stream.json) and shards that split the 128-bit hash key space;
+// a Shard is one durable log with one group-commit writer.
+//
+// It owns the Kinesis model above the storage: routing records by MD5 of
+// their partition key (hashkey.go), wire sequence numbers (seqnum.go),
+// shard iterators and paging tokens (tokens.go), per-shard throughput
+// limits of PROVISIONED streams (throttle.go), retention by age and size
+// (the janitor in core.go), resharding with lineage (reshard.go), consumer
+// registration (consumers.go), and the errors the API edges translate,
+// classified by Kind (errors.go). Put routes and throttles; Shard.Append
+// is the store-level write for layers that address a shard themselves.
+//
+// It must not know the wire protocol (datastreams/kdsapi serves it), how a
+// log stores its records (logstore.Log; datastreams/logstore/filelog by
+// default, any other through Core.OpenLog), nor anything of video: the
+// logs of video streams are streams of their own Kind whose extension
+// metadata (Ext) the core keeps verbatim. It imports nothing of Eddy's
+// outside the datastreams folder.
+package datastreams

@@ -1,0 +1,57 @@
+package kdsapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/eddy-video/eddy/datastreams"
+)
+
+// errorTable maps core error kinds to the Kinesis error type and HTTP
+// status (the Kinesis Data Streams API's common and per-operation errors):
+// every error of this API leaves the server through it.
+var errorTable = map[datastreams.Kind]struct {
+	code   string
+	status int
+}{
+	datastreams.KindInternal:         {"InternalFailureException", http.StatusInternalServerError},
+	datastreams.KindNotFound:         {"ResourceNotFoundException", http.StatusBadRequest},
+	datastreams.KindInUse:            {"ResourceInUseException", http.StatusBadRequest},
+	datastreams.KindInvalidArgument:  {"InvalidArgumentException", http.StatusBadRequest},
+	datastreams.KindValidation:       {"ValidationException", http.StatusBadRequest},
+	datastreams.KindThroughput:       {"ProvisionedThroughputExceededException", http.StatusBadRequest},
+	datastreams.KindLimit:            {"LimitExceededException", http.StatusBadRequest},
+	datastreams.KindExpiredIterator:  {"ExpiredIteratorException", http.StatusBadRequest},
+	datastreams.KindExpiredNextToken: {"ExpiredNextTokenException", http.StatusBadRequest},
+	datastreams.KindSerialization:    {"SerializationException", http.StatusBadRequest},
+	datastreams.KindUnknownOperation: {"UnknownOperationException", http.StatusBadRequest},
+	datastreams.KindAccessDenied:     {"AccessDeniedException", http.StatusBadRequest},
+}
+
+// ErrorCode returns the AWS error type and HTTP status for err, and the
+// message to show. Errors without a kind are internal failures whose
+// details stay in the log.
+func ErrorCode(err error) (code string, status int, message string) {
+	var e *datastreams.Error
+	if errors.As(err, &e) {
+		t := errorTable[e.Kind]
+		return t.code, t.status, e.Message
+	}
+	t := errorTable[datastreams.KindInternal]
+	return t.code, t.status, "Internal service failure."
+}
+
+// recordErrorCode is the per-record ErrorCode in PutRecords results.
+func recordErrorCode(err error) string {
+	if datastreams.KindOf(err) == datastreams.KindThroughput {
+		return "ProvisionedThroughputExceededException"
+	}
+	return "InternalFailure"
+}
+
+// errf builds a core error of kind k with a message in the words the
+// Kinesis API uses.
+func errf(k datastreams.Kind, format string, args ...any) *datastreams.Error {
+	return &datastreams.Error{Kind: k, Message: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,197 @@
+package filelog
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams/logstore"
+	"github.com/eddy-video/eddy/datastreams/logstore/logstoretest"
+)
+
+// TestFileLog runs the logstore conformance suite against the file log:
+// the suite's options shape its segments and index, Reopen recovers the
+// directory, and units are segments.
+func TestFileLog(t *testing.T) {
+	logstoretest.Run(t, logstoretest.Harness{
+		Open: func(t *testing.T, o logstoretest.Options) logstore.Log {
+			return openLog(t, t.TempDir(), o.Now, Options{SegmentBytes: o.SegmentBytes, SegmentDuration: o.SegmentDuration,
+				IndexEvery: o.IndexEvery, MaxLoadedIndexes: o.MaxLoadedIndexes})
+		},
+		Reopen: func(t *testing.T, l logstore.Log) logstore.Log {
+			fl := l.(*Log)
+			fl.Close()
+			return openLog(t, fl.dir, fl.opts.Now, fl.opts)
+		},
+		Units: func(l logstore.Log) int {
+			fl := l.(*Log)
+			fl.mu.RLock()
+			defer fl.mu.RUnlock()
+			return len(fl.segs)
+		},
+	})
+}
+
+func openLog(t *testing.T, dir string, now func() time.Time, opts Options) *Log {
+	t.Helper()
+	opts.Now = now
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestFileLogRecoversTornTail(t *testing.T) {
+	cases := []struct {
+		name   string
+		damage func(t *testing.T, path string, size int64)
+		keep   uint64 // records expected to survive
+	}{
+		{"partial frame", func(t *testing.T, path string, size int64) { truncate(t, path, size-7) }, 99},
+		{"zero-filled tail", func(t *testing.T, path string, size int64) {
+			appendBytes(t, path, make([]byte, 4096))
+		}, 100},
+		{"flipped byte in last record", func(t *testing.T, path string, size int64) { flip(t, path, size-3) }, 99},
+		{"garbage after valid data", func(t *testing.T, path string, size int64) {
+			appendBytes(t, path, []byte("\x00\x00\x00\x40garbage that is not a frame at all, really not"))
+		}, 100},
+		{"header only", func(t *testing.T, path string, size int64) { truncate(t, path, segmentHeaderSize) }, 0},
+		{"torn header", func(t *testing.T, path string, size int64) { truncate(t, path, 5) }, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := logstoretest.NewClock()
+			dir := t.TempDir()
+			l := openLog(t, dir, clk.Now, Options{})
+			logstoretest.AppendN(t, l, clk, 100, 1, 40, time.Millisecond)
+			l.Close()
+			path := segmentPath(dir, 1)
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.damage(t, path, fi.Size())
+			l2 := openLog(t, dir, clk.Now, Options{})
+			_, next := l2.Bounds()
+			if next != tc.keep+1 {
+				t.Fatalf("after recovery next = %d, want %d", next, tc.keep+1)
+			}
+			recs, err := l2.Read(1, 1000, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint64(len(recs)) != tc.keep {
+				t.Fatalf("read %d records, want %d", len(recs), tc.keep)
+			}
+			logstoretest.CheckRecords(t, recs, 1, 40)
+			// Appends continue right after the valid prefix.
+			logstoretest.AppendN(t, l2, clk, 5, 5, 40, time.Millisecond)
+			recs, err = l2.Read(1, 1000, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logstoretest.CheckRecords(t, recs, 1, 40)
+			if uint64(len(recs)) != tc.keep+5 {
+				t.Fatalf("read %d records after append, want %d", len(recs), tc.keep+5)
+			}
+		})
+	}
+}
+
+func TestFileLogDamagedIndexIsRebuilt(t *testing.T) {
+	clk := logstoretest.NewClock()
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 16 << 10, IndexEvery: 256}
+	l := openLog(t, dir, clk.Now, opts)
+	logstoretest.AppendN(t, l, clk, 2000, 20, 30, time.Millisecond)
+	l.Close()
+	idx, _ := filepath.Glob(filepath.Join(dir, "*"+indexExt))
+	if len(idx) < 2 {
+		t.Fatalf("want several index files, have %d", len(idx))
+	}
+	sort.Strings(idx)
+	flip(t, idx[0], 10)
+	if err := os.Remove(idx[1]); err != nil {
+		t.Fatal(err)
+	}
+	l2 := openLog(t, dir, clk.Now, opts)
+	recs, err := l2.Read(1, 5000, 10<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2000 {
+		t.Fatalf("read %d, want 2000", len(recs))
+	}
+	logstoretest.CheckRecords(t, recs, 1, 30)
+}
+
+func TestFileLogRollbackOnWriteFailure(t *testing.T) {
+	clk := logstoretest.NewClock()
+	dir := t.TempDir()
+	l := openLog(t, dir, clk.Now, Options{})
+	logstoretest.AppendN(t, l, clk, 10, 10, 20, time.Millisecond)
+	// Make the next write fail by closing the file under the log.
+	l.active.Close()
+	err := l.Append([]logstore.Record{{Seq: 11, Time: clk.Now().UnixNano(), Data: []byte("x")}})
+	if err == nil {
+		t.Fatal("append on a closed file succeeded")
+	}
+	if _, next := l.Bounds(); next != 11 {
+		t.Fatalf("next = %d after failed append, want 11", next)
+	}
+	f, err := os.OpenFile(segmentPath(dir, 1), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Seek(0, 2); err != nil {
+		t.Fatal(err)
+	}
+	l.active = f
+	// The failed batch is forgotten: the same sequence is taken again.
+	logstoretest.AppendN(t, l, clk, 5, 5, 20, time.Millisecond)
+	recs, _ := l.Read(1, 100, 1<<20)
+	if len(recs) != 15 {
+		t.Fatalf("read %d, want 15", len(recs))
+	}
+	logstoretest.CheckRecords(t, recs, 1, 20)
+}
+
+func truncate(t *testing.T, path string, n int64) {
+	t.Helper()
+	if err := os.Truncate(path, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flip(t *testing.T, path string, at int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
