@@ -120,14 +120,13 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 		}
 	}
 	rec := encodeRecord(f)
-	res, err := st.stream.Put([]datastreams.PutEntry{{Key: []byte("fragment"), Data: rec}})
+	// Straight to the stream's one shard: a video stream's log is not
+	// routed by partition key nor throttled like a data stream's.
+	seq, _, err := st.shard.Append([]datastreams.Entry{{Key: []byte("fragment"), Data: rec}})
 	if err != nil {
 		return 0, err
 	}
-	if res[0].Err != nil {
-		return 0, res[0].Err
-	}
-	f.Seq = res[0].Seq
+	f.Seq = seq
 	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
 		return f.Seq, err
 	}
