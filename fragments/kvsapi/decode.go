@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 )
 
 // maxBody bounds a Kinesis Video request body: 1,000 fragment numbers of
@@ -39,7 +40,9 @@ func Decode(r *http.Request, v any) error {
 func decodeError(err error) *Error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		field := te.Field
+		// encoding/json names an embedded struct in the path; the wire
+		// has no such level.
+		field := strings.ReplaceAll(te.Field, "StreamRef.", "")
 		if field == "" {
 			field = "the request body"
 		}
