@@ -170,4 +170,3 @@ func BenchmarkPlaylistAfterRestart(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
