@@ -380,7 +380,7 @@ func (x *Index) loadChunk(first uint64, isLast bool) error {
 		if reason != "" {
 			return x.corrupt(first, "%s", reason)
 		}
-		x.writeSummary(c) // best effort: without it the next open scans again
+		_ = x.writeSummary(c) // best effort: without it the next open scans again
 		return nil
 	}
 	if good == uint32(n) && whole && good > 0 {
@@ -731,7 +731,7 @@ func (x *Index) Append(entries ...IndexEntry) error {
 		}
 		off := fxHeaderSize + int64(c.n)*fxEntrySize
 		if _, err := x.active.WriteAt(b, off); err != nil {
-			x.active.Truncate(off)
+			_ = x.active.Truncate(off) // best effort: OpenIndex cuts a torn tail anyway
 			return err
 		}
 		for i := range k {

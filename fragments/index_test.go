@@ -474,14 +474,20 @@ func TestIndexTornTail(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.Write(make([]byte, 2*fxEntrySize))
+			if _, err := f.Write(make([]byte, 2*fxEntrySize)); err != nil {
+				t.Fatal(err)
+			}
 			f.Close()
 		}, 41},
 		{"torn header of a new chunk", func(t *testing.T, dir string) {
-			os.WriteFile(filepath.Join(dir, "00000000000000000041.fx"), []byte("EDDY"), 0o644)
+			if err := os.WriteFile(filepath.Join(dir, "00000000000000000041.fx"), []byte("EDDY"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}, 41},
 		{"zero header of a new chunk", func(t *testing.T, dir string) {
-			os.WriteFile(filepath.Join(dir, "00000000000000000041.fx"), make([]byte, 56), 0o644)
+			if err := os.WriteFile(filepath.Join(dir, "00000000000000000041.fx"), make([]byte, 56), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}, 41},
 		{"only entry of last chunk torn", func(t *testing.T, dir string) {
 			// Chunks hold 16 entries: 33..40 is the last; cut it to its header.
@@ -543,7 +549,9 @@ func TestIndexCorruptOlderChunk(t *testing.T) {
 		}, false},
 		{"partial entry", func(t *testing.T, chunk string) {
 			st, _ := os.Stat(chunk)
-			os.Truncate(chunk, st.Size()-3)
+			if err := os.Truncate(chunk, st.Size()-3); err != nil {
+				t.Fatal(err)
+			}
 		}, true},
 		{"bad magic", func(t *testing.T, chunk string) {
 			flipByte(t, chunk, 2)
@@ -709,7 +717,9 @@ func TestIndexReset(t *testing.T) {
 	x := openTestIndex(t, dir)
 	defer func() { x.Close() }()
 	mustAppend(t, x, testEntries(seqRange(1, 50)...)...)
-	x.TrimBefore(10)
+	if _, err := x.TrimBefore(10); err != nil {
+		t.Fatal(err)
+	}
 	if err := x.Reset(); err != nil {
 		t.Fatal(err)
 	}
@@ -762,7 +772,10 @@ func TestIndexConcurrent(t *testing.T) {
 			}
 			s += k
 			if s%300 < 7 {
-				x.TrimBefore(s / 4)
+				if _, err := x.TrimBefore(s / 4); err != nil {
+					t.Error(err)
+					return
+				}
 			}
 		}
 	})

@@ -200,11 +200,11 @@ func parseTS(t *testing.T, b []byte) *tsParsed {
 		if afc&1 == 0 {
 			continue
 		}
-		switch {
-		case pid == tsPIDPAT:
+		switch pid {
+		case tsPIDPAT:
 			body := section(payload, 0)
 			p.pmtPID = binary.BigEndian.Uint16(body[2:]) & 0x1fff
-		case pid == p.pmtPID:
+		case p.pmtPID:
 			body := section(payload, 2)
 			p.pcrPID = binary.BigEndian.Uint16(body) & 0x1fff
 			for es := body[4:]; len(es) > 0; {

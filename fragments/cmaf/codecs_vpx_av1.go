@@ -139,12 +139,13 @@ func RenameSampleEntries(b []byte, from, to string) int {
 			size := int(binary.BigEndian.Uint32(b))
 			typ := string(b[4:8])
 			hdr := 8
-			if size == 1 {
+			switch size {
+			case 1:
 				if len(b) < 16 || binary.BigEndian.Uint64(b[8:]) > uint64(len(b)) {
 					return
 				}
 				size, hdr = int(binary.BigEndian.Uint64(b[8:])), 16
-			} else if size == 0 {
+			case 0:
 				size = len(b)
 			}
 			if size < hdr || size > len(b) {

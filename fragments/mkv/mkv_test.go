@@ -423,7 +423,9 @@ func TestMKVWriteError(t *testing.T) {
 func TestMKVWriteAllocs(t *testing.T) {
 	f := mkvTestFragments(1)[0]
 	f.Frames = append(f.Frames, Frame{Track: 1, Data: make([]byte, 100<<10)})
-	WriteFragment(io.Discard, f) // warm the pool
+	if err := WriteFragment(io.Discard, f); err != nil { // warm the pool
+		t.Fatal(err)
+	}
 	allocs := testing.AllocsPerRun(50, func() {
 		if err := WriteFragment(io.Discard, f); err != nil {
 			t.Fatal(err)
@@ -742,7 +744,7 @@ func TestMKVReaderTruncated(t *testing.T) {
 	for n := range len(data) + 1 {
 		got, err := mkvReadAll(t, NewReader(bytes.NewReader(data[:n])))
 		var me *Error
-		if err != io.EOF && !(errors.As(err, &me) && errors.Is(err, io.ErrUnexpectedEOF)) {
+		if err != io.EOF && (!errors.As(err, &me) || !errors.Is(err, io.ErrUnexpectedEOF)) {
 			t.Fatalf("prefix %d: err = %v", n, err)
 		}
 		if n == len(data) && (err != io.EOF || len(got) != len(frags)) {

@@ -22,7 +22,7 @@ import (
 // truncated input and the underlying reader's own errors).
 var (
 	ErrMalformed    = errors.New("malformed Matroska data")
-	ErrTooLarge     = errors.New("Matroska element exceeds a limit")
+	ErrTooLarge     = errors.New("element exceeds a limit of the Matroska reader")
 	ErrUnsupported  = errors.New("unsupported Matroska feature")
 	ErrUnknownTrack = errors.New("block for a track not declared in Tracks")
 )
