@@ -69,7 +69,7 @@ type Registry struct {
 
 	mu      sync.Mutex
 	pubs    map[string]*Hub // nil value: a publication being admitted
-	sources map[string]*Source
+	sources map[string]Source
 	changed chan struct{} // closed and replaced when a publication starts
 	// endedDrops sums the reader drops of hubs whose publication ended.
 	endedDrops int64
@@ -86,7 +86,7 @@ func (r *Registry) logger() *slog.Logger {
 func (r *Registry) initLocked() {
 	if r.pubs == nil {
 		r.pubs = map[string]*Hub{}
-		r.sources = map[string]*Source{}
+		r.sources = map[string]Source{}
 		r.changed = make(chan struct{})
 	}
 }
@@ -136,7 +136,7 @@ func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
 
-	r.logger().Info("publication started", "component", "media", "stream", name, "tracks", trackSummary(tracks))
+	r.logger().Info("publication started", "component", "media", "stream", name, "tracks", TrackSummary(tracks))
 	if r.OnPublish != nil {
 		r.OnPublish(name, h)
 	}
@@ -258,7 +258,7 @@ func (r *Registry) Read(ctx context.Context, name string) (*Viewer, error) {
 
 	var release func()
 	if src != nil {
-		release = src.acquire()
+		release = src.Acquire()
 	}
 	for {
 		r.mu.Lock()
@@ -290,13 +290,14 @@ func (r *Registry) Read(ctx context.Context, name string) (*Viewer, error) {
 	}
 }
 
-// AddSource registers a pull source for name. A source that is not
-// OnDemand starts at once and runs until RemoveSource or Close.
-func (r *Registry) AddSource(name string, s *Source) error {
+// AddSource registers a pull source for name. An always-on source starts
+// at once and runs until RemoveSource or Close; an on-demand one runs
+// while Read has viewers for it.
+func (r *Registry) AddSource(name string, s Source) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
-	if err := s.init(r, name); err != nil {
+	if err := s.Attach(r, name); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -311,8 +312,8 @@ func (r *Registry) AddSource(name string, s *Source) error {
 	}
 	r.sources[name] = s
 	r.mu.Unlock()
-	if !s.OnDemand {
-		s.acquire() // always on: never released but by RemoveSource
+	if s.AlwaysOn() {
+		s.Acquire() // never released but by RemoveSource
 	}
 	return nil
 }
@@ -325,7 +326,7 @@ func (r *Registry) RemoveSource(name string) {
 	delete(r.sources, name)
 	r.mu.Unlock()
 	if s != nil {
-		s.shutdown()
+		s.Shutdown()
 	}
 }
 
@@ -335,13 +336,13 @@ func (r *Registry) Close() {
 	r.initLocked()
 	r.closed = true
 	srcs := r.sources
-	r.sources = map[string]*Source{}
+	r.sources = map[string]Source{}
 	close(r.changed) // wake waiting readers
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
 
 	for _, s := range srcs {
-		s.shutdown()
+		s.Shutdown()
 	}
 
 	r.mu.Lock()
@@ -359,7 +360,7 @@ func (r *Registry) Close() {
 	}
 }
 
-func trackSummary(tracks []Track) string {
+func TrackSummary(tracks []Track) string {
 	var b strings.Builder
 	for i, t := range tracks {
 		if i > 0 {

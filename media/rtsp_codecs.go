@@ -72,6 +72,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/eddy-video/eddy/media/internal/loglimit"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -268,7 +269,7 @@ func newRTPDecoder(id int, forma format.Format) (*rtpDecoder, error) {
 			ch = 2
 		}
 		t.Kind, t.Codec, t.ClockRate = Audio, CodecOpus, 48000
-		t.Config = [][]byte{opusHead(ch)}
+		t.Config = [][]byte{OpusHead(ch)}
 		dec = &simpleAudioDecoder{codec: CodecOpus}
 
 	case *format.G711:
@@ -683,9 +684,9 @@ var opusStreams = map[int]struct {
 	8: {5, 3, []byte{0, 6, 1, 4, 5, 2, 3, 7}},
 }
 
-// opusHead builds an Opus ID header (RFC 7845 5.1) for channels: version 1,
+// OpusHead builds an Opus ID header (RFC 7845 5.1) for channels: version 1,
 // pre-skip 0 (RTP does not carry it), input rate 48000, gain 0.
-func opusHead(channels int) []byte {
+func OpusHead(channels int) []byte {
 	h := make([]byte, 19, 19+2+8)
 	copy(h, "OpusHead")
 	h[8] = 1
@@ -712,9 +713,9 @@ func opusChannels(config [][]byte) int {
 	return 2
 }
 
-// rtpEncoder packetizes the access units of one track for RTSP readers.
-type rtpEncoder struct {
-	media  *description.Media
+// Encoder packetizes the access units of one track for RTSP readers.
+type Encoder struct {
+	Media  *description.Media
 	encode Packetizer
 	base   uint32 // random initial RTP timestamp (RFC 3550 5.1)
 
@@ -724,10 +725,10 @@ type rtpEncoder struct {
 	lastSRReal              bool // the last report carried a producer clock
 }
 
-// senderReport counts pkts (just sent, stamped with ntp: the producer's
+// SenderReport counts pkts (just sent, stamped with ntp: the producer's
 // clock when real, else the server's) and returns a sender report for them
 // when one is due: forced, periodic, or the first with a producer clock.
-func (e *rtpEncoder) senderReport(pkts []*rtp.Packet, ntp time.Time, real, force bool) *rtcp.SenderReport {
+func (e *Encoder) SenderReport(pkts []*rtp.Packet, ntp time.Time, real, force bool) *rtcp.SenderReport {
 	for _, p := range pkts {
 		e.sentPackets++
 		e.sentOctets += uint32(len(p.Payload))
@@ -739,7 +740,7 @@ func (e *rtpEncoder) senderReport(pkts []*rtp.Packet, ntp time.Time, real, force
 	e.lastSR, e.lastSRReal = time.Now(), real
 	return &rtcp.SenderReport{
 		SSRC:        pkts[0].SSRC,
-		NTPTime:     ntpToRTCP(ntp),
+		NTPTime:     NTPToRTCP(ntp),
 		RTPTime:     pkts[0].Timestamp,
 		PacketCount: e.sentPackets,
 		OctetCount:  e.sentOctets,
@@ -750,8 +751,8 @@ func (e *rtpEncoder) senderReport(pkts []*rtp.Packet, ntp time.Time, real, force
 // track (besides one when a reader starts playing).
 const senderReportPeriod = 5 * time.Second
 
-// packets returns the RTP packets of au, timestamped.
-func (e *rtpEncoder) packets(au *AccessUnit) ([]*rtp.Packet, error) {
+// Packets returns the RTP packets of au, timestamped.
+func (e *Encoder) Packets(au *AccessUnit) ([]*rtp.Packet, error) {
 	pkts, err := e.encode(au)
 	if err != nil {
 		return nil, err
@@ -762,10 +763,10 @@ func (e *rtpEncoder) packets(au *AccessUnit) ([]*rtp.Packet, error) {
 	return pkts, nil
 }
 
-// newRTPEncoder returns the RTSP media of t (one format, payload type pt
+// NewEncoder returns the RTSP media of t (one format, payload type pt
 // unless the codec has a static one) and its encoder.
-func newRTPEncoder(t Track, pt uint8) (*rtpEncoder, error) {
-	e := &rtpEncoder{}
+func NewEncoder(t Track, pt uint8) (*Encoder, error) {
+	e := &Encoder{}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
@@ -779,7 +780,7 @@ func newRTPEncoder(t Track, pt uint8) (*rtpEncoder, error) {
 	if t.Kind == Video {
 		mediaType = description.MediaTypeVideo
 	}
-	e.media = &description.Media{Type: mediaType, Formats: []format.Format{forma}}
+	e.Media = &description.Media{Type: mediaType, Formats: []format.Format{forma}}
 	e.encode = pack
 	return e, nil
 }
@@ -876,34 +877,9 @@ func newPacketizer(t Track, pt uint8, maxPayload int) (format.Format, Packetizer
 	return nil, nil, &UnsupportedCodecError{Codec: t.Codec}
 }
 
-// logLimiter lets one message through per period and counts the rest.
-type logLimiter struct {
-	mu         sync.Mutex
-	next       time.Time
-	suppressed int
-}
-
-const logPeriod = 10 * time.Second
-
-// allow reports whether to log now, and how many messages were held back
-// since the last one.
-func (l *logLimiter) allow() (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if now.Before(l.next) {
-		l.suppressed++
-		return false, 0
-	}
-	n := l.suppressed
-	l.suppressed = 0
-	l.next = now.Add(logPeriod)
-	return true, n
-}
-
-// packetTimer gives the presentation time of received RTP packets: both
+// PacketTimer gives the presentation time of received RTP packets: both
 // *gortsplib.ServerSession (RECORD) and *gortsplib.Client (PLAY) are.
-type packetTimer interface {
+type PacketTimer interface {
 	PacketPTS2(*description.Media, *rtp.Packet) (int64, bool)
 }
 
@@ -913,12 +889,14 @@ type packetTimer interface {
 // (gortsplib#869), so Eddy converts sender reports itself.
 const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
 
-func ntpFromRTCP(v uint64) time.Time {
+// NTPFromRTCP reads the NTP timestamp of a sender report.
+func NTPFromRTCP(v uint64) time.Time {
 	frac := (v & 0xffffffff) * 1e9 >> 32
 	return time.Unix(int64(v>>32)-ntpEpochOffset, int64(frac))
 }
 
-func ntpToRTCP(t time.Time) uint64 {
+// NTPToRTCP writes t as the NTP timestamp of a sender report.
+func NTPToRTCP(t time.Time) uint64 {
 	frac := uint64(t.Nanosecond()) << 32 / 1e9
 	return uint64(t.Unix()+ntpEpochOffset)<<32 | frac
 }
@@ -936,7 +914,7 @@ type srClock struct {
 func (c *srClock) update(sr *rtcp.SenderReport) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ok, c.ssrc, c.ntp, c.rtp = true, sr.SSRC, ntpFromRTCP(sr.NTPTime), sr.RTPTime
+	c.ok, c.ssrc, c.ntp, c.rtp = true, sr.SSRC, NTPFromRTCP(sr.NTPTime), sr.RTPTime
 }
 
 // at returns the wall clock of RTP timestamp ts of sender ssrc, zero when
@@ -951,28 +929,28 @@ func (c *srClock) at(ssrc, ts uint32, clockRate int) time.Time {
 	return c.ntp.Add(time.Duration(d * int64(time.Second) / int64(clockRate)))
 }
 
-// ingestTrack is one track of an RTP ingest: the media and format it
+// IngestTrack is one track of an RTP ingest: the media and format it
 // comes from and its decoder.
-type ingestTrack struct {
-	media   *description.Media
-	format  format.Format
+type IngestTrack struct {
+	Media   *description.Media
+	Format  format.Format
 	dec     *rtpDecoder
 	clock   srClock
 	skipped atomic.Int64 // malformed packets or units skipped
-	limiter logLimiter
+	limiter loglimit.Limiter
 }
 
-// selectTracks picks one supported format per media. With strict (a
+// SelectTracks picks one supported format per media. With strict (a
 // publisher's ANNOUNCE), an unsupported media or too many tracks is an
 // error; otherwise (a pulled camera) such medias are skipped and logged.
-func selectTracks(medias []*description.Media, strict bool, log *slog.Logger) ([]*ingestTrack, error) {
-	var tracks []*ingestTrack
+func SelectTracks(medias []*description.Media, strict bool, log *slog.Logger) ([]*IngestTrack, error) {
+	var tracks []*IngestTrack
 	video, audio := 0, 0
 	for _, m := range medias {
 		if m.IsBackChannel {
 			continue
 		}
-		var it *ingestTrack
+		var it *IngestTrack
 		var lastErr error
 		for _, f := range m.Formats {
 			d, err := newRTPDecoder(len(tracks), f)
@@ -980,7 +958,7 @@ func selectTracks(medias []*description.Media, strict bool, log *slog.Logger) ([
 				lastErr = err
 				continue
 			}
-			it = &ingestTrack{media: m, format: f, dec: d}
+			it = &IngestTrack{Media: m, Format: f, dec: d}
 			break
 		}
 		if it == nil {
@@ -1016,16 +994,17 @@ func selectTracks(medias []*description.Media, strict bool, log *slog.Logger) ([
 	return tracks, nil
 }
 
-// rtpIngest decodes the RTP of one publication (an RTSP publisher or a
+// Ingest decodes the RTP of one publication (an RTSP publisher or a
 // pulled Source) into access units published on its hub.
-type rtpIngest struct {
-	hub    *Hub
-	timer  packetTimer
-	log    *slog.Logger
-	tracks []*ingestTrack
+type Ingest struct {
+	Hub    *Hub
+	Timer  PacketTimer
+	Log    *slog.Logger
+	Tracks []*IngestTrack
 }
 
-func ingestTracks(tracks []*ingestTrack) []Track {
+// TracksOf returns the tracks of an ingest, to publish.
+func TracksOf(tracks []*IngestTrack) []Track {
 	out := make([]Track, len(tracks))
 	for i, it := range tracks {
 		out[i] = it.dec.track
@@ -1033,11 +1012,11 @@ func ingestTracks(tracks []*ingestTrack) []Track {
 	return out
 }
 
-// handle decodes one packet of it and publishes the units it completes.
+// Handle decodes one packet of it and publishes the units it completes.
 // It is called by one goroutine at a time per track.
-func (in *rtpIngest) handle(it *ingestTrack, pkt *rtp.Packet) {
+func (in *Ingest) Handle(it *IngestTrack, pkt *rtp.Packet) {
 	arrival := time.Now()
-	pts, ok := in.timer.PacketPTS2(it.media, pkt)
+	pts, ok := in.Timer.PacketPTS2(it.Media, pkt)
 	if !ok {
 		return // the track has not reached a point where time can start
 	}
@@ -1045,18 +1024,18 @@ func (in *rtpIngest) handle(it *ingestTrack, pkt *rtp.Packet) {
 	aus, err := it.dec.decode(pkt, packetTime{pts: pts, ntp: ntp, arrival: arrival})
 	if err != nil {
 		n := it.skipped.Add(1)
-		if ok, held := it.limiter.allow(); ok {
-			in.log.Warn("skipping malformed RTP", "track", it.dec.track.ID, "codec", it.dec.track.Codec,
+		if ok, held := it.limiter.Allow(); ok {
+			in.Log.Warn("skipping malformed RTP", "track", it.dec.track.ID, "codec", it.dec.track.Codec,
 				"error", err, "skipped_total", n, "not_logged", held)
 		}
 	}
 	for _, au := range aus {
-		in.hub.Publish(au)
+		in.Hub.Publish(au)
 	}
 }
 
-// handleRTCP takes the sender reports of it's media.
-func (in *rtpIngest) handleRTCP(it *ingestTrack, pkt rtcp.Packet) {
+// HandleRTCP takes the sender reports of it's media.
+func (in *Ingest) HandleRTCP(it *IngestTrack, pkt rtcp.Packet) {
 	if sr, ok := pkt.(*rtcp.SenderReport); ok {
 		it.clock.update(sr)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media/mediatest"
 )
 
 // decodeAll feeds pkts to d, each at the PTS of its RTP timestamp.
@@ -17,7 +19,7 @@ func decodeAll(t *testing.T, d *rtpDecoder, pkts []*rtp.Packet) []*AccessUnit {
 	t.Helper()
 	var out []*AccessUnit
 	for _, p := range pkts {
-		aus, err := d.decode(p, packetTime{pts: int64(p.Timestamp), ntp: testNTP0, arrival: time.Now()})
+		aus, err := d.decode(p, packetTime{pts: int64(p.Timestamp), ntp: mediatest.NTP0, arrival: time.Now()})
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
@@ -27,36 +29,36 @@ func decodeAll(t *testing.T, d *rtpDecoder, pkts []*rtp.Packet) []*AccessUnit {
 }
 
 func TestRTPCodecRoundTrip(t *testing.T) {
-	h264 := func(i int) [][]byte { return testH264AU(i) }
-	h265 := func(i int) [][]byte { return testH265AU(i) }
-	audio := func(i int) [][]byte { return [][]byte{testAudioFrame(i)} }
+	h264 := func(i int) [][]byte { return mediatest.H264AU(i) }
+	h265 := func(i int) [][]byte { return mediatest.H265AU(i) }
+	audio := func(i int) [][]byte { return [][]byte{mediatest.AudioFrame(i)} }
 	for _, tc := range []struct {
 		track Track
 		unit  func(i int) [][]byte
 		step  int64
 	}{
-		{Track{Kind: Video, Codec: CodecH264, ClockRate: 90000, Config: [][]byte{testSPS, testPPS}}, h264, 3600},
-		{Track{Kind: Video, Codec: CodecH265, ClockRate: 90000, Config: [][]byte{testVPS, testH265SPS, testH265PPS}}, h265, 3600},
-		{Track{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{must(testASC.Marshal())}}, audio, 1024},
-		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{opusHead(2)}}, audio, 960},
-		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{opusHead(6)}}, audio, 960},
+		{Track{Kind: Video, Codec: CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}}, h264, 3600},
+		{Track{Kind: Video, Codec: CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}}, h265, 3600},
+		{Track{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}}, audio, 1024},
+		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{OpusHead(2)}}, audio, 960},
+		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{OpusHead(6)}}, audio, 960},
 		{Track{Kind: Audio, Codec: CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}}, audio, 120},
 		{Track{Kind: Audio, Codec: CodecG711A, ClockRate: 16000, Config: [][]byte{{2}}}, audio, 60},
 	} {
 		t.Run(fmt.Sprintf("%s/%d", tc.track.Codec, len(tc.track.Config[0])), func(t *testing.T) {
-			enc, err := newRTPEncoder(tc.track, 96)
+			enc, err := NewEncoder(tc.track, 96)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// The format readers get describes the same track.
-			dec, err := newRTPDecoder(0, enc.media.Formats[0])
+			dec, err := newRTPDecoder(0, enc.Media.Formats[0])
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkTracks(t, []Track{dec.track}, []Track{tc.track})
 			var pkts []*rtp.Packet
 			for i := range 12 {
-				p, err := enc.packets(&AccessUnit{PTS: int64(i) * tc.step, Payload: tc.unit(i)})
+				p, err := enc.Packets(&AccessUnit{PTS: int64(i) * tc.step, Payload: tc.unit(i)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -85,9 +87,9 @@ func newTestH264Decoder(t *testing.T, sps, pps []byte) (*rtpDecoder, func(au [][
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := must(f.CreateEncoder())
+	enc := mediatest.Must(f.CreateEncoder())
 	return d, func(au [][]byte, ts uint32) []*rtp.Packet {
-		pkts := must(enc.Encode(au))
+		pkts := mediatest.Must(enc.Encode(au))
 		for _, p := range pkts {
 			p.Timestamp = ts
 		}
@@ -98,10 +100,10 @@ func newTestH264Decoder(t *testing.T, sps, pps []byte) (*rtpDecoder, func(au [][
 func TestRTPDecodeH264WithoutMarker(t *testing.T) {
 	// Some cameras never set the marker bit: a picture ends when the
 	// timestamp changes, and keeps its own time.
-	d, packetize := newTestH264Decoder(t, testSPS, testPPS)
+	d, packetize := newTestH264Decoder(t, mediatest.H264SPS, mediatest.H264PPS)
 	var pkts []*rtp.Packet
 	for i := range 6 {
-		for _, p := range packetize(testH264AU(i), uint32(1000+i*3600)) {
+		for _, p := range packetize(mediatest.H264AU(i), uint32(1000+i*3600)) {
 			p.Marker = false
 			pkts = append(pkts, p)
 		}
@@ -111,17 +113,17 @@ func TestRTPDecodeH264WithoutMarker(t *testing.T) {
 		t.Fatalf("%d units, want 5", len(aus))
 	}
 	for i, au := range aus {
-		if videoIndex(au.Payload) != i || au.PTS != int64(1000+i*3600) || au.Track != 3 {
-			t.Errorf("unit %d: frame %d PTS %d track %d", i, videoIndex(au.Payload), au.PTS, au.Track)
+		if mediatest.VideoIndex(au.Payload) != i || au.PTS != int64(1000+i*3600) || au.Track != 3 {
+			t.Errorf("unit %d: frame %d PTS %d track %d", i, mediatest.VideoIndex(au.Payload), au.PTS, au.Track)
 		}
 	}
 }
 
 func TestRTPDecodeH264Params(t *testing.T) {
 	aud := []byte{0x09, 0xf0}
-	idr := func(i int) []byte { return testUnit([]byte{0x65, 0x88}, i, 50) }
-	slice := func(i int) []byte { return testUnit([]byte{0x41, 0x9a}, i, 50) }
-	newSPS := append(bytes.Clone(testSPS[:len(testSPS)-1]), 0x21) // different bytes, same parameters
+	idr := func(i int) []byte { return mediatest.Numbered([]byte{0x65, 0x88}, i, 50) }
+	slice := func(i int) []byte { return mediatest.Numbered([]byte{0x41, 0x9a}, i, 50) }
+	newSPS := append(bytes.Clone(mediatest.H264SPS[:len(mediatest.H264SPS)-1]), 0x21) // different bytes, same parameters
 
 	// No sprop in the SDP: units before the first keyframe are dropped,
 	// in-band parameter sets are kept and later keyframes get them.
@@ -131,18 +133,18 @@ func TestRTPDecodeH264Params(t *testing.T) {
 	}
 	var pkts []*rtp.Packet
 	pkts = append(pkts, packetize([][]byte{slice(0)}, 0)...)
-	pkts = append(pkts, packetize([][]byte{aud, testSPS, testPPS, idr(1)}, 3600)...)
+	pkts = append(pkts, packetize([][]byte{aud, mediatest.H264SPS, mediatest.H264PPS, idr(1)}, 3600)...)
 	pkts = append(pkts, packetize([][]byte{aud, slice(2)}, 7200)...)
 	pkts = append(pkts, packetize([][]byte{idr(3)}, 10800)...)
 	pkts = append(pkts, packetize([][]byte{newSPS, idr(4)}, 14400)...)
 	pkts = append(pkts, packetize([][]byte{idr(5)}, 18000)...)
 	aus := decodeAll(t, d, pkts)
 	want := [][][]byte{
-		{testSPS, testPPS, idr(1)},
+		{mediatest.H264SPS, mediatest.H264PPS, idr(1)},
 		{slice(2)},
-		{testSPS, testPPS, idr(3)},
-		{newSPS, testPPS, idr(4)},
-		{newSPS, testPPS, idr(5)},
+		{mediatest.H264SPS, mediatest.H264PPS, idr(3)},
+		{newSPS, mediatest.H264PPS, idr(4)},
+		{newSPS, mediatest.H264PPS, idr(5)},
 	}
 	if len(aus) != len(want) {
 		t.Fatalf("%d units, want %d", len(aus), len(want))
@@ -154,36 +156,36 @@ func TestRTPDecodeH264Params(t *testing.T) {
 	}
 
 	// With sprop: Config is set and a first IDR without parameters gets them.
-	d, packetize = newTestH264Decoder(t, testSPS, testPPS)
-	if fmt.Sprint(d.track.Config) != fmt.Sprint([][]byte{testSPS, testPPS}) {
+	d, packetize = newTestH264Decoder(t, mediatest.H264SPS, mediatest.H264PPS)
+	if fmt.Sprint(d.track.Config) != fmt.Sprint([][]byte{mediatest.H264SPS, mediatest.H264PPS}) {
 		t.Errorf("Config = %x", d.track.Config)
 	}
 	aus = decodeAll(t, d, packetize([][]byte{idr(0)}, 0))
-	if len(aus) != 1 || fmt.Sprint(aus[0].Payload) != fmt.Sprint([][]byte{testSPS, testPPS, idr(0)}) {
+	if len(aus) != 1 || fmt.Sprint(aus[0].Payload) != fmt.Sprint([][]byte{mediatest.H264SPS, mediatest.H264PPS, idr(0)}) {
 		t.Errorf("IDR without in-band parameters: %d units", len(aus))
 	}
 }
 
 func TestRTPDecodeAACFramesInOnePacket(t *testing.T) {
 	for _, frameLen := range []int64{1024, 960} {
-		asc := testASC
+		asc := mediatest.ASC
 		asc.FrameLengthFlag = frameLen == 960
 		f := &format.MPEG4Audio{PayloadTyp: 97, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
 		d, err := newRTPDecoder(1, f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pkts := must(must(f.CreateEncoder()).Encode([][]byte{testAudioFrame(0), testAudioFrame(1), testAudioFrame(2)}))
+		pkts := mediatest.Must(mediatest.Must(f.CreateEncoder()).Encode([][]byte{mediatest.AudioFrame(0), mediatest.AudioFrame(1), mediatest.AudioFrame(2)}))
 		if len(pkts) != 1 {
 			t.Fatalf("%d packets", len(pkts))
 		}
-		aus, err := d.decode(pkts[0], packetTime{pts: 5000, ntp: testNTP0})
+		aus, err := d.decode(pkts[0], packetTime{pts: 5000, ntp: mediatest.NTP0})
 		if err != nil || len(aus) != 3 {
 			t.Fatalf("%d units, %v", len(aus), err)
 		}
 		for i, au := range aus {
-			ntp := testNTP0.Add(time.Duration(int64(i)*frameLen) * time.Second / 48000)
-			if au.PTS != 5000+int64(i)*frameLen || !au.NTP.Equal(ntp) || !bytes.Equal(au.Payload[0], testAudioFrame(i)) {
+			ntp := mediatest.NTP0.Add(time.Duration(int64(i)*frameLen) * time.Second / 48000)
+			if au.PTS != 5000+int64(i)*frameLen || !au.NTP.Equal(ntp) || !bytes.Equal(au.Payload[0], mediatest.AudioFrame(i)) {
 				t.Errorf("%d-sample frame %d: PTS %d NTP %v", frameLen, i, au.PTS, au.NTP)
 			}
 		}
@@ -191,7 +193,7 @@ func TestRTPDecodeAACFramesInOnePacket(t *testing.T) {
 }
 
 func testLATMFormat() *format.MPEG4AudioLATM {
-	asc := testASC
+	asc := mediatest.ASC
 	return &format.MPEG4AudioLATM{PayloadTyp: 96, ProfileLevelID: 30, StreamMuxConfig: &mpeg4audio.StreamMuxConfig{
 		Programs: []*mpeg4audio.StreamMuxConfigProgram{{Layers: []*mpeg4audio.StreamMuxConfigLayer{
 			{AudioSpecificConfig: &asc, LatmBufferFullness: 255},
@@ -205,12 +207,12 @@ func TestRTPDecodeLATM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTracks(t, []Track{d.track}, []Track{{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{must(testASC.Marshal())}}})
-	enc := must(f.CreateEncoder())
+	checkTracks(t, []Track{d.track}, []Track{{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}}})
+	enc := mediatest.Must(f.CreateEncoder())
 	var pkts []*rtp.Packet
 	for i := range 4 {
-		el := mpeg4audio.AudioMuxElement{StreamMuxConfig: f.StreamMuxConfig, Payloads: [][][][]byte{{{testAudioFrame(i)}}}}
-		for _, p := range must(enc.Encode(must(el.Marshal()))) {
+		el := mpeg4audio.AudioMuxElement{StreamMuxConfig: f.StreamMuxConfig, Payloads: [][][][]byte{{{mediatest.AudioFrame(i)}}}}
+		for _, p := range mediatest.Must(enc.Encode(mediatest.Must(el.Marshal()))) {
 			p.Timestamp = uint32(i * 1024)
 			pkts = append(pkts, p)
 		}
@@ -220,7 +222,7 @@ func TestRTPDecodeLATM(t *testing.T) {
 		t.Fatalf("%d units", len(aus))
 	}
 	for i, au := range aus {
-		if au.PTS != int64(i)*1024 || !bytes.Equal(au.Payload[0], testAudioFrame(i)) {
+		if au.PTS != int64(i)*1024 || !bytes.Equal(au.Payload[0], mediatest.AudioFrame(i)) {
 			t.Errorf("frame %d: PTS %d", i, au.PTS)
 		}
 	}
@@ -246,7 +248,7 @@ func TestRTPDecodeUnsupported(t *testing.T) {
 			t.Errorf("%s: %v", f.Codec(), err)
 		}
 	}
-	if _, err := newRTPEncoder(Track{Codec: "MJPEG"}, 96); !errors.Is(err, ErrUnsupportedCodec) {
+	if _, err := NewEncoder(Track{Codec: "MJPEG"}, 96); !errors.Is(err, ErrUnsupportedCodec) {
 		t.Errorf("encoder for MJPEG: %v", err)
 	}
 }
@@ -254,14 +256,14 @@ func TestRTPDecodeUnsupported(t *testing.T) {
 func TestNTPConversion(t *testing.T) {
 	// RFC 3550 4: 1900-based seconds, fraction in units of 2^-32 s.
 	unix := uint64(ntpEpochOffset) << 32
-	if got := ntpFromRTCP(unix | 0x80000000); !got.Equal(time.Unix(0, 500_000_000)) {
+	if got := NTPFromRTCP(unix | 0x80000000); !got.Equal(time.Unix(0, 500_000_000)) {
 		t.Errorf("0.5 s after the Unix epoch: %v", got)
 	}
-	if got := ntpToRTCP(time.Unix(0, 250_000_000)); got != unix|0x40000000 {
-		t.Errorf("ntpToRTCP = %x", got)
+	if got := NTPToRTCP(time.Unix(0, 250_000_000)); got != unix|0x40000000 {
+		t.Errorf("NTPToRTCP = %x", got)
 	}
-	for _, tm := range []time.Time{testNTP0, time.Date(2035, 12, 31, 23, 59, 59, 999_999_999, time.UTC)} {
-		if d := ntpFromRTCP(ntpToRTCP(tm)).Sub(tm).Abs(); d > time.Nanosecond {
+	for _, tm := range []time.Time{mediatest.NTP0, time.Date(2035, 12, 31, 23, 59, 59, 999_999_999, time.UTC)} {
+		if d := NTPFromRTCP(NTPToRTCP(tm)).Sub(tm).Abs(); d > time.Nanosecond {
 			t.Errorf("round trip of %v: off by %v", tm, d)
 		}
 	}
@@ -273,7 +275,7 @@ func TestNTPConversion(t *testing.T) {
 
 func TestOpusHead(t *testing.T) {
 	for ch := 1; ch <= 8; ch++ {
-		h := opusHead(ch)
+		h := OpusHead(ch)
 		if string(h[:8]) != "OpusHead" || opusChannels([][]byte{h}) != ch {
 			t.Errorf("%d channels: %x", ch, h)
 		}
@@ -353,14 +355,14 @@ func fuzzRTPDecode(f *testing.F, forma format.Format, seeds ...[]*rtp.Packet) {
 
 // seedUnit is a small synthetic unit: seeds stay short, so the fuzzer
 // stays fast, and a 100-byte packet limit still makes fragments.
-func seedUnit(head []byte, i int) []byte { return testUnit(head, i, 250) }
+func seedUnit(head []byte, i int) []byte { return mediatest.Numbered(head, i, 250) }
 
 func seedPackets(enc interface {
 	Encode([][]byte) ([]*rtp.Packet, error)
 }, units ...[][]byte) []*rtp.Packet {
 	var pkts []*rtp.Packet
 	for i, u := range units {
-		for _, p := range must(enc.Encode(u)) {
+		for _, p := range mediatest.Must(enc.Encode(u)) {
 			p.Timestamp = uint32(i * 3000)
 			pkts = append(pkts, p)
 		}
@@ -369,49 +371,63 @@ func seedPackets(enc interface {
 }
 
 func FuzzRTPDecodeH264(f *testing.F) {
-	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: testSPS, PPS: testPPS}
-	enc := must(forma.CreateEncoder())
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: mediatest.H264SPS, PPS: mediatest.H264PPS}
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, seedPackets(enc,
-		[][]byte{{0x09, 0xf0}, testSPS, testPPS, seedUnit([]byte{0x65, 0x88}, 0)},
+		[][]byte{{0x09, 0xf0}, mediatest.H264SPS, mediatest.H264PPS, seedUnit([]byte{0x65, 0x88}, 0)},
 		[][]byte{seedUnit([]byte{0x41, 0x9a}, 1)},
 		[][]byte{{0x06, 0x05, 0x01}, {0x41, 0x9a, 0x02}}))
 }
 
 func FuzzRTPDecodeH265(f *testing.F) {
-	forma := &format.H265{PayloadTyp: 96, VPS: testVPS, SPS: testH265SPS, PPS: testH265PPS}
-	enc := must(forma.CreateEncoder())
+	forma := &format.H265{PayloadTyp: 96, VPS: mediatest.H265VPS, SPS: mediatest.H265SPS, PPS: mediatest.H265PPS}
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, seedPackets(enc,
-		[][]byte{{0x46, 0x01, 0x50}, testVPS, testH265SPS, testH265PPS, seedUnit([]byte{0x26, 0x01}, 0)},
+		[][]byte{{0x46, 0x01, 0x50}, mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS, seedUnit([]byte{0x26, 0x01}, 0)},
 		[][]byte{seedUnit([]byte{0x02, 0x01}, 1)},
 		[][]byte{{0x02, 0x01, 0x02}, {0x02, 0x01, 0x03}}))
 }
 
 func FuzzRTPDecodeAAC(f *testing.F) {
-	forma := &format.MPEG4Audio{PayloadTyp: 96, Config: &testASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	enc := must(forma.CreateEncoder())
+	forma := &format.MPEG4Audio{PayloadTyp: 96, Config: &mediatest.ASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, seedPackets(enc,
-		[][]byte{testAudioFrame(0)[:20], testAudioFrame(1)[:20]},
+		[][]byte{mediatest.AudioFrame(0)[:20], mediatest.AudioFrame(1)[:20]},
 		[][]byte{seedUnit([]byte{0x21}, 2)}))
 }
 
 func FuzzRTPDecodeLATM(f *testing.F) {
 	forma := testLATMFormat()
-	el := mpeg4audio.AudioMuxElement{StreamMuxConfig: forma.StreamMuxConfig, Payloads: [][][][]byte{{{testAudioFrame(0)}}}}
-	enc := must(forma.CreateEncoder())
-	fuzzRTPDecode(f, forma, must(enc.Encode(must(el.Marshal()))))
+	el := mpeg4audio.AudioMuxElement{StreamMuxConfig: forma.StreamMuxConfig, Payloads: [][][][]byte{{{mediatest.AudioFrame(0)}}}}
+	enc := mediatest.Must(forma.CreateEncoder())
+	fuzzRTPDecode(f, forma, mediatest.Must(enc.Encode(mediatest.Must(el.Marshal()))))
 }
 
 func FuzzRTPDecodeOpus(f *testing.F) {
 	forma := &format.Opus{PayloadTyp: 96, ChannelCount: 2}
-	enc := must(forma.CreateEncoder())
-	fuzzRTPDecode(f, forma, []*rtp.Packet{must(enc.Encode(testAudioFrame(0)[:40]))})
+	enc := mediatest.Must(forma.CreateEncoder())
+	fuzzRTPDecode(f, forma, []*rtp.Packet{mediatest.Must(enc.Encode(mediatest.AudioFrame(0)[:40]))})
 }
 
 func FuzzRTPDecodeG711(f *testing.F) {
 	forma := &format.G711{PayloadTyp: 96, MULaw: true, SampleRate: 8000, ChannelCount: 2}
-	enc := must(forma.CreateEncoder())
-	fuzzRTPDecode(f, forma, must(enc.Encode(testAudioFrame(0)[:40])))
+	enc := mediatest.Must(forma.CreateEncoder())
+	fuzzRTPDecode(f, forma, mediatest.Must(enc.Encode(mediatest.AudioFrame(0)[:40])))
+}
+
+func checkTracks(t *testing.T, got, want []Track) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("tracks %+v, want %+v", got, want)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.ID != w.ID || g.Kind != w.Kind || g.Codec != w.Codec || g.ClockRate != w.ClockRate ||
+			fmt.Sprint(g.Config) != fmt.Sprint(w.Config) {
+			t.Errorf("track %d = %+v, want %+v", i, g, w)
+		}
+	}
 }

@@ -31,11 +31,11 @@ func TestRTPRoundTripVPXAV1(t *testing.T) {
 		codec, units := testFileUnits(t, file)
 		t.Run(codec, func(t *testing.T) {
 			track := Track{Kind: Video, Codec: codec, ClockRate: 90000}
-			enc, err := newRTPEncoder(track, 96)
+			enc, err := NewEncoder(track, 96)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dec, err := newRTPDecoder(0, enc.media.Formats[0])
+			dec, err := newRTPDecoder(0, enc.Media.Formats[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +43,7 @@ func TestRTPRoundTripVPXAV1(t *testing.T) {
 			// Start at frame 3: the units before the keyframe at 25 are dropped.
 			var pkts []*rtp.Packet
 			for _, u := range units[3:] {
-				p, err := enc.packets(&AccessUnit{PTS: u.PTS, Key: false, Payload: u.Payload})
+				p, err := enc.Packets(&AccessUnit{PTS: u.PTS, Key: false, Payload: u.Payload})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -127,14 +127,14 @@ func TestRTPDecodeAV1Normalizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := must(f.CreateEncoder())
+	enc := mediatest.Must(f.CreateEncoder())
 	var pkts []*rtp.Packet
 	for i, u := range units[:3] {
 		tu := [][]byte{{0x12, 0x00}} // temporal delimiter with obu_size 0
 		for _, obu := range u.Payload {
-			tu = append(tu, must(av1.Bitstream{obu}.Marshal()))
+			tu = append(tu, mediatest.Must(av1.Bitstream{obu}.Marshal()))
 		}
-		for _, p := range must(enc.Encode(tu)) {
+		for _, p := range mediatest.Must(enc.Encode(tu)) {
 			p.Timestamp = uint32(i * 3600)
 			pkts = append(pkts, p)
 		}
@@ -195,7 +195,7 @@ func vpxSeeds(t testing.TB, file string, enc interface {
 	var pkts []*rtp.Packet
 	for i, u := range units[:2] {
 		// Seeds stay short: the head of each frame, cut to a few packets.
-		for _, p := range must(enc.Encode(u.Payload[0][:min(len(u.Payload[0]), 250)])) {
+		for _, p := range mediatest.Must(enc.Encode(u.Payload[0][:min(len(u.Payload[0]), 250)])) {
 			p.Timestamp = uint32(i * 3600)
 			pkts = append(pkts, p)
 		}
@@ -205,21 +205,21 @@ func vpxSeeds(t testing.TB, file string, enc interface {
 
 func FuzzRTPDecodeVP8(f *testing.F) {
 	forma := &format.VP8{PayloadTyp: 96}
-	enc := must(forma.CreateEncoder())
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, vpxSeeds(f, mediatest.FileVP8, enc))
 }
 
 func FuzzRTPDecodeVP9(f *testing.F) {
 	forma := &format.VP9{PayloadTyp: 96}
-	enc := must(forma.CreateEncoder())
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, vpxSeeds(f, mediatest.FileVP9, enc))
 }
 
 func FuzzRTPDecodeAV1(f *testing.F) {
 	forma := &format.AV1{PayloadTyp: 96}
-	enc := must(forma.CreateEncoder())
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	_, units := testFileUnits(f, mediatest.FileAV1)
 	tu := [][]byte{units[0].Payload[0], units[0].Payload[1][:200]}

@@ -23,6 +23,7 @@ import (
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
@@ -39,7 +40,7 @@ type Server struct {
 	kds      *datastreams.API
 	registry *media.Registry
 	videos   *fragments.Manager
-	rtsp     *media.RTSPServer
+	rtsp     *rtsp.Server
 	webrtc   *webrtc.Server
 	http     *http.Server
 	httpLn   net.Listener
@@ -189,7 +190,7 @@ func (s *Server) Initialize() error {
 		}
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	s.rtsp = &media.RTSPServer{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
+	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
 		Registry: s.registry, Logger: s.Logger}
 	if err := s.rtsp.Initialize(); err != nil {
 		s.rtsp = nil
@@ -240,7 +241,7 @@ func (s *Server) startSources() error {
 				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
 			}
 		}
-		if err := s.registry.AddSource(src.Stream, &media.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
+		if err := s.registry.AddSource(src.Stream, &rtsp.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
 			return fmt.Errorf("video.sources %s: %w", src.Stream, err)
 		}
 	}
