@@ -1,9 +1,9 @@
 package webrtc
 
 // The codec boundary of WebRTC, both ways: a hub track becomes a pion
-// codec capability, packetized by the media package's RTP packetizer
+// codec capability, packetized by media/rtpcodec's RTP packetizer
 // (WHEP), and a codec a WHIP publisher offers becomes an RTSP-style media
-// the media package ingests. The WebRTC specifics (MIME types, fmtp,
+// that media/rtpcodec ingests. The WebRTC specifics (MIME types, fmtp,
 // payload sizes, codec preference) live in the type switches here.
 
 import (
@@ -18,6 +18,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // maxPayload keeps RTP packets inside the smallest path MTU WebRTC stacks
@@ -28,7 +29,7 @@ const maxPayload = 1100
 type outTrack struct {
 	track media.Track
 	cap   pion.RTPCodecCapability
-	pack  media.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
+	pack  rtpcodec.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
 }
 
 // canSend tells whether a hub track can be sent over WebRTC, and why not.
@@ -84,7 +85,7 @@ func newOutTrack(t media.Track) (*outTrack, error) {
 		return nil, fmt.Errorf("webrtc: cannot send %s", t.Codec)
 	}
 	// pion rewrites the payload type (and SSRC) to the negotiated one.
-	pack, err := media.NewPacketizer(t, 96, size)
+	pack, err := rtpcodec.NewPacketizer(t, 96, size)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +147,8 @@ func chooseCodec(kind pion.RTPCodecType, codecs []pion.RTPCodecParameters) (pion
 	return pion.RTPCodecParameters{}, false
 }
 
-// ingestMedia describes a negotiated WHIP codec as the RTSP media the
-// media package ingests.
+// ingestMedia describes a negotiated WHIP codec as the RTSP media that
+// media/rtpcodec ingests.
 func ingestMedia(kind pion.RTPCodecType, c pion.RTPCodecParameters) (*description.Media, error) {
 	pt := uint8(c.PayloadType)
 	var f format.Format
@@ -171,7 +172,7 @@ func ingestMedia(kind pion.RTPCodecType, c pion.RTPCodecParameters) (*descriptio
 	case strings.ToLower(pion.MimeTypePCMU), strings.ToLower(pion.MimeTypePCMA):
 		f = &format.G711{PayloadTyp: pt, MULaw: strings.EqualFold(c.MimeType, pion.MimeTypePCMU), SampleRate: 8000, ChannelCount: 1}
 	default:
-		return nil, &media.UnsupportedCodecError{Codec: c.MimeType}
+		return nil, &rtpcodec.UnsupportedCodecError{Codec: c.MimeType}
 	}
 	mt := description.MediaTypeVideo
 	if kind == pion.RTPCodecTypeAudio {

@@ -14,13 +14,14 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // whipSession is a publication over WHIP: the remote tracks feed an
 // RTPIngest into the stream's hub, like an RTSP publisher.
 type whipSession struct {
 	*session
-	ingest *media.RTPIngest
+	ingest *rtpcodec.RTPIngest
 	hub    *media.Hub
 	// index of each transceiver's media in the ingest, by mid
 	index map[string]int
@@ -145,7 +146,7 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 	for _, r := range refusals {
 		notices = append(notices, r+": not received")
 	}
-	ws.ingest, err = media.NewRTPIngest(medias, ws.log)
+	ws.ingest, err = rtpcodec.NewRTPIngest(medias, ws.log)
 	if err != nil {
 		return nil, refuse(400, "no_codec", "%v", err)
 	}
@@ -191,7 +192,7 @@ func publishError(name string, err error) error {
 		return refuse(403, "forbidden", "%v", err)
 	case errors.Is(err, media.ErrInvalidName):
 		return refuse(400, "bad_name", "%v", err)
-	case errors.Is(err, media.ErrUnsupportedCodec), errors.Is(err, media.ErrTooManyTracks):
+	case errors.Is(err, rtpcodec.ErrUnsupportedCodec), errors.Is(err, rtpcodec.ErrTooManyTracks):
 		return refuse(400, "no_codec", "%v", err)
 	}
 	return refuse(503, "publish", "cannot publish %q: %v", name, err)

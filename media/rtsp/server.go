@@ -23,6 +23,7 @@ import (
 
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/internal/loglimit"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // Defaults of Server.
@@ -94,7 +95,7 @@ type rtspSession struct {
 type rtspPublication struct {
 	name   string
 	hub    *media.Hub
-	tracks []*media.IngestTrack
+	tracks []*rtpcodec.IngestTrack
 }
 
 // rtspOutput is the shared live output of one stream to RTSP readers.
@@ -105,7 +106,7 @@ type rtspOutput struct {
 
 	stream   *gortsplib.ServerStream
 	viewer   *media.Viewer
-	encoders map[int]*media.Encoder // by track ID
+	encoders map[int]*rtpcodec.Encoder // by track ID
 	cancel   context.CancelFunc
 	joined   atomic.Bool   // a reader started playing: send sender reports now
 	playing  chan struct{} // closed when the first reader plays: the pump starts
@@ -148,7 +149,7 @@ func (s *Server) Initialize() error {
 		RTSPAddress:  s.Address,
 		ReadTimeout:  s.ReadTimeout,
 		WriteTimeout: s.WriteTimeout,
-		// The pump sends sender reports itself (see media.NTPToRTCP).
+		// The pump sends sender reports itself (see rtpcodec.NTPToRTCP).
 		DisableRTCPSenderReports: true,
 		// gortsplib does not expose its listener: keep it to report the
 		// address the OS chose.
@@ -261,13 +262,13 @@ func (s *Server) Close() {
 func rtspStatus(err error) base.StatusCode {
 	switch {
 	case errors.Is(err, errBadPath), errors.Is(err, media.ErrInvalidName),
-		errors.Is(err, media.ErrAlreadyPublishing), errors.Is(err, media.ErrTooManyTracks):
+		errors.Is(err, media.ErrAlreadyPublishing), errors.Is(err, rtpcodec.ErrTooManyTracks):
 		return base.StatusBadRequest
 	case errors.Is(err, media.ErrNotFound):
 		return base.StatusNotFound
 	case errors.Is(err, media.ErrForbidden):
 		return base.StatusForbidden
-	case errors.Is(err, media.ErrUnsupportedCodec):
+	case errors.Is(err, rtpcodec.ErrUnsupportedCodec):
 		return base.StatusUnsupportedMediaType
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, media.ErrRegistryClosed), errors.Is(err, errServerClosing):
@@ -370,9 +371,9 @@ func (s *Server) startOutput(o *rtspOutput) {
 		return
 	}
 	desc := &description.Session{}
-	o.encoders = map[int]*media.Encoder{}
+	o.encoders = map[int]*rtpcodec.Encoder{}
 	for i, t := range v.Tracks {
-		e, err := media.NewEncoder(t, uint8(96+i))
+		e, err := rtpcodec.NewEncoder(t, uint8(96+i))
 		if err != nil {
 			s.log.Warn("track not offered to RTSP readers", "stream", o.name, "track", t.ID, "codec", t.Codec, "error", err)
 			continue
@@ -382,7 +383,7 @@ func (s *Server) startOutput(o *rtspOutput) {
 	}
 	if len(desc.Medias) == 0 {
 		v.Close()
-		fail(&media.UnsupportedCodecError{Codec: media.TrackSummary(v.Tracks), Reason: "no track can be sent over RTSP"})
+		fail(&rtpcodec.UnsupportedCodecError{Codec: media.TrackSummary(v.Tracks), Reason: "no track can be sent over RTSP"})
 		return
 	}
 	stream := &gortsplib.ServerStream{Server: s.srv, Desc: desc}
@@ -556,12 +557,12 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		return errorResponse(err), nil
 	}
 	log := s.log.With("stream", name)
-	tracks, err := media.SelectTracks(ctx.Description.Medias, true, log)
+	tracks, err := rtpcodec.SelectTracks(ctx.Description.Medias, true, log)
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
 	}
-	hub, err := s.Registry.Publish(name, media.TracksOf(tracks))
+	hub, err := s.Registry.Publish(name, rtpcodec.TracksOf(tracks))
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
@@ -576,7 +577,7 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		s.Registry.Unpublish(name, hub)
 		return errorResponse(errServerClosing), nil
 	}
-	log.Info("publisher announced", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "tracks", media.TrackSummary(media.TracksOf(tracks)))
+	log.Info("publisher announced", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "tracks", media.TrackSummary(rtpcodec.TracksOf(tracks)))
 	return okResponse(), nil
 }
 
@@ -631,7 +632,7 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 		return errorResponse(fmt.Errorf("%w: RECORD without ANNOUNCE", errBadPath)), nil
 	}
 	pub := sess.pub
-	in := &media.Ingest{Hub: pub.hub, Timer: ctx.Session, Log: s.log.With("stream", pub.name), Tracks: pub.tracks}
+	in := &rtpcodec.Ingest{Hub: pub.hub, Timer: ctx.Session, Log: s.log.With("stream", pub.name), Tracks: pub.tracks}
 	for _, it := range pub.tracks {
 		ctx.Session.OnPacketRTP(it.Media, it.Format, func(pkt *rtp.Packet) { in.Handle(it, pkt) })
 		ctx.Session.OnPacketRTCP(it.Media, func(pkt rtcp.Packet) { in.HandleRTCP(it, pkt) })

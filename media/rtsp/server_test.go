@@ -23,6 +23,7 @@ import (
 
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 func startRTSPServer(t *testing.T, reg *media.Registry, udp bool) *Server {
@@ -179,7 +180,7 @@ func (p *testPublisher) write(tr *pubTrack, pts int64, ntp time.Time, au [][]byt
 		}
 	}
 	if tr.writes%10 == 0 {
-		sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: media.NTPToRTCP(ntp), RTPTime: ts}
+		sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: rtpcodec.NTPToRTCP(ntp), RTPTime: ts}
 		if err := p.c.WritePacketRTCP(tr.media, sr); err != nil {
 			return err
 		}
@@ -263,25 +264,11 @@ func TestRTSPPublishH264AAC(t *testing.T) {
 				{ID: 0, Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}},
 				{ID: 1, Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}},
 			}
-			checkTracks(t, h.Tracks, wantTracks)
+			mediatest.CheckTracks(t, h.Tracks, wantTracks)
 
 			checkVideo(t, got[0], frames)
 			checkAudio(t, got[1])
 		})
-	}
-}
-
-func checkTracks(t *testing.T, got, want []media.Track) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("tracks %+v, want %+v", got, want)
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.ID != w.ID || g.Kind != w.Kind || g.Codec != w.Codec || g.ClockRate != w.ClockRate ||
-			fmt.Sprint(g.Config) != fmt.Sprint(w.Config) {
-			t.Errorf("track %d = %+v, want %+v", i, g, w)
-		}
 	}
 }
 
@@ -353,7 +340,7 @@ func TestRTSPPublishOtherCodecs(t *testing.T) {
 			media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}},
 			mediatest.H265AU, func(i int) int64 { return int64(i) * mediatest.VideoTicks }},
 		{"opus", opusPubTrack(),
-			media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{media.OpusHead(2)}},
+			media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{rtpcodec.OpusHead(2)}},
 			func(i int) [][]byte { return [][]byte{mediatest.AudioFrame(i)} }, func(i int) int64 { return int64(i) * 960 }},
 		{"pcmu", g711PubTrack(true),
 			media.Track{Kind: media.Audio, Codec: media.CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}},
@@ -376,7 +363,7 @@ func TestRTSPPublishOtherCodecs(t *testing.T) {
 			}
 			got := collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= n })[0]
 			h, _ := reg.Hub(tc.name)
-			checkTracks(t, h.Tracks, []media.Track{tc.want})
+			mediatest.CheckTracks(t, h.Tracks, []media.Track{tc.want})
 			for i, au := range got {
 				if fmt.Sprint(au.Payload) != fmt.Sprint(tc.unit(i)) {
 					t.Fatalf("unit %d payload differs", i)
@@ -441,7 +428,7 @@ func startReader(t *testing.T, addr, name string, transport gortsplib.Transport)
 					tr.vts = append(tr.vts, pkt.Timestamp)
 					var ntp time.Time
 					if sr := tr.sr[m]; sr != nil {
-						ntp = media.NTPFromRTCP(sr.NTPTime).Add(time.Duration(int32(pkt.Timestamp-sr.RTPTime)) * time.Second / 90000)
+						ntp = rtpcodec.NTPFromRTCP(sr.NTPTime).Add(time.Duration(int32(pkt.Timestamp-sr.RTPTime)) * time.Second / 90000)
 					}
 					tr.vntp = append(tr.vntp, ntp)
 					tr.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/internal/loglimit"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // Source defaults.
@@ -257,7 +258,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	tracks, err := media.SelectTracks(desc.Medias, false, s.log)
+	tracks, err := rtpcodec.SelectTracks(desc.Medias, false, s.log)
 	if err != nil {
 		return err
 	}
@@ -266,13 +267,13 @@ func (s *Source) runOnce(ctx context.Context) error {
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
-	h, err := s.reg.Publish(s.name, media.TracksOf(tracks))
+	h, err := s.reg.Publish(s.name, rtpcodec.TracksOf(tracks))
 	if err != nil {
 		return err
 	}
 	defer s.reg.Unpublish(s.name, h)
 
-	in := &media.Ingest{Hub: h, Timer: c, Log: s.log, Tracks: tracks}
+	in := &rtpcodec.Ingest{Hub: h, Timer: c, Log: s.log, Tracks: tracks}
 	for _, it := range tracks {
 		c.OnPacketRTP(it.Media, it.Format, func(pkt *rtp.Packet) { in.Handle(it, pkt) })
 		c.OnPacketRTCP(it.Media, func(pkt rtcp.Packet) { in.HandleRTCP(it, pkt) })
@@ -280,6 +281,6 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
-	s.log.Info("source playing", "tracks", media.TrackSummary(media.TracksOf(tracks)))
+	s.log.Info("source playing", "tracks", media.TrackSummary(rtpcodec.TracksOf(tracks)))
 	return c.Wait()
 }

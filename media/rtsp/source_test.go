@@ -107,7 +107,7 @@ func TestSourcePullAndReconnect(t *testing.T) {
 	got := collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= 30 && len(m[1]) > 0 })
 	checkPulled(t, got[0])
 	h, _ := regB.Hub("cam-b")
-	checkTracks(t, h.Tracks, []media.Track{
+	mediatest.CheckTracks(t, h.Tracks, []media.Track{
 		{ID: 0, Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}},
 		{ID: 1, Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}},
 	})

@@ -1,4 +1,4 @@
-package media
+package rtpcodec
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/pion/rtp"
 
+	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
@@ -30,7 +31,7 @@ func TestRTPRoundTripVPXAV1(t *testing.T) {
 	for _, file := range []string{mediatest.FileVP8, mediatest.FileVP9, mediatest.FileAV1} {
 		codec, units := testFileUnits(t, file)
 		t.Run(codec, func(t *testing.T) {
-			track := Track{Kind: Video, Codec: codec, ClockRate: 90000}
+			track := media.Track{Kind: media.Video, Codec: codec, ClockRate: 90000}
 			enc, err := NewEncoder(track, 96)
 			if err != nil {
 				t.Fatal(err)
@@ -39,11 +40,11 @@ func TestRTPRoundTripVPXAV1(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkTracks(t, []Track{dec.track}, []Track{track})
+			mediatest.CheckTracks(t, []media.Track{dec.track}, []media.Track{track})
 			// Start at frame 3: the units before the keyframe at 25 are dropped.
 			var pkts []*rtp.Packet
 			for _, u := range units[3:] {
-				p, err := enc.Packets(&AccessUnit{PTS: u.PTS, Key: false, Payload: u.Payload})
+				p, err := enc.Packets(&media.AccessUnit{PTS: u.PTS, Key: false, Payload: u.Payload})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -156,35 +157,6 @@ func TestRTPDecodeAV1Normalizes(t *testing.T) {
 	got, err := av1StripSize([]byte{0x36, 0x08, 0x02, 0xaa, 0xbb, 0xcc})
 	if err != nil || !bytes.Equal(got, []byte{0x34, 0x08, 0xaa, 0xbb}) {
 		t.Errorf("OBU with extension: % x, %v", got, err)
-	}
-}
-
-func TestPlaybackOf(t *testing.T) {
-	v := func(c string) Track { return Track{Kind: Video, Codec: c, ClockRate: 90000} }
-	a := func(c string) Track { return Track{Kind: Audio, Codec: c, ClockRate: 48000} }
-	for _, tc := range []struct {
-		name            string
-		tracks          []Track
-		hls, rtc, audio bool
-		reason          string // substring
-	}{
-		{"H264+AAC", []Track{v(CodecH264), a(CodecAAC)}, true, true, false, "video only"},
-		{"H265", []Track{v(CodecH265)}, true, true, false, ""},
-		{"VP8+Opus", []Track{v(CodecVP8), a(CodecOpus)}, false, true, true, "WHEP"},
-		{"VP9+Opus", []Track{v(CodecVP9), a(CodecOpus)}, true, true, true, ""},
-		{"AV1+G711", []Track{v(CodecAV1), a(CodecG711U)}, true, true, false, "G711U"},
-		{"Opus only", []Track{a(CodecOpus)}, true, true, true, ""},
-		{"AAC only", []Track{a(CodecAAC)}, true, false, false, "use HLS"},
-		{"G711 only", []Track{a(CodecG711A)}, false, false, false, "neither"},
-		{"H264+G711 8 kHz", []Track{v(CodecH264), {Kind: Audio, Codec: CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}}}, true, true, true, ""},
-		{"G711 8 kHz only", []Track{{Kind: Audio, Codec: CodecG711A, ClockRate: 8000}}, false, true, true, "HLS cannot carry"},
-		{"none", nil, false, false, false, "no playable track"},
-	} {
-		p := PlaybackOf(tc.tracks)
-		if p.HLS != tc.hls || p.WebRTC != tc.rtc || p.WebRTCAudio != tc.audio || !bytes.Contains([]byte(p.Reason), []byte(tc.reason)) ||
-			(tc.reason == "" && p.Reason != "") {
-			t.Errorf("%s: %+v", tc.name, p)
-		}
 	}
 }
 

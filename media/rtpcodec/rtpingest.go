@@ -1,4 +1,4 @@
-package media
+package rtpcodec
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media"
 )
 
 // RTPIngest publishes RTP received by a protocol adapter other than RTSP
@@ -51,10 +53,10 @@ func NewRTPIngest(medias []*description.Media, log *slog.Logger) (*RTPIngest, er
 }
 
 // Tracks returns the tracks to publish, in the order of the medias.
-func (g *RTPIngest) Tracks() []Track { return TracksOf(g.in.Tracks) }
+func (g *RTPIngest) Tracks() []media.Track { return TracksOf(g.in.Tracks) }
 
 // Start sets the hub the units go to.
-func (g *RTPIngest) Start(h *Hub) { g.in.Hub = h }
+func (g *RTPIngest) Start(h *media.Hub) { g.in.Hub = h }
 
 // WriteRTP takes one packet of media i. Packets of one media must come
 // from one goroutine at a time; different medias may be concurrent.

@@ -1,4 +1,4 @@
-package media
+package rtpcodec
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtp"
 
+	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
 // decodeAll feeds pkts to d, each at the PTS of its RTP timestamp.
-func decodeAll(t *testing.T, d *rtpDecoder, pkts []*rtp.Packet) []*AccessUnit {
+func decodeAll(t *testing.T, d *rtpDecoder, pkts []*rtp.Packet) []*media.AccessUnit {
 	t.Helper()
-	var out []*AccessUnit
+	var out []*media.AccessUnit
 	for _, p := range pkts {
 		aus, err := d.decode(p, packetTime{pts: int64(p.Timestamp), ntp: mediatest.NTP0, arrival: time.Now()})
 		if err != nil {
@@ -33,17 +34,17 @@ func TestRTPCodecRoundTrip(t *testing.T) {
 	h265 := func(i int) [][]byte { return mediatest.H265AU(i) }
 	audio := func(i int) [][]byte { return [][]byte{mediatest.AudioFrame(i)} }
 	for _, tc := range []struct {
-		track Track
+		track media.Track
 		unit  func(i int) [][]byte
 		step  int64
 	}{
-		{Track{Kind: Video, Codec: CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}}, h264, 3600},
-		{Track{Kind: Video, Codec: CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}}, h265, 3600},
-		{Track{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}}, audio, 1024},
-		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{OpusHead(2)}}, audio, 960},
-		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{OpusHead(6)}}, audio, 960},
-		{Track{Kind: Audio, Codec: CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}}, audio, 120},
-		{Track{Kind: Audio, Codec: CodecG711A, ClockRate: 16000, Config: [][]byte{{2}}}, audio, 60},
+		{media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}}, h264, 3600},
+		{media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}}, h265, 3600},
+		{media.Track{Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}}, audio, 1024},
+		{media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{OpusHead(2)}}, audio, 960},
+		{media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{OpusHead(6)}}, audio, 960},
+		{media.Track{Kind: media.Audio, Codec: media.CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}}, audio, 120},
+		{media.Track{Kind: media.Audio, Codec: media.CodecG711A, ClockRate: 16000, Config: [][]byte{{2}}}, audio, 60},
 	} {
 		t.Run(fmt.Sprintf("%s/%d", tc.track.Codec, len(tc.track.Config[0])), func(t *testing.T) {
 			enc, err := NewEncoder(tc.track, 96)
@@ -55,10 +56,10 @@ func TestRTPCodecRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkTracks(t, []Track{dec.track}, []Track{tc.track})
+			mediatest.CheckTracks(t, []media.Track{dec.track}, []media.Track{tc.track})
 			var pkts []*rtp.Packet
 			for i := range 12 {
-				p, err := enc.Packets(&AccessUnit{PTS: int64(i) * tc.step, Payload: tc.unit(i)})
+				p, err := enc.Packets(&media.AccessUnit{PTS: int64(i) * tc.step, Payload: tc.unit(i)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -207,7 +208,7 @@ func TestRTPDecodeLATM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkTracks(t, []Track{d.track}, []Track{{Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}}})
+	mediatest.CheckTracks(t, []media.Track{d.track}, []media.Track{{Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}}})
 	enc := mediatest.Must(f.CreateEncoder())
 	var pkts []*rtp.Packet
 	for i := range 4 {
@@ -248,186 +249,7 @@ func TestRTPDecodeUnsupported(t *testing.T) {
 			t.Errorf("%s: %v", f.Codec(), err)
 		}
 	}
-	if _, err := NewEncoder(Track{Codec: "MJPEG"}, 96); !errors.Is(err, ErrUnsupportedCodec) {
+	if _, err := NewEncoder(media.Track{Codec: "MJPEG"}, 96); !errors.Is(err, ErrUnsupportedCodec) {
 		t.Errorf("encoder for MJPEG: %v", err)
-	}
-}
-
-func TestNTPConversion(t *testing.T) {
-	// RFC 3550 4: 1900-based seconds, fraction in units of 2^-32 s.
-	unix := uint64(ntpEpochOffset) << 32
-	if got := NTPFromRTCP(unix | 0x80000000); !got.Equal(time.Unix(0, 500_000_000)) {
-		t.Errorf("0.5 s after the Unix epoch: %v", got)
-	}
-	if got := NTPToRTCP(time.Unix(0, 250_000_000)); got != unix|0x40000000 {
-		t.Errorf("NTPToRTCP = %x", got)
-	}
-	for _, tm := range []time.Time{mediatest.NTP0, time.Date(2035, 12, 31, 23, 59, 59, 999_999_999, time.UTC)} {
-		if d := NTPFromRTCP(NTPToRTCP(tm)).Sub(tm).Abs(); d > time.Nanosecond {
-			t.Errorf("round trip of %v: off by %v", tm, d)
-		}
-	}
-	var c srClock
-	if !c.at(1, 0, 90000).IsZero() {
-		t.Error("time before any sender report")
-	}
-}
-
-func TestOpusHead(t *testing.T) {
-	for ch := 1; ch <= 8; ch++ {
-		h := OpusHead(ch)
-		if string(h[:8]) != "OpusHead" || opusChannels([][]byte{h}) != ch {
-			t.Errorf("%d channels: %x", ch, h)
-		}
-		if wantLen := map[bool]int{true: 19, false: 21 + ch}[ch <= 2]; len(h) != wantLen {
-			t.Errorf("%d channels: %d bytes", ch, len(h))
-		}
-	}
-	if opusChannels([][]byte{{1}}) != 1 || opusChannels(nil) != 2 {
-		t.Error("opusChannels of a one-byte config or none")
-	}
-}
-
-// fuzzPackets cuts data into RTP packets: each is a 3-byte header (payload
-// length, flags: marker, sequence gap, timestamp step) and its payload.
-func fuzzPackets(data []byte) []*rtp.Packet {
-	var pkts []*rtp.Packet
-	var seq uint16
-	var ts uint32
-	for len(data) >= 3 {
-		n := int(data[0])<<8 | int(data[1])
-		flags := data[2]
-		data = data[3:]
-		n = min(n, len(data))
-		seq += 1 + uint16(flags>>1&3)
-		ts += uint32(flags>>3) * 1000
-		pkts = append(pkts, &rtp.Packet{
-			Header:  rtp.Header{Version: 2, PayloadType: 96, Marker: flags&1 != 0, SequenceNumber: seq, Timestamp: ts},
-			Payload: data[:n],
-		})
-		data = data[n:]
-	}
-	return pkts
-}
-
-// fuzzEncode is the inverse of fuzzPackets, for seeds.
-func fuzzEncode(pkts []*rtp.Packet) []byte {
-	var b []byte
-	for _, p := range pkts {
-		flags := byte(0)
-		if p.Marker {
-			flags = 1
-		}
-		b = append(b, byte(len(p.Payload)>>8), byte(len(p.Payload)), flags|1<<3)
-		b = append(b, p.Payload...)
-	}
-	return b
-}
-
-func fuzzRTPDecode(f *testing.F, forma format.Format, seeds ...[]*rtp.Packet) {
-	for _, s := range seeds {
-		f.Add(fuzzEncode(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		d, err := newRTPDecoder(0, forma)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkts := fuzzPackets(data)
-		if p := new(rtp.Packet); p.Unmarshal(data) == nil {
-			pkts = append(pkts, p)
-		}
-		for _, p := range pkts {
-			aus, _ := d.decode(p, packetTime{pts: int64(p.Timestamp)})
-			for _, au := range aus {
-				if len(au.Payload) == 0 {
-					t.Fatal("unit without payload")
-				}
-				for _, n := range au.Payload {
-					if len(n) == 0 {
-						t.Fatal("empty NAL unit or frame")
-					}
-				}
-			}
-		}
-	})
-}
-
-// seedUnit is a small synthetic unit: seeds stay short, so the fuzzer
-// stays fast, and a 100-byte packet limit still makes fragments.
-func seedUnit(head []byte, i int) []byte { return mediatest.Numbered(head, i, 250) }
-
-func seedPackets(enc interface {
-	Encode([][]byte) ([]*rtp.Packet, error)
-}, units ...[][]byte) []*rtp.Packet {
-	var pkts []*rtp.Packet
-	for i, u := range units {
-		for _, p := range mediatest.Must(enc.Encode(u)) {
-			p.Timestamp = uint32(i * 3000)
-			pkts = append(pkts, p)
-		}
-	}
-	return pkts
-}
-
-func FuzzRTPDecodeH264(f *testing.F) {
-	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: mediatest.H264SPS, PPS: mediatest.H264PPS}
-	enc := mediatest.Must(forma.CreateEncoder())
-	enc.PayloadMaxSize = 100
-	fuzzRTPDecode(f, forma, seedPackets(enc,
-		[][]byte{{0x09, 0xf0}, mediatest.H264SPS, mediatest.H264PPS, seedUnit([]byte{0x65, 0x88}, 0)},
-		[][]byte{seedUnit([]byte{0x41, 0x9a}, 1)},
-		[][]byte{{0x06, 0x05, 0x01}, {0x41, 0x9a, 0x02}}))
-}
-
-func FuzzRTPDecodeH265(f *testing.F) {
-	forma := &format.H265{PayloadTyp: 96, VPS: mediatest.H265VPS, SPS: mediatest.H265SPS, PPS: mediatest.H265PPS}
-	enc := mediatest.Must(forma.CreateEncoder())
-	enc.PayloadMaxSize = 100
-	fuzzRTPDecode(f, forma, seedPackets(enc,
-		[][]byte{{0x46, 0x01, 0x50}, mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS, seedUnit([]byte{0x26, 0x01}, 0)},
-		[][]byte{seedUnit([]byte{0x02, 0x01}, 1)},
-		[][]byte{{0x02, 0x01, 0x02}, {0x02, 0x01, 0x03}}))
-}
-
-func FuzzRTPDecodeAAC(f *testing.F) {
-	forma := &format.MPEG4Audio{PayloadTyp: 96, Config: &mediatest.ASC, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	enc := mediatest.Must(forma.CreateEncoder())
-	enc.PayloadMaxSize = 100
-	fuzzRTPDecode(f, forma, seedPackets(enc,
-		[][]byte{mediatest.AudioFrame(0)[:20], mediatest.AudioFrame(1)[:20]},
-		[][]byte{seedUnit([]byte{0x21}, 2)}))
-}
-
-func FuzzRTPDecodeLATM(f *testing.F) {
-	forma := testLATMFormat()
-	el := mpeg4audio.AudioMuxElement{StreamMuxConfig: forma.StreamMuxConfig, Payloads: [][][][]byte{{{mediatest.AudioFrame(0)}}}}
-	enc := mediatest.Must(forma.CreateEncoder())
-	fuzzRTPDecode(f, forma, mediatest.Must(enc.Encode(mediatest.Must(el.Marshal()))))
-}
-
-func FuzzRTPDecodeOpus(f *testing.F) {
-	forma := &format.Opus{PayloadTyp: 96, ChannelCount: 2}
-	enc := mediatest.Must(forma.CreateEncoder())
-	fuzzRTPDecode(f, forma, []*rtp.Packet{mediatest.Must(enc.Encode(mediatest.AudioFrame(0)[:40]))})
-}
-
-func FuzzRTPDecodeG711(f *testing.F) {
-	forma := &format.G711{PayloadTyp: 96, MULaw: true, SampleRate: 8000, ChannelCount: 2}
-	enc := mediatest.Must(forma.CreateEncoder())
-	fuzzRTPDecode(f, forma, mediatest.Must(enc.Encode(mediatest.AudioFrame(0)[:40])))
-}
-
-func checkTracks(t *testing.T, got, want []Track) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("tracks %+v, want %+v", got, want)
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.ID != w.ID || g.Kind != w.Kind || g.Codec != w.Codec || g.ClockRate != w.ClockRate ||
-			fmt.Sprint(g.Config) != fmt.Sprint(w.Config) {
-			t.Errorf("track %d = %+v, want %+v", i, g, w)
-		}
 	}
 }
