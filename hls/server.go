@@ -297,9 +297,9 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 // checkCodecs refuses a session for a recording HLS cannot carry, judged
 // by the codecs of the fragment seq (the first the session plays): VP8
 // video in any container (no browser plays it from HLS), and any video
-// but H.264 and H.265 in MPEG-TS. KVS answers
-// UnsupportedStreamMediaTypeException for codecs it cannot package
-// (KVS-API.md §4.8).
+// but H.264 and H.265 in MPEG-TS (the rules of media.HLSVideo and
+// media.TSVideo). KVS answers UnsupportedStreamMediaTypeException for
+// codecs it cannot package (GetHLSStreamingSessionURL).
 func checkCodecs(st *fragments.Store, seq uint64, container byte, name string) error {
 	id, err := st.InitOf(seq)
 	if err != nil {
@@ -321,7 +321,7 @@ func checkCodecs(st *fragments.Store, seq uint64, container byte, name string) e
 		case !media.HLSVideo(t.Codec):
 			return errf(fragments.CodeUnsupportedMediaType,
 				"The stream %s has %s video, which HLS cannot carry; play it with WebRTC (WHEP) instead.", name, t.Codec)
-		case container == ContainerTS && t.Codec != media.CodecH264 && t.Codec != media.CodecH265:
+		case container == ContainerTS && !media.TSVideo(t.Codec):
 			return errf(fragments.CodeUnsupportedMediaType,
 				"The stream %s has %s video, which MPEG_TS cannot carry; use ContainerFormat FRAGMENTED_MP4, or play it with WebRTC (WHEP).", name, t.Codec)
 		}

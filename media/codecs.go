@@ -53,3 +53,12 @@ const (
 	CodecVP9   = "VP9"
 	CodecAV1   = "AV1"
 )
+
+// G711Channels is the channel count of a G.711 track: its Config is
+// {{channel count}}, and no Config (or 0) means mono.
+func G711Channels(t Track) int {
+	if len(t.Config) > 0 && len(t.Config[0]) > 0 && t.Config[0][0] > 0 {
+		return int(t.Config[0][0])
+	}
+	return 1
+}

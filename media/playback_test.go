@@ -33,3 +33,30 @@ func TestPlaybackOf(t *testing.T) {
 		}
 	}
 }
+
+func TestWebRTCTrack(t *testing.T) {
+	for _, tc := range []struct {
+		track Track
+		ok    bool
+		why   string
+	}{
+		{Track{Kind: Video, Codec: CodecAV1, ClockRate: 90000}, true, ""},
+		{Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000}, true, ""},
+		{Track{Kind: Audio, Codec: CodecG711U, ClockRate: 8000}, true, ""},
+		{Track{Kind: Audio, Codec: CodecG711A, ClockRate: 8000, Config: [][]byte{{1}}}, true, ""},
+		{Track{Kind: Audio, Codec: CodecG711A, ClockRate: 16000, Config: [][]byte{{2}}}, false,
+			"G711A at 16000 Hz with 2 channels (WebRTC carries G.711 at 8000 Hz mono only)"},
+		{Track{Kind: Audio, Codec: CodecAAC, ClockRate: 48000}, false,
+			"AAC, which WebRTC cannot carry (browsers decode Opus or G.711 in WebRTC)"},
+		{Track{Kind: Video, Codec: "MJPEG", ClockRate: 90000}, false, "MJPEG, which WebRTC cannot carry"},
+	} {
+		if ok, why := WebRTCTrack(tc.track); ok != tc.ok || why != tc.why {
+			t.Errorf("%s %d Hz %v: %v %q", tc.track.Codec, tc.track.ClockRate, tc.track.Config, ok, why)
+		}
+	}
+	for codec, ts := range map[string]bool{CodecH264: true, CodecH265: true, CodecVP9: false, CodecAV1: false, CodecVP8: false} {
+		if TSVideo(codec) != ts || NativeHLSVideo(codec) != ts {
+			t.Errorf("%s: TSVideo %v NativeHLSVideo %v", codec, TSVideo(codec), NativeHLSVideo(codec))
+		}
+	}
+}

@@ -32,31 +32,8 @@ type outTrack struct {
 	pack  rtpcodec.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
 }
 
-// canSend tells whether a hub track can be sent over WebRTC, and why not.
-func canSend(t media.Track) (bool, string) {
-	switch t.Codec {
-	case media.CodecH264, media.CodecH265, media.CodecVP8, media.CodecVP9, media.CodecAV1, media.CodecOpus:
-		return true, ""
-	case media.CodecG711U, media.CodecG711A:
-		if t.ClockRate == 8000 && g711Channels(t) == 1 {
-			return true, ""
-		}
-		return false, fmt.Sprintf("%s at %d Hz with %d channels (WebRTC carries G.711 at 8000 Hz mono only)", t.Codec, t.ClockRate, g711Channels(t))
-	case media.CodecAAC:
-		return false, "AAC, which WebRTC cannot carry (browsers decode Opus or G.711 in WebRTC)"
-	}
-	return false, t.Codec + ", which WebRTC cannot carry"
-}
-
-func g711Channels(t media.Track) int {
-	if len(t.Config) > 0 && len(t.Config[0]) > 0 && t.Config[0][0] > 0 {
-		return int(t.Config[0][0])
-	}
-	return 1
-}
-
-// newOutTrack returns the capability and packetizer of a track canSend
-// accepted.
+// newOutTrack returns the capability and packetizer of a track
+// media.WebRTCTrack accepted.
 func newOutTrack(t media.Track) (*outTrack, error) {
 	o := &outTrack{track: t}
 	size := maxPayload

@@ -142,7 +142,7 @@ func planWHEP(tracks []media.Track, offered offered) (outs []*outTrack, notes ma
 			if t.Kind != kind {
 				continue
 			}
-			ok, reason := canSend(t)
+			ok, reason := media.WebRTCTrack(t)
 			if !ok {
 				why = "the stream's " + kname + " is " + reason
 				continue

@@ -155,7 +155,7 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 		switch {
 		case t.Kind == media.Video && !media.HLSVideo(t.Codec):
 			notices = append(notices, t.Codec+" video is live over WebRTC (WHEP) and RTSP and recorded (clips, GetMediaForFragmentList), but HLS cannot carry it; publish H.264 for HLS")
-		case t.Kind == media.Video && t.Codec != media.CodecH264 && t.Codec != media.CodecH265:
+		case t.Kind == media.Video && !media.NativeHLSVideo(t.Codec):
 			notices = append(notices, t.Codec+" video plays over HLS in MSE players (hls.js in Chromium and Firefox), not in Safari's native player; publish H.264 for every player")
 		}
 	}

@@ -170,10 +170,7 @@ func newPacketizer(t media.Track, pt uint8, maxPayload int) (format.Format, Pack
 		}
 		return &format.Opus{PayloadTyp: pt, ChannelCount: opusChannels(t.Config)}, pack, start(enc)
 	case media.CodecG711U, media.CodecG711A:
-		ch := 1
-		if len(t.Config) > 0 && len(t.Config[0]) > 0 && t.Config[0][0] > 0 {
-			ch = int(t.Config[0][0])
-		}
+		ch := media.G711Channels(t)
 		mulaw := t.Codec == media.CodecG711U
 		if t.ClockRate == 8000 && ch == 1 { // static payload types (RFC 3551 6)
 			pt = 8
