@@ -36,7 +36,7 @@ func TestValidateName(t *testing.T) {
 		{"cam.events2", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ValidateName(tc.name)
+			err := (&Registry{CheckName: reserveEvents}).ValidateName(tc.name)
 			if (err == nil) != tc.ok {
 				t.Fatalf("ValidateName(%q) = %v", tc.name, err)
 			}
@@ -47,6 +47,15 @@ func TestValidateName(t *testing.T) {
 	}
 }
 
+// reserveEvents is a CheckName that reserves the suffix ".events", as
+// the fragment store does for the event streams of video streams.
+func reserveEvents(name string) error {
+	if strings.HasSuffix(name, ".events") {
+		return fmt.Errorf("%w %q: the suffix is reserved", ErrInvalidName, name)
+	}
+	return nil
+}
+
 var testTracks = []Track{{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000}}
 
 func TestRegistryPublishIsExclusive(t *testing.T) {
@@ -55,6 +64,7 @@ func TestRegistryPublishIsExclusive(t *testing.T) {
 		Logger:      testLogger(),
 		OnPublish:   func(name string, h *Hub) { events = append(events, "+"+name) },
 		OnUnpublish: func(name string, h *Hub) { events = append(events, "-"+name) },
+		CheckName:   reserveEvents,
 	}
 	h1, err := reg.Publish("cam", testTracks)
 	if err != nil {

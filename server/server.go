@@ -98,7 +98,8 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
 	s.kds = &datastreams.API{Core: s.core, Logger: s.Logger}
-	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media")}
+	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
+		CheckName: fragments.CheckName} // no publication may take an event stream's name
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
 		func() float64 { return float64(s.registry.Dropped()) }))

@@ -199,7 +199,7 @@ func sortedKeys(m map[string][]string) []string {
 }
 
 func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
-	raw, desc, err := readOffer(r)
+	raw, desc, err := s.readOffer(r)
 	if err != nil {
 		s.httpError(w, err)
 		return

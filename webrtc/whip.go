@@ -49,7 +49,7 @@ func (ws *whipSession) requestKeyframe() {
 }
 
 func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
-	raw, desc, err := readOffer(r)
+	raw, desc, err := s.readOffer(r)
 	if err != nil {
 		s.httpError(w, err)
 		return

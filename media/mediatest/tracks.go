@@ -2,6 +2,7 @@ package mediatest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/eddy-video/eddy/media"
@@ -19,5 +20,17 @@ func CheckTracks(t testing.TB, got, want []media.Track) {
 			fmt.Sprint(g.Config) != fmt.Sprint(w.Config) {
 			t.Errorf("track %d = %+v, want %+v", i, g, w)
 		}
+	}
+}
+
+// ReserveSuffix returns a Registry.CheckName that refuses the names ending
+// in suffix, as the layer above does for the event streams of video
+// streams (".events").
+func ReserveSuffix(suffix string) func(name string) error {
+	return func(name string) error {
+		if strings.HasSuffix(name, suffix) {
+			return fmt.Errorf("%w %q: the suffix %q is reserved", media.ErrInvalidName, name, suffix)
+		}
+		return nil
 	}
 }

@@ -298,7 +298,7 @@ func okResponse() *base.Response { return &base.Response{StatusCode: base.Status
 
 // streamName extracts the stream name of an RTSP request: the path must
 // be exactly /<name>.
-func streamName(path string, u *base.URL) (string, error) {
+func (s *Server) streamName(path string, u *base.URL) (string, error) {
 	if u != nil && strings.Contains((*url.URL)(u).EscapedPath(), "%") {
 		return "", fmt.Errorf("%w %q: percent-encoding is not allowed in stream names", errBadPath, path)
 	}
@@ -309,7 +309,7 @@ func streamName(path string, u *base.URL) (string, error) {
 	case strings.Contains(name, "/"):
 		return "", fmt.Errorf("%w %q: a stream name cannot contain '/'", errBadPath, path)
 	}
-	return name, media.ValidateName(name)
+	return name, s.Registry.ValidateName(name)
 }
 
 // output returns the live output of name, creating it if needed; with a
@@ -536,7 +536,7 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 
 func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	s := h.s
-	name, err := streamName(ctx.Path, ctx.Request.URL)
+	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("DESCRIBE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
@@ -551,7 +551,7 @@ func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*ba
 
 func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	s := h.s
-	name, err := streamName(ctx.Path, ctx.Request.URL)
+	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("ANNOUNCE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil
@@ -589,7 +589,7 @@ func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 	if sess := s.session(ctx.Session); sess != nil && sess.out != nil {
 		return okResponse(), sess.out.stream, nil // next media of a reader
 	}
-	name, err := streamName(ctx.Path, ctx.Request.URL)
+	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("SETUP refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil

@@ -603,7 +603,7 @@ func rawRTSP(t *testing.T, addr, method, path string, header map[string]string, 
 }
 
 func TestRTSPBadInput(t *testing.T) {
-	reg := &media.Registry{Logger: mediatest.Logger()}
+	reg := &media.Registry{Logger: mediatest.Logger(), CheckName: mediatest.ReserveSuffix(".events")}
 	tap := newHubTap(reg)
 	srv := startRTSPServer(t, reg, false)
 
