@@ -26,6 +26,7 @@ import (
 
 // Encoder packetizes the access units of one track for RTSP readers.
 type Encoder struct {
+	// Media describes the track to readers: one format, as SDP.
 	Media  *description.Media
 	encode Packetizer
 	base   uint32 // random initial RTP timestamp (RFC 3550 5.1)

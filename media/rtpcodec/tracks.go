@@ -20,6 +20,8 @@ const (
 // IngestTrack is one track of an RTP ingest: the media and format it
 // comes from and its decoder.
 type IngestTrack struct {
+	// Media and Format are what the session delivers the track's packets
+	// with (OnPacketRTP).
 	Media   *description.Media
 	Format  format.Format
 	dec     *rtpDecoder
