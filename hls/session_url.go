@@ -195,8 +195,9 @@ func (s *Server) newSession(in *sessionURLIn) (*session, error) {
 // checkCodecs refuses a session for a recording HLS cannot carry, judged
 // by the codecs of init segment id (that of the first fragment the session
 // plays): VP8 video in any container (no browser plays it from HLS), and
-// any video but H.264 and H.265 in MPEG-TS. KVS answers
-// UnsupportedStreamMediaTypeException for codecs it cannot package.
+// any video but H.264 and H.265 in MPEG-TS (the rules of media.HLSVideo
+// and media.TSVideo). KVS answers UnsupportedStreamMediaTypeException for
+// codecs it cannot package (GetHLSStreamingSessionURL).
 func checkCodecs(st *fragments.Store, id fragments.InitID, container byte, name string) error {
 	b, err := st.Init(id)
 	if err != nil {
@@ -214,7 +215,7 @@ func checkCodecs(st *fragments.Store, id fragments.InitID, container byte, name 
 		case !media.HLSVideo(t.Codec):
 			return kvsapi.Errorf(kvsapi.CodeUnsupportedMediaType,
 				"The stream %s has %s video, which HLS cannot carry; play it with WebRTC (WHEP) instead.", name, t.Codec)
-		case container == ContainerTS && t.Codec != media.CodecH264 && t.Codec != media.CodecH265:
+		case container == ContainerTS && !media.TSVideo(t.Codec):
 			return kvsapi.Errorf(kvsapi.CodeUnsupportedMediaType,
 				"The stream %s has %s video, which MPEG_TS cannot carry; use ContainerFormat FRAGMENTED_MP4, or play it with WebRTC (WHEP).", name, t.Codec)
 		}

@@ -3,10 +3,6 @@ package hls
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,119 +12,25 @@ import (
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
 )
-
-// A real H.264 SPS (1920x1080 baseline, from mediacommon's tests) and PPS,
-// and an AAC-LC 44.1 kHz stereo AudioSpecificConfig (as in
-// fragments/fragmenter_test.go).
-var (
-	testSPS = []byte{0x67, 0x42, 0xc0, 0x28, 0xd9, 0x00, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04,
-		0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20}
-	testPPS = []byte{0x68, 0xce, 0x3c, 0x80}
-	testASC = []byte{0x12, 0x10}
-)
-
-// synthOpts shapes synth's output.
-type synthOpts struct {
-	audio    string // "AAC", "PCMU", "OPUS" or ""
-	video    bool
-	inband   bool // keyframes carry SPS/PPS
-	bframes  bool // composition offsets: PTS = DTS + one frame on non-key frames
-	seconds  float64
-	gopFrame int
-}
-
-func (o synthOpts) tracks() []media.Track {
-	var out []media.Track
-	if o.video {
-		out = append(out, media.Track{ID: 0, Kind: media.Video, Codec: "H264", ClockRate: 90000, Config: [][]byte{testSPS, testPPS}})
-	}
-	switch o.audio {
-	case "AAC":
-		out = append(out, media.Track{ID: 1, Kind: media.Audio, Codec: "AAC", ClockRate: 44100, Config: [][]byte{testASC}})
-	case "PCMU":
-		out = append(out, media.Track{ID: 1, Kind: media.Audio, Codec: "PCMU", ClockRate: 8000})
-	case "OPUS":
-		out = append(out, media.Track{ID: 1, Kind: media.Audio, Codec: "OPUS", ClockRate: 48000, Config: [][]byte{{2}}})
-	}
-	return out
-}
-
-// audioFrame returns an audio codec's frame length (in its clock) and rate.
-func (o synthOpts) audioFrame() (int64, int64) {
-	switch o.audio {
-	case "PCMU":
-		return 160, 8000
-	case "OPUS":
-		return 960, 48000
-	}
-	return 1024, 44100
-}
-
-// synth produces 25 fps video with a keyframe every gopFrame frames and
-// audio frames, interleaved by time (after fragments/fragmenter_test.go).
-func synth(o synthOpts, ntp0 time.Time) []*media.AccessUnit {
-	var out []*media.AccessUnit
-	frames := int(o.seconds * 25)
-	frameLen, rate := o.audioFrame()
-	audio := 0
-	if o.audio != "" {
-		audio = int(o.seconds * float64(rate) / float64(frameLen))
-	}
-	ai := 0
-	addAudio := func(upTo int64) {
-		for ai < audio && int64(ai)*frameLen*90000/rate <= upTo {
-			pts := int64(ai) * frameLen
-			payload := []byte{0x21, byte(ai)}
-			if o.audio == "PCMU" {
-				payload = bytes.Repeat([]byte{0xff}, int(frameLen))
-			}
-			at := ntp0.Add(time.Duration(pts) * time.Second / time.Duration(rate))
-			out = append(out, &media.AccessUnit{Track: 1, PTS: pts, DTS: pts, Payload: [][]byte{payload}, NTP: at, Arrival: at})
-			ai++
-		}
-	}
-	if !o.video {
-		addAudio(int64(o.seconds * 90000))
-		return out
-	}
-	for i := 0; i < frames; i++ {
-		vt := int64(i) * 3600
-		addAudio(vt)
-		key := i%o.gopFrame == 0
-		nalus := [][]byte{{0x41, byte(i), 1, 2, 3}}
-		if key {
-			nalus = [][]byte{{0x65, byte(i), 4, 5, 6}}
-			if o.inband {
-				nalus = [][]byte{testSPS, testPPS, {0x65, byte(i), 4, 5, 6}}
-			}
-		}
-		pts := vt
-		if o.bframes && !key {
-			pts += 3600
-		}
-		at := ntp0.Add(time.Duration(vt) * time.Second / 90000)
-		out = append(out, &media.AccessUnit{Track: 0, PTS: pts, DTS: vt, Key: key, Payload: nalus, NTP: at, Arrival: at})
-	}
-	return out
-}
 
 type stored struct {
 	init []byte
 	f    *fragments.Fragment
 }
 
-func fragmentAll(t *testing.T, o synthOpts) []stored {
+func fragmentAll(t *testing.T, o mediatest.Synth) []stored {
 	t.Helper()
 	var out []stored
-	fr := &fragmenter.Fragmenter{Tracks: o.tracks(), Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
+	fr := &fragmenter.Fragmenter{Tracks: o.Tracks(), Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 		out = append(out, stored{init.Bytes, f})
 		return nil
 	}}
 	if err := fr.Initialize(); err != nil {
 		t.Fatal(err)
 	}
-	for _, au := range synth(o, time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)) {
+	for _, au := range o.Units(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)) {
 		if err := fr.Push(au); err != nil {
 			t.Fatal(err)
 		}
@@ -242,15 +144,15 @@ func readTimestamp(b []byte) int64 {
 func TestTSSegment(t *testing.T) {
 	cases := []struct {
 		name    string
-		opts    synthOpts
+		opts    mediatest.Synth
 		streams []byte // stream types, PCR stream first
 	}{
-		{"h264 aac in-band parameter sets", synthOpts{video: true, audio: "AAC", inband: true, seconds: 10, gopFrame: 50}, []byte{tsStreamH264, tsStreamAAC}},
-		{"h264 aac parameter sets from init", synthOpts{video: true, audio: "AAC", seconds: 10, gopFrame: 50}, []byte{tsStreamH264, tsStreamAAC}},
-		{"h264 b-frames", synthOpts{video: true, inband: true, bframes: true, seconds: 6, gopFrame: 25}, []byte{tsStreamH264}},
-		{"h264 g711 left out", synthOpts{video: true, audio: "PCMU", inband: true, seconds: 6, gopFrame: 50}, []byte{tsStreamH264}},
-		{"opus only", synthOpts{audio: "OPUS", seconds: 6}, []byte{tsStreamPrivate}},
-		{"aac only", synthOpts{audio: "AAC", seconds: 6}, []byte{tsStreamAAC}},
+		{"h264 aac in-band parameter sets", mediatest.Synth{Video: true, Audio: media.CodecAAC, InBand: true, Seconds: 10, GOP: 50}, []byte{tsStreamH264, tsStreamAAC}},
+		{"h264 aac parameter sets from init", mediatest.Synth{Video: true, Audio: media.CodecAAC, Seconds: 10, GOP: 50}, []byte{tsStreamH264, tsStreamAAC}},
+		{"h264 b-frames", mediatest.Synth{Video: true, InBand: true, BFrames: true, Seconds: 6, GOP: 25}, []byte{tsStreamH264}},
+		{"h264 g711 left out", mediatest.Synth{Video: true, Audio: media.CodecG711U, InBand: true, Seconds: 6, GOP: 50}, []byte{tsStreamH264}},
+		{"opus only", mediatest.Synth{Audio: media.CodecOpus, Seconds: 6}, []byte{tsStreamPrivate}},
+		{"aac only", mediatest.Synth{Audio: media.CodecAAC, Seconds: 6}, []byte{tsStreamAAC}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,7 +196,7 @@ func TestTSSegment(t *testing.T) {
 }
 
 // checkPayloads checks the elementary stream formats of a segment.
-func checkPayloads(t *testing.T, i int, o synthOpts, p *tsParsed) {
+func checkPayloads(t *testing.T, i int, o mediatest.Synth, p *tsParsed) {
 	t.Helper()
 	for pid, st := range p.streams {
 		for j, e := range p.pes[pid] {
@@ -318,11 +220,11 @@ func checkPayloads(t *testing.T, i int, o synthOpts, p *tsParsed) {
 					t.Fatalf("fragment %d: does not start with an IDR", i)
 				}
 				if idr {
-					if len(au) != 4 || !bytes.Equal(au[1], testSPS) || !bytes.Equal(au[2], testPPS) {
+					if len(au) != 4 || !bytes.Equal(au[1], mediatest.H264SPS) || !bytes.Equal(au[2], mediatest.H264PPS) {
 						t.Fatalf("fragment %d PES %d: keyframe NAL units %x, want AUD, SPS, PPS, IDR (once each)", i, j, au)
 					}
 				}
-				if o.bframes && j > 0 && e.pts != e.dts+3600 {
+				if o.BFrames && j > 0 && e.pts != e.dts+3600 {
 					t.Errorf("fragment %d PES %d: PTS-DTS %d, want 3600", i, j, e.pts-e.dts)
 				}
 			case tsStreamAAC:
@@ -344,13 +246,13 @@ func checkPayloads(t *testing.T, i int, o synthOpts, p *tsParsed) {
 
 // checkContinuity checks timestamps and continuity counters run on from
 // the previous segment.
-func checkContinuity(t *testing.T, i int, o synthOpts, prev, p *tsParsed) {
+func checkContinuity(t *testing.T, i int, o mediatest.Synth, prev, p *tsParsed) {
 	t.Helper()
 	for pid, st := range p.streams {
 		last, first := prev.pes[pid][len(prev.pes[pid])-1], p.pes[pid][0]
 		step := int64(3600)
 		if st != tsStreamH264 {
-			n, rate := o.audioFrame()
+			n, rate := o.AudioFrame()
 			step = n * tsClock / rate
 		}
 		if d := first.dts - last.dts; d < step-1 || d > step+1 {
@@ -367,43 +269,25 @@ func checkContinuity(t *testing.T, i int, o synthOpts, prev, p *tsParsed) {
 	}
 }
 
-// probeTS has ffprobe, when installed, read the concatenated segments.
+// probeTS has ffprobe read the concatenated segments.
 func probeTS(t *testing.T, b []byte, streams int) {
 	t.Helper()
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Log("ffprobe not installed: skipping the ffprobe check")
-		return
-	}
-	f := filepath.Join(t.TempDir(), "all.ts")
-	if err := os.WriteFile(f, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("ffprobe", "-v", "quiet", "-show_entries", "stream=codec_name", "-of", "json", f).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, out)
-	}
-	var probe struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &probe); err != nil {
-		t.Fatal(err)
-	}
-	if len(probe.Streams) != streams {
-		t.Errorf("ffprobe streams %+v, want %d", probe.Streams, streams)
+	mediatest.RequireTool(t, "ffprobe")
+	probe := mediatest.FFprobeJSON(t, b, "-show_entries", "stream=codec_name")
+	if got, _ := probe["streams"].([]any); len(got) != streams {
+		t.Errorf("ffprobe streams %+v, want %d", probe["streams"], streams)
 	}
 }
 
 func TestTSSegmentRefusesGarbage(t *testing.T) {
-	frags := fragmentAll(t, synthOpts{video: true, audio: "AAC", inband: true, seconds: 4, gopFrame: 50})
+	frags := fragmentAll(t, mediatest.Synth{Video: true, Audio: media.CodecAAC, InBand: true, Seconds: 4, GOP: 50})
 	if _, err := tsSegment([]byte("not an init segment"), frags[0].f.Media); err == nil {
 		t.Error("bad init segment accepted")
 	}
 	if _, err := tsSegment(frags[0].init, []byte{0, 0, 0, 8, 'm', 'o', 'o', 'f'}); err == nil {
 		t.Error("bad media segment accepted")
 	}
-	lpcm := fragmentAll(t, synthOpts{audio: "PCMU", seconds: 4})
+	lpcm := fragmentAll(t, mediatest.Synth{Audio: media.CodecG711U, Seconds: 4})
 	if _, err := tsSegment(lpcm[0].init, lpcm[0].f.Media); err != errTSNoTracks {
 		t.Errorf("LPCM-only fragment: %v, want errTSNoTracks", err)
 	}

@@ -1,5 +1,3 @@
-// Package media holds codec-neutral live media: tracks, access units and
-// the live hub that fans one publisher out to many readers.
 package media
 
 import (

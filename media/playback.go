@@ -1,6 +1,9 @@
 package media
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Playback says how browsers can play a publication: over HLS (the
 // archive's CMAF fragments, played by hls.js through Media Source
@@ -37,14 +40,35 @@ func HLSAudio(codec string) bool {
 	return codec == CodecAAC || codec == CodecOpus
 }
 
-// WebRTCCodec reports whether WHEP can forward a track of this codec
-// without transcoding: H.264, H.265, VP8, VP9 and AV1 video, Opus audio.
-func WebRTCCodec(codec string) bool {
-	switch codec {
+// TSVideo reports whether Eddy's MPEG-TS segments (HLS with
+// ContainerFormat MPEG_TS) carry a video codec: H.264 and H.265 only.
+func TSVideo(codec string) bool {
+	return codec == CodecH264 || codec == CodecH265
+}
+
+// NativeHLSVideo reports whether Apple's native HLS player (Safari) plays
+// a video codec from Eddy's HLS: H.264 and H.265 only; the others HLSVideo
+// accepts play in MSE players.
+func NativeHLSVideo(codec string) bool {
+	return codec == CodecH264 || codec == CodecH265
+}
+
+// WebRTCTrack reports whether WHEP can forward a track without
+// transcoding, and why not, for people: H.264, H.265, VP8, VP9 and AV1
+// video; Opus audio, and G.711 at 8000 Hz mono (PCMU/PCMA).
+func WebRTCTrack(t Track) (ok bool, why string) {
+	switch t.Codec {
 	case CodecH264, CodecH265, CodecVP8, CodecVP9, CodecAV1, CodecOpus:
-		return true
+		return true, ""
+	case CodecG711U, CodecG711A:
+		if t.ClockRate == 8000 && G711Channels(t) == 1 {
+			return true, ""
+		}
+		return false, fmt.Sprintf("%s at %d Hz with %d channels (WebRTC carries G.711 at 8000 Hz mono only)", t.Codec, t.ClockRate, G711Channels(t))
+	case CodecAAC:
+		return false, "AAC, which WebRTC cannot carry (browsers decode Opus or G.711 in WebRTC)"
 	}
-	return false
+	return false, t.Codec + ", which WebRTC cannot carry"
 }
 
 // PlaybackOf decides how a publication with these tracks can be played.
@@ -53,8 +77,9 @@ func WebRTCCodec(codec string) bool {
 //
 //   - HLS: the video codec is one HLSVideo accepts; audio-only, an
 //     audio track HLSAudio accepts.
-//   - WebRTC: the video codec is one WebRTCCodec accepts (other audio is
-//     then left out: WebRTCAudio false); audio-only, an Opus track.
+//   - WebRTC: the video track is one WebRTCTrack accepts (audio it does
+//     not accept is then left out: WebRTCAudio false); audio-only, an
+//     audio track WebRTCTrack accepts (Opus, 8 kHz mono G.711).
 func PlaybackOf(tracks []Track) Playback {
 	var video *Track
 	var audio []string
@@ -67,15 +92,15 @@ func PlaybackOf(tracks []Track) Playback {
 		case t.Kind == Audio:
 			audio = append(audio, t.Codec)
 			// WHEP sends Opus, and G.711 at 8 kHz mono (PCMU/PCMA).
-			opus = opus || t.Codec == CodecOpus || ((t.Codec == CodecG711U || t.Codec == CodecG711A) && t.ClockRate == 8000 &&
-				(len(t.Config) == 0 || len(t.Config[0]) == 0 || t.Config[0][0] <= 1))
+			ok, _ := WebRTCTrack(*t)
+			opus = opus || ok
 		}
 	}
 	var p Playback
 	var why []string
 	if video != nil {
 		p.HLS = HLSVideo(video.Codec)
-		p.WebRTC = WebRTCCodec(video.Codec)
+		p.WebRTC, _ = WebRTCTrack(*video)
 		p.WebRTCAudio = p.WebRTC && opus
 		if !p.HLS {
 			why = append(why, "HLS cannot carry "+video.Codec+" video: use WebRTC (WHEP)")

@@ -21,7 +21,7 @@ var (
 	// source; Admit may wrap it to refuse an unknown stream.
 	ErrNotFound = errors.New("media: stream not found")
 	// ErrInvalidName refuses a name outside [a-zA-Z0-9_.-]{1,256}, "." and
-	// "..", and the reserved suffix ".events".
+	// "..", or one Registry.CheckName refuses.
 	ErrInvalidName = errors.New("media: invalid stream name")
 	// ErrForbidden may be wrapped by Admit to refuse a publication by policy.
 	ErrForbidden = errors.New("media: forbidden")
@@ -31,19 +31,14 @@ var (
 	ErrSourceExists = errors.New("media: a source already exists for this stream")
 )
 
-// EventsSuffix ends the name of a stream's event stream; video stream names
-// cannot end with it.
-const EventsSuffix = ".events"
-
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
 
-// ValidateName checks a stream name coming from the network.
+// ValidateName checks the syntax of a stream name coming from the network.
+// Names the layer above reserves are Registry.CheckName's to refuse: use
+// Registry.ValidateName at the protocol edges.
 func ValidateName(name string) error {
-	switch {
-	case !nameRE.MatchString(name) || name == "." || name == "..":
+	if !nameRE.MatchString(name) || name == "." || name == ".." {
 		return fmt.Errorf("%w %q: use 1-256 characters of [a-zA-Z0-9_.-]", ErrInvalidName, name)
-	case strings.HasSuffix(name, EventsSuffix):
-		return fmt.Errorf("%w %q: the suffix %q is reserved", ErrInvalidName, name, EventsSuffix)
 	}
 	return nil
 }
@@ -65,11 +60,15 @@ type Registry struct {
 	// Both run without locks held and must not block long.
 	OnPublish   func(name string, h *Hub)
 	OnUnpublish func(name string, h *Hub)
-	Logger      *slog.Logger
+	// CheckName refuses the names the layer above reserves (nil: none),
+	// after ValidateName's syntax: its error should wrap ErrInvalidName.
+	// Publish, Read, AddSource and Registry.ValidateName apply it.
+	CheckName func(name string) error
+	Logger    *slog.Logger
 
 	mu      sync.Mutex
 	pubs    map[string]*Hub // nil value: a publication being admitted
-	sources map[string]*Source
+	sources map[string]Source
 	changed chan struct{} // closed and replaced when a publication starts
 	// endedDrops sums the reader drops of hubs whose publication ended.
 	endedDrops int64
@@ -83,10 +82,24 @@ func (r *Registry) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// ValidateName checks a stream name coming from the network: its syntax
+// (the package's ValidateName), then CheckName. The protocol edges call it
+// before anything else, so a reserved name gets the same answer as a
+// malformed one.
+func (r *Registry) ValidateName(name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if r != nil && r.CheckName != nil {
+		return r.CheckName(name)
+	}
+	return nil
+}
+
 func (r *Registry) initLocked() {
 	if r.pubs == nil {
 		r.pubs = map[string]*Hub{}
-		r.sources = map[string]*Source{}
+		r.sources = map[string]Source{}
 		r.changed = make(chan struct{})
 	}
 }
@@ -95,7 +108,7 @@ func (r *Registry) initLocked() {
 // second publisher of the same name gets ErrAlreadyPublishing. The caller
 // publishes units to the hub and calls Unpublish when done.
 func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
-	if err := ValidateName(name); err != nil {
+	if err := r.ValidateName(name); err != nil {
 		return nil, err
 	}
 	if len(tracks) == 0 {
@@ -136,7 +149,7 @@ func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
 
-	r.logger().Info("publication started", "component", "media", "stream", name, "tracks", trackSummary(tracks))
+	r.logger().Info("publication started", "component", "media", "stream", name, "tracks", TrackSummary(tracks))
 	if r.OnPublish != nil {
 		r.OnPublish(name, h)
 	}
@@ -244,7 +257,7 @@ func (v *Viewer) Close() {
 // waits, until ctx ends, for the publication to start; otherwise a name
 // without a publication gives ErrNotFound at once.
 func (r *Registry) Read(ctx context.Context, name string) (*Viewer, error) {
-	if err := ValidateName(name); err != nil {
+	if err := r.ValidateName(name); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -258,7 +271,7 @@ func (r *Registry) Read(ctx context.Context, name string) (*Viewer, error) {
 
 	var release func()
 	if src != nil {
-		release = src.acquire()
+		release = src.Acquire()
 	}
 	for {
 		r.mu.Lock()
@@ -290,13 +303,14 @@ func (r *Registry) Read(ctx context.Context, name string) (*Viewer, error) {
 	}
 }
 
-// AddSource registers a pull source for name. A source that is not
-// OnDemand starts at once and runs until RemoveSource or Close.
-func (r *Registry) AddSource(name string, s *Source) error {
-	if err := ValidateName(name); err != nil {
+// AddSource registers a pull source for name. An always-on source starts
+// at once and runs until RemoveSource or Close; an on-demand one runs
+// while Read has viewers for it.
+func (r *Registry) AddSource(name string, s Source) error {
+	if err := r.ValidateName(name); err != nil {
 		return err
 	}
-	if err := s.init(r, name); err != nil {
+	if err := s.Attach(r, name); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -311,8 +325,8 @@ func (r *Registry) AddSource(name string, s *Source) error {
 	}
 	r.sources[name] = s
 	r.mu.Unlock()
-	if !s.OnDemand {
-		s.acquire() // always on: never released but by RemoveSource
+	if s.AlwaysOn() {
+		s.Acquire() // never released but by RemoveSource
 	}
 	return nil
 }
@@ -325,7 +339,7 @@ func (r *Registry) RemoveSource(name string) {
 	delete(r.sources, name)
 	r.mu.Unlock()
 	if s != nil {
-		s.shutdown()
+		s.Shutdown()
 	}
 }
 
@@ -335,13 +349,13 @@ func (r *Registry) Close() {
 	r.initLocked()
 	r.closed = true
 	srcs := r.sources
-	r.sources = map[string]*Source{}
+	r.sources = map[string]Source{}
 	close(r.changed) // wake waiting readers
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
 
 	for _, s := range srcs {
-		s.shutdown()
+		s.Shutdown()
 	}
 
 	r.mu.Lock()
@@ -359,7 +373,7 @@ func (r *Registry) Close() {
 	}
 }
 
-func trackSummary(tracks []Track) string {
+func TrackSummary(tracks []Track) string {
 	var b strings.Builder
 	for i, t := range tracks {
 		if i > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +36,7 @@ func TestValidateName(t *testing.T) {
 		{"cam.events2", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ValidateName(tc.name)
+			err := (&Registry{CheckName: reserveEvents}).ValidateName(tc.name)
 			if (err == nil) != tc.ok {
 				t.Fatalf("ValidateName(%q) = %v", tc.name, err)
 			}
@@ -46,6 +47,15 @@ func TestValidateName(t *testing.T) {
 	}
 }
 
+// reserveEvents is a CheckName that reserves the suffix ".events", as
+// the fragment store does for the event streams of video streams.
+func reserveEvents(name string) error {
+	if strings.HasSuffix(name, ".events") {
+		return fmt.Errorf("%w %q: the suffix is reserved", ErrInvalidName, name)
+	}
+	return nil
+}
+
 var testTracks = []Track{{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000}}
 
 func TestRegistryPublishIsExclusive(t *testing.T) {
@@ -54,6 +64,7 @@ func TestRegistryPublishIsExclusive(t *testing.T) {
 		Logger:      testLogger(),
 		OnPublish:   func(name string, h *Hub) { events = append(events, "+"+name) },
 		OnUnpublish: func(name string, h *Hub) { events = append(events, "-"+name) },
+		CheckName:   reserveEvents,
 	}
 	h1, err := reg.Publish("cam", testTracks)
 	if err != nil {
@@ -96,12 +107,13 @@ func TestRegistryPublishIsExclusive(t *testing.T) {
 }
 
 func TestRegistryAdmit(t *testing.T) {
-	release := make(chan struct{})
+	admitting, release := make(chan struct{}), make(chan struct{})
 	reg := &Registry{Logger: testLogger(), Admit: func(name string, tracks []Track) error {
 		switch name {
 		case "unknown":
 			return fmt.Errorf("stream %q: %w", name, ErrNotFound)
 		case "slow":
+			close(admitting)
 			<-release
 		}
 		return nil
@@ -121,12 +133,7 @@ func TestRegistryAdmit(t *testing.T) {
 		defer wg.Done()
 		_, slowErr = reg.Publish("slow", testTracks)
 	}()
-	waitFor(t, "Admit to run", func() bool {
-		reg.mu.Lock()
-		defer reg.mu.Unlock()
-		_, ok := reg.pubs["slow"]
-		return ok
-	})
+	<-admitting
 	if _, err := reg.Publish("slow", testTracks); !errors.Is(err, ErrAlreadyPublishing) {
 		t.Fatalf("publisher during Admit: %v", err)
 	}
@@ -190,37 +197,4 @@ func TestRegistryClose(t *testing.T) {
 	}
 }
 
-func TestRegistrySourceConfig(t *testing.T) {
-	reg := &Registry{Logger: testLogger()}
-	defer reg.Close()
-	for _, s := range []*Source{
-		{URL: "http://cam/x"},
-		{URL: "rtsp://cam/x", Transport: "sctp"},
-		{URL: "::"},
-	} {
-		if err := reg.AddSource("cam", s); err == nil {
-			t.Errorf("AddSource(%+v) accepted", s)
-		}
-	}
-	if err := reg.AddSource("a/b", &Source{URL: "rtsp://cam/x"}); !errors.Is(err, ErrInvalidName) {
-		t.Errorf("AddSource with a bad name: %v", err)
-	}
-	// An on-demand source does not run until read; a Read that times out
-	// releases its demand.
-	s := &Source{URL: "rtsp://127.0.0.1:1/none", OnDemand: true, MinBackoff: 10 * time.Millisecond}
-	if err := reg.AddSource("cam", s); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if _, err := reg.Read(ctx, "cam"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Read of an unreachable source: %v", err)
-	}
-	s.mu.Lock()
-	viewers := s.viewers
-	s.mu.Unlock()
-	if viewers != 0 {
-		t.Errorf("%d viewers left after a failed Read", viewers)
-	}
-	reg.RemoveSource("cam")
-}
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

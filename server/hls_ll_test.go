@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -109,7 +110,7 @@ func fetch(t *testing.T, u string) (int, []byte, time.Duration) {
 }
 
 func TestLLHLS(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, 2*time.Minute)

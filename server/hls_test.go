@@ -4,7 +4,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -41,7 +41,7 @@ func playlistURIs(base, body string) []string {
 }
 
 func TestHLSSessions(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	clk := servertest.NewClock(time.Now())
 	e := servertest.StartWithClock(t, servertest.Config(t), clk)
@@ -113,10 +113,7 @@ func TestHLSSessions(t *testing.T) {
 		t.Errorf("EXTINF total %.3f s, want 7", total)
 	}
 	// ffprobe reads the whole session through the master playlist.
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", *od.HLSStreamingSessionURL).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, out)
-	}
+	out := mediatest.FFprobe(ctx, t, *od.HLSStreamingSessionURL, "-show_entries", "format=duration", "-of", "csv=p=0")
 	if d, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); math.Abs(d-7) > 0.3 {
 		t.Errorf("ffprobe duration %q, want 7 s", out)
 	}

@@ -13,13 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
 // TestHLSMPEGTS plays an ON_DEMAND session with ContainerFormat MPEG_TS
 // through ffprobe and ffmpeg.
 func TestHLSMPEGTS(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -67,10 +68,7 @@ func TestHLSMPEGTS(t *testing.T) {
 		t.Errorf("TS segment with an fMP4 token: %d, want 400", s)
 	}
 
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name", "-of", "json", *od.HLSStreamingSessionURL).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
+	out := mediatest.FFprobe(ctx, t, *od.HLSStreamingSessionURL, "-show_entries", "format=duration:stream=codec_name", "-of", "json")
 	var probe struct {
 		Streams []struct {
 			CodecName string `json:"codec_name"`

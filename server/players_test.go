@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -42,20 +43,6 @@ const (
 )
 
 var playerFormats = []types.ContainerFormat{types.ContainerFormatFragmentedMp4, types.ContainerFormatMpegTs}
-
-// needPlayer fails in CI, which installs the players (APT_PACKAGES in
-// .ci/run), and skips elsewhere.
-func needPlayer(t *testing.T, bins ...string) {
-	t.Helper()
-	for _, b := range bins {
-		if _, err := exec.LookPath(b); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required (CI installs it: APT_PACKAGES in .ci/run): %v", b, err)
-			}
-			t.Skipf("%s is not installed: %v", b, err)
-		}
-	}
-}
 
 // playerOnDemand publishes playerClip to a server of its own and opens an
 // ON_DEMAND session over all of it in each of playerFormats.
@@ -138,11 +125,11 @@ func closedCleanly(err error) bool {
 
 func needVLC(t *testing.T) {
 	t.Helper()
-	needPlayer(t, "cvlc")
+	mediatest.RequireTool(t, "cvlc")
 	if os.Geteuid() == 0 {
-		needPlayer(t, "setpriv")
+		mediatest.RequireTool(t, "setpriv")
 	}
-	needFFmpeg(t) // ffprobe reads VLC's output
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe") // ffprobe reads VLC's output
 }
 
 // vlcCommand runs cvlc headless with args. VLC refuses to run as root
@@ -428,7 +415,7 @@ func gstCheck(t *testing.T, log, dir string) gstDecoded {
 // to EOS and the default LIVE session while the camera publishes, with
 // playbin decoding to files.
 func TestGStreamerPlaysHLS(t *testing.T) {
-	needPlayer(t, "gst-launch-1.0")
+	mediatest.RequireTool(t, "gst-launch-1.0")
 	t.Parallel()
 	t.Run("ON_DEMAND", func(t *testing.T) {
 		t.Parallel()

@@ -26,6 +26,7 @@ import (
 	"github.com/eddy-video/eddy/fragments/recorder"
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
@@ -43,7 +44,7 @@ type Server struct {
 	registry *media.Registry
 	videos   *fragments.Manager
 	recorder *recorder.Recorder
-	rtsp     *media.RTSPServer
+	rtsp     *rtsp.Server
 	webrtc   *webrtc.Server
 	http     *http.Server
 	httpLn   net.Listener
@@ -111,7 +112,8 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
 	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedName: reservedForEvents}
-	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media")}
+	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
+		CheckName: fragments.CheckName} // no publication may take an event stream's name
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
 		func() float64 { return float64(s.registry.Dropped()) }))
@@ -225,7 +227,7 @@ func (s *Server) Initialize() error {
 		}
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	s.rtsp = &media.RTSPServer{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
+	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
 		Registry: s.registry, Logger: s.Logger}
 	if err := s.rtsp.Initialize(); err != nil {
 		s.rtsp = nil
@@ -276,7 +278,7 @@ func (s *Server) startSources() error {
 				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
 			}
 		}
-		if err := s.registry.AddSource(src.Stream, &media.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
+		if err := s.registry.AddSource(src.Stream, &rtsp.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
 			return fmt.Errorf("video.sources %s: %w", src.Stream, err)
 		}
 	}

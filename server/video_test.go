@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -35,59 +35,6 @@ import (
 var testClip = filepath.Join("..", "testdata", "cam-h264-aac.mp4")
 
 const frame = 40 * time.Millisecond // one video frame of testClip
-
-// needFFmpeg fails (CI installs ffmpeg) rather than skips.
-func needFFmpeg(t *testing.T) {
-	t.Helper()
-	for _, b := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s is required (CI installs it: apt-get install -y ffmpeg): %v", b, err)
-		}
-	}
-}
-
-// ffprobeJSON runs ffprobe on data and returns its JSON.
-func ffprobeJSON(t *testing.T, data []byte, args ...string) map[string]any {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "probe")
-	if err := os.WriteFile(f, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ffprobe", append(append([]string{"-v", "error", "-of", "json"}, args...), f)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, stderr.String())
-	}
-	var v map[string]any
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// decodes checks ffmpeg decodes data completely without errors. The only
-// tolerated message is the one about concatenated MKV documents, which is
-// what GetMedia-style answers are.
-func decodes(t *testing.T, data []byte) {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "media")
-	if err := os.WriteFile(f, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ffmpeg", "-v", "error", "-i", f, "-f", "null", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg decode: %v: %s", err, stderr.String())
-	}
-	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-		if line != "" && !strings.Contains(line, "unknown-length element with ID 0x18538067") {
-			t.Fatalf("ffmpeg decode reported: %s", stderr.String())
-		}
-	}
-}
 
 // listAll pages through ListFragments.
 func listAll(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, kind types.FragmentSelectorType, from, to time.Time) []types.Fragment {
@@ -140,7 +87,7 @@ func getClip(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Cl
 func streamCodecs(t *testing.T, data []byte) []string {
 	t.Helper()
 	var codecs []string
-	for _, s := range ffprobeJSON(t, data, "-show_streams")["streams"].([]any) {
+	for _, s := range mediatest.FFprobeJSON(t, data, "-show_streams")["streams"].([]any) {
 		codecs = append(codecs, s.(map[string]any)["codec_name"].(string))
 	}
 	return codecs
@@ -164,7 +111,7 @@ func publish(ctx context.Context, url string, d time.Duration, transport string)
 }
 
 func TestRTSPIngestArchive(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, 2*time.Minute)
@@ -246,8 +193,8 @@ func TestRTSPIngestArchive(t *testing.T) {
 		if !bytes.Contains(body, []byte("AWS_KINESISVIDEO_PRODUCER_TIMESTAMP")) || !bytes.Contains(body, []byte("AWS_KINESISVIDEO_SERVER_TIMESTAMP")) {
 			t.Error("MKV lacks the timestamp tags")
 		}
-		decodes(t, body)
-		probe := ffprobeJSON(t, body, "-show_streams")
+		mediatest.FFmpegDecodes(t, body)
+		probe := mediatest.FFprobeJSON(t, body, "-show_streams")
 		streams := probe["streams"].([]any)
 		if len(streams) != 2 || streams[0].(map[string]any)["codec_name"] != "h264" || streams[1].(map[string]any)["codec_name"] != "aac" {
 			t.Errorf("MKV streams: %v", streams)
@@ -271,8 +218,8 @@ func TestRTSPIngestArchive(t *testing.T) {
 			t.Errorf("content type %q", *out.ContentType)
 		}
 		clip, _ := io.ReadAll(out.Payload)
-		decodes(t, clip)
-		probe := ffprobeJSON(t, clip, "-show_format", "-show_frames", "-select_streams", "v", "-show_entries", "frame=key_frame,pts_time:format=duration,format_name")
+		mediatest.FFmpegDecodes(t, clip)
+		probe := mediatest.FFprobeJSON(t, clip, "-show_format", "-show_frames", "-select_streams", "v", "-show_entries", "frame=key_frame,pts_time:format=duration,format_name")
 		dur, _ := strconv.ParseFloat(probe["format"].(map[string]any)["duration"].(string), 64)
 		if math.Abs(dur-10) > 2 { // ± one GOP
 			t.Errorf("clip of 10 s lasts %.3f s", dur)
@@ -380,7 +327,7 @@ func freeUDPPair(t *testing.T) (string, string) {
 }
 
 func TestFFmpegPublish(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	rtp, rtcp := freeUDPPair(t)
 	e := servertest.Start(t, func(c *server.Config) { c.RTSPUDPRTP, c.RTSPUDPRTCP = rtp, rtcp })
@@ -413,14 +360,14 @@ func TestFFmpegPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 		clip, _ := io.ReadAll(out.Payload)
-		decodes(t, clip)
+		mediatest.FFmpegDecodes(t, clip)
 	}
 }
 
 // TestRTSPBadInput sends bad publications while a good one runs: each gets
 // an RTSP error and the good stream records without a gap.
 func TestRTSPBadInput(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t, func(c *server.Config) { c.Video.AutoCreate = true })
 	ctx := servertest.Context(t, time.Minute)
@@ -473,7 +420,7 @@ func TestRTSPBadInput(t *testing.T) {
 // ffmpeg as viewers), and has a second server pull it as a camera source
 // and record it.
 func TestRTSPPlayAndPull(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	a := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -519,14 +466,14 @@ func TestRTSPPlayAndPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(mkv.Payload)
-	decodes(t, body)
+	mediatest.FFmpegDecodes(t, body)
 }
 
 // TestCodecs publishes H.265+Opus and H.264+G.711 with ffmpeg: both are
 // stored, and their clips and MKV decode with the codecs they went in with
 // (G.711 is kept as 16-bit PCM).
 func TestCodecs(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -575,7 +522,7 @@ func TestCodecs(t *testing.T) {
 			}
 			mkv, _ := io.ReadAll(mkvOut.Payload)
 			for name, data := range map[string][]byte{"clip": clip, "mkv": mkv} {
-				decodes(t, data)
+				mediatest.FFmpegDecodes(t, data)
 				codecs := streamCodecs(t, data)
 				if len(codecs) != 2 || codecs[0] != c.video || codecs[1] != c.aud {
 					t.Errorf("%s codecs %v, want [%s %s]", name, codecs, c.video, c.aud)

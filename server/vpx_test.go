@@ -175,7 +175,7 @@ func streamPlayback(t *testing.T, base, name string) (codecs []string, p media.P
 // GetClip MP4 decode with the codec it went in with. HLS refuses VP8
 // (and MPEG-TS refuses all three) with UnsupportedStreamMediaTypeException.
 func TestVPXAV1(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -239,8 +239,8 @@ func TestVPXAV1(t *testing.T) {
 			}
 			clip, _ := io.ReadAll(clipOut.Payload)
 			for name, data := range map[string][]byte{"mkv": mkv, "clip": clip} {
-				decodes(t, data)
-				probe := ffprobeJSON(t, data, "-show_streams")
+				mediatest.FFmpegDecodes(t, data)
+				probe := mediatest.FFprobeJSON(t, data, "-show_streams")
 				streams := probe["streams"].([]any)
 				s := streams[0].(map[string]any)
 				if len(streams) != 1 || s["codec_name"] != c.probe || s["width"] != float64(320) || s["height"] != float64(240) {

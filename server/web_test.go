@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -20,12 +21,7 @@ import (
 // web/ node modules (npm ci --prefix web) or Chromium are missing.
 func needBrowser(t *testing.T) (node, chromium string) {
 	t.Helper()
-	missing := func(what string) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s (CI is set, so this fails instead of skipping)", what)
-		}
-		t.Skipf("skipping the browser test: %s", what)
-	}
+	missing := func(what string) { mediatest.Missing(t, "browser test: "+what) }
 	node, err := exec.LookPath("node")
 	if err != nil {
 		missing("node is not installed")

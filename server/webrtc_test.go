@@ -33,6 +33,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 	"github.com/eddy-video/eddy/webrtc"
@@ -367,7 +368,7 @@ func sendClipVideo(ctx context.Context, t *testing.T, track *pion.TrackLocalStat
 }
 
 func TestWHIP(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -409,11 +410,8 @@ func TestWHIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ffmpeg decodes the whole HLS session: every frame of the 7 s.
-	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0", *od.HLSStreamingSessionURL).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffprobe: %v: %s", err, out)
-	}
+	out := mediatest.FFprobe(ctx, t, *od.HLSStreamingSessionURL, "-count_frames", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0")
 	// (ffprobe prints the stream once per HLS program.)
 	fields := strings.Split(strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0], ",")
 	if len(fields) != 4 || fields[0] != "h264" || fields[1] != "320" || fields[2] != "240" {
@@ -647,7 +645,7 @@ func opusPackets(t *testing.T, d time.Duration) [][]byte {
 // TestWHIPOpus publishes H.264 and Opus over WHIP: a WHEP viewer gets both
 // (no notice), and the recording keeps the Opus track.
 func TestWHIPOpus(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -891,7 +889,7 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 // codecs: H.265 video (offered by the client) with Opus audio, and H.264
 // with G.711 audio (PCMU); each track arrives with its codec.
 func TestWHEPCodecs(t *testing.T) {
-	needFFmpeg(t)
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)

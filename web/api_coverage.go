@@ -7,7 +7,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
-	"github.com/eddy-video/eddy/media"
 )
 
 // Coverage limits: a request reads at most maxScan index entries; spans
@@ -56,7 +55,7 @@ type coverageOut struct {
 // default: the last 24 hours) with what the archive holds by producer time.
 func (h *Handler) coverage(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
-	if err := media.ValidateName(name); err != nil {
+	if err := h.Registry.ValidateName(name); err != nil {
 		h.writeError(w, badRequest(err.Error()))
 		return
 	}

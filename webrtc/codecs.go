@@ -1,9 +1,9 @@
 package webrtc
 
 // The codec boundary of WebRTC, both ways: a hub track becomes a pion
-// codec capability, packetized by the media package's RTP packetizer
+// codec capability, packetized by media/rtpcodec's RTP packetizer
 // (WHEP), and a codec a WHIP publisher offers becomes an RTSP-style media
-// the media package ingests. The WebRTC specifics (MIME types, fmtp,
+// that media/rtpcodec ingests. The WebRTC specifics (MIME types, fmtp,
 // payload sizes, codec preference) live in the type switches here.
 
 import (
@@ -18,6 +18,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // maxPayload keeps RTP packets inside the smallest path MTU WebRTC stacks
@@ -28,34 +29,11 @@ const maxPayload = 1100
 type outTrack struct {
 	track media.Track
 	cap   pion.RTPCodecCapability
-	pack  media.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
+	pack  rtpcodec.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
 }
 
-// canSend tells whether a hub track can be sent over WebRTC, and why not.
-func canSend(t media.Track) (bool, string) {
-	switch t.Codec {
-	case media.CodecH264, media.CodecH265, media.CodecVP8, media.CodecVP9, media.CodecAV1, media.CodecOpus:
-		return true, ""
-	case media.CodecG711U, media.CodecG711A:
-		if t.ClockRate == 8000 && g711Channels(t) == 1 {
-			return true, ""
-		}
-		return false, fmt.Sprintf("%s at %d Hz with %d channels (WebRTC carries G.711 at 8000 Hz mono only)", t.Codec, t.ClockRate, g711Channels(t))
-	case media.CodecAAC:
-		return false, "AAC, which WebRTC cannot carry (browsers decode Opus or G.711 in WebRTC)"
-	}
-	return false, t.Codec + ", which WebRTC cannot carry"
-}
-
-func g711Channels(t media.Track) int {
-	if len(t.Config) > 0 && len(t.Config[0]) > 0 && t.Config[0][0] > 0 {
-		return int(t.Config[0][0])
-	}
-	return 1
-}
-
-// newOutTrack returns the capability and packetizer of a track canSend
-// accepted.
+// newOutTrack returns the capability and packetizer of a track
+// media.WebRTCTrack accepted.
 func newOutTrack(t media.Track) (*outTrack, error) {
 	o := &outTrack{track: t}
 	size := maxPayload
@@ -84,7 +62,7 @@ func newOutTrack(t media.Track) (*outTrack, error) {
 		return nil, fmt.Errorf("webrtc: cannot send %s", t.Codec)
 	}
 	// pion rewrites the payload type (and SSRC) to the negotiated one.
-	pack, err := media.NewPacketizer(t, 96, size)
+	pack, err := rtpcodec.NewPacketizer(t, 96, size)
 	if err != nil {
 		return nil, err
 	}
@@ -146,8 +124,8 @@ func chooseCodec(kind pion.RTPCodecType, codecs []pion.RTPCodecParameters) (pion
 	return pion.RTPCodecParameters{}, false
 }
 
-// ingestMedia describes a negotiated WHIP codec as the RTSP media the
-// media package ingests.
+// ingestMedia describes a negotiated WHIP codec as the RTSP media that
+// media/rtpcodec ingests.
 func ingestMedia(kind pion.RTPCodecType, c pion.RTPCodecParameters) (*description.Media, error) {
 	pt := uint8(c.PayloadType)
 	var f format.Format
@@ -171,7 +149,7 @@ func ingestMedia(kind pion.RTPCodecType, c pion.RTPCodecParameters) (*descriptio
 	case strings.ToLower(pion.MimeTypePCMU), strings.ToLower(pion.MimeTypePCMA):
 		f = &format.G711{PayloadTyp: pt, MULaw: strings.EqualFold(c.MimeType, pion.MimeTypePCMU), SampleRate: 8000, ChannelCount: 1}
 	default:
-		return nil, &media.UnsupportedCodecError{Codec: c.MimeType}
+		return nil, &rtpcodec.UnsupportedCodecError{Codec: c.MimeType}
 	}
 	mt := description.MediaTypeVideo
 	if kind == pion.RTPCodecTypeAudio {

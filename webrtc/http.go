@@ -12,8 +12,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/pion/sdp/v3"
 	pion "github.com/pion/webrtc/v4"
-
-	"github.com/eddy-video/eddy/media"
 )
 
 // maxSDP caps an offer or a trickle fragment.
@@ -97,9 +95,9 @@ func (s *Server) httpError(w http.ResponseWriter, err error) {
 
 // readOffer validates the request of a POST and returns its SDP offer,
 // both parsed (for checks with clear messages) and raw (for pion).
-func readOffer(r *http.Request) (string, *sdp.SessionDescription, error) {
+func (s *Server) readOffer(r *http.Request) (string, *sdp.SessionDescription, error) {
 	name := chi.URLParam(r, "stream")
-	if err := media.ValidateName(name); err != nil {
+	if err := s.Registry.ValidateName(name); err != nil {
 		return "", nil, refuse(400, "bad_name", "%v", err)
 	}
 	if err := checkType(r, "application/sdp"); err != nil {

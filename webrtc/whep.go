@@ -142,7 +142,7 @@ func planWHEP(tracks []media.Track, offered offered) (outs []*outTrack, notes ma
 			if t.Kind != kind {
 				continue
 			}
-			ok, reason := canSend(t)
+			ok, reason := media.WebRTCTrack(t)
 			if !ok {
 				why = "the stream's " + kname + " is " + reason
 				continue
@@ -199,7 +199,7 @@ func sortedKeys(m map[string][]string) []string {
 }
 
 func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
-	raw, desc, err := readOffer(r)
+	raw, desc, err := s.readOffer(r)
 	if err != nil {
 		s.httpError(w, err)
 		return

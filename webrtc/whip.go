@@ -14,13 +14,14 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // whipSession is a publication over WHIP: the remote tracks feed an
 // RTPIngest into the stream's hub, like an RTSP publisher.
 type whipSession struct {
 	*session
-	ingest *media.RTPIngest
+	ingest *rtpcodec.RTPIngest
 	hub    *media.Hub
 	// index of each transceiver's media in the ingest, by mid
 	index map[string]int
@@ -48,7 +49,7 @@ func (ws *whipSession) requestKeyframe() {
 }
 
 func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
-	raw, desc, err := readOffer(r)
+	raw, desc, err := s.readOffer(r)
 	if err != nil {
 		s.httpError(w, err)
 		return
@@ -145,7 +146,7 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 	for _, r := range refusals {
 		notices = append(notices, r+": not received")
 	}
-	ws.ingest, err = media.NewRTPIngest(medias, ws.log)
+	ws.ingest, err = rtpcodec.NewRTPIngest(medias, ws.log)
 	if err != nil {
 		return nil, refuse(400, "no_codec", "%v", err)
 	}
@@ -154,7 +155,7 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 		switch {
 		case t.Kind == media.Video && !media.HLSVideo(t.Codec):
 			notices = append(notices, t.Codec+" video is live over WebRTC (WHEP) and RTSP and recorded (clips, GetMediaForFragmentList), but HLS cannot carry it; publish H.264 for HLS")
-		case t.Kind == media.Video && t.Codec != media.CodecH264 && t.Codec != media.CodecH265:
+		case t.Kind == media.Video && !media.NativeHLSVideo(t.Codec):
 			notices = append(notices, t.Codec+" video plays over HLS in MSE players (hls.js in Chromium and Firefox), not in Safari's native player; publish H.264 for every player")
 		}
 	}
@@ -191,7 +192,7 @@ func publishError(name string, err error) error {
 		return refuse(403, "forbidden", "%v", err)
 	case errors.Is(err, media.ErrInvalidName):
 		return refuse(400, "bad_name", "%v", err)
-	case errors.Is(err, media.ErrUnsupportedCodec), errors.Is(err, media.ErrTooManyTracks):
+	case errors.Is(err, rtpcodec.ErrUnsupportedCodec), errors.Is(err, rtpcodec.ErrTooManyTracks):
 		return refuse(400, "no_codec", "%v", err)
 	}
 	return refuse(503, "publish", "cannot publish %q: %v", name, err)

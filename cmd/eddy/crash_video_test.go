@@ -23,6 +23,7 @@ import (
 	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -47,10 +48,8 @@ func TestCrashVideo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs the real binary and ffmpeg for about a minute; skipped with -short")
 	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Fatalf("ffmpeg not found (%v): this test decodes the recovered media with it. CI installs ffmpeg (apt-get install ffmpeg); install it locally too", err)
-	}
+	mediatest.RequireTool(t, "ffmpeg") // it decodes the recovered media
+	ffmpeg, _ := exec.LookPath("ffmpeg")
 	const (
 		cycles  = 3
 		clip    = "../../testdata/cam-h264-aac.mp4" // 320x240, 25 fps, GOP 2 s, 20 s

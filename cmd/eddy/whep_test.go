@@ -10,15 +10,14 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
 // TestWHEPCommand plays a stream published over RTSP with `eddy whep`'s
 // client and checks that ffprobe reads the Annex-B file it saved.
 func TestWHEPCommand(t *testing.T) {
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Fatalf("ffprobe is required (CI installs ffmpeg): %v", err)
-	}
+	mediatest.RequireTool(t, "ffprobe")
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
 	pub := &media.FilePublisher{URL: e.RTSPURL("cam"), File: filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4"), Duration: 10 * time.Second}

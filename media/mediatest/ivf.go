@@ -1,6 +1,3 @@
-// Package mediatest holds fixtures for tests of media and of the packages
-// that read a hub: the small VP8, VP9 and AV1 files under testdata/ as
-// access units.
 package mediatest
 
 import (

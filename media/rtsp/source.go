@@ -1,4 +1,4 @@
-package media
+package rtsp
 
 import (
 	"context"
@@ -13,6 +13,10 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/internal/loglimit"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // Source defaults.
@@ -52,8 +56,8 @@ type Source struct {
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
 
-	// set by init, then read-only
-	reg       *Registry
+	// set by Attach, then read-only
+	reg       *media.Registry
 	name      string
 	u         *base.URL
 	transport *gortsplib.Transport
@@ -67,8 +71,9 @@ type Source struct {
 	removed   bool
 }
 
-// init validates the configuration and attaches s to reg under name.
-func (s *Source) init(reg *Registry, name string) error {
+// Attach validates the configuration and attaches s to reg under name
+// (media.Source: Registry.AddSource calls it).
+func (s *Source) Attach(reg *media.Registry, name string) error {
 	if s.reg != nil {
 		return errors.New("media: source already added")
 	}
@@ -107,16 +112,22 @@ func (s *Source) init(reg *Registry, name string) error {
 	}
 	log := s.Logger
 	if log == nil {
-		log = reg.logger()
+		log = reg.Logger
+	}
+	if log == nil {
+		log = slog.Default()
 	}
 	s.log = log.With("component", "rtsp", "stream", name, "source", (*url.URL)(u).Redacted())
 	s.reg, s.name, s.u = reg, name, u
 	return nil
 }
 
-// acquire counts one viewer (starting the source if it is stopped) and
+// AlwaysOn reports whether s runs without viewers: it is not OnDemand.
+func (s *Source) AlwaysOn() bool { return !s.OnDemand }
+
+// Acquire counts one viewer (starting the source if it is stopped) and
 // returns the function that releases it.
-func (s *Source) acquire() func() {
+func (s *Source) Acquire() func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.removed {
@@ -172,8 +183,8 @@ func (s *Source) startLocked() {
 	}()
 }
 
-// shutdown stops the source for good and waits for it.
-func (s *Source) shutdown() {
+// Shutdown stops the source for good and waits for it.
+func (s *Source) Shutdown() {
 	s.mu.Lock()
 	s.removed = true
 	if s.stopTimer != nil {
@@ -217,7 +228,7 @@ func (s *Source) run(ctx context.Context) {
 
 // runOnce pulls the stream once, until an error, its end, or ctx.
 func (s *Source) runOnce(ctx context.Context) error {
-	var limiter logLimiter
+	var limiter loglimit.Limiter
 	c := &gortsplib.Client{
 		Scheme:       s.u.Scheme,
 		Host:         s.u.Host,
@@ -225,12 +236,12 @@ func (s *Source) runOnce(ctx context.Context) error {
 		ReadTimeout:  s.ReadTimeout,
 		WriteTimeout: s.WriteTimeout,
 		OnDecodeError: func(err error) {
-			if ok, held := limiter.allow(); ok {
+			if ok, held := limiter.Allow(); ok {
 				s.log.Warn("skipping malformed packet", "error", err, "not_logged", held)
 			}
 		},
 		OnPacketsLost: func(n uint64) {
-			if ok, held := limiter.allow(); ok {
+			if ok, held := limiter.Allow(); ok {
 				s.log.Warn("RTP packets lost", "lost", n, "not_logged", held)
 			}
 		},
@@ -247,29 +258,29 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	tracks, err := selectTracks(desc.Medias, false, s.log)
+	tracks, err := rtpcodec.SelectTracks(desc.Medias, false, s.log)
 	if err != nil {
 		return err
 	}
 	for _, it := range tracks {
-		if _, err := c.Setup(desc.BaseURL, it.media, 0, 0); err != nil {
+		if _, err := c.Setup(desc.BaseURL, it.Media, 0, 0); err != nil {
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
-	h, err := s.reg.Publish(s.name, ingestTracks(tracks))
+	h, err := s.reg.Publish(s.name, rtpcodec.TracksOf(tracks))
 	if err != nil {
 		return err
 	}
 	defer s.reg.Unpublish(s.name, h)
 
-	in := &rtpIngest{hub: h, timer: c, log: s.log, tracks: tracks}
+	in := &rtpcodec.Ingest{Hub: h, Timer: c, Log: s.log, Tracks: tracks}
 	for _, it := range tracks {
-		c.OnPacketRTP(it.media, it.format, func(pkt *rtp.Packet) { in.handle(it, pkt) })
-		c.OnPacketRTCP(it.media, func(pkt rtcp.Packet) { in.handleRTCP(it, pkt) })
+		c.OnPacketRTP(it.Media, it.Format, func(pkt *rtp.Packet) { in.Handle(it, pkt) })
+		c.OnPacketRTCP(it.Media, func(pkt rtcp.Packet) { in.HandleRTCP(it, pkt) })
 	}
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
-	s.log.Info("source playing", "tracks", trackSummary(ingestTracks(tracks)))
+	s.log.Info("source playing", "tracks", media.TrackSummary(rtpcodec.TracksOf(tracks)))
 	return c.Wait()
 }

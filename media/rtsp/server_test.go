@@ -1,4 +1,4 @@
-package media
+package rtsp
 
 import (
 	"bufio"
@@ -6,10 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,85 +18,17 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
-// Synthetic media. The H.264 SPS is gortsplib's test SPS (1920x1080,
-// baseline, pic_order_cnt_type 2: DTS = PTS); the H.265 parameter sets are
-// those of gortsplib's SDP tests (no reordering).
-var (
-	testSPS     = []byte{0x67, 0x42, 0xc0, 0x28, 0xd9, 0x00, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20}
-	testPPS     = []byte{0x68, 0xce, 0x3c, 0x80}
-	testVPS     = []byte{0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0xb0, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x78, 0x17, 0x02, 0x40}
-	testH265SPS = []byte{0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0xb0, 0x00, 0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x78, 0xa0, 0x02, 0xa0, 0x80, 0x2f, 0x1c, 0xd5, 0x88, 0x17, 0xb9, 0x16, 0x45, 0x2f, 0xfc, 0xb9, 0xfc, 0x4f, 0xea, 0x6e, 0x04, 0x04, 0x04, 0x01}
-	testH265PPS = []byte{0x44, 0x01, 0xc0, 0x72, 0xf0, 0x53, 0x24}
-	testASC     = mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 48000, ChannelCount: 2}
-	testNTP0    = time.Unix(1_700_000_000, 123_456_000)
-)
-
-const (
-	testGOP        = 10   // frames per GOP
-	testVideoTicks = 3600 // 25 fps at 90 kHz
-)
-
-// testUnit returns a NAL unit (or audio frame) starting with head whose
-// next two bytes encode i; no zero bytes, so no start code emulation.
-func testUnit(head []byte, i, size int) []byte {
-	n := make([]byte, size)
-	copy(n, head)
-	n[len(head)] = 0x80 | byte(i>>7&0x7f)
-	n[len(head)+1] = 0x80 | byte(i&0x7f)
-	for j := len(head) + 2; j < size; j++ {
-		n[j] = byte(0x11 + j%200)
-	}
-	return n
-}
-
-func testUnitIndex(n []byte, headLen int) int {
-	if len(n) < headLen+2 {
-		return -1
-	}
-	return int(n[headLen]&0x7f)<<7 | int(n[headLen+1]&0x7f)
-}
-
-// testH264AU is frame i: an IDR with SPS and PPS every testGOP frames
-// (large enough for FU-A fragmentation), else a non-IDR slice.
-func testH264AU(i int) [][]byte {
-	if i%testGOP == 0 {
-		return [][]byte{testSPS, testPPS, testUnit([]byte{0x65, 0x88}, i, 3000)}
-	}
-	return [][]byte{testUnit([]byte{0x41, 0x9a}, i, 300)}
-}
-
-func testH265AU(i int) [][]byte {
-	if i%testGOP == 0 {
-		return [][]byte{testVPS, testH265SPS, testH265PPS, testUnit([]byte{0x26, 0x01}, i, 3000)}
-	}
-	return [][]byte{testUnit([]byte{0x02, 0x01}, i, 300)}
-}
-
-func testAudioFrame(i int) []byte { return testUnit([]byte{0x21}, i, 120) }
-
-// videoIndex is the frame number of a synthetic video unit.
-func videoIndex(au [][]byte) int {
-	if len(au) == 0 {
-		return -1
-	}
-	return testUnitIndex(au[len(au)-1], 2)
-}
-
-func testLogger() *slog.Logger {
-	if testing.Verbose() && os.Getenv("EDDY_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func startRTSPServer(t *testing.T, reg *Registry, udp bool) *RTSPServer {
+func startRTSPServer(t *testing.T, reg *media.Registry, udp bool) *Server {
 	t.Helper()
-	s := &RTSPServer{Address: "127.0.0.1:0", Registry: reg, Logger: testLogger()}
+	s := &Server{Address: "127.0.0.1:0", Registry: reg, Logger: mediatest.Logger()}
 	if udp {
 		s.UDPRTPAddress, s.UDPRTCPAddress = "127.0.0.1:0", "127.0.0.1:0"
 	}
@@ -114,12 +43,12 @@ func startRTSPServer(t *testing.T, reg *Registry, udp bool) *RTSPServer {
 // the publisher can send anything.
 type hubTap struct {
 	mu sync.Mutex
-	ch map[string]chan *Reader
+	ch map[string]chan *media.Reader
 }
 
-func newHubTap(reg *Registry) *hubTap {
-	tap := &hubTap{ch: map[string]chan *Reader{}}
-	reg.OnPublish = func(name string, h *Hub) {
+func newHubTap(reg *media.Registry) *hubTap {
+	tap := &hubTap{ch: map[string]chan *media.Reader{}}
+	reg.OnPublish = func(name string, h *media.Hub) {
 		if r, err := h.NewReader(); err == nil {
 			tap.chanFor(name) <- r
 		}
@@ -127,16 +56,16 @@ func newHubTap(reg *Registry) *hubTap {
 	return tap
 }
 
-func (tap *hubTap) chanFor(name string) chan *Reader {
+func (tap *hubTap) chanFor(name string) chan *media.Reader {
 	tap.mu.Lock()
 	defer tap.mu.Unlock()
 	if tap.ch[name] == nil {
-		tap.ch[name] = make(chan *Reader, 16)
+		tap.ch[name] = make(chan *media.Reader, 16)
 	}
 	return tap.ch[name]
 }
 
-func (tap *hubTap) next(t *testing.T, name string) *Reader {
+func (tap *hubTap) next(t *testing.T, name string) *media.Reader {
 	t.Helper()
 	select {
 	case r := <-tap.chanFor(name):
@@ -149,9 +78,9 @@ func (tap *hubTap) next(t *testing.T, name string) *Reader {
 }
 
 // collect reads units of r by track until done says so.
-func collect(t *testing.T, r *Reader, done func(map[int][]*AccessUnit) bool) map[int][]*AccessUnit {
+func collect(t *testing.T, r *media.Reader, done func(map[int][]*media.AccessUnit) bool) map[int][]*media.AccessUnit {
 	t.Helper()
-	got := map[int][]*AccessUnit{}
+	got := map[int][]*media.AccessUnit{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for !done(got) {
@@ -173,38 +102,31 @@ type pubTrack struct {
 	writes int
 }
 
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
-
 func h264PubTrack() *pubTrack {
-	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: testSPS, PPS: testPPS}
-	enc := must(f.CreateEncoder())
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: mediatest.H264SPS, PPS: mediatest.H264PPS}
+	enc := mediatest.Must(f.CreateEncoder())
 	return &pubTrack{media: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}},
 		clock: 90000, encode: enc.Encode, base: 0xfffff000}
 }
 
 func h265PubTrack() *pubTrack {
-	f := &format.H265{PayloadTyp: 96, VPS: testVPS, SPS: testH265SPS, PPS: testH265PPS}
-	enc := must(f.CreateEncoder())
+	f := &format.H265{PayloadTyp: 96, VPS: mediatest.H265VPS, SPS: mediatest.H265SPS, PPS: mediatest.H265PPS}
+	enc := mediatest.Must(f.CreateEncoder())
 	return &pubTrack{media: &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}},
 		clock: 90000, encode: enc.Encode, base: 77}
 }
 
 func aacPubTrack() *pubTrack {
-	asc := testASC
+	asc := mediatest.ASC
 	f := &format.MPEG4Audio{PayloadTyp: 97, Config: &asc, SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
-	enc := must(f.CreateEncoder())
+	enc := mediatest.Must(f.CreateEncoder())
 	return &pubTrack{media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}},
 		clock: 48000, encode: enc.Encode, base: 1 << 31}
 }
 
 func opusPubTrack() *pubTrack {
 	f := &format.Opus{PayloadTyp: 98, ChannelCount: 2}
-	enc := must(f.CreateEncoder())
+	enc := mediatest.Must(f.CreateEncoder())
 	return &pubTrack{media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}},
 		clock: 48000, encode: func(au [][]byte) ([]*rtp.Packet, error) {
 			p, err := enc.Encode(au[0])
@@ -217,7 +139,7 @@ func g711PubTrack(mulaw bool) *pubTrack {
 	if mulaw {
 		f.PayloadTyp = 0
 	}
-	enc := must(f.CreateEncoder())
+	enc := mediatest.Must(f.CreateEncoder())
 	return &pubTrack{media: &description.Media{Type: description.MediaTypeAudio, Formats: []format.Format{f}},
 		clock: 8000, encode: func(au [][]byte) ([]*rtp.Packet, error) { return enc.Encode(au[0]) }}
 }
@@ -258,7 +180,7 @@ func (p *testPublisher) write(tr *pubTrack, pts int64, ntp time.Time, au [][]byt
 		}
 	}
 	if tr.writes%10 == 0 {
-		sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: ntpToRTCP(ntp), RTPTime: ts}
+		sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: rtpcodec.NTPToRTCP(ntp), RTPTime: ts}
 		if err := p.c.WritePacketRTCP(tr.media, sr); err != nil {
 			return err
 		}
@@ -272,20 +194,20 @@ func (p *testPublisher) writeRaw(tr *pubTrack, pkt *rtp.Packet) error {
 	return p.c.WritePacketRTP(tr.media, pkt)
 }
 
-func videoNTP(i int) time.Time { return testNTP0.Add(time.Duration(i) * 40 * time.Millisecond) }
+func videoNTP(i int) time.Time { return mediatest.NTP0.Add(time.Duration(i) * 40 * time.Millisecond) }
 func audioNTP(j int) time.Time {
-	return testNTP0.Add(time.Duration(j) * 1024 * time.Second / 48000)
+	return mediatest.NTP0.Add(time.Duration(j) * 1024 * time.Second / 48000)
 }
 
 // sendAV sends video frames [from, to) with the AAC frames (two per
 // packet) that fall before each; it returns the next audio frame.
 func sendAV(p *testPublisher, v, a *pubTrack, from, to, audio int, pace time.Duration) (int, error) {
 	for i := from; i < to; i++ {
-		if err := p.write(v, int64(i)*testVideoTicks, videoNTP(i), testH264AU(i)); err != nil {
+		if err := p.write(v, int64(i)*mediatest.VideoTicks, videoNTP(i), mediatest.H264AU(i)); err != nil {
 			return audio, err
 		}
-		for a != nil && int64(audio)*1024*90000/48000 <= int64(i)*testVideoTicks {
-			frames := [][]byte{testAudioFrame(audio), testAudioFrame(audio + 1)}
+		for a != nil && int64(audio)*1024*90000/48000 <= int64(i)*mediatest.VideoTicks {
+			frames := [][]byte{mediatest.AudioFrame(audio), mediatest.AudioFrame(audio + 1)}
 			if err := p.write(a, int64(audio)*1024, audioNTP(audio), frames); err != nil {
 				return audio, err
 			}
@@ -315,7 +237,7 @@ func TestRTSPPublishH264AAC(t *testing.T) {
 		{"udp", gortsplib.TransportUDP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := &Registry{Logger: testLogger()}
+			reg := &media.Registry{Logger: mediatest.Logger()}
 			tap := newHubTap(reg)
 			srv := startRTSPServer(t, reg, true)
 
@@ -330,7 +252,7 @@ func TestRTSPPublishH264AAC(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := collect(t, r, func(m map[int][]*AccessUnit) bool {
+			got := collect(t, r, func(m map[int][]*media.AccessUnit) bool {
 				return len(m[0]) >= frames && len(m[1]) >= audio
 			})
 
@@ -338,11 +260,11 @@ func TestRTSPPublishH264AAC(t *testing.T) {
 			if !ok {
 				t.Fatal("no hub")
 			}
-			wantTracks := []Track{
-				{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000, Config: [][]byte{testSPS, testPPS}},
-				{ID: 1, Kind: Audio, Codec: CodecAAC, ClockRate: 48000, Config: [][]byte{must(testASC.Marshal())}},
+			wantTracks := []media.Track{
+				{ID: 0, Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}},
+				{ID: 1, Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 48000, Config: [][]byte{mediatest.Must(mediatest.ASC.Marshal())}},
 			}
-			checkTracks(t, h.Tracks, wantTracks)
+			mediatest.CheckTracks(t, h.Tracks, wantTracks)
 
 			checkVideo(t, got[0], frames)
 			checkAudio(t, got[1])
@@ -350,35 +272,21 @@ func TestRTSPPublishH264AAC(t *testing.T) {
 	}
 }
 
-func checkTracks(t *testing.T, got, want []Track) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("tracks %+v, want %+v", got, want)
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if g.ID != w.ID || g.Kind != w.Kind || g.Codec != w.Codec || g.ClockRate != w.ClockRate ||
-			fmt.Sprint(g.Config) != fmt.Sprint(w.Config) {
-			t.Errorf("track %d = %+v, want %+v", i, g, w)
-		}
-	}
-}
-
 // checkVideo checks frames 0..n-1 of the synthetic H.264 stream.
-func checkVideo(t *testing.T, units []*AccessUnit, n int) {
+func checkVideo(t *testing.T, units []*media.AccessUnit, n int) {
 	t.Helper()
 	withNTP := 0
 	for i, au := range units[:n] {
-		if idx := videoIndex(au.Payload); idx != i {
+		if idx := mediatest.VideoIndex(au.Payload); idx != i {
 			t.Fatalf("unit %d is frame %d", i, idx)
 		}
-		if fmt.Sprint(au.Payload) != fmt.Sprint(testH264AU(i)) {
+		if fmt.Sprint(au.Payload) != fmt.Sprint(mediatest.H264AU(i)) {
 			t.Fatalf("frame %d payload differs", i)
 		}
-		if au.Key != (i%testGOP == 0) {
+		if au.Key != (i%mediatest.GOP == 0) {
 			t.Errorf("frame %d: Key = %v", i, au.Key)
 		}
-		if au.PTS-units[0].PTS != int64(i)*testVideoTicks || au.DTS != au.PTS {
+		if au.PTS-units[0].PTS != int64(i)*mediatest.VideoTicks || au.DTS != au.PTS {
 			t.Errorf("frame %d: PTS %d DTS %d (first %d)", i, au.PTS, au.DTS, units[0].PTS)
 		}
 		if au.Arrival.IsZero() {
@@ -396,10 +304,10 @@ func checkVideo(t *testing.T, units []*AccessUnit, n int) {
 	}
 }
 
-func checkAudio(t *testing.T, units []*AccessUnit) {
+func checkAudio(t *testing.T, units []*media.AccessUnit) {
 	t.Helper()
 	for j, au := range units {
-		if idx := testUnitIndex(au.Payload[0], 1); idx != j || !bytes.Equal(au.Payload[0], testAudioFrame(j)) {
+		if idx := mediatest.NumberOf(au.Payload[0], 1); idx != j || !bytes.Equal(au.Payload[0], mediatest.AudioFrame(j)) {
 			t.Fatalf("audio unit %d is frame %d", j, idx)
 		}
 		if au.PTS-units[0].PTS != int64(j)*1024 || au.DTS != au.PTS || !au.Key {
@@ -417,29 +325,29 @@ func checkAudio(t *testing.T, units []*AccessUnit) {
 }
 
 func TestRTSPPublishOtherCodecs(t *testing.T) {
-	reg := &Registry{Logger: testLogger()}
+	reg := &media.Registry{Logger: mediatest.Logger()}
 	tap := newHubTap(reg)
 	srv := startRTSPServer(t, reg, false)
 
 	for _, tc := range []struct {
 		name  string
 		track *pubTrack
-		want  Track
+		want  media.Track
 		unit  func(i int) [][]byte
 		pts   func(i int) int64
 	}{
 		{"h265", h265PubTrack(),
-			Track{Kind: Video, Codec: CodecH265, ClockRate: 90000, Config: [][]byte{testVPS, testH265SPS, testH265PPS}},
-			testH265AU, func(i int) int64 { return int64(i) * testVideoTicks }},
+			media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}},
+			mediatest.H265AU, func(i int) int64 { return int64(i) * mediatest.VideoTicks }},
 		{"opus", opusPubTrack(),
-			Track{Kind: Audio, Codec: CodecOpus, ClockRate: 48000, Config: [][]byte{opusHead(2)}},
-			func(i int) [][]byte { return [][]byte{testAudioFrame(i)} }, func(i int) int64 { return int64(i) * 960 }},
+			media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{rtpcodec.OpusHead(2)}},
+			func(i int) [][]byte { return [][]byte{mediatest.AudioFrame(i)} }, func(i int) int64 { return int64(i) * 960 }},
 		{"pcmu", g711PubTrack(true),
-			Track{Kind: Audio, Codec: CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}},
-			func(i int) [][]byte { return [][]byte{testAudioFrame(i)} }, func(i int) int64 { return int64(i) * 120 }},
+			media.Track{Kind: media.Audio, Codec: media.CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}},
+			func(i int) [][]byte { return [][]byte{mediatest.AudioFrame(i)} }, func(i int) int64 { return int64(i) * 120 }},
 		{"pcma", g711PubTrack(false),
-			Track{Kind: Audio, Codec: CodecG711A, ClockRate: 8000, Config: [][]byte{{1}}},
-			func(i int) [][]byte { return [][]byte{testAudioFrame(i)} }, func(i int) int64 { return int64(i) * 120 }},
+			media.Track{Kind: media.Audio, Codec: media.CodecG711A, ClockRate: 8000, Config: [][]byte{{1}}},
+			func(i int) [][]byte { return [][]byte{mediatest.AudioFrame(i)} }, func(i int) int64 { return int64(i) * 120 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pub, err := startPublisher(t, srv.Addr(), tc.name, gortsplib.TransportTCP, tc.track)
@@ -449,13 +357,13 @@ func TestRTSPPublishOtherCodecs(t *testing.T) {
 			r := tap.next(t, tc.name)
 			const n = 25
 			for i := range n {
-				if err := pub.write(tc.track, tc.pts(i), testNTP0, tc.unit(i)); err != nil {
+				if err := pub.write(tc.track, tc.pts(i), mediatest.NTP0, tc.unit(i)); err != nil {
 					t.Fatal(err)
 				}
 			}
-			got := collect(t, r, func(m map[int][]*AccessUnit) bool { return len(m[0]) >= n })[0]
+			got := collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= n })[0]
 			h, _ := reg.Hub(tc.name)
-			checkTracks(t, h.Tracks, []Track{tc.want})
+			mediatest.CheckTracks(t, h.Tracks, []media.Track{tc.want})
 			for i, au := range got {
 				if fmt.Sprint(au.Payload) != fmt.Sprint(tc.unit(i)) {
 					t.Fatalf("unit %d payload differs", i)
@@ -463,7 +371,7 @@ func TestRTSPPublishOtherCodecs(t *testing.T) {
 				if au.PTS-got[0].PTS != tc.pts(i)-tc.pts(0) {
 					t.Errorf("unit %d: PTS %d", i, au.PTS-got[0].PTS)
 				}
-				if wantKey := tc.want.Kind == Audio || i%testGOP == 0; au.Key != wantKey {
+				if wantKey := tc.want.Kind == media.Audio || i%mediatest.GOP == 0; au.Key != wantKey {
 					t.Errorf("unit %d: Key %v", i, au.Key)
 				}
 			}
@@ -512,7 +420,7 @@ func startReader(t *testing.T, addr, name string, transport gortsplib.Transport)
 		})
 		switch f := m.Formats[0].(type) {
 		case *format.H264:
-			dec := must(f.CreateDecoder())
+			dec := mediatest.Must(f.CreateDecoder())
 			c.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
 				if au, err := dec.Decode(pkt); err == nil {
 					tr.mu.Lock()
@@ -520,14 +428,14 @@ func startReader(t *testing.T, addr, name string, transport gortsplib.Transport)
 					tr.vts = append(tr.vts, pkt.Timestamp)
 					var ntp time.Time
 					if sr := tr.sr[m]; sr != nil {
-						ntp = ntpFromRTCP(sr.NTPTime).Add(time.Duration(int32(pkt.Timestamp-sr.RTPTime)) * time.Second / 90000)
+						ntp = rtpcodec.NTPFromRTCP(sr.NTPTime).Add(time.Duration(int32(pkt.Timestamp-sr.RTPTime)) * time.Second / 90000)
 					}
 					tr.vntp = append(tr.vntp, ntp)
 					tr.mu.Unlock()
 				}
 			})
 		case *format.MPEG4Audio:
-			dec := must(f.CreateDecoder())
+			dec := mediatest.Must(f.CreateDecoder())
 			c.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
 				if aus, err := dec.Decode(pkt); err == nil {
 					tr.mu.Lock()
@@ -550,7 +458,7 @@ func (tr *testReader) waitVideo(t *testing.T, last int) {
 	for time.Now().Before(deadline) {
 		tr.mu.Lock()
 		n := len(tr.video)
-		done := n > 0 && videoIndex(tr.video[n-1]) >= last
+		done := n > 0 && mediatest.VideoIndex(tr.video[n-1]) >= last
 		tr.mu.Unlock()
 		if done {
 			return
@@ -568,27 +476,27 @@ func (tr *testReader) check(t *testing.T, last int) {
 	defer tr.mu.Unlock()
 	// A reader joining a running output gets the stream from where it
 	// is: like a decoder, skip to the first keyframe.
-	for len(tr.video) > 0 && videoIndex(tr.video[0])%testGOP != 0 {
+	for len(tr.video) > 0 && mediatest.VideoIndex(tr.video[0])%mediatest.GOP != 0 {
 		tr.video, tr.vts, tr.vntp = tr.video[1:], tr.vts[1:], tr.vntp[1:]
 	}
 	if len(tr.video) == 0 {
 		t.Fatal("reader got no keyframe")
 	}
-	first := videoIndex(tr.video[0])
+	first := mediatest.VideoIndex(tr.video[0])
 	for k, au := range tr.video {
 		i := first + k
-		if fmt.Sprint(au) != fmt.Sprint(testH264AU(i)) {
-			t.Fatalf("reader unit %d: frame %d, want %d (or payload differs)", k, videoIndex(au), i)
+		if fmt.Sprint(au) != fmt.Sprint(mediatest.H264AU(i)) {
+			t.Fatalf("reader unit %d: frame %d, want %d (or payload differs)", k, mediatest.VideoIndex(au), i)
 		}
-		if d := tr.vts[k] - tr.vts[0]; d != uint32(k*testVideoTicks) {
-			t.Errorf("reader frame %d: RTP time +%d, want +%d", i, d, k*testVideoTicks)
+		if d := tr.vts[k] - tr.vts[0]; d != uint32(k*mediatest.VideoTicks) {
+			t.Errorf("reader frame %d: RTP time +%d, want +%d", i, d, k*mediatest.VideoTicks)
 		}
 		if ntp := tr.vntp[k]; !ntp.IsZero() && ntp.Sub(videoNTP(i)).Abs() > 50*time.Millisecond {
 			t.Errorf("reader frame %d: NTP %v, want %v", i, ntp, videoNTP(i))
 		}
 	}
-	if videoIndex(tr.video[len(tr.video)-1]) != last {
-		t.Errorf("reader ended at frame %d", videoIndex(tr.video[len(tr.video)-1]))
+	if mediatest.VideoIndex(tr.video[len(tr.video)-1]) != last {
+		t.Errorf("reader ended at frame %d", mediatest.VideoIndex(tr.video[len(tr.video)-1]))
 	}
 	if tr.vntp[len(tr.vntp)-1].IsZero() {
 		t.Error("reader got no sender report")
@@ -597,15 +505,15 @@ func (tr *testReader) check(t *testing.T, last int) {
 		t.Error("reader got no audio")
 	}
 	for _, f := range tr.audio {
-		j := testUnitIndex(f, 1)
-		if !bytes.Equal(f, testAudioFrame(j)) {
+		j := mediatest.NumberOf(f, 1)
+		if !bytes.Equal(f, mediatest.AudioFrame(j)) {
 			t.Fatalf("reader audio frame %d differs", j)
 		}
 	}
 }
 
 func TestRTSPTwoReadersPlay(t *testing.T) {
-	reg := &Registry{Logger: testLogger()}
+	reg := &media.Registry{Logger: mediatest.Logger()}
 	srv := startRTSPServer(t, reg, true)
 	v, a := h264PubTrack(), aacPubTrack()
 	pub, err := startPublisher(t, srv.Addr(), "live", gortsplib.TransportTCP, v, a)
@@ -637,7 +545,7 @@ func TestRTSPTwoReadersPlay(t *testing.T) {
 	r1.check(t, last)
 	r2.check(t, last)
 	r1.mu.Lock()
-	if first := videoIndex(r1.video[0]); first != 10 {
+	if first := mediatest.VideoIndex(r1.video[0]); first != 10 {
 		t.Errorf("first reader started at frame %d, want the last keyframe 10", first)
 	}
 	r1.mu.Unlock()
@@ -645,7 +553,7 @@ func TestRTSPTwoReadersPlay(t *testing.T) {
 	// Readers leaving stop the output; the publication ending stops a new one.
 	r1.client.Close()
 	r2.client.Close()
-	waitFor(t, "output stopped", func() bool {
+	mediatest.WaitFor(t, "output stopped", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		return len(srv.outs) == 0
@@ -660,20 +568,9 @@ func TestRTSPTwoReadersPlay(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitUnits(t *testing.T, reg *media.Registry, name string, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func waitUnits(t *testing.T, reg *Registry, name string, n int64) {
-	t.Helper()
-	waitFor(t, fmt.Sprintf("%d units on %s", n, name), func() bool {
+	mediatest.WaitFor(t, fmt.Sprintf("%d units on %s", n, name), func() bool {
 		h, ok := reg.Hub(name)
 		return ok && h.Units() >= n
 	})
@@ -706,7 +603,7 @@ func rawRTSP(t *testing.T, addr, method, path string, header map[string]string, 
 }
 
 func TestRTSPBadInput(t *testing.T) {
-	reg := &Registry{Logger: testLogger()}
+	reg := &media.Registry{Logger: mediatest.Logger(), CheckName: mediatest.ReserveSuffix(".events")}
 	tap := newHubTap(reg)
 	srv := startRTSPServer(t, reg, false)
 
@@ -728,7 +625,7 @@ func TestRTSPBadInput(t *testing.T) {
 				return
 			default:
 			}
-			if err := other.write(ov, int64(i)*testVideoTicks, videoNTP(i), testH264AU(i)); err != nil {
+			if err := other.write(ov, int64(i)*mediatest.VideoTicks, videoNTP(i), mediatest.H264AU(i)); err != nil {
 				otherDone <- err
 				return
 			}
@@ -761,7 +658,7 @@ func TestRTSPBadInput(t *testing.T) {
 			if audio, err = sendAV(pub, v, a, i, i+1, audio, time.Millisecond); err != nil {
 				t.Fatal(err)
 			}
-			ts := v.base + uint32(i*testVideoTicks)
+			ts := v.base + uint32(i*mediatest.VideoTicks)
 			for k, g := range garbage {
 				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(40000 + i*10 + k),
 					Timestamp: ts, Marker: g.marker}, Payload: g.payload}
@@ -775,14 +672,14 @@ func TestRTSPBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := collect(t, r, func(m map[int][]*AccessUnit) bool { return len(m[0]) >= frames })
+		got := collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= frames })
 		for i, au := range got[0] {
-			if fmt.Sprint(au.Payload) != fmt.Sprint(testH264AU(i)) {
-				t.Fatalf("unit %d: frame %d (or payload differs)", i, videoIndex(au.Payload))
+			if fmt.Sprint(au.Payload) != fmt.Sprint(mediatest.H264AU(i)) {
+				t.Fatalf("unit %d: frame %d (or payload differs)", i, mediatest.VideoIndex(au.Payload))
 			}
 		}
 		for j, au := range got[1] {
-			if !bytes.Equal(au.Payload[0], testAudioFrame(j)) {
+			if !bytes.Equal(au.Payload[0], mediatest.AudioFrame(j)) {
 				t.Fatalf("audio unit %d differs", j)
 			}
 		}
@@ -855,32 +752,32 @@ func TestRTSPBadInput(t *testing.T) {
 		if _, err := sendAV(first, v, nil, 10, 20, 0, 0); err != nil {
 			t.Fatal(err)
 		}
-		got := collect(t, r, func(m map[int][]*AccessUnit) bool { return len(m[0]) >= 20 })
+		got := collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= 20 })
 		for i, au := range got[0] {
-			if videoIndex(au.Payload) != i {
-				t.Fatalf("unit %d is frame %d", i, videoIndex(au.Payload))
+			if mediatest.VideoIndex(au.Payload) != i {
+				t.Fatalf("unit %d is frame %d", i, mediatest.VideoIndex(au.Payload))
 			}
 		}
 	})
 
-	waitFor(t, "other stream frames", func() bool { return otherSent.Load() >= 20 })
+	mediatest.WaitFor(t, "other stream frames", func() bool { return otherSent.Load() >= 20 })
 	close(stopOther)
 	if err := <-otherDone; err != nil {
 		t.Fatalf("other stream: %v", err)
 	}
 	n := int(otherSent.Load())
-	got := collect(t, otherReader, func(m map[int][]*AccessUnit) bool { return len(m[0]) >= n })
+	got := collect(t, otherReader, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= n })
 	for i, au := range got[0] {
-		if videoIndex(au.Payload) != i {
-			t.Fatalf("other stream: unit %d is frame %d", i, videoIndex(au.Payload))
+		if mediatest.VideoIndex(au.Payload) != i {
+			t.Fatalf("other stream: unit %d is frame %d", i, mediatest.VideoIndex(au.Payload))
 		}
 	}
 }
 
 func TestRTSPServerConfig(t *testing.T) {
-	reg := &Registry{Logger: testLogger()}
+	reg := &media.Registry{Logger: mediatest.Logger()}
 	busy := startRTSPServer(t, reg, false)
-	for _, s := range []*RTSPServer{
+	for _, s := range []*Server{
 		{Address: "127.0.0.1:0"},
 		{Registry: reg},
 		{Address: "127.0.0.1:0", Registry: reg, UDPRTPAddress: "127.0.0.1:0"},
@@ -888,7 +785,7 @@ func TestRTSPServerConfig(t *testing.T) {
 		{Address: "127.0.0.1:0", Registry: reg, UDPRTPAddress: "127.0.0.1:8001", UDPRTCPAddress: "127.0.0.1:8002"},
 		{Address: busy.Addr(), Registry: reg},
 	} {
-		s.Logger = testLogger()
+		s.Logger = mediatest.Logger()
 		if err := s.Initialize(); err == nil {
 			s.Close()
 			t.Errorf("Initialize(%+v) succeeded", s)

@@ -1,10 +1,10 @@
-package media
+package rtpcodec
 
 // The RTP decoders of the codecs without out-of-band configuration that
 // WebRTC publishers send: VP8 (RFC 7741), VP9 (RFC 9628) and AV1 (AOM "RTP
 // Payload Format For AV1"), and the bitstream facts Eddy needs of them:
 // which frames are keyframes, and the AV1 OBU framing. See the Track
-// conventions in rtsp_codecs.go.
+// conventions of package media (codecs.go).
 
 import (
 	"bytes"
@@ -15,16 +15,9 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
 	"github.com/pion/rtp"
-)
 
-// joinPayload returns a unit's payload as one slice (no copy when it is
-// one already).
-func joinPayload(p [][]byte) []byte {
-	if len(p) == 1 {
-		return p[0]
-	}
-	return bytes.Join(p, nil)
-}
+	"github.com/eddy-video/eddy/media"
+)
 
 // frameDecoder: RTP packets → whole frames, for the payload formats whose
 // depacketizer returns one frame (VP8, VP9).
@@ -38,7 +31,7 @@ type frameDecoder struct {
 	pending      *packetTime // time of the first packet of the frame being assembled
 }
 
-func (d *frameDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+func (d *frameDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*media.AccessUnit, error) {
 	frame, err := d.rtp(pkt)
 	switch {
 	case errors.Is(err, d.more):
@@ -69,7 +62,7 @@ func (d *frameDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, err
 		return nil, nil // wait for a keyframe
 	}
 	d.synced = true
-	return []*AccessUnit{{
+	return []*media.AccessUnit{{
 		PTS: at.pts, DTS: at.pts, Key: key, NTP: at.ntp, Arrival: at.arrival,
 		Payload: [][]byte{bytes.Clone(frame)},
 	}}, nil
@@ -158,7 +151,7 @@ func (d *av1Decoder) reset() {
 	d.pending = nil
 }
 
-func (d *av1Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error) {
+func (d *av1Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*media.AccessUnit, error) {
 	obus, err := d.rtp.Decode(pkt)
 	switch {
 	case errors.Is(err, rtpav1.ErrMorePacketsNeeded):
@@ -212,5 +205,5 @@ func (d *av1Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*AccessUnit, error
 		return nil, nil
 	}
 	d.synced = true
-	return []*AccessUnit{{PTS: at.pts, DTS: at.pts, Key: key, NTP: at.ntp, Arrival: at.arrival, Payload: out}}, nil
+	return []*media.AccessUnit{{PTS: at.pts, DTS: at.pts, Key: key, NTP: at.ntp, Arrival: at.arrival, Payload: out}}, nil
 }

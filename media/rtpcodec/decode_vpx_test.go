@@ -1,4 +1,4 @@
-package media
+package rtpcodec
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/pion/rtp"
 
+	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
@@ -30,20 +31,20 @@ func TestRTPRoundTripVPXAV1(t *testing.T) {
 	for _, file := range []string{mediatest.FileVP8, mediatest.FileVP9, mediatest.FileAV1} {
 		codec, units := testFileUnits(t, file)
 		t.Run(codec, func(t *testing.T) {
-			track := Track{Kind: Video, Codec: codec, ClockRate: 90000}
-			enc, err := newRTPEncoder(track, 96)
+			track := media.Track{Kind: media.Video, Codec: codec, ClockRate: 90000}
+			enc, err := NewEncoder(track, 96)
 			if err != nil {
 				t.Fatal(err)
 			}
-			dec, err := newRTPDecoder(0, enc.media.Formats[0])
+			dec, err := newRTPDecoder(0, enc.Media.Formats[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkTracks(t, []Track{dec.track}, []Track{track})
+			mediatest.CheckTracks(t, []media.Track{dec.track}, []media.Track{track})
 			// Start at frame 3: the units before the keyframe at 25 are dropped.
 			var pkts []*rtp.Packet
 			for _, u := range units[3:] {
-				p, err := enc.packets(&AccessUnit{PTS: u.PTS, Key: false, Payload: u.Payload})
+				p, err := enc.Packets(&media.AccessUnit{PTS: u.PTS, Key: false, Payload: u.Payload})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -127,14 +128,14 @@ func TestRTPDecodeAV1Normalizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc := must(f.CreateEncoder())
+	enc := mediatest.Must(f.CreateEncoder())
 	var pkts []*rtp.Packet
 	for i, u := range units[:3] {
 		tu := [][]byte{{0x12, 0x00}} // temporal delimiter with obu_size 0
 		for _, obu := range u.Payload {
-			tu = append(tu, must(av1.Bitstream{obu}.Marshal()))
+			tu = append(tu, mediatest.Must(av1.Bitstream{obu}.Marshal()))
 		}
-		for _, p := range must(enc.Encode(tu)) {
+		for _, p := range mediatest.Must(enc.Encode(tu)) {
 			p.Timestamp = uint32(i * 3600)
 			pkts = append(pkts, p)
 		}
@@ -159,35 +160,6 @@ func TestRTPDecodeAV1Normalizes(t *testing.T) {
 	}
 }
 
-func TestPlaybackOf(t *testing.T) {
-	v := func(c string) Track { return Track{Kind: Video, Codec: c, ClockRate: 90000} }
-	a := func(c string) Track { return Track{Kind: Audio, Codec: c, ClockRate: 48000} }
-	for _, tc := range []struct {
-		name            string
-		tracks          []Track
-		hls, rtc, audio bool
-		reason          string // substring
-	}{
-		{"H264+AAC", []Track{v(CodecH264), a(CodecAAC)}, true, true, false, "video only"},
-		{"H265", []Track{v(CodecH265)}, true, true, false, ""},
-		{"VP8+Opus", []Track{v(CodecVP8), a(CodecOpus)}, false, true, true, "WHEP"},
-		{"VP9+Opus", []Track{v(CodecVP9), a(CodecOpus)}, true, true, true, ""},
-		{"AV1+G711", []Track{v(CodecAV1), a(CodecG711U)}, true, true, false, "G711U"},
-		{"Opus only", []Track{a(CodecOpus)}, true, true, true, ""},
-		{"AAC only", []Track{a(CodecAAC)}, true, false, false, "use HLS"},
-		{"G711 only", []Track{a(CodecG711A)}, false, false, false, "neither"},
-		{"H264+G711 8 kHz", []Track{v(CodecH264), {Kind: Audio, Codec: CodecG711U, ClockRate: 8000, Config: [][]byte{{1}}}}, true, true, true, ""},
-		{"G711 8 kHz only", []Track{{Kind: Audio, Codec: CodecG711A, ClockRate: 8000}}, false, true, true, "HLS cannot carry"},
-		{"none", nil, false, false, false, "no playable track"},
-	} {
-		p := PlaybackOf(tc.tracks)
-		if p.HLS != tc.hls || p.WebRTC != tc.rtc || p.WebRTCAudio != tc.audio || !bytes.Contains([]byte(p.Reason), []byte(tc.reason)) ||
-			(tc.reason == "" && p.Reason != "") {
-			t.Errorf("%s: %+v", tc.name, p)
-		}
-	}
-}
-
 func vpxSeeds(t testing.TB, file string, enc interface {
 	Encode([]byte) ([]*rtp.Packet, error)
 }) []*rtp.Packet {
@@ -195,7 +167,7 @@ func vpxSeeds(t testing.TB, file string, enc interface {
 	var pkts []*rtp.Packet
 	for i, u := range units[:2] {
 		// Seeds stay short: the head of each frame, cut to a few packets.
-		for _, p := range must(enc.Encode(u.Payload[0][:min(len(u.Payload[0]), 250)])) {
+		for _, p := range mediatest.Must(enc.Encode(u.Payload[0][:min(len(u.Payload[0]), 250)])) {
 			p.Timestamp = uint32(i * 3600)
 			pkts = append(pkts, p)
 		}
@@ -205,21 +177,21 @@ func vpxSeeds(t testing.TB, file string, enc interface {
 
 func FuzzRTPDecodeVP8(f *testing.F) {
 	forma := &format.VP8{PayloadTyp: 96}
-	enc := must(forma.CreateEncoder())
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, vpxSeeds(f, mediatest.FileVP8, enc))
 }
 
 func FuzzRTPDecodeVP9(f *testing.F) {
 	forma := &format.VP9{PayloadTyp: 96}
-	enc := must(forma.CreateEncoder())
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	fuzzRTPDecode(f, forma, vpxSeeds(f, mediatest.FileVP9, enc))
 }
 
 func FuzzRTPDecodeAV1(f *testing.F) {
 	forma := &format.AV1{PayloadTyp: 96}
-	enc := must(forma.CreateEncoder())
+	enc := mediatest.Must(forma.CreateEncoder())
 	enc.PayloadMaxSize = 100
 	_, units := testFileUnits(f, mediatest.FileAV1)
 	tu := [][]byte{units[0].Payload[0], units[0].Payload[1][:200]}

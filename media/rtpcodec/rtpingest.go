@@ -1,4 +1,4 @@
-package media
+package rtpcodec
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media"
 )
 
 // RTPIngest publishes RTP received by a protocol adapter other than RTSP
@@ -21,7 +23,7 @@ import (
 // of the publication, and follows its RTP timestamps from there. RTCP
 // sender reports, when the publisher sends them, give the units' NTP time.
 type RTPIngest struct {
-	in     *rtpIngest
+	in     *Ingest
 	timer  *arrivalTimer
 	medias []*description.Media
 }
@@ -39,51 +41,51 @@ func NewRTPIngest(medias []*description.Media, log *slog.Logger) (*RTPIngest, er
 			return nil, errors.New("media: back channels are not ingested")
 		}
 	}
-	tracks, err := selectTracks(medias, true, log)
+	tracks, err := SelectTracks(medias, true, log)
 	if err != nil {
 		return nil, err
 	}
 	t := &arrivalTimer{tracks: map[*description.Media]*arrivalTrack{}}
 	for _, it := range tracks {
-		t.tracks[it.media] = &arrivalTrack{clockRate: it.dec.track.ClockRate}
+		t.tracks[it.Media] = &arrivalTrack{clockRate: it.dec.track.ClockRate}
 	}
-	return &RTPIngest{in: &rtpIngest{timer: t, log: log, tracks: tracks}, timer: t, medias: medias}, nil
+	return &RTPIngest{in: &Ingest{Timer: t, Log: log, Tracks: tracks}, timer: t, medias: medias}, nil
 }
 
 // Tracks returns the tracks to publish, in the order of the medias.
-func (g *RTPIngest) Tracks() []Track { return ingestTracks(g.in.tracks) }
+func (g *RTPIngest) Tracks() []media.Track { return TracksOf(g.in.Tracks) }
 
 // Start sets the hub the units go to.
-func (g *RTPIngest) Start(h *Hub) { g.in.hub = h }
+func (g *RTPIngest) Start(h *media.Hub) { g.in.Hub = h }
 
 // WriteRTP takes one packet of media i. Packets of one media must come
 // from one goroutine at a time; different medias may be concurrent.
 func (g *RTPIngest) WriteRTP(i int, pkt *rtp.Packet) {
-	if i < 0 || i >= len(g.in.tracks) || g.in.hub == nil {
+	if i < 0 || i >= len(g.in.Tracks) || g.in.Hub == nil {
 		return
 	}
-	g.in.handle(g.in.tracks[i], pkt)
+	g.in.Handle(g.in.Tracks[i], pkt)
 }
 
 // WriteRTCP takes one RTCP packet about media i (sender reports set the
 // NTP time of its units).
 func (g *RTPIngest) WriteRTCP(i int, pkt rtcp.Packet) {
-	if i < 0 || i >= len(g.in.tracks) {
+	if i < 0 || i >= len(g.in.Tracks) {
 		return
 	}
-	g.in.handleRTCP(g.in.tracks[i], pkt)
+	g.in.HandleRTCP(g.in.Tracks[i], pkt)
 }
 
 // Skipped returns how many malformed packets or units were skipped.
 func (g *RTPIngest) Skipped() int64 {
 	var n int64
-	for _, it := range g.in.tracks {
+	for _, it := range g.in.Tracks {
 		n += it.skipped.Load()
 	}
 	return n
 }
 
-// arrivalTimer is the packetTimer of an RTPIngest.
+// arrivalTimer is the PacketTimer of an RTPIngest.
 type arrivalTimer struct {
 	mu     sync.Mutex
 	start  time.Time // first packet of the publication

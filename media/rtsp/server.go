@@ -1,4 +1,4 @@
-package media
+package rtsp
 
 import (
 	"context"
@@ -20,12 +20,16 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/internal/loglimit"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
-// Defaults of RTSPServer.
+// Defaults of Server.
 const (
-	DefaultRTSPSourceWait   = 10 * time.Second
-	DefaultRTSPReaderLinger = 10 * time.Second
+	DefaultSourceWait   = 10 * time.Second
+	DefaultReaderLinger = 10 * time.Second
 )
 
 var (
@@ -33,7 +37,7 @@ var (
 	errServerClosing = errors.New("RTSP server is closing")
 )
 
-// RTSPServer is the RTSP endpoint (RFC 2326) of a Registry:
+// Server is the RTSP endpoint (RFC 2326) of a Registry:
 // rtsp://HOST:PORT/<stream> for ANNOUNCE/RECORD (publish) and
 // DESCRIBE/SETUP/PLAY (live read), over TCP and, when configured, UDP.
 //
@@ -42,7 +46,7 @@ var (
 // Viewer of the hub re-packetized into one gortsplib.ServerStream, created by
 // the first DESCRIBE (or SETUP) and stopped when the publication ends or the
 // last reader leaves.
-type RTSPServer struct {
+type Server struct {
 	// Address to listen on, e.g. "127.0.0.1:8554"; port 0 lets the OS
 	// choose (see Addr).
 	Address string
@@ -51,7 +55,7 @@ type RTSPServer struct {
 	// port the next one; port 0 in both lets the server pick such a pair.
 	UDPRTPAddress  string
 	UDPRTCPAddress string
-	Registry       *Registry
+	Registry       *media.Registry
 	Logger         *slog.Logger
 	// Read and write timeouts of RTSP connections (0: 10 s).
 	ReadTimeout  time.Duration
@@ -81,7 +85,7 @@ type RTSPServer struct {
 type rtspSession struct {
 	pub     *rtspPublication
 	out     *rtspOutput
-	limiter logLimiter
+	limiter loglimit.Limiter
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
@@ -90,8 +94,8 @@ type rtspSession struct {
 // rtspPublication is one publisher's stream.
 type rtspPublication struct {
 	name   string
-	hub    *Hub
-	tracks []*ingestTrack
+	hub    *media.Hub
+	tracks []*rtpcodec.IngestTrack
 }
 
 // rtspOutput is the shared live output of one stream to RTSP readers.
@@ -101,21 +105,21 @@ type rtspOutput struct {
 	err   error
 
 	stream   *gortsplib.ServerStream
-	viewer   *Viewer
-	encoders map[int]*rtpEncoder // by track ID
+	viewer   *media.Viewer
+	encoders map[int]*rtpcodec.Encoder // by track ID
 	cancel   context.CancelFunc
 	joined   atomic.Bool   // a reader started playing: send sender reports now
 	playing  chan struct{} // closed when the first reader plays: the pump starts
 	playOnce sync.Once
 
-	// guarded by RTSPServer.mu
+	// guarded by Server.mu
 	readers int
 	linger  *time.Timer
 	stopped bool
 }
 
 // Initialize starts listening.
-func (s *RTSPServer) Initialize() error {
+func (s *Server) Initialize() error {
 	if s.Registry == nil {
 		return errors.New("media: RTSPServer needs a Registry")
 	}
@@ -126,10 +130,10 @@ func (s *RTSPServer) Initialize() error {
 		return errors.New("media: set both UDPRTPAddress and UDPRTCPAddress, or neither")
 	}
 	if s.SourceWait <= 0 {
-		s.SourceWait = DefaultRTSPSourceWait
+		s.SourceWait = DefaultSourceWait
 	}
 	if s.ReaderLinger <= 0 {
-		s.ReaderLinger = DefaultRTSPReaderLinger
+		s.ReaderLinger = DefaultReaderLinger
 	}
 	log := s.Logger
 	if log == nil {
@@ -145,7 +149,7 @@ func (s *RTSPServer) Initialize() error {
 		RTSPAddress:  s.Address,
 		ReadTimeout:  s.ReadTimeout,
 		WriteTimeout: s.WriteTimeout,
-		// The pump sends sender reports itself (see ntpToRTCP).
+		// The pump sends sender reports itself (see rtpcodec.NTPToRTCP).
 		DisableRTCPSenderReports: true,
 		// gortsplib does not expose its listener: keep it to report the
 		// address the OS chose.
@@ -223,7 +227,7 @@ func listenUDPPair(rtpAddr, rtcpAddr string) (string, string, map[string]net.Pac
 }
 
 // Addr returns the address the server listens on.
-func (s *RTSPServer) Addr() string {
+func (s *Server) Addr() string {
 	if s.ln == nil {
 		return ""
 	}
@@ -231,7 +235,7 @@ func (s *RTSPServer) Addr() string {
 }
 
 // Close disconnects everyone: publications end, outputs stop.
-func (s *RTSPServer) Close() {
+func (s *Server) Close() {
 	if s.srv == nil {
 		return
 	}
@@ -257,17 +261,17 @@ func (s *RTSPServer) Close() {
 // the RTSP edge.
 func rtspStatus(err error) base.StatusCode {
 	switch {
-	case errors.Is(err, errBadPath), errors.Is(err, ErrInvalidName),
-		errors.Is(err, ErrAlreadyPublishing), errors.Is(err, ErrTooManyTracks):
+	case errors.Is(err, errBadPath), errors.Is(err, media.ErrInvalidName),
+		errors.Is(err, media.ErrAlreadyPublishing), errors.Is(err, rtpcodec.ErrTooManyTracks):
 		return base.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, media.ErrNotFound):
 		return base.StatusNotFound
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, media.ErrForbidden):
 		return base.StatusForbidden
-	case errors.Is(err, ErrUnsupportedCodec):
+	case errors.Is(err, rtpcodec.ErrUnsupportedCodec):
 		return base.StatusUnsupportedMediaType
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
-		errors.Is(err, ErrRegistryClosed), errors.Is(err, errServerClosing):
+		errors.Is(err, media.ErrRegistryClosed), errors.Is(err, errServerClosing):
 		return base.StatusServiceUnavailable
 	default:
 		return base.StatusInternalServerError
@@ -294,7 +298,7 @@ func okResponse() *base.Response { return &base.Response{StatusCode: base.Status
 
 // streamName extracts the stream name of an RTSP request: the path must
 // be exactly /<name>.
-func streamName(path string, u *base.URL) (string, error) {
+func (s *Server) streamName(path string, u *base.URL) (string, error) {
 	if u != nil && strings.Contains((*url.URL)(u).EscapedPath(), "%") {
 		return "", fmt.Errorf("%w %q: percent-encoding is not allowed in stream names", errBadPath, path)
 	}
@@ -305,12 +309,12 @@ func streamName(path string, u *base.URL) (string, error) {
 	case strings.Contains(name, "/"):
 		return "", fmt.Errorf("%w %q: a stream name cannot contain '/'", errBadPath, path)
 	}
-	return name, ValidateName(name)
+	return name, s.Registry.ValidateName(name)
 }
 
 // output returns the live output of name, creating it if needed; with a
 // session, it attaches the session as one of its readers.
-func (s *RTSPServer) output(name string, ss *gortsplib.ServerSession) (*rtspOutput, error) {
+func (s *Server) output(name string, ss *gortsplib.ServerSession) (*rtspOutput, error) {
 	for range 3 {
 		s.mu.Lock()
 		if s.closed {
@@ -344,12 +348,12 @@ func (s *RTSPServer) output(name string, ss *gortsplib.ServerSession) (*rtspOutp
 		s.mu.Unlock()
 		return o, nil
 	}
-	return nil, fmt.Errorf("%w: stream %q has no publication", ErrNotFound, name)
+	return nil, fmt.Errorf("%w: stream %q has no publication", media.ErrNotFound, name)
 }
 
 // startOutput attaches a viewer to the publication of o (waiting for an
 // on-demand source) and starts pumping it into a new ServerStream.
-func (s *RTSPServer) startOutput(o *rtspOutput) {
+func (s *Server) startOutput(o *rtspOutput) {
 	fail := func(err error) {
 		s.mu.Lock()
 		if s.outs[o.name] == o {
@@ -367,19 +371,19 @@ func (s *RTSPServer) startOutput(o *rtspOutput) {
 		return
 	}
 	desc := &description.Session{}
-	o.encoders = map[int]*rtpEncoder{}
+	o.encoders = map[int]*rtpcodec.Encoder{}
 	for i, t := range v.Tracks {
-		e, err := newRTPEncoder(t, uint8(96+i))
+		e, err := rtpcodec.NewEncoder(t, uint8(96+i))
 		if err != nil {
 			s.log.Warn("track not offered to RTSP readers", "stream", o.name, "track", t.ID, "codec", t.Codec, "error", err)
 			continue
 		}
 		o.encoders[t.ID] = e
-		desc.Medias = append(desc.Medias, e.media)
+		desc.Medias = append(desc.Medias, e.Media)
 	}
 	if len(desc.Medias) == 0 {
 		v.Close()
-		fail(&UnsupportedCodecError{Codec: trackSummary(v.Tracks), Reason: "no track can be sent over RTSP"})
+		fail(&rtpcodec.UnsupportedCodecError{Codec: media.TrackSummary(v.Tracks), Reason: "no track can be sent over RTSP"})
 		return
 	}
 	stream := &gortsplib.ServerStream{Server: s.srv, Desc: desc}
@@ -403,13 +407,13 @@ func (s *RTSPServer) startOutput(o *rtspOutput) {
 	s.pumps.Add(1)
 	s.mu.Unlock()
 	close(o.ready)
-	s.log.Info("live output started", "stream", o.name, "tracks", trackSummary(v.Tracks))
+	s.log.Info("live output started", "stream", o.name, "tracks", media.TrackSummary(v.Tracks))
 	go s.pump(pctx, o)
 }
 
 // pump re-packetizes the units of o's viewer for its readers. A slow RTSP
 // reader never slows it: gortsplib queues per session and drops.
-func (s *RTSPServer) pump(ctx context.Context, o *rtspOutput) {
+func (s *Server) pump(ctx context.Context, o *rtspOutput) {
 	defer s.pumps.Done()
 	// The viewer starts at the last keyframe: hold it until a reader
 	// receives packets, so that the first reader can start decoding at once.
@@ -419,7 +423,7 @@ func (s *RTSPServer) pump(ctx context.Context, o *rtspOutput) {
 		s.stopOutput(o, "no reader")
 		return
 	}
-	var limiter logLimiter
+	var limiter loglimit.Limiter
 	forceSR := map[int]bool{}
 	reason := "publication ended"
 loop:
@@ -435,9 +439,9 @@ loop:
 		if e == nil {
 			continue
 		}
-		pkts, err := e.packets(au)
+		pkts, err := e.Packets(au)
 		if err != nil {
-			if ok, held := limiter.allow(); ok {
+			if ok, held := limiter.Allow(); ok {
 				s.log.Warn("cannot packetize unit", "stream", o.name, "track", au.Track, "error", err, "not_logged", held)
 			}
 			continue
@@ -450,7 +454,7 @@ loop:
 			ntp = time.Now()
 		}
 		for _, p := range pkts {
-			if err := o.stream.WritePacketRTPWithNTP(e.media, p, ntp); err != nil {
+			if err := o.stream.WritePacketRTPWithNTP(e.Media, p, ntp); err != nil {
 				var closed liberrors.ErrServerStreamClosed
 				if errors.As(err, &closed) {
 					reason = "stream closed"
@@ -463,16 +467,16 @@ loop:
 				forceSR[id] = true
 			}
 		}
-		if sr := e.senderReport(pkts, ntp, !au.NTP.IsZero(), forceSR[au.Track]); sr != nil {
+		if sr := e.SenderReport(pkts, ntp, !au.NTP.IsZero(), forceSR[au.Track]); sr != nil {
 			delete(forceSR, au.Track)
-			_ = o.stream.WritePacketRTCP(e.media, sr)
+			_ = o.stream.WritePacketRTCP(e.Media, sr)
 		}
 	}
 	s.stopOutput(o, reason)
 }
 
 // stopOutput ends o: its readers are disconnected and its viewer released.
-func (s *RTSPServer) stopOutput(o *rtspOutput, reason string) {
+func (s *Server) stopOutput(o *rtspOutput, reason string) {
 	s.mu.Lock()
 	if o.stopped {
 		s.mu.Unlock()
@@ -491,7 +495,7 @@ func (s *RTSPServer) stopOutput(o *rtspOutput, reason string) {
 }
 
 // session returns what is known of ss.
-func (s *RTSPServer) session(ss *gortsplib.ServerSession) *rtspSession {
+func (s *Server) session(ss *gortsplib.ServerSession) *rtspSession {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions[ss]
@@ -499,7 +503,7 @@ func (s *RTSPServer) session(ss *gortsplib.ServerSession) *rtspSession {
 
 // rtspHandler receives gortsplib's callbacks.
 type rtspHandler struct {
-	s *RTSPServer
+	s *Server
 }
 
 func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
@@ -532,7 +536,7 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 
 func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	s := h.s
-	name, err := streamName(ctx.Path, ctx.Request.URL)
+	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("DESCRIBE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
@@ -547,18 +551,18 @@ func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*ba
 
 func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	s := h.s
-	name, err := streamName(ctx.Path, ctx.Request.URL)
+	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("ANNOUNCE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil
 	}
 	log := s.log.With("stream", name)
-	tracks, err := selectTracks(ctx.Description.Medias, true, log)
+	tracks, err := rtpcodec.SelectTracks(ctx.Description.Medias, true, log)
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
 	}
-	hub, err := s.Registry.Publish(name, ingestTracks(tracks))
+	hub, err := s.Registry.Publish(name, rtpcodec.TracksOf(tracks))
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
@@ -573,7 +577,7 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		s.Registry.Unpublish(name, hub)
 		return errorResponse(errServerClosing), nil
 	}
-	log.Info("publisher announced", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "tracks", trackSummary(ingestTracks(tracks)))
+	log.Info("publisher announced", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "tracks", media.TrackSummary(rtpcodec.TracksOf(tracks)))
 	return okResponse(), nil
 }
 
@@ -585,7 +589,7 @@ func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 	if sess := s.session(ctx.Session); sess != nil && sess.out != nil {
 		return okResponse(), sess.out.stream, nil // next media of a reader
 	}
-	name, err := streamName(ctx.Path, ctx.Request.URL)
+	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("SETUP refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
@@ -628,10 +632,10 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 		return errorResponse(fmt.Errorf("%w: RECORD without ANNOUNCE", errBadPath)), nil
 	}
 	pub := sess.pub
-	in := &rtpIngest{hub: pub.hub, timer: ctx.Session, log: s.log.With("stream", pub.name), tracks: pub.tracks}
+	in := &rtpcodec.Ingest{Hub: pub.hub, Timer: ctx.Session, Log: s.log.With("stream", pub.name), Tracks: pub.tracks}
 	for _, it := range pub.tracks {
-		ctx.Session.OnPacketRTP(it.media, it.format, func(pkt *rtp.Packet) { in.handle(it, pkt) })
-		ctx.Session.OnPacketRTCP(it.media, func(pkt rtcp.Packet) { in.handleRTCP(it, pkt) })
+		ctx.Session.OnPacketRTP(it.Media, it.Format, func(pkt *rtp.Packet) { in.Handle(it, pkt) })
+		ctx.Session.OnPacketRTCP(it.Media, func(pkt rtcp.Packet) { in.HandleRTCP(it, pkt) })
 	}
 	s.log.Info("publisher recording", "stream", pub.name, "transport", ctx.Session.SetuppedTransport().String())
 	return okResponse(), nil
@@ -639,7 +643,7 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 
 func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
 	if sess := h.s.session(ctx.Session); sess != nil {
-		if ok, held := sess.limiter.allow(); ok {
+		if ok, held := sess.limiter.Allow(); ok {
 			h.s.log.Warn("skipping malformed packet", "stream", sess.name(), "error", ctx.Error, "not_logged", held)
 		}
 	}
@@ -647,7 +651,7 @@ func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx
 
 func (h *rtspHandler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
 	if sess := h.s.session(ctx.Session); sess != nil {
-		if ok, held := sess.limiter.allow(); ok {
+		if ok, held := sess.limiter.Allow(); ok {
 			h.s.log.Warn("RTP packets lost", "stream", sess.name(), "lost", ctx.Lost, "not_logged", held)
 		}
 	}
@@ -655,7 +659,7 @@ func (h *rtspHandler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx
 
 func (h *rtspHandler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
 	if sess := h.s.session(ctx.Session); sess != nil {
-		if ok, held := sess.limiter.allow(); ok {
+		if ok, held := sess.limiter.Allow(); ok {
 			h.s.log.Warn("reader too slow: packets dropped", "stream", sess.name(), "error", ctx.Error, "not_logged", held)
 		}
 	}

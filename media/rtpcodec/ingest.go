@@ -1,0 +1,56 @@
+package rtpcodec
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media"
+)
+
+// PacketTimer gives the presentation time of received RTP packets: both
+// *gortsplib.ServerSession (RECORD) and *gortsplib.Client (PLAY) are.
+type PacketTimer interface {
+	PacketPTS2(*description.Media, *rtp.Packet) (int64, bool)
+}
+
+// Ingest decodes the RTP of one publication (an RTSP publisher or a
+// pulled Source) into access units published on its hub.
+type Ingest struct {
+	Hub    *media.Hub
+	Timer  PacketTimer
+	Log    *slog.Logger
+	Tracks []*IngestTrack
+}
+
+// Handle decodes one packet of it and publishes the units it completes.
+// It is called by one goroutine at a time per track.
+func (in *Ingest) Handle(it *IngestTrack, pkt *rtp.Packet) {
+	arrival := time.Now()
+	pts, ok := in.Timer.PacketPTS2(it.Media, pkt)
+	if !ok {
+		return // the track has not reached a point where time can start
+	}
+	ntp := it.clock.at(pkt.SSRC, pkt.Timestamp, it.dec.track.ClockRate)
+	aus, err := it.dec.decode(pkt, packetTime{pts: pts, ntp: ntp, arrival: arrival})
+	if err != nil {
+		n := it.skipped.Add(1)
+		if ok, held := it.limiter.Allow(); ok {
+			in.Log.Warn("skipping malformed RTP", "track", it.dec.track.ID, "codec", it.dec.track.Codec,
+				"error", err, "skipped_total", n, "not_logged", held)
+		}
+	}
+	for _, au := range aus {
+		in.Hub.Publish(au)
+	}
+}
+
+// HandleRTCP takes the sender reports of it's media.
+func (in *Ingest) HandleRTCP(it *IngestTrack, pkt rtcp.Packet) {
+	if sr, ok := pkt.(*rtcp.SenderReport); ok {
+		it.clock.update(sr)
+	}
+}
