@@ -32,7 +32,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 	"github.com/eddy-video/eddy/webrtc"
@@ -353,7 +353,7 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 // AAC stays behind: WHIP carries Opus), then Run's result to done.
 func sendClipVideo(ctx context.Context, t *testing.T, track *pion.TrackLocalStaticRTP, d time.Duration, done chan<- error) {
 	t.Helper()
-	fp := &media.FilePublisher{File: testClip, Duration: d}
+	fp := &rtspclient.FilePublisher{File: testClip, Duration: d}
 	if err := fp.Load(); err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,10 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtspclient"
 )
 
-// eddy bench hls: one camera publishes over RTSP (media.FilePublisher,
+// eddy bench hls: one camera publishes over RTSP (rtspclient.FilePublisher,
 // looping, in real time) to an Eddy server the bench starts as a child,
 // and the bench measures LIVE HLS (RFC 8216) from two sides:
 //
@@ -212,7 +212,7 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 	}
 	b.stream = "bench-hls-" + time.Now().Format("150405")
 	b.pub = &ingestPub{name: b.stream}
-	b.pub.pub = &media.FilePublisher{File: clip, Loop: true, OnUnit: func(pts time.Duration, key bool, ntp time.Time) {
+	b.pub.pub = &rtspclient.FilePublisher{File: clip, Loop: true, OnUnit: func(pts time.Duration, key bool, ntp time.Time) {
 		b.pub.onUnit(pts, key, ntp)
 		if key {
 			now := time.Now().UnixNano()

@@ -28,10 +28,10 @@ import (
 	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
 	"github.com/eddy-video/eddy/fragments"
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtspclient"
 )
 
-// eddy bench ingest: N cameras publish an MP4 over RTSP (media.FilePublisher
+// eddy bench ingest: N cameras publish an MP4 over RTSP (rtspclient.FilePublisher
 // in this process, looping, in real time) to an Eddy server — by default a
 // child process of the bench, so its CPU time and memory are its own. After
 // a warm-up, the bench measures one window: the server's CPU time and RSS,
@@ -226,7 +226,7 @@ func (b *ingestBench) logf(format string, args ...any) {
 // ingestPub is one publisher and what it sent.
 type ingestPub struct {
 	name string
-	pub  *media.FilePublisher
+	pub  *rtspclient.FilePublisher
 
 	mu       sync.Mutex
 	units    []int64 // NTP time (Unix ns) of every video access unit sent
@@ -476,7 +476,7 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	// the bench's cost, not the server's.
 	for i := range cfg.Streams {
 		p := &ingestPub{name: fmt.Sprintf("%s-%03d", prefix, i)}
-		p.pub = &media.FilePublisher{File: clip, Loop: true, OnUnit: p.onUnit}
+		p.pub = &rtspclient.FilePublisher{File: clip, Loop: true, OnUnit: p.onUnit}
 		if err := p.pub.Load(); err != nil {
 			return nil, fmt.Errorf("clip: %w", err)
 		}

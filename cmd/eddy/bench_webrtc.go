@@ -21,11 +21,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/webrtc"
 )
 
-// eddy bench webrtc: one camera publishes over RTSP (media.FilePublisher,
+// eddy bench webrtc: one camera publishes over RTSP (rtspclient.FilePublisher,
 // looping, in real time) to an Eddy server the bench starts as a child,
 // and pion WHEP viewers in the bench play it.
 //
@@ -285,7 +285,7 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 	}
 	stream := "bench-webrtc-" + time.Now().Format("150405")
 	var cur uint64
-	pub := &media.FilePublisher{File: clip, Loop: true,
+	pub := &rtspclient.FilePublisher{File: clip, Loop: true,
 		Rewrite: func(nalus [][]byte) [][]byte {
 			b.seq++
 			cur = b.seq

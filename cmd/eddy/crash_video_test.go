@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -226,7 +226,7 @@ func crashVideoPublish(t *testing.T, rtsp, clip string, streams []string) *crash
 	p := &crashVideoPubs{started: time.Now(), cancel: cancel}
 	t.Cleanup(p.stop)
 	for i, s := range streams {
-		fp := &media.FilePublisher{URL: "rtsp://" + rtsp + "/" + s, File: clip, Loop: true}
+		fp := &rtspclient.FilePublisher{URL: "rtsp://" + rtsp + "/" + s, File: clip, Loop: true}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
