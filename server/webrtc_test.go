@@ -35,7 +35,7 @@ import (
 	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
-	"github.com/eddy-video/eddy/webrtc"
+	"github.com/eddy-video/eddy/webrtc/whepclient"
 )
 
 // whepViewer is a pion WHEP client that depacketizes the H.264 it gets.
@@ -55,7 +55,7 @@ type whepViewer struct {
 
 func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepViewer, error) {
 	t.Helper()
-	api, err := webrtc.ClientAPI(true)
+	api, err := whepclient.ClientAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepVie
 		}
 	})
 	v.posted = time.Now()
-	v.session, v.resp, v.answer, err = webrtc.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	v.session, v.resp, v.answer, err = whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc)
 	return v, err
 }
 
@@ -269,12 +269,12 @@ func TestWHEP(t *testing.T) {
 	waitPeers(t, e, 2, 2*time.Second)
 
 	// DELETE ends viewer 1's session; a second DELETE finds nothing.
-	if code, err := webrtc.EndSession(ctx, http.DefaultClient, v1.session); err != nil || code != 200 {
+	if code, err := whepclient.EndSession(ctx, http.DefaultClient, v1.session); err != nil || code != 200 {
 		t.Fatalf("DELETE: %d %v", code, err)
 	}
 	waitPeers(t, e, 1, 2*time.Second)
 	v1.waitState(t, 10*time.Second, pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed, pion.PeerConnectionStateDisconnected)
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, v1.session); code != 404 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, v1.session); code != 404 {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
 	n2 := v2.count()
@@ -296,7 +296,7 @@ func TestWHEP(t *testing.T) {
 // whipPublisher publishes testClip's H.264 over WHIP with pion.
 func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Duration) (string, chan error, *atomic.Int64) {
 	t.Helper()
-	api, err := webrtc.ClientAPI(true)
+	api, err := whepclient.ClientAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 			once.Do(func() { close(connected) })
 		}
 	})
-	session, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	session, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestWHIP(t *testing.T) {
 	if n := plis.Load(); n < 3 {
 		t.Errorf("the WHIP publisher got %d keyframe requests (PLI) in 7 s, want ≥ 3", n)
 	}
-	if code, err := webrtc.EndSession(ctx, http.DefaultClient, session); err != nil || code != 200 {
+	if code, err := whepclient.EndSession(ctx, http.DefaultClient, session); err != nil || code != 200 {
 		t.Fatalf("DELETE WHIP session: %d %v", code, err)
 	}
 	// The publication ended with the WHIP session, and so did the viewer's.
@@ -561,7 +561,7 @@ func TestWebRTCBadInput(t *testing.T) {
 			t.Errorf("PATCH %s: %d, want %d", c.name, got, c.status)
 		}
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, loc); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, loc); code != 200 {
 		t.Errorf("DELETE: %d", code)
 	}
 	if got := patch("application/trickle-ice-sdpfrag", good); got != 404 {
@@ -653,7 +653,7 @@ func TestWHIPOpus(t *testing.T) {
 	ctx := servertest.Context(t, time.Minute)
 	opus := opusPackets(t, 6*time.Second)
 
-	api, err := webrtc.ClientAPI(true)
+	api, err := whepclient.ClientAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +670,7 @@ func TestWHIPOpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	session, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/mic/whip", pc)
+	session, resp, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/mic/whip", pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -722,7 +722,7 @@ func TestWHIPOpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, session); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, session); code != 200 {
 		t.Fatalf("DELETE: %d", code)
 	}
 	waitPeers(t, e, 0, 5*time.Second)
@@ -792,7 +792,7 @@ func TestWebRTCICEConfig(t *testing.T) {
 		!strings.Contains(links, `<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"`) {
 		t.Errorf("Link headers:\n%s", links)
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, e.URL+hdr.Get("Location")); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, e.URL+hdr.Get("Location")); code != 200 {
 		t.Errorf("DELETE: %d", code)
 	}
 }
@@ -835,7 +835,7 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 			once.Do(func() { close(connected) })
 		}
 	})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, dead); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, endpoint, dead); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -845,11 +845,11 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 	}
 
 	// The slow one: connected, never reads its track.
-	api, _ := webrtc.ClientAPI(true)
+	api, _ := whepclient.ClientAPI(true)
 	slow, _ := api.NewPeerConnection(pion.Configuration{})
 	defer slow.Close()
 	_, _ = slow.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, slow); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, endpoint, slow); err != nil {
 		t.Fatal(err)
 	}
 
@@ -917,7 +917,7 @@ func TestWHEPCodecs(t *testing.T) {
 			}
 			defer func() { _ = ff.Process.Kill(); _ = ff.Wait() }()
 			waitLive(t, e, c.stream)
-			api, _ := webrtc.ClientAPI(true)
+			api, _ := whepclient.ClientAPI(true)
 			pc, err := api.NewPeerConnection(pion.Configuration{})
 			if err != nil {
 				t.Fatal(err)
@@ -938,7 +938,7 @@ func TestWHEPCodecs(t *testing.T) {
 					mu.Unlock()
 				}
 			})
-			_, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/"+c.stream+"/whep", pc)
+			_, resp, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/"+c.stream+"/whep", pc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -991,7 +991,7 @@ func TestWHIPVP8(t *testing.T) {
 		}
 		frames = append(frames, fr)
 	}
-	api, _ := webrtc.ClientAPI(true)
+	api, _ := whepclient.ClientAPI(true)
 	pc, err := api.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -1007,7 +1007,7 @@ func TestWHIPVP8(t *testing.T) {
 	if err := tr.SetCodecPreferences([]pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}}); err != nil {
 		t.Fatal(err)
 	}
-	session, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whip", pc)
+	session, resp, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whip", pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1044,7 +1044,7 @@ func TestWHIPVP8(t *testing.T) {
 			}
 		}
 	})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whep", viewer); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whep", viewer); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -1058,7 +1058,7 @@ func TestWHIPVP8(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, session); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, session); code != 200 {
 		t.Fatalf("DELETE: %d", code)
 	}
 	am := e.ArchivedMedia()
@@ -1111,7 +1111,7 @@ func TestWHEPOverTCP(t *testing.T) {
 			}
 		}
 	})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -1166,7 +1166,7 @@ func TestWebRTCTURN(t *testing.T) {
 	ctx := servertest.Context(t, 30*time.Second)
 	defer publishLive(ctx, t, e, "cam", 20*time.Second)()
 
-	api, _ := webrtc.ClientAPI(true)
+	api, _ := whepclient.ClientAPI(true)
 	pc, err := api.NewPeerConnection(pion.Configuration{ICETransportPolicy: pion.ICETransportPolicyRelay,
 		ICEServers: []pion.ICEServer{{URLs: []string{turnURL}, Username: "eddy", Credential: "secret"}}})
 	if err != nil {
@@ -1186,7 +1186,7 @@ func TestWebRTCTURN(t *testing.T) {
 			}
 		}
 	})
-	_, _, answer, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc)
+	_, _, answer, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc)
 	if err != nil {
 		t.Fatal(err)
 	}

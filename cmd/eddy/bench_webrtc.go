@@ -22,7 +22,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media/rtspclient"
-	"github.com/eddy-video/eddy/webrtc"
+	"github.com/eddy-video/eddy/webrtc/whepclient"
 )
 
 // eddy bench webrtc: one camera publishes over RTSP (rtspclient.FilePublisher,
@@ -239,7 +239,7 @@ func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, 
 			v.mu.Unlock()
 		}
 	})
-	v.session, _, _, err = webrtc.Negotiate(ctx, b.hc, b.url+"/webrtc/"+stream+"/whep", pc)
+	v.session, _, _, err = whepclient.Negotiate(ctx, b.hc, b.url+"/webrtc/"+stream+"/whep", pc)
 	if err != nil {
 		pc.Close()
 		return nil, err
@@ -249,7 +249,7 @@ func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, 
 
 func (v *rtcViewer) close(ctx context.Context, hc *http.Client) {
 	if v.session != "" {
-		_, _ = webrtc.EndSession(ctx, hc, v.session)
+		_, _ = whepclient.EndSession(ctx, hc, v.session)
 	}
 	v.pc.Close()
 }
@@ -274,7 +274,7 @@ func (v *rtcViewer) window(from, to int64) (s []rtcSample, frames []int64) {
 func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error) {
 	b := &rtcBench{cfg: cfg, log: cfg.Log, sent: map[uint64]int64{}}
 	var err error
-	if b.api, err = webrtc.ClientAPI(true); err != nil {
+	if b.api, err = whepclient.ClientAPI(true); err != nil {
 		return nil, err
 	}
 	clip := cfg.Clip
