@@ -12,6 +12,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/eddy-video/eddy/cmd/eddy/bench"
 )
 
 const usage = `usage:
@@ -36,7 +38,7 @@ func main() {
 	case "serve":
 		err = serve(os.Args[2:])
 	case "bench":
-		err = bench(os.Args[2:])
+		err = bench.Main(os.Args[2:])
 	case "publish":
 		err = publish(os.Args[2:])
 	case "whep":

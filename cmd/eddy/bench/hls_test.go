@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func runShortHLSBench(t *testing.T, ll bool) *hlsResults {
 	cfg := defaultHLSBenchConfig()
 	cfg.LL = ll
 	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Clip = filepath.Join("..", "..", "..", "testdata", "cam-h264-aac.mp4")
 	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
 	cfg.Log = ingestTestLog{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

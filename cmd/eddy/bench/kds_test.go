@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -51,11 +51,4 @@ func TestBenchLatHist(t *testing.T) {
 			t.Errorf("quantile(%v) = %d, want ≈ %d", c.q, got, c.want)
 		}
 	}
-}
-
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(b []byte) (int, error) {
-	l.t.Logf("%s %s", time.Now().Format("15:04:05.000"), bytes.TrimRight(b, "\n"))
-	return len(b), nil
 }

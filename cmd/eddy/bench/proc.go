@@ -1,0 +1,134 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// readPSI reads Linux pressure stall information totals (µs), empty when
+// the kernel has none.
+func readPSI() map[string]float64 {
+	m := map[string]float64{}
+	for _, res := range []string{"cpu", "io"} {
+		b, err := os.ReadFile("/proc/pressure/" + res)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 5 {
+				continue
+			}
+			if v, ok := strings.CutPrefix(f[4], "total="); ok {
+				if n, err := strconv.ParseFloat(v, 64); err == nil {
+					m[res+"_"+f[0]] = n
+				}
+			}
+		}
+	}
+	return m
+}
+
+// ingestClockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat:
+// `getconf CLK_TCK`, or 100 (Linux's value) when that fails.
+func ingestClockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
+			return v
+		}
+	}
+	return 100
+}
+
+// ingestCPUSeconds is utime+stime of a process, from /proc/PID/stat.
+func ingestCPUSeconds(pid int, tck float64) (float64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := strings.LastIndexByte(string(b), ')') // comm may hold spaces
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // state is f[0]; utime f[11], stime f[12]
+		return 0, false
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	s, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(u+s) / tck, true
+}
+
+// ingestRSS returns VmRSS and VmHWM (peak) of a process in bytes.
+func ingestRSS(pid int) (rss, hwm int64) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) < 1 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			rss = n << 10
+		case "VmHWM":
+			hwm = n << 10
+		}
+	}
+	return rss, hwm
+}
+
+// cpuSample holds CPU-seconds (user + system) of the server and of this
+// process, from /proc (Linux; 100 clock ticks per second).
+type cpuSample struct {
+	server, self     float64
+	serverOK, selfOK bool
+}
+
+func readCPU(pid int) cpuSample {
+	var s cpuSample
+	if pid > 0 {
+		s.server, s.serverOK = procCPUSeconds(pid)
+	}
+	s.self, s.selfOK = procCPUSeconds(os.Getpid())
+	return s
+}
+
+func procCPUSeconds(pid int) (float64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// Fields after "(comm)": state is field 3, utime 14, stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return float64(utime+stime) / 100, true
+}
