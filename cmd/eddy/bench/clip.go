@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 )
 
-// ingestDefaultClipArgs makes the default clip (ffmpeg arguments before the
+// defaultClipArgs makes the default clip (ffmpeg arguments before the
 // output file).
-var ingestDefaultClipArgs = []string{
+var defaultClipArgs = []string{
 	"-hide_banner", "-loglevel", "error", "-y",
 	"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25",
 	"-f", "lavfi", "-i", "sine=frequency=440",
@@ -20,9 +20,9 @@ var ingestDefaultClipArgs = []string{
 	"-c:a", "aac", "-b:a", "64k",
 }
 
-// ingestDefaultClipPath is where the default clip is cached: the user cache
+// defaultClipPath is where the default clip is cached: the user cache
 // directory ($XDG_CACHE_HOME or ~/.cache on Linux) under eddy/.
-func ingestDefaultClipPath() string {
+func defaultClipPath() string {
 	dir, err := os.UserCacheDir()
 	if err != nil {
 		dir = os.TempDir()
@@ -30,10 +30,10 @@ func ingestDefaultClipPath() string {
 	return filepath.Join(dir, "eddy", "bench-ingest-720p25-h264-2M-gop50-aac64k-20s.mp4")
 }
 
-// ingestDefaultClip returns the cached default clip, making it first if
+// defaultClip returns the cached default clip, making it first if
 // needed.
-func ingestDefaultClip(ctx context.Context, log func(string, ...any)) (string, error) {
-	p := ingestDefaultClipPath()
+func defaultClip(ctx context.Context, log func(string, ...any)) (string, error) {
+	p := defaultClipPath()
 	if st, err := os.Stat(p); err == nil && st.Size() > 0 {
 		return p, nil
 	}
@@ -46,7 +46,7 @@ func ingestDefaultClip(ctx context.Context, log func(string, ...any)) (string, e
 	}
 	tmp := p + ".tmp.mp4"
 	log("making the default clip with ffmpeg (once): %s", p)
-	out, err := exec.CommandContext(ctx, ffmpeg, append(append([]string(nil), ingestDefaultClipArgs...), tmp)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, ffmpeg, append(append([]string(nil), defaultClipArgs...), tmp)...).CombinedOutput()
 	if err != nil {
 		_ = os.Remove(tmp)
 		return "", fmt.Errorf("ffmpeg: %v\n%s", err, out)
@@ -55,4 +55,19 @@ func ingestDefaultClip(ctx context.Context, log func(string, ...any)) (string, e
 		return "", err
 	}
 	return p, nil
+}
+
+// clipOrDefault is clip, or the default clip when clip is "".
+func clipOrDefault(ctx context.Context, clip string, log func(string, ...any)) (string, error) {
+	if clip != "" {
+		return clip, nil
+	}
+	return defaultClip(ctx, log)
+}
+
+// cameraAbout is the -h text of a bench that publishes one camera to a
+// server it starts: what it measures, then where the default clip is.
+func cameraAbout(measures string) string {
+	return "Publishes one camera over RTSP to a server it starts (`eddy serve` on loopback)\n" + measures +
+		"\n\nThe default clip is bench ingest's (720p25 H.264 2 Mbit/s, GOP 2 s, AAC), cached\nat " + defaultClipPath() + "."
 }

@@ -8,11 +8,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/eddy-video/eddy/media/rtspclient"
@@ -51,9 +48,7 @@ type hlsBenchConfig struct {
 	Clip     string        // MP4 to publish; "" = the bench ingest default clip
 	LL       bool          // Low-Latency HLS: readers fetch parts with blocking reloads; a second watcher times parts
 
-	Server     string   // eddy binary to start; "" = this executable
-	ServerArgs []string // extra `serve` flags for the child
-	Keep       bool     // keep the child's data directory and log
+	childConfig
 
 	Progress time.Duration // progress line period; 0 = none
 	Log      io.Writer     // setup and progress messages; nil = discard
@@ -97,17 +92,10 @@ func (c *hlsBenchConfig) validate() error {
 func benchHLS(args []string) error {
 	cfg := defaultHLSBenchConfig()
 	fs := flag.NewFlagSet("bench hls", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eddy bench hls [flags]\n\n"+
-			"Publishes one camera over RTSP to a server it starts (`eddy serve` on loopback)\n"+
-			"and measures LIVE HLS: how soon a closed fragment is listed in the media\n"+
-			"playlist (p50/p99), and N readers polling like hls.js: server CPU per\n"+
-			"reader-minute (raw, and net of a publisher-only baseline window of the same\n"+
-			"length), bytes and requests served, request latency, readers that fell behind.\n\n"+
-			"The default clip is bench ingest's (720p25 H.264 2 Mbit/s, GOP 2 s, AAC), cached\n"+
-			"at %s.\n\nflags:\n", ingestDefaultClipPath())
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "[flags]", cameraAbout("and measures LIVE HLS: how soon a closed fragment is listed in the media\n"+
+		"playlist (p50/p99), and N readers polling like hls.js: server CPU per\n"+
+		"reader-minute (raw, and net of a publisher-only baseline window of the same\n"+
+		"length), bytes and requests served, request latency, readers that fell behind."))
 	fs.IntVar(&cfg.Readers, "readers", cfg.Readers, "concurrent HLS readers (0: listing latency only)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each measured window (baseline, then readers)")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "settling before each window")
@@ -116,44 +104,26 @@ func benchHLS(args []string) error {
 	fs.DurationVar(&cfg.Poll, "poll", cfg.Poll, "the latency watcher's media playlist poll period")
 	fs.BoolVar(&cfg.LL, "ll", cfg.LL, "Low-Latency HLS: readers load parts with blocking playlist reloads as hls.js in low-latency mode does, and a part watcher times each part's listing")
 	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
-	fs.StringVar(&cfg.Server, "server", cfg.Server, "eddy binary to start as the server (default: this executable)")
-	serverArgs := fs.String("server-args", "", "extra flags for the started server's serve command, space separated")
-	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep the started server's data directory and log")
+	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench hls: unexpected argument %q", fs.Arg(0))
-	}
-	cfg.ServerArgs = strings.Fields(*serverArgs)
-	if err := cfg.validate(); err != nil {
+	check := func() error { splitServerArgs(); return cfg.validate() }
+	if help, err := parseFlags(fs, args, check); help || err != nil {
 		return err
 	}
 	cfg.Log = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := runHLSBench(ctx, cfg)
-	if res == nil {
-		return err
-	}
-	return printReport(res, *jsonOut, err)
+	return runAndReport(*jsonOut, "", func(ctx context.Context) (*hlsResults, error) { return runHLSBench(ctx, cfg) })
 }
 
-// hlsBench is the state of one run. It borrows bench ingest's probe (an
-// ingestBench holding only the server's URL, pid and HTTP client) for
-// /metrics, /proc CPU and RSS, PSI and load.
+// hlsBench is the state of one run. Its prober samples /metrics, /proc CPU
+// and RSS, PSI and load at the windows' edges.
 type hlsBench struct {
-	cfg    hlsBenchConfig
-	log    io.Writer
-	ib     *ingestBench
+	cfg hlsBenchConfig
+	logger
+	pr     *prober
 	url    string
 	stream string
-	pub    *ingestPub
+	pub    *publisher
 	hc     *http.Client // setup, watcher
 	rc     *http.Client // readers (their own connection pool)
 
@@ -187,23 +157,14 @@ type hlsListed struct {
 	polled int64 // when that poll was sent
 }
 
-func (b *hlsBench) logf(format string, args ...any) {
-	if b.log != nil {
-		fmt.Fprintf(b.log, format+"\n", args...)
-	}
-}
-
 func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
-	b := &hlsBench{cfg: cfg, log: cfg.Log}
-	clip := cfg.Clip
-	if clip == "" {
-		var err error
-		if clip, err = ingestDefaultClip(ctx, b.logf); err != nil {
-			return nil, err
-		}
+	b := &hlsBench{cfg: cfg, logger: logger{log: cfg.Log}}
+	clip, err := clipOrDefault(ctx, cfg.Clip, b.logf)
+	if err != nil {
+		return nil, err
 	}
 	b.stream = "bench-hls-" + time.Now().Format("150405")
-	b.pub = &ingestPub{name: b.stream}
+	b.pub = &publisher{name: b.stream}
 	b.pub.pub = &rtspclient.FilePublisher{File: clip, Loop: true, OnUnit: func(pts time.Duration, key bool, ntp time.Time) {
 		b.pub.onUnit(pts, key, ntp)
 		if key {
@@ -217,62 +178,27 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 
-	bin := cfg.Server
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "eddy-bench-hls-")
+	srv, stopServer, err := startChild(ctx, cfg.childConfig, "hls", b.logf)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := StartServer(ctx, bin, dir, cfg.ServerArgs, b.logf)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	defer func() {
-		srv.Stop(b.logf)
-		if cfg.Keep {
-			b.logf("kept the server's directory %s", dir)
-		} else {
-			_ = os.RemoveAll(dir)
-		}
-	}()
+	defer stopServer()
 	b.url = srv.url
-	b.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true}}
-	b.rc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConns: 2*cfg.Readers + 8, MaxIdleConnsPerHost: 2*cfg.Readers + 8, DisableCompression: true,
-	}}
-	b.ib = &ingestBench{url: b.url, pid: srv.cmd.Process.Pid, hc: b.hc, clkTck: ingestClockTicks()}
+	b.hc = newHTTPClient(8)
+	b.rc = newHTTPClient(2*cfg.Readers + 8)
+	b.pr = newProber(b.url, srv.cmd.Process.Pid, b.hc)
 
 	res := &hlsResults{
 		Readers: cfg.Readers, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(), PlaylistWindow: cfg.Window,
 		PollMS: float64(cfg.Poll) / 1e6, Clip: clip, ClipSpanS: b.pub.pub.Span().Seconds(),
-		Server: "child: " + bin + " serve (TCP only, fresh data dir)", Endpoint: b.url, RTSP: srv.rtsp,
-		ServerPID: b.ib.pid, CPUs: runtime.NumCPU(),
+		Server: "child: " + srv.bin + " serve (TCP only, fresh data dir)", Endpoint: b.url, RTSP: srv.rtsp,
+		ServerPID: b.pr.pid, CPUs: runtime.NumCPU(),
 	}
 	if cfg.Keep {
 		res.ServerLog, res.DataDir = srv.logPath, srv.dir
 	}
-	ctx, cancelRun := context.WithCancelCause(ctx)
+	ctx, cancelRun := srv.watch(ctx)
 	defer cancelRun(nil)
-	go func() {
-		select {
-		case <-srv.done:
-			cancelRun(fmt.Errorf("the server (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
-				b.ib.pid, exitStatus(srv.err), srv.Tail(25)))
-		case <-ctx.Done():
-		}
-	}()
-	abort := func(err error) (*hlsResults, error) {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			return nil, cause
-		}
-		return nil, err
-	}
 
 	// The publisher, the stall probe and (once a fragment is stored) the
 	// watcher run through both windows.
@@ -283,51 +209,36 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 		wg.Wait()
 	}
 	defer stopAll()
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		b.ib.stalls.run(runCtx)
-	}()
+	wg.Go(func() { b.pr.stalls.run(runCtx) })
 	b.pub.pub.URL = "rtsp://" + srv.rtsp + "/" + b.stream
-	go func() {
-		defer wg.Done()
-		b.pub.run(runCtx, 0, b.logf)
-	}()
+	wg.Go(func() { b.pub.run(runCtx, 0, b.logf) })
 	b.logf("publisher → rtsp://%s/%s (%s)", srv.rtsp, b.stream, clip)
 	watchURL, err := b.sessionURL(ctx, true, 3*b.gop()+15*time.Second)
 	if err != nil {
-		return abort(fmt.Errorf("watcher session: %w", err))
+		return nil, runErr(ctx, fmt.Errorf("watcher session: %w", err))
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		b.watch(runCtx, watchURL)
-	}()
+	wg.Go(func() { b.watch(runCtx, watchURL) })
 	if cfg.LL {
 		llURL, err := b.sessionURL(ctx, false, 0)
 		if err != nil {
-			return abort(fmt.Errorf("part watcher session: %w", err))
+			return nil, runErr(ctx, fmt.Errorf("part watcher session: %w", err))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.watchParts(runCtx, llURL)
-		}()
+		wg.Go(func() { b.watchParts(runCtx, llURL) })
 	}
 
 	// Baseline: publisher and watcher alone.
 	b.logf("baseline: warm-up %v, window %v (publisher and watcher only)", cfg.Warmup, cfg.Duration)
-	if err := ingestSleep(ctx, cfg.Warmup); err != nil {
-		return abort(err)
+	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
+		return nil, runErr(ctx, err)
 	}
-	base0, base1, err := b.window(ctx)
+	base0, base1, err := b.pr.window(ctx, cfg.Duration, cfg.Progress, b.logf)
 	if err != nil {
-		return abort(err)
+		return nil, runErr(ctx, err)
 	}
 
 	// Readers.
 	var readers []*hlsReader
-	var rp0, rp1 ingestProbe
+	var rp0, rp1 snapshot
 	if cfg.Readers > 0 {
 		rdCtx, stopReaders := context.WithCancel(runCtx)
 		var rwg sync.WaitGroup
@@ -335,10 +246,8 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 			r := &hlsReader{id: i, b: b}
 			readers = append(readers, r)
 			delay := cfg.Stagger * time.Duration(i) / time.Duration(cfg.Readers)
-			rwg.Add(1)
-			go func() {
-				defer rwg.Done()
-				if ingestSleep(rdCtx, delay) != nil {
+			rwg.Go(func() {
+				if sleepCtx(rdCtx, delay) != nil {
 					return
 				}
 				if cfg.LL {
@@ -346,70 +255,33 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 				} else {
 					r.run(rdCtx)
 				}
-			}()
+			})
 		}
 		b.logf("%d readers (hls.js-like, LIVE, window %d): warm-up %v, window %v", cfg.Readers, cfg.Window, cfg.Warmup, cfg.Duration)
-		err := ingestSleep(ctx, cfg.Warmup)
+		err := sleepCtx(ctx, cfg.Warmup)
 		if err == nil {
-			rp0, rp1, err = b.window(ctx)
+			rp0, rp1, err = b.pr.window(ctx, cfg.Duration, cfg.Progress, b.logf)
 		}
 		stopReaders()
 		rwg.Wait()
 		if err != nil {
-			return abort(err)
+			return nil, runErr(ctx, err)
 		}
 	}
 	stopAll()
 	b.results(res, base0, base1, rp0, rp1, readers)
-	res.ServerWarnings = srv.warnings()
-	for i, l := range res.ServerWarnings {
-		if i == 5 {
-			res.Problems = append(res.Problems, fmt.Sprintf("server log: %d more warnings/errors", len(res.ServerWarnings)-i))
-			break
-		}
-		res.Problems = append(res.Problems, "server log: "+l)
-	}
+	var logProblems []string
+	res.ServerWarnings, logProblems = srv.logProblems()
+	res.Problems = append(res.Problems, logProblems...)
 	if len(res.Problems) > 0 {
 		res.ServerLogTail = srv.Tail(30)
 	}
 	return res, nil
 }
 
-// window measures one window of cfg.Duration, with progress lines.
-func (b *hlsBench) window(ctx context.Context) (p0, p1 ingestProbe, err error) {
-	p0 = b.ib.probe(ctx)
-	if p0.metricsErr != nil {
-		return p0, p1, fmt.Errorf("metrics: %w", p0.metricsErr)
-	}
-	end := p0.at.Add(b.cfg.Duration)
-	last := p0
-	for {
-		next := time.Now().Add(b.cfg.Progress)
-		if b.cfg.Progress == 0 || !next.Before(end) {
-			next = end
-		}
-		if err := ingestSleep(ctx, time.Until(next)); err != nil {
-			return p0, p1, err
-		}
-		if !next.Before(end) {
-			break
-		}
-		cur := b.ib.probe(ctx)
-		b.logf("%s", progressLine(p0, last, cur))
-		last = cur
-	}
-	p1 = b.ib.probe(ctx)
-	if p1.metricsErr != nil {
-		return p0, p1, fmt.Errorf("metrics: %w", p1.metricsErr)
-	}
-	return p0, p1, nil
-}
-
 // gop is the keyframe interval as sent; 2 s before two were sent.
 func (b *hlsBench) gop() time.Duration {
-	b.pub.mu.Lock()
-	defer b.pub.mu.Unlock()
-	if d := medianSpacing(b.pub.keys); d > 0 {
+	if d := b.pub.gop(); d > 0 {
 		return d
 	}
 	return 2 * time.Second

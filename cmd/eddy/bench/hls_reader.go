@@ -67,6 +67,38 @@ func (r *hlsReader) open(ctx context.Context) (mediaURL string, base *url.URL, o
 	return mediaURL, base, true
 }
 
+// loadPlaylist loads the media playlist at u and notes the request; after
+// a failure it waits a second and returns no playlist. ok is false when
+// ctx ended.
+func (r *hlsReader) loadPlaylist(ctx context.Context, u string, base *url.URL) (pl *hlsPlaylist, ok bool) {
+	pl, n, d, err := getPlaylist(ctx, r.b.rc, u, base)
+	if ctx.Err() != nil {
+		return nil, false
+	}
+	r.note('p', d, n, err)
+	if err != nil {
+		return nil, sleepCtx(ctx, time.Second) == nil
+	}
+	return pl, true
+}
+
+// loadInit loads an init segment once: inits holds those loaded. It
+// reports false when ctx ended.
+func (r *hlsReader) loadInit(ctx context.Context, uri string, inits map[string]bool) bool {
+	if inits[uri] {
+		return true
+	}
+	_, n, d, _, err := hlsGet(ctx, r.b.rc, uri, false)
+	if ctx.Err() != nil {
+		return false
+	}
+	r.note('i', d, n, err)
+	if err == nil {
+		inits[uri] = true
+	}
+	return true
+}
+
 func (r *hlsReader) run(ctx context.Context) {
 	b := r.b
 	mediaURL, base, ok := r.open(ctx)
@@ -78,19 +110,11 @@ func (r *hlsReader) run(ctx context.Context) {
 	inits := map[string]bool{}
 	for ctx.Err() == nil {
 		start := time.Now()
-		body, n, d, _, err := hlsGet(ctx, b.rc, mediaURL, true)
-		if ctx.Err() != nil {
+		pl, ok := r.loadPlaylist(ctx, mediaURL, base)
+		if !ok {
 			return
 		}
-		var pl *hlsPlaylist
-		if err == nil {
-			pl, err = parseHLSMediaPlaylist(base, body)
-		}
-		r.note('p', d, n, err)
-		if err != nil {
-			if ingestSleep(ctx, time.Second) != nil {
-				return
-			}
+		if pl == nil {
 			continue
 		}
 		updated := false
@@ -118,15 +142,8 @@ func (r *hlsReader) run(ctx context.Context) {
 			if s.seq < next || ctx.Err() != nil {
 				continue
 			}
-			if s.initURI != "" && !inits[s.initURI] {
-				_, n, d, _, err := hlsGet(ctx, b.rc, s.initURI, false)
-				if ctx.Err() != nil {
-					return
-				}
-				r.note('i', d, n, err)
-				if err == nil {
-					inits[s.initURI] = true
-				}
+			if s.initURI != "" && !r.loadInit(ctx, s.initURI, inits) {
+				return
 			}
 			_, n, d, status, err := hlsGet(ctx, b.rc, s.uri, false)
 			if ctx.Err() != nil {
@@ -156,7 +173,7 @@ func (r *hlsReader) run(ctx context.Context) {
 		if interval <= 0 {
 			interval = time.Second
 		}
-		if ingestSleep(ctx, time.Until(start.Add(interval))) != nil {
+		if sleepCtx(ctx, time.Until(start.Add(interval))) != nil {
 			return
 		}
 	}

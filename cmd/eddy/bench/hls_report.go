@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,37 +102,15 @@ type hlsListing struct {
 	PollGapP99MS    float64 `json:"poll_gap_p99_ms"` // watcher: time between a listing poll and the one before (resolution)
 }
 
-func (b *hlsBench) measureWindow(w *hlsWindow, p0, p1 ingestProbe) {
+func (b *hlsBench) measureWindow(w *hlsWindow, p0, p1 snapshot) {
 	win := p1.at.Sub(p0.at)
 	w.DurationS = win.Seconds()
 	w.LoadStart, w.LoadEnd = p0.load, p1.load
-	if p0.serverCPUOK && p1.serverCPUOK {
-		c := p1.serverCPU - p0.serverCPU
-		pc := 100 * c / win.Seconds()
-		w.ServerCPUSeconds, w.ServerCPUPercent = &c, &pc
-	}
-	if p0.selfCPUOK && p1.selfCPUOK {
-		c := p1.selfCPU - p0.selfCPU
-		pc := 100 * c / win.Seconds()
-		w.BenchCPUSeconds, w.BenchCPUPercent = &c, &pc
-	}
+	w.ServerCPUSeconds, w.ServerCPUPercent = serverCPU(p0, p1)
+	w.BenchCPUSeconds, w.BenchCPUPercent = benchCPU(p0, p1)
 	w.RSSEndMiB, w.RSSPeakMiB = mib(p1.rss), mib(p1.hwm)
-	psi := func(k string) *float64 {
-		a, ok0 := p0.psi[k]
-		z, ok1 := p1.psi[k]
-		if !ok0 || !ok1 {
-			return nil
-		}
-		v := 100 * (z - a) / float64(win.Microseconds())
-		return &v
-	}
-	w.CPUPressurePc, w.IOPressurePc = psi("cpu_some"), psi("io_some")
-	for _, st := range b.ib.stalls.within(p0.at, p1.at) {
-		if st.d >= 100*time.Millisecond {
-			w.BenchStalls100ms++
-		}
-		w.BenchStallMaxMS = math.Max(w.BenchStallMaxMS, float64(st.d)/1e6)
-	}
+	w.CPUPressurePc, w.IOPressurePc = psiPercent(p0, p1, "cpu_some"), psiPercent(p0, p1, "io_some")
+	w.BenchStalls100ms, w.BenchStallMaxMS = b.pr.stalls.summary(p0.at, p1.at)
 	w.FragmentsPersisted = int64(p1.metrics["eddy_fragments_persisted_total"] - p0.metrics["eddy_fragments_persisted_total"])
 	w.Listing = b.listing(p0.at.UnixNano(), p1.at.UnixNano())
 	if b.cfg.LL {
@@ -169,10 +146,8 @@ func (b *hlsBench) listing(from, to int64) hlsListing {
 	if out.Samples == 0 {
 		return out
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-	out.AfterCloseP50MS, out.AfterCloseP99MS = ms(hlsQuantile(afterClose, 0.5)), ms(hlsQuantile(afterClose, 0.99))
-	out.AfterCloseMaxMS = ms(hlsQuantile(afterClose, 1))
-	out.AfterKeyP50MS, out.AfterKeyP99MS = ms(hlsQuantile(afterKey, 0.5)), ms(hlsQuantile(afterKey, 0.99))
+	out.AfterCloseP50MS, out.AfterCloseP99MS, out.AfterCloseMaxMS = msQuantiles(afterClose)
+	out.AfterKeyP50MS, out.AfterKeyP99MS, _ = msQuantiles(afterKey)
 	within := 0
 	for _, d := range afterClose {
 		if d <= 100*time.Millisecond {
@@ -180,22 +155,11 @@ func (b *hlsBench) listing(from, to int64) hlsListing {
 		}
 	}
 	out.Within100msPc = 100 * float64(within) / float64(len(afterClose))
-	out.PollGapP99MS = ms(hlsQuantile(gaps, 0.99))
+	out.PollGapP99MS = ms(quantile(gaps, 0.99))
 	return out
 }
 
-// hlsQuantile is the nearest-rank quantile of ds (q = 1: the maximum); it
-// sorts ds.
-func hlsQuantile(ds []time.Duration, q float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	i := int(math.Ceil(q*float64(len(ds)))) - 1
-	return ds[min(max(i, 0), len(ds)-1)]
-}
-
-func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, readers []*hlsReader) {
+func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 snapshot, readers []*hlsReader) {
 	res.GOPS = b.gop().Seconds()
 	b.measureWindow(&res.Baseline, base0, base1)
 	from, to := base0.at, base1.at
@@ -286,10 +250,9 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 ingestProbe, 
 	}
 	res.RequestsPerSecond = float64(res.Requests) / win.Seconds()
 	res.MbitPerSecond = float64(res.BytesServed) * 8 / 1e6 / win.Seconds()
-	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-	res.PlaylistP50MS, res.PlaylistP99MS, res.PlaylistMaxMS = ms(hlsQuantile(pl, 0.5)), ms(hlsQuantile(pl, 0.99)), ms(hlsQuantile(pl, 1))
-	res.SegmentP50MS, res.SegmentP99MS, res.SegmentMaxMS = ms(hlsQuantile(seg, 0.5)), ms(hlsQuantile(seg, 0.99)), ms(hlsQuantile(seg, 1))
-	res.PartP50MS, res.PartP99MS, res.PartMaxMS = ms(hlsQuantile(parts, 0.5)), ms(hlsQuantile(parts, 0.99)), ms(hlsQuantile(parts, 1))
+	res.PlaylistP50MS, res.PlaylistP99MS, res.PlaylistMaxMS = msQuantiles(pl)
+	res.SegmentP50MS, res.SegmentP99MS, res.SegmentMaxMS = msQuantiles(seg)
+	res.PartP50MS, res.PartP99MS, res.PartMaxMS = msQuantiles(parts)
 	if res.ReadersStarted < len(readers) {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d of %d readers never started", len(readers)-res.ReadersStarted, len(readers)))
 	}
@@ -312,14 +275,8 @@ func (r *hlsResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "  clip     %s (%.1fs loop, GOP %.2fs as sent); sessions list %d fragments\n", r.Clip, r.ClipSpanS, r.GOPS, r.PlaylistWindow)
 	fmt.Fprintf(w, "  server   %s, pid %d, %s, rtsp://%s\n", r.Server, r.ServerPID, r.Endpoint, r.RTSP)
 	fmt.Fprintf(w, "  machine  %d CPUs (shared machine: CPU and latency figures are noisy)\n\n", r.CPUs)
-	tw := func(k, v, target string) {
-		if target != "" {
-			fmt.Fprintf(w, "  %-44s %-50s %s\n", k, v, target)
-		} else {
-			fmt.Fprintf(w, "  %-44s %s\n", k, v)
-		}
-	}
-	fmt.Fprintf(w, "  %-44s %-50s %s\n", "metric", "measured", "target / comparison")
+	tw := table{w, 44, 50}.row
+	tw("metric", "measured", "target / comparison")
 	l := r.Listing
 	tw("segment listed after its fragment closed¹", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", l.AfterCloseP50MS, l.AfterCloseP99MS, l.AfterCloseMaxMS), "p99 ≤ 100 ms")
 	tw("  within 100 ms", fmt.Sprintf("%.1f%% of %d segments (%d unmatched)", l.Within100msPc, l.Samples, l.Unmatched), "")
@@ -378,17 +335,7 @@ func (r *hlsResults) writeText(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "\n  RESULT: PROBLEMS:\n")
-	for _, p := range r.Problems {
-		fmt.Fprintf(w, "    - %s\n", p)
-	}
-	for i, p := range r.ReaderProblems {
-		if i == 10 {
-			fmt.Fprintf(w, "    … %d more (see --json)\n", len(r.ReaderProblems)-i)
-			break
-		}
-		fmt.Fprintf(w, "    - %s\n", p)
-	}
-	if r.ServerLogTail != "" {
-		fmt.Fprintf(w, "\n  server log (last lines):\n%s\n", r.ServerLogTail)
-	}
+	writeProblems(w, r.Problems, 0)
+	writeProblems(w, r.ReaderProblems, 10)
+	writeLogTail(w, r.ServerLogTail)
 }

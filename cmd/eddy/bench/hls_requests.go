@@ -37,7 +37,7 @@ func (b *hlsBench) sessionURL(ctx context.Context, watcher bool, wait time.Durat
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return "", err
 		}
-		if ingestSleep(ctx, 250*time.Millisecond) != nil {
+		if sleepCtx(ctx, 250*time.Millisecond) != nil {
 			return "", ctx.Err()
 		}
 	}
@@ -123,4 +123,14 @@ func (b *hlsBench) mediaURL(ctx context.Context, hc *http.Client, master string)
 		}
 	}
 	return "", fmt.Errorf("master playlist without a variant:\n%s", body)
+}
+
+// getPlaylist fetches the media playlist at u and parses it (base: its
+// URL, for relative URIs); n and d are as hlsGet's.
+func getPlaylist(ctx context.Context, hc *http.Client, u string, base *url.URL) (pl *hlsPlaylist, n int64, d time.Duration, err error) {
+	body, n, d, _, err := hlsGet(ctx, hc, u, true)
+	if err == nil {
+		pl, err = parseHLSMediaPlaylist(base, body)
+	}
+	return pl, n, d, err
 }

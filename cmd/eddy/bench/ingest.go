@@ -9,13 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,14 +39,12 @@ type ingestBenchConfig struct {
 	Warmup   time.Duration // after the last publisher started, before the window
 	Stagger  time.Duration // publishers start spread over this, so keyframes do not align
 	Settle   time.Duration // longest wait, after the window, for its last fragments to be listed
-	Clip     string        // MP4 to publish; "" = the generated default (see ingestDefaultClip)
+	Clip     string        // MP4 to publish; "" = the generated default (see defaultClip)
 
-	Server     string   // eddy binary to start; "" = this executable
-	ServerArgs []string // extra `serve` flags for the child
-	Endpoint   string   // an already-running server's HTTP URL: no child
-	RTSP       string   // its RTSP host:port (with Endpoint)
-	PID        int      // its process id, for CPU and RSS (with Endpoint)
-	Keep       bool     // keep the child's data directory and log
+	childConfig        // the server to start, unless Endpoint is set
+	Endpoint    string // an already-running server's HTTP URL: no child
+	RTSP        string // its RTSP host:port (with Endpoint)
+	PID         int    // its process id, for CPU and RSS (with Endpoint)
 
 	Prefix   string        // stream name prefix; "" = bench-<time>
 	Progress time.Duration // progress line period; 0 = none
@@ -92,91 +88,52 @@ func (c *ingestBenchConfig) validate() error {
 func benchIngest(args []string) error {
 	cfg := defaultIngestBenchConfig()
 	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eddy bench ingest [flags]\n\n"+
-			"Publishes an MP4 over RTSP to N streams in real time and measures the server:\n"+
-			"CPU per stream-minute, RSS, fragments persisted, persist latency (p50/p99) and\n"+
-			"loss (ListFragments against what the publishers sent). By default it starts its\n"+
-			"own server (`eddy serve` on loopback, TCP only, fresh data directory).\n\n"+
-			"The default clip (720p25 H.264 2 Mbit/s, GOP 2 s, AAC 64 kbit/s, 20 s) is made\n"+
-			"once with ffmpeg and cached at %s.\n\nflags:\n", ingestDefaultClipPath())
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "[flags]", fmt.Sprintf("Publishes an MP4 over RTSP to N streams in real time and measures the server:\n"+
+		"CPU per stream-minute, RSS, fragments persisted, persist latency (p50/p99) and\n"+
+		"loss (ListFragments against what the publishers sent). By default it starts its\n"+
+		"own server (`eddy serve` on loopback, TCP only, fresh data directory).\n\n"+
+		"The default clip (720p25 H.264 2 Mbit/s, GOP 2 s, AAC 64 kbit/s, 20 s) is made\n"+
+		"once with ffmpeg and cached at %s.", defaultClipPath()))
 	fs.IntVar(&cfg.Streams, "streams", cfg.Streams, "publishers (one stream each)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "publishing before the window starts (after the staggered starts)")
 	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread publisher starts over this long")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait after the window (beyond one GOP) for its last fragments to be listed")
 	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
-	fs.StringVar(&cfg.Server, "server", cfg.Server, "eddy binary to start as the server (default: this executable)")
-	serverArgs := fs.String("server-args", "", "extra flags for the started server's serve command, space separated (e.g. \"--sync interval\")")
+	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated (e.g. \"--sync interval\")")
 	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "HTTP URL of a running server instead of starting one (with --rtsp)")
 	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP host:port of the running server given with --endpoint")
 	fs.IntVar(&cfg.PID, "pid", cfg.PID, "process id of the server given with --endpoint, for CPU and RSS from /proc")
-	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep the started server's data directory and log")
 	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "stream name prefix (default bench-<time>)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write the bench process's own CPU profile (the publishers) to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench ingest: unexpected argument %q", fs.Arg(0))
-	}
-	cfg.ServerArgs = strings.Fields(*serverArgs)
-	if err := cfg.validate(); err != nil {
+	check := func() error { splitServerArgs(); return cfg.validate() }
+	if help, err := parseFlags(fs, args, check); help || err != nil {
 		return err
 	}
 	cfg.Log = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	stopProfile, err := startCPUProfile(*cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	res, err := runIngestBench(ctx, cfg)
-	if res == nil {
-		return err
-	}
-	return printReport(res, *jsonOut, err)
+	return runAndReport(*jsonOut, *cpuProfile, func(ctx context.Context) (*ingestResults, error) { return runIngestBench(ctx, cfg) })
 }
 
 // ingestBench is the state of one run.
 type ingestBench struct {
-	cfg    ingestBenchConfig
-	log    io.Writer
-	url    string // server HTTP URL
+	cfg ingestBenchConfig
+	logger
+	prober        // url, pid, hc, clock ticks and stalls of the server
 	rtsp   string // server RTSP host:port
-	pid    int    // server pid; 0 = unknown
 	child  *Server
 	am     *kinesisvideoarchivedmedia.Client
-	hc     *http.Client
 	names  []string
-	pubs   []*ingestPub
-	clkTck float64
-	stalls stallProbe
+	pubs   []*publisher
 	socks  sockProbe
 }
 
-func (b *ingestBench) logf(format string, args ...any) {
-	if b.log != nil {
-		fmt.Fprintf(b.log, format+"\n", args...)
-	}
-}
-
 func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults, error) {
-	b := &ingestBench{cfg: cfg, log: cfg.Log, clkTck: ingestClockTicks()}
-	clip := cfg.Clip
-	if clip == "" {
-		var err error
-		if clip, err = ingestDefaultClip(ctx, b.logf); err != nil {
-			return nil, err
-		}
+	b := &ingestBench{cfg: cfg, logger: logger{log: cfg.Log}, prober: prober{clkTck: clockTicks()}}
+	clip, err := clipOrDefault(ctx, cfg.Clip, b.logf)
+	if err != nil {
+		return nil, err
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
@@ -186,7 +143,7 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	// Load every publisher before the server starts: parsing the file is
 	// the bench's cost, not the server's.
 	for i := range cfg.Streams {
-		p := &ingestPub{name: fmt.Sprintf("%s-%03d", prefix, i)}
+		p := &publisher{name: fmt.Sprintf("%s-%03d", prefix, i)}
 		p.pub = &rtspclient.FilePublisher{File: clip, Loop: true, OnUnit: p.onUnit}
 		if err := p.pub.Load(); err != nil {
 			return nil, fmt.Errorf("clip: %w", err)
@@ -198,34 +155,15 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	if cfg.Endpoint != "" {
 		b.url, b.rtsp, b.pid = strings.TrimRight(cfg.Endpoint, "/"), cfg.RTSP, cfg.PID
 	} else {
-		bin := cfg.Server
-		if bin == "" {
-			var err error
-			if bin, err = os.Executable(); err != nil {
-				return nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
-			}
-		}
-		dir, err := os.MkdirTemp("", "eddy-bench-ingest-")
+		srv, stopServer, err := startChild(ctx, cfg.childConfig, "ingest", b.logf)
 		if err != nil {
-			return nil, err
-		}
-		srv, err := StartServer(ctx, bin, dir, cfg.ServerArgs, b.logf)
-		if err != nil {
-			_ = os.RemoveAll(dir)
 			return nil, err
 		}
 		b.child = srv
-		defer func() {
-			srv.Stop(b.logf)
-			if cfg.Keep {
-				b.logf("kept the server's directory %s", dir)
-			} else {
-				_ = os.RemoveAll(dir)
-			}
-		}()
+		defer stopServer()
 		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
 	}
-	b.hc = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	b.hc = newHTTPClient(8)
 	b.am = kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
 		Region: "us-east-1",
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -249,58 +187,31 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	} else {
 		res.Server = "external"
 	}
-	// A server that exits during the run (a crash, or a signal from
-	// outside) ends the run with its log instead of a report of reconnects.
-	ctx, cancelRun := context.WithCancelCause(ctx)
-	defer cancelRun(nil)
 	if b.child != nil {
-		go func() {
-			select {
-			case <-b.child.done:
-				cancelRun(fmt.Errorf("the server (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
-					b.pid, exitStatus(b.child.err), b.child.Tail(25)))
-			case <-ctx.Done():
-			}
-		}()
-	}
-	abort := func(err error) (*ingestResults, error) {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			return nil, cause
-		}
-		return nil, err
+		var cancelRun context.CancelCauseFunc
+		ctx, cancelRun = b.child.watch(ctx)
+		defer cancelRun(nil)
 	}
 	idle := b.probe(ctx)
 	if idle.metricsErr != nil {
-		return abort(fmt.Errorf("metrics: %w", idle.metricsErr))
+		return nil, runErr(ctx, fmt.Errorf("metrics: %w", idle.metricsErr))
 	}
 	res.RSSIdleMiB = mib(idle.rss)
 
 	// Publish.
 	pubCtx, stopPubs := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		b.stalls.run(pubCtx)
-	}()
+	wg.Go(func() { b.stalls.run(pubCtx) })
 	if _, port, err := net.SplitHostPort(b.rtsp); err == nil {
 		if n, err := strconv.Atoi(port); err == nil {
 			b.socks.port = fmt.Sprintf("%04X", n)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				b.socks.run(pubCtx)
-			}()
+			wg.Go(func() { b.socks.run(pubCtx) })
 		}
 	}
 	for i, p := range b.pubs {
 		p.pub.URL = "rtsp://" + b.rtsp + "/" + p.name
 		delay := cfg.Stagger * time.Duration(i) / time.Duration(cfg.Streams)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.run(pubCtx, delay, b.logf)
-		}()
+		wg.Go(func() { p.run(pubCtx, delay, b.logf) })
 	}
 	stopAll := func() {
 		stopPubs()
@@ -308,60 +219,34 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	}
 	defer stopAll()
 	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, prefix, clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
-	if err := ingestSleep(ctx, cfg.Stagger+cfg.Warmup); err != nil {
-		return abort(err)
+	if err := sleepCtx(ctx, cfg.Stagger+cfg.Warmup); err != nil {
+		return nil, runErr(ctx, err)
 	}
 
 	// The window.
-	p0 := b.probe(ctx)
-	if p0.metricsErr != nil {
-		return abort(fmt.Errorf("metrics: %w", p0.metricsErr))
-	}
-	end := p0.at.Add(cfg.Duration)
-	last := p0
-	for {
-		next := time.Now().Add(cfg.Progress)
-		if cfg.Progress == 0 || !next.Before(end) {
-			next = end
-		}
-		if err := ingestSleep(ctx, time.Until(next)); err != nil {
-			return abort(err)
-		}
-		if !next.Before(end) {
-			break
-		}
-		cur := b.probe(ctx)
-		b.logf("%s", progressLine(p0, last, cur))
-		last = cur
-	}
-	p1 := b.probe(ctx)
-	if p1.metricsErr != nil {
-		return abort(fmt.Errorf("metrics: %w", p1.metricsErr))
+	p0, p1, err := b.window(ctx, cfg.Duration, cfg.Progress, b.logf)
+	if err != nil {
+		return nil, runErr(ctx, err)
 	}
 
 	// Let the fragments that started in the window close and be listed,
 	// then stop publishing.
 	lists, settleProblems := b.settle(ctx, p0.at, p1.at)
 	if ctx.Err() != nil {
-		return abort(ctx.Err())
+		return nil, runErr(ctx, ctx.Err())
 	}
 	stopAll()
 	after := b.probe(ctx) // counters over the whole run, for loss indicators
 	if after.metricsErr != nil {
-		return abort(fmt.Errorf("metrics: %w", after.metricsErr))
+		return nil, runErr(ctx, fmt.Errorf("metrics: %w", after.metricsErr))
 	}
 
 	b.results(res, idle, p0, p1, after, lists)
 	res.Problems = append(settleProblems, res.Problems...)
 	if b.child != nil {
-		res.ServerWarnings = b.child.warnings()
-		for i, l := range res.ServerWarnings {
-			if i == 5 {
-				res.Problems = append(res.Problems, fmt.Sprintf("server log: %d more warnings/errors", len(res.ServerWarnings)-i))
-				break
-			}
-			res.Problems = append(res.Problems, "server log: "+l)
-		}
+		var logProblems []string
+		res.ServerWarnings, logProblems = b.child.logProblems()
+		res.Problems = append(res.Problems, logProblems...)
 	}
 	res.finish()
 	if b.child != nil && len(res.Problems) > 0 {
@@ -413,7 +298,7 @@ func (b *ingestBench) settle(ctx context.Context, from, to time.Time) (map[strin
 			}
 		}
 		pending = still
-		if len(pending) > 0 && ingestSleep(ctx, 500*time.Millisecond) != nil {
+		if len(pending) > 0 && sleepCtx(ctx, 500*time.Millisecond) != nil {
 			break
 		}
 	}
@@ -457,26 +342,11 @@ func fragSeq(f kvamtypes.Fragment) uint64 {
 // before anything was sent.
 func (b *ingestBench) gop() time.Duration {
 	for _, p := range b.pubs {
-		p.mu.Lock()
-		d := medianSpacing(p.keys)
-		p.mu.Unlock()
-		if d > 0 {
+		if d := p.gop(); d > 0 {
 			return d
 		}
 	}
 	return 2 * time.Second
-}
-
-func medianSpacing(ts []int64) time.Duration {
-	if len(ts) < 2 {
-		return 0
-	}
-	d := make([]int64, 0, len(ts)-1)
-	for i := 1; i < len(ts); i++ {
-		d = append(d, ts[i]-ts[i-1])
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return time.Duration(d[len(d)/2])
 }
 
 // ingestGuardedClient hides the request body's WriteTo from net/http, the

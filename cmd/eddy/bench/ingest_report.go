@@ -124,39 +124,21 @@ func ingestLossCounter(series string) bool {
 	return strings.Contains(name, "drop") || strings.Contains(name, "overflow")
 }
 
-func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after ingestProbe, lists map[string][]kvamtypes.Fragment) {
+func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after snapshot, lists map[string][]kvamtypes.Fragment) {
 	win := p1.at.Sub(p0.at)
 	res.DurationS = win.Seconds()
 	res.LoadStart, res.LoadEnd = p0.load, p1.load
-	psi := func(k string) *float64 {
-		a, ok0 := p0.psi[k]
-		z, ok1 := p1.psi[k]
-		if !ok0 || !ok1 {
-			return nil
-		}
-		v := 100 * (z - a) / float64(win.Microseconds())
-		return &v
-	}
-	res.CPUPressurePc, res.IOPressurePc, res.IOPressureFullPc = psi("cpu_some"), psi("io_some"), psi("io_full")
+	res.CPUPressurePc, res.IOPressurePc, res.IOPressureFullPc = psiPercent(p0, p1, "cpu_some"), psiPercent(p0, p1, "io_some"), psiPercent(p0, p1, "io_full")
 	rx, rxSum, tx, ns := b.socks.max(p0.at, p1.at)
 	res.SockSamples, res.ServerRxMaxKiB, res.ServerRxSumMaxKiB, res.ClientTxMaxKiB = ns, float64(rx)/1024, float64(rxSum)/1024, float64(tx)/1024
-	for _, st := range b.stalls.within(p0.at, p1.at) {
-		if st.d >= 100*time.Millisecond {
-			res.BenchStalls100ms++
-		}
-		res.BenchStallMaxMS = math.Max(res.BenchStallMaxMS, float64(st.d)/1e6)
-	}
+	res.BenchStalls100ms, res.BenchStallMaxMS = b.stalls.summary(p0.at, p1.at)
 	n := float64(res.Streams)
-	if p0.serverCPUOK && p1.serverCPUOK {
-		c := p1.serverCPU - p0.serverCPU
-		pc, psm := 100*c/win.Seconds(), c/(n*win.Minutes())
-		res.ServerCPUSeconds, res.ServerCPUPercent, res.ServerCPUPerStreamMinute = &c, &pc, &psm
+	res.ServerCPUSeconds, res.ServerCPUPercent = serverCPU(p0, p1)
+	if c := res.ServerCPUSeconds; c != nil {
+		psm := *c / (n * win.Minutes())
+		res.ServerCPUPerStreamMinute = &psm
 	}
-	if p0.selfCPUOK && p1.selfCPUOK {
-		c := p1.selfCPU - p0.selfCPU
-		pc := 100 * c / win.Seconds()
-		res.ClientCPUSeconds, res.ClientCPUPercent = &c, &pc
-	}
+	res.ClientCPUSeconds, res.ClientCPUPercent = benchCPU(p0, p1)
 	if p1.hwm > 0 {
 		res.RSSPeakMiB, res.RSSEndMiB = mib(p1.hwm), mib(p1.rss)
 		res.RSSPeakPerStreamMiB = res.RSSPeakMiB / n
@@ -370,14 +352,8 @@ func (r *ingestResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "  clip     %s (%.1fs loop, GOP %.2fs, frame %.1f ms as sent)\n", r.Clip, r.ClipSpanS, r.GOPS, r.FrameMS)
 	fmt.Fprintf(w, "  server   %s, pid %d, %s, rtsp://%s\n", r.Server, r.ServerPID, r.Endpoint, r.RTSP)
 	fmt.Fprintf(w, "  machine  %d CPUs, load average %s → %s (shared machine: CPU and latency figures are noisy)\n\n", r.CPUs, r.LoadStart, r.LoadEnd)
-	tw := func(k, v, target string) {
-		if target != "" {
-			fmt.Fprintf(w, "  %-42s %-34s %s\n", k, v, target)
-		} else {
-			fmt.Fprintf(w, "  %-42s %s\n", k, v)
-		}
-	}
-	fmt.Fprintf(w, "  %-42s %-34s %s\n", "metric", "measured", "target")
+	tw := table{w, 42, 34}.row
+	tw("metric", "measured", "target")
 	tw("server CPU", fmtOpt(r.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(r.ServerCPUPercent, "%.1f%% of one core")+")", "")
 	tw("  per stream-minute", fmtOpt(r.ServerCPUPerStreamMinute, "%.3f CPU-s"), "≤ 0.75 at 10 streams, ≤ 0.44 at 100")
 	if r.RSSPeakMiB > 0 {
@@ -425,14 +401,6 @@ func (r *ingestResults) writeText(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "\n  RESULT: LOSS OR ERRORS in %d of %d streams:\n", r.StreamsWithLoss, r.Streams)
-	for i, p := range r.Problems {
-		if i == 30 {
-			fmt.Fprintf(w, "    … %d more (see --json)\n", len(r.Problems)-i)
-			break
-		}
-		fmt.Fprintf(w, "    - %s\n", p)
-	}
-	if r.ServerLogTail != "" {
-		fmt.Fprintf(w, "\n  server log (last lines):\n%s\n", r.ServerLogTail)
-	}
+	writeProblems(w, r.Problems, 30)
+	writeLogTail(w, r.ServerLogTail)
 }

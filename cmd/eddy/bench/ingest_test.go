@@ -1,10 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,24 +11,11 @@ import (
 // against a server binary it starts as a child: a functional test of the
 // bench code and of loss-free recording, not a performance assertion.
 func TestBenchIngest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the server binary and publishes for ~10 s; skipped with -short")
-	}
 	cfg := defaultIngestBenchConfig()
-	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Server, cfg.Clip, cfg.Log = eddyBinary(t, "~10 s"), testClip, testLog{t}
 	cfg.Streams, cfg.Duration, cfg.Warmup, cfg.Stagger = 2, 6*time.Second, time.Second, time.Second
 	cfg.Settle, cfg.Progress = 10*time.Second, 0
-	cfg.Log = ingestTestLog{t}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := runIngestBench(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runTestBench(t, time.Minute, func(ctx context.Context) (*ingestResults, error) { return runIngestBench(ctx, cfg) })
 	// 2 streams × 6 s / 2 s GOP = 6 fragments; one more or less at the edges.
 	if res.FragmentsListed < 4 || res.FragmentsPersisted < 4 {
 		t.Errorf("%d fragments listed, %d persisted; want about 6", res.FragmentsListed, res.FragmentsPersisted)

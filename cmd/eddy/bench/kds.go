@@ -13,11 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,13 +133,9 @@ func benchKDS(args []string) error {
 		cfg.Region = v
 	}
 	fs := flag.NewFlagSet("bench kds", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eddy bench kds --endpoint URL [flags]\n\n"+
-			"Load-tests a Kinesis Data Streams endpoint (Eddy or AWS) with PutRecords,\n"+
-			"GetRecords pollers and a SubscribeToShard consumer, and reports throughput,\n"+
-			"latency and completeness.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "--endpoint URL [flags]", "Load-tests a Kinesis Data Streams endpoint (Eddy or AWS) with PutRecords,\n"+
+		"GetRecords pollers and a SubscribeToShard consumer, and reports throughput,\n"+
+		"latency and completeness.")
 	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "Kinesis endpoint URL (required)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region to sign requests for (env AWS_REGION)")
 	fs.StringVar(&cfg.AccessKey, "access-key", cfg.AccessKey, "access key ID (env AWS_ACCESS_KEY_ID)")
@@ -163,37 +157,17 @@ func benchKDS(args []string) error {
 	fs.BoolVar(&cfg.RawSDKBodies, "raw-sdk-bodies", cfg.RawSDKBodies, "do not work around the smithy-go request-body race that closes connections under fast servers")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write the bench process's own CPU profile to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench kds: unexpected argument %q", fs.Arg(0))
-	}
-	if err := cfg.validate(); err != nil {
+	if help, err := parseFlags(fs, args, cfg.validate); help || err != nil {
 		return err
 	}
 	cfg.Log = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	stopProfile, err := startCPUProfile(*cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	res, err := runKDSBench(ctx, cfg)
-	if res == nil {
-		return err
-	}
-	return printReport(res, *jsonOut, err)
+	return runAndReport(*jsonOut, *cpuProfile, func(ctx context.Context) (*kdsBenchResults, error) { return runKDSBench(ctx, cfg) })
 }
 
 // kdsBench is the state of one run.
 type kdsBench struct {
-	cfg     kdsBenchConfig
-	log     io.Writer
+	cfg kdsBenchConfig
+	logger
 	kc      *kinesis.Client
 	tr      *benchTransport
 	retries *countingRetryer
@@ -217,12 +191,6 @@ type kdsBench struct {
 
 	errMu sync.Mutex
 	errs  map[string]int64 // "Operation: code" of calls that failed after retries
-}
-
-func (b *kdsBench) logf(format string, args ...any) {
-	if b.log != nil {
-		fmt.Fprintf(b.log, format+"\n", args...)
-	}
 }
 
 // noteErr counts a call that failed (after the SDK's retries).
@@ -263,12 +231,13 @@ func runKDSBench(ctx context.Context, cfg kdsBenchConfig) (*kdsBenchResults, err
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	tck := clockTicks()
 	if cfg.PID > 0 {
-		if _, ok := procCPUSeconds(cfg.PID); !ok {
+		if _, ok := cpuSeconds(cfg.PID, tck); !ok {
 			return nil, fmt.Errorf("--pid %d: cannot read /proc/%d/stat", cfg.PID, cfg.PID)
 		}
 	}
-	b := &kdsBench{cfg: cfg, log: cfg.Log, errs: map[string]int64{}}
+	b := &kdsBench{cfg: cfg, logger: logger{log: cfg.Log}, errs: map[string]int64{}}
 	if _, err := rand.Read(b.runID[:]); err != nil {
 		return nil, err
 	}
@@ -293,31 +262,23 @@ func runKDSBench(ctx context.Context, cfg kdsBenchConfig) (*kdsBenchResults, err
 
 	// Produce.
 	b.logf("producing for %s with %d producers", cfg.Duration, cfg.Producers)
-	cpu0 := readCPU(cfg.PID)
+	cpu0 := readCPU(cfg.PID, tck)
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	stats := make([]*producerStats, cfg.Producers)
 	var pwg sync.WaitGroup
 	for i := range stats {
 		stats[i] = &producerStats{failedByCode: map[string]int64{}, shards: map[string]*shardTally{}}
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			b.produce(ctx, i, start, end, stats[i])
-		}()
+		pwg.Go(func() { b.produce(ctx, i, start, end, stats[i]) })
 	}
 	progressDone := make(chan struct{})
 	var progWG sync.WaitGroup
 	if cfg.Progress > 0 && b.log != nil {
-		progWG.Add(1)
-		go func() {
-			defer progWG.Done()
-			b.progress(start, progressDone)
-		}()
+		progWG.Go(func() { b.progress(start, progressDone) })
 	}
 	pwg.Wait()
 	produced := time.Since(start)
-	cpu1 := readCPU(cfg.PID)
+	cpu1 := readCPU(cfg.PID, tck)
 
 	expected := map[string]shardTally{}
 	for _, st := range stats {

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ func TestBenchKDS(t *testing.T) {
 	cfg.Shards, cfg.Producers, cfg.Batch, cfg.Size = 2, 2, 50, 64
 	cfg.Duration, cfg.Rate, cfg.Progress = 2*time.Second, 2000, 0
 	cfg.Log = testLog{t}
-	res, err := runKDSBench(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runTestBench(t, 2*time.Minute, func(ctx context.Context) (*kdsBenchResults, error) { return runKDSBench(ctx, cfg) })
 	if res.Put.Records == 0 || res.Put.FailedRecords != 0 || res.Put.CallErrors != 0 {
 		t.Errorf("put %d records, %d failed, %d call errors; want some, 0, 0", res.Put.Records, res.Put.FailedRecords, res.Put.CallErrors)
 	}

@@ -15,7 +15,7 @@ import (
 
 // scrape reads the server's /metrics as series → value (Prometheus text
 // format: `name{labels} value`).
-func (b *ingestBench) scrape(ctx context.Context) (map[string]float64, error) {
+func (b *prober) scrape(ctx context.Context) (map[string]float64, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(cctx, http.MethodGet, b.url+"/metrics", nil)
@@ -33,7 +33,7 @@ func (b *ingestBench) scrape(ctx context.Context) (map[string]float64, error) {
 	return parseMetrics(resp.Body)
 }
 
-func (b *ingestBench) httpClient() *http.Client {
+func (b *prober) httpClient() *http.Client {
 	if b.hc != nil {
 		return b.hc
 	}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"strconv"
@@ -32,9 +31,9 @@ func readPSI() map[string]float64 {
 	return m
 }
 
-// ingestClockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat:
+// clockTicks is USER_HZ, the unit of utime/stime in /proc/PID/stat:
 // `getconf CLK_TCK`, or 100 (Linux's value) when that fails.
-func ingestClockTicks() float64 {
+func clockTicks() float64 {
 	out, err := exec.Command("getconf", "CLK_TCK").Output()
 	if err == nil {
 		if v, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err == nil && v > 0 {
@@ -44,8 +43,8 @@ func ingestClockTicks() float64 {
 	return 100
 }
 
-// ingestCPUSeconds is utime+stime of a process, from /proc/PID/stat.
-func ingestCPUSeconds(pid int, tck float64) (float64, bool) {
+// cpuSeconds is utime+stime of a process, from /proc/PID/stat.
+func cpuSeconds(pid int, tck float64) (float64, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, false
@@ -66,8 +65,8 @@ func ingestCPUSeconds(pid int, tck float64) (float64, bool) {
 	return float64(u+s) / tck, true
 }
 
-// ingestRSS returns VmRSS and VmHWM (peak) of a process in bytes.
-func ingestRSS(pid int) (rss, hwm int64) {
+// rssBytes returns VmRSS and VmHWM (peak) of a process in bytes.
+func rssBytes(pid int) (rss, hwm int64) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, 0
@@ -96,39 +95,17 @@ func ingestRSS(pid int) (rss, hwm int64) {
 }
 
 // cpuSample holds CPU-seconds (user + system) of the server and of this
-// process, from /proc (Linux; 100 clock ticks per second).
+// process, from /proc (Linux).
 type cpuSample struct {
 	server, self     float64
 	serverOK, selfOK bool
 }
 
-func readCPU(pid int) cpuSample {
+func readCPU(pid int, tck float64) cpuSample {
 	var s cpuSample
 	if pid > 0 {
-		s.server, s.serverOK = procCPUSeconds(pid)
+		s.server, s.serverOK = cpuSeconds(pid, tck)
 	}
-	s.self, s.selfOK = procCPUSeconds(os.Getpid())
+	s.self, s.selfOK = cpuSeconds(os.Getpid(), tck)
 	return s
-}
-
-func procCPUSeconds(pid int) (float64, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// Fields after "(comm)": state is field 3, utime 14, stime 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseUint(f[11], 10, 64)
-	stime, err2 := strconv.ParseUint(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return float64(utime+stime) / 100, true
 }

@@ -3,14 +3,15 @@ package bench
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/eddy-video/eddy/media/rtspclient"
 )
 
-// ingestPub is one publisher and what it sent.
-type ingestPub struct {
+// publisher is one looping file publisher of a bench and what it sent.
+type publisher struct {
 	name string
 	pub  *rtspclient.FilePublisher
 
@@ -27,7 +28,7 @@ type ingestPub struct {
 	late200   int // units 200 ms or more late
 }
 
-func (p *ingestPub) onUnit(_ time.Duration, key bool, ntp time.Time) {
+func (p *publisher) onUnit(_ time.Duration, key bool, ntp time.Time) {
 	t := ntp.UnixNano()
 	now := time.Now()
 	late := now.Sub(ntp)
@@ -47,8 +48,8 @@ func (p *ingestPub) onUnit(_ time.Duration, key bool, ntp time.Time) {
 
 // run publishes until ctx ends, reconnecting a second after a failure
 // (each failure is counted: the server dropped or refused the publisher).
-func (p *ingestPub) run(ctx context.Context, delay time.Duration, log func(string, ...any)) {
-	if ingestSleep(ctx, delay) != nil {
+func (p *publisher) run(ctx context.Context, delay time.Duration, log func(string, ...any)) {
+	if sleepCtx(ctx, delay) != nil {
 		return
 	}
 	for {
@@ -68,8 +69,28 @@ func (p *ingestPub) run(ctx context.Context, delay time.Duration, log func(strin
 		p.errAt = append(p.errAt, now)
 		p.mu.Unlock()
 		log("publisher %s: %v (reconnecting in 1s)", p.name, err)
-		if ingestSleep(ctx, time.Second) != nil {
+		if sleepCtx(ctx, time.Second) != nil {
 			return
 		}
 	}
+}
+
+// gop is the keyframe interval sent (median spacing); 0 before two
+// keyframes were sent.
+func (p *publisher) gop() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return medianSpacing(p.keys)
+}
+
+func medianSpacing(ts []int64) time.Duration {
+	if len(ts) < 2 {
+		return 0
+	}
+	d := make([]int64, 0, len(ts)-1)
+	for i := 1; i < len(ts); i++ {
+		d = append(d, ts[i]-ts[i-1])
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return time.Duration(d[len(d)/2])
 }

@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Server is a server process the bench (or a test) started.
+// Server is an eddy server running as a child process (`eddy serve`),
+// started by a bench or by a test that needs a real process to kill.
 type Server struct {
 	bin     string
 	cmd     *exec.Cmd
@@ -30,7 +31,8 @@ type Server struct {
 	logf *os.File
 }
 
-var ingestReadyLine = regexp.MustCompile(`msg=ready http=(\S+) rtsp=rtsp://(\S+)`)
+// readyLine is the log line of a server that listens, with its addresses.
+var readyLine = regexp.MustCompile(`msg=ready http=(\S+) rtsp=rtsp://(\S+)`)
 
 // StartServer runs `bin serve` on loopback ports the OS picks, with
 // RTSP over TCP only (the UDP listeners are switched off in a config
@@ -74,7 +76,7 @@ func StartServer(ctx context.Context, bin, dir string, extra []string, logf func
 				s.mu.Lock()
 				_, _ = s.logf.WriteString(line)
 				s.mu.Unlock()
-				if m := ingestReadyLine.FindStringSubmatch(line); m != nil && !sent {
+				if m := readyLine.FindStringSubmatch(line); m != nil && !sent {
 					sent = true
 					ready <- [2]string{m[1], m[2]}
 				}
@@ -172,6 +174,20 @@ func (s *Server) warnings() []string {
 		}
 	}
 	return out
+}
+
+// logProblems returns the WARN and ERROR lines of the server's log and,
+// as problems for a report, the first five of them and how many more.
+func (s *Server) logProblems() (warnings, problems []string) {
+	warnings = s.warnings()
+	for i, l := range warnings {
+		if i == 5 {
+			problems = append(problems, fmt.Sprintf("server log: %d more warnings/errors", len(warnings)-i))
+			break
+		}
+		problems = append(problems, "server log: "+l)
+	}
+	return warnings, problems
 }
 
 // Tail returns the last n lines of the server's log.

@@ -31,7 +31,7 @@ type sockSample struct {
 func (sp *sockProbe) run(ctx context.Context) {
 	// Every 500 ms: each read of /proc/net/tcp costs a few ms of kernel
 	// time with a few hundred sockets, and counts as bench CPU.
-	for ingestSleep(ctx, 500*time.Millisecond) == nil {
+	for sleepCtx(ctx, 500*time.Millisecond) == nil {
 		b, err := os.ReadFile("/proc/net/tcp")
 		if err != nil {
 			return

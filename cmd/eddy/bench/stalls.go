@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -42,4 +43,16 @@ func (sp *stallProbe) within(from, to time.Time) []stall {
 		}
 	}
 	return out
+}
+
+// summary counts the stalls that ended in [from, to] and lasted 100 ms or
+// more, and gives the longest, in ms.
+func (sp *stallProbe) summary(from, to time.Time) (over100ms int, maxMS float64) {
+	for _, st := range sp.within(from, to) {
+		if st.d >= 100*time.Millisecond {
+			over100ms++
+		}
+		maxMS = math.Max(maxMS, float64(st.d)/1e6)
+	}
+	return over100ms, maxMS
 }

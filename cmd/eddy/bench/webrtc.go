@@ -8,12 +8,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	pion "github.com/pion/webrtc/v4"
@@ -42,15 +39,13 @@ import (
 // frames sent in the window or waited more than 1 s between two frames.
 
 type rtcBenchConfig struct {
-	Viewers    int
-	Duration   time.Duration
-	Warmup     time.Duration
-	Stagger    time.Duration
-	Clip       string
-	Server     string
-	ServerArgs []string
-	Keep       bool
-	Log        io.Writer
+	Viewers  int
+	Duration time.Duration
+	Warmup   time.Duration
+	Stagger  time.Duration
+	Clip     string
+	childConfig
+	Log io.Writer
 }
 
 func defaultRTCBenchConfig() rtcBenchConfig {
@@ -74,54 +69,30 @@ func (c *rtcBenchConfig) validate() error {
 func benchWebRTC(args []string) error {
 	cfg := defaultRTCBenchConfig()
 	fs := flag.NewFlagSet("bench webrtc", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eddy bench webrtc [flags]\n\n"+
-			"Publishes one camera over RTSP to a server it starts (`eddy serve` on loopback)\n"+
-			"and plays it with pion WHEP viewers: forwarding latency from the RTP packets in\n"+
-			"(RTSP) to the RTP packets out (WHEP), p50/p99, with 1 and with N viewers; server\n"+
-			"CPU-seconds per viewer-minute and peak RSS; viewers starved.\n\n"+
-			"The default clip is bench ingest's (720p25 H.264 2 Mbit/s, GOP 2 s, AAC), cached\n"+
-			"at %s.\n\nflags:\n", ingestDefaultClipPath())
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "[flags]", cameraAbout("and plays it with pion WHEP viewers: forwarding latency from the RTP packets in\n"+
+		"(RTSP) to the RTP packets out (WHEP), p50/p99, with 1 and with N viewers; server\n"+
+		"CPU-seconds per viewer-minute and peak RSS; viewers starved."))
 	fs.IntVar(&cfg.Viewers, "viewers", cfg.Viewers, "WHEP viewers of the last window")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "length of each measured window (baseline, 1 viewer, N viewers)")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "settling before each window")
 	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread viewer starts over this long (within the warm-up)")
 	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264 + AAC) to publish; default: generated with ffmpeg and cached")
-	fs.StringVar(&cfg.Server, "server", cfg.Server, "eddy binary to start as the server (default: this executable)")
-	serverArgs := fs.String("server-args", "", "extra flags for the started server's serve command, space separated")
-	fs.BoolVar(&cfg.Keep, "keep", cfg.Keep, "keep the started server's data directory and log")
+	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench webrtc: unexpected argument %q", fs.Arg(0))
-	}
-	cfg.ServerArgs = strings.Fields(*serverArgs)
-	if err := cfg.validate(); err != nil {
+	check := func() error { splitServerArgs(); return cfg.validate() }
+	if help, err := parseFlags(fs, args, check); help || err != nil {
 		return err
 	}
 	cfg.Log = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := runWebRTCBench(ctx, cfg)
-	if res == nil {
-		return err
-	}
-	return printReport(res, *jsonOut, err)
+	return runAndReport(*jsonOut, "", func(ctx context.Context) (*rtcResults, error) { return runWebRTCBench(ctx, cfg) })
 }
 
 type rtcBench struct {
 	cfg rtcBenchConfig
-	log io.Writer
+	logger
 	url string
 	hc  *http.Client
-	ib  *ingestBench
+	pr  *prober
 
 	seq    uint64 // publisher goroutine only
 	sentMu sync.Mutex
@@ -131,12 +102,6 @@ type rtcBench struct {
 	api *pion.API
 }
 
-func (b *rtcBench) logf(format string, args ...any) {
-	if b.log != nil {
-		fmt.Fprintf(b.log, "bench webrtc: "+format+"\n", args...)
-	}
-}
-
 func (b *rtcBench) sentAt(seq uint64) int64 {
 	b.sentMu.Lock()
 	defer b.sentMu.Unlock()
@@ -144,16 +109,14 @@ func (b *rtcBench) sentAt(seq uint64) int64 {
 }
 
 func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error) {
-	b := &rtcBench{cfg: cfg, log: cfg.Log, sent: map[uint64]int64{}}
+	b := &rtcBench{cfg: cfg, logger: logger{log: cfg.Log, prefix: "bench webrtc: "}, sent: map[uint64]int64{}}
 	var err error
 	if b.api, err = whepclient.ClientAPI(true); err != nil {
 		return nil, err
 	}
-	clip := cfg.Clip
-	if clip == "" {
-		if clip, err = ingestDefaultClip(ctx, b.logf); err != nil {
-			return nil, err
-		}
+	clip, err := clipOrDefault(ctx, cfg.Clip, b.logf)
+	if err != nil {
+		return nil, err
 	}
 	stream := "bench-webrtc-" + time.Now().Format("150405")
 	var cur uint64
@@ -174,42 +137,17 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 	if err := pub.Load(); err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
-	bin := cfg.Server
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "eddy-bench-webrtc-")
+	srv, stopServer, err := startChild(ctx, cfg.childConfig, "webrtc", b.logf)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := StartServer(ctx, bin, dir, cfg.ServerArgs, b.logf)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	defer func() {
-		srv.Stop(b.logf)
-		if cfg.Keep {
-			b.logf("kept the server's directory %s", dir)
-		} else {
-			_ = os.RemoveAll(dir)
-		}
-	}()
+	defer stopServer()
 	b.url = srv.url
-	b.hc = &http.Client{Timeout: 30 * time.Second}
-	b.ib = &ingestBench{url: b.url, pid: srv.cmd.Process.Pid, hc: b.hc, clkTck: ingestClockTicks()}
+	b.hc = newHTTPClient(8)
+	b.pr = newProber(b.url, srv.cmd.Process.Pid, b.hc)
 
-	ctx, cancelRun := context.WithCancelCause(ctx)
+	ctx, cancelRun := srv.watch(ctx)
 	defer cancelRun(nil)
-	go func() {
-		select {
-		case <-srv.done:
-			cancelRun(fmt.Errorf("the server (pid %d) exited during the run: %v; last log lines:\n%s", b.ib.pid, exitStatus(srv.err), srv.Tail(25)))
-		case <-ctx.Done():
-		}
-	}()
 	pub.URL = "rtsp://" + srv.rtsp + "/" + stream
 	pubErr := make(chan error, 1)
 	pubCtx, stopPub := context.WithCancel(ctx)
@@ -217,7 +155,7 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 	go func() { pubErr <- pub.Run(pubCtx) }()
 
 	res := &rtcResults{Viewers: cfg.Viewers, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(),
-		Clip: clip, Server: "child: " + bin + " serve (fresh data dir)", Endpoint: b.url, ServerPID: b.ib.pid, CPUs: runtime.NumCPU()}
+		Clip: clip, Server: "child: " + srv.bin + " serve (fresh data dir)", Endpoint: b.url, ServerPID: b.pr.pid, CPUs: runtime.NumCPU()}
 	sleep := func(d time.Duration) error {
 		select {
 		case <-time.After(d):
@@ -234,11 +172,11 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 	if err := sleep(cfg.Warmup); err != nil {
 		return nil, err
 	}
-	base0 := b.ib.probe(ctx)
+	base0 := b.pr.probe(ctx)
 	if err := sleep(cfg.Duration); err != nil {
 		return nil, err
 	}
-	base1 := b.ib.probe(ctx)
+	base1 := b.pr.probe(ctx)
 	res.Baseline = rtcWindowOf(base0, base1, 0)
 
 	var viewers []*rtcViewer
@@ -267,11 +205,11 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 		if err := sleep(cfg.Warmup); err != nil {
 			return nil, err
 		}
-		p0, f0 := b.ib.probe(ctx), b.frames.Load()
+		p0, f0 := b.pr.probe(ctx), b.frames.Load()
 		if err := sleep(cfg.Duration); err != nil {
 			return nil, err
 		}
-		p1, f1 := b.ib.probe(ctx), b.frames.Load()
+		p1, f1 := b.pr.probe(ctx), b.frames.Load()
 		w := rtcWindowOf(p0, p1, n)
 		serverHist(w, p0, p1)
 		w.FramesSent = f1 - f0
@@ -286,7 +224,7 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 			return res, err
 		}
 	}
-	_, res.PeakRSSMB = ingestRSS(b.ib.pid)
+	_, res.PeakRSSMB = rssBytes(b.pr.pid)
 	res.PeakRSSMB /= 1 << 20
 	return res, nil
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"io"
-	"sort"
 	"time"
 )
 
@@ -34,17 +33,17 @@ type rtcWindow struct {
 	Starved          int     `json:"viewers_starved"`
 }
 
-func rtcWindowOf(p0, p1 ingestProbe, viewers int) *rtcWindow {
+func rtcWindowOf(p0, p1 snapshot, viewers int) *rtcWindow {
 	w := &rtcWindow{Viewers: viewers, Seconds: p1.at.Sub(p0.at).Seconds()}
-	if p0.serverCPUOK && p1.serverCPUOK {
-		w.ServerCPUS = p1.serverCPU - p0.serverCPU
+	if c, _ := serverCPU(p0, p1); c != nil {
+		w.ServerCPUS = *c
 	}
 	w.ServerRSSMB = float64(p1.rss) / (1 << 20)
 	return w
 }
 
 // serverHist reads the server's forwarding histograms over the window.
-func serverHist(w *rtcWindow, p0, p1 ingestProbe) {
+func serverHist(w *rtcWindow, p0, p1 snapshot) {
 	q := func(name string, q float64) float64 {
 		v, _, ok := histQuantile(q, histDelta(name, p0.metrics, p1.metrics))
 		if !ok {
@@ -58,7 +57,7 @@ func serverHist(w *rtcWindow, p0, p1 ingestProbe) {
 	w.ServerUnits = int64(p1.metrics[first+"_count"] - p0.metrics[first+"_count"])
 }
 
-func (b *rtcBench) viewerStats(w *rtcWindow, viewers []*rtcViewer, from, to int64, base0, base1 ingestProbe) {
+func (b *rtcBench) viewerStats(w *rtcWindow, viewers []*rtcViewer, from, to int64, base0, base1 snapshot) {
 	var first, last []time.Duration
 	w.MinFrames = -1
 	for _, v := range viewers {
@@ -83,12 +82,9 @@ func (b *rtcBench) viewerStats(w *rtcWindow, viewers []*rtcViewer, from, to int6
 		}
 	}
 	w.Samples = len(first)
-	q := func(ds []time.Duration, p float64) float64 { return float64(hlsQuantile(ds, p)) / 1e6 }
-	sort.Slice(first, func(i, j int) bool { return first[i] < first[j] })
-	sort.Slice(last, func(i, j int) bool { return last[i] < last[j] })
 	if len(first) > 0 {
-		w.FirstP50MS, w.FirstP99MS, w.FirstMaxMS = q(first, 0.5), q(first, 0.99), float64(first[len(first)-1])/1e6
-		w.LastP50MS, w.LastP99MS = q(last, 0.5), q(last, 0.99)
+		w.FirstP50MS, w.FirstP99MS, w.FirstMaxMS = msQuantiles(first)
+		w.LastP50MS, w.LastP99MS, _ = msQuantiles(last)
 	}
 	minutes := w.Seconds / 60
 	if w.Viewers > 0 && minutes > 0 {

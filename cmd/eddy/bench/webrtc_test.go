@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,23 +11,10 @@ import (
 // functional test of the bench code and of WHEP keeping up, not a
 // performance assertion.
 func TestBenchWebRTC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the server binary and publishes for ~20 s; skipped with -short")
-	}
 	cfg := defaultRTCBenchConfig()
-	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Server, cfg.Clip, cfg.Log = eddyBinary(t, "~20 s"), testClip, testLog{t}
 	cfg.Viewers, cfg.Duration, cfg.Warmup, cfg.Stagger = 3, 3*time.Second, 2*time.Second, time.Second
-	cfg.Log = ingestTestLog{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := runWebRTCBench(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runTestBench(t, 2*time.Minute, func(ctx context.Context) (*rtcResults, error) { return runWebRTCBench(ctx, cfg) })
 	for _, w := range []*rtcWindow{res.One, res.Many} {
 		if w == nil || w.Samples < 40*w.Viewers || w.Starved != 0 {
 			t.Fatalf("window %+v: want ≥ 40 latency samples per viewer and no viewer starved", w)
