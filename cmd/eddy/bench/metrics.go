@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,10 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// scrape reads the server's /metrics as series → value (Prometheus text
-// format: `name{labels} value`).
+// scrape reads the server's /metrics as series → value (see
+// parseMetrics).
 func (b *prober) scrape(ctx context.Context) (map[string]float64, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -40,26 +43,89 @@ func (b *prober) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
+// parseMetrics reads the Prometheus text exposition format (with expfmt)
+// as series → value, each series named as the text writes it:
+// `name{label="value",…}`, a histogram as its name_bucket (le last),
+// name_sum and name_count series, a summary as its name (quantile last),
+// name_sum and name_count series.
 func parseMetrics(r io.Reader) (map[string]float64, error) {
-	m := map[string]float64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		m[line[:i]] = v
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, err
 	}
-	return m, sc.Err()
+	m := map[string]float64{}
+	for name, f := range families {
+		for _, s := range f.GetMetric() {
+			addSeries(m, name, s)
+		}
+	}
+	return m, nil
+}
+
+// addSeries adds the series of one metric (one label set) of family name.
+func addSeries(m map[string]float64, name string, s *dto.Metric) {
+	labels := s.GetLabel()
+	switch {
+	case s.GetHistogram() != nil:
+		h := s.GetHistogram()
+		for _, b := range h.GetBucket() {
+			m[seriesName(name+"_bucket", labels, "le", b.GetUpperBound())] = float64(b.GetCumulativeCount())
+		}
+		m[seriesName(name+"_sum", labels, "", 0)] = h.GetSampleSum()
+		m[seriesName(name+"_count", labels, "", 0)] = float64(h.GetSampleCount())
+	case s.GetSummary() != nil:
+		sm := s.GetSummary()
+		for _, q := range sm.GetQuantile() {
+			m[seriesName(name, labels, "quantile", q.GetQuantile())] = q.GetValue()
+		}
+		m[seriesName(name+"_sum", labels, "", 0)] = sm.GetSampleSum()
+		m[seriesName(name+"_count", labels, "", 0)] = float64(sm.GetSampleCount())
+	case s.GetCounter() != nil:
+		m[seriesName(name, labels, "", 0)] = s.GetCounter().GetValue()
+	case s.GetGauge() != nil:
+		m[seriesName(name, labels, "", 0)] = s.GetGauge().GetValue()
+	default:
+		m[seriesName(name, labels, "", 0)] = s.GetUntyped().GetValue()
+	}
+}
+
+// labelEscaper escapes a label value as the text format does.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+
+// seriesName writes a series as the text format does (client_golang's
+// order: the metric's labels, then le or quantile when extra is set).
+func seriesName(name string, labels []*dto.LabelPair, extra string, v float64) string {
+	if len(labels) == 0 && extra == "" {
+		return name
+	}
+	var b strings.Builder
+	b.WriteString(name)
+	sep := byte('{')
+	for _, l := range labels {
+		b.WriteByte(sep)
+		b.WriteString(l.GetName() + `="` + labelEscaper.Replace(l.GetValue()) + `"`)
+		sep = ','
+	}
+	if extra != "" {
+		b.WriteByte(sep)
+		b.WriteString(extra + `="` + formatBound(v) + `"`)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// formatBound writes an le or quantile value as the text format does.
+func formatBound(v float64) string {
+	switch {
+	case math.IsInf(v, +1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // histBucket is one cumulative bucket of a Prometheus histogram.

@@ -33,11 +33,21 @@ func TestBenchIngestHistQuantile(t *testing.T) {
 	if _, _, ok := histQuantile(0.5, []histBucket{{0.05, 0}, {inf, 0}}); ok {
 		t.Error("empty histogram: want !ok")
 	}
-	m, err := parseMetrics(strings.NewReader("# HELP x\nx_bucket{le=\"0.05\"} 3\nx_bucket{le=\"+Inf\"} 4\ny 2.5\n"))
-	if err != nil || m[`x_bucket{le="+Inf"}`] != 4 || m["y"] != 2.5 {
-		t.Errorf("parseMetrics = %v, %v", m, err)
+	// The same samples without and with their TYPE: series as written.
+	for _, text := range []string{
+		"# HELP x\nx_bucket{le=\"0.05\"} 3\nx_bucket{le=\"+Inf\"} 4\ny 2.5\n",
+		"# HELP x h\n# TYPE x histogram\nx_bucket{le=\"0.05\"} 3\nx_bucket{le=\"+Inf\"} 4\nx_sum 0.1\nx_count 4\n# TYPE y gauge\ny 2.5\n",
+	} {
+		m, err := parseMetrics(strings.NewReader(text))
+		if err != nil || m[`x_bucket{le="+Inf"}`] != 4 || m["y"] != 2.5 {
+			t.Errorf("parseMetrics = %v, %v", m, err)
+		}
+		if d := histDelta("x", map[string]float64{`x_bucket{le="0.05"}`: 1}, m); len(d) != 2 || d[0].count != 2 || !math.IsInf(d[1].le, 1) {
+			t.Errorf("histDelta = %v", d)
+		}
 	}
-	if d := histDelta("x", map[string]float64{`x_bucket{le="0.05"}`: 1}, m); len(d) != 2 || d[0].count != 2 || !math.IsInf(d[1].le, 1) {
-		t.Errorf("histDelta = %v", d)
+	m, err := parseMetrics(strings.NewReader("# TYPE c counter\nc{a=\"1\",b=\"q\\\"\"} 7\n# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 2\ns_count 3\n"))
+	if err != nil || m[`c{a="1",b="q\""}`] != 7 || m[`s{quantile="0.5"}`] != 1 || m["s_count"] != 3 {
+		t.Errorf("parseMetrics of a labelled counter and a summary = %v, %v", m, err)
 	}
 }
