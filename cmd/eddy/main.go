@@ -7,6 +7,11 @@
 //	eddy bench webrtc [flags] benchmark WHEP forwarding
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
+//
+// Each subcommand is a file of this package, except the load-test harness
+// of `eddy bench`, which is package cmd/eddy/bench (bench.Main). The
+// clients they use are media/rtspclient (the MP4 publisher) and
+// webrtc/whepclient (the WHEP/WHIP client).
 package main
 
 import (

@@ -5,6 +5,6 @@
 // serves `eddy publish`, `eddy bench` and the end-to-end tests.
 //
 // It knows MP4 demuxing, RTP packetizing and the RTSP client side only: it
-// must not know Eddy's server, its media hub or its registry, and nothing
-// of the server side imports it.
+// must not know Eddy's server, its media hub or its registry, and no server
+// code imports it (only commands and tests do).
 package rtspclient
