@@ -24,8 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
-	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -94,10 +94,10 @@ func streamCodecs(t *testing.T, data []byte) []string {
 }
 
 // publish runs a FilePublisher and records the NTP time of every keyframe sent.
-func publish(ctx context.Context, url string, d time.Duration, transport string) (*media.FilePublisher, *[]time.Time, chan error) {
+func publish(ctx context.Context, url string, d time.Duration, transport string) (*rtspclient.FilePublisher, *[]time.Time, chan error) {
 	var mu sync.Mutex
 	keys := &[]time.Time{}
-	p := &media.FilePublisher{URL: url, File: testClip, Duration: d, Transport: transport,
+	p := &rtspclient.FilePublisher{URL: url, File: testClip, Duration: d, Transport: transport,
 		OnUnit: func(_ time.Duration, key bool, ntp time.Time) {
 			if key {
 				mu.Lock()
@@ -376,7 +376,7 @@ func TestRTSPBadInput(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 
 	t.Run("second publisher", func(t *testing.T) {
-		p := &media.FilePublisher{URL: e.RTSPURL("good"), File: testClip, Duration: time.Second}
+		p := &rtspclient.FilePublisher{URL: e.RTSPURL("good"), File: testClip, Duration: time.Second}
 		err := p.Run(ctx)
 		if err == nil || !strings.Contains(err.Error(), "40") {
 			t.Fatalf("second publisher: %v, want a 4xx RTSP error", err)
@@ -384,7 +384,7 @@ func TestRTSPBadInput(t *testing.T) {
 	})
 	for _, path := range []string{"a/b", "..", "a%2Fb", "x.events"} {
 		t.Run("name "+path, func(t *testing.T) {
-			p := &media.FilePublisher{URL: "rtsp://" + e.Server.RTSPAddr() + "/" + path, File: testClip, Duration: time.Second}
+			p := &rtspclient.FilePublisher{URL: "rtsp://" + e.Server.RTSPAddr() + "/" + path, File: testClip, Duration: time.Second}
 			if err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "40") {
 				t.Fatalf("publish to %q: %v, want a 4xx RTSP error", path, err)
 			}
@@ -538,7 +538,7 @@ func TestAutoCreateOff(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, func(c *server.Config) { c.Video.AutoCreate = false })
 	ctx := servertest.Context(t, time.Minute)
-	p := &media.FilePublisher{URL: e.RTSPURL("cam"), File: testClip, Duration: 2500 * time.Millisecond}
+	p := &rtspclient.FilePublisher{URL: e.RTSPURL("cam"), File: testClip, Duration: 2500 * time.Millisecond}
 	if err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("publish to an unknown stream: %v, want 404", err)
 	}

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -88,7 +88,7 @@ func TestWebUIBrowser(t *testing.T) {
 	pubCtx, stop := context.WithCancel(ctx)
 	pubDone := make(chan error, 1)
 	go func() {
-		p := &media.FilePublisher{URL: e.RTSPURL("cam"), File: testClip, Loop: true}
+		p := &rtspclient.FilePublisher{URL: e.RTSPURL("cam"), File: testClip, Loop: true}
 		pubDone <- p.Run(pubCtx)
 	}()
 	defer func() {

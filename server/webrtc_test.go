@@ -32,11 +32,11 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
-	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
-	"github.com/eddy-video/eddy/webrtc"
+	"github.com/eddy-video/eddy/webrtc/whepclient"
 )
 
 // whepViewer is a pion WHEP client that depacketizes the H.264 it gets.
@@ -56,7 +56,7 @@ type whepViewer struct {
 
 func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepViewer, error) {
 	t.Helper()
-	api, err := webrtc.ClientAPI(true)
+	api, err := whepclient.ClientAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepVie
 		}
 	})
 	v.posted = time.Now()
-	v.session, v.resp, v.answer, err = webrtc.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	v.session, v.resp, v.answer, err = whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc)
 	return v, err
 }
 
@@ -270,12 +270,12 @@ func TestWHEP(t *testing.T) {
 	waitPeers(t, e, 2, 2*time.Second)
 
 	// DELETE ends viewer 1's session; a second DELETE finds nothing.
-	if code, err := webrtc.EndSession(ctx, http.DefaultClient, v1.session); err != nil || code != 200 {
+	if code, err := whepclient.EndSession(ctx, http.DefaultClient, v1.session); err != nil || code != 200 {
 		t.Fatalf("DELETE: %d %v", code, err)
 	}
 	waitPeers(t, e, 1, 2*time.Second)
 	v1.waitState(t, 10*time.Second, pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed, pion.PeerConnectionStateDisconnected)
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, v1.session); code != 404 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, v1.session); code != 404 {
 		t.Errorf("second DELETE: %d, want 404", code)
 	}
 	n2 := v2.count()
@@ -297,7 +297,7 @@ func TestWHEP(t *testing.T) {
 // whipPublisher publishes testClip's H.264 over WHIP with pion.
 func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Duration) (string, chan error, *atomic.Int64) {
 	t.Helper()
-	api, err := webrtc.ClientAPI(true)
+	api, err := whepclient.ClientAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 			once.Do(func() { close(connected) })
 		}
 	})
-	session, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	session, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Du
 // AAC stays behind: WHIP carries Opus), then Run's result to done.
 func sendClipVideo(ctx context.Context, t *testing.T, track *pion.TrackLocalStaticRTP, d time.Duration, done chan<- error) {
 	t.Helper()
-	fp := &media.FilePublisher{File: testClip, Duration: d}
+	fp := &rtspclient.FilePublisher{File: testClip, Duration: d}
 	if err := fp.Load(); err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestWHIP(t *testing.T) {
 	if n := plis.Load(); n < 3 {
 		t.Errorf("the WHIP publisher got %d keyframe requests (PLI) in 7 s, want ≥ 3", n)
 	}
-	if code, err := webrtc.EndSession(ctx, http.DefaultClient, session); err != nil || code != 200 {
+	if code, err := whepclient.EndSession(ctx, http.DefaultClient, session); err != nil || code != 200 {
 		t.Fatalf("DELETE WHIP session: %d %v", code, err)
 	}
 	// The publication ended with the WHIP session, and so did the viewer's.
@@ -559,7 +559,7 @@ func TestWebRTCBadInput(t *testing.T) {
 			t.Errorf("PATCH %s: %d, want %d", c.name, got, c.status)
 		}
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, loc); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, loc); code != 200 {
 		t.Errorf("DELETE: %d", code)
 	}
 	if got := patch("application/trickle-ice-sdpfrag", good); got != 404 {
@@ -651,7 +651,7 @@ func TestWHIPOpus(t *testing.T) {
 	ctx := servertest.Context(t, time.Minute)
 	opus := opusPackets(t, 6*time.Second)
 
-	api, err := webrtc.ClientAPI(true)
+	api, err := whepclient.ClientAPI(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,7 +668,7 @@ func TestWHIPOpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	session, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/mic/whip", pc)
+	session, resp, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/mic/whip", pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,7 +720,7 @@ func TestWHIPOpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, session); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, session); code != 200 {
 		t.Fatalf("DELETE: %d", code)
 	}
 	waitPeers(t, e, 0, 5*time.Second)
@@ -790,7 +790,7 @@ func TestWebRTCICEConfig(t *testing.T) {
 		!strings.Contains(links, `<turn:turn.example.net:3478?transport=udp>; rel="ice-server"; username="u"; credential="p"`) {
 		t.Errorf("Link headers:\n%s", links)
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, e.URL+hdr.Get("Location")); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, e.URL+hdr.Get("Location")); code != 200 {
 		t.Errorf("DELETE: %d", code)
 	}
 }
@@ -833,7 +833,7 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 			once.Do(func() { close(connected) })
 		}
 	})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, dead); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, endpoint, dead); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -843,11 +843,11 @@ func TestWHEPDeadAndSlowPeers(t *testing.T) {
 	}
 
 	// The slow one: connected, never reads its track.
-	api, _ := webrtc.ClientAPI(true)
+	api, _ := whepclient.ClientAPI(true)
 	slow, _ := api.NewPeerConnection(pion.Configuration{})
 	defer slow.Close()
 	_, _ = slow.AddTransceiverFromKind(pion.RTPCodecTypeVideo, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, endpoint, slow); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, endpoint, slow); err != nil {
 		t.Fatal(err)
 	}
 
@@ -915,7 +915,7 @@ func TestWHEPCodecs(t *testing.T) {
 			}
 			defer func() { _ = ff.Process.Kill(); _ = ff.Wait() }()
 			waitLive(t, e, c.stream)
-			api, _ := webrtc.ClientAPI(true)
+			api, _ := whepclient.ClientAPI(true)
 			pc, err := api.NewPeerConnection(pion.Configuration{})
 			if err != nil {
 				t.Fatal(err)
@@ -936,7 +936,7 @@ func TestWHEPCodecs(t *testing.T) {
 					mu.Unlock()
 				}
 			})
-			_, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/"+c.stream+"/whep", pc)
+			_, resp, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/"+c.stream+"/whep", pc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -989,7 +989,7 @@ func TestWHIPVP8(t *testing.T) {
 		}
 		frames = append(frames, fr)
 	}
-	api, _ := webrtc.ClientAPI(true)
+	api, _ := whepclient.ClientAPI(true)
 	pc, err := api.NewPeerConnection(pion.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -1005,7 +1005,7 @@ func TestWHIPVP8(t *testing.T) {
 	if err := tr.SetCodecPreferences([]pion.RTPCodecParameters{{RTPCodecCapability: pion.RTPCodecCapability{MimeType: pion.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}}); err != nil {
 		t.Fatal(err)
 	}
-	session, resp, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whip", pc)
+	session, resp, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whip", pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1042,7 +1042,7 @@ func TestWHIPVP8(t *testing.T) {
 			}
 		}
 	})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whep", viewer); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/vp8cam/whep", viewer); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -1056,7 +1056,7 @@ func TestWHIPVP8(t *testing.T) {
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := webrtc.EndSession(ctx, http.DefaultClient, session); code != 200 {
+	if code, _ := whepclient.EndSession(ctx, http.DefaultClient, session); code != 200 {
 		t.Fatalf("DELETE: %d", code)
 	}
 	am := e.ArchivedMedia()
@@ -1109,7 +1109,7 @@ func TestWHEPOverTCP(t *testing.T) {
 			}
 		}
 	})
-	if _, _, _, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc); err != nil {
+	if _, _, _, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -1164,7 +1164,7 @@ func TestWebRTCTURN(t *testing.T) {
 	ctx := servertest.Context(t, 30*time.Second)
 	defer publishLive(ctx, t, e, "cam", 20*time.Second)()
 
-	api, _ := webrtc.ClientAPI(true)
+	api, _ := whepclient.ClientAPI(true)
 	pc, err := api.NewPeerConnection(pion.Configuration{ICETransportPolicy: pion.ICETransportPolicyRelay,
 		ICEServers: []pion.ICEServer{{URLs: []string{turnURL}, Username: "eddy", Credential: "secret"}}})
 	if err != nil {
@@ -1184,7 +1184,7 @@ func TestWebRTCTURN(t *testing.T) {
 			}
 		}
 	})
-	_, _, answer, err := webrtc.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc)
+	_, _, answer, err := whepclient.Negotiate(ctx, http.DefaultClient, e.URL+"/webrtc/cam/whep", pc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/cmd/eddy/bench"
+	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -56,7 +58,7 @@ func TestCrashVideo(t *testing.T) {
 		frameMS = 40
 	)
 	streams := []string{"crashcam0", "crashcam1", "crashcam2", "crashcam3"}
-	bin := ingestTestBinary(t)
+	bin := crashBuildBinary(t)
 	dir := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 2))
@@ -72,8 +74,8 @@ func TestCrashVideo(t *testing.T) {
 	}
 	maxSeq := map[string]uint64{} // highest fragment number seen, per stream
 	for cycle := 0; cycle <= cycles; cycle++ {
-		am := crashVideoClient(srv.url)
-		pubs := crashVideoPublish(t, srv.rtsp, clip, streams)
+		am := crashVideoClient(srv.URL())
+		pubs := crashVideoPublish(t, srv.RTSP(), clip, streams)
 
 		// Run 3-8 s, then take the listing the restart must reproduce. Every
 		// stream must have a fragment newer than any before the last kill
@@ -94,7 +96,7 @@ func TestCrashVideo(t *testing.T) {
 			if time.Since(wait) > 15*time.Second {
 				pubs.stop()
 				t.Fatalf("cycle %d: no new fragment after the restart on%s within 15 s of publishing + %v (errors: %v)\nserver log:\n%s",
-					cycle, missing, time.Since(wait).Round(time.Millisecond), pubs.errors(), srv.tail(40))
+					cycle, missing, time.Since(wait).Round(time.Millisecond), pubs.errors(), srv.Tail(40))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -114,19 +116,19 @@ func TestCrashVideo(t *testing.T) {
 		if cycle == cycles {
 			// The last run: stop publishing and the server cleanly.
 			pubs.stop()
-			if err := srv.stop(logf); err != nil {
-				t.Errorf("server exited with %v after SIGTERM\n%s", err, srv.tail(40))
+			if err := srv.Stop(logf); err != nil {
+				t.Errorf("server exited with %v after SIGTERM\n%s", err, srv.Tail(40))
 			}
 			break
 		}
-		if err := srv.kill(); err != nil {
+		if err := srv.Kill(); err != nil {
 			t.Fatalf("cycle %d: kill: %v", cycle, err)
 		}
 		pubs.stop() // they fail now; that is expected
 		t.Logf("cycle %d: killed %v in; %s", cycle, time.Since(pubs.started).Round(time.Millisecond), crashVideoCounts(lists))
 
 		srv = crashVideoStart(t, bin, dir, logf)
-		am = crashVideoClient(srv.url)
+		am = crashVideoClient(srv.URL())
 		after := crashVideoListAll(t, am, streams, start)
 		for _, s := range streams {
 			got := map[string]kvamtypes.Fragment{}
@@ -157,7 +159,7 @@ func TestCrashVideo(t *testing.T) {
 			crashVideoCheckMedia(t, ffmpeg, am, s, after[s], frameMS, fmt.Sprintf("restart %d", cycle))
 		}
 		if t.Failed() {
-			t.Fatalf("after restart %d; server log:\n%s", cycle, srv.tail(60))
+			t.Fatalf("after restart %d; server log:\n%s", cycle, srv.Tail(60))
 		}
 	}
 	total := 0
@@ -170,23 +172,23 @@ func TestCrashVideo(t *testing.T) {
 
 // crashVideoStart starts the server on dir (data in dir/data, log appended
 // to dir/server.log) and waits until /healthz answers.
-func crashVideoStart(t *testing.T, bin, dir string, logf func(string, ...any)) *ingestServer {
+func crashVideoStart(t *testing.T, bin, dir string, logf func(string, ...any)) *bench.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := startEddyServer(ctx, bin, dir, nil, logf)
+	srv, err := bench.StartServer(ctx, bin, dir, nil, logf)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
 	t.Cleanup(func() {
 		select {
-		case <-srv.done:
+		case <-srv.Done():
 		default:
-			_ = srv.kill()
+			_ = srv.Kill()
 		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		resp, err := crashVideoHTTP.Get(srv.url + "/healthz")
+		resp, err := crashVideoHTTP.Get(srv.URL() + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -194,7 +196,7 @@ func crashVideoStart(t *testing.T, bin, dir string, logf func(string, ...any)) *
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("healthz not OK 10 s after ready (%v):\n%s", err, srv.tail(30))
+			t.Fatalf("healthz not OK 10 s after ready (%v):\n%s", err, srv.Tail(30))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -225,13 +227,15 @@ func crashVideoPublish(t *testing.T, rtsp, clip string, streams []string) *crash
 	p := &crashVideoPubs{started: time.Now(), cancel: cancel}
 	t.Cleanup(p.stop)
 	for i, s := range streams {
-		fp := &media.FilePublisher{URL: "rtsp://" + rtsp + "/" + s, File: clip, Loop: true}
+		fp := &rtspclient.FilePublisher{URL: "rtsp://" + rtsp + "/" + s, File: clip, Loop: true}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			// Staggered a little, so the streams' keyframes do not align.
-			if ingestSleep(ctx, time.Duration(i)*300*time.Millisecond) != nil {
+			select {
+			case <-ctx.Done():
 				return
+			case <-time.After(time.Duration(i) * 300 * time.Millisecond):
 			}
 			if err := fp.Run(ctx); err != nil && !p.stopped.Load() && ctx.Err() == nil {
 				p.mu.Lock()
@@ -259,12 +263,11 @@ func (p *crashVideoPubs) errors() []string {
 // by fragment number.
 func crashVideoListAll(t *testing.T, am *kinesisvideoarchivedmedia.Client, streams []string, since time.Time) map[string][]kvamtypes.Fragment {
 	t.Helper()
-	b := &ingestBench{am: am}
 	out := map[string][]kvamtypes.Fragment{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, s := range streams {
-		fr, err := b.list(ctx, s, since.Add(-time.Minute), time.Now().Add(time.Minute))
+		fr, err := bench.ListFragments(ctx, am, s, since.Add(-time.Minute), time.Now().Add(time.Minute))
 		if err != nil {
 			t.Fatalf("ListFragments %s: %v", s, err)
 		}
@@ -410,4 +413,10 @@ func crashVideoDecode(t *testing.T, ffmpeg string, data []byte, ext, what string
 	}
 	n, _ := strconv.ParseInt(m[len(m)-1][1], 10, 64)
 	return n, true
+}
+
+// fragSeq is a listed fragment's number as an integer.
+func fragSeq(f kvamtypes.Fragment) uint64 {
+	s, _ := fragments.ParseFragmentNumber(aws.ToString(f.FragmentNumber))
+	return s
 }

@@ -7,11 +7,18 @@
 //	eddy bench webrtc [flags] benchmark WHEP forwarding
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
+//
+// Each subcommand is a file of this package, except the load-test harness
+// of `eddy bench`, which is package cmd/eddy/bench (bench.Main). The
+// clients they use are media/rtspclient (the MP4 publisher) and
+// webrtc/whepclient (the WHEP/WHIP client).
 package main
 
 import (
 	"fmt"
 	"os"
+
+	"github.com/eddy-video/eddy/cmd/eddy/bench"
 )
 
 const usage = `usage:
@@ -36,7 +43,7 @@ func main() {
 	case "serve":
 		err = serve(os.Args[2:])
 	case "bench":
-		err = bench(os.Args[2:])
+		err = bench.Main(os.Args[2:])
 	case "publish":
 		err = publish(os.Args[2:])
 	case "whep":

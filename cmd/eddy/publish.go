@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtspclient"
 )
 
 // publish sends an MP4 file to an RTSP server as a camera would.
@@ -30,7 +30,7 @@ func publish(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &media.FilePublisher{File: fs.Arg(0), URL: fs.Arg(1), Transport: *transport, Loop: *loop, Duration: *duration}
+	p := &rtspclient.FilePublisher{File: fs.Arg(0), URL: fs.Arg(1), Transport: *transport, Loop: *loop, Duration: *duration}
 	err := p.Run(ctx)
 	if err == context.Canceled {
 		return nil

@@ -21,7 +21,7 @@ import (
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/eddy-video/eddy/webrtc"
+	"github.com/eddy-video/eddy/webrtc/whepclient"
 )
 
 // whepStats is what `eddy whep` saw.
@@ -82,7 +82,7 @@ func whep(args []string) error {
 // playWHEP plays endpoint until ctx ends or the server ends the session,
 // writing H.264/H.265 access units to w (Annex-B) when w is not nil.
 func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bool) (*whepStats, error) {
-	api, err := webrtc.ClientAPI(loopbackOnly)
+	api, err := whepclient.ClientAPI(loopbackOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bo
 		}
 	})
 	hc := &http.Client{Timeout: 15 * time.Second}
-	session, resp, _, err := webrtc.Negotiate(ctx, hc, endpoint, pc)
+	session, resp, _, err := whepclient.Negotiate(ctx, hc, endpoint, pc)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bo
 	case <-ctx.Done():
 		st.Ended = "stopped"
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = webrtc.EndSession(dctx, hc, session)
+		_, _ = whepclient.EndSession(dctx, hc, session)
 		cancel()
 	}
 	mu.Lock()

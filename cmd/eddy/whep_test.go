@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -20,7 +20,7 @@ func TestWHEPCommand(t *testing.T) {
 	mediatest.RequireTool(t, "ffprobe")
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
-	pub := &media.FilePublisher{URL: e.RTSPURL("cam"), File: filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4"), Duration: 10 * time.Second}
+	pub := &rtspclient.FilePublisher{URL: e.RTSPURL("cam"), File: filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4"), Duration: 10 * time.Second}
 	pubCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() { _ = pub.Run(pubCtx) }()

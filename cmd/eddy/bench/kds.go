@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -9,16 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/bits"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -136,13 +133,9 @@ func benchKDS(args []string) error {
 		cfg.Region = v
 	}
 	fs := flag.NewFlagSet("bench kds", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eddy bench kds --endpoint URL [flags]\n\n"+
-			"Load-tests a Kinesis Data Streams endpoint (Eddy or AWS) with PutRecords,\n"+
-			"GetRecords pollers and a SubscribeToShard consumer, and reports throughput,\n"+
-			"latency and completeness.\n\nflags:\n")
-		fs.PrintDefaults()
-	}
+	setUsage(fs, "--endpoint URL [flags]", "Load-tests a Kinesis Data Streams endpoint (Eddy or AWS) with PutRecords,\n"+
+		"GetRecords pollers and a SubscribeToShard consumer, and reports throughput,\n"+
+		"latency and completeness.")
 	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "Kinesis endpoint URL (required)")
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region to sign requests for (env AWS_REGION)")
 	fs.StringVar(&cfg.AccessKey, "access-key", cfg.AccessKey, "access key ID (env AWS_ACCESS_KEY_ID)")
@@ -164,37 +157,17 @@ func benchKDS(args []string) error {
 	fs.BoolVar(&cfg.RawSDKBodies, "raw-sdk-bodies", cfg.RawSDKBodies, "do not work around the smithy-go request-body race that closes connections under fast servers")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
 	cpuProfile := fs.String("cpuprofile", "", "write the bench process's own CPU profile to this file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench kds: unexpected argument %q", fs.Arg(0))
-	}
-	if err := cfg.validate(); err != nil {
+	if help, err := parseFlags(fs, args, cfg.validate); help || err != nil {
 		return err
 	}
 	cfg.Log = os.Stderr
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	stopProfile, err := startCPUProfile(*cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
-	res, err := runKDSBench(ctx, cfg)
-	if res == nil {
-		return err
-	}
-	return printReport(res, *jsonOut, err)
+	return runAndReport(*jsonOut, *cpuProfile, func(ctx context.Context) (*kdsBenchResults, error) { return runKDSBench(ctx, cfg) })
 }
 
 // kdsBench is the state of one run.
 type kdsBench struct {
-	cfg     kdsBenchConfig
-	log     io.Writer
+	cfg kdsBenchConfig
+	logger
 	kc      *kinesis.Client
 	tr      *benchTransport
 	retries *countingRetryer
@@ -218,12 +191,6 @@ type kdsBench struct {
 
 	errMu sync.Mutex
 	errs  map[string]int64 // "Operation: code" of calls that failed after retries
-}
-
-func (b *kdsBench) logf(format string, args ...any) {
-	if b.log != nil {
-		fmt.Fprintf(b.log, format+"\n", args...)
-	}
 }
 
 // noteErr counts a call that failed (after the SDK's retries).
@@ -264,12 +231,13 @@ func runKDSBench(ctx context.Context, cfg kdsBenchConfig) (*kdsBenchResults, err
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	tck := clockTicks()
 	if cfg.PID > 0 {
-		if _, ok := procCPUSeconds(cfg.PID); !ok {
+		if _, ok := cpuSeconds(cfg.PID, tck); !ok {
 			return nil, fmt.Errorf("--pid %d: cannot read /proc/%d/stat", cfg.PID, cfg.PID)
 		}
 	}
-	b := &kdsBench{cfg: cfg, log: cfg.Log, errs: map[string]int64{}}
+	b := &kdsBench{cfg: cfg, logger: logger{log: cfg.Log}, errs: map[string]int64{}}
 	if _, err := rand.Read(b.runID[:]); err != nil {
 		return nil, err
 	}
@@ -294,31 +262,23 @@ func runKDSBench(ctx context.Context, cfg kdsBenchConfig) (*kdsBenchResults, err
 
 	// Produce.
 	b.logf("producing for %s with %d producers", cfg.Duration, cfg.Producers)
-	cpu0 := readCPU(cfg.PID)
+	cpu0 := readCPU(cfg.PID, tck)
 	start := time.Now()
 	end := start.Add(cfg.Duration)
 	stats := make([]*producerStats, cfg.Producers)
 	var pwg sync.WaitGroup
 	for i := range stats {
 		stats[i] = &producerStats{failedByCode: map[string]int64{}, shards: map[string]*shardTally{}}
-		pwg.Add(1)
-		go func() {
-			defer pwg.Done()
-			b.produce(ctx, i, start, end, stats[i])
-		}()
+		pwg.Go(func() { b.produce(ctx, i, start, end, stats[i]) })
 	}
 	progressDone := make(chan struct{})
 	var progWG sync.WaitGroup
 	if cfg.Progress > 0 && b.log != nil {
-		progWG.Add(1)
-		go func() {
-			defer progWG.Done()
-			b.progress(start, progressDone)
-		}()
+		progWG.Go(func() { b.progress(start, progressDone) })
 	}
 	pwg.Wait()
 	produced := time.Since(start)
-	cpu1 := readCPU(cfg.PID)
+	cpu1 := readCPU(cfg.PID, tck)
 
 	expected := map[string]shardTally{}
 	for _, st := range stats {
@@ -637,77 +597,4 @@ func (b *kdsBench) progress(start time.Time, done <-chan struct{}) {
 			b.logf("%s", line)
 		}
 	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// latHist is a log-linear latency histogram in nanoseconds: exact below
-// 128 ns, then 64 buckets per power of two (under 1.6 % error).
-type latHist struct {
-	counts [128 + 58*64]uint64
-	n      uint64
-	max    int64
-	sum    float64
-}
-
-func latBucket(v int64) int {
-	if v < 128 {
-		return int(max(v, 0))
-	}
-	shift := bits.Len64(uint64(v)) - 7
-	return 128 + (shift-1)*64 + int(uint64(v)>>shift) - 64
-}
-
-// latBucketMid returns the middle of bucket i's range.
-func latBucketMid(i int) int64 {
-	if i < 128 {
-		return int64(i)
-	}
-	shift := (i-128)/64 + 1
-	top := int64((i-128)%64 + 64)
-	lo := top << shift
-	return lo + (int64(1)<<shift)/2
-}
-
-func (h *latHist) record(v int64) {
-	h.counts[latBucket(v)]++
-	h.n++
-	h.sum += float64(v)
-	if v > h.max {
-		h.max = v
-	}
-}
-
-func (h *latHist) merge(o *latHist) {
-	for i, c := range o.counts {
-		h.counts[i] += c
-	}
-	h.n += o.n
-	h.sum += o.sum
-	h.max = max(h.max, o.max)
-}
-
-// quantile returns the q-quantile (0 < q <= 1) in nanoseconds.
-func (h *latHist) quantile(q float64) int64 {
-	if h.n == 0 {
-		return 0
-	}
-	rank := uint64(q*float64(h.n) + 0.999999)
-	rank = min(max(rank, 1), h.n)
-	var seen uint64
-	for i, c := range h.counts {
-		if seen += c; seen >= rank {
-			return min(latBucketMid(i), h.max)
-		}
-	}
-	return h.max
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -152,15 +152,8 @@ func (b *kdsBench) startConsumers(setupCtx, ctx context.Context, wg *sync.WaitGr
 	var ready sync.WaitGroup
 	for _, shard := range b.shards {
 		ready.Add(2)
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			b.poll(ctx, shard, start, ready.Done)
-		}()
-		go func() {
-			defer wg.Done()
-			b.subscribe(ctx, shard, start, ready.Done)
-		}()
+		wg.Go(func() { b.poll(ctx, shard, start, ready.Done) })
+		wg.Go(func() { b.subscribe(ctx, shard, start, ready.Done) })
 	}
 	allReady := make(chan struct{})
 	go func() { ready.Wait(); close(allReady) }()

@@ -1,7 +1,6 @@
-package main
+package bench
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -18,13 +17,7 @@ func TestBenchKDS(t *testing.T) {
 	cfg.Shards, cfg.Producers, cfg.Batch, cfg.Size = 2, 2, 50, 64
 	cfg.Duration, cfg.Rate, cfg.Progress = 2*time.Second, 2000, 0
 	cfg.Log = testLog{t}
-	res, err := runKDSBench(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runTestBench(t, 2*time.Minute, func(ctx context.Context) (*kdsBenchResults, error) { return runKDSBench(ctx, cfg) })
 	if res.Put.Records == 0 || res.Put.FailedRecords != 0 || res.Put.CallErrors != 0 {
 		t.Errorf("put %d records, %d failed, %d call errors; want some, 0, 0", res.Put.Records, res.Put.FailedRecords, res.Put.CallErrors)
 	}
@@ -51,11 +44,4 @@ func TestBenchLatHist(t *testing.T) {
 			t.Errorf("quantile(%v) = %d, want ≈ %d", c.q, got, c.want)
 		}
 	}
-}
-
-type testLog struct{ t *testing.T }
-
-func (l testLog) Write(b []byte) (int, error) {
-	l.t.Logf("%s %s", time.Now().Format("15:04:05.000"), bytes.TrimRight(b, "\n"))
-	return len(b), nil
 }

@@ -1,4 +1,4 @@
-package media
+package rtspclient
 
 import (
 	"bytes"
@@ -18,6 +18,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // FilePublisher publishes an MP4 file (H.264 or H.265 video, AAC audio)
@@ -265,7 +267,7 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 			// A sender report with the first unit of each track and every
 			// 2 s after, as cameras do, so the producer clock is known at once.
 			if len(pkts) > 0 && (lastSR[u.media].IsZero() || time.Since(lastSR[u.media]) >= 2*time.Second) {
-				sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: ntpToRTCP(ntp), RTPTime: pkts[0].Timestamp}
+				sr := &rtcp.SenderReport{SSRC: pkts[0].SSRC, NTPTime: rtpcodec.NTPToRTCP(ntp), RTPTime: pkts[0].Timestamp}
 				if err := writeRTCP(u.media, sr); err != nil {
 					return err
 				}

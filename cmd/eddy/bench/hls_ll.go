@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -76,19 +76,16 @@ func (b *hlsBench) watchParts(ctx context.Context, master string) {
 	base, _ := url.Parse(mediaURL)
 	var pl *hlsPlaylist
 	for pl == nil || pl.partTarget == 0 {
-		body, _, _, _, err := hlsGet(ctx, b.hc, mediaURL, true)
+		pl, _, _, err = getPlaylist(ctx, b.hc, mediaURL, base)
 		if ctx.Err() != nil {
 			return
-		}
-		if err == nil {
-			pl, err = parseHLSMediaPlaylist(base, body)
 		}
 		if err == nil && pl.partTarget == 0 {
 			err = fmt.Errorf("the LIVE playlist has no #EXT-X-PART-INF: LL-HLS is off on the server (--hls-part-duration 0?)")
 		}
 		if err != nil {
 			fail(err)
-			if ingestSleep(ctx, time.Second) != nil {
+			if sleepCtx(ctx, time.Second) != nil {
 				return
 			}
 		}
@@ -113,7 +110,7 @@ func (b *hlsBench) watchParts(ctx context.Context, master string) {
 		}
 		if err != nil {
 			fail(err)
-			if ingestSleep(ctx, 200*time.Millisecond) != nil {
+			if sleepCtx(ctx, 200*time.Millisecond) != nil {
 				return
 			}
 			continue
@@ -215,15 +212,14 @@ func (b *hlsBench) partListing(from, to int64) hlsPartListing {
 			ex = append(ex, e.d)
 		}
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	if out.Samples > 0 {
-		out.AfterFirstP50MS, out.AfterFirstP99MS, out.AfterFirstMaxMS = ms(hlsQuantile(after, .5)), ms(hlsQuantile(after, .99)), ms(hlsQuantile(after, 1))
-		out.OverDurP50MS, out.OverDurP99MS, out.OverDurMaxMS = ms(hlsQuantile(over, .5)), ms(hlsQuantile(over, .99)), ms(hlsQuantile(over, 1))
+		out.AfterFirstP50MS, out.AfterFirstP99MS, out.AfterFirstMaxMS = msQuantiles(after)
+		out.OverDurP50MS, out.OverDurP99MS, out.OverDurMaxMS = msQuantiles(over)
 		out.Within20msPc = 100 * float64(within) / float64(out.Samples)
 	}
 	out.ExistingSamples = len(ex)
 	if len(ex) > 0 {
-		out.ExistingP50MS, out.ExistingP99MS, out.ExistingMaxMS = ms(hlsQuantile(ex, .5)), ms(hlsQuantile(ex, .99)), ms(hlsQuantile(ex, 1))
+		out.ExistingP50MS, out.ExistingP99MS, out.ExistingMaxMS = msQuantiles(ex)
 	}
 	return out
 }
@@ -239,19 +235,11 @@ func (r *hlsReader) runLL(ctx context.Context) {
 	next := uint64(0) // the next part to load; 0 = not started
 	inits := map[string]bool{}
 	for ctx.Err() == nil {
-		body, n, d, _, err := hlsGet(ctx, b.rc, u, true)
-		if ctx.Err() != nil {
+		pl, ok := r.loadPlaylist(ctx, u, base)
+		if !ok {
 			return
 		}
-		var pl *hlsPlaylist
-		if err == nil {
-			pl, err = parseHLSMediaPlaylist(base, body)
-		}
-		r.note('p', d, n, err)
-		if err != nil {
-			if ingestSleep(ctx, time.Second) != nil {
-				return
-			}
+		if pl == nil {
 			u = mediaURL
 			continue
 		}
@@ -280,15 +268,8 @@ func (r *hlsReader) runLL(ctx context.Context) {
 			if p.part.number < next || ctx.Err() != nil {
 				continue
 			}
-			if !inits[p.init] {
-				_, n, d, _, err := hlsGet(ctx, b.rc, p.init, false)
-				if ctx.Err() != nil {
-					return
-				}
-				r.note('i', d, n, err)
-				if err == nil {
-					inits[p.init] = true
-				}
+			if !r.loadInit(ctx, p.init, inits) {
+				return
 			}
 			_, n, d, status, err := hlsGet(ctx, b.rc, p.part.uri, false)
 			if ctx.Err() != nil {

@@ -1,10 +1,8 @@
-package main
+package bench
 
 import (
-	"bytes"
 	"context"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -35,25 +33,11 @@ func TestBenchHLS(t *testing.T) {
 // the testdata clip, the test binary as the server.
 func runShortHLSBench(t *testing.T, ll bool) *hlsResults {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts the server binary and publishes for ~15 s; skipped with -short")
-	}
 	cfg := defaultHLSBenchConfig()
 	cfg.LL = ll
-	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Server, cfg.Clip, cfg.Log = eddyBinary(t, "~15 s"), testClip, testLog{t}
 	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
-	cfg.Log = ingestTestLog{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := runHLSBench(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
-	return res
+	return runTestBench(t, 2*time.Minute, func(ctx context.Context) (*hlsResults, error) { return runHLSBench(ctx, cfg) })
 }
 
 func TestBenchHLSParsePlaylist(t *testing.T) {

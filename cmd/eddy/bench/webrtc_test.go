@@ -1,9 +1,7 @@
-package main
+package bench
 
 import (
-	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,23 +11,10 @@ import (
 // functional test of the bench code and of WHEP keeping up, not a
 // performance assertion.
 func TestBenchWebRTC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the server binary and publishes for ~20 s; skipped with -short")
-	}
 	cfg := defaultRTCBenchConfig()
-	cfg.Server = ingestTestBinary(t)
-	cfg.Clip = filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4")
+	cfg.Server, cfg.Clip, cfg.Log = eddyBinary(t, "~20 s"), testClip, testLog{t}
 	cfg.Viewers, cfg.Duration, cfg.Warmup, cfg.Stagger = 3, 3*time.Second, 2*time.Second, time.Second
-	cfg.Log = ingestTestLog{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := runWebRTCBench(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	res.writeText(&out)
-	t.Log(out.String())
+	res := runTestBench(t, 2*time.Minute, func(ctx context.Context) (*rtcResults, error) { return runWebRTCBench(ctx, cfg) })
 	for _, w := range []*rtcWindow{res.One, res.Many} {
 		if w == nil || w.Samples < 40*w.Viewers || w.Starved != 0 {
 			t.Fatalf("window %+v: want ≥ 40 latency samples per viewer and no viewer starved", w)
@@ -46,22 +31,5 @@ func TestBenchWebRTC(t *testing.T) {
 	}
 	if res.PeakRSSMB <= 0 {
 		t.Error("peak RSS not measured")
-	}
-}
-
-func TestSEI(t *testing.T) {
-	for _, seq := range []uint64{0, 1, 255, 256, 1 << 40} {
-		n := seiNAL(seq)
-		for _, b := range n {
-			if b == 0 {
-				t.Fatalf("SEI of %d has a zero byte (would need emulation prevention): % x", seq, n)
-			}
-		}
-		if got, ok := seiSeq([][]byte{{0x65, 1, 2}, n}); !ok || got != seq {
-			t.Errorf("seiSeq(seiNAL(%d)) = %d, %v", seq, got, ok)
-		}
-	}
-	if _, ok := seiSeq([][]byte{{6, 5, 3, 1, 2, 3}}); ok {
-		t.Error("a foreign SEI was read as the bench's")
 	}
 }

@@ -1,0 +1,23 @@
+package bench
+
+import (
+	"fmt"
+)
+
+// Main runs `eddy bench` with args, the words after "bench": the name of
+// a bench (kds, ingest, hls or webrtc), then its flags.
+func Main(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "ingest":
+			return benchIngest(args[1:])
+		case "hls":
+			return benchHLS(args[1:])
+		case "kds":
+			return benchKDS(args[1:])
+		case "webrtc":
+			return benchWebRTC(args[1:])
+		}
+	}
+	return fmt.Errorf("usage: eddy bench kds|ingest|hls|webrtc [flags]")
+}

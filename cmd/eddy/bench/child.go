@@ -1,0 +1,84 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// childConfig configures the server a video bench starts.
+type childConfig struct {
+	Server     string   // eddy binary to start; "" = this executable
+	ServerArgs []string // extra `serve` flags for the child
+	Keep       bool     // keep the child's data directory and log
+}
+
+// addFlags adds --server, --server-args (described by argsUsage) and
+// --keep to fs; call the function it returns after parsing, to split
+// --server-args into ServerArgs.
+func (c *childConfig) addFlags(fs *flag.FlagSet, argsUsage string) func() {
+	fs.StringVar(&c.Server, "server", c.Server, "eddy binary to start as the server (default: this executable)")
+	args := fs.String("server-args", "", argsUsage)
+	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the started server's data directory and log")
+	return func() { c.ServerArgs = strings.Fields(*args) }
+}
+
+// startChild starts the server of one bench run as a child process:
+// cfg.Server, or this executable when that is "" (`eddy bench` runs inside
+// the eddy binary, `go run ./cmd/eddy bench` included), in a fresh
+// temporary directory named after the bench. stop stops it and removes the
+// directory, unless cfg.Keep.
+func startChild(ctx context.Context, cfg childConfig, bench string, logf func(string, ...any)) (srv *Server, stop func(), err error) {
+	bin := cfg.Server
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, nil, fmt.Errorf("find this executable to run as the server (or pass --server): %w", err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "eddy-bench-"+bench+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err = StartServer(ctx, bin, dir, cfg.ServerArgs, logf)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return srv, func() {
+		srv.Stop(logf)
+		if cfg.Keep {
+			logf("kept the server's directory %s", dir)
+		} else {
+			_ = os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+// watch returns ctx, ended with an error that carries the server's last
+// log lines if the server exits before the run is over (a crash, or a
+// signal from outside): the run then stops with that error instead of a
+// report of reconnects.
+func (s *Server) watch(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-s.done:
+			cancel(fmt.Errorf("the server (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
+				s.cmd.Process.Pid, exitStatus(s.err), s.Tail(25)))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// runErr is what a run that failed with err returns: the server's exit
+// when that is what ended ctx (see watch), else err.
+func runErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}

@@ -1,0 +1,362 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
+	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media/rtspclient"
+)
+
+// eddy bench ingest: N cameras publish an MP4 over RTSP (rtspclient.FilePublisher
+// in this process, looping, in real time) to an Eddy server — by default a
+// child process of the bench, so its CPU time and memory are its own. After
+// a warm-up, the bench measures one window: the server's CPU time and RSS,
+// fragments persisted and their persist latency (from /metrics), and loss:
+// every stream's fragments listed over the window (ListFragments) against
+// what its publisher sent.
+
+// ingestBenchConfig configures one run.
+type ingestBenchConfig struct {
+	Streams  int
+	Duration time.Duration // the measured window
+	Warmup   time.Duration // after the last publisher started, before the window
+	Stagger  time.Duration // publishers start spread over this, so keyframes do not align
+	Settle   time.Duration // longest wait, after the window, for its last fragments to be listed
+	Clip     string        // MP4 to publish; "" = the generated default (see defaultClip)
+
+	childConfig        // the server to start, unless Endpoint is set
+	Endpoint    string // an already-running server's HTTP URL: no child
+	RTSP        string // its RTSP host:port (with Endpoint)
+	PID         int    // its process id, for CPU and RSS (with Endpoint)
+
+	Prefix   string        // stream name prefix; "" = bench-<time>
+	Progress time.Duration // progress line period; 0 = none
+	Log      io.Writer     // setup and progress messages; nil = discard
+}
+
+func defaultIngestBenchConfig() ingestBenchConfig {
+	return ingestBenchConfig{
+		Streams:  10,
+		Duration: 60 * time.Second,
+		Warmup:   5 * time.Second,
+		Stagger:  2 * time.Second,
+		Settle:   15 * time.Second,
+		Progress: 10 * time.Second,
+	}
+}
+
+func (c *ingestBenchConfig) validate() error {
+	var errs []error
+	if c.Streams < 1 {
+		errs = append(errs, errors.New("--streams must be at least 1"))
+	}
+	if c.Duration <= 0 {
+		errs = append(errs, errors.New("--duration must be positive"))
+	}
+	if c.Warmup < 0 || c.Stagger < 0 || c.Settle < 0 || c.Progress < 0 {
+		errs = append(errs, errors.New("--warmup, --stagger, --settle and --progress must not be negative"))
+	}
+	if (c.Endpoint == "") != (c.RTSP == "") {
+		errs = append(errs, errors.New("--endpoint and --rtsp go together: set both to use a running server, or neither to start one"))
+	}
+	if c.Endpoint != "" && (c.Server != "" || len(c.ServerArgs) > 0) {
+		errs = append(errs, errors.New("--server and --server-args start a server; they do not apply with --endpoint"))
+	}
+	if c.Endpoint == "" && c.PID != 0 {
+		errs = append(errs, errors.New("--pid applies to a server given with --endpoint; the bench knows its own child's pid"))
+	}
+	return errors.Join(errs...)
+}
+
+func benchIngest(args []string) error {
+	cfg := defaultIngestBenchConfig()
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	setUsage(fs, "[flags]", fmt.Sprintf("Publishes an MP4 over RTSP to N streams in real time and measures the server:\n"+
+		"CPU per stream-minute, RSS, fragments persisted, persist latency (p50/p99) and\n"+
+		"loss (ListFragments against what the publishers sent). By default it starts its\n"+
+		"own server (`eddy serve` on loopback, TCP only, fresh data directory).\n\n"+
+		"The default clip (720p25 H.264 2 Mbit/s, GOP 2 s, AAC 64 kbit/s, 20 s) is made\n"+
+		"once with ffmpeg and cached at %s.", defaultClipPath()))
+	fs.IntVar(&cfg.Streams, "streams", cfg.Streams, "publishers (one stream each)")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window")
+	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "publishing before the window starts (after the staggered starts)")
+	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread publisher starts over this long")
+	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait after the window (beyond one GOP) for its last fragments to be listed")
+	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
+	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated (e.g. \"--sync interval\")")
+	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "HTTP URL of a running server instead of starting one (with --rtsp)")
+	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP host:port of the running server given with --endpoint")
+	fs.IntVar(&cfg.PID, "pid", cfg.PID, "process id of the server given with --endpoint, for CPU and RSS from /proc")
+	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "stream name prefix (default bench-<time>)")
+	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
+	jsonOut := fs.Bool("json", false, "also print the results as JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the bench process's own CPU profile (the publishers) to this file")
+	check := func() error { splitServerArgs(); return cfg.validate() }
+	if help, err := parseFlags(fs, args, check); help || err != nil {
+		return err
+	}
+	cfg.Log = os.Stderr
+	return runAndReport(*jsonOut, *cpuProfile, func(ctx context.Context) (*ingestResults, error) { return runIngestBench(ctx, cfg) })
+}
+
+// ingestBench is the state of one run.
+type ingestBench struct {
+	cfg ingestBenchConfig
+	logger
+	prober        // url, pid, hc, clock ticks and stalls of the server
+	rtsp   string // server RTSP host:port
+	child  *Server
+	am     *kinesisvideoarchivedmedia.Client
+	names  []string
+	pubs   []*publisher
+	socks  sockProbe
+}
+
+func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults, error) {
+	b := &ingestBench{cfg: cfg, logger: logger{log: cfg.Log}, prober: prober{clkTck: clockTicks()}}
+	clip, err := clipOrDefault(ctx, cfg.Clip, b.logf)
+	if err != nil {
+		return nil, err
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = "bench-" + time.Now().Format("150405")
+	}
+
+	// Load every publisher before the server starts: parsing the file is
+	// the bench's cost, not the server's.
+	for i := range cfg.Streams {
+		p := &publisher{name: fmt.Sprintf("%s-%03d", prefix, i)}
+		p.pub = &rtspclient.FilePublisher{File: clip, Loop: true, OnUnit: p.onUnit}
+		if err := p.pub.Load(); err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+		b.pubs = append(b.pubs, p)
+		b.names = append(b.names, p.name)
+	}
+
+	if cfg.Endpoint != "" {
+		b.url, b.rtsp, b.pid = strings.TrimRight(cfg.Endpoint, "/"), cfg.RTSP, cfg.PID
+	} else {
+		srv, stopServer, err := startChild(ctx, cfg.childConfig, "ingest", b.logf)
+		if err != nil {
+			return nil, err
+		}
+		b.child = srv
+		defer stopServer()
+		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
+	}
+	b.hc = newHTTPClient(8)
+	b.am = kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
+		Region: "us-east-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", Source: "bench"}, nil
+		}),
+		BaseEndpoint: aws.String(b.url),
+		HTTPClient:   ingestGuardedClient{b.hc},
+	})
+
+	res := &ingestResults{
+		Streams: cfg.Streams, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(),
+		Clip: clip, ClipSpanS: b.pubs[0].pub.Span().Seconds(), Endpoint: b.url, RTSP: b.rtsp,
+		ServerPID: b.pid, CPUs: runtime.NumCPU(), ClockTicks: b.clkTck,
+		LatencyMethod: "bucket-interpolated (linear within eddy_fragment_persist_seconds buckets, window delta)",
+	}
+	if b.child != nil {
+		res.Server = "child: " + b.child.bin + " serve (TCP only, fresh data dir)"
+		if cfg.Keep {
+			res.ServerLog, res.DataDir = b.child.logPath, b.child.dir
+		}
+	} else {
+		res.Server = "external"
+	}
+	if b.child != nil {
+		var cancelRun context.CancelCauseFunc
+		ctx, cancelRun = b.child.watch(ctx)
+		defer cancelRun(nil)
+	}
+	idle := b.probe(ctx)
+	if idle.metricsErr != nil {
+		return nil, runErr(ctx, fmt.Errorf("metrics: %w", idle.metricsErr))
+	}
+	res.RSSIdleMiB = mib(idle.rss)
+
+	// Publish.
+	pubCtx, stopPubs := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.stalls.run(pubCtx) })
+	if _, port, err := net.SplitHostPort(b.rtsp); err == nil {
+		if n, err := strconv.Atoi(port); err == nil {
+			b.socks.port = fmt.Sprintf("%04X", n)
+			wg.Go(func() { b.socks.run(pubCtx) })
+		}
+	}
+	for i, p := range b.pubs {
+		p.pub.URL = "rtsp://" + b.rtsp + "/" + p.name
+		delay := cfg.Stagger * time.Duration(i) / time.Duration(cfg.Streams)
+		wg.Go(func() { p.run(pubCtx, delay, b.logf) })
+	}
+	stopAll := func() {
+		stopPubs()
+		wg.Wait()
+	}
+	defer stopAll()
+	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, prefix, clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
+	if err := sleepCtx(ctx, cfg.Stagger+cfg.Warmup); err != nil {
+		return nil, runErr(ctx, err)
+	}
+
+	// The window.
+	p0, p1, err := b.window(ctx, cfg.Duration, cfg.Progress, b.logf)
+	if err != nil {
+		return nil, runErr(ctx, err)
+	}
+
+	// Let the fragments that started in the window close and be listed,
+	// then stop publishing.
+	lists, settleProblems := b.settle(ctx, p0.at, p1.at)
+	if ctx.Err() != nil {
+		return nil, runErr(ctx, ctx.Err())
+	}
+	stopAll()
+	after := b.probe(ctx) // counters over the whole run, for loss indicators
+	if after.metricsErr != nil {
+		return nil, runErr(ctx, fmt.Errorf("metrics: %w", after.metricsErr))
+	}
+
+	b.results(res, idle, p0, p1, after, lists)
+	res.Problems = append(settleProblems, res.Problems...)
+	if b.child != nil {
+		var logProblems []string
+		res.ServerWarnings, logProblems = b.child.logProblems()
+		res.Problems = append(res.Problems, logProblems...)
+	}
+	res.finish()
+	if b.child != nil && len(res.Problems) > 0 {
+		res.ServerLogTail = b.child.Tail(40)
+	}
+	return res, nil
+}
+
+// settle waits until every stream has listed a fragment that started after
+// the window (so all that started in it are durable and listed, Append
+// being ordered), then returns each stream's fragments over [from, to] by
+// server timestamp.
+func (b *ingestBench) settle(ctx context.Context, from, to time.Time) (map[string][]kvamtypes.Fragment, []string) {
+	gop := b.gop()
+	deadline := to.Add(gop + b.cfg.Settle)
+	out := map[string][]kvamtypes.Fragment{}
+	pending := append([]string(nil), b.names...)
+	var problems []string
+	for len(pending) > 0 {
+		var still []string
+		for _, name := range pending {
+			fr, err := ListFragments(ctx, b.am, name, from, deadline.Add(time.Minute))
+			if err != nil {
+				if time.Now().After(deadline) {
+					problems = append(problems, fmt.Sprintf("%s: ListFragments failed: %v", name, err))
+					continue
+				}
+				still = append(still, name)
+				continue
+			}
+			var in []kvamtypes.Fragment
+			done := false
+			for _, f := range fr {
+				st := aws.ToTime(f.ServerTimestamp)
+				if st.After(to) {
+					done = true
+				} else {
+					in = append(in, f)
+				}
+			}
+			out[name] = in
+			if !done {
+				if time.Now().After(deadline) {
+					problems = append(problems, fmt.Sprintf("%s: no fragment started after the window was listed within %v of its end (recording stalled or persisting is behind)",
+						name, (gop+b.cfg.Settle).Round(time.Second)))
+					continue
+				}
+				still = append(still, name)
+			}
+		}
+		pending = still
+		if len(pending) > 0 && sleepCtx(ctx, 500*time.Millisecond) != nil {
+			break
+		}
+	}
+	return out, problems
+}
+
+// ListFragments returns a stream's fragments by server timestamp in
+// [from, to], sorted by fragment number, following NextToken.
+func ListFragments(ctx context.Context, am *kinesisvideoarchivedmedia.Client, name string, from, to time.Time) ([]kvamtypes.Fragment, error) {
+	var all []kvamtypes.Fragment
+	in := &kinesisvideoarchivedmedia.ListFragmentsInput{
+		StreamName: aws.String(name),
+		FragmentSelector: &kvamtypes.FragmentSelector{
+			FragmentSelectorType: kvamtypes.FragmentSelectorTypeServerTimestamp,
+			TimestampRange:       &kvamtypes.TimestampRange{StartTimestamp: aws.Time(from), EndTimestamp: aws.Time(to)},
+		},
+	}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, err := am.ListFragments(cctx, in)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, out.Fragments...)
+		if out.NextToken == nil {
+			break
+		}
+		in = &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: aws.String(name), NextToken: out.NextToken}
+	}
+	sort.Slice(all, func(i, j int) bool { return fragSeq(all[i]) < fragSeq(all[j]) })
+	return all, nil
+}
+
+func fragSeq(f kvamtypes.Fragment) uint64 {
+	s, _ := fragments.ParseFragmentNumber(aws.ToString(f.FragmentNumber))
+	return s
+}
+
+// gop is the clip's keyframe interval as sent (median spacing); 2 s
+// before anything was sent.
+func (b *ingestBench) gop() time.Duration {
+	for _, p := range b.pubs {
+		if d := p.gop(); d > 0 {
+			return d
+		}
+	}
+	return 2 * time.Second
+}
+
+// ingestGuardedClient hides the request body's WriteTo from net/http, the
+// workaround for the aws-sdk-go-v2 body race described at
+// servertest.GuardRequestBody.
+type ingestGuardedClient struct{ hc *http.Client }
+
+func (c ingestGuardedClient) Do(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		req.Body = struct{ io.ReadCloser }{req.Body}
+	}
+	return c.hc.Do(req)
+}
