@@ -271,7 +271,7 @@ func TestLLHLS(t *testing.T) {
 
 	t.Run("publisher leaves", func(t *testing.T) {
 		stopPub()
-		<-done
+		stopped(t, done)
 		_, _, body := httpGet(t, mediaURL)
 		var got *llPlaylist
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

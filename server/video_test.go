@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -108,6 +109,15 @@ func publish(ctx context.Context, url string, d time.Duration, transport string)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	return p, keys, done
+}
+
+// stopped waits for a publisher that was told to stop: it ends with nil
+// or context.Canceled.
+func stopped(t *testing.T, done <-chan error) {
+	t.Helper()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("publisher: %v", err)
+	}
 }
 
 func TestRTSPIngestArchive(t *testing.T) {

@@ -98,8 +98,8 @@ func readVP9(ctx context.Context, url string) (frames int, firstKey bool, err er
 		return 0, false, err
 	}
 	tcp := gortsplib.TransportTCP
-	c := &gortsplib.Client{Transport: &tcp}
-	if err := c.Start(u.Scheme, u.Host); err != nil {
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
+	if err := c.Start2(); err != nil {
 		return 0, false, err
 	}
 	defer c.Close()

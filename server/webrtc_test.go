@@ -195,7 +195,7 @@ func publishLive(ctx context.Context, t *testing.T, e *servertest.Env, stream st
 	pubCtx, stop := context.WithCancel(ctx)
 	_, _, done := publish(pubCtx, e.RTSPURL(stream), d, "tcp")
 	waitLive(t, e, stream)
-	return func() { stop(); <-done }
+	return func() { stop(); stopped(t, done) }
 }
 
 // waitLive waits for a stream's publication.
@@ -286,7 +286,7 @@ func TestWHEP(t *testing.T) {
 
 	// The publisher leaves: viewer 2's session ends.
 	stopPub()
-	<-done
+	stopped(t, done)
 	waitPeers(t, e, 0, 5*time.Second)
 	v2.waitState(t, 10*time.Second, pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed, pion.PeerConnectionStateDisconnected)
 	if w, p := e.Server.WebRTC().Sessions(); w+p != 0 {

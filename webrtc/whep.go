@@ -353,7 +353,7 @@ func (ss *session) forward(v *media.Viewer, senders []*sender) {
 			ss.close("publication ended")
 		case errors.Is(err, context.Canceled):
 			// closed elsewhere
-		case err != nil:
+		default: // play ends with an error only
 			ss.close("sending failed: " + err.Error())
 		}
 		return

@@ -91,27 +91,11 @@ func newRTPDecoder(id int, forma format.Format) (*rtpDecoder, error) {
 
 	case *format.VP8:
 		t.Kind, t.Codec, t.ClockRate = media.Video, media.CodecVP8, 90000
-		d := &frameDecoder{codec: media.CodecVP8, key: vp8IsKey}
-		d.reset = func() {
-			r := &rtpvp8.Decoder{}
-			_ = r.Init()
-			d.rtp = r.Decode
-		}
-		d.more, d.midway = rtpvp8.ErrMorePacketsNeeded, rtpvp8.ErrNonStartingPacketAndNoPrevious
-		d.reset()
-		dec = d
+		dec = newFrameDecoder[rtpvp8.Decoder](media.CodecVP8, vp8IsKey, rtpvp8.ErrMorePacketsNeeded, rtpvp8.ErrNonStartingPacketAndNoPrevious)
 
 	case *format.VP9:
 		t.Kind, t.Codec, t.ClockRate = media.Video, media.CodecVP9, 90000
-		d := &frameDecoder{codec: media.CodecVP9, key: vp9IsKey}
-		d.reset = func() {
-			r := &rtpvp9.Decoder{}
-			_ = r.Init()
-			d.rtp = r.Decode
-		}
-		d.more, d.midway = rtpvp9.ErrMorePacketsNeeded, rtpvp9.ErrNonStartingPacketAndNoPrevious
-		d.reset()
-		dec = d
+		dec = newFrameDecoder[rtpvp9.Decoder](media.CodecVP9, vp9IsKey, rtpvp9.ErrMorePacketsNeeded, rtpvp9.ErrNonStartingPacketAndNoPrevious)
 
 	case *format.AV1:
 		t.Kind, t.Codec, t.ClockRate = media.Video, media.CodecAV1, 90000

@@ -31,6 +31,24 @@ type frameDecoder struct {
 	pending      *packetTime // time of the first packet of the frame being assembled
 }
 
+// newFrameDecoder is the frame decoder over gortsplib's depacketizer D (one
+// whole frame per access unit), whose errors more and midway mean "need
+// more packets" and "joined mid-frame".
+func newFrameDecoder[D any, PD interface {
+	*D
+	Init() error
+	Decode(*rtp.Packet) ([]byte, error)
+}](codec string, key func([]byte) (bool, error), more, midway error) *frameDecoder {
+	d := &frameDecoder{codec: codec, key: key, more: more, midway: midway}
+	d.reset = func() {
+		r := PD(new(D))
+		_ = r.Init()
+		d.rtp = r.Decode
+	}
+	d.reset()
+	return d
+}
+
 func (d *frameDecoder) decode(pkt *rtp.Packet, t packetTime) ([]*media.AccessUnit, error) {
 	frame, err := d.rtp(pkt)
 	switch {

@@ -642,26 +642,26 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 }
 
 func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
-	if sess := h.s.session(ctx.Session); sess != nil {
-		if ok, held := sess.limiter.Allow(); ok {
-			h.s.log.Warn("skipping malformed packet", "stream", sess.name(), "error", ctx.Error, "not_logged", held)
-		}
-	}
+	h.warn(ctx.Session, "skipping malformed packet", "error", ctx.Error)
 }
 
 func (h *rtspHandler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
-	if sess := h.s.session(ctx.Session); sess != nil {
-		if ok, held := sess.limiter.Allow(); ok {
-			h.s.log.Warn("RTP packets lost", "stream", sess.name(), "lost", ctx.Lost, "not_logged", held)
-		}
-	}
+	h.warn(ctx.Session, "RTP packets lost", "lost", ctx.Lost)
 }
 
 func (h *rtspHandler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	if sess := h.s.session(ctx.Session); sess != nil {
-		if ok, held := sess.limiter.Allow(); ok {
-			h.s.log.Warn("reader too slow: packets dropped", "stream", sess.name(), "error", ctx.Error, "not_logged", held)
-		}
+	h.warn(ctx.Session, "reader too slow: packets dropped", "error", ctx.Error)
+}
+
+// warn logs a session's packet-level trouble, within the session's log
+// rate limit (a bad camera would otherwise flood the log).
+func (h *rtspHandler) warn(ss *gortsplib.ServerSession, msg string, attrs ...any) {
+	sess := h.s.session(ss)
+	if sess == nil {
+		return
+	}
+	if ok, held := sess.limiter.Allow(); ok {
+		h.s.log.Warn(msg, append([]any{"stream", sess.name()}, append(attrs, "not_logged", held)...)...)
 	}
 }
 

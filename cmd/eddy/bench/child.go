@@ -48,7 +48,9 @@ func startChild(ctx context.Context, cfg childConfig, bench string, logf func(st
 		return nil, nil, err
 	}
 	return srv, func() {
-		srv.Stop(logf)
+		if err := srv.Stop(logf); err != nil {
+			logf("the server stopped with: %v", err)
+		}
 		if cfg.Keep {
 			logf("kept the server's directory %s", dir)
 		} else {

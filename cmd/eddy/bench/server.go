@@ -92,13 +92,13 @@ func StartServer(ctx context.Context, bin, dir string, extra []string, logf func
 	case a := <-ready:
 		s.url, s.rtsp = a[0], a[1]
 	case <-s.done:
-		s.Stop(logf)
+		_ = s.Stop(logf) // the error below says what happened
 		return nil, fmt.Errorf("server exited before ready: %v\n%s", s.err, s.Tail(30))
 	case <-time.After(20 * time.Second):
-		s.Stop(logf)
+		_ = s.Stop(logf) // the error below says what happened
 		return nil, fmt.Errorf("server not ready after 20s:\n%s", s.Tail(30))
 	case <-ctx.Done():
-		s.Stop(logf)
+		_ = s.Stop(logf) // the error below says what happened
 		return nil, ctx.Err()
 	}
 	logf("server: %s serve (pid %d) http %s rtsp %s, log %s", bin, s.cmd.Process.Pid, s.url, s.rtsp, s.logPath)
