@@ -13,7 +13,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 )
 
-// MPEG-TS segments for ContainerFormat MPEG_TS sessions (KVS-API.md §4.5):
+// MPEG-TS segments for ContainerFormat MPEG_TS sessions (GetHLSStreamingSessionURL):
 // every stored CMAF fragment becomes one self-contained transport stream
 // (ISO/IEC 13818-1) with PAT and PMT first, so each segment decodes on its
 // own (RFC 8216 §3.2). The muxer is written here rather than taken from

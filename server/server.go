@@ -1,5 +1,3 @@
-// Package server wires Eddy together: configuration, listeners, the HTTP
-// router, metrics and lifecycle. Domain logic lives in the packages it mounts.
 package server
 
 import (

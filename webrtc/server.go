@@ -1,7 +1,3 @@
-// Package webrtc plays live streams to browsers over WebRTC (WHEP,
-// draft-ietf-wish-whep) and takes publications from browsers, OBS and
-// GStreamer (WHIP, RFC 9725), with pion/webrtc. Every peer connection's ICE
-// traffic goes through one UDP port and one TCP port.
 package webrtc
 
 import (

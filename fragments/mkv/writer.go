@@ -91,7 +91,8 @@ const (
 	Audio = 2
 )
 
-// Tag names KVS puts into GetMedia / GetMediaForFragmentList output (KVS-API.md §3.2, §4.2).
+// Tag names KVS puts into GetMedia / GetMediaForFragmentList output (the
+// Kinesis Video GetMedia and GetMediaForFragmentList API references).
 const (
 	TagFragmentNumber    = "AWS_KINESISVIDEO_FRAGMENT_NUMBER"
 	TagServerTimestamp   = "AWS_KINESISVIDEO_SERVER_TIMESTAMP"
@@ -101,7 +102,8 @@ const (
 	TagErrorCode         = "AWS_KINESISVIDEO_ERROR_CODE"
 	TagErrorID           = "AWS_KINESISVIDEO_ERROR_ID"
 
-	// GetMediaForFragmentList spellings as documented (⚠ unverified, KVS-API.md §4.2).
+	// GetMediaForFragmentList spellings as its API reference documents them
+	// (not checked against the service).
 	TagServerSideTimestamp   = "AWS_KINESISVIDEO_SERVER_SIDE_TIMESTAMP"
 	TagProducerSideTimestamp = "AWS_KINESISVIDEO_PRODUCER_SIDE_TIMESTAMP"
 	TagExceptionErrorCode    = "AWS_KINESISVIDEO_EXCEPTION_ERROR_CODE"
@@ -181,7 +183,7 @@ func (f *Fragment) Tag(name string) (string, bool) {
 }
 
 // ErrorTags returns the tags KVS GetMedia sends when it cannot deliver a
-// fragment (KVS-API.md §3.2: AWS_KINESISVIDEO_ERROR_CODE, AWS_KINESISVIDEO_ERROR_ID;
+// fragment (the GetMedia API reference: AWS_KINESISVIDEO_ERROR_CODE, AWS_KINESISVIDEO_ERROR_ID;
 // ids 3002 write error, 4000 fragment not found, 4500–4506 KMS, 5000 internal).
 //
 // A response that has to end with an error after some good fragments writes the

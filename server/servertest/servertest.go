@@ -1,5 +1,3 @@
-// Package servertest starts a real Eddy server on an OS-chosen loopback
-// port for end-to-end tests, and builds AWS SDK clients pointed at it.
 package servertest
 
 import (

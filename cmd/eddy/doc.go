@@ -1,0 +1,20 @@
+// Command eddy is the Eddy server and its client tools.
+//
+//	eddy serve [flags]        run the server
+//	eddy bench kds [flags]    load-test a Kinesis Data Streams endpoint
+//	eddy bench ingest [flags] load-test RTSP ingest and recording
+//	eddy bench hls [flags]    benchmark LIVE HLS and LL-HLS
+//	eddy bench webrtc [flags] benchmark WHEP forwarding
+//	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
+//	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
+//
+// Each subcommand is a file of this package, except the load-test harness
+// of `eddy bench`, which is package cmd/eddy/bench (bench.Main). The
+// clients they use are media/rtspclient (the MP4 publisher) and
+// webrtc/whepclient (the WHEP/WHIP client).
+//
+// The package must not hold domain logic: it parses flags and calls the
+// packages that do the work. Its tests are the ones that need the real
+// binary: kill -9 crash tests (crash_test.go, crash_video_test.go) and the
+// import direction of the whole module (imports_test.go).
+package main

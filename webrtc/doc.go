@@ -1,0 +1,10 @@
+// Package webrtc plays live streams to browsers over WebRTC (WHEP,
+// draft-ietf-wish-whep) and takes publications from browsers, OBS and
+// GStreamer (WHIP, RFC 9725), with pion/webrtc. Every peer connection's ICE
+// traffic goes through one UDP port and one TCP port.
+//
+// It owns sessions and their HTTP resources (http.go, whep.go, whip.go)
+// and the WebRTC codec boundary (codecs.go); the RTP (de)packetizers are
+// media/rtpcodec's, and which codec may play is media's rule. It must not
+// transcode, nor import hls or web; the client side is webrtc/whepclient.
+package webrtc
