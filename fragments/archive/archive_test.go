@@ -2,13 +2,8 @@ package archive_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,36 +23,16 @@ import (
 // number of frames ffmpeg decoded, failing on any decoding error.
 func probeFile(t *testing.T, data []byte) (streams []map[string]any, frames int) {
 	t.Helper()
-	for _, b := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not on PATH", b)
-		}
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
+	for _, s := range mediatest.FFprobeJSON(t, data, "-count_frames", "-show_streams")["streams"].([]any) {
+		streams = append(streams, s.(map[string]any))
 	}
-	f := filepath.Join(t.TempDir(), "media")
-	if err := os.WriteFile(f, data, 0o644); err != nil {
-		t.Fatal(err)
+	if len(streams) == 0 {
+		t.Fatal("ffprobe found no stream")
 	}
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json", "-count_frames", "-show_streams", f).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var v struct{ Streams []map[string]any }
-	if err := json.Unmarshal(out, &v); err != nil || len(v.Streams) == 0 {
-		t.Fatalf("ffprobe: %v: %s", err, out)
-	}
-	cmd := exec.Command("ffmpeg", "-v", "error", "-i", f, "-f", "null", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg decode: %v: %s", err, stderr.String())
-	}
-	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-		if line != "" && !strings.Contains(line, "unknown-length element with ID 0x18538067") {
-			t.Fatalf("ffmpeg decode reported: %s", stderr.String())
-		}
-	}
-	n, _ := strconv.Atoi(fmt.Sprint(v.Streams[0]["nb_read_frames"]))
-	return v.Streams, n
+	mediatest.FFmpegDecodes(t, data)
+	n, _ := strconv.Atoi(fmt.Sprint(streams[0]["nb_read_frames"]))
+	return streams, n
 }
 
 func TestFragmenterVPXAV1(t *testing.T) {

@@ -12,48 +12,28 @@ import (
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
-// A real H.264 SPS (1920x1080 baseline, from mediacommon's tests) and PPS,
-// and an AAC AudioSpecificConfig.
+// pub is the synthetic publication of the fragments tests: 25 fps H.264
+// (track 0) with SPS and PPS in every keyframe, and 44.1 kHz AAC (track 1).
+var pub = mediatest.Synth{Video: true, Audio: media.CodecAAC, InBand: true}
+
+// The publication's H.264 SPS and PPS (real ones: the fragmenter parses
+// them) and its AAC AudioSpecificConfig.
 var (
-	SPS = []byte{0x67, 0x42, 0xc0, 0x28, 0xd9, 0x00, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04,
-		0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20}
-	PPS = []byte{0x68, 0xce, 0x3c, 0x80}
-	ASC = []byte{0x12, 0x10} // AAC-LC, 44.1 kHz... (0x1210 = LC, 44100, stereo)
+	SPS = mediatest.H264SPS
+	PPS = mediatest.H264PPS
+	ASC = pub.Tracks()[1].Config[0]
 )
 
 // Tracks are the tracks of Synth's publication: H.264 video (track 0) and
 // AAC audio (track 1).
-func Tracks() []media.Track {
-	return []media.Track{
-		{ID: 0, Kind: media.Video, Codec: "H264", ClockRate: 90000, Config: [][]byte{SPS, PPS}},
-		{ID: 1, Kind: media.Audio, Codec: "AAC", ClockRate: 44100, Config: [][]byte{ASC}},
-	}
-}
+func Tracks() []media.Track { return pub.Tracks() }
 
-// Synth produces seconds of 25 fps video with a keyframe every gop
-// frames, and AAC frames, interleaved by time, with an NTP clock.
+// Synth produces seconds of the publication with a keyframe every gop
+// frames, interleaved by time, with an NTP clock from ntp0.
 func Synth(seconds float64, gop int, ntp0 time.Time) []*media.AccessUnit {
-	var out []*media.AccessUnit
-	frames := int(seconds * 25)
-	audio := int(seconds * 44100 / 1024)
-	ai := 0
-	for i := 0; i < frames; i++ {
-		vt := int64(i) * 3600
-		for ai < audio && int64(ai)*1024*90000/44100 <= vt {
-			pts := int64(ai) * 1024
-			out = append(out, &media.AccessUnit{Track: 1, PTS: pts, DTS: pts, Payload: [][]byte{{0x21, byte(ai)}},
-				NTP: ntp0.Add(time.Duration(pts) * time.Second / 44100), Arrival: ntp0.Add(time.Duration(pts) * time.Second / 44100)})
-			ai++
-		}
-		key := i%gop == 0
-		nalus := [][]byte{{0x41, byte(i), 1, 2, 3}}
-		if key {
-			nalus = [][]byte{SPS, PPS, {0x65, byte(i), 4, 5, 6}}
-		}
-		at := ntp0.Add(time.Duration(vt) * time.Second / 90000)
-		out = append(out, &media.AccessUnit{Track: 0, PTS: vt, DTS: vt, Key: key, Payload: nalus, NTP: at, Arrival: at})
-	}
-	return out
+	p := pub
+	p.Seconds, p.GOP = seconds, gop
+	return p.Units(ntp0)
 }
 
 // Emitted is one fragment a fragmenter emitted, with its init segment.

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/Eyevinn/mp4ff/avc"
+
+	"github.com/eddy-video/eddy/media/mediatest"
 )
 
 // mkvTestTracks is an H.264-like video track, AAC and Opus.
@@ -898,16 +900,13 @@ func mkvH264AccessUnits(annexB []byte) [][][]byte {
 // TestMKVFFprobe writes real H.264 (from ffmpeg) and checks that ffprobe
 // decodes streams and frames from our documents.
 func TestMKVFFprobe(t *testing.T) {
-	ffmpeg, err1 := exec.LookPath("ffmpeg")
-	ffprobe, err2 := exec.LookPath("ffprobe")
-	if err1 != nil || err2 != nil {
-		t.Skip("ffmpeg/ffprobe not on PATH")
-	}
-	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
+	ffprobe := "ffprobe"
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
 		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-").Output()
 	if err != nil {
-		t.Skipf("ffmpeg cannot encode H.264: %v", err)
+		mediatest.Missing(t, fmt.Sprintf("ffmpeg cannot encode H.264 (%v)", err))
 	}
 	aus := mkvH264AccessUnits(out)
 	if len(aus) != 50 {
