@@ -82,11 +82,6 @@ type Limits struct {
 	ReadBytesPerS    float64 // 2 MiB
 }
 
-// DefaultLimits are Kinesis's provisioned-shard limits.
-func DefaultLimits() Limits {
-	return Limits{Enabled: true, WriteRecordsPerS: 1000, WriteBytesPerS: 1 << 20, ReadCallsPerS: 5, ReadBytesPerS: 2 << 20}
-}
-
 var namePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
 
 // ValidName reports whether s is a valid stream or consumer name: the

@@ -10,9 +10,6 @@ import (
 // HashKey is a 128-bit Kinesis hash key.
 type HashKey struct{ Hi, Lo uint64 }
 
-// MaxHashKey is 2^128-1, the end of the hash key space.
-var MaxHashKey = HashKey{^uint64(0), ^uint64(0)}
-
 // Less reports whether k < o.
 func (k HashKey) Less(o HashKey) bool { return k.Hi < o.Hi || (k.Hi == o.Hi && k.Lo < o.Lo) }
 

@@ -389,12 +389,6 @@ func (s *Stream) Tip(sh *Shard) uint64 {
 	return next
 }
 
-// TrimHorizon returns the first retained log sequence of sh.
-func (s *Stream) TrimHorizon(sh *Shard) uint64 {
-	first, _ := sh.log.Bounds()
-	return first
-}
-
 // SetRetention changes the retention period in hours and applies it at once.
 func (s *Stream) SetRetention(hours int, increase bool) error {
 	s.mu.Lock()

@@ -15,7 +15,6 @@ const (
 	StatusCreating = "CREATING"
 	StatusActive   = "ACTIVE"
 	StatusUpdating = "UPDATING"
-	StatusDeleting = "DELETING"
 
 	ModeProvisioned = "PROVISIONED"
 	ModeOnDemand    = "ON_DEMAND"

@@ -6,7 +6,8 @@ package fragments
 // in sequence order, with paging. It is a secondary index derived from the
 // stream's log (the source of truth): it is written after the log commit,
 // is not synced per append, and the owner reconciles it against the log on
-// open (Bounds, Truncate, TrimBefore, or Reset and a rebuild).
+// open (Bounds, Truncate, TrimBefore; or it removes the index directory and
+// rebuilds it when it is damaged or of another format version).
 //
 // On disk (all integers little-endian):
 //
@@ -79,7 +80,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 )
 
 // IndexEntry is the index record of one fragment.
@@ -131,7 +131,7 @@ var (
 )
 
 // IndexCorruptError reports a damaged index file. The owner rebuilds the
-// index from the log (Reset, then Append).
+// index from the log (removes it, then appends every record again).
 type IndexCorruptError struct {
 	File   string
 	Reason string
@@ -177,7 +177,7 @@ var fxDefaults = fxOptions{chunkEntries: 65536, blockEntries: 1024, maxFiles: 16
 // Index is the on-disk fragment index of one stream. It is safe for one
 // appender and any number of concurrent readers.
 //
-// mu guards all state: Append, Truncate, TrimBefore, Reset, Sync and Close
+// mu guards all state: Append, Truncate, TrimBefore, Sync and Close
 // hold it exclusively (including their file writes); Range, Lookup, Last,
 // Bounds and MemoryBytes hold it shared, including their reads. The cache of
 // read-only file descriptors has its own leaf lock (fxFiles.mu), taken only
@@ -816,7 +816,7 @@ func (x *Index) seal(c *fxChunk) error {
 // Bounds returns the retained sequence range [first, next): next is one
 // past the last appended entry and first is the larger of the trim point
 // (TrimBefore) and the first entry. first == next means no entry is
-// visible; (0, 0) means the index holds no entries at all (new, Reset, or
+// visible; (0, 0) means the index holds no entries at all (new, reset by the tests, or
 // everything truncated). The trim point is not persisted: after OpenIndex,
 // first is the first entry of the oldest chunk until the owner calls
 // TrimBefore again.
@@ -1153,50 +1153,6 @@ func (x *Index) TrimBefore(seq uint64) (removed int64, err error) {
 		}
 	}
 	return removed, err
-}
-
-// Reset deletes every entry and chunk file, before a rebuild from the log.
-func (x *Index) Reset() error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.closed {
-		return ErrIndexClosed
-	}
-	if x.active != nil {
-		x.active.Close()
-		x.active = nil
-	}
-	x.files.closeAll()
-	des, err := os.ReadDir(x.dir)
-	if err != nil {
-		return err
-	}
-	for _, de := range des {
-		name := de.Name()
-		_, chunk := fxParseName(name, fxChunkExt)
-		_, summary := fxParseName(name, fxSummaryExt)
-		if chunk || summary {
-			if err := os.Remove(filepath.Join(x.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-		}
-	}
-	x.blocks = x.blocks[:0]
-	x.chunks = x.chunks[:0]
-	x.last = IndexEntry{}
-	x.floor = 0
-	x.dirty = true
-	return nil
-}
-
-// MemoryBytes estimates the memory held by the index: summaries and buffers.
-func (x *Index) MemoryBytes() int64 {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return int64(unsafe.Sizeof(*x)) +
-		int64(cap(x.blocks))*int64(unsafe.Sizeof(fxBlock{})) +
-		int64(cap(x.chunks))*int64(unsafe.Sizeof(fxChunk{})) +
-		int64(cap(x.wbuf)) + 4*int64(cap(x.crcs))
 }
 
 // Sync makes the appended entries and the directory durable.

@@ -18,11 +18,9 @@ import (
 	"github.com/eddy-video/eddy/media"
 )
 
-// Video stream status values (Kinesis Video names).
-const (
-	StatusActive   = "ACTIVE"
-	StatusDeleting = "DELETING"
-)
+// StatusActive is the status of every video stream: they are ACTIVE at
+// once and gone at once when deleted.
+const StatusActive = "ACTIVE"
 
 // MaxRetentionHours is the longest retention a video stream takes (10 years).
 const MaxRetentionHours = 87600
@@ -98,7 +96,7 @@ func (m *Manager) Initialize() error {
 	if m.Registerer != nil {
 		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
 			Help: "Fragment records read from the logs (segments, clips, MKV, index rebuilds); playlists read none."},
-			func() float64 { return float64(m.reads.Load()) }))
+			func() float64 { return float64(m.MediaReads()) }))
 	}
 	for _, s := range m.Core.Streams() {
 		if s.Kind() != datastreams.StreamKindVideo {

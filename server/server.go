@@ -255,7 +255,7 @@ func (s *Server) Initialize() error {
 		s.serveErr <- err
 	}()
 	s.ready.Store(true)
-	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc", s.webrtc.UDPAddr(), "data", c.Data, "sync", c.Storage.Sync)
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc_udp", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
 }
 

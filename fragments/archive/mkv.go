@@ -62,9 +62,9 @@ func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
 			Tracks:   tracks,
 			Timecode: time.Duration(f.ProducerTime/1e6) * time.Millisecond,
 			PreTags: []mkv.Tag{
-				{Name: "AWS_KINESISVIDEO_FRAGMENT_NUMBER", Value: fragments.FragmentNumber(f.Seq)},
-				{Name: "AWS_KINESISVIDEO_SERVER_TIMESTAMP", Value: kvsSeconds(f.ServerTime)},
-				{Name: "AWS_KINESISVIDEO_PRODUCER_TIMESTAMP", Value: kvsSeconds(f.ProducerTime)},
+				{Name: mkv.TagFragmentNumber, Value: fragments.FragmentNumber(f.Seq)},
+				{Name: mkv.TagServerTimestamp, Value: kvsSeconds(f.ServerTime)},
+				{Name: mkv.TagProducerTimestamp, Value: kvsSeconds(f.ProducerTime)},
 			},
 		}
 		for _, p := range parts {

@@ -3,9 +3,11 @@
 // fragment with a single Cluster, KVS tags (AWS_KINESISVIDEO_*) beside it,
 // and unknown-size Segments and Clusters as PutMedia producers send them.
 //
-// The writer serves GetMediaForFragmentList (and GetMedia). The streaming,
-// bounded reader is what PutMedia ingest reads producers' uploads with; today
-// it also checks the writer's output in tests. No maintained Go library
+// The writer serves GetMediaForFragmentList. Two parts wait for the media
+// API still to be built, and only tests use them until then: the
+// streaming, bounded reader, which PutMedia ingest is to read producers'
+// uploads with (it also checks the writer's output in tests), and the
+// GetMedia error documents (ErrorTags, WriteTagsDocument, FormatTimestamp). No maintained Go library
 // writes Matroska, and KVS's exact layout (tag placement, unknown sizes,
 // one cluster per fragment) is easiest to keep with a small writer of our
 // own; both sides are fuzzed.

@@ -76,15 +76,6 @@ func (g *RTPIngest) WriteRTCP(i int, pkt rtcp.Packet) {
 	g.in.HandleRTCP(g.in.Tracks[i], pkt)
 }
 
-// Skipped returns how many malformed packets or units were skipped.
-func (g *RTPIngest) Skipped() int64 {
-	var n int64
-	for _, it := range g.in.Tracks {
-		n += it.skipped.Load()
-	}
-	return n
-}
-
 // arrivalTimer is the PacketTimer of an RTPIngest.
 type arrivalTimer struct {
 	mu     sync.Mutex
