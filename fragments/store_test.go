@@ -81,11 +81,10 @@ func TestRetentionBySize(t *testing.T) {
 	}
 }
 
-// TestStoreReopenReindexes checks the log is the truth: a lost index is
-// rebuilt from the log on open, and entries past the log are dropped.
-func TestStoreReopenReindexes(t *testing.T) {
-	dir := t.TempDir()
-	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+// openCam opens a core and a manager over dir and creates the stream
+// "cam" (24 h retention); stop closes both, as a server stopping would.
+func openCam(t *testing.T, dir string, clk *datastreamstest.Clock) (st *fragments.Store, stop func()) {
+	t.Helper()
 	core := &datastreams.Core{Dir: dir, Now: clk.Now}
 	if err := core.Initialize(); err != nil {
 		t.Fatal(err)
@@ -97,15 +96,29 @@ func TestStoreReopenReindexes(t *testing.T) {
 	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := m.Store("cam")
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, func() {
+		m.Close()
+		core.Close()
+	}
+}
+
+// TestStoreReopenReindexes checks the log is the truth: a lost index is
+// rebuilt from the log on open, and entries past the log are dropped.
+func TestStoreReopenReindexes(t *testing.T) {
+	dir := t.TempDir()
+	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st, stop := openCam(t, dir, clk)
 	seqs := fragmentstest.AppendSynthetic(t, st, clk, 50, 100)
 	// Lose the index tail: drop the last 20 entries as a crash between
 	// the log commit and the index append would.
 	if err := st.Index().Truncate(seqs[30]); err != nil {
 		t.Fatal(err)
 	}
-	m.Close()
-	core.Close()
+	stop()
 
 	_, m2 := fragmentstest.NewManager(t, dir, clk, 0)
 	st2, err := m2.Store("cam")
@@ -125,22 +138,10 @@ func TestStoreReopenReindexes(t *testing.T) {
 func TestStoreUpgradesOldIndex(t *testing.T) {
 	dir := t.TempDir()
 	clk := datastreamstest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	core := &datastreams.Core{Dir: dir, Now: clk.Now}
-	if err := core.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	m := &fragments.Manager{Core: core}
-	if err := m.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := m.Store("cam")
+	st, stop := openCam(t, dir, clk)
 	seqs := fragmentstest.AppendSynthetic(t, st, clk, 30, 100)
 	old, _, _ := st.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
-	m.Close()
-	core.Close()
+	stop()
 	// Replace the index with the same entries in format version 1.
 	idx := filepath.Join(dir, "streams", "cam", "fragments.idx")
 	if err := os.RemoveAll(idx); err != nil {

@@ -18,31 +18,43 @@ type Timestamp struct{ time.Time }
 func Ts(t time.Time) *Timestamp { return &Timestamp{t} }
 
 // MarshalJSON writes epoch seconds with a millisecond fraction.
-func (t Timestamp) MarshalJSON() ([]byte, error) {
-	ms := t.UnixMilli()
-	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', 3, 64), nil
-}
+func (t Timestamp) MarshalJSON() ([]byte, error) { return AppendJSONTimestamp(nil, t.Time), nil }
 
 // UnmarshalJSON reads epoch seconds (number or numeric string) or RFC 3339.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	tt, err := ParseJSONTimestamp(b)
+	if err == nil {
+		t.Time = tt
+	}
+	return err
+}
+
+// AppendJSONTimestamp appends t as the AWS JSON protocols write a
+// timestamp: epoch seconds with a millisecond fraction, as a number.
+func AppendJSONTimestamp(dst []byte, t time.Time) []byte {
+	return strconv.AppendFloat(dst, float64(t.UnixMilli())/1000, 'f', 3, 64)
+}
+
+// ParseJSONTimestamp reads a JSON timestamp as the AWS JSON protocols'
+// clients send them: epoch seconds (a number, or a numeric string) or an
+// RFC 3339 string. (Kinesis Video's restJson1 shares the format.)
+func ParseJSONTimestamp(b []byte) (time.Time, error) {
 	s := string(b)
 	if strings.HasPrefix(s, `"`) {
 		var str string
 		if err := json.Unmarshal(b, &str); err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if tt, err := time.Parse(time.RFC3339Nano, str); err == nil {
-			t.Time = tt
-			return nil
+			return tt, nil
 		}
 		s = str
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e13 {
-		return fmt.Errorf("timestamp %s is not epoch seconds", s)
+		return time.Time{}, fmt.Errorf("timestamp %s is not epoch seconds", s)
 	}
-	t.Time = time.UnixMilli(int64(math.Round(f * 1000)))
-	return nil
+	return time.UnixMilli(int64(math.Round(f * 1000))), nil
 }
 
 // MarshalCBOR writes tag 1 with epoch milliseconds, as the AWS Java SDKs do.

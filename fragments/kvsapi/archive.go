@@ -151,6 +151,21 @@ func (a *API) listFragments(in *listFragmentsIn) (any, error) {
 	return out, nil
 }
 
+// archiveRequest decodes a request into in and resolves its stream to a
+// store that keeps data; when either fails it has answered the error.
+func (a *API) archiveRequest(w http.ResponseWriter, r *http.Request, in interface{ ref() StreamRef }) (*fragments.Store, bool) {
+	if err := Decode(r, in); err != nil {
+		WriteError(w, err)
+		return nil, false
+	}
+	st, _, err := a.rv.Archive(in.ref())
+	if err != nil {
+		WriteError(w, err)
+		return nil, false
+	}
+	return st, true
+}
+
 type getMediaForFragmentListIn struct {
 	StreamRef
 	Fragments []string `json:"Fragments"`
@@ -161,13 +176,8 @@ const MKVContentType = "video/webm"
 
 func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	var in getMediaForFragmentListIn
-	if err := Decode(r, &in); err != nil {
-		WriteError(w, err)
-		return
-	}
-	st, _, err := a.rv.Archive(in.StreamRef)
-	if err != nil {
-		WriteError(w, err)
+	st, ok := a.archiveRequest(w, r, &in)
+	if !ok {
 		return
 	}
 	if len(in.Fragments) < 1 || len(in.Fragments) > 1000 {
@@ -240,13 +250,8 @@ func Clip(st *fragments.Store, kind fragments.IndexTime, start, end, now time.Ti
 
 func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 	var in getClipIn
-	if err := Decode(r, &in); err != nil {
-		WriteError(w, err)
-		return
-	}
-	st, _, err := a.rv.Archive(in.StreamRef)
-	if err != nil {
-		WriteError(w, err)
+	st, ok := a.archiveRequest(w, r, &in)
+	if !ok {
 		return
 	}
 	if in.ClipFragmentSelector == nil {

@@ -14,6 +14,10 @@ type StreamRef struct {
 	StreamARN  *string `json:"StreamARN"`
 }
 
+// ref returns the stream reference of a request type that embeds a
+// StreamRef.
+func (r StreamRef) ref() StreamRef { return r }
+
 // Resolver turns the stream names and ARNs of requests into video
 // streams. It is the one resolver of every Kinesis Video operation, so a
 // bad name, an unknown stream, a name and ARN that disagree or the ARN of
