@@ -54,7 +54,9 @@ type whepViewer struct {
 	gotFirst chan struct{}
 }
 
-func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepViewer, error) {
+// loopbackPeer returns a client peer connection whose ICE uses loopback
+// addresses only.
+func loopbackPeer(t *testing.T) *pion.PeerConnection {
 	t.Helper()
 	api, err := whepclient.ClientAPI(true)
 	if err != nil {
@@ -64,6 +66,12 @@ func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepVie
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pc
+}
+
+func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepViewer, error) {
+	t.Helper()
+	pc := loopbackPeer(t)
 	v := &whepViewer{pc: pc, state: make(chan pion.PeerConnectionState, 16), gotFirst: make(chan struct{})}
 	t.Cleanup(func() { pc.Close() })
 	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
@@ -108,6 +116,7 @@ func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepVie
 		}
 	})
 	v.posted = time.Now()
+	var err error
 	v.session, v.resp, v.answer, err = whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc)
 	return v, err
 }
@@ -297,14 +306,7 @@ func TestWHEP(t *testing.T) {
 // whipPublisher publishes testClip's H.264 over WHIP with pion.
 func whipPublisher(ctx context.Context, t *testing.T, endpoint string, d time.Duration) (string, chan error, *atomic.Int64) {
 	t.Helper()
-	api, err := whepclient.ClientAPI(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := loopbackPeer(t)
 	t.Cleanup(func() { pc.Close() })
 	track, err := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"}, "video", "test")
@@ -651,14 +653,7 @@ func TestWHIPOpus(t *testing.T) {
 	ctx := servertest.Context(t, time.Minute)
 	opus := opusPackets(t, 6*time.Second)
 
-	api, err := whepclient.ClientAPI(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := loopbackPeer(t)
 	defer pc.Close()
 	video, _ := pion.NewTrackLocalStaticRTP(pion.RTPCodecCapability{MimeType: pion.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"}, "video", "test")

@@ -147,6 +147,19 @@ func (ss *session) answer() (string, error) {
 	return ss.pc.LocalDescription().SDP, nil
 }
 
+// answerOffer answers the offer desc of a session set up for it; when that
+// fails it closes the session and answers the HTTP error.
+func (s *Server) answerOffer(w http.ResponseWriter, ss *session, desc *sdp.SessionDescription) (string, bool) {
+	ss.setRemoteUfrag(iceUfrag(desc))
+	ans, err := ss.answer()
+	if err != nil {
+		ss.close("negotiation failed")
+		s.httpError(w, err)
+		return "", false
+	}
+	return ans, true
+}
+
 // respondCreated sends the 201 of a new session.
 func (s *Server) respondCreated(w http.ResponseWriter, ss *session, answer string, notices []string) {
 	h := w.Header()

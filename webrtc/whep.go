@@ -246,11 +246,8 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	ss.setRemoteUfrag(iceUfrag(desc))
-	ans, err := ss.answer()
-	if err != nil {
-		ss.close("negotiation failed")
-		s.httpError(w, err)
+	ans, ok := s.answerOffer(w, ss, desc)
+	if !ok {
 		return
 	}
 	byMid := map[string]string{}

@@ -76,11 +76,8 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
 		s.httpError(w, err)
 		return
 	}
-	ss.setRemoteUfrag(iceUfrag(desc))
-	ans, err := ss.answer()
-	if err != nil {
-		ss.close("negotiation failed")
-		s.httpError(w, err)
+	ans, ok := s.answerOffer(w, ss.session, desc)
+	if !ok {
 		return
 	}
 	s.respondCreated(w, ss.session, ans, notices)
