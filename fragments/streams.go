@@ -71,8 +71,9 @@ type Manager struct {
 	// DefaultRetentionHours.
 	AutoCreate            bool
 	DefaultRetentionHours int
-	// BeforeDelete, when set, is called before a deleted stream's store
-	// closes, so that what writes to it (the recorder) stops first.
+	// BeforeDelete, when set, is called when a deleted stream's store has
+	// left the manager (Store no longer finds it) and before it closes, so
+	// that what writes to it (the recorder) stops first.
 	BeforeDelete func(name string)
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
@@ -291,13 +292,14 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 	if err := checkVersion(readExt(s), currentVersion); err != nil {
 		return err
 	}
-	if m.BeforeDelete != nil {
-		m.BeforeDelete(name)
-	}
 	m.mu.Lock()
 	st := m.stores[name]
 	delete(m.stores, name)
 	m.mu.Unlock()
+	// Out of the map first, so nothing new starts writing to it.
+	if m.BeforeDelete != nil {
+		m.BeforeDelete(name)
+	}
 	if st != nil {
 		_ = st.close()
 	}

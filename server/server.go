@@ -158,7 +158,6 @@ func (s *Server) Initialize() error {
 		}
 		http.NotFound(w, r)
 	})
-	// Kinesis Video: control plane and archived media (restJson1).
 	scheme := "http"
 	if c.TLSCert != "" {
 		scheme = "https"

@@ -48,17 +48,20 @@ func (r *Recorder) Initialize() error {
 // OnPublish starts recording a publication, unless its stream keeps no
 // data (retention 0: live only).
 func (r *Recorder) OnPublish(name string, h *media.Hub) {
+	// The store is looked up under r.mu: a stream being deleted has left
+	// the manager by the time its Stop runs, so either this finds no store
+	// or Stop finds the recording started here.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	d, err := r.Videos.Describe(name)
 	if err != nil || d.DataRetentionInHours == 0 {
 		return
 	}
 	st, err := r.Videos.Store(name)
 	if err != nil {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
 		return
 	}
 	if old := r.running[name]; old != nil {
