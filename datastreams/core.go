@@ -60,8 +60,9 @@ type Core struct {
 	// a stream, so layers with derived indexes can follow.
 	AfterTrim func(s *Stream)
 	// OpenLog opens the log of one shard, kept in dir (nil: a filelog
-	// with SegmentBytes, SegmentDuration and Now). memlog.New gives a core
-	// whose records live in memory only.
+	// with SegmentBytes, SegmentDuration and Now). With
+	// func(string) (logstore.Log, error) { return memlog.New(), nil } a
+	// core's records live in memory only.
 	OpenLog func(dir string) (logstore.Log, error)
 
 	mu      sync.RWMutex

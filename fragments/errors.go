@@ -44,5 +44,5 @@ func validName(s string) bool {
 }
 
 // Errorf returns an *Error of kind with a formatted message, for the
-// packages layered on the store (archive, recorder).
+// packages layered on the store (archive).
 func Errorf(kind Kind, format string, args ...any) *Error { return errf(kind, format, args...) }

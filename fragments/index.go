@@ -179,7 +179,7 @@ var fxDefaults = fxOptions{chunkEntries: 65536, blockEntries: 1024, maxFiles: 16
 //
 // mu guards all state: Append, Truncate, TrimBefore, Sync and Close
 // hold it exclusively (including their file writes); Range, Lookup, Last,
-// Bounds and MemoryBytes hold it shared, including their reads. The cache of
+// Bounds hold it shared, including their reads. The cache of
 // read-only file descriptors has its own leaf lock (fxFiles.mu), taken only
 // by readers while holding mu.
 type Index struct {

@@ -71,6 +71,10 @@ type Manager struct {
 	// DefaultRetentionHours.
 	AutoCreate            bool
 	DefaultRetentionHours int
+	// PartDuration is the Low-Latency HLS part target: the recorder cuts
+	// each fragment into parts of at most this duration (Store.Live), and
+	// LIVE fMP4 sessions are LL-HLS when it is set (0: off).
+	PartDuration time.Duration
 	// BeforeDelete, when set, is called when a deleted stream's store has
 	// left the manager (Store no longer finds it) and before it closes, so
 	// that what writes to it (the recorder) stops first.
@@ -465,7 +469,7 @@ func (m *Manager) Admit(name string, _ []media.Track) error {
 	}
 	_, err := m.CreateStream(name, CreateOptions{RetentionHours: m.DefaultRetentionHours, DeviceName: "rtsp", MediaType: ""})
 	var e *Error
-	if errors.As(err, &e) && e.Kind == KindInUse {
+	if (errors.As(err, &e) && e.Kind == KindInUse) || datastreams.KindOf(err) == datastreams.KindInUse {
 		if _, err2 := m.videoStream(name); err2 == nil {
 			return nil // created concurrently
 		}

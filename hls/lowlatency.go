@@ -29,7 +29,7 @@ type llInfo struct {
 
 // lowLatency reports whether a session's playlists are LL-HLS.
 func (s *Server) lowLatency(sess *session) bool {
-	return sess.Mode == ModeLive && sess.Container == ContainerFMP4 && s.PartDuration > 0
+	return sess.Mode == ModeLive && sess.Container == ContainerFMP4 && s.Manager.PartDuration > 0
 }
 
 // blockLimit is how long a blocking request may wait: three target

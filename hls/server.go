@@ -17,12 +17,9 @@ import (
 // range and expiry, and every request re-checks it.
 type Server struct {
 	Manager *fragments.Manager
-	// PartDuration is the LL-HLS part target the recorder cuts parts at;
-	// LIVE fMP4 sessions are Low-Latency HLS when it is set.
-	PartDuration time.Duration
-	Key          []byte
-	Now          func() time.Time
-	Logger       *slog.Logger
+	Key     []byte
+	Now     func() time.Time
+	Logger  *slog.Logger
 
 	sign     signer
 	resolver *kvsapi.Resolver

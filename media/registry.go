@@ -373,6 +373,8 @@ func (r *Registry) Close() {
 	}
 }
 
+// TrackSummary describes tracks for logs and errors, as "ID:codec/clock"
+// each ("0:H264/90000, 1:AAC/48000").
 func TrackSummary(tracks []Track) string {
 	var b strings.Builder
 	for i, t := range tracks {

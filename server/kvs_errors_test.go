@@ -241,6 +241,14 @@ func TestKVSUnimplementedOperations(t *testing.T) {
 		!strings.Contains(got.Message, "POST /noSuchOperation") {
 		t.Errorf("POST /noSuchOperation: %+v", got)
 	}
+	// Other unknown paths stay a plain 404: they are not Kinesis
+	// operations.
+	if resp, err := http.Post(e.URL+"/no/such/path", "text/plain", strings.NewReader("x")); err != nil ||
+		resp.StatusCode != http.StatusNotFound || resp.Header.Get("x-amzn-ErrorType") != "" {
+		t.Errorf("POST /no/such/path: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// The SDKs surface the error type and message.
 	am := e.ArchivedMedia()
 	now := time.Now()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,16 +51,6 @@ type Server struct {
 	serveErr chan error
 	close    sync.Once
 	closeErr error
-}
-
-// reservedForEvents keeps the names of video streams' event streams
-// ({name}.events) from data streams created through the Kinesis API; the
-// error completes kdsapi's sentence "Stream name NAME ...".
-func reservedForEvents(name string) error {
-	if fragments.CheckName(name) != nil {
-		return fmt.Errorf("ends in %q, which is reserved for the event streams of video streams", fragments.EventsSuffix)
-	}
-	return nil
 }
 
 // Initialize opens the store and starts the listeners.
@@ -109,14 +100,14 @@ func (s *Server) Initialize() error {
 	if err := s.core.Initialize(); err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
-	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedName: reservedForEvents}
+	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix}
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
 		CheckName: fragments.CheckName} // no publication may take an event stream's name
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
 		func() float64 { return float64(s.registry.Dropped()) }))
 	s.videos = &fragments.Manager{
-		Core: s.core, AutoCreate: c.Video.AutoCreate,
+		Core: s.core, AutoCreate: c.Video.AutoCreate, PartDuration: time.Duration(c.HLS.PartDuration),
 		DefaultRetentionHours: int(time.Duration(c.Video.DefaultRetention) / time.Hour),
 		Logger:                s.Logger, Registerer: reg,
 	}
@@ -126,7 +117,6 @@ func (s *Server) Initialize() error {
 	}
 	s.recorder = &recorder.Recorder{Videos: s.videos,
 		MaxFragmentDuration: time.Duration(c.Video.MaxFragmentDuration),
-		PartDuration:        time.Duration(c.HLS.PartDuration),
 		Logger:              s.Logger, Registerer: reg}
 	if err := s.recorder.Initialize(); err != nil {
 		s.videos.Close()
@@ -151,8 +141,11 @@ func (s *Server) Initialize() error {
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
+	// A POST to a one-segment path no route has is a Kinesis operation
+	// Eddy does not know (restJson1 operations are POST /<operation>):
+	// it gets a typed error. Anything else is a plain 404.
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && strings.Count(r.URL.Path, "/") == 1 {
 			kvsapi.UnknownOperation(w, r)
 			return
 		}
@@ -172,7 +165,7 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return err
 	}
-	(&hls.Server{Manager: s.videos, PartDuration: time.Duration(c.HLS.PartDuration), Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
+	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,
@@ -254,7 +247,7 @@ func (s *Server) Initialize() error {
 		s.serveErr <- err
 	}()
 	s.ready.Store(true)
-	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc_udp", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
 }
 

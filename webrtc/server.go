@@ -174,12 +174,6 @@ func (s *Server) Initialize() error {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_peer_connections",
 				Help: "Open WebRTC peer connections (WHEP viewers and WHIP publishers)."},
 				func() float64 { return float64(s.PeerConnections()) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_sessions", ConstLabels: prometheus.Labels{"kind": "whep"},
-				Help: "WHEP and WHIP sessions, connected or still connecting."},
-				func() float64 { w, _ := s.Sessions(); return float64(w) }),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_sessions", ConstLabels: prometheus.Labels{"kind": "whip"},
-				Help: "WHEP and WHIP sessions, connected or still connecting."},
-				func() float64 { _, p := s.Sessions(); return float64(p) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_viewer_resyncs_total",
 				Help: "WHEP viewers that fell a whole queue behind and restarted at the last keyframe."},
 				func() float64 { return float64(s.resyncs.Load()) }))

@@ -351,7 +351,7 @@ func (ss *session) forward(v *media.Viewer, senders []*sender) {
 		case errors.Is(err, context.Canceled):
 			// closed elsewhere
 		default: // play ends with an error only
-			ss.close("sending failed: " + err.Error())
+			ss.close(fmt.Sprint("sending failed: ", err))
 		}
 		return
 	}

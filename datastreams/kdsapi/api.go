@@ -25,11 +25,10 @@ type API struct {
 	// MaxBodyBytes bounds a request body (default 7 MiB; larger → 413).
 	MaxBodyBytes int64
 
-	// ReservedName, when set, refuses names kept for other uses (Eddy:
-	// the event streams of video streams): CreateStream answers
-	// InvalidArgumentException "Stream name NAME <its error>." nil: no name
-	// is reserved.
-	ReservedName func(name string) error
+	// ReservedSuffix, when set, ends the names kept for another layer's
+	// streams (Eddy: the event streams of video streams, ".events"):
+	// CreateStream refuses them with InvalidArgumentException.
+	ReservedSuffix string
 
 	once     sync.Once
 	ctx      context.Context

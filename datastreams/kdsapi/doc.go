@@ -10,6 +10,6 @@
 // It must not know how records are stored (it sees logstore.Record
 // values the core returns, never a log), nor what video streams are
 // beyond hiding their logs: which names are reserved for
-// other layers comes in through API.ReservedName. Stream state changes go
+// other layers comes in through API.ReservedSuffix. Stream state changes go
 // through the core's methods, never its metadata.
 package kdsapi

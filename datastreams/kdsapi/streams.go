@@ -66,10 +66,8 @@ func (a *API) createStream(_ context.Context, in *createStreamIn) (*empty, error
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	if a.ReservedName != nil {
-		if err := a.ReservedName(*in.StreamName); err != nil {
-			return nil, errf(datastreams.KindInvalidArgument, "Stream name %s %v.", *in.StreamName, err)
-		}
+	if a.ReservedSuffix != "" && strings.HasSuffix(*in.StreamName, a.ReservedSuffix) {
+		return nil, errf(datastreams.KindInvalidArgument, "Stream name %s ends in %q, which is reserved for the event streams of video streams.", *in.StreamName, a.ReservedSuffix)
 	}
 	shards := 4 // ON_DEMAND streams start with 4 shards, as Kinesis's do
 	if in.ShardCount != nil {

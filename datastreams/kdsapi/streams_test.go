@@ -3,12 +3,10 @@ package kdsapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/eddy-video/eddy/datastreams"
@@ -41,12 +39,7 @@ func TestReservedName(t *testing.T) {
 	if code, eb := call(t, api, "CreateStream", map[string]any{"StreamName": "free.events", "ShardCount": 1}); code != http.StatusOK {
 		t.Fatalf("without a hook: %d %+v", code, eb)
 	}
-	api.ReservedName = func(name string) error {
-		if strings.HasSuffix(name, ".events") {
-			return errors.New(`ends in ".events", which is reserved for the event streams of video streams`)
-		}
-		return nil
-	}
+	api.ReservedSuffix = ".events"
 	code, eb := call(t, api, "CreateStream", map[string]any{"StreamName": "cam.events", "ShardCount": 1})
 	want := `Stream name cam.events ends in ".events", which is reserved for the event streams of video streams.`
 	if code != http.StatusBadRequest || eb.Type != "InvalidArgumentException" || eb.Message != want {

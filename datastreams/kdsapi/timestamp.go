@@ -1,14 +1,13 @@
 package kdsapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/eddy-video/eddy/datastreams/awsjson"
 )
 
 // Timestamp is a point in time in the Kinesis wire formats.
@@ -18,43 +17,15 @@ type Timestamp struct{ time.Time }
 func Ts(t time.Time) *Timestamp { return &Timestamp{t} }
 
 // MarshalJSON writes epoch seconds with a millisecond fraction.
-func (t Timestamp) MarshalJSON() ([]byte, error) { return AppendJSONTimestamp(nil, t.Time), nil }
+func (t Timestamp) MarshalJSON() ([]byte, error) { return awsjson.AppendTimestamp(nil, t.Time), nil }
 
 // UnmarshalJSON reads epoch seconds (number or numeric string) or RFC 3339.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
-	tt, err := ParseJSONTimestamp(b)
+	tt, err := awsjson.ParseTimestamp(b)
 	if err == nil {
 		t.Time = tt
 	}
 	return err
-}
-
-// AppendJSONTimestamp appends t as the AWS JSON protocols write a
-// timestamp: epoch seconds with a millisecond fraction, as a number.
-func AppendJSONTimestamp(dst []byte, t time.Time) []byte {
-	return strconv.AppendFloat(dst, float64(t.UnixMilli())/1000, 'f', 3, 64)
-}
-
-// ParseJSONTimestamp reads a JSON timestamp as the AWS JSON protocols'
-// clients send them: epoch seconds (a number, or a numeric string) or an
-// RFC 3339 string. (Kinesis Video's restJson1 shares the format.)
-func ParseJSONTimestamp(b []byte) (time.Time, error) {
-	s := string(b)
-	if strings.HasPrefix(s, `"`) {
-		var str string
-		if err := json.Unmarshal(b, &str); err != nil {
-			return time.Time{}, err
-		}
-		if tt, err := time.Parse(time.RFC3339Nano, str); err == nil {
-			return tt, nil
-		}
-		s = str
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e13 {
-		return time.Time{}, fmt.Errorf("timestamp %s is not epoch seconds", s)
-	}
-	return time.UnixMilli(int64(math.Round(f * 1000))), nil
 }
 
 // MarshalCBOR writes tag 1 with epoch milliseconds, as the AWS Java SDKs do.

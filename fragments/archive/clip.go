@@ -26,6 +26,30 @@ type Clip struct {
 	Duration  time.Duration
 }
 
+// ClipRange builds the clip of the fragments whose kind time lies in
+// [start, end] (both inclusive), up to the clip limits: GetClip's
+// selection, in which fragments that start before start are left out. A
+// range without fragments is a KindNotFound error.
+func ClipRange(st *fragments.Store, kind fragments.IndexTime, start, end time.Time) (*Clip, error) {
+	var entries []fragments.IndexEntry
+	from := uint64(0)
+	for len(entries) < MaxClipFragments {
+		page, next, err := st.List(kind, start, end, from, MaxClipFragments-len(entries))
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, page...)
+		if next == 0 {
+			break
+		}
+		from = next
+	}
+	if len(entries) == 0 {
+		return nil, fragments.Errorf(fragments.KindNotFound, "No fragments found in the stream for the clip request.")
+	}
+	return BuildClip(st, entries)
+}
+
 // BuildClip writes a non-fragmented MP4 (ftyp, moov, mdat) of the given
 // fragments, in order, without re-encoding: the stored CMAF samples are
 // moved into one presentation. It starts at the first fragment that

@@ -217,10 +217,11 @@ type getClipIn struct {
 	ClipFragmentSelector *clipSelector `json:"ClipFragmentSelector"`
 }
 
-// Clip selects and builds the clip of [start, end] on kind's timeline,
-// for GetClip and the browser's clip.mp4: fragments that start in the
-// range (KVS GetClip semantics: fragments starting before Start are left
-// out, End is inclusive on fragment start), up to the clip limits.
+// Clip applies GetClip's rules for a range on kind's timeline (a span of
+// at most 24 hours; a server-time range ends now at the latest; End is
+// inclusive to its millisecond) and builds the clip of the fragments that
+// start in it with archive.ClipRange, for GetClip and the browser's
+// clip.mp4.
 func Clip(st *fragments.Store, kind fragments.IndexTime, start, end, now time.Time) (*archive.Clip, error) {
 	if end.Sub(start) > 24*time.Hour {
 		return nil, Errorf(CodeInvalidArgument, "EndTimestamp must be within 24 hours of StartTimestamp.")
@@ -228,24 +229,7 @@ func Clip(st *fragments.Store, kind fragments.IndexTime, start, end, now time.Ti
 	if kind == fragments.IndexServerTime && !end.Before(now) {
 		end = now
 	}
-	var entries []fragments.IndexEntry
-	from := uint64(0)
-	end = time.Unix(0, InclusiveEnd(end))
-	for len(entries) < archive.MaxClipFragments {
-		page, next, err := st.List(kind, start, end, from, archive.MaxClipFragments-len(entries))
-		if err != nil {
-			return nil, err
-		}
-		entries = append(entries, page...)
-		if next == 0 {
-			break
-		}
-		from = next
-	}
-	if len(entries) == 0 {
-		return nil, Errorf(CodeNotFound, "No fragments found in the stream for the clip request.")
-	}
-	return archive.BuildClip(st, entries)
+	return archive.ClipRange(st, kind, start, time.Unix(0, InclusiveEnd(end)))
 }
 
 func (a *API) getClip(w http.ResponseWriter, r *http.Request) {

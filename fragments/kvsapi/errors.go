@@ -54,6 +54,7 @@ var statusOf = map[string]int{
 // The error types of the video layer's and the shard core's error kinds.
 var (
 	videoCodes = map[fragments.Kind]string{
+		fragments.KindInternal:            CodeInternal,
 		fragments.KindNotFound:            CodeNotFound,
 		fragments.KindInUse:               CodeInUse,
 		fragments.KindInvalidArgument:     CodeInvalidArgument,

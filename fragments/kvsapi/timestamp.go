@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/eddy-video/eddy/datastreams/kdsapi"
+	"github.com/eddy-video/eddy/datastreams/awsjson"
 )
 
 // Timestamp is a point in time on the Kinesis Video wire: epoch seconds
@@ -14,7 +14,7 @@ import (
 type Timestamp struct{ time.Time }
 
 // MarshalJSON writes epoch seconds with a millisecond fraction.
-func (t Timestamp) MarshalJSON() ([]byte, error) { return kdsapi.AppendJSONTimestamp(nil, t.Time), nil }
+func (t Timestamp) MarshalJSON() ([]byte, error) { return awsjson.AppendTimestamp(nil, t.Time), nil }
 
 // UnmarshalJSON reads epoch seconds (a number, or a numeric string) or an
 // RFC 3339 string; null leaves t as it is. Anything else is a
@@ -23,7 +23,7 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil
 	}
-	tt, err := kdsapi.ParseJSONTimestamp(b)
+	tt, err := awsjson.ParseTimestamp(b)
 	if err != nil {
 		kind := "number"
 		switch b[0] {

@@ -22,11 +22,8 @@ import (
 type Recorder struct {
 	Videos              *fragments.Manager
 	MaxFragmentDuration time.Duration
-	// PartDuration, when set, also cuts LL-HLS parts of at most this
-	// duration (Store.Live).
-	PartDuration time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	Logger              *slog.Logger
+	Registerer          prometheus.Registerer
 
 	mu      sync.Mutex // guards running and closed
 	running map[string]*recording

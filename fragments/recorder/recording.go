@@ -67,7 +67,7 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 			return nil
 		},
 	}
-	if t := r.rec.PartDuration; t > 0 {
+	if t := r.rec.Videos.PartDuration; t > 0 {
 		live := r.store.Live()
 		var seg fragments.LiveSegment
 		fr.PartTarget = t

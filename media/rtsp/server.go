@@ -121,10 +121,10 @@ type rtspOutput struct {
 // Initialize starts listening.
 func (s *Server) Initialize() error {
 	if s.Registry == nil {
-		return errors.New("media: RTSPServer needs a Registry")
+		return errors.New("rtsp: Server needs a Registry")
 	}
 	if s.Address == "" {
-		return errors.New("media: RTSPServer needs an Address (e.g. 127.0.0.1:8554)")
+		return errors.New("rtsp: Server needs an Address (e.g. 127.0.0.1:8554)")
 	}
 	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
 		return errors.New("media: set both UDPRTPAddress and UDPRTCPAddress, or neither")
