@@ -27,10 +27,14 @@ type Config struct {
 	RTSPUDPRTP  string `yaml:"rtsp_udp_rtp"`
 	RTSPUDPRTCP string `yaml:"rtsp_udp_rtcp"`
 	// TLSCert and TLSKey (PEM files) turn on HTTPS (HTTP/1.1 and HTTP/2)
-	// on the HTTP listener. Without them it serves HTTP/1.1 and cleartext
-	// HTTP/2 (h2c).
+	// on the HTTP listener and RTSPS on RTSPS. Without them the HTTP
+	// listener serves HTTP/1.1 and cleartext HTTP/2 (h2c). Both files are
+	// read again on SIGHUP.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// RTSPS is the listen address of RTSP over TLS (rtsps://), served when
+	// TLSCert is set; empty: none.
+	RTSPS string `yaml:"rtsps"`
 	// Region and AccountID appear in ARNs and messages.
 	Region    string `yaml:"region"`
 	AccountID string `yaml:"account_id"`
@@ -39,12 +43,66 @@ type Config struct {
 	InsecureAllowNetwork bool   `yaml:"insecure_allow_network"`
 	LogLevel             string `yaml:"log_level"`
 
+	// Auth holds the identities every protocol checks. With at least one
+	// credential, any listen address is allowed; without, loopback only.
+	Auth AuthConfig `yaml:"auth"`
+	// Limits bound what one client, or all of them, can hold.
+	Limits LimitsConfig `yaml:"limits"`
+
 	Storage StorageConfig `yaml:"storage"`
 	Streams StreamsConfig `yaml:"streams"`
 	Video   VideoConfig   `yaml:"video"`
 	HLS     HLSConfig     `yaml:"hls"`
 	// WebRTCOptions tunes WHEP/WHIP; WebRTC above is its ICE port.
 	WebRTCOptions WebRTCConfig `yaml:"webrtc_options"`
+}
+
+// AuthConfig holds the identities and how failures are handled.
+type AuthConfig struct {
+	Credentials []CredentialConfig `yaml:"credentials"`
+	// MetricsToken (or MetricsTokenFile) lets a scraper read /metrics with
+	// "Authorization: Bearer <token>", besides identities with eddy:admin.
+	MetricsToken     string `yaml:"metrics_token"`
+	MetricsTokenFile string `yaml:"metrics_token_file"`
+	// FailureLimit is how many failed authentications a minute one address
+	// may make before its requests are slowed down by FailureDelay (0:
+	// never); other addresses are not.
+	FailureLimit int      `yaml:"failure_limit"`
+	FailureDelay Duration `yaml:"failure_delay"`
+	// SessionTTL is how long a web UI login lasts.
+	SessionTTL Duration `yaml:"session_ttl"`
+	// MaxTokenTTL bounds the expiry of the bearer tokens Eddy issues
+	// (POST /api/v1/tokens, eddy token).
+	MaxTokenTTL Duration `yaml:"max_token_ttl"`
+}
+
+// CredentialConfig is one identity: an access key id, its secret (inline
+// or in a file) and what it may do.
+type CredentialConfig struct {
+	AccessKeyID         string        `yaml:"access_key_id"`
+	SecretAccessKey     string        `yaml:"secret_access_key"`
+	SecretAccessKeyFile string        `yaml:"secret_access_key_file"`
+	Allow               []AllowConfig `yaml:"allow"`
+}
+
+// AllowConfig allows actions (IAM names such as kinesis:PutRecords or
+// kinesisvideo:GetClip, and rtsp:publish, rtsp:read, webrtc:publish,
+// webrtc:read, hls:read, eddy:admin; * and ? wildcards) on streams (name
+// patterns with * and ?).
+type AllowConfig struct {
+	Actions []string `yaml:"actions"`
+	Streams []string `yaml:"streams"`
+}
+
+// LimitsConfig bounds connections and requests, so that no client can
+// exhaust file descriptors or memory.
+type LimitsConfig struct {
+	// Connections caps open connections per listener (HTTP, RTSP, RTSPS);
+	// ConnectionsPerAddress caps those of one client address.
+	Connections           int `yaml:"connections"`
+	ConnectionsPerAddress int `yaml:"connections_per_address"`
+	// HeaderBytes caps an HTTP request's header.
+	HeaderBytes Size `yaml:"header_bytes"`
 }
 
 // WebRTCConfig tunes WebRTC (WHEP playback, WHIP ingest).
@@ -167,7 +225,15 @@ func DefaultConfig() Config {
 			DefaultRetention:    Duration(24 * time.Hour),
 			MaxFragmentDuration: Duration(10 * time.Second),
 		},
-		HLS: HLSConfig{PartDuration: Duration(200 * time.Millisecond)},
+		HLS:   HLSConfig{PartDuration: Duration(200 * time.Millisecond)},
+		RTSPS: "127.0.0.1:8322",
+		Auth: AuthConfig{
+			FailureLimit: 20,
+			FailureDelay: Duration(time.Second),
+			SessionTTL:   Duration(12 * time.Hour),
+			MaxTokenTTL:  Duration(24 * time.Hour),
+		},
+		Limits: LimitsConfig{Connections: 4096, ConnectionsPerAddress: 256, HeaderBytes: 64 << 10},
 		WebRTCOptions: WebRTCConfig{
 			MaxSessions:      500,
 			MaxPending:       64,
@@ -224,10 +290,17 @@ func (c *Config) Validate() error {
 	if c.Streams.ShardLimit < 1 {
 		errs = append(errs, errors.New("streams.shard_limit: must be at least 1"))
 	}
-	for name, addr := range map[string]string{"http": c.HTTP, "rtsp": c.RTSP, "webrtc": c.WebRTC, "rtsp_udp_rtp": c.RTSPUDPRTP, "rtsp_udp_rtcp": c.RTSPUDPRTCP} {
-		if addr != "" && !c.InsecureAllowNetwork && !isLoopback(addr) {
-			errs = append(errs, fmt.Errorf("%s: %q is not a loopback address and no credentials are configured; listen on 127.0.0.1, or set insecure_allow_network: true to expose Eddy without authentication", name, addr))
+	for name, addr := range map[string]string{"http": c.HTTP, "rtsp": c.RTSP, "rtsps": c.RTSPS, "webrtc": c.WebRTC, "rtsp_udp_rtp": c.RTSPUDPRTP, "rtsp_udp_rtcp": c.RTSPUDPRTCP} {
+		if addr != "" && len(c.Auth.Credentials) == 0 && !c.InsecureAllowNetwork && !isLoopback(addr) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a loopback address and no credentials are configured; configure auth.credentials, listen on 127.0.0.1, or set insecure_allow_network: true to expose Eddy without authentication", name, addr))
 		}
+	}
+	errs = append(errs, c.Auth.validate()...)
+	if c.Limits.Connections < 1 || c.Limits.ConnectionsPerAddress < 1 || c.Limits.ConnectionsPerAddress > c.Limits.Connections {
+		errs = append(errs, errors.New("limits.connections and connections_per_address: at least 1 each, per address at most the total"))
+	}
+	if c.Limits.HeaderBytes < 4<<10 {
+		errs = append(errs, fmt.Errorf("limits.header_bytes: %s is too small for a signed request; use at least 4KiB", c.Limits.HeaderBytes))
 	}
 	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(time.Minute) {
 		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 60s", c.Video.MaxFragmentDuration))
@@ -385,3 +458,24 @@ func (s *Size) Set(v string) error {
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (s *Size) UnmarshalYAML(n *yaml.Node) error { return s.Set(n.Value) }
+
+// validate checks the auth section's fields; the identities themselves
+// are checked when they are built (awsauth.NewCredentials).
+func (a *AuthConfig) validate() []error {
+	var errs []error
+	for i, cr := range a.Credentials {
+		if (cr.SecretAccessKey == "") == (cr.SecretAccessKeyFile == "") {
+			errs = append(errs, fmt.Errorf("auth.credentials[%d] (%s): set secret_access_key or secret_access_key_file, not both", i, cr.AccessKeyID))
+		}
+	}
+	if a.MetricsToken != "" && a.MetricsTokenFile != "" {
+		errs = append(errs, errors.New("auth.metrics_token and metrics_token_file: set one, not both"))
+	}
+	if a.FailureLimit < 0 || a.FailureDelay < 0 {
+		errs = append(errs, errors.New("auth.failure_limit and failure_delay: must not be negative"))
+	}
+	if a.SessionTTL < Duration(time.Minute) || a.MaxTokenTTL < Duration(time.Minute) {
+		errs = append(errs, errors.New("auth.session_ttl and max_token_ttl: use at least 1m"))
+	}
+	return errs
+}
