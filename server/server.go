@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +25,7 @@ import (
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/rtsp"
+	"github.com/eddy-video/eddy/server/netlimit"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
@@ -46,7 +46,8 @@ type Server struct {
 	rtsp     *rtsp.Server
 	webrtc   *webrtc.Server
 	http     *http.Server
-	httpLn   net.Listener
+	httpLn   *netlimit.Listener
+	cert     *certificate // nil without TLS
 	ready    atomic.Bool
 	serveErr chan error
 	close    sync.Once
@@ -131,13 +132,7 @@ func (s *Server) Initialize() error {
 	s.videos.BeforeDelete = s.recorder.Stop
 
 	r := chi.NewRouter()
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.ready.Load() {
-			http.Error(w, "starting", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	r.Get("/healthz", s.healthz)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
@@ -193,30 +188,35 @@ func (s *Server) Initialize() error {
 		// to http:// endpoints for SubscribeToShard.
 		protocols.SetUnencryptedHTTP2(true)
 	}
+	// Headers are capped (Go's default is 1 MB) and so are the
+	// connections still sending theirs: slow clients with huge headers
+	// cannot take the memory.
+	gate := &headerGate{max: max(64, c.Limits.Connections/8)}
 	s.http = &http.Server{
 		Handler:           r,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    int(c.Limits.HeaderBytes),
+		ConnState:         gate.connState,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(s.kds.Shutdown)
-	ln, err := net.Listen("tcp", c.HTTP)
+	if c.TLSCert != "" {
+		if s.cert, err = loadCertificate(c.TLSCert, c.TLSKey); err != nil {
+			s.closeMedia()
+			s.core.Close()
+			return err
+		}
+		s.http.TLSConfig = s.cert.config("h2", "http/1.1")
+	}
+	raw, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
 		s.closeMedia()
 		s.core.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
-	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-		if err != nil {
-			ln.Close()
-			s.closeMedia()
-			s.core.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
+	ln := &netlimit.Listener{Listener: raw, Name: "http", Max: c.Limits.Connections, PerAddress: c.Limits.ConnectionsPerAddress, Logger: s.Logger}
 	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
 		Registry: s.registry, Logger: s.Logger}
 	if err := s.rtsp.Initialize(); err != nil {

@@ -7,6 +7,7 @@
 //	eddy bench webrtc [flags] benchmark WHEP forwarding
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
+//	eddy cert [--host NAME]   write a self-signed TLS certificate and key
 //
 // Each subcommand is a file of this package, except the load-test harness
 // of `eddy bench`, which is package cmd/eddy/bench (bench.Main). The

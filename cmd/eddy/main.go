@@ -17,6 +17,8 @@ const usage = `usage:
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
   eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep
                            play a stream over WebRTC; -out saves H.264/H.265 (Annex-B)
+  eddy cert [--host NAME]... [--cert F --key F]
+                           write a self-signed TLS certificate and key for trials
 `
 
 func main() {
@@ -34,6 +36,8 @@ func main() {
 		err = publish(os.Args[2:])
 	case "whep":
 		err = whep(os.Args[2:])
+	case "cert":
+		err = cert(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -12,7 +12,8 @@ import (
 	"github.com/eddy-video/eddy/server"
 )
 
-// serve runs the server until SIGINT or SIGTERM.
+// serve runs the server until SIGINT or SIGTERM; SIGHUP reads the TLS
+// certificate and key again.
 //
 // Settings come from, lowest first: built-in defaults, the YAML file named
 // by --config (or EDDY_CONFIG), EDDY_* environment variables (one per flag:
@@ -32,8 +33,13 @@ func serve(args []string) error {
 		return err
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
+	for ; got == syscall.SIGHUP; got = <-sig {
+		if err := srv.ReloadTLS(); err != nil {
+			logger.Error("tls reload failed; the current certificate stays", "err", err)
+		}
+	}
 	logger.Info("shutting down", "signal", got.String())
 	if err := srv.Close(); err != nil {
 		return err

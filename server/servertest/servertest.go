@@ -2,10 +2,12 @@ package servertest
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -171,4 +173,25 @@ func (e *Env) ArchivedMedia() *kinesisvideoarchivedmedia.Client {
 		Region: "us-east-1", Credentials: Credentials, BaseEndpoint: aws.String(e.URL),
 		HTTPClient: GuardRequestBody(nil), RetryMaxAttempts: 1,
 	})
+}
+
+// SelfSignedCert writes a certificate and key for 127.0.0.1 and localhost
+// into a test directory and returns the file paths and a pool trusting it.
+func SelfSignedCert(t testing.TB) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	certPEM, keyPEM, err := server.SelfSignedCertificate([]string{"localhost", "127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return certFile, keyFile, pool
 }
