@@ -36,7 +36,7 @@ func closedByServer(c net.Conn) bool {
 	_ = c.SetReadDeadline(time.Now().Add(time.Second))
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	return err != nil && (!errors.As(err, &ne) || !ne.Timeout())
 }
 
 func TestCaps(t *testing.T) {
