@@ -135,6 +135,16 @@ func (m *Manager) eventsOf(name string) *datastreams.Stream {
 	return s
 }
 
+// ARNOf returns the ARN of a stream by name: its own when it exists, else
+// the ARN pattern of any stream of that name (for messages about streams
+// a request names).
+func (m *Manager) ARNOf(name string) string {
+	if d, err := m.Describe(name); err == nil {
+		return d.ARN
+	}
+	return fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/*", m.Core.Region, m.Core.AccountID, name)
+}
+
 // MediaReads returns how many fragment records the stores have read from
 // their logs since Initialize.
 func (m *Manager) MediaReads() int64 { return m.reads.Load() }

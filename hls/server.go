@@ -17,9 +17,11 @@ import (
 // range and expiry, and every request re-checks it.
 type Server struct {
 	Manager *fragments.Manager
-	Key     []byte
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Guard checks GetHLSStreamingSessionURL calls (nil: open).
+	Guard  *kvsapi.Guard
+	Key    []byte
+	Now    func() time.Time
+	Logger *slog.Logger
 
 	sign     signer
 	resolver *kvsapi.Resolver
@@ -85,6 +87,13 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragme
 	}
 	if s.Now().Unix() > sess.Expires {
 		s.deny(w, "The session token has expired.")
+		return nil, nil, false
+	}
+	// A session lasts no longer than its identity's permission (removed
+	// from the configuration, it ends), and one opened while Eddy had no
+	// credentials ends when it gets some.
+	if s.Guard.Enabled() && !s.Guard.StillAllowed(sess.Identity, "kinesisvideo:GetHLSStreamingSessionURL", sess.Stream) {
+		s.deny(w, "The identity that opened this session may no longer read the stream.")
 		return nil, nil, false
 	}
 	d, err := s.Manager.Describe(sess.Stream)

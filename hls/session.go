@@ -32,6 +32,9 @@ type session struct {
 	Created    int64  // the stream's creation (Unix ms): a token outlives no deleted stream
 	Anchor     uint64 // LIVE: the first fragment the session could list (discontinuity numbering)
 	Stream     string
+	// Identity is the access key id that opened the session ("" when Eddy
+	// has no credentials): every request re-checks it may still.
+	Identity string
 }
 
 func (sess *session) kind() fragments.IndexTime {

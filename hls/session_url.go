@@ -31,14 +31,18 @@ type sessionURLIn struct {
 }
 
 func (s *Server) getSessionURL(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.Guard.Begin(w, r, "GetHLSStreamingSessionURL", s.resolver)
+	if !ok {
+		return
+	}
 	var in sessionURLIn
-	if err := kvsapi.Decode(r, &in); err != nil {
+	if err := c.Decode(&in); err != nil {
 		kvsapi.WriteError(w, err)
 		return
 	}
-	sess, err := s.newSession(&in)
+	sess, err := s.newSession(c, &in)
 	if err != nil {
-		kvsapi.WriteError(w, err)
+		c.Fail(w, err)
 		return
 	}
 	scheme := "http"
@@ -52,14 +56,17 @@ func (s *Server) getSessionURL(w http.ResponseWriter, r *http.Request) {
 
 // newSession validates a GetHLSStreamingSessionURL request (the Kinesis
 // Video archived-media API's rules for each member).
-func (s *Server) newSession(in *sessionURLIn) (*session, error) {
-	st, d, err := s.resolver.Archive(in.StreamRef)
+func (s *Server) newSession(c *kvsapi.Call, in *sessionURLIn) (*session, error) {
+	st, d, err := c.Archive(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
 	name := d.Name
 	now := s.Now()
 	sess := &session{Stream: name, Created: d.Created.UnixMilli(), Mode: ModeLive, Container: ContainerFMP4, Issued: now.UnixNano()}
+	if c.ID != nil {
+		sess.Identity = c.ID.AccessKeyID
+	}
 	if in.PlaybackMode != nil {
 		switch *in.PlaybackMode {
 		case "LIVE":

@@ -17,8 +17,9 @@ import (
 const tokenMAC = 16
 
 // tokenVersion is the first byte of a token body. Version 2 added the
-// container byte; tokens of other versions are refused.
-const tokenVersion = 2
+// container byte, version 3 the identity that opened the session; tokens
+// of other versions are refused.
+const tokenVersion = 3
 
 // ErrBadToken is returned for a token that is malformed, forged or for
 // another server.
@@ -32,7 +33,9 @@ func (s *session) marshal() []byte {
 	}
 	b = binary.BigEndian.AppendUint64(b, s.Anchor)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Stream)))
-	return append(b, s.Stream...)
+	b = append(b, s.Stream...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Identity)))
+	return append(b, s.Identity...)
 }
 
 func boolByte(v bool) byte {
@@ -60,11 +63,18 @@ func unmarshalSession(b []byte) (*session, error) {
 	p += 8
 	n := int(binary.BigEndian.Uint16(b[p:]))
 	p += 2
-	if len(b) != p+n || s.Mode < ModeLive || s.Mode > ModeOnDemand || s.Disc < DiscAlways || s.Disc > DiscOnDisc ||
+	if len(b) < p+n+2 || s.Mode < ModeLive || s.Mode > ModeOnDemand || s.Disc < DiscAlways || s.Disc > DiscOnDisc ||
 		s.Container < ContainerFMP4 || s.Container > ContainerTS {
 		return nil, ErrBadToken
 	}
-	s.Stream = string(b[p:])
+	s.Stream = string(b[p : p+n])
+	p += n
+	n = int(binary.BigEndian.Uint16(b[p:]))
+	p += 2
+	if len(b) != p+n {
+		return nil, ErrBadToken
+	}
+	s.Identity = string(b[p:])
 	return s, nil
 }
 

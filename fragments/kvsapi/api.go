@@ -23,6 +23,8 @@ type API struct {
 	Now    func() time.Time
 	// Endpoint returns Eddy's own base URL for GetDataEndpoint.
 	Endpoint func(r *http.Request) string
+	// Guard authenticates and authorizes every operation (nil: open).
+	Guard *Guard
 
 	rv *Resolver
 }
@@ -37,42 +39,48 @@ func (a *API) Mount(r chi.Router) {
 	}
 	a.rv = &Resolver{Videos: a.Videos}
 	// Control plane.
-	r.Post("/createStream", handle(a.createStream))
-	r.Post("/describeStream", handle(a.describeStream))
-	r.Post("/listStreams", handle(a.listStreams))
-	r.Post("/deleteStream", handle(a.deleteStream))
-	r.Post("/updateStream", handle(a.updateStream))
-	r.Post("/updateDataRetention", handle(a.updateDataRetention))
-	r.Post("/getDataEndpoint", func(w http.ResponseWriter, r *http.Request) {
-		handle(func(in *getDataEndpointIn) (any, error) { return a.getDataEndpoint(r, in) })(w, r)
-	})
-	r.Post("/tagStream", handle(a.tagStream))
-	r.Post("/untagStream", handle(a.untagStream))
-	r.Post("/listTagsForStream", handle(a.listTagsForStream))
-	r.Post("/TagResource", handle(a.tagResource))
-	r.Post("/UntagResource", handle(a.untagResource))
-	r.Post("/ListTagsForResource", handle(a.listTagsForResource))
+	r.Post("/createStream", handle(a, "CreateStream", a.createStream))
+	r.Post("/describeStream", handle(a, "DescribeStream", a.describeStream))
+	r.Post("/listStreams", handle(a, "ListStreams", a.listStreams))
+	r.Post("/deleteStream", handle(a, "DeleteStream", a.deleteStream))
+	r.Post("/updateStream", handle(a, "UpdateStream", a.updateStream))
+	r.Post("/updateDataRetention", handle(a, "UpdateDataRetention", a.updateDataRetention))
+	r.Post("/getDataEndpoint", handle(a, "GetDataEndpoint", a.getDataEndpoint))
+	r.Post("/tagStream", handle(a, "TagStream", a.tagStream))
+	r.Post("/untagStream", handle(a, "UntagStream", a.untagStream))
+	r.Post("/listTagsForStream", handle(a, "ListTagsForStream", a.listTagsForStream))
+	r.Post("/TagResource", handle(a, "TagResource", a.tagResource))
+	r.Post("/UntagResource", handle(a, "UntagResource", a.untagResource))
+	r.Post("/ListTagsForResource", handle(a, "ListTagsForResource", a.listTagsForResource))
 	// Archived media.
-	r.Post("/listFragments", handle(a.listFragments))
+	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
 	r.Post("/getMediaForFragmentList", a.getMediaForFragmentList)
 	r.Post("/getClip", a.getClip)
 	for _, op := range unimplemented {
-		r.Post(op.path, op.serve)
+		r.Post(op.path, func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {
+				op.serve(w, r)
+			}
+		})
 	}
 }
 
-// handle decodes a request into In, runs fn and writes its answer, or its
-// error in the Kinesis Video shape.
-func handle[In any](fn func(*In) (any, error)) http.HandlerFunc {
+// handle authenticates a request to operation op, decodes it into In,
+// runs fn and writes its answer, or its error in the Kinesis Video shape.
+func handle[In any](a *API, op string, fn func(*Call, *In) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := a.Guard.Begin(w, r, op, a.rv)
+		if !ok {
+			return
+		}
 		in := new(In)
-		if err := Decode(r, in); err != nil {
+		if err := c.Decode(in); err != nil {
 			WriteError(w, err)
 			return
 		}
-		out, err := fn(in)
+		out, err := fn(c, in)
 		if err != nil {
-			WriteError(w, err)
+			c.Fail(w, err)
 			return
 		}
 		writeJSON(w, out)

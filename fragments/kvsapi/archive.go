@@ -102,8 +102,8 @@ func decodePageToken(s string) (pageToken, bool) {
 		End: int64(binary.BigEndian.Uint64(b[9:])), From: binary.BigEndian.Uint64(b[17:])}, true
 }
 
-func (a *API) listFragments(in *listFragmentsIn) (any, error) {
-	st, _, err := a.rv.Archive(in.StreamRef)
+func (a *API) listFragments(c *Call, in *listFragmentsIn) (any, error) {
+	st, _, err := c.Archive(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -151,16 +151,21 @@ func (a *API) listFragments(in *listFragmentsIn) (any, error) {
 	return out, nil
 }
 
-// archiveRequest decodes a request into in and resolves its stream to a
-// store that keeps data; when either fails it has answered the error.
-func (a *API) archiveRequest(w http.ResponseWriter, r *http.Request, in interface{ ref() StreamRef }) (*fragments.Store, bool) {
-	if err := Decode(r, in); err != nil {
+// archiveRequest authenticates a request to operation op, decodes it
+// into in and resolves its stream to a store that keeps data; when any of
+// that fails it has answered the error.
+func (a *API) archiveRequest(w http.ResponseWriter, r *http.Request, op string, in interface{ ref() StreamRef }) (*fragments.Store, bool) {
+	c, ok := a.Guard.Begin(w, r, op, a.rv)
+	if !ok {
+		return nil, false
+	}
+	if err := c.Decode(in); err != nil {
 		WriteError(w, err)
 		return nil, false
 	}
-	st, _, err := a.rv.Archive(in.ref())
+	st, _, err := c.Archive(in.ref())
 	if err != nil {
-		WriteError(w, err)
+		c.Fail(w, err)
 		return nil, false
 	}
 	return st, true
@@ -176,7 +181,7 @@ const MKVContentType = "video/webm"
 
 func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	var in getMediaForFragmentListIn
-	st, ok := a.archiveRequest(w, r, &in)
+	st, ok := a.archiveRequest(w, r, "GetMediaForFragmentList", &in)
 	if !ok {
 		return
 	}
@@ -234,7 +239,7 @@ func Clip(st *fragments.Store, kind fragments.IndexTime, start, end, now time.Ti
 
 func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 	var in getClipIn
-	st, ok := a.archiveRequest(w, r, &in)
+	st, ok := a.archiveRequest(w, r, "GetClip", &in)
 	if !ok {
 		return
 	}

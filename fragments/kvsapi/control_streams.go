@@ -2,7 +2,6 @@ package kvsapi
 
 import (
 	"encoding/base64"
-	"net/http"
 	"regexp"
 	"strings"
 
@@ -23,11 +22,14 @@ type createStreamIn struct {
 	Tags                 map[string]string `json:"Tags"`
 }
 
-func (a *API) createStream(in *createStreamIn) (any, error) {
+func (a *API) createStream(c *Call, in *createStreamIn) (any, error) {
 	if in.StreamName == nil {
 		return nil, Errorf(CodeInvalidArgument, "StreamName is required.")
 	}
 	if err := CheckName("StreamName", *in.StreamName); err != nil {
+		return nil, err
+	}
+	if err := c.Allow(*in.StreamName); err != nil {
 		return nil, err
 	}
 	var o fragments.CreateOptions
@@ -78,8 +80,8 @@ func toInfo(s fragments.VideoStream) streamInfo {
 		DataRetentionInHours: s.DataRetentionInHours}
 }
 
-func (a *API) describeStream(in *StreamRef) (any, error) {
-	s, err := a.rv.Describe(*in)
+func (a *API) describeStream(c *Call, in *StreamRef) (any, error) {
+	s, err := c.Describe(*in)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +97,13 @@ type listStreamsIn struct {
 	} `json:"StreamNameCondition"`
 }
 
-func (a *API) listStreams(in *listStreamsIn) (any, error) {
+// listStreams lists the streams; an identity needs ListStreams on some
+// stream pattern, and sees the streams its patterns match (Eddy's
+// filter: IAM would show every name to a ListStreams on "*").
+func (a *API) listStreams(c *Call, in *listStreamsIn) (any, error) {
+	if err := c.Allow(""); err != nil {
+		return nil, err
+	}
 	limit := 10000
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 10000 {
@@ -104,12 +112,12 @@ func (a *API) listStreams(in *listStreamsIn) (any, error) {
 		limit = *in.MaxResults
 	}
 	prefix := ""
-	if c := in.StreamNameCondition; c != nil {
-		if c.ComparisonOperator != nil && *c.ComparisonOperator != "BEGINS_WITH" {
+	if cond := in.StreamNameCondition; cond != nil {
+		if cond.ComparisonOperator != nil && *cond.ComparisonOperator != "BEGINS_WITH" {
 			return nil, Errorf(CodeInvalidArgument, "StreamNameCondition.ComparisonOperator must be BEGINS_WITH.")
 		}
-		if c.ComparisonValue != nil {
-			prefix = *c.ComparisonValue
+		if cond.ComparisonValue != nil {
+			prefix = *cond.ComparisonValue
 		}
 	}
 	after := ""
@@ -125,7 +133,7 @@ func (a *API) listStreams(in *listStreamsIn) (any, error) {
 		NextToken      *string      `json:"NextToken,omitempty"`
 	}{StreamInfoList: []streamInfo{}}
 	for _, s := range a.Videos.List() {
-		if s.Name <= after || !strings.HasPrefix(s.Name, prefix) {
+		if s.Name <= after || !strings.HasPrefix(s.Name, prefix) || !c.Sees(s.Name) {
 			continue
 		}
 		if len(out.StreamInfoList) == limit {
@@ -143,8 +151,8 @@ type deleteStreamIn struct {
 	CurrentVersion *string `json:"CurrentVersion"`
 }
 
-func (a *API) deleteStream(in *deleteStreamIn) (any, error) {
-	name, err := a.rv.ResourceName("StreamARN", in.StreamARN)
+func (a *API) deleteStream(c *Call, in *deleteStreamIn) (any, error) {
+	name, err := c.ResourceName("StreamARN", in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +166,8 @@ type updateStreamIn struct {
 	MediaType      *string `json:"MediaType"`
 }
 
-func (a *API) updateStream(in *updateStreamIn) (any, error) {
-	name, err := a.rv.Name(in.StreamRef)
+func (a *API) updateStream(c *Call, in *updateStreamIn) (any, error) {
+	name, err := c.Name(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -179,8 +187,8 @@ type updateDataRetentionIn struct {
 	DataRetentionChangeInHours *int    `json:"DataRetentionChangeInHours"`
 }
 
-func (a *API) updateDataRetention(in *updateDataRetentionIn) (any, error) {
-	name, err := a.rv.Name(in.StreamRef)
+func (a *API) updateDataRetention(c *Call, in *updateDataRetentionIn) (any, error) {
+	name, err := c.Name(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +214,8 @@ var apiNames = map[string]bool{
 	"GET_HLS_STREAMING_SESSION_URL": true, "GET_DASH_STREAMING_SESSION_URL": true, "GET_CLIP": true, "GET_IMAGES": true,
 }
 
-func (a *API) getDataEndpoint(r *http.Request, in *getDataEndpointIn) (any, error) {
-	name, err := a.rv.Name(in.StreamRef)
+func (a *API) getDataEndpoint(c *Call, in *getDataEndpointIn) (any, error) {
+	name, err := c.Name(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -217,5 +225,5 @@ func (a *API) getDataEndpoint(r *http.Request, in *getDataEndpointIn) (any, erro
 	if _, err := a.Videos.Describe(name); err != nil {
 		return nil, err
 	}
-	return map[string]string{"DataEndpoint": a.Endpoint(r)}, nil
+	return map[string]string{"DataEndpoint": a.Endpoint(c.R)}, nil
 }

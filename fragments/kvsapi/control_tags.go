@@ -30,8 +30,8 @@ type tagStreamIn struct {
 	Tags map[string]string `json:"Tags"`
 }
 
-func (a *API) tagStream(in *tagStreamIn) (any, error) {
-	name, err := a.rv.Name(in.StreamRef)
+func (a *API) tagStream(c *Call, in *tagStreamIn) (any, error) {
+	name, err := c.Name(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +49,8 @@ type untagStreamIn struct {
 	TagKeyList []string `json:"TagKeyList"`
 }
 
-func (a *API) untagStream(in *untagStreamIn) (any, error) {
-	name, err := a.rv.Name(in.StreamRef)
+func (a *API) untagStream(c *Call, in *untagStreamIn) (any, error) {
+	name, err := c.Name(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -65,8 +65,8 @@ type listTagsIn struct {
 	NextToken *string `json:"NextToken"`
 }
 
-func (a *API) listTagsForStream(in *listTagsIn) (any, error) {
-	name, err := a.rv.Name(in.StreamRef)
+func (a *API) listTagsForStream(c *Call, in *listTagsIn) (any, error) {
+	name, err := c.Name(in.StreamRef)
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +91,8 @@ type tagResourceIn struct {
 	Tags        []tagPair `json:"Tags"`
 }
 
-func (a *API) tagResource(in *tagResourceIn) (any, error) {
-	name, err := a.rv.ResourceName("ResourceARN", in.ResourceARN)
+func (a *API) tagResource(c *Call, in *tagResourceIn) (any, error) {
+	name, err := c.ResourceName("ResourceARN", in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +114,8 @@ type untagResourceIn struct {
 	TagKeyList  []string `json:"TagKeyList"`
 }
 
-func (a *API) untagResource(in *untagResourceIn) (any, error) {
-	name, err := a.rv.ResourceName("ResourceARN", in.ResourceARN)
+func (a *API) untagResource(c *Call, in *untagResourceIn) (any, error) {
+	name, err := c.ResourceName("ResourceARN", in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +127,8 @@ type listTagsForResourceIn struct {
 	NextToken   *string `json:"NextToken"`
 }
 
-func (a *API) listTagsForResource(in *listTagsForResourceIn) (any, error) {
-	name, err := a.rv.ResourceName("ResourceARN", in.ResourceARN)
+func (a *API) listTagsForResource(c *Call, in *listTagsForResourceIn) (any, error) {
+	name, err := c.ResourceName("ResourceARN", in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}

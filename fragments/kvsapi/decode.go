@@ -19,13 +19,27 @@ const maxBody = 1 << 20
 // type and message from all of them. An empty body is an empty object;
 // fields the operation does not know are ignored, as AWS services do.
 func Decode(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// readBody reads a request body whole, up to maxBody.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return Errorf(CodeInvalidArgument, "Could not read the request body: %v.", err)
+		return nil, Errorf(CodeInvalidArgument, "Could not read the request body: %v.", err)
 	}
 	if len(body) > maxBody {
-		return Errorf(CodeInvalidArgument, "The request body is larger than %d bytes.", maxBody)
+		return nil, Errorf(CodeInvalidArgument, "The request body is larger than %d bytes.", maxBody)
 	}
+	return body, nil
+}
+
+// decodeBody decodes a JSON body into v (an empty body is an empty object).
+func decodeBody(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
