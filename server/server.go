@@ -26,6 +26,7 @@ import (
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/rtsp"
+	"github.com/eddy-video/eddy/server/auth"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
@@ -45,6 +46,7 @@ type Server struct {
 	recorder *recorder.Recorder
 	rtsp     *rtsp.Server
 	webrtc   *webrtc.Server
+	auth     *auth.Auth
 	http     *http.Server
 	httpLn   net.Listener
 	ready    atomic.Bool
@@ -100,6 +102,12 @@ func (s *Server) Initialize() error {
 	if err := s.core.Initialize(); err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
+	// ---- auth (H3): identities, Eddy's tokens and UI sessions.
+	if err := s.initAuth(reg); err != nil {
+		s.core.Close()
+		return err
+	}
+	// ---- end auth
 	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix}
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
 		CheckName: fragments.CheckName} // no publication may take an event stream's name
@@ -141,6 +149,7 @@ func (s *Server) Initialize() error {
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
+	s.mountAuth(r) // auth (H3): POST /api/v1/tokens
 	// A POST to a one-segment path no route has is a Kinesis operation
 	// Eddy does not know (restJson1 operations are POST /<operation>):
 	// it gets a typed error. Anything else is a plain 404.

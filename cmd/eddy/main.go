@@ -17,6 +17,9 @@ const usage = `usage:
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
   eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep
                            play a stream over WebRTC; -out saves H.264/H.265 (Annex-B)
+  eddy token --stream NAME --action webrtc:read [--expires 1h] [--endpoint URL]
+                           get a bearer token for WHIP/WHEP (signed with AWS_ACCESS_KEY_ID
+                           and AWS_SECRET_ACCESS_KEY)
 `
 
 func main() {
@@ -34,6 +37,8 @@ func main() {
 		err = publish(os.Args[2:])
 	case "whep":
 		err = whep(os.Args[2:])
+	case "token":
+		err = token(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
