@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/server/auth"
+	"github.com/eddy-video/eddy/webrtc"
 )
 
 // initAuth builds the server's authority from the config: the identities
@@ -80,6 +82,21 @@ func readSecret(path string) (string, error) {
 // mountAuth adds Eddy's own authentication endpoints: POST /api/v1/tokens.
 func (s *Server) mountAuth(r chi.Router) {
 	r.Post("/api/v1/tokens", s.auth.ServeTokens)
+}
+
+// webrtcAuthorize is webrtc.Server.Authorize: Eddy bearer tokens, nil
+// (open) without credentials.
+func (s *Server) webrtcAuthorize() func(r *http.Request, action, stream string) (string, error) {
+	if !s.auth.Enabled() {
+		return nil
+	}
+	return func(r *http.Request, action, stream string) (string, error) {
+		id, d := s.auth.Bearer(r, "webrtc", action, stream)
+		if d != nil {
+			return "", &webrtc.AuthError{Status: d.Status, Code: d.Code, Message: d.Message}
+		}
+		return id.AccessKeyID, nil
+	}
 }
 
 // Auth returns the server's authority (identities, tokens, sessions).

@@ -182,6 +182,7 @@ func (s *Server) Initialize() error {
 		HandshakeTimeout: time.Duration(wo.HandshakeTimeout), KeyframeInterval: time.Duration(wo.KeyframeInterval),
 		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
 		Logger:       s.Logger, Registerer: reg}
+	s.webrtc.Authorize = s.webrtcAuthorize() // auth (H3): WHIP/WHEP bearer tokens
 	for _, is := range wo.ICEServers {
 		s.webrtc.ICEServers = append(s.webrtc.ICEServers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
