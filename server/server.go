@@ -174,8 +174,12 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return err
 	}
-	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
-	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock}).Mount(r)
+	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}
+	hlsServer.Mount(r)
+	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
+		Access:     s.webAccess(), // auth (H3): UI login, sessions and tokens
+		HLSSession: func(w http.ResponseWriter, r *http.Request, _ string) { hlsServer.ServeSessionURL(w, r) },
+	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,
 		MaxSessions: wo.MaxSessions, MaxPending: wo.MaxPending,

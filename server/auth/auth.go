@@ -34,6 +34,8 @@ type Auth struct {
 
 	Verifier *awsauth.Verifier
 
+	loggedOut loggedOut // web UI sessions ended early (session.go)
+
 	failures *prometheus.CounterVec
 	mu       sync.Mutex // guards byAddr and logged
 	byAddr   map[string]*addrFailures
