@@ -266,3 +266,15 @@ func FuzzTokenParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerifyToken: what a WHEP/WHIP request pays for its token.
+func BenchmarkVerifyToken(b *testing.B) {
+	a, _ := newTestAuth(b)
+	tok := issue(b, a, "AKIDVIEW", "cam-*", time.Hour, "webrtc:read")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, d := a.VerifyToken(tok, "webrtc:read", "cam-1"); d != nil {
+			b.Fatal(d)
+		}
+	}
+}
