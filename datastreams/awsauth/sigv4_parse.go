@@ -256,3 +256,21 @@ func minutes(d time.Duration) string {
 	}
 	return strconv.Itoa(int(d/time.Second)) + " sec"
 }
+
+// ClaimedKeyID returns the access key id a request says signed it (from
+// its Authorization header or presigned query), for logs: "" when none,
+// at most 128 bytes, unverified.
+func ClaimedKeyID(r *http.Request) string {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if _, rest, ok := strings.Cut(auth, "Credential="); ok {
+			cred = rest
+		}
+	}
+	id, _, _ := strings.Cut(cred, "/")
+	id, _, _ = strings.Cut(id, ",")
+	if len(id) > 128 {
+		id = id[:128]
+	}
+	return id
+}
