@@ -140,10 +140,11 @@ func parsePresigned(q url.Values, h http.Header) (*signed, *Failure) {
 }
 
 // checkSignedHeaders requires the headers a signature must cover: the
-// host (else a request could be replayed to another server) and a session
-// token sent as a header.
+// host, as Host or as HTTP/2's :authority (the JS SDK signs the latter
+// over HTTP/2), else a request could be replayed to another server; and a
+// session token sent as a header.
 func (s *signed) checkSignedHeaders(headerToken bool) *Failure {
-	if !s.signs("host") {
+	if !s.signs("host") && !s.signs(":authority") {
 		return fail(ReasonMalformed, TypeInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if headerToken && !s.signs("x-amz-security-token") {
