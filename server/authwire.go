@@ -3,82 +3,15 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/datastreams/awsauth"
-	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/server/auth"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
-
-// initAuth builds the server's authority from the config: the identities
-// (secrets read from their files), the key of Eddy's tokens and sessions
-// (kept in the data directory), and the limits.
-func (s *Server) initAuth(reg prometheus.Registerer) error {
-	c := s.Config
-	creds, err := buildCredentials(c.Auth.Credentials)
-	if err != nil {
-		return err
-	}
-	metricsToken := c.Auth.MetricsToken
-	if f := c.Auth.MetricsTokenFile; f != "" {
-		if metricsToken, err = readSecret(f); err != nil {
-			return fmt.Errorf("auth.metrics_token_file: %w", err)
-		}
-	}
-	key, err := auth.LoadKey(c.Data)
-	if err != nil {
-		return err
-	}
-	now := s.Clock
-	if now == nil {
-		now = time.Now
-	}
-	s.auth = &auth.Auth{Credentials: creds, Region: c.Region, Account: c.AccountID, Key: key, MetricsToken: metricsToken,
-		FailureLimit: c.Auth.FailureLimit, FailureDelay: time.Duration(c.Auth.FailureDelay),
-		MaxTokenTTL: time.Duration(c.Auth.MaxTokenTTL), SessionTTL: time.Duration(c.Auth.SessionTTL),
-		Now: now, Logger: s.Logger, Registerer: reg}
-	return s.auth.Initialize()
-}
-
-// buildCredentials turns the configured credentials into identities.
-func buildCredentials(cfg []CredentialConfig) (*awsauth.Credentials, error) {
-	ids := make([]awsauth.Identity, 0, len(cfg))
-	for i, cc := range cfg {
-		secret := cc.SecretAccessKey
-		if cc.SecretAccessKeyFile != "" {
-			var err error
-			if secret, err = readSecret(cc.SecretAccessKeyFile); err != nil {
-				return nil, fmt.Errorf("auth.credentials[%d] (%s): secret_access_key_file: %w", i, cc.AccessKeyID, err)
-			}
-		}
-		id := awsauth.Identity{AccessKeyID: cc.AccessKeyID, Secret: secret}
-		for _, a := range cc.Allow {
-			id.Rules = append(id.Rules, awsauth.Rule{Actions: a.Actions, Streams: a.Streams})
-		}
-		ids = append(ids, id)
-	}
-	creds, err := awsauth.NewCredentials(ids, fragments.EventsSuffix)
-	if err != nil {
-		return nil, fmt.Errorf("auth.credentials: %w", err)
-	}
-	return creds, nil
-}
-
-// readSecret reads a secret file, without the line break editors add.
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimRight(string(b), "\r\n"), nil
-}
 
 // mountAuth adds Eddy's own authentication endpoints: POST /api/v1/tokens.
 func (s *Server) mountAuth(r chi.Router) {

@@ -113,8 +113,9 @@ func unescapeOr(s string) string {
 }
 
 // appendCanonicalHeaders appends "name:value\n" for each signed header, in
-// the client's order. net/http moves Host, Content-Length (when known) and
-// Transfer-Encoding out of the header map; they come back from the request.
+// the client's order. net/http moves Host (HTTP/2's :authority),
+// Content-Length (when known) and Transfer-Encoding out of the header map;
+// they come back from the request.
 func appendCanonicalHeaders(b []byte, r *http.Request, signedHeaders string) []byte {
 	for rest := signedHeaders; rest != ""; {
 		var name string
@@ -122,7 +123,7 @@ func appendCanonicalHeaders(b []byte, r *http.Request, signedHeaders string) []b
 		b = append(b, name...)
 		b = append(b, ':')
 		switch {
-		case strings.EqualFold(name, "host"):
+		case strings.EqualFold(name, "host") || name == ":authority":
 			b = appendValue(b, r.Host)
 		case strings.EqualFold(name, "content-length") && r.ContentLength >= 0:
 			b = strconv.AppendInt(b, r.ContentLength, 10)

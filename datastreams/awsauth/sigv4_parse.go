@@ -140,10 +140,11 @@ func parsePresigned(q url.Values, h http.Header) (*signed, *Failure) {
 }
 
 // checkSignedHeaders requires the headers a signature must cover: the
-// host (else a request could be replayed to another server) and a session
-// token sent as a header.
+// host, as Host or as HTTP/2's :authority (the JS SDK signs the latter
+// over HTTP/2), else a request could be replayed to another server; and a
+// session token sent as a header.
 func (s *signed) checkSignedHeaders(headerToken bool) *Failure {
-	if !s.signs("host") {
+	if !s.signs("host") && !s.signs(":authority") {
 		return fail(ReasonMalformed, TypeInvalidSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if headerToken && !s.signs("x-amz-security-token") {
@@ -255,4 +256,22 @@ func minutes(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Minute)) + " min"
 	}
 	return strconv.Itoa(int(d/time.Second)) + " sec"
+}
+
+// ClaimedKeyID returns the access key id a request says signed it (from
+// its Authorization header or presigned query), for logs: "" when none,
+// at most 128 bytes, unverified.
+func ClaimedKeyID(r *http.Request) string {
+	cred := r.URL.Query().Get("X-Amz-Credential")
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if _, rest, ok := strings.Cut(auth, "Credential="); ok {
+			cred = rest
+		}
+	}
+	id, _, _ := strings.Cut(cred, "/")
+	id, _, _ = strings.Cut(id, ",")
+	if len(id) > 128 {
+		id = id[:128]
+	}
+	return id
 }

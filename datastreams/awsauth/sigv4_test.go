@@ -259,6 +259,22 @@ func TestVerifyDateHeader(t *testing.T) {
 	}
 }
 
+// TestVerifyAuthority: the JS SDK signs HTTP/2's :authority instead of
+// host.
+func TestVerifyAuthority(t *testing.T) {
+	v := testVerifier(t, t0)
+	r := kinesisRequest(putBody)
+	r.Header.Set("X-Amz-Date", t0.Format(amzDateFormat))
+	r.Header.Set("Authorization", refSign(r, fullCreds, hashOf(putBody), t0.Format(amzDateFormat), ":authority;content-type;x-amz-date;x-amz-target"))
+	if _, f := v.Verify(r, "kinesis", []byte(putBody)); f != nil {
+		t.Fatalf("refused: %s", f.Message)
+	}
+	r.Host = "other:4567"
+	if _, f := v.Verify(r, "kinesis", []byte(putBody)); f == nil || f.Reason != ReasonSignature {
+		t.Fatalf("another :authority: %v", f)
+	}
+}
+
 // refSign signs r's listed headers as the SigV4 documentation describes
 // (service kinesis, us-east-1), without Eddy's code.
 func refSign(r *http.Request, creds aws.Credentials, payloadHash, amzDate, signedHeaders string) string {
@@ -267,7 +283,7 @@ func refSign(r *http.Request, creds aws.Credentials, payloadHash, amzDate, signe
 	for _, h := range strings.Split(signedHeaders, ";") {
 		v := r.Header.Get(h)
 		switch h {
-		case "host":
+		case "host", ":authority":
 			v = r.Host
 		case "content-length":
 			v = strconv.FormatInt(r.ContentLength, 10)

@@ -45,7 +45,7 @@ func (a *Auth) ServeTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	id, f := a.Verifier.Verify(r, "kinesisvideo", body)
 	if f != nil {
-		a.Failed("kinesisvideo", f.Reason, r.RemoteAddr, "")
+		a.Failed("kinesisvideo", f.Reason, r.RemoteAddr, awsauth.ClaimedKeyID(r))
 		writeAWSError(w, &f.Error)
 		return
 	}
