@@ -30,6 +30,11 @@ type sessionURLIn struct {
 	MaxMediaPlaylistFragmentResults *int64  `json:"MaxMediaPlaylistFragmentResults"`
 }
 
+// ServeSessionURL answers a GetHLSStreamingSessionURL request whose
+// caller was authorized elsewhere (the web UI's session endpoint): the
+// same session URL as the API operation.
+func (s *Server) ServeSessionURL(w http.ResponseWriter, r *http.Request) { s.getSessionURL(w, r) }
+
 func (s *Server) getSessionURL(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.Guard.Begin(w, r, "GetHLSStreamingSessionURL", s.resolver)
 	if !ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
@@ -25,6 +26,7 @@ import (
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/rtsp"
+	"github.com/eddy-video/eddy/server/auth"
 	"github.com/eddy-video/eddy/server/netlimit"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
@@ -39,6 +41,7 @@ type Server struct {
 	Clock func() time.Time
 
 	core     *datastreams.Core
+	auth     *auth.Auth
 	kds      *kdsapi.API
 	registry *media.Registry
 	videos   *fragments.Manager
@@ -63,7 +66,9 @@ func (s *Server) Initialize() error {
 		s.Logger = slog.Default()
 	}
 	c := s.Config
-	if c.InsecureAllowNetwork {
+	if n := len(c.Auth.Credentials); n > 0 {
+		s.Logger.Info("authentication on", "credentials", n)
+	} else if c.InsecureAllowNetwork {
 		s.Logger.Warn("INSECURE: insecure_allow_network is on; Eddy accepts unauthenticated requests from the network", "http", c.HTTP)
 	} else {
 		s.Logger.Info("no credentials configured: listening on loopback only", "http", c.HTTP)
@@ -98,10 +103,24 @@ func (s *Server) Initialize() error {
 			}
 		},
 	}
-	if err := s.core.Initialize(); err != nil {
+	err := s.core.Initialize()
+	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
 	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix}
+
+	// ---- Authentication (issue 12): the identities and, so far, the
+	// Kinesis Data Streams API's use of them. Other protocols' hooks join
+	// this block. ----
+	if s.auth, err = s.newAuth(reg); err != nil {
+		s.core.Close()
+		return err
+	}
+	if s.auth.Enabled() {
+		s.kds.Auth, s.kds.Account = s.auth.Verifier, c.AccountID
+		s.kds.OnFailure = s.auth.FailureHook("kinesis")
+	}
+	// ---- end of the authentication block ----
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
 		CheckName: fragments.CheckName} // no publication may take an event stream's name
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
@@ -136,6 +155,7 @@ func (s *Server) Initialize() error {
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
+	s.mountAuth(r) // auth (H3): POST /api/v1/tokens
 	// A POST to a one-segment path no route has is a Kinesis operation
 	// Eddy does not know (restJson1 operations are POST /<operation>):
 	// it gets a typed error. Anything else is a plain 404.
@@ -160,14 +180,19 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return err
 	}
-	(&hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}).Mount(r)
-	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock}).Mount(r)
+	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}
+	hlsServer.Mount(r)
+	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
+		Access:     s.webAccess(), // auth (H3): UI login, sessions and tokens
+		HLSSession: func(w http.ResponseWriter, r *http.Request, _ string) { hlsServer.ServeSessionURL(w, r) },
+	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,
 		MaxSessions: wo.MaxSessions, MaxPending: wo.MaxPending,
 		HandshakeTimeout: time.Duration(wo.HandshakeTimeout), KeyframeInterval: time.Duration(wo.KeyframeInterval),
 		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
 		Logger:       s.Logger, Registerer: reg}
+	s.webrtc.Authorize = s.webrtcAuthorize() // auth (H3): WHIP/WHEP bearer tokens
 	for _, is := range wo.ICEServers {
 		s.webrtc.ICEServers = append(s.webrtc.ICEServers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
@@ -249,6 +274,44 @@ func (s *Server) Initialize() error {
 	s.ready.Store(true)
 	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
+}
+
+// newAuth builds the configured identities (secrets read from their
+// files; a video stream's event stream follows its video stream's
+// patterns) and the authority that checks them.
+func (s *Server) newAuth(reg prometheus.Registerer) (*auth.Auth, error) {
+	c := s.Config
+	ids := make([]awsauth.Identity, 0, len(c.Auth.Credentials))
+	for i, cr := range c.Auth.Credentials {
+		secret, err := auth.LoadSecret(cr.SecretAccessKey, cr.SecretAccessKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("auth.credentials[%d] (%s): %w", i, cr.AccessKeyID, err)
+		}
+		id := awsauth.Identity{AccessKeyID: cr.AccessKeyID, Secret: secret}
+		for _, al := range cr.Allow {
+			id.Rules = append(id.Rules, awsauth.Rule{Actions: al.Actions, Streams: al.Streams})
+		}
+		ids = append(ids, id)
+	}
+	creds, err := awsauth.NewCredentials(ids, fragments.EventsSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("auth.credentials: %w", err)
+	}
+	// Eddy's own tokens and UI sessions (H3): signed with a key kept in
+	// the data directory, so that they survive a restart.
+	key, err := auth.LoadKey(c.Data)
+	if err != nil {
+		return nil, err
+	}
+	metricsToken, err := auth.LoadSecret(c.Auth.MetricsToken, c.Auth.MetricsTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("auth.metrics_token_file: %w", err)
+	}
+	a := &auth.Auth{Credentials: creds, Region: c.Region, Account: c.AccountID, Key: key, MetricsToken: metricsToken,
+		FailureLimit: c.Auth.FailureLimit, FailureDelay: time.Duration(c.Auth.FailureDelay),
+		MaxTokenTTL: time.Duration(c.Auth.MaxTokenTTL), SessionTTL: time.Duration(c.Auth.SessionTTL),
+		Now: s.Clock, Logger: s.Logger, Registerer: reg}
+	return a, a.Initialize()
 }
 
 // startSources creates the configured pull sources' streams when missing

@@ -133,15 +133,22 @@ func TestWebUIBrowser(t *testing.T) {
 		t.Errorf("7-day coverage (%d): %.300s", status, body)
 	}
 
+	runBrowserTest(ctx, t, node, chromium, "test/e2e.mjs", "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "EDDY_PUBLISH_STREAM=webcam")
+}
+
+// runBrowserTest runs a playwright-core script of web/test with env
+// (besides CHROMIUM and SCREENSHOT), logs its output, and on failure keeps
+// its screenshots (one per page) where the test's log says.
+func runBrowserTest(ctx context.Context, t *testing.T, node, chromium, script string, env ...string) {
+	t.Helper()
 	shot := filepath.Join(t.TempDir(), "web-e2e-failure.png")
-	cmd := exec.CommandContext(ctx, node, "test/e2e.mjs")
+	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = "../web"
-	cmd.Env = append(os.Environ(), "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "EDDY_PUBLISH_STREAM=webcam", "CHROMIUM="+chromium, "SCREENSHOT="+shot)
+	cmd.Env = append(append(os.Environ(), env...), "CHROMIUM="+chromium, "SCREENSHOT="+shot)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser test output:\n%s", out)
 	if err != nil {
-		// One screenshot per page (viewer, publisher...); t.TempDir is
-		// removed after the test: keep copies.
+		// t.TempDir is removed after the test: keep copies.
 		shots, _ := filepath.Glob(strings.TrimSuffix(shot, ".png") + "*.png")
 		for _, s := range shots {
 			keep := filepath.Join(os.TempDir(), "eddy-"+filepath.Base(s))
@@ -149,6 +156,6 @@ func TestWebUIBrowser(t *testing.T) {
 				t.Logf("screenshot: %s", keep)
 			}
 		}
-		t.Fatalf("browser test: %v", err)
+		t.Fatalf("browser test %s: %v", script, err)
 	}
 }

@@ -69,7 +69,7 @@ func loopbackPeer(t *testing.T) *pion.PeerConnection {
 	return pc
 }
 
-func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepViewer, error) {
+func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string, opts ...whepclient.Option) (*whepViewer, error) {
 	t.Helper()
 	pc := loopbackPeer(t)
 	v := &whepViewer{pc: pc, state: make(chan pion.PeerConnectionState, 16), gotFirst: make(chan struct{})}
@@ -117,7 +117,7 @@ func newWHEPViewer(ctx context.Context, t *testing.T, endpoint string) (*whepVie
 	})
 	v.posted = time.Now()
 	var err error
-	v.session, v.resp, v.answer, err = whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc)
+	v.session, v.resp, v.answer, err = whepclient.Negotiate(ctx, http.DefaultClient, endpoint, pc, opts...)
 	return v, err
 }
 

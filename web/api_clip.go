@@ -42,6 +42,14 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 		kvsapi.WriteError(w, err)
 		return
 	}
+	p, ae := h.who(r)
+	if ae == nil && !p.Allowed(actionClip, name) {
+		ae = accessDenied(p, actionClip, name)
+	}
+	if ae != nil {
+		kvsapi.WriteStatus(w, ae.Status, &kvsapi.Error{Code: ae.Code, Message: ae.Message})
+		return
+	}
 	st, err := h.Manager.Store(name)
 	if err != nil {
 		kvsapi.WriteError(w, err)

@@ -59,6 +59,14 @@ func (h *Handler) coverage(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, badRequest(err.Error()))
 		return
 	}
+	p := h.principal(w, r)
+	if p == nil {
+		return
+	}
+	if !p.Allowed(actionHLS, name) {
+		h.writeError(w, accessDenied(p, actionHLS, name))
+		return
+	}
 	from, to, err := parseWindow(r, h.Now())
 	if err != nil {
 		h.writeError(w, err)

@@ -30,9 +30,32 @@ type streamInfo struct {
 	// the live tracks, else from the last recorded fragment's; WebRTC
 	// needs the stream live besides.
 	Playback media.Playback `json:"playback"`
+	// Access is what the session's identity may do with the stream.
+	Access streamAccess `json:"access"`
 }
 
-func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
+// streamAccess is what the UI may offer for a stream: HLS (list,
+// timeline, playback: hls:read), WebRTC live view (webrtc:read), clip
+// downloads (kinesisvideo:GetClip), publishing (webrtc:publish).
+type streamAccess struct {
+	HLS     bool `json:"hls"`
+	WebRTC  bool `json:"webrtc"`
+	Clip    bool `json:"clip"`
+	Publish bool `json:"publish"`
+}
+
+func accessTo(p *Principal, name string) streamAccess {
+	return streamAccess{HLS: p.Allowed(actionHLS, name), WebRTC: p.Allowed(actionWebRTC, name),
+		Clip: p.Allowed(actionClip, name), Publish: p.Allowed(actionPublish, name)}
+}
+
+// listStreams answers GET /api/v1/streams: the streams the identity may
+// watch (hls:read or webrtc:read), and what it may do with each.
+func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
+	p := h.principal(w, r)
+	if p == nil {
+		return
+	}
 	live := map[string][]string{}
 	liveTracks := map[string][]media.Track{}
 	if h.Registry != nil {
@@ -58,6 +81,10 @@ func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
 	streams := h.Manager.List()
 	out := make([]streamInfo, 0, len(streams))
 	for _, vs := range streams {
+		acc := accessTo(p, vs.Name)
+		if !acc.HLS && !acc.WebRTC {
+			continue
+		}
 		cs, isLive := live[vs.Name]
 		if !isLive {
 			h.mu.Lock()
@@ -67,7 +94,7 @@ func (h *Handler) listStreams(w http.ResponseWriter, _ *http.Request) {
 		if cs == nil {
 			cs = []string{}
 		}
-		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, Codecs: cs, RetentionHours: vs.DataRetentionInHours}
+		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, Codecs: cs, RetentionHours: vs.DataRetentionInHours, Access: acc}
 		tracks := liveTracks[vs.Name]
 		if st, err := h.Manager.Store(vs.Name); err == nil {
 			h.fillStore(&si, st)

@@ -8,7 +8,18 @@
 // rebuilds web/dist, which is committed so that a fresh clone builds without
 // Node.
 //
+// With credentials configured, the UI logs in (access.go): the server's
+// hooks (Access) check the secret, set and read the session cookie, and
+// issue the WebRTC tokens the page sends to WHEP and WHIP; this package
+// checks each API call against the session's identity (hls:read to list
+// and play, webrtc:read, webrtc:publish, kinesisvideo:GetClip for clips),
+// lists only the streams it may watch, and refuses state-changing requests
+// that other sites' pages start (Origin, Sec-Fetch-Site, Referer). HLS
+// session URLs come from POST /api/v1/ui/hls through a hook, so that the
+// API's own GetHLSStreamingSessionURL stays a SigV4 call.
+//
 // It reads the fragment store for listings and clips (clips and their
 // errors through fragments/kvsapi, as GetClip); it must not cut, store or
-// re-mux media itself, nor import hls or webrtc.
+// re-mux media itself, nor import hls, webrtc or server/auth (it knows no
+// credentials, only a principal's name and what it is allowed).
 package web

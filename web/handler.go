@@ -23,6 +23,16 @@ type Handler struct {
 	Logger   *slog.Logger
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+	// Access, when set, makes the UI log in and checks every API call
+	// against the session's identity (access.go); nil: open to anyone
+	// (no credentials configured).
+	Access *Access
+	// HLSSession answers a GetHLSStreamingSessionURL request (r's body)
+	// made for principal ("" when open), already allowed hls:read on its
+	// stream: the UI's HLS sessions, without SigV4.
+	HLSSession func(w http.ResponseWriter, r *http.Request, principal string)
+
+	csrf *http.CrossOriginProtection
 
 	// codecs remembers the codecs of each stream's last publication, so
 	// an offline stream still shows what it recorded.
@@ -32,7 +42,9 @@ type Handler struct {
 
 // Mount adds the UI routes to r: GET / and /assets/*, GET /api/v1/streams
 // GET /api/v1/streams/{name}/coverage and the browser clip
-// GET /api/v1/streams/{name}/clip.mp4.
+// GET /api/v1/streams/{name}/clip.mp4; the session's GET /api/v1/ui/session,
+// POST /api/v1/ui/login and /logout, and the session's tokens: POST
+// /api/v1/ui/tokens (WHEP/WHIP) and /api/v1/ui/hls (HLS session URLs).
 func (h *Handler) Mount(r chi.Router) {
 	if h.Logger == nil {
 		h.Logger = slog.Default()
@@ -42,12 +54,18 @@ func (h *Handler) Mount(r chi.Router) {
 		h.Now = time.Now
 	}
 	h.codecs = map[string][]string{}
+	h.csrf = http.NewCrossOriginProtection()
 	r.Get("/", h.serveIndex)
 	r.Get("/index.html", h.serveIndex)
 	r.Get("/assets/*", h.serveAsset)
 	r.Get("/api/v1/streams", h.listStreams)
 	r.Get("/api/v1/streams/{name}/coverage", h.coverage)
 	r.Get("/api/v1/streams/{name}/clip.mp4", h.clipMP4)
+	r.Get("/api/v1/ui/session", h.session)
+	r.Post("/api/v1/ui/login", h.login)
+	r.Post("/api/v1/ui/logout", h.logout)
+	r.Post("/api/v1/ui/tokens", h.uiToken)
+	r.Post("/api/v1/ui/hls", h.uiHLS)
 }
 
 // apiError is the JSON error body of the UI API.

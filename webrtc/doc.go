@@ -7,4 +7,8 @@
 // and the WebRTC codec boundary (codecs.go); the RTP (de)packetizers are
 // media/rtpcodec's, and which codec may play is media's rule. It must not
 // transcode, nor import hls or web; the client side is webrtc/whepclient.
+// Who may play or publish is a hook (Server.Authorize, auth.go) that the
+// server wires to its identities: the bearer token of the WHIP/WHEP
+// specifications is checked there, and this package knows only its
+// principal's name, to keep each session's resource for its maker.
 package webrtc

@@ -46,7 +46,7 @@ func cors(next http.Handler) http.Handler {
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "OPTIONS, POST, PATCH, DELETE")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match")
-		h.Set("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch, "+noticeHeader)
+		h.Set("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch, WWW-Authenticate, "+noticeHeader)
 		next.ServeHTTP(w, r)
 	})
 }
@@ -179,7 +179,7 @@ func (s *Server) respondCreated(w http.ResponseWriter, ss *session, answer strin
 // (new ufrag) is not supported: 422.
 func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 	ss, ok := s.resource(w, r)
-	if !ok {
+	if !ok || !s.authorizeResource(w, r, ss) {
 		return
 	}
 	if err := checkType(r, "application/trickle-ice-sdpfrag"); err != nil {
@@ -214,7 +214,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	ss, ok := s.resource(w, r)
-	if !ok {
+	if !ok || !s.authorizeResource(w, r, ss) {
 		return
 	}
 	ss.close("ended by the client (DELETE)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,8 +55,14 @@ type Server struct {
 	// StreamExists, when set, tells a stream that is not live from one
 	// that does not exist, for error messages.
 	StreamExists func(name string) bool
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// Authorize, when set, checks the credentials of every WHEP and WHIP
+	// request (the offer's POST, a session's PATCH and DELETE) for action
+	// (ActionRead, ActionPublish) on stream, and returns who it is: a
+	// session's resource answers only its maker. An *AuthError says the
+	// status; nil Authorize: open to anyone who can reach the port.
+	Authorize  func(r *http.Request, action, stream string) (principal string, err error)
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 
 	udp     net.PacketConn
 	tcp     net.Listener
@@ -372,6 +379,7 @@ type session struct {
 	stream  string
 	pc      *pion.PeerConnection
 	created time.Time
+	owner   owner
 	log     *slog.Logger
 
 	ctx       context.Context

@@ -199,6 +199,10 @@ func sortedKeys(m map[string][]string) []string {
 }
 
 func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authorizeOffer(w, r, kindWHEP)
+	if !ok {
+		return
+	}
 	raw, desc, err := s.readOffer(r)
 	if err != nil {
 		s.httpError(w, err)
@@ -234,6 +238,7 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ss := newSession(s, kindWHEP, name)
+	ss.setOwner(who)
 	if err := s.admit(ss); err != nil {
 		v.Close()
 		s.httpError(w, err)

@@ -49,6 +49,10 @@ func (ws *whipSession) requestKeyframe() {
 }
 
 func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authorizeOffer(w, r, kindWHIP)
+	if !ok {
+		return
+	}
 	raw, desc, err := s.readOffer(r)
 	if err != nil {
 		s.httpError(w, err)
@@ -66,6 +70,7 @@ func (s *Server) postWHIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss := &whipSession{session: newSession(s, kindWHIP, name), index: map[string]int{}}
+	ss.setOwner(who)
 	if err := s.admit(ss.session); err != nil {
 		s.httpError(w, err)
 		return

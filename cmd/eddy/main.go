@@ -19,6 +19,9 @@ const usage = `usage:
                            play a stream over WebRTC; -out saves H.264/H.265 (Annex-B)
   eddy cert [--host NAME]... [--cert F --key F]
                            write a self-signed TLS certificate and key for trials
+  eddy token --stream NAME --action webrtc:read [--expires 1h] [--endpoint URL]
+                           get a bearer token for WHIP/WHEP (signed with AWS_ACCESS_KEY_ID
+                           and AWS_SECRET_ACCESS_KEY)
 `
 
 func main() {
@@ -38,6 +41,8 @@ func main() {
 		err = whep(os.Args[2:])
 	case "cert":
 		err = cert(os.Args[2:])
+	case "token":
+		err = token(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

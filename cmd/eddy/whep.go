@@ -40,6 +40,7 @@ func whep(args []string) error {
 	fs := flag.NewFlagSet("whep", flag.ContinueOnError)
 	out := fs.String("out", "", "write the H.264/H.265 video as Annex-B to this file (- for stdout)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until the session ends or Ctrl-C)")
+	bearer := fs.String("token", os.Getenv("EDDY_TOKEN"), "bearer token for a server with credentials (eddy token --action webrtc:read; default $EDDY_TOKEN)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep")
 		fs.PrintDefaults()
@@ -71,7 +72,7 @@ func whep(args []string) error {
 		defer f.Close()
 		w = f
 	}
-	st, err := playWHEP(ctx, fs.Arg(0), w, false)
+	st, err := playWHEP(ctx, fs.Arg(0), w, false, whepclient.WithToken(*bearer))
 	if st != nil {
 		fmt.Fprintf(os.Stderr, "eddy whep: codecs %s; first frame after %s (keyframe: %v); %d frames; ended: %s\n",
 			strings.Join(st.Codecs, ", "), st.FirstFrame.Round(time.Millisecond), st.FirstKey, st.Frames, st.Ended)
@@ -81,7 +82,7 @@ func whep(args []string) error {
 
 // playWHEP plays endpoint until ctx ends or the server ends the session,
 // writing H.264/H.265 access units to w (Annex-B) when w is not nil.
-func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bool) (*whepStats, error) {
+func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bool, opts ...whepclient.Option) (*whepStats, error) {
 	api, err := whepclient.ClientAPI(loopbackOnly)
 	if err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bo
 		}
 	})
 	hc := &http.Client{Timeout: 15 * time.Second}
-	session, resp, _, err := whepclient.Negotiate(ctx, hc, endpoint, pc)
+	session, resp, _, err := whepclient.Negotiate(ctx, hc, endpoint, pc, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +193,7 @@ func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bo
 	case <-ctx.Done():
 		st.Ended = "stopped"
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = whepclient.EndSession(dctx, hc, session)
+		_, _ = whepclient.EndSession(dctx, hc, session, opts...)
 		cancel()
 	}
 	mu.Lock()

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/awsauth"
 )
 
 // API serves the Kinesis Data Streams API (awsJson1_1 and its CBOR
@@ -29,6 +30,18 @@ type API struct {
 	// streams (Eddy: the event streams of video streams, ".events"):
 	// CreateStream refuses them with InvalidArgumentException.
 	ReservedSuffix string
+
+	// Auth, when set, authenticates every request (SigV4) and authorizes
+	// kinesis:<Operation> on the stream it names (see auth.go). Nil: no
+	// authentication.
+	Auth *awsauth.Verifier
+	// Account names principals and streams in AccessDeniedException
+	// messages (default: the core's account).
+	Account string
+	// OnFailure, when set, is told of every refused request before it is
+	// answered, with the access key id it claimed ("" if none): the
+	// server counts and logs it there, and may delay the answer.
+	OnFailure func(r *http.Request, f *awsauth.Failure, who string)
 
 	once     sync.Once
 	ctx      context.Context
@@ -48,6 +61,9 @@ func handle[In, Out any](fn func(*API, context.Context, *In) (*Out, error)) opFu
 			if err := cd.decode(body, in); err != nil {
 				return nil, errf(datastreams.KindSerialization, "Could not parse request body: %v", err)
 			}
+		}
+		if err := a.authorize(ctx, in); err != nil {
+			return nil, err
 		}
 		return fn(a, ctx, in)
 	}
@@ -143,16 +159,32 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, cd, errf(datastreams.KindSerialization, "Could not read request body."))
 		return
 	}
-	if name == "SubscribeToShard" {
-		a.subscribeToShard(w, r, cd, body)
+	ctx, err := a.authenticate(r.Context(), r, name, body)
+	if err != nil {
+		a.fail(w, r, cd, err)
 		return
 	}
-	out, err := op(a, r.Context(), cd, body)
+	if name == "SubscribeToShard" {
+		a.subscribeToShard(w, r.WithContext(ctx), cd, body)
+		return
+	}
+	out, err := op(a, ctx, cd, body)
 	if err != nil {
-		a.writeError(w, cd, err)
+		a.fail(w, r, cd, err)
 		return
 	}
 	a.writeOK(w, cd, out)
+}
+
+// fail answers a failed request: refusals as AWS refuses, the rest from
+// the error table.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, cd codec, err error) {
+	var refused *authError
+	if errors.As(err, &refused) {
+		a.refuse(w, r, cd, refused)
+		return
+	}
+	a.writeError(w, cd, err)
 }
 
 // readBody reads a request body in one allocation when its length is known.

@@ -9,25 +9,32 @@ import (
 
 // Enhanced fan-out consumers: Register/Describe/List/DeregisterStreamConsumer.
 
-// consumer finds a consumer by ConsumerARN, or by StreamARN and name.
-func (a *API) consumer(in *consumerIn) (*datastreams.Stream, datastreams.Consumer, error) {
-	var streamName, name string
-	var created int64 = -1
+// consumerRef is the stream, name and creation time (-1: any) of the
+// consumer a request names by ConsumerARN, or by StreamARN and name.
+func (a *API) consumerRef(in *consumerIn) (streamName, name string, created int64, err error) {
 	switch {
 	case in.ConsumerARN != nil:
 		var ok bool
 		streamName, name, created, ok = a.Core.ParseConsumerARN(*in.ConsumerARN)
 		if !ok {
-			return nil, datastreams.Consumer{}, errf(datastreams.KindInvalidArgument, "ConsumerARN %s is not a valid consumer ARN.", *in.ConsumerARN)
+			return "", "", 0, errf(datastreams.KindInvalidArgument, "ConsumerARN %s is not a valid consumer ARN.", *in.ConsumerARN)
 		}
+		return streamName, name, created, nil
 	case in.StreamARN != nil && in.ConsumerName != nil:
 		var ok bool
 		if streamName, ok = a.Core.StreamNameFromARN(*in.StreamARN); !ok {
-			return nil, datastreams.Consumer{}, errf(datastreams.KindInvalidArgument, "StreamARN %s is not a valid Kinesis stream ARN.", *in.StreamARN)
+			return "", "", 0, errf(datastreams.KindInvalidArgument, "StreamARN %s is not a valid Kinesis stream ARN.", *in.StreamARN)
 		}
-		name = *in.ConsumerName
-	default:
-		return nil, datastreams.Consumer{}, errf(datastreams.KindInvalidArgument, "Either ConsumerARN or both StreamARN and ConsumerName must be provided.")
+		return streamName, *in.ConsumerName, -1, nil
+	}
+	return "", "", 0, errf(datastreams.KindInvalidArgument, "Either ConsumerARN or both StreamARN and ConsumerName must be provided.")
+}
+
+// consumer finds a consumer by ConsumerARN, or by StreamARN and name.
+func (a *API) consumer(in *consumerIn) (*datastreams.Stream, datastreams.Consumer, error) {
+	streamName, name, created, err := a.consumerRef(in)
+	if err != nil {
+		return nil, datastreams.Consumer{}, err
 	}
 	s, err := a.dataStream(streamName)
 	if err != nil {
@@ -50,7 +57,7 @@ func (a *API) consumerToWire(s *datastreams.Stream, c datastreams.Consumer, with
 	return o
 }
 
-func (a *API) registerConsumer(_ context.Context, in *consumerIn) (*registerConsumerOut, error) {
+func (a *API) registerConsumer(_ context.Context, in *registerConsumerIn) (*registerConsumerOut, error) {
 	var v validator
 	v.required(in.StreamARN != nil, "streamARN")
 	v.name(in.ConsumerName, "consumerName", true)

@@ -5,7 +5,10 @@
 // (with a hand-written PutRecords decoder and GetRecords/PutRecords
 // encoders on the hot path), request validation in the Kinesis words, the
 // one table from core error kinds to AWS error types and HTTP statuses,
-// the wire Timestamp, and the bookkeeping of live subscriptions.
+// the wire Timestamp, the bookkeeping of live subscriptions, and which
+// stream each operation acts on, so that with API.Auth set every request
+// is authenticated (awsauth's SigV4 verifier) before its body is decoded
+// and authorized as kinesis:<Operation> on that stream.
 //
 // It must not know how records are stored (it sees logstore.Record
 // values the core returns, never a log), nor what video streams are

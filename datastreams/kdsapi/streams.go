@@ -13,25 +13,35 @@ import (
 
 // resolve finds the stream a request names by StreamName or StreamARN.
 func (a *API) resolve(ref streamRef) (*datastreams.Stream, error) {
+	name, err := a.refName(ref)
+	if err != nil {
+		return nil, err
+	}
+	return a.dataStream(name)
+}
+
+// refName is the name of the stream a request names by StreamName or
+// StreamARN (the one resolve finds, and authorization checks).
+func (a *API) refName(ref streamRef) (string, error) {
 	var v validator
 	v.name(ref.StreamName, "streamName", false)
 	if err := v.err(); err != nil {
-		return nil, err
+		return "", err
 	}
 	switch {
 	case ref.StreamARN != nil:
 		name, ok := a.Core.StreamNameFromARN(*ref.StreamARN)
 		if !ok {
-			return nil, errf(datastreams.KindInvalidArgument, "StreamARN %s is not a valid Kinesis stream ARN.", *ref.StreamARN)
+			return "", errf(datastreams.KindInvalidArgument, "StreamARN %s is not a valid Kinesis stream ARN.", *ref.StreamARN)
 		}
 		if ref.StreamName != nil && *ref.StreamName != name {
-			return nil, errf(datastreams.KindInvalidArgument, "StreamName %s and StreamARN %s do not name the same stream.", *ref.StreamName, *ref.StreamARN)
+			return "", errf(datastreams.KindInvalidArgument, "StreamName %s and StreamARN %s do not name the same stream.", *ref.StreamName, *ref.StreamARN)
 		}
-		return a.dataStream(name)
+		return name, nil
 	case ref.StreamName != nil:
-		return a.dataStream(*ref.StreamName)
+		return *ref.StreamName, nil
 	}
-	return nil, errf(datastreams.KindInvalidArgument, "Either StreamName or StreamARN must be provided.")
+	return "", errf(datastreams.KindInvalidArgument, "Either StreamName or StreamARN must be provided.")
 }
 
 // dataStream returns a stream the Kinesis Data Streams API may see: the
@@ -175,7 +185,7 @@ func (a *API) describeStreamSummary(_ context.Context, in *streamRef) (*describe
 	}}, nil
 }
 
-func (a *API) listStreams(_ context.Context, in *listStreamsIn) (*listStreamsOut, error) {
+func (a *API) listStreams(ctx context.Context, in *listStreamsIn) (*listStreamsOut, error) {
 	var v validator
 	v.intRange(in.Limit, "limit", 1, 10000)
 	v.name(in.ExclusiveStartStreamName, "exclusiveStartStreamName", false)
@@ -205,7 +215,7 @@ func (a *API) listStreams(_ context.Context, in *listStreamsIn) (*listStreamsOut
 	}
 	out := &listStreamsOut{StreamNames: []string{}, StreamSummaries: []streamSummary{}}
 	for _, s := range a.Core.Streams() {
-		if s.Name() <= after || s.Kind() == datastreams.StreamKindVideo {
+		if s.Name() <= after || s.Kind() == datastreams.StreamKindVideo || !a.mayList(ctx, s.Name()) {
 			continue
 		}
 		if len(out.StreamNames) == limit {

@@ -101,6 +101,10 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 			return
 		}
 	}
+	if err := a.authorize(r.Context(), in); err != nil {
+		a.fail(w, r, cd, err)
+		return
+	}
 	var v validator
 	v.required(in.ConsumerARN != nil, "consumerARN")
 	v.required(in.ShardId != nil, "shardId")

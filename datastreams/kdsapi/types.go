@@ -286,6 +286,13 @@ type consumerIn struct {
 	ConsumerARN  *string `json:"ConsumerARN"`
 }
 
+// registerConsumerIn is its own type: RegisterStreamConsumer acts on its
+// StreamARN whatever ConsumerARN says.
+type registerConsumerIn struct {
+	StreamARN    *string `json:"StreamARN"`
+	ConsumerName *string `json:"ConsumerName"`
+}
+
 type consumerOut struct {
 	ConsumerName              string     `json:"ConsumerName"`
 	ConsumerARN               string     `json:"ConsumerARN"`

@@ -25,11 +25,16 @@ type Auth struct {
 	// requests wait FailureDelay (0: no limit).
 	FailureLimit int
 	FailureDelay time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	// MaxTokenTTL bounds the lifetime of issued tokens (0: 24h);
+	// SessionTTL is how long a web UI login lasts (0: 12h).
+	MaxTokenTTL, SessionTTL time.Duration
+	Now                     func() time.Time
+	Logger                  *slog.Logger
+	Registerer              prometheus.Registerer
 
 	Verifier *awsauth.Verifier
+
+	loggedOut loggedOut // web UI sessions ended early (session.go)
 
 	failures *prometheus.CounterVec
 	mu       sync.Mutex // guards byAddr and logged

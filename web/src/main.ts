@@ -3,10 +3,13 @@
 // GetHLSStreamingSessionURL API, played with hls.js), archive timeline
 // (coverage from /api/v1/streams/{name}/coverage, ON_DEMAND playback on
 // click), clip download (/api/v1/streams/{name}/clip.mp4) and a publish
-// page (camera and microphone over WHIP).
+// page (camera and microphone over WHIP). With credentials configured, a
+// login page first (an HttpOnly session cookie; the page sees only who is
+// logged in), and the page shows and offers only what the identity may do.
 import Hls from 'hls.js';
 import { WhepPlayer } from './whep_player';
 import { publisher, setupPublish } from './publish';
+import { session, setSession, SessionInfo, webrtcToken } from './session';
 import './style.css';
 
 interface StreamInfo {
@@ -14,6 +17,8 @@ interface StreamInfo {
   retentionHours: number; storedBytes: number; firstFragment?: string; lastFragment?: string;
   // playback is how browsers can play the stream (absent from older servers).
   playback?: { hls: boolean; webrtc: boolean; webrtcAudio?: boolean; reason?: string };
+  // access is what the logged-in identity may do with the stream.
+  access?: { hls: boolean; webrtc: boolean; clip: boolean; publish: boolean };
 }
 type LiveTech = 'webrtc' | 'hls';
 interface Coverage {
@@ -56,7 +61,7 @@ const live = {
 };
 
 // Exposed for debugging and for the end-to-end test.
-(window as any).eddy = { state, live, publish: publisher, playLive, playAt, loadStreams, liveLatency, stopPlayer };
+(window as any).eddy = { state, live, publish: publisher, session, playLive, playAt, loadStreams, liveLatency, stopPlayer };
 
 function windowEnd(): number { return state.end || Date.now(); }
 
@@ -81,6 +86,7 @@ async function api<T>(path: string, init?: RequestInit): Promise<T> {
   let body: any = null;
   try { body = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
   if (!res.ok) {
+    if (res.status === 401) session.onUnauthorized();
     const msg = body?.error?.message ?? body?.message ?? body?.Message ?? (text || res.statusText);
     const code = body?.error?.code ?? body?.__type ?? res.headers.get('x-amzn-ErrorType') ?? String(res.status);
     throw new ApiError(String(code), String(msg), res.status);
@@ -94,6 +100,7 @@ class ApiError extends Error {
 // ---- stream list
 
 async function loadStreams(): Promise<void> {
+  if (!loggedIn()) return;
   const status = $('streams-status');
   try {
     state.streams = await api<StreamInfo[]>('/api/v1/streams');
@@ -132,7 +139,7 @@ async function loadStreams(): Promise<void> {
   }
   table.hidden = state.streams.length === 0;
   status.textContent = state.streams.length === 0
-    ? 'No streams yet. Publish one with: ffmpeg -re -i cam.mp4 -c copy -f rtsp rtsp://HOST:8554/cam1'
+    ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet. Publish one with: ffmpeg -re -i cam.mp4 -c copy -f rtsp rtsp://HOST:8554/cam1')
     : `${state.streams.length} stream(s), ${state.streams.filter((s) => s.live).length} live. Updated ${new Date().toLocaleTimeString()}.`;
 }
 
@@ -198,8 +205,11 @@ function countFrames(gen: number): void {
   v.requestVideoFrameCallback(tick);
 }
 
+// sessionURL gets an HLS session URL: GetHLSStreamingSessionURL's request
+// and answer, through the UI's own endpoint (the session authenticates it;
+// the API's endpoint takes SigV4).
 async function sessionURL(body: object): Promise<string> {
-  const out = await api<{ HLSStreamingSessionURL: string }>('/getHLSStreamingSessionURL', {
+  const out = await api<{ HLSStreamingSessionURL: string }>('/api/v1/ui/hls', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
   });
   return out.HLSStreamingSessionURL;
@@ -232,16 +242,21 @@ async function playLive(name = state.current): Promise<void> {
   $('mode').textContent = 'LIVE';
   live.frames = 0;
   countFrames(gen);
-  const pb = state.streams.find((s) => s.name === name)?.playback;
+  const info = state.streams.find((s) => s.name === name);
+  const pb = info?.playback;
+  const access = info?.access;
   let fallback = '';
-  if (state.liveTech === 'webrtc') {
+  if (state.liveTech === 'webrtc' || (access && !access.hls)) {
     if (pb && !pb.webrtc) {
       fallback = 'WebRTC cannot play this stream' + (pb.reason ? ` (${pb.reason})` : '') + '.';
+    } else if (access && !access.webrtc) {
+      fallback = `${session.identity} may not watch this stream over WebRTC (webrtc:read); playing HLS.`;
     } else {
       setStatus('Starting live view over WebRTC…');
       const video = $<HTMLVideoElement>('video');
       const p = new WhepPlayer(video, `/webrtc/${encodeURIComponent(name)}/whep`, {
         onEnded: (why) => { if (gen === state.liveGen) liveEnded(name, why); },
+        token: () => webrtcToken(name, 'webrtc:read'),
       });
       state.whep = p;
       try {
@@ -266,6 +281,10 @@ async function playLive(name = state.current): Promise<void> {
   showNotice();
   if (pb && !pb.hls) {
     setStatus('HLS cannot play this stream' + (pb.reason ? `: ${pb.reason}` : '.'), true);
+    return;
+  }
+  if (access && !access.hls) {
+    setStatus(`${session.identity} may not watch this stream over HLS (hls:read).`, true);
     return;
   }
   setStatus('Starting live view…');
@@ -488,6 +507,7 @@ function renderSelection(): void {
   ctl.hidden = false;
   $('selection-text').textContent = `Selected ${fmtTime(s.start, true)} – ${fmtTime(s.end, true)} (${Math.round((s.end - s.start) / 1000)} s)`;
   const a = $<HTMLAnchorElement>('btn-download');
+  a.hidden = state.streams.find((x) => x.name === state.current)?.access?.clip === false;
   a.href = `/api/v1/streams/${encodeURIComponent(state.current)}/clip.mp4?start=${new Date(s.start).toISOString()}&end=${new Date(s.end).toISOString()}`;
   a.download = `${state.current}-${new Date(s.start).toISOString().replace(/[:.]/g, '')}.mp4`;
 }
@@ -593,7 +613,8 @@ function setupTimeline(): void {
 // ---- pages: #/ (streams, live view, archive) and #/publish
 
 function route(): void {
-  const publish = location.hash === '#/publish';
+  if (!loggedIn()) return;
+  const publish = location.hash === '#/publish' && session.canPublish;
   $('page-streams').hidden = publish;
   $('page-publish').hidden = !publish;
   $('nav-streams').setAttribute('aria-current', publish ? 'false' : 'page');
@@ -612,14 +633,92 @@ function route(): void {
   }
 }
 
+// ---- login
+
+// loggedIn: the server needs no login, or the page has a session.
+function loggedIn(): boolean { return !session.auth || session.identity !== ''; }
+
+function showApp(): void {
+  $('page-login').hidden = true;
+  $('nav').hidden = false;
+  $('nav-publish').hidden = !session.canPublish;
+  $('whoami').hidden = !session.auth;
+  $('whoami-name').textContent = session.auth ? `Logged in as ${session.identity}` : '';
+  route();
+  void loadStreams();
+}
+
+// showLogin ends whatever plays or publishes and shows the login page.
+function showLogin(msg = '', error = false): void {
+  stopPlayer();
+  setStatus('');
+  if (publisher.state !== 'idle') publisher.stop();
+  Object.assign(state, { streams: [], current: '', mode: '', ranges: [], selection: null });
+  $<HTMLTableElement>('streams').tBodies[0].replaceChildren();
+  $('streams').hidden = true;
+  $('viewer').hidden = true;
+  for (const id of ['page-streams', 'page-publish', 'nav', 'whoami']) $(id).hidden = true;
+  $('page-login').hidden = false;
+  const st = $('login-status');
+  st.textContent = msg;
+  st.className = error ? 'error' : '';
+  $<HTMLInputElement>('login-key').focus();
+}
+
+async function login(e: Event): Promise<void> {
+  e.preventDefault();
+  const st = $('login-status');
+  st.textContent = 'Logging in…';
+  st.className = '';
+  const secret = $<HTMLInputElement>('login-secret');
+  try {
+    const info = await api<SessionInfo>('/api/v1/ui/login', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ accessKeyId: $<HTMLInputElement>('login-key').value.trim(), secretAccessKey: secret.value }),
+    });
+    secret.value = '';
+    setSession(info);
+    st.textContent = '';
+    showApp();
+  } catch (err) {
+    secret.value = '';
+    const wrong = err instanceof ApiError && err.status === 401;
+    showLogin(wrong ? 'Wrong access key id or secret access key.' : 'Cannot log in: ' + (err as Error).message, true);
+  }
+}
+
+async function logout(): Promise<void> {
+  await fetch('/api/v1/ui/logout', { method: 'POST' }).catch(() => {});
+  session.identity = '';
+  showLogin('Logged out.');
+}
+
+// boot asks the server whether it wants a login and who is logged in.
+async function boot(): Promise<void> {
+  try {
+    setSession(await api<SessionInfo>('/api/v1/ui/session'));
+  } catch (e) {
+    showLogin('Cannot reach Eddy: ' + (e as Error).message, true);
+    return;
+  }
+  if (loggedIn()) showApp();
+  else showLogin();
+}
+
+session.onUnauthorized = () => {
+  if (!session.auth || !session.identity) return;
+  session.identity = '';
+  showLogin('Your session ended; log in again.', true);
+};
 setupTimeline();
 setLiveTech(state.liveTech);
 setupPublish(() => void loadStreams());
+$<HTMLFormElement>('login-form').onsubmit = (e) => void login(e);
+$('btn-logout').onclick = () => void logout();
 window.addEventListener('hashchange', route);
-route();
 // The page goes away: end the WebRTC sessions now rather than at their ICE
 // timeouts (keepalive lets the DELETEs outlive the page).
 window.addEventListener('pagehide', () => { stopPlayer(true); publisher.stop(true); });
-void loadStreams();
+void boot();
 setInterval(() => void loadStreams(), 3000);
-setInterval(() => { if (state.current && !document.hidden) void loadCoverage(); }, 10000);
+setInterval(() => { if (loggedIn() && state.current && !document.hidden) void loadCoverage(); }, 10000);

@@ -3,6 +3,7 @@
 // since Eddy records it and plays it over HLS as well as WebRTC; other
 // codecs (VP8, VP9, AV1) play live and are recorded, but not over HLS.
 import { codecOf, endSession, negotiate, preferCodec, WebRTCError } from './webrtc';
+import { webrtcToken } from './session';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -13,6 +14,7 @@ export const publisher = {
   state: 'idle' as PublishState,
   stream: '',
   location: '',
+  token: '', // the bearer token of the publication's POST and DELETE
   notice: '',
   error: '',
   codecs: [] as string[], // MIME types sent, e.g. video/H264, audio/opus
@@ -98,7 +100,7 @@ async function preview(): Promise<void> {
 // start publishes the camera as stream name over WHIP.
 async function start(name: string): Promise<void> {
   const gen = ++publisher.gen;
-  Object.assign(publisher, { state: 'connecting', stream: name, location: '', notice: '', error: '', codecs: [], h264: false });
+  Object.assign(publisher, { state: 'connecting', stream: name, location: '', token: '', notice: '', error: '', codecs: [], h264: false });
   setNotice('');
   render();
   let media: MediaStream;
@@ -128,8 +130,11 @@ async function start(name: string): Promise<void> {
   });
   connected.catch(() => {});
   try {
-    const session = await negotiate(pc, `/webrtc/${encodeURIComponent(name)}/whip`);
-    if (gen !== publisher.gen) { endSession(session.location); return; }
+    const token = await webrtcToken(name, 'webrtc:publish');
+    if (gen !== publisher.gen) return;
+    publisher.token = token;
+    const session = await negotiate(pc, `/webrtc/${encodeURIComponent(name)}/whip`, token);
+    if (gen !== publisher.gen) { endSession(session.location, false, token); return; }
     publisher.location = session.location;
     publisher.notice = session.notice;
     setNotice(session.notice);
@@ -152,7 +157,9 @@ async function start(name: string): Promise<void> {
   } catch (e) {
     if (gen !== publisher.gen) return;
     const busy = e instanceof WebRTCError && e.status === 409;
-    fail(gen, busy ? `Stream ${name} is already being published (409): stop the other publisher or choose another name.` : 'Cannot publish: ' + (e as Error).message);
+    const denied = e instanceof WebRTCError && (e.status === 401 || e.status === 403);
+    fail(gen, busy ? `Stream ${name} is already being published (409): stop the other publisher or choose another name.`
+      : denied ? `Not allowed to publish ${name} (${e.message}).` : 'Cannot publish: ' + (e as Error).message);
     return;
   }
   if (gen !== publisher.gen) return;
@@ -186,7 +193,7 @@ function fail(gen: number, msg: string): void {
 }
 
 function closeSession(keepalive: boolean): void {
-  if (publisher.location) endSession(publisher.location, keepalive);
+  if (publisher.location) endSession(publisher.location, keepalive, publisher.token);
   publisher.location = '';
   if (publisher.pc) {
     publisher.pc.onconnectionstatechange = null;

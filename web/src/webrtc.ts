@@ -1,7 +1,10 @@
 // WHEP (draft-ietf-wish-whep) and WHIP (RFC 9725) signalling against
 // Eddy's /webrtc/{stream}/whep and /whip endpoints: one POST of the full
 // offer (candidates gathered first, no trickle), a 201 with the answer and
-// the session's Location, and a DELETE of that Location to end it.
+// the session's Location, and a DELETE of that Location to end it. With
+// credentials configured, every request carries a bearer token
+// (Authorization: Bearer, as both specifications authenticate), which
+// the page gets from POST /api/v1/ui/tokens with its session.
 
 // WebRTCError is a refused POST: the HTTP status and the server's plain
 // text reason (404 stream not live, 400 no common codec, 409 busy, 429 too
@@ -45,12 +48,18 @@ export function sdpNotices(sdp: string): string[] {
   return out;
 }
 
-// negotiate makes pc's offer, POSTs it to url and applies the answer.
-export async function negotiate(pc: RTCPeerConnection, url: string, signal?: AbortSignal): Promise<Session> {
+// authHeaders are the headers that carry a bearer token (none for '').
+export function authHeaders(token: string): Record<string, string> {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+// negotiate makes pc's offer, POSTs it to url (with token, when set) and
+// applies the answer.
+export async function negotiate(pc: RTCPeerConnection, url: string, token = '', signal?: AbortSignal): Promise<Session> {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   const res = await fetch(url, {
-    method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription!.sdp, signal,
+    method: 'POST', headers: { 'Content-Type': 'application/sdp', ...authHeaders(token) }, body: pc.localDescription!.sdp, signal,
   });
   const text = await res.text();
   if (res.status !== 201 && res.status !== 200) {
@@ -63,17 +72,18 @@ export async function negotiate(pc: RTCPeerConnection, url: string, signal?: Abo
   try {
     await pc.setRemoteDescription({ type: 'answer', sdp: text });
   } catch (e) {
-    endSession(session.location);
+    endSession(session.location, false, token);
     throw e;
   }
   return session;
 }
 
-// endSession DELETEs a session; keepalive lets the request outlive the
-// page (pagehide), so the server frees the session at once rather than at
-// its ICE timeout.
-export function endSession(location: string, keepalive = false): void {
-  void fetch(location, { method: 'DELETE', keepalive }).catch(() => {});
+// endSession DELETEs a session, with the token it was made with (the
+// server keeps honouring it for its session); keepalive lets the request
+// outlive the page (pagehide), so the server frees the session at once
+// rather than at its ICE timeout.
+export function endSession(location: string, keepalive = false, token = ''): void {
+  void fetch(location, { method: 'DELETE', keepalive, headers: authHeaders(token) }).catch(() => {});
 }
 
 // preferCodec puts the codecs of mimeType (e.g. 'video/H264') first in a

@@ -11,12 +11,16 @@ export interface WhepPlayerOptions {
   // onEnded is called once when a session that played stops: the server
   // closed it (the publisher went away) or the connection failed.
   onEnded?: (reason: string) => void;
+  // token returns the bearer token of the POST ('' for none); the
+  // session's DELETE sends the same.
+  token?: () => Promise<string>;
 }
 
 export class WhepPlayer {
   pc: RTCPeerConnection | null = null;
   location = '';
   notice = '';
+  token = '';
   closed = false;
   private started = false;
   private ended = false;
@@ -65,8 +69,10 @@ export class WhepPlayer {
       }
     };
     try {
-      const session = await negotiate(pc, this.url);
-      if (this.closed) { endSession(session.location); throw new Error('closed'); }
+      this.token = this.opts.token ? await this.opts.token() : '';
+      if (this.closed) throw new Error('closed');
+      const session = await negotiate(pc, this.url, this.token);
+      if (this.closed) { endSession(session.location, false, this.token); throw new Error('closed'); }
       this.location = session.location;
       this.notice = session.notice;
       this.video.muted = true; // autoplay needs it; the controls unmute
@@ -171,7 +177,7 @@ export class WhepPlayer {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.watchdog);
-    if (this.location) endSession(this.location, keepalive);
+    if (this.location) endSession(this.location, keepalive, this.token);
     if (this.pc) {
       this.pc.onconnectionstatechange = null;
       this.pc.ontrack = null;

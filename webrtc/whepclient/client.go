@@ -40,10 +40,24 @@ func ClientAPI(loopbackOnly bool) (*pion.API, error) {
 	return pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(me), pion.WithInterceptorRegistry(ir)), nil
 }
 
+// Option adjusts the requests of Negotiate and EndSession.
+type Option func(*http.Request)
+
+// WithToken sends a bearer token (Authorization: Bearer, as the WHIP and
+// WHEP specifications authenticate): an Eddy token from POST
+// /api/v1/tokens or `eddy token`.
+func WithToken(token string) Option {
+	return func(r *http.Request) {
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+	}
+}
+
 // Negotiate does the WHEP or WHIP exchange for pc (its transceivers
 // added): it POSTs the offer, with every candidate, to endpoint, applies
 // the answer and returns the session's URL (for DELETE) and the response.
-func Negotiate(ctx context.Context, hc *http.Client, endpoint string, pc *pion.PeerConnection) (string, *http.Response, string, error) {
+func Negotiate(ctx context.Context, hc *http.Client, endpoint string, pc *pion.PeerConnection, opts ...Option) (string, *http.Response, string, error) {
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return "", nil, "", err
@@ -62,6 +76,9 @@ func Negotiate(ctx context.Context, hc *http.Client, endpoint string, pc *pion.P
 		return "", nil, "", err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
+	for _, o := range opts {
+		o(req)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return "", nil, "", err
@@ -89,10 +106,13 @@ func Negotiate(ctx context.Context, hc *http.Client, endpoint string, pc *pion.P
 }
 
 // EndSession DELETEs a WHEP or WHIP session URL.
-func EndSession(ctx context.Context, hc *http.Client, sessionURL string) (int, error) {
+func EndSession(ctx context.Context, hc *http.Client, sessionURL string, opts ...Option) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, sessionURL, nil)
 	if err != nil {
 		return 0, err
+	}
+	for _, o := range opts {
+		o(req)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

@@ -1,0 +1,42 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams/awsauth"
+)
+
+// LoadSecret returns a secret given inline or in a file (its content,
+// without the trailing line break editors add).
+func LoadSecret(inline, file string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read secret: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// FailureHook returns the hook an AWS API (kdsapi, kvsapi) calls for each
+// refused request before answering it: the failure is counted and logged
+// under protocol, and an address over its failure limit waits its
+// Penalty (or until it goes away) before it hears why.
+func (a *Auth) FailureHook(protocol string) func(r *http.Request, f *awsauth.Failure, who string) {
+	return func(r *http.Request, f *awsauth.Failure, who string) {
+		a.Failed(protocol, f.Reason, r.RemoteAddr, who)
+		if d := a.Penalty(r.RemoteAddr); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+		}
+	}
+}
