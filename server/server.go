@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
@@ -26,6 +27,7 @@ import (
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/rtsp"
+	"github.com/eddy-video/eddy/server/auth"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
@@ -44,6 +46,7 @@ type Server struct {
 	videos   *fragments.Manager
 	recorder *recorder.Recorder
 	rtsp     *rtsp.Server
+	auth     *auth.Auth // nil without credentials
 	webrtc   *webrtc.Server
 	http     *http.Server
 	httpLn   net.Listener
@@ -217,14 +220,11 @@ func (s *Server) Initialize() error {
 		}
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
-		Registry: s.registry, Logger: s.Logger}
-	if err := s.rtsp.Initialize(); err != nil {
-		s.rtsp = nil
+	if err := s.startRTSP(reg); err != nil {
 		ln.Close()
 		s.closeMedia()
 		s.core.Close()
-		return fmt.Errorf("rtsp listener: %w", err)
+		return err
 	}
 	if err := s.startSources(); err != nil {
 		ln.Close()
@@ -332,4 +332,64 @@ func (s *Server) shutdown() error {
 		err = cerr
 	}
 	return err
+}
+
+// ---- RTSP and RTSPS: listeners, credentials, limits ----
+
+// startRTSP starts the RTSP listener. With credentials configured, every
+// publisher and reader authenticates with an access key id and its secret.
+func (s *Server) startRTSP(reg prometheus.Registerer) error {
+	a, err := s.buildAuth(reg)
+	if err != nil {
+		return err
+	}
+	s.auth = a
+	c := s.Config
+	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
+		Registry: s.registry, Logger: s.Logger}
+	s.hookRTSP(s.rtsp)
+	if err := s.rtsp.Initialize(); err != nil {
+		s.rtsp = nil
+		return fmt.Errorf("rtsp listener: %w", err)
+	}
+	return nil
+}
+
+// hookRTSP makes rs check credentials through the server's authority.
+func (s *Server) hookRTSP(rs *rtsp.Server) {
+	if !s.auth.Enabled() {
+		return
+	}
+	rs.Authenticate = s.auth.Secret
+	rs.Authorize = s.auth.Allowed
+	rs.OnAuthFailure = s.auth.RTSPFailed
+	rs.Penalty = s.auth.Penalty
+}
+
+// buildAuth builds the authority of the configured identities, reading
+// secret files; nil without any.
+func (s *Server) buildAuth(reg prometheus.Registerer) (*auth.Auth, error) {
+	c := s.Config
+	if len(c.Auth.Credentials) == 0 {
+		return nil, nil
+	}
+	srcs := make([]auth.Source, 0, len(c.Auth.Credentials))
+	for _, cr := range c.Auth.Credentials {
+		src := auth.Source{AccessKeyID: cr.AccessKeyID, Secret: cr.SecretAccessKey, SecretFile: cr.SecretAccessKeyFile}
+		for _, al := range cr.Allow {
+			src.Rules = append(src.Rules, awsauth.Rule{Actions: al.Actions, Streams: al.Streams})
+		}
+		srcs = append(srcs, src)
+	}
+	creds, err := auth.LoadCredentials(srcs, fragments.EventsSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("auth.credentials: %w", err)
+	}
+	a := &auth.Auth{Credentials: creds, Region: c.Region, Account: c.AccountID,
+		FailureLimit: c.Auth.FailureLimit, FailureDelay: time.Duration(c.Auth.FailureDelay),
+		Now: s.Clock, Logger: s.Logger, Registerer: reg}
+	if err := a.Initialize(); err != nil {
+		return nil, err
+	}
+	return a, nil
 }

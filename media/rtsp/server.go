@@ -67,6 +67,23 @@ type Server struct {
 	// for a reader's SETUP before it stops (0: 10 s).
 	ReaderLinger time.Duration
 
+	// Authenticate turns authentication on: it returns the secret of an
+	// access key id, the RTSP user name (the secret is the password).
+	// Digest (RFC 7616: SHA-256 and MD5) is offered, and Basic (RFC 7617)
+	// over TLS only. nil: no request is checked.
+	Authenticate func(user string) (secret string, ok bool)
+	// Authorize reports whether user may perform action (ActionPublish,
+	// ActionRead) on stream; nil: any authenticated user may.
+	Authorize func(user, action, stream string) bool
+	// OnAuthFailure hears of every failed authentication or
+	// authorization: the client's address, the user it claimed ("" for
+	// none) and a Reason*.
+	OnAuthFailure func(addr, user, reason string)
+	// Penalty returns how long to hold a request from addr before its
+	// credentials are checked (an address that failed too often); nil:
+	// never.
+	Penalty func(addr string) time.Duration
+
 	srv       *gortsplib.Server
 	ln        net.Listener
 	log       *slog.Logger
@@ -151,6 +168,7 @@ func (s *Server) Initialize() error {
 		WriteTimeout: s.WriteTimeout,
 		// The pump sends sender reports itself (see rtpcodec.NTPToRTCP).
 		DisableRTCPSenderReports: true,
+		AuthMethods:              authMethods(false),
 		// gortsplib does not expose its listener: keep it to report the
 		// address the OS chose.
 		Listen: func(network, address string) (net.Listener, error) {
@@ -507,6 +525,7 @@ type rtspHandler struct {
 }
 
 func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.s.connClosed(ctx.Conn)
 	var term liberrors.ErrServerTerminated
 	if ctx.Error != nil && !errors.Is(ctx.Error, io.EOF) && !errors.As(ctx.Error, &term) {
 		h.s.log.Info("connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "error", ctx.Error)
@@ -536,10 +555,17 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 
 func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	s := h.s
+	user, res, err := s.authenticate(ctx.Conn, ctx.Request)
+	if res != nil {
+		return res, nil, err
+	}
 	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("DESCRIBE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
+	}
+	if res := s.permit(ctx.Conn, user, ActionRead, name); res != nil {
+		return res, nil, nil
 	}
 	o, err := s.output(name, nil)
 	if err != nil {
@@ -551,10 +577,17 @@ func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*ba
 
 func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	s := h.s
+	user, res, err := s.authenticate(ctx.Conn, ctx.Request)
+	if res != nil {
+		return res, err
+	}
 	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("ANNOUNCE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil
+	}
+	if res := s.permit(ctx.Conn, user, ActionPublish, name); res != nil {
+		return res, nil
 	}
 	log := s.log.With("stream", name)
 	tracks, err := rtpcodec.SelectTracks(ctx.Description.Medias, true, log)
@@ -589,10 +622,17 @@ func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 	if sess := s.session(ctx.Session); sess != nil && sess.out != nil {
 		return okResponse(), sess.out.stream, nil // next media of a reader
 	}
+	user, res, err := s.authenticate(ctx.Conn, ctx.Request)
+	if res != nil {
+		return res, nil, err
+	}
 	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("SETUP refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
+	}
+	if res := s.permit(ctx.Conn, user, ActionRead, name); res != nil {
+		return res, nil, nil
 	}
 	o, err := s.output(name, ctx.Session)
 	if err != nil {

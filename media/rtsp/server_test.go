@@ -404,9 +404,11 @@ func startReader(t *testing.T, addr, name string, transport gortsplib.Transport)
 	t.Cleanup(c.Close)
 	desc, _, err := c.Describe(u)
 	if err != nil {
+		c.Close() // a refused reader leaves, as players do
 		return nil, err
 	}
 	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		c.Close()
 		return nil, err
 	}
 	tr := &testReader{client: c, sr: map[*description.Media]*rtcp.SenderReport{}}
