@@ -46,7 +46,8 @@ type Server struct {
 	videos   *fragments.Manager
 	recorder *recorder.Recorder
 	rtsp     *rtsp.Server
-	auth     *auth.Auth // nil without credentials
+	rtsps    *rtsp.Server // nil without TLS
+	auth     *auth.Auth   // nil without credentials
 	webrtc   *webrtc.Server
 	http     *http.Server
 	httpLn   net.Listener
@@ -210,6 +211,7 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
+	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	if c.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
@@ -219,8 +221,9 @@ func (s *Server) Initialize() error {
 			return fmt.Errorf("tls: %w", err)
 		}
 		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		getCert = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
-	if err := s.startRTSP(reg); err != nil {
+	if err := s.startRTSP(reg, getCert); err != nil {
 		ln.Close()
 		s.closeMedia()
 		s.core.Close()
@@ -247,7 +250,7 @@ func (s *Server) Initialize() error {
 		s.serveErr <- err
 	}()
 	s.ready.Store(true)
-	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "rtsps", s.RTSPSAddr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
 }
 
@@ -283,6 +286,9 @@ func (s *Server) closeMedia() {
 	}
 	if s.rtsp != nil {
 		s.rtsp.Close()
+	}
+	if s.rtsps != nil {
+		s.rtsps.Close()
 	}
 	s.registry.Close()
 	s.recorder.Close()
@@ -336,23 +342,44 @@ func (s *Server) shutdown() error {
 
 // ---- RTSP and RTSPS: listeners, credentials, limits ----
 
-// startRTSP starts the RTSP listener. With credentials configured, every
-// publisher and reader authenticates with an access key id and its secret.
-func (s *Server) startRTSP(reg prometheus.Registerer) error {
+// startRTSP starts the RTSP listener and, when getCert serves the
+// configured certificate (TLS is on), the RTSPS one. With credentials
+// configured, every publisher and reader authenticates with an access key
+// id and its secret.
+func (s *Server) startRTSP(reg prometheus.Registerer, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) error {
 	a, err := s.buildAuth(reg)
 	if err != nil {
 		return err
 	}
 	s.auth = a
 	c := s.Config
-	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
+	rs := &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
 		Registry: s.registry, Logger: s.Logger}
-	s.hookRTSP(s.rtsp)
-	if err := s.rtsp.Initialize(); err != nil {
-		s.rtsp = nil
+	s.hookRTSP(rs)
+	if err := rs.Initialize(); err != nil {
 		return fmt.Errorf("rtsp listener: %w", err)
 	}
+	s.rtsp = rs
+	if getCert == nil || c.RTSPS == "" {
+		return nil
+	}
+	rss := &rtsp.Server{Address: c.RTSPS, Registry: s.registry, Logger: s.Logger,
+		TLSConfig: &tls.Config{GetCertificate: getCert, MinVersion: tls.VersionTLS12}}
+	s.hookRTSP(rss)
+	if err := rss.Initialize(); err != nil {
+		return fmt.Errorf("rtsps listener: %w", err)
+	}
+	s.rtsps = rss
 	return nil
+}
+
+// RTSPSAddr returns the address the RTSPS listener is bound to; "" when
+// there is none (no TLS).
+func (s *Server) RTSPSAddr() string {
+	if s.rtsps == nil {
+		return ""
+	}
+	return s.rtsps.Addr()
 }
 
 // hookRTSP makes rs check credentials through the server's authority.

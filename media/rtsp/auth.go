@@ -227,4 +227,4 @@ func (s *Server) slowDown(sc *gortsplib.ServerConn) {
 
 // secure reports whether the listener runs over TLS, where Basic
 // authentication is allowed.
-func (s *Server) secure() bool { return false }
+func (s *Server) secure() bool { return s.TLSConfig != nil }

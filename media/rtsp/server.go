@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +58,10 @@ type Server struct {
 	UDPRTCPAddress string
 	Registry       *media.Registry
 	Logger         *slog.Logger
+	// TLSConfig makes the listener RTSPS (RTSP over TLS, rtsps://), over
+	// TCP only. Set GetCertificate to serve a certificate that can change
+	// while the server runs.
+	TLSConfig *tls.Config
 	// Read and write timeouts of RTSP connections (0: 10 s).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -146,6 +151,9 @@ func (s *Server) Initialize() error {
 	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
 		return errors.New("media: set both UDPRTPAddress and UDPRTCPAddress, or neither")
 	}
+	if s.TLSConfig != nil && s.UDPRTPAddress != "" {
+		return errors.New("rtsp: RTSPS is served over TCP only; leave UDPRTPAddress and UDPRTCPAddress empty")
+	}
 	if s.SourceWait <= 0 {
 		s.SourceWait = DefaultSourceWait
 	}
@@ -168,7 +176,8 @@ func (s *Server) Initialize() error {
 		WriteTimeout: s.WriteTimeout,
 		// The pump sends sender reports itself (see rtpcodec.NTPToRTCP).
 		DisableRTCPSenderReports: true,
-		AuthMethods:              authMethods(false),
+		AuthMethods:              authMethods(s.TLSConfig != nil),
+		TLSConfig:                s.TLSConfig,
 		// gortsplib does not expose its listener: keep it to report the
 		// address the OS chose.
 		Listen: func(network, address string) (net.Listener, error) {
@@ -204,7 +213,8 @@ func (s *Server) Initialize() error {
 		s.ctxCancel()
 		return fmt.Errorf("media: RTSP server: %w", err)
 	}
-	s.log.Info("RTSP server listening", "address", s.Addr(), "udp_rtp", srv.UDPRTPAddress, "udp_rtcp", srv.UDPRTCPAddress)
+	s.log.Info("RTSP server listening", "address", s.Addr(), "tls", s.TLSConfig != nil,
+		"udp_rtp", srv.UDPRTPAddress, "udp_rtcp", srv.UDPRTCPAddress, "authentication", s.Authenticate != nil)
 	return nil
 }
 
