@@ -355,7 +355,7 @@ func (s *Server) startRTSP(reg prometheus.Registerer, getCert func(*tls.ClientHe
 	c := s.Config
 	rs := &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
 		Registry: s.registry, Logger: s.Logger}
-	s.hookRTSP(rs)
+	s.hookRTSP(rs, reg)
 	if err := rs.Initialize(); err != nil {
 		return fmt.Errorf("rtsp listener: %w", err)
 	}
@@ -365,12 +365,25 @@ func (s *Server) startRTSP(reg prometheus.Registerer, getCert func(*tls.ClientHe
 	}
 	rss := &rtsp.Server{Address: c.RTSPS, Registry: s.registry, Logger: s.Logger,
 		TLSConfig: &tls.Config{GetCertificate: getCert, MinVersion: tls.VersionTLS12}}
-	s.hookRTSP(rss)
+	s.hookRTSP(rss, reg)
 	if err := rss.Initialize(); err != nil {
 		return fmt.Errorf("rtsps listener: %w", err)
 	}
 	s.rtsps = rss
 	return nil
+}
+
+// RTSPListeners reports the state of the RTSP listener and, with TLS,
+// the RTSPS one: whether each accepts connections, how many are open, and
+// its last accept error (for /healthz).
+func (s *Server) RTSPListeners() []rtsp.ListenerState {
+	var out []rtsp.ListenerState
+	for _, rs := range []*rtsp.Server{s.rtsp, s.rtsps} {
+		if rs != nil {
+			out = append(out, rs.ListenerState())
+		}
+	}
+	return out
 }
 
 // RTSPSAddr returns the address the RTSPS listener is bound to; "" when
@@ -382,8 +395,12 @@ func (s *Server) RTSPSAddr() string {
 	return s.rtsps.Addr()
 }
 
-// hookRTSP makes rs check credentials through the server's authority.
-func (s *Server) hookRTSP(rs *rtsp.Server) {
+// hookRTSP gives rs the connection caps and metrics, and makes it check
+// credentials through the server's authority.
+func (s *Server) hookRTSP(rs *rtsp.Server, reg prometheus.Registerer) {
+	rs.MaxConnections = s.Config.Limits.Connections
+	rs.MaxConnectionsPerAddress = s.Config.Limits.ConnectionsPerAddress
+	rs.Registerer = reg
 	if !s.auth.Enabled() {
 		return
 	}

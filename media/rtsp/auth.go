@@ -138,6 +138,9 @@ func (s *Server) authenticate(sc *gortsplib.ServerConn, req *base.Request) (stri
 	}
 	if s.verify(sc, req, &c.header, secret) {
 		ca.user = user
+		if g := guardOf(sc); g != nil {
+			g.proved()
+		}
 		return user, nil, nil
 	}
 	if c.header.Method == headers.AuthMethodDigest && stale(req, &c.header, secret) {

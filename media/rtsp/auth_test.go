@@ -213,15 +213,23 @@ func dialRTSP(t *testing.T, addr string) *rtspConn {
 // "") and reads the response.
 func (rc *rtspConn) do(t *testing.T, method base.Method, path, authorization string) (*base.Response, error) {
 	t.Helper()
+	h := base.Header{}
+	if authorization != "" {
+		h["Authorization"] = base.HeaderValue{authorization}
+	}
+	return rc.send(t, method, path, h, nil)
+}
+
+// send sends a request with header and body and reads the response.
+func (rc *rtspConn) send(t *testing.T, method base.Method, path string, header base.Header, body []byte) (*base.Response, error) {
+	t.Helper()
 	rc.cseq++
 	u, err := base.ParseURL("rtsp://" + rc.addr + path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &base.Request{Method: method, URL: u, Header: base.Header{"CSeq": base.HeaderValue{strconv.Itoa(rc.cseq)}}}
-	if authorization != "" {
-		req.Header["Authorization"] = base.HeaderValue{authorization}
-	}
+	req := &base.Request{Method: method, URL: u, Header: header, Body: body}
+	req.Header["CSeq"] = base.HeaderValue{strconv.Itoa(rc.cseq)}
 	_ = rc.nc.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := rc.c.WriteRequest(req); err != nil {
 		return nil, err

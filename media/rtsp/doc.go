@@ -4,7 +4,10 @@
 // registry, always or on demand (a media.Source). It owns RTSP sessions,
 // paths, the table that turns errors into RTSP status codes, and RTSP's
 // authentication exchange (Digest, and Basic over TLS: challenges, nonces,
-// what a 401 or a 403 closes).
+// what a 401 or a 403 closes), and what keeps a listener serving whatever
+// clients do: failed accepts retried, connection caps, deadlines for
+// connections that authenticate nothing, idle ones and announced streams
+// that never record.
 //
 // It must not know RTP payload formats (media/rtpcodec turns RTP into
 // access units and back), nor what becomes of a publication (recording,

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/internal/loglimit"
@@ -89,8 +91,29 @@ type Server struct {
 	// never.
 	Penalty func(addr string) time.Duration
 
+	// AuthTimeout closes a connection that has not sent a request that
+	// authenticates (with authentication off: any whole request) this
+	// long after it was accepted (0: 10 s). IdleTimeout closes a proved
+	// connection that neither plays, records nor completes a request for
+	// this long (0: 1 min); a request sent byte by byte never completes.
+	AuthTimeout time.Duration
+	IdleTimeout time.Duration
+	// PublishTimeout releases the stream name of an ANNOUNCE that has not
+	// reached RECORD this long after (0: 5 s): nobody can hold a name
+	// without publishing.
+	PublishTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerAddress cap open connections,
+	// in all and from one IP address (0: no cap). A connection over a cap
+	// is closed as soon as it is accepted.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	// Registerer receives the eddy_rtsp_* metrics; listeners of one
+	// process may share it (each has its "listener" label).
+	Registerer prometheus.Registerer
+
 	srv       *gortsplib.Server
-	ln        net.Listener
+	ln        *listener
+	metrics   *metrics
 	log       *slog.Logger
 	ctx       context.Context // ends at Close: bounds waits for sources
 	ctxCancel context.CancelFunc
@@ -108,6 +131,10 @@ type rtspSession struct {
 	pub     *rtspPublication
 	out     *rtspOutput
 	limiter loglimit.Limiter
+	// recordWait releases a publication that has not reached RECORD in
+	// time; recording stops it (both guarded by Server.mu).
+	recordWait *time.Timer
+	recording  bool
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
@@ -160,11 +187,19 @@ func (s *Server) Initialize() error {
 	if s.ReaderLinger <= 0 {
 		s.ReaderLinger = DefaultReaderLinger
 	}
+	s.AuthTimeout = cmp.Or(max(s.AuthTimeout, 0), DefaultAuthTimeout)
+	s.IdleTimeout = cmp.Or(max(s.IdleTimeout, 0), DefaultIdleTimeout)
+	s.PublishTimeout = cmp.Or(max(s.PublishTimeout, 0), DefaultPublishTimeout)
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	s.log = log.With("component", "rtsp")
+	m, err := newMetrics(s.Registerer, s.listenerName())
+	if err != nil {
+		return fmt.Errorf("rtsp: metrics: %w", err)
+	}
+	s.metrics = m
 	s.sessions = map[*gortsplib.ServerSession]*rtspSession{}
 	s.outs = map[string]*rtspOutput{}
 	s.ctx, s.ctxCancel = context.WithCancel(context.Background())
@@ -178,15 +213,7 @@ func (s *Server) Initialize() error {
 		DisableRTCPSenderReports: true,
 		AuthMethods:              authMethods(s.TLSConfig != nil),
 		TLSConfig:                s.TLSConfig,
-		// gortsplib does not expose its listener: keep it to report the
-		// address the OS chose.
-		Listen: func(network, address string) (net.Listener, error) {
-			ln, err := net.Listen(network, address)
-			if err == nil {
-				s.ln = ln
-			}
-			return ln, err
-		},
+		Listen:                   s.listen,
 	}
 	var udp map[string]net.PacketConn
 	if s.UDPRTPAddress != "" {
@@ -254,12 +281,42 @@ func listenUDPPair(rtpAddr, rtcpAddr string) (string, string, map[string]net.Pac
 	return "", "", nil, errors.New("media: no free even/odd UDP port pair")
 }
 
+// listen opens the TCP listener for gortsplib, wrapped in the one that
+// keeps it serving; it also keeps the listener (gortsplib does not expose
+// it) to report the address and state.
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	s.ln = &listener{Listener: ln, name: s.listenerName(), max: s.MaxConnections, perAddr: s.MaxConnectionsPerAddress,
+		authTimeout: s.AuthTimeout, idleTimeout: s.IdleTimeout, authenticates: s.Authenticate != nil,
+		log: s.log, metrics: s.metrics, done: make(chan struct{}), perHost: map[string]int{}}
+	return s.ln, nil
+}
+
+func (s *Server) listenerName() string {
+	if s.TLSConfig != nil {
+		return "rtsps"
+	}
+	return "rtsp"
+}
+
 // Addr returns the address the server listens on.
 func (s *Server) Addr() string {
 	if s.ln == nil {
 		return ""
 	}
 	return s.ln.Addr().String()
+}
+
+// ListenerState reports whether the listener accepts connections, how
+// many are open, and its last accept error.
+func (s *Server) ListenerState() ListenerState {
+	if s.ln == nil {
+		return ListenerState{Listener: s.listenerName(), Address: s.Address}
+	}
+	return s.ln.state()
 }
 
 // Close disconnects everyone: publications end, outputs stop.
@@ -547,6 +604,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 	s.mu.Lock()
 	sess := s.sessions[ctx.Session]
 	delete(s.sessions, ctx.Session)
+	if sess != nil && sess.recordWait != nil {
+		sess.recordWait.Stop()
+	}
 	var last bool
 	if sess != nil && sess.out != nil {
 		sess.out.readers--
@@ -613,7 +673,9 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
-		s.sessions[ctx.Session] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}}
+		ss := ctx.Session
+		s.sessions[ss] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks},
+			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) })}
 	}
 	s.mu.Unlock()
 	if closed {
@@ -661,9 +723,21 @@ func (h *rtspHandler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Respo
 	return okResponse(), nil
 }
 
-// OnResponse sees a reader's PLAY response after gortsplib made the session
-// active, i.e. once packets written to the stream reach it.
+// OnRequest sees a whole request arrive, before it is handled.
+func (h *rtspHandler) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
+	if g := guardOf(sc); g != nil {
+		g.requested(req.Method)
+	}
+}
+
+// OnResponse sees every response before it is sent: it moves the
+// connection's phase, and sees a reader's PLAY response after gortsplib
+// made the session active, i.e. once packets written to the stream reach
+// it.
 func (h *rtspHandler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
+	if g := guardOf(sc); g != nil {
+		g.responded(res.StatusCode)
+	}
 	ss := sc.Session()
 	if ss == nil || res.StatusCode != base.StatusOK {
 		return
@@ -677,7 +751,13 @@ func (h *rtspHandler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
 
 func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
 	s := h.s
-	sess := s.session(ctx.Session)
+	s.mu.Lock()
+	sess := s.sessions[ctx.Session]
+	if sess != nil && sess.pub != nil {
+		sess.recording = true
+		sess.recordWait.Stop()
+	}
+	s.mu.Unlock()
 	if sess == nil || sess.pub == nil {
 		return errorResponse(fmt.Errorf("%w: RECORD without ANNOUNCE", errBadPath)), nil
 	}
@@ -689,6 +769,22 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 	}
 	s.log.Info("publisher recording", "stream", pub.name, "transport", ctx.Session.SetuppedTransport().String())
 	return okResponse(), nil
+}
+
+// recordTimedOut ends a publisher's session that announced a stream but
+// did not start recording in time: the name is free again (a squatter
+// would otherwise hold it while the real camera gets 400).
+func (s *Server) recordTimedOut(ss *gortsplib.ServerSession) {
+	s.mu.Lock()
+	sess := s.sessions[ss]
+	late := sess != nil && sess.pub != nil && !sess.recording
+	s.mu.Unlock()
+	if !late {
+		return
+	}
+	s.metrics.timeouts.WithLabelValues("publish").Inc()
+	s.log.Info("publication released: no RECORD after ANNOUNCE", "stream", sess.pub.name, "after", s.PublishTimeout)
+	ss.Close()
 }
 
 func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
