@@ -2,13 +2,27 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/conn"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -81,5 +95,197 @@ func TestFFmpegRTSPS(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("ffmpeg publish over RTSPS: %v", err)
+	}
+}
+
+// TestFFmpegRTSPAuth publishes with ffmpeg as a camera does
+// (rtsp://AKID:SECRET@host/stream, Digest MD5) and reads with ffprobe and
+// ffmpeg; wrong, missing and insufficient credentials are refused with
+// the status ffmpeg reports.
+func TestFFmpegRTSPAuth(t *testing.T) {
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
+	t.Parallel()
+	e := servertest.Start(t, withCredentials)
+	ctx := servertest.Context(t, time.Minute)
+	url := e.RTSPURL("cam-1")
+
+	for _, tc := range []struct {
+		name, url, status string
+	}{
+		{"no credentials", url, "401"},
+		{"wrong password", withUser(url, camKey, viewerSecret), "401"},
+		{"unknown key", withUser(url, "AKIDNOBODY", camSecret), "401"},
+		{"read-only key", withUser(url, viewerKey, viewerSecret), "403"},
+		{"key for other streams", withUser(e.RTSPURL("door-1"), camKey, camSecret), "403"},
+	} {
+		out, err := ffmpegPublish(ctx, tc.url, time.Second)
+		if err == nil || !strings.Contains(string(out), tc.status) {
+			t.Errorf("ffmpeg publish, %s: %v, want %s: %s", tc.name, err, tc.status, out)
+		}
+	}
+	if _, ok := e.Server.Registry().Hub("cam-1"); ok {
+		t.Fatal("a refused publisher holds the stream")
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		out, err := ffmpegPublish(ctx, withUser(url, camKey, camSecret), 8*time.Second)
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		done <- err
+	}()
+	mediatest.WaitFor(t, "the publication", func() bool { _, ok := e.Server.Registry().Hub("cam-1"); return ok })
+	if codecs, err := ffprobeCodecs(ctx, withUser(url, viewerKey, viewerSecret)); err != nil || codecs != "h264 aac" {
+		t.Fatalf("ffprobe with the viewer's key: %v: %s", err, codecs)
+	}
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", withUser(url, viewerKey, viewerSecret),
+		"-t", "2", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg play with the viewer's key: %v: %s", err, out)
+	}
+	for _, tc := range []struct {
+		name, url, status string
+	}{
+		{"no credentials", url, "401"},
+		{"wrong password", withUser(url, viewerKey, camSecret), "401"},
+		{"publish-only key", withUser(url, camKey, camSecret), "403"},
+	} {
+		if codecs, err := ffprobeCodecs(ctx, tc.url); err == nil || !strings.Contains(codecs, tc.status) {
+			t.Errorf("ffprobe, %s: %v, want %s: %s", tc.name, err, tc.status, codecs)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("ffmpeg publish with the camera's key: %v", err)
+	}
+}
+
+// rtspStatus is the status of a gortsplib client error (0: none).
+func rtspStatus(err error) base.StatusCode {
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		return bad.Code
+	}
+	return 0
+}
+
+// gortsplibPlay plays u for a moment and returns how many RTP packets
+// arrived.
+func gortsplibPlay(u string, tlsConfig *tls.Config) (int64, error) {
+	pu, err := base.ParseURL(u)
+	if err != nil {
+		return 0, err
+	}
+	tcp := gortsplib.TransportTCP
+	c := &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, TLSConfig: tlsConfig, Transport: &tcp}
+	if err := c.Start2(); err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(pu)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		return 0, err
+	}
+	var n atomic.Int64
+	c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { n.Add(1) })
+	if _, err := c.Play(nil); err != nil {
+		return 0, err
+	}
+	time.Sleep(time.Second)
+	return n.Load(), nil
+}
+
+// rawDescribe sends one DESCRIBE with an Authorization header value on a
+// new connection (TLS when tlsConfig is set).
+func rawDescribe(u string, tlsConfig *tls.Config, authorization string) (*base.Response, error) {
+	pu, err := base.ParseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	var nc net.Conn
+	if tlsConfig != nil {
+		nc, err = tls.Dial("tcp", pu.Host, tlsConfig)
+	} else {
+		nc, err = net.Dial("tcp", pu.Host)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	c := conn.NewConn(nc)
+	err = c.WriteRequest(&base.Request{Method: base.Describe, URL: pu, Header: base.Header{
+		"CSeq": base.HeaderValue{"1"}, "Authorization": base.HeaderValue{authorization}}})
+	if err != nil {
+		return nil, err
+	}
+	return c.ReadResponse()
+}
+
+// TestGortsplibRTSPAuth publishes and plays with gortsplib's client (it
+// takes Digest SHA-256) over RTSP and RTSPS with right, wrong, missing and
+// insufficient credentials, and checks that Basic, refused unchecked on
+// plain RTSP, is accepted over RTSPS.
+func TestGortsplibRTSPAuth(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := selfSignedCert(t)
+	e := servertest.Start(t, withCredentials, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	ctx := servertest.Context(t, time.Minute)
+	tlsConfig := &tls.Config{RootCAs: pool}
+	publish := func(u string, d time.Duration) error {
+		return (&rtspclient.FilePublisher{URL: u, File: testClip, Duration: d, TLSConfig: tlsConfig}).Run(ctx)
+	}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(viewerKey+":"+viewerSecret))
+
+	for _, sc := range []struct {
+		scheme    string
+		url       func(string) string
+		tlsConfig *tls.Config
+		basic     base.StatusCode
+	}{
+		{"rtsp", e.RTSPURL, nil, base.StatusUnauthorized},
+		{"rtsps", e.RTSPSURL, tlsConfig, base.StatusOK},
+	} {
+		t.Run(sc.scheme, func(t *testing.T) {
+			u := sc.url("cam-" + sc.scheme)
+			refused := []struct {
+				name   string
+				url    string
+				status base.StatusCode
+			}{
+				{"no credentials", u, base.StatusUnauthorized},
+				{"wrong password", withUser(u, camKey, "not-the-secret"), base.StatusUnauthorized},
+				{"read-only key", withUser(u, viewerKey, viewerSecret), base.StatusForbidden},
+			}
+			for _, tc := range refused {
+				if err := publish(tc.url, time.Second); rtspStatus(err) != tc.status {
+					t.Errorf("publish, %s: %v, want %d", tc.name, err, tc.status)
+				}
+			}
+			done := make(chan error, 1)
+			go func() { done <- publish(withUser(u, camKey, camSecret), 5*time.Second) }()
+			mediatest.WaitFor(t, "the publication", func() bool { _, ok := e.Server.Registry().Hub("cam-" + sc.scheme); return ok })
+
+			refused[1].url = withUser(u, viewerKey, camSecret)
+			refused[2].name, refused[2].url = "publish-only key", withUser(u, camKey, camSecret)
+			for _, tc := range refused {
+				if _, err := gortsplibPlay(tc.url, tlsConfig); rtspStatus(err) != tc.status {
+					t.Errorf("play, %s: %v, want %d", tc.name, err, tc.status)
+				}
+			}
+			if n, err := gortsplibPlay(withUser(u, viewerKey, viewerSecret), tlsConfig); err != nil || n == 0 {
+				t.Errorf("play with the viewer's key: %d packets, %v", n, err)
+			}
+			res, err := rawDescribe(u, sc.tlsConfig, basic)
+			if err != nil || res.StatusCode != sc.basic {
+				t.Errorf("DESCRIBE with Basic over %s: %v %v, want %d", sc.scheme, res, err, sc.basic)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("publish with the camera's key: %v", err)
+			}
+		})
 	}
 }

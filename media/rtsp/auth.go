@@ -156,9 +156,15 @@ func (s *Server) authenticate(sc *gortsplib.ServerConn, req *base.Request) (stri
 // through gortsplib against the connection's nonce.
 func (s *Server) verify(sc *gortsplib.ServerConn, req *base.Request, h *headers.Authorization, secret string) bool {
 	if h.Method == headers.AuthMethodBasic {
-		return s.secure() && subtle.ConstantTimeCompare([]byte(h.BasicPass), []byte(secret)) == 1
+		return basicOK(s.secure(), h, secret)
 	}
 	return sc.VerifyCredentials(req, h.Username, secret)
+}
+
+// basicOK checks a Basic password, which is allowed over TLS only.
+func basicOK(secure bool, h *headers.Authorization, secret string) bool {
+	return secure && h.Method == headers.AuthMethodBasic &&
+		subtle.ConstantTimeCompare([]byte(h.BasicPass), []byte(secret)) == 1
 }
 
 // stale reports whether a Digest response is right for the nonce it
