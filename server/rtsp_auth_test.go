@@ -289,3 +289,34 @@ func TestGortsplibRTSPAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestGStreamerRTSPAuth plays with GStreamer's rtspsrc, which takes its
+// credentials as properties: the right ones play, a wrong password is
+// reported as Unauthorized.
+func TestGStreamerRTSPAuth(t *testing.T) {
+	mediatest.RequireTool(t, "gst-launch-1.0", "gst-inspect-1.0")
+	if exec.Command("gst-inspect-1.0", "rtspsrc").Run() != nil {
+		mediatest.Missing(t, "GStreamer's rtspsrc (gstreamer1.0-plugins-good) is not installed")
+	}
+	t.Parallel()
+	e := servertest.Start(t, withCredentials)
+	ctx := servertest.Context(t, time.Minute)
+	done := make(chan error, 1)
+	go func() {
+		done <- (&rtspclient.FilePublisher{URL: withUser(e.RTSPURL("cam-gst"), camKey, camSecret), File: testClip, Duration: 6 * time.Second}).Run(ctx)
+	}()
+	mediatest.WaitFor(t, "the publication", func() bool { _, ok := e.Server.Registry().Hub("cam-gst"); return ok })
+	play := func(pass string) ([]byte, error) {
+		return exec.CommandContext(ctx, "gst-launch-1.0", "rtspsrc", "location="+e.RTSPURL("cam-gst"),
+			"user-id="+viewerKey, "user-pw="+pass, "protocols=tcp", "!", "fakesink", "num-buffers=50").CombinedOutput()
+	}
+	if out, err := play(viewerSecret); err != nil {
+		t.Errorf("rtspsrc with the viewer's key: %v: %s", err, out)
+	}
+	if out, err := play("not-the-secret"); err == nil || !strings.Contains(string(out), "Unauthorized") {
+		t.Errorf("rtspsrc with a wrong password: %v: %s", err, out)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("publish with the camera's key: %v", err)
+	}
+}
