@@ -277,9 +277,16 @@ func TestRTSPConnectionCaps(t *testing.T) {
 	t.Cleanup(srv.Close)
 	addr := srv.Addr()
 
+	// accepted counts the connections the server took: open or refused.
+	accepted := func() int {
+		return srv.ListenerState().Connections + int(testutil.ToFloat64(srv.metrics.refused.WithLabelValues(refusedTotal))+
+			testutil.ToFloat64(srv.metrics.refused.WithLabelValues(refusedPerAddress)))
+	}
 	flood := func(from string, n int) (held, refused int) {
+		before := accepted()
 		chans := attack(t, addr, from, n, false)
-		time.Sleep(200 * time.Millisecond)
+		mediatest.WaitFor(t, "the flood to be accepted", func() bool { return accepted() == before+n })
+		time.Sleep(100 * time.Millisecond) // for the clients to see the refusals
 		for _, ch := range chans {
 			select {
 			case <-ch:
