@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/eddy-video/eddy/server/netlimit"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // headerGate closes new connections beyond max that have not yet sent a
@@ -62,7 +62,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	for _, st := range states {
 		state := "accepting"
 		if !st.Accepting {
-			state = "not accepting: " + st.Error
+			state = "not accepting: " + st.LastError
 		}
 		fmt.Fprintf(&b, "%s %s %s, %d open, %d refused\n", st.Name, st.Addr, state, st.Open, st.Refused)
 	}
@@ -73,5 +73,5 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // listenerStates are the health of the TCP listeners that take clients.
 func (s *Server) listenerStates() []netlimit.State {
-	return []netlimit.State{s.httpLn.State()}
+	return append([]netlimit.State{s.httpLn.State()}, s.RTSPListeners()...)
 }

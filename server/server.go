@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,9 +26,9 @@ import (
 	"github.com/eddy-video/eddy/fragments/recorder"
 	"github.com/eddy-video/eddy/hls"
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/netlimit"
 	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/server/auth"
-	"github.com/eddy-video/eddy/server/netlimit"
 	"github.com/eddy-video/eddy/web"
 	"github.com/eddy-video/eddy/webrtc"
 )
@@ -47,6 +48,7 @@ type Server struct {
 	videos   *fragments.Manager
 	recorder *recorder.Recorder
 	rtsp     *rtsp.Server
+	rtsps    *rtsp.Server // nil without TLS
 	webrtc   *webrtc.Server
 	http     *http.Server
 	httpLn   *netlimit.Listener
@@ -242,14 +244,15 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("http listener: %w", err)
 	}
 	ln := &netlimit.Listener{Listener: raw, Name: "http", Max: c.Limits.Connections, PerAddress: c.Limits.ConnectionsPerAddress, Logger: s.Logger}
-	s.rtsp = &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
-		Registry: s.registry, Logger: s.Logger}
-	if err := s.rtsp.Initialize(); err != nil {
-		s.rtsp = nil
+	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if s.cert != nil {
+		getCert = s.cert.get
+	}
+	if err := s.startRTSP(reg, getCert); err != nil {
 		ln.Close()
 		s.closeMedia()
 		s.core.Close()
-		return fmt.Errorf("rtsp listener: %w", err)
+		return err
 	}
 	if err := s.startSources(); err != nil {
 		ln.Close()
@@ -272,7 +275,7 @@ func (s *Server) Initialize() error {
 		s.serveErr <- err
 	}()
 	s.ready.Store(true)
-	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
+	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "rtsps", s.RTSPSAddr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
 }
 
@@ -281,19 +284,15 @@ func (s *Server) Initialize() error {
 // patterns) and the authority that checks them.
 func (s *Server) newAuth(reg prometheus.Registerer) (*auth.Auth, error) {
 	c := s.Config
-	ids := make([]awsauth.Identity, 0, len(c.Auth.Credentials))
-	for i, cr := range c.Auth.Credentials {
-		secret, err := auth.LoadSecret(cr.SecretAccessKey, cr.SecretAccessKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("auth.credentials[%d] (%s): %w", i, cr.AccessKeyID, err)
-		}
-		id := awsauth.Identity{AccessKeyID: cr.AccessKeyID, Secret: secret}
+	srcs := make([]auth.Source, 0, len(c.Auth.Credentials))
+	for _, cr := range c.Auth.Credentials {
+		src := auth.Source{AccessKeyID: cr.AccessKeyID, Secret: cr.SecretAccessKey, SecretFile: cr.SecretAccessKeyFile}
 		for _, al := range cr.Allow {
-			id.Rules = append(id.Rules, awsauth.Rule{Actions: al.Actions, Streams: al.Streams})
+			src.Rules = append(src.Rules, awsauth.Rule{Actions: al.Actions, Streams: al.Streams})
 		}
-		ids = append(ids, id)
+		srcs = append(srcs, src)
 	}
-	creds, err := awsauth.NewCredentials(ids, fragments.EventsSuffix)
+	creds, err := auth.LoadCredentials(srcs, fragments.EventsSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("auth.credentials: %w", err)
 	}
@@ -347,6 +346,9 @@ func (s *Server) closeMedia() {
 	if s.rtsp != nil {
 		s.rtsp.Close()
 	}
+	if s.rtsps != nil {
+		s.rtsps.Close()
+	}
 	s.registry.Close()
 	s.recorder.Close()
 	s.videos.Close()
@@ -395,4 +397,69 @@ func (s *Server) shutdown() error {
 		err = cerr
 	}
 	return err
+}
+
+// ---- RTSP and RTSPS: listeners, credentials, limits ----
+
+// startRTSP starts the RTSP listener and, when getCert serves the
+// configured certificate (TLS is on), the RTSPS one. With credentials
+// configured, every publisher and reader authenticates with an access key
+// id and its secret.
+func (s *Server) startRTSP(reg prometheus.Registerer, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) error {
+	c := s.Config
+	rs := &rtsp.Server{Address: c.RTSP, UDPRTPAddress: c.RTSPUDPRTP, UDPRTCPAddress: c.RTSPUDPRTCP,
+		Registry: s.registry, Logger: s.Logger}
+	s.hookRTSP(rs, reg)
+	if err := rs.Initialize(); err != nil {
+		return fmt.Errorf("rtsp listener: %w", err)
+	}
+	s.rtsp = rs
+	if getCert == nil || c.RTSPS == "" {
+		return nil
+	}
+	rss := &rtsp.Server{Address: c.RTSPS, Registry: s.registry, Logger: s.Logger,
+		TLSConfig: &tls.Config{GetCertificate: getCert, MinVersion: tls.VersionTLS12}}
+	s.hookRTSP(rss, reg)
+	if err := rss.Initialize(); err != nil {
+		return fmt.Errorf("rtsps listener: %w", err)
+	}
+	s.rtsps = rss
+	return nil
+}
+
+// RTSPListeners reports the state of the RTSP listener and, with TLS,
+// the RTSPS one: whether each accepts connections, how many are open, and
+// its last accept error (for /healthz).
+func (s *Server) RTSPListeners() []netlimit.State {
+	var out []netlimit.State
+	for _, rs := range []*rtsp.Server{s.rtsp, s.rtsps} {
+		if rs != nil {
+			out = append(out, rs.ListenerState())
+		}
+	}
+	return out
+}
+
+// RTSPSAddr returns the address the RTSPS listener is bound to; "" when
+// there is none (no TLS).
+func (s *Server) RTSPSAddr() string {
+	if s.rtsps == nil {
+		return ""
+	}
+	return s.rtsps.Addr()
+}
+
+// hookRTSP gives rs the connection caps and metrics, and makes it check
+// credentials through the server's authority.
+func (s *Server) hookRTSP(rs *rtsp.Server, reg prometheus.Registerer) {
+	rs.MaxConnections = s.Config.Limits.Connections
+	rs.MaxConnectionsPerAddress = s.Config.Limits.ConnectionsPerAddress
+	rs.Registerer = reg
+	if !s.auth.Enabled() {
+		return
+	}
+	rs.Authenticate = s.auth.Secret
+	rs.Authorize = s.auth.Allowed
+	rs.OnAuthFailure = s.auth.RTSPFailed
+	rs.Penalty = s.auth.Penalty
 }

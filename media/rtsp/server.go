@@ -1,7 +1,9 @@
 package rtsp
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,9 +22,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/internal/loglimit"
+	"github.com/eddy-video/eddy/media/netlimit"
 	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
@@ -57,6 +61,10 @@ type Server struct {
 	UDPRTCPAddress string
 	Registry       *media.Registry
 	Logger         *slog.Logger
+	// TLSConfig makes the listener RTSPS (RTSP over TLS, rtsps://), over
+	// TCP only. Set GetCertificate to serve a certificate that can change
+	// while the server runs.
+	TLSConfig *tls.Config
 	// Read and write timeouts of RTSP connections (0: 10 s).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -67,8 +75,46 @@ type Server struct {
 	// for a reader's SETUP before it stops (0: 10 s).
 	ReaderLinger time.Duration
 
+	// Authenticate turns authentication on: it returns the secret of an
+	// access key id, the RTSP user name (the secret is the password).
+	// Digest (RFC 7616: SHA-256 and MD5) is offered, and Basic (RFC 7617)
+	// over TLS only. nil: no request is checked.
+	Authenticate func(user string) (secret string, ok bool)
+	// Authorize reports whether user may perform action (ActionPublish,
+	// ActionRead) on stream; nil: any authenticated user may.
+	Authorize func(user, action, stream string) bool
+	// OnAuthFailure hears of every failed authentication or
+	// authorization: the client's address, the user it claimed ("" for
+	// none) and a Reason*.
+	OnAuthFailure func(addr, user, reason string)
+	// Penalty returns how long to hold a request from addr before its
+	// credentials are checked (an address that failed too often); nil:
+	// never.
+	Penalty func(addr string) time.Duration
+
+	// AuthTimeout closes a connection that has not sent a request that
+	// authenticates (with authentication off: any whole request) this
+	// long after it was accepted (0: 10 s). IdleTimeout closes a proved
+	// connection that neither plays, records nor completes a request for
+	// this long (0: 1 min); a request sent byte by byte never completes.
+	AuthTimeout time.Duration
+	IdleTimeout time.Duration
+	// PublishTimeout releases the stream name of an ANNOUNCE that has not
+	// reached RECORD this long after (0: 5 s): nobody can hold a name
+	// without publishing.
+	PublishTimeout time.Duration
+	// MaxConnections and MaxConnectionsPerAddress cap open connections,
+	// in all and from one IP address (0: no cap). A connection over a cap
+	// is closed as soon as it is accepted.
+	MaxConnections           int
+	MaxConnectionsPerAddress int
+	// Registerer receives the eddy_rtsp_* metrics; listeners of one
+	// process may share it (each has its "listener" label).
+	Registerer prometheus.Registerer
+
 	srv       *gortsplib.Server
-	ln        net.Listener
+	ln        *listener
+	metrics   *metrics
 	log       *slog.Logger
 	ctx       context.Context // ends at Close: bounds waits for sources
 	ctxCancel context.CancelFunc
@@ -86,6 +132,10 @@ type rtspSession struct {
 	pub     *rtspPublication
 	out     *rtspOutput
 	limiter loglimit.Limiter
+	// recordWait releases a publication that has not reached RECORD in
+	// time; recording stops it (both guarded by Server.mu).
+	recordWait *time.Timer
+	recording  bool
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
@@ -129,17 +179,28 @@ func (s *Server) Initialize() error {
 	if (s.UDPRTPAddress == "") != (s.UDPRTCPAddress == "") {
 		return errors.New("media: set both UDPRTPAddress and UDPRTCPAddress, or neither")
 	}
+	if s.TLSConfig != nil && s.UDPRTPAddress != "" {
+		return errors.New("rtsp: RTSPS is served over TCP only; leave UDPRTPAddress and UDPRTCPAddress empty")
+	}
 	if s.SourceWait <= 0 {
 		s.SourceWait = DefaultSourceWait
 	}
 	if s.ReaderLinger <= 0 {
 		s.ReaderLinger = DefaultReaderLinger
 	}
+	s.AuthTimeout = cmp.Or(max(s.AuthTimeout, 0), DefaultAuthTimeout)
+	s.IdleTimeout = cmp.Or(max(s.IdleTimeout, 0), DefaultIdleTimeout)
+	s.PublishTimeout = cmp.Or(max(s.PublishTimeout, 0), DefaultPublishTimeout)
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	s.log = log.With("component", "rtsp")
+	m, err := newMetrics(s.Registerer, s.listenerName())
+	if err != nil {
+		return fmt.Errorf("rtsp: metrics: %w", err)
+	}
+	s.metrics = m
 	s.sessions = map[*gortsplib.ServerSession]*rtspSession{}
 	s.outs = map[string]*rtspOutput{}
 	s.ctx, s.ctxCancel = context.WithCancel(context.Background())
@@ -151,15 +212,9 @@ func (s *Server) Initialize() error {
 		WriteTimeout: s.WriteTimeout,
 		// The pump sends sender reports itself (see rtpcodec.NTPToRTCP).
 		DisableRTCPSenderReports: true,
-		// gortsplib does not expose its listener: keep it to report the
-		// address the OS chose.
-		Listen: func(network, address string) (net.Listener, error) {
-			ln, err := net.Listen(network, address)
-			if err == nil {
-				s.ln = ln
-			}
-			return ln, err
-		},
+		AuthMethods:              authMethods(s.TLSConfig != nil),
+		TLSConfig:                s.TLSConfig,
+		Listen:                   s.listen,
 	}
 	var udp map[string]net.PacketConn
 	if s.UDPRTPAddress != "" {
@@ -186,7 +241,8 @@ func (s *Server) Initialize() error {
 		s.ctxCancel()
 		return fmt.Errorf("media: RTSP server: %w", err)
 	}
-	s.log.Info("RTSP server listening", "address", s.Addr(), "udp_rtp", srv.UDPRTPAddress, "udp_rtcp", srv.UDPRTCPAddress)
+	s.log.Info("RTSP server listening", "address", s.Addr(), "tls", s.TLSConfig != nil,
+		"udp_rtp", srv.UDPRTPAddress, "udp_rtcp", srv.UDPRTCPAddress, "authentication", s.Authenticate != nil)
 	return nil
 }
 
@@ -226,12 +282,56 @@ func listenUDPPair(rtpAddr, rtcpAddr string) (string, string, map[string]net.Pac
 	return "", "", nil, errors.New("media: no free even/odd UDP port pair")
 }
 
+// listen opens the TCP listener for gortsplib, wrapped in the one that
+// keeps it serving; it also keeps the listener (gortsplib does not expose
+// it) to report the address and state.
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	m := s.metrics
+	s.ln = &listener{
+		Listener: &netlimit.Listener{Listener: ln, Name: s.listenerName(), Max: s.MaxConnections, PerAddress: s.MaxConnectionsPerAddress,
+			Logger: s.log,
+			OnRefused: func(_ string, perAddress bool) {
+				reason := refusedTotal
+				if perAddress {
+					reason = refusedPerAddress
+				}
+				m.refused.WithLabelValues(reason).Inc()
+			},
+			OnAcceptError: func(error) { m.acceptErrors.Inc() },
+			OnOpen:        m.open.Inc,
+			OnClose:       m.open.Dec,
+		},
+		authTimeout: s.AuthTimeout, idleTimeout: s.IdleTimeout, authenticates: s.Authenticate != nil,
+		log: s.log, metrics: m}
+	return s.ln, nil
+}
+
+func (s *Server) listenerName() string {
+	if s.TLSConfig != nil {
+		return "rtsps"
+	}
+	return "rtsp"
+}
+
 // Addr returns the address the server listens on.
 func (s *Server) Addr() string {
 	if s.ln == nil {
 		return ""
 	}
 	return s.ln.Addr().String()
+}
+
+// ListenerState reports whether the listener accepts connections, how
+// many are open, and its last accept error.
+func (s *Server) ListenerState() netlimit.State {
+	if s.ln == nil {
+		return netlimit.State{Name: s.listenerName(), Addr: s.Address}
+	}
+	return s.ln.State()
 }
 
 // Close disconnects everyone: publications end, outputs stop.
@@ -507,6 +607,7 @@ type rtspHandler struct {
 }
 
 func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
+	h.s.connClosed(ctx.Conn)
 	var term liberrors.ErrServerTerminated
 	if ctx.Error != nil && !errors.Is(ctx.Error, io.EOF) && !errors.As(ctx.Error, &term) {
 		h.s.log.Info("connection closed", "remote", ctx.Conn.NetConn().RemoteAddr().String(), "error", ctx.Error)
@@ -518,6 +619,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 	s.mu.Lock()
 	sess := s.sessions[ctx.Session]
 	delete(s.sessions, ctx.Session)
+	if sess != nil && sess.recordWait != nil {
+		sess.recordWait.Stop()
+	}
 	var last bool
 	if sess != nil && sess.out != nil {
 		sess.out.readers--
@@ -536,10 +640,17 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 
 func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	s := h.s
+	user, res, err := s.authenticate(ctx.Conn, ctx.Request)
+	if res != nil {
+		return res, nil, err
+	}
 	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("DESCRIBE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
+	}
+	if res := s.permit(ctx.Conn, user, ActionRead, name); res != nil {
+		return res, nil, nil
 	}
 	o, err := s.output(name, nil)
 	if err != nil {
@@ -551,10 +662,17 @@ func (h *rtspHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*ba
 
 func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	s := h.s
+	user, res, err := s.authenticate(ctx.Conn, ctx.Request)
+	if res != nil {
+		return res, err
+	}
 	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("ANNOUNCE refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil
+	}
+	if res := s.permit(ctx.Conn, user, ActionPublish, name); res != nil {
+		return res, nil
 	}
 	log := s.log.With("stream", name)
 	tracks, err := rtpcodec.SelectTracks(ctx.Description.Medias, true, log)
@@ -570,7 +688,9 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
-		s.sessions[ctx.Session] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}}
+		ss := ctx.Session
+		s.sessions[ss] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks},
+			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) })}
 	}
 	s.mu.Unlock()
 	if closed {
@@ -589,10 +709,17 @@ func (h *rtspHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 	if sess := s.session(ctx.Session); sess != nil && sess.out != nil {
 		return okResponse(), sess.out.stream, nil // next media of a reader
 	}
+	user, res, err := s.authenticate(ctx.Conn, ctx.Request)
+	if res != nil {
+		return res, nil, err
+	}
 	name, err := s.streamName(ctx.Path, ctx.Request.URL)
 	if err != nil {
 		s.log.Info("SETUP refused", "path", ctx.Path, "error", err)
 		return errorResponse(err), nil, nil
+	}
+	if res := s.permit(ctx.Conn, user, ActionRead, name); res != nil {
+		return res, nil, nil
 	}
 	o, err := s.output(name, ctx.Session)
 	if err != nil {
@@ -611,9 +738,21 @@ func (h *rtspHandler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Respo
 	return okResponse(), nil
 }
 
-// OnResponse sees a reader's PLAY response after gortsplib made the session
-// active, i.e. once packets written to the stream reach it.
+// OnRequest sees a whole request arrive, before it is handled.
+func (h *rtspHandler) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
+	if g := guardOf(sc); g != nil {
+		g.requested(req.Method)
+	}
+}
+
+// OnResponse sees every response before it is sent: it moves the
+// connection's phase, and sees a reader's PLAY response after gortsplib
+// made the session active, i.e. once packets written to the stream reach
+// it.
 func (h *rtspHandler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
+	if g := guardOf(sc); g != nil {
+		g.responded(res.StatusCode)
+	}
 	ss := sc.Session()
 	if ss == nil || res.StatusCode != base.StatusOK {
 		return
@@ -627,7 +766,13 @@ func (h *rtspHandler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
 
 func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
 	s := h.s
-	sess := s.session(ctx.Session)
+	s.mu.Lock()
+	sess := s.sessions[ctx.Session]
+	if sess != nil && sess.pub != nil {
+		sess.recording = true
+		sess.recordWait.Stop()
+	}
+	s.mu.Unlock()
 	if sess == nil || sess.pub == nil {
 		return errorResponse(fmt.Errorf("%w: RECORD without ANNOUNCE", errBadPath)), nil
 	}
@@ -639,6 +784,22 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 	}
 	s.log.Info("publisher recording", "stream", pub.name, "transport", ctx.Session.SetuppedTransport().String())
 	return okResponse(), nil
+}
+
+// recordTimedOut ends a publisher's session that announced a stream but
+// did not start recording in time: the name is free again (a squatter
+// would otherwise hold it while the real camera gets 400).
+func (s *Server) recordTimedOut(ss *gortsplib.ServerSession) {
+	s.mu.Lock()
+	sess := s.sessions[ss]
+	late := sess != nil && sess.pub != nil && !sess.recording
+	s.mu.Unlock()
+	if !late {
+		return
+	}
+	s.metrics.timeouts.WithLabelValues("publish").Inc()
+	s.log.Info("publication released: no RECORD after ANNOUNCE", "stream", sess.pub.name, "after", s.PublishTimeout)
+	ss.Close()
 }
 
 func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {

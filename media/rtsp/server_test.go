@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -153,12 +154,18 @@ type testPublisher struct {
 
 func startPublisher(t *testing.T, addr, name string, transport gortsplib.Transport, tracks ...*pubTrack) (*testPublisher, error) {
 	t.Helper()
+	return publishURL(t, "rtsp://"+addr+"/"+name, nil, transport, tracks...)
+}
+
+// publishURL starts a publisher of tracks to an rtsp:// or rtsps:// URL.
+func publishURL(t *testing.T, u string, tlsConfig *tls.Config, transport gortsplib.Transport, tracks ...*pubTrack) (*testPublisher, error) {
+	t.Helper()
 	desc := &description.Session{}
 	for _, tr := range tracks {
 		desc.Medias = append(desc.Medias, tr.media)
 	}
-	c := &gortsplib.Client{Transport: &transport, DisableRTCPSenderReports: true, WriteQueueSize: 4096}
-	if err := c.StartRecording("rtsp://"+addr+"/"+name, desc); err != nil {
+	c := &gortsplib.Client{Transport: &transport, DisableRTCPSenderReports: true, WriteQueueSize: 4096, TLSConfig: tlsConfig}
+	if err := c.StartRecording(u, desc); err != nil {
 		return nil, err
 	}
 	t.Cleanup(c.Close)
@@ -393,20 +400,28 @@ type testReader struct {
 
 func startReader(t *testing.T, addr, name string, transport gortsplib.Transport) (*testReader, error) {
 	t.Helper()
-	u, err := base.ParseURL("rtsp://" + addr + "/" + name)
+	return readURL(t, "rtsp://"+addr+"/"+name, nil, transport)
+}
+
+// readURL plays an rtsp:// or rtsps:// URL.
+func readURL(t *testing.T, rawURL string, tlsConfig *tls.Config, transport gortsplib.Transport) (*testReader, error) {
+	t.Helper()
+	u, err := base.ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &transport}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &transport, TLSConfig: tlsConfig}
 	if err := c.Start2(); err != nil {
 		return nil, err
 	}
 	t.Cleanup(c.Close)
 	desc, _, err := c.Describe(u)
 	if err != nil {
+		c.Close() // a refused reader leaves, as players do
 		return nil, err
 	}
 	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		c.Close()
 		return nil, err
 	}
 	tr := &testReader{client: c, sr: map[*description.Media]*rtcp.SenderReport{}}

@@ -3,6 +3,7 @@ package rtspclient
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,9 @@ type FilePublisher struct {
 	File string
 	// Transport is "tcp" (default) or "udp".
 	Transport string
+	// TLSConfig is used for rtsps:// URLs (nil: verify against the
+	// system's roots).
+	TLSConfig *tls.Config
 	// Loop restarts the file at its end (timestamps keep increasing).
 	Loop bool
 	// Duration stops after this much media time (0: the file, or forever
@@ -212,7 +216,7 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 		}
 		// gortsplib v4.16.2 writes the NTP fraction of its sender reports as
 		// nanoseconds (gortsplib#869); send RFC 3550 reports ourselves.
-		c := gortsplib.Client{Transport: &tr, DisableRTCPSenderReports: true, WriteQueueSize: 2048}
+		c := gortsplib.Client{Transport: &tr, DisableRTCPSenderReports: true, WriteQueueSize: 2048, TLSConfig: p.TLSConfig}
 		if err := c.StartRecording(p.URL, p.desc); err != nil {
 			return err
 		}

@@ -11,7 +11,8 @@ import (
 )
 
 // LoadSecret returns a secret given inline or in a file (its content,
-// without the trailing line break editors add).
+// without surrounding white space: editors and echo end files with a line
+// break).
 func LoadSecret(inline, file string) (string, error) {
 	if file == "" {
 		return inline, nil
@@ -20,7 +21,7 @@ func LoadSecret(inline, file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read secret: %w", err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	return strings.TrimSpace(string(b)), nil
 }
 
 // FailureHook returns the hook an AWS API (kdsapi, kvsapi) calls for each

@@ -44,6 +44,7 @@ func Config(t testing.TB) server.Config {
 	cfg.Data = t.TempDir()
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.RTSP = "127.0.0.1:0"
+	cfg.RTSPS = "127.0.0.1:0"
 	cfg.WebRTC = "127.0.0.1:0"
 	cfg.RTSPUDPRTP, cfg.RTSPUDPRTCP = "", ""
 	return cfg
@@ -156,6 +157,12 @@ func Context(t testing.TB, d time.Duration) context.Context {
 // RTSPURL returns the RTSP URL of a stream on the server.
 func (e *Env) RTSPURL(stream string) string {
 	return "rtsp://" + e.Server.RTSPAddr() + "/" + stream
+}
+
+// RTSPSURL returns the RTSPS URL of a stream on the server (with TLS
+// configured).
+func (e *Env) RTSPSURL(stream string) string {
+	return "rtsps://" + e.Server.RTSPSAddr() + "/" + stream
 }
 
 // KinesisVideo returns a Kinesis Video control-plane client for the server.

@@ -99,7 +99,8 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	}
 	f := &flaky{Listener: ln}
 	f.fails.Store(5)
-	l := &Listener{Listener: f, Name: "test"}
+	var retried atomic.Int32
+	l := &Listener{Listener: f, Name: "test", OnAcceptError: func(error) { retried.Add(1) }}
 	defer l.Close()
 	go func() {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -113,8 +114,8 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 		t.Fatalf("Accept after EMFILE: %v", err)
 	}
 	c.Close()
-	if l.retried.Load() != 5 {
-		t.Errorf("%d retries, want 5", l.retried.Load())
+	if retried.Load() != 5 || l.State().LastError == "" {
+		t.Errorf("%d retries (want 5), last error %q", retried.Load(), l.State().LastError)
 	}
 	if !l.State().Accepting {
 		t.Error("not accepting after a connection went through")
