@@ -92,7 +92,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragme
 	// A session lasts no longer than its identity's permission (removed
 	// from the configuration, it ends), and one opened while Eddy had no
 	// credentials ends when it gets some.
-	if s.Guard.Enabled() && !s.Guard.StillAllowed(sess.Identity, "kinesisvideo:GetHLSStreamingSessionURL", sess.Stream) {
+	if s.Guard.Enabled() && !s.Guard.StillAllowed(sess.Identity, sess.action(), sess.Stream) {
 		s.deny(w, "The identity that opened this session may no longer read the stream.")
 		return nil, nil, false
 	}

@@ -35,7 +35,25 @@ type session struct {
 	// Identity is the access key id that opened the session ("" when Eddy
 	// has no credentials): every request re-checks it may still.
 	Identity string
+	// UI: the web UI opened the session for a signed-in user, whose
+	// permission to keep watching is hls:read rather than the API action.
+	UI bool
 }
+
+// action is what the session's identity must still be allowed on its
+// stream for each request to be answered.
+func (sess *session) action() string {
+	if sess.UI {
+		return ActionUI
+	}
+	return ActionAPI
+}
+
+// The actions a session re-checks.
+const (
+	ActionAPI = "kinesisvideo:GetHLSStreamingSessionURL"
+	ActionUI  = "hls:read"
+)
 
 func (sess *session) kind() fragments.IndexTime {
 	if sess.Producer {

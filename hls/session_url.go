@@ -31,15 +31,29 @@ type sessionURLIn struct {
 }
 
 // ServeSessionURL answers a GetHLSStreamingSessionURL request whose
-// caller was authorized elsewhere (the web UI's session endpoint): the
-// same session URL as the API operation.
-func (s *Server) ServeSessionURL(w http.ResponseWriter, r *http.Request) { s.getSessionURL(w, r) }
+// caller the web UI has already authenticated and allowed hls:read on
+// the stream: the same session URL as the API operation, for principal
+// ("" without credentials), which must keep hls:read for the session to
+// keep playing.
+func (s *Server) ServeSessionURL(w http.ResponseWriter, r *http.Request, principal string) {
+	var open *kvsapi.Guard // the UI checked the caller: no SigV4 here
+	c, ok := open.Begin(w, r, "GetHLSStreamingSessionURL", s.resolver)
+	if ok {
+		s.serveSessionURL(w, r, c, principal)
+	}
+}
 
 func (s *Server) getSessionURL(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.Guard.Begin(w, r, "GetHLSStreamingSessionURL", s.resolver)
 	if !ok {
 		return
 	}
+	s.serveSessionURL(w, r, c, "")
+}
+
+// serveSessionURL answers a GetHLSStreamingSessionURL call past
+// authentication; principal is the web UI's user, "" for an API call.
+func (s *Server) serveSessionURL(w http.ResponseWriter, r *http.Request, c *kvsapi.Call, principal string) {
 	var in sessionURLIn
 	if err := c.Decode(&in); err != nil {
 		kvsapi.WriteError(w, err)
@@ -49,6 +63,9 @@ func (s *Server) getSessionURL(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.Fail(w, err)
 		return
+	}
+	if principal != "" {
+		sess.Identity, sess.UI = principal, true
 	}
 	scheme := "http"
 	if r.TLS != nil {

@@ -17,7 +17,8 @@ import (
 const tokenMAC = 16
 
 // tokenVersion is the first byte of a token body. Version 2 added the
-// container byte, version 3 the identity that opened the session; tokens
+// container byte, version 3 the identity that opened the session and
+// whether the web UI opened it; tokens
 // of other versions are refused.
 const tokenVersion = 3
 
@@ -26,7 +27,7 @@ const tokenVersion = 3
 var ErrBadToken = errors.New("hls: invalid session token")
 
 func (s *session) marshal() []byte {
-	b := []byte{tokenVersion, s.Mode, boolByte(s.Producer), s.Disc, boolByte(s.ShowTime), s.Container}
+	b := []byte{tokenVersion, s.Mode, boolByte(s.Producer), s.Disc, boolByte(s.ShowTime), s.Container, boolByte(s.UI)}
 	b = binary.BigEndian.AppendUint32(b, s.MaxResults)
 	for _, v := range []int64{s.Start, s.End, s.Expires, s.Issued, s.Created} {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
@@ -46,13 +47,13 @@ func boolByte(v bool) byte {
 }
 
 func unmarshalSession(b []byte) (*session, error) {
-	const fixed = 6 + 4 + 8*6 + 2
+	const fixed = 7 + 4 + 8*6 + 2
 	if len(b) < fixed || b[0] != tokenVersion {
 		return nil, ErrBadToken
 	}
-	s := &session{Mode: b[1], Producer: b[2] == 1, Disc: b[3], ShowTime: b[4] == 1, Container: b[5]}
-	s.MaxResults = binary.BigEndian.Uint32(b[6:])
-	p := 10
+	s := &session{Mode: b[1], Producer: b[2] == 1, Disc: b[3], ShowTime: b[4] == 1, Container: b[5], UI: b[6] == 1}
+	s.MaxResults = binary.BigEndian.Uint32(b[7:])
+	p := 11
 	vals := make([]int64, 5)
 	for i := range vals {
 		vals[i] = int64(binary.BigEndian.Uint64(b[p:]))

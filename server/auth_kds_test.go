@@ -74,6 +74,36 @@ func (s skewedSigner) SignHTTP(ctx context.Context, c aws.Credentials, r *http.R
 	return v4.NewSigner().SignHTTP(ctx, c, r, payloadHash, service, region, at.Add(s.d), opts...)
 }
 
+// badSigning is a client that signs wrong: with creds, a clock off by
+// skew, for region (when not ""); and what AWS answers it.
+type badSigning struct {
+	name           string
+	creds          aws.Credentials
+	skew           time.Duration
+	region         string
+	code, contains string
+}
+
+// badSignings are the wrong ways to sign of the auth tests: a wrong
+// secret, an unknown key, a clock 16 minutes off either way and the wrong
+// region (as good), and an identity without the permission (limited),
+// on service's actions.
+func badSignings(good, limited aws.Credentials, service string) []badSigning {
+	wrong := good
+	wrong.SecretAccessKey = "not-the-secret-1"
+	const mismatch = "The request signature we calculated does not match"
+	return []badSigning{
+		{name: "wrong secret", creds: wrong, code: "InvalidSignatureException", contains: mismatch},
+		{name: "unknown key", creds: aws.Credentials{AccessKeyID: "AKIDNOBODY", SecretAccessKey: "nobody-secret-1"},
+			code: "UnrecognizedClientException", contains: "The security token included in the request is invalid."},
+		{name: "clock 16 min slow", creds: good, skew: -16 * time.Minute, code: "InvalidSignatureException", contains: "Signature expired: "},
+		{name: "clock 16 min fast", creds: good, skew: 16 * time.Minute, code: "InvalidSignatureException", contains: "Signature not yet current: "},
+		{name: "wrong region", creds: good, region: "eu-west-1", code: "InvalidSignatureException", contains: "Credential should be scoped to a valid region."},
+		{name: "missing permission", creds: limited, code: "AccessDeniedException",
+			contains: "User: arn:aws:iam::000000000000:user/" + limited.AccessKeyID + " is not authorized to perform: " + service + ":"},
+	}
+}
+
 // wantAPIError checks that err is the AWS error code, as the SDK reports it.
 func wantAPIError(t *testing.T, what string, err error, code, contains string) {
 	t.Helper()
@@ -134,22 +164,15 @@ func TestKDSAuthGoSDK(t *testing.T) {
 		time.Sleep(5100 * time.Millisecond) // one subscription per consumer and shard every 5 s
 	}
 
-	wrongSecret := fullCreds
-	wrongSecret.SecretAccessKey = "not-the-secret-1"
-	for _, tc := range []struct {
-		name     string
-		opts     []func(*kinesis.Options)
-		code     string
-		contains string
-	}{
-		{"wrong secret", []func(*kinesis.Options){as(wrongSecret)}, "InvalidSignatureException", "The request signature we calculated does not match"},
-		{"unknown key", []func(*kinesis.Options){as(aws.Credentials{AccessKeyID: "AKIDNOBODY", SecretAccessKey: "nobody-secret-1"})}, "UnrecognizedClientException", "The security token included in the request is invalid."},
-		{"clock 16 min slow", []func(*kinesis.Options){as(fullCreds), func(o *kinesis.Options) { o.HTTPSignerV4 = skewedSigner{-16 * time.Minute} }}, "InvalidSignatureException", "Signature expired: "},
-		{"clock 16 min fast", []func(*kinesis.Options){as(fullCreds), func(o *kinesis.Options) { o.HTTPSignerV4 = skewedSigner{16 * time.Minute} }}, "InvalidSignatureException", "Signature not yet current: "},
-		{"wrong region", []func(*kinesis.Options){as(fullCreds), func(o *kinesis.Options) { o.Region = "eu-west-1" }}, "InvalidSignatureException", "Credential should be scoped to a valid region."},
-		{"missing permission", []func(*kinesis.Options){as(limitedCreds)}, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/AKIDLIMITED is not authorized to perform: kinesis:"},
-	} {
-		kc := env.Kinesis(append(tc.opts, servertest.NoRetries)...)
+	for _, tc := range badSignings(fullCreds, limitedCreds, "kinesis") {
+		kc := env.Kinesis(as(tc.creds), servertest.NoRetries, func(o *kinesis.Options) {
+			if tc.skew != 0 {
+				o.HTTPSignerV4 = skewedSigner{tc.skew}
+			}
+			if tc.region != "" {
+				o.Region = tc.region
+			}
+		})
 		bad := "cam-bad-" + strings.ReplaceAll(tc.name, " ", "-")
 		_, err := kc.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(bad), ShardCount: aws.Int32(1)})
 		wantAPIError(t, tc.name+": CreateStream", err, tc.code, tc.contains)

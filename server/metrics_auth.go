@@ -2,54 +2,63 @@ package server
 
 import (
 	"crypto/subtle"
-	"io"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/eddy-video/eddy/datastreams/awsauth"
-	"github.com/eddy-video/eddy/server/auth"
 )
 
+// adminAction is what reading /metrics needs (besides the scrape token).
+const adminAction = "eddy:admin"
+
 // guardMetrics lets through to /metrics, when credentials are configured,
-// only what may read it: a scraper with the configured metrics token as
-// its bearer token (Prometheus's authorization: credentials), or a
-// request signed (SigV4) by an identity with eddy:admin. identify, when
-// set, finds the identity of other requests (the web UI's session).
-func guardMetrics(h http.Handler, a *auth.Auth, identify func(*http.Request) (allowed func(action, stream string) bool, ok bool)) http.Handler {
+// only what may read it: a scraper sending the configured metrics token
+// as its bearer token (Prometheus's authorization: credentials), a GET
+// signed with SigV4 (service kinesisvideo) by an identity allowed
+// eddy:admin, or, with the same permission, an Eddy token or a web UI
+// session. Without credentials /metrics is open, like everything else.
+func (s *Server) guardMetrics(h http.Handler) http.Handler {
+	a := s.auth
 	if !a.Enabled() {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && a.MetricsToken != "" &&
-			subtle.ConstantTimeCompare([]byte(tok), []byte(a.MetricsToken)) == 1 {
+		authz := r.Header.Get("Authorization")
+		if tok, ok := strings.CutPrefix(authz, "Bearer "); ok && a.MetricsToken != "" &&
+			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.MetricsToken)) == 1 {
 			h.ServeHTTP(w, r)
 			return
 		}
-		if strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") || r.URL.Query().Has("X-Amz-Signature") {
-			id, f := a.Verifier.Verify(r, "kinesisvideo", nil)
-			reason, who := awsauth.ReasonAccessDenied, ""
-			switch {
-			case f != nil:
-				reason = f.Reason
-			case id.Allowed("eddy:admin", ""):
-				h.ServeHTTP(w, r)
-				return
-			default:
-				who = id.AccessKeyID
-			}
-			a.Failed("metrics", reason, r.RemoteAddr, who)
-			http.Error(w, "forbidden: /metrics needs eddy:admin", http.StatusForbidden)
+		if strings.HasPrefix(authz, "AWS4-HMAC-SHA256") || r.URL.Query().Has("X-Amz-Signature") {
+			s.metricsSigned(w, r, h)
 			return
 		}
-		if identify != nil {
-			if allowed, ok := identify(r); ok && allowed("eddy:admin", "") {
-				h.ServeHTTP(w, r)
-				return
-			}
+		if _, d := a.Identify(r, "metrics", adminAction, ""); d != nil {
+			// A bearer token that is not the scrape token was checked as an
+			// Eddy token; the challenge names the scheme either way.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="eddy"`)
+			http.Error(w, "/metrics needs the scrape token or "+adminAction+": "+d.Message, d.Status)
+			return
 		}
-		a.Failed("metrics", awsauth.ReasonMissing, r.RemoteAddr, "")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="eddy"`)
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = io.WriteString(w, "unauthorized: /metrics needs the metrics token or eddy:admin\n")
+		h.ServeHTTP(w, r)
 	})
+}
+
+// metricsSigned answers a SigV4-signed request for /metrics.
+func (s *Server) metricsSigned(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	a := s.auth
+	a.Wait(r.Context(), r.RemoteAddr)
+	id, f := a.Verifier.Verify(r, "kinesisvideo", nil)
+	if f != nil {
+		a.Failed("metrics", f.Reason, r.RemoteAddr, "")
+		http.Error(w, fmt.Sprintf("%s: %s", f.Type, f.Message), http.StatusForbidden)
+		return
+	}
+	if !id.Allowed(adminAction, "") {
+		a.Failed("metrics", awsauth.ReasonAccessDenied, r.RemoteAddr, id.AccessKeyID)
+		http.Error(w, fmt.Sprintf("%s: %s is not allowed %s", awsauth.TypeAccessDenied, id.AccessKeyID, adminAction), http.StatusForbidden)
+		return
+	}
+	h.ServeHTTP(w, r)
 }

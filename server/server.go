@@ -154,7 +154,7 @@ func (s *Server) Initialize() error {
 
 	r := chi.NewRouter()
 	r.Get("/healthz", s.healthz)
-	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	r.Handle("/metrics", s.guardMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
 	s.mountAuth(r) // auth (H3): POST /api/v1/tokens
@@ -173,8 +173,13 @@ func (s *Server) Initialize() error {
 		scheme = "https"
 	}
 	// Kinesis Video: control plane, archived media, and a typed error for
-	// every operation Eddy does not serve.
-	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock,
+	// every operation Eddy does not serve; with credentials each is signed
+	// (service kinesisvideo) and allowed kinesisvideo:<Operation>.
+	var kvsGuard *kvsapi.Guard
+	if s.auth.Enabled() {
+		kvsGuard = &kvsapi.Guard{Verifier: s.auth.Verifier, Account: c.AccountID, OnFailure: s.auth.FailureHook("kinesisvideo")}
+	}
+	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard,
 		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).Mount(r)
 	hlsKey, err := hls.LoadKey(c.Data)
 	if err != nil {
@@ -182,11 +187,11 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return err
 	}
-	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Logger: s.Logger.With("component", "hls")}
+	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls")}
 	hlsServer.Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
 		Access:     s.webAccess(), // auth (H3): UI login, sessions and tokens
-		HLSSession: func(w http.ResponseWriter, r *http.Request, _ string) { hlsServer.ServeSessionURL(w, r) },
+		HLSSession: hlsServer.ServeSessionURL,
 	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,

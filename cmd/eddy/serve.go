@@ -72,6 +72,7 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory")
 	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listen address (Kinesis APIs, HLS, web UI)")
 	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP listen address")
+	fs.StringVar(&cfg.RTSPS, "rtsps", cfg.RTSPS, "RTSPS listen address (served with --tls-cert)")
 	fs.StringVar(&cfg.RTSPUDPRTP, "rtsp-udp-rtp", cfg.RTSPUDPRTP, "UDP address for RTSP's RTP over UDP (an even port; empty with --rtsp-udp-rtcp: TCP only)")
 	fs.StringVar(&cfg.RTSPUDPRTCP, "rtsp-udp-rtcp", cfg.RTSPUDPRTCP, "UDP address for RTSP's RTCP over UDP (the RTP port + 1)")
 	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen address (UDP and TCP)")

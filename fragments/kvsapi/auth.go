@@ -34,13 +34,6 @@ func (g *Guard) StillAllowed(akid, action, stream string) bool {
 	return ok && id.Allowed(action, stream)
 }
 
-// statusOfAuth is the HTTP status of each authentication error type, as
-// the Kinesis Video service models declare them: signature failures 403,
-// a known identity without the permission 401.
-var statusOfAuth = map[string]int{
-	awsauth.TypeAccessDenied: http.StatusUnauthorized,
-}
-
 // Call is one request to a Kinesis Video operation past the guard: its
 // body, who signed it and the operation's action, so that naming a stream
 // also checks that the identity may act on it.
@@ -80,11 +73,10 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, f *awsauth.Failur
 	if g.OnFailure != nil {
 		g.OnFailure(r, f, who)
 	}
-	status, ok := statusOfAuth[f.Type]
-	if !ok {
-		status = http.StatusForbidden
-	}
-	WriteStatus(w, status, &Error{Code: f.Type, Message: f.Message})
+	// Kinesis Video answers every authentication and authorization
+	// failure with 403, AccessDeniedException included (its models
+	// declare 401 for that one, but the service sends 403).
+	WriteStatus(w, http.StatusForbidden, &Error{Code: f.Type, Message: f.Message})
 }
 
 // authError carries an authorization failure out of an operation, to be

@@ -92,7 +92,9 @@ func StartWithClock(t testing.TB, cfg server.Config, clk *Clock) *Env {
 	return &Env{URL: scheme + srv.HTTPAddr(), Dir: cfg.Data, Server: srv, Config: cfg}
 }
 
-// Credentials are static test credentials (Eddy does not check them yet).
+// Credentials are static test credentials, for servers configured
+// without credentials (which check none); a test of authentication signs
+// with the identities it configures instead.
 var Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 	return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", Source: "servertest"}, nil
 })
@@ -166,20 +168,20 @@ func (e *Env) RTSPSURL(stream string) string {
 }
 
 // KinesisVideo returns a Kinesis Video control-plane client for the server.
-func (e *Env) KinesisVideo() *kinesisvideo.Client {
+func (e *Env) KinesisVideo(opts ...func(*kinesisvideo.Options)) *kinesisvideo.Client {
 	return kinesisvideo.New(kinesisvideo.Options{
 		Region: "us-east-1", Credentials: Credentials, BaseEndpoint: aws.String(e.URL),
 		HTTPClient: GuardRequestBody(nil), RetryMaxAttempts: 1,
-	})
+	}, opts...)
 }
 
 // ArchivedMedia returns a Kinesis Video archived-media client for the
 // server (its data endpoint is the server itself).
-func (e *Env) ArchivedMedia() *kinesisvideoarchivedmedia.Client {
+func (e *Env) ArchivedMedia(opts ...func(*kinesisvideoarchivedmedia.Options)) *kinesisvideoarchivedmedia.Client {
 	return kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
 		Region: "us-east-1", Credentials: Credentials, BaseEndpoint: aws.String(e.URL),
 		HTTPClient: GuardRequestBody(nil), RetryMaxAttempts: 1,
-	})
+	}, opts...)
 }
 
 // SelfSignedCert writes a certificate and key for 127.0.0.1 and localhost
