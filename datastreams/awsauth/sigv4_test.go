@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -546,28 +547,38 @@ func TestAppendValue(t *testing.T) {
 	}
 }
 
+// BenchmarkVerifyPutRecords500 is the whole verification of a signed
+// 500-record PutRecords, body hash included, for records of 10, 100 and
+// 1,000 bytes.
 func BenchmarkVerifyPutRecords500(b *testing.B) {
-	body := putRecordsBody(500, 100)
-	r := kinesisRequest(string(body))
-	sign(b, r, fullCreds, hashOf(string(body)), "kinesis", "us-east-1", t0)
-	v := testVerifier(b, t0)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, f := v.Verify(r, "kinesis", body); f != nil {
-			b.Fatal(f.Message)
-		}
+	for _, size := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("record=%dB", size), func(b *testing.B) {
+			body := putRecordsBody(500, size)
+			r := kinesisRequest(string(body))
+			sign(b, r, fullCreds, hashOf(string(body)), "kinesis", "us-east-1", t0)
+			v := testVerifier(b, t0)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, f := v.Verify(r, "kinesis", body); f != nil {
+					b.Fatal(f.Message)
+				}
+			}
+		})
 	}
 }
 
 // BenchmarkBodyHash500 is the part of BenchmarkVerifyPutRecords500 that
 // no verifier can skip: SHA-256 of the body.
 func BenchmarkBodyHash500(b *testing.B) {
-	body := putRecordsBody(500, 100)
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		_ = sha256.Sum256(body)
+	for _, size := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("record=%dB", size), func(b *testing.B) {
+			body := putRecordsBody(500, size)
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				_ = sha256.Sum256(body)
+			}
+		})
 	}
 }
 
