@@ -51,7 +51,7 @@ func (s *Server) metricsSigned(w http.ResponseWriter, r *http.Request, h http.Ha
 	a.Wait(r.Context(), r.RemoteAddr)
 	id, f := a.Verifier.Verify(r, "kinesisvideo", nil)
 	if f != nil {
-		a.Failed("metrics", f.Reason, r.RemoteAddr, "")
+		a.Failed("metrics", f.Reason, r.RemoteAddr, awsauth.ClaimedKeyID(r))
 		http.Error(w, fmt.Sprintf("%s: %s", f.Type, f.Message), http.StatusForbidden)
 		return
 	}

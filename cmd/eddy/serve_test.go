@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
 	"github.com/eddy-video/eddy/server"
+	"github.com/eddy-video/eddy/server/servertest"
 )
 
 func TestLoadConfigPrecedence(t *testing.T) {
@@ -143,6 +152,83 @@ func TestHumanUnits(t *testing.T) {
 		}
 		if _, err := server.ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}
+
+// TestExampleNetworkConfig runs examples/network.yaml, with its files in a
+// test directory and its listeners on loopback ports: the example is
+// valid as written (any address, as it has credentials), and the server
+// it describes serves HTTPS to a signed client only, and /metrics to the
+// scrape token only.
+func TestExampleNetworkConfig(t *testing.T) {
+	dir := t.TempDir()
+	example, err := os.ReadFile(filepath.Join("..", "..", "examples", "network.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(example), "/etc/eddy/", dir+"/")
+	text = strings.ReplaceAll(text, "/var/lib/eddy", filepath.Join(dir, "data"))
+	file := filepath.Join(dir, "eddy.yaml")
+	secrets := map[string]string{"cameras": "cameras-secret-1", "ml": "ml-secret-0001", "ops": "ops-secret-001", "scrape": "scrape-token-1"}
+	for name, secret := range secrets {
+		if err := os.WriteFile(filepath.Join(dir, name+".secret"), []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cert([]string{"--host", "eddy.example", "--cert", filepath.Join(dir, "cert.pem"), "--key", filepath.Join(dir, "key.pem")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	none := func(string) (string, bool) { return "", false }
+	cfg, err := loadConfig([]string{"--config", file}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the example is not valid: %v", err)
+	}
+	cfg.HTTP, cfg.RTSP, cfg.RTSPS, cfg.WebRTC = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.RTSPUDPRTP, cfg.RTSPUDPRTCP = "", ""
+	e := servertest.StartConfig(t, cfg)
+	if e.Server.RTSPSAddr() == "" {
+		t.Fatal("no RTSPS listener")
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	ctx := servertest.Context(t, time.Minute)
+	signed := func(key, secret string) *kinesis.Client {
+		return e.Kinesis(servertest.WithHTTPClient(hc), servertest.NoRetries, func(o *kinesis.Options) {
+			o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+				return aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, nil
+			})
+		})
+	}
+	if _, err := signed("AKIDML", secrets["ml"]).ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {
+		t.Fatalf("ListStreams as AKIDML: %v", err)
+	}
+	if _, err := signed("AKIDML", "not-the-secret").ListStreams(ctx, &kinesis.ListStreamsInput{}); err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
+		t.Fatalf("ListStreams with a wrong secret: %v", err)
+	}
+	for token, want := range map[string]int{secrets["scrape"]: 200, "": 401} {
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || resp.ProtoMajor != 2 {
+			t.Errorf("/metrics with token %q: %d over %s, want %d over HTTP/2", token, resp.StatusCode, resp.Proto, want)
 		}
 	}
 }
