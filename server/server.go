@@ -111,9 +111,10 @@ func (s *Server) Initialize() error {
 	}
 	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix}
 
-	// ---- Authentication (issue 12): the identities and, so far, the
-	// Kinesis Data Streams API's use of them. Other protocols' hooks join
-	// this block. ----
+	// The identities every protocol checks (none: Eddy is open, and
+	// Validate has kept it on loopback); the Kinesis Data Streams API
+	// verifies SigV4 with service "kinesis". The other protocols get their
+	// hooks where they are built below.
 	if s.auth, err = s.newAuth(reg); err != nil {
 		s.core.Close()
 		return err
@@ -122,7 +123,6 @@ func (s *Server) Initialize() error {
 		s.kds.Auth, s.kds.Account = s.auth.Verifier, c.AccountID
 		s.kds.OnFailure = s.auth.FailureHook("kinesis")
 	}
-	// ---- end of the authentication block ----
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
 		CheckName: fragments.CheckName} // no publication may take an event stream's name
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
@@ -157,7 +157,7 @@ func (s *Server) Initialize() error {
 	r.Handle("/metrics", s.guardMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
-	s.mountAuth(r) // auth (H3): POST /api/v1/tokens
+	s.mountAuth(r) // POST /api/v1/tokens
 	// A POST to a one-segment path no route has is a Kinesis operation
 	// Eddy does not know (restJson1 operations are POST /<operation>):
 	// it gets a typed error. Anything else is a plain 404.
@@ -190,7 +190,7 @@ func (s *Server) Initialize() error {
 	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls")}
 	hlsServer.Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
-		Access:     s.webAccess(), // auth (H3): UI login, sessions and tokens
+		Access:     s.webAccess(), // UI login, sessions and tokens
 		HLSSession: hlsServer.ServeSessionURL,
 	}).Mount(r)
 	wo := c.WebRTCOptions
@@ -199,7 +199,7 @@ func (s *Server) Initialize() error {
 		HandshakeTimeout: time.Duration(wo.HandshakeTimeout), KeyframeInterval: time.Duration(wo.KeyframeInterval),
 		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
 		Logger:       s.Logger, Registerer: reg}
-	s.webrtc.Authorize = s.webrtcAuthorize() // auth (H3): WHIP/WHEP bearer tokens
+	s.webrtc.Authorize = s.webrtcAuthorize() // WHIP/WHEP bearer tokens
 	for _, is := range wo.ICEServers {
 		s.webrtc.ICEServers = append(s.webrtc.ICEServers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
@@ -301,7 +301,7 @@ func (s *Server) newAuth(reg prometheus.Registerer) (*auth.Auth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth.credentials: %w", err)
 	}
-	// Eddy's own tokens and UI sessions (H3): signed with a key kept in
+	// Eddy's own tokens and UI sessions: signed with a key kept in
 	// the data directory, so that they survive a restart.
 	key, err := auth.LoadKey(c.Data)
 	if err != nil {
