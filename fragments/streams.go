@@ -135,13 +135,10 @@ func (m *Manager) eventsOf(name string) *datastreams.Stream {
 	return s
 }
 
-// ARNOf returns the ARN of a stream by name: its own when it exists, else
-// the ARN pattern of any stream of that name (for messages about streams
-// a request names).
-func (m *Manager) ARNOf(name string) string {
-	if d, err := m.Describe(name); err == nil {
-		return d.ARN
-	}
+// ARNPattern is the ARN pattern of every stream named name, whenever
+// created: the resource of a permission message, which must not tell a
+// caller whether the stream exists.
+func (m *Manager) ARNPattern(name string) string {
 	return fmt.Sprintf("arn:aws:kinesisvideo:%s:%s:stream/%s/*", m.Core.Region, m.Core.AccountID, name)
 }
 

@@ -1,6 +1,7 @@
 package hls
 
 import (
+	"crypto/hmac"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 )
@@ -18,10 +20,15 @@ import (
 type Server struct {
 	Manager *fragments.Manager
 	// Guard checks GetHLSStreamingSessionURL calls (nil: open).
-	Guard  *kvsapi.Guard
-	Key    []byte
-	Now    func() time.Time
-	Logger *slog.Logger
+	Guard *kvsapi.Guard
+	// OnFailure, when set, hears of every playlist or segment request
+	// refused for its session token (reason: awsauth.ReasonMissing,
+	// ReasonSignature for a malformed or forged token, ReasonExpired,
+	// ReasonAccessDenied), and may hold it before it is answered.
+	OnFailure func(r *http.Request, reason, who string)
+	Key       []byte
+	Now       func() time.Time
+	Logger    *slog.Logger
 
 	sign     signer
 	resolver *kvsapi.Resolver
@@ -82,18 +89,22 @@ func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragments.Store, bool) {
 	sess, err := s.sign.verify(r.URL.Query().Get("SessionToken"))
 	if err != nil {
-		s.deny(w, "The session token is not valid.")
+		reason := awsauth.ReasonSignature
+		if r.URL.Query().Get("SessionToken") == "" {
+			reason = awsauth.ReasonMissing
+		}
+		s.deny(w, r, reason, "", "The session token is not valid.")
 		return nil, nil, false
 	}
 	if s.Now().Unix() > sess.Expires {
-		s.deny(w, "The session token has expired.")
+		s.deny(w, r, awsauth.ReasonExpired, sess.Identity, "The session token has expired.")
 		return nil, nil, false
 	}
 	// A session lasts no longer than its identity's permission (removed
-	// from the configuration, it ends), and one opened while Eddy had no
-	// credentials ends when it gets some.
-	if s.Guard.Enabled() && !s.Guard.StillAllowed(sess.Identity, sess.action(), sess.Stream) {
-		s.deny(w, "The identity that opened this session may no longer read the stream.")
+	// from the configuration, or its secret changed, it ends), and one
+	// opened while Eddy had no credentials ends when it gets some.
+	if s.Guard.Enabled() && !s.stillAllowed(sess) {
+		s.deny(w, r, awsauth.ReasonAccessDenied, sess.Identity, "The identity that opened this session may no longer read the stream.")
 		return nil, nil, false
 	}
 	d, err := s.Manager.Describe(sess.Stream)
@@ -109,7 +120,22 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragme
 	return sess, st, true
 }
 
-// deny answers 403 with the KVS error shape.
-func (s *Server) deny(w http.ResponseWriter, msg string) {
+// stillAllowed reports whether a session's identity still exists with
+// the same secret and may still read the session's stream.
+func (s *Server) stillAllowed(sess *session) bool {
+	id, ok := s.Guard.Identity(sess.Identity)
+	if !ok || !id.Allowed(sess.action(), sess.Stream) {
+		return false
+	}
+	tag := s.sign.secretTag(id.AccessKeyID, id.Secret)
+	return hmac.Equal(tag[:], sess.SecretTag[:])
+}
+
+// deny refuses a request for its session (403 NotAuthorizedException),
+// after telling OnFailure.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, reason, who, msg string) {
+	if s.OnFailure != nil {
+		s.OnFailure(r, reason, who)
+	}
 	kvsapi.WriteStatus(w, http.StatusForbidden, kvsapi.Errorf(kvsapi.CodeNotAuthorized, "%s", msg))
 }

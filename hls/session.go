@@ -35,6 +35,9 @@ type session struct {
 	// Identity is the access key id that opened the session ("" when Eddy
 	// has no credentials): every request re-checks it may still.
 	Identity string
+	// SecretTag binds the session to the secret Identity had when it was
+	// opened (signer.secretTag).
+	SecretTag [secretTagSize]byte
 	// UI: the web UI opened the session for a signed-in user, whose
 	// permission to keep watching is hls:read rather than the API action.
 	UI bool

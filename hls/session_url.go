@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
@@ -35,9 +36,20 @@ type sessionURLIn struct {
 // the stream: the same session URL as the API operation, for principal
 // ("" without credentials), which must keep hls:read for the session to
 // keep playing.
+//
+// The stream the request resolves to (by StreamName or StreamARN) is
+// checked again here against hls:read: what the UI checked is the name it
+// read, and this is the one served.
 func (s *Server) ServeSessionURL(w http.ResponseWriter, r *http.Request, principal string) {
-	var open *kvsapi.Guard // the UI checked the caller: no SigV4 here
-	c, ok := open.Begin(w, r, "GetHLSStreamingSessionURL", s.resolver)
+	var id *awsauth.Identity
+	if principal != "" && s.Guard.Enabled() {
+		var ok bool
+		if id, ok = s.Guard.Identity(principal); !ok {
+			s.deny(w, r, awsauth.ReasonUnknownKey, principal, "The identity of this session is no longer configured.")
+			return
+		}
+	}
+	c, ok := s.Guard.BeginAs(w, r, "GetHLSStreamingSessionURL", s.resolver, id, ActionUI)
 	if ok {
 		s.serveSessionURL(w, r, c, principal)
 	}
@@ -66,6 +78,9 @@ func (s *Server) serveSessionURL(w http.ResponseWriter, r *http.Request, c *kvsa
 	}
 	if principal != "" {
 		sess.Identity, sess.UI = principal, true
+	}
+	if id := c.ID; id != nil {
+		sess.SecretTag = s.sign.secretTag(id.AccessKeyID, id.Secret)
 	}
 	scheme := "http"
 	if r.TLS != nil {

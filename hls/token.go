@@ -17,8 +17,8 @@ import (
 const tokenMAC = 16
 
 // tokenVersion is the first byte of a token body. Version 2 added the
-// container byte, version 3 the identity that opened the session and
-// whether the web UI opened it; tokens
+// container byte, version 3 the identity that opened the session, a tag
+// of its secret and whether the web UI opened it; tokens
 // of other versions are refused.
 const tokenVersion = 3
 
@@ -33,6 +33,7 @@ func (s *session) marshal() []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(v))
 	}
 	b = binary.BigEndian.AppendUint64(b, s.Anchor)
+	b = append(b, s.SecretTag[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Stream)))
 	b = append(b, s.Stream...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.Identity)))
@@ -47,7 +48,7 @@ func boolByte(v bool) byte {
 }
 
 func unmarshalSession(b []byte) (*session, error) {
-	const fixed = 7 + 4 + 8*6 + 2
+	const fixed = 7 + 4 + 8*6 + secretTagSize + 2
 	if len(b) < fixed || b[0] != tokenVersion {
 		return nil, ErrBadToken
 	}
@@ -62,6 +63,7 @@ func unmarshalSession(b []byte) (*session, error) {
 	s.Start, s.End, s.Expires, s.Issued, s.Created = vals[0], vals[1], vals[2], vals[3], vals[4]
 	s.Anchor = binary.BigEndian.Uint64(b[p:])
 	p += 8
+	p += copy(s.SecretTag[:], b[p:])
 	n := int(binary.BigEndian.Uint16(b[p:]))
 	p += 2
 	if len(b) < p+n+2 || s.Mode < ModeLive || s.Mode > ModeOnDemand || s.Disc < DiscAlways || s.Disc > DiscOnDisc ||
@@ -77,6 +79,19 @@ func unmarshalSession(b []byte) (*session, error) {
 	}
 	s.Identity = string(b[p:])
 	return s, nil
+}
+
+// secretTagSize is the length of a session's tag of its identity's secret.
+const secretTagSize = 8
+
+// secretTag binds a session to its identity's secret: changing the secret
+// (a leaked one, rotated) ends the sessions opened with the old one.
+func (g signer) secretTag(akid, secret string) [secretTagSize]byte {
+	m := hmac.New(sha256.New, g.key)
+	m.Write([]byte("eddy hls identity\x00" + akid + "\x00" + secret))
+	var tag [secretTagSize]byte
+	copy(tag[:], m.Sum(nil))
+	return tag
 }
 
 // signer signs and verifies session tokens with an HMAC-SHA256 key.

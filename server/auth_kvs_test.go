@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
 	"github.com/eddy-video/eddy/datastreams/awsauth"
+	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -93,7 +94,7 @@ func TestKVSAuthGoSDK(t *testing.T) {
 		t.Fatalf("DescribeStream cam-1 as the reader: %v", err)
 	}
 	_, err = reader.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: aws.String("lobby")})
-	wantAPIError(t, "DescribeStream lobby as the reader", err, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/AKIDKVSREADER is not authorized to perform: kinesisvideo:DescribeStream on resource: arn:aws:kinesisvideo:us-east-1:000000000000:stream/lobby/")
+	wantAPIError(t, "DescribeStream lobby as the reader", err, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/AKIDKVSREADER is not authorized to perform: kinesisvideo:DescribeStream on resource: arn:aws:kinesisvideo:us-east-1:000000000000:stream/lobby/* because")
 
 	// Refused calls, each through the SDK's own error, change nothing.
 	for _, tc := range badSignings(kvsAdmin, kvsReader, "kinesisvideo") {
@@ -113,7 +114,7 @@ func TestKVSAuthGoSDK(t *testing.T) {
 		_, err = kv.UpdateDataRetention(ctx, &kinesisvideo.UpdateDataRetentionInput{StreamName: aws.String("cam-1"),
 			CurrentVersion: aws.String("whatever"), Operation: kvtypes.UpdateDataRetentionOperationIncreaseDataRetention, DataRetentionChangeInHours: aws.Int32(5)})
 		wantAPIError(t, tc.name+": UpdateDataRetention", err, tc.code, tc.contains)
-		if tc.code == "AccessDeniedException" && !strings.Contains(err.Error(), "kinesisvideo:UpdateDataRetention on resource: "+cam1ARN) {
+		if tc.code == "AccessDeniedException" && !strings.Contains(err.Error(), "kinesisvideo:UpdateDataRetention on resource: arn:aws:kinesisvideo:us-east-1:000000000000:stream/cam-1/* because") {
 			t.Errorf("UpdateDataRetention as the reader: %v", err)
 		}
 		_, err = admin.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: aws.String(bad)})
@@ -184,6 +185,25 @@ func TestKVSAuthGoSDK(t *testing.T) {
 	}
 	if st, _, _ := httpGet(t, *adminHLS.HLSStreamingSessionURL); st != 200 {
 		t.Fatalf("the administrator's session: %d", st)
+	}
+	forged := strings.Replace(*adminHLS.HLSStreamingSessionURL, "SessionToken=", "SessionToken=AAAA", 1)
+	if st, _, body := httpGet(t, forged); st != http.StatusForbidden || !strings.Contains(body, "NotAuthorizedException") {
+		t.Fatalf("a forged session token: %d %s", st, body)
+	}
+	for reason, want := range map[string]int{"access_denied": 1, "signature": 1} {
+		if n := authFailures(t, e, "hls", reason); n != want {
+			t.Errorf("eddy_auth_failures_total{protocol=hls,reason=%s} = %d, want %d", reason, n, want)
+		}
+	}
+	// The administrator's secret is rotated (it leaked): the sessions
+	// opened with the old one end.
+	rotated := *adminID
+	rotated.Secret = "a-new-admin-secret"
+	if err := creds.Replace([]awsauth.Identity{rotated, narrowed}, ".events"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, _ := httpGet(t, *adminHLS.HLSStreamingSessionURL); st != http.StatusForbidden {
+		t.Fatalf("the administrator's session after the secret changed: %d", st)
 	}
 }
 
@@ -421,4 +441,31 @@ func videoNames(e *servertest.Env) []string {
 		names = append(names, v.Name)
 	}
 	return names
+}
+
+// TestUIHLSChecksTheResolvedStream: the web UI's HLS endpoint checks
+// hls:read on the stream it serves, however the body names it: a body
+// whose StreamName passes the UI's check but resolves (by StreamARN) to
+// another stream is refused without saying anything of that stream.
+func TestUIHLSChecksTheResolvedStream(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, withAuth, func(c *server.Config) { c.Auth.FailureLimit = 0 })
+	lobby, err := e.Server.Videos().CreateStream("lobby", fragments.CreateOptions{RetentionHours: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := newUIClient(t, e.URL)
+	if st, _, b := ui.do("POST", "/api/v1/ui/login", loginBody(viewKey, viewSecret)); st != 200 {
+		t.Fatalf("login: %d %s", st, b)
+	}
+	if st, _, b := ui.do("POST", "/api/v1/ui/hls", `{"StreamName":"lobby"}`); st != http.StatusForbidden || authFailures(t, e, "web", "access_denied") != 1 {
+		t.Errorf("UI HLS session for lobby: %d %s, and counted %d times", st, b, authFailures(t, e, "web", "access_denied"))
+	}
+	for _, arn := range []string{lobby.ARN, "arn:aws:kinesisvideo:us-east-1:000000000000:stream/nothing/1"} {
+		body := `{"StreamName":"cam-1","StreamARN":"` + arn + `","StreamName":null,"PlaybackMode":"LIVE"}`
+		st, _, b := ui.do("POST", "/api/v1/ui/hls", body)
+		if st != http.StatusForbidden || !strings.Contains(b, "AccessDeniedException") || !strings.Contains(b, "hls:read") {
+			t.Errorf("UI HLS session for %s by ARN: %d %s", arn, st, b)
+		}
+	}
 }

@@ -64,6 +64,9 @@ func (s *Server) webAccess() *web.Access {
 			}
 			return principal(id), exp, nil
 		},
+		OnDenied: func(r *http.Request, who string) {
+			s.auth.Failed("web", awsauth.ReasonAccessDenied, r.RemoteAddr, who)
+		},
 		Token: func(p *web.Principal, actions []string, stream string) (string, time.Time, error) {
 			id, ok := s.auth.Credentials.Lookup(p.Name)
 			if !ok {

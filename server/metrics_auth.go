@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"net/http"
@@ -25,8 +26,7 @@ func (s *Server) guardMetrics(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
-		if tok, ok := strings.CutPrefix(authz, "Bearer "); ok && a.MetricsToken != "" &&
-			subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.MetricsToken)) == 1 {
+		if tok, ok := strings.CutPrefix(authz, "Bearer "); ok && a.MetricsToken != "" && sameSecret(strings.TrimSpace(tok), a.MetricsToken) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -61,4 +61,11 @@ func (s *Server) metricsSigned(w http.ResponseWriter, r *http.Request, h http.Ha
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// sameSecret compares two secrets in constant time, their lengths
+// included (both are hashed first).
+func sameSecret(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }

@@ -188,6 +188,12 @@ func (s *Server) Initialize() error {
 		return err
 	}
 	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls")}
+	if s.auth.Enabled() {
+		hlsServer.OnFailure = func(r *http.Request, reason, who string) {
+			s.auth.Failed("hls", reason, r.RemoteAddr, who)
+			s.auth.Wait(r.Context(), r.RemoteAddr)
+		}
+	}
 	hlsServer.Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
 		Access:     s.webAccess(), // UI login, sessions and tokens
@@ -200,6 +206,11 @@ func (s *Server) Initialize() error {
 		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
 		Logger:       s.Logger, Registerer: reg}
 	s.webrtc.Authorize = s.webrtcAuthorize() // WHIP/WHEP bearer tokens
+	if s.auth.Enabled() {
+		s.webrtc.OnDenied = func(r *http.Request, who string) {
+			s.auth.Failed("webrtc", awsauth.ReasonAccessDenied, r.RemoteAddr, who)
+		}
+	}
 	for _, is := range wo.ICEServers {
 		s.webrtc.ICEServers = append(s.webrtc.ICEServers, webrtc.ICEServer{URLs: is.URLs, Username: is.Username, Credential: is.Credential})
 	}
@@ -223,7 +234,7 @@ func (s *Server) Initialize() error {
 	// Headers are capped (Go's default is 1 MB) and so are the
 	// connections still sending theirs: slow clients with huge headers
 	// cannot take the memory.
-	gate := &headerGate{max: max(64, c.Limits.Connections/8)}
+	gate := newHeaderGate(max(64, c.Limits.Connections/8), reg)
 	s.http = &http.Server{
 		Handler:           r,
 		Protocols:         &protocols,
@@ -466,5 +477,5 @@ func (s *Server) hookRTSP(rs *rtsp.Server, reg prometheus.Registerer) {
 	rs.Authenticate = s.auth.Secret
 	rs.Authorize = s.auth.Allowed
 	rs.OnAuthFailure = s.auth.RTSPFailed
-	rs.Penalty = s.auth.Penalty
+	rs.SlowDown = s.auth.Wait
 }

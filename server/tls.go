@@ -79,11 +79,12 @@ func SelfSignedCertificate(hosts []string, valid time.Duration) (certPEM, keyPEM
 		Subject:      pkix.Name{CommonName: hosts[len(hosts)-1], Organization: []string{"Eddy (self-signed)"}},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(valid),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		// A CA of itself, so that clients can trust it as a root.
+		// A leaf, not a CA: clients trust exactly this certificate, and
+		// whoever reads its key can sign nothing else they would accept.
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
+		IsCA:                  false,
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {

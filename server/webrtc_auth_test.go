@@ -177,3 +177,49 @@ func TestWebRTCPenalty(t *testing.T) {
 		}
 	}
 }
+
+// TestWebRTCOptionsICECredentials: with credentials configured, OPTIONS
+// lists TURN servers with their passwords only to a request with a valid
+// token for the stream; a CORS preflight or anyone else sees the STUN
+// servers alone, and the 201 of an authorized POST lists both.
+func TestWebRTCOptionsICECredentials(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t, withAuth, func(c *server.Config) {
+		c.Auth.FailureLimit = 0
+		c.WebRTCOptions.ICEServers = []server.ICEServerConfig{{URLs: []string{"stun:stun.example.net:3478"}},
+			{URLs: []string{"turn:turn.example.net:3478"}, Username: "u", Credential: "turn-password"}}
+	})
+	a := e.Server.Auth()
+	links := func(token string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, e.URL+"/webrtc/cam-1/whep", nil)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		if token != "" {
+			whepclient.WithToken(token)(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("OPTIONS: %d", resp.StatusCode)
+		}
+		return strings.Join(resp.Header.Values("Link"), ", ")
+	}
+	for name, tc := range map[string]struct {
+		token    string
+		wantTURN bool
+	}{
+		"no token":          {"", false},
+		"a forged token":    {"eddy.AAAA", false},
+		"another stream's":  {issueToken(t, a, viewKey, "cam-2", time.Minute, "webrtc:read"), false},
+		"a token for cam-1": {issueToken(t, a, viewKey, "cam-1", time.Minute, "webrtc:read"), true},
+		"a token for cam-*": {issueToken(t, a, viewKey, "cam-*", time.Minute, "webrtc:read"), true},
+	} {
+		got := links(tc.token)
+		if !strings.Contains(got, "stun:stun.example.net") || strings.Contains(got, "turn-password") != tc.wantTURN {
+			t.Errorf("OPTIONS with %s: Link %q (TURN credentials wanted: %v)", name, got, tc.wantTURN)
+		}
+	}
+}

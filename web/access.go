@@ -41,6 +41,9 @@ type Access struct {
 	// Token issues a bearer token for WHEP/WHIP (webrtc:read,
 	// webrtc:publish) on stream, for p.
 	Token func(p *Principal, actions []string, stream string) (string, time.Time, error)
+	// OnDenied, when set, hears of every request refused because its
+	// principal lacks the permission (counted as a failed authorization).
+	OnDenied func(r *http.Request, principal string)
 }
 
 // open is the principal of a UI without Access: anyone may do anything.
@@ -59,7 +62,11 @@ func notAuthorized(msg string) *apiError {
 	return &apiError{Status: http.StatusUnauthorized, Code: kvsapi.CodeNotAuthorized, Message: msg}
 }
 
-func accessDenied(p *Principal, action, stream string) *apiError {
+// accessDenied refuses r because p may not perform action on stream.
+func (h *Handler) accessDenied(r *http.Request, p *Principal, action, stream string) *apiError {
+	if h.Access != nil && h.Access.OnDenied != nil {
+		h.Access.OnDenied(r, p.Name)
+	}
 	return &apiError{Status: http.StatusForbidden, Code: "AccessDeniedException",
 		Message: p.Name + " is not allowed " + action + " on stream " + stream}
 }
@@ -206,7 +213,7 @@ func (h *Handler) uiToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !p.Allowed(a, in.Stream) {
-			h.writeError(w, accessDenied(p, a, in.Stream))
+			h.writeError(w, h.accessDenied(r, p, a, in.Stream))
 			return
 		}
 	}
@@ -251,7 +258,7 @@ func (h *Handler) uiHLS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.Allowed(actionHLS, in.StreamName) {
-		h.writeError(w, accessDenied(p, actionHLS, in.StreamName))
+		h.writeError(w, h.accessDenied(r, p, actionHLS, in.StreamName))
 		return
 	}
 	if h.HLSSession == nil {

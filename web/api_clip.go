@@ -44,7 +44,7 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 	}
 	p, ae := h.who(r)
 	if ae == nil && !p.Allowed(actionClip, name) {
-		ae = accessDenied(p, actionClip, name)
+		ae = h.accessDenied(r, p, actionClip, name)
 	}
 	if ae != nil {
 		kvsapi.WriteStatus(w, ae.Status, &kvsapi.Error{Code: ae.Code, Message: ae.Message})

@@ -64,7 +64,7 @@ func (h *Handler) coverage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.Allowed(actionHLS, name) {
-		h.writeError(w, accessDenied(p, actionHLS, name))
+		h.writeError(w, h.accessDenied(r, p, actionHLS, name))
 		return
 	}
 	from, to, err := parseWindow(r, h.Now())

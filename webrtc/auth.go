@@ -91,6 +91,9 @@ func (s *Server) authorizeResource(w http.ResponseWriter, r *http.Request, ss *s
 		return false
 	}
 	if who != ss.owner.principal {
+		if s.OnDenied != nil {
+			s.OnDenied(r, who)
+		}
 		s.authError(w, &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope",
 			Message: fmt.Sprintf("this session belongs to another identity than %s", who)})
 		return false

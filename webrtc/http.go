@@ -51,8 +51,14 @@ func cors(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) linkHeaders(w http.ResponseWriter) {
+// linkHeaders lists the ICE servers (RFC 9725 §4.6); those with
+// credentials only when withCredentials, so that TURN passwords go to
+// authenticated clients alone.
+func (s *Server) linkHeaders(w http.ResponseWriter, withCredentials bool) {
 	for _, is := range s.ICEServers {
+		if is.Username != "" && !withCredentials {
+			continue
+		}
 		for _, u := range is.URLs {
 			v := fmt.Sprintf("<%s>; rel=\"ice-server\"", u)
 			if is.Username != "" {
@@ -71,11 +77,26 @@ func (s *Server) options(w http.ResponseWriter, r *http.Request) {
 	}
 	if chi.URLParam(r, "id") == "" {
 		w.Header().Set("Accept-Post", "application/sdp")
-		s.linkHeaders(w)
+		s.linkHeaders(w, s.optionsAuthorized(r, kind))
 	} else {
 		w.Header().Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// optionsAuthorized reports whether an OPTIONS request may see the ICE
+// servers' credentials: always without Authorize; with it, when the
+// request carries a credential valid for the stream (a CORS preflight
+// carries none, and is not counted as a failure).
+func (s *Server) optionsAuthorized(r *http.Request, kind string) bool {
+	if s.Authorize == nil {
+		return true
+	}
+	if r.Header.Get("Authorization") == "" {
+		return false
+	}
+	_, err := s.Authorize(r, actionOf(kind), chi.URLParam(r, "stream"))
+	return err == nil
 }
 
 // httpError writes err as plain text with its status (400 for anything
@@ -170,7 +191,7 @@ func (s *Server) respondCreated(w http.ResponseWriter, ss *session, answer strin
 	if len(notices) > 0 {
 		h.Set(noticeHeader, strings.Join(notices, "; "))
 	}
-	s.linkHeaders(w)
+	s.linkHeaders(w, true) // the POST was authorized
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }

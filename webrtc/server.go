@@ -60,7 +60,11 @@ type Server struct {
 	// (ActionRead, ActionPublish) on stream, and returns who it is: a
 	// session's resource answers only its maker. An *AuthError says the
 	// status; nil Authorize: open to anyone who can reach the port.
-	Authorize  func(r *http.Request, action, stream string) (principal string, err error)
+	Authorize func(r *http.Request, action, stream string) (principal string, err error)
+	// OnDenied, when set, is told of a PATCH or DELETE refused because its
+	// valid credential names another identity than the session's maker
+	// (Authorize reports its own refusals).
+	OnDenied   func(r *http.Request, principal string)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 

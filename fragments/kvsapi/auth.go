@@ -23,17 +23,6 @@ type Guard struct {
 // Enabled reports whether the guard checks requests.
 func (g *Guard) Enabled() bool { return g != nil && g.Verifier != nil }
 
-// StillAllowed reports whether the identity with access key id akid still
-// exists and may perform action on stream: sessions and tokens issued to
-// it never outlive its permission.
-func (g *Guard) StillAllowed(akid, action, stream string) bool {
-	if akid == "" {
-		return false
-	}
-	id, ok := g.Verifier.Credentials.Lookup(akid)
-	return ok && id.Allowed(action, stream)
-}
-
 // Call is one request to a Kinesis Video operation past the guard: its
 // body, who signed it and the operation's action, so that naming a stream
 // also checks that the identity may act on it.
@@ -61,11 +50,35 @@ func (g *Guard) Begin(w http.ResponseWriter, r *http.Request, op string, rv *Res
 	}
 	id, f := g.Verifier.Verify(r, "kinesisvideo", body)
 	if f != nil {
-		g.refuse(w, r, f, "")
+		g.refuse(w, r, f, awsauth.ClaimedKeyID(r))
 		return nil, false
 	}
 	c.ID = id
 	return c, true
+}
+
+// BeginAs reads a request's body for operation op on behalf of id, an
+// identity another layer authenticated (the web UI's session), whose
+// permission on every stream the call names is action. A nil id (Eddy
+// without credentials) is allowed everything.
+func (g *Guard) BeginAs(w http.ResponseWriter, r *http.Request, op string, rv *Resolver, id *awsauth.Identity, action string) (*Call, bool) {
+	body, err := readBody(r)
+	if err != nil {
+		WriteError(w, err)
+		return nil, false
+	}
+	if id != nil && !g.Enabled() {
+		id = nil // no verifier: nothing to answer a refusal with
+	}
+	return &Call{R: r, Body: body, Action: action, ID: id, guard: g, rv: rv}, true
+}
+
+// Identity returns the configured identity of an access key id.
+func (g *Guard) Identity(akid string) (*awsauth.Identity, bool) {
+	if !g.Enabled() {
+		return nil, false
+	}
+	return g.Verifier.Credentials.Lookup(akid)
 }
 
 // refuse reports a failure and answers it in the Kinesis Video shape.
@@ -96,7 +109,7 @@ func (c *Call) Allow(stream string) error {
 	}
 	resource := "*"
 	if stream != "" {
-		resource = c.rv.Videos.ARNOf(stream)
+		resource = c.rv.Videos.ARNPattern(stream)
 	}
 	return &authError{awsauth.AccessDenied(c.ID, c.guard.Account, c.Action, resource)}
 }

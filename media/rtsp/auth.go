@@ -1,9 +1,9 @@
 package rtsp
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"strings"
-	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/auth"
@@ -163,8 +163,12 @@ func (s *Server) verify(sc *gortsplib.ServerConn, req *base.Request, h *headers.
 
 // basicOK checks a Basic password, which is allowed over TLS only.
 func basicOK(secure bool, h *headers.Authorization, secret string) bool {
-	return secure && h.Method == headers.AuthMethodBasic &&
-		subtle.ConstantTimeCompare([]byte(h.BasicPass), []byte(secret)) == 1
+	if !secure || h.Method != headers.AuthMethodBasic {
+		return false
+	}
+	// Hashed first, so that the comparison does not reveal the length.
+	got, want := sha256.Sum256([]byte(h.BasicPass)), sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // stale reports whether a Digest response is right for the nonce it
@@ -217,20 +221,10 @@ func (s *Server) connClosed(sc *gortsplib.ServerConn) {
 }
 
 // slowDown holds the answer to an address that failed too often
-// (Server.Penalty), or until the server closes.
+// (Server.SlowDown), or until the server closes.
 func (s *Server) slowDown(sc *gortsplib.ServerConn) {
-	if s.Penalty == nil {
-		return
-	}
-	d := s.Penalty(sc.NetConn().RemoteAddr().String())
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-s.ctx.Done():
+	if s.SlowDown != nil {
+		s.SlowDown(s.ctx, sc.NetConn().RemoteAddr().String())
 	}
 }
 

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"context"
 	"encoding/base64"
 	"net"
 	"net/url"
@@ -62,10 +63,14 @@ func (a *testAuthority) hook(s *Server) {
 		a.failures = append(a.failures, reason+" "+user)
 		a.mu.Unlock()
 	}
-	s.Penalty = func(string) time.Duration {
+	s.SlowDown = func(ctx context.Context, _ string) {
 		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.penalty
+		d := a.penalty
+		a.mu.Unlock()
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
 	}
 }
 

@@ -87,10 +87,10 @@ type Server struct {
 	// authorization: the client's address, the user it claimed ("" for
 	// none) and a Reason*.
 	OnAuthFailure func(addr, user, reason string)
-	// Penalty returns how long to hold a request from addr before its
-	// credentials are checked (an address that failed too often); nil:
-	// never.
-	Penalty func(addr string) time.Duration
+	// SlowDown holds a request from addr before its credentials are
+	// checked, while the address is slowed down for failing too often,
+	// or until ctx ends; nil: never.
+	SlowDown func(ctx context.Context, addr string)
 
 	// AuthTimeout closes a connection that has not sent a request that
 	// authenticates (with authentication off: any whole request) this

@@ -82,13 +82,8 @@ func (a *Auth) ServeTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeAWSError answers an authentication or authorization failure in
-// Kinesis Video's error shape, with the status AWS gives it: 403 for
-// signature failures, 401 for AccessDeniedException (the Kinesis Video
-// control-plane model's).
+// Kinesis Video's error shape, with 403 as the Kinesis Video operations
+// answer every one.
 func writeAWSError(w http.ResponseWriter, e *awsauth.Error) {
-	status := http.StatusForbidden
-	if e.Type == awsauth.TypeAccessDenied {
-		status = http.StatusUnauthorized
-	}
-	kvsapi.WriteStatus(w, status, &kvsapi.Error{Code: e.Type, Message: e.Message})
+	kvsapi.WriteStatus(w, http.StatusForbidden, &kvsapi.Error{Code: e.Type, Message: e.Message})
 }

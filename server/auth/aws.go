@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 )
@@ -26,18 +25,11 @@ func LoadSecret(inline, file string) (string, error) {
 
 // FailureHook returns the hook an AWS API (kdsapi, kvsapi) calls for each
 // refused request before answering it: the failure is counted and logged
-// under protocol, and an address over its failure limit waits its
-// Penalty (or until it goes away) before it hears why.
+// under protocol, and an address over its failure limit waits its turn
+// (Wait) before it hears why.
 func (a *Auth) FailureHook(protocol string) func(r *http.Request, f *awsauth.Failure, who string) {
 	return func(r *http.Request, f *awsauth.Failure, who string) {
 		a.Failed(protocol, f.Reason, r.RemoteAddr, who)
-		if d := a.Penalty(r.RemoteAddr); d > 0 {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-			}
-		}
+		a.Wait(r.Context(), r.RemoteAddr)
 	}
 }

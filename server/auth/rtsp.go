@@ -1,7 +1,7 @@
 package auth
 
 // The hooks media/rtsp.Server takes (Authenticate, Authorize,
-// OnAuthFailure; Penalty is Auth.Penalty): RTSP's user name is the access
+// OnAuthFailure; SlowDown is Auth.Wait): RTSP's user name is the access
 // key id and its password the secret access key.
 
 // Secret returns the secret access key of an access key id: what Digest

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"net/http"
@@ -168,21 +167,6 @@ func bearerToken(r *http.Request) (string, bool) {
 	}
 	tok = strings.TrimSpace(tok)
 	return tok, tok != ""
-}
-
-// Wait holds a request from addr for the address's penalty (Penalty),
-// or until ctx ends.
-func (a *Auth) Wait(ctx context.Context, addr string) {
-	d := a.Penalty(addr)
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // grants reports whether id may perform action on every stream pattern
