@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -75,6 +76,7 @@ func (s *Server) Initialize() error {
 	} else {
 		s.Logger.Info("no credentials configured: listening on loopback only", "http", c.HTTP)
 	}
+	s.checkFileLimit()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.core = &datastreams.Core{
@@ -293,6 +295,26 @@ func (s *Server) Initialize() error {
 	s.ready.Store(true)
 	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "rtsps", s.RTSPSAddr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
+}
+
+// checkFileLimit warns when the file descriptor limit is below what the
+// connection caps allow the listeners to hold (plus room for the store's
+// files): a flood would exhaust descriptors before any cap refuses it,
+// and accepts would fail (retried) for everyone until it leaves.
+func (s *Server) checkFileLimit() {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	listeners := 2 // HTTP, RTSP
+	if s.Config.TLSCert != "" {
+		listeners++ // RTSPS
+	}
+	need := uint64(listeners*s.Config.Limits.Connections + 1024)
+	if rl.Cur < need {
+		s.Logger.Warn("the file descriptor limit is below what limits.connections lets clients hold; raise it (LimitNOFILE, ulimit -n) or lower limits.connections",
+			"limit", rl.Cur, "wanted", need, "limits.connections", s.Config.Limits.Connections, "listeners", listeners)
+	}
 }
 
 // newAuth builds the configured identities (secrets read from their
