@@ -17,6 +17,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/conn"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -513,8 +514,9 @@ func (rc *rtspConn) announce(t *testing.T, name string) (*base.Response, error) 
 
 // TestRTSPAnnounceWithoutRecord reproduces name squatting: a client
 // ANNOUNCEs a stream (and SETUPs it, or not) and never sends RECORD. The
-// real camera is refused at first; after PublishTimeout the name is free,
-// the squatter's connection closed, and the camera publishes.
+// real camera is refused at first; once the squatter has held the name
+// for half of PublishTimeout, the camera's ANNOUNCE takes it over (the
+// squatter's connection is closed) and the camera publishes.
 func TestRTSPAnnounceWithoutRecord(t *testing.T) {
 	for _, setup := range []bool{false, true} {
 		t.Run(fmt.Sprintf("setup=%v", setup), func(t *testing.T) {
@@ -548,8 +550,8 @@ func TestRTSPAnnounceWithoutRecord(t *testing.T) {
 				_, pubErr = startPublisher(t, addr, "cam1", gortsplib.TransportTCP, h264PubTrack())
 				return pubErr == nil
 			})
-			if d := time.Since(start); d < timeout {
-				t.Fatalf("the name was released after %v, before PublishTimeout", d)
+			if d := time.Since(start); d < timeout/2 {
+				t.Fatalf("the name was taken over after %v, before half of PublishTimeout", d)
 			}
 			select {
 			case <-squatterClosed:
@@ -560,5 +562,63 @@ func TestRTSPAnnounceWithoutRecord(t *testing.T) {
 				t.Fatalf("publish timeouts counted: %v, want 1", got)
 			}
 		})
+	}
+}
+
+// TestRTSPRepeatingSquatter: a squatter that ANNOUNCEs again as soon as
+// it is dropped, in a loop, does not keep a camera from publishing: the
+// camera takes the name over from the squatter's stale ANNOUNCE, then
+// records, and the squatter is refused from then on.
+func TestRTSPRepeatingSquatter(t *testing.T) {
+	reg := &media.Registry{Logger: mediatest.Logger()}
+	srv := &Server{Address: "127.0.0.1:0", Registry: reg, Logger: mediatest.Logger(), PublishTimeout: time.Second}
+	if err := srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	addr := srv.Addr()
+	stop := make(chan struct{})
+	var held, refused atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			nc, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				continue
+			}
+			rc := &rtspConn{nc: nc, c: conn.NewConn(nc), addr: addr}
+			res, err := rc.announce(t, "cam1")
+			if err == nil && res.StatusCode == base.StatusOK {
+				held.Add(1)
+				select { // hold the name until the server drops it
+				case <-closedAt(nc):
+				case <-stop:
+				}
+			} else {
+				refused.Add(1)
+			}
+			nc.Close()
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	mediatest.WaitFor(t, "the squatter to hold the name", func() bool { return held.Load() > 0 })
+	start := time.Now()
+	var pub *testPublisher
+	mediatest.WaitFor(t, "the camera to publish", func() bool {
+		p, err := startPublisher(t, addr, "cam1", gortsplib.TransportTCP, h264PubTrack())
+		pub = p
+		return err == nil
+	})
+	t.Logf("the camera published %v after the squatter took the name (%d ANNOUNCEs held, %d refused)", time.Since(start), held.Load(), refused.Load())
+	before := refused.Load()
+	mediatest.WaitFor(t, "the squatter to be refused", func() bool { return refused.Load() > before+3 })
+	if err := pub.write(pub.tracks[0], 0, videoNTP(0), mediatest.H264AU(0)); err != nil {
+		t.Fatalf("the camera lost the name: %v", err)
 	}
 }

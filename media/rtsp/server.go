@@ -136,6 +136,7 @@ type rtspSession struct {
 	// time; recording stops it (both guarded by Server.mu).
 	recordWait *time.Timer
 	recording  bool
+	announced  time.Time // when pub was announced
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
@@ -681,6 +682,9 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		return errorResponse(err), nil
 	}
 	hub, err := s.Registry.Publish(name, rtpcodec.TracksOf(tracks))
+	if err != nil && s.takeOverPending(name) {
+		hub, err = s.Registry.Publish(name, rtpcodec.TracksOf(tracks))
+	}
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
@@ -689,7 +693,7 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	closed := s.closed
 	if !closed {
 		ss := ctx.Session
-		s.sessions[ss] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks},
+		s.sessions[ss] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}, announced: time.Now(),
 			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) })}
 	}
 	s.mu.Unlock()
@@ -784,6 +788,37 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 	}
 	s.log.Info("publisher recording", "stream", pub.name, "transport", ctx.Session.SetuppedTransport().String())
 	return okResponse(), nil
+}
+
+// takeOverPending frees name from an RTSP publication that announced it
+// a while ago (a second, or half of PublishTimeout when that is shorter)
+// and has not started recording, for a new ANNOUNCE of it: a squatter
+// that announces again as soon as it is dropped would otherwise win
+// every race with the camera. A camera records within milliseconds of its
+// ANNOUNCE, so it is never the one taken over. It reports whether a
+// publication was released.
+func (s *Server) takeOverPending(name string) bool {
+	grace := min(time.Second, s.PublishTimeout/2)
+	s.mu.Lock()
+	var ss *gortsplib.ServerSession
+	var pub *rtspPublication
+	for k, sess := range s.sessions {
+		if sess.pub != nil && sess.pub.name == name && !sess.recording && time.Since(sess.announced) >= grace {
+			ss, pub = k, sess.pub
+			sess.pub = nil // its RECORD is refused, its close unpublishes nothing
+			sess.recordWait.Stop()
+			break
+		}
+	}
+	s.mu.Unlock()
+	if ss == nil {
+		return false
+	}
+	s.Registry.Unpublish(name, pub.hub)
+	s.metrics.timeouts.WithLabelValues("publish").Inc()
+	s.log.Info("publication released: another ANNOUNCE while it had not recorded", "stream", name, "after", grace)
+	ss.Close()
+	return true
 }
 
 // recordTimedOut ends a publisher's session that announced a stream but
