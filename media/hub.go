@@ -71,6 +71,8 @@ type Hub struct {
 	gop     []*AccessUnit // units since the last video keyframe
 	gopOK   bool          // gop starts at a keyframe and fits a reader's queue
 	closed  bool
+	ended   chan struct{} // closed by End (made on first use)
+	endErr  error
 	dropped atomic.Int64
 	units   atomic.Int64
 }
@@ -173,6 +175,44 @@ func (h *Hub) Close() {
 	h.readers = nil
 	clear(h.gop)
 	h.gop = nil
+}
+
+// End ends the publication from the server's side (its stream deleted,
+// its recording failed): readers get io.EOF as with Close, and the
+// publisher, watching Ended, closes its session, telling its client why.
+func (h *Hub) End(err error) {
+	h.mu.Lock()
+	ch := h.endedLocked()
+	select {
+	case <-ch:
+	default:
+		h.endErr = err
+		close(ch)
+	}
+	h.mu.Unlock()
+	h.Close()
+}
+
+// Ended is closed once the server has ended the publication (End);
+// EndErr then says why.
+func (h *Hub) Ended() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.endedLocked()
+}
+
+// EndErr is why the server ended the publication (nil until End).
+func (h *Hub) EndErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.endErr
+}
+
+func (h *Hub) endedLocked() chan struct{} {
+	if h.ended == nil {
+		h.ended = make(chan struct{})
+	}
+	return h.ended
 }
 
 // Readers returns the number of attached readers.

@@ -182,6 +182,23 @@ func (r *Registry) Unpublish(name string, h *Hub) {
 	}
 }
 
+// End ends the current publication of name from the server's side (its
+// stream deleted, its recording failed) with reason: readers get io.EOF,
+// the publisher is told through its hub's Ended and closes its session,
+// and the name is free. It reports whether there was a publication.
+func (r *Registry) End(name string, reason error) bool {
+	r.mu.Lock()
+	h := r.pubs[name]
+	r.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	r.logger().Warn("publication ended by the server", "component", "media", "stream", name, "reason", reason)
+	h.End(reason)
+	r.Unpublish(name, h)
+	return true
+}
+
 // Dropped returns how many readers the hubs of this registry have dropped
 // for falling a whole queue behind, over its lifetime.
 func (r *Registry) Dropped() int64 {

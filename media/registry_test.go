@@ -198,3 +198,41 @@ func TestRegistryClose(t *testing.T) {
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRegistryEnd: the server ends a publication: its readers get io.EOF,
+// its publisher sees Ended with the reason, and the name is free.
+func TestRegistryEnd(t *testing.T) {
+	r := &Registry{}
+	h, err := r.Publish("cam1", []Track{{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := h.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason := errors.New("stream deleted")
+	if !r.End("cam1", reason) {
+		t.Fatal("End found no publication")
+	}
+	select {
+	case <-h.Ended():
+	default:
+		t.Fatal("Ended not closed")
+	}
+	if !errors.Is(h.EndErr(), reason) {
+		t.Fatalf("EndErr = %v", h.EndErr())
+	}
+	if _, err := rd.Read(context.Background()); !errors.Is(err, io.EOF) {
+		t.Fatalf("reader: %v, want EOF", err)
+	}
+	if _, ok := r.Hub("cam1"); ok {
+		t.Fatal("the name is still published")
+	}
+	if r.End("cam1", reason) {
+		t.Fatal("End of nothing reported a publication")
+	}
+	if _, err := r.Publish("cam1", []Track{{ID: 0, Kind: Video, Codec: CodecH264, ClockRate: 90000}}); err != nil {
+		t.Fatalf("publishing again: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -167,6 +168,13 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 	}
 	ws.hub = hub
 	ws.ingest.Start(hub)
+	go func() { // the server ends the publication (stream deleted, recording failed)
+		select {
+		case <-hub.Ended():
+			ws.close(fmt.Sprint("publication ended by the server: ", hub.EndErr()))
+		case <-ws.done:
+		}
+	}()
 	s.mu.Lock()
 	s.publishers[ws.stream] = ws
 	s.mu.Unlock()

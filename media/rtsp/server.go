@@ -137,6 +137,8 @@ type rtspSession struct {
 	recordWait *time.Timer
 	recording  bool
 	announced  time.Time // when pub was announced
+	// done is closed when the session closes (ends watchEnd).
+	done chan struct{}
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
@@ -623,6 +625,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 	if sess != nil && sess.recordWait != nil {
 		sess.recordWait.Stop()
 	}
+	if sess != nil && sess.done != nil {
+		close(sess.done)
+	}
 	var last bool
 	if sess != nil && sess.out != nil {
 		sess.out.readers--
@@ -693,8 +698,10 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	closed := s.closed
 	if !closed {
 		ss := ctx.Session
-		s.sessions[ss] = &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}, announced: time.Now(),
-			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) })}
+		sess := &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}, announced: time.Now(),
+			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) }), done: make(chan struct{})}
+		s.sessions[ss] = sess
+		go s.watchEnd(ss, sess, name, hub)
 	}
 	s.mu.Unlock()
 	if closed {
@@ -788,6 +795,19 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 	}
 	s.log.Info("publisher recording", "stream", pub.name, "transport", ctx.Session.SetuppedTransport().String())
 	return okResponse(), nil
+}
+
+// watchEnd closes a publisher's session when the server ends its
+// publication (Registry.End: the stream was deleted, recording failed):
+// the camera sees its connection closed and, like any RTSP publisher that
+// loses its server, reconnects.
+func (s *Server) watchEnd(ss *gortsplib.ServerSession, sess *rtspSession, name string, hub *media.Hub) {
+	select {
+	case <-hub.Ended():
+		s.log.Warn("publisher disconnected: the server ended its publication", "stream", name, "reason", hub.EndErr())
+		ss.Close()
+	case <-sess.done:
+	}
 }
 
 // takeOverPending frees name from an RTSP publication that announced it

@@ -811,3 +811,20 @@ func TestRTSPServerConfig(t *testing.T) {
 		t.Errorf("Addr() = %q", busy.Addr())
 	}
 }
+
+// TestRTSPPublisherEndedByServer: when the server ends a publication
+// (Registry.End), the publisher's connection is closed.
+func TestRTSPPublisherEndedByServer(t *testing.T) {
+	reg := &media.Registry{Logger: mediatest.Logger()}
+	srv := startRTSPServer(t, reg, true)
+	pub, err := startPublisher(t, srv.Addr(), "cam1", gortsplib.TransportTCP, h264PubTrack())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reg.End("cam1", errors.New("stream deleted")) {
+		t.Fatal("no publication to end")
+	}
+	mediatest.WaitFor(t, "the publisher to be disconnected", func() bool {
+		return pub.write(pub.tracks[0], 0, videoNTP(0), mediatest.H264AU(0)) != nil
+	})
+}
