@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,7 +51,8 @@ type Core struct {
 	TransitionDelay time.Duration
 	ShardLimit      int // open shards across all streams (default 500)
 	// RetentionBytes caps each stream's size (0: no cap) unless the stream
-	// sets its own; the oldest records go first (whole segments, with filelog).
+	// sets its own; the oldest records go first (whole segments, with
+	// filelog). SetRetentionBytes changes it while the core runs.
 	RetentionBytes  int64
 	JanitorInterval time.Duration
 	Now             func() time.Time
@@ -72,6 +74,8 @@ type Core struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 	timers  sync.WaitGroup
+
+	retentionBytes atomic.Int64 // RetentionBytes as set now (SetRetentionBytes)
 }
 
 // Limits are per-shard throughput limits.
@@ -124,6 +128,7 @@ func (c *Core) Initialize() error {
 		c.OpenLog = c.openFileLog
 	}
 	c.Logger = c.Logger.With("component", "datastreams")
+	c.retentionBytes.Store(c.RetentionBytes)
 	c.metrics = newCoreMetrics(c.Registerer)
 	c.streams = map[string]*Stream{}
 	c.stop = make(chan struct{})
@@ -393,6 +398,11 @@ func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	go os.RemoveAll(dst)
 	return nil
 }
+
+// SetRetentionBytes changes the size cap of the streams that set none of
+// their own (0: no cap), as a configuration reload does; the janitor
+// applies it on its next pass.
+func (c *Core) SetRetentionBytes(n int64) { c.retentionBytes.Store(n) }
 
 // janitor applies retention periodically.
 func (c *Core) janitor() {

@@ -429,7 +429,7 @@ func (s *Stream) enforceRetention() (uint64, int64, error) {
 	var perShardBytes int64
 	capBytes := s.meta.RetentionBytes
 	if capBytes == 0 {
-		capBytes = s.core.RetentionBytes
+		capBytes = s.core.retentionBytes.Load()
 	}
 	if capBytes > 0 {
 		withData := 0

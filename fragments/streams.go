@@ -68,7 +68,8 @@ type CreateOptions struct {
 type Manager struct {
 	Core *datastreams.Core
 	// AutoCreate makes Admit create an unknown stream with
-	// DefaultRetentionHours.
+	// DefaultRetentionHours (SetDefaultRetentionHours changes it while
+	// the manager runs).
 	AutoCreate            bool
 	DefaultRetentionHours int
 	// PartDuration is the Low-Latency HLS part target: the recorder cuts
@@ -86,6 +87,8 @@ type Manager struct {
 	stores map[string]*Store
 	closed bool
 	reads  atomic.Int64 // fragment records read from the logs, all stores
+
+	defaultRetention atomic.Int64 // DefaultRetentionHours as set now
 }
 
 // Initialize opens the store of every video stream.
@@ -97,6 +100,7 @@ func (m *Manager) Initialize() error {
 	if m.DefaultRetentionHours == 0 {
 		m.DefaultRetentionHours = datastreams.DefaultRetentionHours
 	}
+	m.defaultRetention.Store(int64(m.DefaultRetentionHours))
 	m.stores = map[string]*Store{}
 	if m.Registerer != nil {
 		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
@@ -465,6 +469,20 @@ func (m *Manager) Trimmed(s *datastreams.Stream) {
 	}
 }
 
+// SetDefaultRetentionHours changes the retention of the streams Admit
+// creates from now on, as a configuration reload does (0: 24 hours, as
+// at Initialize); existing streams keep theirs.
+func (m *Manager) SetDefaultRetentionHours(h int) {
+	if h == 0 {
+		h = datastreams.DefaultRetentionHours
+	}
+	m.defaultRetention.Store(int64(h))
+}
+
+// DefaultRetention returns the retention, in hours, of the streams Admit
+// creates.
+func (m *Manager) DefaultRetention() int { return int(m.defaultRetention.Load()) }
+
 // Admit lets a publication in (the media registry's Admit): the stream
 // must exist, or is created when AutoCreate is on.
 func (m *Manager) Admit(name string, _ []media.Track) error {
@@ -474,7 +492,7 @@ func (m *Manager) Admit(name string, _ []media.Track) error {
 	if !m.AutoCreate {
 		return fmt.Errorf("%w: video stream %s does not exist (auto-create is off)", media.ErrNotFound, name)
 	}
-	_, err := m.CreateStream(name, CreateOptions{RetentionHours: m.DefaultRetentionHours, DeviceName: "rtsp", MediaType: ""})
+	_, err := m.CreateStream(name, CreateOptions{RetentionHours: m.DefaultRetention(), DeviceName: "rtsp", MediaType: ""})
 	var e *Error
 	if (errors.As(err, &e) && e.Kind == KindInUse) || datastreams.KindOf(err) == datastreams.KindInUse {
 		if _, err2 := m.videoStream(name); err2 == nil {

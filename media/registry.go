@@ -360,6 +360,14 @@ func (r *Registry) RemoveSource(name string) {
 	}
 }
 
+// HasSource reports whether name has a pull source.
+func (r *Registry) HasSource(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.sources[name]
+	return ok
+}
+
 // Close stops every source and ends every publication.
 func (r *Registry) Close() {
 	r.mu.Lock()

@@ -26,7 +26,7 @@ func (s *Server) guardMetrics(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		authz := r.Header.Get("Authorization")
-		if tok, ok := strings.CutPrefix(authz, "Bearer "); ok && a.MetricsToken != "" && sameSecret(strings.TrimSpace(tok), a.MetricsToken) {
+		if tok, ok := strings.CutPrefix(authz, "Bearer "); ok && isScrapeToken(a.CurrentMetricsToken(), strings.TrimSpace(tok)) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -61,6 +61,12 @@ func (s *Server) metricsSigned(w http.ResponseWriter, r *http.Request, h http.Ha
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// isScrapeToken reports whether tok is the configured scrape token (none
+// when configured is "").
+func isScrapeToken(configured, tok string) bool {
+	return configured != "" && sameSecret(tok, configured)
 }
 
 // sameSecret compares two secrets in constant time, their lengths

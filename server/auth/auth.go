@@ -3,6 +3,7 @@ package auth
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,8 @@ type Auth struct {
 	// Key signs Eddy's tokens and sessions (32 bytes, kept in the data
 	// directory so that they survive a restart).
 	Key []byte
-	// MetricsToken, when set, is a bearer token that may read /metrics.
+	// MetricsToken, when set, is a bearer token that may read /metrics
+	// (SetMetricsToken changes it while the server runs).
 	MetricsToken string
 	// FailureLimit failures a minute from one address make its later
 	// requests wait FailureDelay (0: no limit).
@@ -40,6 +42,8 @@ type Auth struct {
 	mu       sync.Mutex // guards byAddr and logged
 	byAddr   map[string]*addrFailures
 	logged   map[string]time.Time // last log line per address
+
+	metricsToken atomic.Pointer[string] // MetricsToken as set now
 }
 
 // Initialize builds the verifier and registers the metrics.
@@ -57,6 +61,7 @@ func (a *Auth) Initialize() error {
 	if a.Registerer != nil {
 		a.Registerer.MustRegister(a.failures)
 	}
+	a.SetMetricsToken(a.MetricsToken)
 	a.byAddr = map[string]*addrFailures{}
 	a.logged = map[string]time.Time{}
 	return nil
@@ -65,3 +70,16 @@ func (a *Auth) Initialize() error {
 // Enabled reports whether any identity is configured: without, Eddy
 // listens on loopback only and checks nothing.
 func (a *Auth) Enabled() bool { return a != nil && a.Credentials != nil && a.Credentials.Len() > 0 }
+
+// SetMetricsToken replaces the bearer token that may read /metrics ("":
+// none), as a configuration reload does.
+func (a *Auth) SetMetricsToken(tok string) { a.metricsToken.Store(&tok) }
+
+// CurrentMetricsToken returns the bearer token that may read /metrics
+// ("": none).
+func (a *Auth) CurrentMetricsToken() string {
+	if p := a.metricsToken.Load(); p != nil {
+		return *p
+	}
+	return ""
+}

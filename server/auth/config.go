@@ -18,6 +18,17 @@ type Source struct {
 // A file's surrounding white space is not part of the secret (editors and
 // `echo` end files with a newline). linkedSuffix is awsauth's.
 func LoadCredentials(srcs []Source, linkedSuffix string) (*awsauth.Credentials, error) {
+	ids, err := LoadIdentities(srcs)
+	if err != nil {
+		return nil, err
+	}
+	return awsauth.NewCredentials(ids, linkedSuffix)
+}
+
+// LoadIdentities reads the identities of srcs, secret files included,
+// unchecked: awsauth.NewCredentials and Credentials.Replace check them (a
+// configuration reload replaces the running set with them).
+func LoadIdentities(srcs []Source) ([]awsauth.Identity, error) {
 	ids := make([]awsauth.Identity, 0, len(srcs))
 	for _, src := range srcs {
 		secret, err := LoadSecret(src.Secret, src.SecretFile)
@@ -26,5 +37,5 @@ func LoadCredentials(srcs []Source, linkedSuffix string) (*awsauth.Credentials, 
 		}
 		ids = append(ids, awsauth.Identity{AccessKeyID: src.AccessKeyID, Secret: secret, Rules: src.Rules})
 	}
-	return awsauth.NewCredentials(ids, linkedSuffix)
+	return ids, nil
 }
