@@ -77,5 +77,18 @@ func (s *Server) webAccess() *web.Access {
 	}
 }
 
+// authSources are the configured identities as the authority reads them.
+func authSources(creds []CredentialConfig) []auth.Source {
+	srcs := make([]auth.Source, 0, len(creds))
+	for _, cr := range creds {
+		src := auth.Source{AccessKeyID: cr.AccessKeyID, Secret: cr.SecretAccessKey, SecretFile: cr.SecretAccessKeyFile}
+		for _, al := range cr.Allow {
+			src.Rules = append(src.Rules, awsauth.Rule{Actions: al.Actions, Streams: al.Streams})
+		}
+		srcs = append(srcs, src)
+	}
+	return srcs
+}
+
 // Auth returns the server's authority (identities, tokens, sessions).
 func (s *Server) Auth() *auth.Auth { return s.auth }

@@ -35,10 +35,14 @@ import (
 )
 
 // Server is a running Eddy. Set Config (and optionally Logger), call
-// Initialize, then Close to shut down.
+// Initialize, then Close to shut down. Reload applies a new configuration
+// (Config stays the one the server started with).
 type Server struct {
 	Config Config
 	Logger *slog.Logger
+	// LogLevel, when set, is the level of Logger's handler: Reload
+	// applies log_level to it.
+	LogLevel *slog.LevelVar
 	// Clock replaces time.Now (tests use it for expiry and retention).
 	Clock func() time.Time
 
@@ -58,6 +62,7 @@ type Server struct {
 	serveErr chan error
 	close    sync.Once
 	closeErr error
+	live     liveConfig // the configuration in force (reload.go)
 }
 
 // Initialize opens the store and starts the listeners.
@@ -79,6 +84,7 @@ func (s *Server) Initialize() error {
 	s.checkFileLimit()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.initReload(reg)
 	s.core = &datastreams.Core{
 		Dir:             c.Data,
 		Region:          c.Region,
@@ -322,15 +328,7 @@ func (s *Server) checkFileLimit() {
 // patterns) and the authority that checks them.
 func (s *Server) newAuth(reg prometheus.Registerer) (*auth.Auth, error) {
 	c := s.Config
-	srcs := make([]auth.Source, 0, len(c.Auth.Credentials))
-	for _, cr := range c.Auth.Credentials {
-		src := auth.Source{AccessKeyID: cr.AccessKeyID, Secret: cr.SecretAccessKey, SecretFile: cr.SecretAccessKeyFile}
-		for _, al := range cr.Allow {
-			src.Rules = append(src.Rules, awsauth.Rule{Actions: al.Actions, Streams: al.Streams})
-		}
-		srcs = append(srcs, src)
-	}
-	creds, err := auth.LoadCredentials(srcs, fragments.EventsSuffix)
+	creds, err := auth.LoadCredentials(authSources(c.Auth.Credentials), fragments.EventsSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("auth.credentials: %w", err)
 	}
@@ -349,30 +347,6 @@ func (s *Server) newAuth(reg prometheus.Registerer) (*auth.Auth, error) {
 		MaxTokenTTL: time.Duration(c.Auth.MaxTokenTTL), SessionTTL: time.Duration(c.Auth.SessionTTL),
 		Now: s.Clock, Logger: s.Logger, Registerer: reg}
 	return a, a.Initialize()
-}
-
-// startSources creates the configured pull sources' streams when missing
-// and starts pulling.
-func (s *Server) startSources() error {
-	for _, src := range s.Config.Video.Sources {
-		if _, err := s.videos.Describe(src.Stream); err != nil {
-			hours := int(time.Duration(s.Config.Video.DefaultRetention) / time.Hour)
-			if src.Retention != nil {
-				hours = int(time.Duration(*src.Retention) / time.Hour)
-			}
-			if _, err := s.videos.CreateStream(src.Stream, fragments.CreateOptions{RetentionHours: hours, RetentionBytes: int64(src.RetentionBytes), DeviceName: "rtsp-source"}); err != nil {
-				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
-			}
-		} else if src.RetentionBytes > 0 {
-			if err := s.videos.SetRetentionBytes(src.Stream, int64(src.RetentionBytes)); err != nil {
-				return fmt.Errorf("video.sources %s: %w", src.Stream, err)
-			}
-		}
-		if err := s.registry.AddSource(src.Stream, &rtsp.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
-			return fmt.Errorf("video.sources %s: %w", src.Stream, err)
-		}
-	}
-	return nil
 }
 
 // closeMedia stops RTSP, ends every publication (recorders flush their

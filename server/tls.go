@@ -11,29 +11,56 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // certificate holds the TLS certificate every TLS listener (HTTPS, RTSPS)
-// serves, and reads it again on Reload: a renewed certificate is used by
+// serves, and reads it again on reload: a renewed certificate is used by
 // new connections at once, and open connections are not dropped.
 type certificate struct {
+	mu                sync.Mutex // guards the file names
 	certFile, keyFile string
 	cur               atomic.Pointer[tls.Certificate]
 }
 
 func loadCertificate(certFile, keyFile string) (*certificate, error) {
-	c := &certificate{certFile: certFile, keyFile: keyFile}
-	return c, c.reload()
+	pair, err := readKeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	c := &certificate{}
+	c.set(certFile, keyFile, pair)
+	return c, nil
 }
 
-func (c *certificate) reload() error {
-	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+// readKeyPair reads and checks a certificate and its key.
+func readKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+		return nil, fmt.Errorf("tls_cert %s, tls_key %s: %w", certFile, keyFile, err)
 	}
-	c.cur.Store(&pair)
+	return &pair, nil
+}
+
+// set makes pair, read from certFile and keyFile, the served certificate.
+func (c *certificate) set(certFile, keyFile string, pair *tls.Certificate) {
+	c.mu.Lock()
+	c.certFile, c.keyFile = certFile, keyFile
+	c.cur.Store(pair)
+	c.mu.Unlock()
+}
+
+// reload reads the current files again.
+func (c *certificate) reload() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pair, err := readKeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return err
+	}
+	c.cur.Store(pair)
 	return nil
 }
 
@@ -48,8 +75,8 @@ func (c *certificate) config(next ...string) *tls.Config {
 	return &tls.Config{GetCertificate: c.get, MinVersion: tls.VersionTLS12, NextProtos: next}
 }
 
-// ReloadTLS reads the TLS certificate and key again (eddy serve does on
-// SIGHUP); on error the current ones stay.
+// ReloadTLS reads the TLS certificate and key again; on error the current
+// ones stay. Reload does it too, with the rest of the configuration.
 func (s *Server) ReloadTLS() error {
 	if s.cert == nil {
 		return nil
@@ -57,7 +84,7 @@ func (s *Server) ReloadTLS() error {
 	if err := s.cert.reload(); err != nil {
 		return err
 	}
-	s.Logger.Info("tls certificate reloaded", "cert", s.cert.certFile)
+	s.Logger.Info("tls certificate reloaded")
 	return nil
 }
 

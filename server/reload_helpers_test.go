@@ -1,0 +1,173 @@
+package server_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/eddy-video/eddy/media/rtspclient"
+	"github.com/eddy-video/eddy/server"
+	"github.com/eddy-video/eddy/server/servertest"
+)
+
+// loopPublisher publishes the test clip to a URL, looping, until the
+// test ends.
+type loopPublisher struct{ done chan error }
+
+func startPublisher(t *testing.T, u string, tlsConfig *tls.Config) *loopPublisher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &loopPublisher{done: make(chan error, 1)}
+	go func() {
+		p.done <- (&rtspclient.FilePublisher{URL: u, File: testClip, Loop: true, TLSConfig: tlsConfig}).Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-p.done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("publisher of %s: %v", u, err)
+		}
+	})
+	return p
+}
+
+// running fails t when the publisher has stopped.
+func (p *loopPublisher) running(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- context.Canceled // for the cleanup
+		t.Fatalf("%s: the publisher stopped: %v", what, err)
+	default:
+	}
+}
+
+// rtspReader plays a stream until the test ends, counting RTP packets.
+type rtspReader struct {
+	c       *gortsplib.Client
+	packets atomic.Int64
+	done    chan error
+}
+
+func startReader(t *testing.T, u string, tlsConfig *tls.Config) *rtspReader {
+	t.Helper()
+	pu, err := base.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := gortsplib.TransportTCP
+	r := &rtspReader{c: &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, TLSConfig: tlsConfig, Transport: &tcp}, done: make(chan error, 1)}
+	if err := r.c.Start2(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.c.Close)
+	desc, _, err := r.c.Describe(pu)
+	if err == nil {
+		err = r.c.SetupAll(desc.BaseURL, desc.Medias)
+	}
+	if err != nil {
+		t.Fatalf("read %s: %v", u, err)
+	}
+	r.c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { r.packets.Add(1) })
+	if _, err := r.c.Play(nil); err != nil {
+		t.Fatalf("play %s: %v", u, err)
+	}
+	go func() { r.done <- r.c.Wait() }()
+	return r
+}
+
+// watching fails t unless the reader is still playing and receives
+// packets.
+func (r *rtspReader) watching(t *testing.T, what string) {
+	t.Helper()
+	from := r.packets.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.packets.Load() < from+30 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-r.done:
+		r.done <- err
+		t.Fatalf("%s: the reader's session ended: %v", what, err)
+	default:
+	}
+	if n := r.packets.Load() - from; n < 30 {
+		t.Fatalf("%s: the reader received %d packets in 10 s", what, n)
+	}
+}
+
+// ended waits until the reader's session ends.
+func (r *rtspReader) ended(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the reader still plays", what)
+	}
+}
+
+// reload applies mutate to the server's running configuration.
+func reload(t *testing.T, e *servertest.Env, mutate func(*server.Config)) server.ReloadResult {
+	t.Helper()
+	cfg := e.Server.RunningConfig()
+	mutate(&cfg)
+	res, err := e.Server.Reload(cfg)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	return res
+}
+
+// wantChange fails t unless one of the changes starts with prefix.
+func wantChange(t *testing.T, res server.ReloadResult, prefix string) {
+	t.Helper()
+	if !slices.ContainsFunc(res.Applied, func(c string) bool { return strings.HasPrefix(c, prefix) }) {
+		t.Fatalf("no change %q among %q", prefix, res.Applied)
+	}
+}
+
+// refused fails t unless err is a refused reload.
+func refused(t *testing.T, what string, err error) {
+	t.Helper()
+	var re *server.ReloadError
+	if !errors.As(err, &re) || !re.Refused {
+		t.Fatalf("%s: reload error %v, want a refusal", what, err)
+	}
+}
+
+// reloadsCounted reads eddy_config_reloads_total{result} (bearer is the
+// metrics token, "" without credentials).
+func reloadsCounted(t *testing.T, e *servertest.Env, client *http.Client, bearer, result string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.URL+"/metrics", nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^eddy_config_reloads_total\{result="` + result + `"\} (\d+)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("GET /metrics: %d, no eddy_config_reloads_total{result=%q}", resp.StatusCode, result)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
