@@ -272,6 +272,19 @@ func (s *Source) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer s.reg.Unpublish(s.name, h)
+	// The server may end the publication (its stream deleted, recording
+	// failed on a full disk): drop the connection and pull again after
+	// the backoff, as after any failure, instead of feeding a hub nobody
+	// reads.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-h.Ended():
+			c.Close()
+		case <-done:
+		}
+	}()
 
 	in := &rtpcodec.Ingest{Hub: h, Timer: c, Log: s.log, Tracks: tracks}
 	for _, it := range tracks {
@@ -282,5 +295,11 @@ func (s *Source) runOnce(ctx context.Context) error {
 		return fmt.Errorf("play: %w", err)
 	}
 	s.log.Info("source playing", "tracks", media.TrackSummary(rtpcodec.TracksOf(tracks)))
-	return c.Wait()
+	err = c.Wait()
+	select {
+	case <-h.Ended():
+		return fmt.Errorf("the server ended the publication: %w", h.EndErr())
+	default:
+		return err
+	}
 }

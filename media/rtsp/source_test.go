@@ -239,3 +239,43 @@ func TestRegistrySourceConfig(t *testing.T) {
 	}
 	reg.RemoveSource("cam")
 }
+
+// TestSourceEndedByServer: when the server ends a pulled publication (its
+// stream deleted, its recording failed), the source drops its connection
+// and pulls again, publishing anew, instead of feeding the ended hub.
+func TestSourceEndedByServer(t *testing.T) {
+	regA := &media.Registry{Logger: mediatest.Logger()}
+	addr := startRTSPServer(t, regA, false).Addr()
+	lp := startLivePublisher(t, addr, "cam")
+
+	regB := &media.Registry{Logger: mediatest.Logger()}
+	tapB := newHubTap(regB)
+	t.Cleanup(regB.Close)
+	src := &Source{URL: "rtsp://" + addr + "/cam", MinBackoff: 50 * time.Millisecond, Logger: mediatest.Logger()}
+	if err := regB.AddSource("cam-b", src); err != nil {
+		t.Fatal(err)
+	}
+	r := tapB.next(t, "cam-b")
+	collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= 10 })
+
+	if !regB.End("cam-b", errors.New("stream deleted")) {
+		t.Fatal("no publication of cam-b to end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := r.Read(ctx); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("ended publication: %v, want EOF", err)
+			}
+			break
+		}
+	}
+	got := collect(t, tapB.next(t, "cam-b"), func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= 20 })
+	checkPulled(t, got[0])
+	select {
+	case <-lp.finished:
+		t.Fatalf("the origin's publisher stopped: %v", lp.err)
+	default:
+	}
+}
