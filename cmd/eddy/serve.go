@@ -12,46 +12,78 @@ import (
 	"github.com/eddy-video/eddy/server"
 )
 
-// serve runs the server until SIGINT or SIGTERM; SIGHUP reads the TLS
-// certificate and key again.
+// serve runs the server until SIGINT or SIGTERM. SIGHUP, and a change of
+// the configuration file's content, reload the configuration: the file,
+// EDDY_* variables and flags are read again and handed to Server.Reload,
+// which applies what can change live, names what needs a restart, and
+// refuses an invalid configuration whole, keeping the running one.
 //
 // Settings come from, lowest first: built-in defaults, the YAML file named
 // by --config (or EDDY_CONFIG), EDDY_* environment variables (one per flag:
 // --data is EDDY_DATA, --sync-interval is EDDY_SYNC_INTERVAL), and flags.
 func serve(args []string) error {
-	cfg, err := loadConfig(args, os.LookupEnv)
+	return runServe(args, os.LookupEnv, nil)
+}
+
+// runServe is serve with the environment looked up with env; started,
+// when set, is called with the running server (tests).
+func runServe(args []string, env func(string) (string, bool), started func(*server.Server)) error {
+	cfg, err := loadConfig(args, env)
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	level := new(slog.LevelVar)
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // Validate checks it
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 
-	srv := &server.Server{Config: cfg, Logger: logger}
+	srv := &server.Server{Config: cfg, Logger: logger, LogLevel: level}
 	if err := srv.Initialize(); err != nil {
 		return err
 	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	got := <-sig
-	for ; got == syscall.SIGHUP; got = <-sig {
-		if err := srv.ReloadTLS(); err != nil {
-			logger.Error("tls reload failed; the current certificate stays", "err", err)
+	defer signal.Stop(sig)
+	var changed <-chan struct{}
+	if path := configPath(args, env); path != "" {
+		w, err := watchConfig(path, logger)
+		if err != nil {
+			logger.Warn("the configuration file is not watched; SIGHUP reloads it", "component", "config", "file", path, "err", err)
+		} else {
+			defer w.Close()
+			changed = w.C
 		}
 	}
-	logger.Info("shutting down", "signal", got.String())
-	if err := srv.Close(); err != nil {
-		return err
+	if started != nil {
+		started(srv)
 	}
-	logger.Info("stopped")
-	return nil
+	reload := func(trigger string) {
+		logger.Info("reloading the configuration", "component", "config", "trigger", trigger)
+		// Reload logs and counts what it did, or why it refused.
+		_, _ = srv.ReloadWith(func() (server.Config, error) { return loadConfig(args, env) })
+	}
+	for {
+		select {
+		case got := <-sig:
+			if got == syscall.SIGHUP {
+				reload("SIGHUP")
+				continue
+			}
+			logger.Info("shutting down", "signal", got.String())
+			if err := srv.Close(); err != nil {
+				return err
+			}
+			logger.Info("stopped")
+			return nil
+		case <-changed:
+			reload("the configuration file changed")
+		}
+	}
 }
 
-// loadConfig builds the configuration from defaults, the YAML file,
-// EDDY_* variables (looked up with env) and flags, in that order.
-func loadConfig(args []string, env func(string) (string, bool)) (server.Config, error) {
-	cfg := server.DefaultConfig()
+// configPath is the configuration file named by --config or EDDY_CONFIG
+// ("": none).
+func configPath(args []string, env func(string) (string, bool)) string {
 	path, _ := env("EDDY_CONFIG")
 	for i, a := range args {
 		if v, ok := strings.CutPrefix(a, "--config="); ok {
@@ -62,6 +94,14 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 			path = args[i+1]
 		}
 	}
+	return path
+}
+
+// loadConfig builds the configuration from defaults, the YAML file,
+// EDDY_* variables (looked up with env) and flags, in that order.
+func loadConfig(args []string, env func(string) (string, bool)) (server.Config, error) {
+	cfg := server.DefaultConfig()
+	path := configPath(args, env)
 	if path != "" {
 		if err := cfg.LoadFile(path); err != nil {
 			return cfg, err
