@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,11 +58,28 @@ func (p *loopPublisher) running(t *testing.T, what string) {
 	}
 }
 
-// rtspReader plays a stream until the test ends, counting RTP packets.
+// rtspReader plays a stream until the test ends, counting RTP packets
+// and the gaps in their sequence numbers (a packet lost, or a session
+// that started over).
 type rtspReader struct {
 	c       *gortsplib.Client
 	packets atomic.Int64
 	done    chan error
+
+	mu   sync.Mutex
+	seq  map[*description.Media]uint16 // the last sequence number per media
+	gaps []string
+}
+
+// packet notes pkt of media m.
+func (r *rtspReader) packet(m *description.Media, pkt *rtp.Packet) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if last, ok := r.seq[m]; ok && pkt.SequenceNumber != last+1 {
+		r.gaps = append(r.gaps, fmt.Sprintf("%s: %d after %d", m.Type, pkt.SequenceNumber, last))
+	}
+	r.seq[m] = pkt.SequenceNumber
+	r.packets.Add(1)
 }
 
 func startReader(t *testing.T, u string, tlsConfig *tls.Config) *rtspReader {
@@ -70,7 +89,7 @@ func startReader(t *testing.T, u string, tlsConfig *tls.Config) *rtspReader {
 		t.Fatal(err)
 	}
 	tcp := gortsplib.TransportTCP
-	r := &rtspReader{c: &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, TLSConfig: tlsConfig, Transport: &tcp}, done: make(chan error, 1)}
+	r := &rtspReader{c: &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, TLSConfig: tlsConfig, Transport: &tcp}, done: make(chan error, 1), seq: map[*description.Media]uint16{}}
 	if err := r.c.Start2(); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +101,7 @@ func startReader(t *testing.T, u string, tlsConfig *tls.Config) *rtspReader {
 	if err != nil {
 		t.Fatalf("read %s: %v", u, err)
 	}
-	r.c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { r.packets.Add(1) })
+	r.c.OnPacketRTPAny(func(m *description.Media, _ format.Format, pkt *rtp.Packet) { r.packet(m, pkt) })
 	if _, err := r.c.Play(nil); err != nil {
 		t.Fatalf("play %s: %v", u, err)
 	}
@@ -90,8 +109,8 @@ func startReader(t *testing.T, u string, tlsConfig *tls.Config) *rtspReader {
 	return r
 }
 
-// watching fails t unless the reader is still playing and receives
-// packets.
+// watching fails t unless the reader is still playing in the session it
+// started, receives packets, and has missed none.
 func (r *rtspReader) watching(t *testing.T, what string) {
 	t.Helper()
 	from := r.packets.Load()
@@ -107,6 +126,11 @@ func (r *rtspReader) watching(t *testing.T, what string) {
 	}
 	if n := r.packets.Load() - from; n < 30 {
 		t.Fatalf("%s: the reader received %d packets in 10 s", what, n)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.gaps) > 0 {
+		t.Fatalf("%s: the reader's packets have gaps: %s", what, strings.Join(r.gaps, ", "))
 	}
 }
 

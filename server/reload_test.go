@@ -91,10 +91,11 @@ func TestReloadSources(t *testing.T) {
 	}
 }
 
-// TestReloadRetention changes retention: a source's own (DescribeStream
-// shows it), the default one (sources without their own follow it, and
-// streams created from now on get it), a source's size cap, and the size
-// cap of every stream, which the janitor applies.
+// TestReloadRetention changes retention while a viewer watches the
+// source whose retention changes, without interrupting it: a source's own
+// (DescribeStream shows it), the default one (sources without their own
+// follow it, and streams created from now on get it), a source's size
+// cap, and the size cap of every stream, which the janitor applies.
 func TestReloadRetention(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t, func(c *server.Config) {
@@ -113,19 +114,27 @@ func TestReloadRetention(t *testing.T) {
 		return aws.ToInt32(out.StreamInfo.DataRetentionInHours)
 	}
 	hours := func(h int) *server.Duration { d := server.Duration(time.Duration(h) * time.Hour); return &d }
-	// Nothing listens there: the source retries, and its stream exists.
+	// cam-own pulls from a publication on the server itself; nothing
+	// listens where cam-default pulls from: it retries, and its stream
+	// exists.
+	pub := startPublisher(t, e.RTSPURL("origin"), nil)
+	waitHub(t, e, "origin")
 	nowhere := "rtsp://127.0.0.1:1/none"
 	reload(t, e, func(c *server.Config) {
-		c.Video.Sources = []server.SourceConfig{{Stream: "cam-own", URL: nowhere, Retention: hours(48)}, {Stream: "cam-default", URL: nowhere}}
+		c.Video.Sources = []server.SourceConfig{{Stream: "cam-own", URL: e.RTSPURL("origin"), Retention: hours(48)}, {Stream: "cam-default", URL: nowhere}}
 	})
 	if got := retention("cam-own"); got != 48 {
 		t.Fatalf("cam-own retention %d, want 48", got)
 	}
+	waitHub(t, e, "cam-own")
+	viewer := startReader(t, e.RTSPURL("cam-own"), nil)
+	viewer.watching(t, "cam-own before the retention changes")
 	res := reload(t, e, func(c *server.Config) { c.Video.Sources[0].Retention = hours(72) })
 	wantChange(t, res, "video.sources[cam-own]: retention 72h (was 48h)")
 	if got := retention("cam-own"); got != 72 {
 		t.Fatalf("cam-own retention after the reload %d, want 72", got)
 	}
+	viewer.watching(t, "cam-own after its retention changed")
 
 	res = reload(t, e, func(c *server.Config) { c.Video.DefaultRetention = server.Duration(96 * time.Hour) })
 	wantChange(t, res, "video.default_retention: 96h0m0s (was 24h0m0s)")
@@ -146,6 +155,7 @@ func TestReloadRetention(t *testing.T) {
 	if v, _ := e.Server.Videos().Describe("cam-own"); v.RetentionBytes != 5<<30 {
 		t.Fatalf("cam-own's size cap %d, want 5GiB", v.RetentionBytes)
 	}
+	viewer.watching(t, "cam-own after its size cap changed")
 
 	// streams.retention_bytes: a 4 MiB data stream is cut to its last
 	// segments by the janitor.
@@ -169,6 +179,8 @@ func TestReloadRetention(t *testing.T) {
 	res = reload(t, e, func(c *server.Config) { c.Streams.RetentionBytes = 1 << 20 })
 	wantChange(t, res, "streams.retention_bytes: 1MiB (was 0)")
 	mediatest.WaitFor(t, "the janitor applying the new cap", func() bool { return count() <= 8 })
+	viewer.watching(t, "cam-own after streams.retention_bytes changed")
+	pub.running(t, "after the retention changes")
 }
 
 // waitActive waits until a data stream is ACTIVE.
