@@ -28,22 +28,9 @@ func serve(args []string) error {
 // runServe is serve with the environment looked up with env; started,
 // when set, is called with the running server (tests).
 func runServe(args []string, env func(string) (string, bool), started func(*server.Server)) error {
-	cfg, err := loadConfig(args, env)
-	if err != nil {
-		return err
-	}
 	level := new(slog.LevelVar)
-	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // Validate checks it
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	slog.SetDefault(logger)
-
-	srv := &server.Server{Config: cfg, Logger: logger, LogLevel: level}
-	if err := srv.Initialize(); err != nil {
-		return err
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
+	// Watched from before it is read, so that no change goes unseen.
 	var changed <-chan struct{}
 	if path := configPath(args, env); path != "" {
 		w, err := watchConfig(path, logger)
@@ -54,6 +41,23 @@ func runServe(args []string, env func(string) (string, bool), started func(*serv
 			changed = w.C
 		}
 	}
+	cfg, err := loadConfig(args, env)
+	if err != nil {
+		return err
+	}
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // Validate checks it
+	slog.SetDefault(logger)
+
+	// A SIGHUP while the server starts must not kill it (the default
+	// action): it reloads once the server runs.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	srv := &server.Server{Config: cfg, Logger: logger, LogLevel: level}
+	if err := srv.Initialize(); err != nil {
+		return err
+	}
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	if started != nil {
 		started(srv)
 	}
