@@ -14,6 +14,9 @@
 // clients they use are media/rtspclient (the MP4 publisher) and
 // webrtc/whepclient (the WHEP/WHIP client).
 //
+// eddy serve reloads its configuration (server.Server.Reload) on SIGHUP
+// and when the content of its configuration file changes (watch.go).
+//
 // The package must not hold domain logic: it parses flags and calls the
 // packages that do the work. Its tests are the ones that need the real
 // binary: kill -9 crash tests (crash_test.go, crash_video_test.go) and the
