@@ -402,7 +402,7 @@ func (s *Server) applyPrepared(cur, next *Config, p *reloadPlan) []string {
 }
 
 // identityChanges describes how ids differ from the identities in force.
-// Eddy tokens and UI sessions of a removed identity, or one whose
+// Eddy tokens, UI sessions and HLS sessions of a removed identity, or one whose
 // secret changed, fail their next check.
 func (s *Server) identityChanges(ids []awsauth.Identity) []string {
 	var out []string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -34,7 +35,7 @@ func withReloadIdentities(secretFile string) func(*server.Config) {
 		c.Auth.FailureLimit = 0
 		c.Auth.Credentials = []server.CredentialConfig{
 			{AccessKeyID: rlCamKey, SecretAccessKey: rlCamSecret, Allow: []server.AllowConfig{{Actions: []string{"rtsp:publish"}, Streams: []string{"cam-*"}}}},
-			{AccessKeyID: rlViewKey, SecretAccessKey: rlViewSecret, Allow: []server.AllowConfig{{Actions: []string{"rtsp:read"}, Streams: []string{"*"}}}},
+			{AccessKeyID: rlViewKey, SecretAccessKey: rlViewSecret, Allow: []server.AllowConfig{{Actions: []string{"rtsp:read", "kinesisvideo:GetHLSStreamingSessionURL"}, Streams: []string{"*"}}}},
 			{AccessKeyID: rlOpKey, SecretAccessKeyFile: secretFile, Allow: []server.AllowConfig{{Actions: []string{"kinesisvideo:*", "kinesis:*", "eddy:admin", "rtsp:read"}, Streams: []string{"*"}}}},
 		}
 	}
@@ -48,10 +49,10 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // TestReloadCredentials rotates a secret (its file rewritten) while a
-// viewer of another identity watches over RTSP: the viewer and the camera
-// go on, the old secret is refused and the new one accepted, and the
-// tokens issued with the old secret end. Removing an identity and
-// rotating the metrics token work the same way.
+// viewer of another identity watches over RTSP and over LIVE HLS: the
+// viewers and the camera go on, the old secret is refused and the new one
+// accepted, and the token and HLS session issued with the old secret end.
+// Removing an identity and rotating the metrics token work the same way.
 func TestReloadCredentials(t *testing.T) {
 	t.Parallel()
 	secretFile := filepath.Join(t.TempDir(), "op.secret")
@@ -62,6 +63,9 @@ func TestReloadCredentials(t *testing.T) {
 	waitHub(t, e, "cam-1")
 	viewer := startReader(t, withUser(e.RTSPURL("cam-1"), rlViewKey, rlViewSecret), nil)
 	viewer.watching(t, "before the rotation")
+	hlsViewer := startHLSViewer(t, liveHLS(t, e, aws.Credentials{AccessKeyID: rlViewKey, SecretAccessKey: rlViewSecret}, "cam-1"))
+	hlsViewer.watching(t, "over HLS before the rotation")
+	opHLS := liveHLS(t, e, aws.Credentials{AccessKeyID: rlOpKey, SecretAccessKey: rlOpOld}, "cam-1")
 
 	listAs := func(secret string) error {
 		kv := e.KinesisVideo(kvAs(aws.Credentials{AccessKeyID: rlOpKey, SecretAccessKey: secret}))
@@ -104,7 +108,11 @@ func TestReloadCredentials(t *testing.T) {
 			t.Errorf("/metrics with %s: %d, want %d", c.what, code, c.want)
 		}
 	}
+	if st, _, body := httpGet(t, opHLS); st != http.StatusForbidden {
+		t.Errorf("the HLS session opened with the old secret: %d %s, want 403", st, body)
+	}
 	viewer.watching(t, "after the rotation")
+	hlsViewer.watching(t, "over HLS after the rotation")
 	cam.running(t, "after the rotation")
 
 	// The operator removed: refused on every protocol, the others go on.
@@ -117,7 +125,25 @@ func TestReloadCredentials(t *testing.T) {
 		t.Fatalf("RTSP read of a removed identity: %v, want 401", err)
 	}
 	viewer.watching(t, "after the removal")
+	hlsViewer.watching(t, "over HLS after the removal")
 	cam.running(t, "after the removal")
+}
+
+// liveHLS opens a LIVE HLS session on a stream as creds, once the stream
+// has fragments, and returns its URL.
+func liveHLS(t *testing.T, e *servertest.Env, creds aws.Credentials, stream string) string {
+	t.Helper()
+	ctx := servertest.Context(t, time.Minute)
+	am := e.ArchivedMedia(amAs(creds))
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		var out *kinesisvideoarchivedmedia.GetHLSStreamingSessionURLOutput
+		if out, err = am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String(stream)}); err == nil {
+			return *out.HLSStreamingSessionURL
+		}
+	}
+	t.Fatalf("LIVE HLS session on %s as %s: %v", stream, creds.AccessKeyID, err)
+	return ""
 }
 
 // waitHub waits for a publication.

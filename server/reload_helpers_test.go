@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -194,4 +195,91 @@ func reloadsCounted(t *testing.T, e *servertest.Env, client *http.Client, bearer
 	}
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
+}
+
+// hlsViewer plays a LIVE HLS session until the test ends, as a player
+// does: every 200 ms it reads the media playlist and the newest segment
+// listed, and notes any answer other than 200.
+type hlsViewer struct {
+	mu    sync.Mutex
+	segs  map[string]bool // segments read
+	fails []string
+}
+
+func startHLSViewer(t *testing.T, sessionURL string) *hlsViewer {
+	t.Helper()
+	st, _, master := httpGet(t, sessionURL)
+	uris := playlistURIs(sessionURL, master)
+	if st != http.StatusOK || len(uris) == 0 {
+		t.Fatalf("HLS master playlist: %d %s", st, master)
+	}
+	v := &hlsViewer{segs: map[string]bool{}}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		client := &http.Client{Timeout: 5 * time.Second}
+		for tick := time.NewTicker(200 * time.Millisecond); ; {
+			v.poll(client, uris[0])
+			select {
+			case <-tick.C:
+			case <-stop:
+				tick.Stop()
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	return v
+}
+
+// poll reads the media playlist and its newest segment.
+func (v *hlsViewer) poll(client *http.Client, mediaURL string) {
+	get := func(u string) (string, error) {
+		resp, err := client.Get(u)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%d %s", resp.StatusCode, bytes.TrimSpace(b))
+		}
+		return string(b), err
+	}
+	playlist, err := get(mediaURL)
+	var seg string
+	if segs := playlistURIs(mediaURL, playlist); err == nil && len(segs) > 0 {
+		seg = segs[len(segs)-1]
+		_, err = get(seg)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil {
+		v.fails = append(v.fails, err.Error())
+	} else if seg != "" {
+		v.segs[seg] = true
+	}
+}
+
+// watching fails t unless the viewer reads new segments and every read
+// so far succeeded.
+func (v *hlsViewer) watching(t *testing.T, what string) {
+	t.Helper()
+	count := func() (int, []string) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return len(v.segs), slices.Clone(v.fails)
+	}
+	from, _ := count()
+	deadline := time.Now().Add(15 * time.Second)
+	for n, _ := count(); n < from+2 && time.Now().Before(deadline); n, _ = count() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	n, fails := count()
+	if len(fails) > 0 {
+		t.Fatalf("%s: the HLS viewer's reads failed: %s", what, strings.Join(fails, "; "))
+	}
+	if n < from+2 {
+		t.Fatalf("%s: the HLS viewer read %d new segments in 15 s", what, n-from)
+	}
 }
