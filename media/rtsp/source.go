@@ -272,6 +272,19 @@ func (s *Source) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer s.reg.Unpublish(s.name, h)
+	// The server may end the publication (its recording failed on a full
+	// disk, its stream was deleted): the source drops this connection and
+	// pulls again after its backoff, as a camera would reconnect.
+	pulling, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		select {
+		case <-h.Ended():
+			s.log.Warn("publication ended by the server; reconnecting", "reason", h.EndErr())
+			c.Close()
+		case <-pulling.Done():
+		}
+	}()
 
 	in := &rtpcodec.Ingest{Hub: h, Timer: c, Log: s.log, Tracks: tracks}
 	for _, it := range tracks {

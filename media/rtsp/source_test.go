@@ -147,6 +147,32 @@ func TestSourcePullAndReconnect(t *testing.T) {
 	}
 }
 
+// TestSourceEndedByServer: when the server ends a pulled publication
+// (recording failed on a full disk), the source drops its connection and
+// pulls again after its backoff, so the stream is recorded again once
+// the store takes fragments.
+func TestSourceEndedByServer(t *testing.T) {
+	regA := &media.Registry{Logger: mediatest.Logger()}
+	srvA := startRTSPServer(t, regA, false)
+	startLivePublisher(t, srvA.Addr(), "cam")
+	regB := &media.Registry{Logger: mediatest.Logger()}
+	tapB := newHubTap(regB)
+	t.Cleanup(regB.Close)
+	src := &Source{URL: "rtsp://" + srvA.Addr() + "/cam", MinBackoff: 50 * time.Millisecond,
+		MaxBackoff: 200 * time.Millisecond, Logger: mediatest.Logger()}
+	if err := regB.AddSource("cam-b", src); err != nil {
+		t.Fatal(err)
+	}
+	r := tapB.next(t, "cam-b")
+	collect(t, r, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= 5 })
+	if !regB.End("cam-b", errors.New("recording failed: no space left on device")) {
+		t.Fatal("no publication to end")
+	}
+	r2 := tapB.next(t, "cam-b")
+	got := collect(t, r2, func(m map[int][]*media.AccessUnit) bool { return len(m[0]) >= 10 })
+	checkPulled(t, got[0])
+}
+
 func TestSourceOnDemand(t *testing.T) {
 	regA := &media.Registry{Logger: mediatest.Logger()}
 	srvA := startRTSPServer(t, regA, false)
