@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,4 +233,80 @@ func TestFullDisk(t *testing.T) {
 	acked.check(t, e2.Kinesis(), "events")
 	checkFragments(ctx, t, e2.ArchivedMedia(), "cam", camSums)
 	checkFragments(ctx, t, e2.ArchivedMedia(), "door", doorSums)
+}
+
+// metric returns the value of an unlabelled metric on /metrics.
+func metric(t *testing.T, e *servertest.Env, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s on /metrics", name)
+	return 0
+}
+
+// TestMinFreeKeepsRecording: with the default free-space floor, six
+// cameras recording onto a small filesystem keep recording past the time
+// the disk would have filled: retention deletes the oldest data first,
+// no publication is ended, and each camera's newest fragments keep
+// appearing.
+func TestMinFreeKeepsRecording(t *testing.T) {
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
+	e, _, dir := fullDiskServer(t, 32<<20, server.DefaultConfig().Storage.MinFree)
+	ctx := servertest.Context(t, 3*time.Minute)
+	// Six cameras write about 230 kB/s: leave 8 MiB (the 5% floor is
+	// 1.6 MiB of it) so that the disk would be full within about 30 s,
+	// after each camera has filled a 1 MiB segment (on a disk smaller than
+	// a segment per camera the floor could only delete whole histories).
+	datastreamstest.Fill(t, filepath.Join(dir, "filler"), 8<<20)
+	start := time.Now()
+	ended := make(chan string, 6)
+	for i := range 6 {
+		name := fmt.Sprintf("cam%d", i)
+		go func() {
+			err := (&rtspclient.FilePublisher{URL: e.RTSPURL(name), File: testClip, Loop: true}).Run(ctx)
+			if ctx.Err() == nil {
+				ended <- fmt.Sprintf("%s: %v", name, err)
+			}
+		}()
+	}
+	if !waitFor(90*time.Second, func() bool { return metric(t, e, "eddy_retention_floor_deletions_total") >= 2 }) {
+		t.Fatalf("the floor deleted %v segments in 90 s, want ≥ 2", metric(t, e, "eddy_retention_floor_deletions_total"))
+	}
+	time.Sleep(6 * time.Second)
+	am := e.ArchivedMedia()
+	for i := range 6 {
+		name := fmt.Sprintf("cam%d", i)
+		frags := listAll(ctx, t, am, name, types.FragmentSelectorTypeServerTimestamp, start, time.Now())
+		if len(frags) == 0 {
+			t.Fatalf("%s: no fragments", name)
+		}
+		newest := *frags[len(frags)-1].ServerTimestamp
+		if age := time.Since(newest); age > 6*time.Second {
+			t.Errorf("%s: newest fragment is %v old, want a fresh one", name, age.Round(time.Millisecond))
+		}
+		checkFragments(ctx, t, am, name, nil)
+	}
+	select {
+	case who := <-ended:
+		t.Fatalf("a publication ended: %s", who)
+	default:
+	}
+	if v := metric(t, e, "eddy_disk_full_errors_total"); v != 0 {
+		t.Errorf("eddy_disk_full_errors_total = %v with the floor on, want 0", v)
+	}
+	t.Logf("after %v: %v segments deleted by the floor, %v bytes free", time.Since(start).Round(time.Second),
+		metric(t, e, "eddy_retention_floor_deletions_total"), metric(t, e, "eddy_disk_free_bytes"))
 }
