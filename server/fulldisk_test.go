@@ -141,6 +141,35 @@ func checkFragments(ctx context.Context, t *testing.T, am *kinesisvideoarchivedm
 	}
 }
 
+// checkHLS fetches an on-demand HLS session of stream since from: its
+// playlist and every media segment it lists answer 200.
+func checkHLS(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, from time.Time) {
+	t.Helper()
+	to := time.Now()
+	od, err := am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String(stream),
+		PlaybackMode: types.HLSPlaybackModeOnDemand,
+		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, master := httpGet(t, *od.HLSStreamingSessionURL)
+	uris := playlistURIs(*od.HLSStreamingSessionURL, master)
+	if code != 200 || len(uris) == 0 {
+		t.Fatalf("HLS master playlist: %d %q", code, master)
+	}
+	code, _, media := httpGet(t, uris[0])
+	segs := playlistURIs(uris[0], media)
+	if code != 200 || len(segs) == 0 {
+		t.Fatalf("HLS media playlist: %d %q", code, media)
+	}
+	for _, u := range segs {
+		if code, _, _ := httpGet(t, u); code != 200 {
+			t.Errorf("HLS %s: %d", u, code)
+		}
+	}
+}
+
 // waitFor polls cond every 50 ms until it holds or within passes.
 func waitFor(within time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -210,6 +239,10 @@ func TestFullDisk(t *testing.T) {
 	acked.check(t, kc, "events")
 	checkFragments(ctx, t, am, "cam", camSums)
 	checkFragments(ctx, t, am, "door", doorSums)
+	if clip := getClip(ctx, t, am, "cam", from, time.Now()); len(clip) == 0 {
+		t.Error("empty clip on a full disk")
+	}
+	checkHLS(ctx, t, am, "cam", from)
 
 	// Space returns: a camera reconnecting records again, producers write.
 	if err := os.Remove(filler); err != nil {
