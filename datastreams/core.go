@@ -55,9 +55,20 @@ type Core struct {
 	// filelog). SetRetentionBytes changes it while the core runs.
 	RetentionBytes  int64
 	JanitorInterval time.Duration
-	Now             func() time.Time
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer
+	// MinFree is the free-space floor of the filesystem holding Dir: below
+	// it, the oldest data of all streams is deleted (EnforceFloor) before
+	// the disk is full. Zero: no floor, and a full disk fails writes (with
+	// an error that says so) until space returns.
+	MinFree FreeSpace
+	// FloorInterval is how often free space is checked against MinFree
+	// (default 1 s); a write that finds the disk full checks at once.
+	FloorInterval time.Duration
+	// DiskUsage, when set, replaces the statfs of Dir (StatDisk) that the
+	// floor and the disk metrics use (tests fake a filesystem with it).
+	DiskUsage  func() (free, total uint64, err error)
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 	// AfterTrim, when set, is called after the janitor removed records of
 	// a stream, so layers with derived indexes can follow.
 	AfterTrim func(s *Stream)
@@ -73,7 +84,12 @@ type Core struct {
 	metrics *coreMetrics
 	stop    chan struct{}
 	wg      sync.WaitGroup
-	timers  sync.WaitGroup
+	// floorKick wakes the floor at once (a write found the disk full);
+	// diskFull is set from the first such write until the next commit.
+	floorKick    chan struct{}
+	diskFull     atomic.Bool
+	floorMetrics *floorMetrics
+	timers       sync.WaitGroup
 
 	retentionBytes atomic.Int64 // RetentionBytes as set now (SetRetentionBytes)
 }
@@ -118,6 +134,9 @@ func (c *Core) Initialize() error {
 	if c.JanitorInterval <= 0 {
 		c.JanitorInterval = time.Minute
 	}
+	if c.FloorInterval <= 0 {
+		c.FloorInterval = time.Second
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -130,8 +149,10 @@ func (c *Core) Initialize() error {
 	c.Logger = c.Logger.With("component", "datastreams")
 	c.retentionBytes.Store(c.RetentionBytes)
 	c.metrics = newCoreMetrics(c.Registerer)
+	c.floorMetrics = newFloorMetrics(c.Registerer, c.diskUsage, c.MinFree)
 	c.streams = map[string]*Stream{}
 	c.stop = make(chan struct{})
+	c.floorKick = make(chan struct{}, 1)
 	root := filepath.Join(c.Dir, "streams")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
@@ -168,8 +189,9 @@ func (c *Core) Initialize() error {
 		}
 		c.streams[m.Name] = s
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.janitor()
+	go c.floorLoop()
 	return nil
 }
 

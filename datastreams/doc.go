@@ -7,7 +7,10 @@
 // their partition key (hashkey.go), wire sequence numbers (seqnum.go),
 // shard iterators and paging tokens (tokens.go), per-shard throughput
 // limits of PROVISIONED streams (throttle.go), retention by age and size
-// (the janitor in core.go), resharding with lineage (reshard.go), consumer
+// (the janitor in core.go) and by free space (the floor in floor.go: the
+// oldest segments across all streams go first when the disk runs low; a
+// write that finds the disk full fails with an error that says so, and
+// the next succeeds once space returns), resharding with lineage (reshard.go), consumer
 // registration (consumers.go), and the errors the API edges translate,
 // classified by Kind (errors.go). Put routes and throttles; Shard.Append
 // is the store-level write for layers that address a shard themselves.

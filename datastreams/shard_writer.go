@@ -38,6 +38,9 @@ type shardWriter struct {
 	syncEach bool // fsync before acknowledging (policy "always")
 	now      func() time.Time
 	onCommit func(records, bytes int, took time.Duration)
+	// onFail classifies a failed commit (a full disk) into the error its
+	// requests get.
+	onFail func(error) error
 
 	reqs   chan *appendReq
 	notify atomic.Pointer[chan struct{}]
@@ -55,8 +58,8 @@ const (
 	maxCommitBytes   = 32 << 20
 )
 
-func newShardWriter(log logstore.Log, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration)) *shardWriter {
-	w := &shardWriter{log: log, syncEach: syncEach, now: now, onCommit: onCommit,
+func newShardWriter(log logstore.Log, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration), onFail func(error) error) *shardWriter {
+	w := &shardWriter{log: log, syncEach: syncEach, now: now, onCommit: onCommit, onFail: onFail,
 		reqs: make(chan *appendReq, writerQueue), stop: make(chan struct{})}
 	ch := make(chan struct{})
 	w.notify.Store(&ch)
@@ -178,6 +181,12 @@ func (w *shardWriter) commit(batch []*appendReq, recs []logstore.Record) []logst
 	if len(recs) > 0 {
 		if err = w.log.Append(recs); err == nil {
 			err = w.log.Commit(w.syncEach)
+		}
+		// A failed append or commit leaves the log as it was (the log
+		// cuts back what it wrote): the requests fail, and the writer
+		// goes on with the next group, which succeeds once space returns.
+		if err != nil && w.onFail != nil {
+			err = w.onFail(err)
 		}
 	}
 	for i, r := range batch {

@@ -31,8 +31,12 @@ type Store struct {
 	idx    *Index
 	events *datastreams.Stream // the {name}.events stream; nil when absent
 
-	mu    sync.Mutex // serializes Append; guards inits
+	mu    sync.Mutex // serializes Append; guards inits and behind
 	inits map[InitID][]byte
+	// behind is set when a fragment is durable in the log but its index
+	// entry could not be written (a full disk): the index catches up
+	// before the next append, or when retention frees space.
+	behind bool
 
 	live  *Live
 	reads *atomic.Int64 // fragment records read from the log (the manager's count)
@@ -83,7 +87,15 @@ func (st *Store) reconcile() error {
 		}
 		_, inext = st.idx.Bounds()
 	}
-	from := max(inext, first)
+	if err := st.indexFrom(max(inext, first), next); err != nil {
+		return err
+	}
+	_, err := st.idx.TrimBefore(first)
+	return err
+}
+
+// indexFrom indexes the log's records [from, next).
+func (st *Store) indexFrom(from, next uint64) error {
 	for from < next {
 		recs, err := st.shard.Log().Read(from, 256, 64<<20)
 		if err != nil {
@@ -104,8 +116,22 @@ func (st *Store) reconcile() error {
 		}
 		from = recs[len(recs)-1].Seq + 1
 	}
-	_, err := st.idx.TrimBefore(first)
-	return err
+	return nil
+}
+
+// catchUpLocked indexes the fragments that are durable in the log but
+// missing from the index because their index write failed (st.mu held).
+func (st *Store) catchUpLocked() error {
+	if !st.behind {
+		return nil
+	}
+	first, next := st.shard.Log().Bounds()
+	_, inext := st.idx.Bounds()
+	if err := st.indexFrom(max(inext, first), next); err != nil {
+		return err
+	}
+	st.behind = false
+	return nil
 }
 
 // Append stores an init segment (once) and a fragment durably, indexes
@@ -114,6 +140,12 @@ func (st *Store) reconcile() error {
 func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	// Every step below fails cleanly on a full disk: the init segment
+	// is written whole or not at all, the log cuts back a failed append,
+	// and an index entry is written only for a durable record.
+	if err := st.catchUpLocked(); err != nil {
+		return 0, fmt.Errorf("index fragments of %s: %w", st.name, err)
+	}
 	if _, ok := st.inits[init.ID]; !ok {
 		if err := st.saveInit(init); err != nil {
 			return 0, err
@@ -128,7 +160,9 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 	}
 	f.Seq = seq
 	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
-		return f.Seq, err
+		// The fragment is durable; it is listed once the index catches up.
+		st.behind = true
+		return f.Seq, fmt.Errorf("index fragment %d of %s: %w", f.Seq, st.name, err)
 	}
 	st.live.stored()
 	st.announce(f, len(rec))
@@ -262,10 +296,15 @@ func (st *Store) Lookup(seq uint64) (IndexEntry, bool) {
 // Last returns the newest fragment's index entry.
 func (st *Store) Last() (IndexEntry, bool) { return st.idx.Last() }
 
-// trim drops index entries of fragments retention removed.
+// trim drops index entries of fragments retention removed, and indexes
+// any fragment whose index write failed for want of the space retention
+// has just freed.
 func (st *Store) trim() {
 	first, _ := st.shard.Log().Bounds()
 	_, _ = st.idx.TrimBefore(first)
+	st.mu.Lock()
+	_ = st.catchUpLocked()
+	st.mu.Unlock()
 }
 
 // Size returns the bytes the stream's log occupies.

@@ -174,6 +174,10 @@ type StorageConfig struct {
 	SegmentSize     Size     `yaml:"segment_size"`
 	SegmentDuration Duration `yaml:"segment_duration"`
 	JanitorInterval Duration `yaml:"janitor_interval"`
+	// MinFree is the free-space floor of the data directory's filesystem
+	// ("5%" or "10GB"; "0": off): below it the oldest data of all
+	// streams is deleted, oldest first, before the disk is full.
+	MinFree FreeSpace `yaml:"min_free"`
 }
 
 // StreamsConfig holds data-stream behaviour.
@@ -211,6 +215,7 @@ func DefaultConfig() Config {
 			SegmentSize:     64 << 20,
 			SegmentDuration: Duration(time.Hour),
 			JanitorInterval: Duration(time.Minute),
+			MinFree:         FreeSpace{Percent: 5},
 		},
 		Streams: StreamsConfig{
 			Throttle:         true,
@@ -286,6 +291,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.SegmentDuration < Duration(time.Minute) {
 		errs = append(errs, errors.New("storage.segment_duration: use at least 1m"))
+	}
+	if f := c.Storage.MinFree; f.Bytes < 0 || f.Percent < 0 || f.Percent > maxMinFreePercent {
+		errs = append(errs, fmt.Errorf("storage.min_free: %s: use a percentage from 0%% to %d%% or a size such as 10GB", f, maxMinFreePercent))
 	}
 	if c.Streams.ShardLimit < 1 {
 		errs = append(errs, errors.New("streams.shard_limit: must be at least 1"))

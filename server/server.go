@@ -94,6 +94,7 @@ func (s *Server) Initialize() error {
 		SegmentBytes:    int64(c.Storage.SegmentSize),
 		SegmentDuration: time.Duration(c.Storage.SegmentDuration),
 		JanitorInterval: time.Duration(c.Storage.JanitorInterval),
+		MinFree:         datastreams.FreeSpace(c.Storage.MinFree),
 		TransitionDelay: time.Duration(c.Streams.TransitionDelay),
 		ShardLimit:      c.Streams.ShardLimit,
 		RetentionBytes:  int64(c.Streams.RetentionBytes),
@@ -159,6 +160,7 @@ func (s *Server) Initialize() error {
 	s.registry.OnPublish = s.recorder.OnPublish
 	s.registry.OnUnpublish = s.recorder.OnUnpublish
 	s.videos.BeforeDelete = s.recorder.Stop
+	s.recorder.EndPublication = s.endRecording // a full disk ends the publication
 
 	r := chi.NewRouter()
 	r.Get("/healthz", s.healthz)

@@ -126,6 +126,7 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 	fs.StringVar(&cfg.Region, "region", cfg.Region, "region named in ARNs")
 	fs.StringVar(&cfg.Storage.Sync, "sync", cfg.Storage.Sync, `fsync policy: "always" (before acknowledging) or "interval"`)
 	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", `fsync period with --sync interval`)
+	fs.Var(&cfg.Storage.MinFree, "min-free", `free-space floor: retention deletes the oldest data below it ("5%", "10GB"; "0": off)`)
 	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
 	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time streams spend CREATING/UPDATING before ACTIVE")
 	fs.Var(&cfg.HLS.PartDuration, "hls-part-duration", "LL-HLS part target of LIVE sessions (0: LL-HLS off)")

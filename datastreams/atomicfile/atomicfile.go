@@ -7,10 +7,24 @@ import (
 
 // WriteFile replaces path with b: a temp file is written and synced,
 // renamed over path, and the directory synced, so a crash leaves either
-// the old or the new contents.
+// the old or the new contents. A failed write (a full disk) removes the
+// temp file and leaves path as it was.
 func WriteFile(path string, b []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err := writeSynced(tmp, b, perm); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// writeSynced writes b to a new file at path and syncs it.
+func writeSynced(path string, b []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
@@ -22,13 +36,7 @@ func WriteFile(path string, b []byte, perm os.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return SyncDir(filepath.Dir(path))
+	return f.Close()
 }
 
 // SyncDir makes the directory's entries (files created, renamed or

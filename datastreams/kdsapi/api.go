@@ -221,7 +221,8 @@ type errorBody struct {
 
 func (a *API) writeError(w http.ResponseWriter, cd codec, err error) {
 	code, status, msg := ErrorCode(err)
-	if status >= 500 {
+	// A full disk is logged by the core once per episode, not per request.
+	if status >= 500 && !datastreams.IsNoSpace(err) {
 		a.Logger.Error("internal failure", "err", err)
 	}
 	b, _ := cd.encode(errorBody{Type: code, Message: msg})

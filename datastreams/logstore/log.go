@@ -60,3 +60,21 @@ type Log interface {
 	Size() int64
 	Close() error
 }
+
+// Reclaimer is implemented by logs that hold disk space in whole units
+// they can give back oldest first (filelog: segment files). The core's
+// free-space floor uses it to delete the oldest data across all logs
+// before the disk is full; a log without it (memlog) holds no disk space.
+// Both methods may be called from any goroutine.
+type Reclaimer interface {
+	// Oldest describes the unit DropOldest would remove: the arrival time
+	// of its newest record, its size on disk, and whether it is the unit
+	// being written. ok is false when the log holds no record.
+	Oldest() (newest int64, bytes int64, active bool, ok bool)
+	// DropOldest removes the oldest unit and returns the records and bytes
+	// removed. The unit being written is first sealed (the next record
+	// starts a new one), so a log whose data is all in that unit can still
+	// give it back; it removes nothing (0, 0, nil) while an append is
+	// between Append and Commit. Like Trim, it keeps next where it is.
+	DropOldest() (records uint64, bytes int64, err error)
+}

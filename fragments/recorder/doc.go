@@ -2,7 +2,9 @@
 // keeps data it reads the live hub like any other reader, runs the
 // fragmenter and appends fragments (and LL-HLS parts) to the stream's
 // store. A recorder that falls behind is dropped by the hub and rejoins at
-// the next keyframe, so a publisher is never slowed.
+// the next keyframe, so a publisher is never slowed. A fragment the store
+// cannot take (a full disk) ends the publication (EndPublication), so its
+// publisher is told and records again when it reconnects.
 //
 // It must not know the protocols media arrives by (RTSP, WHIP) or leaves
 // by (HLS, WebRTC); the server wires it to the media registry.

@@ -24,6 +24,11 @@ type Recorder struct {
 	MaxFragmentDuration time.Duration
 	Logger              *slog.Logger
 	Registerer          prometheus.Registerer
+	// EndPublication ends a publication whose fragments can no longer be
+	// stored (a full disk), telling its publisher (server: the registry's
+	// End), so that a camera reconnects and records again once the store
+	// takes fragments; nil: the hub is ended directly.
+	EndPublication func(name string, h *media.Hub, reason error)
 
 	mu      sync.Mutex // guards running and closed
 	running map[string]*recording

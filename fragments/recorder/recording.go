@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -34,6 +35,7 @@ func (r *recording) run(ctx context.Context) {
 		}
 		err = r.record(ctx, rd)
 		rd.Close()
+		var se *storeError
 		switch {
 		case errors.Is(err, media.ErrOverflow):
 			r.rec.metrics.recorderDrops.Inc()
@@ -41,11 +43,34 @@ func (r *recording) run(ctx context.Context) {
 			continue
 		case err == nil, errors.Is(err, io.EOF), errors.Is(err, context.Canceled):
 			return
+		case errors.As(err, &se):
+			r.endPublication(se)
+			return
 		default:
 			log.Error("recording stopped", "err", err)
 			return
 		}
 	}
+}
+
+// storeError is a fragment the store could not take (a full disk).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return "store fragment: " + e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
+// endPublication ends a publication whose fragments cannot be stored
+// rather than let its publisher send on for nothing: the publisher is
+// told (its RTSP or WHIP session closes), and a camera that reconnects
+// records again as soon as the store takes fragments.
+func (r *recording) endPublication(err *storeError) {
+	r.rec.Logger.Error("recording failed: ending the publication so that its publisher reconnects", "stream", r.name, "err", err.err)
+	reason := fmt.Errorf("recording failed: %w", err.err)
+	if r.rec.EndPublication != nil {
+		r.rec.EndPublication(r.name, r.hub, reason)
+		return
+	}
+	r.hub.End(reason)
 }
 
 // record feeds one reader's units through a fragmenter into the store.
@@ -57,7 +82,7 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 			if _, err := r.store.Append(init, f); err != nil {
 				r.rec.metrics.appendErrors.Inc()
-				return err
+				return &storeError{err}
 			}
 			r.rec.metrics.fragments.Inc()
 			r.rec.metrics.bytes.Add(float64(len(f.Media)))

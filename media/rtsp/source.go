@@ -281,6 +281,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	go func() {
 		select {
 		case <-h.Ended():
+			s.log.Warn("publication ended by the server; reconnecting", "reason", h.EndErr())
 			c.Close()
 		case <-done:
 		}

@@ -20,6 +20,15 @@
 // damaged index file is rebuilt by scanning its segment, and leftover
 // .tmp files of interrupted atomic writes are removed.
 //
+// A full disk: a write, fsync or roll that fails (ENOSPC) leaves nothing
+// of itself. The active segment is truncated back to its committed size,
+// a segment that could not get its header is removed, and a roll changes
+// the log only once the index file and the new segment exist; the error
+// goes to the caller, and the next append tries again, so ingest resumes
+// by itself when space returns. The free-space floor above gives space
+// back through logstore.Reclaimer (Oldest, DropOldest: whole segments,
+// the oldest first; the active one is sealed before it goes).
+//
 // It knows records, sequences and arrival times, never streams, shards,
 // partition keys or the Kinesis API.
 package filelog

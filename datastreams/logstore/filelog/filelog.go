@@ -222,55 +222,85 @@ func nilIfEmpty(idx []indexEntry) []indexEntry {
 }
 
 func (l *Log) createSegment(base uint64) error {
-	path := segmentPath(l.dir, base)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, s, err := l.newSegmentFile(base)
 	if err != nil {
 		return err
 	}
+	l.startSegment(f, s)
+	return nil
+}
+
+// newSegmentFile creates the file of a segment starting at base and makes
+// its header durable. On failure (a full disk) nothing is left behind.
+func (l *Log) newSegmentFile(base uint64) (*os.File, *segment, error) {
+	path := segmentPath(l.dir, base)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
 	created := l.opts.Now().UnixNano()
-	if _, err := f.Write(encodeSegmentHeader(base, created)); err != nil {
-		f.Close()
-		return err
+	_, err = f.Write(encodeSegmentHeader(base, created))
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if err == nil {
+		err = atomicfile.SyncDir(l.dir)
 	}
-	if err := atomicfile.SyncDir(l.dir); err != nil {
+	if err != nil {
 		f.Close()
-		return err
+		_ = os.Remove(path)
+		return nil, nil, err
 	}
-	s := &segment{base: base, next: base, size: segmentHeaderSize, created: created, path: path, index: []indexEntry{}}
+	return f, &segment{base: base, next: base, size: segmentHeaderSize, created: created, path: path, index: []indexEntry{}}, nil
+}
+
+// startSegment makes s, open as f, the active segment.
+func (l *Log) startSegment(f *os.File, s *segment) {
 	l.active = f
-	l.wSize, l.wNext, l.wFirst, l.wLast = segmentHeaderSize, base, 0, 0
+	l.wSize, l.wNext, l.wFirst, l.wLast = segmentHeaderSize, s.base, 0, 0
 	l.lastIdx = -l.opts.IndexEvery
 	l.mu.Lock()
 	l.segs = append(l.segs, s)
 	l.mu.Unlock()
-	return nil
 }
 
 // roll seals the active segment and starts a new one. Called with wmu held
-// and nothing appended-but-uncommitted.
-func (l *Log) roll() error {
+// and nothing appended-but-uncommitted. Everything that can fail for want
+// of space (the index file, the new segment's file) happens before the
+// active segment changes state, so a failed roll leaves the log as it was
+// and the next append tries again.
+func (l *Log) roll() error { return l.rollIndexed(true) }
+
+// rollIndexed is roll; without index, the sealed segment gets no index
+// file (it is about to be deleted; were it not, the next open would
+// rebuild it by a scan).
+func (l *Log) rollIndexed(index bool) error {
 	if err := l.active.Sync(); err != nil {
 		return err
 	}
 	l.dirty = false
-	l.mu.Lock()
+	l.mu.RLock()
 	a := l.segs[len(l.segs)-1]
-	a.sealed = true
 	snapshot := *a
+	l.mu.RUnlock()
+	if index {
+		if err := writeIndexFile(strings.TrimSuffix(a.path, segmentExt)+indexExt, &snapshot); err != nil {
+			return err
+		}
+	}
+	f, s, err := l.newSegmentFile(l.wNext)
+	if err != nil {
+		return err
+	}
+	old := l.active
+	l.mu.Lock()
+	a.sealed = true
 	l.loaded = append(l.loaded, a)
 	l.evictIndexesLocked()
 	l.mu.Unlock()
-	if err := writeIndexFile(strings.TrimSuffix(a.path, segmentExt)+indexExt, &snapshot); err != nil {
-		return err
-	}
-	if err := l.active.Close(); err != nil {
-		return err
-	}
-	return l.createSegment(l.wNext)
+	l.startSegment(f, s)
+	_ = old.Close() // synced above; the roll has happened either way
+	return nil
 }
 
 func (l *Log) evictIndexesLocked() {
@@ -757,6 +787,12 @@ func (l *Log) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 		l.closeReaderLocked(s)
 	}
 	l.mu.Unlock()
+	return l.removeSegments(victims)
+}
+
+// removeSegments deletes the files of segments already taken out of the
+// list (wmu held) and returns the records and bytes they held.
+func (l *Log) removeSegments(victims []*segment) (uint64, int64, error) {
 	var recs uint64
 	var bytes int64
 	for _, s := range victims {
