@@ -32,8 +32,9 @@ type sessionGauge struct {
 	desc  *prometheus.Desc
 	label func(string) string
 
-	mu   sync.Mutex
-	seen map[sessionKey]time.Time // last request
+	mu     sync.Mutex
+	seen   map[sessionKey]time.Time // last request
+	pruned time.Time
 }
 
 // sessionKey identifies a session: its stream and the instant it was
@@ -51,8 +52,23 @@ func newSessionGauge(label func(string) string) *sessionGauge {
 
 func (g *sessionGauge) touch(sess *session, now time.Time) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.seen[sessionKey{sess.Stream, sess.Issued}] = now
-	g.mu.Unlock()
+	// Forget idle sessions here too, so that the map stays small on a
+	// server nobody scrapes.
+	if now.Sub(g.pruned) > sessionWindow {
+		g.pruneLocked(now)
+	}
+}
+
+// pruneLocked forgets the sessions idle for longer than sessionWindow.
+func (g *sessionGauge) pruneLocked(now time.Time) {
+	g.pruned = now
+	for k, t := range g.seen {
+		if now.Sub(t) > sessionWindow {
+			delete(g.seen, k)
+		}
+	}
 }
 
 func (g *sessionGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
@@ -61,11 +77,8 @@ func (g *sessionGauge) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	counts := map[string]int{}
 	g.mu.Lock()
-	for k, t := range g.seen {
-		if now.Sub(t) > sessionWindow {
-			delete(g.seen, k)
-			continue
-		}
+	g.pruneLocked(now)
+	for k := range g.seen {
 		counts[k.stream]++
 	}
 	g.mu.Unlock()

@@ -92,7 +92,12 @@ func (l *streamLabels) Label(name string) string {
 // every vector, and their places are free.
 func (l *streamLabels) sweep() {
 	l.mu.Lock()
-	gone := l.gone
+	var gone []string
+	for _, name := range l.gone {
+		if _, again := l.labeled[name]; !again { // not a new stream of that name
+			gone = append(gone, name)
+		}
+	}
 	l.gone = nil
 	for name := range l.labeled {
 		if !l.exists(name) {
