@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,7 +32,8 @@ const benchStreams = 1000
 // GetRecords; 500 video streams: a 4 s publication recorded as
 // fragments, ListFragments), with a series of its own for every stream
 // and with every stream aggregated (metrics.per_stream false). It reports the series and bytes
-// of one scrape.
+// of one scrape, and the CPU time of the process (server and client) per
+// scrape.
 //
 //	go test ./server/ -run '^$' -bench MetricsScrape -benchtime 20x
 func BenchmarkMetricsScrape(b *testing.B) {
@@ -49,11 +51,13 @@ func BenchmarkMetricsScrape(b *testing.B) {
 			})
 			benchTraffic(b, e)
 			var series, size int
+			cpu0 := cpuTime(b)
 			for b.Loop() {
 				series, size = scrapeText(b, e)
 			}
 			b.ReportMetric(float64(series), "series")
 			b.ReportMetric(float64(size), "bytes/scrape")
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/scrape")
 		})
 	}
 }
@@ -160,4 +164,13 @@ func videoBenchTraffic(b *testing.B, e *servertest.Env, kv *kinesisvideo.Client,
 		}
 	}
 	return fmt.Errorf("%s: no fragment recorded", name)
+}
+
+// cpuTime returns the CPU time (user and system) the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
