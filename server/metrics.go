@@ -2,11 +2,14 @@ package server
 
 import (
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/eddy-video/eddy/fragments"
 )
 
 // MetricsConfig bounds the per-stream series of /metrics: a server with
@@ -35,15 +38,18 @@ func (m MetricsConfig) validate() []error {
 
 // streamLabels chooses the stream label of every per-stream series: the
 // stream's name for at most limit streams, AggregatedStream for the
-// others. A stream keeps its label while it exists; once it is gone, the
-// next scrape deletes its series from every vector registered through
-// register, and frees its place.
+// others. A video stream's events stream (NAME.events) has its label when
+// its video stream has one, and takes no place of its own: a camera is
+// one stream to its operator. A stream keeps its label while it exists;
+// once it is gone, the next scrape deletes its series from every vector
+// registered through register, and frees its place.
 type streamLabels struct {
 	limit  int
 	exists func(name string) bool
 
 	mu      sync.RWMutex
-	labeled map[string]struct{}
+	labeled map[string]bool // name → whether it takes a place
+	places  int
 	// gone are the names removed at the last sweep: a request that took
 	// the label just before may have recreated a series since, so the
 	// next sweep deletes them once more.
@@ -61,7 +67,7 @@ func newStreamLabels(c MetricsConfig, exists func(string) bool) *streamLabels {
 	if !c.PerStream {
 		limit = 0
 	}
-	return &streamLabels{limit: limit, exists: exists, labeled: map[string]struct{}{}}
+	return &streamLabels{limit: limit, exists: exists, labeled: map[string]bool{}}
 }
 
 // Label returns the stream label of name's series ("" stays "": the
@@ -78,14 +84,30 @@ func (l *streamLabels) Label(name string) string {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := l.labeled[name]; ok {
+	if video, ok := strings.CutSuffix(name, fragments.EventsSuffix); ok {
+		if !l.takeLocked(video) {
+			return AggregatedStream
+		}
+		l.labeled[name] = false
 		return name
 	}
-	if len(l.labeled) >= l.limit {
+	if !l.takeLocked(name) {
 		return AggregatedStream
 	}
-	l.labeled[name] = struct{}{}
 	return name
+}
+
+// takeLocked gives name a place unless it has one, if one is free.
+func (l *streamLabels) takeLocked(name string) bool {
+	if _, ok := l.labeled[name]; ok {
+		return true
+	}
+	if l.places >= l.limit {
+		return false
+	}
+	l.labeled[name] = true
+	l.places++
+	return true
 }
 
 // sweep forgets the streams that no longer exist: their series go from
@@ -99,8 +121,11 @@ func (l *streamLabels) sweep() {
 		}
 	}
 	l.gone = nil
-	for name := range l.labeled {
+	for name, place := range l.labeled {
 		if !l.exists(name) {
+			if place {
+				l.places--
+			}
 			delete(l.labeled, name)
 			l.gone = append(l.gone, name)
 		}

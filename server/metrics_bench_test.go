@@ -43,8 +43,7 @@ func BenchmarkMetricsScrape(b *testing.B) {
 	}{{"per_stream", true}, {"aggregated", false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			e := servertest.Start(b, func(c *server.Config) {
-				// Room for every stream's label, its events stream's too.
-				c.Metrics.PerStream, c.Metrics.PerStreamLimit = tc.perStream, 2*benchStreams
+				c.Metrics.PerStream = tc.perStream // limit: 1000, the default
 				c.Streams.ShardLimit = 2 * benchStreams
 				c.Streams.Throttle = false
 				c.Storage.Sync = "interval"

@@ -49,4 +49,17 @@ func TestStreamLabelsSweep(t *testing.T) {
 	if got := l.Label("c"); got != AggregatedStream {
 		t.Errorf("c labelled %q with a and b holding the places, want %q", got, AggregatedStream)
 	}
+
+	// A video stream's events stream goes with it and takes no place.
+	if got := l.Label("a.events"); got != "a.events" {
+		t.Errorf("a's events stream labelled %q, want its own", got)
+	}
+	if got := l.Label("c.events"); got != AggregatedStream {
+		t.Errorf("c's events stream labelled %q with c aggregated, want %q", got, AggregatedStream)
+	}
+	delete(streams, "b")
+	l.sweep()
+	if got := l.Label("c"); got != "c" {
+		t.Errorf("after b's deletion c is labelled %q, want its own", got)
+	}
 }
