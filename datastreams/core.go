@@ -69,6 +69,9 @@ type Core struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// LabelStream, when set, gives the stream label of a stream's series
+	// (the server bounds how many streams have their own); nil: the name.
+	LabelStream func(name string) string
 	// AfterTrim, when set, is called after the janitor removed records of
 	// a stream, so layers with derived indexes can follow.
 	AfterTrim func(s *Stream)

@@ -254,6 +254,7 @@ func (s *Stream) Put(entries []PutEntry) ([]PutResult, error) {
 	}
 	var groups []*group
 	byShard := map[*Shard]*group{}
+	throttled, accepted, acceptedBytes := 0, 0, 0
 	for i := range entries {
 		e := &entries[i]
 		h := PartitionHash(e.Key)
@@ -264,7 +265,7 @@ func (s *Stream) Put(entries []PutEntry) ([]PutResult, error) {
 		results[i].Shard = sh.Index
 		if limited && (!sh.writeR.take(1, now) || !sh.writeB.take(float64(len(e.Key)+len(e.Data)), now)) {
 			results[i].Err = errf(KindThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.ID(), s.name, s.core.AccountID)
-			s.core.metrics.throttled.Inc()
+			throttled++
 			continue
 		}
 		g := byShard[sh]
@@ -300,8 +301,11 @@ func (s *Stream) Put(entries []PutEntry) ([]PutResult, error) {
 			}
 			results[i].Seq = res.first + uint64(k)
 			results[i].Time = res.t
+			accepted++
+			acceptedBytes += len(entries[i].Key) + len(entries[i].Data)
 		}
 	}
+	s.observePut(accepted, acceptedBytes, throttled)
 	return results, nil
 }
 
@@ -336,6 +340,7 @@ func (s *Stream) Read(sh *Shard, from uint64, limit, maxBytes int, throttle bool
 	if limited {
 		if !sh.readC.take(1, now) || sh.readB.tokens(now) < 0 {
 			s.core.metrics.throttled.Inc()
+			s.core.metrics.readExceeded.WithLabelValues(s.core.StreamLabel(s.name)).Inc()
 			return ReadResult{}, errf(KindThroughput, "Rate exceeded for shard %s in stream %s under account %s.", sh.ID(), s.name, s.core.AccountID)
 		}
 	}

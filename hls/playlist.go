@@ -124,6 +124,7 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) {
 		kvsapi.WriteError(w, err)
 		return
 	}
+	kvsapi.Consumed(r, 0, len(entries))
 	tok := url.QueryEscape(r.URL.Query().Get("SessionToken"))
 	body, err := s.mediaPlaylist(sess, st, s.stored(entries), tok, nil)
 	if err != nil {

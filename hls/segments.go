@@ -81,6 +81,7 @@ func sessionFragment(w http.ResponseWriter, r *http.Request, sess *session, st *
 		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeNotFound, "The fragment is not found."))
 		return nil, false
 	}
+	kvsapi.Consumed(r, 1, 0)
 	return f, true
 }
 

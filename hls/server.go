@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
@@ -29,6 +30,10 @@ type Server struct {
 	Key       []byte
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Metrics, when set, counts every operation (kvsapi.Metrics.Instrument);
+	// Registerer, when set, receives eddy_hls_sessions.
+	Metrics    *kvsapi.Metrics
+	Registerer prometheus.Registerer
 
 	sign     signer
 	resolver *kvsapi.Resolver
@@ -38,6 +43,8 @@ type Server struct {
 
 	llMu       sync.Mutex
 	llRendered map[llKey]*llRendered
+
+	sessions *sessionGauge
 }
 
 // Endpoint paths under /hls/v1/ (KVS names).
@@ -63,13 +70,17 @@ func (s *Server) Mount(r chi.Router) {
 	}
 	s.sign = signer{key: s.Key}
 	s.resolver = &kvsapi.Resolver{Videos: s.Manager}
-	r.Post("/getHLSStreamingSessionURL", s.getSessionURL)
-	r.Get("/hls/v1/"+pathMaster, s.cors(s.master))
-	r.Get("/hls/v1/"+pathMedia, s.cors(s.media))
-	r.Get("/hls/v1/"+pathInit, s.cors(s.init))
-	r.Get("/hls/v1/"+pathFrag, s.cors(s.fragment))
-	r.Get("/hls/v1/"+pathTS, s.cors(s.tsFragment))
-	r.Get("/hls/v1/"+pathPart, s.cors(s.part))
+	s.sessions = newSessionGauge(s.Manager.Core.StreamLabel)
+	if s.Registerer != nil {
+		s.Registerer.MustRegister(s.sessions)
+	}
+	r.Post("/getHLSStreamingSessionURL", s.Metrics.Instrument("GetHLSStreamingSessionURL", s.getSessionURL))
+	s.get(r, pathMaster, s.master)
+	s.get(r, pathMedia, s.media)
+	s.get(r, pathInit, s.init)
+	s.get(r, pathFrag, s.fragment)
+	s.get(r, pathTS, s.tsFragment)
+	s.get(r, pathPart, s.part)
 	r.Options("/hls/v1/*", s.cors(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 }
 
@@ -117,6 +128,8 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragme
 		kvsapi.WriteError(w, err)
 		return nil, nil, false
 	}
+	kvsapi.SetStream(r, sess.Stream)
+	s.sessions.touch(sess, time.Now())
 	return sess, st, true
 }
 

@@ -8,7 +8,10 @@
 //     readers, the pull sources that feed some names (Source, started on
 //     demand or always), and the syntax of stream names;
 //   - the playback capability rules: which codec plays over HLS, MPEG-TS
-//     and WebRTC, and why not (playback.go).
+//     and WebRTC, and why not (playback.go);
+//   - the series of publications (metrics.go), named as CloudWatch names
+//     Kinesis Video's PutMedia metrics, since a publication is Eddy's
+//     PutMedia; the publisher's protocol is an opaque label to it.
 //
 // It must not know protocols (RTP, RTSP, WebRTC, HLS), storage or the
 // Kinesis APIs: the RTP codec boundary is media/rtpcodec, the RTSP edge

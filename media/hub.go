@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TrackKind is what a track carries.
@@ -65,6 +67,9 @@ var (
 type Hub struct {
 	Tracks    []Track
 	QueueSize int
+	// Protocol is what the publisher speaks ("rtsp", "whip", ...; see
+	// Registry.PublishFrom), for the publication's series.
+	Protocol string
 
 	mu      sync.Mutex
 	readers map[*Reader]struct{}
@@ -75,6 +80,8 @@ type Hub struct {
 	endErr  error
 	dropped atomic.Int64
 	units   atomic.Int64
+	// inFrames and inBytes count the published units (nil: not counted).
+	inFrames, inBytes prometheus.Counter
 }
 
 func (h *Hub) queueSize() int {
@@ -101,6 +108,7 @@ func (h *Hub) Publish(au *AccessUnit) {
 		return
 	}
 	h.units.Add(1)
+	h.countUnit(au)
 	if kt, ok := h.keyTrack(); ok {
 		switch {
 		case au.Track == kt && au.Key:

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Errors of the Registry. Callers translate them at the protocol edge
@@ -65,6 +67,10 @@ type Registry struct {
 	// Publish, Read, AddSource and Registry.ValidateName apply it.
 	CheckName func(name string) error
 	Logger    *slog.Logger
+	// Registerer receives the publications' series (nil: none), labelled
+	// with StreamLabel's value for a stream (nil: its name).
+	Registerer  prometheus.Registerer
+	StreamLabel func(name string) string
 
 	mu      sync.Mutex
 	pubs    map[string]*Hub // nil value: a publication being admitted
@@ -73,6 +79,9 @@ type Registry struct {
 	// endedDrops sums the reader drops of hubs whose publication ended.
 	endedDrops int64
 	closed     bool
+
+	metricsOnce sync.Once
+	metrics     *registryMetrics
 }
 
 func (r *Registry) logger() *slog.Logger {
@@ -108,6 +117,21 @@ func (r *Registry) initLocked() {
 // second publisher of the same name gets ErrAlreadyPublishing. The caller
 // publishes units to the hub and calls Unpublish when done.
 func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
+	return r.PublishFrom("", name, tracks)
+}
+
+// PublishFrom is Publish for a publisher that names its protocol ("rtsp",
+// "whip", ...): the label of the publication's series, and Hub.Protocol.
+func (r *Registry) PublishFrom(protocol, name string, tracks []Track) (*Hub, error) {
+	r.initMetrics()
+	h, err := r.publish(protocol, name, tracks)
+	if err != nil {
+		r.metrics.refused.WithLabelValues(protocol, refusedReason(err)).Inc()
+	}
+	return h, err
+}
+
+func (r *Registry) publish(protocol, name string, tracks []Track) (*Hub, error) {
 	if err := r.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -137,7 +161,8 @@ func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
 		}
 	}
 
-	h := &Hub{Tracks: tracks, QueueSize: r.QueueSize}
+	h := &Hub{Tracks: tracks, QueueSize: r.QueueSize, Protocol: protocol}
+	r.instrument(h, name)
 	r.mu.Lock()
 	if r.closed {
 		delete(r.pubs, name)

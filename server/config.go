@@ -55,6 +55,8 @@ type Config struct {
 	HLS     HLSConfig     `yaml:"hls"`
 	// WebRTCOptions tunes WHEP/WHIP; WebRTC above is its ICE port.
 	WebRTCOptions WebRTCConfig `yaml:"webrtc_options"`
+	// Metrics bounds the per-stream series of /metrics.
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // AuthConfig holds the identities and how failures are handled.
@@ -245,6 +247,7 @@ func DefaultConfig() Config {
 			HandshakeTimeout: Duration(10 * time.Second),
 			KeyframeInterval: Duration(2 * time.Second),
 		},
+		Metrics: MetricsConfig{PerStream: true, PerStreamLimit: 1000},
 	}
 }
 
@@ -304,6 +307,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	errs = append(errs, c.Metrics.validate()...)
 	if c.Limits.Connections < 1 || c.Limits.ConnectionsPerAddress < 1 || c.Limits.ConnectionsPerAddress > c.Limits.Connections {
 		errs = append(errs, errors.New("limits.connections and connections_per_address: at least 1 each, per address at most the total"))
 	}

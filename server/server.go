@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eddy-video/eddy/datastreams"
@@ -58,6 +57,7 @@ type Server struct {
 	http     *http.Server
 	httpLn   *netlimit.Listener
 	cert     *certificate // nil without TLS
+	labels   *streamLabels
 	ready    atomic.Bool
 	serveErr chan error
 	close    sync.Once
@@ -82,8 +82,7 @@ func (s *Server) Initialize() error {
 		s.Logger.Info("no credentials configured: listening on loopback only", "http", c.HTTP)
 	}
 	s.checkFileLimit()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg, gather := s.newMetrics() // metrics.go: per-stream labels bounded by metrics.*
 	s.initReload(reg)
 	s.core = &datastreams.Core{
 		Dir:             c.Data,
@@ -105,9 +104,10 @@ func (s *Server) Initialize() error {
 			ReadCallsPerS:    c.Streams.ReadCallsPerS,
 			ReadBytesPerS:    float64(c.Streams.ReadBytesPerS),
 		},
-		Logger:     s.Logger,
-		Registerer: reg,
-		Now:        s.Clock,
+		Logger:      s.Logger,
+		Registerer:  reg,
+		LabelStream: s.labels.Label,
+		Now:         s.Clock,
 		AfterTrim: func(st *datastreams.Stream) {
 			if v := s.videos; v != nil {
 				v.Trimmed(st)
@@ -118,7 +118,7 @@ func (s *Server) Initialize() error {
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
-	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix}
+	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix, Registerer: reg}
 
 	// The identities every protocol checks (none: Eddy is open, and
 	// Validate has kept it on loopback); the Kinesis Data Streams API
@@ -133,7 +133,8 @@ func (s *Server) Initialize() error {
 		s.kds.OnFailure = s.auth.FailureHook("kinesis")
 	}
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
-		CheckName: fragments.CheckName} // no publication may take an event stream's name
+		CheckName:  fragments.CheckName, // no publication may take an event stream's name
+		Registerer: reg, StreamLabel: s.labels.Label}
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
 		func() float64 { return float64(s.registry.Dropped()) }))
@@ -164,7 +165,7 @@ func (s *Server) Initialize() error {
 
 	r := chi.NewRouter()
 	r.Get("/healthz", s.healthz)
-	r.Handle("/metrics", s.guardMetrics(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	r.Handle("/metrics", s.guardMetrics(promhttp.HandlerFor(gather, promhttp.HandlerOpts{})))
 	// Kinesis Data Streams: POST / with X-Amz-Target (JSON 1.1 and CBOR).
 	r.Post("/", s.kds.ServeHTTP)
 	s.mountAuth(r) // POST /api/v1/tokens
@@ -189,7 +190,8 @@ func (s *Server) Initialize() error {
 	if s.auth.Enabled() {
 		kvsGuard = &kvsapi.Guard{Verifier: s.auth.Verifier, Account: c.AccountID, OnFailure: s.auth.FailureHook("kinesisvideo")}
 	}
-	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard,
+	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
+	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics,
 		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).Mount(r)
 	hlsKey, err := hls.LoadKey(c.Data)
 	if err != nil {
@@ -197,7 +199,8 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return err
 	}
-	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls")}
+	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls"),
+		Metrics: kvsMetrics, Registerer: reg}
 	if s.auth.Enabled() {
 		hlsServer.OnFailure = func(r *http.Request, reason, who string) {
 			s.auth.Failed("hls", reason, r.RemoteAddr, who)
@@ -214,7 +217,7 @@ func (s *Server) Initialize() error {
 		MaxSessions: wo.MaxSessions, MaxPending: wo.MaxPending,
 		HandshakeTimeout: time.Duration(wo.HandshakeTimeout), KeyframeInterval: time.Duration(wo.KeyframeInterval),
 		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
-		Logger:       s.Logger, Registerer: reg}
+		Logger:       s.Logger, Registerer: reg, StreamLabel: s.labels.Label}
 	s.webrtc.Authorize = s.webrtcAuthorize() // WHIP/WHEP bearer tokens
 	if s.auth.Enabled() {
 		s.webrtc.OnDenied = func(r *http.Request, who string) {
@@ -468,7 +471,7 @@ func (s *Server) RTSPSAddr() string {
 func (s *Server) hookRTSP(rs *rtsp.Server, reg prometheus.Registerer) {
 	rs.MaxConnections = s.Config.Limits.Connections
 	rs.MaxConnectionsPerAddress = s.Config.Limits.ConnectionsPerAddress
-	rs.Registerer = reg
+	rs.Registerer, rs.StreamLabel = reg, s.labels.Label
 	if !s.auth.Enabled() {
 		return
 	}

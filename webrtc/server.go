@@ -67,6 +67,9 @@ type Server struct {
 	OnDenied   func(r *http.Request, principal string)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// StreamLabel gives the stream label of a stream's series (nil: its
+	// name).
+	StreamLabel func(name string) string
 
 	udp     net.PacketConn
 	tcp     net.Listener
@@ -187,7 +190,8 @@ func (s *Server) Initialize() error {
 				func() float64 { return float64(s.PeerConnections()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_viewer_resyncs_total",
 				Help: "WHEP viewers that fell a whole queue behind and restarted at the last keyframe."},
-				func() float64 { return float64(s.resyncs.Load()) }))
+				func() float64 { return float64(s.resyncs.Load()) }),
+			sessionsCollector{s})
 	}
 	s.Logger.Info("webrtc listening", "component", "webrtc", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
 	return nil

@@ -162,7 +162,7 @@ func (ws *whipSession) setup(offer string) ([]string, error) {
 			notices = append(notices, t.Codec+" video plays over HLS in MSE players (hls.js in Chromium and Firefox), not in Safari's native player; publish H.264 for every player")
 		}
 	}
-	hub, err := s.Registry.Publish(ws.stream, tracks)
+	hub, err := s.Registry.PublishFrom("whip", ws.stream, tracks)
 	if err != nil {
 		return nil, publishError(ws.stream, err)
 	}

@@ -115,6 +115,7 @@ func TestConfigValidateSaysWhatToChange(t *testing.T) {
 		}, "webrtc_options.ice_servers[0].urls"},
 		{"keyframe interval beyond fragments", func(c *server.Config) { c.WebRTCOptions.KeyframeInterval = server.Duration(time.Minute) }, "keyframe_interval"},
 		{"no pending sessions", func(c *server.Config) { c.WebRTCOptions.MaxPending = 0 }, "max_pending"},
+		{"negative per-stream limit", func(c *server.Config) { c.Metrics.PerStreamLimit = -1 }, "metrics.per_stream_limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := server.DefaultConfig()

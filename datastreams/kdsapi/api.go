@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
@@ -42,11 +45,14 @@ type API struct {
 	// answered, with the access key id it claimed ("" if none): the
 	// server counts and logs it there, and may delay the answer.
 	OnFailure func(r *http.Request, f *awsauth.Failure, who string)
+	// Registerer receives the eddy_kds_* series of the API (nil: none).
+	Registerer prometheus.Registerer
 
 	once     sync.Once
 	ctx      context.Context
 	shutdown context.CancelFunc
 	subs     subscriptions
+	metrics  *apiMetrics
 }
 
 const targetPrefix = "Kinesis_20131202."
@@ -117,6 +123,10 @@ func (a *API) init() {
 			a.MaxBodyBytes = 7 << 20
 		}
 		a.ctx, a.shutdown = context.WithCancel(context.Background())
+		a.metrics = newAPIMetrics()
+		if a.Registerer != nil {
+			a.metrics.register(a.Registerer, a)
+		}
 	})
 }
 
@@ -130,6 +140,9 @@ func (a *API) Shutdown() {
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.init()
+	rq := &request{m: a.metrics, a: a, started: time.Now()}
+	defer rq.done()
+	w = statusWriter{ResponseWriter: w, rq: rq}
 	reqID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", reqID)
 	cd, ok := codecFor(r.Header.Get("Content-Type"))
@@ -148,6 +161,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, cd, errf(datastreams.KindUnknownOperation, "Unknown operation %q.", target))
 		return
 	}
+	rq.op = name
 	body, err := readBody(http.MaxBytesReader(w, r.Body, a.MaxBodyBytes), r.ContentLength, a.MaxBodyBytes)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -164,6 +178,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, cd, err)
 		return
 	}
+	ctx = context.WithValue(ctx, requestKey{}, rq)
 	if name == "SubscribeToShard" {
 		a.subscribeToShard(w, r.WithContext(ctx), cd, body)
 		return

@@ -56,7 +56,7 @@ func parseExplicitHash(ehk *string) (*datastreams.HashKey, error) {
 	return &k, nil
 }
 
-func (a *API) putRecord(_ context.Context, in *putRecordIn) (*putRecordOut, error) {
+func (a *API) putRecord(ctx context.Context, in *putRecordIn) (*putRecordOut, error) {
 	var v validator
 	ehk, err := checkRecord(&v, in.Data, in.PartitionKey, in.ExplicitHashKey, func() string { return "" })
 	if verr := v.err(); verr != nil {
@@ -75,6 +75,7 @@ func (a *API) putRecord(_ context.Context, in *putRecordIn) (*putRecordOut, erro
 	if err != nil {
 		return nil, err
 	}
+	setStream(ctx, s)
 	res, err := s.Put([]datastreams.PutEntry{{Key: []byte(*in.PartitionKey), Data: in.Data, ExplicitHash: ehk}})
 	if err != nil {
 		return nil, err
@@ -82,6 +83,7 @@ func (a *API) putRecord(_ context.Context, in *putRecordIn) (*putRecordOut, erro
 	if res[0].Err != nil {
 		return nil, res[0].Err
 	}
+	a.observePutRecord(s, len(in.Data)+len(*in.PartitionKey))
 	out := &putRecordOut{ShardId: datastreams.ShardID(res[0].Shard), SequenceNumber: datastreams.EncodeSeq(res[0].Shard, res[0].Seq)}
 	if s.Encrypted() {
 		out.EncryptionType = "KMS"
@@ -96,7 +98,7 @@ func deref(s *string) string {
 	return *s
 }
 
-func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, error) {
+func (a *API) putRecords(ctx context.Context, in *putRecordsIn) (*putRecordsOut, error) {
 	var v validator
 	v.required(in.Records != nil, "records")
 	if n := len(in.Records); in.Records != nil && (n < 1 || n > maxPutRecords) {
@@ -129,10 +131,12 @@ func (a *API) putRecords(_ context.Context, in *putRecordsIn) (*putRecordsOut, e
 	if err != nil {
 		return nil, err
 	}
+	setStream(ctx, s)
 	res, err := s.Put(entries)
 	if err != nil {
 		return nil, err
 	}
+	a.observePutRecords(s, entries, res)
 	out := &putRecordsOut{Records: make([]putRecordsResult, len(res))}
 	for i, r := range res {
 		if r.Err != nil {
@@ -267,7 +271,7 @@ func childShardsOf(s *datastreams.Stream, sh *datastreams.Shard) []childShard {
 	return out
 }
 
-func (a *API) getRecords(_ context.Context, in *getRecordsIn) (*getRecordsOut, error) {
+func (a *API) getRecords(ctx context.Context, in *getRecordsIn) (*getRecordsOut, error) {
 	var v validator
 	v.required(in.ShardIterator != nil, "shardIterator")
 	v.intRange(in.Limit, "limit", 1, maxGetRecords)
@@ -282,6 +286,7 @@ func (a *API) getRecords(_ context.Context, in *getRecordsIn) (*getRecordsOut, e
 	if err != nil {
 		return nil, err
 	}
+	setStream(ctx, s)
 	limit := maxGetRecords
 	if in.Limit != nil {
 		limit = *in.Limit
@@ -290,6 +295,7 @@ func (a *API) getRecords(_ context.Context, in *getRecordsIn) (*getRecordsOut, e
 	if err != nil {
 		return nil, err
 	}
+	a.observeGetRecords(s, res)
 	out := &getRecordsOut{Records: toRecords(sh.Index, res.Records, s.Encrypted()), MillisBehindLatest: res.BehindMillis}
 	if res.AtEnd {
 		out.ChildShards = childShardsOf(s, sh)

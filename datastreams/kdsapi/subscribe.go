@@ -118,6 +118,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		a.writeError(w, cd, err)
 		return
 	}
+	setStream(r.Context(), s)
 	if c.Status != datastreams.StatusActive {
 		a.writeError(w, cd, errf(datastreams.KindInUse, "Consumer %s is not ACTIVE, instead in state %s.", *in.ConsumerARN, c.Status))
 		return
@@ -141,6 +142,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 	}
 	sub, err := a.subs.add(s, c.Name, *in.ConsumerARN, sh.Index, a.Core.Now())
 	if err != nil {
+		a.metrics.subscribeExceeded.WithLabelValues(a.Core.StreamLabel(s.Name())).Inc()
 		a.writeError(w, cd, err)
 		return
 	}
@@ -179,6 +181,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 			if err := es.event("SubscribeToShardEvent", &ev); err != nil {
 				return
 			}
+			a.observeEvent(s, res)
 			lastSent = time.Now()
 			pos = res.Next
 			if res.AtEnd {

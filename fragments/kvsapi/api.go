@@ -25,6 +25,8 @@ type API struct {
 	Endpoint func(r *http.Request) string
 	// Guard authenticates and authorizes every operation (nil: open).
 	Guard *Guard
+	// Metrics, when set, counts every operation (Metrics.Instrument).
+	Metrics *Metrics
 
 	rv *Resolver
 }
@@ -38,6 +40,8 @@ func (a *API) Mount(r chi.Router) {
 		a.Logger = slog.Default()
 	}
 	a.rv = &Resolver{Videos: a.Videos}
+	// Every route counts its operation (handle does it for its own).
+	post := func(path, op string, h http.HandlerFunc) { r.Post(path, a.Metrics.Instrument(op, h)) }
 	// Control plane.
 	r.Post("/createStream", handle(a, "CreateStream", a.createStream))
 	r.Post("/describeStream", handle(a, "DescribeStream", a.describeStream))
@@ -54,10 +58,10 @@ func (a *API) Mount(r chi.Router) {
 	r.Post("/ListTagsForResource", handle(a, "ListTagsForResource", a.listTagsForResource))
 	// Archived media.
 	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
-	r.Post("/getMediaForFragmentList", a.getMediaForFragmentList)
-	r.Post("/getClip", a.getClip)
+	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
+	post("/getClip", "GetClip", a.getClip)
 	for _, op := range unimplemented {
-		r.Post(op.path, func(w http.ResponseWriter, r *http.Request) {
+		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {
 				op.serve(w, r)
 			}
@@ -68,7 +72,7 @@ func (a *API) Mount(r chi.Router) {
 // handle authenticates a request to operation op, decodes it into In,
 // runs fn and writes its answer, or its error in the Kinesis Video shape.
 func handle[In any](a *API, op string, fn func(*Call, *In) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return a.Metrics.Instrument(op, func(w http.ResponseWriter, r *http.Request) {
 		c, ok := a.Guard.Begin(w, r, op, a.rv)
 		if !ok {
 			return
@@ -84,7 +88,7 @@ func handle[In any](a *API, op string, fn func(*Call, *In) (any, error)) http.Ha
 			return
 		}
 		writeJSON(w, out)
-	}
+	})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -134,6 +134,7 @@ func (a *API) listFragments(c *Call, in *listFragmentsIn) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	Consumed(c.R, 0, len(entries))
 	out := &listFragmentsOut{Fragments: make([]fragmentOut, 0, len(entries))}
 	for _, e := range entries {
 		out.Fragments = append(out.Fragments, fragmentOut{
@@ -210,6 +211,7 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = bw.Flush()
+	Consumed(r, len(seqs), 0)
 }
 
 type clipSelector struct {
@@ -261,4 +263,5 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("Content-Length", fmt.Sprint(len(c.Bytes)))
 	_, _ = w.Write(c.Bytes)
+	Consumed(r, c.Fragments, 0)
 }

@@ -142,7 +142,11 @@ func (c *Call) Describe(ref StreamRef) (fragments.VideoStream, error) {
 	if err != nil {
 		return fragments.VideoStream{}, err
 	}
-	return c.rv.Videos.Describe(name)
+	d, err := c.rv.Videos.Describe(name)
+	if err == nil {
+		SetStream(c.R, name)
+	}
+	return d, err
 }
 
 // Archive resolves and authorizes a stream that keeps data (see
@@ -152,7 +156,11 @@ func (c *Call) Archive(ref StreamRef) (*fragments.Store, fragments.VideoStream, 
 	if err != nil {
 		return nil, fragments.VideoStream{}, err
 	}
-	return c.rv.Archive(StreamRef{StreamName: &name})
+	st, d, err := c.rv.Archive(StreamRef{StreamName: &name})
+	if err == nil {
+		SetStream(c.R, name)
+	}
+	return st, d, err
 }
 
 // Fail answers an error of an operation: an authorization failure goes

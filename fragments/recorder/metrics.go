@@ -2,6 +2,10 @@ package recorder
 
 import "github.com/prometheus/client_golang/prometheus"
 
+// metrics are the recorder's series: process-wide ones, and per stream
+// and protocol those CloudWatch names for PutMedia (AWS/KinesisVideo
+// PutMedia.IncomingFragments, Success, ErrorAckCount's equivalent,
+// FragmentIngestionLatency): a recorded publication is Eddy's PutMedia.
 type metrics struct {
 	recorders      prometheus.Gauge
 	recorderDrops  prometheus.Counter
@@ -9,9 +13,15 @@ type metrics struct {
 	bytes          prometheus.Counter
 	appendErrors   prometheus.Counter
 	persistLatency prometheus.Histogram
+
+	incomingFragments *prometheus.CounterVec // stream, protocol
+	success           *prometheus.CounterVec // stream, protocol
+	failures          *prometheus.CounterVec // stream, protocol
+	ingestionLatency  prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
+	sp := []string{"stream", "protocol"}
 	m := &metrics{
 		recorders: prometheus.NewGauge(prometheus.GaugeOpts{Name: "eddy_recorders", Help: "Publications being recorded."}),
 		recorderDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_recorder_overflows_total",
@@ -20,11 +30,35 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytes:        prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_fragment_bytes_total", Help: "Media bytes of persisted fragments."}),
 		appendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_fragment_append_errors_total", Help: "Fragments that failed to persist."}),
 		persistLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_fragment_persist_seconds",
-			Help:    "From the arrival of the unit that closes a fragment to the fragment being durable and listed.",
+			Help:    "PutMedia.FragmentPersistLatency: from the arrival of the unit that closes a fragment to the fragment being durable and listed.",
 			Buckets: []float64{.001, .002, .005, .01, .02, .03, .05, .075, .1, .2, .5, 1, 2}}),
+
+		incomingFragments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_kvs_putmedia_incoming_fragments_total",
+			Help: "PutMedia.IncomingFragments: fragments the recorder cut from a publication, by stream and protocol."}, sp),
+		success: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_kvs_putmedia_success_total",
+			Help: "PutMedia.Success: fragments made durable and listed, by stream and protocol."}, sp),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_kvs_putmedia_errors_total",
+			Help: "PutMedia.ErrorAckCount's equivalent: fragments that failed to persist, by stream and protocol."}, sp),
+		ingestionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_kvs_putmedia_fragment_ingestion_latency_seconds",
+			Help:    "PutMedia.FragmentIngestionLatency: from the arrival of a fragment's first unit to that of its last.",
+			Buckets: []float64{.1, .25, .5, 1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 60}}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.recorders, m.recorderDrops, m.fragments, m.bytes, m.appendErrors, m.persistLatency)
+		reg.MustRegister(m.recorders, m.recorderDrops, m.fragments, m.bytes, m.appendErrors, m.persistLatency,
+			m.incomingFragments, m.success, m.failures, m.ingestionLatency)
 	}
 	return m
+}
+
+// streamCounters are one recording's per-stream counters.
+type streamCounters struct {
+	incoming, success, failures prometheus.Counter
+}
+
+func (m *metrics) forStream(label, protocol string) streamCounters {
+	return streamCounters{
+		incoming: m.incomingFragments.WithLabelValues(label, protocol),
+		success:  m.success.WithLabelValues(label, protocol),
+		failures: m.failures.WithLabelValues(label, protocol),
+	}
 }

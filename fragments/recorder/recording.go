@@ -75,19 +75,28 @@ func (r *recording) endPublication(err *storeError) {
 
 // record feeds one reader's units through a fragmenter into the store.
 func (r *recording) record(ctx context.Context, rd *media.Reader) error {
-	var cutAt time.Time // arrival of the unit that closed the fragment
+	var cutAt time.Time  // arrival of the unit that closed the fragment
+	var lastIn time.Time // arrival of the fragment's last unit
+	m := r.rec.metrics
+	sc := m.forStream(r.rec.Videos.Core.StreamLabel(r.name), r.hub.Protocol)
 	fr := &fragmenter.Fragmenter{
 		Tracks:      r.hub.Tracks,
 		MaxDuration: r.rec.MaxFragmentDuration,
 		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
+			sc.incoming.Inc()
+			if d := lastIn.UnixNano() - f.ServerTime; !lastIn.IsZero() && d >= 0 {
+				m.ingestionLatency.Observe(float64(d) / 1e9)
+			}
 			if _, err := r.store.Append(init, f); err != nil {
-				r.rec.metrics.appendErrors.Inc()
+				m.appendErrors.Inc()
+				sc.failures.Inc()
 				return &storeError{err}
 			}
-			r.rec.metrics.fragments.Inc()
-			r.rec.metrics.bytes.Add(float64(len(f.Media)))
+			m.fragments.Inc()
+			sc.success.Inc()
+			m.bytes.Add(float64(len(f.Media)))
 			if !cutAt.IsZero() {
-				r.rec.metrics.persistLatency.Observe(time.Since(cutAt).Seconds())
+				m.persistLatency.Observe(time.Since(cutAt).Seconds())
 			}
 			return nil
 		},
@@ -117,14 +126,14 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 		au, err := rd.Read(ctx)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
-				cutAt = time.Time{}
+				lastIn, cutAt = cutAt, time.Time{}
 				if ferr := fr.Flush(); ferr != nil {
 					return ferr
 				}
 			}
 			return err
 		}
-		cutAt = au.Arrival
+		lastIn, cutAt = cutAt, au.Arrival
 		if err := fr.Push(au); err != nil {
 			return err
 		}

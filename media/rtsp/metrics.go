@@ -66,3 +66,54 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	}
 	return c, err
 }
+
+// sessionsCollector is eddy_rtsp_sessions of one listener: its open
+// sessions by stream and mode (publish: ANNOUNCE/RECORD; play: readers
+// from SETUP on), counted at each scrape.
+type sessionsCollector struct {
+	s    *Server
+	desc *prometheus.Desc
+}
+
+// registerSessions registers the listener's sessions collector (a
+// second listener of the same name keeps the first one's).
+func (s *Server) registerSessions() error {
+	if s.Registerer == nil {
+		return nil
+	}
+	_, err := register(s.Registerer, prometheus.Collector(sessionsCollector{s: s, desc: prometheus.NewDesc("eddy_rtsp_sessions",
+		"Open RTSP sessions, by listener, stream and mode: publish (ANNOUNCE, RECORD) or play (readers).",
+		[]string{"stream", "mode"}, prometheus.Labels{"listener": s.listenerName()})}))
+	return err
+}
+
+func (c sessionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c sessionsCollector) Collect(ch chan<- prometheus.Metric) {
+	type key struct{ stream, mode string }
+	counts := map[key]int{}
+	c.s.mu.Lock()
+	for _, sess := range c.s.sessions {
+		switch {
+		case sess.pub != nil:
+			counts[key{sess.pub.name, "publish"}]++
+		case sess.out != nil:
+			counts[key{sess.out.name, "play"}]++
+		}
+	}
+	c.s.mu.Unlock()
+	byLabel := map[key]int{}
+	for k, n := range counts {
+		byLabel[key{c.s.streamLabel(k.stream), k.mode}] += n
+	}
+	for k, n := range byLabel {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k.stream, k.mode)
+	}
+}
+
+func (s *Server) streamLabel(name string) string {
+	if s.StreamLabel == nil {
+		return name
+	}
+	return s.StreamLabel(name)
+}

@@ -111,6 +111,9 @@ type Server struct {
 	// Registerer receives the eddy_rtsp_* metrics; listeners of one
 	// process may share it (each has its "listener" label).
 	Registerer prometheus.Registerer
+	// StreamLabel gives the stream label of a stream's series (nil: its
+	// name).
+	StreamLabel func(name string) string
 
 	srv       *gortsplib.Server
 	ln        *listener
@@ -204,6 +207,9 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("rtsp: metrics: %w", err)
 	}
 	s.metrics = m
+	if err := s.registerSessions(); err != nil {
+		return fmt.Errorf("rtsp: metrics: %w", err)
+	}
 	s.sessions = map[*gortsplib.ServerSession]*rtspSession{}
 	s.outs = map[string]*rtspOutput{}
 	s.ctx, s.ctxCancel = context.WithCancel(context.Background())
@@ -686,9 +692,9 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
 	}
-	hub, err := s.Registry.Publish(name, rtpcodec.TracksOf(tracks))
+	hub, err := s.Registry.PublishFrom("rtsp", name, rtpcodec.TracksOf(tracks))
 	if err != nil && s.takeOverPending(name) {
-		hub, err = s.Registry.Publish(name, rtpcodec.TracksOf(tracks))
+		hub, err = s.Registry.PublishFrom("rtsp", name, rtpcodec.TracksOf(tracks))
 	}
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)

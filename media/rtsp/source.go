@@ -267,7 +267,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
-	h, err := s.reg.Publish(s.name, rtpcodec.TracksOf(tracks))
+	h, err := s.reg.PublishFrom("rtsp_source", s.name, rtpcodec.TracksOf(tracks))
 	if err != nil {
 		return err
 	}
