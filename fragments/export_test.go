@@ -11,3 +11,6 @@ func (st *Store) Index() *Index { return st.idx }
 
 // WriteV1IndexChunk writes entries as an index chunk of format version 1.
 var WriteV1IndexChunk = writeV1Chunk
+
+// Dir returns the directory of the store's stream.
+func (st *Store) Dir() string { return st.stream.Dir() }
