@@ -148,11 +148,12 @@ func (s *Server) Initialize() error {
 		return err
 	}
 	// Every publication is admitted by the video layer (which may create
-	// its stream) and recorded; a deleted stream stops recording first.
+	// its stream) and recorded; a deleted stream stops recording and its
+	// publication ends first.
 	s.registry.Admit = s.videos.Admit
 	s.registry.OnPublish = s.recorder.OnPublish
 	s.registry.OnUnpublish = s.recorder.OnUnpublish
-	s.videos.BeforeDelete = s.recorder.Stop
+	s.videos.BeforeDelete = s.beforeDeleteVideo // lifecycle.go
 
 	r := chi.NewRouter()
 	r.Get("/healthz", s.healthz)
