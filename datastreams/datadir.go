@@ -100,9 +100,16 @@ func checkFormat(dir string, m formatMarker) error {
 	if m.WrittenBy != "" {
 		by = " (" + formatFile + ": written by " + m.WrittenBy + ")"
 	}
-	return fmt.Errorf("data directory %s is format %d, this eddy reads up to %d; use a newer eddy%s: %w; nothing in it was changed",
-		dir, m.Format, FormatVersion, by, ErrNewerFormat)
+	return newerFormatError(fmt.Sprintf("data directory %s is format %d, this eddy reads up to %d; use a newer eddy%s; nothing in it was changed",
+		dir, m.Format, FormatVersion, by))
 }
+
+// newerFormatError is a refusal of a newer format: ErrNewerFormat, told
+// in full.
+type newerFormatError string
+
+func (e newerFormatError) Error() string        { return string(e) }
+func (e newerFormatError) Is(target error) bool { return target == ErrNewerFormat }
 
 // openDataDir checks the format, takes the lock and marks the directory
 // with the current format. On success the caller owns c.lock.

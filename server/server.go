@@ -108,6 +108,9 @@ func (s *Server) Initialize() error {
 		},
 	}
 	err := s.core.Initialize()
+	if errors.Is(err, datastreams.ErrLocked) || errors.Is(err, datastreams.ErrNewerFormat) {
+		return err // it names the directory and what to do
+	}
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}

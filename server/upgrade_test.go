@@ -470,3 +470,57 @@ func diffJSON(t *testing.T, what string, want, got any) {
 	}
 	t.Fatalf("%s differs in length: %d lines, want %d", what, len(gl), len(wl))
 }
+
+// TestUpgradedFixtureReopens: the fixture, opened once, is marked with the
+// current format, its stream directories (named by stream name, format 1)
+// kept as they were; a stream created after the upgrade gets a directory
+// of format 2 (a short id), and after a restart both read back as before.
+func TestUpgradedFixtureReopens(t *testing.T) {
+	want := readFixtureWant(t)
+	cfg := servertest.Config(t)
+	cfg.Data = copyFixture(t, fixtureV1)
+	old := dirNames(t, filepath.Join(cfg.Data, "streams"))
+	clk := servertest.NewClock(want.Clock)
+	e := servertest.StartWithClock(t, cfg, clk)
+	ctx := servertest.Context(t, 2*time.Minute)
+	b, err := os.ReadFile(filepath.Join(cfg.Data, "FORMAT"))
+	if err != nil || !strings.HasPrefix(string(b), "2\n") {
+		t.Fatalf("FORMAT after the upgrade: %q, %v", b, err)
+	}
+	if _, err := e.Kinesis().CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("after-upgrade"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Kinesis().PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("after-upgrade"), PartitionKey: aws.String("k"), Data: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	now := dirNames(t, filepath.Join(cfg.Data, "streams"))
+	if len(now) != len(old)+1 || strings.Join(now[:len(old)], ",") != strings.Join(old, ",") || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(now[len(old)]) {
+		t.Fatalf("stream directories %v, want %v and one of 16 hex digits", now, old)
+	}
+
+	e.Server.Close()
+	e = servertest.StartWithClock(t, cfg, clk)
+	if _, err := e.Kinesis().DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String("after-upgrade")}); err != nil {
+		t.Fatal(err)
+	}
+	diffJSON(t, "fixture read back after an upgrade and a restart", want.View, observeFixture(ctx, t, e, want.Clock))
+}
+
+// dirNames lists the directories in dir: format-1 names first (sorted),
+// then 16-hex-digit ids.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names, ids []string
+	for _, e := range entries {
+		if regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(e.Name()) {
+			ids = append(ids, e.Name())
+		} else {
+			names = append(names, e.Name())
+		}
+	}
+	return append(names, ids...)
+}
