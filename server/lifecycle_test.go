@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -218,5 +219,34 @@ func TestDataStreamLongestName(t *testing.T) {
 	var nf *ktypes.ResourceNotFoundException
 	if _, err := e.Kinesis().DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: name}); !errors.As(err, &nf) {
 		t.Fatalf("after delete and restart: %v", err)
+	}
+}
+
+// TestDeleteLiveWHIPStream: deleting a stream published over WHIP ends the
+// WHIP session and the sessions of its WHEP viewers.
+func TestDeleteLiveWHIPStream(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t) // video.auto_create: the publication makes the stream
+	ctx := servertest.Context(t, time.Minute)
+	_, done, _ := whipPublisher(ctx, t, e.URL+"/webrtc/door/whip", 20*time.Second)
+	waitLive(t, e, "door")
+	v, err := newWHEPViewer(ctx, t, e.URL+"/webrtc/door/whep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.first(t, 5*time.Second)
+	kv := e.KinesisVideo()
+	if _, err := kv.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: describeARN(ctx, t, kv, "door")}); err != nil {
+		t.Fatal(err)
+	}
+	waitPeers(t, e, 0, 10*time.Second)
+	if w, p := e.Server.WebRTC().Sessions(); w+p != 0 {
+		t.Errorf("%d WHEP and %d WHIP sessions left after the delete", w, p)
+	}
+	v.waitState(t, 10*time.Second, pion.PeerConnectionStateClosed, pion.PeerConnectionStateFailed, pion.PeerConnectionStateDisconnected)
+	select {
+	case err := <-done:
+		t.Fatalf("the WHIP publisher stopped on its own: %v", err)
+	default:
 	}
 }
