@@ -80,6 +80,9 @@ type Core struct {
 	// func(string) (logstore.Log, error) { return memlog.New(), nil } a
 	// core's records live in memory only.
 	OpenLog func(dir string) (logstore.Log, error)
+	// WrittenBy names the program in the data directory's format marker
+	// (default: the main module's path, version and VCS revision).
+	WrittenBy string
 
 	mu      sync.RWMutex
 	streams map[string]*Stream
@@ -95,6 +98,10 @@ type Core struct {
 	timers       sync.WaitGroup
 
 	retentionBytes atomic.Int64 // RetentionBytes as set now (SetRetentionBytes)
+	lock           *os.File     // the data directory's lock (datadir.go)
+	// failpoint, when set (tests), may fail the named step of a create or
+	// delete ("create.meta", "create.rename", "create.open", "delete.rename").
+	failpoint func(step string) error
 }
 
 // Limits are per-shard throughput limits.
@@ -106,12 +113,23 @@ type Limits struct {
 	ReadBytesPerS    float64 // 2 MiB
 }
 
-var namePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,256}$`)
+var namePattern = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
-// ValidName reports whether s is a valid stream or consumer name: the
-// Kinesis pattern, and never "." or "..", which would name directories.
+// MaxNameLength is the longest stream name the core keeps. The APIs above
+// it allow less (Kinesis Data Streams 128 characters, Kinesis Video 256,
+// whose event streams add a suffix); the layout on disk does not depend
+// on a name's length (stream_dir.go).
+const MaxNameLength = 512
+
+// ValidName reports whether s is a valid stream or consumer name of the
+// Kinesis APIs: [a-zA-Z0-9_.-]{1,256}, and never "." or "..".
 func ValidName(s string) bool {
-	return namePattern.MatchString(s) && s != "." && s != ".."
+	return len(s) <= 256 && validStreamName(s)
+}
+
+// validStreamName reports whether the core can keep a stream named s.
+func validStreamName(s string) bool {
+	return len(s) >= 1 && len(s) <= MaxNameLength && namePattern.MatchString(s) && s != "." && s != ".."
 }
 
 // Initialize loads every stream from Dir and starts the janitor.
@@ -149,14 +167,38 @@ func (c *Core) Initialize() error {
 	if c.OpenLog == nil {
 		c.OpenLog = c.openFileLog
 	}
+	if c.WrittenBy == "" {
+		c.WrittenBy = defaultWrittenBy()
+	}
 	c.Logger = c.Logger.With("component", "datastreams")
+	if err := c.openDataDir(); err != nil {
+		return err
+	}
 	c.retentionBytes.Store(c.RetentionBytes)
 	c.metrics = newCoreMetrics(c.Registerer)
 	c.floorMetrics = newFloorMetrics(c.Registerer, c.diskUsage, c.MinFree)
 	c.streams = map[string]*Stream{}
 	c.stop = make(chan struct{})
 	c.floorKick = make(chan struct{}, 1)
-	root := filepath.Join(c.Dir, "streams")
+	if err := c.load(); err != nil {
+		for _, s := range c.streams {
+			_ = s.close()
+		}
+		c.unlock()
+		return err
+	}
+	c.wg.Add(2)
+	go c.janitor()
+	go c.floorLoop()
+	return nil
+}
+
+// load opens every stream of the data directory, after finishing what a
+// crash interrupted: deletions (whatever is in trash/) and creations
+// (whatever is in tmp/, and from Eddys of format 1 a stream directory
+// without stream.json: nothing was acknowledged in either).
+func (c *Core) load() error {
+	root := filepath.Join(c.Dir, streamsDir)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
@@ -165,9 +207,8 @@ func (c *Core) Initialize() error {
 		return err
 	}
 	c.key = key
-	// Finish deletions interrupted by a crash.
-	trash := filepath.Join(c.Dir, "trash")
-	_ = os.RemoveAll(trash)
+	_ = os.RemoveAll(filepath.Join(c.Dir, trashDir))
+	_ = os.RemoveAll(filepath.Join(c.Dir, stagingDir))
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return err
@@ -179,22 +220,23 @@ func (c *Core) Initialize() error {
 		dir := filepath.Join(root, e.Name())
 		m, err := loadMeta(dir)
 		if errors.Is(err, fs.ErrNotExist) {
-			// Created but never committed: nothing was acknowledged in it.
+			c.Logger.Info("removing a stream directory whose creation did not finish", "dir", dir)
 			_ = os.RemoveAll(dir)
 			continue
 		}
 		if err != nil {
 			return err
 		}
+		if other, ok := c.streams[m.Name]; ok {
+			return fmt.Errorf("stream %s is in two directories, %s and %s: keep one (move the other out of %s)", m.Name, other.dir, dir, root)
+		}
 		s, err := c.openStream(dir, m)
 		if err != nil {
-			return fmt.Errorf("stream %s: %w", m.Name, err)
+			return fmt.Errorf("stream %s (%s): %w", m.Name, dir, err)
 		}
 		c.streams[m.Name] = s
 	}
-	c.wg.Add(2)
-	go c.janitor()
-	go c.floorLoop()
+	c.metrics.streams.Set(float64(len(c.streams)))
 	return nil
 }
 
@@ -219,19 +261,25 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	return b, atomicfile.WriteFile(path, b, 0o600)
 }
 
-// Close stops the janitor and every shard writer; queued appends finish first.
+// Close stops the janitor and every shard writer (queued appends finish
+// first) and releases the data directory.
 func (c *Core) Close() error {
 	close(c.stop)
 	c.wg.Wait()
 	c.timers.Wait()
+	// Streams close without c.mu held: a reshard holds its stream's lock
+	// and then takes c.mu (the lock order is stream, then core).
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	streams := c.streams
+	c.streams = map[string]*Stream{}
+	c.mu.Unlock()
 	var firstErr error
-	for _, s := range c.streams {
+	for _, s := range streams {
 		if err := s.close(); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
+	c.unlock()
 	return firstErr
 }
 
@@ -248,7 +296,7 @@ func (c *Core) StreamNameFromARN(arn string) (string, bool) {
 	}
 	rest := strings.TrimPrefix(parts[5], "stream/")
 	name, _, _ := strings.Cut(rest, "/")
-	return name, ValidName(name)
+	return name, validStreamName(name)
 }
 
 // CreateOptions describe a new stream.
@@ -267,8 +315,8 @@ type CreateOptions struct {
 
 // CreateStream creates a stream whose shards split the hash key space evenly.
 func (c *Core) CreateStream(name string, o CreateOptions) (*Stream, error) {
-	if !ValidName(name) {
-		return nil, errf(KindValidation, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+ and be 1 to 128 characters long.", name)
+	if !validStreamName(name) {
+		return nil, errf(KindValidation, "Stream name %q is invalid: it must match [a-zA-Z0-9_.-]+ and be 1 to %d characters long.", name, MaxNameLength)
 	}
 	if o.Mode == "" {
 		o.Mode = ModeProvisioned
@@ -304,18 +352,8 @@ func (c *Core) CreateStream(name string, o CreateOptions) (*Stream, error) {
 		m.Shards = append(m.Shards, shardMeta{Index: i, Parent: -1, AdjacentParent: -1, Start: r[0].String(), End: r[1].String(), Created: now})
 	}
 	m.NextShardIndex = o.ShardCount
-	dir := filepath.Join(c.Dir, "streams", name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	s, err := c.openStream(dir, m)
+	s, err := c.createDir(m)
 	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, err
-	}
-	if err := saveMeta(dir, m); err != nil {
-		s.close()
-		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	c.streams[name] = s
@@ -345,11 +383,9 @@ func (c *Core) after(fn func()) {
 func (c *Core) openShardsLocked() int {
 	n := 0
 	for _, s := range c.streams {
-		s.mu.RLock()
-		if s.meta.Kind == "" {
-			n += len(s.open)
+		if s.kind == "" {
+			n += int(s.openCount.Load())
 		}
-		s.mu.RUnlock()
 	}
 	return n
 }
@@ -390,34 +426,38 @@ func (c *Core) Streams() []*Stream {
 	return out
 }
 
-// DeleteStream removes a stream and all its data.
+// DeleteStream removes a stream and all its data. The stream's directory
+// moving to trash/ is the commit: before it nothing has changed (a failed
+// delete leaves the stream as it was), after it the stream is gone, also
+// after a crash (the next start empties trash/).
 func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
+	s, err := c.Stream(name)
+	if err != nil {
+		return err
+	}
+	// Lock order: stream, then core. Holding the stream's lock keeps
+	// every change of it (a reshard creating shard directories, a
+	// metadata save) out until it is closed.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	c.mu.Lock()
-	s, ok := c.streams[name]
-	if !ok {
+	if c.streams[name] != s {
 		c.mu.Unlock()
 		return c.StreamNotFound(name)
 	}
-	s.mu.RLock()
-	consumers := len(s.meta.Consumers)
-	s.mu.RUnlock()
-	if consumers > 0 && !enforceConsumerDeletion {
+	if len(s.meta.Consumers) > 0 && !enforceConsumerDeletion {
 		c.mu.Unlock()
 		return errf(KindInUse, "Stream %s under account %s has registered consumers.", name, c.AccountID)
 	}
+	dst, err := c.moveToTrash(s.dir)
+	if err != nil {
+		c.mu.Unlock()
+		c.Logger.Error("delete stream", "stream", name, "err", err)
+		return errf(KindInternal, "Stream %s could not be deleted: %v", name, err)
+	}
 	delete(c.streams, name)
 	c.mu.Unlock()
-	s.close()
-	// Rename first so a crash mid-delete never leaves a half stream behind.
-	trash := filepath.Join(c.Dir, "trash")
-	if err := os.MkdirAll(trash, 0o755); err != nil {
-		return err
-	}
-	dst := filepath.Join(trash, fmt.Sprintf("%s-%d", name, time.Now().UnixNano()))
-	if err := os.Rename(s.dir, dst); err != nil {
-		return err
-	}
-	_ = atomicfile.SyncDir(filepath.Join(c.Dir, "streams"))
+	_ = s.closeLocked()
 	c.metrics.streams.Dec()
 	c.Logger.Info("stream deleted", "stream", name)
 	go os.RemoveAll(dst)

@@ -1,5 +1,7 @@
 // Package datastreams is the shard core, modeled on Amazon Kinesis Data
-// Streams: a Core keeps streams under one data directory; a Stream has
+// Streams: a Core keeps streams under one data directory, which it locks,
+// versions and upgrades (datadir.go: FORMAT, LOCK; the layout of stream
+// directories and their atomic create and delete in stream_dir.go); a Stream has
 // metadata (stream.json) and shards that split the 128-bit hash key space;
 // a Shard is one durable log with one group-commit writer.
 //

@@ -72,13 +72,12 @@ func (s *Stream) finishReshardLocked() error {
 }
 
 func (s *Stream) shardLimitLocked(extra int) error {
-	// Only this stream's lock is held; count the others without it.
+	// Only this stream's lock is held; the others are counted without
+	// theirs (two reshards must not wait for each other's lock).
 	open := len(s.open)
 	for _, o := range s.core.Streams() {
-		if o != s {
-			o.mu.RLock()
-			open += len(o.open)
-			o.mu.RUnlock()
+		if o != s && o.kind == "" {
+			open += int(o.openCount.Load())
 		}
 	}
 	if open+extra > s.core.ShardLimit {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams/logstore"
@@ -21,6 +22,10 @@ type Stream struct {
 	core *Core
 	name string
 	dir  string
+	kind string // meta.Kind, which never changes
+	// openCount is len(open), readable without mu: shard limits count
+	// every stream's open shards while holding one stream's lock.
+	openCount atomic.Int32
 
 	mu     sync.RWMutex
 	meta   *streamMeta
@@ -31,7 +36,7 @@ type Stream struct {
 }
 
 func (c *Core) openStream(dir string, m *streamMeta) (*Stream, error) {
-	s := &Stream{core: c, name: m.Name, dir: dir, meta: m, done: make(chan struct{})}
+	s := &Stream{core: c, name: m.Name, dir: dir, kind: m.Kind, meta: m, done: make(chan struct{})}
 	for _, sm := range m.Shards {
 		sh, err := s.openShard(sm)
 		if err != nil {
@@ -80,11 +85,16 @@ func (s *Stream) reindexLocked() {
 		}
 	}
 	sort.Slice(s.open, func(i, j int) bool { return s.open[i].Start.Less(s.open[j].Start) })
+	s.openCount.Store(int32(len(s.open)))
 }
 
 func (s *Stream) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.closeLocked()
+}
+
+func (s *Stream) closeLocked() error {
 	if s.closed {
 		return nil
 	}
@@ -522,11 +532,7 @@ func (s *Stream) update(fn func(m *streamMeta) error) error {
 
 // Kind returns the stream's kind: "" for a data stream, StreamKindVideo or
 // StreamKindEvents.
-func (s *Stream) Kind() string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.meta.Kind
-}
+func (s *Stream) Kind() string { return s.kind }
 
 // Dir returns the stream's directory. Packages layered on the core keep
 // derived files (indexes, init segments) there; they go with the stream.

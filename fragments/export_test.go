@@ -29,3 +29,6 @@ func (x *Index) BreakWrites() (repair func() error) {
 		return err
 	}
 }
+
+// Dir returns the directory of the store's stream.
+func (st *Store) Dir() string { return st.stream.Dir() }

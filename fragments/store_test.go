@@ -141,9 +141,9 @@ func TestStoreUpgradesOldIndex(t *testing.T) {
 	st, stop := openCam(t, dir, clk)
 	seqs := fragmentstest.AppendSynthetic(t, st, clk, 30, 100)
 	old, _, _ := st.List(fragments.IndexServerTime, time.Unix(0, 0), clk.Now(), 0, 0)
+	idx := filepath.Join(st.Dir(), "fragments.idx")
 	stop()
 	// Replace the index with the same entries in format version 1.
-	idx := filepath.Join(dir, "streams", "cam", "fragments.idx")
 	if err := os.RemoveAll(idx); err != nil {
 		t.Fatal(err)
 	}

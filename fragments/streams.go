@@ -83,10 +83,11 @@ type Manager struct {
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 
-	mu     sync.Mutex
-	stores map[string]*Store
-	closed bool
-	reads  atomic.Int64 // fragment records read from the logs, all stores
+	mu       sync.Mutex
+	stores   map[string]*Store
+	deleting map[string]bool // names being deleted: not created again until done
+	closed   bool
+	reads    atomic.Int64 // fragment records read from the logs, all stores
 
 	defaultRetention atomic.Int64 // DefaultRetentionHours as set now
 }
@@ -102,10 +103,14 @@ func (m *Manager) Initialize() error {
 	}
 	m.defaultRetention.Store(int64(m.DefaultRetentionHours))
 	m.stores = map[string]*Store{}
+	m.deleting = map[string]bool{}
 	if m.Registerer != nil {
 		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
 			Help: "Fragment records read from the logs (segments, clips, MKV, index rebuilds); playlists read none."},
 			func() float64 { return float64(m.MediaReads()) }))
+	}
+	if err := m.repair(); err != nil {
+		return err
 	}
 	for _, s := range m.Core.Streams() {
 		if s.Kind() != datastreams.StreamKindVideo {
@@ -116,6 +121,34 @@ func (m *Manager) Initialize() error {
 			return fmt.Errorf("video stream %s: %w", s.Name(), err)
 		}
 		m.stores[s.Name()] = st
+	}
+	return nil
+}
+
+// repair finishes what a crash (or a failure, or an Eddy of data format 1)
+// left half-done: a video stream exists with its event stream or not at
+// all. The video stream is the commit of a create (made after its event
+// stream) and of a delete (removed before it): an event stream without
+// its video stream is deleted, a video stream without its event stream
+// gets one.
+func (m *Manager) repair() error {
+	for _, s := range m.Core.Streams() {
+		switch name := s.Name(); s.Kind() {
+		case datastreams.StreamKindEvents:
+			if _, err := m.videoStream(strings.TrimSuffix(name, EventsSuffix)); err != nil {
+				m.Logger.Warn("deleting an event stream whose video stream is gone", "stream", name)
+				if err := m.Core.DeleteStream(name, true); err != nil {
+					return fmt.Errorf("event stream %s: %w", name, err)
+				}
+			}
+		case datastreams.StreamKindVideo:
+			if m.eventsOf(name) == nil {
+				m.Logger.Warn("creating the missing event stream of a video stream", "stream", name)
+				if _, err := m.createEvents(name, readExt(s).RetentionHours); err != nil {
+					return fmt.Errorf("video stream %s: %w", name, err)
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -199,14 +232,22 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	if _, ok := m.stores[name]; ok {
 		return VideoStream{}, errf(KindInUse, "The stream %s already exists.", name)
 	}
+	if m.deleting[name] {
+		return VideoStream{}, errf(KindInUse, "The stream %s is being deleted.", name)
+	}
 	if _, err := m.Core.Stream(name); err == nil {
 		return VideoStream{}, errf(KindInUse, "The name %s is taken by a Kinesis data stream.", name)
 	}
-	if _, err := m.Core.Stream(name + EventsSuffix); err == nil {
-		return VideoStream{}, errf(KindInUse, "The name %s is taken: a data stream %s%s exists.", name, name, EventsSuffix)
+	if err := m.dropOrphanEvents(name); err != nil {
+		return VideoStream{}, err
 	}
 	if o.KmsKeyID == "" {
 		o.KmsKeyID = fmt.Sprintf("arn:aws:kms:%s:%s:alias/aws/kinesisvideo", m.Core.Region, m.Core.AccountID)
+	}
+	// The event stream first: the video stream is the commit (repair).
+	events, err := m.createEvents(name, o.RetentionHours)
+	if err != nil {
+		return VideoStream{}, err
 	}
 	ext, _ := json.Marshal(videoExt{DeviceName: o.DeviceName, MediaType: o.MediaType, KmsKeyID: o.KmsKeyID, Version: newVersion(), RetentionHours: o.RetentionHours})
 	s, err := m.Core.CreateStream(name, datastreams.CreateOptions{
@@ -214,25 +255,54 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 		RetentionBytes: o.RetentionBytes, Tags: o.Tags, Kind: datastreams.StreamKindVideo, Ext: ext, Immediate: true,
 	})
 	if err != nil {
-		return VideoStream{}, err
-	}
-	events, err := m.Core.CreateStream(name+EventsSuffix, datastreams.CreateOptions{
-		ShardCount: 1, Mode: datastreams.ModeOnDemand, RetentionHours: eventRetention(o.RetentionHours),
-		Kind: datastreams.StreamKindEvents, Immediate: true,
-	})
-	if err != nil {
-		_ = m.Core.DeleteStream(name, true)
+		m.undoCreate(name, false)
 		return VideoStream{}, err
 	}
 	st, err := openStore(s, events, &m.reads, m.Logger)
 	if err != nil {
-		_ = m.Core.DeleteStream(name, true)
-		_ = m.Core.DeleteStream(events.Name(), true)
+		m.undoCreate(name, true)
 		return VideoStream{}, err
 	}
 	m.stores[name] = st
 	m.Logger.Info("video stream created", "stream", name, "retention_hours", o.RetentionHours)
 	return m.describe(s)
+}
+
+// dropOrphanEvents deletes the event stream left by a video stream whose
+// delete did not finish (repair does the same at start); any other
+// stream of the event stream's name takes the name.
+func (m *Manager) dropOrphanEvents(name string) error {
+	ev, err := m.Core.Stream(name + EventsSuffix)
+	if err != nil {
+		return nil
+	}
+	if ev.Kind() != datastreams.StreamKindEvents {
+		return errf(KindInUse, "The name %s is taken: a data stream %s%s exists.", name, name, EventsSuffix)
+	}
+	m.Logger.Warn("deleting an event stream whose video stream is gone", "stream", ev.Name())
+	return m.Core.DeleteStream(ev.Name(), true)
+}
+
+// createEvents creates the event stream of video stream name.
+func (m *Manager) createEvents(name string, retentionHours int) (*datastreams.Stream, error) {
+	return m.Core.CreateStream(name+EventsSuffix, datastreams.CreateOptions{
+		ShardCount: 1, Mode: datastreams.ModeOnDemand, RetentionHours: eventRetention(retentionHours),
+		Kind: datastreams.StreamKindEvents, Immediate: true,
+	})
+}
+
+// undoCreate removes what a failed CreateStream made; what it cannot
+// remove, repair removes at the next start.
+func (m *Manager) undoCreate(name string, video bool) {
+	if video {
+		if err := m.Core.DeleteStream(name, true); err != nil {
+			m.Logger.Error("undo a failed create", "stream", name, "err", err)
+			return // the event stream must outlive its video stream
+		}
+	}
+	if err := m.Core.DeleteStream(name+EventsSuffix, true); err != nil {
+		m.Logger.Error("undo a failed create", "stream", name+EventsSuffix, "err", err)
+	}
 }
 
 // eventRetention is the event stream's retention for a video retention:
@@ -308,20 +378,38 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 		return err
 	}
 	m.mu.Lock()
+	if m.deleting[name] {
+		m.mu.Unlock()
+		return errf(KindInUse, "The stream %s is being deleted.", name)
+	}
+	m.deleting[name] = true
 	st := m.stores[name]
 	delete(m.stores, name)
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.deleting, name)
+		m.mu.Unlock()
+	}()
 	// Out of the map first, so nothing new starts writing to it.
 	if m.BeforeDelete != nil {
 		m.BeforeDelete(name)
 	}
+	// The video stream's delete is the commit; if it fails, the stream
+	// stays as it was (its store back in the map).
+	if err := m.Core.DeleteStream(name, true); err != nil {
+		if st != nil {
+			m.mu.Lock()
+			m.stores[name] = st
+			m.mu.Unlock()
+		}
+		return err
+	}
 	if st != nil {
 		_ = st.close()
 	}
-	if err := m.Core.DeleteStream(name, true); err != nil {
-		return err
-	}
 	if err := m.Core.DeleteStream(name+EventsSuffix, true); err != nil {
+		// Left for CreateStream of the name or the next start (repair).
 		m.Logger.Warn("delete event stream", "stream", name, "err", err)
 	}
 	m.Logger.Info("video stream deleted", "stream", name)

@@ -115,6 +115,9 @@ func (s *Server) Initialize() error {
 		},
 	}
 	err := s.core.Initialize()
+	if errors.Is(err, datastreams.ErrLocked) || errors.Is(err, datastreams.ErrNewerFormat) {
+		return err // it names the directory and what to do
+	}
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
@@ -156,12 +159,13 @@ func (s *Server) Initialize() error {
 		return err
 	}
 	// Every publication is admitted by the video layer (which may create
-	// its stream) and recorded; a deleted stream stops recording first.
+	// its stream) and recorded; a deleted stream stops recording and its
+	// publication ends first.
 	s.registry.Admit = s.videos.Admit
 	s.registry.OnPublish = s.recorder.OnPublish
 	s.registry.OnUnpublish = s.recorder.OnUnpublish
-	s.videos.BeforeDelete = s.recorder.Stop
-	s.recorder.EndPublication = s.endRecording // a full disk ends the publication
+	s.videos.BeforeDelete = s.beforeDeleteVideo // lifecycle.go
+	s.recorder.EndPublication = s.endRecording  // a full disk ends the publication
 
 	r := chi.NewRouter()
 	r.Get("/healthz", s.healthz)

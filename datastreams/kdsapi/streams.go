@@ -24,7 +24,9 @@ func (a *API) resolve(ref streamRef) (*datastreams.Stream, error) {
 // StreamARN (the one resolve finds, and authorization checks).
 func (a *API) refName(ref streamRef) (string, error) {
 	var v validator
-	v.name(ref.StreamName, "streamName", false)
+	if !a.reservedName(ref.StreamName) {
+		v.name(ref.StreamName, "streamName", false)
+	}
 	if err := v.err(); err != nil {
 		return "", err
 	}
@@ -42,6 +44,17 @@ func (a *API) refName(ref streamRef) (string, error) {
 		return *ref.StreamName, nil
 	}
 	return "", errf(datastreams.KindInvalidArgument, "Either StreamName or StreamARN must be provided.")
+}
+
+// reservedName reports whether s names a stream of the layer that owns
+// ReservedSuffix (an event stream): up to 256 characters and the suffix,
+// past the API's 128, since it follows the name of a video stream.
+func (a *API) reservedName(s *string) bool {
+	if s == nil || a.ReservedSuffix == "" {
+		return false
+	}
+	base, ok := strings.CutSuffix(*s, a.ReservedSuffix)
+	return ok && datastreams.ValidName(base)
 }
 
 // dataStream returns a stream the Kinesis Data Streams API may see: the
@@ -188,7 +201,9 @@ func (a *API) describeStreamSummary(_ context.Context, in *streamRef) (*describe
 func (a *API) listStreams(ctx context.Context, in *listStreamsIn) (*listStreamsOut, error) {
 	var v validator
 	v.intRange(in.Limit, "limit", 1, 10000)
-	v.name(in.ExclusiveStartStreamName, "exclusiveStartStreamName", false)
+	if !a.reservedName(in.ExclusiveStartStreamName) {
+		v.name(in.ExclusiveStartStreamName, "exclusiveStartStreamName", false)
+	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
