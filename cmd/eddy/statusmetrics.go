@@ -1,0 +1,75 @@
+package main
+
+import (
+	"io"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The metrics `eddy status` reads from /metrics, all in this one table:
+// when the server renames one, change it here. Each figure is a metric
+// family summed over its label sets (RTSP connections over listeners,
+// auth failures over protocols and reasons). A family with labels that
+// is absent has no series yet, so counts zero (vec); any other figure the
+// server does not serve is left out of the report, not shown as zero.
+var statusMetrics = []struct {
+	key, family string
+	vec         bool
+}{
+	{"recording", "eddy_recorders", false}, // publications being recorded
+	{"rtspConnections", "eddy_rtsp_connections", true},
+	{"webrtcPeerConnections", "eddy_webrtc_peer_connections", false}, // WHEP viewers and WHIP publishers
+	{"fragmentsPersisted", "eddy_fragments_persisted_total", false},
+	{"fragmentBytes", "eddy_fragment_bytes_total", false},
+	{"fragmentAppendErrors", "eddy_fragment_append_errors_total", false},
+	{"liveReaderDrops", "eddy_live_reader_drops_total", false},
+	{"retentionTrimmedBytes", "eddy_retention_trimmed_bytes_total", false},
+	{"authFailures", "eddy_auth_failures_total", true},
+	{"diskFreeBytes", "eddy_disk_free_bytes", false},   // not served yet: shown once the server has it
+	{"diskTotalBytes", "eddy_disk_total_bytes", false}, // not served yet
+	{"residentBytes", "process_resident_memory_bytes", false},
+	{"openFiles", "process_open_fds", false},
+	{"maxFiles", "process_max_fds", false},
+	{"startTime", "process_start_time_seconds", false},
+	{"goroutines", "go_goroutines", false},
+}
+
+// parseStatusMetrics reads the text exposition format (with expfmt) and
+// returns the figures of statusMetrics the server serves, by key.
+func parseStatusMetrics(r io.Reader) (map[string]float64, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, m := range statusMetrics {
+		f, ok := families[m.family]
+		if !ok {
+			if m.vec {
+				out[m.key] = 0
+			}
+			continue
+		}
+		sum := 0.0
+		for _, s := range f.GetMetric() {
+			sum += value(s)
+		}
+		out[m.key] = sum
+	}
+	return out, nil
+}
+
+// value is a counter's, gauge's or untyped metric's value.
+func value(s *dto.Metric) float64 {
+	switch {
+	case s.GetCounter() != nil:
+		return s.GetCounter().GetValue()
+	case s.GetGauge() != nil:
+		return s.GetGauge().GetValue()
+	default:
+		return s.GetUntyped().GetValue()
+	}
+}
