@@ -164,16 +164,23 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) error {
 }
 
 // disk describes the data directory's file system, when the server
-// reports it.
+// reports it: free space, the floor retention keeps, full-disk errors.
 func disk(m map[string]float64) string {
 	free, ok := m["diskFreeBytes"]
 	if !ok {
 		return "not reported by this server"
 	}
-	if total, ok := m["diskTotalBytes"]; ok && total > 0 {
-		return fmt.Sprintf("%s free of %s (%.0f%%)", humanBytes(int64(free)), humanBytes(int64(total)), 100*free/total)
+	s := humanBytes(int64(free)) + " free"
+	if total := m["diskTotalBytes"]; total > 0 {
+		s = fmt.Sprintf("%s free of %s (%.0f%%)", humanBytes(int64(free)), humanBytes(int64(total)), 100*free/total)
 	}
-	return humanBytes(int64(free)) + " free"
+	if floor, ok := m["diskMinFreeBytes"]; ok {
+		s += ", retention keeps " + humanBytes(int64(floor)) + " free"
+	}
+	if n := m["diskFullErrors"]; n > 0 {
+		s += fmt.Sprintf(", %.0f writes failed on a full disk", n)
+	}
+	return s
 }
 
 func count(m map[string]float64, key string) string {

@@ -27,8 +27,10 @@ var statusMetrics = []struct {
 	{"liveReaderDrops", "eddy_live_reader_drops_total", false},
 	{"retentionTrimmedBytes", "eddy_retention_trimmed_bytes_total", false},
 	{"authFailures", "eddy_auth_failures_total", true},
-	{"diskFreeBytes", "eddy_disk_free_bytes", false},   // not served yet: shown once the server has it
-	{"diskTotalBytes", "eddy_disk_total_bytes", false}, // not served yet
+	{"diskFreeBytes", "eddy_disk_free_bytes", false}, // the data directory's file system
+	{"diskTotalBytes", "eddy_disk_size_bytes", false},
+	{"diskMinFreeBytes", "eddy_disk_min_free_bytes", false}, // the floor retention keeps free
+	{"diskFullErrors", "eddy_disk_full_errors_total", false},
 	{"residentBytes", "process_resident_memory_bytes", false},
 	{"openFiles", "process_open_fds", false},
 	{"maxFiles", "process_max_fds", false},
