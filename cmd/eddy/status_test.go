@@ -23,9 +23,9 @@ func TestChoresStatus(t *testing.T) {
 	ctx, stop := context.WithCancel(servertest.Context(t, time.Minute))
 	defer stop()
 	pub := &rtspclient.FilePublisher{URL: ce.RTSPURL("cam"), File: filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4"), Loop: true}
-	done := make(chan error, 1)
-	go func() { done <- pub.Run(ctx) }()
-	defer func() { stop(); _ = <-done }()
+	done := make(chan struct{})
+	go func() { _ = pub.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
 
 	var rep statusReport
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
