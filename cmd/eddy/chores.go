@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,7 +47,10 @@ func chores(cmd string, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c := &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, progress: isTerminal(os.Stderr), now: time.Now}
-	return c.run(ctx, cmd, args)
+	if err := c.run(ctx, cmd, args); !errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return nil // -h: the usage was printed
 }
 
 // isTerminal says whether f is a character device (a terminal).
@@ -69,13 +73,19 @@ func (c *cli) run(ctx context.Context, cmd string, args []string) error {
 	if f := run[key{cmd, sub}]; f != nil {
 		return f(ctx, args[1:])
 	}
-	switch cmd {
-	case "clip":
+	switch {
+	case cmd == "clip":
 		return c.clip(ctx, args)
-	case "status":
+	case cmd == "status":
 		return c.status(ctx, args)
+	case sub == "-h" || sub == "--help" || sub == "help":
+		fmt.Fprint(c.stdout, choresUsage)
+		return nil
 	}
 	fmt.Fprint(c.stderr, choresUsage)
+	if sub == "" {
+		return fmt.Errorf("%s: want a command", cmd)
+	}
 	return fmt.Errorf("%s: unknown command %q", cmd, sub)
 }
 

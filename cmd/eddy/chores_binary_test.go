@@ -46,4 +46,10 @@ func TestChoresBinary(t *testing.T) {
 	if _, errOut, err := run("streams", "frobnicate"); err == nil || !strings.Contains(errOut, "usage:") {
 		t.Errorf("eddy streams frobnicate: %v\n%s", err, errOut)
 	}
+	if out, errOut, err := run("streams", "-h"); err != nil || !strings.Contains(out, "eddy streams ls") {
+		t.Errorf("eddy streams -h: %v\n%s%s", err, out, errOut)
+	}
+	if _, errOut, err := run("clip", "-h"); err != nil || !strings.Contains(errOut, "-retries") {
+		t.Errorf("eddy clip -h: %v\n%s", err, errOut)
+	}
 }

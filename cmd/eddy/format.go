@@ -106,6 +106,14 @@ func humanRetention(hours int64) string {
 	}
 }
 
+// plural is "1 gap", "2 gaps".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // humanTime is t in the local zone, to the second or the millisecond.
 func humanTime(t time.Time, millis bool) string {
 	if t.IsZero() {

@@ -159,7 +159,7 @@ func printFragments(w io.Writer, rows []fragmentRow, more, byServer bool) error 
 	if err := t.flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d fragments, %s recorded, %s, %d gaps\n", len(rows), humanDuration(total), humanBytes(bytes), gaps)
+	fmt.Fprintf(w, "%s, %s recorded, %s, %s\n", plural(len(rows), "fragment"), humanDuration(total), humanBytes(bytes), plural(gaps, "gap"))
 	if more {
 		fmt.Fprintln(w, "(more fragments in the range: narrow it or raise --max)")
 	}

@@ -125,7 +125,7 @@ func (c *cli) streamsList(ctx context.Context, args []string) error {
 			return err
 		}
 		if hidden > 0 {
-			fmt.Fprintf(w, "(%d event streams NAME%s not shown; --all lists them)\n", hidden, eventsSuffix)
+			fmt.Fprintf(w, "(%s NAME%s not shown; --all lists them)\n", plural(hidden, "event stream"), eventsSuffix)
 		}
 		return nil
 	}); err != nil {

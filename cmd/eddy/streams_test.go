@@ -28,7 +28,7 @@ func TestChoresStreams(t *testing.T) {
 			}
 
 			out := ce.ok(t, "streams", "ls")
-			mustContain(t, "streams ls", out, "KIND", "video", "data", "(1 event streams NAME.events not shown; --all lists them)", "2 shards, PROVISIONED")
+			mustContain(t, "streams ls", out, "KIND", "video", "data", "(1 event stream NAME.events not shown; --all lists them)", "2 shards, PROVISIONED")
 			checkAligned(t, out, "NAME", "cam1", "detections")
 			checkAligned(t, out, "RETENTION", "2 d", "3 d")
 			if strings.Contains(out, "cam1.events ") {
