@@ -150,7 +150,7 @@ func TestChoresEventsFollow(t *testing.T) {
 // that cuts the connection twice mid-body: the download resumes from what
 // it has (HTTP Range, If-Range) and the file equals GetClip's clip. A
 // download that gives up keeps its part, and the same command run again
-// finishes it.
+// finishes it, or starts over when the clip changed on the server.
 func TestChoresClipResume(t *testing.T) {
 	r := record(t)
 	ce := r.ce
@@ -210,6 +210,31 @@ func TestChoresClipResume(t *testing.T) {
 		t.Errorf("a progress bar without a terminal:\n%s", errOut)
 	}
 	sameFile(t, again, want)
+
+	// A part of a clip that has changed since (its ETag is not the
+	// server's): the server sends the whole clip and the file starts over.
+	p.cuts.Store(1)
+	stale := filepath.Join(dir, "stale.mp4")
+	args = append([]string{"clip", "cam", "-o", stale, "--retries", "0"}, span...)
+	if _, _, err := proxied.run(t, args...); err == nil {
+		t.Fatal("clip cut without retries succeeded")
+	}
+	var saved clipState
+	b, err := os.ReadFile(stale + ".part.json")
+	if err != nil || json.Unmarshal(b, &saved) != nil {
+		t.Fatalf("the state after the cut: %v %s", err, b)
+	}
+	saved.ETag = `"another clip"`
+	if b, err = json.Marshal(&saved); err != nil || os.WriteFile(stale+".part.json", b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err = proxied.run(t, args...)
+	if err != nil {
+		t.Fatalf("clip of a changed clip: %v\n%s", err, errOut)
+	}
+	mustContain(t, "clip's stderr", errOut, "the clip changed on the server (fragments added to the range, or expired); starting over")
+	sameFile(t, stale, want)
+
 	ce.fails(t, "ResourceNotFoundException", append([]string{"clip", "nope", "-o", filepath.Join(dir, "nope.mp4")}, span...)...)
 	if _, err := os.Stat(filepath.Join(dir, "nope.mp4.part")); !os.IsNotExist(err) {
 		t.Errorf("a failed clip left its part: %v", err)
