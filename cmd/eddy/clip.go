@@ -324,15 +324,27 @@ func rangeHeaders(offset int64, etag string) func(*middleware.Stack) error {
 	}
 }
 
-// parseContentRange reads "bytes FIRST-LAST/SIZE".
+// parseContentRange reads a 206's Content-Range, "bytes FIRST-LAST/SIZE",
+// and returns FIRST and SIZE; false for anything else (another unit, "*",
+// an unknown size, numbers out of order or past the end).
 func parseContentRange(s string) (int64, int64, bool) {
 	spec, ok := strings.CutPrefix(s, "bytes ")
 	if !ok {
 		return 0, 0, false
 	}
 	rng, size, ok := strings.Cut(spec, "/")
-	first, _, ok2 := strings.Cut(rng, "-")
-	a, err1 := strconv.ParseInt(first, 10, 64)
-	n, err2 := strconv.ParseInt(size, 10, 64)
-	return a, n, ok && ok2 && err1 == nil && err2 == nil
+	if !ok {
+		return 0, 0, false
+	}
+	first, last, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	a, err1 := strconv.ParseUint(first, 10, 63)
+	b, err2 := strconv.ParseUint(last, 10, 63)
+	n, err3 := strconv.ParseUint(size, 10, 63)
+	if err1 != nil || err2 != nil || err3 != nil || a > b || b >= n {
+		return 0, 0, false
+	}
+	return int64(a), int64(n), true
 }
