@@ -150,7 +150,8 @@ func TestChoresEventsFollow(t *testing.T) {
 // that cuts the connection twice mid-body: the download resumes from what
 // it has (HTTP Range, If-Range) and the file equals GetClip's clip. A
 // download that gives up keeps its part, and the same command run again
-// finishes it, or starts over when the clip changed on the server.
+// finishes it, or starts over when the clip changed on the server; a
+// connection that hangs is cut and resumed.
 func TestChoresClipResume(t *testing.T) {
 	r := record(t)
 	ce := r.ce
@@ -235,6 +236,18 @@ func TestChoresClipResume(t *testing.T) {
 	mustContain(t, "clip's stderr", errOut, "the clip changed on the server (fragments added to the range, or expired); starting over")
 	sameFile(t, stale, want)
 
+	// A connection that hangs mid-body is cut after --idle-timeout and
+	// resumed.
+	p.cuts.Store(1)
+	p.stall.Store(true)
+	hung := filepath.Join(dir, "hung.mp4")
+	_, errOut, err = proxied.run(t, append([]string{"clip", "cam", "-o", hung, "--idle-timeout", "300ms"}, span...)...)
+	if err != nil {
+		t.Fatalf("clip through a hanging connection: %v\n%s", err, errOut)
+	}
+	mustContain(t, "clip's stderr", errOut, "eddy clip: no data from the server for 300ms; resuming at ")
+	sameFile(t, hung, want)
+
 	ce.fails(t, "ResourceNotFoundException", append([]string{"clip", "nope", "-o", filepath.Join(dir, "nope.mp4")}, span...)...)
 	if _, err := os.Stat(filepath.Join(dir, "nope.mp4.part")); !os.IsNotExist(err) {
 		t.Errorf("a failed clip left its part: %v", err)
@@ -295,12 +308,14 @@ func sameFile(t *testing.T, path string, want []byte) {
 
 // cutProxy forwards TCP connections to a server; while cuts remain, it
 // closes a connection once limit bytes of answers have passed on it, as a
-// network that drops mid-download would.
+// network that drops mid-download would, or (stall) stops forwarding and
+// leaves it open, as one that hangs would.
 type cutProxy struct {
 	ln          net.Listener
 	target      string
 	limit       int64
 	cuts, cut   atomic.Int32
+	stall       atomic.Bool
 	wg          sync.WaitGroup
 	mu          sync.Mutex
 	connections []net.Conn
@@ -355,6 +370,9 @@ func (p *cutProxy) answers(c, up net.Conn) {
 		}
 		if p.cuts.Add(-1) >= 0 {
 			p.cut.Add(1)
+			if p.stall.Load() {
+				_, _ = io.Copy(io.Discard, up) // until the client gives up and closes
+			}
 			up.Close()
 			return
 		}

@@ -65,6 +65,7 @@ type clipDownload struct {
 	state   clipState
 	out     string
 	retries int
+	idle    time.Duration // a connection that sends nothing this long is cut
 	bar     *progressBar
 }
 
@@ -78,6 +79,7 @@ func (c *cli) clip(ctx context.Context, args []string) error {
 	cmd.fs.StringVar(&tr.timestamps, "timestamps", "producer", "select by producer (camera) or server (arrival) time")
 	out := cmd.fs.String("o", "", "output file (default STREAM-START.mp4)")
 	retries := cmd.fs.Int("retries", 5, "times to resume after a cut connection")
+	idle := cmd.fs.Duration("idle-timeout", time.Minute, "resume when the server sends nothing this long")
 	noProgress := cmd.fs.Bool("no-progress", false, "no progress bar")
 	pos, cl, err := cmd.parse(ctx, args, 1)
 	if err != nil {
@@ -90,7 +92,7 @@ func (c *cli) clip(ctx context.Context, args []string) error {
 	if _, err := tr.selector(); err != nil {
 		return err
 	}
-	d := &clipDownload{cli: c, cl: cl, out: *out, retries: *retries,
+	d := &clipDownload{cli: c, cl: cl, out: *out, retries: *retries, idle: *idle,
 		state: clipState{Stream: pos[0], Endpoint: cmd.client.endpoint, Timestamps: tr.timestamps, FromArg: tr.from, ToArg: tr.to}}
 	if d.state.From, d.state.To, err = tr.resolve(c.now()); err != nil {
 		return err
@@ -209,13 +211,19 @@ func (d *clipDownload) fetch(ctx context.Context, f *os.File, have *int64) (bool
 	if d.state.Size > 0 && *have == d.state.Size {
 		return true, nil // whole already (a run that stopped before the rename)
 	}
+	// A stalled connection (no byte for d.idle) is cut like a dropped one.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stalled := fmt.Errorf("no data from the server for %s", d.idle)
+	watch := time.AfterFunc(d.idle, func() { cancel(stalled) })
+	defer watch.Stop()
 	var status int
 	var header http.Header
 	out, err := d.cl.media.GetClip(ctx, d.input(), func(o *kinesisvideoarchivedmedia.Options) {
 		o.APIOptions = append(o.APIOptions, rangeHeaders(*have, d.state.ETag))
 	})
 	if err != nil {
-		return false, d.cl.apiError(err)
+		return false, d.stallOr(ctx, d.cl.apiError(err))
 	}
 	defer out.Payload.Close()
 	if raw, ok := awsmiddleware.GetRawResponse(out.ResultMetadata).(*smithyhttp.Response); ok {
@@ -229,15 +237,28 @@ func (d *clipDownload) fetch(ctx context.Context, f *os.File, have *int64) (bool
 		d.bar.start(*have, total)
 		defer d.bar.stop()
 	}
-	n, err := io.Copy(f, d.bar.wrap(out.Payload))
+	body := readerFunc(func(p []byte) (int, error) {
+		n, err := out.Payload.Read(p)
+		watch.Reset(d.idle)
+		return n, err
+	})
+	n, err := io.Copy(f, d.bar.wrap(body))
 	*have += n
 	if err != nil {
-		return false, err
+		return false, d.stallOr(ctx, err)
 	}
 	if *have != total {
 		return false, fmt.Errorf("the connection ended at byte %d of %d", *have, total)
 	}
 	return true, nil
+}
+
+// stallOr is the stall that cut the request, or err.
+func (d *clipDownload) stallOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
 }
 
 func (d *clipDownload) input() *kinesisvideoarchivedmedia.GetClipInput {
