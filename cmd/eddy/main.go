@@ -22,8 +22,8 @@ const usage = `usage:
   eddy streams ls|create|rm|retention, eddy fragments ls, eddy clip, eddy events tail, eddy status
                            daily chores against a running server (eddy streams -h, ...)
   eddy token --stream NAME --action webrtc:read [--expires 1h] [--endpoint URL]
-                           get a bearer token for WHIP/WHEP (signed with AWS_ACCESS_KEY_ID
-                           and AWS_SECRET_ACCESS_KEY)
+                           get a bearer token for WHIP/WHEP (signed with the credentials the
+                           AWS SDKs find: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile)
 `
 
 func main() {
