@@ -154,13 +154,40 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) error {
 		t.row("Metrics", "not readable: "+why)
 		return t.flush()
 	}
-	t.row("Sessions", fmt.Sprintf("%s RTSP connections, %s WebRTC peer connections", count(m, "rtspConnections"), count(m, "webrtcPeerConnections")))
+	t.row("Sessions", sessions(m))
 	t.row("Disk", disk(m))
 	t.row("Ingest", fmt.Sprintf("%s fragments persisted (%s), %s append errors, %s live readers dropped, %s trimmed by retention",
 		count(m, "fragmentsPersisted"), bytesOf(m, "fragmentBytes"), count(m, "fragmentAppendErrors"), count(m, "liveReaderDrops"), bytesOf(m, "retentionTrimmedBytes")))
 	t.row("Process", fmt.Sprintf("RSS %s, %s of %s open files, %s goroutines", bytesOf(m, "residentBytes"), count(m, "openFiles"), count(m, "maxFiles"), count(m, "goroutines")))
 	t.row("Auth", count(m, "authFailures")+" failed authentications")
 	return t.flush()
+}
+
+// sessions counts connections per protocol, and publishers and viewers
+// where the server reports sessions by role.
+func sessions(m map[string]float64) string {
+	roles := func(pub, play string) string {
+		p, okp := m[pub]
+		v, okv := m[play]
+		if !okp && !okv {
+			return ""
+		}
+		return fmt.Sprintf(" (%.0f publishing, %.0f playing)", p, v)
+	}
+	s := countOf(m, "rtspConnections", "RTSP connection") + roles("rtspPublishing", "rtspPlaying") + ", " +
+		countOf(m, "webrtcPeerConnections", "WebRTC peer connection") + roles("whipPublishing", "whepPlaying")
+	if n, ok := m["hlsSessions"]; ok {
+		s += ", " + plural(int(n), "HLS session")
+	}
+	return s
+}
+
+// countOf is "3 things", or "? things" when the server does not report it.
+func countOf(m map[string]float64, key, noun string) string {
+	if v, ok := m[key]; ok {
+		return plural(int(v), noun)
+	}
+	return "? " + noun + "s"
 }
 
 // disk describes the data directory's file system, when the server

@@ -40,7 +40,7 @@ func TestChoresStatus(t *testing.T) {
 	}
 	out := ce.ok(t, "status")
 	mustContain(t, "status", out, "Eddy at "+ce.URL+": ok (up ", "Streams   1 video, 1 recording now, 1 data",
-		"Sessions  1 RTSP connections, 0 WebRTC peer connections", "Ingest    ", " fragments persisted (", "Process   RSS ")
+		"Sessions  1 RTSP connection", "Ingest    ", " fragments persisted (", "Process   RSS ")
 
 	signed := modes[1].ce.with("AWS_ACCESS_KEY_ID", "AKIDVIEW", "AWS_SECRET_ACCESS_KEY", "viewsecret1")
 	out = signed.ok(t, "status")
@@ -73,6 +73,9 @@ eddy_disk_full_errors_total 3
 	if got, want := disk(m), "10.0 GiB free of 40.0 GiB (25%), retention keeps 2.0 GiB free, 3 writes failed on a full disk"; got != want {
 		t.Errorf("disk: %q; want %q", got, want)
 	}
+	if got, want := sessions(m), "0 RTSP connections, ? WebRTC peer connections"; got != want {
+		t.Errorf("sessions: %q; want %q", got, want)
+	}
 	if m["authFailures"] != 0 || m["rtspConnections"] != 0 {
 		t.Errorf("absent labelled families: %v", m)
 	}
@@ -81,5 +84,33 @@ eddy_disk_full_errors_total 3
 	}
 	if got := disk(map[string]float64{}); got != "not reported by this server" {
 		t.Errorf("disk without metrics: %q", got)
+	}
+}
+
+// TestStatusSessions counts publishers and viewers per protocol where
+// the server reports sessions by role.
+func TestStatusSessions(t *testing.T) {
+	exposition := `# TYPE eddy_rtsp_connections gauge
+eddy_rtsp_connections{listener="rtsp"} 3
+eddy_rtsp_connections{listener="rtsps"} 1
+# TYPE eddy_webrtc_peer_connections gauge
+eddy_webrtc_peer_connections 3
+# TYPE eddy_rtsp_sessions gauge
+eddy_rtsp_sessions{listener="rtsp",mode="publish",stream="cam-1"} 1
+eddy_rtsp_sessions{listener="rtsp",mode="publish",stream="cam-2"} 1
+eddy_rtsp_sessions{listener="rtsps",mode="play",stream="cam-1"} 1
+# TYPE eddy_webrtc_sessions gauge
+eddy_webrtc_sessions{kind="whep",stream="cam-1"} 2
+eddy_webrtc_sessions{kind="whip",stream="door"} 1
+# TYPE eddy_hls_sessions gauge
+eddy_hls_sessions{stream="cam-1"} 1
+`
+	m, err := parseStatusMetrics(strings.NewReader(exposition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "4 RTSP connections (2 publishing, 1 playing), 3 WebRTC peer connections (1 publishing, 2 playing), 1 HLS session"
+	if got := sessions(m); got != want {
+		t.Errorf("sessions: %q; want %q", got, want)
 	}
 }
