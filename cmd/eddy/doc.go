@@ -8,17 +8,24 @@
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
 //	eddy cert [--host NAME]   write a self-signed TLS certificate and key
+//	eddy token                get a bearer token for WHIP/WHEP
+//	eddy streams ls|create|rm|retention, eddy fragments ls, eddy clip,
+//	eddy events tail, eddy status   the daily chores against a running server
 //
 // Each subcommand is a file of this package, except the load-test harness
 // of `eddy bench`, which is package cmd/eddy/bench (bench.Main). The
 // clients they use are media/rtspclient (the MP4 publisher) and
-// webrtc/whepclient (the WHEP/WHIP client).
+// webrtc/whepclient (the WHEP/WHIP client). The chores (chores.go and the
+// files it names) are clients of a running server over its public APIs
+// only, through the AWS SDK for Go with the credentials the SDKs find; they
+// never read the data directory.
 //
 // eddy serve reloads its configuration (server.Server.Reload) on SIGHUP
 // and when the content of its configuration file changes (watch.go).
 //
 // The package must not hold domain logic: it parses flags and calls the
 // packages that do the work. Its tests are the ones that need the real
-// binary: kill -9 crash tests (crash_test.go, crash_video_test.go) and the
-// import direction of the whole module (imports_test.go).
+// binary or a real server: kill -9 crash tests (crash_test.go,
+// crash_video_test.go), SIGTERM shutdown, the chores against servertest,
+// and the import direction of the whole module (imports_test.go).
 package main

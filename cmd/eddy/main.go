@@ -19,9 +19,11 @@ const usage = `usage:
                            play a stream over WebRTC; -out saves H.264/H.265 (Annex-B)
   eddy cert [--host NAME]... [--cert F --key F]
                            write a self-signed TLS certificate and key for trials
+  eddy streams ls|create|rm|retention, eddy fragments ls, eddy clip, eddy events tail, eddy status
+                           daily chores against a running server (eddy streams -h, ...)
   eddy token --stream NAME --action webrtc:read [--expires 1h] [--endpoint URL]
-                           get a bearer token for WHIP/WHEP (signed with AWS_ACCESS_KEY_ID
-                           and AWS_SECRET_ACCESS_KEY)
+                           get a bearer token for WHIP/WHEP (signed with the credentials the
+                           AWS SDKs find: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile)
 `
 
 func main() {
@@ -43,6 +45,8 @@ func main() {
 		err = cert(os.Args[2:])
 	case "token":
 		err = token(os.Args[2:])
+	case "streams", "fragments", "clip", "events", "status":
+		err = chores(os.Args[1], os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

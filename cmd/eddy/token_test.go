@@ -35,12 +35,19 @@ func TestTokenCommand(t *testing.T) {
 		}
 	}
 
-	f := tokenFlags{endpoint: e.URL, stream: "cam", expires: "10m", region: "us-east-1",
-		accessKeyID: "AKIDVIEW", secret: "wrongsecret", actions: repeatedFlag{"webrtc:read"}}
+	noEnv := func(string) string { return "" }
+	f := tokenFlags{clientFlags: clientFlags{endpoint: e.URL, region: "us-east-1", accessKeyID: "AKIDVIEW", secret: "wrongsecret"},
+		stream: "cam", expires: "10m", actions: repeatedFlag{"webrtc:read"}}
+	if err := f.resolve(ctx, noEnv); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := requestToken(ctx, &f); err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
 		t.Fatalf("wrong secret: %v", err)
 	}
 	f.secret = "viewsecret1"
+	if err := f.resolve(ctx, noEnv); err != nil {
+		t.Fatal(err)
+	}
 	tok, expires, err := requestToken(ctx, &f)
 	if err != nil {
 		t.Fatal(err)

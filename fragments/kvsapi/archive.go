@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/binary"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -260,8 +259,6 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "video/mp4")
-	w.Header().Set("Content-Length", fmt.Sprint(len(c.Bytes)))
-	_, _ = w.Write(c.Bytes)
+	writeClip(w, r, c)
 	Consumed(r, c.Fragments, 0)
 }

@@ -91,7 +91,17 @@ func (r *Recorder) Stop(name string) {
 	}
 }
 
-// Close stops every recording; each flushes its open fragment first.
+// closeGrace bounds how long Close waits for recordings to store what
+// their publications queued.
+const closeGrace = 10 * time.Second
+
+// Close stops every recording; each flushes its open fragment first. The
+// publications should have ended before (the server's shutdown ends them):
+// a recording then stores everything still queued for it, up to and with
+// the fragment in progress, before it leaves by itself. Stopping it at
+// once instead would drop what a lagging recording (a burst, a slow
+// fsync) had not read yet. One that has not left after closeGrace is
+// stopped.
 func (r *Recorder) Close() {
 	r.mu.Lock()
 	r.closed = true
@@ -100,7 +110,13 @@ func (r *Recorder) Close() {
 		recs = append(recs, rc)
 	}
 	r.mu.Unlock()
+	grace, cancel := context.WithTimeout(context.Background(), closeGrace)
+	defer cancel()
 	for _, rc := range recs {
+		select {
+		case <-rc.done:
+		case <-grace.Done():
+		}
 		rc.stop()
 	}
 }
