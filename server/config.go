@@ -145,7 +145,8 @@ type VideoConfig struct {
 	// DefaultRetention; off, such a publisher gets 404.
 	AutoCreate       bool     `yaml:"auto_create"`
 	DefaultRetention Duration `yaml:"default_retention"`
-	// MaxFragmentDuration cuts GOPs longer than this (1s to 60s).
+	// MaxFragmentDuration cuts GOPs longer than this (1s to 30s: a
+	// fragment must fit one Matroska cluster, ±32.767 s).
 	MaxFragmentDuration Duration `yaml:"max_fragment_duration"`
 	// Sources are streams Eddy pulls from cameras.
 	Sources []SourceConfig `yaml:"sources"`
@@ -302,8 +303,8 @@ func (c *Config) Validate() error {
 	if c.Limits.HeaderBytes < 4<<10 {
 		errs = append(errs, fmt.Errorf("limits.header_bytes: %s is too small for a signed request; use at least 4KiB", c.Limits.HeaderBytes))
 	}
-	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(time.Minute) {
-		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 60s", c.Video.MaxFragmentDuration))
+	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(30*time.Second) {
+		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 30s", c.Video.MaxFragmentDuration))
 	}
 	if p := time.Duration(c.HLS.PartDuration); p != 0 && (p < 50*time.Millisecond || p > time.Second) {
 		errs = append(errs, fmt.Errorf("hls.part_duration: %s is outside 50ms to 1s (0 turns LL-HLS off)", c.HLS.PartDuration))

@@ -9,6 +9,10 @@ type metrics struct {
 	bytes          prometheus.Counter
 	appendErrors   prometheus.Counter
 	persistLatency prometheus.Histogram
+	// repairs counts what the fragmenter did to keep a bad producer's
+	// stream storable (fragmenter.Event names), and "invalid": fragments
+	// the store refused (none are expected: the fragmenter keeps its rule).
+	repairs *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -22,9 +26,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		persistLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_fragment_persist_seconds",
 			Help:    "From the arrival of the unit that closes a fragment to the fragment being durable and listed.",
 			Buckets: []float64{.001, .002, .005, .01, .02, .03, .05, .075, .1, .2, .5, 1, 2}}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_recorder_repairs_total",
+			Help: "What recorders did with bad producer timing or sizes: timestamp_jump (fragment cut, discontinuity), duration_cut, size_cut, dropped (a unit too large), init_change (new codec configuration), invalid (a fragment refused by the store, skipped)."},
+			[]string{"event"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.recorders, m.recorderDrops, m.fragments, m.bytes, m.appendErrors, m.persistLatency)
+		reg.MustRegister(m.recorders, m.recorderDrops, m.fragments, m.bytes, m.appendErrors, m.persistLatency, m.repairs)
 	}
 	return m
 }

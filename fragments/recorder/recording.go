@@ -54,8 +54,15 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 	fr := &fragmenter.Fragmenter{
 		Tracks:      r.hub.Tracks,
 		MaxDuration: r.rec.MaxFragmentDuration,
+		OnEvent:     func(e fragmenter.Event) { r.rec.metrics.repairs.WithLabelValues(e.String()).Inc() },
 		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 			if _, err := r.store.Append(init, f); err != nil {
+				if errors.Is(err, fragments.ErrInvalidFragment) {
+					// Nothing was written; the publication goes on.
+					r.rec.metrics.repairs.WithLabelValues("invalid").Inc()
+					r.rec.Logger.Warn("fragment skipped", "stream", r.name, "err", err)
+					return nil
+				}
 				r.rec.metrics.appendErrors.Inc()
 				return err
 			}
