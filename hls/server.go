@@ -12,6 +12,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // Server serves GetHLSStreamingSessionURL and the /hls/v1/ endpoints.
@@ -29,6 +30,9 @@ type Server struct {
 	Key       []byte
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Deadlines bound the writes of segments: a player that stops
+	// reading is cut and counted.
+	Deadlines netlimit.Deadlines
 
 	sign     signer
 	resolver *kvsapi.Resolver

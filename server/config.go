@@ -103,6 +103,10 @@ type LimitsConfig struct {
 	ConnectionsPerAddress int `yaml:"connections_per_address"`
 	// HeaderBytes caps an HTTP request's header.
 	HeaderBytes Size `yaml:"header_bytes"`
+	// WriteTimeout bounds each write to a reader (SubscribeToShard,
+	// GetMediaForFragmentList, GetClip, HLS segments, clip.mp4, RTSP
+	// PLAY): one that cannot take it in time is cut and counted.
+	WriteTimeout Duration `yaml:"write_timeout"`
 }
 
 // WebRTCConfig tunes WebRTC (WHEP playback, WHIP ingest).
@@ -234,7 +238,8 @@ func DefaultConfig() Config {
 			SessionTTL:   Duration(12 * time.Hour),
 			MaxTokenTTL:  Duration(24 * time.Hour),
 		},
-		Limits: LimitsConfig{Connections: 4096, ConnectionsPerAddress: 256, HeaderBytes: 64 << 10},
+		Limits: LimitsConfig{Connections: 4096, ConnectionsPerAddress: 256, HeaderBytes: 64 << 10,
+			WriteTimeout: Duration(10 * time.Second)},
 		WebRTCOptions: WebRTCConfig{
 			MaxSessions:      500,
 			MaxPending:       64,
@@ -299,6 +304,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	if c.Limits.Connections < 1 || c.Limits.ConnectionsPerAddress < 1 || c.Limits.ConnectionsPerAddress > c.Limits.Connections {
 		errs = append(errs, errors.New("limits.connections and connections_per_address: at least 1 each, per address at most the total"))
+	}
+	if w := time.Duration(c.Limits.WriteTimeout); w < 100*time.Millisecond || w > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("limits.write_timeout: %s is outside 100ms to 5m", c.Limits.WriteTimeout))
 	}
 	if c.Limits.HeaderBytes < 4<<10 {
 		errs = append(errs, fmt.Errorf("limits.header_bytes: %s is too small for a signed request; use at least 4KiB", c.Limits.HeaderBytes))

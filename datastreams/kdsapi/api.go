@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
@@ -42,6 +43,11 @@ type API struct {
 	// answered, with the access key id it claimed ("" if none): the
 	// server counts and logs it there, and may delay the answer.
 	OnFailure func(r *http.Request, f *awsauth.Failure, who string)
+	// WriteTimeout bounds each SubscribeToShard event's write (0: 10 s):
+	// a consumer that stops reading is cut, its handler returns and its
+	// buffers are freed; OnReaderCut, when set, counts it.
+	WriteTimeout time.Duration
+	OnReaderCut  func()
 
 	once     sync.Once
 	ctx      context.Context

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // API serves the Kinesis Video operations Eddy implements — the control
@@ -25,6 +26,9 @@ type API struct {
 	Endpoint func(r *http.Request) string
 	// Guard authenticates and authorizes every operation (nil: open).
 	Guard *Guard
+	// Deadlines bound the writes of media answers (GetMediaForFragmentList,
+	// GetClip): a reader that stops reading is cut and counted.
+	Deadlines netlimit.Deadlines
 
 	rv *Resolver
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -203,13 +204,32 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 		seqs[i] = seq
 	}
 	w.Header().Set("Content-Type", MKVContentType)
-	bw := bufio.NewWriterSize(w, 256<<10)
+	dw := a.Deadlines.Writer(w)
+	bw := bufio.NewWriterSize(dw, 256<<10)
 	if err := archive.WriteMKV(st, bw, seqs); err != nil {
-		// Bytes may already be out: the status cannot change any more.
+		if !dw.Started() {
+			// Nothing is out yet (the first 256 KiB are buffered): an
+			// error, never an empty 200.
+			w.Header().Del("Content-Type")
+			WriteError(w, mediaError(err))
+			return
+		}
+		// Bytes are out: the status cannot change any more.
 		a.Logger.Warn("GetMediaForFragmentList stopped", "stream", st.Name(), "err", err)
 		return
 	}
-	_ = bw.Flush()
+	if bw.Flush() == nil {
+		dw.Done()
+	}
+}
+
+// mediaError is the API error of a read that failed: a fragment that
+// retention removed meanwhile is not found.
+func mediaError(err error) error {
+	if errors.Is(err, fragments.ErrFragmentNotFound) {
+		return Errorf(CodeNotFound, "A requested fragment is no longer retained.")
+	}
+	return err
 }
 
 type clipSelector struct {
@@ -255,10 +275,13 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := Clip(st, kind, start, end, a.Now())
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, mediaError(err))
 		return
 	}
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("Content-Length", fmt.Sprint(len(c.Bytes)))
-	_, _ = w.Write(c.Bytes)
+	dw := a.Deadlines.Writer(w)
+	if _, err := dw.Write(c.Bytes); err == nil {
+		dw.Done()
+	}
 }
