@@ -354,10 +354,9 @@ func checkReadable(ctx context.Context, t *testing.T, am *kinesisvideoarchivedme
 	}
 }
 
-// hlsPlaylist returns the ON_DEMAND media playlist of stream's fragments
-// since from, having checked every segment answers 200 with media and
-// every #EXTINF is positive.
-func hlsPlaylist(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, from time.Time) string {
+// hlsPlaylistURL returns the URL of the ON_DEMAND media playlist of
+// stream's fragments since from.
+func hlsPlaylistURL(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, from time.Time) string {
 	t.Helper()
 	to := time.Now()
 	out, err := am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String(stream),
@@ -373,7 +372,16 @@ func hlsPlaylist(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedi
 	if len(media) == 0 {
 		t.Fatalf("master playlist without a media playlist:\n%s", body)
 	}
-	status, _, playlist := httpGet(t, media[0])
+	return media[0]
+}
+
+// hlsPlaylist returns the ON_DEMAND media playlist of stream's fragments
+// since from, having checked every segment answers 200 with media and
+// every #EXTINF is positive.
+func hlsPlaylist(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, from time.Time) string {
+	t.Helper()
+	u := hlsPlaylistURL(ctx, t, am, stream, from)
+	status, _, playlist := httpGet(t, u)
 	if status != 200 {
 		t.Fatalf("media playlist: %d %s", status, playlist)
 	}
@@ -382,9 +390,9 @@ func hlsPlaylist(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedi
 			t.Errorf("#EXTINF:%s", m[1])
 		}
 	}
-	for _, u := range playlistURIs(media[0], playlist) {
-		if status, _, seg := httpGet(t, u); status != 200 || len(seg) == 0 {
-			t.Errorf("segment %s: %d, %d bytes", u, status, len(seg))
+	for _, seg := range playlistURIs(u, playlist) {
+		if status, _, b := httpGet(t, seg); status != 200 || len(b) == 0 {
+			t.Errorf("segment %s: %d, %d bytes", seg, status, len(b))
 		}
 	}
 	return playlist

@@ -1,0 +1,212 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/eddy-video/eddy/server"
+	"github.com/eddy-video/eddy/server/servertest"
+)
+
+// h2Frame appends an HTTP/2 frame.
+func h2Frame(b []byte, typ, flags byte, stream uint32, payload []byte) []byte {
+	n := len(payload)
+	b = append(b, byte(n>>16), byte(n>>8), byte(n), typ, flags)
+	b = binary.BigEndian.AppendUint32(b, stream)
+	return append(b, payload...)
+}
+
+// hpackLiteral appends a header field as an HPACK literal without
+// indexing (new name, no Huffman coding; short strings).
+func hpackLiteral(b []byte, name, value string) []byte {
+	b = append(b, 0, byte(len(name)))
+	b = append(b, name...)
+	b = append(b, byte(len(value)))
+	return append(b, value...)
+}
+
+// deadConsumer opens SubscribeToShard over cleartext HTTP/2 with a stream
+// window of 1 KiB and then never reads: a consumer that stopped reading.
+func deadConsumer(t *testing.T, addr, consumerARN string) net.Conn {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"ConsumerARN": consumerARN, "ShardId": "shardId-000000000000",
+		"StartingPosition": map[string]string{"Type": "TRIM_HORIZON"}})
+	var hdr []byte
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/"}, {":authority", addr},
+		{"content-type", "application/x-amz-json-1.1"}, {"x-amz-target", "Kinesis_20131202.SubscribeToShard"},
+		{"content-length", strconv.Itoa(len(body))}} {
+		hdr = hpackLiteral(hdr, f[0], f[1])
+	}
+	settings := binary.BigEndian.AppendUint16(nil, 0x4) // SETTINGS_INITIAL_WINDOW_SIZE
+	settings = binary.BigEndian.AppendUint32(settings, 1024)
+	out := []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	out = h2Frame(out, 0x4, 0, 0, settings)
+	out = h2Frame(out, 0x1, 0x4, 1, hdr)  // HEADERS, END_HEADERS
+	out = h2Frame(out, 0x0, 0x1, 1, body) // DATA, END_STREAM
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// subscribers counts the goroutines serving SubscribeToShard.
+func subscribers() int { return handlers("kdsapi.(*API).subscribeToShard(") }
+
+// handlers counts the goroutines running fn.
+func handlers(fn string) int {
+	buf := make([]byte, 8<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return bytes.Count(buf, []byte(fn))
+}
+
+// readerCuts reads eddy_reader_cuts_total{protocol}.
+func readerCuts(t *testing.T, url, protocol string) int {
+	t.Helper()
+	_, _, body := httpGet(t, url+"/metrics")
+	m := regexp.MustCompile(`(?m)^eddy_reader_cuts_total\{protocol="` + protocol + `"\} (\d+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestDeadSubscriberIsCut: SubscribeToShard consumers that stop reading
+// (over HTTP/2, their window full) are cut once an event's write misses
+// limits.write_timeout: their handlers return, so the goroutines and the
+// buffers they hold are released, and each cut is counted.
+func TestDeadSubscriberIsCut(t *testing.T) {
+	e := servertest.Start(t, func(c *server.Config) { c.Limits.WriteTimeout = server.Duration(time.Second) })
+	ctx := servertest.Context(t, time.Minute)
+	kc := e.Kinesis()
+	createStream(t, kc, "efo", 1)
+	for i := range 4 {
+		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("efo"), PartitionKey: aws.String("k"),
+			Data: bytes.Repeat([]byte{byte(i)}, 100_000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := subscribers()
+	addr := strings.TrimPrefix(e.URL, "http://")
+	const n = 3
+	for i := range n {
+		arn := registerConsumer(t, kc, "efo", "dead"+strconv.Itoa(i))
+		waitActive(ctx, t, kc, arn)
+		deadConsumer(t, addr, aws.ToString(arn))
+	}
+	waitUntil(t, "the dead consumers' subscriptions to start", 5*time.Second, func() bool { return subscribers() >= base+n })
+	waitUntil(t, "the dead consumers to be cut", 10*time.Second, func() bool { return subscribers() == base })
+	if got := readerCuts(t, e.URL, "kds_subscribe"); got != n {
+		t.Errorf("eddy_reader_cuts_total{protocol=\"kds_subscribe\"} = %d, want %d", got, n)
+	}
+}
+
+// TestDeadSubscriberTakenOver: a new subscription of the same consumer
+// takes over from one that stopped reading, and the old one's handler is
+// released at once (within a second's grace), not when its write would
+// time out.
+func TestDeadSubscriberTakenOver(t *testing.T) {
+	e := servertest.Start(t, func(c *server.Config) { c.Limits.WriteTimeout = server.Duration(time.Minute) })
+	ctx := servertest.Context(t, time.Minute)
+	kc := e.Kinesis()
+	createStream(t, kc, "efo", 1)
+	if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("efo"), PartitionKey: aws.String("k"),
+		Data: bytes.Repeat([]byte{1}, 100_000)}); err != nil {
+		t.Fatal(err)
+	}
+	base := subscribers()
+	arn := registerConsumer(t, kc, "efo", "dead")
+	waitActive(ctx, t, kc, arn)
+	deadConsumer(t, strings.TrimPrefix(e.URL, "http://"), aws.ToString(arn))
+	waitUntil(t, "the dead consumer's subscription to start", 5*time.Second, func() bool { return subscribers() == base+1 })
+	time.Sleep(5 * time.Second) // a subscription can be taken over after 5 s
+	out, err := subscribe(t, kc, arn, "TRIM_HORIZON", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.GetStream().Close()
+	if ev := <-out.GetStream().Events(); ev == nil {
+		t.Fatalf("the new subscription got no event: %v", out.GetStream().Err())
+	}
+	waitUntil(t, "the dead consumer to be released", 3*time.Second, func() bool { return subscribers() == base+1 })
+}
+
+// waitActive waits for a consumer to become ACTIVE.
+func waitActive(ctx context.Context, t *testing.T, kc *kinesis.Client, arn *string) {
+	t.Helper()
+	waitUntil(t, "the consumer to be ACTIVE", 10*time.Second, func() bool {
+		d, err := kc.DescribeStreamConsumer(ctx, &kinesis.DescribeStreamConsumerInput{ConsumerARN: arn})
+		return err == nil && d.ConsumerDescription.ConsumerStatus == "ACTIVE"
+	})
+}
+
+func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestDeadMediaReaderIsCut: a GetMediaForFragmentList reader that stops
+// reading (HTTP/1.1, a small receive buffer) is cut once a write misses
+// limits.write_timeout, and counted.
+func TestDeadMediaReaderIsCut(t *testing.T) {
+	e := servertest.Start(t, func(c *server.Config) { c.Limits.WriteTimeout = server.Duration(time.Second) })
+	ctx := servertest.Context(t, time.Minute)
+	am := e.ArchivedMedia()
+	from := time.Now().Add(-time.Second)
+	cam := newCamera(t, e.RTSPURL("cam"))
+	if _, err := cam.run(0, 50, tick/25, 10*time.Millisecond, 25, 250_000); err != nil { // 12.5 MB
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cam.c.Close()
+	var nums []string
+	for _, f := range settledFragments(ctx, t, am, "cam", from) {
+		nums = append(nums, aws.ToString(f.FragmentNumber))
+	}
+	body, _ := json.Marshal(map[string]any{"StreamName": "cam", "Fragments": nums})
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	addr := strings.TrimPrefix(e.URL, "http://")
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := "POST /getMediaForFragmentList HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	const fn = "kvsapi.(*API).getMediaForFragmentList("
+	waitUntil(t, "GetMediaForFragmentList to start", 5*time.Second, func() bool { return handlers(fn) == 1 })
+	waitUntil(t, "the dead reader to be cut", 10*time.Second, func() bool { return handlers(fn) == 0 })
+	if got := readerCuts(t, e.URL, "kvs"); got != 1 {
+		t.Errorf("eddy_reader_cuts_total{protocol=\"kvs\"} = %d, want 1", got)
+	}
+}
