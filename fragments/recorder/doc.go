@@ -2,7 +2,8 @@
 // keeps data it reads the live hub like any other reader, runs the
 // fragmenter and appends fragments (and LL-HLS parts) to the stream's
 // store. A recorder that falls behind is dropped by the hub and rejoins at
-// the next keyframe, so a publisher is never slowed.
+// the next keyframe, so a publisher is never slowed. It counts what the
+// fragmenter repaired of a bad producer's stream (eddy_recorder_repairs_total).
 //
 // It must not know the protocols media arrives by (RTSP, WHIP) or leaves
 // by (HLS, WebRTC); the server wires it to the media registry.
