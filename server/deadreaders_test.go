@@ -1,22 +1,30 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/pion/rtp"
 
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -187,17 +195,8 @@ func TestDeadMediaReaderIsCut(t *testing.T) {
 		nums = append(nums, aws.ToString(f.FragmentNumber))
 	}
 	body, _ := json.Marshal(map[string]any{"StreamName": "cam", "Fragments": nums})
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return errors.Join(err, serr)
-	}}
 	addr := strings.TrimPrefix(e.URL, "http://")
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := smallReceiveBuffer(t, addr)
 	req := "POST /getMediaForFragmentList HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
 		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
 	if _, err := c.Write([]byte(req)); err != nil {
@@ -209,4 +208,140 @@ func TestDeadMediaReaderIsCut(t *testing.T) {
 	if got := readerCuts(t, e.URL, "kvs"); got != 1 {
 		t.Errorf("eddy_reader_cuts_total{protocol=\"kvs\"} = %d, want 1", got)
 	}
+}
+
+// rtspRequest sends one RTSP request on c and reads its answer's headers
+// and body.
+func rtspRequest(t *testing.T, c net.Conn, br *bufio.Reader, req string) (map[string]string, string) {
+	t.Helper()
+	if _, err := c.Write([]byte(req + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 200 ") {
+		t.Fatalf("%s: %q %v", strings.SplitN(req, " ", 2)[0], status, err)
+	}
+	h := map[string]string{}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l = strings.TrimSpace(l); l == "" {
+			break
+		}
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			h[strings.ToLower(k)] = strings.TrimSpace(v)
+		}
+	}
+	n, _ := strconv.Atoi(h["content-length"])
+	body := make([]byte, n)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatal(err)
+	}
+	return h, string(body)
+}
+
+// smallReceiveBuffer dials addr with a 4 KiB receive buffer: a reader
+// that stops reading holds the sender up at once.
+func smallReceiveBuffer(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestDeadRTSPReaderIsCut: an RTSP reader (PLAY over TCP) that stops
+// reading while a camera publishes 50 Mbit/s is cut (its queue fills, or
+// a write misses limits.write_timeout) and counted; the camera publishes
+// on.
+func TestDeadRTSPReaderIsCut(t *testing.T) {
+	e := servertest.Start(t, func(c *server.Config) { c.Limits.WriteTimeout = server.Duration(time.Second) })
+	cam := newCamera(t, e.RTSPURL("cam"))
+	camErr := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		var ts int64
+		for {
+			select {
+			case <-stop:
+				camErr <- nil
+				return
+			default:
+			}
+			if err := cam.frame(ts, 25, 250_000); err != nil {
+				camErr <- err
+				return
+			}
+			ts += tick / 25
+			time.Sleep(40 * time.Millisecond)
+		}
+	}()
+	defer func() {
+		close(stop)
+		if err := <-camErr; err != nil {
+			t.Errorf("the camera: %v", err)
+		}
+	}()
+	addr := e.Server.RTSPAddr()
+	u := "rtsp://" + addr + "/cam"
+	c := smallReceiveBuffer(t, addr)
+	br := bufio.NewReader(c)
+	_, sdp := rtspRequest(t, c, br, "DESCRIBE "+u+" RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\n")
+	control := regexp.MustCompile(`(?m)^m=video[\s\S]*?^a=control:(\S+)`).FindStringSubmatch(sdp)
+	if control == nil {
+		t.Fatalf("no video control in\n%s", sdp)
+	}
+	h, _ := rtspRequest(t, c, br, "SETUP "+u+"/"+control[1]+" RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
+	session, _, _ := strings.Cut(h["session"], ";")
+	rtspRequest(t, c, br, "PLAY "+u+" RTSP/1.0\r\nCSeq: 3\r\nSession: "+session+"\r\n")
+	// From here on nothing is read; a gortsplib reader reads on.
+	var packets atomic.Int64
+	defer playing(t, u, func() { packets.Add(1) })()
+	waitUntil(t, "the RTSP reader to be cut", 15*time.Second, func() bool { return readerCuts(t, e.URL, "rtsp") == 1 })
+	before := packets.Load()
+	time.Sleep(2 * time.Second)
+	if n := packets.Load() - before; n < 2000 {
+		t.Errorf("the reading reader got %d packets in 2 s of 50 Mbit/s", n)
+	}
+	if n := readerCuts(t, e.URL, "rtsp"); n != 1 {
+		t.Errorf("%d RTSP readers cut, want only the dead one", n)
+	}
+}
+
+// playing plays url with gortsplib over TCP, calling onPacket for every
+// RTP packet, until the returned func is called.
+func playing(t *testing.T, url string, onPacket func()) func() {
+	t.Helper()
+	u, err := base.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := gortsplib.TransportTCP
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
+	if err := c.Start2(); err != nil {
+		t.Fatal(err)
+	}
+	desc, _, err := c.Describe(u)
+	if err == nil {
+		err = c.SetupAll(desc.BaseURL, desc.Medias)
+	}
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { onPacket() })
+	if _, err := c.Play(nil); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c.Close
 }

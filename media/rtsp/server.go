@@ -150,9 +150,9 @@ type rtspSession struct {
 }
 
 // readerQueue is the packets queued for one RTSP reader (a power of two):
-// about 0.5 s of a 50 Mbit/s stream, many seconds of a camera's. A reader
+// about 1 s of a 50 Mbit/s stream (5.7 MB), many seconds of a camera's. A reader
 // that lets it fill cannot keep up and is cut.
-const readerQueue = 2048
+const readerQueue = 4096
 
 // OnStreamWriteError hears of a packet a reader's full queue could not
 // take: the reader cannot keep up.
