@@ -275,9 +275,8 @@ func (e *eventWriter) watch(done <-chan struct{}) func() {
 	}
 }
 
-// done lifts the deadline of a subscription that ended cleanly (an
-// HTTP/1.1 connection would keep it for its next request) and counts a
-// cut one.
+// done lifts the deadline of a subscription that ended cleanly, for the
+// end of its response, and counts a cut one.
 func (e *eventWriter) done(onCut func()) {
 	if e.cut {
 		if onCut != nil {

@@ -55,9 +55,9 @@ func (w *Writer) Write(b []byte) (int, error) {
 // Started reports whether the status has been sent.
 func (w *Writer) Started() bool { return w.started }
 
-// Done flushes what is buffered within the deadline, then lifts it: an
-// HTTP/1 connection keeps its deadline for the next request otherwise.
-// A reader cut before the end keeps it (the connection is closing).
+// Done flushes what is buffered within the deadline, so that the end of
+// the response is bounded too, then lifts it for what the handler may
+// still do. A reader cut before the end keeps it (it is closing).
 func (w *Writer) Done() {
 	if w.d.Write <= 0 {
 		return
