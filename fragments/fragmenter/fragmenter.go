@@ -418,12 +418,6 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 	if ft.video && ft.params(au) {
 		fr.dirty = true
 	}
-	if !fr.started && !fr.start(ft, au) {
-		return nil
-	}
-	if !ft.seen && au.DTS < ft.origin {
-		return nil // before the session origin (audio ahead of the first keyframe)
-	}
 	payload, err := ft.payload(au)
 	if err != nil {
 		return nil // a malformed unit is skipped, not fatal
@@ -431,6 +425,12 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 	if len(payload) > fr.maxBytes/4 {
 		fr.event(EventDropped) // no fragment could hold it with its neighbours
 		return nil
+	}
+	if !fr.started && !fr.start(ft, au) {
+		return nil
+	}
+	if !ft.seen && au.DTS < ft.origin {
+		return nil // before the session origin (audio ahead of the first keyframe)
 	}
 	s := ft.sample(au, payload, ft.durTicks(maxCompositionOffset))
 	jump := ft.seen && ft.jumped(s, fr.jumpTicks(ft))
@@ -471,6 +471,7 @@ func (fr *Fragmenter) start(ft *fragTrack, au *media.AccessUnit) bool {
 	for _, t := range fr.tracks {
 		t.origin = int64(fr.originS * float64(t.src.ClockRate))
 	}
+	ft.origin = au.DTS // exactly: the first sample is at 0
 	return true
 }
 
