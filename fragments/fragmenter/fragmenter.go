@@ -148,6 +148,7 @@ type fragTrack struct {
 type heldSample struct {
 	dts, pts int64 // on the fMP4 timeline (timescale, from the origin)
 	rawPTS   int64 // the unit's PTS in its track's clock (for the NTP mapping)
+	moved    bool  // the timestamp guard moved it (its step is not the track's)
 	key      bool
 	payload  []byte
 	arrival  time.Time
@@ -445,9 +446,7 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 	if ft == cutter {
 		return fr.pushCutter(ft, s, jump)
 	}
-	if !fr.anchor(ft, cutter, s) {
-		return nil
-	}
+	fr.anchor(ft, cutter, s)
 	if ok, err := fr.fitsBeside(ft, cutter); !ok || err != nil {
 		return err
 	}
@@ -596,10 +595,11 @@ func (fr *Fragmenter) hold(ft *fragTrack, s *heldSample) {
 }
 
 func (ft *fragTrack) add(p *heldSample, dur uint32) {
-	if !ft.have {
+	if !ft.have || len(ft.samples) == 0 {
+		// A fragment's first sample starts at its own time: a track that
+		// paused (audio) starts again in step with the others. Without a
+		// pause this is where the previous sample ended anyway.
 		ft.next, ft.have = uint64(max(p.dts, 0)), true
-	}
-	if len(ft.samples) == 0 {
 		ft.base = ft.next
 	}
 	ft.bytes += sampleOverhead + len(p.payload)
@@ -655,6 +655,7 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	if len(cutter.samples) == 0 {
 		return nil
 	}
+	fr.releaseStale(cutter, end)
 	fr.seqNo++
 	part := fmp4.Part{SequenceNumber: fr.seqNo}
 	for _, ft := range fr.tracks {

@@ -27,39 +27,39 @@ func (ft *fragTrack) sample(au *media.AccessUnit, payload []byte, bound int64) *
 // Bounds of the guard. A fragment must fit one Matroska cluster, whose
 // blocks are at most ±32.767 s from its timecode (GetMediaForFragmentList
 // writes one cluster per fragment): fragments.MaxFragmentDuration (30 s)
-// plus these stays within.
+// plus both of these stays within.
 const (
 	// maxCompositionOffset bounds PTS − DTS; a larger one (a forged PTS)
 	// is dropped (PTS = DTS).
-	maxCompositionOffset = 2 * time.Second
+	maxCompositionOffset = time.Second
 	// maxTrackSkew bounds how far another track's sample may be from the
-	// cutting track's latest one: further behind, it is moved up to it
-	// (counted as a jump); further ahead, it is dropped until the cutting
-	// track catches up.
-	maxTrackSkew = 2 * time.Second
+	// cutting track's latest one: further, the track is moved to the
+	// cutting track's time (counted as a jump) and stays in step after.
+	maxTrackSkew = time.Second
 )
 
 // anchor keeps a sample s of a track other than the cutting one within
-// maxTrackSkew of the cutting track's latest sample; it reports whether s
-// is kept.
-func (fr *Fragmenter) anchor(ft, cutter *fragTrack, s *heldSample) bool {
-	pos := cutter.last/int64(cutter.timescale)*int64(ft.timescale) + cutter.last%int64(cutter.timescale)*int64(ft.timescale)/int64(cutter.timescale)
+// maxTrackSkew of the cutting track's latest sample, without stepping
+// back from the track's own previous sample.
+func (fr *Fragmenter) anchor(ft, cutter *fragTrack, s *heldSample) {
+	pos := ft.from(cutter, cutter.last)
 	skew := ft.durTicks(maxTrackSkew)
-	off := s.dts - pos
-	switch {
-	case off > skew && ft.seen:
-		fr.event(EventDropped)
-		return false
-	case off > skew, off < -skew:
-		// The first sample (nothing to stay monotonic with), or one left
-		// behind: moved forward to the cutting track.
-		delta := pos - s.dts
-		s.dts += delta
-		s.pts += delta
-		ft.shift += delta
-		fr.event(EventJump)
+	if off := s.dts - pos; off >= -skew && off <= skew {
+		return
 	}
-	return true
+	if ft.seen {
+		pos = max(pos, ft.last+1)
+	}
+	ft.move(s, pos-s.dts)
+	fr.event(EventJump)
+}
+
+// move moves s, and the track's later samples, by delta ticks.
+func (ft *fragTrack) move(s *heldSample, delta int64) {
+	s.dts += delta
+	s.pts += delta
+	s.moved = true
+	ft.shift += delta
 }
 
 // durTicks is d in the track's timescale.
@@ -81,23 +81,18 @@ func (ft *fragTrack) jumped(s *heldSample, bound int64) bool {
 // rebase moves s, and the track's later samples, to one step after the
 // track's previous sample.
 func (ft *fragTrack) rebase(s *heldSample) {
-	delta := ft.last + ft.nominalStep() - s.dts
-	s.dts += delta
-	s.pts += delta
-	ft.shift += delta
+	ft.move(s, ft.last+ft.nominalStep()-s.dts)
 }
 
 // nudge moves s, and the track's later samples, one tick later: s
 // repeats its predecessor's timestamp, and a sample of no duration
 // could cut an empty fragment. One tick is not a jump: no cut, no event.
 func (ft *fragTrack) nudge(s *heldSample) {
-	s.dts++
-	s.pts++
-	ft.shift++
+	ft.move(s, 1)
 }
 
-// nominalStep is the track's latest forward step, else its codec's frame
-// length, else 1/25 s.
+// nominalStep is the track's latest step between samples the guard did
+// not move, else its codec's frame length, else 1/25 s.
 func (ft *fragTrack) nominalStep() int64 {
 	switch {
 	case ft.step > 0:
@@ -110,8 +105,7 @@ func (ft *fragTrack) nominalStep() int64 {
 
 // took records s as the track's latest sample.
 func (ft *fragTrack) took(s *heldSample) {
-	// A step of one tick is a nudge (no codec's frame is that short).
-	if ft.seen && s.dts > ft.last+1 {
+	if ft.seen && !s.moved && s.dts > ft.last {
 		ft.step = s.dts - ft.last
 	}
 	ft.seen, ft.last = true, s.dts
@@ -148,4 +142,30 @@ func (fr *Fragmenter) producerTime(cutter *fragTrack) int64 {
 		return fr.startArr.UnixNano()
 	}
 	return t.UnixNano()
+}
+
+// from converts v from track o's timescale to ft's.
+func (ft *fragTrack) from(o *fragTrack, v int64) int64 {
+	a, b := int64(o.timescale), int64(ft.timescale)
+	return v/a*b + v%a*b/a
+}
+
+// releaseStale puts into the fragment ending at end (cutting track's
+// timescale) the held-back sample of every other track that is more
+// than maxTrackSkew older than end, with the track's nominal duration: a
+// track that paused (audio) must not carry a sample from long before into
+// a later fragment. One the fragment has no room for is dropped.
+func (fr *Fragmenter) releaseStale(cutter *fragTrack, end int64) {
+	for _, ft := range fr.tracks {
+		p := ft.pending
+		if ft == cutter || p == nil || ft.from(cutter, end)-p.dts <= ft.durTicks(maxTrackSkew) {
+			continue
+		}
+		ft.pending = nil
+		if fr.size()+sampleOverhead+len(p.payload) > fr.maxBytes {
+			fr.event(EventDropped)
+			continue
+		}
+		ft.add(p, uint32(ft.nominalStep()))
+	}
 }

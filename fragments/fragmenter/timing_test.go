@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/fragments/fragmentstest"
@@ -38,6 +40,7 @@ type badTimingCase struct {
 	sizeCuts  int // EventSizeCut at least
 	drops     int // EventDropped at least
 	durCuts   int // EventDurationCut at least
+	audio     int // audio samples stored, at least
 	disc      []int
 }
 
@@ -66,6 +69,25 @@ var badTimingCases = []badTimingCase{
 	{name: "60 s GOP", units: func() []*media.AccessUnit {
 		return fragmentstest.Synth(61, 1500, time.Unix(1_800_000_000, 0))
 	}, fragments: 7, durCuts: 5},
+	{name: "audio 5 s ahead of video", units: func() []*media.AccessUnit {
+		aus := fragmentstest.Synth(6, 50, time.Unix(1_800_000_000, 0))
+		for _, au := range aus {
+			if au.Track == 1 {
+				au.DTS += 5 * 44100
+				au.PTS += 5 * 44100
+			}
+		}
+		return aus
+	}, jumps: 1, audio: 200},
+	{name: "audio pauses for 6 s", units: func() []*media.AccessUnit {
+		var out []*media.AccessUnit
+		for _, au := range fragmentstest.Synth(10, 50, time.Unix(1_800_000_000, 0)) {
+			if s := float64(au.DTS) / 44100; au.Track != 1 || s < 2 || s >= 8 {
+				out = append(out, au)
+			}
+		}
+		return out
+	}, audio: 150},
 	{name: "50 Mbit/s burst", units: func() []*media.AccessUnit {
 		aus := fragmentstest.Synth(4, 50, time.Unix(1_800_000_000, 0))
 		for _, au := range aus {
@@ -101,10 +123,15 @@ func TestFragmenterBadTiming(t *testing.T) {
 				t.Errorf("events %v, want at least %d jumps, %d size cuts, %d drops, %d duration cuts", events, c.jumps, c.sizeCuts, c.drops, c.durCuts)
 			}
 			var disc []int
+			audio := 0
 			for i, e := range out {
 				if e.F.Discontinuity {
 					disc = append(disc, i)
 				}
+				audio += audioSamples(t, e.F)
+			}
+			if audio < c.audio {
+				t.Errorf("%d audio samples stored, want at least %d", audio, c.audio)
 			}
 			if c.disc != nil && !equalInts(disc, c.disc) {
 				t.Errorf("discontinuities at fragments %v, want %v", disc, c.disc)
@@ -141,4 +168,31 @@ func checkStorable(t testing.TB, out []fragmentstest.Emitted, maxDur time.Durati
 		}
 		tl.check(t, e.F, maxDur)
 	}
+}
+
+// audioSamples counts the audio (track 2) samples of a fragment, having
+// checked that they start within 1 s (maxTrackSkew) of the video.
+func audioSamples(t *testing.T, f *fragments.Fragment) int {
+	t.Helper()
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(f.Media); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var video, audio float64
+	for _, p := range parts {
+		for _, pt := range p.Tracks {
+			switch pt.ID {
+			case 1:
+				video = float64(pt.BaseTime) / 90000
+			case 2:
+				audio = float64(pt.BaseTime) / 44100
+				n += len(pt.Samples)
+			}
+		}
+	}
+	if n > 0 && (audio < video-1.05 || audio > video+1.05) {
+		t.Errorf("audio starts at %.3f s, video at %.3f s", audio, video)
+	}
+	return n
 }
