@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -176,16 +177,17 @@ func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool
 	}
 }
 
-// TestDeadMediaReaderIsCut: a GetMediaForFragmentList reader that stops
-// reading (HTTP/1.1, a small receive buffer) is cut once a write misses
-// limits.write_timeout, and counted.
+// TestDeadMediaReaderIsCut: a reader of GetMediaForFragmentList, GetClip,
+// clip.mp4 or an HLS segment that stops reading (HTTP/1.1, a small
+// receive buffer) is cut once a write misses limits.write_timeout: its
+// handler returns, and the cut is counted under its protocol.
 func TestDeadMediaReaderIsCut(t *testing.T) {
 	e := servertest.Start(t, func(c *server.Config) { c.Limits.WriteTimeout = server.Duration(time.Second) })
 	ctx := servertest.Context(t, time.Minute)
 	am := e.ArchivedMedia()
 	from := time.Now().Add(-time.Second)
 	cam := newCamera(t, e.RTSPURL("cam"))
-	if _, err := cam.run(0, 50, tick/25, 10*time.Millisecond, 25, 250_000); err != nil { // 12.5 MB
+	if _, err := cam.run(0, 50, tick/25, 10*time.Millisecond, 25, 250_000); err != nil { // 12.5 MB, fragments of 6.25 MB
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -194,19 +196,39 @@ func TestDeadMediaReaderIsCut(t *testing.T) {
 	for _, f := range settledFragments(ctx, t, am, "cam", from) {
 		nums = append(nums, aws.ToString(f.FragmentNumber))
 	}
-	body, _ := json.Marshal(map[string]any{"StreamName": "cam", "Fragments": nums})
-	addr := strings.TrimPrefix(e.URL, "http://")
-	c := smallReceiveBuffer(t, addr)
-	req := "POST /getMediaForFragmentList HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
-	if _, err := c.Write([]byte(req)); err != nil {
+	to := time.Now()
+	media, _ := json.Marshal(map[string]any{"StreamName": "cam", "Fragments": nums})
+	clip, _ := json.Marshal(map[string]any{"StreamName": "cam", "ClipFragmentSelector": map[string]any{"FragmentSelectorType": "SERVER_TIMESTAMP",
+		"TimestampRange": map[string]any{"StartTimestamp": from.Unix(), "EndTimestamp": to.Unix() + 1}}})
+	playlist := hlsPlaylistURL(ctx, t, am, "cam", from)
+	segment, err := url.Parse(playlistURIs(playlist, getOK(t, playlist))[0])
+	if err != nil {
 		t.Fatal(err)
 	}
-	const fn = "kvsapi.(*API).getMediaForFragmentList("
-	waitUntil(t, "GetMediaForFragmentList to start", 5*time.Second, func() bool { return handlers(fn) == 1 })
-	waitUntil(t, "the dead reader to be cut", 10*time.Second, func() bool { return handlers(fn) == 0 })
-	if got := readerCuts(t, e.URL, "kvs"); got != 1 {
-		t.Errorf("eddy_reader_cuts_total{protocol=\"kvs\"} = %d, want 1", got)
+	q := url.Values{"start": {from.Format(time.RFC3339)}, "end": {to.Add(time.Second).Format(time.RFC3339)}, "timestamps": {"server"}}
+	addr := strings.TrimPrefix(e.URL, "http://")
+	post := func(path string, body []byte) string {
+		return "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nContent-Length: " +
+			strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
+	}
+	for _, c := range []struct{ name, req, handler, protocol string }{
+		{"GetMediaForFragmentList", post("/getMediaForFragmentList", media), "kvsapi.(*API).getMediaForFragmentList(", "kvs"},
+		{"GetClip", post("/getClip", clip), "kvsapi.(*API).getClip(", "kvs"},
+		{"clip.mp4", "GET /api/v1/streams/cam/clip.mp4?" + q.Encode() + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n", "web.(*Handler).clipMP4(", "clip"},
+		{"HLS segment", "GET " + segment.RequestURI() + " HTTP/1.1\r\nHost: " + addr + "\r\n\r\n", "hls.(*Server).fragment(", "hls"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := readerCuts(t, e.URL, c.protocol)
+			conn := smallReceiveBuffer(t, addr)
+			if _, err := conn.Write([]byte(c.req)); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, c.name+" to start", 5*time.Second, func() bool { return handlers(c.handler) == 1 })
+			waitUntil(t, "the dead reader to be cut", 10*time.Second, func() bool { return handlers(c.handler) == 0 })
+			if got := readerCuts(t, e.URL, c.protocol) - before; got != 1 {
+				t.Errorf("eddy_reader_cuts_total{protocol=%q} rose by %d, want 1", c.protocol, got)
+			}
+		})
 	}
 }
 
