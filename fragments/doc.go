@@ -5,7 +5,10 @@
 // server and producer time, so that archive reads (ListFragments,
 // playlists, clips) never scan.
 //
-// It owns the fragment record format (fragment.go), the index and its disk
+// It owns the fragment rule (validate.go: the bounds of duration, size and
+// timestamps that the recorder checks before it appends and that reads,
+// listings and an index rebuild apply), the fragment record format
+// (fragment.go), the index and its disk
 // format (index.go), the store of one stream (store.go: append, read,
 // list, init segments, retention), the live edge that LL-HLS lists before
 // a fragment is durable (live.go), the reserved event-stream names

@@ -15,8 +15,13 @@ type Fragment struct {
 	ProducerTime int64  // Unix ns: the producer's clock (RTCP sender reports), else arrival
 	Duration     int64  // ns
 	Keyframe     bool   // starts on a keyframe (false: a GOP longer than the maximum was cut)
-	InitID       InitID
-	Media        []byte
+	// Discontinuity marks the first fragment after the producer's
+	// timestamps jumped (back, or forward by more than a fragment): the
+	// recorder cut the previous fragment there and continued the media
+	// timeline, so players should expect a break.
+	Discontinuity bool
+	InitID        InitID
+	Media         []byte
 
 	// record, when set, is Media with recordHeader bytes reserved before
 	// it (the fragmenter marshals into it), so storing needs no copy.
@@ -33,9 +38,10 @@ func (id InitID) String() string { return fmt.Sprintf("%x", id[:]) }
 //	magic "EFR1" | server ns i64 | producer ns i64 | duration ns i64 |
 //	flags u32 | init id [16] | media (moof+mdat)
 const (
-	recordMagic  = "EFR1"
-	recordHeader = 4 + 8 + 8 + 8 + 4 + 16
-	flagKeyframe = 1
+	recordMagic       = "EFR1"
+	recordHeader      = 4 + 8 + 8 + 8 + 4 + 16
+	flagKeyframe      = 1
+	flagDiscontinuity = 2
 )
 
 // RecordHeaderSize is the length of a fragment record's header. A
@@ -78,6 +84,9 @@ func putHeader(dst []byte, f *Fragment) []byte {
 	if f.Keyframe {
 		flags |= flagKeyframe
 	}
+	if f.Discontinuity {
+		flags |= flagDiscontinuity
+	}
 	dst = binary.LittleEndian.AppendUint32(dst, flags)
 	return append(dst, f.InitID[:]...)
 }
@@ -95,9 +104,10 @@ func parseRecord(seq uint64, b []byte) (*Fragment, error) {
 		Keyframe:     binary.LittleEndian.Uint32(b[28:])&flagKeyframe != 0,
 		Media:        b[recordHeader:],
 	}
+	f.Discontinuity = binary.LittleEndian.Uint32(b[28:])&flagDiscontinuity != 0
 	copy(f.InitID[:], b[32:48])
-	if f.Duration < 0 {
-		return nil, fmt.Errorf("%w: negative duration", ErrBadRecord)
+	if err := f.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRecord, err)
 	}
 	return f, nil
 }
@@ -107,6 +117,9 @@ func (f *Fragment) indexEntry(size int) IndexEntry {
 	e := IndexEntry{Seq: f.Seq, ServerTime: f.ServerTime, ProducerTime: f.ProducerTime, Duration: f.Duration, Size: int64(size), InitID: f.InitID}
 	if f.Keyframe {
 		e.Flags |= IndexKeyframe
+	}
+	if f.Discontinuity {
+		e.Flags |= IndexDiscontinuity
 	}
 	return e
 }

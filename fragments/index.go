@@ -89,12 +89,18 @@ type IndexEntry struct {
 	ProducerTime int64  // Unix ns: producer clock
 	Duration     int64  // ns
 	Size         int64  // bytes of the stored fragment, at most math.MaxUint32
-	Flags        uint32 // IndexKeyframe; other bits reserved
+	Flags        uint32 // IndexKeyframe, IndexDiscontinuity; other bits reserved
 	InitID       InitID // the fragment's init segment
 }
 
-// IndexKeyframe marks a fragment that starts on a keyframe.
-const IndexKeyframe uint32 = 1
+// Index entry flags.
+const (
+	// IndexKeyframe marks a fragment that starts on a keyframe.
+	IndexKeyframe uint32 = 1
+	// IndexDiscontinuity marks the first fragment after a jump of the
+	// producer's timestamps (Fragment.Discontinuity).
+	IndexDiscontinuity uint32 = 2
+)
 
 // IndexTime selects the timestamp a Range query filters on, as the
 // FragmentSelectorType of ListFragments does.

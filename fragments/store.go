@@ -137,7 +137,13 @@ func (st *Store) catchUpLocked() error {
 // Append stores an init segment (once) and a fragment durably, indexes
 // it, and announces it on the event stream. It returns the fragment's
 // log sequence.
+//
+// A fragment that breaks the store's rule (Fragment.Validate) is refused
+// before anything is written: what a read would refuse is never stored.
 func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
+	if err := f.Validate(); err != nil {
+		return 0, err
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	// Every step below fails cleanly on a full disk: the init segment
@@ -279,18 +285,28 @@ func (st *Store) Read(seq uint64) (*Fragment, error) {
 
 // List returns index entries whose time (server or producer) lies in
 // [start, end], in fragment order, from fromSeq on; next is where to
-// resume (0: done). Entries the log has trimmed are never returned.
+// resume (0: done). Entries the log has trimmed are never returned, nor
+// entries that break the fragment rule (written before it existed: a read
+// would refuse their fragment).
 func (st *Store) List(t IndexTime, start, end time.Time, fromSeq uint64, limit int) ([]IndexEntry, uint64, error) {
 	first, _ := st.shard.Log().Bounds()
-	return st.idx.Range(t, start.UnixNano(), end.UnixNano(), max(fromSeq, first), limit)
+	entries, next, err := st.idx.Range(t, start.UnixNano(), end.UnixNano(), max(fromSeq, first), limit)
+	valid := entries[:0]
+	for i := range entries {
+		if validEntry(&entries[i]) {
+			valid = append(valid, entries[i])
+		}
+	}
+	return valid, next, err
 }
 
-// Lookup returns the index entry of one fragment.
+// Lookup returns the index entry of one listed fragment.
 func (st *Store) Lookup(seq uint64) (IndexEntry, bool) {
 	if first, _ := st.shard.Log().Bounds(); seq < first {
 		return IndexEntry{}, false
 	}
-	return st.idx.Lookup(seq)
+	e, ok := st.idx.Lookup(seq)
+	return e, ok && validEntry(&e)
 }
 
 // Last returns the newest fragment's index entry.

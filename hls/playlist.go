@@ -244,6 +244,9 @@ func (sess *session) discontinuity(prev, e *fragments.IndexEntry, newInit bool) 
 	case DiscNever:
 		return newInit // a new init segment always needs one (RFC 8216 §4.3.2.3)
 	}
+	if e.Flags&fragments.IndexDiscontinuity != 0 {
+		return true // the recorder cut at a jump of the producer's timestamps
+	}
 	gap := sess.timeOf(e) - (sess.timeOf(prev) + prev.Duration)
 	return newInit || gap > int64(50*time.Millisecond) || gap < -int64(50*time.Millisecond)
 }

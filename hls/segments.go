@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,7 +32,7 @@ func (s *Server) init(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	s.serve(w, r, time.Time{}, b)
 }
 
 func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +47,14 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
-	http.ServeContent(w, r, "", time.Unix(0, f.ServerTime), bytes.NewReader(f.Media))
+	s.serve(w, r, time.Unix(0, f.ServerTime), f.Media)
+}
+
+// serve answers a segment (ranges too) within the write deadlines.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, mod time.Time, b []byte) {
+	dw := s.Deadlines.Writer(w)
+	http.ServeContent(dw, r, "", mod, bytes.NewReader(b))
+	dw.Done()
 }
 
 // sessionFragment reads the fragment a segment request names, if its
@@ -77,8 +85,13 @@ func sessionFragment(w http.ResponseWriter, r *http.Request, sess *session, st *
 		return nil, false
 	}
 	f, err := st.Read(seq)
-	if err != nil {
-		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeNotFound, "The fragment is not found."))
+	switch {
+	case errors.Is(err, fragments.ErrFragmentNotFound):
+		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeNotFound, "The fragment is not found (retention removed it)."))
+		return nil, false
+	case err != nil:
+		// Listed but unreadable (an I/O error): say so, never an empty 200.
+		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInternal, "The fragment cannot be read: %v.", err))
 		return nil, false
 	}
 	kvsapi.Consumed(r, 1, 0)
@@ -114,5 +127,5 @@ func (s *Server) tsFragment(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "video/mp2t")
 	h.Set("Cache-Control", "private, max-age=86400, immutable")
-	http.ServeContent(w, r, "", time.Unix(0, f.ServerTime), bytes.NewReader(seg))
+	s.serve(w, r, time.Unix(0, f.ServerTime), seg)
 }

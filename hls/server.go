@@ -13,6 +13,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // Server serves GetHLSStreamingSessionURL and the /hls/v1/ endpoints.
@@ -34,6 +35,9 @@ type Server struct {
 	// Registerer, when set, receives eddy_hls_sessions.
 	Metrics    *kvsapi.Metrics
 	Registerer prometheus.Registerer
+	// Deadlines bound the writes of segments: a player that stops
+	// reading is cut and counted.
+	Deadlines netlimit.Deadlines
 
 	sign     signer
 	resolver *kvsapi.Resolver

@@ -105,6 +105,10 @@ type LimitsConfig struct {
 	ConnectionsPerAddress int `yaml:"connections_per_address"`
 	// HeaderBytes caps an HTTP request's header.
 	HeaderBytes Size `yaml:"header_bytes"`
+	// WriteTimeout bounds each write to a reader (SubscribeToShard,
+	// GetMediaForFragmentList, GetClip, HLS segments, clip.mp4, RTSP
+	// PLAY): one that cannot take it in time is cut and counted.
+	WriteTimeout Duration `yaml:"write_timeout"`
 }
 
 // WebRTCConfig tunes WebRTC (WHEP playback, WHIP ingest).
@@ -147,7 +151,8 @@ type VideoConfig struct {
 	// DefaultRetention; off, such a publisher gets 404.
 	AutoCreate       bool     `yaml:"auto_create"`
 	DefaultRetention Duration `yaml:"default_retention"`
-	// MaxFragmentDuration cuts GOPs longer than this (1s to 60s).
+	// MaxFragmentDuration cuts GOPs longer than this (1s to 30s: a
+	// fragment must fit one Matroska cluster, ±32.767 s).
 	MaxFragmentDuration Duration `yaml:"max_fragment_duration"`
 	// Sources are streams Eddy pulls from cameras.
 	Sources []SourceConfig `yaml:"sources"`
@@ -240,7 +245,8 @@ func DefaultConfig() Config {
 			SessionTTL:   Duration(12 * time.Hour),
 			MaxTokenTTL:  Duration(24 * time.Hour),
 		},
-		Limits: LimitsConfig{Connections: 4096, ConnectionsPerAddress: 256, HeaderBytes: 64 << 10},
+		Limits: LimitsConfig{Connections: 4096, ConnectionsPerAddress: 256, HeaderBytes: 64 << 10,
+			WriteTimeout: Duration(10 * time.Second)},
 		WebRTCOptions: WebRTCConfig{
 			MaxSessions:      500,
 			MaxPending:       64,
@@ -311,11 +317,14 @@ func (c *Config) Validate() error {
 	if c.Limits.Connections < 1 || c.Limits.ConnectionsPerAddress < 1 || c.Limits.ConnectionsPerAddress > c.Limits.Connections {
 		errs = append(errs, errors.New("limits.connections and connections_per_address: at least 1 each, per address at most the total"))
 	}
+	if w := time.Duration(c.Limits.WriteTimeout); w < 100*time.Millisecond || w > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("limits.write_timeout: %s is outside 100ms to 5m", c.Limits.WriteTimeout))
+	}
 	if c.Limits.HeaderBytes < 4<<10 {
 		errs = append(errs, fmt.Errorf("limits.header_bytes: %s is too small for a signed request; use at least 4KiB", c.Limits.HeaderBytes))
 	}
-	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(time.Minute) {
-		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 60s", c.Video.MaxFragmentDuration))
+	if c.Video.MaxFragmentDuration < Duration(time.Second) || c.Video.MaxFragmentDuration > Duration(30*time.Second) {
+		errs = append(errs, fmt.Errorf("video.max_fragment_duration: %s is outside 1s to 30s", c.Video.MaxFragmentDuration))
 	}
 	if p := time.Duration(c.HLS.PartDuration); p != 0 && (p < 50*time.Millisecond || p > time.Second) {
 		errs = append(errs, fmt.Errorf("hls.part_duration: %s is outside 50ms to 1s (0 turns LL-HLS off)", c.HLS.PartDuration))

@@ -22,15 +22,15 @@ import (
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
-// camera publishes synthetic H.264 (mediatest.H264AU, a GOP of 0.4 s) to
+// liveCamera publishes synthetic H.264 (mediatest.H264AU, a GOP of 0.4 s) to
 // an RTSP URL with gortsplib, paced at 25 fps.
-type camera struct {
+type liveCamera struct {
 	c     *gortsplib.Client
 	media *description.Media
 	ended chan error // the session's end (c.Wait), once
 }
 
-func startCamera(u string) (*camera, error) {
+func startCamera(u string) (*liveCamera, error) {
 	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: mediatest.H264SPS, PPS: mediatest.H264PPS}
 	m := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}
 	tcp := gortsplib.TransportTCP
@@ -38,14 +38,14 @@ func startCamera(u string) (*camera, error) {
 	if err := c.StartRecording(u, &description.Session{Medias: []*description.Media{m}}); err != nil {
 		return nil, err
 	}
-	cam := &camera{c: c, media: m, ended: make(chan error, 1)}
+	cam := &liveCamera{c: c, media: m, ended: make(chan error, 1)}
 	go func() { cam.ended <- c.Wait() }()
 	return cam, nil
 }
 
 // send publishes frames [0, n) (n < 0: until the session ends or ctx
 // does); it returns the session's end, or nil if it is still open.
-func (cam *camera) send(ctx context.Context, n int) error {
+func (cam *liveCamera) send(ctx context.Context, n int) error {
 	enc, err := cam.media.Formats[0].(*format.H264).CreateEncoder()
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ type Server struct {
 	httpLn   *netlimit.Listener
 	cert     *certificate // nil without TLS
 	labels   *streamLabels
+	cuts     *readerCuts
 	ready    atomic.Bool
 	serveErr chan error
 	close    sync.Once
@@ -122,6 +123,7 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("open data directory %s: %w", c.Data, err)
 	}
 	s.kds = &kdsapi.API{Core: s.core, Logger: s.Logger, ReservedSuffix: fragments.EventsSuffix, Registerer: reg}
+	s.cuts = newReaderCuts(reg, time.Duration(c.Limits.WriteTimeout), s.kds)
 
 	// The identities every protocol checks (none: Eddy is open, and
 	// Validate has kept it on loopback); the Kinesis Data Streams API
@@ -195,7 +197,7 @@ func (s *Server) Initialize() error {
 		kvsGuard = &kvsapi.Guard{Verifier: s.auth.Verifier, Account: c.AccountID, OnFailure: s.auth.FailureHook("kinesisvideo")}
 	}
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
-	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics,
+	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
 		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).Mount(r)
 	hlsKey, err := hls.LoadKey(c.Data)
 	if err != nil {
@@ -204,7 +206,7 @@ func (s *Server) Initialize() error {
 		return err
 	}
 	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls"),
-		Metrics: kvsMetrics, Registerer: reg}
+		Metrics: kvsMetrics, Registerer: reg, Deadlines: s.cuts.deadlines("hls")}
 	if s.auth.Enabled() {
 		hlsServer.OnFailure = func(r *http.Request, reason, who string) {
 			s.auth.Failed("hls", reason, r.RemoteAddr, who)
@@ -214,7 +216,7 @@ func (s *Server) Initialize() error {
 	hlsServer.Mount(r)
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
 		Access:     s.webAccess(), // UI login, sessions and tokens
-		HLSSession: hlsServer.ServeSessionURL,
+		HLSSession: hlsServer.ServeSessionURL, Deadlines: s.cuts.deadlines("clip"),
 	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,
@@ -476,6 +478,7 @@ func (s *Server) hookRTSP(rs *rtsp.Server, reg prometheus.Registerer) {
 	rs.MaxConnections = s.Config.Limits.Connections
 	rs.MaxConnectionsPerAddress = s.Config.Limits.ConnectionsPerAddress
 	rs.Registerer, rs.StreamLabel = reg, s.labels.Label
+	s.cuts.hookRTSP(rs)
 	if !s.auth.Enabled() {
 		return
 	}

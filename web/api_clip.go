@@ -63,5 +63,7 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("ETag", c.ETag()) // If-Range: a resumed download of a changed clip restarts
 	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+"-"+start.UTC().Format("20060102T150405Z")+".mp4"))
-	http.ServeContent(w, r, "", c.Start, bytes.NewReader(c.Bytes))
+	dw := h.Deadlines.Writer(w)
+	http.ServeContent(dw, r, "", c.Start, bytes.NewReader(c.Bytes))
+	dw.Done()
 }

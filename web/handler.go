@@ -13,6 +13,7 @@ import (
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // Handler serves the web UI and its JSON API. Set the exported fields, then
@@ -31,6 +32,9 @@ type Handler struct {
 	// made for principal ("" when open), already allowed hls:read on its
 	// stream: the UI's HLS sessions, without SigV4.
 	HLSSession func(w http.ResponseWriter, r *http.Request, principal string)
+	// Deadlines bound the writes of clip.mp4: a reader that stops
+	// reading is cut and counted.
+	Deadlines netlimit.Deadlines
 
 	csrf *http.CrossOriginProtection
 

@@ -47,6 +47,11 @@ type API struct {
 	OnFailure func(r *http.Request, f *awsauth.Failure, who string)
 	// Registerer receives the eddy_kds_* series of the API (nil: none).
 	Registerer prometheus.Registerer
+	// WriteTimeout bounds each SubscribeToShard event's write (0: 10 s):
+	// a consumer that stops reading is cut, its handler returns and its
+	// buffers are freed; OnReaderCut, when set, counts it.
+	WriteTimeout time.Duration
+	OnReaderCut  func()
 
 	once     sync.Once
 	ctx      context.Context

@@ -149,10 +149,13 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 	defer a.subs.remove(s, c.Name, sh.Index, sub)
 
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
+	es := &eventWriter{w: w, rc: rc, cd: cd, enc: eventstream.NewEncoder(), timeout: a.writeTimeout(),
+		end: time.Now().Add(subscribeLifetime + subscribeGrace)}
+	defer es.done(a.OnReaderCut)
+	stopWatch := es.watch(sub.done)
+	defer stopWatch()
 	w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
 	w.WriteHeader(http.StatusOK)
-	es := &eventWriter{w: w, rc: rc, cd: cd, enc: eventstream.NewEncoder()}
 	if err := es.event("initial-response", empty{}); err != nil {
 		return
 	}
@@ -211,12 +214,28 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 	}
 }
 
-// eventWriter writes AWS event-stream messages and flushes each one.
+// eventWriter writes AWS event-stream messages and flushes each one,
+// each within the write timeout and none past the subscription's end.
 type eventWriter struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	cd  codec
-	enc *eventstream.Encoder
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	cd      codec
+	enc     *eventstream.Encoder
+	timeout time.Duration
+	end     time.Time // the subscription's lifetime, and a grace to end it
+	cut     bool      // a write missed its deadline
+}
+
+// subscribeGrace is how long past its lifetime, or past a takeover, a
+// subscription's last writes may take.
+const subscribeGrace = time.Second
+
+// writeTimeout is the deadline of one event's write.
+func (a *API) writeTimeout() time.Duration {
+	if a.WriteTimeout > 0 {
+		return a.WriteTimeout
+	}
+	return 10 * time.Second
 }
 
 func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
@@ -225,10 +244,50 @@ func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
 		return err
 	}
 	headers = append(headers, eventstream.Header{Name: ":content-type", Value: eventstream.StringValue(e.cd.contentType())})
-	if err := e.enc.Encode(e.w, eventstream.Message{Headers: headers, Payload: b}); err != nil {
-		return err
+	deadline := time.Now().Add(e.timeout)
+	if deadline.After(e.end) {
+		deadline = e.end
 	}
-	return e.rc.Flush()
+	_ = e.rc.SetWriteDeadline(deadline)
+	err = e.enc.Encode(e.w, eventstream.Message{Headers: headers, Payload: b})
+	if err == nil {
+		err = e.rc.Flush()
+	}
+	if err != nil && !time.Now().Before(deadline) {
+		e.cut = true
+	}
+	return err
+}
+
+// watch cuts a write blocked on a consumer that stopped reading when the
+// subscription is taken over or ended: its last writes get subscribeGrace
+// (the exception that tells it why). The returned func stops watching.
+func (e *eventWriter) watch(done <-chan struct{}) func() {
+	stop, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case <-done:
+			_ = e.rc.SetWriteDeadline(time.Now().Add(subscribeGrace))
+		case <-stop:
+		}
+	}()
+	return func() {
+		close(stop)
+		<-exited
+	}
+}
+
+// done lifts the deadline of a subscription that ended cleanly, for the
+// end of its response, and counts a cut one.
+func (e *eventWriter) done(onCut func()) {
+	if e.cut {
+		if onCut != nil {
+			onCut()
+		}
+		return
+	}
+	_ = e.rc.SetWriteDeadline(time.Time{})
 }
 
 func (e *eventWriter) event(eventType string, payload any) error {

@@ -3,6 +3,12 @@
 // segment (ftyp+moov) of its codec configuration, and, for Low-Latency
 // HLS, the parts of the fragment being cut as its frames arrive.
 //
+// Whatever a producer sends, what it cuts passes the store's fragment rule:
+// a timestamp guard (timing.go) keeps each track's timeline moving forward
+// by bounded steps, cutting at jumps with a discontinuity, and the cut
+// rules (cuts.go) bound each fragment's duration and size; it reports what
+// it repaired as Events.
+//
 // It knows tracks, access units and fMP4 sample tables. It must not know
 // where fragments go (the recorder stores them), nor any network protocol.
 package fragmenter

@@ -37,6 +37,15 @@ var ErrNoTracks = errors.New("fragments: no supported track")
 // publications are cut every AudioDuration. Each fragment is one CMAF
 // media segment holding every track.
 //
+// The cut rules keep every fragment within what the store accepts
+// (fragments.Fragment.Validate), whatever the producer sends: a fragment
+// is never longer than MaxDuration (when a sample would take it past, it
+// is cut before the sample held back) nor larger than MaxBytes; a
+// timestamp that steps back, or forward by more than MaxDuration, is a
+// jump: the track's timeline continues one step after its previous sample
+// (so media time never runs backwards), and on the cutting track the
+// fragment is cut there and the next one marked as a discontinuity.
+//
 // Every track keeps one sample back until the next one arrives, because
 // an fMP4 sample's duration is the distance to its successor. Audio keeps
 // its held-back sample across a cut, so every sample has an exact duration.
@@ -55,19 +64,29 @@ type Fragmenter struct {
 	// fragment they make up.
 	PartTarget time.Duration
 	EmitPart   func(init *fragments.InitSegment, p *PartCut)
+	// MaxBytes is the largest fragment (0 or more than
+	// fragments.MaxFragmentBytes: that); a unit larger than a quarter of
+	// it is dropped.
+	MaxBytes int
+	// OnEvent, when set, is told of each timestamp jump, size cut and
+	// dropped unit (for the recorder's counters).
+	OnEvent func(Event)
 
-	tracks  []*fragTrack
-	byHub   map[int]*fragTrack
-	video   *fragTrack // the track that cuts fragments (nil: audio-only)
-	init    *fragments.InitSegment
-	dirty   bool // codec configuration changed: new init segment at the next cut
-	seqNo   uint32
-	started bool
-	originS float64 // session origin, seconds of media time
+	maxBytes int
+	tracks   []*fragTrack
+	byHub    map[int]*fragTrack
+	video    *fragTrack // the track that cuts fragments (nil: audio-only)
+	init     *fragments.InitSegment
+	dirty    bool // codec configuration changed: new init segment at the next cut
+	seqNo    uint32
+	started  bool
+	originS  float64 // session origin, seconds of media time
 
 	// The open fragment.
 	open     bool
 	keyStart bool
+	disc     bool  // follows a timestamp jump
+	nextDisc bool  // the next fragment to open follows one
 	startDTS int64 // in the cutting track's timescale
 	startPTS int64 // first unit's PTS in the cutting track's clock
 	startArr time.Time
@@ -117,10 +136,19 @@ type fragTrack struct {
 	// NTP mapping from the latest unit that carried a producer clock.
 	ntpPTS int64
 	ntp    time.Time
+
+	// Timestamp guard (timing.go).
+	shift int64 // added to the track's media time since its jumps
+	last  int64 // DTS of the latest sample taken
+	seen  bool  // a sample was taken
+	step  int64 // the latest forward step between samples
+	bytes int   // what samples hold in the open fragment (payload + 16 each)
 }
 
 type heldSample struct {
-	dts, pts int64
+	dts, pts int64 // on the fMP4 timeline (timescale, from the origin)
+	rawPTS   int64 // the unit's PTS in its track's clock (for the NTP mapping)
+	moved    bool  // the timestamp guard moved it (its step is not the track's)
 	key      bool
 	payload  []byte
 	arrival  time.Time
@@ -132,8 +160,13 @@ func (fr *Fragmenter) Initialize() error {
 	if fr.MaxDuration <= 0 {
 		fr.MaxDuration = DefaultMaxFragmentDuration
 	}
+	fr.MaxDuration = min(fr.MaxDuration, fragments.MaxFragmentDuration)
 	if fr.AudioDuration <= 0 {
 		fr.AudioDuration = DefaultAudioFragmentDuration
+	}
+	fr.maxBytes = fragments.MaxFragmentBytes
+	if fr.MaxBytes > 0 {
+		fr.maxBytes = min(fr.MaxBytes, fr.maxBytes)
 	}
 	fr.byHub = map[int]*fragTrack{}
 	for _, t := range fr.Tracks {
@@ -240,12 +273,14 @@ func newFragTrack(t media.Track) (*fragTrack, error) {
 	return ft, nil
 }
 
-// ticks converts a unit's media time to the track's fMP4 timescale.
+// ticks converts a unit's media time to the track's fMP4 timescale
+// (without overflow for any media time).
 func (ft *fragTrack) ticks(v int64) int64 {
-	if int64(ft.src.ClockRate) == int64(ft.timescale) {
+	cr, ts := int64(ft.src.ClockRate), int64(ft.timescale)
+	if cr == ts {
 		return v
 	}
-	return v * int64(ft.timescale) / int64(ft.src.ClockRate)
+	return v/cr*ts + v%cr*ts/cr
 }
 
 // ready reports whether the track's codec configuration is complete.
@@ -384,67 +419,87 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 	if ft.video && ft.params(au) {
 		fr.dirty = true
 	}
-	if !fr.started {
-		// Start at a video keyframe with a complete configuration (or at
-		// the first audio unit of an audio-only publication).
-		if fr.video != nil && (ft != fr.video || !au.Key || !ft.ready()) {
-			return nil
-		}
-		fr.started = true
-		fr.originS = float64(au.DTS) / float64(ft.src.ClockRate)
-		for _, t := range fr.tracks {
-			t.origin = int64(fr.originS * float64(t.src.ClockRate))
-		}
-	}
-	if au.DTS < ft.origin {
-		return nil // before the session origin (audio ahead of the first keyframe)
-	}
 	payload, err := ft.payload(au)
 	if err != nil {
 		return nil // a malformed unit is skipped, not fatal
 	}
-	s := &heldSample{dts: ft.ticks(au.DTS - ft.origin), pts: ft.ticks(au.PTS - ft.origin), key: au.Key, payload: payload, arrival: au.Arrival}
-	if !ft.video && !ft.have {
+	if len(payload) > fr.maxBytes/4 {
+		fr.event(EventDropped) // no fragment could hold it with its neighbours
+		return nil
+	}
+	if !fr.started && !fr.start(ft, au) {
+		return nil
+	}
+	if !ft.seen && au.DTS < ft.origin {
+		return nil // before the session origin (audio ahead of the first keyframe)
+	}
+	s := ft.sample(au, payload, ft.durTicks(maxCompositionOffset))
+	jump := ft.seen && ft.jumped(s, fr.jumpTicks(ft))
+	switch {
+	case jump:
+		ft.rebase(s)
+		fr.event(EventJump)
+	case ft.seen && s.dts == ft.last:
+		ft.nudge(s)
+	}
+	cutter := fr.cutter()
+	if ft == cutter {
+		return fr.pushCutter(ft, s, jump)
+	}
+	fr.anchor(ft, cutter, s)
+	if ok, err := fr.fitsBeside(ft, cutter); !ok || err != nil {
+		return err
+	}
+	if !ft.have {
 		ft.next, ft.have = uint64(s.dts), true
 	}
-
-	cutter := fr.video
-	if cutter == nil {
-		cutter = fr.tracks[0]
-	}
-	if ft == cutter {
-		if fr.open {
-			span := time.Duration(s.dts-fr.startDTS) * time.Second / time.Duration(ft.timescale)
-			switch {
-			case ft.video && s.key:
-				if err := fr.cut(ft, s.dts, true); err != nil {
-					return err
-				}
-			case span >= fr.MaxDuration || (!ft.video && span >= fr.AudioDuration):
-				if err := fr.cut(ft, s.dts, !ft.video); err != nil {
-					return err
-				}
-			}
-		}
-		if !fr.open {
-			if fr.dirty || fr.init == nil {
-				init, err := fr.buildInit()
-				if err != nil {
-					return err
-				}
-				fr.init, fr.dirty = init, false
-			}
-			fr.open = true
-			fr.keyStart = s.key || !ft.video
-			if fr.video == nil {
-				fr.keyStart = true
-			}
-			fr.startDTS, fr.startPTS, fr.startArr = s.dts, au.PTS, s.arrival
-			fr.partStart, fr.partArr, fr.partKey, fr.partFirst = s.dts, s.arrival, fr.keyStart, true
-		}
-	}
+	ft.took(s)
 	fr.hold(ft, s)
-	if ft == cutter && fr.PartTarget > 0 && fr.open && s.dts > fr.partStart {
+	return nil
+}
+
+// start starts the session at the first unit it can start at: a video
+// keyframe with a complete configuration (or the first audio unit of an
+// audio-only publication); it reports whether au is that unit.
+func (fr *Fragmenter) start(ft *fragTrack, au *media.AccessUnit) bool {
+	if fr.video != nil && (ft != fr.video || !au.Key || !ft.ready()) {
+		return false
+	}
+	fr.started = true
+	fr.originS = float64(au.DTS) / float64(ft.src.ClockRate)
+	for _, t := range fr.tracks {
+		t.origin = int64(fr.originS * float64(t.src.ClockRate))
+	}
+	ft.origin = au.DTS // exactly: the first sample is at 0
+	return true
+}
+
+// cutter is the track whose samples cut fragments: the video track, or
+// the first audio track of an audio-only publication.
+func (fr *Fragmenter) cutter() *fragTrack {
+	if fr.video != nil {
+		return fr.video
+	}
+	return fr.tracks[0]
+}
+
+// pushCutter applies the cut rules to a sample s of the cutting track,
+// then holds it (in the fragment it opens, when it cuts) and cuts a part
+// when one is due.
+func (fr *Fragmenter) pushCutter(ft *fragTrack, s *heldSample, jump bool) error {
+	if fr.open {
+		if err := fr.cutRules(ft, s, jump); err != nil {
+			return err
+		}
+	}
+	if !fr.open {
+		if err := fr.openAt(ft, s); err != nil {
+			return err
+		}
+	}
+	ft.took(s)
+	fr.hold(ft, s)
+	if fr.PartTarget > 0 && fr.open && s.dts > fr.partStart {
 		// Cut the part before s when it reached the target, or when one
 		// more frame like the last would take it past the target.
 		target := int64(fr.PartTarget) * int64(ft.timescale) / int64(time.Second)
@@ -456,9 +511,28 @@ func (fr *Fragmenter) Push(au *media.AccessUnit) error {
 			fr.partStart, fr.partArr, fr.partKey = s.dts, s.arrival, s.key || !ft.video
 		}
 	}
-	if ft == cutter {
-		fr.lastDTS = s.dts
+	fr.lastDTS = s.dts
+	return nil
+}
+
+// openAt opens a fragment that starts with the cutting track's sample s,
+// with a new init segment when the codec configuration changed.
+func (fr *Fragmenter) openAt(ft *fragTrack, s *heldSample) error {
+	if fr.dirty || fr.init == nil {
+		init, err := fr.buildInit()
+		if err != nil {
+			return err
+		}
+		if fr.init != nil && init.ID != fr.init.ID {
+			fr.event(EventInitChange)
+		}
+		fr.init, fr.dirty = init, false
 	}
+	fr.open = true
+	fr.keyStart = s.key || !ft.video
+	fr.disc, fr.nextDisc = fr.nextDisc, false
+	fr.startDTS, fr.startPTS, fr.startArr = s.dts, s.rawPTS, s.arrival
+	fr.partStart, fr.partArr, fr.partKey, fr.partFirst = s.dts, s.arrival, fr.keyStart, true
 	return nil
 }
 
@@ -479,10 +553,7 @@ func (fr *Fragmenter) cutPart(end int64, last *fragments.Fragment) error {
 		pt.Tracks = append(pt.Tracks, &fmp4.PartTrack{ID: ft.id, BaseTime: ft.next - d, Samples: smp})
 		ft.partAt = len(ft.samples)
 	}
-	cutter := fr.video
-	if cutter == nil {
-		cutter = fr.tracks[0]
-	}
+	cutter := fr.cutter()
 	p := &PartCut{
 		Duration:    int64(time.Duration(end-fr.partStart) * time.Second / time.Duration(cutter.timescale)),
 		Independent: fr.partKey,
@@ -491,10 +562,7 @@ func (fr *Fragmenter) cutPart(end int64, last *fragments.Fragment) error {
 		ServerTime:  fr.startArr.UnixNano(),
 		Keyframe:    fr.keyStart,
 	}
-	p.ProducerTime = p.ServerTime
-	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
-		p.ProducerTime = t.UnixNano()
-	}
+	p.ProducerTime = fr.producerTime(cutter)
 	if last != nil {
 		p.Last, p.ProducerTime = true, last.ProducerTime
 	}
@@ -513,18 +581,6 @@ func (fr *Fragmenter) cutPart(end int64, last *fragments.Fragment) error {
 	return nil
 }
 
-// ntpAt maps a PTS (track clock) to the producer clock through the
-// latest unit that carried one; zero when none has yet. It is evaluated
-// when a fragment closes, so a sender report that arrives during the
-// fragment's GOP still dates the fragment's start.
-func (ft *fragTrack) ntpAt(pts int64) time.Time {
-	if ft.ntp.IsZero() {
-		return time.Time{}
-	}
-	d := time.Duration(pts-ft.ntpPTS) * time.Second / time.Duration(ft.src.ClockRate)
-	return ft.ntp.Add(d)
-}
-
 // hold makes s the track's held-back sample, releasing the previous one
 // with its exact duration.
 func (fr *Fragmenter) hold(ft *fragTrack, s *heldSample) {
@@ -539,12 +595,14 @@ func (fr *Fragmenter) hold(ft *fragTrack, s *heldSample) {
 }
 
 func (ft *fragTrack) add(p *heldSample, dur uint32) {
-	if !ft.have {
+	if !ft.have || len(ft.samples) == 0 {
+		// A fragment's first sample starts at its own time: a track that
+		// paused (audio) starts again in step with the others. Without a
+		// pause this is where the previous sample ended anyway.
 		ft.next, ft.have = uint64(max(p.dts, 0)), true
-	}
-	if len(ft.samples) == 0 {
 		ft.base = ft.next
 	}
+	ft.bytes += sampleOverhead + len(p.payload)
 	ft.samples = append(ft.samples, &fmp4.Sample{
 		Duration:        dur,
 		PTSOffset:       int32(p.pts - p.dts),
@@ -554,22 +612,14 @@ func (ft *fragTrack) add(p *heldSample, dur uint32) {
 	ft.next += uint64(dur)
 }
 
-// cut closes the open fragment at time end (cutting track's timescale).
-// nextKey says whether the next fragment starts on a keyframe.
-func (fr *Fragmenter) cut(cutter *fragTrack, end int64, nextKey bool) error {
+// cut closes the open fragment at time end (cutting track's timescale),
+// its held-back sample included.
+func (fr *Fragmenter) cut(cutter *fragTrack, end int64) error {
 	if p := cutter.pending; p != nil {
-		d := end - p.dts
-		if d < 0 {
-			d = 0
-		}
-		cutter.add(p, uint32(d))
+		cutter.add(p, uint32(max(end-p.dts, 0)))
 		cutter.pending = nil
 	}
-	if err := fr.emit(cutter, end); err != nil {
-		return err
-	}
-	fr.keyStart = nextKey
-	return nil
+	return fr.emit(cutter, end)
 }
 
 // Flush ends the publication: held-back samples get their track's last
@@ -578,18 +628,16 @@ func (fr *Fragmenter) Flush() error {
 	if !fr.open {
 		return nil
 	}
-	cutter := fr.video
-	if cutter == nil {
-		cutter = fr.tracks[0]
-	}
+	cutter := fr.cutter()
 	for _, ft := range fr.tracks {
 		if p := ft.pending; p != nil {
-			d := ft.frameDur
+			d := uint32(ft.nominalStep())
 			if n := len(ft.samples); n > 0 && ft.samples[n-1].Duration > 0 {
 				d = ft.samples[n-1].Duration
 			}
-			if d == 0 {
-				d = ft.timescale / 25
+			if ft == cutter {
+				// The last sample must not take the fragment past its limit.
+				d = uint32(min(int64(d), max(fr.limitTicks(ft)-(p.dts-fr.startDTS), 1)))
 			}
 			ft.add(p, d)
 			ft.pending = nil
@@ -607,6 +655,7 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	if len(cutter.samples) == 0 {
 		return nil
 	}
+	fr.releaseStale(cutter, end)
 	fr.seqNo++
 	part := fmp4.Part{SequenceNumber: fr.seqNo}
 	for _, ft := range fr.tracks {
@@ -618,15 +667,8 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	// Marshal into a fresh buffer sized for the whole record, with room
 	// for the record header in front: the store writes it without a copy
 	// and nothing large stays referenced between fragments.
-	est := fragments.RecordHeaderSize + 1024
-	for _, pt := range part.Tracks {
-		est += 64 + 16*len(pt.Samples)
-		for _, smp := range pt.Samples {
-			est += len(smp.Payload)
-		}
-	}
 	buf := &seekablebuffer.Buffer{}
-	buf.Grow(est)
+	buf.Grow(fr.size())
 	_, _ = buf.Write(make([]byte, fragments.RecordHeaderSize))
 	if err := part.Marshal(&offsetWriter{b: buf, off: fragments.RecordHeaderSize}); err != nil {
 		return err
@@ -634,23 +676,21 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	rec := buf.Bytes()
 	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)
 	f := &fragments.Fragment{
-		ServerTime: fr.startArr.UnixNano(),
-		Duration:   int64(dur),
-		Keyframe:   fr.keyStart,
-		InitID:     fr.init.ID,
+		ServerTime:    fr.startArr.UnixNano(),
+		ProducerTime:  fr.producerTime(cutter),
+		Duration:      int64(dur),
+		Keyframe:      fr.keyStart,
+		Discontinuity: fr.disc,
+		InitID:        fr.init.ID,
 	}
 	f.SetRecord(rec)
-	f.ProducerTime = f.ServerTime
-	if t := cutter.ntpAt(fr.startPTS); !t.IsZero() {
-		f.ProducerTime = t.UnixNano()
-	}
 	if fr.PartTarget > 0 {
 		if err := fr.cutPart(end, f); err != nil {
 			return err
 		}
 	}
 	for _, ft := range fr.tracks {
-		ft.samples, ft.partAt = nil, 0
+		ft.samples, ft.partAt, ft.bytes = nil, 0, 0
 	}
 	return fr.Emit(fr.init, f)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // API serves the Kinesis Video operations Eddy implements — the control
@@ -27,6 +28,9 @@ type API struct {
 	Guard *Guard
 	// Metrics, when set, counts every operation (Metrics.Instrument).
 	Metrics *Metrics
+	// Deadlines bound the writes of media answers (GetMediaForFragmentList,
+	// GetClip): a reader that stops reading is cut and counted.
+	Deadlines netlimit.Deadlines
 
 	rv *Resolver
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"net/http"
 	"time"
 
@@ -203,14 +204,33 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 		seqs[i] = seq
 	}
 	w.Header().Set("Content-Type", MKVContentType)
-	bw := bufio.NewWriterSize(w, 256<<10)
+	dw := a.Deadlines.Writer(w)
+	bw := bufio.NewWriterSize(dw, 256<<10)
 	if err := archive.WriteMKV(st, bw, seqs); err != nil {
-		// Bytes may already be out: the status cannot change any more.
+		if !dw.Started() {
+			// Nothing is out yet (the first 256 KiB are buffered): an
+			// error, never an empty 200.
+			w.Header().Del("Content-Type")
+			WriteError(w, mediaError(err))
+			return
+		}
+		// Bytes are out: the status cannot change any more.
 		a.Logger.Warn("GetMediaForFragmentList stopped", "stream", st.Name(), "err", err)
 		return
 	}
-	_ = bw.Flush()
+	if bw.Flush() == nil {
+		dw.Done()
+	}
 	Consumed(r, len(seqs), 0)
+}
+
+// mediaError is the API error of a read that failed: a fragment that
+// retention removed meanwhile is not found.
+func mediaError(err error) error {
+	if errors.Is(err, fragments.ErrFragmentNotFound) {
+		return Errorf(CodeNotFound, "A requested fragment is no longer retained.")
+	}
+	return err
 }
 
 type clipSelector struct {
@@ -256,9 +276,11 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := Clip(st, kind, start, end, a.Now())
 	if err != nil {
-		WriteError(w, err)
+		WriteError(w, mediaError(err))
 		return
 	}
-	writeClip(w, r, c)
+	dw := a.Deadlines.Writer(w)
+	writeClip(dw, r, c)
+	dw.Done()
 	Consumed(r, c.Fragments, 0)
 }

@@ -18,6 +18,10 @@ type metrics struct {
 	success           *prometheus.CounterVec // stream, protocol
 	failures          *prometheus.CounterVec // stream, protocol
 	ingestionLatency  prometheus.Histogram
+	// repairs counts what the fragmenter did to keep a bad producer's
+	// stream storable (fragmenter.Event names), and "invalid": fragments
+	// the store refused (none are expected: the fragmenter keeps its rule).
+	repairs *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,10 +46,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ingestionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_kvs_putmedia_fragment_ingestion_latency_seconds",
 			Help:    "PutMedia.FragmentIngestionLatency: from the arrival of a fragment's first unit to that of its last.",
 			Buckets: []float64{.1, .25, .5, 1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 60}}),
+		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_recorder_repairs_total",
+			Help: "What recorders did with bad producer timing or sizes: timestamp_jump (fragment cut, discontinuity), duration_cut, size_cut, dropped (a unit too large), init_change (new codec configuration), invalid (a fragment refused by the store, skipped)."},
+			[]string{"event"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.recorders, m.recorderDrops, m.fragments, m.bytes, m.appendErrors, m.persistLatency,
-			m.incomingFragments, m.success, m.failures, m.ingestionLatency)
+			m.incomingFragments, m.success, m.failures, m.ingestionLatency, m.repairs)
 	}
 	return m
 }

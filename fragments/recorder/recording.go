@@ -82,12 +82,19 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 	fr := &fragmenter.Fragmenter{
 		Tracks:      r.hub.Tracks,
 		MaxDuration: r.rec.MaxFragmentDuration,
+		OnEvent:     func(e fragmenter.Event) { r.rec.metrics.repairs.WithLabelValues(e.String()).Inc() },
 		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 			sc.incoming.Inc()
 			if d := lastIn.UnixNano() - f.ServerTime; !lastIn.IsZero() && d >= 0 {
 				m.ingestionLatency.Observe(float64(d) / 1e9)
 			}
 			if _, err := r.store.Append(init, f); err != nil {
+				if errors.Is(err, fragments.ErrInvalidFragment) {
+					// Nothing was written; the publication goes on.
+					m.repairs.WithLabelValues("invalid").Inc()
+					r.rec.Logger.Warn("fragment skipped", "stream", r.name, "err", err)
+					return nil
+				}
 				m.appendErrors.Inc()
 				sc.failures.Inc()
 				return &storeError{err}

@@ -3,10 +3,14 @@
 // a cap is closed at once, so file descriptors stay for the clients that
 // matter), retries accept errors such as "too many open files" with backoff
 // instead of failing, and reports the listener's state for health checks.
+// Its Writer gives an HTTP response a deadline on every write, so that a
+// reader that stops reading is cut and counted (Deadlines).
+//
 // The RTSP and RTSPS servers (media/rtsp) and the HTTP listener (server)
-// use it; it lives under media because media's packages may import only
+// use the listener; the HTTP readers (fragments/kvsapi, hls, web) the
+// Writer. It lives under media because media's packages may import only
 // their own folder.
 //
-// It knows TCP listeners and addresses, nothing of the protocols served on
-// them.
+// It knows TCP listeners, addresses and HTTP response writers, nothing of
+// the protocols served on them.
 package netlimit

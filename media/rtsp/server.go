@@ -65,9 +65,13 @@ type Server struct {
 	// TCP only. Set GetCertificate to serve a certificate that can change
 	// while the server runs.
 	TLSConfig *tls.Config
-	// Read and write timeouts of RTSP connections (0: 10 s).
+	// Read and write timeouts of RTSP connections (0: 10 s). A reader
+	// whose write misses WriteTimeout, or whose queue of packets
+	// (readerQueue) is full, cannot keep up: it is cut, and OnReaderCut,
+	// when set, counts it.
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	OnReaderCut  func()
 	// SourceWait bounds how long a DESCRIBE waits for an on-demand
 	// source to publish (0: 10 s).
 	SourceWait time.Duration
@@ -145,6 +149,37 @@ type rtspSession struct {
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
+	cut     bool // the reader was cut for falling behind (guarded by Server.mu)
+}
+
+// readerQueue is the packets queued for one RTSP reader (a power of two):
+// about 1 s of a 50 Mbit/s stream (5.7 MB), many seconds of a camera's. A reader
+// that lets it fill cannot keep up and is cut.
+const readerQueue = 4096
+
+// OnStreamWriteError hears of a packet a reader's full queue could not
+// take: the reader cannot keep up.
+func (h *rtspHandler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	if h.s.markCut(ctx.Session) {
+		h.warn(ctx.Session, "reader cut: it cannot keep up", "error", ctx.Error)
+		go ctx.Session.Close()
+	}
+}
+
+// markCut marks a reader's session as cut and counts it, once; it reports
+// whether this call did.
+func (s *Server) markCut(ss *gortsplib.ServerSession) bool {
+	s.mu.Lock()
+	sess := s.sessions[ss]
+	first := sess != nil && sess.out != nil && !sess.cut
+	if first {
+		sess.cut = true
+	}
+	s.mu.Unlock()
+	if first && s.OnReaderCut != nil {
+		s.OnReaderCut()
+	}
+	return first
 }
 
 // rtspPublication is one publisher's stream.
@@ -215,10 +250,11 @@ func (s *Server) Initialize() error {
 	s.ctx, s.ctxCancel = context.WithCancel(context.Background())
 
 	srv := &gortsplib.Server{
-		Handler:      &rtspHandler{s: s},
-		RTSPAddress:  s.Address,
-		ReadTimeout:  s.ReadTimeout,
-		WriteTimeout: s.WriteTimeout,
+		Handler:        &rtspHandler{s: s},
+		RTSPAddress:    s.Address,
+		ReadTimeout:    s.ReadTimeout,
+		WriteTimeout:   s.WriteTimeout,
+		WriteQueueSize: readerQueue,
 		// The pump sends sender reports itself (see rtpcodec.NTPToRTCP).
 		DisableRTCPSenderReports: true,
 		AuthMethods:              authMethods(s.TLSConfig != nil),
@@ -625,6 +661,10 @@ func (h *rtspHandler) OnConnClose(ctx *gortsplib.ServerHandlerOnConnCloseCtx) {
 
 func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s := h.s
+	var ne net.Error
+	if errors.As(ctx.Error, &ne) && ne.Timeout() {
+		s.markCut(ctx.Session) // a reader's write missed its deadline
+	}
 	s.mu.Lock()
 	sess := s.sessions[ctx.Session]
 	delete(s.sessions, ctx.Session)
@@ -869,10 +909,6 @@ func (h *rtspHandler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx
 
 func (h *rtspHandler) OnPacketsLost(ctx *gortsplib.ServerHandlerOnPacketsLostCtx) {
 	h.warn(ctx.Session, "RTP packets lost", "lost", ctx.Lost)
-}
-
-func (h *rtspHandler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	h.warn(ctx.Session, "reader too slow: packets dropped", "error", ctx.Error)
 }
 
 // warn logs a session's packet-level trouble, within the session's log
