@@ -115,6 +115,8 @@ func TestConfigValidateSaysWhatToChange(t *testing.T) {
 		}, "webrtc_options.ice_servers[0].urls"},
 		{"keyframe interval beyond fragments", func(c *server.Config) { c.WebRTCOptions.KeyframeInterval = server.Duration(time.Minute) }, "keyframe_interval"},
 		{"no pending sessions", func(c *server.Config) { c.WebRTCOptions.MaxPending = 0 }, "max_pending"},
+		{"fragments beyond a Matroska cluster", func(c *server.Config) { c.Video.MaxFragmentDuration = server.Duration(45 * time.Second) }, "video.max_fragment_duration"},
+		{"no write deadline", func(c *server.Config) { c.Limits.WriteTimeout = 0 }, "limits.write_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := server.DefaultConfig()
