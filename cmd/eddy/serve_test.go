@@ -116,6 +116,8 @@ func TestConfigValidateSaysWhatToChange(t *testing.T) {
 		{"keyframe interval beyond fragments", func(c *server.Config) { c.WebRTCOptions.KeyframeInterval = server.Duration(time.Minute) }, "keyframe_interval"},
 		{"no pending sessions", func(c *server.Config) { c.WebRTCOptions.MaxPending = 0 }, "max_pending"},
 		{"negative per-stream limit", func(c *server.Config) { c.Metrics.PerStreamLimit = -1 }, "metrics.per_stream_limit"},
+		{"fragments beyond a Matroska cluster", func(c *server.Config) { c.Video.MaxFragmentDuration = server.Duration(45 * time.Second) }, "video.max_fragment_duration"},
+		{"no write deadline", func(c *server.Config) { c.Limits.WriteTimeout = 0 }, "limits.write_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := server.DefaultConfig()

@@ -5,7 +5,9 @@
 // (with a hand-written PutRecords decoder and GetRecords/PutRecords
 // encoders on the hot path), request validation in the Kinesis words, the
 // one table from core error kinds to AWS error types and HTTP statuses,
-// the wire Timestamp, the bookkeeping of live subscriptions, and which
+// the wire Timestamp, the bookkeeping of live subscriptions (each event's
+// write has a deadline: a consumer that stops reading is cut, and one
+// taken over is released at once), and which
 // stream each operation acts on, so that with API.Auth set every request
 // is authenticated (awsauth's SigV4 verifier) before its body is decoded
 // and authorized as kinesis:<Operation> on that stream.
