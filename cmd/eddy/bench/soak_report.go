@@ -70,16 +70,17 @@ type soakTally struct {
 	ServerLogLines   int   `json:"server_log_warnings"`
 	Errors           int64 `json:"errors"` // the sum of the above
 
-	VideoLostS     float64 `json:"video_lost_seconds"`
-	VideoGaps      int     `json:"video_gaps"`
-	VideoMissing   int     `json:"video_missing_fragment_numbers"`
-	VideoLossy     int     `json:"video_streams_with_loss"`
-	WHEPFramesLost int64   `json:"whep_frames_lost"`
-	WHEPFramesDup  int64   `json:"whep_frames_duplicated"`
-	KDSMissing     int64   `json:"kds_records_missing"`    // acknowledged, not read back (both consumers together)
-	KDSDuplicates  int64   `json:"kds_records_duplicated"` // read back more than once
-	KDSIncomplete  int     `json:"kds_consumers_incomplete"`
-	Lost           bool    `json:"lost"`
+	VideoLostS         float64 `json:"video_lost_seconds"`
+	VideoGaps          int     `json:"video_gaps"`
+	VideoMissing       int     `json:"video_missing_fragment_numbers"`
+	VideoLossy         int     `json:"video_streams_with_loss"`
+	WHEPFramesLost     int64   `json:"whep_frames_lost"`
+	WHEPFramesDup      int64   `json:"whep_frames_duplicated"`
+	WHEPPacketsMissing int64   `json:"whep_rtp_packets_missing"` // not recovered by a NACK
+	KDSMissing         int64   `json:"kds_records_missing"`      // acknowledged, not read back (both consumers together)
+	KDSDuplicates      int64   `json:"kds_records_duplicated"`   // read back more than once
+	KDSIncomplete      int     `json:"kds_consumers_incomplete"`
+	Lost               bool    `json:"lost"`
 }
 
 func (s *soak) newResults(idle snapshot) *soakResults {
@@ -135,6 +136,7 @@ func (s *soak) results(res *soakResults, video *ingestResults, p0, p1 snapshot, 
 
 	res.WHEP = summarizeViewers(s.viewers)
 	tl.WHEPFailures, tl.WHEPFramesLost, tl.WHEPFramesDup = res.WHEP.Failures, res.WHEP.Lost, res.WHEP.Duplicates
+	tl.WHEPPacketsMissing = res.WHEP.GivenUp
 	res.Problems = append(res.Problems, prefixed("WHEP: ", res.WHEP.Problems)...)
 	if s.cfg.WHEP > 0 && res.WHEP.Frames == 0 {
 		res.Problems = append(res.Problems, "WHEP: no frame received")
@@ -142,7 +144,7 @@ func (s *soak) results(res *soakResults, video *ingestResults, p0, p1 snapshot, 
 
 	s.kdsResults(res, kds)
 	tl.Errors = int64(tl.PublisherErrors) + tl.HLSRequestErrors + int64(tl.HLSStalls) + int64(tl.WHEPFailures) + tl.KDSErrors + int64(tl.ServerLogLines) + int64(res.ScrapeErrors)
-	tl.Lost = video.Loss || tl.WHEPFramesLost > 0 || tl.WHEPFramesDup > 0 || tl.KDSMissing > 0 || tl.KDSDuplicates > 0 || tl.KDSIncomplete > 0
+	tl.Lost = video.Loss || tl.WHEPFramesLost > 0 || tl.WHEPFramesDup > 0 || tl.WHEPPacketsMissing > 0 || tl.KDSMissing > 0 || tl.KDSDuplicates > 0 || tl.KDSIncomplete > 0
 	if res.ScrapeErrors > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("%d /metrics scrapes failed", res.ScrapeErrors))
 	}
@@ -283,8 +285,8 @@ func (s *soak) progressLine(p snapshot, prev, cur soakSample) string {
 	readers, viewers := len(s.readers), s.viewers
 	s.mu.Unlock()
 	w := summarizeViewers(viewers)
-	fmt.Fprintf(&b, "; cameras %d errors; HLS %d readers, %d requests, %d errors, %d fell behind; WHEP %d/%d up, %d frames, %d lost, %d failures",
-		pubErrs, readers, s.hlsLive.requests.Load(), s.hlsLive.errors.Load(), s.hlsLive.behind.Load(), w.Connected, w.Viewers, w.Frames, w.Lost, w.Failures)
+	fmt.Fprintf(&b, "; cameras %d errors; HLS %d readers, %d requests, %d errors, %d fell behind; WHEP %d/%d up, %d frames, %d lost (RTP: %d reordered, %d missing), %d failures",
+		pubErrs, readers, s.hlsLive.requests.Load(), s.hlsLive.errors.Load(), s.hlsLive.behind.Load(), w.Connected, w.Viewers, w.Frames, w.Lost, w.Reordered, w.GivenUp, w.Failures)
 	if p.load != "" {
 		fmt.Fprintf(&b, "; load %s", p.load)
 	}
@@ -308,8 +310,11 @@ func (r *soakResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "  %-16s %-26s %-24s %-12s %s\n", "TREND", "slope per hour (±95%)", "min – max", "flat limit", "")
 	for _, t := range r.Trends {
 		verdict := "flat"
-		if !t.Flat {
+		switch {
+		case !t.Flat:
 			verdict = "NOT FLAT"
+		case t.Noisy:
+			verdict = "flat within noise"
 		}
 		fmt.Fprintf(w, "  %-16s %-26s %-24s %-12s %s\n", t.Metric, fmt.Sprintf("%+.3g %s (±%.2g)", t.SlopePerH, t.Unit, t.CI95PerH),
 			fmt.Sprintf("%.4g – %.4g %s", t.Min, t.Max, t.Unit), fmt.Sprintf("≤ %g", t.LimitPerH), fmt.Sprintf("%s (%d samples)", verdict, t.Samples))
@@ -337,7 +342,8 @@ func (r *soakResults) writeText(w io.Writer) {
 		tw("  fragments", fmt.Sprintf("%d listed over %.0f s, ≈ %.0f expected (streams × span / GOP %.2f s); %d persisted (metrics)",
 			v.FragmentsListed, v.DurationS, v.FragmentsExpected, v.GOPS, v.FragmentsPersisted), "")
 	}
-	tw("WHEP frames (exact)", fmt.Sprintf("%d received, %d lost, %d duplicated (SEI frame numbers within each connection)", r.WHEP.Frames, r.WHEP.Lost, r.WHEP.Duplicates), "")
+	tw("WHEP frames (exact)", fmt.Sprintf("%d received, %d lost, %d duplicated (SEI frame numbers within each connection); RTP: %d packets put back in order (NACK), %d never came",
+		r.WHEP.Frames, r.WHEP.Lost, r.WHEP.Duplicates, r.WHEP.Reordered, r.WHEP.GivenUp), "")
 	if k := r.KDS; k != nil && k.GetRecords != nil && k.SubscribeToShard != nil {
 		tw("KDS records (exact)", fmt.Sprintf("%d acknowledged; GetRecords %d read back (%d dup, complete %v); SubscribeToShard %d (%d dup, complete %v)",
 			k.Put.Records, k.GetRecords.Received, k.GetRecords.Duplicates, k.GetRecords.Complete, k.SubscribeToShard.Received, k.SubscribeToShard.Duplicates, k.SubscribeToShard.Complete), "")

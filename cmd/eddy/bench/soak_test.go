@@ -95,7 +95,12 @@ func TestSoakTrend(t *testing.T) {
 		t.Errorf("trend %+v; want 4 samples, 60/h ± 0, not flat under 10/h", tr)
 	}
 	tr = trend("fds", "", ts, []float64{50, 52, 50, 52, 50}, 10)
-	if !tr.Flat || math.Abs(tr.SlopePerH) > 10 {
+	if !tr.Flat || tr.Noisy || math.Abs(tr.SlopePerH) > 10 {
 		t.Errorf("trend %+v; want flat", tr)
+	}
+	// Connections opening and closing: 60/h, but ± 700/h.
+	tr = trend("goroutines", "", ts, []float64{1000, 1020, 990, 1030, 1000}, 10)
+	if !tr.Flat || !tr.Noisy || math.Abs(tr.SlopePerH-60) > 1e-9 {
+		t.Errorf("trend %+v; want flat within noise, 60/h", tr)
 	}
 }

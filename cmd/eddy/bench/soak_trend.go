@@ -62,7 +62,12 @@ type soakTrend struct {
 	First     float64 `json:"first"` // the fitted line at the warm-up's end
 	Last      float64 `json:"last"`  // … and at the run's end
 	LimitPerH float64 `json:"flat_limit_per_hour"`
-	Flat      bool    `json:"flat"` // slope ≤ limit
+	// Flat: the slope is not above the limit by more than its 95%
+	// interval. Noisy (a figure that steps up and down, as connections
+	// open and close) marks a flat trend whose slope is above the limit:
+	// a longer run tells.
+	Flat  bool `json:"flat"`
+	Noisy bool `json:"above_limit_within_noise,omitempty"`
 }
 
 // fitLine fits y = a + b·x by least squares; se is b's standard error
@@ -124,7 +129,8 @@ func trend(metric, unit string, ts, vs []float64, limit float64) soakTrend {
 	a, b, se := fitLine(xs, ys)
 	tr.SlopePerH, tr.CI95PerH = b*3600, 1.96*se*3600
 	tr.First, tr.Last = a+b*xs[0], a+b*xs[len(xs)-1]
-	tr.Flat = tr.Samples >= 3 && tr.SlopePerH <= limit
+	tr.Flat = tr.Samples >= 3 && tr.SlopePerH-tr.CI95PerH <= limit
+	tr.Noisy = tr.Flat && tr.SlopePerH > limit
 	return tr
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/webrtc/whepclient"
@@ -38,6 +39,12 @@ type soakViewer struct {
 	last     uint64 // SEI number of the last frame of this connection; 0 = none yet
 	lastAt   time.Time
 	received int64 // frames received over the viewer's life (for dropAt)
+
+	// RTP packets put back in order (recovered by a NACK), and sequence
+	// numbers never received, over the viewer's life; prev* are the
+	// connections' before this one.
+	reordered, givenUp         int64
+	prevReordered, prevGivenUp int64
 }
 
 // stallAfter is how long a connected viewer waits for a frame before it
@@ -97,6 +104,7 @@ func (v *soakViewer) session(ctx context.Context, api *pion.API, hc *http.Client
 	v.mu.Lock()
 	v.connects++
 	v.up, v.last, v.lastAt = true, 0, time.Now()
+	v.prevReordered, v.prevGivenUp = v.reordered, v.givenUp
 	v.mu.Unlock()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -123,17 +131,24 @@ func (v *soakViewer) readVideo(tr *pion.TrackRemote) {
 	if err := dec.Init(); err != nil {
 		return
 	}
+	var ro rtpReorder
+	emit := func(pkt *rtp.Packet) {
+		au, err := dec.Decode(pkt)
+		if err != nil {
+			return // more packets of the unit to come, or a lost one
+		}
+		seq, ok := seiSeq(au)
+		v.frame(seq, ok)
+	}
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
-		au, err := dec.Decode(pkt)
-		if err != nil {
-			continue // more packets of the unit to come, or a lost one
-		}
-		seq, ok := seiSeq(au)
-		v.frame(seq, ok)
+		ro.push(pkt, time.Now(), emit)
+		v.mu.Lock()
+		v.reordered, v.givenUp = v.prevReordered+ro.reordered, v.prevGivenUp+ro.givenUp
+		v.mu.Unlock()
 	}
 }
 
@@ -172,6 +187,8 @@ type soakWHEP struct {
 	Lost       int64    `json:"frames_lost"` // numbers skipped within a connection
 	Duplicates int64    `json:"frames_duplicated"`
 	Unnamed    int64    `json:"units_without_sei"`
+	Reordered  int64    `json:"rtp_packets_reordered"` // put back in order: recovered by a NACK
+	GivenUp    int64    `json:"rtp_packets_missing"`   // never received within the reorder wait
 	Problems   []string `json:"problems,omitempty"`
 }
 
@@ -189,11 +206,13 @@ func summarizeViewers(viewers []*soakViewer) soakWHEP {
 		w.Lost += v.lost
 		w.Duplicates += v.dupes
 		w.Unnamed += v.unnamed
+		w.Reordered += v.reordered
+		w.GivenUp += v.givenUp
 		if len(v.errs) > 0 && len(w.Problems) < 20 {
 			w.Problems = append(w.Problems, fmt.Sprintf("viewer %d (%s): %d failure(s): %v", v.id, v.stream, v.failures, v.errs))
 		}
-		if (v.lost > 0 || v.dupes > 0) && len(w.Problems) < 20 {
-			w.Problems = append(w.Problems, fmt.Sprintf("viewer %d (%s): %d frames lost, %d duplicated", v.id, v.stream, v.lost, v.dupes))
+		if (v.lost > 0 || v.dupes > 0 || v.givenUp > 0) && len(w.Problems) < 20 {
+			w.Problems = append(w.Problems, fmt.Sprintf("viewer %d (%s): %d frames lost, %d duplicated; %d RTP packets never came", v.id, v.stream, v.lost, v.dupes, v.givenUp))
 		}
 		v.mu.Unlock()
 	}
