@@ -124,7 +124,9 @@ func benchSoak(args []string) error {
 		"after --warmup (least-squares slope per hour), every load's errors, and loss:\n"+
 		"the cameras' media against ListFragments, the WHEP viewers' frame numbers, every\n"+
 		"acknowledged KDS record read back once. By default it starts its own server\n"+
-		"(`eddy serve` on loopback, TCP only, fresh data directory).\n\n"+
+		"(`eddy serve` on loopback, TCP only, fresh data directory). It exits non-zero\n"+
+		"on an error, a loss, or a slope above its --max-*-slope by more than the\n"+
+		"slope's 95%% interval.\n\n"+
 		"The default clip (360p25 H.264 500 kbit/s, GOP 2 s, AAC 32 kbit/s, 20 s) is\n"+
 		"made once with ffmpeg and cached at %s.", soakClip.path()))
 	fs.IntVar(&cfg.Cameras, "cameras", cfg.Cameras, "RTSP publishers (one stream each)")

@@ -40,11 +40,15 @@ type soakResults struct {
 	ServerCores      *float64    `json:"server_cpu_cores,omitempty"`
 	BenchCores       *float64    `json:"bench_cpu_cores,omitempty"`
 	CPUPressurePc    *float64    `json:"cpu_pressure_some_percent,omitempty"`
+	IOPressurePc     *float64    `json:"io_pressure_some_percent,omitempty"`
 	BenchStalls100ms int         `json:"bench_stalls_over_100ms"`
 	BenchStallMaxMS  float64     `json:"bench_stall_max_ms"`
-	LoadStart        string      `json:"loadavg_start"`
-	LoadEnd          string      `json:"loadavg_end"`
-	ScrapeErrors     int         `json:"metrics_scrape_errors"`
+	// Over the whole run, warm-up included (errors and loss count there).
+	BenchStallsRun   int     `json:"bench_stalls_over_100ms_whole_run"`
+	BenchStallMaxRun float64 `json:"bench_stall_max_ms_whole_run"`
+	LoadStart        string  `json:"loadavg_start"`
+	LoadEnd          string  `json:"loadavg_end"`
+	ScrapeErrors     int     `json:"metrics_scrape_errors"`
 
 	Video  *ingestResults   `json:"video"` // the cameras: publisher errors, and loss from the loss window's start to the run's end
 	HLS    hlsReaderStats   `json:"hls"`   // the whole run
@@ -157,6 +161,7 @@ func (s *soak) results(res *soakResults, video *ingestResults, p0, p1 snapshot, 
 // machine fills in the CPU use of the server and of the bench after the
 // warm-up, and the machine's pressure and the bench's stalls then.
 func (s *soak) machine(res *soakResults) {
+	res.BenchStallsRun, res.BenchStallMaxRun = s.ib.stalls.summary(s.start, s.end.at)
 	from := s.start.Add(s.cfg.Warmup)
 	var first, last *soakSample
 	for i := range s.samples {
@@ -182,6 +187,7 @@ func (s *soak) machine(res *soakResults) {
 	res.BenchStalls100ms, res.BenchStallMaxMS = s.ib.stalls.summary(first.At, last.At)
 	if !s.warm.at.IsZero() {
 		res.CPUPressurePc = psiPercent(s.warm, s.end, "cpu_some")
+		res.IOPressurePc = psiPercent(s.warm, s.end, "io_some")
 		res.LoadStart, res.LoadEnd = s.warm.load, s.end.load
 	}
 }
@@ -270,6 +276,9 @@ func (s *soak) progressLine(p snapshot, prev, cur soakSample) string {
 	if dt := cur.T - prev.T; dt > 0 && prev.CPUSeconds >= 0 && cur.CPUSeconds >= 0 {
 		fmt.Fprintf(&b, ", CPU %.0f%% (bench %.0f%%)", 100*(cur.CPUSeconds-prev.CPUSeconds)/dt, 100*(cur.BenchCPU-prev.BenchCPU)/dt)
 	}
+	if dt := cur.T - prev.T; dt > 0 && prev.PSIIOSome >= 0 && cur.PSIIOSome >= 0 {
+		fmt.Fprintf(&b, "; machine PSI some CPU %.0f%%, I/O %.0f%%", 100*(cur.PSICPUSome-prev.PSICPUSome)/dt, 100*(cur.PSIIOSome-prev.PSIIOSome)/dt)
+	}
 	if p.metricsErr != nil {
 		fmt.Fprintf(&b, "; /metrics failed: %v", p.metricsErr)
 	} else {
@@ -305,8 +314,9 @@ func (r *soakResults) writeText(w io.Writer) {
 	if r.DataMiB > 0 {
 		fmt.Fprintf(w, "; data %.0f MiB at the end", r.DataMiB)
 	}
-	fmt.Fprintf(w, "\n  machine  %d CPUs; after the warm-up the server used %s cores and the bench %s; PSI CPU some %s; bench stalls ≥ 100 ms: %d (max %.0f ms); load %s → %s\n\n",
-		r.CPUs, fmtOpt(r.ServerCores, "%.2f"), fmtOpt(r.BenchCores, "%.2f"), fmtOpt(r.CPUPressurePc, "%.0f%%"), r.BenchStalls100ms, r.BenchStallMaxMS, r.LoadStart, r.LoadEnd)
+	fmt.Fprintf(w, "\n  machine  %d CPUs; after the warm-up the server used %s cores and the bench %s; PSI some CPU %s, I/O %s; bench stalls ≥ 100 ms: %d (max %.0f ms; whole run %d, max %.0f ms); load %s → %s\n\n",
+		r.CPUs, fmtOpt(r.ServerCores, "%.2f"), fmtOpt(r.BenchCores, "%.2f"), fmtOpt(r.CPUPressurePc, "%.0f%%"), fmtOpt(r.IOPressurePc, "%.0f%%"),
+		r.BenchStalls100ms, r.BenchStallMaxMS, r.BenchStallsRun, r.BenchStallMaxRun, r.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "  %-16s %-26s %-24s %-12s %s\n", "TREND", "slope per hour (±95%)", "min – max", "flat limit", "")
 	for _, t := range r.Trends {
 		verdict := "flat"

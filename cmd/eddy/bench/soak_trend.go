@@ -18,11 +18,23 @@ type soakSample struct {
 	FDs        float64   `json:"open_fds"`
 	CPUSeconds float64   `json:"server_cpu_seconds"` // cumulative utime+stime
 	BenchCPU   float64   `json:"bench_cpu_seconds"`  // this process, cumulative
+	// The machine's pressure stall totals (cumulative seconds in which
+	// some task waited for a CPU, for I/O): a stall every load felt at
+	// once shows here when the machine, not the server, caused it.
+	PSICPUSome float64 `json:"psi_cpu_some_seconds"`
+	PSIIOSome  float64 `json:"psi_io_some_seconds"`
 }
 
 // sampleOf extracts a soakSample from a snapshot taken t after start.
 func sampleOf(p snapshot, start time.Time) soakSample {
-	s := soakSample{At: p.at, T: p.at.Sub(start).Seconds(), RSSMiB: -1, HeapMiB: -1, Goroutines: -1, FDs: -1, CPUSeconds: -1, BenchCPU: -1}
+	s := soakSample{At: p.at, T: p.at.Sub(start).Seconds(), RSSMiB: -1, HeapMiB: -1, Goroutines: -1, FDs: -1, CPUSeconds: -1, BenchCPU: -1,
+		PSICPUSome: -1, PSIIOSome: -1}
+	if v, ok := p.psi["cpu_some"]; ok {
+		s.PSICPUSome = v / 1e6
+	}
+	if v, ok := p.psi["io_some"]; ok {
+		s.PSIIOSome = v / 1e6
+	}
 	if p.rss > 0 {
 		s.RSSMiB = mib(p.rss)
 	}
