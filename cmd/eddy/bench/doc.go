@@ -16,14 +16,15 @@
 //
 // The video benches start the server as a child process (child.go,
 // server.go: `eddy serve` from the eddy binary running the bench, unless
-// --server names another; bench ingest can also measure a running server),
-// so that its CPU time and memory are its own, and sample it from outside
-// at the edges of measured windows (probe.go; bench soak every interval): /metrics parsed with expfmt
-// (metrics.go), /proc CPU, RSS and open files (proc.go), pressure stall information,
+// --server names another; bench ingest and soak can also measure a
+// running server), so that its CPU time and memory are its own, and
+// sample it from outside at the edges of measured windows (probe.go;
+// bench soak every interval): /metrics parsed with expfmt (metrics.go),
+// /proc CPU, RSS and open files (proc.go), pressure stall information,
 // and this process's own scheduling stalls (stalls.go). cli.go and
-// report.go hold what the commands share: flag parsing, signals,
-// reports. Tests of this package build the eddy binary and pass it as the
-// server, since a test binary has no serve command.
+// report.go hold what the commands share: flag parsing, signals, reports.
+// Tests of this package build the eddy binary and pass it as the server,
+// since a test binary has no serve command.
 //
 // It is a client of Eddy's public interfaces (HTTP APIs, RTSP, WHEP,
 // /metrics): it must not import the server side (server, hls, webrtc,
