@@ -1,5 +1,5 @@
 // Package bench is the load-test harness behind `eddy bench`: Main runs
-// one of four benches, each with its own flags, a text report on stdout
+// one of five benches, each with its own flags, a text report on stdout
 // and, with --json, the same figures as JSON.
 //
 //   - kds (kds*.go): PutRecords producers, GetRecords pollers and a
@@ -9,17 +9,22 @@
 //   - hls (hls*.go): LIVE HLS listing latency and hls.js-like readers;
 //     LL-HLS parts with --ll.
 //   - webrtc (webrtc*.go): WHEP forwarding latency and CPU per viewer.
+//   - soak (soak*.go): all of the above at once for a long run (cameras,
+//     HLS readers, WHEP viewers checking frame numbers, KDS read back);
+//     the slopes of the server's RSS, goroutines, open files and CPU after
+//     a warm-up, every load's errors, and loss.
 //
 // The video benches start the server as a child process (child.go,
 // server.go: `eddy serve` from the eddy binary running the bench, unless
-// --server names another; bench ingest can also measure a running server),
-// so that its CPU time and memory are its own, and sample it from outside
-// at the edges of measured windows (probe.go): /metrics parsed with expfmt
-// (metrics.go), /proc CPU and RSS (proc.go), pressure stall information,
+// --server names another; bench ingest and soak can also measure a
+// running server), so that its CPU time and memory are its own, and
+// sample it from outside at the edges of measured windows (probe.go;
+// bench soak every interval): /metrics parsed with expfmt (metrics.go),
+// /proc CPU, RSS and open files (proc.go), pressure stall information,
 // and this process's own scheduling stalls (stalls.go). cli.go and
-// report.go hold what the four commands share: flag parsing, signals,
-// reports. Tests of this package build the eddy binary and pass it as the
-// server, since a test binary has no serve command.
+// report.go hold what the commands share: flag parsing, signals, reports.
+// Tests of this package build the eddy binary and pass it as the server,
+// since a test binary has no serve command.
 //
 // It is a client of Eddy's public interfaces (HTTP APIs, RTSP, WHEP,
 // /metrics): it must not import the server side (server, hls, webrtc,

@@ -47,6 +47,7 @@ type hlsBenchConfig struct {
 	Poll     time.Duration // watcher's media playlist poll period
 	Clip     string        // MP4 to publish; "" = the bench ingest default clip
 	LL       bool          // Low-Latency HLS: readers fetch parts with blocking reloads; a second watcher times parts
+	Expires  int           // the sessions' Expires (seconds); 0 = the server's default (300)
 
 	childConfig
 

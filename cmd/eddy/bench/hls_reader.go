@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
@@ -12,8 +13,9 @@ import (
 
 // hlsReader is one client polling like hls.js.
 type hlsReader struct {
-	id int
-	b  *hlsBench
+	id   int
+	b    *hlsBench
+	live *hlsLive // running totals shared with other readers; nil = none
 
 	// Owned by the reader's goroutine until it returns.
 	reqs       []hlsReq
@@ -33,8 +35,20 @@ type hlsReq struct {
 	err   bool
 }
 
+// hlsLive counts what readers did so far, for progress lines while they
+// run (their own records are theirs until they return).
+type hlsLive struct {
+	requests, errors, behind atomic.Int64
+}
+
 func (r *hlsReader) note(kind byte, d time.Duration, n int64, err error) {
 	r.reqs = append(r.reqs, hlsReq{kind: kind, end: time.Now().UnixNano(), d: d, bytes: n, err: err != nil})
+	if r.live != nil {
+		r.live.requests.Add(1)
+		if err != nil {
+			r.live.errors.Add(1)
+		}
+	}
 	if err != nil && len(r.errs) < 5 {
 		r.errs = append(r.errs, time.Now().Format("15:04:05.000")+" "+err.Error())
 	}
@@ -42,6 +56,9 @@ func (r *hlsReader) note(kind byte, d time.Duration, n int64, err error) {
 
 func (r *hlsReader) behind(format string, args ...any) {
 	r.fellBehind = true
+	if r.live != nil {
+		r.live.behind.Add(1)
+	}
 	if len(r.errs) < 5 {
 		r.errs = append(r.errs, time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
 	}

@@ -39,32 +39,37 @@ type hlsResults struct {
 	// Readers (the readers' window).
 	ServerCPUPerReaderMinRaw *float64 `json:"server_cpu_seconds_per_reader_minute_raw,omitempty"`
 	ServerCPUPerReaderMinNet *float64 `json:"server_cpu_seconds_per_reader_minute_net,omitempty"`
-	ReadersStarted           int      `json:"readers_started"`
-	ReadersFellBehind        int      `json:"readers_fell_behind"`
-	SegmentsMissed           int      `json:"segments_missed"`
-	SegmentsSlow             int      `json:"segments_slow"`
-	Requests                 int64    `json:"requests"` // completed in the window
-	RequestsPerSecond        float64  `json:"requests_per_second"`
-	RequestErrors            int64    `json:"request_errors"`
-	BytesServed              int64    `json:"bytes_served"`
-	MbitPerSecond            float64  `json:"mbit_per_second"`
-	PlaylistRequests         int64    `json:"playlist_requests"`
-	SegmentRequests          int64    `json:"segment_requests"`
-	PlaylistP50MS            float64  `json:"playlist_p50_ms"`
-	PlaylistP99MS            float64  `json:"playlist_p99_ms"`
-	PlaylistMaxMS            float64  `json:"playlist_max_ms"`
-	SegmentP50MS             float64  `json:"segment_p50_ms"`
-	SegmentP99MS             float64  `json:"segment_p99_ms"`
-	SegmentMaxMS             float64  `json:"segment_max_ms"`
-	PartRequests             int64    `json:"part_requests"`
-	PartP50MS                float64  `json:"part_p50_ms"`
-	PartP99MS                float64  `json:"part_p99_ms"`
-	PartMaxMS                float64  `json:"part_max_ms"`
-	ReaderProblems           []string `json:"reader_problems,omitempty"`
+	hlsReaderStats
 
 	Problems       []string `json:"problems,omitempty"`
 	ServerWarnings []string `json:"server_warnings,omitempty"`
 	ServerLogTail  string   `json:"server_log_tail,omitempty"`
+}
+
+// hlsReaderStats sums up what readers did in a window.
+type hlsReaderStats struct {
+	ReadersStarted    int      `json:"readers_started"`
+	ReadersFellBehind int      `json:"readers_fell_behind"`
+	SegmentsMissed    int      `json:"segments_missed"`
+	SegmentsSlow      int      `json:"segments_slow"`
+	Requests          int64    `json:"requests"` // completed in the window
+	RequestsPerSecond float64  `json:"requests_per_second"`
+	RequestErrors     int64    `json:"request_errors"`
+	BytesServed       int64    `json:"bytes_served"`
+	MbitPerSecond     float64  `json:"mbit_per_second"`
+	PlaylistRequests  int64    `json:"playlist_requests"`
+	SegmentRequests   int64    `json:"segment_requests"`
+	PlaylistP50MS     float64  `json:"playlist_p50_ms"`
+	PlaylistP99MS     float64  `json:"playlist_p99_ms"`
+	PlaylistMaxMS     float64  `json:"playlist_max_ms"`
+	SegmentP50MS      float64  `json:"segment_p50_ms"`
+	SegmentP99MS      float64  `json:"segment_p99_ms"`
+	SegmentMaxMS      float64  `json:"segment_max_ms"`
+	PartRequests      int64    `json:"part_requests"`
+	PartP50MS         float64  `json:"part_p50_ms"`
+	PartP99MS         float64  `json:"part_p99_ms"`
+	PartMaxMS         float64  `json:"part_max_ms"`
+	ReaderProblems    []string `json:"reader_problems,omitempty"`
 }
 
 // hlsWindow is one measured window's machine and server figures.
@@ -209,60 +214,68 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 snapshot, rea
 			res.ServerCPUPerReaderMinNet = &net
 		}
 	}
-	lo, hi := rp0.at.UnixNano(), rp1.at.UnixNano()
+	res.Problems = append(res.Problems, res.add(readers, rp0.at, rp1.at)...)
+}
+
+// add sums up the readers' requests that ended in [from, to] (and their
+// lag over their whole run), returning the problems found.
+func (s *hlsReaderStats) add(readers []*hlsReader, from, to time.Time) (problems []string) {
+	lo, hi := from.UnixNano(), to.UnixNano()
 	var pl, seg, parts []time.Duration
 	for _, r := range readers {
 		if r.started {
-			res.ReadersStarted++
+			s.ReadersStarted++
 		}
 		if r.fellBehind {
-			res.ReadersFellBehind++
-			if len(res.ReaderProblems) < 20 {
-				res.ReaderProblems = append(res.ReaderProblems, fmt.Sprintf("reader %d: %s", r.id, strings.Join(r.errs, "; ")))
+			s.ReadersFellBehind++
+			if len(s.ReaderProblems) < 20 {
+				s.ReaderProblems = append(s.ReaderProblems, fmt.Sprintf("reader %d: %s", r.id, strings.Join(r.errs, "; ")))
 			}
-		} else if len(r.errs) > 0 && len(res.ReaderProblems) < 20 {
-			res.ReaderProblems = append(res.ReaderProblems, fmt.Sprintf("reader %d (errors): %s", r.id, strings.Join(r.errs, "; ")))
+		} else if len(r.errs) > 0 && len(s.ReaderProblems) < 20 {
+			s.ReaderProblems = append(s.ReaderProblems, fmt.Sprintf("reader %d (errors): %s", r.id, strings.Join(r.errs, "; ")))
 		}
-		res.SegmentsMissed += r.missed
-		res.SegmentsSlow += r.slow
+		s.SegmentsMissed += r.missed
+		s.SegmentsSlow += r.slow
 		for _, q := range r.reqs {
 			if q.end < lo || q.end > hi {
 				continue
 			}
-			res.Requests++
-			res.BytesServed += q.bytes
+			s.Requests++
+			s.BytesServed += q.bytes
 			if q.err {
-				res.RequestErrors++
+				s.RequestErrors++
 				continue
 			}
 			switch q.kind {
 			case 'p':
-				res.PlaylistRequests++
+				s.PlaylistRequests++
 				pl = append(pl, q.d)
 			case 's':
-				res.SegmentRequests++
+				s.SegmentRequests++
 				seg = append(seg, q.d)
 			case 'P':
-				res.PartRequests++
+				s.PartRequests++
 				parts = append(parts, q.d)
 			}
 		}
 	}
-	res.RequestsPerSecond = float64(res.Requests) / win.Seconds()
-	res.MbitPerSecond = float64(res.BytesServed) * 8 / 1e6 / win.Seconds()
-	res.PlaylistP50MS, res.PlaylistP99MS, res.PlaylistMaxMS = msQuantiles(pl)
-	res.SegmentP50MS, res.SegmentP99MS, res.SegmentMaxMS = msQuantiles(seg)
-	res.PartP50MS, res.PartP99MS, res.PartMaxMS = msQuantiles(parts)
-	if res.ReadersStarted < len(readers) {
-		res.Problems = append(res.Problems, fmt.Sprintf("%d of %d readers never started", len(readers)-res.ReadersStarted, len(readers)))
+	win := to.Sub(from)
+	s.RequestsPerSecond = float64(s.Requests) / win.Seconds()
+	s.MbitPerSecond = float64(s.BytesServed) * 8 / 1e6 / win.Seconds()
+	s.PlaylistP50MS, s.PlaylistP99MS, s.PlaylistMaxMS = msQuantiles(pl)
+	s.SegmentP50MS, s.SegmentP99MS, s.SegmentMaxMS = msQuantiles(seg)
+	s.PartP50MS, s.PartP99MS, s.PartMaxMS = msQuantiles(parts)
+	if s.ReadersStarted < len(readers) {
+		problems = append(problems, fmt.Sprintf("%d of %d readers never started", len(readers)-s.ReadersStarted, len(readers)))
 	}
-	if res.ReadersFellBehind > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("%d readers fell behind (%d segments missed, %d downloads slower than the segment)",
-			res.ReadersFellBehind, res.SegmentsMissed, res.SegmentsSlow))
+	if s.ReadersFellBehind > 0 {
+		problems = append(problems, fmt.Sprintf("%d readers fell behind (%d segments missed, %d downloads slower than the segment)",
+			s.ReadersFellBehind, s.SegmentsMissed, s.SegmentsSlow))
 	}
-	if res.RequestErrors > 0 {
-		res.Problems = append(res.Problems, fmt.Sprintf("%d reader requests failed in the window", res.RequestErrors))
+	if s.RequestErrors > 0 {
+		problems = append(problems, fmt.Sprintf("%d reader requests failed in the window", s.RequestErrors))
 	}
+	return problems
 }
 
 func (r *hlsResults) writeText(w io.Writer) {

@@ -17,6 +17,9 @@ import (
 // selects producer timestamps and shows them (#EXT-X-PROGRAM-DATE-TIME).
 func (b *hlsBench) sessionURL(ctx context.Context, watcher bool, wait time.Duration) (string, error) {
 	in := map[string]any{"StreamName": b.stream, "PlaybackMode": "LIVE", "MaxMediaPlaylistFragmentResults": b.cfg.Window}
+	if b.cfg.Expires > 0 {
+		in["Expires"] = b.cfg.Expires
+	}
 	if b.cfg.LL && !watcher {
 		// As the web UI's live view: server times (a part's first frame's
 		// arrival) as program date-times, no discontinuities.

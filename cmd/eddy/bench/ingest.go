@@ -39,7 +39,7 @@ type ingestBenchConfig struct {
 	Warmup   time.Duration // after the last publisher started, before the window
 	Stagger  time.Duration // publishers start spread over this, so keyframes do not align
 	Settle   time.Duration // longest wait, after the window, for its last fragments to be listed
-	Clip     string        // MP4 to publish; "" = the generated default (see defaultClip)
+	Clip     string        // MP4 to publish; "" = the generated default (see ingestClip)
 
 	childConfig        // the server to start, unless Endpoint is set
 	Endpoint    string // an already-running server's HTTP URL: no child
@@ -124,69 +124,24 @@ type ingestBench struct {
 	rtsp   string // server RTSP host:port
 	child  *Server
 	am     *kinesisvideoarchivedmedia.Client
+	clip   string // the MP4 published
+	prefix string // stream names are prefix-NNN
 	names  []string
 	pubs   []*publisher
 	socks  sockProbe
 }
 
 func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults, error) {
-	b := &ingestBench{cfg: cfg, logger: logger{log: cfg.Log}, prober: prober{clkTck: clockTicks()}}
-	clip, err := clipOrDefault(ctx, cfg.Clip, b.logf)
+	b, err := newIngestBench(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	prefix := cfg.Prefix
-	if prefix == "" {
-		prefix = "bench-" + time.Now().Format("150405")
+	stopServer, err := b.connect(ctx, "ingest")
+	if err != nil {
+		return nil, err
 	}
-
-	// Load every publisher before the server starts: parsing the file is
-	// the bench's cost, not the server's.
-	for i := range cfg.Streams {
-		p := &publisher{name: fmt.Sprintf("%s-%03d", prefix, i)}
-		p.pub = &rtspclient.FilePublisher{File: clip, Loop: true, OnUnit: p.onUnit}
-		if err := p.pub.Load(); err != nil {
-			return nil, fmt.Errorf("clip: %w", err)
-		}
-		b.pubs = append(b.pubs, p)
-		b.names = append(b.names, p.name)
-	}
-
-	if cfg.Endpoint != "" {
-		b.url, b.rtsp, b.pid = strings.TrimRight(cfg.Endpoint, "/"), cfg.RTSP, cfg.PID
-	} else {
-		srv, stopServer, err := startChild(ctx, cfg.childConfig, "ingest", b.logf)
-		if err != nil {
-			return nil, err
-		}
-		b.child = srv
-		defer stopServer()
-		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
-	}
-	b.hc = newHTTPClient(8)
-	b.am = kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
-		Region: "us-east-1",
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", Source: "bench"}, nil
-		}),
-		BaseEndpoint: aws.String(b.url),
-		HTTPClient:   ingestGuardedClient{b.hc},
-	})
-
-	res := &ingestResults{
-		Streams: cfg.Streams, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(),
-		Clip: clip, ClipSpanS: b.pubs[0].pub.Span().Seconds(), Endpoint: b.url, RTSP: b.rtsp,
-		ServerPID: b.pid, CPUs: runtime.NumCPU(), ClockTicks: b.clkTck,
-		LatencyMethod: "bucket-interpolated (linear within eddy_fragment_persist_seconds buckets, window delta)",
-	}
-	if b.child != nil {
-		res.Server = "child: " + b.child.bin + " serve (TCP only, fresh data dir)"
-		if cfg.Keep {
-			res.ServerLog, res.DataDir = b.child.logPath, b.child.dir
-		}
-	} else {
-		res.Server = "external"
-	}
+	defer stopServer()
+	res := b.newResults()
 	if b.child != nil {
 		var cancelRun context.CancelCauseFunc
 		ctx, cancelRun = b.child.watch(ctx)
@@ -198,27 +153,9 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	}
 	res.RSSIdleMiB = mib(idle.rss)
 
-	// Publish.
-	pubCtx, stopPubs := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { b.stalls.run(pubCtx) })
-	if _, port, err := net.SplitHostPort(b.rtsp); err == nil {
-		if n, err := strconv.Atoi(port); err == nil {
-			b.socks.port = fmt.Sprintf("%04X", n)
-			wg.Go(func() { b.socks.run(pubCtx) })
-		}
-	}
-	for i, p := range b.pubs {
-		p.pub.URL = "rtsp://" + b.rtsp + "/" + p.name
-		delay := cfg.Stagger * time.Duration(i) / time.Duration(cfg.Streams)
-		wg.Go(func() { p.run(pubCtx, delay, b.logf) })
-	}
-	stopAll := func() {
-		stopPubs()
-		wg.Wait()
-	}
+	stopAll := b.publish(ctx)
 	defer stopAll()
-	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, prefix, clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
+	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, b.prefix, b.clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
 	if err := sleepCtx(ctx, cfg.Stagger+cfg.Warmup); err != nil {
 		return nil, runErr(ctx, err)
 	}
@@ -240,7 +177,108 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	if after.metricsErr != nil {
 		return nil, runErr(ctx, fmt.Errorf("metrics: %w", after.metricsErr))
 	}
+	b.finish(res, idle, p0, p1, after, lists, settleProblems)
+	return res, nil
+}
 
+// newIngestBench loads the clip into one publisher per stream. Loading
+// comes before the server starts: parsing the file is the bench's cost,
+// not the server's.
+func newIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestBench, error) {
+	b := &ingestBench{cfg: cfg, logger: logger{log: cfg.Log}, prober: prober{clkTck: clockTicks()}}
+	var err error
+	if b.clip, err = clipOrDefault(ctx, cfg.Clip, b.logf); err != nil {
+		return nil, err
+	}
+	b.prefix = cfg.Prefix
+	if b.prefix == "" {
+		b.prefix = "bench-" + time.Now().Format("150405")
+	}
+	for i := range cfg.Streams {
+		p := &publisher{name: fmt.Sprintf("%s-%03d", b.prefix, i)}
+		p.pub = &rtspclient.FilePublisher{File: b.clip, Loop: true, OnUnit: p.onUnit}
+		if err := p.pub.Load(); err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+		b.pubs = append(b.pubs, p)
+		b.names = append(b.names, p.name)
+	}
+	return b, nil
+}
+
+// connect starts the server (a child named after bench) unless the
+// config names a running one, and makes the clients; stop stops a child.
+func (b *ingestBench) connect(ctx context.Context, bench string) (stop func(), err error) {
+	cfg := b.cfg
+	stop = func() {}
+	if cfg.Endpoint != "" {
+		b.url, b.rtsp, b.pid = strings.TrimRight(cfg.Endpoint, "/"), cfg.RTSP, cfg.PID
+	} else {
+		srv, stopServer, err := startChild(ctx, cfg.childConfig, bench, b.logf)
+		if err != nil {
+			return nil, err
+		}
+		b.child, stop = srv, stopServer
+		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
+	}
+	b.hc = newHTTPClient(8)
+	b.am = kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{
+		Region: "us-east-1",
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", Source: "bench"}, nil
+		}),
+		BaseEndpoint: aws.String(b.url),
+		HTTPClient:   ingestGuardedClient{b.hc},
+	})
+	return stop, nil
+}
+
+// newResults is a report with the run's configuration filled in.
+func (b *ingestBench) newResults() *ingestResults {
+	cfg := b.cfg
+	res := &ingestResults{
+		Streams: cfg.Streams, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(),
+		Clip: b.clip, ClipSpanS: b.pubs[0].pub.Span().Seconds(), Endpoint: b.url, RTSP: b.rtsp,
+		ServerPID: b.pid, CPUs: runtime.NumCPU(), ClockTicks: b.clkTck,
+		LatencyMethod: "bucket-interpolated (linear within eddy_fragment_persist_seconds buckets, window delta)",
+	}
+	res.Server = "external"
+	if b.child != nil {
+		res.Server = "child: " + b.child.bin + " serve (TCP only, fresh data dir)"
+		if cfg.Keep {
+			res.ServerLog, res.DataDir = b.child.logPath, b.child.dir
+		}
+	}
+	return res
+}
+
+// publish starts the publishers (spread over cfg.Stagger), the stall
+// probe and the RTSP socket probe; stop stops them all and waits.
+func (b *ingestBench) publish(ctx context.Context) (stop func()) {
+	pubCtx, stopPubs := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.stalls.run(pubCtx) })
+	if _, port, err := net.SplitHostPort(b.rtsp); err == nil {
+		if n, err := strconv.Atoi(port); err == nil {
+			b.socks.port = fmt.Sprintf("%04X", n)
+			wg.Go(func() { b.socks.run(pubCtx) })
+		}
+	}
+	for i, p := range b.pubs {
+		p.pub.URL = "rtsp://" + b.rtsp + "/" + p.name
+		delay := b.cfg.Stagger * time.Duration(i) / time.Duration(b.cfg.Streams)
+		wg.Go(func() { p.run(pubCtx, delay, b.logf) })
+	}
+	return func() {
+		stopPubs()
+		wg.Wait()
+	}
+}
+
+// finish fills in res from the snapshots (before publishing, at the
+// window's edges, after publishing) and the fragments listed in the
+// window, adding the settle problems and the server log's.
+func (b *ingestBench) finish(res *ingestResults, idle, p0, p1, after snapshot, lists map[string][]kvamtypes.Fragment, settleProblems []string) {
 	b.results(res, idle, p0, p1, after, lists)
 	res.Problems = append(settleProblems, res.Problems...)
 	if b.child != nil {
@@ -252,7 +290,6 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	if b.child != nil && len(res.Problems) > 0 {
 		res.ServerLogTail = b.child.Tail(40)
 	}
-	return res, nil
 }
 
 // settle waits until every stream has listed a fragment that started after

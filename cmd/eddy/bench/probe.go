@@ -33,17 +33,19 @@ type snapshot struct {
 	selfCPU     float64
 	selfCPUOK   bool
 	rss, hwm    int64 // bytes; 0 = unknown
+	fds         int   // open file descriptors; -1 = unknown
 	load        string
 	psi         map[string]float64 // pressure stall totals (µs): cpu_some, io_some, io_full
 	metricsErr  error
 }
 
 func (b *prober) probe(ctx context.Context) snapshot {
-	p := snapshot{at: time.Now()}
+	p := snapshot{at: time.Now(), fds: -1}
 	p.metrics, p.metricsErr = b.scrape(ctx)
 	if b.pid > 0 {
 		p.serverCPU, p.serverCPUOK = cpuSeconds(b.pid, b.clkTck)
 		p.rss, p.hwm = rssBytes(b.pid)
+		p.fds = openFDs(b.pid)
 	}
 	p.selfCPU, p.selfCPUOK = cpuSeconds(os.Getpid(), b.clkTck)
 	p.psi = readPSI()

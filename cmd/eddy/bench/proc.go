@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -92,6 +94,27 @@ func rssBytes(pid int) (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// openFDs counts a process's open file descriptors (/proc/PID/fd); -1
+// when they cannot be read.
+func openFDs(pid int) int {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	n := 0
+	for {
+		names, err := f.Readdirnames(1024)
+		n += len(names)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return n
+			}
+			return -1
+		}
+	}
 }
 
 // cpuSample holds CPU-seconds (user + system) of the server and of this

@@ -34,15 +34,26 @@ type Server struct {
 // readyLine is the log line of a server that listens, with its addresses.
 var readyLine = regexp.MustCompile(`msg=ready http=(\S+) rtsp=rtsp://(\S+)`)
 
+// childYAML is the config of a started server: RTSP over TCP only, and
+// the per-address connection cap lifted to the total one, since every
+// client of a bench comes from 127.0.0.1 and stands in for many addresses
+// (200 HLS readers plus WHEP and KDS clients would reach the default 256).
+const childYAML = `# RTSP over TCP only
+rtsp_udp_rtp: ""
+rtsp_udp_rtcp: ""
+# the bench's clients all come from 127.0.0.1
+limits:
+  connections_per_address: 4096
+`
+
 // StartServer runs `bin serve` on loopback ports the OS picks, with
-// RTSP over TCP only (the UDP listeners are switched off in a config
-// file), and waits for its ready line. dir holds the config (eddy.yaml),
+// childYAML as its config file, and waits for its ready line. dir holds the config (eddy.yaml),
 // the data directory (data/) and the log (server.log, appended to, so a
 // restart on the same dir keeps the earlier runs' lines).
 func StartServer(ctx context.Context, bin, dir string, extra []string, logf func(string, ...any)) (*Server, error) {
 	s := &Server{bin: bin, dir: dir, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
 	conf := filepath.Join(dir, "eddy.yaml")
-	if err := os.WriteFile(conf, []byte("# RTSP over TCP only\nrtsp_udp_rtp: \"\"\nrtsp_udp_rtcp: \"\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(childYAML), 0o644); err != nil {
 		return nil, err
 	}
 	var err error

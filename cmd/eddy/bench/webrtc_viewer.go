@@ -29,25 +29,9 @@ type rtcViewer struct {
 
 // startViewer connects one WHEP viewer.
 func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, error) {
-	pc, err := b.api.NewPeerConnection(pion.Configuration{})
-	if err != nil {
-		return nil, err
-	}
-	v := &rtcViewer{pc: pc}
-	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
-			pc.Close()
-			return nil, err
-		}
-	}
-	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
-		if tr.Kind() != pion.RTPCodecTypeVideo {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-			}
-		}
+	v := &rtcViewer{}
+	var err error
+	v.pc, err = newRecvPeer(b.api, func(tr *pion.TrackRemote) {
 		dec := &rtph264.Decoder{}
 		if err := dec.Init(); err != nil {
 			return
@@ -80,12 +64,43 @@ func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, 
 			v.mu.Unlock()
 		}
 	})
-	v.session, _, _, err = whepclient.Negotiate(ctx, b.hc, b.url+"/webrtc/"+stream+"/whep", pc)
 	if err != nil {
-		pc.Close()
+		return nil, err
+	}
+	v.session, _, _, err = whepclient.Negotiate(ctx, b.hc, b.url+"/webrtc/"+stream+"/whep", v.pc)
+	if err != nil {
+		v.pc.Close()
 		return nil, err
 	}
 	return v, nil
+}
+
+// newRecvPeer is a receive-only peer connection (one video and one audio
+// transceiver) that hands the video track to video, in its own goroutine,
+// and reads and discards the audio.
+func newRecvPeer(api *pion.API, video func(*pion.TrackRemote)) (*pion.PeerConnection, error) {
+	pc, err := api.NewPeerConnection(pion.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []pion.RTPCodecType{pion.RTPCodecTypeVideo, pion.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, pion.RTPTransceiverInit{Direction: pion.RTPTransceiverDirectionRecvonly}); err != nil {
+			pc.Close()
+			return nil, err
+		}
+	}
+	pc.OnTrack(func(tr *pion.TrackRemote, _ *pion.RTPReceiver) {
+		if tr.Kind() == pion.RTPCodecTypeVideo {
+			video(tr)
+			return
+		}
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+		}
+	})
+	return pc, nil
 }
 
 func (v *rtcViewer) close(ctx context.Context, hc *http.Client) {
