@@ -54,7 +54,7 @@ func healthz(t *testing.T, url string) (int, string) {
 // refused.
 func TestHTTPLimits(t *testing.T) {
 	e := servertest.Start(t, func(c *server.Config) {
-		c.Limits = server.LimitsConfig{Connections: 600, ConnectionsPerAddress: 20, HeaderBytes: 16 << 10}
+		c.Limits.Connections, c.Limits.ConnectionsPerAddress, c.Limits.HeaderBytes = 600, 20, 16<<10
 	})
 	addr := e.Server.HTTPAddr()
 
