@@ -1,6 +1,10 @@
 package recorder
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/fragments/fragmenter"
+)
 
 // metrics are the recorder's series: process-wide ones, and per stream
 // and protocol those CloudWatch names for PutMedia (AWS/KinesisVideo
@@ -50,6 +54,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "What recorders did with bad producer timing or sizes: timestamp_jump (fragment cut, discontinuity), duration_cut, size_cut, dropped (a unit too large), init_change (new codec configuration), invalid (a fragment refused by the store, skipped)."},
 			[]string{"event"}),
 	}
+	// Every repair is shown from the start (at 0), so that dashboards and
+	// alerts see the series before the first bad camera.
+	for e := fragmenter.EventJump; e <= fragmenter.EventInitChange; e++ {
+		m.repairs.WithLabelValues(e.String())
+	}
+	m.repairs.WithLabelValues("invalid")
 	if reg != nil {
 		reg.MustRegister(m.recorders, m.recorderDrops, m.fragments, m.bytes, m.appendErrors, m.persistLatency,
 			m.incomingFragments, m.success, m.failures, m.ingestionLatency, m.repairs)
