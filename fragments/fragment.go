@@ -106,7 +106,7 @@ func parseRecord(seq uint64, b []byte) (*Fragment, error) {
 	}
 	f.Discontinuity = binary.LittleEndian.Uint32(b[28:])&flagDiscontinuity != 0
 	copy(f.InitID[:], b[32:48])
-	if err := f.Validate(); err != nil {
+	if err := f.readable(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRecord, err)
 	}
 	return f, nil

@@ -87,15 +87,16 @@ func (st *Store) reconcile() error {
 		}
 		_, inext = st.idx.Bounds()
 	}
-	if err := st.indexFrom(max(inext, first), next); err != nil {
+	if err := st.indexFrom(max(inext, first), next, nil); err != nil {
 		return err
 	}
 	_, err := st.idx.TrimBefore(first)
 	return err
 }
 
-// indexFrom indexes the log's records [from, next).
-func (st *Store) indexFrom(from, next uint64) error {
+// indexFrom indexes the log's records [from, next); each is passed to
+// indexed (when set) once its entry is written.
+func (st *Store) indexFrom(from, next uint64, indexed func(f *Fragment, size int)) error {
 	for from < next {
 		recs, err := st.shard.Log().Read(from, 256, 64<<20)
 		if err != nil {
@@ -106,13 +107,20 @@ func (st *Store) indexFrom(from, next uint64) error {
 		}
 		st.reads.Add(int64(len(recs)))
 		entries := make([]IndexEntry, 0, len(recs))
+		var frags []*Fragment
 		for _, r := range recs {
 			if f, err := parseRecord(r.Seq, r.Data); err == nil {
 				entries = append(entries, f.indexEntry(len(r.Data)))
+				frags = append(frags, f)
 			}
 		}
 		if err := st.idx.Append(entries...); err != nil {
 			return err
+		}
+		if indexed != nil {
+			for i, f := range frags {
+				indexed(f, int(entries[i].Size))
+			}
 		}
 		from = recs[len(recs)-1].Seq + 1
 	}
@@ -127,7 +135,13 @@ func (st *Store) catchUpLocked() error {
 	}
 	first, next := st.shard.Log().Bounds()
 	_, inext := st.idx.Bounds()
-	if err := st.indexFrom(max(inext, first), next); err != nil {
+	// Listed now: announced now, as Append would have (the event stream's
+	// readers would otherwise never hear of them).
+	err := st.indexFrom(max(inext, first), next, func(f *Fragment, size int) {
+		st.live.stored()
+		st.announce(f, size)
+	})
+	if err != nil {
 		return err
 	}
 	st.behind = false

@@ -78,7 +78,8 @@ type Manager struct {
 	PartDuration time.Duration
 	// BeforeDelete, when set, is called when a deleted stream's store has
 	// left the manager (Store no longer finds it) and before it closes, so
-	// that what writes to it (the recorder) stops first.
+	// that what writes to it (the recorder) stops first; and once more
+	// after the delete's commit, for what started in between.
 	BeforeDelete func(name string)
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
@@ -408,6 +409,11 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 	if st != nil {
 		_ = st.close()
 	}
+	if m.BeforeDelete != nil {
+		// Again: a publication admitted just before the name was marked
+		// deleting, and published after the first call, ends too.
+		m.BeforeDelete(name)
+	}
 	if err := m.Core.DeleteStream(name+EventsSuffix, true); err != nil {
 		// Left for CreateStream of the name or the next start (repair).
 		m.Logger.Warn("delete event stream", "stream", name, "err", err)
@@ -574,6 +580,15 @@ func (m *Manager) DefaultRetention() int { return int(m.defaultRetention.Load())
 // Admit lets a publication in (the media registry's Admit): the stream
 // must exist, or is created when AutoCreate is on.
 func (m *Manager) Admit(name string, _ []media.Track) error {
+	// A camera that reconnects while its stream is being deleted (its
+	// publication was just ended) would otherwise be admitted to a stream
+	// about to go, and stay live with nothing recording it.
+	m.mu.Lock()
+	deleting := m.deleting[name]
+	m.mu.Unlock()
+	if deleting {
+		return fmt.Errorf("%w: video stream %s is being deleted", media.ErrNotFound, name)
+	}
 	if _, err := m.videoStream(name); err == nil {
 		return nil
 	}

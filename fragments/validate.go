@@ -25,6 +25,11 @@ const (
 	// overflows; they are not before 1970 either (Matroska cluster
 	// timecodes are unsigned).
 	maxTimestamp = 1 << 62
+	// maxStoredDuration is the longest fragment a read accepts: earlier
+	// releases let video.max_fragment_duration reach 60 s, and what they
+	// stored stays readable (a Matroska answer refuses such a fragment
+	// before its first byte, as the cluster cannot hold it).
+	maxStoredDuration = 60 * time.Second
 )
 
 // ErrInvalidFragment matches every error of Fragment.Validate.
@@ -34,13 +39,19 @@ var ErrInvalidFragment = errors.New("fragments: invalid fragment")
 // 0 to MaxFragmentDuration, 1 to MaxFragmentBytes of media, and
 // timestamps from 1970 to 2^62 ns after it. The error matches ErrInvalidFragment and
 // is an *Error of KindInvalidArgument.
-func (f *Fragment) Validate() error {
+func (f *Fragment) Validate() error { return f.check(MaxFragmentDuration) }
+
+// readable is the rule of a read: Validate's, with the longer fragments of
+// earlier releases.
+func (f *Fragment) readable() error { return f.check(maxStoredDuration) }
+
+func (f *Fragment) check(maxDuration time.Duration) error {
 	var reason string
 	switch {
 	case f.Duration < 0:
 		reason = fmt.Sprintf("negative duration %v", time.Duration(f.Duration))
-	case f.Duration > int64(MaxFragmentDuration):
-		reason = fmt.Sprintf("duration %v is over %v", time.Duration(f.Duration), MaxFragmentDuration)
+	case f.Duration > int64(maxDuration):
+		reason = fmt.Sprintf("duration %v is over %v", time.Duration(f.Duration), maxDuration)
 	case len(f.Media) == 0:
 		reason = "no media"
 	case len(f.Media) > MaxFragmentBytes:
@@ -55,10 +66,11 @@ func (f *Fragment) Validate() error {
 	return &invalidFragment{e: &Error{Kind: KindInvalidArgument, Message: "The fragment is invalid: " + reason + "."}}
 }
 
-// validEntry applies Validate's rule to an index entry (entries written
-// before the rule existed may break it; they are not listed).
+// validEntry applies a read's rule to an index entry (entries written
+// before the rule existed may break it, as the negative durations of a
+// backward timestamp jump did; they are not listed).
 func validEntry(e *IndexEntry) bool {
-	return e.Duration >= 0 && e.Duration <= int64(MaxFragmentDuration) && e.Size > RecordHeaderSize &&
+	return e.Duration >= 0 && e.Duration <= int64(maxStoredDuration) && e.Size > RecordHeaderSize &&
 		e.Size <= MaxFragmentBytes+RecordHeaderSize &&
 		e.ServerTime >= 0 && e.ServerTime < maxTimestamp &&
 		e.ProducerTime >= 0 && e.ProducerTime < maxTimestamp

@@ -246,5 +246,8 @@ func (s *Server) part(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "video/mp4")
 	h.Set("Content-Length", strconv.Itoa(len(p.Media)))
 	h.Set("Cache-Control", "private, max-age=300")
-	_, _ = w.Write(p.Media)
+	dw := s.Deadlines.Writer(w) // a player that stops reading is cut
+	if _, err := dw.Write(p.Media); err == nil {
+		dw.Done()
+	}
 }

@@ -35,7 +35,7 @@ type Server struct {
 	// Registerer, when set, receives eddy_hls_sessions.
 	Metrics    *kvsapi.Metrics
 	Registerer prometheus.Registerer
-	// Deadlines bound the writes of segments: a player that stops
+	// Deadlines bound the writes of segments and LL-HLS parts: a player that stops
 	// reading is cut and counted.
 	Deadlines netlimit.Deadlines
 

@@ -60,6 +60,10 @@ func (c activeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// RegisterMetrics registers the registry's series with Registerer now, so
+// that they show before the first publication (which would otherwise).
+func (r *Registry) RegisterMetrics() { r.initMetrics() }
+
 // initMetrics builds the metrics and registers them with Registerer,
 // once.
 func (r *Registry) initMetrics() {

@@ -86,9 +86,9 @@ type Registry struct {
 
 func (r *Registry) logger() *slog.Logger {
 	if r.Logger != nil {
-		return r.Logger
+		return r.Logger // the server's names the component
 	}
-	return slog.Default()
+	return slog.Default().With("component", "media")
 }
 
 // ValidateName checks a stream name coming from the network: its syntax
@@ -123,8 +123,18 @@ func (r *Registry) Publish(name string, tracks []Track) (*Hub, error) {
 // PublishFrom is Publish for a publisher that names its protocol ("rtsp",
 // "whip", ...): the label of the publication's series, and Hub.Protocol.
 func (r *Registry) PublishFrom(protocol, name string, tracks []Track) (*Hub, error) {
+	return r.PublishRetry(protocol, name, tracks, nil)
+}
+
+// PublishRetry is PublishFrom for a publisher that may free the name when
+// it is refused (retry, when set, reports that it did: an RTSP takeover of
+// a stale ANNOUNCE), then tries once more; only the last refusal counts.
+func (r *Registry) PublishRetry(protocol, name string, tracks []Track, retry func(error) bool) (*Hub, error) {
 	r.initMetrics()
 	h, err := r.publish(protocol, name, tracks)
+	if err != nil && retry != nil && retry(err) {
+		h, err = r.publish(protocol, name, tracks)
+	}
 	if err != nil {
 		r.metrics.refused.WithLabelValues(protocol, refusedReason(err)).Inc()
 	}
@@ -162,7 +172,6 @@ func (r *Registry) publish(protocol, name string, tracks []Track) (*Hub, error) 
 	}
 
 	h := &Hub{Tracks: tracks, QueueSize: r.QueueSize, Protocol: protocol}
-	r.instrument(h, name)
 	r.mu.Lock()
 	if r.closed {
 		delete(r.pubs, name)
@@ -174,7 +183,10 @@ func (r *Registry) publish(protocol, name string, tracks []Track) (*Hub, error) 
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
 
-	r.logger().Info("publication started", "component", "media", "stream", name, "tracks", TrackSummary(tracks))
+	// Counted once let in; outside mu, as the label hook has locks of its
+	// own. Units come only after Publish returns.
+	r.instrument(h, name)
+	r.logger().Info("publication started", "stream", name, "tracks", TrackSummary(tracks))
 	if r.OnPublish != nil {
 		r.OnPublish(name, h)
 	}
@@ -201,7 +213,7 @@ func (r *Registry) Unpublish(name string, h *Hub) {
 		h.Close()
 		return
 	}
-	r.logger().Info("publication ended", "component", "media", "stream", name, "units", h.Units())
+	r.logger().Info("publication ended", "stream", name, "units", h.Units())
 	if r.OnUnpublish != nil {
 		r.OnUnpublish(name, h)
 	}
@@ -212,15 +224,21 @@ func (r *Registry) Unpublish(name string, h *Hub) {
 // the publisher is told through its hub's Ended and closes its session,
 // and the name is free. It reports whether there was a publication.
 func (r *Registry) End(name string, reason error) bool {
+	return r.EndHub(name, nil, reason)
+}
+
+// EndHub is End for the publication h only (nil: whichever is current):
+// a publication that replaced h meanwhile (its camera reconnected) goes on.
+func (r *Registry) EndHub(name string, h *Hub, reason error) bool {
 	r.mu.Lock()
-	h := r.pubs[name]
+	cur := r.pubs[name]
 	r.mu.Unlock()
-	if h == nil {
+	if cur == nil || (h != nil && cur != h) {
 		return false
 	}
-	r.logger().Warn("publication ended by the server", "component", "media", "stream", name, "reason", reason)
-	h.End(reason)
-	r.Unpublish(name, h)
+	r.logger().Warn("publication ended by the server", "stream", name, "reason", reason)
+	cur.End(reason)
+	r.Unpublish(name, cur)
 	return true
 }
 

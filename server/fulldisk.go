@@ -60,9 +60,7 @@ func (f *FreeSpace) UnmarshalYAML(n *yaml.Node) error { return f.Set(n.Value) }
 // name, so its publisher (RTSP session, WHIP session, pulled source) is
 // told and reconnects, and records again once the store takes fragments.
 func (s *Server) endRecording(name string, h *media.Hub, reason error) {
-	if cur, ok := s.registry.Hub(name); ok && cur == h {
-		s.registry.End(name, reason)
-		return
+	if !s.registry.EndHub(name, h, reason) {
+		h.End(reason) // no longer current: ends its own readers only
 	}
-	h.End(reason)
 }

@@ -3,7 +3,10 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,11 +18,11 @@ import (
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
-// corruptFirstFragment flips a byte inside the first fragment record of
+// corruptFragment flips a byte inside the fragment record which finds in
 // every segment file under dir that holds fragment records ("EFR1"): the
 // log's CRC then refuses it on read, as a damaged disk would. It reports
 // how many files it changed.
-func corruptFirstFragment(t *testing.T, dir string) int {
+func corruptFragment(t *testing.T, dir string, which func(b []byte) int) int {
 	t.Helper()
 	n := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -30,7 +33,7 @@ func corruptFirstFragment(t *testing.T, dir string) int {
 		if err != nil {
 			return err
 		}
-		i := bytes.Index(b, []byte("EFR1"))
+		i := which(b)
 		if i < 0 || i+200 > len(b) {
 			return nil
 		}
@@ -62,7 +65,7 @@ func TestReadErrorsBeforeFirstByte(t *testing.T) {
 	frags := settledFragments(ctx, t, am, "cam", from)
 	first := frags[0] // Eddy lists in fragment order
 	playlist := hlsPlaylistURL(ctx, t, am, "cam", from)
-	if corruptFirstFragment(t, e.Dir) == 0 {
+	if corruptFragment(t, e.Dir, firstRecord) == 0 {
 		t.Fatal("no fragment record found on disk")
 	}
 
@@ -85,3 +88,49 @@ func TestReadErrorsBeforeFirstByte(t *testing.T) {
 		t.Errorf("HLS segment of an unreadable fragment: %d %q", status, b)
 	}
 }
+
+// TestReadErrorAfterFirstBytes: a GetMediaForFragmentList answer whose
+// last fragment cannot be read, after more than the buffered 256 KiB has
+// gone out, is cut (the client reads an unexpected end), never ended as
+// if complete.
+func TestReadErrorAfterFirstBytes(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	from := time.Now().Add(-time.Second)
+	cam := newCamera(t, e.RTSPURL("cam"))
+	// 5 GOPs of 10 frames of about 20 KB: about 200 KB a fragment.
+	if _, err := cam.run(0, 50, tick/25, 5*time.Millisecond, 10, 20000); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cam.c.Close()
+	frags := settledFragments(ctx, t, e.ArchivedMedia(), "cam", from)
+	if len(frags) < 3 {
+		t.Fatalf("%d fragments, want at least 3", len(frags))
+	}
+	if corruptFragment(t, e.Dir, lastRecord) == 0 {
+		t.Fatal("no fragment record found on disk")
+	}
+	var numbers []string
+	for _, f := range frags {
+		numbers = append(numbers, aws.ToString(f.FragmentNumber))
+	}
+	body, _ := json.Marshal(map[string]any{"StreamName": "cam", "Fragments": numbers})
+	resp, err := http.Post(e.URL+"/getMediaForFragmentList", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK || n < 256<<10 {
+		t.Fatalf("status %d after %d bytes: the failure should come after the first 256 KiB", resp.StatusCode, n)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reading %d bytes of an answer whose last fragment cannot be read: %v, want an unexpected EOF", n, err)
+	}
+}
+
+// firstRecord and lastRecord find a fragment record in a segment file.
+func firstRecord(b []byte) int { return bytes.Index(b, []byte("EFR1")) }
+func lastRecord(b []byte) int  { return bytes.LastIndex(b, []byte("EFR1")) }

@@ -269,13 +269,25 @@ func differingKeys(a, b reflect.Value, prefix string, skip map[string]bool) []st
 		key := prefix + name
 		switch {
 		case skip[key]:
-		case f.Type.Kind() == reflect.Struct:
+		case f.Type.Kind() == reflect.Struct && hasYAMLKeys(f.Type):
 			out = append(out, differingKeys(a.Field(i), b.Field(i), key+".", skip)...)
 		case !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()):
 			out = append(out, key)
 		}
 	}
 	return out
+}
+
+// hasYAMLKeys reports whether a struct's fields are YAML keys of their
+// own (a section), rather than one value written as a scalar
+// (storage.min_free: "5%").
+func hasYAMLKeys(t reflect.Type) bool {
+	for i := range t.NumField() {
+		if t.Field(i).Tag.Get("yaml") != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // clone copies c deeply: slices, maps and pointers too.

@@ -205,11 +205,15 @@ func TestReloadNeedsRestart(t *testing.T) {
 	next.LogLevel = "debug" // the test server has no LogLevel to set
 	next.Auth.Credentials = []server.CredentialConfig{{AccessKeyID: "AKIDNEW", SecretAccessKey: "s", Allow: []server.AllowConfig{{Actions: []string{"*"}, Streams: []string{"*"}}}}}
 	next.Video.DefaultRetention = server.Duration(48 * time.Hour)
+	next.Storage.MinFree = server.FreeSpace{Percent: 7} // a value, not a section
+	next.Limits.WriteTimeout = server.Duration(time.Minute)
+	next.Metrics.PerStream = !cfg.Metrics.PerStream
 	res, err := e.Server.Reload(next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"auth.credentials (turning authentication on or off)", "log_level", "http", "storage.sync", "webrtc_options.max_sessions"}
+	want := []string{"auth.credentials (turning authentication on or off)", "log_level", "http", "limits.write_timeout",
+		"storage.sync", "storage.min_free", "webrtc_options.max_sessions", "metrics.per_stream"}
 	if strings.Join(res.Restart, "|") != strings.Join(want, "|") {
 		t.Fatalf("needs a restart: %q, want %q", res.Restart, want)
 	}

@@ -140,6 +140,7 @@ func (s *Server) Initialize() error {
 	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
 		CheckName:  fragments.CheckName, // no publication may take an event stream's name
 		Registerer: reg, StreamLabel: s.labels.Label}
+	s.registry.RegisterMetrics() // PutMedia's series show from the start
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_live_reader_drops_total",
 		Help: "Live readers (viewers, recorders) dropped for falling a whole queue behind their publisher."},
 		func() float64 { return float64(s.registry.Dropped()) }))

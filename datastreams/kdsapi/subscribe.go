@@ -3,6 +3,7 @@ package kdsapi
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
@@ -166,6 +167,14 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 	defer keepAlive.Stop()
 	lastSent := time.Time{}
 	for {
+		select {
+		case <-sub.done: // taken over while records were pending
+			if sub.err != nil {
+				es.exception(sub.err)
+			}
+			return
+		default:
+		}
 		changed := sh.Changed()
 		res, err := s.Read(sh, pos, maxGetRecords, subscribeMaxBytes, false)
 		if err != nil {
@@ -224,6 +233,9 @@ type eventWriter struct {
 	timeout time.Duration
 	end     time.Time // the subscription's lifetime, and a grace to end it
 	cut     bool      // a write missed its deadline
+	// releaseBy (Unix ns, 0: not yet) is when a subscription taken over
+	// or ended must have let go: no write's deadline goes past it.
+	releaseBy atomic.Int64
 }
 
 // subscribeGrace is how long past its lifetime, or past a takeover, a
@@ -248,7 +260,13 @@ func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
 	if deadline.After(e.end) {
 		deadline = e.end
 	}
+	deadline = e.capToRelease(deadline)
 	_ = e.rc.SetWriteDeadline(deadline)
+	// watch may have set its deadline in between: keep the earlier one.
+	if d := e.capToRelease(deadline); d.Before(deadline) {
+		deadline = d
+		_ = e.rc.SetWriteDeadline(deadline)
+	}
 	err = e.enc.Encode(e.w, eventstream.Message{Headers: headers, Payload: b})
 	if err == nil {
 		err = e.rc.Flush()
@@ -257,6 +275,14 @@ func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
 		e.cut = true
 	}
 	return err
+}
+
+// capToRelease returns d, or releaseBy when that is earlier.
+func (e *eventWriter) capToRelease(d time.Time) time.Time {
+	if by := e.releaseBy.Load(); by != 0 && d.After(time.Unix(0, by)) {
+		return time.Unix(0, by)
+	}
+	return d
 }
 
 // watch cuts a write blocked on a consumer that stopped reading when the
@@ -268,7 +294,9 @@ func (e *eventWriter) watch(done <-chan struct{}) func() {
 		defer close(exited)
 		select {
 		case <-done:
-			_ = e.rc.SetWriteDeadline(time.Now().Add(subscribeGrace))
+			by := time.Now().Add(subscribeGrace)
+			e.releaseBy.Store(by.UnixNano())
+			_ = e.rc.SetWriteDeadline(by)
 		case <-stop:
 		}
 	}()

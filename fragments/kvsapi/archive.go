@@ -214,14 +214,17 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, mediaError(err))
 			return
 		}
-		// Bytes are out: the status cannot change any more.
+		// Bytes are out: the status cannot change any more. The answer
+		// has no Content-Length, so ending the handler normally would end
+		// it as if complete; aborting closes the HTTP/1 connection (or
+		// resets the HTTP/2 stream), so that the client sees a cut answer.
 		a.Logger.Warn("GetMediaForFragmentList stopped", "stream", st.Name(), "err", err)
-		return
+		panic(http.ErrAbortHandler)
 	}
 	if bw.Flush() == nil {
 		dw.Done()
+		Consumed(r, len(seqs), 0)
 	}
-	Consumed(r, len(seqs), 0)
 }
 
 // mediaError is the API error of a read that failed: a fragment that
@@ -280,7 +283,8 @@ func (a *API) getClip(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dw := a.Deadlines.Writer(w)
-	writeClip(dw, r, c)
-	dw.Done()
-	Consumed(r, c.Fragments, 0)
+	if writeClip(dw, r, c) {
+		dw.Done()
+		Consumed(r, c.Fragments, 0)
+	}
 }

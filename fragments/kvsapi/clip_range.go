@@ -18,8 +18,9 @@ import (
 // trimmed) and anything else (several ranges, a malformed header) get the
 // whole clip, 200, as RFC 9110 lets a server answer. net/http's
 // ServeContent is not used: it ignores If-Range on POST, and GetClip is a
-// POST, which would splice two different clips.
-func writeClip(w http.ResponseWriter, r *http.Request, c *archive.Clip) {
+// POST, which would splice two different clips. It reports whether the
+// clip's bytes (or the range's) were sent.
+func writeClip(w http.ResponseWriter, r *http.Request, c *archive.Clip) (sent bool) {
 	size := int64(len(c.Bytes))
 	etag := c.ETag()
 	h := w.Header()
@@ -39,11 +40,14 @@ func writeClip(w http.ResponseWriter, r *http.Request, c *archive.Clip) {
 		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
 		h.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
 		w.WriteHeader(http.StatusPartialContent)
-		_, _ = w.Write(c.Bytes[start : end+1])
+		_, err := w.Write(c.Bytes[start : end+1])
+		return err == nil
 	default:
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
-		_, _ = w.Write(c.Bytes)
+		_, err := w.Write(c.Bytes)
+		return err == nil
 	}
+	return false
 }
 
 // parseByteRange reads a Range header of one byte range, "bytes=A-",

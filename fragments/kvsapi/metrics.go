@@ -63,8 +63,8 @@ func (m *Metrics) Instrument(op string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rq := &request{op: op, started: time.Now()}
 		cw := &countingWriter{ResponseWriter: w}
+		defer m.observe(rq, cw) // an aborted answer (a panic) is counted too
 		h(cw, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
-		m.observe(rq, cw)
 	}
 }
 

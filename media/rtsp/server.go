@@ -663,7 +663,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 	s := h.s
 	var ne net.Error
 	if errors.As(ctx.Error, &ne) && ne.Timeout() {
-		s.markCut(ctx.Session) // a reader's write missed its deadline
+		// A playing TCP reader has no read deadline (gortsplib waits on it only
+		// for RTCP over UDP, which ends otherwise): its timeout is a write's.
+		s.markCut(ctx.Session)
 	}
 	s.mu.Lock()
 	sess := s.sessions[ctx.Session]
@@ -732,10 +734,8 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
 	}
-	hub, err := s.Registry.PublishFrom("rtsp", name, rtpcodec.TracksOf(tracks))
-	if err != nil && s.takeOverPending(name) {
-		hub, err = s.Registry.PublishFrom("rtsp", name, rtpcodec.TracksOf(tracks))
-	}
+	hub, err := s.Registry.PublishRetry("rtsp", name, rtpcodec.TracksOf(tracks),
+		func(error) bool { return s.takeOverPending(name) })
 	if err != nil {
 		log.Info("ANNOUNCE refused", "error", err)
 		return errorResponse(err), nil
