@@ -24,7 +24,8 @@ type Options struct {
 	// MaxLoadedIndexes bounds how many sealed segments keep their sparse
 	// index in memory (default 256); others are loaded from disk on demand.
 	MaxLoadedIndexes int
-	// Now is the clock used for segment rolling (tests use a fake one).
+	// Now is the clock used for segment rolling and for retiring idle read
+	// descriptors (tests use a fake one).
 	Now func() time.Time
 }
 
@@ -70,6 +71,7 @@ type Log struct {
 	segs     []*segment
 	loaded   []*segment // sealed segments whose index is in memory, oldest first
 	readers  []*segment // segments with an open read descriptor, oldest first
+	swept    time.Time  // last look for idle read descriptors
 	hints    [256]indexEntry
 	hintNext int
 }
@@ -538,8 +540,15 @@ func (l *Log) startPos(v *segView, seq uint64) int64 {
 	return pos
 }
 
-// maxReaders bounds the idle read descriptors a log keeps open.
-const maxReaders = 4
+// maxReaders bounds the idle read descriptors a log keeps open, and
+// readerIdle is how long one may stay unused: a segment that readers left
+// (sealed, and live readers moved on to the next) does not keep its
+// descriptor until enough others are opened, so that the open files of a
+// server stay flat as segments roll.
+const (
+	maxReaders = 4
+	readerIdle = 30 * time.Second
+)
 
 // reader returns the segment's read descriptor, opening it if needed, and
 // holds it until release: a descriptor is closed (by eviction, trim or
@@ -559,7 +568,27 @@ func (l *Log) reader(s *segment) (*os.File, error) {
 		}
 	}
 	s.rfRefs++
+	now := l.opts.Now()
+	s.rfUsed = now
+	if now.Sub(l.swept) >= time.Second {
+		l.swept = now
+		l.closeIdleReadersLocked(now)
+	}
 	return s.rf, nil
+}
+
+// closeIdleReadersLocked retires the read descriptors no read has taken
+// for readerIdle (l.mu held).
+func (l *Log) closeIdleReadersLocked(now time.Time) {
+	var idle []*segment
+	for _, r := range l.readers {
+		if r.rfRefs == 0 && now.Sub(r.rfUsed) >= readerIdle {
+			idle = append(idle, r)
+		}
+	}
+	for _, r := range idle {
+		l.closeReaderLocked(r)
+	}
 }
 
 func (l *Log) release(s *segment) {

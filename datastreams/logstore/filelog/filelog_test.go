@@ -195,3 +195,41 @@ func flip(t *testing.T, path string, at int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestFileLogIdleReadersClosed: a sealed segment that reads left does not
+// keep its read descriptor: once unused for readerIdle, the next read
+// (of the active segment, as live readers do) retires it, so the open
+// files of a log stay flat as segments roll.
+func TestFileLogIdleReadersClosed(t *testing.T) {
+	clk := logstoretest.NewClock()
+	l := openLog(t, t.TempDir(), clk.Now, Options{SegmentBytes: 4 << 10})
+	logstoretest.AppendN(t, l, clk, 200, 10, 100, time.Millisecond)
+	open := func() int {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		n := 0
+		for _, s := range l.segs {
+			if s.rf != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if len(l.segs) < 3 {
+		t.Fatalf("%d segments, want several", len(l.segs))
+	}
+	if _, err := l.Read(1, 1000, 1<<20); err != nil { // every segment
+		t.Fatal(err)
+	}
+	if n := open(); n != maxReaders {
+		t.Fatalf("%d read descriptors after reading every segment, want %d (the bound)", n, maxReaders)
+	}
+	_, next := l.Bounds()
+	clk.Advance(readerIdle)
+	if _, err := l.Read(next-1, 1, 1<<20); err != nil { // the newest record only
+		t.Fatal(err)
+	}
+	if n := open(); n != 1 {
+		t.Fatalf("%d read descriptors after the others were idle for %v, want 1 (the newest segment's)", n, readerIdle)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/eddy-video/eddy/datastreams/logstore"
 )
@@ -52,9 +53,10 @@ type segment struct {
 	sealed    bool
 	index     []indexEntry // sparse index; nil for sealed segments not loaded
 	path      string
-	rf        *os.File // read-only descriptor, opened on first read (Log.reader)
-	rfRefs    int      // reads using rf
-	rfDoomed  bool     // close rf when the last read releases it
+	rf        *os.File  // read-only descriptor, opened on first read (Log.reader)
+	rfRefs    int       // reads using rf
+	rfDoomed  bool      // close rf when the last read releases it
+	rfUsed    time.Time // last time a read took rf (Log.reader)
 }
 
 func segmentPath(dir string, base uint64) string {
