@@ -1,7 +1,6 @@
 package datastreams
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,7 +201,7 @@ func (c *Core) load() error {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
-	key, err := loadOrCreateKey(filepath.Join(c.Dir, "token.key"))
+	key, err := atomicfile.LoadOrCreateKey(filepath.Join(c.Dir, "token.key"))
 	if err != nil {
 		return err
 	}
@@ -247,18 +246,6 @@ func (c *Core) openFileLog(dir string) (logstore.Log, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-func loadOrCreateKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) == 32 {
-		return b, nil
-	}
-	b = make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	return b, atomicfile.WriteFile(path, b, 0o600)
 }
 
 // Close stops the janitor and every shard writer (queued appends finish

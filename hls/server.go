@@ -10,7 +10,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media/netlimit"
@@ -24,7 +23,7 @@ type Server struct {
 	// Guard checks GetHLSStreamingSessionURL calls (nil: open).
 	Guard *kvsapi.Guard
 	// OnFailure, when set, hears of every playlist or segment request
-	// refused for its session token (reason: awsauth.ReasonMissing,
+	// refused for its session token (reason: kvsapi.ReasonMissing,
 	// ReasonSignature for a malformed or forged token, ReasonExpired,
 	// ReasonAccessDenied), and may hold it before it is answered.
 	OnFailure func(r *http.Request, reason, who string)
@@ -104,22 +103,22 @@ func (s *Server) cors(h http.HandlerFunc) http.HandlerFunc {
 func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragments.Store, bool) {
 	sess, err := s.sign.verify(r.URL.Query().Get("SessionToken"))
 	if err != nil {
-		reason := awsauth.ReasonSignature
+		reason := kvsapi.ReasonSignature
 		if r.URL.Query().Get("SessionToken") == "" {
-			reason = awsauth.ReasonMissing
+			reason = kvsapi.ReasonMissing
 		}
 		s.deny(w, r, reason, "", "The session token is not valid.")
 		return nil, nil, false
 	}
 	if s.Now().Unix() > sess.Expires {
-		s.deny(w, r, awsauth.ReasonExpired, sess.Identity, "The session token has expired.")
+		s.deny(w, r, kvsapi.ReasonExpired, sess.Identity, "The session token has expired.")
 		return nil, nil, false
 	}
 	// A session lasts no longer than its identity's permission (removed
 	// from the configuration, or its secret changed, it ends), and one
 	// opened while Eddy had no credentials ends when it gets some.
 	if s.Guard.Enabled() && !s.stillAllowed(sess) {
-		s.deny(w, r, awsauth.ReasonAccessDenied, sess.Identity, "The identity that opened this session may no longer read the stream.")
+		s.deny(w, r, kvsapi.ReasonAccessDenied, sess.Identity, "The identity that opened this session may no longer read the stream.")
 		return nil, nil, false
 	}
 	d, err := s.Manager.Describe(sess.Stream)

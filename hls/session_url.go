@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
@@ -41,11 +40,11 @@ type sessionURLIn struct {
 // checked again here against hls:read: what the UI checked is the name it
 // read, and this is the one served.
 func (s *Server) ServeSessionURL(w http.ResponseWriter, r *http.Request, principal string) {
-	var id *awsauth.Identity
+	var id *kvsapi.Identity
 	if principal != "" && s.Guard.Enabled() {
 		var ok bool
 		if id, ok = s.Guard.Identity(principal); !ok {
-			s.deny(w, r, awsauth.ReasonUnknownKey, principal, "The identity of this session is no longer configured.")
+			s.deny(w, r, kvsapi.ReasonUnknownKey, principal, "The identity of this session is no longer configured.")
 			return
 		}
 	}

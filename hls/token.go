@@ -2,16 +2,10 @@ package hls
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-
-	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 const tokenMAC = 16
@@ -119,24 +113,4 @@ func (g signer) verify(tok string) (*session, error) {
 		return nil, ErrBadToken
 	}
 	return unmarshalSession(body)
-}
-
-// LoadKey reads the session-token key from dir/hls.key, creating it on
-// first use, so session URLs survive restarts.
-func LoadKey(dir string) ([]byte, error) {
-	p := filepath.Join(dir, "hls.key")
-	if b, err := os.ReadFile(p); err == nil && len(b) == 32 {
-		return b, nil
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.WriteFile(p, key, 0o600); err != nil {
-		return nil, fmt.Errorf("hls key: %w", err)
-	}
-	return key, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
@@ -200,11 +202,11 @@ func (s *Server) Initialize() error {
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
 	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
 		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).Mount(r)
-	hlsKey, err := hls.LoadKey(c.Data)
+	hlsKey, err := atomicfile.LoadOrCreateKey(filepath.Join(c.Data, "hls.key")) // session URLs survive restarts
 	if err != nil {
 		s.closeMedia()
 		s.core.Close()
-		return err
+		return fmt.Errorf("hls key: %w", err)
 	}
 	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls"),
 		Metrics: kvsMetrics, Registerer: reg, Deadlines: s.cuts.deadlines("hls")}

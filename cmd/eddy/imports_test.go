@@ -38,6 +38,10 @@ func folderOf(pkg string) (string, bool) {
 // above, so that datastreams and media import nothing of Eddy's, hls and
 // webrtc never import each other, and only cmd imports server. CI also
 // checks it with golangci-lint's depguard (.golangci.yml).
+// adapters are the playback adapters, which sit on fragments and do not
+// skip it to reach datastreams.
+var adapters = map[string]bool{"hls": true, "webrtc": true, "web": true}
+
 func TestImportDirection(t *testing.T) {
 	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports", module+"/...")
 	out, err := cmd.Output()
@@ -66,6 +70,11 @@ func TestImportDirection(t *testing.T) {
 			continue
 		}
 		checked++
+		for _, imp := range p.Imports {
+			if to, ok := folderOf(imp); ok && adapters[from] && to == "datastreams" {
+				t.Errorf("%s imports %s: the playback adapters reach datastreams only through fragments (its tests may build a core)", p.ImportPath, imp)
+			}
+		}
 		for _, imp := range append(append(p.Imports, p.TestImports...), p.XTestImports...) {
 			to, ok := folderOf(imp)
 			if !ok || to == from {

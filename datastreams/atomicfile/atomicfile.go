@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 )
@@ -48,4 +49,24 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// LoadOrCreateKey reads a 32-byte secret key from path, or, when the file
+// is missing or not 32 bytes, makes a random one and writes it there
+// atomically (0600), so that what it signs survives a restart.
+func LoadOrCreateKey(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := WriteFile(path, key, 0o600); err != nil {
+		return nil, err
+	}
+	return key, nil
 }

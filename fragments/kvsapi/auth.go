@@ -177,3 +177,17 @@ func (c *Call) Fail(w http.ResponseWriter, err error) {
 	}
 	WriteError(w, err)
 }
+
+// Identity is a configured identity (the HLS layer names it without
+// reaching past this package into the SigV4 verifier).
+type Identity = awsauth.Identity
+
+// The reasons an authentication failure is counted under, for the HLS
+// layer's own refusals (session tokens).
+const (
+	ReasonMissing      = awsauth.ReasonMissing
+	ReasonUnknownKey   = awsauth.ReasonUnknownKey
+	ReasonSignature    = awsauth.ReasonSignature
+	ReasonExpired      = awsauth.ReasonExpired
+	ReasonAccessDenied = awsauth.ReasonAccessDenied
+)
