@@ -140,6 +140,34 @@ func (cam *camera) frame(ts int64, gop, extra int) error {
 	return nil
 }
 
+// stream sends frames at 25 fps (a keyframe every gop, extra bytes each)
+// until the returned stop is called; stop reports the first send error.
+func (cam *camera) stream(gop, extra int) (stop func() error) {
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		var ts int64
+		for {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			default:
+			}
+			if err := cam.frame(ts, gop, extra); err != nil {
+				errc <- err
+				return
+			}
+			ts += tick / 25
+			time.Sleep(40 * time.Millisecond)
+		}
+	}()
+	return func() error {
+		close(done)
+		return <-errc
+	}
+}
+
 // run sends n frames step ticks apart from ts, one every pace of wall
 // time, and returns the timestamp after the last.
 func (cam *camera) run(ts int64, n int, step int64, pace time.Duration, gop, extra int) (int64, error) {
@@ -240,25 +268,7 @@ func TestBadCameras(t *testing.T) {
 	from := time.Now().Add(-time.Second)
 
 	steady := newCamera(t, e.RTSPURL("steady"))
-	steadyErr := make(chan error, 1)
-	stop := make(chan struct{})
-	go func() {
-		var ts int64
-		for {
-			select {
-			case <-stop:
-				steadyErr <- nil
-				return
-			default:
-			}
-			if err := steady.frame(ts, 10, 0); err != nil {
-				steadyErr <- err
-				return
-			}
-			ts += tick / 25
-			time.Sleep(40 * time.Millisecond)
-		}
-	}()
+	stopSteady := steady.stream(10, 0)
 
 	for _, c := range badCameraCases {
 		t.Run(c.name, func(t *testing.T) {
@@ -284,8 +294,7 @@ func TestBadCameras(t *testing.T) {
 			}
 		})
 	}
-	close(stop)
-	if err := <-steadyErr; err != nil {
+	if err := stopSteady(); err != nil {
 		t.Fatalf("steady camera: %v", err)
 	}
 	steady.c.Close()

@@ -288,28 +288,9 @@ func smallReceiveBuffer(t *testing.T, addr string) net.Conn {
 func TestDeadRTSPReaderIsCut(t *testing.T) {
 	e := servertest.Start(t, func(c *server.Config) { c.Limits.WriteTimeout = server.Duration(time.Second) })
 	cam := newCamera(t, e.RTSPURL("cam"))
-	camErr := make(chan error, 1)
-	stop := make(chan struct{})
-	go func() {
-		var ts int64
-		for {
-			select {
-			case <-stop:
-				camErr <- nil
-				return
-			default:
-			}
-			if err := cam.frame(ts, 25, 250_000); err != nil {
-				camErr <- err
-				return
-			}
-			ts += tick / 25
-			time.Sleep(40 * time.Millisecond)
-		}
-	}()
+	stopCam := cam.stream(25, 250_000)
 	defer func() {
-		close(stop)
-		if err := <-camErr; err != nil {
+		if err := stopCam(); err != nil {
 			t.Errorf("the camera: %v", err)
 		}
 	}()
