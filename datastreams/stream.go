@@ -33,6 +33,43 @@ type Stream struct {
 	open   []*Shard // open shards, by starting hash key
 	closed bool
 	done   chan struct{} // closed with the stream
+
+	hook atomic.Pointer[putHookBox] // SetPutHook
+}
+
+// PutHook sees the records of a stream's Put calls: a layer above the core
+// that derives something from a stream's records (Eddy: the event
+// timeline of a video stream) checks each record before it is written and
+// learns of the durable ones before Put returns.
+type PutHook interface {
+	// CheckRecord is called for each record before it is appended, with
+	// the time Put started; an error refuses that record alone (it is
+	// written nothing) and is its result's Err. A *Error keeps its kind;
+	// any other error is reported as an invalid argument.
+	CheckRecord(data []byte, now time.Time) error
+	// Committed is called with the durable records of one Put call (in
+	// order within each shard) before Put returns; calls from concurrent
+	// Puts may overlap.
+	Committed(recs []CommittedRecord)
+}
+
+// CommittedRecord is one durable record given to PutHook.Committed.
+type CommittedRecord struct {
+	Shard int
+	Seq   uint64 // log sequence within the shard
+	Time  int64  // arrival, Unix ns
+	Data  []byte
+}
+
+type putHookBox struct{ h PutHook }
+
+// SetPutHook installs h (nil: none) for the Put calls that start after it.
+func (s *Stream) SetPutHook(h PutHook) {
+	if h == nil {
+		s.hook.Store(nil)
+		return
+	}
+	s.hook.Store(&putHookBox{h})
 }
 
 func (c *Core) openStream(dir string, m *streamMeta) (*Stream, error) {
@@ -265,8 +302,21 @@ func (s *Stream) Put(entries []PutEntry) ([]PutResult, error) {
 	var groups []*group
 	byShard := map[*Shard]*group{}
 	throttled, accepted, acceptedBytes := 0, 0, 0
+	var hook PutHook
+	if b := s.hook.Load(); b != nil {
+		hook = b.h
+	}
 	for i := range entries {
 		e := &entries[i]
+		if hook != nil {
+			if err := hook.CheckRecord(e.Data, now); err != nil {
+				if _, ok := err.(*Error); !ok {
+					err = &Error{Kind: KindInvalidArgument, Message: err.Error()}
+				}
+				results[i].Err = err
+				continue
+			}
+		}
 		h := PartitionHash(e.Key)
 		if e.ExplicitHash != nil {
 			h = *e.ExplicitHash
@@ -316,6 +366,17 @@ func (s *Stream) Put(entries []PutEntry) ([]PutResult, error) {
 		}
 	}
 	s.observePut(accepted, acceptedBytes, throttled)
+	if hook != nil && accepted > 0 {
+		recs := make([]CommittedRecord, 0, accepted)
+		for _, g := range groups {
+			for _, i := range g.idx {
+				if r := results[i]; r.Err == nil {
+					recs = append(recs, CommittedRecord{Shard: r.Shard, Seq: r.Seq, Time: r.Time, Data: entries[i].Data})
+				}
+			}
+		}
+		hook.Committed(recs)
+	}
 	return results, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/fragments/events"
 )
 
 // Store is the fragment store of one video stream: the stream's log on
@@ -30,6 +31,9 @@ type Store struct {
 	shard  *datastreams.Shard
 	idx    *Index
 	events *datastreams.Stream // the {name}.events stream; nil when absent
+	// timeline indexes the events of the event stream by their time; nil
+	// when the event stream is absent.
+	timeline *events.Timeline
 
 	mu    sync.Mutex // serializes Append; guards inits and behind
 	inits map[InitID][]byte
@@ -72,6 +76,12 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 	if err := st.reconcile(); err != nil {
 		_ = idx.Close()
 		return nil, err
+	}
+	if events != nil {
+		if st.timeline, err = eventsOpen(events, log); err != nil {
+			_ = idx.Close()
+			return nil, fmt.Errorf("event timeline of %s: %w", s.Name(), err)
+		}
 	}
 	st.live = newLive(st.NextSeq())
 	return st, nil
@@ -340,4 +350,17 @@ func (st *Store) trim() {
 // Size returns the bytes the stream's log occupies.
 func (st *Store) Size() int64 { return st.shard.Log().Size() }
 
-func (st *Store) close() error { return st.idx.Close() }
+func (st *Store) close() error {
+	if st.timeline != nil {
+		st.timeline.Close()
+	}
+	return st.idx.Close()
+}
+
+// Timeline returns the event timeline of the stream: the events of its
+// event stream indexed by their time, and their live feed. It is nil only
+// for a store opened without its event stream.
+func (st *Store) Timeline() *events.Timeline { return st.timeline }
+
+// eventsOpen opens a timeline (a variable, so tests can fail it).
+var eventsOpen = events.Open

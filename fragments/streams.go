@@ -143,10 +143,17 @@ func (m *Manager) repair() error {
 				}
 			}
 		case datastreams.StreamKindVideo:
-			if m.eventsOf(name) == nil {
+			ev := m.eventsOf(name)
+			if ev == nil {
 				m.Logger.Warn("creating the missing event stream of a video stream", "stream", name)
 				if _, err := m.createEvents(name, readExt(s).RetentionHours); err != nil {
 					return fmt.Errorf("video stream %s: %w", name, err)
+				}
+			} else if h := eventRetention(readExt(s).RetentionHours); ev.RetentionHours() != h {
+				// Event streams made before their retention followed the
+				// video's (which kept them 24 hours to 1 year) follow it now.
+				if err := ev.SetRetention(h, h > ev.RetentionHours()); err != nil {
+					return fmt.Errorf("event stream %s: %w", ev.Name(), err)
 				}
 			}
 		}
@@ -307,9 +314,9 @@ func (m *Manager) undoCreate(name string, video bool) {
 }
 
 // eventRetention is the event stream's retention for a video retention:
-// the same, within what a data stream allows.
+// the video log's, so events live as long as the video they describe.
 func eventRetention(h int) int {
-	return min(max(h, datastreams.MinKDSRetentionHours), datastreams.MaxKDSRetentionHours)
+	return max(h, datastreams.MinLogRetentionHours)
 }
 
 func (m *Manager) videoStream(name string) (*datastreams.Stream, error) {
@@ -477,6 +484,16 @@ func (m *Manager) UpdateRetention(name string, currentVersion *string, increase 
 	if err := s.SetRetention(logHours, logHours >= s.RetentionHours()); err != nil {
 		return err
 	}
+	if ev := m.eventsOf(name); ev != nil {
+		// Events live as long as the video they describe.
+		if err := ev.SetRetention(logHours, logHours >= ev.RetentionHours()); err != nil {
+			return err
+		}
+		if !increase {
+			_, _, _ = ev.EnforceRetention()
+			m.Trimmed(ev)
+		}
+	}
 	if !increase {
 		// A decrease drops data older than the new retention at once.
 		recs, bytes, err := s.EnforceRetention()
@@ -552,14 +569,23 @@ func (m *Manager) Store(name string) (*Store, error) {
 // Trimmed is called after retention removed records of a core stream;
 // the store's index follows.
 func (m *Manager) Trimmed(s *datastreams.Stream) {
-	if s.Kind() != datastreams.StreamKindVideo {
-		return
-	}
-	m.mu.Lock()
-	st := m.stores[s.Name()]
-	m.mu.Unlock()
-	if st != nil {
-		st.trim()
+	switch s.Kind() {
+	case datastreams.StreamKindVideo:
+		m.mu.Lock()
+		st := m.stores[s.Name()]
+		m.mu.Unlock()
+		if st != nil {
+			st.trim()
+		}
+	case datastreams.StreamKindEvents:
+		// The timeline keeps the hours still inside the event stream's
+		// retention (reads also skip events whose records are gone).
+		m.mu.Lock()
+		st := m.stores[strings.TrimSuffix(s.Name(), EventsSuffix)]
+		m.mu.Unlock()
+		if st != nil && st.timeline != nil {
+			st.timeline.Trim(m.Core.Now().Add(-time.Duration(s.RetentionHours()) * time.Hour).UnixNano())
+		}
 	}
 }
 

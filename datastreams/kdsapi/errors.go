@@ -44,8 +44,13 @@ func ErrorCode(err error) (code string, status int, message string) {
 
 // recordErrorCode is the per-record ErrorCode in PutRecords results.
 func recordErrorCode(err error) string {
-	if datastreams.KindOf(err) == datastreams.KindThroughput {
+	switch datastreams.KindOf(err) {
+	case datastreams.KindThroughput:
 		return "ProvisionedThroughputExceededException"
+	case datastreams.KindInvalidArgument:
+		// A record a stream's PutHook refused (an event that breaks the
+		// event schema): that record alone failed, and was written nothing.
+		return "InvalidArgumentException"
 	}
 	return "InternalFailure"
 }

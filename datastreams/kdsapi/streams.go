@@ -483,6 +483,9 @@ func (a *API) updateShardCount(_ context.Context, in *updateShardCountIn) (*upda
 	if err != nil {
 		return nil, err
 	}
+	if s.Kind() == datastreams.StreamKindEvents {
+		return nil, errf(datastreams.KindInvalidArgument, "Stream %s under account %s is the event stream of a video stream; it keeps one shard, so its event sequence numbers index its timeline.", s.Name(), a.Core.AccountID)
+	}
 	cur, err := s.UpdateShardCount(*in.TargetShardCount)
 	if err != nil {
 		return nil, err
@@ -506,6 +509,9 @@ func (a *API) retention(in *retentionIn, increase bool) (*empty, error) {
 	s, err := a.resolve(in.streamRef)
 	if err != nil {
 		return nil, err
+	}
+	if s.Kind() == datastreams.StreamKindEvents {
+		return nil, errf(datastreams.KindInUse, "Stream %s under account %s is the event stream of a video stream; its retention follows the video stream's (UpdateDataRetention).", s.Name(), a.Core.AccountID)
 	}
 	return &empty{}, s.SetRetention(h, increase)
 }

@@ -1,0 +1,705 @@
+package events
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams"
+)
+
+// The index on disk, in the event stream's directory:
+//
+//	timeline/FORMAT             "eddy-timeline 1"; another content rebuilds the index
+//	timeline/indexed            8 bytes: one past the highest record sequence indexed
+//	timeline/YYYY/MM/DD/HH.ev   the events that overlap that UTC hour
+//
+// An hour file is a sequence of entries, each
+//
+//	crc32c(payload) u32 | len(payload) u32 | payload
+//	payload: start i64 | end i64 | seq u64 | len(type) u8 | len(label) u16 | type | label | event JSON
+//
+// in arrival order; a reader sorts them by (start, seq) and drops repeats
+// of one sequence (a record indexed again after a crash). An event is
+// written to every hour it overlaps (at most 25, as its duration is at
+// most 24 hours), so a range read opens only the hours of its range.
+const (
+	dirName      = "timeline"
+	formatName   = "FORMAT"
+	formatText   = "eddy-timeline 1\n"
+	watermark    = "indexed"
+	hourNs       = int64(time.Hour)
+	entryHeader  = 8
+	payloadFixed = 8 + 8 + 8 + 1 + 2
+	// catchUpMargin is how many records before the watermark are indexed
+	// again on open: concurrent Puts finish in any order, so the
+	// watermark (the highest sequence indexed) may pass a record whose
+	// index write a crash lost.
+	catchUpMargin = 4096
+	// cacheEntries bounds the entries of the hours kept in memory.
+	cacheEntries = 1 << 19
+	openFiles    = 8
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Query is a range read of a timeline.
+type Query struct {
+	// From and To bound the range in producer time, Unix ns: the events
+	// that overlap [From, To) (see Event.Overlaps).
+	From, To int64
+	// Types and Labels keep the events whose type (label) is one of them;
+	// empty keeps all.
+	Types, Labels []string
+	// Limit is the most events returned (0: DefaultLimit; at most MaxLimit).
+	Limit int
+	// After is a page token from an earlier Page.Next of the same range.
+	After string
+}
+
+// Page limits.
+const (
+	DefaultLimit = 1000
+	MaxLimit     = 10000
+)
+
+// Page is one page of a range read, in time order (start, then ID).
+type Page struct {
+	Events []Event
+	// Next is the token of the next page; empty when this is the last.
+	Next string
+}
+
+type entry struct {
+	start, end int64
+	seq        uint64
+	typ, label string
+	body       []byte
+}
+
+func (e *entry) after(start int64, seq uint64) bool {
+	return e.start > start || (e.start == start && e.seq > seq)
+}
+
+type bucket struct {
+	entries []entry // sorted by (start, seq), one per seq
+	used    uint64
+}
+
+// Timeline is the event index of one event stream. Open it with Open; it
+// installs itself as the stream's PutHook, so records written by any
+// client are checked against the schema and indexed before the write is
+// acknowledged.
+type Timeline struct {
+	stream *datastreams.Stream
+	shard  *datastreams.Shard
+	dir    string
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	hours   []int64 // hours with a file, sorted
+	cache   map[int64]*bucket
+	cached  int
+	tick    uint64
+	files   map[int64]*os.File
+	fileUse map[int64]uint64
+	wm      *os.File
+	next    uint64 // one past the highest sequence indexed
+	gap     uint64 // when non-zero: the first sequence whose index write failed
+	subs    map[*Subscription]struct{}
+	changed chan struct{}
+	closed  bool
+
+	indexed atomic.Uint64
+	refused atomic.Uint64
+	dropped atomic.Uint64
+}
+
+// Open opens (or builds) the timeline of the event stream s and installs
+// it as the stream's PutHook.
+func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	sh, err := s.Shard(0)
+	if err != nil {
+		return nil, err
+	}
+	t := &Timeline{stream: s, shard: sh, dir: filepath.Join(s.Dir(), dirName), log: log,
+		cache: map[int64]*bucket{}, files: map[int64]*os.File{}, fileUse: map[int64]uint64{},
+		subs: map[*Subscription]struct{}{}, changed: make(chan struct{})}
+	from, err := t.openDir()
+	if err != nil {
+		return nil, err
+	}
+	s.SetPutHook(t)
+	if err := t.catchUp(from); err != nil {
+		s.SetPutHook(nil)
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// openDir opens the index directory and returns the sequence to index
+// from; a missing or foreign index is started over (from the log's start).
+func (t *Timeline) openDir() (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(t.dir, formatName))
+	fresh := err != nil || string(b) != formatText
+	var from uint64
+	if !fresh {
+		w, err := os.ReadFile(filepath.Join(t.dir, watermark))
+		if err != nil || len(w) != 8 {
+			fresh = true
+		} else if n := binary.LittleEndian.Uint64(w); n > catchUpMargin {
+			from = n - catchUpMargin
+		}
+	}
+	if fresh {
+		if err := os.RemoveAll(t.dir); err != nil {
+			return 0, err
+		}
+		if err := os.MkdirAll(t.dir, 0o755); err != nil {
+			return 0, err
+		}
+		if err := os.WriteFile(filepath.Join(t.dir, formatName), []byte(formatText), 0o644); err != nil {
+			return 0, err
+		}
+	}
+	wm, err := os.OpenFile(filepath.Join(t.dir, watermark), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	t.wm = wm
+	err = filepath.WalkDir(t.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".ev" {
+			return err
+		}
+		rel, _ := filepath.Rel(t.dir, p)
+		if h, ok := parseHourPath(rel); ok {
+			t.hours = append(t.hours, h)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	slices.Sort(t.hours)
+	return from, nil
+}
+
+// catchUp indexes the log's records from sequence from.
+func (t *Timeline) catchUp(from uint64) error {
+	for {
+		res, err := t.stream.Read(t.shard, from, 1000, 8<<20, false)
+		if err != nil {
+			return err
+		}
+		if len(res.Records) == 0 {
+			return nil
+		}
+		recs := make([]datastreams.CommittedRecord, len(res.Records))
+		for i, r := range res.Records {
+			recs[i] = datastreams.CommittedRecord{Seq: r.Seq, Time: r.Time, Data: r.Data}
+		}
+		if err := t.add(recs); err != nil {
+			return err
+		}
+		from = res.Next
+	}
+}
+
+// CheckRecord implements datastreams.PutHook: it refuses an event that
+// breaks the schema.
+func (t *Timeline) CheckRecord(data []byte, now time.Time) error {
+	_, err := parse(data, now, true)
+	var e *Error
+	if errors.As(err, &e) {
+		t.refused.Add(1)
+		return &datastreams.Error{Kind: datastreams.KindInvalidArgument, Message: e.Message}
+	}
+	return nil
+}
+
+// Committed implements datastreams.PutHook: it indexes the events among
+// durable records and tells the live readers.
+func (t *Timeline) Committed(recs []datastreams.CommittedRecord) {
+	if err := t.add(recs); err != nil {
+		t.log.Error("event index write failed; the events are indexed again from the log at the next write", "stream", t.stream.Name(), "err", err)
+	}
+}
+
+// add indexes the events among recs (records of shard 0).
+func (t *Timeline) add(recs []datastreams.CommittedRecord) error {
+	var evs []Event
+	var top uint64
+	for _, r := range recs {
+		if r.Shard != 0 {
+			continue
+		}
+		top = max(top, r.Seq+1)
+		ev, err := parse(r.Data, time.Unix(0, r.Time), false)
+		if err != nil {
+			continue
+		}
+		ev.Seq = r.Seq
+		ev.ID = datastreams.EncodeSeq(0, r.Seq)
+		evs = append(evs, ev)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	err := t.writeLocked(evs, top)
+	if err != nil && t.gap == 0 && len(recs) > 0 {
+		t.gap = recs[0].Seq
+	}
+	if len(evs) > 0 {
+		t.notifyLocked(evs)
+	}
+	if err == nil && t.gap != 0 {
+		// An earlier write failed: index what it lost, from the log.
+		from := t.gap
+		t.gap = 0
+		t.mu.Unlock()
+		err = t.catchUp(from)
+		t.mu.Lock()
+	}
+	return err
+}
+
+func (t *Timeline) writeLocked(evs []Event, top uint64) error {
+	byHour := map[int64][]byte{}
+	var order []int64
+	for i := range evs {
+		ev := &evs[i]
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq, typ: ev.Type, label: ev.Label, body: body}
+		enc := encodeEntry(&e)
+		for h := hourOf(e.start); h <= hourOf(max(e.start, e.end-1)); h++ {
+			if _, ok := byHour[h]; !ok {
+				order = append(order, h)
+			}
+			byHour[h] = append(byHour[h], enc...)
+			if b := t.cache[h]; b != nil {
+				b.insert(e)
+				t.cached++
+			}
+		}
+	}
+	for _, h := range order {
+		f, err := t.fileLocked(h)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(byHour[h]); err != nil {
+			return err
+		}
+	}
+	t.indexed.Add(uint64(len(evs)))
+	if top > t.next {
+		t.next = top
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], top)
+		if _, err := t.wm.WriteAt(b[:], 0); err != nil {
+			return err
+		}
+	}
+	t.evictLocked(-1)
+	return nil
+}
+
+func (b *bucket) insert(e entry) {
+	i, found := slices.BinarySearchFunc(b.entries, e, cmpEntry)
+	if found {
+		return
+	}
+	b.entries = slices.Insert(b.entries, i, e)
+}
+
+func cmpEntry(a, b entry) int {
+	switch {
+	case a.start < b.start:
+		return -1
+	case a.start > b.start:
+		return 1
+	case a.seq < b.seq:
+		return -1
+	case a.seq > b.seq:
+		return 1
+	}
+	return 0
+}
+
+func encodeEntry(e *entry) []byte {
+	typ, label := e.typ, e.label
+	n := payloadFixed + len(typ) + len(label) + len(e.body)
+	b := make([]byte, entryHeader, entryHeader+n)
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.start))
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.end))
+	b = binary.LittleEndian.AppendUint64(b, e.seq)
+	b = append(b, byte(len(typ)))
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(label)))
+	b = append(b, typ...)
+	b = append(b, label...)
+	b = append(b, e.body...)
+	binary.LittleEndian.PutUint32(b[0:], crc32.Checksum(b[entryHeader:], castagnoli))
+	binary.LittleEndian.PutUint32(b[4:], uint32(n))
+	return b
+}
+
+// decodeEntries reads the entries of an hour file; it stops at the first
+// torn or damaged one and returns the length of the good prefix.
+func decodeEntries(b []byte) ([]entry, int) {
+	var out []entry
+	off := 0
+	for len(b)-off >= entryHeader {
+		sum := binary.LittleEndian.Uint32(b[off:])
+		n := int(binary.LittleEndian.Uint32(b[off+4:]))
+		if n < payloadFixed || n > len(b)-off-entryHeader {
+			break
+		}
+		p := b[off+entryHeader : off+entryHeader+n]
+		if crc32.Checksum(p, castagnoli) != sum {
+			break
+		}
+		tl, ll := int(p[24]), int(binary.LittleEndian.Uint16(p[25:]))
+		if payloadFixed+tl+ll > n {
+			break
+		}
+		out = append(out, entry{
+			start: int64(binary.LittleEndian.Uint64(p)),
+			end:   int64(binary.LittleEndian.Uint64(p[8:])),
+			seq:   binary.LittleEndian.Uint64(p[16:]),
+			typ:   string(p[payloadFixed : payloadFixed+tl]),
+			label: string(p[payloadFixed+tl : payloadFixed+tl+ll]),
+			body:  p[payloadFixed+tl+ll:],
+		})
+		off += entryHeader + n
+	}
+	return out, off
+}
+
+func hourOf(ns int64) int64 {
+	h := ns / hourNs
+	if ns < 0 && ns%hourNs != 0 {
+		h--
+	}
+	return h
+}
+
+func hourPath(h int64) string {
+	t := time.Unix(h*3600, 0).UTC()
+	return filepath.Join(fmt.Sprintf("%04d", t.Year()), fmt.Sprintf("%02d", int(t.Month())), fmt.Sprintf("%02d", t.Day()), fmt.Sprintf("%02d.ev", t.Hour()))
+}
+
+func parseHourPath(rel string) (int64, bool) {
+	t, err := time.Parse("2006/01/02/15.ev", filepath.ToSlash(rel))
+	if err != nil {
+		return 0, false
+	}
+	return t.Unix() / 3600, true
+}
+
+func (t *Timeline) fileLocked(h int64) (*os.File, error) {
+	t.tick++
+	if f := t.files[h]; f != nil {
+		t.fileUse[h] = t.tick
+		return f, nil
+	}
+	if len(t.files) >= openFiles {
+		oldest, first := int64(0), true
+		for k := range t.files {
+			if first || t.fileUse[k] < t.fileUse[oldest] {
+				oldest, first = k, false
+			}
+		}
+		_ = t.files[oldest].Close()
+		delete(t.files, oldest)
+		delete(t.fileUse, oldest)
+	}
+	p := filepath.Join(t.dir, hourPath(h))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if i, found := slices.BinarySearch(t.hours, h); !found {
+		t.hours = slices.Insert(t.hours, i, h)
+	}
+	t.files[h] = f
+	t.fileUse[h] = t.tick
+	return f, nil
+}
+
+// bucketLocked returns hour h's entries, loading them when not cached.
+func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
+	t.tick++
+	if b := t.cache[h]; b != nil {
+		b.used = t.tick
+		return b, nil
+	}
+	p := filepath.Join(t.dir, hourPath(h))
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &bucket{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	es, good := decodeEntries(data)
+	if good < len(data) {
+		// A torn or damaged tail (a crash mid-write): cut it, so appends
+		// continue on a clean end; the records it held are in the log and
+		// are indexed again from it.
+		t.log.Warn("event index: cutting a damaged hour file", "stream", t.stream.Name(), "file", p, "good_bytes", good, "bytes", len(data))
+		if f := t.files[h]; f != nil {
+			_ = f.Close()
+			delete(t.files, h)
+			delete(t.fileUse, h)
+		}
+		if err := os.Truncate(p, int64(good)); err != nil {
+			return nil, err
+		}
+		if t.gap == 0 {
+			t.gap = 1
+		}
+	}
+	slices.SortFunc(es, cmpEntry)
+	es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
+	b := &bucket{entries: es, used: t.tick}
+	t.cache[h] = b
+	t.cached += len(es)
+	t.evictLocked(h)
+	return b, nil
+}
+
+// evictLocked drops the least recently used hours from memory while the
+// cache is over budget, never keep.
+func (t *Timeline) evictLocked(keep int64) {
+	for t.cached > cacheEntries && len(t.cache) > 1 {
+		var victim int64
+		var vb *bucket
+		for h, b := range t.cache {
+			if h != keep && (vb == nil || b.used < vb.used) {
+				victim, vb = h, b
+			}
+		}
+		if vb == nil {
+			return
+		}
+		t.cached -= len(vb.entries)
+		delete(t.cache, victim)
+	}
+}
+
+// Query reads the events overlapping a producer-time range, in time order.
+func (t *Timeline) Query(q Query) (Page, error) {
+	if q.To <= q.From {
+		return Page{}, &Error{Message: "The end of the range must be after its start."}
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 0 || limit > MaxLimit {
+		return Page{}, &Error{Message: fmt.Sprintf("The limit %d is outside 1 to %d.", q.Limit, MaxLimit)}
+	}
+	cs, cq := int64(-1<<63), uint64(0)
+	hasCursor := q.After != ""
+	if hasCursor {
+		var ok bool
+		if cs, cq, ok = ParseToken(q.After); !ok {
+			return Page{}, &Error{Message: "The page token is not one this range returned."}
+		}
+	}
+	first, _ := t.shard.Log().Bounds()
+	keep := func(e *entry) bool {
+		if e.seq < first || !e.overlaps(q.From, q.To) {
+			return false
+		}
+		if len(q.Types) > 0 && !slices.Contains(q.Types, e.typ) {
+			return false
+		}
+		return len(q.Labels) == 0 || slices.Contains(q.Labels, e.label)
+	}
+	hFrom, hTo := hourOf(q.From), hourOf(q.To-1)
+	startH := hFrom
+	if hasCursor && hourOf(cs) > hFrom {
+		startH = hourOf(cs)
+	}
+	var picked []entry
+	more := false
+	t.mu.Lock()
+	i, _ := slices.BinarySearch(t.hours, startH)
+	hours := t.hours[i:]
+scan:
+	for _, h := range hours {
+		if h > hTo {
+			break
+		}
+		b, err := t.bucketLocked(h)
+		if err != nil {
+			t.mu.Unlock()
+			return Page{}, err
+		}
+		es := b.entries
+		j := 0
+		if hasCursor {
+			j, _ = slices.BinarySearchFunc(es, entry{start: cs, seq: cq}, cmpEntry)
+		}
+		for ; j < len(es); j++ {
+			e := &es[j]
+			if e.start >= q.To {
+				break
+			}
+			if hasCursor && !e.after(cs, cq) {
+				continue
+			}
+			if h != hFrom && e.start < h*hourNs {
+				continue // seen in an earlier hour of this range
+			}
+			if !keep(e) {
+				continue
+			}
+			if len(picked) == limit {
+				more = true
+				break scan
+			}
+			picked = append(picked, *e)
+		}
+	}
+	t.mu.Unlock()
+	page := Page{Events: make([]Event, len(picked))}
+	for k := range picked {
+		if err := json.Unmarshal(picked[k].body, &page.Events[k]); err != nil {
+			return Page{}, fmt.Errorf("event index: entry %d: %w", picked[k].seq, err)
+		}
+		page.Events[k].Seq = picked[k].seq
+	}
+	if more {
+		last := picked[len(picked)-1]
+		page.Next = Token(last.start, last.seq)
+	}
+	return page, nil
+}
+
+func (e *entry) overlaps(from, to int64) bool {
+	return e.start < to && (e.start >= from || e.end > from)
+}
+
+// Token is the page token after the event at start (Unix ns) with
+// sequence seq.
+func Token(start int64, seq uint64) string {
+	return strconv.FormatInt(start, 10) + "." + strconv.FormatUint(seq, 10)
+}
+
+// ParseToken reads a page token.
+func ParseToken(s string) (start int64, seq uint64, ok bool) {
+	a, b, found := cutLast(s, '.')
+	if !found || a == "" || b == "" || len(s) > 41 {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	seq, err = strconv.ParseUint(b, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, seq, true
+}
+
+func cutLast(s string, c byte) (string, string, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == c {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// Trim removes the hours that end at or before horizon (Unix ns): those
+// whose events all fell out of the retention window.
+func (t *Timeline) Trim(horizon int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, h := range t.hours {
+		if (h+1)*hourNs > horizon {
+			break
+		}
+		if f := t.files[h]; f != nil {
+			_ = f.Close()
+			delete(t.files, h)
+			delete(t.fileUse, h)
+		}
+		if b := t.cache[h]; b != nil {
+			t.cached -= len(b.entries)
+			delete(t.cache, h)
+		}
+		p := filepath.Join(t.dir, hourPath(h))
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.log.Warn("event index trim", "stream", t.stream.Name(), "err", err)
+			break
+		}
+		// Empty day, month and year directories go with their last hour.
+		for d := filepath.Dir(p); d != t.dir; d = filepath.Dir(d) {
+			if os.Remove(d) != nil {
+				break
+			}
+		}
+		n++
+	}
+	t.hours = t.hours[n:]
+}
+
+// Indexed, Refused and Dropped count events indexed, refused by the
+// schema, and dropped for live readers that did not keep up.
+func (t *Timeline) Indexed() uint64 { return t.indexed.Load() }
+
+// Refused counts records refused by the schema.
+func (t *Timeline) Refused() uint64 { return t.refused.Load() }
+
+// Dropped counts events not delivered to a slow live reader.
+func (t *Timeline) Dropped() uint64 { return t.dropped.Load() }
+
+// Close closes the files and ends every live subscription.
+func (t *Timeline) Close() {
+	t.stream.SetPutHook(nil)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.closed = true
+	for _, f := range t.files {
+		_ = f.Close()
+	}
+	if t.wm != nil {
+		_ = t.wm.Close()
+	}
+	for s := range t.subs {
+		close(s.c)
+	}
+	t.subs = nil
+	close(t.changed)
+}

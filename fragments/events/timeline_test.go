@@ -1,0 +1,145 @@
+package events_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/fragments/events"
+)
+
+func openCore(t *testing.T, dir string) *datastreams.Core {
+	t.Helper()
+	c := &datastreams.Core{Dir: dir}
+	if err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func eventStream(t *testing.T, c *datastreams.Core) *datastreams.Stream {
+	t.Helper()
+	s, err := c.Stream("cam.events")
+	if err == nil {
+		return s
+	}
+	s, err = c.CreateStream("cam.events", datastreams.CreateOptions{ShardCount: 1, Mode: datastreams.ModeOnDemand,
+		RetentionHours: 24, Kind: datastreams.StreamKindEvents, Immediate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func put(t *testing.T, s *datastreams.Stream, recs ...string) []datastreams.PutResult {
+	t.Helper()
+	es := make([]datastreams.PutEntry, len(recs))
+	for i, r := range recs {
+		es[i] = datastreams.PutEntry{Key: []byte("k"), Data: []byte(r)}
+	}
+	res, err := s.Put(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestTimeline writes events across three hours (one spanning two), reads
+// ranges with edges, filters and pages, and reads them again after a
+// restart and after the index is lost.
+func TestTimeline(t *testing.T) {
+	dir := t.TempDir()
+	c := openCore(t, dir)
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := tl.Subscribe(1000)
+	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	var recs []string
+	for i := range 300 {
+		at := base.Add(time.Duration(i) * 30 * time.Second) // 0 .. 2.5 h
+		recs = append(recs, fmt.Sprintf(`{"type":"detection","time":%q,"label":%q,"score":0.5,"box":[0.1,0.1,0.2,0.2]}`,
+			at.Format(time.RFC3339Nano), []string{"person", "car"}[i%2]))
+	}
+	// One long event from 0:50 for 20 minutes, one non-event, one refused.
+	recs = append(recs, fmt.Sprintf(`{"type":"motion","time":%q,"duration":1200}`, base.Add(50*time.Minute).Format(time.RFC3339Nano)),
+		`not json`, `{"type":"detection","box":[0.5,0.5,0.6,0.1]}`)
+	res := put(t, s, recs...)
+	var de *datastreams.Error
+	if !errors.As(res[len(res)-1].Err, &de) || de.Kind != datastreams.KindInvalidArgument {
+		t.Fatalf("refused record: %v", res[len(res)-1].Err)
+	}
+	for _, r := range res[:len(res)-1] {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if got := len(sub.C()); got != 301 {
+		t.Fatalf("live events %d, want 301", got)
+	}
+	check := func(tl *events.Timeline) {
+		t.Helper()
+		// [1:00, 1:10): 20 detections, and the motion event (0:50–1:10).
+		q := events.Query{From: base.Add(time.Hour).UnixNano(), To: base.Add(70 * time.Minute).UnixNano()}
+		p, err := tl.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Events) != 21 || p.Events[0].Type != "motion" || p.Next != "" {
+			t.Fatalf("got %d events, first %+v", len(p.Events), p.Events[0])
+		}
+		for i := 1; i < len(p.Events); i++ {
+			if p.Events[i].Time.Before(p.Events[i-1].Time) {
+				t.Fatal("out of order")
+			}
+		}
+		// Paged, filtered by label, across hours: the 150 cars of 0–2.5 h.
+		q = events.Query{From: base.UnixNano(), To: base.Add(3 * time.Hour).UnixNano(), Labels: []string{"car"}, Limit: 40}
+		seen := map[string]bool{}
+		for pages := 0; ; pages++ {
+			p, err := tl.Query(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Events {
+				if e.Label != "car" || seen[e.ID] {
+					t.Fatalf("event %+v", e)
+				}
+				seen[e.ID] = true
+			}
+			if p.Next == "" {
+				break
+			}
+			q.After = p.Next
+		}
+		if len(seen) != 150 {
+			t.Fatalf("paged %d cars, want 150", len(seen))
+		}
+		// End exclusive, start inclusive for instants.
+		at := base.Add(30 * time.Second).UnixNano()
+		p, _ = tl.Query(events.Query{From: at, To: at + 1})
+		if len(p.Events) != 1 {
+			t.Fatalf("[at, at+1ns): %d", len(p.Events))
+		}
+		p, _ = tl.Query(events.Query{From: at - int64(time.Second), To: at})
+		if len(p.Events) != 0 {
+			t.Fatalf("[at-1s, at): %d", len(p.Events))
+		}
+	}
+	check(tl)
+	tl.Close()
+	// Restart: the index on disk.
+	tl, err = events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(tl)
+	tl.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
