@@ -24,6 +24,7 @@ type Clip struct {
 	Fragments int
 	Start     time.Time // producer or server time of the first fragment, as selected
 	Duration  time.Duration
+	Events    int // events carried as emsg boxes (see EmsgScheme)
 }
 
 // ClipRange builds the clip of the fragments whose kind time lies in
@@ -55,6 +56,8 @@ func ClipRange(st *fragments.Store, kind fragments.IndexTime, start, end time.Ti
 // moved into one presentation. It starts at the first fragment that
 // begins on a keyframe and stops at the limits or where the codec
 // configuration changes (a clip has one sample description per track).
+// The events of the stream's timeline that overlap the clip's fragments
+// are emsg boxes after the mdat (see EmsgScheme).
 func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, error) {
 	var (
 		init    *cmaf.Init
@@ -67,6 +70,8 @@ func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, erro
 		dur     int64
 		startNS int64
 		vp8     bool
+		spans   []clipSpan
+		video   uint32 // the video track's timescale (else the first track's)
 	)
 	for _, e := range entries {
 		if n == MaxClipFragments || (n > 0 && size+e.Size > MaxClipBytes) {
@@ -98,6 +103,9 @@ func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, erro
 				}
 				tracks[it.ID] = &pmp4.Track{ID: it.ID, TimeScale: it.TimeScale, Codec: codec}
 				order = append(order, it.ID)
+				if video == 0 || (it.Codec.IsVideo() && !tracks[order[0]].Codec.IsVideo()) {
+					video = it.TimeScale
+				}
 			}
 			startNS = e.ProducerTime
 		} else if f.InitID != initID {
@@ -106,6 +114,9 @@ func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, erro
 		parts, err := cmaf.Demux(f.Media)
 		if err != nil {
 			return nil, fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(f.Seq), err)
+		}
+		if s, ok := cmaf.StartTime(parts, init); ok {
+			spans = append(spans, clipSpan{producer: f.ProducerTime, duration: f.Duration, start: s})
 		}
 		for _, p := range parts {
 			for _, pt := range p.Tracks {
@@ -156,5 +167,10 @@ func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, erro
 	if vp8 {
 		cmaf.RenameSampleEntries(buf.Bytes(), "vp09", "vp08")
 	}
-	return &Clip{Bytes: buf.Bytes(), Fragments: n, Start: time.Unix(0, startNS), Duration: time.Duration(dur)}, nil
+	emsg, nev, err := clipEmsg(st.Timeline(), spans, origin, video)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(emsg)
+	return &Clip{Bytes: buf.Bytes(), Fragments: n, Start: time.Unix(0, startNS), Duration: time.Duration(dur), Events: nev}, nil
 }

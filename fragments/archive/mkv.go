@@ -22,7 +22,9 @@ import (
 // fragment, each with the KVS tags AWS_KINESISVIDEO_FRAGMENT_NUMBER,
 // AWS_KINESISVIDEO_SERVER_TIMESTAMP and AWS_KINESISVIDEO_PRODUCER_TIMESTAMP
 // (decimal seconds with milliseconds) before its cluster, as
-// GetMediaForFragmentList answers. The cluster timecode is the producer
+// GetMediaForFragmentList answers, followed by one mkv.TagEvent tag per
+// event of the stream's timeline that overlaps the fragment's producer
+// time span (see MaxMKVEvents). The cluster timecode is the producer
 // timestamp in milliseconds.
 func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
 	var (
@@ -87,6 +89,11 @@ func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
 			}
 		}
 		sortFramesByTime(mf.Frames)
+		evTags, err := mkvEventTags(st.Timeline(), f.ProducerTime, f.ProducerTime+max(f.Duration, 1))
+		if err != nil {
+			return err
+		}
+		mf.PreTags = append(mf.PreTags, evTags...)
 		if err := mkv.WriteFragment(w, mf); err != nil {
 			return err
 		}

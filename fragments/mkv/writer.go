@@ -110,6 +110,20 @@ const (
 	TagExceptionMessage      = "AWS_KINESISVIDEO_EXCEPTION_MESSAGE"
 )
 
+// Tag names of Eddy's own, before the Cluster after the KVS tags (user
+// metadata must not start with AWS, so these cannot clash with KVS's).
+const (
+	// TagEvent carries one event of the stream's timeline that overlaps
+	// the fragment: its TagString is the event's JSON, as the events API
+	// returns it (id, type, time, duration, label, score, box, attributes,
+	// serverTime). A fragment has one such tag per event, in time order.
+	TagEvent = "EDDY_EVENT"
+	// TagEventsTruncated is present (value "true") when more events
+	// overlap the fragment than one fragment carries; the events API has
+	// them all.
+	TagEventsTruncated = "EDDY_EVENTS_TRUNCATED"
+)
+
 // Limits enforced by the writer (as input validation) and by the reader (against
 // hostile input). A document the writer accepts is always within the reader's limits.
 const (
@@ -180,6 +194,20 @@ func (f *Fragment) Tag(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TagValues returns the values of all tags called name, PreTags first, in
+// document order (for example every TagEvent of a fragment).
+func (f *Fragment) TagValues(name string) []string {
+	var vs []string
+	for _, ts := range [][]Tag{f.PreTags, f.PostTags} {
+		for _, t := range ts {
+			if t.Name == name {
+				vs = append(vs, t.Value)
+			}
+		}
+	}
+	return vs
 }
 
 // ErrorTags returns the tags KVS GetMedia sends when it cannot deliver a
