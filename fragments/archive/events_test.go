@@ -321,3 +321,28 @@ func TestClipWithoutEvents(t *testing.T) {
 		t.Errorf("clip without events has %d events", clip.Events)
 	}
 }
+
+// FuzzMKVEvents reads arbitrary bytes as a GetMediaForFragmentList answer
+// and decodes the events of each fragment: errors, never a panic.
+func FuzzMKVEvents(f *testing.F) {
+	tracks := []mkv.Track{{Number: 1, UID: 1, Type: mkv.Video, CodecID: "V_VP8", Width: 2, Height: 2}}
+	for _, v := range []string{`{"id":"1","type":"detection","time":"2026-12-06T10:00:01.25Z","label":"person","box":[0,0,1,1]}`, `{"id":`, `[]`, `null`} {
+		var b bytes.Buffer
+		_ = mkv.WriteFragment(&b, &mkv.Fragment{Tracks: tracks, Frames: []mkv.Frame{{Track: 1, Key: true, Data: []byte{1}}},
+			PreTags: []mkv.Tag{{Name: mkv.TagFragmentNumber, Value: "1"}, {Name: mkv.TagEvent, Value: v}}})
+		f.Add(b.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := mkv.NewReader(bytes.NewReader(b))
+		for range 16 {
+			fr, err := r.Next()
+			if err != nil {
+				return
+			}
+			evs, err := archive.MKVEvents(fr)
+			if err == nil && len(evs) != len(fr.TagValues(mkv.TagEvent)) {
+				t.Fatalf("%d events of %d tags", len(evs), len(fr.TagValues(mkv.TagEvent)))
+			}
+		}
+	})
+}
