@@ -65,7 +65,7 @@ func (m mediaEvent) check(got events.Event) error {
 // keyframe they were written against plus the offset, with the event's
 // JSON as payload; ffmpeg decodes both and ffprobe reads the clip's
 // duration; clip.mp4 serves the same bytes with an exact Content-Length
-// and a Range of the clip's tail.
+// and a Range of the clip's tail, and headless Chromium plays it to the end.
 func TestEventsInMedia(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	t.Parallel()
@@ -275,5 +275,12 @@ func TestEventsInMedia(t *testing.T) {
 			resp.Header.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", len(clip)-1000, len(clip)-1, len(clip)) {
 			t.Fatalf("Range of the tail: %d, %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Range"), len(tail))
 		}
+
+		// Chromium plays it, seeks near its end and plays to the end.
+		t.Run("Chromium", func(t *testing.T) {
+			node, chromium := needBrowser(t)
+			runBrowserTest(ctx, t, node, chromium, "test/clip_play.mjs", "EDDY_URL="+e.URL,
+				"EDDY_CLIP="+strings.TrimPrefix(u, e.URL), "EDDY_CLIP_SECONDS=6")
+		})
 	})
 }
