@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 
 	mp4ff "github.com/Eyevinn/mp4ff/mp4"
 
@@ -86,9 +87,13 @@ func mkvEventTags(tl *events.Timeline, from, to int64) ([]mkv.Tag, error) {
 	}
 	tags := make([]mkv.Tag, 0, len(evs)+1)
 	for i := range evs {
-		b, err := json.Marshal(&evs[i])
+		b, err := eventJSON(&evs[i])
 		if err != nil {
 			return nil, err
+		}
+		if len(b) > mkv.MaxStringSize { // not for events within the schema's limits
+			more = true
+			continue
 		}
 		tags = append(tags, mkv.Tag{Name: mkv.TagEvent, Value: string(b)})
 	}
@@ -96,6 +101,55 @@ func mkvEventTags(tl *events.Timeline, from, to int64) ([]mkv.Tag, error) {
 		tags = append(tags, mkv.Tag{Name: mkv.TagEventsTruncated, Value: "true"})
 	}
 	return tags, nil
+}
+
+// eventJSON is the event's JSON as the events API has it, with <, > and &
+// as themselves rather than \u003c, \u003e and \u0026 (the timeline
+// stores attributes escaped), so that the attributes read back as
+// written and the schema's largest fit an MKV string six times over.
+func eventJSON(ev *events.Event) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
+		return nil, err
+	}
+	return unescapeHTML(bytes.TrimSuffix(b.Bytes(), []byte("\n"))), nil
+}
+
+// unescapeHTML replaces the escapes \u003c, \u003e and \u0026 (any hex
+// case) inside the strings of the valid JSON text b by the characters they
+// stand for, leaving every other escape as it is: the same JSON value.
+func unescapeHTML(b []byte) []byte {
+	out := b[:0:0]
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case !inString:
+			inString = c == '"'
+		case c == '"':
+			inString = false
+		case c == '\\' && i+1 < len(b):
+			if b[i+1] == 'u' && i+5 < len(b) {
+				switch strings.ToLower(string(b[i+2 : i+6])) {
+				case "003c":
+					out, i = append(out, '<'), i+5
+					continue
+				case "003e":
+					out, i = append(out, '>'), i+5
+					continue
+				case "0026":
+					out, i = append(out, '&'), i+5
+					continue
+				}
+			}
+			out, i = append(out, c, b[i+1]), i+1 // the escape and the character it escapes
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // MKVEvents decodes the events an MKV fragment carries (its
@@ -153,7 +207,7 @@ func clipEmsg(tl *events.Timeline, spans []clipSpan, origin float64, timescale u
 			dur = max(dur+pres, 0)
 			pres = 0
 		}
-		data, err := json.Marshal(ev)
+		data, err := eventJSON(ev)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,6 +344,102 @@ func FuzzMKVEvents(f *testing.F) {
 			if err == nil && len(evs) != len(fr.TagValues(mkv.TagEvent)) {
 				t.Fatalf("%d events of %d tags", len(evs), len(fr.TagValues(mkv.TagEvent)))
 			}
+		}
+	})
+}
+
+// TestMKVEventLimits: a fragment overlapped by more events than one MKV
+// fragment carries gets the first MaxMKVEvents in time order and the
+// EDDY_EVENTS_TRUNCATED tag; an event with the largest attributes the
+// schema allows, all characters JSON could escape, still fits its tag.
+func TestMKVEventLimits(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	clk := datastreamstest.NewClock(t0.Add(time.Minute))
+	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := m.Store("cam")
+	out := fragmentstest.RunFragmenter(t, &fragmenter.Fragmenter{Tracks: []media.Track{fragmentstest.Tracks()[0]}}, fragmentstest.Synth(2, 50, t0))
+	if len(out) != 1 {
+		t.Fatalf("%d fragments, want 1", len(out))
+	}
+	seq, err := st.Append(out[0].Init, out[0].F)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := core.Stream("cam.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := `{"html":"` + strings.Repeat("<&>", (events.MaxAttributesBytes-12)/3) + `"}`
+	es := []datastreams.PutEntry{{Key: []byte("k"), Data: []byte(fmt.Sprintf(`{"type":"big","time":%q,"attributes":%s}`, t0.Format(time.RFC3339Nano), big))}}
+	for i := range archive.MaxMKVEvents + 10 {
+		at := t0.Add(time.Millisecond + time.Duration(i)*time.Millisecond)
+		es = append(es, datastreams.PutEntry{Key: []byte("k"), Data: []byte(fmt.Sprintf(`{"type":"tick","time":%q}`, at.Format(time.RFC3339Nano)))})
+	}
+	res, err := s.Put(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("record %d: %v", i, r.Err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := archive.WriteMKV(st, &buf, []uint64{seq}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := mkv.NewReader(&buf).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := archive.MKVEvents(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != archive.MaxMKVEvents {
+		t.Fatalf("%d events, want %d; first %s %s, tags %d", len(evs), archive.MaxMKVEvents, evs[0].Type, evs[0].Time, len(f.PreTags))
+	}
+	if v, ok := f.Tag(mkv.TagEventsTruncated); !ok || v != "true" {
+		t.Errorf("no %s tag", mkv.TagEventsTruncated)
+	}
+	if evs[0].Type != "big" || !bytes.Equal(evs[0].Attributes, []byte(big)) {
+		t.Errorf("first event %s with %d bytes of attributes, want the big one (%d)", evs[0].Type, len(evs[0].Attributes), len(big))
+	}
+	last := evs[len(evs)-1]
+	if want := t0.Add(time.Duration(archive.MaxMKVEvents-1) * time.Millisecond); last.Type != "tick" || !last.Time.Equal(want) {
+		t.Errorf("last event %s at %s, want the tick at %s", last.Type, last.Time.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+}
+
+// FuzzUnescapeHTML: for any JSON value, Go's escaped encoding with <, >
+// and & put back is valid JSON of the same value.
+func FuzzUnescapeHTML(f *testing.F) {
+	for _, s := range []string{`{"a":"<&>"}`, `["\\u003c","\\\\u003c",1e3]`, `"\u2028<"`, `{"k\u003c":[null,true,{"x":"\"&\""}]}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			return
+		}
+		esc, err := json.Marshal(v)
+		if err != nil {
+			return
+		}
+		out := archive.UnescapeHTML(bytes.Clone(esc))
+		var back any
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%s -> %s: %v", esc, out, err)
+		}
+		again, _ := json.Marshal(back)
+		if !bytes.Equal(again, esc) {
+			t.Fatalf("%s -> %s reads back as %s", esc, out, again)
+		}
+		if bytes.Contains(out, []byte(`\u003c`)) && !bytes.Contains(esc, []byte(`\\u003c`)) {
+			t.Fatalf("%s: an escape left in %s", esc, out)
 		}
 	})
 }
