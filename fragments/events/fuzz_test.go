@@ -83,7 +83,7 @@ func FuzzParseToken(f *testing.F) {
 // FuzzDecodeEntries: an hour file of any content decodes without a panic,
 // and good entries are found after any garbage.
 func FuzzDecodeEntries(f *testing.F) {
-	good := encodeEntry(&entry{start: 5, end: 9, seq: 3, typ: "t", label: "l", body: []byte(`{"id":"x"}`)})
+	good := encodeEntry(&entry{start: 5, end: 9, seq: 3, typ: []byte("t"), label: []byte("l"), body: []byte(`{"id":"x"}`)})
 	f.Add([]byte{}, good)
 	f.Add([]byte("garbage"), good)
 	f.Fuzz(func(t *testing.T, garbage, tail []byte) {
@@ -93,7 +93,7 @@ func FuzzDecodeEntries(f *testing.F) {
 			t.Fatalf("found %d of the 2 good entries after %d bytes of garbage", len(es), len(garbage))
 		}
 		last := es[len(es)-1]
-		if last.start != 5 || last.end != 9 || last.seq != 3 || last.typ != "t" || last.label != "l" {
+		if last.start != 5 || last.end != 9 || last.seq != 3 || string(last.typ) != "t" || string(last.label) != "l" {
 			t.Fatalf("entry %+v", last)
 		}
 	})

@@ -66,6 +66,9 @@ type Query struct {
 	Limit int
 	// After is a page token from an earlier Page.Next of the same range.
 	After string
+	// Raw returns the events as their JSON (Page.Raw), not decoded: what
+	// a reader that only passes them on (the REST API) wants.
+	Raw bool
 }
 
 // Page limits.
@@ -77,6 +80,9 @@ const (
 // Page is one page of a range read, in time order (start, then ID).
 type Page struct {
 	Events []Event
+	// Raw holds the events' JSON (the form of Event) instead of Events
+	// when the query asked for it.
+	Raw []json.RawMessage
 	// Next is the token of the next page; empty when this is the last.
 	Next string
 }
@@ -84,7 +90,7 @@ type Page struct {
 type entry struct {
 	start, end int64
 	seq        uint64
-	typ, label string
+	typ, label []byte // slices of the hour file as read (no copies)
 	body       []byte
 }
 
@@ -290,7 +296,7 @@ func (t *Timeline) writeLocked(evs []Event, top uint64) error {
 		if err != nil {
 			return err
 		}
-		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq, typ: ev.Type, label: ev.Label, body: body}
+		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq, typ: []byte(ev.Type), label: []byte(ev.Label), body: body}
 		enc := encodeEntry(&e)
 		for h := hourOf(e.start); h <= hourOf(max(e.start, e.end-1)); h++ {
 			if _, ok := byHour[h]; !ok {
@@ -403,8 +409,8 @@ func decodeEntry(b []byte) (entry, int, bool) {
 		start: int64(binary.LittleEndian.Uint64(p)),
 		end:   int64(binary.LittleEndian.Uint64(p[8:])),
 		seq:   binary.LittleEndian.Uint64(p[16:]),
-		typ:   string(p[payloadFixed : payloadFixed+tl]),
-		label: string(p[payloadFixed+tl : payloadFixed+tl+ll]),
+		typ:   p[payloadFixed : payloadFixed+tl],
+		label: p[payloadFixed+tl : payloadFixed+tl+ll],
 		body:  p[payloadFixed+tl+ll:],
 	}, entryHeader + n, true
 }
@@ -491,7 +497,9 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 		if skipped > 0 {
 			t.log.Warn("event index: skipped damaged bytes of an hour file (a torn write; its records are indexed again from the log)", "stream", t.stream.Name(), "file", p, "bytes", skipped)
 		}
-		slices.SortFunc(es, cmpEntry)
+		if !slices.IsSortedFunc(es, cmpEntry) {
+			slices.SortFunc(es, cmpEntry)
+		}
 		es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
 		b := &bucket{entries: es, used: t.tick}
 		t.cache[h] = b
@@ -545,10 +553,10 @@ func (t *Timeline) Query(q Query) (Page, error) {
 		if e.seq < first || !e.overlaps(q.From, q.To) {
 			return false
 		}
-		if len(q.Types) > 0 && !slices.Contains(q.Types, e.typ) {
+		if len(q.Types) > 0 && !slices.Contains(q.Types, string(e.typ)) {
 			return false
 		}
-		return len(q.Labels) == 0 || slices.Contains(q.Labels, e.label)
+		return len(q.Labels) == 0 || slices.Contains(q.Labels, string(e.label))
 	}
 	hFrom, hTo := hourOf(q.From), hourOf(q.To-1)
 	startH := hFrom
@@ -605,8 +613,16 @@ scan:
 		}
 	}
 	t.mu.Unlock()
-	page := Page{Events: make([]Event, len(picked))}
-	for k := range picked {
+	var page Page
+	if q.Raw {
+		page.Raw = make([]json.RawMessage, len(picked))
+		for k := range picked {
+			page.Raw[k] = picked[k].body
+		}
+	} else {
+		page.Events = make([]Event, len(picked))
+	}
+	for k := range page.Events {
 		if err := json.Unmarshal(picked[k].body, &page.Events[k]); err != nil {
 			return Page{}, fmt.Errorf("event index: entry %d: %w", picked[k].seq, err)
 		}

@@ -225,7 +225,7 @@ func TestSlowSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tl.Close()
-	slow, fast := tl.Subscribe(4), tl.Subscribe(1)
+	slow, fast := tl.Subscribe(4), tl.Subscribe(200)
 	got := make(chan int)
 	go func() {
 		n := 0
