@@ -3,6 +3,7 @@ package hls
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,40 @@ func TestDateRangeTags(t *testing.T) {
 		}
 		if !strings.Contains(pl, "#EXT-X-PROGRAM-DATE-TIME:"+iso(starts[0].Add(-producerLag))+"\n") {
 			t.Errorf("program date time not on the producer clock:\n%s", pl)
+		}
+	})
+	// LIVE: the window reaches one target duration past the newest video,
+	// so the event written for the live edge ("late") is listed already.
+	t.Run("live", func(t *testing.T) {
+		f.clk.Set(f.at)
+		u, code := f.session(map[string]any{"StreamName": "cam"})
+		if code != 200 {
+			t.Fatalf("LIVE session: %d", code)
+		}
+		_, pl := f.get(u)
+		got := dateRangeLine.FindAllString(pl, -1)
+		wantLate := `#EXT-X-DATERANGE:ID="` + ids[3] + `",CLASS="video.eddy.event.late",START-DATE="` + iso(starts[4].Add(2500*time.Millisecond)) + `",X-TYPE="late"`
+		if len(got) != 3 || got[0] != wantDetection || got[1] != wantDoor || got[2] != wantLate {
+			t.Fatalf("LIVE date ranges:\n%s\nin\n%s", strings.Join(got, "\n"), pl)
+		}
+	})
+	// LIVE_REPLAY: an event is listed once the fragment covering it is.
+	t.Run("live replay", func(t *testing.T) {
+		u, code := f.session(map[string]any{"StreamName": "cam", "PlaybackMode": "LIVE_REPLAY",
+			"HLSFragmentSelector": map[string]any{"FragmentSelectorType": "SERVER_TIMESTAMP",
+				"TimestampRange": map[string]any{"StartTimestamp": secs(starts[0])}}})
+		if code != 200 {
+			t.Fatalf("LIVE_REPLAY session: %d", code)
+		}
+		for _, step := range []struct {
+			advance time.Duration
+			want    []string
+		}{{0, nil}, {2 * time.Second, []string{wantDetection}}, {10 * time.Second, []string{wantDetection, wantDoor}}} {
+			f.clk.Advance(step.advance)
+			_, pl := f.get(u)
+			if got := dateRangeLine.FindAllString(pl, -1); !slices.Equal(got, step.want) {
+				t.Fatalf("after %s more: date ranges\n%s\nwant\n%s", step.advance, strings.Join(got, "\n"), strings.Join(step.want, "\n"))
+			}
 		}
 	})
 	t.Run("window without events", func(t *testing.T) {
