@@ -32,7 +32,7 @@ import (
 
 // MaxDateRanges caps the EXT-X-DATERANGE tags of one playlist: an
 // ON_DEMAND playlist carries the first MaxDateRanges events of its window,
-// LIVE and LIVE_REPLAY ones the newest (at most MaxDateRanges).
+// LIVE and LIVE_REPLAY ones the newest MaxDateRanges.
 const MaxDateRanges = 256
 
 // maxXAttributes is the longest X-ATTRIBUTES value (escaped) a tag
@@ -66,14 +66,28 @@ func (s *Server) eventWindow(sess *session, st *fragments.Store, segs []segment)
 	if sess.Mode == ModeOnDemand {
 		return eventsFrom(tl, from, to, MaxDateRanges)
 	}
-	// The newest: halve the range from its end until its events fit.
-	for span := to - from; ; span /= 2 {
-		f := max(from, to-span)
-		evs, full, err := eventsFromFull(tl, f, to, MaxDateRanges)
-		if err != nil || !full || span <= 1 {
-			return evs, err
-		}
+	return newestEvents(tl, from, to, MaxDateRanges)
+}
+
+// newestEvents returns the newest n events starting in [from, to), in
+// time order: when more than n start there, the newest n of the later
+// half and, if those are fewer, the newest of the earlier half for the
+// rest. Each read returns at most n events.
+func newestEvents(tl *events.Timeline, from, to int64, n int) ([]events.Event, error) {
+	evs, full, err := eventsFromFull(tl, from, to, n)
+	if err != nil || !full || to-from < 2 {
+		return evs, err
 	}
+	mid := from + (to-from)/2
+	right, err := newestEvents(tl, mid, to, n)
+	if err != nil || len(right) == n {
+		return right, err
+	}
+	left, err := newestEvents(tl, from, mid, n-len(right))
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
 }
 
 // eventsFrom returns at most limit events starting in [from, to).
