@@ -173,7 +173,9 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segmen
 	}
 	evs, err := s.eventWindow(sess, st, segs)
 	if err != nil {
-		return "", err
+		// The video plays without its events rather than not at all.
+		s.Logger.Warn("events of a playlist's window unreadable; listed without them", "component", "hls", "stream", sess.Stream, "err", err)
+		evs = nil
 	}
 	ranges := dateRanges(sess, segs, evs)
 	// EXT-X-DATERANGE needs EXT-X-PROGRAM-DATE-TIME (see daterange.go).
