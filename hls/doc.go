@@ -8,5 +8,6 @@
 // serving, including the MPEG-TS muxer. It reads the fragment store and
 // speaks the Kinesis Video API through fragments/kvsapi; it must not
 // re-mux what the store already holds as CMAF, and knows nothing of WebRTC
-// or RTSP.
+// or RTSP. Media playlists carry the events of the stream's timeline
+// (fragments/events) in their window as EXT-X-DATERANGE tags (daterange.go).
 package hls

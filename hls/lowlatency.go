@@ -99,16 +99,24 @@ func (s *Server) llMedia(w http.ResponseWriter, r *http.Request, sess *session, 
 	if e, ok := st.Last(); ok {
 		stored = e.Seq
 	}
+	// An event indexed since the rendering makes it stale too, but at
+	// most once a part target: a busy event stream costs one rendering a
+	// part, and its events are listed by the next part's playlist.
+	indexed := uint64(0)
+	if tl := st.Timeline(); tl != nil {
+		indexed = tl.Indexed()
+	}
+	now := time.Now()
 	c := s.llCache(key)
 	c.mu.Lock()
-	if !c.ok || c.gen != v.Gen || c.stored != stored {
+	if !c.ok || c.gen != v.Gen || c.stored != stored || (c.indexed != indexed && now.Sub(c.at) >= v.Target) {
 		body, err := s.llPlaylist(sess, st, &v)
 		if err != nil {
 			c.mu.Unlock()
 			kvsapi.WriteError(w, err)
 			return
 		}
-		c.body, c.gen, c.stored, c.ok = body, v.Gen, stored, true
+		c.body, c.gen, c.stored, c.indexed, c.at, c.ok = body, v.Gen, stored, indexed, now, true
 	}
 	body := c.body
 	c.mu.Unlock()
@@ -133,7 +141,10 @@ type llRendered struct {
 	ok     bool
 	gen    uint64 // fragments.LiveView.Gen
 	stored uint64 // the store's last fragment
-	body   string
+	// indexed is the event timeline's Indexed count at the rendering, at.
+	indexed uint64
+	at      time.Time
+	body    string
 }
 
 // maxLLCache bounds the shared renderings (one per stream and session

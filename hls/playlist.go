@@ -171,8 +171,17 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segmen
 			return "", err
 		}
 	}
+	evs, err := s.eventWindow(sess, st, segs)
+	if err != nil {
+		// The video plays without its events rather than not at all.
+		s.Logger.Warn("events of a playlist's window unreadable; listed without them", "component", "hls", "stream", sess.Stream, "err", err)
+		evs = nil
+	}
+	ranges := dateRanges(sess, segs, evs)
+	// EXT-X-DATERANGE needs EXT-X-PROGRAM-DATE-TIME (see daterange.go).
+	showTime := sess.ShowTime || ranges != ""
 	var b strings.Builder
-	b.Grow(256 + len(segs)*(160+len(tok)))
+	b.Grow(256 + len(segs)*(160+len(tok)) + len(ranges))
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", sess.version())
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", target)
 	if ll != nil {
@@ -187,6 +196,7 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segmen
 	if sess.Mode == ModeOnDemand {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 	}
+	b.WriteString(ranges)
 	prev, prevInit := d.prev, d.prevInit
 	for i := range segs {
 		g := &segs[i]
@@ -201,7 +211,7 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segmen
 			}
 		}
 		prevInit = g.init
-		if sess.ShowTime {
+		if showTime {
 			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", time.Unix(0, sess.timeOf(&g.e)).UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
 		// Parts are listed for the last three target durations.
