@@ -88,7 +88,10 @@ func TestWebUIEvents(t *testing.T) {
 	am := e.ArchivedMedia()
 	var frags []amtypes.Fragment
 	for deadline := time.Now().Add(40 * time.Second); ; time.Sleep(500 * time.Millisecond) {
-		out, err := am.ListFragments(ctx, &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: aws.String("cam")})
+		from, to := time.Now().Add(-time.Hour), time.Now().Add(time.Minute)
+		out, err := am.ListFragments(ctx, &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: aws.String("cam"),
+			FragmentSelector: &amtypes.FragmentSelector{FragmentSelectorType: amtypes.FragmentSelectorTypeServerTimestamp,
+				TimestampRange: &amtypes.TimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
 		if err == nil {
 			frags = out.Fragments
 			sort.Slice(frags, func(i, j int) bool { return frags[i].ProducerTimestamp.Before(*frags[j].ProducerTimestamp) })
