@@ -37,6 +37,7 @@ export class EventsView {
   labels = new Set<string>();
   next = ''; // nextToken of the window's load, '' when all are loaded
   loads = 0; // finished loads (the end-to-end test waits for them)
+  loaded = { start: 0, end: 0, label: '' }; // what the last load read
   error = '';
   mode: 'markers' | 'density' | '' = '';
   private gen = 0;
@@ -97,6 +98,7 @@ export class EventsView {
       return;
     }
     this.error = '';
+    this.loaded = { start, end, label: this.label };
     this.events = got;
     this.next = token;
     for (const ev of got) if (ev.label) this.labels.add(ev.label);

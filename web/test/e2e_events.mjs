@@ -45,14 +45,19 @@ page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') 
 page.on('pageerror', (e) => log('pageerror:', e.message));
 const started = Date.now();
 
-// loaded waits for the next events load of the page after act.
-async function loaded(act) {
-  const n = await page.evaluate(() => window.eddy.events.loads);
+// loaded waits for the events load act starts: one of a window span ms
+// wide with the label filter.
+async function loaded(act, span, label = '') {
   await act();
-  await page.waitForFunction((k) => window.eddy.events.loads > k, n, { timeout: 15000 });
+  await page.waitForFunction(([s, l]) => {
+    const v = window.eddy.events;
+    return v.error || (v.loaded.end - v.loaded.start === s && v.loaded.label === l && window.eddy.state.span === s);
+  }, [span, label], { timeout: 15000 });
   const err = await page.evaluate(() => window.eddy.events.error);
   if (err) throw new Error(err);
 }
+const MIN10 = 600_000;
+const DAY = 86_400_000;
 
 // playedAt waits until the archive plays (not seeking, frames decoded)
 // and returns the producer time hls.js reports for the playhead (its
@@ -104,6 +109,7 @@ try {
     throw new Error('no WebRTC frames, clock and events on the events channel: ' + JSON.stringify(await page.evaluate(() => window.eddy.live)));
   }
   // The frame on screen is at most 2 s behind the producer's clock.
+  await page.waitForFunction(() => window.eddy.overlay.frameTime !== null, null, { timeout: 5000 });
   const behind = await page.evaluate((off) => Date.now() + off - window.eddy.overlay.frameTime, offset);
   log(`live: frame on screen ${behind.toFixed(0)} ms behind the producer clock`, JSON.stringify(await page.evaluate(() => window.eddy.live)));
   if (!(behind > -100 && behind < 2000)) throw new Error(`the frame time the page computes is ${behind} ms behind the producer's clock`);
@@ -145,7 +151,7 @@ try {
   log(`live OK: ${checked} bicycle event(s) drawn in step with their frames, ${persons.size} person boxes drawn`);
 
   // ---- archive: markers, density, filter, seek.
-  await loaded(() => page.locator('#zoom-10min').click());
+  await loaded(() => page.locator('#zoom-10min').click(), MIN10);
   const markers = await page.evaluate(() => Array.from(document.querySelectorAll('#tl-events .ev-marker')).map((m) => ({ id: m.dataset.id, label: m.dataset.label, colour: m.style.background })));
   log(`10 min: ${markers.length} markers (${await page.locator('#ev-status').textContent()})`);
   for (const ev of written) {
@@ -164,9 +170,10 @@ try {
   }
 
   // Zoomed out: a density strip that counts every event of the window.
-  await loaded(() => page.locator('#zoom-day').click());
+  await loaded(() => page.locator('#zoom-day').click(), DAY);
   const density = await page.evaluate(() => {
     const v = window.eddy.events;
+    v.render(); // live events keep coming: count the strip and the events at once
     const bins = Array.from(document.querySelectorAll('#tl-events .ev-bin'));
     return { mode: v.mode, bins: bins.length, sum: bins.reduce((a, b) => a + Number(b.dataset.count), 0), markers: document.querySelectorAll('#tl-events .ev-marker').length, loaded: v.events.length };
   });
@@ -176,8 +183,8 @@ try {
   }
 
   // Filter by label: only the cars, on the timeline and in the list.
-  await loaded(() => page.locator('#zoom-10min').click());
-  await loaded(() => page.selectOption('#ev-label', 'car'));
+  await loaded(() => page.locator('#zoom-10min').click(), MIN10);
+  await loaded(() => page.selectOption('#ev-label', 'car'), MIN10, 'car');
   const filtered = await page.evaluate(() => ({
     markers: Array.from(document.querySelectorAll('#tl-events .ev-marker')).map((m) => [m.dataset.id, m.dataset.label]),
     rows: Array.from(document.querySelectorAll('#ev-list button')).map((b) => b.dataset.id),
