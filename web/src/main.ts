@@ -528,7 +528,13 @@ function startHls(url: string, label: string, isLive = false, seek?: number): vo
       if (pos === null || state.hls !== hls) return;
       hls.stopLoad();
       hls.startLoad(pos);
-      if (video.readyState > 0) video.currentTime = pos;
+      // hls.js may start at the fragment's keyframe: once the first frame
+      // is there, go to the event itself.
+      const exact = () => {
+        if (state.hls === hls && Math.abs(video.currentTime - pos) > 0.04) video.currentTime = pos;
+      };
+      if (video.readyState >= 2) exact();
+      else video.addEventListener('loadeddata', exact, { once: true });
     });
   }
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
