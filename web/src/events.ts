@@ -44,19 +44,25 @@ export function shownUntil(ev: Ev): number { return Math.max(ev.end, ev.t + HOLD
 // nameOf is what an event is called on screen: its label, else its type.
 export function nameOf(ev: EventJSON): string { return ev.label || ev.type || 'event'; }
 
-const colours = new Map<string, string>();
+// Colours of common detector labels, far apart; any other name gets a
+// hue from a hash of it.
+const colours = new Map<string, string>([
+  ['person', '#e6194b'], ['car', '#3cb44b'], ['truck', '#4363d8'], ['bus', '#911eb4'], ['bicycle', '#f58231'],
+  ['motorcycle', '#9a6324'], ['dog', '#42d4f4'], ['cat', '#f032e6'], ['bird', '#bfef45'], ['face', '#ffe119'],
+  ['license_plate', '#469990'], ['package', '#dcbeff'], ['motion', '#a9a9a9'],
+]);
 
 // colourOf is the colour of an event's label (of its type when it has no
-// label): a hue from a hash of the name, so that a label keeps its colour
-// across pages, zoom levels and reloads.
+// label), the same across pages, zoom levels and reloads.
 export function colourOf(ev: EventJSON): string {
   const name = nameOf(ev);
-  let c = colours.get(name);
+  let c = colours.get(name.toLowerCase());
   if (!c) {
     let h = 2166136261;
     for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
-    c = `hsl(${(h >>> 0) % 360} 85% 50%)`;
-    colours.set(name, c);
+    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+    c = `hsl(${h % 360} ${60 + ((h >>> 9) % 30)}% ${42 + ((h >>> 17) % 16)}%)`;
+    colours.set(name.toLowerCase(), c);
   }
   return c;
 }

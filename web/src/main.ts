@@ -603,7 +603,8 @@ function renderTimeline(c?: Coverage): void {
   for (let i = 0; i <= ticks; i++) {
     const s = document.createElement('span');
     s.style.left = (i / ticks) * 100 + '%';
-    s.textContent = new Date(start + (state.span * i) / ticks).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    s.textContent = new Date(start + (state.span * i) / ticks).toLocaleTimeString([], state.span <= 10 * 60_000
+      ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
     axis.append(s);
   }
   renderSelection();
