@@ -25,14 +25,14 @@ import (
 // uiEvent is an event record as the test writes it (the documented
 // schema), with the id PutRecords gave it.
 type uiEvent struct {
-	ID       string     `json:"id,omitempty"`
-	Type     string     `json:"type"`
-	Time     string     `json:"time"`
-	Duration float64    `json:"duration,omitempty"`
-	Label    string     `json:"label"`
-	Score    float64    `json:"score"`
-	Box      [4]float64 `json:"box"`
-	Attrs    any        `json:"attributes,omitempty"`
+	ID       string      `json:"id,omitempty"`
+	Type     string      `json:"type"`
+	Time     string      `json:"time"`
+	Duration float64     `json:"duration,omitempty"`
+	Label    string      `json:"label"`
+	Score    float64     `json:"score"`
+	Box      *[4]float64 `json:"box,omitempty"`
+	Attrs    any         `json:"attributes,omitempty"`
 }
 
 // putUIEvents writes events to {stream}.events with PutRecords and sets
@@ -119,15 +119,28 @@ func TestWebUIEvents(t *testing.T) {
 	kc := e.Kinesis()
 	t0 := frags[0].ProducerTimestamp.Add(time.Second)
 	archive := []uiEvent{
-		{Type: "detection", Label: "car", Score: 0.9, Duration: 1.5, Box: [4]float64{0.1, 0.1, 0.3, 0.3}},
-		{Type: "detection", Label: "dog", Score: 0.7, Duration: 1, Box: [4]float64{0.5, 0.5, 0.2, 0.2}},
-		{Type: "detection", Label: "car", Score: 0.8, Duration: 1.5, Box: [4]float64{0.6, 0.1, 0.3, 0.3}},
+		{Type: "detection", Label: "car", Score: 0.9, Duration: 1.5, Box: &[4]float64{0.1, 0.1, 0.3, 0.3}},
+		{Type: "detection", Label: "dog", Score: 0.7, Duration: 1, Box: &[4]float64{0.5, 0.5, 0.2, 0.2}},
+		{Type: "detection", Label: "car", Score: 0.8, Duration: 1.5, Box: &[4]float64{0.6, 0.1, 0.3, 0.3}},
 	}
 	for i := range archive {
 		archive[i].Time = t0.Add(time.Duration(i) * 2500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
 	}
 	if err := putUIEvents(ctx, kc, "cam", archive); err != nil {
 		t.Fatal(err)
+	}
+	// And 1,200 "motion" events two hours earlier, a second apart: the day
+	// view reads them in two pages.
+	const motions = 1200
+	for i := 0; i < motions; i += 500 {
+		batch := make([]uiEvent, min(500, motions-i))
+		for j := range batch {
+			batch[j] = uiEvent{Type: "motion", Label: "motion", Score: 0.5,
+				Time: t0.Add(-2*time.Hour + time.Duration(i+j)*time.Second).UTC().Format(time.RFC3339Nano)}
+		}
+		if err := putUIEvents(ctx, kc, "cam", batch); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	// Live events while the page plays: a "person" every 400 ms at the
@@ -148,10 +161,10 @@ func TestWebUIEvents(t *testing.T) {
 			}
 			now := time.Now().Add(offset)
 			x := 0.1 + 0.3*(1+math.Sin(float64(i)/5))/2
-			evs := []uiEvent{{Type: "detection", Label: "person", Score: 0.95, Duration: 1, Box: [4]float64{x, 0.3, 0.2, 0.5},
+			evs := []uiEvent{{Type: "detection", Label: "person", Score: 0.95, Duration: 1, Box: &[4]float64{x, 0.3, 0.2, 0.5},
 				Time: now.UTC().Format(time.RFC3339Nano), Attrs: map[string]int{"n": i}}}
 			if i%8 == 0 {
-				evs = append(evs, uiEvent{Type: "detection", Label: "bicycle", Score: 0.6, Box: [4]float64{0.65, 0.55, 0.3, 0.35},
+				evs = append(evs, uiEvent{Type: "detection", Label: "bicycle", Score: 0.6, Box: &[4]float64{0.65, 0.55, 0.3, 0.35},
 					Time: now.Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)})
 			}
 			if err := putUIEvents(liveCtx, kc, "cam", evs); err != nil && liveCtx.Err() == nil {
@@ -166,6 +179,6 @@ func TestWebUIEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	runBrowserTest(ctx, t, node, chromium, "test/e2e_events.mjs", "EDDY_URL="+e.URL, "EDDY_STREAM=cam",
-		"EDDY_EVENTS="+string(want), "EDDY_GOP_MS="+strconv.FormatInt(gop, 10),
+		"EDDY_EVENTS="+string(want), "EDDY_MOTIONS="+strconv.Itoa(motions), "EDDY_GOP_MS="+strconv.FormatInt(gop, 10),
 		"EDDY_PRODUCER_OFFSET_MS="+strconv.FormatInt(offset.Milliseconds(), 10))
 }

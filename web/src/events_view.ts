@@ -4,8 +4,8 @@
 // (paged with nextToken), and live ones from the WHEP events channel.
 import { colourOf, Ev, EventJSON, nameOf, toEv } from './events';
 
-// PAGE is the limit of one request; MAX_LOADED the events one load
-// follows pages for (More loads the next as many).
+// PAGE is the limit of one request; MAX_LOADED the events a load follows
+// pages for (each More adds as many, for the stream's later loads too).
 const PAGE = 1000;
 const MAX_LOADED = 5000;
 // MAX_LIST is how many rows the list shows (the rest are counted).
@@ -36,6 +36,7 @@ export class EventsView {
   live: Ev[] = []; // from the events channel, arrival order
   labels = new Set<string>();
   next = ''; // nextToken of the window's load, '' when all are loaded
+  want = MAX_LOADED; // events a load reads at most
   loads = 0; // finished loads (the end-to-end test waits for them)
   loaded = { start: 0, end: 0, label: '' }; // what the last load read
   error = '';
@@ -50,7 +51,10 @@ export class EventsView {
       this.label = sel.value;
       void this.load();
     };
-    $('ev-more').onclick = () => void this.load(true);
+    $('ev-more').onclick = () => {
+      this.want += MAX_LOADED;
+      void this.load();
+    };
   }
 
   // open switches to a stream: nothing loaded yet.
@@ -62,6 +66,7 @@ export class EventsView {
     this.labels.clear();
     this.label = '';
     this.next = '';
+    this.want = MAX_LOADED;
     this.selected = '';
     this.fillLabels();
     this.render();
@@ -69,16 +74,16 @@ export class EventsView {
 
   matches(ev: Ev): boolean { return !this.label || ev.label === this.label; }
 
-  // load reads the window's events, following nextToken for up to
-  // MAX_LOADED events; more continues where the last load stopped.
-  async load(more = false): Promise<void> {
+  // load reads the window's events, following nextToken for up to want
+  // events.
+  async load(): Promise<void> {
     if (!this.stream) return;
     const gen = ++this.gen;
     const { start, end } = this.hooks.window();
     const base = `/api/v1/streams/${encodeURIComponent(this.stream)}/events?start=${new Date(start).toISOString()}&end=${new Date(end).toISOString()}&limit=${PAGE}`
       + (this.label ? `&label=${encodeURIComponent(this.label)}` : '');
-    const got: Ev[] = more ? this.events.slice() : [];
-    let token = more ? this.next : '';
+    const got: Ev[] = [];
+    let token = '';
     try {
       for (let n = 0; ; n += PAGE) {
         const page = await this.hooks.fetchJSON<{ events: EventJSON[]; nextToken?: string }>(base + (token ? `&nextToken=${encodeURIComponent(token)}` : ''));
@@ -88,7 +93,7 @@ export class EventsView {
           if (ev) got.push(ev);
         }
         token = page.nextToken ?? '';
-        if (!token || n + PAGE >= MAX_LOADED) break;
+        if (!token || n + PAGE >= this.want) break;
       }
     } catch (e) {
       if (gen !== this.gen) return;
