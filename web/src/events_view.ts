@@ -234,7 +234,7 @@ export class EventsView {
       when.dateTime = ev.time;
       when.textContent = fmtClock(ev.t);
       const what = document.createElement('span');
-      what.textContent = nameOf(ev) + (ev.label && ev.type ? ` (${ev.type})` : '')
+      what.textContent = nameOf(ev) + (ev.label && ev.type && ev.type !== ev.label ? ` (${ev.type})` : '')
         + (typeof ev.score === 'number' ? ` ${Math.round(ev.score * 100)}%` : '')
         + (ev.duration ? ` · ${ev.duration.toFixed(1)} s` : '');
       b.append(dot, when, what);
@@ -269,7 +269,7 @@ function fmtClock(ms: number): string {
 }
 
 function describe(ev: Ev): string {
-  return `${nameOf(ev)}${ev.label && ev.type ? ` (${ev.type})` : ''} at ${new Date(ev.t).toLocaleString()}`
+  return `${nameOf(ev)}${ev.label && ev.type && ev.type !== ev.label ? ` (${ev.type})` : ''} at ${new Date(ev.t).toLocaleString()}`
     + (typeof ev.score === 'number' ? `, score ${ev.score.toFixed(2)}` : '')
     + (ev.duration ? `, ${ev.duration.toFixed(1)} s` : '');
 }
