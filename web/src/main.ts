@@ -3,11 +3,17 @@
 // GetHLSStreamingSessionURL API, played with hls.js), archive timeline
 // (coverage from /api/v1/streams/{name}/coverage, ON_DEMAND playback on
 // click), clip download (/api/v1/streams/{name}/clip.mp4) and a publish
-// page (camera and microphone over WHIP). With credentials configured, a
+// page (camera and microphone over WHIP). Events of the stream's
+// {name}.events are drawn over the video (boxes, in step with the frame on
+// screen), on the timeline (markers; a density strip when zoomed out) and
+// in a list beside the player (events.ts, events_view.ts). With
+// credentials configured, a
 // login page first (an HttpOnly session cookie; the page sees only who is
 // logged in), and the page shows and offers only what the identity may do.
 import Hls from 'hls.js';
 import { WhepPlayer } from './whep_player';
+import { Ev, Overlay, RtpClock } from './events';
+import { EventsView } from './events_view';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
 import './style.css';
@@ -29,6 +35,11 @@ interface Range { start: number; end: number } // epoch ms
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
+const ZOOMS: [string, number][] = [['zoom-day', DAY], ['zoom-hour', HOUR], ['zoom-10min', 10 * 60_000], ['zoom-1min', 60_000]];
+// EVENT_LEAD is how long before an event an archive session starts when
+// an event is played (the fragment that holds it starts up to a GOP
+// before it); playback then seeks to the event itself.
+const EVENT_LEAD = 10_000;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const state = {
@@ -58,10 +69,34 @@ const state = {
 // the latest latency estimate in seconds.
 const live = {
   tech: '' as LiveTech | '', frames: 0, notice: '', fallback: '', latency: null as number | null, ended: '',
+  events: 0, clocks: 0, // messages of the WHEP events channel
 };
 
+// clock maps the WebRTC frames' RTP timestamps to producer time (the
+// events channel's clock messages); overlay draws the events' boxes; events
+// is the timeline's and the list's events.
+const clock = new RtpClock();
+const overlay = new Overlay($<HTMLVideoElement>('video'), $('overlay'));
+const events = new EventsView({
+  window: () => ({ start: windowEnd() - state.span, end: windowEnd() }),
+  pct: (t) => pct(t),
+  seek: (ev) => seekToEvent(ev),
+  fetchJSON: (path) => api(path),
+  explain: (e) => explain(e),
+});
+overlay.timeOf = (meta) => {
+  if (state.mode === 'LIVE' && live.tech === 'webrtc') return typeof meta.rtpTimestamp === 'number' ? clock.at(meta.rtpTimestamp) : null;
+  if (state.mode === 'ON_DEMAND') return producerAt(meta.mediaTime);
+  return null; // HLS live: its program date-times are the server's clock
+};
+overlay.events = () => (state.mode === 'LIVE' ? events.live : events.events);
+overlay.filter = (ev) => events.matches(ev);
+
 // Exposed for debugging and for the end-to-end test.
-(window as any).eddy = { state, live, publish: publisher, session, playLive, playAt, loadStreams, liveLatency, stopPlayer };
+(window as any).eddy = {
+  state, live, publish: publisher, session, playLive, playAt, loadStreams, liveLatency, stopPlayer,
+  events, overlay, clock, playerTime,
+};
 
 function windowEnd(): number { return state.end || Date.now(); }
 
@@ -153,6 +188,7 @@ function openStream(name: string): void {
   for (const tr of Array.from(document.querySelectorAll<HTMLElement>('#streams tbody tr'))) {
     tr.className = tr.dataset.stream === name ? 'selected' : '';
   }
+  events.open(name);
   renderSelection();
   void loadCoverage();
   void playLive();
@@ -184,7 +220,9 @@ function stopPlayer(keepalive = false): void {
   state.whep = null;
   state.hls?.destroy();
   state.hls = null;
-  Object.assign(live, { tech: '', notice: '', fallback: '', latency: null, ended: '' });
+  clock.reset();
+  overlay.clear();
+  Object.assign(live, { tech: '', notice: '', fallback: '', latency: null, ended: '', events: 0, clocks: 0 });
   showNotice();
   const v = $<HTMLVideoElement>('video');
   v.srcObject = null;
@@ -257,6 +295,16 @@ async function playLive(name = state.current): Promise<void> {
       const p = new WhepPlayer(video, `/webrtc/${encodeURIComponent(name)}/whep`, {
         onEnded: (why) => { if (gen === state.liveGen) liveEnded(name, why); },
         token: () => webrtcToken(name, 'webrtc:read'),
+        onData: (m) => {
+          if (gen !== state.liveGen || !m || typeof m !== 'object') return;
+          if (m.kind === 'clock' && typeof m.rtpTimestamp === 'number' && typeof m.time === 'string') {
+            clock.set(m.rtpTimestamp, m.time);
+            live.clocks++;
+          } else if (m.kind === 'event' && m.event && typeof m.event === 'object') {
+            live.events++;
+            events.addLive(m.event);
+          }
+        },
       });
       state.whep = p;
       try {
@@ -347,8 +395,9 @@ function liveLatency(): number | null {
 }
 
 // playAt plays the archive ON_DEMAND from t for up to an hour, clipped to
-// recorded coverage: a time in a gap starts at the next recording.
-async function playAt(t: number, until?: number, name = state.current): Promise<void> {
+// recorded coverage: a time in a gap starts at the next recording. With
+// seek, playback starts at that (producer) time inside the session.
+async function playAt(t: number, until?: number, name = state.current, seek?: number): Promise<void> {
   const r = clipToCoverage(t, until ?? t + HOUR);
   if (!r) {
     setStatus(`Nothing recorded at or after ${fmtTime(t, true)}.`, true);
@@ -372,7 +421,53 @@ async function playAt(t: number, until?: number, name = state.current): Promise<
     return;
   }
   state.playStart = r.start;
-  startHls(url, `Archive from ${fmtTime(r.start, true)}`);
+  startHls(url, seek === undefined ? `Archive from ${fmtTime(r.start, true)}` : `Archive at ${fmtTime(seek, true)}`, false, seek);
+}
+
+// producerAt is the producer time (epoch ms) of media time mt of the
+// archive session, from its fragments' program date-times (an ON_DEMAND
+// session by PRODUCER_TIMESTAMP dates its fragments by the producer clock).
+function producerAt(mt: number): number | null {
+  const frags = state.hls?.latestLevelDetails?.fragments;
+  if (!frags?.length) return null;
+  let f = null;
+  for (const x of frags) {
+    if (x.start > mt + 0.001) break;
+    f = x;
+  }
+  return f && f.programDateTime ? f.programDateTime + (mt - f.start) * 1000 : null;
+}
+
+// positionOf is the media time of producer time t in the archive
+// session's fragments; null when the session does not hold it.
+function positionOf(t: number, frags = state.hls?.latestLevelDetails?.fragments): number | null {
+  for (const f of frags ?? []) {
+    const pdt = f.programDateTime;
+    if (pdt && t >= pdt && t < pdt + f.duration * 1000) return f.start + (t - pdt) / 1000;
+  }
+  return null;
+}
+
+// playerTime is the producer time (epoch ms) of the frame on screen:
+// WebRTC live (the events channel's clock) or archive; null otherwise.
+function playerTime(): number | null {
+  if (state.mode === 'ON_DEMAND') return producerAt($<HTMLVideoElement>('video').currentTime);
+  return overlay.frameTime;
+}
+
+// seekToEvent plays the archive at an event's time: a seek when the
+// archive session playing holds it, else a new session around it.
+function seekToEvent(ev: Ev): void {
+  setCursor(ev.t);
+  const pos = state.mode === 'ON_DEMAND' && state.hls ? positionOf(ev.t) : null;
+  if (pos !== null) {
+    const v = $<HTMLVideoElement>('video');
+    v.currentTime = pos;
+    void v.play().catch(() => {});
+    setStatus(`Archive at ${fmtTime(ev.t, true)}`);
+    return;
+  }
+  void playAt(ev.t - EVENT_LEAD, undefined, state.current, ev.t);
 }
 
 function clipToCoverage(t: number, until: number): Range | null {
@@ -390,7 +485,7 @@ function clipToCoverage(t: number, until: number): Range | null {
   return end > start ? { start, end } : null;
 }
 
-function startHls(url: string, label: string, isLive = false): void {
+function startHls(url: string, label: string, isLive = false, seek?: number): void {
   const video = $<HTMLVideoElement>('video');
   if (!Hls.isSupported()) {
     if (video.canPlayType('application/vnd.apple.mpegurl')) {
@@ -425,6 +520,23 @@ function startHls(url: string, label: string, isLive = false): void {
     };
     setTimeout(show, 1000);
   }
+  if (seek !== undefined) {
+    // Start loading at the fragment that holds seek, not at the session's
+    // first.
+    hls.once(Hls.Events.LEVEL_LOADED, (_ev, data) => {
+      const pos = positionOf(seek, data.details.fragments);
+      if (pos === null || state.hls !== hls) return;
+      hls.stopLoad();
+      hls.startLoad(pos);
+      // hls.js may start at the fragment's keyframe: once the first frame
+      // is there, go to the event itself.
+      const exact = () => {
+        if (state.hls === hls && Math.abs(video.currentTime - pos) > 0.04) video.currentTime = pos;
+      };
+      if (video.readyState >= 2) exact();
+      else video.addEventListener('loadeddata', exact, { once: true });
+    });
+  }
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
     setStatus(isLive ? `${label} · ${hls.lowLatencyMode && hls.latestLevelDetails?.partList ? 'LL-HLS' : 'HLS'}` : label);
     void video.play().catch((e) => setStatus('Press play to start (' + (e as Error).message + ')'));
@@ -445,6 +557,7 @@ async function loadCoverage(): Promise<void> {
     state.ranges = (c.ranges ?? []).map((r) => ({ start: Date.parse(r.start), end: Date.parse(r.end) }));
     renderTimeline(c);
     state.coverageLoads++;
+    void events.load();
   } catch (e) {
     $('tl-info').textContent = 'Could not load the archive: ' + explain(e);
   }
@@ -490,7 +603,8 @@ function renderTimeline(c?: Coverage): void {
   for (let i = 0; i <= ticks; i++) {
     const s = document.createElement('span');
     s.style.left = (i / ticks) * 100 + '%';
-    s.textContent = new Date(start + (state.span * i) / ticks).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    s.textContent = new Date(start + (state.span * i) / ticks).toLocaleTimeString([], state.span <= 10 * 60_000
+      ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
     axis.append(s);
   }
   renderSelection();
@@ -581,12 +695,10 @@ function setupTimeline(): void {
     state.span = span;
     state.end = center === null ? 0 : center + span / 2;
     if (Date.now() - state.end < 0) state.end = 0;
-    $('zoom-day').setAttribute('aria-pressed', String(span === DAY));
-    $('zoom-hour').setAttribute('aria-pressed', String(span === HOUR));
+    for (const [id, s] of ZOOMS) $(id).setAttribute('aria-pressed', String(span === s));
     void loadCoverage();
   };
-  $('zoom-day').onclick = () => zoom(DAY);
-  $('zoom-hour').onclick = () => zoom(HOUR);
+  for (const [id, s] of ZOOMS) $(id).onclick = () => zoom(s);
   $('tl-prev').onclick = () => { state.end = windowEnd() - state.span / 2; void loadCoverage(); };
   $('tl-next').onclick = () => {
     const e = windowEnd() + state.span / 2;
@@ -654,6 +766,7 @@ function showLogin(msg = '', error = false): void {
   setStatus('');
   if (publisher.state !== 'idle') publisher.stop();
   Object.assign(state, { streams: [], current: '', mode: '', ranges: [], selection: null });
+  events.open('');
   $<HTMLTableElement>('streams').tBodies[0].replaceChildren();
   $('streams').hidden = true;
   $('viewer').hidden = true;

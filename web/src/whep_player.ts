@@ -14,6 +14,9 @@ export interface WhepPlayerOptions {
   // token returns the bearer token of the POST ('' for none); the
   // session's DELETE sends the same.
   token?: () => Promise<string>;
+  // onData gets each JSON message of the session's "events" data channel
+  // ({kind:"event",event} and {kind:"clock",rtpTimestamp,time}).
+  onData?: (msg: any) => void;
 }
 
 export class WhepPlayer {
@@ -39,6 +42,15 @@ export class WhepPlayer {
     this.pc = pc;
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
+    // The server sends the stream's events, and the clock that maps a
+    // frame's RTP timestamp to its producer time, on this channel.
+    const dc = pc.createDataChannel('events');
+    dc.onmessage = (m) => {
+      if (this.closed || typeof m.data !== 'string') return;
+      let msg: unknown;
+      try { msg = JSON.parse(m.data); } catch { return; }
+      this.opts.onData?.(msg);
+    };
     let failed: (e: Error) => void = () => {};
     const failure = new Promise<never>((_, reject) => { failed = reject; });
     failure.catch(() => {});
