@@ -54,6 +54,7 @@ func TestEventsBadInput(t *testing.T) {
 		{name: "time 30 min in the future", data: `{"type":"d","time":"` + at(30*time.Minute) + `"}`, event: true},
 		{name: "time 9 years in the past", data: `{"type":"d","time":"` + at(-9*365*24*time.Hour) + `"}`, event: true},
 		{name: "no time (the arrival)", data: `{"type":"door","label":"open"}`, event: true},
+		{name: "a member of its own", data: `{"type":"plate","label":"B-XY 123","camera":"gate"}`, event: true},
 		{name: "duration is a string", data: `{"type":"d","duration":"0.8"}`, refused: "duration must be a number of seconds (got a string)"},
 		{name: "duration is negative", data: `{"type":"d","duration":-1}`, refused: "duration -1 is outside 0 to 86400 seconds"},
 		{name: "label is a number", data: `{"type":"d","label":7}`, refused: "label must be a string (got a number)"},
@@ -74,11 +75,20 @@ func TestEventsBadInput(t *testing.T) {
 		{name: "truncated JSON", data: `{"type":"detection","time":`, event: false},
 		{name: "type fragment (Eddy's notices)", data: `{"type":"fragment","label":"person"}`, event: false},
 	}
+	byName := func(name string) row {
+		for _, r := range rows {
+			if r.name == name {
+				return r
+			}
+		}
+		t.Fatalf("no row %q", name)
+		return row{}
+	}
 	in := &kinesis.PutRecordsInput{StreamName: aws.String("cam.events")}
 	for i, r := range rows {
 		in.Records = append(in.Records, ktypes.PutRecordsRequestEntry{Data: []byte(r.data), PartitionKey: aws.String(fmt.Sprint("p", i))})
 	}
-	if n := len(rows[23].data); n >= 1<<20 || n < 1000_000 {
+	if n := len(byName("attributes of 1 MB").data); n >= 1<<20 || n < 1000_000 {
 		t.Fatalf("the 1 MB record is %d bytes", n)
 	}
 	out, err := k.PutRecords(ctx, in)
@@ -127,7 +137,7 @@ func TestEventsBadInput(t *testing.T) {
 	}
 
 	// PutRecord: a refused event is the call's InvalidArgumentException.
-	for _, r := range []row{rows[5], rows[21], rows[23]} {
+	for _, r := range []row{byName("time 2 h in the future"), byName("box beyond the frame"), byName("attributes of 1 MB")} {
 		_, err := k.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("cam.events"), PartitionKey: aws.String("one"), Data: []byte(r.data)})
 		var ae smithy.APIError
 		if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidArgumentException" || !strings.Contains(ae.ErrorMessage(), r.refused) {
