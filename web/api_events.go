@@ -27,7 +27,7 @@ const actionEvents = "kinesisvideo:ListFragments"
 // eventsScan bounds the index entries one timeline page reads to find its
 // fragments (as coverage's maxScan): a page whose range holds more is cut
 // short, and its nextToken goes on from where it stopped.
-const eventsScan = 100_000
+var eventsScan = 100_000
 
 // eventsRange is a parsed events or timeline request.
 type eventsRange struct {
@@ -405,16 +405,16 @@ func timelineFragments(er *eventsRange, lo, horizon int64) ([]fragments.IndexEnt
 		var all []fragments.IndexEntry
 		full := false
 		for next := uint64(0); ; {
-			es, n, err := er.st.List(fragments.IndexProducerTime, time.Unix(0, lo), time.Unix(0, horizon), next, 10_000)
+			es, n, err := er.st.List(fragments.IndexProducerTime, time.Unix(0, lo), time.Unix(0, horizon), next, min(10_000, eventsScan+1-len(all)))
 			if err != nil {
 				return nil, 0, err
 			}
 			all = append(all, es...)
-			if n == 0 {
+			if len(all) > eventsScan {
+				full = true
 				break
 			}
-			if len(all) >= eventsScan {
-				full = true
+			if n == 0 {
 				break
 			}
 			next = n
