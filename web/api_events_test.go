@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +256,51 @@ func TestEventsServerTime(t *testing.T) {
 				t.Fatalf("timeline: got %d items, want %d", len(got), len(wantTimeline))
 			}
 		})
+	}
+}
+
+// TestEventsServerTimeClockBack: a server-time range in which the
+// producer clock went back cannot be one producer range, and is refused.
+func TestEventsServerTimeClockBack(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	clk := datastreamstest.NewClock(t0.Add(time.Minute))
+	_, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := &fragments.InitSegment{ID: fragments.InitID{9}, Bytes: []byte("init")}
+	for i := range 10 {
+		s := t0.Add(time.Duration(i) * 2 * time.Second)
+		offset := clockOffset
+		if i >= 5 {
+			offset -= 2 * time.Hour // the camera's clock was reset
+		}
+		if _, err := st.Append(init, &fragments.Fragment{ServerTime: s.UnixNano(), ProducerTime: s.Add(offset).UnixNano(),
+			Duration: int64(2 * time.Second), Keyframe: true, InitID: init.ID, Media: make([]byte, 100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := chi.NewRouter()
+	(&Handler{Manager: m}).Mount(r)
+	for _, tc := range []struct {
+		from, to time.Duration // from t0, server time
+		status   int
+	}{
+		{time.Second, 19 * time.Second, http.StatusBadRequest}, // across the reset
+		{time.Second, 9 * time.Second, http.StatusOK},          // before it
+		{11 * time.Second, 19 * time.Second, http.StatusOK},    // after it
+	} {
+		q := url.Values{"start": {ts(t0.Add(tc.from).UnixNano())}, "end": {ts(t0.Add(tc.to).UnixNano())}, "timestampType": {"SERVER_TIMESTAMP"}}
+		for _, path := range []string{"events", "timeline"} {
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/streams/cam/"+path+"?"+q.Encode(), nil))
+			if rec.Code != tc.status || (tc.status == 400 && !strings.Contains(rec.Body.String(), "The producer clock went back within this server-time range")) {
+				t.Errorf("%s %v: %d %s", path, q, rec.Code, rec.Body)
+			}
+		}
 	}
 }
