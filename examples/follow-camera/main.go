@@ -10,7 +10,8 @@
 // before the video it describes is stored, so a detection waits until a
 // fragment notice says the video up to its end (plus the padding) is
 // stored, and only then is its clip fetched. A detection written after its
-// video is fetched at once.
+// video is fetched at once; one whose video never comes (the camera
+// stopped first) waits until the camera is back and past it.
 //
 //	go run ./examples/follow-camera -endpoint http://127.0.0.1:8080 -stream cam -clips /tmp/clips
 //
