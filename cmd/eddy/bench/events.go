@@ -234,7 +234,10 @@ func runEventsBench(ctx context.Context, cfg eventsBenchConfig) (*eventsResults,
 	for i := range cfg.Writers {
 		wwg.Go(func() { b.wr.write(ctx, i, end) })
 	}
-	e0, e1, err := ib.window(ctx, cfg.Duration, cfg.Progress, b.logf)
+	withAcks := func(format string, args ...any) {
+		b.logf(format+", %d events acknowledged", append(args, b.wr.acked())...)
+	}
+	e0, e1, err := ib.window(ctx, cfg.Duration, cfg.Progress, withAcks)
 	wwg.Wait() // calls in flight finish: their records are counted
 	if err != nil {
 		return nil, runErr(ctx, err)
