@@ -35,6 +35,11 @@ type eventsResults struct {
 	RSSIdleMiB      float64 `json:"server_rss_idle_mib"`
 	MaxJitterRiseMS float64 `json:"max_jitter_rise_ms"`
 	MinRatePc       float64 `json:"min_rate_percent"`
+	// How late the publisher handed video units to its RTSP client (the
+	// bench's own scheduling, whole run): arrival jitter it explains is
+	// not the server's.
+	PublisherLateMaxMS float64 `json:"publisher_late_max_ms"`
+	PublisherLate200   int     `json:"publisher_units_200ms_late"`
 
 	Baseline eventsWindow   `json:"baseline"`
 	Events   eventsWindow   `json:"events"`
@@ -57,6 +62,7 @@ type eventsWindow struct {
 	RSSEndMiB        float64  `json:"server_rss_end_mib"`
 	RSSPeakMiB       float64  `json:"server_rss_peak_mib"` // VmHWM at the window's end (whole life)
 	CPUPressurePc    *float64 `json:"cpu_pressure_some_percent,omitempty"`
+	IOPressurePc     *float64 `json:"io_pressure_some_percent,omitempty"`
 	BenchStalls100ms int      `json:"bench_stalls_over_100ms"`
 	BenchStallMaxMS  float64  `json:"bench_stall_max_ms"`
 
@@ -131,6 +137,7 @@ func (b *eventsBench) results(res *eventsResults, idle, b0, b1, e0, e1, after sn
 	units := append([]int64(nil), p.units...)
 	errAt := append([]time.Time(nil), p.errAt...)
 	pubErrs := append([]string(nil), p.errs...)
+	res.PublisherLateMaxMS, res.PublisherLate200 = ms(p.lateMax), p.late200
 	p.mu.Unlock()
 	sort.Slice(units, func(i, j int) bool { return units[i] < units[j] })
 	frame := medianSpacing(units)
@@ -162,7 +169,7 @@ func (b *eventsBench) window(w *eventsWindow, name string, p0, p1 snapshot, all 
 	_, w.ServerCPUPercent = serverCPU(p0, p1)
 	_, w.BenchCPUPercent = benchCPU(p0, p1)
 	w.RSSEndMiB, w.RSSPeakMiB = mib(p1.rss), mib(p1.hwm)
-	w.CPUPressurePc = psiPercent(p0, p1, "cpu_some")
+	w.CPUPressurePc, w.IOPressurePc = psiPercent(p0, p1, "cpu_some"), psiPercent(p0, p1, "io_some")
 	w.BenchStalls100ms, w.BenchStallMaxMS = b.ib.stalls.summary(p0.at, p1.at)
 
 	var frags []kvamtypes.Fragment
@@ -342,9 +349,11 @@ func (r *eventsResults) writeText(w io.Writer) {
 	tw3("server RSS end / peak", fmt.Sprintf("%.0f / %.0f MiB", bw.RSSEndMiB, bw.RSSPeakMiB), fmt.Sprintf("%.0f / %.0f MiB", ew.RSSEndMiB, ew.RSSPeakMiB),
 		fmt.Sprintf("idle %.0f MiB", r.RSSIdleMiB))
 	tw3("bench CPU (of one core)", fmtOpt(bw.BenchCPUPercent, "%.1f%%"), fmtOpt(ew.BenchCPUPercent, "%.1f%%"), "")
-	tw3("CPU pressure (PSI some)", fmtOpt(bw.CPUPressurePc, "%.0f%%"), fmtOpt(ew.CPUPressurePc, "%.0f%%"), "")
+	tw3("CPU / IO pressure (PSI some)", fmtOpt(bw.CPUPressurePc, "%.0f%%")+" / "+fmtOpt(bw.IOPressurePc, "%.1f%%"),
+		fmtOpt(ew.CPUPressurePc, "%.0f%%")+" / "+fmtOpt(ew.IOPressurePc, "%.1f%%"), "")
 	tw3("bench stalls ≥ 100 ms (max)", fmt.Sprintf("%d (%.0f ms)", bw.BenchStalls100ms, bw.BenchStallMaxMS),
 		fmt.Sprintf("%d (%.0f ms)", ew.BenchStalls100ms, ew.BenchStallMaxMS), "")
+	fmt.Fprintf(w, "  %-36s max %.0f ms, %d units ≥ 200 ms late (whole run)\n", "publisher lateness (bench)", r.PublisherLateMaxMS, r.PublisherLate200)
 	if r.Readers > 0 {
 		tw3("HLS requests (errors)", fmt.Sprintf("%d (%d)", bw.HLS.Requests, bw.HLS.RequestErrors),
 			fmt.Sprintf("%d (%d)", ew.HLS.Requests, ew.HLS.RequestErrors), "0 errors")
