@@ -46,7 +46,8 @@ type Handler struct {
 
 // Mount adds the UI routes to r: GET / and /assets/*, GET /api/v1/streams
 // GET /api/v1/streams/{name}/coverage and the browser clip
-// GET /api/v1/streams/{name}/clip.mp4; the session's GET /api/v1/ui/session,
+// GET /api/v1/streams/{name}/clip.mp4; the events and the timeline, GET
+// /api/v1/streams/{name}/events and /timeline; the session's GET /api/v1/ui/session,
 // POST /api/v1/ui/login and /logout, and the session's tokens: POST
 // /api/v1/ui/tokens (WHEP/WHIP) and /api/v1/ui/hls (HLS session URLs).
 func (h *Handler) Mount(r chi.Router) {
@@ -65,6 +66,8 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Get("/api/v1/streams", h.listStreams)
 	r.Get("/api/v1/streams/{name}/coverage", h.coverage)
 	r.Get("/api/v1/streams/{name}/clip.mp4", h.clipMP4)
+	r.Get("/api/v1/streams/{name}/events", h.listEvents) // api_events.go
+	r.Get("/api/v1/streams/{name}/timeline", h.timeline)
 	r.Get("/api/v1/ui/session", h.session)
 	r.Post("/api/v1/ui/login", h.login)
 	r.Post("/api/v1/ui/logout", h.logout)

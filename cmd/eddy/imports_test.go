@@ -21,6 +21,9 @@ var layers = map[string]int{
 	"hls":       2, "webrtc": 2, "web": 2,
 	"server": 3,
 	"cmd":    4,
+	// examples are programs of their own that nothing imports; their
+	// tests start a real server.
+	"examples": 4,
 }
 
 // folderOf returns the top-level folder of one of the module's packages.

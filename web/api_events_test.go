@@ -1,0 +1,259 @@
+package web
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/events"
+	"github.com/eddy-video/eddy/fragments/fragmentstest"
+)
+
+// timelineFixture is a stream whose producer clock runs 3 h behind the
+// server's, with 30 fragments of 2 s and a 10 s gap after the 16th, and
+// events around and on the fragments' starts.
+type timelineFixture struct {
+	srv   *httptest.Server
+	frags []fragments.IndexEntry
+	evs   []modelItem
+}
+
+type modelItem struct {
+	kind       string // "fragment" or "event"
+	id         string // fragment number or event id
+	start, end int64  // producer Unix ns
+	seq        uint64
+}
+
+const clockOffset = -3 * time.Hour
+
+func newTimelineFixture(t *testing.T) *timelineFixture {
+	t.Helper()
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	clk := datastreamstest.NewClock(t0.Add(2 * time.Minute))
+	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &timelineFixture{}
+	init := &fragments.InitSegment{ID: fragments.InitID{9}, Bytes: []byte("init")}
+	for i := range 30 {
+		s := t0.Add(time.Duration(i) * 2 * time.Second)
+		if i >= 16 {
+			s = s.Add(10 * time.Second)
+		}
+		f := &fragments.Fragment{ServerTime: s.UnixNano(), ProducerTime: s.Add(clockOffset).UnixNano(), Duration: int64(2 * time.Second),
+			Keyframe: true, InitID: init.ID, Media: make([]byte, 100+i)}
+		seq, err := st.Append(init, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := st.Lookup(seq)
+		if !ok {
+			t.Fatalf("fragment %d not listed", seq)
+		}
+		fx.frags = append(fx.frags, e)
+	}
+	// Events: one every 700 ms (some lasting 1.5 s), one on each of a few
+	// fragment starts, and two with one start.
+	p0 := t0.Add(clockOffset)
+	type ev struct {
+		at  time.Time
+		dur float64
+	}
+	var in []ev
+	for i := range 110 {
+		d := 0.0
+		if i%5 == 0 {
+			d = 1.5
+		}
+		in = append(in, ev{p0.Add(-time.Second + time.Duration(i)*700*time.Millisecond), d})
+	}
+	for _, i := range []int{3, 4, 17, 20} {
+		in = append(in, ev{time.Unix(0, fx.frags[i].ProducerTime), 0})
+	}
+	in = append(in, ev{p0.Add(9 * time.Second), 0.2}, ev{p0.Add(9 * time.Second), 0})
+	es, err := core.Stream("cam.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range in {
+		data := fmt.Appendf(nil, `{"type":"detection","time":%q,"duration":%g,"label":"l%d"}`, e.at.Format(time.RFC3339Nano), e.dur, i%3)
+		res, err := es.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: data}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("put: %v %v", err, res[0].Err)
+		}
+		fx.evs = append(fx.evs, modelItem{kind: "event", id: datastreams.EncodeSeq(0, res[0].Seq), seq: res[0].Seq,
+			start: e.at.UnixNano(), end: e.at.UnixNano() + int64(e.dur*float64(time.Second))})
+	}
+	r := chi.NewRouter()
+	(&Handler{Manager: m}).Mount(r)
+	fx.srv = httptest.NewServer(r)
+	t.Cleanup(fx.srv.Close)
+	return fx
+}
+
+func overlaps(start, end, from, to int64) bool { return start < to && (start >= from || end > from) }
+
+// want is the model's timeline of [from, to): fragments, then events, at
+// one start; events by sequence.
+func (fx *timelineFixture) want(from, to int64, withFragments bool) []string {
+	var items []modelItem
+	if withFragments {
+		for _, f := range fx.frags {
+			if overlaps(f.ProducerTime, f.ProducerTime+f.Duration, from, to) {
+				items = append(items, modelItem{kind: "fragment", id: fragments.FragmentNumber(f.Seq), start: f.ProducerTime, seq: f.Seq})
+			}
+		}
+	}
+	for _, e := range fx.evs {
+		if overlaps(e.start, e.end, from, to) {
+			items = append(items, e)
+		}
+	}
+	rank := map[string]int{"fragment": 0, "event": 1}
+	slices.SortFunc(items, func(a, b modelItem) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(rank[a.kind], rank[b.kind]), cmp.Compare(a.seq, b.seq))
+	})
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.kind + " " + it.id
+	}
+	return out
+}
+
+// read pages through an endpoint and returns "kind id" per item.
+func (fx *timelineFixture) read(t *testing.T, path string, q url.Values) ([]string, int) {
+	t.Helper()
+	var out []string
+	for pages := 1; ; pages++ {
+		resp, err := http.Get(fx.srv.URL + "/api/v1/streams/cam/" + path + "?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Items []struct {
+				Kind     string
+				Fragment *struct{ FragmentNumber string }
+				Event    *events.Event
+			}
+			Events    []events.Event
+			NextToken string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil {
+			t.Fatalf("%s %v: %d %v", path, q, resp.StatusCode, err)
+		}
+		for _, it := range page.Items {
+			if it.Kind == "fragment" {
+				out = append(out, "fragment "+it.Fragment.FragmentNumber)
+			} else {
+				out = append(out, "event "+it.Event.ID)
+			}
+		}
+		for _, e := range page.Events {
+			out = append(out, "event "+e.ID)
+		}
+		if page.NextToken == "" {
+			return out, pages
+		}
+		if pages > 1000 {
+			t.Fatal("endless paging")
+		}
+		q.Set("nextToken", page.NextToken)
+	}
+}
+
+func ts(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+// TestTimelinePages: the timeline of a range is the same list however it
+// is paged, fragments before the events that start with them, and when
+// the fragment scan is cut short (eventsScan) the pages go on where it
+// stopped.
+func TestTimelinePages(t *testing.T) {
+	fx := newTimelineFixture(t)
+	p := func(i int) int64 { return fx.frags[i].ProducerTime }
+	from, to := p(2)+300*int64(time.Millisecond), p(25)+int64(time.Second)
+	want := fx.want(from, to, true)
+	if len(want) < 100 {
+		t.Fatalf("the fixture's range holds %d items", len(want))
+	}
+	for _, scan := range []int{100_000, 3} {
+		for _, limit := range []int{1, 2, 5, 10000} {
+			t.Run(fmt.Sprintf("scan %d limit %d", scan, limit), func(t *testing.T) {
+				defer func(old int) { eventsScan = old }(eventsScan)
+				eventsScan = scan
+				got, pages := fx.read(t, "timeline", url.Values{"start": {ts(from)}, "end": {ts(to)}, "limit": {fmt.Sprint(limit)}})
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d items in %d pages, want %d:\n got %v\nwant %v", len(got), pages, len(want), got, want)
+				}
+				// One page holds it all, unless the fragment scan was cut.
+				if limit == 10000 && (scan == 100_000) != (pages == 1) {
+					t.Errorf("%d pages with a scan of %d", pages, scan)
+				}
+			})
+		}
+	}
+}
+
+// TestEventsServerTime: a server-time range maps to producer time through
+// the fragments that cover its ends, clamped across gaps.
+func TestEventsServerTime(t *testing.T) {
+	fx := newTimelineFixture(t)
+	f := fx.frags
+	sec := int64(time.Second)
+	gapStart := f[15].ServerTime + f[15].Duration // 10 s without video
+	for _, tc := range []struct {
+		name             string
+		sFrom, sTo       int64 // server time
+		pFrom, pTo       int64 // the producer range it maps to
+		empty            bool
+		withoutFragments bool
+	}{
+		{name: "inside fragments", sFrom: f[3].ServerTime + sec/2, sTo: f[20].ServerTime + sec, pFrom: f[3].ProducerTime + sec/2, pTo: f[20].ProducerTime + sec},
+		{name: "from in the gap", sFrom: gapStart + 3*sec, sTo: f[20].ServerTime + sec, pFrom: f[16].ProducerTime, pTo: f[20].ProducerTime + sec},
+		{name: "to in the gap", sFrom: f[3].ServerTime + sec/2, sTo: gapStart + 6*sec, pFrom: f[3].ProducerTime + sec/2, pTo: f[15].ProducerTime + f[15].Duration},
+		{name: "before the video", sFrom: f[0].ServerTime - 60*sec, sTo: f[1].ServerTime, pFrom: f[0].ProducerTime, pTo: f[1].ProducerTime},
+		{name: "only the gap", sFrom: gapStart + sec, sTo: gapStart + 9*sec, empty: true},
+		{name: "long before", sFrom: f[0].ServerTime - 3600*sec, sTo: f[0].ServerTime - 120*sec, empty: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := url.Values{"start": {ts(tc.sFrom)}, "end": {ts(tc.sTo)}, "timestampType": {"SERVER_TIMESTAMP"}, "limit": {"7"}}
+			var want []string
+			if !tc.empty {
+				want = fx.want(tc.pFrom, tc.pTo, false)
+				if len(want) == 0 {
+					t.Fatal("the model has no events in the range")
+				}
+			}
+			got, _ := fx.read(t, "events", maps.Clone(q))
+			if !slices.Equal(got, want) {
+				t.Fatalf("got %d events, want %d:\n got %v\nwant %v", len(got), len(want), got, want)
+			}
+			var wantTimeline []string
+			if !tc.empty {
+				wantTimeline = fx.want(tc.pFrom, tc.pTo, true)
+			}
+			if got, _ := fx.read(t, "timeline", maps.Clone(q)); !slices.Equal(got, wantTimeline) {
+				t.Fatalf("timeline: got %d items, want %d", len(got), len(wantTimeline))
+			}
+		})
+	}
+}
