@@ -108,9 +108,14 @@ type eventsPut struct {
 
 // eventsReadBack is the acknowledged events read back both ways.
 type eventsReadBack struct {
-	Acknowledged int          `json:"acknowledged"`
-	REST         *eventsCheck `json:"rest,omitempty"`
-	GetRecords   *eventsCheck `json:"get_records,omitempty"`
+	Acknowledged int `json:"acknowledged"`
+	// eddy_events_indexed_total and eddy_events_refused_total from the
+	// baseline's end to after the run; nil when /metrics has no such
+	// series.
+	Indexed    *int64       `json:"indexed,omitempty"`
+	Refused    *int64       `json:"refused,omitempty"`
+	REST       *eventsCheck `json:"rest,omitempty"`
+	GetRecords *eventsCheck `json:"get_records,omitempty"`
 }
 
 func (b *eventsBench) newResults(idle snapshot) *eventsResults {
@@ -151,6 +156,15 @@ func (b *eventsBench) results(res *eventsResults, idle, b0, b1, e0, e1, after sn
 	res.Problems = append(res.Problems, b.window(&res.Baseline, "baseline", b0, b1, frags, units, errAt, gop, frame, readers)...)
 	res.Problems = append(res.Problems, b.window(&res.Events, "events", e0, e1, frags, units, errAt, gop, frame, readers)...)
 	res.Put = b.wr.putStats(res.Events.DurationS)
+	counter := func(name string) *int64 {
+		v, ok := after.metrics[name]
+		if !ok {
+			return nil
+		}
+		d := int64(v - b1.metrics[name])
+		return &d
+	}
+	res.ReadBack.Indexed, res.ReadBack.Refused = counter("eddy_events_indexed_total"), counter("eddy_events_refused_total")
 	for k, v := range after.metrics {
 		if ingestLossCounter(k) {
 			if d := int64(v - idle.metrics[k]); d > 0 {
@@ -272,6 +286,12 @@ func (r *eventsResults) verdict() {
 				ch.name, c.Lost, r.ReadBack.Acknowledged, c.Altered, c.Duplicate, c.Foreign, c.Errors)
 		}
 	}
+	if n := r.ReadBack.Indexed; n != nil && *n != p.Acknowledged {
+		bad("eddy_events_indexed_total rose by %d, %d events were acknowledged", *n, p.Acknowledged)
+	}
+	if n := r.ReadBack.Refused; n != nil && *n != 0 {
+		bad("eddy_events_refused_total rose by %d", *n)
+	}
 	if r.ReadBack.GetRecords == nil && p.Acknowledged > 0 {
 		bad("the events were not read back")
 	}
@@ -312,6 +332,9 @@ func (r *eventsResults) writeText(w io.Writer) {
 		tw("  retried by the SDK", strings.Join(errorLines(p.RetriedErrors), ", "), "")
 	}
 	tw("PutRecords latency p50 / p99 / max", fmt.Sprintf("%.1f / %.1f / %.1f ms", p.Latency.P50Ms, p.Latency.P99Ms, p.Latency.MaxMs), "")
+	if n := r.ReadBack.Indexed; n != nil {
+		tw("indexed / refused (/metrics)", fmt.Sprintf("%d / %s", *n, fmtOpt(i64f(r.ReadBack.Refused), "%.0f")), "= acknowledged / 0")
+	}
 	for _, ch := range []struct {
 		name string
 		c    *eventsCheck
@@ -378,4 +401,13 @@ func sumCounts(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// i64f is *n as a float64 (nil stays nil), for fmtOpt.
+func i64f(n *int64) *float64 {
+	if n == nil {
+		return nil
+	}
+	f := float64(*n)
+	return &f
 }

@@ -29,6 +29,9 @@ func TestBenchEvents(t *testing.T) {
 			p.Acknowledged, p.Failed, p.CallErrors, p.Latency.Count, p.Calls)
 	}
 	rb := res.ReadBack
+	if rb.Indexed == nil || *rb.Indexed != p.Acknowledged || rb.Refused == nil || *rb.Refused != 0 {
+		t.Errorf("indexed %v, refused %v (/metrics); want %d, 0", rb.Indexed, rb.Refused, p.Acknowledged)
+	}
 	if rb.Acknowledged != int(p.Acknowledged) {
 		t.Errorf("read-back of %d events, %d acknowledged", rb.Acknowledged, p.Acknowledged)
 	}
@@ -74,6 +77,7 @@ func TestBenchEventsVerdict(t *testing.T) {
 		{"lost on GetRecords", func(r *eventsResults) { r.ReadBack.GetRecords.Lost, r.ReadBack.GetRecords.Matched = 1, 59999 }, "GetRecords read-back: 1 of 60000 lost"},
 		{"altered on REST", func(r *eventsResults) { r.ReadBack.REST.Altered = 2 }, "REST events read-back"},
 		{"refused records", func(r *eventsResults) { r.Put.Failed = 3 }, "3 records refused"},
+		{"not indexed", func(r *eventsResults) { n := int64(59990); r.ReadBack.Indexed = &n }, "eddy_events_indexed_total rose by 59990"},
 		{"rate not sustained", func(r *eventsResults) { r.Put.Acknowledged = 50000 }, "rate not sustained"},
 		{"fewer fragments", func(r *eventsResults) { r.Events.FragmentsListed = 28 }, "28 fragments listed with events, 30 without"},
 		{"fragments persisted", func(r *eventsResults) { r.Events.FragmentsPersisted = 32 }, "32 fragments persisted"},
