@@ -14,6 +14,8 @@ const usage = `usage:
   eddy bench hls [flags]   benchmark LIVE HLS and LL-HLS (eddy bench hls -h)
   eddy bench webrtc [flags] benchmark WHEP forwarding (eddy bench webrtc -h)
   eddy bench soak [flags]  every load at once for an hour: trends, errors, loss (eddy bench soak -h)
+  eddy bench events [flags] 1,000 events/s into a camera's event stream with 200 HLS readers:
+                           every event read back, recorder unaffected (eddy bench events -h)
   eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
   eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep

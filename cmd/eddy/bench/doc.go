@@ -1,5 +1,5 @@
 // Package bench is the load-test harness behind `eddy bench`: Main runs
-// one of five benches, each with its own flags, a text report on stdout
+// one of six benches, each with its own flags, a text report on stdout
 // and, with --json, the same figures as JSON.
 //
 //   - kds (kds*.go): PutRecords producers, GetRecords pollers and a
@@ -13,6 +13,11 @@
 //     HLS readers, WHEP viewers checking frame numbers, KDS read back);
 //     the slopes of the server's RSS, goroutines, open files and CPU after
 //     a warm-up, every load's errors, and loss.
+//   - events (events*.go): one camera, HLS readers of it, and writers
+//     putting events into its event stream at a steady rate: every
+//     acknowledged event read back (REST events endpoint, GetRecords), and
+//     the recorder and the readers with events against a baseline window
+//     without; a PASS/FAIL verdict.
 //
 // The video benches start the server as a child process (child.go,
 // server.go: `eddy serve` from the eddy binary running the bench, unless

@@ -20,8 +20,9 @@ type hlsReader struct {
 	// Owned by the reader's goroutine until it returns.
 	reqs       []hlsReq
 	fellBehind bool
-	missed     int // segments that left the window before the reader fetched them
-	slow       int // segment downloads longer than the segment
+	behindAt   []int64 // when it fell behind (Unix ns), each time
+	missed     int     // segments that left the window before the reader fetched them
+	slow       int     // segment downloads longer than the segment
 	errs       []string
 	started    bool
 }
@@ -56,6 +57,7 @@ func (r *hlsReader) note(kind byte, d time.Duration, n int64, err error) {
 
 func (r *hlsReader) behind(format string, args ...any) {
 	r.fellBehind = true
+	r.behindAt = append(r.behindAt, time.Now().UnixNano())
 	if r.live != nil {
 		r.live.behind.Add(1)
 	}
