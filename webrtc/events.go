@@ -92,7 +92,8 @@ func (ss *session) acceptEvents(dc *pion.DataChannel) {
 func (ec *eventChannel) run(sub *events.Subscription) {
 	ss := ec.ss
 	closed := make(chan struct{})
-	ec.dc.OnClose(func() { close(closed) })
+	var once sync.Once
+	ec.dc.OnClose(func() { once.Do(func() { close(closed) }) })
 	defer func() {
 		sub.Close()
 		ss.evch.CompareAndSwap(ec, nil)
@@ -102,13 +103,19 @@ func (ec *eventChannel) run(sub *events.Subscription) {
 		ec.mu.Unlock()
 		ss.log.Info("events channel closed", "events_sent", sent, "events_dropped", dropped)
 	}()
+	var checked time.Time
 	for {
 		select {
 		case ev, ok := <-sub.C():
 			if !ok {
 				return // the stream was deleted
 			}
-			ec.countSubDrops(sub)
+			// Drops happen only while the queue is full; look now and then
+			// (the count takes the timeline's lock).
+			if now := time.Now(); len(sub.C()) >= eventsQueue/2 || now.Sub(checked) >= time.Second {
+				checked = now
+				ec.countSubDrops(sub)
+			}
 			if !ec.send(EventMessage{Kind: "event", Event: ev}, true) {
 				return
 			}

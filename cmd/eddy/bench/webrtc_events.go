@@ -255,14 +255,43 @@ func runWebRTCEventsBench(ctx context.Context, cfg rtcEventsConfig) (*rtcEventsR
 		}(i)
 	}
 	wg.Wait()
-	// Let the last events arrive.
-	if err := sleep(time.Second); err != nil {
-		return nil, err
+	// Let the last events arrive (up to 5 s: later ones count as missing).
+	want := 0
+	for _, w := range writes[warm:] {
+		if w.err == "" {
+			want++
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if err := sleep(100 * time.Millisecond); err != nil {
+			return nil, err
+		}
+		if allDelivered(viewers, writes[warm:], want) {
+			break
+		}
 	}
 	p1 := pr.probe(ctx)
 	res.WriterLate = late.Load()
 	res.collect(writes[warm:], viewers, p0, p1)
 	return res, nil
+}
+
+// allDelivered reports whether every viewer has read every written event.
+func allDelivered(viewers []*evViewer, writes []evWrite, want int) bool {
+	for _, v := range viewers {
+		n := 0
+		v.mu.Lock()
+		for _, w := range writes {
+			if _, ok := v.got[w.id]; ok && w.err == "" {
+				n++
+			}
+		}
+		v.mu.Unlock()
+		if n < want {
+			return false
+		}
+	}
+	return true
 }
 
 func (v *evViewer) message(m whepclient.Message) {
