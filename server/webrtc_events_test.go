@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -387,5 +389,105 @@ func TestWHEPEventsSlowViewer(t *testing.T) {
 	evs, _, _, _, _ := slow.snapshot()
 	if len(evs) > 0 {
 		t.Errorf("the blocked viewer read %d events", len(evs))
+	}
+}
+
+// TestWHEPEventsBrowser: headless Chromium opens the events channel as the
+// README says (createDataChannel("events") before createOffer) and gets
+// the events written while it plays, in order, and clock messages whose
+// RTP timestamps are frames its video element presented
+// (requestVideoFrameCallback), so a page can place boxes on frames.
+func TestWHEPEventsBrowser(t *testing.T) {
+	node, chromium := needBrowser(t)
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, 90*time.Second)
+	defer publishLive(ctx, t, e, "cam", 60*time.Second)()
+
+	// A writer puts an event every 100 ms while the page plays.
+	kc := e.Kinesis()
+	var mu sync.Mutex
+	var written []string
+	wctx, stopWriter := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for i := 0; wctx.Err() == nil; i++ {
+			out, err := kc.PutRecord(wctx, &kinesis.PutRecordInput{StreamName: aws.String("cam.events"), PartitionKey: aws.String("k"),
+				Data: fmt.Appendf(nil, `{"type":"detection","label":"browser-%d","box":[0.1,0.1,0.2,0.2]}`, i)})
+			if err == nil {
+				mu.Lock()
+				written = append(written, aws.ToString(out.SequenceNumber))
+				mu.Unlock()
+			}
+			select {
+			case <-wctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	cmd := exec.CommandContext(ctx, node, "test/whep_events.mjs")
+	cmd.Dir = "../web"
+	cmd.Env = append(os.Environ(), "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "WANT_EVENTS=10", "CHROMIUM="+chromium)
+	out, err := cmd.CombinedOutput()
+	stopWriter()
+	<-writerDone
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, out)
+	}
+	_, line, ok := strings.Cut(string(out), "RESULT ")
+	if !ok {
+		t.Fatalf("no result from the page:\n%s", out)
+	}
+	var res struct {
+		Events []struct{ ID, Label, Time string }
+		Clocks []struct {
+			RTPTimestamp uint32
+			Time         time.Time
+		}
+		Bad                     []string
+		Presented               []uint32
+		ClocksOnPresentedFrames int
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(line)), &res); err != nil {
+		t.Fatalf("result %q: %v", line, err)
+	}
+	t.Logf("page: %d events, %d clocks (%d on presented frames), %d frames presented", len(res.Events), len(res.Clocks), res.ClocksOnPresentedFrames, len(res.Presented))
+	if len(res.Bad) > 0 || len(res.Events) < 10 || len(res.Clocks) < 3 {
+		t.Fatalf("page got %d events, %d clocks, bad messages %q\n%s", len(res.Events), len(res.Clocks), res.Bad, out)
+	}
+	// The page's events are consecutive writes, in order.
+	mu.Lock()
+	idx := map[string]int{}
+	for i, id := range written {
+		idx[id] = i
+	}
+	mu.Unlock()
+	first, ok := idx[res.Events[0].ID]
+	if !ok {
+		t.Fatalf("event %s was not written", res.Events[0].ID)
+	}
+	for i, ev := range res.Events {
+		if j, ok := idx[ev.ID]; !ok || j != first+i || ev.Label != fmt.Sprint("browser-", j) {
+			t.Fatalf("page event %d: %+v, want write %d", i, ev, first+i)
+		}
+	}
+	// The clocks are on the RTP timeline of the frames the page presents
+	// (a random base each session): each is within a second of a presented
+	// frame, and at least one is a presented frame exactly (the browser
+	// may skip showing some frames).
+	if res.ClocksOnPresentedFrames == 0 {
+		t.Errorf("no clock message names a frame the page presented (%d clocks, %d frames)", len(res.Clocks), len(res.Presented))
+	}
+	for i, c := range res.Clocks {
+		near := false
+		for _, f := range res.Presented {
+			if d := int32(c.RTPTimestamp - f); d > -90000 && d < 90000 {
+				near = true
+				break
+			}
+		}
+		if !near {
+			t.Errorf("clock %d (RTP %d) is not within a second of any frame the page presented", i, c.RTPTimestamp)
+		}
 	}
 }
