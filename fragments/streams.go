@@ -91,6 +91,9 @@ type Manager struct {
 	reads    atomic.Int64 // fragment records read from the logs, all stores
 
 	defaultRetention atomic.Int64 // DefaultRetentionHours as set now
+	// eventsGone holds the event counts of deleted streams' timelines
+	// (indexed, refused, dropped), so the totals never go down.
+	eventsGone [3]atomic.Uint64
 }
 
 // Initialize opens the store of every video stream.
@@ -109,6 +112,9 @@ func (m *Manager) Initialize() error {
 		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
 			Help: "Fragment records read from the logs (segments, clips, MKV, index rebuilds); playlists read none."},
 			func() float64 { return float64(m.MediaReads()) }))
+	}
+	if m.Registerer != nil {
+		m.registerEventMetrics()
 	}
 	if err := m.repair(); err != nil {
 		return err
@@ -414,6 +420,7 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 		return err
 	}
 	if st != nil {
+		m.keepEventCounts(st)
 		_ = st.close()
 	}
 	if m.BeforeDelete != nil {

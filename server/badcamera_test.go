@@ -109,7 +109,9 @@ func newCamera(t *testing.T, url string) *camera {
 	}
 	m := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{f}}
 	tcp := gortsplib.TransportTCP
-	c := &gortsplib.Client{Transport: &tcp}
+	// The queue holds a whole large frame (the dead-reader test sends
+	// 250 kB frames, about 180 packets each) on a loaded machine.
+	c := &gortsplib.Client{Transport: &tcp, WriteQueueSize: 4096}
 	if err := c.StartRecording(url, &description.Session{Medias: []*description.Media{m}}); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,9 @@ type Query struct {
 	Limit int
 	// After is a page token from an earlier Page.Next of the same range.
 	After string
+	// Raw returns the events as their JSON (Page.Raw), not decoded: what
+	// a reader that only passes them on (the REST API) wants.
+	Raw bool
 }
 
 // Page limits.
@@ -77,6 +80,9 @@ const (
 // Page is one page of a range read, in time order (start, then ID).
 type Page struct {
 	Events []Event
+	// Raw holds the events' JSON (the form of Event) instead of Events
+	// when the query asked for it.
+	Raw []json.RawMessage
 	// Next is the token of the next page; empty when this is the last.
 	Next string
 }
@@ -84,7 +90,7 @@ type Page struct {
 type entry struct {
 	start, end int64
 	seq        uint64
-	typ, label string
+	typ, label []byte // slices of the hour file as read (no copies)
 	body       []byte
 }
 
@@ -114,6 +120,7 @@ type Timeline struct {
 	tick    uint64
 	files   map[int64]*os.File
 	fileUse map[int64]uint64
+	wgen    map[int64]uint64 // writes per hour, so a load outside the lock sees one it raced with
 	wm      *os.File
 	next    uint64 // one past the highest sequence indexed
 	gap     uint64 // when non-zero: the first sequence whose index write failed
@@ -137,7 +144,7 @@ func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 		return nil, err
 	}
 	t := &Timeline{stream: s, shard: sh, dir: filepath.Join(s.Dir(), dirName), log: log,
-		cache: map[int64]*bucket{}, files: map[int64]*os.File{}, fileUse: map[int64]uint64{},
+		cache: map[int64]*bucket{}, files: map[int64]*os.File{}, fileUse: map[int64]uint64{}, wgen: map[int64]uint64{},
 		subs: map[*Subscription]struct{}{}, changed: make(chan struct{})}
 	from, err := t.openDir()
 	if err != nil {
@@ -289,7 +296,7 @@ func (t *Timeline) writeLocked(evs []Event, top uint64) error {
 		if err != nil {
 			return err
 		}
-		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq, typ: ev.Type, label: ev.Label, body: body}
+		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq, typ: []byte(ev.Type), label: []byte(ev.Label), body: body}
 		enc := encodeEntry(&e)
 		for h := hourOf(e.start); h <= hourOf(max(e.start, e.end-1)); h++ {
 			if _, ok := byHour[h]; !ok {
@@ -307,6 +314,7 @@ func (t *Timeline) writeLocked(evs []Event, top uint64) error {
 		if err != nil {
 			return err
 		}
+		t.wgen[h]++
 		if _, err := f.Write(byHour[h]); err != nil {
 			return err
 		}
@@ -363,36 +371,48 @@ func encodeEntry(e *entry) []byte {
 	return b
 }
 
-// decodeEntries reads the entries of an hour file; it stops at the first
-// torn or damaged one and returns the length of the good prefix.
+// decodeEntries reads the entries of an hour file. A torn or damaged
+// entry (a crash mid-write; the records are indexed again from the log at
+// the next open, after it) is skipped: decoding resumes at the next offset
+// where a whole entry's checksum holds. It returns the bytes skipped.
 func decodeEntries(b []byte) ([]entry, int) {
 	var out []entry
-	off := 0
+	off, skipped := 0, 0
 	for len(b)-off >= entryHeader {
-		sum := binary.LittleEndian.Uint32(b[off:])
-		n := int(binary.LittleEndian.Uint32(b[off+4:]))
-		if n < payloadFixed || n > len(b)-off-entryHeader {
-			break
+		e, n, ok := decodeEntry(b[off:])
+		if !ok {
+			off++
+			skipped++
+			continue
 		}
-		p := b[off+entryHeader : off+entryHeader+n]
-		if crc32.Checksum(p, castagnoli) != sum {
-			break
-		}
-		tl, ll := int(p[24]), int(binary.LittleEndian.Uint16(p[25:]))
-		if payloadFixed+tl+ll > n {
-			break
-		}
-		out = append(out, entry{
-			start: int64(binary.LittleEndian.Uint64(p)),
-			end:   int64(binary.LittleEndian.Uint64(p[8:])),
-			seq:   binary.LittleEndian.Uint64(p[16:]),
-			typ:   string(p[payloadFixed : payloadFixed+tl]),
-			label: string(p[payloadFixed+tl : payloadFixed+tl+ll]),
-			body:  p[payloadFixed+tl+ll:],
-		})
-		off += entryHeader + n
+		out = append(out, e)
+		off += n
 	}
-	return out, off
+	return out, skipped + len(b) - off
+}
+
+func decodeEntry(b []byte) (entry, int, bool) {
+	sum := binary.LittleEndian.Uint32(b)
+	n := int(binary.LittleEndian.Uint32(b[4:]))
+	if n < payloadFixed || n > len(b)-entryHeader {
+		return entry{}, 0, false
+	}
+	p := b[entryHeader : entryHeader+n]
+	if crc32.Checksum(p, castagnoli) != sum {
+		return entry{}, 0, false
+	}
+	tl, ll := int(p[24]), int(binary.LittleEndian.Uint16(p[25:]))
+	if payloadFixed+tl+ll > n {
+		return entry{}, 0, false
+	}
+	return entry{
+		start: int64(binary.LittleEndian.Uint64(p)),
+		end:   int64(binary.LittleEndian.Uint64(p[8:])),
+		seq:   binary.LittleEndian.Uint64(p[16:]),
+		typ:   p[payloadFixed : payloadFixed+tl],
+		label: p[payloadFixed+tl : payloadFixed+tl+ll],
+		body:  p[payloadFixed+tl+ll:],
+	}, entryHeader + n, true
 }
 
 func hourOf(ns int64) int64 {
@@ -450,45 +470,43 @@ func (t *Timeline) fileLocked(h int64) (*os.File, error) {
 }
 
 // bucketLocked returns hour h's entries, loading them when not cached.
+// It reads the file without the lock (so writers are not held up by a
+// cold read) and installs it only if no write reached the hour meanwhile.
 func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
-	t.tick++
-	if b := t.cache[h]; b != nil {
-		b.used = t.tick
-		return b, nil
-	}
-	p := filepath.Join(t.dir, hourPath(h))
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &bucket{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	es, good := decodeEntries(data)
-	if good < len(data) {
-		// A torn or damaged tail (a crash mid-write): cut it, so appends
-		// continue on a clean end; the records it held are in the log and
-		// are indexed again from it.
-		t.log.Warn("event index: cutting a damaged hour file", "stream", t.stream.Name(), "file", p, "good_bytes", good, "bytes", len(data))
-		if f := t.files[h]; f != nil {
-			_ = f.Close()
-			delete(t.files, h)
-			delete(t.fileUse, h)
+	for {
+		t.tick++
+		if b := t.cache[h]; b != nil {
+			b.used = t.tick
+			return b, nil
 		}
-		if err := os.Truncate(p, int64(good)); err != nil {
+		gen := t.wgen[h]
+		p := filepath.Join(t.dir, hourPath(h))
+		t.mu.Unlock()
+		data, err := os.ReadFile(p)
+		t.mu.Lock()
+		if errors.Is(err, fs.ErrNotExist) {
+			return &bucket{}, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		if t.gap == 0 {
-			t.gap = 1
+		if t.wgen[h] != gen || t.cache[h] != nil {
+			continue // written (or loaded) meanwhile: read it again
 		}
+		es, skipped := decodeEntries(data)
+		if skipped > 0 {
+			t.log.Warn("event index: skipped damaged bytes of an hour file (a torn write; its records are indexed again from the log)", "stream", t.stream.Name(), "file", p, "bytes", skipped)
+		}
+		if !slices.IsSortedFunc(es, cmpEntry) {
+			slices.SortFunc(es, cmpEntry)
+		}
+		es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
+		b := &bucket{entries: es, used: t.tick}
+		t.cache[h] = b
+		t.cached += len(es)
+		t.evictLocked(h)
+		return b, nil
 	}
-	slices.SortFunc(es, cmpEntry)
-	es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
-	b := &bucket{entries: es, used: t.tick}
-	t.cache[h] = b
-	t.cached += len(es)
-	t.evictLocked(h)
-	return b, nil
 }
 
 // evictLocked drops the least recently used hours from memory while the
@@ -535,10 +553,10 @@ func (t *Timeline) Query(q Query) (Page, error) {
 		if e.seq < first || !e.overlaps(q.From, q.To) {
 			return false
 		}
-		if len(q.Types) > 0 && !slices.Contains(q.Types, e.typ) {
+		if len(q.Types) > 0 && !slices.Contains(q.Types, string(e.typ)) {
 			return false
 		}
-		return len(q.Labels) == 0 || slices.Contains(q.Labels, e.label)
+		return len(q.Labels) == 0 || slices.Contains(q.Labels, string(e.label))
 	}
 	hFrom, hTo := hourOf(q.From), hourOf(q.To-1)
 	startH := hFrom
@@ -549,7 +567,13 @@ func (t *Timeline) Query(q Query) (Page, error) {
 	more := false
 	t.mu.Lock()
 	i, _ := slices.BinarySearch(t.hours, startH)
-	hours := t.hours[i:]
+	j, _ := slices.BinarySearch(t.hours, hTo+1)
+	// A copy: loading an hour drops the lock, and writers insert hours.
+	hours := slices.Clone(t.hours[i:max(i, j)])
+	firstHour := int64(0)
+	if len(hours) > 0 {
+		firstHour = hours[0]
+	}
 scan:
 	for _, h := range hours {
 		if h > hTo {
@@ -573,8 +597,10 @@ scan:
 			if hasCursor && !e.after(cs, cq) {
 				continue
 			}
-			if h != hFrom && e.start < h*hourNs {
-				continue // seen in an earlier hour of this range
+			if h != firstHour && e.start < h*hourNs {
+				// Spilled over from an earlier hour: an event is in every
+				// hour it overlaps, so it was in the first hour read.
+				continue
 			}
 			if !keep(e) {
 				continue
@@ -587,8 +613,16 @@ scan:
 		}
 	}
 	t.mu.Unlock()
-	page := Page{Events: make([]Event, len(picked))}
-	for k := range picked {
+	var page Page
+	if q.Raw {
+		page.Raw = make([]json.RawMessage, len(picked))
+		for k := range picked {
+			page.Raw[k] = picked[k].body
+		}
+	} else {
+		page.Events = make([]Event, len(picked))
+	}
+	for k := range page.Events {
 		if err := json.Unmarshal(picked[k].body, &page.Events[k]); err != nil {
 			return Page{}, fmt.Errorf("event index: entry %d: %w", picked[k].seq, err)
 		}

@@ -3,6 +3,8 @@ package events_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -139,7 +141,114 @@ func TestTimeline(t *testing.T) {
 	}
 	check(tl)
 	tl.Close()
+	// A damaged hour file (garbage in the middle, a torn entry at the
+	// end) loses nothing: the damaged bytes are skipped and the records
+	// are indexed again from the log.
+	hourFile := filepath.Join(s.Dir(), "timeline", base.Add(time.Hour).Format("2006/01/02/15")+".ev")
+	b, err := os.ReadFile(hourFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := len(b) / 2
+	b = append(append(append([]byte{}, b[:mid]...), []byte("garbage garbage garbage")...), b[mid:]...)
+	b = append(b, b[:40]...) // a torn copy of the first entry
+	if err := os.WriteFile(hourFile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tl, err = events.Open(s, nil); err != nil {
+		t.Fatal(err)
+	}
+	check(tl)
+	tl.Close()
+	// The index lost altogether is rebuilt from the log.
+	if err := os.RemoveAll(filepath.Join(s.Dir(), "timeline")); err != nil {
+		t.Fatal(err)
+	}
+	if tl, err = events.Open(s, nil); err != nil {
+		t.Fatal(err)
+	}
+	check(tl)
+	// Trim drops the hours before the horizon and nothing after it.
+	tl.Trim(base.Add(time.Hour).UnixNano())
+	if _, err := os.Stat(filepath.Join(s.Dir(), "timeline", base.Format("2006/01/02/15")+".ev")); !os.IsNotExist(err) {
+		t.Fatalf("trimmed hour file: %v", err)
+	}
+	p, err := tl.Query(events.Query{From: base.UnixNano(), To: base.Add(3 * time.Hour).UnixNano(), Limit: events.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 181 || p.Events[0].Type != "motion" { // the motion event spans into the kept hour
+		t.Fatalf("after trim: %d events, first %s", len(p.Events), p.Events[0].Type)
+	}
+	tl.Close()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRefusedWritesNothing: a refused record takes no sequence number and
+// is not delivered; the others of the call are.
+func TestRefusedWritesNothing(t *testing.T) {
+	c := openCore(t, t.TempDir())
+	defer c.Close()
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	res := put(t, s, `{"type":"a"}`, `{"type":"a","score":2}`, `{"type":"a"}`)
+	if res[1].Err == nil || res[0].Err != nil || res[2].Err != nil || res[2].Seq != res[0].Seq+1 {
+		t.Fatalf("results %+v", res)
+	}
+	sh, _ := s.Shard(0)
+	rr, err := s.Read(sh, 0, 100, 1<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rr.Records) != 2 {
+		t.Fatalf("%d records stored, want 2", len(rr.Records))
+	}
+	if tl.Refused() != 1 || tl.Indexed() != 2 {
+		t.Fatalf("refused %d indexed %d", tl.Refused(), tl.Indexed())
+	}
+}
+
+// TestSlowSubscriber: a subscriber that never reads loses events beyond
+// its buffer (counted) and holds up neither writers nor other readers.
+func TestSlowSubscriber(t *testing.T) {
+	c := openCore(t, t.TempDir())
+	defer c.Close()
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	slow, fast := tl.Subscribe(4), tl.Subscribe(200)
+	got := make(chan int)
+	go func() {
+		n := 0
+		for range fast.C() {
+			n++
+		}
+		got <- n
+	}()
+	changed := tl.Changed()
+	for range 100 {
+		put(t, s, `{"type":"x"}`)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not closed")
+	}
+	fast.Close()
+	if n := <-got; n != 100 {
+		t.Fatalf("fast reader got %d of 100", n)
+	}
+	if slow.Dropped() != 96 || tl.Dropped() != 96 || len(slow.C()) != 4 {
+		t.Fatalf("slow: dropped %d (timeline %d), buffered %d", slow.Dropped(), tl.Dropped(), len(slow.C()))
+	}
+	slow.Close()
 }
