@@ -358,7 +358,8 @@ func TestWHEPEventsSlowViewer(t *testing.T) {
 			ws[i].seq = seqs[i]
 		}
 		all = append(all, ws...)
-		time.Sleep(150 * time.Millisecond)
+		// The fast viewer keeps up: it has this batch before the next.
+		fast.waitEvents(t, len(all), 10*time.Second)
 	}
 	_, _, _, _, f0 := fast.snapshot()
 	got := fast.waitEvents(t, n, 20*time.Second)
