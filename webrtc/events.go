@@ -18,8 +18,10 @@ const EventsLabel = "events"
 // Limits of an events channel.
 const (
 	// eventsQueue is how many events a viewer's subscription holds while
-	// its channel is being written (a PutRecords call brings up to 500).
-	eventsQueue = 1024
+	// its channel is being written: a whole PutRecords call (up to 500
+	// records) fits. The buffer is made when the channel opens (about
+	// 80 KB).
+	eventsQueue = 512
 	// maxEventsBuffered caps the bytes queued in a viewer's channel (its
 	// SCTP send buffer): beyond it, events are dropped for that viewer
 	// instead of queued, so one that does not read costs bounded memory.
