@@ -228,6 +228,8 @@ func (s *Server) Initialize() error {
 		StreamExists: func(name string) bool { _, err := s.videos.Describe(name); return err == nil },
 		Logger:       s.Logger, Registerer: reg, StreamLabel: s.labels.Label}
 	s.webrtc.Authorize = s.webrtcAuthorize() // WHIP/WHEP bearer tokens
+	// The events data channel of WHEP sessions.
+	s.webrtc.Events = s.timelineOf
 	if s.auth.Enabled() {
 		s.webrtc.OnDenied = func(r *http.Request, who string) {
 			s.auth.Failed("webrtc", awsauth.ReasonAccessDenied, r.RemoteAddr, who)

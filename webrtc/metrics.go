@@ -35,3 +35,12 @@ func (s *Server) streamLabel(name string) string {
 	}
 	return s.StreamLabel(name)
 }
+
+// newEventCounters makes the counters of the WHEP events channels.
+func newEventCounters() (sent, dropped prometheus.Counter) {
+	sent = prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_webrtc_events_sent_total",
+		Help: "Events written to WHEP events data channels (one per event per viewer)."})
+	dropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_webrtc_events_dropped_total",
+		Help: "Events dropped for WHEP viewers whose events data channel was full (a viewer that does not read) or whose event queue overflowed."})
+	return sent, dropped
+}

@@ -20,6 +20,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eddy-video/eddy/fragments/events"
 	"github.com/eddy-video/eddy/media"
 )
 
@@ -70,6 +71,10 @@ type Server struct {
 	// StreamLabel gives the stream label of a stream's series (nil: its
 	// name).
 	StreamLabel func(name string) string
+	// Events, when set, returns a stream's event timeline (nil when it has
+	// none): WHEP sessions that open an events data channel get its live
+	// events there.
+	Events func(name string) *events.Timeline
 
 	udp     net.PacketConn
 	tcp     net.Listener
@@ -91,6 +96,9 @@ type Server struct {
 	// first RTP packet read by the ingest; the server cannot send it before
 	// its last) to its first and last RTP packet handed to the kernel.
 	forwardFirst, forwardLast prometheus.Histogram
+	// eventsSent and eventsDropped count events written to and dropped
+	// for WHEP events channels.
+	eventsSent, eventsDropped prometheus.Counter
 }
 
 // forwardBuckets resolve the sub-millisecond forwarding of an idle server
@@ -183,8 +191,9 @@ func (s *Server) Initialize() error {
 		Help: "WHEP forwarding: from a unit's arrival (its first RTP packet in) to its last RTP packet out, per viewer.", Buckets: forwardBuckets})
 	s.refused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_webrtc_sessions_refused_total",
 		Help: "WHEP and WHIP session requests refused, by reason."}, []string{"reason"})
+	s.eventsSent, s.eventsDropped = newEventCounters()
 	if s.Registerer != nil {
-		s.Registerer.MustRegister(s.refused, s.forwardFirst, s.forwardLast,
+		s.Registerer.MustRegister(s.refused, s.forwardFirst, s.forwardLast, s.eventsSent, s.eventsDropped,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_peer_connections",
 				Help: "Open WebRTC peer connections (WHEP viewers and WHIP publishers)."},
 				func() float64 { return float64(s.PeerConnections()) }),
@@ -402,6 +411,8 @@ type session struct {
 
 	mu          sync.Mutex
 	remoteUfrag string
+
+	evch atomic.Pointer[eventChannel] // the open events data channel (WHEP)
 }
 
 // addOnClose runs f when the session closes (at once if it already has).

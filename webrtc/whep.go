@@ -23,6 +23,7 @@ import (
 // RTP timeline it writes.
 type sender struct {
 	srv   *Server
+	ss    *session
 	out   *outTrack
 	local *pion.TrackLocalStaticRTP
 	base  uint32 // random first RTP timestamp (RFC 3550 5.1)
@@ -32,6 +33,9 @@ type sender struct {
 	// since is when the current reader started playing: units that arrived
 	// before (the replay, those queued while connecting) are not timed.
 	since time.Time
+	// clk dates the video frames on the producer's clock (events channel
+	// clock messages).
+	clk producerClock
 }
 
 // offered lists, per media kind ("video", "audio"), the encoding names
@@ -297,8 +301,15 @@ func (ss *session) setupWHEP(offer string, outs []*outTrack) ([]*sender, error) 
 			return nil, err
 		}
 		go ss.readRTCP(rs)
-		senders = append(senders, &sender{srv: ss.srv, out: o, local: local, base: randUint32()})
+		snd := &sender{srv: ss.srv, ss: ss, out: o, local: local, base: randUint32()}
+		if o.track.Kind == media.Video {
+			snd.clk.rate = int64(o.track.ClockRate)
+		}
+		senders = append(senders, snd)
 	}
+	// A client that wants the stream's events creates a data channel
+	// before its offer.
+	pc.OnDataChannel(ss.acceptEvents)
 	if err := pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeOffer, SDP: offer}); err != nil {
 		return nil, refuse(400, "bad_sdp", "SDP offer rejected: %v", err)
 	}
@@ -412,10 +423,12 @@ func (ss *session) play(v *media.Viewer, senders []*sender) error {
 // of the sender's shift) and kept monotonic.
 func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	dts := au.DTS + s.shift + extra
+	jumped := false
 	if s.sent && dts <= s.last {
 		// A resync restarted earlier than what was sent: move on.
 		s.shift += s.last + 1 - dts
 		dts = s.last + 1
+		jumped = true
 	}
 	s.last, s.sent = dts, true
 	pts := au.PTS + (dts - au.DTS)
@@ -445,6 +458,12 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	}
 	if live && len(pkts) > 0 {
 		s.srv.forwardLast.Observe(time.Since(au.Arrival).Seconds())
+	}
+	if s.clk.rate > 0 {
+		at := s.clk.at(au)
+		if ec := s.ss.evch.Load(); ec != nil && extra == 0 && !at.IsZero() {
+			ec.clock(ts, at, jumped)
+		}
 	}
 	return nil
 }

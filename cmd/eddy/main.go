@@ -13,13 +13,16 @@ const usage = `usage:
   eddy bench ingest [flags] benchmark RTSP ingest and recording (eddy bench ingest -h)
   eddy bench hls [flags]   benchmark LIVE HLS and LL-HLS (eddy bench hls -h)
   eddy bench webrtc [flags] benchmark WHEP forwarding (eddy bench webrtc -h)
+  eddy bench webrtc-events [flags]
+                           benchmark events on the WHEP data channel (eddy bench webrtc-events -h)
   eddy bench soak [flags]  every load at once for an hour: trends, errors, loss (eddy bench soak -h)
   eddy bench events [flags] 1,000 events/s into a camera's event stream with 200 HLS readers:
                            every event read back, recorder unaffected (eddy bench events -h)
   eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
   eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep
-                           play a stream over WebRTC; -out saves H.264/H.265 (Annex-B)
+                           play a stream over WebRTC; -out saves H.264/H.265 (Annex-B),
+                           -events prints the stream's live events
   eddy cert [--host NAME]... [--cert F --key F]
                            write a self-signed TLS certificate and key for trials
   eddy streams ls|create|rm|retention, eddy fragments ls, eddy clip, eddy events tail, eddy status

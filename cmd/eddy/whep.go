@@ -31,6 +31,7 @@ type whepStats struct {
 	Frames     int           // H.264/H.265 access units, or packets' frames of other codecs
 	FirstFrame time.Duration // from the POST to the first frame
 	FirstKey   bool          // the first frame was a keyframe
+	Events     int           // events received on the events data channel (--events)
 	Ended      string        // why it stopped
 }
 
@@ -40,6 +41,7 @@ func whep(args []string) error {
 	fs := flag.NewFlagSet("whep", flag.ContinueOnError)
 	out := fs.String("out", "", "write the H.264/H.265 video as Annex-B to this file (- for stdout)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until the session ends or Ctrl-C)")
+	showEvents := fs.Bool("events", false, "open the events data channel and print each event of the stream as a JSON line (to stdout, or stderr with --out -)")
 	bearer := fs.String("token", os.Getenv("EDDY_TOKEN"), "bearer token for a server with credentials (eddy token --action webrtc:read; default $EDDY_TOKEN)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep")
@@ -72,10 +74,21 @@ func whep(args []string) error {
 		defer f.Close()
 		w = f
 	}
-	st, err := playWHEP(ctx, fs.Arg(0), w, false, whepclient.WithToken(*bearer))
+	var evOut io.Writer
+	if *showEvents {
+		evOut = os.Stdout
+		if w == os.Stdout {
+			evOut = os.Stderr
+		}
+	}
+	st, err := playWHEPEvents(ctx, fs.Arg(0), w, evOut, false, whepclient.WithToken(*bearer))
 	if st != nil {
-		fmt.Fprintf(os.Stderr, "eddy whep: codecs %s; first frame after %s (keyframe: %v); %d frames; ended: %s\n",
-			strings.Join(st.Codecs, ", "), st.FirstFrame.Round(time.Millisecond), st.FirstKey, st.Frames, st.Ended)
+		evs := ""
+		if *showEvents {
+			evs = fmt.Sprintf("; %d events", st.Events)
+		}
+		fmt.Fprintf(os.Stderr, "eddy whep: codecs %s; first frame after %s (keyframe: %v); %d frames%s; ended: %s\n",
+			strings.Join(st.Codecs, ", "), st.FirstFrame.Round(time.Millisecond), st.FirstKey, st.Frames, evs, st.Ended)
 	}
 	return err
 }
@@ -83,6 +96,12 @@ func whep(args []string) error {
 // playWHEP plays endpoint until ctx ends or the server ends the session,
 // writing H.264/H.265 access units to w (Annex-B) when w is not nil.
 func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bool, opts ...whepclient.Option) (*whepStats, error) {
+	return playWHEPEvents(ctx, endpoint, w, nil, loopbackOnly, opts...)
+}
+
+// playWHEPEvents is playWHEP that, when evOut is not nil, also opens the
+// events data channel and writes each event to evOut as a JSON line.
+func playWHEPEvents(ctx context.Context, endpoint string, w, evOut io.Writer, loopbackOnly bool, opts ...whepclient.Option) (*whepStats, error) {
 	api, err := whepclient.ClientAPI(loopbackOnly)
 	if err != nil {
 		return nil, err
@@ -178,6 +197,19 @@ func playWHEP(ctx context.Context, endpoint string, w io.Writer, loopbackOnly bo
 			}
 		}
 	})
+	if evOut != nil {
+		if _, err := whepclient.OpenEvents(pc, func(m whepclient.Message) {
+			if m.Kind != "event" {
+				return // clock messages are for players
+			}
+			mu.Lock()
+			st.Events++
+			mu.Unlock()
+			_, _ = fmt.Fprintf(evOut, "%s\n", m.Event)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	hc := &http.Client{Timeout: 15 * time.Second}
 	session, resp, _, err := whepclient.Negotiate(ctx, hc, endpoint, pc, opts...)
 	if err != nil {

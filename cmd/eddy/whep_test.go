@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/media/rtspclient"
@@ -55,5 +61,101 @@ func TestWHEPCommand(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d peer connections left after eddy whep stopped", e.Server.WebRTC().PeerConnections())
 		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWHEPCommandEvents: `eddy whep --events` prints the events written
+// to the stream while it plays, one JSON line each, in order.
+func TestWHEPCommandEvents(t *testing.T) {
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	pub := &rtspclient.FilePublisher{URL: e.RTSPURL("cam"), File: filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4"), Duration: 20 * time.Second}
+	pubCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = pub.Run(pubCtx) }()
+	for deadline := time.Now().Add(10 * time.Second); len(e.Server.Registry().Names()) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the publication did not start")
+		}
+	}
+	var evOut syncBuffer
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		st  *whepStats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := playWHEPEvents(pctx, e.URL+"/webrtc/cam/whep", nil, &evOut, true)
+		done <- result{st, err}
+	}()
+	kc := e.Kinesis()
+	put := func(label string) string {
+		out, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("cam.events"), PartitionKey: aws.String("k"),
+			Data: []byte(`{"type":"detection","label":"` + label + `","score":0.5}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.SequenceNumber)
+	}
+	// Until the channel is open, events are not delivered: write probes
+	// until one is printed.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(evOut.String(), `"probe"`); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no event printed within 10 s")
+		}
+		put("probe")
+	}
+	var want []string
+	for i := range 5 {
+		want = append(want, put(fmt.Sprint("person-", i)))
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(evOut.String(), "person-") < 5; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("printed:\n%s\nwant 5 person events", evOut.String())
+		}
+	}
+	cancel()
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(evOut.String()), "\n") {
+		var ev struct{ ID, Type, Label string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if strings.HasPrefix(ev.Label, "person-") {
+			got = append(got, ev.ID)
+			if ev.Type != "detection" || ev.Label != fmt.Sprint("person-", len(got)-1) {
+				t.Errorf("event %d: %+v", len(got)-1, ev)
+			}
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("printed ids %v, want %v", got, want)
+	}
+	if r.st.Events != strings.Count(evOut.String(), "\n") {
+		t.Errorf("stats count %d events, %d printed", r.st.Events, strings.Count(evOut.String(), "\n"))
 	}
 }

@@ -5,7 +5,7 @@ import (
 )
 
 // Main runs `eddy bench` with args, the words after "bench": the name of
-// a bench (kds, ingest, hls, webrtc, soak or events), then its flags.
+// a bench (kds, ingest, hls, webrtc, webrtc-events, soak or events), then its flags.
 func Main(args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -17,11 +17,13 @@ func Main(args []string) error {
 			return benchKDS(args[1:])
 		case "webrtc":
 			return benchWebRTC(args[1:])
+		case "webrtc-events":
+			return benchWebRTCEvents(args[1:])
 		case "soak":
 			return benchSoak(args[1:])
 		case "events":
 			return benchEvents(args[1:])
 		}
 	}
-	return fmt.Errorf("usage: eddy bench kds|ingest|hls|webrtc|soak|events [flags]")
+	return fmt.Errorf("usage: eddy bench kds|ingest|hls|webrtc|webrtc-events|soak|events [flags]")
 }
