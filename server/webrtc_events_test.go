@@ -15,7 +15,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/fragments/events"
@@ -142,40 +141,18 @@ func (v *eventsViewer) waitEvents(t *testing.T, n int, within time.Duration) []e
 	}
 }
 
-// written is an event as PutRecords wrote it, with its sequence number.
-type written struct {
+// sentEvent is an event as PutRecords wrote it, with its sequence number.
+type sentEvent struct {
 	seq  string
 	ev   events.Event
 	data []byte
 }
 
-// putEvents writes recs to stream.events in one PutRecords call and
-// returns the sequence numbers, failing on any refused record.
-func putEvents(ctx context.Context, t *testing.T, kc *kinesis.Client, stream string, recs [][]byte) []string {
-	t.Helper()
-	in := &kinesis.PutRecordsInput{StreamName: aws.String(stream + ".events")}
-	for i, r := range recs {
-		in.Records = append(in.Records, ktypes.PutRecordsRequestEntry{Data: r, PartitionKey: aws.String(fmt.Sprint("k", i))})
-	}
-	out, err := kc.PutRecords(ctx, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seqs := make([]string, len(out.Records))
-	for i, r := range out.Records {
-		if r.ErrorCode != nil {
-			t.Fatalf("record %d: %s: %s", i, aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
-		}
-		seqs[i] = aws.ToString(r.SequenceNumber)
-	}
-	return seqs
-}
-
 // makeEvent returns an event record: a detection with a box and score,
 // or (every third) a door sensor event with a duration and attributes.
-func makeEvent(i int, at time.Time, pad int) written {
+func makeEvent(i int, at time.Time, pad int) sentEvent {
 	score := math.Round(float64(i%100)) / 100
-	w := written{ev: events.Event{Time: at.UTC(), Type: "detection", Label: []string{"person", "car", "dog"}[i%3], Score: &score,
+	w := sentEvent{ev: events.Event{Time: at.UTC(), Type: "detection", Label: []string{"person", "car", "dog"}[i%3], Score: &score,
 		Box: &[4]float64{float64(i%10) / 20, 0.25, 0.125, 0.5}}}
 	if i%3 == 2 {
 		w.ev = events.Event{Time: at.UTC(), Type: "door", Duration: 1.5, Label: "front",
@@ -192,8 +169,8 @@ func makeEvent(i int, at time.Time, pad int) written {
 	return w
 }
 
-// sameEvent compares a delivered event with the written one.
-func sameEvent(got events.Event, w written) error {
+// sameEvent compares a delivered event with the one written.
+func sameEvent(got events.Event, w sentEvent) error {
 	gb, wb := got.Box, w.ev.Box
 	switch {
 	case got.ID != w.seq:
@@ -252,10 +229,10 @@ func TestWHEPEvents(t *testing.T) {
 	v.subscribed(t)
 
 	kc := e.Kinesis()
-	var all []written
+	var all []sentEvent
 	for batch := range 3 {
 		var recs [][]byte
-		var ws []written
+		var ws []sentEvent
 		for i := range 100 {
 			w := makeEvent(batch*100+i, time.Now().Add(-time.Duration(i)*time.Millisecond), 64)
 			ws = append(ws, w)
@@ -342,11 +319,11 @@ func TestWHEPEventsSlowViewer(t *testing.T) {
 	// for it together.
 	const n = 800
 	kc := e.Kinesis()
-	var all []written
+	var all []sentEvent
 	var slowest time.Duration
 	for batch := range n / 100 {
 		var recs [][]byte
-		var ws []written
+		var ws []sentEvent
 		for i := range 100 {
 			w := makeEvent(batch*100+i, time.Now(), 12<<10)
 			ws, recs = append(ws, w), append(recs, w.data)
@@ -395,7 +372,7 @@ func TestWHEPEventsSlowViewer(t *testing.T) {
 
 // TestWHEPEventsBrowser: headless Chromium opens the events channel as the
 // README says (createDataChannel("events") before createOffer) and gets
-// the events written while it plays, in order, and clock messages whose
+// the events sentEvent while it plays, in order, and clock messages whose
 // RTP timestamps are frames its video element presented
 // (requestVideoFrameCallback), so a page can place boxes on frames.
 func TestWHEPEventsBrowser(t *testing.T) {
@@ -407,7 +384,7 @@ func TestWHEPEventsBrowser(t *testing.T) {
 	// A writer puts an event every 100 ms while the page plays.
 	kc := e.Kinesis()
 	var mu sync.Mutex
-	var written []string
+	var sentEvent []string
 	wctx, stopWriter := context.WithCancel(ctx)
 	writerDone := make(chan struct{})
 	go func() {
@@ -417,7 +394,7 @@ func TestWHEPEventsBrowser(t *testing.T) {
 				Data: fmt.Appendf(nil, `{"type":"detection","label":"browser-%d","box":[0.1,0.1,0.2,0.2]}`, i)})
 			if err == nil {
 				mu.Lock()
-				written = append(written, aws.ToString(out.SequenceNumber))
+				sentEvent = append(sentEvent, aws.ToString(out.SequenceNumber))
 				mu.Unlock()
 			}
 			select {
@@ -459,7 +436,7 @@ func TestWHEPEventsBrowser(t *testing.T) {
 	// The page's events are consecutive writes, in order.
 	mu.Lock()
 	idx := map[string]int{}
-	for i, id := range written {
+	for i, id := range sentEvent {
 		idx[id] = i
 	}
 	mu.Unlock()
