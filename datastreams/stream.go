@@ -63,6 +63,14 @@ type CommittedRecord struct {
 
 type putHookBox struct{ h PutHook }
 
+// ClearPutHook removes h if it is the stream's PutHook (another installed
+// since stays).
+func (s *Stream) ClearPutHook(h PutHook) {
+	if b := s.hook.Load(); b != nil && b.h == h {
+		s.hook.CompareAndSwap(b, nil)
+	}
+}
+
 // SetPutHook installs h (nil: none) for the Put calls that start after it.
 func (s *Stream) SetPutHook(h PutHook) {
 	if h == nil {

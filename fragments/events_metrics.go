@@ -37,11 +37,20 @@ func (m *Manager) eventCount(i int) uint64 {
 			n += timelineCount(st.timeline, i)
 		}
 	}
+	for st := range m.leaving {
+		if st.timeline != nil {
+			n += timelineCount(st.timeline, i)
+		}
+	}
 	return n
 }
 
-// keepEventCounts adds a closing store's event counts to the totals.
+// keepEventCounts moves a deleted store's event counts into the totals,
+// in one step under the lock the scrape reads them with.
 func (m *Manager) keepEventCounts(st *Store) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.leaving, st)
 	if st.timeline == nil {
 		return
 	}

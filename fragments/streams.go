@@ -94,6 +94,7 @@ type Manager struct {
 	// eventsGone holds the event counts of deleted streams' timelines
 	// (indexed, refused, dropped), so the totals never go down.
 	eventsGone [3]atomic.Uint64
+	leaving    map[*Store]bool // stores being deleted: out of stores, counted until closed
 }
 
 // Initialize opens the store of every video stream.
@@ -108,6 +109,7 @@ func (m *Manager) Initialize() error {
 	m.defaultRetention.Store(int64(m.DefaultRetentionHours))
 	m.stores = map[string]*Store{}
 	m.deleting = map[string]bool{}
+	m.leaving = map[*Store]bool{}
 	if m.Registerer != nil {
 		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
 			Help: "Fragment records read from the logs (segments, clips, MKV, index rebuilds); playlists read none."},
@@ -399,6 +401,9 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 	m.deleting[name] = true
 	st := m.stores[name]
 	delete(m.stores, name)
+	if st != nil {
+		m.leaving[st] = true // its event counts still count
+	}
 	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
@@ -415,13 +420,14 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 		if st != nil {
 			m.mu.Lock()
 			m.stores[name] = st
+			delete(m.leaving, st)
 			m.mu.Unlock()
 		}
 		return err
 	}
 	if st != nil {
-		m.keepEventCounts(st)
 		_ = st.close()
+		m.keepEventCounts(st)
 	}
 	if m.BeforeDelete != nil {
 		// Again: a publication admitted just before the name was marked
@@ -585,13 +591,12 @@ func (m *Manager) Trimmed(s *datastreams.Stream) {
 			st.trim()
 		}
 	case datastreams.StreamKindEvents:
-		// The timeline keeps the hours still inside the event stream's
-		// retention (reads also skip events whose records are gone).
+		// The timeline drops the hours whose records all went.
 		m.mu.Lock()
 		st := m.stores[strings.TrimSuffix(s.Name(), EventsSuffix)]
 		m.mu.Unlock()
 		if st != nil && st.timeline != nil {
-			st.timeline.Trim(m.Core.Now().Add(-time.Duration(s.RetentionHours()) * time.Hour).UnixNano())
+			st.timeline.Trim()
 		}
 	}
 }

@@ -16,7 +16,8 @@ import (
 // TestEventStreamFollowsVideo: a video stream's event stream keeps the
 // video's retention (1 hour to 10 years, not Kinesis Data Streams' 24 h to
 // 1 year), follows UpdateDataRetention, refuses the Kinesis API's own
-// retention and shard changes, and goes with the video stream.
+// retention, mode and shard changes (a second shard would hold events the
+// timeline does not index), and goes with the video stream.
 func TestEventStreamFollowsVideo(t *testing.T) {
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -52,9 +53,19 @@ func TestEventStreamFollowsVideo(t *testing.T) {
 		t.Errorf("after +47 h: short.events retention %d hours, want 48", got)
 	}
 	_, err = kc.IncreaseStreamRetentionPeriod(ctx, &kinesis.IncreaseStreamRetentionPeriodInput{StreamName: aws.String("short.events"), RetentionPeriodHours: aws.Int32(100)})
-	wantAPIError(t, "IncreaseStreamRetentionPeriod of an event stream", err, "ResourceInUseException", "follows the video stream")
+	wantAPIError(t, "IncreaseStreamRetentionPeriod of an event stream", err, "InvalidArgumentException", "the video stream's retention")
 	_, err = kc.UpdateShardCount(ctx, &kinesis.UpdateShardCountInput{StreamName: aws.String("short.events"), TargetShardCount: aws.Int32(2), ScalingType: ktypes.ScalingTypeUniformScaling})
 	wantAPIError(t, "UpdateShardCount of an event stream", err, "InvalidArgumentException", "keeps one shard")
+	sum, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("short.events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kc.UpdateStreamMode(ctx, &kinesis.UpdateStreamModeInput{StreamARN: sum.StreamDescriptionSummary.StreamARN,
+		StreamModeDetails: &ktypes.StreamModeDetails{StreamMode: ktypes.StreamModeProvisioned}})
+	wantAPIError(t, "UpdateStreamMode of an event stream (the way to SplitShard)", err, "InvalidArgumentException", "keeps one shard")
+	_, err = kc.SplitShard(ctx, &kinesis.SplitShardInput{StreamName: aws.String("short.events"), ShardToSplit: aws.String("shardId-000000000000"),
+		NewStartingHashKey: aws.String("170141183460469231731687303715884105728")})
+	wantAPIError(t, "SplitShard of an event stream", err, "InvalidArgumentException", "keeps one shard")
 	if got := retention("short.events"); got != 48 {
 		t.Errorf("after the refused change: %d hours", got)
 	}

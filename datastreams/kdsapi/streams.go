@@ -413,9 +413,23 @@ func (a *API) shardOf(s *datastreams.Stream, id *string, member string) (*datast
 
 // provisioned resolves the stream of a split or merge, which only
 // PROVISIONED streams allow.
+// eventStreamShape refuses an operation that would change the shape of a
+// video stream's event stream (its shards, its mode or its retention): it
+// keeps one shard, so its sequence numbers index the video's timeline,
+// and the video stream's retention.
+func (a *API) eventStreamShape(s *datastreams.Stream, op string) error {
+	if s.Kind() != datastreams.StreamKindEvents {
+		return nil
+	}
+	return errf(datastreams.KindInvalidArgument, "%s is not supported for stream %s under account %s: it is the event stream of a video stream, which keeps one shard (its sequence numbers index the video's timeline) and the video stream's retention (UpdateDataRetention).", op, s.Name(), a.Core.AccountID)
+}
+
 func (a *API) provisioned(ref streamRef, op string) (*datastreams.Stream, error) {
 	s, err := a.resolve(ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.eventStreamShape(s, op); err != nil {
 		return nil, err
 	}
 	if s.Info().Mode == datastreams.ModeOnDemand {
@@ -483,8 +497,8 @@ func (a *API) updateShardCount(_ context.Context, in *updateShardCountIn) (*upda
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind() == datastreams.StreamKindEvents {
-		return nil, errf(datastreams.KindInvalidArgument, "Stream %s under account %s is the event stream of a video stream; it keeps one shard, so its event sequence numbers index its timeline.", s.Name(), a.Core.AccountID)
+	if err := a.eventStreamShape(s, "UpdateShardCount"); err != nil {
+		return nil, err
 	}
 	cur, err := s.UpdateShardCount(*in.TargetShardCount)
 	if err != nil {
@@ -510,8 +524,12 @@ func (a *API) retention(in *retentionIn, increase bool) (*empty, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind() == datastreams.StreamKindEvents {
-		return nil, errf(datastreams.KindInUse, "Stream %s under account %s is the event stream of a video stream; its retention follows the video stream's (UpdateDataRetention).", s.Name(), a.Core.AccountID)
+	op := "DecreaseStreamRetentionPeriod"
+	if increase {
+		op = "IncreaseStreamRetentionPeriod"
+	}
+	if err := a.eventStreamShape(s, op); err != nil {
+		return nil, err
 	}
 	return &empty{}, s.SetRetention(h, increase)
 }
@@ -764,6 +782,9 @@ func (a *API) updateStreamMode(_ context.Context, in *updateStreamModeIn) (*empt
 	}
 	s, err := a.resolve(streamRef{StreamARN: in.StreamARN})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.eventStreamShape(s, "UpdateStreamMode"); err != nil {
 		return nil, err
 	}
 	return &empty{}, s.SetMode(in.StreamModeDetails.StreamMode)

@@ -47,9 +47,17 @@ const (
 	// watermark (the highest sequence indexed) may pass a record whose
 	// index write a crash lost.
 	catchUpMargin = 4096
-	// cacheEntries bounds the entries of the hours kept in memory.
-	cacheEntries = 1 << 19
-	openFiles    = 8
+	// cacheBytes bounds the memory of the hours kept decoded (their files'
+	// bytes and entryOverhead per entry).
+	cacheBytes    = 256 << 20
+	entryOverhead = 96
+	openFiles     = 8
+	// trimReads bounds the hour files one Trim reads to learn their
+	// highest sequence.
+	trimReads = 64
+	// watermarkEvery is how often the watermark file is rewritten while
+	// records go through the hook (and at Close).
+	watermarkEvery = time.Second
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -71,10 +79,13 @@ type Query struct {
 	Raw bool
 }
 
-// Page limits.
+// Page limits. A page ends at Limit events or after the event that
+// brings its events' JSON to MaxPageBytes, whichever comes first (a page
+// may hold fewer than Limit events and still have a Next).
 const (
 	DefaultLimit = 1000
 	MaxLimit     = 10000
+	MaxPageBytes = 4 << 20
 )
 
 // Page is one page of a range read, in time order (start, then ID).
@@ -100,6 +111,7 @@ func (e *entry) after(start int64, seq uint64) bool {
 
 type bucket struct {
 	entries []entry // sorted by (start, seq), one per seq
+	bytes   int     // memory held, for the cache's budget
 	used    uint64
 }
 
@@ -116,17 +128,28 @@ type Timeline struct {
 	mu      sync.Mutex
 	hours   []int64 // hours with a file, sorted
 	cache   map[int64]*bucket
-	cached  int
+	cached  int // bytes held by cache
 	tick    uint64
 	files   map[int64]*os.File
 	fileUse map[int64]uint64
 	wgen    map[int64]uint64 // writes per hour, so a load outside the lock sees one it raced with
-	wm      *os.File
-	next    uint64 // one past the highest sequence indexed
-	gap     uint64 // when non-zero: the first sequence whose index write failed
-	subs    map[*Subscription]struct{}
-	changed chan struct{}
-	closed  bool
+	maxSeq  map[int64]uint64 // the highest sequence in an hour's file, where known (Trim)
+	// gap, when non-zero, is the first sequence whose index write failed;
+	// repairing is set while a goroutine indexes again from it.
+	gap       uint64
+	repairing bool
+	subs      map[*Subscription]struct{}
+	changed   chan struct{}
+	closed    bool
+
+	// The watermark: every record below low has been through the index
+	// (Puts finish in any order, so done holds the finished ranges
+	// [a, b) above low); the file holds low as of wmAt.
+	wmu  sync.Mutex
+	wm   *os.File
+	low  uint64
+	done map[uint64]uint64
+	wmAt time.Time
 
 	indexed atomic.Uint64
 	refused atomic.Uint64
@@ -145,14 +168,17 @@ func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 	}
 	t := &Timeline{stream: s, shard: sh, dir: filepath.Join(s.Dir(), dirName), log: log,
 		cache: map[int64]*bucket{}, files: map[int64]*os.File{}, fileUse: map[int64]uint64{}, wgen: map[int64]uint64{},
+		maxSeq: map[int64]uint64{}, done: map[uint64]uint64{},
 		subs: map[*Subscription]struct{}{}, changed: make(chan struct{})}
 	from, err := t.openDir()
 	if err != nil {
 		return nil, err
 	}
+	// Records before the log's first are gone: nothing to index there.
+	first, _ := sh.Log().Bounds()
+	t.low = max(from, first)
 	s.SetPutHook(t)
 	if err := t.catchUp(from); err != nil {
-		s.SetPutHook(nil)
 		t.Close()
 		return nil, err
 	}
@@ -206,7 +232,8 @@ func (t *Timeline) openDir() (uint64, error) {
 	return from, nil
 }
 
-// catchUp indexes the log's records from sequence from.
+// catchUp indexes the log's records from sequence from (again: what it
+// finds indexed already is not duplicated, and live readers are not told).
 func (t *Timeline) catchUp(from uint64) error {
 	for {
 		res, err := t.stream.Read(t.shard, from, 1000, 8<<20, false)
@@ -220,9 +247,11 @@ func (t *Timeline) catchUp(from uint64) error {
 		for i, r := range res.Records {
 			recs[i] = datastreams.CommittedRecord{Seq: r.Seq, Time: r.Time, Data: r.Data}
 		}
-		if err := t.add(recs); err != nil {
+		if err := t.add(recs, false); err != nil {
 			return err
 		}
+		// Records before the first read (trimmed away) count as done.
+		t.mark(from, res.Next)
 		from = res.Next
 	}
 }
@@ -242,20 +271,20 @@ func (t *Timeline) CheckRecord(data []byte, now time.Time) error {
 // Committed implements datastreams.PutHook: it indexes the events among
 // durable records and tells the live readers.
 func (t *Timeline) Committed(recs []datastreams.CommittedRecord) {
-	if err := t.add(recs); err != nil {
-		t.log.Error("event index write failed; the events are indexed again from the log at the next write", "stream", t.stream.Name(), "err", err)
+	if err := t.add(recs, true); err != nil {
+		t.log.Error("event index write failed; the events are indexed again from the log after the next write that works", "stream", t.stream.Name(), "err", err)
 	}
 }
 
-// add indexes the events among recs (records of shard 0).
-func (t *Timeline) add(recs []datastreams.CommittedRecord) error {
+// add indexes the events among recs (records of shard 0); live tells the
+// live readers of them (a record indexed again after a failure or at open
+// is not news).
+func (t *Timeline) add(recs []datastreams.CommittedRecord, live bool) error {
 	var evs []Event
-	var top uint64
 	for _, r := range recs {
 		if r.Shard != 0 {
 			continue
 		}
-		top = max(top, r.Seq+1)
 		ev, err := parse(r.Data, time.Unix(0, r.Time), false)
 		if err != nil {
 			continue
@@ -264,30 +293,97 @@ func (t *Timeline) add(recs []datastreams.CommittedRecord) error {
 		ev.ID = datastreams.EncodeSeq(0, r.Seq)
 		evs = append(evs, ev)
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil
-	}
-	err := t.writeLocked(evs, top)
-	if err != nil && t.gap == 0 && len(recs) > 0 {
-		t.gap = recs[0].Seq
-	}
 	if len(evs) > 0 {
-		t.notifyLocked(evs)
-	}
-	if err == nil && t.gap != 0 {
-		// An earlier write failed: index what it lost, from the log.
-		from := t.gap
-		t.gap = 0
-		t.mu.Unlock()
-		err = t.catchUp(from)
 		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return nil
+		}
+		err := t.writeLocked(evs)
+		if live {
+			t.indexed.Add(uint64(len(evs)))
+			t.notifyLocked(evs)
+		}
+		if err != nil {
+			if t.gap == 0 {
+				t.gap = recs[0].Seq
+			}
+			t.mu.Unlock()
+			return err
+		}
+		if t.gap != 0 && !t.repairing {
+			// An earlier write failed: index what it lost, from the
+			// log, away from this writer's acknowledgement.
+			from := t.gap
+			t.gap, t.repairing = 0, true
+			go t.repair(from)
+		}
+		t.mu.Unlock()
 	}
-	return err
+	// What failed above is not marked: the watermark stays below it.
+	for i := 0; i < len(recs); {
+		j := i + 1
+		for j < len(recs) && recs[j].Seq == recs[j-1].Seq+1 {
+			j++
+		}
+		t.mark(recs[i].Seq, recs[j-1].Seq+1)
+		i = j
+	}
+	return nil
 }
 
-func (t *Timeline) writeLocked(evs []Event, top uint64) error {
+func (t *Timeline) repair(from uint64) {
+	err := t.catchUp(from)
+	t.mu.Lock()
+	t.repairing = false
+	if err != nil && (t.gap == 0 || from < t.gap) {
+		t.gap = from
+	}
+	t.mu.Unlock()
+	if err != nil {
+		t.log.Error("event index repair failed; it is tried again after the next write", "stream", t.stream.Name(), "err", err)
+	}
+}
+
+// mark records that the records [a, b) went through the index, and moves
+// the watermark over every contiguous range done.
+func (t *Timeline) mark(a, b uint64) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if a <= t.low {
+		t.low = max(t.low, b)
+	} else if b > t.done[a] {
+		t.done[a] = b
+	}
+	for moved := true; moved; {
+		moved = false
+		for k, e := range t.done {
+			if k <= t.low {
+				t.low = max(t.low, e)
+				delete(t.done, k)
+				moved = true
+			}
+		}
+	}
+	if time.Since(t.wmAt) >= watermarkEvery {
+		t.writeWatermarkLocked()
+	}
+}
+
+func (t *Timeline) writeWatermarkLocked() {
+	if t.wm == nil {
+		return
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], t.low)
+	if _, err := t.wm.WriteAt(b[:], 0); err != nil {
+		t.log.Warn("event index watermark", "stream", t.stream.Name(), "err", err)
+		return
+	}
+	t.wmAt = time.Now()
+}
+
+func (t *Timeline) writeLocked(evs []Event) error {
 	byHour := map[int64][]byte{}
 	var order []int64
 	for i := range evs {
@@ -303,9 +399,13 @@ func (t *Timeline) writeLocked(evs []Event, top uint64) error {
 				order = append(order, h)
 			}
 			byHour[h] = append(byHour[h], enc...)
-			if b := t.cache[h]; b != nil {
-				b.insert(e)
-				t.cached++
+			if b := t.cache[h]; b != nil && b.insert(e) {
+				n := len(enc) + entryOverhead
+				b.bytes += n
+				t.cached += n
+			}
+			if m, known := t.maxSeq[h]; known {
+				t.maxSeq[h] = max(m, e.seq)
 			}
 		}
 	}
@@ -319,25 +419,18 @@ func (t *Timeline) writeLocked(evs []Event, top uint64) error {
 			return err
 		}
 	}
-	t.indexed.Add(uint64(len(evs)))
-	if top > t.next {
-		t.next = top
-		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], top)
-		if _, err := t.wm.WriteAt(b[:], 0); err != nil {
-			return err
-		}
-	}
 	t.evictLocked(-1)
 	return nil
 }
 
-func (b *bucket) insert(e entry) {
+// insert adds e unless the bucket holds it already, and reports which.
+func (b *bucket) insert(e entry) bool {
 	i, found := slices.BinarySearchFunc(b.entries, e, cmpEntry)
 	if found {
-		return
+		return false
 	}
 	b.entries = slices.Insert(b.entries, i, e)
+	return true
 }
 
 func cmpEntry(a, b entry) int {
@@ -473,7 +566,7 @@ func (t *Timeline) fileLocked(h int64) (*os.File, error) {
 // It reads the file without the lock (so writers are not held up by a
 // cold read) and installs it only if no write reached the hour meanwhile.
 func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
-	for {
+	for attempt := 0; ; attempt++ {
 		t.tick++
 		if b := t.cache[h]; b != nil {
 			b.used = t.tick
@@ -481,9 +574,17 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 		}
 		gen := t.wgen[h]
 		p := filepath.Join(t.dir, hourPath(h))
-		t.mu.Unlock()
-		data, err := os.ReadFile(p)
-		t.mu.Lock()
+		var data []byte
+		var err error
+		if attempt == 0 {
+			t.mu.Unlock()
+			data, err = os.ReadFile(p)
+			t.mu.Lock()
+		} else {
+			// Written to while read: read it under the lock, so a busy
+			// hour cannot keep its reader going round.
+			data, err = os.ReadFile(p)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return &bucket{}, nil
 		}
@@ -501,9 +602,14 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 			slices.SortFunc(es, cmpEntry)
 		}
 		es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
-		b := &bucket{entries: es, used: t.tick}
+		b := &bucket{entries: es, used: t.tick, bytes: len(data) + len(es)*entryOverhead}
 		t.cache[h] = b
-		t.cached += len(es)
+		t.cached += b.bytes
+		var top uint64
+		for i := range es {
+			top = max(top, es[i].seq)
+		}
+		t.maxSeq[h] = top
 		t.evictLocked(h)
 		return b, nil
 	}
@@ -512,7 +618,7 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 // evictLocked drops the least recently used hours from memory while the
 // cache is over budget, never keep.
 func (t *Timeline) evictLocked(keep int64) {
-	for t.cached > cacheEntries && len(t.cache) > 1 {
+	for t.cached > cacheBytes && len(t.cache) > 1 {
 		var victim int64
 		var vb *bucket
 		for h, b := range t.cache {
@@ -523,7 +629,7 @@ func (t *Timeline) evictLocked(keep int64) {
 		if vb == nil {
 			return
 		}
-		t.cached -= len(vb.entries)
+		t.cached -= vb.bytes
 		delete(t.cache, victim)
 	}
 }
@@ -564,7 +670,7 @@ func (t *Timeline) Query(q Query) (Page, error) {
 		startH = hourOf(cs)
 	}
 	var picked []entry
-	more := false
+	more, bytes := false, 0
 	t.mu.Lock()
 	i, _ := slices.BinarySearch(t.hours, startH)
 	j, _ := slices.BinarySearch(t.hours, hTo+1)
@@ -605,11 +711,12 @@ scan:
 			if !keep(e) {
 				continue
 			}
-			if len(picked) == limit {
+			if len(picked) == limit || (len(picked) > 0 && bytes+len(e.body) > MaxPageBytes) {
 				more = true
 				break scan
 			}
 			picked = append(picked, *e)
+			bytes += len(e.body)
 		}
 	}
 	t.mu.Unlock()
@@ -671,15 +778,53 @@ func cutLast(s string, c byte) (string, string, bool) {
 	return s, "", false
 }
 
-// Trim removes the hours that end at or before horizon (Unix ns): those
-// whose events all fell out of the retention window.
-func (t *Timeline) Trim(horizon int64) {
+// Trim removes the hour files whose every event's record is gone from
+// the event stream's log (retention, a size cap or the free-space floor
+// removed them), so the index lives exactly as long as the records, which
+// live as long as the video. The highest sequence of an hour is known for
+// the hours read or written since open; Trim reads at most trimReads
+// others a call to learn theirs (the hours it reads are the oldest).
+func (t *Timeline) Trim() {
+	first, _ := t.shard.Log().Bounds()
+	t.mu.Lock()
+	var unknown []int64
+	gens := map[int64]uint64{}
+	for _, h := range t.hours {
+		if _, ok := t.maxSeq[h]; !ok && len(unknown) < trimReads {
+			unknown = append(unknown, h)
+			gens[h] = t.wgen[h]
+		}
+	}
+	t.mu.Unlock()
+	found := map[int64]uint64{}
+	for _, h := range unknown {
+		data, err := os.ReadFile(filepath.Join(t.dir, hourPath(h)))
+		if err != nil {
+			continue
+		}
+		es, _ := decodeEntries(data)
+		var top uint64
+		for i := range es {
+			top = max(top, es[i].seq)
+		}
+		found[h] = top
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
+	if t.closed {
+		return
+	}
+	for h, top := range found {
+		if _, ok := t.maxSeq[h]; !ok && t.wgen[h] == gens[h] { // not written while read
+			t.maxSeq[h] = top
+		}
+	}
+	kept := t.hours[:0]
 	for _, h := range t.hours {
-		if (h+1)*hourNs > horizon {
-			break
+		top, ok := t.maxSeq[h]
+		if !ok || top >= first {
+			kept = append(kept, h)
+			continue
 		}
 		if f := t.files[h]; f != nil {
 			_ = f.Close()
@@ -687,13 +832,15 @@ func (t *Timeline) Trim(horizon int64) {
 			delete(t.fileUse, h)
 		}
 		if b := t.cache[h]; b != nil {
-			t.cached -= len(b.entries)
+			t.cached -= b.bytes
 			delete(t.cache, h)
 		}
+		delete(t.maxSeq, h)
 		p := filepath.Join(t.dir, hourPath(h))
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.log.Warn("event index trim", "stream", t.stream.Name(), "err", err)
-			break
+			kept = append(kept, h)
+			continue
 		}
 		// Empty day, month and year directories go with their last hour.
 		for d := filepath.Dir(p); d != t.dir; d = filepath.Dir(d) {
@@ -701,9 +848,8 @@ func (t *Timeline) Trim(horizon int64) {
 				break
 			}
 		}
-		n++
 	}
-	t.hours = t.hours[n:]
+	t.hours = kept
 }
 
 // Indexed, Refused and Dropped count events indexed, refused by the
@@ -718,7 +864,7 @@ func (t *Timeline) Dropped() uint64 { return t.dropped.Load() }
 
 // Close closes the files and ends every live subscription.
 func (t *Timeline) Close() {
-	t.stream.SetPutHook(nil)
+	t.stream.ClearPutHook(t)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -728,9 +874,13 @@ func (t *Timeline) Close() {
 	for _, f := range t.files {
 		_ = f.Close()
 	}
+	t.wmu.Lock()
+	t.writeWatermarkLocked()
 	if t.wm != nil {
 		_ = t.wm.Close()
+		t.wm = nil
 	}
+	t.wmu.Unlock()
 	for s := range t.subs {
 		close(s.c)
 	}

@@ -1,10 +1,13 @@
 package events_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,18 +171,6 @@ func TestTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(tl)
-	// Trim drops the hours before the horizon and nothing after it.
-	tl.Trim(base.Add(time.Hour).UnixNano())
-	if _, err := os.Stat(filepath.Join(s.Dir(), "timeline", base.Format("2006/01/02/15")+".ev")); !os.IsNotExist(err) {
-		t.Fatalf("trimmed hour file: %v", err)
-	}
-	p, err := tl.Query(events.Query{From: base.UnixNano(), To: base.Add(3 * time.Hour).UnixNano(), Limit: events.MaxLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Events) != 181 || p.Events[0].Type != "motion" { // the motion event spans into the kept hour
-		t.Fatalf("after trim: %d events, first %s", len(p.Events), p.Events[0].Type)
-	}
 	tl.Close()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -251,4 +242,146 @@ func TestSlowSubscriber(t *testing.T) {
 		t.Fatalf("slow: dropped %d (timeline %d), buffered %d", slow.Dropped(), tl.Dropped(), len(slow.C()))
 	}
 	slow.Close()
+}
+
+// TestTrimFollowsRecords: an hour file goes when every record it indexes
+// is gone from the log, and not before, whatever the producer clock says
+// (here it runs three hours behind the server's).
+func TestTrimFollowsRecords(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC).UnixNano())
+	c := &datastreams.Core{Dir: t.TempDir(), SegmentDuration: time.Minute, Now: func() time.Time { return time.Unix(0, now.Load()) }}
+	if err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := c.CreateStream("cam.events", datastreams.CreateOptions{ShardCount: 1, Mode: datastreams.ModeOnDemand,
+		RetentionHours: 1, Kind: datastreams.StreamKindEvents, Immediate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	at := func(h, m int) string {
+		return time.Date(2026, 12, 6, h, m, 0, 0, time.UTC).Format(time.RFC3339Nano)
+	}
+	// Batch A at 12:00, about 09:xx (one event lasting into 10:xx).
+	put(t, s, fmt.Sprintf(`{"type":"a","time":%q}`, at(9, 10)), fmt.Sprintf(`{"type":"a","time":%q,"duration":3600}`, at(9, 50)))
+	// Batch B two hours later, about 10:xx and 11:xx: three hours behind.
+	now.Add(int64(2 * time.Hour))
+	put(t, s, fmt.Sprintf(`{"type":"b","time":%q}`, at(10, 20)), fmt.Sprintf(`{"type":"b","time":%q}`, at(11, 20)))
+	hourFile := func(h int) string {
+		return filepath.Join(s.Dir(), "timeline", fmt.Sprintf("2026/12/06/%02d.ev", h))
+	}
+	tl.Trim() // nothing expired yet
+	for _, h := range []int{9, 10, 11} {
+		if _, err := os.Stat(hourFile(h)); err != nil {
+			t.Fatalf("hour %d: %v", h, err)
+		}
+	}
+	if _, _, err := s.EnforceRetention(); err != nil { // batch A is 2 h old: gone
+		t.Fatal(err)
+	}
+	tl.Trim()
+	if _, err := os.Stat(hourFile(9)); !os.IsNotExist(err) {
+		t.Fatalf("hour 9 (only expired records) still there: %v", err)
+	}
+	for _, h := range []int{10, 11} {
+		if _, err := os.Stat(hourFile(h)); err != nil {
+			t.Fatalf("hour %d (records retained, producer clock 3 h behind) trimmed: %v", h, err)
+		}
+	}
+	p, err := tl.Query(events.Query{From: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC).UnixNano(), To: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC).UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 2 || p.Events[0].Type != "b" || p.Events[1].Type != "b" {
+		t.Fatalf("after trim: %+v", p.Events)
+	}
+}
+
+// TestPageBytes: a page ends at MaxPageBytes of events even below the
+// limit, and paging still returns every event once.
+func TestPageBytes(t *testing.T) {
+	c := openCore(t, t.TempDir())
+	defer c.Close()
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	big := strings.Repeat("x", 15000)
+	base := time.Now().Add(-time.Minute)
+	var recs []string
+	for i := range 600 { // about 9 MB of event JSON
+		recs = append(recs, fmt.Sprintf(`{"type":"big","time":%q,"attributes":{"pad":%q}}`, base.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339Nano), big))
+	}
+	for i := 0; i < len(recs); i += 100 {
+		put(t, s, recs[i:i+100]...)
+	}
+	q := events.Query{From: base.UnixNano(), To: time.Now().UnixNano(), Limit: events.MaxLimit, Raw: true}
+	seen, pages := 0, 0
+	for {
+		p, err := tl.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, r := range p.Raw {
+			size += len(r)
+		}
+		if size > events.MaxPageBytes+16<<10 {
+			t.Fatalf("page of %d bytes", size)
+		}
+		seen += len(p.Raw)
+		pages++
+		if p.Next == "" {
+			break
+		}
+		q.After = p.Next
+	}
+	if seen != 600 || pages < 3 {
+		t.Fatalf("%d events in %d pages", seen, pages)
+	}
+}
+
+// TestWatermark: the watermark passes only ranges every record of which
+// went through the index, so a restart indexes again from the first
+// record a crash could have lost.
+func TestWatermark(t *testing.T) {
+	dir := t.TempDir()
+	c := openCore(t, dir)
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		put(t, s, `{"type":"x"}`, `{"type":"y"}`)
+	}
+	tl.Close()
+	b, err := os.ReadFile(filepath.Join(s.Dir(), "timeline", "indexed"))
+	if err != nil || len(b) != 8 {
+		t.Fatalf("watermark %x %v", b, err)
+	}
+	_, next := mustShard(t, s).Log().Bounds()
+	if got := binary.LittleEndian.Uint64(b); got != next {
+		t.Fatalf("watermark %d after a clean close, want the log's next %d", got, next)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustShard(t *testing.T, s *datastreams.Stream) *datastreams.Shard {
+	t.Helper()
+	sh, err := s.Shard(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sh
 }
