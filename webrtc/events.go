@@ -62,11 +62,19 @@ type eventChannel struct {
 	lastClock time.Time
 }
 
-// acceptEvents takes the data channels a WHEP client opens: the one
-// labelled events gets the stream's events, others are closed.
+// acceptEvents takes the data channels a WHEP client opens: the first one
+// labelled events gets the stream's events; any other channel (another
+// label, or a second events channel, opened with the offer or after it)
+// is closed without a subscription, so a viewer costs one queue and one
+// goroutine however many channels it opens.
 func (ss *session) acceptEvents(dc *pion.DataChannel) {
 	if dc.Label() != EventsLabel {
 		ss.log.Debug("data channel ignored", "label", dc.Label())
+		_ = dc.Close()
+		return
+	}
+	if !ss.evClaimed.CompareAndSwap(false, true) {
+		ss.log.Debug("extra events channel closed: one per session")
 		_ = dc.Close()
 		return
 	}
@@ -81,24 +89,31 @@ func (ss *session) acceptEvents(dc *pion.DataChannel) {
 			ss.log.Debug("events channel opened; the stream has no event timeline")
 			return
 		}
+		select {
+		case <-ss.done:
+			return // the session ended before its channel opened
+		default:
+		}
 		ec := &eventChannel{ss: ss, dc: dc}
+		closed := make(chan struct{})
+		var once sync.Once
+		dc.OnClose(func() { once.Do(func() { close(closed) }) })
 		sub := tl.Subscribe(eventsQueue)
+		ss.srv.eventsOpen.Add(1)
 		ss.evch.Store(ec)
 		ss.log.Info("events channel opened")
-		go ec.run(sub)
+		go ec.run(sub, closed)
 	})
 }
 
-// run writes the subscription's events until the session, the channel or
-// the timeline ends.
-func (ec *eventChannel) run(sub *events.Subscription) {
+// run writes the subscription's events until the session, the channel
+// (closed) or the timeline ends, then releases the subscription.
+func (ec *eventChannel) run(sub *events.Subscription, closed <-chan struct{}) {
 	ss := ec.ss
-	closed := make(chan struct{})
-	var once sync.Once
-	ec.dc.OnClose(func() { once.Do(func() { close(closed) }) })
 	defer func() {
 		sub.Close()
 		ss.evch.CompareAndSwap(ec, nil)
+		ss.srv.eventsOpen.Add(-1)
 		ec.countSubDrops(sub)
 		ec.mu.Lock()
 		sent, dropped := ec.sent, ec.dropped+ec.subDrop

@@ -99,6 +99,8 @@ type Server struct {
 	// eventsSent and eventsDropped count events written to and dropped
 	// for WHEP events channels.
 	eventsSent, eventsDropped prometheus.Counter
+	// eventsOpen counts the WHEP events channels that hold a subscription.
+	eventsOpen atomic.Int64
 }
 
 // forwardBuckets resolve the sub-millisecond forwarding of an idle server
@@ -197,6 +199,9 @@ func (s *Server) Initialize() error {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_peer_connections",
 				Help: "Open WebRTC peer connections (WHEP viewers and WHIP publishers)."},
 				func() float64 { return float64(s.PeerConnections()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_events_channels",
+				Help: "Open WHEP events data channels (one at most per viewer), each with its event queue."},
+				func() float64 { return float64(s.EventsChannels()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_viewer_resyncs_total",
 				Help: "WHEP viewers that fell a whole queue behind and restarted at the last keyframe."},
 				func() float64 { return float64(s.resyncs.Load()) }),
@@ -271,6 +276,10 @@ func (s *Server) TCPAddr() string { return s.tcp.Addr().String() }
 
 // PeerConnections returns the number of open peer connections.
 func (s *Server) PeerConnections() int { return int(s.peerConns.Load()) }
+
+// EventsChannels returns the number of WHEP events channels writing a
+// stream's events (each holds one subscription and one goroutine).
+func (s *Server) EventsChannels() int { return int(s.eventsOpen.Load()) }
 
 // Sessions returns the number of WHEP and WHIP sessions.
 func (s *Server) Sessions() (whep, whip int) {
@@ -412,7 +421,8 @@ type session struct {
 	mu          sync.Mutex
 	remoteUfrag string
 
-	evch atomic.Pointer[eventChannel] // the open events data channel (WHEP)
+	evch      atomic.Pointer[eventChannel] // the open events data channel (WHEP)
+	evClaimed atomic.Bool                  // an events channel was accepted: no other is
 }
 
 // addOnClose runs f when the session closes (at once if it already has).
