@@ -20,14 +20,15 @@ import (
 //
 // Ten years at 10 events/s is 3.2 billion events (about 600 GB of index);
 // this machine cannot hold that, and a read's cost does not depend on the
-// other hours: a read opens only the hour files of its window, found by a
-// binary search over the hours that exist. So the index built here has all
-// 87,600 hour files of ten years, EVENTS_BENCH_DENSE hours of them (in
-// pairs, spread over the ten years) full at 10 events/s, and the others
-// holding one event each; the windows read start at a random point of the
-// first hour of a full pair, so each reads 36,000 events across two files.
-// Reads are cold in the timeline's own cache (it holds about 14 full
-// hours, and the windows go over many more) but warm in the OS page cache.
+// other quarter-hours: a read opens only the files of its window, found by
+// a binary search over those that exist. So the index built here has all
+// 350,400 quarter-hour files of ten years, EVENTS_BENCH_DENSE hours of them
+// (in pairs, spread over the ten years) full at 10 events/s, and the others
+// holding one event each; a window read starts at a random point of the
+// first hour of a full pair, so it reads 36,000 events across four or five
+// files. Reads are cold in the timeline's own cache (it holds about a
+// hundred full quarter-hours, and the windows go over four hundred) but
+// warm in the OS page cache.
 //
 //	go test -run '^$' -bench BenchmarkQueryTenYears -benchtime 400x ./fragments/events/
 func BenchmarkQueryTenYears(b *testing.B) {
@@ -47,38 +48,41 @@ func BenchmarkQueryTenYears(b *testing.B) {
 		b.Fatal(err)
 	}
 	end := time.Now().UTC().Truncate(time.Hour)
-	const hours = 87600
-	first := hourOf(end.UnixNano()) - hours
+	const buckets = 87600 * 4 // quarter-hours
+	first := bucketOf(end.UnixNano()) - buckets
 	rng := rand.New(rand.NewPCG(1, 2))
+	// A full pair of hours is eight quarter-hours from pair[i].
 	var pairs []int64
 	for len(pairs) < dense/2 {
-		h := first + rng.Int64N(hours-2)
-		if !slices.Contains(pairs, h) && !slices.Contains(pairs, h-1) && !slices.Contains(pairs, h+1) {
+		h := first + 4*rng.Int64N(buckets/4-2)
+		if !slices.ContainsFunc(pairs, func(p int64) bool { return h > p-8 && h < p+8 }) {
 			pairs = append(pairs, h)
 		}
 	}
 	isDense := map[int64]bool{}
 	for _, h := range pairs {
-		isDense[h], isDense[h+1] = true, true
+		for k := range int64(8) {
+			isDense[h+k] = true
+		}
 	}
 	root := filepath.Join(s.Dir(), dirName)
 	seq := uint64(1)
 	var buf []byte
 	labels := []string{"person", "car", "bicycle", "dog"}
-	for h := first; h < first+hours; h++ {
+	for h := first; h < first+buckets; h++ {
 		buf = buf[:0]
 		n := 1
 		if isDense[h] {
-			n = 36000
+			n = 9000
 		}
 		for i := range n {
-			start := h*hourNs + int64(i)*int64(100*time.Millisecond)
+			start := h*bucketNs + int64(i)*int64(100*time.Millisecond)
 			ev := fmt.Sprintf(`{"id":%q,"type":"detection","time":%q,"duration":0.1,"label":%q,"score":0.87,"box":[0.1,0.2,0.3,0.4],"attributes":{"track":%d},"serverTime":%q}`,
 				datastreams.EncodeSeq(0, seq), time.Unix(0, start).UTC().Format(time.RFC3339Nano), labels[i%4], i%50, time.Unix(0, start).UTC().Format(time.RFC3339Nano))
-			buf = append(buf, encodeEntry(&entry{start: start, end: start + int64(100*time.Millisecond), seq: seq, typ: []byte("detection"), label: []byte(labels[i%4]), body: []byte(ev)})...)
+			buf = append(buf, encodeEntry(start, start+int64(100*time.Millisecond), seq, "detection", labels[i%4], []byte(ev))...)
 			seq++
 		}
-		p := filepath.Join(root, hourPath(h))
+		p := filepath.Join(root, bucketPath(h))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			b.Fatal(err)
 		}
@@ -96,13 +100,13 @@ func BenchmarkQueryTenYears(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer tl.Close()
-	b.Logf("index: %d hour files over 10 years, %d full; opened in %s", hours, len(isDense), time.Since(opened).Round(time.Millisecond))
+	b.Logf("index: %d quarter-hour files over 10 years, %d full; opened in %s", buckets, len(isDense), time.Since(opened).Round(time.Millisecond))
 	var page, whole []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h := pairs[rng.IntN(len(pairs))]
-		from := h*hourNs + rng.Int64N(hourNs)
-		q := Query{From: from, To: from + hourNs, Raw: true}
+		from := h*bucketNs + rng.Int64N(int64(time.Hour))
+		q := Query{From: from, To: from + int64(time.Hour), Raw: true}
 		t0 := time.Now()
 		p, err := tl.Query(q)
 		page = append(page, time.Since(t0))
@@ -111,8 +115,8 @@ func BenchmarkQueryTenYears(b *testing.B) {
 		}
 		// The whole hour, from another random window (so it is cold too).
 		h = pairs[rng.IntN(len(pairs))]
-		from = h*hourNs + rng.Int64N(hourNs)
-		q = Query{From: from, To: from + hourNs, Limit: MaxLimit, Raw: true}
+		from = h*bucketNs + rng.Int64N(int64(time.Hour))
+		q = Query{From: from, To: from + int64(time.Hour), Limit: MaxLimit, Raw: true}
 		n := 0
 		t0 = time.Now()
 		for {
@@ -136,6 +140,11 @@ func BenchmarkQueryTenYears(b *testing.B) {
 		slices.Sort(d)
 		b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, name+"-p50-ms")
 		b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, name+"-p99-ms")
+	}
+	if os.Getenv("EVENTS_BENCH_DIST") != "" {
+		d := slices.Clone(page)
+		slices.Sort(d)
+		b.Logf("page p50 %s p90 %s p95 %s p97 %s p99 %s max %s", d[len(d)/2], d[len(d)*90/100], d[len(d)*95/100], d[len(d)*97/100], d[len(d)*99/100], d[len(d)-1])
 	}
 	report("page", page)
 	report("hour", whole)

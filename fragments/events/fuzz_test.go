@@ -83,17 +83,18 @@ func FuzzParseToken(f *testing.F) {
 // FuzzDecodeEntries: an hour file of any content decodes without a panic,
 // and good entries are found after any garbage.
 func FuzzDecodeEntries(f *testing.F) {
-	good := encodeEntry(&entry{start: 5, end: 9, seq: 3, typ: []byte("t"), label: []byte("l"), body: []byte(`{"id":"x"}`)})
+	good := encodeEntry(5, 9, 3, "t", "l", []byte(`{"id":"x"}`))
 	f.Add([]byte{}, good)
 	f.Add([]byte("garbage"), good)
 	f.Fuzz(func(t *testing.T, garbage, tail []byte) {
 		_, _ = decodeEntries(tail)
-		es, _ := decodeEntries(append(append(append([]byte{}, garbage...), good...), good...))
+		buf := append(append(append([]byte{}, garbage...), good...), good...)
+		es, _ := decodeEntries(buf)
 		if len(es) < 2 {
 			t.Fatalf("found %d of the 2 good entries after %d bytes of garbage", len(es), len(garbage))
 		}
 		last := es[len(es)-1]
-		if last.start != 5 || last.end != 9 || last.seq != 3 || string(last.typ) != "t" || string(last.label) != "l" {
+		if last.start != 5 || last.end != 9 || last.seq != 3 || string(last.typ(buf)) != "t" || string(last.label(buf)) != "l" || string(last.body(buf)) != `{"id":"x"}` {
 			t.Fatalf("entry %+v", last)
 		}
 	})

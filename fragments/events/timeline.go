@@ -21,38 +21,40 @@ import (
 
 // The index on disk, in the event stream's directory:
 //
-//	timeline/FORMAT             "eddy-timeline 1"; another content rebuilds the index
-//	timeline/indexed            8 bytes: one past the highest record sequence indexed
-//	timeline/YYYY/MM/DD/HH.ev   the events that overlap that UTC hour
+//	timeline/FORMAT               "eddy-timeline 1"; another content rebuilds the index
+//	timeline/indexed              8 bytes: the sequence below which every record is indexed
+//	timeline/YYYY/MM/DD/HHMM.ev   the events that overlap that UTC quarter-hour (HHMM: 0000, 0015, …)
 //
-// An hour file is a sequence of entries, each
+// A quarter-bucket file is a sequence of entries, each
 //
 //	crc32c(payload) u32 | len(payload) u32 | payload
 //	payload: start i64 | end i64 | seq u64 | len(type) u8 | len(label) u16 | type | label | event JSON
 //
 // in arrival order; a reader sorts them by (start, seq) and drops repeats
 // of one sequence (a record indexed again after a crash). An event is
-// written to every hour it overlaps (at most 25, as its duration is at
-// most 24 hours), so a range read opens only the hours of its range.
+// written to every quarter-hour it overlaps (at most 97, as its duration
+// is at most 24 hours), so a range read opens only the files of its range.
 const (
-	dirName      = "timeline"
-	formatName   = "FORMAT"
-	formatText   = "eddy-timeline 1\n"
-	watermark    = "indexed"
-	hourNs       = int64(time.Hour)
+	dirName    = "timeline"
+	formatName = "FORMAT"
+	formatText = "eddy-timeline 1\n"
+	watermark  = "indexed"
+	// bucketNs is the span of one file: a quarter of an hour, so a page
+	// of a busy stream reads a small file and a long event few of them.
+	bucketNs     = int64(15 * time.Minute)
 	entryHeader  = 8
 	payloadFixed = 8 + 8 + 8 + 1 + 2
 	// catchUpMargin is how many records before the watermark are indexed
-	// again on open: concurrent Puts finish in any order, so the
-	// watermark (the highest sequence indexed) may pass a record whose
-	// index write a crash lost.
+	// again on open: the watermark and the index files are not fsynced (the
+	// log is; the index is derived from it), so after a power loss the
+	// watermark may have reached the disk and index pages before it not.
 	catchUpMargin = 4096
-	// cacheBytes bounds the memory of the hours kept decoded (their files'
+	// cacheBytes bounds the memory of the buckets kept decoded (their files'
 	// bytes and entryOverhead per entry).
 	cacheBytes    = 256 << 20
-	entryOverhead = 96
+	entryOverhead = 40
 	openFiles     = 8
-	// trimReads bounds the hour files one Trim reads to learn their
+	// trimReads bounds the bucket files one Trim reads to learn their
 	// highest sequence.
 	trimReads = 64
 	// watermarkEvery is how often the watermark file is rewritten while
@@ -98,11 +100,28 @@ type Page struct {
 	Next string
 }
 
+// entry is one event of a decoded bucket: its times and sequence, and where
+// its type, label and JSON lie in the bucket's data. It holds no pointers,
+// so the garbage collector does not scan a bucket's entries.
 type entry struct {
 	start, end int64
 	seq        uint64
-	typ, label []byte // slices of the hour file as read (no copies)
-	body       []byte
+	off        uint64 // of the type in the data; the label follows, then the JSON
+	bl         uint32
+	ll         uint16
+	tl         uint8
+}
+
+func (e *entry) typ(d []byte) []byte { return d[e.off : e.off+uint64(e.tl)] }
+
+func (e *entry) label(d []byte) []byte {
+	o := e.off + uint64(e.tl)
+	return d[o : o+uint64(e.ll)]
+}
+
+func (e *entry) body(d []byte) []byte {
+	o := e.off + uint64(e.tl) + uint64(e.ll)
+	return d[o : o+uint64(e.bl)]
 }
 
 func (e *entry) after(start int64, seq uint64) bool {
@@ -110,6 +129,7 @@ func (e *entry) after(start int64, seq uint64) bool {
 }
 
 type bucket struct {
+	data    []byte  // the bucket file as read, then the payloads inserted since
 	entries []entry // sorted by (start, seq), one per seq
 	bytes   int     // memory held, for the cache's budget
 	used    uint64
@@ -126,14 +146,14 @@ type Timeline struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	hours   []int64 // hours with a file, sorted
+	buckets []int64 // quarter-hours (bucketOf) with a file, sorted
 	cache   map[int64]*bucket
 	cached  int // bytes held by cache
 	tick    uint64
 	files   map[int64]*os.File
 	fileUse map[int64]uint64
-	wgen    map[int64]uint64 // writes per hour, so a load outside the lock sees one it raced with
-	maxSeq  map[int64]uint64 // the highest sequence in an hour's file, where known (Trim)
+	wgen    map[int64]uint64 // writes per bucket, so a load outside the lock sees one it raced with
+	maxSeq  map[int64]uint64 // the highest sequence in a bucket's file, where known (Trim)
 	// gap, when non-zero, is the first sequence whose index write failed;
 	// repairing is set while a goroutine indexes again from it.
 	gap       uint64
@@ -220,15 +240,15 @@ func (t *Timeline) openDir() (uint64, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(t.dir, p)
-		if h, ok := parseHourPath(rel); ok {
-			t.hours = append(t.hours, h)
+		if h, ok := parseBucketPath(rel); ok {
+			t.buckets = append(t.buckets, h)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	slices.Sort(t.hours)
+	slices.Sort(t.buckets)
 	return from, nil
 }
 
@@ -392,14 +412,14 @@ func (t *Timeline) writeLocked(evs []Event) error {
 		if err != nil {
 			return err
 		}
-		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq, typ: []byte(ev.Type), label: []byte(ev.Label), body: body}
-		enc := encodeEntry(&e)
-		for h := hourOf(e.start); h <= hourOf(max(e.start, e.end-1)); h++ {
+		e := entry{start: ev.Start(), end: ev.End(), seq: ev.Seq}
+		enc := encodeEntry(e.start, e.end, e.seq, ev.Type, ev.Label, body)
+		for h := bucketOf(e.start); h <= bucketOf(max(e.start, e.end-1)); h++ {
 			if _, ok := byHour[h]; !ok {
 				order = append(order, h)
 			}
 			byHour[h] = append(byHour[h], enc...)
-			if b := t.cache[h]; b != nil && b.insert(e) {
+			if b := t.cache[h]; b != nil && b.insert(e, enc[entryHeader:]) {
 				n := len(enc) + entryOverhead
 				b.bytes += n
 				t.cached += n
@@ -423,12 +443,18 @@ func (t *Timeline) writeLocked(evs []Event) error {
 	return nil
 }
 
-// insert adds e unless the bucket holds it already, and reports which.
-func (b *bucket) insert(e entry) bool {
+// insert adds the entry e with its payload (as encodeEntry frames it)
+// unless the bucket holds it already, and reports which.
+func (b *bucket) insert(e entry, payload []byte) bool {
 	i, found := slices.BinarySearchFunc(b.entries, e, cmpEntry)
 	if found {
 		return false
 	}
+	e.tl, e.ll = payload[24], binary.LittleEndian.Uint16(payload[25:])
+	e.off = uint64(len(b.data)) + payloadFixed
+	e.bl = uint32(len(payload) - payloadFixed - int(e.tl) - int(e.ll))
+	// Appending never moves bytes a page handed out still points to.
+	b.data = append(b.data, payload...)
 	b.entries = slices.Insert(b.entries, i, e)
 	return true
 }
@@ -447,32 +473,31 @@ func cmpEntry(a, b entry) int {
 	return 0
 }
 
-func encodeEntry(e *entry) []byte {
-	typ, label := e.typ, e.label
-	n := payloadFixed + len(typ) + len(label) + len(e.body)
+func encodeEntry(start, end int64, seq uint64, typ, label string, body []byte) []byte {
+	n := payloadFixed + len(typ) + len(label) + len(body)
 	b := make([]byte, entryHeader, entryHeader+n)
-	b = binary.LittleEndian.AppendUint64(b, uint64(e.start))
-	b = binary.LittleEndian.AppendUint64(b, uint64(e.end))
-	b = binary.LittleEndian.AppendUint64(b, e.seq)
+	b = binary.LittleEndian.AppendUint64(b, uint64(start))
+	b = binary.LittleEndian.AppendUint64(b, uint64(end))
+	b = binary.LittleEndian.AppendUint64(b, seq)
 	b = append(b, byte(len(typ)))
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(label)))
 	b = append(b, typ...)
 	b = append(b, label...)
-	b = append(b, e.body...)
+	b = append(b, body...)
 	binary.LittleEndian.PutUint32(b[0:], crc32.Checksum(b[entryHeader:], castagnoli))
 	binary.LittleEndian.PutUint32(b[4:], uint32(n))
 	return b
 }
 
-// decodeEntries reads the entries of an hour file. A torn or damaged
+// decodeEntries reads the entries of an bucket file. A torn or damaged
 // entry (a crash mid-write; the records are indexed again from the log at
 // the next open, after it) is skipped: decoding resumes at the next offset
 // where a whole entry's checksum holds. It returns the bytes skipped.
 func decodeEntries(b []byte) ([]entry, int) {
-	var out []entry
+	out := make([]entry, 0, len(b)/160)
 	off, skipped := 0, 0
 	for len(b)-off >= entryHeader {
-		e, n, ok := decodeEntry(b[off:])
+		e, n, ok := decodeEntry(b, off)
 		if !ok {
 			off++
 			skipped++
@@ -484,13 +509,14 @@ func decodeEntries(b []byte) ([]entry, int) {
 	return out, skipped + len(b) - off
 }
 
-func decodeEntry(b []byte) (entry, int, bool) {
-	sum := binary.LittleEndian.Uint32(b)
-	n := int(binary.LittleEndian.Uint32(b[4:]))
-	if n < payloadFixed || n > len(b)-entryHeader {
+// decodeEntry reads the entry at b[off:].
+func decodeEntry(b []byte, off int) (entry, int, bool) {
+	sum := binary.LittleEndian.Uint32(b[off:])
+	n := int(binary.LittleEndian.Uint32(b[off+4:]))
+	if n < payloadFixed || n > len(b)-off-entryHeader {
 		return entry{}, 0, false
 	}
-	p := b[entryHeader : entryHeader+n]
+	p := b[off+entryHeader : off+entryHeader+n]
 	if crc32.Checksum(p, castagnoli) != sum {
 		return entry{}, 0, false
 	}
@@ -502,31 +528,32 @@ func decodeEntry(b []byte) (entry, int, bool) {
 		start: int64(binary.LittleEndian.Uint64(p)),
 		end:   int64(binary.LittleEndian.Uint64(p[8:])),
 		seq:   binary.LittleEndian.Uint64(p[16:]),
-		typ:   p[payloadFixed : payloadFixed+tl],
-		label: p[payloadFixed+tl : payloadFixed+tl+ll],
-		body:  p[payloadFixed+tl+ll:],
+		off:   uint64(off + entryHeader + payloadFixed),
+		tl:    uint8(tl),
+		ll:    uint16(ll),
+		bl:    uint32(n - payloadFixed - tl - ll),
 	}, entryHeader + n, true
 }
 
-func hourOf(ns int64) int64 {
-	h := ns / hourNs
-	if ns < 0 && ns%hourNs != 0 {
+func bucketOf(ns int64) int64 {
+	h := ns / bucketNs
+	if ns < 0 && ns%bucketNs != 0 {
 		h--
 	}
 	return h
 }
 
-func hourPath(h int64) string {
-	t := time.Unix(h*3600, 0).UTC()
-	return filepath.Join(fmt.Sprintf("%04d", t.Year()), fmt.Sprintf("%02d", int(t.Month())), fmt.Sprintf("%02d", t.Day()), fmt.Sprintf("%02d.ev", t.Hour()))
+func bucketPath(h int64) string {
+	t := time.Unix(0, h*bucketNs).UTC()
+	return filepath.Join(fmt.Sprintf("%04d", t.Year()), fmt.Sprintf("%02d", int(t.Month())), fmt.Sprintf("%02d", t.Day()), fmt.Sprintf("%02d%02d.ev", t.Hour(), t.Minute()))
 }
 
-func parseHourPath(rel string) (int64, bool) {
-	t, err := time.Parse("2006/01/02/15.ev", filepath.ToSlash(rel))
-	if err != nil {
+func parseBucketPath(rel string) (int64, bool) {
+	t, err := time.Parse("2006/01/02/1504.ev", filepath.ToSlash(rel))
+	if err != nil || t.UnixNano()%bucketNs != 0 {
 		return 0, false
 	}
-	return t.Unix() / 3600, true
+	return t.UnixNano() / bucketNs, true
 }
 
 func (t *Timeline) fileLocked(h int64) (*os.File, error) {
@@ -546,7 +573,7 @@ func (t *Timeline) fileLocked(h int64) (*os.File, error) {
 		delete(t.files, oldest)
 		delete(t.fileUse, oldest)
 	}
-	p := filepath.Join(t.dir, hourPath(h))
+	p := filepath.Join(t.dir, bucketPath(h))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return nil, err
 	}
@@ -554,17 +581,17 @@ func (t *Timeline) fileLocked(h int64) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if i, found := slices.BinarySearch(t.hours, h); !found {
-		t.hours = slices.Insert(t.hours, i, h)
+	if i, found := slices.BinarySearch(t.buckets, h); !found {
+		t.buckets = slices.Insert(t.buckets, i, h)
 	}
 	t.files[h] = f
 	t.fileUse[h] = t.tick
 	return f, nil
 }
 
-// bucketLocked returns hour h's entries, loading them when not cached.
+// bucketLocked returns bucket h's entries, loading them when not cached.
 // It reads the file without the lock (so writers are not held up by a
-// cold read) and installs it only if no write reached the hour meanwhile.
+// cold read) and installs it only if no write reached the bucket meanwhile.
 func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 	for attempt := 0; ; attempt++ {
 		t.tick++
@@ -573,7 +600,7 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 			return b, nil
 		}
 		gen := t.wgen[h]
-		p := filepath.Join(t.dir, hourPath(h))
+		p := filepath.Join(t.dir, bucketPath(h))
 		var data []byte
 		var err error
 		if attempt == 0 {
@@ -582,7 +609,7 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 			t.mu.Lock()
 		} else {
 			// Written to while read: read it under the lock, so a busy
-			// hour cannot keep its reader going round.
+			// bucket cannot keep its reader going round.
 			data, err = os.ReadFile(p)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
@@ -596,13 +623,26 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 		}
 		es, skipped := decodeEntries(data)
 		if skipped > 0 {
-			t.log.Warn("event index: skipped damaged bytes of an hour file (a torn write; its records are indexed again from the log)", "stream", t.stream.Name(), "file", p, "bytes", skipped)
+			t.log.Warn("event index: skipped damaged bytes of an bucket file (a torn write; its records are indexed again from the log)", "stream", t.stream.Name(), "file", p, "bytes", skipped)
 		}
-		if !slices.IsSortedFunc(es, cmpEntry) {
+		// Written in arrival order, a bucket is usually sorted already and
+		// without repeats: one pass tells, and only then sort or compact.
+		sorted, repeats := true, false
+		for i := 1; i < len(es) && sorted; i++ {
+			switch c := cmpEntry(es[i-1], es[i]); {
+			case c > 0:
+				sorted = false
+			case c == 0:
+				repeats = true
+			}
+		}
+		if !sorted {
 			slices.SortFunc(es, cmpEntry)
 		}
-		es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
-		b := &bucket{entries: es, used: t.tick, bytes: len(data) + len(es)*entryOverhead}
+		if !sorted || repeats {
+			es = slices.CompactFunc(es, func(a, b entry) bool { return a.seq == b.seq && a.start == b.start })
+		}
+		b := &bucket{data: data, entries: es, used: t.tick, bytes: len(data) + len(es)*entryOverhead}
 		t.cache[h] = b
 		t.cached += b.bytes
 		var top uint64
@@ -615,7 +655,7 @@ func (t *Timeline) bucketLocked(h int64) (*bucket, error) {
 	}
 }
 
-// evictLocked drops the least recently used hours from memory while the
+// evictLocked drops the least recently used buckets from memory while the
 // cache is over budget, never keep.
 func (t *Timeline) evictLocked(keep int64) {
 	for t.cached > cacheBytes && len(t.cache) > 1 {
@@ -655,30 +695,35 @@ func (t *Timeline) Query(q Query) (Page, error) {
 		}
 	}
 	first, _ := t.shard.Log().Bounds()
-	keep := func(e *entry) bool {
+	keep := func(e *entry, d []byte) bool {
 		if e.seq < first || !e.overlaps(q.From, q.To) {
 			return false
 		}
-		if len(q.Types) > 0 && !slices.Contains(q.Types, string(e.typ)) {
+		if len(q.Types) > 0 && !slices.Contains(q.Types, string(e.typ(d))) {
 			return false
 		}
-		return len(q.Labels) == 0 || slices.Contains(q.Labels, string(e.label))
+		return len(q.Labels) == 0 || slices.Contains(q.Labels, string(e.label(d)))
 	}
-	hFrom, hTo := hourOf(q.From), hourOf(q.To-1)
+	hFrom, hTo := bucketOf(q.From), bucketOf(q.To-1)
 	startH := hFrom
-	if hasCursor && hourOf(cs) > hFrom {
-		startH = hourOf(cs)
+	if hasCursor && bucketOf(cs) > hFrom {
+		startH = bucketOf(cs)
 	}
-	var picked []entry
+	type pick struct {
+		start int64
+		seq   uint64
+		body  []byte
+	}
+	var picked []pick
 	more, bytes := false, 0
 	t.mu.Lock()
-	i, _ := slices.BinarySearch(t.hours, startH)
-	j, _ := slices.BinarySearch(t.hours, hTo+1)
-	// A copy: loading an hour drops the lock, and writers insert hours.
-	hours := slices.Clone(t.hours[i:max(i, j)])
-	firstHour := int64(0)
+	i, _ := slices.BinarySearch(t.buckets, startH)
+	j, _ := slices.BinarySearch(t.buckets, hTo+1)
+	// A copy: loading a bucket drops the lock, and writers insert buckets.
+	hours := slices.Clone(t.buckets[i:max(i, j)])
+	firstBucket := int64(0)
 	if len(hours) > 0 {
-		firstHour = hours[0]
+		firstBucket = hours[0]
 	}
 scan:
 	for _, h := range hours {
@@ -703,20 +748,21 @@ scan:
 			if hasCursor && !e.after(cs, cq) {
 				continue
 			}
-			if h != firstHour && e.start < h*hourNs {
-				// Spilled over from an earlier hour: an event is in every
-				// hour it overlaps, so it was in the first hour read.
+			if h != firstBucket && e.start < h*bucketNs {
+				// Spilled over from an earlier bucket: an event is in every
+				// bucket it overlaps, so it was in the first one read.
 				continue
 			}
-			if !keep(e) {
+			if !keep(e, b.data) {
 				continue
 			}
-			if len(picked) == limit || (len(picked) > 0 && bytes+len(e.body) > MaxPageBytes) {
+			body := e.body(b.data)
+			if len(picked) == limit || (len(picked) > 0 && bytes+len(body) > MaxPageBytes) {
 				more = true
 				break scan
 			}
-			picked = append(picked, *e)
-			bytes += len(e.body)
+			picked = append(picked, pick{e.start, e.seq, body})
+			bytes += len(body)
 		}
 	}
 	t.mu.Unlock()
@@ -778,18 +824,18 @@ func cutLast(s string, c byte) (string, string, bool) {
 	return s, "", false
 }
 
-// Trim removes the hour files whose every event's record is gone from
+// Trim removes the bucket files whose every event's record is gone from
 // the event stream's log (retention, a size cap or the free-space floor
 // removed them), so the index lives exactly as long as the records, which
-// live as long as the video. The highest sequence of an hour is known for
-// the hours read or written since open; Trim reads at most trimReads
-// others a call to learn theirs (the hours it reads are the oldest).
+// live as long as the video. The highest sequence of a bucket is known for
+// the buckets read or written since open; Trim reads at most trimReads
+// others a call to learn theirs (the oldest).
 func (t *Timeline) Trim() {
 	first, _ := t.shard.Log().Bounds()
 	t.mu.Lock()
 	var unknown []int64
 	gens := map[int64]uint64{}
-	for _, h := range t.hours {
+	for _, h := range t.buckets {
 		if _, ok := t.maxSeq[h]; !ok && len(unknown) < trimReads {
 			unknown = append(unknown, h)
 			gens[h] = t.wgen[h]
@@ -798,7 +844,7 @@ func (t *Timeline) Trim() {
 	t.mu.Unlock()
 	found := map[int64]uint64{}
 	for _, h := range unknown {
-		data, err := os.ReadFile(filepath.Join(t.dir, hourPath(h)))
+		data, err := os.ReadFile(filepath.Join(t.dir, bucketPath(h)))
 		if err != nil {
 			continue
 		}
@@ -819,8 +865,8 @@ func (t *Timeline) Trim() {
 			t.maxSeq[h] = top
 		}
 	}
-	kept := t.hours[:0]
-	for _, h := range t.hours {
+	kept := t.buckets[:0]
+	for _, h := range t.buckets {
 		top, ok := t.maxSeq[h]
 		if !ok || top >= first {
 			kept = append(kept, h)
@@ -836,20 +882,20 @@ func (t *Timeline) Trim() {
 			delete(t.cache, h)
 		}
 		delete(t.maxSeq, h)
-		p := filepath.Join(t.dir, hourPath(h))
+		p := filepath.Join(t.dir, bucketPath(h))
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.log.Warn("event index trim", "stream", t.stream.Name(), "err", err)
 			kept = append(kept, h)
 			continue
 		}
-		// Empty day, month and year directories go with their last hour.
+		// Empty day, month and year directories go with their last bucket.
 		for d := filepath.Dir(p); d != t.dir; d = filepath.Dir(d) {
 			if os.Remove(d) != nil {
 				break
 			}
 		}
 	}
-	t.hours = kept
+	t.buckets = kept
 }
 
 // Indexed, Refused and Dropped count events indexed, refused by the

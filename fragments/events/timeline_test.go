@@ -147,7 +147,7 @@ func TestTimeline(t *testing.T) {
 	// A damaged hour file (garbage in the middle, a torn entry at the
 	// end) loses nothing: the damaged bytes are skipped and the records
 	// are indexed again from the log.
-	hourFile := filepath.Join(s.Dir(), "timeline", base.Add(time.Hour).Format("2006/01/02/15")+".ev")
+	hourFile := filepath.Join(s.Dir(), "timeline", base.Add(time.Hour).Format("2006/01/02/1504")+".ev")
 	b, err := os.ReadFile(hourFile)
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +244,7 @@ func TestSlowSubscriber(t *testing.T) {
 	slow.Close()
 }
 
-// TestTrimFollowsRecords: an hour file goes when every record it indexes
+// TestTrimFollowsRecords: a bucket file goes when every record it indexes
 // is gone from the log, and not before, whatever the producer clock says
 // (here it runs three hours behind the server's).
 func TestTrimFollowsRecords(t *testing.T) {
@@ -273,25 +273,27 @@ func TestTrimFollowsRecords(t *testing.T) {
 	// Batch B two hours later, about 10:xx and 11:xx: three hours behind.
 	now.Add(int64(2 * time.Hour))
 	put(t, s, fmt.Sprintf(`{"type":"b","time":%q}`, at(10, 20)), fmt.Sprintf(`{"type":"b","time":%q}`, at(11, 20)))
-	hourFile := func(h int) string {
-		return filepath.Join(s.Dir(), "timeline", fmt.Sprintf("2026/12/06/%02d.ev", h))
+	file := func(hm string) string {
+		return filepath.Join(s.Dir(), "timeline", "2026/12/06/"+hm+".ev")
 	}
 	tl.Trim() // nothing expired yet
-	for _, h := range []int{9, 10, 11} {
-		if _, err := os.Stat(hourFile(h)); err != nil {
-			t.Fatalf("hour %d: %v", h, err)
+	for _, hm := range []string{"0900", "0945", "1000", "1015", "1030", "1045", "1115"} {
+		if _, err := os.Stat(file(hm)); err != nil {
+			t.Fatalf("%s: %v", hm, err)
 		}
 	}
 	if _, _, err := s.EnforceRetention(); err != nil { // batch A is 2 h old: gone
 		t.Fatal(err)
 	}
 	tl.Trim()
-	if _, err := os.Stat(hourFile(9)); !os.IsNotExist(err) {
-		t.Fatalf("hour 9 (only expired records) still there: %v", err)
+	for _, hm := range []string{"0900", "0945", "1000", "1030", "1045"} { // batch A's alone
+		if _, err := os.Stat(file(hm)); !os.IsNotExist(err) {
+			t.Fatalf("%s (only expired records) still there: %v", hm, err)
+		}
 	}
-	for _, h := range []int{10, 11} {
-		if _, err := os.Stat(hourFile(h)); err != nil {
-			t.Fatalf("hour %d (records retained, producer clock 3 h behind) trimmed: %v", h, err)
+	for _, hm := range []string{"1015", "1115"} { // batch B's, one with A's long event
+		if _, err := os.Stat(file(hm)); err != nil {
+			t.Fatalf("%s (records retained, producer clock 3 h behind) trimmed: %v", hm, err)
 		}
 	}
 	p, err := tl.Query(events.Query{From: time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC).UnixNano(), To: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC).UnixNano()})
