@@ -182,6 +182,14 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
+// fragmentIndex is what serverToProducer reads of a store (an interface
+// so that a test can count the reads).
+type fragmentIndex interface {
+	List(t fragments.IndexTime, start, end time.Time, fromSeq uint64, limit int) ([]fragments.IndexEntry, uint64, error)
+	Lookup(seq uint64) (fragments.IndexEntry, bool)
+	Last() (fragments.IndexEntry, bool)
+}
+
 // serverToProducer maps the server-time range [s, e) (Unix ns) to
 // producer time through the fragments that cover it: s maps through the
 // first fragment that overlaps the range, e through the last, each by
@@ -190,62 +198,102 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 // a gap after the last fragment maps to its end, a start in a gap before
 // the first to its start). ok is false when no fragment overlaps the
 // range: no video, so no events, at those server times.
-func serverToProducer(st *fragments.Store, s, e int64) (from, to int64, ok bool, err error) {
-	pad := int64(maxFragmentPad)
+//
+// Both ends are found by index lookups (serverAfter, serverBefore), not by
+// listing the fragments between them: the cost is O(log n) in the
+// fragments of the stream, however long the range and its gaps.
+func serverToProducer(st fragmentIndex, s, e int64) (from, to int64, ok bool, err error) {
 	overlaps := func(f *fragments.IndexEntry) bool { return f.ServerTime < e && f.ServerTime+f.Duration > s }
-	// The first: fragments are listed in server-time order, so the first
-	// that overlaps is found near s.
-	var first *fragments.IndexEntry
-	for next := uint64(0); first == nil; {
-		es, n, err := st.List(fragments.IndexServerTime, time.Unix(0, s-pad), time.Unix(0, e), next, 1000)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		for i := range es {
-			if overlaps(&es[i]) {
-				first = &es[i]
-				break
-			}
-		}
-		if n == 0 {
-			break
-		}
-		next = n
+	// The first: the last fragment that starts at or before s when it
+	// reaches past s, else the first that starts in the range. Server
+	// time never decreases along the index.
+	first, found, err := serverBefore(st, s+1)
+	if err != nil {
+		return 0, 0, false, err
 	}
-	if first == nil {
-		return 0, 0, false, nil
-	}
-	// The last: look back from e over windows that grow eightfold (a gap
-	// before e only widens the look).
-	var last *fragments.IndexEntry
-	for win := pad; last == nil; win *= 8 {
-		lo := max(e-win, first.ServerTime)
-		for next := uint64(0); ; {
-			es, n, err := st.List(fragments.IndexServerTime, time.Unix(0, lo), time.Unix(0, e), next, 1000)
-			if err != nil {
+	if !found || !overlaps(&first) {
+		for next := uint64(0); ; next = first.Seq + 1 { // past an instant fragment at s
+			if first, found, err = serverAfter(st, s, e-1, next); err != nil || !found {
 				return 0, 0, false, err
 			}
-			for i := range es {
-				if overlaps(&es[i]) && (last == nil || es[i].ServerTime >= last.ServerTime) {
-					last = &es[i]
-				}
-			}
-			if n == 0 {
+			if overlaps(&first) {
 				break
 			}
-			next = n
-		}
-		if lo == first.ServerTime {
-			break
 		}
 	}
-	if last == nil {
+	// The last: the last fragment that starts before e (it overlaps the
+	// range: it starts at or after the first).
+	last, found, err := serverBefore(st, e)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if !found || last.Seq < first.Seq || !overlaps(&last) {
 		last = first
 	}
 	through := func(f *fragments.IndexEntry, t int64) int64 {
 		return f.ProducerTime + min(max(t-f.ServerTime, 0), f.Duration)
 	}
-	return through(first, s), through(last, e), true, nil
+	return through(&first, s), through(&last, e), true, nil
+}
+
+// serverAfter returns the first listed fragment, from sequence fromSeq on,
+// whose server time is in [lo, hi]: one index lookup (a binary search over
+// the index's block summaries and one block read).
+func serverAfter(st fragmentIndex, lo, hi int64, fromSeq uint64) (fragments.IndexEntry, bool, error) {
+	for next := fromSeq; ; {
+		es, n, err := st.List(fragments.IndexServerTime, time.Unix(0, lo), time.Unix(0, hi), next, 1)
+		if err != nil || len(es) > 0 {
+			return firstOf(es), len(es) > 0, err
+		}
+		if n == 0 {
+			return fragments.IndexEntry{}, false, nil
+		}
+		next = n // past an entry the store does not list
+	}
+}
+
+func firstOf(es []fragments.IndexEntry) fragments.IndexEntry {
+	if len(es) == 0 {
+		return fragments.IndexEntry{}
+	}
+	return es[0]
+}
+
+// serverBefore returns the last listed fragment whose server time is
+// before v. The fragment just before the first at or after v is usually
+// the one; when that sequence holds no listed fragment, a binary search
+// over sequences (O(log n) lookups) finds it.
+func serverBefore(st fragmentIndex, v int64) (fragments.IndexEntry, bool, error) {
+	var hi uint64 // no listed fragment before v has a sequence at or after hi
+	if x, ok, err := serverAfter(st, v, math.MaxInt64, 0); err != nil {
+		return fragments.IndexEntry{}, false, err
+	} else if ok {
+		hi = x.Seq
+	} else if l, ok := st.Last(); ok {
+		hi = l.Seq + 1
+	}
+	if hi > 0 {
+		if f, ok := st.Lookup(hi - 1); ok && f.ServerTime < v {
+			return f, true, nil
+		}
+	}
+	best, ok, err := serverAfter(st, 0, v-1, 0)
+	if err != nil || !ok {
+		return best, false, err
+	}
+	for lo := best.Seq + 1; lo < hi; {
+		mid := lo + (hi-lo)/2
+		f, ok, err := serverAfter(st, 0, v-1, mid)
+		if err != nil {
+			return fragments.IndexEntry{}, false, err
+		}
+		if ok {
+			best, lo = f, f.Seq+1
+		} else {
+			hi = mid
+		}
+	}
+	return best, true, nil
 }
 
 // The timeline: GET /api/v1/streams/{name}/timeline answers

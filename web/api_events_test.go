@@ -304,3 +304,120 @@ func TestEventsServerTimeClockBack(t *testing.T) {
 		}
 	}
 }
+
+// countingIndex counts serverToProducer's index reads; without lookup
+// its Lookup finds nothing, as when the sequence before a fragment holds
+// no listed one, so the binary search does the work.
+type countingIndex struct {
+	st            *fragments.Store
+	lookup        bool
+	calls, listed int
+}
+
+func (c *countingIndex) List(t fragments.IndexTime, start, end time.Time, fromSeq uint64, limit int) ([]fragments.IndexEntry, uint64, error) {
+	es, next, err := c.st.List(t, start, end, fromSeq, limit)
+	c.calls++
+	c.listed += len(es)
+	return es, next, err
+}
+
+func (c *countingIndex) Lookup(seq uint64) (fragments.IndexEntry, bool) {
+	c.calls++
+	if !c.lookup {
+		return fragments.IndexEntry{}, false
+	}
+	return c.st.Lookup(seq)
+}
+
+func (c *countingIndex) Last() (fragments.IndexEntry, bool) {
+	c.calls++
+	return c.st.Last()
+}
+
+// TestEventsServerTimeLongGap: a server-time range of ten years whose ends
+// fall in long gaps (years without video before, between and after the
+// fragments) maps through the right fragments with a few index lookups
+// (O(log n)), not by listing the fragments of the range.
+func TestEventsServerTimeLongGap(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	clk := datastreamstest.NewClock(t0)
+	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 64<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := &fragments.InitSegment{ID: fragments.InitID{9}, Bytes: []byte("init")}
+	year := 365 * 24 * time.Hour
+	const n = 3000 // one second each, then 6 years without video, then one more
+	var frags []fragments.IndexEntry
+	for i := range n + 1 {
+		s := t0.Add(time.Duration(i) * time.Second)
+		if i == n {
+			s = t0.Add(6 * year)
+		}
+		seq, err := st.Append(init, &fragments.Fragment{ServerTime: s.UnixNano(), ProducerTime: s.Add(clockOffset).UnixNano(),
+			Duration: int64(time.Second), Keyframe: true, InitID: init.ID, Media: make([]byte, 10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := st.Lookup(seq)
+		frags = append(frags, e)
+	}
+	sec := int64(time.Second)
+	end := func(f fragments.IndexEntry) int64 { return f.ProducerTime + f.Duration }
+	for _, tc := range []struct {
+		name     string
+		s, e     int64
+		from, to int64
+	}{
+		{"ten years around the video", t0.Add(-5 * year).UnixNano(), t0.Add(5 * year).UnixNano(), frags[0].ProducerTime, end(frags[n-1])},
+		{"from inside, to in the gap", frags[1200].ServerTime + sec/2, t0.Add(5 * year).UnixNano(), frags[1200].ProducerTime + sec/2, end(frags[n-1])},
+		{"from in the gap before, to inside", t0.Add(-5 * year).UnixNano(), frags[17].ServerTime + sec/4, frags[0].ProducerTime, frags[17].ProducerTime + sec/4},
+		{"from in the long gap, to past the last", t0.Add(year).UnixNano(), t0.Add(11 * year).UnixNano(), frags[n].ProducerTime, end(frags[n])},
+		{"all of it", t0.Add(-year).UnixNano(), t0.Add(9 * year).UnixNano(), frags[0].ProducerTime, end(frags[n])},
+	} {
+		for _, lookup := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s lookup %v", tc.name, lookup), func(t *testing.T) {
+				ci := &countingIndex{st: st, lookup: lookup}
+				from, to, ok, err := serverToProducer(ci, tc.s, tc.e)
+				if err != nil || !ok || from != tc.from || to != tc.to {
+					t.Fatalf("got [%d, %d) %v %v, want [%d, %d)", from, to, ok, err, tc.from, tc.to)
+				}
+				// Two ends, each a lookup or a binary search over n fragments.
+				if bound := 2 * (12 + 4); ci.calls > bound || ci.listed > ci.calls {
+					t.Errorf("%d index calls listing %d entries for %d fragments; want at most %d calls of one entry", ci.calls, ci.listed, n+1, bound)
+				}
+			})
+		}
+	}
+	ci := &countingIndex{st: st, lookup: true}
+	if _, _, ok, err := serverToProducer(ci, t0.Add(2*year).UnixNano(), t0.Add(3*year).UnixNano()); ok || err != nil {
+		t.Errorf("a range inside the gap maps to video: %v %v", ok, err)
+	}
+	// Over HTTP, the ten years read the events of the video.
+	es, err := core.Stream("cam.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		at := time.Unix(0, frags[i*700].ProducerTime)
+		res, err := es.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: fmt.Appendf(nil, `{"type":"note","time":%q}`, at.Format(time.RFC3339Nano))}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("put: %v %v", err, res[0].Err)
+		}
+		want = append(want, "event "+datastreams.EncodeSeq(0, res[0].Seq))
+	}
+	r := chi.NewRouter()
+	(&Handler{Manager: m}).Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	fx := &timelineFixture{srv: srv}
+	q := url.Values{"start": {ts(t0.Add(-5 * year).UnixNano())}, "end": {ts(t0.Add(5 * year).UnixNano())}, "timestampType": {"SERVER_TIMESTAMP"}}
+	if got, _ := fx.read(t, "events", q); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
