@@ -30,6 +30,11 @@ const actionEvents = "kinesisvideo:ListFragments"
 // short, and its nextToken goes on from where it stopped.
 var eventsScan = 100_000
 
+// timelinePageBytes bounds the JSON of one timeline page (about; as the
+// event index bounds an /events page by events.MaxPageBytes): a page
+// whose items would encode to more ends early, with a nextToken.
+var timelinePageBytes = 4 << 20
+
 // eventsRange is a parsed events or timeline request.
 type eventsRange struct {
 	st            *fragments.Store
@@ -39,6 +44,8 @@ type eventsRange struct {
 	types, labels []string
 	limit         int
 	after         string
+	// Of a timeline: the kinds of items it lists (kinds=fragment,event).
+	noFragments, noEvents bool
 }
 
 // eventsRequest authorizes r, parses its range and resolves its stream;
@@ -308,7 +315,8 @@ func serverBefore(st fragmentIndex, v int64) (fragments.IndexEntry, bool, error)
 // timestamps as RFC 3339) and the events that overlap it (filtered by
 // type and label), in producer-time order of their starts; at one instant
 // a fragment comes before the events that start with it, and events in id
-// order. limit counts items of both kinds.
+// order. limit counts items of both kinds. kinds=fragment (or event)
+// lists only that kind of item; the default, kinds=fragment,event, both.
 
 type timelineFragment struct {
 	FragmentNumber               string    `json:"FragmentNumber"`
@@ -324,6 +332,18 @@ type timelineItem struct {
 	Event    *events.Event     `json:"event,omitempty"`
 
 	key timelineKey
+}
+
+// size bounds the bytes of it in a page's JSON: the fixed members at
+// their longest, a string at 6 bytes a byte (\u escapes), the attributes
+// as written (the page is encoded without HTML escaping, so they are
+// only compacted).
+func (it *timelineItem) size() int {
+	if it.Event == nil {
+		return 320
+	}
+	ev := it.Event
+	return 400 + len(ev.ID) + 6*(len(ev.Type)+len(ev.Label)) + len(ev.Attributes)
 }
 
 // timelineKey orders the items: start (producer Unix ns), then fragments
@@ -378,6 +398,20 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if k := r.URL.Query().Get("kinds"); k != "" {
+		kinds := list(k)
+		for _, kind := range kinds {
+			if kind != "fragment" && kind != "event" {
+				kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "kinds must be fragment, event or fragment,event."))
+				return
+			}
+		}
+		er.noFragments, er.noEvents = !slices.Contains(kinds, "fragment"), !slices.Contains(kinds, "event")
+		if er.noFragments && er.noEvents {
+			kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "kinds must be fragment, event or fragment,event."))
+			return
+		}
+	}
 	out := timelineOut{Items: []timelineItem{}}
 	if !er.empty {
 		var err error
@@ -386,7 +420,11 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // as /events passes the events on
+	_ = enc.Encode(out)
 }
 
 func readTimeline(er *eventsRange) (timelineOut, error) {
@@ -411,23 +449,36 @@ func readTimeline(er *eventsRange) (timelineOut, error) {
 			q.After = events.Token(cursor.start, cursor.seq)
 		}
 	}
-	page, err := er.tl.Query(q)
-	if err != nil {
-		return timelineOut{}, err
+	var page events.Page
+	if !er.noEvents {
+		var err error
+		if page, err = er.tl.Query(q); err != nil {
+			return timelineOut{}, err
+		}
 	}
 	horizon := er.to - 1 // the last start an item of this page may have
 	if page.Next != "" {
-		horizon = page.Events[len(page.Events)-1].Start()
+		// The page ended (at limit, or at the index's byte bound, with
+		// fewer events) at the event its token names.
+		start, _, ok := events.ParseToken(page.Next)
+		if !ok {
+			return timelineOut{}, fmt.Errorf("event index: page token %q", page.Next)
+		}
+		horizon = start
 	}
 	lo := er.from - int64(maxFragmentPad)
 	if cursor != nil {
 		lo = max(lo, cursor.start)
 	}
-	frags, cut, err := timelineFragments(er, lo, horizon)
-	if err != nil {
-		return timelineOut{}, err
+	var frags []fragments.IndexEntry
+	if !er.noFragments {
+		var cut int64
+		var err error
+		if frags, cut, err = timelineFragments(er, lo, horizon); err != nil {
+			return timelineOut{}, err
+		}
+		horizon = cut
 	}
-	horizon = cut
 	items := make([]timelineItem, 0, len(frags)+len(page.Events))
 	for _, f := range frags {
 		k := timelineKey{start: f.ProducerTime, rank: 0, seq: f.Seq}
@@ -450,6 +501,13 @@ func readTimeline(er *eventsRange) (timelineOut, error) {
 	more := page.Next != "" || horizon < er.to-1
 	if len(items) > er.limit {
 		items, more = items[:er.limit], true
+	}
+	// At most about timelinePageBytes of JSON (at least one item).
+	for i, size := 0, 0; i < len(items); i++ {
+		if size += items[i].size(); size > timelinePageBytes && i > 0 {
+			items, more = items[:i], true
+			break
+		}
 	}
 	out := timelineOut{Items: items}
 	switch {
