@@ -242,9 +242,9 @@ recording:
 	clipFrom := frags[0].ProducerTimestamp.Add(-time.Second).UnixNano()
 	clipTo := frags[9].ProducerTimestamp.Add(3 * time.Second).UnixNano()
 	var tf []apiFragment
-	for _, it := range timelinePages(t, base, url.Values{"start": {rfc(clipFrom)}, "end": {rfc(clipTo)}, "type": {"none"}}, 1000) {
+	for _, it := range timelinePages(t, base, url.Values{"start": {rfc(clipFrom)}, "end": {rfc(clipTo)}, "kinds": {"fragment"}}, 1000) {
 		if it.Kind != "fragment" || it.Fragment == nil {
-			t.Fatalf("timeline item %+v with type=none", it)
+			t.Fatalf("timeline item %+v with kinds=fragment", it)
 		}
 		tf = append(tf, *it.Fragment)
 	}

@@ -30,6 +30,11 @@ const actionEvents = "kinesisvideo:ListFragments"
 // short, and its nextToken goes on from where it stopped.
 var eventsScan = 100_000
 
+// timelinePageBytes bounds the JSON of one timeline page (about; as the
+// event index bounds an /events page by events.MaxPageBytes): a page
+// whose items would encode to more ends early, with a nextToken.
+var timelinePageBytes = 4 << 20
+
 // eventsRange is a parsed events or timeline request.
 type eventsRange struct {
 	st            *fragments.Store
@@ -39,6 +44,8 @@ type eventsRange struct {
 	types, labels []string
 	limit         int
 	after         string
+	// Of a timeline: the kinds of items it lists (kinds=fragment,event).
+	noFragments, noEvents bool
 }
 
 // eventsRequest authorizes r, parses its range and resolves its stream;
@@ -182,6 +189,14 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
+// fragmentIndex is what serverToProducer reads of a store (an interface
+// so that a test can count the reads).
+type fragmentIndex interface {
+	List(t fragments.IndexTime, start, end time.Time, fromSeq uint64, limit int) ([]fragments.IndexEntry, uint64, error)
+	Lookup(seq uint64) (fragments.IndexEntry, bool)
+	Last() (fragments.IndexEntry, bool)
+}
+
 // serverToProducer maps the server-time range [s, e) (Unix ns) to
 // producer time through the fragments that cover it: s maps through the
 // first fragment that overlaps the range, e through the last, each by
@@ -190,62 +205,102 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 // a gap after the last fragment maps to its end, a start in a gap before
 // the first to its start). ok is false when no fragment overlaps the
 // range: no video, so no events, at those server times.
-func serverToProducer(st *fragments.Store, s, e int64) (from, to int64, ok bool, err error) {
-	pad := int64(maxFragmentPad)
+//
+// Both ends are found by index lookups (serverAfter, serverBefore), not by
+// listing the fragments between them: the cost is O(log n) in the
+// fragments of the stream, however long the range and its gaps.
+func serverToProducer(st fragmentIndex, s, e int64) (from, to int64, ok bool, err error) {
 	overlaps := func(f *fragments.IndexEntry) bool { return f.ServerTime < e && f.ServerTime+f.Duration > s }
-	// The first: fragments are listed in server-time order, so the first
-	// that overlaps is found near s.
-	var first *fragments.IndexEntry
-	for next := uint64(0); first == nil; {
-		es, n, err := st.List(fragments.IndexServerTime, time.Unix(0, s-pad), time.Unix(0, e), next, 1000)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		for i := range es {
-			if overlaps(&es[i]) {
-				first = &es[i]
-				break
-			}
-		}
-		if n == 0 {
-			break
-		}
-		next = n
+	// The first: the last fragment that starts at or before s when it
+	// reaches past s, else the first that starts in the range. Server
+	// time never decreases along the index.
+	first, found, err := serverBefore(st, s+1)
+	if err != nil {
+		return 0, 0, false, err
 	}
-	if first == nil {
-		return 0, 0, false, nil
-	}
-	// The last: look back from e over windows that grow eightfold (a gap
-	// before e only widens the look).
-	var last *fragments.IndexEntry
-	for win := pad; last == nil; win *= 8 {
-		lo := max(e-win, first.ServerTime)
-		for next := uint64(0); ; {
-			es, n, err := st.List(fragments.IndexServerTime, time.Unix(0, lo), time.Unix(0, e), next, 1000)
-			if err != nil {
+	if !found || !overlaps(&first) {
+		for next := uint64(0); ; next = first.Seq + 1 { // past an instant fragment at s
+			if first, found, err = serverAfter(st, s, e-1, next); err != nil || !found {
 				return 0, 0, false, err
 			}
-			for i := range es {
-				if overlaps(&es[i]) && (last == nil || es[i].ServerTime >= last.ServerTime) {
-					last = &es[i]
-				}
-			}
-			if n == 0 {
+			if overlaps(&first) {
 				break
 			}
-			next = n
-		}
-		if lo == first.ServerTime {
-			break
 		}
 	}
-	if last == nil {
+	// The last: the last fragment that starts before e (it overlaps the
+	// range: it starts at or after the first).
+	last, found, err := serverBefore(st, e)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if !found || last.Seq < first.Seq || !overlaps(&last) {
 		last = first
 	}
 	through := func(f *fragments.IndexEntry, t int64) int64 {
 		return f.ProducerTime + min(max(t-f.ServerTime, 0), f.Duration)
 	}
-	return through(first, s), through(last, e), true, nil
+	return through(&first, s), through(&last, e), true, nil
+}
+
+// serverAfter returns the first listed fragment, from sequence fromSeq on,
+// whose server time is in [lo, hi]: one index lookup (a binary search over
+// the index's block summaries and one block read).
+func serverAfter(st fragmentIndex, lo, hi int64, fromSeq uint64) (fragments.IndexEntry, bool, error) {
+	for next := fromSeq; ; {
+		es, n, err := st.List(fragments.IndexServerTime, time.Unix(0, lo), time.Unix(0, hi), next, 1)
+		if err != nil || len(es) > 0 {
+			return firstOf(es), len(es) > 0, err
+		}
+		if n == 0 {
+			return fragments.IndexEntry{}, false, nil
+		}
+		next = n // past an entry the store does not list
+	}
+}
+
+func firstOf(es []fragments.IndexEntry) fragments.IndexEntry {
+	if len(es) == 0 {
+		return fragments.IndexEntry{}
+	}
+	return es[0]
+}
+
+// serverBefore returns the last listed fragment whose server time is
+// before v. The fragment just before the first at or after v is usually
+// the one; when that sequence holds no listed fragment, a binary search
+// over sequences (O(log n) lookups) finds it.
+func serverBefore(st fragmentIndex, v int64) (fragments.IndexEntry, bool, error) {
+	var hi uint64 // no listed fragment before v has a sequence at or after hi
+	if x, ok, err := serverAfter(st, v, math.MaxInt64, 0); err != nil {
+		return fragments.IndexEntry{}, false, err
+	} else if ok {
+		hi = x.Seq
+	} else if l, ok := st.Last(); ok {
+		hi = l.Seq + 1
+	}
+	if hi > 0 {
+		if f, ok := st.Lookup(hi - 1); ok && f.ServerTime < v {
+			return f, true, nil
+		}
+	}
+	best, ok, err := serverAfter(st, 0, v-1, 0)
+	if err != nil || !ok {
+		return best, false, err
+	}
+	for lo := best.Seq + 1; lo < hi; {
+		mid := lo + (hi-lo)/2
+		f, ok, err := serverAfter(st, 0, v-1, mid)
+		if err != nil {
+			return fragments.IndexEntry{}, false, err
+		}
+		if ok {
+			best, lo = f, f.Seq+1
+		} else {
+			hi = mid
+		}
+	}
+	return best, true, nil
 }
 
 // The timeline: GET /api/v1/streams/{name}/timeline answers
@@ -260,7 +315,8 @@ func serverToProducer(st *fragments.Store, s, e int64) (from, to int64, ok bool,
 // timestamps as RFC 3339) and the events that overlap it (filtered by
 // type and label), in producer-time order of their starts; at one instant
 // a fragment comes before the events that start with it, and events in id
-// order. limit counts items of both kinds.
+// order. limit counts items of both kinds. kinds=fragment (or event)
+// lists only that kind of item; the default, kinds=fragment,event, both.
 
 type timelineFragment struct {
 	FragmentNumber               string    `json:"FragmentNumber"`
@@ -276,6 +332,18 @@ type timelineItem struct {
 	Event    *events.Event     `json:"event,omitempty"`
 
 	key timelineKey
+}
+
+// size bounds the bytes of it in a page's JSON: the fixed members at
+// their longest, a string at 6 bytes a byte (\u escapes), the attributes
+// as written (the page is encoded without HTML escaping, so they are
+// only compacted).
+func (it *timelineItem) size() int {
+	if it.Event == nil {
+		return 320
+	}
+	ev := it.Event
+	return 400 + len(ev.ID) + 6*(len(ev.Type)+len(ev.Label)) + len(ev.Attributes)
 }
 
 // timelineKey orders the items: start (producer Unix ns), then fragments
@@ -330,6 +398,20 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if k := r.URL.Query().Get("kinds"); k != "" {
+		kinds := list(k)
+		for _, kind := range kinds {
+			if kind != "fragment" && kind != "event" {
+				kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "kinds must be fragment, event or fragment,event."))
+				return
+			}
+		}
+		er.noFragments, er.noEvents = !slices.Contains(kinds, "fragment"), !slices.Contains(kinds, "event")
+		if er.noFragments && er.noEvents {
+			kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "kinds must be fragment, event or fragment,event."))
+			return
+		}
+	}
 	out := timelineOut{Items: []timelineItem{}}
 	if !er.empty {
 		var err error
@@ -338,7 +420,11 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, out)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // as /events passes the events on
+	_ = enc.Encode(out)
 }
 
 func readTimeline(er *eventsRange) (timelineOut, error) {
@@ -363,23 +449,36 @@ func readTimeline(er *eventsRange) (timelineOut, error) {
 			q.After = events.Token(cursor.start, cursor.seq)
 		}
 	}
-	page, err := er.tl.Query(q)
-	if err != nil {
-		return timelineOut{}, err
+	var page events.Page
+	if !er.noEvents {
+		var err error
+		if page, err = er.tl.Query(q); err != nil {
+			return timelineOut{}, err
+		}
 	}
 	horizon := er.to - 1 // the last start an item of this page may have
 	if page.Next != "" {
-		horizon = page.Events[len(page.Events)-1].Start()
+		// The page ended (at limit, or at the index's byte bound, with
+		// fewer events) at the event its token names.
+		start, _, ok := events.ParseToken(page.Next)
+		if !ok {
+			return timelineOut{}, fmt.Errorf("event index: page token %q", page.Next)
+		}
+		horizon = start
 	}
 	lo := er.from - int64(maxFragmentPad)
 	if cursor != nil {
 		lo = max(lo, cursor.start)
 	}
-	frags, cut, err := timelineFragments(er, lo, horizon)
-	if err != nil {
-		return timelineOut{}, err
+	var frags []fragments.IndexEntry
+	if !er.noFragments {
+		var cut int64
+		var err error
+		if frags, cut, err = timelineFragments(er, lo, horizon); err != nil {
+			return timelineOut{}, err
+		}
+		horizon = cut
 	}
-	horizon = cut
 	items := make([]timelineItem, 0, len(frags)+len(page.Events))
 	for _, f := range frags {
 		k := timelineKey{start: f.ProducerTime, rank: 0, seq: f.Seq}
@@ -402,6 +501,13 @@ func readTimeline(er *eventsRange) (timelineOut, error) {
 	more := page.Next != "" || horizon < er.to-1
 	if len(items) > er.limit {
 		items, more = items[:er.limit], true
+	}
+	// At most about timelinePageBytes of JSON (at least one item).
+	for i, size := 0, 0; i < len(items); i++ {
+		if size += items[i].size(); size > timelinePageBytes && i > 0 {
+			items, more = items[:i], true
+			break
+		}
 	}
 	out := timelineOut{Items: items}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -26,9 +27,12 @@ import (
 // server's, with 30 fragments of 2 s and a 10 s gap after the 16th, and
 // events around and on the fragments' starts.
 type timelineFixture struct {
-	srv   *httptest.Server
-	frags []fragments.IndexEntry
-	evs   []modelItem
+	srv     *httptest.Server
+	es      *datastreams.Stream // the event stream
+	frags   []fragments.IndexEntry
+	evs     []modelItem
+	maxPage int               // bytes of the largest page read
+	attrs   map[string]string // the attributes read, by event id
 }
 
 type modelItem struct {
@@ -94,6 +98,7 @@ func newTimelineFixture(t *testing.T) *timelineFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fx.es = es
 	for i, e := range in {
 		data := fmt.Appendf(nil, `{"type":"detection","time":%q,"duration":%g,"label":"l%d"}`, e.at.Format(time.RFC3339Nano), e.dur, i%3)
 		res, err := es.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: data}})
@@ -143,6 +148,7 @@ func (fx *timelineFixture) want(from, to int64, withFragments bool) []string {
 func (fx *timelineFixture) read(t *testing.T, path string, q url.Values) ([]string, int) {
 	t.Helper()
 	var out []string
+	fx.maxPage, fx.attrs = 0, map[string]string{}
 	for pages := 1; ; pages++ {
 		resp, err := http.Get(fx.srv.URL + "/api/v1/streams/cam/" + path + "?" + q.Encode())
 		if err != nil {
@@ -157,8 +163,12 @@ func (fx *timelineFixture) read(t *testing.T, path string, q url.Values) ([]stri
 			Events    []events.Event
 			NextToken string
 		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err == nil {
+			err = json.Unmarshal(body, &page)
+		}
+		fx.maxPage = max(fx.maxPage, len(body))
 		if resp.StatusCode != 200 || err != nil {
 			t.Fatalf("%s %v: %d %v", path, q, resp.StatusCode, err)
 		}
@@ -167,10 +177,12 @@ func (fx *timelineFixture) read(t *testing.T, path string, q url.Values) ([]stri
 				out = append(out, "fragment "+it.Fragment.FragmentNumber)
 			} else {
 				out = append(out, "event "+it.Event.ID)
+				fx.attrs[it.Event.ID] = string(it.Event.Attributes)
 			}
 		}
 		for _, e := range page.Events {
 			out = append(out, "event "+e.ID)
+			fx.attrs[e.ID] = string(e.Attributes)
 		}
 		if page.NextToken == "" {
 			return out, pages
@@ -301,6 +313,255 @@ func TestEventsServerTimeClockBack(t *testing.T) {
 			if rec.Code != tc.status || (tc.status == 400 && !strings.Contains(rec.Body.String(), "The producer clock went back within this server-time range")) {
 				t.Errorf("%s %v: %d %s", path, q, rec.Code, rec.Body)
 			}
+		}
+	}
+}
+
+// countingIndex counts serverToProducer's index reads; without lookup
+// its Lookup finds nothing, as when the sequence before a fragment holds
+// no listed one, so the binary search does the work.
+type countingIndex struct {
+	st            *fragments.Store
+	lookup        bool
+	calls, listed int
+}
+
+func (c *countingIndex) List(t fragments.IndexTime, start, end time.Time, fromSeq uint64, limit int) ([]fragments.IndexEntry, uint64, error) {
+	es, next, err := c.st.List(t, start, end, fromSeq, limit)
+	c.calls++
+	c.listed += len(es)
+	return es, next, err
+}
+
+func (c *countingIndex) Lookup(seq uint64) (fragments.IndexEntry, bool) {
+	c.calls++
+	if !c.lookup {
+		return fragments.IndexEntry{}, false
+	}
+	return c.st.Lookup(seq)
+}
+
+func (c *countingIndex) Last() (fragments.IndexEntry, bool) {
+	c.calls++
+	return c.st.Last()
+}
+
+// TestEventsServerTimeLongGap: a server-time range of ten years whose ends
+// fall in long gaps (years without video before, between and after the
+// fragments) maps through the right fragments with a few index lookups
+// (O(log n)), not by listing the fragments of the range.
+func TestEventsServerTimeLongGap(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	clk := datastreamstest.NewClock(t0)
+	core, m := fragmentstest.NewManager(t, t.TempDir(), clk, 64<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := &fragments.InitSegment{ID: fragments.InitID{9}, Bytes: []byte("init")}
+	year := 365 * 24 * time.Hour
+	const n = 3000 // one second each, then 6 years without video, then one more
+	var frags []fragments.IndexEntry
+	for i := range n + 1 {
+		s := t0.Add(time.Duration(i) * time.Second)
+		if i == n {
+			s = t0.Add(6 * year)
+		}
+		seq, err := st.Append(init, &fragments.Fragment{ServerTime: s.UnixNano(), ProducerTime: s.Add(clockOffset).UnixNano(),
+			Duration: int64(time.Second), Keyframe: true, InitID: init.ID, Media: make([]byte, 10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := st.Lookup(seq)
+		frags = append(frags, e)
+	}
+	sec := int64(time.Second)
+	end := func(f fragments.IndexEntry) int64 { return f.ProducerTime + f.Duration }
+	for _, tc := range []struct {
+		name     string
+		s, e     int64
+		from, to int64
+	}{
+		{"ten years around the video", t0.Add(-5 * year).UnixNano(), t0.Add(5 * year).UnixNano(), frags[0].ProducerTime, end(frags[n-1])},
+		{"from inside, to in the gap", frags[1200].ServerTime + sec/2, t0.Add(5 * year).UnixNano(), frags[1200].ProducerTime + sec/2, end(frags[n-1])},
+		{"from in the gap before, to inside", t0.Add(-5 * year).UnixNano(), frags[17].ServerTime + sec/4, frags[0].ProducerTime, frags[17].ProducerTime + sec/4},
+		{"from in the long gap, to past the last", t0.Add(year).UnixNano(), t0.Add(11 * year).UnixNano(), frags[n].ProducerTime, end(frags[n])},
+		{"all of it", t0.Add(-year).UnixNano(), t0.Add(9 * year).UnixNano(), frags[0].ProducerTime, end(frags[n])},
+	} {
+		for _, lookup := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s lookup %v", tc.name, lookup), func(t *testing.T) {
+				ci := &countingIndex{st: st, lookup: lookup}
+				from, to, ok, err := serverToProducer(ci, tc.s, tc.e)
+				if err != nil || !ok || from != tc.from || to != tc.to {
+					t.Fatalf("got [%d, %d) %v %v, want [%d, %d)", from, to, ok, err, tc.from, tc.to)
+				}
+				// Two ends, each a lookup or a binary search over n fragments.
+				if bound := 2 * (12 + 4); ci.calls > bound || ci.listed > ci.calls {
+					t.Errorf("%d index calls listing %d entries for %d fragments; want at most %d calls of one entry", ci.calls, ci.listed, n+1, bound)
+				}
+			})
+		}
+	}
+	ci := &countingIndex{st: st, lookup: true}
+	if _, _, ok, err := serverToProducer(ci, t0.Add(2*year).UnixNano(), t0.Add(3*year).UnixNano()); ok || err != nil {
+		t.Errorf("a range inside the gap maps to video: %v %v", ok, err)
+	}
+	// Over HTTP, the ten years read the events of the video.
+	es, err := core.Stream("cam.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		at := time.Unix(0, frags[i*700].ProducerTime)
+		res, err := es.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: fmt.Appendf(nil, `{"type":"note","time":%q}`, at.Format(time.RFC3339Nano))}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("put: %v %v", err, res[0].Err)
+		}
+		want = append(want, "event "+datastreams.EncodeSeq(0, res[0].Seq))
+	}
+	r := chi.NewRouter()
+	(&Handler{Manager: m}).Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	fx := &timelineFixture{srv: srv}
+	q := url.Values{"start": {ts(t0.Add(-5 * year).UnixNano())}, "end": {ts(t0.Add(5 * year).UnixNano())}, "timestampType": {"SERVER_TIMESTAMP"}}
+	if got, _ := fx.read(t, "events", q); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestEventsPagesByBytes: events with large attributes end pages before
+// their limit (the event index bounds a page's bytes, and the timeline
+// its own), and paging still returns every event and fragment exactly
+// once, in order, attributes as written.
+func TestEventsPagesByBytes(t *testing.T) {
+	fx := newTimelineFixture(t)
+	p := func(i int) int64 { return fx.frags[i].ProducerTime }
+	from, to := p(0)-5*int64(time.Second), p(29)+3*int64(time.Second)
+	// 600 events of 16 KiB attributes (about 9.6 MB), spread over the
+	// fixture's range, some on fragment starts; written 50 a call.
+	big := map[string]string{}
+	var batch []datastreams.PutEntry
+	var starts []int64
+	for i := range 600 {
+		at := from + int64(i)*(to-from)/600
+		if i%50 == 7 {
+			at = p(i / 50)
+		}
+		attrs := fmt.Sprintf(`{"i":%d,"blob":"<%s>"}`, i, strings.Repeat(string(rune('a'+i%26)), events.MaxAttributesBytes-40))
+		batch = append(batch, datastreams.PutEntry{Key: []byte("k"), Data: fmt.Appendf(nil, `{"type":"frame","time":%q,"label":"big","attributes":%s}`,
+			time.Unix(0, at).UTC().Format(time.RFC3339Nano), attrs)})
+		starts = append(starts, at)
+		if len(batch) < 50 {
+			continue
+		}
+		res, err := fx.es.Put(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range res {
+			if r.Err != nil {
+				t.Fatalf("put: %v", r.Err)
+			}
+			id := datastreams.EncodeSeq(0, r.Seq)
+			fx.evs = append(fx.evs, modelItem{kind: "event", id: id, seq: r.Seq, start: starts[j], end: starts[j]})
+			var ev struct{ Attributes json.RawMessage }
+			if err := json.Unmarshal(batch[j].Data, &ev); err != nil {
+				t.Fatal(err)
+			}
+			big[id] = string(ev.Attributes)
+		}
+		batch, starts = batch[:0], starts[:0]
+	}
+	const slack = 64 << 10 // one event and the page's frame past a bound
+	check := func(t *testing.T, path string, bound int, withFragments bool) {
+		t.Helper()
+		want := fx.want(from, to, withFragments)
+		got, pages := fx.read(t, path, url.Values{"start": {ts(from)}, "end": {ts(to)}, "limit": {"10000"}})
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d items in %d pages, want %d", len(got), pages, len(want))
+		}
+		if fx.maxPage > bound+slack {
+			t.Errorf("a page of %d bytes; the bound is %d", fx.maxPage, bound)
+		}
+		if min := 9_600_000 / (bound + slack); pages <= min {
+			t.Errorf("%d pages of at most %d bytes hold 9.6 MB of attributes", pages, fx.maxPage)
+		}
+		for id, a := range big {
+			var got, wrote struct {
+				I    int
+				Blob string
+			}
+			if err := json.Unmarshal([]byte(fx.attrs[id]), &got); err != nil || json.Unmarshal([]byte(a), &wrote) != nil || got != wrote {
+				t.Fatalf("event %s: attributes of %d bytes, written %d (%v)", id, len(fx.attrs[id]), len(a), err)
+			}
+		}
+	}
+	t.Run("timeline", func(t *testing.T) { check(t, "timeline", timelinePageBytes, true) })
+	t.Run("timeline by 256 KiB", func(t *testing.T) {
+		defer func(old int) { timelinePageBytes = old }(timelinePageBytes)
+		timelinePageBytes = 256 << 10
+		check(t, "timeline", timelinePageBytes, true)
+	})
+}
+
+// TestTimelineKinds: kinds=fragment lists only the fragments (an event of
+// type "none" is an event like any other), kinds=event only the events,
+// paged as the whole timeline is; another kind is refused.
+func TestTimelineKinds(t *testing.T) {
+	fx := newTimelineFixture(t)
+	p := func(i int) int64 { return fx.frags[i].ProducerTime }
+	from, to := p(2), p(25)
+	res, err := fx.es.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: fmt.Appendf(nil, `{"type":"none","time":%q}`, ts(p(4)+1))}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("put: %v %v", err, res)
+	}
+	fx.evs = append(fx.evs, modelItem{kind: "event", id: datastreams.EncodeSeq(0, res[0].Seq), seq: res[0].Seq, start: p(4) + 1, end: p(4) + 1})
+	all := fx.want(from, to, true)
+	only := func(kind string) []string {
+		var out []string
+		for _, it := range all {
+			if strings.HasPrefix(it, kind+" ") {
+				out = append(out, it)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		kinds string
+		want  []string
+	}{
+		{"fragment", only("fragment")},
+		{"event", only("event")},
+		{"event,fragment", all},
+		{"", all},
+	} {
+		for _, limit := range []string{"3", "10000"} {
+			q := url.Values{"start": {ts(from)}, "end": {ts(to)}, "limit": {limit}}
+			if tc.kinds != "" {
+				q.Set("kinds", tc.kinds)
+			}
+			if got, _ := fx.read(t, "timeline", q); !slices.Equal(got, tc.want) || len(got) == 0 {
+				t.Errorf("kinds=%s limit %s: %d items, want %d:\n got %v\nwant %v", tc.kinds, limit, len(got), len(tc.want), got, tc.want)
+			}
+		}
+	}
+	if n := len(only("fragment")); n != 23 {
+		t.Errorf("the range holds %d fragments", n)
+	}
+	for _, kinds := range []string{"none", "fragments", "fragment,none", ","} {
+		resp, err := http.Get(fx.srv.URL + "/api/v1/streams/cam/timeline?" + url.Values{"start": {ts(from)}, "end": {ts(to)}, "kinds": {kinds}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "kinds must be fragment, event or fragment,event.") {
+			t.Errorf("kinds=%q: %d %s", kinds, resp.StatusCode, body)
 		}
 	}
 }
