@@ -501,6 +501,7 @@ func TestEventsPagesByBytes(t *testing.T) {
 			}
 		}
 	}
+	t.Run("events", func(t *testing.T) { check(t, "events", events.MaxPageBytes, false) })
 	t.Run("timeline", func(t *testing.T) { check(t, "timeline", timelinePageBytes, true) })
 	t.Run("timeline by 256 KiB", func(t *testing.T) {
 		defer func(old int) { timelinePageBytes = old }(timelinePageBytes)
