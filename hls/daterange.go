@@ -46,8 +46,8 @@ import (
 // is read once: it carries the first MaxDateRangesOnDemand events of its
 // window. LIVE and LIVE_REPLAY playlists are read again every target
 // duration (every part with LL-HLS) by every viewer: they carry the
-// newest MaxDateRanges, which keeps each reload small (about 50 KB of
-// tags at most).
+// newest MaxDateRanges, which keeps each reload small (a tag is about
+// 200 bytes).
 const (
 	MaxDateRanges         = 256
 	MaxDateRangesOnDemand = 5000
