@@ -242,7 +242,7 @@ type startMemo struct {
 
 type memoStart struct{ at, start int64 } // the event's producer time; its START-DATE
 
-const memoKeep = 16 * MaxDateRanges
+const memoKeep = 4 * MaxDateRanges
 
 // freeze returns the START-DATE already listed for event id (producer
 // time at), else notes and returns start.
@@ -280,7 +280,7 @@ type memoKey struct {
 }
 
 // maxMemos bounds the streams with a memo.
-const maxMemos = 1024
+const maxMemos = 256
 
 func (s *Server) startMemo(sess *session) *startMemo {
 	k := memoKey{sess.Stream, sess.Created}

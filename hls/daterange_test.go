@@ -421,3 +421,25 @@ func TestDateRangeLiveFrozen(t *testing.T) {
 		}
 	})
 }
+
+// TestStartMemoPrune fills a stream's START-DATE memo past its bound: it
+// keeps the memoKeep newest events with the dates they were listed with.
+func TestStartMemoPrune(t *testing.T) {
+	m := &startMemo{m: map[string]memoStart{}}
+	n := 2*memoKeep + 1
+	for i := 0; i < n; i++ {
+		if got := m.freeze(fmt.Sprint(i), int64(i), int64(1000+i)); got != int64(1000+i) {
+			t.Fatalf("event %d first listed at %d", i, got)
+		}
+	}
+	m.prune()
+	if len(m.m) != memoKeep {
+		t.Fatalf("%d events kept, want %d", len(m.m), memoKeep)
+	}
+	if _, ok := m.m[fmt.Sprint(n-memoKeep-1)]; ok {
+		t.Errorf("an event older than the newest %d kept", memoKeep)
+	}
+	if got := m.freeze(fmt.Sprint(n-memoKeep), 0, 7); got != int64(1000+n-memoKeep) {
+		t.Errorf("a kept event listed at %d, not as first (%d)", got, 1000+n-memoKeep)
+	}
+}
