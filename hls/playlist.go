@@ -177,7 +177,7 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segmen
 		s.Logger.Warn("events of a playlist's window unreadable; listed without them", "component", "hls", "stream", sess.Stream, "err", err)
 		evs = nil
 	}
-	ranges := dateRanges(sess, segs, evs)
+	ranges := s.dateRanges(sess, segs, evs)
 	// EXT-X-DATERANGE needs EXT-X-PROGRAM-DATE-TIME (see daterange.go).
 	showTime := sess.ShowTime || ranges != ""
 	var b strings.Builder

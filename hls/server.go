@@ -47,6 +47,9 @@ type Server struct {
 	llMu       sync.Mutex
 	llRendered map[llKey]*llRendered
 
+	memoMu sync.Mutex
+	memos  map[memoKey]*startMemo // daterange.go
+
 	sessions *sessionGauge
 }
 
