@@ -144,12 +144,25 @@ func newestEvents(q querier, from, to int64, n int) ([]events.Event, error) {
 
 // readRaw reads the JSON of at most limit events starting in [from, to),
 // and reports whether more start there.
+// A page may end before limit (at events.MaxPageBytes of events), so the
+// pages are followed until limit events are read or none is left.
 func readRaw(q querier, from, to int64, limit int) ([]json.RawMessage, bool, error) {
-	p, err := q.Query(events.Query{From: from, To: to, Limit: limit, After: startsFrom(from), Raw: true})
-	if err != nil {
-		return nil, false, err
+	var raws []json.RawMessage
+	after := startsFrom(from)
+	for {
+		p, err := q.Query(events.Query{From: from, To: to, Limit: limit - len(raws), After: after, Raw: true})
+		if err != nil {
+			return nil, false, err
+		}
+		raws = append(raws, p.Raw...)
+		if p.Next == "" {
+			return raws, false, nil
+		}
+		if len(raws) >= limit {
+			return raws, true, nil
+		}
+		after = p.Next
 	}
-	return p.Raw, p.Next != "", nil
 }
 
 // startsFrom is the page token that skips the events starting before
@@ -168,11 +181,20 @@ func decodeEvents(raws []json.RawMessage) ([]events.Event, error) {
 
 // eventsFrom returns at most limit events starting in [from, to).
 func eventsFrom(q querier, from, to int64, limit int) ([]events.Event, error) {
-	p, err := q.Query(events.Query{From: from, To: to, Limit: limit, After: startsFrom(from)})
-	if err != nil {
-		return nil, err
+	var evs []events.Event
+	after := startsFrom(from)
+	for len(evs) < limit {
+		p, err := q.Query(events.Query{From: from, To: to, Limit: limit - len(evs), After: after})
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, p.Events...)
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
 	}
-	return p.Events, nil
+	return evs, nil
 }
 
 // dateRanges renders the EXT-X-DATERANGE tags of evs for a playlist of segs.
@@ -238,6 +260,8 @@ func serverStart(byProducer []*fragments.IndexEntry, longest, t int64) int64 {
 type startMemo struct {
 	mu sync.Mutex
 	m  map[string]memoStart
+	// used orders the memos by last use (Server.memoMu guards it).
+	used int64
 }
 
 type memoStart struct{ at, start int64 } // the event's producer time; its START-DATE
@@ -291,15 +315,22 @@ func (s *Server) startMemo(sess *session) *startMemo {
 		if s.memos == nil {
 			s.memos = map[memoKey]*startMemo{}
 		}
-		for old := range s.memos {
-			if len(s.memos) < maxMemos {
-				break
+		if len(s.memos) >= maxMemos {
+			// The memo of the stream watched longest ago goes.
+			var oldest memoKey
+			var at int64 = math.MaxInt64
+			for k, m := range s.memos {
+				if m.used < at {
+					oldest, at = k, m.used
+				}
 			}
-			delete(s.memos, old) // any: a stream no longer watched, most likely
+			delete(s.memos, oldest)
 		}
 		m = &startMemo{m: map[string]memoStart{}}
 		s.memos[k] = m
 	}
+	s.memoTick++
+	m.used = s.memoTick
 	return m
 }
 

@@ -47,8 +47,9 @@ type Server struct {
 	llMu       sync.Mutex
 	llRendered map[llKey]*llRendered
 
-	memoMu sync.Mutex
-	memos  map[memoKey]*startMemo // daterange.go
+	memoMu   sync.Mutex
+	memos    map[memoKey]*startMemo // daterange.go
+	memoTick int64
 
 	sessions *sessionGauge
 }

@@ -411,8 +411,6 @@ func (a *API) shardOf(s *datastreams.Stream, id *string, member string) (*datast
 	return s.Shard(idx)
 }
 
-// provisioned resolves the stream of a split or merge, which only
-// PROVISIONED streams allow.
 // eventStreamShape refuses an operation that would change the shape of a
 // video stream's event stream (its shards, its mode or its retention): it
 // keeps one shard, so its sequence numbers index the video's timeline,
@@ -424,6 +422,8 @@ func (a *API) eventStreamShape(s *datastreams.Stream, op string) error {
 	return errf(datastreams.KindInvalidArgument, "%s is not supported for stream %s under account %s: it is the event stream of a video stream, which keeps one shard (its sequence numbers index the video's timeline) and the video stream's retention (UpdateDataRetention).", op, s.Name(), a.Core.AccountID)
 }
 
+// provisioned resolves the stream of a split or merge, which only
+// PROVISIONED streams allow.
 func (a *API) provisioned(ref streamRef, op string) (*datastreams.Stream, error) {
 	s, err := a.resolve(ref)
 	if err != nil {

@@ -13,7 +13,7 @@
 // and delivered as any record is, but not placed on the timeline.
 //
 // A Timeline indexes the events of one event stream by their producer
-// time (the "time" member) in hour buckets on disk, answers range reads
+// time (the "time" member) in quarter-hour files on disk, answers range reads
 // from that index (Query), and tells live readers of each new event
 // (Subscribe, Changed). The index is derived data: the log is the truth,
 // and the index is rebuilt from it when it is missing or damaged.

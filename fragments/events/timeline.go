@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -57,9 +58,12 @@ const (
 	// trimReads bounds the bucket files one Trim reads to learn their
 	// highest sequence.
 	trimReads = 64
-	// watermarkEvery is how often the watermark file is rewritten while
-	// records go through the hook (and at Close).
-	watermarkEvery = time.Second
+	// flushEvery is how often the index files written are synced and the
+	// watermark written after them (and at Close); and how long the
+	// watermark may stand still below the log's end before the records
+	// from it are indexed again (an index write failed, or a Put raced
+	// the timeline's open).
+	flushEvery = time.Second
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -119,9 +123,11 @@ func (e *entry) label(d []byte) []byte {
 	return d[o : o+uint64(e.ll)]
 }
 
+// body is capped at its end, so an append to it never writes into the
+// bucket's data.
 func (e *entry) body(d []byte) []byte {
 	o := e.off + uint64(e.tl) + uint64(e.ll)
-	return d[o : o+uint64(e.bl)]
+	return d[o : o+uint64(e.bl) : o+uint64(e.bl)]
 }
 
 func (e *entry) after(start int64, seq uint64) bool {
@@ -154,22 +160,23 @@ type Timeline struct {
 	fileUse map[int64]uint64
 	wgen    map[int64]uint64 // writes per bucket, so a load outside the lock sees one it raced with
 	maxSeq  map[int64]uint64 // the highest sequence in a bucket's file, where known (Trim)
-	// gap, when non-zero, is the first sequence whose index write failed;
-	// repairing is set while a goroutine indexes again from it.
-	gap       uint64
-	repairing bool
+	// dirty holds the files written since the last flush, and the
+	// directories made for new ones, to be synced before the watermark.
+	dirty     map[int64]*os.File
+	dirtyDirs map[string]bool
+	stop      chan struct{}
+	flusher   sync.WaitGroup
 	subs      map[*Subscription]struct{}
 	changed   chan struct{}
 	closed    bool
 
 	// The watermark: every record below low has been through the index
-	// (Puts finish in any order, so done holds the finished ranges
-	// [a, b) above low); the file holds low as of wmAt.
+	// (Puts finish in any order, so done holds the finished ranges above
+	// low, sorted and merged); the file holds what the last flush wrote.
 	wmu  sync.Mutex
 	wm   *os.File
 	low  uint64
-	done map[uint64]uint64
-	wmAt time.Time
+	done [][2]uint64
 
 	indexed atomic.Uint64
 	refused atomic.Uint64
@@ -188,7 +195,7 @@ func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 	}
 	t := &Timeline{stream: s, shard: sh, dir: filepath.Join(s.Dir(), dirName), log: log,
 		cache: map[int64]*bucket{}, files: map[int64]*os.File{}, fileUse: map[int64]uint64{}, wgen: map[int64]uint64{},
-		maxSeq: map[int64]uint64{}, done: map[uint64]uint64{},
+		maxSeq: map[int64]uint64{}, dirty: map[int64]*os.File{}, dirtyDirs: map[string]bool{}, stop: make(chan struct{}),
 		subs: map[*Subscription]struct{}{}, changed: make(chan struct{})}
 	from, err := t.openDir()
 	if err != nil {
@@ -202,6 +209,8 @@ func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 		t.Close()
 		return nil, err
 	}
+	t.flusher.Add(1)
+	go t.run()
 	return t, nil
 }
 
@@ -213,10 +222,18 @@ func (t *Timeline) openDir() (uint64, error) {
 	var from uint64
 	if !fresh {
 		w, err := os.ReadFile(filepath.Join(t.dir, watermark))
-		if err != nil || len(w) != 8 {
+		_, next := t.shard.Log().Bounds()
+		switch {
+		case err != nil || len(w) != 8:
 			fresh = true
-		} else if n := binary.LittleEndian.Uint64(w); n > catchUpMargin {
-			from = n - catchUpMargin
+		case binary.LittleEndian.Uint64(w) > next:
+			// The index is ahead of the log: the log lost records it
+			// had not synced yet (storage.sync: interval) and will give
+			// their sequence numbers to new ones. Built again from it.
+			fresh = true
+			t.log.Warn("event index ahead of the log (records lost by a power loss?): rebuilding it", "stream", t.stream.Name())
+		case binary.LittleEndian.Uint64(w) > catchUpMargin:
+			from = binary.LittleEndian.Uint64(w) - catchUpMargin
 		}
 	}
 	if fresh {
@@ -235,6 +252,12 @@ func (t *Timeline) openDir() (uint64, error) {
 		return 0, err
 	}
 	t.wm = wm
+	// A trim's trash that a crash left behind.
+	if old, _ := filepath.Glob(filepath.Join(t.dir, "trash-*")); len(old) > 0 {
+		for _, d := range old {
+			_ = os.RemoveAll(d)
+		}
+	}
 	err = filepath.WalkDir(t.dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Ext(p) != ".ev" {
 			return err
@@ -256,6 +279,12 @@ func (t *Timeline) openDir() (uint64, error) {
 // finds indexed already is not duplicated, and live readers are not told).
 func (t *Timeline) catchUp(from uint64) error {
 	for {
+		t.mu.Lock()
+		closed := t.closed
+		t.mu.Unlock()
+		if closed {
+			return nil
+		}
 		res, err := t.stream.Read(t.shard, from, 1000, 8<<20, false)
 		if err != nil {
 			return err
@@ -324,21 +353,12 @@ func (t *Timeline) add(recs []datastreams.CommittedRecord, live bool) error {
 			t.indexed.Add(uint64(len(evs)))
 			t.notifyLocked(evs)
 		}
+		t.mu.Unlock()
 		if err != nil {
-			if t.gap == 0 {
-				t.gap = recs[0].Seq
-			}
-			t.mu.Unlock()
+			// Not marked: the watermark stays below these records, and
+			// the flusher indexes them again from the log.
 			return err
 		}
-		if t.gap != 0 && !t.repairing {
-			// An earlier write failed: index what it lost, from the
-			// log, away from this writer's acknowledgement.
-			from := t.gap
-			t.gap, t.repairing = 0, true
-			go t.repair(from)
-		}
-		t.mu.Unlock()
 	}
 	// What failed above is not marked: the watermark stays below it.
 	for i := 0; i < len(recs); {
@@ -352,55 +372,110 @@ func (t *Timeline) add(recs []datastreams.CommittedRecord, live bool) error {
 	return nil
 }
 
-func (t *Timeline) repair(from uint64) {
-	err := t.catchUp(from)
-	t.mu.Lock()
-	t.repairing = false
-	if err != nil && (t.gap == 0 || from < t.gap) {
-		t.gap = from
-	}
-	t.mu.Unlock()
-	if err != nil {
-		t.log.Error("event index repair failed; it is tried again after the next write", "stream", t.stream.Name(), "err", err)
-	}
-}
-
 // mark records that the records [a, b) went through the index, and moves
 // the watermark over every contiguous range done.
 func (t *Timeline) mark(a, b uint64) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
-	if a <= t.low {
-		t.low = max(t.low, b)
-	} else if b > t.done[a] {
-		t.done[a] = b
+	if b <= t.low {
+		return
 	}
-	for moved := true; moved; {
-		moved = false
-		for k, e := range t.done {
-			if k <= t.low {
-				t.low = max(t.low, e)
-				delete(t.done, k)
-				moved = true
-			}
-		}
+	// Insert [a, b) into done, merged with the ranges it touches.
+	i, _ := slices.BinarySearchFunc(t.done, a, func(r [2]uint64, a uint64) int { return cmp.Compare(r[0], a) })
+	if i > 0 && t.done[i-1][1] >= a {
+		i--
+		a = min(a, t.done[i][0])
 	}
-	if time.Since(t.wmAt) >= watermarkEvery {
-		t.writeWatermarkLocked()
+	j := i
+	for j < len(t.done) && t.done[j][0] <= b {
+		b = max(b, t.done[j][1])
+		j++
+	}
+	t.done = slices.Replace(t.done, i, j, [2]uint64{a, b})
+	for len(t.done) > 0 && t.done[0][0] <= t.low {
+		t.low = max(t.low, t.done[0][1])
+		t.done = t.done[1:]
 	}
 }
 
-func (t *Timeline) writeWatermarkLocked() {
+// flush syncs the index files written since the last flush (and the
+// directories of new ones), then writes the watermark as it was before
+// the sync: every record below it is in a file on disk.
+func (t *Timeline) flush() {
+	t.wmu.Lock()
+	low := t.low
+	t.wmu.Unlock()
+	t.mu.Lock()
+	files, dirs := t.dirty, t.dirtyDirs
+	t.dirty, t.dirtyDirs = map[int64]*os.File{}, map[string]bool{}
+	var err error
+	for _, f := range files {
+		if e := f.Sync(); e != nil && !errors.Is(e, os.ErrClosed) {
+			err = e
+		}
+	}
+	t.mu.Unlock()
+	for d := range dirs {
+		if e := syncDir(d); e != nil {
+			err = e
+		}
+	}
+	if err != nil {
+		t.log.Warn("event index sync", "stream", t.stream.Name(), "err", err)
+		return
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.writeWatermarkLocked(low)
+}
+
+func syncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// run flushes every flushEvery, and indexes the log again from the
+// watermark when it stood still below the log's end for a whole period
+// (an index write failed; or a Put raced the timeline's open and went
+// unchecked): indexing is idempotent, so this only fills holes.
+func (t *Timeline) run() {
+	defer t.flusher.Done()
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+	var last uint64
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+		}
+		t.flush()
+		t.wmu.Lock()
+		low := t.low
+		t.wmu.Unlock()
+		_, next := t.shard.Log().Bounds()
+		if low == last && low < next {
+			if err := t.catchUp(low); err != nil {
+				t.log.Error("event index: indexing again from the log failed; tried again in a second", "stream", t.stream.Name(), "from", low, "err", err)
+			}
+		}
+		last = low
+	}
+}
+
+func (t *Timeline) writeWatermarkLocked(low uint64) {
 	if t.wm == nil {
 		return
 	}
 	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], t.low)
+	binary.LittleEndian.PutUint64(b[:], low)
 	if _, err := t.wm.WriteAt(b[:], 0); err != nil {
 		t.log.Warn("event index watermark", "stream", t.stream.Name(), "err", err)
-		return
 	}
-	t.wmAt = time.Now()
 }
 
 func (t *Timeline) writeLocked(evs []Event) error {
@@ -435,6 +510,7 @@ func (t *Timeline) writeLocked(evs []Event) error {
 			return err
 		}
 		t.wgen[h]++
+		t.dirty[h] = f
 		if _, err := f.Write(byHour[h]); err != nil {
 			return err
 		}
@@ -569,6 +645,11 @@ func (t *Timeline) fileLocked(h int64) (*os.File, error) {
 				oldest, first = k, false
 			}
 		}
+		if t.dirty[oldest] != nil {
+			// Synced before it closes: the next flush's watermark covers it.
+			_ = t.files[oldest].Sync()
+			delete(t.dirty, oldest)
+		}
 		_ = t.files[oldest].Close()
 		delete(t.files, oldest)
 		delete(t.fileUse, oldest)
@@ -577,6 +658,12 @@ func (t *Timeline) fileLocked(h int64) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return nil, err
 	}
+	// The file's directory entry (and those of directories just made)
+	// are synced with the next flush.
+	for d := filepath.Dir(p); d != t.dir && len(d) > len(t.dir); d = filepath.Dir(d) {
+		t.dirtyDirs[d] = true
+	}
+	t.dirtyDirs[t.dir] = true
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
@@ -865,6 +952,11 @@ func (t *Timeline) Trim() {
 			t.maxSeq[h] = top
 		}
 	}
+	// Victims leave the maps and are renamed into a trash directory
+	// under the lock (a write for the same quarter-hour then makes a new
+	// file); they are unlinked after it, so writers never wait for that.
+	trash := filepath.Join(t.dir, fmt.Sprintf("trash-%d", time.Now().UnixNano()))
+	var victims []string
 	kept := t.buckets[:0]
 	for _, h := range t.buckets {
 		top, ok := t.maxSeq[h]
@@ -877,25 +969,44 @@ func (t *Timeline) Trim() {
 			delete(t.files, h)
 			delete(t.fileUse, h)
 		}
+		delete(t.dirty, h)
 		if b := t.cache[h]; b != nil {
 			t.cached -= b.bytes
 			delete(t.cache, h)
 		}
 		delete(t.maxSeq, h)
+		t.wgen[h]++ // a load racing this delete does not install it
+		if len(victims) == 0 {
+			if err := os.MkdirAll(trash, 0o755); err != nil {
+				t.log.Warn("event index trim", "stream", t.stream.Name(), "err", err)
+				kept = append(kept, h)
+				continue
+			}
+		}
 		p := filepath.Join(t.dir, bucketPath(h))
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		to := filepath.Join(trash, strconv.FormatInt(h, 10)+".ev")
+		if err := os.Rename(p, to); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			t.log.Warn("event index trim", "stream", t.stream.Name(), "err", err)
 			kept = append(kept, h)
 			continue
 		}
-		// Empty day, month and year directories go with their last bucket.
-		for d := filepath.Dir(p); d != t.dir; d = filepath.Dir(d) {
+		victims = append(victims, p)
+	}
+	t.buckets = kept
+	if len(victims) == 0 {
+		return
+	}
+	t.mu.Unlock()
+	_ = os.RemoveAll(trash)
+	// Empty day, month and year directories go with their last file.
+	for _, p := range victims {
+		for d := filepath.Dir(p); d != t.dir && len(d) > len(t.dir); d = filepath.Dir(d) {
 			if os.Remove(d) != nil {
 				break
 			}
 		}
 	}
-	t.buckets = kept
+	t.mu.Lock()
 }
 
 // Indexed, Refused and Dropped count events indexed, refused by the
@@ -911,17 +1022,21 @@ func (t *Timeline) Dropped() uint64 { return t.dropped.Load() }
 // Close closes the files and ends every live subscription.
 func (t *Timeline) Close() {
 	t.stream.ClearPutHook(t)
+	select {
+	case <-t.stop:
+		return // closed already
+	default:
+		close(t.stop)
+	}
+	t.flusher.Wait()
+	t.flush()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
-		return
-	}
 	t.closed = true
 	for _, f := range t.files {
 		_ = f.Close()
 	}
 	t.wmu.Lock()
-	t.writeWatermarkLocked()
 	if t.wm != nil {
 		_ = t.wm.Close()
 		t.wm = nil
