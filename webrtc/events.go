@@ -216,9 +216,6 @@ type producerClock struct {
 	hasNTP, hasArr bool
 }
 
-// maxClockSkew bounds (in seconds) how far a PTS may be from its anchor.
-const maxClockSkew = 100 * 365 * 24 * 3600
-
 // at notes au's anchors and returns its producer time (zero when unknown).
 func (c *producerClock) at(au *media.AccessUnit) time.Time {
 	if c.rate <= 0 {
@@ -231,17 +228,9 @@ func (c *producerClock) at(au *media.AccessUnit) time.Time {
 		c.arrival, c.arrivalPTS, c.hasArr = au.Arrival, au.PTS, true
 	}
 	if c.hasNTP {
-		if t := offset(c.ntp, au.PTS-c.ntpPTS, c.rate); !t.IsZero() && t.Year() >= 1970 && t.Year() < 2100 {
+		if t := media.ClockAt(c.ntp, c.ntpPTS, au.PTS, c.rate); !t.IsZero() && t.Year() >= 1970 && t.Year() < 2100 {
 			return t
 		}
 	}
-	return offset(c.arrival, au.PTS-c.arrivalPTS, c.rate)
-}
-
-func offset(t time.Time, ticks, rate int64) time.Time {
-	sec, rem := ticks/rate, ticks%rate
-	if sec > maxClockSkew || sec < -maxClockSkew {
-		return time.Time{}
-	}
-	return t.Add(time.Duration(sec)*time.Second + time.Duration(rem)*time.Second/time.Duration(rate))
+	return media.ClockAt(c.arrival, c.arrivalPTS, au.PTS, c.rate)
 }

@@ -120,18 +120,8 @@ func (ft *fragTrack) ntpAt(pts int64) time.Time {
 	if ft.ntp.IsZero() {
 		return time.Time{}
 	}
-	rate := int64(ft.src.ClockRate)
-	diff := pts - ft.ntpPTS
-	sec, rem := diff/rate, diff%rate
-	if sec > maxProducerSkew || sec < -maxProducerSkew {
-		return time.Time{}
-	}
-	return ft.ntp.Add(time.Duration(sec)*time.Second + time.Duration(rem)*time.Second/time.Duration(rate))
+	return media.ClockAt(ft.ntp, ft.ntpPTS, pts, int64(ft.src.ClockRate))
 }
-
-// maxProducerSkew bounds, in seconds, how far a PTS may be from the one a
-// sender report dated.
-const maxProducerSkew = 100 * 365 * 24 * 3600
 
 // producerTime is the open fragment's producer timestamp: its first
 // unit's time on the producer's clock, else (no clock, or one outside
