@@ -50,9 +50,12 @@ func (e *Event) End() int64 { return e.Start() + int64(e.Duration*float64(time.S
 // Overlaps reports whether the event overlaps the producer-time range
 // [from, to) in Unix ns: it starts before to, and ends after from or (an
 // instant) starts at or after from.
-func (e *Event) Overlaps(from, to int64) bool {
-	s := e.Start()
-	return s < to && (s >= from || e.End() > from)
+func (e *Event) Overlaps(from, to int64) bool { return overlaps(e.Start(), e.End(), from, to) }
+
+// overlaps is the rule of Overlaps for an event from start to end (Unix
+// ns), shared with the index's entries.
+func overlaps(start, end, from, to int64) bool {
+	return start < to && (start >= from || end > from)
 }
 
 // ErrNotEvent is what Parse returns for a record that is not an event.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
 )
 
 // The index on disk, in the event stream's directory:
@@ -416,7 +417,7 @@ func (t *Timeline) flush() {
 	}
 	t.mu.Unlock()
 	for d := range dirs {
-		if e := syncDir(d); e != nil {
+		if e := atomicfile.SyncDir(d); e != nil {
 			err = e
 		}
 	}
@@ -427,15 +428,6 @@ func (t *Timeline) flush() {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	t.writeWatermarkLocked(low)
-}
-
-func syncDir(d string) error {
-	f, err := os.Open(d)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // run flushes every flushEvery, and indexes the log again from the
@@ -875,9 +867,7 @@ scan:
 	return page, nil
 }
 
-func (e *entry) overlaps(from, to int64) bool {
-	return e.start < to && (e.start >= from || e.end > from)
-}
+func (e *entry) overlaps(from, to int64) bool { return overlaps(e.start, e.end, from, to) }
 
 // Token is the page token after the event at start (Unix ns) with
 // sequence seq.
