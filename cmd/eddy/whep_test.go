@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,24 +63,6 @@ func TestWHEPCommand(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestWHEPCommandEvents: `eddy whep --events` prints the events written
 // to the stream while it plays, one JSON line each, in order.
 func TestWHEPCommandEvents(t *testing.T) {
@@ -96,7 +77,7 @@ func TestWHEPCommandEvents(t *testing.T) {
 			t.Fatal("the publication did not start")
 		}
 	}
-	var evOut syncBuffer
+	var evOut servertest.SyncBuffer
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
