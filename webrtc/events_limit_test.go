@@ -56,21 +56,7 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 func TestEventsChannelOnePerSession(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	core := &datastreams.Core{Dir: t.TempDir()}
-	if err := core.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	defer core.Close()
-	es, err := core.CreateStream("cam.events", datastreams.CreateOptions{ShardCount: 1, Mode: datastreams.ModeOnDemand,
-		RetentionHours: 24, Kind: datastreams.StreamKindEvents, Immediate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := events.Open(es, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
+	es, tl := openTimeline(t)
 	reg := &media.Registry{}
 	publishSynth(ctx, t, reg, "cam")
 	metrics := prometheus.NewRegistry()

@@ -23,6 +23,28 @@ import (
 
 // publishSynth publishes a synthetic 25 fps H.264 stream in real time
 // until ctx ends.
+// openTimeline opens a datastreams core in a temporary directory with
+// the event stream cam.events and its timeline, closed when the test ends.
+func openTimeline(t *testing.T) (*datastreams.Stream, *events.Timeline) {
+	t.Helper()
+	core := &datastreams.Core{Dir: t.TempDir()}
+	if err := core.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = core.Close() })
+	es, err := core.CreateStream("cam.events", datastreams.CreateOptions{ShardCount: 1, Mode: datastreams.ModeOnDemand,
+		RetentionHours: 24, Kind: datastreams.StreamKindEvents, Immediate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := events.Open(es, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tl.Close)
+	return es, tl
+}
+
 func publishSynth(ctx context.Context, t *testing.T, reg *media.Registry, name string) {
 	t.Helper()
 	syn := mediatest.Synth{Video: true, Seconds: 60, GOP: 25}
@@ -125,21 +147,7 @@ func connect(ctx context.Context, t *testing.T, endpoint string) *channelViewer 
 func TestEventsChannel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	core := &datastreams.Core{Dir: t.TempDir()}
-	if err := core.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	defer core.Close()
-	es, err := core.CreateStream("cam.events", datastreams.CreateOptions{ShardCount: 1, Mode: datastreams.ModeOnDemand,
-		RetentionHours: 24, Kind: datastreams.StreamKindEvents, Immediate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := events.Open(es, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
+	es, tl := openTimeline(t)
 
 	reg := &media.Registry{}
 	publishSynth(ctx, t, reg, "cam")
