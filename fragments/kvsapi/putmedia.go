@@ -326,15 +326,15 @@ func (s *pmSession) fail(e pmError, tc *int64) {
 	s.enqueue(Ack{EventType: "ERROR", FragmentTimecode: tc, ErrorID: e.ID, ErrorCode: e.Code})
 }
 
-// halt stops reading the upload for why (nil: it ended), at once: a read
-// in progress fails.
+// halt stops the session for why (nil: the upload ended): nothing more
+// is published or acknowledged but the fragments in flight, and the
+// upload is cut once they are.
 func (s *pmSession) halt(why error) {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.stopWhy = why
 		s.mu.Unlock()
 		close(s.stop)
-		_ = s.rc.SetReadDeadline(time.Now())
 	})
 }
 
@@ -381,15 +381,9 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	lastIdle := time.Now()
 	var readErr error
 	reading := true
-	for {
-		if !reading {
-			s.mu.Lock()
-			n := len(s.inflight)
-			s.mu.Unlock()
-			if n == 0 {
-				break
-			}
-		}
+	// Until the upload ends or the session is stopped, then until the
+	// fragments in flight are acknowledged (or given up).
+	for reading && !s.stopped() || s.pending() > 0 {
 		if ended == nil {
 			s.mu.Lock()
 			if s.hub != nil {
@@ -402,33 +396,27 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 		case err := <-done:
 			reading, readErr = false, err
 			s.halt(nil)
-			if errors.Is(readErr, errPublishRefused) {
-				break
-			}
-			if s.hub != nil {
-				// Stored fragments are acknowledged below; the name is
-				// freed once they are (or given up).
-				defer pm.Registry.Unpublish(s.name, s.hub)
-			}
 		case <-tick.C:
 			now := time.Now()
 			idle := now.Sub(time.Unix(0, s.lastData.Load()))
 			switch {
-			case reading && idle >= pm.IdleTimeout:
+			case s.stopped():
+			case idle >= pm.IdleTimeout:
 				s.log.Info("PutMedia session idle: closing", "idle", idle)
 				s.halt(errIdle)
-			case reading && idle >= pm.IdleInterval && now.Sub(lastIdle) >= pm.IdleInterval:
+			case idle >= pm.IdleInterval && now.Sub(lastIdle) >= pm.IdleInterval:
 				lastIdle = now
 				s.enqueue(Ack{EventType: "IDLE"})
 			}
 			s.expire(now)
 		case <-maxConn.C:
-			if reading {
+			if !s.stopped() {
 				s.fail(pmMaxConnection, nil)
 				s.halt(errMaxConn)
 			}
 		case <-ended:
-			if reading {
+			ended = make(chan struct{}) // once
+			if !s.stopped() {
 				if _, err := s.api.Videos.Describe(s.name); err != nil && AsError(err).Code == CodeNotFound {
 					s.fail(pmStreamNotActive, nil)
 				} else {
@@ -436,33 +424,40 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 				}
 				s.halt(errEnded)
 			}
-			ended = make(chan struct{}) // never again
 		case <-r.Context().Done():
 			s.halt(errClientGone)
-			if reading {
-				readErr = <-done
-				reading = false
-			}
 			s.giveUp()
 		}
 		if !s.flush() {
 			s.halt(errClientGone)
-			if reading {
-				readErr = <-done
-				reading = false
-			}
 			s.giveUp()
 		}
 	}
-	if errors.Is(readErr, errPublishRefused) && !s.written {
-		var e *Error
-		if errors.As(readErr, &e) {
-			pm.metrics.refused.WithLabelValues(e.Code).Inc()
-			WriteError(w, e)
-			return
-		}
+	if reading {
+		// Stopped by the server: cut the upload where it is.
+		_ = s.rc.SetReadDeadline(time.Now())
+		readErr = <-done
+	}
+	s.mu.Lock()
+	h := s.hub
+	s.mu.Unlock()
+	if h != nil {
+		pm.Registry.Unpublish(s.name, h)
+	}
+	var ref *refusal
+	if errors.As(readErr, &ref) && !s.written {
+		pm.metrics.refused.WithLabelValues(ref.e.Code).Inc()
+		WriteError(w, ref.e)
+		return
 	}
 	s.flush()
+}
+
+// pending returns how many published fragments wait to be stored.
+func (s *pmSession) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight)
 }
 
 // expire gives up the fragments that waited longer than PersistTimeout
