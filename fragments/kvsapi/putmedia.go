@@ -40,9 +40,10 @@ type PutMedia struct {
 	// Cluster (MAX_FRAGMENT_DURATION_REACHED, MAX_FRAGMENT_SIZE_REACHED).
 	MaxFragmentDuration time.Duration
 	MaxFragmentBytes    int
-	// MaxInFlight bounds the clusters published but not yet stored (4):
-	// beyond, the upload is not read (TCP pushes back on the producer)
-	// rather than let the recorder fall a queue behind and lose them.
+	// MaxInFlight bounds the clusters published but not yet stored (4),
+	// and so do their access units (half a hub reader's queue): beyond,
+	// the upload is not read (TCP pushes back on the producer) rather than
+	// let the recorder fall a queue behind and lose them.
 	MaxInFlight int
 	// PersistTimeout is how long a published cluster may wait for its
 	// fragment to be stored before it is given up with ARCHIVAL_ERROR (20 s).
@@ -285,7 +286,8 @@ type pmSession struct {
 	written  bool // the 200 and acks have started
 	inflight map[*pmFragment]struct{}
 	signal   chan struct{} // an ack is queued (capacity 1)
-	room     chan struct{} // in-flight slots (capacity MaxInFlight)
+	room     chan struct{} // in-flight clusters (capacity MaxInFlight)
+	units    chan struct{} // their access units (capacity: half the hub's queue)
 	stop     chan struct{} // closed when the session stops reading
 	stopOnce sync.Once
 	stopWhy  error // why the handler stopped it (nil: the upload ended)
@@ -296,6 +298,48 @@ type pmSession struct {
 	hub *media.Hub
 }
 
+// hubQueue is the queue of a reader of the registry's hubs (media.Hub's
+// default when unset).
+func hubQueue(r *media.Registry) int {
+	if r.QueueSize > 0 {
+		return r.QueueSize
+	}
+	return 1024
+}
+
+// reserve takes room for a cluster of n units in flight, waiting while
+// the recorder has not stored the earlier ones (the upload is not read
+// meanwhile: TCP pushes back on the producer); false when the session
+// stopped first.
+func (s *pmSession) reserve(f *pmFragment, n int) bool {
+	select {
+	case s.room <- struct{}{}:
+	case <-s.stop:
+		return false
+	}
+	f.units = min(n, cap(s.units))
+	for i := range f.units {
+		select {
+		case s.units <- struct{}{}:
+		case <-s.stop:
+			for range i {
+				<-s.units
+			}
+			<-s.room
+			return false
+		}
+	}
+	return true
+}
+
+// release frees a cluster's room.
+func (s *pmSession) release(f *pmFragment) {
+	for range f.units {
+		<-s.units
+	}
+	<-s.room
+}
+
 // pmFragment is one published cluster waiting for its fragment to be
 // stored.
 type pmFragment struct {
@@ -303,6 +347,7 @@ type pmFragment struct {
 	ended    time.Time
 	start    time.Time // producer time of its first frame
 	tags     []mkvTag
+	units    int  // its room in s.units
 	done     bool // stored, failed or given up (under session mu)
 }
 
@@ -366,6 +411,7 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	_ = s.rc.SetWriteDeadline(time.Time{})
 	s.signal = make(chan struct{}, 1)
 	s.room = make(chan struct{}, pm.MaxInFlight)
+	s.units = make(chan struct{}, max(64, hubQueue(pm.Registry)/2))
 	s.stop = make(chan struct{})
 	s.inflight = map[*pmFragment]struct{}{}
 	s.lastData.Store(time.Now().UnixNano())
@@ -482,7 +528,7 @@ func (s *pmSession) giveUp() {
 	for f := range s.inflight {
 		f.done = true
 		delete(s.inflight, f)
-		<-s.room
+		s.release(f)
 	}
 	s.mu.Unlock()
 }
@@ -539,7 +585,7 @@ func (s *pmSession) stored(f *pmFragment, seq uint64, err error) {
 	f.done = true
 	delete(s.inflight, f)
 	s.mu.Unlock()
-	<-s.room
+	s.release(f)
 	tc := f.timecode
 	if err != nil {
 		s.log.Warn("PutMedia fragment not stored", "timecode", tc, "err", err)

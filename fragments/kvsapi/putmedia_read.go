@@ -238,12 +238,10 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 	last := aus[len(aus)-1]
 	last.FragmentEnd = true
 	if s.persist {
-		select {
-		case s.room <- struct{}{}:
-		case <-s.stop:
+		pf := &pmFragment{timecode: tc, ended: arrival, start: start, tags: tags}
+		if !s.reserve(pf, len(aus)) {
 			return nil
 		}
-		pf := &pmFragment{timecode: tc, ended: arrival, start: start, tags: tags}
 		s.mu.Lock()
 		s.inflight[pf] = struct{}{}
 		s.mu.Unlock()
