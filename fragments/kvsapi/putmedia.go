@@ -178,6 +178,7 @@ func (a *API) putMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	refuse := func(err error) {
 		pm.metrics.refused.WithLabelValues(AsError(err).Code).Inc()
+		noDrain(w, r)
 		c.Fail(w, err)
 	}
 	var ref StreamRef
@@ -244,6 +245,15 @@ func (a *API) putMedia(w http.ResponseWriter, r *http.Request) {
 	s.run(w, r)
 }
 
+// noDrain answers a refused upload without reading what the producer
+// keeps sending: HTTP/1.1 closes the connection after the answer instead
+// of draining the body first (which an endless upload never ends).
+func noDrain(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 func errBusy(name string) error {
 	return Errorf(CodeConnectionLim, "The stream %s already has a producer (PutMedia, RTSP or WHIP): Kinesis Video allows one PutMedia connection per stream.", name)
 }
@@ -258,6 +268,7 @@ func (g *Guard) beginStream(w http.ResponseWriter, r *http.Request, op string, r
 	}
 	id, f := g.Verifier.Verify(r, "kinesisvideo", nil)
 	if f != nil {
+		noDrain(w, r)
 		g.refuse(w, r, f, awsauth.ClaimedKeyID(r))
 		return nil, false
 	}
@@ -493,6 +504,7 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	var ref *refusal
 	if errors.As(readErr, &ref) && !s.written {
 		pm.metrics.refused.WithLabelValues(ref.e.Code).Inc()
+		noDrain(w, r)
 		WriteError(w, ref.e)
 		return
 	}
