@@ -168,6 +168,13 @@ func (u *upload) send(b []byte) <-chan error {
 	return ch
 }
 
+// write writes b to the upload and waits until the server read it.
+func (u *upload) write(t *testing.T, b []byte) {
+	if err := <-u.send(b); err != nil {
+		t.Errorf("upload: %v", err)
+	}
+}
+
 // synthClusters is the synthetic publication (25 fps H.264 with a
 // keyframe every gop frames, 44.1 kHz AAC) as Matroska documents, one per
 // GOP, with RELATIVE timecodes from 0.
@@ -264,7 +271,7 @@ func TestPutMediaIdle(t *testing.T) {
 		pm.IdleInterval, pm.IdleTimeout = 200*time.Millisecond, 1500*time.Millisecond
 	})
 	u := startUpload(t, e.URL, nil)
-	<-u.send(synthClusters(t, 1, 25)[0])
+	u.write(t, synthClusters(t, 1, 25)[0])
 	start := time.Now()
 	acks := u.wait(t, 10*time.Second)
 	if d := time.Since(start); d < 1400*time.Millisecond || d > 4*time.Second {
@@ -296,7 +303,7 @@ func TestPutMediaBackpressure(t *testing.T) {
 	docs := synthClusters(t, 30, 25)
 	u := startUpload(t, e.URL, nil)
 	go func() {
-		<-u.send(bytes.Join(docs, nil))
+		u.write(t, bytes.Join(docs, nil))
 		u.body.Close()
 	}()
 	u.wait(t, 30*time.Second)
@@ -318,7 +325,7 @@ func TestPutMediaAcksNotRequired(t *testing.T) {
 	docs := synthClusters(t, 3, 25)
 	u := startUpload(t, e.URL, map[string]string{"x-amzn-fragment-acknowledgment-required": "0"})
 	go func() {
-		<-u.send(bytes.Join(docs, nil))
+		u.write(t, bytes.Join(docs, nil))
 		u.body.Close()
 	}()
 	if acks := u.wait(t, 10*time.Second); len(acks) != 0 || u.resp.StatusCode != 200 {
@@ -365,7 +372,7 @@ func TestPutMediaRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := startUpload(t, e.URL, map[string]string{"x-amzn-stream-name": "", "x-amzn-stream-arn": d.ARN})
-	go func() { <-u.send(doc); u.body.Close() }()
+	go func() { u.write(t, doc); u.body.Close() }()
 	if acks := u.wait(t, 10*time.Second); u.resp.StatusCode != 200 || u.count("PERSISTED") != 1 {
 		t.Fatalf("by ARN: status %d, acks %v", u.resp.StatusCode, acks)
 	}
@@ -377,7 +384,7 @@ func TestPutMediaStreamDeleted(t *testing.T) {
 	e := newPMEnv(t, 1024, nil)
 	docs := synthClusters(t, 3, 25)
 	u := startUpload(t, e.URL, nil)
-	<-u.send(docs[0])
+	u.write(t, docs[0])
 	mediatest.WaitFor(t, "the first PERSISTED", func() bool { return u.count("PERSISTED") == 1 })
 	if err := e.M.DeleteStream("cam", nil); err != nil {
 		t.Fatal(err)
