@@ -490,10 +490,17 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 			s.giveUp()
 		}
 	}
-	if reading {
+	switch {
+	case reading:
 		// Stopped by the server: cut the upload where it is.
 		_ = s.rc.SetReadDeadline(time.Now())
 		readErr = <-done
+	case readErr != nil:
+		// The upload was not read to its end: the connection must not
+		// read on after the handler (HTTP/1.1 would drain the body and
+		// reuse the connection, racing its own background read in full
+		// duplex), so it is closed instead.
+		_ = s.rc.SetReadDeadline(time.Now())
 	}
 	s.mu.Lock()
 	h := s.hub

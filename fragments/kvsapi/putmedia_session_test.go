@@ -394,3 +394,117 @@ func TestPutMediaStreamDeleted(t *testing.T) {
 		t.Fatalf("acks %v, want ERROR 4008 STREAM_NOT_ACTIVE last", acks)
 	}
 }
+
+// rewrite reads Matroska documents back, lets fn change each fragment
+// (its index given), and writes them again.
+func rewrite(t *testing.T, docs [][]byte, fn func(i int, f *mkv.Fragment)) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i, d := range docs {
+		r := mkv.NewReader(bytes.NewReader(d))
+		f, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Tracks = slices.Clone(f.Tracks)
+		fn(i, f)
+		var b bytes.Buffer
+		if err := mkv.WriteFragment(&b, f); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b.Bytes())
+	}
+	return out
+}
+
+// TestPutMediaLimits: the limits of a session, each with its ErrorId and
+// nothing stored of what broke it. A stream that keeps no data gets
+// RECEIVED and never PERSISTED.
+func TestPutMediaLimits(t *testing.T) {
+	docs := synthClusters(t, 3, 25)
+	run := func(t *testing.T, e *pmEnv, stream, timecode string, docs [][]byte) []kvsapi.Ack {
+		u := startUpload(t, e.URL, map[string]string{"x-amzn-stream-name": stream, "x-amzn-fragment-timecode-type": timecode})
+		go func() {
+			u.write(t, bytes.Join(docs, nil))
+			u.body.Close()
+		}()
+		acks := u.wait(t, 10*time.Second)
+		if u.resp.StatusCode != 200 {
+			t.Fatalf("status %d", u.resp.StatusCode)
+		}
+		return acks
+	}
+	summary := func(acks []kvsapi.Ack) []string {
+		var out []string
+		for _, a := range acks {
+			switch a.EventType {
+			case "ERROR":
+				out = append(out, a.ErrorCode)
+			case "PERSISTED", "RECEIVED":
+				out = append(out, a.EventType)
+			}
+		}
+		return out
+	}
+	t.Run("more than 3 tracks", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		four := rewrite(t, docs, func(_ int, f *mkv.Fragment) {
+			for n := uint64(3); n <= 4; n++ {
+				extra := f.Tracks[1]
+				extra.Number, extra.UID = n, n
+				f.Tracks = append(f.Tracks, extra)
+			}
+		})
+		if got := summary(run(t, e, "cam", "RELATIVE", four)); !slices.Equal(got, []string{"MORE_THAN_ALLOWED_TRACKS_FOUND"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 0 {
+			t.Fatalf("%d fragments stored", n)
+		}
+	})
+	t.Run("fragment over the size limit", func(t *testing.T) {
+		e := newPMEnv(t, 1024, func(pm *kvsapi.PutMedia) { pm.MaxFragmentBytes = 20000 })
+		big := rewrite(t, docs, func(i int, f *mkv.Fragment) {
+			if i == 1 {
+				f.Frames[len(f.Frames)-1].Data = make([]byte, 25000)
+			}
+		})
+		got := summary(run(t, e, "cam", "RELATIVE", big))
+		slices.Sort(got) // the first cluster's PERSISTED may come after the second one's ERROR
+		if !slices.Equal(got, []string{"MAX_FRAGMENT_SIZE_REACHED", "PERSISTED", "RECEIVED"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 1 {
+			t.Fatalf("%d fragments stored, want the first", n)
+		}
+	})
+	t.Run("producer timestamp out of range", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		base := time.Duration(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+		future := rewrite(t, docs, func(i int, f *mkv.Fragment) {
+			f.Timecode += base
+			if i == 1 {
+				f.Timecode += 100 * 365 * 24 * time.Hour // 2126
+			}
+		})
+		got := summary(run(t, e, "cam", "ABSOLUTE", future))
+		slices.Sort(got)
+		if want := []string{"INVALID_PRODUCER_TIMESTAMP", "PERSISTED", "PERSISTED", "RECEIVED", "RECEIVED"}; !slices.Equal(got, want) {
+			t.Fatalf("acks %v, want %v", got, want)
+		}
+		for _, f := range e.stored(t) {
+			if time.Unix(0, f.ProducerTime).Year() != 2026 {
+				t.Fatalf("stored a fragment at %v", time.Unix(0, f.ProducerTime))
+			}
+		}
+	})
+	t.Run("stream keeping no data", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		if _, err := e.M.CreateStream("live", fragments.CreateOptions{RetentionHours: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(run(t, e, "live", "RELATIVE", docs)); !slices.Equal(got, []string{"RECEIVED", "RECEIVED", "RECEIVED"}) {
+			t.Fatalf("acks %v, want RECEIVED for each cluster and no PERSISTED", got)
+		}
+	})
+}
