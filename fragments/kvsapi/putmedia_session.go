@@ -222,6 +222,9 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 				}
 				s.halt(errEnded)
 			}
+			// Its recording ended with it: what is in flight will not
+			// be stored.
+			s.giveUp()
 		case <-r.Context().Done():
 			s.halt(errClientGone)
 			s.giveUp()
