@@ -35,7 +35,7 @@ type pmEnv struct {
 	Reg *media.Registry
 }
 
-func newPMEnv(t *testing.T, queue int, set func(*kvsapi.PutMedia)) *pmEnv {
+func newPMEnv(t testing.TB, queue int, set func(*kvsapi.PutMedia)) *pmEnv {
 	t.Helper()
 	_, m := fragmentstest.NewManager(t, t.TempDir(), datastreamstest.NewClock(time.Now()), 64<<20)
 	rec := &recorder.Recorder{Videos: m, Logger: mediatest.Logger()}
@@ -98,7 +98,7 @@ func (u *upload) count(typ string) int {
 	return n
 }
 
-func (u *upload) wait(t *testing.T, within time.Duration) []kvsapi.Ack {
+func (u *upload) wait(t testing.TB, within time.Duration) []kvsapi.Ack {
 	t.Helper()
 	select {
 	case <-u.done:
@@ -108,7 +108,7 @@ func (u *upload) wait(t *testing.T, within time.Duration) []kvsapi.Ack {
 	return u.Acks()
 }
 
-func startUpload(t *testing.T, url string, headers map[string]string) *upload {
+func startUpload(t testing.TB, url string, headers map[string]string) *upload {
 	t.Helper()
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url+"/putMedia", pr)
@@ -169,7 +169,7 @@ func (u *upload) send(b []byte) <-chan error {
 }
 
 // write writes b to the upload and waits until the server read it.
-func (u *upload) write(t *testing.T, b []byte) {
+func (u *upload) write(t testing.TB, b []byte) {
 	if err := <-u.send(b); err != nil {
 		t.Errorf("upload: %v", err)
 	}
@@ -178,7 +178,7 @@ func (u *upload) write(t *testing.T, b []byte) {
 // synthClusters is the synthetic publication (25 fps H.264 with a
 // keyframe every gop frames, 44.1 kHz AAC) as Matroska documents, one per
 // GOP, with RELATIVE timecodes from 0.
-func synthClusters(t *testing.T, seconds float64, gop int) [][]byte {
+func synthClusters(t testing.TB, seconds float64, gop int) [][]byte {
 	t.Helper()
 	tracks := []mkv.Track{
 		{Number: 1, UID: 1, Type: mkv.Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: avcC(mediatest.H264SPS, mediatest.H264PPS), Width: 320, Height: 240},
