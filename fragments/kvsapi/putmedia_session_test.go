@@ -462,6 +462,37 @@ func TestPutMediaLimits(t *testing.T) {
 			t.Fatalf("%d fragments stored", n)
 		}
 	})
+	t.Run("block of an undeclared track", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		// The second cluster with a third track whose TrackEntry then
+		// says 4 (TrackNumber D7 81 03 → 04, same size): its blocks for
+		// track 3 belong to no declared track.
+		bad := rewrite(t, docs[1:2], func(_ int, f *mkv.Fragment) {
+			extra := f.Tracks[1]
+			extra.Number, extra.UID = 3, 3
+			f.Tracks = append(f.Tracks, extra)
+			for _, fr := range slices.Clone(f.Frames) {
+				if fr.Track == 2 {
+					fr.Track = 3
+					f.Frames = append(f.Frames, fr)
+				}
+			}
+		})[0]
+		head := bad[:bytes.Index(bad, []byte{0x1F, 0x43, 0xB6, 0x75})] // up to the Cluster
+		if bytes.Count(head, []byte{0xD7, 0x81, 0x03}) != 1 {
+			t.Fatal("TrackNumber 3 not found once in the header")
+		}
+		i := bytes.Index(bad, []byte{0xD7, 0x81, 0x03})
+		bad[i+2] = 4
+		got := summary(run(t, e, "cam", "RELATIVE", [][]byte{docs[0], bad}))
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"PERSISTED", "RECEIVED", "TRACK_NUMBER_MISMATCH"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 1 {
+			t.Fatalf("%d fragments stored, want the first", n)
+		}
+	})
 	t.Run("fragment over the size limit", func(t *testing.T) {
 		e := newPMEnv(t, 1024, func(pm *kvsapi.PutMedia) { pm.MaxFragmentBytes = 20000 })
 		big := rewrite(t, docs, func(i int, f *mkv.Fragment) {
