@@ -43,8 +43,9 @@ type metadataAttributes struct {
 // MetadataTags returns the metadata tags of fragment seq, whose producer
 // time span is [from, to) in Unix ns: those of the metadata events that
 // overlap it and name it, in time order, at most MaxMetadataTags. Tags
-// with an empty or reserved (AWS_) name, or a name or value over Kinesis
-// Video's limits, are left out. A nil timeline has none.
+// with an empty or reserved (AWS_) name, a name or value over Kinesis
+// Video's limits, or a NUL byte (Matroska strings cannot hold one), are
+// left out. A nil timeline has none.
 func MetadataTags(tl *events.Timeline, seq uint64, from, to int64) ([]mkv.Tag, error) {
 	if tl == nil || to <= from {
 		return nil, nil
@@ -64,7 +65,8 @@ func MetadataTags(tl *events.Timeline, seq uint64, from, to int64) ([]mkv.Tag, e
 			}
 			for _, t := range a.Tags {
 				if t.Name == nil || t.Value == nil || *t.Name == "" || strings.HasPrefix(*t.Name, "AWS_") ||
-					len(*t.Name) > MaxMetadataNameBytes || len(*t.Value) > MaxMetadataValueBytes {
+					len(*t.Name) > MaxMetadataNameBytes || len(*t.Value) > MaxMetadataValueBytes ||
+					strings.IndexByte(*t.Name, 0) >= 0 || strings.IndexByte(*t.Value, 0) >= 0 {
 					continue
 				}
 				if len(tags) == MaxMetadataTags {

@@ -31,8 +31,11 @@ type API struct {
 	// Deadlines bound the writes of media answers (GetMediaForFragmentList,
 	// GetClip): a reader that stops reading is cut and counted.
 	Deadlines netlimit.Deadlines
+	// GetMediaSession caps a GetMedia session (0: DefaultGetMediaSession).
+	GetMediaSession time.Duration
 
-	rv *Resolver
+	rv       *Resolver
+	getMedia mediaSessions
 }
 
 // Mount adds the routes to r.
@@ -64,6 +67,8 @@ func (a *API) Mount(r chi.Router) {
 	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
 	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
 	post("/getClip", "GetClip", a.getClip)
+	// Media.
+	post("/getMedia", "GetMedia", a.serveGetMedia)
 	for _, op := range unimplemented {
 		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {

@@ -31,7 +31,6 @@ const (
 // serve, by their restJson1 paths.
 var unimplemented = []notBuilt{
 	{"/putMedia", "PutMedia", "Publish over RTSP (rtsp://HOST:8554/{stream}) or WHIP."},
-	{"/getMedia", "GetMedia", "Use GetMediaForFragmentList, HLS, or RTSP/WHEP for live media."},
 	{"/getImages", "GetImages", ""},
 	{"/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL", useHLS},
 	{"/describeImageGenerationConfiguration", "DescribeImageGenerationConfiguration", ""},

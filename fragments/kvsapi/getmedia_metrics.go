@@ -1,0 +1,55 @@
+package kvsapi
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// getMediaMetrics are GetMedia's own series, beside the ones every
+// operation has (its requests, latency, outgoing bytes and fragments,
+// counted when a session ends): the sessions open now, and why sessions
+// ended.
+type getMediaMetrics struct {
+	sessions *prometheus.GaugeVec   // stream
+	ended    *prometheus.CounterVec // reason
+}
+
+func newGetMediaMetrics(reg prometheus.Registerer) *getMediaMetrics {
+	g := &getMediaMetrics{
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eddy_kvs_getmedia_sessions",
+			Help: "GetMedia sessions open now, by stream (at most 3 per stream)."}, []string{"stream"}),
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_kvs_getmedia_sessions_ended_total",
+			Help: "GetMedia sessions ended, by reason: client (the client went), session_limit (the session cap), stream_deleted, error (error tags sent)."},
+			[]string{"reason"}),
+	}
+	if reg != nil {
+		reg.MustRegister(g.sessions, g.ended)
+	}
+	return g
+}
+
+// getMediaOf returns GetMedia's series (nil without metrics).
+func (m *Metrics) getMediaOf() *getMediaMetrics {
+	if m == nil {
+		return nil
+	}
+	return m.getMedia
+}
+
+func (g *getMediaMetrics) begin(m *Metrics, stream string) {
+	if g != nil {
+		g.sessions.WithLabelValues(m.streamLabel(stream)).Inc()
+	}
+}
+
+func (g *getMediaMetrics) end(m *Metrics, stream, reason string) {
+	if g != nil {
+		g.sessions.WithLabelValues(m.streamLabel(stream)).Dec()
+		g.ended.WithLabelValues(reason).Inc()
+	}
+}
+
+// streamLabel is a stream's label value.
+func (m *Metrics) streamLabel(stream string) string {
+	if m.label != nil {
+		return m.label(stream)
+	}
+	return stream
+}
