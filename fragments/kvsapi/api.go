@@ -13,8 +13,8 @@ import (
 )
 
 // API serves the Kinesis Video operations Eddy implements — the control
-// plane (restJson1, one POST path per operation) and the archived media
-// (ListFragments, GetMediaForFragmentList, GetClip) — and answers every
+// plane (restJson1, one POST path per operation), the archived media
+// (ListFragments, GetMediaForFragmentList, GetClip) and GetMedia — and answers every
 // other Kinesis Video operation with a typed error naming it.
 // GetHLSStreamingSessionURL is served by package hls with this package's
 // decoder, resolver and errors.
