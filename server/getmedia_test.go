@@ -473,3 +473,26 @@ func TestGetMediaJSSDK(t *testing.T) {
 		t.Fatalf("consumed %v then resumed with %v; ListFragments has %v", part1.tokens, part2.numbers(), listed)
 	}
 }
+
+// TestGetMediaServerClose: a GetMedia session at the live edge does not
+// hold the server's shutdown for its grace period.
+func TestGetMediaServerClose(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	if _, err := e.KinesisVideo().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("cam-close"), DataRetentionInHours: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	resp := postKVSRaw(ctx, t, e.URL+"/getMedia", `{"StreamName":"cam-close","StartSelector":{"StartSelectorType":"NOW"}}`)
+	defer resp.Body.Close()
+	start := time.Now()
+	if err := e.Server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("the server took %v to close with a GetMedia session open", d)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 0 {
+		t.Fatalf("the session's answer: %d bytes, %v", len(b), err)
+	}
+}

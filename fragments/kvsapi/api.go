@@ -1,6 +1,7 @@
 package kvsapi
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -36,6 +37,9 @@ type API struct {
 
 	rv       *Resolver
 	getMedia mediaSessions
+	// stopping ends the long answers (GetMedia) at Shutdown.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // Mount adds the routes to r.
@@ -47,6 +51,7 @@ func (a *API) Mount(r chi.Router) {
 		a.Logger = slog.Default()
 	}
 	a.rv = &Resolver{Videos: a.Videos}
+	a.stopping, a.stop = context.WithCancel(context.Background())
 	// Every route counts its operation (handle does it for its own).
 	post := func(path, op string, h http.HandlerFunc) { r.Post(path, a.Metrics.Instrument(op, h)) }
 	// Control plane.
@@ -75,6 +80,15 @@ func (a *API) Mount(r chi.Router) {
 				op.serve(w, r)
 			}
 		})
+	}
+}
+
+// Shutdown ends the sessions that would otherwise hold a server's
+// graceful shutdown until its grace period (GetMedia at the live edge);
+// register it with http.Server.RegisterOnShutdown.
+func (a *API) Shutdown() {
+	if a.stop != nil {
+		a.stop()
 	}
 }
 

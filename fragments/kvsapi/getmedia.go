@@ -209,7 +209,20 @@ const (
 	endLimit   = "session_limit"  // GetMediaSession
 	endDeleted = "stream_deleted" // the stream was deleted (or the server stops)
 	endError   = "error"          // error tags were sent
+	endStop    = "shutdown"       // the server is stopping (Shutdown)
 )
+
+// whyEnded tells why a session's context ended: the client went, the
+// server is stopping, or the session cap.
+func (a *API) whyEnded(r *http.Request) string {
+	switch {
+	case r.Context().Err() != nil:
+		return endClient
+	case a.stopping.Err() != nil:
+		return endStop
+	}
+	return endLimit
+}
 
 // errWriter remembers the first write error, so that a failed write (the
 // client went) is told apart from a fragment that could not be read.
@@ -236,6 +249,7 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), limit)
 	defer cancel()
+	defer context.AfterFunc(a.stopping, cancel)()
 
 	w.Header().Set("Content-Type", MKVContentType)
 	dw := a.Deadlines.Writer(w)
@@ -291,10 +305,7 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 		e, err := st.NextListed(ctx, cursor)
 		switch {
 		case ctx.Err() != nil:
-			if r.Context().Err() != nil {
-				return endClient
-			}
-			return endLimit
+			return a.whyEnded(r)
 		case errors.Is(err, fragments.ErrStoreClosed):
 			return endDeleted
 		case errors.Is(err, fragments.ErrFragmentNotFound):
@@ -324,7 +335,7 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 		}
 		switch {
 		case ew.err != nil || (err != nil && ctx.Err() != nil):
-			return endClient
+			return a.whyEnded(r)
 		case errors.Is(err, fragments.ErrFragmentNotFound):
 			return fail(GetMediaFragmentNotFound, getMediaFragmentNotFoundCode)
 		case err != nil:

@@ -16,7 +16,7 @@ func newGetMediaMetrics(reg prometheus.Registerer) *getMediaMetrics {
 		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "eddy_kvs_getmedia_sessions",
 			Help: "GetMedia sessions open now, by stream (at most 3 per stream)."}, []string{"stream"}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "eddy_kvs_getmedia_sessions_ended_total",
-			Help: "GetMedia sessions ended, by reason: client (the client went), session_limit (the session cap), stream_deleted, error (error tags sent)."},
+			Help: "GetMedia sessions ended, by reason: client (the client went), session_limit (the session cap), stream_deleted, error (error tags sent), shutdown (the server stopped)."},
 			[]string{"reason"}),
 	}
 	if reg != nil {

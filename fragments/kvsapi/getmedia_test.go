@@ -548,3 +548,26 @@ func FuzzGetMediaRequest(f *testing.F) {
 		}
 	})
 }
+
+// Shutdown ends the sessions waiting at the live edge, cleanly.
+func TestGetMediaShutdown(t *testing.T) {
+	e := newGMEnv(t)
+	e.add(t)
+	resp := getMedia(context.Background(), t, e.url, selector("NOW", "", ""))
+	defer resp.Body.Close()
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	e.api.Shutdown()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("answer at shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not end the session")
+	}
+	if got := testutil.ToFloat64(endedMetric(e, "shutdown")); got != 1 {
+		t.Errorf("sessions ended by the shutdown: %v", got)
+	}
+}
