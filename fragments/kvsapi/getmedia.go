@@ -198,9 +198,9 @@ func (a *API) serveGetMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	metrics := a.Metrics.getMediaOf()
-	metrics.begin(a.Metrics, st.Name())
+	label := metrics.begin(a.Metrics, st.Name())
 	reason := a.getMediaSession(w, r, st, start)
-	metrics.end(a.Metrics, st.Name(), reason)
+	metrics.end(label, reason)
 }
 
 // Why a GetMedia session ended (the reason label of its metric).

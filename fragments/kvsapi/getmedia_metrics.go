@@ -33,15 +33,21 @@ func (m *Metrics) getMediaOf() *getMediaMetrics {
 	return m.getMedia
 }
 
-func (g *getMediaMetrics) begin(m *Metrics, stream string) {
-	if g != nil {
-		g.sessions.WithLabelValues(m.streamLabel(stream)).Inc()
+// begin counts a session of stream open; end, given what begin
+// returned, counts it ended (the label is the one begin used, even if
+// the stream's label changed meanwhile).
+func (g *getMediaMetrics) begin(m *Metrics, stream string) string {
+	if g == nil {
+		return ""
 	}
+	label := m.streamLabel(stream)
+	g.sessions.WithLabelValues(label).Inc()
+	return label
 }
 
-func (g *getMediaMetrics) end(m *Metrics, stream, reason string) {
+func (g *getMediaMetrics) end(label, reason string) {
 	if g != nil {
-		g.sessions.WithLabelValues(m.streamLabel(stream)).Dec()
+		g.sessions.WithLabelValues(label).Dec()
 		g.ended.WithLabelValues(reason).Inc()
 	}
 }
