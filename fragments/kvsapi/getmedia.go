@@ -207,7 +207,7 @@ func (a *API) serveGetMedia(w http.ResponseWriter, r *http.Request) {
 const (
 	endClient  = "client"         // the client went (or a write failed)
 	endLimit   = "session_limit"  // GetMediaSession
-	endDeleted = "stream_deleted" // the stream was deleted (or the server stops)
+	endDeleted = "stream_deleted" // the stream was deleted (its store closed)
 	endError   = "error"          // error tags were sent
 	endStop    = "shutdown"       // the server is stopping (Shutdown)
 )
@@ -253,6 +253,9 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 
 	w.Header().Set("Content-Type", MKVContentType)
 	dw := a.Deadlines.Writer(w)
+	// The last write's deadline would outlive it: the end of the answer
+	// (after the session cap, say, at an idle live edge) gets a fresh one.
+	defer dw.Done()
 	rc := http.NewResponseController(dw)
 	dw.WriteHeader(http.StatusOK)
 	if rc.Flush() != nil {

@@ -571,3 +571,26 @@ func TestGetMediaShutdown(t *testing.T) {
 		t.Errorf("sessions ended by the shutdown: %v", got)
 	}
 }
+
+// A session that ends at its cap after idling at the live edge for
+// longer than the write deadline still ends cleanly: the deadline of its
+// last fragment's write does not cut the end of the answer.
+func TestGetMediaCapAfterIdle(t *testing.T) {
+	e := newGMEnv(t, func(a *kvsapi.API) {
+		a.GetMediaSession = 400 * time.Millisecond
+		a.Deadlines.Write = 50 * time.Millisecond
+	})
+	e.add(t)
+	resp := getMedia(context.Background(), t, e.url, selector("EARLIEST", "", ""))
+	defer resp.Body.Close()
+	a := newMediaReader(resp.Body)
+	if _, err := a.next(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("end of the capped session: %v, want a clean end", err)
+	}
+	if len(a.tokens) != 1 {
+		t.Fatalf("continuation tokens: %v", a.tokens)
+	}
+}
