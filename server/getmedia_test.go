@@ -179,6 +179,17 @@ func TestGetMediaSigned(t *testing.T) {
 		}
 	}
 
+	// A fragment number past the stream's last: error tags, then the end.
+	lastSeq, _ := fragments.ParseFragmentNumber(listed[len(listed)-1])
+	future := do(kvsReader, fmt.Sprintf(`{"StreamName":"cam-gm","StartSelector":{"StartSelectorType":"FRAGMENT_NUMBER","AfterFragmentNumber":%q}}`,
+		fragments.FragmentNumber(lastSeq+100)))
+	fa, err := readGetMedia(future.Body, 0)
+	future.Body.Close()
+	if err != nil || future.StatusCode != 200 || len(fa.frags) != 0 ||
+		!slices.Equal(fa.errs, []mkv.Tag{{Name: mkv.TagErrorCode, Value: "FRAGMENT_NOT_FOUND"}, {Name: mkv.TagErrorID, Value: "4000"}}) {
+		t.Errorf("GetMedia of a future fragment: %d, %v, error tags %v, %v", future.StatusCode, fa.numbers(), fa.errs, err)
+	}
+
 	// Refusals, in the API's terms.
 	unsigned, _ := http.Post(e.URL+"/getMedia", "application/json", strings.NewReader(earliest))
 	if unsigned.StatusCode != 403 || unsigned.Header.Get("x-amzn-ErrorType") != "MissingAuthenticationTokenException" {
