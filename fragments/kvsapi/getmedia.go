@@ -43,7 +43,9 @@ import (
 //
 // Each document carries AWS_KINESISVIDEO_FRAGMENT_NUMBER,
 // AWS_KINESISVIDEO_SERVER_TIMESTAMP and AWS_KINESISVIDEO_PRODUCER_TIMESTAMP
-// and the fragment's metadata before its Cluster, and
+// and the fragment's metadata (archive.MetadataTags; at the live edge a
+// fragment waits up to metadataGrace for it when the one before had some)
+// before its Cluster, and
 // AWS_KINESISVIDEO_MILLIS_BEHIND_NOW (now minus the fragment's server-side
 // end) and AWS_KINESISVIDEO_CONTINUATION_TOKEN after it. When a session
 // cannot go on it writes a last document of AWS_KINESISVIDEO_ERROR_CODE and
@@ -324,6 +326,12 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 			}
 			filter = nil // from the first match on, every fragment
 		}
+		if mw.Metadata() > 0 && e.Seq+1 == st.NextSeq() {
+			// A producer that tags its fragments (PutMedia) tags each: its
+			// metadata event is written just after the fragment is stored,
+			// so a fragment at the live edge waits a moment for it.
+			waitMetadata(ctx, st, e, metadataGrace)
+		}
 		behind := max(a.Now().Sub(time.Unix(0, e.ServerTime+e.Duration)).Milliseconds(), 0)
 		post := []mkv.Tag{
 			{Name: mkv.TagMillisBehindNow, Value: strconv.FormatInt(behind, 10)},
@@ -349,6 +357,36 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 			return fail(GetMediaInternalError, getMediaInternalErrorCode)
 		}
 		Consumed(r, 1, 0)
+	}
+}
+
+// metadataGrace is the longest GetMedia holds a fragment at the live
+// edge for its metadata event, when the fragment before it had metadata.
+const metadataGrace = 250 * time.Millisecond
+
+// waitMetadata returns once fragment e has metadata on the stream's
+// timeline, after grace, or when ctx ends; the timeline's notice of each
+// indexed event wakes it.
+func waitMetadata(ctx context.Context, st *fragments.Store, e fragments.IndexEntry, grace time.Duration) {
+	tl := st.Timeline()
+	if tl == nil {
+		return
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	for {
+		changed := tl.Changed()
+		tags, err := archive.MetadataTags(tl, e.Seq, e.ProducerTime, e.ProducerTime+max(e.Duration, 1))
+		if err != nil || len(tags) > 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

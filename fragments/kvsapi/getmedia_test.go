@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/fragmenter"
@@ -30,7 +31,7 @@ import (
 // fragments (synthetic H.264 + AAC through the fragmenter) to append.
 type gmEnv struct {
 	url   string
-	core  interface{ EnforceRetention() }
+	core  *datastreams.Core
 	clk   *datastreamstest.Clock
 	m     *fragments.Manager
 	st    *fragments.Store
@@ -592,5 +593,62 @@ func TestGetMediaCapAfterIdle(t *testing.T) {
 	}
 	if len(a.tokens) != 1 {
 		t.Fatalf("continuation tokens: %v", a.tokens)
+	}
+}
+
+// putMetadata writes fragment seq's metadata event (PutMedia's, as the
+// recorder stores the fragment) to the stream's event stream.
+func (e *gmEnv) putMetadata(t *testing.T, seq uint64, name, value string) {
+	t.Helper()
+	ent, ok := e.st.Lookup(seq)
+	if !ok {
+		t.Fatalf("fragment %d not listed", seq)
+	}
+	s, err := e.core.Stream("cam.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := fmt.Sprintf(`{"type":"metadata","time":%q,"duration":%g,"attributes":{"fragmentNumber":%q,"tags":[{"name":%q,"value":%q}]}}`,
+		time.Unix(0, ent.ProducerTime).UTC().Format(time.RFC3339Nano), float64(ent.Duration)/1e9, num(seq), name, value)
+	res, err := s.Put([]datastreams.PutEntry{{Key: []byte("m"), Data: []byte(b)}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("put metadata: %v %v", err, res)
+	}
+}
+
+// At the live edge, a stream whose fragments carry metadata gets each
+// fragment's tags although its metadata event is written just after the
+// fragment is stored (as PutMedia does).
+func TestGetMediaLiveMetadata(t *testing.T) {
+	e := newGMEnv(t)
+	first := e.add(t)
+	e.putMetadata(t, first, "SEQ", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := getMedia(ctx, t, e.url, selector("FRAGMENT_NUMBER", "AfterFragmentNumber", `"`+num(first)+`"`))
+	defer resp.Body.Close()
+	mr := newMediaReader(resp.Body)
+	for i := range 4 {
+		if i > 0 {
+			seq := e.add(t)
+			time.Sleep(10 * time.Millisecond)
+			e.putMetadata(t, seq, "SEQ", fmt.Sprint(i))
+		}
+		d, err := mr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := tagValue(d.pre, "SEQ"); v != fmt.Sprint(i) {
+			t.Fatalf("fragment %d (%s): SEQ tag %q, want %d", i, d.number, v, i)
+		}
+	}
+	// A fragment without metadata after them is held at most a moment.
+	e.add(t)
+	start := time.Now()
+	if d, err := mr.next(); err != nil || tagValue(d.pre, "SEQ") != "" {
+		t.Fatalf("untagged fragment: %v %v", d.pre, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("untagged fragment held %v", d)
 	}
 }
