@@ -202,7 +202,10 @@ func (s *Server) Initialize() error {
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
 	kvsAPI := &kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
 		GetMediaSession: time.Duration(c.Limits.GetMediaSession),
-		Endpoint:        func(r *http.Request) string { return scheme + "://" + r.Host }}
+		Endpoint:        func(r *http.Request) string { return scheme + "://" + r.Host },
+		// PutMedia: producers' Matroska uploads, published and recorded.
+		PutMedia: &kvsapi.PutMedia{Registry: s.registry, Registerer: reg},
+	}
 	kvsAPI.Mount(r)
 	hlsKey, err := atomicfile.LoadOrCreateKey(filepath.Join(c.Data, "hls.key")) // session URLs survive restarts
 	if err != nil {

@@ -34,6 +34,8 @@ type API struct {
 	Deadlines netlimit.Deadlines
 	// GetMediaSession caps a GetMedia session (0: DefaultGetMediaSession).
 	GetMediaSession time.Duration
+	// PutMedia serves POST /putMedia (nil: not served).
+	PutMedia *PutMedia
 
 	rv       *Resolver
 	getMedia mediaSessions
@@ -74,6 +76,9 @@ func (a *API) Mount(r chi.Router) {
 	post("/getClip", "GetClip", a.getClip)
 	// Media.
 	post("/getMedia", "GetMedia", a.serveGetMedia)
+	if a.PutMedia != nil {
+		post("/putMedia", "PutMedia", a.putMedia)
+	}
 	for _, op := range unimplemented {
 		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {
