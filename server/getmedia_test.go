@@ -507,3 +507,51 @@ func TestGetMediaServerClose(t *testing.T) {
 		t.Fatalf("the session's answer: %d bytes, %v", len(b), err)
 	}
 }
+
+// TestGetMediaHTTP2: GetMedia over HTTP/2 (h2c), the archive then the live
+// edge; resetting the stream ends the session.
+func TestGetMediaHTTP2(t *testing.T) {
+	t.Parallel()
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	start := time.Now()
+	loopPublish(t, e.RTSPURL("cam-h2"))
+	waitLive(t, e, "cam-h2")
+	am := e.ArchivedMedia()
+	if got := waitFragments(ctx, t, am, "cam-h2", types.FragmentSelectorTypeServerTimestamp, start, 1, 20*time.Second); len(got) < 1 {
+		t.Fatal("no fragment stored")
+	}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	rctx, cancel := context.WithCancel(ctx)
+	req, _ := http.NewRequestWithContext(rctx, http.MethodPost, e.URL+"/getMedia",
+		strings.NewReader(`{"StreamName":"cam-h2","StartSelector":{"StartSelectorType":"EARLIEST"}}`))
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+		t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+	}
+	a, err := readGetMedia(resp.Body, 3)
+	if err != nil || len(a.frags) != 3 {
+		t.Fatalf("read %v: %v", a.numbers(), err)
+	}
+	listed, _ := listedNumbers(ctx, t, am, "cam-h2", start)
+	if a.frags[0].number != listed[0] || !contiguous(listed, a.numbers()) {
+		t.Fatalf("GetMedia over HTTP/2 read %v; ListFragments has %v", a.numbers(), listed)
+	}
+	cancel()
+	resp.Body.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		v, _ := sample(scrape(t, e), "eddy_kvs_getmedia_sessions", map[string]string{"stream": "cam-h2"})
+		if v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v sessions open after the stream was reset", v)
+		}
+	}
+}
