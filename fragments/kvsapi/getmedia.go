@@ -52,8 +52,8 @@ import (
 // AWS_KINESISVIDEO_ERROR_ID tags and ends: 4000 when the fragment it needs
 // is not retained (a number or token older than retention, or a consumer
 // that fell behind it), 5000 when a fragment cannot be read. A session ends
-// without error tags when the client goes, when its stream is deleted, and
-// after GetMediaSession (Kinesis Video ends its sessions after about 50
+// without error tags when the client goes, when its stream is deleted, at
+// the server's Shutdown, and after GetMediaSession (Kinesis Video ends its sessions after about 50
 // minutes; the consumer resumes with the last continuation token).
 const (
 	// MaxGetMediaSessions is Kinesis Video's limit of concurrent GetMedia
