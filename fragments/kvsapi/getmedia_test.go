@@ -153,6 +153,9 @@ func num(seq uint64) string { return fragments.FragmentNumber(seq) }
 func TestGetMediaRequestErrors(t *testing.T) {
 	e := newGMEnv(t)
 	e.add(t)
+	if _, err := e.m.CreateStream("live0", fragments.CreateOptions{RetentionHours: 0}); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	for _, c := range []struct {
 		body, code, msg string
@@ -171,6 +174,7 @@ func TestGetMediaRequestErrors(t *testing.T) {
 		{`{"StartSelector":{"StartSelectorType":"NOW"}}`, "InvalidArgumentException", "Either StreamName or StreamARN must be provided.", 400},
 		{`{"StreamName":"nope","StartSelector":{"StartSelectorType":"NOW"}}`, "ResourceNotFoundException", "nope", 404},
 		{`{"StreamName":"cam","StartSelector":[1]}`, "InvalidArgumentException", "The value of StartSelector must be an object", 400},
+		{`{"StreamName":"live0","StartSelector":{"StartSelectorType":"NOW"}}`, "NoDataRetentionException", "data retention of 0 hours", 400},
 	} {
 		resp := getMedia(ctx, t, e.url, c.body)
 		var body struct{ Message string }
