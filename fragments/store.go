@@ -44,6 +44,8 @@ type Store struct {
 
 	live  *Live
 	reads *atomic.Int64 // fragment records read from the log (the manager's count)
+
+	listed listedSignal // wakes NextListed's waiters
 }
 
 const (
@@ -149,6 +151,7 @@ func (st *Store) catchUpLocked() error {
 	// readers would otherwise never hear of them).
 	err := st.indexFrom(max(inext, first), next, func(f *Fragment, size int) {
 		st.live.stored()
+		st.listed.notify()
 		st.announce(f, size)
 	})
 	if err != nil {
@@ -195,6 +198,7 @@ func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
 		return f.Seq, fmt.Errorf("index fragment %d of %s: %w", f.Seq, st.name, err)
 	}
 	st.live.stored()
+	st.listed.notify()
 	st.announce(f, len(rec))
 	return f.Seq, nil
 }
@@ -351,6 +355,7 @@ func (st *Store) trim() {
 func (st *Store) Size() int64 { return st.shard.Log().Size() }
 
 func (st *Store) close() error {
+	st.listed.close()
 	if st.timeline != nil {
 		st.timeline.Close()
 	}

@@ -109,6 +109,10 @@ type LimitsConfig struct {
 	// GetMediaForFragmentList, GetClip, HLS segments, clip.mp4, RTSP
 	// PLAY): one that cannot take it in time is cut and counted.
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// GetMediaSession caps a GetMedia session (Kinesis Video ends its
+	// sessions after about 50 minutes; the consumer resumes with its
+	// continuation token).
+	GetMediaSession Duration `yaml:"getmedia_session"`
 }
 
 // WebRTCConfig tunes WebRTC (WHEP playback, WHIP ingest).
@@ -246,7 +250,7 @@ func DefaultConfig() Config {
 			MaxTokenTTL:  Duration(24 * time.Hour),
 		},
 		Limits: LimitsConfig{Connections: 4096, ConnectionsPerAddress: 256, HeaderBytes: 64 << 10,
-			WriteTimeout: Duration(10 * time.Second)},
+			WriteTimeout: Duration(10 * time.Second), GetMediaSession: Duration(50 * time.Minute)},
 		WebRTCOptions: WebRTCConfig{
 			MaxSessions:      500,
 			MaxPending:       64,
@@ -319,6 +323,9 @@ func (c *Config) Validate() error {
 	}
 	if w := time.Duration(c.Limits.WriteTimeout); w < 100*time.Millisecond || w > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("limits.write_timeout: %s is outside 100ms to 5m", c.Limits.WriteTimeout))
+	}
+	if g := time.Duration(c.Limits.GetMediaSession); g < time.Second || g > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("limits.getmedia_session: %s is outside 1s to 24h", c.Limits.GetMediaSession))
 	}
 	if c.Limits.HeaderBytes < 4<<10 {
 		errs = append(errs, fmt.Errorf("limits.header_bytes: %s is too small for a signed request; use at least 4KiB", c.Limits.HeaderBytes))

@@ -200,11 +200,13 @@ func (s *Server) Initialize() error {
 		kvsGuard = &kvsapi.Guard{Verifier: s.auth.Verifier, Account: c.AccountID, OnFailure: s.auth.FailureHook("kinesisvideo")}
 	}
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
-	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
-		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host },
+	kvsAPI := &kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
+		GetMediaSession: time.Duration(c.Limits.GetMediaSession),
+		Endpoint:        func(r *http.Request) string { return scheme + "://" + r.Host },
 		// PutMedia: producers' Matroska uploads, published and recorded.
 		PutMedia: &kvsapi.PutMedia{Registry: s.registry, Registerer: reg},
-	}).Mount(r)
+	}
+	kvsAPI.Mount(r)
 	hlsKey, err := atomicfile.LoadOrCreateKey(filepath.Join(c.Data, "hls.key")) // session URLs survive restarts
 	if err != nil {
 		s.closeMedia()
@@ -272,6 +274,7 @@ func (s *Server) Initialize() error {
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(s.kds.Shutdown)
+	s.http.RegisterOnShutdown(kvsAPI.Shutdown) // GetMedia sessions
 	if c.TLSCert != "" {
 		if s.cert, err = loadCertificate(c.TLSCert, c.TLSKey); err != nil {
 			s.closeMedia()

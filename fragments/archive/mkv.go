@@ -19,86 +19,121 @@ import (
 )
 
 // WriteMKV writes the fragments as concatenated MKV documents, one per
-// fragment, each with the KVS tags AWS_KINESISVIDEO_FRAGMENT_NUMBER,
-// AWS_KINESISVIDEO_SERVER_TIMESTAMP and AWS_KINESISVIDEO_PRODUCER_TIMESTAMP
-// (decimal seconds with milliseconds) before its cluster, as
-// GetMediaForFragmentList answers, followed by one mkv.TagEvent tag per
-// event of the stream's timeline that overlaps the fragment's producer
-// time span (see MaxMKVEvents). The cluster timecode is the producer
-// timestamp in milliseconds.
+// fragment, as GetMediaForFragmentList answers (see MKVWriter.Write).
 func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
-	var (
-		init   *cmaf.Init
-		initID fragments.InitID
-		tracks []mkv.Track
-	)
+	mw := NewMKVWriter(st)
 	for _, seq := range seqs {
-		f, err := st.Read(seq)
-		if err != nil {
-			return err
-		}
-		if init == nil || initID != f.InitID {
-			b, err := st.Init(f.InitID)
-			if err != nil {
-				return err
-			}
-			if init, err = cmaf.ParseInit(b); err != nil {
-				return fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s: %v", f.InitID, err)
-			}
-			initID = f.InitID
-			tracks = tracks[:0]
-			for _, it := range init.Tracks {
-				mt, err := mkvCodec(it)
-				if err != nil {
-					return err
-				}
-				tracks = append(tracks, mt)
-			}
-		}
-		parts, err := cmaf.Demux(f.Media)
-		if err != nil {
-			return fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(f.Seq), err)
-		}
-		start, _ := cmaf.StartTime(parts, init)
-		mf := &mkv.Fragment{
-			Tracks:   tracks,
-			Timecode: time.Duration(f.ProducerTime/1e6) * time.Millisecond,
-			PreTags: []mkv.Tag{
-				{Name: mkv.TagFragmentNumber, Value: fragments.FragmentNumber(f.Seq)},
-				{Name: mkv.TagServerTimestamp, Value: kvsSeconds(f.ServerTime)},
-				{Name: mkv.TagProducerTimestamp, Value: kvsSeconds(f.ProducerTime)},
-			},
-		}
-		for _, p := range parts {
-			for _, pt := range p.Tracks {
-				it := init.Track(pt.ID)
-				if it == nil {
-					continue
-				}
-				t := int64(pt.BaseTime)
-				for _, s := range pt.Samples {
-					pts := float64(t+int64(s.PTSOffset))/float64(it.TimeScale) - start
-					mf.Frames = append(mf.Frames, mkv.Frame{
-						Track: uint64(pt.ID),
-						Time:  time.Duration(math.Round(pts*1000)) * time.Millisecond,
-						Key:   !s.IsNonSyncSample,
-						Data:  s.Payload,
-					})
-					t += int64(s.Duration)
-				}
-			}
-		}
-		sortFramesByTime(mf.Frames)
-		evTags, err := mkvEventTags(st.Timeline(), f.ProducerTime, f.ProducerTime+max(f.Duration, 1))
-		if err != nil {
-			return err
-		}
-		mf.PreTags = append(mf.PreTags, evTags...)
-		if err := mkv.WriteFragment(w, mf); err != nil {
+		if err := mw.Write(w, seq, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// MKVWriter writes fragments of one store as self-contained MKV documents
+// (GetMediaForFragmentList, GetMedia), keeping the tracks of the last
+// init segment it read for the fragments that share it.
+type MKVWriter struct {
+	st       *fragments.Store
+	init     *cmaf.Init
+	initID   fragments.InitID
+	tracks   []mkv.Track
+	metadata int // metadata tags of the last fragment written
+}
+
+// NewMKVWriter returns a writer of st's fragments.
+func NewMKVWriter(st *fragments.Store) *MKVWriter { return &MKVWriter{st: st} }
+
+// Tracks returns the tracks of the last fragment written (none before the
+// first), for a document of error tags after it (mkv.WriteTagsDocument).
+func (m *MKVWriter) Tracks() []mkv.Track { return m.tracks }
+
+// Metadata returns how many metadata tags the last fragment written had.
+func (m *MKVWriter) Metadata() int { return m.metadata }
+
+// Write writes fragment seq as one MKV document with the KVS tags
+// AWS_KINESISVIDEO_FRAGMENT_NUMBER, AWS_KINESISVIDEO_SERVER_TIMESTAMP and
+// AWS_KINESISVIDEO_PRODUCER_TIMESTAMP (decimal seconds with milliseconds)
+// before its cluster, then the fragment's metadata (MetadataTags: the
+// producer's tags of its upload, as it sent them), then one mkv.TagEvent
+// tag per event of the stream's timeline that overlaps the fragment's
+// producer time span (see MaxMKVEvents); post are the tags after the
+// cluster (GetMedia's). The cluster timecode is the producer timestamp in
+// milliseconds. Nothing is written when an error is returned before the
+// document (a fragment not found, unreadable media).
+func (m *MKVWriter) Write(w io.Writer, seq uint64, post []mkv.Tag) error {
+	f, err := m.st.Read(seq)
+	if err != nil {
+		return err
+	}
+	if m.init == nil || m.initID != f.InitID {
+		b, err := m.st.Init(f.InitID)
+		if err != nil {
+			return err
+		}
+		init, err := cmaf.ParseInit(b)
+		if err != nil {
+			return fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s: %v", f.InitID, err)
+		}
+		tracks := make([]mkv.Track, 0, len(init.Tracks))
+		for _, it := range init.Tracks {
+			mt, err := mkvCodec(it)
+			if err != nil {
+				return err
+			}
+			tracks = append(tracks, mt)
+		}
+		m.init, m.initID, m.tracks = init, f.InitID, tracks
+	}
+	init := m.init
+	parts, err := cmaf.Demux(f.Media)
+	if err != nil {
+		return fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(f.Seq), err)
+	}
+	start, _ := cmaf.StartTime(parts, init)
+	mf := &mkv.Fragment{
+		Tracks:   m.tracks,
+		Timecode: time.Duration(f.ProducerTime/1e6) * time.Millisecond,
+		PreTags: []mkv.Tag{
+			{Name: mkv.TagFragmentNumber, Value: fragments.FragmentNumber(f.Seq)},
+			{Name: mkv.TagServerTimestamp, Value: kvsSeconds(f.ServerTime)},
+			{Name: mkv.TagProducerTimestamp, Value: kvsSeconds(f.ProducerTime)},
+		},
+		PostTags: post,
+	}
+	for _, p := range parts {
+		for _, pt := range p.Tracks {
+			it := init.Track(pt.ID)
+			if it == nil {
+				continue
+			}
+			t := int64(pt.BaseTime)
+			for _, s := range pt.Samples {
+				pts := float64(t+int64(s.PTSOffset))/float64(it.TimeScale) - start
+				mf.Frames = append(mf.Frames, mkv.Frame{
+					Track: uint64(pt.ID),
+					Time:  time.Duration(math.Round(pts*1000)) * time.Millisecond,
+					Key:   !s.IsNonSyncSample,
+					Data:  s.Payload,
+				})
+				t += int64(s.Duration)
+			}
+		}
+	}
+	sortFramesByTime(mf.Frames)
+	end := f.ProducerTime + max(f.Duration, 1)
+	meta, err := MetadataTags(m.st.Timeline(), f.Seq, f.ProducerTime, end)
+	if err != nil {
+		return err
+	}
+	mf.PreTags = append(mf.PreTags, meta...)
+	m.metadata = len(meta)
+	evTags, err := mkvEventTags(m.st.Timeline(), f.ProducerTime, end)
+	if err != nil {
+		return err
+	}
+	mf.PreTags = append(mf.PreTags, evTags...)
+	return mkv.WriteFragment(w, mf)
 }
 
 // sortFramesByTime orders frames of all tracks by time (stable, so each

@@ -1,6 +1,7 @@
 package kvsapi
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -13,8 +14,8 @@ import (
 )
 
 // API serves the Kinesis Video operations Eddy implements — the control
-// plane (restJson1, one POST path per operation) and the archived media
-// (ListFragments, GetMediaForFragmentList, GetClip) — and answers every
+// plane (restJson1, one POST path per operation), the archived media
+// (ListFragments, GetMediaForFragmentList, GetClip) and GetMedia — and answers every
 // other Kinesis Video operation with a typed error naming it.
 // GetHLSStreamingSessionURL is served by package hls with this package's
 // decoder, resolver and errors.
@@ -31,10 +32,16 @@ type API struct {
 	// Deadlines bound the writes of media answers (GetMediaForFragmentList,
 	// GetClip): a reader that stops reading is cut and counted.
 	Deadlines netlimit.Deadlines
+	// GetMediaSession caps a GetMedia session (0: DefaultGetMediaSession).
+	GetMediaSession time.Duration
 	// PutMedia serves POST /putMedia (nil: not served).
 	PutMedia *PutMedia
 
-	rv *Resolver
+	rv       *Resolver
+	getMedia mediaSessions
+	// stopping ends the long answers (GetMedia) at Shutdown.
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // Mount adds the routes to r.
@@ -46,6 +53,7 @@ func (a *API) Mount(r chi.Router) {
 		a.Logger = slog.Default()
 	}
 	a.rv = &Resolver{Videos: a.Videos}
+	a.stopping, a.stop = context.WithCancel(context.Background())
 	// Every route counts its operation (handle does it for its own).
 	post := func(path, op string, h http.HandlerFunc) { r.Post(path, a.Metrics.Instrument(op, h)) }
 	// Control plane.
@@ -66,6 +74,8 @@ func (a *API) Mount(r chi.Router) {
 	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
 	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
 	post("/getClip", "GetClip", a.getClip)
+	// Media.
+	post("/getMedia", "GetMedia", a.serveGetMedia)
 	if a.PutMedia != nil {
 		a.PutMedia.init() // its series show from the start
 		post("/putMedia", "PutMedia", a.putMedia)
@@ -76,6 +86,15 @@ func (a *API) Mount(r chi.Router) {
 				op.serve(w, r)
 			}
 		})
+	}
+}
+
+// Shutdown ends the sessions that would otherwise hold a server's
+// graceful shutdown until its grace period (GetMedia at the live edge);
+// register it with http.Server.RegisterOnShutdown.
+func (a *API) Shutdown() {
+	if a.stop != nil {
+		a.stop()
 	}
 }
 

@@ -41,6 +41,7 @@ const (
 	CodeInvalidMediaFrame    = "InvalidMediaFrameException"
 	CodeUnknownOperation     = "UnknownOperationException"
 	CodeInternal             = "InternalFailure"
+	CodeConnectionLimit      = "ConnectionLimitExceededException"
 )
 
 // The one table: the HTTP status of each error type (400 unless listed),

@@ -25,6 +25,7 @@ type Metrics struct {
 	media        *prometheus.CounterVec   // stream
 	metadata     *prometheus.CounterVec   // stream
 	label        func(string) string
+	getMedia     *getMediaMetrics
 }
 
 // NewMetrics registers the series with reg; label gives a stream's label
@@ -51,6 +52,7 @@ func NewMetrics(reg prometheus.Registerer, label func(name string) string) *Metr
 	if reg != nil {
 		reg.MustRegister(m.requests, m.latency, m.outBytes, m.outFragments, m.media, m.metadata)
 	}
+	m.getMedia = newGetMediaMetrics(reg)
 	return m
 }
 
