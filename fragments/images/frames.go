@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -133,19 +134,40 @@ func entryTime(e *fragments.IndexEntry, clock fragments.IndexTime) int64 {
 	return e.ProducerTime
 }
 
-// cover returns the entry whose span [time, time+duration) holds t (the
-// latest starting when spans overlap), or nil.
+// cover returns the entry that covers t, or nil: the latest starting at
+// or before t (at millisecond precision, as the wire carries times) whose
+// span [start, start+duration) holds t. A hole of at most seam between
+// one fragment's end and the next one's start counts as the earlier
+// fragment's: fragment durations are approximate when B-frames reorder
+// the first frames of a fragment, and such holes are not gaps in the
+// media.
 func cover(entries []fragments.IndexEntry, clock fragments.IndexTime, t int64) *fragments.IndexEntry {
 	var best *fragments.IndexEntry
+	next := int64(math.MaxInt64) // the earliest start after t
 	for i := range entries {
 		e := &entries[i]
 		start := entryTime(e, clock)
-		if start <= t && t < start+max(e.Duration, 1) && (best == nil || start >= entryTime(best, clock)) {
+		if start-start%1e6 > t {
+			next = min(next, start)
+			continue
+		}
+		if best == nil || start >= entryTime(best, clock) {
 			best = e
 		}
 	}
-	return best
+	if best == nil {
+		return nil
+	}
+	end := entryTime(best, clock) + max(best.Duration, 1)
+	if t < end || (t < next && next-end <= int64(seam)) {
+		return best
+	}
+	return nil
 }
+
+// seam is the largest hole between consecutive fragments that is not a
+// gap (see cover).
+const seam = 500 * time.Millisecond
 
 // A job is one decode: the fragments of one GOP from its keyframe
 // fragment up to the last fragment a time falls in, and the times.

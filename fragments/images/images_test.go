@@ -24,9 +24,8 @@ import (
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
-// The colour clip: 25 fps, frame k a solid colour that names k mod 64
-// (see imagestest-style levels below), a keyframe every 12 frames, with
-// B-frames so that decode and presentation order differ.
+// The colour clip (mediatest.ColourSource) at 25 fps, a keyframe every 12
+// frames, with B-frames so that decode and presentation order differ.
 const (
 	fps = 25
 	gop = 12
@@ -34,12 +33,11 @@ const (
 
 var t0 = time.Unix(1_750_000_000, 0)
 
-// colourClip makes seconds of the clip with ffmpeg as fragmented MP4
-// (no edit list), cut on keyframes, or also every cut seconds when cut>0
-// (fragments that do not start on a keyframe).
+// colourClip makes seconds of mediatest's colour clip with ffmpeg as
+// fragmented MP4 (no edit list), cut on keyframes, or also every cut
+// seconds when cut>0 (fragments that do not start on a keyframe).
 func colourClip(t *testing.T, w, h int, seconds float64, cut float64) []byte {
-	return clip(t, fmt.Sprintf("color=c=black:s=%dx%d:r=%d:d=%g,format=gbrp,geq=r='%s':g='%s':b='%s'", w, h, fps, seconds,
-		level("N"), level("floor(N/4)"), level("floor(N/16)")), cut)
+	return clip(t, mediatest.ColourSource(w, h, fps, seconds), cut)
 }
 
 // clip encodes the lavfi source src as colourClip does.
@@ -59,14 +57,6 @@ func clip(t *testing.T, src string, cut float64) []byte {
 		t.Fatalf("ffmpeg: %v", err)
 	}
 	return out
-}
-
-// level is the geq expression of one channel: 4 levels of x mod 4.
-func level(x string) string { return fmt.Sprintf("mod(%s\\,4)*80+15", x) }
-
-// frameColour is the colour of frame k.
-func frameColour(k int) [3]int {
-	return [3]int{(k%4)*80 + 15, (k/4%4)*80 + 15, (k/16%4)*80 + 15}
 }
 
 // storeClip splits the fMP4 into its init segment and moof+mdat
@@ -138,32 +128,6 @@ func newStore(t *testing.T) *fragments.Store {
 	return st
 }
 
-// averageColour is the mean RGB of the image's centre.
-func averageColour(img image.Image) [3]int {
-	b := img.Bounds()
-	var sum [3]int64
-	var n int64
-	for y := b.Min.Y + b.Dy()/4; y < b.Max.Y-b.Dy()/4; y++ {
-		for x := b.Min.X + b.Dx()/4; x < b.Max.X-b.Dx()/4; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			sum[0] += int64(r >> 8)
-			sum[1] += int64(g >> 8)
-			sum[2] += int64(bl >> 8)
-			n++
-		}
-	}
-	return [3]int{int(sum[0] / n), int(sum[1] / n), int(sum[2] / n)}
-}
-
-func near(a, b [3]int, tol int) bool {
-	for i := range a {
-		if d := a[i] - b[i]; d > tol || d < -tol {
-			return false
-		}
-	}
-	return true
-}
-
 func decodeImage(t *testing.T, format string, b []byte) image.Image {
 	t.Helper()
 	var img image.Image
@@ -222,7 +186,7 @@ func TestFramesContent(t *testing.T) {
 					if img.Bounds().Dx() != 160 || img.Bounds().Dy() != 120 {
 						t.Errorf("frame %d: %v, want the source size 160x120", ks[i], img.Bounds())
 					}
-					if got, want := averageColour(img), frameColour(ks[i]); !near(got, want, 12) {
+					if got, want := mediatest.AverageColour(img), mediatest.FrameColour(ks[i]); !mediatest.ColourNear(got, want, mediatest.ColourTolerance) {
 						t.Errorf("%s at frame %d's time: colour %v, want %v (frame %d)", format, ks[i], got, want, ks[i])
 					}
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/media/netlimit"
 )
 
@@ -31,6 +32,9 @@ type API struct {
 	// Deadlines bound the writes of media answers (GetMediaForFragmentList,
 	// GetClip): a reader that stops reading is cut and counted.
 	Deadlines netlimit.Deadlines
+	// Images decodes the images of GetImages (nil, or without ffmpeg:
+	// GetImages answers what to install).
+	Images *images.Service
 
 	rv *Resolver
 }
@@ -64,6 +68,7 @@ func (a *API) Mount(r chi.Router) {
 	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
 	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
 	post("/getClip", "GetClip", a.getClip)
+	r.Post("/getImages", handle(a, "GetImages", a.getImages))
 	for _, op := range unimplemented {
 		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {

@@ -32,7 +32,6 @@ const (
 var unimplemented = []notBuilt{
 	{"/putMedia", "PutMedia", "Publish over RTSP (rtsp://HOST:8554/{stream}) or WHIP."},
 	{"/getMedia", "GetMedia", "Use GetMediaForFragmentList, HLS, or RTSP/WHEP for live media."},
-	{"/getImages", "GetImages", ""},
 	{"/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL", useHLS},
 	{"/describeImageGenerationConfiguration", "DescribeImageGenerationConfiguration", ""},
 	{"/updateImageGenerationConfiguration", "UpdateImageGenerationConfiguration", ""},
