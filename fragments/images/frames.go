@@ -88,11 +88,11 @@ func (s *Service) Frames(ctx context.Context, st *fragments.Store, clock fragmen
 		return fail(err)
 	}
 	var wg sync.WaitGroup
-	for _, j := range jobs {
+	for _, b := range s.batches(jobs, res) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.run(ctx, j, spec, res)
+			s.run(ctx, b, spec, res)
 		}()
 	}
 	wg.Wait()
@@ -178,6 +178,12 @@ type job struct {
 	want  []want
 	src   *cmaf.Init
 	err   error // set when the GOP cannot be decoded at all
+
+	// Set by prepare: the GOP's video frames (decode order), the distinct
+	// presentation ranks to decode, and each want's rank.
+	frames []frame
+	ranks  []int
+	rankOf []int
 }
 
 // want is one requested time of a job and its result index.
