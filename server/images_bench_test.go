@@ -30,7 +30,7 @@ func store720p(b *testing.B, e *servertest.Env, name string, t0 time.Time, span 
 	mediatest.RequireTool(b, "ffmpeg")
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=20",
 		"-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-		"-use_editlist", "0", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1").Output()
+		"-use_editlist", "0", "-movflags", "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets", "-f", "mp4", "pipe:1").Output()
 	if err != nil {
 		b.Fatal(err)
 	}

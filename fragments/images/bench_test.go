@@ -3,7 +3,9 @@ package images
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os/exec"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -13,46 +15,61 @@ import (
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
-// benchGOP is one 2 s GOP of 1280x720 25 fps H.264 (ffmpeg's testsrc2,
-// x264 veryfast with its B-frames) as a job, and the presentation rank of
-// its middle frame.
-func benchGOP(b *testing.B) (*job, int) {
+// benchGOPs are n 2 s GOPs of 1280x720 25 fps H.264 (ffmpeg's testsrc2,
+// x264 veryfast with its B-frames), one job each, each wanting the frame
+// of presentation rank 25 (the middle one).
+func benchGOPs(b *testing.B, n int) []*job {
 	b.Helper()
 	mediatest.RequireTool(b, "ffmpeg")
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=2",
-		"-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-pix_fmt", "yuv420p", "-use_editlist", "0",
-		"-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-f", "mp4", "pipe:1").Output()
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=s=1280x720:r=25:d=%d", 2*n),
+		"-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-use_editlist", "0",
+		"-movflags", "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets", "-f", "mp4", "pipe:1").Output()
 	if err != nil {
 		b.Fatal(err)
 	}
-	j := &job{clock: fragments.IndexProducerTime}
+	var initB []byte
+	var frags []*fragments.Fragment
 	for p := out; len(p) >= 8; {
-		n := int(binary.BigEndian.Uint32(p))
+		size := int(binary.BigEndian.Uint32(p))
 		switch string(p[4:8]) {
 		case "moof":
-			j.frags = append(j.frags, &fragments.Fragment{Media: p[:n]})
+			frags = append(frags, &fragments.Fragment{Media: p[:size]})
 		case "mdat":
-			f := j.frags[len(j.frags)-1]
-			f.Media = out[len(out)-len(p)-len(f.Media) : len(out)-len(p)+n]
+			f := frags[len(frags)-1]
+			f.Media = out[len(out)-len(p)-len(f.Media) : len(out)-len(p)+size]
 		default:
-			j.init = append(j.init, p[:n]...)
+			initB = append(initB, p[:size]...)
 		}
-		p = p[n:]
+		p = p[size:]
 	}
-	if j.src, err = cmaf.ParseInit(j.init); err != nil {
+	src, err := cmaf.ParseInit(initB)
+	if err != nil {
 		b.Fatal(err)
 	}
-	j.frags = j.frags[:1]
-	if j.frames, err = j.videoFrames(j.clock); err != nil {
-		b.Fatal(err)
+	var jobs []*job
+	for _, f := range frags[:n] {
+		j := &job{clock: fragments.IndexProducerTime, init: initB, src: src, frags: []*fragments.Fragment{f}}
+		if j.frames, err = j.videoFrames(j.clock); err != nil {
+			b.Fatal(err)
+		}
+		// The frame of presentation rank 25: the 26th smallest time.
+		ts := make([]int64, len(j.frames))
+		for i, fr := range j.frames {
+			ts[i] = fr.t
+		}
+		slices.Sort(ts)
+		j.want = []want{{t: ts[25]}}
+		if j.ranks, j.rankOf = j.selection(j.frames); j.ranks[0] != 25 {
+			b.Fatalf("rank %d", j.ranks[0])
+		}
+		jobs = append(jobs, j)
 	}
-	j.ranks = []int{25}
-	return j, 25
+	return jobs
 }
 
-// runCPU runs fn b.N times and reports the CPU time of this process and
-// of its children (the ffmpeg processes) per op.
-func runCPU(b *testing.B, fn func()) {
+// runCPU runs fn, which decodes gops GOPs, b.N times and reports the CPU
+// time of this process and of its children (the ffmpeg processes) per GOP.
+func runCPU(b *testing.B, gops int, fn func()) {
 	cpu := func() time.Duration {
 		var self, kids syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
@@ -66,23 +83,29 @@ func runCPU(b *testing.B, fn func()) {
 		fn()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpu()-before)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(cpu()-before)/float64(time.Millisecond)/float64(b.N*gops), "cpu-ms/GOP")
 }
 
-// BenchmarkDecodeGOP decodes one 720p GOP with an ffmpeg process, as
-// Frames does, up to its middle frame, into one JPEG of it per op; with
-// BenchmarkDecodeGOPCgo (-tags ffmpegcgo) it measures processes against
-// libavcodec in the server process on the same input.
+// BenchmarkDecodeGOP decodes 720p GOPs with ffmpeg processes, as Frames
+// does, each up to its middle frame and into one JPEG of it: one GOP per
+// process, and 8 consecutive GOPs in one process (cpu-ms/op is per GOP).
+// With BenchmarkDecodeGOPCgo (-tags ffmpegcgo) it measures processes
+// against libavcodec in the server process on the same input.
 func BenchmarkDecodeGOP(b *testing.B) {
-	j, _ := benchGOP(b)
 	s := New(Options{Workers: 1})
 	if err := s.Available(); err != nil {
 		b.Fatal(err)
 	}
-	runCPU(b, func() {
-		imgs, err := s.decode(context.Background(), []*job{j}, Spec{Format: "JPEG"})
-		if err != nil || len(imgs) != 1 || len(imgs[0]) != 1 {
-			b.Fatal(err)
-		}
-	})
+	for _, n := range []int{1, 8} {
+		b.Run(fmt.Sprintf("gops-per-process=%d", n), func(b *testing.B) {
+			jobs := benchGOPs(b, n)
+			runCPU(b, n, func() {
+				imgs, err := s.decode(context.Background(), jobs, Spec{Format: "JPEG"})
+				if err != nil || len(imgs) != n {
+					b.Fatal(err)
+				}
+			})
+			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N*n), "ms/GOP")
+		})
+	}
 }

@@ -123,28 +123,22 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 	ctx, cancel := context.WithTimeout(ctx, decodeTimeout*time.Duration(len(batch)))
 	defer cancel()
 
-	size := len(batch[0].init)
-	var ranks []int // presentation ranks in the whole input
-	offset := 0
+	in := append([]byte(nil), batch[0].init...)
+	var pts []int64 // of the wanted frames, ascending (jobs follow each other)
+	shift := ptsShift(batch)
 	for _, j := range batch {
-		for _, f := range j.frags {
-			size += len(f.Media)
+		m, err := j.media(shift)
+		if err != nil {
+			return nil, err
 		}
+		in = append(in, m...)
 		for _, r := range j.ranks {
-			ranks = append(ranks, offset+r)
-		}
-		offset += len(j.frames)
-	}
-	in := make([]byte, 0, size)
-	in = append(in, batch[0].init...)
-	for _, j := range batch {
-		for _, f := range j.frags {
-			in = append(in, f.Media...)
+			pts = append(pts, j.ptsOfRank[r]+int64(shift))
 		}
 	}
 	var out bytes.Buffer
 	errBuf := &tailBuffer{max: 600}
-	cmd := exec.CommandContext(ctx, s.ffmpeg, ffmpegArgs(ranks, spec)...)
+	cmd := exec.CommandContext(ctx, s.ffmpeg, ffmpegArgs(pts, spec)...)
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.Stdout = &out
 	cmd.Stderr = errBuf
@@ -169,8 +163,8 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 		split = splitPNG
 	}
 	images, err := split(out.Bytes())
-	if err != nil || len(images) != len(ranks) {
-		return nil, fmt.Errorf("%w: ffmpeg made %d of %d images (%v): %s", ErrMediaError, len(images), len(ranks), err, strings.TrimSpace(errBuf.String()))
+	if err != nil || len(images) != len(pts) {
+		return nil, fmt.Errorf("%w: ffmpeg made %d of %d images (%v): %s", ErrMediaError, len(images), len(pts), err, strings.TrimSpace(errBuf.String()))
 	}
 	per := make([][][]byte, len(batch))
 	for i, j := range batch {
@@ -179,18 +173,19 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 	return per, nil
 }
 
-// ffmpegArgs is the command line: read fragmented MP4 from stdin, keep
-// every frame of the first video track (no frame-rate conversion), select
-// the frames of the given presentation ranks, scale, and write them as
-// one image after another to stdout.
-func ffmpegArgs(ranks []int, spec Spec) []string {
+// ffmpegArgs is the command line: read fragmented MP4 from stdin with
+// its timestamps as stored (-copyts), decode the first video track on one
+// thread (the pool runs processes in parallel), keep the frames whose PTS
+// (in the track's timescale) is one of pts, scale them, and write them as
+// one image after another to stdout, stopping after the last.
+func ffmpegArgs(pts []int64, spec Spec) []string {
 	var sel strings.Builder
 	sel.WriteString("select='")
-	for i, r := range ranks {
+	for i, p := range pts {
 		if i > 0 {
 			sel.WriteByte('+')
 		}
-		fmt.Fprintf(&sel, "eq(n,%d)", r)
+		fmt.Fprintf(&sel, "eq(pts,%d)", p)
 	}
 	sel.WriteString("'")
 	if sc := scaleFilter(spec); sc != "" {
@@ -198,12 +193,14 @@ func ffmpegArgs(ranks []int, spec Spec) []string {
 	}
 	args := []string{
 		"-hide_banner", "-nostats", "-loglevel", "error",
-		"-threads", "1", "-f", "mp4", "-i", "pipe:0",
+		"-threads", "1", "-f", "mp4", "-i", "pipe:0", "-copyts",
 		"-map", "0:v:0", "-an", "-sn", "-dn",
 		"-vf", sel.String(),
 		"-fps_mode", "passthrough",
-		// Stop after the last image: the rest of the GOP is not decoded.
-		"-frames:v", strconv.Itoa(len(ranks)),
+		// The encoder keeps the stream's timescale: frames of GOPs fed
+		// with gaps between them must not collide on a coarser one.
+		"-enc_time_base:v", "-1",
+		"-frames:v", strconv.Itoa(len(pts)),
 		"-f", "image2pipe",
 	}
 	if spec.Format == "PNG" {
