@@ -24,6 +24,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/fragments/recorder"
 	"github.com/eddy-video/eddy/hls"
@@ -61,6 +62,7 @@ type Server struct {
 	cert     *certificate // nil without TLS
 	labels   *streamLabels
 	cuts     *readerCuts
+	images   *images.Service // GetImages and thumbnails (ffmpeg processes)
 	ready    atomic.Bool
 	serveErr chan error
 	close    sync.Once
@@ -200,8 +202,15 @@ func (s *Server) Initialize() error {
 		kvsGuard = &kvsapi.Guard{Verifier: s.auth.Verifier, Account: c.AccountID, OnFailure: s.auth.FailureHook("kinesisvideo")}
 	}
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
+	// Images (GetImages, thumbnails) are decoded by ffmpeg processes;
+	// without ffmpeg the server runs and they answer what to install.
+	s.images = images.New(images.Options{Logger: s.Logger, Registerer: reg})
+	if err := s.images.Available(); err != nil {
+		s.Logger.Warn("images unavailable", "err", err)
+	}
 	kvsAPI := &kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
 		GetMediaSession: time.Duration(c.Limits.GetMediaSession),
+		Images:          s.images,
 		Endpoint:        func(r *http.Request) string { return scheme + "://" + r.Host },
 		// PutMedia: producers' Matroska uploads, published and recorded.
 		PutMedia: &kvsapi.PutMedia{Registry: s.registry, Registerer: reg},

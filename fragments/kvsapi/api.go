@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/media/netlimit"
 )
 
@@ -36,6 +37,9 @@ type API struct {
 	GetMediaSession time.Duration
 	// PutMedia serves POST /putMedia (nil: not served).
 	PutMedia *PutMedia
+	// Images decodes the images of GetImages (nil, or without ffmpeg:
+	// GetImages answers what to install).
+	Images *images.Service
 
 	rv       *Resolver
 	getMedia mediaSessions
@@ -80,6 +84,7 @@ func (a *API) Mount(r chi.Router) {
 		a.PutMedia.init() // its series show from the start
 		post("/putMedia", "PutMedia", a.putMedia)
 	}
+	r.Post("/getImages", handle(a, "GetImages", a.getImages))
 	for _, op := range unimplemented {
 		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {

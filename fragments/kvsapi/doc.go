@@ -1,7 +1,8 @@
 // Package kvsapi is the Kinesis Video Streams API layer: the restJson1
 // operations of the control plane (CreateStream, DescribeStream, tags, ...)
 // and of the archived media (ListFragments, GetMediaForFragmentList,
-// GetClip), and GetMedia's live MKV stream, over the fragment store.
+// GetClip, GetImages with package images), and GetMedia's live MKV stream, over
+// the fragment store.
 //
 // It owns what every Kinesis Video operation shares, written once: the
 // request decoder (Decode), the stream name/ARN resolver (Resolver), the

@@ -30,7 +30,6 @@ const (
 // kinesis-video-signaling, kinesis-video-webrtc-storage) that Eddy does not
 // serve, by their restJson1 paths.
 var unimplemented = []notBuilt{
-	{"/getImages", "GetImages", ""},
 	{"/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL", useHLS},
 	{"/describeImageGenerationConfiguration", "DescribeImageGenerationConfiguration", ""},
 	{"/updateImageGenerationConfiguration", "UpdateImageGenerationConfiguration", ""},

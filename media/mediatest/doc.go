@@ -8,6 +8,8 @@
 //     AV1 files under testdata/ (ivf.go);
 //   - ffprobe and ffmpeg wrappers (ffmpeg.go), and RequireTool/Missing:
 //     a missing tool fails the test when CI is set and skips it otherwise;
+//   - the colour clip of the image tests, whose every frame is a solid
+//     colour naming it, and colour checks of decoded images (colour.go);
 //   - small checks and waits (CheckTracks, ReserveSuffix, WaitFor, Logger).
 //
 // It is imported by tests only, and must not know the servers, stores or

@@ -1,0 +1,10 @@
+// Package images decodes still images (JPEG or PNG) of a video stream's
+// stored frames, for the Kinesis Video GetImages operation and the UI's
+// thumbnails. Each image is the frame nearest its time, decoded from its
+// GOP's keyframe forward by an ffmpeg process fed the GOP's fragments as
+// fragmented MP4 (init segment, then moof+mdat); a bounded pool of such
+// processes serves every caller.
+//
+// It knows the fragment store and FFmpeg's command line; it must not know
+// HTTP, the Kinesis Video wire format, or the UI.
+package images
