@@ -163,6 +163,9 @@ func (p *Producer) connection(ctx context.Context, buf *buffer, s *session) (boo
 	if err != nil {
 		return false, err
 	}
+	// One TCP connection per session: it lasts up to MaxConnectionAge
+	// anyway, and no idle full-duplex connection is reused.
+	req.Close = true
 	if strings.HasPrefix(p.Stream, "arn:") {
 		req.Header.Set("x-amzn-stream-arn", p.Stream)
 	} else {

@@ -88,6 +88,8 @@ type Producer struct {
 	MaxConnectionAge       time.Duration
 	AckTimeout             time.Duration
 	MinBackoff, MaxBackoff time.Duration
+
+	pace pacer // nil: realTime (the package's tests read files faster)
 }
 
 // ClusterSent describes a cluster written to a connection.
@@ -118,7 +120,11 @@ func (p *Producer) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	src, err := openSource(p.Source, p.Loop, time.Now(), p.Logger)
+	pace := p.pace
+	if pace == nil {
+		pace = realTime
+	}
+	src, err := openSource(p.Source, p.Loop, time.Now(), pace, p.Logger)
 	if err != nil {
 		return err
 	}

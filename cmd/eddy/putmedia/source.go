@@ -45,7 +45,7 @@ var errNewTracks = errors.New("putmedia: the source's tracks changed")
 // openSource opens a file (MP4 or Matroska, told apart by their first
 // bytes) or an rtsp:// or rtsps:// URL. Files are read in real time, as
 // a camera sends, from start.
-func openSource(src string, loop bool, start time.Time, log *slog.Logger) (source, error) {
+func openSource(src string, loop bool, start time.Time, pace pacer, log *slog.Logger) (source, error) {
 	if strings.HasPrefix(src, "rtsp://") || strings.HasPrefix(src, "rtsps://") {
 		return openRTSP(src, log)
 	}
@@ -60,13 +60,17 @@ func openSource(src string, loop bool, start time.Time, log *slog.Logger) (sourc
 		return nil, fmt.Errorf("putmedia: source %s: %w", src, err)
 	}
 	if magic == [4]byte{0x1A, 0x45, 0xDF, 0xA3} { // EBML header
-		return openMKV(src, loop, start)
+		return openMKV(src, loop, start, pace)
 	}
-	return openMP4(src, loop, start, log)
+	return openMP4(src, loop, start, pace, log)
 }
 
-// pace waits until at (real time), or ctx ends.
-func pace(ctx context.Context, at time.Time) error {
+// pacer waits until a frame's time comes (a file is sent as a camera
+// would), or ctx ends.
+type pacer func(ctx context.Context, at time.Time) error
+
+// realTime is the pacer of files: it waits until at.
+func realTime(ctx context.Context, at time.Time) error {
 	d := time.Until(at)
 	if d <= 0 {
 		return ctx.Err()
@@ -91,10 +95,11 @@ type mp4Source struct {
 	span    time.Duration
 	loop    bool
 	start   time.Time
+	pace    pacer
 	pass, i int
 }
 
-func openMP4(path string, loop bool, start time.Time, log *slog.Logger) (*mp4Source, error) {
+func openMP4(path string, loop bool, start time.Time, pace pacer, log *slog.Logger) (*mp4Source, error) {
 	fp := &rtspclient.FilePublisher{File: path}
 	if err := fp.Load(); err != nil {
 		return nil, fmt.Errorf("putmedia: source: %w", err)
@@ -103,7 +108,7 @@ func openMP4(path string, loop bool, start time.Time, log *slog.Logger) (*mp4Sou
 	if err != nil {
 		return nil, fmt.Errorf("putmedia: source %s: %w", path, err)
 	}
-	s := &mp4Source{samples: fp.Samples(), index: map[*description.Media]int{}, span: fp.Span(), loop: loop, start: start}
+	s := &mp4Source{samples: fp.Samples(), index: map[*description.Media]int{}, span: fp.Span(), loop: loop, start: start, pace: pace}
 	tracks := rtpcodec.TracksOf(its)
 	for i, it := range its {
 		s.index[it.Media] = i
@@ -138,7 +143,7 @@ func (s *mp4Source) next(ctx context.Context) (frame, error) {
 			continue
 		}
 		offset := time.Duration(s.pass) * s.span
-		if err := pace(ctx, s.start.Add(offset+smp.DTS)); err != nil {
+		if err := s.pace(ctx, s.start.Add(offset+smp.DTS)); err != nil {
 			return frame{}, err
 		}
 		return frame{track: ti, at: s.start.Add(offset + smp.PTS), key: smp.Key, data: blockData(s.video[ti], smp.Data)}, nil
@@ -163,10 +168,11 @@ type mkvSource struct {
 	last    time.Duration // latest presentation time of this pass, from first
 	gap     time.Duration // a frame's duration, to space passes
 	paced   time.Duration
+	pace    pacer
 }
 
-func openMKV(path string, loop bool, start time.Time) (*mkvSource, error) {
-	s := &mkvSource{path: path, loop: loop, start: start}
+func openMKV(path string, loop bool, start time.Time, pace pacer) (*mkvSource, error) {
+	s := &mkvSource{path: path, loop: loop, start: start, pace: pace}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -233,7 +239,7 @@ func (s *mkvSource) next(ctx context.Context) (frame, error) {
 	s.last = max(s.last, rel)
 	// Pace by the latest presentation time so far (B-frames go back).
 	s.paced = max(s.paced, s.offset+rel)
-	if err := pace(ctx, s.start.Add(s.paced)); err != nil {
+	if err := s.pace(ctx, s.start.Add(s.paced)); err != nil {
 		return frame{}, err
 	}
 	return frame{track: s.numbers[fr.Track], at: s.start.Add(s.offset + rel), key: fr.Key, data: fr.Data}, nil
