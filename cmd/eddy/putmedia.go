@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,7 @@ func putMedia(args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this much media time (0: the file, or forever with -loop or a camera)")
 	unknown := fs.Bool("unknown-size", false, "send Clusters of unknown size, as the KVS producer SDKs do")
 	quiet := fs.Bool("quiet", false, "print only PERSISTED and ERROR acks")
+	asJSON := fs.Bool("json", false, "print each ack as the server sent it, a JSON object per line")
 	fs.Var(&tags, "tag", "NAME=VALUE metadata on every fragment (repeat)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), `usage: eddy putmedia [flags] SOURCE STREAM
@@ -77,9 +79,15 @@ func putMedia(args []string) error {
 		Region: f.region, HTTPClient: &http.Client{Transport: tr},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 		OnAck: func(a putmedia.Ack) {
-			if !*quiet || a.EventType == putmedia.EventPersisted || a.EventType == putmedia.EventError {
-				fmt.Println(a.String())
+			if *quiet && a.EventType != putmedia.EventPersisted && a.EventType != putmedia.EventError {
+				return
 			}
+			if *asJSON {
+				b, _ := json.Marshal(a)
+				fmt.Println(string(b))
+				return
+			}
+			fmt.Println(a.String())
 		},
 	}
 	if !f.anonymous {
