@@ -45,6 +45,12 @@ type AccessUnit struct {
 	NTP     time.Time
 	Arrival time.Time
 	Payload [][]byte
+	// FragmentEnd, set by a publisher that cuts its own fragments (PutMedia: one per MKV Cluster), marks
+	// the last unit of a fragment: the recorder cuts the fragment right after it (not waiting for the next
+	// unit) and, when Stored is set, calls it once with the stored fragment's sequence number, or with
+	// the error that kept the fragment from being stored.
+	FragmentEnd bool
+	Stored      func(seq uint64, err error)
 }
 
 // Errors a Reader returns.
@@ -70,6 +76,11 @@ type Hub struct {
 	// Protocol is what the publisher speaks ("rtsp", "whip", ...; see
 	// Registry.PublishFrom), for the publication's series.
 	Protocol string
+	// CutsFragments is set for a publisher that cuts its own fragments
+	// (Registry.PublishCutting): it marks the last unit of each one with
+	// AccessUnit.FragmentEnd, and a recorder cuts there only, never at the
+	// keyframes inside.
+	CutsFragments bool
 
 	mu      sync.Mutex
 	readers map[*Reader]struct{}
@@ -144,7 +155,16 @@ func (h *Hub) deliverLocked(r *Reader, au *AccessUnit) {
 }
 
 // NewReader returns a reader positioned at the last keyframe.
-func (h *Hub) NewReader() (*Reader, error) {
+func (h *Hub) NewReader() (*Reader, error) { return h.newReader(false) }
+
+// NewFirstReader is NewReader for a reader attached before the first
+// unit is published (in OnPublish) that must see every unit, not only
+// those from the first keyframe: the recorder, which answers every
+// FragmentEnd mark (AccessUnit.Stored), even one it could not record.
+// Once units were published it is NewReader.
+func (h *Hub) NewFirstReader() (*Reader, error) { return h.newReader(true) }
+
+func (h *Hub) newReader(first bool) (*Reader, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -162,7 +182,7 @@ func (h *Hub) NewReader() (*Reader, error) {
 			}
 			r.backlog = len(h.gop)
 		} else {
-			r.waiting = true
+			r.waiting = !first || h.units.Load() > 0
 		}
 	}
 	h.readers[r] = struct{}{}

@@ -130,10 +130,21 @@ func (r *Registry) PublishFrom(protocol, name string, tracks []Track) (*Hub, err
 // it is refused (retry, when set, reports that it did: an RTSP takeover of
 // a stale ANNOUNCE), then tries once more; only the last refusal counts.
 func (r *Registry) PublishRetry(protocol, name string, tracks []Track, retry func(error) bool) (*Hub, error) {
+	return r.publishCounted(protocol, name, tracks, retry, false)
+}
+
+// PublishCutting is PublishFrom for a publisher that cuts its own
+// fragments (Hub.CutsFragments): it marks the last unit of each with
+// AccessUnit.FragmentEnd, and the hub says so before OnPublish runs.
+func (r *Registry) PublishCutting(protocol, name string, tracks []Track) (*Hub, error) {
+	return r.publishCounted(protocol, name, tracks, nil, true)
+}
+
+func (r *Registry) publishCounted(protocol, name string, tracks []Track, retry func(error) bool, cuts bool) (*Hub, error) {
 	r.initMetrics()
-	h, err := r.publish(protocol, name, tracks)
+	h, err := r.publish(protocol, name, tracks, cuts)
 	if err != nil && retry != nil && retry(err) {
-		h, err = r.publish(protocol, name, tracks)
+		h, err = r.publish(protocol, name, tracks, cuts)
 	}
 	if err != nil {
 		r.metrics.refused.WithLabelValues(protocol, refusedReason(err)).Inc()
@@ -141,7 +152,7 @@ func (r *Registry) PublishRetry(protocol, name string, tracks []Track, retry fun
 	return h, err
 }
 
-func (r *Registry) publish(protocol, name string, tracks []Track) (*Hub, error) {
+func (r *Registry) publish(protocol, name string, tracks []Track, cuts bool) (*Hub, error) {
 	if err := r.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -171,7 +182,7 @@ func (r *Registry) publish(protocol, name string, tracks []Track) (*Hub, error) 
 		}
 	}
 
-	h := &Hub{Tracks: tracks, QueueSize: r.QueueSize, Protocol: protocol}
+	h := &Hub{Tracks: tracks, QueueSize: r.QueueSize, Protocol: protocol, CutsFragments: cuts}
 	r.mu.Lock()
 	if r.closed {
 		delete(r.pubs, name)

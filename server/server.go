@@ -201,7 +201,10 @@ func (s *Server) Initialize() error {
 	}
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
 	(&kvsapi.API{Videos: s.videos, Logger: s.Logger, Now: s.Clock, Guard: kvsGuard, Metrics: kvsMetrics, Deadlines: s.cuts.deadlines("kvs"),
-		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host }}).Mount(r)
+		Endpoint: func(r *http.Request) string { return scheme + "://" + r.Host },
+		// PutMedia: producers' Matroska uploads, published and recorded.
+		PutMedia: &kvsapi.PutMedia{Registry: s.registry, Registerer: reg},
+	}).Mount(r)
 	hlsKey, err := atomicfile.LoadOrCreateKey(filepath.Join(c.Data, "hls.key")) // session URLs survive restarts
 	if err != nil {
 		s.closeMedia()

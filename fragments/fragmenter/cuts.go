@@ -84,6 +84,10 @@ func (fr *Fragmenter) limitTicks(cutter *fragTrack) int64 {
 // at a keyframe, or when the fragment reached its longest duration or
 // would pass its largest size.
 func (fr *Fragmenter) cutRules(ft *fragTrack, s *heldSample, jump bool) error {
+	if fr.PublisherCuts {
+		fr.nextDisc = fr.nextDisc || jump
+		return nil
+	}
 	if p := ft.pending; p != nil && len(ft.samples) > 0 && s.dts-fr.startDTS > fr.limitTicks(ft) {
 		fr.durationCut(ft, p)
 		if err := fr.cutBefore(ft, p); err != nil {
@@ -124,7 +128,7 @@ func (fr *Fragmenter) cutBefore(cutter *fragTrack, p *heldSample) error {
 // held-back sample, or, when that one is alone in it, the new unit is
 // dropped (false).
 func (fr *Fragmenter) fitsBeside(ft, cutter *fragTrack) (bool, error) {
-	if !fr.open || fr.size()+ft.heldBytes()+cutter.heldBytes() <= fr.maxBytes {
+	if fr.PublisherCuts || !fr.open || fr.size()+ft.heldBytes()+cutter.heldBytes() <= fr.maxBytes {
 		return true, nil
 	}
 	if c := cutter.pending; c != nil && len(cutter.samples) > 0 {

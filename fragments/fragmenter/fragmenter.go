@@ -71,6 +71,13 @@ type Fragmenter struct {
 	// OnEvent, when set, is told of each timestamp jump, size cut and
 	// dropped unit (for the recorder's counters).
 	OnEvent func(Event)
+	// PublisherCuts makes the publisher's marks the only cuts
+	// (media.Hub.CutsFragments): a fragment ends right after a unit marked
+	// FragmentEnd, its held-back samples getting their track's last
+	// duration, and never at a keyframe, a size or a duration. The
+	// publisher keeps its fragments within the store's limits; one that
+	// is not is refused by the store whole. Timestamps are still guarded.
+	PublisherCuts bool
 
 	maxBytes int
 	tracks   []*fragTrack
@@ -406,6 +413,16 @@ func (ft *fragTrack) payload(au *media.AccessUnit) ([]byte, error) {
 
 // Push adds one access unit; completed fragments go to Emit.
 func (fr *Fragmenter) Push(au *media.AccessUnit) error {
+	if err := fr.push(au); err != nil {
+		return err
+	}
+	if fr.PublisherCuts && au.FragmentEnd {
+		return fr.Flush() // the fragment ends with au, whatever became of au itself
+	}
+	return nil
+}
+
+func (fr *Fragmenter) push(au *media.AccessUnit) error {
 	ft := fr.byHub[au.Track]
 	if ft == nil {
 		return nil
@@ -622,8 +639,9 @@ func (fr *Fragmenter) cut(cutter *fragTrack, end int64) error {
 	return fr.emit(cutter, end)
 }
 
-// Flush ends the publication: held-back samples get their track's last
-// (or nominal) duration and the open fragment is emitted.
+// Flush ends the publication (or, with PublisherCuts, the fragment):
+// held-back samples get their track's last (or nominal) duration and the
+// open fragment is emitted.
 func (fr *Fragmenter) Flush() error {
 	if !fr.open {
 		return nil

@@ -31,6 +31,8 @@ type API struct {
 	// Deadlines bound the writes of media answers (GetMediaForFragmentList,
 	// GetClip): a reader that stops reading is cut and counted.
 	Deadlines netlimit.Deadlines
+	// PutMedia serves POST /putMedia (nil: not served).
+	PutMedia *PutMedia
 
 	rv *Resolver
 }
@@ -64,6 +66,9 @@ func (a *API) Mount(r chi.Router) {
 	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
 	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
 	post("/getClip", "GetClip", a.getClip)
+	if a.PutMedia != nil {
+		post("/putMedia", "PutMedia", a.putMedia)
+	}
 	for _, op := range unimplemented {
 		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {

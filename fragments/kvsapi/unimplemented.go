@@ -30,7 +30,6 @@ const (
 // kinesis-video-signaling, kinesis-video-webrtc-storage) that Eddy does not
 // serve, by their restJson1 paths.
 var unimplemented = []notBuilt{
-	{"/putMedia", "PutMedia", "Publish over RTSP (rtsp://HOST:8554/{stream}) or WHIP."},
 	{"/getMedia", "GetMedia", "Use GetMediaForFragmentList, HLS, or RTSP/WHEP for live media."},
 	{"/getImages", "GetImages", ""},
 	{"/getDASHStreamingSessionURL", "GetDASHStreamingSessionURL", useHLS},

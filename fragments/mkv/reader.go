@@ -78,6 +78,11 @@ type Reader struct {
 	// Tags after the last Cluster of a Segment are then returned as a fragment
 	// without Frames, with the tags in PreTags.
 	EmitOnClusterEnd bool
+	// OnCluster, when set, is called as soon as a Cluster's Timestamp has
+	// been read, before its blocks (PutMedia acknowledges the first bytes
+	// of a fragment), with the Tracks in force (read-only) and the cluster
+	// timecode. An error it returns ends the stream: Next returns it as is.
+	OnCluster func(tracks []Track, timecode time.Duration) error
 
 	br  *bufio.Reader
 	off int64
@@ -352,6 +357,11 @@ func (r *Reader) readCluster(h mkvElem) (*Fragment, error) {
 				return nil, err
 			}
 			tc, hasTC = mkvUint(b), true
+			if hi, lo := bits.Mul64(tc, r.scale); r.OnCluster != nil && hi == 0 && lo <= math.MaxInt64 {
+				if err := r.OnCluster(r.tracks, time.Duration(lo)); err != nil {
+					return nil, err
+				}
+			}
 		case mkvIDSimpleBlock:
 			b, err := r.readBody(c, r.maxFrame()+mkvMaxBlockOverhead, "SimpleBlock")
 			if err != nil {

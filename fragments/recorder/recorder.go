@@ -69,8 +69,16 @@ func (r *Recorder) OnPublish(name string, h *media.Hub) {
 	if old := r.running[name]; old != nil {
 		go old.stop()
 	}
+	// The first reader is attached here, before the publisher publishes
+	// anything (OnPublish runs before Publish returns): a publisher that
+	// waits for its fragments to be stored must not lose its first one to
+	// a reader that joined late.
+	first, err := h.NewFirstReader()
+	if err != nil {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rc := &recording{rec: r, name: name, hub: h, store: st, cancel: cancel, done: make(chan struct{})}
+	rc := &recording{rec: r, name: name, hub: h, store: st, cancel: cancel, done: make(chan struct{}), first: first}
 	r.running[name] = rc
 	r.metrics.recorders.Inc()
 	go rc.run(ctx)

@@ -28,13 +28,17 @@ func (r *recording) run(ctx context.Context) {
 		r.rec.metrics.recorders.Dec()
 		close(r.done)
 	}()
+	rd := r.first
 	for {
-		rd, err := r.hub.NewReader()
-		if err != nil {
-			return // the publication ended
+		if rd == nil {
+			var err error
+			if rd, err = r.hub.NewReader(); err != nil {
+				return // the publication ended
+			}
 		}
-		err = r.record(ctx, rd)
+		err := r.record(ctx, rd)
 		rd.Close()
+		rd = nil
 		var se *storeError
 		switch {
 		case errors.Is(err, media.ErrOverflow):
@@ -79,16 +83,30 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 	var lastIn time.Time // arrival of the fragment's last unit
 	m := r.rec.metrics
 	sc := m.forStream(r.rec.Videos.Core.StreamLabel(r.name), r.hub.Protocol)
+	// stored is the Stored hook of the publisher-cut fragment being ended
+	// (the unit marked FragmentEnd being pushed): the fragment it ends is
+	// the one emitted while that unit is pushed.
+	var stored func(uint64, error)
+	report := func(seq uint64, err error) {
+		if stored != nil {
+			stored(seq, err)
+			stored = nil
+		}
+	}
+	defer report(0, errNotRecorded)
 	fr := &fragmenter.Fragmenter{
-		Tracks:      r.hub.Tracks,
-		MaxDuration: r.rec.MaxFragmentDuration,
-		OnEvent:     func(e fragmenter.Event) { r.rec.metrics.repairs.WithLabelValues(e.String()).Inc() },
+		Tracks:        r.hub.Tracks,
+		MaxDuration:   r.rec.MaxFragmentDuration,
+		PublisherCuts: r.hub.CutsFragments,
+		OnEvent:       func(e fragmenter.Event) { r.rec.metrics.repairs.WithLabelValues(e.String()).Inc() },
 		Emit: func(init *fragments.InitSegment, f *fragments.Fragment) error {
 			sc.incoming.Inc()
 			if d := lastIn.UnixNano() - f.ServerTime; !lastIn.IsZero() && d >= 0 {
 				m.ingestionLatency.Observe(float64(d) / 1e9)
 			}
-			if _, err := r.store.Append(init, f); err != nil {
+			seq, err := r.store.Append(init, f)
+			if err != nil {
+				report(0, err)
 				if errors.Is(err, fragments.ErrInvalidFragment) {
 					// Nothing was written; the publication goes on.
 					m.repairs.WithLabelValues("invalid").Inc()
@@ -99,6 +117,7 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 				sc.failures.Inc()
 				return &storeError{err}
 			}
+			report(seq, nil)
 			m.fragments.Inc()
 			sc.success.Inc()
 			m.bytes.Add(float64(len(f.Media)))
@@ -141,11 +160,23 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 			return err
 		}
 		lastIn, cutAt = cutAt, au.Arrival
+		if au.FragmentEnd {
+			stored = au.Stored
+		}
 		if err := fr.Push(au); err != nil {
 			return err
 		}
+		// A fragment end that emitted nothing (its units came before the
+		// first keyframe, or were dropped) stored nothing.
+		report(0, errNotRecorded)
 	}
 }
+
+// errNotRecorded tells a publisher-cut fragment's Stored hook that none of
+// the fragment was stored: its units came before the recording could
+// start (no keyframe with its parameter sets yet), were too large, or the
+// recording ended first.
+var errNotRecorded = errors.New("recorder: the fragment was not recorded")
 
 // recording reads one publication from its hub, cuts it into fragments
 // and stores them. One that falls behind is dropped by the hub like any
@@ -158,4 +189,7 @@ type recording struct {
 	store  *fragments.Store
 	cancel context.CancelFunc
 	done   chan struct{}
+	// first is the reader OnPublish attached before the publisher's first
+	// unit, so that a recording misses none of it.
+	first *media.Reader
 }

@@ -1,0 +1,346 @@
+package kvsapi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"github.com/eddy-video/eddy/fragments/mkv"
+	"github.com/eddy-video/eddy/media"
+)
+
+// The conversion of a PutMedia upload's Matroska tracks and frames into a
+// publication's tracks and access units (media's track conventions).
+
+// pmTrack is one Matroska track of an upload and the publication track
+// it became.
+type pmTrack struct {
+	number  uint64
+	track   media.Track
+	lenSize int // AVCC/HVCC NAL unit length size (1, 2 or 4); 0: not NAL units
+	params  [][]byte
+	// lastDelay is the largest reorder delay seen (ticks): the DTS of a
+	// video frame is the delay before its place among the cluster's PTS.
+	lastDelay int64
+}
+
+// errCodec is a track Eddy cannot publish (its codec, or its codec
+// private data): INVALID_MKV_DATA.
+var errCodec = errors.New("putmedia: unsupported track")
+
+// convertTracks maps the Matroska tracks of an upload to publication
+// tracks, in order, each with the ID of its index.
+func convertTracks(ts []mkv.Track) ([]*pmTrack, error) {
+	out := make([]*pmTrack, 0, len(ts))
+	for i, t := range ts {
+		pt, err := convertTrack(t)
+		if err != nil {
+			return nil, fmt.Errorf("%w: track %d (%s): %v", errCodec, t.Number, t.CodecID, err)
+		}
+		pt.track.ID = i
+		out = append(out, pt)
+	}
+	return out, nil
+}
+
+func convertTrack(t mkv.Track) (*pmTrack, error) {
+	pt := &pmTrack{number: t.Number}
+	switch t.CodecID {
+	case "V_MPEG4/ISO/AVC":
+		n, ps, err := parseAVCC(t.CodecPrivate)
+		if err != nil {
+			return nil, err
+		}
+		pt.track = media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: ps}
+		pt.lenSize, pt.params = n, ps
+	case "V_MPEGH/ISO/HEVC":
+		n, ps, err := parseHVCC(t.CodecPrivate)
+		if err != nil {
+			return nil, err
+		}
+		pt.track = media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: ps}
+		pt.lenSize, pt.params = n, ps
+	case "V_VP8":
+		pt.track = media.Track{Kind: media.Video, Codec: media.CodecVP8, ClockRate: 90000}
+	case "V_VP9":
+		pt.track = media.Track{Kind: media.Video, Codec: media.CodecVP9, ClockRate: 90000}
+	case "A_AAC", "A_AAC/MPEG4/LC", "A_AAC/MPEG2/LC":
+		var asc mpeg4audio.AudioSpecificConfig
+		if err := asc.Unmarshal(t.CodecPrivate); err != nil {
+			return nil, fmt.Errorf("AudioSpecificConfig: %v", err)
+		}
+		if asc.SampleRate <= 0 {
+			return nil, errors.New("AudioSpecificConfig without a sample rate")
+		}
+		pt.track = media.Track{Kind: media.Audio, Codec: media.CodecAAC, ClockRate: asc.SampleRate, Config: [][]byte{bytes.Clone(t.CodecPrivate)}}
+	case "A_OPUS":
+		cfg := [][]byte{{2}}
+		if p := t.CodecPrivate; len(p) >= 19 && string(p[:8]) == "OpusHead" && p[9] > 0 {
+			cfg = [][]byte{bytes.Clone(p)}
+		} else if t.Channels > 0 && t.Channels < 256 {
+			cfg = [][]byte{{byte(t.Channels)}}
+		}
+		pt.track = media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: cfg}
+	case "A_MS/ACM":
+		codec, rate, ch, err := parseWaveFormat(t.CodecPrivate)
+		if err != nil {
+			return nil, err
+		}
+		pt.track = media.Track{Kind: media.Audio, Codec: codec, ClockRate: rate, Config: [][]byte{{byte(ch)}}}
+	default:
+		return nil, errors.New("codec not supported (H.264, H.265, VP8, VP9, AAC, Opus, G.711 are)")
+	}
+	return pt, nil
+}
+
+// parseAVCC reads an AVCDecoderConfigurationRecord (ISO/IEC 14496-15
+// 5.3.3.1): the NAL unit length size and the SPS and PPS, first of each.
+func parseAVCC(b []byte) (int, [][]byte, error) {
+	if len(b) < 7 || b[0] != 1 {
+		return 0, nil, errors.New("invalid AVCDecoderConfigurationRecord")
+	}
+	lenSize := int(b[4]&3) + 1
+	if lenSize == 3 {
+		return 0, nil, errors.New("invalid NAL unit length size 3")
+	}
+	p := b[5:]
+	var sets [2][]byte
+	for k := range 2 {
+		if len(p) < 1 {
+			return 0, nil, errors.New("truncated AVCDecoderConfigurationRecord")
+		}
+		n := int(p[0])
+		if k == 0 {
+			n &= 0x1f
+		}
+		p = p[1:]
+		for range n {
+			if len(p) < 2 || len(p) < 2+int(binary.BigEndian.Uint16(p)) {
+				return 0, nil, errors.New("truncated parameter set in AVCDecoderConfigurationRecord")
+			}
+			l := int(binary.BigEndian.Uint16(p))
+			if sets[k] == nil && l > 0 {
+				sets[k] = bytes.Clone(p[2 : 2+l])
+			}
+			p = p[2+l:]
+		}
+	}
+	if sets[0] == nil || sets[1] == nil {
+		return 0, nil, errors.New("AVCDecoderConfigurationRecord without SPS and PPS")
+	}
+	return lenSize, [][]byte{sets[0], sets[1]}, nil
+}
+
+// parseHVCC reads an HEVCDecoderConfigurationRecord (ISO/IEC 14496-15
+// 8.3.3.1): the NAL unit length size and the VPS, SPS and PPS, first of
+// each.
+func parseHVCC(b []byte) (int, [][]byte, error) {
+	if len(b) < 23 || b[0] != 1 {
+		return 0, nil, errors.New("invalid HEVCDecoderConfigurationRecord")
+	}
+	lenSize := int(b[21]&3) + 1
+	if lenSize == 3 {
+		return 0, nil, errors.New("invalid NAL unit length size 3")
+	}
+	arrays := int(b[22])
+	p := b[23:]
+	var vps, sps, pps []byte
+	for range arrays {
+		if len(p) < 3 {
+			return 0, nil, errors.New("truncated HEVCDecoderConfigurationRecord")
+		}
+		typ := p[0] & 0x3f
+		n := int(binary.BigEndian.Uint16(p[1:]))
+		p = p[3:]
+		for range n {
+			if len(p) < 2 || len(p) < 2+int(binary.BigEndian.Uint16(p)) {
+				return 0, nil, errors.New("truncated parameter set in HEVCDecoderConfigurationRecord")
+			}
+			l := int(binary.BigEndian.Uint16(p))
+			nalu := p[2 : 2+l]
+			p = p[2+l:]
+			var dst *[]byte
+			switch typ {
+			case 32:
+				dst = &vps
+			case 33:
+				dst = &sps
+			case 34:
+				dst = &pps
+			default:
+				continue
+			}
+			if *dst == nil && l > 0 {
+				*dst = bytes.Clone(nalu)
+			}
+		}
+	}
+	if vps == nil || sps == nil || pps == nil {
+		return 0, nil, errors.New("HEVCDecoderConfigurationRecord without VPS, SPS and PPS")
+	}
+	return lenSize, [][]byte{vps, sps, pps}, nil
+}
+
+// parseWaveFormat reads the WAVEFORMATEX of an A_MS/ACM track: G.711
+// A-law (format tag 6) or mu-law (7), as the Kinesis Video producer SDKs
+// write G.711.
+func parseWaveFormat(b []byte) (string, int, int, error) {
+	if len(b) < 16 {
+		return "", 0, 0, errors.New("WAVEFORMATEX shorter than 16 bytes")
+	}
+	tag := binary.LittleEndian.Uint16(b)
+	ch := int(binary.LittleEndian.Uint16(b[2:]))
+	rate := int(binary.LittleEndian.Uint32(b[4:]))
+	if ch < 1 || ch > 8 || rate < 1000 || rate > 192000 {
+		return "", 0, 0, fmt.Errorf("WAVEFORMATEX with %d channels at %d Hz", ch, rate)
+	}
+	switch tag {
+	case 6:
+		return media.CodecG711A, rate, ch, nil
+	case 7:
+		return media.CodecG711U, rate, ch, nil
+	}
+	return "", 0, 0, fmt.Errorf("WAVEFORMATEX format tag %d (G.711 is 6 or 7)", tag)
+}
+
+// splitNALUs splits a length-prefixed (AVCC) frame into its NAL units,
+// leaving out access unit delimiters.
+func splitNALUs(b []byte, lenSize int, h265 bool) ([][]byte, error) {
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < lenSize {
+			return nil, errors.New("truncated NAL unit length")
+		}
+		var n uint64
+		for _, c := range b[:lenSize] {
+			n = n<<8 | uint64(c)
+		}
+		b = b[lenSize:]
+		if n == 0 || n > uint64(len(b)) {
+			return nil, fmt.Errorf("NAL unit length %d with %d bytes left", n, len(b))
+		}
+		nalu := b[:n:n]
+		b = b[n:]
+		if isAUD(nalu, h265) {
+			continue
+		}
+		out = append(out, nalu)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("frame without NAL units")
+	}
+	return out, nil
+}
+
+func isAUD(n []byte, h265 bool) bool {
+	if h265 {
+		return len(n) >= 2 && (n[0]>>1)&0x3f == 35
+	}
+	return len(n) >= 1 && n[0]&0x1f == 9
+}
+
+// nalType is the NAL unit type of n.
+func nalType(n []byte, h265 bool) int {
+	if h265 {
+		return int(n[0]>>1) & 0x3f
+	}
+	return int(n[0] & 0x1f)
+}
+
+// withParams returns a keyframe's NAL units with the parameter sets it
+// lacks put first (media's convention: a keyframe carries them), and
+// remembers the ones it carries.
+func (pt *pmTrack) withParams(nalus [][]byte) [][]byte {
+	h265 := pt.track.Codec == media.CodecH265
+	types := []int{7, 8}
+	if h265 {
+		types = []int{32, 33, 34}
+	}
+	var missing [][]byte
+	for i, typ := range types {
+		found := false
+		for _, n := range nalus {
+			if nalType(n, h265) == typ {
+				found = true
+				if !bytes.Equal(pt.params[i], n) {
+					pt.params[i] = n
+				}
+				break
+			}
+		}
+		if !found {
+			missing = append(missing, pt.params[i])
+		}
+	}
+	if len(missing) == 0 {
+		return nalus
+	}
+	return append(missing, nalus...)
+}
+
+// ticks converts a duration to a track clock, without overflow.
+func ticks(d time.Duration, rate int) int64 {
+	r := int64(rate)
+	s, ns := int64(d/time.Second), int64(d%time.Second)
+	return s*r + ns*r/int64(time.Second)
+}
+
+// units converts one cluster's frames into access units: media times from
+// origin (the session's first cluster timecode) in each track's clock,
+// NTP the frame's producer time (base + cluster timecode + frame time),
+// video DTS derived from the order of the frames (Matroska stores PTS
+// only: a frame's DTS is the delay before its place among the cluster's
+// sorted PTS).
+func convertFrames(f *mkv.Fragment, tracks map[uint64]*pmTrack, origin time.Duration, base time.Time, arrival time.Time) ([]*media.AccessUnit, error) {
+	out := make([]*media.AccessUnit, 0, len(f.Frames))
+	videoPTS := map[uint64][]int64{}
+	for i := range f.Frames {
+		fr := &f.Frames[i]
+		pt := tracks[fr.Track]
+		if pt == nil {
+			return nil, fmt.Errorf("frame of undeclared track %d", fr.Track)
+		}
+		rel := f.Timecode + fr.Time - origin
+		pts := ticks(rel, pt.track.ClockRate)
+		au := &media.AccessUnit{Track: pt.track.ID, PTS: pts, DTS: pts, Key: fr.Key || pt.track.Kind == media.Audio,
+			NTP: base.Add(f.Timecode + fr.Time), Arrival: arrival}
+		switch {
+		case pt.lenSize > 0:
+			nalus, err := splitNALUs(fr.Data, pt.lenSize, pt.track.Codec == media.CodecH265)
+			if err != nil {
+				return nil, fmt.Errorf("track %d: %v", fr.Track, err)
+			}
+			if au.Key {
+				nalus = pt.withParams(nalus)
+			}
+			au.Payload = nalus
+			videoPTS[fr.Track] = append(videoPTS[fr.Track], pts)
+		default:
+			au.Payload = [][]byte{fr.Data}
+		}
+		out = append(out, au)
+	}
+	for num, ptsList := range videoPTS {
+		pt := tracks[num]
+		sorted := append([]int64(nil), ptsList...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		delay := pt.lastDelay
+		for i, p := range ptsList {
+			delay = max(delay, sorted[i]-p)
+		}
+		pt.lastDelay = delay
+		i := 0
+		for _, au := range out {
+			if au.Track == pt.track.ID {
+				au.DTS = sorted[i] - delay
+				i++
+			}
+		}
+	}
+	return out, nil
+}
