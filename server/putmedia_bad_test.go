@@ -290,6 +290,13 @@ func TestPutMediaOneProducer(t *testing.T) {
 	if len(frags) != 3 {
 		t.Fatalf("%d fragments stored, want the first producer's 3", len(frags))
 	}
+	fams := scrape(t, e)
+	want(t, fams, "eddy_putmedia_sessions_total", nil, equal(1), "1")
+	want(t, fams, "eddy_putmedia_refused_total", map[string]string{"code": "ConnectionLimitExceededException"}, equal(1), "1")
+	want(t, fams, "eddy_putmedia_acks_total", map[string]string{"type": "PERSISTED"}, equal(3), "3")
+	want(t, fams, "eddy_putmedia_fragments_total", nil, equal(3), "3")
+	want(t, fams, "eddy_putmedia_persist_latency_seconds", nil, equal(3), "3 observations")
+	want(t, fams, "eddy_kvs_putmedia_requests_total", map[string]string{"stream": stream, "protocol": "putmedia"}, equal(1), "1")
 
 	// The same stream published over RTSP.
 	_, _, done := publish(ctx, e.RTSPURL(stream), 20*time.Second, "tcp")

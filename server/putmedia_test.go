@@ -13,7 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
+	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -180,4 +182,31 @@ func TestPutMediaGStreamerAuth(t *testing.T) {
 		t.Fatalf("GStreamer uploaded %d clusters from %v, want 10 from %v", len(clusters), clusters[0].Timecode, time.Duration(base.UnixNano()))
 	}
 	checkPersisted(ctx, t, e.ArchivedMedia(amAs(kvsAdmin)), stream, acks, clusters, time.Unix(0, 0))
+}
+
+// TestPutMediaTLS: PutMedia over HTTPS, HTTP/2 negotiated by ALPN: the
+// acks stream back on the same stream while the upload goes on, every
+// cluster PERSISTED.
+func TestPutMediaTLS(t *testing.T) {
+	mediatest.RequireTool(t, "ffmpeg")
+	certFile, keyFile, roots := servertest.SelfSignedCert(t)
+	e := servertest.Start(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	ctx := servertest.Context(t, 60*time.Second)
+	const stream = "pm-tls"
+	if _, err := e.Server.Videos().CreateStream(stream, fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	body, sent := ffmpegMKV(ctx, t, 8, false)
+	s, err := putMedia(ctx, t, e.URL, pmRequest{stream: stream, timecode: "RELATIVE", roots: roots}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Resp.StatusCode != 200 || s.Resp.ProtoMajor != 2 || s.Resp.TLS == nil {
+		t.Fatalf("status %d over HTTP/%d (TLS %v), want 200 over HTTP/2 with TLS", s.Resp.StatusCode, s.Resp.ProtoMajor, s.Resp.TLS != nil)
+	}
+	acks := s.Wait(t, 30*time.Second)
+	clusters := uploadedClusters(t, sent.Bytes())
+	if got := ackSummary(acks); len(clusters) < 4 || !slices.Equal(got, slices.Repeat([]string{"PERSISTED"}, len(clusters))) {
+		t.Fatalf("acks %v for %d clusters, want each PERSISTED", got, len(clusters))
+	}
 }
