@@ -209,6 +209,11 @@ func (p *Producer) connection(ctx context.Context, buf *buffer, s *session) (boo
 			buf.gc(s)
 		case c.rotated.Load():
 			p.Logger.Info("connection rotated", "age", time.Since(opened).Round(time.Second))
+		case left == 0:
+			// Nothing in flight: the server closed an idle connection
+			// (KVS does after 30 s without data); the next cluster opens
+			// another.
+			p.Logger.Info("the server closed an idle connection")
 		default:
 			err = fmt.Errorf("putmedia: the server ended the connection with %d clusters unacknowledged", left)
 		}

@@ -293,3 +293,20 @@ func TestAckReader(t *testing.T) {
 		t.Fatal("an ack without EventType was taken")
 	}
 }
+
+// TestProducerIdleClose: a server that closes a connection with nothing
+// in flight (idle) is no failure: the next cluster opens a connection at
+// once, without backoff.
+func TestProducerIdleClose(t *testing.T) {
+	srv := newFakeServer(t, nil)
+	srv.endAfter = 1 // every connection ends after its first cluster
+	p := testProducer(t, srv, &ackLog{})
+	p.MinBackoff, p.MaxBackoff = time.Hour, time.Hour // a backoff would stall the test
+	p.pace = realTime
+	p.Duration = 5 * time.Second
+	run(t, p)
+	checkClip(t, srv.fragments(), 3)
+	if n := srv.connections(); n != 3 {
+		t.Errorf("%d connections, want one per cluster", n)
+	}
+}
