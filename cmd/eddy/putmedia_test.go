@@ -519,3 +519,29 @@ func TestCrashPutMedia(t *testing.T) {
 		t.Logf("eddy putmedia stderr:\n%s\nserver log:\n%s", r.stderr.String(), srv.Tail(60))
 	}
 }
+
+// TestPutMediaFlags: the command's usage and refusals, before any
+// connection.
+func TestPutMediaFlags(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none")
+	for _, kv := range [][2]string{{"AWS_EC2_METADATA_DISABLED", "true"}, {"AWS_ACCESS_KEY_ID", ""}, {"AWS_SECRET_ACCESS_KEY", ""},
+		{"AWS_PROFILE", ""}, {"AWS_SHARED_CREDENTIALS_FILE", none}, {"AWS_CONFIG_FILE", none}, {"EDDY_ENDPOINT", ""}} {
+		t.Setenv(kv[0], kv[1])
+	}
+	if err := putMedia([]string{"-h"}); err != nil {
+		t.Errorf("-h: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "want a SOURCE and a STREAM"},
+		{[]string{"-tag", "novalue", pmClip, "cam"}, "want NAME=VALUE"},
+		{[]string{"-endpoint", "http://127.0.0.1:1", "-timecode", "sideways", pmClip, "cam"}, "timecode type"},
+		{[]string{"-endpoint", "http://127.0.0.1:1", "no-such-file.mp4", "cam"}, "no such file"},
+	} {
+		if err := putMedia(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
+	}
+}
