@@ -35,7 +35,7 @@ type pmEnv struct {
 	Reg *media.Registry
 }
 
-func newPMEnv(t *testing.T, queue int, set func(*kvsapi.PutMedia)) *pmEnv {
+func newPMEnv(t testing.TB, queue int, set func(*kvsapi.PutMedia)) *pmEnv {
 	t.Helper()
 	_, m := fragmentstest.NewManager(t, t.TempDir(), datastreamstest.NewClock(time.Now()), 64<<20)
 	rec := &recorder.Recorder{Videos: m, Logger: mediatest.Logger()}
@@ -98,7 +98,7 @@ func (u *upload) count(typ string) int {
 	return n
 }
 
-func (u *upload) wait(t *testing.T, within time.Duration) []kvsapi.Ack {
+func (u *upload) wait(t testing.TB, within time.Duration) []kvsapi.Ack {
 	t.Helper()
 	select {
 	case <-u.done:
@@ -108,7 +108,7 @@ func (u *upload) wait(t *testing.T, within time.Duration) []kvsapi.Ack {
 	return u.Acks()
 }
 
-func startUpload(t *testing.T, url string, headers map[string]string) *upload {
+func startUpload(t testing.TB, url string, headers map[string]string) *upload {
 	t.Helper()
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url+"/putMedia", pr)
@@ -169,7 +169,7 @@ func (u *upload) send(b []byte) <-chan error {
 }
 
 // write writes b to the upload and waits until the server read it.
-func (u *upload) write(t *testing.T, b []byte) {
+func (u *upload) write(t testing.TB, b []byte) {
 	if err := <-u.send(b); err != nil {
 		t.Errorf("upload: %v", err)
 	}
@@ -178,7 +178,7 @@ func (u *upload) write(t *testing.T, b []byte) {
 // synthClusters is the synthetic publication (25 fps H.264 with a
 // keyframe every gop frames, 44.1 kHz AAC) as Matroska documents, one per
 // GOP, with RELATIVE timecodes from 0.
-func synthClusters(t *testing.T, seconds float64, gop int) [][]byte {
+func synthClusters(t testing.TB, seconds float64, gop int) [][]byte {
 	t.Helper()
 	tracks := []mkv.Track{
 		{Number: 1, UID: 1, Type: mkv.Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: avcC(mediatest.H264SPS, mediatest.H264PPS), Width: 320, Height: 240},
@@ -393,4 +393,149 @@ func TestPutMediaStreamDeleted(t *testing.T) {
 	if last := acks[len(acks)-1]; last.ErrorID != 4008 || last.ErrorCode != "STREAM_NOT_ACTIVE" {
 		t.Fatalf("acks %v, want ERROR 4008 STREAM_NOT_ACTIVE last", acks)
 	}
+}
+
+// rewrite reads Matroska documents back, lets fn change each fragment
+// (its index given), and writes them again.
+func rewrite(t *testing.T, docs [][]byte, fn func(i int, f *mkv.Fragment)) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for i, d := range docs {
+		r := mkv.NewReader(bytes.NewReader(d))
+		f, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Tracks = slices.Clone(f.Tracks)
+		fn(i, f)
+		var b bytes.Buffer
+		if err := mkv.WriteFragment(&b, f); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b.Bytes())
+	}
+	return out
+}
+
+// TestPutMediaLimits: the limits of a session, each with its ErrorId and
+// nothing stored of what broke it. A stream that keeps no data gets
+// RECEIVED and never PERSISTED.
+func TestPutMediaLimits(t *testing.T) {
+	docs := synthClusters(t, 3, 25)
+	run := func(t *testing.T, e *pmEnv, stream, timecode string, docs [][]byte) []kvsapi.Ack {
+		u := startUpload(t, e.URL, map[string]string{"x-amzn-stream-name": stream, "x-amzn-fragment-timecode-type": timecode})
+		go func() {
+			u.write(t, bytes.Join(docs, nil))
+			u.body.Close()
+		}()
+		acks := u.wait(t, 10*time.Second)
+		if u.resp.StatusCode != 200 {
+			t.Fatalf("status %d", u.resp.StatusCode)
+		}
+		return acks
+	}
+	summary := func(acks []kvsapi.Ack) []string {
+		var out []string
+		for _, a := range acks {
+			switch a.EventType {
+			case "ERROR":
+				out = append(out, a.ErrorCode)
+			case "PERSISTED", "RECEIVED":
+				out = append(out, a.EventType)
+			}
+		}
+		return out
+	}
+	t.Run("more than 3 tracks", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		four := rewrite(t, docs, func(_ int, f *mkv.Fragment) {
+			for n := uint64(3); n <= 4; n++ {
+				extra := f.Tracks[1]
+				extra.Number, extra.UID = n, n
+				f.Tracks = append(f.Tracks, extra)
+			}
+		})
+		if got := summary(run(t, e, "cam", "RELATIVE", four)); !slices.Equal(got, []string{"MORE_THAN_ALLOWED_TRACKS_FOUND"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 0 {
+			t.Fatalf("%d fragments stored", n)
+		}
+	})
+	t.Run("block of an undeclared track", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		// The second cluster with a third track whose TrackEntry then
+		// says 4 (TrackNumber D7 81 03 → 04, same size): its blocks for
+		// track 3 belong to no declared track.
+		bad := rewrite(t, docs[1:2], func(_ int, f *mkv.Fragment) {
+			extra := f.Tracks[1]
+			extra.Number, extra.UID = 3, 3
+			f.Tracks = append(f.Tracks, extra)
+			for _, fr := range slices.Clone(f.Frames) {
+				if fr.Track == 2 {
+					fr.Track = 3
+					f.Frames = append(f.Frames, fr)
+				}
+			}
+		})[0]
+		head := bad[:bytes.Index(bad, []byte{0x1F, 0x43, 0xB6, 0x75})] // up to the Cluster
+		if bytes.Count(head, []byte{0xD7, 0x81, 0x03}) != 1 {
+			t.Fatal("TrackNumber 3 not found once in the header")
+		}
+		i := bytes.Index(bad, []byte{0xD7, 0x81, 0x03})
+		bad[i+2] = 4
+		got := summary(run(t, e, "cam", "RELATIVE", [][]byte{docs[0], bad}))
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"PERSISTED", "RECEIVED", "TRACK_NUMBER_MISMATCH"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 1 {
+			t.Fatalf("%d fragments stored, want the first", n)
+		}
+	})
+	t.Run("fragment over the size limit", func(t *testing.T) {
+		e := newPMEnv(t, 1024, func(pm *kvsapi.PutMedia) { pm.MaxFragmentBytes = 20000 })
+		big := rewrite(t, docs, func(i int, f *mkv.Fragment) {
+			if i == 1 {
+				f.Frames[len(f.Frames)-1].Data = make([]byte, 25000)
+			}
+		})
+		got := summary(run(t, e, "cam", "RELATIVE", big))
+		slices.Sort(got) // the first cluster's PERSISTED may come after the second one's ERROR
+		if !slices.Equal(got, []string{"MAX_FRAGMENT_SIZE_REACHED", "PERSISTED", "RECEIVED"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 1 {
+			t.Fatalf("%d fragments stored, want the first", n)
+		}
+	})
+	t.Run("producer timestamp out of range", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		base := time.Duration(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+		future := rewrite(t, docs, func(i int, f *mkv.Fragment) {
+			f.Timecode += base
+			if i == 1 {
+				f.Timecode += 100 * 365 * 24 * time.Hour // 2126
+			}
+		})
+		got := summary(run(t, e, "cam", "ABSOLUTE", future))
+		slices.Sort(got)
+		if want := []string{"INVALID_PRODUCER_TIMESTAMP", "PERSISTED", "PERSISTED", "RECEIVED", "RECEIVED"}; !slices.Equal(got, want) {
+			t.Fatalf("acks %v, want %v", got, want)
+		}
+		for _, f := range e.stored(t) {
+			if time.Unix(0, f.ProducerTime).Year() != 2026 {
+				t.Fatalf("stored a fragment at %v", time.Unix(0, f.ProducerTime))
+			}
+		}
+	})
+	t.Run("stream keeping no data", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		if _, err := e.M.CreateStream("live", fragments.CreateOptions{RetentionHours: 0}); err != nil {
+			t.Fatal(err)
+		}
+		if got := summary(run(t, e, "live", "RELATIVE", docs)); !slices.Equal(got, []string{"RECEIVED", "RECEIVED", "RECEIVED"}) {
+			t.Fatalf("acks %v, want RECEIVED for each cluster and no PERSISTED", got)
+		}
+	})
 }
