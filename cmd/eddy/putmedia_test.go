@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -316,6 +318,7 @@ func TestPutMedia(t *testing.T) {
 	})
 
 	t.Run("SigV4", func(t *testing.T) { testPutMediaSigV4(t, bin) })
+	t.Run("HTTPS", func(t *testing.T) { testPutMediaHTTPS(t, bin) })
 
 	t.Run("RTSP source", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -406,6 +409,43 @@ func testPutMediaSigV4(t *testing.T, bin string) {
 		if n := len(r.of(putmedia.EventPersisted)); n != 0 {
 			t.Errorf("%s: %d fragments acknowledged", tc.name, n)
 		}
+	}
+}
+
+// testPutMediaHTTPS runs `eddy putmedia` against a server serving HTTPS,
+// trusting its certificate with -ca: the upload goes over HTTP/2 (ALPN),
+// as to a KVS endpoint.
+func testPutMediaHTTPS(t *testing.T, bin string) {
+	cert, key, pool := servertest.SelfSignedCert(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := bench.StartServer(ctx, bin, t.TempDir(), []string{"--tls-cert", cert, "--tls-key", key}, t.Logf)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Kill() })
+	if !strings.HasPrefix(srv.URL(), "https://") {
+		t.Fatalf("server URL %s is not https", srv.URL())
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}}
+	kv := kinesisvideo.New(kinesisvideo.Options{Region: "us-east-1", Credentials: servertest.Credentials, BaseEndpoint: aws.String(srv.URL()), HTTPClient: hc})
+	if _, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("pm-tls"), DataRetentionInHours: aws.Int32(24)}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	before := time.Now()
+	r := pmStart(t, bin, pmEnv(t), "-endpoint", srv.URL(), "-ca", cert, "-duration", "3s", pmClip, "pm-tls")
+	if err := r.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("eddy putmedia over HTTPS: %v\n%s", err, r.stderr.String())
+	}
+	acks := r.of(putmedia.EventPersisted)
+	if len(acks) != 2 {
+		t.Fatalf("%d PERSISTED acks for 3 s of 2 s GOPs, want 2", len(acks))
+	}
+	am := kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{Region: "us-east-1", Credentials: servertest.Credentials,
+		BaseEndpoint: aws.String(srv.URL()), HTTPClient: hc})
+	pmCheckAcks(t, am, "pm-tls", acks, false, before, time.Now())
+	if !strings.Contains(r.stderr.String(), "proto=HTTP/2.0") {
+		t.Errorf("the upload did not go over HTTP/2:\n%s", r.stderr.String())
 	}
 }
 
