@@ -70,7 +70,7 @@ func resendable(id int) bool {
 	return false
 }
 
-// errStreamNotActive ends Run: the stream was deleted.
+// streamNotActive (STREAM_NOT_ACTIVE: the stream was deleted) ends Run.
 const streamNotActive = 4008
 
 // send connects, reconnects and rotates connections until every session
