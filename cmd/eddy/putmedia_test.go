@@ -253,7 +253,7 @@ func TestPutMedia(t *testing.T) {
 	ffmpeg, _ := exec.LookPath("ffmpeg")
 	bin := crashBuildBinary(t)
 	srv := pmServer(t, bin, t.TempDir())
-	pmCreate(t, srv.URL(), servertest.Credentials, "pm-abs", "pm-rel", "pm-hevc", "pm-src", "pm-rtsp")
+	pmCreate(t, srv.URL(), servertest.Credentials, "pm-abs", "pm-rel", "pm-hevc", "pm-src", "pm-rtsp", "pm-g711src", "pm-g711")
 	am := crashVideoClient(srv.URL())
 	env := pmEnv(t)
 
@@ -314,6 +314,47 @@ func TestPutMedia(t *testing.T) {
 		}
 		if frames, ok := crashVideoDecode(t, ffmpeg, clip, ".mp4", "H.265+Opus clip"); ok && (frames < 99 || frames > 101) {
 			t.Errorf("clip decodes to %d video frames, want the 100 of 4 s", frames)
+		}
+	})
+
+	t.Run("RTSP H.264+G.711", func(t *testing.T) {
+		// ffmpeg publishes G.711 mu-law over RTSP; eddy putmedia sends it
+		// as KVS takes it (A_MS/ACM with a WAVEFORMATEX).
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pub := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-t", "30",
+			"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
+			"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+srv.RTSP()+"/pm-g711src")
+		var pubErr servertest.SyncBuffer
+		pub.Stderr = &pubErr
+		if err := pub.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = pub.Wait() }()
+		before := time.Now()
+		r := pmStart(t, bin, env, "-endpoint", srv.URL(), "-duration", "4s", "rtsp://"+srv.RTSP()+"/pm-g711src", "pm-g711")
+		if err := r.wait(t, 60*time.Second); err != nil {
+			t.Fatalf("eddy putmedia: %v\n%s\nffmpeg: %s", err, r.stderr.String(), pubErr.String())
+		}
+		acks := r.of(putmedia.EventPersisted)
+		if len(acks) < 3 || len(acks) > 5 {
+			t.Fatalf("%d PERSISTED acks for 4 s of 1 s GOPs; all: %+v", len(acks), r.acks)
+		}
+		list := pmCheckAcks(t, am, "pm-g711", acks, false, before, time.Now())
+		out, err := am.GetMediaForFragmentList(context.Background(), &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{
+			StreamName: aws.String("pm-g711"), Fragments: []string{aws.ToString(list[0].FragmentNumber)}})
+		if err != nil {
+			t.Fatalf("GetMediaForFragmentList: %v", err)
+		}
+		doc, err := io.ReadAll(out.Payload)
+		out.Payload.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The archive keeps G.711 as the linear PCM it decodes to.
+		if c := pmCodecs(t, doc); len(c) != 2 || c[0] != "h264" || !strings.HasPrefix(c[1], "pcm_") {
+			t.Errorf("stored fragment's codecs %v, want h264 and PCM", c)
 		}
 	})
 

@@ -198,7 +198,7 @@ func (p *Producer) connection(ctx context.Context, buf *buffer, s *session) (boo
 	if resp.StatusCode != http.StatusOK {
 		return false, readHTTPError(resp)
 	}
-	p.Logger.Info("connected", "proto", resp.Proto, "resending", len(buf.snapshot(s)))
+	p.Logger.Info("connected", "proto", resp.Proto, "unacknowledged", len(buf.snapshot(s)))
 	err = p.readAcks(resp.Body, buf, s, c)
 	if err == nil {
 		buf.mu.Lock()
