@@ -241,10 +241,12 @@ func pmCodecs(t *testing.T, data []byte) []string {
 }
 
 // TestPutMedia runs `eddy putmedia` against the real server: files of
-// H.264 + AAC (ABSOLUTE and RELATIVE timecodes) and of H.265 + Opus, a
-// server with credentials (SigV4), and an RTSP camera (the server's own RTSP, fed by an RTSP publisher). Every
-// fragment is acknowledged PERSISTED, ListFragments shows the acks one for
-// one with the producer timestamps the timecodes say, and GetClip decodes.
+// H.264 + AAC (ABSOLUTE and RELATIVE timecodes) and of H.265 + Opus, RTSP
+// cameras (the server's own RTSP, fed by an RTSP publisher of the clip, or
+// by ffmpeg with G.711), a server with credentials (SigV4) and one serving
+// HTTPS (HTTP/2). Every fragment is acknowledged PERSISTED, ListFragments
+// shows the acks one for one with the producer timestamps the timecodes
+// say, and the clips decode.
 func TestPutMedia(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary for half a minute; skipped with -short")
