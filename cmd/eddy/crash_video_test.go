@@ -171,12 +171,12 @@ func TestCrashVideo(t *testing.T) {
 }
 
 // crashVideoStart starts the server on dir (data in dir/data, log appended
-// to dir/server.log) and waits until /healthz answers.
-func crashVideoStart(t *testing.T, bin, dir string, logf func(string, ...any)) *bench.Server {
+// to dir/server.log) with extra flags and waits until /healthz answers.
+func crashVideoStart(t *testing.T, bin, dir string, logf func(string, ...any), extra ...string) *bench.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := bench.StartServer(ctx, bin, dir, nil, logf)
+	srv, err := bench.StartServer(ctx, bin, dir, extra, logf)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}

@@ -20,6 +20,9 @@ const usage = `usage:
                            every event read back, recorder unaffected (eddy bench events -h)
   eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
+  eddy putmedia [flags] SOURCE STREAM
+                           upload an MP4/MKV file or an rtsp:// camera with Kinesis Video PutMedia,
+                           printing each acknowledgement (eddy putmedia -h)
   eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep
                            play a stream over WebRTC; -out saves H.264/H.265 (Annex-B),
                            -events prints the stream's live events
@@ -47,6 +50,8 @@ func main() {
 		err = publish(os.Args[2:])
 	case "whep":
 		err = whep(os.Args[2:])
+	case "putmedia":
+		err = putMedia(os.Args[2:])
 	case "cert":
 		err = cert(os.Args[2:])
 	case "token":

@@ -3,7 +3,9 @@
 // fragment with a single Cluster, KVS tags (AWS_KINESISVIDEO_*) beside it,
 // and unknown-size Segments and Clusters as PutMedia producers send them.
 //
-// The writer serves GetMediaForFragmentList. Two parts wait for the media
+// The writer serves GetMediaForFragmentList; the stream muxer (stream.go)
+// writes PutMedia uploads, one unknown-size Segment with a Cluster per
+// fragment, for `eddy putmedia`. Two parts wait for the media
 // API still to be built, and only tests use them until then: the
 // streaming, bounded reader, which PutMedia ingest is to read producers'
 // uploads with (it also checks the writer's output in tests), and the

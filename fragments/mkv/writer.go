@@ -285,8 +285,21 @@ func WriteFragment(w io.Writer, f *Fragment) error {
 	e.tags(f.PreTags)
 	e.flushIfFull()
 
+	e.cluster(f, clusterMs, clusterSize, false)
+	e.tags(f.PostTags)
+	e.flush()
+	return e.err
+}
+
+// cluster writes the Cluster of f (validated by mkvValidateFrames, which
+// gave clusterMs and clusterSize), with the unknown size when unknown.
+func (e *mkvEncoder) cluster(f *Fragment, clusterMs, clusterSize uint64, unknown bool) {
 	e.buf = mkvAppendID(e.buf, mkvIDCluster)
-	e.buf = mkvAppendSize(e.buf, clusterSize)
+	if unknown {
+		e.buf = append(e.buf, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF)
+	} else {
+		e.buf = mkvAppendSize(e.buf, clusterSize)
+	}
 	e.uint(mkvIDTimestamp, clusterMs)
 	for i := range f.Frames {
 		fr := &f.Frames[i]
@@ -302,9 +315,6 @@ func WriteFragment(w io.Writer, f *Fragment) error {
 		e.buf = append(e.buf, flags)
 		e.payload(fr.Data)
 	}
-	e.tags(f.PostTags)
-	e.flush()
-	return e.err
 }
 
 // WriteTagsDocument writes a document without a Cluster: EBML header,

@@ -293,3 +293,27 @@ func (p *FilePublisher) Medias() []*description.Media { return p.desc.Medias }
 
 // Span returns the media length of one pass of the file (after Load).
 func (p *FilePublisher) Span() time.Duration { return p.span }
+
+// Sample is one access unit of the file as Load read it.
+type Sample struct {
+	// Media is the track, one of Medias.
+	Media *description.Media
+	// PTS and DTS from the start of the file.
+	PTS, DTS time.Duration
+	// Key marks a sync sample (every audio sample is one).
+	Key bool
+	// Data is the NAL units of a video sample (parameter sets only as the
+	// file has them in-band) or one raw AAC frame.
+	Data [][]byte
+}
+
+// Samples returns the file's samples in decode order (after Load), for
+// publishers of protocols other than RTP (eddy putmedia). The slices are
+// shared: do not modify them.
+func (p *FilePublisher) Samples() []Sample {
+	out := make([]Sample, len(p.units))
+	for i, u := range p.units {
+		out[i] = Sample{Media: u.media, PTS: u.pts, DTS: u.dts, Key: u.key, Data: u.data}
+	}
+	return out
+}
