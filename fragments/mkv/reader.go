@@ -61,7 +61,7 @@ const (
 // EOF. SimpleBlock and BlockGroup/Block are read with all lacing kinds (Xiph,
 // EBML, fixed-size); laced frames all get the block's timestamp and key flag.
 // SeekHead, Cues, Chapters, Attachments, Void, CRC-32 and unknown elements of
-// known size are skipped. Tracks with ContentEncodings (compression or
+// known size are skipped, and so are Tags that target a track (TagTrackUID). Tracks with ContentEncodings (compression or
 // encryption) and EncryptedBlock are rejected with ErrUnsupported.
 //
 // The stream must start with an EBML header whose DocType is "matroska" or
@@ -757,6 +757,9 @@ func (r *Reader) readTags(h mkvElem) error {
 		if id != mkvIDTag {
 			return nil
 		}
+		if r.tagsTrack(d, off) {
+			return nil // a track's tags (ffmpeg's HANDLER_NAME, DURATION ...), not a fragment's
+		}
 		return r.children(d, off, func(id uint32, d []byte, off int64) error {
 			if id != mkvIDSimpleTag {
 				return nil
@@ -794,6 +797,28 @@ func (r *Reader) readTags(h mkvElem) error {
 
 // children calls fn for each child element of the master data b (which starts
 // at stream offset base). Children must have known sizes and fit in b.
+// mkvIDTagTrackUID is \Segment\Tags\Tag\Targets\TagTrackUID.
+const mkvIDTagTrackUID = 0x63C5
+
+// tagsTrack reports whether the Tag d targets a track (a TagTrackUID
+// other than 0 in its Targets): its SimpleTags describe that track and are
+// left out of the fragments' tags.
+func (r *Reader) tagsTrack(d []byte, off int64) bool {
+	track := false
+	_ = r.children(d, off, func(id uint32, d []byte, off int64) error {
+		if id != mkvIDTargets {
+			return nil
+		}
+		return r.children(d, off, func(id uint32, d []byte, _ int64) error {
+			if id == mkvIDTagTrackUID && mkvUint(d) != 0 {
+				track = true
+			}
+			return nil
+		})
+	})
+	return track
+}
+
 func (r *Reader) children(b []byte, base int64, fn func(id uint32, d []byte, off int64) error) error {
 	for p := 0; p < len(b); {
 		off := base + int64(p)
