@@ -159,13 +159,10 @@ func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaRe
 	res := b.newResults(idle)
 
 	// Phase 1: RTSP.
-	rtsp := ib.newResults()
-	rtsp.RSSIdleMiB = mib(idle.rss)
-	if err := b.rtspPhase(ctx, rtsp, idle); err != nil {
+	if err := b.rtspPhase(ctx, res, idle); err != nil {
 		return nil, runErr(ctx, err)
 	}
-	res.RTSP = rtsp
-	rtspWarnings := len(rtsp.ServerWarnings)
+	rtspWarnings := len(res.RTSP.ServerWarnings)
 
 	b.logf("pause %v between the phases", cfg.Pause)
 	if err := sleepCtx(ctx, cfg.Pause); err != nil {
@@ -176,9 +173,15 @@ func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaRe
 	if err := b.putMediaPhase(ctx, res); err != nil {
 		return nil, runErr(ctx, err)
 	}
-	warnings, _ := ib.child.logProblems()
-	if len(warnings) > rtspWarnings {
+	if warnings := ib.child.warnings(); len(warnings) > rtspWarnings {
 		res.ServerWarnings = warnings[rtspWarnings:]
+		for i, l := range res.ServerWarnings {
+			if i == 5 {
+				res.Problems = append(res.Problems, fmt.Sprintf("server log: %d more warnings/errors", len(res.ServerWarnings)-i))
+				break
+			}
+			res.Problems = append(res.Problems, "server log: "+l)
+		}
 	}
 	res.verdict()
 	if !res.Pass {
@@ -189,8 +192,9 @@ func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaRe
 
 // rtspPhase is bench ingest's run on the started server: the publishers
 // start, warm up, send through the window and until its last fragments
-// are listed, then stop; res gets bench ingest's report of the window.
-func (b *putMediaBench) rtspPhase(ctx context.Context, res *ingestResults, idle snapshot) error {
+// are listed, then stop; res.RTSP gets bench ingest's report of the
+// window.
+func (b *putMediaBench) rtspPhase(ctx context.Context, res *putMediaResults, idle snapshot) error {
 	ib, cfg := b.ib, b.cfg
 	b.logf("phase 1, RTSP: %d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v",
 		cfg.Streams, ib.rtsp, ib.prefix, ib.clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
@@ -199,10 +203,12 @@ func (b *putMediaBench) rtspPhase(ctx context.Context, res *ingestResults, idle 
 	if err := sleepCtx(ctx, cfg.Stagger+cfg.Warmup); err != nil {
 		return err
 	}
+	others := startOtherCPU(ib.clkTck)
 	p0, p1, err := ib.window(ctx, cfg.Duration, cfg.Progress, b.logf)
 	if err != nil {
 		return err
 	}
+	others.stop()
 	lists, settleProblems := ib.settle(ctx, p0.at, p1.at)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -212,7 +218,11 @@ func (b *putMediaBench) rtspPhase(ctx context.Context, res *ingestResults, idle 
 	if after.metricsErr != nil {
 		return fmt.Errorf("metrics: %w", after.metricsErr)
 	}
-	ib.finish(res, idle, p0, p1, after, lists, settleProblems)
+	rtsp := ib.newResults()
+	rtsp.RSSIdleMiB = mib(idle.rss)
+	ib.finish(rtsp, idle, p0, p1, after, lists, settleProblems)
+	res.RTSP = rtsp
+	res.RTSPOtherCPUSeconds, res.RTSPOtherCPUPercent = others.of(p0, p1)
 	return nil
 }
 
@@ -249,10 +259,13 @@ func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults)
 	withAcks := func(format string, args ...any) {
 		b.logf(format+", %d PERSISTED acks", append(args, b.persistedAcks())...)
 	}
+	others := startOtherCPU(ib.clkTck)
 	p0, p1, err := ib.window(ctx, cfg.Duration, cfg.Progress, withAcks)
 	if err != nil {
 		return err
 	}
+	others.stop()
+	res.PutMedia.OtherCPUSeconds, res.PutMedia.OtherCPUPercent = others.of(p0, p1)
 	settleProblems := b.settleAcks(ctx, p1.at)
 	if ctx.Err() != nil {
 		return ctx.Err()

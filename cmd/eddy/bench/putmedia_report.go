@@ -26,8 +26,12 @@ type putMediaResults struct {
 	MaxP99MS   float64 `json:"max_p99_ms"`
 
 	// RTSP is bench ingest's report of the RTSP phase.
-	RTSP     *ingestResults `json:"rtsp"`
-	PutMedia pmPhase        `json:"putmedia"`
+	RTSP *ingestResults `json:"rtsp"`
+	// The CPU time of the machine's other processes (not the server, not
+	// the bench) over the RTSP window.
+	RTSPOtherCPUSeconds *float64 `json:"rtsp_other_processes_cpu_seconds,omitempty"`
+	RTSPOtherCPUPercent *float64 `json:"rtsp_other_processes_cpu_percent_of_one_core,omitempty"`
+	PutMedia            pmPhase  `json:"putmedia"`
 	// CPURatio is the PutMedia window's server CPU per stream-minute over
 	// the RTSP window's.
 	CPURatio *float64 `json:"server_cpu_ratio_putmedia_to_rtsp,omitempty"`
@@ -53,7 +57,9 @@ type pmPhase struct {
 	ServerCPUPerStreamMinute *float64 `json:"server_cpu_seconds_per_stream_minute,omitempty"`
 	ClientCPUSeconds         *float64 `json:"bench_client_cpu_seconds,omitempty"`
 	ClientCPUPercent         *float64 `json:"bench_client_cpu_percent_of_one_core,omitempty"`
-	RSSPeakMiB               float64  `json:"server_rss_peak_mib,omitempty"`
+	OtherCPUSeconds          *float64 `json:"other_processes_cpu_seconds,omitempty"` // the machine's others
+	OtherCPUPercent          *float64 `json:"other_processes_cpu_percent_of_one_core,omitempty"`
+	RSSPeakMiB               float64  `json:"server_rss_peak_mib,omitempty"` // VmHWM: the whole run, both phases
 	RSSEndMiB                float64  `json:"server_rss_end_mib,omitempty"`
 
 	FragmentsPersisted int64 `json:"fragments_persisted"` // eddy_fragments_persisted_total, window delta
@@ -211,13 +217,15 @@ func (r *putMediaResults) writeText(w io.Writer) {
 		tw("RTSP: server CPU", fmtOpt(rt.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(rt.ServerCPUPercent, "%.1f%% of one core")+")", "")
 		tw("  per stream-minute", fmtOpt(rt.ServerCPUPerStreamMinute, "%.3f CPU-s"), "")
 		tw("  bench client CPU (publishers)", fmtOpt(rt.ClientCPUSeconds, "%.2f CPU-s"), "")
+		tw("  other processes' CPU (machine − both)", fmtOpt(r.RTSPOtherCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(r.RTSPOtherCPUPercent, "%.0f%% of one core")+")", "")
 		tw("  fragments persisted / listed", fmt.Sprintf("%d / %d (%.1f expected)", rt.FragmentsPersisted, rt.FragmentsListed, rt.FragmentsExpected), "")
 		tw("  loss", fmt.Sprintf("%.3f s lost, %d gaps, %d publisher errors", rt.LostMediaS, rt.Gaps, rt.PublisherErrors), "zero")
 	}
 	tw("PutMedia: server CPU", fmtOpt(ph.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(ph.ServerCPUPercent, "%.1f%% of one core")+")", "")
 	tw("  per stream-minute", fmtOpt(ph.ServerCPUPerStreamMinute, "%.3f CPU-s"), "")
 	tw("  bench client CPU (producers)", fmtOpt(ph.ClientCPUSeconds, "%.2f CPU-s"), "")
-	tw("  server RSS peak / end", fmt.Sprintf("%.1f / %.1f MiB (idle %.1f MiB)", ph.RSSPeakMiB, ph.RSSEndMiB, r.RSSIdleMiB), "")
+	tw("  other processes' CPU (machine − both)", fmtOpt(ph.OtherCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(ph.OtherCPUPercent, "%.0f%% of one core")+")", "")
+	tw("  server RSS at its end (peak of the run)", fmt.Sprintf("%.1f MiB (%.1f MiB; idle %.1f MiB)", ph.RSSEndMiB, ph.RSSPeakMiB, r.RSSIdleMiB), "")
 	tw("server CPU ratio PutMedia / RTSP", fmtOpt(r.CPURatio, "%.2f"), "")
 	tw("Clusters written in the window", fmt.Sprintf("%d (%d fragments persisted, metrics)", ph.Clusters, ph.FragmentsPersisted), "")
 	tw("  acked PERSISTED / ERROR / none", fmt.Sprintf("%d / %d / %d", ph.Persisted, ph.ErrorAcks, ph.Unacked), "all / 0 / 0")
