@@ -6,6 +6,7 @@
 //	eddy bench hls [flags]    benchmark LIVE HLS and LL-HLS
 //	eddy bench webrtc [flags] benchmark WHEP forwarding
 //	eddy bench webrtc-events  benchmark events on the WHEP data channel
+//	eddy bench putmedia       PutMedia producers against RTSP ingest
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
 //	eddy cert [--host NAME]   write a self-signed TLS certificate and key
