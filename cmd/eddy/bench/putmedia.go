@@ -19,7 +19,10 @@ import (
 //     publishers, window, settle and loss checks);
 //   - putmedia: as many PutMedia producers (package cmd/eddy/putmedia, the
 //     code of `eddy putmedia`), each looping the clip in real time, one
-//     MKV Cluster per GOP.
+//     MKV Cluster per GOP with its size (the producer's default, so that
+//     the server knows a Cluster has ended at its last byte), on one
+//     connection per stream, unsigned (the started server has no
+//     credentials), unacknowledged Clusters kept in memory.
 //
 // Each phase has a warm-up and a measured window of the same length: the
 // server's CPU time over the window per stream-minute, for both, and
@@ -27,8 +30,9 @@ import (
 // the last byte of each Cluster and when the PERSISTED ack for that
 // Cluster came back: the latency's p50, p99 and maximum, against the
 // issue's p99 ≤ 50 ms. Every Cluster written in the window must be
-// acknowledged PERSISTED (no ERROR ack, no reconnect), and every
-// acknowledged fragment number must be listed by ListFragments.
+// acknowledged PERSISTED (no ERROR ack, none resent on a new connection,
+// no producer warning), and every acknowledged fragment number must be
+// listed by ListFragments.
 
 // putMediaBenchConfig configures one run.
 type putMediaBenchConfig struct {
@@ -126,8 +130,9 @@ var errPutMediaFailed = errors.New("bench putmedia: FAIL (see the report)")
 type putMediaBench struct {
 	cfg putMediaBenchConfig
 	logger
-	ib    *ingestBench // the server, its prober, the RTSP phase and ListFragments
-	prods []*pmProducer
+	ib     *ingestBench // the server, its prober, the RTSP phase and ListFragments
+	prefix string       // of the producers' stream names: prefix-NNN
+	prods  []*pmProducer
 }
 
 func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaResults, error) {
@@ -144,7 +149,8 @@ func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaRe
 		return nil, err
 	}
 	b.ib = ib
-	b.loadProducers(prefix + "-pm")
+	b.prefix = prefix + "-pm"
+	b.loadProducers()
 	stopServer, err := ib.connect(ctx, "putmedia")
 	if err != nil {
 		return nil, err
@@ -232,8 +238,8 @@ func (b *putMediaBench) rtspPhase(ctx context.Context, res *putMediaResults, idl
 // then looked up with ListFragments.
 func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults) error {
 	ib, cfg := b.ib, b.cfg
-	b.logf("phase 2, PutMedia: %d producers → %s/putMedia (streams %s-pm-NNN); warm-up %v, window %v",
-		cfg.Streams, ib.url, b.prodPrefix(), cfg.Stagger+cfg.Warmup, cfg.Duration)
+	b.logf("phase 2, PutMedia: %d producers → %s/putMedia (streams %s-NNN); warm-up %v, window %v",
+		cfg.Streams, ib.url, b.prefix, cfg.Stagger+cfg.Warmup, cfg.Duration)
 	if err := b.createStreams(ctx); err != nil {
 		return err
 	}
@@ -278,8 +284,8 @@ func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults)
 	return nil
 }
 
-// settleAcks waits until every producer has had an ack (of any kind) for
-// a Cluster written after end, so that every Cluster written in the
+// settleAcks waits until every producer has had the PERSISTED or ERROR
+// ack of a Cluster written after end, so that every Cluster written in the
 // window had its chance to be acknowledged, or until one GOP plus the
 // settle time has passed.
 func (b *putMediaBench) settleAcks(ctx context.Context, end time.Time) []string {

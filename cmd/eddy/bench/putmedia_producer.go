@@ -44,10 +44,11 @@ type pmAck struct {
 	at time.Time
 }
 
-// loadProducers makes one producer per stream, prefix-NNN.
-func (b *putMediaBench) loadProducers(prefix string) {
+// loadProducers makes one producer per stream, b.prefix-NNN. Each reads
+// the clip when it starts (in the warm-up).
+func (b *putMediaBench) loadProducers() {
 	for i := range b.cfg.Streams {
-		b.prods = append(b.prods, &pmProducer{name: fmt.Sprintf("%s-%03d", prefix, i), clip: b.ib.clip,
+		b.prods = append(b.prods, &pmProducer{name: fmt.Sprintf("%s-%03d", b.prefix, i), clip: b.ib.clip,
 			byTC: map[int64]*pmCluster{}, early: map[int64][]pmAck{}})
 	}
 }
@@ -204,11 +205,6 @@ func (h pmWarnHandler) Handle(_ context.Context, r slog.Record) error {
 	})
 	h.p.warn(msg)
 	return nil
-}
-
-// prodPrefix is the prefix of the producers' stream names.
-func (b *putMediaBench) prodPrefix() string {
-	return b.ib.prefix[:len(b.ib.prefix)-len("-rtsp")]
 }
 
 // run sends until ctx ends, starting after delay. The producer
