@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -78,6 +79,15 @@ type pmPhase struct {
 	ReceivedP50MS *float64 `json:"received_p50_ms,omitempty"` // Cluster written → RECEIVED ack
 	ReceivedP99MS *float64 `json:"received_p99_ms,omitempty"`
 	ReceivedMaxMS *float64 `json:"received_max_ms,omitempty"`
+	// The server's own view (its /metrics, window deltas): upload rate
+	// per stream, its Cluster end → PERSISTED ack histogram (bucket-
+	// interpolated) and its PutMedia ERROR acks by ErrorCode.
+	ServerMbitPerStream *float64         `json:"server_received_mbit_per_second_per_stream,omitempty"`
+	ServerPersistCount  int64            `json:"server_persist_observations"`
+	ServerPersistP50MS  *float64         `json:"server_persist_p50_ms,omitempty"`
+	ServerPersistP99MS  *float64         `json:"server_persist_p99_ms,omitempty"`
+	ServerPersistP99Ovr bool             `json:"server_persist_p99_beyond_last_bucket,omitempty"`
+	ServerErrors        map[string]int64 `json:"server_putmedia_errors,omitempty"`
 
 	PerStream []pmStream `json:"per_stream"`
 }
@@ -137,6 +147,10 @@ func (b *putMediaBench) results(res *putMediaResults, p0, p1 snapshot, lists map
 		ph.RSSPeakMiB, ph.RSSEndMiB = mib(p1.hwm), mib(p1.rss)
 	}
 	ph.FragmentsPersisted = int64(p1.metrics["eddy_fragments_persisted_total"] - p0.metrics["eddy_fragments_persisted_total"])
+	serverPutMediaMetrics(ph, res.Streams, p0, p1)
+	for code, n := range ph.ServerErrors {
+		res.Problems = append(res.Problems, fmt.Sprintf("server: %d PutMedia ERROR acks %s in the window", n, code))
+	}
 
 	var persisted, received []time.Duration
 	for _, p := range b.prods {
@@ -176,6 +190,39 @@ func (b *putMediaBench) results(res *putMediaResults, p0, p1 snapshot, lists map
 	if len(received) > 0 {
 		p50, p99, mx := msQuantiles(received)
 		ph.ReceivedP50MS, ph.ReceivedP99MS, ph.ReceivedMaxMS = &p50, &p99, &mx
+	}
+}
+
+// serverPutMediaMetrics fills in the server's own PutMedia figures of the
+// window from its /metrics (series of the PutMedia endpoint; absent ones
+// stay unset).
+func serverPutMediaMetrics(ph *pmPhase, streams int, p0, p1 snapshot) {
+	if b1, ok := p1.metrics["eddy_putmedia_received_bytes_total"]; ok {
+		v := (b1 - p0.metrics["eddy_putmedia_received_bytes_total"]) * 8 / 1e6 / p1.at.Sub(p0.at).Seconds() / float64(streams)
+		ph.ServerMbitPerStream = &v
+	}
+	hist := histDelta("eddy_putmedia_persist_latency_seconds", p0.metrics, p1.metrics)
+	if len(hist) > 0 {
+		ph.ServerPersistCount = int64(hist[len(hist)-1].count)
+	}
+	if v, _, ok := histQuantile(0.5, hist); ok {
+		ms := v * 1000
+		ph.ServerPersistP50MS = &ms
+	}
+	if v, over, ok := histQuantile(0.99, hist); ok {
+		ms := v * 1000
+		ph.ServerPersistP99MS, ph.ServerPersistP99Ovr = &ms, over
+	}
+	const errs = `eddy_putmedia_errors_total{code="`
+	for k, v := range p1.metrics {
+		if code, ok := strings.CutPrefix(k, errs); ok {
+			if d := int64(v - p0.metrics[k]); d > 0 {
+				if ph.ServerErrors == nil {
+					ph.ServerErrors = map[string]int64{}
+				}
+				ph.ServerErrors[strings.TrimSuffix(code, `"}`)] = d
+			}
+		}
 	}
 }
 
@@ -234,8 +281,14 @@ func (r *putMediaResults) writeText(w io.Writer) {
 	tw("Cluster written → PERSISTED p50 / p99 / max", fmtOpt(ph.PersistP50MS, "%.1f")+" / "+fmtOpt(ph.PersistP99MS, "%.1f")+" / "+fmtOpt(ph.PersistMaxMS, "%.1f ms"),
 		fmt.Sprintf("p99 ≤ %.0f ms", r.MaxP99MS))
 	if ph.ReceivedP50MS != nil {
-		tw("Cluster written → RECEIVED p50 / p99 / max", fmtOpt(ph.ReceivedP50MS, "%.1f")+" / "+fmtOpt(ph.ReceivedP99MS, "%.1f")+" / "+fmtOpt(ph.ReceivedMaxMS, "%.1f ms"), "")
+		tw("  written → RECEIVED p50 / p99 / max", fmtOpt(ph.ReceivedP50MS, "%.1f")+" / "+fmtOpt(ph.ReceivedP99MS, "%.1f")+" / "+fmtOpt(ph.ReceivedMaxMS, "%.1f ms"), "")
 	}
+	srvP99 := fmtOpt(ph.ServerPersistP99MS, "%.1f ms")
+	if ph.ServerPersistP99Ovr {
+		srvP99 = "> " + srvP99
+	}
+	tw("  server histogram, read → ack p50 / p99", fmtOpt(ph.ServerPersistP50MS, "%.1f")+" / "+srvP99+fmt.Sprintf(" (%d, bucket-interpolated)", ph.ServerPersistCount), "")
+	tw("server received per stream", fmtOpt(ph.ServerMbitPerStream, "%.2f Mbit/s"), "")
 	tw("machine pressure (PSI, PutMedia window)", "CPU some "+fmtOpt(ph.CPUPressurePc, "%.0f%%")+", IO some "+fmtOpt(ph.IOPressurePc, "%.1f%%"), "")
 	tw("bench stalls (10 ms sleeps, PutMedia window)", fmt.Sprintf("%d over 100 ms, max %.0f ms", ph.BenchStalls100ms, ph.BenchStallMaxMS), "")
 	if r.Pass {
