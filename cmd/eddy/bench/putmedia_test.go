@@ -31,6 +31,10 @@ func TestBenchPutMedia(t *testing.T) {
 		!(0 < *ph.PersistP50MS && *ph.PersistP50MS <= *ph.PersistP99MS && *ph.PersistP99MS <= *ph.PersistMaxMS) {
 		t.Errorf("PERSISTED latency p50 %v, p99 %v, max %v: want 0 < p50 ≤ p99 ≤ max", ph.PersistP50MS, ph.PersistP99MS, ph.PersistMaxMS)
 	}
+	if ph.ServerMbitPerStream == nil || *ph.ServerMbitPerStream <= 0 || ph.ServerPersistCount == 0 {
+		t.Errorf("server's upload rate %v Mbit/s per stream, %d persist latencies observed: want the server's PutMedia metrics measured",
+			ph.ServerMbitPerStream, ph.ServerPersistCount)
+	}
 	rt := res.RTSP
 	if rt == nil || rt.ServerCPUPerStreamMinute == nil || *rt.ServerCPUPerStreamMinute <= 0 ||
 		ph.ServerCPUPerStreamMinute == nil || *ph.ServerCPUPerStreamMinute <= 0 || res.CPURatio == nil || *res.CPURatio <= 0 {
