@@ -225,7 +225,7 @@ func TestKVSUnimplementedOperations(t *testing.T) {
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
 	for path, op := range map[string]string{
-		"/getMedia": "GetMedia", "/putMedia": "PutMedia", "/getImages": "GetImages",
+		"/getMedia": "GetMedia", "/getImages": "GetImages",
 		"/getDASHStreamingSessionURL": "GetDASHStreamingSessionURL", "/createSignalingChannel": "CreateSignalingChannel",
 		"/describeImageGenerationConfiguration": "DescribeImageGenerationConfiguration",
 		"/updateNotificationConfiguration":      "UpdateNotificationConfiguration",

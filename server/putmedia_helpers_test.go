@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,9 +43,10 @@ func (a pmAck) short() string {
 // pmRequest is how a test producer connects.
 type pmRequest struct {
 	stream   string
-	timecode string // ABSOLUTE or RELATIVE
-	start    string // x-amzn-producer-start-timestamp ("": none)
-	h2c      bool   // HTTP/2 with prior knowledge instead of HTTP/1.1
+	timecode string         // ABSOLUTE or RELATIVE
+	start    string         // x-amzn-producer-start-timestamp ("": none)
+	h2c      bool           // HTTP/2 with prior knowledge instead of HTTP/1.1
+	roots    *x509.CertPool // HTTPS trusting these (HTTP/2 by ALPN)
 	creds    *aws.Credentials
 }
 
@@ -105,6 +108,10 @@ func putMedia(ctx context.Context, t *testing.T, url string, r pmRequest, body i
 		}
 	}
 	tr := &http.Transport{}
+	if r.roots != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: r.roots}
+		tr.ForceAttemptHTTP2 = true
+	}
 	if r.h2c {
 		var p http.Protocols
 		p.SetUnencryptedHTTP2(true)

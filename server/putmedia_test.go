@@ -3,14 +3,19 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
+	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
@@ -132,4 +137,76 @@ func TestPutMediaFFmpeg(t *testing.T) {
 func unixSeconds(t time.Time) string {
 	ms := t.UnixMilli()
 	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
+}
+
+// TestPutMediaGStreamerAuth: GStreamer's matroskamux piped into a POST
+// /putMedia signed with SigV4 (the AWS SDK's v4 signer, payload signed as
+// the empty payload, as producers do) on a server with credentials, with
+// ABSOLUTE timecodes (the cluster timecodes are producer time): every
+// fragment acked PERSISTED and listed at its producer time. An unsigned
+// request and an identity without kinesisvideo:PutMedia are refused
+// before anything is read, in the Kinesis Video error shape.
+func TestPutMediaGStreamerAuth(t *testing.T) {
+	mediatest.RequireTool(t, "gst-launch-1.0", "ffmpeg", "ffprobe")
+	e := startKVSAuthServer(t)
+	ctx := servertest.Context(t, 90*time.Second)
+	const stream = "cam-pm-gst"
+	createVideoStream(ctx, t, e.KinesisVideo(kvAs(kvsAdmin)), stream)
+
+	for _, c := range []struct {
+		name  string
+		creds *aws.Credentials
+		code  string
+	}{{"unsigned", nil, "MissingAuthenticationTokenException"}, {"not allowed", &kvsReader, "AccessDeniedException"}} {
+		s, err := putMedia(ctx, t, e.URL, pmRequest{stream: stream, timecode: "ABSOLUTE", creds: c.creds}, strings.NewReader("never read"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Resp.Header.Get("x-amzn-ErrorType"); s.Resp.StatusCode != http.StatusForbidden || got != c.code {
+			t.Errorf("%s: %d %s, want 403 %s", c.name, s.Resp.StatusCode, got, c.code)
+		}
+	}
+
+	base := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	body, sent := gstMKV(ctx, t, time.Duration(base.UnixNano()))
+	s, err := putMedia(ctx, t, e.URL, pmRequest{stream: stream, timecode: "ABSOLUTE", creds: &kvsAdmin}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Resp.StatusCode != 200 {
+		t.Fatalf("status %d", s.Resp.StatusCode)
+	}
+	acks := s.Wait(t, 60*time.Second)
+	clusters := uploadedClusters(t, sent.Bytes())
+	if len(clusters) != 10 || clusters[0].Timecode != time.Duration(base.UnixNano()) {
+		t.Fatalf("GStreamer uploaded %d clusters from %v, want 10 from %v", len(clusters), clusters[0].Timecode, time.Duration(base.UnixNano()))
+	}
+	checkPersisted(ctx, t, e.ArchivedMedia(amAs(kvsAdmin)), stream, acks, clusters, time.Unix(0, 0))
+}
+
+// TestPutMediaTLS: PutMedia over HTTPS, HTTP/2 negotiated by ALPN: the
+// acks stream back on the same stream while the upload goes on, every
+// cluster PERSISTED.
+func TestPutMediaTLS(t *testing.T) {
+	mediatest.RequireTool(t, "ffmpeg")
+	certFile, keyFile, roots := servertest.SelfSignedCert(t)
+	e := servertest.Start(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	ctx := servertest.Context(t, 60*time.Second)
+	const stream = "pm-tls"
+	if _, err := e.Server.Videos().CreateStream(stream, fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	body, sent := ffmpegMKV(ctx, t, 8, false)
+	s, err := putMedia(ctx, t, e.URL, pmRequest{stream: stream, timecode: "RELATIVE", roots: roots}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Resp.StatusCode != 200 || s.Resp.ProtoMajor != 2 || s.Resp.TLS == nil {
+		t.Fatalf("status %d over HTTP/%d (TLS %v), want 200 over HTTP/2 with TLS", s.Resp.StatusCode, s.Resp.ProtoMajor, s.Resp.TLS != nil)
+	}
+	acks := s.Wait(t, 30*time.Second)
+	clusters := uploadedClusters(t, sent.Bytes())
+	if got := ackSummary(acks); len(clusters) < 4 || !slices.Equal(got, slices.Repeat([]string{"PERSISTED"}, len(clusters))) {
+		t.Fatalf("acks %v for %d clusters, want each PERSISTED", got, len(clusters))
+	}
 }

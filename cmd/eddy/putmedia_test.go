@@ -239,8 +239,8 @@ func pmCodecs(t *testing.T, data []byte) []string {
 }
 
 // TestPutMedia runs `eddy putmedia` against the real server: files of
-// H.264 + AAC (ABSOLUTE and RELATIVE timecodes) and of H.265 + Opus, and
-// an RTSP camera (the server's own RTSP, fed by an RTSP publisher). Every
+// H.264 + AAC (ABSOLUTE and RELATIVE timecodes) and of H.265 + Opus, a
+// server with credentials (SigV4), and an RTSP camera (the server's own RTSP, fed by an RTSP publisher). Every
 // fragment is acknowledged PERSISTED, ListFragments shows the acks one for
 // one with the producer timestamps the timecodes say, and GetClip decodes.
 func TestPutMedia(t *testing.T) {
@@ -315,6 +315,8 @@ func TestPutMedia(t *testing.T) {
 		}
 	})
 
+	t.Run("SigV4", func(t *testing.T) { testPutMediaSigV4(t, bin) })
+
 	t.Run("RTSP source", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -344,6 +346,67 @@ func TestPutMedia(t *testing.T) {
 			t.Errorf("clip decodes to %d video frames, want at least 100", frames)
 		}
 	})
+}
+
+// pmAuthYAML configures one identity: PutMedia must be signed by it.
+const pmAuthYAML = `rtsp_udp_rtp: ""
+rtsp_udp_rtcp: ""
+auth:
+  credentials:
+    - access_key_id: AKIDPUTMEDIA
+      secret_access_key: "putmedia-secret"
+      allow:
+        - actions: ["*"]
+          streams: ["*"]
+`
+
+// testPutMediaSigV4 runs `eddy putmedia` against a server with
+// credentials: signed with the credentials in the environment (SigV4, the
+// empty payload's hash), its fragments are PERSISTED; with a wrong secret
+// or none, the request is refused with the AWS error and eddy exits 1.
+func testPutMediaSigV4(t *testing.T, bin string) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "auth.yaml")
+	if err := os.WriteFile(conf, []byte(pmAuthYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := pmServer(t, bin, dir, "--config", conf)
+	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: "AKIDPUTMEDIA", SecretAccessKey: "putmedia-secret", Source: "test"}, nil
+	})
+	pmCreate(t, srv.URL(), creds, "pm-auth")
+	before := time.Now()
+	r := pmStart(t, bin, pmEnv(t, "AWS_ACCESS_KEY_ID=AKIDPUTMEDIA", "AWS_SECRET_ACCESS_KEY=putmedia-secret"),
+		"-endpoint", srv.URL(), "-duration", "3s", pmClip, "pm-auth")
+	if err := r.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("eddy putmedia, signed: %v\n%s", err, r.stderr.String())
+	}
+	acks := r.of(putmedia.EventPersisted)
+	if len(acks) != 2 {
+		t.Fatalf("%d PERSISTED acks for 3 s of 2 s GOPs, want 2", len(acks))
+	}
+	am := kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{Region: "us-east-1", Credentials: creds,
+		BaseEndpoint: aws.String(srv.URL()), HTTPClient: servertest.GuardRequestBody(nil)})
+	pmCheckAcks(t, am, "pm-auth", acks, false, before, time.Now())
+
+	for _, tc := range []struct {
+		name string
+		env  []string
+	}{
+		{"wrong secret", []string{"AWS_ACCESS_KEY_ID=AKIDPUTMEDIA", "AWS_SECRET_ACCESS_KEY=not-the-secret"}},
+		{"unsigned", nil},
+	} {
+		r := pmStart(t, bin, pmEnv(t, tc.env...), "-endpoint", srv.URL(), "-duration", "3s", pmClip, "pm-auth")
+		err := r.wait(t, 30*time.Second)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(r.stderr.String(), "eddy: putmedia: ") ||
+			!strings.Contains(r.stderr.String(), "Exception: ") {
+			t.Errorf("%s: eddy putmedia exited with %v, want 1 and the AWS error:\n%s", tc.name, err, r.stderr.String())
+		}
+		if n := len(r.of(putmedia.EventPersisted)); n != 0 {
+			t.Errorf("%s: %d fragments acknowledged", tc.name, n)
+		}
+	}
 }
 
 // pmFreePort returns a loopback port nothing listens on (for a server
@@ -443,6 +506,12 @@ func TestCrashPutMedia(t *testing.T) {
 			t.Errorf("fragment %s was acknowledged PERSISTED and is not listed", a.FragmentNumber)
 		}
 	}
+	reconnects := strings.Count(r.stderr.String(), "connection ended; reconnecting")
+	if reconnects < cycles {
+		t.Errorf("eddy putmedia reconnected %d times across %d kills", reconnects, cycles)
+	}
+	t.Logf("%d fragments stored, %d acknowledged PERSISTED, after %d reconnection attempts", len(list),
+		len(r.of(putmedia.EventPersisted)), reconnects)
 	if ents, err := os.ReadDir(buffer); err != nil || len(ents) != 0 {
 		t.Errorf("the buffer keeps %d entries after every ack (%v)", len(ents), err)
 	}

@@ -40,9 +40,10 @@ type PutMedia struct {
 	// Cluster (MAX_FRAGMENT_DURATION_REACHED, MAX_FRAGMENT_SIZE_REACHED).
 	MaxFragmentDuration time.Duration
 	MaxFragmentBytes    int
-	// MaxInFlight bounds the clusters published but not yet stored (4):
-	// beyond, the upload is not read (TCP pushes back on the producer)
-	// rather than let the recorder fall a queue behind and lose them.
+	// MaxInFlight bounds the clusters published but not yet stored (4),
+	// and so do their access units (half a hub reader's queue): beyond,
+	// the upload is not read (TCP pushes back on the producer) rather than
+	// let the recorder fall a queue behind and lose them.
 	MaxInFlight int
 	// PersistTimeout is how long a published cluster may wait for its
 	// fragment to be stored before it is given up with ARCHIVAL_ERROR (20 s).
@@ -177,6 +178,7 @@ func (a *API) putMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	refuse := func(err error) {
 		pm.metrics.refused.WithLabelValues(AsError(err).Code).Inc()
+		noDrain(w, r)
 		c.Fail(w, err)
 	}
 	var ref StreamRef
@@ -243,6 +245,15 @@ func (a *API) putMedia(w http.ResponseWriter, r *http.Request) {
 	s.run(w, r)
 }
 
+// noDrain answers a refused upload without reading what the producer
+// keeps sending: HTTP/1.1 closes the connection after the answer instead
+// of draining the body first (which an endless upload never ends).
+func noDrain(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
 func errBusy(name string) error {
 	return Errorf(CodeConnectionLim, "The stream %s already has a producer (PutMedia, RTSP or WHIP): Kinesis Video allows one PutMedia connection per stream.", name)
 }
@@ -257,6 +268,7 @@ func (g *Guard) beginStream(w http.ResponseWriter, r *http.Request, op string, r
 	}
 	id, f := g.Verifier.Verify(r, "kinesisvideo", nil)
 	if f != nil {
+		noDrain(w, r)
 		g.refuse(w, r, f, awsauth.ClaimedKeyID(r))
 		return nil, false
 	}
@@ -285,7 +297,8 @@ type pmSession struct {
 	written  bool // the 200 and acks have started
 	inflight map[*pmFragment]struct{}
 	signal   chan struct{} // an ack is queued (capacity 1)
-	room     chan struct{} // in-flight slots (capacity MaxInFlight)
+	room     chan struct{} // in-flight clusters (capacity MaxInFlight)
+	units    chan struct{} // their access units (capacity: half the hub's queue)
 	stop     chan struct{} // closed when the session stops reading
 	stopOnce sync.Once
 	stopWhy  error // why the handler stopped it (nil: the upload ended)
@@ -296,6 +309,48 @@ type pmSession struct {
 	hub *media.Hub
 }
 
+// hubQueue is the queue of a reader of the registry's hubs (media.Hub's
+// default when unset).
+func hubQueue(r *media.Registry) int {
+	if r.QueueSize > 0 {
+		return r.QueueSize
+	}
+	return 1024
+}
+
+// reserve takes room for a cluster of n units in flight, waiting while
+// the recorder has not stored the earlier ones (the upload is not read
+// meanwhile: TCP pushes back on the producer); false when the session
+// stopped first.
+func (s *pmSession) reserve(f *pmFragment, n int) bool {
+	select {
+	case s.room <- struct{}{}:
+	case <-s.stop:
+		return false
+	}
+	f.units = min(n, cap(s.units))
+	for i := range f.units {
+		select {
+		case s.units <- struct{}{}:
+		case <-s.stop:
+			for range i {
+				<-s.units
+			}
+			<-s.room
+			return false
+		}
+	}
+	return true
+}
+
+// release frees a cluster's room.
+func (s *pmSession) release(f *pmFragment) {
+	for range f.units {
+		<-s.units
+	}
+	<-s.room
+}
+
 // pmFragment is one published cluster waiting for its fragment to be
 // stored.
 type pmFragment struct {
@@ -303,6 +358,7 @@ type pmFragment struct {
 	ended    time.Time
 	start    time.Time // producer time of its first frame
 	tags     []mkvTag
+	units    int  // its room in s.units
 	done     bool // stored, failed or given up (under session mu)
 }
 
@@ -326,15 +382,15 @@ func (s *pmSession) fail(e pmError, tc *int64) {
 	s.enqueue(Ack{EventType: "ERROR", FragmentTimecode: tc, ErrorID: e.ID, ErrorCode: e.Code})
 }
 
-// halt stops reading the upload for why (nil: it ended), at once: a read
-// in progress fails.
+// halt stops the session for why (nil: the upload ended): nothing more
+// is published or acknowledged but the fragments in flight, and the
+// upload is cut once they are.
 func (s *pmSession) halt(why error) {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.stopWhy = why
 		s.mu.Unlock()
 		close(s.stop)
-		_ = s.rc.SetReadDeadline(time.Now())
 	})
 }
 
@@ -366,6 +422,7 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	_ = s.rc.SetWriteDeadline(time.Time{})
 	s.signal = make(chan struct{}, 1)
 	s.room = make(chan struct{}, pm.MaxInFlight)
+	s.units = make(chan struct{}, max(64, hubQueue(pm.Registry)/2))
 	s.stop = make(chan struct{})
 	s.inflight = map[*pmFragment]struct{}{}
 	s.lastData.Store(time.Now().UnixNano())
@@ -381,15 +438,9 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	lastIdle := time.Now()
 	var readErr error
 	reading := true
-	for {
-		if !reading {
-			s.mu.Lock()
-			n := len(s.inflight)
-			s.mu.Unlock()
-			if n == 0 {
-				break
-			}
-		}
+	// Until the upload ends or the session is stopped, then until the
+	// fragments in flight are acknowledged (or given up).
+	for reading && !s.stopped() || s.pending() > 0 {
 		if ended == nil {
 			s.mu.Lock()
 			if s.hub != nil {
@@ -402,33 +453,27 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 		case err := <-done:
 			reading, readErr = false, err
 			s.halt(nil)
-			if errors.Is(readErr, errPublishRefused) {
-				break
-			}
-			if s.hub != nil {
-				// Stored fragments are acknowledged below; the name is
-				// freed once they are (or given up).
-				defer pm.Registry.Unpublish(s.name, s.hub)
-			}
 		case <-tick.C:
 			now := time.Now()
 			idle := now.Sub(time.Unix(0, s.lastData.Load()))
 			switch {
-			case reading && idle >= pm.IdleTimeout:
+			case s.stopped():
+			case idle >= pm.IdleTimeout:
 				s.log.Info("PutMedia session idle: closing", "idle", idle)
 				s.halt(errIdle)
-			case reading && idle >= pm.IdleInterval && now.Sub(lastIdle) >= pm.IdleInterval:
+			case idle >= pm.IdleInterval && now.Sub(lastIdle) >= pm.IdleInterval:
 				lastIdle = now
 				s.enqueue(Ack{EventType: "IDLE"})
 			}
 			s.expire(now)
 		case <-maxConn.C:
-			if reading {
+			if !s.stopped() {
 				s.fail(pmMaxConnection, nil)
 				s.halt(errMaxConn)
 			}
 		case <-ended:
-			if reading {
+			ended = make(chan struct{}) // once
+			if !s.stopped() {
 				if _, err := s.api.Videos.Describe(s.name); err != nil && AsError(err).Code == CodeNotFound {
 					s.fail(pmStreamNotActive, nil)
 				} else {
@@ -436,33 +481,48 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 				}
 				s.halt(errEnded)
 			}
-			ended = make(chan struct{}) // never again
 		case <-r.Context().Done():
 			s.halt(errClientGone)
-			if reading {
-				readErr = <-done
-				reading = false
-			}
 			s.giveUp()
 		}
 		if !s.flush() {
 			s.halt(errClientGone)
-			if reading {
-				readErr = <-done
-				reading = false
-			}
 			s.giveUp()
 		}
 	}
-	if errors.Is(readErr, errPublishRefused) && !s.written {
-		var e *Error
-		if errors.As(readErr, &e) {
-			pm.metrics.refused.WithLabelValues(e.Code).Inc()
-			WriteError(w, e)
-			return
-		}
+	switch {
+	case reading:
+		// Stopped by the server: cut the upload where it is.
+		_ = s.rc.SetReadDeadline(time.Now())
+		readErr = <-done
+	case readErr != nil:
+		// The upload was not read to its end: the connection must not
+		// read on after the handler (HTTP/1.1 would drain the body and
+		// reuse the connection, racing its own background read in full
+		// duplex), so it is closed instead.
+		_ = s.rc.SetReadDeadline(time.Now())
+	}
+	s.mu.Lock()
+	h := s.hub
+	s.mu.Unlock()
+	if h != nil {
+		pm.Registry.Unpublish(s.name, h)
+	}
+	var ref *refusal
+	if errors.As(readErr, &ref) && !s.written {
+		pm.metrics.refused.WithLabelValues(ref.e.Code).Inc()
+		noDrain(w, r)
+		WriteError(w, ref.e)
+		return
 	}
 	s.flush()
+}
+
+// pending returns how many published fragments wait to be stored.
+func (s *pmSession) pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight)
 }
 
 // expire gives up the fragments that waited longer than PersistTimeout
@@ -487,7 +547,7 @@ func (s *pmSession) giveUp() {
 	for f := range s.inflight {
 		f.done = true
 		delete(s.inflight, f)
-		<-s.room
+		s.release(f)
 	}
 	s.mu.Unlock()
 }
@@ -544,7 +604,7 @@ func (s *pmSession) stored(f *pmFragment, seq uint64, err error) {
 	f.done = true
 	delete(s.inflight, f)
 	s.mu.Unlock()
-	<-s.room
+	s.release(f)
 	tc := f.timecode
 	if err != nil {
 		s.log.Warn("PutMedia fragment not stored", "timecode", tc, "err", err)

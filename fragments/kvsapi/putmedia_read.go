@@ -26,6 +26,9 @@ func (b *pmBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// errStopped ends the reading of a session the server stopped.
+var errStopped = errors.New("putmedia: session stopped")
+
 // pmFatal ends a session with an ERROR ack.
 type pmFatal struct {
 	e   pmError
@@ -64,6 +67,9 @@ func newPMReader(s *pmSession, body io.Reader) *pmReader {
 // one publishes the upload (its tracks are known by then), each one is
 // acknowledged BUFFERING.
 func (rd *pmReader) onCluster(tracks []mkv.Track, tc time.Duration) error {
+	if rd.s.stopped() {
+		return errStopped
+	}
 	rd.tc, rd.inCluster = int64(tc/time.Millisecond), true
 	if rd.byNum == nil {
 		if err := rd.publish(tracks, tc); err != nil {
@@ -134,6 +140,9 @@ func (rd *pmReader) run() error {
 			continue // Tags after the last Cluster: no fragment to attach them to
 		}
 		if err := rd.fragment(f); err != nil {
+			if errors.Is(err, errStopped) {
+				return nil
+			}
 			return err
 		}
 	}
@@ -160,6 +169,9 @@ func classify(err error) pmError {
 // one is acked ERROR and skipped (nil), a fatal one ends the upload.
 func (rd *pmReader) fragment(f *mkv.Fragment) error {
 	s := rd.s
+	if s.stopped() {
+		return errStopped
+	}
 	tc := int64(f.Timecode / time.Millisecond)
 	skip := func(e pmError, why string, args ...any) error {
 		s.log.Info("PutMedia fragment skipped", "timecode", tc, "error", e.Code, "why", fmt.Sprintf(why, args...))
@@ -226,12 +238,10 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 	last := aus[len(aus)-1]
 	last.FragmentEnd = true
 	if s.persist {
-		select {
-		case s.room <- struct{}{}:
-		case <-s.stop:
+		pf := &pmFragment{timecode: tc, ended: arrival, start: start, tags: tags}
+		if !s.reserve(pf, len(aus)) {
 			return nil
 		}
-		pf := &pmFragment{timecode: tc, ended: arrival, start: start, tags: tags}
 		s.mu.Lock()
 		s.inflight[pf] = struct{}{}
 		s.mu.Unlock()

@@ -47,11 +47,13 @@ func (s *pmSession) writeMetadata(ev pmEvent) {
 	if err != nil {
 		return
 	}
-	dur := 0.0
+	// The fragment as stored: its producer start (its first video frame)
+	// and duration.
+	dur, start := 0.0, ev.start
 	if e, ok := st.Lookup(ev.seq); ok {
-		dur = time.Duration(e.Duration).Seconds()
+		dur, start = time.Duration(e.Duration).Seconds(), time.Unix(0, e.ProducerTime)
 	}
-	m := MetadataEvent{Type: "metadata", Time: ev.start.UTC().Format(time.RFC3339Nano), Duration: dur,
+	m := MetadataEvent{Type: "metadata", Time: start.UTC().Format(time.RFC3339Nano), Duration: dur,
 		Attributes: MetadataAttributes{FragmentNumber: fragments.FragmentNumber(ev.seq)}}
 	for _, t := range ev.tags {
 		m.Attributes.Tags = append(m.Attributes.Tags, MetadataTag(t))

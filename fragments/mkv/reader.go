@@ -61,8 +61,10 @@ const (
 // EOF. SimpleBlock and BlockGroup/Block are read with all lacing kinds (Xiph,
 // EBML, fixed-size); laced frames all get the block's timestamp and key flag.
 // SeekHead, Cues, Chapters, Attachments, Void, CRC-32 and unknown elements of
-// known size are skipped, and so are Tags that target a track (TagTrackUID). Tracks with ContentEncodings (compression or
-// encryption) and EncryptedBlock are rejected with ErrUnsupported.
+// known size are skipped, and so are Tags that target a track (TagTrackUID:
+// they describe the track, not a fragment). Tracks with ContentEncodings
+// (compression or encryption) and EncryptedBlock are rejected with
+// ErrUnsupported.
 //
 // The stream must start with an EBML header whose DocType is "matroska" or
 // "webm". A Segment resets Info (TimestampScale back to 1 ms, Title) and Tracks.

@@ -23,7 +23,7 @@ type Ack struct {
 	EventType string
 	// FragmentTimecode is the cluster's timecode in ms, as it was sent
 	// (relative to the producer start timestamp with RELATIVE timecodes).
-	FragmentTimecode int64 `json:",omitempty"`
+	FragmentTimecode int64
 	// FragmentNumber is the 47-digit number ListFragments shows.
 	FragmentNumber string `json:",omitempty"`
 	ErrorId        int    `json:",omitempty"` //nolint:revive // the wire's spelling
@@ -33,7 +33,7 @@ type Ack struct {
 // String formats the ack as `eddy putmedia` prints it.
 func (a Ack) String() string {
 	s := a.EventType
-	if a.FragmentTimecode != 0 {
+	if a.EventType != EventIdle {
 		s += fmt.Sprintf(" timecode=%d", a.FragmentTimecode)
 	}
 	if a.FragmentNumber != "" {

@@ -345,8 +345,10 @@ func readHTTPError(resp *http.Response) error {
 		if e.Type == "" {
 			e.Type = body.Type
 		}
-		if m := body.Message + body.MessageU; m != "" {
-			e.Message = m
+		if body.Message != "" {
+			e.Message = body.Message
+		} else if body.MessageU != "" {
+			e.Message = body.MessageU
 		}
 	}
 	// "com.amazon...#Foo:bar" → "Foo", as the SDKs read it.

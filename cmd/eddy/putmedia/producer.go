@@ -309,18 +309,16 @@ func (c *cutter) add(f frame) (*mkv.Cluster, int64) {
 }
 
 // flush returns the cluster of the frames held (nil when none). Its
-// timecode is its earliest frame's time, in ms (after the start with
-// RELATIVE timecodes), and always after the previous cluster's.
+// timecode is its first frame's time (the keyframe's, as KVS's producer
+// library does: the fragment's producer timestamp is the keyframe's; an
+// audio frame presented a little earlier gets a negative block time), in
+// ms (after the start with RELATIVE timecodes), and always after the
+// previous cluster's.
 func (c *cutter) flush() (*mkv.Cluster, int64) {
 	if len(c.frames) == 0 {
 		return nil, 0
 	}
 	at := c.frames[0].at
-	for _, f := range c.frames {
-		if f.at.Before(at) {
-			at = f.at
-		}
-	}
 	tc := at.UnixMilli()
 	if c.relative {
 		tc = at.Sub(c.start).Milliseconds()
@@ -329,13 +327,12 @@ func (c *cutter) flush() (*mkv.Cluster, int64) {
 		tc = c.lastTC + 1
 	}
 	c.lastTC, c.started = tc, true
-	base := time.UnixMilli(tc)
-	if c.relative {
-		base = c.start.Add(time.Duration(tc) * time.Millisecond)
-	}
+	// Block times are taken from the first frame, so that the keyframe
+	// sits at exactly the cluster's timecode (the cluster moves by less
+	// than the millisecond the timecode drops).
 	cl := &mkv.Cluster{Timecode: time.Duration(tc) * time.Millisecond, Frames: make([]mkv.Frame, len(c.frames))}
 	for i, f := range c.frames {
-		cl.Frames[i] = mkv.Frame{Track: c.tracks[f.track].Number, Time: f.at.Sub(base), Key: f.key, Data: f.data}
+		cl.Frames[i] = mkv.Frame{Track: c.tracks[f.track].Number, Time: f.at.Sub(at), Key: f.key, Data: f.data}
 	}
 	c.frames = c.frames[:0:0]
 	return cl, tc

@@ -54,9 +54,8 @@ func checkClip(t *testing.T, frags []fakeFragment, want int) {
 			f.Frag.Tracks[0].Width != 320 || f.Frag.Tracks[1].SampleRate == 0 {
 			t.Fatalf("fragment %d: tracks %+v", i, f.Frag.Tracks)
 		}
-		// The cluster's timecode is its earliest frame's: an audio frame
-		// may come a millisecond before the keyframe.
-		if fr := f.Frag.Frames[0]; fr.Track != 1 || !fr.Key || fr.Time < 0 || fr.Time > 20*time.Millisecond {
+		// The cluster's timecode is its keyframe's.
+		if fr := f.Frag.Frames[0]; fr.Track != 1 || !fr.Key || fr.Time != 0 {
 			t.Fatalf("fragment %d starts with a frame of track %d, key %v at %v, not the video keyframe", i, fr.Track, fr.Key, fr.Time)
 		}
 		video, audio := 0, 0

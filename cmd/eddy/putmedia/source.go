@@ -253,8 +253,42 @@ type rtspSource struct {
 	viewer  *media.Viewer
 	ids     map[int]int // media track ID → index
 	video   []bool
+	rates   []int
+	clocks  []rtspClock
+	started time.Time // of the viewer
 	mtracks []mkv.Track
 	changed bool
+}
+
+// rtspClock maps a track's PTS to the producer's wall clock: the last
+// unit with an NTP time (an RTCP sender report's mapping).
+type rtspClock struct {
+	pts int64
+	at  time.Time
+	ok  bool
+}
+
+// rtspClockWait is how long units without a producer time (no RTCP sender
+// report yet) are dropped before the arrival time stands in for it (a
+// camera that sends no sender reports).
+const rtspClockWait = 3 * time.Second
+
+// timeOf returns the producer time of a unit of track ti: its NTP time,
+// or one from the track's last NTP time and the PTS since; false for a
+// unit to drop (no mapping yet).
+func (s *rtspSource) timeOf(au *media.AccessUnit, ti int) (time.Time, bool) {
+	c := &s.clocks[ti]
+	switch {
+	case !au.NTP.IsZero():
+		c.pts, c.at, c.ok = au.PTS, au.NTP, true
+		return au.NTP, true
+	case c.ok:
+		return c.at.Add(time.Duration((au.PTS - c.pts) * int64(time.Second) / int64(max(s.rates[ti], 1)))), true
+	case time.Since(s.started) < rtspClockWait:
+		return time.Time{}, false
+	}
+	c.pts, c.at, c.ok = au.PTS, au.Arrival, true
+	return au.Arrival, true
 }
 
 // rtspName is the publication name inside the private registry.
@@ -289,13 +323,15 @@ func (s *rtspSource) next(ctx context.Context) (frame, error) {
 				}
 				return frame{}, fmt.Errorf("putmedia: source: %w", err)
 			}
-			s.viewer = v
+			s.viewer, s.started = v, time.Now()
 			s.ids = map[int]int{}
-			s.video = nil
+			s.video, s.rates = nil, nil
 			for i, t := range v.Tracks {
 				s.ids[t.ID] = i
 				s.video = append(s.video, t.Kind == media.Video)
+				s.rates = append(s.rates, t.ClockRate)
 			}
+			s.clocks = make([]rtspClock, len(v.Tracks))
 			s.changed = true
 		}
 		au, err := s.viewer.Read(ctx)
@@ -310,6 +346,10 @@ func (s *rtspSource) next(ctx context.Context) (frame, error) {
 			continue
 		}
 		ti, ok := s.ids[au.Track]
+		if !ok {
+			continue
+		}
+		at, ok := s.timeOf(au, ti)
 		if !ok {
 			continue
 		}
@@ -334,22 +374,14 @@ func (s *rtspSource) next(ctx context.Context) (frame, error) {
 			s.changed = false
 			prev := s.mtracks
 			s.mtracks = tracks
-			f := rtspFrame(au, ti, s.video[ti])
+			f := frame{track: ti, at: at, key: au.Key, data: blockData(s.video[ti], au.Payload)}
 			if !sameTracks(tracks, prev) {
 				return f, errNewTracks
 			}
 			return f, nil
 		}
-		return rtspFrame(au, ti, s.video[ti]), nil
+		return frame{track: ti, at: at, key: au.Key, data: blockData(s.video[ti], au.Payload)}, nil
 	}
-}
-
-func rtspFrame(au *media.AccessUnit, ti int, video bool) frame {
-	at := au.NTP
-	if at.IsZero() {
-		at = au.Arrival
-	}
-	return frame{track: ti, at: at, key: au.Key, data: blockData(video, au.Payload)}
 }
 
 func hasVideo(video []bool) bool {
