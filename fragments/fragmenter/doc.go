@@ -1,5 +1,6 @@
 // Package fragmenter cuts a publication's access units into fragments: one
-// CMAF media segment (moof+mdat) per GOP holding every track, with the init
+// CMAF media segment (moof+mdat) per GOP (or, with PublisherCuts, per
+// fragment its publisher marks) holding every track, with the init
 // segment (ftyp+moov) of its codec configuration, and, for Low-Latency
 // HLS, the parts of the fragment being cut as its frames arrive.
 //

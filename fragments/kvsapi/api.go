@@ -67,6 +67,7 @@ func (a *API) Mount(r chi.Router) {
 	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
 	post("/getClip", "GetClip", a.getClip)
 	if a.PutMedia != nil {
+		a.PutMedia.init() // its series show from the start
 		post("/putMedia", "PutMedia", a.putMedia)
 	}
 	for _, op := range unimplemented {

@@ -7,8 +7,10 @@
 // request decoder (Decode), the stream name/ARN resolver (Resolver), the
 // error type and the one table of AWS error types and HTTP statuses
 // (Error, AsError, WriteError), and the wire timestamp (Timestamp). Package
-// hls serves GetHLSStreamingSessionURL with them, and media operations
-// (PutMedia, GetMedia, GetImages) are to use them too. Operations Eddy does
+// hls serves GetHLSStreamingSessionURL with them, PutMedia (putmedia*.go:
+// producers' Matroska uploads published to the media registry, one
+// fragment per Cluster) uses them, and the other media operations
+// (GetMedia, GetImages) are to use them too. Operations Eddy does
 // not serve answer UnknownOperationException naming the operation.
 //
 // It must not know how fragments are stored, cut or recorded (it asks

@@ -252,3 +252,24 @@ func FuzzPutMediaCodecPrivate(f *testing.F) {
 		}
 	})
 }
+
+// TestClassify: the reader's errors that end an upload map to their
+// ErrorIds.
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{&mkv.Error{Err: mkv.ErrUnknownTrack}, 4010},
+		{&mkv.Error{Err: mkv.ErrTooLarge}, 4001},
+		{&mkv.Error{Err: mkv.ErrMalformed}, 4006},
+		{&mkv.Error{Err: mkv.ErrUnsupported}, 4006},
+		{&mkv.Error{Err: io.ErrUnexpectedEOF}, 4000},
+		{io.ErrClosedPipe, 4000},
+		{&pmFatal{pmTooManyTracks, io.EOF}, 4005},
+	} {
+		if got := classify(c.err); got.ID != c.want {
+			t.Errorf("%v: ErrorId %d, want %d", c.err, got.ID, c.want)
+		}
+	}
+}

@@ -35,7 +35,7 @@ type pmEnv struct {
 	Reg *media.Registry
 }
 
-func newPMEnv(t *testing.T, queue int, set func(*kvsapi.PutMedia)) *pmEnv {
+func newPMEnv(t testing.TB, queue int, set func(*kvsapi.PutMedia)) *pmEnv {
 	t.Helper()
 	_, m := fragmentstest.NewManager(t, t.TempDir(), datastreamstest.NewClock(time.Now()), 64<<20)
 	rec := &recorder.Recorder{Videos: m, Logger: mediatest.Logger()}
@@ -98,7 +98,7 @@ func (u *upload) count(typ string) int {
 	return n
 }
 
-func (u *upload) wait(t *testing.T, within time.Duration) []kvsapi.Ack {
+func (u *upload) wait(t testing.TB, within time.Duration) []kvsapi.Ack {
 	t.Helper()
 	select {
 	case <-u.done:
@@ -108,7 +108,7 @@ func (u *upload) wait(t *testing.T, within time.Duration) []kvsapi.Ack {
 	return u.Acks()
 }
 
-func startUpload(t *testing.T, url string, headers map[string]string) *upload {
+func startUpload(t testing.TB, url string, headers map[string]string) *upload {
 	t.Helper()
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url+"/putMedia", pr)
@@ -169,7 +169,7 @@ func (u *upload) send(b []byte) <-chan error {
 }
 
 // write writes b to the upload and waits until the server read it.
-func (u *upload) write(t *testing.T, b []byte) {
+func (u *upload) write(t testing.TB, b []byte) {
 	if err := <-u.send(b); err != nil {
 		t.Errorf("upload: %v", err)
 	}
@@ -178,7 +178,7 @@ func (u *upload) write(t *testing.T, b []byte) {
 // synthClusters is the synthetic publication (25 fps H.264 with a
 // keyframe every gop frames, 44.1 kHz AAC) as Matroska documents, one per
 // GOP, with RELATIVE timecodes from 0.
-func synthClusters(t *testing.T, seconds float64, gop int) [][]byte {
+func synthClusters(t testing.TB, seconds float64, gop int) [][]byte {
 	t.Helper()
 	tracks := []mkv.Track{
 		{Number: 1, UID: 1, Type: mkv.Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: avcC(mediatest.H264SPS, mediatest.H264PPS), Width: 320, Height: 240},
@@ -460,6 +460,37 @@ func TestPutMediaLimits(t *testing.T) {
 		}
 		if n := len(e.stored(t)); n != 0 {
 			t.Fatalf("%d fragments stored", n)
+		}
+	})
+	t.Run("block of an undeclared track", func(t *testing.T) {
+		e := newPMEnv(t, 1024, nil)
+		// The second cluster with a third track whose TrackEntry then
+		// says 4 (TrackNumber D7 81 03 → 04, same size): its blocks for
+		// track 3 belong to no declared track.
+		bad := rewrite(t, docs[1:2], func(_ int, f *mkv.Fragment) {
+			extra := f.Tracks[1]
+			extra.Number, extra.UID = 3, 3
+			f.Tracks = append(f.Tracks, extra)
+			for _, fr := range slices.Clone(f.Frames) {
+				if fr.Track == 2 {
+					fr.Track = 3
+					f.Frames = append(f.Frames, fr)
+				}
+			}
+		})[0]
+		head := bad[:bytes.Index(bad, []byte{0x1F, 0x43, 0xB6, 0x75})] // up to the Cluster
+		if bytes.Count(head, []byte{0xD7, 0x81, 0x03}) != 1 {
+			t.Fatal("TrackNumber 3 not found once in the header")
+		}
+		i := bytes.Index(bad, []byte{0xD7, 0x81, 0x03})
+		bad[i+2] = 4
+		got := summary(run(t, e, "cam", "RELATIVE", [][]byte{docs[0], bad}))
+		slices.Sort(got)
+		if !slices.Equal(got, []string{"PERSISTED", "RECEIVED", "TRACK_NUMBER_MISMATCH"}) {
+			t.Fatalf("acks %v", got)
+		}
+		if n := len(e.stored(t)); n != 1 {
+			t.Fatalf("%d fragments stored, want the first", n)
 		}
 	})
 	t.Run("fragment over the size limit", func(t *testing.T) {
