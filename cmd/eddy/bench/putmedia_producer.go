@@ -157,7 +157,7 @@ func (p *pmProducer) warn(msg string) {
 // [from, to]: the stream's line of the report, and the latencies from
 // writing to the PERSISTED and to the RECEIVED ack. listed holds the
 // fragment numbers ListFragments shows for the stream.
-func (p *pmProducer) window(from, to time.Time, listed map[string]bool) (st pmStream, persisted, received []time.Duration) {
+func (p *pmProducer) window(from, to time.Time, listed map[string]bool) (st pmStream, persisted []pmWait, received []time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st = pmStream{Name: p.name, Warnings: append([]string(nil), p.warnings...), Resent: len(p.resent)}
@@ -172,7 +172,7 @@ func (p *pmProducer) window(from, to time.Time, listed map[string]bool) (st pmSt
 		switch {
 		case !c.persisted.IsZero():
 			st.Persisted++
-			persisted = append(persisted, c.persisted.Sub(c.written))
+			persisted = append(persisted, pmWait{c.written, c.persisted.Sub(c.written)})
 			if listed != nil && !listed[c.number] {
 				st.Unlisted++
 			}
@@ -183,9 +183,34 @@ func (p *pmProducer) window(from, to time.Time, listed map[string]bool) (st pmSt
 		}
 	}
 	if len(persisted) > 0 {
-		_, st.PersistP99MS, st.PersistMaxMS = msQuantiles(append([]time.Duration(nil), persisted...))
+		_, st.PersistP99MS, st.PersistMaxMS = msQuantiles(waitDurations(persisted))
 	}
 	return st, persisted, received
+}
+
+// pmWait is the wait for one ack: from the Cluster's write, for d.
+type pmWait struct {
+	from time.Time
+	d    time.Duration
+}
+
+func waitDurations(ws []pmWait) []time.Duration {
+	ds := make([]time.Duration, len(ws))
+	for i, w := range ws {
+		ds[i] = w.d
+	}
+	return ds
+}
+
+// overlaps reports whether the wait overlaps one of the stalls (each
+// ending at its at, lasting its d).
+func (w pmWait) overlaps(stalls []stall) bool {
+	for _, s := range stalls {
+		if s.at.After(w.from) && s.at.Add(-s.d).Before(w.from.Add(w.d)) {
+			return true
+		}
+	}
+	return false
 }
 
 // pmWarnHandler keeps a producer's WARN and ERROR log records (a

@@ -44,3 +44,25 @@ func TestBenchPutMedia(t *testing.T) {
 		t.Errorf("RTSP phase: loss %v, %d fragments listed; want no loss, about 6", rt.Loss, rt.FragmentsListed)
 	}
 }
+
+// TestPMWaitOverlaps: a wait for an ack overlaps a stall of the bench
+// process when the stall's span [end − d, end] and the wait's share time.
+func TestPMWaitOverlaps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	w := pmWait{from: t0, d: 100 * time.Millisecond}
+	for _, c := range []struct {
+		end  time.Duration // stall end after t0
+		d    time.Duration
+		want bool
+	}{
+		{50 * time.Millisecond, 60 * time.Millisecond, true},    // began before the wait, ended in it
+		{200 * time.Millisecond, 150 * time.Millisecond, true},  // began in it, ended after
+		{300 * time.Millisecond, 500 * time.Millisecond, true},  // spans it
+		{-time.Millisecond, 50 * time.Millisecond, false},       // over before it
+		{250 * time.Millisecond, 100 * time.Millisecond, false}, // began after it
+	} {
+		if got := w.overlaps([]stall{{at: t0.Add(c.end), d: c.d}}); got != c.want {
+			t.Errorf("stall ending at +%v lasting %v: overlaps %v, want %v", c.end, c.d, got, c.want)
+		}
+	}
+}
