@@ -8,6 +8,7 @@
 //	eddy bench webrtc-events  benchmark events on the WHEP data channel
 //	eddy bench putmedia       PutMedia producers against RTSP ingest
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
+//	eddy putmedia [flags] SOURCE STREAM upload a file or a camera with Kinesis Video PutMedia
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)
 //	eddy cert [--host NAME]   write a self-signed TLS certificate and key
 //	eddy token                get a bearer token for WHIP/WHEP
@@ -15,7 +16,8 @@
 //	eddy events tail, eddy status   the daily chores against a running server
 //
 // Each subcommand is a file of this package, except the load-test harness
-// of `eddy bench`, which is package cmd/eddy/bench (bench.Main). The
+// of `eddy bench`, which is package cmd/eddy/bench (bench.Main), and the
+// PutMedia producer of `eddy putmedia`, package cmd/eddy/putmedia. The
 // clients they use are media/rtspclient (the MP4 publisher) and
 // webrtc/whepclient (the WHEP/WHIP client). The chores (chores.go and the
 // files it names) are clients of a running server over its public APIs

@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,10 +241,12 @@ func pmCodecs(t *testing.T, data []byte) []string {
 }
 
 // TestPutMedia runs `eddy putmedia` against the real server: files of
-// H.264 + AAC (ABSOLUTE and RELATIVE timecodes) and of H.265 + Opus, a
-// server with credentials (SigV4), and an RTSP camera (the server's own RTSP, fed by an RTSP publisher). Every
-// fragment is acknowledged PERSISTED, ListFragments shows the acks one for
-// one with the producer timestamps the timecodes say, and GetClip decodes.
+// H.264 + AAC (ABSOLUTE and RELATIVE timecodes) and of H.265 + Opus, RTSP
+// cameras (the server's own RTSP, fed by an RTSP publisher of the clip, or
+// by ffmpeg with G.711), a server with credentials (SigV4) and one serving
+// HTTPS (HTTP/2). Every fragment is acknowledged PERSISTED, ListFragments
+// shows the acks one for one with the producer timestamps the timecodes
+// say, and the clips decode.
 func TestPutMedia(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the real binary for half a minute; skipped with -short")
@@ -251,7 +255,7 @@ func TestPutMedia(t *testing.T) {
 	ffmpeg, _ := exec.LookPath("ffmpeg")
 	bin := crashBuildBinary(t)
 	srv := pmServer(t, bin, t.TempDir())
-	pmCreate(t, srv.URL(), servertest.Credentials, "pm-abs", "pm-rel", "pm-hevc", "pm-src", "pm-rtsp")
+	pmCreate(t, srv.URL(), servertest.Credentials, "pm-abs", "pm-rel", "pm-hevc", "pm-src", "pm-rtsp", "pm-g711src", "pm-g711")
 	am := crashVideoClient(srv.URL())
 	env := pmEnv(t)
 
@@ -315,7 +319,49 @@ func TestPutMedia(t *testing.T) {
 		}
 	})
 
+	t.Run("RTSP H.264+G.711", func(t *testing.T) {
+		// ffmpeg publishes G.711 mu-law over RTSP; eddy putmedia sends it
+		// as KVS takes it (A_MS/ACM with a WAVEFORMATEX).
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		pub := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000", "-t", "30",
+			"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p",
+			"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1", "-f", "rtsp", "-rtsp_transport", "tcp", "rtsp://"+srv.RTSP()+"/pm-g711src")
+		var pubErr servertest.SyncBuffer
+		pub.Stderr = &pubErr
+		if err := pub.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); _ = pub.Wait() }()
+		before := time.Now()
+		r := pmStart(t, bin, env, "-endpoint", srv.URL(), "-duration", "4s", "rtsp://"+srv.RTSP()+"/pm-g711src", "pm-g711")
+		if err := r.wait(t, 60*time.Second); err != nil {
+			t.Fatalf("eddy putmedia: %v\n%s\nffmpeg: %s", err, r.stderr.String(), pubErr.String())
+		}
+		acks := r.of(putmedia.EventPersisted)
+		if len(acks) < 3 || len(acks) > 5 {
+			t.Fatalf("%d PERSISTED acks for 4 s of 1 s GOPs; all: %+v", len(acks), r.acks)
+		}
+		list := pmCheckAcks(t, am, "pm-g711", acks, false, before, time.Now())
+		out, err := am.GetMediaForFragmentList(context.Background(), &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{
+			StreamName: aws.String("pm-g711"), Fragments: []string{aws.ToString(list[0].FragmentNumber)}})
+		if err != nil {
+			t.Fatalf("GetMediaForFragmentList: %v", err)
+		}
+		doc, err := io.ReadAll(out.Payload)
+		out.Payload.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The archive keeps G.711 as the linear PCM it decodes to.
+		if c := pmCodecs(t, doc); len(c) != 2 || c[0] != "h264" || !strings.HasPrefix(c[1], "pcm_") {
+			t.Errorf("stored fragment's codecs %v, want h264 and PCM", c)
+		}
+	})
+
 	t.Run("SigV4", func(t *testing.T) { testPutMediaSigV4(t, bin) })
+	t.Run("HTTPS", func(t *testing.T) { testPutMediaHTTPS(t, bin) })
 
 	t.Run("RTSP source", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -406,6 +452,43 @@ func testPutMediaSigV4(t *testing.T, bin string) {
 		if n := len(r.of(putmedia.EventPersisted)); n != 0 {
 			t.Errorf("%s: %d fragments acknowledged", tc.name, n)
 		}
+	}
+}
+
+// testPutMediaHTTPS runs `eddy putmedia` against a server serving HTTPS,
+// trusting its certificate with -ca: the upload goes over HTTP/2 (ALPN),
+// as to a KVS endpoint.
+func testPutMediaHTTPS(t *testing.T, bin string) {
+	cert, key, pool := servertest.SelfSignedCert(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := bench.StartServer(ctx, bin, t.TempDir(), []string{"--tls-cert", cert, "--tls-key", key}, t.Logf)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Kill() })
+	if !strings.HasPrefix(srv.URL(), "https://") {
+		t.Fatalf("server URL %s is not https", srv.URL())
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true}}
+	kv := kinesisvideo.New(kinesisvideo.Options{Region: "us-east-1", Credentials: servertest.Credentials, BaseEndpoint: aws.String(srv.URL()), HTTPClient: hc})
+	if _, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("pm-tls"), DataRetentionInHours: aws.Int32(24)}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	before := time.Now()
+	r := pmStart(t, bin, pmEnv(t), "-endpoint", srv.URL(), "-ca", cert, "-duration", "3s", pmClip, "pm-tls")
+	if err := r.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("eddy putmedia over HTTPS: %v\n%s", err, r.stderr.String())
+	}
+	acks := r.of(putmedia.EventPersisted)
+	if len(acks) != 2 {
+		t.Fatalf("%d PERSISTED acks for 3 s of 2 s GOPs, want 2", len(acks))
+	}
+	am := kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{Region: "us-east-1", Credentials: servertest.Credentials,
+		BaseEndpoint: aws.String(srv.URL()), HTTPClient: hc})
+	pmCheckAcks(t, am, "pm-tls", acks, false, before, time.Now())
+	if !strings.Contains(r.stderr.String(), "proto=HTTP/2.0") {
+		t.Errorf("the upload did not go over HTTP/2:\n%s", r.stderr.String())
 	}
 }
 
@@ -517,5 +600,31 @@ func TestCrashPutMedia(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("eddy putmedia stderr:\n%s\nserver log:\n%s", r.stderr.String(), srv.Tail(60))
+	}
+}
+
+// TestPutMediaFlags: the command's usage and refusals, before any
+// connection.
+func TestPutMediaFlags(t *testing.T) {
+	none := filepath.Join(t.TempDir(), "none")
+	for _, kv := range [][2]string{{"AWS_EC2_METADATA_DISABLED", "true"}, {"AWS_ACCESS_KEY_ID", ""}, {"AWS_SECRET_ACCESS_KEY", ""},
+		{"AWS_PROFILE", ""}, {"AWS_SHARED_CREDENTIALS_FILE", none}, {"AWS_CONFIG_FILE", none}, {"EDDY_ENDPOINT", ""}} {
+		t.Setenv(kv[0], kv[1])
+	}
+	if err := putMedia([]string{"-h"}); err != nil {
+		t.Errorf("-h: %v", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "want a SOURCE and a STREAM"},
+		{[]string{"-tag", "novalue", pmClip, "cam"}, "want NAME=VALUE"},
+		{[]string{"-endpoint", "http://127.0.0.1:1", "-timecode", "sideways", pmClip, "cam"}, "timecode type"},
+		{[]string{"-endpoint", "http://127.0.0.1:1", "no-such-file.mp4", "cam"}, "no such file"},
+	} {
+		if err := putMedia(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -26,7 +26,7 @@ type Ack struct {
 	FragmentTimecode int64
 	// FragmentNumber is the 47-digit number ListFragments shows.
 	FragmentNumber string `json:",omitempty"`
-	ErrorId        int    `json:",omitempty"` //nolint:revive // the wire's spelling
+	ErrorId        int    `json:",omitempty"` // the wire's spelling (not ErrorID)
 	ErrorCode      string `json:",omitempty"`
 }
 

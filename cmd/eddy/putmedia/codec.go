@@ -90,8 +90,12 @@ func mkvTrack(t media.Track, number uint64, key [][]byte) (mkv.Track, error) {
 		mt.SampleRate, mt.Channels = float64(c.SampleRate), c.ChannelCount
 	case media.CodecOpus:
 		head := rtpcodec.OpusHead(2)
-		if len(t.Config) > 0 && len(t.Config[0]) >= 19 && bytes.HasPrefix(t.Config[0], []byte("OpusHead")) {
+		switch {
+		case len(t.Config) == 0:
+		case len(t.Config[0]) >= 19 && bytes.HasPrefix(t.Config[0], []byte("OpusHead")):
 			head = t.Config[0]
+		case len(t.Config[0]) == 1 && t.Config[0][0] > 0: // a channel count (media's other convention)
+			head = rtpcodec.OpusHead(int(t.Config[0][0]))
 		}
 		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, codecOpus, head
 		mt.SampleRate, mt.Channels = 48000, int(head[9])

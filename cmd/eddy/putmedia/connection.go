@@ -70,7 +70,7 @@ func resendable(id int) bool {
 	return false
 }
 
-// errStreamNotActive ends Run: the stream was deleted.
+// streamNotActive (STREAM_NOT_ACTIVE: the stream was deleted) ends Run.
 const streamNotActive = 4008
 
 // send connects, reconnects and rotates connections until every session
@@ -198,6 +198,7 @@ func (p *Producer) connection(ctx context.Context, buf *buffer, s *session) (boo
 	if resp.StatusCode != http.StatusOK {
 		return false, readHTTPError(resp)
 	}
+	p.Logger.Info("connected", "proto", resp.Proto, "unacknowledged", len(buf.snapshot(s)))
 	err = p.readAcks(resp.Body, buf, s, c)
 	if err == nil {
 		buf.mu.Lock()
@@ -209,6 +210,11 @@ func (p *Producer) connection(ctx context.Context, buf *buffer, s *session) (boo
 			buf.gc(s)
 		case c.rotated.Load():
 			p.Logger.Info("connection rotated", "age", time.Since(opened).Round(time.Second))
+		case left == 0:
+			// Nothing in flight: the server closed an idle connection
+			// (KVS does after 30 s without data); the next cluster opens
+			// another.
+			p.Logger.Info("the server closed an idle connection")
 		default:
 			err = fmt.Errorf("putmedia: the server ended the connection with %d clusters unacknowledged", left)
 		}

@@ -27,6 +27,9 @@ type fakeServer struct {
 	// act is asked about the n-th cluster (from 0) of connection conn
 	// (from 0); nil acknowledges everything.
 	act func(conn, n int, tc int64) fakeAction
+	// endAfter ends each response after so many acknowledged clusters
+	// (0: never), as a server closing an idle connection does.
+	endAfter int
 
 	mu      sync.Mutex
 	conns   int
@@ -131,6 +134,9 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if !act.noPersist {
 			ack(Ack{EventType: EventPersisted, FragmentTimecode: tc, FragmentNumber: num})
+		}
+		if s.endAfter > 0 && n+1 == s.endAfter {
+			return
 		}
 	}
 }

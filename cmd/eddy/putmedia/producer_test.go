@@ -293,3 +293,61 @@ func TestAckReader(t *testing.T) {
 		t.Fatal("an ack without EventType was taken")
 	}
 }
+
+// TestProducerIdleClose: a server that closes a connection with nothing
+// in flight (idle) is no failure: the next cluster opens a connection at
+// once, without backoff.
+func TestProducerIdleClose(t *testing.T) {
+	srv := newFakeServer(t, nil)
+	srv.endAfter = 1 // every connection ends after its first cluster
+	p := testProducer(t, srv, &ackLog{})
+	p.MinBackoff, p.MaxBackoff = time.Hour, time.Hour // a backoff would stall the test
+	p.pace = realTime
+	p.Duration = 5 * time.Second
+	run(t, p)
+	checkClip(t, srv.fragments(), 3)
+	if n := srv.connections(); n != 3 {
+		t.Errorf("%d connections, want one per cluster", n)
+	}
+}
+
+// TestProducerLoop: -loop restarts a file at its end with timestamps
+// going on: an MP4 (the pass is its longest track, 20.023 s, as
+// `eddy publish` loops it) and a Matroska file.
+func TestProducerLoop(t *testing.T) {
+	t.Run("MP4", func(t *testing.T) {
+		srv := newFakeServer(t, nil)
+		p := testProducer(t, srv, &ackLog{})
+		p.Loop, p.Duration = true, 25*time.Second
+		run(t, p)
+		frags := srv.fragments()
+		if len(frags) != 13 {
+			t.Fatalf("%d fragments from 25 s of the looped 20 s clip, want 13", len(frags))
+		}
+		for i := 1; i < len(frags); i++ {
+			want := 2 * time.Second
+			if i == 10 {
+				want = 2023 * time.Millisecond // the pass ends with the audio track
+			}
+			if d := frags[i].Producer.Sub(frags[i-1].Producer); d != want {
+				t.Errorf("fragment %d: %v after the previous, want %v", i, d, want)
+			}
+		}
+	})
+	t.Run("Matroska", func(t *testing.T) {
+		clip := hevcOpusClip(t, t.TempDir(), 2)
+		srv := newFakeServer(t, nil)
+		p := testProducer(t, srv, &ackLog{})
+		p.Source, p.Loop, p.Duration = clip, true, 5*time.Second
+		run(t, p)
+		frags := srv.fragments()
+		if len(frags) != 5 {
+			t.Fatalf("%d fragments from 5 s of a looped 2 s clip of 1 s GOPs, want 5", len(frags))
+		}
+		for i := 1; i < len(frags); i++ {
+			if d := frags[i].Producer.Sub(frags[i-1].Producer); d < 990*time.Millisecond || d > 1050*time.Millisecond {
+				t.Errorf("fragment %d: %v after the previous, want about 1 s", i, d)
+			}
+		}
+	})
+}
