@@ -6,6 +6,7 @@
 //	eddy bench hls [flags]    benchmark LIVE HLS and LL-HLS
 //	eddy bench webrtc [flags] benchmark WHEP forwarding
 //	eddy bench webrtc-events  benchmark events on the WHEP data channel
+//	eddy bench putmedia       PutMedia producers against RTSP ingest
 //	eddy publish [flags] FILE RTSP-URL  publish an MP4 file over RTSP in real time
 //	eddy putmedia [flags] SOURCE STREAM upload a file or a camera with Kinesis Video PutMedia
 //	eddy whep [flags] URL     play a stream over WebRTC (WHEP)

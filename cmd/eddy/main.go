@@ -18,6 +18,9 @@ const usage = `usage:
   eddy bench soak [flags]  every load at once for an hour: trends, errors, loss (eddy bench soak -h)
   eddy bench events [flags] 1,000 events/s into a camera's event stream with 200 HLS readers:
                            every event read back, recorder unaffected (eddy bench events -h)
+  eddy bench putmedia [flags]
+                           50 PutMedia producers against RTSP ingest of the same clip: server CPU
+                           ratio, Cluster → PERSISTED ack p99 (eddy bench putmedia -h)
   eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
                            publish an H.264/H.265+AAC MP4 over RTSP in real time
   eddy putmedia [flags] SOURCE STREAM

@@ -5,7 +5,7 @@ import (
 )
 
 // Main runs `eddy bench` with args, the words after "bench": the name of
-// a bench (kds, ingest, hls, webrtc, webrtc-events, soak or events), then its flags.
+// a bench (kds, ingest, hls, webrtc, webrtc-events, soak, events or putmedia), then its flags.
 func Main(args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -23,7 +23,9 @@ func Main(args []string) error {
 			return benchSoak(args[1:])
 		case "events":
 			return benchEvents(args[1:])
+		case "putmedia":
+			return benchPutMedia(args[1:])
 		}
 	}
-	return fmt.Errorf("usage: eddy bench kds|ingest|hls|webrtc|webrtc-events|soak|events [flags]")
+	return fmt.Errorf("usage: eddy bench kds|ingest|hls|webrtc|webrtc-events|soak|events|putmedia [flags]")
 }

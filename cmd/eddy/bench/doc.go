@@ -18,6 +18,10 @@
 //     acknowledged event read back (REST events endpoint, GetRecords), and
 //     the recorder and the readers with events against a baseline window
 //     without; a PASS/FAIL verdict.
+//   - putmedia (putmedia*.go): one clip ingested by N streams over RTSP
+//     (bench ingest's publishers), then by N PutMedia producers (package
+//     cmd/eddy/putmedia): server CPU per stream-minute of both and their
+//     ratio, and Cluster written → PERSISTED ack latency at the producers.
 //
 // The video benches start the server as a child process (child.go,
 // server.go: `eddy serve` from the eddy binary running the bench, unless
@@ -34,6 +38,7 @@
 // It is a client of Eddy's public interfaces (HTTP APIs, RTSP, WHEP,
 // /metrics): it must not import the server side (server, hls, webrtc,
 // datastreams), only the client packages (media/rtspclient,
-// webrtc/whepclient) and the fragment numbering of package fragments.
+// webrtc/whepclient, cmd/eddy/putmedia) and the fragment numbering of
+// package fragments.
 // StartServer and ListFragments are exported for cmd/eddy's crash tests.
 package bench
