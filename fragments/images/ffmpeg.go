@@ -245,7 +245,7 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 
 // ffmpegArgs is the command line: read fragmented MP4 from stdin with
 // its timestamps as stored (-copyts), decode the first video track on one
-// thread (the pool runs processes in parallel), keep the frames whose PTS
+// thread (the Service runs processes in parallel), keep the frames whose PTS
 // (in the track's timescale) is one of pts, scale them, and write them as
 // one image after another to stdout, stopping after the last.
 func ffmpegArgs(pts []int64, spec Spec) []string {
