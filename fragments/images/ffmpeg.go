@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eddy-video/eddy/fragments"
 )
 
 // decodeTimeout bounds one ffmpeg run, per GOP it decodes: a stuck
@@ -37,7 +39,7 @@ func (j *job) prepare(res []Result) bool {
 // after prev: the same init segment, and every frame presented after
 // prev's (so that presentation ranks add up across the GOPs).
 func (j *job) follows(prev *job) bool {
-	if j.frags[0].InitID != prev.frags[0].InitID {
+	if j.initID != prev.initID {
 		return false
 	}
 	var last int64 = math.MinInt64
@@ -52,54 +54,123 @@ func (j *job) follows(prev *job) bool {
 	return true
 }
 
-// batches groups the decodable jobs into runs of one ffmpeg process each:
-// consecutive GOPs share a process (its start-up, about as costly as
-// decoding a GOP, is paid once per run), in as many runs as there are
-// workers so that they decode in parallel.
-func (s *Service) batches(jobs []*job, res []Result) [][]*job {
-	var ready []*job
-	for _, j := range jobs {
-		if j.prepare(res) {
-			ready = append(ready, j)
-		}
-	}
-	if len(ready) == 0 {
+// maxBatchBytes bounds the stored bytes of the GOPs one ffmpeg run reads
+// (a single GOP larger than it runs alone).
+const maxBatchBytes = 64 << 20
+
+// batches groups the jobs, from the index alone, into batches of one
+// worker slot each: consecutive GOPs with the same init segment share a
+// slot and, when their frames follow each other, one ffmpeg process (its
+// start-up, about as costly as decoding a GOP, is paid once per run), in
+// as many batches as there are workers so that they decode in parallel,
+// each at most maxBatchBytes of fragments.
+func (s *Service) batches(jobs []*job) [][]*job {
+	if len(jobs) == 0 {
 		return nil
 	}
-	size := (len(ready) + cap(s.slots) - 1) / cap(s.slots)
+	size := (len(jobs) + cap(s.slots) - 1) / cap(s.slots)
 	var out [][]*job
-	for i, j := range ready {
-		if i == 0 || len(out[len(out)-1]) >= size || !j.follows(ready[i-1]) {
+	var sum int64
+	for i, j := range jobs {
+		if i == 0 || len(out[len(out)-1]) >= size || j.initID != jobs[i-1].initID || sum+j.size > maxBatchBytes {
 			out = append(out, nil)
+			sum = 0
 		}
 		out[len(out)-1] = append(out[len(out)-1], j)
+		sum += j.size
 	}
 	return out
 }
 
-// run decodes a batch of jobs in one ffmpeg process. When that fails for
-// the media, each GOP is decoded alone, so that one bad GOP does not cost
-// the others their images.
-func (s *Service) run(ctx context.Context, batch []*job, spec Spec, res []Result) {
-	images, err := s.decode(ctx, batch, spec)
-	if err != nil && len(batch) > 1 && errors.Is(err, ErrMediaError) && ctx.Err() == nil {
+// runBatch takes a worker slot, reads the batch's fragments, decodes them
+// in as few ffmpeg runs as their frames allow, and lets the fragments go
+// with the slot.
+func (s *Service) runBatch(ctx context.Context, st *fragments.Store, batch []*job, spec Spec, res []Result) {
+	if err := s.acquire(ctx); err != nil {
 		for _, j := range batch {
-			s.run(ctx, []*job{j}, spec, res)
+			for _, w := range j.want {
+				res[w.res].Err = err
+			}
 		}
 		return
 	}
+	defer s.release()
+	var runs [][]*job
+	for _, j := range batch {
+		j.load(st)
+		defer j.drop()
+		if !j.prepare(res) {
+			continue
+		}
+		if n := len(runs); n > 0 && j.follows(runs[n-1][len(runs[n-1])-1]) {
+			runs[n-1] = append(runs[n-1], j)
+		} else {
+			runs = append(runs, []*job{j})
+		}
+	}
+	for _, r := range runs {
+		s.run(ctx, r, spec, res)
+	}
+}
+
+// run decodes a batch of jobs in one ffmpeg process. When that fails for
+// the media, each GOP is decoded alone, so that one bad GOP does not cost
+// the others their images; when the output is too large, each GOP, then
+// each wanted frame, is decoded alone, so that only the images over the
+// limit are MEDIA_ERROR.
+func (s *Service) run(ctx context.Context, batch []*job, spec Spec, res []Result) {
+	images, err := s.decode(ctx, batch, spec)
+	if err != nil && errors.Is(err, ErrMediaError) && ctx.Err() == nil {
+		if len(batch) > 1 {
+			for _, j := range batch {
+				s.run(ctx, []*job{j}, spec, res)
+			}
+			return
+		}
+		if j := batch[0]; errors.Is(err, errTooLarge) && len(j.ranks) > 1 {
+			for _, r := range j.ranks {
+				s.run(ctx, []*job{j.only(r)}, spec, res)
+			}
+			return
+		}
+	}
 	for _, j := range batch {
 		for wi, w := range j.want {
-			if err != nil {
+			switch {
+			case err != nil:
 				res[w.res].Err = err
-				continue
+			case len(images[0][indexOf(j.ranks, j.rankOf[wi])]) > s.maxImage:
+				res[w.res].Err = s.tooLarge()
+			default:
+				res[w.res].Image = images[0][indexOf(j.ranks, j.rankOf[wi])]
 			}
-			res[w.res].Image = images[0][indexOf(j.ranks, j.rankOf[wi])]
 		}
 		if err == nil {
 			images = images[1:]
 		}
 	}
+}
+
+// errTooLarge marks a decode whose output went over its bound.
+var errTooLarge = errors.New("images: image too large")
+
+func (s *Service) tooLarge() error {
+	return fmt.Errorf("%w: %w: the image is larger than %d bytes", ErrMediaError, errTooLarge, s.maxImage)
+}
+
+// only is the job reduced to the wants of one presentation rank.
+func (j *job) only(rank int) *job {
+	o := *j
+	o.want, o.rankOf = nil, nil
+	for wi, w := range j.want {
+		if j.rankOf[wi] == rank {
+			o.want = append(o.want, w)
+			o.rankOf = append(o.rankOf, rank)
+		}
+	}
+	o.ranks = []int{rank}
+	o.lastPTS = j.ptsOfRank[rank]
+	return &o
 }
 
 func indexOf(xs []int, x int) int {
@@ -115,10 +186,6 @@ func indexOf(xs []int, x int) int {
 // job's fragments, as one fragmented MP4 on stdin) and returns each job's
 // images, in the order of its ranks.
 func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]byte, error) {
-	if err := s.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer s.release()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, decodeTimeout*time.Duration(len(batch)))
 	defer cancel()
@@ -136,11 +203,11 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 			pts = append(pts, j.ptsOfRank[r]+int64(shift))
 		}
 	}
-	var out bytes.Buffer
+	out := &boundedBuffer{max: len(pts) * s.maxImage, over: cancel}
 	errBuf := &tailBuffer{max: 600}
 	cmd := exec.CommandContext(ctx, s.ffmpeg, ffmpegArgs(pts, spec)...)
 	cmd.Stdin = bytes.NewReader(in)
-	cmd.Stdout = &out
+	cmd.Stdout = out
 	cmd.Stderr = errBuf
 	// The pipes' copying goroutines end at most this long after a kill.
 	cmd.WaitDelay = time.Second
@@ -150,6 +217,9 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 	s.m.seconds.Observe(time.Since(begin).Seconds())
 	if parent.Err() != nil {
 		return nil, parent.Err()
+	}
+	if out.full {
+		return nil, s.tooLarge()
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%w: decoding took longer than %s", ErrMediaError, decodeTimeout)
@@ -162,7 +232,7 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 	if spec.Format == "PNG" {
 		split = splitPNG
 	}
-	images, err := split(out.Bytes())
+	images, err := split(out.b)
 	if err != nil || len(images) != len(pts) {
 		return nil, fmt.Errorf("%w: ffmpeg made %d of %d images (%v): %s", ErrMediaError, len(images), len(pts), err, strings.TrimSpace(errBuf.String()))
 	}
@@ -175,7 +245,7 @@ func (s *Service) decode(ctx context.Context, batch []*job, spec Spec) ([][][]by
 
 // ffmpegArgs is the command line: read fragmented MP4 from stdin with
 // its timestamps as stored (-copyts), decode the first video track on one
-// thread (the pool runs processes in parallel), keep the frames whose PTS
+// thread (the Service runs processes in parallel), keep the frames whose PTS
 // (in the track's timescale) is one of pts, scale them, and write them as
 // one image after another to stdout, stopping after the last.
 func ffmpegArgs(pts []int64, spec Spec) []string {
@@ -232,6 +302,26 @@ func qscale(quality int) int {
 	}
 	quality = min(quality, 100)
 	return 1 + ((100-quality)*30+49)/99
+}
+
+// boundedBuffer keeps what ffmpeg writes up to max bytes; past that it
+// fails the write and calls over (which kills the process).
+type boundedBuffer struct {
+	max  int
+	b    []byte
+	full bool
+	over func()
+}
+
+func (o *boundedBuffer) Write(p []byte) (int, error) {
+	if len(o.b)+len(p) > o.max {
+		o.full = true
+		o.b = nil
+		o.over()
+		return 0, errTooLarge
+	}
+	o.b = append(o.b, p...)
+	return len(p), nil
 }
 
 // tailBuffer keeps the last max bytes written (ffmpeg's last messages).

@@ -59,9 +59,12 @@ func (sp Spec) check() error {
 
 // Frames decodes the frames nearest each of times (sorted) from the
 // stream's store, on the given clock, each from its fragment's keyframe
-// forward; per time: image bytes, or ErrNoMedia / ErrMediaError. The
-// GOPs the times fall in are decoded in parallel, up to the Service's
-// worker bound; ctx ending stops (kills) the decodes.
+// forward; per time: image bytes, or ErrNoMedia / ErrMediaError (also for
+// an image over the Service's MaxImage). The GOPs the times fall in are
+// found from the index alone, then decoded in parallel batches, each
+// batch's fragments read only while it holds one of the Service's worker
+// slots (and dropped when it lets go); ctx ending stops (kills) the
+// decodes.
 func (s *Service) Frames(ctx context.Context, st *fragments.Store, clock fragments.IndexTime, times []time.Time, spec Spec) []Result {
 	res := make([]Result, len(times))
 	for i, t := range times {
@@ -86,16 +89,13 @@ func (s *Service) Frames(ctx context.Context, st *fragments.Store, clock fragmen
 	if err != nil {
 		return fail(err)
 	}
-	jobs, err := s.plan(st, clock, entries, times, res)
-	if err != nil {
-		return fail(err)
-	}
+	jobs := plan(st, clock, entries, times, res)
 	var wg sync.WaitGroup
-	for _, b := range s.batches(jobs, res) {
+	for _, b := range s.batches(jobs) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.run(ctx, b, spec, res)
+			s.runBatch(ctx, st, b, spec, res)
 		}()
 	}
 	wg.Wait()
@@ -172,10 +172,15 @@ func cover(entries []fragments.IndexEntry, clock fragments.IndexTime, t int64) *
 // gap (see cover).
 const seam = 500 * time.Millisecond
 
-// A job is one decode: the fragments of one GOP from its keyframe
-// fragment up to the last fragment a time falls in, and the times.
+// A job is one GOP to decode: the fragments from its keyframe fragment
+// (first) up to the last fragment a time falls in (last), and the times.
 type job struct {
-	clock fragments.IndexTime
+	clock       fragments.IndexTime
+	first, last uint64 // sequences, from the index
+	initID      fragments.InitID
+	size        int64 // bytes of its fragments, from the index
+
+	// Set by load, inside a worker slot, and dropped after the decode.
 	init  []byte
 	frags []*fragments.Fragment
 	want  []want
@@ -201,8 +206,8 @@ type want struct {
 }
 
 // plan finds each time's fragment, sets NO_MEDIA where none covers it,
-// and groups the others by GOP.
-func (s *Service) plan(st *fragments.Store, clock fragments.IndexTime, entries []fragments.IndexEntry, times []time.Time, res []Result) ([]*job, error) {
+// and groups the others by GOP. It reads the index only.
+func plan(st *fragments.Store, clock fragments.IndexTime, entries []fragments.IndexEntry, times []time.Time, res []Result) []*job {
 	byStart := map[uint64]*job{}
 	var jobs []*job
 	for i, t := range times {
@@ -218,24 +223,36 @@ func (s *Service) plan(st *fragments.Store, clock fragments.IndexTime, entries [
 		}
 		j := byStart[start]
 		if j == nil {
-			j = &job{clock: clock}
+			j = &job{clock: clock, first: start, last: e.Seq, initID: e.InitID}
 			byStart[start] = j
 			jobs = append(jobs, j)
-			for seq := start; seq <= e.Seq; seq++ {
-				if j.err = j.add(st, seq); j.err != nil {
-					break
-				}
-			}
 		}
-		for j.err == nil && j.frags[len(j.frags)-1].Seq < e.Seq {
-			j.err = j.add(st, j.frags[len(j.frags)-1].Seq+1)
-		}
+		j.last = max(j.last, e.Seq)
 		j.want = append(j.want, want{res: i, t: t.UnixNano()})
 	}
 	for _, j := range jobs {
-		j.extend(st)
+		for seq := j.first; seq <= j.last+1; seq++ {
+			if e, ok := st.Lookup(seq); ok {
+				j.size += e.Size
+			}
+		}
 	}
-	return jobs, nil
+	return jobs
+}
+
+// load reads the job's fragments (inside a worker slot).
+func (j *job) load(st *fragments.Store) {
+	for seq := j.first; seq <= j.last; seq++ {
+		if j.err = j.add(st, seq); j.err != nil {
+			return
+		}
+	}
+	j.extend(st)
+}
+
+// drop lets the job's fragments and frames go once they are decoded.
+func (j *job) drop() {
+	j.init, j.frags, j.src, j.frames = nil, nil, nil, nil
 }
 
 // extend adds the fragment after the job's last when it continues the
@@ -245,8 +262,12 @@ func (j *job) extend(st *fragments.Store) {
 	if j.err != nil {
 		return
 	}
-	f, err := st.Read(j.frags[len(j.frags)-1].Seq + 1)
-	if err != nil || f.Keyframe || f.InitID != j.frags[0].InitID {
+	next := j.frags[len(j.frags)-1].Seq + 1
+	if e, ok := st.Lookup(next); !ok || e.Flags&fragments.IndexKeyframe != 0 || e.InitID != j.initID {
+		return
+	}
+	f, err := st.Read(next)
+	if err != nil || f.Keyframe || f.InitID != j.initID {
 		return
 	}
 	j.frags = append(j.frags, f)
@@ -259,6 +280,9 @@ func (j *job) add(st *fragments.Store, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("%w: fragment %s: %v", ErrMediaError, fragments.FragmentNumber(seq), err)
 	}
+	if f.InitID != j.initID {
+		return fmt.Errorf("%w: the codec configuration changes inside the GOP", ErrMediaError)
+	}
 	if j.init == nil {
 		b, err := st.Init(f.InitID)
 		if err != nil {
@@ -268,29 +292,25 @@ func (j *job) add(st *fragments.Store, seq uint64) error {
 			return fmt.Errorf("%w: %v", ErrMediaError, err)
 		}
 		j.init = b
-	} else if f.InitID != j.frags[0].InitID {
-		return fmt.Errorf("%w: the codec configuration changes inside the GOP", ErrMediaError)
 	}
 	j.frags = append(j.frags, f)
 	return nil
 }
 
 // gopStart returns the sequence of the fragment holding the keyframe that
-// starts e's GOP: e itself, or one at most maxChain before it.
+// starts e's GOP: e itself, or one at most maxChain before it, found by
+// the index entries' keyframe flags (no fragment is read).
 func gopStart(st *fragments.Store, e *fragments.IndexEntry) (uint64, error) {
 	if e.Flags&fragments.IndexKeyframe != 0 {
 		return e.Seq, nil
 	}
 	for seq, n := e.Seq, 0; seq > 0 && n < maxChain; n++ {
 		seq--
-		f, err := st.Read(seq)
-		if err != nil {
+		p, ok := st.Lookup(seq)
+		if !ok || p.InitID != e.InitID {
 			break
 		}
-		if f.InitID != e.InitID {
-			break
-		}
-		if f.Keyframe {
+		if p.Flags&fragments.IndexKeyframe != 0 {
 			return seq, nil
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -314,6 +316,7 @@ func TestFramesKillsOnCancel(t *testing.T) {
 	s := images.New(images.Options{FFmpeg: script})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
+	goroutines := runtime.NumGoroutine()
 	begin := time.Now()
 	res := s.Frames(ctx, st, fragments.IndexProducerTime, []time.Time{t0.Add(100 * time.Millisecond)}, images.Spec{Format: "JPEG"})
 	if took := time.Since(begin); !errors.Is(res[0].Err, context.DeadlineExceeded) || took > 5*time.Second {
@@ -326,5 +329,125 @@ func TestFramesKillsOnCancel(t *testing.T) {
 	if _, err := os.Stat("/proc/" + strings.TrimSpace(string(b))); !os.IsNotExist(err) {
 		status, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/status")
 		t.Errorf("the decoder process %s is still there: %s", strings.TrimSpace(string(b)), status)
+	}
+	noGoroutineLeft(t, goroutines)
+}
+
+// noGoroutineLeft waits a little for the goroutines to fall back to
+// before (the exec pipes' copiers end when the process is reaped).
+func noGoroutineLeft(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFramesKillsOnOversize: a decoder whose output goes past the image
+// cap is killed at once (not at the decode timeout), its instant is
+// MEDIA_ERROR, and no process or goroutine is left.
+func TestFramesKillsOnOversize(t *testing.T) {
+	st := newStore(t)
+	storeClip(t, st, colourClip(t, 160, 120, 1, 0))
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	// A stand-in for ffmpeg that writes without end.
+	script := filepath.Join(dir, "ffmpeg")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec cat /dev/zero\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := images.New(images.Options{FFmpeg: script, MaxImage: 1 << 20})
+	goroutines := runtime.NumGoroutine()
+	begin := time.Now()
+	res := s.Frames(context.Background(), st, fragments.IndexProducerTime, []time.Time{t0.Add(100 * time.Millisecond)}, images.Spec{Format: "JPEG"})
+	if took := time.Since(begin); !errors.Is(res[0].Err, images.ErrMediaError) || !strings.Contains(res[0].Err.Error(), "larger than") || took > 5*time.Second {
+		t.Fatalf("after %v: %v, want MEDIA_ERROR for the size at once", took, res[0].Err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/proc/" + strings.TrimSpace(string(b))); !os.IsNotExist(err) {
+		t.Errorf("the decoder process %s is still there", strings.TrimSpace(string(b)))
+	}
+	noGoroutineLeft(t, goroutines)
+}
+
+// TestFramesImageCap: an image over the cap is MEDIA_ERROR for its
+// instant only; the smaller images of the same request are returned. The
+// clip is black for a second, then noise (large PNGs).
+func TestFramesImageCap(t *testing.T) {
+	st := newStore(t)
+	storeClip(t, st, clip(t, "color=c=black:s=320x240:r=25:d=2,noise=alls=100:allf=t+u:enable='gte(t,1)'", 0))
+	// Frames 5 and 24 (black), 30 and 33 (noise): 24 and 30 in one GOP,
+	// 30 and 33 in one ffmpeg run together over the cap.
+	times := []time.Time{t0.Add(200 * time.Millisecond), t0.Add(960 * time.Millisecond), t0.Add(1200 * time.Millisecond), t0.Add(1320 * time.Millisecond)}
+	isBlack := []bool{true, true, false, false}
+	spec := images.Spec{Format: "PNG"}
+	full := images.New(images.Options{}).Frames(context.Background(), st, fragments.IndexProducerTime, times, spec)
+	var black, noisy []int
+	for i, r := range full {
+		if r.Err != nil {
+			t.Fatalf("without a cap, %v: %v", r.Time, r.Err)
+		}
+		if isBlack[i] {
+			black = append(black, len(r.Image))
+		} else {
+			noisy = append(noisy, len(r.Image))
+		}
+	}
+	if slices.Max(black) >= slices.Min(noisy) {
+		t.Fatalf("PNG sizes: black %v, noise %v: want the noise larger", black, noisy)
+	}
+	limit := (slices.Max(black) + slices.Min(noisy)) / 2
+	res := images.New(images.Options{MaxImage: limit}).Frames(context.Background(), st, fragments.IndexProducerTime, times, spec)
+	for i, r := range res {
+		if isBlack[i] && (r.Err != nil || !bytes.Equal(r.Image, full[i].Image)) {
+			t.Errorf("%v (black, %d bytes, cap %d): %v, want the image", r.Time, len(full[i].Image), limit, r.Err)
+		}
+		if !isBlack[i] && (!errors.Is(r.Err, images.ErrMediaError) || r.Image != nil) {
+			t.Errorf("%v (noise, %d bytes, cap %d): %v, want MEDIA_ERROR", r.Time, len(full[i].Image), limit, r.Err)
+		}
+	}
+}
+
+// TestAdmit: at most Pages requests are admitted at once; another waits
+// up to PageWait, then gets ErrBusy (or its context's error), and gets in
+// once a slot is let go.
+func TestAdmit(t *testing.T) {
+	s := images.New(images.Options{Pages: 2, PageWait: 100 * time.Millisecond})
+	r1, err := s.Admit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := s.Admit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2()
+	begin := time.Now()
+	if _, err := s.Admit(context.Background()); !errors.Is(err, images.ErrBusy) || time.Since(begin) < 100*time.Millisecond {
+		t.Fatalf("third request after %v: %v, want ErrBusy after the wait", time.Since(begin), err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Admit(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled request: %v", err)
+	}
+	got := make(chan error)
+	go func() {
+		r, err := s.Admit(context.Background())
+		if err == nil {
+			r()
+		}
+		got <- err
+	}()
+	r1()
+	if err := <-got; err != nil {
+		t.Fatalf("after a release: %v", err)
 	}
 }

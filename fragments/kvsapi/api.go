@@ -121,6 +121,10 @@ func handle[In any](a *API, op string, fn func(*Call, *In) (any, error)) http.Ha
 			c.Fail(w, err)
 			return
 		}
+		if s, ok := out.(responseWriter); ok {
+			s.WriteResponse(w) // an answer that streams itself (GetImages)
+			return
+		}
 		writeJSON(w, out)
 	})
 }

@@ -1,13 +1,16 @@
 package kvsapi
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/eddy-video/eddy/datastreams/awsjson"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/images"
 )
@@ -43,9 +46,58 @@ type imageOut struct {
 	ImageContent []byte    `json:"ImageContent,omitempty"` // base64 on the wire
 }
 
+// responseWriter is an answer that writes itself (handle calls it instead
+// of encoding the answer as one JSON document).
+type responseWriter interface {
+	WriteResponse(w http.ResponseWriter)
+}
+
 type getImagesOut struct {
 	Images    []imageOut `json:"Images"`
 	NextToken *string    `json:"NextToken,omitempty"`
+	release   func()     // of the page's Admit slot
+}
+
+// WriteResponse writes the page as JSON image by image, each image's
+// base64 straight to w (not one buffer of the whole answer), dropping each
+// image once written, then lets the page's slot go.
+func (o *getImagesOut) WriteResponse(w http.ResponseWriter) {
+	defer o.release()
+	w.Header().Set("Content-Type", "application/json")
+	bw := bufio.NewWriterSize(w, 32<<10)
+	b := []byte(`{"Images":[`)
+	for i := range o.Images {
+		im := &o.Images[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = awsjson.AppendTimestamp(append(b, `{"TimeStamp":`...), im.TimeStamp.Time)
+		if im.Error != "" {
+			b = strconv.AppendQuote(append(b, `,"Error":`...), im.Error)
+		}
+		if len(im.ImageContent) > 0 {
+			if _, err := bw.Write(append(b, `,"ImageContent":"`...)); err != nil {
+				return // the client is gone
+			}
+			enc := base64.NewEncoder(base64.StdEncoding, bw)
+			if _, err := enc.Write(im.ImageContent); err != nil {
+				return
+			}
+			if err := enc.Close(); err != nil {
+				return
+			}
+			im.ImageContent = nil
+			b = append(b[:0], '"')
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if o.NextToken != nil {
+		b = strconv.AppendQuote(append(b, `,"NextToken":`...), *o.NextToken)
+	}
+	if _, err := bw.Write(append(b, "}\n"...)); err == nil {
+		_ = bw.Flush()
+	}
 }
 
 // imagesQuery is a GetImages request as its pages share it: NextToken
@@ -93,11 +145,21 @@ func (a *API) getImages(c *Call, in *getImagesIn) (any, error) {
 	for k := q.Next; k < end; k++ {
 		times = append(times, time.Unix(0, q.Start+int64(k)*q.Interval*1e6))
 	}
-	res := a.Images.Frames(c.R.Context(), st, q.Kind, times, q.Spec)
-	if err := c.R.Context().Err(); err != nil {
+	// A page holds its images (up to 25 of images.MaxImageSize) from the
+	// decode until its answer is written: the Service admits a bounded
+	// number at once; the others wait a little, then are told to retry.
+	release, err := a.Images.Admit(c.R.Context())
+	if errors.Is(err, images.ErrBusy) {
+		return nil, Errorf(CodeClientLimit, "Too many GetImages requests are being served at once; retry later.")
+	} else if err != nil {
 		return nil, err // the client is gone: nothing is written
 	}
-	out := &getImagesOut{Images: make([]imageOut, len(res))}
+	res := a.Images.Frames(c.R.Context(), st, q.Kind, times, q.Spec)
+	if err := c.R.Context().Err(); err != nil {
+		release()
+		return nil, err // the client is gone: nothing is written
+	}
+	out := &getImagesOut{Images: make([]imageOut, len(res)), release: release}
 	for i, r := range res {
 		out.Images[i] = imageOut{TimeStamp: Timestamp{Time: r.Time}, ImageContent: r.Image}
 		switch {
