@@ -43,7 +43,7 @@ func TestMetadataTags(t *testing.T) {
 			`{"type":"metadata","time":%q,"duration":%g,"attributes":{"fragmentNumber":%q,"tags":[%s]}}`,
 			time.Unix(0, f1.ProducerTime).UTC().Format(time.RFC3339Nano), float64(f1.Duration)/1e9, fragments.FragmentNumber(seq), tags))}
 	}
-	long := strings.Repeat("n", archive.MaxMetadataNameBytes+1)
+	long := strings.Repeat("n", archive.MaxTagName+1)
 	var many []string
 	for i := range 12 {
 		many = append(many, fmt.Sprintf(`{"name":"K%02d","value":"%d"}`, i, i))

@@ -56,8 +56,9 @@ func (m *MKVWriter) Metadata() int { return m.metadata }
 // AWS_KINESISVIDEO_PRODUCER_TIMESTAMP (decimal seconds with milliseconds)
 // before its cluster, then the fragment's metadata (MetadataTags: the
 // producer's tags of its upload, as it sent them), then one mkv.TagEvent
-// tag per event of the stream's timeline that overlaps the fragment's
-// producer time span (see MaxMKVEvents); post are the tags after the
+// tag per other event of the stream's timeline that overlaps the
+// fragment's producer time span (see MaxMKVEvents), all read in one walk
+// through the timeline; post are the tags after the
 // cluster (GetMedia's). The cluster timecode is the producer timestamp in
 // milliseconds. Nothing is written when an error is returned before the
 // document (a fragment not found, unreadable media).
@@ -121,17 +122,14 @@ func (m *MKVWriter) Write(w io.Writer, seq uint64, post []mkv.Tag) error {
 		}
 	}
 	sortFramesByTime(mf.Frames)
-	end := f.ProducerTime + max(f.Duration, 1)
-	meta, err := MetadataTags(m.st.Timeline(), f.Seq, f.ProducerTime, end)
+	// One walk through the timeline: the fragment's metadata, then its
+	// events.
+	meta, evTags, err := fragmentTags(m.st.Timeline(), f.Seq, f.ProducerTime, f.ProducerTime+max(f.Duration, 1), true)
 	if err != nil {
 		return err
 	}
 	mf.PreTags = append(mf.PreTags, meta...)
 	m.metadata = len(meta)
-	evTags, err := mkvEventTags(m.st.Timeline(), f.ProducerTime, end)
-	if err != nil {
-		return err
-	}
 	mf.PreTags = append(mf.PreTags, evTags...)
 	return mkv.WriteFragment(w, mf)
 }
