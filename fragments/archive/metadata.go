@@ -94,7 +94,7 @@ func ValidTag(name, value string) bool {
 // UserTags returns the user tags among a fragment's tags (those with a
 // reserved name are the service's and are left out), in order, and
 // whether they keep to Kinesis Video's limits: at most MaxUserTags, each
-// a ValidTag.
+// a ValidTag (none when they do not).
 func UserTags(ts []mkv.Tag) ([]mkv.Tag, bool) {
 	var out []mkv.Tag
 	for _, t := range ts {
@@ -104,9 +104,11 @@ func UserTags(ts []mkv.Tag) ([]mkv.Tag, bool) {
 		if !ValidTag(t.Name, t.Value) {
 			return nil, false
 		}
-		out = append(out, t)
+		if out = append(out, t); len(out) > MaxUserTags {
+			return nil, false
+		}
 	}
-	return out, len(out) <= MaxUserTags
+	return out, true
 }
 
 // MetadataTags returns the metadata tags of fragment seq, whose producer

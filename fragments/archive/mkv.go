@@ -34,11 +34,10 @@ func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
 // (GetMediaForFragmentList, GetMedia), keeping the tracks of the last
 // init segment it read for the fragments that share it.
 type MKVWriter struct {
-	st       *fragments.Store
-	init     *cmaf.Init
-	initID   fragments.InitID
-	tracks   []mkv.Track
-	metadata int // metadata tags of the last fragment written
+	st     *fragments.Store
+	init   *cmaf.Init
+	initID fragments.InitID
+	tracks []mkv.Track
 }
 
 // NewMKVWriter returns a writer of st's fragments.
@@ -47,9 +46,6 @@ func NewMKVWriter(st *fragments.Store) *MKVWriter { return &MKVWriter{st: st} }
 // Tracks returns the tracks of the last fragment written (none before the
 // first), for a document of error tags after it (mkv.WriteTagsDocument).
 func (m *MKVWriter) Tracks() []mkv.Track { return m.tracks }
-
-// Metadata returns how many metadata tags the last fragment written had.
-func (m *MKVWriter) Metadata() int { return m.metadata }
 
 // Write writes fragment seq as one MKV document with the KVS tags
 // AWS_KINESISVIDEO_FRAGMENT_NUMBER, AWS_KINESISVIDEO_SERVER_TIMESTAMP and
@@ -129,7 +125,6 @@ func (m *MKVWriter) Write(w io.Writer, seq uint64, post []mkv.Tag) error {
 		return err
 	}
 	mf.PreTags = append(mf.PreTags, meta...)
-	m.metadata = len(meta)
 	mf.PreTags = append(mf.PreTags, evTags...)
 	return mkv.WriteFragment(w, mf)
 }
