@@ -60,6 +60,21 @@ func (s *listedSignal) close() {
 // the entry's Seq+1, and so on, sees every listed fragment once, in order,
 // whether it was stored before it asked or while it waited.
 //
+// It never skips a sequence that is, or later becomes, listed. The index
+// only grows at its end (Index.Append refuses an entry at or below its
+// last one), and Append writes a fragment's entry only once every durable
+// fragment before it is listed: when an index write fails, the store
+// refuses further appends until the entries it lacks are written (in
+// order, waking the waiters). So a reader waiting at a fragment whose
+// index write failed keeps waiting until it is listed, and gets it before
+// any later one. A sequence below a listed one that is not listed itself
+// never will be: it is a log record the index does not take (one that
+// does not parse as a fragment, or the entry of an earlier release that
+// breaks a read's rule, as a negative duration), which no read could
+// serve, so going on to the next listed fragment loses nothing. (An
+// append the store or the log refuses takes no sequence: the log cuts it
+// back, and the next fragment gets the number.)
+//
 // It returns ErrFragmentNotFound when seq is older than the oldest
 // fragment retention keeps (the reader fell behind it: fragments it did
 // not get are gone), ctx's error when ctx ends first, and ErrStoreClosed

@@ -139,3 +139,73 @@ func TestNextListedBehindRetention(t *testing.T) {
 		t.Fatalf("retained sequence: %d, %v", e.Seq, err)
 	}
 }
+
+// A reader waiting at a fragment whose index write failed (the disk
+// filled between its record and its entry) is not moved past it: it gets
+// that fragment once the index catches up, before the next one, so
+// following the live edge loses nothing.
+func TestNextListedWaitsForFailedIndexWrite(t *testing.T) {
+	clk, _, st := waitStore(t, 1)
+	stored := fragmentstest.AppendSynthetic(t, st, clk, 2, 100)
+	repair := st.Index().BreakWrites()
+	init := &fragments.InitSegment{ID: fragments.InitID{9}, Bytes: []byte("init")}
+	f := &fragments.Fragment{ServerTime: clk.Now().UnixNano(), ProducerTime: clk.Now().UnixNano(), Duration: int64(2 * time.Second),
+		Keyframe: true, InitID: init.ID, Media: make([]byte, 100)}
+	unlisted, err := st.Append(init, f)
+	if err == nil {
+		t.Fatal("append with a failing index succeeded")
+	}
+	clk.Advance(2 * time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan uint64, 8)
+	errc := make(chan error, 1)
+	go func() {
+		seq := stored[len(stored)-1] + 1
+		for {
+			e, err := st.NextListed(ctx, seq)
+			if err != nil {
+				errc <- err
+				return
+			}
+			got <- e.Seq
+			seq = e.Seq + 1
+		}
+	}()
+	select {
+	case s := <-got:
+		t.Fatalf("fragment %d delivered while %d is not listed", s, unlisted)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// While the index still fails, appends are refused: nothing is listed
+	// past the unlisted fragment.
+	if _, err := st.Append(init, &fragments.Fragment{ServerTime: clk.Now().UnixNano(), ProducerTime: clk.Now().UnixNano(),
+		Duration: int64(2 * time.Second), Keyframe: true, InitID: init.ID, Media: make([]byte, 100)}); err == nil {
+		t.Fatal("append past an unlisted fragment succeeded with the index still failing")
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("fragment %d delivered while %d is not listed", s, unlisted)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := repair(); err != nil {
+		t.Fatal(err)
+	}
+	later := fragmentstest.AppendSynthetic(t, st, clk, 2, 100)
+	want := append([]uint64{unlisted}, later...)
+	for _, w := range want {
+		select {
+		case s := <-got:
+			if s != w {
+				t.Fatalf("delivered %d, want %d (then %v)", s, w, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("fragment %d not delivered", w)
+		}
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("after cancel: %v, want context.Canceled", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/fragments/mkv"
@@ -18,11 +19,12 @@ import (
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
-// TestPutMediaTags: the user tags of an uploaded fragment (SimpleTags
-// before its Cluster, not AWS_*) become one "metadata" event in the
-// stream's event stream once the fragment is stored, naming its fragment
-// number, at its producer time, with the tags in upload order; a fragment
-// without user tags makes none.
+// TestPutMediaTags: the user tags of an uploaded cluster (SimpleTags
+// before it, not AWS_*) become one "metadata" event in the stream's event
+// stream, written before the cluster is published (so already there when
+// its PERSISTED arrives), at the stored fragment's producer time (which
+// is how readers match it to its fragment: no fragment number), with the
+// tags in upload order; a cluster without user tags makes none.
 func TestPutMediaTags(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg")
 	e := servertest.Start(t)
@@ -50,27 +52,35 @@ func TestPutMediaTags(t *testing.T) {
 	if number == "" {
 		t.Fatalf("the tagged cluster was not PERSISTED: %v", acks)
 	}
+	// No waiting: the event was written before the fragment existed.
 	var got []kvsapi.MetadataEvent
-	mediatest.WaitFor(t, "the metadata event", func() bool {
-		got = got[:0]
-		for _, rec := range eventsOf(ctx, t, e.Kinesis(), stream) {
-			var ev kvsapi.MetadataEvent
-			if json.Unmarshal(rec, &ev) == nil && ev.Type == "metadata" {
-				got = append(got, ev)
-			}
+	for _, rec := range eventsOf(ctx, t, e.Kinesis(), stream) {
+		var ev kvsapi.MetadataEvent
+		if json.Unmarshal(rec, &ev) == nil && ev.Type == "metadata" {
+			got = append(got, ev)
 		}
-		return len(got) > 0
-	})
+	}
 	if len(got) != 1 {
-		t.Fatalf("%d metadata events, want 1: %+v", len(got), got)
+		t.Fatalf("%d metadata events when the tagged cluster was PERSISTED, want 1: %+v", len(got), got)
 	}
 	ev := got[0]
 	wantTags := []kvsapi.MetadataTag{{Name: "plate", Value: "AB-123"}, {Name: "lane", Value: "2"}}
 	start := base.Add(clusters[1].Timecode + clusters[1].VideoStart)
 	evTime, err := time.Parse(time.RFC3339Nano, ev.Time)
-	if err != nil || ev.Attributes.FragmentNumber != number || !slices.Equal(ev.Attributes.Tags, wantTags) ||
+	if err != nil || ev.Attributes.FragmentNumber != "" || !slices.Equal(ev.Attributes.Tags, wantTags) ||
 		evTime.Sub(start).Abs() > time.Millisecond || ev.Duration < 1.9 || ev.Duration > 2.1 {
-		t.Fatalf("metadata event %+v; want fragment %s at %v for about 2 s with tags %v", ev, number, start.UTC(), wantTags)
+		t.Fatalf("metadata event %+v; want no fragment number, time %v, about 2 s, tags %v", ev, start.UTC(), wantTags)
+	}
+	// The fragment it matches: the one stored at that producer time.
+	frags := waitFragments(ctx, t, e.ArchivedMedia(), stream, types.FragmentSelectorTypeServerTimestamp, time.Now().Add(-time.Hour), len(clusters), 5*time.Second)
+	var matched []string
+	for _, f := range frags {
+		if f.ProducerTimestamp.Sub(evTime).Abs() <= time.Millisecond {
+			matched = append(matched, *f.FragmentNumber)
+		}
+	}
+	if !slices.Equal(matched, []string{number}) {
+		t.Fatalf("the event's time matches fragments %v, want the tagged one %s only", matched, number)
 	}
 }
 

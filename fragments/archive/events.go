@@ -17,8 +17,10 @@ import (
 // overlap the media a read hands out travel in the container, so a
 // downloaded file keeps its detections.
 //
-//   - MKV (GetMediaForFragmentList): one SimpleTag per event in the Tags
-//     before each fragment's Cluster, after the KVS tags, named
+//   - MKV (GetMedia, GetMediaForFragmentList): one SimpleTag per event
+//     (fragment metadata events aside: those are the fragment's own tags,
+//     see MetadataType) in the Tags before each fragment's Cluster, after
+//     the KVS tags and the fragment's metadata, named
 //     mkv.TagEvent ("EDDY_EVENT"), its TagString the event's JSON as the
 //     events API returns it. KVS carries producer fragment metadata the
 //     same way (Segment-level Tags before the Cluster). An event that
@@ -77,30 +79,6 @@ func overlapping(tl *events.Timeline, from, to int64, limit int) ([]events.Event
 		}
 		after = page.Next
 	}
-}
-
-// mkvEventTags returns the tags of the events overlapping a fragment.
-func mkvEventTags(tl *events.Timeline, from, to int64) ([]mkv.Tag, error) {
-	evs, more, err := overlapping(tl, from, to, MaxMKVEvents)
-	if err != nil {
-		return nil, err
-	}
-	tags := make([]mkv.Tag, 0, len(evs)+1)
-	for i := range evs {
-		b, err := eventJSON(&evs[i])
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > mkv.MaxStringSize { // not for events within the schema's limits
-			more = true
-			continue
-		}
-		tags = append(tags, mkv.Tag{Name: mkv.TagEvent, Value: string(b)})
-	}
-	if more {
-		tags = append(tags, mkv.Tag{Name: mkv.TagEventsTruncated, Value: "true"})
-	}
-	return tags, nil
 }
 
 // eventJSON is the event's JSON as the events API has it, with <, > and &

@@ -378,6 +378,11 @@ func TestMKVEventLimits(t *testing.T) {
 		at := t0.Add(time.Millisecond + time.Duration(i)*time.Millisecond)
 		es = append(es, datastreams.PutEntry{Key: []byte("k"), Data: []byte(fmt.Sprintf(`{"type":"tick","time":%q}`, at.Format(time.RFC3339Nano)))})
 	}
+	// The fragment's metadata, past the events' budget in time order: its
+	// tags all the same, and no event tag.
+	late := t0.Add(1500 * time.Millisecond)
+	es = append(es, datastreams.PutEntry{Key: []byte("k"), Data: []byte(fmt.Sprintf(`{"type":%q,"time":%q,"attributes":{"fragmentNumber":%q,"tags":[{"name":"late","value":"1"}]}}`,
+		archive.MetadataType, late.Format(time.RFC3339Nano), fragments.FragmentNumber(seq)))})
 	res, err := s.Put(es)
 	if err != nil {
 		t.Fatal(err)
@@ -411,6 +416,9 @@ func TestMKVEventLimits(t *testing.T) {
 	last := evs[len(evs)-1]
 	if want := t0.Add(time.Duration(archive.MaxMKVEvents-1) * time.Millisecond); last.Type != "tick" || !last.Time.Equal(want) {
 		t.Errorf("last event %s at %s, want the tick at %s", last.Type, last.Time.Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+	if v, ok := f.Tag("late"); !ok || v != "1" {
+		t.Errorf("the fragment's metadata past the events' budget: late = %q, %v; want 1", v, ok)
 	}
 }
 

@@ -34,11 +34,10 @@ func WriteMKV(st *fragments.Store, w io.Writer, seqs []uint64) error {
 // (GetMediaForFragmentList, GetMedia), keeping the tracks of the last
 // init segment it read for the fragments that share it.
 type MKVWriter struct {
-	st       *fragments.Store
-	init     *cmaf.Init
-	initID   fragments.InitID
-	tracks   []mkv.Track
-	metadata int // metadata tags of the last fragment written
+	st     *fragments.Store
+	init   *cmaf.Init
+	initID fragments.InitID
+	tracks []mkv.Track
 }
 
 // NewMKVWriter returns a writer of st's fragments.
@@ -48,16 +47,14 @@ func NewMKVWriter(st *fragments.Store) *MKVWriter { return &MKVWriter{st: st} }
 // first), for a document of error tags after it (mkv.WriteTagsDocument).
 func (m *MKVWriter) Tracks() []mkv.Track { return m.tracks }
 
-// Metadata returns how many metadata tags the last fragment written had.
-func (m *MKVWriter) Metadata() int { return m.metadata }
-
 // Write writes fragment seq as one MKV document with the KVS tags
 // AWS_KINESISVIDEO_FRAGMENT_NUMBER, AWS_KINESISVIDEO_SERVER_TIMESTAMP and
 // AWS_KINESISVIDEO_PRODUCER_TIMESTAMP (decimal seconds with milliseconds)
 // before its cluster, then the fragment's metadata (MetadataTags: the
 // producer's tags of its upload, as it sent them), then one mkv.TagEvent
-// tag per event of the stream's timeline that overlaps the fragment's
-// producer time span (see MaxMKVEvents); post are the tags after the
+// tag per other event of the stream's timeline that overlaps the
+// fragment's producer time span (see MaxMKVEvents), all read in one walk
+// through the timeline; post are the tags after the
 // cluster (GetMedia's). The cluster timecode is the producer timestamp in
 // milliseconds. Nothing is written when an error is returned before the
 // document (a fragment not found, unreadable media).
@@ -121,17 +118,13 @@ func (m *MKVWriter) Write(w io.Writer, seq uint64, post []mkv.Tag) error {
 		}
 	}
 	sortFramesByTime(mf.Frames)
-	end := f.ProducerTime + max(f.Duration, 1)
-	meta, err := MetadataTags(m.st.Timeline(), f.Seq, f.ProducerTime, end)
+	// One walk through the timeline: the fragment's metadata, then its
+	// events.
+	meta, evTags, err := fragmentTags(m.st.Timeline(), f.Seq, f.ProducerTime, f.ProducerTime+max(f.Duration, 1), true)
 	if err != nil {
 		return err
 	}
 	mf.PreTags = append(mf.PreTags, meta...)
-	m.metadata = len(meta)
-	evTags, err := mkvEventTags(m.st.Timeline(), f.ProducerTime, end)
-	if err != nil {
-		return err
-	}
 	mf.PreTags = append(mf.PreTags, evTags...)
 	return mkv.WriteFragment(w, mf)
 }

@@ -43,9 +43,9 @@ import (
 //
 // Each document carries AWS_KINESISVIDEO_FRAGMENT_NUMBER,
 // AWS_KINESISVIDEO_SERVER_TIMESTAMP and AWS_KINESISVIDEO_PRODUCER_TIMESTAMP
-// and the fragment's metadata (archive.MetadataTags; at the live edge a
-// fragment waits up to metadataGrace for it when the one before has some)
-// before its Cluster, and
+// and the fragment's metadata (archive.MetadataTags: a PutMedia upload
+// writes it before it stores the fragment, so a fragment is never listed
+// before its metadata and nothing waits for it) before its Cluster, and
 // AWS_KINESISVIDEO_MILLIS_BEHIND_NOW (now minus the fragment's server-side
 // end) and AWS_KINESISVIDEO_CONTINUATION_TOKEN after it. When a session
 // cannot go on it writes a last document of AWS_KINESISVIDEO_ERROR_CODE and
@@ -274,7 +274,6 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 	}
 
 	var cursor uint64
-	var prev *fragments.IndexEntry                // the last fragment sent
 	var filter func(e *fragments.IndexEntry) bool // skips fragments before a timestamp
 	switch start.kind {
 	case "NOW":
@@ -327,14 +326,6 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 			}
 			filter = nil // from the first match on, every fragment
 		}
-		if e.Seq+1 == st.NextSeq() && prev != nil && (mw.Metadata() > 0 || hasMetadata(st, prev)) {
-			// A producer that tags its fragments (PutMedia) tags each: its
-			// metadata event is written just after the fragment is stored,
-			// so a fragment at the live edge waits a moment for it when
-			// the one before has metadata (by now).
-			waitMetadata(ctx, st, e, metadataGrace)
-		}
-		prev = &e
 		behind := max(a.Now().Sub(time.Unix(0, e.ServerTime+e.Duration)).Milliseconds(), 0)
 		post := []mkv.Tag{
 			{Name: mkv.TagMillisBehindNow, Value: strconv.FormatInt(behind, 10)},
@@ -360,42 +351,6 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 			return fail(GetMediaInternalError, getMediaInternalErrorCode)
 		}
 		Consumed(r, 1, 0)
-	}
-}
-
-// metadataGrace is the longest GetMedia holds a fragment at the live
-// edge for its metadata event, when the fragment before it has metadata.
-const metadataGrace = 250 * time.Millisecond
-
-// hasMetadata reports whether fragment e has metadata on the stream's
-// timeline.
-func hasMetadata(st *fragments.Store, e *fragments.IndexEntry) bool {
-	tags, err := archive.MetadataTags(st.Timeline(), e.Seq, e.ProducerTime, e.ProducerTime+max(e.Duration, 1))
-	return err == nil && len(tags) > 0
-}
-
-// waitMetadata returns once fragment e has metadata on the stream's
-// timeline, after grace, or when ctx ends; the timeline's notice of each
-// indexed event wakes it.
-func waitMetadata(ctx context.Context, st *fragments.Store, e fragments.IndexEntry, grace time.Duration) {
-	tl := st.Timeline()
-	if tl == nil {
-		return
-	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	for {
-		changed := tl.Changed()
-		if hasMetadata(st, &e) {
-			return
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return
-		case <-ctx.Done():
-			return
-		}
 	}
 }
 

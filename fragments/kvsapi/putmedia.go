@@ -97,13 +97,12 @@ var (
 
 // Kinesis Video limits of PutMedia (the Kinesis Video quotas).
 const (
-	pmMaxTracks       = 3
-	pmMaxUserTags     = 10
-	pmMaxTagName      = 128
-	pmMaxTagValue     = 256
-	pmProtocol        = "putmedia"
-	pmWriteTimeout    = 30 * time.Second
-	CodeConnectionLim = "ConnectionLimitExceededException"
+	pmMaxTracks    = 3
+	pmMaxUserTags  = 10
+	pmMaxTagName   = 128
+	pmMaxTagValue  = 256
+	pmProtocol     = "putmedia"
+	pmWriteTimeout = 30 * time.Second
 )
 
 // Ack is one PutMedia acknowledgement, as sent: its members in the order
@@ -250,7 +249,7 @@ func noDrain(w http.ResponseWriter, r *http.Request) {
 }
 
 func errBusy(name string) error {
-	return Errorf(CodeConnectionLim, "The stream %s already has a producer (PutMedia, RTSP or WHIP): Kinesis Video allows one PutMedia connection per stream.", name)
+	return Errorf(CodeConnectionLimit, "The stream %s already has a producer (PutMedia, RTSP or WHIP): Kinesis Video allows one PutMedia connection per stream.", name)
 }
 
 // beginStream authenticates a request whose body is a stream: the

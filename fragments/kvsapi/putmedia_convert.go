@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -57,14 +58,16 @@ func convertTrack(t mkv.Track) (*pmTrack, error) {
 			return nil, err
 		}
 		pt.track = media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: ps}
-		pt.lenSize, pt.params = n, ps
+		// Its own copy: the track's Config is the hub's, read by its
+		// readers, while params follows the parameter sets in band.
+		pt.lenSize, pt.params = n, slices.Clone(ps)
 	case "V_MPEGH/ISO/HEVC":
 		n, ps, err := parseHVCC(t.CodecPrivate)
 		if err != nil {
 			return nil, err
 		}
 		pt.track = media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: ps}
-		pt.lenSize, pt.params = n, ps
+		pt.lenSize, pt.params = n, slices.Clone(ps)
 	case "V_VP8":
 		pt.track = media.Track{Kind: media.Video, Codec: media.CodecVP8, ClockRate: 90000}
 	case "V_VP9":
@@ -268,7 +271,8 @@ func (pt *pmTrack) withParams(nalus [][]byte) [][]byte {
 			if nalType(n, h265) == typ {
 				found = true
 				if !bytes.Equal(pt.params[i], n) {
-					pt.params[i] = n
+					// A copy: n is in the cluster's buffer.
+					pt.params[i] = bytes.Clone(n)
 				}
 				break
 			}

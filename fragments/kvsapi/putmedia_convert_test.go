@@ -273,3 +273,72 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertParamsNotShared: a keyframe's in-band parameter sets replace
+// the upload's own copy, never the publication track's Config (the hub's,
+// read by its readers meanwhile) nor point into the cluster's buffer.
+func TestConvertParamsNotShared(t *testing.T) {
+	fs := uploadFragments(t, readUpload(t, "ffmpeg-h264-aac.mkv"))
+	pts, err := convertTracks(fs[0].Tracks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := pts[0]
+	cfg := [][]byte{bytes.Clone(pt.track.Config[0]), bytes.Clone(pt.track.Config[1])}
+	sps := []byte{0x67, 0x42, 0xc0, 0x1e, 0xd9}
+	idr := []byte{0x65, 0x88, 0x84}
+	var frame []byte
+	for _, n := range [][]byte{sps, idr} {
+		frame = append(frame, 0, 0, 0, byte(len(n)))
+		frame = append(frame, n...)
+	}
+	if pt.lenSize != 4 {
+		t.Fatalf("NAL unit length size %d, the test writes 4", pt.lenSize)
+	}
+	f := &mkv.Fragment{Tracks: fs[0].Tracks, Frames: []mkv.Frame{{Track: pt.number, Key: true, Data: frame}}}
+	aus, err := convertFrames(f, map[uint64]*pmTrack{pt.number: pt}, 0, time.Unix(0, 0), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(aus) != 1 || len(aus[0].Payload) != 3 || !bytes.Equal(aus[0].Payload[0], cfg[1]) || !bytes.Equal(aus[0].Payload[1], sps) {
+		t.Fatalf("keyframe payload %x, want the PPS of the track, the in-band SPS and the IDR", aus[0].Payload)
+	}
+	for i := range cfg {
+		if !bytes.Equal(pt.track.Config[i], cfg[i]) {
+			t.Errorf("track Config[%d] %x changed, want %x", i, pt.track.Config[i], cfg[i])
+		}
+	}
+	clear(frame)
+	if !bytes.Equal(pt.params[0], sps) {
+		t.Errorf("the SPS kept is %x after the cluster's buffer was reused, want %x", pt.params[0], sps)
+	}
+}
+
+// BenchmarkPutMediaConvert measures the conversion of one upload's
+// clusters into access units.
+func BenchmarkPutMediaConvert(b *testing.B) {
+	fs := uploadFragments(b, readUpload(b, "ffmpeg-h264-aac.mkv"))
+	pts, err := convertTracks(fs[0].Tracks)
+	if err != nil {
+		b.Fatal(err)
+	}
+	byNum := map[uint64]*pmTrack{}
+	for _, pt := range pts {
+		byNum[pt.number] = pt
+	}
+	frames := 0
+	for _, f := range fs {
+		frames += len(f.Frames)
+	}
+	arrival := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for _, f := range fs {
+			if _, err := convertFrames(f, byNum, fs[0].Timecode, time.Unix(0, 0), arrival); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*frames), "ns/frame")
+}

@@ -213,6 +213,10 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 			return skip(pmInvalidMKV, "the cluster does not start on a keyframe of track %d", pt.number)
 		}
 	}
+	if n := len(f.Frames); n > cap(s.units) {
+		// Its units must all fit the recorder's queue, in flight (reserve).
+		return skip(pmMaxFragmentSize, "%d frames (at most %d)", n, cap(s.units))
+	}
 	if hi-lo > s.pm.MaxFragmentDuration {
 		return skip(pmMaxFragmentDuration, "%v of frames (at most %v)", hi-lo, s.pm.MaxFragmentDuration)
 	}
@@ -224,6 +228,17 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 	start := s.base.Add(f.Timecode + lo)
 	if start.Before(time.Unix(0, 0)) || start.Year() >= 2100 {
 		return skip(pmInvalidProducerTime, "producer time %v", start)
+	}
+	// The stored fragment's producer time: its first video frame's (the
+	// recorder cuts on the first video track), else its first frame's.
+	fragStart := start
+	if vt := rd.videoTrack(); vt != 0 {
+		for i := range f.Frames {
+			if f.Frames[i].Track == vt {
+				fragStart = s.base.Add(f.Timecode + f.Frames[i].Time)
+				break
+			}
+		}
 	}
 	arrival := time.Now()
 	aus, err := convertFrames(f, rd.byNum, rd.origin, s.base, arrival)
@@ -238,7 +253,7 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 	last := aus[len(aus)-1]
 	last.FragmentEnd = true
 	if s.persist {
-		pf := &pmFragment{timecode: tc, ended: arrival, start: start, tags: tags}
+		pf := &pmFragment{timecode: tc, ended: arrival}
 		if !s.reserve(pf, len(aus)) {
 			return nil
 		}
@@ -246,6 +261,11 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 		s.inflight[pf] = struct{}{}
 		s.mu.Unlock()
 		last.Stored = func(seq uint64, err error) { s.stored(pf, seq, err) }
+		if len(tags) > 0 {
+			// Indexed before the fragment can be listed: a live GetMedia
+			// finds it when it writes the fragment.
+			s.writeMetadata(fragStart, hi-lo, tags)
+		}
 	}
 	for _, au := range aus {
 		s.hub.Publish(au)
@@ -253,8 +273,16 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 	return nil
 }
 
-// mkvTag is a user tag of a fragment.
-type mkvTag = mkv.Tag
+// videoTrack is the Matroska number of the upload's first video track
+// (the one the recorder cuts on), 0 without one.
+func (rd *pmReader) videoTrack() uint64 {
+	for _, pt := range rd.tracks {
+		if pt.track.Kind == media.Video {
+			return pt.number
+		}
+	}
+	return 0
+}
 
 // userTags returns a fragment's user tags (the AWS_ ones are the
 // service's), in upload order, and whether they are within the limits.

@@ -43,9 +43,6 @@ type pmSession struct {
 	stop     chan struct{} // closed when the session stops reading
 	stopOnce sync.Once
 	stopWhy  error // why the handler stopped it (nil: the upload ended)
-	// metadata events to write once their fragment is stored (handler
-	// goroutine only).
-	events []pmEvent
 
 	hub *media.Hub
 }
@@ -97,8 +94,6 @@ func (s *pmSession) release(f *pmFragment) {
 type pmFragment struct {
 	timecode int64 // ms, as sent
 	ended    time.Time
-	start    time.Time // producer time of its first frame
-	tags     []mkvTag
 	units    int  // its room in s.units
 	done     bool // stored, failed or given up (under session mu)
 }
@@ -150,7 +145,12 @@ var (
 	errMaxConn    = errors.New("putmedia: connection duration limit reached")
 	errEnded      = errors.New("putmedia: the publication was ended by the server")
 	errClientGone = errors.New("putmedia: the client went away")
+	errShutdown   = errors.New("putmedia: the server is shutting down")
 )
+
+// pmShutdownWait bounds how long a session of a server shutting down
+// waits for its fragments in flight to be stored (and PERSISTED).
+const pmShutdownWait = 3 * time.Second
 
 // run streams acks while a goroutine reads the upload.
 func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +176,11 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	maxConn := time.NewTimer(pm.MaxConnectionDuration)
 	defer maxConn.Stop()
 	var ended <-chan struct{} // the hub's, once published
+	var stopping <-chan struct{}
+	if s.api.stopping != nil {
+		stopping = s.api.stopping.Done()
+	}
+	var shutdownWait <-chan time.Time
 	lastIdle := time.Now()
 	var readErr error
 	reading := true
@@ -225,6 +230,14 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 			// Its recording ended with it: what is in flight will not
 			// be stored.
 			s.giveUp()
+		case <-stopping:
+			// The server is shutting down: nothing more is read, what
+			// is in flight gets a short while to be stored.
+			stopping = nil
+			s.halt(errShutdown)
+			shutdownWait = time.After(pmShutdownWait)
+		case <-shutdownWait:
+			s.giveUp()
 		case <-r.Context().Done():
 			s.halt(errClientGone)
 			s.giveUp()
@@ -252,17 +265,32 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	if h != nil {
 		pm.Registry.Unpublish(s.name, h)
 	}
+	s.mu.Lock()
+	why := s.stopWhy
+	s.mu.Unlock()
 	var ref *refusal
-	if errors.As(readErr, &ref) && !s.written {
+	switch {
+	case errors.As(readErr, &ref) && !s.written:
 		pm.metrics.refused.WithLabelValues(ref.e.Code).Inc()
 		noDrain(w, r)
 		WriteError(w, ref.e)
 		return
+	case ref != nil:
+		// The answer started (IDLE) before the first cluster's
+		// publication was refused: the refusal is an ERROR ack.
+		pm.metrics.refused.WithLabelValues(ref.e.Code).Inc()
+		if ref.e.Code == CodeNotFound {
+			s.fail(pmStreamNotActive, nil)
+		} else {
+			s.fail(pmInternal, nil) // another producer has the stream: retry later
+		}
+	case why == errShutdown:
+		// After the PERSISTED of what was stored: the producer
+		// reconnects (INTERNAL_ERROR is one to retry) and sends again
+		// what was not acknowledged.
+		s.fail(pmInternal, nil)
 	}
 	s.flush()
-	s.mu.Lock()
-	why := s.stopWhy
-	s.mu.Unlock()
 	switch {
 	case why != nil:
 		s.log.Info("PutMedia session stopped", "reason", why)
@@ -307,18 +335,13 @@ func (s *pmSession) giveUp() {
 	s.mu.Unlock()
 }
 
-// flush writes the queued acks (the 200 first) and the metadata events of
-// stored fragments; false when the client cannot be written to.
+// flush writes the queued acks (the 200 first); false when the client
+// cannot be written to.
 func (s *pmSession) flush() bool {
 	s.mu.Lock()
 	q := s.queue
 	s.queue = nil
-	evs := s.events
-	s.events = nil
 	s.mu.Unlock()
-	for _, ev := range evs {
-		s.writeMetadata(ev)
-	}
 	if len(q) == 0 {
 		return true
 	}
@@ -350,32 +373,42 @@ func (s *pmSession) flush() bool {
 }
 
 // stored is a fragment's Stored hook (the recorder's goroutine, or expire).
+// Its ack is queued in the same locked section that takes it out of
+// flight: the handler, which ends once nothing is in flight, finds it
+// queued for its last flush.
 func (s *pmSession) stored(f *pmFragment, seq uint64, err error) {
+	tc := f.timecode
+	var a *Ack
+	switch {
+	case errors.Is(err, fragments.ErrInvalidFragment):
+		// The store's rules refused it: sending it again cannot help.
+		a = &Ack{EventType: "ERROR", FragmentTimecode: &tc, ErrorID: pmInvalidMKV.ID, ErrorCode: pmInvalidMKV.Code}
+	case err != nil:
+		a = &Ack{EventType: "ERROR", FragmentTimecode: &tc, ErrorID: pmArchival.ID, ErrorCode: pmArchival.Code}
+	case s.acks:
+		a = &Ack{EventType: "PERSISTED", FragmentTimecode: &tc, FragmentNumber: fragments.FragmentNumber(seq)}
+	}
 	s.mu.Lock()
 	if f.done {
 		s.mu.Unlock()
 		return
 	}
 	f.done = true
+	if a != nil {
+		s.queue = append(s.queue, *a)
+	}
 	delete(s.inflight, f)
 	s.mu.Unlock()
 	s.release(f)
-	tc := f.timecode
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
 	if err != nil {
 		s.log.Warn("PutMedia fragment not stored", "timecode", tc, "err", err)
-		s.fail(pmArchival, &tc)
 		return
 	}
-	number := fragments.FragmentNumber(seq)
-	if s.acks {
-		s.enqueue(Ack{EventType: "PERSISTED", FragmentTimecode: &tc, FragmentNumber: number})
-	}
 	s.pm.metrics.persist.Observe(time.Since(f.ended).Seconds())
-	if len(f.tags) > 0 {
-		s.mu.Lock()
-		s.events = append(s.events, pmEvent{seq: seq, start: f.start, tags: f.tags})
-		s.mu.Unlock()
-	}
 }
 
 // errPublishRefused wraps an HTTP-level refusal found once the upload's

@@ -9,17 +9,15 @@ import (
 	"github.com/eddy-video/eddy/fragments/mkv"
 )
 
-// pmEvent is the metadata of one stored fragment: its user tags, to be
-// written as one "metadata" event to the stream's event stream.
-type pmEvent struct {
-	seq   uint64
-	start time.Time
-	tags  []mkv.Tag
-}
-
-// MetadataEvent is the event a PutMedia fragment's user tags become in
-// {name}.events: GetMedia and GetMediaForFragmentList put the tags back
-// before the fragment whose number matches.
+// MetadataEvent is the event a PutMedia cluster's user tags become in
+// {name}.events, written before the cluster is published (so before its
+// fragment can be listed): at the fragment's producer start (its first
+// video frame, as the stored fragment's ProducerTime), without a fragment
+// number, not known yet. GetMedia and GetMediaForFragmentList put the tags
+// back before the fragment whose producer time is within 1 ms of the
+// event's. A cluster the recorder then fails to store leaves an event that
+// matches no fragment. Events written by others may name their fragment
+// (FragmentNumber).
 type MetadataEvent struct {
 	Type       string             `json:"type"` // "metadata"
 	Time       string             `json:"time"` // the fragment's producer start, RFC 3339
@@ -29,7 +27,7 @@ type MetadataEvent struct {
 
 // MetadataAttributes are a metadata event's attributes.
 type MetadataAttributes struct {
-	FragmentNumber string        `json:"fragmentNumber"`
+	FragmentNumber string        `json:"fragmentNumber,omitempty"`
 	Tags           []MetadataTag `json:"tags"`
 }
 
@@ -39,23 +37,14 @@ type MetadataTag struct {
 	Value string `json:"value"`
 }
 
-// writeMetadata appends a stored fragment's metadata event; a failure
-// (the event stream deleted, a full disk) is logged: the fragment is
-// stored and acknowledged already.
-func (s *pmSession) writeMetadata(ev pmEvent) {
-	st, err := s.api.Videos.Store(s.name)
-	if err != nil {
-		return
-	}
-	// The fragment as stored: its producer start (its first video frame)
-	// and duration.
-	dur, start := 0.0, ev.start
-	if e, ok := st.Lookup(ev.seq); ok {
-		dur, start = time.Duration(e.Duration).Seconds(), time.Unix(0, e.ProducerTime)
-	}
-	m := MetadataEvent{Type: "metadata", Time: start.UTC().Format(time.RFC3339Nano), Duration: dur,
-		Attributes: MetadataAttributes{FragmentNumber: fragments.FragmentNumber(ev.seq)}}
-	for _, t := range ev.tags {
+// writeMetadata appends the metadata event of a cluster about to be
+// published, starting at start and spanning dur; a failure (the event
+// stream deleted, a full disk) is logged: the fragment is stored without
+// its tags.
+func (s *pmSession) writeMetadata(start time.Time, dur time.Duration, tags []mkv.Tag) {
+	m := MetadataEvent{Type: "metadata", Time: start.UTC().Format(time.RFC3339Nano), Duration: dur.Seconds()}
+	m.Attributes.Tags = make([]MetadataTag, 0, len(tags))
+	for _, t := range tags {
 		m.Attributes.Tags = append(m.Attributes.Tags, MetadataTag(t))
 	}
 	b, _ := json.Marshal(m)
