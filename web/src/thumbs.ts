@@ -49,12 +49,14 @@ function widthFor(cssPx: number): number {
 }
 
 // timeIn returns the time nearest t within the ranges overlapping
-// [from, to), or null when none does.
-function timeIn(ranges: Range[], t: number, from: number, to: number): number | null {
+// [from, to), or null when none does. A range's end is taken down to a
+// multiple of grid (when still inside it), so that the live edge moving on
+// does not change the time, and the URL, at every refresh.
+function timeIn(ranges: Range[], t: number, from: number, to: number, grid: number): number | null {
   let best: number | null = null;
   for (const r of ranges) {
     if (r.end <= from || r.start >= to) continue;
-    const c = Math.min(Math.max(t, r.start), r.end - 1);
+    const c = t < r.start ? r.start : t < r.end ? t : Math.max(r.start, Math.floor((r.end - 1) / grid) * grid);
     if (best === null || Math.abs(c - t) < Math.abs(best - t)) best = c;
   }
   return best;
@@ -121,7 +123,7 @@ export class Thumbnails {
     const nodes: HTMLElement[] = [];
     const used = new Map<string, HTMLImageElement>();
     for (let t0 = Math.floor(start / step) * step; t0 < end; t0 += step) {
-      const t = timeIn(ranges, t0 + step / 2, Math.max(t0, start), Math.min(t0 + step, end));
+      const t = timeIn(ranges, t0 + step / 2, Math.max(t0, start), Math.min(t0 + step, end), Math.max(200, step / 5));
       if (t === null) continue; // a gap: nothing recorded in this tile
       const url = this.url(t, width);
       let img = this.imgs.get(url) ?? used.get(url);
@@ -172,7 +174,7 @@ export class Thumbnails {
     const px = $('timeline').clientWidth || 1;
     const hstep = niceStep(((end - start) * HOVER_PX) / px);
     const raw = this.hooks.timeAt(clientX);
-    const t = timeIn(this.hooks.ranges(), Math.round(raw / hstep) * hstep, raw - hstep, raw + hstep);
+    const t = timeIn(this.hooks.ranges(), Math.round(raw / hstep) * hstep, raw - hstep, raw + hstep, hstep);
     const box = $('tl-preview');
     box.hidden = false;
     box.style.left = ((raw - start) / (end - start)) * 100 + '%';
