@@ -250,7 +250,7 @@ func TestWebThumbnails(t *testing.T) {
 // listAllFragments lists a stream's fragments by producer time, once the
 // list is settled (the recorder stores a publication's last fragment after
 // it ends).
-func listAllFragments(ctx context.Context, t *testing.T, e *servertest.Env, stream string) []amtypes.Fragment {
+func listAllFragments(ctx context.Context, t testing.TB, e *servertest.Env, stream string) []amtypes.Fragment {
 	t.Helper()
 	var frags []amtypes.Fragment
 	for prev := -1; len(frags) != prev; time.Sleep(time.Second) {
