@@ -38,6 +38,14 @@ const KEEP = 400;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
+// fmtPrecise is a date and time to the tenth of a second (the preview's
+// caption: its step can be under a second).
+export function fmtPrecise(t: number): string {
+  return new Date(t).toLocaleString([], {
+    year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 1,
+  });
+}
+
 // niceStep is the smallest grid step of at least ms.
 export function niceStep(ms: number): number {
   return STEPS.find((s) => s >= ms) ?? Math.ceil(ms / STEPS[STEPS.length - 1]) * STEPS[STEPS.length - 1];
@@ -182,13 +190,13 @@ export class Thumbnails {
     if (t === null) {
       box.classList.add('empty');
       box.dataset.time = '';
-      $('tl-preview-time').textContent = `${this.hooks.fmtTime(raw)} · not recorded`;
+      $('tl-preview-time').textContent = `${fmtPrecise(raw)} · not recorded`;
       this.hoverURL = '';
       return;
     }
     box.classList.remove('empty');
     const url = this.url(t, widthFor(PREVIEW_PX));
-    $('tl-preview-time').textContent = this.hooks.fmtTime(t);
+    $('tl-preview-time').textContent = fmtPrecise(t);
     if (url === this.hoverURL) return;
     this.hoverTimer = window.setTimeout(() => this.showFrame(url, t), HOVER_WAIT);
   }
@@ -210,7 +218,7 @@ export class Thumbnails {
       }
       box.dataset.time = String(t);
       box.classList.toggle('failed', !ok);
-      $('tl-preview-time').textContent = this.hooks.fmtTime(t) + (ok ? '' : ' · no image');
+      $('tl-preview-time').textContent = fmtPrecise(t) + (ok ? '' : ' · no image');
     };
     next.onload = () => done(true);
     next.onerror = () => done(false);

@@ -123,7 +123,9 @@ try {
     const i = document.querySelector('#tl-preview-img');
     return { time: Number(b.dataset.time), text: document.querySelector('#tl-preview-time').textContent, w: i.naturalWidth, src: i.src, left: b.style.left };
   });
-  const want = await page.evaluate((t) => new Date(t).toLocaleString(), pv.time);
+  const want = await page.evaluate((t) => new Date(t).toLocaleString([], {
+    year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 1,
+  }), pv.time);
   log(`hover at ${iso(target)}: preview of ${iso(pv.time)} (${pv.w} px, "${pv.text}"), ${asked.length - before} request(s)`);
   if (Math.abs(pv.time - target) > 300) throw new Error(`hovering ${iso(target)} previews ${iso(pv.time)}`);
   if (Date.parse(new URL(pv.src).searchParams.get('time')) !== pv.time) throw new Error(`the preview's image ${pv.src} is not of ${iso(pv.time)}`);
