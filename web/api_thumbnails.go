@@ -30,6 +30,8 @@ import (
 // fragment, grid cell, width), and a hit is exactly the image a decode
 // would give. Fragments never change, so the answer is immutable for
 // browsers (ETag and Cache-Control) for as long as the fragment is stored.
+// A time in a gap of at most mergeTolerance between fragments (drawn as
+// recorded by the coverage API) takes the nearer fragment's edge.
 const (
 	thumbGrid         = 100 * time.Millisecond
 	thumbDefaultWidth = 160
