@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/cmaf"
 )
@@ -88,11 +91,11 @@ func (s *Service) Frames(ctx context.Context, st *fragments.Store, clock fragmen
 		return fail(err)
 	}
 	var wg sync.WaitGroup
-	for _, j := range jobs {
+	for _, b := range s.batches(jobs, res) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.run(ctx, j, spec, res)
+			s.run(ctx, b, spec, res)
 		}()
 	}
 	wg.Wait()
@@ -178,6 +181,17 @@ type job struct {
 	want  []want
 	src   *cmaf.Init
 	err   error // set when the GOP cannot be decoded at all
+
+	// Set by prepare: the GOP's video frames (decode order), the distinct
+	// presentation ranks to decode, and each want's rank.
+	frames  []frame
+	ranks   []int
+	rankOf  []int
+	lastPTS int64 // of the latest wanted frame
+	// ptsOfRank is the PTS of each presentation rank: ffmpeg selects the
+	// wanted frames by PTS (exact, whatever the decoder drops).
+	ptsOfRank []int64
+	track     int // the video track's ID
 }
 
 // want is one requested time of a job and its result index.
@@ -285,8 +299,11 @@ func gopStart(st *fragments.Store, e *fragments.IndexEntry) (uint64, error) {
 
 // frame is one video sample of a job, in decode order.
 type frame struct {
-	pts int64 // track timescale, continuous across the job's fragments
-	t   int64 // Unix ns on the request's clock
+	pts    int64 // track timescale, continuous across the job's fragments
+	dts    int64
+	t      int64 // Unix ns on the request's clock
+	frag   int   // index in job.frags
+	sample *fmp4.Sample
 }
 
 // videoFrames demuxes the job's video samples and places each on the
@@ -304,8 +321,9 @@ func (j *job) videoFrames(clock fragments.IndexTime) ([]frame, error) {
 	if video == 0 || scale <= 0 {
 		return nil, fmt.Errorf("%w: the stream has no video track", ErrMediaError)
 	}
+	j.track = video
 	var out []frame
-	for _, f := range j.frags {
+	for fi, f := range j.frags {
 		parts, err := cmaf.Demux(f.Media)
 		if err != nil {
 			return nil, fmt.Errorf("%w: fragment %s: %v", ErrMediaError, fragments.FragmentNumber(f.Seq), err)
@@ -327,7 +345,7 @@ func (j *job) videoFrames(clock fragments.IndexTime) ([]frame, error) {
 					if first {
 						start, first = pts, false
 					}
-					out = append(out, frame{pts: pts, t: base + (pts-start)*1e9/scale})
+					out = append(out, frame{pts: pts, dts: dts, t: base + (pts-start)*1e9/scale, frag: fi, sample: smp})
 					dts += int64(smp.Duration)
 				}
 			}
@@ -349,11 +367,14 @@ func (j *job) selection(frames []frame) (ranks []int, rankOf []int) {
 	}
 	sort.SliceStable(order, func(a, b int) bool { return frames[order[a]].pts < frames[order[b]].pts })
 	rank := make([]int, len(frames))
+	j.ptsOfRank = make([]int64, len(frames))
 	for r, i := range order {
 		rank[i] = r
+		j.ptsOfRank[r] = frames[i].pts
 	}
 	rankOf = make([]int, len(j.want))
 	seen := map[int]bool{}
+	j.lastPTS = math.MinInt64
 	for wi, w := range j.want {
 		best := 0
 		for i, fr := range frames {
@@ -362,6 +383,7 @@ func (j *job) selection(frames []frame) (ranks []int, rankOf []int) {
 			}
 		}
 		rankOf[wi] = rank[best]
+		j.lastPTS = max(j.lastPTS, frames[best].pts)
 		if !seen[rank[best]] {
 			seen[rank[best]] = true
 			ranks = append(ranks, rank[best])
@@ -376,4 +398,53 @@ func absDiff(a, b int64) int64 {
 		return a - b
 	}
 	return b - a
+}
+
+// media returns what ffmpeg is fed of the job after the init segment:
+// its video samples in decode order up to the last one that a frame
+// presented at or before the latest wanted frame needs (frames are only
+// predicted from frames decoded before them), as one media segment per
+// fragment. The rest of the GOP, and the audio, are left out: nobody
+// decodes them. Every composition offset is raised by shift, so that none
+// is negative: ffmpeg's MP4 reader would otherwise shift the timestamps
+// it reports by the most negative offset seen so far.
+func (j *job) media(shift int32) ([]byte, error) {
+	cut := 0
+	for i, f := range j.frames {
+		if f.pts <= j.lastPTS {
+			cut = i
+		}
+	}
+	fed := j.frames[:cut+1]
+	var buf seekablebuffer.Buffer
+	for len(fed) > 0 {
+		n := 1
+		for n < len(fed) && fed[n].frag == fed[0].frag {
+			n++
+		}
+		pt := &fmp4.PartTrack{ID: j.track, BaseTime: uint64(fed[0].dts)}
+		for _, f := range fed[:n] {
+			smp := *f.sample
+			smp.PTSOffset += shift
+			pt.Samples = append(pt.Samples, &smp)
+		}
+		p := fmp4.Part{SequenceNumber: uint32(fed[0].frag + 1), Tracks: []*fmp4.PartTrack{pt}}
+		if err := p.Marshal(&buf); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMediaError, err)
+		}
+		fed = fed[n:]
+	}
+	return buf.Bytes(), nil
+}
+
+// ptsShift is what raises every composition offset of the batch to 0 or
+// more (see media).
+func ptsShift(batch []*job) int32 {
+	var shift int32
+	for _, j := range batch {
+		for _, f := range j.frames {
+			shift = max(shift, -f.sample.PTSOffset)
+		}
+	}
+	return shift
 }

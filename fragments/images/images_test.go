@@ -44,7 +44,7 @@ func colourClip(t *testing.T, w, h int, seconds float64, cut float64) []byte {
 func clip(t *testing.T, src string, cut float64) []byte {
 	t.Helper()
 	mediatest.RequireTool(t, "ffmpeg")
-	flags := "+frag_keyframe+empty_moov+default_base_moof"
+	flags := "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets"
 	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src,
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "2", "-qp", "8", "-g", fmt.Sprint(gop), "-keyint_min", fmt.Sprint(gop),
 		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-use_editlist", "0"}
