@@ -164,6 +164,16 @@ func TestKVSAuthGoSDK(t *testing.T) {
 	if b, _ := io.ReadAll(clip.Payload); len(b) < 1000 {
 		t.Fatalf("GetClip: %d bytes", len(b))
 	}
+	// GetImages goes through the same guard (kinesisvideo:GetImages).
+	imagesIn := func(stream string) *kinesisvideoarchivedmedia.GetImagesInput {
+		return &kinesisvideoarchivedmedia.GetImagesInput{StreamName: aws.String(stream), ImageSelectorType: types.ImageSelectorTypeProducerTimestamp,
+			StartTimestamp: &from, EndTimestamp: aws.Time(from.Add(time.Second)), SamplingInterval: aws.Int32(1000), Format: types.FormatJpeg}
+	}
+	if imgs, err := amReader.GetImages(ctx, imagesIn("cam-1")); err != nil || len(imgs.Images) != 2 || imgs.Images[0].ImageContent == nil {
+		t.Fatalf("GetImages as the reader: %+v %v", imgs, err)
+	}
+	_, err = amReader.GetImages(ctx, imagesIn("lobby"))
+	wantAPIError(t, "GetImages lobby as the reader", err, "AccessDeniedException", "kinesisvideo:GetImages on resource: arn:aws:kinesisvideo:us-east-1:000000000000:stream/lobby/")
 	_, err = amReader.ListFragments(ctx, &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: aws.String("lobby")})
 	wantAPIError(t, "ListFragments lobby as the reader", err, "AccessDeniedException", "kinesisvideo:ListFragments on resource: arn:aws:kinesisvideo:us-east-1:000000000000:stream/lobby/")
 	wrong := kvsAdmin

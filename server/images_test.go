@@ -314,6 +314,16 @@ func TestGetImages(t *testing.T) {
 		}
 	})
 
+	// The series, after the requests of the subtests above.
+	t.Run("metrics", func(t *testing.T) {
+		fams := scrape(t, e)
+		want(t, fams, "eddy_images_decodes_total", nil, positive, "> 0")
+		want(t, fams, "eddy_images_images_total", nil, positive, "> 0")
+		want(t, fams, "eddy_images_errors_total", map[string]string{"error": "NO_MEDIA"}, positive, "> 0 (the gap)")
+		want(t, fams, "eddy_images_decode_seconds", nil, positive, "observed")
+		want(t, fams, "eddy_kvs_requests_total", map[string]string{"operation": "GetImages", "stream": "colour", "code": "200"}, positive, "> 0")
+	})
+
 	t.Run("bad parameters", func(t *testing.T) {
 		if _, err := e.KinesisVideo().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("other"), DataRetentionInHours: aws.Int32(1)}); err != nil {
 			t.Fatal(err)

@@ -10,7 +10,10 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,8 +43,11 @@ func colourClip(t *testing.T, w, h int, seconds float64, cut float64) []byte {
 	return clip(t, mediatest.ColourSource(w, h, fps, seconds), cut)
 }
 
+// h265 makes clip encode H.265 (libx265) instead of H.264.
+var h265 = []string{"-c:v", "libx265", "-tag:v", "hvc1", "-x265-params", "log-level=error:rc-lookahead=5"}
+
 // clip encodes the lavfi source src as colourClip does.
-func clip(t *testing.T, src string, cut float64) []byte {
+func clip(t *testing.T, src string, cut float64, codec ...string) []byte {
 	t.Helper()
 	mediatest.RequireTool(t, "ffmpeg")
 	flags := "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets"
@@ -51,10 +57,13 @@ func clip(t *testing.T, src string, cut float64) []byte {
 	if cut > 0 {
 		args = append(args, "-frag_duration", fmt.Sprint(int(cut*1e6)))
 	}
+	args = append(args, codec...) // the last -c:v wins
 	args = append(args, "-movflags", flags, "-f", "mp4", "pipe:1")
 	out, err := exec.Command("ffmpeg", args...).Output()
 	if err != nil {
-		t.Fatalf("ffmpeg: %v", err)
+		var ee *exec.ExitError
+		errors.As(err, &ee)
+		t.Fatalf("ffmpeg: %v: %s", err, ee.Stderr)
 	}
 	return out
 }
@@ -151,14 +160,16 @@ func TestFramesContent(t *testing.T) {
 		name  string
 		cut   float64
 		clock fragments.IndexTime
+		codec []string
 	}{
-		{"keyframe-fragments/producer", 0, fragments.IndexProducerTime},
-		{"keyframe-fragments/server", 0, fragments.IndexServerTime},
-		{"cut-GOPs/producer", 0.2, fragments.IndexProducerTime},
+		{"keyframe-fragments/producer", 0, fragments.IndexProducerTime, nil},
+		{"keyframe-fragments/server", 0, fragments.IndexServerTime, nil},
+		{"cut-GOPs/producer", 0.2, fragments.IndexProducerTime, nil},
+		{"H.265/producer", 0, fragments.IndexProducerTime, h265},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newStore(t)
-			storeClip(t, st, colourClip(t, 160, 120, 4, tc.cut))
+			storeClip(t, st, clip(t, mediatest.ColourSource(160, 120, fps, 4), tc.cut, tc.codec...))
 			reg := prometheus.NewRegistry()
 			s := images.New(images.Options{Workers: 2, Registerer: reg})
 			if err := s.Available(); err != nil {
@@ -283,5 +294,35 @@ func TestFramesCancel(t *testing.T) {
 	res := s.Frames(ctx, st, fragments.IndexProducerTime, []time.Time{t0}, images.Spec{Format: "JPEG"})
 	if !errors.Is(res[0].Err, context.Canceled) {
 		t.Errorf("cancelled: %v", res[0].Err)
+	}
+}
+
+// TestFramesKillsOnCancel: a decode still running when the caller's
+// context ends is killed and waited for (no process left, no zombie).
+func TestFramesKillsOnCancel(t *testing.T) {
+	st := newStore(t)
+	storeClip(t, st, colourClip(t, 160, 120, 1, 0))
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	// A stand-in for ffmpeg that never answers.
+	script := filepath.Join(dir, "ffmpeg")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := images.New(images.Options{FFmpeg: script})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	res := s.Frames(ctx, st, fragments.IndexProducerTime, []time.Time{t0.Add(100 * time.Millisecond)}, images.Spec{Format: "JPEG"})
+	if took := time.Since(begin); !errors.Is(res[0].Err, context.DeadlineExceeded) || took > 5*time.Second {
+		t.Fatalf("after %v: %v, want the context's error at once", took, res[0].Err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/proc/" + strings.TrimSpace(string(b))); !os.IsNotExist(err) {
+		status, _ := os.ReadFile("/proc/" + strings.TrimSpace(string(b)) + "/status")
+		t.Errorf("the decoder process %s is still there: %s", strings.TrimSpace(string(b)), status)
 	}
 }
