@@ -189,9 +189,11 @@ func TestGetImages(t *testing.T) {
 	})
 
 	t.Run("range and interval", func(t *testing.T) {
-		// 2 ms into frame 0: the producer times the recorder derives from
-		// RTP (90 kHz) and RTCP may differ from those sent by microseconds.
-		start := first.at(0).Add(2 * time.Millisecond)
+		// 5 ms into frame 0: the producer times the recorder derives from
+		// RTP (90 kHz) and RTCP may differ from those sent by a little, and
+		// every instant is then at least 5 ms from the midpoint between
+		// two frames.
+		start := first.at(0).Add(5 * time.Millisecond)
 		for _, tc := range []struct {
 			span     time.Duration
 			interval int32
@@ -210,7 +212,7 @@ func TestGetImages(t *testing.T) {
 				if want := start.Truncate(time.Millisecond).Add(time.Duration(i) * time.Duration(tc.interval) * time.Millisecond); !img.TimeStamp.Equal(want) {
 					t.Errorf("image %d at %v, want %v", i, img.TimeStamp, want)
 				}
-				at := 2*time.Millisecond + time.Duration(i)*time.Duration(tc.interval)*time.Millisecond
+				at := 5*time.Millisecond + time.Duration(i)*time.Duration(tc.interval)*time.Millisecond
 				checkColour(t, amtypes.FormatJpeg, img, int(math.Round(float64(at)/float64(colourFrame))))
 			}
 		}
@@ -265,12 +267,22 @@ func TestGetImages(t *testing.T) {
 				}
 			case ts.After(second.at(0).Add(colourFrame)) && ts.Before(second.at(2*colourFPS-3)):
 				inside++
-				k := int(math.Round(float64(ts.Sub(second.at(0))) / float64(colourFrame)))
-				checkColour(t, amtypes.FormatJpeg, img, k)
+				if img.Error != "" || img.ImageContent == nil {
+					t.Errorf("image at %v, in the second publication: error %q", ts, img.Error)
+				}
 			}
 		}
 		if gap < 8 || inside < 4 {
 			t.Errorf("%d images checked in gaps, %d after them; want at least 8 and 4", gap, inside)
+		}
+		// The second publication's frames, from 7 ms after its frame 3.
+		start = second.at(3).Add(7 * time.Millisecond)
+		imgs, _ = get(start, start.Add(1200*time.Millisecond), 200, amtypes.FormatJpeg, nil)
+		if len(imgs) != 7 {
+			t.Fatalf("%d images, want 7", len(imgs))
+		}
+		for i, img := range imgs {
+			checkColour(t, amtypes.FormatJpeg, img, 3+5*i)
 		}
 	})
 

@@ -61,9 +61,11 @@ func clip(t *testing.T, src string, cut float64, codec ...string) []byte {
 	args = append(args, "-movflags", flags, "-f", "mp4", "pipe:1")
 	out, err := exec.Command("ffmpeg", args...).Output()
 	if err != nil {
-		var ee *exec.ExitError
-		errors.As(err, &ee)
-		t.Fatalf("ffmpeg: %v: %s", err, ee.Stderr)
+		var stderr []byte
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("ffmpeg: %v: %s", err, stderr)
 	}
 	return out
 }
