@@ -57,6 +57,8 @@ type Config struct {
 	WebRTCOptions WebRTCConfig `yaml:"webrtc_options"`
 	// Metrics bounds the per-stream series of /metrics.
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Images tunes the FFmpeg decoding of thumbnails (images.go).
+	Images ImagesConfig `yaml:"images"`
 }
 
 // AuthConfig holds the identities and how failures are handled.

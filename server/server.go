@@ -204,7 +204,7 @@ func (s *Server) Initialize() error {
 	kvsMetrics := kvsapi.NewMetrics(reg, s.labels.Label) // shared with HLS
 	// Images (GetImages, thumbnails) are decoded by ffmpeg processes;
 	// without ffmpeg the server runs and they answer what to install.
-	s.images = images.New(images.Options{Logger: s.Logger, Registerer: reg})
+	s.images = images.New(images.Options{FFmpeg: c.Images.FFmpeg, Workers: c.Images.Workers, Logger: s.Logger, Registerer: reg})
 	if err := s.images.Available(); err != nil {
 		s.Logger.Warn("images unavailable", "err", err)
 	}
@@ -234,6 +234,7 @@ func (s *Server) Initialize() error {
 	(&web.Handler{Manager: s.videos, Registry: s.registry, Logger: s.Logger, Now: s.Clock,
 		Access:     s.webAccess(), // UI login, sessions and tokens
 		HLSSession: hlsServer.ServeSessionURL, Deadlines: s.cuts.deadlines("clip"),
+		Images: s.images, ThumbnailCacheBytes: int64(c.Images.ThumbnailCache), Registerer: reg, // thumbnails
 	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,

@@ -4,7 +4,10 @@
 // GetClip MP4 with Content-Length and Range), and the event reads GET
 // /api/v1/streams/{name}/events and /timeline (api_events.go: events by
 // video time from the fragment store's event timeline, and the same
-// interleaved with the fragments that cover them). Playback goes through the
+// interleaved with the fragments that cover them), and the timeline's
+// thumbnails GET /api/v1/streams/{name}/thumbnail (api_thumbnails.go: JPEGs
+// from fragments/images, cached by bytes, decodes coalesced and bounded).
+// Playback goes through the
 // Kinesis Video HLS API and WHEP, which other packages serve.
 //
 // The front-end source is under web/src; `npm ci && npm run build` in web/
@@ -23,7 +26,7 @@
 // API's own GetHLSStreamingSessionURL stays a SigV4 call.
 //
 // It reads the fragment store for listings and clips (clips and their
-// errors through fragments/kvsapi, as GetClip); it must not cut, store or
-// re-mux media itself, nor import hls, webrtc or server/auth (it knows no
+// errors through fragments/kvsapi, as GetClip; frames through
+// fragments/images); it must not cut, store, decode or re-mux media itself, nor import hls, webrtc or server/auth (it knows no
 // credentials, only a principal's name and what it is allowed).
 package web

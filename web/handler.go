@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/netlimit"
@@ -35,6 +37,13 @@ type Handler struct {
 	// Deadlines bound the writes of clip.mp4: a reader that stops
 	// reading is cut and counted.
 	Deadlines netlimit.Deadlines
+	// Images decodes the thumbnails of GET /api/v1/streams/{name}/thumbnail
+	// (api_thumbnails.go; nil: 503), cached in up to ThumbnailCacheBytes
+	// (0: DefaultThumbnailCache); Registerer, when set, gets their metrics.
+	Images              *images.Service
+	ThumbnailCacheBytes int64
+	Registerer          prometheus.Registerer
+	thumbs              *thumbnails
 
 	csrf *http.CrossOriginProtection
 
@@ -47,7 +56,8 @@ type Handler struct {
 // Mount adds the UI routes to r: GET / and /assets/*, GET /api/v1/streams
 // GET /api/v1/streams/{name}/coverage and the browser clip
 // GET /api/v1/streams/{name}/clip.mp4; the events and the timeline, GET
-// /api/v1/streams/{name}/events and /timeline; the session's GET /api/v1/ui/session,
+// /api/v1/streams/{name}/events and /timeline; thumbnails, GET
+// /api/v1/streams/{name}/thumbnail; the session's GET /api/v1/ui/session,
 // POST /api/v1/ui/login and /logout, and the session's tokens: POST
 // /api/v1/ui/tokens (WHEP/WHIP) and /api/v1/ui/hls (HLS session URLs).
 func (h *Handler) Mount(r chi.Router) {
@@ -68,6 +78,8 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Get("/api/v1/streams/{name}/clip.mp4", h.clipMP4)
 	r.Get("/api/v1/streams/{name}/events", h.listEvents) // api_events.go
 	r.Get("/api/v1/streams/{name}/timeline", h.timeline)
+	h.thumbs = newThumbnails(h.ThumbnailCacheBytes, h.Registerer)
+	r.Get("/api/v1/streams/{name}/thumbnail", h.thumbnail) // api_thumbnails.go
 	r.Get("/api/v1/ui/session", h.session)
 	r.Post("/api/v1/ui/login", h.login)
 	r.Post("/api/v1/ui/logout", h.logout)
@@ -88,9 +100,18 @@ func badRequest(msg string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: "InvalidArgument", Message: msg}
 }
 
-// writeError translates err to a JSON error in one place: API errors keep
-// their status, store errors go through the Kinesis Video table.
+// writeError writes err as the API's JSON error (apiErrorOf).
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
+	ae := h.apiErrorOf(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(ae.Status)
+	_ = json.NewEncoder(w).Encode(map[string]*apiError{"error": ae})
+}
+
+// apiErrorOf translates err to an API error in one place: API errors keep
+// their status, store errors go through the Kinesis Video table.
+func (h *Handler) apiErrorOf(err error) *apiError {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		fe := kvsapi.AsError(err)
@@ -104,10 +125,7 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) {
 			h.Logger.Error("ui api", "err", err)
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(ae.Status)
-	_ = json.NewEncoder(w).Encode(map[string]*apiError{"error": ae})
+	return ae
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -6,7 +6,9 @@
 // page (camera and microphone over WHIP). Events of the stream's
 // {name}.events are drawn over the video (boxes, in step with the frame on
 // screen), on the timeline (markers; a density strip when zoomed out) and
-// in a list beside the player (events.ts, events_view.ts). With
+// in a list beside the player (events.ts, events_view.ts). The timeline
+// shows a strip of thumbnails and previews the frame under the pointer
+// (thumbs.ts). With
 // credentials configured, a
 // login page first (an HttpOnly session cookie; the page sees only who is
 // logged in), and the page shows and offers only what the identity may do.
@@ -14,6 +16,7 @@ import Hls from 'hls.js';
 import { WhepPlayer } from './whep_player';
 import { Ev, Overlay, RtpClock } from './events';
 import { EventsView } from './events_view';
+import { Thumbnails } from './thumbs';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
 import './style.css';
@@ -84,6 +87,15 @@ const events = new EventsView({
   fetchJSON: (path) => api(path),
   explain: (e) => explain(e),
 });
+// thumbs is the timeline's strip of thumbnails and its hover preview.
+const thumbs = new Thumbnails({
+  window: () => ({ start: windowEnd() - state.span, end: windowEnd() }),
+  ranges: () => state.ranges,
+  stream: () => state.current,
+  timeAt: (x) => timeAt(x),
+  play: (t) => { setCursor(t); void playAt(t); },
+  fmtTime: (t) => fmtTime(t, true),
+});
 overlay.timeOf = (meta) => {
   if (state.mode === 'LIVE' && live.tech === 'webrtc') return typeof meta.rtpTimestamp === 'number' ? clock.at(meta.rtpTimestamp) : null;
   if (state.mode === 'ON_DEMAND') return producerAt(meta.mediaTime);
@@ -95,7 +107,7 @@ overlay.filter = (ev) => events.matches(ev);
 // Exposed for debugging and for the end-to-end test.
 (window as any).eddy = {
   state, live, publish: publisher, session, playLive, playAt, loadStreams, liveLatency, stopPlayer,
-  events, overlay, clock, playerTime,
+  events, overlay, clock, playerTime, thumbs, loadCoverage,
 };
 
 function windowEnd(): number { return state.end || Date.now(); }
@@ -189,6 +201,7 @@ function openStream(name: string): void {
     tr.className = tr.dataset.stream === name ? 'selected' : '';
   }
   events.open(name);
+  thumbs.open();
   renderSelection();
   void loadCoverage();
   void playLive();
@@ -608,6 +621,7 @@ function renderTimeline(c?: Coverage): void {
     axis.append(s);
   }
   renderSelection();
+  thumbs.render();
 }
 
 function renderSelection(): void {
