@@ -49,7 +49,7 @@ func checkClip(t *testing.T, frags []fakeFragment, want int) {
 		t.Fatalf("%d fragments stored, want %d", len(frags), want)
 	}
 	for i, f := range frags {
-		if len(f.Frag.Tracks) != 2 || f.Frag.Tracks[0].CodecID != codecH264 || f.Frag.Tracks[1].CodecID != codecAAC ||
+		if len(f.Frag.Tracks) != 2 || f.Frag.Tracks[0].CodecID != mkv.CodecH264 || f.Frag.Tracks[1].CodecID != mkv.CodecAAC ||
 			f.Frag.Tracks[0].Width != 320 || f.Frag.Tracks[1].SampleRate == 0 {
 			t.Fatalf("fragment %d: tracks %+v", i, f.Frag.Tracks)
 		}
