@@ -700,3 +700,23 @@ func pmCountBuffered(t *testing.T, dir string) int {
 	}
 	return len(m)
 }
+
+// TestPutMediaFormatAck: a line shows what the ack carries, nothing the
+// server did not send (no timecode on IDLE, no fragment before PERSISTED).
+func TestPutMediaFormatAck(t *testing.T) {
+	tc := int64(1796626035617)
+	for _, c := range []struct {
+		a    putmedia.Ack
+		want string
+	}{
+		{putmedia.Ack{EventType: "IDLE"}, "IDLE"},
+		{putmedia.Ack{EventType: "RECEIVED", FragmentTimecode: &tc}, "RECEIVED timecode=1796626035617"},
+		{putmedia.Ack{EventType: "PERSISTED", FragmentTimecode: &tc, FragmentNumber: "91343852333181432392682062607743920146264867493"},
+			"PERSISTED timecode=1796626035617 fragment=91343852333181432392682062607743920146264867493"},
+		{putmedia.Ack{EventType: "ERROR", ErrorID: 4002, ErrorCode: "MAX_FRAGMENT_DURATION_REACHED"}, "ERROR error=4002 MAX_FRAGMENT_DURATION_REACHED"},
+	} {
+		if got := formatAck(c.a); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.a, got, c.want)
+		}
+	}
+}

@@ -30,6 +30,9 @@ type fakeServer struct {
 	// endAfter ends each response after so many acknowledged clusters
 	// (0: never), as a server closing an idle connection does.
 	endAfter int
+	// retention is the DataRetentionInHours DescribeStream answers (nil:
+	// DescribeStream is not served, 404).
+	retention *int32
 
 	mu      sync.Mutex
 	conns   int
@@ -64,6 +67,14 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/listFragments":
 		s.list(w, r)
+		return
+	case "/describeStream":
+		if s.retention != nil {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"StreamInfo":{"StreamName":"cam1","Status":"ACTIVE","DataRetentionInHours":%d}}`, *s.retention)
+			return
+		}
+		http.NotFound(w, r)
 		return
 	case "/putMedia":
 	default:

@@ -2,6 +2,7 @@ package putmedia
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -322,4 +323,36 @@ func TestProducerLoop(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestProducerRetention0: a stream of retention 0 (DescribeStream says
+// so) acknowledges RECEIVED only: the producer releases each cluster on
+// RECEIVED and Run returns at the end of the file, with the buffer empty;
+// with retention it waits for PERSISTED. OnAckJSON gets each ack's JSON
+// as the server sent it.
+func TestProducerRetention0(t *testing.T) {
+	for _, hours := range []int32{0, 24} {
+		srv := newFakeServer(t, func(conn, n int, tc int64) fakeAction { return fakeAction{noPersist: hours == 0} })
+		srv.retention = &hours
+		p := testProducer(t, srv, &ackLog{})
+		var raws []string
+		p.OnAckJSON = func(a Ack, raw []byte) {
+			if b, _ := json.Marshal(a); string(b) != string(raw) {
+				t.Errorf("ack %+v: raw %s, the server sent %s", a, raw, b)
+			}
+			raws = append(raws, string(raw))
+		}
+		run(t, p)
+		want := EventPersisted
+		if hours == 0 {
+			want = EventReceived
+		}
+		if p.ReleaseOn != want || len(raws) == 0 {
+			t.Errorf("retention %d: released on %s (%d acks), want %s", hours, p.ReleaseOn, len(raws), want)
+		}
+		if files, _ := filepath.Glob(filepath.Join(p.BufferDir, "s-*", "*.mkv")); len(files) != 0 {
+			t.Errorf("retention %d: buffer left %v", hours, files)
+		}
+		checkClip(t, srv.fragments(), 10)
+	}
 }
