@@ -1,12 +1,11 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,18 +19,13 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/fragments/mkv"
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
 // pmAck is a PutMedia acknowledgement as a producer parses it.
-type pmAck struct {
-	EventType        string
-	FragmentTimecode *int64
-	FragmentNumber   string
-	ErrorID          int `json:"ErrorId"`
-	ErrorCode        string
-}
+type pmAck struct{ kvsapi.Ack }
 
 func (a pmAck) short() string {
 	if a.EventType == "ERROR" {
@@ -49,9 +43,6 @@ type pmRequest struct {
 	roots    *x509.CertPool // HTTPS trusting these (HTTP/2 by ALPN)
 	creds    *aws.Credentials
 }
-
-// emptyPayloadHash is what producers sign a streaming body with.
-const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 // pmSession is one PutMedia request in progress: its response and the
 // acks read from it.
@@ -103,7 +94,7 @@ func putMedia(ctx context.Context, t *testing.T, url string, r pmRequest, body i
 	}
 	req.Header.Set("x-amzn-fragment-acknowledgment-required", "1")
 	if r.creds != nil {
-		if err := v4.NewSigner().SignHTTP(ctx, *r.creds, req, emptyPayloadHash, "kinesisvideo", "us-east-1", time.Now()); err != nil {
+		if err := v4.NewSigner().SignHTTP(ctx, *r.creds, req, kvsapi.EmptyPayloadHash, "kinesisvideo", "us-east-1", time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,15 +121,17 @@ func putMedia(ctx context.Context, t *testing.T, url string, r pmRequest, body i
 	go func() {
 		defer close(s.done)
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			var a pmAck
-			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-				t.Errorf("ack %q: %v", sc.Text(), err)
+		ar := kvsapi.NewAckReader(resp.Body)
+		for {
+			a, _, err := ar.Next()
+			if err != nil {
+				if errors.Is(err, kvsapi.ErrBadAck) {
+					t.Errorf("acks: %v", err)
+				}
 				return
 			}
 			s.mu.Lock()
-			s.acks = append(s.acks, a)
+			s.acks = append(s.acks, pmAck{a})
 			s.mu.Unlock()
 		}
 	}()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/eddy-video/eddy/cmd/eddy/bench"
 	"github.com/eddy-video/eddy/cmd/eddy/putmedia"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -42,9 +42,10 @@ type pmRun struct {
 	done   chan struct{}
 	err    error
 
-	mu   sync.Mutex
-	acks []putmedia.Ack
-	at   []time.Time // when each ack was printed
+	mu    sync.Mutex
+	acks  []putmedia.Ack
+	lines []string    // as printed
+	at    []time.Time // when each ack was printed
 }
 
 // pmEnv is the environment of a client command: no EDDY_* settings, no
@@ -75,15 +76,18 @@ func pmStart(t *testing.T, bin string, env []string, args ...string) *pmRun {
 		t.Fatalf("start eddy putmedia: %v", err)
 	}
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var a putmedia.Ack
-			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-				t.Errorf("eddy putmedia printed %q: %v", sc.Text(), err)
-				continue
+		ar := kvsapi.NewAckReader(stdout)
+		for {
+			a, raw, err := ar.Next()
+			if err != nil {
+				if err != io.EOF {
+					t.Errorf("eddy putmedia printed: %v", err)
+				}
+				break
 			}
 			r.mu.Lock()
 			r.acks = append(r.acks, a)
+			r.lines = append(r.lines, string(raw))
 			r.at = append(r.at, time.Now())
 			r.mu.Unlock()
 		}
@@ -174,22 +178,22 @@ func pmCheckAcks(t *testing.T, am *kinesisvideoarchivedmedia.Client, stream stri
 		}
 		ms := aws.ToTime(f.ProducerTimestamp).UnixMilli()
 		if !relative {
-			if ms != a.FragmentTimecode {
-				t.Errorf("%s: fragment %d: producer timestamp %d ms, ABSOLUTE timecode %d", stream, i, ms, a.FragmentTimecode)
+			if ms != a.Timecode() {
+				t.Errorf("%s: fragment %d: producer timestamp %d ms, ABSOLUTE timecode %d", stream, i, ms, a.Timecode())
 			}
 			continue
 		}
 		if i == 0 {
-			start = ms - a.FragmentTimecode
-			if a.FragmentTimecode < 0 || a.FragmentTimecode > 100 {
-				t.Errorf("%s: first RELATIVE timecode %d ms, want about 0", stream, a.FragmentTimecode)
+			start = ms - a.Timecode()
+			if a.Timecode() < 0 || a.Timecode() > 100 {
+				t.Errorf("%s: first RELATIVE timecode %d ms, want about 0", stream, a.Timecode())
 			}
 			if start < before.UnixMilli()-1 || start > after.UnixMilli() {
 				t.Errorf("%s: producer start timestamp %d outside the run [%d, %d]", stream, start, before.UnixMilli(), after.UnixMilli())
 			}
-		} else if ms-a.FragmentTimecode != start {
+		} else if ms-a.Timecode() != start {
 			t.Errorf("%s: fragment %d: producer timestamp %d ms = %d + RELATIVE timecode %d, want start %d", stream, i, ms,
-				ms-a.FragmentTimecode, a.FragmentTimecode, start)
+				ms-a.Timecode(), a.Timecode(), start)
 		}
 	}
 	for i := 1; i < len(list); i++ {
@@ -557,9 +561,9 @@ func TestCrashPutMedia(t *testing.T) {
 		for _, a := range acked {
 			f, ok := stored[a.FragmentNumber]
 			if !ok {
-				t.Errorf("restart %d: fragment %s (timecode %d) was acknowledged PERSISTED and is gone", cycle, a.FragmentNumber, a.FragmentTimecode)
-			} else if ms := aws.ToTime(f.ProducerTimestamp).UnixMilli(); ms != a.FragmentTimecode {
-				t.Errorf("restart %d: fragment %s: producer timestamp %d ms, acknowledged timecode %d", cycle, a.FragmentNumber, ms, a.FragmentTimecode)
+				t.Errorf("restart %d: fragment %s (timecode %d) was acknowledged PERSISTED and is gone", cycle, a.FragmentNumber, a.Timecode())
+			} else if ms := aws.ToTime(f.ProducerTimestamp).UnixMilli(); ms != a.Timecode() {
+				t.Errorf("restart %d: fragment %s: producer timestamp %d ms, acknowledged timecode %d", cycle, a.FragmentNumber, ms, a.Timecode())
 			}
 		}
 		t.Logf("cycle %d: killed after %d PERSISTED acks; %d fragments stored after the restart", cycle, len(acked), len(list))
@@ -622,9 +626,97 @@ func TestPutMediaFlags(t *testing.T) {
 		{[]string{"-tag", "novalue", pmClip, "cam"}, "want NAME=VALUE"},
 		{[]string{"-endpoint", "http://127.0.0.1:1", "-timecode", "sideways", pmClip, "cam"}, "timecode type"},
 		{[]string{"-endpoint", "http://127.0.0.1:1", "no-such-file.mp4", "cam"}, "no such file"},
+		{[]string{"-buffer-max", "lots", pmClip, "cam"}, "want a byte count"},
+		{[]string{"-release-on", "never", pmClip, "cam"}, "use persisted, received or auto"},
 	} {
 		if err := putMedia(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestPutMediaRetention0: a stream of retention 0 acknowledges RECEIVED,
+// never PERSISTED; eddy putmedia learns that from DescribeStream, releases
+// each cluster on RECEIVED and exits at the end of the file (it waited
+// for PERSISTED forever before). -json prints the acks as the server sent
+// them.
+func TestPutMediaRetention0(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the real binary; skipped with -short")
+	}
+	bin := crashBuildBinary(t)
+	srv := pmServer(t, bin, t.TempDir())
+	kv := kinesisvideo.New(kinesisvideo.Options{Region: "us-east-1", Credentials: servertest.Credentials, BaseEndpoint: aws.String(srv.URL())})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("pm-r0"), DataRetentionInHours: aws.Int32(0)}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	buf := t.TempDir()
+	r := pmStart(t, bin, pmEnv(t), "-endpoint", srv.URL(), "-buffer", buf, "-duration", "6s", pmClip, "pm-r0")
+	if err := r.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("eddy putmedia: %v\n%s", err, r.stderr.String())
+	}
+	if got := r.of(putmedia.EventReceived); len(got) != 3 || len(r.of(putmedia.EventPersisted)) != 0 {
+		t.Fatalf("acks %+v: want 3 RECEIVED for 6 s of 2 s GOPs and no PERSISTED", r.acks)
+	}
+	if !strings.Contains(r.stderr.String(), "released when RECEIVED") {
+		t.Errorf("no word of the release on RECEIVED:\n%s", r.stderr.String())
+	}
+	r.mu.Lock()
+	for _, line := range r.lines {
+		var a kvsapi.Ack
+		if err := json.Unmarshal([]byte(line), &a); err != nil || a.String() != line {
+			t.Errorf("printed %s, the server sends %s", line, a.String())
+		}
+	}
+	r.mu.Unlock()
+	ents, err := os.ReadDir(buf)
+	if err != nil || len(ents) != 0 {
+		t.Errorf("buffer left %v (%v), want empty: every cluster was RECEIVED", ents, err)
+	}
+	// -release-on persisted waits for what never comes: the clusters
+	// stay in the buffer (the run is stopped).
+	r = pmStart(t, bin, pmEnv(t), "-endpoint", srv.URL(), "-buffer", buf, "-release-on", "persisted", "-duration", "2s", pmClip, "pm-r0")
+	deadline := time.Now().Add(30 * time.Second)
+	for len(r.of(putmedia.EventReceived)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = r.cmd.Process.Signal(os.Interrupt)
+	if err := r.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("eddy putmedia -release-on persisted: %v", err)
+	}
+	if n := pmCountBuffered(t, buf); n != 1 {
+		t.Errorf("-release-on persisted: %d clusters buffered, want the 1 RECEIVED and never PERSISTED", n)
+	}
+}
+
+// pmCountBuffered counts the cluster files in a -buffer directory.
+func pmCountBuffered(t *testing.T, dir string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "s-*", "*_*.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
+// TestPutMediaFormatAck: a line shows what the ack carries, nothing the
+// server did not send (no timecode on IDLE, no fragment before PERSISTED).
+func TestPutMediaFormatAck(t *testing.T) {
+	tc := int64(1796626035617)
+	for _, c := range []struct {
+		a    putmedia.Ack
+		want string
+	}{
+		{putmedia.Ack{EventType: "IDLE"}, "IDLE"},
+		{putmedia.Ack{EventType: "RECEIVED", FragmentTimecode: &tc}, "RECEIVED timecode=1796626035617"},
+		{putmedia.Ack{EventType: "PERSISTED", FragmentTimecode: &tc, FragmentNumber: "91343852333181432392682062607743920146264867493"},
+			"PERSISTED timecode=1796626035617 fragment=91343852333181432392682062607743920146264867493"},
+		{putmedia.Ack{EventType: "ERROR", ErrorID: 4002, ErrorCode: "MAX_FRAGMENT_DURATION_REACHED"}, "ERROR error=4002 MAX_FRAGMENT_DURATION_REACHED"},
+	} {
+		if got := formatAck(c.a); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.a, got, c.want)
 		}
 	}
 }

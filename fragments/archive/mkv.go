@@ -1,21 +1,20 @@
 package archive
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"time"
 
-	"github.com/Eyevinn/mp4ff/avc"
-	"github.com/Eyevinn/mp4ff/hevc"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/mkv"
+	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
 // WriteMKV writes the fragments as concatenated MKV documents, one per
@@ -153,37 +152,18 @@ func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
 	mt := mkv.Track{Number: uint64(t.ID), UID: uint64(t.ID)}
 	switch c := t.Codec.(type) {
 	case *mp4.CodecH264:
-		rec, err := avc.CreateAVCDecConfRec([][]byte{c.SPS}, [][]byte{c.PPS}, true)
-		if err != nil {
+		if err := mkv.H264Track(&mt, [][]byte{c.SPS}, [][]byte{c.PPS}); err != nil {
 			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
-		}
-		var b bytes.Buffer
-		if err := rec.Encode(&b); err != nil {
-			return mt, err
-		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_MPEG4/ISO/AVC", b.Bytes()
-		if sps, err := avc.ParseSPSNALUnit(c.SPS, false); err == nil {
-			mt.Width, mt.Height = int(sps.Width), int(sps.Height)
 		}
 	case *mp4.CodecH265:
-		rec, err := hevc.CreateHEVCDecConfRec([][]byte{c.VPS}, [][]byte{c.SPS}, [][]byte{c.PPS}, true, true, true, true)
-		if err != nil {
+		if err := mkv.H265Track(&mt, [][]byte{c.VPS}, [][]byte{c.SPS}, [][]byte{c.PPS}); err != nil {
 			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
-		var b bytes.Buffer
-		if err := rec.Encode(&b); err != nil {
-			return mt, err
-		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_MPEGH/ISO/HEVC", b.Bytes()
-		if sps, err := hevc.ParseSPSNALUnit(c.SPS); err == nil {
-			w, h := sps.ImageSize()
-			mt.Width, mt.Height = int(w), int(h)
-		}
 	case *cmaf.CodecVP8:
-		mt.Type, mt.CodecID = mkv.Video, "V_VP8"
+		mt.Type, mt.CodecID = mkv.Video, mkv.CodecVP8
 		mt.Width, mt.Height = c.Width, c.Height
 	case *mp4.CodecVP9:
-		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_VP9", vp9CodecPrivate(c)
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, mkv.CodecVP9, vp9CodecPrivate(c)
 		mt.Width, mt.Height = c.Width, c.Height
 	case *mp4.CodecAV1:
 		sh, err := cmaf.AV1Info(c)
@@ -194,25 +174,28 @@ func mkvCodec(t *fmp4.InitTrack) (mkv.Track, error) {
 		if err != nil {
 			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, "V_AV1", rec
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Video, mkv.CodecAV1, rec
 		mt.Width, mt.Height = sh.Width(), sh.Height()
 	case *mp4.CodecMPEG4Audio:
 		asc, err := c.Config.Marshal()
 		if err != nil {
 			return mt, fragments.Errorf(fragments.KindInvalidCodecPrivate, "The codec private data of track %d is invalid: %v.", t.ID, err)
 		}
-		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_AAC", asc
+		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, mkv.CodecAAC, asc
 		mt.SampleRate, mt.Channels = float64(c.Config.SampleRate), c.Config.ChannelCount
 	case *mp4.CodecOpus:
-		// RFC 7845 §5.1 identification header; Matroska's A_OPUS carries it.
-		head := []byte{'O', 'p', 'u', 's', 'H', 'e', 'a', 'd', 1, byte(c.ChannelCount), 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0}
-		mt.Type, mt.CodecID, mt.CodecPrivate = mkv.Audio, "A_OPUS", head
-		mt.SampleRate, mt.Channels = 48000, c.ChannelCount
-		mt.CodecDelay, mt.SeekPreRoll = 6500000, 80000000
+		// The stored track keeps no OpusHead: Matroska's A_OPUS gets one
+		// of its channel count, with libopus's usual pre-skip of 312
+		// samples (6.5 ms), as this output always declared.
+		head := rtpcodec.OpusHead(c.ChannelCount)
+		binary.LittleEndian.PutUint16(head[10:], 312)
+		if err := mkv.OpusTrack(&mt, head); err != nil {
+			return mt, err
+		}
 	case *mp4.CodecLPCM:
-		mt.Type, mt.CodecID = mkv.Audio, "A_PCM/INT/BIG"
+		mt.Type, mt.CodecID = mkv.Audio, mkv.CodecPCMBig
 		if c.LittleEndian {
-			mt.CodecID = "A_PCM/INT/LIT"
+			mt.CodecID = mkv.CodecPCMLittle
 		}
 		mt.SampleRate, mt.Channels, mt.BitDepth = float64(c.SampleRate), c.ChannelCount, c.BitDepth
 	default:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,8 +52,9 @@ type pending struct {
 	seq      uint64
 	timecode int64     // ms, as sent in the Cluster
 	at       time.Time // producer timestamp
-	data     []byte    // Tags and Cluster
+	data     []byte    // Tags and Cluster; nil when in file (read back to be sent)
 	file     string
+	size     int
 	sent     atomic.Bool // written to a connection (or left by an earlier run)
 }
 
@@ -69,14 +71,20 @@ type buffer struct {
 	stream string
 	log    *slog.Logger
 
+	// max bounds the bytes of the clusters kept (0: no bound); beyond it
+	// the oldest are dropped and counted in dropped.
+	max     int64
+	dropped *atomic.Int64
+
 	mu       sync.Mutex
 	sessions []*session
+	bytes    int64 // of the pending clusters
 	changed  chan struct{}
 }
 
 // openBuffer loads the sessions earlier runs left in dir for stream.
-func openBuffer(dir, stream string, log *slog.Logger) (*buffer, error) {
-	b := &buffer{dir: dir, stream: stream, log: log, changed: make(chan struct{})}
+func openBuffer(dir, stream string, maxBytes int64, dropped *atomic.Int64, log *slog.Logger) (*buffer, error) {
+	b := &buffer{dir: dir, stream: stream, max: maxBytes, dropped: dropped, log: log, changed: make(chan struct{})}
 	if dir == "" {
 		return b, nil
 	}
@@ -104,8 +112,14 @@ func openBuffer(dir, stream string, log *slog.Logger) (*buffer, error) {
 		}
 		log.Info("resending clusters buffered by an earlier run", "session", s.id, "clusters", len(s.pending))
 		b.sessions = append(b.sessions, s)
+		for _, c := range s.pending {
+			b.bytes += int64(c.size)
+		}
 	}
 	sort.Slice(b.sessions, func(i, j int) bool { return b.sessions[i].id < b.sessions[j].id })
+	b.mu.Lock()
+	b.trimLocked()
+	b.mu.Unlock()
 	return b, nil
 }
 
@@ -149,11 +163,11 @@ func loadSession(dir, stream string) (*session, error) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		info, err := e.Info()
 		if err != nil {
 			return nil, err
 		}
-		c := &pending{seq: seq, timecode: tc, data: data, file: filepath.Join(dir, name)}
+		c := &pending{seq: seq, timecode: tc, file: filepath.Join(dir, name), size: int(info.Size())}
 		c.sent.Store(true)
 		c.at = s.producerTime(tc)
 		s.pending = append(s.pending, c)
@@ -215,7 +229,7 @@ func (b *buffer) newSession(header []byte, timecodeType string, start time.Time)
 // add keeps a cluster of s (durably, with BufferDir) before it is sent.
 func (b *buffer) add(s *session, timecode int64, data []byte) error {
 	b.mu.Lock()
-	c := &pending{seq: s.seq, timecode: timecode, at: s.producerTime(timecode), data: data}
+	c := &pending{seq: s.seq, timecode: timecode, at: s.producerTime(timecode), data: data, size: len(data)}
 	s.seq++
 	b.mu.Unlock()
 	if s.dir != "" {
@@ -223,12 +237,64 @@ func (b *buffer) add(s *session, timecode int64, data []byte) error {
 		if err := atomicfile.WriteFile(c.file, data, 0o644); err != nil {
 			return fmt.Errorf("putmedia: buffer: %w", err)
 		}
+		c.data = nil // on disk only: read back when sent
 	}
 	b.mu.Lock()
 	s.pending = append(s.pending, c)
+	b.bytes += int64(c.size)
+	b.trimLocked()
 	b.notifyLocked()
 	b.mu.Unlock()
 	return nil
+}
+
+// trimLocked drops the oldest clusters while the buffer holds more than
+// max bytes (keeping the newest cluster): the server is down or slower
+// than the source for longer than the buffer lasts.
+func (b *buffer) trimLocked() {
+	for b.max > 0 && b.bytes > b.max {
+		var s *session
+		for _, x := range b.sessions {
+			if len(x.pending) > 0 {
+				s = x
+				break
+			}
+		}
+		if s == nil || s == b.sessions[len(b.sessions)-1] && len(s.pending) == 1 {
+			return
+		}
+		c := s.pending[0]
+		s.pending = s.pending[1:]
+		b.bytes -= int64(c.size)
+		if b.dropped != nil {
+			b.dropped.Add(1)
+		}
+		b.log.Warn("buffer full: dropping the oldest unacknowledged cluster", "timecode", c.timecode,
+			"bytes", c.size, "max_bytes", b.max)
+		if c.file != "" {
+			if err := os.Remove(c.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+				b.log.Warn("buffer: removing a dropped cluster", "error", err)
+			}
+		}
+		if s.done && len(s.pending) == 0 {
+			b.sessions = slices.DeleteFunc(b.sessions, func(x *session) bool { return x == s })
+			if s.dir != "" {
+				_ = os.RemoveAll(s.dir)
+			}
+		}
+	}
+}
+
+// load returns the bytes of c: kept in memory, or read back from its file.
+func (b *buffer) load(c *pending) ([]byte, error) {
+	if c.data != nil || c.file == "" {
+		return c.data, nil
+	}
+	data, err := os.ReadFile(c.file)
+	if err != nil {
+		return nil, fmt.Errorf("putmedia: buffer: %w", err)
+	}
+	return data, nil
 }
 
 // finish marks s complete: its source adds nothing more.
@@ -249,6 +315,7 @@ func (b *buffer) remove(s *session, timecode int64) bool {
 		if p.timecode == timecode {
 			c = p
 			s.pending = append(s.pending[:i:i], s.pending[i+1:]...)
+			b.bytes -= int64(p.size)
 			break
 		}
 	}

@@ -27,14 +27,14 @@ func TestMKVTrack(t *testing.T) {
 		rate     float64
 		channels int
 	}{
-		{"H.264", media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}}, nil, codecH264, 0, 0},
-		{"H.264 in-band", media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000}, [][]byte{mediatest.H264SPS, mediatest.H264PPS, idr}, codecH264, 0, 0},
-		{"H.265", media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}}, nil, codecH265, 0, 0},
-		{"H.265 in-band", media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000}, [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS, irap}, codecH265, 0, 0},
-		{"AAC", media.Track{Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 44100, Config: [][]byte{{0x12, 0x10}}}, nil, codecAAC, 44100, 2},
-		{"Opus", media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{{1}}}, nil, codecOpus, 48000, 1},
-		{"G.711 mu-law", media.Track{Kind: media.Audio, Codec: media.CodecG711U, ClockRate: 8000}, nil, codecACM, 8000, 1},
-		{"G.711 A-law stereo", media.Track{Kind: media.Audio, Codec: media.CodecG711A, ClockRate: 8000, Config: [][]byte{{2}}}, nil, codecACM, 8000, 2},
+		{"H.264", media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000, Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}}, nil, mkv.CodecH264, 0, 0},
+		{"H.264 in-band", media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000}, [][]byte{mediatest.H264SPS, mediatest.H264PPS, idr}, mkv.CodecH264, 0, 0},
+		{"H.265", media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS}}, nil, mkv.CodecH265, 0, 0},
+		{"H.265 in-band", media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000}, [][]byte{mediatest.H265VPS, mediatest.H265SPS, mediatest.H265PPS, irap}, mkv.CodecH265, 0, 0},
+		{"AAC", media.Track{Kind: media.Audio, Codec: media.CodecAAC, ClockRate: 44100, Config: [][]byte{{0x12, 0x10}}}, nil, mkv.CodecAAC, 44100, 2},
+		{"Opus", media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: [][]byte{{1}}}, nil, mkv.CodecOpus, 48000, 1},
+		{"G.711 mu-law", media.Track{Kind: media.Audio, Codec: media.CodecG711U, ClockRate: 8000}, nil, mkv.CodecACM, 8000, 1},
+		{"G.711 A-law stereo", media.Track{Kind: media.Audio, Codec: media.CodecG711A, ClockRate: 8000, Config: [][]byte{{2}}}, nil, mkv.CodecACM, 8000, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mt, err := mkvTrack(tc.track, 1, tc.key)
@@ -45,21 +45,21 @@ func TestMKVTrack(t *testing.T) {
 				t.Fatalf("track %s %v Hz %d channels, want %s %v Hz %d", mt.CodecID, mt.SampleRate, mt.Channels, tc.codecID, tc.rate, tc.channels)
 			}
 			switch mt.CodecID {
-			case codecH264:
+			case mkv.CodecH264:
 				rec, err := avc.DecodeAVCDecConfRec(mt.CodecPrivate)
 				if err != nil || !bytes.Equal(rec.SPSnalus[0], mediatest.H264SPS) || !bytes.Equal(rec.PPSnalus[0], mediatest.H264PPS) {
 					t.Errorf("avcC: %v", err)
 				}
-			case codecH265:
+			case mkv.CodecH265:
 				rec, err := hevc.DecodeHEVCDecConfRec(mt.CodecPrivate)
 				if err != nil || len(rec.GetNalusForType(hevc.NALU_VPS)) != 1 || len(rec.GetNalusForType(hevc.NALU_SPS)) != 1 {
 					t.Errorf("hvcC: %v", err)
 				}
-			case codecOpus:
+			case mkv.CodecOpus:
 				if !bytes.HasPrefix(mt.CodecPrivate, []byte("OpusHead")) || mt.CodecPrivate[9] != 1 || mt.SeekPreRoll == 0 {
 					t.Errorf("OpusHead % x, seek pre-roll %d", mt.CodecPrivate, mt.SeekPreRoll)
 				}
-			case codecACM:
+			case mkv.CodecACM:
 				tag := uint16(mkv.WaveFormatMuLaw)
 				if tc.track.Codec == media.CodecG711A {
 					tag = mkv.WaveFormatALaw

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,12 +17,9 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	amtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
-)
 
-// emptyPayloadHash is what producers sign a PutMedia request with: the
-// SHA-256 of no bytes (the KVS producer SDK signs the streaming body
-// that way; it cannot hash what it has not sent yet).
-const emptyPayloadHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
+)
 
 // HTTPError is a PutMedia request the server refused before streaming
 // acks: its status and AWS error type and message.
@@ -52,7 +50,7 @@ func (e *HTTPError) retryable() bool {
 type AckError struct{ Ack Ack }
 
 func (e *AckError) Error() string {
-	return fmt.Sprintf("putmedia: ERROR %d %s (fragment timecode %d)", e.Ack.ErrorId, e.Ack.ErrorCode, e.Ack.FragmentTimecode)
+	return fmt.Sprintf("putmedia: ERROR %d %s (fragment timecode %d)", e.Ack.ErrorID, e.Ack.ErrorCode, e.Ack.Timecode())
 }
 
 // resendable reports whether the fragment of an ERROR ack should be sent
@@ -110,7 +108,7 @@ func (p *Producer) send(ctx context.Context, buf *buffer, srcDone <-chan struct{
 			return err
 		}
 		var ae *AckError
-		if errors.As(err, &ae) && ae.Ack.ErrorId == streamNotActive {
+		if errors.As(err, &ae) && ae.Ack.ErrorID == streamNotActive {
 			return err
 		}
 		if progress {
@@ -240,14 +238,26 @@ func (p *Producer) write(ctx context.Context, buf *buffer, s *session, pw *io.Pi
 		next, done := buf.next(s, from)
 		if next != nil {
 			c.sent.Store(next.timecode, next)
+			data, err := buf.load(next)
+			if errors.Is(err, os.ErrNotExist) {
+				from = next.seq + 1 // dropped (buffer full) since: skip it
+				continue
+			}
+			if err != nil {
+				// Acknowledged or dropped meanwhile (its file is gone), or
+				// the disk failed: end the connection, the next resends.
+				p.Logger.Warn("cannot read a buffered cluster", "error", err)
+				pw.CloseWithError(err)
+				return
+			}
 			resent := next.sent.Swap(true)
-			if _, err := pw.Write(next.data); err != nil {
+			if _, err := pw.Write(data); err != nil {
 				return
 			}
 			from = next.seq + 1
 			c.lastSeq.Store(int64(next.seq))
 			if p.OnCluster != nil {
-				p.OnCluster(ClusterSent{Timecode: next.timecode, ProducerTime: next.at, Bytes: len(next.data),
+				p.OnCluster(ClusterSent{Timecode: next.timecode, ProducerTime: next.at, Bytes: len(data),
 					Sent: time.Now(), Resent: resent})
 			}
 			continue
@@ -293,29 +303,33 @@ func (p *Producer) watch(ctx context.Context, cancel context.CancelFunc, buf *bu
 // readAcks reads the acks until the server ends the response (nil) or an
 // ERROR ack or a read error ends the connection.
 func (p *Producer) readAcks(body io.Reader, buf *buffer, s *session, c *conn) error {
-	ar := newAckReader(body)
+	ar := kvsapi.NewAckReader(body)
 	for {
-		ack, err := ar.next()
+		ack, raw, err := ar.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("putmedia: %w", err)
 		}
 		c.lastAck.Store(time.Now().UnixNano())
 		if p.OnAck != nil {
 			p.OnAck(ack)
 		}
+		if p.OnAckJSON != nil {
+			p.OnAckJSON(ack, raw)
+		}
+		tc := ack.Timecode()
 		switch ack.EventType {
 		case p.ReleaseOn:
-			if _, ok := c.sent.Load(ack.FragmentTimecode); ok && buf.remove(s, ack.FragmentTimecode) {
+			if _, ok := c.sent.Load(tc); ok && buf.remove(s, tc) {
 				c.progress.Store(true)
 			}
 		case EventError:
-			if _, ok := c.sent.Load(ack.FragmentTimecode); ok && !resendable(ack.ErrorId) {
-				p.Logger.Warn("the server refused a fragment: dropped", "timecode", ack.FragmentTimecode,
-					"error_id", ack.ErrorId, "error_code", ack.ErrorCode)
-				buf.remove(s, ack.FragmentTimecode)
+			if _, ok := c.sent.Load(tc); ok && !resendable(ack.ErrorID) {
+				p.Logger.Warn("the server refused a fragment: dropped", "timecode", tc,
+					"error_id", ack.ErrorID, "error_code", ack.ErrorCode)
+				buf.remove(s, tc)
 			}
 			return &AckError{Ack: ack}
 		}
@@ -335,7 +349,7 @@ func (p *Producer) sign(ctx context.Context, req *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("putmedia: credentials: %w", err)
 	}
-	return v4.NewSigner().SignHTTP(ctx, creds, req, emptyPayloadHash, "kinesisvideo", p.Region, time.Now())
+	return v4.NewSigner().SignHTTP(ctx, creds, req, kvsapi.EmptyPayloadHash, "kinesisvideo", p.Region, time.Now())
 }
 
 // readHTTPError reads a refused request's AWS error.

@@ -30,6 +30,9 @@ type fakeServer struct {
 	// endAfter ends each response after so many acknowledged clusters
 	// (0: never), as a server closing an idle connection does.
 	endAfter int
+	// retention is the DataRetentionInHours DescribeStream answers (nil:
+	// DescribeStream is not served, 404).
+	retention *int32
 
 	mu      sync.Mutex
 	conns   int
@@ -64,6 +67,14 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/listFragments":
 		s.list(w, r)
+		return
+	case "/describeStream":
+		if s.retention != nil {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"StreamInfo":{"StreamName":"cam1","Status":"ACTIVE","DataRetentionInHours":%d}}`, *s.retention)
+			return
+		}
+		http.NotFound(w, r)
 		return
 	case "/putMedia":
 	default:
@@ -115,7 +126,7 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 		if act.errorID != 0 {
-			ack(Ack{EventType: EventError, FragmentTimecode: tc, ErrorId: act.errorID, ErrorCode: "TEST_ERROR"})
+			ack(Ack{EventType: EventError, FragmentTimecode: &tc, ErrorID: act.errorID, ErrorCode: "TEST_ERROR"})
 			return
 		}
 		prod := time.UnixMilli(tc)
@@ -127,13 +138,13 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		num := fmt.Sprintf("9134385233318143239268206260774392014626486%04d", s.seq)
 		s.stored = append(s.stored, fakeFragment{Number: num, Timecode: tc, Producer: prod, Conn: conn, Frag: f})
 		s.mu.Unlock()
-		ack(Ack{EventType: EventBuffering, FragmentTimecode: tc, FragmentNumber: num})
-		ack(Ack{EventType: EventReceived, FragmentTimecode: tc, FragmentNumber: num})
+		ack(Ack{EventType: EventBuffering, FragmentTimecode: &tc, FragmentNumber: num})
+		ack(Ack{EventType: EventReceived, FragmentTimecode: &tc, FragmentNumber: num})
 		if act.lose {
 			panic(http.ErrAbortHandler)
 		}
 		if !act.noPersist {
-			ack(Ack{EventType: EventPersisted, FragmentTimecode: tc, FragmentNumber: num})
+			ack(Ack{EventType: EventPersisted, FragmentTimecode: &tc, FragmentNumber: num})
 		}
 		if s.endAfter > 0 && n+1 == s.endAfter {
 			return

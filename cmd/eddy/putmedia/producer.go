@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/eddy-video/eddy/fragments/mkv"
 )
@@ -33,6 +35,9 @@ const (
 	DefaultAckTimeout       = 30 * time.Second
 	DefaultMinBackoff       = 500 * time.Millisecond
 	DefaultMaxBackoff       = 10 * time.Second
+	// DefaultMaxBufferBytes holds minutes of a camera's clusters (a
+	// 4 Mbit/s camera sends 30 MB a minute).
+	DefaultMaxBufferBytes = 256 << 20
 	// audioFragment is the fragment length of a source without video.
 	audioFragment = 2 * time.Second
 )
@@ -53,6 +58,10 @@ type Producer struct {
 	// BufferDir keeps the unacknowledged clusters on disk, across runs;
 	// "" keeps them in memory only.
 	BufferDir string
+	// MaxBufferBytes bounds the unacknowledged clusters kept (in memory,
+	// or in BufferDir): beyond it the oldest are dropped, with a warning,
+	// and counted (Dropped). 0: DefaultMaxBufferBytes; negative: no bound.
+	MaxBufferBytes int64
 	// Loop restarts a file at its end (timestamps keep increasing).
 	Loop bool
 	// Duration stops after this much media time (0: the file's end, or
@@ -65,8 +74,9 @@ type Producer struct {
 	// the next one starts); by default each Cluster has its size.
 	UnknownSizeClusters bool
 	// ReleaseOn is the ack event after which a cluster leaves the buffer:
-	// EventPersisted (default) or EventReceived (a stream without
-	// retention is never PERSISTED).
+	// EventPersisted or EventReceived. "" asks DescribeStream at the
+	// start: EventReceived for a stream without retention (never
+	// PERSISTED: the server keeps nothing), else EventPersisted.
 	ReleaseOn string
 
 	// Credentials sign the requests with SigV4 (service kinesisvideo);
@@ -80,6 +90,9 @@ type Producer struct {
 	// OnAck is called with every acknowledgement, in order, from the
 	// goroutine reading them (keep it short).
 	OnAck func(Ack)
+	// OnAckJSON, when set, is called after OnAck with the same ack and
+	// its JSON object exactly as the server sent it.
+	OnAckJSON func(a Ack, raw []byte)
 	// OnCluster is called when a cluster has been written to a connection.
 	OnCluster func(ClusterSent)
 	Logger    *slog.Logger
@@ -89,7 +102,8 @@ type Producer struct {
 	AckTimeout             time.Duration
 	MinBackoff, MaxBackoff time.Duration
 
-	pace pacer // nil: realTime (the package's tests read files faster)
+	dropped atomic.Int64
+	pace    pacer // nil: realTime (the package's tests read files faster)
 }
 
 // ClusterSent describes a cluster written to a connection.
@@ -114,7 +128,10 @@ func (p *Producer) Run(ctx context.Context) error {
 	if err := p.init(); err != nil {
 		return err
 	}
-	buf, err := openBuffer(p.BufferDir, p.Stream, p.Logger)
+	if p.ReleaseOn == "" {
+		p.ReleaseOn = p.releaseEvent(ctx)
+	}
+	buf, err := openBuffer(p.BufferDir, p.Stream, p.MaxBufferBytes, &p.dropped, p.Logger)
 	if err != nil {
 		return err
 	}
@@ -155,6 +172,38 @@ func (p *Producer) Run(ctx context.Context) error {
 	return nil
 }
 
+// releaseEvent asks DescribeStream for the stream's retention: a stream
+// without retention acknowledges RECEIVED only. When it cannot tell, it
+// waits for PERSISTED (the clusters stay buffered; set ReleaseOn).
+func (p *Producer) releaseEvent(ctx context.Context) string {
+	client := kinesisvideo.New(kinesisvideo.Options{
+		Region: p.Region, BaseEndpoint: aws.String(p.Endpoint), Credentials: p.creds(), HTTPClient: p.HTTPClient,
+		RetryMaxAttempts: 1,
+	})
+	in := &kinesisvideo.DescribeStreamInput{}
+	if strings.HasPrefix(p.Stream, "arn:") {
+		in.StreamARN = aws.String(p.Stream)
+	} else {
+		in.StreamName = aws.String(p.Stream)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := client.DescribeStream(dctx, in)
+	if err != nil || out.StreamInfo == nil {
+		p.Logger.Warn("cannot read the stream's retention: clusters are released when PERSISTED", "error", err)
+		return EventPersisted
+	}
+	if aws.ToInt32(out.StreamInfo.DataRetentionInHours) == 0 {
+		p.Logger.Info("the stream keeps no data (retention 0): clusters are released when RECEIVED")
+		return EventReceived
+	}
+	return EventPersisted
+}
+
+// Dropped returns how many clusters were dropped unacknowledged because
+// the buffer held MaxBufferBytes.
+func (p *Producer) Dropped() int64 { return p.dropped.Load() }
+
 func (p *Producer) init() error {
 	if p.Endpoint == "" || p.Stream == "" || p.Source == "" {
 		return errors.New("putmedia: Endpoint, Stream and Source are required")
@@ -168,9 +217,7 @@ func (p *Producer) init() error {
 		return fmt.Errorf("putmedia: timecode type %q: use %s or %s", p.TimecodeType, TimecodeAbsolute, TimecodeRelative)
 	}
 	switch p.ReleaseOn {
-	case "":
-		p.ReleaseOn = EventPersisted
-	case EventPersisted, EventReceived:
+	case "", EventPersisted, EventReceived:
 	default:
 		return fmt.Errorf("putmedia: ReleaseOn %q: use %s or %s", p.ReleaseOn, EventPersisted, EventReceived)
 	}
@@ -184,6 +231,9 @@ func (p *Producer) init() error {
 		p.Logger = slog.Default()
 	}
 	p.Logger = p.Logger.With("component", "putmedia", "stream", p.Stream)
+	if p.MaxBufferBytes == 0 {
+		p.MaxBufferBytes = DefaultMaxBufferBytes
+	}
 	if p.MaxConnectionAge <= 0 {
 		p.MaxConnectionAge = DefaultMaxConnectionAge
 	}

@@ -2,8 +2,8 @@ package putmedia
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,7 +50,7 @@ func checkClip(t *testing.T, frags []fakeFragment, want int) {
 		t.Fatalf("%d fragments stored, want %d", len(frags), want)
 	}
 	for i, f := range frags {
-		if len(f.Frag.Tracks) != 2 || f.Frag.Tracks[0].CodecID != codecH264 || f.Frag.Tracks[1].CodecID != codecAAC ||
+		if len(f.Frag.Tracks) != 2 || f.Frag.Tracks[0].CodecID != mkv.CodecH264 || f.Frag.Tracks[1].CodecID != mkv.CodecAAC ||
 			f.Frag.Tracks[0].Width != 320 || f.Frag.Tracks[1].SampleRate == 0 {
 			t.Fatalf("fragment %d: tracks %+v", i, f.Frag.Tracks)
 		}
@@ -107,7 +107,7 @@ func TestProducerFile(t *testing.T) {
 				t.Fatalf("%d PERSISTED acks and %d clusters sent, want 10", len(persisted), len(sent))
 			}
 			for i, a := range persisted {
-				if a.FragmentNumber != frags[i].Number || a.FragmentTimecode != frags[i].Timecode || sent[i].Timecode != a.FragmentTimecode {
+				if a.FragmentNumber != frags[i].Number || a.Timecode() != frags[i].Timecode || sent[i].Timecode != a.Timecode() {
 					t.Errorf("ack %d: %+v, stored %s %d, sent %d", i, a, frags[i].Number, frags[i].Timecode, sent[i].Timecode)
 				}
 				if sent[i].ProducerTime.UnixMilli() != frags[i].Producer.UnixMilli() || sent[i].Resent {
@@ -265,35 +265,6 @@ func TestProducerRefused(t *testing.T) {
 	}
 }
 
-func TestAckReader(t *testing.T) {
-	in := `{"EventType":"BUFFERING","FragmentTimecode":1700000000123,"FragmentNumber":"91343852333181432392682062607743920146264867493"}
-{"EventType":"IDLE"}{"EventType":"ERROR","FragmentTimecode":1565810137603,"FragmentNumber":"91343852338176208490308672115616860505404839548","ErrorCode":"MAX_FRAGMENT_DURATION_REACHED","ErrorId":4002}
-`
-	r := newAckReader(strings.NewReader(in))
-	want := []Ack{
-		{EventType: EventBuffering, FragmentTimecode: 1700000000123, FragmentNumber: "91343852333181432392682062607743920146264867493"},
-		{EventType: EventIdle},
-		{EventType: EventError, FragmentTimecode: 1565810137603, FragmentNumber: "91343852338176208490308672115616860505404839548",
-			ErrorCode: "MAX_FRAGMENT_DURATION_REACHED", ErrorId: 4002},
-	}
-	for i, w := range want {
-		a, err := r.next()
-		if err != nil || a != w {
-			t.Fatalf("ack %d: %+v %v, want %+v", i, a, err, w)
-		}
-	}
-	if _, err := r.next(); err != io.EOF {
-		t.Fatalf("end: %v", err)
-	}
-	long := `{"EventType":"IDLE","ErrorCode":"` + strings.Repeat("x", 2*maxAckSize) + `"}`
-	if _, err := newAckReader(strings.NewReader(long)).next(); err == nil || err == io.EOF {
-		t.Fatalf("an ack of %d bytes: %v", len(long), err)
-	}
-	if _, err := newAckReader(strings.NewReader(`{"FragmentTimecode":1}`)).next(); err == nil {
-		t.Fatal("an ack without EventType was taken")
-	}
-}
-
 // TestProducerIdleClose: a server that closes a connection with nothing
 // in flight (idle) is no failure: the next cluster opens a connection at
 // once, without backoff.
@@ -325,11 +296,13 @@ func TestProducerLoop(t *testing.T) {
 			t.Fatalf("%d fragments from 25 s of the looped 20 s clip, want 13", len(frags))
 		}
 		for i := 1; i < len(frags); i++ {
-			want := 2 * time.Second
+			want, slack := 2*time.Second, time.Duration(0)
 			if i == 10 {
-				want = 2023 * time.Millisecond // the pass ends with the audio track
+				// The pass ends with the audio track, 20.023 s and a
+				// fraction of a ms: truncated to ms, 2023 or 2024 ms.
+				want, slack = 2023*time.Millisecond, time.Millisecond
 			}
-			if d := frags[i].Producer.Sub(frags[i-1].Producer); d != want {
+			if d := frags[i].Producer.Sub(frags[i-1].Producer); d < want || d > want+slack {
 				t.Errorf("fragment %d: %v after the previous, want %v", i, d, want)
 			}
 		}
@@ -350,4 +323,36 @@ func TestProducerLoop(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestProducerRetention0: a stream of retention 0 (DescribeStream says
+// so) acknowledges RECEIVED only: the producer releases each cluster on
+// RECEIVED and Run returns at the end of the file, with the buffer empty;
+// with retention it waits for PERSISTED. OnAckJSON gets each ack's JSON
+// as the server sent it.
+func TestProducerRetention0(t *testing.T) {
+	for _, hours := range []int32{0, 24} {
+		srv := newFakeServer(t, func(conn, n int, tc int64) fakeAction { return fakeAction{noPersist: hours == 0} })
+		srv.retention = &hours
+		p := testProducer(t, srv, &ackLog{})
+		var raws []string
+		p.OnAckJSON = func(a Ack, raw []byte) {
+			if b, _ := json.Marshal(a); string(b) != string(raw) {
+				t.Errorf("ack %+v: raw %s, the server sent %s", a, raw, b)
+			}
+			raws = append(raws, string(raw))
+		}
+		run(t, p)
+		want := EventPersisted
+		if hours == 0 {
+			want = EventReceived
+		}
+		if p.ReleaseOn != want || len(raws) == 0 {
+			t.Errorf("retention %d: released on %s (%d acks), want %s", hours, p.ReleaseOn, len(raws), want)
+		}
+		if files, _ := filepath.Glob(filepath.Join(p.BufferDir, "s-*", "*.mkv")); len(files) != 0 {
+			t.Errorf("retention %d: buffer left %v", hours, files)
+		}
+		checkClip(t, srv.fragments(), 10)
+	}
 }

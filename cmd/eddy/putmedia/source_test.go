@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-video/eddy/fragments/mkv"
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -45,8 +46,8 @@ func TestProducerMatroskaSource(t *testing.T) {
 	}
 	for i, f := range frags {
 		tr := f.Frag.Tracks
-		if len(tr) != 2 || tr[0].CodecID != codecH265 || len(tr[0].CodecPrivate) < 23 || tr[0].Width != 320 ||
-			tr[1].CodecID != codecOpus || tr[1].SampleRate != 48000 || string(tr[1].CodecPrivate[:8]) != "OpusHead" {
+		if len(tr) != 2 || tr[0].CodecID != mkv.CodecH265 || len(tr[0].CodecPrivate) < 23 || tr[0].Width != 320 ||
+			tr[1].CodecID != mkv.CodecOpus || tr[1].SampleRate != 48000 || string(tr[1].CodecPrivate[:8]) != "OpusHead" {
 			t.Fatalf("fragment %d: tracks %+v", i, tr)
 		}
 		fr := f.Frag.Frames[0]
@@ -102,7 +103,7 @@ func TestProducerRTSPSource(t *testing.T) {
 	}
 	for i, f := range frags {
 		tr := f.Frag.Tracks
-		if len(tr) != 2 || tr[0].CodecID != codecH264 || tr[0].Width != 320 || tr[1].CodecID != codecAAC {
+		if len(tr) != 2 || tr[0].CodecID != mkv.CodecH264 || tr[0].Width != 320 || tr[1].CodecID != mkv.CodecAAC {
 			t.Fatalf("fragment %d: tracks %+v", i, tr)
 		}
 		if fr := f.Frag.Frames[0]; fr.Track != 1 || !fr.Key {
