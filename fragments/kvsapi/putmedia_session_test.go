@@ -539,3 +539,42 @@ func TestPutMediaLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestPutMediaRefusedAfterIdle: a session whose answer already started
+// (IDLE while the producer sent nothing) and whose first cluster then
+// cannot be published ends with an ERROR ack, not in silence: INTERNAL_ERROR
+// (retry) when another producer took the stream meanwhile,
+// STREAM_NOT_ACTIVE when it was deleted.
+func TestPutMediaRefusedAfterIdle(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		block func(t *testing.T, e *pmEnv)
+		id    int
+		code  string
+	}{
+		{"busy", func(t *testing.T, e *pmEnv) {
+			h, err := e.Reg.PublishFrom("rtsp", "cam", []media.Track{{ID: 0, Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Reg.Unpublish("cam", h) })
+		}, 5000, "INTERNAL_ERROR"},
+		{"deleted", func(t *testing.T, e *pmEnv) {
+			if err := e.M.DeleteStream("cam", nil); err != nil {
+				t.Fatal(err)
+			}
+		}, 4008, "STREAM_NOT_ACTIVE"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newPMEnv(t, 1024, func(pm *kvsapi.PutMedia) { pm.IdleInterval = 100 * time.Millisecond })
+			u := startUpload(t, e.URL, nil)
+			mediatest.WaitFor(t, "an IDLE ack", func() bool { return u.count("IDLE") > 0 })
+			c.block(t, e)
+			u.send(synthClusters(t, 1, 25)[0])
+			acks := u.wait(t, 10*time.Second)
+			if last := acks[len(acks)-1]; last.EventType != "ERROR" || last.ErrorID != c.id || last.ErrorCode != c.code {
+				t.Fatalf("acks %v, want ERROR %d %s last", acks, c.id, c.code)
+			}
+		})
+	}
+}
