@@ -578,3 +578,80 @@ func TestPutMediaRefusedAfterIdle(t *testing.T) {
 		})
 	}
 }
+
+// TestPutMediaStoreRefusal: a cluster the store's own rules refuse (here
+// longer than a stored fragment may be, the session's limit raised past
+// it) gets INVALID_MKV_DATA, which producers do not send again, not the
+// ARCHIVAL_ERROR they retry forever; nothing is stored.
+func TestPutMediaStoreRefusal(t *testing.T) {
+	e := newPMEnv(t, 8192, func(pm *kvsapi.PutMedia) { pm.MaxFragmentDuration = 40 * time.Second })
+	docs := synthClusters(t, 31, 31*25) // one 31 s cluster: over the store's 30 s
+	if len(docs) != 1 {
+		t.Fatalf("%d clusters, want 1", len(docs))
+	}
+	u := startUpload(t, e.URL, nil)
+	go func() {
+		u.write(t, docs[0])
+		u.body.Close()
+	}()
+	acks := u.wait(t, 10*time.Second)
+	if last := acks[len(acks)-1]; last.EventType != "ERROR" || last.ErrorID != 4006 || last.ErrorCode != "INVALID_MKV_DATA" ||
+		last.FragmentTimecode == nil || *last.FragmentTimecode != 0 {
+		t.Fatalf("acks %v, want ERROR 4006 INVALID_MKV_DATA for the cluster at 0 last", acks)
+	}
+	if n := len(e.stored(t)); n != 0 {
+		t.Fatalf("%d fragments stored", n)
+	}
+}
+
+// TestPutMediaTooManyFrames: a cluster of more frames than a recorder's
+// queue can hold in flight (half a hub reader's queue) gets
+// MAX_FRAGMENT_SIZE_REACHED and is skipped, rather than published past the
+// bound that keeps the recorder from falling behind: the clusters around
+// it are stored, no reader dropped.
+func TestPutMediaTooManyFrames(t *testing.T) {
+	e := newPMEnv(t, 256, nil) // 128 units in flight
+	docs := synthClusters(t, 5, 25)
+	var fs []*mkv.Fragment
+	for _, d := range docs {
+		f, err := mkv.NewReader(bytes.NewReader(d)).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	big := *fs[1]
+	big.Frames = nil
+	for _, f := range fs[1:4] {
+		for _, fr := range f.Frames {
+			fr.Time += f.Timecode - big.Timecode
+			big.Frames = append(big.Frames, fr)
+		}
+	}
+	if len(big.Frames) <= 128 {
+		t.Fatalf("the big cluster has %d frames", len(big.Frames))
+	}
+	var b bytes.Buffer
+	if err := mkv.WriteFragment(&b, &big); err != nil {
+		t.Fatal(err)
+	}
+	u := startUpload(t, e.URL, nil)
+	go func() {
+		u.write(t, bytes.Join([][]byte{docs[0], b.Bytes(), docs[4]}, nil))
+		u.body.Close()
+	}()
+	acks := u.wait(t, 10*time.Second)
+	bigTC := big.Timecode.Milliseconds()
+	var errs []string
+	for _, a := range acks {
+		if a.EventType == "ERROR" {
+			errs = append(errs, a.String())
+			if a.ErrorID != 4001 || a.ErrorCode != "MAX_FRAGMENT_SIZE_REACHED" || a.FragmentTimecode == nil || *a.FragmentTimecode != bigTC {
+				t.Errorf("ack %v, want ERROR 4001 MAX_FRAGMENT_SIZE_REACHED for the cluster at %d ms", a, bigTC)
+			}
+		}
+	}
+	if len(errs) != 1 || u.count("PERSISTED") != 2 || len(e.stored(t)) != 2 || e.Reg.Dropped() != 0 {
+		t.Fatalf("acks %v, %d stored, %d readers dropped: want the big cluster refused, the 2 others stored", acks, len(e.stored(t)), e.Reg.Dropped())
+	}
+}
