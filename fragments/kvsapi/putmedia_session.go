@@ -163,7 +163,10 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	_ = s.rc.SetWriteDeadline(time.Time{})
 	s.signal = make(chan struct{}, 1)
 	s.room = make(chan struct{}, pm.MaxInFlight)
-	s.units = make(chan struct{}, max(64, hubQueue(pm.Registry)/2))
+	// Never more than a reader's queue: the recorder's cannot overflow
+	// (a cluster of more frames is refused).
+	q := hubQueue(pm.Registry)
+	s.units = make(chan struct{}, min(q, max(64, q/2)))
 	s.stop = make(chan struct{})
 	s.inflight = map[*pmFragment]struct{}{}
 	s.lastData.Store(time.Now().UnixNano())
