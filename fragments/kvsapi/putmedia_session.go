@@ -223,7 +223,12 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 		case <-ended:
 			ended = make(chan struct{}) // once
 			if !s.stopped() {
-				if _, err := s.api.Videos.Describe(s.name); err != nil && AsError(err).Code == CodeNotFound {
+				// A deleted stream ends its publication once its store left
+				// the manager, before the delete commits (Describe may
+				// still find it).
+				_, serr := s.api.Videos.Store(s.name)
+				_, derr := s.api.Videos.Describe(s.name)
+				if serr != nil || derr != nil && AsError(derr).Code == CodeNotFound {
 					s.fail(pmStreamNotActive, nil)
 				} else {
 					s.fail(pmArchival, nil)
