@@ -265,7 +265,10 @@ func scrapeAs(t *testing.T, e *servertest.Env) map[string]*dto.MetricFamily {
 // TestFragmentMetadata: a metadata event written to {name}.events with
 // the Kinesis PutRecord API for a stored fragment gives its tags back, as
 // SimpleTags before that fragment's Cluster and no other, in
-// GetMediaForFragmentList and GetMedia.
+// GetMediaForFragmentList and GetMedia: one that names the fragment, and
+// one without a number at the fragment's producer start (ListFragments'
+// milliseconds: within the 1 ms the match allows). No metadata event
+// comes out as an EDDY_EVENT tag.
 func TestFragmentMetadata(t *testing.T) {
 	t.Parallel()
 	e := servertest.Start(t)
@@ -279,32 +282,41 @@ func TestFragmentMetadata(t *testing.T) {
 	}
 	nums, frags := listedNumbers(ctx, t, am, "cam-meta", start)
 	f, g := frags[1], frags[2]
-	event := func(number string, tags ...string) []byte {
+	event := func(of types.Fragment, number string, tags ...string) []byte {
 		var ts []map[string]string
 		for i := 0; i < len(tags); i += 2 {
 			ts = append(ts, map[string]string{"name": tags[i], "value": tags[i+1]})
 		}
-		b, _ := json.Marshal(map[string]any{"type": "metadata", "time": f.ProducerTimestamp.Format(time.RFC3339Nano),
-			"duration":   float64(f.FragmentLengthInMilliseconds) / 1000,
-			"attributes": map[string]any{"fragmentNumber": number, "tags": ts}})
+		attrs := map[string]any{"tags": ts}
+		if number != "" {
+			attrs["fragmentNumber"] = number
+		}
+		b, _ := json.Marshal(map[string]any{"type": "metadata", "time": of.ProducerTimestamp.Format(time.RFC3339Nano),
+			"duration": float64(of.FragmentLengthInMilliseconds) / 1000, "attributes": attrs})
 		return b
 	}
 	kc := e.Kinesis()
 	for _, data := range [][]byte{
-		event(*f.FragmentNumber, "DEVICE", "door-1", "ZONE", "lobby <east>", "EMPTY", ""),
+		event(f, *f.FragmentNumber, "DEVICE", "door-1", "ZONE", "lobby <east>", "EMPTY", ""),
 		// Over f's time but naming another fragment: not f's.
-		event(*g.FragmentNumber, "OTHER", "x"),
+		event(f, *g.FragmentNumber, "OTHER", "x"),
+		// No number: the fragment that starts at its time, g.
+		event(g, "", "GATE", "2"),
 	} {
 		if _, err := kc.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String("cam-meta.events"), PartitionKey: aws.String("meta"), Data: data}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want := []mkv.Tag{{Name: "DEVICE", Value: "door-1"}, {Name: "ZONE", Value: "lobby <east>"}, {Name: "EMPTY", Value: ""}}
+	wantG := []mkv.Tag{{Name: "GATE", Value: "2"}}
 	userTags := func(pre []mkv.Tag) []mkv.Tag {
 		var out []mkv.Tag
-		for _, t := range pre {
-			if !strings.HasPrefix(t.Name, "AWS_") && t.Name != mkv.TagEvent && t.Name != mkv.TagEventsTruncated {
-				out = append(out, t)
+		for _, tg := range pre {
+			if tg.Name == mkv.TagEvent && strings.Contains(tg.Value, `"type":"metadata"`) {
+				t.Errorf("a metadata event as an %s tag: %s", mkv.TagEvent, tg.Value)
+			}
+			if !strings.HasPrefix(tg.Name, "AWS_") && tg.Name != mkv.TagEvent && tg.Name != mkv.TagEventsTruncated {
+				out = append(out, tg)
 			}
 		}
 		return out
@@ -313,16 +325,16 @@ func TestFragmentMetadata(t *testing.T) {
 	var got *gmAnswer
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		out, err := am.GetMediaForFragmentList(ctx, &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{
-			StreamName: aws.String("cam-meta"), Fragments: []string{*f.FragmentNumber, nums[0]}})
+			StreamName: aws.String("cam-meta"), Fragments: []string{*f.FragmentNumber, nums[0], *g.FragmentNumber}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err = readGetMedia(out.Payload, 0)
 		out.Payload.Close()
-		if err != nil || len(got.frags) != 2 {
+		if err != nil || len(got.frags) != 3 {
 			t.Fatalf("GetMediaForFragmentList: %d fragments, %v", len(got.frags), err)
 		}
-		if slices.Equal(userTags(got.frags[0].pre), want) {
+		if slices.Equal(userTags(got.frags[0].pre), want) && slices.Equal(userTags(got.frags[2].pre), wantG) {
 			break
 		}
 	}
@@ -331,6 +343,9 @@ func TestFragmentMetadata(t *testing.T) {
 	}
 	if u := userTags(got.frags[1].pre); len(u) != 0 {
 		t.Errorf("GetMediaForFragmentList: fragment %s has user tags %v, want none", got.frags[1].number, u)
+	}
+	if u := userTags(got.frags[2].pre); !slices.Equal(u, wantG) {
+		t.Errorf("GetMediaForFragmentList: fragment %s has user tags %v, want %v", got.frags[2].number, u, wantG)
 	}
 	resp := postKVSRaw(ctx, t, e.URL+"/getMedia", fmt.Sprintf(`{"StreamName":"cam-meta","StartSelector":{"StartSelectorType":"FRAGMENT_NUMBER","AfterFragmentNumber":%q}}`, *f.FragmentNumber))
 	defer resp.Body.Close()
@@ -341,8 +356,8 @@ func TestFragmentMetadata(t *testing.T) {
 	if u := userTags(a.frags[0].pre); !slices.Equal(u, want) {
 		t.Errorf("GetMedia: fragment %s has user tags %v, want %v", a.frags[0].number, u, want)
 	}
-	if u := userTags(a.frags[1].pre); len(u) != 0 {
-		t.Errorf("GetMedia: fragment %s has user tags %v, want none", a.frags[1].number, u)
+	if u := userTags(a.frags[1].pre); a.frags[1].number != *g.FragmentNumber || !slices.Equal(u, wantG) {
+		t.Errorf("GetMedia: fragment %s has user tags %v, want %s with %v", a.frags[1].number, u, *g.FragmentNumber, wantG)
 	}
 }
 

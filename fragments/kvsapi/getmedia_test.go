@@ -21,6 +21,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/archive"
 	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/fragments/fragmentstest"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
@@ -39,6 +40,7 @@ type gmEnv struct {
 	api   *kvsapi.API
 	frags []fragmentstest.Emitted
 	n     int
+	last  time.Time // addTagged's last fragment start
 }
 
 func newGMEnv(t testing.TB, mutate ...func(*kvsapi.API)) *gmEnv {
@@ -70,9 +72,14 @@ func newGMEnv(t testing.TB, mutate ...func(*kvsapi.API)) *gmEnv {
 // sequence.
 func (e *gmEnv) add(t testing.TB) uint64 {
 	t.Helper()
+	return e.addAt(t, time.Now().UnixNano())
+}
+
+// addAt appends one more real fragment stamped now (Unix ns).
+func (e *gmEnv) addAt(t testing.TB, now int64) uint64 {
+	t.Helper()
 	em := e.frags[e.n%len(e.frags)]
 	e.n++
-	now := time.Now().UnixNano()
 	f := &fragments.Fragment{ServerTime: now, ProducerTime: now, Duration: em.F.Duration, Keyframe: true,
 		InitID: em.Init.ID, Media: em.F.Media}
 	seq, err := e.st.Append(em.Init, f)
@@ -600,33 +607,42 @@ func TestGetMediaCapAfterIdle(t *testing.T) {
 	}
 }
 
-// putMetadata writes fragment seq's metadata event (PutMedia's, as the
-// recorder stores the fragment) to the stream's event stream.
-func (e *gmEnv) putMetadata(t *testing.T, seq uint64, name, value string) {
+// addTagged writes the metadata event of a fragment stamped now, then
+// appends the fragment, as PutMedia does (the event first, without a
+// fragment number, at the fragment's producer start); it returns the
+// fragment's sequence.
+func (e *gmEnv) addTagged(t *testing.T, name, value string) uint64 {
 	t.Helper()
-	ent, ok := e.st.Lookup(seq)
-	if !ok {
-		t.Fatalf("fragment %d not listed", seq)
+	em := e.frags[e.n%len(e.frags)]
+	// Fragments start at least a frame apart, as a producer's do (the
+	// match by time allows 1 ms).
+	now := time.Now()
+	if floor := e.last.Add(40 * time.Millisecond); now.Before(floor) {
+		now = floor
+	}
+	e.last = now
+	b, err := json.Marshal(archive.NewMetadataEvent(now, time.Duration(em.F.Duration), []mkv.Tag{{Name: name, Value: value}}))
+	if err != nil {
+		t.Fatal(err)
 	}
 	s, err := e.core.Stream("cam.events")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := fmt.Sprintf(`{"type":"metadata","time":%q,"duration":%g,"attributes":{"fragmentNumber":%q,"tags":[{"name":%q,"value":%q}]}}`,
-		time.Unix(0, ent.ProducerTime).UTC().Format(time.RFC3339Nano), float64(ent.Duration)/1e9, num(seq), name, value)
-	res, err := s.Put([]datastreams.PutEntry{{Key: []byte("m"), Data: []byte(b)}})
+	res, err := s.Put([]datastreams.PutEntry{{Key: []byte("m"), Data: b}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("put metadata: %v %v", err, res)
 	}
+	return e.addAt(t, now.UnixNano())
 }
 
-// At the live edge, a stream whose fragments carry metadata gets each
-// fragment's tags although its metadata event is written just after the
-// fragment is stored (as PutMedia does).
+// At the live edge, each fragment whose metadata event was written before
+// it was stored (as PutMedia does) goes out with its tags, and nothing
+// holds a fragment for metadata: an untagged one after tagged ones goes
+// out as soon as it is stored.
 func TestGetMediaLiveMetadata(t *testing.T) {
 	e := newGMEnv(t)
-	first := e.add(t)
-	e.putMetadata(t, first, "SEQ", "0")
+	first := e.addTagged(t, "SEQ", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp := getMedia(ctx, t, e.url, selector("FRAGMENT_NUMBER", "AfterFragmentNumber", `"`+num(first)+`"`))
@@ -634,9 +650,7 @@ func TestGetMediaLiveMetadata(t *testing.T) {
 	mr := newMediaReader(resp.Body)
 	for i := range 4 {
 		if i > 0 {
-			seq := e.add(t)
-			time.Sleep(10 * time.Millisecond)
-			e.putMetadata(t, seq, "SEQ", fmt.Sprint(i))
+			e.addTagged(t, "SEQ", fmt.Sprint(i))
 		}
 		d, err := mr.next()
 		if err != nil {
@@ -646,7 +660,7 @@ func TestGetMediaLiveMetadata(t *testing.T) {
 			t.Fatalf("fragment %d (%s): SEQ tag %q, want %d", i, d.number, v, i)
 		}
 	}
-	// A fragment without metadata after them is held at most a moment.
+	// A fragment without metadata after them is not held.
 	e.add(t)
 	start := time.Now()
 	if d, err := mr.next(); err != nil || tagValue(d.pre, "SEQ") != "" {
