@@ -13,7 +13,7 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
-	"github.com/eddy-video/eddy/fragments/kvsapi"
+	"github.com/eddy-video/eddy/fragments/archive"
 	"github.com/eddy-video/eddy/fragments/mkv"
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -53,9 +53,9 @@ func TestPutMediaTags(t *testing.T) {
 		t.Fatalf("the tagged cluster was not PERSISTED: %v", acks)
 	}
 	// No waiting: the event was written before the fragment existed.
-	var got []kvsapi.MetadataEvent
+	var got []archive.MetadataEvent
 	for _, rec := range eventsOf(ctx, t, e.Kinesis(), stream) {
-		var ev kvsapi.MetadataEvent
+		var ev archive.MetadataEvent
 		if json.Unmarshal(rec, &ev) == nil && ev.Type == "metadata" {
 			got = append(got, ev)
 		}
@@ -64,7 +64,7 @@ func TestPutMediaTags(t *testing.T) {
 		t.Fatalf("%d metadata events when the tagged cluster was PERSISTED, want 1: %+v", len(got), got)
 	}
 	ev := got[0]
-	wantTags := []kvsapi.MetadataTag{{Name: "plate", Value: "AB-123"}, {Name: "lane", Value: "2"}}
+	wantTags := []archive.MetadataTag{{Name: "plate", Value: "AB-123"}, {Name: "lane", Value: "2"}}
 	start := base.Add(clusters[1].Timecode + clusters[1].VideoStart)
 	evTime, err := time.Parse(time.RFC3339Nano, ev.Time)
 	if err != nil || ev.Attributes.FragmentNumber != "" || !slices.Equal(ev.Attributes.Tags, wantTags) ||

@@ -284,7 +284,7 @@ func (s *Server) Initialize() error {
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	s.http.RegisterOnShutdown(s.kds.Shutdown)
-	s.http.RegisterOnShutdown(kvsAPI.Shutdown) // GetMedia sessions
+	s.http.RegisterOnShutdown(kvsAPI.Shutdown) // GetMedia and PutMedia sessions
 	if c.TLSCert != "" {
 		if s.cert, err = loadCertificate(c.TLSCert, c.TLSKey); err != nil {
 			s.closeMedia()

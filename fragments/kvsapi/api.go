@@ -43,7 +43,7 @@ type API struct {
 
 	rv       *Resolver
 	getMedia mediaSessions
-	// stopping ends the long answers (GetMedia) at Shutdown.
+	// stopping ends the long answers (GetMedia, PutMedia) at Shutdown.
 	stopping context.Context
 	stop     context.CancelFunc
 }
@@ -95,7 +95,8 @@ func (a *API) Mount(r chi.Router) {
 }
 
 // Shutdown ends the sessions that would otherwise hold a server's
-// graceful shutdown until its grace period (GetMedia at the live edge);
+// graceful shutdown until its grace period (GetMedia at the live edge,
+// PutMedia uploads);
 // register it with http.Server.RegisterOnShutdown.
 func (a *API) Shutdown() {
 	if a.stop != nil {

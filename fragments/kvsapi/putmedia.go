@@ -98,9 +98,6 @@ var (
 // Kinesis Video limits of PutMedia (the Kinesis Video quotas).
 const (
 	pmMaxTracks    = 3
-	pmMaxUserTags  = 10
-	pmMaxTagName   = 128
-	pmMaxTagValue  = 256
 	pmProtocol     = "putmedia"
 	pmWriteTimeout = 30 * time.Second
 )

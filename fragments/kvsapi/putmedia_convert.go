@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
@@ -214,10 +213,17 @@ func parseWaveFormat(b []byte) (string, int, int, error) {
 // splitNALUs splits a length-prefixed (AVCC) frame into its NAL units,
 // leaving out access unit delimiters.
 func splitNALUs(b []byte, lenSize int, h265 bool) ([][]byte, error) {
-	var out [][]byte
+	out, err := appendNALUs(nil, b, lenSize, h265)
+	return out, err
+}
+
+// appendNALUs is splitNALUs appending to dst: the frame's NAL units are
+// dst[len(dst):] of the result (a cluster's frames share one slice).
+func appendNALUs(dst [][]byte, b []byte, lenSize int, h265 bool) ([][]byte, error) {
+	n0 := len(dst)
 	for len(b) > 0 {
 		if len(b) < lenSize {
-			return nil, errors.New("truncated NAL unit length")
+			return dst, errors.New("truncated NAL unit length")
 		}
 		var n uint64
 		for _, c := range b[:lenSize] {
@@ -225,19 +231,19 @@ func splitNALUs(b []byte, lenSize int, h265 bool) ([][]byte, error) {
 		}
 		b = b[lenSize:]
 		if n == 0 || n > uint64(len(b)) {
-			return nil, fmt.Errorf("NAL unit length %d with %d bytes left", n, len(b))
+			return dst, fmt.Errorf("NAL unit length %d with %d bytes left", n, len(b))
 		}
 		nalu := b[:n:n]
 		b = b[n:]
 		if isAUD(nalu, h265) {
 			continue
 		}
-		out = append(out, nalu)
+		dst = append(dst, nalu)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("frame without NAL units")
+	if len(dst) == n0 {
+		return dst, errors.New("frame without NAL units")
 	}
-	return out, nil
+	return dst, nil
 }
 
 func isAUD(n []byte, h265 bool) bool {
@@ -260,15 +266,16 @@ func nalType(n []byte, h265 bool) int {
 // remembers the ones it carries.
 func (pt *pmTrack) withParams(nalus [][]byte) [][]byte {
 	h265 := pt.track.Codec == media.CodecH265
-	types := []int{7, 8}
+	types := [3]int{7, 8, -1}
 	if h265 {
-		types = []int{32, 33, 34}
+		types = [3]int{32, 33, 34}
 	}
-	var missing [][]byte
-	for i, typ := range types {
+	var missing [3][]byte
+	nm := 0
+	for i := range pt.params {
 		found := false
 		for _, n := range nalus {
-			if nalType(n, h265) == typ {
+			if nalType(n, h265) == types[i] {
 				found = true
 				if !bytes.Equal(pt.params[i], n) {
 					// A copy: n is in the cluster's buffer.
@@ -278,13 +285,15 @@ func (pt *pmTrack) withParams(nalus [][]byte) [][]byte {
 			}
 		}
 		if !found {
-			missing = append(missing, pt.params[i])
+			missing[nm] = pt.params[i]
+			nm++
 		}
 	}
-	if len(missing) == 0 {
+	if nm == 0 {
 		return nalus
 	}
-	return append(missing, nalus...)
+	out := make([][]byte, 0, nm+len(nalus))
+	return append(append(out, missing[:nm]...), nalus...)
 }
 
 // ticks converts a duration to a track clock, without overflow.
@@ -301,8 +310,19 @@ func ticks(d time.Duration, rate int) int64 {
 // only: a frame's DTS is the delay before its place among the cluster's
 // sorted PTS).
 func convertFrames(f *mkv.Fragment, tracks map[uint64]*pmTrack, origin time.Duration, base time.Time, arrival time.Time) ([]*media.AccessUnit, error) {
-	out := make([]*media.AccessUnit, 0, len(f.Frames))
-	videoPTS := map[uint64][]int64{}
+	// One allocation each for the units, their pointers and their
+	// payloads' slices.
+	units := make([]media.AccessUnit, len(f.Frames))
+	out := make([]*media.AccessUnit, len(f.Frames))
+	slab := make([][]byte, 0, len(f.Frames)+len(f.Frames)/2)
+	// The PTS of each video track's frames, in upload order (at most
+	// pmMaxTracks tracks).
+	type videoPTS struct {
+		pt  *pmTrack
+		pts []int64
+	}
+	var videos [pmMaxTracks]videoPTS
+	nv := 0
 	for i := range f.Frames {
 		fr := &f.Frames[i]
 		pt := tracks[fr.Track]
@@ -311,28 +331,46 @@ func convertFrames(f *mkv.Fragment, tracks map[uint64]*pmTrack, origin time.Dura
 		}
 		rel := f.Timecode + fr.Time - origin
 		pts := ticks(rel, pt.track.ClockRate)
-		au := &media.AccessUnit{Track: pt.track.ID, PTS: pts, DTS: pts, Key: fr.Key || pt.track.Kind == media.Audio,
+		au := &units[i]
+		*au = media.AccessUnit{Track: pt.track.ID, PTS: pts, DTS: pts, Key: fr.Key || pt.track.Kind == media.Audio,
 			NTP: base.Add(f.Timecode + fr.Time), Arrival: arrival}
 		switch {
 		case pt.lenSize > 0:
-			nalus, err := splitNALUs(fr.Data, pt.lenSize, pt.track.Codec == media.CodecH265)
-			if err != nil {
+			n0 := len(slab)
+			var err error
+			if slab, err = appendNALUs(slab, fr.Data, pt.lenSize, pt.track.Codec == media.CodecH265); err != nil {
 				return nil, fmt.Errorf("track %d: %v", fr.Track, err)
 			}
+			nalus := slab[n0:len(slab):len(slab)]
 			if au.Key {
 				nalus = pt.withParams(nalus)
 			}
 			au.Payload = nalus
-			videoPTS[fr.Track] = append(videoPTS[fr.Track], pts)
+			v := 0
+			for v < nv && videos[v].pt != pt {
+				v++
+			}
+			if v == nv {
+				if nv == len(videos) {
+					return nil, errors.New("more video tracks than allowed")
+				}
+				videos[v] = videoPTS{pt: pt, pts: make([]int64, 0, len(f.Frames))}
+				nv++
+			}
+			videos[v].pts = append(videos[v].pts, pts)
 		default:
-			au.Payload = [][]byte{fr.Data}
+			slab = append(slab, fr.Data)
+			au.Payload = slab[len(slab)-1 : len(slab) : len(slab)]
 		}
-		out = append(out, au)
+		out[i] = au
 	}
-	for num, ptsList := range videoPTS {
-		pt := tracks[num]
-		sorted := append([]int64(nil), ptsList...)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	for _, v := range videos[:nv] {
+		pt, ptsList := v.pt, v.pts
+		sorted := ptsList
+		if !slices.IsSorted(ptsList) {
+			sorted = slices.Clone(ptsList)
+			slices.Sort(sorted)
+		}
 		delay := pt.lastDelay
 		for i, p := range ptsList {
 			delay = max(delay, sorted[i]-p)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/eddy-video/eddy/fragments/archive"
 	"github.com/eddy-video/eddy/fragments/mkv"
 	"github.com/eddy-video/eddy/media"
 )
@@ -182,9 +183,10 @@ func (rd *pmReader) fragment(f *mkv.Fragment) error {
 		s.fail(pmTrackMismatch, &tc)
 		return &pmFatal{pmTrackMismatch, errors.New("the tracks changed mid-stream")}
 	}
-	tags, ok := userTags(f.PreTags)
+	tags, ok := archive.UserTags(f.PreTags)
 	if !ok {
-		return skip(pmMetadataLimit, "more than %d tags, or a name over %d bytes or a value over %d", pmMaxUserTags, pmMaxTagName, pmMaxTagValue)
+		return skip(pmMetadataLimit, "more than %d tags, or an empty name, a name over %d bytes, a value over %d, a NUL byte",
+			archive.MaxUserTags, archive.MaxTagName, archive.MaxTagValue)
 	}
 	type span struct {
 		n        int
@@ -282,22 +284,6 @@ func (rd *pmReader) videoTrack() uint64 {
 		}
 	}
 	return 0
-}
-
-// userTags returns a fragment's user tags (the AWS_ ones are the
-// service's), in upload order, and whether they are within the limits.
-func userTags(ts []mkv.Tag) ([]mkv.Tag, bool) {
-	var out []mkv.Tag
-	for _, t := range ts {
-		if len(t.Name) >= 4 && t.Name[:4] == "AWS_" {
-			continue
-		}
-		if len(t.Name) > pmMaxTagName || len(t.Value) > pmMaxTagValue {
-			return nil, false
-		}
-		out = append(out, t)
-	}
-	return out, len(out) <= pmMaxUserTags
 }
 
 // sameTracks reports whether a fragment's tracks are those published: the

@@ -163,7 +163,10 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 	_ = s.rc.SetWriteDeadline(time.Time{})
 	s.signal = make(chan struct{}, 1)
 	s.room = make(chan struct{}, pm.MaxInFlight)
-	s.units = make(chan struct{}, max(64, hubQueue(pm.Registry)/2))
+	// Never more than a reader's queue: the recorder's cannot overflow
+	// (a cluster of more frames is refused).
+	q := hubQueue(pm.Registry)
+	s.units = make(chan struct{}, min(q, max(64, q/2)))
 	s.stop = make(chan struct{})
 	s.inflight = map[*pmFragment]struct{}{}
 	s.lastData.Store(time.Now().UnixNano())
@@ -220,7 +223,12 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 		case <-ended:
 			ended = make(chan struct{}) // once
 			if !s.stopped() {
-				if _, err := s.api.Videos.Describe(s.name); err != nil && AsError(err).Code == CodeNotFound {
+				// A deleted stream ends its publication once its store left
+				// the manager, before the delete commits (Describe may
+				// still find it).
+				_, serr := s.api.Videos.Store(s.name)
+				_, derr := s.api.Videos.Describe(s.name)
+				if serr != nil || derr != nil && AsError(derr).Code == CodeNotFound {
 					s.fail(pmStreamNotActive, nil)
 				} else {
 					s.fail(pmArchival, nil)

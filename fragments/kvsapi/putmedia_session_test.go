@@ -539,3 +539,119 @@ func TestPutMediaLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestPutMediaRefusedAfterIdle: a session whose answer already started
+// (IDLE while the producer sent nothing) and whose first cluster then
+// cannot be published ends with an ERROR ack, not in silence: INTERNAL_ERROR
+// (retry) when another producer took the stream meanwhile,
+// STREAM_NOT_ACTIVE when it was deleted.
+func TestPutMediaRefusedAfterIdle(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		block func(t *testing.T, e *pmEnv)
+		id    int
+		code  string
+	}{
+		{"busy", func(t *testing.T, e *pmEnv) {
+			h, err := e.Reg.PublishFrom("rtsp", "cam", []media.Track{{ID: 0, Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Reg.Unpublish("cam", h) })
+		}, 5000, "INTERNAL_ERROR"},
+		{"deleted", func(t *testing.T, e *pmEnv) {
+			if err := e.M.DeleteStream("cam", nil); err != nil {
+				t.Fatal(err)
+			}
+		}, 4008, "STREAM_NOT_ACTIVE"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newPMEnv(t, 1024, func(pm *kvsapi.PutMedia) { pm.IdleInterval = 100 * time.Millisecond })
+			u := startUpload(t, e.URL, nil)
+			mediatest.WaitFor(t, "an IDLE ack", func() bool { return u.count("IDLE") > 0 })
+			c.block(t, e)
+			u.send(synthClusters(t, 1, 25)[0])
+			acks := u.wait(t, 10*time.Second)
+			if last := acks[len(acks)-1]; last.EventType != "ERROR" || last.ErrorID != c.id || last.ErrorCode != c.code {
+				t.Fatalf("acks %v, want ERROR %d %s last", acks, c.id, c.code)
+			}
+		})
+	}
+}
+
+// TestPutMediaStoreRefusal: a cluster the store's own rules refuse (here
+// longer than a stored fragment may be, the session's limit raised past
+// it) gets INVALID_MKV_DATA, which producers do not send again, not the
+// ARCHIVAL_ERROR they retry forever; nothing is stored.
+func TestPutMediaStoreRefusal(t *testing.T) {
+	e := newPMEnv(t, 8192, func(pm *kvsapi.PutMedia) { pm.MaxFragmentDuration = 40 * time.Second })
+	docs := synthClusters(t, 31, 31*25) // one 31 s cluster: over the store's 30 s
+	if len(docs) != 1 {
+		t.Fatalf("%d clusters, want 1", len(docs))
+	}
+	u := startUpload(t, e.URL, nil)
+	go func() {
+		u.write(t, docs[0])
+		u.body.Close()
+	}()
+	acks := u.wait(t, 10*time.Second)
+	if last := acks[len(acks)-1]; last.EventType != "ERROR" || last.ErrorID != 4006 || last.ErrorCode != "INVALID_MKV_DATA" ||
+		last.FragmentTimecode == nil || *last.FragmentTimecode != 0 {
+		t.Fatalf("acks %v, want ERROR 4006 INVALID_MKV_DATA for the cluster at 0 last", acks)
+	}
+	if n := len(e.stored(t)); n != 0 {
+		t.Fatalf("%d fragments stored", n)
+	}
+}
+
+// TestPutMediaTooManyFrames: a cluster of more frames than a recorder's
+// queue can hold in flight (half a hub reader's queue) gets
+// MAX_FRAGMENT_SIZE_REACHED and is skipped, rather than published past the
+// bound that keeps the recorder from falling behind: the clusters around
+// it are stored, no reader dropped.
+func TestPutMediaTooManyFrames(t *testing.T) {
+	e := newPMEnv(t, 256, nil) // 128 units in flight
+	docs := synthClusters(t, 5, 25)
+	var fs []*mkv.Fragment
+	for _, d := range docs {
+		f, err := mkv.NewReader(bytes.NewReader(d)).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	big := *fs[1]
+	big.Frames = nil
+	for _, f := range fs[1:4] {
+		for _, fr := range f.Frames {
+			fr.Time += f.Timecode - big.Timecode
+			big.Frames = append(big.Frames, fr)
+		}
+	}
+	if len(big.Frames) <= 128 {
+		t.Fatalf("the big cluster has %d frames", len(big.Frames))
+	}
+	var b bytes.Buffer
+	if err := mkv.WriteFragment(&b, &big); err != nil {
+		t.Fatal(err)
+	}
+	u := startUpload(t, e.URL, nil)
+	go func() {
+		u.write(t, bytes.Join([][]byte{docs[0], b.Bytes(), docs[4]}, nil))
+		u.body.Close()
+	}()
+	acks := u.wait(t, 10*time.Second)
+	bigTC := big.Timecode.Milliseconds()
+	var errs []string
+	for _, a := range acks {
+		if a.EventType == "ERROR" {
+			errs = append(errs, a.String())
+			if a.ErrorID != 4001 || a.ErrorCode != "MAX_FRAGMENT_SIZE_REACHED" || a.FragmentTimecode == nil || *a.FragmentTimecode != bigTC {
+				t.Errorf("ack %v, want ERROR 4001 MAX_FRAGMENT_SIZE_REACHED for the cluster at %d ms", a, bigTC)
+			}
+		}
+	}
+	if len(errs) != 1 || u.count("PERSISTED") != 2 || len(e.stored(t)) != 2 || e.Reg.Dropped() != 0 {
+		t.Fatalf("acks %v, %d stored, %d readers dropped: want the big cluster refused, the 2 others stored", acks, len(e.stored(t)), e.Reg.Dropped())
+	}
+}

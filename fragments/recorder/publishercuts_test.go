@@ -1,6 +1,7 @@
 package recorder_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -95,4 +96,58 @@ func TestStoredHook(t *testing.T) {
 		}
 	}
 	reg.Unpublish("cam", h)
+}
+
+// TestStoredHookOverflow: when the recorder falls a queue behind a
+// publication that cuts its own fragments, the fragment ends it lost
+// would never be answered: it ends the publication instead (its
+// publisher is told at once, and reconnects), and answers each end it
+// saw once.
+func TestStoredHookOverflow(t *testing.T) {
+	_, m := fragmentstest.NewManager(t, t.TempDir(), datastreamstest.NewClock(time.Now()), 64<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder.Recorder{Videos: m, MaxFragmentDuration: 10 * time.Second, Logger: mediatest.Logger()}
+	if err := rec.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	reg := &media.Registry{QueueSize: 8, OnPublish: rec.OnPublish, OnUnpublish: rec.OnUnpublish}
+	h, err := reg.PublishCutting("putmedia", "cam", fragmentstest.Tracks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unpublish("cam", h)
+	var mu sync.Mutex
+	calls := map[int]int{}
+	aus := fragmentstest.Synth(10, 5, time.Unix(1_800_000_000, 0)) // 0.2 s GOPs
+	for i, au := range aus {
+		if i == len(aus)-1 || (aus[i+1].Track == 0 && aus[i+1].Key) {
+			au.FragmentEnd, au.Stored = true, func(uint64, error) { mu.Lock(); calls[i]++; mu.Unlock() }
+		}
+	}
+	// Published in one burst: the recorder's queue of 8 overflows.
+	for _, au := range aus {
+		h.Publish(au)
+	}
+	select {
+	case <-h.Ended():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the publication did not end after its recorder fell behind")
+	}
+	if err := h.EndErr(); !errors.Is(err, media.ErrOverflow) {
+		t.Fatalf("ended for %v, want ErrOverflow", err)
+	}
+	if reg.Dropped() == 0 {
+		t.Fatal("no reader dropped: the test did not overflow the recorder")
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, n := range calls {
+		if n != 1 {
+			t.Errorf("the fragment end at unit %d was answered %d times", i, n)
+		}
+	}
 }

@@ -41,6 +41,21 @@ func (r *recording) run(ctx context.Context) {
 		rd = nil
 		var se *storeError
 		switch {
+		case errors.Is(err, media.ErrOverflow) && r.hub.CutsFragments:
+			// The units the hub dropped carried fragment ends whose
+			// Stored hooks this recorder never sees: resuming would leave
+			// their publisher waiting for them. The publication ends
+			// instead; its publisher is told at once (PutMedia: its
+			// producer resends what was not PERSISTED).
+			r.rec.metrics.recorderDrops.Inc()
+			reason := fmt.Errorf("recording fell behind a publication that cuts its own fragments: %w", err)
+			log.Warn("recorder fell behind the publisher; ending the publication", "err", err)
+			if r.rec.EndPublication != nil {
+				r.rec.EndPublication(r.name, r.hub, reason)
+			} else {
+				r.hub.End(reason)
+			}
+			return
 		case errors.Is(err, media.ErrOverflow):
 			r.rec.metrics.recorderDrops.Inc()
 			log.Warn("recorder fell behind the publisher; resuming at the next keyframe")
