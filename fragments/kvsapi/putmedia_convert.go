@@ -51,7 +51,7 @@ func convertTracks(ts []mkv.Track) ([]*pmTrack, error) {
 func convertTrack(t mkv.Track) (*pmTrack, error) {
 	pt := &pmTrack{number: t.Number}
 	switch t.CodecID {
-	case "V_MPEG4/ISO/AVC":
+	case mkv.CodecH264:
 		n, ps, err := parseAVCC(t.CodecPrivate)
 		if err != nil {
 			return nil, err
@@ -60,18 +60,18 @@ func convertTrack(t mkv.Track) (*pmTrack, error) {
 		// Its own copy: the track's Config is the hub's, read by its
 		// readers, while params follows the parameter sets in band.
 		pt.lenSize, pt.params = n, slices.Clone(ps)
-	case "V_MPEGH/ISO/HEVC":
+	case mkv.CodecH265:
 		n, ps, err := parseHVCC(t.CodecPrivate)
 		if err != nil {
 			return nil, err
 		}
 		pt.track = media.Track{Kind: media.Video, Codec: media.CodecH265, ClockRate: 90000, Config: ps}
 		pt.lenSize, pt.params = n, slices.Clone(ps)
-	case "V_VP8":
+	case mkv.CodecVP8:
 		pt.track = media.Track{Kind: media.Video, Codec: media.CodecVP8, ClockRate: 90000}
-	case "V_VP9":
+	case mkv.CodecVP9:
 		pt.track = media.Track{Kind: media.Video, Codec: media.CodecVP9, ClockRate: 90000}
-	case "A_AAC", "A_AAC/MPEG4/LC", "A_AAC/MPEG2/LC":
+	case mkv.CodecAAC, "A_AAC/MPEG4/LC", "A_AAC/MPEG2/LC":
 		var asc mpeg4audio.AudioSpecificConfig
 		if err := asc.Unmarshal(t.CodecPrivate); err != nil {
 			return nil, fmt.Errorf("AudioSpecificConfig: %v", err)
@@ -80,7 +80,7 @@ func convertTrack(t mkv.Track) (*pmTrack, error) {
 			return nil, errors.New("AudioSpecificConfig without a sample rate")
 		}
 		pt.track = media.Track{Kind: media.Audio, Codec: media.CodecAAC, ClockRate: asc.SampleRate, Config: [][]byte{bytes.Clone(t.CodecPrivate)}}
-	case "A_OPUS":
+	case mkv.CodecOpus:
 		cfg := [][]byte{{2}}
 		if p := t.CodecPrivate; len(p) >= 19 && string(p[:8]) == "OpusHead" && p[9] > 0 {
 			cfg = [][]byte{bytes.Clone(p)}
@@ -88,7 +88,7 @@ func convertTrack(t mkv.Track) (*pmTrack, error) {
 			cfg = [][]byte{{byte(t.Channels)}}
 		}
 		pt.track = media.Track{Kind: media.Audio, Codec: media.CodecOpus, ClockRate: 48000, Config: cfg}
-	case "A_MS/ACM":
+	case mkv.CodecACM:
 		codec, rate, ch, err := parseWaveFormat(t.CodecPrivate)
 		if err != nil {
 			return nil, err
@@ -189,25 +189,22 @@ func parseHVCC(b []byte) (int, [][]byte, error) {
 }
 
 // parseWaveFormat reads the WAVEFORMATEX of an A_MS/ACM track: G.711
-// A-law (format tag 6) or mu-law (7), as the Kinesis Video producer SDKs
-// write G.711.
+// A-law or mu-law, as the Kinesis Video producer SDKs write G.711.
 func parseWaveFormat(b []byte) (string, int, int, error) {
-	if len(b) < 16 {
-		return "", 0, 0, errors.New("WAVEFORMATEX shorter than 16 bytes")
+	w, err := mkv.ParseWaveFormatEx(b)
+	if err != nil {
+		return "", 0, 0, err
 	}
-	tag := binary.LittleEndian.Uint16(b)
-	ch := int(binary.LittleEndian.Uint16(b[2:]))
-	rate := int(binary.LittleEndian.Uint32(b[4:]))
-	if ch < 1 || ch > 8 || rate < 1000 || rate > 192000 {
-		return "", 0, 0, fmt.Errorf("WAVEFORMATEX with %d channels at %d Hz", ch, rate)
+	if w.Channels < 1 || w.Channels > 8 || w.SampleRate < 1000 || w.SampleRate > 192000 {
+		return "", 0, 0, fmt.Errorf("WAVEFORMATEX with %d channels at %d Hz", w.Channels, w.SampleRate)
 	}
-	switch tag {
-	case 6:
-		return media.CodecG711A, rate, ch, nil
-	case 7:
-		return media.CodecG711U, rate, ch, nil
+	switch w.FormatTag {
+	case mkv.WaveFormatALaw:
+		return media.CodecG711A, w.SampleRate, w.Channels, nil
+	case mkv.WaveFormatMuLaw:
+		return media.CodecG711U, w.SampleRate, w.Channels, nil
 	}
-	return "", 0, 0, fmt.Errorf("WAVEFORMATEX format tag %d (G.711 is 6 or 7)", tag)
+	return "", 0, 0, fmt.Errorf("WAVEFORMATEX format tag %d (G.711 is %d or %d)", w.FormatTag, mkv.WaveFormatALaw, mkv.WaveFormatMuLaw)
 }
 
 // splitNALUs splits a length-prefixed (AVCC) frame into its NAL units,

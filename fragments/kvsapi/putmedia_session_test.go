@@ -1,11 +1,11 @@
 package kvsapi_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -141,11 +141,13 @@ func startUpload(t testing.TB, url string, headers map[string]string) *upload {
 		if resp.StatusCode != 200 {
 			return
 		}
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			var a kvsapi.Ack
-			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-				t.Errorf("ack %q: %v", sc.Text(), err)
+		ar := kvsapi.NewAckReader(resp.Body)
+		for {
+			a, raw, err := ar.Next()
+			if errors.Is(err, kvsapi.ErrBadAck) {
+				t.Errorf("ack %q: %v", raw, err)
+				return
+			} else if err != nil {
 				return
 			}
 			u.mu.Lock()
