@@ -173,7 +173,12 @@ func (t *thumbnails) decode(ctx context.Context, k thumbKey, decode func(context
 		t.mu.Lock()
 		c.waiters--
 		if c.waiters == 0 {
+			// Cancelled: a later identical request starts a decode of
+			// its own rather than join this one and get its error.
 			c.cancel()
+			if t.calls[k] == c {
+				delete(t.calls, k)
+			}
 		}
 		t.mu.Unlock()
 		return nil, how, ctx.Err()
@@ -191,7 +196,9 @@ func (t *thumbnails) run(ctx context.Context, k thumbKey, c *thumbCall, decode f
 		c.err = ctx.Err()
 	}
 	t.mu.Lock()
-	delete(t.calls, k)
+	if t.calls[k] == c { // else it was cancelled, and a new call may hold k
+		delete(t.calls, k)
+	}
 	if c.err == nil {
 		t.putLocked(k, c.jpg)
 	}
