@@ -149,7 +149,7 @@ func TestWebThumbnails(t *testing.T) {
 	// byte for byte, no decode; a browser's revalidation: 304.
 	_, _, first := thumbGet(t, hc, thumbURL(e.URL, "cam", at, ""))
 	before, hits := decodes(), requests("hit")
-	for _, d := range []time.Duration{0, 30 * time.Millisecond, -20 * time.Millisecond} {
+	for _, d := range []time.Duration{0, 30 * time.Millisecond, -10 * time.Millisecond} {
 		st, hdr, b := thumbGet(t, hc, thumbURL(e.URL, "cam", at.Add(d), "160"))
 		if st != 200 || !bytes.Equal(b, first) || hdr.Get("ETag") != etag {
 			t.Errorf("%v later: %d, %d bytes (want %d), ETag %q", d, st, len(b), len(first), hdr.Get("ETag"))
@@ -219,6 +219,17 @@ func TestWebThumbnails(t *testing.T) {
 			t.Errorf("%s (%s): %d %s %.100s", name, tm.Format(time.RFC3339Nano), st, hdr.Get("X-Eddy-Thumbnail-Time"), b)
 		}
 	}
+	// within: from a time in the gap, the first frame recorded after it
+	// (within the span), else still 404.
+	mid := gapFrom.Add(gapTo.Sub(gapFrom) / 2)
+	if st, hdr, b := thumbGet(t, hc, thumbURL(e.URL, "cam", mid, "")+"&within=60000"); st != 200 {
+		t.Errorf("within, from the gap: %d %.200s", st, b)
+	} else if ft, err := time.Parse(time.RFC3339Nano, hdr.Get("X-Eddy-Thumbnail-Time")); err != nil || ft.Before(gapTo.Add(-time.Millisecond)) || ft.After(gapTo.Add(time.Second)) {
+		t.Errorf("within, from the gap: frame of %q, want the first after %s", hdr.Get("X-Eddy-Thumbnail-Time"), gapTo.Format(time.RFC3339Nano))
+	}
+	if st, _, b := thumbGet(t, hc, thumbURL(e.URL, "cam", mid, "")+"&within=1000"); st != 404 {
+		t.Errorf("within, too short to reach the recording: %d %.200s", st, b)
+	}
 	// Bad parameters, and streams that are not there.
 	for _, tc := range []struct {
 		path   string
@@ -229,6 +240,7 @@ func TestWebThumbnails(t *testing.T) {
 		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&width=0", 400},
 		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&width=abc", 400},
 		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&width=5000", 400},
+		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&within=-1", 400},
 		{"/api/v1/streams/a%20b/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)), 400},
 		{"/api/v1/streams/nope/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)), 404},
 	} {

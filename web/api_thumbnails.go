@@ -37,6 +37,8 @@ const (
 	thumbDefaultWidth = 160
 	thumbMinWidth     = 16
 	thumbMaxWidth     = 1280
+	// thumbMaxWithin bounds the within parameter (the UI's longest tile).
+	thumbMaxWithin = 7 * 24 * time.Hour
 	// DefaultThumbnailCache is the cache's size when
 	// Handler.ThumbnailCacheBytes is 0.
 	DefaultThumbnailCache = 64 << 20
@@ -207,7 +209,7 @@ func (t *thumbnails) run(ctx context.Context, k thumbKey, c *thumbCall, decode f
 }
 
 // thumbnail answers GET /api/v1/streams/{name}/thumbnail?time=&width=
-// (hls:read on the stream, like the timeline): image/jpeg, or the API's
+// [&within=ms] (hls:read on the stream, like the timeline): image/jpeg, or the API's
 // JSON error: 400 for bad parameters, 404 for no media at the
 // time, 503 without FFmpeg (saying what to install) or when too many
 // decodes wait.
@@ -238,6 +240,14 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var within time.Duration
+	if s := q.Get("within"); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if within = time.Duration(ms) * time.Millisecond; err != nil || within < 0 || within > thumbMaxWithin {
+			h.thumbError(w, badRequest(fmt.Sprintf("within must be a number of milliseconds from 0 to %d", thumbMaxWithin.Milliseconds())))
+			return
+		}
+	}
 	st, err := h.Manager.Store(name)
 	if err != nil {
 		h.thumbError(w, err)
@@ -252,6 +262,16 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, ok, err := images.Cover(st, fragments.IndexProducerTime, at)
+	if err == nil && !ok && within > 0 {
+		// Nothing at the time: the first fragment starting within the
+		// span after it (a tile of a window drawn by hourly or daily
+		// buckets shows the first frame recorded in it).
+		var es []fragments.IndexEntry
+		if es, _, err = st.List(fragments.IndexProducerTime, at, at.Add(within), 0, 1); err == nil && len(es) > 0 {
+			at = time.Unix(0, es[0].ProducerTime)
+			e, ok, err = images.Cover(st, fragments.IndexProducerTime, at)
+		}
+	}
 	if err != nil {
 		h.thumbError(w, err)
 		return
