@@ -163,7 +163,7 @@ export class Thumbnails {
     const approx = this.hooks.approx();
     const tiles: typeof this.tiles = [];
     const nodes: HTMLElement[] = [];
-    const used = new Map<string, HTMLImageElement>();
+    const used = new Map<string, TileImage>();
     for (let t0 = Math.floor(start / step) * step; t0 < end; t0 += step) {
       const t = approx
         ? timeIn(ranges, Math.max(t0, start), Math.max(t0, start), Math.min(t0 + step, end), step)
