@@ -3,9 +3,12 @@ package server_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
+	"fmt"
+	"os"
 	"os/exec"
-	"syscall"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,28 +30,7 @@ import (
 // than the benchmark).
 func store720p(b *testing.B, e *servertest.Env, name string, t0 time.Time, span time.Duration) {
 	b.Helper()
-	mediatest.RequireTool(b, "ffmpeg")
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=1280x720:r=25:d=20",
-		"-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-		"-use_editlist", "0", "-movflags", "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets", "-f", "mp4", "pipe:1").Output()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var initB []byte
-	var gops [][]byte
-	for p := out; len(p) >= 8; {
-		n := int(binary.BigEndian.Uint32(p))
-		switch string(p[4:8]) {
-		case "moof":
-			gops = append(gops, p[:n])
-		case "mdat":
-			last := gops[len(gops)-1]
-			gops[len(gops)-1] = out[len(out)-len(p)-len(last) : len(out)-len(p)+n]
-		default:
-			initB = append(initB, p[:n]...)
-		}
-		p = p[n:]
-	}
+	initB, gops := mediatest.TestsrcGOPs(b, 1280, 720, 20)
 	ctx := context.Background()
 	if _, err := e.KinesisVideo().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(name), DataRetentionInHours: aws.Int32(24)}); err != nil {
 		b.Fatal(err)
@@ -69,22 +51,14 @@ func store720p(b *testing.B, e *servertest.Env, name string, t0 time.Time, span 
 	}
 }
 
-// cpuNow is the CPU time of this process (the server, and the SDK client
-// that asks it) and of its waited-for children (the ffmpeg processes).
-func cpuNow() time.Duration {
-	var self, kids syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
-	d := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
-	return d(self.Utime) + d(self.Stime) + d(kids.Utime) + d(kids.Stime)
-}
-
 // BenchmarkGetImages measures GetImages over 300 s of stored 720p H.264
 // with the Go SDK against the server:
 //
 //   - 720p-JPEG-1s: every page of the range at 1 s sampling (301 images
-//     per op), reporting images per CPU-second of the server process and
-//     its ffmpeg children, and images per wall second;
+//     per op), reporting images per CPU-second of the server alone (this
+//     process and its ffmpeg children, less the client: the SDK client
+//     runs in a child process, TestGetImagesBenchClient, whose CPU time is
+//     taken off), and images per wall second;
 //
 //   - first-page-300s: the first page (25 images) of a 300 s range at 1 s
 //     sampling, reporting its latency (the time to the first image: a page
@@ -97,33 +71,28 @@ func BenchmarkGetImages(b *testing.B) {
 	store720p(b, e, "cam720", t0, 302*time.Second) // the range ends 300.5 s in, inclusive
 	am := e.ArchivedMedia()
 	ctx := context.Background()
-	in := func() *kinesisvideoarchivedmedia.GetImagesInput {
-		return &kinesisvideoarchivedmedia.GetImagesInput{StreamName: aws.String("cam720"),
-			ImageSelectorType: amtypes.ImageSelectorTypeProducerTimestamp, StartTimestamp: aws.Time(t0.Add(500 * time.Millisecond)),
-			EndTimestamp: aws.Time(t0.Add(300*time.Second + 500*time.Millisecond)), SamplingInterval: aws.Int32(1000),
-			Format: amtypes.FormatJpeg, WidthPixels: aws.Int32(1280), MaxResults: aws.Int64(25)}
-	}
+	in := func() *kinesisvideoarchivedmedia.GetImagesInput { return benchImagesInput(t0) }
 	b.Run("720p-JPEG-1s", func(b *testing.B) {
 		images := 0
-		cpu0, wall0 := cpuNow(), time.Now()
+		var client time.Duration
+		self0, kids0, wall0 := mediatest.SelfCPU(), mediatest.ChildrenCPU(), time.Now()
 		for range b.N {
-			p := kinesisvideoarchivedmedia.NewGetImagesPaginator(am, in())
-			for p.HasMorePages() {
-				page, err := p.NextPage(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, img := range page.Images {
-					if img.Error != "" {
-						b.Fatalf("image at %v: %s", img.TimeStamp, img.Error)
-					}
-					images++
-				}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestGetImagesBenchClient$", "-test.count=1")
+			cmd.Env = append(os.Environ(), benchClientEnv+"="+e.URL+" "+strconv.FormatInt(t0.UnixNano(), 10))
+			out, err := cmd.CombinedOutput()
+			m := regexp.MustCompile(`(?m)^images (\d+)$`).FindSubmatch(out)
+			if err != nil || m == nil {
+				b.Fatalf("the client: %v\n%s", err, out)
 			}
+			n, _ := strconv.Atoi(string(m[1]))
+			images += n
+			client += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}
-		cpu, wall := cpuNow()-cpu0, time.Since(wall0)
-		b.ReportMetric(float64(images)/cpu.Seconds(), "images/cpu-s")
+		server := mediatest.SelfCPU() - self0 + mediatest.ChildrenCPU() - kids0 - client
+		wall := time.Since(wall0)
+		b.ReportMetric(float64(images)/server.Seconds(), "images/cpu-s")
 		b.ReportMetric(float64(images)/wall.Seconds(), "images/s")
+		b.ReportMetric(float64(client.Milliseconds())/float64(b.N), "client-cpu-ms/op")
 		b.ReportMetric(0, "ns/op")
 	})
 	b.Run("first-page-300s", func(b *testing.B) {
@@ -142,4 +111,50 @@ func BenchmarkGetImages(b *testing.B) {
 		b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/first-page")
 		b.ReportMetric(0, "ns/op")
 	})
+}
+
+// benchImagesInput is the benchmark's GetImages request: 300 s of
+// cam720 at 1 s sampling, 720p JPEG, pages of 25.
+func benchImagesInput(t0 time.Time) *kinesisvideoarchivedmedia.GetImagesInput {
+	return &kinesisvideoarchivedmedia.GetImagesInput{StreamName: aws.String("cam720"),
+		ImageSelectorType: amtypes.ImageSelectorTypeProducerTimestamp, StartTimestamp: aws.Time(t0.Add(500 * time.Millisecond)),
+		EndTimestamp: aws.Time(t0.Add(300*time.Second + 500*time.Millisecond)), SamplingInterval: aws.Int32(1000),
+		Format: amtypes.FormatJpeg, WidthPixels: aws.Int32(1280), MaxResults: aws.Int64(25)}
+}
+
+// benchClientEnv carries "URL T0" (T0 in Unix ns) to the benchmark's
+// client process.
+const benchClientEnv = "EDDY_BENCH_GETIMAGES_CLIENT"
+
+// TestGetImagesBenchClient is BenchmarkGetImages's client, run by it as a
+// child process so that the server's CPU is measured without the
+// client's: it reads every page of the benchmark's request with the Go SDK
+// and prints how many images it got. Without benchClientEnv it skips.
+func TestGetImagesBenchClient(t *testing.T) {
+	arg := os.Getenv(benchClientEnv)
+	if arg == "" {
+		t.Skip("run by BenchmarkGetImages")
+	}
+	url, ns, _ := strings.Cut(arg, " ")
+	t0, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	am := kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{Region: "us-east-1", Credentials: servertest.Credentials,
+		BaseEndpoint: aws.String(url), RetryMaxAttempts: 1})
+	images := 0
+	p := kinesisvideoarchivedmedia.NewGetImagesPaginator(am, benchImagesInput(time.Unix(0, t0)))
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, img := range page.Images {
+			if img.Error != "" {
+				t.Fatalf("image at %v: %s", img.TimeStamp, img.Error)
+			}
+			images++
+		}
+	}
+	fmt.Printf("images %d\n", images)
 }

@@ -59,11 +59,13 @@ func thumbGet(t *testing.T, hc *http.Client, u string, hdr ...string) (int, http
 // thumbMessage checks a JSON error answer and returns its message.
 func thumbMessage(t *testing.T, hdr http.Header, b []byte) string {
 	t.Helper()
-	var e struct{ Code, Message string }
-	if hdr.Get("Content-Type") != "application/json" || json.Unmarshal(b, &e) != nil || e.Message == "" || e.Code == "" {
-		t.Fatalf("not a JSON error {code, message}: %s %s", hdr.Get("Content-Type"), b)
+	var e struct {
+		Error struct{ Code, Message string }
 	}
-	return e.Message
+	if hdr.Get("Content-Type") != "application/json" || json.Unmarshal(b, &e) != nil || e.Error.Message == "" || e.Error.Code == "" {
+		t.Fatalf("not the API's JSON error {\"error\":{code, message}}: %s %s", hdr.Get("Content-Type"), b)
+	}
+	return e.Error.Message
 }
 
 // TestWebThumbnails publishes the test clip twice with a pause between,
@@ -147,7 +149,7 @@ func TestWebThumbnails(t *testing.T) {
 	// byte for byte, no decode; a browser's revalidation: 304.
 	_, _, first := thumbGet(t, hc, thumbURL(e.URL, "cam", at, ""))
 	before, hits := decodes(), requests("hit")
-	for _, d := range []time.Duration{0, 30 * time.Millisecond, -40 * time.Millisecond} {
+	for _, d := range []time.Duration{0, 30 * time.Millisecond, -10 * time.Millisecond} {
 		st, hdr, b := thumbGet(t, hc, thumbURL(e.URL, "cam", at.Add(d), "160"))
 		if st != 200 || !bytes.Equal(b, first) || hdr.Get("ETag") != etag {
 			t.Errorf("%v later: %d, %d bytes (want %d), ETag %q", d, st, len(b), len(first), hdr.Get("ETag"))
@@ -217,6 +219,17 @@ func TestWebThumbnails(t *testing.T) {
 			t.Errorf("%s (%s): %d %s %.100s", name, tm.Format(time.RFC3339Nano), st, hdr.Get("X-Eddy-Thumbnail-Time"), b)
 		}
 	}
+	// within: from a time in the gap, the first frame recorded after it
+	// (within the span), else still 404.
+	mid := gapFrom.Add(gapTo.Sub(gapFrom) / 2)
+	if st, hdr, b := thumbGet(t, hc, thumbURL(e.URL, "cam", mid, "")+"&within=60000"); st != 200 {
+		t.Errorf("within, from the gap: %d %.200s", st, b)
+	} else if ft, err := time.Parse(time.RFC3339Nano, hdr.Get("X-Eddy-Thumbnail-Time")); err != nil || ft.Before(gapTo.Add(-time.Millisecond)) || ft.After(gapTo.Add(time.Second)) {
+		t.Errorf("within, from the gap: frame of %q, want the first after %s", hdr.Get("X-Eddy-Thumbnail-Time"), gapTo.Format(time.RFC3339Nano))
+	}
+	if st, _, b := thumbGet(t, hc, thumbURL(e.URL, "cam", mid, "")+"&within=1000"); st != 404 {
+		t.Errorf("within, too short to reach the recording: %d %.200s", st, b)
+	}
 	// Bad parameters, and streams that are not there.
 	for _, tc := range []struct {
 		path   string
@@ -227,6 +240,7 @@ func TestWebThumbnails(t *testing.T) {
 		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&width=0", 400},
 		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&width=abc", 400},
 		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&width=5000", 400},
+		{"/api/v1/streams/cam/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)) + "&within=-1", 400},
 		{"/api/v1/streams/a%20b/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)), 400},
 		{"/api/v1/streams/nope/thumbnail?time=" + url.QueryEscape(at.Format(time.RFC3339Nano)), 404},
 	} {

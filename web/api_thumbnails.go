@@ -3,7 +3,6 @@ package web
 import (
 	lru "container/list"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,20 +22,23 @@ import (
 // JPEG of the frame at a producer time, decoded by the images service and
 // kept in a cache bounded by bytes.
 //
-// The time is snapped to the thumbnail grid of the fragment that covers it:
-// multiples of thumbGrid from the fragment's start (its keyframe), so the
-// frame shown is within half a grid step of the one nearest the time asked,
-// and every time in one grid cell is one cache entry: the key is (stream,
+// The time is snapped down to the thumbnail grid of the fragment that
+// covers it (images.Cover: the fragment the images service decodes it
+// from): multiples of thumbGrid from the fragment's start (its keyframe),
+// so the frame shown is at most a grid step before the time asked, and
+// every time in one grid cell is one cache entry: the key is (stream,
 // fragment, grid cell, width), and a hit is exactly the image a decode
-// would give. Fragments never change, so the answer is immutable for
-// browsers (ETag and Cache-Control) for as long as the fragment is stored.
-// A time in a gap of at most mergeTolerance between fragments (drawn as
-// recorded by the coverage API) takes the nearer fragment's edge.
+// would give (the snapped time is in the same fragment, which is still the
+// latest starting at or before it). Fragments never change, so the answer
+// is immutable for browsers (ETag and Cache-Control) for as long as the
+// fragment is stored.
 const (
 	thumbGrid         = 100 * time.Millisecond
 	thumbDefaultWidth = 160
 	thumbMinWidth     = 16
 	thumbMaxWidth     = 1280
+	// thumbMaxWithin bounds the within parameter (the UI's longest tile).
+	thumbMaxWithin = 7 * 24 * time.Hour
 	// DefaultThumbnailCache is the cache's size when
 	// Handler.ThumbnailCacheBytes is 0.
 	DefaultThumbnailCache = 64 << 20
@@ -173,7 +175,12 @@ func (t *thumbnails) decode(ctx context.Context, k thumbKey, decode func(context
 		t.mu.Lock()
 		c.waiters--
 		if c.waiters == 0 {
+			// Cancelled: a later identical request starts a decode of
+			// its own rather than join this one and get its error.
 			c.cancel()
+			if t.calls[k] == c {
+				delete(t.calls, k)
+			}
 		}
 		t.mu.Unlock()
 		return nil, how, ctx.Err()
@@ -191,7 +198,9 @@ func (t *thumbnails) run(ctx context.Context, k thumbKey, c *thumbCall, decode f
 		c.err = ctx.Err()
 	}
 	t.mu.Lock()
-	delete(t.calls, k)
+	if t.calls[k] == c { // else it was cancelled, and a new call may hold k
+		delete(t.calls, k)
+	}
 	if c.err == nil {
 		t.putLocked(k, c.jpg)
 	}
@@ -200,8 +209,8 @@ func (t *thumbnails) run(ctx context.Context, k thumbKey, c *thumbCall, decode f
 }
 
 // thumbnail answers GET /api/v1/streams/{name}/thumbnail?time=&width=
-// (hls:read on the stream, like the timeline): image/jpeg, or a JSON
-// {"code","message"}: 400 for bad parameters, 404 for no media at the
+// [&within=ms] (hls:read on the stream, like the timeline): image/jpeg, or the API's
+// JSON error: 400 for bad parameters, 404 for no media at the
 // time, 503 without FFmpeg (saying what to install) or when too many
 // decodes wait.
 func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
@@ -231,6 +240,14 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	var within time.Duration
+	if s := q.Get("within"); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if within = time.Duration(ms) * time.Millisecond; err != nil || within < 0 || within > thumbMaxWithin {
+			h.thumbError(w, badRequest(fmt.Sprintf("within must be a number of milliseconds from 0 to %d", thumbMaxWithin.Milliseconds())))
+			return
+		}
+	}
 	st, err := h.Manager.Store(name)
 	if err != nil {
 		h.thumbError(w, err)
@@ -244,7 +261,17 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 		h.thumbError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "ServiceUnavailable", Message: err.Error()})
 		return
 	}
-	e, in, ok, err := coveringFragment(st, at)
+	e, ok, err := images.Cover(st, fragments.IndexProducerTime, at)
+	if err == nil && !ok && within > 0 {
+		// Nothing at the time: the first fragment starting within the
+		// span after it (a tile of a window drawn by hourly or daily
+		// buckets shows the first frame recorded in it).
+		var es []fragments.IndexEntry
+		if es, _, err = st.List(fragments.IndexProducerTime, at, at.Add(within), 0, 1); err == nil && len(es) > 0 {
+			at = time.Unix(0, es[0].ProducerTime)
+			e, ok, err = images.Cover(st, fragments.IndexProducerTime, at)
+		}
+	}
 	if err != nil {
 		h.thumbError(w, err)
 		return
@@ -254,7 +281,7 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 		h.thumbError(w, noMedia(name, at))
 		return
 	}
-	cell := int64((in.Sub(time.Unix(0, e.ProducerTime)) + thumbGrid/2) / thumbGrid)
+	cell := int64(max(at.Sub(time.Unix(0, e.ProducerTime)), 0) / thumbGrid)
 	if last := (e.Duration - 1) / int64(thumbGrid); cell > last {
 		cell = last
 	}
@@ -312,17 +339,13 @@ func noMedia(name string, at time.Time) *apiError {
 		Message: "stream " + name + " has no video at " + at.UTC().Format(time.RFC3339Nano)}
 }
 
-// thumbError writes err as the endpoint's JSON error {"code","message"}
-// (the status of the API's table, apiErrorOf).
+// thumbError writes err as the API's JSON error {"error":{"code",
+// "message"}} (writeError), without the image's headers.
 func (h *Handler) thumbError(w http.ResponseWriter, err error) {
-	ae := h.apiErrorOf(err)
 	hdr := w.Header()
 	hdr.Del("ETag")
 	hdr.Del("X-Eddy-Thumbnail-Time")
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	w.WriteHeader(ae.Status)
-	_ = json.NewEncoder(w).Encode(ae)
+	h.writeError(w, err)
 }
 
 // etagMatch reports whether an If-None-Match list names tag.
@@ -334,34 +357,4 @@ func etagMatch(inm, tag string) bool {
 		}
 	}
 	return false
-}
-
-// coveringFragment returns the fragment whose producer-time span holds t
-// (the latest stored, should spans overlap after a clock jump), else one
-// that ends or starts within mergeTolerance of t (the coverage API draws
-// such gaps as recorded), with t moved into it.
-func coveringFragment(st *fragments.Store, t time.Time) (fragments.IndexEntry, time.Time, bool, error) {
-	es, _, err := scan(st, t.Add(-maxFragmentPad), t.Add(mergeTolerance), 10_000)
-	if err != nil {
-		return fragments.IndexEntry{}, t, false, err
-	}
-	var best fragments.IndexEntry
-	ns, bestDist := t.UnixNano(), int64(-1)
-	for _, e := range es {
-		at := min(max(ns, e.ProducerTime), e.ProducerTime+e.Duration-1)
-		d := at - ns
-		if d < 0 {
-			d = -d
-		}
-		if d > int64(mergeTolerance) {
-			continue
-		}
-		if bestDist < 0 || d < bestDist || (d == bestDist && e.Seq > best.Seq) {
-			best, bestDist = e, d
-		}
-	}
-	if bestDist < 0 {
-		return best, t, false, nil
-	}
-	return best, time.Unix(0, min(max(ns, best.ProducerTime), best.ProducerTime+best.Duration-1)), true, nil
 }

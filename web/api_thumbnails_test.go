@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,10 +147,12 @@ func TestThumbnailDecodeCancelled(t *testing.T) {
 	th := newThumbnails(1<<20, nil)
 	cancelled := make(chan struct{})
 	started := make(chan struct{}, 1)
+	hold := make(chan struct{}) // keeps the cancelled decode from returning
 	decode := func(ctx context.Context) ([]byte, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		close(cancelled)
+		<-hold
 		return nil, ctx.Err()
 	}
 	var cancels []context.CancelFunc
@@ -179,6 +182,29 @@ func TestThumbnailDecodeCancelled(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(5 * time.Second):
 		t.Fatal("not cancelled when the last request left")
+	}
+	// A request for the same thumbnail while the cancelled decode is still
+	// winding down starts its own decode, not join the cancelled one.
+	got := make(chan error, 1)
+	go func() {
+		jpg, how, err := th.decode(context.Background(), thumbKeyOf(1), func(context.Context) ([]byte, error) { return []byte("new"), nil })
+		if err == nil && (string(jpg) != "new" || how != "miss") {
+			err = fmt.Errorf("got %q (%s), want a new decode", jpg, how)
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("request after the last waiter left: %v", err)
+		}
+		close(hold)
+	case <-time.After(time.Second):
+		t.Error("a request after the last waiter left waits on the cancelled decode")
+		close(hold)
+		if err := <-got; err != nil {
+			t.Errorf("request after the last waiter left: %v", err)
+		}
 	}
 	wg.Wait()
 

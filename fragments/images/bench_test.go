@@ -2,11 +2,8 @@ package images
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"os/exec"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,27 +17,10 @@ import (
 // of presentation rank 25 (the middle one).
 func benchGOPs(b *testing.B, n int) []*job {
 	b.Helper()
-	mediatest.RequireTool(b, "ffmpeg")
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", fmt.Sprintf("testsrc2=s=1280x720:r=25:d=%d", 2*n),
-		"-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-use_editlist", "0",
-		"-movflags", "+frag_keyframe+empty_moov+default_base_moof+negative_cts_offsets", "-f", "mp4", "pipe:1").Output()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var initB []byte
+	initB, gops := mediatest.TestsrcGOPs(b, 1280, 720, 2*n)
 	var frags []*fragments.Fragment
-	for p := out; len(p) >= 8; {
-		size := int(binary.BigEndian.Uint32(p))
-		switch string(p[4:8]) {
-		case "moof":
-			frags = append(frags, &fragments.Fragment{Media: p[:size]})
-		case "mdat":
-			f := frags[len(frags)-1]
-			f.Media = out[len(out)-len(p)-len(f.Media) : len(out)-len(p)+size]
-		default:
-			initB = append(initB, p[:size]...)
-		}
-		p = p[size:]
+	for _, g := range gops {
+		frags = append(frags, &fragments.Fragment{Media: g})
 	}
 	src, err := cmaf.ParseInit(initB)
 	if err != nil {
@@ -70,13 +50,7 @@ func benchGOPs(b *testing.B, n int) []*job {
 // runCPU runs fn, which decodes gops GOPs, b.N times and reports the CPU
 // time of this process and of its children (the ffmpeg processes) per GOP.
 func runCPU(b *testing.B, gops int, fn func()) {
-	cpu := func() time.Duration {
-		var self, kids syscall.Rusage
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
-		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
-		d := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
-		return d(self.Utime) + d(self.Stime) + d(kids.Utime) + d(kids.Stime)
-	}
+	cpu := mediatest.CPUTime
 	b.ResetTimer()
 	before := cpu()
 	for range b.N {

@@ -113,12 +113,13 @@ func (s *Service) Frames(ctx context.Context, st *fragments.Store, clock fragmen
 }
 
 // covering lists the index entries that may cover [first, last]: those
-// starting from lookback before first up to last.
+// starting from lookback before first up to seam after last (cover needs
+// the start that follows a hole to tell a seam from a gap).
 func covering(st *fragments.Store, clock fragments.IndexTime, first, last time.Time) ([]fragments.IndexEntry, error) {
 	var all []fragments.IndexEntry
 	from := uint64(0)
 	for {
-		page, next, err := st.List(clock, first.Add(-lookback), last, from, 1000)
+		page, next, err := st.List(clock, first.Add(-lookback), last.Add(seam), from, 1000)
 		if err != nil {
 			return nil, err
 		}
@@ -135,6 +136,20 @@ func entryTime(e *fragments.IndexEntry, clock fragments.IndexTime) int64 {
 		return e.ServerTime
 	}
 	return e.ProducerTime
+}
+
+// Cover returns the stored fragment whose frame Frames decodes for t on
+// clock (the rule of cover), and whether one covers t: a cache of images
+// keyed by fragment follows exactly what a decode gives.
+func Cover(st *fragments.Store, clock fragments.IndexTime, t time.Time) (fragments.IndexEntry, bool, error) {
+	entries, err := covering(st, clock, t, t)
+	if err != nil {
+		return fragments.IndexEntry{}, false, err
+	}
+	if e := cover(entries, clock, t.UnixNano()); e != nil {
+		return *e, true, nil
+	}
+	return fragments.IndexEntry{}, false, nil
 }
 
 // cover returns the entry that covers t, or nil: the latest starting at

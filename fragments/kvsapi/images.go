@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"hash/crc32"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams/awsjson"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/images"
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // GetImages limits (the Kinesis Video GetImages API reference).
@@ -53,18 +55,23 @@ type responseWriter interface {
 }
 
 type getImagesOut struct {
-	Images    []imageOut `json:"Images"`
-	NextToken *string    `json:"NextToken,omitempty"`
-	release   func()     // of the page's Admit slot
+	Images    []imageOut         `json:"Images"`
+	NextToken *string            `json:"NextToken,omitempty"`
+	release   func()             // of the page's Admit slot
+	deadlines netlimit.Deadlines // bound each write: a client that stops reading lets the slot go
 }
 
 // WriteResponse writes the page as JSON image by image, each image's
 // base64 straight to w (not one buffer of the whole answer), dropping each
-// image once written, then lets the page's slot go.
+// image once written, then lets the page's slot go. Each write has the
+// API's write deadline: a client that stops reading is cut and the slot
+// freed.
 func (o *getImagesOut) WriteResponse(w http.ResponseWriter) {
 	defer o.release()
 	w.Header().Set("Content-Type", "application/json")
-	bw := bufio.NewWriterSize(w, 32<<10)
+	dw := o.deadlines.Writer(w)
+	defer dw.Done()
+	bw := bufio.NewWriterSize(dw, 32<<10)
 	b := []byte(`{"Images":[`)
 	for i := range o.Images {
 		im := &o.Images[i]
@@ -73,7 +80,7 @@ func (o *getImagesOut) WriteResponse(w http.ResponseWriter) {
 		}
 		b = awsjson.AppendTimestamp(append(b, `{"TimeStamp":`...), im.TimeStamp.Time)
 		if im.Error != "" {
-			b = strconv.AppendQuote(append(b, `,"Error":`...), im.Error)
+			b = appendJSONString(append(b, `,"Error":`...), im.Error)
 		}
 		if len(im.ImageContent) > 0 {
 			if _, err := bw.Write(append(b, `,"ImageContent":"`...)); err != nil {
@@ -93,11 +100,20 @@ func (o *getImagesOut) WriteResponse(w http.ResponseWriter) {
 	}
 	b = append(b, ']')
 	if o.NextToken != nil {
-		b = strconv.AppendQuote(append(b, `,"NextToken":`...), *o.NextToken)
+		b = appendJSONString(append(b, `,"NextToken":`...), *o.NextToken)
 	}
 	if _, err := bw.Write(append(b, "}\n"...)); err == nil {
 		_ = bw.Flush()
 	}
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	js, err := json.Marshal(s)
+	if err != nil { // a string always marshals
+		panic(err)
+	}
+	return append(b, js...)
 }
 
 // imagesQuery is a GetImages request as its pages share it: NextToken
@@ -159,7 +175,7 @@ func (a *API) getImages(c *Call, in *getImagesIn) (any, error) {
 		release()
 		return nil, err // the client is gone: nothing is written
 	}
-	out := &getImagesOut{Images: make([]imageOut, len(res)), release: release}
+	out := &getImagesOut{Images: make([]imageOut, len(res)), release: release, deadlines: a.Deadlines}
 	for i, r := range res {
 		out.Images[i] = imageOut{TimeStamp: Timestamp{Time: r.Time}, ImageContent: r.Image}
 		switch {

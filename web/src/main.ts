@@ -51,6 +51,9 @@ const state = {
   span: DAY,
   end: 0, // timeline window end (epoch ms); 0 follows now
   ranges: [] as Range[],
+  // In a window drawn by buckets (over 48 h: no ranges), the buckets with
+  // recording, as ranges: recording lies somewhere inside each.
+  bucketRanges: [] as Range[],
   selection: null as Range | null,
   markStart: null as number | null,
   cursor: null as number | null,
@@ -90,7 +93,8 @@ const events = new EventsView({
 // thumbs is the timeline's strip of thumbnails and its hover preview.
 const thumbs = new Thumbnails({
   window: () => ({ start: windowEnd() - state.span, end: windowEnd() }),
-  ranges: () => state.ranges,
+  ranges: () => (state.ranges.length ? state.ranges : state.bucketRanges),
+  approx: () => state.ranges.length === 0 && state.bucketRanges.length > 0,
   stream: () => state.current,
   timeAt: (x) => timeAt(x),
   play: (t) => { setCursor(t); void playAt(t); },
@@ -568,6 +572,8 @@ async function loadCoverage(): Promise<void> {
   try {
     const c = await api<Coverage>(`/api/v1/streams/${encodeURIComponent(state.current)}/coverage?from=${from}&to=${to}`);
     state.ranges = (c.ranges ?? []).map((r) => ({ start: Date.parse(r.start), end: Date.parse(r.end) }));
+    const size = c.bucket === 'day' ? DAY : HOUR;
+    state.bucketRanges = (c.buckets ?? []).filter((b) => b.ratio > 0).map((b) => ({ start: Date.parse(b.start), end: Date.parse(b.start) + size }));
     renderTimeline(c);
     state.coverageLoads++;
     void events.load();
@@ -779,7 +785,7 @@ function showLogin(msg = '', error = false): void {
   stopPlayer();
   setStatus('');
   if (publisher.state !== 'idle') publisher.stop();
-  Object.assign(state, { streams: [], current: '', mode: '', ranges: [], selection: null });
+  Object.assign(state, { streams: [], current: '', mode: '', ranges: [], bucketRanges: [], selection: null });
   events.open('');
   $<HTMLTableElement>('streams').tBodies[0].replaceChildren();
   $('streams').hidden = true;

@@ -6,13 +6,19 @@
 // steps (1 s, 2 s, 5 s, …) so that panning and returning to a zoom ask for
 // the same URLs, and widths come from a short list. The preview waits for
 // the pointer to rest (HOVER_WAIT) and snaps its time to a step of about
-// HOVER_PX pixels, so sweeping the timeline asks for few images.
+// HOVER_PX pixels, so sweeping the timeline asks for few images. In a
+// window over 48 h the coverage is hourly or daily buckets, not ranges:
+// a tile (or the preview) then shows the first frame recorded in its span.
 
 export interface Range { start: number; end: number } // epoch ms
 
 export interface ThumbHooks {
   window(): { start: number; end: number }; // the timeline's window (epoch ms)
   ranges(): Range[]; // the recorded ranges of the window
+  // approx: the ranges are coarse (hourly or daily buckets of a long
+  // window): recording lies somewhere inside each, so a tile or the
+  // preview asks for the first frame recorded in its span (within=).
+  approx(): boolean;
   stream(): string;
   timeAt(clientX: number): number; // the time under a pointer
   play(t: number): void;
@@ -33,8 +39,28 @@ const STEPS = [200, 500, S, 2 * S, 5 * S, 10 * S, 15 * S, 30 * S, M, 2 * M, 5 * 
   H, 2 * H, 3 * H, 6 * H, 12 * H, 24 * H];
 const HOVER_PX = 4;
 const HOVER_WAIT = 120;
-// KEEP is how many tile images are kept for reuse across layouts.
+// KEEP is how many loaded tile images are kept for reuse across layouts.
 const KEEP = 400;
+// MAX_LOADS is how many tile images are fetched at once (the current
+// layout's, in order; a zoom drops the previous layout's still pending),
+// and RETRIES how often one the server answered 503 (busy) is asked
+// again, after its Retry-After.
+const MAX_LOADS = 3;
+const RETRIES = 2;
+
+// A TileImage is one tile's image and its load: queued (no src yet),
+// loading (fetched: one of MAX_LOADS), waiting (to retry after a 503),
+// loaded, or failed (dropped from the reuse map: a later layout asks
+// again).
+interface TileImage {
+  url: string;
+  img: HTMLImageElement;
+  state: 'queued' | 'loading' | 'waiting' | 'loaded' | 'failed';
+  retries: number;
+  abort?: AbortController;
+  timer?: number;
+  blob?: string; // the object URL shown
+}
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -77,7 +103,10 @@ export class Thumbnails {
   step = 0;
   laid = { start: 0, end: 0 }; // the window of the last layout
   requested = 0; // preview images asked for
-  private imgs = new Map<string, HTMLImageElement>(); // tile images by URL, for reuse
+  private imgs = new Map<string, TileImage>(); // tile images by URL: the layout's, and loaded ones for reuse
+  private current = new Set<string>(); // the URLs of the last layout's tiles
+  private queue: TileImage[] = []; // tiles of the last layout to load, in order
+  private loading = 0;
   private queued = false;
   private hoverTimer = 0;
   private hoverURL = '';
@@ -95,13 +124,17 @@ export class Thumbnails {
     }
   }
 
-  url(t: number, width: number): string {
-    return `/api/v1/streams/${encodeURIComponent(this.hooks.stream())}/thumbnail?time=${new Date(t).toISOString()}&width=${width}`;
+  url(t: number, width: number, within = 0): string {
+    return `/api/v1/streams/${encodeURIComponent(this.hooks.stream())}/thumbnail?time=${new Date(t).toISOString()}&width=${width}` +
+      (within > 0 ? `&within=${Math.round(within)}` : '');
   }
 
   // open switches to another stream: nothing drawn yet.
   open(): void {
+    for (const ti of this.imgs.values()) this.drop(ti);
     this.imgs.clear();
+    this.current.clear();
+    this.queue = [];
     this.tiles = [];
     $('tl-thumbs').replaceChildren();
     this.hideHover();
@@ -127,24 +160,25 @@ export class Thumbnails {
     const step = niceStep((span * TILE_PX) / px);
     const width = widthFor((step / span) * px);
     const ranges = this.hooks.ranges();
+    const approx = this.hooks.approx();
     const tiles: typeof this.tiles = [];
     const nodes: HTMLElement[] = [];
-    const used = new Map<string, HTMLImageElement>();
+    const used = new Map<string, TileImage>();
     for (let t0 = Math.floor(start / step) * step; t0 < end; t0 += step) {
-      const t = timeIn(ranges, t0 + step / 2, Math.max(t0, start), Math.min(t0 + step, end), Math.max(200, step / 5));
+      const t = approx
+        ? timeIn(ranges, Math.max(t0, start), Math.max(t0, start), Math.min(t0 + step, end), step)
+        : timeIn(ranges, t0 + step / 2, Math.max(t0, start), Math.min(t0 + step, end), Math.max(200, step / 5));
       if (t === null) continue; // a gap: nothing recorded in this tile
-      const url = this.url(t, width);
-      let img = this.imgs.get(url) ?? used.get(url);
-      if (!img) {
-        img = document.createElement('img');
+      const url = this.url(t, width, approx ? t0 + step - t : 0);
+      let ti = this.imgs.get(url) ?? used.get(url);
+      if (!ti) {
+        const img = document.createElement('img');
         img.alt = '';
-        img.loading = 'lazy';
         img.decoding = 'async';
         img.draggable = false;
-        img.onerror = () => img!.classList.add('failed');
-        img.src = url;
+        ti = { url, img, state: 'queued', retries: 0 };
       }
-      used.set(url, img);
+      used.set(url, ti);
       const tile = document.createElement('div');
       tile.className = 'tl-thumb';
       tile.dataset.time = String(t);
@@ -158,20 +192,92 @@ export class Thumbnails {
       const right = Math.min(hi, Math.max(...over.map((r) => r.end)));
       tile.style.left = ((left - start) / span) * 100 + '%';
       tile.style.width = ((right - left) / span) * 100 + '%';
-      tile.append(img);
+      tile.append(ti.img);
       nodes.push(tile);
       tiles.push({ start: left, end: right, time: t, url });
     }
     strip.replaceChildren(...nodes);
-    // Keep the images drawn now, and the most recent others up to KEEP.
-    for (const [u, img] of this.imgs) {
-      if (used.size >= KEEP) break;
-      if (!used.has(u)) used.set(u, img);
+    // Keep the images drawn now, and others already loaded up to KEEP;
+    // stop the loads of the others.
+    for (const [u, ti] of this.imgs) {
+      if (used.has(u)) continue;
+      if (ti.state === 'loaded' && used.size < KEEP) used.set(u, ti);
+      else this.drop(ti);
     }
     this.imgs = used;
+    this.current = new Set(tiles.map((t) => t.url));
+    this.queue = tiles.map((t) => used.get(t.url)!).filter((ti) => ti.state === 'queued');
+    this.pump();
     this.tiles = tiles;
     this.step = step;
     this.laid = { start, end };
+  }
+
+  // pump starts queued loads up to MAX_LOADS.
+  private pump(): void {
+    while (this.loading < MAX_LOADS && this.queue.length > 0) {
+      const ti = this.queue.shift()!;
+      if (ti.state === 'queued' && this.current.has(ti.url)) void this.load(ti);
+    }
+  }
+
+  // load fetches a tile's image (the browser's HTTP cache answers those it
+  // holds) and shows it; a 503 is retried after its Retry-After.
+  private async load(ti: TileImage): Promise<void> {
+    ti.state = 'loading';
+    ti.abort = new AbortController();
+    this.loading++;
+    try {
+      const r = await fetch(ti.url, { signal: ti.abort.signal });
+      if (r.ok) {
+        const blob = await r.blob();
+        ti.blob = URL.createObjectURL(blob);
+        ti.img.src = ti.blob;
+        ti.img.classList.remove('failed');
+        ti.state = 'loaded';
+        return;
+      }
+      if (r.status === 503 && ti.retries < RETRIES) {
+        ti.retries++;
+        ti.state = 'waiting';
+        const after = Math.min(Math.max(Number(r.headers.get('Retry-After')) || 1, 1), 30);
+        ti.timer = window.setTimeout(() => {
+          ti.timer = undefined;
+          if (ti.state !== 'waiting' || !this.current.has(ti.url)) return;
+          ti.state = 'queued';
+          this.queue.unshift(ti);
+          this.pump();
+        }, after * 1000);
+        return;
+      }
+      this.fail(ti);
+    } catch (e) {
+      if (ti.state === 'loading') this.fail(ti); // not an abort of ours
+    } finally {
+      ti.abort = undefined;
+      this.loading--;
+      this.pump();
+    }
+  }
+
+  // fail marks a tile's image as not there, and forgets it: a later
+  // layout asks for it again.
+  private fail(ti: TileImage): void {
+    ti.state = 'failed';
+    ti.img.classList.add('failed');
+    if (this.imgs.get(ti.url) === ti) this.imgs.delete(ti.url);
+  }
+
+  // drop stops a tile image's load or retry and lets its image go.
+  private drop(ti: TileImage): void {
+    if (ti.state === 'loading' || ti.state === 'waiting' || ti.state === 'queued') ti.state = 'failed';
+    ti.abort?.abort();
+    clearTimeout(ti.timer);
+    if (ti.blob) {
+      URL.revokeObjectURL(ti.blob);
+      ti.blob = undefined;
+      ti.img.removeAttribute('src');
+    }
   }
 
   // hover shows the preview for the pointer at clientX: placed at once,
@@ -182,7 +288,9 @@ export class Thumbnails {
     const px = $('timeline').clientWidth || 1;
     const hstep = niceStep(((end - start) * HOVER_PX) / px);
     const raw = this.hooks.timeAt(clientX);
-    const t = timeIn(this.hooks.ranges(), Math.round(raw / hstep) * hstep, raw - hstep, raw + hstep, hstep);
+    const approx = this.hooks.approx();
+    // Coarse: the first frame from a step before the pointer to two after.
+    const t = timeIn(this.hooks.ranges(), approx ? (Math.floor(raw / hstep) - 1) * hstep : Math.round(raw / hstep) * hstep, raw - hstep, raw + hstep, hstep);
     const box = $('tl-preview');
     box.hidden = false;
     box.style.left = ((raw - start) / (end - start)) * 100 + '%';
@@ -195,39 +303,60 @@ export class Thumbnails {
       return;
     }
     box.classList.remove('empty');
-    const url = this.url(t, widthFor(PREVIEW_PX));
-    $('tl-preview-time').textContent = fmtPrecise(t);
+    const url = this.url(t, widthFor(PREVIEW_PX), approx ? 3 * hstep : 0);
     if (url === this.hoverURL) return;
-    this.hoverTimer = window.setTimeout(() => this.showFrame(url, t), HOVER_WAIT);
+    $('tl-preview-time').textContent = fmtPrecise(t);
+    this.hoverTimer = window.setTimeout(() => void this.showFrame(url, t), HOVER_WAIT);
   }
 
-  // showFrame loads the preview's image off screen and swaps it in when
-  // ready, so the old frame stays until the new one is there.
-  private showFrame(url: string, t: number): void {
+  // showFrame loads the preview's image and swaps it in when ready, so
+  // the old frame stays until the new one is there; its caption is the
+  // frame's time (X-Eddy-Thumbnail-Time).
+  private async showFrame(url: string, t: number): Promise<void> {
     this.hoverURL = url;
     this.requested++;
-    const next = new Image();
-    next.alt = '';
-    next.decoding = 'async';
-    const done = (ok: boolean) => {
-      if (this.hoverURL !== url) return;
-      const box = $('tl-preview');
-      if (ok) {
-        next.id = 'tl-preview-img';
-        $('tl-preview-img').replaceWith(next);
+    let ok = false;
+    let at = t;
+    let blob = '';
+    try {
+      const r = await fetch(url);
+      if (r.ok) {
+        const h = Date.parse(r.headers.get('X-Eddy-Thumbnail-Time') ?? '');
+        if (!Number.isNaN(h)) at = h;
+        blob = URL.createObjectURL(await r.blob());
+        ok = true;
       }
-      box.dataset.time = String(t);
-      box.classList.toggle('failed', !ok);
-      $('tl-preview-time').textContent = fmtPrecise(t) + (ok ? '' : ' · no image');
-    };
-    next.onload = () => done(true);
-    next.onerror = () => done(false);
-    next.src = url;
+    } catch {
+      // shown as no image
+    }
+    const next = new Image();
+    if (ok) {
+      next.alt = '';
+      next.id = 'tl-preview-img';
+      next.dataset.src = url;
+      next.src = blob;
+      await next.decode().catch(() => undefined);
+    }
+    if (this.hoverURL !== url) {
+      if (blob) URL.revokeObjectURL(blob);
+      return;
+    }
+    const box = $('tl-preview');
+    if (ok) {
+      const old = $<HTMLImageElement>('tl-preview-img');
+      if (old.src.startsWith('blob:')) URL.revokeObjectURL(old.src);
+      old.replaceWith(next);
+    }
+    box.dataset.time = String(at);
+    box.classList.toggle('failed', !ok);
+    $('tl-preview-time').textContent = fmtPrecise(at) + (ok ? '' : ' · no image');
   }
 
   private hideHover(): void {
     clearTimeout(this.hoverTimer);
     this.hoverURL = '';
-    $('tl-preview').hidden = true;
+    const box = $('tl-preview');
+    box.hidden = true;
+    box.dataset.time = ''; // the time of the frame shown: none until the next
   }
 }

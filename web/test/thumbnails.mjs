@@ -3,11 +3,16 @@
 // between them):
 //   - the strip under the timeline shows thumbnails that load (decoded
 //     JPEGs) across the window, only where the archive holds recording:
-//     none in the gap; re-laid with another grid after a zoom;
+//     none in the gap; re-laid with another grid after a zoom; a fast
+//     run of zooms keeps at most 3 thumbnail requests in flight (the
+//     dropped layouts' loads are stopped); a thumbnail answered 503 is
+//     asked again after its Retry-After and shows;
 //   - hovering the timeline shows a preview of the frame at that time with
 //     its timestamp; a sweep of the pointer asks for few images (the
 //     preview waits for the pointer to rest); over the gap it says "not
 //     recorded" and asks for none;
+//   - in a window over 48 h (coverage in buckets) the strip and the
+//     preview show the first frames recorded in their spans;
 //   - clicking a thumbnail plays the archive from its time.
 //
 // Env: EDDY_URL, EDDY_STREAM, EDDY_GAP_FROM and EDDY_GAP_TO (epoch ms of
@@ -40,10 +45,17 @@ page.on('response', (r) => { if (r.status() >= 400) log(`HTTP ${r.status()}: ${r
 const started = Date.now();
 // The thumbnail requests, by width.
 const asked = [];
+// Tile requests in flight (the strip's: narrower than the preview's), and
+// the most at once since peak was reset.
+let inFlight = 0;
+let peak = 0;
+const isTile = (r) => { const m = /\/thumbnail\?time=[^&]+&width=(\d+)/.exec(r.url()); return m && Number(m[1]) < 320; };
 page.on('request', (r) => {
   const m = /\/api\/v1\/streams\/[^/]+\/thumbnail\?time=([^&]+)&width=(\d+)/.exec(r.url());
-  if (m) asked.push({ time: Date.parse(decodeURIComponent(m[1])), width: Number(m[2]) });
+  if (m) asked.push({ time: Date.parse(decodeURIComponent(m[1])), width: Number(m[2]), url: r.url() });
+  if (isTile(r)) peak = Math.max(peak, ++inFlight);
 });
+for (const ev of ['requestfinished', 'requestfailed']) page.on(ev, (r) => { if (isTile(r)) inFlight--; });
 
 // strip waits until the strip shows the window [end - span, end] with all
 // its images loaded, and returns its tiles and the images' sizes.
@@ -53,13 +65,13 @@ async function strip(span, end) {
   await page.waitForFunction(([s, e]) => {
     const th = window.eddy.thumbs;
     const imgs = Array.from(document.querySelectorAll('#tl-thumbs img'));
-    return th.laid.start === e - s && th.laid.end === e && th.tiles.length > 0 && imgs.length === th.tiles.length && imgs.every((i) => i.complete);
+    return th.laid.start === e - s && th.laid.end === e && th.tiles.length > 0 && imgs.length === th.tiles.length && imgs.every((i) => i.complete && i.naturalWidth > 0);
   }, [span, end], { timeout: 30000, polling: 100 });
   return page.evaluate(() => ({
     step: window.eddy.thumbs.step,
     tiles: window.eddy.thumbs.tiles,
     ranges: window.eddy.state.ranges,
-    images: Array.from(document.querySelectorAll('#tl-thumbs img')).map((i) => ({ w: i.naturalWidth, h: i.naturalHeight, src: i.src })),
+    images: Array.from(document.querySelectorAll('#tl-thumbs img')).map((i) => ({ w: i.naturalWidth, h: i.naturalHeight })),
   }));
 }
 
@@ -110,6 +122,61 @@ try {
   log(`10 min: step ${s10.step} ms, ${s10.tiles.length} tiles, all loaded`);
   s = await strip(MIN, end);
 
+  // A fast run of zooms (each layout replacing the last before its images
+  // load): at most 3 tile requests in flight at any time, and the last
+  // layout's images all load.
+  peak = 0;
+  const zooms = [20_000, 30_000, 45_000, 90_000, 2 * MIN, 3 * MIN, 40_000, 75_000];
+  for (const z of zooms) {
+    await page.evaluate(([sp, e]) => { window.eddy.state.span = sp; window.eddy.state.end = e; return window.eddy.loadCoverage(); }, [z, end]);
+    await sleep(30);
+  }
+  const fast = await strip(75_000, end);
+  if (peak > 3) throw new Error(`a fast run of ${zooms.length} zooms had ${peak} thumbnail requests in flight at once`);
+  log(`${zooms.length} fast zooms: at most ${peak} thumbnail request(s) in flight; the last layout's ${fast.tiles.length} images loaded`);
+
+  // A thumbnail the server answers 503 (busy) is asked again after its
+  // Retry-After, and shows.
+  const busy = new Set();
+  await page.route('**/thumbnail?*', (route) => {
+    const u = route.request().url();
+    if (busy.size < 2 && !busy.has(u)) {
+      busy.add(u);
+      return route.fulfill({ status: 503, headers: { 'Retry-After': '1', 'Cache-Control': 'no-store' }, contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'ServiceUnavailable', message: 'too many thumbnails are being decoded; retry in a second' } }) });
+    }
+    return route.continue();
+  });
+  const busyAt = Date.now();
+  const sb = await strip(15_000, end);
+  await page.unroute('**/thumbnail?*');
+  const again = [...busy].map((u) => asked.filter((a) => a.url === u).length);
+  if (busy.size === 0 || again.some((n) => n < 2)) throw new Error(`503 answers to ${busy.size} tiles, asked ${again} times`);
+  log(`${busy.size} tile(s) answered 503: asked again, all ${sb.tiles.length} loaded after ${Date.now() - busyAt} ms`);
+  s = await strip(MIN, end);
+
+  // ---- a window over 48 h (coverage in hourly buckets, no ranges): the
+  // strip shows the first frame recorded in each tile with recording, and
+  // the preview the first recorded near the pointer.
+  const LONG = 72 * 3600_000;
+  const longEnd = Math.ceil((recTo + 36 * 3600_000) / 1000) * 1000;
+  const sl = await strip(LONG, longEnd);
+  const mode = await page.evaluate(() => ({ ranges: window.eddy.state.ranges.length, buckets: window.eddy.state.bucketRanges.length }));
+  if (mode.ranges !== 0 || mode.buckets === 0) throw new Error(`72 h window: ${JSON.stringify(mode)}, want buckets`);
+  const found = sl.tiles.filter((t) => t.time <= recTo);
+  if (found.length === 0) throw new Error(`72 h window: tiles ${JSON.stringify(sl.tiles)}, none before the recording's end`);
+  await hoverAt(recFrom + 10_000, LONG, longEnd);
+  await page.waitForFunction(() => {
+    const b = document.querySelector('#tl-preview');
+    const i = document.querySelector('#tl-preview-img');
+    return !b.hidden && b.dataset.time && !b.classList.contains('failed') && i.complete && i.naturalWidth > 0 && i.dataset.src.includes('within=');
+  }, null, { timeout: 15000, polling: 50 });
+  const lp = await page.evaluate(() => Number(document.querySelector('#tl-preview').dataset.time));
+  if (!(lp >= recFrom - 1000 && lp <= recTo)) throw new Error(`72 h window: the preview shows ${iso(lp)}, outside the recording ${iso(recFrom)} – ${iso(recTo)}`);
+  log(`72 h window: ${sl.tiles.length} tile(s) with images (step ${sl.step / 3600_000} h), preview of ${iso(lp)}`);
+  await page.mouse.move(5, 5);
+  s = await strip(MIN, end);
+
   // ---- hover: the preview of the frame at a time, with its time.
   const target = recFrom + 1700;
   const before = asked.length;
@@ -122,14 +189,15 @@ try {
   const pv = await page.evaluate(() => {
     const b = document.querySelector('#tl-preview');
     const i = document.querySelector('#tl-preview-img');
-    return { time: Number(b.dataset.time), text: document.querySelector('#tl-preview-time').textContent, w: i.naturalWidth, src: i.src, left: b.style.left };
+    return { time: Number(b.dataset.time), text: document.querySelector('#tl-preview-time').textContent, w: i.naturalWidth, src: i.dataset.src, left: b.style.left };
   });
   const want = await page.evaluate((t) => new Date(t).toLocaleString([], {
     year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 1,
   }), pv.time);
   log(`hover at ${iso(target)}: preview of ${iso(pv.time)} (${pv.w} px, "${pv.text}"), ${asked.length - before} request(s)`);
   if (Math.abs(pv.time - target) > 300) throw new Error(`hovering ${iso(target)} previews ${iso(pv.time)}`);
-  if (Date.parse(new URL(pv.src).searchParams.get('time')) !== pv.time) throw new Error(`the preview's image ${pv.src} is not of ${iso(pv.time)}`);
+  const askedAt = Date.parse(new URL(pv.src, base).searchParams.get('time'));
+  if (!(pv.time <= askedAt && askedAt - pv.time < 100)) throw new Error(`the preview's image ${pv.src} is not of ${iso(pv.time)}`);
   if (pv.text !== want) throw new Error(`the preview says "${pv.text}", want "${want}"`);
 
   // A sweep across the recording: the preview asks only once the pointer
