@@ -271,9 +271,9 @@ func (r *putMediaResults) writePhase(tw func(k, v, target string), ph *pmPhase) 
 	tw("  acked PERSISTED / ERROR / none", fmt.Sprintf("%d / %d / %d", ph.Persisted, ph.ErrorAcks, ph.Unacked), "all / 0 / 0")
 	tw("  PERSISTED but not listed", fmt.Sprintf("%d", ph.Unlisted), "0")
 	tw("  Clusters resent / producer warnings", fmt.Sprintf("%d / %d", ph.Resent, ph.ProducerWarns), "0 / 0")
-	end, target := "  Cluster last byte → PERSISTED p50 / p99 / max", fmt.Sprintf("p99 ≤ %.0f ms", r.MaxP99MS)
+	end, target := "  its last byte → PERSISTED p50 / p99 / max", fmt.Sprintf("p99 ≤ %.0f ms", r.MaxP99MS)
 	if ph.UnknownSize {
-		end, target = "  next Cluster's 1st byte → PERSISTED p50/p99/max", "(reported)"
+		end, target = "  next Cluster's start → PERSISTED p50/p99/max", "(reported)"
 	}
 	tw(end, fmtOpt(ph.PersistP50MS, "%.1f")+" / "+fmtOpt(ph.PersistP99MS, "%.1f")+" / "+fmtOpt(ph.PersistMaxMS, "%.1f ms"), target)
 	if ph.UnknownSize {
@@ -373,7 +373,7 @@ func (r *putMediaResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "  machine  %d CPUs, load average %s%s → %s (PutMedia) (shared machine: CPU and latency figures are noisy)\n\n",
 		r.CPUs, load, ph.LoadStart, ph.LoadEnd)
 
-	tw := table{w, 44, 44}.row
+	tw := table{w, 50, 44}.row
 	tw("metric", "measured", "target")
 	if rt != nil {
 		tw("RTSP: server CPU", fmtOpt(rt.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(rt.ServerCPUPercent, "%.1f%% of one core")+")", "")
