@@ -50,8 +50,8 @@ type putMediaBenchConfig struct {
 	Warmup   time.Duration // after a phase's last client started, before its window
 	Stagger  time.Duration // a phase's clients start spread over this
 	Settle   time.Duration // longest wait after a window for its last fragments and acks
-	Pause    time.Duration // between the phases, for the server to wind the first down
-	Clip     string        // MP4 both phases send; "" = bench ingest's default clip
+	Pause    time.Duration // between the phases, for the server to wind the last down
+	Clip     string        // MP4 every phase sends; "" = bench ingest's default clip
 	MaxP99   time.Duration // target: Cluster end → PERSISTED ack, p99 (Clusters of known size)
 	// UnknownSize adds a third phase: PutMedia with Clusters of unknown
 	// size.
@@ -100,7 +100,7 @@ func benchPutMedia(args []string) error {
 	cfg := defaultPutMediaBenchConfig()
 	fs := flag.NewFlagSet("bench putmedia", flag.ContinueOnError)
 	setUsage(fs, "[flags]", fmt.Sprintf("Starts a server (`eddy serve` on loopback, TCP only, fresh data directory) and\n"+
-		"ingests one clip from --streams clients twice, one phase after the other, each\n"+
+		"ingests one clip from --streams clients in turn, one phase after the other, each\n"+
 		"with a warm-up and a --duration window: first over RTSP (bench ingest's\n"+
 		"publishers), then with PutMedia (the producer of `eddy putmedia`, one MKV Cluster\n"+
 		"per GOP with its size, one connection per stream), then (--unknown-size) PutMedia\n"+
@@ -118,11 +118,11 @@ func benchPutMedia(args []string) error {
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "sending before a phase's window starts (after the staggered starts)")
 	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread a phase's client starts over this long")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait after a window (beyond one GOP) for its last fragments and acks")
-	fs.DurationVar(&cfg.Pause, "pause", cfg.Pause, "idle time between the RTSP and the PutMedia phase")
+	fs.DurationVar(&cfg.Pause, "pause", cfg.Pause, "idle time between two phases")
 	fs.DurationVar(&cfg.MaxP99, "max-p99", cfg.MaxP99, "target: Cluster end → PERSISTED ack, p99, with Clusters of known size")
 	fs.BoolVar(&cfg.UnknownSize, "unknown-size", cfg.UnknownSize,
 		"also run a PutMedia phase with Clusters of unknown size (reported; latency from the next Cluster's first byte)")
-	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) both phases send; default: generated with ffmpeg and cached")
+	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) every phase sends; default: generated with ffmpeg and cached")
 	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated (e.g. \"--sync interval\")")
 	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "stream name prefix (default bench-pm-<time>)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
