@@ -20,8 +20,9 @@
 //     without; a PASS/FAIL verdict.
 //   - putmedia (putmedia*.go): one clip ingested by N streams over RTSP
 //     (bench ingest's publishers), then by N PutMedia producers (package
-//     cmd/eddy/putmedia): server CPU per stream-minute of both and their
-//     ratio, and Cluster written → PERSISTED ack latency at the producers.
+//     cmd/eddy/putmedia) with Clusters of known, then of unknown size:
+//     server CPU per stream-minute and its ratio to RTSP, and Cluster end
+//     → PERSISTED ack latency timed on the producers' wire.
 //
 // The video benches start the server as a child process (child.go,
 // server.go: `eddy serve` from the eddy binary running the bench, unless

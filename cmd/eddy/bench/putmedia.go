@@ -22,17 +22,26 @@ import (
 //     MKV Cluster per GOP with its size (the producer's default, so that
 //     the server knows a Cluster has ended at its last byte), on one
 //     connection per stream, unsigned (the started server has no
-//     credentials), unacknowledged Clusters kept in memory.
+//     credentials), unacknowledged Clusters kept in memory;
+//   - putmedia, unknown size (unless --unknown-size=false): the same with
+//     Clusters of unknown size, as the KVS producer SDKs, ffmpeg's and
+//     GStreamer's Matroska muxers send them. The server can know such a
+//     Cluster has ended only when the next one starts, about one GOP after
+//     its last byte.
 //
 // Each phase has a warm-up and a measured window of the same length: the
-// server's CPU time over the window per stream-minute, for both, and
-// their ratio. In the putmedia window every producer notes when it wrote
-// the last byte of each Cluster and when the PERSISTED ack for that
-// Cluster came back: the latency's p50, p99 and maximum, against the
-// issue's p99 ≤ 50 ms. Every Cluster written in the window must be
-// acknowledged PERSISTED (no ERROR ack, none resent on a new connection,
-// no producer warning), and every acknowledged fragment number must be
-// listed by ListFragments.
+// server's CPU time over the window per stream-minute, and its ratio to
+// RTSP's. In the PutMedia windows the bench times every Cluster on the
+// wire (putmedia_wire.go) and pairs the acks with the Clusters by
+// connection and timecode: the latency from the moment the server could
+// know a Cluster had ended (its last byte with a size; the next Cluster's
+// first byte without) to its PERSISTED ack, p50, p99 and maximum. The
+// issue's p99 ≤ 50 ms is judged on the Clusters of known size; the
+// unknown-size figures are reported beside it. In both, every Cluster
+// that ended in the window must be acknowledged PERSISTED (no ERROR ack,
+// no ack before its Cluster ended or without a Cluster, none resent on a
+// new connection, no producer warning), and every acknowledged fragment
+// number must be listed by ListFragments.
 
 // putMediaBenchConfig configures one run.
 type putMediaBenchConfig struct {
@@ -41,9 +50,12 @@ type putMediaBenchConfig struct {
 	Warmup   time.Duration // after a phase's last client started, before its window
 	Stagger  time.Duration // a phase's clients start spread over this
 	Settle   time.Duration // longest wait after a window for its last fragments and acks
-	Pause    time.Duration // between the phases, for the server to wind the first down
-	Clip     string        // MP4 both phases send; "" = bench ingest's default clip
-	MaxP99   time.Duration // target: Cluster written → PERSISTED ack, p99
+	Pause    time.Duration // between the phases, for the server to wind the last down
+	Clip     string        // MP4 every phase sends; "" = bench ingest's default clip
+	MaxP99   time.Duration // target: Cluster end → PERSISTED ack, p99 (Clusters of known size)
+	// UnknownSize adds a third phase: PutMedia with Clusters of unknown
+	// size.
+	UnknownSize bool
 
 	childConfig
 
@@ -62,6 +74,8 @@ func defaultPutMediaBenchConfig() putMediaBenchConfig {
 		Pause:    3 * time.Second,
 		MaxP99:   50 * time.Millisecond,
 		Progress: 10 * time.Second,
+
+		UnknownSize: true,
 	}
 }
 
@@ -86,14 +100,17 @@ func benchPutMedia(args []string) error {
 	cfg := defaultPutMediaBenchConfig()
 	fs := flag.NewFlagSet("bench putmedia", flag.ContinueOnError)
 	setUsage(fs, "[flags]", fmt.Sprintf("Starts a server (`eddy serve` on loopback, TCP only, fresh data directory) and\n"+
-		"ingests one clip from --streams clients twice, one phase after the other, each\n"+
+		"ingests one clip from --streams clients in turn, one phase after the other, each\n"+
 		"with a warm-up and a --duration window: first over RTSP (bench ingest's\n"+
 		"publishers), then with PutMedia (the producer of `eddy putmedia`, one MKV Cluster\n"+
-		"per GOP, one connection per stream). Reports the server's CPU per stream-minute\n"+
-		"in both windows and their ratio, and, measured at the producers, the time from\n"+
-		"writing a Cluster's last byte to its PERSISTED ack (p50/p99/max); prints PASS\n"+
-		"when p99 ≤ --max-p99 and every Cluster of the window was acknowledged PERSISTED\n"+
-		"and listed, else FAIL (exit status 1).\n\n"+
+		"per GOP with its size, one connection per stream), then (--unknown-size) PutMedia\n"+
+		"with Clusters of unknown size, as the KVS producer SDKs send them. Reports the\n"+
+		"server's CPU per stream-minute in each window and the ratio to RTSP, and,\n"+
+		"measured at the producers on the wire, the time from a Cluster's end (its last\n"+
+		"byte with a size; without, the next Cluster's first byte: only then can the\n"+
+		"server know it ended) to its PERSISTED ack (p50/p99/max); prints PASS when that\n"+
+		"p99 with sized Clusters is ≤ --max-p99 and every Cluster of every PutMedia\n"+
+		"window was acknowledged PERSISTED and listed, else FAIL (exit status 1).\n\n"+
 		"The default clip (720p25 H.264 2 Mbit/s, GOP 2 s, AAC 64 kbit/s, 20 s) is bench\n"+
 		"ingest's, made once with ffmpeg and cached at %s.", defaultClipPath()))
 	fs.IntVar(&cfg.Streams, "streams", cfg.Streams, "clients (one stream each) in each phase")
@@ -101,9 +118,11 @@ func benchPutMedia(args []string) error {
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "sending before a phase's window starts (after the staggered starts)")
 	fs.DurationVar(&cfg.Stagger, "stagger", cfg.Stagger, "spread a phase's client starts over this long")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "longest wait after a window (beyond one GOP) for its last fragments and acks")
-	fs.DurationVar(&cfg.Pause, "pause", cfg.Pause, "idle time between the RTSP and the PutMedia phase")
-	fs.DurationVar(&cfg.MaxP99, "max-p99", cfg.MaxP99, "target: Cluster written → PERSISTED ack, p99")
-	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) both phases send; default: generated with ffmpeg and cached")
+	fs.DurationVar(&cfg.Pause, "pause", cfg.Pause, "idle time between two phases")
+	fs.DurationVar(&cfg.MaxP99, "max-p99", cfg.MaxP99, "target: Cluster end → PERSISTED ack, p99, with Clusters of known size")
+	fs.BoolVar(&cfg.UnknownSize, "unknown-size", cfg.UnknownSize,
+		"also run a PutMedia phase with Clusters of unknown size (reported; latency from the next Cluster's first byte)")
+	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) every phase sends; default: generated with ffmpeg and cached")
 	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated (e.g. \"--sync interval\")")
 	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "stream name prefix (default bench-pm-<time>)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
@@ -130,9 +149,10 @@ var errPutMediaFailed = errors.New("bench putmedia: FAIL (see the report)")
 type putMediaBench struct {
 	cfg putMediaBenchConfig
 	logger
-	ib     *ingestBench // the server, its prober, the RTSP phase and ListFragments
-	prefix string       // of the producers' stream names: prefix-NNN
-	prods  []*pmProducer
+	ib     *ingestBench  // the server, its prober, the RTSP phase and ListFragments
+	prefix string        // of the producers' stream names: prefix-NNN, prefix-u-NNN
+	prods  []*pmProducer // Clusters of known size
+	uprods []*pmProducer // Clusters of unknown size (--unknown-size)
 }
 
 func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaResults, error) {
@@ -150,7 +170,10 @@ func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaRe
 	}
 	b.ib = ib
 	b.prefix = prefix + "-pm"
-	b.loadProducers()
+	b.prods = loadProducers(b.prefix, ib.clip, cfg.Streams, false)
+	if cfg.UnknownSize {
+		b.uprods = loadProducers(b.prefix+"-u", ib.clip, cfg.Streams, true)
+	}
 	stopServer, err := ib.connect(ctx, "putmedia")
 	if err != nil {
 		return nil, err
@@ -175,9 +198,20 @@ func runPutMediaBench(ctx context.Context, cfg putMediaBenchConfig) (*putMediaRe
 		return nil, runErr(ctx, err)
 	}
 
-	// Phase 2: PutMedia.
-	if err := b.putMediaPhase(ctx, res); err != nil {
+	// Phase 2: PutMedia, Clusters of known size.
+	if err := b.putMediaPhase(ctx, res, &res.PutMedia, b.prods); err != nil {
 		return nil, runErr(ctx, err)
+	}
+	// Phase 3: PutMedia, Clusters of unknown size.
+	if cfg.UnknownSize {
+		b.logf("pause %v between the phases", cfg.Pause)
+		if err := sleepCtx(ctx, cfg.Pause); err != nil {
+			return nil, runErr(ctx, err)
+		}
+		res.PutMediaUnknown = &pmPhase{UnknownSize: true}
+		if err := b.putMediaPhase(ctx, res, res.PutMediaUnknown, b.uprods); err != nil {
+			return nil, runErr(ctx, err)
+		}
 	}
 	if warnings := ib.child.warnings(); len(warnings) > rtspWarnings {
 		res.ServerWarnings = warnings[rtspWarnings:]
@@ -236,11 +270,15 @@ func (b *putMediaBench) rtspPhase(ctx context.Context, res *putMediaResults, idl
 // window and until every one has an ack for a Cluster written after it
 // (or the settle time is up), then stop; the acknowledged fragments are
 // then looked up with ListFragments.
-func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults) error {
+func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults, ph *pmPhase, prods []*pmProducer) error {
 	ib, cfg := b.ib, b.cfg
-	b.logf("phase 2, PutMedia: %d producers → %s/putMedia (streams %s-NNN); warm-up %v, window %v",
-		cfg.Streams, ib.url, b.prefix, cfg.Stagger+cfg.Warmup, cfg.Duration)
-	if err := b.createStreams(ctx); err != nil {
+	kind := "Clusters of known size"
+	if ph.UnknownSize {
+		kind = "Clusters of unknown size"
+	}
+	b.logf("PutMedia, %s: %d producers → %s/putMedia (streams %s); warm-up %v, window %v",
+		kind, cfg.Streams, ib.url, prods[0].name, cfg.Stagger+cfg.Warmup, cfg.Duration)
+	if err := b.createStreams(ctx, prods); err != nil {
 		return err
 	}
 	before := ib.probe(ctx)
@@ -255,7 +293,7 @@ func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults)
 	}
 	defer stopAll()
 	wg.Go(func() { ib.stalls.run(runCtx) })
-	for i, p := range b.prods {
+	for i, p := range prods {
 		delay := cfg.Stagger * time.Duration(i) / time.Duration(cfg.Streams)
 		wg.Go(func() { p.run(runCtx, ib.url, delay, b.logf) })
 	}
@@ -263,7 +301,7 @@ func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults)
 		return err
 	}
 	withAcks := func(format string, args ...any) {
-		b.logf(format+", %d PERSISTED acks", append(args, b.persistedAcks())...)
+		b.logf(format+", %d PERSISTED acks", append(args, persistedAcks(prods))...)
 	}
 	others := startOtherCPU(ib.clkTck)
 	p0, p1, err := ib.window(ctx, cfg.Duration, cfg.Progress, withAcks)
@@ -271,28 +309,28 @@ func (b *putMediaBench) putMediaPhase(ctx context.Context, res *putMediaResults)
 		return err
 	}
 	others.stop()
-	res.PutMedia.OtherCPUSeconds, res.PutMedia.OtherCPUPercent = others.of(p0, p1)
-	settleProblems := b.settleAcks(ctx, p1.at)
+	ph.OtherCPUSeconds, ph.OtherCPUPercent = others.of(p0, p1)
+	settleProblems := b.settleAcks(ctx, prods, p1.at)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	stopAll()
-	lists, listProblems := b.listAcked(ctx, before.at)
-	b.results(res, p0, p1, lists)
+	lists, listProblems := b.listAcked(ctx, prods, before.at)
+	b.results(res, ph, prods, p0, p1, lists)
 	res.Problems = append(res.Problems, settleProblems...)
 	res.Problems = append(res.Problems, listProblems...)
 	return nil
 }
 
 // settleAcks waits until every producer has had the PERSISTED or ERROR
-// ack of a Cluster written after end, so that every Cluster written in the
-// window had its chance to be acknowledged, or until one GOP plus the
-// settle time has passed.
-func (b *putMediaBench) settleAcks(ctx context.Context, end time.Time) []string {
-	deadline := end.Add(b.ib.gop() + b.cfg.Settle)
+// ack of a Cluster that ended after end, so that every Cluster that ended
+// in the window had its chance to be acknowledged, or until two GOPs plus
+// the settle time have passed.
+func (b *putMediaBench) settleAcks(ctx context.Context, prods []*pmProducer, end time.Time) []string {
+	deadline := end.Add(2*b.ib.gop() + b.cfg.Settle)
 	for {
 		var pending []string
-		for _, p := range b.prods {
+		for _, p := range prods {
 			if !p.ackedAfter(end) {
 				pending = append(pending, p.name)
 			}
@@ -301,7 +339,7 @@ func (b *putMediaBench) settleAcks(ctx context.Context, end time.Time) []string 
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return []string{fmt.Sprintf("%d producers had no ack for a Cluster written after the window within %v of its end: %v",
+			return []string{fmt.Sprintf("%d producers had no ack for a Cluster that ended after the window within %v of its end: %v",
 				len(pending), time.Since(end).Round(time.Second), firstN(pending, 5))}
 		}
 		if sleepCtx(ctx, 200*time.Millisecond) != nil {
@@ -310,10 +348,10 @@ func (b *putMediaBench) settleAcks(ctx context.Context, end time.Time) []string 
 	}
 }
 
-// persistedAcks counts the PERSISTED acks all producers have had.
-func (b *putMediaBench) persistedAcks() int {
+// persistedAcks counts the PERSISTED acks the producers have had.
+func persistedAcks(prods []*pmProducer) int {
 	n := 0
-	for _, p := range b.prods {
+	for _, p := range prods {
 		n += p.persistedCount()
 	}
 	return n

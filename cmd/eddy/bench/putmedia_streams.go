@@ -15,7 +15,7 @@ import (
 // retention, so that the server acknowledges PERSISTED), as a Kinesis
 // Video producer application does before PutMedia; a stream that exists
 // already is kept.
-func (b *putMediaBench) createStreams(ctx context.Context) error {
+func (b *putMediaBench) createStreams(ctx context.Context, prods []*pmProducer) error {
 	kv := kinesisvideo.New(kinesisvideo.Options{
 		Region: "us-east-1",
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -24,7 +24,7 @@ func (b *putMediaBench) createStreams(ctx context.Context) error {
 		BaseEndpoint: aws.String(b.ib.url),
 		HTTPClient:   ingestGuardedClient{b.ib.hc},
 	})
-	for _, p := range b.prods {
+	for _, p := range prods {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := kv.CreateStream(cctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(p.name), DataRetentionInHours: aws.Int32(24)})
 		cancel()
@@ -39,10 +39,10 @@ func (b *putMediaBench) createStreams(ctx context.Context) error {
 // listAcked lists every producer's stream by server timestamp from since
 // to a minute from now: the fragment numbers ListFragments shows, by
 // stream, to check the PERSISTED acks against.
-func (b *putMediaBench) listAcked(ctx context.Context, since time.Time) (map[string]map[string]bool, []string) {
+func (b *putMediaBench) listAcked(ctx context.Context, prods []*pmProducer, since time.Time) (map[string]map[string]bool, []string) {
 	out := map[string]map[string]bool{}
 	var problems []string
-	for _, p := range b.prods {
+	for _, p := range prods {
 		fr, err := ListFragments(ctx, b.ib.am, p.name, since.Add(-time.Second), time.Now().Add(time.Minute))
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: ListFragments failed: %v", p.name, err))
