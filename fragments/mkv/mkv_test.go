@@ -902,34 +902,8 @@ func mkvH264AccessUnits(annexB []byte) [][][]byte {
 func TestMKVFFprobe(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	ffprobe := "ffprobe"
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
-		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-").Output()
-	if err != nil {
-		mediatest.Missing(t, fmt.Sprintf("ffmpeg cannot encode H.264 (%v)", err))
-	}
-	aus := mkvH264AccessUnits(out)
-	if len(aus) != 50 {
-		t.Fatalf("%d access units, want 50", len(aus))
-	}
-	var sps, pps [][]byte
-	for _, n := range aus[0] {
-		switch n[0] & 0x1F {
-		case 7:
-			sps = append(sps, n)
-		case 8:
-			pps = append(pps, n)
-		}
-	}
-	rec, err := avc.CreateAVCDecConfRec(sps, pps, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cpd bytes.Buffer
-	if err := rec.Encode(&cpd); err != nil {
-		t.Fatal(err)
-	}
-	track := Track{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd.Bytes(), Width: 320, Height: 240, Name: "kinesis_video"}
+	aus, cpd := testH264(t)
+	track := Track{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd, Width: 320, Height: 240, Name: "kinesis_video"}
 	base := 1_700_000_000_000 * time.Millisecond
 	var frags []*Fragment
 	for i, au := range aus {
@@ -1028,4 +1002,39 @@ func TestMKVFFprobe(t *testing.T) {
 		}
 		t.Logf("ffprobe decoded %d frames from 2 concatenated documents", len(p.Frames))
 	})
+}
+
+// testH264 encodes 2 s of ffmpeg's test pattern (320x240, 25 fps, a
+// keyframe every 25 frames, no B-frames) and returns its access units
+// (Annex-B NAL units) and the avcC of its parameter sets.
+func testH264(t *testing.T) (aus [][][]byte, avcC []byte) {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
+		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-").Output()
+	if err != nil {
+		mediatest.Missing(t, fmt.Sprintf("ffmpeg cannot encode H.264 (%v)", err))
+	}
+	aus = mkvH264AccessUnits(out)
+	if len(aus) != 50 {
+		t.Fatalf("%d access units, want 50", len(aus))
+	}
+	var sps, pps [][]byte
+	for _, n := range aus[0] {
+		switch n[0] & 0x1F {
+		case 7:
+			sps = append(sps, n)
+		case 8:
+			pps = append(pps, n)
+		}
+	}
+	rec, err := avc.CreateAVCDecConfRec(sps, pps, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cpd bytes.Buffer
+	if err := rec.Encode(&cpd); err != nil {
+		t.Fatal(err)
+	}
+	return aus, cpd.Bytes()
 }

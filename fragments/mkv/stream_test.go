@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Eyevinn/mp4ff/avc"
-
 	"github.com/eddy-video/eddy/media/mediatest"
 )
 
@@ -261,35 +259,9 @@ func streamFuzzRoundTrip(t *testing.T, data []byte) int {
 // every frame at its time.
 func TestStreamFFprobe(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
-		"-bsf:v", "h264_mp4toannexb", "-f", "h264", "-").Output()
-	if err != nil {
-		mediatest.Missing(t, fmt.Sprintf("ffmpeg cannot encode H.264 (%v)", err))
-	}
-	aus := mkvH264AccessUnits(out)
-	if len(aus) != 50 {
-		t.Fatalf("%d access units, want 50", len(aus))
-	}
-	var sps, pps [][]byte
-	for _, n := range aus[0] {
-		switch n[0] & 0x1F {
-		case 7:
-			sps = append(sps, n)
-		case 8:
-			pps = append(pps, n)
-		}
-	}
-	rec, err := avc.CreateAVCDecConfRec(sps, pps, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cpd bytes.Buffer
-	if err := rec.Encode(&cpd); err != nil {
-		t.Fatal(err)
-	}
+	aus, cpd := testH264(t)
 	tracks := []Track{
-		{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd.Bytes(), Width: 320, Height: 240},
+		{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd, Width: 320, Height: 240},
 		{Number: 2, UID: 2, Type: Audio, CodecID: "A_MS/ACM", CodecPrivate: WaveFormatEx(WaveFormatMuLaw, 8000, 1, 8),
 			SampleRate: 8000, Channels: 1, BitDepth: 8},
 	}
