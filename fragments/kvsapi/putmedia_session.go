@@ -216,10 +216,9 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 			}
 			s.expire(now)
 		case <-maxConn.C:
-			if !s.stopped() {
-				s.fail(pmMaxConnection, nil)
-				s.halt(errMaxConn)
-			}
+			// Its ERROR goes last, after the PERSISTED of what is in
+			// flight (below).
+			s.halt(errMaxConn)
 		case <-ended:
 			ended = make(chan struct{}) // once
 			if !s.stopped() {
@@ -292,6 +291,10 @@ func (s *pmSession) run(w http.ResponseWriter, r *http.Request) {
 		} else {
 			s.fail(pmInternal, nil) // another producer has the stream: retry later
 		}
+	case why == errMaxConn:
+		// After the PERSISTED of the clusters in flight, so that the
+		// producer resends none of them on its next connection.
+		s.fail(pmMaxConnection, nil)
 	case why == errShutdown:
 		// After the PERSISTED of what was stored: the producer
 		// reconnects (INTERNAL_ERROR is one to retry) and sends again
