@@ -87,21 +87,22 @@ func (st *Store) NextListed(ctx context.Context, seq uint64) (IndexEntry, error)
 		if closed {
 			return IndexEntry{}, ErrStoreClosed
 		}
-		first, next := st.shard.Log().Bounds()
+		first, _ := st.shard.Log().Bounds()
 		if seq < first {
 			return IndexEntry{}, ErrFragmentNotFound
 		}
-		if seq < next {
-			e, ok, err := st.firstListed(seq)
-			if errors.Is(err, ErrIndexClosed) {
-				return IndexEntry{}, ErrStoreClosed
-			}
-			if err != nil {
-				return IndexEntry{}, err
-			}
-			if ok {
-				return e, nil
-			}
+		// The index, not the log's bounds, says what is listed: a
+		// listing's wake-up must find the entry whatever the log's
+		// bounds say at that moment.
+		e, ok, err := st.firstListed(seq)
+		if errors.Is(err, ErrIndexClosed) {
+			return IndexEntry{}, ErrStoreClosed
+		}
+		if err != nil {
+			return IndexEntry{}, err
+		}
+		if ok {
+			return e, nil
 		}
 		select {
 		case <-ch:
