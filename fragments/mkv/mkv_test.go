@@ -902,23 +902,12 @@ func mkvH264AccessUnits(annexB []byte) [][][]byte {
 func TestMKVFFprobe(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	ffprobe := "ffprobe"
-	aus, cpd := testH264(t)
+	samples, cpd := testH264(t)
 	track := Track{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd, Width: 320, Height: 240, Name: "kinesis_video"}
 	base := 1_700_000_000_000 * time.Millisecond
 	var frags []*Fragment
-	for i, au := range aus {
-		key := false
-		var sample []byte
-		for _, n := range au {
-			switch n[0] & 0x1F {
-			case 5:
-				key = true
-			case 9:
-				continue // AUD: not carried in AVCC samples
-			}
-			sample = binary.BigEndian.AppendUint32(sample, uint32(len(n)))
-			sample = append(sample, n...)
-		}
+	for i, s := range samples {
+		key, sample := s.key, s.data
 		pts := time.Duration(i) * 40 * time.Millisecond
 		if key {
 			frags = append(frags, &Fragment{Tracks: []Track{track}, Timecode: base + pts,
@@ -1004,10 +993,17 @@ func TestMKVFFprobe(t *testing.T) {
 	})
 }
 
+// h264Sample is one access unit as an AVCC (length-prefixed) sample.
+type h264Sample struct {
+	data []byte
+	key  bool
+}
+
 // testH264 encodes 2 s of ffmpeg's test pattern (320x240, 25 fps, a
-// keyframe every 25 frames, no B-frames) and returns its access units
-// (Annex-B NAL units) and the avcC of its parameter sets.
-func testH264(t *testing.T) (aus [][][]byte, avcC []byte) {
+// keyframe every 25 frames, no B-frames) and returns its access units as
+// AVCC samples (access unit delimiters left out) and the avcC of its
+// parameter sets.
+func testH264(t *testing.T) (samples []h264Sample, avcC []byte) {
 	t.Helper()
 	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
@@ -1015,7 +1011,7 @@ func testH264(t *testing.T) (aus [][][]byte, avcC []byte) {
 	if err != nil {
 		mediatest.Missing(t, fmt.Sprintf("ffmpeg cannot encode H.264 (%v)", err))
 	}
-	aus = mkvH264AccessUnits(out)
+	aus := mkvH264AccessUnits(out)
 	if len(aus) != 50 {
 		t.Fatalf("%d access units, want 50", len(aus))
 	}
@@ -1036,5 +1032,19 @@ func testH264(t *testing.T) (aus [][][]byte, avcC []byte) {
 	if err := rec.Encode(&cpd); err != nil {
 		t.Fatal(err)
 	}
-	return aus, cpd.Bytes()
+	for _, au := range aus {
+		var s h264Sample
+		for _, n := range au {
+			switch n[0] & 0x1F {
+			case 5:
+				s.key = true
+			case 9:
+				continue // AUD: not carried in AVCC samples
+			}
+			s.data = binary.BigEndian.AppendUint32(s.data, uint32(len(n)))
+			s.data = append(s.data, n...)
+		}
+		samples = append(samples, s)
+	}
+	return samples, cpd.Bytes()
 }

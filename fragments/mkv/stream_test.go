@@ -2,7 +2,6 @@ package mkv
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -259,7 +258,7 @@ func streamFuzzRoundTrip(t *testing.T, data []byte) int {
 // every frame at its time.
 func TestStreamFFprobe(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
-	aus, cpd := testH264(t)
+	samples, cpd := testH264(t)
 	tracks := []Track{
 		{Number: 1, UID: 1, Type: Video, CodecID: "V_MPEG4/ISO/AVC", CodecPrivate: cpd, Width: 320, Height: 240},
 		{Number: 2, UID: 2, Type: Audio, CodecID: "A_MS/ACM", CodecPrivate: WaveFormatEx(WaveFormatMuLaw, 8000, 1, 8),
@@ -267,19 +266,8 @@ func TestStreamFFprobe(t *testing.T) {
 	}
 	base := 1_700_000_000_000 * time.Millisecond
 	var clusters []*Cluster
-	for i, au := range aus {
-		key := false
-		var sample []byte
-		for _, n := range au {
-			switch n[0] & 0x1F {
-			case 5:
-				key = true
-			case 9:
-				continue
-			}
-			sample = binary.BigEndian.AppendUint32(sample, uint32(len(n)))
-			sample = append(sample, n...)
-		}
+	for i, s := range samples {
+		key, sample := s.key, s.data
 		pts := time.Duration(i) * 40 * time.Millisecond
 		if key {
 			clusters = append(clusters, &Cluster{Timecode: base + pts, Tags: []Tag{{"gop", fmt.Sprint(len(clusters))}}})
