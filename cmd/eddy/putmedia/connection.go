@@ -164,7 +164,7 @@ func (p *Producer) connection(ctx context.Context, buf *buffer, s *session) (boo
 	// One TCP connection per session: it lasts up to MaxConnectionAge
 	// anyway, and no idle full-duplex connection is reused.
 	req.Close = true
-	if strings.HasPrefix(p.Stream, "arn:") {
+	if p.isARN() {
 		req.Header.Set("x-amzn-stream-arn", p.Stream)
 	} else {
 		req.Header.Set("x-amzn-stream-name", p.Stream)
@@ -395,11 +395,7 @@ func (p *Producer) dropStored(ctx context.Context, buf *buffer, s *session, rese
 			TimestampRange:       &amtypes.TimestampRange{StartTimestamp: aws.Time(from.Add(-time.Millisecond)), EndTimestamp: aws.Time(to.Add(time.Millisecond))},
 		},
 	}
-	if strings.HasPrefix(p.Stream, "arn:") {
-		in.StreamARN = aws.String(p.Stream)
-	} else {
-		in.StreamName = aws.String(p.Stream)
-	}
+	in.StreamName, in.StreamARN = p.streamRef()
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	stored := map[int64]bool{}

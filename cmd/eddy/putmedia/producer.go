@@ -180,12 +180,8 @@ func (p *Producer) releaseEvent(ctx context.Context) string {
 		Region: p.Region, BaseEndpoint: aws.String(p.Endpoint), Credentials: p.creds(), HTTPClient: p.HTTPClient,
 		RetryMaxAttempts: 1,
 	})
-	in := &kinesisvideo.DescribeStreamInput{}
-	if strings.HasPrefix(p.Stream, "arn:") {
-		in.StreamARN = aws.String(p.Stream)
-	} else {
-		in.StreamName = aws.String(p.Stream)
-	}
+	name, arn := p.streamRef()
+	in := &kinesisvideo.DescribeStreamInput{StreamName: name, StreamARN: arn}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := client.DescribeStream(dctx, in)
@@ -387,3 +383,15 @@ func (c *cutter) flush() (*mkv.Cluster, int64) {
 	c.frames = c.frames[:0:0]
 	return cl, tc
 }
+
+// streamRef returns Stream as the SDKs' StreamName or StreamARN member
+// (the other nil).
+func (p *Producer) streamRef() (name, arn *string) {
+	if p.isARN() {
+		return nil, aws.String(p.Stream)
+	}
+	return aws.String(p.Stream), nil
+}
+
+// isARN reports whether Stream is an ARN rather than a name.
+func (p *Producer) isARN() bool { return strings.HasPrefix(p.Stream, "arn:") }
