@@ -123,8 +123,26 @@ func TestConsoleStreamList(t *testing.T) {
 	if s := getStatus(t, c); s.Sessions["rtsp_publish"] != 1 || s.Streams["live"] < 1 {
 		t.Errorf("status while publishing: sessions %v streams %v", s.Sessions, s.Streams)
 	}
+	// A pull source added by a reload, pulling cam from Eddy's own RTSP:
+	// running while cam is published (its reads counted), retrying after.
+	cfg := e.Server.RunningConfig()
+	cfg.Video.Sources = append(cfg.Video.Sources, server.SourceConfig{Stream: "relay", URL: e.RTSPURL("cam")})
+	if _, err := e.Server.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	relay := waitStream(t, c, "relay", 15*time.Second, func(r consoleStream) bool { return r.Source != nil && r.Source.State == "running" && r.State == "live" })
+	if relay.Source.URL != e.RTSPURL("cam") || relay.Source.LastError != "" {
+		t.Errorf("relay: %+v", *relay.Source)
+	}
+	if s := getStatus(t, c); s.Sessions["rtsp_read"] != 1 || s.Sessions["rtsp_publish"] != 1 {
+		t.Errorf("status while relaying: sessions %v", s.Sessions)
+	}
 	time.Sleep(2 * time.Second) // a few fragments more
 	stop()
+	relay = waitStream(t, c, "relay", 15*time.Second, func(r consoleStream) bool { return r.Source.State != "running" && r.Source.LastError != "" })
+	if relay.Source.LastErrorAt == nil || relay.State == "live" {
+		t.Errorf("relay after cam stopped: %+v %+v", relay, *relay.Source)
+	}
 	off := waitStream(t, c, "cam", 10*time.Second, func(r consoleStream) bool { return r.State == "offline" })
 	if off.BitrateBps != 0 || off.Live || off.LastActivity == nil || time.Since(*off.LastActivity) > time.Minute || off.LastActivity.After(time.Now()) {
 		t.Errorf("offline: %+v", off)
@@ -165,7 +183,7 @@ func TestConsoleStreamList(t *testing.T) {
 	// Status: the source, its warning, and disk numbers that agree with
 	// the filesystem and the data directory.
 	s := getStatus(t, c)
-	if len(s.Sources) != 1 || s.Sources[0].Stream != "door" || s.Sources[0].URL != "rtsp://127.0.0.1:1/door" || s.Sources[0].LastError == "" {
+	if len(s.Sources) != 2 || s.Sources[0].Stream != "door" || s.Sources[1].Stream != "relay" || s.Sources[0].URL != "rtsp://127.0.0.1:1/door" || s.Sources[0].LastError == "" {
 		t.Errorf("sources: %+v", s.Sources)
 	}
 	warned := false
@@ -203,7 +221,7 @@ func TestConsoleStreamList(t *testing.T) {
 	if free := int64(sfs.Bavail) * sfs.Bsize; s.Disk.FreeBytes > free+1<<30 || s.Disk.FreeBytes < free-1<<30 {
 		t.Errorf("free %d, statfs %d", s.Disk.FreeBytes, free)
 	}
-	if s.Version == "" || s.DataDir != e.Dir || time.Since(s.StartedAt) > 2*time.Minute || s.Streams["video"] != 3 {
+	if s.Version == "" || s.DataDir != e.Dir || time.Since(s.StartedAt) > 2*time.Minute || s.Streams["video"] != 4 {
 		t.Errorf("status: version %q dir %q started %v streams %v", s.Version, s.DataDir, s.StartedAt, s.Streams)
 	}
 	for _, p := range []string{"rtsp_publish", "rtsp_read", "webrtc_whep", "webrtc_whip", "hls", "getmedia", "putmedia"} {
