@@ -306,3 +306,56 @@ func runTour(t *testing.T, root, script, scratch, bindir string, timeout time.Du
 	}
 	return string(b), runErr
 }
+
+// TestExamplesListed: every program under examples/ (a directory with a
+// main.go) has a test of its own and is listed in the README's Examples
+// table and in examples/README.md, and neither lists one that is gone.
+func TestExamplesListed(t *testing.T) {
+	root := filepath.Join("..", "..")
+	entries, err := os.ReadDir(filepath.Join(root, "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	if i := strings.Index(section, "\n## Examples\n"); i >= 0 {
+		section = section[i+1:]
+		if j := strings.Index(section[1:], "\n## "); j >= 0 {
+			section = section[:j+1]
+		}
+	} else {
+		t.Fatal("README.md has no Examples section")
+	}
+	list, err := os.ReadFile(filepath.Join(root, "examples", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	programs := map[string]bool{}
+	for _, e := range entries {
+		dir := filepath.Join(root, "examples", e.Name())
+		if _, err := os.Stat(filepath.Join(dir, "main.go")); !e.IsDir() || err != nil {
+			continue
+		}
+		programs[e.Name()] = true
+		if _, err := os.Stat(filepath.Join(dir, "main_test.go")); err != nil {
+			t.Errorf("examples/%s has no main_test.go: every example runs against a real server in CI", e.Name())
+		}
+		if !strings.Contains(section, "| [`"+e.Name()+"`](examples/"+e.Name()+"/") {
+			t.Errorf("README.md's Examples table does not list examples/%s", e.Name())
+		}
+		if !strings.Contains(string(list), "\n## "+e.Name()+"\n") {
+			t.Errorf("examples/README.md has no section on %s", e.Name())
+		}
+	}
+	for _, m := range regexp.MustCompile("(?m)^\\| \\[`([^`]+)`\\]").FindAllStringSubmatch(section, -1) {
+		if !programs[m[1]] {
+			t.Errorf("README.md's Examples table lists %s, which is not a program under examples/", m[1])
+		}
+	}
+	if len(programs) < 5 {
+		t.Errorf("%d programs under examples/; want at least the five the README lists", len(programs))
+	}
+}
