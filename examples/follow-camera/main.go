@@ -15,6 +15,8 @@
 //
 //	go run ./examples/follow-camera -endpoint http://127.0.0.1:8080 -stream cam -clips /tmp/clips
 //
+// It runs until Ctrl-C, or for as long as -for says.
+//
 // Credentials come from the AWS SDK's usual chain (AWS_ACCESS_KEY_ID and
 // AWS_SECRET_ACCESS_KEY, a profile, ...); a server without credentials
 // accepts any, and placeholders are used when the chain has none.
@@ -69,10 +71,17 @@ func main() {
 	flag.StringVar(&o.ClipDir, "clips", "", "the directory clips are saved in (none: no clips)")
 	flag.DurationVar(&o.Pad, "pad", 2*time.Second, "video kept before and after a detection")
 	flag.DurationVar(&o.Poll, "poll", 500*time.Millisecond, "the wait after an empty GetRecords")
+	stopAfter := flag.Duration("for", 0, "stop after this long (0: at Ctrl-C)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, o, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+	if *stopAfter > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *stopAfter)
+		defer cancel()
+	}
+	err := run(ctx, o, os.Stdout)
+	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		log.Fatal(err)
 	}
 }

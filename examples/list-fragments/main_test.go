@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+
+	"github.com/eddy-video/eddy/media/rtspclient"
+	"github.com/eddy-video/eddy/server/servertest"
+)
+
+// TestListFragments publishes 4 s of the test clip over RTSP, pauses 3 s,
+// publishes 4 s more, and lists the stream's fragments a page of one
+// fragment at a time, by producer and by server time: the fragments
+// ListFragments gives, each once, in time order, one gap between the two
+// publications, and a summary that adds them up.
+func TestListFragments(t *testing.T) {
+	e := servertest.Start(t)
+	ctx := servertest.Context(t, time.Minute)
+	publish := func() {
+		pub := &rtspclient.FilePublisher{URL: e.RTSPURL("door"), File: filepath.Join("..", "..", "testdata", "cam-h264-aac.mp4"), Duration: 4 * time.Second}
+		if err := pub.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := time.Now().Add(-time.Minute)
+	publish()
+	time.Sleep(3 * time.Second)
+	publish()
+	to := time.Now().Add(time.Minute)
+	archive := e.ArchivedMedia()
+	// A publication's last fragment is stored once the publisher has gone:
+	// wait for the 8 s.
+	var want *kinesisvideoarchivedmedia.ListFragmentsOutput
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		want, err = archive.ListFragments(ctx, &kinesisvideoarchivedmedia.ListFragmentsInput{StreamName: aws.String("door"),
+			FragmentSelector: &types.FragmentSelector{FragmentSelectorType: types.FragmentSelectorTypeProducerTimestamp,
+				TimestampRange: &types.TimestampRange{StartTimestamp: aws.Time(from), EndTimestamp: aws.Time(to)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recorded int64
+		for _, f := range want.Fragments {
+			recorded += f.FragmentLengthInMilliseconds
+		}
+		if recorded >= 8000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ms recorded in %d fragments; want 4 s twice", recorded, len(want.Fragments))
+		}
+	}
+	var bytesWant int64
+	for _, f := range want.Fragments {
+		bytesWant += f.FragmentSizeInBytes
+	}
+	line := regexp.MustCompile(`^(\d+)  (\S+)  +\S+  +(\d+) bytes$`)
+	for _, serverTime := range []bool{false, true} {
+		var out bytes.Buffer
+		onePerPage := func(o *kinesisvideoarchivedmedia.ListFragmentsPaginatorOptions) { o.Limit = 1 }
+		if err := listFragments(ctx, archive, "door", from, to, serverTime, &out, onePerPage); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("server time %v:\n%s", serverTime, out.String())
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		listed := map[string]bool{}
+		last, gaps := "", 0
+		for _, l := range lines[:len(lines)-1] {
+			if strings.HasPrefix(l, "gap of ") {
+				gaps++
+				continue
+			}
+			m := line.FindStringSubmatch(l)
+			if m == nil {
+				t.Fatalf("line %q", l)
+			}
+			if m[2] < last { // the same layout, so text order is time order
+				t.Errorf("%s listed after %s", m[2], last)
+			}
+			last = m[2]
+			if listed[m[1]] {
+				t.Errorf("fragment %s listed twice", m[1])
+			}
+			listed[m[1]] = true
+		}
+		for _, f := range want.Fragments {
+			if !listed[aws.ToString(f.FragmentNumber)] {
+				t.Errorf("fragment %s not listed", aws.ToString(f.FragmentNumber))
+			}
+		}
+		if len(listed) != len(want.Fragments) || gaps != 1 {
+			t.Errorf("%d fragments and %d gaps listed; want %d and the pause between the publications", len(listed), gaps, len(want.Fragments))
+		}
+		summary := fmt.Sprintf("%d fragments, ", len(want.Fragments))
+		if s := lines[len(lines)-1]; !strings.HasPrefix(s, summary) || !strings.HasSuffix(s, fmt.Sprintf(" recorded, %d bytes, 1 gaps", bytesWant)) {
+			t.Errorf("summary %q; want %q…, %d bytes, 1 gaps", s, summary, bytesWant)
+		}
+	}
+}
