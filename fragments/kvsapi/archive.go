@@ -227,6 +227,9 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// MediaError is mediaError, for the browser's clip.
+func MediaError(err error) error { return mediaError(err) }
+
 // mediaError is the API error of a read that failed: a fragment that
 // retention removed meanwhile is not found.
 func mediaError(err error) error {
