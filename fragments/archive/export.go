@@ -67,6 +67,9 @@ type exportFragment struct {
 // counts references in 16 bits. A range with more is refused, never cut.
 const MaxExportFragments = math.MaxUint16
 
+// maxExportFragments is MaxExportFragments, lowered by tests.
+var maxExportFragments = MaxExportFragments
+
 // ErrExportTooLong is the error of a range of more than
 // MaxExportFragments fragments.
 var ErrExportTooLong = errors.New("archive: range has too many fragments for one export")
@@ -93,7 +96,7 @@ list:
 			case len(entries) > 0 && e.InitID != entries[0].InitID:
 				x.Cut = entryTime(kind, e)
 				break list
-			case len(entries) == MaxExportFragments:
+			case len(entries) == maxExportFragments:
 				return nil, ErrExportTooLong
 			}
 			entries = append(entries, e)
