@@ -136,7 +136,7 @@ func TestExport(t *testing.T) {
 		t.Fatalf("third: %+v, %v", third, err)
 	}
 
-	if _, err := archive.NewExport(st, fragments.IndexProducerTime, t0.Add(-time.Hour), t0.Add(-time.Minute)); func() bool { var fe *fragments.Error; return errors.As(err, &fe) && fe.Kind == fragments.KindNotFound }() == false {
+	if _, err := archive.NewExport(st, fragments.IndexProducerTime, t0.Add(-time.Hour), t0.Add(-time.Minute)); !isKind(err, fragments.KindNotFound) {
 		t.Errorf("empty range: %v", err)
 	}
 }
@@ -184,4 +184,9 @@ func BenchmarkExport(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(x.Size())/float64(x.Fragments), "bytes/fragment")
+}
+
+func isKind(err error, kind fragments.Kind) bool {
+	var fe *fragments.Error
+	return errors.As(err, &fe) && fe.Kind == kind
 }
