@@ -91,8 +91,9 @@ func download(t *testing.T, u string, dir string, header ...string) (*http.Respo
 // the range and with another the whole file, the file name has the
 // first fragment's start and the last fragment's end, the server's heap
 // does not grow with the clip while it is downloaded, a range with
-// nothing recorded is ResourceNotFoundException, and headless Chromium
-// exports a 30-minute selection through the UI.
+// nothing recorded is ResourceNotFoundException, VLC plays its last
+// seconds (seeking over HTTP), and headless Chromium exports a 30-minute
+// selection through the UI.
 func TestClipExportLong(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	e := servertest.Start(t)
@@ -235,6 +236,23 @@ func TestClipExportLong(t *testing.T) {
 	if r.StatusCode != 404 || r.Header.Get("x-amzn-ErrorType") != "ResourceNotFoundException" || r.Header.Get("Content-Disposition") != "" || !bytes.Contains(got, []byte(`"message"`)) {
 		t.Errorf("empty range: %d %s %q", r.StatusCode, r.Header.Get("x-amzn-ErrorType"), got)
 	}
+
+	// VLC plays the clip over HTTP from 10 s before its end for 6 s: it
+	// seeks (by Range) rather than reading the 30 minutes before.
+	t.Run("VLC", func(t *testing.T) {
+		needVLC(t)
+		from := dur - 10
+		p, stderr, err := runVLC(ctx, t, 0, "--play-and-exit", "--start-time="+strconv.FormatFloat(from, 'f', 3, 64),
+			"--stop-time="+strconv.FormatFloat(from+6, 'f', 3, 64), u)
+		if err != nil {
+			t.Fatalf("cvlc: %v:\n%s", err, stderr)
+		}
+		// It starts at the keyframe that starts the fragment (up to 2 s
+		// before the time asked).
+		if p.duration < 5.5 || p.duration > 8.5 || math.Abs(float64(p.frames)-p.duration*25) > 10 {
+			t.Errorf("VLC wrote %.3f s, %d frames from %.3f s on; want 6 s and up to a fragment before:\n%s", p.duration, p.frames, from, stderr)
+		}
+	})
 
 	t.Run("Chromium", func(t *testing.T) {
 		node, chromium := needBrowser(t)

@@ -181,6 +181,10 @@ list:
 	// timeline.
 	ept := uint64(max(math.Round((refPTS-refBase)*float64(x.refScale)), 0)) + x.lead
 	x.head = append(append(make([]byte, 0, int(sidxSize)+len(initBytes)), initBytes...), x.sidx(entries, ept)...)
+	// The movie's duration: an init segment has none, and players that
+	// find a sidx take the duration from the moov instead of scanning the
+	// fragments (VLC cannot seek without it).
+	setMovieDuration(x.head[:len(initBytes)], float64(ticks+x.lead)/float64(x.refScale))
 
 	// Events: on the export's timeline, the fragment an event starts in
 	// maps it (found by binary search: an export has many fragments).
@@ -336,7 +340,7 @@ func (r *ExportReader) load(i int) error {
 	}
 	r.buf = append(r.buf[:0], f.Media...)
 	r.cur = -1
-	if err := x.retime(r.buf, fr.ticks+x.lead); err != nil {
+	if err := x.retime(r.buf, uint32(i+1), fr.ticks+x.lead); err != nil {
 		return fmt.Errorf("fragment %s: %w", fragments.FragmentNumber(fr.seq), err)
 	}
 	r.cur = i
@@ -345,14 +349,21 @@ func (r *ExportReader) load(i int) error {
 
 // retime rewrites the tfdt of every track fragment of a stored fragment
 // (moof+mdat) so that the ref track starts at refTicks and each other
-// track keeps its offset to the ref track's start within the fragment.
-func (x *Export) retime(b []byte, refTicks uint64) error {
+// track keeps its offset to the ref track's start within the fragment,
+// and numbers the fragment seq in the export (its mfhd: players warn of
+// a gap in the numbers of a file's fragments).
+func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 	type tfdt struct {
 		track int
 		at    []byte // the box's body
 	}
 	var tfdts []tfdt
 	for moof := range boxes(b, "moof") {
+		for mfhd := range boxes(moof, "mfhd") {
+			if len(mfhd) >= 8 {
+				binary.BigEndian.PutUint32(mfhd[4:], seq)
+			}
+		}
 		for traf := range boxes(moof, "traf") {
 			track := -1
 			for tfhd := range boxes(traf, "tfhd") {
@@ -413,6 +424,23 @@ func (x *Export) retime(b []byte, refTicks uint64) error {
 		}
 	}
 	return nil
+}
+
+// setMovieDuration sets the duration of the mvhd of an init segment's
+// moov (ISO/IEC 14496-12 §8.2.2) in place.
+func setMovieDuration(init []byte, seconds float64) {
+	for moov := range boxes(init, "moov") {
+		for mvhd := range boxes(moov, "mvhd") {
+			switch {
+			case len(mvhd) >= 20 && mvhd[0] == 0:
+				scale := binary.BigEndian.Uint32(mvhd[12:])
+				binary.BigEndian.PutUint32(mvhd[16:], uint32(min(math.Round(seconds*float64(scale)), math.MaxUint32)))
+			case len(mvhd) >= 32 && mvhd[0] == 1:
+				scale := binary.BigEndian.Uint32(mvhd[20:])
+				binary.BigEndian.PutUint64(mvhd[24:], uint64(math.Round(seconds*float64(scale))))
+			}
+		}
+	}
 }
 
 // boxes yields the bodies of the boxes of type typ among the boxes in b
