@@ -138,6 +138,7 @@ list:
 		return nil, fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(first.Seq), err)
 	}
 	var refBase, refPTS float64
+	havePTS := false
 	bases := map[int]float64{}
 	for _, p := range parts {
 		for _, pt := range p.Tracks {
@@ -148,8 +149,8 @@ list:
 			if _, seen := bases[pt.ID]; !seen {
 				bases[pt.ID] = float64(pt.BaseTime) / float64(ts)
 			}
-			if pt.ID == x.ref && len(pt.Samples) > 0 && refPTS == 0 {
-				refPTS = float64(int64(pt.BaseTime)+int64(pt.Samples[0].PTSOffset)) / float64(ts)
+			if pt.ID == x.ref && len(pt.Samples) > 0 && !havePTS {
+				refPTS, havePTS = float64(int64(pt.BaseTime)+int64(pt.Samples[0].PTSOffset))/float64(ts), true
 			}
 		}
 	}
@@ -187,7 +188,9 @@ list:
 	setMovieDuration(x.head[:len(initBytes)], float64(ticks+x.lead)/float64(x.refScale))
 
 	// Events: on the export's timeline, the fragment an event starts in
-	// maps it (found by binary search: an export has many fragments).
+	// maps it (found by binary search: an export has many fragments; in
+	// a server-time range whose producer clock went back, an event maps
+	// through a neighbouring fragment).
 	present := func(ns int64) float64 {
 		k := max(sort.Search(len(entries), func(i int) bool { return entries[i].ProducerTime > ns })-1, 0)
 		return float64(ns-entries[k].ProducerTime)/1e9 + float64(x.frags[k].ticks+x.lead)/float64(x.refScale) + (refPTS - refBase)
