@@ -61,7 +61,7 @@ func (s *pmSession) Acks() []pmAck {
 }
 
 // Wait waits for the answer to end and returns its acks.
-func (s *pmSession) Wait(t *testing.T, within time.Duration) []pmAck {
+func (s *pmSession) Wait(t testing.TB, within time.Duration) []pmAck {
 	t.Helper()
 	select {
 	case <-s.done:
@@ -74,7 +74,7 @@ func (s *pmSession) Wait(t *testing.T, within time.Duration) []pmAck {
 // putMedia POSTs /putMedia with a chunked body copied from body through
 // an io.Pipe, signed with r.creds when set, and reads the acks in the
 // background. It returns once the response headers arrived.
-func putMedia(ctx context.Context, t *testing.T, url string, r pmRequest, body io.Reader) (*pmSession, error) {
+func putMedia(ctx context.Context, t testing.TB, url string, r pmRequest, body io.Reader) (*pmSession, error) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	go func() {
@@ -162,7 +162,7 @@ func gstMKV(ctx context.Context, t *testing.T, offset time.Duration) (io.Reader,
 
 // runProducer starts cmd and returns its stdout, teed into a buffer (what
 // was uploaded, to check the acks against).
-func runProducer(ctx context.Context, t *testing.T, cmd *exec.Cmd) (io.Reader, *bytes.Buffer) {
+func runProducer(ctx context.Context, t testing.TB, cmd *exec.Cmd) (io.Reader, *bytes.Buffer) {
 	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -240,7 +240,7 @@ func trackIndex(ts []mkv.Track, n uint64) int {
 }
 
 // createVideoStream creates a video stream that keeps data.
-func createVideoStream(ctx context.Context, t *testing.T, kv *kinesisvideo.Client, name string) {
+func createVideoStream(ctx context.Context, t testing.TB, kv *kinesisvideo.Client, name string) {
 	t.Helper()
 	if _, err := kv.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String(name), DataRetentionInHours: aws.Int32(24)}); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 package web
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -9,13 +9,19 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/archive"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 )
 
 // clipMP4 serves GET /api/v1/streams/{name}/clip.mp4?start=RFC3339&end=RFC3339
-// [&timestamps=producer|server]: the GetClip MP4 with Content-Length and
-// HTTP Range (via http.ServeContent), so players can seek and download
-// tools can resume. Errors are JSON in the Kinesis Video shape.
+// [&timestamps=producer|server]: the export of the range, however long
+// (archive.Export: a fragmented MP4 read one fragment at a time), with
+// Content-Length, ETag and HTTP Range (via http.ServeContent), so players
+// can seek and download tools can resume. The file name carries the start
+// of its first fragment and the end of its last (UTC); where the codec
+// configuration changes inside the range the file ends before the change
+// and the header Eddy-Clip-Cut gives the time the rest starts at. Errors
+// are JSON in the Kinesis Video shape.
 func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	q := r.URL.Query()
@@ -55,15 +61,34 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 		kvsapi.WriteError(w, err)
 		return
 	}
-	c, err := kvsapi.Clip(st, kind, start, end, h.Now())
+	if kind == fragments.IndexServerTime && !end.Before(h.Now()) {
+		end = h.Now() // as GetClip: a server-time range ends now at the latest
+	}
+	x, err := archive.NewExport(st, kind, start, time.Unix(0, kvsapi.InclusiveEnd(end)))
+	if errors.Is(err, archive.ErrExportTooLong) {
+		err = kvsapi.Errorf(kvsapi.CodeInvalidArgument, "The range holds more than %d fragments, the most one clip holds; ask for a shorter range.", archive.MaxExportFragments)
+	}
 	if err != nil {
-		kvsapi.WriteError(w, err)
+		kvsapi.WriteError(w, kvsapi.MediaError(err))
 		return
 	}
-	w.Header().Set("Content-Type", "video/mp4")
-	w.Header().Set("ETag", c.ETag()) // If-Range: a resumed download of a changed clip restarts
-	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+"-"+start.UTC().Format("20060102T150405Z")+".mp4"))
+	const stamp = "20060102T150405Z"
+	hd := w.Header()
+	hd.Set("Content-Type", "video/mp4")
+	hd.Set("ETag", x.ETag()) // If-Range: a resumed download of a changed clip restarts
+	hd.Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+"-"+x.Start.UTC().Format(stamp)+"-"+x.End.UTC().Format(stamp)+".mp4"))
+	if !x.Cut.IsZero() {
+		hd.Set("Eddy-Clip-Cut", x.Cut.UTC().Format(time.RFC3339Nano))
+	}
 	dw := h.Deadlines.Writer(w)
-	http.ServeContent(dw, r, "", c.Start, bytes.NewReader(c.Bytes))
+	rd := x.NewReader()
+	http.ServeContent(dw, r, "", time.Time{}, rd)
+	if err := rd.Err(); err != nil {
+		// Bytes may be out: the status cannot change any more, and the
+		// answer is shorter than its Content-Length. Aborting closes the
+		// connection so that the client sees a cut answer.
+		h.Logger.Warn("clip.mp4 stopped", "stream", name, "err", err)
+		panic(http.ErrAbortHandler)
+	}
 	dw.Done()
 }

@@ -167,10 +167,15 @@ func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, erro
 	if vp8 {
 		cmaf.RenameSampleEntries(buf.Bytes(), "vp09", "vp08")
 	}
-	emsg, nev, err := clipEmsg(st.Timeline(), spans, origin, video)
-	if err != nil {
-		return nil, err
+	nev := 0
+	if len(spans) > 0 {
+		last := spans[len(spans)-1]
+		emsg, n, err := clipEmsg(st.Timeline(), spans[0].producer, last.producer+max(last.duration, 1), spansPresent(spans, origin), video)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(emsg)
+		nev = n
 	}
-	buf.Write(emsg)
 	return &Clip{Bytes: buf.Bytes(), Fragments: n, Start: time.Unix(0, startNS), Duration: time.Duration(dur), Events: nev}, nil
 }

@@ -153,16 +153,32 @@ type clipSpan struct {
 	start    float64 // that sample's stored presentation time, seconds
 }
 
-// clipEmsg returns the emsg boxes of the events overlapping the clip's
-// fragments, in time order, and how many events they carry. origin is
-// the stored time (seconds) that is 0 on the clip's presentation
-// timeline, timescale the video track's.
-func clipEmsg(tl *events.Timeline, spans []clipSpan, origin float64, timescale uint32) ([]byte, int, error) {
-	if tl == nil || len(spans) == 0 {
+// spansPresent maps a producer time (Unix ns) to the clip's presentation
+// time (seconds) through the fragment it falls in (the first one for a
+// time before the clip). origin is the stored time (seconds) that is 0 on
+// the clip's presentation timeline.
+func spansPresent(spans []clipSpan, origin float64) func(ns int64) float64 {
+	return func(ns int64) float64 {
+		s := spans[0]
+		for _, sp := range spans[1:] {
+			if sp.producer > ns {
+				break
+			}
+			s = sp
+		}
+		return float64(ns-s.producer)/1e9 + s.start - origin
+	}
+}
+
+// clipEmsg returns the emsg boxes of the events overlapping the
+// producer-time range [from, to) in Unix ns, in time order, and how many
+// events they carry. present maps an event's start to the clip's
+// presentation time (seconds), timescale is the video track's.
+func clipEmsg(tl *events.Timeline, from, to int64, present func(ns int64) float64, timescale uint32) ([]byte, int, error) {
+	if tl == nil {
 		return nil, 0, nil
 	}
-	last := spans[len(spans)-1]
-	evs, _, err := overlapping(tl, spans[0].producer, last.producer+max(last.duration, 1), MaxClipEvents)
+	evs, _, err := overlapping(tl, from, to, MaxClipEvents)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -170,16 +186,7 @@ func clipEmsg(tl *events.Timeline, spans []clipSpan, origin float64, timescale u
 	n := 0
 	for i := range evs {
 		ev := &evs[i]
-		// The fragment the event starts in (the first one for an event
-		// that started before the clip).
-		s := spans[0]
-		for _, sp := range spans[1:] {
-			if sp.producer > ev.Start() {
-				break
-			}
-			s = sp
-		}
-		pres := (float64(ev.Start()-s.producer)/1e9 + s.start - origin) * float64(timescale)
+		pres := present(ev.Start()) * float64(timescale)
 		dur := ev.Duration * float64(timescale)
 		if pres < 0 {
 			dur = max(dur+pres, 0)

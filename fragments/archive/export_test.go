@@ -5,3 +5,11 @@ var MKVCodec = mkvCodec
 
 // UnescapeHTML is how event JSON is written into media.
 var UnescapeHTML = unescapeHTML
+
+// SetMaxExportFragments lowers the most fragments of one export until the
+// returned function is called.
+func SetMaxExportFragments(n int) func() {
+	old := maxExportFragments
+	maxExportFragments = n
+	return func() { maxExportFragments = old }
+}

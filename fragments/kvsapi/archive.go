@@ -227,6 +227,9 @@ func (a *API) getMediaForFragmentList(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// MediaError is mediaError, for the browser's clip.
+func MediaError(err error) error { return mediaError(err) }
+
 // mediaError is the API error of a read that failed: a fragment that
 // retention removed meanwhile is not found.
 func mediaError(err error) error {
@@ -249,8 +252,8 @@ type getClipIn struct {
 // Clip applies GetClip's rules for a range on kind's timeline (a span of
 // at most 24 hours; a server-time range ends now at the latest; End is
 // inclusive to its millisecond) and builds the clip of the fragments that
-// start in it with archive.ClipRange, for GetClip and the browser's
-// clip.mp4.
+// start in it with archive.ClipRange, for GetClip (the browser's clip.mp4
+// has no such limits: see archive.Export).
 func Clip(st *fragments.Store, kind fragments.IndexTime, start, end, now time.Time) (*archive.Clip, error) {
 	if end.Sub(start) > 24*time.Hour {
 		return nil, Errorf(CodeInvalidArgument, "EndTimestamp must be within 24 hours of StartTimestamp.")
