@@ -30,12 +30,14 @@ func serve(args []string) error {
 func runServe(args []string, env func(string) (string, bool), started func(*server.Server)) error {
 	level := new(slog.LevelVar)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The one place this command names the component of its lines.
+	configLog := logger.With("component", "config")
 	// Watched from before it is read, so that no change goes unseen.
 	var changed <-chan struct{}
 	if path := configPath(args, env); path != "" {
-		w, err := watchConfig(path, logger)
+		w, err := watchConfig(path, configLog)
 		if err != nil {
-			logger.Warn("the configuration file is not watched; SIGHUP reloads it", "component", "config", "file", path, "err", err)
+			configLog.Warn("the configuration file is not watched; SIGHUP reloads it", "file", path, "err", err)
 		} else {
 			defer w.Close()
 			changed = w.C
@@ -62,7 +64,7 @@ func runServe(args []string, env func(string) (string, bool), started func(*serv
 		started(srv)
 	}
 	reload := func(trigger string) {
-		logger.Info("reloading the configuration", "component", "config", "trigger", trigger)
+		configLog.Info("reloading the configuration", "trigger", trigger)
 		// Reload logs and counts what it did, or why it refused.
 		_, _ = srv.ReloadWith(func() (server.Config, error) { return loadConfig(args, env) })
 	}
