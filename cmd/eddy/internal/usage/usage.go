@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // Stdout receives the help that -h asks for (tests set their own).
@@ -53,7 +54,7 @@ func Set(fs *flag.FlagSet, synopsis, summary string) {
 // under a flag's own.
 func Print(fs *flag.FlagSet, synopsis, summary string, more func(*flag.Flag) []string) {
 	w := fs.Output()
-	fmt.Fprintf(w, "usage: eddy %s %s\n\n%s\n", fs.Name(), synopsis, summary)
+	fmt.Fprintf(w, "%s\n\n%s\n", strings.TrimSpace("usage: eddy "+fs.Name()+" "+synopsis), summary)
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
 	if n == 0 {
