@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -615,8 +616,8 @@ func TestPutMediaFlags(t *testing.T) {
 		{"AWS_PROFILE", ""}, {"AWS_SHARED_CREDENTIALS_FILE", none}, {"AWS_CONFIG_FILE", none}, {"EDDY_ENDPOINT", ""}} {
 		t.Setenv(kv[0], kv[1])
 	}
-	if err := putMedia([]string{"-h"}); err != nil {
-		t.Errorf("-h: %v", err)
+	if err := putMedia([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp (eddy exits 0 on it)", err)
 	}
 	for _, tc := range []struct {
 		args []string

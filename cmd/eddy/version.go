@@ -45,10 +45,9 @@ func versionText(info *debug.BuildInfo) string {
 		}
 	}
 	out := "eddy " + mod + "\n"
-	switch {
-	case rev == "":
+	if rev == "" {
 		out += "revision: not recorded (go run and go test builds, or -buildvcs=false)\n"
-	default:
+	} else {
 		out += "revision: " + rev
 		if at != "" {
 			out += " (" + at + ")"
