@@ -82,6 +82,24 @@ func TestHelp(t *testing.T) {
 			listed[cmd+" "+sub] = true
 		}
 	}
+	// The README documents every command the help lists, and its
+	// "Command line" section help, version and publish.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range listed {
+		if !bytes.Contains(readme, []byte("eddy "+name)) {
+			t.Errorf("README does not mention eddy %s", name)
+		}
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Command line\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, s := range []string{"eddy --help", "eddy COMMAND --help", "eddy serve --help", "eddy version", "eddy publish", "--loop", "--progress"} {
+		if !strings.Contains(section, s) {
+			t.Errorf("README's Command line section does not mention %s", s)
+		}
+	}
 	for _, cmd := range helpCommands {
 		name := strings.Join(cmd, " ")
 		if name == "" {

@@ -193,7 +193,7 @@ func (p *publisher) draw() {
 		line += fmt.Sprintf(", pass %d", p.passes+1)
 	}
 	if p.connects > 1 {
-		line += fmt.Sprintf(", reconnected %d times", p.connects-1)
+		line += fmt.Sprintf(", reconnections: %d", p.connects-1)
 	}
 	if p.terminal {
 		fmt.Fprintf(p.out, "\r%-100s", line)

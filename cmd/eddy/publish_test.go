@@ -122,7 +122,7 @@ func TestPublishReconnects(t *testing.T) {
 	pub.waitFor(t, "publish: reconnected; publishing again", 1, 20*time.Second)
 	frags := waitFragmentsSince(ctx, t, srv.url, "cam", restarted, 20*time.Second)
 	t.Logf("%d fragment(s) recorded after the restart", len(frags))
-	pub.waitFor(t, ", reconnected 1 times", 1, 5*time.Second)
+	pub.waitFor(t, ", reconnections: 1", 1, 5*time.Second)
 
 	if err := pub.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
