@@ -165,3 +165,27 @@ func TestPublishReconnects(t *testing.T) {
 		t.Errorf("stderr of eddy publish without --loop:\n%s", out)
 	}
 }
+
+// TestPublishProgressTerminal: on a terminal the progress is one line
+// redrawn in place, ended before a message and at the end.
+func TestPublishProgressTerminal(t *testing.T) {
+	var out strings.Builder
+	p := &publisher{out: &out, terminal: true, loop: true, every: time.Second, began: time.Now().Add(-3 * time.Second), lastAt: time.Now().Add(-time.Second)}
+	p.frames, p.bytes, p.lastBytes, p.passes, p.connects = 75, 300_000, 200_000, 1, 2
+	p.mu.Lock()
+	p.draw()
+	p.mu.Unlock()
+	p.say("publish: connection lost (EOF); reconnecting in 500ms")
+	p.finish("interrupted")
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) != 5 || lines[4] != "" {
+		t.Fatalf("terminal output %q: want the progress, the message, the progress again, the end", out.String())
+	}
+	progress := regexp.MustCompile(`^\rpublish: 3\.[0-9] s elapsed, 75 frames, 293\.0 KiB sent, 0\.[0-9]+ Mbit/s, pass 2, reconnections: 1 *$`)
+	if !progress.MatchString(lines[0]) || !progress.MatchString(lines[2]) {
+		t.Errorf("progress lines %q and %q", lines[0], lines[2])
+	}
+	if lines[1] != "publish: connection lost (EOF); reconnecting in 500ms" || lines[3] != "publish: interrupted" {
+		t.Errorf("messages %q, %q", lines[1], lines[3])
+	}
+}
