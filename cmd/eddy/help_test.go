@@ -156,7 +156,7 @@ func TestBadCommandLines(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "eddy: no command given\nrun 'eddy --help' for the commands\n"},
+		{nil, "usage: eddy COMMAND [flags] [arguments]\n"},
 		{[]string{"nosuch"}, "eddy: unknown command \"nosuch\"\nrun 'eddy --help' for the commands\n"},
 		{[]string{"--data", "x"}, "eddy: flag --data before a command\n"},
 		{[]string{"serve", "--nosuch"}, "eddy serve: flag provided but not defined: -nosuch\nrun 'eddy serve --help' for its usage\n"},
@@ -226,30 +226,42 @@ func TestVersion(t *testing.T) {
 // flag ends in the same field, and differs from the default.
 func TestServeFlagsConfigKeys(t *testing.T) {
 	def := server.DefaultConfig()
-	keys := flagKeys(serveFlags(&def, ""), configSettings(&def))
+	// What the help says of each flag.
+	var help bytes.Buffer
+	helpFlags := serveFlags(&def, "")
+	helpFlags.SetOutput(&help)
+	helpFlags.Usage()
+	keys, envs := map[string]string{}, map[string]string{}
+	named := regexp.MustCompile(`(?m)^  --(\S+).*\n.*\n        (?:YAML: (\S+)    )?environment: (\S+)$`)
+	for _, m := range named.FindAllStringSubmatch(help.String(), -1) {
+		keys[m[1]], envs[m[1]] = m[2], m[3]
+	}
 	fs := serveFlags(&def, "")
 	n := 0
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name == "config" {
+			if envs[f.Name] != "EDDY_CONFIG" {
+				t.Errorf("the help names %q as --config's variable", envs[f.Name])
+			}
 			return
 		}
 		n++
-		key, ok := keys[f.Name]
-		if !ok {
-			t.Errorf("--%s sets no field of server.Config with a YAML key", f.Name)
+		key, env := keys[f.Name], envs[f.Name]
+		if key == "" || env == "" {
+			t.Errorf("the help of --%s names no YAML key or variable:\n%s", f.Name, help.String())
 			return
 		}
 		value, yamlValue := testValue(t, settingOf(t, &def, key))
 		noEnv := func(string) (string, bool) { return "", false }
 
 		byEnv, err := loadConfig(nil, func(k string) (string, bool) {
-			if k == envVar(f.Name) {
+			if k == env {
 				return value, true
 			}
 			return "", false
 		})
 		if err != nil {
-			t.Errorf("%s=%s: %v", envVar(f.Name), value, err)
+			t.Errorf("%s=%s: %v", env, value, err)
 			return
 		}
 		file := filepath.Join(t.TempDir(), "eddy.yaml")
@@ -281,13 +293,13 @@ func TestServeFlagsConfigKeys(t *testing.T) {
 		}
 		got := settingOf(t, &byEnv, key).Interface()
 		if reflect.DeepEqual(got, settingOf(t, &def, key).Interface()) {
-			t.Errorf("%s=%s left %s at its default %v", envVar(f.Name), value, key, got)
+			t.Errorf("%s=%s left %s at its default %v", env, value, key, got)
 		}
 		if fromFile := settingOf(t, &byFile, key).Interface(); !reflect.DeepEqual(got, fromFile) {
-			t.Errorf("%s: %v from %s, %v from the YAML file", key, got, envVar(f.Name), fromFile)
+			t.Errorf("%s: %v from %s, %v from the YAML file", key, got, env, fromFile)
 		}
 		if fromFlag := settingOf(t, &byFlag, key).Interface(); !reflect.DeepEqual(got, fromFlag) {
-			t.Errorf("%s: %v from %s, %v from --%s", key, got, envVar(f.Name), fromFlag, f.Name)
+			t.Errorf("%s: %v from %s, %v from --%s", key, got, env, fromFlag, f.Name)
 		}
 	})
 	if n < 15 {

@@ -62,6 +62,10 @@ func main() {
 // run runs the command named by args and returns the exit status: 0
 // done (or help shown), 1 failed, 2 a command line it cannot run.
 func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText) // the commands, for who typed just eddy
+		return 2
+	}
 	err := dispatch(args)
 	var ue *usage.Error
 	switch {
