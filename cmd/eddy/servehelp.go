@@ -111,6 +111,9 @@ func describeSetting(v reflect.Value) string {
 	if v.Kind() == reflect.Pointer && v.IsNil() {
 		return "none"
 	}
+	if d, ok := v.Interface().(server.Duration); ok {
+		return shortDuration(d.String())
+	}
 	if s, ok := v.Addr().Interface().(fmt.Stringer); ok {
 		return orNone(s.String())
 	}
@@ -149,4 +152,16 @@ func itemShape(t reflect.Type) string {
 		keys = append(keys, key)
 	}
 	return "{" + strings.Join(keys, ", ") + "}"
+}
+
+// shortDuration drops a duration's zero minutes and seconds, as the
+// YAML file would write it: 12h0m0s is 12h, 1m0s is 1m.
+func shortDuration(s string) string {
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
