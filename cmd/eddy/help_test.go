@@ -358,3 +358,32 @@ func TestVersionText(t *testing.T) {
 		t.Errorf("versionText of a clean checkout:\n%s", got)
 	}
 }
+
+// TestYAMLOnlyDocs: every setting of server.Config without a flag has a
+// line in eddy serve --help, and every line names such a setting.
+func TestYAMLOnlyDocs(t *testing.T) {
+	def := server.DefaultConfig()
+	all := configSettings(&def)
+	flagged := map[string]bool{}
+	for _, k := range flagKeys(serveFlags(&def, ""), all) {
+		flagged[k] = true
+	}
+	yamlOnly := map[string]bool{}
+	for _, s := range all {
+		if flagged[s.key] {
+			continue
+		}
+		yamlOnly[s.key] = true
+		if yamlOnlyDocs[s.key] == "" {
+			t.Errorf("%s: no line in yamlOnlyDocs (servehelp.go) says what it does", s.key)
+		}
+	}
+	for k := range yamlOnlyDocs {
+		if !yamlOnly[k] {
+			t.Errorf("yamlOnlyDocs describes %s, which is not a YAML-only setting of server.Config", k)
+		}
+	}
+	if len(yamlOnly) < 30 {
+		t.Fatalf("%d YAML-only settings: the walk of server.Config missed some", len(yamlOnly))
+	}
+}

@@ -33,7 +33,7 @@ func serveUsage(fs *flag.FlagSet, cfg *server.Config) {
 		return []string{"environment: " + envVar(f.Name)}
 	})
 	w := fs.Output()
-	fmt.Fprintln(w, "\nsettings only in the YAML file, with their defaults (README, \"Configuration\", says what each does):")
+	fmt.Fprintln(w, "\nsettings only in the YAML file, with their defaults (README, \"Configuration\", says more):")
 	flagged := map[string]bool{}
 	for _, k := range keys {
 		flagged[k] = true
@@ -41,8 +41,53 @@ func serveUsage(fs *flag.FlagSet, cfg *server.Config) {
 	for _, s := range all {
 		if !flagged[s.key] {
 			fmt.Fprintf(w, "  %s: %s\n", s.key, describeSetting(s.field))
+			if doc := yamlOnlyDocs[s.key]; doc != "" {
+				fmt.Fprintf(w, "        %s\n", doc)
+			}
 		}
 	}
+}
+
+// yamlOnlyDocs says in a line what each YAML-only setting does (README,
+// "Configuration", says more). A test fails when a setting of
+// server.Config has no line here, or a line names no YAML-only setting.
+var yamlOnlyDocs = map[string]string{
+	"account_id":                       "account in ARNs and messages",
+	"auth.credentials":                 "identities; with any, every request on every listener must authenticate",
+	"auth.metrics_token":               "bearer token Prometheus scrapes /metrics with",
+	"auth.metrics_token_file":          "file holding that token",
+	"auth.failure_limit":               "failed authentications a minute from one address before further ones wait",
+	"auth.failure_delay":               "how long those further failures wait for their answer",
+	"auth.session_ttl":                 "how long a web UI login lasts",
+	"auth.max_token_ttl":               "longest lifetime a bearer token (eddy token) may ask for",
+	"limits.connections":               "open connections per listener (HTTP, RTSP, RTSPS)",
+	"limits.connections_per_address":   "open connections per listener from one IP address",
+	"limits.header_bytes":              "largest HTTP request header",
+	"limits.write_timeout":             "longest a write to a reader may take before it is cut",
+	"limits.getmedia_session":          "longest GetMedia session (the consumer resumes with its continuation token)",
+	"storage.segment_size":             "segment roll size",
+	"storage.segment_duration":         "segment roll age",
+	"storage.janitor_interval":         "how often retention runs",
+	"streams.write_records_per_second": "per-shard write limit (with throttle)",
+	"streams.write_bytes_per_second":   "per-shard write limit (with throttle)",
+	"streams.read_calls_per_second":    "per-shard read limit (with throttle)",
+	"streams.read_bytes_per_second":    "per-shard read limit (with throttle)",
+	"streams.shard_limit":              "open shards across all streams",
+	"streams.retention_bytes":          "cap on each stream's size on disk, oldest data first (0: none)",
+	"video.auto_create":                "a publish to an unknown stream creates it (off: 404)",
+	"video.default_retention":          "retention of streams created by publishing",
+	"video.max_fragment_duration":      "longest fragment; longer GOPs are cut",
+	"video.sources":                    "cameras Eddy pulls over RTSP",
+	"webrtc_options.ice_servers":       "STUN/TURN servers for WebRTC clients and Eddy's relay candidates",
+	"webrtc_options.max_sessions":      "WHEP and WHIP sessions at once",
+	"webrtc_options.max_pending":       "WHEP and WHIP sessions still connecting",
+	"webrtc_options.handshake_timeout": "a session not connected by then is closed",
+	"webrtc_options.keyframe_interval": "how often WHIP publishers are asked for a keyframe",
+	"metrics.per_stream":               "a stream label of its own for each stream (false: all aggregated)",
+	"metrics.per_stream_limit":         "streams labelled on their own; the others aggregated",
+	"images.ffmpeg":                    "the ffmpeg program of GetImages and thumbnails (empty: ffmpeg)",
+	"images.workers":                   "ffmpeg processes at once (0: one per CPU)",
+	"images.thumbnail_cache":           "bytes of thumbnails cached (0: 64MiB)",
 }
 
 // setting is one key of the YAML file and the field of Config it sets.
