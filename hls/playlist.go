@@ -174,7 +174,7 @@ func (s *Server) mediaPlaylist(sess *session, st *fragments.Store, segs []segmen
 	evs, err := s.eventWindow(sess, st, segs)
 	if err != nil {
 		// The video plays without its events rather than not at all.
-		s.Logger.Warn("events of a playlist's window unreadable; listed without them", "component", "hls", "stream", sess.Stream, "err", err)
+		s.log.Warn("events of a playlist's window unreadable; listed without them", "stream", sess.Stream, "err", err)
 		evs = nil
 	}
 	ranges := s.dateRanges(sess, segs, evs)

@@ -120,7 +120,7 @@ func (s *Server) tsFragment(w http.ResponseWriter, r *http.Request) {
 	}
 	seg, err := tsSegment(init, f.Media)
 	if err != nil {
-		s.Logger.Warn("MPEG-TS conversion failed", "component", "hls", "stream", sess.Stream, "fragment", fragments.FragmentNumber(f.Seq), "err", err)
+		s.log.Warn("MPEG-TS conversion failed", "stream", sess.Stream, "fragment", fragments.FragmentNumber(f.Seq), "err", err)
 		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeUnsupportedMediaType, "The fragment cannot be packaged as MPEG-TS: %v.", err))
 		return
 	}

@@ -30,6 +30,7 @@ type Server struct {
 	Key       []byte
 	Now       func() time.Time
 	Logger    *slog.Logger
+	log       *slog.Logger // Logger naming the component
 	// Metrics, when set, counts every operation (kvsapi.Metrics.Instrument);
 	// Registerer, when set, receives eddy_hls_sessions.
 	Metrics    *kvsapi.Metrics
@@ -75,6 +76,7 @@ func (s *Server) Mount(r chi.Router) {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	s.log = s.Logger.With("component", "hls") // the one place it is named
 	s.sign = signer{key: s.Key}
 	s.resolver = &kvsapi.Resolver{Videos: s.Manager}
 	s.sessions = newSessionGauge(s.Manager.Core.StreamLabel)

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,11 +86,10 @@ type Registry struct {
 	metrics     *registryMetrics
 }
 
+// logger is Logger (default: slog's) naming the component: the one place
+// it is named, so the loggers handed to a Registry carry none.
 func (r *Registry) logger() *slog.Logger {
-	if r.Logger != nil {
-		return r.Logger // the server's names the component
-	}
-	return slog.Default().With("component", "media")
+	return cmp.Or(r.Logger, slog.Default()).With("component", "media")
 }
 
 // ValidateName checks a stream name coming from the network: its syntax

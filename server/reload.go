@@ -162,7 +162,7 @@ func (s *Server) reload(next Config) (ReloadResult, error) {
 
 // reloaded logs and counts a reload's outcome.
 func (s *Server) reloaded(res ReloadResult, err error) {
-	log := s.Logger.With("component", "config")
+	log := s.configLog()
 	l := &s.live
 	var re *ReloadError
 	switch {
@@ -385,7 +385,7 @@ func (s *Server) applyPrepared(cur, next *Config, p *reloadPlan) []string {
 		changes = append(changes, ids...)
 		if err := s.auth.Credentials.Replace(p.ids, fragments.EventsSuffix); err != nil {
 			// prepareReload built the same set without error.
-			s.Logger.Error("identities not replaced", "component", "config", "err", err)
+			s.configLog().Error("identities not replaced", "err", err)
 		}
 	}
 	if p.metricsToken != s.auth.CurrentMetricsToken() {
@@ -452,3 +452,7 @@ func sameCertificate(a, b *tls.Certificate) bool {
 	}
 	return true
 }
+
+// configLog is the logger of the configuration's changes: the one place
+// the server names that component.
+func (s *Server) configLog() *slog.Logger { return s.Logger.With("component", "config") }

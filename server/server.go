@@ -150,7 +150,7 @@ func (s *Server) Initialize() error {
 		s.kds.Auth, s.kds.Account = s.auth.Verifier, c.AccountID
 		s.kds.OnFailure = s.auth.FailureHook("kinesis")
 	}
-	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger.With("component", "media"),
+	s.registry = &media.Registry{QueueSize: 4096, Logger: s.Logger,
 		CheckName:  fragments.CheckName, // no publication may take an event stream's name
 		Registerer: reg, StreamLabel: s.labels.Label}
 	s.registry.RegisterMetrics() // PutMedia's series show from the start
@@ -231,7 +231,7 @@ func (s *Server) Initialize() error {
 		s.core.Close()
 		return fmt.Errorf("hls key: %w", err)
 	}
-	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger.With("component", "hls"),
+	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger,
 		Metrics: kvsMetrics, Registerer: reg, Deadlines: s.cuts.deadlines("hls")}
 	if s.auth.Enabled() {
 		hlsServer.OnFailure = func(r *http.Request, reason, who string) {

@@ -12,10 +12,10 @@ import (
 // warnings (a peer that vanished, a packet that could not be written)
 // are per-peer events, so they are logged at debug and warn levels, and
 // trace is dropped.
-type slogFactory struct{ log *slog.Logger }
+type slogFactory struct{ log *slog.Logger } // names the component already
 
 func (f slogFactory) NewLogger(scope string) logging.LeveledLogger {
-	return slogLogger{f.log.With("component", "webrtc", "pion", scope)}
+	return slogLogger{f.log.With("pion", scope)}
 }
 
 type slogLogger struct{ log *slog.Logger }

@@ -67,6 +67,7 @@ type Server struct {
 	// (Authorize reports its own refusals).
 	OnDenied   func(r *http.Request, principal string)
 	Logger     *slog.Logger
+	log        *slog.Logger // Logger naming the component
 	Registerer prometheus.Registerer
 	// StreamLabel gives the stream label of a stream's series (nil: its
 	// name).
@@ -112,6 +113,7 @@ func (s *Server) Initialize() error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	s.log = s.Logger.With("component", "webrtc") // the one place it is named
 	if s.MaxSessions <= 0 {
 		s.MaxSessions = 500
 	}
@@ -137,7 +139,7 @@ func (s *Server) Initialize() error {
 		return fmt.Errorf("webrtc tcp listener: %w", err)
 	}
 	s.udp, s.tcp = udp, tcp
-	lf := slogFactory{s.Logger}
+	lf := slogFactory{s.log}
 	s.udpMux = pion.NewICEUDPMux(lf.NewLogger("ice-udp"), udp)
 	s.tcpMux = pion.NewICETCPMux(lf.NewLogger("ice-tcp"), tcp, 64)
 
@@ -207,7 +209,7 @@ func (s *Server) Initialize() error {
 				func() float64 { return float64(s.resyncs.Load()) }),
 			sessionsCollector{s})
 	}
-	s.Logger.Info("webrtc listening", "component", "webrtc", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
+	s.log.Info("webrtc listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
 	return nil
 }
 
@@ -453,7 +455,7 @@ func newSession(s *Server, kind, stream string) *session {
 	id := fmt.Sprintf("%08x%08x%08x%08x", randUint32(), randUint32(), randUint32(), randUint32())
 	return &session{srv: s, id: id, kind: kind, stream: stream, created: time.Now(), ctx: ctx, cancel: cancel,
 		up: make(chan struct{}), done: make(chan struct{}),
-		log: s.Logger.With("component", "webrtc", "session", id[:8], "stream", stream, "kind", kind)}
+		log: s.log.With("session", id[:8], "stream", stream, "kind", kind)}
 }
 
 // watch follows the peer connection's state: up when connected, closed

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
 	"github.com/eddy-video/eddy/server"
 )
@@ -20,8 +21,15 @@ func cert(args []string) error {
 	certOut := fs.String("cert", "eddy-cert.pem", "certificate file to write")
 	keyOut := fs.String("key", "eddy-key.pem", "private key file to write (mode 0600)")
 	days := fs.Int("days", 365, "validity in days")
-	if err := fs.Parse(args); err != nil {
+	usage.Set(fs, "[--host NAME]... [--cert FILE --key FILE] [--days N]",
+		`Writes a self-signed TLS certificate and its key for trials of HTTPS, HTTP/2 and RTSPS (eddy
+serve --tls-cert FILE --tls-key FILE). Clients must be told to trust it: AWS_CA_BUNDLE,
+NODE_EXTRA_CA_CERTS, curl --cacert, ffmpeg -tls_verify 0.`)
+	if err := usage.Parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		return usage.Errorf("cert", "unexpected argument %q", fs.Arg(0))
 	}
 	certPEM, keyPEM, err := server.SelfSignedCertificate(append([]string{"localhost", "127.0.0.1"}, hosts...), time.Duration(*days)*24*time.Hour)
 	if err != nil {

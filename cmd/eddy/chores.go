@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 )
 
 // The chores: eddy streams, fragments, clip, events and status, each a
@@ -27,10 +29,15 @@ const choresUsage = `usage:
   eddy clip STREAM --from TIME --to TIME [-o out.mp4] [--timestamps producer|server]
   eddy events tail STREAM [--since 1h] [-n N]
   eddy status
-common flags: --endpoint URL (default $EDDY_ENDPOINT, else http://127.0.0.1:8080) --profile NAME
-  --region R --ca FILE --json; credentials as the AWS SDKs find them ($AWS_ACCESS_KEY_ID and
-  $AWS_SECRET_ACCESS_KEY, $AWS_PROFILE, ~/.aws/credentials, instance roles), none: unsigned
+
+` + choresCommon + `
 `
+
+// choresCommon ends each chore's help.
+const choresCommon = `The chores are clients of a running server over its public APIs: --endpoint names it (default
+$EDDY_ENDPOINT, else http://127.0.0.1:8080); requests are signed with the credentials the AWS SDKs
+find ($AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY, --profile or $AWS_PROFILE, ~/.aws/credentials,
+instance roles), unsigned when there are none. --json prints JSON for scripts.`
 
 // cli is where a chore writes and what it reads from its environment;
 // tests set their own.
@@ -78,15 +85,15 @@ func (c *cli) run(ctx context.Context, cmd string, args []string) error {
 		return c.clip(ctx, args)
 	case cmd == "status":
 		return c.status(ctx, args)
-	case sub == "-h" || sub == "--help" || sub == "help":
+	case sub == "-h" || sub == "--help" || sub == "-help" || sub == "help":
 		fmt.Fprint(c.stdout, choresUsage)
 		return nil
 	}
-	fmt.Fprint(c.stderr, choresUsage)
+	subs := map[string]string{"streams": "ls, create, rm or retention", "fragments": "ls", "events": "tail"}[cmd]
 	if sub == "" {
-		return fmt.Errorf("%s: want a command", cmd)
+		return usage.Errorf(cmd, "want a command: %s", subs)
 	}
-	return fmt.Errorf("%s: unknown command %q", cmd, sub)
+	return usage.Errorf(cmd, "unknown command %q: want %s", sub, subs)
 }
 
 // command is one chore's flags: the client's and its own.
@@ -97,15 +104,13 @@ type command struct {
 	json   bool
 }
 
-func (c *cli) command(name, usage string) *command {
+// command starts a chore's flags; synopsis and summary are its help.
+func (c *cli) command(name, synopsis, summary string) *command {
 	cmd := &command{cli: c, fs: flag.NewFlagSet(name, flag.ContinueOnError)}
 	cmd.fs.SetOutput(c.stderr)
 	cmd.client.register(cmd.fs, c.getenv)
 	cmd.fs.BoolVar(&cmd.json, "json", false, "print JSON (for scripts) instead of a table")
-	cmd.fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: eddy "+usage)
-		cmd.fs.PrintDefaults()
-	}
+	usage.Set(cmd.fs, synopsis, summary+"\n\n"+choresCommon)
 	return cmd
 }
 
@@ -117,8 +122,7 @@ func (cmd *command) parse(ctx context.Context, args []string, want int) ([]strin
 		return nil, nil, err
 	}
 	if len(pos) != want {
-		cmd.fs.Usage()
-		return nil, nil, fmt.Errorf("%s: want %d argument(s), got %d", cmd.fs.Name(), want, len(pos))
+		return nil, nil, usage.Errorf(cmd.fs.Name(), "want %d argument(s), got %d", want, len(pos))
 	}
 	cl, err := cmd.connect(ctx)
 	return pos, cl, err

@@ -44,7 +44,7 @@ type clientFlags struct {
 // register adds the flags to fs, their defaults read with getenv. The
 // credentials' flags have no defaults shown: resolve looks further.
 func (f *clientFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&f.endpoint, "endpoint", envOrFunc(getenv, "EDDY_ENDPOINT", defaultEndpoint), "Eddy's HTTP(S) address (default $EDDY_ENDPOINT)")
+	fs.StringVar(&f.endpoint, "endpoint", envOrFunc(getenv, "EDDY_ENDPOINT", defaultEndpoint), "Eddy's HTTP(S) address ($EDDY_ENDPOINT when set)")
 	fs.StringVar(&f.region, "region", envOrFunc(getenv, "AWS_REGION", getenv("AWS_DEFAULT_REGION")), "the region the server is configured with (default $AWS_REGION, the profile's, or us-east-1)")
 	fs.StringVar(&f.profile, "profile", "", "the shared config profile whose credentials sign the requests (default $AWS_PROFILE)")
 	fs.StringVar(&f.accessKeyID, "access-key-id", "", "access key id (default $AWS_ACCESS_KEY_ID, then the profile)")

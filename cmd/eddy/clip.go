@@ -72,7 +72,11 @@ type clipDownload struct {
 // clip downloads a clip (GetClip) to a file, resuming after a cut
 // connection and across runs: eddy clip.
 func (c *cli) clip(ctx context.Context, args []string) error {
-	cmd := c.command("clip", "clip STREAM --from TIME --to TIME [-o out.mp4] [--timestamps producer|server]")
+	cmd := c.command("clip", "STREAM --from TIME --to TIME [-o out.mp4] [--timestamps producer|server]",
+		`Downloads a clip of a video stream as MP4 (GetClip), with a progress bar on a terminal. A cut
+or silent connection is resumed with an HTTP Range (--retries times); a download that gave up
+resumes when run again (OUT.part and OUT.part.json). Times read as an age (15m, 1h, 2d: that long
+ago), RFC 3339, or a local time (2026-11-22 10:00).`)
 	var tr timeRange
 	cmd.fs.StringVar(&tr.from, "from", "", "start of the clip: an age (15m, 1h, 2d), RFC 3339, or a local time (2026-11-22 10:00)")
 	cmd.fs.StringVar(&tr.to, "to", "now", "end of the clip (same forms)")

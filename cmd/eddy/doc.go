@@ -14,6 +14,15 @@
 //	eddy token                get a bearer token for WHIP/WHEP
 //	eddy streams ls|create|rm|retention, eddy fragments ls, eddy clip,
 //	eddy events tail, eddy status   the daily chores against a running server
+//	eddy version              the module version, VCS revision and Go version
+//
+// Every command reads its command line through cmd/eddy/internal/usage:
+// -h and --help print the command's help on stdout and exit 0 (eddy help
+// NAME likewise), a command line it cannot run exits 2 with the error
+// and a hint, a failed run exits 1. The help texts are golden files
+// (testdata/help, rewritten by go test -run TestHelp -update); eddy serve's
+// names each flag's YAML key and EDDY_* variable and the YAML-only
+// settings, found in server.Config by reflection (servehelp.go).
 //
 // Each subcommand is a file of this package, except the load-test harness
 // of `eddy bench`, which is package cmd/eddy/bench (bench.Main), and the

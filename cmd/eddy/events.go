@@ -44,7 +44,9 @@ type fragmentEvent struct {
 
 // eventsTail prints a stream's events as they arrive: eddy events tail.
 func (c *cli) eventsTail(ctx context.Context, args []string) error {
-	cmd := c.command("events tail", "events tail STREAM [--since 1h] [-n N]   (STREAM's NAME.events, or any data stream)")
+	cmd := c.command("events tail", "STREAM [--since 1h] [-n N]",
+		`Prints a video stream's events (its event stream, NAME.events), or any data stream's records,
+as they arrive, like tail -f; --since starts back in time, -n stops after N records.`)
 	since := cmd.fs.String("since", "", "start this far back (15m, 1h), or at a time (RFC 3339, local); default: new records only")
 	count := cmd.fs.Int("n", 0, "stop after this many records (0: follow until interrupted)")
 	pos, cl, err := cmd.parse(ctx, args, 1)

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 	"github.com/eddy-video/eddy/server"
 )
 
@@ -155,7 +156,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		rest := args
-		if err := fs.Parse(args); err != nil {
+		if err := usage.Parse(fs, args); err != nil {
 			return nil, err
 		}
 		args = fs.Args()

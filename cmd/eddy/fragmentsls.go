@@ -61,7 +61,9 @@ func (tr *timeRange) resolve(now time.Time) (time.Time, time.Time, error) {
 // fragmentsList lists a video stream's fragments in a time range: eddy
 // fragments ls.
 func (c *cli) fragmentsList(ctx context.Context, args []string) error {
-	cmd := c.command("fragments ls", "fragments ls STREAM [--since 1h] [--until now] [--timestamps producer|server] [--max N]")
+	cmd := c.command("fragments ls", "STREAM [--since 1h] [--until now] [--timestamps producer|server] [--max N]",
+		`Lists a video stream's fragments in a time range (ListFragments): their numbers, times, durations
+and sizes, the gaps between them, and a summary.`)
 	var tr timeRange
 	cmd.fs.StringVar(&tr.from, "since", "1h", "start of the range: an age (15m, 1h, 2d), RFC 3339, or a local time (2026-11-22 10:00)")
 	cmd.fs.StringVar(&tr.to, "until", "now", "end of the range (same forms)")

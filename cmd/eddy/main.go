@@ -1,75 +1,122 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/eddy-video/eddy/cmd/eddy/bench"
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 )
 
-const usage = `usage:
-  eddy serve [flags]       run the server (eddy serve -h for flags)
-  eddy bench kds [flags]   benchmark a Kinesis Data Streams endpoint (eddy bench kds -h)
-  eddy bench ingest [flags] benchmark RTSP ingest and recording (eddy bench ingest -h)
-  eddy bench hls [flags]   benchmark LIVE HLS and LL-HLS (eddy bench hls -h)
-  eddy bench webrtc [flags] benchmark WHEP forwarding (eddy bench webrtc -h)
-  eddy bench webrtc-events [flags]
-                           benchmark events on the WHEP data channel (eddy bench webrtc-events -h)
-  eddy bench soak [flags]  every load at once for an hour: trends, errors, loss (eddy bench soak -h)
-  eddy bench events [flags] 1,000 events/s into a camera's event stream with 200 HLS readers:
-                           every event read back, recorder unaffected (eddy bench events -h)
-  eddy bench putmedia [flags]
-                           50 PutMedia producers against RTSP ingest of the same clip: server CPU
-                           ratio, Cluster → PERSISTED ack p99 (eddy bench putmedia -h)
-  eddy publish [flags] FILE.mp4 rtsp://HOST:8554/STREAM
-                           publish an H.264/H.265+AAC MP4 over RTSP in real time
-  eddy putmedia [flags] SOURCE STREAM
-                           upload an MP4/MKV file or an rtsp:// camera with Kinesis Video PutMedia,
-                           printing each acknowledgement (eddy putmedia -h)
-  eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep
-                           play a stream over WebRTC; -out saves H.264/H.265 (Annex-B),
-                           -events prints the stream's live events
-  eddy cert [--host NAME]... [--cert F --key F]
-                           write a self-signed TLS certificate and key for trials
-  eddy streams ls|create|rm|retention, eddy fragments ls, eddy clip, eddy events tail, eddy status
-                           daily chores against a running server (eddy streams -h, ...)
-  eddy token --stream NAME --action webrtc:read [--expires 1h] [--endpoint URL]
-                           get a bearer token for WHIP/WHEP (signed with the credentials the
-                           AWS SDKs find: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --profile)
+const about = `Eddy is a self-hosted video-stream ingestion, archive and playback server modeled on Amazon
+Kinesis Video Streams, with a Kinesis Data Streams shard core underneath for the events that go with
+the video. Cameras publish over RTSP, WebRTC (WHIP) or PutMedia; viewers play over HLS, WebRTC
+(WHEP), RTSP, GetMedia, clips and the web UI; the AWS SDKs and tools work against its HTTP APIs.
+`
+
+// usageText is eddy --help: every command, in the groups of the README's
+// "Command line" section.
+const usageText = `usage: eddy COMMAND [flags] [arguments]
+
+The server:
+  serve                    run the server (eddy serve --help: every flag, its YAML key and
+                           EDDY_* variable, and the settings only the YAML file has)
+  cert                     write a self-signed TLS certificate and key for trials
+  version                  print Eddy's version, its source revision and the Go version
+
+Daily chores against a running server, over its public APIs:
+  streams ls|create|rm|retention
+                           list, create and delete streams; show or set a retention
+  fragments ls             a video stream's fragments and the gaps between them
+  clip                     download a clip as MP4 (GetClip), resuming after a cut
+  events tail              print a stream's events or records as they arrive
+  status                   the server's health, listeners, streams, sessions and disk
+  token                    get a bearer token for WHIP/WHEP and HLS
+
+Cameras and players:
+  publish                  publish an MP4 file over RTSP in real time, as a camera would
+  putmedia                 upload a file or an rtsp:// camera with Kinesis Video PutMedia
+  whep                     play a stream over WebRTC (WHEP); save its video, print its events
+
+Benchmarks (eddy bench NAME --help):
+  bench kds                a Kinesis Data Streams endpoint
+  bench ingest             RTSP ingest and recording
+  bench hls                LIVE HLS and LL-HLS
+  bench webrtc             WHEP forwarding
+  bench webrtc-events      events on the WHEP data channel
+  bench soak               every load at once for an hour: trends, errors, loss
+  bench events             1,000 events/s into a camera's event stream with 200 HLS readers
+  bench putmedia           PutMedia producers against RTSP ingest of the same clip
+
+Run 'eddy COMMAND --help' (or 'eddy help COMMAND') for a command's usage and flags.
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run runs the command named by args and returns the exit status: 0
+// done (or help shown), 1 failed, 2 a command line it cannot run.
+func run(args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText) // the commands, for who typed just eddy
+		return 2
 	}
-	var err error
-	switch os.Args[1] {
-	case "serve":
-		err = serve(os.Args[2:])
-	case "bench":
-		err = bench.Main(os.Args[2:])
-	case "publish":
-		err = publish(os.Args[2:])
-	case "whep":
-		err = whep(os.Args[2:])
-	case "putmedia":
-		err = putMedia(os.Args[2:])
-	case "cert":
-		err = cert(os.Args[2:])
-	case "token":
-		err = token(os.Args[2:])
-	case "streams", "fragments", "clip", "events", "status":
-		err = chores(os.Args[1], os.Args[2:])
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
+	err := dispatch(args)
+	var ue *usage.Error
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		prefix := "eddy"
+		if ue.Command != "" {
+			prefix += " " + ue.Command
+		}
+		fmt.Fprintf(stderr, "%s: %v\n%s\n", prefix, ue.Err, ue.Hint())
+		return 2
 	default:
-		fmt.Fprintf(os.Stderr, "eddy: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "eddy:", err)
+		return 1
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "eddy:", err)
-		os.Exit(1)
+}
+
+func dispatch(args []string) error {
+	if len(args) == 0 {
+		return &usage.Error{Err: errors.New("no command given")}
 	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "bench":
+		return bench.Main(args[1:])
+	case "publish":
+		return publish(args[1:])
+	case "whep":
+		return whep(args[1:])
+	case "putmedia":
+		return putMedia(args[1:])
+	case "cert":
+		return cert(args[1:])
+	case "token":
+		return token(args[1:])
+	case "streams", "fragments", "clip", "events", "status":
+		return chores(args[0], args[1:])
+	case "version", "--version", "-version":
+		return version(args[1:])
+	case "-h", "--help", "-help", "help":
+		if len(args) > 1 && args[0] == "help" {
+			// eddy help streams ls: the command's own help.
+			return dispatch(append(args[1:], "--help"))
+		}
+		fmt.Fprint(usage.Stdout, about+"\n"+usageText)
+		return nil
+	}
+	if strings.HasPrefix(args[0], "-") {
+		return &usage.Error{Err: fmt.Errorf("flag %s before a command", args[0])}
+	}
+	return &usage.Error{Err: fmt.Errorf("unknown command %q", args[0])}
 }

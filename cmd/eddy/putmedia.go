@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 	"github.com/eddy-video/eddy/cmd/eddy/putmedia"
 	"github.com/eddy-video/eddy/fragments/mkv"
 )
@@ -38,23 +39,16 @@ func putMedia(args []string) error {
 	asJSON := fs.Bool("json", false, "print each ack as the server sent it, a JSON object per line")
 	releaseOn := fs.String("release-on", "auto", "ack that releases a buffered cluster: persisted, received, or auto (received for a stream of retention 0, from DescribeStream)")
 	fs.Var(&tags, "tag", "NAME=VALUE metadata on every fragment (repeat)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), `usage: eddy putmedia [flags] SOURCE STREAM
-  SOURCE is an MP4 or Matroska file (H.264/H.265 with AAC, Opus or G.711), sent in real time,
-  or an rtsp:// URL; STREAM is a stream name or ARN. Prints one line per acknowledgement.
-  Credentials as the AWS SDKs find them ($AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY,
-  $AWS_PROFILE, ~/.aws/credentials); none: unsigned.`)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	usage.Set(fs, "[flags] SOURCE STREAM", `Uploads SOURCE to a Kinesis Video stream with PutMedia, as the KVS producer SDKs do, and prints
+one line per acknowledgement. SOURCE is an MP4 or Matroska file (H.264/H.265 with AAC, Opus or
+G.711), sent in real time, or an rtsp:// URL; STREAM is a stream name or ARN. Unacknowledged
+clusters are resent after a cut. Credentials as the AWS SDKs find them ($AWS_ACCESS_KEY_ID and
+$AWS_SECRET_ACCESS_KEY, $AWS_PROFILE, ~/.aws/credentials); none: unsigned.`)
+	if err := usage.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 {
-		fs.Usage()
-		return errors.New("putmedia: want a SOURCE and a STREAM")
+		return usage.Errorf("putmedia", "want a SOURCE and a STREAM, got %d arguments", fs.NArg())
 	}
 	release := strings.ToUpper(*releaseOn)
 	switch release {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -395,7 +396,56 @@ func TestPutMedia(t *testing.T) {
 		if frames, ok := crashVideoDecode(t, ffmpeg, pmClipOf(t, am, "pm-rtsp", list), ".mp4", "RTSP clip"); ok && frames < 100 {
 			t.Errorf("clip decodes to %d video frames, want at least 100", frames)
 		}
+		// The producer, its RTSP source and its registry each name their
+		// component: no line carries a key twice.
+		components := map[string]bool{}
+		for _, line := range strings.Split(r.stderr.String(), "\n") {
+			if !strings.HasPrefix(line, "time=") {
+				continue
+			}
+			keys := map[string]bool{}
+			for _, kv := range logfmtPairs(line) {
+				if keys[kv[0]] {
+					t.Errorf("log line carries %s twice: %s", kv[0], line)
+				}
+				keys[kv[0]] = true
+				if kv[0] == "component" {
+					components[kv[1]] = true
+				}
+			}
+		}
+		if !components["putmedia"] || !components["media"] {
+			t.Errorf("no line of the putmedia and media components (%v):\n%s", components, r.stderr.String())
+		}
 	})
+}
+
+// logfmtPairs splits a line of slog's text handler into its key=value
+// pairs (values quoted when they hold spaces or quotes).
+func logfmtPairs(line string) [][2]string {
+	var out [][2]string
+	for line != "" {
+		line = strings.TrimLeft(line, " ")
+		key, rest, ok := strings.Cut(line, "=")
+		if !ok {
+			break
+		}
+		var val string
+		if strings.HasPrefix(rest, `"`) {
+			end := 1
+			for end < len(rest) && rest[end] != '"' {
+				if rest[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			val, line = rest[1:min(end, len(rest))], rest[min(end+1, len(rest)):]
+		} else {
+			val, line, _ = strings.Cut(rest, " ")
+		}
+		out = append(out, [2]string{key, val})
+	}
+	return out
 }
 
 // pmAuthYAML configures one identity: PutMedia must be signed by it.
@@ -615,8 +665,8 @@ func TestPutMediaFlags(t *testing.T) {
 		{"AWS_PROFILE", ""}, {"AWS_SHARED_CREDENTIALS_FILE", none}, {"AWS_CONFIG_FILE", none}, {"EDDY_ENDPOINT", ""}} {
 		t.Setenv(kv[0], kv[1])
 	}
-	if err := putMedia([]string{"-h"}); err != nil {
-		t.Errorf("-h: %v", err)
+	if err := putMedia([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp (eddy exits 0 on it)", err)
 	}
 	for _, tc := range []struct {
 		args []string

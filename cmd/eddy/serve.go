@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 	"github.com/eddy-video/eddy/server"
 )
 
@@ -30,12 +31,14 @@ func serve(args []string) error {
 func runServe(args []string, env func(string) (string, bool), started func(*server.Server)) error {
 	level := new(slog.LevelVar)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The one place this command names the component of its lines.
+	configLog := logger.With("component", "config")
 	// Watched from before it is read, so that no change goes unseen.
 	var changed <-chan struct{}
 	if path := configPath(args, env); path != "" {
-		w, err := watchConfig(path, logger)
+		w, err := watchConfig(path, configLog)
 		if err != nil {
-			logger.Warn("the configuration file is not watched; SIGHUP reloads it", "component", "config", "file", path, "err", err)
+			configLog.Warn("the configuration file is not watched; SIGHUP reloads it", "file", path, "err", err)
 		} else {
 			defer w.Close()
 			changed = w.C
@@ -62,7 +65,7 @@ func runServe(args []string, env func(string) (string, bool), started func(*serv
 		started(srv)
 	}
 	reload := func(trigger string) {
-		logger.Info("reloading the configuration", "component", "config", "trigger", trigger)
+		configLog.Info("reloading the configuration", "trigger", trigger)
 		// Reload logs and counts what it did, or why it refused.
 		_, _ = srv.ReloadWith(func() (server.Config, error) { return loadConfig(args, env) })
 	}
@@ -111,30 +114,10 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 			return cfg, err
 		}
 	}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.String("config", path, "YAML configuration file")
-	fs.StringVar(&cfg.Data, "data", cfg.Data, "data directory")
-	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listen address (Kinesis APIs, HLS, web UI)")
-	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP listen address")
-	fs.StringVar(&cfg.RTSPS, "rtsps", cfg.RTSPS, "RTSPS listen address (served with --tls-cert)")
-	fs.StringVar(&cfg.RTSPUDPRTP, "rtsp-udp-rtp", cfg.RTSPUDPRTP, "UDP address for RTSP's RTP over UDP (an even port; empty with --rtsp-udp-rtcp: TCP only)")
-	fs.StringVar(&cfg.RTSPUDPRTCP, "rtsp-udp-rtcp", cfg.RTSPUDPRTCP, "UDP address for RTSP's RTCP over UDP (the RTP port + 1)")
-	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen address (UDP and TCP)")
-	fs.Var((*listFlag)(&cfg.WebRTCOptions.Advertise), "webrtc-advertise", "comma-separated IPs or host names put in WebRTC ICE candidates (NAT, containers)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "TLS certificate (PEM); enables HTTPS and HTTP/2")
-	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "TLS private key (PEM)")
-	fs.StringVar(&cfg.Region, "region", cfg.Region, "region named in ARNs")
-	fs.StringVar(&cfg.Storage.Sync, "sync", cfg.Storage.Sync, `fsync policy: "always" (before acknowledging) or "interval"`)
-	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", `fsync period with --sync interval`)
-	fs.Var(&cfg.Storage.MinFree, "min-free", `free-space floor: retention deletes the oldest data below it ("5%", "10GB"; "0": off)`)
-	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
-	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time streams spend CREATING/UPDATING before ACTIVE")
-	fs.Var(&cfg.HLS.PartDuration, "hls-part-duration", "LL-HLS part target of LIVE sessions (0: LL-HLS off)")
-	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.BoolVar(&cfg.InsecureAllowNetwork, "insecure-allow-network", cfg.InsecureAllowNetwork, "allow non-loopback listen addresses without credentials")
+	fs := serveFlags(&cfg, path)
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "EDDY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envVar(f.Name)
 		if v, ok := env(name); ok && f.Name != "config" {
 			if err := f.Value.Set(v); err != nil && envErr == nil {
 				envErr = fmt.Errorf("%s: %w", name, err)
@@ -144,13 +127,48 @@ func loadConfig(args []string, env func(string) (string, bool)) (server.Config, 
 	if envErr != nil {
 		return cfg, envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := usage.Parse(fs, args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return cfg, usage.Errorf("serve", "unexpected argument %q", fs.Arg(0))
 	}
 	return cfg, nil
+}
+
+// serveFlags returns eddy serve's flags, each set into cfg; path is
+// --config's default. The help (serveUsage) finds each flag's YAML key
+// from the field it sets.
+func serveFlags(cfg *server.Config, path string) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.String("config", path, "YAML configuration `FILE`")
+	fs.StringVar(&cfg.Data, "data", cfg.Data, "data `DIRECTORY`")
+	fs.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP listen `ADDRESS` (Kinesis APIs, HLS, web UI)")
+	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP listen `ADDRESS`")
+	fs.StringVar(&cfg.RTSPS, "rtsps", cfg.RTSPS, "RTSPS listen `ADDRESS` (served with --tls-cert; empty: none)")
+	fs.StringVar(&cfg.RTSPUDPRTP, "rtsp-udp-rtp", cfg.RTSPUDPRTP, "UDP `ADDRESS` for RTSP's RTP over UDP (an even port; empty with --rtsp-udp-rtcp: TCP only)")
+	fs.StringVar(&cfg.RTSPUDPRTCP, "rtsp-udp-rtcp", cfg.RTSPUDPRTCP, "UDP `ADDRESS` for RTSP's RTCP over UDP (the RTP port + 1)")
+	fs.StringVar(&cfg.WebRTC, "webrtc", cfg.WebRTC, "WebRTC ICE listen `ADDRESS` (UDP and TCP)")
+	fs.Var((*listFlag)(&cfg.WebRTCOptions.Advertise), "webrtc-advertise", "comma-separated IPs or host `NAMES` put in WebRTC ICE candidates (NAT, containers)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "TLS certificate `FILE` (PEM); enables HTTPS, HTTP/2 and RTSPS")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "TLS private key `FILE` (PEM)")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "`REGION` named in ARNs")
+	fs.StringVar(&cfg.Storage.Sync, "sync", cfg.Storage.Sync, "fsync `POLICY`: always (before acknowledging) or interval")
+	fs.Var(&cfg.Storage.SyncInterval, "sync-interval", "fsync period (a `DURATION`) with --sync interval")
+	fs.Var(&cfg.Storage.MinFree, "min-free", "free-space floor (a `SIZE` or a percentage): retention deletes the oldest data below it (5%, 10GB; 0: off)")
+	fs.BoolVar(&cfg.Streams.Throttle, "throttle", cfg.Streams.Throttle, "enforce per-shard limits on PROVISIONED streams")
+	fs.Var(&cfg.Streams.TransitionDelay, "transition-delay", "time (a `DURATION`) streams spend CREATING/UPDATING before ACTIVE")
+	fs.Var(&cfg.HLS.PartDuration, "hls-part-duration", "LL-HLS part target (a `DURATION`) of LIVE sessions (0: LL-HLS off)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "`LEVEL`: debug, info, warn or error (changes live on a reload)")
+	fs.BoolVar(&cfg.InsecureAllowNetwork, "insecure-allow-network", cfg.InsecureAllowNetwork, "allow non-loopback listen addresses without credentials")
+	fs.Usage = func() { serveUsage(fs, cfg) }
+	return fs
+}
+
+// envVar is the EDDY_* variable of a flag: --sync-interval is
+// EDDY_SYNC_INTERVAL.
+func envVar(flagName string) string {
+	return "EDDY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 // listFlag is a comma-separated list flag.

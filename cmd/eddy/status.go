@@ -28,7 +28,10 @@ type statusReport struct {
 
 // status prints the server's state at a glance: eddy status.
 func (c *cli) status(ctx context.Context, args []string) error {
-	cmd := c.command("status", "status")
+	cmd := c.command("status", "",
+		`Shows a running server's health, listeners, streams, sessions, disk, ingest and process at a
+glance (from /healthz, the Kinesis APIs and /metrics; disk, sessions and ingest need an identity
+allowed eddy:admin). Exits 1 when the server reports itself degraded.`)
 	_, cl, err := cmd.parse(ctx, args, 0)
 	if err != nil {
 		return err

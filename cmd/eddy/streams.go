@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	kvstypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 	"github.com/eddy-video/eddy/server"
 )
 
@@ -86,7 +87,9 @@ func printStreams(w io.Writer, rows []streamRow) error {
 
 // streamsList lists video and data streams: eddy streams ls.
 func (c *cli) streamsList(ctx context.Context, args []string) error {
-	cmd := c.command("streams ls", "streams ls [--kind video|data|all] [--all]")
+	cmd := c.command("streams ls", "[--kind video|data|all] [--all]",
+		`Lists video and data streams, each marked video or data, with status, retention and creation
+time.`)
 	kind := cmd.fs.String("kind", "all", "which streams: video, data or all")
 	all := cmd.fs.Bool("all", false, "also list the event streams of video streams (NAME.events)")
 	_, cl, err := cmd.parse(ctx, args, 0)
@@ -218,7 +221,9 @@ func errNotFound(err error) bool {
 // streamsCreate creates a video stream (its event stream comes with it)
 // or a data stream: eddy streams create.
 func (c *cli) streamsCreate(ctx context.Context, args []string) error {
-	cmd := c.command("streams create", "streams create NAME [--kind video|data] [--retention 24h] [--shards N | --on-demand]")
+	cmd := c.command("streams create", "NAME [--kind video|data] [--retention 24h] [--shards N | --on-demand]",
+		`Creates a video stream (the default; its event stream NAME.events comes with it) or a data
+stream.`)
 	kind := cmd.fs.String("kind", kindVideo, "video (a Kinesis Video stream) or data (a Kinesis data stream)")
 	retention := cmd.fs.String("retention", "24h", "how long data is kept (whole hours: 24h, 30d, 10y; video 0: live only)")
 	shards := cmd.fs.Int("shards", 1, "data streams: shard count")
@@ -288,7 +293,8 @@ func parseRetention(s string) (int64, error) {
 
 // streamsRemove deletes a stream of either kind: eddy streams rm.
 func (c *cli) streamsRemove(ctx context.Context, args []string) error {
-	cmd := c.command("streams rm", "streams rm NAME")
+	cmd := c.command("streams rm", "NAME",
+		`Deletes a stream of either kind (a video stream with its event stream).`)
 	pos, cl, err := cmd.parse(ctx, args, 1)
 	if err != nil {
 		return err
@@ -324,14 +330,15 @@ func (c *cli) streamsRemove(ctx context.Context, args []string) error {
 // streamsRetention shows or changes a stream's retention: eddy streams
 // retention NAME [NEW].
 func (c *cli) streamsRetention(ctx context.Context, args []string) error {
-	cmd := c.command("streams retention", "streams retention NAME [NEW]   (NEW: 720h, 30d, 10y; video 0: live only)")
+	cmd := c.command("streams retention", "NAME [NEW]",
+		`Shows a stream's retention, or sets it to NEW (whole hours: 720h, 30d, 10y; a video stream's 0:
+live only).`)
 	pos, err := parseArgs(cmd.fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 && len(pos) != 2 {
-		cmd.fs.Usage()
-		return fmt.Errorf("streams retention: want NAME and optionally the new retention")
+		return usage.Errorf("streams retention", "want NAME and optionally the new retention, got %d arguments", len(pos))
 	}
 	cl, err := cmd.connect(ctx)
 	if err != nil {

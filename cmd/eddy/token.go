@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 )
 
 // tokenFlags are `eddy token`'s options.
@@ -47,21 +49,27 @@ func token(args []string) error {
 	fs.StringVar(&f.stream, "stream", "", "the stream (a name, or a pattern with * and ?)")
 	fs.Var(&f.actions, "action", "an action the token allows: webrtc:read, webrtc:publish, hls:read, eddy:admin (repeat, or separate with commas)")
 	fs.StringVar(&f.expires, "expires", "1h", "the token's lifetime (at most the server's auth.max_token_ttl)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: eddy token --stream NAME --action webrtc:read [--expires 1h] [--endpoint http://HOST:8080]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	usage.Set(fs, "--stream NAME --action webrtc:read [--expires 1h] [--endpoint http://HOST:8080]",
+		`Asks a running server for a bearer token (POST /api/v1/tokens, signed with SigV4) that allows
+the actions on the stream, for WHIP/WHEP clients and HLS players that cannot sign requests, and
+prints it. Credentials as the AWS SDKs find them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+--profile, ~/.aws/credentials); the token allows at most what they allow.`)
+	if err := usage.Parse(fs, args); err != nil {
 		return err
+	}
+	if fs.NArg() != 0 {
+		return usage.Errorf("token", "unexpected argument %q", fs.Arg(0))
+	}
+	if f.stream == "" || len(f.actions) == 0 {
+		return usage.Errorf("token", "want --stream and at least one --action")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := f.resolve(ctx, os.Getenv); err != nil {
 		return err
 	}
-	if f.stream == "" || len(f.actions) == 0 || f.anonymous || fs.NArg() != 0 {
-		fs.Usage()
-		return errors.New("token: want --stream, at least one --action, and credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a --profile)")
+	if f.anonymous {
+		return errors.New("token: want credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a --profile)")
 	}
 	tok, expires, err := requestToken(ctx, &f)
 	if err != nil {

@@ -70,7 +70,7 @@ func (cw *configWatch) run() {
 				return
 			}
 			// An overflow loses events: read the file again to be sure.
-			cw.log.Warn("configuration file watch", "component", "config", "err", err)
+			cw.log.Warn("configuration file watch", "err", err)
 			settled.Reset(cw.settle)
 		case <-settled.C:
 			if h := cw.hash(); h != cw.last {

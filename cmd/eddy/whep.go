@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 	"github.com/eddy-video/eddy/webrtc/whepclient"
 )
 
@@ -43,16 +43,15 @@ func whep(args []string) error {
 	duration := fs.Duration("duration", 0, "stop after this long (0: until the session ends or Ctrl-C)")
 	showEvents := fs.Bool("events", false, "open the events data channel and print each event of the stream as a JSON line (to stdout, or stderr with --out -)")
 	bearer := fs.String("token", os.Getenv("EDDY_TOKEN"), "bearer token for a server with credentials (eddy token --action webrtc:read; default $EDDY_TOKEN)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: eddy whep [flags] http://HOST:8080/webrtc/STREAM/whep")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	usage.Set(fs, "[flags] http://HOST:8080/webrtc/STREAM/whep",
+		`Plays a stream over WebRTC as a WHEP client: prints what it receives (tracks, frames, bitrate),
+saves the H.264/H.265 video as Annex-B with --out (ffplay reads it), and prints the stream's live
+events with --events. Ends with the session, after --duration, or on Ctrl-C.`)
+	if err := usage.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("whep: want the WHEP URL")
+		return usage.Errorf("whep", "want the WHEP URL, got %d arguments", fs.NArg())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -44,6 +44,9 @@ type FilePublisher struct {
 	// OnUnit, when set, is called for each video access unit as it is
 	// sent: its PTS from the start of publication and the NTP time sent.
 	OnUnit func(pts time.Duration, key bool, ntp time.Time)
+	// OnSent, when set, is called after each access unit (video or
+	// audio) is written, with the size of its RTP packets.
+	OnSent func(video bool, bytes int)
 	// Send, when set, replaces the RTSP connection (URL and Transport are
 	// not used): every RTP packet goes to it with its media (see Medias)
 	// and NTP time, and no RTCP is sent. The WHIP publisher of the tests
@@ -262,11 +265,16 @@ func (p *FilePublisher) Run(ctx context.Context) error {
 			pts := offset + u.pts
 			ntp := start.Add(pts)
 			ts := uint32(int64(pts) * u.clock / int64(time.Second))
+			size := 0
 			for _, pkt := range pkts {
 				pkt.Timestamp += ts
 				if err := writeRTP(u.media, pkt, ntp); err != nil {
 					return err
 				}
+				size += pkt.MarshalSize()
+			}
+			if p.OnSent != nil {
+				p.OnSent(u.video, size)
 			}
 			// A sender report with the first unit of each track and every
 			// 2 s after, as cameras do, so the producer clock is known at once.

@@ -4,24 +4,25 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
 )
 
 // parseFlags parses a bench's args into fs, then calls check (to finish
 // and validate the configuration). help reports -h: fs has printed the
 // usage and there is nothing to run.
 func parseFlags(fs *flag.FlagSet, args []string, check func() error) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
+	if err := usage.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return true, nil
 		}
 		return false, err
 	}
 	if fs.NArg() > 0 {
-		return false, fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return false, usage.Errorf(fs.Name(), "unexpected argument %q", fs.Arg(0))
 	}
 	return false, check()
 }
@@ -51,8 +52,5 @@ func runAndReport[R any, P interface {
 // setUsage makes fs print, on -h, "usage: eddy <fs's name> <synopsis>",
 // about, then its flags.
 func setUsage(fs *flag.FlagSet, synopsis, about string) {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eddy %s %s\n\n%s\n\nflags:\n", fs.Name(), synopsis, about)
-		fs.PrintDefaults()
-	}
+	usage.Set(fs, synopsis, about)
 }

@@ -102,8 +102,9 @@ type Producer struct {
 	AckTimeout             time.Duration
 	MinBackoff, MaxBackoff time.Duration
 
-	dropped atomic.Int64
-	pace    pacer // nil: realTime (the package's tests read files faster)
+	dropped   atomic.Int64
+	pace      pacer        // nil: realTime (the package's tests read files faster)
+	sourceLog *slog.Logger // Logger as given
 }
 
 // ClusterSent describes a cluster written to a connection.
@@ -141,7 +142,7 @@ func (p *Producer) Run(ctx context.Context) error {
 	if pace == nil {
 		pace = realTime
 	}
-	src, err := openSource(p.Source, p.Loop, time.Now(), pace, p.Logger)
+	src, err := openSource(p.Source, p.Loop, time.Now(), pace, p.sourceLog)
 	if err != nil {
 		return err
 	}
@@ -226,6 +227,9 @@ func (p *Producer) init() error {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
 	}
+	// The RTSP source names its own component and stream: it gets the
+	// logger as given, so that no line carries a key twice.
+	p.sourceLog = p.Logger
 	p.Logger = p.Logger.With("component", "putmedia", "stream", p.Stream)
 	if p.MaxBufferBytes == 0 {
 		p.MaxBufferBytes = DefaultMaxBufferBytes
