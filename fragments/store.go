@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/events"
 )
 
@@ -285,6 +286,10 @@ func (st *Store) Init(id InitID) ([]byte, error) {
 	if sum := sha256.Sum256(b); [16]byte(sum[:16]) != id {
 		return nil, fmt.Errorf("init segment %s: checksum mismatch", id)
 	}
+	// Init segments stored before Eddy wrote hvc1 say hev1; they are
+	// served as hvc1, as new ones are written, and left as they are on
+	// disk (their name is the hash of what was stored).
+	cmaf.H265SampleEntriesToHVC1(b)
 	st.mu.Lock()
 	st.inits[id] = b
 	st.mu.Unlock()
