@@ -47,6 +47,7 @@ type Store struct {
 	reads *atomic.Int64 // fragment records read from the log (the manager's count)
 
 	listed listedSignal // wakes NextListed's waiters
+	logger *slog.Logger
 }
 
 const (
@@ -61,7 +62,7 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads}
+	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads, logger: log}
 	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
 		return nil, err
 	}
@@ -169,6 +170,14 @@ func (st *Store) catchUpLocked() error {
 // A fragment that breaks the store's rule (Fragment.Validate) is refused
 // before anything is written: what a read would refuse is never stored.
 func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
+	seq, err := st.append(init, f)
+	if err == nil {
+		st.enforceCap() // the stream's own size cap, at once
+	}
+	return seq, err
+}
+
+func (st *Store) append(init *InitSegment, f *Fragment) (uint64, error) {
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -131,6 +132,14 @@ func (m *Manager) Initialize() error {
 		}
 		m.stores[s.Name()] = st
 	}
+	// Size caps as the tags say, and applied now: a stream may have been
+	// capped, or its cap lowered, just before a stop.
+	for name := range m.stores {
+		if err := m.applyMaxBytes(name); err != nil {
+			return fmt.Errorf("video stream %s: %s: %w", name, MaxBytesTag, err)
+		}
+		m.stores[name].enforceCap()
+	}
 	return nil
 }
 
@@ -239,6 +248,11 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	}
 	if len(o.Tags) > 50 {
 		return VideoStream{}, errf(KindTagsLimit, "A stream can have at most 50 tags.")
+	}
+	if n, ok, err := maxBytesOf(o.Tags); err != nil {
+		return VideoStream{}, err
+	} else if ok {
+		o.RetentionBytes = n
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -531,12 +545,24 @@ func (m *Manager) SetRetentionBytes(name string, n int64) error {
 	return s.SetRetentionBytes(n)
 }
 
-// Tag adds or replaces tags; a stream holds at most 50.
+// Tag adds or replaces tags; a stream holds at most 50. MaxBytesTag
+// sets the stream's size cap, applied at once.
 func (m *Manager) Tag(name string, tags map[string]string) error {
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
 	}
+	_, capped, err := maxBytesOf(tags)
+	if err != nil {
+		return err
+	}
+	if err := m.tag(s, name, tags); err != nil || !capped {
+		return err
+	}
+	return m.applyMaxBytes(name)
+}
+
+func (m *Manager) tag(s *datastreams.Stream, name string, tags map[string]string) error {
 	return s.UpdateTags(func(cur map[string]string) error {
 		n := len(cur)
 		for k := range tags {
@@ -554,11 +580,20 @@ func (m *Manager) Tag(name string, tags map[string]string) error {
 	})
 }
 
-// Untag removes tags by key.
+// Untag removes tags by key; removing MaxBytesTag removes the size cap.
 func (m *Manager) Untag(name string, keys []string) error {
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
+	}
+	if slices.Contains(keys, MaxBytesTag) {
+		if _, ok := s.Info().Tags[MaxBytesTag]; ok {
+			// The cap goes first: should the tag's removal fail, the
+			// start re-applies the cap from the tag.
+			if err := s.SetRetentionBytes(0); err != nil {
+				return err
+			}
+		}
 	}
 	return s.UpdateTags(func(cur map[string]string) error {
 		for _, k := range keys {
