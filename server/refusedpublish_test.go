@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +44,9 @@ func videoStreams(ctx context.Context, t *testing.T, e *servertest.Env) []string
 // session deleted before any media, a PutMedia upload whose only cluster
 // is refused) leaves no stream behind, nor does one refused before (a WHIP
 // offer without a codec Eddy takes); an accepted publish still creates
-// its stream, and keeps it.
+// its stream, and keeps it. It also checks what the README says of ffmpeg
+// 5.1 (Debian 12's) over RTSP: VP9 needs -strict experimental, AV1 cannot
+// be sent.
 func TestRefusedPublishLeavesNoStream(t *testing.T) {
 	mediatest.RequireTool(t, "ffmpeg")
 	t.Parallel()
@@ -69,6 +72,33 @@ func TestRefusedPublishLeavesNoStream(t *testing.T) {
 			t.Skipf("this ffmpeg publishes VP9 without -strict experimental: %s", out)
 		}
 		gone(t, "vp9-refused")
+	})
+
+	t.Run("ffmpeg AV1", func(t *testing.T) {
+		// ffmpeg 5.1 has no AV1 RTP packetizer: its SDP names no AV1
+		// clock rate, and the ANNOUNCE is refused (400) before any stream
+		// is created, with -strict experimental too.
+		out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-i", mediatest.Testdata(mediatest.FileAV1), "-c", "copy",
+			"-strict", "experimental", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL("av1-refused")).CombinedOutput()
+		if err == nil {
+			t.Skipf("this ffmpeg publishes AV1 over RTSP: %s", out)
+		}
+		if !strings.Contains(string(out), "400 Bad Request") {
+			t.Errorf("ffmpeg AV1: %v: %s, want the ANNOUNCE refused with 400", err, out)
+		}
+		gone(t, "av1-refused")
+	})
+
+	t.Run("ffmpeg VP9 with -strict experimental", func(t *testing.T) {
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re", "-i", mediatest.Testdata(mediatest.FileVP9), "-c", "copy",
+			"-strict", "experimental", "-f", "rtsp", "-rtsp_transport", "tcp", e.RTSPURL("vp9-strict")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg VP9 with -strict experimental: %v: %s", err, out)
+		}
+		if frags := waitFragments(ctx, t, e.ArchivedMedia(), "vp9-strict", types.FragmentSelectorTypeServerTimestamp, start, 1, 5*time.Second); len(frags) == 0 {
+			t.Error("VP9 published with -strict experimental recorded nothing")
+		}
 	})
 
 	t.Run("RTSP ANNOUNCE without RECORD", func(t *testing.T) {
