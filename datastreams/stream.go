@@ -674,8 +674,15 @@ func (s *Stream) OwnRetentionBytes() int64 {
 }
 
 // EnforceRetention applies the stream's retention now and returns the
-// records and bytes removed.
-func (s *Stream) EnforceRetention() (uint64, int64, error) { return s.enforceRetention() }
+// records and bytes removed, counted with the janitor's.
+func (s *Stream) EnforceRetention() (uint64, int64, error) {
+	recs, bytes, err := s.enforceRetention()
+	if recs > 0 || bytes > 0 {
+		s.core.metrics.trimmedRecords.Add(float64(recs))
+		s.core.metrics.trimmedBytes.Add(float64(bytes))
+	}
+	return recs, bytes, err
+}
 
 // UpdateTags changes the stream's tags through fn, which gets a copy; an
 // error from fn changes nothing.

@@ -72,6 +72,10 @@ func TestStreamMaxBytes(t *testing.T) {
 		t.Errorf("listed fragments %s…%s, persisted %s…%s: want the newest kept, the oldest gone",
 			numbers[0], numbers[len(numbers)-1], persisted[0], persisted[len(persisted)-1])
 	}
+	// The deletions count as retention's.
+	if trimmed := metric(t, e, "eddy_retention_trimmed_bytes_total"); trimmed < 3<<20-capBytes {
+		t.Errorf("eddy_retention_trimmed_bytes_total = %.0f after the cap deleted over 1 MB", trimmed)
+	}
 	// What is listed can be read.
 	mkv, err := am.GetMediaForFragmentList(ctx, &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{StreamName: aws.String(stream), Fragments: numbers[:2]})
 	if err != nil {
