@@ -90,8 +90,30 @@ func (c *Core) openStream(dir string, m *streamMeta) (*Stream, error) {
 		}
 		s.shards = append(s.shards, sh)
 	}
+	s.sizeSegmentsLocked()
 	s.reindexLocked()
 	return s, nil
+}
+
+// minCapSegmentBytes bounds how small sizeSegmentsLocked makes segments:
+// each is a file with an index file of its own.
+const minCapSegmentBytes = 64 << 10
+
+// sizeSegmentsLocked sets the segment size of the stream's logs from its
+// own size cap: a quarter of each shard's share, so that trimming whole
+// segments (the active one stays) leaves the stream at most its cap and
+// at least about three quarters of it. Without a cap of its own a stream
+// keeps the core's segment size.
+func (s *Stream) sizeSegmentsLocked() {
+	var n int64
+	if c := s.meta.RetentionBytes; c > 0 {
+		n = max(c/int64(4*max(1, len(s.shards))), minCapSegmentBytes)
+	}
+	for _, sh := range s.shards {
+		if l, ok := sh.log.(logstore.SegmentSizer); ok {
+			l.SetSegmentBytes(n)
+		}
+	}
 }
 
 func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
@@ -636,12 +658,31 @@ func (s *Stream) RetentionHours() int {
 
 // SetRetentionBytes changes the stream's size cap (0: the core's default).
 func (s *Stream) SetRetentionBytes(n int64) error {
-	return s.update(func(m *streamMeta) error { m.RetentionBytes = n; return nil })
+	return s.update(func(m *streamMeta) error {
+		m.RetentionBytes = n
+		s.sizeSegmentsLocked()
+		return nil
+	})
+}
+
+// OwnRetentionBytes returns the stream's own size cap (0: none; the
+// core's default cap, if any, then applies).
+func (s *Stream) OwnRetentionBytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta.RetentionBytes
 }
 
 // EnforceRetention applies the stream's retention now and returns the
-// records and bytes removed.
-func (s *Stream) EnforceRetention() (uint64, int64, error) { return s.enforceRetention() }
+// records and bytes removed, counted with the janitor's.
+func (s *Stream) EnforceRetention() (uint64, int64, error) {
+	recs, bytes, err := s.enforceRetention()
+	if recs > 0 || bytes > 0 {
+		s.core.metrics.trimmedRecords.Add(float64(recs))
+		s.core.metrics.trimmedBytes.Add(float64(bytes))
+	}
+	return recs, bytes, err
+}
 
 // UpdateTags changes the stream's tags through fn, which gets a copy; an
 // error from fn changes nothing.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/events"
 )
 
@@ -46,6 +47,7 @@ type Store struct {
 	reads *atomic.Int64 // fragment records read from the log (the manager's count)
 
 	listed listedSignal // wakes NextListed's waiters
+	logger *slog.Logger
 }
 
 const (
@@ -60,7 +62,7 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads}
+	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads, logger: log}
 	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
 		return nil, err
 	}
@@ -168,6 +170,14 @@ func (st *Store) catchUpLocked() error {
 // A fragment that breaks the store's rule (Fragment.Validate) is refused
 // before anything is written: what a read would refuse is never stored.
 func (st *Store) Append(init *InitSegment, f *Fragment) (uint64, error) {
+	seq, err := st.append(init, f)
+	if err == nil {
+		st.enforceCap() // the stream's own size cap, at once
+	}
+	return seq, err
+}
+
+func (st *Store) append(init *InitSegment, f *Fragment) (uint64, error) {
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}
@@ -285,6 +295,10 @@ func (st *Store) Init(id InitID) ([]byte, error) {
 	if sum := sha256.Sum256(b); [16]byte(sum[:16]) != id {
 		return nil, fmt.Errorf("init segment %s: checksum mismatch", id)
 	}
+	// Init segments stored before Eddy wrote hvc1 say hev1; they are
+	// served as hvc1, as new ones are written, and left as they are on
+	// disk (their name is the hash of what was stored).
+	cmaf.H265SampleEntriesToHVC1(b)
 	st.mu.Lock()
 	st.inits[id] = b
 	st.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -95,6 +96,12 @@ type Manager struct {
 	// (indexed, refused, dropped), so the totals never go down.
 	eventsGone [3]atomic.Uint64
 	leaving    map[*Store]bool // stores being deleted: out of stores, counted until closed
+	// fresh holds the streams Admit created that have not recorded
+	// anything yet, with how many publications are let in on each and not
+	// ended (Unpublished); a stream whose last one ends having published
+	// nothing is deleted again, so a refused or abandoned publish leaves
+	// no empty stream behind.
+	fresh map[string]int
 }
 
 // Initialize opens the store of every video stream.
@@ -110,6 +117,7 @@ func (m *Manager) Initialize() error {
 	m.stores = map[string]*Store{}
 	m.deleting = map[string]bool{}
 	m.leaving = map[*Store]bool{}
+	m.fresh = map[string]int{}
 	if m.Registerer != nil {
 		m.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_fragment_reads_total",
 			Help: "Fragment records read from the logs (segments, clips, MKV, index rebuilds); playlists read none."},
@@ -130,6 +138,14 @@ func (m *Manager) Initialize() error {
 			return fmt.Errorf("video stream %s: %w", s.Name(), err)
 		}
 		m.stores[s.Name()] = st
+	}
+	// Size caps as the tags say, and applied now: a stream may have been
+	// capped, or its cap lowered, just before a stop.
+	for name := range m.stores {
+		if err := m.applyMaxBytes(name); err != nil {
+			return fmt.Errorf("video stream %s: %s: %w", name, MaxBytesTag, err)
+		}
+		m.stores[name].enforceCap()
 	}
 	return nil
 }
@@ -239,6 +255,11 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	}
 	if len(o.Tags) > 50 {
 		return VideoStream{}, errf(KindTagsLimit, "A stream can have at most 50 tags.")
+	}
+	if n, ok, err := maxBytesOf(o.Tags); err != nil {
+		return VideoStream{}, err
+	} else if ok {
+		o.RetentionBytes = n
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -386,6 +407,16 @@ func checkVersion(e videoExt, current *string) error {
 // DeleteStream deletes a video stream, its fragments and its event
 // stream. currentVersion, when given, must match.
 func (m *Manager) DeleteStream(name string, currentVersion *string) error {
+	return m.deleteStream(name, currentVersion, nil)
+}
+
+// errNotDeleted is deleteStream's answer when only returned false.
+var errNotDeleted = errors.New("fragments: stream kept")
+
+// deleteStream is DeleteStream; only, when set, is called with m.mu held
+// before anything is done and the stream is deleted only if it returns
+// true (otherwise it returns errNotDeleted and does nothing).
+func (m *Manager) deleteStream(name string, currentVersion *string, only func() bool) error {
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
@@ -394,11 +425,16 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 		return err
 	}
 	m.mu.Lock()
+	if only != nil && !only() {
+		m.mu.Unlock()
+		return errNotDeleted
+	}
 	if m.deleting[name] {
 		m.mu.Unlock()
 		return errf(KindInUse, "The stream %s is being deleted.", name)
 	}
 	m.deleting[name] = true
+	delete(m.fresh, name)
 	st := m.stores[name]
 	delete(m.stores, name)
 	if st != nil {
@@ -444,6 +480,7 @@ func (m *Manager) DeleteStream(name string, currentVersion *string) error {
 
 // Update changes DeviceName and MediaType (when given) and the version.
 func (m *Manager) Update(name string, currentVersion *string, deviceName, mediaType *string) error {
+	m.keep(name) // changed through the API: not deleted for an empty publish
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
@@ -468,6 +505,7 @@ func (m *Manager) Update(name string, currentVersion *string, deviceName, mediaT
 // UpdateRetention adds or removes hours of retention; a decrease drops
 // data older than the new retention at once.
 func (m *Manager) UpdateRetention(name string, currentVersion *string, increase bool, delta int) error {
+	m.keep(name) // changed through the API: not deleted for an empty publish
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
@@ -531,12 +569,25 @@ func (m *Manager) SetRetentionBytes(name string, n int64) error {
 	return s.SetRetentionBytes(n)
 }
 
-// Tag adds or replaces tags; a stream holds at most 50.
+// Tag adds or replaces tags; a stream holds at most 50. MaxBytesTag
+// sets the stream's size cap, applied at once.
 func (m *Manager) Tag(name string, tags map[string]string) error {
+	m.keep(name) // changed through the API: not deleted for an empty publish
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
 	}
+	_, capped, err := maxBytesOf(tags)
+	if err != nil {
+		return err
+	}
+	if err := m.tag(s, name, tags); err != nil || !capped {
+		return err
+	}
+	return m.applyMaxBytes(name)
+}
+
+func (m *Manager) tag(s *datastreams.Stream, name string, tags map[string]string) error {
 	return s.UpdateTags(func(cur map[string]string) error {
 		n := len(cur)
 		for k := range tags {
@@ -554,11 +605,21 @@ func (m *Manager) Tag(name string, tags map[string]string) error {
 	})
 }
 
-// Untag removes tags by key.
+// Untag removes tags by key; removing MaxBytesTag removes the size cap.
 func (m *Manager) Untag(name string, keys []string) error {
+	m.keep(name) // changed through the API: not deleted for an empty publish
 	s, err := m.videoStream(name)
 	if err != nil {
 		return err
+	}
+	if slices.Contains(keys, MaxBytesTag) {
+		if _, ok := s.Info().Tags[MaxBytesTag]; ok {
+			// The cap goes first: should the tag's removal fail, the
+			// start re-applies the cap from the tag.
+			if err := s.SetRetentionBytes(0); err != nil {
+				return err
+			}
+		}
 	}
 	return s.UpdateTags(func(cur map[string]string) error {
 		for _, k := range keys {
@@ -628,17 +689,90 @@ func (m *Manager) Admit(name string, _ []media.Track) error {
 		return fmt.Errorf("%w: video stream %s is being deleted", media.ErrNotFound, name)
 	}
 	if _, err := m.videoStream(name); err == nil {
+		m.admitted(name)
 		return nil
 	}
 	if !m.AutoCreate {
 		return fmt.Errorf("%w: video stream %s does not exist (auto-create is off)", media.ErrNotFound, name)
 	}
 	_, err := m.CreateStream(name, CreateOptions{RetentionHours: m.DefaultRetention(), DeviceName: "rtsp", MediaType: ""})
+	if err == nil {
+		m.mu.Lock()
+		m.fresh[name]++
+		m.mu.Unlock()
+		return nil
+	}
 	var e *Error
 	if (errors.As(err, &e) && e.Kind == KindInUse) || datastreams.KindOf(err) == datastreams.KindInUse {
 		if _, err2 := m.videoStream(name); err2 == nil {
+			m.admitted(name)
 			return nil // created concurrently
 		}
 	}
 	return err
+}
+
+// admitted counts a publication let in on a stream that exists: one more
+// that must end before a fresh stream may go.
+func (m *Manager) admitted(name string) {
+	m.mu.Lock()
+	if _, ok := m.fresh[name]; ok {
+		m.fresh[name]++
+	}
+	m.mu.Unlock()
+}
+
+// keep makes a stream Admit created an ordinary one: something was
+// recorded, or someone changed it through the API.
+func (m *Manager) keep(name string) {
+	m.mu.Lock()
+	delete(m.fresh, name)
+	m.mu.Unlock()
+}
+
+// Unpublished is told that a publication Admit let in has ended, and
+// whether it published anything (a unit). A stream Admit created for a
+// publish that was then refused or abandoned (an RTSP ANNOUNCE without
+// RECORD, a publisher that gave up at SETUP, a WHIP session that never
+// connected, a PutMedia upload whose clusters were refused) is deleted
+// again when no other publication is on it and it holds no fragment:
+// the stream exists only for a publish that was accepted.
+func (m *Manager) Unpublished(name string, published bool) {
+	m.mu.Lock()
+	n, ok := m.fresh[name]
+	switch {
+	case !ok:
+		m.mu.Unlock()
+		return
+	case published:
+		delete(m.fresh, name)
+		m.mu.Unlock()
+		return
+	case n > 1:
+		m.fresh[name] = n - 1
+		m.mu.Unlock()
+		return
+	}
+	m.fresh[name] = 0 // deleting, unless a publication is admitted first
+	m.mu.Unlock()
+	err := m.deleteStream(name, nil, func() bool {
+		// Under m.mu: still fresh with no publication, and empty.
+		if n, ok := m.fresh[name]; !ok || n > 0 {
+			return false
+		}
+		delete(m.fresh, name)
+		st := m.stores[name]
+		if st == nil {
+			return false
+		}
+		first, next := st.shard.Log().Bounds()
+		return first == next
+	})
+	switch {
+	case errors.Is(err, errNotDeleted):
+	case err != nil:
+		m.Logger.Warn("delete a stream created for a publish that sent nothing", "stream", name, "err", err)
+	default:
+		m.Logger.Info("deleted the stream created for a publish that sent nothing", "stream", name)
+	}
 }

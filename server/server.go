@@ -179,7 +179,12 @@ func (s *Server) Initialize() error {
 	// publication ends first.
 	s.registry.Admit = s.videos.Admit
 	s.registry.OnPublish = s.recorder.OnPublish
-	s.registry.OnUnpublish = s.recorder.OnUnpublish
+	s.registry.OnUnpublish = func(name string, h *media.Hub) {
+		s.recorder.OnUnpublish(name, h)
+		// A stream auto-created for a publish that sent nothing (refused
+		// after its ANNOUNCE, abandoned before media) goes again.
+		s.videos.Unpublished(name, h.Units() > 0)
+	}
 	s.videos.BeforeDelete = s.beforeDeleteVideo // lifecycle.go
 	s.recorder.EndPublication = s.endRecording  // a full disk ends the publication
 

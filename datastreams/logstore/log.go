@@ -61,6 +61,16 @@ type Log interface {
 	Close() error
 }
 
+// SegmentSizer is implemented by logs that hold records in units whose
+// size they can be told (filelog: the size past which a segment rolls).
+// The core sets it for a stream with a size cap of its own, so that
+// trimming whole units keeps the stream near its cap.
+type SegmentSizer interface {
+	// SetSegmentBytes sets the unit size (0: the log's default); a log
+	// may keep a smaller default.
+	SetSegmentBytes(n int64)
+}
+
 // Reclaimer is implemented by logs that hold disk space in whole units
 // they can give back oldest first (filelog: segment files). The core's
 // free-space floor uses it to delete the oldest data across all logs

@@ -167,6 +167,7 @@ func BuildClip(st *fragments.Store, entries []fragments.IndexEntry) (*Clip, erro
 	if vp8 {
 		cmaf.RenameSampleEntries(buf.Bytes(), "vp09", "vp08")
 	}
+	cmaf.H265SampleEntriesToHVC1(buf.Bytes()) // the MP4 writer says hev1
 	nev := 0
 	if len(spans) > 0 {
 		last := spans[len(spans)-1]

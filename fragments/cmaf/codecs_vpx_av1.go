@@ -170,7 +170,8 @@ func RenameSampleEntries(b []byte, from, to string) int {
 	return n
 }
 
-// MarshalInit writes init, with VP8 tracks as vp08.
+// MarshalInit writes init, with VP8 tracks as vp08 and H.265 tracks as
+// hvc1 (H265SampleEntriesToHVC1).
 func MarshalInit(init *fmp4.Init, w *seekablebuffer.Buffer) error {
 	vp8 := false
 	for _, t := range init.Tracks {
@@ -185,6 +186,7 @@ func MarshalInit(init *fmp4.Init, w *seekablebuffer.Buffer) error {
 	if vp8 {
 		RenameSampleEntries(w.Bytes(), "vp09", "vp08")
 	}
+	H265SampleEntriesToHVC1(w.Bytes())
 	return nil
 }
 

@@ -66,6 +66,9 @@ type Log struct {
 	lastIdx int64        // position of the last index point in the active segment
 	dirty   bool         // committed but not synced
 	closed  bool
+	// segLimit, when set below opts.SegmentBytes, is the roll size
+	// instead (SetSegmentBytes).
+	segLimit int64
 
 	mu       sync.RWMutex
 	segs     []*segment
@@ -305,6 +308,23 @@ func (l *Log) rollIndexed(index bool) error {
 	return nil
 }
 
+// SetSegmentBytes makes the active segment roll past n bytes when n is
+// below Options.SegmentBytes (0 or more: Options.SegmentBytes again). A
+// size cap trims whole segments, keeping the active one: segments a few
+// times smaller than the cap let trimming keep the log close under it.
+func (l *Log) SetSegmentBytes(n int64) {
+	l.wmu.Lock()
+	l.segLimit = n
+	l.wmu.Unlock()
+}
+
+func (l *Log) segmentBytesLocked() int64 {
+	if l.segLimit > 0 && l.segLimit < l.opts.SegmentBytes {
+		return l.segLimit
+	}
+	return l.opts.SegmentBytes
+}
+
 func (l *Log) evictIndexesLocked() {
 	for len(l.loaded) > l.opts.MaxLoadedIndexes {
 		l.loaded[0].index = nil
@@ -324,7 +344,7 @@ func (l *Log) Append(recs []logstore.Record) error {
 	}
 	if l.wSize > segmentHeaderSize && l.uncommittedLocked() == 0 {
 		now := l.opts.Now().UnixNano()
-		if l.wSize >= l.opts.SegmentBytes || (l.wFirst != 0 && now-l.wFirst >= int64(l.opts.SegmentDuration)) {
+		if l.wSize >= l.segmentBytesLocked() || (l.wFirst != 0 && now-l.wFirst >= int64(l.opts.SegmentDuration)) {
 			if err := l.roll(); err != nil {
 				return err
 			}
