@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"sort"
 	"strings"
@@ -412,6 +413,13 @@ func (r *Registry) RemoveSource(name string) {
 	if s != nil {
 		s.Shutdown()
 	}
+}
+
+// Sources returns the pull sources, by name.
+func (r *Registry) Sources() map[string]Source {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.sources)
 }
 
 // HasSource reports whether name has a pull source.

@@ -68,6 +68,11 @@ type Server struct {
 	close    sync.Once
 	closeErr error
 	live     liveConfig // the configuration in force (reload.go)
+	// The status page's (console.go): the gatherer /metrics serves, the
+	// latest warnings and errors logged, and when Initialize started.
+	gather  prometheus.Gatherer
+	errors  *errorRing
+	started time.Time
 }
 
 // Initialize opens the store and starts the listeners.
@@ -78,6 +83,9 @@ func (s *Server) Initialize() error {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	s.started = time.Now().UTC()
+	s.errors = &errorRing{} // the status page's recent warnings and errors
+	s.Logger = slog.New(&ringHandler{next: s.Logger.Handler(), ring: s.errors})
 	c := s.Config
 	if n := len(c.Auth.Credentials); n > 0 {
 		s.Logger.Info("authentication on", "credentials", n)
@@ -88,6 +96,7 @@ func (s *Server) Initialize() error {
 	}
 	s.checkFileLimit()
 	reg, gather := s.newMetrics() // metrics.go: per-stream labels bounded by metrics.*
+	s.gather = gather
 	s.initReload(reg)
 	s.core = &datastreams.Core{
 		Dir:             c.Data,
@@ -235,6 +244,9 @@ func (s *Server) Initialize() error {
 		Access:     s.webAccess(), // UI login, sessions and tokens
 		HLSSession: hlsServer.ServeSessionURL, Deadlines: s.cuts.deadlines("clip"),
 		Images: s.images, ThumbnailCacheBytes: int64(c.Images.ThumbnailCache), Registerer: reg, // thumbnails
+		// The console's management (console.go): the control plane with
+		// the session's identity, the listeners, sources and status.
+		KVS: kvsAPI.ServeAs, Endpoints: s.consoleEndpoints, Sources: s.consoleSources, Status: s.consoleStatus,
 	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,

@@ -99,6 +99,16 @@ func (h *Handler) who(r *http.Request) (*Principal, *apiError) {
 // origin (net/http's CrossOriginProtection), and a Referer, when it is all
 // there is, this host. Requests with none of these come from no browser.
 func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
+	if err := h.crossOrigin(r); err != nil {
+		h.writeError(w, &apiError{Status: http.StatusForbidden, Code: "AccessDeniedException", Message: err.Error()})
+		return false
+	}
+	return true
+}
+
+// crossOrigin returns why r comes from another site's page (sameOrigin),
+// or nil.
+func (h *Handler) crossOrigin(r *http.Request) error {
 	err := h.csrf.Check(r)
 	if err == nil && r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == "" {
 		if ref := r.Header.Get("Referer"); ref != "" {
@@ -107,11 +117,7 @@ func (h *Handler) sameOrigin(w http.ResponseWriter, r *http.Request) bool {
 			}
 		}
 	}
-	if err != nil {
-		h.writeError(w, &apiError{Status: http.StatusForbidden, Code: "AccessDeniedException", Message: err.Error()})
-		return false
-	}
-	return true
+	return err
 }
 
 // readJSON decodes a small JSON body strictly.
@@ -131,18 +137,28 @@ type sessionOut struct {
 	Expires  *time.Time `json:"expires,omitempty"`
 	// CanPublish: the identity may publish some stream over WHIP.
 	CanPublish bool `json:"canPublish"`
+	// CanCreate: the identity may create streams (kinesisvideo:CreateStream
+	// on "*"); Admin: it may read the status page (eddy:admin).
+	CanCreate bool `json:"canCreate"`
+	Admin     bool `json:"admin"`
+}
+
+// sessionOf is the session answer for p.
+func sessionOf(p *Principal, exp time.Time) sessionOut {
+	return sessionOut{Auth: true, Identity: p.Name, Expires: &exp, CanPublish: p.Allowed(actionPublish, ""),
+		CanCreate: p.Allowed(actionCreate, "*"), Admin: p.Allowed(actionAdmin, "")}
 }
 
 // session answers GET /api/v1/ui/session: whether a login is needed and
 // who is logged in (200 either way: the page asks before it logs in).
 func (h *Handler) session(w http.ResponseWriter, r *http.Request) {
 	if h.Access == nil {
-		writeJSON(w, sessionOut{CanPublish: true})
+		writeJSON(w, sessionOut{CanPublish: true, CanCreate: true, Admin: true})
 		return
 	}
 	out := sessionOut{Auth: true}
 	if p, exp, err := h.Access.Session(r); err == nil {
-		out.Identity, out.Expires, out.CanPublish = p.Name, &exp, p.Allowed(actionPublish, "")
+		out = sessionOf(p, exp)
 	}
 	writeJSON(w, out)
 }
@@ -169,7 +185,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, &apiError{Status: statusOf(err, http.StatusUnauthorized), Code: kvsapi.CodeNotAuthorized, Message: err.Error()})
 		return
 	}
-	writeJSON(w, sessionOut{Auth: true, Identity: p.Name, Expires: &exp, CanPublish: p.Allowed(actionPublish, "")})
+	writeJSON(w, sessionOf(p, exp))
 }
 
 // logout answers POST /api/v1/ui/logout.

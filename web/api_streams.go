@@ -1,6 +1,7 @@
 package web
 
 import (
+	"math"
 	"net/http"
 	"sort"
 	"time"
@@ -15,10 +16,14 @@ const bitrateWindow = 30 * time.Second
 
 // streamInfo is one row of GET /api/v1/streams.
 type streamInfo struct {
-	Name           string     `json:"name"`
-	Status         string     `json:"status"`
-	Live           bool       `json:"live"`
-	Codecs         []string   `json:"codecs"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Live   bool   `json:"live"`
+	// State is live (published now), offline (has recorded) or empty.
+	State  string   `json:"state"`
+	Codecs []string `json:"codecs"`
+	// BitrateBps is the bitrate of the last bitrateWindow of recording
+	// while the stream is live; 0 when it is not.
 	BitrateBps     int64      `json:"bitrateBps"`
 	RetentionHours int        `json:"retentionHours"`
 	StoredBytes    int64      `json:"storedBytes"`
@@ -26,6 +31,15 @@ type streamInfo struct {
 	LastFragment   *time.Time `json:"lastFragment,omitempty"`
 	// RecentFragments is the number of fragments in the bitrate window.
 	RecentFragments int `json:"recentFragments"`
+	// LastActivity is when the last fragment ended, by the server's clock.
+	LastActivity *time.Time `json:"lastActivity,omitempty"`
+	// EventsToday counts the timeline events since eventsSince (at most
+	// eventsCountCap).
+	EventsToday int `json:"eventsToday"`
+	// MaxBytes is the stream's size cap (0: none).
+	MaxBytes int64 `json:"maxBytes"`
+	// Source is the pull source feeding the stream, if any.
+	Source *streamSource `json:"source,omitempty"`
 	// Playback says whether the codecs play over HLS and WebRTC (WHEP), from
 	// the live tracks, else from the last recorded fragment's; WebRTC
 	// needs the stream live besides.
@@ -33,6 +47,24 @@ type streamInfo struct {
 	// Access is what the session's identity may do with the stream.
 	Access streamAccess `json:"access"`
 }
+
+// streamSource is the state of the pull source of a stream.
+type streamSource struct {
+	URL         string     `json:"url"`
+	State       string     `json:"state"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+}
+
+// Counting the events of the list: every stream's count walks the index
+// entries of its timeline from eventsSince on (quarter-hour buckets, no
+// event decoded), stopping at eventsCountCap; eventsSince may go back at
+// most eventsMaxSpan, so a request reads at most that many buckets of
+// each stream.
+const (
+	eventsCountCap = 10000
+	eventsMaxSpan  = 7 * 24 * time.Hour
+)
 
 // streamAccess is what the UI may offer for a stream: HLS (list,
 // timeline, playback: hls:read), WebRTC live view (webrtc:read), clip
@@ -55,6 +87,24 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 	p := h.principal(w, r)
 	if p == nil {
 		return
+	}
+	now := h.Now()
+	since := now.Add(-24 * time.Hour)
+	if v := r.URL.Query().Get("eventsSince"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			h.writeError(w, badRequest("eventsSince must be an RFC 3339 time, e.g. 2026-12-06T00:00:00+01:00"))
+			return
+		}
+		if now.Sub(t) > eventsMaxSpan {
+			h.writeError(w, badRequest("eventsSince may go back at most 7 days"))
+			return
+		}
+		since = t
+	}
+	sources := map[string]*streamSource{}
+	for _, src := range h.sources() {
+		sources[src.Stream] = &streamSource{URL: src.URL, State: src.State, LastError: src.LastError, LastErrorAt: src.LastErrorAt}
 	}
 	live := map[string][]string{}
 	liveTracks := map[string][]media.Track{}
@@ -94,10 +144,12 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 		if cs == nil {
 			cs = []string{}
 		}
-		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, Codecs: cs, RetentionHours: vs.DataRetentionInHours, Access: acc}
+		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, State: "empty", Codecs: cs, RetentionHours: vs.DataRetentionInHours, Access: acc,
+			MaxBytes: maxBytes(vs.Tags, vs.RetentionBytes), Source: sources[vs.Name]}
 		tracks := liveTracks[vs.Name]
 		if st, err := h.Manager.Store(vs.Name); err == nil {
 			h.fillStore(&si, st)
+			si.EventsToday = countEvents(st, since)
 			if !isLive {
 				tracks = recordedTracks(st)
 				if len(si.Codecs) == 0 {
@@ -106,6 +158,15 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 					}
 				}
 			}
+		}
+		switch {
+		case isLive:
+			si.State = "live"
+		case si.LastActivity != nil:
+			si.State = "offline"
+		}
+		if !isLive {
+			si.BitrateBps = 0 // what was recorded last is no live figure
 		}
 		si.Playback = media.PlaybackOf(tracks)
 		out = append(out, si)
@@ -140,6 +201,8 @@ func (h *Handler) fillStore(si *streamInfo, st *fragments.Store) {
 	}
 	lt := time.Unix(0, last.ProducerTime+last.Duration).UTC()
 	si.LastFragment = &lt
+	la := time.Unix(0, last.ServerTime+last.Duration).UTC()
+	si.LastActivity = &la
 	if first, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), time.Unix(0, last.ServerTime), 0, 1); err == nil && len(first) == 1 {
 		ft := time.Unix(0, first[0].ProducerTime).UTC()
 		si.FirstFragment = &ft
@@ -158,4 +221,16 @@ func (h *Handler) fillStore(si *streamInfo, st *fragments.Store) {
 	if dur > 0 {
 		si.BitrateBps = int64(float64(bytes*8) / (float64(dur) / float64(time.Second)))
 	}
+}
+
+// countEvents counts the timeline events of st that overlap [since, ∞),
+// up to eventsCountCap (0 when it has no timeline or its index fails: the
+// list does not fail for a count).
+func countEvents(st *fragments.Store, since time.Time) int {
+	tl := st.Timeline()
+	if tl == nil {
+		return 0
+	}
+	n, _ := tl.Count(since.UnixNano(), math.MaxInt64, eventsCountCap)
+	return n
 }

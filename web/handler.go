@@ -44,6 +44,16 @@ type Handler struct {
 	ThumbnailCacheBytes int64
 	Registerer          prometheus.Registerer
 	thumbs              *thumbnails
+	// KVS answers a Kinesis Video control-plane operation (r's body) for
+	// principal ("" when open): POST /api/v1/ui/kinesisvideo/{op}
+	// (ui_api.go; nil: 404).
+	KVS func(w http.ResponseWriter, r *http.Request, op, principal string)
+	// Endpoints returns the listeners' addresses (GET /api/v1/ui/endpoints).
+	Endpoints func() Endpoints
+	// Sources returns the pull sources' states (stream list, status).
+	Sources func() []SourceStatus
+	// Status returns the server's own part of GET /api/v1/ui/status.
+	Status func() Status
 
 	csrf *http.CrossOriginProtection
 
@@ -59,7 +69,9 @@ type Handler struct {
 // /api/v1/streams/{name}/events and /timeline; thumbnails, GET
 // /api/v1/streams/{name}/thumbnail; the session's GET /api/v1/ui/session,
 // POST /api/v1/ui/login and /logout, and the session's tokens: POST
-// /api/v1/ui/tokens (WHEP/WHIP) and /api/v1/ui/hls (HLS session URLs).
+// /api/v1/ui/tokens (WHEP/WHIP) and /api/v1/ui/hls (HLS session URLs);
+// the console's management: POST /api/v1/ui/kinesisvideo/{Operation},
+// GET /api/v1/ui/endpoints and /api/v1/ui/status.
 func (h *Handler) Mount(r chi.Router) {
 	if h.Logger == nil {
 		h.Logger = slog.Default()
@@ -85,6 +97,9 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Post("/api/v1/ui/logout", h.logout)
 	r.Post("/api/v1/ui/tokens", h.uiToken)
 	r.Post("/api/v1/ui/hls", h.uiHLS)
+	r.Post("/api/v1/ui/kinesisvideo/{op}", h.uiKVS) // ui_api.go
+	r.Get("/api/v1/ui/endpoints", h.uiEndpoints)
+	r.Get("/api/v1/ui/status", h.uiStatus)
 }
 
 // apiError is the JSON error body of the UI API.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/media/netlimit"
@@ -42,6 +43,7 @@ type API struct {
 	Images *images.Service
 
 	rv       *Resolver
+	ops      map[string]func(http.ResponseWriter, *Call) // ServeAs's
 	getMedia mediaSessions
 	// stopping ends the long answers (GetMedia, PutMedia) at Shutdown.
 	stopping context.Context
@@ -57,6 +59,7 @@ func (a *API) Mount(r chi.Router) {
 		a.Logger = slog.Default()
 	}
 	a.rv = &Resolver{Videos: a.Videos}
+	a.ops = a.asOps()
 	a.stopping, a.stop = context.WithCancel(context.Background())
 	// Every route counts its operation (handle does it for its own).
 	post := func(path, op string, h http.HandlerFunc) { r.Post(path, a.Metrics.Instrument(op, h)) }
@@ -108,26 +111,75 @@ func (a *API) Shutdown() {
 // runs fn and writes its answer, or its error in the Kinesis Video shape.
 func handle[In any](a *API, op string, fn func(*Call, *In) (any, error)) http.HandlerFunc {
 	return a.Metrics.Instrument(op, func(w http.ResponseWriter, r *http.Request) {
-		c, ok := a.Guard.Begin(w, r, op, a.rv)
-		if !ok {
-			return
+		if c, ok := a.Guard.Begin(w, r, op, a.rv); ok {
+			run(w, c, fn)
 		}
-		in := new(In)
-		if err := c.Decode(in); err != nil {
-			WriteError(w, err)
-			return
-		}
-		out, err := fn(c, in)
-		if err != nil {
-			c.Fail(w, err)
-			return
-		}
-		if s, ok := out.(responseWriter); ok {
-			s.WriteResponse(w) // an answer that streams itself (GetImages)
-			return
-		}
-		writeJSON(w, out)
 	})
+}
+
+// run decodes a call past the guard into In, runs fn and writes its
+// answer, or its error in the Kinesis Video shape.
+func run[In any](w http.ResponseWriter, c *Call, fn func(*Call, *In) (any, error)) {
+	in := new(In)
+	if err := c.Decode(in); err != nil {
+		WriteError(w, err)
+		return
+	}
+	out, err := fn(c, in)
+	if err != nil {
+		c.Fail(w, err)
+		return
+	}
+	if s, ok := out.(responseWriter); ok {
+		s.WriteResponse(w) // an answer that streams itself (GetImages)
+		return
+	}
+	writeJSON(w, out)
+}
+
+// asOps are the control-plane operations ServeAs runs: the web UI's
+// stream management.
+func (a *API) asOps() map[string]func(http.ResponseWriter, *Call) {
+	return map[string]func(http.ResponseWriter, *Call){
+		"CreateStream":        func(w http.ResponseWriter, c *Call) { run(w, c, a.createStream) },
+		"DescribeStream":      func(w http.ResponseWriter, c *Call) { run(w, c, a.describeStream) },
+		"ListStreams":         func(w http.ResponseWriter, c *Call) { run(w, c, a.listStreams) },
+		"DeleteStream":        func(w http.ResponseWriter, c *Call) { run(w, c, a.deleteStream) },
+		"UpdateStream":        func(w http.ResponseWriter, c *Call) { run(w, c, a.updateStream) },
+		"UpdateDataRetention": func(w http.ResponseWriter, c *Call) { run(w, c, a.updateDataRetention) },
+		"TagStream":           func(w http.ResponseWriter, c *Call) { run(w, c, a.tagStream) },
+		"UntagStream":         func(w http.ResponseWriter, c *Call) { run(w, c, a.untagStream) },
+		"ListTagsForStream":   func(w http.ResponseWriter, c *Call) { run(w, c, a.listTagsForStream) },
+	}
+}
+
+// ServeAs answers a request to control-plane operation op (CreateStream,
+// DescribeStream, ListStreams, DeleteStream, UpdateStream,
+// UpdateDataRetention, TagStream, UntagStream, ListTagsForStream) made by
+// principal, whom another layer authenticated (the web UI's session; ""
+// without credentials): the same body, answer, errors and permission
+// (kinesisvideo:<op> on the streams it names) as the signed call, counted
+// alike. Any other op is answered 404 in the Kinesis Video shape.
+func (a *API) ServeAs(w http.ResponseWriter, r *http.Request, op, principal string) {
+	fn, ok := a.ops[op]
+	if !ok {
+		WriteStatus(w, http.StatusNotFound, &Error{Code: CodeUnknownOperation,
+			Message: "The web UI does not serve the operation " + op + "; it serves CreateStream, DescribeStream, ListStreams, DeleteStream, UpdateStream, UpdateDataRetention, TagStream, UntagStream and ListTagsForStream."})
+		return
+	}
+	a.Metrics.Instrument(op, func(w http.ResponseWriter, r *http.Request) {
+		var id *Identity
+		if principal != "" && a.Guard.Enabled() {
+			if id, ok = a.Guard.Identity(principal); !ok {
+				a.Guard.refuse(w, r, &awsauth.Failure{Reason: ReasonUnknownKey,
+					Error: awsauth.Error{Type: awsauth.TypeAccessDenied, Message: "The identity of this session is no longer configured."}}, principal)
+				return
+			}
+		}
+		if c, ok := a.Guard.BeginAs(w, r, op, a.rv, id, "kinesisvideo:"+op); ok {
+			fn(w, c)
+		}
+	})(w, r)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

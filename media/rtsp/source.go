@@ -69,6 +69,44 @@ type Source struct {
 	done      chan struct{}      // closed when the last started loop exited
 	stopTimer *time.Timer
 	removed   bool
+	status    SourceStatus
+}
+
+// The states of a source (SourceStatus.State).
+const (
+	SourceConnecting = "connecting" // describing, setting up, waiting for PLAY
+	SourceRunning    = "running"    // playing: publishing what it pulls
+	SourceRetrying   = "retrying"   // failed; waiting its backoff to connect again
+	SourceStopped    = "stopped"    // not running (on demand without viewers, or removed)
+)
+
+// SourceStatus is what a source is doing and the last error that stopped
+// it (zero LastErrorAt: none yet).
+type SourceStatus struct {
+	State       string
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Status returns the source's state and its last error.
+func (s *Source) Status() SourceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	if st.State == "" || s.cancel == nil {
+		st.State = SourceStopped
+	}
+	return st
+}
+
+// setState records the loop's state; err, when set, is why it stopped.
+func (s *Source) setState(state string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.State = state
+	if err != nil {
+		s.status.LastError, s.status.LastErrorAt = err.Error(), time.Now().UTC()
+	}
 }
 
 // Attach validates the configuration and attaches s to reg under name
@@ -207,13 +245,19 @@ func (s *Source) run(ctx context.Context) {
 	backoff := s.MinBackoff
 	for {
 		start := time.Now()
+		s.setState(SourceConnecting, nil)
 		err := s.runOnce(ctx)
 		if ctx.Err() != nil {
+			s.setState(SourceStopped, nil)
 			return
 		}
 		if time.Since(start) >= s.HealthyAfter {
 			backoff = s.MinBackoff
 		}
+		if err == nil {
+			err = errors.New("the stream ended")
+		}
+		s.setState(SourceRetrying, err)
 		s.log.Warn("source stopped; reconnecting", "error", err, "retry_in", backoff)
 		t := time.NewTimer(backoff)
 		select {
@@ -295,6 +339,7 @@ func (s *Source) runOnce(ctx context.Context) error {
 	if _, err := c.Play(nil); err != nil {
 		return fmt.Errorf("play: %w", err)
 	}
+	s.setState(SourceRunning, nil)
 	s.log.Info("source playing", "tracks", media.TrackSummary(rtpcodec.TracksOf(tracks)))
 	err = c.Wait()
 	select {

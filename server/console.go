@@ -1,0 +1,147 @@
+package server
+
+import (
+	"net/url"
+	"runtime/debug"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/media/rtsp"
+	"github.com/eddy-video/eddy/web"
+)
+
+// The web console's view of the server: what web.Handler's Endpoints,
+// Sources and Status report.
+
+// consoleEndpoints returns the addresses the listeners are bound to.
+func (s *Server) consoleEndpoints() web.Endpoints {
+	e := web.Endpoints{RTSPS: s.RTSPSAddr(), HTTPS: s.Config.TLSCert != ""}
+	if s.rtsp != nil {
+		e.RTSP = s.rtsp.Addr()
+	}
+	if s.httpLn != nil {
+		e.HTTP = s.httpLn.Addr().String()
+	}
+	return e
+}
+
+// consoleSources returns the state of every pull source.
+func (s *Server) consoleSources() []web.SourceStatus {
+	var out []web.SourceStatus
+	for name, src := range s.registry.Sources() {
+		rs, ok := src.(*rtsp.Source)
+		if !ok {
+			continue
+		}
+		st := rs.Status()
+		ss := web.SourceStatus{Stream: name, URL: stripUserinfo(rs.URL), State: st.State, LastError: st.LastError}
+		if !st.LastErrorAt.IsZero() {
+			t := st.LastErrorAt
+			ss.LastErrorAt = &t
+		}
+		out = append(out, ss)
+	}
+	return out
+}
+
+// stripUserinfo drops a URL's user name and password (the console shows
+// the URL to every viewer of the stream).
+func stripUserinfo(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.User = nil
+	return p.String()
+}
+
+// consoleStatus is the server's part of the status page.
+func (s *Server) consoleStatus() web.Status {
+	st := web.Status{Version: version(), StartedAt: s.started, DataDir: s.Config.Data,
+		Sessions: s.consoleSessions(), Errors: s.errors.Recent()}
+	st.Disk.UsedBytes = s.core.UsedBytes()
+	if free, total, err := datastreams.StatDisk(s.Config.Data); err == nil {
+		st.Disk.FreeBytes, st.Disk.TotalBytes = free, total
+		st.Disk.MinFreeBytes = datastreams.FreeSpace(s.Config.Storage.MinFree).Of(total)
+	}
+	return st
+}
+
+// sessionSeries are the gauges of open sessions, by the status page's
+// protocol names: a series with a label value (name=value) counts for the
+// protocol only with that value.
+var sessionSeries = []struct{ family, label, value, protocol string }{
+	{"eddy_rtsp_sessions", "mode", "publish", "rtsp_publish"},
+	{"eddy_rtsp_sessions", "mode", "play", "rtsp_read"},
+	{"eddy_webrtc_sessions", "kind", "whep", "webrtc_whep"},
+	{"eddy_webrtc_sessions", "kind", "whip", "webrtc_whip"},
+	{"eddy_hls_sessions", "", "", "hls"},
+	{"eddy_kvs_getmedia_sessions", "", "", "getmedia"},
+	{"eddy_putmedia_sessions_active", "", "", "putmedia"},
+}
+
+// consoleSessions counts the open sessions by protocol from the gauges
+// /metrics serves (the same numbers, summed over streams): a gather of
+// the registry, as one scrape costs.
+func (s *Server) consoleSessions() map[string]int {
+	out := map[string]int{}
+	for _, ss := range sessionSeries {
+		out[ss.protocol] = 0
+	}
+	mfs, err := s.gather.Gather()
+	if err != nil && len(mfs) == 0 {
+		return out
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	for _, ss := range sessionSeries {
+		mf := byName[ss.family]
+		if mf == nil {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if ss.label != "" && !hasLabel(m, ss.label, ss.value) {
+				continue
+			}
+			out[ss.protocol] += int(m.GetGauge().GetValue())
+		}
+	}
+	return out
+}
+
+func hasLabel(m *dto.Metric, name, value string) bool {
+	for _, lp := range m.GetLabel() {
+		if lp.GetName() == name {
+			return lp.GetValue() == value
+		}
+	}
+	return false
+}
+
+// version is the module version the binary was built from, with its VCS
+// revision when the build recorded one.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	var rev, modified string
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " (" + rev[:min(len(rev), 12)] + modified + ")"
+	}
+	return v
+}
