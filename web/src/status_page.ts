@@ -77,21 +77,21 @@ export async function showStatus(root: HTMLElement): Promise<void> {
 
   const sources = st.sources ?? [];
   const srcBody = sources.length === 0 ? el('p', { class: 'muted', text: 'No pull sources are configured.' })
-    : el('div', { class: 'table-scroll' }, el('table', { id: 'status-sources' },
+    : el('div', { class: 'table-scroll' }, el('table', { id: 'status-sources', class: 'stack' },
       el('thead', {}, el('tr', {}, ...['Stream', 'URL', 'State', 'Last error'].map((c) => el('th', { scope: 'col', text: c })))),
       el('tbody', {}, ...sources.map((s) => el('tr', {},
-        el('td', { text: s.stream }), el('td', { class: 'attrs', text: s.url }), el('td', { text: s.state }),
-        el('td', { class: s.lastError ? 'source-error' : '', text: s.lastError ? `${s.lastError}${s.lastErrorAt ? ` (${new Date(s.lastErrorAt).toLocaleString()})` : ''}` : '—' }))))));
+        el('td', { 'data-label': 'Stream', text: s.stream }), el('td', { 'data-label': 'URL', class: 'attrs', text: s.url }), el('td', { 'data-label': 'State', text: s.state }),
+        el('td', { 'data-label': 'Last error', class: s.lastError ? 'source-error' : '', text: s.lastError ? `${s.lastError}${s.lastErrorAt ? ` (${new Date(s.lastErrorAt).toLocaleString()})` : ''}` : '—' }))))));
 
   const errors = st.errors ?? [];
   const errBody = errors.length === 0 ? el('p', { class: 'muted', id: 'status-no-errors', text: 'No warnings or errors since the server started.' })
-    : el('div', { class: 'table-scroll' }, el('table', { id: 'status-errors' },
+    : el('div', { class: 'table-scroll' }, el('table', { id: 'status-errors', class: 'stack' },
       el('thead', {}, el('tr', {}, ...['Time', 'Level', 'Message', 'Attributes'].map((c) => el('th', { scope: 'col', text: c })))),
       el('tbody', {}, ...errors.map((e) => el('tr', {},
-        el('td', { title: e.time, text: new Date(e.time).toLocaleString() }),
-        el('td', { class: `level-${e.level}`, text: e.level }),
-        el('td', { text: e.message }),
-        el('td', { class: 'attrs', text: Object.entries(e.attrs ?? {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') }))))));
+        el('td', { 'data-label': 'Time', title: e.time, text: new Date(e.time).toLocaleString() }),
+        el('td', { 'data-label': 'Level', class: `level-${e.level}`, text: e.level }),
+        el('td', { 'data-label': 'Message', text: e.message }),
+        el('td', { 'data-label': 'Attributes', class: 'attrs', text: Object.entries(e.attrs ?? {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') }))))));
 
   root.replaceChildren(h, el('div', { id: 'status-body' },
     el('div', { class: 'stat-grid' },

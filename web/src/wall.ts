@@ -55,7 +55,10 @@ const STATE_ORDER: Record<StreamState, number> = { live: 0, offline: 1, empty: 2
 // Tile is one stream's tile of the grid and its live player.
 class Tile {
   li: HTMLLIElement;
-  media: HTMLAnchorElement;
+  // media holds the video, thumbnail or sentence; the link that opens
+  // the stream covers it (a link with no text of its own: its name is
+  // "Open NAME").
+  media: HTMLDivElement;
   video: HTMLVideoElement | null = null;
   img: HTMLImageElement | null = null;
   player: WhepPlayer | null = null;
@@ -67,7 +70,7 @@ class Tile {
   s!: WallStream;
 
   constructor(name: string, private opts: WallOptions) {
-    this.media = el('a', { class: 'tile-open', href: opts.href(name), 'aria-label': `Open ${name}` });
+    this.media = el('div', { class: 'tile-media' }, el('a', { class: 'tile-open', href: opts.href(name), 'aria-label': `Open ${name}` }));
     this.li = el('li', { class: 'tile', 'data-stream': name }, this.media, el('div', { class: 'tile-body' }));
   }
 
@@ -153,14 +156,18 @@ class Tile {
   // while live), or a sentence when it has never recorded.
   showStill(): void {
     const s = this.s;
-    const la = lastActivity(s);
+    // Thumbnails are found by producer time: the last fragment's end.
+    const pt = s.lastFragment ?? s.lastActivity;
+    const la = pt ? Date.parse(pt) : null;
     const st = stateOf(s);
     const placeholder = this.media.querySelector('.tile-placeholder');
     if (!la || st === 'empty') {
       this.img?.remove();
       this.img = null;
       this.thumbURL = '';
-      if (!placeholder) this.media.append(el('span', { class: 'tile-placeholder', text: 'Nothing recorded yet' }));
+      const text = s.source ? `Nothing recorded yet: the pull source is ${s.source.state}` : 'Nothing recorded yet';
+      if (!placeholder) this.media.append(el('span', { class: 'tile-placeholder', text }));
+      else if (placeholder.textContent !== text) placeholder.textContent = text;
       return;
     }
     placeholder?.remove();
@@ -320,7 +327,7 @@ export class Wall {
       const la = lastActivity(s);
       const tr = el('tr', { 'data-stream': s.name, 'data-state': st });
       const cell = (v: Node | string, cls?: string, title?: string) => tr.append(el('td', { class: cls, title }, v));
-      cell(el('a', { href: this.opts.href(s.name), 'aria-label': `Open ${s.name}`, text: s.name }), 'name', s.name);
+      cell(el('a', { class: 'cell-name', href: this.opts.href(s.name), text: s.name }), 'name', s.name);
       cell(el('span', { class: `state-badge ${st} state-${st}`, text: st }));
       cell(s.codecs.length ? s.codecs.join(', ') : '—', 'wide', s.playback?.reason);
       cell(fmtBitrate(s.bitrateBps), 'num wide');
