@@ -19,11 +19,11 @@ import (
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
-// consoleArtifacts is the directory a console browser test keeps its
-// screenshots and console logs in when it fails: $EDDY_ARTIFACTS/<test>
-// (CI keeps that directory), else a directory of its own under the
-// system's temporary directory (a test's t.TempDir is removed with it).
-func consoleArtifacts(t *testing.T) string {
+// browserArtifacts is the directory a browser test keeps its screenshots
+// and console logs in when it fails: $EDDY_ARTIFACTS/<test> (CI keeps that
+// directory), else a directory of its own under the system's temporary
+// directory (a test's t.TempDir is removed with it).
+func browserArtifacts(t *testing.T) string {
 	t.Helper()
 	name := strings.ReplaceAll(t.Name(), "/", "_")
 	if dir := os.Getenv("EDDY_ARTIFACTS"); dir != "" {
@@ -44,7 +44,7 @@ func runConsoleTest(ctx context.Context, t *testing.T, env ...string) {
 	if _, err := os.Stat("../web/node_modules/axe-core/axe.min.js"); err != nil {
 		t.Skip("console test: web/node_modules has no axe-core: run npm ci --prefix web") // needBrowser already failed in CI
 	}
-	dir := consoleArtifacts(t)
+	dir := browserArtifacts(t)
 	cmd := exec.CommandContext(ctx, node, "test/console.mjs")
 	cmd.Dir = "../web"
 	cmd.Env = append(append(os.Environ(), env...), "CHROMIUM="+chromium, "ARTIFACTS="+dir)
