@@ -150,7 +150,7 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
   const gen = ++manageGen;
   const status = el('p', { id: 'manage-status', class: 'msg', role: 'status', 'aria-live': 'polite' });
   const head = el('div', { class: 'wall-head' },
-    el('h2', { id: 'manage-h', title: name, class: 'tile-name', text: `Manage ${name}` }),
+    el('h2', { id: 'manage-h', title: name, class: 'page-title', text: `Manage ${name}` }),
     el('a', { class: 'button', href: opts.href(name), text: 'Open stream' }));
   root.replaceChildren(head, status);
   if (created) message(status, `Created ${name}.`, 'ok');

@@ -160,11 +160,12 @@ class Tile {
     const pt = s.lastFragment ?? s.lastActivity;
     const la = pt ? Date.parse(pt) : null;
     const st = stateOf(s);
-    const placeholder = this.media.querySelector('.tile-placeholder');
+    const placeholder = this.media.querySelector('.tile-placeholder:not(.tile-nopreview)');
     if (!la || st === 'empty') {
       this.img?.remove();
       this.img = null;
       this.thumbURL = '';
+      this.media.querySelector('.tile-nopreview')?.remove();
       const text = s.source ? `Nothing recorded yet: the pull source is ${s.source.state}` : 'Nothing recorded yet';
       if (!placeholder) this.media.append(el('span', { class: 'tile-placeholder', text }));
       else if (placeholder.textContent !== text) placeholder.textContent = text;
@@ -181,7 +182,13 @@ class Tile {
     this.thumbAt = Date.now();
     if (!this.img) {
       this.img = el('img', { alt: '', loading: 'lazy', decoding: 'async' });
-      this.img.onerror = () => { this.img?.classList.add('failed'); };
+      // A stream whose codec the server cannot decode has no thumbnail:
+      // say so rather than show a black tile.
+      this.img.onerror = () => {
+        this.img?.classList.add('failed');
+        if (!this.media.querySelector('.tile-nopreview')) this.media.append(el('span', { class: 'tile-placeholder tile-nopreview', text: 'No preview' }));
+      };
+      this.img.onload = () => this.media.querySelector('.tile-nopreview')?.remove();
       this.media.append(this.img);
     }
     this.img.classList.remove('failed');
