@@ -6,7 +6,7 @@
 // as an SDK's apply; a refusal is shown as the API's own sentence.
 import { el, errorText, fmtBytes, fmtRetention, getJSON, kvs } from './api';
 import { session } from './session';
-import type { WallStream } from './wall';
+import { stateOf, type WallStream } from './wall';
 
 // MAX_BYTES_TAG holds a stream's size cap (decimal bytes).
 export const MAX_BYTES_TAG = 'eddy:max-bytes';
@@ -171,12 +171,15 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
     tagsError = errorText(e);
   }
   if (gen !== manageGen) return;
-  const row = opts.stream(name);
+  // The stream list's row (state, stored bytes, pull source); a page
+  // opened directly may come before the list's first load.
+  const row = opts.stream(name) ?? (await getJSON<WallStream[]>('/api/v1/streams').catch(() => [] as WallStream[])).find((s) => s.name === name);
+  if (gen !== manageGen) return;
 
   const facts = el('dl', { class: 'kv' });
   const fact = (k: string, v: string) => facts.append(el('dt', { text: k }), el('dd', { text: v }));
   fact('Status', desc.Status);
-  fact('State', row ? (row.state ?? (row.live ? 'live' : 'offline')) : '—');
+  fact('State', row ? stateOf(row) : '—');
   fact('Retention', fmtRetention(desc.DataRetentionInHours));
   fact('Size cap', tags[MAX_BYTES_TAG] ? fmtBytes(Number(tags[MAX_BYTES_TAG])) : tagsError ? 'unknown' : 'none');
   if (row) fact('Stored', fmtBytes(row.storedBytes));
