@@ -3,6 +3,7 @@ package server
 import (
 	"net/url"
 	"runtime/debug"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -35,7 +36,7 @@ func (s *Server) consoleSources() []web.SourceStatus {
 			continue
 		}
 		st := rs.Status()
-		ss := web.SourceStatus{Stream: name, URL: stripUserinfo(rs.URL), State: st.State, LastError: st.LastError}
+		ss := web.SourceStatus{Stream: name, URL: stripUserinfo(rs.URL), State: st.State, LastError: hidePassword(st.LastError, rs.URL)}
 		if !st.LastErrorAt.IsZero() {
 			t := st.LastErrorAt
 			ss.LastErrorAt = &t
@@ -54,6 +55,19 @@ func stripUserinfo(u string) string {
 	}
 	p.User = nil
 	return p.String()
+}
+
+// hidePassword masks the password of URL u wherever msg quotes it (an
+// error may quote the URL it failed on).
+func hidePassword(msg, u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return msg
+	}
+	if pw, ok := p.User.Password(); ok && pw != "" {
+		msg = strings.ReplaceAll(msg, pw, "xxxxx")
+	}
+	return msg
 }
 
 // consoleStatus is the server's part of the status page.

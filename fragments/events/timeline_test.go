@@ -15,7 +15,7 @@ import (
 	"github.com/eddy-video/eddy/fragments/events"
 )
 
-func openCore(t *testing.T, dir string) *datastreams.Core {
+func openCore(t testing.TB, dir string) *datastreams.Core {
 	t.Helper()
 	c := &datastreams.Core{Dir: dir}
 	if err := c.Initialize(); err != nil {
@@ -24,7 +24,7 @@ func openCore(t *testing.T, dir string) *datastreams.Core {
 	return c
 }
 
-func eventStream(t *testing.T, c *datastreams.Core) *datastreams.Stream {
+func eventStream(t testing.TB, c *datastreams.Core) *datastreams.Stream {
 	t.Helper()
 	s, err := c.Stream("cam.events")
 	if err == nil {
