@@ -308,7 +308,11 @@ export class Wall {
     this.list.hidden = this.view !== 'list';
     if (this.view === 'grid') {
       this.list.tBodies[0].replaceChildren();
-      this.grid.replaceChildren(...shown.map((s) => this.tiles.get(s.name)!.li));
+      // Moving a playing <video> in the document can pause it: the tiles
+      // are re-placed only when the order changed.
+      const lis = shown.map((s) => this.tiles.get(s.name)!.li);
+      const same = lis.length === this.grid.children.length && lis.every((li, i) => this.grid.children[i] === li);
+      if (!same) this.grid.replaceChildren(...lis);
     } else {
       this.grid.replaceChildren();
       this.drawList(shown);

@@ -153,6 +153,11 @@ async function wallChecks(p, label, phone) {
   } catch {
     throw new Error(`${label}: the live tile of ${live} shows no 20 frames: ${JSON.stringify(await p.evaluate(() => window.eddy.wall.stats()))}`);
   }
+  // It keeps playing across the wall's refreshes (every 3 s).
+  const f0 = (await p.evaluate(() => window.eddy.wall.stats()))[live].frames;
+  await sleep(4000);
+  const f1 = (await p.evaluate(() => window.eddy.wall.stats()))[live].frames;
+  check(f1 - f0 >= 30, `${label}: the live tile showed ${f1 - f0} frames in 4 s`);
   const size = await p.locator(`[data-stream="${live}"] video`).evaluate((v) => [v.videoWidth, v.videoHeight]);
   check(size[0] > 0 && size[1] > 0, `${label}: live tile video size ${size}`);
   log(`${label}: live tile of ${live} plays ${size.join('×')}: ${JSON.stringify((await p.evaluate(() => window.eddy.wall.stats()))[live])}`);
