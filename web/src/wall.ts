@@ -304,8 +304,12 @@ export class Wall {
 
   draw(): void {
     const shown = this.shown();
-    this.grid.hidden = this.view !== 'grid';
-    this.list.hidden = this.view !== 'list';
+    const none = shown.length === 0 && this.streams.length > 0;
+    const msg = document.getElementById('wall-none')!;
+    msg.hidden = !none;
+    msg.textContent = none ? `No stream${this.filter ? ` is ${this.filter}` : ''}${this.search ? `${this.filter ? ' and' : ''} matches “${this.search}”` : ''}.` : '';
+    this.grid.hidden = this.view !== 'grid' || none;
+    this.list.hidden = this.view !== 'list' || none;
     if (this.view === 'grid') {
       this.list.tBodies[0].replaceChildren();
       // Moving a playing <video> in the document can pause it: the tiles

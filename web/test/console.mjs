@@ -228,6 +228,8 @@ async function wallChecks(p, label, phone) {
   const found = await names();
   const wantFound = api.filter((s) => s.name.toLowerCase().includes(term.toLowerCase())).map((s) => s.name).sort();
   check(JSON.stringify([...found].sort()) === JSON.stringify(wantFound) && found.includes(off), `${label} list: search ${term} shows ${found}, want ${wantFound}`);
+  await p.getByLabel('Search streams by name').fill('no-such-stream-here');
+  check(/No stream matches/.test(await p.locator('#wall-none').textContent()) && await p.locator('#wall-list').isHidden(), `${label}: a search that matches nothing`);
   await p.getByLabel('Search streams by name').fill('');
   log(`${label}: list view sorts, filters and searches (${all.length} rows)`);
   if (phone) { await noOverflow(p, `${label} list`); await tapTargets(p, `${label} list`); }
