@@ -148,11 +148,13 @@ func runBrowserTest(ctx context.Context, t *testing.T, node, chromium, script st
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser test output:\n%s", out)
 	if err != nil {
-		// t.TempDir is removed after the test: keep copies.
+		// t.TempDir is removed after the test: keep copies where
+		// browserArtifacts says.
+		dir := browserArtifacts(t)
 		shots, _ := filepath.Glob(strings.TrimSuffix(shot, ".png") + "*.png")
 		for _, s := range shots {
-			keep := filepath.Join(os.TempDir(), "eddy-"+filepath.Base(s))
-			if b, rerr := os.ReadFile(s); rerr == nil && os.WriteFile(keep, b, 0o644) == nil {
+			keep := filepath.Join(dir, filepath.Base(s))
+			if b, rerr := os.ReadFile(s); rerr == nil && os.MkdirAll(dir, 0o755) == nil && os.WriteFile(keep, b, 0o644) == nil {
 				t.Logf("screenshot: %s", keep)
 			}
 		}

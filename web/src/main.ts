@@ -19,6 +19,12 @@ import { EventsView } from './events_view';
 import { Thumbnails } from './thumbs';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
+import { Wall, stateOf } from './wall';
+import { showManage, showNewStream } from './manage';
+import { showStatus } from './status_page';
+import { setupTheme } from './theme';
+import { localMidnight } from './api';
+import { manageHref, parseRoute, streamHref } from './routes';
 import './style.css';
 
 interface StreamInfo {
@@ -108,10 +114,13 @@ overlay.timeOf = (meta) => {
 overlay.events = () => (state.mode === 'LIVE' ? events.live : events.events);
 overlay.filter = (ev) => events.matches(ev);
 
+// wall is the home page's grid (or list) of every stream.
+const wall = new Wall({ href: streamHref, manageHref });
+
 // Exposed for debugging and for the end-to-end test.
 (window as any).eddy = {
   state, live, publish: publisher, session, playLive, playAt, loadStreams, liveLatency, stopPlayer,
-  events, overlay, clock, playerTime, thumbs, loadCoverage,
+  events, overlay, clock, playerTime, thumbs, loadCoverage, wall,
 };
 
 function windowEnd(): number { return state.end || Date.now(); }
@@ -154,44 +163,18 @@ async function loadStreams(): Promise<void> {
   if (!loggedIn()) return;
   const status = $('streams-status');
   try {
-    state.streams = await api<StreamInfo[]>('/api/v1/streams');
+    // Events are counted from the browser's midnight ("today").
+    state.streams = await api<StreamInfo[]>('/api/v1/streams?eventsSince=' + encodeURIComponent(localMidnight().toISOString()));
     state.streamsAt = Date.now();
   } catch (e) {
     status.textContent = 'Could not load streams: ' + (e as Error).message;
     return;
   }
-  const table = $<HTMLTableElement>('streams');
-  const body = table.tBodies[0];
-  body.replaceChildren();
-  for (const s of state.streams) {
-    const tr = document.createElement('tr');
-    tr.dataset.stream = s.name;
-    if (s.name === state.current) tr.className = 'selected';
-    const name = document.createElement('button');
-    name.type = 'button';
-    name.className = 'link';
-    name.textContent = s.name;
-    name.setAttribute('aria-label', `Open ${s.name}`);
-    name.onclick = () => openStream(s.name);
-    const cells: (string | Node)[] = [
-      name, '', s.codecs.length ? s.codecs.join(', ') : '—', fmtBitrate(s.bitrateBps),
-      fmtRetention(s.retentionHours), s.lastFragment ? fmtTime(Date.parse(s.lastFragment), true) : '—',
-    ];
-    for (const c of cells) {
-      const td = document.createElement('td');
-      td.append(c);
-      tr.append(td);
-    }
-    if (s.playback?.reason) (tr.children[2] as HTMLElement).title = s.playback.reason;
-    const st = tr.children[1] as HTMLElement;
-    st.textContent = s.live ? 'live' : 'offline';
-    st.className = s.live ? 'state-live' : 'state-offline';
-    body.append(tr);
-  }
-  table.hidden = state.streams.length === 0;
+  wall.render(state.streams);
+  const live = state.streams.filter((s) => stateOf(s) === 'live').length;
   status.textContent = state.streams.length === 0
-    ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet. Publish one with: ffmpeg -re -i cam.mp4 -c copy -f rtsp rtsp://HOST:8554/cam1')
-    : `${state.streams.length} stream(s), ${state.streams.filter((s) => s.live).length} live. Updated ${new Date().toLocaleTimeString()}.`;
+    ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet: create one, or publish one with ffmpeg -re -i FILE -c copy -f rtsp rtsp://HOST:8554/cam1')
+    : `${state.streams.length} stream(s), ${live} live. Updated ${new Date().toLocaleTimeString()}.`;
 }
 
 function openStream(name: string): void {
@@ -201,9 +184,6 @@ function openStream(name: string): void {
   state.end = 0;
   $('viewer').hidden = false;
   $('viewer-h').textContent = name;
-  for (const tr of Array.from(document.querySelectorAll<HTMLElement>('#streams tbody tr'))) {
-    tr.className = tr.dataset.stream === name ? 'selected' : '';
-  }
   events.open(name);
   thumbs.open();
   renderSelection();
@@ -742,27 +722,39 @@ function setupTimeline(): void {
   });
 }
 
-// ---- pages: #/ (streams, live view, archive) and #/publish
+// ---- pages (routes.ts): #/ the camera wall, #/stream/NAME a stream's
+// view, #/publish, #/streams/new, #/manage/NAME, #/status
+
+const PAGES: [string, string][] = [
+  ['wall', 'page-wall'], ['stream', 'page-streams'], ['publish', 'page-publish'], ['new', 'page-new'],
+  ['manage', 'page-manage'], ['status', 'page-status'],
+];
 
 function route(): void {
   if (!loggedIn()) return;
-  const publish = location.hash === '#/publish' && session.canPublish;
-  $('page-streams').hidden = publish;
-  $('page-publish').hidden = !publish;
-  $('nav-streams').setAttribute('aria-current', publish ? 'false' : 'page');
-  $('nav-publish').setAttribute('aria-current', publish ? 'page' : 'false');
-  if (publish) {
-    // Leaving the live view ends its WebRTC session; coming back resumes.
-    if (state.mode === 'LIVE' && (state.whep || state.hls || live.ended)) {
-      stopPlayer();
-      setStatus('');
-      state.mode = 'LIVE-PAUSED';
-    }
-  } else {
-    // A camera preview (not a publication) ends with the publish page.
-    if (publisher.media && publisher.state !== 'publishing' && publisher.state !== 'connecting') publisher.stop();
-    if (state.mode === 'LIVE-PAUSED' && state.current) void playLive();
+  const r = parseRoute(location.hash);
+  let page: string = r.page;
+  if (page === 'publish' && !session.canPublish) page = 'wall';
+  for (const [p, id] of PAGES) $(id).hidden = p !== page;
+  const nav = page === 'publish' ? 'nav-publish' : page === 'status' ? 'nav-status' : 'nav-streams';
+  for (const id of ['nav-streams', 'nav-publish', 'nav-status']) $(id).setAttribute('aria-current', id === nav ? 'page' : 'false');
+  // Only the page shown plays: the wall's tiles, or the stream view.
+  wall.setActive(page === 'wall');
+  if (page === 'stream') {
+    if (r.name !== state.current || state.mode === 'LIVE-PAUSED') openStream(r.name);
+  } else if (state.current) {
+    stopPlayer();
+    setStatus('');
+    state.current = '';
+    state.mode = '';
   }
+  // A camera preview (not a publication) ends with the publish page.
+  if (page !== 'publish' && publisher.media && publisher.state !== 'publishing' && publisher.state !== 'connecting') publisher.stop();
+  const manage = { stream: (n: string) => state.streams.find((s) => s.name === n), changed: () => void loadStreams(), href: streamHref };
+  if (page === 'new') showNewStream($('page-new'), manage);
+  if (page === 'manage') void showManage($('page-manage'), r.name, manage, r.query.has('created'));
+  if (page === 'status') void showStatus($('page-status'));
+  if (page !== 'stream') document.title = 'Eddy';
 }
 
 // ---- login
@@ -774,6 +766,7 @@ function showApp(): void {
   $('page-login').hidden = true;
   $('nav').hidden = false;
   $('nav-publish').hidden = !session.canPublish;
+  $('nav-status').hidden = !session.admin;
   $('whoami').hidden = !session.auth;
   $('whoami-name').textContent = session.auth ? `Logged in as ${session.identity}` : '';
   route();
@@ -787,10 +780,10 @@ function showLogin(msg = '', error = false): void {
   if (publisher.state !== 'idle') publisher.stop();
   Object.assign(state, { streams: [], current: '', mode: '', ranges: [], bucketRanges: [], selection: null });
   events.open('');
-  $<HTMLTableElement>('streams').tBodies[0].replaceChildren();
-  $('streams').hidden = true;
+  wall.render([]);
+  wall.setActive(false);
   $('viewer').hidden = true;
-  for (const id of ['page-streams', 'page-publish', 'nav', 'whoami']) $(id).hidden = true;
+  for (const id of ['page-wall', 'page-streams', 'page-publish', 'page-new', 'page-manage', 'page-status', 'nav', 'whoami']) $(id).hidden = true;
   $('page-login').hidden = false;
   const st = $('login-status');
   st.textContent = msg;
@@ -843,6 +836,7 @@ session.onUnauthorized = () => {
   session.identity = '';
   showLogin('Your session ended; log in again.', true);
 };
+setupTheme($<HTMLSelectElement>('theme'));
 setupTimeline();
 setLiveTech(state.liveTech);
 setupPublish(() => void loadStreams());
@@ -855,3 +849,4 @@ window.addEventListener('pagehide', () => { stopPlayer(true); publisher.stop(tru
 void boot();
 setInterval(() => void loadStreams(), 3000);
 setInterval(() => { if (loggedIn() && state.current && !document.hidden) void loadCoverage(); }, 10000);
+setInterval(() => { if (loggedIn() && !$('page-status').hidden && !document.hidden) void showStatus($('page-status')); }, 5000);

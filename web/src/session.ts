@@ -9,17 +9,24 @@ export const session = {
   identity: '', // the access key id logged in ('' when none)
   expires: '',
   canPublish: true,
+  // canCreate: may create streams (kinesisvideo:CreateStream on "*");
+  // admin: may see the status page (eddy:admin). A server without these
+  // fields: true when it needs no login.
+  canCreate: true,
+  admin: true,
   // onUnauthorized is called when a request finds the session gone.
   onUnauthorized: () => {},
 };
 
-export interface SessionInfo { auth: boolean; identity?: string; expires?: string; canPublish: boolean }
+export interface SessionInfo { auth: boolean; identity?: string; expires?: string; canPublish: boolean; canCreate?: boolean; admin?: boolean }
 
 export function setSession(s: SessionInfo): void {
   session.auth = s.auth;
   session.identity = s.identity ?? '';
   session.expires = s.expires ?? '';
   session.canPublish = s.canPublish;
+  session.canCreate = s.canCreate ?? !s.auth;
+  session.admin = s.admin ?? !s.auth;
 }
 
 // webrtcToken returns a token for action on stream ('' when the server

@@ -103,13 +103,13 @@ async function waitMetric(name, want, timeoutMs) {
 
 try {
   await page.goto(base + '/', { waitUntil: 'load' });
-  const row = page.locator(`#streams tbody tr[data-stream="${stream}"]`);
-  await row.locator('td.state-live').waitFor({ timeout: 20000 });
+  const row = page.locator(`#wall-grid [data-stream="${stream}"]`);
+  await row.locator('.state-live').waitFor({ timeout: 20000 });
   log('stream listed as live:', (await row.textContent()).replace(/\s+/g, ' '));
 
   // Live view: WebRTC by default. The stream's audio is AAC, which WebRTC
   // cannot carry: the answer says so, and the page shows it.
-  await row.getByRole('button', { name: `Open ${stream}` }).click();
+  await row.getByRole('link', { name: `Open ${stream}` }).click();
   let st = await webrtcFrames(page, 30, 15000);
   if (!/WebRTC/.test(st.status)) throw new Error('the status does not say WebRTC: ' + st.status);
   const notice = await page.locator('#player-notice').textContent();
@@ -178,6 +178,7 @@ try {
   }
   const block = page.locator('#tl-coverage > div').first();
   await block.waitFor({ timeout: 15000 });
+  await block.scrollIntoViewIfNeeded(); // a mouse click lands only inside the viewport
   const box = await block.boundingBox();
   await page.mouse.click(box.x + 1, box.y + box.height / 2);
   await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND', null, { timeout: 10000 });
@@ -228,9 +229,10 @@ try {
 
   // Watch it live over WebRTC: video and Opus audio, no notice.
   await page.bringToFront();
-  const prow = page.locator(`#streams tbody tr[data-stream="${pubStream}"]`);
-  await prow.locator('td.state-live').waitFor({ timeout: 10000 });
-  await prow.getByRole('button', { name: `Open ${pubStream}` }).click();
+  await page.evaluate(() => { location.hash = '#/'; }); // back to the camera wall
+  const prow = page.locator(`#wall-grid [data-stream="${pubStream}"]`);
+  await prow.locator('.state-live').waitFor({ timeout: 10000 });
+  await prow.getByRole('link', { name: `Open ${pubStream}` }).click();
   await page.locator('#tech-webrtc').click();
   st = await webrtcFrames(page, 30, 15000);
   const audio = await page.evaluate(() => document.querySelector('#video').srcObject?.getAudioTracks().length ?? 0);

@@ -79,14 +79,14 @@ try {
   await login(viewKey, 'not-the-secret');
   await page.locator('#login-status.error').waitFor({ timeout: 5000 });
   log('wrong secret:', await page.locator('#login-status').textContent());
-  if (await page.locator('#page-streams').isVisible()) throw new Error('a wrong secret opened the UI');
+  if (await page.locator('#page-wall').isVisible()) throw new Error('a wrong secret opened the UI');
   if ((await context.cookies()).length) throw new Error('a wrong secret set a cookie');
 
   // The viewer: only its streams.
   await login(viewKey, viewSecret);
-  const row = page.locator(`#streams tbody tr[data-stream="${stream}"]`);
-  await row.locator('td.state-live').waitFor({ timeout: 20000 });
-  const names = await page.locator('#streams tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.stream));
+  const row = page.locator(`#wall-grid [data-stream="${stream}"]`);
+  await row.locator('.state-live').waitFor({ timeout: 20000 });
+  const names = await page.locator('#wall-grid > li').evaluateAll((rs) => rs.map((r) => r.dataset.stream));
   const who = await page.locator('#whoami-name').textContent();
   const cookie = (await context.cookies())[0];
   log(`logged in: "${who}"; streams listed: ${names.join(', ')}; cookie ${cookie.name} httpOnly=${cookie.httpOnly} sameSite=${cookie.sameSite}`);
@@ -99,7 +99,7 @@ try {
   if (denied.status() !== 403) throw new Error('a stream the viewer may not see answered ' + denied.status());
 
   // Live over WebRTC (the default): the page gets a token for the WHEP POST.
-  await row.getByRole('button', { name: `Open ${stream}` }).click();
+  await row.getByRole('link', { name: `Open ${stream}` }).click();
   try {
     await page.waitForFunction(() => window.eddy.live.tech === 'webrtc' && window.eddy.live.frames >= 30, null, { timeout: 15000, polling: 100 });
   } catch {

@@ -106,9 +106,9 @@ try {
     };
     v.requestVideoFrameCallback(tick);
   });
-  const row = page.locator(`#streams tbody tr[data-stream="${stream}"]`);
-  await row.locator('td.state-live').waitFor({ timeout: 20000 });
-  await row.getByRole('button', { name: `Open ${stream}` }).click();
+  const row = page.locator(`#wall-grid [data-stream="${stream}"]`);
+  await row.locator('.state-live').waitFor({ timeout: 20000 });
+  await row.getByRole('link', { name: `Open ${stream}` }).click();
 
   // ---- live: boxes in step with the frames.
   try {

@@ -85,9 +85,9 @@ async function hoverAt(t, span, end, steps = 1) {
 
 try {
   await page.goto(base + '/', { waitUntil: 'load' });
-  const row = page.locator(`#streams tbody tr[data-stream="${stream}"]`);
+  const row = page.locator(`#wall-grid [data-stream="${stream}"]`);
   await row.waitFor({ timeout: 20000 });
-  await row.getByRole('button', { name: `Open ${stream}` }).click();
+  await row.getByRole('link', { name: `Open ${stream}` }).click();
 
   // ---- the strip at the 1-minute zoom, around the recording.
   const MIN = 60_000;

@@ -1,0 +1,382 @@
+// The camera wall (#/): a tile per stream, in a responsive grid, or a
+// sortable list for hundreds of streams; both filtered by state and by a
+// search on the name. Tiles on screen of live streams play over WebRTC
+// (WHEP), at most maxLive at once; the others show a recent thumbnail.
+// Tiles are kept between refreshes (keyed by name), so a refresh never
+// restarts a playing tile.
+import { WhepPlayer } from './whep_player';
+import { session, webrtcToken } from './session';
+import { el, fmtAgo, fmtBytes, fmtRetention } from './api';
+
+export type StreamState = 'live' | 'offline' | 'empty';
+
+export interface PullSource { url: string; state: string; lastError?: string; lastErrorAt?: string }
+
+// WallStream is a row of GET /api/v1/streams as the wall reads it.
+export interface WallStream {
+  name: string; live: boolean; codecs: string[]; bitrateBps: number; retentionHours: number; storedBytes: number;
+  lastFragment?: string;
+  state?: StreamState; lastActivity?: string; eventsToday?: number; maxBytes?: number; source?: PullSource;
+  playback?: { webrtc: boolean; hls: boolean; reason?: string };
+  access?: { webrtc: boolean; hls: boolean };
+}
+
+export function stateOf(s: WallStream): StreamState {
+  return s.state ?? (s.live ? 'live' : s.lastFragment ? 'offline' : 'empty');
+}
+function lastActivity(s: WallStream): number | null {
+  const t = s.lastActivity ?? s.lastFragment;
+  return t ? Date.parse(t) : null;
+}
+function fmtBitrate(bps: number): string {
+  if (!bps) return '—';
+  if (bps >= 1e6) return (bps / 1e6).toFixed(2) + ' Mbit/s';
+  return Math.round(bps / 1e3) + ' kbit/s';
+}
+
+export interface WallOptions {
+  // href is the link that opens a stream's view.
+  href: (name: string) => string;
+  // manageHref is the link to a stream's management page.
+  manageHref: (name: string) => string;
+  maxLive?: number;
+}
+
+type View = 'grid' | 'list';
+type SortKey = 'name' | 'state' | 'codecs' | 'bitrate' | 'retention' | 'stored' | 'activity' | 'events';
+const COLUMNS: { key: SortKey; label: string; wide?: boolean }[] = [
+  { key: 'name', label: 'Stream' }, { key: 'state', label: 'State' }, { key: 'codecs', label: 'Codecs', wide: true },
+  { key: 'bitrate', label: 'Bitrate', wide: true }, { key: 'retention', label: 'Retention', wide: true },
+  { key: 'stored', label: 'Stored', wide: true }, { key: 'activity', label: 'Last activity' },
+  { key: 'events', label: 'Events today' },
+];
+const STATE_ORDER: Record<StreamState, number> = { live: 0, offline: 1, empty: 2 };
+
+// Tile is one stream's tile of the grid and its live player.
+class Tile {
+  li: HTMLLIElement;
+  // media holds the video, thumbnail or sentence; the link that opens
+  // the stream covers it (a link with no text of its own: its name is
+  // "Open NAME").
+  media: HTMLDivElement;
+  video: HTMLVideoElement | null = null;
+  img: HTMLImageElement | null = null;
+  player: WhepPlayer | null = null;
+  frames = 0;
+  failedAt = 0; // when WebRTC last failed (epoch ms): not retried for a while
+  onScreen = false;
+  thumbURL = '';
+  thumbAt = 0;
+  s!: WallStream;
+
+  constructor(name: string, private opts: WallOptions) {
+    this.media = el('div', { class: 'tile-media' }, el('a', { class: 'tile-open', href: opts.href(name), 'aria-label': `Open ${name}` }));
+    this.li = el('li', { class: 'tile', 'data-stream': name }, this.media, el('div', { class: 'tile-body' }));
+  }
+
+  update(s: WallStream): void {
+    this.s = s;
+    const st = stateOf(s);
+    this.li.dataset.state = st;
+    const la = lastActivity(s);
+    const facts = el('dl', { class: 'tile-facts' });
+    const fact = (k: string, v: string, title?: string) => facts.append(el('dt', { text: k }), el('dd', { text: v, title }));
+    fact('Codecs', s.codecs.length ? s.codecs.join(', ') : '—', s.playback?.reason);
+    fact('Retention', fmtRetention(s.retentionHours) + (s.maxBytes ? ` · cap ${fmtBytes(s.maxBytes)}` : ''));
+    fact('Last activity', la ? fmtAgo(la) : 'never', la ? new Date(la).toLocaleString() : undefined);
+    fact('Events today', s.eventsToday === undefined ? '—' : String(s.eventsToday));
+    if (s.source) fact('Source', s.source.state + (s.source.lastError ? ` · ${s.source.lastError}` : ''), s.source.url);
+    const body = this.li.querySelector('.tile-body')!;
+    body.replaceChildren(
+      el('div', { class: 'tile-title' },
+        el('h3', { class: 'tile-name', title: s.name, text: s.name }),
+        el('span', { class: `state-badge ${st} state-${st}`, text: st })),
+      facts,
+      el('div', { class: 'tile-actions' }, el('a', { class: 'button', href: this.opts.manageHref(s.name), 'aria-label': `Manage ${s.name}`, text: 'Manage' })),
+    );
+  }
+
+  // canPlayLive: live, and WebRTC can play it for this identity.
+  canPlayLive(): boolean {
+    const s = this.s;
+    return stateOf(s) === 'live' && s.playback?.webrtc !== false && s.access?.webrtc !== false && Date.now() - this.failedAt > 30_000;
+  }
+
+  async startLive(onEnd: () => void): Promise<void> {
+    if (this.player) return;
+    const video = el('video', { muted: true, autoplay: true, playsinline: true, 'aria-hidden': 'true' });
+    video.muted = true;
+    this.video = video;
+    const name = this.s.name;
+    const p = new WhepPlayer(video, `/webrtc/${encodeURIComponent(name)}/whep`, {
+      token: () => webrtcToken(name, 'webrtc:read'),
+      onEnded: () => { if (this.player === p) { this.stopLive(); onEnd(); } },
+    });
+    this.player = p;
+    this.frames = 0;
+    const tick = () => {
+      if (this.player !== p) return;
+      this.frames++;
+      video.requestVideoFrameCallback(tick);
+    };
+    if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(tick);
+    // The thumbnail stays until the first frame is shown.
+    video.style.visibility = 'hidden';
+    this.media.prepend(video);
+    try {
+      await p.start();
+    } catch {
+      if (this.player === p) {
+        this.failedAt = Date.now();
+        this.stopLive();
+        onEnd();
+      }
+      return;
+    }
+    if (this.player !== p) return;
+    video.style.visibility = '';
+    this.setTech('live');
+  }
+
+  stopLive(): void {
+    const p = this.player;
+    this.player = null;
+    p?.close();
+    this.video?.remove();
+    this.video = null;
+    this.setTech('');
+  }
+
+  private setTech(t: string): void {
+    this.media.querySelector('.tile-tech')?.remove();
+    if (t) this.media.append(el('span', { class: 'tile-tech', 'aria-hidden': 'true', text: t }));
+  }
+
+  // showStill shows the stream's latest thumbnail (refreshed every 30 s
+  // while live), or a sentence when it has never recorded.
+  showStill(): void {
+    const s = this.s;
+    // Thumbnails are found by producer time: the last fragment's end.
+    const pt = s.lastFragment ?? s.lastActivity;
+    const la = pt ? Date.parse(pt) : null;
+    const st = stateOf(s);
+    const placeholder = this.media.querySelector('.tile-placeholder:not(.tile-nopreview)');
+    if (!la || st === 'empty') {
+      this.img?.remove();
+      this.img = null;
+      this.thumbURL = '';
+      this.media.querySelector('.tile-nopreview')?.remove();
+      const text = s.source ? `Nothing recorded yet: the pull source is ${s.source.state}` : 'Nothing recorded yet';
+      if (!placeholder) this.media.append(el('span', { class: 'tile-placeholder', text }));
+      else if (placeholder.textContent !== text) placeholder.textContent = text;
+      return;
+    }
+    placeholder?.remove();
+    if (st === 'live' && Date.now() - this.thumbAt < 30_000 && this.thumbURL) return;
+    // A second before the end of the last fragment: the latest frame the
+    // thumbnail grid snaps to; within looks forward if that is in a gap.
+    const at = new Date(Math.floor((la - 1000) / 1000) * 1000).toISOString();
+    const url = `/api/v1/streams/${encodeURIComponent(s.name)}/thumbnail?time=${encodeURIComponent(at)}&within=60000&width=320`;
+    if (url === this.thumbURL) return;
+    this.thumbURL = url;
+    this.thumbAt = Date.now();
+    if (!this.img) {
+      this.img = el('img', { alt: '', loading: 'lazy', decoding: 'async' });
+      // A stream whose codec the server cannot decode has no thumbnail:
+      // say so rather than show a black tile.
+      this.img.onerror = () => {
+        this.img?.classList.add('failed');
+        if (!this.media.querySelector('.tile-nopreview')) this.media.append(el('span', { class: 'tile-placeholder tile-nopreview', text: 'No preview' }));
+      };
+      this.img.onload = () => this.media.querySelector('.tile-nopreview')?.remove();
+      this.media.append(this.img);
+    }
+    this.img.classList.remove('failed');
+    this.img.src = url;
+  }
+}
+
+export class Wall {
+  streams: WallStream[] = [];
+  tiles = new Map<string, Tile>();
+  view: View;
+  sort: { key: SortKey; desc: boolean };
+  filter = '';
+  search = '';
+  active = false;
+  private observer: IntersectionObserver | null = null;
+  private maxLive: number;
+  private grid: HTMLUListElement;
+  private list: HTMLTableElement;
+
+  constructor(private opts: WallOptions) {
+    this.maxLive = opts.maxLive ?? 6;
+    this.grid = document.getElementById('wall-grid') as HTMLUListElement;
+    this.list = document.getElementById('wall-list') as HTMLTableElement;
+    const saved = (() => { try { return localStorage.getItem('eddy.wallView'); } catch { return null; } })();
+    this.view = saved === 'list' ? 'list' : 'grid';
+    let sort: any = null;
+    try { sort = JSON.parse(localStorage.getItem('eddy.wallSort') ?? 'null'); } catch { /* none */ }
+    this.sort = sort && COLUMNS.some((c) => c.key === sort.key) ? { key: sort.key, desc: !!sort.desc } : { key: 'name', desc: false };
+    if ('IntersectionObserver' in window) {
+      this.observer = new IntersectionObserver((entries) => {
+        for (const e of entries) {
+          const t = this.tiles.get((e.target as HTMLElement).dataset.stream ?? '');
+          if (t) t.onScreen = e.isIntersecting;
+        }
+        this.schedule();
+      }, { threshold: 0.1 });
+    }
+    const search = document.getElementById('wall-search') as HTMLInputElement;
+    search.oninput = () => { this.search = search.value.trim().toLowerCase(); this.draw(); };
+    const filter = document.getElementById('wall-filter') as HTMLSelectElement;
+    filter.onchange = () => { this.filter = filter.value; this.draw(); };
+    document.getElementById('view-grid')!.onclick = () => this.setView('grid');
+    document.getElementById('view-list')!.onclick = () => this.setView('list');
+    this.setView(this.view);
+    // A hidden page plays nothing.
+    document.addEventListener('visibilitychange', () => this.schedule());
+  }
+
+  setView(v: View): void {
+    this.view = v;
+    try { localStorage.setItem('eddy.wallView', v); } catch { /* storage disabled */ }
+    document.getElementById('view-grid')!.setAttribute('aria-pressed', String(v === 'grid'));
+    document.getElementById('view-list')!.setAttribute('aria-pressed', String(v === 'list'));
+    this.draw();
+  }
+
+  // setActive starts (the wall is shown) or stops (another page is) the
+  // live tiles.
+  setActive(on: boolean): void {
+    this.active = on;
+    this.schedule();
+  }
+
+  render(streams: WallStream[]): void {
+    this.streams = streams;
+    const names = new Set(streams.map((s) => s.name));
+    for (const [n, t] of this.tiles) {
+      if (names.has(n)) continue;
+      t.stopLive();
+      this.observer?.unobserve(t.li);
+      t.li.remove();
+      this.tiles.delete(n);
+    }
+    for (const s of streams) {
+      let t = this.tiles.get(s.name);
+      if (!t) {
+        t = new Tile(s.name, this.opts);
+        this.tiles.set(s.name, t);
+        if (this.observer) this.observer.observe(t.li);
+        else t.onScreen = true;
+      }
+      t.update(s);
+    }
+    (document.getElementById('wall-new') as HTMLElement).hidden = !session.canCreate;
+    this.draw();
+  }
+
+  // shown is the streams the filter and the search leave, sorted.
+  shown(): WallStream[] {
+    const { key, desc } = this.sort;
+    const val = (s: WallStream): number | string => {
+      switch (key) {
+        case 'name': return s.name;
+        case 'state': return STATE_ORDER[stateOf(s)];
+        case 'codecs': return s.codecs.join(',');
+        case 'bitrate': return s.bitrateBps;
+        case 'retention': return s.retentionHours;
+        case 'stored': return s.storedBytes;
+        case 'activity': return lastActivity(s) ?? 0;
+        case 'events': return s.eventsToday ?? -1;
+      }
+    };
+    return this.streams
+      .filter((s) => (!this.filter || stateOf(s) === this.filter) && (!this.search || s.name.toLowerCase().includes(this.search)))
+      .sort((a, b) => {
+        const x = val(a);
+        const y = val(b);
+        const c = x < y ? -1 : x > y ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+        return desc && x !== y ? -c : c;
+      });
+  }
+
+  draw(): void {
+    const shown = this.shown();
+    const none = shown.length === 0 && this.streams.length > 0;
+    const msg = document.getElementById('wall-none')!;
+    msg.hidden = !none;
+    msg.textContent = none ? `No stream${this.filter ? ` is ${this.filter}` : ''}${this.search ? `${this.filter ? ' and' : ''} matches “${this.search}”` : ''}.` : '';
+    this.grid.hidden = this.view !== 'grid' || none;
+    this.list.hidden = this.view !== 'list' || none;
+    if (this.view === 'grid') {
+      this.list.tBodies[0].replaceChildren();
+      // Moving a playing <video> in the document can pause it: the tiles
+      // are re-placed only when the order changed.
+      const lis = shown.map((s) => this.tiles.get(s.name)!.li);
+      const same = lis.length === this.grid.children.length && lis.every((li, i) => this.grid.children[i] === li);
+      if (!same) this.grid.replaceChildren(...lis);
+    } else {
+      this.grid.replaceChildren();
+      this.drawList(shown);
+    }
+    this.schedule();
+  }
+
+  private drawList(shown: WallStream[]): void {
+    const head = this.list.tHead!.rows[0];
+    head.replaceChildren(...COLUMNS.map((c) => {
+      const sorted = this.sort.key === c.key;
+      const b = el('button', { type: 'button', text: c.label });
+      b.onclick = () => {
+        this.sort = { key: c.key, desc: sorted ? !this.sort.desc : c.key === 'activity' || c.key === 'events' };
+        try { localStorage.setItem('eddy.wallSort', JSON.stringify(this.sort)); } catch { /* storage disabled */ }
+        this.draw();
+        (this.list.querySelector(`th[data-key="${c.key}"] button`) as HTMLElement | null)?.focus();
+      };
+      return el('th', { scope: 'col', 'data-key': c.key, class: c.wide ? 'wide' : undefined, 'aria-sort': sorted ? (this.sort.desc ? 'descending' : 'ascending') : undefined }, b);
+    }), el('th', { scope: 'col', class: 'wide', text: 'Source' }));
+    this.list.tBodies[0].replaceChildren(...shown.map((s) => {
+      const st = stateOf(s);
+      const la = lastActivity(s);
+      const tr = el('tr', { 'data-stream': s.name, 'data-state': st });
+      const cell = (v: Node | string, cls?: string, title?: string) => tr.append(el('td', { class: cls, title }, v));
+      cell(el('a', { class: 'cell-name', href: this.opts.href(s.name), text: s.name }), 'name', s.name);
+      cell(el('span', { class: `state-badge ${st} state-${st}`, text: st }));
+      cell(s.codecs.length ? s.codecs.join(', ') : '—', 'wide', s.playback?.reason);
+      cell(fmtBitrate(s.bitrateBps), 'num wide');
+      cell(fmtRetention(s.retentionHours) + (s.maxBytes ? ` · cap ${fmtBytes(s.maxBytes)}` : ''), 'wide');
+      cell(fmtBytes(s.storedBytes), 'num wide');
+      cell(la ? fmtAgo(la) : 'never', undefined, la ? new Date(la).toLocaleString() : undefined);
+      cell(s.eventsToday === undefined ? '—' : String(s.eventsToday), 'num');
+      const src = s.source;
+      cell(src ? el('span', { class: src.lastError ? 'source-error' : undefined, text: src.state + (src.lastError ? ` · ${src.lastError}` : '') }) : '—', 'wide', src?.url);
+      return tr;
+    }));
+  }
+
+  // schedule plays the on-screen live tiles (up to maxLive, in page order)
+  // and stops the rest; every other tile shows its still.
+  private schedule(): void {
+    const want = new Set<string>();
+    if (this.active && this.view === 'grid' && !document.hidden) {
+      for (const li of Array.from(this.grid.children) as HTMLElement[]) {
+        const t = this.tiles.get(li.dataset.stream ?? '');
+        if (t && t.onScreen && t.canPlayLive() && want.size < this.maxLive) want.add(t.s.name);
+      }
+    }
+    for (const [n, t] of this.tiles) {
+      if (!want.has(n)) t.stopLive();
+      t.showStill();
+      if (want.has(n)) void t.startLive(() => this.schedule());
+    }
+  }
+
+  // stats is for the browser test: each tile's live state.
+  stats(): Record<string, { live: boolean; frames: number; thumb: string }> {
+    const out: Record<string, { live: boolean; frames: number; thumb: string }> = {};
+    for (const [n, t] of this.tiles) out[n] = { live: !!t.player, frames: t.frames, thumb: t.img && !t.img.classList.contains('failed') ? t.thumbURL : '' };
+    return out;
+  }
+}
