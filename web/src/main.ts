@@ -52,6 +52,9 @@ const ZOOMS: [string, number][] = [['zoom-day', DAY], ['zoom-hour', HOUR], ['zoo
 // an event is played (the fragment that holds it starts up to a GOP
 // before it); playback then seeks to the event itself.
 const EVENT_LEAD = 10_000;
+// PLAYHEAD_HANDLE is the height (px) of the top of the timeline where a
+// drag on the playhead scrubs (its handle, drawn by the CSS).
+const PLAYHEAD_HANDLE = 16;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const state = {
@@ -836,10 +839,12 @@ function setupTimeline(): void {
   const tl = $('timeline');
   let down: { x: number; t: number; scrub: boolean } | null = null;
   tl.addEventListener('pointerdown', (e) => {
-    // On the playhead (while the archive plays): a drag scrubs.
+    // On the playhead's handle (its top, while the archive plays): a drag
+    // scrubs; elsewhere, a drag selects (from the playhead too).
     const ph = $('tl-playhead');
     const r = ph.getBoundingClientRect();
-    const scrub = state.mode === 'ON_DEMAND' && !ph.hidden && Math.abs(e.clientX - (r.left + r.width / 2)) <= 8;
+    const scrub = state.mode === 'ON_DEMAND' && !ph.hidden && Math.abs(e.clientX - (r.left + r.width / 2)) <= 8
+      && e.clientY - tl.getBoundingClientRect().top < PLAYHEAD_HANDLE;
     down = { x: e.clientX, t: timeAt(e.clientX), scrub };
     state.scrubbing = scrub;
     tl.setPointerCapture(e.pointerId);

@@ -304,9 +304,10 @@ async function review() {
   const target = events[0].t + 6000;
   const win = await page.evaluate(() => ({ end: window.eddy.state.end || Date.now(), span: window.eddy.state.span }));
   const tx = box.x + ((target - (win.end - win.span)) / win.span) * box.width;
-  await page.mouse.move(ph.x + ph.width / 2, box.y + box.height / 2);
+  // By its handle at the top of the timeline.
+  await page.mouse.move(ph.x + ph.width / 2, box.y + 6);
   await page.mouse.down();
-  await page.mouse.move(tx, box.y + box.height / 2, { steps: 8 });
+  await page.mouse.move(tx, box.y + 6, { steps: 8 });
   await page.mouse.up();
   await page.waitForFunction((t) => { const p = window.eddy.playerTime(); return p !== null && Math.abs(p - t) < 1500; }, target, { timeout: 20000, polling: 100 });
   if (await page.evaluate(() => window.eddy.state.selection !== null)) throw new Error('dragging the playhead made a selection');
