@@ -24,7 +24,7 @@ import { Thumbnails } from './thumbs';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
 import {
-  clockText, codecProblem, getEndpoints, lastActivityOf, lengthText, publishLines, StreamState, stateOf, whenText,
+  clockText, codecProblem, getEndpoints, lastActivityOf, lengthText, publishLines, StreamState, streamStateOf, whenText,
 } from './review';
 import './style.css';
 
@@ -195,7 +195,7 @@ async function loadStreams(): Promise<void> {
     name.setAttribute('aria-label', `Open ${s.name}`);
     name.onclick = () => { location.hash = streamRoute(s.name); };
     const cells: (string | Node)[] = [
-      name, '', s.codecs.length ? s.codecs.join(', ') : '—', fmtBitrate(stateOf(s) === 'live' ? s.bitrateBps : 0),
+      name, '', s.codecs.length ? s.codecs.join(', ') : '—', fmtBitrate(streamStateOf(s) === 'live' ? s.bitrateBps : 0),
       fmtRetention(s.retentionHours), s.lastFragment ? fmtTime(Date.parse(s.lastFragment), true) : '—',
     ];
     for (const c of cells) {
@@ -205,7 +205,7 @@ async function loadStreams(): Promise<void> {
     }
     if (s.playback?.reason) (tr.children[2] as HTMLElement).title = s.playback.reason;
     const st = tr.children[1] as HTMLElement;
-    const ss = stateOf(s);
+    const ss = streamStateOf(s);
     st.textContent = ss === 'empty' ? 'never published' : ss;
     st.className = ss === 'live' ? 'state-live' : 'state-offline';
     body.append(tr);
@@ -250,7 +250,7 @@ async function openStream(name: string): Promise<void> {
     showBanner(`There is no stream named ${name}${session.auth ? ` that ${session.identity} may watch` : ''}.`);
     return;
   }
-  const st = stateOf(info);
+  const st = streamStateOf(info);
   const last = lastActivityOf(info);
   state.opened = st;
   // An offline stream's window holds its last recording.
@@ -321,7 +321,7 @@ async function showEmpty(name: string): Promise<void> {
 function followState(): void {
   const s = state.streams.find((x) => x.name === state.current);
   if (!s || $('viewer').hidden || !state.opened) return;
-  const st = stateOf(s);
+  const st = streamStateOf(s);
   if (st === state.opened) return;
   const was = state.opened;
   state.opened = st;

@@ -10,9 +10,9 @@ export interface StreamRow {
   name: string; live: boolean; codecs: string[]; state?: StreamState; lastActivity?: string; lastFragment?: string;
 }
 
-// stateOf is the row's state; servers that do not send one say whether
+// streamStateOf is the row's state; servers that do not send one say whether
 // the stream is live and when its last fragment was.
-export function stateOf(s: StreamRow): StreamState {
+export function streamStateOf(s: StreamRow): StreamState {
   if (s.state) return s.state;
   if (s.live) return 'live';
   return s.lastFragment ? 'offline' : 'empty';

@@ -374,11 +374,47 @@ async function review() {
   log(`mouse selection: "${sel.text}"`);
 }
 
-// goesLive: the offline stream's view goes live when its camera does.
+// camera starts ffmpeg publishing the test clip to the stream, looped.
+function camera() {
+  ffmpeg = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'tcp', `${rtsp}/${stream}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+// cameraOff stops ffmpeg and waits for the stream list to say offline.
+async function cameraOff() {
+  const p = ffmpeg;
+  ffmpeg = null;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGINT');
+  await exited;
+  for (const deadline = Date.now() + 20000; ; await sleep(250)) {
+    const s = (await streams()).find((x) => x.name === stream);
+    if (s && !s.live && (s.state ?? 'offline') === 'offline') return;
+    if (Date.now() > deadline) throw new Error(`${stream} still live 20 s after its camera stopped: ${JSON.stringify(s)}`);
+  }
+}
+
+// goesLive: the offline stream's view goes live when its camera does; if
+// the user reviews the archive by then, it offers to.
 async function goesLive() {
+  // Reviewing: an offer, then live on the click.
   await open(stream);
   await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND' && window.eddy.state.autoArchive, null, { timeout: 30000 });
-  ffmpeg = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'tcp', `${rtsp}/${stream}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const rec = await page.evaluate(() => window.eddy.state.ranges[0]);
+  await page.evaluate((t) => window.eddy.playAt(t), rec.start + 3000);
+  await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND' && !window.eddy.state.autoArchive && document.querySelector('#video').readyState >= 2, null, { timeout: 30000 });
+  camera();
+  await page.waitForFunction(() => !document.querySelector('#btn-go-live').hidden, null, { timeout: 30000, polling: 200 });
+  const offer = await page.evaluate(() => ({ text: document.querySelector('#stream-state').textContent, mode: window.eddy.state.mode }));
+  if (offer.text !== `${await page.evaluate(() => window.eddy.state.current)} is live now.` || offer.mode !== 'ON_DEMAND') throw new Error(`the offer: ${JSON.stringify(offer)}`);
+  await page.locator('#btn-go-live').click();
+  await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10, null, { timeout: 30000, polling: 200 });
+  log(`reviewing when the camera came back: "${offer.text}", live on Watch live`);
+  await cameraOff();
+
+  // Watching its last minute: live by itself.
+  await open(stream);
+  await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND' && window.eddy.state.autoArchive, null, { timeout: 30000 });
+  camera();
   const t = Date.now();
   await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10, null, { timeout: 30000, polling: 200 });
   const got = await page.evaluate(() => ({ badge: document.querySelector('#mode').textContent, banner: document.querySelector('#stream-banner').hidden, poster: document.querySelector('#video').getAttribute('poster'), tech: window.eddy.live.tech }));
