@@ -20,7 +20,8 @@ import (
 // (web/test/review.mjs) at desktop and phone sizes: a stream whose camera
 // went offline opens on its last recorded minute (its last frame as the
 // poster, "Offline — last recorded …") and goes live when the camera
-// comes back; a stream never published says how to publish to it; the
+// comes back (or offers to, while the user reviews the archive); a stream
+// never published says how to publish to it, and plays once it is; the
 // review controls (thumbnails and event markers, speed, previous and next
 // event, the day picker, keyboard and playhead scrubbing, the selection
 // and its buttons); and an H.265 stream in a browser that cannot decode

@@ -325,11 +325,9 @@ function followState(): void {
   if (st === state.opened) return;
   const was = state.opened;
   state.opened = st;
-  if (st !== 'live') {
-    if (was === 'empty' && st === 'offline') $('publish-help').hidden = true;
-    return; // a live view that ends waits for the camera (liveEnded)
-  }
-  $('publish-help').hidden = true;
+  // A first recording: the view opens again, on it (live or its last minute).
+  if (was === 'empty') { void openStream(s.name); return; }
+  if (st !== 'live') return; // a live view that ends waits for the camera (liveEnded)
   if (state.blocked) { showBanner(`${s.name} is live now.`); return; }
   if (state.mode === 'ON_DEMAND' && !state.autoArchive) {
     showBanner(`${s.name} is live now.`, true);

@@ -16,8 +16,10 @@
 // and 8× (currentTime advances that much faster than at 1×); previous and
 // next event (buttons and the [ and ] keys) move the playhead to the
 // events; the day picker shows a day's window; keyboard scrubbing (arrows,
-// Shift, Home, End) and dragging the playhead; and the offline stream
-// going live (ffmpeg publishes EDDY_CLIP to it) switches the view to live.
+// Shift, Home, End) and dragging the playhead; the offline stream going
+// live (ffmpeg publishes EDDY_CLIP to it) offers Watch live to a user
+// reviewing the archive, and switches the view to live otherwise; and the
+// never-published stream's view plays its first publication.
 //
 // Env: EDDY_URL, EDDY_STREAM, EDDY_EMPTY, EDDY_H265 ('' to skip, with
 // EDDY_H265_SKIP the reason), EDDY_EVENTS (JSON, as written), EDDY_RTSP
@@ -375,8 +377,8 @@ async function review() {
 }
 
 // camera starts ffmpeg publishing the test clip to the stream, looped.
-function camera() {
-  ffmpeg = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'tcp', `${rtsp}/${stream}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+function camera(name = stream) {
+  ffmpeg = spawn('ffmpeg', ['-v', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'rtsp', '-rtsp_transport', 'tcp', `${rtsp}/${name}`], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
 // cameraOff stops ffmpeg and waits for the stream list to say offline.
@@ -422,6 +424,18 @@ async function goesLive() {
   log(`the camera came back: live over ${got.tech} ${((Date.now() - t) / 1000).toFixed(1)} s after ffmpeg started`);
 }
 
+// emptyGoesLive: the never-published stream's view plays as soon as a
+// camera publishes to it.
+async function emptyGoesLive() {
+  await cameraOff();
+  await open(empty);
+  await page.waitForFunction(() => !document.querySelector('#publish-help').hidden, null, { timeout: 10000 });
+  camera(empty);
+  await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10 && document.querySelector('#publish-help').hidden,
+    null, { timeout: 30000, polling: 200 });
+  log(`${empty}: the first publication plays live, the publish help gone`);
+}
+
 const started = Date.now();
 let size = '';
 try {
@@ -438,6 +452,7 @@ try {
     if (name === 'desktop') {
       await review();
       await goesLive();
+      await emptyGoesLive();
     }
     await ctx.close();
   }
