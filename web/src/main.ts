@@ -231,6 +231,7 @@ async function openStream(name: string): Promise<void> {
   state.markStart = null;
   state.end = 0;
   Object.assign(state, { opened: '', autoArchive: false, blocked: '', mode: '' });
+  showState('');
   $('mode').textContent = '';
   setStatus('');
   $<HTMLVideoElement>('video').removeAttribute('poster');
@@ -253,6 +254,7 @@ async function openStream(name: string): Promise<void> {
   const st = streamStateOf(info);
   const last = lastActivityOf(info);
   state.opened = st;
+  showState(st);
   // An offline stream's window holds its last recording.
   if (st === 'offline' && last && last < Date.now() - state.span + 60_000) state.end = last + state.span / 2;
   void loadCoverage();
@@ -273,6 +275,18 @@ async function openStream(name: string): Promise<void> {
     return;
   }
   if (!state.blocked) void playLive();
+}
+
+// showState marks the view with the stream's state: a stream never
+// published shows no player and no archive (the CSS hides them), and
+// "Watch live" waits for a camera.
+function showState(st: StreamState | ''): void {
+  const v = $('viewer');
+  if (st) v.dataset.state = st;
+  else delete v.dataset.state;
+  const btn = $<HTMLButtonElement>('btn-live');
+  btn.disabled = st !== '' && st !== 'live';
+  btn.title = btn.disabled ? 'Nothing publishes to this stream now' : '';
 }
 
 function showBanner(msg: string, offerLive = false): void {
@@ -325,6 +339,7 @@ function followState(): void {
   if (st === state.opened) return;
   const was = state.opened;
   state.opened = st;
+  showState(st);
   // A first recording: the view opens again, on it (live or its last minute).
   if (was === 'empty') { void openStream(s.name); return; }
   if (st !== 'live') return; // a live view that ends waits for the camera (liveEnded)

@@ -117,6 +117,7 @@ async function offline(size) {
   }));
   const want = await page.evaluate((t) => 'Offline — last recorded ' + new Date(t).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }), last);
   if (!got.bannerShown || got.banner !== want) throw new Error(`${size}: the banner says "${got.banner}" (shown ${got.bannerShown}), want "${want}"`);
+  if (!(await page.locator('#btn-live').isDisabled())) throw new Error(`${size}: Watch live is enabled with the camera offline`);
   if (got.error || /no fragments/i.test(got.status) || got.badge === 'LIVE') throw new Error(`${size}: status "${got.status}" (error ${got.error}), badge ${got.badge}`);
   // The poster: the last frame recorded, a JPEG that loads.
   const posterURL = new URL(got.poster);
@@ -164,6 +165,8 @@ async function neverPublished(size) {
   if (!got.lines.some((l) => l.startsWith('ffmpeg ') && l.includes(`-f rtsp`) && l.endsWith(`/${empty}`))) throw new Error(`${size}: no ffmpeg command in ${JSON.stringify(got.lines)}`);
   if (got.mode !== '') throw new Error(`${size}: the player is in mode ${got.mode} for a stream never published`);
   if (got.width > 1) throw new Error(`${size}: the publish help overflows by ${got.width} px`);
+  // Nothing else: no player, no archive.
+  for (const sel of ['#video', '#timeline', '#btn-live']) if (await visible(sel)) throw new Error(`${size}: ${sel} shows for a stream never published`);
   log(`${size}: ${empty}: "${got.banner}", ${got.lines.length} ways to publish (${rtspLine})`);
 }
 
@@ -433,6 +436,7 @@ async function emptyGoesLive() {
   camera(empty);
   await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10 && document.querySelector('#publish-help').hidden,
     null, { timeout: 30000, polling: 200 });
+  for (const sel of ['#video', '#timeline']) if (!(await visible(sel))) throw new Error(`${empty} is live: ${sel} is not shown`);
   log(`${empty}: the first publication plays live, the publish help gone`);
 }
 
