@@ -8,7 +8,11 @@
 // screen), on the timeline (markers; a density strip when zoomed out) and
 // in a list beside the player (events.ts, events_view.ts). The timeline
 // shows a strip of thumbnails and previews the frame under the pointer
-// (thumbs.ts). With
+// (thumbs.ts). A stream opens at #/stream/NAME: live when its camera
+// is, else on its last recorded minute, or, never published, with how to
+// publish to it; review controls (speed, day, previous/next event,
+// keyboard and playhead scrubbing) and a sentence when this browser
+// cannot decode the stream's codec (review.ts). With
 // credentials configured, a
 // login page first (an HttpOnly session cookie; the page sees only who is
 // logged in), and the page shows and offers only what the identity may do.
@@ -19,6 +23,9 @@ import { EventsView } from './events_view';
 import { Thumbnails } from './thumbs';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
+import {
+  clockText, codecProblem, getEndpoints, lastActivityOf, lengthText, publishLines, StreamState, streamStateOf, whenText,
+} from './review';
 import { Wall, stateOf } from './wall';
 import { showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
@@ -29,6 +36,8 @@ import './style.css';
 
 interface StreamInfo {
   name: string; status: string; live: boolean; codecs: string[]; bitrateBps: number;
+  // state and lastActivity: absent from older servers (see review.ts).
+  state?: StreamState; lastActivity?: string;
   retentionHours: number; storedBytes: number; firstFragment?: string; lastFragment?: string;
   // playback is how browsers can play the stream (absent from older servers).
   playback?: { hls: boolean; webrtc: boolean; webrtcAudio?: boolean; reason?: string };
@@ -49,6 +58,9 @@ const ZOOMS: [string, number][] = [['zoom-day', DAY], ['zoom-hour', HOUR], ['zoo
 // an event is played (the fragment that holds it starts up to a GOP
 // before it); playback then seeks to the event itself.
 const EVENT_LEAD = 10_000;
+// PLAYHEAD_HANDLE is the height (px) of the top of the timeline where a
+// drag on the playhead scrubs (its handle, drawn by the CSS).
+const PLAYHEAD_HANDLE = 16;
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 const state = {
@@ -73,6 +85,15 @@ const state = {
   liveTech: (localStorage.getItem('eddy.liveTech') === 'hls' ? 'hls' : 'webrtc') as LiveTech, // preferred
   liveGen: 0, // bumped by stopPlayer: callbacks of older players do nothing
   retryTimer: 0,
+  scrubbing: false, // the playhead is being dragged
+  // The stream view: the state the stream had when opened (or last seen),
+  // whether the archive plays because the view opened on it (not by the
+  // user's choice: it gives way to live), whether this browser cannot
+  // decode the stream, and the archive playback speed.
+  opened: '' as StreamState | '',
+  autoArchive: false,
+  blocked: '',
+  rate: 1,
 };
 
 // live describes the live view: what plays it (tech; '' while starting
@@ -175,19 +196,139 @@ async function loadStreams(): Promise<void> {
   status.textContent = state.streams.length === 0
     ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet: create one, or publish one with ffmpeg -re -i FILE -c copy -f rtsp rtsp://HOST:8554/cam1')
     : `${state.streams.length} stream(s), ${live} live. Updated ${new Date().toLocaleTimeString()}.`;
+  followState();
 }
 
-function openStream(name: string): void {
+// streamRoute is the page of a stream's view.
+function streamRoute(name: string): string { return '#/stream/' + encodeURIComponent(name); }
+
+// openStream shows a stream: live when its camera is; offline, its last
+// recorded minute (its last frame as the poster); never published, how to
+// publish to it. A codec this browser cannot decode plays nothing and
+// says what to use instead.
+async function openStream(name: string): Promise<void> {
+  stopPlayer();
   state.current = name;
   state.selection = null;
   state.markStart = null;
   state.end = 0;
+  Object.assign(state, { opened: '', autoArchive: false, blocked: '', mode: '' });
+  showState('');
+  $('mode').textContent = '';
+  setStatus('');
+  $<HTMLVideoElement>('video').removeAttribute('poster');
+  for (const id of ['stream-banner', 'btn-go-live', 'publish-help', 'codec-problem']) $(id).hidden = true;
   $('viewer').hidden = false;
   $('viewer-h').textContent = name;
   events.open(name);
   thumbs.open();
   renderSelection();
+  if (!state.streamsAt) await loadStreams();
+  if (state.current !== name) return;
+  const info = state.streams.find((s) => s.name === name);
+  if (!info) {
+    showBanner(`There is no stream named ${name}${session.auth ? ` that ${session.identity} may watch` : ''}.`);
+    return;
+  }
+  const st = streamStateOf(info);
+  const last = lastActivityOf(info);
+  state.opened = st;
+  showState(st);
+  // An offline stream's window holds its last recording.
+  if (st === 'offline' && last && last < Date.now() - state.span + 60_000) state.end = last + state.span / 2;
   void loadCoverage();
+  const ep = await getEndpoints();
+  if (state.current !== name) return;
+  state.blocked = codecProblem(info.codecs, name, ep.rtsp);
+  $('codec-problem').textContent = state.blocked;
+  $('codec-problem').hidden = !state.blocked;
+  if (st === 'empty') {
+    void showEmpty(name);
+    return;
+  }
+  if (st === 'offline') {
+    showOffline(last);
+    if (state.blocked || !last) return;
+    await playAt(last - 60_000, last);
+    if (state.current === name && state.mode === 'ON_DEMAND') state.autoArchive = true;
+    return;
+  }
+  if (!state.blocked) void playLive();
+}
+
+// showState marks the view with the stream's state: a stream never
+// published shows no player and no archive (the CSS hides them), and
+// "Watch live" waits for a camera.
+function showState(st: StreamState | ''): void {
+  const v = $('viewer');
+  if (st) v.dataset.state = st;
+  else delete v.dataset.state;
+  const btn = $<HTMLButtonElement>('btn-live');
+  btn.disabled = st !== '' && st !== 'live';
+  btn.title = btn.disabled ? 'Nothing publishes to this stream now' : '';
+}
+
+function showBanner(msg: string, offerLive = false): void {
+  $('stream-banner').hidden = !msg;
+  $('stream-state').textContent = msg;
+  $('btn-go-live').hidden = !offerLive;
+}
+
+// showOffline says since when the camera is offline, with the last frame
+// recorded as the player's poster.
+function showOffline(last: number): void {
+  $('mode').textContent = 'OFFLINE';
+  showBanner(last ? `Offline — last recorded ${whenText(last)}` : 'Offline');
+  if (last) $<HTMLVideoElement>('video').poster = thumbs.url(last - 500, 640);
+}
+
+// showEmpty says the stream was never published, and how to publish to it.
+async function showEmpty(name: string): Promise<void> {
+  $('mode').textContent = '';
+  showBanner(`Nothing has been published to ${name} yet.`);
+  const ep = await getEndpoints();
+  if (state.current !== name) return;
+  const dl = $('publish-lines');
+  dl.replaceChildren();
+  for (const [label, text] of publishLines(ep, name)) {
+    const dt = document.createElement('dt');
+    dt.textContent = label;
+    const dd = document.createElement('dd');
+    const code = document.createElement('code');
+    code.textContent = text;
+    const copy = document.createElement('button');
+    copy.type = 'button';
+    copy.className = 'copy';
+    copy.textContent = 'Copy';
+    copy.setAttribute('aria-label', `Copy the ${label} line`);
+    copy.onclick = () => void navigator.clipboard?.writeText(text).then(() => { copy.textContent = 'Copied'; }, () => { copy.textContent = 'Select and copy'; });
+    dd.append(code, ' ', copy);
+    dl.append(dt, dd);
+  }
+  $('publish-help').hidden = false;
+}
+
+// followState follows the open stream's state in the stream list: when
+// its camera comes live, the view goes live, unless the user reviews the
+// archive (then it offers to).
+function followState(): void {
+  const s = state.streams.find((x) => x.name === state.current);
+  if (!s || $('viewer').hidden || !state.opened) return;
+  const st = streamStateOf(s);
+  if (st === state.opened) return;
+  const was = state.opened;
+  state.opened = st;
+  showState(st);
+  // A first recording: the view opens again, on it (live or its last minute).
+  if (was === 'empty') { void openStream(s.name); return; }
+  if (st !== 'live') return; // a live view that ends waits for the camera (liveEnded)
+  if (state.blocked) { showBanner(`${s.name} is live now.`); return; }
+  if (state.mode === 'ON_DEMAND' && !state.autoArchive) {
+    showBanner(`${s.name} is live now.`, true);
+    return;
+  }
+  if (state.mode === 'LIVE' && (state.whep || state.hls)) return; // already playing (the retry after an end)
+  showBanner('');
   void playLive();
 }
 
@@ -274,6 +415,12 @@ async function playLive(name = state.current): Promise<void> {
   stopPlayer();
   const gen = state.liveGen;
   state.mode = 'LIVE';
+  state.autoArchive = false;
+  showBanner('');
+  const v0 = $<HTMLVideoElement>('video');
+  v0.removeAttribute('poster');
+  v0.defaultPlaybackRate = 1;
+  v0.playbackRate = 1;
   $('mode').textContent = 'LIVE';
   live.frames = 0;
   countFrames(gen);
@@ -401,6 +548,7 @@ async function playAt(t: number, until?: number, name = state.current, seek?: nu
     return;
   }
   stopPlayer();
+  state.autoArchive = false;
   state.mode = 'ON_DEMAND';
   $('mode').textContent = 'ARCHIVE';
   setStatus(`Loading the archive from ${fmtTime(r.start, true)} to ${fmtTime(r.end, true)}…`);
@@ -497,10 +645,30 @@ function startHls(url: string, label: string, isLive = false, seek?: number): vo
   // Live sessions are Low-Latency HLS (parts and blocking reloads);
   // hls.js keeps about PART-HOLD-BACK behind the newest part, and plays
   // up to 1.5x faster to get there when it starts (or stalls) further back.
-  const hls = new Hls({ lowLatencyMode: isLive, backBufferLength: 60, maxLiveSyncPlaybackRate: isLive ? 1.5 : 1 });
+  // The archive buffers further ahead (in media seconds): at 16× speed
+  // 30 s of buffer lasts under 2 s.
+  const hls = new Hls({
+    lowLatencyMode: isLive, backBufferLength: 60, maxLiveSyncPlaybackRate: isLive ? 1.5 : 1,
+    maxBufferLength: isLive ? 30 : 120, maxMaxBufferLength: isLive ? 600 : 240,
+  });
   state.hls = hls;
   hls.on(Hls.Events.ERROR, (_ev, data) => {
     if (!data.fatal) return;
+    if (data.details === Hls.ErrorDetails.MANIFEST_INCOMPATIBLE_CODECS_ERROR) {
+      // The playlist's codecs are none this browser decodes: say so in
+      // words, with what to use instead.
+      const info = state.streams.find((x) => x.name === state.current);
+      void getEndpoints().then((ep) => {
+        const why = codecProblem(info?.codecs ?? [], state.current, ep.rtsp)
+          || `This browser cannot decode this stream's codecs (${info?.codecs.join(', ') ?? 'unknown'}). Use VLC or ffplay with its RTSP URL ${ep.rtsp}/${encodeURIComponent(state.current)}, or download a clip.`;
+        $('codec-problem').textContent = why;
+        $('codec-problem').hidden = false;
+      });
+      setStatus('');
+      hls.destroy();
+      if (state.hls === hls) state.hls = null;
+      return;
+    }
     const msg = `Playback error (${data.type}: ${data.details})`;
     state.fatalErrors.push(msg);
     setStatus(msg + '. Press "Watch live" or click the timeline to retry.', true);
@@ -534,7 +702,9 @@ function startHls(url: string, label: string, isLive = false, seek?: number): vo
       else video.addEventListener('loadeddata', exact, { once: true });
     });
   }
+  if (!isLive) applyRate();
   hls.on(Hls.Events.MANIFEST_PARSED, () => {
+    if (!isLive) applyRate();
     setStatus(isLive ? `${label} · ${hls.lowLatencyMode && hls.latestLevelDetails?.partList ? 'LL-HLS' : 'HLS'}` : label);
     void video.play().catch((e) => setStatus('Press play to start (' + (e as Error).message + ')'));
   });
@@ -592,13 +762,15 @@ function renderTimeline(c?: Coverage): void {
     if (b.ratio > 0) cov.append(d);
   }
   $('tl-window').textContent = `${fmtTime(start, true)} – ${fmtTime(end, true)}`;
+  $<HTMLInputElement>('tl-day').value = dayValue(end - 1);
   const tl = $('timeline');
   tl.setAttribute('aria-valuetext', state.ranges.length
     ? `${state.ranges.length} recorded range(s), ${Math.round(total / 1000)} s in this window`
     : 'nothing recorded in this window');
   const axis = $('tl-axis');
   axis.replaceChildren();
-  const ticks = 6;
+  // Fewer labels on a narrow timeline (a phone) so that they do not overlap.
+  const ticks = tl.clientWidth && tl.clientWidth < 560 ? 3 : 6;
   for (let i = 0; i <= ticks; i++) {
     const s = document.createElement('span');
     s.style.left = (i / ticks) * 100 + '%';
@@ -619,7 +791,7 @@ function renderSelection(): void {
   sel.style.left = pct(s.start) + '%';
   sel.style.width = Math.max(0.2, pct(s.end) - pct(s.start)) + '%';
   ctl.hidden = false;
-  $('selection-text').textContent = `Selected ${fmtTime(s.start, true)} – ${fmtTime(s.end, true)} (${Math.round((s.end - s.start) / 1000)} s)`;
+  $('selection-text').textContent = `${clockText(s.start)} – ${clockText(s.end)} · ${lengthText(s.end - s.start)}`;
   const a = $<HTMLAnchorElement>('btn-download');
   a.hidden = state.streams.find((x) => x.name === state.current)?.access?.clip === false;
   a.href = `/api/v1/streams/${encodeURIComponent(state.current)}/clip.mp4?start=${new Date(s.start).toISOString()}&end=${new Date(s.end).toISOString()}`;
@@ -657,12 +829,25 @@ function markSelection(t: number): void {
 
 function setupTimeline(): void {
   const tl = $('timeline');
-  let down: { x: number; t: number } | null = null;
+  let down: { x: number; t: number; scrub: boolean } | null = null;
   tl.addEventListener('pointerdown', (e) => {
-    down = { x: e.clientX, t: timeAt(e.clientX) };
+    // On the playhead's handle (its top, while the archive plays): a drag
+    // scrubs; elsewhere, a drag selects (from the playhead too).
+    const ph = $('tl-playhead');
+    const r = ph.getBoundingClientRect();
+    const scrub = state.mode === 'ON_DEMAND' && !ph.hidden && Math.abs(e.clientX - (r.left + r.width / 2)) <= 8
+      && e.clientY - tl.getBoundingClientRect().top < PLAYHEAD_HANDLE;
+    down = { x: e.clientX, t: timeAt(e.clientX), scrub };
+    state.scrubbing = scrub;
     tl.setPointerCapture(e.pointerId);
   });
   tl.addEventListener('pointermove', (e) => {
+    if (down?.scrub) {
+      const t = timeAt(e.clientX);
+      setCursor(t);
+      $('tl-playhead').style.left = pct(t) + '%';
+      return;
+    }
     if (!down || Math.abs(e.clientX - down.x) < 5) return;
     const t = timeAt(e.clientX);
     state.selection = { start: Math.min(down.t, t), end: Math.max(down.t, t) };
@@ -672,17 +857,23 @@ function setupTimeline(): void {
     if (!down) return;
     const d = down;
     down = null;
+    state.scrubbing = false;
+    if (d.scrub) { scrubTo(timeAt(e.clientX)); return; }
     if (Math.abs(e.clientX - d.x) >= 5) return; // a drag: selection done
     setCursor(d.t);
     if (e.shiftKey) { markSelection(d.t); return; }
     void playAt(d.t);
   });
   tl.addEventListener('keydown', (e) => {
-    const step = state.span / 100;
+    const step = (e.shiftKey ? 10 : 1) * state.span / 100;
     const t = state.cursor ?? windowEnd() - state.span / 2;
+    const from = windowEnd() - state.span;
+    const rs = state.ranges.filter((r) => r.end > from && r.start < windowEnd());
     switch (e.key) {
-      case 'ArrowLeft': setCursor(Math.max(windowEnd() - state.span, t - step)); break;
+      case 'ArrowLeft': setCursor(Math.max(from, t - step)); break;
       case 'ArrowRight': setCursor(Math.min(windowEnd(), t + step)); break;
+      case 'Home': setCursor(rs.length ? Math.max(from, rs[0].start) : from); break;
+      case 'End': setCursor(rs.length ? Math.min(windowEnd(), rs[rs.length - 1].end) - 1000 : windowEnd()); break;
       case 'Enter': void playAt(t); break;
       case 's': case 'S': markSelection(t); break;
       default: return;
@@ -698,6 +889,7 @@ function setupTimeline(): void {
     for (const [id, s] of ZOOMS) $(id).setAttribute('aria-pressed', String(span === s));
     void loadCoverage();
   };
+  setupReview();
   for (const [id, s] of ZOOMS) $(id).onclick = () => zoom(s);
   $('tl-prev').onclick = () => { state.end = windowEnd() - state.span / 2; void loadCoverage(); };
   $('tl-next').onclick = () => {
@@ -713,12 +905,100 @@ function setupTimeline(): void {
   $('btn-clear-sel').onclick = () => { state.selection = null; state.markStart = null; renderSelection(); };
 
   // The playhead follows ON_DEMAND playback (media time 0 = playStart).
-  $<HTMLVideoElement>('video').addEventListener('timeupdate', () => {
+  // It moves on a seek too, not only at the next timeupdate; its time is
+  // the frame's program date-time (the session may start a GOP before
+  // playStart).
+  const follow = () => {
     const ph = $('tl-playhead');
     const v = $<HTMLVideoElement>('video');
     if (state.mode !== 'ON_DEMAND') { ph.hidden = true; return; }
     ph.hidden = false;
-    ph.style.left = pct(state.playStart + v.currentTime * 1000) + '%';
+    if (state.scrubbing) return;
+    ph.style.left = pct(producerAt(v.currentTime) ?? state.playStart + v.currentTime * 1000) + '%';
+  };
+  for (const ev of ['timeupdate', 'seeking']) $<HTMLVideoElement>('video').addEventListener(ev, follow);
+}
+
+// ---- review: speed, day, previous and next event, scrubbing
+
+// applyRate sets the archive's playback speed on the player (a new
+// source resets playbackRate to defaultPlaybackRate).
+function applyRate(): void {
+  const v = $<HTMLVideoElement>('video');
+  try {
+    v.defaultPlaybackRate = state.rate;
+    v.playbackRate = state.rate;
+  } catch (e) {
+    // Browsers refuse some speeds (Chromium: beyond 1/16× to 16×).
+    setStatus(`This browser does not play at ${state.rate}× (${(e as Error).message}).`, true);
+  }
+}
+
+function dayValue(t: number): string {
+  const d = new Date(t);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+// showDay shows the local day of value (YYYY-MM-DD) at the Day zoom.
+function showDay(value: string): void {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (!m) return;
+  const start = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3])).getTime();
+  state.end = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + 1).getTime(); // DST days are 23 or 25 h
+  state.span = state.end - start;
+  for (const [id, s] of ZOOMS) $(id).setAttribute('aria-pressed', String(s === DAY));
+  state.cursor = null;
+  $('tl-cursor').hidden = true;
+  void loadCoverage();
+}
+
+// scrubTo plays the archive at t: a seek when the session playing holds
+// it, else a new session from there.
+function scrubTo(t: number): void {
+  setCursor(t);
+  const pos = state.mode === 'ON_DEMAND' && state.hls ? positionOf(t) : null;
+  if (pos === null) { void playAt(t); return; }
+  const v = $<HTMLVideoElement>('video');
+  v.currentTime = pos;
+  void v.play().catch(() => {});
+  state.autoArchive = false;
+}
+
+// jumpEvent goes to the window's previous (dir -1) or next (+1) event
+// from the frame on screen (or the cursor) and plays it.
+function jumpEvent(dir: 1 | -1): void {
+  const ref = (state.mode === 'ON_DEMAND' ? playerTime() : null) ?? state.cursor ?? (dir > 0 ? windowEnd() - state.span : windowEnd());
+  // Half a second of slack: playing an event lands a little after it.
+  const evs = events.events;
+  const ev = dir > 0 ? evs.find((x) => x.t > ref + 500) : [...evs].reverse().find((x) => x.t < ref - 500);
+  if (!ev) {
+    $('tl-info').textContent = dir > 0 ? 'No later event in this window.' : 'No earlier event in this window.';
+    return;
+  }
+  events.pick(ev);
+}
+
+function setupReview(): void {
+  const speed = $<HTMLSelectElement>('speed');
+  speed.onchange = () => {
+    state.rate = Number(speed.value) || 1;
+    if (state.mode === 'ON_DEMAND') applyRate();
+  };
+  const day = $<HTMLInputElement>('tl-day');
+  day.onchange = () => showDay(day.value);
+  $('ev-prev').onclick = () => jumpEvent(-1);
+  $('ev-next').onclick = () => jumpEvent(1);
+  $('btn-go-live').onclick = () => void playLive();
+  // [ and ] anywhere in the stream view but in a text field.
+  document.addEventListener('keydown', (e) => {
+    if ($('viewer').hidden || !state.current || e.ctrlKey || e.metaKey || e.altKey) return;
+    const el = e.target as HTMLElement;
+    if (el.closest('input, select, textarea, [contenteditable="true"]')) return;
+    if (e.key === '[') jumpEvent(-1);
+    else if (e.key === ']') jumpEvent(1);
+    else return;
+    e.preventDefault();
   });
 }
 
@@ -741,7 +1021,7 @@ function route(): void {
   // Only the page shown plays: the wall's tiles, or the stream view.
   wall.setActive(page === 'wall');
   if (page === 'stream') {
-    if (r.name !== state.current || state.mode === 'LIVE-PAUSED') openStream(r.name);
+    if (r.name !== state.current || state.mode === 'LIVE-PAUSED') void openStream(r.name);
   } else if (state.current) {
     stopPlayer();
     setStatus('');
