@@ -1,13 +1,12 @@
 package server
 
 import (
-	"net/url"
 	"runtime/debug"
-	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/internal/redact"
 	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/web"
 )
@@ -36,7 +35,9 @@ func (s *Server) consoleSources() []web.SourceStatus {
 			continue
 		}
 		st := rs.Status()
-		ss := web.SourceStatus{Stream: name, URL: stripUserinfo(rs.URL), State: st.State, LastError: hidePassword(st.LastError, rs.URL)}
+		// The URL is shown to every viewer of the stream: without its
+		// credentials. LastError comes masked from the source.
+		ss := web.SourceStatus{Stream: name, URL: redact.URL(rs.URL), State: st.State, LastError: st.LastError}
 		if !st.LastErrorAt.IsZero() {
 			t := st.LastErrorAt
 			ss.LastErrorAt = &t
@@ -44,30 +45,6 @@ func (s *Server) consoleSources() []web.SourceStatus {
 		out = append(out, ss)
 	}
 	return out
-}
-
-// stripUserinfo drops a URL's user name and password (the console shows
-// the URL to every viewer of the stream).
-func stripUserinfo(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	p.User = nil
-	return p.String()
-}
-
-// hidePassword masks the password of URL u wherever msg quotes it (an
-// error may quote the URL it failed on).
-func hidePassword(msg, u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return msg
-	}
-	if pw, ok := p.User.Password(); ok && pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	return msg
 }
 
 // consoleStatus is the server's part of the status page.

@@ -175,7 +175,7 @@ func TestConsoleStreamList(t *testing.T) {
 
 	// The source's camera refuses connections: retrying, with the error.
 	door := waitStream(t, c, "door", 15*time.Second, func(r consoleStream) bool { return r.Source != nil && r.Source.LastError != "" })
-	if s := door.Source; s.URL != "rtsp://127.0.0.1:1/door" || (s.State != "retrying" && s.State != "connecting") || s.LastErrorAt == nil ||
+	if s := door.Source; s.URL != "rtsp://xxxxx@127.0.0.1:1/door" || (s.State != "retrying" && s.State != "connecting") || s.LastErrorAt == nil ||
 		time.Since(*s.LastErrorAt) > time.Minute || !strings.Contains(s.LastError, "refused") || door.State != "empty" {
 		t.Errorf("door: %+v %+v", door, *s)
 	}
@@ -183,7 +183,7 @@ func TestConsoleStreamList(t *testing.T) {
 	// Status: the source, its warning, and disk numbers that agree with
 	// the filesystem and the data directory.
 	s := getStatus(t, c)
-	if len(s.Sources) != 2 || s.Sources[0].Stream != "door" || s.Sources[1].Stream != "relay" || s.Sources[0].URL != "rtsp://127.0.0.1:1/door" || s.Sources[0].LastError == "" {
+	if len(s.Sources) != 2 || s.Sources[0].Stream != "door" || s.Sources[1].Stream != "relay" || s.Sources[0].URL != "rtsp://xxxxx@127.0.0.1:1/door" || s.Sources[0].LastError == "" {
 		t.Errorf("sources: %+v", s.Sources)
 	}
 	warned := false
