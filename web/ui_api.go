@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -180,18 +179,4 @@ func (h *Handler) sources() []SourceStatus {
 		out = append(out, h.Sources()...)
 	}
 	return out
-}
-
-// maxBytesTag is the tag that holds a stream's size cap, in decimal
-// bytes (set with CreateStream's Tags or TagStream, as SDKs can).
-const maxBytesTag = "eddy:max-bytes"
-
-// maxBytes is a stream's size cap: its eddy:max-bytes tag when that is a
-// positive number, else the retention bytes its store enforces (a pull
-// source's retention_bytes), else 0.
-func maxBytes(tags map[string]string, retentionBytes int64) int64 {
-	if n, err := strconv.ParseInt(tags[maxBytesTag], 10, 64); err == nil && n > 0 {
-		return n
-	}
-	return max(retentionBytes, 0)
 }
