@@ -1,11 +1,10 @@
 package server
 
 import (
-	"runtime/debug"
-
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/internal/buildinfo"
 	"github.com/eddy-video/eddy/internal/redact"
 	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/web"
@@ -115,24 +114,8 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 // version is the module version the binary was built from, with its VCS
 // revision when the build recorded one.
 func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	if bi, ok := buildinfo.Read(); ok {
+		return bi.Summary()
 	}
-	v := bi.Main.Version
-	var rev, modified string
-	for _, kv := range bi.Settings {
-		switch kv.Key {
-		case "vcs.revision":
-			rev = kv.Value
-		case "vcs.modified":
-			if kv.Value == "true" {
-				modified = "-dirty"
-			}
-		}
-	}
-	if rev != "" {
-		v += " (" + rev[:min(len(rev), 12)] + modified + ")"
-	}
-	return v
+	return "unknown"
 }
