@@ -58,17 +58,22 @@ func (s *Server) consoleStatus() web.Status {
 	return st
 }
 
-// sessionSeries are the gauges of open sessions, by the status page's
-// protocol names: a series with a label value (name=value) counts for the
-// protocol only with that value.
-var sessionSeries = []struct{ family, label, value, protocol string }{
-	{"eddy_rtsp_sessions", "mode", "publish", "rtsp_publish"},
-	{"eddy_rtsp_sessions", "mode", "play", "rtsp_read"},
-	{"eddy_webrtc_sessions", "kind", "whep", "webrtc_whep"},
-	{"eddy_webrtc_sessions", "kind", "whip", "webrtc_whip"},
-	{"eddy_hls_sessions", "", "", "hls"},
-	{"eddy_kvs_getmedia_sessions", "", "", "getmedia"},
-	{"eddy_putmedia_sessions_active", "", "", "putmedia"},
+// SessionGauge is a gauge of open sessions of one protocol, as /metrics
+// serves it: the series of Family, or those with Label=Value when Label
+// is set.
+type SessionGauge struct{ Protocol, Family, Label, Value string }
+
+// SessionGauges are the open-session gauges by protocol: the status page
+// counts its sessions with them, and `eddy status` reads them from
+// /metrics. When the server renames a gauge, change it here.
+var SessionGauges = []SessionGauge{
+	{"rtsp_publish", "eddy_rtsp_sessions", "mode", "publish"},
+	{"rtsp_read", "eddy_rtsp_sessions", "mode", "play"},
+	{"webrtc_whep", "eddy_webrtc_sessions", "kind", "whep"},
+	{"webrtc_whip", "eddy_webrtc_sessions", "kind", "whip"},
+	{"hls", "eddy_hls_sessions", "", ""},
+	{"getmedia", "eddy_kvs_getmedia_sessions", "", ""},
+	{"putmedia", "eddy_putmedia_sessions_active", "", ""},
 }
 
 // consoleSessions counts the open sessions by protocol from the gauges
@@ -76,8 +81,8 @@ var sessionSeries = []struct{ family, label, value, protocol string }{
 // the registry, as one scrape costs.
 func (s *Server) consoleSessions() map[string]int {
 	out := map[string]int{}
-	for _, ss := range sessionSeries {
-		out[ss.protocol] = 0
+	for _, g := range SessionGauges {
+		out[g.Protocol] = 0
 	}
 	mfs, err := s.gather.Gather()
 	if err != nil && len(mfs) == 0 {
@@ -87,16 +92,16 @@ func (s *Server) consoleSessions() map[string]int {
 	for _, mf := range mfs {
 		byName[mf.GetName()] = mf
 	}
-	for _, ss := range sessionSeries {
-		mf := byName[ss.family]
+	for _, g := range SessionGauges {
+		mf := byName[g.Family]
 		if mf == nil {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if ss.label != "" && !hasLabel(m, ss.label, ss.value) {
+			if g.Label != "" && !hasLabel(m, g.Label, g.Value) {
 				continue
 			}
-			out[ss.protocol] += int(m.GetGauge().GetValue())
+			out[g.Protocol] += int(m.GetGauge().GetValue())
 		}
 	}
 	return out
