@@ -50,7 +50,7 @@ func (s *Server) consoleSources() []web.SourceStatus {
 func (s *Server) consoleStatus() web.Status {
 	st := web.Status{Version: version(), StartedAt: s.started, DataDir: s.Config.Data,
 		Sessions: s.consoleSessions(), Errors: s.errors.Recent()}
-	st.Disk.UsedBytes = s.core.UsedBytes()
+	st.Disk.UsedBytes = uint64(max(s.core.UsedBytes(), 0))
 	if free, total, err := datastreams.StatDisk(s.Config.Data); err == nil {
 		st.Disk.FreeBytes, st.Disk.TotalBytes = free, total
 		st.Disk.MinFreeBytes = datastreams.FreeSpace(s.Config.Storage.MinFree).Of(total)

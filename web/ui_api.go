@@ -57,7 +57,7 @@ type Status struct {
 // Disk is the data directory's use: Eddy's data, and the filesystem's
 // free space (as available to Eddy), size and configured floor.
 type Disk struct {
-	UsedBytes    int64  `json:"usedBytes"`
+	UsedBytes    uint64 `json:"usedBytes"`
 	FreeBytes    uint64 `json:"freeBytes"`
 	TotalBytes   uint64 `json:"totalBytes"`
 	MinFreeBytes uint64 `json:"minFreeBytes"`
@@ -146,7 +146,9 @@ func (h *Handler) uiStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.Access != nil && !p.Allowed(actionAdmin, "") {
-		h.writeError(w, h.accessDenied(r, p, actionAdmin, "*"))
+		ae := h.accessDenied(r, p, actionAdmin, "")
+		ae.Message = p.Name + " needs " + actionAdmin + " to see the server's status" // no stream involved
+		h.writeError(w, ae)
 		return
 	}
 	var st Status
