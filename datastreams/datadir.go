@@ -28,12 +28,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/internal/buildinfo"
 )
 
 // FormatVersion is the data-directory format this core writes and the
@@ -194,15 +194,9 @@ func (c *Core) unlock() {
 // defaultWrittenBy names this program for the format marker: the main
 // module's path and version, and the VCS revision it was built from.
 func defaultWrittenBy() string {
-	bi, ok := debug.ReadBuildInfo()
+	bi, ok := buildinfo.Read()
 	if !ok {
 		return ""
 	}
-	s := bi.Main.Path + " " + bi.Main.Version
-	for _, kv := range bi.Settings {
-		if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
-			s += " " + kv.Value[:12]
-		}
-	}
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(bi.Path + " " + bi.Version + " " + bi.ShortRevision())
 }

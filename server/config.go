@@ -348,7 +348,9 @@ func (c *Config) Validate() error {
 		case src.Stream == "" || seen[src.Stream]:
 			errs = append(errs, fmt.Errorf("video.sources[%d].stream: %q is empty or repeated", i, src.Stream))
 		case err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "":
-			errs = append(errs, fmt.Errorf("video.sources[%d].url: %q is not an rtsp:// URL", i, src.URL))
+			// Not the value: it may hold a password, and a refused
+			// reload's message is logged and shown on the status page.
+			errs = append(errs, fmt.Errorf("video.sources[%d].url: is not an rtsp:// or rtsps:// URL with a host, like rtsp://user:password@camera:554/path (the value is not shown: it may hold a password)", i))
 		case src.Retention != nil && (time.Duration(*src.Retention)%time.Hour != 0 || *src.Retention < 0 || time.Duration(*src.Retention) > 87600*time.Hour):
 			errs = append(errs, fmt.Errorf("video.sources[%d].retention: %s must be whole hours from 0 to 10y", i, *src.Retention))
 		}

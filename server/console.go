@@ -1,13 +1,11 @@
 package server
 
 import (
-	"net/url"
-	"runtime/debug"
-	"strings"
-
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/internal/buildinfo"
+	"github.com/eddy-video/eddy/internal/redact"
 	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/web"
 )
@@ -36,7 +34,9 @@ func (s *Server) consoleSources() []web.SourceStatus {
 			continue
 		}
 		st := rs.Status()
-		ss := web.SourceStatus{Stream: name, URL: stripUserinfo(rs.URL), State: st.State, LastError: hidePassword(st.LastError, rs.URL)}
+		// The URL is shown to every viewer of the stream: without its
+		// credentials. LastError comes masked from the source.
+		ss := web.SourceStatus{Stream: name, URL: redact.URL(rs.URL), State: st.State, LastError: st.LastError}
 		if !st.LastErrorAt.IsZero() {
 			t := st.LastErrorAt
 			ss.LastErrorAt = &t
@@ -46,35 +46,11 @@ func (s *Server) consoleSources() []web.SourceStatus {
 	return out
 }
 
-// stripUserinfo drops a URL's user name and password (the console shows
-// the URL to every viewer of the stream).
-func stripUserinfo(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	p.User = nil
-	return p.String()
-}
-
-// hidePassword masks the password of URL u wherever msg quotes it (an
-// error may quote the URL it failed on).
-func hidePassword(msg, u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return msg
-	}
-	if pw, ok := p.User.Password(); ok && pw != "" {
-		msg = strings.ReplaceAll(msg, pw, "xxxxx")
-	}
-	return msg
-}
-
 // consoleStatus is the server's part of the status page.
 func (s *Server) consoleStatus() web.Status {
 	st := web.Status{Version: version(), StartedAt: s.started, DataDir: s.Config.Data,
 		Sessions: s.consoleSessions(), Errors: s.errors.Recent()}
-	st.Disk.UsedBytes = s.core.UsedBytes()
+	st.Disk.UsedBytes = uint64(max(s.core.UsedBytes(), 0))
 	if free, total, err := datastreams.StatDisk(s.Config.Data); err == nil {
 		st.Disk.FreeBytes, st.Disk.TotalBytes = free, total
 		st.Disk.MinFreeBytes = datastreams.FreeSpace(s.Config.Storage.MinFree).Of(total)
@@ -82,17 +58,22 @@ func (s *Server) consoleStatus() web.Status {
 	return st
 }
 
-// sessionSeries are the gauges of open sessions, by the status page's
-// protocol names: a series with a label value (name=value) counts for the
-// protocol only with that value.
-var sessionSeries = []struct{ family, label, value, protocol string }{
-	{"eddy_rtsp_sessions", "mode", "publish", "rtsp_publish"},
-	{"eddy_rtsp_sessions", "mode", "play", "rtsp_read"},
-	{"eddy_webrtc_sessions", "kind", "whep", "webrtc_whep"},
-	{"eddy_webrtc_sessions", "kind", "whip", "webrtc_whip"},
-	{"eddy_hls_sessions", "", "", "hls"},
-	{"eddy_kvs_getmedia_sessions", "", "", "getmedia"},
-	{"eddy_putmedia_sessions_active", "", "", "putmedia"},
+// SessionGauge is a gauge of open sessions of one protocol, as /metrics
+// serves it: the series of Family, or those with Label=Value when Label
+// is set.
+type SessionGauge struct{ Protocol, Family, Label, Value string }
+
+// SessionGauges are the open-session gauges by protocol: the status page
+// counts its sessions with them, and `eddy status` reads them from
+// /metrics. When the server renames a gauge, change it here.
+var SessionGauges = []SessionGauge{
+	{"rtsp_publish", "eddy_rtsp_sessions", "mode", "publish"},
+	{"rtsp_read", "eddy_rtsp_sessions", "mode", "play"},
+	{"webrtc_whep", "eddy_webrtc_sessions", "kind", "whep"},
+	{"webrtc_whip", "eddy_webrtc_sessions", "kind", "whip"},
+	{"hls", "eddy_hls_sessions", "", ""},
+	{"getmedia", "eddy_kvs_getmedia_sessions", "", ""},
+	{"putmedia", "eddy_putmedia_sessions_active", "", ""},
 }
 
 // consoleSessions counts the open sessions by protocol from the gauges
@@ -100,8 +81,8 @@ var sessionSeries = []struct{ family, label, value, protocol string }{
 // the registry, as one scrape costs.
 func (s *Server) consoleSessions() map[string]int {
 	out := map[string]int{}
-	for _, ss := range sessionSeries {
-		out[ss.protocol] = 0
+	for _, g := range SessionGauges {
+		out[g.Protocol] = 0
 	}
 	mfs, err := s.gather.Gather()
 	if err != nil && len(mfs) == 0 {
@@ -111,16 +92,16 @@ func (s *Server) consoleSessions() map[string]int {
 	for _, mf := range mfs {
 		byName[mf.GetName()] = mf
 	}
-	for _, ss := range sessionSeries {
-		mf := byName[ss.family]
+	for _, g := range SessionGauges {
+		mf := byName[g.Family]
 		if mf == nil {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if ss.label != "" && !hasLabel(m, ss.label, ss.value) {
+			if g.Label != "" && !hasLabel(m, g.Label, g.Value) {
 				continue
 			}
-			out[ss.protocol] += int(m.GetGauge().GetValue())
+			out[g.Protocol] += int(m.GetGauge().GetValue())
 		}
 	}
 	return out
@@ -138,24 +119,8 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 // version is the module version the binary was built from, with its VCS
 // revision when the build recorded one.
 func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	if bi, ok := buildinfo.Read(); ok {
+		return bi.Summary()
 	}
-	v := bi.Main.Version
-	var rev, modified string
-	for _, kv := range bi.Settings {
-		switch kv.Key {
-		case "vcs.revision":
-			rev = kv.Value
-		case "vcs.modified":
-			if kv.Value == "true" {
-				modified = "-dirty"
-			}
-		}
-	}
-	if rev != "" {
-		v += " (" + rev[:min(len(rev), 12)] + modified + ")"
-	}
-	return v
+	return "unknown"
 }

@@ -175,7 +175,7 @@ func TestConsoleStreamList(t *testing.T) {
 
 	// The source's camera refuses connections: retrying, with the error.
 	door := waitStream(t, c, "door", 15*time.Second, func(r consoleStream) bool { return r.Source != nil && r.Source.LastError != "" })
-	if s := door.Source; s.URL != "rtsp://127.0.0.1:1/door" || (s.State != "retrying" && s.State != "connecting") || s.LastErrorAt == nil ||
+	if s := door.Source; s.URL != "rtsp://xxxxx@127.0.0.1:1/door" || (s.State != "retrying" && s.State != "connecting") || s.LastErrorAt == nil ||
 		time.Since(*s.LastErrorAt) > time.Minute || !strings.Contains(s.LastError, "refused") || door.State != "empty" {
 		t.Errorf("door: %+v %+v", door, *s)
 	}
@@ -183,7 +183,7 @@ func TestConsoleStreamList(t *testing.T) {
 	// Status: the source, its warning, and disk numbers that agree with
 	// the filesystem and the data directory.
 	s := getStatus(t, c)
-	if len(s.Sources) != 2 || s.Sources[0].Stream != "door" || s.Sources[1].Stream != "relay" || s.Sources[0].URL != "rtsp://127.0.0.1:1/door" || s.Sources[0].LastError == "" {
+	if len(s.Sources) != 2 || s.Sources[0].Stream != "door" || s.Sources[1].Stream != "relay" || s.Sources[0].URL != "rtsp://xxxxx@127.0.0.1:1/door" || s.Sources[0].LastError == "" {
 		t.Errorf("sources: %+v", s.Sources)
 	}
 	warned := false
@@ -362,7 +362,7 @@ func TestConsoleKVS(t *testing.T) {
 	}
 
 	// The status page and the endpoints.
-	if st, _, b := viewer.do("GET", "/api/v1/ui/status", ""); st != 403 || !strings.Contains(b, "eddy:admin") {
+	if st, _, b := viewer.do("GET", "/api/v1/ui/status", ""); st != 403 || !strings.Contains(b, viewKey+" needs eddy:admin to see the server's status") || strings.Contains(b, "stream") {
 		t.Errorf("status as the viewer: %d %s", st, b)
 	}
 	if s := getStatus(t, admin); s.Streams == nil || s.Sessions == nil {
@@ -370,5 +370,63 @@ func TestConsoleKVS(t *testing.T) {
 	}
 	if st, _, b := viewer.do("GET", "/api/v1/ui/endpoints", ""); st != 200 || !strings.Contains(b, `"auth":true`) {
 		t.Errorf("endpoints: %d %s", st, b)
+	}
+}
+
+// TestConsoleKVSListStreams: the console's ListStreams shows a restricted
+// identity only the streams its rules match, as its signed call does.
+func TestConsoleKVSListStreams(t *testing.T) {
+	t.Parallel()
+	const listKey, listSecret = "AKIDLISTER", "lister-secret-key"
+	e := servertest.Start(t, withAuth, func(c *server.Config) {
+		c.Auth.FailureLimit = 0
+		c.Auth.Credentials = append(c.Auth.Credentials, server.CredentialConfig{AccessKeyID: listKey, SecretAccessKey: listSecret,
+			Allow: []server.AllowConfig{{Actions: []string{"kinesisvideo:ListStreams", "hls:read"}, Streams: []string{"cam-*"}}}})
+	})
+	ctx := servertest.Context(t, time.Minute)
+	for _, name := range []string{"cam-a", "cam-b", "door", "yard"} {
+		if _, err := e.Server.Videos().CreateStream(name, fragments.CreateOptions{RetentionHours: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(c *uiClient) []string {
+		t.Helper()
+		st, _, b := c.do("POST", "/api/v1/ui/kinesisvideo/ListStreams", `{}`)
+		var out struct{ StreamInfoList []struct{ StreamName string } }
+		if st != 200 || json.Unmarshal([]byte(b), &out) != nil {
+			t.Fatalf("ListStreams: %d %s", st, b)
+		}
+		var ns []string
+		for _, s := range out.StreamInfoList {
+			ns = append(ns, s.StreamName)
+		}
+		return ns
+	}
+	lister := newUIClient(t, e.URL)
+	if st, _, b := lister.do("POST", "/api/v1/ui/login", loginBody(listKey, listSecret)); st != 200 {
+		t.Fatalf("login: %d %s", st, b)
+	}
+	admin := newUIClient(t, e.URL)
+	if st, _, b := admin.do("POST", "/api/v1/ui/login", loginBody(adminKey, adminSecret)); st != 200 {
+		t.Fatalf("login: %d %s", st, b)
+	}
+	got := names(lister)
+	if strings.Join(got, ",") != "cam-a,cam-b" {
+		t.Errorf("the restricted identity's ListStreams: %v, want cam-a and cam-b only", got)
+	}
+	if all := names(admin); len(all) != 4 {
+		t.Errorf("the administrator's ListStreams: %v", all)
+	}
+	// The signed call sees the same.
+	out, err := e.KinesisVideo(kvAs(aws.Credentials{AccessKeyID: listKey, SecretAccessKey: listSecret})).ListStreams(ctx, &kinesisvideo.ListStreamsInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed []string
+	for _, s := range out.StreamInfoList {
+		signed = append(signed, aws.ToString(s.StreamName))
+	}
+	if strings.Join(signed, ",") != strings.Join(got, ",") {
+		t.Errorf("signed ListStreams %v, console %v", signed, got)
 	}
 }

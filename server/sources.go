@@ -3,10 +3,10 @@ package server
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/internal/redact"
 	"github.com/eddy-video/eddy/media/rtsp"
 )
 
@@ -108,7 +108,7 @@ func (s *Server) reloadSource(was SourceConfig, existed bool, src SourceConfig, 
 		if err := s.startSource(src, newDef); err != nil {
 			return "", err
 		}
-		return "added, pulling " + redactURL(src.URL), nil
+		return "added, pulling " + redact.URL(src.URL), nil
 	}
 	var change string
 	if was.URL != src.URL || was.OnDemand != src.OnDemand {
@@ -116,7 +116,7 @@ func (s *Server) reloadSource(was SourceConfig, existed bool, src SourceConfig, 
 		if err := s.registry.AddSource(src.Stream, &rtsp.Source{URL: src.URL, OnDemand: src.OnDemand, Logger: s.Logger}); err != nil {
 			return "stopped", fmt.Errorf("video.sources %s: %w", src.Stream, err)
 		}
-		change = fmt.Sprintf("restarted, pulling %s (on_demand %t)", redactURL(src.URL), src.OnDemand)
+		change = fmt.Sprintf("restarted, pulling %s (on_demand %t)", redact.URL(src.URL), src.OnDemand)
 	}
 	if h, oh := sourceRetentionHours(src, newDef), sourceRetentionHours(was, oldDef); h != oh {
 		if err := s.setRetentionHours(src.Stream, h); err != nil {
@@ -145,15 +145,6 @@ func (s *Server) setRetentionHours(name string, hours int) error {
 		return nil
 	}
 	return s.videos.UpdateRetention(name, &v.Version, delta > 0, max(delta, -delta))
-}
-
-// redactURL hides a URL's password, for logs.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return p.Redacted()
 }
 
 func join(a, b string) string {

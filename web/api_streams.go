@@ -36,7 +36,9 @@ type streamInfo struct {
 	// EventsToday counts the timeline events since eventsSince (at most
 	// eventsCountCap).
 	EventsToday int `json:"eventsToday"`
-	// MaxBytes is the stream's size cap (0: none).
+	// MaxBytes is the stream's size cap (0: none): the one its store
+	// enforces (its eddy:max-bytes tag, or its pull source's
+	// retention_bytes).
 	MaxBytes int64 `json:"maxBytes"`
 	// Source is the pull source feeding the stream, if any.
 	Source *streamSource `json:"source,omitempty"`
@@ -145,7 +147,7 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 			cs = []string{}
 		}
 		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, State: "empty", Codecs: cs, RetentionHours: vs.DataRetentionInHours, Access: acc,
-			MaxBytes: maxBytes(vs.Tags, vs.RetentionBytes), Source: sources[vs.Name]}
+			MaxBytes: max(vs.RetentionBytes, 0), Source: sources[vs.Name]}
 		tracks := liveTracks[vs.Name]
 		if st, err := h.Manager.Store(vs.Name); err == nil {
 			h.fillStore(&si, st)

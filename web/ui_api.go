@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -58,7 +57,7 @@ type Status struct {
 // Disk is the data directory's use: Eddy's data, and the filesystem's
 // free space (as available to Eddy), size and configured floor.
 type Disk struct {
-	UsedBytes    int64  `json:"usedBytes"`
+	UsedBytes    uint64 `json:"usedBytes"`
 	FreeBytes    uint64 `json:"freeBytes"`
 	TotalBytes   uint64 `json:"totalBytes"`
 	MinFreeBytes uint64 `json:"minFreeBytes"`
@@ -147,7 +146,9 @@ func (h *Handler) uiStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.Access != nil && !p.Allowed(actionAdmin, "") {
-		h.writeError(w, h.accessDenied(r, p, actionAdmin, "*"))
+		ae := h.accessDenied(r, p, actionAdmin, "")
+		ae.Message = p.Name + " needs " + actionAdmin + " to see the server's status" // no stream involved
+		h.writeError(w, ae)
 		return
 	}
 	var st Status
@@ -180,18 +181,4 @@ func (h *Handler) sources() []SourceStatus {
 		out = append(out, h.Sources()...)
 	}
 	return out
-}
-
-// maxBytesTag is the tag that holds a stream's size cap, in decimal
-// bytes (set with CreateStream's Tags or TagStream, as SDKs can).
-const maxBytesTag = "eddy:max-bytes"
-
-// maxBytes is a stream's size cap: its eddy:max-bytes tag when that is a
-// positive number, else the retention bytes its store enforces (a pull
-// source's retention_bytes), else 0.
-func maxBytes(tags map[string]string, retentionBytes int64) int64 {
-	if n, err := strconv.ParseInt(tags[maxBytesTag], 10, 64); err == nil && n > 0 {
-		return n
-	}
-	return max(retentionBytes, 0)
 }

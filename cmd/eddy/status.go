@@ -177,9 +177,9 @@ func sessions(m map[string]float64) string {
 		}
 		return fmt.Sprintf(" (%.0f publishing, %.0f playing)", p, v)
 	}
-	s := countOf(m, "rtspConnections", "RTSP connection") + roles("rtspPublishing", "rtspPlaying") + ", " +
-		countOf(m, "webrtcPeerConnections", "WebRTC peer connection") + roles("whipPublishing", "whepPlaying")
-	if n, ok := m["hlsSessions"]; ok {
+	s := countOf(m, "rtspConnections", "RTSP connection") + roles(sessionKey("rtsp_publish"), sessionKey("rtsp_read")) + ", " +
+		countOf(m, "webrtcPeerConnections", "WebRTC peer connection") + roles(sessionKey("webrtc_whip"), sessionKey("webrtc_whep"))
+	if n, ok := m[sessionKey("hls")]; ok {
 		s += ", " + plural(int(n), "HLS session")
 	}
 	return s

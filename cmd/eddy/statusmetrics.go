@@ -7,30 +7,22 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/eddy-video/eddy/server"
 )
 
-// The metrics `eddy status` reads from /metrics, all in this one table:
-// when the server renames one, change it here. Each figure is a metric
-// family summed over its label sets (RTSP connections over listeners,
-// auth failures over protocols and reasons), or over those with one
-// label's value (label=value). A family with labels that is absent has no
-// series yet, so counts zero (vec); any other figure the server does not
-// serve is left out of the report, not shown as zero.
-var statusMetrics = []struct {
-	key, family string
-	vec         bool
-	label       string // "name=value": only the series with it
-}{
+// The metrics `eddy status` reads from /metrics, all in this one table
+// (with the open-session gauges of server.SessionGauges): when the server
+// renames one, change it here. Each figure is a metric family summed over
+// its label sets (RTSP connections over listeners, auth failures over
+// protocols and reasons), or over those with one label's value
+// (label=value). A family with labels that is absent has no series yet,
+// so counts zero (vec); any other figure the server does not serve is left
+// out of the report, not shown as zero.
+var statusMetrics = append([]statusMetric{
 	{"recording", "eddy_recorders", false, ""}, // publications being recorded
 	{"rtspConnections", "eddy_rtsp_connections", true, ""},
 	{"webrtcPeerConnections", "eddy_webrtc_peer_connections", false, ""}, // WHEP viewers and WHIP publishers
-	// Sessions by role, where the server counts them (a family appears
-	// with its first session).
-	{"rtspPublishing", "eddy_rtsp_sessions", false, "mode=publish"},
-	{"rtspPlaying", "eddy_rtsp_sessions", false, "mode=play"},
-	{"whipPublishing", "eddy_webrtc_sessions", false, "kind=whip"},
-	{"whepPlaying", "eddy_webrtc_sessions", false, "kind=whep"},
-	{"hlsSessions", "eddy_hls_sessions", false, ""},
 	{"fragmentsPersisted", "eddy_fragments_persisted_total", false, ""},
 	{"fragmentBytes", "eddy_fragment_bytes_total", false, ""},
 	{"fragmentAppendErrors", "eddy_fragment_append_errors_total", false, ""},
@@ -39,13 +31,37 @@ var statusMetrics = []struct {
 	{"authFailures", "eddy_auth_failures_total", true, ""},
 	{"diskFreeBytes", "eddy_disk_free_bytes", false, ""}, // the data directory's file system
 	{"diskTotalBytes", "eddy_disk_size_bytes", false, ""},
-	{"diskMinFreeBytes", "eddy_disk_min_free_bytes", false, ""}, // the floor retention keeps free
+	{"diskMinFreeBytes", "eddy_disk_min_free_bytes", false, ""}, // the floor retention keeps
 	{"diskFullErrors", "eddy_disk_full_errors_total", false, ""},
 	{"residentBytes", "process_resident_memory_bytes", false, ""},
 	{"openFiles", "process_open_fds", false, ""},
 	{"maxFiles", "process_max_fds", false, ""},
 	{"startTime", "process_start_time_seconds", false, ""},
 	{"goroutines", "go_goroutines", false, ""},
+}, sessionMetrics()...)
+
+type statusMetric struct {
+	key, family string
+	vec         bool
+	label       string // "name=value": only the series with it
+}
+
+// sessionKey is the key of the open sessions of a protocol (as
+// server.SessionGauges names it: rtsp_publish, webrtc_whep, hls, ...).
+func sessionKey(protocol string) string { return "sessions." + protocol }
+
+// sessionMetrics are the figures of server.SessionGauges: a family that
+// appears with its first session, so absent means not reported.
+func sessionMetrics() []statusMetric {
+	out := make([]statusMetric, 0, len(server.SessionGauges))
+	for _, g := range server.SessionGauges {
+		m := statusMetric{key: sessionKey(g.Protocol), family: g.Family}
+		if g.Label != "" {
+			m.label = g.Label + "=" + g.Value
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // parseStatusMetrics reads the text exposition format (with expfmt) and

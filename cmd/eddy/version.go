@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
+	"github.com/eddy-video/eddy/internal/buildinfo"
 )
 
 // version prints what the binary was built from, as the Go toolchain
@@ -30,19 +31,10 @@ func version(args []string) error {
 // versionText formats build info (nil: a binary built without module
 // support, which the Go toolchain no longer makes).
 func versionText(info *debug.BuildInfo) string {
-	mod, rev, at, modified := "unknown", "", "", false
-	if info != nil {
-		mod = info.Main.Version
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.time":
-				at = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
+	bi := buildinfo.From(info)
+	mod, rev, at, modified := bi.Version, bi.Revision, bi.Time, bi.Modified
+	if info == nil {
+		mod = "unknown"
 	}
 	out := "eddy " + mod + "\n"
 	if rev == "" {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -42,58 +44,129 @@ type API struct {
 	// GetImages answers what to install).
 	Images *images.Service
 
-	rv       *Resolver
-	ops      map[string]func(http.ResponseWriter, *Call) // ServeAs's
-	getMedia mediaSessions
+	setupOnce sync.Once
+	rv        *Resolver
+	getMedia  mediaSessions
 	// stopping ends the long answers (GetMedia, PutMedia) at Shutdown.
 	stopping context.Context
 	stop     context.CancelFunc
 }
 
-// Mount adds the routes to r.
-func (a *API) Mount(r chi.Router) {
-	if a.Now == nil {
-		a.Now = time.Now
-	}
-	if a.Logger == nil {
-		a.Logger = slog.Default()
-	}
-	a.rv = &Resolver{Videos: a.Videos}
-	a.ops = a.asOps()
-	a.stopping, a.stop = context.WithCancel(context.Background())
-	// Every route counts its operation (handle does it for its own).
-	post := func(path, op string, h http.HandlerFunc) { r.Post(path, a.Metrics.Instrument(op, h)) }
+// operation is one Kinesis Video operation the API serves: its name, its
+// path, and either call (an operation whose JSON body decodes into one
+// input, run past the guard) or serve (one that reads and writes its own
+// body: media). Mount routes them all; ServeAs runs those marked console.
+type operation struct {
+	name, path string
+	call       func(*API, http.ResponseWriter, *Call)
+	serve      func(*API, http.ResponseWriter, *http.Request)
+	// console: the web UI's stream management runs it with its session
+	// (ServeAs).
+	console bool
+}
+
+// operations are the operations the API implements, in one table.
+var operations = []operation{
 	// Control plane.
-	r.Post("/createStream", handle(a, "CreateStream", a.createStream))
-	r.Post("/describeStream", handle(a, "DescribeStream", a.describeStream))
-	r.Post("/listStreams", handle(a, "ListStreams", a.listStreams))
-	r.Post("/deleteStream", handle(a, "DeleteStream", a.deleteStream))
-	r.Post("/updateStream", handle(a, "UpdateStream", a.updateStream))
-	r.Post("/updateDataRetention", handle(a, "UpdateDataRetention", a.updateDataRetention))
-	r.Post("/getDataEndpoint", handle(a, "GetDataEndpoint", a.getDataEndpoint))
-	r.Post("/tagStream", handle(a, "TagStream", a.tagStream))
-	r.Post("/untagStream", handle(a, "UntagStream", a.untagStream))
-	r.Post("/listTagsForStream", handle(a, "ListTagsForStream", a.listTagsForStream))
-	r.Post("/TagResource", handle(a, "TagResource", a.tagResource))
-	r.Post("/UntagResource", handle(a, "UntagResource", a.untagResource))
-	r.Post("/ListTagsForResource", handle(a, "ListTagsForResource", a.listTagsForResource))
+	{name: "CreateStream", path: "/createStream", call: decoded((*API).createStream), console: true},
+	{name: "DescribeStream", path: "/describeStream", call: decoded((*API).describeStream), console: true},
+	{name: "ListStreams", path: "/listStreams", call: decoded((*API).listStreams), console: true},
+	{name: "DeleteStream", path: "/deleteStream", call: decoded((*API).deleteStream), console: true},
+	{name: "UpdateStream", path: "/updateStream", call: decoded((*API).updateStream), console: true},
+	{name: "UpdateDataRetention", path: "/updateDataRetention", call: decoded((*API).updateDataRetention), console: true},
+	{name: "GetDataEndpoint", path: "/getDataEndpoint", call: decoded((*API).getDataEndpoint)},
+	{name: "TagStream", path: "/tagStream", call: decoded((*API).tagStream), console: true},
+	{name: "UntagStream", path: "/untagStream", call: decoded((*API).untagStream), console: true},
+	{name: "ListTagsForStream", path: "/listTagsForStream", call: decoded((*API).listTagsForStream), console: true},
+	{name: "TagResource", path: "/TagResource", call: decoded((*API).tagResource)},
+	{name: "UntagResource", path: "/UntagResource", call: decoded((*API).untagResource)},
+	{name: "ListTagsForResource", path: "/ListTagsForResource", call: decoded((*API).listTagsForResource)},
 	// Archived media.
-	r.Post("/listFragments", handle(a, "ListFragments", a.listFragments))
-	post("/getMediaForFragmentList", "GetMediaForFragmentList", a.getMediaForFragmentList)
-	post("/getClip", "GetClip", a.getClip)
+	{name: "ListFragments", path: "/listFragments", call: decoded((*API).listFragments)},
+	{name: "GetMediaForFragmentList", path: "/getMediaForFragmentList", serve: (*API).getMediaForFragmentList},
+	{name: "GetClip", path: "/getClip", serve: (*API).getClip},
 	// Media.
-	post("/getMedia", "GetMedia", a.serveGetMedia)
-	if a.PutMedia != nil {
-		a.PutMedia.init() // its series show from the start
-		post("/putMedia", "PutMedia", a.putMedia)
+	{name: "GetMedia", path: "/getMedia", serve: (*API).serveGetMedia},
+	{name: "PutMedia", path: "/putMedia", serve: (*API).putMedia}, // when API.PutMedia is set
+	{name: "GetImages", path: "/getImages", call: decoded((*API).getImages)},
+}
+
+// decoded makes an operation's call from a method that takes its input
+// decoded (run decodes it and writes the answer or the error).
+func decoded[In any](m func(*API, *Call, *In) (any, error)) func(*API, http.ResponseWriter, *Call) {
+	return func(a *API, w http.ResponseWriter, c *Call) {
+		run(w, c, func(c *Call, in *In) (any, error) { return m(a, c, in) })
 	}
-	r.Post("/getImages", handle(a, "GetImages", a.getImages))
+}
+
+// consoleOps are the operations ServeAs runs, by name.
+func consoleOps() map[string]operation {
+	out := map[string]operation{}
+	for _, op := range operations {
+		if op.console {
+			out[op.name] = op
+		}
+	}
+	return out
+}
+
+// consoleOpNames lists consoleOps in the table's order: "A, B and C".
+func consoleOpNames() string {
+	var names []string
+	for _, op := range operations {
+		if op.console {
+			names = append(names, op.name)
+		}
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// setup sets the defaults and the state Mount and ServeAs share, once,
+// whichever runs first.
+func (a *API) setup() {
+	a.setupOnce.Do(func() {
+		if a.Now == nil {
+			a.Now = time.Now
+		}
+		if a.Logger == nil {
+			a.Logger = slog.Default()
+		}
+		a.rv = &Resolver{Videos: a.Videos}
+		a.stopping, a.stop = context.WithCancel(context.Background())
+	})
+}
+
+// Mount adds the routes to r: every operation, each counted in Metrics,
+// and the operations Eddy does not implement.
+func (a *API) Mount(r chi.Router) {
+	a.setup()
+	for _, op := range operations {
+		if op.name == "PutMedia" {
+			if a.PutMedia == nil {
+				continue
+			}
+			a.PutMedia.init() // its series show from the start
+		}
+		r.Post(op.path, a.Metrics.Instrument(op.name, a.handler(op)))
+	}
 	for _, op := range unimplemented {
-		post(op.path, op.name, func(w http.ResponseWriter, r *http.Request) {
+		r.Post(op.path, a.Metrics.Instrument(op.name, func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {
 				op.serve(w, r)
 			}
-		})
+		}))
+	}
+}
+
+// handler serves op to a signed request.
+func (a *API) handler(op operation) http.HandlerFunc {
+	if op.serve != nil {
+		return func(w http.ResponseWriter, r *http.Request) { op.serve(a, w, r) }
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := a.Guard.Begin(w, r, op.name, a.rv); ok {
+			op.call(a, w, c)
+		}
 	}
 }
 
@@ -105,16 +178,6 @@ func (a *API) Shutdown() {
 	if a.stop != nil {
 		a.stop()
 	}
-}
-
-// handle authenticates a request to operation op, decodes it into In,
-// runs fn and writes its answer, or its error in the Kinesis Video shape.
-func handle[In any](a *API, op string, fn func(*Call, *In) (any, error)) http.HandlerFunc {
-	return a.Metrics.Instrument(op, func(w http.ResponseWriter, r *http.Request) {
-		if c, ok := a.Guard.Begin(w, r, op, a.rv); ok {
-			run(w, c, fn)
-		}
-	})
 }
 
 // run decodes a call past the guard into In, runs fn and writes its
@@ -137,39 +200,30 @@ func run[In any](w http.ResponseWriter, c *Call, fn func(*Call, *In) (any, error
 	writeJSON(w, out)
 }
 
-// asOps are the control-plane operations ServeAs runs: the web UI's
-// stream management.
-func (a *API) asOps() map[string]func(http.ResponseWriter, *Call) {
-	return map[string]func(http.ResponseWriter, *Call){
-		"CreateStream":        func(w http.ResponseWriter, c *Call) { run(w, c, a.createStream) },
-		"DescribeStream":      func(w http.ResponseWriter, c *Call) { run(w, c, a.describeStream) },
-		"ListStreams":         func(w http.ResponseWriter, c *Call) { run(w, c, a.listStreams) },
-		"DeleteStream":        func(w http.ResponseWriter, c *Call) { run(w, c, a.deleteStream) },
-		"UpdateStream":        func(w http.ResponseWriter, c *Call) { run(w, c, a.updateStream) },
-		"UpdateDataRetention": func(w http.ResponseWriter, c *Call) { run(w, c, a.updateDataRetention) },
-		"TagStream":           func(w http.ResponseWriter, c *Call) { run(w, c, a.tagStream) },
-		"UntagStream":         func(w http.ResponseWriter, c *Call) { run(w, c, a.untagStream) },
-		"ListTagsForStream":   func(w http.ResponseWriter, c *Call) { run(w, c, a.listTagsForStream) },
-	}
-}
-
-// ServeAs answers a request to control-plane operation op (CreateStream,
-// DescribeStream, ListStreams, DeleteStream, UpdateStream,
-// UpdateDataRetention, TagStream, UntagStream, ListTagsForStream) made by
+// ServeAs answers a request to a control-plane operation of the web UI's
+// stream management (those marked console in operations) made by
 // principal, whom another layer authenticated (the web UI's session; ""
 // without credentials): the same body, answer, errors and permission
 // (kinesisvideo:<op> on the streams it names) as the signed call, counted
-// alike. Any other op is answered 404 in the Kinesis Video shape.
+// alike. Any other op is answered 404 in the Kinesis Video shape. With
+// credentials configured, an empty or unknown principal is refused: no
+// identity is never all rights.
 func (a *API) ServeAs(w http.ResponseWriter, r *http.Request, op, principal string) {
-	fn, ok := a.ops[op]
+	a.setup()
+	o, ok := consoleOps()[op]
 	if !ok {
 		WriteStatus(w, http.StatusNotFound, &Error{Code: CodeUnknownOperation,
-			Message: "The web UI does not serve the operation " + op + "; it serves CreateStream, DescribeStream, ListStreams, DeleteStream, UpdateStream, UpdateDataRetention, TagStream, UntagStream and ListTagsForStream."})
+			Message: "The web UI does not serve the operation " + op + "; it serves " + consoleOpNames() + "."})
 		return
 	}
 	a.Metrics.Instrument(op, func(w http.ResponseWriter, r *http.Request) {
 		var id *Identity
-		if principal != "" && a.Guard.Enabled() {
+		if a.Guard.Enabled() {
+			if principal == "" {
+				a.Guard.refuse(w, r, &awsauth.Failure{Reason: ReasonMissing,
+					Error: awsauth.Error{Type: awsauth.TypeAccessDenied, Message: "The web UI's session names no identity, and credentials are configured."}}, principal)
+				return
+			}
 			if id, ok = a.Guard.Identity(principal); !ok {
 				a.Guard.refuse(w, r, &awsauth.Failure{Reason: ReasonUnknownKey,
 					Error: awsauth.Error{Type: awsauth.TypeAccessDenied, Message: "The identity of this session is no longer configured."}}, principal)
@@ -177,7 +231,7 @@ func (a *API) ServeAs(w http.ResponseWriter, r *http.Request, op, principal stri
 			}
 		}
 		if c, ok := a.Guard.BeginAs(w, r, op, a.rv, id, "kinesisvideo:"+op); ok {
-			fn(w, c)
+			o.call(a, w, c)
 		}
 	})(w, r)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/eddy-video/eddy/internal/redact"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/internal/loglimit"
 	"github.com/eddy-video/eddy/media/rtpcodec"
@@ -109,6 +111,28 @@ func (s *Source) setState(state string, err error) {
 	}
 }
 
+// hide returns err with the credentials of every URL its message quotes
+// masked (a library's error may quote the camera's URL), so that the log
+// line and Status's LastError, made from it, show the same safe text.
+func (s *Source) hide(err error) error {
+	msg := err.Error()
+	if s.URL != "" {
+		// The URL as configured first: it may hold what Text cannot
+		// delimit (a space in the password).
+		msg = strings.ReplaceAll(msg, s.URL, redact.URL(s.URL))
+	}
+	return &hiddenError{msg: redact.Text(msg), err: err}
+}
+
+// hiddenError is an error with its message's credentials masked.
+type hiddenError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenError) Error() string { return e.msg }
+func (e *hiddenError) Unwrap() error { return e.err }
+
 // Attach validates the configuration and attaches s to reg under name
 // (media.Source: Registry.AddSource calls it).
 func (s *Source) Attach(reg *media.Registry, name string) error {
@@ -117,7 +141,13 @@ func (s *Source) Attach(reg *media.Registry, name string) error {
 	}
 	u, err := base.ParseURL(s.URL)
 	if err != nil {
-		return fmt.Errorf("media: source URL: %w", err)
+		// url.Parse's error quotes the whole URL, password included: keep
+		// only its reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("media: source URL %s: %s", redact.URL(s.URL), redact.Text(err.Error()))
 	}
 	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
 		return fmt.Errorf("media: source URL scheme %q: use rtsp or rtsps", u.Scheme)
@@ -155,7 +185,7 @@ func (s *Source) Attach(reg *media.Registry, name string) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	s.log = log.With("component", "rtsp", "stream", name, "source", (*url.URL)(u).Redacted())
+	s.log = log.With("component", "rtsp", "stream", name, "source", redact.URL(s.URL))
 	s.reg, s.name, s.u = reg, name, u
 	return nil
 }
@@ -257,6 +287,7 @@ func (s *Source) run(ctx context.Context) {
 		if err == nil {
 			err = errors.New("the stream ended")
 		}
+		err = s.hide(err)
 		s.setState(SourceRetrying, err)
 		s.log.Warn("source stopped; reconnecting", "error", err, "retry_in", backoff)
 		t := time.NewTimer(backoff)
