@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -161,7 +160,7 @@ func TestReloadRetention(t *testing.T) {
 	// segments by the janitor.
 	kc := e.Kinesis()
 	createStream(t, kc, "big", 1)
-	waitActive(t, kc, "big")
+	servertest.WaitStreamActive(t, kc, "big")
 	chunk := make([]byte, 256<<10)
 	for i := range 16 {
 		chunk[0] = byte(i)
@@ -181,15 +180,6 @@ func TestReloadRetention(t *testing.T) {
 	mediatest.WaitFor(t, "the janitor applying the new cap", func() bool { return count() <= 8 })
 	viewer.watching(t, "cam-own after streams.retention_bytes changed")
 	pub.running(t, "after the retention changes")
-}
-
-// waitActive waits until a data stream is ACTIVE.
-func waitActive(t *testing.T, kc *kinesis.Client, name string) {
-	t.Helper()
-	mediatest.WaitFor(t, name+" ACTIVE", func() bool {
-		out, err := kc.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-		return err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
-	})
 }
 
 // TestReloadNeedsRestart: settings that cannot change live are named and

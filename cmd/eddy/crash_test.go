@@ -82,7 +82,7 @@ func TestCrashRecovery(t *testing.T) {
 			}); err != nil {
 				t.Fatalf("create stream: %v", err)
 			}
-			crashWaitActive(t, ctx, kc, stream)
+			servertest.WaitStreamActive(t, kc, stream)
 		} else {
 			// The previous cycle's acknowledged tip of every shard must be
 			// readable right after the restart.
@@ -429,24 +429,6 @@ func (c *crashChild) stop(t *testing.T) {
 		t.Error("server did not exit 15s after SIGTERM")
 		_ = c.cmd.Process.Kill()
 		<-c.done
-	}
-}
-
-func crashWaitActive(t *testing.T, ctx context.Context, kc *kinesis.Client, stream string) {
-	t.Helper()
-	for {
-		d, err := kc.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err != nil {
-			t.Fatalf("describe stream: %v", err)
-		}
-		if d.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("stream not ACTIVE: %v", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
 	}
 }
 

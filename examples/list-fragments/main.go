@@ -45,9 +45,12 @@ func main() {
 	}
 }
 
-// listFragments prints the fragments of [from, to), sorted by producer
-// time: ListFragments answers them in no particular order, a page at a
-// time (1,000 at most; opts can set the paginator's Limit).
+// listFragments prints the fragments whose start lies in [from, to]
+// (ListFragments includes both ends), sorted by the timestamp they are
+// selected by (the server's arrival time with serverTime, else the
+// producer's):
+// ListFragments answers them in no particular order, a page at a time
+// (1,000 at most; opts can set the paginator's Limit).
 func listFragments(ctx context.Context, client *kinesisvideoarchivedmedia.Client, stream string, from, to time.Time, serverTime bool, out io.Writer,
 	opts ...func(*kinesisvideoarchivedmedia.ListFragmentsPaginatorOptions)) error {
 	selector := &types.FragmentSelector{
@@ -69,29 +72,40 @@ func listFragments(ctx context.Context, client *kinesisvideoarchivedmedia.Client
 		}
 		fragments = append(fragments, page.Fragments...)
 	}
-	slices.SortFunc(fragments, func(a, b types.Fragment) int {
-		return aws.ToTime(a.ProducerTimestamp).Compare(aws.ToTime(b.ProducerTimestamp))
-	})
+	printFragments(out, fragments, serverTime)
+	return nil
+}
+
+// printFragments prints the fragments in the order of the timestamp they
+// were selected by, each with that timestamp, then the summary. Gaps are
+// measured on the producer's clock, the one fragment lengths are in: the
+// server's arrival times jitter with the network. (Under server time, a
+// camera whose clock went back shows no gap where it did.)
+func printFragments(out io.Writer, fragments []types.Fragment, serverTime bool) {
+	stamp := func(f types.Fragment) time.Time { return aws.ToTime(f.ProducerTimestamp) }
+	if serverTime {
+		stamp = func(f types.Fragment) time.Time { return aws.ToTime(f.ServerTimestamp) }
+	}
+	slices.SortStableFunc(fragments, func(a, b types.Fragment) int { return stamp(a).Compare(stamp(b)) })
 
 	var recorded time.Duration
 	var bytes int64
 	gaps := 0
 	for i, f := range fragments {
-		start := aws.ToTime(f.ProducerTimestamp)
 		length := time.Duration(f.FragmentLengthInMilliseconds) * time.Millisecond
 		if i > 0 {
 			prev := fragments[i-1]
 			// A gap is more than a frame's worth of nothing between the
 			// end of one fragment and the start of the next.
+			start := aws.ToTime(f.ProducerTimestamp)
 			if end := aws.ToTime(prev.ProducerTimestamp).Add(time.Duration(prev.FragmentLengthInMilliseconds) * time.Millisecond); start.Sub(end) > 100*time.Millisecond {
 				fmt.Fprintf(out, "gap of %s\n", start.Sub(end).Round(time.Millisecond))
 				gaps++
 			}
 		}
-		fmt.Fprintf(out, "%s  %s  %6s  %8d bytes\n", aws.ToString(f.FragmentNumber), start.UTC().Format("2006-01-02T15:04:05.000Z"), length, f.FragmentSizeInBytes)
+		fmt.Fprintf(out, "%s  %s  %6s  %8d bytes\n", aws.ToString(f.FragmentNumber), stamp(f).UTC().Format("2006-01-02T15:04:05.000Z"), length, f.FragmentSizeInBytes)
 		recorded += length
 		bytes += f.FragmentSizeInBytes
 	}
 	fmt.Fprintf(out, "%d fragments, %s recorded, %d bytes, %d gaps\n", len(fragments), recorded, bytes, gaps)
-	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,51 @@ func TestListFragments(t *testing.T) {
 		summary := fmt.Sprintf("%d fragments, ", len(want.Fragments))
 		if s := lines[len(lines)-1]; !strings.HasPrefix(s, summary) || !strings.HasSuffix(s, fmt.Sprintf(" recorded, %d bytes, 1 gaps", bytesWant)) {
 			t.Errorf("summary %q; want %q…, %d bytes, 1 gaps", s, summary, bytesWant)
+		}
+	}
+}
+
+// TestPrintFragmentsOrder: fragments of a camera whose clock went back an
+// hour between two recordings are printed in the order of the timestamp
+// they were selected by, with that timestamp: by producer time the later
+// recording comes first, by server time it comes last.
+func TestPrintFragmentsOrder(t *testing.T) {
+	at := func(s string) *time.Time {
+		tm, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tm
+	}
+	fragment := func(number, producer, server string) types.Fragment {
+		return types.Fragment{FragmentNumber: aws.String(number), ProducerTimestamp: at(producer), ServerTimestamp: at(server),
+			FragmentLengthInMilliseconds: 2000, FragmentSizeInBytes: 100}
+	}
+	// As ListFragments may answer: in no particular order.
+	fragments := []types.Fragment{
+		fragment("3", "2026-12-07T09:00:00Z", "2026-12-07T10:00:10Z"), // after the clock went back
+		fragment("1", "2026-12-07T10:00:00Z", "2026-12-07T10:00:00Z"),
+		fragment("2", "2026-12-07T10:00:02Z", "2026-12-07T10:00:02Z"),
+	}
+	for _, c := range []struct {
+		serverTime bool
+		want       string
+	}{
+		{false, "3 09:00:00 gap 1 10:00:00 2 10:00:02 "},
+		{true, "1 10:00:00 2 10:00:02 3 10:00:10 "},
+	} {
+		var out bytes.Buffer
+		printFragments(&out, slices.Clone(fragments), c.serverTime)
+		var got strings.Builder
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if strings.HasPrefix(l, "gap of ") {
+				got.WriteString("gap ")
+			} else if m := regexp.MustCompile(`^(\d+)  \d{4}-\d\d-\d\dT(\S+)\.000Z  `).FindStringSubmatch(l); m != nil {
+				fmt.Fprintf(&got, "%s %s ", m[1], m[2])
+			}
+		}
+		if got.String() != c.want {
+			t.Errorf("server time %v: printed\n%s\nwant the fragments and gaps %q", c.serverTime, out.String(), c.want)
 		}
 	}
 }

@@ -25,7 +25,7 @@ func TestPutRecords(t *testing.T) {
 	if _, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("detections"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
-	waitActive(t, k, "detections")
+	servertest.WaitStreamActive(t, k, "detections")
 	var records []types.PutRecordsRequestEntry
 	for i := range 1200 {
 		records = append(records, types.PutRecordsRequestEntry{PartitionKey: aws.String("cam1"), Data: fmt.Appendf(nil, "record %d", i)})
@@ -47,7 +47,7 @@ func TestPutRecords(t *testing.T) {
 	if _, err := e.KinesisVideo().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("door")}); err != nil {
 		t.Fatal(err)
 	}
-	waitActive(t, k, "door.events")
+	servertest.WaitStreamActive(t, k, "door.events")
 	bad := []types.PutRecordsRequestEntry{
 		{PartitionKey: aws.String("det"), Data: []byte(`{"type":"detection","label":"person","score":0.9}`)},
 		{PartitionKey: aws.String("det"), Data: []byte(`{"type":"detection","label":"person","score":91}`)},
@@ -58,14 +58,6 @@ func TestPutRecords(t *testing.T) {
 	}
 	if got := readAll(t, k, "door.events"); len(got) != 1 || got[0] != string(bad[0].Data) {
 		t.Errorf("door.events holds %q; want the good event once", got)
-	}
-}
-
-func waitActive(t *testing.T, k *kinesis.Client, stream string) {
-	t.Helper()
-	w := kinesis.NewStreamExistsWaiter(k, func(o *kinesis.StreamExistsWaiterOptions) { o.MinDelay = 50 * time.Millisecond })
-	if err := w.Wait(t.Context(), &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, 10*time.Second); err != nil {
-		t.Fatal(err)
 	}
 }
 

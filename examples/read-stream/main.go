@@ -46,7 +46,27 @@ func main() {
 // each partition key's records in order. opts adjust each ListShards call
 // (its MaxResults, say).
 func readStream(ctx context.Context, client *kinesis.Client, stream string, out io.Writer, opts ...func(*kinesis.ListShardsInput)) (int, error) {
+	shards, err := listShards(ctx, client, stream, opts...)
+	if err != nil {
+		return 0, err
+	}
 	total := 0
+	for _, shard := range shards {
+		n, err := readShard(ctx, client, stream, aws.ToString(shard.ShardId), out)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// listShards returns every shard of the stream, all pages of ListShards
+// (the SDK has no paginator for it). It lists them all before any is read:
+// a NextToken expires five minutes after it is issued, sooner than reading
+// a large shard may take.
+func listShards(ctx context.Context, client *kinesis.Client, stream string, opts ...func(*kinesis.ListShardsInput)) ([]types.Shard, error) {
+	var shards []types.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(stream)}
 	for {
 		for _, o := range opts {
@@ -54,17 +74,11 @@ func readStream(ctx context.Context, client *kinesis.Client, stream string, out 
 		}
 		page, err := client.ListShards(ctx, in)
 		if err != nil {
-			return total, fmt.Errorf("ListShards: %w", err)
+			return nil, fmt.Errorf("ListShards: %w", err)
 		}
-		for _, shard := range page.Shards {
-			n, err := readShard(ctx, client, stream, aws.ToString(shard.ShardId), out)
-			total += n
-			if err != nil {
-				return total, err
-			}
-		}
+		shards = append(shards, page.Shards...)
 		if page.NextToken == nil {
-			return total, nil
+			return shards, nil
 		}
 		// A next page names the token only: it stands for the stream.
 		in = &kinesis.ListShardsInput{NextToken: page.NextToken}

@@ -4,23 +4,27 @@ import (
 	"bytes"
 	"fmt"
 	"math/big"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/eddy-video/eddy/server/servertest"
 )
 
 // TestReadStream reads a stream of two shards, one of them split after
 // half the records were written (a closed parent and two children), with
-// ListShards paged one shard at a time: every record comes once, and each
-// partition key's records come in the order written.
+// ListShards paged one shard at a time: every page is listed before the
+// first shard is read (a NextToken expires after five minutes), every
+// record comes once, and each partition key's records come in the order
+// written.
 func TestReadStream(t *testing.T) {
 	e := servertest.Start(t)
 	ctx := servertest.Context(t, time.Minute)
@@ -28,7 +32,7 @@ func TestReadStream(t *testing.T) {
 	if _, err := k.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String("detections"), ShardCount: aws.Int32(2)}); err != nil {
 		t.Fatal(err)
 	}
-	waitActive(t, k)
+	servertest.WaitStreamActive(t, k, "detections")
 	put := func(from, to int) {
 		for i := from; i < to; i++ {
 			key := fmt.Sprintf("cam%d", i%5)
@@ -50,15 +54,31 @@ func TestReadStream(t *testing.T) {
 		ShardToSplit: shards.Shards[0].ShardId, NewStartingHashKey: aws.String(middle.String())}); err != nil {
 		t.Fatal(err)
 	}
-	waitActive(t, k)
+	servertest.WaitStreamActive(t, k, "detections")
 	put(40, 80)
 
+	// The client readStream uses records the operations it calls.
+	calls := &callLog{hc: awshttp.NewBuildableClient()}
+	reader := e.Kinesis(func(o *kinesis.Options) { o.HTTPClient = calls })
 	var out bytes.Buffer
-	n, err := readStream(ctx, k, "detections", &out, func(in *kinesis.ListShardsInput) { in.MaxResults = aws.Int32(1) })
+	n, err := readStream(ctx, reader, "detections", &out, func(in *kinesis.ListShardsInput) { in.MaxResults = aws.Int32(1) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("output:\n%s", out.String())
+	ops := calls.operations()
+	lastList, firstRead := -1, -1
+	for i, op := range ops {
+		switch {
+		case op == "ListShards":
+			lastList = i
+		case op == "GetShardIterator" && firstRead < 0:
+			firstRead = i
+		}
+	}
+	if pages := strings.Count(strings.Join(ops, " "), "ListShards"); pages != 4 || firstRead < lastList {
+		t.Errorf("calls %v; want the four ListShards pages (one shard each) before the first GetShardIterator", ops)
+	}
 	if n != 80 {
 		t.Errorf("readStream counted %d records; want 80", n)
 	}
@@ -90,20 +110,23 @@ func TestReadStream(t *testing.T) {
 	}
 }
 
-func waitActive(t *testing.T, k *kinesis.Client) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := k.DescribeStreamSummary(t.Context(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("detections")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stream %s", out.StreamDescriptionSummary.StreamStatus)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+// callLog is an HTTP client that records the Kinesis operation of each
+// request (its X-Amz-Target) before sending it.
+type callLog struct {
+	hc  kinesis.HTTPClient
+	mu  sync.Mutex
+	ops []string
+}
+
+func (c *callLog) Do(req *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.ops = append(c.ops, strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "Kinesis_20131202."))
+	c.mu.Unlock()
+	return c.hc.Do(req)
+}
+
+func (c *callLog) operations() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.ops...)
 }

@@ -204,3 +204,17 @@ func SelfSignedCert(t testing.TB) (certFile, keyFile string, pool *x509.CertPool
 	pool.AppendCertsFromPEM(certPEM)
 	return certFile, keyFile, pool
 }
+
+// WaitStreamActive waits, with the SDK's StreamExistsWaiter, until a data
+// stream is ACTIVE (after CreateStream, or after a reshard's UPDATING),
+// polling every 20 to 500 ms for at most 30 s, and fails the test
+// otherwise.
+func WaitStreamActive(t testing.TB, kc *kinesis.Client, stream string) {
+	t.Helper()
+	w := kinesis.NewStreamExistsWaiter(kc, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 500*time.Millisecond
+	})
+	if err := w.Wait(context.Background(), &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, 30*time.Second); err != nil {
+		t.Fatalf("data stream %s not ACTIVE: %v", stream, err)
+	}
+}
