@@ -33,7 +33,7 @@ import (
 	"syscall"
 
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
-	"github.com/eddy-video/eddy/internal/buildinfo"
+	"github.com/eddy-video/eddy/datastreams/buildinfo"
 )
 
 // FormatVersion is the data-directory format this core writes and the

@@ -4,8 +4,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eddy-video/eddy/datastreams"
-	"github.com/eddy-video/eddy/internal/buildinfo"
-	"github.com/eddy-video/eddy/internal/redact"
+	"github.com/eddy-video/eddy/datastreams/buildinfo"
+	"github.com/eddy-video/eddy/media/redact"
 	"github.com/eddy-video/eddy/media/rtsp"
 	"github.com/eddy-video/eddy/web"
 )

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
-	"github.com/eddy-video/eddy/internal/redact"
+	"github.com/eddy-video/eddy/media/redact"
 	"github.com/eddy-video/eddy/media/rtsp"
 )
 

@@ -7,7 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
-	"github.com/eddy-video/eddy/internal/buildinfo"
+	"github.com/eddy-video/eddy/datastreams/buildinfo"
 )
 
 // version prints what the binary was built from, as the Go toolchain

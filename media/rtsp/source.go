@@ -15,9 +15,9 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
-	"github.com/eddy-video/eddy/internal/redact"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/internal/loglimit"
+	"github.com/eddy-video/eddy/media/redact"
 	"github.com/eddy-video/eddy/media/rtpcodec"
 )
 
