@@ -1,11 +1,16 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +84,153 @@ func TestClipCodecChange(t *testing.T) {
 	resp, body = get(t1, t1.Add(time.Hour))
 	if resp.StatusCode != 200 || len(body) == 0 || filename(resp) != "cam-20261206T100100Z-20261206T100106Z.mp4" || resp.Header.Get("Eddy-Clip-Cut") != "" {
 		t.Fatalf("after the change: %d, %d bytes, file %q, Eddy-Clip-Cut %q", resp.StatusCode, len(body), filename(resp), resp.Header.Get("Eddy-Clip-Cut"))
+	}
+}
+
+// clipServer records a 20 s H.264 + AAC publication at producer time t0
+// (ten 2 s fragments) and serves the UI's routes over it; it stores the
+// first stored of the fragments and returns a function that stores the
+// next one. cache false turns the export cache off.
+func clipServer(t testing.TB, t0 time.Time, stored int, cache bool) (*httptest.Server, func()) {
+	clk := datastreamstest.NewClock(t0.Add(time.Hour))
+	_, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	synth := mediatest.Synth{Video: true, Audio: media.CodecAAC, InBand: true, Seconds: 20, GOP: 50}
+	out := fragmentstest.RunFragmenter(t, &fragmenter.Fragmenter{Tracks: synth.Tracks()}, synth.Units(t0))
+	next := 0
+	store := func() {
+		t.Helper()
+		if next == len(out) {
+			t.Fatal("no fragment left to store")
+		}
+		if _, err := st.Append(out[next].Init, out[next].F); err != nil {
+			t.Fatal(err)
+		}
+		next++
+	}
+	for range stored {
+		store()
+	}
+	r := chi.NewRouter()
+	(&Handler{Manager: m, Now: clk.Now, noClipCache: !cache}).Mount(r)
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+	return srv, store
+}
+
+// noRedirects is a client that returns redirects rather than follow them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func clipDo(t *testing.T, method, u string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// TestClipLiveEdge: a range open past the last stored fragment (here up
+// to an hour after the recording: the UI's "up to now") is redirected
+// (307, no body) to the range pinned to its fragments; the pinned URL
+// answers itself, the same bytes and ETag before and after a fragment is
+// stored after them, so a player's Range requests (without If-Range) on
+// either side of that fragment make up the same file; the open URL then
+// leads to the longer file. HEAD answers GET's headers (length, ETag)
+// without a body, and an unsatisfiable Range is a 416 in the Kinesis
+// Video error shape with the clip's length in Content-Range. All of it
+// with the export cache and without.
+func TestClipLiveEdge(t *testing.T) {
+	for _, cache := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cache=%v", cache), func(t *testing.T) {
+			t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+			srv, store := clipServer(t, t0, 6, cache)
+			open := srv.URL + "/api/v1/streams/cam/clip.mp4?start=" + t0.Format(time.RFC3339) + "&end=" + t0.Add(time.Hour).Format(time.RFC3339)
+			pinnedOf := func() string {
+				t.Helper()
+				resp, body := clipDo(t, "GET", open)
+				loc, err := resp.Location()
+				if resp.StatusCode != http.StatusTemporaryRedirect || err != nil || len(body) != 0 || resp.Header.Get("Content-Disposition") != "" {
+					t.Fatalf("open range: %d, Location %q (%v), %d bytes of body", resp.StatusCode, resp.Header.Get("Location"), err, len(body))
+				}
+				if loc.Path != "/api/v1/streams/cam/clip.mp4" {
+					t.Fatalf("redirected to %s", loc)
+				}
+				return loc.String()
+			}
+			pinned := pinnedOf()
+			// The pinned range: from the first fragment's start to just
+			// before the sixth one's end (12 s).
+			q, _ := url.Parse(pinned)
+			ps, err1 := time.Parse(time.RFC3339Nano, q.Query().Get("start"))
+			pe, err2 := time.Parse(time.RFC3339Nano, q.Query().Get("end"))
+			if err1 != nil || err2 != nil || !ps.Equal(t0) || pe.Sub(t0.Add(12*time.Second)).Abs() > 50*time.Millisecond || !pe.Before(t0.Add(12*time.Second)) {
+				t.Fatalf("pinned to %s", pinned)
+			}
+
+			resp, whole := clipDo(t, "GET", pinned)
+			etag := resp.Header.Get("ETag")
+			if resp.StatusCode != 200 || etag == "" || resp.Header.Get("Content-Length") != strconv.Itoa(len(whole)) {
+				t.Fatalf("pinned: %d, ETag %q, Content-Length %s, %d bytes", resp.StatusCode, etag, resp.Header.Get("Content-Length"), len(whole))
+			}
+			head, body := clipDo(t, "HEAD", pinned)
+			if head.StatusCode != 200 || len(body) != 0 || head.Header.Get("Content-Length") != strconv.Itoa(len(whole)) ||
+				head.Header.Get("ETag") != etag || head.Header.Get("Content-Type") != "video/mp4" || head.Header.Get("Accept-Ranges") != "bytes" ||
+				head.Header.Get("Content-Disposition") != resp.Header.Get("Content-Disposition") {
+				t.Fatalf("HEAD: %d, %d bytes of body, headers %v; GET's %v", head.StatusCode, len(body), head.Header, resp.Header)
+			}
+			if head, _ := clipDo(t, "HEAD", open); head.StatusCode != http.StatusTemporaryRedirect || head.Header.Get("Location") == "" {
+				t.Fatalf("HEAD of the open range: %d", head.StatusCode)
+			}
+
+			// A player's Range requests on either side of a new fragment.
+			cut := len(whole) / 3
+			r1, part1 := clipDo(t, "GET", pinned, "Range", fmt.Sprintf("bytes=0-%d", cut-1))
+			store()
+			r2, part2 := clipDo(t, "GET", pinned, "Range", fmt.Sprintf("bytes=%d-", cut))
+			if r1.StatusCode != 206 || r2.StatusCode != 206 || !bytes.Equal(append(part1, part2...), whole) || r2.Header.Get("ETag") != etag {
+				t.Fatalf("ranges across a new fragment: %d %d, %d+%d bytes of %d, same bytes %v, ETag %s then %s",
+					r1.StatusCode, r2.StatusCode, len(part1), len(part2), len(whole), bytes.Equal(append(part1, part2...), whole), etag, r2.Header.Get("ETag"))
+			}
+			if resp, again := clipDo(t, "GET", pinned); resp.StatusCode != 200 || !bytes.Equal(again, whole) {
+				t.Fatalf("pinned after a new fragment: %d, same bytes %v", resp.StatusCode, bytes.Equal(again, whole))
+			}
+			// The open range now leads to the longer file.
+			longer := pinnedOf()
+			if resp, b := clipDo(t, "GET", longer); longer == pinned || resp.StatusCode != 200 || len(b) <= len(whole) || resp.Header.Get("ETag") == etag {
+				t.Fatalf("open range after a new fragment: %s, %d, %d bytes (had %d)", longer, resp.StatusCode, len(b), len(whole))
+			}
+
+			// No requested byte in the clip: 416 in the Kinesis Video shape.
+			resp, body = clipDo(t, "GET", pinned, "Range", fmt.Sprintf("bytes=%d-", len(whole)))
+			var e struct{ Type, Message string }
+			e.Type = resp.Header.Get("x-amzn-ErrorType")
+			if err := json.Unmarshal(body, &struct {
+				Message *string `json:"message"`
+			}{&e.Message}); err != nil || resp.StatusCode != http.StatusRequestedRangeNotSatisfiable ||
+				e.Type != "InvalidArgumentException" || !strings.Contains(e.Message, strconv.Itoa(len(whole))+" bytes") ||
+				resp.Header.Get("Content-Type") != "application/json" || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", len(whole)) ||
+				resp.Header.Get("Content-Disposition") != "" {
+				t.Fatalf("unsatisfiable range: %d %v %q (%v)", resp.StatusCode, resp.Header, body, err)
+			}
+		})
 	}
 }
