@@ -23,13 +23,16 @@ import (
 // the file ends before the change and the header Eddy-Clip-Cut gives the
 // time the rest starts at.
 //
-// A range that ends after the export's last fragment (up to now, or
-// later) would be a longer file once the next fragment is stored, and a
+// A range that reaches the end of the export's last fragment (up to now,
+// or later) would be a longer file once the next fragment is stored, and a
 // <video> sends its Range requests without If-Range: it would splice two
 // files. Such a request is redirected (307) to the same URL with the
 // range pinned to the fragments it holds (archive.Export.Pinned), a file
 // that stays the same. The redirect comes after the permission check (the
 // session cookie goes along to the same origin).
+//
+// The exports built are kept for a while (archive.ExportCache), so that
+// the Range requests that follow do not build them again.
 //
 // Errors, an unsatisfiable Range (416) included, are JSON in the Kinesis
 // Video shape.
@@ -94,7 +97,7 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 	// open; the comparison with it only guards against a redirect to
 	// itself.
 	pinStart, pinEnd := x.Pinned()
-	if x.Cut.IsZero() && through >= x.End.UnixNano() && !(start.Equal(pinStart) && end.Equal(pinEnd)) {
+	if x.Cut.IsZero() && through >= x.End.UnixNano() && (!start.Equal(pinStart) || !end.Equal(pinEnd)) {
 		// Relative to the clip's own URL, so it holds behind a proxy's
 		// path prefix too.
 		q.Set("start", pinStart.UTC().Format(time.RFC3339Nano))
