@@ -26,10 +26,13 @@ import (
 // A range that reaches the end of the export's last fragment (up to now,
 // or later) would be a longer file once the next fragment is stored, and a
 // <video> sends its Range requests without If-Range: it would splice two
-// files. Such a request is redirected (307) to the same URL with the
+// files. Such a request, when it asks for a Range (or is a HEAD: the
+// probe before ranges), is redirected (307) to the same URL with the
 // range pinned to the fragments it holds (archive.Export.Pinned), a file
-// that stays the same. The redirect comes after the permission check (the
-// session cookie goes along to the same origin).
+// that stays the same; a whole answer, one file anyway, names that URL in
+// Content-Location instead, so that clients which follow no redirect
+// (curl without -L) still get the clip. The redirect comes after the
+// permission check (the session cookie goes along to the same origin).
 //
 // The exports built are kept for a while (archive.ExportCache), so that
 // the Range requests that follow do not build them again.
@@ -97,18 +100,25 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 	// open; the comparison with it only guards against a redirect to
 	// itself.
 	pinStart, pinEnd := x.Pinned()
+	hd := w.Header()
 	if x.Cut.IsZero() && through >= x.End.UnixNano() && (!start.Equal(pinStart) || !end.Equal(pinEnd)) {
 		// Relative to the clip's own URL, so it holds behind a proxy's
 		// path prefix too.
 		q.Set("start", pinStart.UTC().Format(time.RFC3339Nano))
 		q.Set("end", pinEnd.UTC().Format(time.RFC3339Nano))
-		w.Header().Set("Location", "clip.mp4?"+q.Encode())
-		w.Header().Set("Cache-Control", "no-store") // where it leads changes as fragments come
-		w.WriteHeader(http.StatusTemporaryRedirect)
-		return
+		pinned := "clip.mp4?" + q.Encode()
+		if r.Method == http.MethodHead || r.Header.Get("Range") != "" {
+			hd.Set("Location", pinned)
+			hd.Set("Cache-Control", "no-store") // where it leads changes as fragments come
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
+		// A whole answer is one file whatever comes next (curl, a
+		// browser's download): no redirect to follow, the fixed file's
+		// URL for whoever asks again.
+		hd.Set("Content-Location", pinned)
 	}
 	const stamp = "20060102T150405Z"
-	hd := w.Header()
 	hd.Set("Content-Type", "video/mp4")
 	hd.Set("ETag", x.ETag()) // If-Range: a resumed download of a changed clip restarts
 	hd.Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", name+"-"+x.Start.UTC().Format(stamp)+"-"+x.End.UTC().Format(stamp)+".mp4"))

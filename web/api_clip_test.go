@@ -124,6 +124,15 @@ func clipServer(t testing.TB, t0 time.Time, stored int, cache bool) (*httptest.S
 	return srv, store
 }
 
+func mustParse(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 // noRedirects is a client that returns redirects rather than follow them.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
@@ -148,9 +157,11 @@ func clipDo(t *testing.T, method, u string, header ...string) (*http.Response, [
 	return resp, b
 }
 
-// TestClipLiveEdge: a range open past the last stored fragment (here up
-// to an hour after the recording: the UI's "up to now") is redirected
-// (307, no body) to the range pinned to its fragments; the pinned URL
+// TestClipLiveEdge: a Range request (or HEAD) of a range open past the
+// last stored fragment (here up to an hour after the recording: the UI's
+// "up to now") is redirected (307, no body) to the range pinned to its
+// fragments, and a whole GET of it is that file with its URL in
+// Content-Location; the pinned URL
 // answers itself, the same bytes and ETag before and after a fragment is
 // stored after them, so a player's Range requests (without If-Range) on
 // either side of that fragment make up the same file; the open URL then
@@ -166,7 +177,7 @@ func TestClipLiveEdge(t *testing.T) {
 			open := srv.URL + "/api/v1/streams/cam/clip.mp4?start=" + t0.Format(time.RFC3339) + "&end=" + t0.Add(time.Hour).Format(time.RFC3339)
 			pinnedOf := func() string {
 				t.Helper()
-				resp, body := clipDo(t, "GET", open)
+				resp, body := clipDo(t, "GET", open, "Range", "bytes=0-")
 				loc, err := resp.Location()
 				if resp.StatusCode != http.StatusTemporaryRedirect || err != nil || len(body) != 0 || resp.Header.Get("Content-Disposition") != "" {
 					t.Fatalf("open range: %d, Location %q (%v), %d bytes of body", resp.StatusCode, resp.Header.Get("Location"), err, len(body))
@@ -199,6 +210,12 @@ func TestClipLiveEdge(t *testing.T) {
 			}
 			if head, _ := clipDo(t, "HEAD", open); head.StatusCode != http.StatusTemporaryRedirect || head.Header.Get("Location") == "" {
 				t.Fatalf("HEAD of the open range: %d", head.StatusCode)
+			}
+			// A whole answer of the open range: the pinned file, and its
+			// URL in Content-Location.
+			if resp, b := clipDo(t, "GET", open); resp.StatusCode != 200 || !bytes.Equal(b, whole) || resp.Header.Get("ETag") != etag ||
+				resp.Request.URL.ResolveReference(mustParse(t, resp.Header.Get("Content-Location"))).String() != pinned {
+				t.Fatalf("open range without Range: %d, same bytes %v, Content-Location %q", resp.StatusCode, bytes.Equal(b, whole), resp.Header.Get("Content-Location"))
 			}
 
 			// A player's Range requests on either side of a new fragment.

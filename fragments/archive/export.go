@@ -47,14 +47,15 @@ type Export struct {
 	lead     uint64 // ref-track ticks before the first fragment's ref sample
 	scales   map[int]uint32
 
-	Start time.Time // the first fragment's start (the range's kind of time)
-	End   time.Time // the last fragment's end
 	// pinStart and pinEnd bound a range (both inclusive) that selects
 	// exactly these fragments: see Pinned.
 	pinStart, pinEnd time.Time
-	Fragments        int
-	Duration         time.Duration // the sum of the fragments' durations
-	Events           int
+
+	Start     time.Time // the first fragment's start (the range's kind of time)
+	End       time.Time // the last fragment's end
+	Fragments int
+	Duration  time.Duration // the sum of the fragments' durations
+	Events    int
 	// Cut is the start of the first fragment of the range left out
 	// because its codec configuration differs (zero when none was).
 	Cut time.Time
@@ -221,9 +222,9 @@ list:
 
 // Pinned returns a range, both ends inclusive, whose export holds exactly
 // this export's fragments for as long as they are stored, even as new
-// ones are recorded after them: from the earliest start of its fragments
-// to just before its end (so a fragment that starts where it ends is not
-// in it). Its end has a nanosecond that is not a whole millisecond's, so
+// ones are recorded after them (starting where the last one ends, or
+// later): from the earliest start of its fragments to just before its
+// end (so a fragment that starts where it ends is not in it). Its end has a nanosecond that is not a whole millisecond's, so
 // that an API reading a millisecond end as its whole millisecond
 // (kvsapi.InclusiveEnd) reads it as it is.
 func (x *Export) Pinned() (start, end time.Time) { return x.pinStart, x.pinEnd }
