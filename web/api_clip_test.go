@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -87,11 +89,11 @@ func TestClipCodecChange(t *testing.T) {
 	}
 }
 
-// clipServer records a 20 s H.264 + AAC publication at producer time t0
-// (ten 2 s fragments) and serves the UI's routes over it; it stores the
-// first stored of the fragments and returns a function that stores the
-// next one. cache false turns the export cache off.
-func clipServer(t testing.TB, t0 time.Time, stored int, cache bool) (*httptest.Server, func()) {
+// clipServer records a publication of seconds of H.264 + AAC at producer
+// time t0 (2 s fragments) and serves the UI's routes over it; it stores
+// the first stored of the fragments and returns a function that stores
+// the next one. cache false turns the export cache off.
+func clipServer(t testing.TB, t0 time.Time, seconds float64, stored int, cache bool) (*httptest.Server, func()) {
 	clk := datastreamstest.NewClock(t0.Add(time.Hour))
 	_, m := fragmentstest.NewManager(t, t.TempDir(), clk, 1<<20)
 	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
@@ -101,7 +103,7 @@ func clipServer(t testing.TB, t0 time.Time, stored int, cache bool) (*httptest.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	synth := mediatest.Synth{Video: true, Audio: media.CodecAAC, InBand: true, Seconds: 20, GOP: 50}
+	synth := mediatest.Synth{Video: true, Audio: media.CodecAAC, InBand: true, Seconds: seconds, GOP: 50}
 	out := fragmentstest.RunFragmenter(t, &fragmenter.Fragmenter{Tracks: synth.Tracks()}, synth.Units(t0))
 	next := 0
 	store := func() {
@@ -173,7 +175,7 @@ func TestClipLiveEdge(t *testing.T) {
 	for _, cache := range []bool{true, false} {
 		t.Run(fmt.Sprintf("cache=%v", cache), func(t *testing.T) {
 			t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-			srv, store := clipServer(t, t0, 6, cache)
+			srv, store := clipServer(t, t0, 20, 6, cache)
 			open := srv.URL + "/api/v1/streams/cam/clip.mp4?start=" + t0.Format(time.RFC3339) + "&end=" + t0.Add(time.Hour).Format(time.RFC3339)
 			pinnedOf := func() string {
 				t.Helper()
@@ -249,5 +251,64 @@ func TestClipLiveEdge(t *testing.T) {
 				t.Fatalf("unsatisfiable range: %d %v %q (%v)", resp.StatusCode, resp.Header, body, err)
 			}
 		})
+	}
+}
+
+// TestClipMultiRange: a Range of several byte ranges is a
+// multipart/byteranges answer whose parts are the whole file's bytes;
+// clients that go away in the middle of one (net/http reads it in a
+// goroutine of its own, which the race detector watches against the
+// handler's look at the reader's error) leave the server answering.
+func TestClipMultiRange(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	srv, _ := clipServer(t, t0, 1200, 600, true)
+	u := srv.URL + "/api/v1/streams/cam/clip.mp4?start=" + t0.Format(time.RFC3339) + "&end=" + t0.Add(1190*time.Second).Format(time.RFC3339)
+	resp, whole := clipDo(t, "GET", u)
+	if resp.StatusCode != 200 || len(whole) < 1_000_000 {
+		t.Fatalf("whole: %d, %d bytes", resp.StatusCode, len(whole))
+	}
+	ranges := [][2]int{{0, 99}, {5000, 600_000}, {len(whole) - 1000, len(whole) - 1}}
+	spec := "bytes="
+	for i, r := range ranges {
+		if i > 0 {
+			spec += ","
+		}
+		spec += fmt.Sprintf("%d-%d", r[0], r[1])
+	}
+	resp, body := clipDo(t, "GET", u, "Range", spec)
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if resp.StatusCode != 206 || err != nil || mt != "multipart/byteranges" {
+		t.Fatalf("%s: %d %s", spec, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	for i, r := range ranges {
+		part, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		got, err := io.ReadAll(part)
+		if err != nil || !bytes.Equal(got, whole[r[0]:r[1]+1]) || part.Header.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", r[0], r[1], len(whole)) {
+			t.Fatalf("part %d (%s): %d bytes, equal %v, %v", i, part.Header.Get("Content-Range"), len(got), bytes.Equal(got, whole[r[0]:min(r[1]+1, len(whole))]), err)
+		}
+	}
+
+	// Clients that read a little of a multi-range answer and go away.
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for range 5 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "GET " + strings.TrimPrefix(u, srv.URL) + " HTTP/1.1\r\nHost: " + addr + "\r\nRange: bytes=0-99,100-" + strconv.Itoa(len(whole)-2) + "\r\n\r\n"
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 512)); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if resp, again := clipDo(t, "GET", u); resp.StatusCode != 200 || !bytes.Equal(again, whole) {
+		t.Fatalf("after clients went away: %d, same bytes %v", resp.StatusCode, bytes.Equal(again, whole))
 	}
 }
