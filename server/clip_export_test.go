@@ -228,6 +228,45 @@ func TestClipExportLong(t *testing.T) {
 		t.Errorf("If-Range with another ETag: %d, %d bytes, want the whole clip", r.StatusCode, len(got))
 	}
 
+	// HEAD: GET's length and ETag, no body (download tools probe first).
+	if hr, err := http.Head(u); err != nil || hr.StatusCode != 200 || hr.ContentLength != size || hr.Header.Get("ETag") != etag {
+		t.Errorf("HEAD: %v, %+v", err, hr)
+	} else {
+		hr.Body.Close()
+	}
+
+	// A Range request of a range up to an hour from now: redirected to
+	// the range pinned to its fragments, which ends with the archive's
+	// last fragment.
+	openURL := fmt.Sprintf("%s/api/v1/streams/%s/clip.mp4?start=%s&end=%s", e.URL, stream,
+		base.Add(44*time.Minute).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	openReq, _ := http.NewRequest("GET", openURL, nil)
+	openReq.Header.Set("Range", "bytes=0-")
+	if rr, err := noFollow.Do(openReq); err != nil {
+		t.Error(err)
+	} else {
+		rr.Body.Close()
+		loc, _ := rr.Location()
+		if rr.StatusCode != http.StatusTemporaryRedirect || loc == nil {
+			t.Errorf("open range: %d, Location %q", rr.StatusCode, rr.Header.Get("Location"))
+		} else {
+			pr, p := download(t, loc.String(), dir)
+			_, params, _ := mime.ParseMediaType(pr.Header.Get("Content-Disposition"))
+			tail := listAll(ctx, t, e.ArchivedMedia(), stream, types.FragmentSelectorTypeProducerTimestamp, base.Add(44*time.Minute), time.Now())
+			var lastEnd time.Time
+			for _, f := range tail {
+				if end := f.ProducerTimestamp.Add(time.Duration(f.FragmentLengthInMilliseconds) * time.Millisecond); end.After(lastEnd) {
+					lastEnd = end
+				}
+			}
+			fi, _ := os.Stat(p)
+			if pr.StatusCode != 200 || fi == nil || fi.Size() != pr.ContentLength || !strings.HasSuffix(params["filename"], "-"+lastEnd.UTC().Format(stamp)+".mp4") {
+				t.Errorf("pinned %s: %d, file %q, want it to end %s", loc, pr.StatusCode, params["filename"], lastEnd.UTC().Format(stamp))
+			}
+		}
+	}
+
 	// Nothing recorded: the Kinesis Video error, nothing else.
 	empty := fmt.Sprintf("%s/api/v1/streams/%s/clip.mp4?start=%s&end=%s", e.URL, stream,
 		base.Add(-3*time.Hour).UTC().Format(time.RFC3339), base.Add(-2*time.Hour).UTC().Format(time.RFC3339))

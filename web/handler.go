@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/archive"
 	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
 	"github.com/eddy-video/eddy/media"
@@ -37,6 +38,10 @@ type Handler struct {
 	// Deadlines bound the writes of clip.mp4: a reader that stops
 	// reading is cut and counted.
 	Deadlines netlimit.Deadlines
+	// clips keeps the exports clip.mp4 built recently, for the Range
+	// requests that follow (noClipCache: off, for a benchmark).
+	clips       archive.ExportCache
+	noClipCache bool
 	// Images decodes the thumbnails of GET /api/v1/streams/{name}/thumbnail
 	// (api_thumbnails.go; nil: 503), cached in up to ThumbnailCacheBytes
 	// (0: DefaultThumbnailCache); Registerer, when set, gets their metrics.
@@ -88,6 +93,7 @@ func (h *Handler) Mount(r chi.Router) {
 	r.Get("/api/v1/streams", h.listStreams)
 	r.Get("/api/v1/streams/{name}/coverage", h.coverage)
 	r.Get("/api/v1/streams/{name}/clip.mp4", h.clipMP4)
+	r.Head("/api/v1/streams/{name}/clip.mp4", h.clipMP4) // download tools probe the size first
 	r.Get("/api/v1/streams/{name}/events", h.listEvents) // api_events.go
 	r.Get("/api/v1/streams/{name}/timeline", h.timeline)
 	h.thumbs = newThumbnails(h.ThumbnailCacheBytes, h.Registerer)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/eddy-video/eddy/fragments"
@@ -45,6 +46,10 @@ type Export struct {
 	refScale uint32 // its timescale
 	lead     uint64 // ref-track ticks before the first fragment's ref sample
 	scales   map[int]uint32
+
+	// pinStart and pinEnd bound a range (both inclusive) that selects
+	// exactly these fragments: see Pinned.
+	pinStart, pinEnd time.Time
 
 	Start     time.Time // the first fragment's start (the range's kind of time)
 	End       time.Time // the last fragment's end
@@ -177,6 +182,7 @@ list:
 	x.Fragments = len(entries)
 	x.Start = entryTime(kind, entries[0])
 	x.End = entryTime(kind, last).Add(time.Duration(last.Duration))
+	x.pinStart, x.pinEnd = pinRange(kind, entries, x.End)
 
 	// The earliest presented sample of the ref track, on the export's
 	// timeline.
@@ -212,6 +218,39 @@ list:
 	h.Write(x.tail)
 	x.etag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 	return x, nil
+}
+
+// Pinned returns a range, both ends inclusive, whose export holds exactly
+// this export's fragments for as long as they are stored, even as new
+// ones are recorded after them (starting where the last one ends, or
+// later): from the earliest start of its fragments to just before its
+// end (so a fragment that starts where it ends is not in it). Its end has a nanosecond that is not a whole millisecond's, so
+// that an API reading a millisecond end as its whole millisecond
+// (kvsapi.InclusiveEnd) reads it as it is.
+func (x *Export) Pinned() (start, end time.Time) { return x.pinStart, x.pinEnd }
+
+// pinRange is Pinned's range of the selected entries ending at end.
+func pinRange(kind fragments.IndexTime, entries []fragments.IndexEntry, end time.Time) (time.Time, time.Time) {
+	first, last := entryTime(kind, entries[0]), entryTime(kind, entries[0])
+	for _, e := range entries[1:] {
+		// Producer times need not grow with the fragments' order (a
+		// camera's clock set back): the range covers them all.
+		t := entryTime(kind, e)
+		if t.Before(first) {
+			first = t
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	pin := end.Add(-time.Nanosecond)
+	if pin.UnixNano()%int64(time.Millisecond) == 0 {
+		pin = pin.Add(-time.Nanosecond)
+	}
+	if pin.Before(last) {
+		pin = last // a fragment of no duration
+	}
+	return first, pin
 }
 
 // entryTime is an index entry's start on the kind's timeline.
@@ -275,12 +314,31 @@ type ExportReader struct {
 	x   *Export
 	pos int64
 	cur int    // the fragment in buf, -1 for none
-	buf []byte // its patched bytes, reused
-	err error  // the first read error, for the caller's log
+	buf []byte // its patched bytes
+
+	// err is the first read error, for the caller's log. It is guarded:
+	// http.ServeContent reads a multi-range answer in a goroutine of its
+	// own that may still be reading when ServeContent returns (the
+	// client went away), while the caller asks Err.
+	mu  sync.Mutex
+	err error
 }
 
 // Err is the error that stopped a read, if any.
-func (r *ExportReader) Err() error { return r.err }
+func (r *ExportReader) Err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+func (r *ExportReader) fail(err error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+	}
+	return r.err
+}
 
 // Seek implements io.Seeker.
 func (r *ExportReader) Seek(offset int64, whence int) (int64, error) {
@@ -303,8 +361,8 @@ func (r *ExportReader) Seek(offset int64, whence int) (int64, error) {
 // Read implements io.Reader.
 func (r *ExportReader) Read(p []byte) (int, error) {
 	x := r.x
-	if r.err != nil {
-		return 0, r.err
+	if err := r.Err(); err != nil {
+		return 0, err
 	}
 	if r.pos >= x.size {
 		return 0, io.EOF
@@ -320,8 +378,7 @@ func (r *ExportReader) Read(p []byte) (int, error) {
 		i := sort.Search(len(x.frags), func(i int) bool { return x.frags[i].off > r.pos }) - 1
 		if i != r.cur {
 			if err := r.load(i); err != nil {
-				r.err = err
-				return 0, err
+				return 0, r.fail(err)
 			}
 		}
 		src, at = r.buf, x.frags[i].off
@@ -341,8 +398,9 @@ func (r *ExportReader) load(i int) error {
 	if int64(len(f.Media)) != fr.size {
 		return fmt.Errorf("fragment %s: %d bytes, indexed as %d", fragments.FragmentNumber(fr.seq), len(f.Media), fr.size)
 	}
-	r.buf = append(r.buf[:0], f.Media...)
-	r.cur = -1
+	// Store.Read returns bytes of its own (each read of the log is a new
+	// buffer), so they are rewritten in place rather than copied.
+	r.buf, r.cur = f.Media, -1
 	if err := x.retime(r.buf, uint32(i+1), fr.ticks+x.lead); err != nil {
 		return fmt.Errorf("fragment %s: %w", fragments.FragmentNumber(fr.seq), err)
 	}
@@ -361,7 +419,9 @@ func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 		at    []byte // the box's body
 	}
 	var tfdts []tfdt
+	moofs := 0
 	for moof := range boxes(b, "moof") {
+		moofs++
 		for mfhd := range boxes(moof, "mfhd") {
 			if len(mfhd) >= 8 {
 				binary.BigEndian.PutUint32(mfhd[4:], seq)
@@ -378,6 +438,13 @@ func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 				tfdts = append(tfdts, tfdt{track, body})
 			}
 		}
+	}
+	// A stored fragment is one moof+mdat (the fragmenter cuts one CMAF
+	// segment per fragment; its LL-HLS parts are never stored): that is
+	// what lets every ref-track tfdt below be set to the fragment's start.
+	// A fragment of several would need each moof moved by its own offset.
+	if moofs != 1 {
+		return fmt.Errorf("%d moof boxes, the export handles fragments of one", moofs)
 	}
 	decode := func(body []byte) (uint64, error) {
 		switch {

@@ -1,5 +1,7 @@
 package archive
 
+import "time"
+
 // MKVCodec is how a track is described in Matroska output.
 var MKVCodec = mkvCodec
 
@@ -13,3 +15,6 @@ func SetMaxExportFragments(n int) func() {
 	maxExportFragments = n
 	return func() { maxExportFragments = old }
 }
+
+// SetClock replaces the cache's clock.
+func (c *ExportCache) SetClock(now func() time.Time) { c.now = now }

@@ -121,7 +121,13 @@ try {
     out.seekedTo = v.currentTime;
     await v.play();
     const t0 = v.currentTime;
-    while (v.currentTime < t0 + 1) await new Promise((r) => setTimeout(r, 50));
+    // Bounded: a player stalled after the seek fails here, not at the
+    // test's own timeout.
+    const until = Date.now() + 15000;
+    while (v.currentTime < t0 + 1) {
+      if (Date.now() > until) throw new Error(`<video> stalled at ${v.currentTime} s (from ${t0} s) for 15 s`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     out.playedTo = v.currentTime;
     v.remove();
     return out;
