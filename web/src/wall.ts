@@ -7,6 +7,7 @@
 import { WhepPlayer } from './whep_player';
 import { session, webrtcToken } from './session';
 import { el, fmtAgo, fmtBytes, fmtRetention } from './api';
+import { setAttr, setText } from './dom';
 
 export type StreamState = 'live' | 'offline' | 'empty';
 
@@ -33,6 +34,10 @@ function fmtBitrate(bps: number): string {
   if (bps >= 1e6) return (bps / 1e6).toFixed(2) + ' Mbit/s';
   return Math.round(bps / 1e3) + ' kbit/s';
 }
+
+function codecsText(s: WallStream): string { return s.codecs.length ? s.codecs.join(', ') : '—'; }
+function retentionText(s: WallStream): string { return fmtRetention(s.retentionHours) + (s.maxBytes ? ` · cap ${fmtBytes(s.maxBytes)}` : ''); }
+function eventsText(s: WallStream): string { return s.eventsToday === undefined ? '—' : String(s.eventsToday); }
 
 export interface WallOptions {
   // href is the link that opens a stream's view.
@@ -69,31 +74,40 @@ class Tile {
   thumbAt = 0;
   s!: WallStream;
 
-  constructor(name: string, private opts: WallOptions) {
+  // The body's parts, built once: a refresh only changes their text, so
+  // a keyboard user's focus (on the Manage link) stays where it is.
+  private name: HTMLHeadingElement;
+  private badge: HTMLSpanElement;
+  private facts: Record<'codecs' | 'retention' | 'activity' | 'events' | 'source', HTMLElement>;
+  private sourceTerm: HTMLElement;
+
+  constructor(name: string, opts: WallOptions) {
     this.media = el('div', { class: 'tile-media' }, el('a', { class: 'tile-open', href: opts.href(name), 'aria-label': `Open ${name}` }));
-    this.li = el('li', { class: 'tile', 'data-stream': name }, this.media, el('div', { class: 'tile-body' }));
+    this.name = el('h3', { class: 'tile-name', title: name, text: name });
+    this.badge = el('span', { class: 'state-badge' });
+    const dl = el('dl', { class: 'tile-facts' });
+    const fact = (k: string) => { const dd = el('dd'); dl.append(el('dt', { text: k }), dd); return dd; };
+    this.facts = { codecs: fact('Codecs'), retention: fact('Retention'), activity: fact('Last activity'), events: fact('Events today'), source: fact('Source') };
+    this.sourceTerm = this.facts.source.previousElementSibling as HTMLElement;
+    this.li = el('li', { class: 'tile', 'data-stream': name }, this.media, el('div', { class: 'tile-body' },
+      el('div', { class: 'tile-title' }, this.name, this.badge),
+      dl,
+      el('div', { class: 'tile-actions' }, el('a', { class: 'button', href: opts.manageHref(name), 'aria-label': `Manage ${name}`, text: 'Manage' }))));
   }
 
   update(s: WallStream): void {
     this.s = s;
     const st = stateOf(s);
-    this.li.dataset.state = st;
+    if (this.li.dataset.state !== st) this.li.dataset.state = st;
+    setText(this.badge, st);
+    setAttr(this.badge, 'class', `state-badge ${st} state-${st}`);
     const la = lastActivity(s);
-    const facts = el('dl', { class: 'tile-facts' });
-    const fact = (k: string, v: string, title?: string) => facts.append(el('dt', { text: k }), el('dd', { text: v, title }));
-    fact('Codecs', s.codecs.length ? s.codecs.join(', ') : '—', s.playback?.reason);
-    fact('Retention', fmtRetention(s.retentionHours) + (s.maxBytes ? ` · cap ${fmtBytes(s.maxBytes)}` : ''));
-    fact('Last activity', la ? fmtAgo(la) : 'never', la ? new Date(la).toLocaleString() : undefined);
-    fact('Events today', s.eventsToday === undefined ? '—' : String(s.eventsToday));
-    if (s.source) fact('Source', s.source.state + (s.source.lastError ? ` · ${s.source.lastError}` : ''), s.source.url);
-    const body = this.li.querySelector('.tile-body')!;
-    body.replaceChildren(
-      el('div', { class: 'tile-title' },
-        el('h3', { class: 'tile-name', title: s.name, text: s.name }),
-        el('span', { class: `state-badge ${st} state-${st}`, text: st })),
-      facts,
-      el('div', { class: 'tile-actions' }, el('a', { class: 'button', href: this.opts.manageHref(s.name), 'aria-label': `Manage ${s.name}`, text: 'Manage' })),
-    );
+    setText(this.facts.codecs, codecsText(s), s.playback?.reason);
+    setText(this.facts.retention, retentionText(s));
+    setText(this.facts.activity, la ? fmtAgo(la) : 'never', la ? new Date(la).toLocaleString() : undefined);
+    setText(this.facts.events, eventsText(s));
+    this.sourceTerm.hidden = this.facts.source.hidden = !s.source;
+    if (s.source) setText(this.facts.source, s.source.state + (s.source.lastError ? ` · ${s.source.lastError}` : ''), s.source.url);
   }
 
   // canPlayLive: live, and WebRTC can play it for this identity.
@@ -196,14 +210,89 @@ class Tile {
   }
 }
 
+// ListRow is one stream's row of the list view.
+class ListRow {
+  tr: HTMLTableRowElement;
+  private badge: HTMLSpanElement;
+  private cells: HTMLTableCellElement[];
+  private source: HTMLSpanElement;
+
+  constructor(name: string, opts: WallOptions) {
+    this.tr = el('tr', { 'data-stream': name });
+    this.badge = el('span', { class: 'state-badge' });
+    this.source = el('span');
+    const cell = (cls?: string, ...children: Node[]) => { const td = el('td', { class: cls }, ...children); this.tr.append(td); return td; };
+    cell('name', el('a', { class: 'cell-name', href: opts.href(name), text: name })).title = name;
+    this.cells = [cell(undefined, this.badge), cell('wide'), cell('num wide'), cell('wide'), cell('num wide'), cell(), cell('num'), cell('wide', this.source)];
+  }
+
+  update(s: WallStream): void {
+    const st = stateOf(s);
+    if (this.tr.dataset.state !== st) this.tr.dataset.state = st;
+    setText(this.badge, st);
+    setAttr(this.badge, 'class', `state-badge ${st} state-${st}`);
+    const la = lastActivity(s);
+    const [, codecs, bitrate, retention, stored, activity, events, source] = this.cells;
+    setText(codecs, codecsText(s), s.playback?.reason);
+    setText(bitrate, fmtBitrate(s.bitrateBps));
+    setText(retention, retentionText(s));
+    setText(stored, fmtBytes(s.storedBytes));
+    setText(activity, la ? fmtAgo(la) : 'never', la ? new Date(la).toLocaleString() : undefined);
+    setText(events, eventsText(s));
+    const src = s.source;
+    setText(this.source, src ? src.state + (src.lastError ? ` · ${src.lastError}` : '') : '—');
+    setAttr(this.source, 'class', src?.lastError ? 'source-error' : undefined);
+    setAttr(source, 'title', src?.url);
+  }
+}
+
+// A notice on the wall: a sentence another page leaves for it (e.g.
+// "Deleted NAME."), focused when the wall is shown and gone when the wall
+// is left. The element is made on first use, under the wall's heading.
+let noticePending = false;
+function noticeElement(): HTMLElement {
+  let p = document.getElementById('wall-notice');
+  if (!p) {
+    p = el('p', { id: 'wall-notice', class: 'msg ok', role: 'status', tabindex: '-1', hidden: true });
+    document.querySelector('#page-wall .wall-head')!.after(p);
+  }
+  return p;
+}
+
+// wallNotice leaves text on the wall for when it is shown next.
+export function wallNotice(text: string): void {
+  const p = noticeElement();
+  p.textContent = text;
+  p.hidden = false;
+  noticePending = true;
+}
+
+function noticeShown(wallShown: boolean): void {
+  const p = document.getElementById('wall-notice');
+  if (!p) return;
+  if (wallShown && noticePending) {
+    noticePending = false;
+    p.focus();
+  } else if (!wallShown && !noticePending) {
+    p.hidden = true;
+    p.textContent = '';
+  }
+}
+
 export class Wall {
   streams: WallStream[] = [];
   tiles = new Map<string, Tile>();
   view: View;
   sort: { key: SortKey; desc: boolean };
   filter = '';
-  search = '';
+  search = ''; // as typed (the sentence shows it so)
   active = false;
+  private rows = new Map<string, ListRow>();
+  private headBuilt = false;
+  // The ticket of the stream list last rendered: an older answer that
+  // arrives late is ignored.
+  private rendered = 0;
+  private tickets = 0;
   private observer: IntersectionObserver | null = null;
   private maxLive: number;
   private grid: HTMLUListElement;
@@ -228,7 +317,7 @@ export class Wall {
       }, { threshold: 0.1 });
     }
     const search = document.getElementById('wall-search') as HTMLInputElement;
-    search.oninput = () => { this.search = search.value.trim().toLowerCase(); this.draw(); };
+    search.oninput = () => { this.search = search.value.trim(); this.draw(); };
     const filter = document.getElementById('wall-filter') as HTMLSelectElement;
     filter.onchange = () => { this.filter = filter.value; this.draw(); };
     document.getElementById('view-grid')!.onclick = () => this.setView('grid');
@@ -250,10 +339,20 @@ export class Wall {
   // live tiles.
   setActive(on: boolean): void {
     this.active = on;
+    noticeShown(on);
     this.schedule();
   }
 
-  render(streams: WallStream[]): void {
+  // ticket numbers a stream-list request: take one before asking, and
+  // pass it to render with the answer.
+  ticket(): number { return ++this.tickets; }
+
+  // render shows streams, the answer to the request of ticket; it returns
+  // false (and shows nothing) when a later request's answer is already
+  // shown. Without a ticket the answer is taken as the latest.
+  render(streams: WallStream[], ticket = ++this.tickets): boolean {
+    if (ticket < this.rendered) return false;
+    this.rendered = ticket;
     this.streams = streams;
     const names = new Set(streams.map((s) => s.name));
     for (const [n, t] of this.tiles) {
@@ -262,6 +361,11 @@ export class Wall {
       this.observer?.unobserve(t.li);
       t.li.remove();
       this.tiles.delete(n);
+    }
+    for (const [n, r] of this.rows) {
+      if (names.has(n)) continue;
+      r.tr.remove();
+      this.rows.delete(n);
     }
     for (const s of streams) {
       let t = this.tiles.get(s.name);
@@ -275,6 +379,7 @@ export class Wall {
     }
     (document.getElementById('wall-new') as HTMLElement).hidden = !session.canCreate;
     this.draw();
+    return true;
   }
 
   // shown is the streams the filter and the search leave, sorted.
@@ -292,8 +397,9 @@ export class Wall {
         case 'events': return s.eventsToday ?? -1;
       }
     };
+    const search = this.search.toLowerCase();
     return this.streams
-      .filter((s) => (!this.filter || stateOf(s) === this.filter) && (!this.search || s.name.toLowerCase().includes(this.search)))
+      .filter((s) => (!this.filter || stateOf(s) === this.filter) && (!search || s.name.toLowerCase().includes(search)))
       .sort((a, b) => {
         const x = val(a);
         const y = val(b);
@@ -307,53 +413,58 @@ export class Wall {
     const none = shown.length === 0 && this.streams.length > 0;
     const msg = document.getElementById('wall-none')!;
     msg.hidden = !none;
-    msg.textContent = none ? `No stream${this.filter ? ` is ${this.filter}` : ''}${this.search ? `${this.filter ? ' and' : ''} matches “${this.search}”` : ''}.` : '';
+    const text = none ? `No stream${this.filter ? ` is ${this.filter}` : ''}${this.search ? `${this.filter ? ' and' : ''} matches “${this.search}”` : ''}.` : '';
+    if (msg.textContent !== text) msg.textContent = text;
     this.grid.hidden = this.view !== 'grid' || none;
     this.list.hidden = this.view !== 'list' || none;
     if (this.view === 'grid') {
-      this.list.tBodies[0].replaceChildren();
+      if (this.list.tBodies[0].rows.length) this.list.tBodies[0].replaceChildren();
       // Moving a playing <video> in the document can pause it: the tiles
       // are re-placed only when the order changed.
       const lis = shown.map((s) => this.tiles.get(s.name)!.li);
       const same = lis.length === this.grid.children.length && lis.every((li, i) => this.grid.children[i] === li);
       if (!same) this.grid.replaceChildren(...lis);
     } else {
-      this.grid.replaceChildren();
+      if (this.grid.children.length) this.grid.replaceChildren();
       this.drawList(shown);
     }
     this.schedule();
   }
 
+  // drawList shows the list view: the heading is built once, and each
+  // stream keeps its row (keyed by name) whose cells change in place, so
+  // a focused sort button or name link stays focused across refreshes.
   private drawList(shown: WallStream[]): void {
     const head = this.list.tHead!.rows[0];
-    head.replaceChildren(...COLUMNS.map((c) => {
-      const sorted = this.sort.key === c.key;
-      const b = el('button', { type: 'button', text: c.label });
-      b.onclick = () => {
-        this.sort = { key: c.key, desc: sorted ? !this.sort.desc : c.key === 'activity' || c.key === 'events' };
-        try { localStorage.setItem('eddy.wallSort', JSON.stringify(this.sort)); } catch { /* storage disabled */ }
-        this.draw();
-        (this.list.querySelector(`th[data-key="${c.key}"] button`) as HTMLElement | null)?.focus();
-      };
-      return el('th', { scope: 'col', 'data-key': c.key, class: c.wide ? 'wide' : undefined, 'aria-sort': sorted ? (this.sort.desc ? 'descending' : 'ascending') : undefined }, b);
-    }), el('th', { scope: 'col', class: 'wide', text: 'Source' }));
-    this.list.tBodies[0].replaceChildren(...shown.map((s) => {
-      const st = stateOf(s);
-      const la = lastActivity(s);
-      const tr = el('tr', { 'data-stream': s.name, 'data-state': st });
-      const cell = (v: Node | string, cls?: string, title?: string) => tr.append(el('td', { class: cls, title }, v));
-      cell(el('a', { class: 'cell-name', href: this.opts.href(s.name), text: s.name }), 'name', s.name);
-      cell(el('span', { class: `state-badge ${st} state-${st}`, text: st }));
-      cell(s.codecs.length ? s.codecs.join(', ') : '—', 'wide', s.playback?.reason);
-      cell(fmtBitrate(s.bitrateBps), 'num wide');
-      cell(fmtRetention(s.retentionHours) + (s.maxBytes ? ` · cap ${fmtBytes(s.maxBytes)}` : ''), 'wide');
-      cell(fmtBytes(s.storedBytes), 'num wide');
-      cell(la ? fmtAgo(la) : 'never', undefined, la ? new Date(la).toLocaleString() : undefined);
-      cell(s.eventsToday === undefined ? '—' : String(s.eventsToday), 'num');
-      const src = s.source;
-      cell(src ? el('span', { class: src.lastError ? 'source-error' : undefined, text: src.state + (src.lastError ? ` · ${src.lastError}` : '') }) : '—', 'wide', src?.url);
-      return tr;
-    }));
+    if (!this.headBuilt) {
+      this.headBuilt = true;
+      head.replaceChildren(...COLUMNS.map((c) => {
+        const b = el('button', { type: 'button', text: c.label });
+        b.onclick = () => {
+          const sorted = this.sort.key === c.key;
+          this.sort = { key: c.key, desc: sorted ? !this.sort.desc : c.key === 'activity' || c.key === 'events' };
+          try { localStorage.setItem('eddy.wallSort', JSON.stringify(this.sort)); } catch { /* storage disabled */ }
+          this.draw();
+        };
+        return el('th', { scope: 'col', 'data-key': c.key, class: c.wide ? 'wide' : undefined }, b);
+      }), el('th', { scope: 'col', class: 'wide', text: 'Source' }));
+    }
+    for (const th of Array.from(head.cells)) {
+      const key = th.dataset.key;
+      if (key) setAttr(th, 'aria-sort', this.sort.key === key ? (this.sort.desc ? 'descending' : 'ascending') : undefined);
+    }
+    const trs = shown.map((s) => {
+      let r = this.rows.get(s.name);
+      if (!r) {
+        r = new ListRow(s.name, this.opts);
+        this.rows.set(s.name, r);
+      }
+      r.update(s);
+      return r.tr;
+    });
+    const body = this.list.tBodies[0];
+    const same = trs.length === body.rows.length && trs.every((tr, i) => body.rows[i] === tr);
+    if (!same) body.replaceChildren(...trs);
   }
 
   // schedule plays the on-screen live tiles (up to maxLive, in page order)
