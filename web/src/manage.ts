@@ -6,7 +6,7 @@
 // as an SDK's apply; a refusal is shown as the API's own sentence.
 import { el, errorText, fmtBytes, fmtRetention, getJSON, kvs } from './api';
 import { session } from './session';
-import { stateOf, type WallStream } from './wall';
+import { stateOf, wallNotice, type WallStream } from './wall';
 
 // MAX_BYTES_TAG holds a stream's size cap (decimal bytes).
 export const MAX_BYTES_TAG = 'eddy:max-bytes';
@@ -177,11 +177,13 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
   if (gen !== manageGen) return;
 
   const facts = el('dl', { class: 'kv' });
-  const fact = (k: string, v: string) => facts.append(el('dt', { text: k }), el('dd', { text: v }));
+  const fact = (k: string, v: string) => { const dd = el('dd', { text: v }); facts.append(el('dt', { text: k }), dd); return dd; };
   fact('Status', desc.Status);
   fact('State', row ? stateOf(row) : '—');
-  fact('Retention', fmtRetention(desc.DataRetentionInHours));
-  fact('Size cap', tags[MAX_BYTES_TAG] ? fmtBytes(Number(tags[MAX_BYTES_TAG])) : tagsError ? 'unknown' : 'none');
+  // A change is shown in place (the page is not rebuilt: the focused
+  // button stays, and the section's own message says what changed).
+  const retFact = fact('Retention', fmtRetention(desc.DataRetentionInHours));
+  const capFact = fact('Size cap', tags[MAX_BYTES_TAG] ? fmtBytes(Number(tags[MAX_BYTES_TAG])) : tagsError ? 'unknown' : 'none');
   if (row) fact('Stored', fmtBytes(row.storedBytes));
   if (desc.MediaType) fact('Media type', desc.MediaType);
   fact('ARN', desc.StreamARN);
@@ -197,6 +199,17 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
     }
     sections.push(el('section', { class: 'panel', 'aria-labelledby': 'source-h' }, el('h3', { id: 'source-h', text: 'Pull source' }), sf));
   }
+
+  // reread describes the stream again after a change: a change gives it a
+  // new version, which the next change (or the delete) is made against.
+  const reread = async (msg: HTMLElement, done: string) => {
+    try {
+      desc = (await kvs<{ StreamInfo: StreamDescription }>('DescribeStream', { StreamName: name })).StreamInfo;
+      message(msg, done, 'ok');
+    } catch (err) {
+      message(msg, `${done} The stream cannot be read back: ${errorText(err)}`, 'error');
+    }
+  };
 
   // Retention: UpdateDataRetention changes it by a difference, against the
   // version just described (a concurrent change is refused, not lost).
@@ -220,8 +233,8 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
         Operation: change > 0 ? 'INCREASE_DATA_RETENTION' : 'DECREASE_DATA_RETENTION', DataRetentionChangeInHours: Math.abs(change),
       });
       opts.changed();
-      await showManage(root, name, opts);
-      message(document.getElementById('ret-status')!, `Retention is now ${fmtRetention(want)}.`, 'ok');
+      retFact.textContent = fmtRetention(want);
+      await reread(retMsg, `Retention is now ${fmtRetention(want)}.`);
     } catch (err) {
       message(retMsg, 'Cannot change the retention: ' + errorText(err), 'error');
     }
@@ -251,8 +264,8 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
       if (bytes > 0) await kvs('TagStream', { StreamName: name, Tags: { [MAX_BYTES_TAG]: String(bytes) } });
       else await kvs('UntagStream', { StreamName: name, TagKeyList: [MAX_BYTES_TAG] });
       opts.changed();
-      await showManage(root, name, opts);
-      message(document.getElementById('cap-status')!, bytes > 0 ? `Size cap is now ${fmtBytes(bytes)}.` : 'No size cap.', 'ok');
+      capFact.textContent = bytes > 0 ? fmtBytes(bytes) : 'none';
+      await reread(capMsg, bytes > 0 ? `Size cap is now ${fmtBytes(bytes)}.` : 'No size cap.');
     } catch (err) {
       message(capMsg, 'Cannot change the size cap: ' + errorText(err), 'error');
     }
@@ -260,7 +273,6 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
   sections.push(el('section', { class: 'panel', 'aria-labelledby': 'cap-h' }, el('h3', { id: 'cap-h', text: 'Size cap' }), capForm, capMsg));
 
   // Delete, confirmed by typing the name.
-  const delMsg = el('p', { class: 'msg', id: 'delete-status', role: 'status', 'aria-live': 'polite' });
   const open = el('button', { type: 'button', class: 'danger', id: 'btn-delete', text: 'Delete stream…' });
   const typed = el('input', { id: 'delete-confirm', autocomplete: 'off', spellcheck: 'false' });
   const confirm = el('button', { type: 'submit', class: 'danger', id: 'delete-ok', disabled: true, text: 'Delete' });
@@ -284,6 +296,8 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
       await kvs('DeleteStream', { StreamARN: desc.StreamARN, CurrentVersion: desc.Version });
       dialog.close();
       opts.changed();
+      // The wall says what happened (and takes the focus the dialog had).
+      wallNotice(`Deleted ${name}.`);
       location.hash = '#/';
     } catch (err) {
       message(dlgMsg, 'Cannot delete the stream: ' + errorText(err), 'error');
@@ -291,7 +305,7 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
     }
   };
   sections.push(el('section', { class: 'panel danger-zone', 'aria-labelledby': 'delete-h' },
-    el('h3', { id: 'delete-h', text: 'Delete' }), open, delMsg, dialog));
+    el('h3', { id: 'delete-h', text: 'Delete' }), open, dialog));
 
   root.replaceChildren(head, status, ...sections);
 }
