@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/media/rtspclient"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -61,10 +63,11 @@ func runConsoleTest(ctx context.Context, t *testing.T, env ...string) {
 // TestWebConsole drives the console in headless Chromium at desktop and
 // phone sizes (web/test/console.mjs): the camera wall with a live, an
 // offline (with a long name) and an empty stream and one fed by a pull
-// source that cannot connect; the list view; creating a stream, changing
-// its retention and deleting another through the UI; the status page;
-// dark mode and an axe-core pass on every page. What the UI changed is
-// then read back with the SDK.
+// source that cannot connect, and events on the live stream (its tile
+// counts them); the list view; focus kept across refreshes; creating a
+// stream, changing its retention and size cap and deleting another
+// through the UI; the status page; dark mode and an axe-core pass on every
+// page. What the UI changed is then read back with the SDK.
 func TestWebConsole(t *testing.T) {
 	needBrowser(t)
 	t.Parallel()
@@ -93,13 +96,31 @@ func TestWebConsole(t *testing.T) {
 		t.Fatalf("publish %s: %v", offline, err)
 	}
 	pubCtx, stop := context.WithCancel(ctx)
-	_, _, liveDone := publish(pubCtx, e.RTSPURL(live), 3*time.Minute, "tcp")
+	// The live stream loops its file: it stays live for the whole test.
+	liveDone := make(chan error, 1)
+	go func() {
+		p := &rtspclient.FilePublisher{URL: e.RTSPURL(live), File: testClip, Loop: true, Transport: "tcp"}
+		liveDone <- p.Run(pubCtx)
+	}()
 	defer func() { stop(); stopped(t, liveDone) }()
 	waitLive(t, e, live)
 	waitStates(ctx, t, e, map[string]string{live: "live", offline: "offline", empty: "empty"})
 
+	// Events on the live stream, for its tile's "events today" count.
+	const events = 3
+	evs := make([]uiEvent, events)
+	now := time.Now()
+	for i := range evs {
+		evs[i] = uiEvent{Type: "detection", Label: "person", Score: 0.9,
+			Time: now.Add(time.Duration(i-events) * time.Second).UTC().Format(time.RFC3339Nano)}
+	}
+	if err := putUIEvents(ctx, e.Kinesis(), live, evs); err != nil {
+		t.Fatal(err)
+	}
+	waitEventsToday(ctx, t, e, live, events)
+
 	runConsoleTest(ctx, t, "EDDY_URL="+e.URL, "EDDY_LIVE="+live, "EDDY_OFFLINE="+offline, "EDDY_EMPTY="+empty,
-		"EDDY_CREATE="+created, "EDDY_DELETE="+doomed, "EDDY_SOURCE="+source)
+		"EDDY_CREATE="+created, "EDDY_DELETE="+doomed, "EDDY_SOURCE="+source, "EDDY_EVENTS="+strconv.Itoa(events))
 
 	// What the UI did, as an SDK sees it.
 	d, err := kv.DescribeStream(ctx, &kinesisvideo.DescribeStreamInput{StreamName: aws.String(created)})
@@ -113,8 +134,8 @@ func TestWebConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tags.Tags["eddy:max-bytes"]; got != "1500000000" {
-		t.Errorf("%s tags %v: eddy:max-bytes %q, want 1500000000 (1.5 GB)", created, tags.Tags, got)
+	if got := tags.Tags["eddy:max-bytes"]; got != "3000000000" {
+		t.Errorf("%s tags %v: eddy:max-bytes %q, want 3000000000 (created with 1.5 GB, then 3 GB in the UI)", created, tags.Tags, got)
 	}
 	ls, err := kv.ListStreams(ctx, &kinesisvideo.ListStreamsInput{})
 	if err != nil {
@@ -142,6 +163,34 @@ func TestWebConsoleAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	runConsoleTest(ctx, t, "EDDY_URL="+e.URL, "EDDY_AUTH="+viewKey+":"+viewSecret+","+adminKey+":"+adminSecret)
+}
+
+// waitEventsToday waits until GET /api/v1/streams counts want events today
+// (the last 24 h) on stream: the timeline reads the events stream a little
+// after PutRecords.
+func waitEventsToday(ctx context.Context, t *testing.T, e *servertest.Env, stream string, want int) {
+	t.Helper()
+	got := -1
+	for ctx.Err() == nil {
+		_, _, body := httpGet(t, e.URL+"/api/v1/streams")
+		var rows []struct {
+			Name        string
+			EventsToday int
+		}
+		if err := json.Unmarshal([]byte(body), &rows); err != nil {
+			t.Fatalf("streams: %v: %s", err, body)
+		}
+		for _, r := range rows {
+			if r.Name == stream {
+				got = r.EventsToday
+			}
+		}
+		if got == want {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: %d events today, want %d", stream, got, want)
 }
 
 // waitStates waits until GET /api/v1/streams gives each stream its state.

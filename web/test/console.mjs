@@ -8,19 +8,24 @@
 //     its state; the live tile plays over WebRTC (frames counted with
 //     requestVideoFrameCallback); the offline tile shows a thumbnail (a
 //     decoded image); a long name is ellipsized with the full name in its
-//     title;
+//     title; each tile's codecs, retention and events today are the API's
+//     (EDDY_EVENTS events were written to the live stream);
+//   - on the desktop, the keyboard focus survives the wall's refreshes (a
+//     tile's Manage link, a list row's link, a sort button);
 //   - on the phone: one column, nothing wider than the screen, tap
 //     targets of at least 24×24 px;
-//   - the list view: sort by a column, filter by state, search by name,
-//     and the choice of view remembered after a reload;
+//   - the list view: sort by a column, filter by state, search by name
+//     (a search that matches nothing is quoted as typed), and the choice of
+//     view remembered after a reload;
 //   - axe finds nothing serious or critical on the wall, the list, a
 //     stream's view, the new-stream page, a management page and the status
 //     page, in light and dark mode.
 // Then, once (desktop): the theme picker; creating a stream (name,
 // retention, size cap) and a refused second create (the API's sentence);
-// the publish URLs and their copy button; a retention change; deleting a
-// stream with the typed confirmation; the status page's disk, sessions,
-// sources and errors. server/web_console_test.go checks the outcome with
+// the publish URLs and their copy button; a retention and a size cap
+// change (each button keeps the focus); deleting a stream with the typed
+// confirmation (the wall then says so, focused); the status page's disk,
+// sessions, sources and errors, updated in place (the focus stays). server/web_console_test.go checks the outcome with
 // the SDK.
 //
 // Auth mode (EDDY_AUTH=viewer-key:secret,admin-key:secret): the login
@@ -30,7 +35,8 @@
 //
 // Env: EDDY_URL; EDDY_LIVE, EDDY_OFFLINE, EDDY_EMPTY (stream names in those
 // states), EDDY_CREATE (a name to create), EDDY_DELETE (a stream to delete),
-// EDDY_SOURCE (a stream fed by a pull source that cannot connect);
+// EDDY_SOURCE (a stream fed by a pull source that cannot connect),
+// EDDY_EVENTS (how many events today the live stream has);
 // CHROMIUM; ARTIFACTS (directory for screenshots and console logs on
 // failure).
 import { chromium } from 'playwright-core';
@@ -123,7 +129,37 @@ async function tapTargets(p, what) {
   check(small.length === 0, `${what}: tap targets under 24×24 px: ${small.join(', ')}`);
 }
 
-const streamsAPI = async (p) => (await p.request.get(base + '/api/v1/streams')).json();
+const streamsAPI = async (p, query = '') => (await p.request.get(base + '/api/v1/streams' + query)).json();
+
+// refreshed waits until the text of sel changes: the page refreshed (the
+// wall's status line and the status page's "Updated" line carry the time).
+async function refreshed(p, sel, what) {
+  const before = await p.locator(sel).textContent();
+  try {
+    await p.waitForFunction(([s, t]) => document.querySelector(s)?.textContent !== t, [sel, before], { timeout: 15000, polling: 200 });
+  } catch {
+    throw new Error(`${what}: ${sel} still says "${before}" after 15 s: no refresh`);
+  }
+}
+
+// keepsFocus focuses the element of locator, waits for a refresh of the
+// page (sel) and checks the same element still has the focus.
+async function keepsFocus(p, locator, sel, what) {
+  await locator.focus();
+  await locator.evaluate((e) => { window.focusedBefore = e; });
+  check(await p.evaluate(() => document.activeElement === window.focusedBefore), `${what}: not focused to begin with`);
+  await refreshed(p, sel, what);
+  const now = await p.evaluate(() => {
+    const a = document.activeElement;
+    return { same: a === window.focusedBefore && a.isConnected, now: a ? `${a.tagName.toLowerCase()}#${a.id}.${a.className} "${(a.textContent || a.getAttribute('aria-label') || '').trim().slice(0, 40)}"` : 'none' };
+  });
+  check(now.same, `${what}: the focus moved to ${now.now} on a refresh`);
+  log(`${what}: the focus stays across a refresh`);
+}
+
+// tileFacts reads each tile's facts (term -> text) by stream name.
+const tileFacts = (tiles) => tiles.evaluateAll((ls) => Object.fromEntries(ls.map((l) => [l.dataset.stream,
+  Object.fromEntries([...l.querySelectorAll('.tile-facts dt')].filter((dt) => !dt.hidden).map((dt) => [dt.textContent, dt.nextElementSibling.textContent]))])));
 
 // ---- open mode: the wall, the list, management, status
 
@@ -145,6 +181,25 @@ async function wallChecks(p, label, phone) {
     check(shown.some(([m, s]) => m === n && s === st), `${label}: no ${st} tile for ${n}: ${JSON.stringify(shown)}`);
   }
   log(`${label}: ${shown.length} tiles: ${shown.map(([n, s]) => `${n}=${s}`).join(' ')}`);
+
+  // Each tile's codecs, retention and events today are the API's, asked
+  // as the page asks: events since the browser's midnight.
+  const midnight = await p.evaluate(() => { const n = new Date(); return new Date(n.getFullYear(), n.getMonth(), n.getDate()).toISOString(); });
+  const today = await streamsAPI(p, '?eventsSince=' + encodeURIComponent(midnight));
+  const facts = await tileFacts(tiles);
+  for (const s of today) {
+    const f = facts[s.name];
+    const codecs = s.codecs.length ? s.codecs.join(', ') : '—';
+    const h = s.retentionHours;
+    const ret = h === 0 ? 'none' : h % 24 === 0 ? `${h / 24} d` : `${h} h`;
+    check(f?.Codecs === codecs, `${label}: tile of ${s.name} says codecs "${f?.Codecs}", the API ${JSON.stringify(s.codecs)}`);
+    check(s.maxBytes ? f.Retention.startsWith(ret + ' · cap ') : f.Retention === ret, `${label}: tile of ${s.name} says retention "${f.Retention}", the API ${h} h, cap ${s.maxBytes}`);
+    check(f['Events today'] === String(s.eventsToday), `${label}: tile of ${s.name} says ${f['Events today']} events today, the API ${s.eventsToday}`);
+  }
+  const liveRow = today.find((s) => s.name === env('EDDY_LIVE'));
+  check(liveRow.codecs.length > 0, `${label}: the live stream has no codecs: ${JSON.stringify(liveRow)}`);
+  check(liveRow.eventsToday === Number(env('EDDY_EVENTS')), `${label}: the API counts ${liveRow.eventsToday} events today on ${liveRow.name}, ${env('EDDY_EVENTS')} were written`);
+  log(`${label}: tile facts match the API: ${env('EDDY_LIVE')} ${JSON.stringify(facts[env('EDDY_LIVE')])}`);
 
   // The live tile plays over WebRTC.
   const live = env('EDDY_LIVE');
@@ -189,6 +244,8 @@ async function wallChecks(p, label, phone) {
   await setScheme(p, 'dark');
   await axe(p, `${label} wall dark`);
   await setScheme(p, 'light');
+  // A refresh (every 3 s) leaves the keyboard focus where it was.
+  if (!phone) await keepsFocus(p, p.getByRole('link', { name: `Manage ${live}` }), '#streams-status', `${label} wall: Manage ${live}`);
 
   // The stream view opens from a tile.
   await p.locator(`[data-stream="${live}"]`).getByRole('link', { name: `Open ${live}` }).click();
@@ -228,10 +285,21 @@ async function wallChecks(p, label, phone) {
   const found = await names();
   const wantFound = api.filter((s) => s.name.toLowerCase().includes(term.toLowerCase())).map((s) => s.name).sort();
   check(JSON.stringify([...found].sort()) === JSON.stringify(wantFound) && found.includes(off), `${label} list: search ${term} shows ${found}, want ${wantFound}`);
-  await p.getByLabel('Search streams by name').fill('no-such-stream-here');
-  check(/No stream matches/.test(await p.locator('#wall-none').textContent()) && await p.locator('#wall-list').isHidden(), `${label}: a search that matches nothing`);
+  await p.getByLabel('Search streams by name').fill('No-Such-Stream ');
+  const none = await p.locator('#wall-none').textContent();
+  check(none === 'No stream matches “No-Such-Stream”.' && await p.locator('#wall-list').isHidden(), `${label}: a search that matches nothing: ${none}`);
   await p.getByLabel('Search streams by name').fill('');
   log(`${label}: list view sorts, filters and searches (${all.length} rows)`);
+  if (!phone) {
+    await keepsFocus(p, p.locator(`#wall-list tbody tr[data-stream="${live}"] a.cell-name`), '#streams-status', `${label} list: the link of ${live}`);
+    // A sort chosen with the keyboard: its button keeps the focus.
+    const sortBy = p.locator('#wall-list th[data-key="events"] button');
+    await sortBy.focus();
+    await p.keyboard.press('Enter');
+    check(await p.locator('#wall-list th[data-key="events"]').getAttribute('aria-sort') === 'descending', `${label}: Enter on "Events today" does not sort by it`);
+    await keepsFocus(p, sortBy, '#streams-status', `${label} list: the "Events today" sort button`);
+    await p.locator('#wall-list th[data-key="name"] button').click();
+  }
   if (phone) { await noOverflow(p, `${label} list`); await tapTargets(p, `${label} list`); }
   await axe(p, `${label} list light`);
   await setScheme(p, 'dark');
@@ -325,11 +393,27 @@ async function management(p) {
   await p.locator('#ret-form').waitFor({ timeout: 10000 });
   await p.getByLabel('Keep recordings for').fill('5');
   await p.locator('#ret-unit').selectOption('h');
-  await p.getByRole('button', { name: 'Change retention' }).click();
+  const change = p.getByRole('button', { name: 'Change retention' });
+  await change.evaluate((e) => { window.focusedBefore = e; });
+  await change.click();
   await p.locator('#ret-status.ok').waitFor({ timeout: 10000 });
   const facts2 = await p.locator('#page-manage dl.kv').first().textContent();
   check(/Retention\s*5 h/.test(facts2), `after the retention change: ${facts2}`);
+  check(await p.evaluate(() => document.activeElement === window.focusedBefore && window.focusedBefore.isConnected), 'the retention change lost the focus of its button');
   log('retention changed:', await p.locator('#ret-status').textContent());
+
+  // Size cap: 1.5 GB -> 3 GB; the button keeps the focus.
+  await p.getByRole('spinbutton', { name: 'Size cap' }).fill('3');
+  await p.locator('#cap-unit').selectOption('GB');
+  const capChange = p.getByRole('button', { name: 'Change size cap' });
+  await capChange.evaluate((e) => { window.focusedBefore = e; });
+  await capChange.click();
+  await p.locator('#cap-status.ok').waitFor({ timeout: 10000 });
+  check((await p.locator('#cap-status').textContent()) === 'Size cap is now 3.00 GB.', `size cap message: ${await p.locator('#cap-status').textContent()}`);
+  const facts3 = await p.locator('#page-manage dl.kv').first().textContent();
+  check(/Size cap\s*3\.00 GB/.test(facts3) && /Retention\s*5 h/.test(facts3), `after the size cap change: ${facts3}`);
+  check(await p.evaluate(() => document.activeElement === window.focusedBefore && window.focusedBefore.isConnected), 'the size cap change lost the focus of its button');
+  log('size cap changed:', await p.locator('#cap-status').textContent());
 
   // The stream fed by a failing pull source shows its state and error.
   const src = env('EDDY_SOURCE');
@@ -356,7 +440,10 @@ async function management(p) {
   await ok.click();
   await p.locator('#page-wall').waitFor({ state: 'visible', timeout: 10000 });
   await p.waitForFunction((n) => !document.querySelector(`#wall-grid [data-stream="${n}"]`), del, { timeout: 10000 });
-  log(`deleted ${del} from the UI`);
+  // The wall says so, and has the focus the dialog had.
+  const notice = await p.evaluate(() => ({ text: document.getElementById('wall-notice')?.textContent, focused: document.activeElement?.id }));
+  check(notice.text === `Deleted ${del}.` && notice.focused === 'wall-notice', `after the delete, the wall: ${JSON.stringify(notice)}`);
+  log(`deleted ${del} from the UI: "${notice.text}"`);
 }
 
 async function statusPage(p) {
@@ -384,6 +471,12 @@ async function statusPage(p) {
     check(await p.locator('#status-no-errors').isVisible(), 'no errors and no sentence saying so');
   }
   log(`status: ${disk}; ${pubs} RTSP publisher(s)`);
+  // A refresh (every 5 s) updates the figures in place: the focus (on the
+  // pull sources' table region) and the elements stay.
+  await p.locator('#status-streams').evaluate((e) => { window.streamsBefore = e; });
+  if (env('EDDY_SOURCE')) await keepsFocus(p, p.locator('#status-sources').locator('..'), '#status-updated', 'status page: the pull sources table');
+  else await refreshed(p, '#status-updated', 'status page');
+  check(await p.evaluate(() => document.getElementById('status-streams') === window.streamsBefore), 'status page: a refresh rebuilt the page');
 }
 
 // ---- auth mode
