@@ -795,7 +795,9 @@ function renderSelection(): void {
   const a = $<HTMLAnchorElement>('btn-download');
   a.hidden = state.streams.find((x) => x.name === state.current)?.access?.clip === false;
   a.href = `/api/v1/streams/${encodeURIComponent(state.current)}/clip.mp4?start=${new Date(s.start).toISOString()}&end=${new Date(s.end).toISOString()}`;
-  a.download = `${state.current}-${new Date(s.start).toISOString().replace(/[:.]/g, '')}.mp4`;
+  // An empty download attribute: the file takes the server's name (the
+  // real start and end of the media, in its Content-Disposition).
+  a.download = '';
 }
 
 function timeAt(clientX: number): number {
