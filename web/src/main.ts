@@ -26,7 +26,7 @@ import { session, setSession, SessionInfo, webrtcToken } from './session';
 import {
   clockText, codecProblem, lastActivityOf, lengthText, StreamState, streamStateOf, whenText,
 } from './review';
-import { Wall, stateOf } from './wall';
+import { Wall } from './wall';
 import { showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
 import { setupTheme } from './theme';
@@ -165,7 +165,7 @@ async function loadStreams(): Promise<void> {
     return;
   }
   wall.render(state.streams);
-  const live = state.streams.filter((s) => stateOf(s) === 'live').length;
+  const live = state.streams.filter((s) => streamStateOf(s) === 'live').length;
   status.textContent = state.streams.length === 0
     ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet: create one, or publish one with ffmpeg -re -i FILE -c copy -f rtsp rtsp://HOST:8554/cam1')
     : `${state.streams.length} stream(s), ${live} live. Updated ${new Date().toLocaleTimeString()}.`;

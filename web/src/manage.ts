@@ -6,7 +6,8 @@
 // as an SDK's apply; a refusal is shown as the API's own sentence.
 import { el, errorText, fmtBytes, fmtRetention, getEndpoints, getJSON, kvs, publishLines } from './api';
 import { session } from './session';
-import { stateOf, type WallStream } from './wall';
+import { streamStateOf } from './review';
+import type { WallStream } from './wall';
 
 // MAX_BYTES_TAG holds a stream's size cap (decimal bytes).
 export const MAX_BYTES_TAG = 'eddy:max-bytes';
@@ -157,7 +158,7 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
   const facts = el('dl', { class: 'kv' });
   const fact = (k: string, v: string) => facts.append(el('dt', { text: k }), el('dd', { text: v }));
   fact('Status', desc.Status);
-  fact('State', row ? stateOf(row) : '—');
+  fact('State', row ? streamStateOf(row) : '—');
   fact('Retention', fmtRetention(desc.DataRetentionInHours));
   fact('Size cap', tags[MAX_BYTES_TAG] ? fmtBytes(Number(tags[MAX_BYTES_TAG])) : tagsError ? 'unknown' : 'none');
   if (row) fact('Stored', fmtBytes(row.storedBytes));

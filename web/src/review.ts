@@ -1,6 +1,7 @@
 // The stream view's helpers for reviewing footage: what state a stream is
-// in (live, offline with a recording, never published), whether this
-// browser can decode its codecs, and how times and lengths are written.
+// in (live, offline with a recording, never published; the camera wall and
+// the management page read it here too), whether this browser can decode
+// its codecs, and how times and lengths are written.
 
 export type StreamState = 'live' | 'offline' | 'empty';
 
