@@ -7,8 +7,7 @@
 import { WhepPlayer } from './whep_player';
 import { session, webrtcToken } from './session';
 import { el, fmtAgo, fmtBytes, fmtRetention } from './api';
-
-export type StreamState = 'live' | 'offline' | 'empty';
+import { lastActivityOf, type StreamState, streamStateOf } from './review';
 
 export interface PullSource { url: string; state: string; lastError?: string; lastErrorAt?: string }
 
@@ -21,13 +20,6 @@ export interface WallStream {
   access?: { webrtc: boolean; hls: boolean };
 }
 
-export function stateOf(s: WallStream): StreamState {
-  return s.state ?? (s.live ? 'live' : s.lastFragment ? 'offline' : 'empty');
-}
-function lastActivity(s: WallStream): number | null {
-  const t = s.lastActivity ?? s.lastFragment;
-  return t ? Date.parse(t) : null;
-}
 function fmtBitrate(bps: number): string {
   if (!bps) return '—';
   if (bps >= 1e6) return (bps / 1e6).toFixed(2) + ' Mbit/s';
@@ -76,9 +68,9 @@ class Tile {
 
   update(s: WallStream): void {
     this.s = s;
-    const st = stateOf(s);
+    const st = streamStateOf(s);
     this.li.dataset.state = st;
-    const la = lastActivity(s);
+    const la = lastActivityOf(s);
     const facts = el('dl', { class: 'tile-facts' });
     const fact = (k: string, v: string, title?: string) => facts.append(el('dt', { text: k }), el('dd', { text: v, title }));
     fact('Codecs', s.codecs.length ? s.codecs.join(', ') : '—', s.playback?.reason);
@@ -99,7 +91,7 @@ class Tile {
   // canPlayLive: live, and WebRTC can play it for this identity.
   canPlayLive(): boolean {
     const s = this.s;
-    return stateOf(s) === 'live' && s.playback?.webrtc !== false && s.access?.webrtc !== false && Date.now() - this.failedAt > 30_000;
+    return streamStateOf(s) === 'live' && s.playback?.webrtc !== false && s.access?.webrtc !== false && Date.now() - this.failedAt > 30_000;
   }
 
   async startLive(onEnd: () => void): Promise<void> {
@@ -159,7 +151,7 @@ class Tile {
     // Thumbnails are found by producer time: the last fragment's end.
     const pt = s.lastFragment ?? s.lastActivity;
     const la = pt ? Date.parse(pt) : null;
-    const st = stateOf(s);
+    const st = streamStateOf(s);
     const placeholder = this.media.querySelector('.tile-placeholder:not(.tile-nopreview)');
     if (!la || st === 'empty') {
       this.img?.remove();
@@ -283,17 +275,17 @@ export class Wall {
     const val = (s: WallStream): number | string => {
       switch (key) {
         case 'name': return s.name;
-        case 'state': return STATE_ORDER[stateOf(s)];
+        case 'state': return STATE_ORDER[streamStateOf(s)];
         case 'codecs': return s.codecs.join(',');
         case 'bitrate': return s.bitrateBps;
         case 'retention': return s.retentionHours;
         case 'stored': return s.storedBytes;
-        case 'activity': return lastActivity(s) ?? 0;
+        case 'activity': return lastActivityOf(s);
         case 'events': return s.eventsToday ?? -1;
       }
     };
     return this.streams
-      .filter((s) => (!this.filter || stateOf(s) === this.filter) && (!this.search || s.name.toLowerCase().includes(this.search)))
+      .filter((s) => (!this.filter || streamStateOf(s) === this.filter) && (!this.search || s.name.toLowerCase().includes(this.search)))
       .sort((a, b) => {
         const x = val(a);
         const y = val(b);
@@ -338,8 +330,8 @@ export class Wall {
       return el('th', { scope: 'col', 'data-key': c.key, class: c.wide ? 'wide' : undefined, 'aria-sort': sorted ? (this.sort.desc ? 'descending' : 'ascending') : undefined }, b);
     }), el('th', { scope: 'col', class: 'wide', text: 'Source' }));
     this.list.tBodies[0].replaceChildren(...shown.map((s) => {
-      const st = stateOf(s);
-      const la = lastActivity(s);
+      const st = streamStateOf(s);
+      const la = lastActivityOf(s);
       const tr = el('tr', { 'data-stream': s.name, 'data-state': st });
       const cell = (v: Node | string, cls?: string, title?: string) => tr.append(el('td', { class: cls, title }, v));
       cell(el('a', { class: 'cell-name', href: this.opts.href(s.name), text: s.name }), 'name', s.name);
