@@ -43,13 +43,15 @@ func TestChoresBinary(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.HasPrefix(errOut, "eddy: ResourceNotFoundException: ") {
 		t.Errorf("eddy fragments ls nope: %v\n%s", err, errOut)
 	}
-	if _, errOut, err := run("streams", "frobnicate"); err == nil || !strings.Contains(errOut, "usage:") {
+	// A bad command line exits 2 and points at the help.
+	if _, errOut, err := run("streams", "frobnicate"); !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(errOut, "run 'eddy streams --help'") {
 		t.Errorf("eddy streams frobnicate: %v\n%s", err, errOut)
 	}
 	if out, errOut, err := run("streams", "-h"); err != nil || !strings.Contains(out, "eddy streams ls") {
 		t.Errorf("eddy streams -h: %v\n%s%s", err, out, errOut)
 	}
-	if _, errOut, err := run("clip", "-h"); err != nil || !strings.Contains(errOut, "-retries") {
-		t.Errorf("eddy clip -h: %v\n%s", err, errOut)
+	// Help goes to stdout and exits 0.
+	if out, errOut, err := run("clip", "-h"); err != nil || !strings.Contains(out, "--retries") {
+		t.Errorf("eddy clip -h: %v\n%s%s", err, out, errOut)
 	}
 }

@@ -1,8 +1,8 @@
-// Requests of the camera wall, management and status pages: the UI API
-// (errors {"error":{code,message}}) and the Kinesis Video control plane
-// through the session (POST /api/v1/ui/kinesisvideo/{Operation}: the
-// operation's own body and answer, errors as KVS gives them: the
-// x-amzn-ErrorType header and {"message"}).
+// Requests of the pages: the UI API (errors {"error":{code,message}}),
+// the Kinesis Video APIs through the session (POST
+// /api/v1/ui/kinesisvideo/{Operation}: the operation's own body and
+// answer, errors as KVS gives them: the x-amzn-ErrorType header and
+// {"message"}), and the server's publish addresses.
 import { session } from './session';
 
 export class RequestError extends Error {
@@ -11,7 +11,9 @@ export class RequestError extends Error {
   get sentence(): string { return this.code ? `${this.code}: ${this.message}` : this.message; }
 }
 
-async function send<T>(path: string, init?: RequestInit): Promise<T> {
+// request fetches path and reads its JSON answer; an error answer throws
+// a RequestError (a 401 also ends the page's session).
+export async function request<T>(path: string, init?: RequestInit): Promise<T> {
   const res = await fetch(path, init);
   const text = await res.text();
   let body: any = null;
@@ -27,13 +29,46 @@ async function send<T>(path: string, init?: RequestInit): Promise<T> {
   return body as T;
 }
 
-export function getJSON<T>(path: string): Promise<T> { return send<T>(path); }
+export function getJSON<T>(path: string): Promise<T> { return request<T>(path); }
 
 // kvs calls a Kinesis Video control-plane operation with the session.
 export function kvs<T = any>(operation: string, body: object): Promise<T> {
-  return send<T>('/api/v1/ui/kinesisvideo/' + operation, {
+  return request<T>('/api/v1/ui/kinesisvideo/' + operation, {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
   });
+}
+
+// Endpoints is GET /api/v1/ui/endpoints: the server's publish addresses.
+export interface Endpoints { rtsp: string; rtsps: string; http: string; auth: boolean }
+
+let endpoints: Promise<Endpoints> | null = null;
+
+// getEndpoints asks the server once for its publish addresses (again
+// after a failure).
+export function getEndpoints(): Promise<Endpoints> {
+  if (!endpoints) {
+    endpoints = getJSON<Endpoints>('/api/v1/ui/endpoints');
+    endpoints.catch(() => { endpoints = null; });
+  }
+  return endpoints;
+}
+
+// PublishLine is a way to publish to a stream: its label, an id for the
+// page's elements, and the URL or command to copy.
+export interface PublishLine { label: string; id: string; value: string }
+
+// publishLines are the ways to publish to stream, from the server's
+// endpoints: RTSP (and RTSPS), WHIP, an ffmpeg command, PutMedia.
+export function publishLines(ep: Endpoints, stream: string): PublishLine[] {
+  const n = encodeURIComponent(stream);
+  const out: PublishLine[] = [{ label: 'RTSP', id: 'rtsp', value: `${ep.rtsp}/${n}` }];
+  if (ep.rtsps) out.push({ label: 'RTSPS', id: 'rtsps', value: `${ep.rtsps}/${n}` });
+  out.push(
+    { label: 'WHIP (WebRTC)', id: 'whip', value: `${ep.http}/webrtc/${n}/whip` },
+    { label: 'ffmpeg', id: 'ffmpeg', value: `ffmpeg -re -stream_loop -1 -i FILE -c copy -f rtsp -rtsp_transport tcp ${ep.rtsp}/${n}` },
+    { label: 'PutMedia', id: 'putmedia', value: `eddy putmedia FILE ${stream} --endpoint ${ep.http}` },
+  );
+  return out;
 }
 
 // errorText is an error as a sentence for the page.

@@ -24,13 +24,13 @@ import { Thumbnails } from './thumbs';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
 import {
-  clockText, codecProblem, getEndpoints, lastActivityOf, lengthText, publishLines, StreamState, streamStateOf, whenText,
+  clockText, codecProblem, lastActivityOf, lengthText, StreamState, streamStateOf, whenText,
 } from './review';
-import { Wall, stateOf } from './wall';
+import { Wall } from './wall';
 import { showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
 import { setupTheme } from './theme';
-import { localMidnight } from './api';
+import { errorText, getEndpoints, localMidnight, publishLines, request, RequestError } from './api';
 import { manageHref, parseRoute, streamHref } from './routes';
 import './style.css';
 
@@ -114,7 +114,7 @@ const events = new EventsView({
   window: () => ({ start: windowEnd() - state.span, end: windowEnd() }),
   pct: (t) => pct(t),
   seek: (ev) => seekToEvent(ev),
-  fetchJSON: (path) => api(path),
+  fetchJSON: (path) => request(path),
   explain: (e) => explain(e),
 });
 // thumbs is the timeline's strip of thumbnails and its hover preview.
@@ -146,36 +146,9 @@ const wall = new Wall({ href: streamHref, manageHref });
 
 function windowEnd(): number { return state.end || Date.now(); }
 
-function fmtBitrate(bps: number): string {
-  if (!bps) return '—';
-  if (bps >= 1e6) return (bps / 1e6).toFixed(2) + ' Mbit/s';
-  return Math.round(bps / 1e3) + ' kbit/s';
-}
 function fmtTime(ms: number, withDate = false): string {
   const d = new Date(ms);
   return withDate ? d.toLocaleString() : d.toLocaleTimeString();
-}
-function fmtRetention(h: number): string {
-  if (!h) return 'none';
-  if (h % 24 === 0) return h / 24 + ' d';
-  return h + ' h';
-}
-
-async function api<T>(path: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(path, init);
-  const text = await res.text();
-  let body: any = null;
-  try { body = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-  if (!res.ok) {
-    if (res.status === 401) session.onUnauthorized();
-    const msg = body?.error?.message ?? body?.message ?? body?.Message ?? (text || res.statusText);
-    const code = body?.error?.code ?? body?.__type ?? res.headers.get('x-amzn-ErrorType') ?? String(res.status);
-    throw new ApiError(String(code), String(msg), res.status);
-  }
-  return body as T;
-}
-class ApiError extends Error {
-  constructor(public code: string, message: string, public status: number) { super(message); }
 }
 
 // ---- stream list
@@ -185,22 +158,19 @@ async function loadStreams(): Promise<void> {
   const status = $('streams-status');
   try {
     // Events are counted from the browser's midnight ("today").
-    state.streams = await api<StreamInfo[]>('/api/v1/streams?eventsSince=' + encodeURIComponent(localMidnight().toISOString()));
+    state.streams = await request<StreamInfo[]>('/api/v1/streams?eventsSince=' + encodeURIComponent(localMidnight().toISOString()));
     state.streamsAt = Date.now();
   } catch (e) {
     status.textContent = 'Could not load streams: ' + (e as Error).message;
     return;
   }
   wall.render(state.streams);
-  const live = state.streams.filter((s) => stateOf(s) === 'live').length;
+  const live = state.streams.filter((s) => streamStateOf(s) === 'live').length;
   status.textContent = state.streams.length === 0
     ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet: create one, or publish one with ffmpeg -re -i FILE -c copy -f rtsp rtsp://HOST:8554/cam1')
     : `${state.streams.length} stream(s), ${live} live. Updated ${new Date().toLocaleTimeString()}.`;
   followState();
 }
-
-// streamRoute is the page of a stream's view.
-function streamRoute(name: string): string { return '#/stream/' + encodeURIComponent(name); }
 
 // openStream shows a stream: live when its camera is; offline, its last
 // recorded minute (its last frame as the poster); never published, how to
@@ -237,9 +207,9 @@ async function openStream(name: string): Promise<void> {
   // An offline stream's window holds its last recording.
   if (st === 'offline' && last && last < Date.now() - state.span + 60_000) state.end = last + state.span / 2;
   void loadCoverage();
-  const ep = await getEndpoints();
+  const rtsp = await rtspBase();
   if (state.current !== name) return;
-  state.blocked = codecProblem(info.codecs, name, ep.rtsp);
+  state.blocked = codecProblem(info.codecs, name, rtsp);
   $('codec-problem').textContent = state.blocked;
   $('codec-problem').hidden = !state.blocked;
   if (st === 'empty') {
@@ -254,6 +224,13 @@ async function openStream(name: string): Promise<void> {
     return;
   }
   if (!state.blocked) void playLive();
+}
+
+// rtspBase is the server's RTSP address, for the sentences that say what
+// to play a stream with; without the server's endpoints, RTSP's default
+// port on this host.
+function rtspBase(): Promise<string> {
+  return getEndpoints().then((ep) => ep.rtsp, () => `rtsp://${location.hostname}:8554`);
 }
 
 // showState marks the view with the stream's state: a stream never
@@ -286,11 +263,15 @@ function showOffline(last: number): void {
 async function showEmpty(name: string): Promise<void> {
   $('mode').textContent = '';
   showBanner(`Nothing has been published to ${name} yet.`);
-  const ep = await getEndpoints();
-  if (state.current !== name) return;
   const dl = $('publish-lines');
   dl.replaceChildren();
-  for (const [label, text] of publishLines(ep, name)) {
+  $('publish-help').hidden = false;
+  const ep = await getEndpoints().catch((e) => {
+    if (state.current === name) dl.textContent = 'Cannot get the server’s addresses: ' + errorText(e);
+    return null;
+  });
+  if (!ep || state.current !== name) return;
+  for (const { label, value: text } of publishLines(ep, name)) {
     const dt = document.createElement('dt');
     dt.textContent = label;
     const dd = document.createElement('dd');
@@ -305,7 +286,6 @@ async function showEmpty(name: string): Promise<void> {
     dd.append(code, ' ', copy);
     dl.append(dt, dd);
   }
-  $('publish-help').hidden = false;
 }
 
 // followState follows the open stream's state in the stream list: when
@@ -385,18 +365,18 @@ function countFrames(gen: number): void {
 // and answer, through the UI's own endpoint (the session authenticates it;
 // the API's endpoint takes SigV4).
 async function sessionURL(body: object): Promise<string> {
-  const out = await api<{ HLSStreamingSessionURL: string }>('/api/v1/ui/hls', {
+  const out = await request<{ HLSStreamingSessionURL: string }>('/api/v1/ui/hls', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
   });
   return out.HLSStreamingSessionURL;
 }
 
 function explain(e: unknown): string {
-  if (e instanceof ApiError) {
+  if (e instanceof RequestError) {
     if (e.code.includes('ResourceNotFound') && /fragment/i.test(e.message)) {
       return 'No fragments yet: nothing recent is recorded for this stream (is a camera publishing?). ' + e.message;
     }
-    return `${e.code}: ${e.message}`;
+    return e.sentence;
   }
   return (e as Error).message ?? String(e);
 }
@@ -658,9 +638,9 @@ function startHls(url: string, label: string, isLive = false, seek?: number): vo
       // The playlist's codecs are none this browser decodes: say so in
       // words, with what to use instead.
       const info = state.streams.find((x) => x.name === state.current);
-      void getEndpoints().then((ep) => {
-        const why = codecProblem(info?.codecs ?? [], state.current, ep.rtsp)
-          || `This browser cannot decode this stream's codecs (${info?.codecs.join(', ') ?? 'unknown'}). Use VLC or ffplay with its RTSP URL ${ep.rtsp}/${encodeURIComponent(state.current)}, or download a clip.`;
+      void rtspBase().then((rtsp) => {
+        const why = codecProblem(info?.codecs ?? [], state.current, rtsp)
+          || `This browser cannot decode this stream's codecs (${info?.codecs.join(', ') ?? 'unknown'}). Use VLC or ffplay with its RTSP URL ${rtsp}/${encodeURIComponent(state.current)}, or download a clip.`;
         $('codec-problem').textContent = why;
         $('codec-problem').hidden = false;
       });
@@ -720,7 +700,7 @@ async function loadCoverage(): Promise<void> {
   const from = new Date(end - state.span).toISOString();
   const to = new Date(end).toISOString();
   try {
-    const c = await api<Coverage>(`/api/v1/streams/${encodeURIComponent(state.current)}/coverage?from=${from}&to=${to}`);
+    const c = await request<Coverage>(`/api/v1/streams/${encodeURIComponent(state.current)}/coverage?from=${from}&to=${to}`);
     state.ranges = (c.ranges ?? []).map((r) => ({ start: Date.parse(r.start), end: Date.parse(r.end) }));
     const size = c.bucket === 'day' ? DAY : HOUR;
     state.bucketRanges = (c.buckets ?? []).filter((b) => b.ratio > 0).map((b) => ({ start: Date.parse(b.start), end: Date.parse(b.start) + size }));
@@ -795,7 +775,9 @@ function renderSelection(): void {
   const a = $<HTMLAnchorElement>('btn-download');
   a.hidden = state.streams.find((x) => x.name === state.current)?.access?.clip === false;
   a.href = `/api/v1/streams/${encodeURIComponent(state.current)}/clip.mp4?start=${new Date(s.start).toISOString()}&end=${new Date(s.end).toISOString()}`;
-  a.download = `${state.current}-${new Date(s.start).toISOString().replace(/[:.]/g, '')}.mp4`;
+  // An empty download attribute: the file takes the server's name (the
+  // real start and end of the media, in its Content-Disposition).
+  a.download = '';
 }
 
 function timeAt(clientX: number): number {
@@ -1078,7 +1060,7 @@ async function login(e: Event): Promise<void> {
   st.className = '';
   const secret = $<HTMLInputElement>('login-secret');
   try {
-    const info = await api<SessionInfo>('/api/v1/ui/login', {
+    const info = await request<SessionInfo>('/api/v1/ui/login', {
       method: 'POST', headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ accessKeyId: $<HTMLInputElement>('login-key').value.trim(), secretAccessKey: secret.value }),
     });
@@ -1088,7 +1070,7 @@ async function login(e: Event): Promise<void> {
     showApp();
   } catch (err) {
     secret.value = '';
-    const wrong = err instanceof ApiError && err.status === 401;
+    const wrong = err instanceof RequestError && err.status === 401;
     showLogin(wrong ? 'Wrong access key id or secret access key.' : 'Cannot log in: ' + (err as Error).message, true);
   }
 }
@@ -1102,7 +1084,7 @@ async function logout(): Promise<void> {
 // boot asks the server whether it wants a login and who is logged in.
 async function boot(): Promise<void> {
   try {
-    setSession(await api<SessionInfo>('/api/v1/ui/session'));
+    setSession(await request<SessionInfo>('/api/v1/ui/session'));
   } catch (e) {
     showLogin('Cannot reach Eddy: ' + (e as Error).message, true);
     return;

@@ -4,15 +4,15 @@
 // size cap changes, and its deletion. Every change is a Kinesis Video
 // control-plane call made with the session (kvs), so the same permissions
 // as an SDK's apply; a refusal is shown as the API's own sentence.
-import { el, errorText, fmtBytes, fmtRetention, getJSON, kvs } from './api';
+import { el, errorText, fmtBytes, fmtRetention, getEndpoints, getJSON, kvs, publishLines } from './api';
 import { session } from './session';
-import { stateOf, wallNotice, type WallStream } from './wall';
+import { streamStateOf } from './review';
+import { wallNotice, type WallStream } from './wall';
 
 // MAX_BYTES_TAG holds a stream's size cap (decimal bytes).
 export const MAX_BYTES_TAG = 'eddy:max-bytes';
 const NAME_PATTERN = '[a-zA-Z0-9_.\\-]+';
 
-interface Endpoints { rtsp: string; rtsps: string; http: string; auth: boolean }
 interface StreamDescription {
   StreamName: string; StreamARN: string; Version: string; Status: string; MediaType?: string;
   DataRetentionInHours: number; CreationTime?: number | string;
@@ -24,27 +24,6 @@ export interface ManageOptions {
   // changed is called after a create, change or delete (reload the list).
   changed: () => void;
   href: (name: string) => string;
-}
-
-let endpoints: Promise<Endpoints> | null = null;
-function getEndpoints(): Promise<Endpoints> {
-  if (!endpoints) {
-    endpoints = getJSON<Endpoints>('/api/v1/ui/endpoints');
-    endpoints.catch(() => { endpoints = null; });
-  }
-  return endpoints;
-}
-
-// publishURLs are the ways to publish to name, from the server's endpoints.
-export function publishURLs(ep: Endpoints, name: string): { label: string; id: string; value: string }[] {
-  const rows = [{ label: 'RTSP', id: 'rtsp', value: `${ep.rtsp}/${name}` }];
-  if (ep.rtsps) rows.push({ label: 'RTSPS', id: 'rtsps', value: `${ep.rtsps}/${name}` });
-  rows.push(
-    { label: 'WHIP', id: 'whip', value: `${ep.http}/webrtc/${name}/whip` },
-    { label: 'PutMedia', id: 'putmedia', value: `eddy putmedia FILE ${name} --endpoint ${ep.http}` },
-    { label: 'ffmpeg', id: 'ffmpeg', value: `ffmpeg -re -stream_loop -1 -i FILE -c copy -f rtsp -rtsp_transport tcp ${ep.rtsp}/${name}` },
-  );
-  return rows;
 }
 
 // hoursOf reads a number and a unit select (h or d) as hours.
@@ -92,7 +71,7 @@ export function publishPanel(name: string): HTMLElement {
   getEndpoints().then((ep) => {
     box.replaceChildren(
       el('p', { class: 'muted', text: 'Point a camera or encoder at one of these (FILE is your video file).' + (ep.auth ? ' The server checks credentials: RTSP takes them in the URL (rtsp://KEY:SECRET@…), WHIP a bearer token, PutMedia SigV4.' : '') }),
-      ...publishURLs(ep, name).map((r) => copyRow(r.label, r.id, r.value)));
+      ...publishLines(ep, name).map((r) => copyRow(r.label, r.id, r.value)));
   }, (e) => { box.replaceChildren(el('p', { class: 'error', text: 'Cannot get the server’s addresses: ' + errorText(e) })); });
   return panel;
 }
@@ -179,7 +158,7 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
   const facts = el('dl', { class: 'kv' });
   const fact = (k: string, v: string) => { const dd = el('dd', { text: v }); facts.append(el('dt', { text: k }), dd); return dd; };
   fact('Status', desc.Status);
-  fact('State', row ? stateOf(row) : '—');
+  fact('State', row ? streamStateOf(row) : '—');
   // A change is shown in place (the page is not rebuilt: the focused
   // button stays, and the section's own message says what changed).
   const retFact = fact('Retention', fmtRetention(desc.DataRetentionInHours));

@@ -1,7 +1,7 @@
 // The stream view's helpers for reviewing footage: what state a stream is
-// in (live, offline with a recording, never published), how to publish to
-// one, whether this browser can decode its codecs, and how times and
-// lengths are written.
+// in (live, offline with a recording, never published; the camera wall and
+// the management page read it here too), whether this browser can decode
+// its codecs, and how times and lengths are written.
 
 export type StreamState = 'live' | 'offline' | 'empty';
 
@@ -51,32 +51,6 @@ export function lengthText(ms: number): string {
   if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
   const m = Math.round(s / 60);
   return m % 60 ? `${Math.floor(m / 60)} h ${m % 60} min` : `${m / 60} h`;
-}
-
-// Endpoints is GET /api/v1/ui/endpoints: the server's publish addresses.
-export interface Endpoints { rtsp: string; rtsps: string; http: string; auth: boolean }
-
-let endpoints: Promise<Endpoints> | null = null;
-
-// getEndpoints asks the server once for its publish addresses; a server
-// without the endpoint gets the defaults (RTSP on 8554 of this host).
-export function getEndpoints(): Promise<Endpoints> {
-  endpoints ??= fetch('/api/v1/ui/endpoints').then(async (r) => {
-    if (!r.ok) throw new Error(String(r.status));
-    return (await r.json()) as Endpoints;
-  }).catch(() => ({ rtsp: `rtsp://${location.hostname}:8554`, rtsps: '', http: location.origin, auth: false }));
-  return endpoints;
-}
-
-// publishLines are the ways to publish to stream, as label and text to copy.
-export function publishLines(ep: Endpoints, stream: string): [string, string][] {
-  const n = encodeURIComponent(stream);
-  const out: [string, string][] = [['RTSP', `${ep.rtsp}/${n}`]];
-  if (ep.rtsps) out.push(['RTSPS', `${ep.rtsps}/${n}`]);
-  out.push(['WHIP (WebRTC)', `${ep.http}/webrtc/${n}/whip`]);
-  out.push(['ffmpeg', `ffmpeg -re -stream_loop -1 -i FILE -c copy -f rtsp -rtsp_transport tcp ${ep.rtsp}/${n}`]);
-  out.push(['PutMedia', `eddy putmedia FILE ${stream} --endpoint ${ep.http}`]);
-  return out;
 }
 
 // Codec strings a browser is asked about: a common profile of each codec

@@ -8,8 +8,7 @@ import { WhepPlayer } from './whep_player';
 import { session, webrtcToken } from './session';
 import { el, fmtAgo, fmtBytes, fmtRetention } from './api';
 import { setAttr, setText } from './dom';
-
-export type StreamState = 'live' | 'offline' | 'empty';
+import { lastActivityOf, type StreamState, streamStateOf } from './review';
 
 export interface PullSource { url: string; state: string; lastError?: string; lastErrorAt?: string }
 
@@ -22,13 +21,6 @@ export interface WallStream {
   access?: { webrtc: boolean; hls: boolean };
 }
 
-export function stateOf(s: WallStream): StreamState {
-  return s.state ?? (s.live ? 'live' : s.lastFragment ? 'offline' : 'empty');
-}
-function lastActivity(s: WallStream): number | null {
-  const t = s.lastActivity ?? s.lastFragment;
-  return t ? Date.parse(t) : null;
-}
 function fmtBitrate(bps: number): string {
   if (!bps) return '—';
   if (bps >= 1e6) return (bps / 1e6).toFixed(2) + ' Mbit/s';
@@ -97,11 +89,11 @@ class Tile {
 
   update(s: WallStream): void {
     this.s = s;
-    const st = stateOf(s);
+    const st = streamStateOf(s);
     if (this.li.dataset.state !== st) this.li.dataset.state = st;
     setText(this.badge, st);
     setAttr(this.badge, 'class', `state-badge ${st} state-${st}`);
-    const la = lastActivity(s);
+    const la = lastActivityOf(s);
     setText(this.facts.codecs, codecsText(s), s.playback?.reason);
     setText(this.facts.retention, retentionText(s));
     setText(this.facts.activity, la ? fmtAgo(la) : 'never', la ? new Date(la).toLocaleString() : undefined);
@@ -113,7 +105,7 @@ class Tile {
   // canPlayLive: live, and WebRTC can play it for this identity.
   canPlayLive(): boolean {
     const s = this.s;
-    return stateOf(s) === 'live' && s.playback?.webrtc !== false && s.access?.webrtc !== false && Date.now() - this.failedAt > 30_000;
+    return streamStateOf(s) === 'live' && s.playback?.webrtc !== false && s.access?.webrtc !== false && Date.now() - this.failedAt > 30_000;
   }
 
   async startLive(onEnd: () => void): Promise<void> {
@@ -173,7 +165,7 @@ class Tile {
     // Thumbnails are found by producer time: the last fragment's end.
     const pt = s.lastFragment ?? s.lastActivity;
     const la = pt ? Date.parse(pt) : null;
-    const st = stateOf(s);
+    const st = streamStateOf(s);
     const placeholder = this.media.querySelector('.tile-placeholder:not(.tile-nopreview)');
     if (!la || st === 'empty') {
       this.img?.remove();
@@ -227,11 +219,11 @@ class ListRow {
   }
 
   update(s: WallStream): void {
-    const st = stateOf(s);
+    const st = streamStateOf(s);
     if (this.tr.dataset.state !== st) this.tr.dataset.state = st;
     setText(this.badge, st);
     setAttr(this.badge, 'class', `state-badge ${st} state-${st}`);
-    const la = lastActivity(s);
+    const la = lastActivityOf(s);
     const [, codecs, bitrate, retention, stored, activity, events, source] = this.cells;
     setText(codecs, codecsText(s), s.playback?.reason);
     setText(bitrate, fmtBitrate(s.bitrateBps));
@@ -388,18 +380,18 @@ export class Wall {
     const val = (s: WallStream): number | string => {
       switch (key) {
         case 'name': return s.name;
-        case 'state': return STATE_ORDER[stateOf(s)];
+        case 'state': return STATE_ORDER[streamStateOf(s)];
         case 'codecs': return s.codecs.join(',');
         case 'bitrate': return s.bitrateBps;
         case 'retention': return s.retentionHours;
         case 'stored': return s.storedBytes;
-        case 'activity': return lastActivity(s) ?? 0;
+        case 'activity': return lastActivityOf(s);
         case 'events': return s.eventsToday ?? -1;
       }
     };
     const search = this.search.toLowerCase();
     return this.streams
-      .filter((s) => (!this.filter || stateOf(s) === this.filter) && (!search || s.name.toLowerCase().includes(search)))
+      .filter((s) => (!this.filter || streamStateOf(s) === this.filter) && (!search || s.name.toLowerCase().includes(search)))
       .sort((a, b) => {
         const x = val(a);
         const y = val(b);

@@ -126,6 +126,9 @@ try {
     await page.waitForFunction((k) => window.eddy.state.coverageLoads > k, n, { timeout: 10000 });
     await sleep(500);
   }
+  // The review controls put the timeline below the fold of a 900 px
+  // window: a mouse click there would land outside the page.
+  await page.locator('#timeline').scrollIntoViewIfNeeded();
   const block = page.locator('#tl-coverage > div').first();
   const box = await block.boundingBox();
   await page.mouse.click(box.x + 1, box.y + box.height / 2);

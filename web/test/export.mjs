@@ -38,14 +38,15 @@ page.on('pageerror', (e) => log('pageerror:', e.message));
 let failed = false;
 try {
   await page.goto(base + '/');
-  // The stream list (or wall) names the stream on a button.
-  await page.getByRole('button', { name: `Open ${stream}` }).first().click({ timeout: 15000 });
+  // The camera wall: the stream's tile opens its view by a link.
+  await page.locator(`#wall-grid [data-stream="${stream}"]`).getByRole('link', { name: `Open ${stream}` }).click({ timeout: 15000 });
   await page.locator('#zoom-hour').click();
   await page.locator('#tl-coverage > div').first().waitFor({ timeout: 15000 });
 
   // Drag from 60 to 30 minutes ago on the hour-wide timeline. The layout
   // moves when the player gets its size: measure again and drag again
-  // until the selection's download link shows.
+  // until the selection's download link shows (the selection's buttons
+  // show only while there is a selection).
   const link = page.locator('#btn-download');
   for (let i = 0; ; i++) {
     await page.locator('#timeline').scrollIntoViewIfNeeded();
