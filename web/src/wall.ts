@@ -68,21 +68,19 @@ class Tile {
 
   // The body's parts, built once: a refresh only changes their text, so
   // a keyboard user's focus (on the Manage link) stays where it is.
-  private name: HTMLHeadingElement;
   private badge: HTMLSpanElement;
   private facts: Record<'codecs' | 'retention' | 'activity' | 'events' | 'source', HTMLElement>;
   private sourceTerm: HTMLElement;
 
   constructor(name: string, opts: WallOptions) {
     this.media = el('div', { class: 'tile-media' }, el('a', { class: 'tile-open', href: opts.href(name), 'aria-label': `Open ${name}` }));
-    this.name = el('h3', { class: 'tile-name', title: name, text: name });
     this.badge = el('span', { class: 'state-badge' });
     const dl = el('dl', { class: 'tile-facts' });
     const fact = (k: string) => { const dd = el('dd'); dl.append(el('dt', { text: k }), dd); return dd; };
     this.facts = { codecs: fact('Codecs'), retention: fact('Retention'), activity: fact('Last activity'), events: fact('Events today'), source: fact('Source') };
     this.sourceTerm = this.facts.source.previousElementSibling as HTMLElement;
     this.li = el('li', { class: 'tile', 'data-stream': name }, this.media, el('div', { class: 'tile-body' },
-      el('div', { class: 'tile-title' }, this.name, this.badge),
+      el('div', { class: 'tile-title' }, el('h3', { class: 'tile-name', title: name, text: name }), this.badge),
       dl,
       el('div', { class: 'tile-actions' }, el('a', { class: 'button', href: opts.manageHref(name), 'aria-label': `Manage ${name}`, text: 'Manage' }))));
   }
