@@ -244,6 +244,14 @@ async function neverPublished(size) {
   if (got.width > 1) throw new Error(`${size}: the publish help overflows by ${got.width} px`);
   // Nothing else: no player, no archive.
   for (const sel of ['#video', '#timeline', '#btn-live']) if (await visible(sel)) throw new Error(`${size}: ${sel} shows for a stream never published`);
+  // Copy without navigator.clipboard (a plain-HTTP LAN address has none):
+  // the line is selected (and copied where the browser still can), and the
+  // button says which.
+  await page.evaluate(() => Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true }));
+  await page.getByRole('button', { name: 'Copy the RTSP line' }).click();
+  const copied = await page.evaluate(() => ({ selected: window.getSelection().toString(), said: document.activeElement?.textContent }));
+  if (copied.selected !== rtspLine || !/^(Copied|Selected: press (⌘|Ctrl\+)C)$/.test(copied.said)) throw new Error(`${size}: Copy without a clipboard: ${JSON.stringify(copied)}`);
+  log(`${size}: Copy without navigator.clipboard: "${copied.said}", the line selected`);
   log(`${size}: ${empty}: "${got.banner}", ${got.lines.length} ways to publish (${rtspLine})`);
 }
 
