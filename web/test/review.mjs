@@ -402,6 +402,19 @@ async function review() {
   await page.waitForFunction((t) => { const p = window.eddy.playerTime(); return p !== null && Math.abs(p - t) < 1500; }, target, { timeout: 20000, polling: 100 });
   if (await page.evaluate(() => window.eddy.state.selection !== null)) throw new Error('dragging the playhead made a selection');
   log(`dragging the playhead to ${iso(target)}: the archive shows ${iso(await page.evaluate(() => window.eddy.playerTime()))}`);
+  // A drag the browser cancels (a touch turned into a scroll) leaves
+  // nothing scrubbing, and its release plays nothing new.
+  const ph2 = await page.locator('#tl-playhead').boundingBox();
+  await page.mouse.move(ph2.x + ph2.width / 2, box.y + 6);
+  await page.mouse.down();
+  const scrubbing = await page.evaluate(() => window.eddy.state.scrubbing);
+  await page.evaluate(() => document.querySelector('#timeline').dispatchEvent(new PointerEvent('pointercancel', { bubbles: true, pointerId: 1 })));
+  const after = await page.evaluate(() => ({ scrubbing: window.eddy.state.scrubbing, hls: window.eddy.state.hls }));
+  await page.mouse.move(ph2.x + ph2.width / 2 + 40, box.y + 6, { steps: 3 });
+  await page.mouse.up();
+  const still = await page.evaluate(() => window.eddy.state.selection === null && !window.eddy.state.scrubbing);
+  if (!scrubbing || after.scrubbing || !still) throw new Error(`a cancelled drag: scrubbing ${scrubbing} then ${after.scrubbing}, clean after ${still}`);
+  log('a cancelled playhead drag ends the scrub');
 
   // Keyboard scrubbing: arrows by 1/100 of the window, Shift by 1/10,
   // Home and End to the first and last recording.
@@ -448,6 +461,13 @@ async function review() {
   const today = await day(0);
   if (!today.ok || today.ranges === 0) throw new Error(`today: ${JSON.stringify(today)}`);
   log(`day picker: ${yesterday.v} shows ${yesterday.window} (nothing recorded), ${today.v} shows ${today.ranges} recorded range(s)`);
+  // What is being typed in the day picker survives the refresh.
+  await page.locator('#tl-day').focus();
+  await page.evaluate(() => { document.querySelector('#tl-day').value = '2020-01-02'; });
+  await page.evaluate(() => window.eddy.loadCoverage());
+  const typed = await page.locator('#tl-day').inputValue();
+  await page.locator('#tl-day').blur();
+  if (typed !== '2020-01-02') throw new Error(`the refresh overwrote the day being typed: ${typed}`);
 
   // Mouse selection: a drag away from the playhead.
   await page.evaluate(() => { window.eddy.stopPlayer(); window.eddy.state.mode = ''; });
@@ -509,6 +529,7 @@ async function goesLive() {
   await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10, null, { timeout: 30000, polling: 200 });
   const got = await page.evaluate(() => ({ badge: document.querySelector('#mode').textContent, banner: document.querySelector('#stream-banner').hidden, poster: document.querySelector('#video').getAttribute('poster'), tech: window.eddy.live.tech }));
   if (got.badge !== 'LIVE' || !got.banner || got.poster) throw new Error(`live: ${JSON.stringify(got)}`);
+  if (!(await page.locator('#speed').isDisabled())) throw new Error('the speed is enabled while live');
   log(`the camera came back: live over ${got.tech} ${((Date.now() - t) / 1000).toFixed(1)} s after ffmpeg started`);
 
   // The wall's list shows the live stream's bitrate.
@@ -533,7 +554,14 @@ async function goesLive() {
   const lastNow = Date.parse(now.lastFragment);
   const from = await page.evaluate(() => window.eddy.state.playStart);
   if (!(from >= lastNow - 61_000 && from < lastNow)) throw new Error(`Play last minute plays from ${iso(from)}, the recording ends ${iso(lastNow)}`);
+  if (await page.locator('#speed').isDisabled()) throw new Error('the speed is disabled in the archive');
   log(`the camera stopped while watched live: "${off.banner}", Play last minute plays from ${iso(from)}`);
+  // The camera comes back: live again.
+  camera();
+  await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10 && document.querySelector('#stream-banner').hidden,
+    null, { timeout: 30000, polling: 200 });
+  log('the camera came back: live again');
+  await cameraOff();
 }
 
 // emptyGoesLive: the never-published stream's view plays as soon as a
