@@ -20,7 +20,11 @@ import (
 // (web/test/review.mjs) at desktop and phone sizes: a stream whose camera
 // went offline opens on its last recorded minute (its last frame as the
 // poster, "Offline — last recorded …") and goes live when the camera
-// comes back (or offers to, while the user reviews the archive); a stream
+// comes back (or offers to, while the user reviews the archive), and says
+// it is offline (offering its last minute) when the camera stops while
+// watched live; a second offline stream opened from the wall plays its own
+// last minute, even with a producer clock hours off; leaving the view while
+// the archive loads plays nothing; a stream
 // never published says how to publish to it, and plays once it is; the
 // review controls (thumbnails and event markers, speed, previous and next
 // event, the day picker, keyboard and playhead scrubbing, the selection
@@ -63,6 +67,10 @@ func TestWebUIReview(t *testing.T) {
 	if err := <-camDone; err != nil {
 		t.Fatalf("publisher: %v", err)
 	}
+	// "old": a minute recorded by a producer whose clock is five hours
+	// behind the server's (PutMedia with its own timecodes): its media is
+	// addressed by that clock, its last activity shown by the server's.
+	longArchive(ctx, t, e, "old", time.Now().Add(-5*time.Hour).Truncate(time.Millisecond), 1)
 
 	// Events at 8, 18 and 28 s into the recording (producer time).
 	frags := listAllFragments(ctx, t, e, "cam")
@@ -90,6 +98,6 @@ func TestWebUIReview(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtspBase := strings.TrimSuffix(e.RTSPURL("x"), "/x")
-	runBrowserTest(ctx, t, node, chromium, "test/review.mjs", "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "EDDY_EMPTY=empty",
+	runBrowserTest(ctx, t, node, chromium, "test/review.mjs", "EDDY_URL="+e.URL, "EDDY_STREAM=cam", "EDDY_OLD=old", "EDDY_EMPTY=empty",
 		"EDDY_H265="+h265, "EDDY_H265_SKIP="+h265Skip, "EDDY_EVENTS="+string(want), "EDDY_RTSP="+rtspBase, "EDDY_CLIP="+clip)
 }

@@ -24,8 +24,9 @@ import { Thumbnails } from './thumbs';
 import { publisher, setupPublish } from './publish';
 import { session, setSession, SessionInfo, webrtcToken } from './session';
 import {
-  clockText, codecProblem, lastActivityOf, lengthText, StreamState, streamStateOf, whenText,
+  clockText, codecProblem, lastActivityOf, lastRecordedOf, lengthText, StreamState, streamStateOf, whenText,
 } from './review';
+import { copyText } from './copy';
 import { Wall } from './wall';
 import { showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
@@ -80,6 +81,11 @@ const state = {
   playStart: 0, // epoch ms of media time 0 for ON_DEMAND playback
   fatalErrors: [] as string[],
   coverageLoads: 0,
+  // coverageSeq numbers the coverage requests: an answer that is not the
+  // latest's (the 10 s refresh, a zoom, the day picker and a stream change
+  // can land out of order) is dropped; coverageReq is the latest's promise.
+  coverageSeq: 0,
+  coverageReq: Promise.resolve() as Promise<void>,
   streamsAt: 0, // when state.streams was last loaded (epoch ms)
   whep: null as WhepPlayer | null,
   liveTech: (localStorage.getItem('eddy.liveTech') === 'hls' ? 'hls' : 'webrtc') as LiveTech, // preferred
@@ -179,15 +185,20 @@ async function loadStreams(): Promise<void> {
 async function openStream(name: string): Promise<void> {
   stopPlayer();
   state.current = name;
-  state.selection = null;
-  state.markStart = null;
-  state.end = 0;
-  Object.assign(state, { opened: '', autoArchive: false, blocked: '', mode: '' });
+  // Nothing of the previous stream stays: its coverage (which playAt clips
+  // to), the cursor, the selection, and the timeline drawn of them.
+  state.coverageSeq++;
+  Object.assign(state, {
+    selection: null, markStart: null, end: 0, ranges: [], bucketRanges: [], cursor: null, scrubbing: false,
+    opened: '', autoArchive: false, blocked: '', mode: '',
+  });
+  clearTimeline();
+  updateSpeed();
   showState('');
   $('mode').textContent = '';
   setStatus('');
   $<HTMLVideoElement>('video').removeAttribute('poster');
-  for (const id of ['stream-banner', 'btn-go-live', 'publish-help', 'codec-problem']) $(id).hidden = true;
+  for (const id of ['stream-banner', 'btn-go-live', 'btn-last-minute', 'publish-help', 'codec-problem']) $(id).hidden = true;
   $('viewer').hidden = false;
   $('viewer-h').textContent = name;
   events.open(name);
@@ -201,15 +212,21 @@ async function openStream(name: string): Promise<void> {
     return;
   }
   const st = streamStateOf(info);
-  const last = lastActivityOf(info);
+  // Media is addressed by producer time (the last recording's window,
+  // poster and minute); the banner shows the server's time of it.
+  const last = lastRecordedOf(info);
   state.opened = st;
   showState(st);
-  // An offline stream's window holds its last recording.
-  if (st === 'offline' && last && last < Date.now() - state.span + 60_000) state.end = last + state.span / 2;
-  void loadCoverage();
+  // An offline stream opens at the Hour zoom (a short recording is a
+  // sliver at Day), its window holding its last recording.
+  if (st === 'offline' && last) {
+    setSpan(HOUR);
+    if (last < Date.now() - state.span + 60_000) state.end = last + state.span / 2;
+  }
+  const coverage = loadCoverage();
   const rtsp = await rtspBase();
   if (state.current !== name) return;
-  state.blocked = codecProblem(info.codecs, name, rtsp);
+  state.blocked = codecProblem(info.codecs, name, rtsp, st === 'offline');
   $('codec-problem').textContent = state.blocked;
   $('codec-problem').hidden = !state.blocked;
   if (st === 'empty') {
@@ -217,13 +234,48 @@ async function openStream(name: string): Promise<void> {
     return;
   }
   if (st === 'offline') {
-    showOffline(last);
+    showOffline(lastActivityOf(info), last);
     if (state.blocked || !last) return;
-    await playAt(last - 60_000, last);
-    if (state.current === name && state.mode === 'ON_DEMAND') state.autoArchive = true;
+    await playLastMinute(name, last, coverage);
     return;
   }
   if (!state.blocked) void playLive();
+}
+
+// playLastMinute plays an offline stream's last recorded minute (ending at
+// last, producer time), once the stream's coverage is in (playAt clips to
+// it): the view's own choice, which gives way to live when the camera
+// comes back.
+async function playLastMinute(name: string, last: number, coverage = loadCoverage()): Promise<void> {
+  // A newer coverage request (the refresh, a zoom) supersedes this one:
+  // wait for the latest.
+  for (let p = coverage; ; p = state.coverageReq) {
+    await p;
+    if (p === state.coverageReq || state.current !== name) break;
+  }
+  if (state.current !== name) return;
+  await playAt(last - 60_000, last, name);
+  if (state.current === name && state.mode === 'ON_DEMAND') state.autoArchive = true;
+}
+
+// clearTimeline empties the timeline's drawing (for another stream).
+function clearTimeline(): void {
+  for (const id of ['tl-coverage', 'tl-axis']) $(id).replaceChildren();
+  for (const id of ['tl-cursor', 'tl-playhead']) $(id).hidden = true;
+  for (const id of ['tl-window', 'tl-info']) $(id).textContent = '';
+  $('timeline').removeAttribute('aria-valuenow');
+  $('timeline').removeAttribute('aria-valuetext');
+}
+
+// setSpan sets the timeline's zoom (and which zoom button is pressed).
+function setSpan(span: number): void {
+  state.span = span;
+  for (const [id, s] of ZOOMS) $(id).setAttribute('aria-pressed', String(span === s));
+}
+
+// updateSpeed enables the speed only for the archive (live plays at 1×).
+function updateSpeed(): void {
+  $<HTMLSelectElement>('speed').disabled = state.mode !== 'ON_DEMAND';
 }
 
 // rtspBase is the server's RTSP address, for the sentences that say what
@@ -245,17 +297,19 @@ function showState(st: StreamState | ''): void {
   btn.title = btn.disabled ? 'Nothing publishes to this stream now' : '';
 }
 
-function showBanner(msg: string, offerLive = false): void {
+function showBanner(msg: string, offerLive = false, offerLastMinute = false): void {
   $('stream-banner').hidden = !msg;
   $('stream-state').textContent = msg;
   $('btn-go-live').hidden = !offerLive;
+  $('btn-last-minute').hidden = !offerLastMinute;
 }
 
-// showOffline says since when the camera is offline, with the last frame
-// recorded as the player's poster.
-function showOffline(last: number): void {
+// showOffline says since when (shown: the server's time) the camera is
+// offline, with the last frame recorded (addressed: the producer's time)
+// as the player's poster.
+function showOffline(shown: number, last: number, offerLastMinute = false): void {
   $('mode').textContent = 'OFFLINE';
-  showBanner(last ? `Offline — last recorded ${whenText(last)}` : 'Offline');
+  showBanner(shown ? `Offline — last recorded ${whenText(shown)}` : 'Offline', false, offerLastMinute && !!last);
   if (last) $<HTMLVideoElement>('video').poster = thumbs.url(last - 500, 640);
 }
 
@@ -282,7 +336,7 @@ async function showEmpty(name: string): Promise<void> {
     copy.className = 'copy';
     copy.textContent = 'Copy';
     copy.setAttribute('aria-label', `Copy the ${label} line`);
-    copy.onclick = () => void navigator.clipboard?.writeText(text).then(() => { copy.textContent = 'Copied'; }, () => { copy.textContent = 'Select and copy'; });
+    copy.onclick = () => void copyText(text, copy, code);
     dd.append(code, ' ', copy);
     dl.append(dt, dd);
   }
@@ -301,7 +355,8 @@ function followState(): void {
   showState(st);
   // A first recording: the view opens again, on it (live or its last minute).
   if (was === 'empty') { void openStream(s.name); return; }
-  if (st !== 'live') return; // a live view that ends waits for the camera (liveEnded)
+  if (st === 'offline' && was === 'live') { wentOffline(s); return; }
+  if (st !== 'live') return;
   if (state.blocked) { showBanner(`${s.name} is live now.`); return; }
   if (state.mode === 'ON_DEMAND' && !state.autoArchive) {
     showBanner(`${s.name} is live now.`, true);
@@ -310,6 +365,19 @@ function followState(): void {
   if (state.mode === 'LIVE' && (state.whep || state.hls)) return; // already playing (the retry after an end)
   showBanner('');
   void playLive();
+}
+
+// wentOffline follows a stream whose camera stopped: a live view stops and
+// says the stream is offline (since when, its last frame as the poster),
+// offers its last minute, and waits for the camera (followState goes live
+// when it comes back); an archive being watched plays on.
+function wentOffline(s: StreamInfo): void {
+  if (state.mode === 'ON_DEMAND') return;
+  stopPlayer();
+  state.mode = '';
+  updateSpeed();
+  setStatus('Waiting for the camera to come back…');
+  showOffline(lastActivityOf(s), lastRecordedOf(s), !state.blocked);
 }
 
 // ---- player
@@ -396,6 +464,7 @@ async function playLive(name = state.current): Promise<void> {
   const gen = state.liveGen;
   state.mode = 'LIVE';
   state.autoArchive = false;
+  updateSpeed();
   showBanner('');
   const v0 = $<HTMLVideoElement>('video');
   v0.removeAttribute('poster');
@@ -528,8 +597,12 @@ async function playAt(t: number, until?: number, name = state.current, seek?: nu
     return;
   }
   stopPlayer();
+  // Leaving the view (or another stream, or player) while the session is
+  // asked for: its answer plays nothing.
+  const gen = state.liveGen;
   state.autoArchive = false;
   state.mode = 'ON_DEMAND';
+  updateSpeed();
   $('mode').textContent = 'ARCHIVE';
   setStatus(`Loading the archive from ${fmtTime(r.start, true)} to ${fmtTime(r.end, true)}…`);
   let url: string;
@@ -542,9 +615,10 @@ async function playAt(t: number, until?: number, name = state.current, seek?: nu
       },
     });
   } catch (e) {
-    setStatus(explain(e), true);
+    if (gen === state.liveGen && name === state.current) setStatus(explain(e), true);
     return;
   }
+  if (gen !== state.liveGen || name !== state.current) return;
   state.playStart = r.start;
   startHls(url, seek === undefined ? `Archive from ${fmtTime(r.start, true)}` : `Archive at ${fmtTime(seek, true)}`, false, seek);
 }
@@ -694,13 +768,23 @@ function startHls(url: string, label: string, isLive = false, seek?: number): vo
 
 // ---- timeline
 
-async function loadCoverage(): Promise<void> {
-  if (!state.current) return;
+function loadCoverage(): Promise<void> {
+  const p = fetchCoverage();
+  state.coverageReq = p;
+  return p;
+}
+
+async function fetchCoverage(): Promise<void> {
+  const name = state.current;
+  if (!name) return;
+  const seq = ++state.coverageSeq;
+  const stale = () => seq !== state.coverageSeq || name !== state.current;
   const end = windowEnd();
   const from = new Date(end - state.span).toISOString();
   const to = new Date(end).toISOString();
   try {
-    const c = await request<Coverage>(`/api/v1/streams/${encodeURIComponent(state.current)}/coverage?from=${from}&to=${to}`);
+    const c = await request<Coverage>(`/api/v1/streams/${encodeURIComponent(name)}/coverage?from=${from}&to=${to}`);
+    if (stale()) return;
     state.ranges = (c.ranges ?? []).map((r) => ({ start: Date.parse(r.start), end: Date.parse(r.end) }));
     const size = c.bucket === 'day' ? DAY : HOUR;
     state.bucketRanges = (c.buckets ?? []).filter((b) => b.ratio > 0).map((b) => ({ start: Date.parse(b.start), end: Date.parse(b.start) + size }));
@@ -708,7 +792,7 @@ async function loadCoverage(): Promise<void> {
     state.coverageLoads++;
     void events.load();
   } catch (e) {
-    $('tl-info').textContent = 'Could not load the archive: ' + explain(e);
+    if (!stale()) $('tl-info').textContent = 'Could not load the archive: ' + explain(e);
   }
 }
 
@@ -742,7 +826,10 @@ function renderTimeline(c?: Coverage): void {
     if (b.ratio > 0) cov.append(d);
   }
   $('tl-window').textContent = `${fmtTime(start, true)} – ${fmtTime(end, true)}`;
-  $<HTMLInputElement>('tl-day').value = dayValue(end - 1);
+  // Not while the user is at the day picker (the refresh every 10 s
+  // would overwrite what is being typed).
+  const day = $<HTMLInputElement>('tl-day');
+  if (document.activeElement !== day) day.value = dayValue(end - 1);
   const tl = $('timeline');
   tl.setAttribute('aria-valuetext', state.ranges.length
     ? `${state.ranges.length} recorded range(s), ${Math.round(total / 1000)} s in this window`
@@ -846,6 +933,17 @@ function setupTimeline(): void {
     if (e.shiftKey) { markSelection(d.t); return; }
     void playAt(d.t);
   });
+  // A pointer taken away (a touch turned into a scroll, the capture lost,
+  // the window left) ends the drag where it was, without playing: nothing
+  // stays scrubbing.
+  const cancel = () => {
+    if (!down) return;
+    down = null;
+    state.scrubbing = false;
+    follow();
+  };
+  tl.addEventListener('pointercancel', cancel);
+  tl.addEventListener('lostpointercapture', cancel);
   tl.addEventListener('keydown', (e) => {
     const step = (e.shiftKey ? 10 : 1) * state.span / 100;
     const t = state.cursor ?? windowEnd() - state.span / 2;
@@ -865,10 +963,9 @@ function setupTimeline(): void {
   const zoom = (span: number) => {
     // Zoom around the cursor if one is set, else show the latest span.
     const center = state.cursor;
-    state.span = span;
+    setSpan(span);
     state.end = center === null ? 0 : center + span / 2;
     if (Date.now() - state.end < 0) state.end = 0;
-    for (const [id, s] of ZOOMS) $(id).setAttribute('aria-pressed', String(span === s));
     void loadCoverage();
   };
   setupReview();
@@ -890,14 +987,14 @@ function setupTimeline(): void {
   // It moves on a seek too, not only at the next timeupdate; its time is
   // the frame's program date-time (the session may start a GOP before
   // playStart).
-  const follow = () => {
+  function follow(): void {
     const ph = $('tl-playhead');
     const v = $<HTMLVideoElement>('video');
     if (state.mode !== 'ON_DEMAND') { ph.hidden = true; return; }
     ph.hidden = false;
     if (state.scrubbing) return;
     ph.style.left = pct(producerAt(v.currentTime) ?? state.playStart + v.currentTime * 1000) + '%';
-  };
+  }
   for (const ev of ['timeupdate', 'seeking']) $<HTMLVideoElement>('video').addEventListener(ev, follow);
 }
 
@@ -963,6 +1060,7 @@ function jumpEvent(dir: 1 | -1): void {
 
 function setupReview(): void {
   const speed = $<HTMLSelectElement>('speed');
+  updateSpeed();
   speed.onchange = () => {
     state.rate = Number(speed.value) || 1;
     if (state.mode === 'ON_DEMAND') applyRate();
@@ -972,6 +1070,13 @@ function setupReview(): void {
   $('ev-prev').onclick = () => jumpEvent(-1);
   $('ev-next').onclick = () => jumpEvent(1);
   $('btn-go-live').onclick = () => void playLive();
+  $('btn-last-minute').onclick = () => {
+    const s = state.streams.find((x) => x.name === state.current);
+    const last = s ? lastRecordedOf(s) : 0;
+    if (!s || !last) return;
+    showBanner($('stream-state').textContent ?? '');
+    void playLastMinute(s.name, last);
+  };
   // [ and ] anywhere in the stream view but in a text field.
   document.addEventListener('keydown', (e) => {
     if ($('viewer').hidden || !state.current || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -1009,14 +1114,29 @@ function route(): void {
     setStatus('');
     state.current = '';
     state.mode = '';
+    updateSpeed();
   }
   // A camera preview (not a publication) ends with the publish page.
   if (page !== 'publish' && publisher.media && publisher.state !== 'publishing' && publisher.state !== 'connecting') publisher.stop();
   const manage = { stream: (n: string) => state.streams.find((s) => s.name === n), changed: () => void loadStreams(), href: streamHref };
+  const shown = PAGES.find(([p]) => p === page)![1];
   if (page === 'new') showNewStream($('page-new'), manage);
-  if (page === 'manage') void showManage($('page-manage'), r.name, manage, r.query.has('created'));
-  if (page === 'status') void showStatus($('page-status'));
+  if (page === 'manage') void showManage($('page-manage'), r.name, manage, r.query.has('created')).finally(() => focusHeading(shown));
+  else if (page === 'status') void showStatus($('page-status')).finally(() => focusHeading(shown));
+  else focusHeading(shown);
   if (page !== 'stream') document.title = 'Eddy';
+}
+
+// focusHeading moves the focus to the heading of the page just shown, so
+// that keyboard and screen-reader users land on it (not on the link of the
+// page they left); pages drawn after an answer call it once drawn.
+function focusHeading(pageId: string): void {
+  const page = $(pageId);
+  if (page.hidden) return;
+  const h = (page.getAttribute('aria-labelledby') && document.getElementById(page.getAttribute('aria-labelledby')!)) || page.querySelector('h2');
+  if (!(h instanceof HTMLElement) || !page.contains(h)) return;
+  h.tabIndex = -1;
+  h.focus({ preventScroll: true });
 }
 
 // ---- login

@@ -18,9 +18,19 @@ export function streamStateOf(s: StreamRow): StreamState {
   return s.lastFragment ? 'offline' : 'empty';
 }
 
-// lastActivityOf is the end of the stream's last fragment (epoch ms), or 0.
+// lastActivityOf is when the stream's last fragment ended by the server's
+// clock (epoch ms), or 0: the time to show ("last recorded 7:49 PM").
 export function lastActivityOf(s: StreamRow): number {
   const t = Date.parse(s.lastActivity ?? s.lastFragment ?? '');
+  return Number.isFinite(t) ? t : 0;
+}
+
+// lastRecordedOf is when the stream's last fragment ended by the
+// producer's clock (epoch ms), or 0: the time to address its media with
+// (thumbnails, coverage and archive sessions go by producer time, which
+// differs from the server's when the camera's clock is off).
+export function lastRecordedOf(s: StreamRow): number {
+  const t = Date.parse(s.lastFragment ?? s.lastActivity ?? '');
   return Number.isFinite(t) ? t : 0;
 }
 
@@ -86,12 +96,13 @@ export function canDecode(codec: string): Decodable {
 
 // codecProblem is a sentence saying this browser cannot play the stream's
 // video and what to use instead, or '' when it can (or the codec is not
-// one it is asked about).
-export function codecProblem(codecs: string[], stream: string, rtspBase: string): string {
+// one it is asked about). The archive plays only over HLS: with hlsOnly
+// (an offline stream), WebRTC decoding it is no help.
+export function codecProblem(codecs: string[], stream: string, rtspBase: string, hlsOnly = false): string {
   const video = codecs.find((c) => c in CODEC_NAMES);
   if (!video) return '';
   const d = canDecode(video);
-  if (d.hls || d.webrtc) return '';
+  if (d.hls || (d.webrtc && !hlsOnly)) return '';
   const name = CODEC_NAMES[video];
   const rtsp = `${rtspBase}/${encodeURIComponent(stream)}`;
   const where = video === 'H265' ? 'Use Safari (or Chrome or Edge on a computer that decodes HEVC), or ' : 'Use another browser, or ';

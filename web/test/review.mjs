@@ -61,9 +61,21 @@ async function streams() {
   return r.json();
 }
 const rows = await streams();
-const camRow = rows.find((s) => s.name === stream);
-const last = Date.parse(camRow?.lastActivity ?? camRow?.lastFragment ?? '');
-if (!camRow || camRow.live || !last) throw new Error(`${stream}: ${JSON.stringify(camRow)}: want an offline stream with a recording`);
+// recorded is an offline stream's last recording: shown, by the server's
+// clock (lastActivity: the banner's time), and last, by the producer's
+// (lastFragment: what its poster, coverage and archive go by).
+function recorded(name) {
+  const row = rows.find((s) => s.name === name);
+  const r = { shown: Date.parse(row?.lastActivity ?? ''), last: Date.parse(row?.lastFragment ?? '') };
+  if (!row || row.live || !r.shown || !r.last) throw new Error(`${name}: ${JSON.stringify(row)}: want an offline stream with a recording`);
+  return r;
+}
+const { last } = recorded(stream);
+// old: a stream whose producer clock is hours behind the server's.
+const old = process.env.EDDY_OLD;
+if (!old) throw new Error('set EDDY_OLD');
+const oldRec = recorded(old);
+if (oldRec.shown - oldRec.last < 3600_000) throw new Error(`${old}: producer clock ${iso(oldRec.last)}, server ${iso(oldRec.shown)}: want hours apart`);
 const endpoints = await fetch(base + '/api/v1/ui/endpoints').then((r) => (r.ok ? r.json() : null));
 
 let page;
@@ -104,8 +116,35 @@ const visible = (sel) => page.evaluate((s) => {
 // offline: the offline stream opens on its last recorded minute.
 async function offline(size) {
   await open(stream);
-  await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND' && window.eddy.state.hls && document.querySelector('#video').readyState >= 2,
-    null, { timeout: 30000, polling: 100 });
+  await offlinePlays(size, stream);
+  // The wall's list shows no bitrate for the offline stream.
+  await page.evaluate(() => { location.hash = '#/'; });
+  await page.locator('#view-list').click();
+  const bitrate = await listBitrate(stream);
+  if (bitrate !== '—') throw new Error(`${size}: the list shows a bitrate of "${bitrate}" for offline ${stream}`);
+  log(`${size}: the wall's list shows no bitrate for offline ${stream} ("${bitrate}")`);
+}
+
+// listBitrate is the Bitrate column (the 4th) of the wall's list row of a
+// stream, once the row is there and the column matches want (a regular
+// expression's source).
+async function listBitrate(name, want = '') {
+  const h = await page.waitForFunction(([n, w]) => {
+    const th = document.querySelector('#wall-list thead th:nth-child(4)');
+    const td = document.querySelector(`#wall-list tbody tr[data-stream="${n}"] td:nth-child(4)`);
+    if (!th || !td || th.textContent.trim() !== 'Bitrate') return null;
+    return new RegExp(w).test(td.textContent) ? td.textContent : null;
+  }, [name, want], { timeout: 15000, polling: 200 });
+  return h.jsonValue();
+}
+
+// offlinePlays checks the view of an offline stream just opened: the
+// banner says when it last recorded (server time), its last frame is the
+// poster and its last minute plays (producer time).
+async function offlinePlays(size, name) {
+  const { shown, last } = recorded(name);
+  await page.waitForFunction((n) => window.eddy.state.current === n && window.eddy.state.mode === 'ON_DEMAND' && window.eddy.state.hls
+    && document.querySelector('#video').readyState >= 2, name, { timeout: 30000, polling: 100 });
   const got = await page.evaluate(() => ({
     banner: document.querySelector('#stream-state').textContent,
     bannerShown: !document.querySelector('#stream-banner').hidden,
@@ -115,14 +154,14 @@ async function offline(size) {
     badge: document.querySelector('#mode').textContent,
     playStart: window.eddy.state.playStart,
   }));
-  const want = await page.evaluate((t) => 'Offline — last recorded ' + new Date(t).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }), last);
+  const want = await page.evaluate((t) => 'Offline — last recorded ' + new Date(t).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }), shown);
   if (!got.bannerShown || got.banner !== want) throw new Error(`${size}: the banner says "${got.banner}" (shown ${got.bannerShown}), want "${want}"`);
   if (!(await page.locator('#btn-live').isDisabled())) throw new Error(`${size}: Watch live is enabled with the camera offline`);
   if (got.error || /no fragments/i.test(got.status) || got.badge === 'LIVE') throw new Error(`${size}: status "${got.status}" (error ${got.error}), badge ${got.badge}`);
   // The poster: the last frame recorded, a JPEG that loads.
   const posterURL = new URL(got.poster);
   const posterAt = Date.parse(posterURL.searchParams.get('time'));
-  if (!posterURL.pathname.endsWith(`/streams/${stream}/thumbnail`) || !(posterAt <= last && posterAt > last - 2000)) throw new Error(`${size}: poster ${got.poster}, last activity ${iso(last)}`);
+  if (!posterURL.pathname.endsWith(`/streams/${name}/thumbnail`) || !(posterAt <= last && posterAt > last - 2000)) throw new Error(`${size}: poster ${got.poster}, last recorded ${iso(last)}`);
   const img = await page.evaluate((u) => new Promise((resolve) => {
     const i = new Image();
     i.onload = () => resolve(i.naturalWidth);
@@ -142,10 +181,48 @@ async function offline(size) {
     .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.right > document.documentElement.clientWidth + 1; })
     .map((el) => `${el.id || el.className || el.tagName} (right ${el.getBoundingClientRect().right}, page ${document.documentElement.clientWidth})`));
   if (over.length) throw new Error(`${size}: wider than the screen: ${over.join(', ')}`);
-  log(`${size}: offline ${stream} opens on "${got.banner}", poster ${img} px wide, ${n} frames in 2 s from ${iso(got.playStart)}`);
-  // The stream list shows no bitrate for the offline stream.
-  const bitrate = await page.evaluate((s) => document.querySelector(`#streams tbody tr[data-stream="${s}"]`)?.children[3]?.textContent ?? null, stream);
-  if (bitrate !== null && bitrate !== '—') throw new Error(`${size}: the list shows a bitrate of ${bitrate} for offline ${stream}`);
+  log(`${size}: offline ${name} opens on "${got.banner}", poster ${img} px wide, ${n} frames in 2 s from ${iso(got.playStart)}`);
+}
+
+// twoOffline: one offline stream opened from the wall, then (back on the
+// wall) another: the second plays its own last minute (no coverage of the
+// first is left over), even with its producer clock hours behind.
+async function twoOffline(size) {
+  await page.goto(`${base}/?load=${++loads}#/`, { waitUntil: 'load' });
+  await page.locator('#view-list').click();
+  await page.locator(`#wall-list a.cell-name[href="#/stream/${stream}"]`).click();
+  await offlinePlays(size, stream);
+  await page.goBack();
+  await page.waitForFunction(() => !document.querySelector('#page-wall').hidden && window.eddy.state.current === '', null, { timeout: 10000 });
+  const focused = await page.evaluate(() => document.activeElement?.id);
+  if (focused !== 'wall-h') throw new Error(`${size}: back on the wall, the focus is on #${focused}, want its heading`);
+  await page.locator(`#wall-list a.cell-name[href="#/stream/${old}"]`).click();
+  await offlinePlays(size, old);
+  const got = await page.evaluate(() => ({ focused: document.activeElement?.id, span: window.eddy.state.span }));
+  if (got.focused !== 'viewer-h') throw new Error(`${size}: the stream view opened with the focus on #${got.focused}, want its heading`);
+  if (got.span !== 3600_000) throw new Error(`${size}: an offline stream opens at a ${got.span} ms zoom, want the hour`);
+  log(`${size}: ${stream} then ${old} from the wall: each plays its last minute (${old}'s producer clock is ${((oldRec.shown - oldRec.last) / 3600_000).toFixed(1)} h behind)`);
+}
+
+// leaveWhileLoading: leaving the view while its archive session is asked
+// for plays nothing once the answer comes.
+async function leaveWhileLoading(size) {
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  let asked = false;
+  await page.route('**/api/v1/ui/hls', async (route) => { asked = true; await gate; await route.continue(); });
+  await open(stream);
+  for (const deadline = Date.now() + 15000; !asked; await sleep(50)) if (Date.now() > deadline) throw new Error(`${size}: no archive session asked for`);
+  await page.evaluate(() => { location.hash = '#/'; });
+  release();
+  await sleep(3000);
+  await page.unroute('**/api/v1/ui/hls');
+  const got = await page.evaluate(() => {
+    const v = document.querySelector('#video');
+    return { hls: !!window.eddy.state.hls, paused: v.paused, src: v.getAttribute('src') || (v.currentSrc ?? ''), mode: window.eddy.state.mode, wall: !document.querySelector('#page-wall').hidden };
+  });
+  if (got.hls || !got.paused || got.src || got.mode !== '' || !got.wall) throw new Error(`${size}: after leaving during the archive load: ${JSON.stringify(got)}`);
+  log(`${size}: left during the archive load: nothing plays (${JSON.stringify(got)})`);
 }
 
 // neverPublished: the empty stream says so and how to publish to it.
@@ -167,6 +244,14 @@ async function neverPublished(size) {
   if (got.width > 1) throw new Error(`${size}: the publish help overflows by ${got.width} px`);
   // Nothing else: no player, no archive.
   for (const sel of ['#video', '#timeline', '#btn-live']) if (await visible(sel)) throw new Error(`${size}: ${sel} shows for a stream never published`);
+  // Copy without navigator.clipboard (a plain-HTTP LAN address has none):
+  // the line is selected (and copied where the browser still can), and the
+  // button says which.
+  await page.evaluate(() => Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true }));
+  await page.getByRole('button', { name: 'Copy the RTSP line' }).click();
+  const copied = await page.evaluate(() => ({ selected: window.getSelection().toString(), said: document.activeElement?.textContent }));
+  if (copied.selected !== rtspLine || !/^(Copied|Selected: press (⌘|Ctrl\+)C)$/.test(copied.said)) throw new Error(`${size}: Copy without a clipboard: ${JSON.stringify(copied)}`);
+  log(`${size}: Copy without navigator.clipboard: "${copied.said}", the line selected`);
   log(`${size}: ${empty}: "${got.banner}", ${got.lines.length} ways to publish (${rtspLine})`);
 }
 
@@ -317,6 +402,19 @@ async function review() {
   await page.waitForFunction((t) => { const p = window.eddy.playerTime(); return p !== null && Math.abs(p - t) < 1500; }, target, { timeout: 20000, polling: 100 });
   if (await page.evaluate(() => window.eddy.state.selection !== null)) throw new Error('dragging the playhead made a selection');
   log(`dragging the playhead to ${iso(target)}: the archive shows ${iso(await page.evaluate(() => window.eddy.playerTime()))}`);
+  // A drag the browser cancels (a touch turned into a scroll) leaves
+  // nothing scrubbing, and its release plays nothing new.
+  const ph2 = await page.locator('#tl-playhead').boundingBox();
+  await page.mouse.move(ph2.x + ph2.width / 2, box.y + 6);
+  await page.mouse.down();
+  const scrubbing = await page.evaluate(() => window.eddy.state.scrubbing);
+  await page.evaluate(() => document.querySelector('#timeline').dispatchEvent(new PointerEvent('pointercancel', { bubbles: true, pointerId: 1 })));
+  const after = await page.evaluate(() => ({ scrubbing: window.eddy.state.scrubbing, hls: window.eddy.state.hls }));
+  await page.mouse.move(ph2.x + ph2.width / 2 + 40, box.y + 6, { steps: 3 });
+  await page.mouse.up();
+  const still = await page.evaluate(() => window.eddy.state.selection === null && !window.eddy.state.scrubbing);
+  if (!scrubbing || after.scrubbing || !still) throw new Error(`a cancelled drag: scrubbing ${scrubbing} then ${after.scrubbing}, clean after ${still}`);
+  log('a cancelled playhead drag ends the scrub');
 
   // Keyboard scrubbing: arrows by 1/100 of the window, Shift by 1/10,
   // Home and End to the first and last recording.
@@ -363,6 +461,13 @@ async function review() {
   const today = await day(0);
   if (!today.ok || today.ranges === 0) throw new Error(`today: ${JSON.stringify(today)}`);
   log(`day picker: ${yesterday.v} shows ${yesterday.window} (nothing recorded), ${today.v} shows ${today.ranges} recorded range(s)`);
+  // What is being typed in the day picker survives the refresh.
+  await page.locator('#tl-day').focus();
+  await page.evaluate(() => { document.querySelector('#tl-day').value = '2020-01-02'; });
+  await page.evaluate(() => window.eddy.loadCoverage());
+  const typed = await page.locator('#tl-day').inputValue();
+  await page.locator('#tl-day').blur();
+  if (typed !== '2020-01-02') throw new Error(`the refresh overwrote the day being typed: ${typed}`);
 
   // Mouse selection: a drag away from the playhead.
   await page.evaluate(() => { window.eddy.stopPlayer(); window.eddy.state.mode = ''; });
@@ -424,13 +529,44 @@ async function goesLive() {
   await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10, null, { timeout: 30000, polling: 200 });
   const got = await page.evaluate(() => ({ badge: document.querySelector('#mode').textContent, banner: document.querySelector('#stream-banner').hidden, poster: document.querySelector('#video').getAttribute('poster'), tech: window.eddy.live.tech }));
   if (got.badge !== 'LIVE' || !got.banner || got.poster) throw new Error(`live: ${JSON.stringify(got)}`);
+  if (!(await page.locator('#speed').isDisabled())) throw new Error('the speed is enabled while live');
   log(`the camera came back: live over ${got.tech} ${((Date.now() - t) / 1000).toFixed(1)} s after ffmpeg started`);
+
+  // The wall's list shows the live stream's bitrate.
+  await page.evaluate(() => { location.hash = '#/'; });
+  await page.locator('#view-list').click();
+  const bitrate = await listBitrate(stream, '\\d.*bit/s');
+  log(`the wall's list shows live ${stream} at ${bitrate}`);
+
+  // The camera stops while watched live: the view says offline (the
+  // server's time of the last recording) and offers the last minute.
+  await page.goBack();
+  await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10, null, { timeout: 30000, polling: 200 });
+  await cameraOff();
+  await page.waitForFunction(() => !document.querySelector('#stream-banner').hidden && !document.querySelector('#btn-last-minute').hidden,
+    null, { timeout: 15000, polling: 200 });
+  const now = (await streams()).find((x) => x.name === stream);
+  const off = await page.evaluate(() => ({ banner: document.querySelector('#stream-state').textContent, badge: document.querySelector('#mode').textContent, mode: window.eddy.state.mode, hls: !!window.eddy.state.hls, whep: !!window.eddy.state.whep }));
+  const want = await page.evaluate((t) => 'Offline — last recorded ' + new Date(t).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' }), Date.parse(now.lastActivity));
+  if (off.banner !== want || off.badge !== 'OFFLINE' || off.mode !== '' || off.hls || off.whep) throw new Error(`the camera stopped while watched live: ${JSON.stringify(off)}, want "${want}"`);
+  await page.locator('#btn-last-minute').click();
+  await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND' && document.querySelector('#video').readyState >= 2, null, { timeout: 30000, polling: 200 });
+  const lastNow = Date.parse(now.lastFragment);
+  const from = await page.evaluate(() => window.eddy.state.playStart);
+  if (!(from >= lastNow - 61_000 && from < lastNow)) throw new Error(`Play last minute plays from ${iso(from)}, the recording ends ${iso(lastNow)}`);
+  if (await page.locator('#speed').isDisabled()) throw new Error('the speed is disabled in the archive');
+  log(`the camera stopped while watched live: "${off.banner}", Play last minute plays from ${iso(from)}`);
+  // The camera comes back: live again.
+  camera();
+  await page.waitForFunction(() => window.eddy.state.mode === 'LIVE' && window.eddy.live.frames > 10 && document.querySelector('#stream-banner').hidden,
+    null, { timeout: 30000, polling: 200 });
+  log('the camera came back: live again');
+  await cameraOff();
 }
 
 // emptyGoesLive: the never-published stream's view plays as soon as a
 // camera publishes to it.
 async function emptyGoesLive() {
-  await cameraOff();
   await open(empty);
   await page.waitForFunction(() => !document.querySelector('#publish-help').hidden, null, { timeout: 10000 });
   camera(empty);
@@ -450,6 +586,8 @@ try {
     page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log('console.' + m.type() + ':', m.text()); });
     page.on('pageerror', (e) => log('pageerror:', e.message));
     await offline(name);
+    await twoOffline(name);
+    await leaveWhileLoading(name);
     await neverPublished(name);
     await selection(name);
     await codec(name);
