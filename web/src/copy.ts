@@ -24,7 +24,9 @@ export async function copyText(text: string, button: HTMLElement, from?: HTMLEle
 function selectAndCopy(text: string, from?: HTMLElement): boolean {
   const sel = window.getSelection();
   let area: HTMLTextAreaElement | null = null;
-  if (from && sel) {
+  if (from instanceof HTMLInputElement || from instanceof HTMLTextAreaElement) {
+    from.select(); // a form field selects its value, not its child nodes
+  } else if (from && sel) {
     const r = document.createRange();
     r.selectNodeContents(from);
     sel.removeAllRanges();

@@ -162,15 +162,18 @@ function fmtTime(ms: number, withDate = false): string {
 async function loadStreams(): Promise<void> {
   if (!loggedIn()) return;
   const status = $('streams-status');
+  const ticket = wall.ticket();
+  let rows: StreamInfo[];
   try {
     // Events are counted from the browser's midnight ("today").
-    state.streams = await request<StreamInfo[]>('/api/v1/streams?eventsSince=' + encodeURIComponent(localMidnight().toISOString()));
-    state.streamsAt = Date.now();
+    rows = await request<StreamInfo[]>('/api/v1/streams?eventsSince=' + encodeURIComponent(localMidnight().toISOString()));
   } catch (e) {
     status.textContent = 'Could not load streams: ' + (e as Error).message;
     return;
   }
-  wall.render(state.streams);
+  if (!wall.render(rows, ticket)) return; // a later answer is already shown
+  state.streams = rows;
+  state.streamsAt = Date.now();
   const live = state.streams.filter((s) => streamStateOf(s) === 'live').length;
   status.textContent = state.streams.length === 0
     ? (session.auth ? `No streams that ${session.identity} may watch.` : 'No streams yet: create one, or publish one with ffmpeg -re -i FILE -c copy -f rtsp rtsp://HOST:8554/cam1')

@@ -5,6 +5,7 @@
 // control-plane call made with the session (kvs), so the same permissions
 // as an SDK's apply; a refusal is shown as the API's own sentence.
 import { el, errorText, fmtBytes, fmtRetention, getEndpoints, getJSON, kvs, publishLines } from './api';
+import { copyText } from './copy';
 import { session } from './session';
 import { streamStateOf } from './review';
 import { wallNotice, type WallStream } from './wall';
@@ -49,17 +50,7 @@ function copyRow(label: string, id: string, value: string): HTMLElement {
   const input = el('input', { id: `copy-${id}`, readonly: true, value, spellcheck: 'false' });
   input.value = value;
   const btn = el('button', { type: 'button', 'aria-label': `Copy the ${label} ${id === 'ffmpeg' || id === 'putmedia' ? 'command' : 'URL'}`, text: 'Copy' });
-  btn.onclick = async () => {
-    try {
-      await navigator.clipboard.writeText(value);
-      btn.textContent = 'Copied';
-    } catch {
-      // No clipboard (an insecure origin): select it for Ctrl+C.
-      input.select();
-      btn.textContent = 'Press Ctrl+C';
-    }
-    setTimeout(() => { btn.textContent = 'Copy'; }, 2000);
-  };
+  btn.onclick = () => void copyText(value, btn, input);
   return el('div', { class: 'copy-row' }, el('label', { for: input.id, text: label }), input, btn);
 }
 
