@@ -1136,6 +1136,9 @@ function route(): void {
 function focusHeading(pageId: string): void {
   const page = $(pageId);
   if (page.hidden) return;
+  // Something of the page took the focus as it was shown (the wall's
+  // "Deleted NAME." notice): that is where the user should land.
+  if (document.activeElement && document.activeElement !== document.body && page.contains(document.activeElement)) return;
   const h = (page.getAttribute('aria-labelledby') && document.getElementById(page.getAttribute('aria-labelledby')!)) || page.querySelector('h2');
   if (!(h instanceof HTMLElement) || !page.contains(h)) return;
   h.tabIndex = -1;
