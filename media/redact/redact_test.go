@@ -60,9 +60,10 @@ func FuzzURL(f *testing.F) {
 		}
 		// A password of URL-safe characters, well apart from the rest of
 		// the URL, never survives.
-		if len(pw) < 8 || strings.Contains(s, pw) || strings.IndexFunc(pw, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r))
-		}) >= 0 {
+		urlSafe := func(r rune) bool {
+			return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-._~", r)
+		}
+		if len(pw) < 8 || strings.Contains(s, pw) || strings.IndexFunc(pw, func(r rune) bool { return !urlSafe(r) }) >= 0 {
 			return
 		}
 		u := "rtsp://user:" + pw + "@cam.example:554/" + s
