@@ -150,7 +150,7 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 			MaxBytes: max(vs.RetentionBytes, 0), Source: sources[vs.Name]}
 		tracks := liveTracks[vs.Name]
 		if st, err := h.Manager.Store(vs.Name); err == nil {
-			h.fillStore(&si, st)
+			h.fillStore(&si, st, isLive)
 			si.EventsToday = countEvents(st, since)
 			if !isLive {
 				tracks = recordedTracks(st)
@@ -166,9 +166,6 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 			si.State = "live"
 		case si.LastActivity != nil:
 			si.State = "offline"
-		}
-		if !isLive {
-			si.BitrateBps = 0 // what was recorded last is no live figure
 		}
 		si.Playback = media.PlaybackOf(tracks)
 		out = append(out, si)
@@ -193,9 +190,11 @@ func recordedTracks(st *fragments.Store) []media.Track {
 }
 
 // fillStore adds what the store knows: the first and last fragment
-// (producer time), the size, and the bitrate of the last bitrateWindow of
-// recording (by server time, which never goes backwards).
-func (h *Handler) fillStore(si *streamInfo, st *fragments.Store) {
+// (producer time), the size, and, while the stream is live, the bitrate of
+// the last bitrateWindow of recording (by server time, which never goes
+// backwards): what an offline stream recorded last is no live figure, and
+// is not read.
+func (h *Handler) fillStore(si *streamInfo, st *fragments.Store, live bool) {
 	si.StoredBytes = st.Size()
 	last, ok := st.Last()
 	if !ok {
@@ -208,6 +207,9 @@ func (h *Handler) fillStore(si *streamInfo, st *fragments.Store) {
 	if first, _, err := st.List(fragments.IndexServerTime, time.Unix(0, 0), time.Unix(0, last.ServerTime), 0, 1); err == nil && len(first) == 1 {
 		ft := time.Unix(0, first[0].ProducerTime).UTC()
 		si.FirstFragment = &ft
+	}
+	if !live {
+		return
 	}
 	end := time.Unix(0, last.ServerTime)
 	recent, _, err := st.List(fragments.IndexServerTime, end.Add(-bitrateWindow), end, 0, 1000)

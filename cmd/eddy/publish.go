@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 
 	"github.com/eddy-video/eddy/cmd/eddy/internal/usage"
+	"github.com/eddy-video/eddy/media/redact"
 	"github.com/eddy-video/eddy/media/rtspclient"
 )
 
@@ -99,6 +100,10 @@ func (p *publisher) run(ctx context.Context) error {
 		run := &rtspclient.FilePublisher{File: p.file, URL: p.url, Transport: p.transport, Loop: p.loop}
 		run.Duration = p.duration
 		if p.duration > 0 {
+			if sentBefore >= p.duration {
+				p.finish("done") // the connection was lost after the last of it
+				return nil
+			}
 			run.Duration = p.duration - sentBefore
 		}
 		span := fp.Span()
@@ -136,7 +141,7 @@ func (p *publisher) run(ctx context.Context) error {
 			return nil
 		case !p.loop || refused(err):
 			p.finish("")
-			return fmt.Errorf("publish %s: %w", p.url, err)
+			return fmt.Errorf("publish %s: %s", redact.URL(p.url), redact.Text(err.Error())) // the URL may carry a password
 		}
 		if time.Since(started) >= publishHealthy {
 			backoff = publishMinBackoff
@@ -145,7 +150,7 @@ func (p *publisher) run(ctx context.Context) error {
 		if sent {
 			what = "connection lost"
 		}
-		p.say(fmt.Sprintf("publish: %s (%v); reconnecting in %s", what, err, backoff))
+		p.say(fmt.Sprintf("publish: %s (%s); reconnecting in %s", what, redact.Text(err.Error()), backoff))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -158,11 +163,21 @@ func (p *publisher) run(ctx context.Context) error {
 	}
 }
 
-// refused says whether the server answered with a 4xx status (no such
-// stream, credentials refused): trying again would get the same answer.
+// refused says whether the server's answer will not change by trying
+// again: credentials refused (401, 403), no such stream (404), a codec it
+// does not take (415). A 400 is retried: Eddy answers an ANNOUNCE for a
+// name still published with it, and the old session of a connection lost
+// on the client's side lingers until the server's read timeout drops it.
 func refused(err error) bool {
 	var bad liberrors.ErrClientBadStatusCode
-	return errors.As(err, &bad) && bad.Code >= 400 && bad.Code < 500
+	if !errors.As(err, &bad) {
+		return false
+	}
+	switch bad.Code {
+	case 401, 403, 404, 415:
+		return true
+	}
+	return false
 }
 
 // report prints the progress every p.every until done.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	kvamtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -187,5 +190,23 @@ func TestPublishProgressTerminal(t *testing.T) {
 	}
 	if lines[1] != "publish: connection lost (EOF); reconnecting in 500ms" || lines[3] != "publish: interrupted" {
 		t.Errorf("messages %q, %q", lines[1], lines[3])
+	}
+}
+
+// TestPublishRefused: --loop gives up only on answers trying again cannot
+// change; a 400 (Eddy's answer to an ANNOUNCE for a name whose lost
+// session the server has not dropped yet) and a 503 are retried.
+func TestPublishRefused(t *testing.T) {
+	for code, want := range map[base.StatusCode]bool{
+		base.StatusBadRequest: false, base.StatusUnauthorized: true, base.StatusForbidden: true,
+		base.StatusNotFound: true, base.StatusUnsupportedMediaType: true, base.StatusServiceUnavailable: false,
+	} {
+		err := fmt.Errorf("announce: %w", liberrors.ErrClientBadStatusCode{Code: code})
+		if got := refused(err); got != want {
+			t.Errorf("refused(%d) = %v, want %v", code, got, want)
+		}
+	}
+	if refused(errors.New("connection reset by peer")) {
+		t.Error("a network error is refused")
 	}
 }

@@ -99,18 +99,18 @@ func decoded[In any](m func(*API, *Call, *In) (any, error)) func(*API, http.Resp
 	}
 }
 
-// consoleOps are the operations ServeAs runs, by name.
-func consoleOps() map[string]operation {
-	out := map[string]operation{}
+// consoleOp finds the operation ServeAs runs by that name (a scan of a
+// short table: no map to build).
+func consoleOp(name string) (operation, bool) {
 	for _, op := range operations {
-		if op.console {
-			out[op.name] = op
+		if op.console && op.name == name {
+			return op, true
 		}
 	}
-	return out
+	return operation{}, false
 }
 
-// consoleOpNames lists consoleOps in the table's order: "A, B and C".
+// consoleOpNames lists the operations ServeAs runs, in the table's order: "A, B and C".
 func consoleOpNames() string {
 	var names []string
 	for _, op := range operations {
@@ -210,7 +210,7 @@ func run[In any](w http.ResponseWriter, c *Call, fn func(*Call, *In) (any, error
 // identity is never all rights.
 func (a *API) ServeAs(w http.ResponseWriter, r *http.Request, op, principal string) {
 	a.setup()
-	o, ok := consoleOps()[op]
+	o, ok := consoleOp(op)
 	if !ok {
 		WriteStatus(w, http.StatusNotFound, &Error{Code: CodeUnknownOperation,
 			Message: "The web UI does not serve the operation " + op + "; it serves " + consoleOpNames() + "."})

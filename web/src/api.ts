@@ -66,7 +66,7 @@ export function publishLines(ep: Endpoints, stream: string): PublishLine[] {
   out.push(
     { label: 'WHIP (WebRTC)', id: 'whip', value: `${ep.http}/webrtc/${n}/whip` },
     { label: 'ffmpeg', id: 'ffmpeg', value: `ffmpeg -re -stream_loop -1 -i FILE -c copy -f rtsp -rtsp_transport tcp ${ep.rtsp}/${n}` },
-    { label: 'PutMedia', id: 'putmedia', value: `eddy putmedia FILE ${stream} --endpoint ${ep.http}` },
+    { label: 'PutMedia', id: 'putmedia', value: `eddy putmedia --endpoint ${ep.http} FILE ${stream}` },
   );
   return out;
 }

@@ -1235,6 +1235,9 @@ window.addEventListener('hashchange', route);
 // timeouts (keepalive lets the DELETEs outlive the page).
 window.addEventListener('pagehide', () => { stopPlayer(true); publisher.stop(true); });
 void boot();
-setInterval(() => void loadStreams(), 3000);
+// The stream list is not asked for from a hidden tab; it is asked for at
+// once when the tab shows again.
+setInterval(() => { if (!document.hidden) void loadStreams(); }, 3000);
+document.addEventListener('visibilitychange', () => { if (!document.hidden) void loadStreams(); });
 setInterval(() => { if (loggedIn() && state.current && !document.hidden) void loadCoverage(); }, 10000);
 setInterval(() => { if (loggedIn() && !$('page-status').hidden && !document.hidden) void showStatus($('page-status')); }, 5000);

@@ -369,7 +369,7 @@ async function management(p) {
   const ff = await p.locator('#copy-ffmpeg').inputValue();
   check(ff.startsWith('ffmpeg ') && ff.endsWith(' ' + rtsp), `ffmpeg command ${ff}`);
   const pm = await p.locator('#copy-putmedia').inputValue();
-  check(pm === `eddy putmedia FILE ${name} --endpoint ${base}`, `PutMedia line ${pm}`);
+  check(pm === `eddy putmedia --endpoint ${base} FILE ${name}`, `PutMedia line ${pm}`);
   await p.getByRole('button', { name: 'Copy the RTSP URL' }).click();
   const copied = await p.evaluate(() => navigator.clipboard.readText());
   check(copied === rtsp, `copied ${copied}, want ${rtsp}`);
