@@ -420,21 +420,21 @@ func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 	}
 	var tfdts []tfdt
 	moofs := 0
-	for moof := range boxes(b, "moof") {
+	for moof := range cmaf.BoxBodies(b, "moof") {
 		moofs++
-		for mfhd := range boxes(moof, "mfhd") {
+		for mfhd := range cmaf.BoxBodies(moof, "mfhd") {
 			if len(mfhd) >= 8 {
 				binary.BigEndian.PutUint32(mfhd[4:], seq)
 			}
 		}
-		for traf := range boxes(moof, "traf") {
+		for traf := range cmaf.BoxBodies(moof, "traf") {
 			track := -1
-			for tfhd := range boxes(traf, "tfhd") {
+			for tfhd := range cmaf.BoxBodies(traf, "tfhd") {
 				if len(tfhd) >= 8 {
 					track = int(binary.BigEndian.Uint32(tfhd[4:]))
 				}
 			}
-			for body := range boxes(traf, "tfdt") {
+			for body := range cmaf.BoxBodies(traf, "tfdt") {
 				tfdts = append(tfdts, tfdt{track, body})
 			}
 		}
@@ -499,8 +499,8 @@ func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 // setMovieDuration sets the duration of the mvhd of an init segment's
 // moov (ISO/IEC 14496-12 §8.2.2) in place.
 func setMovieDuration(init []byte, seconds float64) {
-	for moov := range boxes(init, "moov") {
-		for mvhd := range boxes(moov, "mvhd") {
+	for moov := range cmaf.BoxBodies(init, "moov") {
+		for mvhd := range cmaf.BoxBodies(moov, "mvhd") {
 			switch {
 			case len(mvhd) >= 20 && mvhd[0] == 0:
 				scale := binary.BigEndian.Uint32(mvhd[12:])
@@ -509,33 +509,6 @@ func setMovieDuration(init []byte, seconds float64) {
 				scale := binary.BigEndian.Uint32(mvhd[20:])
 				binary.BigEndian.PutUint64(mvhd[24:], uint64(math.Round(seconds*float64(scale))))
 			}
-		}
-	}
-}
-
-// boxes yields the bodies of the boxes of type typ among the boxes in b
-// (ISO/IEC 14496-12 §4.2); it stops at a malformed box.
-func boxes(b []byte, typ string) func(yield func([]byte) bool) {
-	return func(yield func([]byte) bool) {
-		for len(b) >= 8 {
-			size := uint64(binary.BigEndian.Uint32(b))
-			hdr := uint64(8)
-			switch size {
-			case 1:
-				if len(b) < 16 {
-					return
-				}
-				size, hdr = binary.BigEndian.Uint64(b[8:]), 16
-			case 0:
-				size = uint64(len(b))
-			}
-			if size < hdr || size > uint64(len(b)) {
-				return
-			}
-			if string(b[4:8]) == typ && !yield(b[hdr:size]) {
-				return
-			}
-			b = b[size:]
 		}
 	}
 }
