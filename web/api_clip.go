@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -42,23 +43,9 @@ import (
 func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 	name := chi.URLParam(r, "name")
 	q := r.URL.Query()
-	start, err1 := time.Parse(time.RFC3339Nano, q.Get("start"))
-	end, err2 := time.Parse(time.RFC3339Nano, q.Get("end"))
-	if err1 != nil || err2 != nil {
-		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "start and end must be RFC 3339 times, e.g. 2026-01-02T15:04:05Z."))
-		return
-	}
-	if end.Before(start) {
-		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "end must not be before start."))
-		return
-	}
-	kind := fragments.IndexProducerTime
-	switch q.Get("timestamps") {
-	case "", "producer":
-	case "server":
-		kind = fragments.IndexServerTime
-	default:
-		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "timestamps must be producer or server."))
+	start, end, kind, err := clipRange(q)
+	if err != nil {
+		kvsapi.WriteError(w, err)
 		return
 	}
 	if err := kvsapi.CheckName("The stream name", name); err != nil {
@@ -95,29 +82,10 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 		kvsapi.WriteError(w, kvsapi.MediaError(err))
 		return
 	}
-	// Open at the end: a fragment stored next (it starts where the last
-	// one ends) would be in the range. The pinned range itself is not
-	// open; the comparison with it only guards against a redirect to
-	// itself.
-	pinStart, pinEnd := x.Pinned()
-	hd := w.Header()
-	if x.Cut.IsZero() && through >= x.End.UnixNano() && (!start.Equal(pinStart) || !end.Equal(pinEnd)) {
-		// Relative to the clip's own URL, so it holds behind a proxy's
-		// path prefix too.
-		q.Set("start", pinStart.UTC().Format(time.RFC3339Nano))
-		q.Set("end", pinEnd.UTC().Format(time.RFC3339Nano))
-		pinned := "clip.mp4?" + q.Encode()
-		if r.Method == http.MethodHead || r.Header.Get("Range") != "" {
-			hd.Set("Location", pinned)
-			hd.Set("Cache-Control", "no-store") // where it leads changes as fragments come
-			w.WriteHeader(http.StatusTemporaryRedirect)
-			return
-		}
-		// A whole answer is one file whatever comes next (curl, a
-		// browser's download): no redirect to follow, the fixed file's
-		// URL for whoever asks again.
-		hd.Set("Content-Location", pinned)
+	if redirectOpenRange(w, r, q, x, start, end, through) {
+		return
 	}
+	hd := w.Header()
 	const stamp = "20060102T150405Z"
 	hd.Set("Content-Type", "video/mp4")
 	hd.Set("ETag", x.ETag()) // If-Range: a resumed download of a changed clip restarts
@@ -136,6 +104,60 @@ func (h *Handler) clipMP4(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	dw.Done()
+}
+
+// clipRange reads clip.mp4's range and its kind of time from its query.
+func clipRange(q url.Values) (start, end time.Time, kind fragments.IndexTime, err error) {
+	start, err1 := time.Parse(time.RFC3339Nano, q.Get("start"))
+	end, err2 := time.Parse(time.RFC3339Nano, q.Get("end"))
+	if err1 != nil || err2 != nil {
+		return start, end, kind, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "start and end must be RFC 3339 times, e.g. 2026-01-02T15:04:05Z.")
+	}
+	if end.Before(start) {
+		return start, end, kind, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "end must not be before start.")
+	}
+	switch q.Get("timestamps") {
+	case "", "producer":
+		kind = fragments.IndexProducerTime
+	case "server":
+		kind = fragments.IndexServerTime
+	default:
+		return start, end, kind, kvsapi.Errorf(kvsapi.CodeInvalidArgument, "timestamps must be producer or server.")
+	}
+	return start, end, kind, nil
+}
+
+// redirectOpenRange points a request whose range is open at its end
+// (see clipMP4) to the pinned range of its export x: a Range request or a
+// HEAD is redirected there (and true returned: answered), a whole answer
+// names it in Content-Location. q is the request's query, through the
+// range's inclusive end (ns).
+func redirectOpenRange(w http.ResponseWriter, r *http.Request, q url.Values, x *archive.Export, start, end time.Time, through int64) bool {
+	// Open at the end: a fragment stored next (it starts where the last
+	// one ends) would be in the range. The pinned range itself is not
+	// open; the comparison with it only guards against a redirect to
+	// itself.
+	pinStart, pinEnd := x.Pinned()
+	if !x.Cut.IsZero() || through < x.End.UnixNano() || (start.Equal(pinStart) && end.Equal(pinEnd)) {
+		return false
+	}
+	// Relative to the clip's own URL, so it holds behind a proxy's path
+	// prefix too.
+	q.Set("start", pinStart.UTC().Format(time.RFC3339Nano))
+	q.Set("end", pinEnd.UTC().Format(time.RFC3339Nano))
+	pinned := "clip.mp4?" + q.Encode()
+	hd := w.Header()
+	if r.Method == http.MethodHead || r.Header.Get("Range") != "" {
+		hd.Set("Location", pinned)
+		hd.Set("Cache-Control", "no-store") // where it leads changes as fragments come
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return true
+	}
+	// A whole answer is one file whatever comes next (curl, a browser's
+	// download): no redirect to follow, the fixed file's URL for whoever
+	// asks again.
+	hd.Set("Content-Location", pinned)
+	return false
 }
 
 // rangeErrors answers http.ServeContent's 416 (no requested byte range

@@ -85,24 +85,64 @@ var ErrExportTooLong = errors.New("archive: range has too many fragments for one
 // fragments is a KindNotFound error; one of more than MaxExportFragments
 // fragments is ErrExportTooLong.
 func NewExport(st *fragments.Store, kind fragments.IndexTime, start, end time.Time) (*Export, error) {
-	x := &Export{st: st, scales: map[int]uint32{}}
+	entries, cut, err := selectEntries(st, kind, start, end)
+	if err != nil {
+		return nil, err
+	}
+	x := &Export{st: st, scales: map[int]uint32{}, Cut: cut}
+	initBytes, err := st.Init(entries[0].InitID)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.setTracks(initBytes, entries[0].InitID); err != nil {
+		return nil, err
+	}
+	ptsOffset, err := x.leadOf(entries[0].Seq)
+	if err != nil {
+		return nil, err
+	}
+	fragsEnd := x.layout(kind, entries, initBytes, ptsOffset)
+
+	// Events: on the export's timeline, the fragment an event starts in
+	// maps it (found by binary search: an export has many fragments; in
+	// a server-time range whose producer clock went back, an event maps
+	// through a neighbouring fragment).
+	present := func(ns int64) float64 {
+		k := max(sort.Search(len(entries), func(i int) bool { return entries[i].ProducerTime > ns })-1, 0)
+		return float64(ns-entries[k].ProducerTime)/1e9 + float64(x.frags[k].ticks+x.lead)/float64(x.refScale) + ptsOffset
+	}
+	last := entries[len(entries)-1]
+	x.tail, x.Events, err = clipEmsg(st.Timeline(), entries[0].ProducerTime, last.ProducerTime+max(last.Duration, 1), present, x.refScale)
+	if err != nil {
+		return nil, err
+	}
+	x.size = fragsEnd + int64(len(x.tail))
+	x.etag = etagOf(x.head, x.frags, x.tail)
+	return x, nil
+}
+
+// selectEntries returns the index entries of NewExport's range: from the
+// first that starts on a keyframe up to the first of another init
+// segment, whose start is returned as the cut (zero when none).
+func selectEntries(st *fragments.Store, kind fragments.IndexTime, start, end time.Time) ([]fragments.IndexEntry, time.Time, error) {
 	var entries []fragments.IndexEntry
+	var cut time.Time
 	from := uint64(0)
 list:
 	for {
 		page, next, err := st.List(kind, start, end, from, 1000)
 		if err != nil {
-			return nil, err
+			return nil, time.Time{}, err
 		}
 		for _, e := range page {
 			switch {
 			case len(entries) == 0 && e.Flags&fragments.IndexKeyframe == 0:
 				continue
 			case len(entries) > 0 && e.InitID != entries[0].InitID:
-				x.Cut = entryTime(kind, e)
+				cut = entryTime(kind, e)
 				break list
 			case len(entries) == maxExportFragments:
-				return nil, ErrExportTooLong
+				return nil, time.Time{}, ErrExportTooLong
 			}
 			entries = append(entries, e)
 		}
@@ -112,15 +152,17 @@ list:
 		from = next
 	}
 	if len(entries) == 0 {
-		return nil, fragments.Errorf(fragments.KindNotFound, "No fragments found in the stream for the clip request.")
+		return nil, time.Time{}, fragments.Errorf(fragments.KindNotFound, "No fragments found in the stream for the clip request.")
 	}
-	initBytes, err := st.Init(entries[0].InitID)
-	if err != nil {
-		return nil, err
-	}
+	return entries, cut, nil
+}
+
+// setTracks reads the tracks' timescales from the init segment and picks
+// the ref track: the first video track, else the first track.
+func (x *Export) setTracks(initBytes []byte, id fragments.InitID) error {
 	init, err := cmaf.ParseInit(initBytes)
 	if err != nil {
-		return nil, fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s: %v", entries[0].InitID, err)
+		return fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s: %v", id, err)
 	}
 	for _, it := range init.Tracks {
 		x.scales[it.ID] = it.TimeScale
@@ -129,20 +171,24 @@ list:
 		}
 	}
 	if x.ref == 0 {
-		return nil, fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s has no track", entries[0].InitID)
+		return fragments.Errorf(fragments.KindInvalidCodecPrivate, "init segment %s has no track", id)
 	}
+	return nil
+}
 
-	// The first fragment fixes how far the other tracks start before the
-	// ref track (the lead) and the first presented sample.
-	first, err := st.Read(entries[0].Seq)
+// leadOf reads the first fragment, which fixes how far the other tracks
+// start before the ref track (x.lead), and returns when its first ref
+// sample is presented, in seconds after the ref track's decode start.
+func (x *Export) leadOf(seq uint64) (float64, error) {
+	first, err := x.st.Read(seq)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	parts, err := cmaf.Demux(first.Media)
 	if err != nil {
-		return nil, fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(first.Seq), err)
+		return 0, fragments.Errorf(fragments.KindInvalidMedia, "fragment %s: %v", fragments.FragmentNumber(first.Seq), err)
 	}
-	var refBase, refPTS float64
+	var refPTS float64
 	havePTS := false
 	bases := map[int]float64{}
 	for _, p := range parts {
@@ -159,14 +205,20 @@ list:
 			}
 		}
 	}
-	refBase = bases[x.ref]
+	refBase := bases[x.ref]
 	for _, b := range bases {
 		if b < refBase {
 			x.lead = max(x.lead, uint64(math.Ceil((refBase-b)*float64(x.refScale))))
 		}
 	}
+	return refPTS - refBase, nil
+}
 
-	// Offsets and decode times of every fragment, from the index.
+// layout places the fragments after the init segment and the sidx (their
+// offsets and decode times, from the index), sets the export's head (the
+// init segment with the movie's duration, and the sidx) and its times,
+// and returns where the fragments end. ptsOffset is leadOf's.
+func (x *Export) layout(kind fragments.IndexTime, entries []fragments.IndexEntry, initBytes []byte, ptsOffset float64) int64 {
 	sidxSize := int64(12 + 4 + 4 + 8 + 8 + 2 + 2 + 12*len(entries))
 	off := int64(len(initBytes)) + sidxSize
 	var ticks uint64
@@ -186,47 +238,38 @@ list:
 
 	// The earliest presented sample of the ref track, on the export's
 	// timeline.
-	ept := uint64(max(math.Round((refPTS-refBase)*float64(x.refScale)), 0)) + x.lead
+	ept := uint64(max(math.Round(ptsOffset*float64(x.refScale)), 0)) + x.lead
 	x.head = append(append(make([]byte, 0, int(sidxSize)+len(initBytes)), initBytes...), x.sidx(entries, ept)...)
 	// The movie's duration: an init segment has none, and players that
 	// find a sidx take the duration from the moov instead of scanning the
 	// fragments (VLC cannot seek without it).
 	setMovieDuration(x.head[:len(initBytes)], float64(ticks+x.lead)/float64(x.refScale))
+	return off
+}
 
-	// Events: on the export's timeline, the fragment an event starts in
-	// maps it (found by binary search: an export has many fragments; in
-	// a server-time range whose producer clock went back, an event maps
-	// through a neighbouring fragment).
-	present := func(ns int64) float64 {
-		k := max(sort.Search(len(entries), func(i int) bool { return entries[i].ProducerTime > ns })-1, 0)
-		return float64(ns-entries[k].ProducerTime)/1e9 + float64(x.frags[k].ticks+x.lead)/float64(x.refScale) + (refPTS - refBase)
-	}
-	x.tail, x.Events, err = clipEmsg(st.Timeline(), entries[0].ProducerTime, last.ProducerTime+max(last.Duration, 1), present, x.refScale)
-	if err != nil {
-		return nil, err
-	}
-	x.size = off + int64(len(x.tail))
-
+// etagOf is the export's ETag: a hash of its head, the fragments'
+// sequence numbers and its tail.
+func etagOf(head []byte, frags []exportFragment, tail []byte) string {
 	h := sha256.New()
 	h.Write([]byte("eddy export 1\x00"))
-	h.Write(x.head)
+	h.Write(head)
 	var b [8]byte
-	for _, f := range x.frags {
+	for _, f := range frags {
 		binary.BigEndian.PutUint64(b[:], f.seq)
 		h.Write(b[:])
 	}
-	h.Write(x.tail)
-	x.etag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
-	return x, nil
+	h.Write(tail)
+	return `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 }
 
 // Pinned returns a range, both ends inclusive, whose export holds exactly
 // this export's fragments for as long as they are stored, even as new
 // ones are recorded after them (starting where the last one ends, or
 // later): from the earliest start of its fragments to just before its
-// end (so a fragment that starts where it ends is not in it). Its end has a nanosecond that is not a whole millisecond's, so
-// that an API reading a millisecond end as its whole millisecond
-// (kvsapi.InclusiveEnd) reads it as it is.
+// end (so a fragment that starts where it ends is not in it). Its end
+// has a nanosecond that is not a whole millisecond's, so that an API
+// reading a millisecond end as its whole millisecond (kvsapi.InclusiveEnd)
+// reads it as it is.
 func (x *Export) Pinned() (start, end time.Time) { return x.pinStart, x.pinEnd }
 
 // pinRange is Pinned's range of the selected entries ending at end.
@@ -420,21 +463,21 @@ func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 	}
 	var tfdts []tfdt
 	moofs := 0
-	for moof := range boxes(b, "moof") {
+	for moof := range cmaf.BoxBodies(b, "moof") {
 		moofs++
-		for mfhd := range boxes(moof, "mfhd") {
+		for mfhd := range cmaf.BoxBodies(moof, "mfhd") {
 			if len(mfhd) >= 8 {
 				binary.BigEndian.PutUint32(mfhd[4:], seq)
 			}
 		}
-		for traf := range boxes(moof, "traf") {
+		for traf := range cmaf.BoxBodies(moof, "traf") {
 			track := -1
-			for tfhd := range boxes(traf, "tfhd") {
+			for tfhd := range cmaf.BoxBodies(traf, "tfhd") {
 				if len(tfhd) >= 8 {
 					track = int(binary.BigEndian.Uint32(tfhd[4:]))
 				}
 			}
-			for body := range boxes(traf, "tfdt") {
+			for body := range cmaf.BoxBodies(traf, "tfdt") {
 				tfdts = append(tfdts, tfdt{track, body})
 			}
 		}
@@ -499,8 +542,8 @@ func (x *Export) retime(b []byte, seq uint32, refTicks uint64) error {
 // setMovieDuration sets the duration of the mvhd of an init segment's
 // moov (ISO/IEC 14496-12 §8.2.2) in place.
 func setMovieDuration(init []byte, seconds float64) {
-	for moov := range boxes(init, "moov") {
-		for mvhd := range boxes(moov, "mvhd") {
+	for moov := range cmaf.BoxBodies(init, "moov") {
+		for mvhd := range cmaf.BoxBodies(moov, "mvhd") {
 			switch {
 			case len(mvhd) >= 20 && mvhd[0] == 0:
 				scale := binary.BigEndian.Uint32(mvhd[12:])
@@ -509,33 +552,6 @@ func setMovieDuration(init []byte, seconds float64) {
 				scale := binary.BigEndian.Uint32(mvhd[20:])
 				binary.BigEndian.PutUint64(mvhd[24:], uint64(math.Round(seconds*float64(scale))))
 			}
-		}
-	}
-}
-
-// boxes yields the bodies of the boxes of type typ among the boxes in b
-// (ISO/IEC 14496-12 §4.2); it stops at a malformed box.
-func boxes(b []byte, typ string) func(yield func([]byte) bool) {
-	return func(yield func([]byte) bool) {
-		for len(b) >= 8 {
-			size := uint64(binary.BigEndian.Uint32(b))
-			hdr := uint64(8)
-			switch size {
-			case 1:
-				if len(b) < 16 {
-					return
-				}
-				size, hdr = binary.BigEndian.Uint64(b[8:]), 16
-			case 0:
-				size = uint64(len(b))
-			}
-			if size < hdr || size > uint64(len(b)) {
-				return
-			}
-			if string(b[4:8]) == typ && !yield(b[hdr:size]) {
-				return
-			}
-			b = b[size:]
 		}
 	}
 }

@@ -133,40 +133,12 @@ func AV1Sample(obus [][]byte) ([]byte, error) {
 // mdia / minf / stbl / stsd), in place, and returns how many it renamed.
 func RenameSampleEntries(b []byte, from, to string) int {
 	n := 0
-	var walk func(b []byte, depth int)
-	walk = func(b []byte, depth int) {
-		for len(b) >= 8 && depth < 8 {
-			size := int(binary.BigEndian.Uint32(b))
-			typ := string(b[4:8])
-			hdr := 8
-			switch size {
-			case 1:
-				if len(b) < 16 || binary.BigEndian.Uint64(b[8:]) > uint64(len(b)) {
-					return
-				}
-				size, hdr = int(binary.BigEndian.Uint64(b[8:])), 16
-			case 0:
-				size = len(b)
-			}
-			if size < hdr || size > len(b) {
-				return
-			}
-			body := b[hdr:size]
-			switch typ {
-			case "moov", "trak", "mdia", "minf", "stbl":
-				walk(body, depth+1)
-			case "stsd":
-				if len(body) >= 8 { // FullBox header, entry_count
-					walk(body[8:], depth+1)
-				}
-			case from:
-				copy(b[4:8], to)
-				n++
-			}
-			b = b[size:]
+	walkSampleEntries(b, func(x Box) {
+		if x.Is(from) {
+			copy(x.Bytes()[4:8], to)
+			n++
 		}
-	}
-	walk(b, 0)
+	})
 	return n
 }
 

@@ -50,31 +50,12 @@ func StartTime(parts fmp4.Parts, init *Init) (float64, bool) {
 // so a damaged record cannot make the fMP4 reader allocate for billions
 // of samples.
 func checkTruns(b []byte, depth int) error {
-	for len(b) > 0 {
-		if len(b) < 8 {
-			return fmt.Errorf("truncated box header")
+	for x, err := range Boxes(b) {
+		if err != nil {
+			return err
 		}
-		size := int(binary.BigEndian.Uint32(b))
-		typ := string(b[4:8])
-		hdr := 8
-		if size == 1 {
-			if len(b) < 16 {
-				return fmt.Errorf("truncated box header")
-			}
-			size64 := binary.BigEndian.Uint64(b[8:])
-			if size64 > uint64(len(b)) {
-				return fmt.Errorf("box %q larger than its parent", typ)
-			}
-			size, hdr = int(size64), 16
-		}
-		if size == 0 {
-			size = len(b)
-		}
-		if size < hdr || size > len(b) {
-			return fmt.Errorf("box %q has a bad size", typ)
-		}
-		body := b[hdr:size]
-		switch typ {
+		body := x.Body()
+		switch x.Type() {
 		case "moof", "traf":
 			if depth > 4 {
 				return fmt.Errorf("boxes nested too deep")
@@ -105,7 +86,6 @@ func checkTruns(b []byte, depth int) error {
 				return fmt.Errorf("trun declares %d samples in %d bytes", count, len(body))
 			}
 		}
-		b = b[size:]
 	}
 	return nil
 }

@@ -22,10 +22,11 @@ func H265SampleEntriesToHVC1(b []byte) int {
 		return 0
 	}
 	n := 0
-	walkSampleEntries(b, func(typ string, entry []byte) {
-		if typ != "hev1" {
+	walkSampleEntries(b, func(x Box) {
+		if !x.Is("hev1") {
 			return
 		}
+		entry := x.Bytes()
 		copy(entry[4:8], "hvc1")
 		n++
 		// VisualSampleEntry (§12.1.3): 8 bytes of SampleEntry, 70 of
@@ -75,43 +76,4 @@ func markParameterSetsComplete(rec []byte) {
 			p += 2 + int(binary.BigEndian.Uint16(rec[p:]))
 		}
 	}
-}
-
-// walkSampleEntries calls fn with each sample entry box (header included)
-// in the moov of an ISO-BMFF file (§8.5.2: moov / trak / mdia / minf /
-// stbl / stsd). Damaged boxes end the walk.
-func walkSampleEntries(b []byte, fn func(typ string, entry []byte)) {
-	var walk func(b []byte, depth int, inStsd bool)
-	walk = func(b []byte, depth int, inStsd bool) {
-		for len(b) >= 8 && depth < 8 {
-			size := int(binary.BigEndian.Uint32(b))
-			typ := string(b[4:8])
-			hdr := 8
-			switch size {
-			case 1:
-				if len(b) < 16 || binary.BigEndian.Uint64(b[8:]) > uint64(len(b)) {
-					return
-				}
-				size, hdr = int(binary.BigEndian.Uint64(b[8:])), 16
-			case 0:
-				size = len(b)
-			}
-			if size < hdr || size > len(b) {
-				return
-			}
-			body := b[hdr:size]
-			switch {
-			case inStsd:
-				fn(typ, b[:size])
-			case typ == "moov", typ == "trak", typ == "mdia", typ == "minf", typ == "stbl":
-				walk(body, depth+1, false)
-			case typ == "stsd":
-				if len(body) >= 8 { // FullBox header, entry_count
-					walk(body[8:], depth+1, true)
-				}
-			}
-			b = b[size:]
-		}
-	}
-	walk(b, 0, false)
 }
