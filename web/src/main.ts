@@ -26,12 +26,11 @@ import { session, setSession, SessionInfo, webrtcToken } from './session';
 import {
   clockText, codecProblem, lastActivityOf, lastRecordedOf, lengthText, StreamState, streamStateOf, whenText,
 } from './review';
-import { copyText } from './copy';
 import { Wall } from './wall';
-import { showManage, showNewStream } from './manage';
+import { publishPanel, showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
 import { setupTheme } from './theme';
-import { errorText, getEndpoints, localMidnight, publishLines, request, RequestError } from './api';
+import { getEndpoints, localMidnight, request, RequestError } from './api';
 import { manageHref, parseRoute, streamHref } from './routes';
 import './style.css';
 
@@ -233,7 +232,7 @@ async function openStream(name: string): Promise<void> {
   $('codec-problem').textContent = state.blocked;
   $('codec-problem').hidden = !state.blocked;
   if (st === 'empty') {
-    void showEmpty(name);
+    showEmpty(name);
     return;
   }
   if (st === 'offline') {
@@ -316,33 +315,15 @@ function showOffline(shown: number, last: number, offerLastMinute = false): void
   if (last) $<HTMLVideoElement>('video').poster = thumbs.url(last - 500, 640);
 }
 
-// showEmpty says the stream was never published, and how to publish to it.
-async function showEmpty(name: string): Promise<void> {
+// showEmpty says the stream was never published, and how to publish to
+// it: the management page's publish panel (its ids prefixed, as that page
+// may hold its own).
+function showEmpty(name: string): void {
   $('mode').textContent = '';
   showBanner(`Nothing has been published to ${name} yet.`);
-  const dl = $('publish-lines');
-  dl.replaceChildren();
-  $('publish-help').hidden = false;
-  const ep = await getEndpoints().catch((e) => {
-    if (state.current === name) dl.textContent = 'Cannot get the server’s addresses: ' + errorText(e);
-    return null;
-  });
-  if (!ep || state.current !== name) return;
-  for (const { label, value: text } of publishLines(ep, name)) {
-    const dt = document.createElement('dt');
-    dt.textContent = label;
-    const dd = document.createElement('dd');
-    const code = document.createElement('code');
-    code.textContent = text;
-    const copy = document.createElement('button');
-    copy.type = 'button';
-    copy.className = 'copy';
-    copy.textContent = 'Copy';
-    copy.setAttribute('aria-label', `Copy the ${label} line`);
-    copy.onclick = () => void copyText(text, copy, code);
-    dd.append(code, ' ', copy);
-    dl.append(dt, dd);
-  }
+  const help = $('publish-help');
+  help.replaceChildren(publishPanel(name, 'stream-'));
+  help.hidden = false;
 }
 
 // followState follows the open stream's state in the stream list: when
