@@ -26,12 +26,11 @@ import { session, setSession, SessionInfo, webrtcToken } from './session';
 import {
   clockText, codecProblem, lastActivityOf, lastRecordedOf, lengthText, StreamState, streamStateOf, whenText,
 } from './review';
-import { copyText } from './copy';
 import { Wall } from './wall';
-import { showManage, showNewStream } from './manage';
+import { publishPanel, showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
 import { setupTheme } from './theme';
-import { errorText, getEndpoints, localMidnight, publishLines, request, RequestError } from './api';
+import { getEndpoints, localMidnight, request, RequestError } from './api';
 import { manageHref, parseRoute, streamHref } from './routes';
 import './style.css';
 
@@ -233,7 +232,7 @@ async function openStream(name: string): Promise<void> {
   $('codec-problem').textContent = state.blocked;
   $('codec-problem').hidden = !state.blocked;
   if (st === 'empty') {
-    void showEmpty(name);
+    showEmpty(name);
     return;
   }
   if (st === 'offline') {
@@ -316,33 +315,15 @@ function showOffline(shown: number, last: number, offerLastMinute = false): void
   if (last) $<HTMLVideoElement>('video').poster = thumbs.url(last - 500, 640);
 }
 
-// showEmpty says the stream was never published, and how to publish to it.
-async function showEmpty(name: string): Promise<void> {
+// showEmpty says the stream was never published, and how to publish to
+// it: the management page's publish panel (its ids prefixed, as that page
+// may hold its own).
+function showEmpty(name: string): void {
   $('mode').textContent = '';
   showBanner(`Nothing has been published to ${name} yet.`);
-  const dl = $('publish-lines');
-  dl.replaceChildren();
-  $('publish-help').hidden = false;
-  const ep = await getEndpoints().catch((e) => {
-    if (state.current === name) dl.textContent = 'Cannot get the server’s addresses: ' + errorText(e);
-    return null;
-  });
-  if (!ep || state.current !== name) return;
-  for (const { label, value: text } of publishLines(ep, name)) {
-    const dt = document.createElement('dt');
-    dt.textContent = label;
-    const dd = document.createElement('dd');
-    const code = document.createElement('code');
-    code.textContent = text;
-    const copy = document.createElement('button');
-    copy.type = 'button';
-    copy.className = 'copy';
-    copy.textContent = 'Copy';
-    copy.setAttribute('aria-label', `Copy the ${label} line`);
-    copy.onclick = () => void copyText(text, copy, code);
-    dd.append(code, ' ', copy);
-    dl.append(dt, dd);
-  }
+  const help = $('publish-help');
+  help.replaceChildren(publishPanel(name, 'stream-'));
+  help.hidden = false;
 }
 
 // followState follows the open stream's state in the stream list: when
@@ -899,7 +880,53 @@ function markSelection(t: number): void {
   renderSelection();
 }
 
+// setupTimeline wires the timeline: pointer and keys, zoom and paging,
+// the player buttons, and the playhead that follows the archive.
 function setupTimeline(): void {
+  setupTimelinePointer();
+  setupTimelineKeys();
+  const zoom = (span: number) => {
+    // Zoom around the cursor if one is set, else show the latest span.
+    const center = state.cursor;
+    setSpan(span);
+    state.end = center === null ? 0 : center + span / 2;
+    if (Date.now() - state.end < 0) state.end = 0;
+    void loadCoverage();
+  };
+  setupReview();
+  for (const [id, s] of ZOOMS) $(id).onclick = () => zoom(s);
+  $('tl-prev').onclick = () => { state.end = windowEnd() - state.span / 2; void loadCoverage(); };
+  $('tl-next').onclick = () => {
+    const e = windowEnd() + state.span / 2;
+    state.end = e >= Date.now() ? 0 : e;
+    void loadCoverage();
+  };
+  $('tl-now').onclick = () => { state.end = 0; void loadCoverage(); };
+  $('btn-live').onclick = () => void playLive();
+  $('tech-webrtc').onclick = () => { setLiveTech('webrtc'); if (state.current) void playLive(); };
+  $('tech-hls').onclick = () => { setLiveTech('hls'); if (state.current) void playLive(); };
+  $('btn-play-sel').onclick = () => { if (state.selection) void playAt(state.selection.start, state.selection.end); };
+  $('btn-clear-sel').onclick = () => { state.selection = null; state.markStart = null; renderSelection(); };
+  for (const ev of ['timeupdate', 'seeking']) $<HTMLVideoElement>('video').addEventListener(ev, followPlayhead);
+}
+
+// followPlayhead: the playhead follows ON_DEMAND playback (media time
+// 0 = playStart). It moves on a seek too, not only at the next
+// timeupdate; its time is the frame's program date-time (the session may
+// start a GOP before playStart).
+function followPlayhead(): void {
+  const ph = $('tl-playhead');
+  const v = $<HTMLVideoElement>('video');
+  if (state.mode !== 'ON_DEMAND') { ph.hidden = true; return; }
+  ph.hidden = false;
+  if (state.scrubbing) return;
+  ph.style.left = pct(producerAt(v.currentTime) ?? state.playStart + v.currentTime * 1000) + '%';
+}
+
+// setupTimelinePointer: a click plays there (shift-click marks a
+// selection's ends), a drag selects, a drag of the playhead's handle
+// scrubs.
+function setupTimelinePointer(): void {
   const tl = $('timeline');
   let down: { x: number; t: number; scrub: boolean } | null = null;
   tl.addEventListener('pointerdown', (e) => {
@@ -943,11 +970,16 @@ function setupTimeline(): void {
     if (!down) return;
     down = null;
     state.scrubbing = false;
-    follow();
+    followPlayhead();
   };
   tl.addEventListener('pointercancel', cancel);
   tl.addEventListener('lostpointercapture', cancel);
-  tl.addEventListener('keydown', (e) => {
+}
+
+// setupTimelineKeys: the arrows, Home and End move the cursor, Enter
+// plays from it, S marks a selection's ends.
+function setupTimelineKeys(): void {
+  $('timeline').addEventListener('keydown', (e) => {
     const step = (e.shiftKey ? 10 : 1) * state.span / 100;
     const t = state.cursor ?? windowEnd() - state.span / 2;
     const from = windowEnd() - state.span;
@@ -963,42 +995,6 @@ function setupTimeline(): void {
     }
     e.preventDefault();
   });
-  const zoom = (span: number) => {
-    // Zoom around the cursor if one is set, else show the latest span.
-    const center = state.cursor;
-    setSpan(span);
-    state.end = center === null ? 0 : center + span / 2;
-    if (Date.now() - state.end < 0) state.end = 0;
-    void loadCoverage();
-  };
-  setupReview();
-  for (const [id, s] of ZOOMS) $(id).onclick = () => zoom(s);
-  $('tl-prev').onclick = () => { state.end = windowEnd() - state.span / 2; void loadCoverage(); };
-  $('tl-next').onclick = () => {
-    const e = windowEnd() + state.span / 2;
-    state.end = e >= Date.now() ? 0 : e;
-    void loadCoverage();
-  };
-  $('tl-now').onclick = () => { state.end = 0; void loadCoverage(); };
-  $('btn-live').onclick = () => void playLive();
-  $('tech-webrtc').onclick = () => { setLiveTech('webrtc'); if (state.current) void playLive(); };
-  $('tech-hls').onclick = () => { setLiveTech('hls'); if (state.current) void playLive(); };
-  $('btn-play-sel').onclick = () => { if (state.selection) void playAt(state.selection.start, state.selection.end); };
-  $('btn-clear-sel').onclick = () => { state.selection = null; state.markStart = null; renderSelection(); };
-
-  // The playhead follows ON_DEMAND playback (media time 0 = playStart).
-  // It moves on a seek too, not only at the next timeupdate; its time is
-  // the frame's program date-time (the session may start a GOP before
-  // playStart).
-  function follow(): void {
-    const ph = $('tl-playhead');
-    const v = $<HTMLVideoElement>('video');
-    if (state.mode !== 'ON_DEMAND') { ph.hidden = true; return; }
-    ph.hidden = false;
-    if (state.scrubbing) return;
-    ph.style.left = pct(producerAt(v.currentTime) ?? state.playStart + v.currentTime * 1000) + '%';
-  }
-  for (const ev of ['timeupdate', 'seeking']) $<HTMLVideoElement>('video').addEventListener(ev, follow);
 }
 
 // ---- review: speed, day, previous and next event, scrubbing

@@ -46,23 +46,25 @@ function message(p: HTMLElement, text: string, kind: 'ok' | 'error' | '' = ''): 
   p.className = 'msg' + (kind ? ' ' + kind : '');
 }
 
-function copyRow(label: string, id: string, value: string): HTMLElement {
-  const input = el('input', { id: `copy-${id}`, readonly: true, value, spellcheck: 'false' });
+function copyRow(label: string, id: string, value: string, prefix: string): HTMLElement {
+  const input = el('input', { id: `${prefix}copy-${id}`, readonly: true, value, spellcheck: 'false' });
   input.value = value;
   const btn = el('button', { type: 'button', 'aria-label': `Copy the ${label} ${id === 'ffmpeg' || id === 'putmedia' ? 'command' : 'URL'}`, text: 'Copy' });
   btn.onclick = () => void copyText(value, btn, input);
   return el('div', { class: 'copy-row' }, el('label', { for: input.id, text: label }), input, btn);
 }
 
-// publishPanel shows how to publish to name.
-export function publishPanel(name: string): HTMLElement {
+// publishPanel shows how to publish to name: on its management page, and
+// in the stream view while nothing has been published. Its ids start with
+// prefix, so that both can be in the document at once.
+export function publishPanel(name: string, prefix = ''): HTMLElement {
   const box = el('div', {}, el('p', { class: 'muted', text: 'Loading the server’s addresses…' }));
-  const panel = el('section', { class: 'panel', 'aria-labelledby': 'publish-urls-h' },
-    el('h3', { id: 'publish-urls-h', text: 'Publish to this stream' }), box);
+  const panel = el('section', { class: 'panel', 'aria-labelledby': `${prefix}publish-urls-h` },
+    el('h3', { id: `${prefix}publish-urls-h`, text: 'Publish to this stream' }), box);
   getEndpoints().then((ep) => {
     box.replaceChildren(
       el('p', { class: 'muted', text: 'Point a camera or encoder at one of these (FILE is your video file).' + (ep.auth ? ' The server checks credentials: RTSP takes them in the URL (rtsp://KEY:SECRET@…), WHIP a bearer token, PutMedia SigV4.' : '') }),
-      ...publishLines(ep, name).map((r) => copyRow(r.label, r.id, r.value)));
+      ...publishLines(ep, name).map((r) => copyRow(r.label, r.id, r.value, prefix)));
   }, (e) => { box.replaceChildren(el('p', { class: 'error', text: 'Cannot get the server’s addresses: ' + errorText(e) })); });
   return panel;
 }

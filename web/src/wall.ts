@@ -8,7 +8,7 @@ import { WhepPlayer } from './whep_player';
 import { session, webrtcToken } from './session';
 import { el, fmtAgo, fmtBytes, fmtRetention } from './api';
 import { setAttr, setText } from './dom';
-import { lastActivityOf, type StreamState, streamStateOf } from './review';
+import { lastActivityOf, lastRecordedOf, type StreamState, streamStateOf } from './review';
 
 export interface PullSource { url: string; state: string; lastError?: string; lastErrorAt?: string }
 
@@ -161,8 +161,7 @@ class Tile {
   showStill(): void {
     const s = this.s;
     // Thumbnails are found by producer time: the last fragment's end.
-    const pt = s.lastFragment ?? s.lastActivity;
-    const la = pt ? Date.parse(pt) : null;
+    const la = lastRecordedOf(s);
     const st = streamStateOf(s);
     const placeholder = this.media.querySelector('.tile-placeholder:not(.tile-nopreview)');
     if (!la || st === 'empty') {

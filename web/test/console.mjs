@@ -31,7 +31,8 @@
 // Auth mode (EDDY_AUTH=viewer-key:secret,admin-key:secret): the login
 // page passes axe; the viewer sees no "New stream" button and no Status
 // link, a sentence on #/status and the 403 of a management page; the admin
-// sees the status page.
+// sees the status page, and a never-published stream's view shows the
+// management page's publish panel, credentials sentence included.
 //
 // Env: EDDY_URL; EDDY_LIVE, EDDY_OFFLINE, EDDY_EMPTY (stream names in those
 // states), EDDY_CREATE (a name to create), EDDY_DELETE (a stream to delete),
@@ -529,6 +530,26 @@ async function authChecks() {
   await go(a, '#/status', 'page-status');
   await a.locator('#status-body').waitFor({ timeout: 10000 });
   log('admin: status page shown');
+
+  // A never-published stream's view shows its management page's publish
+  // panel, which says how each protocol takes credentials; the two panels
+  // can both be in the page (the management page stays drawn, hidden), so
+  // their ids differ.
+  const empty = (await streamsAPI(a)).find((s) => s.state === 'empty')?.name;
+  check(empty, 'the auth server lists no never-published stream');
+  await go(a, '#/manage/' + encodeURIComponent(empty), 'page-manage');
+  await a.locator('#copy-rtsp').waitFor({ timeout: 10000 });
+  await go(a, '#/stream/' + encodeURIComponent(empty), 'page-streams');
+  await a.locator('#stream-copy-rtsp').waitFor({ timeout: 10000 });
+  const ep = await (await a.request.get(base + '/api/v1/ui/endpoints')).json();
+  check(await a.locator('#stream-copy-rtsp').inputValue() === `${ep.rtsp}/${empty}`, `stream view RTSP URL ${await a.locator('#stream-copy-rtsp').inputValue()}`);
+  check(await a.locator('#copy-rtsp').inputValue() === `${ep.rtsp}/${empty}`, 'management page RTSP URL');
+  const help = await a.locator('#publish-help').textContent();
+  check(help.includes('RTSP takes them in the URL (rtsp://KEY:SECRET@…)'), `stream view publish panel: ${help}`);
+  const dup = await a.evaluate(() => Array.from(document.querySelectorAll('[id]'), (e) => e.id).filter((id, i, all) => all.indexOf(id) !== i));
+  check(dup.length === 0, `ids used twice: ${dup}`);
+  await axe(a, 'admin: never-published stream view');
+  log(`admin: ${empty}'s view shows the publish panel with the credentials sentence`);
 }
 
 let failed = false;

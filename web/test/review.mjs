@@ -228,10 +228,11 @@ async function leaveWhileLoading(size) {
 // neverPublished: the empty stream says so and how to publish to it.
 async function neverPublished(size) {
   await open(empty);
-  await page.waitForFunction(() => !document.querySelector('#publish-help').hidden, null, { timeout: 10000 });
+  // The panel fills in once the server's addresses come.
+  await page.waitForFunction(() => !document.querySelector('#publish-help').hidden && document.querySelector('#stream-copy-rtsp'), null, { timeout: 10000 });
   const got = await page.evaluate(() => ({
     banner: document.querySelector('#stream-state').textContent,
-    lines: Array.from(document.querySelectorAll('#publish-lines dd code')).map((c) => c.textContent),
+    lines: Array.from(document.querySelectorAll('#publish-help .copy-row input')).map((i) => i.value),
     mode: window.eddy.state.mode,
     width: document.querySelector('#publish-help').scrollWidth - document.querySelector('#publish-help').clientWidth,
   }));
@@ -248,8 +249,11 @@ async function neverPublished(size) {
   // the line is selected (and copied where the browser still can), and the
   // button says which.
   await page.evaluate(() => Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true }));
-  await page.getByRole('button', { name: 'Copy the RTSP line' }).click();
-  const copied = await page.evaluate(() => ({ selected: window.getSelection().toString(), said: document.activeElement?.textContent }));
+  await page.locator('#publish-help').getByRole('button', { name: 'Copy the RTSP URL' }).click();
+  const copied = await page.evaluate(() => {
+    const i = document.querySelector('#stream-copy-rtsp');
+    return { selected: i.value.slice(i.selectionStart, i.selectionEnd), said: i.nextElementSibling.textContent };
+  });
   if (copied.selected !== rtspLine || !/^(Copied|Selected: press (⌘|Ctrl\+)C)$/.test(copied.said)) throw new Error(`${size}: Copy without a clipboard: ${JSON.stringify(copied)}`);
   log(`${size}: Copy without navigator.clipboard: "${copied.said}", the line selected`);
   log(`${size}: ${empty}: "${got.banner}", ${got.lines.length} ways to publish (${rtspLine})`);
