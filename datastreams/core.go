@@ -79,6 +79,12 @@ type Core struct {
 	// func(string) (logstore.Log, error) { return memlog.New(), nil } a
 	// core's records live in memory only.
 	OpenLog func(dir string) (logstore.Log, error)
+	// BeforeDeleteDir and AfterDeleteDir, when set, are told of a stream
+	// directory's deletion (the object-storage tier deletes its objects):
+	// before the commit (an error fails the delete and changes nothing),
+	// and after it, whether it happened.
+	BeforeDeleteDir func(dir string) error
+	AfterDeleteDir  func(dir string, deleted bool)
 	// WrittenBy names the program in the data directory's format marker
 	// (default: the main module's path, version and VCS revision).
 	WrittenBy string

@@ -5,6 +5,12 @@ import "errors"
 // ErrClosed is returned by a log (and by the writers layered on one) after Close.
 var ErrClosed = errors.New("logstore: closed")
 
+// ErrUnavailable is wrapped by the errors of reads that need a record kept
+// only in object storage while the object store cannot be reached (or
+// answers with an error). The layers above answer it as a service error
+// of their protocol (a 5xx with a message), never as "not found".
+var ErrUnavailable = errors.New("logstore: object storage unavailable")
+
 // Record is one entry of a log.
 type Record struct {
 	Seq  uint64 // position in the log; the first record of a log is 1

@@ -27,6 +27,9 @@ type Options struct {
 	// Now is the clock used for segment rolling and for retiring idle read
 	// descriptors (tests use a fake one).
 	Now func() time.Time
+	// Cold, when set, is the object-storage tier that sealed segments
+	// may move to (cold.go); nil: every segment stays local.
+	Cold Cold
 }
 
 func (o *Options) setDefaults() {
