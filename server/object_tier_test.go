@@ -1,0 +1,150 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+
+	"github.com/eddy-video/eddy/media/mediatest"
+	"github.com/eddy-video/eddy/server/servertest"
+)
+
+// readEverything reads a stream's archive by every read path and returns
+// one line per answer (or part of one) with its hash:
+//   - ListFragments (every member of every fragment);
+//   - GetMediaForFragmentList of all fragments, in one answer;
+//   - GetClip of the whole range (producer time);
+//   - HLS ON_DEMAND over the range: master and media playlist (session
+//     tokens masked: each session has its own), the init segment and
+//     every media segment;
+//   - GetMedia from the earliest fragment to the last (per fragment: its
+//     timecode, tags but MILLIS_BEHIND_NOW, which is the age of the
+//     fragment when sent, tracks and frames);
+//   - GetImages over the range, a JPEG every 3 s.
+func readEverything(ctx context.Context, t *testing.T, url, stream string, base time.Time, n int) []string {
+	t.Helper()
+	_, am := kvClients(url)
+	frags := sortedFragments(ctx, t, am, stream, base)
+	if len(frags) != n {
+		t.Fatalf("ListFragments: %d fragments, %d acked", len(frags), n)
+	}
+	var out, nums []string
+	for _, f := range frags {
+		out = append(out, "ListFragments "+fragmentLine(f))
+		nums = append(nums, *f.FragmentNumber)
+	}
+	all, err := getFragments(ctx, am, stream, nums)
+	if err != nil {
+		t.Fatalf("GetMediaForFragmentList of all %d fragments: %v", len(nums), err)
+	}
+	out = append(out, "GetMediaForFragmentList "+sha(all))
+	from, to := *frags[0].ProducerTimestamp, frags[len(frags)-1].ProducerTimestamp.Add(time.Second)
+	clip, err := am.GetClip(ctx, &kinesisvideoarchivedmedia.GetClipInput{StreamName: aws.String(stream),
+		ClipFragmentSelector: &types.ClipFragmentSelector{FragmentSelectorType: types.ClipFragmentSelectorTypeProducerTimestamp,
+			TimestampRange: &types.ClipTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatalf("GetClip: %v", err)
+	}
+	b, err := io.ReadAll(clip.Payload)
+	clip.Payload.Close()
+	if err != nil {
+		t.Fatalf("GetClip: %v", err)
+	}
+	mediatest.FFmpegDecodes(t, b)
+	out = append(out, "GetClip "+sha(b))
+	for _, l := range hlsHashes(ctx, t, am, stream, from, to) {
+		out = append(out, "HLS "+l)
+	}
+	gm, gmNums := getMediaHash(ctx, t, url, stream, n)
+	if strings.Join(gmNums, ",") != strings.Join(nums, ",") {
+		t.Fatalf("GetMedia EARLIEST read fragments %v, ListFragments lists %v", gmNums, nums)
+	}
+	out = append(out, "GetMedia "+gm)
+	for _, l := range imageHashes(ctx, t, am, stream, from, to) {
+		out = append(out, "GetImages "+l)
+	}
+	return out
+}
+
+// sameLines reports every line of got that differs from want.
+func sameLines(t *testing.T, what string, want, got []string) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Errorf("%s: %d answers, before %d:\n%s\nbefore:\n%s", what, len(got), len(want), strings.Join(got, "\n"), strings.Join(want, "\n"))
+		return
+	}
+	for i := range want {
+		if want[i] != got[i] {
+			t.Errorf("%s: %s\n    before: %s", what, got[i], want[i])
+		}
+	}
+}
+
+// TestObjectTierReadsIdentical records a minute of the test clip (three
+// loops, about 2.3 MB: two sealed 1 MiB segments and the active one)
+// with PutMedia on a fake clock, waits until the sealed segments are
+// uploaded (they stay local: hot is 1h), and reads the archive by every
+// read path; then moves the clock two hours on, so that the hot policy
+// drops the local copies, waits until only the active segment of each
+// log is left on disk, and reads everything again: every answer is
+// byte-identical, and the reads went to the bucket (cache misses).
+func TestObjectTierReadsIdentical(t *testing.T) {
+	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
+	store := startObjStore(t)
+	clk := servertest.NewClock(time.Now())
+	e := servertest.StartWithClock(t, objConfig(t, store.objYAML("1h")), clk)
+	ctx := servertest.Context(t, 4*time.Minute)
+	const stream = "cam-tier"
+	createObjStream(ctx, t, e.KinesisVideo(), stream, 24)
+	base := time.Now().Add(-30 * time.Minute).Truncate(time.Millisecond)
+	nums := ingestClip(ctx, t, e.URL, stream, base, 3)
+
+	// Uploaded, still hot: every uploaded segment is still on local disk.
+	objWaitUntil(t, time.Minute, "the sealed segments uploaded", func() (bool, string) {
+		fams := scrapeURL(t, e.URL)
+		uploaded, pending := objMetric(fams, "eddy_object_uploaded_segments_total"), objMetric(fams, "eddy_object_pending_segments")
+		return uploaded >= 2 && pending == 0, fmt.Sprintf("uploaded %v, pending %v", uploaded, pending)
+	})
+	for dir, lf := range dataLogs(t, e.Dir) {
+		for _, up := range lf.ups {
+			if !slices.Contains(lf.segs, up) {
+				t.Fatalf("%s: segment %s uploaded and gone from local disk with hot 1h", dir, up)
+			}
+		}
+	}
+	before := readEverything(ctx, t, e.URL, stream, base, len(nums))
+	missesBefore := objMetric(scrapeURL(t, e.URL), "eddy_object_cache_misses_total")
+
+	clk.Advance(2 * time.Hour)
+	waitTiered(t, e.URL, e.Dir, 2, time.Minute)
+	fams := scrapeURL(t, e.URL)
+	if v := objMetric(fams, "eddy_object_local_dropped_bytes_total"); v < 2<<20 {
+		t.Errorf("eddy_object_local_dropped_bytes_total %v, want two 1 MiB segments or more", v)
+	}
+	if v := objMetric(fams, "eddy_object_available"); v != 1 {
+		t.Errorf("eddy_object_available %v", v)
+	}
+	segs := segKeys(store.list(t, ""), ".seg")
+	for dir, lf := range dataLogs(t, e.Dir) {
+		for _, up := range lf.ups {
+			if _, ok := segs[dir+"/"+up+".seg"]; !ok {
+				t.Errorf("%s/%s.up: no object %s/%s.seg in the bucket (it has %v)", dir, up, dir, up, segs)
+			}
+		}
+	}
+
+	after := readEverything(ctx, t, e.URL, stream, base, len(nums))
+	sameLines(t, "after tiering", before, after)
+	if misses := objMetric(scrapeURL(t, e.URL), "eddy_object_cache_misses_total"); misses <= missesBefore {
+		t.Errorf("eddy_object_cache_misses_total %v after the cold reads, %v before: the reads did not go to the bucket", misses, missesBefore)
+	}
+	t.Logf("%d answers identical after tiering %d segments", len(after), len(segs))
+}
