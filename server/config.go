@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -245,6 +246,20 @@ func (o *ObjectStorageConfig) UnmarshalYAML(n *yaml.Node) error {
 	p := plain{Hot: DefaultObjectHot, CacheSize: DefaultObjectCacheSize}
 	if *o != (ObjectStorageConfig{}) {
 		p = plain(*o) // a later file (or a reload's base) over an earlier one
+	}
+	// Node.Decode does not inherit the file decoder's KnownFields: an
+	// unknown key is refused here, as everywhere else.
+	if n.Kind == yaml.MappingNode {
+		known := map[string]bool{}
+		t := reflect.TypeOf(p)
+		for i := range t.NumField() {
+			known[strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]] = true
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !known[k.Value] {
+				return fmt.Errorf("line %d: field %s not found in storage.object", k.Line, k.Value)
+			}
+		}
 	}
 	if err := n.Decode(&p); err != nil {
 		return err
