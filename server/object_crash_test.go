@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -249,7 +250,16 @@ func TestObjectTierKill9(t *testing.T) {
 	for round := range 5 {
 		ictx, cancel := context.WithCancel(ctx)
 		in := startCrashIngest(ictx, t, c.url, stream, base.Add(time.Duration(round)*5*time.Minute), 10, "20")
-		time.Sleep(time.Duration(1500+rng.IntN(3000)) * time.Millisecond)
+		// Rounds 1 and 3 kill the server the moment an upload lands in
+		// the bucket (the object is there, the upload record may not be);
+		// the others at a random moment.
+		mode := "at a random moment"
+		if round%2 == 1 {
+			mode = "as an upload landed"
+			landed(t, store, 1500*time.Millisecond, 8*time.Second)
+		} else {
+			time.Sleep(time.Duration(1500+rng.IntN(3000)) * time.Millisecond)
+		}
 		c.kill(t)
 		<-in.done
 		cancel()
@@ -282,8 +292,8 @@ func TestObjectTierKill9(t *testing.T) {
 			contents[n] = h
 		}
 		fams := scrapeURL(t, c.url)
-		t.Logf("round %d: killed after %d acks; %d fragments listed, %v segments uploaded since the restart, %d .up records",
-			round, len(got), len(nums), objMetric(fams, "eddy_object_uploaded_segments_total"), countUps(t, dir))
+		t.Logf("round %d: killed %s after %d acks; %d fragments listed, %v segments uploaded since the restart, %d .up records",
+			round, mode, len(got), len(nums), objMetric(fams, "eddy_object_uploaded_segments_total"), countUps(t, dir))
 		if t.Failed() {
 			return
 		}
@@ -299,6 +309,27 @@ func TestObjectTierKill9(t *testing.T) {
 	}
 	t.Logf("%d fragments acked, %d segments in the bucket", len(acked), n)
 	c.stop(t)
+}
+
+// landed waits at least after, then until a new segment object appears
+// in versitygw's directory (polled every 2 ms), or until within passed.
+func landed(t *testing.T, store *objTestStore, after, within time.Duration) {
+	t.Helper()
+	count := func() int {
+		n := 0
+		_ = filepath.WalkDir(store.Dir(), func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".seg") {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	time.Sleep(after)
+	n0 := count()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline) && count() == n0; {
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func countUps(t *testing.T, dir string) int {

@@ -282,16 +282,16 @@ func objWaitUntil(t testing.TB, within time.Duration, what string, cond func() (
 }
 
 // waitTiered waits until every sealed segment of every log under data is
-// uploaded and its local copy dropped (hot 0s) and the metrics agree:
-// nothing pending, at least minUploaded segments uploaded.
+// uploaded and its local copy dropped (hot 0s), at least minUploaded
+// upload records, and the metrics agree: nothing pending.
 func waitTiered(t testing.TB, url, data string, minUploaded int, within time.Duration) {
 	t.Helper()
 	objWaitUntil(t, within, "every sealed segment uploaded and dropped locally", func() (bool, string) {
 		cold, uploaded := allCold(t, data)
 		fams := scrapeURL(t, url)
-		pending, segs := objMetric(fams, "eddy_object_pending_segments"), objMetric(fams, "eddy_object_uploaded_segments_total")
-		state := fmt.Sprintf("cold %v, %d .up records, pending %v segments, uploaded %v", cold, uploaded, pending, segs)
-		return cold && uploaded >= minUploaded && pending == 0 && segs >= float64(minUploaded), state
+		pending, bytes := objMetric(fams, "eddy_object_pending_segments"), objMetric(fams, "eddy_object_pending_bytes")
+		state := fmt.Sprintf("cold %v, %d .up records, pending %v segments (%v bytes)", cold, uploaded, pending, bytes)
+		return cold && uploaded >= minUploaded && pending == 0 && bytes == 0, state
 	})
 }
 
