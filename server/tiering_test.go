@@ -64,7 +64,8 @@ func coldSegments(t *testing.T, dir string) int {
 // uploads a video stream's sealed segment to a real S3 server
 // (versitygw), drops the local copy once it is verified, and answers
 // GetMediaForFragmentList of the now cold fragments with the bytes it
-// answered before; the stream list and the status page show the bucket.
+// answered before; the stream list, the status page and the UI (in
+// headless Chromium) show the bucket.
 func TestObjectStorageColdRead(t *testing.T) {
 	t.Parallel()
 	s3 := objstoretest.Start(t)
@@ -159,4 +160,11 @@ func TestObjectStorageColdRead(t *testing.T) {
 	if o := status.ObjectStorage; o == nil || !strings.Contains(o.Bucket, objstoretest.BucketName) || !o.Available || o.Hot != "0s" {
 		t.Errorf("status object storage: %+v", o)
 	}
+
+	// The UI shows the same (web/test/object_storage.mjs).
+	t.Run("browser", func(t *testing.T) {
+		node, chromium := needBrowser(t)
+		runBrowserTest(ctx, t, node, chromium, "test/object_storage.mjs", "EDDY_URL="+e.URL, "EDDY_STREAM=cam",
+			"EDDY_BUCKET="+objstoretest.BucketName)
+	})
 }
