@@ -341,3 +341,9 @@ func TestE2ERestore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestE2EStartDeletesRemovedShardDirs: the listing that hops over a
+// stream directory's entries works against a real server.
+func TestE2EStartDeletesRemovedShardDirs(t *testing.T) {
+	testStartDeletesRemovedShardDirs(t, objstoretest.Start(t).Bucket())
+}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/objstore"
 )
 
 // TestStartDeletesTrimmedObjects: objects of segments below a log's
@@ -74,8 +76,12 @@ func TestStartDeletesTrimmedObjects(t *testing.T) {
 // existing stream directory loses its objects at Start; a stream
 // directory missing locally keeps all of its objects.
 func TestStartDeletesRemovedShardDirs(t *testing.T) {
+	testStartDeletesRemovedShardDirs(t, newMemBucket())
+}
+
+func testStartDeletesRemovedShardDirs(t *testing.T, b objstore.Bucket) {
 	ctx := context.Background()
-	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	root, clock := t.TempDir(), newFakeClock()
 	for _, k := range []string{
 		"streams/s1/stream.json",
 		"streams/s1/fragments.idx/0001",
@@ -88,7 +94,9 @@ func TestStartDeletesRemovedShardDirs(t *testing.T) {
 		"streams/gone/shardId-000000000000/00000000000000000001.seg",
 		"FORMAT",
 	} {
-		b.objs[k] = memObject{data: []byte("x")}
+		if err := b.Put(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, d := range []string{"streams/s1/shardId-000000000000", "streams/s1/fragments.idx"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -108,7 +116,7 @@ func TestStartDeletesRemovedShardDirs(t *testing.T) {
 		"streams/s1/shardId-000000000000/00000000000000000001.seg",
 		"streams/s1/stream.json",
 	}
-	if got := b.keys(); !slices.Equal(got, want) {
+	if got := listAll(t, b); !slices.Equal(got, want) {
 		t.Fatalf("objects after Start:\n%q\nwant\n%q", got, want)
 	}
 }
