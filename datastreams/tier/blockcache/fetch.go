@@ -130,7 +130,7 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 	if err == nil && int64(len(data)) < n {
 		err = fmt.Errorf("blockcache: block %d of %s: the object store returned %d of %d bytes: %w",
 			id.block, id.key, len(data), n, io.ErrUnexpectedEOF)
-		c.recordFetch(nil, elapsed) // the store answered: not an outage
+		_ = c.recordFetch(nil, elapsed) // the store answered: not an outage
 	} else {
 		err = c.recordFetch(err, elapsed)
 	}
