@@ -4,7 +4,8 @@
 // readers of a block share one fetch (single flight), and a sequential
 // read prefetches the blocks after it. While fetches fail the cache
 // answers at once with an error wrapping logstore.ErrUnavailable (a
-// short circuit breaker), never with a hang.
+// short circuit breaker), never with a hang; an object the store says
+// is missing (objstore.ErrNotFound) fails only its own reads.
 //
 // The cache is a cache only: its directory is emptied when it opens (a
 // restart starts cold), nothing in it is durable, and a block that cannot
@@ -183,7 +184,9 @@ func (c *Cache) Stats() Stats {
 	return Stats{Hits: c.metrics.hitCount.Load(), Misses: c.metrics.missCount.Load(), Bytes: b}
 }
 
-// Close stops prefetches in flight.
+// Close stops prefetches in flight, and the fetches readers wait for
+// (they get an error that does not blame the object store); later reads
+// fail. The block files stay until the next New.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/eddy-video/eddy/datastreams/logstore"
+	"github.com/eddy-video/eddy/datastreams/objstore"
 )
 
 // The Fetch of these tests is a function over byte slices: the seam the
@@ -59,7 +60,8 @@ func (s *store) put(key string, size int) []byte {
 func (s *store) fetch(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	s.fetches.Add(1)
 	s.mu.Lock()
-	obj, gate, hang, short := s.objs[key], s.gate, s.hang, s.short
+	obj, found := s.objs[key]
+	gate, hang, short := s.gate, s.hang, s.short
 	s.mu.Unlock()
 	if hang != nil {
 		<-hang
@@ -73,6 +75,9 @@ func (s *store) fetch(ctx context.Context, key string, off, n int64) ([]byte, er
 	}
 	if s.fail.Load() {
 		return nil, errors.New("dial tcp 127.0.0.1:9: connect: connection refused")
+	}
+	if !found {
+		return nil, fmt.Errorf("GET %s: %w", key, objstore.ErrNotFound)
 	}
 	if off < 0 || n <= 0 || off+n > int64(len(obj)) {
 		s.t.Errorf("fetch of %s [%d, +%d) outside its %d bytes", key, off, n, len(obj))
@@ -434,6 +439,17 @@ func TestShortObjectIsNotAnOutage(t *testing.T) {
 	s.short = false
 	s.mu.Unlock()
 	checkRead(t, ra, src, 0, 10) // the breaker stayed closed
+}
+
+func TestMissingObjectIsNotAnOutage(t *testing.T) {
+	s := newStore(t)
+	src := s.put("obj", testBlock)
+	c := newCache(t, s, nil)
+	_, err := c.ReaderAt("gone", testBlock).ReadAt(make([]byte, 1), 0)
+	if !errors.Is(err, objstore.ErrNotFound) || errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("a missing object: %v; want objstore.ErrNotFound, not ErrUnavailable", err)
+	}
+	checkRead(t, c.ReaderAt("obj", int64(len(src))), src, 0, 10) // the breaker stayed closed
 }
 
 func TestDrop(t *testing.T) {
