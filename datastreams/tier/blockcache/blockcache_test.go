@@ -386,6 +386,64 @@ func TestBreaker(t *testing.T) {
 	step(time.Nanosecond, true)
 }
 
+// TestBreakerProbe: once the backoff has passed one read tries the store
+// while the others keep failing at once, and fetches that were in flight
+// when the breaker opened do not lengthen the backoff.
+func TestBreakerProbe(t *testing.T) {
+	s := newStore(t)
+	src := s.put("obj", 8*testBlock)
+	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	c := newCache(t, s, func(cfg *Config) { cfg.Prefetch = -1; cfg.Now = clk.Now })
+	ra := c.ReaderAt("obj", int64(len(src)))
+	read := func(block int64) error {
+		_, err := ra.ReadAt(make([]byte, 1), block*testBlock)
+		return err
+	}
+	s.fail.Store(true)
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+	errs := make(chan error, 2)
+	for _, b := range []int64{0, 1} {
+		go func() { errs <- read(b) }()
+	}
+	waitFor(t, "two fetches in flight", func() bool { return s.fetches.Load() == 2 })
+	close(s.gate)
+	for range 2 {
+		var ue *UnavailableError
+		if err := <-errs; !errors.As(err, &ue) || !ue.Until.Equal(clk.Now().Add(2*time.Second)) {
+			t.Fatalf("two fetches failing together: %v; want the first backoff, 2 s", err)
+		}
+	}
+
+	clk.Advance(2 * time.Second)
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+	go func() { errs <- read(2) }() // the probe
+	waitFor(t, "the probe", func() bool { return s.fetches.Load() == 3 })
+	for _, b := range []int64{3, 4, 5} {
+		if err := read(b); !errors.Is(err, logstore.ErrUnavailable) {
+			t.Fatalf("a read during the probe: %v", err)
+		}
+	}
+	if n := s.fetches.Load(); n != 3 {
+		t.Errorf("reads during the probe fetched: %d fetches, want 3", n)
+	}
+	close(s.gate)
+	if err := <-errs; !errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("the failed probe: %v", err)
+	}
+	clk.Advance(4*time.Second - time.Nanosecond)
+	if err := read(3); !errors.Is(err, logstore.ErrUnavailable) || s.fetches.Load() != 3 {
+		t.Fatalf("before the doubled backoff: %v, %d fetches", err, s.fetches.Load())
+	}
+	s.fail.Store(false)
+	clk.Advance(time.Nanosecond)
+	checkRead(t, ra, src, 3*testBlock, 10)
+	checkRead(t, ra, src, 4*testBlock, 10) // closed again: every read may fetch
+}
+
 func TestFetchTimeout(t *testing.T) {
 	s := newStore(t)
 	src := s.put("obj", testBlock)

@@ -95,8 +95,8 @@ func (c *Cache) noteRead(key string, size, b int64) {
 		if c.index[id] != nil || c.flights[id] != nil {
 			continue
 		}
-		if c.br.openErr(c.cfg.Now()) != nil {
-			return
+		if !c.br.since.IsZero() {
+			return // no prefetch while the store is not answering
 		}
 		select {
 		case c.bg <- struct{}{}:
