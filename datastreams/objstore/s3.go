@@ -386,7 +386,7 @@ func (b *s3Bucket) Delete(ctx context.Context, keys []string) error {
 			if aws.ToString(e.Code) == "NoSuchKey" {
 				continue
 			}
-			failed = append(failed, fmt.Sprintf("%s: %s: %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
+			failed = append(failed, fmt.Sprintf("s3://%s/%s: %s: %s", b.cfg.Bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
 		}
 		if len(failed) > 0 {
 			more := ""
@@ -394,8 +394,8 @@ func (b *s3Bucket) Delete(ctx context.Context, keys []string) error {
 				more = fmt.Sprintf(" (and %d more)", len(failed)-5)
 				failed = failed[:5]
 			}
-			return fmt.Errorf("objstore: delete in s3://%s: %d of %d keys not deleted: %s%s",
-				b.cfg.Bucket, len(out.Errors), len(batch), strings.Join(failed, "; "), more)
+			return fmt.Errorf("objstore: delete: %d of %d keys not deleted: %s%s",
+				len(failed), len(batch), strings.Join(failed, "; "), more)
 		}
 	}
 	return nil
