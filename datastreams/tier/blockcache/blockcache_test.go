@@ -39,6 +39,7 @@ type store struct {
 	gate    chan struct{} // when set, fetches wait for it to close
 	hang    chan struct{} // when set, fetches ignore their context until it closes
 	short   bool          // objects answer one byte less than asked
+	pastEnd bool          // reads past an object's end fail as objstore's GetRange does
 }
 
 func newStore(t *testing.T) *store {
@@ -78,6 +79,9 @@ func (s *store) fetch(ctx context.Context, key string, off, n int64) ([]byte, er
 	}
 	if !found {
 		return nil, fmt.Errorf("GET %s: %w", key, objstore.ErrNotFound)
+	}
+	if off >= int64(len(obj)) && s.pastEnd {
+		return nil, fmt.Errorf("get-range %s: offset %d is at or past the end: %w", key, off, io.EOF)
 	}
 	if off < 0 || n <= 0 || off+n > int64(len(obj)) {
 		s.t.Errorf("fetch of %s [%d, +%d) outside its %d bytes", key, off, n, len(obj))
@@ -497,6 +501,20 @@ func TestShortObjectIsNotAnOutage(t *testing.T) {
 	s.short = false
 	s.mu.Unlock()
 	checkRead(t, ra, src, 0, 10) // the breaker stayed closed
+
+	s.mu.Lock()
+	s.pastEnd = true
+	s.mu.Unlock()
+	_, err = c.ReaderAt("obj", 3*testBlock).ReadAt(make([]byte, 1), 2*testBlock) // a size larger than the object
+	if !errors.Is(err, io.EOF) || errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("a read past the object's end: %v; want io.EOF from the store, not ErrUnavailable", err)
+	}
+	c.Drop("obj")
+	before := s.fetches.Load()
+	checkRead(t, ra, src, 10, 10) // fetched: the breaker stayed closed
+	if s.fetches.Load() != before+1 {
+		t.Error("a read after a past-the-end answer did not fetch")
+	}
 }
 
 func TestMissingObjectIsNotAnOutage(t *testing.T) {

@@ -190,7 +190,7 @@ func (c *Cache) fetch(id blockID, n int64) ([]byte, error) {
 // returns the error readers see. The store not answering (an error, a
 // timeout) wraps logstore.ErrUnavailable and opens the breaker; the store
 // answering that the object is missing or shorter than its size is an
-// error of that read alone.
+// error of that read alone (and proves the store reachable).
 func (c *Cache) recordFetch(id blockID, n int64, data []byte, err error, elapsed time.Duration) error {
 	var outage error // the store did not answer
 	switch {
@@ -198,6 +198,12 @@ func (c *Cache) recordFetch(id blockID, n int64, data []byte, err error, elapsed
 		return err
 	case errors.Is(err, objstore.ErrNotFound):
 		err = fmt.Errorf("blockcache: %w", err)
+	case errors.Is(err, io.EOF):
+		// objstore's GetRange past the object's end: a size that does not
+		// match the object, not the store's absence. (A connection cut
+		// mid-answer may wrap io.EOF too; the next fetch then finds the
+		// store gone and opens the breaker.)
+		err = fmt.Errorf("blockcache: block %d of %s: the object is shorter than its recorded size: %w", id.block, id.key, err)
 	case err != nil:
 		outage = err
 	case int64(len(data)) < n:
