@@ -14,6 +14,7 @@
 package blockcache
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -75,7 +76,7 @@ type Cache struct {
 	closed  bool
 	index   map[blockID]*entry
 	byKey   map[string]map[int64]*entry
-	lru     lruList
+	lru     *list.List // of *entry, front: most recently used
 	bytes   int64
 	gen     uint64 // makes every block file's name unique
 	flights map[blockID]*flight
@@ -109,9 +110,9 @@ func New(cfg Config) (*Cache, error) {
 		byKey:   make(map[string]map[int64]*entry),
 		flights: make(map[blockID]*flight),
 		last:    make(map[string]int64),
+		lru:     list.New(),
 		bg:      make(chan struct{}, max(4, 2*cfg.Prefetch)),
 	}
-	c.lru.init()
 	if err := c.metrics.register(cfg.Registerer); err != nil {
 		return nil, err
 	}

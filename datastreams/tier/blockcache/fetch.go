@@ -39,7 +39,7 @@ func (c *Cache) readBlock(key string, size, b int64, dst []byte, off int64) erro
 		}
 		if e := c.index[id]; e != nil {
 			e.refs++
-			c.lru.l.MoveToFront(e.elem)
+			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			err := readFile(e, dst, off)
 			c.release(e, err != nil)
