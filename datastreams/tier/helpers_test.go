@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 	"github.com/eddy-video/eddy/datastreams/objstore"
@@ -290,3 +292,5 @@ func newTier(t testing.TB, b objstore.Bucket, root string, clock *fakeClock, mod
 	t.Cleanup(func() { _ = tr.Close() })
 	return tr
 }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }

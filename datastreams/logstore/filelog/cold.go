@@ -162,6 +162,9 @@ func (l *Log) DropLocal(base uint64) error {
 	if l.closed {
 		return logstore.ErrClosed
 	}
+	if l.opts.Cold == nil {
+		return fmt.Errorf("filelog %s: no object storage configured to read segment %d from", l.dir, base)
+	}
 	_, err := l.dropLocalLocked(base)
 	return err
 }
