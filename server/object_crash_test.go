@@ -102,12 +102,20 @@ func startCrashIngest(ctx context.Context, t *testing.T, url, stream string, bas
 	return c
 }
 
+// fragmentRead is one fragment as GetMediaForFragmentList gives it: a
+// hash of its media (cluster timecode, the KVS tags, tracks, frames) and
+// the events attached to it (EDDY_EVENT tags, which follow the events
+// stream: an event lost with it is no longer attached).
+type fragmentRead struct {
+	media  string
+	events string
+}
+
 // fragmentContents reads fragments with GetMediaForFragmentList, 25 an
-// answer, and returns a hash of each (cluster timecode, tags, tracks,
-// frames) by fragment number; an answer that lacks one fails the test.
-func fragmentContents(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, nums []string) map[string]string {
+// answer, by fragment number; an answer that lacks one fails the test.
+func fragmentContents(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, nums []string) map[string]fragmentRead {
 	t.Helper()
-	out := map[string]string{}
+	out := map[string]fragmentRead{}
 	for batch := range slices.Chunk(nums, 25) {
 		resp, err := am.GetMediaForFragmentList(ctx, &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{StreamName: aws.String(stream), Fragments: batch})
 		if err != nil {
@@ -133,7 +141,14 @@ func fragmentContents(ctx context.Context, t *testing.T, am *kinesisvideoarchive
 			}
 			h := sha256.New()
 			fmt.Fprintf(h, "cluster %d\n", f.Timecode)
+			var evs []string
 			for _, tag := range append(slices.Clone(f.PreTags), f.PostTags...) {
+				if tag.Name == "EDDY_EVENT" {
+					var ev struct{ ID string }
+					_ = json.Unmarshal([]byte(tag.Value), &ev)
+					evs = append(evs, ev.ID+" "+sha([]byte(tag.Value)))
+					continue
+				}
 				fmt.Fprintf(h, "tag %s=%s\n", tag.Name, tag.Value)
 			}
 			for _, tr := range f.Tracks {
@@ -144,7 +159,7 @@ func fragmentContents(ctx context.Context, t *testing.T, am *kinesisvideoarchive
 				h.Write(fr.Data)
 			}
 			num, _ := f.Tag(mkv.TagFragmentNumber)
-			out[num] = hex.EncodeToString(h.Sum(nil)[:8])
+			out[num] = fragmentRead{media: hex.EncodeToString(h.Sum(nil)[:8]), events: strings.Join(evs, ",")}
 		}
 	}
 	for _, n := range nums {
@@ -245,7 +260,7 @@ func TestObjectTierKill9(t *testing.T) {
 	ctx := servertest.Context(t, 5*time.Minute)
 	createObjStream(ctx, t, kv, stream, 24)
 	acked := map[string]bool{}
-	contents := map[string]string{} // fragment number → hash, from its first read
+	contents := map[string]fragmentRead{} // by fragment number, from its first read
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	for round := range 5 {
 		ictx, cancel := context.WithCancel(ctx)
@@ -452,9 +467,24 @@ func TestObjectTierRestore(t *testing.T) {
 		}
 		restored = append(restored, *f.FragmentNumber)
 	}
+	eventsAfter := readRecords(ctx, t, k, stream+".events")
+	kept := map[string]bool{}
+	for _, r := range eventsAfter {
+		kept[r.Seq] = true
+	}
 	for n, h := range fragmentContents(ctx, t, am, stream, restored) {
-		if h != contents[n] {
+		if h.media != contents[n].media {
 			t.Errorf("restored fragment %s reads differently", n)
+		}
+		// Its events: those before that the restored events stream has.
+		var want []string
+		for _, ev := range strings.Split(contents[n].events, ",") {
+			if id, _, _ := strings.Cut(ev, " "); kept[id] {
+				want = append(want, ev)
+			}
+		}
+		if got := strings.Join(want, ","); h.events != got {
+			t.Errorf("restored fragment %s has events %q, want %q", n, h.events, got)
 		}
 	}
 	if got := producerClip(ctx, t, am, stream, *frags[0].ProducerTimestamp, clipTo); sha(got) != sha(clip) {
@@ -464,7 +494,6 @@ func TestObjectTierRestore(t *testing.T) {
 	// Events: those of the uploaded segment of the events log (the
 	// first megabyte: 60 of the 15 KB events at least) are back, as they
 	// were; the tail in the active segment was never uploaded.
-	eventsAfter := readRecords(ctx, t, k, stream+".events")
 	if len(eventsAfter) > len(eventsBefore) || !slices.Equal(eventsAfter, eventsBefore[:len(eventsAfter)]) {
 		t.Fatalf("restored events stream: %d records, not a prefix of the %d before", len(eventsAfter), len(eventsBefore))
 	}
