@@ -245,6 +245,7 @@ func TestObjectTierKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills the real binary five times; skipped with -short")
 	}
+	t.Parallel()
 	mediatest.RequireTool(t, "ffmpeg")
 	store := startObjStore(t)
 	bin := buildEddy(t)
@@ -396,6 +397,7 @@ func readRecords(ctx context.Context, t *testing.T, k *kinesis.Client, stream st
 // and has the events of the uploaded events segment back, by GetRecords
 // and by the events API (the timeline is rebuilt from the events log).
 func TestObjectTierRestore(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	store := startObjStore(t)
 	bin := buildEddy(t)

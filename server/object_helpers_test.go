@@ -369,21 +369,6 @@ func sha(b []byte) string {
 	return hex.EncodeToString(s[:8])
 }
 
-// fragmentHashes reads each fragment alone with GetMediaForFragmentList
-// and returns the hash of each answer by fragment number.
-func fragmentHashes(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, nums []string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, n := range nums {
-		b, err := getFragments(ctx, am, stream, []string{n})
-		if err != nil {
-			t.Fatalf("GetMediaForFragmentList %s: %v", n, err)
-		}
-		out[n] = sha(b)
-	}
-	return out
-}
-
 // getFragments is GetMediaForFragmentList's whole answer.
 func getFragments(ctx context.Context, am *kinesisvideoarchivedmedia.Client, stream string, nums []string) ([]byte, error) {
 	out, err := am.GetMediaForFragmentList(ctx, &kinesisvideoarchivedmedia.GetMediaForFragmentListInput{StreamName: aws.String(stream), Fragments: nums})
@@ -576,31 +561,14 @@ func (l *objChildLog) String() string {
 	return l.buf.String()
 }
 
-var (
-	eddyBinOnce sync.Once
-	eddyBin     string
-	eddyBinErr  error
-)
-
-// buildEddy builds cmd/eddy once per test binary.
+// buildEddy builds cmd/eddy into a test directory.
 func buildEddy(t testing.TB) string {
 	t.Helper()
-	eddyBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "eddy-object-test")
-		if err != nil {
-			eddyBinErr = err
-			return
-		}
-		eddyBin = filepath.Join(dir, "eddy")
-		out, err := exec.Command("go", "build", "-o", eddyBin, "../cmd/eddy").CombinedOutput()
-		if err != nil {
-			eddyBinErr = fmt.Errorf("go build ../cmd/eddy: %v\n%s", err, out)
-		}
-	})
-	if eddyBinErr != nil {
-		t.Fatal(eddyBinErr)
+	bin := filepath.Join(t.TempDir(), "eddy")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/eddy").CombinedOutput(); err != nil {
+		t.Fatalf("go build ../cmd/eddy: %v\n%s", err, out)
 	}
-	return eddyBin
+	return bin
 }
 
 // objEnv is the environment of the eddy binary: none of the caller's

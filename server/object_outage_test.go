@@ -60,6 +60,7 @@ func TestObjectTierOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops the object store for 60 s; skipped with -short")
 	}
+	t.Parallel()
 	mediatest.RequireTool(t, "ffmpeg")
 	store := startObjStore(t)
 	e := servertest.StartConfig(t, objConfig(t, store.objYAML("0s")))

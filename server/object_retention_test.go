@@ -50,6 +50,7 @@ func streamDirOf(t *testing.T, data, name string) string {
 // stream deletes every object under its directory's prefix (segments,
 // indexes and the mirrored files).
 func TestObjectTierRetention(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireTool(t, "ffmpeg")
 	store := startObjStore(t)
 	clk := servertest.NewClock(time.Now())
@@ -141,6 +142,7 @@ func (l *logBuffer) String() string {
 // secret; video still records, its sealed segments staying on local
 // disk, pending upload, none recorded as uploaded.
 func TestObjectStorageBadConfig(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireTool(t, "ffmpeg")
 	store := startObjStore(t)
 	for _, c := range []struct {

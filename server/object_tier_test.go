@@ -97,6 +97,7 @@ func sameLines(t *testing.T, what string, want, got []string) {
 // log is left on disk, and reads everything again: every answer is
 // byte-identical, and the reads went to the bucket (cache misses).
 func TestObjectTierReadsIdentical(t *testing.T) {
+	t.Parallel()
 	mediatest.RequireTool(t, "ffmpeg", "ffprobe")
 	store := startObjStore(t)
 	clk := servertest.NewClock(time.Now())
