@@ -185,6 +185,8 @@ func allFragments(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmed
 	return sortedByNumber(frags)
 }
 
+// sortedByNumber sorts fragments by number (decimal strings: the
+// shorter is the smaller).
 func sortedByNumber(frags []types.Fragment) []types.Fragment {
 	slices.SortFunc(frags, func(a, b types.Fragment) int {
 		if len(*a.FragmentNumber) != len(*b.FragmentNumber) {

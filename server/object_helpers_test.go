@@ -35,7 +35,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/eddy-video/eddy/datastreams/objstore/objstoretest"
-	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/mkv"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -339,22 +338,7 @@ func createObjStream(ctx context.Context, t testing.TB, kv *kinesisvideo.Client,
 func sortedFragments(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, base time.Time) []types.Fragment {
 	t.Helper()
 	frags := listAll(ctx, t, am, stream, types.FragmentSelectorTypeProducerTimestamp, base.Add(-time.Hour), base.Add(time.Hour))
-	slices.SortFunc(frags, func(a, b types.Fragment) int {
-		x, _ := fragments.ParseFragmentNumber(*a.FragmentNumber)
-		y, _ := fragments.ParseFragmentNumber(*b.FragmentNumber)
-		return cmpUint(x, y)
-	})
-	return frags
-}
-
-func cmpUint[T ~uint64 | ~int64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return sortedByNumber(frags)
 }
 
 // fragmentLine is a fragment as ListFragments lists it, in one line.
