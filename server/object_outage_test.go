@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+
 	"github.com/eddy-video/eddy/media/mediatest"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -44,14 +48,64 @@ func coldProbe(ctx context.Context, t *testing.T, url, path, body string) (int, 
 	return resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), string(b), time.Since(start)
 }
 
+// hlsDuringOutage opens an ON_DEMAND HLS session over the first, cold,
+// 10 s and follows it from the master playlist to the first media
+// segment: a file that needs the bucket answers plain HTTP 503 with
+// Retry-After and a reason, in under 2 s; no file answers otherwise
+// than 200 or that.
+func hlsDuringOutage(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, base time.Time) {
+	t.Helper()
+	from, to := base, base.Add(10*time.Second)
+	od, err := am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String(stream),
+		PlaybackMode: types.HLSPlaybackModeOnDemand,
+		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeProducerTimestamp,
+			TimestampRange: &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Errorf("GetHLSStreamingSessionURL during the outage (the index is local): %v", err)
+		return
+	}
+	u := *od.HLSStreamingSessionURL
+	for step := 0; step < 3; step++ {
+		start := time.Now()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took := time.Since(start)
+		switch resp.StatusCode {
+		case http.StatusOK:
+			uris := playlistURIs(u, string(b))
+			if len(uris) == 0 {
+				t.Errorf("HLS during the outage: %s names no file:\n%s", u, b)
+				return
+			}
+			u = uris[0]
+			continue
+		case http.StatusServiceUnavailable:
+			if resp.Header.Get("Retry-After") == "" || len(strings.TrimSpace(string(b))) == 0 || took > 2*time.Second {
+				t.Errorf("HLS during the outage: %s: 503 in %v, Retry-After %q, body %q; want Retry-After and a reason in < 2 s", u, took, resp.Header.Get("Retry-After"), b)
+			}
+			t.Logf("HLS during the outage: %s of the session: 503 Retry-After %s: %s", []string{"master playlist", "media playlist", "media segment"}[step],
+				resp.Header.Get("Retry-After"), strings.TrimSpace(string(b)))
+			return
+		default:
+			t.Errorf("HLS during the outage: %s: %d %s", u, resp.StatusCode, b)
+			return
+		}
+	}
+	t.Errorf("HLS during the outage: a media segment of cold fragments answered 200 (%s)", u)
+}
+
 // TestObjectTierOutage records a minute of video with hot 0s until its
 // sealed segments are only in the bucket, then stops the object store
 // for 60 s while PutMedia ingests at twice real time. Ingest goes on
 // (acks keep coming), the sealed segments wait on local disk
 // (eddy_object_pending_bytes grows, the upload lag is counted), a read
 // of a cold fragment answers 503 ClientLimitExceededException naming
-// object storage in under 2 s (GetMediaForFragmentList and GetClip),
-// while ListFragments (the index is local) still answers. Once the store
+// object storage in under 2 s (GetMediaForFragmentList and GetClip; an
+// HLS media segment plain 503 with Retry-After), while ListFragments (the index is local) still answers. Once the store
 // is back the uploads catch up (pending and lag back to 0, every sealed
 // segment uploaded and dropped locally), nothing is counted as lost, and
 // every fragment acked, before or during the outage, is listed once and
@@ -102,6 +156,7 @@ func TestObjectTierOutage(t *testing.T) {
 	if frags := sortedFragments(ctx, t, am, stream, base); len(frags) < len(first) {
 		t.Errorf("ListFragments during the outage: %d fragments, %d recorded before it", len(frags), len(first))
 	}
+	hlsDuringOutage(ctx, t, am, stream, base)
 
 	time.Sleep(time.Until(outage.Add(20 * time.Second)))
 	acks20 := len(persistedOf(s.Acks()))
