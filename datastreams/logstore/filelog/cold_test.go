@@ -72,9 +72,20 @@ func (c *testCold) OpenSegment(l *Log, base uint64, size int64) (io.ReaderAt, er
 	return coldReader{c: c, path: c.object(base)}, nil
 }
 
+// Trimmed checks that the segments are out of the log and their files
+// gone (it may read the log: no lock of it is held).
 func (c *testCold) Trimmed(l *Log, segs []SegmentInfo) {
+	first, _ := l.Bounds()
+	for _, s := range segs {
+		if s.Next > first || exists(s.Path) || exists(s.IndexPath) || exists(uploadPath(s.Path)) {
+			panic(fmt.Sprintf("Trimmed told of segment %d while it is still in the log (first %d) or has files", s.Base, first))
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.attached[l] {
+		panic("Trimmed called for a log not attached")
+	}
 	c.trimmed = append(c.trimmed, segs...)
 }
 
