@@ -3,6 +3,8 @@ package filelog
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -231,5 +233,122 @@ func TestFileLogIdleReadersClosed(t *testing.T) {
 	}
 	if n := open(); n != 1 {
 		t.Fatalf("%d read descriptors after the others were idle for %v, want 1 (the newest segment's)", n, readerIdle)
+	}
+}
+
+// BenchmarkReadLocal reads 50 records of 1 KiB at a time from spread
+// positions of a log of local segments: the hot path of a read.
+func BenchmarkReadLocal(b *testing.B) {
+	clk := logstoretest.NewClock()
+	l, err := Open(b.TempDir(), Options{Now: clk.Now, SegmentBytes: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	const n = 20000
+	for s := uint64(1); s <= n; s += 100 {
+		recs := make([]logstore.Record, 100)
+		for i := range recs {
+			recs[i] = logstore.Record{Seq: s + uint64(i), Time: clk.Now().UnixNano(), Data: logstoretest.Payload(s+uint64(i), 1024)}
+		}
+		if err := l.Append(recs); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Commit(false); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	from := uint64(1)
+	for b.Loop() {
+		recs, err := l.Read(from, 50, 1<<20)
+		if err != nil || len(recs) != 50 {
+			b.Fatalf("read %d: %d records, %v", from, len(recs), err)
+		}
+		from = (from+7919)%(n-100) + 1
+	}
+}
+
+// TestFileLogNewestHeaderDamaged: a newest segment whose header is
+// damaged held nothing acknowledged: it is set aside, the segment before
+// it takes appends again with its whole sparse index (loaded from its
+// index file, which Open otherwise leaves on disk), and its next index
+// file describes it exactly.
+func TestFileLogNewestHeaderDamaged(t *testing.T) {
+	clk := logstoretest.NewClock()
+	dir := t.TempDir()
+	l := openLog(t, dir, clk.Now, Options{SegmentBytes: 4 << 10, IndexEvery: 256})
+	logstoretest.AppendN(t, l, clk, 120, 2, 100, time.Second)
+	l.mu.RLock()
+	n := len(l.segs)
+	prev, newest := l.segs[n-2], l.segs[n-1]
+	l.mu.RUnlock()
+	if newest.count() == 0 {
+		t.Fatal("the newest segment is empty")
+	}
+	l.Close()
+	flip(t, newest.path, 0)
+	l2 := openLog(t, dir, clk.Now, l.opts)
+	if !exists(newest.path + ".corrupt") {
+		t.Fatal("the damaged segment was not set aside")
+	}
+	if _, next := l2.Bounds(); next != prev.next {
+		t.Fatalf("next %d, want %d", next, prev.next)
+	}
+	want, err := scanSegment(prev.path, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.mu.RLock()
+	a := l2.segs[len(l2.segs)-1]
+	got := slices.Clone(a.index)
+	l2.mu.RUnlock()
+	if a.base != prev.base || a.sealed || !reflect.DeepEqual(got, want.index) {
+		t.Fatalf("active segment %d (sealed %v) has %d index points, want %d of segment %d", a.base, a.sealed, len(got), len(want.index), prev.base)
+	}
+	logstoretest.AppendN(t, l2, clk, 80, 2, 100, time.Second)
+	logstoretest.CheckRecords(t, readAll(t, l2, 1000), 1, 100)
+	sealed, err := scanSegment(prev.path, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, next, _, _, err := readIndexFile(indexPath(prev.path), sealed.size, true)
+	if err != nil || next != sealed.next || !reflect.DeepEqual(idx, sealed.index) {
+		t.Fatalf("index file of the segment sealed again: %d points, next %d, %v; want %d, %d", len(idx), next, err, len(sealed.index), sealed.next)
+	}
+}
+
+// TestFileLogIndexesLoadedOnDemand: a reopened log holds no sealed
+// segment's sparse index in memory until a read needs it, and then at
+// most MaxLoadedIndexes of them, so that memory does not grow with the
+// age of the log (years of segments, most of them cold).
+func TestFileLogIndexesLoadedOnDemand(t *testing.T) {
+	clk := logstoretest.NewClock()
+	l := openLog(t, t.TempDir(), clk.Now, Options{SegmentBytes: 2 << 10, IndexEvery: 256, MaxLoadedIndexes: 2})
+	logstoretest.AppendN(t, l, clk, 200, 2, 100, time.Second)
+	l2 := reopen(t, l, l.opts)
+	inMemory := func() (n, sealed int) {
+		l2.mu.RLock()
+		defer l2.mu.RUnlock()
+		for _, s := range l2.segs[:len(l2.segs)-1] {
+			if s.index != nil {
+				n++
+			}
+		}
+		return n, len(l2.segs) - 1
+	}
+	if n, sealed := inMemory(); n != 0 || sealed < 10 {
+		t.Fatalf("%d of %d sealed segments' indexes in memory after open, want none of many", n, sealed)
+	}
+	logstoretest.CheckRecords(t, readAll(t, l2, 7), 1, 100)
+	for seq := uint64(1); seq <= 200; seq += 5 {
+		if tm, ok := l2.TimeOf(seq); !ok || l2.SeqAtTime(tm) > seq {
+			t.Fatalf("TimeOf/SeqAtTime of %d: %d, %v", seq, tm, ok)
+		}
+	}
+	if n, _ := inMemory(); n > 2 {
+		t.Fatalf("%d sealed segments' indexes in memory, MaxLoadedIndexes is 2", n)
 	}
 }
