@@ -67,12 +67,15 @@ func writeManifest(path string, m map[string]stamp) error {
 	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-// mirrorer mirrors the stream directories whose segments were uploaded
-// when kicked, and every one each MirrorInterval.
+// mirrorer mirrors every stream directory at start and each
+// MirrorInterval, and those whose segments were uploaded when kicked.
 func (t *Tier) mirrorer() {
 	defer t.wg.Done()
 	tick := time.NewTicker(t.cfg.MirrorInterval)
 	defer tick.Stop()
+	if err := t.mirrorAll(t.ctx); err != nil && t.ctx.Err() == nil {
+		t.log.Warn("mirroring files to object storage failed; retrying later", "err", err)
+	}
 	for {
 		var err error
 		select {

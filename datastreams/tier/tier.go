@@ -99,7 +99,7 @@ type Tier struct {
 	passMu   sync.Mutex // one scan pass at a time
 
 	kick, mirrorKick, delKick chan struct{}
-	jobs                      chan job
+	jobs                      chan pending
 	ctx                       context.Context
 	cancel                    context.CancelFunc
 	wg                        sync.WaitGroup
@@ -110,12 +110,12 @@ type logState struct {
 	l          *filelog.Log
 	rel        string // its directory under Root, slash-separated: the key prefix
 	reconciled bool   // its objects below the first base looked for
-}
-
-// job is one segment for an upload worker.
-type job struct {
-	ls  *logState
-	seg filelog.SegmentInfo
+	kicked     bool   // to be scanned at the next pass (t.mu)
+	gen        uint64 // uploads of it ended well (t.mu)
+	// From its last scan (passMu): when it is next due, and its sealed
+	// local segments waiting for upload.
+	nextScan time.Time
+	pending  []pending
 }
 
 // backoff is a segment's (or the deleter's) retry state.
@@ -186,7 +186,7 @@ func New(cfg Config) (*Tier, error) {
 		kick:       make(chan struct{}, 1),
 		mirrorKick: make(chan struct{}, 1),
 		delKick:    make(chan struct{}, 1),
-		jobs:       make(chan job),
+		jobs:       make(chan pending),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
@@ -277,8 +277,17 @@ func (t *Tier) Attach(l *filelog.Log) {
 // Detach implements filelog.Cold.
 func (t *Tier) Detach(l *filelog.Log) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	ls, ok := t.logs[l]
+	if !ok {
+		return
+	}
 	delete(t.logs, l)
-	t.mu.Unlock()
+	for k := range t.retry {
+		if under(k, ls.rel) {
+			delete(t.retry, k)
+		}
+	}
 }
 
 // segKey and idxKey are the keys of a segment and its sparse index.
@@ -331,6 +340,9 @@ func (t *Tier) Trimmed(l *filelog.Log, segs []filelog.SegmentInfo) {
 	t.mu.Lock()
 	for _, s := range segs {
 		t.delQ = append(t.delQ, segKey(rel, s.Base), idxKey(rel, s.Base))
+	}
+	if ls, ok := t.logs[l]; ok {
+		ls.kicked = true
 	}
 	t.mu.Unlock()
 	signal(t.delKick)
