@@ -216,6 +216,27 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
 			gone = append(gone, k)
 		}
 	}
+	// Logs closed and removed since (a shard directory that retention
+	// removed): their objects go too.
+	t.mu.Lock()
+	var removed []string
+	for d := range t.detached {
+		if under(d, rel) {
+			if _, err := os.Lstat(filepath.Join(t.cfg.Root, filepath.FromSlash(d))); errors.Is(err, fs.ErrNotExist) {
+				removed = append(removed, d)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, d := range removed {
+		t.log.Info("deleting objects of a removed log directory", "dir", d)
+		if err := t.deletePrefix(ctx, d+"/"); err != nil {
+			return changed, err
+		}
+		t.mu.Lock()
+		delete(t.detached, d)
+		t.mu.Unlock()
+	}
 	if len(gone) > 0 {
 		slices.Sort(gone)
 		if err := t.deleteKeys(ctx, gone); err != nil {

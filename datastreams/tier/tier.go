@@ -87,6 +87,7 @@ type Tier struct {
 	dirQ      []string                 // stream dirs (rel) deleted, whose objects are to go
 	delQ      []string                 // keys of objects to delete
 	dirty     map[string]bool          // stream dirs (rel) to mirror soon
+	detached  map[string]bool          // log dirs (rel) detached: if removed, their objects go
 	started   bool
 	closed    bool
 	needAbort bool // AbortUploads not done yet since Start (uploads wait for it)
@@ -182,6 +183,7 @@ func New(cfg Config) (*Tier, error) {
 		retry:      map[string]backoff{},
 		deleting:   map[string]bool{},
 		dirty:      map[string]bool{},
+		detached:   map[string]bool{},
 		mirrored:   map[string]stamp{},
 		kick:       make(chan struct{}, 1),
 		mirrorKick: make(chan struct{}, 1),
@@ -270,6 +272,7 @@ func (t *Tier) Attach(l *filelog.Log) {
 	}
 	t.mu.Lock()
 	t.logs[l] = &logState{l: l, rel: rel}
+	delete(t.detached, rel)
 	t.mu.Unlock()
 	signal(t.kick)
 }
@@ -283,6 +286,7 @@ func (t *Tier) Detach(l *filelog.Log) {
 		return
 	}
 	delete(t.logs, l)
+	t.detached[ls.rel] = true
 	for k := range t.retry {
 		if under(k, ls.rel) {
 			delete(t.retry, k)
