@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/eddy-video/eddy/datastreams/logstore"
+	"github.com/eddy-video/eddy/datastreams/objstore"
 )
 
 // The Fetch of these tests is a function over byte slices: the seam the
@@ -38,6 +39,7 @@ type store struct {
 	gate    chan struct{} // when set, fetches wait for it to close
 	hang    chan struct{} // when set, fetches ignore their context until it closes
 	short   bool          // objects answer one byte less than asked
+	pastEnd bool          // reads past an object's end fail as objstore's GetRange does
 }
 
 func newStore(t *testing.T) *store {
@@ -59,7 +61,8 @@ func (s *store) put(key string, size int) []byte {
 func (s *store) fetch(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	s.fetches.Add(1)
 	s.mu.Lock()
-	obj, gate, hang, short := s.objs[key], s.gate, s.hang, s.short
+	obj, found := s.objs[key]
+	gate, hang, short := s.gate, s.hang, s.short
 	s.mu.Unlock()
 	if hang != nil {
 		<-hang
@@ -73,6 +76,12 @@ func (s *store) fetch(ctx context.Context, key string, off, n int64) ([]byte, er
 	}
 	if s.fail.Load() {
 		return nil, errors.New("dial tcp 127.0.0.1:9: connect: connection refused")
+	}
+	if !found {
+		return nil, fmt.Errorf("GET %s: %w", key, objstore.ErrNotFound)
+	}
+	if off >= int64(len(obj)) && s.pastEnd {
+		return nil, fmt.Errorf("get-range %s: offset %d is at or past the end: %w", key, off, io.EOF)
 	}
 	if off < 0 || n <= 0 || off+n > int64(len(obj)) {
 		s.t.Errorf("fetch of %s [%d, +%d) outside its %d bytes", key, off, n, len(obj))
@@ -381,6 +390,64 @@ func TestBreaker(t *testing.T) {
 	step(time.Nanosecond, true)
 }
 
+// TestBreakerProbe: once the backoff has passed one read tries the store
+// while the others keep failing at once, and fetches that were in flight
+// when the breaker opened do not lengthen the backoff.
+func TestBreakerProbe(t *testing.T) {
+	s := newStore(t)
+	src := s.put("obj", 8*testBlock)
+	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	c := newCache(t, s, func(cfg *Config) { cfg.Prefetch = -1; cfg.Now = clk.Now })
+	ra := c.ReaderAt("obj", int64(len(src)))
+	read := func(block int64) error {
+		_, err := ra.ReadAt(make([]byte, 1), block*testBlock)
+		return err
+	}
+	s.fail.Store(true)
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+	errs := make(chan error, 2)
+	for _, b := range []int64{0, 1} {
+		go func() { errs <- read(b) }()
+	}
+	waitFor(t, "two fetches in flight", func() bool { return s.fetches.Load() == 2 })
+	close(s.gate)
+	for range 2 {
+		var ue *UnavailableError
+		if err := <-errs; !errors.As(err, &ue) || !ue.Until.Equal(clk.Now().Add(2*time.Second)) {
+			t.Fatalf("two fetches failing together: %v; want the first backoff, 2 s", err)
+		}
+	}
+
+	clk.Advance(2 * time.Second)
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+	go func() { errs <- read(2) }() // the probe
+	waitFor(t, "the probe", func() bool { return s.fetches.Load() == 3 })
+	for _, b := range []int64{3, 4, 5} {
+		if err := read(b); !errors.Is(err, logstore.ErrUnavailable) {
+			t.Fatalf("a read during the probe: %v", err)
+		}
+	}
+	if n := s.fetches.Load(); n != 3 {
+		t.Errorf("reads during the probe fetched: %d fetches, want 3", n)
+	}
+	close(s.gate)
+	if err := <-errs; !errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("the failed probe: %v", err)
+	}
+	clk.Advance(4*time.Second - time.Nanosecond)
+	if err := read(3); !errors.Is(err, logstore.ErrUnavailable) || s.fetches.Load() != 3 {
+		t.Fatalf("before the doubled backoff: %v, %d fetches", err, s.fetches.Load())
+	}
+	s.fail.Store(false)
+	clk.Advance(time.Nanosecond)
+	checkRead(t, ra, src, 3*testBlock, 10)
+	checkRead(t, ra, src, 4*testBlock, 10) // closed again: every read may fetch
+}
+
 func TestFetchTimeout(t *testing.T) {
 	s := newStore(t)
 	src := s.put("obj", testBlock)
@@ -434,6 +501,31 @@ func TestShortObjectIsNotAnOutage(t *testing.T) {
 	s.short = false
 	s.mu.Unlock()
 	checkRead(t, ra, src, 0, 10) // the breaker stayed closed
+
+	s.mu.Lock()
+	s.pastEnd = true
+	s.mu.Unlock()
+	_, err = c.ReaderAt("obj", 3*testBlock).ReadAt(make([]byte, 1), 2*testBlock) // a size larger than the object
+	if !errors.Is(err, io.EOF) || errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("a read past the object's end: %v; want io.EOF from the store, not ErrUnavailable", err)
+	}
+	c.Drop("obj")
+	before := s.fetches.Load()
+	checkRead(t, ra, src, 10, 10) // fetched: the breaker stayed closed
+	if s.fetches.Load() != before+1 {
+		t.Error("a read after a past-the-end answer did not fetch")
+	}
+}
+
+func TestMissingObjectIsNotAnOutage(t *testing.T) {
+	s := newStore(t)
+	src := s.put("obj", testBlock)
+	c := newCache(t, s, nil)
+	_, err := c.ReaderAt("gone", testBlock).ReadAt(make([]byte, 1), 0)
+	if !errors.Is(err, objstore.ErrNotFound) || errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("a missing object: %v; want objstore.ErrNotFound, not ErrUnavailable", err)
+	}
+	checkRead(t, c.ReaderAt("obj", int64(len(src))), src, 0, 10) // the breaker stayed closed
 }
 
 func TestDrop(t *testing.T) {
