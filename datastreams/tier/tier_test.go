@@ -208,6 +208,13 @@ func TestQueueBoundDiscardsOldest(t *testing.T) {
 	if testutil.ToFloat64(tr.m.uploadLag) <= 0 {
 		t.Fatal("upload lag 0 while segments wait")
 	}
+	u := tr.Usage(filepath.Join(root, "streams", "s1"))
+	if u.PendingBytes != kept || u.BucketBytes != 0 || u.OldestPending.UnixNano() != after[0].LastTime || u.LocalBytes != l.LocalSize() {
+		t.Fatalf("usage %+v during the outage, %d bytes waiting", u, kept)
+	}
+	if u := tr.Usage(filepath.Join(root, "streams", "other")); u != (Usage{}) {
+		t.Fatalf("usage of another stream: %+v", u)
+	}
 	b.setDown(false)
 	if err := tr.Flush(ctx); err != nil {
 		t.Fatal(err)
