@@ -216,7 +216,7 @@ func TestBucketDownAtStart(t *testing.T) {
 	ctx := context.Background()
 	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
 	tr := newTier(t, b, root, clock, func(c *Config) { c.Interval = 5 * time.Millisecond })
-	tr.clock = func() time.Time { return time.Now().Add(time.Hour) } // no backoff wait
+	tr.setClock(func() time.Time { return time.Now().Add(time.Hour) }) // no backoff wait
 	l := openLog(t, tr, root, shard0, clock, 2048)
 	defer l.Close()
 	appendN(t, l, clock, 30, 200, time.Second)

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,10 +75,10 @@ type Config struct {
 // of trimmed segments and deleted streams. mu guards the registry and the
 // queues; the bucket is never called with it held.
 type Tier struct {
-	cfg   Config
-	log   *slog.Logger
-	m     *metrics
-	clock func() time.Time // of backoffs (real time: they are about the network)
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	clockFn atomic.Pointer[func() time.Time] // of backoffs and scans (real time: they are about the network)
 
 	mu        sync.Mutex
 	logs      map[*filelog.Log]*logState
@@ -177,7 +178,6 @@ func New(cfg Config) (*Tier, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "tier"),
 		m:          newMetrics(cfg.Registerer),
-		clock:      time.Now,
 		logs:       map[*filelog.Log]*logState{},
 		inflight:   map[string]chan struct{}{},
 		retry:      map[string]backoff{},
@@ -190,9 +190,16 @@ func New(cfg Config) (*Tier, error) {
 		delKick:    make(chan struct{}, 1),
 		jobs:       make(chan pending),
 	}
+	t.setClock(time.Now)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
 }
+
+// clock is the time of backoffs and scan gaps; setClock replaces it
+// (tests).
+func (t *Tier) clock() time.Time { return (*t.clockFn.Load())() }
+
+func (t *Tier) setClock(f func() time.Time) { t.clockFn.Store(&f) }
 
 // signal wakes a loop without blocking.
 func signal(c chan struct{}) {

@@ -234,7 +234,7 @@ func TestBackoff(t *testing.T) {
 	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
 	tr := newTier(t, b, root, clock, func(c *Config) { c.Interval = 5 * time.Millisecond; c.Uploads = 1 })
 	real := newFakeClock()
-	tr.clock = real.Now
+	tr.setClock(real.Now)
 	l := openLog(t, tr, root, shard0, clock, 1<<20)
 	defer l.Close()
 	appendN(t, l, clock, 2, 100, time.Second)
