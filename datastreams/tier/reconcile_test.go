@@ -286,3 +286,29 @@ func TestRemovedShardDirWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalRetriedAfterDownStart: a journaled deletion that Start could
+// not do (the bucket down) is done in the background once it is back.
+func TestJournalRetriedAfterDownStart(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	b.objs["streams/x/stream.json"] = memObject{data: []byte("{}")}
+	if err := os.MkdirAll(filepath.Join(root, "tier", "deleting"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tier", "deleting", "x"), []byte("streams/x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.setDown(true)
+	tr := newTier(t, b, root, clock, nil)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	b.setDown(false)
+	waitFor(t, "the journaled deletion", func() bool { return !b.has("streams/x/stream.json") })
+	waitFor(t, "the journal entry to go", func() bool {
+		_, err := os.Stat(filepath.Join(root, "tier", "deleting", "x"))
+		return os.IsNotExist(err)
+	})
+}

@@ -269,6 +269,7 @@ func (t *Tier) Start(ctx context.Context) error {
 	go t.scanner()
 	go t.mirrorer()
 	go t.deleter()
+	signal(t.delKick) // what Start could not delete, retried until it can
 	return nil
 }
 
