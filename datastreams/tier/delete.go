@@ -41,8 +41,16 @@ func (t *Tier) DeletingDir(dir string) error {
 		return fmt.Errorf("tier: %s is not a stream directory of %s", dir, t.cfg.Root)
 	}
 	p := t.journalPath(rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if _, err := os.Stat(filepath.Dir(p)); errors.Is(err, fs.ErrNotExist) {
+		// The journal's directories are made durable before its first entry.
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		for _, d := range []string{filepath.Join(t.cfg.Root, tierDir), t.cfg.Root} {
+			if err := atomicfile.SyncDir(d); err != nil {
+				return err
+			}
+		}
 	}
 	if err := atomicfile.WriteFile(p, []byte(rel+"\n"), journalPerm); err != nil {
 		return fmt.Errorf("tier: journal the deletion of %s: %w", rel, err)
