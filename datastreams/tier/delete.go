@@ -259,8 +259,9 @@ func (t *Tier) deleteDir(ctx context.Context, rel string) error {
 
 // deletePrefix deletes every object under prefix.
 func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
+	after := "" // moves on even should a deleted key still be listed
 	for {
-		objs, more, err := t.cfg.Bucket.List(ctx, prefix, "", listPage)
+		objs, more, err := t.cfg.Bucket.List(ctx, prefix, after, listPage)
 		if err != nil {
 			return err
 		}
@@ -274,6 +275,7 @@ func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
 		if !more || len(objs) == 0 {
 			return nil
 		}
+		after = objs[len(objs)-1].Key
 	}
 }
 
