@@ -10,6 +10,32 @@
 // its path, and <data>/FORMAT at FORMAT. Restore builds a data directory
 // from that alone.
 //
+// Upload: a sealed segment's index is PUT, then the segment with a
+// conditional PUT (If-None-Match: *, multipart past the part size) and
+// its CRC32C (Castagnoli) in the metadata; an object already at the key
+// (an upload whose record a crash lost) is HEADed and accepted when size
+// and checksum match, else counted as a failure and the segment stays
+// local. Only then is the upload recorded (filelog's .up), and the
+// segment's local copy may go once its newest record is older than the
+// hot time. Failures are retried per segment with backoff (1 s doubling
+// to 1 min); ingest never waits. Past Config.QueueBytes of waiting
+// segments the oldest is discarded and counted as lost.
+//
+// Deletes: retention's trimmed segments lose their objects in batches;
+// a stream's deletion is journaled in <data>/tier/deleting/<dir id>
+// before the core's commit and its objects deleted after it. Start
+// repairs what a stop interrupted: it aborts unfinished multipart
+// uploads, finishes journaled deletions, deletes each log's objects below
+// its first segment (one listing from the start) and those of shard
+// directories gone from existing stream directories. It never deletes a
+// stream directory's objects because the directory is missing locally
+// (a fresh or restored node must not empty the bucket).
+//
+// The mirror uploads a file when its size or modification time changed
+// since its last upload; <data>/tier/mirror.json keeps that across
+// restarts (Restore writes it too), so ten years of index chunks are not
+// uploaded again.
+//
 // It knows logs, segments and files, never video or the Kinesis APIs.
 package tier
 
@@ -23,6 +49,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,10 +101,10 @@ type Config struct {
 // of trimmed segments and deleted streams. mu guards the registry and the
 // queues; the bucket is never called with it held.
 type Tier struct {
-	cfg   Config
-	log   *slog.Logger
-	m     *metrics
-	clock func() time.Time // of backoffs (real time: they are about the network)
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	clockFn atomic.Pointer[func() time.Time] // of backoffs and scans (real time: they are about the network)
 
 	mu        sync.Mutex
 	logs      map[*filelog.Log]*logState
@@ -87,6 +114,7 @@ type Tier struct {
 	dirQ      []string                 // stream dirs (rel) deleted, whose objects are to go
 	delQ      []string                 // keys of objects to delete
 	dirty     map[string]bool          // stream dirs (rel) to mirror soon
+	detached  map[string]bool          // log dirs (rel) detached: if removed, their objects go
 	started   bool
 	closed    bool
 	needAbort bool // AbortUploads not done yet since Start (uploads wait for it)
@@ -99,7 +127,7 @@ type Tier struct {
 	passMu   sync.Mutex // one scan pass at a time
 
 	kick, mirrorKick, delKick chan struct{}
-	jobs                      chan job
+	jobs                      chan pending
 	ctx                       context.Context
 	cancel                    context.CancelFunc
 	wg                        sync.WaitGroup
@@ -110,12 +138,12 @@ type logState struct {
 	l          *filelog.Log
 	rel        string // its directory under Root, slash-separated: the key prefix
 	reconciled bool   // its objects below the first base looked for
-}
-
-// job is one segment for an upload worker.
-type job struct {
-	ls  *logState
-	seg filelog.SegmentInfo
+	kicked     bool   // to be scanned at the next pass (t.mu)
+	gen        uint64 // uploads of it ended well (t.mu)
+	// From its last scan (passMu): when it is next due, and its sealed
+	// local segments waiting for upload.
+	nextScan time.Time
+	pending  []pending
 }
 
 // backoff is a segment's (or the deleter's) retry state.
@@ -176,21 +204,28 @@ func New(cfg Config) (*Tier, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "tier"),
 		m:          newMetrics(cfg.Registerer),
-		clock:      time.Now,
 		logs:       map[*filelog.Log]*logState{},
 		inflight:   map[string]chan struct{}{},
 		retry:      map[string]backoff{},
 		deleting:   map[string]bool{},
 		dirty:      map[string]bool{},
+		detached:   map[string]bool{},
 		mirrored:   map[string]stamp{},
 		kick:       make(chan struct{}, 1),
 		mirrorKick: make(chan struct{}, 1),
 		delKick:    make(chan struct{}, 1),
-		jobs:       make(chan job),
+		jobs:       make(chan pending),
 	}
+	t.setClock(time.Now)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
 }
+
+// clock is the time of backoffs and scan gaps; setClock replaces it
+// (tests).
+func (t *Tier) clock() time.Time { return (*t.clockFn.Load())() }
+
+func (t *Tier) setClock(f func() time.Time) { t.clockFn.Store(&f) }
 
 // signal wakes a loop without blocking.
 func signal(c chan struct{}) {
@@ -234,6 +269,7 @@ func (t *Tier) Start(ctx context.Context) error {
 	go t.scanner()
 	go t.mirrorer()
 	go t.deleter()
+	signal(t.delKick) // what Start could not delete, retried until it can
 	return nil
 }
 
@@ -270,6 +306,7 @@ func (t *Tier) Attach(l *filelog.Log) {
 	}
 	t.mu.Lock()
 	t.logs[l] = &logState{l: l, rel: rel}
+	delete(t.detached, rel)
 	t.mu.Unlock()
 	signal(t.kick)
 }
@@ -277,8 +314,18 @@ func (t *Tier) Attach(l *filelog.Log) {
 // Detach implements filelog.Cold.
 func (t *Tier) Detach(l *filelog.Log) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	ls, ok := t.logs[l]
+	if !ok {
+		return
+	}
 	delete(t.logs, l)
-	t.mu.Unlock()
+	t.detached[ls.rel] = true
+	for k := range t.retry {
+		if under(k, ls.rel) {
+			delete(t.retry, k)
+		}
+	}
 }
 
 // segKey and idxKey are the keys of a segment and its sparse index.
@@ -331,6 +378,9 @@ func (t *Tier) Trimmed(l *filelog.Log, segs []filelog.SegmentInfo) {
 	t.mu.Lock()
 	for _, s := range segs {
 		t.delQ = append(t.delQ, segKey(rel, s.Base), idxKey(rel, s.Base))
+	}
+	if ls, ok := t.logs[l]; ok {
+		ls.kicked = true
 	}
 	t.mu.Unlock()
 	signal(t.delKick)

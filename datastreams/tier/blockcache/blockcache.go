@@ -163,7 +163,9 @@ func (c *Cache) Drop(key string) {
 	}
 	for id, f := range c.flights {
 		if id.key == key {
+			// Its readers get their bytes; later reads fetch again.
 			f.dropped = true
+			delete(c.flights, id)
 		}
 	}
 	delete(c.last, key)

@@ -513,7 +513,7 @@ func TestShortObjectIsNotAnOutage(t *testing.T) {
 	before := s.fetches.Load()
 	checkRead(t, ra, src, 10, 10) // fetched: the breaker stayed closed
 	if s.fetches.Load() != before+1 {
-		t.Error("a read after a past-the-end answer did not fetch")
+		t.Errorf("a read after a past-the-end answer made %d fetches, want 1", s.fetches.Load()-before)
 	}
 }
 

@@ -132,7 +132,7 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 	if err != nil {
 		f.err = err
 		c.mu.Lock()
-		delete(c.flights, id)
+		c.landedLocked(id, f)
 		c.mu.Unlock()
 		close(f.done)
 		return
@@ -142,7 +142,7 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 
 	path, ok := c.writeBlock(id, f.data)
 	c.mu.Lock()
-	delete(c.flights, id)
+	c.landedLocked(id, f)
 	var gone []string
 	switch {
 	case ok && !f.dropped && !c.closed:
@@ -152,6 +152,14 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 	}
 	c.mu.Unlock()
 	removeFiles(gone)
+}
+
+// landedLocked forgets a finished flight, unless Drop already did and a
+// newer flight of the block took its place (c.mu held).
+func (c *Cache) landedLocked(id blockID, f *flight) {
+	if c.flights[id] == f {
+		delete(c.flights, id)
+	}
 }
 
 // fetch runs Fetch with the timeout. It returns at the timeout (or at
