@@ -432,16 +432,20 @@ func getMediaHash(ctx context.Context, t *testing.T, url, stream string, n int) 
 	return hex.EncodeToString(h.Sum(nil)[:8]), nums
 }
 
-// hlsHashes opens an ON_DEMAND HLS session over [from, to] (producer
-// time) and hashes its master and media playlists (the session token in
-// their URIs replaced: each session has its own) and every file they
-// name (the init segment and the media segments), in order.
-func hlsHashes(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, from, to time.Time) []string {
+// hlsHashes opens an HLS session (ON_DEMAND over [from, to], or
+// LIVE_REPLAY from from on; producer time) and hashes its master and
+// media playlists (the session token in their URIs replaced: each
+// session has its own) and every file they name (the init segment and
+// the media segments), in order.
+func hlsHashes(ctx context.Context, t *testing.T, am *kinesisvideoarchivedmedia.Client, stream string, mode types.HLSPlaybackMode, from, to time.Time) []string {
 	t.Helper()
+	rng := &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}
+	if mode == types.HLSPlaybackModeLiveReplay {
+		rng.EndTimestamp = nil
+	}
 	od, err := am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String(stream),
-		PlaybackMode: types.HLSPlaybackModeOnDemand, DisplayFragmentTimestamp: types.HLSDisplayFragmentTimestampAlways,
-		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeProducerTimestamp,
-			TimestampRange: &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+		PlaybackMode: mode, DisplayFragmentTimestamp: types.HLSDisplayFragmentTimestampAlways,
+		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeProducerTimestamp, TimestampRange: rng}})
 	if err != nil {
 		t.Fatalf("GetHLSStreamingSessionURL: %v", err)
 	}

@@ -22,9 +22,9 @@ import (
 //   - ListFragments (every member of every fragment);
 //   - GetMediaForFragmentList of all fragments, in one answer;
 //   - GetClip of the whole range (producer time);
-//   - HLS ON_DEMAND over the range: master and media playlist (session
-//     tokens masked: each session has its own), the init segment and
-//     every media segment;
+//   - HLS ON_DEMAND over the range, and LIVE_REPLAY from its start:
+//     master and media playlist (session tokens masked: each session has
+//     its own), the init segment and every media segment named;
 //   - GetMedia from the earliest fragment to the last (per fragment: its
 //     timecode, tags but MILLIS_BEHIND_NOW, which is the age of the
 //     fragment when sent, tracks and frames);
@@ -60,8 +60,10 @@ func readEverything(ctx context.Context, t *testing.T, url, stream string, base 
 	}
 	mediatest.FFmpegDecodes(t, b)
 	out = append(out, "GetClip "+sha(b))
-	for _, l := range hlsHashes(ctx, t, am, stream, from, to) {
-		out = append(out, "HLS "+l)
+	for _, mode := range []types.HLSPlaybackMode{types.HLSPlaybackModeOnDemand, types.HLSPlaybackModeLiveReplay} {
+		for _, l := range hlsHashes(ctx, t, am, stream, mode, from, to) {
+			out = append(out, "HLS "+string(mode)+" "+l)
+		}
 	}
 	gm, gmNums := getMediaHash(ctx, t, url, stream, n)
 	if strings.Join(gmNums, ",") != strings.Join(nums, ",") {
