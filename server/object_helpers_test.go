@@ -69,18 +69,16 @@ func startObjStore(t testing.TB) *objTestStore {
 
 // objYAML is the configuration the tests load (with LoadFile, or eddy
 // serve --config): the storage.object section exactly as a user writes
-// it, small segments so that 20 s of the test clip seal one, and a fast
-// janitor. hot is storage.object.hot; extra lines go under storage.object.
-func (o *objTestStore) objYAML(hot string, extra ...string) string {
+// it, the smallest segments (1 MiB: a minute of the test clip, about
+// 2.3 MB, seals two), a fast janitor, no throttling. hot is
+// storage.object.hot.
+func (o *objTestStore) objYAML(hot string) string {
 	c := o.Config()
 	var b strings.Builder
 	fmt.Fprintf(&b, "storage:\n  segment_size: 1MiB\n  janitor_interval: 300ms\n  object:\n")
 	fmt.Fprintf(&b, "    endpoint: %s\n    bucket: %s\n    prefix: %s\n    region: %s\n", c.Endpoint, c.Bucket, c.Prefix, c.Region)
 	fmt.Fprintf(&b, "    access_key_id: %s\n    secret_access_key: %s\n    path_style: true\n", c.AccessKeyID, c.SecretAccessKey)
 	fmt.Fprintf(&b, "    hot: %s\n    cache_size: 64MB\n", hot)
-	for _, l := range extra {
-		fmt.Fprintf(&b, "    %s\n", l)
-	}
 	b.WriteString("streams:\n  throttle: false\n")
 	return b.String()
 }
