@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 	"github.com/eddy-video/eddy/datastreams/objstore"
@@ -71,6 +75,11 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("storage.object: %w", err)
 	}
+	// The cache empties its directory when it opens: another eddy's
+	// (on this data directory, or sharing cache_dir) is refused first.
+	if s.cacheLock, err = lockCacheDir(o.CacheDirOf(s.Config.Data)); err != nil {
+		return err
+	}
 	cache, err := blockcache.New(blockcache.Config{Dir: o.CacheDirOf(s.Config.Data), MaxBytes: int64(o.CacheSize),
 		Fetch: bucket.GetRange, Now: s.Clock, Logger: s.Logger, Registerer: reg})
 	if err != nil {
@@ -104,6 +113,39 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	s.Logger.Info("object storage: "+o.Where()+", hot "+shortHot(o.Hot), "cache_dir", o.CacheDirOf(s.Config.Data),
 		"cache_size", o.CacheSize.String(), "queue_size", o.QueueSize.String())
 	return nil
+}
+
+// cacheLockFile is the lock of a cache directory (the cache removes only
+// its block files).
+const cacheLockFile = "LOCK"
+
+// lockCacheDir takes the cache directory's lock with flock(2), held
+// until the server closes (the kernel drops it if the process dies).
+func lockCacheDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage.object.cache_dir: %w", err)
+	}
+	p := filepath.Join(dir, cacheLockFile)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("storage.object.cache_dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("storage.object.cache_dir %s is %w (%s is locked): one eddy per cache directory", dir, datastreams.ErrLocked, p)
+		}
+		return nil, fmt.Errorf("storage.object.cache_dir: lock %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// unlockCache releases the cache directory.
+func (s *Server) unlockCache() {
+	if s.cacheLock != nil {
+		_ = s.cacheLock.Close()
+		s.cacheLock = nil
+	}
 }
 
 // startTier starts the tier's work once the core has opened every log.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -79,6 +80,7 @@ type Server struct {
 	// Object storage (objectstorage.go); nil without storage.object.
 	bucket    objstore.Bucket
 	cache     *blockcache.Cache
+	cacheLock *os.File // the cache directory's flock
 	tier      *tier.Tier
 	tierStop  context.CancelFunc
 	objectHot atomic.Int64 // storage.object.hot as reloads set it
@@ -94,6 +96,7 @@ func (s *Server) Initialize() error {
 		if s.cache != nil {
 			_ = s.cache.Close()
 		}
+		s.unlockCache()
 	}
 	return err
 }
@@ -506,6 +509,7 @@ func (s *Server) shutdown() error {
 			err = cerr
 		}
 	}
+	s.unlockCache()
 	return err
 }
 
