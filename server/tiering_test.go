@@ -326,3 +326,73 @@ func TestObjectStorageRelativeDataDir(t *testing.T) {
 		t.Fatalf("stream list: %d %s", code, body)
 	}
 }
+
+// uploads counts the upload records of the logs under dir.
+func uploads(t *testing.T, dir string) int {
+	t.Helper()
+	ups, err := filepath.Glob(filepath.Join(dir, "*", "*.up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ups)
+}
+
+// TestObjectStorageHotTag: a stream's eddy:hot tag overrides
+// storage.object.hot: with hot 24h, the stream tagged 0s loses its
+// local copy once uploaded while an untagged one keeps it; tagging the
+// latter 1h (its data is 2 h old) drops it at the next pass.
+func TestObjectStorageHotTag(t *testing.T) {
+	t.Parallel()
+	s3 := objstoretest.Start(t)
+	cfg := servertest.Config(t)
+	cfg.Storage.Object = objectConfig(s3, 24*time.Hour)
+	clk := servertest.NewClock(time.Now())
+	e := servertest.StartWithClock(t, cfg, clk)
+	ctx := servertest.Context(t, time.Minute)
+	v := e.Server.Videos()
+	if _, err := v.CreateStream("door", fragments.CreateOptions{RetentionHours: 24, Tags: map[string]string{fragments.HotTag: "0s"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.CreateStream("yard", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	stores := map[string]*fragments.Store{}
+	for _, name := range []string{"door", "yard"} {
+		st, err := v.Store(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[name] = st
+		fragmentstest.AppendSynthetic(t, st, clk, 3, 10_000)
+	}
+	clk.Advance(2 * time.Hour)
+	for _, st := range stores {
+		fragmentstest.AppendSynthetic(t, st, clk, 1, 10_000) // seals the first segment
+	}
+	if err := e.Server.Tier().Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	dirOf := func(name string) string {
+		st, err := e.Server.Core().Stream(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Dir()
+	}
+	door, yard := dirOf("door"), dirOf("yard")
+	if up, cold := uploads(t, door), coldSegments(t, door); up != 1 || cold != 1 {
+		t.Errorf("door (eddy:hot 0s): %d uploaded, %d cold; want 1 and 1", up, cold)
+	}
+	if up, cold := uploads(t, yard), coldSegments(t, yard); up != 1 || cold != 0 {
+		t.Errorf("yard (hot 24h): %d uploaded, %d cold; want 1 and 0", up, cold)
+	}
+	if err := v.Tag("yard", map[string]string{fragments.HotTag: "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.Tier().Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if cold := coldSegments(t, yard); cold != 1 {
+		t.Errorf("yard tagged eddy:hot 1h, its data 2 h old: %d cold segments, want 1", cold)
+	}
+}
