@@ -71,17 +71,20 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
-	bucket, err := objstore.New(bc)
+	b, err := objstore.New(bc)
 	if err != nil {
 		return fmt.Errorf("storage.object: %w", err)
 	}
+	bucket := &watchedBucket{Bucket: b}
 	// The cache empties its directory when it opens: another eddy's
 	// (on this data directory, or sharing cache_dir) is refused first.
 	if s.cacheLock, err = lockCacheDir(o.CacheDirOf(s.Config.Data)); err != nil {
 		return err
 	}
+	// The cache's clock times its backoff after failed fetches: real
+	// time, even when the server's is a test's fake one.
 	cache, err := blockcache.New(blockcache.Config{Dir: o.CacheDirOf(s.Config.Data), MaxBytes: int64(o.CacheSize),
-		Fetch: bucket.GetRange, Now: s.Clock, Logger: s.Logger, Registerer: reg})
+		Fetch: bucket.GetRange, Logger: s.Logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("storage.object.cache_dir: %w", err)
 	}
@@ -264,7 +267,7 @@ func (s *Server) objectStatus() *web.ObjectStorage {
 	}
 	return &web.ObjectStorage{
 		Bucket:          o.Where(),
-		Available:       v["eddy_object_available"] >= 1,
+		Available:       s.bucket.available(), // the last request to the store, uploads and reads
 		Hot:             shortHot(Duration(s.objectHot.Load())),
 		PendingBytes:    int64(v["eddy_object_pending_bytes"]),
 		PendingSegments: int64(v["eddy_object_pending_segments"]),

@@ -24,7 +24,6 @@ import (
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
-	"github.com/eddy-video/eddy/datastreams/objstore"
 	"github.com/eddy-video/eddy/datastreams/tier"
 	"github.com/eddy-video/eddy/datastreams/tier/blockcache"
 	"github.com/eddy-video/eddy/fragments"
@@ -78,7 +77,7 @@ type Server struct {
 	errors  *errorRing
 	started time.Time
 	// Object storage (objectstorage.go); nil without storage.object.
-	bucket    objstore.Bucket
+	bucket    *watchedBucket
 	cache     *blockcache.Cache
 	cacheLock *os.File // the cache directory's flock
 	tier      *tier.Tier

@@ -180,7 +180,8 @@ func TestObjectStorageColdRead(t *testing.T) {
 // of cold data answer at once in each protocol's terms: an HLS segment
 // and the browser's clip.mp4 503 with Retry-After, Kinesis Data Streams'
 // GetRecords 500 InternalFailureException naming object storage; the
-// playlists (the local index) still answer 200.
+// playlists (the local index) still answer 200. The status page says the
+// store is unavailable until it answers again.
 func TestObjectStorageOutageAnswers(t *testing.T) {
 	t.Parallel()
 	s3 := objstoretest.Start(t)
@@ -275,6 +276,33 @@ func TestObjectStorageOutageAnswers(t *testing.T) {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailureException" || !strings.Contains(ae.ErrorMessage(), "object storage") {
 		t.Errorf("GetRecords of cold records during the outage: %v; want InternalFailureException naming object storage", err)
+	}
+
+	// The status page says the store does not answer, then that it does.
+	available := func() bool {
+		var st struct {
+			ObjectStorage struct{ Available bool } `json:"objectStorage"`
+		}
+		if code, body := getJSON(t, e.URL+"/api/v1/ui/status", &st); code != http.StatusOK {
+			t.Fatalf("status: %d %s", code, body)
+		}
+		return st.ObjectStorage.Available
+	}
+	if available() {
+		t.Error("the status page says the stopped store is available")
+	}
+	// Once back, the next request to it (a cold read, past the cache's
+	// short backoff) answers: available again, and the clip whole.
+	s3.Start()
+	clip := e.URL + "/api/v1/streams/cam/clip.mp4?timestamps=server&start=" + from.UTC().Format(time.RFC3339) + "&end=" + to.UTC().Format(time.RFC3339)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		status, _, _ := httpGet(t, clip)
+		if status == http.StatusOK && available() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the store is back: clip.mp4 %d, available %v", status, available())
+		}
 	}
 }
 
