@@ -351,3 +351,28 @@ func TestScanGap(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativeRoot: a data directory given relative to the working
+// directory (the tier's Root, or the core's Dir) tiers the same.
+func TestRelativeRoot(t *testing.T) {
+	ctx := context.Background()
+	t.Chdir(t.TempDir())
+	b, clock := newMemBucket(), newFakeClock()
+	tr := newTier(t, b, "data", clock, nil)
+	l := openLog(t, tr, "data", shard0, clock, 2048)
+	defer l.Close()
+	want := appendN(t, l, clock, 30, 200, time.Second)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !b.has(segKey(shard0, l.Sealed()[0].Base)) {
+		t.Fatalf("objects %q", b.keys())
+	}
+	sameRecords(t, readAll(t, l), want)
+	if u := tr.Usage(filepath.Join("data", "streams", "s1")); u.ColdSegments != len(l.Sealed()) {
+		t.Fatalf("usage %+v", u)
+	}
+}
