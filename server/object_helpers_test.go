@@ -656,6 +656,38 @@ func kvClients(url string) (*kinesisvideo.Client, *kinesisvideoarchivedmedia.Cli
 	return e.KinesisVideo(), e.ArchivedMedia()
 }
 
+// objStatus is what the status page's API says of object storage, and
+// the warnings and errors it shows.
+type objStatus struct {
+	ObjectStorage *struct {
+		Bucket          string
+		Available       bool
+		PendingSegments int64
+	}
+	Errors []struct {
+		Level, Message string
+		Attrs          map[string]string
+	}
+}
+
+// statusOf reads GET /api/v1/ui/status.
+func statusOf(t testing.TB, url string) objStatus {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v1/ui/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st objStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/ui/status: %s, %v", resp.Status, err)
+	}
+	if st.ObjectStorage == nil {
+		t.Fatal("the status has no objectStorage with storage.object configured")
+	}
+	return st
+}
+
 // upRecordSize reads the size an upload record (<base>.up, JSON) gives.
 func upRecordSize(t testing.TB, path string) int64 {
 	t.Helper()

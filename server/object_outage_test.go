@@ -180,6 +180,9 @@ func TestObjectTierOutage(t *testing.T) {
 	if v := objMetric(fams, "eddy_object_available"); v != 0 {
 		t.Errorf("eddy_object_available %v after a cold read failed", v)
 	}
+	if st := statusOf(t, e.URL); st.ObjectStorage.Available || st.ObjectStorage.PendingSegments == 0 {
+		t.Errorf("status page during the outage: %+v, want unavailable with segments pending", *st.ObjectStorage)
+	}
 	if v := objMetric(fams, "eddy_object_upload_failures_total"); v == 0 {
 		t.Error("eddy_object_upload_failures_total 0 after a minute of outage")
 	}
@@ -222,6 +225,9 @@ func TestObjectTierOutage(t *testing.T) {
 	fragmentContents(ctx, t, am, stream, acked)
 	if v := objMetric(scrapeURL(t, e.URL), "eddy_object_available"); v != 1 {
 		t.Errorf("eddy_object_available %v after the store's return", v)
+	}
+	if st := statusOf(t, e.URL); !st.ObjectStorage.Available || st.ObjectStorage.PendingSegments != 0 {
+		t.Errorf("status page after the store's return: %+v, want available, nothing pending", *st.ObjectStorage)
 	}
 	t.Logf("%d fragments before the outage, %d during and after it, all listed and read", len(first), len(during))
 }

@@ -139,7 +139,8 @@ func (l *logBuffer) String() string {
 // away: the tier retries in the background), and says what is wrong: its
 // log names the bucket and the store and says "the bucket does not
 // exist" or "access denied (check access_key_id, ...)", without the
-// secret; video still records, its sealed segments staying on local
+// secret, and so does the status page (object storage unavailable, the
+// warning among its errors); video still records, its sealed segments staying on local
 // disk, pending upload, none recorded as uploaded.
 func TestObjectStorageBadConfig(t *testing.T) {
 	t.Parallel()
@@ -207,6 +208,19 @@ func TestObjectStorageBadConfig(t *testing.T) {
 				}
 			}
 			log := logs.String()
+			// The status page says it too: the store unavailable, the
+			// bucket named, the warning among its errors.
+			st := statusOf(t, e.URL)
+			if st.ObjectStorage.Available || !strings.Contains(st.ObjectStorage.Bucket, cfg.Storage.Object.Bucket) {
+				t.Errorf("status page: object storage %+v, want unavailable, naming bucket %s", *st.ObjectStorage, cfg.Storage.Object.Bucket)
+			}
+			shown := false
+			for _, r := range st.Errors {
+				shown = shown || strings.Contains(r.Message+fmt.Sprint(r.Attrs), c.want)
+			}
+			if !shown {
+				t.Errorf("status page: no error says %q: %+v", c.want, st.Errors)
+			}
 			bucket := cfg.Storage.Object.Bucket
 			if !strings.Contains(said, bucket) {
 				t.Errorf("the message does not name the bucket %s: %s", bucket, said)
