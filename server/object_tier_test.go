@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +154,61 @@ func TestObjectTierReadsIdentical(t *testing.T) {
 		t.Errorf("eddy_object_cache_misses_total %v after the cold reads, %v before: the reads did not go to the bucket", misses, missesBefore)
 	}
 	t.Logf("%d answers identical after tiering %d segments", len(after), len(segs))
+}
+
+// TestObjectTierConcurrentColdReaders: 100 clients read the same cold
+// fragment at once with GetMediaForFragmentList. Every answer is the
+// same, and the object store was asked for no more blocks than the
+// fragment's segment has (eddy_object_cold_read_seconds counts each
+// ranged GET): the first cold byte is fetched once, not once a reader.
+func TestObjectTierConcurrentColdReaders(t *testing.T) {
+	t.Parallel()
+	mediatest.RequireTool(t, "ffmpeg")
+	store := startObjStore(t)
+	e := servertest.StartConfig(t, objConfig(t, store.objYAML("0s")))
+	ctx := servertest.Context(t, 2*time.Minute)
+	const stream = "cam-readers"
+	createObjStream(ctx, t, e.KinesisVideo(), stream, 24)
+	nums := ingestClip(ctx, t, e.URL, stream, time.Now().Add(-time.Hour).Truncate(time.Millisecond), 3)
+	waitTiered(t, e.URL, e.Dir, 2, time.Minute)
+	// The largest uploaded segment bounds the blocks (1 MiB each) one
+	// fragment of the first can need.
+	var maxSize int64
+	for dir, lf := range dataLogs(t, e.Dir) {
+		for _, up := range lf.ups {
+			maxSize = max(maxSize, upRecordSize(t, filepath.Join(e.Dir, filepath.FromSlash(dir), up+".up")))
+		}
+	}
+	blocks := float64((maxSize + 1<<20 - 1) >> 20)
+	fetches := func() float64 { return objMetric(scrapeURL(t, e.URL), "eddy_object_cold_read_seconds") }
+	before := fetches()
+
+	_, am := kvClients(e.URL)
+	const readers = 100
+	answers := make([]string, readers)
+	errs := make([]error, readers)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range readers {
+		wg.Go(func() {
+			<-start
+			b, err := getFragments(ctx, am, stream, nums[1:2])
+			answers[i], errs[i] = sha(b), err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range readers {
+		if errs[i] != nil {
+			t.Fatalf("reader %d: %v", i, errs[i])
+		}
+		if answers[i] != answers[0] {
+			t.Errorf("reader %d read %s, reader 0 %s", i, answers[i], answers[0])
+		}
+	}
+	if got := fetches() - before; got < 1 || got > blocks {
+		t.Errorf("%v block fetches from the object store for %d concurrent readers of one cold fragment, want 1 to %v (the blocks of its segment)", got, readers, blocks)
+	} else {
+		t.Logf("%d readers, %v block fetches", readers, got)
+	}
 }
