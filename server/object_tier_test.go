@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
 
@@ -210,5 +213,53 @@ func TestObjectTierConcurrentColdReaders(t *testing.T) {
 		t.Errorf("%v block fetches from the object store for %d concurrent readers of one cold fragment, want 1 to %v (the blocks of its segment)", got, readers, blocks)
 	} else {
 		t.Logf("%d readers, %v block fetches", readers, got)
+	}
+}
+
+// TestObjectTierDataStream: a Kinesis data stream's sealed segments tier
+// like a video stream's. 260 records of 10 KB (about 2.6 MB: two sealed
+// 1 MiB segments and the active one) written with PutRecords, the segments uploaded and dropped
+// locally (hot 0s), then GetRecords from TRIM_HORIZON reads every record
+// back from the bucket, at its acknowledged sequence number, byte for
+// byte.
+func TestObjectTierDataStream(t *testing.T) {
+	t.Parallel()
+	store := startObjStore(t)
+	e := servertest.StartConfig(t, objConfig(t, store.objYAML("0s")))
+	ctx := servertest.Context(t, 2*time.Minute)
+	k := e.Kinesis()
+	const stream = "ds-tier"
+	createStream(t, k, stream, 1)
+	servertest.WaitStreamActive(t, k, stream)
+	var sent []eventRecord
+	rng := rand.NewChaCha8([32]byte{17})
+	for range 13 {
+		in := &kinesis.PutRecordsInput{StreamName: aws.String(stream)}
+		for range 20 {
+			data := make([]byte, 10000) // random: the log may compress
+			rng.Read(data)
+			in.Records = append(in.Records, ktypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String("p")})
+		}
+		out, err := k.PutRecords(ctx, in)
+		if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+			t.Fatalf("PutRecords: %v", err)
+		}
+		for i, r := range out.Records {
+			sent = append(sent, eventRecord{Seq: *r.SequenceNumber, Data: string(in.Records[i].Data)})
+		}
+	}
+	waitTiered(t, e.URL, e.Dir, 2, time.Minute)
+	before := objMetric(scrapeURL(t, e.URL), "eddy_object_cold_read_seconds")
+	got := readRecords(ctx, t, k, stream)
+	if len(got) != len(sent) {
+		t.Fatalf("GetRecords read %d records, %d written", len(got), len(sent))
+	}
+	for i := range sent {
+		if got[i] != sent[i] {
+			t.Errorf("record %d: %s (%d bytes), written %s (%d bytes)", i, got[i].Seq, len(got[i].Data), sent[i].Seq, len(sent[i].Data))
+		}
+	}
+	if after := objMetric(scrapeURL(t, e.URL), "eddy_object_cold_read_seconds"); after <= before {
+		t.Errorf("no block fetched from the bucket by GetRecords of tiered segments (%v fetches before, %v after)", before, after)
 	}
 }
