@@ -38,7 +38,9 @@
 // always stays local, so seeking by sequence or time never needs the
 // store; reads of a cold segment's records go through Cold.OpenSegment,
 // and while the store cannot be reached they fail at once with an error
-// wrapping logstore.ErrUnavailable. Retention (Trim) removes whole
+// wrapping logstore.ErrUnavailable. A read whose segment a trim removed
+// meanwhile (its file, descriptor or object gone, whatever the error)
+// starts again from the log's new first record. Retention (Trim) removes whole
 // segments, oldest first, cold or not (Size counts both; LocalSize only
 // the local files), and tells Cold.Trimmed of the uploaded ones so their
 // objects go too. The free-space floor frees the oldest local segment:

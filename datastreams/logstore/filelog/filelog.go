@@ -812,7 +812,9 @@ func (l *Log) Read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 	for attempt := 0; ; attempt++ {
 		recs, err := l.read(from, maxRecords, maxBytes)
 		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrClosed)) && attempt < 3 {
-			continue // a segment was trimmed under us; read from the new horizon
+			// A segment was trimmed under us (its file, descriptor or
+			// object gone: readFailed); read from the new horizon.
+			continue
 		}
 		return recs, err
 	}
@@ -844,20 +846,37 @@ func (l *Log) read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 		}
 		f, held, err := l.reader(v.s)
 		if err != nil {
-			return out, err
+			return out, l.readFailed(v.s, err)
 		}
 		out, full, err = l.readSegment(f, v, from, out, maxRecords, maxBytes, &total)
 		if held {
 			l.release(v.s)
 		}
 		if err != nil {
-			return out, err
+			return out, l.readFailed(v.s, err)
 		}
 		if len(out) > 0 {
 			from = out[len(out)-1].Seq + 1
 		}
 	}
 	return out, nil
+}
+
+// readFailed is the error of a failed read of segment s. When s left the
+// log meanwhile (trimmed), it wraps fs.ErrNotExist so that Read retries
+// from the new start: a cold segment's object may be deleted by then, and
+// the store's "not found" is no error of the log's.
+func (l *Log) readFailed(s *segment, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	l.mu.RLock()
+	gone := s.gone
+	l.mu.RUnlock()
+	if gone {
+		return fmt.Errorf("segment %s left the log during the read (%w): %w", s.path, fs.ErrNotExist, err)
+	}
+	return err
 }
 
 // readSegment appends records of one segment, starting at sequence from,
