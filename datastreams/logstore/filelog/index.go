@@ -27,6 +27,11 @@ const indexEntrySize = 24
 const indexTrailerSize = 8 + 8 + 8 + 8 + 4
 
 func writeIndexFile(path string, s *segment) error {
+	return atomicfile.WriteFile(path, encodeIndex(s), 0o644)
+}
+
+// encodeIndex returns the index file of sealed segment s.
+func encodeIndex(s *segment) []byte {
 	b := make([]byte, 0, len(s.index)*indexEntrySize+indexTrailerSize)
 	for _, e := range s.index {
 		b = binary.BigEndian.AppendUint64(b, e.seq)
@@ -37,8 +42,7 @@ func writeIndexFile(path string, s *segment) error {
 	b = binary.BigEndian.AppendUint64(b, uint64(s.size))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.firstTime))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.lastTime))
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
-	return atomicfile.WriteFile(path, b, 0o644)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
 // readIndexFile loads a sealed segment's summary, and its index entries
