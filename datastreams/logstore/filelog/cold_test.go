@@ -497,6 +497,36 @@ func TestColdReadAfterTrimDeletedObject(t *testing.T) {
 	}
 }
 
+// TestColdIndexRebuildAcrossTrim: a read that rebuilds a cold segment's
+// damaged index through Cold, while a trim removes the segment and the
+// tier deletes its object, starts again from the log's new first record.
+func TestColdIndexRebuildAcrossTrim(t *testing.T) {
+	l, c, clk := coldLog(t, 300)
+	c.deleteTrimmed = true
+	c.uploadFirst(t, l, -1)
+	dropFirst(t, l, -1)
+	before := readAll(t, l, 1000)
+	sealed := l.Sealed()
+	l.Close()
+	flip(t, sealed[0].IndexPath, 3) // an entry: found when the index is loaded
+	l = openLog(t, l.dir, clk.Now, l.opts)
+	keep := sealed[2]
+	trim := func() {
+		if _, _, err := l.Trim(keep.FirstTime, 0); err != nil {
+			t.Error(err)
+		}
+	}
+	c.beforeRead.Store(&trim)
+	recs, err := l.Read(sealed[0].Base, 10, 1<<30)
+	if err != nil {
+		t.Fatalf("Read rebuilding an index across a trim that deleted the object: %v", err)
+	}
+	if c.beforeRead.Load() != nil || len(recs) != 10 || recs[0].Seq != keep.Base {
+		t.Fatalf("Read after the trim: %d records from %d; want 10 from %d (trimmed during the rebuild)", len(recs), recs[0].Seq, keep.Base)
+	}
+	sameRecords(t, recs, before[keep.Base-sealed[0].Base:keep.Base-sealed[0].Base+10])
+}
+
 // TestColdDropOldest: the disk floor frees the oldest local segment;
 // uploaded, only its local copy goes (no record lost); not uploaded after
 // cold segments, it is discarded (a hole reads skip).

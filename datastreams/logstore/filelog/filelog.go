@@ -696,7 +696,7 @@ func (l *Log) view(from uint64) ([]segView, error) {
 	if len(views) > 0 && views[0].index == nil {
 		idx, err := l.loadIndex(views[0].s)
 		if err != nil {
-			return nil, err
+			return nil, l.readFailed(views[0].s, err)
 		}
 		views[0].index = idx
 	}
@@ -935,7 +935,7 @@ func (l *Log) read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 		}
 		if v.index == nil {
 			if v.index, err = l.loadIndex(v.s); err != nil {
-				return out, err
+				return out, l.readFailed(v.s, err)
 			}
 		}
 		f, held, err := l.reader(v.s)
