@@ -82,8 +82,8 @@ func TestConditionalRequestConflict(t *testing.T) {
 	if err == nil {
 		t.Fatal("PutIfAbsent answered 409: no error")
 	}
-	if errors.Is(err, objstore.ErrExists) {
-		t.Fatalf("409 ConditionalRequestConflict wraps ErrExists: %v", err)
+	if errors.Is(err, objstore.ErrExists) || !errors.Is(err, objstore.ErrConflict) {
+		t.Fatalf("409 ConditionalRequestConflict: %v; want ErrConflict, not ErrExists", err)
 	}
 	if !strings.Contains(err.Error(), "ConditionalRequestConflict") || !strings.Contains(err.Error(), "retry") {
 		t.Errorf("409 ConditionalRequestConflict: %v; want the code and that it is to be retried", err)

@@ -36,10 +36,13 @@ type Config struct {
 
 // Errors a Bucket's methods wrap.
 var (
-	// ErrExists: PutIfAbsent found an object at the key (412). A 409
-	// ConditionalRequestConflict (another conditional write in flight at
-	// the key) is not ErrExists: it is an error to retry.
+	// ErrExists: PutIfAbsent found an object at the key (412).
 	ErrExists = errors.New("objstore: object exists")
+	// ErrConflict: AWS's 409 ConditionalRequestConflict, another
+	// conditional write or multipart completion at the key in flight. It
+	// says nothing of whether an object is there (not ErrExists): the
+	// caller retries the whole upload (a multipart one starts again).
+	ErrConflict = errors.New("objstore: a conflicting conditional write at the key was in progress (409 ConditionalRequestConflict); retry")
 	// ErrNotFound: no object at the key (404 NoSuchKey).
 	ErrNotFound = errors.New("objstore: no such object")
 	// ErrPastEnd: GetRange's offset is at or past the object's end (416

@@ -510,14 +510,9 @@ var errAccess = errors.New("access denied (check access_key_id, secret_access_ke
 // errNoBucket wraps the server's NoSuchBucket.
 var errNoBucket = errors.New("the bucket does not exist")
 
-// errConflict wraps AWS's 409 ConditionalRequestConflict: another
-// conditional write or multipart completion at the key was in flight. It
-// says nothing of whether an object is there; the caller retries (the
-// whole upload: a multipart upload has to start again).
-var errConflict = errors.New("a conflicting conditional write at the key was in progress (409 ConditionalRequestConflict); retry")
-
 // wrap turns an SDK error into an *opError naming op and key, classified
-// as ErrExists, ErrNotFound or neither; nil stays nil.
+// as ErrExists, ErrConflict, ErrNotFound, access or bucket refusals, or
+// none of them; nil stays nil.
 func (b *s3Bucket) wrap(op, key string, err error) error {
 	if err == nil {
 		return nil
@@ -528,7 +523,7 @@ func (b *s3Bucket) wrap(op, key string, err error) error {
 	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		e.kind = ErrExists
 	case code == "ConditionalRequestConflict":
-		e.kind = errConflict
+		e.kind = ErrConflict
 	case code == "NoSuchBucket":
 		e.kind = errNoBucket
 	case code == "NoSuchKey" || code == "NotFound" || (status == http.StatusNotFound && code == ""):
@@ -543,8 +538,9 @@ func (b *s3Bucket) wrap(op, key string, err error) error {
 }
 
 // opError is a failed operation: what, on which key, of which kind
-// (ErrExists, ErrNotFound, one of the unexported kinds above, or nil) and the SDK's error with the server's
-// code, message and request id.
+// (ErrExists, ErrConflict, ErrNotFound, one of the unexported kinds above,
+// or nil) and the SDK's error with the server's code, message and request
+// id.
 type opError struct {
 	op, where string
 	kind      error
