@@ -199,6 +199,9 @@ func TestObjectStorageBadConfig(t *testing.T) {
 			if v := objMetric(fams, "eddy_object_uploaded_segments_total"); v != 0 {
 				t.Errorf("eddy_object_uploaded_segments_total %v with %s", v, c.name)
 			}
+			if v := objMetric(fams, "eddy_object_available"); v != 0 {
+				t.Errorf("eddy_object_available %v with %s: uploads fail, so the store is not available", v, c.name)
+			}
 			for dir, lf := range dataLogs(t, e.Dir) {
 				if len(lf.ups) > 0 {
 					t.Errorf("%s: upload records %v with %s", dir, lf.ups, c.name)
