@@ -320,8 +320,6 @@ func startWait(tr *Tier, ctx context.Context) error {
 		}
 		tr.mu.Unlock()
 		if done {
-			tr.delMu.Lock() // a deletion run in flight ends
-			tr.delMu.Unlock()
 			return nil
 		}
 		time.Sleep(2 * time.Millisecond)
