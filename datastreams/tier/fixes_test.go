@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,7 +217,8 @@ func TestMirrorLargeThrottled(t *testing.T) {
 	ctx := context.Background()
 	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
 	real := newFakeClock()
-	tr := newTier(t, b, root, clock, nil)
+	cb := &putBytes{memBucket: b}
+	tr := newTier(t, cb, root, clock, nil)
 	tr.setClock(real.Now)
 	big := filepath.Join(root, "streams", "s1", "fragments.idx", "0001.fx")
 	if err := os.MkdirAll(filepath.Dir(big), 0o755); err != nil {
@@ -253,6 +255,11 @@ func TestMirrorLargeThrottled(t *testing.T) {
 	// 256 KiB), then once every 10 minutes.
 	if max := passes + 4 + passes/10 + 1; puts > max {
 		t.Fatalf("%d PUTs in %d passes, want at most %d", puts, passes, max)
+	}
+	// Bytes: the small passes, then one upload of the whole file per 10
+	// minutes, not one per pass (which would be 60·61/2 chunks).
+	if got, max := cb.n.Load(), int64((4*5/2+passes/10*passes+passes)*len(chunk)); got > max {
+		t.Fatalf("%d bytes PUT in %d passes, want at most %d", got, passes, max)
 	}
 	if got := string(b.objs["streams/s1/stream.json"].data); len(got) != passes {
 		t.Fatalf("stream.json mirrored as %d bytes, want every change (%d)", len(got), passes)
@@ -308,6 +315,17 @@ func TestDiscardedSegmentObjectsDeleted(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "tier", "pending-deletes")); !os.IsNotExist(err) {
 		t.Fatalf("pending-deletes left: %v", err)
 	}
+}
+
+// putBytes counts the bytes of plain PUTs.
+type putBytes struct {
+	*memBucket
+	n atomic.Int64
+}
+
+func (p *putBytes) Put(ctx context.Context, key string, data []byte) error {
+	p.n.Add(int64(len(data)))
+	return p.memBucket.Put(ctx, key, data)
 }
 
 // prefixIgnorer is a bucket whose List ignores the prefix.

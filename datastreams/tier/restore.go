@@ -94,6 +94,9 @@ func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logge
 			return sum, fmt.Errorf("restore: list the bucket: %w", err)
 		}
 		for _, o := range objs {
+			if o.Key <= after {
+				return sum, fmt.Errorf("restore: the bucket's listing goes back (%q after %q)", o.Key, after)
+			}
 			after = o.Key
 			p, err := keyPath(o.Key)
 			if err != nil || !restorable(o.Key) {
