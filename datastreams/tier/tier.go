@@ -24,13 +24,18 @@
 //
 // Deletes: retention's trimmed segments lose their objects in batches;
 // a stream's deletion is journaled in <data>/tier/deleting/<dir id>
-// before the core's commit and its objects deleted after it. Start
-// repairs what a stop interrupted: it aborts unfinished multipart
-// uploads, finishes journaled deletions, deletes each log's objects below
-// its first segment (one listing from the start) and those of shard
-// directories gone from existing stream directories. It never deletes a
+// before the core's commit and its objects deleted after it. In the
+// background after Start (which never waits for the store), what a stop
+// interrupted is repaired: unfinished multipart uploads are aborted and
+// the objects of segments discarded by the queue bound
+// (<data>/tier/pending-deletes) deleted, both before any upload;
+// journaled deletions are finished; each log's objects below its first
+// segment (one listing from the start) and those of shard directories
+// gone from existing stream directories are deleted, except the keys a
+// restore left out (<data>/tier/restore-skipped.json). It never deletes a
 // stream directory's objects because the directory is missing locally
-// (a fresh or restored node must not empty the bucket).
+// (a fresh or restored node must not empty the bucket), and trusts a
+// listing only under the prefix it asked for.
 //
 // The mirror uploads a file when its size or modification time changed
 // since its last upload (a file of 256 KiB or more, such as the growing
