@@ -1,6 +1,7 @@
 package fragments_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -203,6 +204,11 @@ func TestStoreOpensWhileObjectStoreDown(t *testing.T) {
 			if got := listAll(t, st); !slices.Equal(got, want) {
 				t.Fatalf("listed after an append %v, want %v", got, want)
 			}
+			// Each fragment announced once: those of the outage by the
+			// catch-up, those before it not again.
+			if got := fragmentEvents(t, evs); !slices.Equal(got, want) {
+				t.Fatalf("fragment events announced %v, want %v", got, want)
+			}
 			gotEvents := timelineAll(t, st.Timeline())
 			n.close()
 			if len(gotEvents) != 101 || !slices.Equal(gotEvents[:100], eventsBefore) {
@@ -252,5 +258,33 @@ func putEvent(t *testing.T, s *datastreams.Stream, at time.Time) {
 	res, err := s.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: []byte(data)}})
 	if err != nil || res[0].Err != nil {
 		t.Fatalf("put event: %v %v", err, res)
+	}
+}
+
+// fragmentEvents returns the fragment numbers the event stream announced,
+// in order.
+func fragmentEvents(t *testing.T, s *datastreams.Stream) []uint64 {
+	t.Helper()
+	sh, _ := s.Shard(0)
+	var seqs []uint64
+	for from := uint64(0); ; {
+		res, err := s.Read(sh, from, 1000, 1<<20, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records) == 0 {
+			return seqs
+		}
+		for _, r := range res.Records {
+			var e fragments.FragmentEvent
+			if json.Unmarshal(r.Data, &e) == nil && e.Type == "fragment" {
+				seq, ok := fragments.ParseFragmentNumber(e.FragmentNumber)
+				if !ok {
+					t.Fatalf("fragment event %s", r.Data)
+				}
+				seqs = append(seqs, seq)
+			}
+		}
+		from = res.Next
 	}
 }

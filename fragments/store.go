@@ -51,7 +51,8 @@ type Store struct {
 	// read that are not fragments.
 	cursor   uint64
 	catching bool
-	waiting  bool // reconcile logged that it waits for object storage
+	waiting  bool   // reconcile logged that it waits for object storage
+	openNext uint64 // the log's next sequence at open
 	closed   bool
 	stop     chan struct{}
 	catcher  sync.WaitGroup
@@ -124,6 +125,7 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 // the store behind and openStore starts the background catch-up.
 func (st *Store) reconcile() error {
 	first, next := st.shard.Log().Bounds()
+	st.openNext = next
 	_, inext := st.idx.Bounds()
 	if inext > next {
 		if err := st.idx.Truncate(next); err != nil {
@@ -194,11 +196,14 @@ func (st *Store) indexRecords(recs []logstore.Record, indexed func(f *Fragment, 
 
 // listedLate tells of a fragment indexed by a catch-up: listed now, so
 // announced now, as Append would have (the event stream's readers would
-// otherwise never hear of it).
+// otherwise never hear of it) — unless it was in the log at open: the
+// fragments an open indexes again were announced when appended.
 func (st *Store) listedLate(f *Fragment, size int) {
 	st.live.stored()
 	st.listed.notify()
-	st.announce(f, size)
+	if f.Seq >= st.openNext {
+		st.announce(f, size)
+	}
 }
 
 // catchUpFrom is where the catch-up resumes (st.mu held).
