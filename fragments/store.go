@@ -120,9 +120,10 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 }
 
 // reconcile makes the index agree with the log after a restart. It
-// indexes at most openReindex records; when there are more, or when they
-// cannot be read for want of the object store (cold segments), it leaves
-// the store behind and openStore starts the background catch-up.
+// indexes at most openReindex records, from local segments only; when
+// there are more, when the first is in a cold segment, or when they cannot
+// be read for want of the object store, it leaves the store behind and
+// openStore starts the background catch-up.
 func (st *Store) reconcile() error {
 	first, next := st.shard.Log().Bounds()
 	st.openNext = next
@@ -134,6 +135,14 @@ func (st *Store) reconcile() error {
 		_, inext = st.idx.Bounds()
 	}
 	from := max(inext, first)
+	if from < next && from < events.LocalFrom(st.shard.Log()) {
+		// The index lags into cold segments: read in the background, not
+		// before the server listens.
+		st.behind, st.cursor = true, from
+		st.logger.Info("fragment index: indexing fragments of cold segments in the background", "stream", st.name, "from", from, "next", next)
+		_, err := st.idx.TrimBefore(first)
+		return err
+	}
 	to := min(next, from+openReindex)
 	reached, err := st.indexFrom(from, to, nil)
 	st.cursor = reached

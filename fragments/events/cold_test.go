@@ -158,8 +158,10 @@ func TestTimelineOpensWhileObjectStoreDown(t *testing.T) {
 				t.Fatalf("after the catch-up: %d events, want %d", len(got), len(want))
 			}
 			out := logs.String()
-			if n := strings.Count(out, "waiting for object storage"); n != 2 { // once per Open
-				t.Fatalf("%d warnings of waiting for object storage, want one per open:\n%s", n, out)
+			// At most once per Open (the first closed at once, maybe before
+			// its first read), and once for the Open that waited.
+			if n := strings.Count(out, "waiting for object storage"); n < 1 || n > 2 {
+				t.Fatalf("%d warnings of waiting for object storage, want one per open that waited:\n%s", n, out)
 			}
 			if !strings.Contains(out, "level=INFO msg=\"event index caught up") {
 				t.Fatalf("no INFO once caught up:\n%s", out)

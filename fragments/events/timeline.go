@@ -207,10 +207,10 @@ type Timeline struct {
 // it as the stream's PutHook.
 //
 // Open indexes again the records after the saved watermark (less a
-// margin), at most syncCatchUp of them; a longer catch-up (a rebuild from
-// the whole log) and one whose reads fail for want of the object store
-// (logstore.ErrUnavailable: the records are in cold segments) go on in the
-// background, retried with a backoff of 1 s doubling to 1 min, until done
+// margin), at most syncCatchUp of them and only from local segments; a
+// longer catch-up (a rebuild from the whole log), one that starts in a cold
+// segment (LocalFrom), and one whose reads fail for want of the object
+// store (logstore.ErrUnavailable) go on in the background, retried with a backoff of 1 s doubling to 1 min, until done
 // or Close. Open never fails for want of the object store.
 //
 // While it runs (CatchingUp), the events Put after Open are indexed, told
@@ -237,6 +237,15 @@ func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 	first, _ := sh.Log().Bounds()
 	t.low = max(from, first)
 	s.SetPutHook(t)
+	if from < LocalFrom(sh.Log()) {
+		// Records in cold segments: read in the background (a restored
+		// log's, all of them), not before the server listens.
+		t.log.Info("event index: indexing the event log's cold segments in the background", "stream", t.stream.Name(), "from", from)
+		t.startCatchUp(from, false, true)
+		t.flusher.Add(1)
+		go t.run()
+		return t, nil
+	}
 	next, done, err := t.catchUp(from, syncCatchUp)
 	switch {
 	case errors.Is(err, logstore.ErrUnavailable):

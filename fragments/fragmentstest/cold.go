@@ -24,6 +24,7 @@ type Cold struct {
 	dir   string
 	down  atomic.Bool
 	reads atomic.Int64 // ReadAt calls that answered
+	delay atomic.Int64 // of each read, ns: a slow store
 }
 
 // NewCold returns a Cold over a temporary directory.
@@ -31,6 +32,9 @@ func NewCold(t testing.TB) *Cold { return &Cold{dir: t.TempDir()} }
 
 // SetDown makes reads fail (true) or work again (false).
 func (c *Cold) SetDown(down bool) { c.down.Store(down) }
+
+// SetDelay makes every read of a cold segment take d more (a slow store).
+func (c *Cold) SetDelay(d time.Duration) { c.delay.Store(int64(d)) }
 
 // Reads returns how many reads of cold segments answered.
 func (c *Cold) Reads() int64 { return c.reads.Load() }
@@ -75,6 +79,7 @@ func (r coldReader) ReadAt(p []byte, off int64) (int, error) {
 	if r.c.down.Load() {
 		return 0, fmt.Errorf("test store: read %s: %w", filepath.Base(r.path), logstore.ErrUnavailable)
 	}
+	time.Sleep(time.Duration(r.c.delay.Load()))
 	f, err := os.Open(r.path)
 	if err != nil {
 		return 0, err
