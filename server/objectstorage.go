@@ -76,6 +76,9 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 		return fmt.Errorf("storage.object: %w", err)
 	}
 	bucket := &watchedBucket{Bucket: b}
+	if err := bucket.registerAvailable(reg); err != nil {
+		return err
+	}
 	// The cache empties its directory when it opens: another eddy's
 	// (on this data directory, or sharing cache_dir) is refused first.
 	if s.cacheLock, err = lockCacheDir(o.CacheDirOf(s.Config.Data)); err != nil {
