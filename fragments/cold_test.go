@@ -339,12 +339,12 @@ func TestRestoredStoreOpensWithoutColdReads(t *testing.T) {
 		t.Fatalf("open took %v: it waited for cold reads", d)
 	}
 	st, _ = n.m.Store("cam")
-	if !st.CatchingUp() || !st.Timeline().CatchingUp() {
-		t.Fatal("no background catch-up for cold segments")
+	if !st.CatchingUp() || !st.Timeline().CatchingUp() || !slices.Equal(n.m.CatchingUp(), []string{"cam"}) {
+		t.Fatalf("no background catch-up for cold segments (streams catching up: %v)", n.m.CatchingUp())
 	}
 	cold.SetDelay(0)
 	deadline := time.Now().Add(15 * time.Second)
-	for st.CatchingUp() || st.Timeline().CatchingUp() {
+	for len(n.m.CatchingUp()) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no catch-up in 15 s")
 		}
