@@ -169,3 +169,44 @@ func TestTimelineOpensWhileObjectStoreDown(t *testing.T) {
 		})
 	}
 }
+
+// TestTimelineLongRebuildInBackground: a timeline rebuilt from a log
+// longer than Open reads before it returns (all local here) indexes the
+// rest in the background, says so, and ends with every event indexed.
+func TestTimelineLongRebuildInBackground(t *testing.T) {
+	c := openCore(t, t.TempDir())
+	defer c.Close()
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Truncate(time.Hour).Add(-4 * time.Hour)
+	var want []string
+	for i := range 20 {
+		want = append(want, putEvents(t, s, base, i*500, 500)...)
+	}
+	tl.Close()
+	if err := os.RemoveAll(filepath.Join(s.Dir(), events.TimelineDir)); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	tl, err = events.Open(s, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for tl.CatchingUp() {
+		if time.Now().After(deadline) {
+			t.Fatal("no catch-up in 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := allEvents(t, tl); !slices.Equal(got, want) {
+		t.Fatalf("%d events indexed, want %d", len(got), len(want))
+	}
+	if out := logs.String(); !strings.Contains(out, "indexing the rest of the event log in the background") || !strings.Contains(out, "event index caught up") {
+		t.Fatalf("the background rebuild is not logged:\n%s", out)
+	}
+}
