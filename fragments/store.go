@@ -14,6 +14,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/fragments/cmaf"
 	"github.com/eddy-video/eddy/fragments/events"
 )
@@ -36,12 +37,25 @@ type Store struct {
 	// when the event stream is absent.
 	timeline *events.Timeline
 
-	mu    sync.Mutex // serializes Append; guards inits and behind
+	mu    sync.Mutex // serializes Append; guards inits, behind, cursor, catching and closed
 	inits map[InitID][]byte
-	// behind is set when a fragment is durable in the log but its index
-	// entry could not be written (a full disk): the index catches up
-	// before the next append, or when retention frees space.
+	// behind is set when fragments are durable in the log but not indexed
+	// yet: an index write failed (a full disk), or the records to index
+	// could not be read (in cold segments while the object store is
+	// down), or there were more than openReindex of them at open. While it
+	// is set, appends go to the log only and are indexed (in order) by the
+	// catch-up: before the next append or when retention frees space, or
+	// by the background catch-up while one runs (catching).
 	behind bool
+	// cursor is where the catch-up resumes (at least): past records it
+	// read that are not fragments.
+	cursor   uint64
+	catching bool
+	waiting  bool   // reconcile logged that it waits for object storage
+	openNext uint64 // the log's next sequence at open
+	closed   bool
+	stop     chan struct{}
+	catcher  sync.WaitGroup
 
 	live  *Live
 	reads *atomic.Int64 // fragment records read from the log (the manager's count)
@@ -53,6 +67,14 @@ type Store struct {
 const (
 	initDir  = "init"
 	indexDir = "fragments.idx"
+	// openReindex is the most records openStore indexes before it
+	// returns; the rest (an index rebuilt from a long log) is indexed in
+	// the background.
+	openReindex = 4096
+	// retryFirst and retryMax bound the wait between tries of a
+	// background catch-up that failed (doubling from the first).
+	retryFirst = time.Second
+	retryMax   = time.Minute
 )
 
 // openStore opens the store of a video stream whose log is s; reads
@@ -62,7 +84,8 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads, logger: log}
+	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads, logger: log,
+		stop: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
 		return nil, err
 	}
@@ -88,12 +111,22 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 		}
 	}
 	st.live = newLive(st.NextSeq())
+	if st.behind {
+		st.mu.Lock()
+		st.startCatchUpLocked(st.waiting)
+		st.mu.Unlock()
+	}
 	return st, nil
 }
 
-// reconcile makes the index agree with the log after a restart.
+// reconcile makes the index agree with the log after a restart. It
+// indexes at most openReindex records, from local segments only; when
+// there are more, when the first is in a cold segment, or when they cannot
+// be read for want of the object store, it leaves the store behind and
+// openStore starts the background catch-up.
 func (st *Store) reconcile() error {
 	first, next := st.shard.Log().Bounds()
+	st.openNext = next
 	_, inext := st.idx.Bounds()
 	if inext > next {
 		if err := st.idx.Truncate(next); err != nil {
@@ -101,66 +134,211 @@ func (st *Store) reconcile() error {
 		}
 		_, inext = st.idx.Bounds()
 	}
-	if err := st.indexFrom(max(inext, first), next, nil); err != nil {
+	from := max(inext, first)
+	if from < next && from < events.LocalFrom(st.shard.Log()) {
+		// The index lags into cold segments: read in the background, not
+		// before the server listens.
+		st.behind, st.cursor = true, from
+		st.logger.Info("fragment index: indexing fragments of cold segments in the background", "stream", st.name, "from", from, "next", next)
+		_, err := st.idx.TrimBefore(first)
 		return err
 	}
-	_, err := st.idx.TrimBefore(first)
+	to := min(next, from+openReindex)
+	reached, err := st.indexFrom(from, to, nil)
+	st.cursor = reached
+	switch {
+	case errors.Is(err, logstore.ErrUnavailable):
+		st.behind, st.waiting = true, true
+		st.logger.Warn("fragment index: waiting for object storage to index the fragments the index lacks; new fragments are listed once they are",
+			"stream", st.name, "from", reached, "next", next, "err", err)
+	case err != nil:
+		return err
+	case reached < next:
+		st.behind = true
+		st.logger.Info("fragment index: indexing the rest of the log in the background", "stream", st.name, "from", reached, "next", next)
+	}
+	_, err = st.idx.TrimBefore(first)
 	return err
 }
 
 // indexFrom indexes the log's records [from, next); each is passed to
-// indexed (when set) once its entry is written.
-func (st *Store) indexFrom(from, next uint64, indexed func(f *Fragment, size int)) error {
+// indexed (when set) once its entry is written. It returns the sequence
+// it reached (the next to read).
+func (st *Store) indexFrom(from, next uint64, indexed func(f *Fragment, size int)) (uint64, error) {
 	for from < next {
 		recs, err := st.shard.Log().Read(from, 256, 64<<20)
 		if err != nil {
-			return fmt.Errorf("reindex %s from %d: %w", st.name, from, err)
+			return from, fmt.Errorf("reindex %s from %d: %w", st.name, from, err)
 		}
 		if len(recs) == 0 {
-			break
+			return next, nil
 		}
-		st.reads.Add(int64(len(recs)))
-		entries := make([]IndexEntry, 0, len(recs))
-		var frags []*Fragment
-		for _, r := range recs {
-			if f, err := parseRecord(r.Seq, r.Data); err == nil {
-				entries = append(entries, f.indexEntry(len(r.Data)))
-				frags = append(frags, f)
-			}
-		}
-		if err := st.idx.Append(entries...); err != nil {
-			return err
-		}
-		if indexed != nil {
-			for i, f := range frags {
-				indexed(f, int(entries[i].Size))
-			}
+		if err := st.indexRecords(recs, indexed); err != nil {
+			return from, err
 		}
 		from = recs[len(recs)-1].Seq + 1
+	}
+	return max(from, next), nil
+}
+
+// indexRecords appends the index entries of the fragments among recs.
+func (st *Store) indexRecords(recs []logstore.Record, indexed func(f *Fragment, size int)) error {
+	st.reads.Add(int64(len(recs)))
+	entries := make([]IndexEntry, 0, len(recs))
+	var frags []*Fragment
+	for _, r := range recs {
+		if f, err := parseRecord(r.Seq, r.Data); err == nil {
+			entries = append(entries, f.indexEntry(len(r.Data)))
+			frags = append(frags, f)
+		}
+	}
+	if err := st.idx.Append(entries...); err != nil {
+		return err
+	}
+	if indexed != nil {
+		for i, f := range frags {
+			indexed(f, int(entries[i].Size))
+		}
 	}
 	return nil
 }
 
-// catchUpLocked indexes the fragments that are durable in the log but
-// missing from the index because their index write failed (st.mu held).
-func (st *Store) catchUpLocked() error {
-	if !st.behind {
-		return nil
+// listedLate tells of a fragment indexed by a catch-up: listed now, so
+// announced now, as Append would have (the event stream's readers would
+// otherwise never hear of it) — unless it was in the log at open: the
+// fragments an open indexes again were announced when appended.
+func (st *Store) listedLate(f *Fragment, size int) {
+	st.live.stored()
+	st.listed.notify()
+	if f.Seq >= st.openNext {
+		st.announce(f, size)
 	}
+}
+
+// catchUpFrom is where the catch-up resumes (st.mu held).
+func (st *Store) catchUpFrom() (from, next uint64) {
 	first, next := st.shard.Log().Bounds()
 	_, inext := st.idx.Bounds()
-	// Listed now: announced now, as Append would have (the event stream's
-	// readers would otherwise never hear of them).
-	err := st.indexFrom(max(inext, first), next, func(f *Fragment, size int) {
-		st.live.stored()
-		st.listed.notify()
-		st.announce(f, size)
-	})
+	return max(inext, first, st.cursor), next
+}
+
+// catchUpLocked indexes the fragments that are durable in the log but
+// missing from the index (st.mu held). A background catch-up, while one
+// runs, does it instead: this returns at once.
+func (st *Store) catchUpLocked() error {
+	if !st.behind || st.catching {
+		return nil
+	}
+	from, next := st.catchUpFrom()
+	reached, err := st.indexFrom(from, next, st.listedLate)
+	st.cursor = max(st.cursor, reached)
 	if err != nil {
+		if errors.Is(err, logstore.ErrUnavailable) {
+			st.startCatchUpLocked(false) // it logs the wait
+		}
 		return err
 	}
 	st.behind = false
 	return nil
+}
+
+// CatchingUp reports whether the background catch-up runs: fragments
+// durable in the log are not all listed yet (List answers those indexed,
+// in order; the rest are listed, and announced, as it reaches them).
+func (st *Store) CatchingUp() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.catching
+}
+
+// startCatchUpLocked starts the background catch-up (st.mu held): it
+// indexes the log from where the index ends to the log's end, one batch
+// at a time, reading without the lock (a cold read does not hold up
+// appends, which go to the log only while the store is behind). It retries
+// with backoff (retryFirst doubling to retryMax) until it reaches the
+// log's end, when appends index their fragments again, or Close. warned
+// tells that the wait for object storage was logged already.
+func (st *Store) startCatchUpLocked(warned bool) {
+	if st.catching || st.closed {
+		return
+	}
+	st.catching = true
+	st.catcher.Add(1)
+	go st.catchUpLoop(warned)
+}
+
+func (st *Store) catchUpLoop(warned bool) {
+	defer st.catcher.Done()
+	wait, indexed := retryFirst, false
+	for {
+		done, progress, err := st.catchUpStep()
+		indexed = indexed || progress
+		if done {
+			select {
+			case <-st.stop:
+				return
+			default:
+			}
+			if warned || indexed {
+				st.logger.Info("fragment index caught up with the log", "stream", st.name)
+			}
+			return
+		}
+		if err == nil {
+			wait = retryFirst
+			continue
+		}
+		if !errors.Is(err, logstore.ErrUnavailable) {
+			st.logger.Error("fragment index: indexing from the log failed; tried again later", "stream", st.name, "retry", wait, "err", err)
+		} else if !warned {
+			st.logger.Warn("fragment index: waiting for object storage to index fragments; new fragments are listed once they are", "stream", st.name, "err", err)
+			warned = true
+		}
+		select {
+		case <-st.stop:
+			st.mu.Lock()
+			st.catching = false
+			st.mu.Unlock()
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryMax)
+	}
+}
+
+// catchUpStep indexes one batch of the catch-up. done: nothing is left (or
+// the store closed; st.catching is then cleared); progress: it indexed
+// the batch it read.
+func (st *Store) catchUpStep() (done, progress bool, err error) {
+	st.mu.Lock()
+	from, next := st.catchUpFrom()
+	if st.closed || !st.behind || from >= next {
+		if !st.closed {
+			st.behind = false
+		}
+		st.catching = false
+		st.mu.Unlock()
+		return true, false, nil
+	}
+	st.mu.Unlock()
+	recs, err := st.shard.Log().Read(from, 256, 64<<20)
+	if err != nil {
+		return false, false, fmt.Errorf("reindex %s from %d: %w", st.name, from, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if now, _ := st.catchUpFrom(); now != from || st.closed {
+		return false, false, nil // trimmed or closed meanwhile: look again
+	}
+	if len(recs) == 0 {
+		st.cursor = next
+		return false, false, nil
+	}
+	if err := st.indexRecords(recs, st.listedLate); err != nil {
+		return false, false, err
+	}
+	st.cursor = max(st.cursor, recs[len(recs)-1].Seq+1)
+	return false, true, nil
 }
 
 // Append stores an init segment (once) and a fragment durably, indexes
@@ -186,7 +364,7 @@ func (st *Store) append(init *InitSegment, f *Fragment) (uint64, error) {
 	// Every step below fails cleanly on a full disk: the init segment
 	// is written whole or not at all, the log cuts back a failed append,
 	// and an index entry is written only for a durable record.
-	if err := st.catchUpLocked(); err != nil {
+	if err := st.catchUpLocked(); err != nil && !errors.Is(err, logstore.ErrUnavailable) {
 		return 0, fmt.Errorf("index fragments of %s: %w", st.name, err)
 	}
 	if _, ok := st.inits[init.ID]; !ok {
@@ -202,6 +380,11 @@ func (st *Store) append(init *InitSegment, f *Fragment) (uint64, error) {
 		return 0, err
 	}
 	f.Seq = seq
+	if st.behind {
+		// Durable; indexed (listed and announced) by the catch-up, after
+		// the fragments before it.
+		return f.Seq, nil
+	}
 	if err := st.idx.Append(f.indexEntry(len(rec))); err != nil {
 		// The fragment is durable; it is listed once the index catches up.
 		st.behind = true
@@ -369,6 +552,13 @@ func (st *Store) trim() {
 func (st *Store) Size() int64 { return st.shard.Log().Size() }
 
 func (st *Store) close() error {
+	st.mu.Lock()
+	if !st.closed {
+		st.closed = true
+		close(st.stop)
+	}
+	st.mu.Unlock()
+	st.catcher.Wait()
 	st.listed.close()
 	if st.timeline != nil {
 		st.timeline.Close()

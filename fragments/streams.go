@@ -646,6 +646,28 @@ func (m *Manager) Store(name string) (*Store, error) {
 	return st, nil
 }
 
+// CatchingUp returns the names of the video streams, sorted, whose
+// fragment index or event timeline is still catching up with its log in
+// the background (after an open whose records were in cold segments, or
+// while the object store is down): their listings lack older fragments or
+// events until it ends.
+func (m *Manager) CatchingUp() []string {
+	m.mu.Lock()
+	stores := make([]*Store, 0, len(m.stores))
+	for _, st := range m.stores {
+		stores = append(stores, st)
+	}
+	m.mu.Unlock()
+	var names []string
+	for _, st := range stores {
+		if st.CatchingUp() || (st.timeline != nil && st.timeline.CatchingUp()) {
+			names = append(names, st.name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // Trimmed is called after retention removed records of a core stream;
 // the store's index follows.
 func (m *Manager) Trimmed(s *datastreams.Stream) {

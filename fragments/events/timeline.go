@@ -19,6 +19,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // The index on disk, in the event stream's directory:
@@ -70,6 +71,15 @@ const (
 	// from it are indexed again (an index write failed, or a Put raced
 	// the timeline's open).
 	flushEvery = time.Second
+	// syncCatchUp is the most records Open indexes before it returns (a
+	// restart's margin and the records since the last flush); the rest of
+	// a longer catch-up (a timeline rebuilt from a long log, as after a
+	// restore) goes on in the background.
+	syncCatchUp = 2 * catchUpMargin
+	// retryFirst and retryMax bound the wait between tries of a
+	// background catch-up that failed (doubling from the first).
+	retryFirst = time.Second
+	retryMax   = time.Minute
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -172,9 +182,13 @@ type Timeline struct {
 	dirtyDirs map[string]bool
 	stop      chan struct{}
 	flusher   sync.WaitGroup
-	subs      map[*Subscription]struct{}
-	changed   chan struct{}
-	closed    bool
+	// catching is set while a background catch-up runs (catcher waits
+	// for it at Close).
+	catching atomic.Bool
+	catcher  sync.WaitGroup
+	subs     map[*Subscription]struct{}
+	changed  chan struct{}
+	closed   bool
 
 	// The watermark: every record below low has been through the index
 	// (Puts finish in any order, so done holds the finished ranges above
@@ -191,6 +205,18 @@ type Timeline struct {
 
 // Open opens (or builds) the timeline of the event stream s and installs
 // it as the stream's PutHook.
+//
+// Open indexes again the records after the saved watermark (less a
+// margin), at most syncCatchUp of them and only from local segments; a
+// longer catch-up (a rebuild from the whole log), one that starts in a cold
+// segment (LocalFrom), and one whose reads fail for want of the object
+// store (logstore.ErrUnavailable) go on in the background, retried with a backoff of 1 s doubling to 1 min, until done
+// or Close. Open never fails for want of the object store.
+//
+// While it runs (CatchingUp), the events Put after Open are indexed, told
+// to live readers and returned by Query as always; older events that the
+// catch-up has not reached yet are missing from Query and Count. The
+// watermark stays below them, so a restart indexes them again.
 func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 	if log == nil {
 		log = slog.Default()
@@ -211,13 +237,90 @@ func Open(s *datastreams.Stream, log *slog.Logger) (*Timeline, error) {
 	first, _ := sh.Log().Bounds()
 	t.low = max(from, first)
 	s.SetPutHook(t)
-	if err := t.catchUp(from); err != nil {
+	if from < LocalFrom(sh.Log()) {
+		// Records in cold segments: read in the background (a restored
+		// log's, all of them), not before the server listens.
+		t.log.Info("event index: indexing the event log's cold segments in the background", "stream", t.stream.Name(), "from", from)
+		t.startCatchUp(from, false, true)
+		t.flusher.Add(1)
+		go t.run()
+		return t, nil
+	}
+	next, done, err := t.catchUp(from, syncCatchUp)
+	switch {
+	case errors.Is(err, logstore.ErrUnavailable):
+		t.log.Warn("event index: waiting for object storage to index the event log; events put now are indexed at once, older ones once it answers",
+			"stream", t.stream.Name(), "from", next, "err", err)
+		t.startCatchUp(next, true, true)
+	case err != nil:
 		t.Close()
 		return nil, err
+	case !done:
+		t.log.Info("event index: indexing the rest of the event log in the background", "stream", t.stream.Name(), "from", next)
+		t.startCatchUp(next, false, true)
 	}
 	t.flusher.Add(1)
 	go t.run()
 	return t, nil
+}
+
+// CatchingUp reports whether a background catch-up runs: events from
+// before Open (or from before a failed index write) may still be missing
+// from Query.
+func (t *Timeline) CatchingUp() bool { return t.catching.Load() }
+
+// startCatchUp indexes the log from sequence from in the background,
+// retrying with backoff, until it reaches the log's end or Close. warned
+// tells that the wait for object storage was logged already; announce
+// logs its end.
+func (t *Timeline) startCatchUp(from uint64, warned, announce bool) {
+	t.catching.Store(true)
+	t.catcher.Add(1)
+	go func() {
+		defer t.catcher.Done()
+		defer t.catching.Store(false)
+		wait := retryFirst
+		for {
+			next, _, err := t.catchUp(from, 0)
+			if next > from {
+				wait = retryFirst // progress: the next failure waits from the start
+			}
+			from = next
+			if err == nil {
+				if t.stopped() {
+					return
+				}
+				if warned || announce {
+					t.log.Info("event index caught up with the event log", "stream", t.stream.Name(), "next", from)
+				}
+				return
+			}
+			if errors.Is(err, logstore.ErrUnavailable) {
+				if !warned {
+					t.log.Warn("event index: waiting for object storage to index the event log; events put now are indexed at once, older ones once it answers",
+						"stream", t.stream.Name(), "from", from, "err", err)
+					warned = true
+				}
+			} else {
+				t.log.Error("event index: indexing from the log failed; tried again later", "stream", t.stream.Name(), "from", from, "retry", wait, "err", err)
+			}
+			select {
+			case <-t.stop:
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, retryMax)
+		}
+	}()
+}
+
+func (t *Timeline) stopped() bool {
+	select {
+	case <-t.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // openDir opens the index directory and returns the sequence to index
@@ -282,28 +385,34 @@ func (t *Timeline) openDir() (uint64, error) {
 }
 
 // catchUp indexes the log's records from sequence from (again: what it
-// finds indexed already is not duplicated, and live readers are not told).
-func (t *Timeline) catchUp(from uint64) error {
+// finds indexed already is not duplicated, and live readers are not told),
+// reading at most limit records (0: to the log's end) or until Close. It
+// returns where it stopped and whether that is the log's end.
+func (t *Timeline) catchUp(from uint64, limit int) (next uint64, done bool, err error) {
+	read := 0
 	for {
-		t.mu.Lock()
-		closed := t.closed
-		t.mu.Unlock()
-		if closed {
-			return nil
+		if t.stopped() {
+			return from, false, nil
+		}
+		if limit > 0 && read >= limit {
+			if _, end := t.shard.Log().Bounds(); from < end {
+				return from, false, nil
+			}
 		}
 		res, err := t.stream.Read(t.shard, from, 1000, 8<<20, false)
 		if err != nil {
-			return err
+			return from, false, err
 		}
 		if len(res.Records) == 0 {
-			return nil
+			return from, true, nil
 		}
+		read += len(res.Records)
 		recs := make([]datastreams.CommittedRecord, len(res.Records))
 		for i, r := range res.Records {
 			recs[i] = datastreams.CommittedRecord{Seq: r.Seq, Time: r.Time, Data: r.Data}
 		}
 		if err := t.add(recs, false); err != nil {
-			return err
+			return from, false, err
 		}
 		// Records before the first read (trimmed away) count as done.
 		t.mark(from, res.Next)
@@ -435,10 +544,11 @@ func (t *Timeline) flush() {
 	t.writeWatermarkLocked(low)
 }
 
-// run flushes every flushEvery, and indexes the log again from the
-// watermark when it stood still below the log's end for a whole period
-// (an index write failed; or a Put raced the timeline's open and went
-// unchecked): indexing is idempotent, so this only fills holes.
+// run flushes every flushEvery, and has the log indexed again from the
+// watermark (in the background, startCatchUp) when it stood still below
+// the log's end for a whole period and no catch-up runs (an index write
+// failed; or a Put raced the timeline's open and went unchecked):
+// indexing is idempotent, so this only fills holes.
 func (t *Timeline) run() {
 	defer t.flusher.Done()
 	tick := time.NewTicker(flushEvery)
@@ -455,10 +565,8 @@ func (t *Timeline) run() {
 		low := t.low
 		t.wmu.Unlock()
 		_, next := t.shard.Log().Bounds()
-		if low == last && low < next {
-			if err := t.catchUp(low); err != nil {
-				t.log.Error("event index: indexing again from the log failed; tried again in a second", "stream", t.stream.Name(), "from", low, "err", err)
-			}
+		if low == last && low < next && !t.catching.Load() {
+			t.startCatchUp(low, false, false)
 		}
 		last = low
 	}
@@ -1024,6 +1132,7 @@ func (t *Timeline) Close() {
 		close(t.stop)
 	}
 	t.flusher.Wait()
+	t.catcher.Wait()
 	t.flush()
 	t.mu.Lock()
 	defer t.mu.Unlock()
