@@ -442,15 +442,28 @@ func (c *Core) DeleteStream(name string, enforceConsumerDeletion bool) error {
 		c.mu.Unlock()
 		return errf(KindInUse, "Stream %s under account %s has registered consumers.", name, c.AccountID)
 	}
+	if c.BeforeDeleteDir != nil {
+		if err := c.BeforeDeleteDir(s.dir); err != nil {
+			c.mu.Unlock()
+			c.Logger.Error("delete stream", "stream", name, "err", err)
+			return errf(KindInternal, "Stream %s could not be deleted: %v", name, err)
+		}
+	}
 	dst, err := c.moveToTrash(s.dir)
 	if err != nil {
 		c.mu.Unlock()
+		if c.AfterDeleteDir != nil {
+			c.AfterDeleteDir(s.dir, false)
+		}
 		c.Logger.Error("delete stream", "stream", name, "err", err)
 		return errf(KindInternal, "Stream %s could not be deleted: %v", name, err)
 	}
 	delete(c.streams, name)
 	c.mu.Unlock()
 	_ = s.closeLocked()
+	if c.AfterDeleteDir != nil {
+		c.AfterDeleteDir(s.dir, true)
+	}
 	c.metrics.streams.Dec()
 	c.Logger.Info("stream deleted", "stream", name)
 	go os.RemoveAll(dst)

@@ -73,4 +73,4 @@ type Bucket interface {
 }
 
 // New returns the S3 client of cfg as a Bucket; it makes no request.
-func New(cfg Config) (Bucket, error) { panic("objstore: New not built yet") }
+func New(cfg Config) (Bucket, error) { return newS3(cfg) }

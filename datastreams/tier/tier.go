@@ -15,12 +15,19 @@ package tier
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 	"github.com/eddy-video/eddy/datastreams/objstore"
 	"github.com/eddy-video/eddy/datastreams/tier/blockcache"
@@ -59,46 +66,302 @@ type Config struct {
 }
 
 // Tier is the object-storage tier of one data directory.
-type Tier struct{}
+//
+// Work happens in the background: a scanner looks at every attached log
+// each Interval (uploads sealed segments through a pool of Uploads
+// workers, applies the hot policy and the queue bound), a mirror copies
+// the stream directories' other files, and a deleter removes the objects
+// of trimmed segments and deleted streams. mu guards the registry and the
+// queues; the bucket is never called with it held.
+type Tier struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	clock func() time.Time // of backoffs (real time: they are about the network)
+
+	mu        sync.Mutex
+	logs      map[*filelog.Log]*logState
+	inflight  map[string]chan struct{} // segment key → closed when its upload ends
+	retry     map[string]backoff       // segment key → when it may be tried again
+	deleting  map[string]bool          // stream dirs (rel) journaled for deletion: no more uploads there
+	dirQ      []string                 // stream dirs (rel) deleted, whose objects are to go
+	delQ      []string                 // keys of objects to delete
+	dirty     map[string]bool          // stream dirs (rel) to mirror soon
+	started   bool
+	closed    bool
+	needAbort bool // AbortUploads not done yet since Start (uploads wait for it)
+	needDirs  bool // the shard directories of the stream directories not reconciled yet
+	recRetry  backoff
+
+	mirrorMu sync.Mutex // one mirror pass at a time; guards mirrored
+	mirrored map[string]stamp
+	delMu    sync.Mutex // one delete run at a time
+	passMu   sync.Mutex // one scan pass at a time
+
+	kick, mirrorKick, delKick chan struct{}
+	jobs                      chan job
+	ctx                       context.Context
+	cancel                    context.CancelFunc
+	wg                        sync.WaitGroup
+}
+
+// logState is an attached log.
+type logState struct {
+	l          *filelog.Log
+	rel        string // its directory under Root, slash-separated: the key prefix
+	reconciled bool   // its objects below the first base looked for
+}
+
+// job is one segment for an upload worker.
+type job struct {
+	ls  *logState
+	seg filelog.SegmentInfo
+}
+
+// backoff is a segment's (or the deleter's) retry state.
+type backoff struct {
+	delay time.Duration
+	next  time.Time
+}
+
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+	deleteMax  = 1000 // keys per Delete request
+)
+
+// after returns the next backoff after a failure at now.
+func (b backoff) after(now time.Time) backoff {
+	d := b.delay * 2
+	if d < minBackoff {
+		d = minBackoff
+	}
+	if d > maxBackoff {
+		d = maxBackoff
+	}
+	return backoff{delay: d, next: now.Add(d)}
+}
 
 var _ filelog.Cold = (*Tier)(nil)
 
 // New returns a tier; Start begins its work.
-func New(cfg Config) (*Tier, error) { panic("tier: New not built yet") }
+func New(cfg Config) (*Tier, error) {
+	if cfg.Bucket == nil {
+		return nil, errors.New("tier: no bucket")
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("tier: no data directory")
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Root = root
+	if cfg.Uploads <= 0 {
+		cfg.Uploads = 4
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.MirrorInterval <= 0 {
+		cfg.MirrorInterval = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := &Tier{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "tier"),
+		m:          newMetrics(cfg.Registerer),
+		clock:      time.Now,
+		logs:       map[*filelog.Log]*logState{},
+		inflight:   map[string]chan struct{}{},
+		retry:      map[string]backoff{},
+		deleting:   map[string]bool{},
+		dirty:      map[string]bool{},
+		mirrored:   map[string]stamp{},
+		kick:       make(chan struct{}, 1),
+		mirrorKick: make(chan struct{}, 1),
+		delKick:    make(chan struct{}, 1),
+		jobs:       make(chan job),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	return t, nil
+}
+
+// signal wakes a loop without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
 
 // Start reconciles with the bucket (aborts unfinished multipart uploads,
 // finishes journaled stream deletions, deletes objects of trimmed
 // segments) and starts uploading, mirroring and deleting in the background.
-func (t *Tier) Start(ctx context.Context) error { panic("tier: Start not built yet") }
+// Logs attached before Start are reconciled by it, later ones when they
+// attach. While the bucket cannot be reached the reconciliation is retried
+// in the background (uploads wait for the multipart abort): only local
+// errors (the data directory's tier/ files) fail Start.
+func (t *Tier) Start(ctx context.Context) error {
+	t.mu.Lock()
+	if t.started || t.closed {
+		t.mu.Unlock()
+		return errors.New("tier: started twice or closed")
+	}
+	t.started, t.needAbort, t.needDirs = true, true, true
+	t.mu.Unlock()
+	if err := t.loadMirrored(); err != nil {
+		return err
+	}
+	if err := t.loadJournal(); err != nil {
+		return err
+	}
+	if err := t.reconcile(ctx); err != nil {
+		t.log.Warn("object storage not reconciled at start; retrying in the background", "err", err)
+	} else if err := t.runDeletes(ctx); err != nil {
+		t.log.Warn("object deletions left for later", "err", err)
+	}
+	for range t.cfg.Uploads {
+		t.wg.Add(1)
+		go t.worker()
+	}
+	t.wg.Add(3)
+	go t.scanner()
+	go t.mirrorer()
+	go t.deleter()
+	return nil
+}
 
 // Close stops the background work (uploads in flight are abandoned; the
 // next start redoes them).
-func (t *Tier) Close() error { panic("tier: Close not built yet") }
+func (t *Tier) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.mu.Unlock()
+	t.cancel()
+	t.wg.Wait()
+	return nil
+}
+
+// rel returns a log directory's key prefix.
+func (t *Tier) rel(dir string) (string, bool) {
+	r, err := filepath.Rel(t.cfg.Root, dir)
+	if err != nil || !filepath.IsLocal(r) {
+		return "", false
+	}
+	return filepath.ToSlash(r), true
+}
 
 // Attach implements filelog.Cold.
-func (t *Tier) Attach(l *filelog.Log) { panic("tier: Attach not built yet") }
+func (t *Tier) Attach(l *filelog.Log) {
+	rel, ok := t.rel(l.Dir())
+	if !ok {
+		t.log.Error("log outside the data directory: not tiered", "dir", l.Dir())
+		return
+	}
+	t.mu.Lock()
+	t.logs[l] = &logState{l: l, rel: rel}
+	t.mu.Unlock()
+	signal(t.kick)
+}
 
 // Detach implements filelog.Cold.
-func (t *Tier) Detach(l *filelog.Log) { panic("tier: Detach not built yet") }
+func (t *Tier) Detach(l *filelog.Log) {
+	t.mu.Lock()
+	delete(t.logs, l)
+	t.mu.Unlock()
+}
+
+// segKey and idxKey are the keys of a segment and its sparse index.
+func segKey(rel string, base uint64) string { return fmt.Sprintf("%s/%020d.seg", rel, base) }
+func idxKey(rel string, base uint64) string { return fmt.Sprintf("%s/%020d.idx", rel, base) }
 
 // OpenSegment implements filelog.Cold.
 func (t *Tier) OpenSegment(l *filelog.Log, base uint64, size int64) (io.ReaderAt, error) {
-	panic("tier: OpenSegment not built yet")
+	rel, ok := t.rel(l.Dir())
+	if !ok {
+		return nil, fmt.Errorf("tier: log %s is outside the data directory", l.Dir())
+	}
+	key := segKey(rel, base)
+	if t.cfg.Cache != nil {
+		return t.cfg.Cache.ReaderAt(key, size), nil
+	}
+	return &bucketReader{ctx: t.ctx, b: t.cfg.Bucket, key: key, size: size}, nil
 }
 
-// Trimmed implements filelog.Cold.
+// bucketReader reads an object with ranged GETs (no Cache configured).
+type bucketReader struct {
+	ctx  context.Context
+	b    objstore.Bucket
+	key  string
+	size int64
+}
+
+func (r *bucketReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	b, err := r.b.GetRange(r.ctx, r.key, off, int64(len(p)))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %w", logstore.ErrUnavailable, r.key, err)
+	}
+	n := copy(p, b)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Trimmed implements filelog.Cold: the segments' objects are queued for
+// the deleter (it neither blocks nor calls the log).
 func (t *Tier) Trimmed(l *filelog.Log, segs []filelog.SegmentInfo) {
-	panic("tier: Trimmed not built yet")
+	rel, ok := t.rel(l.Dir())
+	if !ok || len(segs) == 0 {
+		return
+	}
+	t.mu.Lock()
+	for _, s := range segs {
+		t.delQ = append(t.delQ, segKey(rel, s.Base), idxKey(rel, s.Base))
+	}
+	t.mu.Unlock()
+	signal(t.delKick)
 }
 
-// DeletingDir journals that a stream directory is about to be deleted
-// (the core's BeforeDeleteDir); an error fails the delete.
-func (t *Tier) DeletingDir(dir string) error { panic("tier: DeletingDir not built yet") }
+// attached returns the attached logs.
+func (t *Tier) attached() []*logState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*logState, 0, len(t.logs))
+	for _, ls := range t.logs {
+		out = append(out, ls)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].rel < out[j].rel })
+	return out
+}
 
-// DeletedDir is told whether the deletion happened (the core's
-// AfterDeleteDir); if it did, the directory's objects are deleted in the
-// background (and after a crash, at the next Start).
-func (t *Tier) DeletedDir(dir string, deleted bool) { panic("tier: DeletedDir not built yet") }
+// streamDirOf returns the stream directory (rel) that holds a log's
+// directory: the first two components of a path under streams/.
+func streamDirOf(rel string) (string, bool) {
+	parts := strings.SplitN(rel, "/", 3)
+	if len(parts) < 2 || parts[0] != streamsDir {
+		return "", false
+	}
+	return parts[0] + "/" + parts[1], true
+}
+
+// under reports whether rel is dir or inside it.
+func under(rel, dir string) bool {
+	return rel == dir || strings.HasPrefix(rel, dir+"/")
+}
 
 // Usage is how much of a stream directory's logs is on local disk and
 // how much is in the bucket.
@@ -111,21 +374,45 @@ type Usage struct {
 }
 
 // Usage returns the usage of the logs under a stream directory.
-func (t *Tier) Usage(streamDir string) Usage { panic("tier: Usage not built yet") }
+// OldestPending is the newest record's time of the oldest waiting segment.
+func (t *Tier) Usage(streamDir string) Usage {
+	var u Usage
+	sd := filepath.Clean(streamDir)
+	for _, ls := range t.attached() {
+		if d := ls.l.Dir(); d != sd && !strings.HasPrefix(d, sd+string(filepath.Separator)) {
+			continue
+		}
+		u.LocalBytes += ls.l.LocalSize()
+		for _, s := range ls.l.Sealed() {
+			switch {
+			case s.Uploaded != nil:
+				u.BucketBytes += s.Uploaded.Size
+				if !s.Local {
+					u.ColdSegments++
+				}
+			case s.Local:
+				u.PendingBytes += s.Size
+				if lt := time.Unix(0, s.LastTime); u.OldestPending.IsZero() || lt.Before(u.OldestPending) {
+					u.OldestPending = lt
+				}
+			}
+		}
+	}
+	return u
+}
 
 // Flush uploads every sealed segment and mirrors every stream directory
 // now, and applies the hot policy; it returns the first error.
-func (t *Tier) Flush(ctx context.Context) error { panic("tier: Flush not built yet") }
-
-// RestoreSummary is what Restore brought back.
-type RestoreSummary struct {
-	Streams, Segments, Files int
-	Bytes                    int64 // of the files downloaded (segments stay in the bucket)
-}
-
-// Restore builds the data directory dir (which must be empty or absent)
-// from the bucket alone: the mirrored files, each log's sparse indexes
-// and upload records; segments stay in the bucket and are read cold.
-func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logger) (RestoreSummary, error) {
-	panic("tier: Restore not built yet")
+func (t *Tier) Flush(ctx context.Context) error {
+	err := t.pass(ctx, true)
+	if merr := t.mirrorAll(ctx); err == nil {
+		err = merr
+	}
+	if herr := t.pass(ctx, false); err == nil {
+		err = herr // the hot policy for what the first pass uploaded
+	}
+	if derr := t.runDeletes(ctx); err == nil {
+		err = derr
+	}
+	return err
 }

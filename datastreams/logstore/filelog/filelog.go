@@ -52,11 +52,17 @@ func (o *Options) setDefaults() {
 
 // Log is a logstore.Log kept as segment files in one directory.
 //
-// Locking: wmu serialises the write side (Append, Commit, Sync, Trim, Close);
-// mu guards the segment list and the committed end, which readers snapshot.
+// Locking: smu serialises what changes the segment files other than by
+// appending (Trim, DropOldest, MarkUploaded, DropLocal, Discard, Close),
+// so that an upload record is never written for a segment being removed;
+// wmu serialises the write side (Append, Commit, Sync, Trim, DropOldest,
+// Close); mu guards the segment list and the committed end, which readers
+// snapshot. The order is smu, wmu, mu. closed is set with smu and wmu held.
 type Log struct {
 	dir  string
 	opts Options
+
+	smu sync.Mutex
 
 	wmu     sync.Mutex
 	active  *os.File // the last segment, open for appending
@@ -85,7 +91,11 @@ type Log struct {
 var _ logstore.Log = (*Log)(nil)
 
 // Open opens (creating if needed) the log in dir and recovers it: the
-// active segment is scanned, a torn or corrupt tail is truncated.
+// active segment is scanned, a torn or corrupt tail is truncated. Sealed
+// segments kept only in object storage (an index and an upload record,
+// no segment file) need Options.Cold; when the newest segment is one of
+// them (a restored log), a new active segment starts at its next
+// sequence. Options.Cold.Attach is called once the log is recovered.
 func Open(dir string, opts Options) (*Log, error) {
 	opts.setDefaults()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -96,21 +106,75 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	var bases []uint64
+	type files struct{ seg, idx, up bool }
+	found := map[uint64]*files{}
+	at := func(b uint64) *files {
+		if found[b] == nil {
+			found[b] = &files{}
+		}
+		return found[b]
+	}
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".tmp") {
-			_ = os.Remove(filepath.Join(dir, e.Name()))
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			_ = os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		if b, ok := parseSegmentName(e.Name()); ok {
-			bases = append(bases, b)
+		if b, ok := parseSegmentName(name); ok {
+			at(b).seg = true
+		} else if b, ok := parseName(name, indexExt); ok {
+			at(b).idx = true
+		} else if b, ok := parseName(name, uploadExt); ok {
+			at(b).up = true
 		}
+	}
+	var bases []uint64
+	cold := 0
+	for b, f := range found {
+		switch {
+		case f.seg || f.up:
+			bases = append(bases, b)
+			if !f.seg {
+				cold++
+			}
+		default:
+			// An index left by a trim interrupted after its segment's
+			// other files went.
+			_ = os.Remove(indexPath(segmentPath(dir, b)))
+		}
+	}
+	if cold > 0 && opts.Cold == nil {
+		return nil, fmt.Errorf("filelog %s: %d segments in object storage but no object storage configured", dir, cold)
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	for i, base := range bases {
 		path := segmentPath(dir, base)
-		last := i == len(bases)-1
-		s, err := l.openSegment(path, base, last)
+		f := found[base]
+		var up *Upload
+		if f.up {
+			if up, err = readUpload(uploadPath(path)); err != nil {
+				if !f.seg {
+					return nil, err
+				}
+				// Written atomically, so never torn; a damaged one of a
+				// local segment only costs a new upload (the conditional
+				// PUT finds the object and verifies it).
+				_ = os.Remove(uploadPath(path))
+				up = nil
+			}
+		}
+		var s *segment
+		if f.seg {
+			s, err = l.openSegment(path, base, i == len(bases)-1 && up == nil)
+			if err == nil && s != nil && up != nil {
+				if up.Size != s.size {
+					err = fmt.Errorf("%w: segment %s has %d bytes, its upload record says %d", errCorrupt, path, s.size, up.Size)
+				}
+				s.up = up
+			}
+		} else {
+			s, err = l.openColdSegment(path, base, up)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -118,8 +182,8 @@ func Open(dir string, opts Options) (*Log, error) {
 			continue
 		}
 		if n := len(l.segs); n > 0 && l.segs[n-1].next != s.base {
-			// A hole between segments can only come from an interrupted
-			// roll or trim; the later segment wins and the log restarts there.
+			// A hole between segments comes from an interrupted roll or
+			// trim, or from Discard; reads skip it.
 			if l.segs[n-1].next > s.base {
 				return nil, fmt.Errorf("segment %s overlaps its predecessor", path)
 			}
@@ -134,13 +198,18 @@ func Open(dir string, opts Options) (*Log, error) {
 		if err := l.createSegment(first); err != nil {
 			return nil, err
 		}
+	} else if a := l.segs[len(l.segs)-1]; a.up != nil {
+		// The newest segment is uploaded (a restored log, or the active
+		// segment after it was lost): it never takes appends again.
+		if err := l.createSegment(a.next); err != nil {
+			return nil, err
+		}
 	} else {
-		a := l.segs[len(l.segs)-1]
 		if a.sealed {
 			// The segment after it never got its header: this one takes
 			// appends again, and its index file no longer describes it.
 			a.sealed = false
-			_ = os.Remove(strings.TrimSuffix(a.path, segmentExt) + indexExt)
+			_ = os.Remove(indexPath(a.path))
 		}
 		f, err := os.OpenFile(a.path, os.O_RDWR, 0o644)
 		if err != nil {
@@ -168,6 +237,9 @@ func Open(dir string, opts Options) (*Log, error) {
 		} else {
 			l.lastIdx = -opts.IndexEvery
 		}
+	}
+	if opts.Cold != nil {
+		opts.Cold.Attach(l)
 	}
 	return l, nil
 }
@@ -200,9 +272,9 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 		return nil, fmt.Errorf("%w: segment %s has no header", errCorrupt, path)
 	}
 	if !last {
-		idx, next, ft, lt, err := readIndexFile(strings.TrimSuffix(path, segmentExt)+indexExt, fi.Size())
+		idx, next, ft, lt, err := readIndexFile(indexPath(path), fi.Size())
 		if err == nil {
-			return &segment{base: base, next: next, size: fi.Size(), firstTime: ft, lastTime: lt, sealed: true, path: path, index: nilIfEmpty(idx)}, nil
+			return &segment{base: base, next: next, size: fi.Size(), firstTime: ft, lastTime: lt, sealed: true, path: path, local: true, index: nilIfEmpty(idx)}, nil
 		}
 	}
 	s, err := scanSegment(path, l.opts.IndexEvery)
@@ -217,7 +289,37 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 		if s.size != fi.Size() {
 			return nil, fmt.Errorf("%w: sealed segment %s is damaged at byte %d", errCorrupt, path, s.size)
 		}
-		_ = writeIndexFile(strings.TrimSuffix(path, segmentExt)+indexExt, s)
+		_ = writeIndexFile(indexPath(path), s)
+	}
+	return s, nil
+}
+
+// openColdSegment recovers a segment kept only in object storage from its
+// index file, checked against the upload record's size. A missing or
+// damaged index is rebuilt by reading the object through Options.Cold
+// (called before Attach), so Open fails when the store cannot be reached.
+func (l *Log) openColdSegment(path string, base uint64, up *Upload) (*segment, error) {
+	s := &segment{base: base, size: up.Size, sealed: true, path: path, up: up}
+	idx, next, ft, lt, err := readIndexFile(indexPath(path), up.Size)
+	if err == nil {
+		s.next, s.firstTime, s.lastTime, s.index = next, ft, lt, nilIfEmpty(idx)
+		return s, nil
+	}
+	ra, oerr := l.opts.Cold.OpenSegment(l, base, up.Size)
+	if oerr != nil {
+		return nil, fmt.Errorf("segment %s in object storage: index %v; rebuilding it: %w", path, err, oerr)
+	}
+	scanned, serr := scanFrom(io.NewSectionReader(ra, 0, up.Size), path, l.opts.IndexEvery)
+	if serr != nil {
+		return nil, fmt.Errorf("segment %s in object storage: index %v; rebuilding it: %w", path, err, serr)
+	}
+	if scanned.base != base || scanned.size != up.Size {
+		return nil, fmt.Errorf("%w: segment %s in object storage: index %v, and the object holds %d valid bytes of %d (base %d)",
+			errCorrupt, path, err, scanned.size, up.Size, scanned.base)
+	}
+	s.next, s.firstTime, s.lastTime, s.index, s.cold = scanned.next, scanned.firstTime, scanned.lastTime, nilIfEmpty(scanned.index), ra
+	if werr := writeIndexFile(indexPath(path), s); werr != nil {
+		return nil, werr
 	}
 	return s, nil
 }
@@ -259,7 +361,7 @@ func (l *Log) newSegmentFile(base uint64) (*os.File, *segment, error) {
 		_ = os.Remove(path)
 		return nil, nil, err
 	}
-	return f, &segment{base: base, next: base, size: segmentHeaderSize, created: created, path: path, index: []indexEntry{}}, nil
+	return f, &segment{base: base, next: base, size: segmentHeaderSize, created: created, path: path, local: true, index: []indexEntry{}}, nil
 }
 
 // startSegment makes s, open as f, the active segment.
@@ -292,7 +394,7 @@ func (l *Log) rollIndexed(index bool) error {
 	snapshot := *a
 	l.mu.RUnlock()
 	if index {
-		if err := writeIndexFile(strings.TrimSuffix(a.path, segmentExt)+indexExt, &snapshot); err != nil {
+		if err := writeIndexFile(indexPath(a.path), &snapshot); err != nil {
 			return err
 		}
 	}
@@ -525,9 +627,26 @@ func (l *Log) view(from uint64) ([]segView, error) {
 }
 
 func (l *Log) loadIndex(s *segment) ([]indexEntry, error) {
-	idx, _, _, _, err := readIndexFile(strings.TrimSuffix(s.path, segmentExt)+indexExt, s.size)
+	l.mu.RLock()
+	local := s.local
+	l.mu.RUnlock()
+	// The index file stays local when the segment goes cold.
+	idx, _, _, _, err := readIndexFile(indexPath(s.path), s.size)
 	if err != nil {
-		scanned, serr := scanSegment(s.path, l.opts.IndexEvery)
+		var scanned *segment
+		var serr error
+		if local {
+			scanned, serr = scanSegment(s.path, l.opts.IndexEvery)
+		} else {
+			var ra io.ReaderAt
+			var held bool
+			if ra, held, serr = l.reader(s); serr == nil {
+				scanned, serr = scanFrom(io.NewSectionReader(ra, 0, s.size), s.path, l.opts.IndexEvery)
+				if held {
+					l.release(s)
+				}
+			}
+		}
 		if serr != nil {
 			return nil, serr
 		}
@@ -573,16 +692,41 @@ const (
 	readerIdle = 30 * time.Second
 )
 
-// reader returns the segment's read descriptor, opening it if needed, and
-// holds it until release: a descriptor is closed (by eviction, trim or
-// Close) only once no read uses it.
-func (l *Log) reader(s *segment) (*os.File, error) {
+// reader returns a reader of the segment's bytes. For a local segment it
+// is the segment's read descriptor, opened if needed and held (held is
+// true) until release: a descriptor is closed (by eviction, trim,
+// DropLocal or Close) only once no read uses it. For a cold segment it is
+// Options.Cold's reader of the object, kept for later reads. A segment
+// taken out of the log answers fs.ErrNotExist (Read retries).
+func (l *Log) reader(s *segment) (ra io.ReaderAt, held bool, err error) {
 	l.mu.Lock()
+	if s.gone {
+		l.mu.Unlock()
+		return nil, false, fmt.Errorf("segment %s: %w", s.path, fs.ErrNotExist)
+	}
+	if !s.local {
+		ra, up := s.cold, s.up
+		l.mu.Unlock()
+		if ra != nil {
+			return ra, false, nil
+		}
+		ra, err := l.opts.Cold.OpenSegment(l, s.base, up.Size)
+		if err != nil {
+			return nil, false, err
+		}
+		l.mu.Lock()
+		if s.cold == nil {
+			s.cold = ra
+		}
+		ra = s.cold
+		l.mu.Unlock()
+		return ra, false, nil
+	}
 	defer l.mu.Unlock()
 	if s.rf == nil {
 		f, err := os.Open(s.path)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s.rf = f
 		l.readers = append(l.readers, s)
@@ -597,7 +741,7 @@ func (l *Log) reader(s *segment) (*os.File, error) {
 		l.swept = now
 		l.closeIdleReadersLocked(now)
 	}
-	return s.rf, nil
+	return s.rf, true, nil
 }
 
 // closeIdleReadersLocked retires the read descriptors no read has taken
@@ -682,12 +826,14 @@ func (l *Log) read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 				return out, err
 			}
 		}
-		f, err := l.reader(v.s)
+		f, held, err := l.reader(v.s)
 		if err != nil {
 			return out, err
 		}
 		out, full, err = l.readSegment(f, v, from, out, maxRecords, maxBytes, &total)
-		l.release(v.s)
+		if held {
+			l.release(v.s)
+		}
 		if err != nil {
 			return out, err
 		}
@@ -700,7 +846,7 @@ func (l *Log) read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 
 // readSegment appends records of one segment, starting at sequence from,
 // to out; it reports whether out is full (by records or bytes).
-func (l *Log) readSegment(f *os.File, v *segView, from uint64, out []logstore.Record, maxRecords, maxBytes int, total *int) ([]logstore.Record, bool, error) {
+func (l *Log) readSegment(f io.ReaderAt, v *segView, from uint64, out []logstore.Record, maxRecords, maxBytes int, total *int) ([]logstore.Record, bool, error) {
 	pos := l.startPos(v, from)
 	// Read no more than the caller can take, plus the index granularity
 	// that may lie between the index point and from.
@@ -802,12 +948,22 @@ func (l *Log) TimeOf(seq uint64) (int64, bool) {
 	return recs[0].Time, true
 }
 
-// Trim implements logstore.Log.
+// Trim implements logstore.Log. Cold segments go like local ones (Size
+// counts them); the uploaded segments removed are then passed to
+// Options.Cold.Trimmed, whose objects are to be deleted.
 func (l *Log) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	recs, bytes, removed, err := l.trim(olderThan, maxBytes)
+	l.trimmedLocked(removed)
+	return recs, bytes, err
+}
+
+func (l *Log) trim(olderThan int64, maxBytes int64) (uint64, int64, []SegmentInfo, error) {
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
-		return 0, 0, logstore.ErrClosed
+		return 0, 0, nil, logstore.ErrClosed
 	}
 	l.mu.RLock()
 	a := l.segs[len(l.segs)-1]
@@ -817,7 +973,7 @@ func (l *Log) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 		// Everything is expired: start an empty segment so the whole
 		// data can go while the next sequence number is kept on disk.
 		if err := l.roll(); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 	}
 	var victims []*segment
@@ -836,47 +992,82 @@ func (l *Log) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 		victims = append(victims, s)
 		total -= s.size
 		l.segs = l.segs[1:]
-		l.closeReaderLocked(s)
+		l.goneLocked(s)
 	}
 	l.mu.Unlock()
 	return l.removeSegments(victims)
 }
 
+// trimmedLocked tells Options.Cold of the uploaded segments removed (smu
+// held, so that it comes before Close's Detach).
+func (l *Log) trimmedLocked(removed []SegmentInfo) {
+	if len(removed) > 0 && l.opts.Cold != nil {
+		l.opts.Cold.Trimmed(l, removed)
+	}
+}
+
+// goneLocked marks a segment taken out of the list (l.mu held): its read
+// descriptor closes once no read uses it, and later reads retry.
+func (l *Log) goneLocked(s *segment) {
+	s.gone = true
+	l.closeReaderLocked(s)
+	kept := l.loaded[:0]
+	for _, r := range l.loaded {
+		if r != s {
+			kept = append(kept, r)
+		}
+	}
+	l.loaded = kept
+}
+
 // removeSegments deletes the files of segments already taken out of the
-// list (wmu held) and returns the records and bytes they held.
-func (l *Log) removeSegments(victims []*segment) (uint64, int64, error) {
+// list and returns the records and bytes they held, and the uploaded
+// ones among those whose files are gone. The segment file goes first,
+// then the upload record, then the index: a crash in between leaves a
+// cold segment (removed again by the next trim, its object still there)
+// or a lone index (removed by Open; the tier deletes objects below the
+// log's first segment).
+func (l *Log) removeSegments(victims []*segment) (uint64, int64, []SegmentInfo, error) {
 	var recs uint64
 	var bytes int64
+	var removed []SegmentInfo
+	var err error
 	for _, s := range victims {
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return recs, bytes, err
+		if err = removeFile(s.path); err != nil {
+			break
 		}
-		_ = os.Remove(strings.TrimSuffix(s.path, segmentExt) + indexExt)
+		if s.up != nil {
+			if err = removeFile(uploadPath(s.path)); err != nil {
+				break
+			}
+			removed = append(removed, s.info(false))
+		}
+		_ = os.Remove(indexPath(s.path))
 		recs += s.count()
 		bytes += s.size
 	}
 	if len(victims) > 0 {
-		l.mu.Lock()
-		kept := l.loaded[:0]
-		for _, s := range l.loaded {
-			if s.base >= l.segs[0].base {
-				kept = append(kept, s)
-			}
-		}
-		l.loaded = kept
-		l.mu.Unlock()
-		if err := atomicfile.SyncDir(l.dir); err != nil {
-			return recs, bytes, err
+		if serr := atomicfile.SyncDir(l.dir); err == nil {
+			err = serr
 		}
 	}
-	return recs, bytes, nil
+	return recs, bytes, removed, err
+}
+
+func removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // Close implements logstore.Log.
 func (l *Log) Close() error {
+	l.smu.Lock()
 	l.wmu.Lock()
-	defer l.wmu.Unlock()
 	if l.closed {
+		l.wmu.Unlock()
+		l.smu.Unlock()
 		return nil
 	}
 	l.closed = true
@@ -888,6 +1079,11 @@ func (l *Log) Close() error {
 	err := l.active.Sync()
 	if cerr := l.active.Close(); err == nil {
 		err = cerr
+	}
+	l.wmu.Unlock()
+	l.smu.Unlock()
+	if l.opts.Cold != nil {
+		l.opts.Cold.Detach(l)
 	}
 	return err
 }

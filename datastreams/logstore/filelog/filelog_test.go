@@ -233,3 +233,38 @@ func TestFileLogIdleReadersClosed(t *testing.T) {
 		t.Fatalf("%d read descriptors after the others were idle for %v, want 1 (the newest segment's)", n, readerIdle)
 	}
 }
+
+// BenchmarkReadLocal reads 50 records of 1 KiB at a time from spread
+// positions of a log of local segments: the hot path of a read.
+func BenchmarkReadLocal(b *testing.B) {
+	clk := logstoretest.NewClock()
+	l, err := Open(b.TempDir(), Options{Now: clk.Now, SegmentBytes: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	const n = 20000
+	for s := uint64(1); s <= n; s += 100 {
+		recs := make([]logstore.Record, 100)
+		for i := range recs {
+			recs[i] = logstore.Record{Seq: s + uint64(i), Time: clk.Now().UnixNano(), Data: logstoretest.Payload(s+uint64(i), 1024)}
+		}
+		if err := l.Append(recs); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Commit(false); err != nil {
+			b.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	from := uint64(1)
+	for b.Loop() {
+		recs, err := l.Read(from, 50, 1<<20)
+		if err != nil || len(recs) != 50 {
+			b.Fatalf("read %d: %d records, %v", from, len(recs), err)
+		}
+		from = (from+7919)%(n-100) + 1
+	}
+}

@@ -4,29 +4,50 @@ import "github.com/eddy-video/eddy/datastreams/logstore"
 
 var _ logstore.Reclaimer = (*Log)(nil)
 
-// Oldest implements logstore.Reclaimer: the oldest segment.
+// Oldest implements logstore.Reclaimer: the oldest segment on local disk
+// (cold segments hold none). For an uploaded one, DropOldest frees its
+// bytes and loses no record.
 func (l *Log) Oldest() (newest int64, bytes int64, active bool, ok bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s := l.segs[0]
-	if len(l.segs) == 1 && s.count() == 0 {
+	s, i := l.oldestLocalLocked()
+	last := i == len(l.segs)-1
+	if last && s.count() == 0 {
 		return 0, 0, false, false
 	}
-	return s.lastTime, s.size, len(l.segs) == 1, true
+	return s.lastTime, s.size, last, true
 }
 
-// DropOldest implements logstore.Reclaimer: it deletes the oldest
-// segment, sealing it first when it is the active one (the new active
-// segment starts at the next sequence, so appends continue the numbering).
+// oldestLocalLocked returns the oldest segment with a local file and its
+// place in the list (l.mu held); the active segment is always local.
+func (l *Log) oldestLocalLocked() (*segment, int) {
+	for i, s := range l.segs {
+		if s.local {
+			return s, i
+		}
+	}
+	panic("filelog: the active segment is not local")
+}
+
+// DropOldest implements logstore.Reclaimer: it frees the oldest segment
+// on local disk. An uploaded one loses only its local file (DropLocal: 0
+// records, its bytes); one never uploaded is deleted, records and all:
+// the first segment of the log as Trim does, one after cold segments as
+// Discard does (a hole). The active segment is sealed first (the new
+// active segment starts at the next sequence, so appends continue the
+// numbering).
 func (l *Log) DropOldest() (uint64, int64, error) {
+	l.smu.Lock()
+	defer l.smu.Unlock()
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	if l.closed {
 		return 0, 0, logstore.ErrClosed
 	}
 	l.mu.RLock()
+	s, i := l.oldestLocalLocked()
 	a := l.segs[len(l.segs)-1]
-	only, empty, busy := len(l.segs) == 1, a.count() == 0, l.wNext != a.next
+	only, empty, busy := s == a, a.count() == 0, l.wNext != a.next
 	l.mu.RUnlock()
 	if only {
 		if empty || busy {
@@ -36,10 +57,17 @@ func (l *Log) DropOldest() (uint64, int64, error) {
 			return 0, 0, err
 		}
 	}
+	switch {
+	case s.up != nil:
+		n, err := l.dropLocalLocked(s.base)
+		return 0, n, err
+	case i > 0:
+		return l.discardLocked(s.base)
+	}
 	l.mu.Lock()
-	s := l.segs[0]
 	l.segs = l.segs[1:]
-	l.closeReaderLocked(s)
+	l.goneLocked(s)
 	l.mu.Unlock()
-	return l.removeSegments([]*segment{s})
+	recs, bytes, _, err := l.removeSegments([]*segment{s})
+	return recs, bytes, err
 }

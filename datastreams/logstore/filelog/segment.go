@@ -34,6 +34,7 @@ const (
 	maxRecordBody = 64 << 20
 	segmentExt    = ".seg"
 	indexExt      = ".idx"
+	uploadExt     = ".up"
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -53,10 +54,14 @@ type segment struct {
 	sealed    bool
 	index     []indexEntry // sparse index; nil for sealed segments not loaded
 	path      string
-	rf        *os.File  // read-only descriptor, opened on first read (Log.reader)
-	rfRefs    int       // reads using rf
-	rfDoomed  bool      // close rf when the last read releases it
-	rfUsed    time.Time // last time a read took rf (Log.reader)
+	local     bool        // the segment file is on local disk (false: cold, read through Options.Cold)
+	up        *Upload     // the upload record (<base>.up), nil until MarkUploaded
+	cold      io.ReaderAt // reader of the uploaded object, opened on the first cold read
+	gone      bool        // taken out of the log (trimmed, dropped, discarded)
+	rf        *os.File    // read-only descriptor, opened on first read (Log.reader)
+	rfRefs    int         // reads using rf
+	rfDoomed  bool        // close rf when the last read releases it
+	rfUsed    time.Time   // last time a read took rf (Log.reader)
 }
 
 func segmentPath(dir string, base uint64) string {
@@ -64,12 +69,21 @@ func segmentPath(dir string, base uint64) string {
 }
 
 func parseSegmentName(name string) (uint64, bool) {
-	if !strings.HasSuffix(name, segmentExt) {
+	return parseName(name, segmentExt)
+}
+
+// parseName parses the base out of <base><ext>.
+func parseName(name, ext string) (uint64, bool) {
+	if !strings.HasSuffix(name, ext) {
 		return 0, false
 	}
-	v, err := strconv.ParseUint(strings.TrimSuffix(name, segmentExt), 10, 64)
+	v, err := strconv.ParseUint(strings.TrimSuffix(name, ext), 10, 64)
 	return v, err == nil
 }
+
+// indexPath and uploadPath name the files beside a segment file.
+func indexPath(segPath string) string  { return strings.TrimSuffix(segPath, segmentExt) + indexExt }
+func uploadPath(segPath string) string { return strings.TrimSuffix(segPath, segmentExt) + uploadExt }
 
 func (s *segment) count() uint64 { return s.next - s.base }
 
@@ -149,6 +163,12 @@ func scanSegment(path string, indexEvery int64) (*segment, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return scanFrom(f, path, indexEvery)
+}
+
+// scanFrom is scanSegment over the segment's bytes read from f (a local
+// file, or an uploaded object read through Options.Cold).
+func scanFrom(f io.Reader, path string, indexEvery int64) (*segment, error) {
 	hdr := make([]byte, segmentHeaderSize)
 	if _, err := io.ReadFull(f, hdr); err != nil {
 		return nil, fmt.Errorf("%w: short header in %s", errCorrupt, path)
@@ -157,7 +177,7 @@ func scanSegment(path string, indexEvery int64) (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &segment{base: base, next: base, size: segmentHeaderSize, created: created, path: path}
+	s := &segment{base: base, next: base, size: segmentHeaderSize, created: created, path: path, local: true}
 	buf := make([]byte, 0, 1<<20)
 	chunk := make([]byte, 1<<20)
 	var pos int64 = segmentHeaderSize

@@ -1,0 +1,438 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
+)
+
+// Where the tier keeps its own files in the data directory.
+const (
+	tierDir     = "tier"
+	journalDir  = "deleting" // tier/deleting/<dir id>: a stream directory being deleted
+	streamsDir  = "streams"
+	listPage    = 1000
+	lastRune    = "\U0010FFFF" // sorts after every key that shares what precedes it
+	idxSuffix   = ".idx"
+	segSuffix   = ".seg"
+	baseDigits  = 20
+	journalPerm = 0o644
+)
+
+// journalPath is the journal entry of a stream directory (rel).
+func (t *Tier) journalPath(rel string) string {
+	return filepath.Join(t.cfg.Root, tierDir, journalDir, filepath.Base(filepath.FromSlash(rel)))
+}
+
+// DeletingDir journals that a stream directory is about to be deleted
+// (the core's BeforeDeleteDir); an error fails the delete. From now on
+// nothing more of it is uploaded.
+func (t *Tier) DeletingDir(dir string) error {
+	rel, ok := t.rel(dir)
+	if _, isStream := streamDirOf(rel); !ok || !isStream || strings.Count(rel, "/") != 1 {
+		return fmt.Errorf("tier: %s is not a stream directory of %s", dir, t.cfg.Root)
+	}
+	p := t.journalPath(rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(p, []byte(rel+"\n"), journalPerm); err != nil {
+		return fmt.Errorf("tier: journal the deletion of %s: %w", rel, err)
+	}
+	t.mu.Lock()
+	t.deleting[rel] = true
+	t.mu.Unlock()
+	return nil
+}
+
+// DeletedDir is told whether the deletion happened (the core's
+// AfterDeleteDir); if it did, the directory's objects are deleted in the
+// background (and after a crash, at the next Start).
+func (t *Tier) DeletedDir(dir string, deleted bool) {
+	rel, ok := t.rel(dir)
+	if !ok {
+		return
+	}
+	if !deleted {
+		t.mu.Lock()
+		delete(t.deleting, rel)
+		t.mu.Unlock()
+		if err := os.Remove(t.journalPath(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.log.Warn("removing a stream deletion's journal entry", "dir", rel, "err", err)
+		}
+		return
+	}
+	t.mu.Lock()
+	t.dirQ = append(t.dirQ, rel)
+	t.mu.Unlock()
+	signal(t.delKick)
+}
+
+// loadJournal queues the stream deletions a stop interrupted.
+func (t *Tier) loadJournal() error {
+	dir := filepath.Join(t.cfg.Root, tierDir, journalDir)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+			continue
+		}
+		rel := streamsDir + "/" + e.Name()
+		if _, err := keyPath(rel); err != nil {
+			t.log.Warn("ignoring a journal entry", "name", e.Name(), "err", err)
+			continue
+		}
+		t.deleting[rel] = true
+		t.dirQ = append(t.dirQ, rel)
+	}
+	return nil
+}
+
+// deleter runs the queued deletions when kicked, retrying with backoff.
+func (t *Tier) deleter() {
+	defer t.wg.Done()
+	var b backoff
+	var wait <-chan time.Time
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-t.delKick:
+			if wait != nil {
+				continue // a retry is already timed
+			}
+		case <-wait:
+			wait = nil
+		}
+		if err := t.runDeletes(t.ctx); err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			b = b.after(t.clock())
+			t.log.Warn("deleting objects failed; retrying", "in", b.delay, "err", err)
+			wait = time.After(b.delay)
+			continue
+		}
+		b = backoff{}
+	}
+}
+
+// runDeletes deletes the queued objects (in batches) and the objects of
+// the deleted stream directories; what fails stays queued.
+func (t *Tier) runDeletes(ctx context.Context) error {
+	t.delMu.Lock()
+	defer t.delMu.Unlock()
+	for {
+		t.mu.Lock()
+		n := min(len(t.delQ), deleteMax)
+		batch := append([]string(nil), t.delQ[:n]...)
+		t.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if err := t.deleteKeys(ctx, batch); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		t.delQ = t.delQ[n:]
+		if len(t.delQ) == 0 {
+			t.delQ = nil
+		}
+		t.mu.Unlock()
+	}
+	for {
+		t.mu.Lock()
+		if len(t.dirQ) == 0 {
+			t.mu.Unlock()
+			return nil
+		}
+		rel := t.dirQ[0]
+		t.mu.Unlock()
+		if err := t.deleteDir(ctx, rel); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		t.dirQ = t.dirQ[1:]
+		t.mu.Unlock()
+	}
+}
+
+// deleteKeys deletes objects and forgets their cached blocks.
+func (t *Tier) deleteKeys(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := t.cfg.Bucket.Delete(ctx, keys); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if t.cfg.Cache != nil {
+			t.cfg.Cache.Drop(k)
+		}
+	}
+	t.m.deletedObjects.Add(float64(len(keys)))
+	return nil
+}
+
+// deleteDir deletes every object of a deleted stream directory (rel)
+// once no upload or mirror of it runs, then its journal entry. A
+// directory that exists again under streams/ keeps its objects.
+func (t *Tier) deleteDir(ctx context.Context, rel string) error {
+	for {
+		t.mu.Lock()
+		busy := false
+		for k := range t.inflight {
+			if under(k, rel) {
+				busy = true
+				break
+			}
+		}
+		t.mu.Unlock()
+		if !busy {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.mirrorMu.Lock() // no mirror of it in flight from here on
+	defer t.mirrorMu.Unlock()
+	if _, err := os.Lstat(filepath.Join(t.cfg.Root, filepath.FromSlash(rel))); err == nil {
+		t.log.Warn("a journaled stream directory exists: its objects are kept", "dir", rel)
+	} else {
+		if err := t.deletePrefix(ctx, rel+"/"); err != nil {
+			return err
+		}
+		changed := false
+		for k := range t.mirrored {
+			if under(k, rel) {
+				delete(t.mirrored, k)
+				changed = true
+			}
+		}
+		if changed {
+			if err := t.saveMirroredLocked(); err != nil {
+				return err
+			}
+		}
+		t.log.Info("objects of a deleted stream deleted", "dir", rel)
+	}
+	if err := os.Remove(t.journalPath(rel)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	t.mu.Lock()
+	delete(t.deleting, rel)
+	t.mu.Unlock()
+	return nil
+}
+
+// deletePrefix deletes every object under prefix.
+func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
+	for {
+		objs, more, err := t.cfg.Bucket.List(ctx, prefix, "", listPage)
+		if err != nil {
+			return err
+		}
+		keys := make([]string, len(objs))
+		for i, o := range objs {
+			keys[i] = o.Key
+		}
+		if err := t.deleteKeys(ctx, keys); err != nil {
+			return err
+		}
+		if !more || len(objs) == 0 {
+			return nil
+		}
+	}
+}
+
+// reconcileDue runs what is left of the start's reconciliation, at most
+// once per backoff step unless forced.
+func (t *Tier) reconcileDue(ctx context.Context, force bool) error {
+	t.mu.Lock()
+	due := force || !t.clock().Before(t.recRetry.next)
+	t.mu.Unlock()
+	if !due {
+		return nil
+	}
+	err := t.reconcile(ctx)
+	t.mu.Lock()
+	if err != nil && ctx.Err() == nil {
+		t.recRetry = t.recRetry.after(t.clock())
+	} else if err == nil {
+		t.recRetry = backoff{}
+	}
+	t.mu.Unlock()
+	if err != nil && ctx.Err() == nil {
+		t.log.Warn("reconciling with object storage failed; retrying", "err", err)
+	}
+	return err
+}
+
+// reconcile aborts unfinished multipart uploads (once no upload of ours
+// runs), and deletes the objects that local state no longer has: those
+// of segments below each new log's first segment, and those of shard
+// directories gone from existing stream directories.
+func (t *Tier) reconcile(ctx context.Context) error {
+	t.mu.Lock()
+	if !t.started {
+		t.mu.Unlock()
+		return nil
+	}
+	needAbort, busy, needDirs := t.needAbort, len(t.inflight) > 0, t.needDirs
+	t.mu.Unlock()
+	if needAbort && !busy {
+		if err := t.cfg.Bucket.AbortUploads(ctx, ""); err != nil {
+			return fmt.Errorf("abort unfinished uploads: %w", err)
+		}
+		t.mu.Lock()
+		t.needAbort = false
+		t.mu.Unlock()
+	}
+	for _, ls := range t.attached() {
+		t.mu.Lock()
+		done := ls.reconciled
+		t.mu.Unlock()
+		if done {
+			continue
+		}
+		if err := t.reconcileLog(ctx, ls); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		ls.reconciled = true
+		t.mu.Unlock()
+	}
+	if needDirs {
+		if err := t.reconcileStreamDirs(ctx); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		t.needDirs = false
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// parseBase returns the base of a segment's object name (<20 digits>.seg
+// or .idx).
+func parseBase(name string) (uint64, bool) {
+	stem, ok := strings.CutSuffix(name, segSuffix)
+	if !ok {
+		stem, ok = strings.CutSuffix(name, idxSuffix)
+	}
+	if !ok || len(stem) != baseDigits {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(stem, 10, 64)
+	return v, err == nil
+}
+
+// reconcileLog deletes a log's objects below its first segment (left by
+// a stop between a trim and the deletion of its objects): they sort
+// first, so one listing finds them.
+func (t *Tier) reconcileLog(ctx context.Context, ls *logState) error {
+	first, _ := ls.l.Bounds()
+	prefix := ls.rel + "/"
+	after := ""
+	for {
+		objs, more, err := t.cfg.Bucket.List(ctx, prefix, after, listPage)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		var stale []string
+		below := true
+		for _, o := range objs {
+			name := strings.TrimPrefix(o.Key, prefix)
+			if b, ok := parseBase(name); ok && !strings.Contains(name, "/") && b < first {
+				stale = append(stale, o.Key)
+				continue
+			}
+			below = false
+		}
+		if len(stale) > 0 {
+			t.log.Info("deleting objects of trimmed segments", "dir", ls.rel, "objects", len(stale))
+			if err := t.deleteKeys(ctx, stale); err != nil {
+				return err
+			}
+		}
+		if !more || !below || len(objs) == 0 {
+			return nil
+		}
+		after = objs[len(objs)-1].Key
+	}
+}
+
+// reconcileStreamDirs deletes the objects of shard directories that no
+// longer exist inside stream directories that do (a stream directory
+// itself goes only through the journal). The listing hops from one
+// entry of the stream directory to the next, a request each.
+func (t *Tier) reconcileStreamDirs(ctx context.Context) error {
+	ents, err := os.ReadDir(filepath.Join(t.cfg.Root, streamsDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		rel := streamsDir + "/" + e.Name()
+		t.mu.Lock()
+		skip := t.deleting[rel]
+		t.mu.Unlock()
+		if skip {
+			continue
+		}
+		prefix := rel + "/"
+		after := ""
+		for {
+			objs, _, err := t.cfg.Bucket.List(ctx, prefix, after, 1)
+			if err != nil {
+				return fmt.Errorf("list %s: %w", prefix, err)
+			}
+			if len(objs) == 0 {
+				break
+			}
+			name := strings.TrimPrefix(objs[0].Key, prefix)
+			child, _, isDir := strings.Cut(name, "/")
+			if !isDir {
+				after = objs[0].Key
+				continue
+			}
+			after = prefix + child + "/" + lastRune
+			if !strings.HasPrefix(child, "shardId-") {
+				continue
+			}
+			local := filepath.Join(t.cfg.Root, filepath.FromSlash(rel), child)
+			if _, err := os.Lstat(local); err == nil || !errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			t.log.Info("deleting objects of a removed shard directory", "dir", rel+"/"+child)
+			if err := t.deletePrefix(ctx, prefix+child+"/"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package tier
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams/atomicfile"
+)
+
+// stamp is what a mirrored file was when it was uploaded.
+type stamp struct {
+	Size  int64 `json:"size"`
+	MTime int64 `json:"mtime"` // Unix nanoseconds
+}
+
+// mirrorFile is the local manifest of mirrored files (key → stamp), so a
+// restart uploads only what changed meanwhile.
+const (
+	mirrorFile = "mirror.json"
+	formatFile = "FORMAT"
+)
+
+func (t *Tier) mirrorPath() string { return filepath.Join(t.cfg.Root, tierDir, mirrorFile) }
+
+// loadMirrored reads the manifest (missing or damaged: everything is
+// uploaded again once).
+func (t *Tier) loadMirrored() error {
+	b, err := os.ReadFile(t.mirrorPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m := map[string]stamp{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.log.Warn("the mirror manifest is damaged: mirroring every file again", "path", t.mirrorPath(), "err", err)
+		return nil
+	}
+	t.mirrorMu.Lock()
+	t.mirrored = m
+	t.mirrorMu.Unlock()
+	return nil
+}
+
+// saveMirroredLocked writes the manifest atomically (mirrorMu held).
+func (t *Tier) saveMirroredLocked() error {
+	return writeManifest(t.mirrorPath(), t.mirrored)
+}
+
+func writeManifest(path string, m map[string]stamp) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(path, b, 0o644)
+}
+
+// mirrorer mirrors the stream directories whose segments were uploaded
+// when kicked, and every one each MirrorInterval.
+func (t *Tier) mirrorer() {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.cfg.MirrorInterval)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+			err = t.mirrorAll(t.ctx)
+		case <-t.mirrorKick:
+			t.mu.Lock()
+			dirs := make([]string, 0, len(t.dirty))
+			for d := range t.dirty {
+				dirs = append(dirs, d)
+			}
+			clear(t.dirty)
+			t.mu.Unlock()
+			slices.Sort(dirs)
+			err = t.mirror(t.ctx, dirs, false)
+		}
+		if err != nil && t.ctx.Err() == nil {
+			t.log.Warn("mirroring files to object storage failed; retrying later", "err", err)
+		}
+	}
+}
+
+// mirrorAll mirrors FORMAT and every stream directory.
+func (t *Tier) mirrorAll(ctx context.Context) error {
+	ents, err := os.ReadDir(filepath.Join(t.cfg.Root, streamsDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	var dirs []string
+	for _, e := range ents {
+		if e.IsDir() {
+			dirs = append(dirs, streamsDir+"/"+e.Name())
+		}
+	}
+	return t.mirror(ctx, dirs, true)
+}
+
+// mirror uploads the changed files of stream directories (rel), and
+// FORMAT with all; it deletes the objects of files it uploaded that are
+// gone from a directory that exists. It returns the first error (the
+// other directories are mirrored still).
+func (t *Tier) mirror(ctx context.Context, dirs []string, all bool) error {
+	t.mirrorMu.Lock()
+	defer t.mirrorMu.Unlock()
+	var firstErr error
+	changed := false
+	note := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if all {
+		c, err := t.mirrorOne(ctx, formatFile)
+		if !errors.Is(err, fs.ErrNotExist) {
+			note(err)
+		}
+		changed = changed || c
+	}
+	for _, rel := range dirs {
+		c, err := t.mirrorDir(ctx, rel)
+		note(err)
+		changed = changed || c
+	}
+	if changed {
+		note(t.saveMirroredLocked())
+	}
+	return firstErr
+}
+
+// mirrorSkipped reports whether a file is not mirrored: the tier's
+// and filelog's own files (segments, their indexes, upload records,
+// temporary and quarantined files).
+func mirrorSkipped(name string) bool {
+	if strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".corrupt") ||
+		strings.HasSuffix(name, ".up") || strings.HasSuffix(name, segSuffix) {
+		return true
+	}
+	_, isSegIdx := parseBase(name)
+	return isSegIdx
+}
+
+// mirrorDir mirrors one stream directory (mirrorMu held).
+func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
+	t.mu.Lock()
+	skip := t.deleting[rel]
+	t.mu.Unlock()
+	if skip {
+		return false, nil
+	}
+	root := filepath.Join(t.cfg.Root, filepath.FromSlash(rel))
+	if _, err := os.Lstat(root); err != nil {
+		return false, nil // deleted meanwhile: the journal deals with its objects
+	}
+	seen := map[string]bool{}
+	changed := false
+	var firstErr error
+	werr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			if p != root && slices.Contains(t.cfg.MirrorSkip, d.Name()) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || mirrorSkipped(d.Name()) {
+			return nil
+		}
+		r, err := filepath.Rel(t.cfg.Root, p)
+		if err != nil {
+			return err
+		}
+		key := filepath.ToSlash(r)
+		seen[key] = true
+		c, err := t.mirrorOne(ctx, key)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
+			firstErr = err
+		}
+		changed = changed || c
+		return ctx.Err()
+	})
+	if werr != nil {
+		return changed, werr
+	}
+	if firstErr != nil {
+		return changed, firstErr
+	}
+	// Files mirrored before and gone now (the directory walked whole).
+	var gone []string
+	for k := range t.mirrored {
+		if under(k, rel) && !seen[k] {
+			gone = append(gone, k)
+		}
+	}
+	if len(gone) > 0 {
+		slices.Sort(gone)
+		if err := t.deleteKeys(ctx, gone); err != nil {
+			return changed, err
+		}
+		for _, k := range gone {
+			delete(t.mirrored, k)
+		}
+		changed = true
+	}
+	return changed, nil
+}
+
+// mirrorOne uploads the file at key (a path under Root) when it changed
+// since its last upload (mirrorMu held); it reports whether it did.
+func (t *Tier) mirrorOne(ctx context.Context, key string) (bool, error) {
+	p := filepath.Join(t.cfg.Root, filepath.FromSlash(key))
+	fi, err := os.Stat(p)
+	if err != nil {
+		return false, err
+	}
+	st := stamp{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
+	if old, ok := t.mirrored[key]; ok && old == st {
+		return false, nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false, err
+	}
+	if int64(len(b)) != st.Size {
+		// Written meanwhile: what was read is uploaded, the next pass
+		// sees the file's new stamp.
+		st.Size = -1
+	}
+	if err := t.cfg.Bucket.Put(ctx, key, b); err != nil {
+		return false, fmt.Errorf("mirror %s: %w", key, err)
+	}
+	t.mirrored[key] = st
+	return true, nil
+}

@@ -1,0 +1,418 @@
+package tier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
+	"github.com/eddy-video/eddy/datastreams/objstore"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// metaCRC is the user-metadata name of a segment object's checksum.
+const metaCRC = "crc32c"
+
+// formatCRC and parseCRC are the metadata's form: 8 hex digits.
+func formatCRC(c uint32) string { return fmt.Sprintf("%08x", c) }
+
+func parseCRC(s string) (uint32, error) {
+	if len(s) != 8 {
+		return 0, fmt.Errorf("crc32c %q is not 8 hex digits", s)
+	}
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("crc32c %q is not 8 hex digits", s)
+	}
+	return uint32(v), nil
+}
+
+// scanner runs a pass each Interval and when kicked.
+func (t *Tier) scanner() {
+	defer t.wg.Done()
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+		case <-t.kick:
+		}
+		if err := t.pass(t.ctx, false); err != nil && t.ctx.Err() == nil {
+			t.log.Debug("tier pass", "err", err)
+		}
+	}
+}
+
+// worker uploads the segments the scanner hands it.
+func (t *Tier) worker() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case j := <-t.jobs:
+			_ = t.upload(t.ctx, j.ls, j.seg)
+		}
+	}
+}
+
+// pending is a sealed local segment waiting for upload.
+type pending struct {
+	ls  *logState
+	seg filelog.SegmentInfo
+}
+
+// pass looks at every attached log once: reconciles what is not yet,
+// bounds the upload queue, starts uploads (force: every waiting segment
+// now, whatever its backoff, and waits for them) and applies the hot
+// policy. It returns the first error.
+func (t *Tier) pass(ctx context.Context, force bool) error {
+	t.passMu.Lock()
+	defer t.passMu.Unlock()
+	firstErr := t.reconcileDue(ctx, force)
+	logs := t.attached()
+	var queue []pending
+	var queued int64
+	for _, ls := range logs {
+		for _, s := range ls.l.Sealed() {
+			if s.Uploaded == nil && s.Local {
+				queue = append(queue, pending{ls, s})
+				queued += s.Size
+			}
+		}
+	}
+	sort.SliceStable(queue, func(i, j int) bool { return queue[i].seg.LastTime < queue[j].seg.LastTime })
+	queue = t.bound(queue, queued)
+
+	t.mu.Lock()
+	canUpload := !t.needAbort
+	t.mu.Unlock()
+	if canUpload {
+		if err := t.dispatch(ctx, queue, force); firstErr == nil {
+			firstErr = err
+		}
+	}
+	t.hotPolicy(logs)
+	return firstErr
+}
+
+// bound discards the oldest waiting segments while more than QueueBytes
+// wait (segments being uploaded are spared); it returns those left.
+func (t *Tier) bound(queue []pending, queued int64) []pending {
+	if t.cfg.QueueBytes <= 0 || queued <= t.cfg.QueueBytes {
+		return queue
+	}
+	kept := queue[:0]
+	for _, p := range queue {
+		key := segKey(p.ls.rel, p.seg.Base)
+		t.mu.Lock()
+		_, busy := t.inflight[key]
+		t.mu.Unlock()
+		if queued <= t.cfg.QueueBytes || busy {
+			kept = append(kept, p)
+			continue
+		}
+		recs, n, err := p.ls.l.Discard(p.seg.Base)
+		if err != nil {
+			t.log.Error("upload queue full: discarding a segment failed", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
+			kept = append(kept, p)
+			continue
+		}
+		queued -= p.seg.Size
+		t.m.lostBytes.Add(float64(n))
+		t.mu.Lock()
+		delete(t.retry, key)
+		t.mu.Unlock()
+		t.log.Error("upload queue full: oldest waiting segment discarded, its records are lost",
+			"dir", p.ls.rel, "base", p.seg.Base, "bytes", n, "records", recs, "queue_bytes", t.cfg.QueueBytes)
+	}
+	return kept
+}
+
+// dispatch starts the uploads of the queue: with force all of them here
+// (Uploads at a time) and waits; else those due hand to idle workers.
+func (t *Tier) dispatch(ctx context.Context, queue []pending, force bool) error {
+	if !force {
+		now := t.clock()
+		for _, p := range queue {
+			key := segKey(p.ls.rel, p.seg.Base)
+			t.mu.Lock()
+			_, busy := t.inflight[key]
+			b, waiting := t.retry[key]
+			blocked := t.blocked(p.ls.rel)
+			t.mu.Unlock()
+			if busy || blocked || (waiting && now.Before(b.next)) {
+				continue
+			}
+			select {
+			case t.jobs <- job{p.ls, p.seg}:
+			default:
+				return nil // every worker busy: the next pass goes on
+			}
+		}
+		return nil
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, t.cfg.Uploads)
+	)
+	for _, p := range queue {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := t.upload(ctx, p.ls, p.seg); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// blocked reports whether rel is inside a stream directory being
+// deleted (t.mu held).
+func (t *Tier) blocked(rel string) bool {
+	if sd, ok := streamDirOf(rel); ok {
+		return t.deleting[sd]
+	}
+	return false
+}
+
+// claim marks a segment's upload as running; when one already is, it
+// returns the channel closed at its end instead.
+func (t *Tier) claim(key string) (done chan struct{}, mine bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ch, ok := t.inflight[key]; ok {
+		return ch, false
+	}
+	ch := make(chan struct{})
+	t.inflight[key] = ch
+	return ch, true
+}
+
+// upload uploads one sealed segment and records it, once at a time per
+// segment (a caller finding it running waits for that one).
+func (t *Tier) upload(ctx context.Context, ls *logState, seg filelog.SegmentInfo) error {
+	key := segKey(ls.rel, seg.Base)
+	done, mine := t.claim(key)
+	if !mine {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	t.mu.Lock()
+	blocked := t.blocked(ls.rel)
+	t.mu.Unlock()
+	var err error
+	if !blocked {
+		err = t.uploadSegment(ctx, ls, seg)
+	}
+	t.mu.Lock()
+	delete(t.inflight, key)
+	close(done)
+	if err != nil {
+		t.retry[key] = t.retry[key].after(t.clock())
+	} else {
+		delete(t.retry, key)
+		if sd, ok := streamDirOf(ls.rel); ok && !blocked {
+			t.dirty[sd] = true
+		}
+	}
+	t.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			t.m.uploadFailures.Inc()
+		}
+		return err
+	}
+	if !blocked {
+		signal(t.mirrorKick)
+		signal(t.kick) // the hot policy may drop it now
+	}
+	return nil
+}
+
+// errVanished: the segment left the log (trimmed or discarded) before
+// its upload was recorded.
+var errVanished = errors.New("segment no longer in the log")
+
+// state returns the log's current record of the segment at base.
+func state(l *filelog.Log, base uint64) (filelog.SegmentInfo, bool) {
+	for _, s := range l.Sealed() {
+		if s.Base == base {
+			return s, true
+		}
+	}
+	return filelog.SegmentInfo{}, false
+}
+
+// uploadSegment does one attempt: index, then segment (conditional),
+// verified, then recorded.
+func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.SegmentInfo) error {
+	f, err := os.Open(seg.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if cur, ok := state(ls.l, seg.Base); !ok || cur.Uploaded != nil {
+			return nil // trimmed, discarded or done meanwhile: nothing to do
+		}
+	}
+	if err != nil {
+		t.log.Error("segment upload: cannot read the segment", "dir", ls.rel, "base", seg.Base, "err", err)
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return err
+	}
+	sum := h.Sum32()
+	sk, ik := segKey(ls.rel, seg.Base), idxKey(ls.rel, seg.Base)
+	idx, err := os.ReadFile(seg.IndexPath)
+	switch {
+	case err == nil:
+		if err := t.cfg.Bucket.Put(ctx, ik, idx); err != nil {
+			return t.failed(ls, seg, "index upload", err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		// Without its index a segment is still worth keeping: a restore
+		// then leaves its records to filelog.Open's judgment.
+		t.log.Warn("segment upload: no sparse index to upload", "dir", ls.rel, "base", seg.Base)
+	default:
+		return err
+	}
+	err = t.cfg.Bucket.PutIfAbsent(ctx, sk, f, size, map[string]string{metaCRC: formatCRC(sum)})
+	if errors.Is(err, objstore.ErrExists) {
+		err = t.verifyExisting(ctx, sk, size, sum)
+		if errors.Is(err, errMismatch) {
+			t.log.Error("segment upload: a different object is at its key; the segment stays local",
+				"dir", ls.rel, "base", seg.Base, "key", sk, "err", err)
+			return err
+		}
+	}
+	if err != nil {
+		return t.failed(ls, seg, "segment upload", err)
+	}
+	u := filelog.Upload{Size: size, CRC32C: sum, At: t.cfg.Now().UnixNano()}
+	if err := ls.l.MarkUploaded(seg.Base, u); err != nil {
+		if cur, ok := state(ls.l, seg.Base); !ok {
+			// Trimmed or discarded during the upload: its objects must
+			// not outlive it.
+			t.mu.Lock()
+			t.delQ = append(t.delQ, sk, ik)
+			t.mu.Unlock()
+			signal(t.delKick)
+			return nil
+		} else if cur.Uploaded != nil {
+			return nil
+		}
+		t.log.Error("segment upload: recording it failed", "dir", ls.rel, "base", seg.Base, "err", err)
+		return err
+	}
+	t.m.uploadedBytes.Add(float64(size))
+	t.m.uploadedSegments.Inc()
+	return nil
+}
+
+// errMismatch: the object at a segment's key is not that segment.
+var errMismatch = errors.New("object differs from the segment")
+
+// verifyExisting accepts the object at key when it has the size and
+// checksum of the segment (an upload whose record a crash lost).
+func (t *Tier) verifyExisting(ctx context.Context, key string, size int64, sum uint32) error {
+	o, err := t.cfg.Bucket.Head(ctx, key)
+	if err != nil {
+		return err
+	}
+	got, cerr := parseCRC(o.Meta[metaCRC])
+	if o.Size != size || cerr != nil || got != sum {
+		return fmt.Errorf("%w: object %d bytes crc32c %q, segment %d bytes crc32c %s",
+			errMismatch, o.Size, o.Meta[metaCRC], size, formatCRC(sum))
+	}
+	return nil
+}
+
+// failed logs a failed attempt (at Warn: it is retried) and returns err.
+func (t *Tier) failed(ls *logState, seg filelog.SegmentInfo, what string, err error) error {
+	if ctx := t.ctx; ctx.Err() == nil {
+		t.log.Warn(what+" failed; retrying with backoff", "dir", ls.rel, "base", seg.Base, "err", err)
+	}
+	return err
+}
+
+// hotOf is how long a log's uploaded segments stay local.
+func (t *Tier) hotOf(dir string) time.Duration {
+	if t.cfg.HotOf != nil {
+		if h, ok := t.cfg.HotOf(dir); ok {
+			return h
+		}
+	}
+	return t.cfg.Hot
+}
+
+// hotPolicy drops the local copies of uploaded segments past their hot
+// time, and sets the pending gauges.
+func (t *Tier) hotPolicy(logs []*logState) {
+	now := t.cfg.Now()
+	var pendBytes int64
+	var pendSegs int
+	var oldest int64
+	for _, ls := range logs {
+		hot := t.hotOf(ls.l.Dir())
+		for _, s := range ls.l.Sealed() {
+			if !s.Local {
+				continue
+			}
+			if s.Uploaded == nil {
+				pendBytes += s.Size
+				pendSegs++
+				if pendSegs == 1 || s.LastTime < oldest {
+					oldest = s.LastTime
+				}
+				continue
+			}
+			if now.Sub(time.Unix(0, s.LastTime)) < hot {
+				continue
+			}
+			if err := ls.l.DropLocal(s.Base); err != nil {
+				if _, ok := state(ls.l, s.Base); ok {
+					t.log.Warn("dropping the local copy of an uploaded segment", "dir", ls.rel, "base", s.Base, "err", err)
+				}
+				continue
+			}
+			t.m.droppedBytes.Add(float64(s.Size))
+		}
+	}
+	t.m.pendingBytes.Set(float64(pendBytes))
+	t.m.pendingSegments.Set(float64(pendSegs))
+	lag := 0.0
+	if pendSegs > 0 {
+		lag = max(0, now.Sub(time.Unix(0, oldest)).Seconds())
+	}
+	t.m.uploadLag.Set(lag)
+}
