@@ -256,6 +256,9 @@ func (m *Manager) CreateStream(name string, o CreateOptions) (VideoStream, error
 	if len(o.Tags) > 50 {
 		return VideoStream{}, errf(KindTagsLimit, "A stream can have at most 50 tags.")
 	}
+	if err := checkHot(o.Tags); err != nil {
+		return VideoStream{}, err
+	}
 	if n, ok, err := maxBytesOf(o.Tags); err != nil {
 		return VideoStream{}, err
 	} else if ok {
@@ -575,6 +578,9 @@ func (m *Manager) Tag(name string, tags map[string]string) error {
 	m.keep(name) // changed through the API: not deleted for an empty publish
 	s, err := m.videoStream(name)
 	if err != nil {
+		return err
+	}
+	if err := checkHot(tags); err != nil {
 		return err
 	}
 	_, capped, err := maxBytesOf(tags)

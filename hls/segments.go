@@ -89,6 +89,10 @@ func sessionFragment(w http.ResponseWriter, r *http.Request, sess *session, st *
 	case errors.Is(err, fragments.ErrFragmentNotFound):
 		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeNotFound, "The fragment is not found (retention removed it)."))
 		return nil, false
+	case kvsapi.IsUnavailable(err):
+		// Cold, and the object store cannot be reached: 503, Retry-After.
+		kvsapi.WriteError(w, err)
+		return nil, false
 	case err != nil:
 		// Listed but unreadable (an I/O error): say so, never an empty 200.
 		kvsapi.WriteError(w, kvsapi.Errorf(kvsapi.CodeInternal, "The fragment cannot be read: %v.", err))

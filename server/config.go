@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -191,6 +193,137 @@ type StorageConfig struct {
 	// ("5%" or "10GB"; "0": off): below it the oldest data of all
 	// streams is deleted, oldest first, before the disk is full.
 	MinFree FreeSpace `yaml:"min_free"`
+	// Object, when set, moves sealed log segments to an S3-compatible
+	// bucket and reads them back through a local cache; nil: every byte
+	// stays on local disk.
+	Object *ObjectStorageConfig `yaml:"object"`
+}
+
+// ObjectStorageConfig is the bucket sealed segments tier to, and how
+// long they stay local (storage.object).
+type ObjectStorageConfig struct {
+	// Endpoint is the store's URL (http://minio:9000); empty: AWS S3 of Region.
+	Endpoint string `yaml:"endpoint"`
+	Bucket   string `yaml:"bucket"`
+	// Prefix is put before every key ("site-a/"), so that several Eddys
+	// can share a bucket.
+	Prefix string `yaml:"prefix"`
+	Region string `yaml:"region"` // default us-east-1
+	// AccessKeyID and SecretAccessKey (or SecretAccessKeyFile, a file
+	// holding it) sign the requests.
+	AccessKeyID         string `yaml:"access_key_id"`
+	SecretAccessKey     string `yaml:"secret_access_key"`
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	// PathStyle addresses http://host/bucket/key instead of
+	// http://bucket.host/key (MinIO, versitygw, Ceph RGW want it).
+	PathStyle bool `yaml:"path_style"`
+	// Hot is how long sealed data stays on local disk once uploaded,
+	// counted from its newest record (0s: deleted locally as soon as the
+	// upload is verified); a stream's eddy:hot tag overrides it.
+	Hot Duration `yaml:"hot"`
+	// CacheSize bounds the local cache of cold reads (at least 64MB).
+	CacheSize Size `yaml:"cache_size"`
+	// QueueSize bounds the sealed bytes waiting for upload (0: only the
+	// disk does); past it the oldest waiting data is dropped and counted
+	// as lost.
+	QueueSize Size `yaml:"queue_size"`
+	// CacheDir holds the cache (default <data>/cache).
+	CacheDir string `yaml:"cache_dir"`
+}
+
+// Object storage defaults, applied to a storage.object section the
+// configuration has.
+const (
+	DefaultObjectHot       = Duration(24 * time.Hour)
+	DefaultObjectCacheSize = Size(10e9)
+	MinObjectCacheSize     = Size(64e6)
+)
+
+// UnmarshalYAML implements yaml.Unmarshaler: an object section starts
+// from the defaults.
+func (o *ObjectStorageConfig) UnmarshalYAML(n *yaml.Node) error {
+	type plain ObjectStorageConfig
+	p := plain{Hot: DefaultObjectHot, CacheSize: DefaultObjectCacheSize}
+	if *o != (ObjectStorageConfig{}) {
+		p = plain(*o) // a later file (or a reload's base) over an earlier one
+	}
+	// Node.Decode does not inherit the file decoder's KnownFields: an
+	// unknown key is refused here, as everywhere else.
+	if n.Kind == yaml.MappingNode {
+		known := map[string]bool{}
+		t := reflect.TypeOf(p)
+		for i := range t.NumField() {
+			known[strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]] = true
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !known[k.Value] {
+				return fmt.Errorf("line %d: field %s not found in storage.object", k.Line, k.Value)
+			}
+		}
+	}
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*o = ObjectStorageConfig(p)
+	return nil
+}
+
+// CacheDirOf returns where the cache lives: CacheDir, or <data>/cache.
+func (o *ObjectStorageConfig) CacheDirOf(data string) string {
+	if o.CacheDir != "" {
+		return o.CacheDir
+	}
+	return filepath.Join(data, "cache")
+}
+
+// LoadSecret returns the secret access key, read from its file when
+// SecretAccessKeyFile is set (surrounding white space trimmed).
+func (o *ObjectStorageConfig) LoadSecret() (string, error) {
+	if o.SecretAccessKeyFile == "" {
+		return o.SecretAccessKey, nil
+	}
+	b, err := os.ReadFile(o.SecretAccessKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("storage.object.secret_access_key_file: %w", err)
+	}
+	sec := strings.TrimSpace(string(b))
+	if sec == "" {
+		return "", fmt.Errorf("storage.object.secret_access_key_file: %s is empty", o.SecretAccessKeyFile)
+	}
+	return sec, nil
+}
+
+// validate checks the section; the secret's value is never in a message.
+func (o *ObjectStorageConfig) validate() []error {
+	var errs []error
+	if o.Bucket == "" {
+		errs = append(errs, errors.New("storage.object.bucket: name the bucket sealed segments go to"))
+	}
+	if o.Endpoint != "" {
+		if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("storage.object.endpoint: is not an http:// or https:// URL with a host, like http://127.0.0.1:9000 (leave it empty for AWS S3)"))
+		}
+	}
+	if o.AccessKeyID == "" {
+		errs = append(errs, errors.New("storage.object.access_key_id: set the access key id that signs requests to the bucket"))
+	}
+	if (o.SecretAccessKey == "") == (o.SecretAccessKeyFile == "") {
+		errs = append(errs, errors.New("storage.object: set secret_access_key or secret_access_key_file, not both"))
+	} else if o.SecretAccessKeyFile != "" {
+		if _, err := o.LoadSecret(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if o.Hot < 0 {
+		errs = append(errs, fmt.Errorf("storage.object.hot: %s is negative; use 0s (local copies go once uploaded) or a duration such as 24h", o.Hot))
+	}
+	if o.CacheSize < MinObjectCacheSize {
+		errs = append(errs, fmt.Errorf("storage.object.cache_size: %s is too small; use at least 64MB", o.CacheSize))
+	}
+	if o.QueueSize < 0 {
+		errs = append(errs, errors.New("storage.object.queue_size: must not be negative (0: only the disk bounds the upload queue)"))
+	}
+	return errs
 }
 
 // StreamsConfig holds data-stream behaviour.
@@ -319,6 +452,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Auth.validate()...)
+	if c.Storage.Object != nil {
+		errs = append(errs, c.Storage.Object.validate()...)
+	}
 	errs = append(errs, c.Metrics.validate()...)
 	if c.Limits.Connections < 1 || c.Limits.ConnectionsPerAddress < 1 || c.Limits.ConnectionsPerAddress > c.Limits.Connections {
 		errs = append(errs, errors.New("limits.connections and connections_per_address: at least 1 each, per address at most the total"))

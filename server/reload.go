@@ -225,6 +225,12 @@ var liveSettings = []liveSetting{
 			}
 			return ""
 		}},
+	{keys: []string{"storage.object"}, take: func(d, s *Config) { d.Storage.Object = s.Storage.Object },
+		restart: func(_ *Server, cur, next *Config) string {
+			// The bucket, its credentials, the cache and the upload
+			// queue are set up at start; hot changes live.
+			return objectRestart(cur.Storage.Object, next.Storage.Object)
+		}},
 	{keys: []string{"log_level"}, take: func(d, s *Config) { d.LogLevel = s.LogLevel },
 		restart: func(s *Server, cur, next *Config) string {
 			if s.LogLevel == nil && !strings.EqualFold(cur.LogLevel, next.LogLevel) {
@@ -232,6 +238,22 @@ var liveSettings = []liveSetting{
 			}
 			return ""
 		}},
+}
+
+// objectRestart names the storage.object settings that differ between
+// cur and next and only a restart changes ("": none).
+func objectRestart(cur, next *ObjectStorageConfig) string {
+	switch {
+	case cur == nil && next == nil:
+		return ""
+	case cur == nil:
+		return "storage.object (turning object storage on)"
+	case next == nil:
+		return "storage.object (turning object storage off)"
+	}
+	a, b := *cur, *next
+	a.Hot, b.Hot = 0, 0
+	return strings.Join(differingKeys(reflect.ValueOf(a), reflect.ValueOf(b), "storage.object.", nil), ", ")
 }
 
 // splitLive returns the configuration to run, cur with next's live
@@ -405,6 +427,12 @@ func (s *Server) applyPrepared(cur, next *Config, p *reloadPlan) []string {
 	if cur.Streams.RetentionBytes != next.Streams.RetentionBytes {
 		s.core.SetRetentionBytes(int64(next.Streams.RetentionBytes))
 		changes = append(changes, fmt.Sprintf("streams.retention_bytes: %s (was %s)", next.Streams.RetentionBytes, cur.Streams.RetentionBytes))
+	}
+	if o, n := cur.Storage.Object, next.Storage.Object; o != nil && n != nil && s.tier != nil {
+		if o.Hot != n.Hot {
+			s.objectHot.Store(int64(n.Hot))
+			changes = append(changes, fmt.Sprintf("storage.object.hot: %s (was %s) for streams without an %s tag", n.Hot, o.Hot, fragments.HotTag))
+		}
 	}
 	if s.LogLevel != nil && s.LogLevel.Level() != p.level {
 		s.LogLevel.Set(p.level)

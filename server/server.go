@@ -23,6 +23,9 @@ import (
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
+	"github.com/eddy-video/eddy/datastreams/objstore"
+	"github.com/eddy-video/eddy/datastreams/tier"
+	"github.com/eddy-video/eddy/datastreams/tier/blockcache"
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/images"
 	"github.com/eddy-video/eddy/fragments/kvsapi"
@@ -73,10 +76,29 @@ type Server struct {
 	gather  prometheus.Gatherer
 	errors  *errorRing
 	started time.Time
+	// Object storage (objectstorage.go); nil without storage.object.
+	bucket    objstore.Bucket
+	cache     *blockcache.Cache
+	tier      *tier.Tier
+	tierStop  context.CancelFunc
+	objectHot atomic.Int64 // storage.object.hot as reloads set it
 }
 
 // Initialize opens the store and starts the listeners.
 func (s *Server) Initialize() error {
+	err := s.initialize()
+	if err != nil {
+		// The tier's uploads stop (the core is closed by now); the
+		// cache's prefetches too.
+		_ = s.closeTier()
+		if s.cache != nil {
+			_ = s.cache.Close()
+		}
+	}
+	return err
+}
+
+func (s *Server) initialize() error {
 	if err := s.Config.Validate(); err != nil {
 		return err
 	}
@@ -128,6 +150,9 @@ func (s *Server) Initialize() error {
 			}
 		},
 	}
+	if err := s.openTier(reg); err != nil {
+		return err
+	}
 	err := s.core.Initialize()
 	if errors.Is(err, datastreams.ErrLocked) || errors.Is(err, datastreams.ErrNewerFormat) {
 		return err // it names the directory and what to do
@@ -165,6 +190,12 @@ func (s *Server) Initialize() error {
 	if err := s.videos.Initialize(); err != nil {
 		s.core.Close()
 		return fmt.Errorf("video streams: %w", err)
+	}
+	// Every log is open (attached to the tier): uploads may begin.
+	if err := s.startTier(); err != nil {
+		s.videos.Close()
+		s.core.Close()
+		return err
 	}
 	s.recorder = &recorder.Recorder{Videos: s.videos,
 		MaxFragmentDuration: time.Duration(c.Video.MaxFragmentDuration),
@@ -454,8 +485,18 @@ func (s *Server) shutdown() error {
 		err = serr
 	}
 	s.closeMedia()
+	// Uploads stop before the logs close (one in flight is redone at the
+	// next start); the cache last, as the logs read through it.
+	if terr := s.closeTier(); terr != nil && err == nil {
+		err = terr
+	}
 	if cerr := s.core.Close(); cerr != nil && err == nil {
 		err = cerr
+	}
+	if s.cache != nil {
+		if cerr := s.cache.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

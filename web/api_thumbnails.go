@@ -16,6 +16,7 @@ import (
 
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/images"
+	"github.com/eddy-video/eddy/fragments/kvsapi"
 )
 
 // Thumbnails: GET /api/v1/streams/{name}/thumbnail?time=&width= answers a
@@ -316,6 +317,12 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, images.ErrNoMedia):
 		h.thumbs.requests.WithLabelValues("no_media").Inc()
 		h.thumbError(w, noMedia(name, at))
+		return
+	case kvsapi.IsUnavailable(err):
+		// Cold, the object store out of reach: 503 with Retry-After
+		// (writeError).
+		h.thumbs.requests.WithLabelValues("error").Inc()
+		h.thumbError(w, err)
 		return
 	case errors.Is(err, images.ErrMediaError):
 		h.thumbs.requests.WithLabelValues("error").Inc()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -124,6 +125,9 @@ func badRequest(msg string) *apiError {
 // writeError writes err as the API's JSON error (apiErrorOf).
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
 	ae := h.apiErrorOf(err)
+	if kvsapi.IsUnavailable(err) {
+		w.Header().Set("Retry-After", strconv.Itoa(kvsapi.RetryAfterSeconds))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(ae.Status)
@@ -137,10 +141,13 @@ func (h *Handler) apiErrorOf(err error) *apiError {
 	if !errors.As(err, &ae) {
 		fe := kvsapi.AsError(err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: fe.Code, Message: fe.Message}
-		switch fe.Code {
-		case kvsapi.CodeNotFound:
+		switch {
+		case kvsapi.IsUnavailable(err):
+			// Cold media, the object store out of reach: retry later.
+			ae.Status = http.StatusServiceUnavailable
+		case fe.Code == kvsapi.CodeNotFound:
 			ae.Status = http.StatusNotFound
-		case kvsapi.CodeInvalidArgument:
+		case fe.Code == kvsapi.CodeInvalidArgument:
 			ae.Status = http.StatusBadRequest
 		default:
 			h.Logger.Error("ui api", "err", err)

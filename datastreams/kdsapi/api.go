@@ -18,6 +18,7 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // API serves the Kinesis Data Streams API (awsJson1_1 and its CBOR
@@ -241,8 +242,9 @@ type errorBody struct {
 
 func (a *API) writeError(w http.ResponseWriter, cd codec, err error) {
 	code, status, msg := ErrorCode(err)
-	// A full disk is logged by the core once per episode, not per request.
-	if status >= 500 && !datastreams.IsNoSpace(err) {
+	// A full disk is logged by the core once per episode, not per
+	// request; an object store out of reach by the tier.
+	if status >= 500 && !datastreams.IsNoSpace(err) && !errors.Is(err, logstore.ErrUnavailable) {
 		a.Logger.Error("internal failure", "err", err)
 	}
 	b, _ := cd.encode(errorBody{Type: code, Message: msg})

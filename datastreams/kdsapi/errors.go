@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 )
 
 // errorTable maps core error kinds to the Kinesis error type and HTTP
@@ -29,10 +30,19 @@ var errorTable = map[datastreams.Kind]struct {
 	datastreams.KindAccessDenied:     {"AccessDeniedException", http.StatusBadRequest},
 }
 
+// UnavailableMessage is the message of a read that needs records kept in
+// object storage while it cannot be reached (logstore.ErrUnavailable).
+const UnavailableMessage = "The records are kept in object storage, which cannot be reached now; retry later."
+
 // ErrorCode returns the AWS error type and HTTP status for err, and the
 // message to show. Errors without a kind are internal failures whose
-// details stay in the log.
+// details stay in the log; a read that needs the unreachable object
+// store is one too, with a message that says so (SDKs retry it).
 func ErrorCode(err error) (code string, status int, message string) {
+	if errors.Is(err, logstore.ErrUnavailable) {
+		t := errorTable[datastreams.KindInternal]
+		return t.code, t.status, UnavailableMessage
+	}
 	var e *datastreams.Error
 	if errors.As(err, &e) {
 		t := errorTable[e.Kind]

@@ -36,8 +36,13 @@ import (
 // of one sequence (a record indexed again after a crash). An event is
 // written to every quarter-hour it overlaps (at most 97, as its duration
 // is at most 24 hours), so a range read opens only the files of its range.
+// TimelineDir is the directory, inside an events stream's directory, of
+// its timeline index: derived data, rebuilt from the events log (the
+// object-storage tier does not copy it).
+const TimelineDir = "timeline"
+
 const (
-	dirName    = "timeline"
+	dirName    = TimelineDir
 	formatName = "FORMAT"
 	formatText = "eddy-timeline 1\n"
 	watermark  = "indexed"

@@ -293,7 +293,9 @@ func (j *job) extend(st *fragments.Store) {
 func (j *job) add(st *fragments.Store, seq uint64) error {
 	f, err := st.Read(seq)
 	if err != nil {
-		return fmt.Errorf("%w: fragment %s: %v", ErrMediaError, fragments.FragmentNumber(seq), err)
+		// %w twice: a read that needs the unreachable object store stays
+		// one (logstore.ErrUnavailable) for the API to answer.
+		return fmt.Errorf("%w: fragment %s: %w", ErrMediaError, fragments.FragmentNumber(seq), err)
 	}
 	if f.InitID != j.initID {
 		return fmt.Errorf("%w: the codec configuration changes inside the GOP", ErrMediaError)

@@ -233,7 +233,7 @@ func MediaError(err error) error { return mediaError(err) }
 // mediaError is the API error of a read that failed: a fragment that
 // retention removed meanwhile is not found.
 func mediaError(err error) error {
-	if errors.Is(err, fragments.ErrFragmentNotFound) {
+	if errors.Is(err, fragments.ErrFragmentNotFound) && !IsUnavailable(err) {
 		return Errorf(CodeNotFound, "A requested fragment is no longer retained.")
 	}
 	return err

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/fragments"
 )
 
@@ -75,13 +77,29 @@ var (
 	}
 )
 
+// UnavailableMessage is the message of a read that needs object storage
+// while it cannot be reached (logstore.ErrUnavailable).
+const UnavailableMessage = "The requested media is kept in object storage, which Eddy cannot reach now; retry later."
+
+// RetryAfterSeconds is the Retry-After of an answer to such a read.
+const RetryAfterSeconds = 5
+
+// IsUnavailable reports whether err is a read that needed object storage
+// while it could not be reached: answered 503 (ClientLimitExceededException,
+// Retry-After), never as "not found" or an internal failure.
+func IsUnavailable(err error) bool { return errors.Is(err, logstore.ErrUnavailable) }
+
 // AsError maps any error to a Kinesis Video error: errors of the video
-// layer and of the shard core by their kind, anything else is an
-// InternalFailure.
+// layer and of the shard core by their kind, a read that needs the
+// unreachable object store a ClientLimitExceededException, anything else
+// an InternalFailure.
 func AsError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	if IsUnavailable(err) {
+		return &Error{CodeClientLimit, UnavailableMessage}
 	}
 	var fe *fragments.Error
 	if errors.As(err, &fe) {
@@ -109,8 +127,17 @@ func Status(code string) int {
 // WriteError answers a REST-JSON request with a Kinesis Video error: the
 // x-amzn-ErrorType header and a body with both message spellings and
 // __type, which every AWS SDK reads.
+//
+// A read that needs the unreachable object store is answered 503 with
+// Retry-After (every protocol of the Kinesis Video family, HLS and the
+// browser's clip.mp4 go through here).
 func WriteError(w http.ResponseWriter, err error) {
 	e := AsError(err)
+	if IsUnavailable(err) {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		WriteStatus(w, http.StatusServiceUnavailable, e)
+		return
+	}
 	WriteStatus(w, Status(e.Code), e)
 }
 

@@ -347,6 +347,13 @@ func (a *API) getMediaSession(w http.ResponseWriter, r *http.Request, st *fragme
 			if r.Context().Err() != nil {
 				return endClient
 			}
+			if IsUnavailable(err) {
+				// Cold, the object store out of reach (the tier logs
+				// the outage): the consumer resumes with the last
+				// continuation token.
+				a.Logger.Info("GetMedia stopped: object storage unavailable", "stream", st.Name(), "fragment", fragments.FragmentNumber(e.Seq))
+				return fail(GetMediaInternalError, getMediaInternalErrorCode)
+			}
 			a.Logger.Warn("GetMedia stopped", "stream", st.Name(), "fragment", fragments.FragmentNumber(e.Seq), "err", err)
 			return fail(GetMediaInternalError, getMediaInternalErrorCode)
 		}

@@ -175,6 +175,14 @@ func (a *API) getImages(c *Call, in *getImagesIn) (any, error) {
 		release()
 		return nil, err // the client is gone: nothing is written
 	}
+	for _, r := range res {
+		if IsUnavailable(r.Err) {
+			// Cold media while the object store is out of reach: the
+			// whole page is retried (503), not answered MEDIA_ERROR.
+			release()
+			return nil, r.Err
+		}
+	}
 	out := &getImagesOut{Images: make([]imageOut, len(res)), release: release, deadlines: a.Deadlines}
 	for i, r := range res {
 		out.Images[i] = imageOut{TimeStamp: Timestamp{Time: r.Time}, ImageContent: r.Image}

@@ -1,0 +1,149 @@
+package server_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eddy-video/eddy/server"
+)
+
+// loadYAML reads a configuration file of text over the defaults.
+func loadYAML(t *testing.T, text string) (server.Config, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "eddy.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.DefaultConfig()
+	err := cfg.LoadFile(p)
+	return cfg, err
+}
+
+// TestObjectStorageConfig: storage.object reads in the documented shape,
+// takes its defaults (hot 24h, cache_size 10GB, queue_size 0, cache_dir
+// <data>/cache), and is absent without the section.
+func TestObjectStorageConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadYAML(t, `data: /var/lib/eddy
+storage:
+  object:
+    endpoint: http://127.0.0.1:7070
+    bucket: cams
+    prefix: site-a/
+    region: eu-west-1
+    access_key_id: AKIDEXAMPLE
+    secret_access_key: wJalrXUtnFEMI
+    path_style: true
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Storage.Object
+	if o == nil {
+		t.Fatal("storage.object not read")
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.Endpoint != "http://127.0.0.1:7070" || o.Bucket != "cams" || o.Prefix != "site-a/" || o.Region != "eu-west-1" ||
+		o.AccessKeyID != "AKIDEXAMPLE" || o.SecretAccessKey != "wJalrXUtnFEMI" || !o.PathStyle {
+		t.Errorf("read %+v", *o)
+	}
+	if o.Hot != server.Duration(24*time.Hour) || o.CacheSize != 10_000_000_000 || o.QueueSize != 0 {
+		t.Errorf("defaults: hot %s, cache_size %s, queue_size %s", o.Hot, o.CacheSize, o.QueueSize)
+	}
+	if got := o.CacheDirOf(cfg.Data); got != filepath.Join("/var/lib/eddy", "cache") {
+		t.Errorf("cache dir %s", got)
+	}
+	bc, err := o.BucketConfig()
+	if err != nil || bc.Bucket != "cams" || bc.SecretAccessKey != "wJalrXUtnFEMI" || !bc.PathStyle || bc.Prefix != "site-a/" {
+		t.Errorf("BucketConfig = %+v, %v", bc, err)
+	}
+	if w := o.Where(); w != "bucket cams (prefix site-a/) at http://127.0.0.1:7070" {
+		t.Errorf("Where = %q", w)
+	}
+
+	cfg, err = loadYAML(t, "storage:\n  object:\n    bucket: b\n    access_key_id: k\n    secret_access_key: s\n    hot: 0s\n    cache_size: 64MB\n    queue_size: 50GB\n    cache_dir: /fast/cache\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = cfg.Storage.Object
+	if o.Hot != 0 || o.CacheSize != 64_000_000 || o.QueueSize != 50_000_000_000 || o.CacheDirOf("/d") != "/fast/cache" {
+		t.Errorf("set values: %+v", *o)
+	}
+	if w := o.Where(); !strings.Contains(w, "AWS S3 in us-east-1") {
+		t.Errorf("Where without an endpoint = %q", w)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	if cfg = server.DefaultConfig(); cfg.Storage.Object != nil {
+		t.Error("object storage on by default")
+	}
+	if _, err := loadYAML(t, "storage:\n  object:\n    bucket: b\n    buckett: c\n"); err == nil {
+		t.Error("an unknown key of storage.object was accepted")
+	}
+}
+
+// TestObjectStorageConfigValidate: each mistake gets a message naming
+// the key and what to write, and no message holds the secret.
+func TestObjectStorageConfigValidate(t *testing.T) {
+	t.Parallel()
+	const secret = "Zq9SecretValue"
+	secretFile := filepath.Join(t.TempDir(), "s3.secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := func() *server.ObjectStorageConfig {
+		return &server.ObjectStorageConfig{Bucket: "b", AccessKeyID: "k", SecretAccessKey: secret,
+			Hot: server.DefaultObjectHot, CacheSize: server.DefaultObjectCacheSize}
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(o *server.ObjectStorageConfig)
+		want string // "" valid
+	}{
+		{"valid", func(*server.ObjectStorageConfig) {}, ""},
+		{"secret in a file", func(o *server.ObjectStorageConfig) { o.SecretAccessKey, o.SecretAccessKeyFile = "", secretFile }, ""},
+		{"no bucket", func(o *server.ObjectStorageConfig) { o.Bucket = "" }, "storage.object.bucket"},
+		{"no access key id", func(o *server.ObjectStorageConfig) { o.AccessKeyID = "" }, "storage.object.access_key_id"},
+		{"no secret", func(o *server.ObjectStorageConfig) { o.SecretAccessKey = "" }, "set secret_access_key or secret_access_key_file, not both"},
+		{"both secrets", func(o *server.ObjectStorageConfig) { o.SecretAccessKeyFile = secretFile }, "not both"},
+		{"unreadable secret file", func(o *server.ObjectStorageConfig) {
+			o.SecretAccessKey, o.SecretAccessKeyFile = "", filepath.Join(t.TempDir(), "missing")
+		}, "storage.object.secret_access_key_file"},
+		{"empty secret file", func(o *server.ObjectStorageConfig) { o.SecretAccessKey, o.SecretAccessKeyFile = "", empty }, "is empty"},
+		{"negative hot", func(o *server.ObjectStorageConfig) { o.Hot = server.Duration(-time.Hour) }, "storage.object.hot"},
+		{"small cache", func(o *server.ObjectStorageConfig) { o.CacheSize = 1 << 20 }, "storage.object.cache_size: 1MiB is too small; use at least 64MB"},
+		{"bad endpoint", func(o *server.ObjectStorageConfig) { o.Endpoint = "minio:9000" }, "storage.object.endpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := server.DefaultConfig()
+			cfg.Storage.Object = good()
+			tc.set(cfg.Storage.Object)
+			err := cfg.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate() = %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate() = %v, want a message with %q", err, tc.want)
+			case err != nil && strings.Contains(err.Error(), secret):
+				t.Fatalf("the message shows the secret: %v", err)
+			}
+		})
+	}
+	o := good()
+	o.SecretAccessKey, o.SecretAccessKeyFile = "", secretFile
+	if s, err := o.LoadSecret(); err != nil || s != secret {
+		t.Errorf("LoadSecret = %q, %v (the file's line, trimmed)", s, err)
+	}
+}

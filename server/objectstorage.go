@@ -1,0 +1,179 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/logstore"
+	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
+	"github.com/eddy-video/eddy/datastreams/objstore"
+	"github.com/eddy-video/eddy/datastreams/tier"
+	"github.com/eddy-video/eddy/datastreams/tier/blockcache"
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/events"
+	"github.com/eddy-video/eddy/media/redact"
+)
+
+// Object storage (storage.object): sealed segments of every log move to
+// a bucket and are read back through a local block cache. The tier sits
+// under the core's file logs; nothing above them knows, but for the
+// errors of reads that need the bucket while it cannot be reached
+// (logstore.ErrUnavailable), which each protocol answers as a retryable
+// service error.
+
+// BucketConfig is the objstore configuration of the section, with the
+// secret read from its file when it is in one.
+func (o *ObjectStorageConfig) BucketConfig() (objstore.Config, error) {
+	secret, err := o.LoadSecret()
+	if err != nil {
+		return objstore.Config{}, err
+	}
+	return objstore.Config{Endpoint: o.Endpoint, Bucket: o.Bucket, Prefix: o.Prefix, Region: o.Region,
+		AccessKeyID: o.AccessKeyID, SecretAccessKey: secret, PathStyle: o.PathStyle}, nil
+}
+
+// Where names the bucket for messages: "bucket B at ENDPOINT" (never a
+// secret; an endpoint's user information is masked).
+func (o *ObjectStorageConfig) Where() string {
+	where := "bucket " + o.Bucket
+	if o.Prefix != "" {
+		where += " (prefix " + o.Prefix + ")"
+	}
+	if o.Endpoint == "" {
+		region := o.Region
+		if region == "" {
+			region = "us-east-1"
+		}
+		return where + " on AWS S3 in " + region
+	}
+	return where + " at " + redact.URL(o.Endpoint)
+}
+
+// openTier opens the bucket, the cache and the tier of storage.object
+// and hooks them to the core (before it is initialized); without the
+// section it does nothing.
+func (s *Server) openTier(reg prometheus.Registerer) error {
+	o := s.Config.Storage.Object
+	if o == nil {
+		return nil
+	}
+	bc, err := o.BucketConfig()
+	if err != nil {
+		return err
+	}
+	bucket, err := objstore.New(bc)
+	if err != nil {
+		return fmt.Errorf("storage.object: %w", err)
+	}
+	cache, err := blockcache.New(blockcache.Config{Dir: o.CacheDirOf(s.Config.Data), MaxBytes: int64(o.CacheSize),
+		Fetch: bucket.GetRange, Now: s.Clock, Logger: s.Logger, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("storage.object.cache_dir: %w", err)
+	}
+	s.objectHot.Store(int64(o.Hot))
+	t, err := tier.New(tier.Config{Bucket: bucket, Cache: cache, Root: s.Config.Data,
+		Hot: time.Duration(o.Hot), HotOf: s.hotOf, QueueBytes: int64(o.QueueSize),
+		MirrorSkip: []string{events.TimelineDir}, Now: s.Clock,
+		Logger: s.Logger.With("component", "object-storage"), Registerer: reg})
+	if err != nil {
+		_ = cache.Close()
+		return fmt.Errorf("storage.object: %w", err)
+	}
+	s.bucket, s.cache, s.tier = bucket, cache, t
+	c := s.core
+	c.OpenLog = func(dir string) (logstore.Log, error) {
+		l, err := filelog.Open(dir, filelog.Options{SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now, Cold: t})
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	c.BeforeDeleteDir, c.AfterDeleteDir = t.DeletingDir, t.DeletedDir
+	s.Logger.Info("object storage: "+o.Where()+", hot "+shortHot(o.Hot), "cache_dir", o.CacheDirOf(s.Config.Data),
+		"cache_size", o.CacheSize.String(), "queue_size", o.QueueSize.String())
+	return nil
+}
+
+// startTier starts the tier's work once the core has opened every log.
+func (s *Server) startTier() error {
+	if s.tier == nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.tierStop = cancel
+	if err := s.tier.Start(ctx); err != nil {
+		return fmt.Errorf("object storage (%s): %w", s.Config.Storage.Object.Where(), err)
+	}
+	return nil
+}
+
+// closeTier stops uploads (those in flight are redone at the next start);
+// the logs still read through the cache until the core closes.
+func (s *Server) closeTier() error {
+	if s.tier == nil {
+		return nil
+	}
+	if s.tierStop != nil {
+		s.tierStop()
+	}
+	return s.tier.Close()
+}
+
+// hotOf is the tier's HotOf: the eddy:hot tag of the stream whose
+// directory holds logDir (an events stream follows its video stream's),
+// else storage.object.hot as it is now (a reload changes it).
+func (s *Server) hotOf(logDir string) (time.Duration, bool) {
+	dir := filepath.Dir(logDir)
+	var name string
+	tags := map[string]string{}
+	for _, st := range s.core.Streams() {
+		if st.Dir() == dir {
+			name = st.Name()
+			tags = st.Info().Tags
+			break
+		}
+	}
+	v, ok := tags[fragments.HotTag]
+	if video, isEvents := strings.CutSuffix(name, fragments.EventsSuffix); !ok && isEvents && video != "" {
+		if st, err := s.core.Stream(video); err == nil {
+			v, ok = st.Info().Tags[fragments.HotTag]
+		}
+	}
+	if ok {
+		if d, err := fragments.ParseHot(v); err == nil {
+			return d, true
+		}
+	}
+	return time.Duration(s.objectHot.Load()), true
+}
+
+// shortHot writes a hot duration as the configuration would: 24h, 0s.
+func shortHot(d Duration) string {
+	out := d.String()
+	if strings.HasSuffix(out, "m0s") {
+		out = strings.TrimSuffix(out, "0s")
+	}
+	if strings.HasSuffix(out, "h0m") {
+		out = strings.TrimSuffix(out, "0m")
+	}
+	return out
+}
+
+// TierUsage returns how much of a stream's logs is local, in the bucket
+// and waiting for upload; ok false without object storage.
+func (s *Server) TierUsage(st *datastreams.Stream) (tier.Usage, bool) {
+	if s.tier == nil {
+		return tier.Usage{}, false
+	}
+	return s.tier.Usage(st.Dir()), true
+}
+
+// Tier returns the object-storage tier (nil without storage.object):
+// tests flush it.
+func (s *Server) Tier() *tier.Tier { return s.tier }
