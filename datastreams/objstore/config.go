@@ -33,10 +33,10 @@ func (c Config) Validate() error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil {
-			return fmt.Errorf("objstore: endpoint %q is not a URL: %v", c.Endpoint, err)
+			return fmt.Errorf("objstore: endpoint %q is not a URL (%v): want an http:// or https:// URL such as http://127.0.0.1:7070", c.Endpoint, err)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return fmt.Errorf("objstore: endpoint %q: want an http:// or https:// URL (e.g. http://127.0.0.1:7070)", c.Endpoint)
+			return fmt.Errorf("objstore: endpoint %q: want an http:// or https:// URL such as http://127.0.0.1:7070", c.Endpoint)
 		}
 		if u.Host == "" {
 			return fmt.Errorf("objstore: endpoint %q has no host", c.Endpoint)

@@ -284,7 +284,7 @@ func (b *s3Bucket) GetRange(ctx context.Context, key string, off, n int64) ([]by
 		return nil, b.wrap("get-range", key, err)
 	}
 	defer func() { _ = out.Body.Close() }()
-	var r io.Reader = out.Body
+	want := n // the bytes the answer should hold
 	if out.ContentRange == nil {
 		// The server ignored Range and sent the whole object (200).
 		if _, err := io.CopyN(io.Discard, out.Body, off); err != nil {
@@ -293,14 +293,20 @@ func (b *s3Bucket) GetRange(ctx context.Context, key string, off, n int64) ([]by
 			}
 			return nil, b.wrap("get-range (body)", key, err)
 		}
+		if out.ContentLength != nil {
+			want = min(n, *out.ContentLength-off)
+		}
+	} else if out.ContentLength != nil {
+		want = min(n, *out.ContentLength)
 	}
-	r = io.LimitReader(r, n)
-	buf := make([]byte, 0, n)
-	w := bytes.NewBuffer(buf)
-	if _, err := w.ReadFrom(r); err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, want))
+	if _, err := buf.ReadFrom(io.LimitReader(out.Body, n)); err != nil {
 		return nil, b.wrap("get-range (body)", key, err)
 	}
-	return w.Bytes(), nil
+	if int64(buf.Len()) != want {
+		return nil, fmt.Errorf("objstore: get-range %s: got %d bytes at %d, the answer's length said %d", b.where(key), buf.Len(), off, want)
+	}
+	return buf.Bytes(), nil
 }
 
 func (b *s3Bucket) Head(ctx context.Context, key string) (Object, error) {
@@ -386,7 +392,7 @@ func (b *s3Bucket) Delete(ctx context.Context, keys []string) error {
 			if aws.ToString(e.Code) == "NoSuchKey" {
 				continue
 			}
-			failed = append(failed, fmt.Sprintf("%s: %s: %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
+			failed = append(failed, fmt.Sprintf("s3://%s/%s: %s: %s", b.cfg.Bucket, aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
 		}
 		if len(failed) > 0 {
 			more := ""
@@ -394,8 +400,8 @@ func (b *s3Bucket) Delete(ctx context.Context, keys []string) error {
 				more = fmt.Sprintf(" (and %d more)", len(failed)-5)
 				failed = failed[:5]
 			}
-			return fmt.Errorf("objstore: delete in s3://%s: %d of %d keys not deleted: %s%s",
-				b.cfg.Bucket, len(out.Errors), len(batch), strings.Join(failed, "; "), more)
+			return fmt.Errorf("objstore: delete: %d of %d keys not deleted: %s%s",
+				len(failed), len(batch), strings.Join(failed, "; "), more)
 		}
 	}
 	return nil

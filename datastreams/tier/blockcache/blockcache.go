@@ -4,7 +4,8 @@
 // readers of a block share one fetch (single flight), and a sequential
 // read prefetches the blocks after it. While fetches fail the cache
 // answers at once with an error wrapping logstore.ErrUnavailable (a
-// short circuit breaker), never with a hang.
+// short circuit breaker), never with a hang; an object the store says
+// is missing (objstore.ErrNotFound) fails only its own reads.
 //
 // The cache is a cache only: its directory is emptied when it opens (a
 // restart starts cold), nothing in it is durable, and a block that cannot
@@ -13,6 +14,7 @@
 package blockcache
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -74,7 +76,7 @@ type Cache struct {
 	closed  bool
 	index   map[blockID]*entry
 	byKey   map[string]map[int64]*entry
-	lru     lruList
+	lru     *list.List // of *entry, front: most recently used
 	bytes   int64
 	gen     uint64 // makes every block file's name unique
 	flights map[blockID]*flight
@@ -108,9 +110,9 @@ func New(cfg Config) (*Cache, error) {
 		byKey:   make(map[string]map[int64]*entry),
 		flights: make(map[blockID]*flight),
 		last:    make(map[string]int64),
+		lru:     list.New(),
 		bg:      make(chan struct{}, max(4, 2*cfg.Prefetch)),
 	}
-	c.lru.init()
 	if err := c.metrics.register(cfg.Registerer); err != nil {
 		return nil, err
 	}
@@ -161,7 +163,9 @@ func (c *Cache) Drop(key string) {
 	}
 	for id, f := range c.flights {
 		if id.key == key {
+			// Its readers get their bytes; later reads fetch again.
 			f.dropped = true
+			delete(c.flights, id)
 		}
 	}
 	delete(c.last, key)
@@ -183,7 +187,9 @@ func (c *Cache) Stats() Stats {
 	return Stats{Hits: c.metrics.hitCount.Load(), Misses: c.metrics.missCount.Load(), Bytes: b}
 }
 
-// Close stops prefetches in flight.
+// Close stops prefetches in flight, and the fetches readers wait for
+// (they get an error that does not blame the object store); later reads
+// fail. The block files stay until the next New.
 func (c *Cache) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -30,25 +30,33 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // breaker fails reads at once after a failed fetch: for Backoff, doubling
 // up to MaxBackoff while fetches keep failing; the first fetch that
-// succeeds closes it. Once Backoff has passed the next read that needs a
-// fetch tries the store again. Guarded by Cache.mu.
+// succeeds closes it. Once the backoff has passed one read that needs a
+// fetch tries the store (the probe) while the others still fail at once,
+// so an outage costs one fetch per backoff, not one per reader. Guarded
+// by Cache.mu.
 type breaker struct {
 	since   time.Time // zero: closed
 	until   time.Time
 	backoff time.Duration
 	last    error
+	probing bool // a fetch is trying the store after the backoff
 }
 
 // openErr is the error of a read that needs a fetch now, nil when it may
-// fetch.
+// fetch (it may then be the probe).
 func (b *breaker) openErr(now time.Time) error {
-	if b.since.IsZero() || !now.Before(b.until) {
+	if b.since.IsZero() {
+		return nil
+	}
+	if !now.Before(b.until) && !b.probing {
+		b.probing = true
 		return nil
 	}
 	return &UnavailableError{Since: b.since, Until: b.until, Err: b.last}
 }
 
-// record takes a fetch's outcome; it returns err wrapped for readers.
+// record takes a fetch's outcome (err: the store did not answer); it
+// returns err wrapped for readers.
 func (b *breaker) record(err error, cfg Config, log *slog.Logger, m *metrics) error {
 	now := cfg.Now()
 	if err == nil {
@@ -59,14 +67,18 @@ func (b *breaker) record(err error, cfg Config, log *slog.Logger, m *metrics) er
 		m.available.Set(1)
 		return nil
 	}
-	if b.since.IsZero() {
+	switch {
+	case b.since.IsZero():
 		b.since = now
 		b.backoff = cfg.Backoff
+		b.until = now.Add(b.backoff)
 		log.Warn("the object store cannot be reached: reads of blocks not cached fail until it answers", "err", err)
-	} else {
+	case !now.Before(b.until): // the probe (or a fetch that outlived the backoff)
 		b.backoff = min(2*b.backoff, max(MaxBackoff, cfg.Backoff))
+		b.until = now.Add(b.backoff)
 	}
-	b.until = now.Add(b.backoff)
+	// else a fetch started before the breaker opened: the backoff stands.
+	b.probing = false
 	b.last = err
 	m.available.Set(0)
 	return &UnavailableError{Since: b.since, Until: b.until, Err: err}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/eddy-video/eddy/datastreams/objstore"
 )
 
 // flight is one fetch of a block, shared by every reader that needs the
@@ -37,7 +39,7 @@ func (c *Cache) readBlock(key string, size, b int64, dst []byte, off int64) erro
 		}
 		if e := c.index[id]; e != nil {
 			e.refs++
-			c.lru.l.MoveToFront(e.elem)
+			c.lru.MoveToFront(e.elem)
 			c.mu.Unlock()
 			err := readFile(e, dst, off)
 			c.release(e, err != nil)
@@ -93,8 +95,8 @@ func (c *Cache) noteRead(key string, size, b int64) {
 		if c.index[id] != nil || c.flights[id] != nil {
 			continue
 		}
-		if c.br.openErr(c.cfg.Now()) != nil {
-			return
+		if !c.br.since.IsZero() {
+			return // no prefetch while the store is not answering
 		}
 		select {
 		case c.bg <- struct{}{}:
@@ -126,18 +128,11 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 	}
 	start := time.Now()
 	data, err := c.fetch(id, n)
-	elapsed := time.Since(start)
-	if err == nil && int64(len(data)) < n {
-		err = fmt.Errorf("blockcache: block %d of %s: the object store returned %d of %d bytes: %w",
-			id.block, id.key, len(data), n, io.ErrUnexpectedEOF)
-		c.recordFetch(nil, elapsed) // the store answered: not an outage
-	} else {
-		err = c.recordFetch(err, elapsed)
-	}
+	err = c.recordFetch(id, n, data, err, time.Since(start))
 	if err != nil {
 		f.err = err
 		c.mu.Lock()
-		delete(c.flights, id)
+		c.landedLocked(id, f)
 		c.mu.Unlock()
 		close(f.done)
 		return
@@ -147,7 +142,7 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 
 	path, ok := c.writeBlock(id, f.data)
 	c.mu.Lock()
-	delete(c.flights, id)
+	c.landedLocked(id, f)
 	var gone []string
 	switch {
 	case ok && !f.dropped && !c.closed:
@@ -157,6 +152,14 @@ func (c *Cache) fly(id blockID, n int64, f *flight, prefetch bool) {
 	}
 	c.mu.Unlock()
 	removeFiles(gone)
+}
+
+// landedLocked forgets a finished flight, unless Drop already did and a
+// newer flight of the block took its place (c.mu held).
+func (c *Cache) landedLocked(id blockID, f *flight) {
+	if c.flights[id] == f {
+		delete(c.flights, id)
+	}
 }
 
 // fetch runs Fetch with the timeout. It returns at the timeout (or at
@@ -192,15 +195,36 @@ func (c *Cache) fetch(id blockID, n int64) ([]byte, error) {
 }
 
 // recordFetch feeds a fetch's outcome to the breaker and the metrics; it
-// returns err as readers see it (wrapping logstore.ErrUnavailable).
-func (c *Cache) recordFetch(err error, elapsed time.Duration) error {
-	if errors.Is(err, errClosed) {
+// returns the error readers see. The store not answering (an error, a
+// timeout) wraps logstore.ErrUnavailable and opens the breaker; the store
+// answering that the object is missing or shorter than its size is an
+// error of that read alone (and proves the store reachable).
+func (c *Cache) recordFetch(id blockID, n int64, data []byte, err error, elapsed time.Duration) error {
+	var outage error // the store did not answer
+	switch {
+	case errors.Is(err, errClosed):
 		return err
-	}
-	if err == nil {
+	case errors.Is(err, objstore.ErrNotFound):
+		err = fmt.Errorf("blockcache: %w", err)
+	case errors.Is(err, io.EOF):
+		// objstore's GetRange past the object's end: a size that does not
+		// match the object, not the store's absence. (A connection cut
+		// mid-answer may wrap io.EOF too; the next fetch then finds the
+		// store gone and opens the breaker.)
+		err = fmt.Errorf("blockcache: block %d of %s: the object is shorter than its recorded size: %w", id.block, id.key, err)
+	case err != nil:
+		outage = err
+	case int64(len(data)) < n:
+		err = fmt.Errorf("blockcache: block %d of %s: the object store returned %d of %d bytes: %w",
+			id.block, id.key, len(data), n, io.ErrUnexpectedEOF)
+	default:
 		c.metrics.coldRead.Observe(elapsed.Seconds())
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.br.record(err, c.cfg, c.log, &c.metrics)
+	if outage != nil {
+		return c.br.record(outage, c.cfg, c.log, &c.metrics)
+	}
+	_ = c.br.record(nil, c.cfg, c.log, &c.metrics)
+	return err
 }

@@ -35,10 +35,6 @@ type entry struct {
 	gone bool          // out of the index; file removed when refs is 0
 }
 
-type lruList struct{ l *list.List }
-
-func (l *lruList) init() { l.l = list.New() }
-
 // emptyDir creates dir and removes the block files a previous run left.
 func emptyDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -115,7 +111,7 @@ func (c *Cache) insertLocked(id blockID, path string, size int64) []string {
 		return []string{path}
 	}
 	e := &entry{id: id, path: path, size: size}
-	e.elem = c.lru.l.PushFront(e)
+	e.elem = c.lru.PushFront(e)
 	c.index[id] = e
 	m := c.byKey[id.key]
 	if m == nil {
@@ -133,7 +129,7 @@ func (c *Cache) insertLocked(id blockID, path string, size int64) []string {
 // remove.
 func (c *Cache) evictLocked() []string {
 	var gone []string
-	for el := c.lru.l.Back(); el != nil && c.bytes > c.cfg.MaxBytes; {
+	for el := c.lru.Back(); el != nil && c.bytes > c.cfg.MaxBytes; {
 		e := el.Value.(*entry)
 		el = el.Prev()
 		if e.refs > 0 {
@@ -153,7 +149,7 @@ func (c *Cache) removeLocked(e *entry) bool {
 		return false
 	}
 	e.gone = true
-	c.lru.l.Remove(e.elem)
+	c.lru.Remove(e.elem)
 	delete(c.index, e.id)
 	if m := c.byKey[e.id.key]; m != nil {
 		delete(m, e.id.block)
