@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eddy-video/eddy/server"
+	"github.com/eddy-video/eddy/server/servertest"
 )
 
 // loadYAML reads a configuration file of text over the defaults.
@@ -145,5 +148,92 @@ func TestObjectStorageConfigValidate(t *testing.T) {
 	o.SecretAccessKey, o.SecretAccessKeyFile = "", secretFile
 	if s, err := o.LoadSecret(); err != nil || s != secret {
 		t.Errorf("LoadSecret = %q, %v (the file's line, trimmed)", s, err)
+	}
+}
+
+// TestObjectStorageReloadAndSecrets: a reload changes storage.object.hot
+// live (the status page shows it), names the other keys as needing a
+// restart (and then applies none of the section), refuses an unreadable
+// secret file; the secret access key appears nowhere: not in the log, the
+// status page, the stream list or /metrics. The store is unreachable:
+// the server runs regardless.
+func TestObjectStorageReloadAndSecrets(t *testing.T) {
+	t.Parallel()
+	const secret = "Wq7ObjectSecretZ"
+	secretFile := filepath.Join(t.TempDir(), "s3.secret")
+	if err := os.WriteFile(secretFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := servertest.Config(t)
+	cfg.Storage.Object = &server.ObjectStorageConfig{Endpoint: "http://127.0.0.1:1", Bucket: "cams", AccessKeyID: "uploader",
+		SecretAccessKeyFile: secretFile, PathStyle: true, Hot: server.DefaultObjectHot, CacheSize: server.MinObjectCacheSize}
+	var logs syncLog
+	srv := &server.Server{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if err := srv.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	base := "http://" + srv.HTTPAddr()
+	if !strings.Contains(logs.String(), `"object storage: bucket cams at http://127.0.0.1:1, hot 24h"`) {
+		t.Errorf("the start does not say where object storage is:\n%s", logs.String())
+	}
+	statusHot := func() string {
+		var st struct {
+			ObjectStorage struct{ Hot, Bucket string } `json:"objectStorage"`
+		}
+		if code, body := getJSON(t, base+"/api/v1/ui/status", &st); code != 200 {
+			t.Fatalf("status: %d %s", code, body)
+		}
+		return st.ObjectStorage.Hot
+	}
+	if h := statusHot(); h != "24h" {
+		t.Errorf("status hot %q, want 24h", h)
+	}
+
+	with := func(f func(o *server.ObjectStorageConfig)) server.Config {
+		next := srv.RunningConfig()
+		o := *next.Storage.Object
+		f(&o)
+		next.Storage.Object = &o
+		return next
+	}
+	res, err := srv.Reload(with(func(o *server.ObjectStorageConfig) { o.Hot = 0 }))
+	if err != nil || len(res.Restart) != 0 || !strings.Contains(strings.Join(res.Applied, "\n"), "storage.object.hot: 0s (was 24h)") {
+		t.Fatalf("reload hot 0s: %+v, %v", res, err)
+	}
+	if h := statusHot(); h != "0s" {
+		t.Errorf("after the reload, status hot %q, want 0s", h)
+	}
+
+	res, err = srv.Reload(with(func(o *server.ObjectStorageConfig) { o.Bucket, o.Hot = "other", server.Duration(time.Hour) }))
+	if err != nil || strings.Join(res.Restart, ",") != "storage.object.bucket" {
+		t.Fatalf("reload of the bucket: %+v, %v; want storage.object.bucket named as needing a restart", res, err)
+	}
+	if h := statusHot(); h != "0s" || srv.RunningConfig().Storage.Object.Bucket != "cams" {
+		t.Errorf("a reload needing a restart applied part of storage.object: hot %s, bucket %s", h, srv.RunningConfig().Storage.Object.Bucket)
+	}
+	off := srv.RunningConfig()
+	off.Storage.Object = nil
+	if res, err = srv.Reload(off); err != nil || strings.Join(res.Restart, ",") != "storage.object (turning object storage off)" {
+		t.Fatalf("reload without storage.object: %+v, %v", res, err)
+	}
+
+	_, err = srv.Reload(with(func(o *server.ObjectStorageConfig) { o.SecretAccessKeyFile = filepath.Join(t.TempDir(), "gone") }))
+	var re *server.ReloadError
+	if !errors.As(err, &re) || !re.Refused || !strings.Contains(err.Error(), "storage.object.secret_access_key_file") {
+		t.Fatalf("reload with an unreadable secret file: %v, want refused naming the key", err)
+	}
+	if _, err := srv.Reload(with(func(o *server.ObjectStorageConfig) { o.SecretAccessKey = secret })); err == nil {
+		t.Fatal("a reload with both secret keys was not refused")
+	}
+
+	for _, u := range []string{"/api/v1/ui/status", "/api/v1/streams", "/metrics"} {
+		_, _, body := httpGet(t, base+u)
+		if strings.Contains(body, secret) {
+			t.Errorf("%s shows the secret", u)
+		}
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Errorf("the log holds the secret:\n%s", logs.String())
 	}
 }

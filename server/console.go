@@ -49,7 +49,7 @@ func (s *Server) consoleSources() []web.SourceStatus {
 // consoleStatus is the server's part of the status page.
 func (s *Server) consoleStatus() web.Status {
 	st := web.Status{Version: version(), StartedAt: s.started, DataDir: s.Config.Data,
-		Sessions: s.consoleSessions(), Errors: s.errors.Recent()}
+		Sessions: s.consoleSessions(), Errors: s.errors.Recent(), ObjectStorage: s.objectStatus()}
 	st.Disk.UsedBytes = uint64(max(s.core.UsedBytes(), 0))
 	if free, total, err := datastreams.StatDisk(s.Config.Data); err == nil {
 		st.Disk.FreeBytes, st.Disk.TotalBytes = free, total

@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 	"github.com/eddy-video/eddy/datastreams/objstore"
@@ -18,6 +17,7 @@ import (
 	"github.com/eddy-video/eddy/fragments"
 	"github.com/eddy-video/eddy/fragments/events"
 	"github.com/eddy-video/eddy/media/redact"
+	"github.com/eddy-video/eddy/web"
 )
 
 // Object storage (storage.object): sealed segments of every log move to
@@ -165,15 +165,67 @@ func shortHot(d Duration) string {
 	return out
 }
 
-// TierUsage returns how much of a stream's logs is local, in the bucket
-// and waiting for upload; ok false without object storage.
-func (s *Server) TierUsage(st *datastreams.Stream) (tier.Usage, bool) {
-	if s.tier == nil {
-		return tier.Usage{}, false
-	}
-	return s.tier.Usage(st.Dir()), true
-}
-
 // Tier returns the object-storage tier (nil without storage.object):
 // tests flush it.
 func (s *Server) Tier() *tier.Tier { return s.tier }
+
+// tierUsage is the web UI's Tiering: a video stream's bytes on disk, in
+// the bucket and waiting for upload, its events stream's included.
+func (s *Server) tierUsage(name string) (web.TierUsage, bool) {
+	if s.tier == nil {
+		return web.TierUsage{}, false
+	}
+	var out web.TierUsage
+	found := false
+	for _, n := range []string{name, name + fragments.EventsSuffix} {
+		st, err := s.core.Stream(n)
+		if err != nil {
+			continue
+		}
+		found = true
+		u := s.tier.Usage(st.Dir())
+		out.LocalBytes += u.LocalBytes
+		out.BucketBytes += u.BucketBytes
+		out.PendingBytes += u.PendingBytes
+	}
+	return out, found
+}
+
+// objectStatus is the status page's object storage: the eddy_object_*
+// series /metrics serves, summed (nil without storage.object).
+func (s *Server) objectStatus() *web.ObjectStorage {
+	o := s.Config.Storage.Object
+	if s.tier == nil || o == nil {
+		return nil
+	}
+	v := map[string]float64{}
+	mfs, _ := s.gather.Gather()
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "eddy_object_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				v[name] += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v[name] += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return &web.ObjectStorage{
+		Bucket:          o.Where(),
+		Available:       v["eddy_object_available"] >= 1,
+		Hot:             shortHot(Duration(s.objectHot.Load())),
+		PendingBytes:    int64(v["eddy_object_pending_bytes"]),
+		PendingSegments: int64(v["eddy_object_pending_segments"]),
+		LagSeconds:      v["eddy_object_upload_lag_seconds"],
+		UploadedBytes:   int64(v["eddy_object_uploaded_bytes_total"]),
+		UploadFailures:  int64(v["eddy_object_upload_failures_total"]),
+		LostBytes:       int64(v["eddy_object_lost_bytes_total"]),
+		CacheHits:       int64(v["eddy_object_cache_hits_total"]),
+		CacheMisses:     int64(v["eddy_object_cache_misses_total"]),
+		CacheBytes:      int64(v["eddy_object_cache_bytes"]),
+	}
+}

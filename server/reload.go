@@ -431,7 +431,7 @@ func (s *Server) applyPrepared(cur, next *Config, p *reloadPlan) []string {
 	if o, n := cur.Storage.Object, next.Storage.Object; o != nil && n != nil && s.tier != nil {
 		if o.Hot != n.Hot {
 			s.objectHot.Store(int64(n.Hot))
-			changes = append(changes, fmt.Sprintf("storage.object.hot: %s (was %s) for streams without an %s tag", n.Hot, o.Hot, fragments.HotTag))
+			changes = append(changes, fmt.Sprintf("storage.object.hot: %s (was %s) for streams without an %s tag", shortHot(n.Hot), shortHot(o.Hot), fragments.HotTag))
 		}
 	}
 	if s.LogLevel != nil && s.LogLevel.Level() != p.level {

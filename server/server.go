@@ -283,6 +283,7 @@ func (s *Server) initialize() error {
 		// The console's management (console.go): the control plane with
 		// the session's identity, the listeners, sources and status.
 		KVS: kvsAPI.ServeAs, Endpoints: s.consoleEndpoints, Sources: s.consoleSources, Status: s.consoleStatus,
+		Tiering: s.tierUsage, // with storage.object: per stream on disk and in the bucket
 	}).Mount(r)
 	wo := c.WebRTCOptions
 	s.webrtc = &webrtc.Server{Registry: s.registry, Address: c.WebRTC, Advertise: wo.Advertise,

@@ -24,11 +24,17 @@ type streamInfo struct {
 	Codecs []string `json:"codecs"`
 	// BitrateBps is the bitrate of the last bitrateWindow of recording
 	// while the stream is live; 0 when it is not.
-	BitrateBps     int64      `json:"bitrateBps"`
-	RetentionHours int        `json:"retentionHours"`
-	StoredBytes    int64      `json:"storedBytes"`
-	FirstFragment  *time.Time `json:"firstFragment,omitempty"`
-	LastFragment   *time.Time `json:"lastFragment,omitempty"`
+	BitrateBps     int64 `json:"bitrateBps"`
+	RetentionHours int   `json:"retentionHours"`
+	StoredBytes    int64 `json:"storedBytes"`
+	// LocalBytes, BucketBytes and PendingBytes are, with object storage,
+	// the stream's bytes on local disk, uploaded to the bucket (hot or
+	// cold) and waiting for upload; absent without it.
+	LocalBytes    *int64     `json:"localBytes,omitempty"`
+	BucketBytes   *int64     `json:"bucketBytes,omitempty"`
+	PendingBytes  *int64     `json:"pendingBytes,omitempty"`
+	FirstFragment *time.Time `json:"firstFragment,omitempty"`
+	LastFragment  *time.Time `json:"lastFragment,omitempty"`
 	// RecentFragments is the number of fragments in the bitrate window.
 	RecentFragments int `json:"recentFragments"`
 	// LastActivity is when the last fragment ended, by the server's clock.
@@ -148,6 +154,11 @@ func (h *Handler) listStreams(w http.ResponseWriter, r *http.Request) {
 		}
 		si := streamInfo{Name: vs.Name, Status: vs.Status, Live: isLive, State: "empty", Codecs: cs, RetentionHours: vs.DataRetentionInHours, Access: acc,
 			MaxBytes: max(vs.RetentionBytes, 0), Source: sources[vs.Name]}
+		if h.Tiering != nil {
+			if u, ok := h.Tiering(vs.Name); ok {
+				si.LocalBytes, si.BucketBytes, si.PendingBytes = &u.LocalBytes, &u.BucketBytes, &u.PendingBytes
+			}
+		}
 		tracks := liveTracks[vs.Name]
 		if st, err := h.Manager.Store(vs.Name); err == nil {
 			h.fillStore(&si, st, isLive)

@@ -60,6 +60,9 @@ type Handler struct {
 	Sources func() []SourceStatus
 	// Status returns the server's own part of GET /api/v1/ui/status.
 	Status func() Status
+	// Tiering, when set (object storage is configured), returns a
+	// stream's usage on disk and in the bucket (GET /api/v1/streams).
+	Tiering func(name string) (TierUsage, bool)
 
 	csrf *http.CrossOriginProtection
 

@@ -52,6 +52,36 @@ type Status struct {
 	Sessions map[string]int `json:"sessions"`
 	// Errors are the latest warnings and errors logged, newest first.
 	Errors []LogRecord `json:"errors"`
+	// ObjectStorage is the bucket sealed segments tier to; absent
+	// without storage.object.
+	ObjectStorage *ObjectStorage `json:"objectStorage,omitempty"`
+}
+
+// ObjectStorage is the state of the object-storage tier (the
+// eddy_object_* metrics, summed).
+type ObjectStorage struct {
+	Bucket    string `json:"bucket"`    // "bucket B at ENDPOINT" (no secret)
+	Available bool   `json:"available"` // the last request to the store succeeded
+	Hot       string `json:"hot"`       // storage.object.hot
+	// PendingBytes and PendingSegments wait for upload; LagSeconds is
+	// the age of the oldest waiting segment's newest record.
+	PendingBytes    int64   `json:"pendingBytes"`
+	PendingSegments int64   `json:"pendingSegments"`
+	LagSeconds      float64 `json:"lagSeconds"`
+	UploadedBytes   int64   `json:"uploadedBytes"`
+	UploadFailures  int64   `json:"uploadFailures"`
+	LostBytes       int64   `json:"lostBytes"`
+	// CacheHits and CacheMisses count block reads of cold segments;
+	// CacheBytes is the cache's size now.
+	CacheHits   int64 `json:"cacheHits"`
+	CacheMisses int64 `json:"cacheMisses"`
+	CacheBytes  int64 `json:"cacheBytes"`
+}
+
+// TierUsage is how much of a stream is on local disk, in the bucket,
+// and waiting for upload (Handler.Tiering).
+type TierUsage struct {
+	LocalBytes, BucketBytes, PendingBytes int64
 }
 
 // Disk is the data directory's use: Eddy's data, and the filesystem's

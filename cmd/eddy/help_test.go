@@ -25,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite the --help golden files of test
 // helpCommands are the commands whose --help is checked against
 // testdata/help/NAME.golden: every command eddy --help lists.
 var helpCommands = [][]string{
-	{}, {"serve"}, {"cert"}, {"version"},
+	{}, {"serve"}, {"cert"}, {"restore"}, {"version"},
 	{"streams"}, {"streams", "ls"}, {"streams", "create"}, {"streams", "rm"}, {"streams", "retention"},
 	{"fragments", "ls"}, {"clip"}, {"events", "tail"}, {"status"}, {"token"},
 	{"publish"}, {"putmedia"}, {"whep"},

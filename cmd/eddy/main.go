@@ -26,6 +26,7 @@ The server:
   serve                    run the server (eddy serve --help: every flag, its YAML key and
                            EDDY_* variable, and the settings only the YAML file has)
   cert                     write a self-signed TLS certificate and key for trials
+  restore                  rebuild a lost node's data directory from its object-storage bucket
   version                  print Eddy's version, its source revision and the Go version
 
 Daily chores against a running server, over its public APIs:
@@ -101,6 +102,8 @@ func dispatch(args []string) error {
 		return putMedia(args[1:])
 	case "cert":
 		return cert(args[1:])
+	case "restore":
+		return restore(args[1:])
 	case "token":
 		return token(args[1:])
 	case "streams", "fragments", "clip", "events", "status":

@@ -68,6 +68,7 @@ var yamlOnlyDocs = map[string]string{
 	"storage.segment_size":             "segment roll size",
 	"storage.segment_duration":         "segment roll age",
 	"storage.janitor_interval":         "how often retention runs",
+	"storage.object":                   "S3-compatible bucket sealed segments move to (hot 24h, cache_size 10GB, queue_size 0, cache_dir <data>/cache)",
 	"streams.write_records_per_second": "per-shard write limit (with throttle)",
 	"streams.write_bytes_per_second":   "per-shard write limit (with throttle)",
 	"streams.read_calls_per_second":    "per-shard read limit (with throttle)",
@@ -154,6 +155,9 @@ func describeSetting(v reflect.Value) string {
 		return "a list of " + itemShape(v.Type().Elem()) + " (none)"
 	}
 	if v.Kind() == reflect.Pointer && v.IsNil() {
+		if v.Type().Elem().Kind() == reflect.Struct {
+			return "a section " + itemShape(v.Type().Elem()) + " (none)"
+		}
 		return "none"
 	}
 	if d, ok := v.Interface().(server.Duration); ok {

@@ -555,6 +555,11 @@ func validateTags(tags map[string]string) error {
 		if strings.HasPrefix(k, "aws:") {
 			return errf(datastreams.KindInvalidArgument, "Tag key %q uses the reserved prefix aws:.", k)
 		}
+		if k == datastreams.HotTag {
+			if _, err := datastreams.ParseHot(v); err != nil {
+				return errf(datastreams.KindInvalidArgument, "The value of tag %s is %q: it must be a duration of 0s or more, such as 0s (local copies go once uploaded), 90m or 36h.", k, v)
+			}
+		}
 	}
 	return nil
 }

@@ -82,6 +82,20 @@ export function errorText(e: unknown): string {
 
 // ---- formatting shared by the pages
 
+// StoredBytes is what GET /api/v1/streams says of a stream's size; with
+// object storage, how much is on local disk, in the bucket (hot or cold)
+// and waiting for upload (absent without it, and from older servers).
+export interface StoredBytes { storedBytes: number; localBytes?: number; bucketBytes?: number; pendingBytes?: number }
+
+// storedText is a stream's size: "On disk X · In bucket Y" (and what
+// waits for upload) with object storage, else the stored bytes.
+export function storedText(s: StoredBytes): string {
+  if (s.localBytes === undefined || s.bucketBytes === undefined) return fmtBytes(s.storedBytes);
+  let t = `On disk ${fmtBytes(s.localBytes)} · In bucket ${fmtBytes(s.bucketBytes)}`;
+  if ((s.pendingBytes ?? 0) > 0) t += ` · ${fmtBytes(s.pendingBytes ?? 0)} waiting for upload`;
+  return t;
+}
+
 export function fmtBytes(n: number): string {
   if (!Number.isFinite(n)) return '—';
   const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];

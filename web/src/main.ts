@@ -30,11 +30,11 @@ import { Wall } from './wall';
 import { publishPanel, showManage, showNewStream } from './manage';
 import { showStatus } from './status_page';
 import { setupTheme } from './theme';
-import { getEndpoints, localMidnight, request, RequestError } from './api';
+import { getEndpoints, localMidnight, request, RequestError, type StoredBytes, storedText } from './api';
 import { manageHref, parseRoute, streamHref } from './routes';
 import './style.css';
 
-interface StreamInfo {
+interface StreamInfo extends StoredBytes {
   name: string; status: string; live: boolean; codecs: string[]; bitrateBps: number;
   // state and lastActivity: absent from older servers (see review.ts).
   state?: StreamState; lastActivity?: string;
@@ -200,7 +200,7 @@ async function openStream(name: string): Promise<void> {
   $('mode').textContent = '';
   setStatus('');
   $<HTMLVideoElement>('video').removeAttribute('poster');
-  for (const id of ['stream-banner', 'btn-go-live', 'btn-last-minute', 'publish-help', 'codec-problem']) $(id).hidden = true;
+  for (const id of ['stream-banner', 'btn-go-live', 'btn-last-minute', 'publish-help', 'codec-problem', 'stream-storage']) $(id).hidden = true;
   $('viewer').hidden = false;
   $('viewer-h').textContent = name;
   events.open(name);
@@ -212,6 +212,11 @@ async function openStream(name: string): Promise<void> {
   if (!info) {
     showBanner(`There is no stream named ${name}${session.auth ? ` that ${session.identity} may watch` : ''}.`);
     return;
+  }
+  // With object storage: how much of it is on disk and in the bucket.
+  if (info.bucketBytes !== undefined) {
+    $('stream-storage').textContent = storedText(info);
+    $('stream-storage').hidden = false;
   }
   const st = streamStateOf(info);
   // Media is addressed by producer time (the last recording's window,

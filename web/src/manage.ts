@@ -4,7 +4,7 @@
 // size cap changes, and its deletion. Every change is a Kinesis Video
 // control-plane call made with the session (kvs), so the same permissions
 // as an SDK's apply; a refusal is shown as the API's own sentence.
-import { el, errorText, fmtBytes, fmtRetention, getEndpoints, getJSON, kvs, publishLines } from './api';
+import { el, errorText, fmtBytes, fmtRetention, getEndpoints, getJSON, kvs, publishLines, storedText } from './api';
 import { copyText } from './copy';
 import { session } from './session';
 import { streamStateOf } from './review';
@@ -156,7 +156,7 @@ export async function showManage(root: HTMLElement, name: string, opts: ManageOp
   // button stays, and the section's own message says what changed).
   const retFact = fact('Retention', fmtRetention(desc.DataRetentionInHours));
   const capFact = fact('Size cap', tags[MAX_BYTES_TAG] ? fmtBytes(Number(tags[MAX_BYTES_TAG])) : tagsError ? 'unknown' : 'none');
-  if (row) fact('Stored', fmtBytes(row.storedBytes));
+  if (row) fact('Stored', storedText(row));
   if (desc.MediaType) fact('Media type', desc.MediaType);
   fact('ARN', desc.StreamARN);
   const about = el('section', { class: 'panel', 'aria-labelledby': 'about-h' }, el('h3', { id: 'about-h', text: 'Stream' }), facts);

@@ -1,5 +1,5 @@
 // The status page (#/status): the server's disk use and free space, its
-// sessions per protocol, stream counts, pull sources and recent warnings
+// object storage (when configured), its sessions per protocol, stream counts, pull sources and recent warnings
 // and errors (GET /api/v1/ui/status, which needs eddy:admin when
 // credentials are configured).
 import { el, errorText, fmtAgo, fmtBytes, getJSON, RequestError } from './api';
@@ -13,6 +13,15 @@ interface Status {
   streams: { video: number; live: number };
   sources: { stream: string; url: string; state: string; lastError?: string; lastErrorAt?: string }[];
   errors: { time: string; level: string; message: string; attrs?: Record<string, unknown> }[];
+  // objectStorage: absent without storage.object (and from older servers).
+  objectStorage?: ObjectStorage;
+}
+
+interface ObjectStorage {
+  bucket: string; available: boolean; hot: string;
+  pendingBytes: number; pendingSegments: number; lagSeconds: number;
+  uploadedBytes: number; uploadFailures: number; lostBytes: number;
+  cacheHits: number; cacheMisses: number; cacheBytes: number;
 }
 
 const PROTOCOLS: Record<string, string> = {
@@ -29,6 +38,8 @@ interface View {
   body: HTMLElement;
   version: HTMLElement; started: HTMLElement; dataDir: HTMLElement; streams: HTMLElement;
   diskText: HTMLElement; eddy: HTMLElement; other: HTMLElement; minFree: HTMLElement;
+  object: HTMLElement; objBucket: HTMLElement; objAvailable: HTMLElement; objHot: HTMLElement; objPending: HTMLElement;
+  objUploaded: HTMLElement; objLost: HTMLElement; objCache: HTMLElement;
   legendEddy: HTMLElement; legendOther: HTMLElement; legendFree: HTMLElement; minText: HTMLElement;
   sessions: HTMLTableElement; noSessions: HTMLElement;
   sources: HTMLElement; sourceRows: HTMLTableSectionElement; noSources: HTMLElement;
@@ -93,6 +104,16 @@ function build(): View {
     el('div', { class: 'disk-bar', 'aria-hidden': 'true' }, eddy, other, minFree),
     el('p', { class: 'legend' }, legendEddy, legendOther, legendFree), minText);
 
+  const objBucket = dd(); const objAvailable = dd('object-available'); const objHot = dd(); const objPending = dd('object-pending');
+  const objUploaded = dd(); const objLost = dd('object-lost'); const objCache = dd('object-cache');
+  const object = el('section', { class: 'panel', id: 'status-object', 'aria-labelledby': 'object-h', hidden: true },
+    el('h3', { id: 'object-h', text: 'Object storage' }),
+    el('dl', { class: 'kv' },
+      el('dt', { text: 'Bucket' }), objBucket, el('dt', { text: 'Available' }), objAvailable,
+      el('dt', { text: 'Kept on disk after upload' }), objHot, el('dt', { text: 'Waiting for upload' }), objPending,
+      el('dt', { text: 'Uploaded' }), objUploaded, el('dt', { text: 'Lost before upload' }), objLost,
+      el('dt', { text: 'Read cache' }), objCache));
+
   const sessions = el('table', { id: 'status-sessions' },
     el('caption', { class: 'visually-hidden', text: 'Sessions per protocol' }),
     el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Protocol' }), el('th', { scope: 'col', text: 'Sessions' }))),
@@ -117,11 +138,13 @@ function build(): View {
       el('section', { class: 'panel', 'aria-labelledby': 'server-h' }, el('h3', { id: 'server-h', text: 'Server' }), server),
       el('section', { class: 'panel', 'aria-labelledby': 'sessions-h' }, el('h3', { id: 'sessions-h', text: 'Sessions' }), sessions, noSessions)),
     disk,
+    object,
     el('section', { class: 'panel', 'aria-labelledby': 'sources-h' }, el('h3', { id: 'sources-h', text: 'Pull sources' }), src.box, noSources),
     el('section', { class: 'panel', 'aria-labelledby': 'errors-h' }, el('h3', { id: 'errors-h', text: 'Recent warnings and errors' }), errs.box, noErrors),
     updated);
   return {
-    body, version, started, dataDir, streams, diskText, eddy, other, minFree, legendEddy, legendOther, legendFree, minText,
+    body, version, started, dataDir, streams, diskText, eddy, other, minFree,
+    object, objBucket, objAvailable, objHot, objPending, objUploaded, objLost, objCache, legendEddy, legendOther, legendFree, minText,
     sessions, noSessions, sources: src.box, sourceRows: src.rows, noSources, errors: errs.box, errorRows: errs.rows, noErrors, updated,
   };
 }
@@ -150,6 +173,8 @@ function fill(v: View, st: Status): void {
   v.minText.className = low ? 'error' : 'muted';
   setText(v.minText, d.minFreeBytes > 0
     ? `${low ? 'Below the minimum: ' : ''}Eddy deletes the oldest recordings to keep ${fmtBytes(d.minFreeBytes)} free.` : 'No minimum free space is set.');
+
+  fillObject(v, st.objectStorage);
 
   const sessions = Object.entries(st.sessions ?? {});
   v.sessions.hidden = sessions.length === 0;
@@ -187,6 +212,34 @@ function fill(v: View, st: Status): void {
 
   v.updated.className = 'muted';
   setText(v.updated, `Updated ${new Date().toLocaleTimeString()}.`);
+}
+
+// fillObject shows the object-storage tier: the bucket, whether it
+// answers, what waits for upload and for how long, and the read cache.
+function fillObject(v: View, o: ObjectStorage | undefined): void {
+  v.object.hidden = !o;
+  if (!o) return;
+  setText(v.objBucket, o.bucket);
+  setText(v.objAvailable, o.available ? 'yes' : 'no: uploads wait on disk and cold reads fail until it answers');
+  v.objAvailable.className = o.available ? '' : 'error';
+  setText(v.objHot, o.hot);
+  setText(v.objPending, o.pendingSegments > 0
+    ? `${fmtBytes(o.pendingBytes)} in ${o.pendingSegments} segment(s); the oldest waits for ${fmtSeconds(o.lagSeconds)}`
+    : 'nothing');
+  setText(v.objUploaded, `${fmtBytes(o.uploadedBytes)}${o.uploadFailures > 0 ? ` (${o.uploadFailures} failed attempt(s), retried)` : ''}`);
+  setText(v.objLost, o.lostBytes > 0 ? `${fmtBytes(o.lostBytes)} (the upload queue was full)` : 'nothing');
+  v.objLost.className = o.lostBytes > 0 ? 'error' : '';
+  const reads = o.cacheHits + o.cacheMisses;
+  setText(v.objCache, `${fmtBytes(o.cacheBytes)} held; ` + (reads > 0
+    ? `${Math.round((o.cacheHits / reads) * 100)}% of ${reads} block read(s) from the cache`
+    : 'no cold reads yet'));
+}
+
+// fmtSeconds writes an age: 45 s, 12 min, 3.5 h.
+function fmtSeconds(s: number): string {
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
 }
 
 interface Cell { text: string; title?: string; cls?: string; label?: string }

@@ -6,14 +6,14 @@
 // restarts a playing tile.
 import { WhepPlayer } from './whep_player';
 import { session, webrtcToken } from './session';
-import { el, fmtAgo, fmtBytes, fmtRetention } from './api';
+import { el, fmtAgo, fmtBytes, fmtRetention, type StoredBytes, storedText } from './api';
 import { setAttr, setText } from './dom';
 import { lastActivityOf, lastRecordedOf, type StreamState, streamStateOf } from './review';
 
 export interface PullSource { url: string; state: string; lastError?: string; lastErrorAt?: string }
 
 // WallStream is a row of GET /api/v1/streams as the wall reads it.
-export interface WallStream {
+export interface WallStream extends StoredBytes {
   name: string; live: boolean; codecs: string[]; bitrateBps: number; retentionHours: number; storedBytes: number;
   lastFragment?: string;
   state?: StreamState; lastActivity?: string; eventsToday?: number; maxBytes?: number; source?: PullSource;
@@ -225,7 +225,7 @@ class ListRow {
     setText(codecs, codecsText(s), s.playback?.reason);
     setText(bitrate, fmtBitrate(s.bitrateBps));
     setText(retention, retentionText(s));
-    setText(stored, fmtBytes(s.storedBytes));
+    setText(stored, storedText(s));
     setText(activity, la ? fmtAgo(la) : 'never', la ? new Date(la).toLocaleString() : undefined);
     setText(events, eventsText(s));
     const src = s.source;

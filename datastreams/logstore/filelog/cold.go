@@ -41,11 +41,12 @@ type Cold interface {
 	OpenSegment(l *Log, base uint64, size int64) (io.ReaderAt, error)
 	// Trimmed is told of the uploaded segments that Trim removed, after
 	// their local files are gone: their objects are to be deleted from the
-	// bucket. It is called with the log's segment lock held (appends and
-	// reads go on): it must not call MarkUploaded, DropLocal, Discard,
-	// Trim, DropOldest or Close of l; it should only take note (enqueue).
-	// DropOldest never removes an uploaded segment (it drops the local
-	// copy), and Discard only removes segments never uploaded.
+	// bucket. It is called without the log's locks held, from the
+	// goroutine of Trim (which waits for it: it should take note, e.g.
+	// enqueue, and return; it may read the log but must not Close it),
+	// possibly from several at once, never after Detach. DropOldest never removes
+	// an uploaded segment (it drops the local copy), and Discard only
+	// removes segments never uploaded.
 	Trimmed(l *Log, segs []SegmentInfo)
 }
 
@@ -161,6 +162,9 @@ func (l *Log) DropLocal(base uint64) error {
 	defer l.smu.Unlock()
 	if l.closed {
 		return logstore.ErrClosed
+	}
+	if l.opts.Cold == nil {
+		return fmt.Errorf("filelog %s: no object storage configured to read segment %d from", l.dir, base)
 	}
 	_, err := l.dropLocalLocked(base)
 	return err

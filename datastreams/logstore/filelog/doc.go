@@ -29,6 +29,41 @@
 // back through logstore.Reclaimer (Oldest, DropOldest: whole segments,
 // the oldest first; the active one is sealed before it goes).
 //
+// Tiering (Options.Cold, cold.go): a sealed segment is in one of three
+// states, told by its files: waiting (.seg .idx), uploaded and still
+// local (.seg .idx .up) or cold (.idx .up: the object store holds it).
+// The tier uploads a waiting segment, verifies the object and calls
+// MarkUploaded, which writes the upload record (.up: size, CRC32C, when)
+// atomically; only then may DropLocal remove the segment file. The index
+// always stays local, so seeking by sequence or time never needs the
+// store; reads of a cold segment's records go through Cold.OpenSegment,
+// and while the store cannot be reached they fail at once with an error
+// wrapping logstore.ErrUnavailable. Retention (Trim) removes whole
+// segments, oldest first, cold or not (Size counts both; LocalSize only
+// the local files), and tells Cold.Trimmed of the uploaded ones so their
+// objects go too. The free-space floor frees the oldest local segment:
+// an uploaded one loses only its local file (no record lost); one never
+// uploaded is deleted, at the start of the log as Trim would, after cold
+// segments by Discard, which leaves a hole that reads skip (the upload
+// queue's bound uses Discard too). The active segment is never uploaded;
+// when the newest segment is uploaded (a log restored from the bucket
+// holds only indexes and upload records), Open starts a new active
+// segment at its next sequence. Open refuses a log with cold segments
+// when no object storage is configured.
+//
+// Tiering across crashes: a crash between the upload and MarkUploaded
+// leaves the segment waiting, and the tier uploads it again (the
+// conditional PUT finds the object, which is verified by size and
+// checksum instead: idempotent); an interrupted MarkUploaded leaves only
+// a .tmp file, removed by Open. A crash in DropLocal leaves the segment
+// file or not: uploaded-and-local and cold are both valid. Trim removes
+// a segment's file, then its upload record, then its index: a crash in
+// between leaves a cold segment (trimmed again, its object still there)
+// or a lone index file (removed by Open; the tier deletes the objects
+// below a log's first segment). A cold segment whose index is missing or
+// damaged gets it back by a scan of the object at Open (which then needs
+// the store).
+//
 // It knows records, sequences and arrival times, never streams, shards,
 // partition keys or the Kinesis API.
 package filelog

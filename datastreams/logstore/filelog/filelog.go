@@ -62,7 +62,8 @@ type Log struct {
 	dir  string
 	opts Options
 
-	smu sync.Mutex
+	smu     sync.Mutex
+	telling sync.WaitGroup // calls of Cold.Trimmed under way (Close waits for them)
 
 	wmu     sync.Mutex
 	active  *os.File // the last segment, open for appending
@@ -953,9 +954,18 @@ func (l *Log) TimeOf(seq uint64) (int64, bool) {
 // Options.Cold.Trimmed, whose objects are to be deleted.
 func (l *Log) Trim(olderThan int64, maxBytes int64) (uint64, int64, error) {
 	l.smu.Lock()
-	defer l.smu.Unlock()
 	recs, bytes, removed, err := l.trim(olderThan, maxBytes)
-	l.trimmedLocked(removed)
+	tell := len(removed) > 0 && l.opts.Cold != nil
+	if tell {
+		l.telling.Add(1) // before Close can take smu: its Detach waits for this
+	}
+	l.smu.Unlock()
+	if tell {
+		// Without the log's locks, so that Trimmed may take locks of its
+		// own that are held around calls into the log.
+		l.opts.Cold.Trimmed(l, removed)
+		l.telling.Done()
+	}
 	return recs, bytes, err
 }
 
@@ -996,14 +1006,6 @@ func (l *Log) trim(olderThan int64, maxBytes int64) (uint64, int64, []SegmentInf
 	}
 	l.mu.Unlock()
 	return l.removeSegments(victims)
-}
-
-// trimmedLocked tells Options.Cold of the uploaded segments removed (smu
-// held, so that it comes before Close's Detach).
-func (l *Log) trimmedLocked(removed []SegmentInfo) {
-	if len(removed) > 0 && l.opts.Cold != nil {
-		l.opts.Cold.Trimmed(l, removed)
-	}
 }
 
 // goneLocked marks a segment taken out of the list (l.mu held): its read
@@ -1083,6 +1085,7 @@ func (l *Log) Close() error {
 	l.wmu.Unlock()
 	l.smu.Unlock()
 	if l.opts.Cold != nil {
+		l.telling.Wait()
 		l.opts.Cold.Detach(l)
 	}
 	return err

@@ -58,12 +58,14 @@ func (l *Log) DropOldest() (uint64, int64, error) {
 		}
 	}
 	switch {
-	case s.up != nil:
+	case s.up != nil && l.opts.Cold != nil:
 		n, err := l.dropLocalLocked(s.base)
 		return 0, n, err
 	case i > 0:
 		return l.discardLocked(s.base)
 	}
+	// The first segment of the log (uploaded too, when no object storage
+	// is configured to read it from): removed as Trim does.
 	l.mu.Lock()
 	l.segs = l.segs[1:]
 	l.goneLocked(s)
