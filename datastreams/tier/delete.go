@@ -240,6 +240,11 @@ func (t *Tier) deleteDir(ctx context.Context, rel string) error {
 	}
 	t.mu.Lock()
 	delete(t.deleting, rel)
+	for d := range t.detached {
+		if under(d, rel) {
+			delete(t.detached, d)
+		}
+	}
 	t.mu.Unlock()
 	return nil
 }

@@ -260,7 +260,7 @@ func TestE2EOutage(t *testing.T) {
 	}
 
 	srv.Start()
-	tr.clock = func() time.Time { return time.Now().Add(2 * time.Minute) } // backoffs over
+	tr.setClock(func() time.Time { return time.Now().Add(2 * time.Minute) }) // backoffs over
 	waitFor(t, "the uploads to catch up", func() bool {
 		for _, s := range l.Sealed() {
 			if s.Uploaded == nil || s.Local {

@@ -82,7 +82,7 @@ func (b *memBucket) PutIfAbsent(_ context.Context, key string, body io.ReaderAt,
 		return err
 	}
 	data := make([]byte, size)
-	if _, err := body.ReadAt(data, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
+	if _, err := body.ReadAt(data, 0); err != nil && (!errors.Is(err, io.EOF) || size != 0) {
 		return err
 	}
 	b.mu.Lock()

@@ -67,12 +67,15 @@ func writeManifest(path string, m map[string]stamp) error {
 	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-// mirrorer mirrors the stream directories whose segments were uploaded
-// when kicked, and every one each MirrorInterval.
+// mirrorer mirrors every stream directory at start and each
+// MirrorInterval, and those whose segments were uploaded when kicked.
 func (t *Tier) mirrorer() {
 	defer t.wg.Done()
 	tick := time.NewTicker(t.cfg.MirrorInterval)
 	defer tick.Stop()
+	if err := t.mirrorAll(t.ctx); err != nil && t.ctx.Err() == nil {
+		t.log.Warn("mirroring files to object storage failed; retrying later", "err", err)
+	}
 	for {
 		var err error
 		select {
@@ -212,6 +215,27 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
 		if under(k, rel) && !seen[k] {
 			gone = append(gone, k)
 		}
+	}
+	// Logs closed and removed since (a shard directory that retention
+	// removed): their objects go too.
+	t.mu.Lock()
+	var removed []string
+	for d := range t.detached {
+		if under(d, rel) {
+			if _, err := os.Lstat(filepath.Join(t.cfg.Root, filepath.FromSlash(d))); errors.Is(err, fs.ErrNotExist) {
+				removed = append(removed, d)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, d := range removed {
+		t.log.Info("deleting objects of a removed log directory", "dir", d)
+		if err := t.deletePrefix(ctx, d+"/"); err != nil {
+			return changed, err
+		}
+		t.mu.Lock()
+		delete(t.detached, d)
+		t.mu.Unlock()
 	}
 	if len(gone) > 0 {
 		slices.Sort(gone)

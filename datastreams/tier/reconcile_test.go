@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,7 +216,7 @@ func TestBucketDownAtStart(t *testing.T) {
 	ctx := context.Background()
 	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
 	tr := newTier(t, b, root, clock, func(c *Config) { c.Interval = 5 * time.Millisecond })
-	tr.clock = func() time.Time { return time.Now().Add(time.Hour) } // no backoff wait
+	tr.setClock(func() time.Time { return time.Now().Add(time.Hour) }) // no backoff wait
 	l := openLog(t, tr, root, shard0, clock, 2048)
 	defer l.Close()
 	appendN(t, l, clock, 30, 200, time.Second)
@@ -238,5 +239,50 @@ func TestBucketDownAtStart(t *testing.T) {
 	})
 	if b.aborted != 1 {
 		t.Fatalf("AbortUploads %d", b.aborted)
+	}
+}
+
+// TestRemovedShardDirWhileRunning: a log closed and its directory
+// removed (a shard past retention) loses its objects at the next mirror
+// pass, not only at the next start; one closed and kept keeps them.
+func TestRemovedShardDirWhileRunning(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	tr := newTier(t, b, root, clock, nil)
+	other := "streams/s1/shardId-000000000001"
+	l0 := openLog(t, tr, root, shard0, clock, 2048)
+	l1 := openLog(t, tr, root, other, clock, 2048)
+	appendN(t, l0, clock, 30, 200, time.Second)
+	appendN(t, l1, clock, 30, 200, time.Second)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l0.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(other))); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range b.keys() {
+		if strings.HasPrefix(k, other+"/") {
+			t.Fatalf("object %s of the removed log kept", k)
+		}
+	}
+	if n := len(b.keys()); n == 0 {
+		t.Fatal("objects of the kept log deleted")
+	}
+	for _, k := range b.keys() {
+		if !strings.HasPrefix(k, shard0+"/") {
+			t.Fatalf("unexpected object %s", k)
+		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,10 +75,10 @@ type Config struct {
 // of trimmed segments and deleted streams. mu guards the registry and the
 // queues; the bucket is never called with it held.
 type Tier struct {
-	cfg   Config
-	log   *slog.Logger
-	m     *metrics
-	clock func() time.Time // of backoffs (real time: they are about the network)
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	clockFn atomic.Pointer[func() time.Time] // of backoffs and scans (real time: they are about the network)
 
 	mu        sync.Mutex
 	logs      map[*filelog.Log]*logState
@@ -87,6 +88,7 @@ type Tier struct {
 	dirQ      []string                 // stream dirs (rel) deleted, whose objects are to go
 	delQ      []string                 // keys of objects to delete
 	dirty     map[string]bool          // stream dirs (rel) to mirror soon
+	detached  map[string]bool          // log dirs (rel) detached: if removed, their objects go
 	started   bool
 	closed    bool
 	needAbort bool // AbortUploads not done yet since Start (uploads wait for it)
@@ -99,7 +101,7 @@ type Tier struct {
 	passMu   sync.Mutex // one scan pass at a time
 
 	kick, mirrorKick, delKick chan struct{}
-	jobs                      chan job
+	jobs                      chan pending
 	ctx                       context.Context
 	cancel                    context.CancelFunc
 	wg                        sync.WaitGroup
@@ -110,12 +112,12 @@ type logState struct {
 	l          *filelog.Log
 	rel        string // its directory under Root, slash-separated: the key prefix
 	reconciled bool   // its objects below the first base looked for
-}
-
-// job is one segment for an upload worker.
-type job struct {
-	ls  *logState
-	seg filelog.SegmentInfo
+	kicked     bool   // to be scanned at the next pass (t.mu)
+	gen        uint64 // uploads of it ended well (t.mu)
+	// From its last scan (passMu): when it is next due, and its sealed
+	// local segments waiting for upload.
+	nextScan time.Time
+	pending  []pending
 }
 
 // backoff is a segment's (or the deleter's) retry state.
@@ -176,21 +178,28 @@ func New(cfg Config) (*Tier, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "tier"),
 		m:          newMetrics(cfg.Registerer),
-		clock:      time.Now,
 		logs:       map[*filelog.Log]*logState{},
 		inflight:   map[string]chan struct{}{},
 		retry:      map[string]backoff{},
 		deleting:   map[string]bool{},
 		dirty:      map[string]bool{},
+		detached:   map[string]bool{},
 		mirrored:   map[string]stamp{},
 		kick:       make(chan struct{}, 1),
 		mirrorKick: make(chan struct{}, 1),
 		delKick:    make(chan struct{}, 1),
-		jobs:       make(chan job),
+		jobs:       make(chan pending),
 	}
+	t.setClock(time.Now)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
 }
+
+// clock is the time of backoffs and scan gaps; setClock replaces it
+// (tests).
+func (t *Tier) clock() time.Time { return (*t.clockFn.Load())() }
+
+func (t *Tier) setClock(f func() time.Time) { t.clockFn.Store(&f) }
 
 // signal wakes a loop without blocking.
 func signal(c chan struct{}) {
@@ -270,6 +279,7 @@ func (t *Tier) Attach(l *filelog.Log) {
 	}
 	t.mu.Lock()
 	t.logs[l] = &logState{l: l, rel: rel}
+	delete(t.detached, rel)
 	t.mu.Unlock()
 	signal(t.kick)
 }
@@ -277,8 +287,18 @@ func (t *Tier) Attach(l *filelog.Log) {
 // Detach implements filelog.Cold.
 func (t *Tier) Detach(l *filelog.Log) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	ls, ok := t.logs[l]
+	if !ok {
+		return
+	}
 	delete(t.logs, l)
-	t.mu.Unlock()
+	t.detached[ls.rel] = true
+	for k := range t.retry {
+		if under(k, ls.rel) {
+			delete(t.retry, k)
+		}
+	}
 }
 
 // segKey and idxKey are the keys of a segment and its sparse index.
@@ -331,6 +351,9 @@ func (t *Tier) Trimmed(l *filelog.Log, segs []filelog.SegmentInfo) {
 	t.mu.Lock()
 	for _, s := range segs {
 		t.delQ = append(t.delQ, segKey(rel, s.Base), idxKey(rel, s.Base))
+	}
+	if ls, ok := t.logs[l]; ok {
+		ls.kicked = true
 	}
 	t.mu.Unlock()
 	signal(t.delKick)

@@ -208,6 +208,13 @@ func TestQueueBoundDiscardsOldest(t *testing.T) {
 	if testutil.ToFloat64(tr.m.uploadLag) <= 0 {
 		t.Fatal("upload lag 0 while segments wait")
 	}
+	u := tr.Usage(filepath.Join(root, "streams", "s1"))
+	if u.PendingBytes != kept || u.BucketBytes != 0 || u.OldestPending.UnixNano() != after[0].LastTime || u.LocalBytes != l.LocalSize() {
+		t.Fatalf("usage %+v during the outage, %d bytes waiting", u, kept)
+	}
+	if u := tr.Usage(filepath.Join(root, "streams", "other")); u != (Usage{}) {
+		t.Fatalf("usage of another stream: %+v", u)
+	}
 	b.setDown(false)
 	if err := tr.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -227,7 +234,7 @@ func TestBackoff(t *testing.T) {
 	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
 	tr := newTier(t, b, root, clock, func(c *Config) { c.Interval = 5 * time.Millisecond; c.Uploads = 1 })
 	real := newFakeClock()
-	tr.clock = real.Now
+	tr.setClock(real.Now)
 	l := openLog(t, tr, root, shard0, clock, 1<<20)
 	defer l.Close()
 	appendN(t, l, clock, 2, 100, time.Second)

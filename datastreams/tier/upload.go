@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 	"github.com/eddy-video/eddy/datastreams/objstore"
 )
@@ -67,33 +68,49 @@ func (t *Tier) worker() {
 	}
 }
 
-// pending is a sealed local segment waiting for upload.
+// pending is a sealed local segment waiting for upload (and a worker's
+// job); gen is its log's upload generation when it was seen.
 type pending struct {
 	ls  *logState
 	seg filelog.SegmentInfo
+	gen uint64
 }
 
-// pass looks at every attached log once: reconciles what is not yet,
-// bounds the upload queue, starts uploads (force: every waiting segment
-// now, whatever its backoff, and waits for them) and applies the hot
-// policy. It returns the first error.
+// scanGap is how long a log is left unscanned after a scan when nothing
+// kicked it: Sealed is linear in a log's segments (87600 for ten years
+// of 1-hour segments), so a long log is looked at less often (at most a
+// minute apart: uploads and the hot policy are never urgent).
+func (t *Tier) scanGap(segs int) time.Duration {
+	return t.cfg.Interval * time.Duration(min(max(segs/2000, 1), 60))
+}
+
+// pass looks at the attached logs due (all with force): reconciles what
+// is not yet, applies the hot policy, bounds the upload queue, starts
+// uploads (force: every waiting segment now, whatever its backoff, and
+// waits for them). It returns the first error.
 func (t *Tier) pass(ctx context.Context, force bool) error {
 	t.passMu.Lock()
 	defer t.passMu.Unlock()
 	firstErr := t.reconcileDue(ctx, force)
-	logs := t.attached()
+	now, rnow := t.cfg.Now(), t.clock()
 	var queue []pending
 	var queued int64
-	for _, ls := range logs {
-		for _, s := range ls.l.Sealed() {
-			if s.Uploaded == nil && s.Local {
-				queue = append(queue, pending{ls, s})
-				queued += s.Size
-			}
+	for _, ls := range t.attached() {
+		t.mu.Lock()
+		due := force || ls.kicked || !rnow.Before(ls.nextScan)
+		ls.kicked = false
+		t.mu.Unlock()
+		if due {
+			t.scan(ls, now, rnow)
+		}
+		for _, p := range ls.pending {
+			queue = append(queue, p)
+			queued += p.seg.Size
 		}
 	}
 	sort.SliceStable(queue, func(i, j int) bool { return queue[i].seg.LastTime < queue[j].seg.LastTime })
 	queue = t.bound(queue, queued)
+	t.gauges(queue, now)
 
 	t.mu.Lock()
 	canUpload := !t.needAbort
@@ -103,8 +120,54 @@ func (t *Tier) pass(ctx context.Context, force bool) error {
 			firstErr = err
 		}
 	}
-	t.hotPolicy(logs)
 	return firstErr
+}
+
+// scan reads a log's sealed segments (passMu held): drops the local
+// copies of uploaded ones past their hot time, and keeps the list of
+// those waiting for upload.
+func (t *Tier) scan(ls *logState, now, rnow time.Time) {
+	t.mu.Lock()
+	gen := ls.gen
+	t.mu.Unlock()
+	hot := t.hotOf(ls.l.Dir())
+	segs := ls.l.Sealed()
+	ls.pending = ls.pending[:0]
+	for _, s := range segs {
+		if !s.Local {
+			continue
+		}
+		if s.Uploaded == nil {
+			ls.pending = append(ls.pending, pending{ls, s, gen})
+			continue
+		}
+		if now.Sub(time.Unix(0, s.LastTime)) < hot {
+			continue
+		}
+		if err := ls.l.DropLocal(s.Base); err != nil {
+			if _, ok := state(ls.l, s.Base); ok && !errors.Is(err, logstore.ErrClosed) {
+				t.log.Warn("dropping the local copy of an uploaded segment", "dir", ls.rel, "base", s.Base, "err", err)
+			}
+			continue
+		}
+		t.m.droppedBytes.Add(float64(s.Size))
+	}
+	ls.nextScan = rnow.Add(t.scanGap(len(segs)))
+}
+
+// gauges sets the pending series from the queue.
+func (t *Tier) gauges(queue []pending, now time.Time) {
+	var bytes int64
+	for _, p := range queue {
+		bytes += p.seg.Size
+	}
+	t.m.pendingBytes.Set(float64(bytes))
+	t.m.pendingSegments.Set(float64(len(queue)))
+	lag := 0.0
+	if len(queue) > 0 {
+		lag = max(0, now.Sub(time.Unix(0, queue[0].seg.LastTime)).Seconds())
+	}
+	t.m.uploadLag.Set(lag)
 }
 
 // bound discards the oldest waiting segments while more than QueueBytes
@@ -124,8 +187,13 @@ func (t *Tier) bound(queue []pending, queued int64) []pending {
 			continue
 		}
 		recs, n, err := p.ls.l.Discard(p.seg.Base)
+		t.mu.Lock()
+		p.ls.kicked = true // its list of waiting segments is stale
+		t.mu.Unlock()
 		if err != nil {
-			t.log.Error("upload queue full: discarding a segment failed", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
+			if _, ok := state(p.ls.l, p.seg.Base); ok && !errors.Is(err, logstore.ErrClosed) {
+				t.log.Error("upload queue full: discarding a segment failed", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
+			}
 			kept = append(kept, p)
 			continue
 		}
@@ -141,7 +209,8 @@ func (t *Tier) bound(queue []pending, queued int64) []pending {
 }
 
 // dispatch starts the uploads of the queue: with force all of them here
-// (Uploads at a time) and waits; else those due hand to idle workers.
+// (Uploads at a time) and waits; else those due go to idle workers (a
+// segment seen before an upload of its log ended waits for the rescan).
 func (t *Tier) dispatch(ctx context.Context, queue []pending, force bool) error {
 	if !force {
 		now := t.clock()
@@ -150,13 +219,13 @@ func (t *Tier) dispatch(ctx context.Context, queue []pending, force bool) error 
 			t.mu.Lock()
 			_, busy := t.inflight[key]
 			b, waiting := t.retry[key]
-			blocked := t.blocked(p.ls.rel)
+			skip := busy || t.blocked(p.ls.rel) || (waiting && now.Before(b.next)) || p.gen != p.ls.gen
 			t.mu.Unlock()
-			if busy || blocked || (waiting && now.Before(b.next)) {
+			if skip {
 				continue
 			}
 			select {
-			case t.jobs <- job{p.ls, p.seg}:
+			case t.jobs <- p:
 			default:
 				return nil // every worker busy: the next pass goes on
 			}
@@ -214,13 +283,16 @@ func (t *Tier) claim(key string) (done chan struct{}, mine bool) {
 func (t *Tier) upload(ctx context.Context, ls *logState, seg filelog.SegmentInfo) error {
 	key := segKey(ls.rel, seg.Base)
 	done, mine := t.claim(key)
-	if !mine {
+	for !mine {
 		select {
 		case <-done:
-			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+		if cur, ok := state(ls.l, seg.Base); !ok || cur.Uploaded != nil || !cur.Local {
+			return nil // the other upload did it
+		}
+		done, mine = t.claim(key)
 	}
 	t.mu.Lock()
 	blocked := t.blocked(ls.rel)
@@ -236,6 +308,8 @@ func (t *Tier) upload(ctx context.Context, ls *logState, seg filelog.SegmentInfo
 		t.retry[key] = t.retry[key].after(t.clock())
 	} else {
 		delete(t.retry, key)
+		ls.gen++
+		ls.kicked = true // rescan: the hot policy, and the list of waiting segments
 		if sd, ok := streamDirOf(ls.rel); ok && !blocked {
 			t.dirty[sd] = true
 		}
@@ -253,10 +327,6 @@ func (t *Tier) upload(ctx context.Context, ls *logState, seg filelog.SegmentInfo
 	}
 	return nil
 }
-
-// errVanished: the segment left the log (trimmed or discarded) before
-// its upload was recorded.
-var errVanished = errors.New("segment no longer in the log")
 
 // state returns the log's current record of the segment at base.
 func state(l *filelog.Log, base uint64) (filelog.SegmentInfo, bool) {
@@ -319,7 +389,9 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 		return t.failed(ls, seg, "segment upload", err)
 	}
 	u := filelog.Upload{Size: size, CRC32C: sum, At: t.cfg.Now().UnixNano()}
-	if err := ls.l.MarkUploaded(seg.Base, u); err != nil {
+	if err := ls.l.MarkUploaded(seg.Base, u); errors.Is(err, logstore.ErrClosed) {
+		return nil // detached: the next start finds the object and accepts it
+	} else if err != nil {
 		if cur, ok := state(ls.l, seg.Base); !ok {
 			// Trimmed or discarded during the upload: its objects must
 			// not outlive it.
@@ -373,46 +445,4 @@ func (t *Tier) hotOf(dir string) time.Duration {
 		}
 	}
 	return t.cfg.Hot
-}
-
-// hotPolicy drops the local copies of uploaded segments past their hot
-// time, and sets the pending gauges.
-func (t *Tier) hotPolicy(logs []*logState) {
-	now := t.cfg.Now()
-	var pendBytes int64
-	var pendSegs int
-	var oldest int64
-	for _, ls := range logs {
-		hot := t.hotOf(ls.l.Dir())
-		for _, s := range ls.l.Sealed() {
-			if !s.Local {
-				continue
-			}
-			if s.Uploaded == nil {
-				pendBytes += s.Size
-				pendSegs++
-				if pendSegs == 1 || s.LastTime < oldest {
-					oldest = s.LastTime
-				}
-				continue
-			}
-			if now.Sub(time.Unix(0, s.LastTime)) < hot {
-				continue
-			}
-			if err := ls.l.DropLocal(s.Base); err != nil {
-				if _, ok := state(ls.l, s.Base); ok {
-					t.log.Warn("dropping the local copy of an uploaded segment", "dir", ls.rel, "base", s.Base, "err", err)
-				}
-				continue
-			}
-			t.m.droppedBytes.Add(float64(s.Size))
-		}
-	}
-	t.m.pendingBytes.Set(float64(pendBytes))
-	t.m.pendingSegments.Set(float64(pendSegs))
-	lag := 0.0
-	if pendSegs > 0 {
-		lag = max(0, now.Sub(time.Unix(0, oldest)).Seconds())
-	}
-	t.m.uploadLag.Set(lag)
 }
