@@ -1,6 +1,11 @@
 package tier_test
 
 import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,29 +14,39 @@ import (
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 )
 
-// segmentsTenYears64MiB is how many segments a 2 Mbit/s camera's log
-// holds after ten years with the default 64 MiB segments (13.36 an hour
-// × 87,660 hours); segmentsTenYears1h with one segment an hour.
+// A 2 Mbit/s camera's log after ten years: 13.36 segments an hour of
+// the default 64 MiB (× 87,660 hours), or one an hour.
 const (
 	segmentsTenYears64MiB = 1_171_249
 	segmentsTenYears1h    = 87_660
+	rolls64MiBPerHour     = 13.36
 )
 
-// BenchmarkSealedScan measures Log.Sealed on a log of many sealed
-// segments: the tier's pass calls it twice per log every Interval (1 s),
-// to find segments to upload and to apply the hot policy, so its cost
-// grows with the retention kept. One iteration is one call on a log of
-// 5,000 segments (made in about a minute: every roll is fsynced); it
-// reports the cost per segment and, scaled to a camera's log after ten
-// years (64 MiB segments and hourly ones), the CPU per camera-hour of two
-// calls a second.
+// BenchmarkLongLogScan measures the two costs of the tier that grow with
+// the segments a log keeps, per segment, on a log of 5,000 sealed
+// segments (made in about a minute: every roll is fsynced), and scales
+// them to a camera's log after ten years (64 MiB segments and hourly
+// ones) as CPU-seconds per camera-hour:
 //
-//	go test ./datastreams/tier/ -run '^$' -bench SealedScan -benchtime 200x
-func BenchmarkSealedScan(b *testing.B) {
+//   - sealed: Log.Sealed, which a scan of the log calls once. The tier
+//     scans a log every Interval (1 s) × min(max(segments/2000, 1), 60)
+//     (so a minute apart for a long log), and after each upload and each
+//     retention trim of it: 60 + 2 × 13.36 scans an hour of a ten-year log
+//     of 64 MiB segments, 3600 / 43.8 + 2 of one of hourly segments.
+//
+//   - walk: a walk of the log's directory as the mirror's walk of a stream
+//     directory does it (names only, the log's own files skipped by their
+//     suffix), once a minute and after each upload: 60 + 13.36 an hour.
+//     A cold segment leaves two files (.idx, .up), a local one two as well
+//     (.seg, .idx).
+//
+//     go test ./datastreams/tier/ -run '^$' -bench LongLogScan -benchtime 100x
+func BenchmarkLongLogScan(b *testing.B) {
 	const segments = 5_000
+	dir := b.TempDir()
 	clk := datastreamstest.NewClock(benchEpoch)
 	// One record per segment: each append rolls the segment before it.
-	l, err := filelog.Open(b.TempDir(), filelog.Options{SegmentBytes: 1, Now: clk.Now})
+	l, err := filelog.Open(dir, filelog.Options{SegmentBytes: 1, Now: clk.Now})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,17 +66,49 @@ func BenchmarkSealedScan(b *testing.B) {
 	if n := len(l.Sealed()); n < segments {
 		b.Fatalf("%d sealed segments, want %d", n, segments)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if len(l.Sealed()) < segments {
-			b.Fatal("segments went")
-		}
+	// The tier's scan rule: a minute apart at most, sooner for short logs.
+	scansPerHour := func(segs float64, rolls float64) float64 {
+		gap := min(max(float64(int(segs)/2000), 1), 60)
+		return 3600/gap + 2*rolls
 	}
-	b.StopTimer()
-	perSeg := float64(b.Elapsed()) / float64(b.N) / segments // ns
-	b.ReportMetric(perSeg, "ns/segment")
-	perHour := func(segs float64) float64 { return perSeg * segs * 2 * 3600 / 1e9 }
-	b.ReportMetric(perHour(segmentsTenYears64MiB), "cpu_s_per_camera_hour_10y_64MiB")
-	b.ReportMetric(perHour(segmentsTenYears1h), "cpu_s_per_camera_hour_10y_1h")
+	report := func(b *testing.B, perHour64MiB, perHour1h float64) {
+		perSeg := float64(b.Elapsed()) / float64(b.N) / segments // ns
+		b.ReportMetric(perSeg, "ns/segment")
+		b.ReportMetric(perSeg*segmentsTenYears64MiB*perHour64MiB/1e9, "cpu_s_per_camera_hour_10y_64MiB")
+		b.ReportMetric(perSeg*segmentsTenYears1h*perHour1h/1e9, "cpu_s_per_camera_hour_10y_1h")
+	}
+
+	b.Run("sealed", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if len(l.Sealed()) < segments {
+				b.Fatal("segments went")
+			}
+		}
+		report(b, scansPerHour(segmentsTenYears64MiB, rolls64MiBPerHour), scansPerHour(segmentsTenYears1h, 1))
+	})
+	b.Run("walk", func(b *testing.B) {
+		ents, err := os.ReadDir(dir)
+		if err != nil || len(ents) < 2*segments {
+			b.Fatalf("%d files in the log's directory, %v", len(ents), err)
+		}
+		b.ReportAllocs()
+		for range b.N {
+			err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				// The mirror skips the log's own files by name, and would
+				// stat and upload what is left.
+				if n := d.Name(); !strings.HasSuffix(n, ".seg") && !strings.HasSuffix(n, ".idx") && !strings.HasSuffix(n, ".up") {
+					return fmt.Errorf("unexpected file %s", p)
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, 60+rolls64MiBPerHour, 60+1)
+	})
 }
