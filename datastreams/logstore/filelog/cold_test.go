@@ -709,3 +709,138 @@ func TestFileLogCold(t *testing.T) {
 		},
 	})
 }
+
+// TestColdConcurrentTierAndTrim runs the tier's side (upload, record,
+// drop the local copy) while records are appended, read and trimmed:
+// reads see records intact, a segment trimmed under the uploader only
+// makes its MarkUploaded or DropLocal fail, and afterwards the files on
+// disk are exactly those of the segments in the log, which reopens the
+// same.
+func TestColdConcurrentTierAndTrim(t *testing.T) {
+	clk := logstoretest.NewClock()
+	c := newTestCold(t)
+	l := openLog(t, t.TempDir(), clk.Now, Options{SegmentBytes: 4 << 10, IndexEvery: 512, MaxLoadedIndexes: 2, Cold: c})
+	const total = 3000
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() { // writer; the clock is only touched here
+		defer stop.Store(true)
+		for s := uint64(1); s <= total; s += 10 {
+			var recs []logstore.Record
+			for i := range uint64(10) {
+				recs = append(recs, logstore.Record{Seq: s + i, Time: int64(s + i), Key: []byte(fmt.Sprint("k", s+i)), Data: logstoretest.Payload(s+i, 60)})
+			}
+			if err := l.Append(recs); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := l.Commit(false); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Go(func() { // the tier
+		for ; !stop.Load(); time.Sleep(time.Millisecond) {
+			for _, si := range l.Sealed() {
+				if si.Uploaded == nil {
+					b, err := os.ReadFile(si.Path)
+					if err != nil {
+						continue // trimmed meanwhile
+					}
+					if err := os.WriteFile(c.object(si.Base), b, 0o644); err != nil {
+						t.Error(err)
+						return
+					}
+					if err := l.MarkUploaded(si.Base, Upload{Size: int64(len(b)), CRC32C: crc32.Checksum(b, crcTable)}); err != nil &&
+						!strings.Contains(err.Error(), "no sealed segment") {
+						t.Error(err)
+						return
+					}
+				} else if si.Local {
+					if err := l.DropLocal(si.Base); err != nil && !strings.Contains(err.Error(), "no sealed segment") {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}
+	})
+	wg.Go(func() { // retention: keep about the newest 1000 records
+		for ; !stop.Load(); time.Sleep(time.Millisecond) {
+			if _, next := l.Bounds(); next > 1000 {
+				if _, _, err := l.Trim(int64(next-1000), 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	})
+	for r := range 3 {
+		wg.Go(func() {
+			rng := uint64(r*7919 + 1)
+			for !stop.Load() {
+				first, next := l.Bounds()
+				rng = rng*6364136223846793005 + 1442695040888963407
+				from := first + rng%(next-first+1)
+				recs, err := l.Read(from, 100, 1<<20)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i, rec := range recs {
+					want := recs[0].Seq + uint64(i)
+					if rec.Seq != want || !reflect.DeepEqual(rec.Data, logstoretest.Payload(want, 60)) {
+						t.Errorf("read from %d: record %d is seq %d, damaged or out of order", from, i, rec.Seq)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	first, next := l.Bounds()
+	if next != total+1 || first == 1 {
+		t.Fatalf("bounds %d..%d after the run", first, next)
+	}
+	if len(c.trimmedBases()) == 0 {
+		t.Fatal("no uploaded segment was trimmed during the run")
+	}
+	want := map[string]bool{}
+	sealed := l.Sealed()
+	for _, si := range sealed {
+		want[filepath.Base(si.IndexPath)] = true
+		if si.Local {
+			want[filepath.Base(si.Path)] = true
+		}
+		if si.Uploaded != nil {
+			want[filepath.Base(uploadPath(si.Path))] = true
+		}
+	}
+	l.mu.RLock()
+	want[filepath.Base(l.segs[len(l.segs)-1].path)] = true
+	l.mu.RUnlock()
+	des, err := os.ReadDir(l.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, de := range des {
+		got = append(got, de.Name())
+		if !want[de.Name()] {
+			t.Errorf("stray file %s", de.Name())
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+	recs := readAll(t, l, 1000)
+	l2 := reopen(t, l, l.opts)
+	if f2, n2 := l2.Bounds(); f2 != first || n2 != next || !reflect.DeepEqual(l2.Sealed(), sealed) {
+		t.Fatalf("after reopen bounds %d..%d (want %d..%d) or segments differ", f2, n2, first, next)
+	}
+	sameRecords(t, readAll(t, l2, 1000), recs)
+}

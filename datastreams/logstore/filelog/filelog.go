@@ -209,9 +209,18 @@ func Open(dir string, opts Options) (*Log, error) {
 		if a.sealed {
 			// The segment after it never got its header: this one takes
 			// appends again, and its index file no longer describes it.
+			if a.index == nil {
+				idx, err := l.loadIndex(a)
+				if err != nil {
+					return nil, err
+				}
+				a.index = idx
+				l.loaded = nil
+			}
 			a.sealed = false
 			_ = os.Remove(indexPath(a.path))
 		}
+		a.index = nilIfEmpty(a.index) // the active segment's index is never "not loaded"
 		f, err := os.OpenFile(a.path, os.O_RDWR, 0o644)
 		if err != nil {
 			return nil, err
@@ -273,9 +282,12 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 		return nil, fmt.Errorf("%w: segment %s has no header", errCorrupt, path)
 	}
 	if !last {
-		idx, next, ft, lt, err := readIndexFile(indexPath(path), fi.Size())
+		// Only the summary: indexes of sealed segments are loaded on
+		// demand (at most MaxLoadedIndexes), so that a long log's memory
+		// does not grow with its age.
+		_, next, ft, lt, err := readIndexFile(indexPath(path), fi.Size(), false)
 		if err == nil {
-			return &segment{base: base, next: next, size: fi.Size(), firstTime: ft, lastTime: lt, sealed: true, path: path, local: true, index: nilIfEmpty(idx)}, nil
+			return &segment{base: base, next: next, size: fi.Size(), firstTime: ft, lastTime: lt, sealed: true, path: path, local: true}, nil
 		}
 	}
 	s, err := scanSegment(path, l.opts.IndexEvery)
@@ -290,7 +302,9 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 		if s.size != fi.Size() {
 			return nil, fmt.Errorf("%w: sealed segment %s is damaged at byte %d", errCorrupt, path, s.size)
 		}
-		_ = writeIndexFile(indexPath(path), s)
+		if writeIndexFile(indexPath(path), s) == nil {
+			s.index = nil // loaded on demand, like the others
+		}
 	}
 	return s, nil
 }
@@ -301,9 +315,9 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 // (called before Attach), so Open fails when the store cannot be reached.
 func (l *Log) openColdSegment(path string, base uint64, up *Upload) (*segment, error) {
 	s := &segment{base: base, size: up.Size, sealed: true, path: path, up: up}
-	idx, next, ft, lt, err := readIndexFile(indexPath(path), up.Size)
+	_, next, ft, lt, err := readIndexFile(indexPath(path), up.Size, false)
 	if err == nil {
-		s.next, s.firstTime, s.lastTime, s.index = next, ft, lt, nilIfEmpty(idx)
+		s.next, s.firstTime, s.lastTime = next, ft, lt
 		return s, nil
 	}
 	ra, oerr := l.opts.Cold.OpenSegment(l, base, up.Size)
@@ -322,6 +336,7 @@ func (l *Log) openColdSegment(path string, base uint64, up *Upload) (*segment, e
 	if werr := writeIndexFile(indexPath(path), s); werr != nil {
 		return nil, werr
 	}
+	s.index = nil // loaded on demand, like the others
 	return s, nil
 }
 
@@ -632,7 +647,7 @@ func (l *Log) loadIndex(s *segment) ([]indexEntry, error) {
 	local := s.local
 	l.mu.RUnlock()
 	// The index file stays local when the segment goes cold.
-	idx, _, _, _, err := readIndexFile(indexPath(s.path), s.size)
+	idx, _, _, _, err := readIndexFile(indexPath(s.path), s.size, true)
 	if err != nil {
 		var scanned *segment
 		var serr error

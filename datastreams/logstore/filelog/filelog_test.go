@@ -3,6 +3,8 @@ package filelog
 import (
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -266,5 +268,87 @@ func BenchmarkReadLocal(b *testing.B) {
 			b.Fatalf("read %d: %d records, %v", from, len(recs), err)
 		}
 		from = (from+7919)%(n-100) + 1
+	}
+}
+
+// TestFileLogNewestHeaderDamaged: a newest segment whose header is
+// damaged held nothing acknowledged: it is set aside, the segment before
+// it takes appends again with its whole sparse index (loaded from its
+// index file, which Open otherwise leaves on disk), and its next index
+// file describes it exactly.
+func TestFileLogNewestHeaderDamaged(t *testing.T) {
+	clk := logstoretest.NewClock()
+	dir := t.TempDir()
+	l := openLog(t, dir, clk.Now, Options{SegmentBytes: 4 << 10, IndexEvery: 256})
+	logstoretest.AppendN(t, l, clk, 120, 2, 100, time.Second)
+	l.mu.RLock()
+	n := len(l.segs)
+	prev, newest := l.segs[n-2], l.segs[n-1]
+	l.mu.RUnlock()
+	if newest.count() == 0 {
+		t.Fatal("the newest segment is empty")
+	}
+	l.Close()
+	flip(t, newest.path, 0)
+	l2 := openLog(t, dir, clk.Now, l.opts)
+	if !exists(newest.path + ".corrupt") {
+		t.Fatal("the damaged segment was not set aside")
+	}
+	if _, next := l2.Bounds(); next != prev.next {
+		t.Fatalf("next %d, want %d", next, prev.next)
+	}
+	want, err := scanSegment(prev.path, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.mu.RLock()
+	a := l2.segs[len(l2.segs)-1]
+	got := slices.Clone(a.index)
+	l2.mu.RUnlock()
+	if a.base != prev.base || a.sealed || !reflect.DeepEqual(got, want.index) {
+		t.Fatalf("active segment %d (sealed %v) has %d index points, want %d of segment %d", a.base, a.sealed, len(got), len(want.index), prev.base)
+	}
+	logstoretest.AppendN(t, l2, clk, 80, 2, 100, time.Second)
+	logstoretest.CheckRecords(t, readAll(t, l2, 1000), 1, 100)
+	sealed, err := scanSegment(prev.path, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, next, _, _, err := readIndexFile(indexPath(prev.path), sealed.size, true)
+	if err != nil || next != sealed.next || !reflect.DeepEqual(idx, sealed.index) {
+		t.Fatalf("index file of the segment sealed again: %d points, next %d, %v; want %d, %d", len(idx), next, err, len(sealed.index), sealed.next)
+	}
+}
+
+// TestFileLogIndexesLoadedOnDemand: a reopened log holds no sealed
+// segment's sparse index in memory until a read needs it, and then at
+// most MaxLoadedIndexes of them, so that memory does not grow with the
+// age of the log (years of segments, most of them cold).
+func TestFileLogIndexesLoadedOnDemand(t *testing.T) {
+	clk := logstoretest.NewClock()
+	l := openLog(t, t.TempDir(), clk.Now, Options{SegmentBytes: 2 << 10, IndexEvery: 256, MaxLoadedIndexes: 2})
+	logstoretest.AppendN(t, l, clk, 200, 2, 100, time.Second)
+	l2 := reopen(t, l, l.opts)
+	inMemory := func() (n, sealed int) {
+		l2.mu.RLock()
+		defer l2.mu.RUnlock()
+		for _, s := range l2.segs[:len(l2.segs)-1] {
+			if s.index != nil {
+				n++
+			}
+		}
+		return n, len(l2.segs) - 1
+	}
+	if n, sealed := inMemory(); n != 0 || sealed < 10 {
+		t.Fatalf("%d of %d sealed segments' indexes in memory after open, want none of many", n, sealed)
+	}
+	logstoretest.CheckRecords(t, readAll(t, l2, 7), 1, 100)
+	for seq := uint64(1); seq <= 200; seq += 5 {
+		if tm, ok := l2.TimeOf(seq); !ok || l2.SeqAtTime(tm) > seq {
+			t.Fatalf("TimeOf/SeqAtTime of %d: %d, %v", seq, tm, ok)
+		}
+	}
+	if n, _ := inMemory(); n > 2 {
+		t.Fatalf("%d sealed segments' indexes in memory, MaxLoadedIndexes is 2", n)
 	}
 }

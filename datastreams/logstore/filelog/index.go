@@ -41,9 +41,10 @@ func writeIndexFile(path string, s *segment) error {
 	return atomicfile.WriteFile(path, b, 0o644)
 }
 
-// readIndexFile loads a sealed segment's index and summary. It fails when
-// the file is damaged or disagrees with the segment file's size.
-func readIndexFile(path string, segSize int64) (idx []indexEntry, next uint64, firstTime, lastTime int64, err error) {
+// readIndexFile loads a sealed segment's summary, and its index entries
+// when entries is set. It fails when the file is damaged or disagrees
+// with the segment file's size.
+func readIndexFile(path string, segSize int64, entries bool) (idx []indexEntry, next uint64, firstTime, lastTime int64, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, 0, 0, err
@@ -56,6 +57,9 @@ func readIndexFile(path string, segSize int64) (idx []indexEntry, next uint64, f
 		return nil, 0, 0, 0, fmt.Errorf("%w: index checksum", errCorrupt)
 	}
 	n := (len(b) - indexTrailerSize) / indexEntrySize
+	if !entries {
+		n = 0 // the summary only
+	}
 	idx = make([]indexEntry, n)
 	for i := range idx {
 		e := b[i*indexEntrySize:]
@@ -65,7 +69,7 @@ func readIndexFile(path string, segSize int64) (idx []indexEntry, next uint64, f
 			pos:  int64(binary.BigEndian.Uint64(e[16:])),
 		}
 	}
-	t := b[n*indexEntrySize:]
+	t := b[len(b)-indexTrailerSize:]
 	next = binary.BigEndian.Uint64(t)
 	size := int64(binary.BigEndian.Uint64(t[8:]))
 	firstTime = int64(binary.BigEndian.Uint64(t[16:]))

@@ -5,8 +5,9 @@ import "github.com/eddy-video/eddy/datastreams/logstore"
 var _ logstore.Reclaimer = (*Log)(nil)
 
 // Oldest implements logstore.Reclaimer: the oldest segment on local disk
-// (cold segments hold none). For an uploaded one, DropOldest frees its
-// bytes and loses no record.
+// (cold segments hold none; ok is false when no local segment holds a
+// record). For an uploaded one, DropOldest frees its bytes and loses no
+// record.
 func (l *Log) Oldest() (newest int64, bytes int64, active bool, ok bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
