@@ -300,9 +300,13 @@ func (o *ObjectStorageConfig) validate() []error {
 		errs = append(errs, errors.New("storage.object.bucket: name the bucket sealed segments go to"))
 	}
 	if o.Endpoint != "" {
-		if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, errors.New("storage.object.endpoint: is not an http:// or https:// URL with a host, like http://127.0.0.1:9000 (leave it empty for AWS S3)"))
+		if u, err := url.Parse(o.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			// Not the value: it may hold credentials.
+			errs = append(errs, errors.New("storage.object.endpoint: is not an http:// or https:// URL with a host and no user, like http://127.0.0.1:9000 (leave it empty for AWS S3)"))
 		}
+	}
+	if strings.ContainsAny(o.Bucket, "/ \\") {
+		errs = append(errs, fmt.Errorf("storage.object.bucket: %q: a bucket name has no slash or space (put a path in prefix)", o.Bucket))
 	}
 	if o.AccessKeyID == "" {
 		errs = append(errs, errors.New("storage.object.access_key_id: set the access key id that signs requests to the bucket"))

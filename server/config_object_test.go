@@ -127,6 +127,8 @@ func TestObjectStorageConfigValidate(t *testing.T) {
 		{"negative hot", func(o *server.ObjectStorageConfig) { o.Hot = server.Duration(-time.Hour) }, "storage.object.hot"},
 		{"small cache", func(o *server.ObjectStorageConfig) { o.CacheSize = 1 << 20 }, "storage.object.cache_size: 1MiB is too small; use at least 64MB"},
 		{"bad endpoint", func(o *server.ObjectStorageConfig) { o.Endpoint = "minio:9000" }, "storage.object.endpoint"},
+		{"endpoint with a user", func(o *server.ObjectStorageConfig) { o.Endpoint = "http://u:" + secret + "@minio:9000" }, "storage.object.endpoint"},
+		{"bucket with a path", func(o *server.ObjectStorageConfig) { o.Bucket = "cams/site-a" }, "put a path in prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -202,7 +202,7 @@ func (s *Server) initialize() error {
 		Logger:              s.Logger, Registerer: reg}
 	if err := s.recorder.Initialize(); err != nil {
 		s.videos.Close()
-		s.core.Close()
+		s.closeStore()
 		return err
 	}
 	// Every publication is admitted by the video layer (which may create
@@ -264,7 +264,7 @@ func (s *Server) initialize() error {
 	hlsKey, err := atomicfile.LoadOrCreateKey(filepath.Join(c.Data, "hls.key")) // session URLs survive restarts
 	if err != nil {
 		s.closeMedia()
-		s.core.Close()
+		s.closeStore()
 		return fmt.Errorf("hls key: %w", err)
 	}
 	hlsServer := &hls.Server{Manager: s.videos, Key: hlsKey, Now: s.Clock, Guard: kvsGuard, Logger: s.Logger,
@@ -305,7 +305,7 @@ func (s *Server) initialize() error {
 	if err := s.webrtc.Initialize(); err != nil {
 		s.webrtc = nil
 		s.closeMedia()
-		s.core.Close()
+		s.closeStore()
 		return err
 	}
 	s.webrtc.Mount(r)
@@ -337,7 +337,7 @@ func (s *Server) initialize() error {
 	if c.TLSCert != "" {
 		if s.cert, err = loadCertificate(c.TLSCert, c.TLSKey); err != nil {
 			s.closeMedia()
-			s.core.Close()
+			s.closeStore()
 			return err
 		}
 		s.http.TLSConfig = s.cert.config("h2", "http/1.1")
@@ -345,7 +345,7 @@ func (s *Server) initialize() error {
 	raw, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
 		s.closeMedia()
-		s.core.Close()
+		s.closeStore()
 		return fmt.Errorf("http listener: %w", err)
 	}
 	ln := &netlimit.Listener{Listener: raw, Name: "http", Max: c.Limits.Connections, PerAddress: c.Limits.ConnectionsPerAddress, Logger: s.Logger}
@@ -356,13 +356,13 @@ func (s *Server) initialize() error {
 	if err := s.startRTSP(reg, getCert); err != nil {
 		ln.Close()
 		s.closeMedia()
-		s.core.Close()
+		s.closeStore()
 		return err
 	}
 	if err := s.startSources(); err != nil {
 		ln.Close()
 		s.closeMedia()
-		s.core.Close()
+		s.closeStore()
 		return err
 	}
 	s.httpLn = ln
@@ -382,6 +382,13 @@ func (s *Server) initialize() error {
 	s.ready.Store(true)
 	s.Logger.Info("ready", "http", scheme+"://"+ln.Addr().String(), "rtsp", "rtsp://"+s.rtsp.Addr(), "rtsps", s.RTSPSAddr(), "webrtc", s.webrtc.UDPAddr(), "webrtc_tcp", s.webrtc.TCPAddr(), "data", c.Data, "sync", c.Storage.Sync)
 	return nil
+}
+
+// closeStore closes the tier (its uploads stop), then the core: a start
+// that fails after both opened.
+func (s *Server) closeStore() {
+	_ = s.closeTier()
+	s.core.Close()
 }
 
 // checkFileLimit warns when the file descriptor limit is below what the

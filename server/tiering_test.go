@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -12,9 +13,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kdstypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideoarchivedmedia/types"
+	"github.com/aws/smithy-go"
 
+	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/objstore/objstoretest"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
@@ -167,4 +172,106 @@ func TestObjectStorageColdRead(t *testing.T) {
 		runBrowserTest(ctx, t, node, chromium, "test/object_storage.mjs", "EDDY_URL="+e.URL, "EDDY_STREAM=cam",
 			"EDDY_BUCKET="+objstoretest.BucketName)
 	})
+}
+
+// TestObjectStorageOutageAnswers: with the object store stopped, reads
+// of cold data answer at once in each protocol's terms: an HLS segment
+// and the browser's clip.mp4 503 with Retry-After, Kinesis Data Streams'
+// GetRecords 500 InternalFailureException naming object storage; the
+// playlists (the local index) still answer 200.
+func TestObjectStorageOutageAnswers(t *testing.T) {
+	t.Parallel()
+	s3 := objstoretest.Start(t)
+	cfg := servertest.Config(t)
+	cfg.Storage.Object = objectConfig(s3, 0)
+	start := time.Now().Truncate(time.Second)
+	clk := servertest.NewClock(start)
+	e := servertest.StartWithClock(t, cfg, clk)
+	ctx := servertest.Context(t, 2*time.Minute)
+	am := e.ArchivedMedia()
+
+	orders, err := e.Server.Core().CreateStream("orders", datastreams.CreateOptions{ShardCount: 1, Immediate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func() {
+		if _, err := orders.Put([]datastreams.PutEntry{{Key: []byte("k"), Data: []byte("order")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		put()
+	}
+	_, _, done := publish(ctx, e.RTSPURL("cam"), 4*time.Second, "tcp")
+	stopped(t, done)
+	clk.Advance(2 * time.Hour) // the next appends seal both logs' segments
+	put()
+	_, _, done = publish(ctx, e.RTSPURL("cam"), 2*time.Second, "tcp")
+	stopped(t, done)
+	cam, err := e.Server.Core().Stream("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); coldSegments(t, cam.Dir()) < 1 || coldSegments(t, orders.Dir()) < 1; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %d cold segments of cam, %d of orders", coldSegments(t, cam.Dir()), coldSegments(t, orders.Dir()))
+		}
+	}
+	from, to := start.Add(-time.Minute), start.Add(time.Minute)
+	od, err := am.GetHLSStreamingSessionURL(ctx, &kinesisvideoarchivedmedia.GetHLSStreamingSessionURLInput{StreamName: aws.String("cam"),
+		PlaybackMode: types.HLSPlaybackModeOnDemand,
+		HLSFragmentSelector: &types.HLSFragmentSelector{FragmentSelectorType: types.HLSFragmentSelectorTypeServerTimestamp,
+			TimestampRange: &types.HLSTimestampRange{StartTimestamp: &from, EndTimestamp: &to}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3.Stop()
+
+	unavailable := func(what, u string) {
+		t.Helper()
+		began := time.Now()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || !strings.Contains(string(b), "object storage") {
+			t.Errorf("%s during the outage: %s, Retry-After %q, %.200s; want 503, Retry-After 5, a reason naming object storage",
+				what, resp.Status, resp.Header.Get("Retry-After"), b)
+		}
+		if took := time.Since(began); took > 5*time.Second {
+			t.Errorf("%s during the outage took %v", what, took)
+		}
+	}
+	status, _, master := httpGet(t, *od.HLSStreamingSessionURL)
+	if status != http.StatusOK {
+		t.Fatalf("HLS master playlist during the outage: %d", status)
+	}
+	mediaURL := playlistURIs(*od.HLSStreamingSessionURL, master)[0]
+	status, _, media := httpGet(t, mediaURL)
+	var segment string
+	for _, u := range playlistURIs(mediaURL, media) {
+		if strings.Contains(u, "getMP4MediaFragment") || strings.Contains(u, "getTSFragment") {
+			segment = u
+			break
+		}
+	}
+	if status != http.StatusOK || segment == "" {
+		t.Fatalf("HLS media playlist during the outage (%d):\n%s", status, media)
+	}
+	unavailable("an HLS segment", segment)
+	unavailable("clip.mp4", e.URL+"/api/v1/streams/cam/clip.mp4?timestamps=server&start="+from.UTC().Format(time.RFC3339)+"&end="+to.UTC().Format(time.RFC3339))
+
+	kc := e.Kinesis(servertest.NoRetries)
+	it, err := kc.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{StreamName: aws.String("orders"), ShardId: aws.String("shardId-000000000000"),
+		ShardIteratorType: kdstypes.ShardIteratorTypeTrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = kc.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailureException" || !strings.Contains(ae.ErrorMessage(), "object storage") {
+		t.Errorf("GetRecords of cold records during the outage: %v; want InternalFailureException naming object storage", err)
+	}
 }
