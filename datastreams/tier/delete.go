@@ -41,8 +41,16 @@ func (t *Tier) DeletingDir(dir string) error {
 		return fmt.Errorf("tier: %s is not a stream directory of %s", dir, t.cfg.Root)
 	}
 	p := t.journalPath(rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+	if _, err := os.Stat(filepath.Dir(p)); errors.Is(err, fs.ErrNotExist) {
+		// The journal's directories are made durable before its first entry.
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		for _, d := range []string{filepath.Join(t.cfg.Root, tierDir), t.cfg.Root} {
+			if err := atomicfile.SyncDir(d); err != nil {
+				return err
+			}
+		}
 	}
 	if err := atomicfile.WriteFile(p, []byte(rel+"\n"), journalPerm); err != nil {
 		return fmt.Errorf("tier: journal the deletion of %s: %w", rel, err)
@@ -251,8 +259,9 @@ func (t *Tier) deleteDir(ctx context.Context, rel string) error {
 
 // deletePrefix deletes every object under prefix.
 func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
+	after := "" // moves on even should a deleted key still be listed
 	for {
-		objs, more, err := t.cfg.Bucket.List(ctx, prefix, "", listPage)
+		objs, more, err := t.cfg.Bucket.List(ctx, prefix, after, listPage)
 		if err != nil {
 			return err
 		}
@@ -266,6 +275,7 @@ func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
 		if !more || len(objs) == 0 {
 			return nil
 		}
+		after = objs[len(objs)-1].Key
 	}
 }
 

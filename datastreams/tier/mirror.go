@@ -171,6 +171,14 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
 	if _, err := os.Lstat(root); err != nil {
 		return false, nil // deleted meanwhile: the journal deals with its objects
 	}
+	// Log directories hold only segments, their indexes and upload
+	// records (ten years of them): they are not walked.
+	logDirs := map[string]bool{}
+	t.mu.Lock()
+	for _, ls := range t.logs {
+		logDirs[filepath.Join(t.cfg.Root, filepath.FromSlash(ls.rel))] = true
+	}
+	t.mu.Unlock()
 	seen := map[string]bool{}
 	changed := false
 	var firstErr error
@@ -182,7 +190,7 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
 			return err
 		}
 		if d.IsDir() {
-			if p != root && slices.Contains(t.cfg.MirrorSkip, d.Name()) {
+			if p != root && (slices.Contains(t.cfg.MirrorSkip, d.Name()) || logDirs[p] || strings.HasPrefix(d.Name(), "shardId-")) {
 				return filepath.SkipDir
 			}
 			return nil

@@ -286,3 +286,64 @@ func TestRemovedShardDirWhileRunning(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalRetriedAfterDownStart: a journaled deletion that Start could
+// not do (the bucket down) is done in the background once it is back.
+func TestJournalRetriedAfterDownStart(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	b.objs["streams/x/stream.json"] = memObject{data: []byte("{}")}
+	if err := os.MkdirAll(filepath.Join(root, "tier", "deleting"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tier", "deleting", "x"), []byte("streams/x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.setDown(true)
+	tr := newTier(t, b, root, clock, nil)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	b.setDown(false)
+	waitFor(t, "the journaled deletion", func() bool { return !b.has("streams/x/stream.json") })
+	waitFor(t, "the journal entry to go", func() bool {
+		_, err := os.Stat(filepath.Join(root, "tier", "deleting", "x"))
+		return os.IsNotExist(err)
+	})
+}
+
+// TestDeleteDirPages: a deleted stream with more objects than a listing
+// page and a batch delete holds loses them all, 1000 keys per request.
+func TestDeleteDirPages(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	for i := range 2500 {
+		b.objs[segKey("streams/big/shardId-000000000000", uint64(i+1))] = memObject{data: []byte("x")}
+	}
+	b.objs["streams/bigger/stream.json"] = memObject{data: []byte("{}")}
+	dir := filepath.Join(root, "streams", "big")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr := newTier(t, b, root, clock, nil)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.DeletingDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	tr.DeletedDir(dir, true)
+	if err := tr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.keys(); !slices.Equal(got, []string{"streams/bigger/stream.json"}) {
+		t.Fatalf("%d objects left, first %q", len(got), got[0])
+	}
+	if n := b.count("Delete"); n != 3 {
+		t.Fatalf("%d Delete requests for 2500 objects", n)
+	}
+}

@@ -10,6 +10,32 @@
 // its path, and <data>/FORMAT at FORMAT. Restore builds a data directory
 // from that alone.
 //
+// Upload: a sealed segment's index is PUT, then the segment with a
+// conditional PUT (If-None-Match: *, multipart past the part size) and
+// its CRC32C (Castagnoli) in the metadata; an object already at the key
+// (an upload whose record a crash lost) is HEADed and accepted when size
+// and checksum match, else counted as a failure and the segment stays
+// local. Only then is the upload recorded (filelog's .up), and the
+// segment's local copy may go once its newest record is older than the
+// hot time. Failures are retried per segment with backoff (1 s doubling
+// to 1 min); ingest never waits. Past Config.QueueBytes of waiting
+// segments the oldest is discarded and counted as lost.
+//
+// Deletes: retention's trimmed segments lose their objects in batches;
+// a stream's deletion is journaled in <data>/tier/deleting/<dir id>
+// before the core's commit and its objects deleted after it. Start
+// repairs what a stop interrupted: it aborts unfinished multipart
+// uploads, finishes journaled deletions, deletes each log's objects below
+// its first segment (one listing from the start) and those of shard
+// directories gone from existing stream directories. It never deletes a
+// stream directory's objects because the directory is missing locally
+// (a fresh or restored node must not empty the bucket).
+//
+// The mirror uploads a file when its size or modification time changed
+// since its last upload; <data>/tier/mirror.json keeps that across
+// restarts (Restore writes it too), so ten years of index chunks are not
+// uploaded again.
+//
 // It knows logs, segments and files, never video or the Kinesis APIs.
 package tier
 
@@ -243,6 +269,7 @@ func (t *Tier) Start(ctx context.Context) error {
 	go t.scanner()
 	go t.mirrorer()
 	go t.deleter()
+	signal(t.delKick) // what Start could not delete, retried until it can
 	return nil
 }
 

@@ -336,3 +336,18 @@ func mustRead(t testing.TB, l *filelog.Log, seq uint64) logstore.Record {
 	}
 	return recs[0]
 }
+
+// TestScanGap: a log is read again after Interval, a long one less
+// often (Sealed is linear in its segments), never more than a minute of
+// intervals apart.
+func TestScanGap(t *testing.T) {
+	tr := newTier(t, newMemBucket(), t.TempDir(), newFakeClock(), func(c *Config) { c.Interval = time.Second })
+	for _, c := range []struct {
+		segs int
+		want time.Duration
+	}{{0, time.Second}, {1999, time.Second}, {4000, 2 * time.Second}, {87600, 43 * time.Second}, {1 << 20, time.Minute}} {
+		if got := tr.scanGap(c.segs); got != c.want {
+			t.Errorf("scanGap(%d) = %v, want %v", c.segs, got, c.want)
+		}
+	}
+}
