@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,6 @@ func BenchmarkLongLogScan(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
 	rec := []logstore.Record{{Data: make([]byte, 64)}}
 	for range segments + 1 {
 		_, next := l.Bounds()
@@ -63,6 +63,18 @@ func BenchmarkLongLogScan(b *testing.B) {
 		}
 		clk.Advance(time.Second)
 	}
+	// The memory a log's segment list holds: the heap of the log opened
+	// again, over the heap before.
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	heap0 := liveHeap()
+	l, err = filelog.Open(dir, filelog.Options{SegmentBytes: 1, Now: clk.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	perSegHeap := float64(liveHeap()-heap0) / segments
 	if n := len(l.Sealed()); n < segments {
 		b.Fatalf("%d sealed segments, want %d", n, segments)
 	}
@@ -86,6 +98,8 @@ func BenchmarkLongLogScan(b *testing.B) {
 			}
 		}
 		report(b, scansPerHour(segmentsTenYears64MiB, rolls64MiBPerHour), scansPerHour(segmentsTenYears1h, 1))
+		b.ReportMetric(perSegHeap, "heap_B/segment")
+		b.ReportMetric(perSegHeap*segmentsTenYears64MiB/1e6, "heap_MB_10y_64MiB")
 	})
 	b.Run("walk", func(b *testing.B) {
 		ents, err := os.ReadDir(dir)
@@ -111,4 +125,12 @@ func BenchmarkLongLogScan(b *testing.B) {
 		}
 		report(b, 60+rolls64MiBPerHour, 60+1)
 	})
+}
+
+// liveHeap is the heap in use after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
