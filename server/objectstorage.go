@@ -87,6 +87,12 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	}
 	s.bucket, s.cache, s.tier = bucket, cache, t
 	c := s.core
+	// The tier keys objects by paths under its (absolute) root: the
+	// core's directories, and so every log's, are made absolute too
+	// (data: ./eddy-data is relative).
+	if abs, err := filepath.Abs(c.Dir); err == nil {
+		c.Dir = abs
+	}
 	c.OpenLog = func(dir string) (logstore.Log, error) {
 		l, err := filelog.Open(dir, filelog.Options{SegmentBytes: c.SegmentBytes, SegmentDuration: c.SegmentDuration, Now: c.Now, Cold: t})
 		if err != nil {

@@ -21,6 +21,8 @@ import (
 
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/objstore/objstoretest"
+	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/fragmentstest"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -273,5 +275,54 @@ func TestObjectStorageOutageAnswers(t *testing.T) {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailureException" || !strings.Contains(ae.ErrorMessage(), "object storage") {
 		t.Errorf("GetRecords of cold records during the outage: %v; want InternalFailureException naming object storage", err)
+	}
+}
+
+// TestObjectStorageRelativeDataDir: with data a relative path (the
+// default is ./eddy-data) the logs still tier: a sealed segment is
+// uploaded, dropped locally with hot 0s, read back whole, and the stream
+// list counts it in the bucket.
+func TestObjectStorageRelativeDataDir(t *testing.T) {
+	s3 := objstoretest.Start(t)
+	t.Chdir(t.TempDir())
+	cfg := servertest.Config(t)
+	cfg.Data = "eddy-data"
+	cfg.Storage.Object = objectConfig(s3, 0)
+	clk := servertest.NewClock(time.Now())
+	e := servertest.StartWithClock(t, cfg, clk)
+	ctx := servertest.Context(t, time.Minute)
+	if _, err := e.Server.Videos().CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.Server.Videos().Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := fragmentstest.AppendSynthetic(t, st, clk, 5, 20_000)
+	before, err := st.Read(seqs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	fragmentstest.AppendSynthetic(t, st, clk, 1, 20_000) // seals the first segment
+	if err := e.Server.Tier().Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	cam, err := e.Server.Core().Stream("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := coldSegments(t, cam.Dir()); n != 1 {
+		t.Fatalf("%d cold segments under %s, want 1", n, cam.Dir())
+	}
+	after, err := st.Read(seqs[0])
+	if err != nil || !bytes.Equal(after.Media, before.Media) {
+		t.Fatalf("the cold fragment reads %d bytes (%v), %d before", len(after.Media), err, len(before.Media))
+	}
+	var list []struct {
+		BucketBytes *int64 `json:"bucketBytes"`
+	}
+	if code, body := getJSON(t, e.URL+"/api/v1/streams", &list); code != http.StatusOK || len(list) != 1 || list[0].BucketBytes == nil || *list[0].BucketBytes <= 0 {
+		t.Fatalf("stream list: %d %s", code, body)
 	}
 }

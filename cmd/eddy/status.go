@@ -159,6 +159,9 @@ func printStatus(w io.Writer, r *statusReport, now time.Time) error {
 	}
 	t.row("Sessions", sessions(m))
 	t.row("Disk", disk(m))
+	if o := objectStorage(m); o != "" {
+		t.row("Bucket", o) // storage.object
+	}
 	t.row("Ingest", fmt.Sprintf("%s fragments persisted (%s), %s append errors, %s live readers dropped, %s trimmed by retention",
 		count(m, "fragmentsPersisted"), bytesOf(m, "fragmentBytes"), count(m, "fragmentAppendErrors"), count(m, "liveReaderDrops"), bytesOf(m, "retentionTrimmedBytes")))
 	t.row("Process", fmt.Sprintf("RSS %s, %s of %s open files, %s goroutines", bytesOf(m, "residentBytes"), count(m, "openFiles"), count(m, "maxFiles"), count(m, "goroutines")))
@@ -209,6 +212,35 @@ func disk(m map[string]float64) string {
 	}
 	if n := m["diskFullErrors"]; n > 0 {
 		s += fmt.Sprintf(", %.0f writes failed on a full disk", n)
+	}
+	return s
+}
+
+// objectStorage describes the object-storage tier, when the server has
+// one: what waits for upload and for how long, what went up, failed or
+// was lost, whether the store answers reads, and the read cache's hits.
+func objectStorage(m map[string]float64) string {
+	pending, ok := m["objectPendingBytes"]
+	if !ok {
+		return ""
+	}
+	s := "nothing waiting for upload"
+	if n := m["objectPendingSegments"]; n > 0 {
+		s = fmt.Sprintf("%s waiting for upload in %s (the oldest for %s)", humanBytes(int64(pending)), plural(int(n), "segment"),
+			(time.Duration(m["objectLagSeconds"]) * time.Second).String())
+	}
+	s += ", " + bytesOf(m, "objectUploadedBytes") + " uploaded"
+	if n := m["objectUploadFailures"]; n > 0 {
+		s += fmt.Sprintf(" (%.0f failed attempts, retried)", n)
+	}
+	if n := m["objectLostBytes"]; n > 0 {
+		s += ", " + humanBytes(int64(n)) + " LOST before upload (queue full)"
+	}
+	if v, ok := m["objectAvailable"]; ok && v < 1 {
+		s += ", cold reads failing (the store does not answer)"
+	}
+	if hits, misses := m["objectCacheHits"], m["objectCacheMisses"]; hits+misses > 0 {
+		s += fmt.Sprintf(", read cache %.0f%% hits", 100*hits/(hits+misses))
 	}
 	return s
 }

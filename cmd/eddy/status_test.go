@@ -114,3 +114,38 @@ eddy_hls_sessions{stream="cam-1"} 1
 		t.Errorf("sessions: %q; want %q", got, want)
 	}
 }
+
+// TestStatusObjectStorage words the object-storage metrics, and leaves
+// the row out for a server without object storage.
+func TestStatusObjectStorage(t *testing.T) {
+	exposition := `# TYPE eddy_object_pending_bytes gauge
+eddy_object_pending_bytes 1.2e+07
+# TYPE eddy_object_pending_segments gauge
+eddy_object_pending_segments 2
+# TYPE eddy_object_upload_lag_seconds gauge
+eddy_object_upload_lag_seconds 95
+# TYPE eddy_object_uploaded_bytes_total counter
+eddy_object_uploaded_bytes_total 3.4e+09
+# TYPE eddy_object_upload_failures_total counter
+eddy_object_upload_failures_total 7
+# TYPE eddy_object_lost_bytes_total counter
+eddy_object_lost_bytes_total 0
+# TYPE eddy_object_available gauge
+eddy_object_available 0
+# TYPE eddy_object_cache_hits_total counter
+eddy_object_cache_hits_total 90
+# TYPE eddy_object_cache_misses_total counter
+eddy_object_cache_misses_total 10
+`
+	m, err := parseStatusMetrics(strings.NewReader(exposition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "11.4 MiB waiting for upload in 2 segments (the oldest for 1m35s), 3.2 GiB uploaded (7 failed attempts, retried), cold reads failing (the store does not answer), read cache 90% hits"
+	if got := objectStorage(m); got != want {
+		t.Errorf("object storage:\n got %q\nwant %q", got, want)
+	}
+	if got := objectStorage(map[string]float64{}); got != "" {
+		t.Errorf("without object storage: %q", got)
+	}
+}

@@ -33,6 +33,16 @@ var statusMetrics = append([]statusMetric{
 	{"diskTotalBytes", "eddy_disk_size_bytes", false, ""},
 	{"diskMinFreeBytes", "eddy_disk_min_free_bytes", false, ""}, // the floor retention keeps
 	{"diskFullErrors", "eddy_disk_full_errors_total", false, ""},
+	// Object storage (storage.object): absent without it.
+	{"objectPendingBytes", "eddy_object_pending_bytes", false, ""},
+	{"objectPendingSegments", "eddy_object_pending_segments", false, ""},
+	{"objectLagSeconds", "eddy_object_upload_lag_seconds", false, ""},
+	{"objectUploadedBytes", "eddy_object_uploaded_bytes_total", false, ""},
+	{"objectUploadFailures", "eddy_object_upload_failures_total", false, ""},
+	{"objectLostBytes", "eddy_object_lost_bytes_total", false, ""},
+	{"objectAvailable", "eddy_object_available", false, ""},
+	{"objectCacheHits", "eddy_object_cache_hits_total", false, ""},
+	{"objectCacheMisses", "eddy_object_cache_misses_total", false, ""},
 	{"residentBytes", "process_resident_memory_bytes", false, ""},
 	{"openFiles", "process_open_fds", false, ""},
 	{"maxFiles", "process_max_fds", false, ""},

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
@@ -322,19 +323,24 @@ func (t *Tier) reconcile(ctx context.Context) error {
 		t.needAbort = false
 		t.mu.Unlock()
 	}
+	var todo []*logState
 	for _, ls := range t.attached() {
 		t.mu.Lock()
-		done := ls.reconciled
-		t.mu.Unlock()
-		if done {
-			continue
+		if !ls.reconciled {
+			todo = append(todo, ls)
 		}
-		if err := t.reconcileLog(ctx, ls); err != nil {
+		t.mu.Unlock()
+	}
+	if err := parallel(ctx, len(todo), reconcileWorkers, func(i int) error {
+		if err := t.reconcileLog(ctx, todo[i]); err != nil {
 			return err
 		}
 		t.mu.Lock()
-		ls.reconciled = true
+		todo[i].reconciled = true
 		t.mu.Unlock()
+		return nil
+	}); err != nil {
+		return err
 	}
 	if needDirs {
 		if err := t.reconcileStreamDirs(ctx); err != nil {
@@ -408,46 +414,87 @@ func (t *Tier) reconcileStreamDirs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var dirs []string
 	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		rel := streamsDir + "/" + e.Name()
-		t.mu.Lock()
-		skip := t.deleting[rel]
-		t.mu.Unlock()
-		if skip {
-			continue
-		}
-		prefix := rel + "/"
-		after := ""
-		for {
-			objs, _, err := t.cfg.Bucket.List(ctx, prefix, after, 1)
-			if err != nil {
-				return fmt.Errorf("list %s: %w", prefix, err)
-			}
-			if len(objs) == 0 {
-				break
-			}
-			name := strings.TrimPrefix(objs[0].Key, prefix)
-			child, _, isDir := strings.Cut(name, "/")
-			if !isDir {
-				after = objs[0].Key
-				continue
-			}
-			after = prefix + child + "/" + lastRune
-			if !strings.HasPrefix(child, "shardId-") {
-				continue
-			}
-			local := filepath.Join(t.cfg.Root, filepath.FromSlash(rel), child)
-			if _, err := os.Lstat(local); err == nil || !errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			t.log.Info("deleting objects of a removed shard directory", "dir", rel+"/"+child)
-			if err := t.deletePrefix(ctx, prefix+child+"/"); err != nil {
-				return err
-			}
+		if e.IsDir() {
+			dirs = append(dirs, streamsDir+"/"+e.Name())
 		}
 	}
-	return nil
+	return parallel(ctx, len(dirs), reconcileWorkers, func(i int) error { return t.reconcileStreamDir(ctx, dirs[i]) })
+}
+
+// reconcileStreamDir is reconcileStreamDirs for one stream directory.
+func (t *Tier) reconcileStreamDir(ctx context.Context, rel string) error {
+	t.mu.Lock()
+	skip := t.deleting[rel]
+	t.mu.Unlock()
+	if skip {
+		return nil
+	}
+	prefix := rel + "/"
+	after := ""
+	for {
+		objs, _, err := t.cfg.Bucket.List(ctx, prefix, after, 1)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		if len(objs) == 0 {
+			return nil
+		}
+		name := strings.TrimPrefix(objs[0].Key, prefix)
+		child, _, isDir := strings.Cut(name, "/")
+		if !isDir {
+			after = objs[0].Key
+			continue
+		}
+		after = prefix + child + "/" + lastRune
+		if !strings.HasPrefix(child, "shardId-") {
+			continue
+		}
+		local := filepath.Join(t.cfg.Root, filepath.FromSlash(rel), child)
+		if _, err := os.Lstat(local); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		t.log.Info("deleting objects of a removed shard directory", "dir", rel+"/"+child)
+		if err := t.deletePrefix(ctx, prefix+child+"/"); err != nil {
+			return err
+		}
+	}
+}
+
+// reconcileWorkers is how many listings the start's reconciliation has
+// in flight (hundreds of logs at a store's round trip each).
+const reconcileWorkers = 8
+
+// parallel runs f(0..n-1), width at a time, and returns the first error
+// (the others still run).
+func parallel(ctx context.Context, n, width int, f func(i int) error) error {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, width)
+	)
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
 }

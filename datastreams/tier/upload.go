@@ -10,7 +10,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams/logstore"
@@ -232,28 +231,9 @@ func (t *Tier) dispatch(ctx context.Context, queue []pending, force bool) error 
 		}
 		return nil
 	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		sem      = make(chan struct{}, t.cfg.Uploads)
-	)
-	for _, p := range queue {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := t.upload(ctx, p.ls, p.seg); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
+	return parallel(ctx, len(queue), t.cfg.Uploads, func(i int) error {
+		return t.upload(ctx, queue[i].ls, queue[i].seg)
+	})
 }
 
 // blocked reports whether rel is inside a stream directory being
