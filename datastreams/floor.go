@@ -117,7 +117,9 @@ type floorUnit struct {
 // free again: one unit at a time (filelog: a segment), always the one
 // whose newest record is the oldest across all streams and shards, the
 // segment being written included (it is sealed first) when nothing older
-// is left. It returns the records and bytes deleted.
+// is left. A unit already uploaded to object storage loses only its local
+// copy (0 records, its bytes freed). It returns the records lost and the
+// bytes freed.
 func (c *Core) EnforceFloor() (records uint64, bytes int64) {
 	if c.MinFree.IsZero() {
 		return 0, 0
@@ -140,13 +142,23 @@ func (c *Core) EnforceFloor() (records uint64, bytes int64) {
 			break
 		}
 		r, b, err := u.r.DropOldest()
-		if err != nil || r == 0 {
+		if err != nil || (r == 0 && b == 0) {
 			// Being written to, closed, or failing: try the next oldest.
 			skip[u.sh] = true
 			continue
 		}
 		records, bytes = records+r, bytes+b
 		free += uint64(b) // measured again at the next check
+		if r == 0 {
+			// An uploaded segment (object storage): only its local copy
+			// went, every record is still readable from the bucket.
+			c.floorMetrics.localDrops.Inc()
+			c.floorMetrics.localBytes.Add(float64(b))
+			c.Logger.Warn("free space below storage.min_free: dropped the local copy of uploaded data (still in the bucket)",
+				"stream", u.s.name, "shard", u.sh.ID(), "bytes", b, "newest_dropped", time.Unix(0, u.newest).UTC(),
+				"free_bytes", free, "min_free_bytes", floor)
+			continue
+		}
 		trimmed[u.s] = true
 		c.floorMetrics.deletions.Inc()
 		c.floorMetrics.records.Add(float64(r))

@@ -9,18 +9,25 @@ type floorMetrics struct {
 	records        prometheus.Counter
 	bytes          prometheus.Counter
 	diskFullErrors prometheus.Counter
+	// Uploaded segments whose local copy the floor removed (no record lost).
+	localDrops prometheus.Counter
+	localBytes prometheus.Counter
 }
 
 func newFloorMetrics(reg prometheus.Registerer, disk func() (free, total uint64, err error), minFree FreeSpace) *floorMetrics {
 	m := &floorMetrics{
 		deletions: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_retention_floor_deletions_total",
-			Help: "Segments deleted, oldest first across all streams, to keep storage.min_free free."}),
+			Help: "Segments deleted (records lost), oldest first across all streams, to keep storage.min_free free."}),
 		records: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_retention_floor_records_total",
 			Help: "Records (fragments, for video streams) in the segments the free-space floor deleted."}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_retention_floor_bytes_total",
 			Help: "Bytes of the segments the free-space floor deleted."}),
 		diskFullErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_disk_full_errors_total",
 			Help: "Group commits refused because the data directory's filesystem was full (ENOSPC, EDQUOT)."}),
+		localDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_retention_floor_local_drops_total",
+			Help: "Segments already in object storage whose local copy the free-space floor removed (no record lost)."}),
+		localBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "eddy_retention_floor_local_dropped_bytes_total",
+			Help: "Bytes of the local copies of uploaded segments the free-space floor removed (the data stays in object storage)."}),
 	}
 	if reg == nil {
 		return m
@@ -34,7 +41,7 @@ func newFloorMetrics(reg prometheus.Registerer, disk func() (free, total uint64,
 			return float64(pick(free, total))
 		}
 	}
-	reg.MustRegister(m.deletions, m.records, m.bytes, m.diskFullErrors,
+	reg.MustRegister(m.deletions, m.records, m.bytes, m.diskFullErrors, m.localDrops, m.localBytes,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_disk_free_bytes",
 			Help: "Bytes available to Eddy on the data directory's filesystem."},
 			stat(func(free, _ uint64) uint64 { return free })),

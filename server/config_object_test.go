@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/server"
 	"github.com/eddy-video/eddy/server/servertest"
 )
@@ -237,5 +238,32 @@ func TestObjectStorageReloadAndSecrets(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Errorf("the log holds the secret:\n%s", logs.String())
+	}
+}
+
+// TestObjectStorageCacheDirLocked: a second eddy on the same data
+// directory is refused before its cache could empty the running one's
+// cache directory (ErrLocked, naming cache_dir), and the running one's
+// blocks stay.
+func TestObjectStorageCacheDirLocked(t *testing.T) {
+	t.Parallel()
+	cfg := servertest.Config(t)
+	cfg.Storage.Object = &server.ObjectStorageConfig{Endpoint: "http://127.0.0.1:1", Bucket: "cams", AccessKeyID: "k",
+		SecretAccessKey: "secret-key-1", Hot: server.DefaultObjectHot, CacheSize: server.MinObjectCacheSize}
+	e := servertest.StartConfig(t, cfg)
+	block := filepath.Join(cfg.Storage.Object.CacheDirOf(e.Dir), "a-block.blk")
+	if err := os.WriteFile(block, []byte("cached"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := &server.Server{Config: cfg, Logger: slog.New(slog.DiscardHandler)}
+	err := second.Initialize()
+	if err == nil {
+		_ = second.Close()
+	}
+	if !errors.Is(err, datastreams.ErrLocked) || !strings.Contains(err.Error(), "storage.object.cache_dir") {
+		t.Fatalf("a second server on the data directory: %v, want ErrLocked naming storage.object.cache_dir", err)
+	}
+	if _, err := os.Stat(block); err != nil {
+		t.Errorf("the running server's cached block is gone: %v", err)
 	}
 }

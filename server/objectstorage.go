@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/logstore"
 	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
 	"github.com/eddy-video/eddy/datastreams/objstore"
@@ -67,12 +71,20 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	if err != nil {
 		return err
 	}
-	bucket, err := objstore.New(bc)
+	b, err := objstore.New(bc)
 	if err != nil {
 		return fmt.Errorf("storage.object: %w", err)
 	}
+	bucket := &watchedBucket{Bucket: b}
+	// The cache empties its directory when it opens: another eddy's
+	// (on this data directory, or sharing cache_dir) is refused first.
+	if s.cacheLock, err = lockCacheDir(o.CacheDirOf(s.Config.Data)); err != nil {
+		return err
+	}
+	// The cache's clock times its backoff after failed fetches: real
+	// time, even when the server's is a test's fake one.
 	cache, err := blockcache.New(blockcache.Config{Dir: o.CacheDirOf(s.Config.Data), MaxBytes: int64(o.CacheSize),
-		Fetch: bucket.GetRange, Now: s.Clock, Logger: s.Logger, Registerer: reg})
+		Fetch: bucket.GetRange, Logger: s.Logger, Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("storage.object.cache_dir: %w", err)
 	}
@@ -104,6 +116,39 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	s.Logger.Info("object storage: "+o.Where()+", hot "+shortHot(o.Hot), "cache_dir", o.CacheDirOf(s.Config.Data),
 		"cache_size", o.CacheSize.String(), "queue_size", o.QueueSize.String())
 	return nil
+}
+
+// cacheLockFile is the lock of a cache directory (the cache removes only
+// its block files).
+const cacheLockFile = "LOCK"
+
+// lockCacheDir takes the cache directory's lock with flock(2), held
+// until the server closes (the kernel drops it if the process dies).
+func lockCacheDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("storage.object.cache_dir: %w", err)
+	}
+	p := filepath.Join(dir, cacheLockFile)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("storage.object.cache_dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("storage.object.cache_dir %s is %w (%s is locked): one eddy per cache directory", dir, datastreams.ErrLocked, p)
+		}
+		return nil, fmt.Errorf("storage.object.cache_dir: lock %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// unlockCache releases the cache directory.
+func (s *Server) unlockCache() {
+	if s.cacheLock != nil {
+		_ = s.cacheLock.Close()
+		s.cacheLock = nil
+	}
 }
 
 // startTier starts the tier's work once the core has opened every log.
@@ -222,7 +267,7 @@ func (s *Server) objectStatus() *web.ObjectStorage {
 	}
 	return &web.ObjectStorage{
 		Bucket:          o.Where(),
-		Available:       v["eddy_object_available"] >= 1,
+		Available:       s.bucket.available(), // the last request to the store, uploads and reads
 		Hot:             shortHot(Duration(s.objectHot.Load())),
 		PendingBytes:    int64(v["eddy_object_pending_bytes"]),
 		PendingSegments: int64(v["eddy_object_pending_segments"]),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,7 +24,6 @@ import (
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
 	"github.com/eddy-video/eddy/datastreams/awsauth"
 	"github.com/eddy-video/eddy/datastreams/kdsapi"
-	"github.com/eddy-video/eddy/datastreams/objstore"
 	"github.com/eddy-video/eddy/datastreams/tier"
 	"github.com/eddy-video/eddy/datastreams/tier/blockcache"
 	"github.com/eddy-video/eddy/fragments"
@@ -77,8 +77,9 @@ type Server struct {
 	errors  *errorRing
 	started time.Time
 	// Object storage (objectstorage.go); nil without storage.object.
-	bucket    objstore.Bucket
+	bucket    *watchedBucket
 	cache     *blockcache.Cache
+	cacheLock *os.File // the cache directory's flock
 	tier      *tier.Tier
 	tierStop  context.CancelFunc
 	objectHot atomic.Int64 // storage.object.hot as reloads set it
@@ -94,6 +95,7 @@ func (s *Server) Initialize() error {
 		if s.cache != nil {
 			_ = s.cache.Close()
 		}
+		s.unlockCache()
 	}
 	return err
 }
@@ -506,6 +508,7 @@ func (s *Server) shutdown() error {
 			err = cerr
 		}
 	}
+	s.unlockCache()
 	return err
 }
 

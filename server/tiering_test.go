@@ -180,7 +180,8 @@ func TestObjectStorageColdRead(t *testing.T) {
 // of cold data answer at once in each protocol's terms: an HLS segment
 // and the browser's clip.mp4 503 with Retry-After, Kinesis Data Streams'
 // GetRecords 500 InternalFailureException naming object storage; the
-// playlists (the local index) still answer 200.
+// playlists (the local index) still answer 200. The status page says the
+// store is unavailable until it answers again.
 func TestObjectStorageOutageAnswers(t *testing.T) {
 	t.Parallel()
 	s3 := objstoretest.Start(t)
@@ -276,6 +277,33 @@ func TestObjectStorageOutageAnswers(t *testing.T) {
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InternalFailureException" || !strings.Contains(ae.ErrorMessage(), "object storage") {
 		t.Errorf("GetRecords of cold records during the outage: %v; want InternalFailureException naming object storage", err)
 	}
+
+	// The status page says the store does not answer, then that it does.
+	available := func() bool {
+		var st struct {
+			ObjectStorage struct{ Available bool } `json:"objectStorage"`
+		}
+		if code, body := getJSON(t, e.URL+"/api/v1/ui/status", &st); code != http.StatusOK {
+			t.Fatalf("status: %d %s", code, body)
+		}
+		return st.ObjectStorage.Available
+	}
+	if available() {
+		t.Error("the status page says the stopped store is available")
+	}
+	// Once back, the next request to it (a cold read, past the cache's
+	// short backoff) answers: available again, and the clip whole.
+	s3.Start()
+	clip := e.URL + "/api/v1/streams/cam/clip.mp4?timestamps=server&start=" + from.UTC().Format(time.RFC3339) + "&end=" + to.UTC().Format(time.RFC3339)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		status, _, _ := httpGet(t, clip)
+		if status == http.StatusOK && available() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the store is back: clip.mp4 %d, available %v", status, available())
+		}
+	}
 }
 
 // TestObjectStorageRelativeDataDir: with data a relative path (the
@@ -324,5 +352,75 @@ func TestObjectStorageRelativeDataDir(t *testing.T) {
 	}
 	if code, body := getJSON(t, e.URL+"/api/v1/streams", &list); code != http.StatusOK || len(list) != 1 || list[0].BucketBytes == nil || *list[0].BucketBytes <= 0 {
 		t.Fatalf("stream list: %d %s", code, body)
+	}
+}
+
+// uploads counts the upload records of the logs under dir.
+func uploads(t *testing.T, dir string) int {
+	t.Helper()
+	ups, err := filepath.Glob(filepath.Join(dir, "*", "*.up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ups)
+}
+
+// TestObjectStorageHotTag: a stream's eddy:hot tag overrides
+// storage.object.hot: with hot 24h, the stream tagged 0s loses its
+// local copy once uploaded while an untagged one keeps it; tagging the
+// latter 1h (its data is 2 h old) drops it at the next pass.
+func TestObjectStorageHotTag(t *testing.T) {
+	t.Parallel()
+	s3 := objstoretest.Start(t)
+	cfg := servertest.Config(t)
+	cfg.Storage.Object = objectConfig(s3, 24*time.Hour)
+	clk := servertest.NewClock(time.Now())
+	e := servertest.StartWithClock(t, cfg, clk)
+	ctx := servertest.Context(t, time.Minute)
+	v := e.Server.Videos()
+	if _, err := v.CreateStream("door", fragments.CreateOptions{RetentionHours: 24, Tags: map[string]string{fragments.HotTag: "0s"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.CreateStream("yard", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	stores := map[string]*fragments.Store{}
+	for _, name := range []string{"door", "yard"} {
+		st, err := v.Store(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[name] = st
+		fragmentstest.AppendSynthetic(t, st, clk, 3, 10_000)
+	}
+	clk.Advance(2 * time.Hour)
+	for _, st := range stores {
+		fragmentstest.AppendSynthetic(t, st, clk, 1, 10_000) // seals the first segment
+	}
+	if err := e.Server.Tier().Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	dirOf := func(name string) string {
+		st, err := e.Server.Core().Stream(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Dir()
+	}
+	door, yard := dirOf("door"), dirOf("yard")
+	if up, cold := uploads(t, door), coldSegments(t, door); up != 1 || cold != 1 {
+		t.Errorf("door (eddy:hot 0s): %d uploaded, %d cold; want 1 and 1", up, cold)
+	}
+	if up, cold := uploads(t, yard), coldSegments(t, yard); up != 1 || cold != 0 {
+		t.Errorf("yard (hot 24h): %d uploaded, %d cold; want 1 and 0", up, cold)
+	}
+	if err := v.Tag("yard", map[string]string{fragments.HotTag: "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Server.Tier().Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if cold := coldSegments(t, yard); cold != 1 {
+		t.Errorf("yard tagged eddy:hot 1h, its data 2 h old: %d cold segments, want 1", cold)
 	}
 }

@@ -347,3 +347,59 @@ func TestE2ERestore(t *testing.T) {
 func TestE2EStartDeletesRemovedShardDirs(t *testing.T) {
 	testStartDeletesRemovedShardDirs(t, objstoretest.Start(t).Bucket())
 }
+
+// TestE2EMultipartSegment: a segment larger than the part size goes up
+// in parts (conditional too: a second upload after a lost record finds
+// it and accepts it) and reads back identical.
+func TestE2EMultipartSegment(t *testing.T) {
+	srv := objstoretest.Start(t)
+	cfg := srv.Config()
+	cfg.PartSize = 5 << 20
+	b, err := objstore.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	root, clock := t.TempDir(), newFakeClock()
+	tr := e2eTier(t, b, root, clock, func(c *Config) { c.Hot = time.Hour })
+	l := openLog(t, tr, root, shard0, clock, 12<<20)
+	want := appendN(t, l, clock, 14, 1<<20, time.Second) // the 13th rolls: one 12 MiB segment
+	if n := len(l.Sealed()); n != 1 {
+		t.Fatalf("%d sealed segments", n)
+	}
+	snap := t.TempDir()
+	copyDir(t, root, snap)
+	if err := tr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seg := l.Sealed()[0]
+	o, err := b.Head(ctx, segKey(shard0, seg.Base))
+	if err != nil || o.Size != seg.Size || seg.Size <= cfg.PartSize {
+		t.Fatalf("object %+v %v, segment %d bytes", o, err, seg.Size)
+	}
+	if err := l.DropLocal(seg.Base); err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, readAll(t, l), want)
+	l.Close()
+	tr.Close()
+
+	tr2 := e2eTier(t, b, snap, clock, nil)
+	l2 := openLog(t, tr2, snap, shard0, clock, 12<<20)
+	defer l2.Close()
+	if err := tr2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := l2.Sealed()[0]; s.Uploaded == nil || s.Uploaded.CRC32C != seg.Uploaded.CRC32C {
+		t.Fatalf("after the lost record: %+v", s.Uploaded)
+	}
+	if f := testutil.ToFloat64(tr2.m.uploadFailures); f != 0 {
+		t.Fatalf("%v failures", f)
+	}
+}

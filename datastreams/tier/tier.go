@@ -290,6 +290,10 @@ func (t *Tier) Close() error {
 
 // rel returns a log directory's key prefix.
 func (t *Tier) rel(dir string) (string, bool) {
+	dir, err := filepath.Abs(dir) // Root is absolute; a core may have a relative Dir
+	if err != nil {
+		return "", false
+	}
 	r, err := filepath.Rel(t.cfg.Root, dir)
 	if err != nil || !filepath.IsLocal(r) {
 		return "", false
@@ -427,9 +431,12 @@ type Usage struct {
 // OldestPending is the newest record's time of the oldest waiting segment.
 func (t *Tier) Usage(streamDir string) Usage {
 	var u Usage
-	sd := filepath.Clean(streamDir)
+	sd, ok := t.rel(streamDir)
+	if !ok {
+		return u
+	}
 	for _, ls := range t.attached() {
-		if d := ls.l.Dir(); d != sd && !strings.HasPrefix(d, sd+string(filepath.Separator)) {
+		if !under(ls.rel, sd) {
 			continue
 		}
 		u.LocalBytes += ls.l.LocalSize()

@@ -36,8 +36,9 @@ type Cold interface {
 	// its ReadAt wrap logstore.ErrUnavailable when the store cannot be
 	// reached. The log keeps the reader for later reads of the segment
 	// and calls it from any goroutine. Open calls it before Attach for a
-	// cold segment whose index file is missing or damaged, to rebuild the
-	// index from the object.
+	// cold segment whose index file is missing or has a damaged trailer,
+	// to rebuild the index from the object (damaged entries are found,
+	// and rebuilt the same way, when a read loads the index).
 	OpenSegment(l *Log, base uint64, size int64) (io.ReaderAt, error)
 	// Trimmed is told of the uploaded segments that Trim removed, after
 	// their local files are gone: their objects are to be deleted from the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,6 +27,10 @@ import (
 type testCold struct {
 	dir  string
 	fail atomic.Bool
+	// deleteTrimmed: Trimmed deletes the objects, as the tier does.
+	deleteTrimmed bool
+	// beforeRead, when set, is taken and called by the next ReadAt.
+	beforeRead atomic.Pointer[func()]
 
 	mu       sync.Mutex
 	attached map[*Log]bool
@@ -87,7 +92,16 @@ func (c *testCold) Trimmed(l *Log, segs []SegmentInfo) {
 		panic("Trimmed called for a log not attached")
 	}
 	c.trimmed = append(c.trimmed, segs...)
+	if c.deleteTrimmed {
+		for _, s := range segs {
+			_ = os.Remove(c.object(s.Base))
+		}
+	}
 }
+
+// errObjectGone is the test store's answer for a deleted object: like the
+// tier's, it does not wrap fs.ErrNotExist.
+var errObjectGone = errors.New("test store: no such object")
 
 func (c *testCold) trimmedBases() []uint64 {
 	c.mu.Lock()
@@ -108,7 +122,13 @@ func (r coldReader) ReadAt(p []byte, off int64) (int, error) {
 	if r.c.fail.Load() {
 		return 0, fmt.Errorf("test store: read %s: %w", filepath.Base(r.path), logstore.ErrUnavailable)
 	}
+	if f := r.c.beforeRead.Swap(nil); f != nil {
+		(*f)()
+	}
 	f, err := os.Open(r.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("read %s: %w", filepath.Base(r.path), errObjectGone)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -429,6 +449,82 @@ func TestColdTrim(t *testing.T) {
 	if first, _ := l.Bounds(); first != cold.Next {
 		t.Fatalf("first %d after trimming the cold segment, want %d", first, cold.Next)
 	}
+}
+
+// TestColdReadAfterTrimDeletedObject: a read that took a cold segment's
+// reader before a trim removed the segment, and whose object the tier
+// deleted meanwhile (the store answers "not found", no fs error), starts
+// again from the log's new first record. The same error for a segment
+// still in the log fails the read.
+func TestColdReadAfterTrimDeletedObject(t *testing.T) {
+	l, c, _ := coldLog(t, 300)
+	c.deleteTrimmed = true
+	c.uploadFirst(t, l, -1)
+	dropFirst(t, l, -1)
+	before := readAll(t, l, 1000)
+	sealed := l.Sealed()
+	first, _ := l.Bounds()
+	if recs, err := l.Read(first, 1, 1<<30); err != nil || len(recs) != 1 {
+		t.Fatalf("Read(%d) = %d records, %v", first, len(recs), err) // the segment's reader is now kept
+	}
+	keep := sealed[2]
+	trimmed := false
+	trim := func() {
+		if _, _, err := l.Trim(keep.FirstTime, 0); err != nil {
+			t.Error(err)
+		}
+		trimmed = true
+	}
+	c.beforeRead.Store(&trim)
+	recs, err := l.Read(first, 10, 1<<30)
+	if err != nil {
+		t.Fatalf("Read across a trim that deleted the object: %v", err)
+	}
+	if !trimmed || exists(c.object(sealed[0].Base)) {
+		t.Fatal("the trim did not happen during the read, or left the object")
+	}
+	if f, _ := l.Bounds(); f != keep.Base || len(recs) != 10 || recs[0].Seq != keep.Base {
+		t.Fatalf("Read after the trim: %d records from %d, log starts at %d; want 10 from %d", len(recs), recs[0].Seq, f, keep.Base)
+	}
+	sameRecords(t, recs, before[keep.Base-first:keep.Base-first+10])
+
+	// An object missing for a segment still in the log is an error.
+	if err := os.Remove(c.object(keep.Base)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Read(keep.Base, 10, 1<<30); !errors.Is(err, errObjectGone) {
+		t.Fatalf("Read of a cold segment whose object is missing: %v, want the store's error", err)
+	}
+}
+
+// TestColdIndexRebuildAcrossTrim: a read that rebuilds a cold segment's
+// damaged index through Cold, while a trim removes the segment and the
+// tier deletes its object, starts again from the log's new first record.
+func TestColdIndexRebuildAcrossTrim(t *testing.T) {
+	l, c, clk := coldLog(t, 300)
+	c.deleteTrimmed = true
+	c.uploadFirst(t, l, -1)
+	dropFirst(t, l, -1)
+	before := readAll(t, l, 1000)
+	sealed := l.Sealed()
+	l.Close()
+	flip(t, sealed[0].IndexPath, 3) // an entry: found when the index is loaded
+	l = openLog(t, l.dir, clk.Now, l.opts)
+	keep := sealed[2]
+	trim := func() {
+		if _, _, err := l.Trim(keep.FirstTime, 0); err != nil {
+			t.Error(err)
+		}
+	}
+	c.beforeRead.Store(&trim)
+	recs, err := l.Read(sealed[0].Base, 10, 1<<30)
+	if err != nil {
+		t.Fatalf("Read rebuilding an index across a trim that deleted the object: %v", err)
+	}
+	if c.beforeRead.Load() != nil || len(recs) != 10 || recs[0].Seq != keep.Base {
+		t.Fatalf("Read after the trim: %d records from %d; want 10 from %d (trimmed during the rebuild)", len(recs), recs[0].Seq, keep.Base)
+	}
+	sameRecords(t, recs, before[keep.Base-sealed[0].Base:keep.Base-sealed[0].Base+10])
 }
 
 // TestColdDropOldest: the disk floor frees the oldest local segment;

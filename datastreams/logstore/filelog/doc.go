@@ -10,6 +10,15 @@
 // index.go) written atomically. Retention removes whole sealed segments,
 // oldest first.
 //
+// Start-up reads of a long log: Open lists a sealed segment from its
+// index file's trailer alone (its summary under a checksum of its own, at
+// the end of the file), so a ten-year log's tens of thousands of indexes
+// cost a few dozen bytes each; the entries are read, and their checksum
+// checked, when a read needs the index (at most Options.MaxLoadedIndexes
+// kept). Index files of the first format, whose only checksum covers the
+// entries, are read whole by Open and rewritten in the current one, in
+// batches with one filesystem sync each.
+//
 // Crash behaviour: a segment's header is made durable before any record
 // goes in, and Commit(true) fsyncs the segment before it returns, so a
 // record committed with sync survives a crash. On open, the
@@ -17,8 +26,10 @@
 // truncated (everything after the last frame whose length, CRC and
 // sequence check out); a newest segment with a missing or damaged header
 // held nothing acknowledged and is set aside as .corrupt. A missing or
-// damaged index file is rebuilt by scanning its segment, and leftover
-// .tmp files of interrupted atomic writes are removed.
+// damaged index file is rebuilt by scanning its segment (found by Open
+// when the trailer is damaged, else when the index is loaded: then the
+// rebuilt index is written again), and leftover .tmp files of
+// interrupted atomic writes are removed.
 //
 // A full disk: a write, fsync or roll that fails (ENOSPC) leaves nothing
 // of itself. The active segment is truncated back to its committed size,
@@ -38,7 +49,9 @@
 // always stays local, so seeking by sequence or time never needs the
 // store; reads of a cold segment's records go through Cold.OpenSegment,
 // and while the store cannot be reached they fail at once with an error
-// wrapping logstore.ErrUnavailable. Retention (Trim) removes whole
+// wrapping logstore.ErrUnavailable. A read whose segment a trim removed
+// meanwhile (its file, descriptor or object gone, whatever the error)
+// starts again from the log's new first record. Retention (Trim) removes whole
 // segments, oldest first, cold or not (Size counts both; LocalSize only
 // the local files), and tells Cold.Trimmed of the uploaded ones so their
 // objects go too. The free-space floor frees the oldest local segment:
@@ -61,8 +74,10 @@
 // between leaves a cold segment (trimmed again, its object still there)
 // or a lone index file (removed by Open; the tier deletes the objects
 // below a log's first segment). A cold segment whose index is missing or
-// damaged gets it back by a scan of the object at Open (which then needs
-// the store).
+// has a damaged trailer gets it back by a scan of the object at Open
+// (which then needs the store); one whose entries are damaged, when a
+// read loads the index (that read fails with logstore.ErrUnavailable
+// while the store cannot be reached).
 //
 // It knows records, sequences and arrival times, never streams, shards,
 // partition keys or the Kinesis API.

@@ -248,6 +248,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			l.lastIdx = -opts.IndexEvery
 		}
 	}
+	l.upgradeIndexes()
 	if opts.Cold != nil {
 		opts.Cold.Attach(l)
 	}
@@ -282,12 +283,16 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 		return nil, fmt.Errorf("%w: segment %s has no header", errCorrupt, path)
 	}
 	if !last {
-		// Only the summary: indexes of sealed segments are loaded on
-		// demand (at most MaxLoadedIndexes), so that a long log's memory
-		// does not grow with its age.
-		_, next, ft, lt, err := readIndexFile(indexPath(path), fi.Size(), false)
+		// Only the summary (the index file's trailer): indexes of sealed
+		// segments are read, checked and kept on demand (at most
+		// MaxLoadedIndexes), so that a long log's start-up time and
+		// memory do not grow with its age.
+		_, sum, v1, err := readIndexFile(indexPath(path), fi.Size(), false)
 		if err == nil {
-			return &segment{base: base, next: next, size: fi.Size(), firstTime: ft, lastTime: lt, sealed: true, path: path, local: true}, nil
+			s := &segment{base: base, next: sum.next, size: fi.Size(), firstTime: sum.firstTime, lastTime: sum.lastTime,
+				sealed: true, path: path, local: true}
+			s.oldIndex = v1
+			return s, nil
 		}
 	}
 	s, err := scanSegment(path, l.opts.IndexEvery)
@@ -310,14 +315,14 @@ func (l *Log) openSegment(path string, base uint64, last bool) (*segment, error)
 }
 
 // openColdSegment recovers a segment kept only in object storage from its
-// index file, checked against the upload record's size. A missing or
-// damaged index is rebuilt by reading the object through Options.Cold
+// index file's trailer, checked against the upload record's size. A
+// missing index, or one with a damaged trailer, is rebuilt by reading the object through Options.Cold
 // (called before Attach), so Open fails when the store cannot be reached.
 func (l *Log) openColdSegment(path string, base uint64, up *Upload) (*segment, error) {
 	s := &segment{base: base, size: up.Size, sealed: true, path: path, up: up}
-	_, next, ft, lt, err := readIndexFile(indexPath(path), up.Size, false)
+	_, sum, v1, err := readIndexFile(indexPath(path), up.Size, false)
 	if err == nil {
-		s.next, s.firstTime, s.lastTime = next, ft, lt
+		s.next, s.firstTime, s.lastTime, s.oldIndex = sum.next, sum.firstTime, sum.lastTime, v1
 		return s, nil
 	}
 	ra, oerr := l.opts.Cold.OpenSegment(l, base, up.Size)
@@ -338,6 +343,62 @@ func (l *Log) openColdSegment(path string, base uint64, up *Upload) (*segment, e
 	}
 	s.index = nil // loaded on demand, like the others
 	return s, nil
+}
+
+// upgradeIndexes rewrites the version 1 index files found by Open (each
+// read and checked whole) as version 2, so that the next Open reads only
+// their trailers: a one-time cost after an upgrade, paid in batches (one
+// filesystem sync per batch, not an fsync per file; a batch's temporary
+// files bound the extra disk it takes). Each file is replaced atomically
+// once durable; a failure (a full disk) stops the upgrade and changes
+// nothing more: version 1 stays readable.
+func (l *Log) upgradeIndexes() {
+	const batchFiles, batchBytes = 4096, 64 << 20
+	var todo []*segment
+	for _, s := range l.segs {
+		if s.oldIndex && s.sealed {
+			todo = append(todo, s)
+		}
+		s.oldIndex = false
+	}
+	for len(todo) > 0 {
+		var tmps, paths []string
+		var size int
+		var err error
+		for len(todo) > 0 && len(tmps) < batchFiles && size < batchBytes && err == nil {
+			s := todo[0]
+			todo = todo[1:]
+			var idx []indexEntry
+			var v1 bool
+			if idx, _, v1, err = readIndexFile(indexPath(s.path), s.size, true); err != nil || !v1 {
+				err = nil // found damaged now: rebuilt when loaded
+				continue
+			}
+			v := segment{next: s.next, size: s.size, firstTime: s.firstTime, lastTime: s.lastTime, index: idx}
+			b := encodeIndex(&v)
+			tmp := indexPath(s.path) + ".tmp"
+			if err = os.WriteFile(tmp, b, 0o644); err == nil {
+				tmps, paths, size = append(tmps, tmp), append(paths, indexPath(s.path)), size+len(b)
+			}
+		}
+		if err == nil {
+			err = syncFiles(l.dir, tmps)
+		}
+		for i, tmp := range tmps {
+			if err == nil {
+				err = os.Rename(tmp, paths[i])
+			}
+			if err != nil {
+				_ = os.Remove(tmp)
+			}
+		}
+		if serr := atomicfile.SyncDir(l.dir); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func nilIfEmpty(idx []indexEntry) []indexEntry {
@@ -635,38 +696,39 @@ func (l *Log) view(from uint64) ([]segView, error) {
 	if len(views) > 0 && views[0].index == nil {
 		idx, err := l.loadIndex(views[0].s)
 		if err != nil {
-			return nil, err
+			return nil, l.readFailed(views[0].s, err)
 		}
 		views[0].index = idx
 	}
 	return views, nil
 }
 
+// loadIndex reads a sealed segment's index entries, checking the whole
+// file, and keeps them (at most MaxLoadedIndexes segments keep theirs).
+// A missing or damaged index (Open read only its trailer) is rebuilt by
+// scanning the segment, local or through Options.Cold, and written again;
+// when that fails too, so does the read, saying why.
 func (l *Log) loadIndex(s *segment) ([]indexEntry, error) {
 	l.mu.RLock()
-	local := s.local
+	local, next, first, last := s.local, s.next, s.firstTime, s.lastTime
 	l.mu.RUnlock()
 	// The index file stays local when the segment goes cold.
-	idx, _, _, _, err := readIndexFile(indexPath(s.path), s.size, true)
+	idx, sum, _, err := readIndexFile(indexPath(s.path), s.size, true)
+	if err == nil && (sum.next != next || sum.firstTime != first || sum.lastTime != last) {
+		err = fmt.Errorf("%w: index describes records up to %d at %d..%d, the segment holds up to %d at %d..%d",
+			errCorrupt, sum.next, sum.firstTime, sum.lastTime, next, first, last)
+	}
 	if err != nil {
-		var scanned *segment
-		var serr error
-		if local {
-			scanned, serr = scanSegment(s.path, l.opts.IndexEvery)
-		} else {
-			var ra io.ReaderAt
-			var held bool
-			if ra, held, serr = l.reader(s); serr == nil {
-				scanned, serr = scanFrom(io.NewSectionReader(ra, 0, s.size), s.path, l.opts.IndexEvery)
-				if held {
-					l.release(s)
-				}
-			}
+		scanned, serr := l.rescan(s, local)
+		if serr == nil && (scanned.base != s.base || scanned.next != next || scanned.size != s.size) {
+			serr = fmt.Errorf("%w: the segment holds %d valid bytes of %d, records %d..%d of %d..%d",
+				errCorrupt, scanned.size, s.size, scanned.base, scanned.next, s.base, next)
 		}
 		if serr != nil {
-			return nil, serr
+			return nil, fmt.Errorf("segment %s: index %v; rebuilding it: %w", s.path, err, serr)
 		}
 		idx = scanned.index
+		l.rewriteIndex(s, idx)
 	}
 	idx = nilIfEmpty(idx)
 	l.mu.Lock()
@@ -677,6 +739,38 @@ func (l *Log) loadIndex(s *segment) ([]indexEntry, error) {
 	}
 	l.mu.Unlock()
 	return idx, nil
+}
+
+// rescan scans a sealed segment's records, from its local file or its
+// object.
+func (l *Log) rescan(s *segment, local bool) (*segment, error) {
+	if local {
+		return scanSegment(s.path, l.opts.IndexEvery)
+	}
+	ra, held, err := l.reader(s)
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		defer l.release(s)
+	}
+	return scanFrom(io.NewSectionReader(ra, 0, s.size), s.path, l.opts.IndexEvery)
+}
+
+// rewriteIndex writes the index file of a sealed segment again after a
+// rebuild, unless the segment left the log meanwhile (smu keeps it from
+// leaving during the write, so no index outlives its segment). A failure
+// only costs another rebuild.
+func (l *Log) rewriteIndex(s *segment, idx []indexEntry) {
+	l.smu.Lock()
+	defer l.smu.Unlock()
+	l.mu.RLock()
+	skip := l.closed || s.gone || !s.sealed
+	v := segment{next: s.next, size: s.size, firstTime: s.firstTime, lastTime: s.lastTime, index: idx}
+	l.mu.RUnlock()
+	if !skip {
+		_ = writeIndexFile(indexPath(s.path), &v)
+	}
 }
 
 // startPos finds where to start scanning a segment for seq: the sparse
@@ -812,7 +906,9 @@ func (l *Log) Read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 	for attempt := 0; ; attempt++ {
 		recs, err := l.read(from, maxRecords, maxBytes)
 		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrClosed)) && attempt < 3 {
-			continue // a segment was trimmed under us; read from the new horizon
+			// A segment was trimmed under us (its file, descriptor or
+			// object gone: readFailed); read from the new horizon.
+			continue
 		}
 		return recs, err
 	}
@@ -839,25 +935,42 @@ func (l *Log) read(from uint64, maxRecords, maxBytes int) ([]logstore.Record, er
 		}
 		if v.index == nil {
 			if v.index, err = l.loadIndex(v.s); err != nil {
-				return out, err
+				return out, l.readFailed(v.s, err)
 			}
 		}
 		f, held, err := l.reader(v.s)
 		if err != nil {
-			return out, err
+			return out, l.readFailed(v.s, err)
 		}
 		out, full, err = l.readSegment(f, v, from, out, maxRecords, maxBytes, &total)
 		if held {
 			l.release(v.s)
 		}
 		if err != nil {
-			return out, err
+			return out, l.readFailed(v.s, err)
 		}
 		if len(out) > 0 {
 			from = out[len(out)-1].Seq + 1
 		}
 	}
 	return out, nil
+}
+
+// readFailed is the error of a failed read of segment s. When s left the
+// log meanwhile (trimmed), it wraps fs.ErrNotExist so that Read retries
+// from the new start: a cold segment's object may be deleted by then, and
+// the store's "not found" is no error of the log's.
+func (l *Log) readFailed(s *segment, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	l.mu.RLock()
+	gone := s.gone
+	l.mu.RUnlock()
+	if gone {
+		return fmt.Errorf("segment %s left the log during the read (%w): %w", s.path, fs.ErrNotExist, err)
+	}
+	return err
 }
 
 // readSegment appends records of one segment, starting at sequence from,

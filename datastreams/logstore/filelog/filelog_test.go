@@ -314,8 +314,8 @@ func TestFileLogNewestHeaderDamaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, next, _, _, err := readIndexFile(indexPath(prev.path), sealed.size, true)
-	if err != nil || next != sealed.next || !reflect.DeepEqual(idx, sealed.index) {
+	idx, sum, _, err := readIndexFile(indexPath(prev.path), sealed.size, true)
+	if next := sum.next; err != nil || next != sealed.next || !reflect.DeepEqual(idx, sealed.index) {
 		t.Fatalf("index file of the segment sealed again: %d points, next %d, %v; want %d, %d", len(idx), next, err, len(sealed.index), sealed.next)
 	}
 }

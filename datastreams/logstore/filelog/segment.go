@@ -52,6 +52,7 @@ type segment struct {
 	lastTime  int64  // arrival time of the last record
 	created   int64
 	sealed    bool
+	oldIndex  bool         // Open found a version 1 index file (upgradeIndexes)
 	index     []indexEntry // sparse index; nil for sealed segments not loaded
 	path      string
 	local     bool        // the segment file is on local disk (false: cold, read through Options.Cold)
