@@ -21,7 +21,8 @@ type watchedBucket struct {
 
 func (b *watchedBucket) note(ctx context.Context, err error) {
 	switch {
-	case err == nil, errors.Is(err, objstore.ErrNotFound), errors.Is(err, objstore.ErrExists):
+	case err == nil, errors.Is(err, objstore.ErrNotFound), errors.Is(err, objstore.ErrExists),
+		errors.Is(err, objstore.ErrPastEnd), errors.Is(err, objstore.ErrConflict):
 		b.failing.Store(false)
 	case ctx.Err() != nil:
 	default:

@@ -23,8 +23,12 @@ type Config struct {
 	Region          string // default us-east-1
 	AccessKeyID     string
 	SecretAccessKey string
-	PathStyle       bool          // http://host/bucket/key instead of http://bucket.host/key
-	Timeout         time.Duration // per request (default 30 s; ranged GETs of reads use their own context)
+	PathStyle       bool // http://host/bucket/key instead of http://bucket.host/key
+	// Timeout bounds one request (default 30 s; ranged GETs of reads use
+	// their own context). A request sending a body (PUT, UploadPart) gets
+	// Timeout plus the time to send it at 1 Mbit/s, so that a slow uplink
+	// delays uploads instead of failing each one at the deadline.
+	Timeout time.Duration
 	// PartSize is the multipart part size; objects larger than it are
 	// uploaded in parts (default 16 MiB, minimum 5 MiB).
 	PartSize int64
@@ -34,8 +38,18 @@ type Config struct {
 var (
 	// ErrExists: PutIfAbsent found an object at the key (412).
 	ErrExists = errors.New("objstore: object exists")
+	// ErrConflict: AWS's 409 ConditionalRequestConflict, another
+	// conditional write or multipart completion at the key in flight. It
+	// says nothing of whether an object is there (not ErrExists): the
+	// caller retries the whole upload (a multipart one starts again).
+	ErrConflict = errors.New("objstore: a conflicting conditional write at the key was in progress (409 ConditionalRequestConflict); retry")
 	// ErrNotFound: no object at the key (404 NoSuchKey).
 	ErrNotFound = errors.New("objstore: no such object")
+	// ErrPastEnd: GetRange's offset is at or past the object's end (416
+	// InvalidRange): the server answered, the object is shorter than the
+	// caller thought. It does not wrap io.EOF, which a transport error
+	// (a connection closed without an answer) can wrap too.
+	ErrPastEnd = errors.New("objstore: offset at or past the end of the object")
 )
 
 // Object describes one stored object.
@@ -58,7 +72,8 @@ type Bucket interface {
 	Put(ctx context.Context, key string, data []byte) error
 	// Get returns the whole object.
 	Get(ctx context.Context, key string) ([]byte, error)
-	// GetRange returns n bytes of the object from off (fewer at its end).
+	// GetRange returns n bytes of the object from off (fewer at its end);
+	// an offset at or past the end wraps ErrPastEnd.
 	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
 	// Head returns the object's size and metadata.
 	Head(ctx context.Context, key string) (Object, error)

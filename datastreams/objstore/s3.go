@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // maxAttempts is the SDK retryer's attempts per request: a connection
@@ -69,16 +71,22 @@ func newS3(cfg Config) (*s3Bucket, error) {
 		}).
 		WithTransportOptions(func(t *http.Transport) {
 			t.TLSHandshakeTimeout = 10 * time.Second
-			t.ResponseHeaderTimeout = cfg.Timeout
+			// No ResponseHeaderTimeout: it starts once the body is in
+			// the socket's buffer, megabytes before the server has it
+			// on a slow uplink; each request's context bounds the wait
+			// (uploadTimeout for the requests that send a body).
 			t.ExpectContinueTimeout = time.Second
 			t.IdleConnTimeout = 90 * time.Second
 			// Cold reads fetch blocks in parallel from one host.
 			t.MaxIdleConns = 256
 			t.MaxIdleConnsPerHost = 64
 		}).
-		// A connection that delivers nothing for this long is dead even
-		// when the caller's context allows more.
-		WithReadTimeout(cfg.Timeout)
+		// No read timeout (and none of the SDK's defaults): it is one
+		// per connection, and during an upload the connection delivers
+		// nothing until the body is sent, which on a slow uplink takes
+		// longer than any read timeout fit for GETs. Each request's
+		// context bounds it instead (uploadTimeout for PUTs and parts).
+		WithReadTimeout(0)
 
 	opts := s3.Options{
 		Region:       cfg.Region,
@@ -113,6 +121,25 @@ func (b *s3Bucket) ctx(parent context.Context) (context.Context, context.CancelF
 	return context.WithTimeout(parent, b.cfg.Timeout)
 }
 
+// minUploadRate is the slowest upload (bytes per second) a PUT or a part
+// is given time for: 1 Mbit/s.
+const minUploadRate = 125_000
+
+// uploadTimeout is the deadline of a request sending size bytes: the
+// configured timeout (for the answer) plus the time to send the body at
+// minUploadRate; a 16 MiB part gets 30 s + 134 s, a 64 MiB PUT
+// 30 s + 537 s. A deadline of Timeout alone would fail every upload on a
+// link slower than size/Timeout (16 MiB in 30 s is 4.5 Mbit/s) and retry
+// it forever.
+func (b *s3Bucket) uploadTimeout(size int64) time.Duration {
+	return b.cfg.Timeout + time.Duration(size)*time.Second/minUploadRate
+}
+
+// uploadCtx bounds one request sending size bytes by uploadTimeout.
+func (b *s3Bucket) uploadCtx(parent context.Context, size int64) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, b.uploadTimeout(size))
+}
+
 func (b *s3Bucket) PutIfAbsent(ctx context.Context, key string, body io.ReaderAt, size int64, meta map[string]string) error {
 	if size < 0 {
 		return fmt.Errorf("objstore: put-if-absent %s: negative size %d", b.where(key), size)
@@ -124,7 +151,7 @@ func (b *s3Bucket) PutIfAbsent(ctx context.Context, key string, body io.ReaderAt
 	if err != nil {
 		return fmt.Errorf("objstore: put-if-absent %s: read the body: %w", b.where(key), err)
 	}
-	rctx, cancel := b.ctx(ctx)
+	rctx, cancel := b.uploadCtx(ctx, size)
 	defer cancel()
 	_, err = b.client.PutObject(rctx, &s3.PutObjectInput{
 		Bucket:        aws.String(b.cfg.Bucket),
@@ -179,7 +206,7 @@ func (b *s3Bucket) putMultipart(ctx context.Context, key string, body io.ReaderA
 			if err != nil {
 				return fmt.Errorf("objstore: %s %s: read part %d: %w", op, b.where(key), num, err)
 			}
-			rctx, cancel := b.ctx(ctx)
+			rctx, cancel := b.uploadCtx(ctx, n)
 			out, err := b.client.UploadPart(rctx, &s3.UploadPartInput{
 				Bucket:        aws.String(b.cfg.Bucket),
 				Key:           aws.String(full),
@@ -225,7 +252,7 @@ func (b *s3Bucket) putMultipart(ctx context.Context, key string, body io.ReaderA
 
 func (b *s3Bucket) Put(ctx context.Context, key string, data []byte) error {
 	sum, _ := md5Of(bytes.NewReader(data))
-	rctx, cancel := b.ctx(ctx)
+	rctx, cancel := b.uploadCtx(ctx, int64(len(data)))
 	defer cancel()
 	_, err := b.client.PutObject(rctx, &s3.PutObjectInput{
 		Bucket:        aws.String(b.cfg.Bucket),
@@ -262,7 +289,9 @@ func (b *s3Bucket) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // GetRange: a range starting at or past the end of the object is an error
-// wrapping io.EOF.
+// wrapping ErrPastEnd (the server's 416 InvalidRange). Nothing else wraps
+// ErrPastEnd: a connection closed before or during the answer is a
+// transport error.
 func (b *s3Bucket) GetRange(ctx context.Context, key string, off, n int64) ([]byte, error) {
 	if off < 0 || n < 0 {
 		return nil, fmt.Errorf("objstore: get-range %s: negative offset %d or length %d", b.where(key), off, n)
@@ -279,7 +308,7 @@ func (b *s3Bucket) GetRange(ctx context.Context, key string, off, n int64) ([]by
 	})
 	if err != nil {
 		if isCode(err, "InvalidRange") || httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
-			return nil, fmt.Errorf("objstore: get-range %s: offset %d is at or past the end: %w", b.where(key), off, io.EOF)
+			return nil, fmt.Errorf("objstore: get-range %s: offset %d: %w", b.where(key), off, ErrPastEnd)
 		}
 		return nil, b.wrap("get-range", key, err)
 	}
@@ -287,9 +316,14 @@ func (b *s3Bucket) GetRange(ctx context.Context, key string, off, n int64) ([]by
 	want := n // the bytes the answer should hold
 	if out.ContentRange == nil {
 		// The server ignored Range and sent the whole object (200).
+		if out.ContentLength != nil && *out.ContentLength <= off {
+			return nil, fmt.Errorf("objstore: get-range %s: offset %d of a %d-byte object: %w", b.where(key), off, *out.ContentLength, ErrPastEnd)
+		}
 		if _, err := io.CopyN(io.Discard, out.Body, off); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("objstore: get-range %s: offset %d is at or past the end: %w", b.where(key), off, io.EOF)
+			if errors.Is(err, io.EOF) && out.ContentLength == nil {
+				// A body without a length ended before off: the whole
+				// object was sent (a cut connection errs otherwise).
+				return nil, fmt.Errorf("objstore: get-range %s: offset %d: %w", b.where(key), off, ErrPastEnd)
 			}
 			return nil, b.wrap("get-range (body)", key, err)
 		}
@@ -382,7 +416,7 @@ func (b *s3Bucket) Delete(ctx context.Context, keys []string) error {
 		out, err := b.client.DeleteObjects(rctx, &s3.DeleteObjectsInput{
 			Bucket: aws.String(b.cfg.Bucket),
 			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
-		})
+		}, withContentMD5)
 		cancel()
 		if err != nil {
 			return b.wrap(fmt.Sprintf("delete (%d keys)", len(batch)), batch[0], err)
@@ -405,6 +439,29 @@ func (b *s3Bucket) Delete(ctx context.Context, keys []string) error {
 		}
 	}
 	return nil
+}
+
+// sdkInputChecksum is the ID of the SDK's middleware that computes the
+// x-amz-checksum-* header of a request whose operation requires a
+// checksum (service/internal/checksum's ComputeInputPayloadChecksum).
+const sdkInputChecksum = "AWSChecksum:ComputeInputPayloadChecksum"
+
+// withContentMD5 makes a DeleteObjects carry Content-MD5 instead of the
+// SDK's x-amz-checksum-crc32. DeleteObjects requires an integrity header;
+// with RequestChecksumCalculationWhenRequired the SDK (s3 v1.73 and later)
+// sends x-amz-checksum-crc32 and no Content-MD5, but AWS documents
+// Content-MD5 as required for general-purpose buckets, and older MinIO
+// releases and other S3-compatible servers refuse the request without it.
+// The option swaps the SDK's checksum middleware (finalize step, after
+// the body is serialized) for smithy's Content-MD5 one (build step, before
+// signing, so the header is signed).
+func withContentMD5(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		if _, err := stack.Finalize.Remove(sdkInputChecksum); err != nil {
+			return fmt.Errorf("objstore: delete: the SDK's checksum middleware %q is not in the stack (was the SDK upgraded?): %w", sdkInputChecksum, err)
+		}
+		return smithyhttp.AddContentChecksumMiddleware(stack)
+	})
 }
 
 func (b *s3Bucket) AbortUploads(ctx context.Context, prefix string) error {
@@ -454,7 +511,8 @@ var errAccess = errors.New("access denied (check access_key_id, secret_access_ke
 var errNoBucket = errors.New("the bucket does not exist")
 
 // wrap turns an SDK error into an *opError naming op and key, classified
-// as ErrExists, ErrNotFound or neither; nil stays nil.
+// as ErrExists, ErrConflict, ErrNotFound, access or bucket refusals, or
+// none of them; nil stays nil.
 func (b *s3Bucket) wrap(op, key string, err error) error {
 	if err == nil {
 		return nil
@@ -462,9 +520,10 @@ func (b *s3Bucket) wrap(op, key string, err error) error {
 	e := &opError{op: op, where: b.where(key), err: err}
 	code, status := errCode(err), httpStatus(err)
 	switch {
-	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed,
-		code == "ConditionalRequestConflict":
+	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		e.kind = ErrExists
+	case code == "ConditionalRequestConflict":
+		e.kind = ErrConflict
 	case code == "NoSuchBucket":
 		e.kind = errNoBucket
 	case code == "NoSuchKey" || code == "NotFound" || (status == http.StatusNotFound && code == ""):
@@ -479,8 +538,9 @@ func (b *s3Bucket) wrap(op, key string, err error) error {
 }
 
 // opError is a failed operation: what, on which key, of which kind
-// (ErrExists, ErrNotFound, or nil) and the SDK's error with the server's
-// code, message and request id.
+// (ErrExists, ErrConflict, ErrNotFound, one of the unexported kinds above,
+// or nil) and the SDK's error with the server's code, message and request
+// id.
 type opError struct {
 	op, where string
 	kind      error

@@ -195,8 +195,8 @@ func TestGetRange(t *testing.T) {
 		}
 	}
 	for _, off := range []int64{size, size + 1000} {
-		if _, err := b.GetRange(ctx, "r", off, 10); !errors.Is(err, io.EOF) {
-			t.Errorf("GetRange(%d, 10) past the end = %v, want io.EOF", off, err)
+		if _, err := b.GetRange(ctx, "r", off, 10); !errors.Is(err, objstore.ErrPastEnd) || errors.Is(err, io.EOF) {
+			t.Errorf("GetRange(%d, 10) past the end = %v, want ErrPastEnd (not io.EOF)", off, err)
 		}
 	}
 	if _, err := b.GetRange(ctx, "r", -1, 10); err == nil {

@@ -3,6 +3,9 @@ package objstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +23,30 @@ import (
 type tap struct {
 	mu   sync.Mutex
 	reqs []*http.Request // clones without bodies
+	// bodyMD5 is the base64 MD5 of each recorded POST's body.
+	bodyMD5 map[*http.Request]string
+}
+
+// record keeps a clone of r (and for a POST, its body's MD5).
+func (tp *tap) record(t *testing.T, r *http.Request) {
+	c := r.Clone(context.Background())
+	var sum string
+	if r.Method == http.MethodPost {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("tap: read the body of %s %s: %v", r.Method, r.URL, err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := md5.Sum(body)
+		sum = base64.StdEncoding.EncodeToString(h[:])
+	}
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	tp.reqs = append(tp.reqs, c)
+	if tp.bodyMD5 == nil {
+		tp.bodyMD5 = map[*http.Request]string{}
+	}
+	tp.bodyMD5[c] = sum
 }
 
 func (tp *tap) find(pred func(*http.Request) bool) []*http.Request {
@@ -35,9 +62,11 @@ func (tp *tap) find(pred func(*http.Request) bool) []*http.Request {
 }
 
 // TestWire checks what goes over the wire: Content-MD5 and no SDK
-// checksum on PUTs and parts (the settings that keep non-AWS servers
-// happy), If-None-Match: * on the conditional PUT and on the multipart
-// completion, a Range header on ranged reads.
+// checksum on PUTs, parts and DeleteObjects (the settings that keep
+// non-AWS servers happy: AWS documents Content-MD5 as required on
+// DeleteObjects, and older MinIO refuses one without it), If-None-Match: *
+// on the conditional PUT and on the multipart completion, a Range header
+// on ranged reads.
 func TestWire(t *testing.T) {
 	s := objstoretest.Start(t)
 	u, err := url.Parse(s.URL())
@@ -47,9 +76,7 @@ func TestWire(t *testing.T) {
 	tp := &tap{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tp.mu.Lock()
-		tp.reqs = append(tp.reqs, r.Clone(context.Background()))
-		tp.mu.Unlock()
+		tp.record(t, r)
 		proxy.ServeHTTP(w, r)
 	}))
 	defer front.Close()
@@ -75,6 +102,9 @@ func TestWire(t *testing.T) {
 	}
 	if err := b.Delete(ctx, []string{"small", "big", "plain"}); err != nil {
 		t.Fatal(err)
+	}
+	if objs, _, err := b.List(ctx, "", "", 0); err != nil || len(objs) != 0 {
+		t.Fatalf("after Delete through the tap the bucket holds %v (%v)", objs, err)
 	}
 
 	noChecksum := func(r *http.Request) {
@@ -115,7 +145,24 @@ func TestWire(t *testing.T) {
 	if len(heads) != 1 {
 		t.Errorf("%d HEADs, want 1 (before the multipart upload)", len(heads))
 	}
-	gets := tp.find(func(r *http.Request) bool { return r.Method == http.MethodGet })
+	deletes := tp.find(func(r *http.Request) bool {
+		_, ok := r.URL.Query()["delete"]
+		return r.Method == http.MethodPost && ok
+	})
+	if len(deletes) != 1 {
+		t.Fatalf("%d DeleteObjects requests, want 1", len(deletes))
+	}
+	noChecksum(deletes[0])
+	tp.mu.Lock()
+	sum := tp.bodyMD5[deletes[0]]
+	tp.mu.Unlock()
+	if got := deletes[0].Header.Get("Content-Md5"); got != sum {
+		t.Errorf("DeleteObjects Content-MD5 %q, the body's MD5 is %q", got, sum)
+	}
+	if !strings.Contains(deletes[0].Header.Get("Authorization"), "content-md5") {
+		t.Errorf("DeleteObjects does not sign Content-MD5: Authorization %q", deletes[0].Header.Get("Authorization"))
+	}
+	gets := tp.find(func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "" })
 	if len(gets) != 1 || gets[0].Header.Get("Range") != "bytes=10-29" || gets[0].Header.Get("X-Amz-Checksum-Mode") != "" {
 		t.Fatalf("GETs %d, Range %q", len(gets), gets[0].Header.Get("Range"))
 	}

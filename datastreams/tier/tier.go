@@ -362,7 +362,13 @@ func (r *bucketReader) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	b, err := r.b.GetRange(r.ctx, r.key, off, int64(len(p)))
-	if err != nil {
+	switch {
+	case errors.Is(err, objstore.ErrPastEnd):
+		// The store answered: the object is shorter than its record.
+		return 0, fmt.Errorf("tier: %s is shorter than its recorded %d bytes: %w (%w)", r.key, r.size, io.ErrUnexpectedEOF, err)
+	case errors.Is(err, objstore.ErrNotFound):
+		return 0, fmt.Errorf("tier: %s: %w", r.key, err)
+	case err != nil:
 		return 0, fmt.Errorf("%w: %s: %w", logstore.ErrUnavailable, r.key, err)
 	}
 	n := copy(p, b)
@@ -440,18 +446,19 @@ func (t *Tier) Usage(streamDir string) Usage {
 			continue
 		}
 		u.LocalBytes += ls.l.LocalSize()
-		for _, s := range ls.l.Sealed() {
-			switch {
-			case s.Uploaded != nil:
-				u.BucketBytes += s.Uploaded.Size
-				if !s.Local {
-					u.ColdSegments++
-				}
-			case s.Local:
-				u.PendingBytes += s.Size
+		st := ls.l.Tiering() // O(1)
+		u.BucketBytes += st.UploadedBytes
+		u.ColdSegments += st.ColdSegments
+		u.PendingBytes += st.PendingBytes
+		if st.PendingSegments == 0 {
+			continue
+		}
+		for _, s := range ls.l.LocalSealed() { // O(local segments)
+			if s.Uploaded == nil {
 				if lt := time.Unix(0, s.LastTime); u.OldestPending.IsZero() || lt.Before(u.OldestPending) {
 					u.OldestPending = lt
 				}
+				break // the oldest waiting segment of this log
 			}
 		}
 	}

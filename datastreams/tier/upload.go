@@ -130,12 +130,9 @@ func (t *Tier) scan(ls *logState, now, rnow time.Time) {
 	gen := ls.gen
 	t.mu.Unlock()
 	hot := t.hotOf(ls.l.Dir())
-	segs := ls.l.Sealed()
+	segs := ls.l.LocalSealed() // O(local segments), however many are cold
 	ls.pending = ls.pending[:0]
 	for _, s := range segs {
-		if !s.Local {
-			continue
-		}
 		if s.Uploaded == nil {
 			ls.pending = append(ls.pending, pending{ls, s, gen})
 			continue
@@ -310,12 +307,7 @@ func (t *Tier) upload(ctx context.Context, ls *logState, seg filelog.SegmentInfo
 
 // state returns the log's current record of the segment at base.
 func state(l *filelog.Log, base uint64) (filelog.SegmentInfo, bool) {
-	for _, s := range l.Sealed() {
-		if s.Base == base {
-			return s, true
-		}
-	}
-	return filelog.SegmentInfo{}, false
+	return l.SealedSegment(base)
 }
 
 // uploadSegment does one attempt: index, then segment (conditional),
@@ -372,7 +364,7 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 	if err := ls.l.MarkUploaded(seg.Base, u); errors.Is(err, logstore.ErrClosed) {
 		return nil // detached: the next start finds the object and accepts it
 	} else if err != nil {
-		if cur, ok := state(ls.l, seg.Base); !ok {
+		if errors.Is(err, filelog.ErrNoSegment) {
 			// Trimmed or discarded during the upload: its objects must
 			// not outlive it.
 			t.mu.Lock()
@@ -380,7 +372,7 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 			t.mu.Unlock()
 			signal(t.delKick)
 			return nil
-		} else if cur.Uploaded != nil {
+		} else if cur, ok := state(ls.l, seg.Base); ok && cur.Uploaded != nil {
 			return nil
 		}
 		t.log.Error("segment upload: recording it failed", "dir", ls.rel, "base", seg.Base, "err", err)

@@ -2,6 +2,7 @@ package filelog
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,7 +48,9 @@ type Cold interface {
 	// enqueue, and return; it may read the log but must not Close it),
 	// possibly from several at once, never after Detach. DropOldest never removes
 	// an uploaded segment (it drops the local copy), and Discard only
-	// removes segments never uploaded.
+	// removes segments never uploaded. Segments removed while their upload
+	// ran are not told here: MarkUploaded fails for them with ErrNoSegment,
+	// and the uploader deletes what it wrote.
 	Trimmed(l *Log, segs []SegmentInfo)
 }
 
@@ -73,8 +76,17 @@ type SegmentInfo struct {
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
+// ErrNoSegment is wrapped by MarkUploaded, DropLocal and Discard when no
+// sealed segment starts at the base given: Trim, DropOldest or Discard
+// removed it meanwhile (or it never was). For MarkUploaded it means the
+// object just written belongs to no segment of the log, and Trimmed will
+// not be told of it: the caller deletes it.
+var ErrNoSegment = errors.New("no such sealed segment")
+
 // Sealed returns the sealed segments, oldest first (the active segment
-// is never among them).
+// is never among them). It costs O(all segments of the log), cold ones
+// included: for what is on local disk use LocalSealed, for sums Tiering,
+// for one segment SealedSegment.
 func (l *Log) Sealed() []SegmentInfo {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -83,6 +95,71 @@ func (l *Log) Sealed() []SegmentInfo {
 		out = append(out, s.info(s.local))
 	}
 	return out
+}
+
+// LocalSealed returns the sealed segments whose file is on local disk,
+// oldest first: those waiting for upload and those uploaded but still
+// hot (what the tier uploads and drops). Its cost is O(local segments),
+// whatever the number of cold ones.
+func (l *Log) LocalSealed() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	local := l.local[:len(l.local)-1] // the active segment is the last
+	out := make([]SegmentInfo, 0, len(local))
+	for _, s := range local {
+		out = append(out, s.info(true))
+	}
+	return out
+}
+
+// SealedSegment returns the sealed segment at base, if the log holds one
+// (O(log segments)).
+func (l *Log) SealedSegment(base uint64) (SegmentInfo, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	s, err := l.sealedLocked(base)
+	if err != nil {
+		return SegmentInfo{}, false
+	}
+	return s.info(s.local), true
+}
+
+// TieringStats sums a log's sealed segments (never the active one) by
+// their state. Every sealed segment is uploaded or pending.
+type TieringStats struct {
+	UploadedBytes    int64 // segments uploaded (hot or cold): the log's bytes in the bucket
+	UploadedSegments int
+	ColdSegments     int   // uploaded segments without a local file
+	LocalSealedBytes int64 // sealed segments with a local file (uploaded or not)
+	PendingBytes     int64 // sealed segments waiting for upload (always local)
+	PendingSegments  int
+}
+
+// add adds (sign 1) or subtracts (-1) sealed segment s (l.mu held).
+func (t *TieringStats) add(s *segment, sign int) {
+	n := int64(sign) * s.size
+	if s.up != nil {
+		t.UploadedBytes += n
+		t.UploadedSegments += sign
+		if !s.local {
+			t.ColdSegments += sign
+		}
+	}
+	if s.local {
+		t.LocalSealedBytes += n
+		if s.up == nil {
+			t.PendingBytes += n
+			t.PendingSegments += sign
+		}
+	}
+}
+
+// Tiering returns the sums of the log's sealed segments by state, kept
+// up to date by every change of a segment (O(1)).
+func (l *Log) Tiering() TieringStats {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.tiering
 }
 
 // info describes s (l.mu held, or s out of the list).
@@ -96,19 +173,25 @@ func (s *segment) info(local bool) SegmentInfo {
 	return si
 }
 
-// sealedLocked returns the sealed segment at base (l.mu held).
+// sealedLocked returns the sealed segment at base (l.mu held); its error
+// wraps ErrNoSegment when the log holds none there.
 func (l *Log) sealedLocked(base uint64) (*segment, error) {
 	n := len(l.segs) - 1 // the active segment is never sealed
+	if l.segs[n].base == base {
+		return nil, fmt.Errorf("filelog %s: segment %d is the active one, not sealed", l.dir, base)
+	}
 	i := sort.Search(n, func(i int) bool { return l.segs[i].base >= base })
 	if i == n || l.segs[i].base != base {
-		return nil, fmt.Errorf("filelog %s: no sealed segment at %d", l.dir, base)
+		return nil, fmt.Errorf("filelog %s: segment %d: %w", l.dir, base, ErrNoSegment)
 	}
 	return l.segs[i], nil
 }
 
 // MarkUploaded records that the sealed segment at base is uploaded and
 // verified (writes <base>.up atomically and durably). The segment stays
-// local until DropLocal.
+// local until DropLocal. Its error wraps ErrNoSegment when the segment was
+// removed during the upload (Trim, DropOldest, Discard): Trimmed is not
+// told of an upload it never saw, so the caller deletes the object.
 func (l *Log) MarkUploaded(base uint64, u Upload) error {
 	l.smu.Lock()
 	defer l.smu.Unlock()
@@ -133,7 +216,9 @@ func (l *Log) MarkUploaded(base uint64, u Upload) error {
 		return err
 	}
 	l.mu.Lock()
+	l.tiering.add(s, -1) // in the list still: smu keeps removals out
 	s.up = &u
+	l.tiering.add(s, 1)
 	l.mu.Unlock()
 	return nil
 }
@@ -182,7 +267,10 @@ func (l *Log) dropLocalLocked(base uint64) (int64, error) {
 		l.mu.Unlock()
 		return 0, err
 	}
+	l.tiering.add(s, -1)
 	s.local = false
+	l.tiering.add(s, 1)
+	l.dropFromLocalLocked(s)
 	l.closeReaderLocked(s)
 	l.mu.Unlock()
 	return s.size, l.removeLocal(s.path)
@@ -219,23 +307,18 @@ func (l *Log) discardLocked(base uint64) (uint64, int64, error) {
 		l.mu.Unlock()
 		return 0, 0, err
 	}
-	l.segs = slices.DeleteFunc(l.segs, func(x *segment) bool { return x == s })
-	l.goneLocked(s)
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base >= base })
+	l.segs = slices.Delete(l.segs, i, i+1) // sealedLocked found it there
+	l.removedLocked(s)
 	l.mu.Unlock()
 	recs, bytes, _, err := l.removeSegments([]*segment{s})
 	return recs, bytes, err
 }
 
-// LocalSize returns the bytes the log occupies on local disk (Size counts
-// cold segments too).
+// LocalSize returns the bytes the log's segments occupy on local disk
+// (Size counts cold segments too); O(1).
 func (l *Log) LocalSize() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	var n int64
-	for _, s := range l.segs {
-		if s.local {
-			n += s.size
-		}
-	}
-	return n
+	return l.tiering.LocalSealedBytes + l.segs[len(l.segs)-1].size
 }

@@ -403,6 +403,64 @@ func TestColdMissingIndex(t *testing.T) {
 	}
 }
 
+// lazyCold opens readers without a request (as the tier's block cache
+// does): during an outage only their ReadAt fails.
+type lazyCold struct{ *testCold }
+
+func (c lazyCold) OpenSegment(l *Log, base uint64, size int64) (io.ReaderAt, error) {
+	return coldReader{c: c.testCold, path: c.object(base)}, nil
+}
+
+// TestColdScanUnavailable: rebuilding a cold segment's index while the
+// store is unreachable fails with logstore.ErrUnavailable, not as a
+// corrupt segment, when the store fails only in ReadAt (the header read):
+// at Open (index file missing) and at a read (index file lost after Open).
+// Once the store is back both work.
+func TestColdScanUnavailable(t *testing.T) {
+	l, tc, _ := coldLog(t, 300)
+	tc.uploadFirst(t, l, -1)
+	dropFirst(t, l, -1)
+	before := readAll(t, l, 1000)
+	victim := l.Sealed()[2]
+	opts := l.opts
+	opts.Cold = lazyCold{tc}
+	l.Close()
+	if err := os.Remove(victim.IndexPath); err != nil {
+		t.Fatal(err)
+	}
+	tc.fail.Store(true)
+	_, err := Open(l.dir, opts)
+	if !errors.Is(err, logstore.ErrUnavailable) || errors.Is(err, errCorrupt) {
+		t.Fatalf("Open during an outage (an index missing): %v; want logstore.ErrUnavailable, not corrupt", err)
+	}
+	tc.fail.Store(false)
+	l2 := openLog(t, l.dir, l.opts.Now, opts)
+	sameRecords(t, readAll(t, l2, 1000), before)
+
+	l2 = reopen(t, l2, opts) // no index loaded
+	if err := os.Remove(victim.IndexPath); err != nil {
+		t.Fatal(err)
+	}
+	tc.fail.Store(true)
+	_, err = l2.Read(victim.Base, 1, 1<<20)
+	if !errors.Is(err, logstore.ErrUnavailable) || errors.Is(err, errCorrupt) {
+		t.Fatalf("Read during an outage (the index lost): %v; want logstore.ErrUnavailable, not corrupt", err)
+	}
+	tc.fail.Store(false)
+	sameRecords(t, readAll(t, l2, 1000), before)
+}
+
+// TestScanShortHeader: a segment shorter than its header is corrupt,
+// whether the file or the object.
+func TestScanShortHeader(t *testing.T) {
+	for _, n := range []int{0, 5} {
+		_, err := scanFrom(strings.NewReader(segmentMagic[:n%len(segmentMagic)]), "x.seg", 512)
+		if !errors.Is(err, errCorrupt) {
+			t.Errorf("scan of %d bytes: %v; want errCorrupt", n, err)
+		}
+	}
+}
+
 // TestColdTrim: retention removes cold, hot and waiting segments alike
 // (Size counts cold bytes), with all their files, and tells Cold of the
 // uploaded ones.
@@ -849,12 +907,12 @@ func TestColdConcurrentTierAndTrim(t *testing.T) {
 						return
 					}
 					if err := l.MarkUploaded(si.Base, Upload{Size: int64(len(b)), CRC32C: crc32.Checksum(b, crcTable)}); err != nil &&
-						!strings.Contains(err.Error(), "no sealed segment") {
+						!errors.Is(err, ErrNoSegment) {
 						t.Error(err)
 						return
 					}
 				} else if si.Local {
-					if err := l.DropLocal(si.Base); err != nil && !strings.Contains(err.Error(), "no sealed segment") {
+					if err := l.DropLocal(si.Base); err != nil && !errors.Is(err, ErrNoSegment) {
 						t.Error(err)
 						return
 					}
@@ -933,6 +991,7 @@ func TestColdConcurrentTierAndTrim(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("files %v, want %v", got, want)
 	}
+	checkTiering(t, l, "after the run") // the counts kept through concurrent changes
 	recs := readAll(t, l, 1000)
 	l2 := reopen(t, l, l.opts)
 	if f2, n2 := l2.Bounds(); f2 != first || n2 != next || !reflect.DeepEqual(l2.Sealed(), sealed) {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -80,8 +81,15 @@ type Log struct {
 	// instead (SetSegmentBytes).
 	segLimit int64
 
-	mu       sync.RWMutex
-	segs     []*segment
+	mu   sync.RWMutex
+	segs []*segment
+	// local is the segments with a local file, oldest first (the active
+	// segment last): what the tier uploads and drops, and the disk
+	// floor reclaims, without a walk over the cold ones before them.
+	local []*segment
+	// tiering sums the sealed segments (all but the active one) by
+	// state, kept up to date by each change (Tiering, Size, LocalSize).
+	tiering  TieringStats
 	loaded   []*segment // sealed segments whose index is in memory, oldest first
 	readers  []*segment // segments with an open read descriptor, oldest first
 	swept    time.Time  // last look for idle read descriptors
@@ -249,6 +257,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	l.upgradeIndexes()
+	l.recount()
 	if opts.Cold != nil {
 		opts.Cold.Attach(l)
 	}
@@ -447,7 +456,11 @@ func (l *Log) startSegment(f *os.File, s *segment) {
 	l.wSize, l.wNext, l.wFirst, l.wLast = segmentHeaderSize, s.base, 0, 0
 	l.lastIdx = -l.opts.IndexEvery
 	l.mu.Lock()
+	if n := len(l.segs); n > 0 {
+		l.tiering.add(l.segs[n-1], 1) // sealed now
+	}
 	l.segs = append(l.segs, s)
+	l.local = append(l.local, s)
 	l.mu.Unlock()
 }
 
@@ -662,15 +675,17 @@ func (l *Log) LastTime() int64 {
 	return 0
 }
 
-// Size implements logstore.Log.
+// Size implements logstore.Log (cold segments included).
 func (l *Log) Size() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	var n int64
-	for _, s := range l.segs {
-		n += s.size
-	}
-	return n
+	return l.sizeLocked()
+}
+
+// sizeLocked is Size with l.mu held: every sealed segment is uploaded or
+// waiting for upload.
+func (l *Log) sizeLocked() int64 {
+	return l.tiering.UploadedBytes + l.tiering.PendingBytes + l.segs[len(l.segs)-1].size
 }
 
 // segView is a reader's snapshot of one segment.
@@ -1116,10 +1131,7 @@ func (l *Log) trim(olderThan int64, maxBytes int64) (uint64, int64, []SegmentInf
 	}
 	var victims []*segment
 	l.mu.Lock()
-	var total int64
-	for _, s := range l.segs {
-		total += s.size
-	}
+	total := l.sizeLocked()
 	for len(l.segs) > 1 {
 		s := l.segs[0]
 		byAge := olderThan > 0 && (s.count() == 0 || s.lastTime < olderThan)
@@ -1130,10 +1142,50 @@ func (l *Log) trim(olderThan int64, maxBytes int64) (uint64, int64, []SegmentInf
 		victims = append(victims, s)
 		total -= s.size
 		l.segs = l.segs[1:]
-		l.goneLocked(s)
+		l.removedLocked(s)
 	}
 	l.mu.Unlock()
 	return l.removeSegments(victims)
+}
+
+// removedLocked accounts for sealed segment s taken out of l.segs (l.mu
+// held) and marks it gone.
+func (l *Log) removedLocked(s *segment) {
+	l.tiering.add(s, -1)
+	if s.local {
+		l.dropFromLocalLocked(s)
+	}
+	l.goneLocked(s)
+}
+
+// dropFromLocalLocked takes s out of l.local (l.mu held): O(1) for the
+// oldest (trims, the disk floor), else O(local segments).
+func (l *Log) dropFromLocalLocked(s *segment) {
+	if len(l.local) > 0 && l.local[0] == s {
+		l.local[0] = nil
+		l.local = l.local[1:]
+		return
+	}
+	i := sort.Search(len(l.local), func(i int) bool { return l.local[i].base >= s.base })
+	if i < len(l.local) && l.local[i] == s {
+		l.local = slices.Delete(l.local, i, i+1)
+	}
+}
+
+// recount rebuilds l.local and l.tiering from l.segs (Open).
+func (l *Log) recount() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.local = l.local[:0]
+	l.tiering = TieringStats{}
+	for i, s := range l.segs {
+		if s.local {
+			l.local = append(l.local, s)
+		}
+		if i < len(l.segs)-1 {
+			l.tiering.add(s, 1)
+		}
+	}
 }
 
 // goneLocked marks a segment taken out of the list (l.mu held): its read

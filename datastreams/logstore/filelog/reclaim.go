@@ -11,23 +11,12 @@ var _ logstore.Reclaimer = (*Log)(nil)
 func (l *Log) Oldest() (newest int64, bytes int64, active bool, ok bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	s, i := l.oldestLocalLocked()
-	last := i == len(l.segs)-1
+	s := l.local[0] // the active segment is always local
+	last := s == l.segs[len(l.segs)-1]
 	if last && s.count() == 0 {
 		return 0, 0, false, false
 	}
 	return s.lastTime, s.size, last, true
-}
-
-// oldestLocalLocked returns the oldest segment with a local file and its
-// place in the list (l.mu held); the active segment is always local.
-func (l *Log) oldestLocalLocked() (*segment, int) {
-	for i, s := range l.segs {
-		if s.local {
-			return s, i
-		}
-	}
-	panic("filelog: the active segment is not local")
 }
 
 // DropOldest implements logstore.Reclaimer: it frees the oldest segment
@@ -46,9 +35,9 @@ func (l *Log) DropOldest() (uint64, int64, error) {
 		return 0, 0, logstore.ErrClosed
 	}
 	l.mu.RLock()
-	s, i := l.oldestLocalLocked()
+	s := l.local[0] // the active segment is always local
 	a := l.segs[len(l.segs)-1]
-	only, empty, busy := s == a, a.count() == 0, l.wNext != a.next
+	only, empty, busy, first := s == a, a.count() == 0, l.wNext != a.next, s == l.segs[0]
 	l.mu.RUnlock()
 	if only {
 		if empty || busy {
@@ -62,14 +51,14 @@ func (l *Log) DropOldest() (uint64, int64, error) {
 	case s.up != nil && l.opts.Cold != nil:
 		n, err := l.dropLocalLocked(s.base)
 		return 0, n, err
-	case i > 0:
+	case !first:
 		return l.discardLocked(s.base)
 	}
 	// The first segment of the log (uploaded too, when no object storage
 	// is configured to read it from): removed as Trim does.
 	l.mu.Lock()
 	l.segs = l.segs[1:]
-	l.goneLocked(s)
+	l.removedLocked(s)
 	l.mu.Unlock()
 	recs, bytes, _, err := l.removeSegments([]*segment{s})
 	return recs, bytes, err

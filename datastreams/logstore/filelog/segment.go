@@ -168,11 +168,17 @@ func scanSegment(path string, indexEvery int64) (*segment, error) {
 }
 
 // scanFrom is scanSegment over the segment's bytes read from f (a local
-// file, or an uploaded object read through Options.Cold).
+// file, or an uploaded object read through Options.Cold). Only a header
+// cut short (io.EOF, io.ErrUnexpectedEOF) makes the segment corrupt; any
+// other error reading it (the store unreachable: logstore.ErrUnavailable)
+// is returned wrapped as it is.
 func scanFrom(f io.Reader, path string, indexEvery int64) (*segment, error) {
 	hdr := make([]byte, segmentHeaderSize)
 	if _, err := io.ReadFull(f, hdr); err != nil {
-		return nil, fmt.Errorf("%w: short header in %s", errCorrupt, path)
+		if !errors.Is(err, logstore.ErrUnavailable) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+			return nil, fmt.Errorf("%w: short header in %s: %v", errCorrupt, path, err)
+		}
+		return nil, fmt.Errorf("read the header of %s: %w", path, err)
 	}
 	base, created, err := decodeSegmentHeader(hdr)
 	if err != nil {

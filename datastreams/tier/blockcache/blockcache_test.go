@@ -81,7 +81,7 @@ func (s *store) fetch(ctx context.Context, key string, off, n int64) ([]byte, er
 		return nil, fmt.Errorf("GET %s: %w", key, objstore.ErrNotFound)
 	}
 	if off >= int64(len(obj)) && s.pastEnd {
-		return nil, fmt.Errorf("get-range %s: offset %d is at or past the end: %w", key, off, io.EOF)
+		return nil, fmt.Errorf("get-range %s: offset %d: %w", key, off, objstore.ErrPastEnd)
 	}
 	if off < 0 || n <= 0 || off+n > int64(len(obj)) {
 		s.t.Errorf("fetch of %s [%d, +%d) outside its %d bytes", key, off, n, len(obj))
@@ -506,8 +506,8 @@ func TestShortObjectIsNotAnOutage(t *testing.T) {
 	s.pastEnd = true
 	s.mu.Unlock()
 	_, err = c.ReaderAt("obj", 3*testBlock).ReadAt(make([]byte, 1), 2*testBlock) // a size larger than the object
-	if !errors.Is(err, io.EOF) || errors.Is(err, logstore.ErrUnavailable) {
-		t.Fatalf("a read past the object's end: %v; want io.EOF from the store, not ErrUnavailable", err)
+	if !errors.Is(err, objstore.ErrPastEnd) || !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("a read past the object's end: %v; want ErrPastEnd from the store and io.ErrUnexpectedEOF, not ErrUnavailable", err)
 	}
 	c.Drop("obj")
 	before := s.fetches.Load()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -122,6 +123,58 @@ func TestOverBucket(t *testing.T) {
 	mu.Unlock()
 	if _, err := ra.ReadAt(p, 4*blockSize); err != nil || !bytes.Equal(p, src[4*blockSize:4*blockSize+10]) {
 		t.Fatalf("a cold read once the server is back: %v", err)
+	}
+}
+
+// TestClosedConnectionIsAnOutage: a store whose connections are accepted
+// and closed without an answer (a TCP proxy or load balancer whose
+// backend is gone) is unavailable: the cold read wraps ErrUnavailable and
+// the breaker opens (the next cold read fails without a request), though
+// net/http's error wraps io.EOF.
+func TestClosedConnectionIsAnOutage(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			_, _ = c.Read(make([]byte, 4096))
+			_ = c.Close()
+		}
+	}()
+	bucket, err := objstore.New(objstore.Config{Endpoint: "http://" + ln.Addr().String(), Bucket: "b",
+		AccessKeyID: "ak", SecretAccessKey: "sk", PathStyle: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := blockcache.New(blockcache.Config{
+		Dir: t.TempDir(), BlockSize: 64 << 10, MaxBytes: 1 << 20, Prefetch: -1, Timeout: 5 * time.Second,
+		Logger: slog.New(slog.DiscardHandler),
+		Fetch:  bucket.GetRange,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ra := c.ReaderAt("seg", 1<<20)
+	_, err = ra.ReadAt(make([]byte, 10), 0)
+	if !errors.Is(err, logstore.ErrUnavailable) || errors.Is(err, objstore.ErrPastEnd) {
+		t.Fatalf("a cold read from a store that closes its connections: %v; want ErrUnavailable", err)
+	}
+	before := conns.Load()
+	if _, err := ra.ReadAt(make([]byte, 10), 128<<10); !errors.Is(err, logstore.ErrUnavailable) {
+		t.Fatalf("a second cold read: %v; want ErrUnavailable", err)
+	}
+	if n := conns.Load() - before; n != 0 {
+		t.Errorf("a second cold read made %d connections; want none (the breaker open)", n)
 	}
 }
 

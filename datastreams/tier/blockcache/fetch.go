@@ -198,7 +198,8 @@ func (c *Cache) fetch(id blockID, n int64) ([]byte, error) {
 // returns the error readers see. The store not answering (an error, a
 // timeout) wraps logstore.ErrUnavailable and opens the breaker; the store
 // answering that the object is missing or shorter than its size is an
-// error of that read alone (and proves the store reachable).
+// error of that read alone (and proves the store reachable): it wraps
+// objstore.ErrNotFound, or objstore.ErrPastEnd and io.ErrUnexpectedEOF.
 func (c *Cache) recordFetch(id blockID, n int64, data []byte, err error, elapsed time.Duration) error {
 	var outage error // the store did not answer
 	switch {
@@ -206,12 +207,12 @@ func (c *Cache) recordFetch(id blockID, n int64, data []byte, err error, elapsed
 		return err
 	case errors.Is(err, objstore.ErrNotFound):
 		err = fmt.Errorf("blockcache: %w", err)
-	case errors.Is(err, io.EOF):
-		// objstore's GetRange past the object's end: a size that does not
-		// match the object, not the store's absence. (A connection cut
-		// mid-answer may wrap io.EOF too; the next fetch then finds the
-		// store gone and opens the breaker.)
-		err = fmt.Errorf("blockcache: block %d of %s: the object is shorter than its recorded size: %w", id.block, id.key, err)
+	case errors.Is(err, objstore.ErrPastEnd):
+		// The store answered that the block starts past the object's
+		// end: a size that does not match the object, not the store's
+		// absence. Only ErrPastEnd says so: a connection closed without
+		// an answer wraps io.EOF, and is an outage.
+		err = fmt.Errorf("blockcache: block %d of %s: the object is shorter than its recorded size: %w (%w)", id.block, id.key, io.ErrUnexpectedEOF, err)
 	case err != nil:
 		outage = err
 	case int64(len(data)) < n:
