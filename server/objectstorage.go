@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -76,6 +77,9 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 		return fmt.Errorf("storage.object: %w", err)
 	}
 	bucket := &watchedBucket{Bucket: b}
+	if err := bucket.registerAvailable(reg); err != nil {
+		return err
+	}
 	// The cache empties its directory when it opens: another eddy's
 	// (on this data directory, or sharing cache_dir) is refused first.
 	if s.cacheLock, err = lockCacheDir(o.CacheDirOf(s.Config.Data)); err != nil {
@@ -90,7 +94,7 @@ func (s *Server) openTier(reg prometheus.Registerer) error {
 	}
 	s.objectHot.Store(int64(o.Hot))
 	t, err := tier.New(tier.Config{Bucket: bucket, Cache: cache, Root: s.Config.Data,
-		Hot: time.Duration(o.Hot), HotOf: s.hotOf, QueueBytes: int64(o.QueueSize),
+		Hot: time.Duration(o.Hot), HotOf: (&hotIndex{s: s}).hotOf, QueueBytes: int64(o.QueueSize),
 		MirrorSkip: []string{events.TimelineDir}, Now: s.Clock,
 		Logger: s.Logger.With("component", "object-storage"), Registerer: reg})
 	if err != nil {
@@ -176,23 +180,53 @@ func (s *Server) closeTier() error {
 	return s.tier.Close()
 }
 
-// hotOf is the tier's HotOf: the eddy:hot tag of the stream whose
-// directory holds logDir (an events stream follows its video stream's),
-// else storage.object.hot as it is now (a reload changes it).
-func (s *Server) hotOf(logDir string) (time.Duration, bool) {
-	dir := filepath.Dir(logDir)
+// hotIndex is the tier's HotOf: the eddy:hot tag of the stream whose
+// directory holds a log's (an events stream follows its video stream's),
+// else storage.object.hot as it is now (a reload changes it). The
+// directory → stream map is built once and rebuilt only when a directory
+// is not in it (a stream created since); a stream's tags are read at each
+// call, so a tag change applies at the next pass.
+type hotIndex struct {
+	s      *Server
+	mu     sync.Mutex
+	byDir  map[string]*datastreams.Stream
+	absent map[string]time.Time // directories of no stream: looked for again after a while
+}
+
+func (h *hotIndex) stream(dir string) *datastreams.Stream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if st, ok := h.byDir[dir]; ok {
+		return st
+	}
+	now := time.Now()
+	if at, ok := h.absent[dir]; ok && now.Sub(at) < time.Minute {
+		return nil
+	}
+	h.byDir = map[string]*datastreams.Stream{}
+	for _, st := range h.s.core.Streams() {
+		h.byDir[st.Dir()] = st
+	}
+	if st, ok := h.byDir[dir]; ok {
+		return st
+	}
+	if h.absent == nil || len(h.absent) > 1024 {
+		h.absent = map[string]time.Time{}
+	}
+	h.absent[dir] = now
+	return nil
+}
+
+func (h *hotIndex) hotOf(logDir string) (time.Duration, bool) {
 	var name string
-	tags := map[string]string{}
-	for _, st := range s.core.Streams() {
-		if st.Dir() == dir {
-			name = st.Name()
-			tags = st.Info().Tags
-			break
-		}
+	var tags map[string]string
+	if st := h.stream(filepath.Dir(logDir)); st != nil {
+		name = st.Name()
+		tags = st.Info().Tags
 	}
 	v, ok := tags[fragments.HotTag]
 	if video, isEvents := strings.CutSuffix(name, fragments.EventsSuffix); !ok && isEvents && video != "" {
-		if st, err := s.core.Stream(video); err == nil {
+		if st, err := h.s.core.Stream(video); err == nil {
 			v, ok = st.Info().Tags[fragments.HotTag]
 		}
 	}
@@ -201,7 +235,7 @@ func (s *Server) hotOf(logDir string) (time.Duration, bool) {
 			return d, true
 		}
 	}
-	return time.Duration(s.objectHot.Load()), true
+	return time.Duration(h.s.objectHot.Load()), true
 }
 
 // shortHot writes a hot duration as the configuration would: 24h, 0s.

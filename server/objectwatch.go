@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/eddy-video/eddy/datastreams/objstore"
 )
 
@@ -33,6 +35,24 @@ func (b *watchedBucket) note(ctx context.Context, err error) {
 // available reports whether the last request got an answer (true before
 // any).
 func (b *watchedBucket) available() bool { return !b.failing.Load() }
+
+// registerAvailable registers eddy_object_available: whether the last
+// request to the store, an upload, a delete or a cold read, got an
+// answer. (The cache's eddy_object_cold_reads_available follows its
+// breaker, which only cold reads move.)
+func (b *watchedBucket) registerAvailable(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_object_available",
+		Help: "1 while the object store answers (the last upload, delete, listing or cold read got an answer), else 0."},
+		func() float64 {
+			if b.available() {
+				return 1
+			}
+			return 0
+		}))
+}
 
 func (b *watchedBucket) PutIfAbsent(ctx context.Context, key string, body io.ReaderAt, size int64, meta map[string]string) error {
 	err := b.Bucket.PutIfAbsent(ctx, key, body, size, meta)

@@ -34,7 +34,7 @@ func TestE2ECoreDeleteStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	var dirs []string

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,6 +159,9 @@ func (t *Tier) runDeletes(ctx context.Context) error {
 		if err := t.deleteKeys(ctx, batch); err != nil {
 			return err
 		}
+		if err := t.removePendingDeletes(batch); err != nil {
+			return err
+		}
 		t.mu.Lock()
 		t.delQ = t.delQ[n:]
 		if len(t.delQ) == 0 {
@@ -266,17 +270,24 @@ func (t *Tier) deletePrefix(ctx context.Context, prefix string) error {
 		if err != nil {
 			return err
 		}
-		keys := make([]string, len(objs))
-		for i, o := range objs {
-			keys[i] = o.Key
+		// The listing is trusted only under prefix: a store that ignored
+		// it must not make one directory's deletion empty another's.
+		keys := make([]string, 0, len(objs))
+		outside := false
+		for _, o := range objs {
+			if !strings.HasPrefix(o.Key, prefix) || o.Key <= after {
+				outside = true
+				break
+			}
+			keys = append(keys, o.Key)
 		}
 		if err := t.deleteKeys(ctx, keys); err != nil {
 			return err
 		}
-		if !more || len(objs) == 0 {
+		if !more || outside || len(keys) == 0 {
 			return nil
 		}
-		after = objs[len(objs)-1].Key
+		after = keys[len(keys)-1]
 	}
 }
 
@@ -318,6 +329,25 @@ func (t *Tier) reconcile(ctx context.Context) error {
 	if needAbort && !busy {
 		if err := t.cfg.Bucket.AbortUploads(ctx, ""); err != nil {
 			return fmt.Errorf("abort unfinished uploads: %w", err)
+		}
+		// The objects of segments discarded before the stop go before
+		// any upload (a segment discarded only in the record's intent is
+		// still local: its upload then PUTs it again).
+		t.mu.Lock()
+		replay := t.replay
+		t.mu.Unlock()
+		for len(replay) > 0 {
+			n := min(len(replay), deleteMax)
+			if err := t.deleteKeys(ctx, replay[:n]); err != nil {
+				return fmt.Errorf("delete the objects of discarded segments: %w", err)
+			}
+			if err := t.removePendingDeletes(replay[:n]); err != nil {
+				return err
+			}
+			replay = replay[n:]
+			t.mu.Lock()
+			t.replay = replay
+			t.mu.Unlock()
 		}
 		t.mu.Lock()
 		t.needAbort = false
@@ -382,7 +412,14 @@ func (t *Tier) reconcileLog(ctx context.Context, ls *logState) error {
 		var stale []string
 		below := true
 		for _, o := range objs {
-			name := strings.TrimPrefix(o.Key, prefix)
+			name, ok := strings.CutPrefix(o.Key, prefix)
+			if !ok || o.Key <= after {
+				below = false // a listing that ignores the prefix or goes back: stop
+				break
+			}
+			if t.skipped(o.Key) {
+				continue // left out by a restore: its segment may come back
+			}
 			if b, ok := parseBase(name); ok && !strings.Contains(name, "/") && b < first {
 				stale = append(stale, o.Key)
 				continue
@@ -441,7 +478,10 @@ func (t *Tier) reconcileStreamDir(ctx context.Context, rel string) error {
 		if len(objs) == 0 {
 			return nil
 		}
-		name := strings.TrimPrefix(objs[0].Key, prefix)
+		name, ok := strings.CutPrefix(objs[0].Key, prefix)
+		if !ok || objs[0].Key <= after {
+			return nil // a listing that ignores the prefix or goes back
+		}
 		child, _, isDir := strings.Cut(name, "/")
 		if !isDir {
 			after = objs[0].Key
@@ -453,6 +493,10 @@ func (t *Tier) reconcileStreamDir(ctx context.Context, rel string) error {
 		}
 		local := filepath.Join(t.cfg.Root, filepath.FromSlash(rel), child)
 		if _, err := os.Lstat(local); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if t.skippedUnder(prefix + child + "/") {
+			// A restore left this shard's objects out: they are kept.
 			continue
 		}
 		t.log.Info("deleting objects of a removed shard directory", "dir", rel+"/"+child)
@@ -497,4 +541,94 @@ func parallel(ctx context.Context, n, width int, f func(i int) error) error {
 		firstErr = ctx.Err()
 	}
 	return firstErr
+}
+
+// pendingFile lists (a key a line) the objects of discarded segments not
+// yet deleted.
+const pendingFile = "pending-deletes"
+
+func (t *Tier) pendingPath() string { return filepath.Join(t.cfg.Root, tierDir, pendingFile) }
+
+// loadPendingDeletes reads tier/pending-deletes (Start): its keys are
+// deleted before uploads begin.
+func (t *Tier) loadPendingDeletes() error {
+	b, err := os.ReadFile(t.pendingPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	t.pdMu.Lock()
+	defer t.pdMu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if _, err := keyPath(line); err != nil || t.durable[line] {
+			continue // a torn last line, or a repeat
+		}
+		t.durable[line] = true
+		t.replay = append(t.replay, line)
+	}
+	return nil
+}
+
+// addPendingDeletes appends keys to tier/pending-deletes, durably.
+func (t *Tier) addPendingDeletes(keys []string) error {
+	t.pdMu.Lock()
+	defer t.pdMu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(t.pendingPath()), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(t.pendingPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, journalPerm)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strings.Join(keys, "\n") + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	for _, k := range keys {
+		t.durable[k] = true
+	}
+	t.mu.Unlock()
+	return nil
+}
+
+// removePendingDeletes takes keys (deleted, or not to be) out of
+// tier/pending-deletes; the file is rewritten only when it held one.
+func (t *Tier) removePendingDeletes(keys []string) error {
+	t.pdMu.Lock()
+	defer t.pdMu.Unlock()
+	t.mu.Lock()
+	hit := false
+	for _, k := range keys {
+		if t.durable[k] {
+			delete(t.durable, k)
+			hit = true
+		}
+	}
+	rest := make([]string, 0, len(t.durable))
+	for k := range t.durable {
+		rest = append(rest, k)
+	}
+	t.mu.Unlock()
+	if !hit {
+		return nil
+	}
+	if len(rest) == 0 {
+		if err := os.Remove(t.pendingPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	slices.Sort(rest)
+	return atomicfile.WriteFile(t.pendingPath(), []byte(strings.Join(rest, "\n")+"\n"), journalPerm)
 }

@@ -99,7 +99,7 @@ func TestE2EZeroHotReadsBack(t *testing.T) {
 	defer l.Close()
 	want := appendN(t, l, clock, 200, 700, 100*time.Millisecond)
 	writeFile(t, root, "streams/s1/stream.json", `{"name":"s1"}`)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -138,7 +138,7 @@ func TestE2ECrashRecovery(t *testing.T) {
 	}
 	snap := t.TempDir()
 	copyDir(t, root, snap) // kill -9 here: uploads done below, records never written
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -157,7 +157,7 @@ func TestE2ECrashRecovery(t *testing.T) {
 			t.Fatalf("segment %d has a record in the snapshot", s.Base)
 		}
 	}
-	if err := tr2.Start(ctx); err != nil {
+	if err := startWait(tr2, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr2.Flush(ctx); err != nil {
@@ -194,7 +194,7 @@ func TestE2ECrashRecovery(t *testing.T) {
 	tr3 := e2eTier(t, b, snap, clock, nil)
 	l3 := openLog(t, tr3, snap, shard0, clock, 4096)
 	defer l3.Close()
-	if err := tr3.Start(ctx); err != nil {
+	if err := startWait(tr3, ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sealed {
@@ -228,7 +228,7 @@ func TestE2EOutage(t *testing.T) {
 	l := openLog(t, tr, root, shard0, clock, 4096)
 	defer l.Close()
 	want := appendN(t, l, clock, 60, 300, time.Second)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -293,7 +293,7 @@ func TestE2ERestore(t *testing.T) {
 	writeFile(t, root, "streams/s1/stream.json", `{"name":"s1"}`)
 	writeFile(t, root, "streams/s2/stream.json", `{"name":"s2"}`)
 	writeFile(t, root, "streams/s2/fragments.idx/000001", "index chunk")
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -334,7 +334,7 @@ func TestE2ERestore(t *testing.T) {
 		defer l.Close()
 		sameRecords(t, readAll(t, l), want[i])
 	}
-	if err := tr2.Start(ctx); err != nil {
+	if err := startWait(tr2, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr2.Flush(ctx); err != nil {
@@ -369,7 +369,7 @@ func TestE2EMultipartSegment(t *testing.T) {
 	}
 	snap := t.TempDir()
 	copyDir(t, root, snap)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -390,7 +390,7 @@ func TestE2EMultipartSegment(t *testing.T) {
 	tr2 := e2eTier(t, b, snap, clock, nil)
 	l2 := openLog(t, tr2, snap, shard0, clock, 12<<20)
 	defer l2.Close()
-	if err := tr2.Start(ctx); err != nil {
+	if err := startWait(tr2, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr2.Flush(ctx); err != nil {

@@ -26,8 +26,9 @@ import (
 type memBucket struct {
 	mu      sync.Mutex
 	objs    map[string]memObject
-	down    bool           // every call fails
-	calls   map[string]int // by method
+	down    bool            // every call fails
+	fail    map[string]bool // calls of these methods fail
+	calls   map[string]int  // by method
 	aborted int
 }
 
@@ -46,7 +47,7 @@ func (b *memBucket) enter(method string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.calls[method]++
-	if b.down {
+	if b.down || b.fail[method] {
 		return errDown
 	}
 	return nil
@@ -55,6 +56,15 @@ func (b *memBucket) enter(method string) error {
 func (b *memBucket) setDown(d bool) {
 	b.mu.Lock()
 	b.down = d
+	b.mu.Unlock()
+}
+
+func (b *memBucket) setFail(method string, f bool) {
+	b.mu.Lock()
+	if b.fail == nil {
+		b.fail = map[string]bool{}
+	}
+	b.fail[method] = f
 	b.mu.Unlock()
 }
 
@@ -294,3 +304,25 @@ func newTier(t testing.TB, b objstore.Bucket, root string, clock *fakeClock, mod
 }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }
+
+// startWait starts tr and waits (up to 10 s) for the start's
+// reconciliation and deletions, which run in the background.
+func startWait(tr *Tier, ctx context.Context) error {
+	if err := tr.Start(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		tr.mu.Lock()
+		done := !tr.needAbort && !tr.needDirs && len(tr.dirQ) == 0 && len(tr.delQ) == 0 && len(tr.replay) == 0
+		for _, ls := range tr.logs {
+			done = done && ls.reconciled
+		}
+		tr.mu.Unlock()
+		if done {
+			return nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return errors.New("the start's reconciliation did not end within 10 s")
+}

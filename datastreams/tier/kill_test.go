@@ -141,7 +141,7 @@ func TestE2EKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := l.Trim(0, killKeepBytes); err != nil {

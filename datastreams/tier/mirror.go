@@ -73,7 +73,7 @@ func (t *Tier) mirrorer() {
 	defer t.wg.Done()
 	tick := time.NewTicker(t.cfg.MirrorInterval)
 	defer tick.Stop()
-	if err := t.mirrorAll(t.ctx); err != nil && t.ctx.Err() == nil {
+	if err := t.mirrorAll(t.ctx, false); err != nil && t.ctx.Err() == nil {
 		t.log.Warn("mirroring files to object storage failed; retrying later", "err", err)
 	}
 	for {
@@ -82,7 +82,7 @@ func (t *Tier) mirrorer() {
 		case <-t.ctx.Done():
 			return
 		case <-tick.C:
-			err = t.mirrorAll(t.ctx)
+			err = t.mirrorAll(t.ctx, false)
 		case <-t.mirrorKick:
 			t.mu.Lock()
 			dirs := make([]string, 0, len(t.dirty))
@@ -92,7 +92,13 @@ func (t *Tier) mirrorer() {
 			clear(t.dirty)
 			t.mu.Unlock()
 			slices.Sort(dirs)
-			err = t.mirror(t.ctx, dirs, false)
+			if err = t.mirror(t.ctx, dirs, false, false); err != nil {
+				t.mu.Lock()
+				for _, d := range dirs {
+					t.dirty[d] = true // the next pass retries them
+				}
+				t.mu.Unlock()
+			}
 		}
 		if err != nil && t.ctx.Err() == nil {
 			t.log.Warn("mirroring files to object storage failed; retrying later", "err", err)
@@ -100,8 +106,9 @@ func (t *Tier) mirrorer() {
 	}
 }
 
-// mirrorAll mirrors FORMAT and every stream directory.
-func (t *Tier) mirrorAll(ctx context.Context) error {
+// mirrorAll mirrors FORMAT and every stream directory (large: changed
+// large files too, however recently they were mirrored).
+func (t *Tier) mirrorAll(ctx context.Context, large bool) error {
 	ents, err := os.ReadDir(filepath.Join(t.cfg.Root, streamsDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -112,14 +119,16 @@ func (t *Tier) mirrorAll(ctx context.Context) error {
 			dirs = append(dirs, streamsDir+"/"+e.Name())
 		}
 	}
-	return t.mirror(ctx, dirs, true)
+	return t.mirror(ctx, dirs, true, large)
 }
 
 // mirror uploads the changed files of stream directories (rel), and
 // FORMAT with all; it deletes the objects of files it uploaded that are
-// gone from a directory that exists. It returns the first error (the
-// other directories are mirrored still).
-func (t *Tier) mirror(ctx context.Context, dirs []string, all bool) error {
+// gone from a directory that exists. A changed file of largeFile bytes or
+// more is uploaded only if MirrorLargeEvery passed since its last upload,
+// or with large. It returns the first error (the other directories are
+// mirrored still).
+func (t *Tier) mirror(ctx context.Context, dirs []string, all, large bool) error {
 	t.mirrorMu.Lock()
 	defer t.mirrorMu.Unlock()
 	var firstErr error
@@ -130,14 +139,14 @@ func (t *Tier) mirror(ctx context.Context, dirs []string, all bool) error {
 		}
 	}
 	if all {
-		c, err := t.mirrorOne(ctx, formatFile)
+		c, err := t.mirrorOne(ctx, formatFile, large)
 		if !errors.Is(err, fs.ErrNotExist) {
 			note(err)
 		}
 		changed = changed || c
 	}
 	for _, rel := range dirs {
-		c, err := t.mirrorDir(ctx, rel)
+		c, err := t.mirrorDir(ctx, rel, large)
 		note(err)
 		changed = changed || c
 	}
@@ -160,7 +169,7 @@ func mirrorSkipped(name string) bool {
 }
 
 // mirrorDir mirrors one stream directory (mirrorMu held).
-func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
+func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, error) {
 	t.mu.Lock()
 	skip := t.deleting[rel]
 	t.mu.Unlock()
@@ -204,7 +213,7 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
 		}
 		key := filepath.ToSlash(r)
 		seen[key] = true
-		c, err := t.mirrorOne(ctx, key)
+		c, err := t.mirrorOne(ctx, key, large)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) && firstErr == nil {
 			firstErr = err
 		}
@@ -258,17 +267,32 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string) (bool, error) {
 	return changed, nil
 }
 
+// largeFile is the size from which a changed file is mirrored at most
+// every MirrorLargeEvery (the fragment index grows to megabytes; a
+// restored node re-indexes the tail from the log).
+const largeFile = 256 << 10
+
 // mirrorOne uploads the file at key (a path under Root) when it changed
 // since its last upload (mirrorMu held); it reports whether it did.
-func (t *Tier) mirrorOne(ctx context.Context, key string) (bool, error) {
+func (t *Tier) mirrorOne(ctx context.Context, key string, large bool) (bool, error) {
 	p := filepath.Join(t.cfg.Root, filepath.FromSlash(key))
 	fi, err := os.Stat(p)
 	if err != nil {
 		return false, err
 	}
 	st := stamp{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
-	if old, ok := t.mirrored[key]; ok && old == st {
+	old, ok := t.mirrored[key]
+	if ok && old == st {
 		return false, nil
+	}
+	now := t.clock()
+	if st.Size >= largeFile && ok && !large {
+		if at, seen := t.largeAt[key]; !seen {
+			t.largeAt[key] = now // mirrored before this run: counted from now
+			return false, nil
+		} else if now.Sub(at) < t.cfg.MirrorLargeEvery {
+			return false, nil
+		}
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -283,5 +307,8 @@ func (t *Tier) mirrorOne(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("mirror %s: %w", key, err)
 	}
 	t.mirrored[key] = st
+	if st.Size >= largeFile {
+		t.largeAt[key] = now
+	}
 	return true, nil
 }

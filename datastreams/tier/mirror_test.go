@@ -40,7 +40,7 @@ func TestMirror(t *testing.T) {
 	writeFile(t, root, "streams/s1/stream.json.tmp", "partial")
 	writeFile(t, root, "streams/s1/fragments.idx/00002.corrupt", "bad")
 	writeFile(t, root, "trash/x/stream.json", "gone")
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -86,7 +86,7 @@ func TestMirror(t *testing.T) {
 	tr2 := newTier(t, b, root, clock, skip)
 	l = openLog(t, tr2, root, shard0, clock, 2048)
 	defer l.Close()
-	if err := tr2.Start(ctx); err != nil {
+	if err := startWait(tr2, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr2.Flush(ctx); err != nil {

@@ -21,7 +21,7 @@ func TestStartDeletesTrimmedObjects(t *testing.T) {
 	tr := newTier(t, b, root, clock, nil)
 	l := openLog(t, tr, root, shard0, clock, 2048)
 	appendN(t, l, clock, 60, 200, time.Minute)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -43,7 +43,7 @@ func TestStartDeletesTrimmedObjects(t *testing.T) {
 	tr2 := newTier(t, b, root, clock, nil)
 	l = openLog(t, tr2, root, shard0, clock, 2048)
 	defer l.Close()
-	if err := tr2.Start(ctx); err != nil {
+	if err := startWait(tr2, ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sealed {
@@ -105,7 +105,7 @@ func testStartDeletesRemovedShardDirs(t *testing.T, b objstore.Bucket) {
 		}
 	}
 	tr := newTier(t, b, root, clock, nil)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -145,7 +145,7 @@ func TestStreamDeletionJournal(t *testing.T) {
 		mk("streams/" + s + "/shardId-000000000000")
 	}
 	tr := newTier(t, b, root, clock, nil)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	journal := filepath.Join(root, "tier", "deleting")
@@ -193,7 +193,7 @@ func TestStreamDeletionJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr2 := newTier(t, b, root, clock, nil)
-	if err := tr2.Start(ctx); err != nil {
+	if err := startWait(tr2, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if b.has("streams/c/stream.json") || b.has("streams/c/shardId-000000000000/00000000000000000001.seg") {
@@ -254,7 +254,7 @@ func TestRemovedShardDirWhileRunning(t *testing.T) {
 	l1 := openLog(t, tr, root, other, clock, 2048)
 	appendN(t, l0, clock, 30, 200, time.Second)
 	appendN(t, l1, clock, 30, 200, time.Second)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -327,7 +327,7 @@ func TestDeleteDirPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := newTier(t, b, root, clock, nil)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.DeletingDir(dir); err != nil {

@@ -55,8 +55,13 @@ func restorable(key string) bool {
 // Restore builds the data directory dir (which must be empty or absent)
 // from the bucket alone: the mirrored files, each log's sparse indexes
 // and upload records; segments stay in the bucket and are read cold. A
-// segment whose index is not in the bucket is left out and logged (its
-// log opens without it). The mirror manifest is written too, so the
+// segment whose index is not in the bucket is restored all the same (its
+// log's Open rebuilds the index from the object), one without a valid
+// checksum too (recorded as 0: unknown), so that the restored log's next
+// sequence is past every segment in the bucket. What is still left out
+// (an empty object, one deleted meanwhile) is listed in
+// <dir>/tier/restore-skipped.json: the restored node's reconciliation
+// never deletes those keys. The mirror manifest is written too, so the
 // restored node does not upload the files again.
 func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logger) (RestoreSummary, error) {
 	var sum RestoreSummary
@@ -89,6 +94,9 @@ func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logge
 			return sum, fmt.Errorf("restore: list the bucket: %w", err)
 		}
 		for _, o := range objs {
+			if o.Key <= after {
+				return sum, fmt.Errorf("restore: the bucket's listing goes back (%q after %q)", o.Key, after)
+			}
 			after = o.Key
 			p, err := keyPath(o.Key)
 			if err != nil || !restorable(o.Key) {
@@ -126,43 +134,114 @@ func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logge
 			break
 		}
 	}
-	orphans := 0
+	var skipped []string
 	for _, s := range segs {
 		stem := strings.TrimSuffix(s.key, segSuffix)
 		if !keys[stem+idxSuffix] {
-			orphans++
-			log.Warn("restore: segment without its index in the bucket left out", "key", s.key)
-			continue
+			// The log's Open rebuilds the index by reading the object.
+			log.Warn("restore: segment without its index in the bucket; its log rebuilds the index", "key", s.key)
 		}
 		o, err := b.Head(ctx, s.key)
+		if errors.Is(err, objstore.ErrNotFound) {
+			skipped = append(skipped, s.key, stem+idxSuffix) // deleted since the listing
+			continue
+		}
 		if err != nil {
 			return sum, fmt.Errorf("restore: head %s: %w", s.key, err)
-		}
-		crc, err := parseCRC(o.Meta[metaCRC])
-		if err != nil {
-			orphans++
-			log.Warn("restore: segment without a valid checksum left out", "key", s.key, "err", err)
-			continue
 		}
 		size := s.size
 		if o.Size > 0 {
 			size = o.Size
+		}
+		if size <= 0 {
+			skipped = append(skipped, s.key, stem+idxSuffix)
+			log.Warn("restore: empty segment object left out", "key", s.key)
+			continue
+		}
+		crc, err := parseCRC(o.Meta[metaCRC])
+		if err != nil {
+			// Restored all the same (its records may be good, and the
+			// log's next sequence must be past it): 0 records an unknown
+			// checksum; nothing verifies a restored record's checksum.
+			crc = 0
+			log.Warn("restore: segment without a valid checksum; restored with an unknown one", "key", s.key, "err", err)
 		}
 		up, err := json.Marshal(filelog.Upload{Size: size, CRC32C: crc, At: time.Now().UnixNano()})
 		if err != nil {
 			return sum, err
 		}
 		p, _ := keyPath(stem + ".up")
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			return sum, fmt.Errorf("restore: %w", err)
+		}
 		if err := atomicfile.WriteFile(filepath.Join(dir, p), up, 0o644); err != nil {
 			return sum, fmt.Errorf("restore: %w", err)
 		}
 		sum.Segments++
+	}
+	if len(skipped) > 0 {
+		// The restored node's reconciliation never deletes these.
+		b, err := json.Marshal(skipped)
+		if err != nil {
+			return sum, err
+		}
+		if err := os.MkdirAll(filepath.Join(dir, tierDir), 0o755); err != nil {
+			return sum, fmt.Errorf("restore: %w", err)
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, tierDir, skippedFile), b, 0o644); err != nil {
+			return sum, fmt.Errorf("restore: %w", err)
+		}
 	}
 	if err := writeManifest(filepath.Join(dir, tierDir, mirrorFile), manifest); err != nil {
 		return sum, fmt.Errorf("restore: %w", err)
 	}
 	sum.Streams = len(streams)
 	log.Info("restored from object storage", "dir", dir, "streams", sum.Streams, "segments", sum.Segments,
-		"files", sum.Files, "bytes", sum.Bytes, "segments_left_out", orphans)
+		"files", sum.Files, "bytes", sum.Bytes, "segments_left_out", len(skipped))
 	return sum, nil
+}
+
+// skippedFile lists (JSON) the segment keys a restore left out.
+const skippedFile = "restore-skipped.json"
+
+// loadSkipped reads the keys a restore left out (Start).
+func (t *Tier) loadSkipped() error {
+	b, err := os.ReadFile(filepath.Join(t.cfg.Root, tierDir, skippedFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keys []string
+	if err := json.Unmarshal(b, &keys); err != nil {
+		return fmt.Errorf("tier: %s: %w", skippedFile, err)
+	}
+	m := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		m[k] = true
+	}
+	t.mu.Lock()
+	t.skip = m
+	t.mu.Unlock()
+	return nil
+}
+
+// skipped reports whether a restore left key out.
+func (t *Tier) skipped(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.skip[key]
+}
+
+// skippedUnder reports whether a restore left out a key under prefix.
+func (t *Tier) skippedUnder(prefix string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k := range t.skip {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -34,7 +34,7 @@ func retentionRun(t *testing.T, b objstore.Bucket, keys func() []string, span, r
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	start := clock.Now()

@@ -10,12 +10,13 @@
 // its path, and <data>/FORMAT at FORMAT. Restore builds a data directory
 // from that alone.
 //
-// Upload: a sealed segment's index is PUT, then the segment with a
-// conditional PUT (If-None-Match: *, multipart past the part size) and
-// its CRC32C (Castagnoli) in the metadata; an object already at the key
-// (an upload whose record a crash lost) is HEADed and accepted when size
-// and checksum match, else counted as a failure and the segment stays
-// local. Only then is the upload recorded (filelog's .up), and the
+// Upload: a sealed segment is PUT with a conditional PUT (If-None-Match:
+// *, multipart past the part size) and its CRC32C (Castagnoli) in the
+// metadata; an object already at the key (an upload whose record a crash
+// lost) is HEADed and accepted when size and checksum match, else counted
+// as a failure and the segment stays local. Then its index (conditional
+// too, an identical one accepted) and the stream directory's changed
+// small files are PUT. Only then is the upload recorded (filelog's .up), and the
 // segment's local copy may go once its newest record is older than the
 // hot time. Failures are retried per segment with backoff (1 s doubling
 // to 1 min); ingest never waits. Past Config.QueueBytes of waiting
@@ -23,18 +24,24 @@
 //
 // Deletes: retention's trimmed segments lose their objects in batches;
 // a stream's deletion is journaled in <data>/tier/deleting/<dir id>
-// before the core's commit and its objects deleted after it. Start
-// repairs what a stop interrupted: it aborts unfinished multipart
-// uploads, finishes journaled deletions, deletes each log's objects below
-// its first segment (one listing from the start) and those of shard
-// directories gone from existing stream directories. It never deletes a
+// before the core's commit and its objects deleted after it. In the
+// background after Start (which never waits for the store), what a stop
+// interrupted is repaired: unfinished multipart uploads are aborted and
+// the objects of segments discarded by the queue bound
+// (<data>/tier/pending-deletes) deleted, both before any upload;
+// journaled deletions are finished; each log's objects below its first
+// segment (one listing from the start) and those of shard directories
+// gone from existing stream directories are deleted, except the keys a
+// restore left out (<data>/tier/restore-skipped.json). It never deletes a
 // stream directory's objects because the directory is missing locally
-// (a fresh or restored node must not empty the bucket).
+// (a fresh or restored node must not empty the bucket), and trusts a
+// listing only under the prefix it asked for.
 //
 // The mirror uploads a file when its size or modification time changed
-// since its last upload; <data>/tier/mirror.json keeps that across
-// restarts (Restore writes it too), so ten years of index chunks are not
-// uploaded again.
+// since its last upload (a file of 256 KiB or more, such as the growing
+// fragment index, at most every MirrorLargeEvery); <data>/tier/mirror.json
+// keeps that across restarts (Restore writes it too), so ten years of
+// index chunks are not uploaded again.
 //
 // It knows logs, segments and files, never video or the Kinesis APIs.
 package tier
@@ -87,9 +94,13 @@ type Config struct {
 	// MirrorSkip names directories (base names) inside stream directories
 	// that are not mirrored (derived data the server rebuilds).
 	MirrorSkip []string
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer // eddy_object_* series
+	// MirrorLargeEvery is how often a changed file of 256 KiB or more (a
+	// growing fragment index) is mirrored again (default 10 min); smaller
+	// files are mirrored whenever they changed.
+	MirrorLargeEvery time.Duration
+	Now              func() time.Time
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer // eddy_object_* series
 }
 
 // Tier is the object-storage tier of one data directory.
@@ -120,11 +131,16 @@ type Tier struct {
 	needAbort bool // AbortUploads not done yet since Start (uploads wait for it)
 	needDirs  bool // the shard directories of the stream directories not reconciled yet
 	recRetry  backoff
+	skip      map[string]bool // keys a restore left out: never deleted by reconciliation
+	durable   map[string]bool // keys of tier/pending-deletes
+	replay    []string        // pending-deletes found at Start: deleted before uploads begin
 
 	mirrorMu sync.Mutex // one mirror pass at a time; guards mirrored
 	mirrored map[string]stamp
-	delMu    sync.Mutex // one delete run at a time
-	passMu   sync.Mutex // one scan pass at a time
+	largeAt  map[string]time.Time // when a large file was last mirrored
+	delMu    sync.Mutex           // one delete run at a time
+	pdMu     sync.Mutex           // tier/pending-deletes
+	passMu   sync.Mutex           // one scan pass at a time
 
 	kick, mirrorKick, delKick chan struct{}
 	jobs                      chan pending
@@ -194,6 +210,9 @@ func New(cfg Config) (*Tier, error) {
 	if cfg.MirrorInterval <= 0 {
 		cfg.MirrorInterval = time.Minute
 	}
+	if cfg.MirrorLargeEvery <= 0 {
+		cfg.MirrorLargeEvery = 10 * time.Minute
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -211,6 +230,8 @@ func New(cfg Config) (*Tier, error) {
 		dirty:      map[string]bool{},
 		detached:   map[string]bool{},
 		mirrored:   map[string]stamp{},
+		largeAt:    map[string]time.Time{},
+		durable:    map[string]bool{},
 		kick:       make(chan struct{}, 1),
 		mirrorKick: make(chan struct{}, 1),
 		delKick:    make(chan struct{}, 1),
@@ -238,11 +259,11 @@ func signal(c chan struct{}) {
 // Start reconciles with the bucket (aborts unfinished multipart uploads,
 // finishes journaled stream deletions, deletes objects of trimmed
 // segments) and starts uploading, mirroring and deleting in the background.
-// Logs attached before Start are reconciled by it, later ones when they
-// attach. While the bucket cannot be reached the reconciliation is retried
-// in the background (uploads wait for the multipart abort): only local
+// The reconciliation runs in the background (Start never waits for the
+// store), retried while the bucket cannot be reached; uploads wait for the
+// multipart abort and the replay of tier/pending-deletes. Only local
 // errors (the data directory's tier/ files) fail Start.
-func (t *Tier) Start(ctx context.Context) error {
+func (t *Tier) Start(_ context.Context) error {
 	t.mu.Lock()
 	if t.started || t.closed {
 		t.mu.Unlock()
@@ -256,10 +277,11 @@ func (t *Tier) Start(ctx context.Context) error {
 	if err := t.loadJournal(); err != nil {
 		return err
 	}
-	if err := t.reconcile(ctx); err != nil {
-		t.log.Warn("object storage not reconciled at start; retrying in the background", "err", err)
-	} else if err := t.runDeletes(ctx); err != nil {
-		t.log.Warn("object deletions left for later", "err", err)
+	if err := t.loadSkipped(); err != nil {
+		return err
+	}
+	if err := t.loadPendingDeletes(); err != nil {
+		return err
 	}
 	for range t.cfg.Uploads {
 		t.wg.Add(1)
@@ -269,7 +291,8 @@ func (t *Tier) Start(ctx context.Context) error {
 	go t.scanner()
 	go t.mirrorer()
 	go t.deleter()
-	signal(t.delKick) // what Start could not delete, retried until it can
+	signal(t.kick)    // the first pass reconciles
+	signal(t.delKick) // journaled deletions, retried until they succeed
 	return nil
 }
 
@@ -469,7 +492,7 @@ func (t *Tier) Usage(streamDir string) Usage {
 // now, and applies the hot policy; it returns the first error.
 func (t *Tier) Flush(ctx context.Context) error {
 	err := t.pass(ctx, true)
-	if merr := t.mirrorAll(ctx); err == nil {
+	if merr := t.mirrorAll(ctx, true); err == nil {
 		err = merr
 	}
 	if herr := t.pass(ctx, false); err == nil {

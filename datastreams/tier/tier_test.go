@@ -30,7 +30,7 @@ func TestUploadVerifyDropRead(t *testing.T) {
 	l := openLog(t, tr, root, shard0, clock, 2048)
 	defer l.Close()
 	want := appendN(t, l, clock, 60, 200, time.Second)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -97,7 +97,7 @@ func TestHotTimeKeepsLocal(t *testing.T) {
 	defer l2.Close()
 	appendN(t, l1, clock, 30, 200, time.Second)
 	appendN(t, l2, clock, 30, 200, time.Second)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -140,7 +140,7 @@ func TestExistingObjectAccepted(t *testing.T) {
 	good, _ := os.ReadFile(sealed[0].Path)
 	b.objs[segKey(shard0, sealed[0].Base)] = memObject{data: good, meta: map[string]string{metaCRC: formatCRC(crc32.Checksum(good, castagnoli))}}
 	b.objs[segKey(shard0, sealed[1].Base)] = memObject{data: []byte("not it"), meta: map[string]string{metaCRC: "00000000"}}
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err == nil {
@@ -243,12 +243,12 @@ func TestBackoff(t *testing.T) {
 	if n := len(l.Sealed()); n != 1 {
 		t.Fatalf("%d sealed segments, want 1", n)
 	}
-	if err := tr.Start(ctx); err != nil {
+	b.setFail("PutIfAbsent", true)
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
-	b.setDown(true)
-	waitFor(t, "a first failed attempt", func() bool { return b.count("Put") >= 1 })
-	settle := func() int { time.Sleep(60 * time.Millisecond); return b.count("Put") }
+	waitFor(t, "a first failed attempt", func() bool { return b.count("PutIfAbsent") >= 1 })
+	settle := func() int { time.Sleep(60 * time.Millisecond); return b.count("PutIfAbsent") }
 	n := settle()
 	if settle() != n {
 		t.Fatal("retried before its backoff")
@@ -259,7 +259,7 @@ func TestBackoff(t *testing.T) {
 			t.Fatalf("retried %v early", time.Millisecond)
 		}
 		real.Add(time.Millisecond)
-		waitFor(t, "a retry after "+d.String(), func() bool { return b.count("Put") == n+1 })
+		waitFor(t, "a retry after "+d.String(), func() bool { return b.count("PutIfAbsent") == n+1 })
 		n++
 	}
 	tr.mu.Lock()
@@ -272,7 +272,7 @@ func TestBackoff(t *testing.T) {
 	if capped != time.Minute {
 		t.Fatalf("backoff grows to %v, want 1m", capped)
 	}
-	b.setDown(false)
+	b.setFail("PutIfAbsent", false)
 	real.Add(time.Minute)
 	waitFor(t, "the upload", func() bool { return l.Sealed()[0].Uploaded != nil })
 }
@@ -298,7 +298,7 @@ func TestTrimDeletesObjects(t *testing.T) {
 	l := openLog(t, tr, root, shard0, clock, 2048)
 	defer l.Close()
 	all := appendN(t, l, clock, 60, 200, time.Minute)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {
@@ -363,7 +363,7 @@ func TestRelativeRoot(t *testing.T) {
 	l := openLog(t, tr, "data", shard0, clock, 2048)
 	defer l.Close()
 	want := appendN(t, l, clock, 30, 200, time.Second)
-	if err := tr.Start(ctx); err != nil {
+	if err := startWait(tr, ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.Flush(ctx); err != nil {

@@ -1,6 +1,7 @@
 package tier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -182,11 +183,27 @@ func (t *Tier) bound(queue []pending, queued int64) []pending {
 			kept = append(kept, p)
 			continue
 		}
+		// An earlier failed attempt may have PUT its objects: they are
+		// deleted, and the keys kept on disk until they are (a discarded
+		// segment is a hole, not below the log's first segment, so the
+		// start's reconciliation would not find them).
+		keys := []string{key, idxKey(p.ls.rel, p.seg.Base)}
+		if err := t.addPendingDeletes(keys); err != nil {
+			t.log.Error("upload queue full: cannot record the discarded segment's keys; it is kept", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
+			kept = append(kept, p)
+			continue
+		}
 		recs, n, err := p.ls.l.Discard(p.seg.Base)
 		t.mu.Lock()
 		p.ls.kicked = true // its list of waiting segments is stale
+		if err == nil {
+			t.delQ = append(t.delQ, keys...)
+		}
 		t.mu.Unlock()
 		if err != nil {
+			if rerr := t.removePendingDeletes(keys); rerr != nil {
+				t.log.Warn("forgetting a pending deletion", "err", rerr)
+			}
 			if _, ok := state(p.ls.l, p.seg.Base); ok && !errors.Is(err, logstore.ErrClosed) {
 				t.log.Error("upload queue full: discarding a segment failed", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
 			}
@@ -200,6 +217,7 @@ func (t *Tier) bound(queue []pending, queued int64) []pending {
 		t.mu.Unlock()
 		t.log.Error("upload queue full: oldest waiting segment discarded, its records are lost",
 			"dir", p.ls.rel, "base", p.seg.Base, "bytes", n, "records", recs, "queue_bytes", t.cfg.QueueBytes)
+		signal(t.delKick)
 	}
 	return kept
 }
@@ -274,6 +292,9 @@ func (t *Tier) upload(ctx context.Context, ls *logState, seg filelog.SegmentInfo
 	t.mu.Lock()
 	blocked := t.blocked(ls.rel)
 	t.mu.Unlock()
+	if cur, ok := state(ls.l, seg.Base); !ok || cur.Uploaded != nil || !cur.Local {
+		blocked = true // an upload that ended before this claim did it (or it is gone)
+	}
 	var err error
 	if !blocked {
 		err = t.uploadSegment(ctx, ls, seg)
@@ -310,8 +331,8 @@ func state(l *filelog.Log, base uint64) (filelog.SegmentInfo, bool) {
 	return l.SealedSegment(base)
 }
 
-// uploadSegment does one attempt: index, then segment (conditional),
-// verified, then recorded.
+// uploadSegment does one attempt: segment (conditional, verified), its
+// index, the stream directory's changed small files, then the record.
 func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.SegmentInfo) error {
 	f, err := os.Open(seg.Path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -336,16 +357,12 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 	sum := h.Sum32()
 	sk, ik := segKey(ls.rel, seg.Base), idxKey(ls.rel, seg.Base)
 	idx, err := os.ReadFile(seg.IndexPath)
-	switch {
-	case err == nil:
-		if err := t.cfg.Bucket.Put(ctx, ik, idx); err != nil {
-			return t.failed(ls, seg, "index upload", err)
-		}
-	case errors.Is(err, fs.ErrNotExist):
+	if errors.Is(err, fs.ErrNotExist) {
 		// Without its index a segment is still worth keeping: a restore
-		// then leaves its records to filelog.Open's judgment.
+		// then rebuilds the index from the object.
 		t.log.Warn("segment upload: no sparse index to upload", "dir", ls.rel, "base", seg.Base)
-	default:
+		idx = nil
+	} else if err != nil {
 		return err
 	}
 	err = t.cfg.Bucket.PutIfAbsent(ctx, sk, f, size, map[string]string{metaCRC: formatCRC(sum)})
@@ -359,6 +376,20 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 	}
 	if err != nil {
 		return t.failed(ls, seg, "segment upload", err)
+	}
+	// The index only once the segment object is known to be this one: a
+	// foreign segment's index is never overwritten.
+	if idx != nil {
+		if err := t.putIndex(ctx, ik, idx); err != nil {
+			return t.failed(ls, seg, "index upload", err)
+		}
+	}
+	// The stream directory's small files (stream.json, init segments)
+	// are in the bucket before a segment of it is recorded uploaded.
+	if sd, ok := streamDirOf(ls.rel); ok {
+		if err := t.mirror(ctx, []string{sd}, false, false); err != nil {
+			return t.failed(ls, seg, "mirroring the stream directory", err)
+		}
 	}
 	u := filelog.Upload{Size: size, CRC32C: sum, At: t.cfg.Now().UnixNano()}
 	if err := ls.l.MarkUploaded(seg.Base, u); errors.Is(err, logstore.ErrClosed) {
@@ -381,6 +412,26 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 	t.m.uploadedBytes.Add(float64(size))
 	t.m.uploadedSegments.Inc()
 	return nil
+}
+
+// putIndex PUTs a segment's sparse index if absent; an index already at
+// the key is accepted when identical, and replaced otherwise (the
+// segment object at its key was verified to be this segment, so the
+// index of this segment's bytes is the right one).
+func (t *Tier) putIndex(ctx context.Context, key string, idx []byte) error {
+	err := t.cfg.Bucket.PutIfAbsent(ctx, key, bytes.NewReader(idx), int64(len(idx)), nil)
+	if !errors.Is(err, objstore.ErrExists) {
+		return err
+	}
+	old, err := t.cfg.Bucket.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if bytes.Equal(old, idx) {
+		return nil
+	}
+	t.log.Warn("segment upload: the index at its key differs from the segment's; replacing it", "key", key)
+	return t.cfg.Bucket.Put(ctx, key, idx)
 }
 
 // errMismatch: the object at a segment's key is not that segment.

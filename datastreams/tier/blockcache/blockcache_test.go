@@ -342,7 +342,7 @@ func TestBreaker(t *testing.T) {
 		t.Fatalf("a failing fetch: %v; want ErrUnavailable saying since when and why", err)
 	}
 	if available() != 0 {
-		t.Error("eddy_object_available is not 0 after a failed fetch")
+		t.Error("eddy_object_cold_reads_available is not 0 after a failed fetch")
 	}
 	var ue *UnavailableError
 	if !errors.As(err, &ue) || !ue.Until.Equal(clk.Now().Add(2*time.Second)) {
@@ -381,7 +381,7 @@ func TestBreaker(t *testing.T) {
 	clk.Advance(time.Second)
 	checkRead(t, ra, src, 2*testBlock, 10)
 	if available() != 1 {
-		t.Error("eddy_object_available is not 1 after a fetch succeeded")
+		t.Error("eddy_object_cold_reads_available is not 1 after a fetch succeeded")
 	}
 	s.fail.Store(true) // a new outage starts at the first backoff again
 	block = 3
@@ -745,12 +745,12 @@ eddy_object_cache_hits_total 2
 # HELP eddy_object_cache_misses_total Block reads of cold segments that waited for the object store (prefetches not counted).
 # TYPE eddy_object_cache_misses_total counter
 eddy_object_cache_misses_total 2
-# HELP eddy_object_available 1 while cold reads reach the object store, 0 after a failed fetch until one succeeds.
-# TYPE eddy_object_available gauge
-eddy_object_available 1
+# HELP eddy_object_cold_reads_available 1 while cold reads reach the object store, 0 after a failed fetch until one succeeds.
+# TYPE eddy_object_cold_reads_available gauge
+eddy_object_cold_reads_available 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "eddy_object_cache_bytes",
-		"eddy_object_cache_hits_total", "eddy_object_cache_misses_total", "eddy_object_available"); err != nil {
+		"eddy_object_cache_hits_total", "eddy_object_cache_misses_total", "eddy_object_cold_reads_available"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(c.metrics.coldRead); n != 1 {

@@ -30,7 +30,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		Help: "Bytes of blocks held in the local cache."})
 	m.coldRead = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "eddy_object_cold_read_seconds",
 		Help: "Latency of successful block fetches (ranged GETs) from the object store.", Buckets: coldReadBuckets})
-	m.available = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eddy_object_available",
+	m.available = prometheus.NewGauge(prometheus.GaugeOpts{Name: "eddy_object_cold_reads_available",
 		Help: "1 while cold reads reach the object store, 0 after a failed fetch until one succeeds."})
 	m.available.Set(1)
 	if reg == nil {
