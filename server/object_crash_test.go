@@ -460,7 +460,18 @@ func TestObjectTierRestore(t *testing.T) {
 	c = startChild(t, bin, cfg, newDir)
 	_, am = kvClients(c.url)
 	k = (&servertest.Env{URL: c.url}).Kinesis()
-	after := allFragments(ctx, t, am, stream)
+	// The restored node opens before its fragment index and event
+	// timeline caught up with the log (they catch up in the background,
+	// reading cold segments): wait until the listing stops growing.
+	var after []types.Fragment
+	for n, stable := -1, 0; stable < 3; time.Sleep(300 * time.Millisecond) {
+		after = allFragments(ctx, t, am, stream)
+		if len(after) == n {
+			stable++
+		} else {
+			n, stable = len(after), 0
+		}
+	}
 	if len(after) < 5 || len(after) > len(before) {
 		t.Fatalf("restored: %d fragments listed, before %d (the first 13 or so are in the first uploaded segment)", len(after), len(before))
 	}
@@ -510,7 +521,13 @@ func TestObjectTierRestore(t *testing.T) {
 	if notes < 60 {
 		t.Errorf("restored events stream: %d of the 140 events back (%d records), want the 60 or more of its first segment", notes, len(eventsAfter))
 	}
-	eventsAPI, _ := eventPages(t, c.url+"/api/v1/streams/"+stream, eventsQuery(base), 1000)
+	var eventsAPI []apiEvent
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		eventsAPI, _ = eventPages(t, c.url+"/api/v1/streams/"+stream, eventsQuery(base), 1000)
+		if len(eventsAPI) >= notes || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(eventsAPI) < notes || len(eventsAPI) > len(eventsAPIBefore) {
 		t.Errorf("events API after the restore: %d events, %d before, %d in the restored log", len(eventsAPI), len(eventsAPIBefore), notes)
 	}
