@@ -226,8 +226,12 @@ func (t *Tier) deleteDir(ctx context.Context, rel string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t.mirrorMu.Lock() // no mirror of it in flight from here on
-	defer t.mirrorMu.Unlock()
+	// A mirror pass that began before the journal is waited for; those
+	// after skip the directory (t.deleting). mirrorMu is not held while
+	// the objects are deleted (minutes for a long stream): the mirror of
+	// the other streams goes on meanwhile.
+	t.mirrorMu.Lock()
+	t.mirrorMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
 	if _, err := os.Lstat(filepath.Join(t.cfg.Root, filepath.FromSlash(rel))); err == nil {
 		t.log.Warn("a journaled stream directory exists: its objects are kept", "dir", rel)
 	} else {
@@ -235,14 +239,16 @@ func (t *Tier) deleteDir(ctx context.Context, rel string) error {
 			return err
 		}
 		changed := false
+		t.manMu.Lock()
 		for k := range t.mirrored {
 			if under(k, rel) {
 				delete(t.mirrored, k)
 				changed = true
 			}
 		}
+		t.manMu.Unlock()
 		if changed {
-			if err := t.saveMirroredLocked(); err != nil {
+			if err := t.saveMirrored(); err != nil {
 				return err
 			}
 		}

@@ -45,14 +45,17 @@ func (t *Tier) loadMirrored() error {
 		t.log.Warn("the mirror manifest is damaged: mirroring every file again", "path", t.mirrorPath(), "err", err)
 		return nil
 	}
-	t.mirrorMu.Lock()
+	t.manMu.Lock()
 	t.mirrored = m
-	t.mirrorMu.Unlock()
+	t.manMu.Unlock()
 	return nil
 }
 
-// saveMirroredLocked writes the manifest atomically (mirrorMu held).
-func (t *Tier) saveMirroredLocked() error {
+// saveMirrored writes the manifest atomically (manMu held while it is
+// written, so that writes of it never go back in time).
+func (t *Tier) saveMirrored() error {
+	t.manMu.Lock()
+	defer t.manMu.Unlock()
 	return writeManifest(t.mirrorPath(), t.mirrored)
 }
 
@@ -151,7 +154,7 @@ func (t *Tier) mirror(ctx context.Context, dirs []string, all, large bool) error
 		changed = changed || c
 	}
 	if changed {
-		note(t.saveMirroredLocked())
+		note(t.saveMirrored())
 	}
 	return firstErr
 }
@@ -169,6 +172,10 @@ func mirrorSkipped(name string) bool {
 }
 
 // mirrorDir mirrors one stream directory (mirrorMu held).
+//
+// The walk and the deletes of gone files are the mirrorer's alone: an
+// upload PUTs only the small files it needs (mirrorSmall), without
+// mirrorMu.
 func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, error) {
 	t.mu.Lock()
 	skip := t.deleting[rel]
@@ -228,11 +235,13 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, err
 	}
 	// Files mirrored before and gone now (the directory walked whole).
 	var gone []string
+	t.manMu.Lock()
 	for k := range t.mirrored {
 		if under(k, rel) && !seen[k] {
 			gone = append(gone, k)
 		}
 	}
+	t.manMu.Unlock()
 	// Logs closed and removed since (a shard directory that retention
 	// removed): their objects go too.
 	t.mu.Lock()
@@ -259,9 +268,11 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, err
 		if err := t.deleteKeys(ctx, gone); err != nil {
 			return changed, err
 		}
+		t.manMu.Lock()
 		for _, k := range gone {
 			delete(t.mirrored, k)
 		}
+		t.manMu.Unlock()
 		changed = true
 	}
 	return changed, nil
@@ -273,7 +284,8 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, err
 const largeFile = 256 << 10
 
 // mirrorOne uploads the file at key (a path under Root) when it changed
-// since its last upload (mirrorMu held); it reports whether it did.
+// since its last upload; it reports whether it did. The manifest is
+// read and updated under manMu, the bucket called without it.
 func (t *Tier) mirrorOne(ctx context.Context, key string, large bool) (bool, error) {
 	p := filepath.Join(t.cfg.Root, filepath.FromSlash(key))
 	fi, err := os.Stat(p)
@@ -281,34 +293,112 @@ func (t *Tier) mirrorOne(ctx context.Context, key string, large bool) (bool, err
 		return false, err
 	}
 	st := stamp{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
+	now := t.clock()
+	t.manMu.Lock()
 	old, ok := t.mirrored[key]
 	if ok && old == st {
+		t.manMu.Unlock()
 		return false, nil
 	}
-	now := t.clock()
 	if st.Size >= largeFile && ok && !large {
 		if at, seen := t.largeAt[key]; !seen {
 			t.largeAt[key] = now // mirrored before this run: counted from now
+			t.manMu.Unlock()
 			return false, nil
 		} else if now.Sub(at) < t.cfg.MirrorLargeEvery {
+			t.manMu.Unlock()
 			return false, nil
 		}
 	}
+	t.manMu.Unlock()
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return false, err
 	}
-	if int64(len(b)) != st.Size {
-		// Written meanwhile: what was read is uploaded, the next pass
-		// sees the file's new stamp.
-		st.Size = -1
-	}
+	// Written meanwhile: the stamp is of what was read (its length), so
+	// the throttle counts this upload; the next pass sees the file's new
+	// stamp and uploads the rest when due.
+	st.Size = int64(len(b))
 	if err := t.cfg.Bucket.Put(ctx, key, b); err != nil {
-		return false, fmt.Errorf("mirror %s: %w", key, err)
+		return false, &putError{key, err}
 	}
+	t.manMu.Lock()
 	t.mirrored[key] = st
 	if st.Size >= largeFile {
 		t.largeAt[key] = now
 	}
+	t.manMu.Unlock()
 	return true, nil
 }
+
+// mirrorSmall PUTs the changed small files (under largeFile bytes:
+// stream.json, init segments, ...) of the stream directory rel, before a
+// segment of it is recorded uploaded, so that a restore finds them. It
+// never deletes (the mirrorer does) and does not take mirrorMu (a
+// mirror pass or a stream's deletion never stalls an upload); a file it
+// cannot read is logged and left to the mirrorer; a failed PUT fails the
+// attempt (retried).
+func (t *Tier) mirrorSmall(ctx context.Context, rel string) error {
+	root := filepath.Join(t.cfg.Root, filepath.FromSlash(rel))
+	logDirs := map[string]bool{}
+	t.mu.Lock()
+	for _, ls := range t.logs {
+		logDirs[filepath.Join(t.cfg.Root, filepath.FromSlash(ls.rel))] = true
+	}
+	t.mu.Unlock()
+	changed := false
+	werr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p != root || !errors.Is(err, fs.ErrNotExist) {
+				t.log.Warn("segment upload: cannot read a stream file to mirror; the mirror retries it", "path", p, "err", err)
+			}
+			if d != nil && d.IsDir() && p != root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if p != root && (slices.Contains(t.cfg.MirrorSkip, d.Name()) || logDirs[p] || strings.HasPrefix(d.Name(), "shardId-")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || mirrorSkipped(d.Name()) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Size() >= largeFile {
+			return nil // gone meanwhile, or large: the mirrorer's
+		}
+		r, err := filepath.Rel(t.cfg.Root, p)
+		if err != nil {
+			return err
+		}
+		c, err := t.mirrorOne(ctx, filepath.ToSlash(r), false)
+		var perr *putError
+		switch {
+		case err == nil:
+			changed = changed || c
+		case errors.As(err, &perr):
+			return err // the attempt fails (retried)
+		case !errors.Is(err, fs.ErrNotExist):
+			t.log.Warn("segment upload: cannot read a stream file to mirror; the mirror retries it", "path", p, "err", err)
+		}
+		return ctx.Err()
+	})
+	if changed {
+		if err := t.saveMirrored(); err != nil {
+			t.log.Warn("saving the mirror manifest failed; the files may be uploaded again", "err", err)
+		}
+	}
+	return werr
+}
+
+// putError is a mirrored file's failed PUT (as opposed to a local error).
+type putError struct {
+	key string
+	err error
+}
+
+func (e *putError) Error() string { return fmt.Sprintf("mirror %s: %v", e.key, e.err) }
+func (e *putError) Unwrap() error { return e.err }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -55,8 +56,10 @@ func restorable(key string) bool {
 // Restore builds the data directory dir (which must be empty or absent)
 // from the bucket alone: the mirrored files, each log's sparse indexes
 // and upload records; segments stay in the bucket and are read cold. A
-// segment whose index is not in the bucket is restored all the same (its
-// log's Open rebuilds the index from the object), one without a valid
+// segment whose index is not in the bucket is restored all the same, as a
+// local (hot) copy with its upload record (its log's Open rebuilds the
+// index by scanning the local file, so it opens with the store down; the
+// hot policy drops the copy later), one without a valid
 // checksum too (recorded as 0: unknown), so that the restored log's next
 // sequence is past every segment in the bucket. What is still left out
 // (an empty object, one deleted meanwhile) is listed in
@@ -137,10 +140,7 @@ func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logge
 	var skipped []string
 	for _, s := range segs {
 		stem := strings.TrimSuffix(s.key, segSuffix)
-		if !keys[stem+idxSuffix] {
-			// The log's Open rebuilds the index by reading the object.
-			log.Warn("restore: segment without its index in the bucket; its log rebuilds the index", "key", s.key)
-		}
+		noIdx := !keys[stem+idxSuffix]
 		o, err := b.Head(ctx, s.key)
 		if errors.Is(err, objstore.ErrNotFound) {
 			skipped = append(skipped, s.key, stem+idxSuffix) // deleted since the listing
@@ -165,6 +165,35 @@ func Restore(ctx context.Context, b objstore.Bucket, dir string, log *slog.Logge
 			// checksum; nothing verifies a restored record's checksum.
 			crc = 0
 			log.Warn("restore: segment without a valid checksum; restored with an unknown one", "key", s.key, "err", err)
+		}
+		if noIdx {
+			// Without its index the segment is restored local (hot): the
+			// log's Open rebuilds the index by scanning the local file,
+			// never the object (it opens with the store down), and the
+			// hot policy drops the local copy later.
+			log.Warn("restore: segment without its index in the bucket; restored local so that its log rebuilds the index", "key", s.key)
+			data, err := b.Get(ctx, s.key)
+			if errors.Is(err, objstore.ErrNotFound) {
+				skipped = append(skipped, s.key, stem+idxSuffix)
+				continue
+			}
+			if err != nil {
+				return sum, fmt.Errorf("restore: get %s: %w", s.key, err)
+			}
+			got := crc32.Checksum(data, castagnoli)
+			if int64(len(data)) != size || (crc != 0 && got != crc) {
+				return sum, fmt.Errorf("restore: get %s: %d bytes crc32c %s, the object's HEAD says %d bytes crc32c %s",
+					s.key, len(data), formatCRC(got), size, formatCRC(crc))
+			}
+			crc = got
+			sp, _ := keyPath(s.key)
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, sp)), 0o755); err != nil {
+				return sum, fmt.Errorf("restore: %w", err)
+			}
+			if err := atomicfile.WriteFile(filepath.Join(dir, sp), data, 0o644); err != nil {
+				return sum, fmt.Errorf("restore: %w", err)
+			}
+			sum.Bytes += int64(len(data))
 		}
 		up, err := json.Marshal(filelog.Upload{Size: size, CRC32C: crc, At: time.Now().UnixNano()})
 		if err != nil {

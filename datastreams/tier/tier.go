@@ -135,7 +135,8 @@ type Tier struct {
 	durable   map[string]bool // keys of tier/pending-deletes
 	replay    []string        // pending-deletes found at Start: deleted before uploads begin
 
-	mirrorMu sync.Mutex // one mirror pass at a time; guards mirrored
+	mirrorMu sync.Mutex // one mirror pass at a time (its walks and deletes)
+	manMu    sync.Mutex // guards mirrored and largeAt (never held across a bucket call)
 	mirrored map[string]stamp
 	largeAt  map[string]time.Time // when a large file was last mirrored
 	delMu    sync.Mutex           // one delete run at a time

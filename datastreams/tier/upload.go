@@ -384,10 +384,11 @@ func (t *Tier) uploadSegment(ctx context.Context, ls *logState, seg filelog.Segm
 			return t.failed(ls, seg, "index upload", err)
 		}
 	}
-	// The stream directory's small files (stream.json, init segments)
-	// are in the bucket before a segment of it is recorded uploaded.
+	// The stream directory's changed small files (stream.json, init
+	// segments) are in the bucket before a segment of it is recorded
+	// uploaded (PUTs only: deletes and large files are the mirrorer's).
 	if sd, ok := streamDirOf(ls.rel); ok {
-		if err := t.mirror(ctx, []string{sd}, false, false); err != nil {
+		if err := t.mirrorSmall(ctx, sd); err != nil {
 			return t.failed(ls, seg, "mirroring the stream directory", err)
 		}
 	}

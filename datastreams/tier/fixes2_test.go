@@ -1,0 +1,163 @@
+package tier
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eddy-video/eddy/datastreams/logstore/filelog"
+)
+
+// A bucket that refuses deletes (object lock, a PUT-only policy) and a
+// stream file gone locally since it was mirrored (a trimmed index chunk):
+// the segments must still be uploaded and recorded; the mirror's cleanup
+// is not what makes a segment safe.
+func TestUploadRecordedWhenBucketRefusesDeletes(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	tr := newTier(t, b, root, clock, nil)
+	l := openLog(t, tr, root, shard0, clock, 2048)
+	defer l.Close()
+	writeFile(t, root, "streams/s1/stream.json", `{"name":"s1"}`)
+	writeFile(t, root, "streams/s1/fragments.idx/00000000000000000001.fx", "chunk")
+	if err := startWait(tr, ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.mirrorAll(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(root, "streams/s1/fragments.idx/00000000000000000001.fx")); err != nil {
+		t.Fatal(err)
+	}
+	b.setFail("Delete", true)
+	appendN(t, l, clock, 30, 200, time.Second)
+	perr := tr.pass(ctx, true)
+	t.Logf("pass: %v; seg object in bucket: %v", perr, b.has(segKey(shard0, l.Sealed()[0].Base)))
+	if len(l.Sealed()) == 0 {
+		t.Fatal("no sealed segment")
+	}
+	for _, s := range l.Sealed() {
+		if s.Uploaded == nil {
+			t.Fatalf("segment %d in the bucket but not recorded uploaded: a failed delete of a gone stream file holds every upload", s.Base)
+		}
+	}
+}
+
+// A restored node whose bucket lacked a segment's index opens its log
+// while the object store is down (the server must start at once): the
+// segment is restored local, and its index rebuilt from the local file.
+func TestRestoreWithoutIndexOpensWithStoreDown(t *testing.T) {
+	for _, which := range []string{"oldest", "newest"} {
+		t.Run(which, func(t *testing.T) {
+			ctx := context.Background()
+			b, clock := newMemBucket(), newFakeClock()
+			_, _, bases := uploadedLog(t, b, clock)
+			base := bases[0]
+			if which == "newest" {
+				base = bases[len(bases)-1]
+			}
+			delete(b.objs, idxKey(shard0, base))
+			dst := filepath.Join(t.TempDir(), "restored")
+			if _, err := Restore(ctx, b, dst, nil); err != nil {
+				t.Fatal(err)
+			}
+			b.setDown(true)
+			tr := newTier(t, b, dst, clock, nil)
+			l, err := filelog.Open(filepath.Join(dst, filepath.FromSlash(shard0)), filelog.Options{SegmentBytes: 2048, Now: clock.Now, Cold: tr})
+			if err != nil {
+				t.Fatalf("open with the store down: %v", err)
+			}
+			defer l.Close()
+			if _, err := os.Stat(filepath.Join(dst, filepath.FromSlash(segKey(shard0, base)))); err != nil {
+				t.Fatalf("the segment without an index is not restored local: %v", err)
+			}
+			first, next := l.Bounds()
+			t.Logf("bounds %d..%d, bases %v", first, next, bases)
+			if next <= bases[len(bases)-1] {
+				t.Fatalf("next %d not past the newest segment %d", next, bases[len(bases)-1])
+			}
+		})
+	}
+}
+
+// slowDeleteBucket is a memBucket whose Delete takes delay once slow is
+// set, and tells started when such a Delete begins.
+type slowDeleteBucket struct {
+	*memBucket
+	delay   time.Duration
+	slow    atomic.Bool
+	started chan struct{}
+}
+
+func (b *slowDeleteBucket) Delete(ctx context.Context, keys []string) error {
+	if b.slow.Load() {
+		select {
+		case b.started <- struct{}{}:
+		default:
+		}
+		time.Sleep(b.delay)
+	}
+	return b.memBucket.Delete(ctx, keys)
+}
+
+// A stream's deletion whose object deletes are slow (a long stream: 175k
+// objects take minutes) holds neither the uploads nor the mirror of the
+// other streams.
+func TestStreamDeletionDoesNotStallOtherUploads(t *testing.T) {
+	ctx := context.Background()
+	root, clock := t.TempDir(), newFakeClock()
+	b := &slowDeleteBucket{memBucket: newMemBucket(), delay: 2 * time.Second, started: make(chan struct{}, 1)}
+	tr := newTier(t, b, root, clock, nil)
+	l := openLog(t, tr, root, shard0, clock, 2048)
+	defer l.Close()
+	writeFile(t, root, "streams/s1/stream.json", `{"name":"s1"}`)
+	writeFile(t, root, "streams/s2/stream.json", `{"name":"s2"}`)
+	if err := startWait(tr, ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.mirrorAll(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	s2 := filepath.Join(root, "streams", "s2")
+	if err := tr.DeletingDir(s2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(s2); err != nil {
+		t.Fatal(err)
+	}
+	b.slow.Store(true)
+	tr.DeletedDir(s2, true)
+	select {
+	case <-b.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream's object deletion did not start")
+	}
+	appendN(t, l, clock, 30, 200, time.Second)
+	writeFile(t, root, "streams/s1/init/00000000000000000001.mp4", "init")
+	start := time.Now()
+	if err := tr.pass(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.mirrorAll(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if took > 500*time.Millisecond {
+		t.Fatalf("uploads and mirror of another stream took %v while a stream's objects were being deleted", took)
+	}
+	segs := l.Sealed()
+	if len(segs) == 0 {
+		t.Fatal("no sealed segment")
+	}
+	for _, s := range segs {
+		if s.Uploaded == nil {
+			t.Fatalf("segment %d not recorded uploaded", s.Base)
+		}
+	}
+	if !b.has("streams/s1/init/00000000000000000001.mp4") {
+		t.Fatal("the stream's new init segment is not in the bucket before its segments are recorded")
+	}
+}
