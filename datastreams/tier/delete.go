@@ -342,6 +342,27 @@ func (t *Tier) reconcile(ctx context.Context) error {
 		t.mu.Lock()
 		replay := t.replay
 		t.mu.Unlock()
+		// A key whose segment is in its log with an upload record is
+		// not deleted: its upload won against the discard (before the
+		// claim around discards, a crash could leave both).
+		var kept, uploaded []string
+		for _, k := range replay {
+			if t.recordedUploaded(k) {
+				uploaded = append(uploaded, k)
+			} else {
+				kept = append(kept, k)
+			}
+		}
+		if len(uploaded) > 0 {
+			t.log.Warn("pending deletions of uploaded segments dropped", "keys", len(uploaded))
+			if err := t.removePendingDeletes(uploaded); err != nil {
+				return err
+			}
+			replay = kept
+			t.mu.Lock()
+			t.replay = replay
+			t.mu.Unlock()
+		}
 		for len(replay) > 0 {
 			n := min(len(replay), deleteMax)
 			if err := t.deleteKeys(ctx, replay[:n]); err != nil {
@@ -387,6 +408,21 @@ func (t *Tier) reconcile(ctx context.Context) error {
 		t.mu.Unlock()
 	}
 	return nil
+}
+
+// recordedUploaded reports whether key is a segment's object or index
+// whose segment has an upload record (<base>.up) in its log directory.
+func (t *Tier) recordedUploaded(key string) bool {
+	p, err := keyPath(key)
+	if err != nil {
+		return false
+	}
+	base, ok := parseBase(filepath.Base(p))
+	if !ok {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(t.cfg.Root, filepath.Dir(p), fmt.Sprintf("%0*d.up", baseDigits, base)))
+	return err == nil
 }
 
 // parseBase returns the base of a segment's object name (<20 digits>.seg
@@ -569,9 +605,14 @@ func (t *Tier) loadPendingDeletes() error {
 	defer t.pdMu.Unlock()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if _, err := keyPath(line); err != nil || t.durable[line] {
-			continue // a torn last line, or a repeat
+	// A last line without its newline is torn (a crash during an
+	// append): dropped; the appender starts on a fresh line.
+	text := string(b)
+	text = text[:strings.LastIndexByte(text, '\n')+1]
+	for line := range strings.SplitSeq(text, "\n") {
+		p, err := keyPath(line)
+		if _, isSeg := parseBase(filepath.Base(p)); err != nil || !isSeg || t.durable[line] {
+			continue // empty, not a segment's object (a torn line an append ended), or a repeat
 		}
 		t.durable[line] = true
 		t.replay = append(t.replay, line)
@@ -586,11 +627,26 @@ func (t *Tier) addPendingDeletes(keys []string) error {
 	if err := os.MkdirAll(filepath.Dir(t.pendingPath()), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(t.pendingPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, journalPerm)
+	f, err := os.OpenFile(t.pendingPath(), os.O_RDWR|os.O_APPEND|os.O_CREATE, journalPerm)
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(strings.Join(keys, "\n") + "\n")
+	text := strings.Join(keys, "\n") + "\n"
+	// After a torn last line (a crash during an append) the keys start
+	// on a fresh line, not joined to it.
+	if fi, serr := f.Stat(); serr != nil {
+		err = serr
+	} else if fi.Size() > 0 {
+		last := make([]byte, 1)
+		if _, rerr := f.ReadAt(last, fi.Size()-1); rerr != nil {
+			err = rerr
+		} else if last[0] != '\n' {
+			text = "\n" + text
+		}
+	}
+	if err == nil {
+		_, err = f.WriteString(text)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -2,8 +2,12 @@ package tier
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -159,5 +163,104 @@ func TestStreamDeletionDoesNotStallOtherUploads(t *testing.T) {
 	}
 	if !b.has("streams/s1/init/00000000000000000001.mp4") {
 		t.Fatal("the stream's new init segment is not in the bucket before its segments are recorded")
+	}
+}
+
+// A crash during an append to tier/pending-deletes leaves a torn last
+// line: the loader drops it, and the next append starts on a fresh line
+// instead of joining it.
+func TestPendingDeletesTornLastLine(t *testing.T) {
+	root, clock := t.TempDir(), newFakeClock()
+	k1, k2 := segKey(shard0, 1), segKey(shard0, 50)
+	torn := segKey(shard0, 20)[:30]
+	writeFile(t, root, "tier/pending-deletes", k1+"\n"+torn)
+	tr := newTier(t, newMemBucket(), root, clock, nil)
+	if err := tr.loadPendingDeletes(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tr.replay, []string{k1}) {
+		t.Fatalf("replay %q, want only %q", tr.replay, k1)
+	}
+	if err := tr.addPendingDeletes([]string{k2}); err != nil {
+		t.Fatal(err)
+	}
+	tr2 := newTier(t, newMemBucket(), root, clock, nil)
+	if err := tr2.loadPendingDeletes(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tr2.replay, []string{k1, k2}) {
+		b, _ := os.ReadFile(filepath.Join(root, "tier", "pending-deletes"))
+		t.Fatalf("replay after an append %q, want %q; file %q", tr2.replay, []string{k1, k2}, b)
+	}
+}
+
+// The queue bound's view of a segment can be stale: one uploaded and
+// recorded since the scan is neither discarded nor listed for deletion.
+func TestQueueBoundSparesSegmentUploadedSinceScan(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	tr := newTier(t, b, root, clock, func(c *Config) { c.QueueBytes = 1 })
+	l := openLog(t, tr, root, shard0, clock, 2048)
+	defer l.Close()
+	appendN(t, l, clock, 30, 200, time.Second)
+	tr.mu.Lock()
+	ls := tr.logs[l]
+	tr.mu.Unlock()
+	var queue []pending
+	var queued int64
+	for _, s := range l.LocalSealed() {
+		queue = append(queue, pending{ls, s, 0})
+		queued += s.Size
+	}
+	if len(queue) < 2 {
+		t.Fatalf("%d sealed segments, want 2 or more", len(queue))
+	}
+	first := queue[0].seg
+	if err := tr.upload(ctx, ls, first); err != nil {
+		t.Fatal(err)
+	}
+	tr.bound(queue, queued)
+	cur, ok := l.SealedSegment(first.Base)
+	if !ok || cur.Uploaded == nil || !cur.Local {
+		t.Fatalf("the segment uploaded since the scan: %+v (present %v), want it uploaded and local", cur, ok)
+	}
+	if cur2, ok := l.SealedSegment(queue[1].seg.Base); ok && cur2.Local {
+		t.Fatalf("the next waiting segment %d was not discarded", cur2.Base)
+	}
+	pd, _ := os.ReadFile(filepath.Join(root, "tier", "pending-deletes"))
+	if strings.Contains(string(pd), segKey(shard0, first.Base)) {
+		t.Fatalf("the uploaded segment's key is listed for deletion: %q", pd)
+	}
+}
+
+// A pending deletion of a segment that has an upload record (its upload
+// won against the discard, then a crash) is not replayed at the next
+// start; one of a discarded segment is.
+func TestPendingDeletesReplaySkipsUploadedSegment(t *testing.T) {
+	ctx := context.Background()
+	b, clock := newMemBucket(), newFakeClock()
+	root, _, bases := uploadedLog(t, b, clock)
+	gone := segKey(shard0, 1_000_000)
+	if err := b.Put(ctx, gone, []byte("orphan")); err != nil {
+		t.Fatal(err)
+	}
+	kept := []string{segKey(shard0, bases[0]), idxKey(shard0, bases[0])}
+	writeFile(t, root, "tier/pending-deletes", strings.Join(append(kept, gone), "\n")+"\n")
+	tr := newTier(t, b, root, clock, nil)
+	l := openLog(t, tr, root, shard0, clock, 2048)
+	defer l.Close()
+	if err := startWait(tr, ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kept {
+		if !b.has(k) {
+			t.Fatalf("%s of an uploaded segment was deleted by the replay", k)
+		}
+	}
+	if b.has(gone) {
+		t.Fatalf("%s of a discarded segment was not deleted", gone)
+	}
+	if _, err := os.Stat(filepath.Join(root, "tier", "pending-deletes")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("pending-deletes left after the replay: %v", err)
 	}
 }

@@ -175,51 +175,79 @@ func (t *Tier) bound(queue []pending, queued int64) []pending {
 	}
 	kept := queue[:0]
 	for _, p := range queue {
+		if queued <= t.cfg.QueueBytes {
+			kept = append(kept, p)
+			continue
+		}
 		key := segKey(p.ls.rel, p.seg.Base)
-		t.mu.Lock()
-		_, busy := t.inflight[key]
-		t.mu.Unlock()
-		if queued <= t.cfg.QueueBytes || busy {
-			kept = append(kept, p)
+		// Claimed like an upload from the journal write to the Discard: no
+		// upload records it meanwhile (a crash then would leave a recorded
+		// segment whose objects the next start deletes).
+		done, mine := t.claim(key)
+		if !mine {
+			kept = append(kept, p) // being uploaded
 			continue
 		}
-		// An earlier failed attempt may have PUT its objects: they are
-		// deleted, and the keys kept on disk until they are (a discarded
-		// segment is a hole, not below the log's first segment, so the
-		// start's reconciliation would not find them).
-		keys := []string{key, idxKey(p.ls.rel, p.seg.Base)}
-		if err := t.addPendingDeletes(keys); err != nil {
-			t.log.Error("upload queue full: cannot record the discarded segment's keys; it is kept", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
-			kept = append(kept, p)
+		if cur, ok := state(p.ls.l, p.seg.Base); !ok || cur.Uploaded != nil || !cur.Local {
+			t.release(key, done) // uploaded, trimmed or gone since the scan
+			queued -= p.seg.Size
 			continue
 		}
-		recs, n, err := p.ls.l.Discard(p.seg.Base)
-		t.mu.Lock()
-		p.ls.kicked = true // its list of waiting segments is stale
-		if err == nil {
-			t.delQ = append(t.delQ, keys...)
-		}
-		t.mu.Unlock()
-		if err != nil {
-			if rerr := t.removePendingDeletes(keys); rerr != nil {
-				t.log.Warn("forgetting a pending deletion", "err", rerr)
-			}
-			if _, ok := state(p.ls.l, p.seg.Base); ok && !errors.Is(err, logstore.ErrClosed) {
-				t.log.Error("upload queue full: discarding a segment failed", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
-			}
+		if t.discard(p, key) {
+			queued -= p.seg.Size
+		} else {
 			kept = append(kept, p)
-			continue
 		}
-		queued -= p.seg.Size
-		t.m.lostBytes.Add(float64(n))
-		t.mu.Lock()
-		delete(t.retry, key)
-		t.mu.Unlock()
-		t.log.Error("upload queue full: oldest waiting segment discarded, its records are lost",
-			"dir", p.ls.rel, "base", p.seg.Base, "bytes", n, "records", recs, "queue_bytes", t.cfg.QueueBytes)
-		signal(t.delKick)
+		t.release(key, done)
 	}
 	return kept
+}
+
+// release ends a claim of key.
+func (t *Tier) release(key string, done chan struct{}) {
+	t.mu.Lock()
+	delete(t.inflight, key)
+	t.mu.Unlock()
+	close(done)
+}
+
+// discard discards a waiting segment the caller claimed (the queue is
+// full) and reports whether it did; its keys go to the durable list of
+// objects to delete first.
+func (t *Tier) discard(p pending, key string) bool {
+	// An earlier failed attempt may have PUT its objects: they are
+	// deleted, and the keys kept on disk until they are (a discarded
+	// segment is a hole, not below the log's first segment, so the
+	// start's reconciliation would not find them).
+	keys := []string{key, idxKey(p.ls.rel, p.seg.Base)}
+	if err := t.addPendingDeletes(keys); err != nil {
+		t.log.Error("upload queue full: cannot record the discarded segment's keys; it is kept", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
+		return false
+	}
+	recs, n, err := p.ls.l.Discard(p.seg.Base)
+	t.mu.Lock()
+	p.ls.kicked = true // its list of waiting segments is stale
+	if err == nil {
+		t.delQ = append(t.delQ, keys...)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		if rerr := t.removePendingDeletes(keys); rerr != nil {
+			t.log.Warn("forgetting a pending deletion", "err", rerr)
+		}
+		if _, ok := state(p.ls.l, p.seg.Base); ok && !errors.Is(err, logstore.ErrClosed) {
+			t.log.Error("upload queue full: discarding a segment failed", "dir", p.ls.rel, "base", p.seg.Base, "err", err)
+		}
+		return false
+	}
+	t.m.lostBytes.Add(float64(n))
+	t.mu.Lock()
+	delete(t.retry, key)
+	t.mu.Unlock()
+	t.log.Error("upload queue full: oldest waiting segment discarded, its records are lost",
+		"dir", p.ls.rel, "base", p.seg.Base, "bytes", n, "records", recs, "queue_bytes", t.cfg.QueueBytes)
+	signal(t.delKick)
+	return true
 }
 
 // dispatch starts the uploads of the queue: with force all of them here
