@@ -259,6 +259,7 @@ func (t *Tier) deleteDir(ctx context.Context, rel string) error {
 	}
 	t.mu.Lock()
 	delete(t.deleting, rel)
+	delete(t.dirMu, rel)
 	for d := range t.detached {
 		if under(d, rel) {
 			delete(t.detached, d)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams/atomicfile"
@@ -198,6 +199,8 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, err
 	seen := map[string]bool{}
 	changed := false
 	var firstErr error
+	dm := t.dirLock(rel) // the walk's PUTs, not the deletes after it
+	dm.Lock()
 	werr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -227,6 +230,7 @@ func (t *Tier) mirrorDir(ctx context.Context, rel string, large bool) (bool, err
 		changed = changed || c
 		return ctx.Err()
 	})
+	dm.Unlock()
 	if werr != nil {
 		return changed, werr
 	}
@@ -347,6 +351,9 @@ func (t *Tier) mirrorSmall(ctx context.Context, rel string) error {
 	}
 	t.mu.Unlock()
 	changed := false
+	dm := t.dirLock(rel)
+	dm.Lock()
+	defer dm.Unlock()
 	werr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p != root || !errors.Is(err, fs.ErrNotExist) {
@@ -392,6 +399,21 @@ func (t *Tier) mirrorSmall(ctx context.Context, rel string) error {
 		}
 	}
 	return werr
+}
+
+// dirLock returns the lock of a stream directory's PUTs (the mirror's
+// walk of it and an upload's mirrorSmall): one reads and PUTs a file and
+// records its stamp at a time, so the manifest never records a stamp
+// newer than the object in the bucket.
+func (t *Tier) dirLock(rel string) *sync.Mutex {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m, ok := t.dirMu[rel]
+	if !ok {
+		m = &sync.Mutex{}
+		t.dirMu[rel] = m
+	}
+	return m
 }
 
 // putError is a mirrored file's failed PUT (as opposed to a local error).

@@ -138,10 +138,11 @@ type Tier struct {
 	mirrorMu sync.Mutex // one mirror pass at a time (its walks and deletes)
 	manMu    sync.Mutex // guards mirrored and largeAt (never held across a bucket call)
 	mirrored map[string]stamp
-	largeAt  map[string]time.Time // when a large file was last mirrored
-	delMu    sync.Mutex           // one delete run at a time
-	pdMu     sync.Mutex           // tier/pending-deletes
-	passMu   sync.Mutex           // one scan pass at a time
+	largeAt  map[string]time.Time   // when a large file was last mirrored
+	dirMu    map[string]*sync.Mutex // stream dir (rel) → its PUTs' lock (t.mu guards the map)
+	delMu    sync.Mutex             // one delete run at a time
+	pdMu     sync.Mutex             // tier/pending-deletes
+	passMu   sync.Mutex             // one scan pass at a time
 
 	kick, mirrorKick, delKick chan struct{}
 	jobs                      chan pending
@@ -232,6 +233,7 @@ func New(cfg Config) (*Tier, error) {
 		detached:   map[string]bool{},
 		mirrored:   map[string]stamp{},
 		largeAt:    map[string]time.Time{},
+		dirMu:      map[string]*sync.Mutex{},
 		durable:    map[string]bool{},
 		kick:       make(chan struct{}, 1),
 		mirrorKick: make(chan struct{}, 1),
