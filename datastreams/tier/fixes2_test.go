@@ -3,6 +3,7 @@ package tier
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -262,5 +263,53 @@ func TestPendingDeletesReplaySkipsUploadedSegment(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "tier", "pending-deletes")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("pending-deletes left after the replay: %v", err)
+	}
+}
+
+// A file that grows while it is read is recorded with the stamp of what
+// was read and uploaded (its length), and a large one counts as mirrored
+// now for the MirrorLargeEvery throttle.
+func TestMirrorStampOfFileGrownDuringRead(t *testing.T) {
+	ctx := context.Background()
+	root, b, clock := t.TempDir(), newMemBucket(), newFakeClock()
+	tr := newTier(t, b, root, clock, nil)
+	for _, size := range []int{100, largeFile + 100} {
+		key := fmt.Sprintf("streams/s1/fragments.idx/%020d.fx", size)
+		writeFile(t, root, key, strings.Repeat("x", size))
+		p := filepath.Join(root, filepath.FromSlash(key))
+		readMirrored = func(name string) ([]byte, error) {
+			if name == p {
+				f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					return nil, err
+				}
+				_, err = f.WriteString("grown")
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+			return os.ReadFile(name)
+		}
+		c, err := tr.mirrorOne(ctx, key, false)
+		readMirrored = os.ReadFile
+		if err != nil || !c {
+			t.Fatalf("mirror %s: uploaded %v, %v", key, c, err)
+		}
+		obj, err := b.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.manMu.Lock()
+		st, at := tr.mirrored[key], tr.largeAt[key]
+		tr.manMu.Unlock()
+		if st.Size != int64(len(obj)) || len(obj) != size+len("grown") {
+			t.Fatalf("%s: stamp size %d, object %d bytes, file %d+%d", key, st.Size, len(obj), size, len("grown"))
+		}
+		if size >= largeFile && at.IsZero() {
+			t.Fatalf("%s: a large file's upload is not counted by the throttle", key)
+		}
 	}
 }

@@ -315,7 +315,7 @@ func (t *Tier) mirrorOne(ctx context.Context, key string, large bool) (bool, err
 		}
 	}
 	t.manMu.Unlock()
-	b, err := os.ReadFile(p)
+	b, err := readMirrored(p)
 	if err != nil {
 		return false, err
 	}
@@ -334,6 +334,10 @@ func (t *Tier) mirrorOne(ctx context.Context, key string, large bool) (bool, err
 	t.manMu.Unlock()
 	return true, nil
 }
+
+// readMirrored reads a file to mirror (a variable: tests grow the file
+// while it is read).
+var readMirrored = os.ReadFile
 
 // mirrorSmall PUTs the changed small files (under largeFile bytes:
 // stream.json, init segments, ...) of the stream directory rel, before a
