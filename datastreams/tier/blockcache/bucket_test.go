@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,51 +174,5 @@ func TestClosedConnectionIsAnOutage(t *testing.T) {
 	}
 	if n := conns.Load() - before; n != 0 {
 		t.Errorf("a second cold read made %d connections; want none (the breaker open)", n)
-	}
-}
-
-// BenchmarkColdFirstByteBucket is BenchmarkColdFirstByte with the ranged
-// GETs of a real S3 server on loopback (versitygw): the first byte of an
-// object not in the cache, its 1 MiB block fetched whole; rtt is added
-// before each GET to model a distant store. It reports p50 and p99 in ms.
-func BenchmarkColdFirstByteBucket(b *testing.B) {
-	srv := objstoretest.Start(b)
-	bucket := srv.Bucket()
-	src := make([]byte, 4<<20)
-	if err := bucket.Put(context.Background(), "seg", src); err != nil {
-		b.Fatal(err)
-	}
-	for _, rtt := range []time.Duration{0, 20 * time.Millisecond} {
-		b.Run("rtt="+rtt.String(), func(b *testing.B) {
-			var lat []time.Duration
-			for b.Loop() {
-				// A new cache each time: every read is cold.
-				b.StopTimer()
-				c, err := blockcache.New(blockcache.Config{Dir: b.TempDir(), Prefetch: -1, Logger: slog.New(slog.DiscardHandler),
-					Fetch: func(ctx context.Context, key string, off, n int64) ([]byte, error) {
-						time.Sleep(rtt)
-						return bucket.GetRange(ctx, key, off, n)
-					}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				start := time.Now()
-				if _, err := c.ReaderAt("seg", int64(len(src))).ReadAt(make([]byte, 1), 2<<20); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(start))
-				b.StopTimer()
-				_ = c.Close()
-				b.StartTimer()
-			}
-			slices.Sort(lat)
-			for _, q := range []struct {
-				f    float64
-				unit string
-			}{{0.50, "p50-ms"}, {0.99, "p99-ms"}} {
-				b.ReportMetric(float64(lat[min(len(lat)-1, int(q.f*float64(len(lat))))])/float64(time.Millisecond), q.unit)
-			}
-		})
 	}
 }
