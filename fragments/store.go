@@ -51,11 +51,16 @@ type Store struct {
 	// read that are not fragments.
 	cursor   uint64
 	catching bool
-	waiting  bool   // reconcile logged that it waits for object storage
-	openNext uint64 // the log's next sequence at open
-	closed   bool
-	stop     chan struct{}
-	catcher  sync.WaitGroup
+	waiting  bool // reconcile logged that it waits for object storage
+	// announceFrom is the first fragment an index catch-up announces
+	// when it lists it: those at or past the index's end at open were
+	// never announced (their index write failed, or the process died
+	// between the log append and the index write), save those the event
+	// stream's tail shows announced (a restored index lags the events).
+	announceFrom uint64
+	closed       bool
+	stop         chan struct{}
+	catcher      sync.WaitGroup
 
 	live  *Live
 	reads *atomic.Int64 // fragment records read from the log (the manager's count)
@@ -75,6 +80,11 @@ const (
 	// background catch-up that failed (doubling from the first).
 	retryFirst = time.Second
 	retryMax   = time.Minute
+	// catchUpRecords and catchUpBytes bound a batch of the background
+	// catch-up: Close waits for the batch being read (a cold read is not
+	// cancellable), and an append waits for the batch being indexed.
+	catchUpRecords = 16
+	catchUpBytes   = 8 << 20
 )
 
 // openStore opens the store of a video stream whose log is s; reads
@@ -126,7 +136,6 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 // openStore starts the background catch-up.
 func (st *Store) reconcile() error {
 	first, next := st.shard.Log().Bounds()
-	st.openNext = next
 	_, inext := st.idx.Bounds()
 	if inext > next {
 		if err := st.idx.Truncate(next); err != nil {
@@ -135,6 +144,13 @@ func (st *Store) reconcile() error {
 		_, inext = st.idx.Bounds()
 	}
 	from := max(inext, first)
+	st.announceFrom = max(from, next)
+	if from < next {
+		st.announceFrom = from
+		if last, ok := st.lastAnnounced(); ok {
+			st.announceFrom = max(from, last+1)
+		}
+	}
 	if from < next && from < events.LocalFrom(st.shard.Log()) {
 		// The index lags into cold segments: read in the background, not
 		// before the server listens.
@@ -144,7 +160,7 @@ func (st *Store) reconcile() error {
 		return err
 	}
 	to := min(next, from+openReindex)
-	reached, err := st.indexFrom(from, to, nil)
+	reached, err := st.indexFrom(from, to, st.announceLate)
 	st.cursor = reached
 	switch {
 	case errors.Is(err, logstore.ErrUnavailable):
@@ -161,10 +177,10 @@ func (st *Store) reconcile() error {
 	return err
 }
 
-// indexFrom indexes the log's records [from, next); each is passed to
-// indexed (when set) once its entry is written. It returns the sequence
-// it reached (the next to read).
-func (st *Store) indexFrom(from, next uint64, indexed func(f *Fragment, size int)) (uint64, error) {
+// indexFrom indexes the log's records [from, next); the fragments of
+// each batch are passed to indexed once their entries are written. It
+// returns the sequence it reached (the next to read).
+func (st *Store) indexFrom(from, next uint64, indexed func([]*Fragment, []IndexEntry)) (uint64, error) {
 	for from < next {
 		recs, err := st.shard.Log().Read(from, 256, 64<<20)
 		if err != nil {
@@ -181,8 +197,9 @@ func (st *Store) indexFrom(from, next uint64, indexed func(f *Fragment, size int
 	return max(from, next), nil
 }
 
-// indexRecords appends the index entries of the fragments among recs.
-func (st *Store) indexRecords(recs []logstore.Record, indexed func(f *Fragment, size int)) error {
+// indexRecords appends the index entries of the fragments among recs and
+// passes the fragments and their entries to indexed.
+func (st *Store) indexRecords(recs []logstore.Record, indexed func([]*Fragment, []IndexEntry)) error {
 	st.reads.Add(int64(len(recs)))
 	entries := make([]IndexEntry, 0, len(recs))
 	var frags []*Fragment
@@ -195,24 +212,80 @@ func (st *Store) indexRecords(recs []logstore.Record, indexed func(f *Fragment, 
 	if err := st.idx.Append(entries...); err != nil {
 		return err
 	}
-	if indexed != nil {
-		for i, f := range frags {
-			indexed(f, int(entries[i].Size))
-		}
+	if len(frags) > 0 {
+		indexed(frags, entries)
 	}
 	return nil
 }
 
-// listedLate tells of a fragment indexed by a catch-up: listed now, so
-// announced now, as Append would have (the event stream's readers would
-// otherwise never hear of it) — unless it was in the log at open: the
-// fragments an open indexes again were announced when appended.
-func (st *Store) listedLate(f *Fragment, size int) {
+// listedLate tells of fragments indexed by a catch-up after open: listed
+// now, so announced now (announceLate).
+func (st *Store) listedLate(frags []*Fragment, entries []IndexEntry) {
 	st.live.stored()
 	st.listed.notify()
-	if f.Seq >= st.openNext {
-		st.announce(f, size)
+	st.announceLate(frags, entries)
+}
+
+// announceLate announces fragments indexed by a catch-up, as Append would
+// have (the event stream's readers would otherwise never hear of them),
+// in one put — save those before announceFrom: the fragments an open
+// indexes again were announced when appended.
+func (st *Store) announceLate(frags []*Fragment, entries []IndexEntry) {
+	var puts []datastreams.PutEntry
+	for i, f := range frags {
+		if f.Seq >= st.announceFrom {
+			puts = append(puts, st.notice(f, int(entries[i].Size)))
+		}
 	}
+	st.put(puts)
+}
+
+// lastAnnounced returns the newest fragment number this store announced
+// on its event stream, looked up in the event log's local segments from
+// the newest back; ok is false when none of them holds a notice of this
+// store (no event stream, or its tail is cold or trimmed).
+func (st *Store) lastAnnounced() (seq uint64, ok bool) {
+	if st.events == nil {
+		return 0, false
+	}
+	sh, err := st.events.Shard(0)
+	if err != nil {
+		return 0, false
+	}
+	first, end := sh.Log().Bounds()
+	low := max(first, events.LocalFrom(sh.Log()))
+	for span := uint64(64); end > low; span *= 4 {
+		from := low
+		if end-low > span {
+			from = end - span
+		}
+		for at := from; at < end; {
+			res, err := st.events.Read(sh, at, 1000, 4<<20, false)
+			if err != nil || len(res.Records) == 0 {
+				break
+			}
+			for _, r := range res.Records {
+				if r.Seq >= end {
+					break
+				}
+				var e FragmentEvent
+				if json.Unmarshal(r.Data, &e) != nil || e.Type != "fragment" || e.StreamName != st.name {
+					continue
+				}
+				if n, valid := ParseFragmentNumber(e.FragmentNumber); valid && (!ok || n > seq) {
+					seq, ok = n, true
+				}
+			}
+			if at = res.Next; at >= end {
+				break
+			}
+		}
+		if ok {
+			return seq, true
+		}
+		end = from
+	}
+	return 0, false
 }
 
 // catchUpFrom is where the catch-up resumes (st.mu held).
@@ -321,7 +394,7 @@ func (st *Store) catchUpStep() (done, progress bool, err error) {
 		return true, false, nil
 	}
 	st.mu.Unlock()
-	recs, err := st.shard.Log().Read(from, 256, 64<<20)
+	recs, err := st.shard.Log().Read(from, catchUpRecords, catchUpBytes)
 	if err != nil {
 		return false, false, fmt.Errorf("reindex %s from %d: %w", st.name, from, err)
 	}
@@ -410,17 +483,27 @@ type FragmentEvent struct {
 }
 
 func (st *Store) announce(f *Fragment, size int) {
-	if st.events == nil {
-		return
-	}
+	st.put([]datastreams.PutEntry{st.notice(f, size)})
+}
+
+// notice is the event stream entry announcing fragment f of size bytes.
+func (st *Store) notice(f *Fragment, size int) datastreams.PutEntry {
 	b, _ := json.Marshal(FragmentEvent{
 		Type: "fragment", StreamName: st.name, FragmentNumber: FragmentNumber(f.Seq),
 		ProducerTimestampMillis: f.ProducerTime / 1e6, ServerTimestampMillis: f.ServerTime / 1e6,
 		FragmentLengthInMilliseconds: f.Duration / 1e6, FragmentSizeInBytes: int64(size), Keyframe: f.Keyframe,
 	})
+	return datastreams.PutEntry{Key: []byte(st.name), Data: b}
+}
+
+// put appends notices to the event stream, in order, in one put.
+func (st *Store) put(entries []datastreams.PutEntry) {
+	if st.events == nil || len(entries) == 0 {
+		return
+	}
 	// The event stream is a data stream like any other; a failure there
 	// (deleted under us, disk full) must not fail the fragment.
-	_, _ = st.events.Put([]datastreams.PutEntry{{Key: []byte(st.name), Data: b}})
+	_, _ = st.events.Put(entries)
 }
 
 // FragmentNumber formats a log sequence as the fragment number clients

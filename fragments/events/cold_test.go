@@ -210,3 +210,49 @@ func TestTimelineLongRebuildInBackground(t *testing.T) {
 		t.Fatalf("the background rebuild is not logged:\n%s", out)
 	}
 }
+
+// TestTimelineCloseDuringSlowColdCatchUp: Close while the background
+// catch-up reads cold segments from a slow object store returns promptly
+// (it waits for one small batch, the read not being cancellable).
+func TestTimelineCloseDuringSlowColdCatchUp(t *testing.T) {
+	cold := fragmentstest.NewCold(t)
+	c := &datastreams.Core{Dir: t.TempDir(), OpenLog: cold.OpenLog(4<<10, nil)}
+	if err := c.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	for i := range 10 {
+		putEvents(t, s, base, i*500, 500)
+	}
+	tl.Close()
+	sh, _ := s.Shard(0)
+	if n := cold.Tier(t, sh.Log()); n < 2 {
+		t.Fatalf("%d cold segments, want several", n)
+	}
+	if err := os.RemoveAll(filepath.Join(s.Dir(), events.TimelineDir)); err != nil {
+		t.Fatal(err)
+	}
+	cold.SetDelay(100 * time.Millisecond)
+	tl, err = events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for cold.Reads() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no cold read in 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	tl.Close()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("Close during a slow cold catch-up took %v (%d cold reads)", d, cold.Reads())
+	}
+}

@@ -76,6 +76,11 @@ const (
 	// a longer catch-up (a timeline rebuilt from a long log, as after a
 	// restore) goes on in the background.
 	syncCatchUp = 2 * catchUpMargin
+	// bgRecords and bgBytes bound a batch of the background catch-up:
+	// Close waits for the batch being read (a cold read is not
+	// cancellable).
+	bgRecords = 200
+	bgBytes   = 2 << 20
 	// retryFirst and retryMax bound the wait between tries of a
 	// background catch-up that failed (doubling from the first).
 	retryFirst = time.Second
@@ -399,7 +404,11 @@ func (t *Timeline) catchUp(from uint64, limit int) (next uint64, done bool, err 
 				return from, false, nil
 			}
 		}
-		res, err := t.stream.Read(t.shard, from, 1000, 8<<20, false)
+		n, size := 1000, 8<<20
+		if limit == 0 { // in the background
+			n, size = bgRecords, bgBytes
+		}
+		res, err := t.stream.Read(t.shard, from, n, size, false)
 		if err != nil {
 			return from, false, err
 		}
