@@ -308,12 +308,15 @@ func (o *ObjectStorageConfig) validate() []error {
 	if strings.ContainsAny(o.Bucket, "/ \\") {
 		errs = append(errs, fmt.Errorf("storage.object.bucket: %q: a bucket name has no slash or space (put a path in prefix)", o.Bucket))
 	}
-	if o.AccessKeyID == "" {
-		errs = append(errs, errors.New("storage.object.access_key_id: set the access key id that signs requests to the bucket"))
-	}
-	if (o.SecretAccessKey == "") == (o.SecretAccessKeyFile == "") {
+	switch {
+	case o.AccessKeyID == "" && o.SecretAccessKey == "" && o.SecretAccessKeyFile == "":
+		// No keys: the AWS SDK's default credentials (AWS_* variables,
+		// ~/.aws, an instance or task role).
+	case o.AccessKeyID == "":
+		errs = append(errs, errors.New("storage.object.access_key_id: set the access key id that goes with the secret (or neither, for the AWS SDK's default credentials: environment, ~/.aws, instance role)"))
+	case (o.SecretAccessKey == "") == (o.SecretAccessKeyFile == ""):
 		errs = append(errs, errors.New("storage.object: set secret_access_key or secret_access_key_file, not both"))
-	} else if o.SecretAccessKeyFile != "" {
+	case o.SecretAccessKeyFile != "":
 		if _, err := o.LoadSecret(); err != nil {
 			errs = append(errs, err)
 		}

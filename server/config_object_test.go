@@ -119,6 +119,7 @@ func TestObjectStorageConfigValidate(t *testing.T) {
 		{"secret in a file", func(o *server.ObjectStorageConfig) { o.SecretAccessKey, o.SecretAccessKeyFile = "", secretFile }, ""},
 		{"no bucket", func(o *server.ObjectStorageConfig) { o.Bucket = "" }, "storage.object.bucket"},
 		{"no access key id", func(o *server.ObjectStorageConfig) { o.AccessKeyID = "" }, "storage.object.access_key_id"},
+		{"no keys: the SDK's default credentials", func(o *server.ObjectStorageConfig) { o.AccessKeyID, o.SecretAccessKey = "", "" }, ""},
 		{"no secret", func(o *server.ObjectStorageConfig) { o.SecretAccessKey = "" }, "set secret_access_key or secret_access_key_file, not both"},
 		{"both secrets", func(o *server.ObjectStorageConfig) { o.SecretAccessKeyFile = secretFile }, "not both"},
 		{"unreadable secret file", func(o *server.ObjectStorageConfig) {
