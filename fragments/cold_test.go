@@ -70,26 +70,6 @@ func listAll(t *testing.T, st *fragments.Store) []uint64 {
 	}
 }
 
-// timelineAll returns the IDs of every event of a timeline, in order.
-func timelineAll(t *testing.T, tl *events.Timeline) []string {
-	t.Helper()
-	q := events.Query{From: 0, To: 1 << 62, Limit: events.MaxLimit}
-	var ids []string
-	for {
-		p, err := tl.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range p.Events {
-			ids = append(ids, e.ID)
-		}
-		if p.Next == "" {
-			return ids
-		}
-		q.After = p.Next
-	}
-}
-
 // TestStoreOpensWhileObjectStoreDown: a video stream whose log and event
 // log are cold (every sealed segment in the object store only), and whose
 // fragment index lags into them (lost here: rebuilt from the log), with
@@ -122,7 +102,7 @@ func TestStoreOpensWhileObjectStoreDown(t *testing.T) {
 			if got := listAll(t, st); !slices.Equal(got, before) {
 				t.Fatalf("listed %v, want %v", got, before)
 			}
-			eventsBefore := timelineAll(t, st.Timeline())
+			eventsBefore := fragmentstest.EventIDs(t, st.Timeline())
 			if len(eventsBefore) != 100 {
 				t.Fatalf("%d events in the timeline, want 100", len(eventsBefore))
 			}
@@ -171,7 +151,7 @@ func TestStoreOpensWhileObjectStoreDown(t *testing.T) {
 			putEvent(t, evs, clk.Now())
 			// The event put since open is there at once; the older ones
 			// only when the timeline was kept.
-			if got, wantN := timelineAll(t, st.Timeline()), map[bool]int{false: 101, true: 1}[restore]; len(got) != wantN {
+			if got, wantN := fragmentstest.EventIDs(t, st.Timeline()), map[bool]int{false: 101, true: 1}[restore]; len(got) != wantN {
 				t.Fatalf("timeline during the outage: %d events, want %d", len(got), wantN)
 			}
 			if got := listAll(t, st); len(got) != 0 {
@@ -209,7 +189,7 @@ func TestStoreOpensWhileObjectStoreDown(t *testing.T) {
 			if got := fragmentEvents(t, evs); !slices.Equal(got, want) {
 				t.Fatalf("fragment events announced %v, want %v", got, want)
 			}
-			gotEvents := timelineAll(t, st.Timeline())
+			gotEvents := fragmentstest.EventIDs(t, st.Timeline())
 			n.close()
 			if len(gotEvents) != 101 || !slices.Equal(gotEvents[:100], eventsBefore) {
 				t.Fatalf("timeline after the catch-up: %d events, want 101 (the first 100 as before)", len(gotEvents))
@@ -237,7 +217,7 @@ func TestStoreOpensWhileObjectStoreDown(t *testing.T) {
 			if got := listAll(t, st); !slices.Equal(got, want) {
 				t.Fatalf("listed after a normal open %v, want %v", got, want)
 			}
-			if got := timelineAll(t, st.Timeline()); !slices.Equal(got, gotEvents) {
+			if got := fragmentstest.EventIDs(t, st.Timeline()); !slices.Equal(got, gotEvents) {
 				t.Fatalf("timeline after a normal open: %d events, want %d", len(got), len(gotEvents))
 			}
 		})
@@ -315,7 +295,7 @@ func TestRestoredStoreOpensWithoutColdReads(t *testing.T) {
 		fragmentstest.AppendSynthetic(t, st, clk, 1, 3000)
 		putEvent(t, evs, clk.Now())
 	}
-	want, wantEvents := listAll(t, st), timelineAll(t, st.Timeline())
+	want, wantEvents := listAll(t, st), fragmentstest.EventIDs(t, st.Timeline())
 	for _, name := range []string{"cam", "cam" + fragments.EventsSuffix} {
 		s, _ := n.core.Stream(name)
 		sh, _ := s.Shard(0)
@@ -353,7 +333,7 @@ func TestRestoredStoreOpensWithoutColdReads(t *testing.T) {
 	if got := listAll(t, st); !slices.Equal(got, want) {
 		t.Fatalf("listed %v, want %v", got, want)
 	}
-	if got := timelineAll(t, st.Timeline()); !slices.Equal(got, wantEvents) {
+	if got := fragmentstest.EventIDs(t, st.Timeline()); !slices.Equal(got, wantEvents) {
 		t.Fatalf("timeline: %d events, want %d", len(got), len(wantEvents))
 	}
 }

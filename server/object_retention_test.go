@@ -1,14 +1,12 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -115,24 +113,6 @@ func TestObjectTierRetention(t *testing.T) {
 	}
 }
 
-// logBuffer is a server log kept for a test to read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // TestObjectStorageBadConfig: a bucket that does not exist, and keys the
 // store refuses. The server starts all the same (the object store being
 // away must not stop ingest, and a store that refuses is one that is
@@ -164,7 +144,7 @@ func TestObjectStorageBadConfig(t *testing.T) {
 				lines = append(lines, l)
 			}
 			cfg := objConfig(t, strings.Join(lines, "\n"))
-			logs := &logBuffer{}
+			logs := &servertest.SyncBuffer{}
 			srv := &server.Server{Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, nil))}
 			if err := srv.Initialize(); err != nil {
 				t.Fatalf("the server did not start: %v", err)

@@ -1,60 +1,20 @@
 package events_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams"
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments/events"
 	"github.com/eddy-video/eddy/fragments/fragmentstest"
 )
-
-// syncBuffer is a log destination safe for the timeline's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// allEvents pages through the whole timeline and returns its events' IDs
-// in order.
-func allEvents(t *testing.T, tl *events.Timeline) []string {
-	t.Helper()
-	q := events.Query{From: 0, To: 1 << 62, Limit: events.MaxLimit}
-	var ids []string
-	for {
-		p, err := tl.Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range p.Events {
-			ids = append(ids, e.ID)
-		}
-		if p.Next == "" {
-			return ids
-		}
-		q.After = p.Next
-	}
-}
 
 func putEvents(t *testing.T, s *datastreams.Stream, base time.Time, from, n int) []string {
 	t.Helper()
@@ -98,7 +58,7 @@ func TestTimelineOpensWhileObjectStoreDown(t *testing.T) {
 			for i := range 40 {
 				want = append(want, putEvents(t, s, base, i*50, 50)...)
 			}
-			if got := allEvents(t, tl); !slices.Equal(got, want) {
+			if got := fragmentstest.EventIDs(t, tl); !slices.Equal(got, want) {
 				t.Fatalf("%d events indexed, want %d", len(got), len(want))
 			}
 			tl.Close()
@@ -112,7 +72,7 @@ func TestTimelineOpensWhileObjectStoreDown(t *testing.T) {
 				}
 			}
 			cold.SetDown(true)
-			logs := &syncBuffer{}
+			logs := &datastreamstest.SyncBuffer{}
 			logger := slog.New(slog.NewTextHandler(logs, nil))
 
 			// Close while waiting returns at once.
@@ -135,7 +95,7 @@ func TestTimelineOpensWhileObjectStoreDown(t *testing.T) {
 			}
 			defer tl.Close()
 			fresh := putEvents(t, s, base, 2000, 10)
-			got := allEvents(t, tl)
+			got := fragmentstest.EventIDs(t, tl)
 			for _, id := range fresh {
 				if !slices.Contains(got, id) {
 					t.Fatalf("event %s put during the outage is not indexed at once", id)
@@ -154,7 +114,7 @@ func TestTimelineOpensWhileObjectStoreDown(t *testing.T) {
 				time.Sleep(20 * time.Millisecond)
 			}
 			want = append(want, fresh...)
-			if got := allEvents(t, tl); !slices.Equal(got, want) {
+			if got := fragmentstest.EventIDs(t, tl); !slices.Equal(got, want) {
 				t.Fatalf("after the catch-up: %d events, want %d", len(got), len(want))
 			}
 			out := logs.String()
@@ -190,7 +150,7 @@ func TestTimelineLongRebuildInBackground(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(s.Dir(), events.TimelineDir)); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &datastreamstest.SyncBuffer{}
 	tl, err = events.Open(s, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +163,7 @@ func TestTimelineLongRebuildInBackground(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := allEvents(t, tl); !slices.Equal(got, want) {
+	if got := fragmentstest.EventIDs(t, tl); !slices.Equal(got, want) {
 		t.Fatalf("%d events indexed, want %d", len(got), len(want))
 	}
 	if out := logs.String(); !strings.Contains(out, "indexing the rest of the event log in the background") || !strings.Contains(out, "event index caught up") {

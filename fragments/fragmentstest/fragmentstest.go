@@ -7,6 +7,7 @@ import (
 	"github.com/eddy-video/eddy/datastreams"
 	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/fragments"
+	"github.com/eddy-video/eddy/fragments/events"
 	"github.com/eddy-video/eddy/fragments/fragmenter"
 	"github.com/eddy-video/eddy/media"
 	"github.com/eddy-video/eddy/media/mediatest"
@@ -121,4 +122,25 @@ func VPXUnits(t testing.TB, file string) (media.Track, []*media.AccessUnit) {
 		aus = append(aus, &media.AccessUnit{Track: 0, PTS: u.PTS, DTS: u.PTS, Key: i%25 == 0, NTP: at, Arrival: at, Payload: u.Payload})
 	}
 	return media.Track{ID: 0, Kind: media.Video, Codec: codec, ClockRate: 90000}, aus
+}
+
+// EventIDs pages through a whole event timeline and returns its events'
+// IDs in order.
+func EventIDs(t testing.TB, tl *events.Timeline) []string {
+	t.Helper()
+	q := events.Query{From: 0, To: 1 << 62, Limit: events.MaxLimit}
+	var ids []string
+	for {
+		p, err := tl.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range p.Events {
+			ids = append(ids, e.ID)
+		}
+		if p.Next == "" {
+			return ids
+		}
+		q.After = p.Next
+	}
 }

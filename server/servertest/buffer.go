@@ -1,26 +1,8 @@
 package servertest
 
-import (
-	"bytes"
-	"sync"
-)
+import "github.com/eddy-video/eddy/datastreams/datastreamstest"
 
 // SyncBuffer is a bytes.Buffer a program under test writes its output to
-// while the test reads it: safe for one writer and one reader.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written so far.
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// while the test reads it: safe for one writer and one reader (the layers
+// below the server share it from datastreamstest).
+type SyncBuffer = datastreamstest.SyncBuffer

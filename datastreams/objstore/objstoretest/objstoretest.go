@@ -8,7 +8,6 @@
 package objstoretest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/eddy-video/eddy/datastreams/datastreamstest"
 	"github.com/eddy-video/eddy/datastreams/objstore"
 )
 
@@ -60,7 +60,7 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when cmd has been waited for
 	waitErr error
-	out     *syncBuffer
+	out     *datastreamstest.SyncBuffer
 	closed  bool
 }
 
@@ -73,7 +73,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		missing(t, err.Error())
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), out: &syncBuffer{}}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), out: &datastreamstest.SyncBuffer{}}
 	t.Cleanup(s.cleanup)
 	// The free port is found by listening and closing: another process
 	// may take it in between, so a server that exits at once is retried
@@ -283,21 +283,4 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "...\n" + s[len(s)-n:]
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
