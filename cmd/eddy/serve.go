@@ -56,6 +56,16 @@ func runServe(args []string, env func(string) (string, bool), started func(*serv
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP)
 	defer signal.Stop(sig)
+	profDir, _ := env(profileEnv)
+	stopProfiles, err := startProfiles(profDir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			logger.Warn("profiles not written", "dir", profDir, "err", err)
+		}
+	}()
 	srv := &server.Server{Config: cfg, Logger: logger, LogLevel: level}
 	if err := srv.Initialize(); err != nil {
 		return err

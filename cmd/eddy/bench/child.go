@@ -14,6 +14,7 @@ type childConfig struct {
 	Server     string   // eddy binary to start; "" = this executable
 	ServerArgs []string // extra `serve` flags for the child
 	Keep       bool     // keep the child's data directory and log
+	Profile    string   // directory for the child's pprof profiles ("": none)
 }
 
 // addFlags adds --server, --server-args (described by argsUsage) and
@@ -23,6 +24,7 @@ func (c *childConfig) addFlags(fs *flag.FlagSet, argsUsage string) func() {
 	fs.StringVar(&c.Server, "server", c.Server, "eddy binary to start as the server (default: this executable)")
 	args := fs.String("server-args", "", argsUsage)
 	fs.BoolVar(&c.Keep, "keep", c.Keep, "keep the started server's data directory and log")
+	fs.StringVar(&c.Profile, "server-profile", c.Profile, "write the started server's CPU, allocation and heap profiles (cpu.pprof, allocs.pprof, heap.pprof) into this directory")
 	return func() { c.ServerArgs = strings.Fields(*args) }
 }
 
@@ -42,7 +44,11 @@ func startChild(ctx context.Context, cfg childConfig, bench string, logf func(st
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err = StartServer(ctx, bin, dir, cfg.ServerArgs, logf)
+	var env []string
+	if cfg.Profile != "" {
+		env = append(env, "EDDY_PROFILE_DIR="+cfg.Profile)
+	}
+	srv, err = startServer(ctx, bin, dir, cfg.ServerArgs, env, logf)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err

@@ -51,6 +51,12 @@ limits:
 // the data directory (data/) and the log (server.log, appended to, so a
 // restart on the same dir keeps the earlier runs' lines).
 func StartServer(ctx context.Context, bin, dir string, extra []string, logf func(string, ...any)) (*Server, error) {
+	return startServer(ctx, bin, dir, extra, nil, logf)
+}
+
+// startServer is StartServer with env added to the child's environment
+// (which otherwise has no EDDY_* variable of this process).
+func startServer(ctx context.Context, bin, dir string, extra, env []string, logf func(string, ...any)) (*Server, error) {
 	s := &Server{bin: bin, dir: dir, logPath: filepath.Join(dir, "server.log"), done: make(chan struct{})}
 	conf := filepath.Join(dir, "eddy.yaml")
 	if err := os.WriteFile(conf, []byte(childYAML), 0o644); err != nil {
@@ -68,6 +74,7 @@ func StartServer(ctx context.Context, bin, dir string, extra []string, logf func
 			s.cmd.Env = append(s.cmd.Env, kv)
 		}
 	}
+	s.cmd.Env = append(s.cmd.Env, env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
