@@ -3,15 +3,19 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sync"
+	"syscall"
 )
 
 // profileEnv names a directory into which eddy serve writes its profiles
 // (a development aid for the benchmarks, not a setting): cpu.pprof covers
-// the whole run, and allocs.pprof and heap.pprof are written when the
-// server stops. `eddy bench ... --server-profile DIR` sets it for the
+// the whole run, allocs.pprof and heap.pprof are written when the
+// server stops, and SIGUSR1 writes heap-N.pprof (N counting from 1) at
+// once: the live heap while the load runs. `eddy bench ... --server-profile DIR` sets it for the
 // server it starts; read them with `go tool pprof -top`.
 const profileEnv = "EDDY_PROFILE_DIR"
 
@@ -32,23 +36,43 @@ func startProfiles(dir string) (stop func() error, err error) {
 		_ = cpu.Close()
 		return nil, fmt.Errorf("%s: %w", profileEnv, err)
 	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for n := 1; ; n++ {
+			if _, ok := <-usr1; !ok {
+				return
+			}
+			runtime.GC()
+			_ = writeProfile(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", n)), "heap")
+		}
+	})
 	return func() error {
+		signal.Stop(usr1)
+		close(usr1)
+		wg.Wait()
 		pprof.StopCPUProfile()
 		err := cpu.Close()
 		runtime.GC() // the heap profile shows live objects as of the last GC
 		for _, name := range []string{"allocs", "heap"} {
-			f, ferr := os.Create(filepath.Join(dir, name+".pprof"))
-			if ferr != nil {
-				err = ferr
-				continue
-			}
-			if werr := pprof.Lookup(name).WriteTo(f, 0); werr != nil {
+			if werr := writeProfile(filepath.Join(dir, name+".pprof"), name); werr != nil {
 				err = werr
-			}
-			if cerr := f.Close(); cerr != nil && err == nil {
-				err = cerr
 			}
 		}
 		return err
 	}, nil
+}
+
+// writeProfile writes the runtime profile name into path.
+func writeProfile(path, name string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.Lookup(name).WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -165,6 +165,9 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	if err != nil {
 		return nil, runErr(ctx, err)
 	}
+	if b.child != nil && cfg.Profile != "" {
+		b.child.heapProfile() // the live heap at the window's end
+	}
 
 	// Let the fragments that started in the window close and be listed,
 	// then stop publishing.

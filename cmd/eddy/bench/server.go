@@ -156,6 +156,12 @@ func (s *Server) Stop(logf func(string, ...any)) error {
 	return s.err
 }
 
+// heapProfile asks a server started with a profile directory to write
+// its live heap there now (SIGUSR1: heap-N.pprof).
+func (s *Server) heapProfile() {
+	_ = s.cmd.Process.Signal(syscall.SIGUSR1)
+}
+
 // Kill ends the server with SIGKILL, as a crash would.
 func (s *Server) Kill() error {
 	select {
