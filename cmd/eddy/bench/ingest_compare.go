@@ -36,6 +36,10 @@ const (
 	// MediaMTX's recording is reported as short (a problem; nothing at
 	// all makes the comparison invalid).
 	compareMinRecorded = 0.8
+	// compareMaxStalls is how many of the bench's 10 ms sleeps may
+	// overrun by 100 ms or more in a window before the report calls the
+	// machine too busy for the figures to be trusted.
+	compareMaxStalls = 5
 )
 
 // compareAbout is the --help text of --compare.
@@ -214,8 +218,16 @@ func (r *ingestCompareResults) finish() {
 		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX: %d publisher error(s)", m.PublisherErrors))
 	}
 	if e.PublisherErrors > 0 || e.Loss {
-		r.Problems = append(r.Problems, fmt.Sprintf("Eddy: %d publisher error(s), loss %v (see its report)", e.PublisherErrors, e.Loss))
+		r.Problems = append(r.Problems, fmt.Sprintf("Eddy: loss or errors (%d publisher errors; see its report)", e.PublisherErrors))
 	}
+	busy := func(name string, late200, stalls int, stallMax float64, psi *float64) {
+		if late200 > 0 || stalls > compareMaxStalls {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s's window: the machine was busy (CPU pressure %s, %d bench stalls ≥ 100 ms, max %.0f ms, %d units sent ≥ 200 ms late): its figures are doubtful; measure on a quiet machine",
+				name, fmtOpt(psi, "%.0f%%"), stalls, stallMax, late200))
+		}
+	}
+	busy("MediaMTX", m.PublisherLate200, m.BenchStalls100ms, m.BenchStallMaxMS, m.CPUPressurePc)
+	busy("Eddy", e.PublisherLate200, e.BenchStalls100ms, e.BenchStallMaxMS, e.CPUPressurePc)
 	if r.Verdict == "INVALID" {
 		return
 	}
