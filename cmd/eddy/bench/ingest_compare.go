@@ -111,8 +111,13 @@ type ingestCompareResults struct {
 	RSSGrowthRatio *float64 `json:"rss_growth_per_stream_ratio,omitempty"` // (end − idle) / streams
 	RSSPeakRatio   *float64 `json:"rss_peak_per_stream_ratio,omitempty"`   // VmHWM / streams
 	TargetCPURatio float64  `json:"target_cpu_ratio"`
-	Verdict        string   `json:"verdict"` // PASS, FAIL or INVALID
-	Pass           bool     `json:"pass"`
+	// EddyWrittenRatio is Eddy's data directory growth over its window
+	// against streams × the clip's media bytes per second × window, as
+	// MediaMTX's RecordedRatio: well under 1, the server fell behind and
+	// its CPU time over the window undercounts the work.
+	EddyWrittenRatio *float64 `json:"eddy_written_ratio,omitempty"`
+	Verdict          string   `json:"verdict"` // PASS, FAIL or INVALID
+	Pass             bool     `json:"pass"`
 	// Problems are what makes the comparison invalid or doubtful; each
 	// side's own problems are in its report.
 	Problems []string `json:"problems,omitempty"`
@@ -206,10 +211,17 @@ func (r *ingestCompareResults) finish() {
 		v := e.RSSPeakPerStreamMiB / m.RSSPeakPerStreamMiB
 		r.RSSPeakRatio = &v
 	}
+	if e.DataGrowthBytes != nil && m.MediaBytesPerS > 0 && e.DurationS > 0 {
+		v := float64(*e.DataGrowthBytes) / (float64(r.Streams) * m.MediaBytesPerS * e.DurationS)
+		r.EddyWrittenRatio = &v
+		if v < compareMinRecorded {
+			r.Problems = append(r.Problems, fmt.Sprintf("Eddy wrote %.0f%% of the expected bytes in its window: it fell behind, its CPU per stream-minute undercounts", 100*v))
+		}
+	}
 	if m.RecordedBytes <= 0 {
 		invalid("MediaMTX recorded nothing in its window (%s): it did not do the work Eddy is compared with", m.RecordDir)
 	} else if m.RecordedRatio < compareMinRecorded {
-		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX recorded %.0f%% of the expected bytes in its window", 100*m.RecordedRatio))
+		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX recorded %.0f%% of the expected bytes in its window: it fell behind, its CPU per stream-minute undercounts", 100*m.RecordedRatio))
 	}
 	if r.CPURatio == nil {
 		invalid("the CPU time of one server could not be read from /proc")

@@ -38,9 +38,10 @@ func (r *ingestCompareResults) writeText(w io.Writer) {
 	row("RSS idle / peak", fmt.Sprintf("%.0f / %.0f MiB", m.RSSIdleMiB, m.RSSPeakMiB), fmt.Sprintf("%.0f / %.0f MiB", e.RSSIdleMiB, e.RSSPeakMiB), "", "")
 	eddyData := "n/a"
 	if e.DataGrowthBytes != nil {
-		eddyData = fmt.Sprintf("%.1f MiB", mib(*e.DataGrowthBytes))
+		eddyData = fmt.Sprintf("%.1f MiB", mib(*e.DataGrowthBytes)) + pctOpt(r.EddyWrittenRatio)
 	}
-	row("bytes written in window", fmt.Sprintf("%.1f MiB", mib(m.RecordedBytes)), eddyData, "", "")
+	row("written in window (% of media sent)", fmt.Sprintf("%.1f MiB (%.0f%%)", mib(m.RecordedBytes), 100*m.RecordedRatio), eddyData, "", "")
+	row("unread on server sockets (max, all)", fmt.Sprintf("%.0f KiB", m.ServerRxSumMaxKiB), fmt.Sprintf("%.0f KiB", e.ServerRxSumMaxKiB), "", "")
 	row("publisher errors / reconnects", fmt.Sprintf("%d / %d", m.PublisherErrors, m.Reconnects), fmt.Sprintf("%d", e.PublisherErrors), "", "0")
 	row("bench client CPU (publishers)", fmtOpt(m.ClientCPUPercent, "%.1f%% of a core"), fmtOpt(e.ClientCPUPercent, "%.1f%% of a core"), "", "")
 	row("load average 1 min (window)", load1(m.LoadStart)+" → "+load1(m.LoadEnd), load1(e.LoadStart)+" → "+load1(e.LoadEnd), "", "")
@@ -101,4 +102,12 @@ func load1(load string) string {
 		return f[0]
 	}
 	return "n/a"
+}
+
+// pctOpt is a ratio as " (N%)", "" when unknown.
+func pctOpt(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%.0f%%)", 100**v)
 }

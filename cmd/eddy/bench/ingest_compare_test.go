@@ -140,6 +140,13 @@ func TestIngestCompareVerdict(t *testing.T) {
 		{"even", side(0.5, 0.55, 1<<20), "FAIL", 1.1, ""},
 		{"nothing recorded", side(0.5, 0.2, 0), "INVALID", 0.4, "recorded nothing"},
 		{"no CPU", side(0, 0.2, 1<<20), "INVALID", 0, "CPU time"},
+		{"Eddy behind", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.Streams, r.MediaMTX.MediaBytesPerS, r.Eddy.DurationS = 2, 1000, 10
+			written := int64(10000) // half of 2 × 1000 B/s × 10 s
+			r.Eddy.DataGrowthBytes = &written
+			return r
+		}(), "PASS", 0.4, "Eddy wrote 50% of the expected bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.r.finish()
@@ -229,8 +236,8 @@ func TestBenchIngestCompare(t *testing.T) {
 	if res.CPURatio == nil || *res.CPURatio <= 0 || res.RSSPeakRatio == nil {
 		t.Errorf("ratios: CPU %s, RSS peak %s; want both computed", fmtOpt(res.CPURatio, "%.2f"), fmtOpt(res.RSSPeakRatio, "%.2f"))
 	}
-	if e.DataGrowthBytes == nil || *e.DataGrowthBytes <= 0 {
-		t.Errorf("Eddy's data directory growth %v, want > 0", e.DataGrowthBytes)
+	if e.DataGrowthBytes == nil || *e.DataGrowthBytes <= 0 || res.EddyWrittenRatio == nil || *res.EddyWrittenRatio < 0.4 {
+		t.Errorf("Eddy's data directory growth %v (%s of the media sent), want about the media sent", e.DataGrowthBytes, fmtOpt(res.EddyWrittenRatio, "%.2f"))
 	}
 	if m.PublisherErrors != 0 || e.PublisherErrors != 0 || e.Loss {
 		t.Errorf("publisher errors: MediaMTX %d, Eddy %d; Eddy loss %v (%q)", m.PublisherErrors, e.PublisherErrors, e.Loss, e.Problems)
