@@ -48,17 +48,19 @@ Eddy (--compare-order eddy-first: the other way round), in the same
 invocation: the same clip, the same publishers and stream names, RTSP over
 TCP, the same stagger, warm-up and window, each server started fresh on
 loopback. MediaMTX runs with a config the bench writes: RTSP over TCP only,
-every other server off, every path recorded as fMP4 (its defaults: 1 s parts,
-1 h segments) into a temporary directory, udpMaxPayloadSize 1472 (else it
-re-packetizes the publishers' 1450-byte RTP payloads, work a camera sending
-smaller ones would not cause), its defaults otherwise. Note that MediaMTX writes its
-recordings without fsync and keeps no index; Eddy fsyncs every fragment before
-it is listed and indexes it (and keeps LL-HLS, WebRTC and events available).
-MediaMTX's recording is checked by the bytes it wrote over the window against
-streams × the clip's media bitrate × window (nothing written: the comparison
-is invalid). The report adds MediaMTX's figures and the ratios Eddy/MediaMTX
-of CPU per stream-minute and RSS per stream; PASS when the CPU ratio is at
-most 0.5 (issue 18's target), else FAIL (exit status 1).`
+every other server off, every path recorded as fMP4 (its defaults: 1 s
+parts, 1 h segments) into a temporary directory, udpMaxPayloadSize 1472
+(else it re-packetizes the publishers' 1450-byte RTP payloads, work a camera
+sending smaller ones would not cause), its defaults otherwise. Note that
+MediaMTX writes its recordings without fsync and keeps no index; Eddy fsyncs
+every fragment before it is listed and indexes it (and keeps LL-HLS, WebRTC
+and events available). MediaMTX's recording is checked by the bytes it wrote
+over the window against streams × the clip's media bitrate × window (nothing
+written: the comparison is invalid). The report adds MediaMTX's figures and
+the ratios Eddy/MediaMTX of CPU per stream-minute and RSS per stream; PASS
+when the CPU ratio is at most 0.5 (issue 18's target), else FAIL (exit
+status 1). Measure on a quiet machine: the report names a window in which
+the machine was busy or a server fell behind.`
 
 // errIngestCompareFailed is the exit of a comparison that ran but missed
 // the target or was invalid (the report says which).
