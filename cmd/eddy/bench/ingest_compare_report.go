@@ -27,7 +27,7 @@ func (r *ingestCompareResults) writeText(w io.Writer) {
 		e = &ingestResults{}
 	}
 	row := func(k, mv, ev, ratio, target string) {
-		fmt.Fprintf(w, "  %-34s %-18s %-18s %-14s %s\n", k, mv, ev, ratio, target)
+		fmt.Fprintf(w, "  %-36s %-18s %-18s %-14s %s\n", k, mv, ev, ratio, target)
 	}
 	row("metric", "MediaMTX", "Eddy", "Eddy/MediaMTX", "target")
 	row("server CPU per stream-minute", fmtOpt(m.ServerCPUPerStreamMinute, "%.3f CPU-s"), fmtOpt(e.ServerCPUPerStreamMinute, "%.3f CPU-s"),
