@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -340,7 +341,7 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 	ctx, cancelRun := mtx.watch(ctx)
 	defer cancelRun(nil)
 
-	conf, _ := os.ReadFile(mtx.dir + "/mediamtx.yml")
+	conf, _ := os.ReadFile(filepath.Join(mtx.dir, "mediamtx.yml"))
 	res := &mediamtxIngestResults{Binary: cfg.Compare, Config: string(conf), RTSP: mtx.rtsp, ServerPID: mtx.pid(), RecordDir: mtx.recDir}
 	if m := mediamtxVersion.FindStringSubmatch(mtx.Tail(20)); m != nil {
 		res.Version = m[1]
