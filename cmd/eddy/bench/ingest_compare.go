@@ -33,9 +33,11 @@ const (
 	// compareTargetCPURatio is issue 18's target: Eddy's server CPU per
 	// recorded stream-minute at most half MediaMTX v1.20.1's.
 	compareTargetCPURatio = 0.5
-	// compareMinRecorded is the share of the expected bytes below which
-	// MediaMTX's recording is reported as short (a problem; nothing at
-	// all makes the comparison invalid).
+	// compareMinRecorded is the share of the expected bytes (streams ×
+	// media bitrate × window) below which a side's writes over its window
+	// are reported as short: the server fell behind, and its CPU time over
+	// the window undercounts its work (a problem; MediaMTX recording
+	// nothing at all makes the comparison invalid).
 	compareMinRecorded = 0.8
 	// compareMaxStalls is how many of the bench's 10 ms sleeps may
 	// overrun by 100 ms or more in a window before the report calls the
