@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -46,6 +47,15 @@ type ingestBenchConfig struct {
 	RTSP        string // its RTSP host:port (with Endpoint)
 	PID         int    // its process id, for CPU and RSS (with Endpoint)
 
+	// Compare is a MediaMTX binary to measure in the same invocation, with
+	// the same clip and publishers (ingest_compare.go); "" = Eddy alone.
+	Compare string
+	// CompareOrder is which server goes first: compareMediaMTXFirst ("",
+	// the default) or compareEddyFirst.
+	CompareOrder string
+	// Pause is the idle time between the two servers of a comparison.
+	Pause time.Duration
+
 	Prefix   string        // stream name prefix; "" = bench-<time>
 	Progress time.Duration // progress line period; 0 = none
 	Log      io.Writer     // setup and progress messages; nil = discard
@@ -58,6 +68,7 @@ func defaultIngestBenchConfig() ingestBenchConfig {
 		Warmup:   5 * time.Second,
 		Stagger:  2 * time.Second,
 		Settle:   15 * time.Second,
+		Pause:    3 * time.Second,
 		Progress: 10 * time.Second,
 	}
 }
@@ -70,8 +81,8 @@ func (c *ingestBenchConfig) validate() error {
 	if c.Duration <= 0 {
 		errs = append(errs, errors.New("--duration must be positive"))
 	}
-	if c.Warmup < 0 || c.Stagger < 0 || c.Settle < 0 || c.Progress < 0 {
-		errs = append(errs, errors.New("--warmup, --stagger, --settle and --progress must not be negative"))
+	if c.Warmup < 0 || c.Stagger < 0 || c.Settle < 0 || c.Progress < 0 || c.Pause < 0 {
+		errs = append(errs, errors.New("--warmup, --stagger, --settle, --pause and --progress must not be negative"))
 	}
 	if (c.Endpoint == "") != (c.RTSP == "") {
 		errs = append(errs, errors.New("--endpoint and --rtsp go together: set both to use a running server, or neither to start one"))
@@ -82,6 +93,7 @@ func (c *ingestBenchConfig) validate() error {
 	if c.Endpoint == "" && c.PID != 0 {
 		errs = append(errs, errors.New("--pid applies to a server given with --endpoint; the bench knows its own child's pid"))
 	}
+	errs = append(errs, c.validateCompare()...)
 	return errors.Join(errs...)
 }
 
@@ -93,7 +105,7 @@ func benchIngest(args []string) error {
 		"loss (ListFragments against what the publishers sent). By default it starts its\n"+
 		"own server (`eddy serve` on loopback, TCP only, fresh data directory).\n\n"+
 		"The default clip (720p25 H.264 2 Mbit/s, GOP 2 s, AAC 64 kbit/s, 20 s) is made\n"+
-		"once with ffmpeg and cached at %s.", defaultClipPath()))
+		"once with ffmpeg and cached at %s.\n\n%s", defaultClipPath(), compareAbout))
 	fs.IntVar(&cfg.Streams, "streams", cfg.Streams, "publishers (one stream each)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window")
 	fs.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "publishing before the window starts (after the staggered starts)")
@@ -104,6 +116,9 @@ func benchIngest(args []string) error {
 	fs.StringVar(&cfg.Endpoint, "endpoint", cfg.Endpoint, "HTTP URL of a running server instead of starting one (with --rtsp)")
 	fs.StringVar(&cfg.RTSP, "rtsp", cfg.RTSP, "RTSP host:port of the running server given with --endpoint")
 	fs.IntVar(&cfg.PID, "pid", cfg.PID, "process id of the server given with --endpoint, for CPU and RSS from /proc")
+	fs.StringVar(&cfg.Compare, "compare", cfg.Compare, "MediaMTX binary (v1.20.1) to measure in the same run with the same clip and publishers, then print Eddy/MediaMTX")
+	fs.StringVar(&cfg.CompareOrder, "compare-order", compareMediaMTXFirst, "with --compare: which server is measured first, "+compareMediaMTXFirst+" or "+compareEddyFirst)
+	fs.DurationVar(&cfg.Pause, "pause", cfg.Pause, "with --compare: idle time between the two servers")
 	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "stream name prefix (default bench-<time>)")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
 	jsonOut := fs.Bool("json", false, "also print the results as JSON")
@@ -113,6 +128,9 @@ func benchIngest(args []string) error {
 		return err
 	}
 	cfg.Log = os.Stderr
+	if cfg.Compare != "" {
+		return runAndReport(*jsonOut, *cpuProfile, func(ctx context.Context) (*ingestCompareResults, error) { return runIngestCompare(ctx, cfg) })
+	}
 	return runAndReport(*jsonOut, *cpuProfile, func(ctx context.Context) (*ingestResults, error) { return runIngestBench(ctx, cfg) })
 }
 
@@ -129,6 +147,9 @@ type ingestBench struct {
 	names  []string
 	pubs   []*publisher
 	socks  sockProbe
+	// dataDir, when set (a comparison with MediaMTX), is the started
+	// server's data directory, whose growth over the window is reported.
+	dataDir string
 }
 
 func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults, error) {
@@ -161,9 +182,17 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	}
 
 	// The window.
+	var data0 int64
+	if b.dataDir != "" {
+		data0 = dirBytes(b.dataDir)
+	}
 	p0, p1, err := b.window(ctx, cfg.Duration, cfg.Progress, b.logf)
 	if err != nil {
 		return nil, runErr(ctx, err)
+	}
+	if b.dataDir != "" {
+		grown := dirBytes(b.dataDir) - data0
+		res.DataGrowthBytes = &grown
 	}
 	if b.child != nil && cfg.Profile != "" {
 		b.child.heapProfile() // the live heap at the window's end
@@ -223,6 +252,9 @@ func (b *ingestBench) connect(ctx context.Context, bench string) (stop func(), e
 		}
 		b.child, stop = srv, stopServer
 		b.url, b.rtsp, b.pid = srv.url, srv.rtsp, srv.cmd.Process.Pid
+		if cfg.Compare != "" {
+			b.dataDir = filepath.Join(srv.dir, "data")
+		}
 	}
 	b.hc = newHTTPClient(8)
 	b.am = kinesisvideoarchivedmedia.New(kinesisvideoarchivedmedia.Options{

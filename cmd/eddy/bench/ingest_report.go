@@ -61,6 +61,9 @@ type ingestResults struct {
 	RSSEndMiB                float64  `json:"server_rss_end_mib,omitempty"`  // VmRSS at the window's end
 	RSSPeakPerStreamMiB      float64  `json:"server_rss_peak_per_stream_mib,omitempty"`
 	RSSGrowthPerStreamMiB    float64  `json:"server_rss_growth_per_stream_mib,omitempty"` // (end − idle) / streams
+	// DataGrowthBytes is how much the started server's data directory
+	// grew over the window (set in a comparison with MediaMTX).
+	DataGrowthBytes *int64 `json:"data_dir_growth_bytes_window,omitempty"`
 
 	FragmentsPersisted int64   `json:"fragments_persisted"` // eddy_fragments_persisted_total, window delta
 	FragmentsPerSecond float64 `json:"fragments_per_second"`

@@ -1,0 +1,340 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// The MediaMTX side of `eddy bench ingest --compare`: a MediaMTX binary
+// started as a child with a config written here (mediamtxConfig), in a
+// fresh temporary directory, recording every published path as fMP4.
+
+// mediamtxYAML is the part of MediaMTX v1.20.1's configuration
+// (mediamtx.yml) the comparison sets; every other key keeps its default.
+// MediaMTX rejects a key it does not know ("json: unknown field"), so a
+// binary of another version whose keys differ fails to start, saying
+// which key.
+type mediamtxYAML struct {
+	LogLevel          string   `yaml:"logLevel"`
+	UDPMaxPayloadSize int      `yaml:"udpMaxPayloadSize"`
+	RTSP              bool     `yaml:"rtsp"`
+	RTSPTransports    []string `yaml:"rtspTransports"`
+	RTSPEncryption    string   `yaml:"rtspEncryption"`
+	RTSPAddress       string   `yaml:"rtspAddress"`
+	RTMP              bool     `yaml:"rtmp"`
+	HLS               bool     `yaml:"hls"`
+	WebRTC            bool     `yaml:"webrtc"`
+	SRT               bool     `yaml:"srt"`
+	MoQ               bool     `yaml:"moq"`
+	API               bool     `yaml:"api"`
+	Metrics           bool     `yaml:"metrics"`
+	PPROF             bool     `yaml:"pprof"`
+	Playback          bool     `yaml:"playback"`
+
+	Paths map[string]mediamtxPathYAML `yaml:"paths"`
+}
+
+type mediamtxPathYAML struct {
+	Record       bool   `yaml:"record"`
+	RecordFormat string `yaml:"recordFormat"`
+	RecordPath   string `yaml:"recordPath"`
+}
+
+// mediamtxConfig is the mediamtx.yml of a comparison: RTSP over TCP only
+// on rtspAddr, every other server off (RTMP, HLS, WebRTC, SRT, MoQ, API,
+// metrics, pprof, playback), and every path (all_others) recorded as
+// fMP4 under recordDir, one directory per path. Segment (1 h) and part
+// (1 s) durations, queue sizes and timeouts are MediaMTX's defaults; one
+// setting is not: udpMaxPayloadSize is mediamtxUDPMaxPayload.
+func mediamtxConfig(rtspAddr, recordDir string) ([]byte, error) {
+	c := mediamtxYAML{
+		LogLevel:          "info",
+		UDPMaxPayloadSize: mediamtxUDPMaxPayload,
+		RTSP:              true,
+		RTSPTransports:    []string{"tcp"},
+		RTSPEncryption:    "no",
+		RTSPAddress:       rtspAddr,
+		Paths: map[string]mediamtxPathYAML{
+			"all_others": {
+				Record:       true,
+				RecordFormat: "fmp4",
+				RecordPath:   filepath.Join(recordDir, "%path", "%Y-%m-%d_%H-%M-%S-%f"),
+			},
+		},
+	}
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte("# written by eddy bench ingest --compare: RTSP over TCP only, recording fMP4, every other server off\n"), b...), nil
+}
+
+// mediamtxUDPMaxPayload is the udpMaxPayloadSize of the comparison: the
+// largest MediaMTX accepts, where its default is 1452. MediaMTX
+// re-packetizes every unit of a stream whose RTP payloads exceed
+// udpMaxPayloadSize − 12 bytes (1440 by default: "RTP packets are too big,
+// remuxing them into smaller ones", for its UDP readers), and the bench's
+// publishers send payloads of up to 1450 bytes: with the default,
+// MediaMTX would be charged for work a camera sending ≤ 1440-byte
+// payloads would not cause. With 1472 (1460-byte payloads) it is not; the
+// run reports it as a problem if MediaMTX still logs that it remuxes.
+const mediamtxUDPMaxPayload = 1472
+
+// mediamtxRemuxLog is the log line of a MediaMTX that re-packetizes RTP.
+const mediamtxRemuxLog = "RTP packets are too big"
+
+// mediamtxServer is a MediaMTX child process.
+type mediamtxServer struct {
+	bin     string
+	cmd     *exec.Cmd
+	dir     string // config, recordings, log
+	recDir  string // recordPath's root
+	logPath string
+	rtsp    string // host:port
+	done    chan struct{}
+	err     error
+
+	mu   sync.Mutex
+	logf *os.File
+}
+
+// freeLoopbackPort returns a TCP port on 127.0.0.1 that was free a moment
+// ago (MediaMTX takes its address from the config, not from a listener
+// the bench could hand over).
+func freeLoopbackPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startMediaMTX writes the comparison's config into a fresh temporary
+// directory and starts bin with it (startMediaMTXConfig).
+func startMediaMTX(ctx context.Context, bin string, logf func(string, ...any)) (*mediamtxServer, error) {
+	dir, err := os.MkdirTemp("", "eddy-bench-ingest-mediamtx-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	conf, err := mediamtxConfig(addr, filepath.Join(dir, "recordings"))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s, err := startMediaMTXConfig(ctx, bin, dir, addr, conf, logf)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// mediamtxReady is the log line of MediaMTX's RTSP server once it listens.
+const mediamtxReady = "[RTSP] started with listeners on "
+
+// startMediaMTXConfig starts bin with conf (written to dir/mediamtx.yml)
+// in dir, its output in dir/mediamtx.log, and waits until its RTSP
+// server listens on addr (its log says so and a connection succeeds).
+// A config MediaMTX rejects, an unknown key among others, ends it at once:
+// the error then carries its output. The child's environment has no
+// MTX_* or RTSP_* variable, which MediaMTX would read as settings.
+func startMediaMTXConfig(ctx context.Context, bin, dir, addr string, conf []byte, logf func(string, ...any)) (*mediamtxServer, error) {
+	s := &mediamtxServer{bin: bin, dir: dir, recDir: filepath.Join(dir, "recordings"), logPath: filepath.Join(dir, "mediamtx.log"), rtsp: addr, done: make(chan struct{})}
+	confPath := filepath.Join(dir, "mediamtx.yml")
+	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.logf, err = os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, confPath)
+	s.cmd.Dir = dir // MediaMTX writes anything it generates (keys) beside its config
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MTX_") && !strings.HasPrefix(kv, "RTSP_") {
+			s.cmd.Env = append(s.cmd.Env, kv)
+		}
+	}
+	out, err := s.cmd.StdoutPipe()
+	if err != nil {
+		_ = s.logf.Close()
+		return nil, err
+	}
+	s.cmd.Stderr = s.cmd.Stdout
+	if err := s.cmd.Start(); err != nil {
+		_ = s.logf.Close()
+		return nil, fmt.Errorf("start MediaMTX %s: %w", bin, err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		rd := bufio.NewReaderSize(out, 64<<10)
+		sent := false
+		for {
+			line, err := rd.ReadString('\n')
+			if len(line) > 0 {
+				s.mu.Lock()
+				_, _ = s.logf.WriteString(line)
+				s.mu.Unlock()
+				if !sent && strings.Contains(line, mediamtxReady) && strings.Contains(line, addr) {
+					sent = true
+					close(ready)
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+	fail := func(err error) (*mediamtxServer, error) {
+		_ = s.Stop(logf) // the error says what happened
+		return nil, err
+	}
+	select {
+	case <-ready:
+	case <-s.done:
+		return fail(fmt.Errorf("MediaMTX %s exited before listening (%v); the config the bench wrote (%s) is for v1.20.1. Its output:\n%s",
+			bin, s.err, confPath, s.Tail(30)))
+	case <-time.After(20 * time.Second):
+		return fail(fmt.Errorf("MediaMTX %s not listening on %s after 20s:\n%s", bin, addr, s.Tail(30)))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("MediaMTX said it listens on %s, but: %w", addr, err))
+	}
+	_ = c.Close()
+	logf("MediaMTX: %s (pid %d) rtsp %s, recording fMP4 under %s, log %s", bin, s.cmd.Process.Pid, addr, s.recDir, s.logPath)
+	return s, nil
+}
+
+// pid is the child's process id.
+func (s *mediamtxServer) pid() int { return s.cmd.Process.Pid }
+
+// Stop ends MediaMTX with SIGTERM (it closes its segments), SIGKILL after
+// 20 s; it returns the exit error.
+func (s *mediamtxServer) Stop(logf func(string, ...any)) error {
+	select {
+	case <-s.done:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(20 * time.Second):
+			logf("MediaMTX did not stop 20s after SIGTERM; killing it")
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	s.mu.Lock()
+	_ = s.logf.Close()
+	s.mu.Unlock()
+	return s.err
+}
+
+// watch is Server.watch for MediaMTX: ctx ends, with the log's last
+// lines, when MediaMTX exits before the run is over.
+func (s *mediamtxServer) watch(ctx context.Context) (context.Context, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.done:
+			cancel(fmt.Errorf("MediaMTX (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
+				s.pid(), exitStatus(s.err), s.Tail(25)))
+		}
+	}()
+	return ctx, cancel
+}
+
+// lines returns MediaMTX's output so far, line by line.
+func (s *mediamtxServer) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+}
+
+// Tail returns the last n lines of MediaMTX's output.
+func (s *mediamtxServer) Tail(n int) string {
+	l := s.lines()
+	return strings.Join(l[max(len(l)-n, 0):], "\n")
+}
+
+// logLines returns MediaMTX's log lines that contain sub.
+func (s *mediamtxServer) logLines(sub string) []string {
+	var out []string
+	for _, l := range s.lines() {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// warnings returns MediaMTX's WAR and ERR log lines
+// ("2006/01/02 15:04:05 WAR …", or "ERR: …" before its logger is set up).
+func (s *mediamtxServer) warnings() []string {
+	var out []string
+	for _, l := range s.lines() {
+		if f := strings.Fields(l); (len(f) >= 3 && (f[2] == "WAR" || f[2] == "ERR")) || strings.HasPrefix(l, "ERR:") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// dirBytes is the total size of the regular files under dir (0 when it
+// does not exist yet).
+func dirBytes(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // not there (yet), or removed during the walk
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// dirFiles counts the regular files under dir.
+func dirFiles(dir string) int {
+	n := 0
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
