@@ -33,13 +33,17 @@ func gop720p() (units []*media.AccessUnit, size int) {
 }
 
 // BenchmarkFragmenter720p pushes one GOP of gop720p per op through a
-// fragmenter: cutting its fragment, and its 200 ms LL-HLS parts.
+// fragmenter: cutting its fragment, and its 200 ms LL-HLS parts (watched:
+// always wanted; unwatched: never).
 func BenchmarkFragmenter720p(b *testing.B) {
-	b.Run("parts", func(b *testing.B) { benchFragmenter(b, 200*time.Millisecond) })
-	b.Run("no-parts", func(b *testing.B) { benchFragmenter(b, 0) })
+	b.Run("parts", func(b *testing.B) { benchFragmenter(b, 200*time.Millisecond, nil) })
+	b.Run("no-parts", func(b *testing.B) { benchFragmenter(b, 0, nil) })
+	b.Run("parts-unwatched", func(b *testing.B) {
+		benchFragmenter(b, 200*time.Millisecond, func() bool { return false })
+	})
 }
 
-func benchFragmenter(b *testing.B, partTarget time.Duration) {
+func benchFragmenter(b *testing.B, partTarget time.Duration, wanted func() bool) {
 	units, size := gop720p()
 	type times struct {
 		dts, pts int64
@@ -49,11 +53,16 @@ func benchFragmenter(b *testing.B, partTarget time.Duration) {
 	for i, au := range units {
 		orig[i] = times{au.DTS, au.PTS, au.Arrival}
 	}
+	rates := map[int]int64{}
+	for _, t := range fragmentstest.Tracks() {
+		rates[t.ID] = int64(t.ClockRate)
+	}
 	var out int
 	fr := &fragmenter.Fragmenter{
-		Tracks:     fragmentstest.Tracks(),
-		PartTarget: partTarget,
-		EmitPart:   func(_ *fragments.InitSegment, p *fragmenter.PartCut) { out += len(p.Media) },
+		Tracks:      fragmentstest.Tracks(),
+		PartTarget:  partTarget,
+		PartsWanted: wanted,
+		EmitPart:    func(_ *fragments.InitSegment, p *fragmenter.PartCut) { out += len(p.Media) },
 		Emit: func(_ *fragments.InitSegment, f *fragments.Fragment) error {
 			out += len(f.Media)
 			return nil
@@ -67,7 +76,7 @@ func benchFragmenter(b *testing.B, partTarget time.Duration) {
 	for i := 0; b.Loop(); i++ {
 		// Each op is the next GOP of the same publication.
 		for j, au := range units {
-			step := int64(i) * 2 * int64(fragmentstest.Tracks()[au.Track].ClockRate)
+			step := int64(i) * 2 * rates[au.Track]
 			au.DTS, au.PTS = orig[j].dts+step, orig[j].pts+step
 			au.Arrival = orig[j].at.Add(time.Duration(i) * 2 * time.Second)
 			au.NTP = au.Arrival
