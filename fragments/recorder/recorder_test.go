@@ -55,3 +55,71 @@ func TestCloseRecordsWhatWasQueued(t *testing.T) {
 		t.Fatalf("%d fragments, %v recorded; want %d fragments, %d s", len(list), total, want, seconds)
 	}
 }
+
+// TestPartsOnlyWhileWatched: a recording cuts LL-HLS parts only once an
+// LL-HLS request touched the stream; then the fragment in progress is
+// there whole, in parts, from its first.
+func TestPartsOnlyWhileWatched(t *testing.T) {
+	_, m := fragmentstest.NewManager(t, t.TempDir(), datastreamstest.NewClock(time.Now()), 64<<20)
+	m.PartDuration = 200 * time.Millisecond
+	if _, err := m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder.Recorder{Videos: m, MaxFragmentDuration: 10 * time.Second, Logger: mediatest.Logger()}
+	if err := rec.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	reg := &media.Registry{QueueSize: 1 << 12, OnPublish: rec.OnPublish, OnUnpublish: rec.OnUnpublish}
+	defer reg.Close()
+	h, err := reg.Publish("cam", fragmentstest.Tracks())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Store("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := st.Live()
+	aus := fragmentstest.Synth(6, 50, mediatest.NTP0) // 2 s GOPs
+	at := func(sec float64) int {
+		for i, au := range aus {
+			if au.Track == 0 && au.DTS >= int64(sec*90000) {
+				return i
+			}
+		}
+		return len(aus)
+	}
+	publish := func(from, to int) {
+		for _, au := range aus[from:to] {
+			h.Publish(au)
+		}
+	}
+	// Two fragments and half of the third, unwatched: no parts.
+	publish(0, at(5))
+	mediatest.WaitFor(t, "two fragments stored", func() bool { e, ok := st.Last(); return ok && e.Seq >= 1 })
+	if v, _ := live.View(); len(v.Segments) != 0 || !v.Active {
+		t.Fatalf("unwatched: %d live segments (active %v), want none", len(v.Segments), v.Active)
+	}
+	// A viewer arrives at 5 s; the next part boundary (5.2 s) brings the
+	// third fragment's parts from 4 s.
+	live.Touch()
+	publish(at(5), at(5.4))
+	v, ok := live.Wait(t.Context(), func(v *fragments.LiveView) bool {
+		return len(v.Segments) == 1 && len(v.Segments[0].Parts) >= 6
+	})
+	if !ok {
+		t.Fatalf("watched: live segments %+v", v.Segments)
+	}
+	g := v.Segments[0]
+	if e, _ := st.Last(); g.Seq != e.Seq+1 || g.Done || !g.Parts[0].Independent || g.Parts[0].Index != 0 {
+		t.Fatalf("live segment %d (last stored %d), done %v, first part %+v", g.Seq, e.Seq, g.Done, g.Parts[0])
+	}
+	var d int64
+	for _, p := range g.Parts {
+		d += p.Duration
+	}
+	if time.Duration(d) < 1200*time.Millisecond {
+		t.Fatalf("parts hold %v of the fragment in progress, want 1.2 s", time.Duration(d))
+	}
+}
