@@ -154,6 +154,7 @@ type fragTrack struct {
 	origin   int64 // media time (track clock) of the session origin
 	avcc     bool  // samples are NAL units written with AVCC length prefixes
 	pending  *heldSample
+	held     [2]heldSample // pending and the sample being pushed point here: no allocation a unit
 	samples  []cmaf.Sample
 	partAt   int    // samples[partAt:] are not in an emitted part yet
 	partBase uint64 // tfdt of samples[partAt]

@@ -21,7 +21,14 @@ func (ft *fragTrack) sample(au *media.AccessUnit, data [][]byte, size int, bound
 	if off < -bound || off > bound {
 		off = 0
 	}
-	return &heldSample{dts: dts, pts: dts + off, rawPTS: au.PTS, key: au.Key, data: data, size: size, arrival: au.Arrival}
+	// Only the track's held-back sample and the one being pushed are
+	// alive at a time: s takes the slot the held-back one does not.
+	s := &ft.held[0]
+	if ft.pending == s {
+		s = &ft.held[1]
+	}
+	*s = heldSample{dts: dts, pts: dts + off, rawPTS: au.PTS, key: au.Key, data: data, size: size, arrival: au.Arrival}
+	return s
 }
 
 // Bounds of the guard. A fragment must fit one Matroska cluster, whose
