@@ -79,6 +79,25 @@ const liveWatched = time.Minute
 // Touch notes an LL-HLS request: complete segments keep their parts.
 func (l *Live) Touch() { l.wanted.Store(time.Now().UnixNano()) }
 
+// Watched reports whether an LL-HLS request came within liveWatched (the
+// recorder emits parts only then: fragmenter.PartsWanted). An unwatched
+// Live also drops the parts of its complete segments, as pruning does
+// once no one watches, so a stream whose viewers left holds none.
+func (l *Live) Watched() bool {
+	if time.Since(time.Unix(0, l.wanted.Load())) <= liveWatched {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.segs); n > 0 {
+		l.pruneLocked()
+		if len(l.segs) != n {
+			l.notifyLocked()
+		}
+	}
+	return false
+}
+
 func newLive(nextSeq uint64) *Live {
 	return &Live{next: nextSeq << 10, changed: make(chan struct{}), inits: map[InitID][]byte{}, keepDone: liveKeepDone}
 }

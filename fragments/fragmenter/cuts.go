@@ -65,7 +65,7 @@ func (ft *fragTrack) heldBytes() int {
 	if ft.pending == nil {
 		return 0
 	}
-	return sampleOverhead + len(ft.pending.payload)
+	return sampleOverhead + ft.pending.size
 }
 
 // limitTicks is the longest fragment in the cutting track's timescale:
@@ -100,7 +100,7 @@ func (fr *Fragmenter) cutRules(ft *fragTrack, s *heldSample, jump bool) error {
 	case ft.video && s.key:
 	case s.dts-fr.startDTS >= fr.limitTicks(ft):
 		fr.durationCut(ft, s)
-	case fr.size()+ft.heldBytes()+sampleOverhead+len(s.payload) > fr.maxBytes:
+	case fr.size()+ft.heldBytes()+sampleOverhead+s.size > fr.maxBytes:
 		fr.event(EventSizeCut)
 	default:
 		return nil

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -64,6 +63,13 @@ type Fragmenter struct {
 	// fragment they make up.
 	PartTarget time.Duration
 	EmitPart   func(init *fragments.InitSegment, p *PartCut)
+	// PartsWanted, when set, is asked at each part boundary of a
+	// fragment whose parts are not being emitted yet: while it reports
+	// false the boundaries are only noted (a part costs a copy of its
+	// samples and nobody would fetch it); once it reports true every part
+	// of the open fragment so far is emitted at once, and the fragment's
+	// later parts as they are cut. Nil: parts are always emitted.
+	PartsWanted func() bool
 	// MaxBytes is the largest fragment (0 or more than
 	// fragments.MaxFragmentBytes: that); a unit larger than a quarter of
 	// it is dropped.
@@ -105,6 +111,19 @@ type Fragmenter struct {
 	partFirst bool // the fragment's first part
 	partSeq   uint32
 	lastDTS   int64 // the cutting track's previous sample
+	partsOn   bool  // the open fragment's parts are emitted as they are cut
+	marks     []partMark
+	markEnds  []int // per mark, len(tracks) sample counts: where it ends in each track
+	runs      []cmaf.TrackRun
+}
+
+// partMark is a part boundary of the open fragment whose part is not
+// emitted yet (PartsWanted reported false).
+type partMark struct {
+	seq        uint32 // the part's mfhd sequence number
+	start, end int64  // cutting track's timescale
+	arrival    time.Time
+	key, first bool
 }
 
 // PartCut is one part of the open fragment: a moof+mdat on the
@@ -132,13 +151,16 @@ type fragTrack struct {
 	pcmFrom   string // G.711 law ("u"/"a") converted to LPCM for fMP4
 	frameDur  uint32 // nominal sample duration (audio), for the final sample
 
-	origin  int64 // media time (track clock) of the session origin
-	pending *heldSample
-	samples []*fmp4.Sample
-	partAt  int    // samples[partAt:] are not in a part yet
-	base    uint64 // tfdt of samples[0]
-	next    uint64 // tfdt of the next sample to add
-	have    bool   // next is set
+	origin   int64 // media time (track clock) of the session origin
+	avcc     bool  // samples are NAL units written with AVCC length prefixes
+	pending  *heldSample
+	held     [2]heldSample // pending and the sample being pushed point here: no allocation a unit
+	samples  []cmaf.Sample
+	partAt   int    // samples[partAt:] are not in an emitted part yet
+	partBase uint64 // tfdt of samples[partAt]
+	base     uint64 // tfdt of samples[0]
+	next     uint64 // tfdt of the next sample to add
+	have     bool   // next is set
 
 	// NTP mapping from the latest unit that carried a producer clock.
 	ntpPTS int64
@@ -157,8 +179,11 @@ type heldSample struct {
 	rawPTS   int64 // the unit's PTS in its track's clock (for the NTP mapping)
 	moved    bool  // the timestamp guard moved it (its step is not the track's)
 	key      bool
-	payload  []byte
-	arrival  time.Time
+	// data is the sample's payload: the unit's NAL units or frame pieces
+	// themselves (never modified once published), or a converted copy.
+	data    [][]byte
+	size    int // its size in the mdat
+	arrival time.Time
 }
 
 // Initialize sets up the tracks; it fails with ErrNoTracks when none is
@@ -204,14 +229,14 @@ func newFragTrack(t media.Track) (*fragTrack, error) {
 	ft := &fragTrack{src: t}
 	switch codec := strings.ToUpper(t.Codec); codec {
 	case "H264":
-		ft.video, ft.timescale = true, 90000
+		ft.video, ft.timescale, ft.avcc = true, 90000, true
 		c := &mp4.CodecH264{}
 		if len(t.Config) >= 2 {
 			c.SPS, c.PPS = t.Config[0], t.Config[1]
 		}
 		ft.codec = c
 	case "H265":
-		ft.video, ft.timescale = true, 90000
+		ft.video, ft.timescale, ft.avcc = true, 90000, true
 		c := &mp4.CodecH265{}
 		if len(t.Config) >= 3 {
 			c.VPS, c.SPS, c.PPS = t.Config[0], t.Config[1], t.Config[2]
@@ -379,36 +404,45 @@ func joinPayload(p [][]byte) []byte {
 	return bytes.Join(p, nil)
 }
 
-// payload converts a unit to an fMP4 sample payload.
-func (ft *fragTrack) payload(au *media.AccessUnit) ([]byte, error) {
+// payload is a unit's fMP4 sample payload, as the pieces the segment
+// writer concatenates, and its size: the unit's own NAL units (behind AVCC
+// length prefixes, for H.265 too) or frame pieces, not copied; AV1 (OBU
+// sizes added) and G.711 (converted to LPCM) as a new buffer.
+func (ft *fragTrack) payload(au *media.AccessUnit) ([][]byte, int, error) {
 	switch ft.codec.(type) {
 	case *mp4.CodecH264, *mp4.CodecH265:
-		return h264.AVCC(au.Payload).Marshal() // length-prefixed NAL units, for H.265 too
+		n := 0
+		for _, nalu := range au.Payload {
+			n += 4 + len(nalu)
+		}
+		return au.Payload, n, nil
 	case *cmaf.CodecVP8, *mp4.CodecVP9:
 		if len(au.Payload) == 0 || len(au.Payload[0]) == 0 {
-			return nil, fmt.Errorf("empty frame")
+			return nil, 0, fmt.Errorf("empty frame")
 		}
-		return bytes.Clone(joinPayload(au.Payload)), nil
 	case *mp4.CodecAV1:
-		return cmaf.AV1Sample(au.Payload)
+		b, err := cmaf.AV1Sample(au.Payload)
+		return [][]byte{b}, len(b), err
 	}
-	var raw []byte
-	if len(au.Payload) == 1 {
-		raw = au.Payload[0]
-	} else {
-		raw = bytes.Join(au.Payload, nil)
+	if ft.pcmFrom != "" {
+		raw := joinPayload(au.Payload)
+		var pcm []byte
+		if ft.pcmFrom == "u" {
+			var m g711.Mulaw
+			m.Unmarshal(raw)
+			pcm = m
+		} else {
+			var a g711.Alaw
+			a.Unmarshal(raw)
+			pcm = a
+		}
+		return [][]byte{pcm}, len(pcm), nil
 	}
-	switch ft.pcmFrom {
-	case "u":
-		var pcm g711.Mulaw
-		pcm.Unmarshal(raw)
-		return pcm, nil
-	case "a":
-		var pcm g711.Alaw
-		pcm.Unmarshal(raw)
-		return pcm, nil
+	n := 0
+	for _, p := range au.Payload {
+		n += len(p)
 	}
-	return append([]byte(nil), raw...), nil
+	return au.Payload, n, nil
 }
 
 // Push adds one access unit; completed fragments go to Emit.
@@ -436,11 +470,11 @@ func (fr *Fragmenter) push(au *media.AccessUnit) error {
 	if ft.video && ft.params(au) {
 		fr.dirty = true
 	}
-	payload, err := ft.payload(au)
+	data, size, err := ft.payload(au)
 	if err != nil {
 		return nil // a malformed unit is skipped, not fatal
 	}
-	if len(payload) > fr.maxBytes/4 {
+	if size > fr.maxBytes/4 {
 		fr.event(EventDropped) // no fragment could hold it with its neighbours
 		return nil
 	}
@@ -450,7 +484,7 @@ func (fr *Fragmenter) push(au *media.AccessUnit) error {
 	if !ft.seen && au.DTS < ft.origin {
 		return nil // before the session origin (audio ahead of the first keyframe)
 	}
-	s := ft.sample(au, payload, ft.durTicks(maxCompositionOffset))
+	s := ft.sample(au, data, size, ft.durTicks(maxCompositionOffset))
 	jump := ft.seen && ft.jumped(s, fr.jumpTicks(ft))
 	switch {
 	case jump:
@@ -522,7 +556,8 @@ func (fr *Fragmenter) pushCutter(ft *fragTrack, s *heldSample, jump bool) error 
 		target := int64(fr.PartTarget) * int64(ft.timescale) / int64(time.Second)
 		span, step := s.dts-fr.partStart, s.dts-fr.lastDTS
 		if span >= target || span+step > target {
-			if err := fr.cutPart(s.dts, nil); err != nil {
+			fr.markPart(s.dts)
+			if err := fr.flushParts(); err != nil {
 				return err
 			}
 			fr.partStart, fr.partArr, fr.partKey = s.dts, s.arrival, s.key || !ft.video
@@ -550,32 +585,112 @@ func (fr *Fragmenter) openAt(ft *fragTrack, s *heldSample) error {
 	fr.disc, fr.nextDisc = fr.nextDisc, false
 	fr.startDTS, fr.startPTS, fr.startArr = s.dts, s.rawPTS, s.arrival
 	fr.partStart, fr.partArr, fr.partKey, fr.partFirst = s.dts, s.arrival, fr.keyStart, true
+	fr.partsOn = false
 	return nil
 }
 
-// cutPart emits the samples released since the previous part as one part
-// ending at end (cutting track's timescale). last is the fragment the
-// part completes, or nil for a part in the middle of one.
-func (fr *Fragmenter) cutPart(end int64, last *fragments.Fragment) error {
-	pt := fmp4.Part{SequenceNumber: fr.partSeq + 1}
+// unmarked reports whether a track has samples released since the last
+// part boundary.
+func (fr *Fragmenter) unmarked() bool {
+	prev := fr.markEnds[max(len(fr.markEnds)-len(fr.tracks), 0):]
+	for i, ft := range fr.tracks {
+		from := ft.partAt
+		if len(fr.marks) > 0 {
+			from = prev[i]
+		}
+		if len(ft.samples) > from {
+			return true
+		}
+	}
+	return false
+}
+
+// markPart notes a part boundary at end (cutting track's timescale): the
+// samples released since the previous boundary make a part, numbered
+// whether or not it is emitted (a part's bytes do not depend on whether
+// the ones before it were wanted). A boundary with no new sample in any
+// track makes none.
+func (fr *Fragmenter) markPart(end int64) {
+	if !fr.unmarked() {
+		return
+	}
+	fr.partSeq++
+	fr.marks = append(fr.marks, partMark{seq: fr.partSeq, start: fr.partStart, end: end, arrival: fr.partArr, key: fr.partKey, first: fr.partFirst})
 	for _, ft := range fr.tracks {
-		smp := ft.samples[ft.partAt:]
+		fr.markEnds = append(fr.markEnds, len(ft.samples))
+	}
+	fr.partFirst = false
+}
+
+// partsWanted reports whether the open fragment's parts are emitted:
+// once PartsWanted said so during the fragment, until it ends.
+func (fr *Fragmenter) partsWanted() bool {
+	if !fr.partsOn && (fr.PartsWanted == nil || fr.PartsWanted()) {
+		fr.partsOn = true
+	}
+	return fr.partsOn
+}
+
+// flushParts emits the parts of the noted boundaries, when parts are
+// wanted.
+func (fr *Fragmenter) flushParts() error {
+	if len(fr.marks) == 0 || !fr.partsWanted() {
+		return nil
+	}
+	for i := range fr.marks {
+		if err := fr.emitPart(&fr.marks[i], fr.markEnds[i*len(fr.tracks):], nil); err != nil {
+			return err
+		}
+	}
+	fr.marks, fr.markEnds = fr.marks[:0], fr.markEnds[:0]
+	return nil
+}
+
+// lastPart emits the open fragment's parts still to be emitted, the last
+// ending at end (cutting track's timescale) and completing fragment f
+// (even empty); when parts are not wanted, it drops the noted boundaries.
+func (fr *Fragmenter) lastPart(end int64, f *fragments.Fragment) error {
+	last := partMark{start: fr.partStart, end: end, arrival: fr.partArr, key: fr.partKey, first: fr.partFirst}
+	if fr.unmarked() {
+		fr.partSeq++
+		last.seq = fr.partSeq
+	}
+	if !fr.partsWanted() {
+		fr.marks, fr.markEnds = fr.marks[:0], fr.markEnds[:0]
+		return nil
+	}
+	if err := fr.flushParts(); err != nil {
+		return err
+	}
+	ends := make([]int, len(fr.tracks))
+	for i, ft := range fr.tracks {
+		ends[i] = len(ft.samples)
+	}
+	return fr.emitPart(&last, ends, f)
+}
+
+// emitPart emits the part of mark m: each track's samples from the
+// previous part up to ends[track]. last is the fragment the part
+// completes, or nil for a part in the middle of one.
+func (fr *Fragmenter) emitPart(m *partMark, ends []int, last *fragments.Fragment) error {
+	runs := fr.runs[:0]
+	for i, ft := range fr.tracks {
+		smp := ft.samples[ft.partAt:ends[i]]
 		if len(smp) == 0 {
 			continue
 		}
-		var d uint64
-		for _, x := range smp {
-			d += uint64(x.Duration)
+		runs = append(runs, cmaf.TrackRun{ID: ft.id, BaseTime: ft.partBase, Samples: smp})
+		for j := range smp {
+			ft.partBase += uint64(smp[j].Duration)
 		}
-		pt.Tracks = append(pt.Tracks, &fmp4.PartTrack{ID: ft.id, BaseTime: ft.next - d, Samples: smp})
-		ft.partAt = len(ft.samples)
+		ft.partAt = ends[i]
 	}
 	cutter := fr.cutter()
 	p := &PartCut{
-		Duration:    int64(time.Duration(end-fr.partStart) * time.Second / time.Duration(cutter.timescale)),
-		Independent: fr.partKey,
-		First:       fr.partFirst,
-		Arrival:     fr.partArr,
+		Duration:    int64(time.Duration(m.end-m.start) * time.Second / time.Duration(cutter.timescale)),
+		Independent: m.key,
+		First:       m.first,
+		Arrival:     m.arrival,
 		ServerTime:  fr.startArr.UnixNano(),
 		Keyframe:    fr.keyStart,
 	}
@@ -583,17 +698,11 @@ func (fr *Fragmenter) cutPart(end int64, last *fragments.Fragment) error {
 	if last != nil {
 		p.Last, p.ProducerTime = true, last.ProducerTime
 	}
-	if len(pt.Tracks) > 0 {
-		var buf seekablebuffer.Buffer
-		if err := pt.Marshal(&buf); err != nil {
-			return err
-		}
-		p.Media = buf.Bytes()
-		fr.partSeq++
-	} else if last == nil {
-		return nil
+	if len(runs) > 0 {
+		p.Media = cmaf.AppendSegment(make([]byte, 0, cmaf.SegmentSize(runs)), m.seq, runs)
 	}
-	fr.partFirst = false
+	clear(runs)
+	fr.runs = runs[:0]
 	fr.EmitPart(fr.init, p)
 	return nil
 }
@@ -619,12 +728,16 @@ func (ft *fragTrack) add(p *heldSample, dur uint32) {
 		ft.next, ft.have = uint64(max(p.dts, 0)), true
 		ft.base = ft.next
 	}
-	ft.bytes += sampleOverhead + len(p.payload)
-	ft.samples = append(ft.samples, &fmp4.Sample{
-		Duration:        dur,
-		PTSOffset:       int32(p.pts - p.dts),
-		IsNonSyncSample: ft.video && !p.key,
-		Payload:         p.payload,
+	if len(ft.samples) == 0 {
+		ft.partBase = ft.next
+	}
+	ft.bytes += sampleOverhead + p.size
+	ft.samples = append(ft.samples, cmaf.Sample{
+		Data:           p.data,
+		Duration:       dur,
+		PTSOffset:      int32(p.pts - p.dts),
+		NonSync:        ft.video && !p.key,
+		LengthPrefixed: ft.avcc,
 	})
 	ft.next += uint64(dur)
 }
@@ -675,23 +788,20 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	}
 	fr.releaseStale(cutter, end)
 	fr.seqNo++
-	part := fmp4.Part{SequenceNumber: fr.seqNo}
+	runs := fr.runs[:0]
 	for _, ft := range fr.tracks {
 		if len(ft.samples) == 0 {
 			continue
 		}
-		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: ft.id, BaseTime: ft.base, Samples: ft.samples})
+		runs = append(runs, cmaf.TrackRun{ID: ft.id, BaseTime: ft.base, Samples: ft.samples})
 	}
-	// Marshal into a fresh buffer sized for the whole record, with room
+	// Written into a fresh buffer of exactly the record's size, with room
 	// for the record header in front: the store writes it without a copy
 	// and nothing large stays referenced between fragments.
-	buf := &seekablebuffer.Buffer{}
-	buf.Grow(fr.size())
-	_, _ = buf.Write(make([]byte, fragments.RecordHeaderSize))
-	if err := part.Marshal(&offsetWriter{b: buf, off: fragments.RecordHeaderSize}); err != nil {
-		return err
-	}
-	rec := buf.Bytes()
+	rec := make([]byte, fragments.RecordHeaderSize, fragments.RecordHeaderSize+cmaf.SegmentSize(runs))
+	rec = cmaf.AppendSegment(rec, fr.seqNo, runs)
+	clear(runs)
+	fr.runs = runs[:0]
 	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)
 	f := &fragments.Fragment{
 		ServerTime:    fr.startArr.UnixNano(),
@@ -703,12 +813,15 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 	}
 	f.SetRecord(rec)
 	if fr.PartTarget > 0 {
-		if err := fr.cutPart(end, f); err != nil {
+		if err := fr.lastPart(end, f); err != nil {
 			return err
 		}
 	}
 	for _, ft := range fr.tracks {
-		ft.samples, ft.partAt, ft.bytes = nil, 0, 0
+		// The samples' memory is kept for the next fragment, their
+		// payloads are not.
+		clear(ft.samples)
+		ft.samples, ft.partAt, ft.bytes = ft.samples[:0], 0, 0
 	}
 	return fr.Emit(fr.init, f)
 }
@@ -730,21 +843,4 @@ func (fr *Fragmenter) buildInit() (*fragments.InitSegment, error) {
 	seg := &fragments.InitSegment{Bytes: b}
 	copy(seg.ID[:], sum[:16])
 	return seg, nil
-}
-
-// offsetWriter shows the fMP4 marshaller a buffer that starts off bytes
-// in: its seeks are relative to where the media segment begins.
-type offsetWriter struct {
-	b   *seekablebuffer.Buffer
-	off int64
-}
-
-func (w *offsetWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
-
-func (w *offsetWriter) Seek(offset int64, whence int) (int64, error) {
-	if whence == io.SeekStart {
-		offset += w.off
-	}
-	pos, err := w.b.Seek(offset, whence)
-	return pos - w.off, err
 }

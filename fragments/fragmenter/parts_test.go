@@ -1,6 +1,8 @@
 package fragmenter_test
 
 import (
+	"bytes"
+	"reflect"
 	"testing"
 	"time"
 
@@ -146,5 +148,95 @@ func TestFragmenterParts(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFragmenterPartsWanted: with PartsWanted, a fragment's parts are
+// emitted only once it reports true, then all of them: the ones already
+// due at once, at the first part boundary after (a viewer who joins
+// mid-fragment gets the whole fragment in parts), the later ones as
+// they are cut, to the fragment's end even when it reports false again.
+// They are the very parts a fragmenter always cutting parts emits, and
+// the fragments do not change.
+func TestFragmenterPartsWanted(t *testing.T) {
+	const target = 200 * time.Millisecond
+	aus := fragmentstest.Synth(10, 50, time.Unix(1_800_000_000, 0))
+	type emitted struct {
+		p    *fragmenter.PartCut
+		push int // the unit whose Push emitted it
+	}
+	run := func(wanted func(sec float64) bool) (frags []*fragments.Fragment, parts [][]emitted, asked int) {
+		var open []emitted
+		push, sec := 0, 0.0
+		fr := &fragmenter.Fragmenter{Tracks: fragmentstest.Tracks(), PartTarget: target}
+		fr.EmitPart = func(_ *fragments.InitSegment, p *fragmenter.PartCut) { open = append(open, emitted{p, push}) }
+		fr.Emit = func(_ *fragments.InitSegment, f *fragments.Fragment) error {
+			frags, parts, open = append(frags, f), append(parts, open), nil
+			return nil
+		}
+		if wanted != nil {
+			fr.PartsWanted = func() bool { asked++; return wanted(sec) }
+		}
+		if err := fr.Initialize(); err != nil {
+			t.Fatal(err)
+		}
+		for i, au := range aus {
+			push, sec = i, float64(au.DTS)/float64(fragmentstest.Tracks()[au.Track].ClockRate)
+			if err := fr.Push(au); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := fr.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return frags, parts, asked
+	}
+	allFrags, allParts, _ := run(nil)
+	// Watched from 4.7 s (fragment 2, [4 s, 6 s)) to 6.3 s (fragment 3).
+	frags, parts, asked := run(func(sec float64) bool { return sec >= 4.7 && sec < 6.3 })
+	if len(frags) != 5 || len(allFrags) != 5 {
+		t.Fatalf("%d and %d fragments, want 5", len(frags), len(allFrags))
+	}
+	for i := range frags {
+		if !bytes.Equal(frags[i].Media, allFrags[i].Media) || frags[i].Duration != allFrags[i].Duration {
+			t.Errorf("fragment %d differs when its parts are not wanted", i)
+		}
+		want := allParts[i]
+		if i != 2 && i != 3 {
+			if len(parts[i]) != 0 {
+				t.Errorf("fragment %d: %d parts emitted, none wanted", i, len(parts[i]))
+			}
+			continue
+		}
+		if len(parts[i]) != len(want) {
+			t.Fatalf("fragment %d: %d parts, want %d", i, len(parts[i]), len(want))
+		}
+		for j, e := range parts[i] {
+			g, w := *e.p, *want[j].p
+			if !bytes.Equal(g.Media, w.Media) {
+				t.Errorf("fragment %d part %d: media differs", i, j)
+			}
+			g.Media, w.Media = nil, nil
+			if !reflect.DeepEqual(g, w) {
+				t.Errorf("fragment %d part %d: %+v, want %+v", i, j, g, w)
+			}
+		}
+	}
+	// Fragment 2's parts up to 4.8 s (the first boundary at or after
+	// 4.7 s) come out together, at that boundary; the rest one by one.
+	caught := 0
+	for _, e := range parts[2] {
+		if e.push == parts[2][0].push {
+			caught++
+		}
+	}
+	if caught != 4 {
+		t.Errorf("fragment 2: %d parts emitted when they became wanted, want 4 (0–0.8 s)", caught)
+	}
+	// Asked at every boundary of a fragment while its parts are not
+	// wanted, its end included (10 a fragment: 0, 1 and 4; 4 for
+	// fragment 2), and at the first boundary of a watched one (3).
+	if asked != 10+10+4+1+10 {
+		t.Errorf("PartsWanted asked %d times, want 35", asked)
 	}
 }

@@ -15,13 +15,20 @@ import (
 // sample makes au a sample on the track's fMP4 timeline: from the session
 // origin, moved by the track's jumps so far. A composition offset beyond
 // ±bound (a forged PTS) is dropped.
-func (ft *fragTrack) sample(au *media.AccessUnit, payload []byte, bound int64) *heldSample {
+func (ft *fragTrack) sample(au *media.AccessUnit, data [][]byte, size int, bound int64) *heldSample {
 	dts := ft.ticks(au.DTS-ft.origin) + ft.shift
 	off := ft.ticks(au.PTS - au.DTS)
 	if off < -bound || off > bound {
 		off = 0
 	}
-	return &heldSample{dts: dts, pts: dts + off, rawPTS: au.PTS, key: au.Key, payload: payload, arrival: au.Arrival}
+	// Only the track's held-back sample and the one being pushed are
+	// alive at a time: s takes the slot the held-back one does not.
+	s := &ft.held[0]
+	if ft.pending == s {
+		s = &ft.held[1]
+	}
+	*s = heldSample{dts: dts, pts: dts + off, rawPTS: au.PTS, key: au.Key, data: data, size: size, arrival: au.Arrival}
+	return s
 }
 
 // Bounds of the guard. A fragment must fit one Matroska cluster, whose
@@ -152,7 +159,7 @@ func (fr *Fragmenter) releaseStale(cutter *fragTrack, end int64) {
 			continue
 		}
 		ft.pending = nil
-		if fr.size()+sampleOverhead+len(p.payload) > fr.maxBytes {
+		if fr.size()+sampleOverhead+p.size > fr.maxBytes {
 			fr.event(EventDropped)
 			continue
 		}

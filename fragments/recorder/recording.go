@@ -146,6 +146,12 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 		live := r.store.Live()
 		var seg fragments.LiveSegment
 		fr.PartTarget = t
+		// Parts are cut only while someone watches the stream in
+		// LL-HLS: a part is one more copy of its frames, and most
+		// cameras are recorded unwatched. A viewer who arrives gets
+		// the fragment in progress whole in parts, at its next part
+		// boundary.
+		fr.PartsWanted = live.Watched
 		fr.EmitPart = func(init *fragments.InitSegment, p *fragmenter.PartCut) {
 			if p.First {
 				// The previous fragment was appended before this one
