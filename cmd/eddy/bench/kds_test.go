@@ -25,6 +25,9 @@ func TestBenchKDS(t *testing.T) {
 		if c == nil || !c.Complete || c.Received != res.Put.Records {
 			t.Errorf("consumer %+v: want all %d records received", c, res.Put.Records)
 		}
+		if c != nil && (c.AckLatency.Latency.Count != uint64(c.Received) || c.AckLatency.Unacknowledged != 0) {
+			t.Errorf("ack→receive latency of %d records, %d unacknowledged; want all %d, 0", c.AckLatency.Latency.Count, c.AckLatency.Unacknowledged, c.Received)
+		}
 	}
 	if len(res.Errors) != 0 || len(res.HTTP.ErrorResponses) != 0 || len(res.HTTP.RetriedErrors) != 0 {
 		t.Errorf("errors %v, error responses %v, retried %v; want none", res.Errors, res.HTTP.ErrorResponses, res.HTTP.RetriedErrors)
@@ -43,5 +46,44 @@ func TestBenchLatHist(t *testing.T) {
 		if got := h.quantile(c.q); got < c.want*98/100 || got > c.want*102/100 {
 			t.Errorf("quantile(%v) = %d, want ≈ %d", c.q, got, c.want)
 		}
+	}
+}
+
+// TestBenchAckLatency checks the acknowledgement → receive bookkeeping: a
+// record received after its call's answer counts its delay, one received
+// before counts 0 and as early (resolved once the answer is known), and one
+// whose call never had an answer stays out of the latency.
+func TestBenchAckLatency(t *testing.T) {
+	var tab ackTable
+	var a ackLat
+	tab.store(100, 1_000_000)
+	a.record(&tab, 100, 3_000_000) // 2 ms after the ack
+	a.record(&tab, 200, 5_000_000) // before call 200's ack
+	a.record(&tab, 300, 6_000_000) // call 300 is never acknowledged
+	tab.store(200, 5_500_000)      // 0.5 ms after the record arrived
+	var lat, early latHist
+	unacked := a.resolve(&tab, &lat, &early)
+	lat.merge(&a.lat)
+	if unacked != 1 {
+		t.Errorf("unacknowledged = %d, want 1", unacked)
+	}
+	if lat.n != 2 || lat.max != 2_000_000 || lat.counts[0] != 1 {
+		t.Errorf("latencies: n %d, max %d, zeros %d; want 2, 2000000, 1", lat.n, lat.max, lat.counts[0])
+	}
+	if early.n != 1 || early.max != 500_000 {
+		t.Errorf("early: n %d, max %d; want 1, 500000", early.n, early.max)
+	}
+}
+
+func TestBenchUniqueSendTime(t *testing.T) {
+	b := &kdsBench{}
+	now := time.Unix(0, 1_000)
+	seen := map[int64]bool{}
+	for range 100 {
+		v := b.uniqueSendTime(now)
+		if seen[v] || v < 1_000 {
+			t.Fatalf("send time %d repeated or before now", v)
+		}
+		seen[v] = true
 	}
 }
