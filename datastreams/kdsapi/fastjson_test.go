@@ -54,3 +54,26 @@ func FuzzFastJSONString(f *testing.F) {
 		sameJSON(t, &getRecordsOut{Records: []recordOut{{SequenceNumber: s, ApproximateArrivalTimestamp: Ts(time.UnixMilli(5)), Data: data, PartitionKey: s}}, MillisBehindLatest: 1})
 	})
 }
+
+// The size hints must cover real records, or every response regrows (and
+// copies) its buffer.
+func TestFastJSONSizeHintCovers(t *testing.T) {
+	recs := make([]recordOut, 500)
+	for i := range recs {
+		recs[i] = recordOut{
+			SequenceNumber:              datastreams.EncodeSeq(4095, 1<<62+uint64(i)),
+			ApproximateArrivalTimestamp: Ts(time.Date(2286, 1, 1, 0, 0, 0, 123e6, time.UTC)),
+			Data:                        make([]byte, 100+i%3),
+			PartitionKey:                "partition-key-" + string(rune('a'+i%26)),
+			EncryptionType:              "KMS",
+		}
+	}
+	for _, v := range []jsonAppender{
+		&getRecordsOut{Records: recs, NextShardIterator: ptr("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), MillisBehindLatest: 1 << 40},
+		&subscribeEvent{Records: recs, ContinuationSequenceNumber: recs[499].SequenceNumber, MillisBehindLatest: 1 << 40},
+	} {
+		if got, hint := len(v.appendJSON(nil)), v.jsonSizeHint(); got > hint {
+			t.Errorf("%T: %d bytes of JSON, size hint %d", v, got, hint)
+		}
+	}
+}
