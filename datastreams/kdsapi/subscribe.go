@@ -183,9 +183,13 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		}
 		if len(res.Records) > 0 || res.AtEnd || time.Since(lastSent) >= subscribeKeepAlive {
 			ev := subscribeEvent{
-				Records:                    toRecords(sh.Index, res.Records, kms),
 				ContinuationSequenceNumber: datastreams.EncodeSeq(sh.Index, res.Next-1),
 				MillisBehindLatest:         res.BehindMillis,
+			}
+			if cd == codecCBOR {
+				ev.Records = toRecords(sh.Index, res.Records, kms)
+			} else {
+				ev.log = &logRecords{shard: sh.Index, recs: res.Records, kms: kms}
 			}
 			if res.AtEnd {
 				ev.ChildShards = childShardsOf(s, sh)

@@ -366,7 +366,10 @@ type subscribeIn struct {
 }
 
 type subscribeEvent struct {
-	Records                    []recordOut  `json:"Records"`
+	Records []recordOut `json:"Records"`
+	// log, when set, stands for Records in the hand-written JSON (the
+	// JSON protocol's events); CBOR events fill Records.
+	log                        *logRecords
 	ContinuationSequenceNumber string       `json:"ContinuationSequenceNumber"`
 	MillisBehindLatest         int64        `json:"MillisBehindLatest"`
 	ChildShards                []childShard `json:"ChildShards,omitempty"`
