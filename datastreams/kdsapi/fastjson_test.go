@@ -96,9 +96,24 @@ func sameLogRecordsJSON(t *testing.T, shard int, recs []logstore.Record, kms boo
 	}
 	fast := &subscribeEvent{log: &logRecords{shard: shard, recs: recs, kms: kms}, ContinuationSequenceNumber: "7", MillisBehindLatest: 2}
 	slow := &subscribeEvent{Records: toRecords(shard, recs, kms), ContinuationSequenceNumber: "7", MillisBehindLatest: 2}
+	fastGet := &getRecordsOut{log: &logRecords{shard: shard, recs: recs, kms: kms}, NextShardIterator: ptr("it"), MillisBehindLatest: 2}
+	slowGet := &getRecordsOut{Records: toRecords(shard, recs, kms), NextShardIterator: ptr("it"), MillisBehindLatest: 2}
 	sameJSON(t, slow)
-	if a, b := fast.appendJSON(nil), slow.appendJSON(nil); !bytes.Equal(a, b) {
-		t.Fatalf("event JSON from log records differs\n got %s\nwant %s", a, b)
+	sameJSON(t, slowGet)
+	for _, c := range []struct{ fast, slow any }{{fast, slow}, {fastGet, slowGet}} {
+		for _, cd := range []codec{codecJSON, codecCBOR} {
+			a, err := cd.encode(c.fast)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := cd.encode(c.slow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(a, b) {
+				t.Fatalf("%T (codec %d) from log records differs\n got %q\nwant %q", c.fast, cd, a, b)
+			}
+		}
 	}
 }
 

@@ -183,13 +183,9 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		}
 		if len(res.Records) > 0 || res.AtEnd || time.Since(lastSent) >= subscribeKeepAlive {
 			ev := subscribeEvent{
+				log:                        &logRecords{shard: sh.Index, recs: res.Records, kms: kms},
 				ContinuationSequenceNumber: datastreams.EncodeSeq(sh.Index, res.Next-1),
 				MillisBehindLatest:         res.BehindMillis,
-			}
-			if cd == codecCBOR {
-				ev.Records = toRecords(sh.Index, res.Records, kms)
-			} else {
-				ev.log = &logRecords{shard: sh.Index, recs: res.Records, kms: kms}
 			}
 			if res.AtEnd {
 				ev.ChildShards = childShardsOf(s, sh)
@@ -292,7 +288,7 @@ const eventBufKeep = 4 << 20
 // payload has a hand-written JSON encoder.
 func (e *eventWriter) encode(payload any) ([]byte, error) {
 	fast, ok := payload.(jsonAppender)
-	if !ok || e.cd == codecCBOR {
+	if !ok || e.cd == codecCBOR { // (codec.encode fills log-backed Records for CBOR)
 		return e.cd.encode(payload)
 	}
 	if hint := fast.jsonSizeHint(); cap(e.buf) < hint {
