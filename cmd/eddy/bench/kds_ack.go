@@ -7,29 +7,50 @@ import (
 
 // Acknowledgement → receive latency. A PutRecords call is acknowledged when
 // its response reaches the producer: the records are durable then (Eddy
-// answers after the commit's fsync). A consumer can receive a record before
-// that moment, since the server wakes subscribers at the same commit that
-// answers the call, and the answer still has to travel to the producer and
-// be decoded; such a record counts as received 0 ms after its
-// acknowledgement, and is counted as early.
+// answers after the commit's fsync). A consumer often receives a record
+// before that moment: Eddy pushes a shard's records at that shard's commit,
+// while a call spanning shards is answered after the last of its shards
+// commits, and the answer still has to reach the producer. Such a record
+// counts as received 0 ms after its acknowledgement, and as early (with by
+// how much).
 
 // ackTable maps a PutRecords call, named by the send timestamp its records
 // carry, to the time (UnixNano) its successful response reached the
-// producer. Producers add a few hundred entries a second at most; consumers
-// look up each record (runs of records share a call, so consumers cache the
-// last lookup).
+// producer: one entry per call, forgotten ackKeep after the answer (so a
+// soak of hours holds minutes of calls). Consumers look up each record
+// (runs of records share a call, so consumers cache the last lookup).
 type ackTable struct {
-	m sync.Map // uint64 send timestamp → int64 acknowledgement time
+	mu     sync.RWMutex
+	m      map[uint64]int64
+	stores int
 }
 
-func (t *ackTable) store(send uint64, ack int64) { t.m.Store(send, ack) }
+// ackKeep is how long after its answer a call stays in the table; a record
+// received later than that is counted as of an unknown call.
+const ackKeep = 10 * time.Minute
+
+func (t *ackTable) store(send uint64, ack int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[uint64]int64{}
+	}
+	t.m[send] = ack
+	if t.stores++; t.stores%4096 == 0 {
+		horizon := ack - int64(ackKeep)
+		for k, v := range t.m {
+			if v < horizon {
+				delete(t.m, k)
+			}
+		}
+	}
+}
 
 func (t *ackTable) load(send uint64) (int64, bool) {
-	v, ok := t.m.Load(send)
-	if !ok {
-		return 0, false
-	}
-	return v.(int64), true
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	v, ok := t.m[send]
+	return v, ok
 }
 
 // uniqueSendTime returns now as UnixNano, raised past every value it
@@ -59,12 +80,18 @@ type pendingAck struct {
 // One goroutine owns it.
 type ackLat struct {
 	lat     latHist // per record, clamped at 0
+	early   latHist // how long before its ack a record arrived
+	unacked int64   // records of no known call
 	pending []pendingAck
 	// cache of the last lookup
 	lastSend uint64
 	lastAck  int64
 	lastOK   bool
 }
+
+// pendingSettle is the pending count at which record settles what it can
+// (most answers arrive within milliseconds), bounding the pending list.
+const pendingSettle = 4096
 
 // record accounts for a record of call send received at recv.
 func (a *ackLat) record(t *ackTable, send uint64, recv int64) {
@@ -74,11 +101,37 @@ func (a *ackLat) record(t *ackTable, send uint64, recv int64) {
 	}
 	if !a.lastOK {
 		// Not acknowledged yet (or never: a call that failed after the
-		// server stored its records); settled in resolve.
+		// server stored its records); settled later.
 		a.pending = append(a.pending, pendingAck{send: send, recv: recv})
+		if len(a.pending) >= pendingSettle {
+			a.settle(t, recv, false)
+		}
 		return
 	}
 	a.lat.record(max(recv-a.lastAck, 0))
+}
+
+// settle accounts for the pending records whose call has an answer now.
+// Those without one stay pending while younger than ackKeep (at now),
+// unless final: then they count as of an unknown call.
+func (a *ackLat) settle(t *ackTable, now int64, final bool) {
+	kept := a.pending[:0]
+	for _, p := range a.pending {
+		ack, ok := t.load(p.send)
+		switch {
+		case ok:
+			d := p.recv - ack
+			if d < 0 {
+				a.early.record(-d)
+			}
+			a.lat.record(max(d, 0))
+		case final || now-p.recv > int64(ackKeep):
+			a.unacked++
+		default:
+			kept = append(kept, p)
+		}
+	}
+	a.pending = kept
 }
 
 // ackResults is the acknowledgement → receive latency of a consumer path.
@@ -88,27 +141,8 @@ type ackResults struct {
 	// answer (recorded as 0 in Latency); EarlyBy is by how much.
 	Early   int64      `json:"early"`
 	EarlyBy latSummary `json:"early_by"`
-	// Unacknowledged counts records whose call never had a successful
-	// answer (it failed after the server stored them); not in Latency.
+	// Unacknowledged counts records of no known call (one that failed
+	// after the server stored its records, or answered more than ackKeep
+	// before); not in Latency.
 	Unacknowledged int64 `json:"unacknowledged"`
-}
-
-// resolve settles the pending records against the table and adds them to
-// lat (clamped at 0), their earliness to early, and returns how many had no
-// acknowledgement at all.
-func (a *ackLat) resolve(t *ackTable, lat, early *latHist) (unacked int64) {
-	for _, p := range a.pending {
-		ack, ok := t.load(p.send)
-		if !ok {
-			unacked++
-			continue
-		}
-		d := p.recv - ack
-		if d < 0 {
-			early.record(-d)
-		}
-		lat.record(max(d, 0))
-	}
-	a.pending = nil
-	return unacked
 }

@@ -177,8 +177,10 @@ func (p *recvPath) ackResults(t *ackTable) ackResults {
 	var lat, early latHist
 	var r ackResults
 	for _, s := range p.shards {
+		s.ack.settle(t, 0, true)
 		lat.merge(&s.ack.lat)
-		r.Unacknowledged += s.ack.resolve(t, &lat, &early)
+		early.merge(&s.ack.early)
+		r.Unacknowledged += s.ack.unacked
 	}
 	r.Latency = lat.summary()
 	r.Early = int64(early.n)
