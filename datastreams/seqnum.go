@@ -24,6 +24,12 @@ func EncodeSeq(shardIndex int, logSeq uint64) string {
 	return string(appendSeq(b[:0], shardIndex, logSeq))
 }
 
+// AppendSeq appends the wire sequence number of logSeq in shard
+// shardIndex (EncodeSeq's digits) to dst.
+func AppendSeq(dst []byte, shardIndex int, logSeq uint64) []byte {
+	return appendSeq(dst, shardIndex, logSeq)
+}
+
 // appendSeq appends the decimal sequence number without allocating: the
 // 128-bit value hi:lo is divided by 10^19 twice with 64-bit arithmetic.
 func appendSeq(dst []byte, shardIndex int, logSeq uint64) []byte {

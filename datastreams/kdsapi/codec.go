@@ -66,10 +66,29 @@ func (c codec) decode(b []byte, v any) error {
 
 func (c codec) encode(v any) ([]byte, error) {
 	if c == codecCBOR {
+		if f, ok := v.(recordsFromLog); ok {
+			f.fillRecords()
+		}
 		return cborEnc.Marshal(v)
 	}
 	if fast, ok := v.(jsonAppender); ok {
 		return fast.appendJSON(make([]byte, 0, fast.jsonSizeHint())), nil
 	}
 	return json.Marshal(v)
+}
+
+// recordsFromLog is a response whose Records the hand-written JSON encoder
+// writes straight from the log (logRecords); CBOR needs them filled in.
+type recordsFromLog interface{ fillRecords() }
+
+func (o *getRecordsOut) fillRecords() {
+	if o.log != nil {
+		o.Records, o.log = o.log.toRecords(), nil
+	}
+}
+
+func (e *subscribeEvent) fillRecords() {
+	if e.log != nil {
+		e.Records, e.log = e.log.toRecords(), nil
+	}
 }

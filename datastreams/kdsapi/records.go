@@ -296,7 +296,7 @@ func (a *API) getRecords(ctx context.Context, in *getRecordsIn) (*getRecordsOut,
 		return nil, err
 	}
 	a.observeGetRecords(s, res)
-	out := &getRecordsOut{Records: toRecords(sh.Index, res.Records, s.Encrypted()), MillisBehindLatest: res.BehindMillis}
+	out := &getRecordsOut{log: &logRecords{shard: sh.Index, recs: res.Records, kms: s.Encrypted()}, MillisBehindLatest: res.BehindMillis}
 	if res.AtEnd {
 		out.ChildShards = childShardsOf(s, sh)
 		if out.ChildShards == nil {

@@ -183,7 +183,7 @@ func (a *API) subscribeToShard(w http.ResponseWriter, r *http.Request, cd codec,
 		}
 		if len(res.Records) > 0 || res.AtEnd || time.Since(lastSent) >= subscribeKeepAlive {
 			ev := subscribeEvent{
-				Records:                    toRecords(sh.Index, res.Records, kms),
+				log:                        &logRecords{shard: sh.Index, recs: res.Records, kms: kms},
 				ContinuationSequenceNumber: datastreams.EncodeSeq(sh.Index, res.Next-1),
 				MillisBehindLatest:         res.BehindMillis,
 			}
@@ -233,6 +233,9 @@ type eventWriter struct {
 	timeout time.Duration
 	end     time.Time // the subscription's lifetime, and a grace to end it
 	cut     bool      // a write missed its deadline
+	// buf is the JSON payload buffer, reused from event to event: Encode
+	// copies the message before it returns.
+	buf []byte
 	// releaseBy (Unix ns, 0: not yet) is when a subscription taken over
 	// or ended must have let go: no write's deadline goes past it.
 	releaseBy atomic.Int64
@@ -251,7 +254,7 @@ func (a *API) writeTimeout() time.Duration {
 }
 
 func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
-	b, err := e.cd.encode(payload)
+	b, err := e.encode(payload)
 	if err != nil {
 		return err
 	}
@@ -275,6 +278,29 @@ func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
 		e.cut = true
 	}
 	return err
+}
+
+// eventBufKeep is the largest payload buffer a subscription keeps between
+// events (an event holds up to subscribeMaxBytes of data, base64-encoded).
+const eventBufKeep = 4 << 20
+
+// encode marshals an event's payload, into the reused buffer when the
+// payload has a hand-written JSON encoder.
+func (e *eventWriter) encode(payload any) ([]byte, error) {
+	fast, ok := payload.(jsonAppender)
+	if !ok || e.cd == codecCBOR { // (codec.encode fills log-backed Records for CBOR)
+		return e.cd.encode(payload)
+	}
+	if hint := fast.jsonSizeHint(); cap(e.buf) < hint {
+		e.buf = make([]byte, 0, hint)
+	}
+	b := fast.appendJSON(e.buf[:0])
+	if cap(b) <= eventBufKeep {
+		e.buf = b[:0]
+	} else {
+		e.buf = nil
+	}
+	return b, nil
 }
 
 // capToRelease returns d, or releaseBy when that is earlier.

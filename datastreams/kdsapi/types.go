@@ -200,7 +200,9 @@ type recordOut struct {
 }
 
 type getRecordsOut struct {
-	Records            []recordOut  `json:"Records"`
+	Records []recordOut `json:"Records"`
+	// log, when set, stands for Records (see recordsFromLog).
+	log                *logRecords
 	NextShardIterator  *string      `json:"NextShardIterator,omitempty"`
 	MillisBehindLatest int64        `json:"MillisBehindLatest"`
 	ChildShards        []childShard `json:"ChildShards,omitempty"`
@@ -366,7 +368,9 @@ type subscribeIn struct {
 }
 
 type subscribeEvent struct {
-	Records                    []recordOut  `json:"Records"`
+	Records []recordOut `json:"Records"`
+	// log, when set, stands for Records (see recordsFromLog).
+	log                        *logRecords
 	ContinuationSequenceNumber string       `json:"ContinuationSequenceNumber"`
 	MillisBehindLatest         int64        `json:"MillisBehindLatest"`
 	ChildShards                []childShard `json:"ChildShards,omitempty"`

@@ -28,9 +28,11 @@ import (
 // (Eddy or AWS). Producers loop PutRecords; optionally one GetRecords
 // poller per shard and one enhanced fan-out consumer (SubscribeToShard on
 // every shard) read everything back. Each record's Data starts with the
-// producer's send time (UnixNano, big endian) and an 8-byte run ID, so the
-// consumers, running in this process, measure put→receive latency and
-// recognise this run's records.
+// producer's send time (UnixNano, big endian, unique per PutRecords call)
+// and an 8-byte run ID, so the consumers, running in this process, measure
+// put→receive latency and recognise this run's records. The send time also
+// names the call in the acknowledgement table (ackTable), from which the
+// consumers measure acknowledgement→receive latency.
 
 const benchHeaderBytes = 16 // send timestamp + run ID
 
@@ -188,6 +190,8 @@ type kdsBench struct {
 	putErrors  atomic.Int64
 
 	get, sub *recvPath
+	acks     ackTable
+	lastSend atomic.Int64 // the latest send timestamp handed out (uniqueSendTime)
 
 	errMu sync.Mutex
 	errs  map[string]int64 // "Operation: code" of calls that failed after retries
@@ -534,14 +538,18 @@ func (b *kdsBench) produce(ctx context.Context, id int, start, end time.Time, st
 			entries[i].PartitionKey = aws.String(prefix + strconv.FormatUint(n, 36))
 		}
 		t0 := time.Now()
-		ts := uint64(t0.UnixNano())
+		ts := uint64(b.uniqueSendTime(t0))
 		for i := range entries {
 			binary.BigEndian.PutUint64(entries[i].Data, ts)
 		}
 		c, cancel := callCtx(context.WithoutCancel(ctx))
 		out, err := b.kc.PutRecords(c, in)
 		cancel()
-		st.lat.record(time.Since(t0).Nanoseconds())
+		acked := time.Now()
+		st.lat.record(acked.Sub(t0).Nanoseconds())
+		if err == nil {
+			b.acks.store(ts, acked.UnixNano())
+		}
 		st.calls++
 		b.putCalls.Add(1)
 		if err != nil {

@@ -37,6 +37,7 @@ type shardRecv struct {
 	last    string  // highest sequence number received
 	lat     latHist // producer send → receipt
 	arrival latHist // server's ApproximateArrivalTimestamp → receipt
+	ack     ackLat  // acknowledgement (PutRecords answer at the producer) → receipt
 }
 
 func newRecvPath(name string, shards []string) *recvPath {
@@ -95,7 +96,9 @@ func (b *kdsBench) receive(sr *shardRecv, recs []types.Record, now time.Time) {
 		sr.last = seq
 		fresh++
 		hash += seqHash(seq)
-		sr.lat.record(nowNs - int64(binary.BigEndian.Uint64(r.Data)))
+		send := binary.BigEndian.Uint64(r.Data)
+		sr.lat.record(nowNs - int64(send))
+		sr.ack.record(&b.acks, send, nowNs)
 		if r.ApproximateArrivalTimestamp != nil {
 			sr.arrival.record(nowNs - r.ApproximateArrivalTimestamp.UnixNano())
 		}

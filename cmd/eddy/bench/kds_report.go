@@ -62,6 +62,9 @@ type kdsConsumeResults struct {
 	// ArrivalLatency runs from the server's ApproximateArrivalTimestamp
 	// (millisecond precision; another clock unless the server is local).
 	ArrivalLatency latSummary `json:"arrival_latency"`
+	// AckLatency runs from the moment the producer received the answer
+	// to the PutRecords call that stored the record.
+	AckLatency ackResults `json:"ack_latency"`
 }
 
 type kdsHTTPResults struct {
@@ -113,6 +116,8 @@ func (b *kdsBench) results(stats []*producerStats, expected map[string]shardTall
 	if cfg.Consumers {
 		r.GetRecords = b.get.results(expected, r.Put.Records)
 		r.SubscribeToShard = b.sub.results(expected, r.Put.Records)
+		r.GetRecords.AckLatency = b.get.ackResults(&b.acks)
+		r.SubscribeToShard.AckLatency = b.sub.ackResults(&b.acks)
 	}
 	r.HTTP = b.tr.results()
 	r.HTTP.RetriedErrors = b.retries.counts()
@@ -163,6 +168,23 @@ func (p *recvPath) results(expected map[string]shardTally, put int64) *kdsConsum
 	}
 	r.Latency = lat.summary()
 	r.ArrivalLatency = arrival.summary()
+	return r
+}
+
+// ackResults merges the acknowledgement → receive latencies of the
+// shards, once the consumers have stopped.
+func (p *recvPath) ackResults(t *ackTable) ackResults {
+	var lat, early latHist
+	var r ackResults
+	for _, s := range p.shards {
+		s.ack.settle(t, 0, true)
+		lat.merge(&s.ack.lat)
+		early.merge(&s.ack.early)
+		r.Unacknowledged += s.ack.unacked
+	}
+	r.Latency = lat.summary()
+	r.Early = int64(early.n)
+	r.EarlyBy = early.summary()
 	return r
 }
 
@@ -219,6 +241,21 @@ func (r *kdsBenchResults) writeText(w io.Writer) {
 		p("latency put→receive max", ms(g.Latency.MaxMs), ms(s.Latency.MaxMs))
 		p("latency arrival→receive p50 (server stamp)", ms(g.ArrivalLatency.P50Ms), ms(s.ArrivalLatency.P50Ms))
 		p("latency arrival→receive p99 (server stamp)", ms(g.ArrivalLatency.P99Ms), ms(s.ArrivalLatency.P99Ms))
+		p("latency ack→receive p50 (producer's answer)", ms(g.AckLatency.Latency.P50Ms), ms(s.AckLatency.Latency.P50Ms))
+		p("latency ack→receive p99", ms(g.AckLatency.Latency.P99Ms), ms(s.AckLatency.Latency.P99Ms))
+		p("latency ack→receive max", ms(g.AckLatency.Latency.MaxMs), ms(s.AckLatency.Latency.MaxMs))
+		pct := func(a ackResults) string {
+			if a.Latency.Count == 0 {
+				return "-"
+			}
+			return strconv.FormatFloat(100*float64(a.Early)/float64(a.Latency.Count), 'f', 1, 64) + " %"
+		}
+		p("received before the ack (counted as 0)", pct(g.AckLatency), pct(s.AckLatency))
+		p("  by how much p50", ms(g.AckLatency.EarlyBy.P50Ms), ms(s.AckLatency.EarlyBy.P50Ms))
+		p("  by how much p99", ms(g.AckLatency.EarlyBy.P99Ms), ms(s.AckLatency.EarlyBy.P99Ms))
+		if g.AckLatency.Unacknowledged+s.AckLatency.Unacknowledged > 0 {
+			p("records of failed calls (not in ack→receive)", n(g.AckLatency.Unacknowledged), n(s.AckLatency.Unacknowledged))
+		}
 		p("calls (GetRecords / SubscribeToShard)", n(g.Calls), n(s.Calls))
 		p("SubscribeToShardEvents", "", n(s.Events))
 		p("errors (after retries)", n(g.Errors), n(s.Errors))

@@ -25,6 +25,9 @@ func TestBenchKDS(t *testing.T) {
 		if c == nil || !c.Complete || c.Received != res.Put.Records {
 			t.Errorf("consumer %+v: want all %d records received", c, res.Put.Records)
 		}
+		if c != nil && (c.AckLatency.Latency.Count != uint64(c.Received) || c.AckLatency.Unacknowledged != 0) {
+			t.Errorf("ack→receive latency of %d records, %d unacknowledged; want all %d, 0", c.AckLatency.Latency.Count, c.AckLatency.Unacknowledged, c.Received)
+		}
 	}
 	if len(res.Errors) != 0 || len(res.HTTP.ErrorResponses) != 0 || len(res.HTTP.RetriedErrors) != 0 {
 		t.Errorf("errors %v, error responses %v, retried %v; want none", res.Errors, res.HTTP.ErrorResponses, res.HTTP.RetriedErrors)
@@ -43,5 +46,67 @@ func TestBenchLatHist(t *testing.T) {
 		if got := h.quantile(c.q); got < c.want*98/100 || got > c.want*102/100 {
 			t.Errorf("quantile(%v) = %d, want ≈ %d", c.q, got, c.want)
 		}
+	}
+}
+
+// TestBenchAckLatency checks the acknowledgement → receive bookkeeping: a
+// record received after its call's answer counts its delay, one received
+// before counts 0 and as early (settled once the answer is known), and one
+// whose call never had an answer stays out of the latency.
+func TestBenchAckLatency(t *testing.T) {
+	var tab ackTable
+	var a ackLat
+	tab.store(100, 1_000_000)
+	a.record(&tab, 100, 3_000_000) // 2 ms after the ack
+	a.record(&tab, 200, 5_000_000) // before call 200's ack
+	a.record(&tab, 300, 6_000_000) // call 300 is never acknowledged
+	a.settle(&tab, 7_000_000, false)
+	if len(a.pending) != 2 || a.unacked != 0 {
+		t.Fatalf("%d pending, %d unacknowledged; want 2, 0 (answers may still come)", len(a.pending), a.unacked)
+	}
+	tab.store(200, 5_500_000) // 0.5 ms after the record arrived
+	a.settle(&tab, 0, true)
+	if a.unacked != 1 || len(a.pending) != 0 {
+		t.Errorf("unacknowledged %d, pending %d; want 1, 0", a.unacked, len(a.pending))
+	}
+	if a.lat.n != 2 || a.lat.max != 2_000_000 || a.lat.counts[0] != 1 {
+		t.Errorf("latencies: n %d, max %d, zeros %d; want 2, 2000000, 1", a.lat.n, a.lat.max, a.lat.counts[0])
+	}
+	if a.early.n != 1 || a.early.max != 500_000 {
+		t.Errorf("early: n %d, max %d; want 1, 500000", a.early.n, a.early.max)
+	}
+}
+
+// The pending list stays bounded, and the table forgets old calls.
+func TestBenchAckBounded(t *testing.T) {
+	var tab ackTable
+	var a ackLat
+	for i := range uint64(3 * pendingSettle) {
+		a.record(&tab, i, int64(i)) // each before its ack...
+		tab.store(i, int64(i)+1)    // ...which comes right after
+	}
+	if len(a.pending) >= pendingSettle {
+		t.Errorf("%d records pending, want fewer than %d", len(a.pending), pendingSettle)
+	}
+	old := time.Now().UnixNano()
+	tab.store(1<<40, old)
+	for i := range uint64(8192) {
+		tab.store(1<<41+i, old+int64(ackKeep)+1)
+	}
+	if _, ok := tab.load(1 << 40); ok {
+		t.Error("a call answered more than ackKeep before is still in the table")
+	}
+}
+
+func TestBenchUniqueSendTime(t *testing.T) {
+	b := &kdsBench{}
+	now := time.Unix(0, 1_000)
+	seen := map[int64]bool{}
+	for range 100 {
+		v := b.uniqueSendTime(now)
+		if seen[v] || v < 1_000 {
+			t.Fatalf("send time %d repeated or before now", v)
+		}
+		seen[v] = true
 	}
 }
