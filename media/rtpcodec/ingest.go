@@ -27,7 +27,9 @@ type Ingest struct {
 }
 
 // Handle decodes one packet of it and publishes the units it completes.
-// It is called by one goroutine at a time per track.
+// It is called by one goroutine at a time per track. pkt.Payload must be
+// a buffer of its own, never written after the call: H.264 and H.265
+// units keep slices of it (see filterNALUs).
 func (in *Ingest) Handle(it *IngestTrack, pkt *rtp.Packet) {
 	arrival := time.Now()
 	pts, ok := in.Timer.PacketPTS2(it.Media, pkt)
