@@ -14,7 +14,7 @@ import (
 // packets, marshalled: H.264 (a 60 KB IDR with SPS/PPS, then 24 P
 // frames of ~7.9 KB, so FU-A mostly) and AAC (47 frames of 170 bytes,
 // two per packet); track 0 is video, 1 audio.
-func benchSecond(b *testing.B) (medias []*description.Media, pkts [][]byte, track []int) {
+func benchSecond(b testing.TB) (medias []*description.Media, pkts [][]byte, track []int) {
 	b.Helper()
 	v, err := NewEncoder(media.Track{Kind: media.Video, Codec: media.CodecH264, ClockRate: 90000,
 		Config: [][]byte{mediatest.H264SPS, mediatest.H264PPS}}, 96)
