@@ -198,5 +198,7 @@ func TestBurstReaderDeadlines(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 	server.Close()
-	<-res
+	if err := <-res; err == nil {
+		t.Error("read on a closed connection succeeded")
+	}
 }

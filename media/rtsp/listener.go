@@ -109,7 +109,7 @@ func (g *guardedConn) SetReadDeadline(t time.Time) error { return g.rd.SetReadDe
 
 // SetDeadline sets both deadlines, the read one through the burstReader.
 func (g *guardedConn) SetDeadline(t time.Time) error {
-	if err := g.Conn.SetWriteDeadline(t); err != nil {
+	if err := g.SetWriteDeadline(t); err != nil {
 		return err
 	}
 	return g.rd.SetReadDeadline(t)
