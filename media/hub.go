@@ -82,8 +82,13 @@ type Hub struct {
 	// keyframes inside.
 	CutsFragments bool
 
-	mu      sync.Mutex
-	readers map[*Reader]struct{}
+	mu sync.Mutex
+	// readers, in attach order: a slice, not a map, as Publish walks it
+	// for every unit.
+	readers []*Reader
+	kt      int // the first video track's ID, when hasKT
+	hasKT   bool
+	ktOnce  bool          // kt and hasKT are set
 	gop     []*AccessUnit // units since the last video keyframe
 	gopOK   bool          // gop starts at a keyframe and fits a reader's queue
 	closed  bool
@@ -102,13 +107,32 @@ func (h *Hub) queueSize() int {
 	return h.QueueSize
 }
 
+// keyTrack returns the first video track's ID (h.mu held): Tracks is set
+// before the first call and not changed after.
 func (h *Hub) keyTrack() (int, bool) {
-	for _, t := range h.Tracks {
-		if t.Kind == Video {
-			return t.ID, true
+	if !h.ktOnce {
+		for _, t := range h.Tracks {
+			if t.Kind == Video {
+				h.kt, h.hasKT = t.ID, true
+				break
+			}
+		}
+		h.ktOnce = true
+	}
+	return h.kt, h.hasKT
+}
+
+// removeLocked detaches r (h.mu held).
+func (h *Hub) removeLocked(r *Reader) {
+	for i, x := range h.readers {
+		if x == r {
+			last := len(h.readers) - 1
+			copy(h.readers[i:], h.readers[i+1:])
+			h.readers[last] = nil
+			h.readers = h.readers[:last]
+			return
 		}
 	}
-	return 0, false
 }
 
 // Publish hands au to every reader without waiting for any of them.
@@ -136,21 +160,30 @@ func (h *Hub) Publish(au *AccessUnit) {
 			h.gop = h.gop[:0]
 		}
 	}
-	for r := range h.readers {
+	kept := h.readers[:0]
+	for _, r := range h.readers {
 		if !r.waiting || (au.Track == r.keyTrack && au.Key) {
 			r.waiting = false
-			h.deliverLocked(r, au)
+			if !h.deliverLocked(r, au) {
+				continue
+			}
 		}
+		kept = append(kept, r)
 	}
+	clear(h.readers[len(kept):])
+	h.readers = kept
 }
 
-func (h *Hub) deliverLocked(r *Reader, au *AccessUnit) {
+// deliverLocked queues au for r, or ends r with ErrOverflow when its queue
+// is full and returns false: then the caller detaches r.
+func (h *Hub) deliverLocked(r *Reader, au *AccessUnit) bool {
 	select {
 	case r.ch <- au:
+		return true
 	default:
-		delete(h.readers, r)
 		r.end(ErrOverflow)
 		h.dropped.Add(1)
+		return false
 	}
 }
 
@@ -170,9 +203,6 @@ func (h *Hub) newReader(first bool) (*Reader, error) {
 	if h.closed {
 		return nil, ErrHubClosed
 	}
-	if h.readers == nil {
-		h.readers = map[*Reader]struct{}{}
-	}
 	r := &Reader{hub: h, ch: make(chan *AccessUnit, h.queueSize()), done: make(chan struct{})}
 	if kt, ok := h.keyTrack(); ok {
 		r.keyTrack = kt
@@ -185,7 +215,7 @@ func (h *Hub) newReader(first bool) (*Reader, error) {
 			r.waiting = !first || h.units.Load() > 0
 		}
 	}
-	h.readers[r] = struct{}{}
+	h.readers = append(h.readers, r)
 	return r, nil
 }
 
@@ -197,7 +227,7 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	for r := range h.readers {
+	for _, r := range h.readers {
 		r.end(io.EOF)
 	}
 	h.readers = nil
@@ -288,6 +318,13 @@ func (r *Reader) Read(ctx context.Context) (*AccessUnit, error) {
 		}
 	default:
 	}
+	// A queued unit needs no three-way select (which locks all three
+	// channels): a reader catching up takes its queue this way.
+	select {
+	case au := <-r.ch:
+		return au, nil
+	default:
+	}
 	select {
 	case au := <-r.ch:
 		return au, nil
@@ -316,6 +353,6 @@ func (r *Reader) Close() {
 	h := r.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.readers, r)
+	h.removeLocked(r)
 	r.end(io.EOF)
 }

@@ -271,3 +271,37 @@ func BenchmarkHubPublish100Readers(b *testing.B) {
 		b.Logf("%d readers fell behind", h.Dropped())
 	}
 }
+
+// BenchmarkHubPublish publishes units (a keyframe every 50) to four
+// readers that drain their queues.
+func BenchmarkHubPublish(b *testing.B) {
+	h := &Hub{Tracks: []Track{{ID: 0, Kind: Video}, {ID: 1, Kind: Audio}}}
+	var wg sync.WaitGroup
+	for range 4 {
+		r, err := h.NewReader()
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if _, err := r.Read(context.Background()); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	aus := make([]*AccessUnit, 100)
+	for i := range aus {
+		aus[i] = &AccessUnit{Track: i % 2, Key: i%100 == 0 || i%2 == 1, Payload: [][]byte{{1}}}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		h.Publish(aus[i%len(aus)])
+	}
+	b.StopTimer()
+	h.Close()
+	wg.Wait()
+}

@@ -64,7 +64,7 @@ func (d *h264Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*media.AccessUnit
 	}
 
 	var hasSPS, hasPPS, key bool
-	au := cloneNALUs(nalus, func(n []byte) bool {
+	au := filterNALUs(nalus, func(n []byte) bool {
 		if n[0]&0x80 != 0 { // forbidden_zero_bit (H.264 7.4.1)
 			return true
 		}

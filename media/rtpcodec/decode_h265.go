@@ -66,7 +66,7 @@ func (d *h265Decoder) decode(pkt *rtp.Packet, t packetTime) ([]*media.AccessUnit
 	}
 
 	var hasVPS, hasSPS, hasPPS, key bool
-	au := cloneNALUs(nalus, func(n []byte) bool {
+	au := filterNALUs(nalus, func(n []byte) bool {
 		if n[0]&0x80 != 0 || len(n) < 2 { // forbidden_zero_bit, 2-byte header (H.265 7.3.1.2)
 			return true
 		}

@@ -2,6 +2,7 @@ package rtpcodec
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
@@ -24,13 +25,45 @@ type Ingest struct {
 	Timer  PacketTimer
 	Log    *slog.Logger
 	Tracks []*IngestTrack
+
+	started    atomic.Int32 // tracks the timer gave a PTS
+	allStarted atomic.Bool
+}
+
+// packetPTS returns the PTS of pkt. The packets of one picture share its
+// RTP timestamp, so once every track has started only a packet with a new
+// timestamp asks the timer; the others get the PTS of the track's last
+// packet. That is the same value: gortsplib's GlobalDecoder2 adds the
+// timestamp's difference from the track's previous one (zero), and what
+// else it does per packet (the leading track's start time) only serves
+// tracks that have not started yet. The timer takes a lock, a map lookup
+// and a codec check per call: ~2.5% of the server's CPU at 100 streams
+// for every packet, a video picture being 5–10 packets at 2 Mbit/s.
+func (in *Ingest) packetPTS(it *IngestTrack, pkt *rtp.Packet) (int64, bool) {
+	if it.started && pkt.Timestamp == it.lastTS && in.allStarted.Load() {
+		return it.lastPTS, true
+	}
+	pts, ok := in.Timer.PacketPTS2(it.Media, pkt)
+	if !ok {
+		return 0, false
+	}
+	if !it.started {
+		it.started = true
+		if int(in.started.Add(1)) == len(in.Tracks) {
+			in.allStarted.Store(true)
+		}
+	}
+	it.lastTS, it.lastPTS = pkt.Timestamp, pts
+	return pts, true
 }
 
 // Handle decodes one packet of it and publishes the units it completes.
-// It is called by one goroutine at a time per track.
+// It is called by one goroutine at a time per track. pkt.Payload must be
+// a buffer of its own, never written after the call: H.264 and H.265
+// units keep slices of it (see filterNALUs).
 func (in *Ingest) Handle(it *IngestTrack, pkt *rtp.Packet) {
 	arrival := time.Now()
-	pts, ok := in.Timer.PacketPTS2(it.Media, pkt)
+	pts, ok := in.packetPTS(it, pkt)
 	if !ok {
 		return // the track has not reached a point where time can start
 	}

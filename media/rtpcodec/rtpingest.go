@@ -59,7 +59,10 @@ func (g *RTPIngest) Tracks() []media.Track { return TracksOf(g.in.Tracks) }
 func (g *RTPIngest) Start(h *media.Hub) { g.in.Hub = h }
 
 // WriteRTP takes one packet of media i. Packets of one media must come
-// from one goroutine at a time; different medias may be concurrent.
+// from one goroutine at a time; different medias may be concurrent. As
+// with Ingest.Handle, pkt.Payload must be a buffer of its own, never
+// written after the call (pion's TrackRemote.ReadRTP allocates one per
+// packet).
 func (g *RTPIngest) WriteRTP(i int, pkt *rtp.Packet) {
 	if i < 0 || i >= len(g.in.Tracks) || g.in.Hub == nil {
 		return

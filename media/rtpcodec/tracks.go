@@ -28,6 +28,12 @@ type IngestTrack struct {
 	clock   srClock
 	skipped atomic.Int64 // malformed packets or units skipped
 	limiter loglimit.Limiter
+
+	// The PTS of the last packet (see Ingest.packetPTS); used by the
+	// track's goroutine only.
+	started bool // the timer gave this track a PTS
+	lastTS  uint32
+	lastPTS int64
 }
 
 // SelectTracks picks one supported format per media. With strict (a

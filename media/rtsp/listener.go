@@ -71,6 +71,7 @@ type guardedConn struct {
 	net.Conn
 	l         *listener
 	closeOnce sync.Once
+	rd        burstReader
 
 	mu       sync.Mutex // guards the fields below
 	phase    phase
@@ -81,6 +82,7 @@ type guardedConn struct {
 
 func newGuardedConn(l *listener, nc net.Conn) *guardedConn {
 	g := &guardedConn{Conn: nc, l: l, deadline: time.Now().Add(l.authTimeout)}
+	g.rd.conn = nc
 	// Hold mu so that a timer firing at once sees g.timer set.
 	g.mu.Lock()
 	g.timer = time.AfterFunc(l.authTimeout, g.expire)
@@ -97,6 +99,20 @@ func (g *guardedConn) Close() error {
 		g.mu.Unlock()
 	})
 	return g.Conn.Close()
+}
+
+// Read reads through the connection's burstReader.
+func (g *guardedConn) Read(p []byte) (int, error) { return g.rd.Read(p) }
+
+// SetReadDeadline sets the read deadline through the burstReader.
+func (g *guardedConn) SetReadDeadline(t time.Time) error { return g.rd.SetReadDeadline(t) }
+
+// SetDeadline sets both deadlines, the read one through the burstReader.
+func (g *guardedConn) SetDeadline(t time.Time) error {
+	if err := g.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return g.rd.SetReadDeadline(t)
 }
 
 // expire closes the connection when its phase's deadline has passed; a
