@@ -1,6 +1,7 @@
 package fragments_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -266,6 +267,11 @@ func fragmentEvents(t *testing.T, s *datastreams.Stream) []uint64 {
 				seq, ok := fragments.ParseFragmentNumber(e.FragmentNumber)
 				if !ok {
 					t.Fatalf("fragment event %s", r.Data)
+				}
+				if !bytes.HasPrefix(r.Data, []byte(`{"type":"fragment",`)) {
+					// The timeline recognises a notice by its opening
+					// without decoding it (events.isFragmentNotice).
+					t.Fatalf("fragment notice %s does not open with its type", r.Data)
 				}
 				seqs = append(seqs, seq)
 			}

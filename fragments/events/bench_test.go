@@ -149,3 +149,23 @@ func BenchmarkQueryTenYears(b *testing.B) {
 	report("page", page)
 	report("hour", whole)
 }
+
+// BenchmarkParseNotice: a fragment notice (one per stored fragment, parsed
+// by CheckRecord and again by Committed) decoded in full, and recognised
+// by isFragmentNotice.
+func BenchmarkParseNotice(b *testing.B) {
+	n := []byte(`{"type":"fragment","streamName":"bench-142238-001","fragmentNumber":"91343852333181432392682062607743920146264633835","producerTimestamp":1765015200000,"serverTimestamp":1765015200012,"fragmentLengthInMilliseconds":2000,"fragmentSizeInBytes":500048,"keyframe":true}`)
+	at := time.Now()
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_, _ = parseJSON(n, at, true)
+		}
+	})
+	b.Run("shortcut", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_, _ = parse(n, at, true)
+		}
+	})
+}

@@ -99,3 +99,31 @@ func FuzzDecodeEntries(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFragmentNotice: whatever isFragmentNotice takes for a fragment
+// notice, the full parse finds not to be an event; and the notices the
+// store writes are taken.
+func FuzzFragmentNotice(f *testing.F) {
+	notice := `{"type":"fragment","streamName":"cam-1","fragmentNumber":"91343852333181432392682062607743920146264633835","producerTimestamp":1765015200000,"serverTimestamp":1765015200012,"fragmentLengthInMilliseconds":2000,"fragmentSizeInBytes":500048,"keyframe":true}`
+	if !isFragmentNotice([]byte(notice)) {
+		f.Fatal("a store's fragment notice is not taken for one")
+	}
+	for _, s := range []string{
+		notice, `{"type":"fragment",}`, `{"type":"fragment","type":"detection"}`, `{"type":"fragment","TYPE":"detection"}`,
+		`{"type":"fragment","t\u0079pe":"detection"}`, `{"type":"fragment","a":1,"Type":5}`, `{"type":"fragment","streamName":"mytype"}`,
+		`{"type":"fragment","x":"é"}`, `{"type":"fragment"}`, `{"type":"fragment" ,"a":1}`, `{"type":"fragment","a":{"type":"x"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	arrival := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !isFragmentNotice(data) {
+			return
+		}
+		for _, bounds := range []bool{true, false} {
+			if _, err := parseJSON(data, arrival, bounds); !errors.Is(err, ErrNotEvent) {
+				t.Fatalf("%q taken for a fragment notice; parsed in full: %v", data, err)
+			}
+		}
+	})
+}

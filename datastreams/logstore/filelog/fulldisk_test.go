@@ -88,6 +88,15 @@ func TestFileLogFullDisk(t *testing.T) {
 			}
 			return seq
 		}},
+		{"a large record's uncopied write", 64 << 20, 2 * directData, func(t *testing.T, l *Log, clk *datastreamstest.Clock, filler string) uint64 {
+			// Records of directData and more: the frame header and the
+			// data are two writes, the data's fails part-way.
+			datastreamstest.Fill(t, filler, 5*directData)
+			seq := uint64(1)
+			for ; appendOne(l, clk, seq, 2*directData) == nil; seq++ {
+			}
+			return seq
+		}},
 		{"a segment roll's index file", 16 << 10, 1000, func(t *testing.T, l *Log, clk *datastreamstest.Clock, filler string) uint64 {
 			return fillAtRoll(t, l, clk, filler, 0)
 		}},

@@ -110,6 +110,13 @@ func frameSize(keyLen, dataLen int) int {
 
 // appendFrame appends the framed record to dst.
 func appendFrame(dst []byte, seq uint64, t int64, key, data []byte) []byte {
+	return append(appendFrameHeader(dst, seq, t, key, data), data...)
+}
+
+// appendFrameHeader appends the framed record to dst but for its data,
+// which must follow the returned bytes in the segment; the header's
+// checksum covers data.
+func appendFrameHeader(dst []byte, seq uint64, t int64, key, data []byte) []byte {
 	bodyLen := bodyFixedSize + len(key) + len(data)
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(bodyLen))
@@ -118,8 +125,7 @@ func appendFrame(dst []byte, seq uint64, t int64, key, data []byte) []byte {
 	dst = binary.BigEndian.AppendUint64(dst, uint64(t))
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(key)))
 	dst = append(dst, key...)
-	dst = append(dst, data...)
-	crc := crc32.Checksum(dst[start+frameHeaderSize:], crcTable)
+	crc := crc32.Update(crc32.Checksum(dst[start+frameHeaderSize:], crcTable), crcTable, data)
 	binary.BigEndian.PutUint32(dst[start+4:], crc)
 	return dst
 }
