@@ -102,6 +102,10 @@ type Server struct {
 	eventsSent, eventsDropped prometheus.Counter
 	// eventsOpen counts the WHEP events channels that hold a subscription.
 	eventsOpen atomic.Int64
+
+	// packers packetize each hub track once for its WHEP viewers.
+	packMu  sync.Mutex
+	packers map[packerKey]*sharedPacker
 }
 
 // forwardBuckets resolve the sub-millisecond forwarding of an idle server
@@ -223,7 +227,10 @@ func newAPI(se pion.SettingEngine, pli time.Duration) (*pion.API, error) {
 	ir := &interceptor.Registry{}
 	// 512 packets is about two seconds of a 2 Mbit/s stream: enough to
 	// answer NACKs, and bounded per viewer.
-	if err := pion.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512)); err != nil {
+	// The responder keeps the packets it is given, not copies: WHEP
+	// writes shared packets that nothing modifies (localTrack), and
+	// WHIP sends no media.
+	if err := pion.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512), nack.DisableCopy()); err != nil {
 		return nil, err
 	}
 	if err := pion.ConfigureRTCPReports(ir); err != nil {
