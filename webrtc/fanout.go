@@ -24,9 +24,12 @@ import (
 // copies (nack.DisableCopy, see newAPI).
 
 // packRing is how many recent units of a track keep their packets for
-// the viewers that have not sent them yet: 640 ms of 25 fps video, far
-// more than a live viewer lags (one that lags more packetizes again).
-const packRing = 16
+// the viewers that have not sent them yet: 2.5 s of 25 fps video, more
+// than a live viewer lags on a loaded server (one that lags more
+// packetizes again; 16 units missed often with 100 viewers on two busy
+// cores). The packets of a large unit are its bytes again (FU-A payloads
+// are copies): at 2 Mbit/s about 640 KB per track, shared by all viewers.
+const packRing = 64
 
 // packed is one unit's packets, timestamps relative to the unit.
 type packed struct {
@@ -44,7 +47,7 @@ type sharedPacker struct {
 	mu   sync.Mutex // serializes the packetizer and ring writes
 	pack rtpcodec.Packetizer
 	ring [packRing]atomic.Pointer[packed]
-	next int
+	next atomic.Uint32 // units stored; written under mu
 }
 
 type packerKey struct {
@@ -58,24 +61,33 @@ type packerKey struct {
 // only one viewer sends (the replay of a GOP to a new viewer), packetized
 // without displacing the live units.
 func (p *sharedPacker) packets(au *media.AccessUnit, keep bool) ([]*rtp.Packet, error) {
-	for i := range p.ring {
-		if e := p.ring[i].Load(); e != nil && e.au == au {
-			return e.pkts, e.err
-		}
+	if e := p.find(au); e != nil {
+		return e.pkts, e.err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := range p.ring { // made while this one waited for the lock
-		if e := p.ring[i].Load(); e != nil && e.au == au {
-			return e.pkts, e.err
-		}
+	if e := p.find(au); e != nil { // made while this one waited for the lock
+		return e.pkts, e.err
 	}
 	pkts, err := p.pack(au)
 	if keep {
-		p.ring[p.next].Store(&packed{au: au, pkts: pkts, err: err})
-		p.next = (p.next + 1) % packRing
+		n := p.next.Load()
+		p.ring[n%packRing].Store(&packed{au: au, pkts: pkts, err: err})
+		p.next.Store(n + 1)
 	}
 	return pkts, err
+}
+
+// find looks au up in the ring, newest first (where live viewers find
+// theirs).
+func (p *sharedPacker) find(au *media.AccessUnit) *packed {
+	n := p.next.Load()
+	for i := uint32(1); i <= packRing; i++ {
+		if e := p.ring[(n-i)%packRing].Load(); e != nil && e.au == au {
+			return e
+		}
+	}
+	return nil
 }
 
 // packer returns the shared packer of o's hub track (made with o's
