@@ -30,6 +30,7 @@ type outTrack struct {
 	track media.Track
 	cap   pion.RTPCodecCapability
 	pack  rtpcodec.Packetizer // RTSP PLAY's, with WebRTC's payload sizes
+	size  int                 // its maximum payload
 }
 
 // newOutTrack returns the capability and packetizer of a track
@@ -66,7 +67,7 @@ func newOutTrack(t media.Track) (*outTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.pack = pack
+	o.pack, o.size = pack, size
 	return o, nil
 }
 

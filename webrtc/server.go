@@ -92,7 +92,9 @@ type Server struct {
 
 	peerConns atomic.Int64
 	resyncs   atomic.Int64
-	refused   *prometheus.CounterVec
+	// resendsDropped counts NACKed packets not resent (over the budget).
+	resendsDropped atomic.Int64
+	refused        *prometheus.CounterVec
 	// forward times each live unit per viewer, from its arrival (the unit's
 	// first RTP packet read by the ingest; the server cannot send it before
 	// its last) to its first and last RTP packet handed to the kernel.
@@ -102,6 +104,10 @@ type Server struct {
 	eventsSent, eventsDropped prometheus.Counter
 	// eventsOpen counts the WHEP events channels that hold a subscription.
 	eventsOpen atomic.Int64
+
+	// packers packetize each hub track once for its WHEP viewers.
+	packMu  sync.Mutex
+	packers map[packerKey]*sharedPacker
 }
 
 // forwardBuckets resolve the sub-millisecond forwarding of an idle server
@@ -166,11 +172,11 @@ func (s *Server) Initialize() error {
 		}
 	}
 
-	if s.whepAPI, err = newAPI(se, 0); err != nil {
+	if s.whepAPI, err = newAPI(se, 0, func() { s.resendsDropped.Add(1) }); err != nil {
 		s.closeListeners()
 		return err
 	}
-	if s.whipAPI, err = newAPI(se, s.KeyframeInterval); err != nil {
+	if s.whipAPI, err = newAPI(se, s.KeyframeInterval, nil); err != nil {
 		s.closeListeners()
 		return err
 	}
@@ -204,6 +210,9 @@ func (s *Server) Initialize() error {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "eddy_webrtc_events_channels",
 				Help: "Open WHEP events data channels (one at most per viewer), each with its event queue."},
 				func() float64 { return float64(s.EventsChannels()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_resends_dropped_total",
+				Help: "NACKed RTP packets not resent to WHEP viewers: over the viewer's retransmission budget (a quarter of what it is sent) or resent less than 100 ms before."},
+				func() float64 { return float64(s.resendsDropped.Load()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_viewer_resyncs_total",
 				Help: "WHEP viewers that fell a whole queue behind and restarted at the last keyframe."},
 				func() float64 { return float64(s.resyncs.Load()) }),
@@ -214,16 +223,21 @@ func (s *Server) Initialize() error {
 }
 
 // newAPI builds a pion API with every codec Eddy sends or receives, NACK
-// and RTCP reports; with pli > 0 it also asks senders for keyframes.
-func newAPI(se pion.SettingEngine, pli time.Duration) (*pion.API, error) {
+// (resends within a budget, each dropped one counted by dropped) and RTCP
+// reports; with pli > 0 it also asks senders for keyframes.
+func newAPI(se pion.SettingEngine, pli time.Duration, dropped func()) (*pion.API, error) {
 	me := &pion.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(resendLimitFactory{dropped: dropped}) // before the responder: its writer
 	// 512 packets is about two seconds of a 2 Mbit/s stream: enough to
 	// answer NACKs, and bounded per viewer.
-	if err := pion.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512)); err != nil {
+	// The responder keeps the packets it is given, not copies: WHEP
+	// writes shared packets that nothing modifies (localTrack), and
+	// WHIP sends no media.
+	if err := pion.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512), nack.DisableCopy()); err != nil {
 		return nil, err
 	}
 	if err := pion.ConfigureRTCPReports(ir); err != nil {

@@ -25,10 +25,12 @@ type sender struct {
 	srv   *Server
 	ss    *session
 	out   *outTrack
-	local *pion.TrackLocalStaticRTP
-	base  uint32 // random first RTP timestamp (RFC 3550 5.1)
-	shift int64  // added to the unit's PTS
-	last  int64  // last output DTS, to stay monotonic across resyncs
+	local *localTrack
+	pack  *sharedPacker // set by forward, once the hub is known
+	seq   uint16        // next RTP sequence number (random start)
+	base  uint32        // random first RTP timestamp (RFC 3550 5.1)
+	shift int64         // added to the unit's PTS
+	last  int64         // last output DTS, to stay monotonic across resyncs
 	sent  bool
 	// since is when the current reader started playing: units that arrived
 	// before (the replay, those queued while connecting) are not timed.
@@ -292,7 +294,7 @@ func (ss *session) setupWHEP(offer string, outs []*outTrack) ([]*sender, error) 
 		if o.track.Kind == media.Audio {
 			kind = "audio"
 		}
-		local, err := pion.NewTrackLocalStaticRTP(o.cap, kind, "eddy-"+ss.stream)
+		local, err := newLocalTrack(o.cap, kind, "eddy-"+ss.stream)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +303,7 @@ func (ss *session) setupWHEP(offer string, outs []*outTrack) ([]*sender, error) 
 			return nil, err
 		}
 		go ss.readRTCP(rs)
-		snd := &sender{srv: ss.srv, ss: ss, out: o, local: local, base: randUint32()}
+		snd := &sender{srv: ss.srv, ss: ss, out: o, local: local, base: randUint32(), seq: uint16(randUint32())}
 		if o.track.Kind == media.Video {
 			snd.clk.rate = int64(o.track.ClockRate)
 		}
@@ -345,6 +347,10 @@ func (ss *session) forward(v *media.Viewer, senders []*sender) {
 	}
 	ss.log.Info("viewer connected", "after", ss.sinceCreated())
 	hub := v.Hub
+	for _, s := range senders {
+		s.pack = ss.srv.packer(hub, s.out)
+		defer ss.srv.releasePacker(s.pack)
+	}
 	for {
 		err := ss.play(v, senders)
 		v.Close()
@@ -432,15 +438,17 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	}
 	s.last, s.sent = dts, true
 	pts := au.PTS + (dts - au.DTS)
-	pkts, err := s.out.pack(au)
+	pkts, err := s.pack.packets(au, extra == 0)
 	if err != nil {
 		return nil // a unit the packetizer refuses is skipped
 	}
 	ts := s.base + uint32(pts)
 	live := extra == 0 && au.Arrival.After(s.since)
 	for i, p := range pkts {
-		p.Timestamp += ts // packetizers stamp packets relative to the unit
-		if err := s.local.WriteRTP(p); err != nil {
+		// Packetizers stamp packets relative to the unit.
+		err := s.local.write(p, s.seq, ts)
+		s.seq++
+		if err != nil {
 			if errors.Is(err, io.ErrClosedPipe) {
 				return context.Canceled
 			}

@@ -210,6 +210,9 @@ func runWebRTCBench(ctx context.Context, cfg rtcBenchConfig) (*rtcResults, error
 			return nil, err
 		}
 		p1, f1 := b.pr.probe(ctx), b.frames.Load()
+		if cfg.Profile != "" && n == cfg.Viewers {
+			srv.heapProfile() // the live heap with every viewer (heap-1.pprof)
+		}
 		w := rtcWindowOf(p0, p1, n)
 		serverHist(w, p0, p1)
 		w.FramesSent = f1 - f0

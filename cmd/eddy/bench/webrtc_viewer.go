@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/eddy-video/eddy/webrtc/whepclient"
@@ -32,33 +32,31 @@ func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, 
 	v := &rtcViewer{}
 	var err error
 	v.pc, err = newRecvPeer(b.api, func(tr *pion.TrackRemote) {
-		dec := &rtph264.Decoder{}
-		if err := dec.Init(); err != nil {
-			return
-		}
-		var curTS uint32
-		var frameFirst int64
-		started := false
+		// Raw reads and a header parse into one buffer: the 100 viewers
+		// share the cores with the server they measure, so they do no
+		// more per packet than needed (no allocation, no reassembly).
+		buf := make([]byte, 1600)
+		var ft frameTracker
+		var h rtp.Header
 		for {
-			pkt, _, err := tr.ReadRTP()
+			n, _, err := tr.Read(buf)
 			if err != nil {
 				return
 			}
 			now := time.Now().UnixNano()
-			if !started || pkt.Timestamp != curTS {
-				started, curTS, frameFirst = true, pkt.Timestamp, now
-			}
-			au, err := dec.Decode(pkt)
+			hl, err := h.Unmarshal(buf[:n])
 			if err != nil {
 				continue
 			}
-			seq, ok := seiSeq(au)
+			first, seq, named, whole := ft.packet(&h, buf[hl:n], now)
+			if !whole {
+				continue
+			}
 			v.mu.Lock()
 			v.frames = append(v.frames, now)
-			if ok {
+			if named {
 				if sent := b.sentAt(seq); sent > 0 {
-
-					v.samples = append(v.samples, rtcSample{at: now, first: time.Duration(frameFirst - sent), last: time.Duration(now - sent)})
+					v.samples = append(v.samples, rtcSample{at: now, first: time.Duration(first - sent), last: time.Duration(now - sent)})
 				}
 			}
 			v.mu.Unlock()
@@ -125,4 +123,61 @@ func (v *rtcViewer) window(from, to int64) (s []rtcSample, frames []int64) {
 		}
 	}
 	return s, frames
+}
+
+// frameTracker follows the H.264 RTP packets of one viewer in arrival
+// order. A frame is whole when its packets came in sequence from the one
+// that starts it (a new timestamp, the bench's SEI) to the one with the
+// marker bit: what
+// a depacketizer that does not reorder would decode, without
+// reassembling it. The bench's SEI is the frame's first NAL unit, so it
+// is in the first packet (alone or in a STAP-A).
+type frameTracker struct {
+	started bool
+	ts      uint32
+	seq     uint16
+	first   int64 // the frame's first packet read (ns)
+	name    uint64
+	named   bool
+	whole   bool
+}
+
+// packet takes one packet read at now; at the end of a whole frame it
+// returns when its first packet was read and its SEI name.
+func (f *frameTracker) packet(h *rtp.Header, payload []byte, now int64) (first int64, name uint64, named, whole bool) {
+	if !f.started || h.Timestamp != f.ts {
+		f.started, f.ts, f.first = true, h.Timestamp, now
+		f.name, f.named = firstSEI(payload)
+		f.whole = f.named // else its first packet was lost
+	} else if h.SequenceNumber != f.seq+1 {
+		f.whole = false
+	}
+	f.seq = h.SequenceNumber
+	if !h.Marker || !f.whole {
+		return 0, 0, false, false
+	}
+	f.whole = false // a late duplicate of the frame does not count again
+	return f.first, f.name, f.named, true
+}
+
+// firstSEI reads the bench's SEI from an H.264 RTP payload: a single NAL
+// unit or a STAP-A (RFC 6184 5.7.1).
+func firstSEI(p []byte) (uint64, bool) {
+	if len(p) == 0 {
+		return 0, false
+	}
+	if p[0]&0x1f != 24 {
+		return seiSeq([][]byte{p})
+	}
+	for p = p[1:]; len(p) >= 2; {
+		n := int(p[0])<<8 | int(p[1])
+		if n > len(p)-2 {
+			return 0, false
+		}
+		if seq, ok := seiSeq([][]byte{p[2 : 2+n]}); ok {
+			return seq, true
+		}
+		p = p[2+n:]
+	}
+	return 0, false
 }

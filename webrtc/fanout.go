@@ -1,0 +1,178 @@
+package webrtc
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	pion "github.com/pion/webrtc/v4"
+
+	"github.com/eddy-video/eddy/media"
+	"github.com/eddy-video/eddy/media/rtpcodec"
+)
+
+// The WHEP fan-out: every viewer of a publication sends the same access
+// units, so each unit is packetized once per hub track and its RTP
+// packets are shared by the viewers, each writing them with its own
+// sequence numbers, timestamp, SSRC and payload type. Before, each viewer
+// ran its own packetizer: with 100 viewers of a 2 Mbit/s camera that was
+// 48% of the server's allocations (rtph264 FU-A payloads, 100 copies of
+// each) and the packets' payload bytes were copied again per viewer into
+// the NACK responder's buffers (85 MB of live heap, 0.85 MB per viewer).
+// Shared payloads are never written to (SRTP encrypts into its own
+// buffer), so the NACK responder keeps references to them instead of
+// copies (nack.DisableCopy, see newAPI).
+
+// packRing is how many recent units of a track keep their packets for
+// the viewers that have not sent them yet: 2.5 s of 25 fps video, more
+// than a live viewer lags on a loaded server (one that lags more
+// packetizes again; 16 units missed often with 100 viewers on two busy
+// cores). The packets of a large unit are its bytes again (FU-A payloads
+// are copies): at 2 Mbit/s about 640 KB per track, shared by all viewers.
+const packRing = 64
+
+// packed is one unit's packets, timestamps relative to the unit.
+type packed struct {
+	au   *media.AccessUnit
+	pkts []*rtp.Packet
+	err  error
+}
+
+// sharedPacker packetizes the units of one hub track once for all of
+// its WHEP viewers.
+type sharedPacker struct {
+	key  packerKey
+	refs int // guarded by Server.packMu
+
+	mu   sync.Mutex // serializes the packetizer and ring writes
+	pack rtpcodec.Packetizer
+	ring [packRing]atomic.Pointer[packed]
+	next atomic.Uint32 // units stored; written under mu
+}
+
+type packerKey struct {
+	hub   *media.Hub
+	track int
+	size  int // the payload size of the outTrack's packetizer
+}
+
+// packets returns au's packets, made once and shared: they, their
+// headers and payloads must not be modified. keep is false for a unit
+// only one viewer sends (the replay of a GOP to a new viewer), packetized
+// without displacing the live units.
+func (p *sharedPacker) packets(au *media.AccessUnit, keep bool) ([]*rtp.Packet, error) {
+	if e := p.find(au); e != nil {
+		return e.pkts, e.err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e := p.find(au); e != nil { // made while this one waited for the lock
+		return e.pkts, e.err
+	}
+	pkts, err := p.pack(au)
+	if keep {
+		n := p.next.Load()
+		p.ring[n%packRing].Store(&packed{au: au, pkts: pkts, err: err})
+		p.next.Store(n + 1)
+	}
+	return pkts, err
+}
+
+// find looks au up in the ring, newest first (where live viewers find
+// theirs).
+func (p *sharedPacker) find(au *media.AccessUnit) *packed {
+	n := p.next.Load()
+	for i := uint32(1); i <= packRing; i++ {
+		if e := p.ring[(n-i)%packRing].Load(); e != nil && e.au == au {
+			return e
+		}
+	}
+	return nil
+}
+
+// packer returns the shared packer of o's hub track (made with o's
+// packetizer if it is the first); release it when the session ends.
+func (s *Server) packer(hub *media.Hub, o *outTrack) *sharedPacker {
+	k := packerKey{hub: hub, track: o.track.ID, size: o.size}
+	s.packMu.Lock()
+	defer s.packMu.Unlock()
+	if s.packers == nil {
+		s.packers = map[packerKey]*sharedPacker{}
+	}
+	p := s.packers[k]
+	if p == nil {
+		p = &sharedPacker{key: k, pack: o.pack}
+		s.packers[k] = p
+	}
+	p.refs++
+	return p
+}
+
+func (s *Server) releasePacker(p *sharedPacker) {
+	s.packMu.Lock()
+	defer s.packMu.Unlock()
+	p.refs--
+	if p.refs == 0 && s.packers[p.key] == p {
+		delete(s.packers, p.key)
+	}
+}
+
+// localTrack is a WHEP session's sending track. It binds like pion's
+// TrackLocalStaticRTP (the embedded track matches the codec) and writes
+// shared packets straight to the peer connection's stream, each with a
+// header of its own: the NACK responder keeps the header and payload it
+// was given, so neither may be reused (TrackLocalStaticRTP reuses its
+// header, which is why the responder copied before).
+type localTrack struct {
+	*pion.TrackLocalStaticRTP
+	bound atomic.Pointer[trackBinding]
+}
+
+type trackBinding struct {
+	id   string
+	ssrc uint32
+	pt   uint8
+	w    pion.TrackLocalWriter
+}
+
+func newLocalTrack(c pion.RTPCodecCapability, id, streamID string) (*localTrack, error) {
+	t, err := pion.NewTrackLocalStaticRTP(c, id, streamID)
+	if err != nil {
+		return nil, err
+	}
+	return &localTrack{TrackLocalStaticRTP: t}, nil
+}
+
+// Bind implements pion.TrackLocal.
+func (t *localTrack) Bind(ctx pion.TrackLocalContext) (pion.RTPCodecParameters, error) {
+	c, err := t.TrackLocalStaticRTP.Bind(ctx)
+	if err == nil {
+		t.bound.Store(&trackBinding{id: ctx.ID(), ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), w: ctx.WriteStream()})
+	}
+	return c, err
+}
+
+// Unbind implements pion.TrackLocal.
+func (t *localTrack) Unbind(ctx pion.TrackLocalContext) error {
+	if b := t.bound.Load(); b != nil && b.id == ctx.ID() {
+		t.bound.CompareAndSwap(b, nil)
+	}
+	return t.TrackLocalStaticRTP.Unbind(ctx)
+}
+
+// write sends the shared packet p with sequence number seq and timestamp
+// p's plus ts. Before the track is bound (negotiation) nothing is sent,
+// as with TrackLocalStaticRTP.
+func (t *localTrack) write(p *rtp.Packet, seq uint16, ts uint32) error {
+	b := t.bound.Load()
+	if b == nil {
+		return nil
+	}
+	h := &rtp.Header{Version: 2, Marker: p.Marker, PayloadType: b.pt, SequenceNumber: seq,
+		Timestamp: p.Timestamp + ts, SSRC: b.ssrc, Padding: p.Padding, PaddingSize: p.PaddingSize}
+	if p.PaddingSize == 0 && p.Header.PaddingSize != 0 {
+		h.PaddingSize = p.Header.PaddingSize
+	}
+	_, err := b.w.WriteRTP(h, p.Payload)
+	return err
+}
