@@ -366,6 +366,16 @@ func (t *Timeline) openDir() (uint64, error) {
 		return 0, err
 	}
 	t.wm = wm
+	if fresh {
+		// A watermark from the start, at once: the events Put from now
+		// on are in the index files before they are acknowledged, and a
+		// kill before the first flush must find an index to keep, not
+		// one without a watermark, rebuilt from the log in the background
+		// while its events are missing from Query.
+		if _, err := wm.WriteAt(make([]byte, 8), 0); err != nil {
+			return 0, err
+		}
+	}
 	// A trim's trash that a crash left behind.
 	if old, _ := filepath.Glob(filepath.Join(t.dir, "trash-*")); len(old) > 0 {
 		for _, d := range old {

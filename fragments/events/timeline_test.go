@@ -387,3 +387,86 @@ func mustShard(t *testing.T, s *datastreams.Stream) *datastreams.Shard {
 	}
 	return sh
 }
+
+// TestKilledBeforeFirstFlush: a server killed within the first flush
+// period after a timeline was made (its watermark not written by a flush
+// yet) lists every acknowledged event as soon as the timeline opens again,
+// even when the log holds more records than Open indexes before it
+// returns: the index files already hold them (each event is indexed before
+// its Put is acknowledged), so they are kept, not rebuilt in the
+// background while a reader is told the events are not there.
+func TestKilledBeforeFirstFlush(t *testing.T) {
+	dir := t.TempDir()
+	c := openCore(t, dir)
+	s := eventStream(t, c)
+	tl, err := events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The watermark file as Open left it, before any flush wrote to it.
+	wmPath := filepath.Join(s.Dir(), "timeline", "indexed")
+	atOpen, err := os.ReadFile(wmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More records than Open indexes synchronously (twice its margin of
+	// 4096), the last in a quarter-hour of its own so that reading it is
+	// quick.
+	const n, batch = 40000, 1000
+	base := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	for i := 0; i < n; i += batch {
+		recs := make([]string, batch)
+		for k := range recs {
+			at := base.Add(time.Duration(i+k) * time.Microsecond)
+			if i+k == n-1 {
+				at = base.Add(time.Hour)
+			}
+			recs[k] = fmt.Sprintf(`{"type":"detection","time":%q,"label":"e%d"}`, at.Format(time.RFC3339Nano), i+k)
+		}
+		for _, r := range put(t, s, recs...) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	tl.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The kill: the index files hold every event, the watermark is what
+	// Open wrote.
+	if err := os.WriteFile(wmPath, atOpen, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c = openCore(t, dir)
+	defer c.Close()
+	s = eventStream(t, c)
+	tl, err = events.Open(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	p, err := tl.Query(events.Query{From: base.Add(time.Hour).UnixNano(), To: base.Add(time.Hour + time.Second).UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Events) != 1 || p.Events[0].Label != fmt.Sprintf("e%d", n-1) {
+		t.Fatalf("the last acknowledged event right after the restart: %d events %+v (watermark at open %x)", len(p.Events), p.Events, atOpen)
+	}
+	q := events.Query{From: base.UnixNano(), To: base.Add(time.Hour).UnixNano(), Limit: events.MaxLimit}
+	seen := 0
+	for {
+		p, err := tl.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen += len(p.Events)
+		if p.Next == "" {
+			break
+		}
+		q.After = p.Next
+	}
+	if seen != n-1 {
+		t.Fatalf("%d of %d events listed right after the restart", seen, n-1)
+	}
+}
