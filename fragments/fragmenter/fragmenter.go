@@ -118,11 +118,17 @@ type Fragmenter struct {
 }
 
 // partMark is a part boundary of the open fragment whose part is not
-// emitted yet (PartsWanted reported false).
+// emitted yet (PartsWanted reported false). It keeps what the part
+// would have carried had it been emitted at its boundary, so a part
+// emitted later is the very part a fragmenter always emitting parts
+// emits.
 type partMark struct {
 	seq        uint32 // the part's mfhd sequence number
 	start, end int64  // cutting track's timescale
 	arrival    time.Time
+	// producer is the fragment's producer time as known at the boundary:
+	// the NTP mapping it is read through moves with later units.
+	producer   int64
 	key, first bool
 }
 
@@ -615,7 +621,8 @@ func (fr *Fragmenter) markPart(end int64) {
 		return
 	}
 	fr.partSeq++
-	fr.marks = append(fr.marks, partMark{seq: fr.partSeq, start: fr.partStart, end: end, arrival: fr.partArr, key: fr.partKey, first: fr.partFirst})
+	fr.marks = append(fr.marks, partMark{seq: fr.partSeq, start: fr.partStart, end: end, arrival: fr.partArr,
+		producer: fr.producerTime(fr.cutter()), key: fr.partKey, first: fr.partFirst})
 	for _, ft := range fr.tracks {
 		fr.markEnds = append(fr.markEnds, len(ft.samples))
 	}
@@ -638,7 +645,7 @@ func (fr *Fragmenter) flushParts() error {
 		return nil
 	}
 	for i := range fr.marks {
-		if err := fr.emitPart(&fr.marks[i], fr.markEnds[i*len(fr.tracks):], nil); err != nil {
+		if err := fr.emitPart(&fr.marks[i], fr.markEnds[i*len(fr.tracks):], false); err != nil {
 			return err
 		}
 	}
@@ -650,7 +657,7 @@ func (fr *Fragmenter) flushParts() error {
 // ending at end (cutting track's timescale) and completing fragment f
 // (even empty); when parts are not wanted, it drops the noted boundaries.
 func (fr *Fragmenter) lastPart(end int64, f *fragments.Fragment) error {
-	last := partMark{start: fr.partStart, end: end, arrival: fr.partArr, key: fr.partKey, first: fr.partFirst}
+	last := partMark{start: fr.partStart, end: end, arrival: fr.partArr, producer: f.ProducerTime, key: fr.partKey, first: fr.partFirst}
 	if fr.unmarked() {
 		fr.partSeq++
 		last.seq = fr.partSeq
@@ -666,13 +673,12 @@ func (fr *Fragmenter) lastPart(end int64, f *fragments.Fragment) error {
 	for i, ft := range fr.tracks {
 		ends[i] = len(ft.samples)
 	}
-	return fr.emitPart(&last, ends, f)
+	return fr.emitPart(&last, ends, true)
 }
 
 // emitPart emits the part of mark m: each track's samples from the
-// previous part up to ends[track]. last is the fragment the part
-// completes, or nil for a part in the middle of one.
-func (fr *Fragmenter) emitPart(m *partMark, ends []int, last *fragments.Fragment) error {
+// previous part up to ends[track]; last: the part completes the fragment.
+func (fr *Fragmenter) emitPart(m *partMark, ends []int, last bool) error {
 	runs := fr.runs[:0]
 	for i, ft := range fr.tracks {
 		smp := ft.samples[ft.partAt:ends[i]]
@@ -687,16 +693,14 @@ func (fr *Fragmenter) emitPart(m *partMark, ends []int, last *fragments.Fragment
 	}
 	cutter := fr.cutter()
 	p := &PartCut{
-		Duration:    int64(time.Duration(m.end-m.start) * time.Second / time.Duration(cutter.timescale)),
-		Independent: m.key,
-		First:       m.first,
-		Arrival:     m.arrival,
-		ServerTime:  fr.startArr.UnixNano(),
-		Keyframe:    fr.keyStart,
-	}
-	p.ProducerTime = fr.producerTime(cutter)
-	if last != nil {
-		p.Last, p.ProducerTime = true, last.ProducerTime
+		Duration:     int64(time.Duration(m.end-m.start) * time.Second / time.Duration(cutter.timescale)),
+		Independent:  m.key,
+		First:        m.first,
+		Arrival:      m.arrival,
+		ServerTime:   fr.startArr.UnixNano(),
+		ProducerTime: m.producer,
+		Keyframe:     fr.keyStart,
+		Last:         last,
 	}
 	if len(runs) > 0 {
 		p.Media = cmaf.AppendSegment(make([]byte, 0, cmaf.SegmentSize(runs)), m.seq, runs)

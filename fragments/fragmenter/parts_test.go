@@ -2,6 +2,7 @@ package fragmenter_test
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -238,5 +239,73 @@ func TestFragmenterPartsWanted(t *testing.T) {
 	// fragment 2), and at the first boundary of a watched one (3).
 	if asked != 10+10+4+1+10 {
 		t.Errorf("PartsWanted asked %d times, want 35", asked)
+	}
+}
+
+// TestPartsWantedRandom: whenever PartsWanted turns true, for every
+// payload kind, with the fragmenter's cuts or the publisher's, the parts
+// emitted for a fragment are exactly (media and every field) the ones a
+// fragmenter always cutting parts emits for it, and the fragments do not
+// change.
+func TestPartsWantedRandom(t *testing.T) {
+	for _, c := range segCases(t) {
+		for _, pub := range []bool{false, true} {
+			run := func(wanted func() bool) (frags []*fragments.Fragment, parts [][]fragmenter.PartCut) {
+				var open []fragmenter.PartCut
+				fr := &fragmenter.Fragmenter{Tracks: c.tracks, PartTarget: 200 * time.Millisecond, PartsWanted: wanted}
+				fr.EmitPart = func(_ *fragments.InitSegment, p *fragmenter.PartCut) { open = append(open, *p) }
+				fr.Emit = func(_ *fragments.InitSegment, f *fragments.Fragment) error {
+					frags, parts, open = append(frags, f), append(parts, open), nil
+					return nil
+				}
+				if err := fr.Initialize(); err != nil {
+					t.Fatal(err)
+				}
+				for i, au := range c.aus {
+					a := *au
+					if pub {
+						a.FragmentEnd = i%37 == 36
+						fr.PublisherCuts = true
+					}
+					if err := fr.Push(&a); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := fr.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				return frags, parts
+			}
+			allF, allP := run(nil)
+			for seed := range uint64(20) {
+				rng := rand.New(rand.NewPCG(seed, 7))
+				p := rng.Float64()
+				f, ps := run(func() bool { return rng.Float64() < p })
+				if len(f) != len(allF) {
+					t.Fatalf("%s pub=%v seed %d: %d fragments, want %d", c.name, pub, seed, len(f), len(allF))
+				}
+				for i := range f {
+					if !bytes.Equal(f[i].Media, allF[i].Media) || !reflect.DeepEqual(f[i], allF[i]) {
+						t.Fatalf("%s pub=%v seed %d: fragment %d differs", c.name, pub, seed, i)
+					}
+					if len(ps[i]) == 0 {
+						continue
+					}
+					if len(ps[i]) != len(allP[i]) {
+						t.Fatalf("%s pub=%v seed %d fragment %d: %d parts, want %d", c.name, pub, seed, i, len(ps[i]), len(allP[i]))
+					}
+					for j := range ps[i] {
+						g, w := ps[i][j], allP[i][j]
+						if !bytes.Equal(g.Media, w.Media) {
+							t.Fatalf("%s pub=%v seed %d fragment %d part %d: media differs", c.name, pub, seed, i, j)
+						}
+						g.Media, w.Media = nil, nil
+						if !reflect.DeepEqual(g, w) {
+							t.Fatalf("%s pub=%v seed %d fragment %d part %d: %+v, want %+v", c.name, pub, seed, i, j, g, w)
+						}
+					}
+				}
+			}
+		}
 	}
 }
