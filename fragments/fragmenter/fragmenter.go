@@ -629,9 +629,9 @@ func (fr *Fragmenter) markPart(end int64) {
 	fr.partFirst = false
 }
 
-// partsWanted reports whether the open fragment's parts are emitted:
+// wantParts reports whether the open fragment's parts are emitted:
 // once PartsWanted said so during the fragment, until it ends.
-func (fr *Fragmenter) partsWanted() bool {
+func (fr *Fragmenter) wantParts() bool {
 	if !fr.partsOn && (fr.PartsWanted == nil || fr.PartsWanted()) {
 		fr.partsOn = true
 	}
@@ -641,7 +641,7 @@ func (fr *Fragmenter) partsWanted() bool {
 // flushParts emits the parts of the noted boundaries, when parts are
 // wanted.
 func (fr *Fragmenter) flushParts() error {
-	if len(fr.marks) == 0 || !fr.partsWanted() {
+	if len(fr.marks) == 0 || !fr.wantParts() {
 		return nil
 	}
 	for i := range fr.marks {
@@ -662,7 +662,7 @@ func (fr *Fragmenter) lastPart(end int64, f *fragments.Fragment) error {
 		fr.partSeq++
 		last.seq = fr.partSeq
 	}
-	if !fr.partsWanted() {
+	if !fr.wantParts() {
 		fr.marks, fr.markEnds = fr.marks[:0], fr.markEnds[:0]
 		return nil
 	}
