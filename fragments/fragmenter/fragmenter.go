@@ -115,6 +115,7 @@ type Fragmenter struct {
 	marks     []partMark
 	markEnds  []int // per mark, len(tracks) sample counts: where it ends in each track
 	runs      []cmaf.TrackRun
+	recHead   [fragments.RecordHeaderSize]byte // the room a fragment's record is appended to
 }
 
 // partMark is a part boundary of the open fragment whose part is not
@@ -703,7 +704,7 @@ func (fr *Fragmenter) emitPart(m *partMark, ends []int, last bool) error {
 		Last:         last,
 	}
 	if len(runs) > 0 {
-		p.Media = cmaf.AppendSegment(make([]byte, 0, cmaf.SegmentSize(runs)), m.seq, runs)
+		p.Media = cmaf.AppendSegment(nil, m.seq, runs) // allocated at its exact size
 	}
 	clear(runs)
 	fr.runs = runs[:0]
@@ -799,11 +800,11 @@ func (fr *Fragmenter) emit(cutter *fragTrack, end int64) error {
 		}
 		runs = append(runs, cmaf.TrackRun{ID: ft.id, BaseTime: ft.base, Samples: ft.samples})
 	}
-	// Written into a fresh buffer of exactly the record's size, with room
-	// for the record header in front: the store writes it without a copy
-	// and nothing large stays referenced between fragments.
-	rec := make([]byte, fragments.RecordHeaderSize, fragments.RecordHeaderSize+cmaf.SegmentSize(runs))
-	rec = cmaf.AppendSegment(rec, fr.seqNo, runs)
+	// Written into a fresh buffer of exactly the record's size (AppendSegment
+	// grows fr.recHead, too small for any segment, to that), with room for
+	// the record header in front: the store writes it without a copy and
+	// nothing large stays referenced between fragments.
+	rec := cmaf.AppendSegment(fr.recHead[:], fr.seqNo, runs)
 	clear(runs)
 	fr.runs = runs[:0]
 	dur := time.Duration(end-fr.startDTS) * time.Second / time.Duration(cutter.timescale)

@@ -246,7 +246,7 @@ func TestFragmenterPartsWanted(t *testing.T) {
 // payload kind, with the fragmenter's cuts or the publisher's, the parts
 // emitted for a fragment are exactly (media and every field) the ones a
 // fragmenter always cutting parts emits for it, and the fragments do not
-// change.
+// change. Every segment is allocated at its exact size.
 func TestPartsWantedRandom(t *testing.T) {
 	for _, c := range segCases(t) {
 		for _, pub := range []bool{false, true} {
@@ -277,6 +277,18 @@ func TestPartsWantedRandom(t *testing.T) {
 				return frags, parts
 			}
 			allF, allP := run(nil)
+			// Each segment is written into a buffer of exactly its size
+			// (a fragment's with the record header's room in front).
+			for i, f := range allF {
+				if cap(f.Media) != len(f.Media) {
+					t.Fatalf("%s pub=%v fragment %d: %d bytes in a %d-byte buffer", c.name, pub, i, len(f.Media), cap(f.Media))
+				}
+				for j, p := range allP[i] {
+					if cap(p.Media) != len(p.Media) {
+						t.Fatalf("%s pub=%v fragment %d part %d: %d bytes in a %d-byte buffer", c.name, pub, i, j, len(p.Media), cap(p.Media))
+					}
+				}
+			}
 			for seed := range uint64(20) {
 				rng := rand.New(rand.NewPCG(seed, 7))
 				p := rng.Float64()
