@@ -271,6 +271,11 @@ func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
 		_ = e.rc.SetWriteDeadline(deadline)
 	}
 	err = e.enc.Encode(e.w, eventstream.Message{Headers: headers, Payload: b})
+	if len(b) > eventBufKeep {
+		// The encoder keeps a buffer the size of the largest message it
+		// wrote: let go of this one's.
+		e.enc = eventstream.NewEncoder()
+	}
 	if err == nil {
 		err = e.rc.Flush()
 	}
@@ -281,8 +286,11 @@ func (e *eventWriter) send(headers eventstream.Headers, payload any) error {
 }
 
 // eventBufKeep is the largest payload buffer a subscription keeps between
-// events (an event holds up to subscribeMaxBytes of data, base64-encoded).
-const eventBufKeep = 4 << 20
+// events, in its own buffer and in its encoder's. An event holds up to
+// subscribeMaxBytes of data, base64-encoded (2.8 MiB): the rare large one
+// (a catch-up) gets buffers of its own, and a subscription that sent one
+// does not hold them for the rest of its 5 minutes.
+const eventBufKeep = 256 << 10
 
 // encode marshals an event's payload, into the reused buffer when the
 // payload has a hand-written JSON encoder.
