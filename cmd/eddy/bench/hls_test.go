@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -116,4 +117,42 @@ func TestBenchHLSParseLLPlaylist(t *testing.T) {
 			t.Errorf("part %d: %+v", i, p)
 		}
 	}
+}
+
+// FuzzHLSResolve: the playlist parser's URI resolution and PartNumber
+// look-up agree with net/url's.
+func FuzzHLSResolve(f *testing.F) {
+	for _, c := range [][2]string{
+		{"http://127.0.0.1:8080/hls/v1/getHLSMediaPlaylist.m3u8?SessionToken=x", "getMP4MediaPart.mp4?SessionToken=ab%2Bc&PartNumber=1234"},
+		{"http://h/hls/v1/getHLSMediaPlaylist.m3u8", "getMP4MediaPart.mp4?PartNumber=7&SessionToken=x"},
+		{"http://h/a/./b/c.m3u8", "x.mp4?PartNumber=1"},
+		{"http://h/a/b/c.m3u8", "../x.mp4?PartNumber=2"},
+		{"http://h/a/b/c.m3u8", "/x.mp4?PartNumber=%33"},
+		{"http://h", "x.mp4?"},
+		{"https://u@h/a/", "x y.mp4?q=1#f"},
+		{"http://h/a/", "..?PartNumber=3&PartNumber=4"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, base, ref string) {
+		b, err := url.Parse(base)
+		if err != nil {
+			return
+		}
+		want := ref
+		u, err := url.Parse(ref)
+		if err == nil {
+			want = b.ResolveReference(u).String()
+		}
+		if got := newResolver(b).resolve(ref); got != want {
+			t.Fatalf("resolve(%q, %q) = %q, want %q", base, ref, got, want)
+		}
+		var wantN uint64
+		if err == nil {
+			wantN, _ = strconv.ParseUint(u.Query().Get("PartNumber"), 10, 64)
+		}
+		if got := queryUint(ref, "PartNumber"); got != wantN {
+			t.Fatalf("queryUint(%q) = %d, want %d", ref, got, wantN)
+		}
+	})
 }
