@@ -37,6 +37,7 @@ func runShortHLSBench(t *testing.T, ll bool) *hlsResults {
 	cfg := defaultHLSBenchConfig()
 	cfg.LL = ll
 	cfg.Server, cfg.Clip, cfg.Log = eddyBinary(t, "~15 s"), testClip, testLog{t}
+	cfg.watcherExe = cfg.Server
 	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
 	return runTestBench(t, 2*time.Minute, func(ctx context.Context) (*hlsResults, error) { return runHLSBench(ctx, cfg) })
 }
@@ -66,12 +67,16 @@ func TestBenchHLSParsePlaylist(t *testing.T) {
 }
 
 // TestBenchHLSLL runs `eddy bench hls --ll` briefly: the part watcher
-// times parts and 5 low-latency readers load every part once.
+// (a child process) times parts and 5 low-latency readers load every
+// part once.
 func TestBenchHLSLL(t *testing.T) {
 	res := runShortHLSBench(t, true)
 	p := res.Parts
 	if p == nil || p.Samples < 10 || p.PartTargetMS != 200 || p.ExistingSamples == 0 || p.Errors != 0 {
 		t.Fatalf("part watcher: %+v; want ≥ 10 parts timed, a 200 ms target, existing-part requests, no errors", p)
+	}
+	if !res.WatcherOwnProcess {
+		t.Error("the part watcher did not run in its own process (the default)")
 	}
 	// A part is complete only when its last frame arrived: listing it
 	// sooner than its duration would mean the dates or parts are wrong.
