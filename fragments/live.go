@@ -28,8 +28,8 @@ type Live struct {
 	target  time.Duration  // part target duration of the current run
 	changed chan struct{}  // closed and replaced on every change
 	gen     uint64         // counts changes
-	// waiters are Wait's callers blocked now, in arrival order: each
-	// change wakes them in that order (notifyLocked).
+	// waiters are Wait's callers blocked now, in arrival order; a change
+	// wakes them all, oldest first (notifyLocked).
 	waiters []chan struct{}
 	// view is the state at generation gen once a View built it: every
 	// waiter woken by a change shares it (nil: not built yet).
@@ -111,19 +111,20 @@ func newLive(nextSeq uint64) *Live {
 
 // notifyLocked counts a change and wakes whoever waits for one.
 //
-// Wait's callers are woken in arrival order, the longest waiting first:
-// with 200 blocked LL-HLS playlist requests, closing one shared channel
-// readies them newest first (the runtime's order for a closed channel's
-// receivers), so the request that waited longest answered almost last.
-// Each waiter has its own channel, closed oldest first; the runtime runs
-// the goroutine readied last before the others, which it runs in the
-// order readied, so the oldest is closed last of all.
+// Wait's callers run in arrival order, the longest waiting first: with
+// 200 blocked LL-HLS playlist requests, closing one shared channel
+// readied them newest first (the runtime's order for a closed channel's
+// receivers), so the request that had waited longest answered almost
+// last. Each waiter has its own channel. The runtime runs the goroutine
+// readied last before the others, and those in the order readied, so the
+// channels are closed from the second oldest to the newest, then the
+// oldest's.
 func (l *Live) notifyLocked() {
 	l.gen++
 	l.view = nil
 	close(l.changed)
 	l.changed = make(chan struct{})
-	if n := len(l.waiters); n > 0 {
+	if len(l.waiters) > 0 {
 		for _, w := range l.waiters[1:] {
 			close(w)
 		}
