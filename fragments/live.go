@@ -2,6 +2,7 @@ package fragments
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,14 +20,20 @@ import (
 // used, from the store's next fragment sequence), so a preload hint for
 // the next part is always valid whichever fragment it turns out to open.
 type Live struct {
-	mu       sync.Mutex
-	segs     []*LiveSegment // oldest first; the last may be in progress
-	next     uint64         // number of the next part
-	active   bool           // a recorder is cutting parts now
-	run      uint64         // the current recorder run
-	target   time.Duration  // part target duration of the current run
-	changed  chan struct{}  // closed and replaced on every change
-	gen      uint64         // counts changes
+	mu      sync.Mutex
+	segs    []*LiveSegment // oldest first; the last may be in progress
+	next    uint64         // number of the next part
+	active  bool           // a recorder is cutting parts now
+	run     uint64         // the current recorder run
+	target  time.Duration  // part target duration of the current run
+	changed chan struct{}  // closed and replaced on every change
+	gen     uint64         // counts changes
+	// waiters are Wait's callers blocked now, in arrival order; a change
+	// wakes them all, oldest first (notifyLocked).
+	waiters []chan struct{}
+	// view is the state at generation gen once a View built it: every
+	// waiter woken by a change shares it (nil: not built yet).
+	view     *LiveView
 	inits    map[InitID][]byte
 	keepDone int
 	wanted   atomic.Int64 // Unix ns of the last LL-HLS request (Touch)
@@ -102,10 +109,29 @@ func newLive(nextSeq uint64) *Live {
 	return &Live{next: nextSeq << 10, changed: make(chan struct{}), inits: map[InitID][]byte{}, keepDone: liveKeepDone}
 }
 
+// notifyLocked counts a change and wakes whoever waits for one.
+//
+// Wait's callers run in arrival order, the longest waiting first: with
+// 200 blocked LL-HLS playlist requests, closing one shared channel
+// readied them newest first (the runtime's order for a closed channel's
+// receivers), so the request that had waited longest answered almost
+// last. Each waiter has its own channel. The runtime runs the goroutine
+// readied last before the others, and those in the order readied, so the
+// channels are closed from the second oldest to the newest, then the
+// oldest's.
 func (l *Live) notifyLocked() {
 	l.gen++
+	l.view = nil
 	close(l.changed)
 	l.changed = make(chan struct{})
+	if len(l.waiters) > 0 {
+		for _, w := range l.waiters[1:] {
+			close(w)
+		}
+		close(l.waiters[0])
+		clear(l.waiters)
+		l.waiters = l.waiters[:0]
+	}
 }
 
 // Start begins a run of parts with the given target duration; Stop(run)
@@ -220,27 +246,54 @@ func (v *LiveView) Complete(seq uint64) bool {
 }
 
 // View returns the current state and a channel closed at the next change.
+// Views of one generation share their Segments: callers only read them.
 func (l *Live) View() (LiveView, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	v := LiveView{Next: l.next, Gen: l.gen, Active: l.active, Target: l.target, Segments: make([]LiveSegment, len(l.segs))}
-	for i, s := range l.segs {
-		v.Segments[i] = *s
+	return l.viewLocked(), l.changed
+}
+
+// viewLocked returns the state, copied once per change: the waiters a
+// change wakes all read the same copy.
+func (l *Live) viewLocked() LiveView {
+	if l.view == nil {
+		v := &LiveView{Next: l.next, Gen: l.gen, Active: l.active, Target: l.target, Segments: make([]LiveSegment, len(l.segs))}
+		for i, s := range l.segs {
+			v.Segments[i] = *s
+		}
+		l.view = v
 	}
-	return v, l.changed
+	return *l.view
 }
 
 // Wait returns the first view for which ok reports true, or the last one
-// with false when ctx ends first.
+// with false when ctx ends first. ok runs without the lock held. Callers
+// blocked in Wait are woken in the order they began waiting.
 func (l *Live) Wait(ctx context.Context, ok func(*LiveView) bool) (LiveView, bool) {
 	for {
-		v, ch := l.View()
+		v, _ := l.View()
 		if ok(&v) {
 			return v, true
 		}
+		l.mu.Lock()
+		if l.gen != v.Gen {
+			l.mu.Unlock()
+			continue // changed while ok ran
+		}
+		w := make(chan struct{})
+		l.waiters = append(l.waiters, w)
+		l.mu.Unlock()
 		select {
-		case <-ch:
+		case <-w:
 		case <-ctx.Done():
+			l.mu.Lock()
+			for i, x := range l.waiters {
+				if x == w {
+					l.waiters = slices.Delete(l.waiters, i, i+1)
+					break
+				}
+			}
+			l.mu.Unlock()
 			return v, false
 		}
 	}

@@ -3,6 +3,7 @@ package fragments
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -98,5 +99,61 @@ func TestLive(t *testing.T) {
 	v, _ = l.View()
 	if len(v.Segments) != 1 || v.Segments[0].Seq != 21 {
 		t.Fatalf("unwatched: %d segments kept", len(v.Segments))
+	}
+}
+
+// TestLiveWaitOrder: a change wakes Wait's callers oldest first (with one
+// processor the runtime runs them in the order they were readied; not so
+// under the race detector), and a caller whose context ends leaves the
+// queue.
+func TestLiveWaitOrder(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	l := newLive(1)
+	init := &InitSegment{ID: InitID{1}, Bytes: []byte("init")}
+	l.Start(200 * time.Millisecond)
+	waiting := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return len(l.waiters)
+	}
+	// Callers whose context ends leave no waiter behind.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan bool)
+	for range 3 {
+		go func() { _, ok := l.Wait(ctx, func(v *LiveView) bool { return v.Next > 1<<10 }); done <- ok }()
+	}
+	for waiting() != 3 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	for range 3 {
+		if <-done {
+			t.Fatal("Wait reported success for a part never cut")
+		}
+	}
+	if n := waiting(); n != 0 {
+		t.Fatalf("%d waiters left after their contexts ended", n)
+	}
+
+	const n = 50
+	order := make(chan int, n)
+	for i := range n {
+		go func() {
+			l.Wait(context.Background(), func(v *LiveView) bool { return v.Next > 1<<10 })
+			order <- i
+		}()
+		for waiting() != i+1 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	l.AddPart(LiveSegment{Seq: 1, InitID: init.ID}, init, livePart(200*time.Millisecond, "a"), false)
+	for want := range n {
+		// The race detector runs readied goroutines in random order.
+		if got := <-order; got != want && !raceEnabled {
+			t.Fatalf("waiter %d answered in place %d: not in arrival order", got, want)
+		}
+	}
+	if n := waiting(); n != 0 {
+		t.Fatalf("%d waiters left after the change", n)
 	}
 }

@@ -21,16 +21,17 @@ import (
 )
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	clk   *datastreamstest.Clock
 	m     *fragments.Manager
 	st    *fragments.Store
 	srv   *httptest.Server
-	at    time.Time // server/producer time of the next fragment
+	h     http.Handler // srv's handler
+	at    time.Time    // server/producer time of the next fragment
 	initA *fragments.InitSegment
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	clk := datastreamstest.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	core := &datastreams.Core{Dir: t.TempDir(), Now: clk.Now}
@@ -50,7 +51,7 @@ func newFixture(t *testing.T) *fixture {
 	(&Server{Manager: m, Key: []byte("0123456789abcdef0123456789abcdef"), Now: clk.Now}).Mount(r)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, clk: clk, m: m, st: st, srv: srv, at: clk.Now().Add(-time.Hour),
+	return &fixture{t: t, clk: clk, m: m, st: st, srv: srv, h: r, at: clk.Now().Add(-time.Hour),
 		initA: &fragments.InitSegment{ID: fragments.InitID{0xa}, Bytes: []byte("init-a")}}
 }
 
@@ -245,5 +246,36 @@ func TestSessionErrors(t *testing.T) {
 	f.clk.Advance(time.Minute)
 	if _, code := f.session(map[string]any{"StreamName": "cam"}); code != 404 {
 		t.Fatalf("LIVE with a stale stream: %d, want 404", code)
+	}
+}
+
+// TestSessionOutlivesNoStream: a session's requests are refused once its
+// stream is deleted, and stay refused when a stream of the same name is
+// created again (storeOf remembers creation times per store).
+func TestSessionOutlivesNoStream(t *testing.T) {
+	f := newFixture(t)
+	f.add(2, 0, f.initA)
+	f.clk.Set(f.at)
+	u, code := f.session(map[string]any{"StreamName": "cam"})
+	if code != 200 {
+		t.Fatalf("session: %d", code)
+	}
+	if code, pl := f.get(u); code != 200 {
+		t.Fatalf("playlist: %d %s", code, pl)
+	}
+	if err := f.m.DeleteStream("cam", nil); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := f.get(u); code != 404 {
+		t.Fatalf("playlist of a deleted stream: %d, want 404", code)
+	}
+	f.clk.Advance(time.Second)
+	if _, err := f.m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24}); err != nil {
+		t.Fatal(err)
+	}
+	f.st, _ = f.m.Store("cam")
+	f.add(2, 0, f.initA)
+	if code, _ := f.get(u); code != 404 {
+		t.Fatalf("playlist of a stream created again under the same name: %d, want 404", code)
 	}
 }

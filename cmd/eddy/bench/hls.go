@@ -48,6 +48,10 @@ type hlsBenchConfig struct {
 	Clip     string        // MP4 to publish; "" = the bench ingest default clip
 	LL       bool          // Low-Latency HLS: readers fetch parts with blocking reloads; a second watcher times parts
 	Expires  int           // the sessions' Expires (seconds); 0 = the server's default (300)
+	// WatcherInProcess runs the part watcher (--ll) in the bench's own
+	// process rather than in a child (hls_ll_proc.go).
+	WatcherInProcess bool
+	watcherExe       string // the child's executable ("": this one; tests: an eddy binary)
 
 	childConfig
 
@@ -91,6 +95,9 @@ func (c *hlsBenchConfig) validate() error {
 }
 
 func benchHLS(args []string) error {
+	if len(args) == 2 && args[0] == partWatcherChildFlag {
+		return runPartWatcherChild(args[1])
+	}
 	cfg := defaultHLSBenchConfig()
 	fs := flag.NewFlagSet("bench hls", flag.ContinueOnError)
 	setUsage(fs, "[flags]", cameraAbout("and measures LIVE HLS: how soon a closed fragment is listed in the media\n"+
@@ -104,6 +111,7 @@ func benchHLS(args []string) error {
 	fs.IntVar(&cfg.Window, "playlist-window", cfg.Window, "MaxMediaPlaylistFragmentResults of each session")
 	fs.DurationVar(&cfg.Poll, "poll", cfg.Poll, "the latency watcher's media playlist poll period")
 	fs.BoolVar(&cfg.LL, "ll", cfg.LL, "Low-Latency HLS: readers load parts with blocking playlist reloads as hls.js in low-latency mode does, and a part watcher times each part's listing")
+	fs.BoolVar(&cfg.WatcherInProcess, "watcher-in-process", cfg.WatcherInProcess, "--ll: run the part watcher in the bench's process, scheduled with the readers' goroutines (default: a process of its own, as a player of its own)")
 	fs.StringVar(&cfg.Clip, "clip", cfg.Clip, "MP4 (H.264/H.265 + AAC) to publish; default: generated with ffmpeg and cached")
 	splitServerArgs := cfg.addFlags(fs, "extra flags for the started server's serve command, space separated")
 	fs.DurationVar(&cfg.Progress, "progress", cfg.Progress, "progress line period on stderr (0 = none)")
@@ -142,6 +150,7 @@ type hlsBench struct {
 	partTarget time.Duration
 	pErrs      int
 	pBlocking  int
+	watcherCPU *float64 // the part watcher process's CPU-s, once it exited
 }
 
 // hlsKey is one keyframe the publisher sent.
@@ -191,7 +200,8 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 
 	res := &hlsResults{
 		Readers: cfg.Readers, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(), PlaylistWindow: cfg.Window,
-		PollMS: float64(cfg.Poll) / 1e6, Clip: clip, ClipSpanS: b.pub.pub.Span().Seconds(),
+		WatcherOwnProcess: cfg.LL && !cfg.WatcherInProcess,
+		PollMS:            float64(cfg.Poll) / 1e6, Clip: clip, ClipSpanS: b.pub.pub.Span().Seconds(),
 		Server: "child: " + srv.bin + " serve (TCP only, fresh data dir)", Endpoint: b.url, RTSP: srv.rtsp,
 		ServerPID: b.pr.pid, CPUs: runtime.NumCPU(),
 	}
@@ -224,7 +234,15 @@ func runHLSBench(ctx context.Context, cfg hlsBenchConfig) (*hlsResults, error) {
 		if err != nil {
 			return nil, runErr(ctx, fmt.Errorf("part watcher session: %w", err))
 		}
-		wg.Go(func() { b.watchParts(runCtx, llURL) })
+		if cfg.WatcherInProcess {
+			wg.Go(func() { b.watchParts(runCtx, llURL) })
+		} else {
+			stopWatcher, err := b.startPartWatcherProcess(runCtx, llURL)
+			if err != nil {
+				return nil, runErr(ctx, err)
+			}
+			wg.Go(func() { <-runCtx.Done(); stopWatcher() })
+		}
 	}
 
 	// Baseline: publisher and watcher alone.

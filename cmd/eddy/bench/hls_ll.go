@@ -19,7 +19,8 @@ import (
 //     that the part was listed, and that minus the part's own duration
 //     (the part cannot be complete before its last frame). After every
 //     fifth part it also asks again for the part it just saw, which
-//     exists: that blocking request must be answered at once.
+//     exists: that blocking request must be answered at once. It runs
+//     in a process of its own (hls_ll_proc.go).
 //
 //   - Readers (hls.js in low-latency mode): the playlist once, then the
 //     init segment and parts from the newest independent part on, each

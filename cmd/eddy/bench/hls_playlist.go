@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -79,25 +77,106 @@ type hlsSegment struct {
 	number  string
 }
 
+// resolver resolves a playlist's URIs against its URL as
+// url.ResolveReference does, with a fast path for the server's own (a
+// file name and a query) that neither parses nor allocates more than the
+// result: 200 LL readers parse a playlist of ~30 parts five times a
+// second, in the process whose part watcher measures the listing latency.
+type resolver struct {
+	base *url.URL
+	dir  string // base up to its path's last '/'; "" = no fast path
+}
+
+func newResolver(base *url.URL) resolver {
+	// The library's own resolution of a plain name gives the prefix.
+	d := base.ResolveReference(&url.URL{Path: "x"}).String()
+	dir, ok := strings.CutSuffix(d, "x")
+	if !ok {
+		dir = ""
+	}
+	return resolver{base: base, dir: dir}
+}
+
+// plainRef reports whether ref is a file name (letters, digits, '.', '-',
+// '_', not "." or "..") with an optional query and no fragment.
+func plainRef(ref string) bool {
+	name, query, _ := strings.Cut(ref, "?")
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(query, "#") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}' {
+			return false // url.Parse would refuse it or String would escape it
+		}
+	}
+	return true
+}
+
+func (r resolver) resolve(ref string) string {
+	if r.dir != "" && plainRef(ref) {
+		return r.dir + ref
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return r.base.ResolveReference(u).String()
+}
+
+// queryUint returns the decimal value of query parameter name in ref as
+// url.Parse(ref).Query().Get(name) would, without parsing when ref is a
+// plain one (the server writes PartNumber unescaped).
+func queryUint(ref, name string) uint64 {
+	if plainRef(ref) {
+		_, query, _ := strings.Cut(ref, "?")
+		fast := true
+		for query != "" && fast {
+			var kv string
+			kv, query, _ = strings.Cut(query, "&")
+			k, v, _ := strings.Cut(kv, "=")
+			switch {
+			case strings.ContainsAny(k, "%;"):
+				fast = false // an escaped key could be name; a ';' pair is skipped
+			case k == name && !strings.ContainsAny(v, "%;"):
+				n, _ := strconv.ParseUint(v, 10, 64)
+				return n
+			case k == name:
+				fast = false
+			}
+		}
+		if fast {
+			return 0
+		}
+	}
+	u, err := url.Parse(ref)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(u.Query().Get(name), 10, 64)
+	return n
+}
+
 // parseHLSMediaPlaylist parses a media playlist fetched from base.
 func parseHLSMediaPlaylist(base *url.URL, body []byte) (*hlsPlaylist, error) {
 	pl := &hlsPlaylist{}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	first := true
 	var dur time.Duration
 	var pdt int64
 	haveInf := false
 	var parts []hlsPart
-	resolve := func(ref string) string {
-		r, err := url.Parse(ref)
-		if err != nil {
-			return ref
-		}
-		return base.ResolveReference(r).String()
-	}
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	resolve := newResolver(base).resolve
+	rest := string(body)
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimSpace(line)
 		if first {
 			if line != "#EXTM3U" {
 				return nil, errors.New("not a playlist (no #EXTM3U)")
@@ -141,10 +220,8 @@ func parseHLSMediaPlaylist(base *url.URL, body []byte) (*hlsPlaylist, error) {
 			if err != nil || uri == "" {
 				return nil, fmt.Errorf("bad %q", line)
 			}
-			p := hlsPart{dur: time.Duration(f * float64(time.Second)), uri: resolve(uri), independent: tagAttr(line, "INDEPENDENT") == "YES"}
-			if u, err := url.Parse(uri); err == nil {
-				p.number, _ = strconv.ParseUint(u.Query().Get("PartNumber"), 10, 64)
-			}
+			p := hlsPart{dur: time.Duration(f * float64(time.Second)), uri: resolve(uri), independent: tagAttr(line, "INDEPENDENT") == "YES",
+				number: queryUint(uri, "PartNumber")}
 			parts = append(parts, p)
 		case strings.HasPrefix(line, "#EXT-X-PRELOAD-HINT:"):
 			pl.hint = resolve(tagAttr(line, "URI"))
@@ -172,5 +249,5 @@ func parseHLSMediaPlaylist(base *url.URL, body []byte) (*hlsPlaylist, error) {
 		return nil, errors.New("empty playlist")
 	}
 	pl.open, pl.openPDT, pl.openInit = parts, pdt, pl.initURI
-	return pl, sc.Err()
+	return pl, nil
 }

@@ -35,6 +35,11 @@ type hlsResults struct {
 	// LL-HLS part listing (--ll), over the whole run.
 	LL    bool            `json:"low_latency"`
 	Parts *hlsPartListing `json:"parts,omitempty"`
+	// WatcherOwnProcess: the part watcher ran in a child process.
+	WatcherOwnProcess bool `json:"part_watcher_own_process,omitempty"`
+	// WatcherCPUSeconds is the child's CPU over the whole run (not in
+	// the bench CPU of either window).
+	WatcherCPUSeconds *float64 `json:"part_watcher_cpu_seconds,omitempty"`
 
 	// Readers (the readers' window).
 	ServerCPUPerReaderMinRaw *float64 `json:"server_cpu_seconds_per_reader_minute_raw,omitempty"`
@@ -175,6 +180,9 @@ func (b *hlsBench) results(res *hlsResults, base0, base1, rp0, rp1 snapshot, rea
 	}
 	res.Listing = b.listing(from.UnixNano(), to.UnixNano())
 	res.LL = b.cfg.LL
+	b.mu.Lock()
+	res.WatcherCPUSeconds = b.watcherCPU
+	b.mu.Unlock()
 	if b.cfg.LL {
 		pl := b.partListing(from.UnixNano(), to.UnixNano())
 		res.Parts = &pl
@@ -297,11 +305,18 @@ func (r *hlsResults) writeText(w io.Writer) {
 	tw("  watcher resolution", fmt.Sprintf("polls every %.0f ms; listing poll sent ≤ %.1f ms (p99) before its answer", r.PollMS, l.PollGapP99MS), "")
 	fmt.Fprintf(w, "  ¹ both windows; p99 of fewer than 100 segments is their maximum\n")
 	if p := r.Parts; p != nil {
-		fmt.Fprintf(w, "\n  LL-HLS parts (target %.0f ms; part watcher with blocking reloads, both windows)\n", p.PartTargetMS)
+		where := "in the bench's process"
+		if r.WatcherOwnProcess {
+			where = "in its own process"
+		}
+		fmt.Fprintf(w, "\n  LL-HLS parts (target %.0f ms; part watcher with blocking reloads %s, both windows)\n", p.PartTargetMS, where)
 		tw("  part listed after its first frame arrived", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.AfterFirstP50MS, p.AfterFirstP99MS, p.AfterFirstMaxMS), "MediaMTX v1.20.1 (200 ms): 231 median, 260 p95")
 		tw("  … minus the part's own duration", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms", p.OverDurP50MS, p.OverDurP99MS, p.OverDurMaxMS), "p99 ≤ 20 ms")
 		tw("  within duration + 20 ms", fmt.Sprintf("%.1f%% of %d parts (%d without a date)", p.Within20msPc, p.Samples, p.Unmatched), "")
 		tw("  blocking reload for an existing part", fmt.Sprintf("p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", p.ExistingP50MS, p.ExistingP99MS, p.ExistingMaxMS, p.ExistingSamples), "at once (MediaMTX ≈ 1.9 s)")
+		if r.WatcherOwnProcess {
+			tw("  part watcher process CPU (whole run)", fmtOpt(r.WatcherCPUSeconds, "%.2f CPU-s")+" (not in the bench CPU below)", "")
+		}
 	}
 	for _, x := range []struct {
 		name string

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -36,6 +37,7 @@ func runShortHLSBench(t *testing.T, ll bool) *hlsResults {
 	cfg := defaultHLSBenchConfig()
 	cfg.LL = ll
 	cfg.Server, cfg.Clip, cfg.Log = eddyBinary(t, "~15 s"), testClip, testLog{t}
+	cfg.watcherExe = cfg.Server
 	cfg.Readers, cfg.Duration, cfg.Warmup, cfg.Stagger, cfg.Progress = 5, 4*time.Second, 2*time.Second, time.Second, 0
 	return runTestBench(t, 2*time.Minute, func(ctx context.Context) (*hlsResults, error) { return runHLSBench(ctx, cfg) })
 }
@@ -65,12 +67,16 @@ func TestBenchHLSParsePlaylist(t *testing.T) {
 }
 
 // TestBenchHLSLL runs `eddy bench hls --ll` briefly: the part watcher
-// times parts and 5 low-latency readers load every part once.
+// (a child process) times parts and 5 low-latency readers load every
+// part once.
 func TestBenchHLSLL(t *testing.T) {
 	res := runShortHLSBench(t, true)
 	p := res.Parts
 	if p == nil || p.Samples < 10 || p.PartTargetMS != 200 || p.ExistingSamples == 0 || p.Errors != 0 {
 		t.Fatalf("part watcher: %+v; want ≥ 10 parts timed, a 200 ms target, existing-part requests, no errors", p)
+	}
+	if !res.WatcherOwnProcess {
+		t.Error("the part watcher did not run in its own process (the default)")
 	}
 	// A part is complete only when its last frame arrived: listing it
 	// sooner than its duration would mean the dates or parts are wrong.
@@ -116,4 +122,42 @@ func TestBenchHLSParseLLPlaylist(t *testing.T) {
 			t.Errorf("part %d: %+v", i, p)
 		}
 	}
+}
+
+// FuzzHLSResolve: the playlist parser's URI resolution and PartNumber
+// look-up agree with net/url's.
+func FuzzHLSResolve(f *testing.F) {
+	for _, c := range [][2]string{
+		{"http://127.0.0.1:8080/hls/v1/getHLSMediaPlaylist.m3u8?SessionToken=x", "getMP4MediaPart.mp4?SessionToken=ab%2Bc&PartNumber=1234"},
+		{"http://h/hls/v1/getHLSMediaPlaylist.m3u8", "getMP4MediaPart.mp4?PartNumber=7&SessionToken=x"},
+		{"http://h/a/./b/c.m3u8", "x.mp4?PartNumber=1"},
+		{"http://h/a/b/c.m3u8", "../x.mp4?PartNumber=2"},
+		{"http://h/a/b/c.m3u8", "/x.mp4?PartNumber=%33"},
+		{"http://h", "x.mp4?"},
+		{"https://u@h/a/", "x y.mp4?q=1#f"},
+		{"http://h/a/", "..?PartNumber=3&PartNumber=4"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, base, ref string) {
+		b, err := url.Parse(base)
+		if err != nil {
+			return
+		}
+		want := ref
+		u, err := url.Parse(ref)
+		if err == nil {
+			want = b.ResolveReference(u).String()
+		}
+		if got := newResolver(b).resolve(ref); got != want {
+			t.Fatalf("resolve(%q, %q) = %q, want %q", base, ref, got, want)
+		}
+		var wantN uint64
+		if err == nil {
+			wantN, _ = strconv.ParseUint(u.Query().Get("PartNumber"), 10, 64)
+		}
+		if got := queryUint(ref, "PartNumber"); got != wantN {
+			t.Fatalf("queryUint(%q) = %d, want %d", ref, got, wantN)
+		}
+	})
 }

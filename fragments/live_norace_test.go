@@ -1,0 +1,5 @@
+//go:build !race
+
+package fragments
+
+const raceEnabled = false

@@ -1,0 +1,6 @@
+//go:build race
+
+package fragments
+
+// raceEnabled: the race detector randomizes the scheduler's run order.
+const raceEnabled = true
