@@ -83,14 +83,20 @@ type ackLat struct {
 	early   latHist // how long before its ack a record arrived
 	unacked int64   // records of no known call
 	pending []pendingAck
+	// settleAt is the pending count at which record settles next: twice
+	// what the last settle kept, so that records of calls that never get
+	// an answer (they stay pending up to ackKeep) cost amortized O(1)
+	// each instead of a rescan of the whole list per record.
+	settleAt int
 	// cache of the last lookup
 	lastSend uint64
 	lastAck  int64
 	lastOK   bool
 }
 
-// pendingSettle is the pending count at which record settles what it can
-// (most answers arrive within milliseconds), bounding the pending list.
+// pendingSettle is the least pending count at which record settles what
+// it can (most answers arrive within milliseconds), bounding the pending
+// list; see ackLat.settleAt for the count above it.
 const pendingSettle = 4096
 
 // record accounts for a record of call send received at recv.
@@ -103,8 +109,9 @@ func (a *ackLat) record(t *ackTable, send uint64, recv int64) {
 		// Not acknowledged yet (or never: a call that failed after the
 		// server stored its records); settled later.
 		a.pending = append(a.pending, pendingAck{send: send, recv: recv})
-		if len(a.pending) >= pendingSettle {
+		if len(a.pending) >= max(a.settleAt, pendingSettle) {
 			a.settle(t, recv, false)
+			a.settleAt = 2 * len(a.pending)
 		}
 		return
 	}

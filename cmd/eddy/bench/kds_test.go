@@ -98,6 +98,21 @@ func TestBenchAckBounded(t *testing.T) {
 	}
 }
 
+// Records of calls that never get an answer stay pending; they must not
+// make every later record rescan the pending list.
+func TestAckLatPendingNotQuadratic(t *testing.T) {
+	var tbl ackTable
+	var a ackLat
+	now := time.Now().UnixNano()
+	start := time.Now()
+	for i := range 40_000 {
+		a.record(&tbl, uint64(i/125)+1, now) // 320 unanswered calls of 125 records
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("recording 40k unanswered records took %v: settle rescans the pending list on every record", el)
+	}
+}
+
 func TestBenchUniqueSendTime(t *testing.T) {
 	b := &kdsBench{}
 	now := time.Unix(0, 1_000)
