@@ -81,6 +81,7 @@ type pendingAck struct {
 type ackLat struct {
 	lat     latHist // per record, clamped at 0
 	early   latHist // how long before its ack a record arrived
+	late    latHist // records received after their ack only (not clamped)
 	unacked int64   // records of no known call
 	pending []pendingAck
 	// settleAt is the pending count at which record settles next: twice
@@ -115,7 +116,18 @@ func (a *ackLat) record(t *ackTable, send uint64, recv int64) {
 		}
 		return
 	}
-	a.lat.record(max(recv-a.lastAck, 0))
+	a.recordDelay(recv - a.lastAck)
+}
+
+// recordDelay accounts for a record received d after its call's answer
+// (d < 0: before it).
+func (a *ackLat) recordDelay(d int64) {
+	if d < 0 {
+		a.early.record(-d)
+	} else {
+		a.late.record(d)
+	}
+	a.lat.record(max(d, 0))
 }
 
 // settle accounts for the pending records whose call has an answer now.
@@ -127,11 +139,7 @@ func (a *ackLat) settle(t *ackTable, now int64, final bool) {
 		ack, ok := t.load(p.send)
 		switch {
 		case ok:
-			d := p.recv - ack
-			if d < 0 {
-				a.early.record(-d)
-			}
-			a.lat.record(max(d, 0))
+			a.recordDelay(p.recv - ack)
 		case final || now-p.recv > int64(ackKeep):
 			a.unacked++
 		default:
@@ -148,6 +156,9 @@ type ackResults struct {
 	// answer (recorded as 0 in Latency); EarlyBy is by how much.
 	Early   int64      `json:"early"`
 	EarlyBy latSummary `json:"early_by"`
+	// AfterAck is the latency over the records received after their
+	// call's answer only (early ones left out rather than counted as 0).
+	AfterAck latSummary `json:"after_ack"`
 	// Unacknowledged counts records of no known call (one that failed
 	// after the server stored its records, or answered more than ackKeep
 	// before); not in Latency.
