@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,6 +44,10 @@ const (
 	// overrun by 100 ms or more in a window before the report calls the
 	// machine too busy for the figures to be trusted.
 	compareMaxStalls = 5
+	// compareMaxPressureGap is the difference of CPU pressure (PSI some,
+	// percentage points) between the two windows above which the machine
+	// counts as busy in one of them.
+	compareMaxPressureGap = 20.0
 )
 
 // compareAbout is the --help text of --compare.
@@ -62,8 +67,11 @@ over the window against streams × the clip's media bitrate × window (nothing
 written: the comparison is invalid). The report adds MediaMTX's figures and
 the ratios Eddy/MediaMTX of CPU per stream-minute and RSS per stream; PASS
 when the CPU ratio is at most 0.5 (issue 18's target), else FAIL (exit
-status 1). Measure on a quiet machine: the report names a window in which
-the machine was busy or a server fell behind.`
+status 1). A ratio within the target is INVALID instead (exit status 1)
+when Eddy's side cannot be trusted (it wrote under 80% of the expected
+bytes, lost data or had publisher errors, or its window was busy, a CPU
+pressure 20 points apart from MediaMTX's window included). Measure on a quiet machine: the report names a
+window in which the machine was busy or a server fell behind.`
 
 // errIngestCompareFailed is the exit of a comparison that ran but missed
 // the target or was invalid (the report says which).
@@ -216,11 +224,16 @@ func (r *ingestCompareResults) finish() {
 		v := e.RSSPeakPerStreamMiB / m.RSSPeakPerStreamMiB
 		r.RSSPeakRatio = &v
 	}
+	// noPass: Eddy's side cannot be trusted; a
+	// ratio that meets the target is then INVALID, not PASS (a FAIL
+	// stands: Eddy's CPU time undercounts when it fell behind or lost).
+	noPass := false
 	if e.DataGrowthBytes != nil && m.MediaBytesPerS > 0 && e.DurationS > 0 {
 		v := float64(*e.DataGrowthBytes) / (float64(r.Streams) * m.MediaBytesPerS * e.DurationS)
 		r.EddyWrittenRatio = &v
 		if v < compareMinRecorded {
 			r.Problems = append(r.Problems, fmt.Sprintf("Eddy wrote %.0f%% of the expected bytes in its window: it fell behind, its CPU per stream-minute undercounts", 100*v))
+			noPass = true
 		}
 	}
 	if m.RecordedBytes <= 0 {
@@ -236,15 +249,25 @@ func (r *ingestCompareResults) finish() {
 	}
 	if e.PublisherErrors > 0 || e.Loss {
 		r.Problems = append(r.Problems, fmt.Sprintf("Eddy: loss or errors (%d publisher errors; see its report)", e.PublisherErrors))
+		noPass = true
 	}
-	busy := func(name string, late200, stalls int, stallMax float64, psi *float64) {
+	busy := func(name string, late200, stalls int, stallMax float64, psi *float64) bool {
 		if late200 > 0 || stalls > compareMaxStalls {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s's window: the machine was busy (CPU pressure %s, %d bench stalls ≥ 100 ms, max %.0f ms, %d units sent ≥ 200 ms late): its figures are doubtful; measure on a quiet machine",
 				name, fmtOpt(psi, "%.0f%%"), stalls, stallMax, late200))
+			return true
 		}
+		return false
 	}
 	busy("MediaMTX", m.PublisherLate200, m.BenchStalls100ms, m.BenchStallMaxMS, m.CPUPressurePc)
-	busy("Eddy", e.PublisherLate200, e.BenchStalls100ms, e.BenchStallMaxMS, e.CPUPressurePc)
+	if busy("Eddy", e.PublisherLate200, e.BenchStalls100ms, e.BenchStallMaxMS, e.CPUPressurePc) {
+		noPass = true
+	}
+	if m.CPUPressurePc != nil && e.CPUPressurePc != nil && math.Abs(*m.CPUPressurePc-*e.CPUPressurePc) > compareMaxPressureGap {
+		r.Problems = append(r.Problems, fmt.Sprintf("CPU pressure differed by more than %.0f points between the windows (MediaMTX %.0f%%, Eddy %.0f%%): the machine was busy in one; measure on a quiet machine",
+			compareMaxPressureGap, *m.CPUPressurePc, *e.CPUPressurePc))
+		noPass = true
+	}
 	if r.Verdict == "INVALID" {
 		return
 	}
@@ -252,6 +275,9 @@ func (r *ingestCompareResults) finish() {
 	r.Verdict = "FAIL"
 	if r.Pass {
 		r.Verdict = "PASS"
+		if noPass {
+			r.Verdict, r.Pass = "INVALID", false
+		}
 	}
 }
 

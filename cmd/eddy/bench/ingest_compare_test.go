@@ -146,7 +146,44 @@ func TestIngestCompareVerdict(t *testing.T) {
 			written := int64(10000) // half of 2 × 1000 B/s × 10 s
 			r.Eddy.DataGrowthBytes = &written
 			return r
-		}(), "PASS", 0.4, "Eddy wrote 50% of the expected bytes"},
+		}(), "INVALID", 0.4, "Eddy wrote 50% of the expected bytes"},
+		{"Eddy behind, missing the target", func() *ingestCompareResults {
+			r := side(0.5, 0.4, 1<<20)
+			r.Streams, r.MediaMTX.MediaBytesPerS, r.Eddy.DurationS = 2, 1000, 10
+			written := int64(10000)
+			r.Eddy.DataGrowthBytes = &written
+			return r
+		}(), "FAIL", 0.8, "Eddy wrote 50% of the expected bytes"},
+		{"Eddy lost data", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.Eddy.Loss = true
+			return r
+		}(), "INVALID", 0.4, "Eddy: loss or errors"},
+		{"Eddy publisher errors", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.Eddy.PublisherErrors = 1
+			return r
+		}(), "INVALID", 0.4, "Eddy: loss or errors"},
+		{"Eddy's window busy", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.Eddy.BenchStalls100ms = compareMaxStalls + 1
+			return r
+		}(), "INVALID", 0.4, "Eddy's window: the machine was busy"},
+		{"CPU pressure gap", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.MediaMTX.CPUPressurePc, r.Eddy.CPUPressurePc = f(5), f(30)
+			return r
+		}(), "INVALID", 0.4, "CPU pressure differed"},
+		{"small CPU pressure gap", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.MediaMTX.CPUPressurePc, r.Eddy.CPUPressurePc = f(5), f(20)
+			return r
+		}(), "PASS", 0.4, ""},
+		{"MediaMTX's window busy", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.MediaMTX.PublisherLate200 = 3
+			return r
+		}(), "PASS", 0.4, "MediaMTX's window: the machine was busy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.r.finish()
@@ -161,6 +198,9 @@ func TestIngestCompareVerdict(t *testing.T) {
 			}
 			if tc.wantProblemOf != "" && !strings.Contains(strings.Join(tc.r.Problems, "\n"), tc.wantProblemOf) {
 				t.Errorf("problems %q, want one about %q", tc.r.Problems, tc.wantProblemOf)
+			}
+			if tc.wantProblemOf == "" && len(tc.r.Problems) > 0 {
+				t.Errorf("problems %q, want none", tc.r.Problems)
 			}
 		})
 	}
@@ -212,8 +252,8 @@ func TestBenchIngestCompare(t *testing.T) {
 	if err != nil && err != errIngestCompareFailed {
 		t.Fatal(err)
 	}
-	if res.Verdict != "PASS" && res.Verdict != "FAIL" {
-		t.Fatalf("verdict %s, want PASS or FAIL; problems %q", res.Verdict, res.Problems)
+	if res.Verdict != "PASS" && res.Verdict != "FAIL" && !onlyBusy(res.Problems) {
+		t.Fatalf("verdict %s, want PASS or FAIL (or INVALID for a busy machine only); problems %q", res.Verdict, res.Problems)
 	}
 	if len(res.Order) != 2 || res.Order[0] != "MediaMTX" || res.Order[1] != "Eddy" {
 		t.Errorf("order %q, want MediaMTX then Eddy", res.Order)
@@ -250,4 +290,16 @@ func TestBenchIngestCompare(t *testing.T) {
 	if !strings.Contains(out.String(), "RESULT: "+res.Verdict) {
 		t.Errorf("the report has no RESULT line for %s", res.Verdict)
 	}
+}
+
+// onlyBusy tells whether every problem of a comparison is that the
+// machine was busy (other helpers' load on a shared machine): the verdict
+// is INVALID then, which the end-to-end test accepts.
+func onlyBusy(problems []string) bool {
+	for _, p := range problems {
+		if !strings.Contains(p, "the machine was busy") {
+			return false
+		}
+	}
+	return len(problems) > 0
 }
