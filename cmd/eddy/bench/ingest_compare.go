@@ -48,6 +48,9 @@ const (
 	// percentage points) between the two windows above which the machine
 	// counts as busy in one of them.
 	compareMaxPressureGap = 20.0
+	// compareMediaMTXVersion is the MediaMTX the comparison names; another
+	// version is reported, and the comparison cannot PASS.
+	compareMediaMTXVersion = "v1.20.1"
 )
 
 // compareAbout is the --help text of --compare.
@@ -70,7 +73,8 @@ when the CPU ratio is at most 0.5 (issue 18's target), else FAIL (exit
 status 1). A ratio within the target is INVALID instead (exit status 1)
 when Eddy's side cannot be trusted (it wrote under 80% of the expected
 bytes, lost data or had publisher errors, or its window was busy, a CPU
-pressure 20 points apart from MediaMTX's window included). Measure on a quiet machine: the report names a
+pressure 20 points apart from MediaMTX's window included) or the binary
+is not MediaMTX v1.20.1. Measure on a quiet machine: the report names a
 window in which the machine was busy or a server fell behind.`
 
 // errIngestCompareFailed is the exit of a comparison that ran but missed
@@ -224,7 +228,7 @@ func (r *ingestCompareResults) finish() {
 		v := e.RSSPeakPerStreamMiB / m.RSSPeakPerStreamMiB
 		r.RSSPeakRatio = &v
 	}
-	// noPass: Eddy's side cannot be trusted; a
+	// noPass: Eddy's side (or the MediaMTX measured) cannot be trusted; a
 	// ratio that meets the target is then INVALID, not PASS (a FAIL
 	// stands: Eddy's CPU time undercounts when it fell behind or lost).
 	noPass := false
@@ -240,6 +244,10 @@ func (r *ingestCompareResults) finish() {
 		invalid("MediaMTX recorded nothing in its window (%s): it did not do the work Eddy is compared with", m.RecordDir)
 	} else if m.RecordedRatio < compareMinRecorded {
 		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX recorded %.0f%% of the expected bytes in its window: it fell behind, its CPU per stream-minute undercounts", 100*m.RecordedRatio))
+	}
+	if m.Version != compareMediaMTXVersion {
+		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX %q is not %s, the version the comparison names", m.Version, compareMediaMTXVersion))
+		noPass = true
 	}
 	if r.CPURatio == nil {
 		invalid("the CPU time of one server could not be read from /proc")

@@ -125,7 +125,7 @@ func TestIngestCompareVerdict(t *testing.T) {
 		return &ingestCompareResults{
 			TargetCPURatio: compareTargetCPURatio,
 			MediaMTX: &mediamtxIngestResults{ServerCPUPerStreamMinute: f(mtxCPU), RSSGrowthPerStreamMiB: 2, RSSPeakPerStreamMiB: 4,
-				RecordedBytes: recorded, RecordedRatio: 1},
+				RecordedBytes: recorded, RecordedRatio: 1, Version: compareMediaMTXVersion},
 			Eddy: &ingestResults{ServerCPUPerStreamMinute: f(eddyCPU), RSSGrowthPerStreamMiB: 1, RSSPeakPerStreamMiB: 3},
 		}
 	}
@@ -184,6 +184,16 @@ func TestIngestCompareVerdict(t *testing.T) {
 			r.MediaMTX.PublisherLate200 = 3
 			return r
 		}(), "PASS", 0.4, "MediaMTX's window: the machine was busy"},
+		{"another MediaMTX version", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.MediaMTX.Version = "v1.21.0"
+			return r
+		}(), "INVALID", 0.4, "is not v1.20.1"},
+		{"unknown MediaMTX version", func() *ingestCompareResults {
+			r := side(0.5, 0.2, 1<<20)
+			r.MediaMTX.Version = ""
+			return r
+		}(), "INVALID", 0.4, "is not v1.20.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.r.finish()
@@ -254,6 +264,9 @@ func TestBenchIngestCompare(t *testing.T) {
 	}
 	if res.Verdict != "PASS" && res.Verdict != "FAIL" && !onlyBusy(res.Problems) {
 		t.Fatalf("verdict %s, want PASS or FAIL (or INVALID for a busy machine only); problems %q", res.Verdict, res.Problems)
+	}
+	if res.MediaMTX != nil && res.MediaMTX.Version != compareMediaMTXVersion {
+		t.Errorf("MediaMTX version %q from its log, want %s", res.MediaMTX.Version, compareMediaMTXVersion)
 	}
 	if len(res.Order) != 2 || res.Order[0] != "MediaMTX" || res.Order[1] != "Eddy" {
 		t.Errorf("order %q, want MediaMTX then Eddy", res.Order)
