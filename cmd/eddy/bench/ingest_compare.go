@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -307,32 +306,7 @@ type mediamtxIngestResults struct {
 	RecordDir string `json:"record_dir"`
 	Dir       string `json:"dir,omitempty"` // kept with --keep
 
-	DurationS          float64  `json:"duration_seconds"` // the window, as measured
-	LoadStart          string   `json:"loadavg_start"`
-	LoadEnd            string   `json:"loadavg_end"`
-	CPUPressurePc      *float64 `json:"cpu_pressure_some_percent,omitempty"`
-	IOPressurePc       *float64 `json:"io_pressure_some_percent,omitempty"`
-	IOPressureFullPc   *float64 `json:"io_pressure_full_percent,omitempty"`
-	BenchStalls100ms   int      `json:"bench_stalls_over_100ms"`
-	BenchStallMaxMS    float64  `json:"bench_stall_max_ms"`
-	PublisherLateMaxMS float64  `json:"publisher_late_max_ms"`
-	PublisherLate200   int      `json:"publisher_units_200ms_late"`
-	SockSamples        int      `json:"socket_samples"`
-	ServerRxMaxKiB     float64  `json:"server_socket_unread_max_kib"`
-	ServerRxSumMaxKiB  float64  `json:"server_sockets_unread_total_max_kib"`
-	ClientTxMaxKiB     float64  `json:"publisher_socket_unsent_max_kib"`
-
-	ServerCPUSeconds         *float64 `json:"server_cpu_seconds,omitempty"`
-	ServerCPUPercent         *float64 `json:"server_cpu_percent_of_one_core,omitempty"`
-	ServerCPUPerStreamMinute *float64 `json:"server_cpu_seconds_per_stream_minute,omitempty"`
-	ClientCPUSeconds         *float64 `json:"bench_client_cpu_seconds,omitempty"`
-	ClientCPUPercent         *float64 `json:"bench_client_cpu_percent_of_one_core,omitempty"`
-	RSSIdleMiB               float64  `json:"server_rss_idle_mib,omitempty"`
-	RSSPeakMiB               float64  `json:"server_rss_peak_mib,omitempty"`
-	RSSEndMiB                float64  `json:"server_rss_end_mib,omitempty"`
-	RSSPeakPerStreamMiB      float64  `json:"server_rss_peak_per_stream_mib,omitempty"`
-	RSSGrowthPerStreamMiB    float64  `json:"server_rss_growth_per_stream_mib,omitempty"`
-
+	procFigures
 	// What it recorded over the window: the growth of its recordings
 	// against streams × the clip's media bytes per second × window.
 	RecordedBytes  int64   `json:"recorded_bytes_window"`
@@ -387,7 +361,7 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 	}
 	res.MediaBytesPerS = clipMediaBytesPerSecond(b.pubs[0])
 
-	idle := b.procProbe()
+	idle := b.probe(ctx)
 	stopAll := b.publish(ctx)
 	defer stopAll()
 	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, b.prefix, b.clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
@@ -395,7 +369,8 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 		return nil, runErr(ctx, err)
 	}
 	rec0 := dirBytes(mtx.recDir)
-	p0, p1, err := b.procWindow(ctx, cfg.Duration, cfg.Progress, mtx.recDir, rec0)
+	b.progress = progressRecorded(mtx.recDir, rec0)
+	p0, p1, err := b.window(ctx, cfg.Duration, cfg.Progress, b.logf)
 	if err != nil {
 		return nil, runErr(ctx, err)
 	}
@@ -414,83 +389,11 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 	return res, nil
 }
 
-// procProbe is probe without /metrics (MediaMTX runs with its metrics
-// off): the server's and this process's CPU time, the server's RSS, the
-// machine's pressure and load.
-func (b *ingestBench) procProbe() snapshot {
-	p := snapshot{at: time.Now(), fds: -1}
-	p.serverCPU, p.serverCPUOK = cpuSeconds(b.pid, b.clkTck)
-	p.rss, p.hwm = rssBytes(b.pid)
-	p.fds = openFDs(b.pid)
-	p.selfCPU, p.selfCPUOK = cpuSeconds(os.Getpid(), b.clkTck)
-	p.psi = readPSI()
-	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(l)); len(f) >= 3 {
-			p.load = strings.Join(f[:3], " ")
-		}
-	}
-	return p
-}
-
-// procWindow is prober.window with procProbe: one window of d, a progress
-// line every progress (0: none) with the bytes recorded under recDir
-// since rec0.
-func (b *ingestBench) procWindow(ctx context.Context, d, progress time.Duration, recDir string, rec0 int64) (p0, p1 snapshot, err error) {
-	p0 = b.procProbe()
-	end := p0.at.Add(d)
-	last := p0
-	for {
-		next := time.Now().Add(progress)
-		if progress == 0 || !next.Before(end) {
-			next = end
-		}
-		if err := sleepCtx(ctx, time.Until(next)); err != nil {
-			return p0, p1, err
-		}
-		if !next.Before(end) {
-			break
-		}
-		cur := b.procProbe()
-		s := fmt.Sprintf("  +%v: %.1f MiB recorded", cur.at.Sub(p0.at).Round(time.Second), mib(dirBytes(recDir)-rec0))
-		if _, pc := serverCPU(last, cur); pc != nil {
-			s += fmt.Sprintf(", server CPU %.0f%%", *pc)
-		}
-		if _, pc := benchCPU(last, cur); pc != nil {
-			s += fmt.Sprintf(", bench CPU %.0f%%", *pc)
-		}
-		if cur.rss > 0 {
-			s += fmt.Sprintf(", server RSS %.0f MiB", mib(cur.rss))
-		}
-		b.logf("%s, load %s", s, cur.load)
-		last = cur
-	}
-	return p0, b.procProbe(), nil
-}
-
 // mediamtxResults fills in res from the snapshots (before publishing, at
 // the window's edges) and the publishers, as results does for Eddy.
 func (b *ingestBench) mediamtxResults(res *mediamtxIngestResults, idle, p0, p1 snapshot) {
-	win := p1.at.Sub(p0.at)
-	n := float64(b.cfg.Streams)
-	res.DurationS = win.Seconds()
-	res.LoadStart, res.LoadEnd = p0.load, p1.load
-	res.CPUPressurePc, res.IOPressurePc, res.IOPressureFullPc = psiPercent(p0, p1, "cpu_some"), psiPercent(p0, p1, "io_some"), psiPercent(p0, p1, "io_full")
-	rx, rxSum, tx, ns := b.socks.max(p0.at, p1.at)
-	res.SockSamples, res.ServerRxMaxKiB, res.ServerRxSumMaxKiB, res.ClientTxMaxKiB = ns, float64(rx)/1024, float64(rxSum)/1024, float64(tx)/1024
-	res.BenchStalls100ms, res.BenchStallMaxMS = b.stalls.summary(p0.at, p1.at)
-	res.ServerCPUSeconds, res.ServerCPUPercent = serverCPU(p0, p1)
-	if c := res.ServerCPUSeconds; c != nil {
-		psm := *c / (n * win.Minutes())
-		res.ServerCPUPerStreamMinute = &psm
-	}
-	res.ClientCPUSeconds, res.ClientCPUPercent = benchCPU(p0, p1)
-	res.RSSIdleMiB = mib(idle.rss)
-	if p1.hwm > 0 {
-		res.RSSPeakMiB, res.RSSEndMiB = mib(p1.hwm), mib(p1.rss)
-		res.RSSPeakPerStreamMiB = res.RSSPeakMiB / n
-		res.RSSGrowthPerStreamMiB = (res.RSSEndMiB - res.RSSIdleMiB) / n
-	}
-	res.ExpectedBytes = n * res.MediaBytesPerS * win.Seconds()
+	b.procFigures(&res.procFigures, idle, p0, p1)
+	res.ExpectedBytes = float64(b.cfg.Streams) * res.MediaBytesPerS * p1.at.Sub(p0.at).Seconds()
 	if res.ExpectedBytes > 0 {
 		res.RecordedRatio = float64(res.RecordedBytes) / res.ExpectedBytes
 	}
@@ -501,8 +404,6 @@ func (b *ingestBench) mediamtxResults(res *mediamtxIngestResults, idle, p0, p1 s
 		if len(p.errs) > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s: %d publisher error(s), first: %s", p.name, len(p.errs), p.errs[0]))
 		}
-		res.PublisherLateMaxMS = max(res.PublisherLateMaxMS, float64(p.lateMax)/1e6)
-		res.PublisherLate200 += p.late200
 		p.mu.Unlock()
 	}
 	if res.RecordedBytes <= 0 {

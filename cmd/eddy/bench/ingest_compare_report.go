@@ -64,23 +64,7 @@ func (m *mediamtxIngestResults) writeText(w io.Writer, streams int) {
 	fmt.Fprintf(w, "  server   child: %s (RTSP over TCP only, other servers off, recording fMP4), pid %d, rtsp://%s\n", m.Binary, m.ServerPID, m.RTSP)
 	fmt.Fprintf(w, "  machine  load average %s → %s\n\n", m.LoadStart, m.LoadEnd)
 	tw := table{w, 42, 34}.row
-	tw("server CPU", fmtOpt(m.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(m.ServerCPUPercent, "%.1f%% of one core")+")", "")
-	tw("  per stream-minute", fmtOpt(m.ServerCPUPerStreamMinute, "%.3f CPU-s"), "")
-	if m.RSSPeakMiB > 0 {
-		tw("server RSS peak (VmHWM)", fmt.Sprintf("%.1f MiB (idle %.1f MiB)", m.RSSPeakMiB, m.RSSIdleMiB), "")
-		tw("  per stream: peak / streams", fmt.Sprintf("%.2f MiB", m.RSSPeakPerStreamMiB), "")
-		tw("  per stream: (end − idle) / streams", fmt.Sprintf("%.2f MiB", m.RSSGrowthPerStreamMiB), "")
-		tw("server RSS at window end", fmt.Sprintf("%.1f MiB", m.RSSEndMiB), "")
-	}
-	tw("bench client CPU (publishers)", fmtOpt(m.ClientCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(m.ClientCPUPercent, "%.1f%% of one core")+")", "")
-	tw("machine pressure (PSI, window)", "CPU some "+fmtOpt(m.CPUPressurePc, "%.0f%%")+", IO some "+fmtOpt(m.IOPressurePc, "%.1f%%")+
-		" full "+fmtOpt(m.IOPressureFullPc, "%.1f%%"), "")
-	tw("bench stalls (10 ms sleeps, window)", fmt.Sprintf("%d over 100 ms, max %.0f ms", m.BenchStalls100ms, m.BenchStallMaxMS), "")
-	tw("publisher lateness (whole run)", fmt.Sprintf("max %.0f ms, %d units ≥ 200 ms late", m.PublisherLateMaxMS, m.PublisherLate200), "")
-	if m.SockSamples > 0 {
-		tw("RTSP socket queues (max, 500 ms samples)", fmt.Sprintf("server unread %.0f KiB (all %.0f KiB), publisher unsent %.0f KiB",
-			m.ServerRxMaxKiB, m.ServerRxSumMaxKiB, m.ClientTxMaxKiB), "")
-	}
+	m.writeRows(tw, "", "")
 	tw("recorded in the window", fmt.Sprintf("%.1f MiB, %.0f%% of streams × clip media %.0f kbit/s × window (%.1f MiB); %d files",
 		mib(m.RecordedBytes), 100*m.RecordedRatio, m.MediaBytesPerS*8/1000, m.ExpectedBytes/(1<<20), m.RecordedFiles), "")
 	tw("publisher errors / reconnects", fmt.Sprintf("%d / %d", m.PublisherErrors, m.Reconnects), "0")

@@ -124,9 +124,11 @@ func TestIngestCompareVerdict(t *testing.T) {
 	side := func(mtxCPU, eddyCPU float64, recorded int64) *ingestCompareResults {
 		return &ingestCompareResults{
 			TargetCPURatio: compareTargetCPURatio,
-			MediaMTX: &mediamtxIngestResults{ServerCPUPerStreamMinute: f(mtxCPU), RSSGrowthPerStreamMiB: 2, RSSPeakPerStreamMiB: 4,
-				RecordedBytes: recorded, RecordedRatio: 1, Version: compareMediaMTXVersion},
-			Eddy: &ingestResults{ServerCPUPerStreamMinute: f(eddyCPU), RSSGrowthPerStreamMiB: 1, RSSPeakPerStreamMiB: 3},
+			MediaMTX: &mediamtxIngestResults{
+				procFigures:   procFigures{ServerCPUPerStreamMinute: f(mtxCPU), RSSGrowthPerStreamMiB: 2, RSSPeakPerStreamMiB: 4},
+				RecordedBytes: recorded, RecordedRatio: 1, Version: compareMediaMTXVersion,
+			},
+			Eddy: &ingestResults{procFigures: procFigures{ServerCPUPerStreamMinute: f(eddyCPU), RSSGrowthPerStreamMiB: 1, RSSPeakPerStreamMiB: 3}},
 		}
 	}
 	for _, tc := range []struct {
