@@ -76,6 +76,14 @@ pressure 20 points apart from MediaMTX's window included) or the binary
 is not MediaMTX v1.20.1. Measure on a quiet machine: the report names a
 window in which the machine was busy or a server fell behind.`
 
+// mediamtxBuildSteps says how to build the MediaMTX of the comparison (the
+// README's "Video benchmarks" section says the same).
+const mediamtxBuildSteps = `git clone --depth 1 --branch v1.20.1 https://github.com/bluenviron/mediamtx && cd mediamtx && ` +
+	`printf v1.20.1 > internal/core/VERSION && ` +
+	`printf '// placeholder\n' > internal/servers/hls/hls.min.js && ` +
+	`CGO_ENABLED=0 go build -o /tmp/mediamtx-v1.20.1 . ` +
+	`(hls.min.js is a placeholder: the comparison turns HLS off; the README's "Video benchmarks" section has these steps)`
+
 // errIngestCompareFailed is the exit of a comparison that ran but missed
 // the target or was invalid (the report says which).
 var errIngestCompareFailed = errors.New("bench ingest --compare: FAIL")
@@ -101,7 +109,7 @@ func (c *ingestBenchConfig) validateCompare() []error {
 	st, err := os.Stat(c.Compare)
 	switch {
 	case err != nil:
-		errs = append(errs, fmt.Errorf("--compare: %w (build MediaMTX v1.20.1 there first; see the README)", err))
+		errs = append(errs, fmt.Errorf("--compare: %w (build MediaMTX %s there first: %s)", err, compareMediaMTXVersion, mediamtxBuildSteps))
 	case !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0:
 		errs = append(errs, fmt.Errorf("--compare: %s is not an executable file", c.Compare))
 	}

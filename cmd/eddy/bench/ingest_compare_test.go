@@ -12,7 +12,8 @@ import (
 )
 
 // mediamtxBinary is the MediaMTX binary of the comparison tests: $EDDY_MEDIAMTX,
-// else /tmp/mediamtx-v1.20.1 (the README says how to build it). CI does not
+// else /tmp/mediamtx-v1.20.1 (built as mediamtxBuildSteps and the README's
+// "Video benchmarks" section say). CI does not
 // build MediaMTX: without it the test is skipped.
 func mediamtxBinary(t *testing.T) string {
 	t.Helper()
@@ -21,7 +22,7 @@ func mediamtxBinary(t *testing.T) string {
 		bin = "/tmp/mediamtx-v1.20.1"
 	}
 	if st, err := os.Stat(bin); err != nil || !st.Mode().IsRegular() {
-		t.Skipf("no MediaMTX binary at %s (set EDDY_MEDIAMTX, or build v1.20.1 there as the README's \"Video benchmarks\" says): %v", bin, err)
+		t.Skipf("no MediaMTX binary at %s (set EDDY_MEDIAMTX, or build v1.20.1 there: %s): %v", bin, mediamtxBuildSteps, err)
 	}
 	return bin
 }
@@ -64,7 +65,7 @@ func TestMediaMTXConfig(t *testing.T) {
 	if !strings.HasPrefix(rp, recDir+string(filepath.Separator)) {
 		t.Errorf("recordPath %q is not under %q", rp, recDir)
 	}
-	// MediaMTX's own checks of recordPath (v1.20.1, conf/path.go).
+	// MediaMTX v1.20.1 rejects a recordPath without these.
 	for _, v := range []string{"%path", "%Y", "%m", "%d", "%H", "%M", "%S", "%f"} {
 		if !strings.Contains(rp, v) {
 			t.Errorf("recordPath %q lacks %s", rp, v)
