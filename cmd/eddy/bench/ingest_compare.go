@@ -47,6 +47,10 @@ const (
 	// percentage points) between the two windows above which the machine
 	// counts as busy in one of them.
 	compareMaxPressureGap = 20.0
+	// compareMaxLateShare is the share of the units sent above which the
+	// samples MediaMTX discards as received too late are a problem (any
+	// within the window is one).
+	compareMaxLateShare = 0.01
 	// compareMediaMTXVersion is the MediaMTX the comparison names; another
 	// version is reported, and the comparison cannot PASS.
 	compareMediaMTXVersion = "v1.20.1"
@@ -323,6 +327,13 @@ type mediamtxIngestResults struct {
 	ExpectedBytes  float64 `json:"expected_bytes_window"`
 	RecordedRatio  float64 `json:"recorded_ratio"`
 
+	// LateDiscarded counts the samples MediaMTX's recorder discarded as
+	// received too late (its log), over the run and within the window;
+	// UnitsSent is the video units the publishers sent over the run.
+	LateDiscarded       int `json:"late_samples_discarded"`
+	LateDiscardedWindow int `json:"late_samples_discarded_window"`
+	UnitsSent           int `json:"units_sent"`
+
 	PublisherErrors int      `json:"publisher_errors"`
 	Reconnects      int      `json:"publisher_reconnects"`
 	Problems        []string `json:"problems,omitempty"`
@@ -388,6 +399,11 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 
 	b.mediamtxResults(res, idle, p0, p1)
 	res.ServerWarnings = mtx.warnings()
+	res.LateDiscarded, res.LateDiscardedWindow = countMediaMTXLate(mtx.lines(), p0.at, p1.at)
+	if res.LateDiscardedWindow > 0 || float64(res.LateDiscarded) > compareMaxLateShare*float64(res.UnitsSent) {
+		res.Problems = append(res.Problems, fmt.Sprintf("MediaMTX discarded %d samples as received too late (%d within the window; %d video units sent): it recorded less than it was sent",
+			res.LateDiscarded, res.LateDiscardedWindow, res.UnitsSent))
+	}
 	if l := mtx.logLines(mediamtxRemuxLog); len(l) > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("MediaMTX re-packetized RTP (work a camera with smaller packets would not cause), e.g. %s", l[0]))
 	}
@@ -409,6 +425,7 @@ func (b *ingestBench) mediamtxResults(res *mediamtxIngestResults, idle, p0, p1 s
 		p.mu.Lock()
 		res.PublisherErrors += len(p.errs)
 		res.Reconnects += max(p.connects-1, 0)
+		res.UnitsSent += len(p.units)
 		if len(p.errs) > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s: %d publisher error(s), first: %s", p.name, len(p.errs), p.errs[0]))
 		}

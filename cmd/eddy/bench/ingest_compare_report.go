@@ -67,6 +67,7 @@ func (m *mediamtxIngestResults) writeText(w io.Writer, streams int) {
 	m.writeRows(tw, "", "")
 	tw("recorded in the window", fmt.Sprintf("%.1f MiB, %.0f%% of streams × clip media %.0f kbit/s × window (%.1f MiB); %d files",
 		mib(m.RecordedBytes), 100*m.RecordedRatio, m.MediaBytesPerS*8/1000, m.ExpectedBytes/(1<<20), m.RecordedFiles), "")
+	tw("samples discarded as too late (log)", fmt.Sprintf("%d (%d in the window) of %d video units sent", m.LateDiscarded, m.LateDiscardedWindow, m.UnitsSent), "0 in the window")
 	tw("publisher errors / reconnects", fmt.Sprintf("%d / %d", m.PublisherErrors, m.Reconnects), "0")
 	if n := len(m.ServerWarnings); n > 0 {
 		tw("MediaMTX log warnings/errors (whole run)", fmt.Sprintf("%d, first: %s", n, m.ServerWarnings[0]), "")

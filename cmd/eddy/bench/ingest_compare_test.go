@@ -79,6 +79,26 @@ func TestMediaMTXConfig(t *testing.T) {
 	}
 }
 
+// TestCountMediaMTXLate checks the count of MediaMTX's discarded late
+// samples: every such line, and those stamped within the window (to the
+// second).
+func TestCountMediaMTXLate(t *testing.T) {
+	from := time.Date(2026, 12, 7, 15, 4, 44, 500_000_000, time.Local)
+	to := from.Add(4 * time.Second)
+	lines := []string{
+		"2026/12/07 15:04:43 WAR [path bench-000] [recorder] sample of track 1 received too late, discarding", // before
+		"2026/12/07 15:04:44 WAR [path bench-000] [recorder] sample of track 1 received too late, discarding", // the window's first second
+		"2026/12/07 15:04:46 INF [RTSP] [session 1] is publishing to path 'bench-001'",
+		"2026/12/07 15:04:48 WAR [path bench-001] [recorder] sample of track 2 received too late, discarding",
+		"2026/12/07 15:04:49 WAR [path bench-001] [recorder] sample of track 2 received too late, discarding", // after
+		"ERR: sample of track 1 received too late, discarding",                                                // no time
+	}
+	all, window := countMediaMTXLate(lines, from, to)
+	if all != 5 || window != 2 {
+		t.Errorf("%d late samples, %d in the window; want 5, 2", all, window)
+	}
+}
+
 // TestIngestCompareFlags checks the argument validation of --compare:
 // each bad combination is refused before anything runs.
 func TestIngestCompareFlags(t *testing.T) {
@@ -285,6 +305,9 @@ func TestBenchIngestCompare(t *testing.T) {
 	// part (1 s) per stream at each edge of a 4 s window.
 	if m.RecordedBytes <= 0 || m.RecordedRatio < 0.4 || m.RecordedRatio > 1.8 {
 		t.Errorf("MediaMTX recorded %d bytes, %.2f of the expected %.0f", m.RecordedBytes, m.RecordedRatio, m.ExpectedBytes)
+	}
+	if m.UnitsSent <= 0 || m.LateDiscardedWindow != 0 {
+		t.Errorf("%d video units sent, %d samples discarded as late in the window; want some, 0", m.UnitsSent, m.LateDiscardedWindow)
 	}
 	if m.RecordedFiles < 2 {
 		t.Errorf("MediaMTX wrote %d files, want one segment per stream at least", m.RecordedFiles)

@@ -94,6 +94,36 @@ const mediamtxUDPMaxPayload = 1472
 // mediamtxRemuxLog is the log line of a MediaMTX that re-packetizes RTP.
 const mediamtxRemuxLog = "RTP packets are too big"
 
+// mediamtxLateLog is the log line of MediaMTX's fMP4 recorder when it
+// drops a sample whose time is before its segment's start ("sample of
+// track N received too late, discarding"): media it received but did not
+// record, so less work than Eddy's side did.
+const mediamtxLateLog = "received too late, discarding"
+
+// mediamtxLogTime is the layout of the time that starts MediaMTX's log
+// lines (local time, to the second).
+const mediamtxLogTime = "2006/01/02 15:04:05"
+
+// countMediaMTXLate counts the lines of lines that say MediaMTX discarded
+// a late sample: all of them, and those stamped within [from, to] (to
+// the second, as MediaMTX stamps them).
+func countMediaMTXLate(lines []string, from, to time.Time) (all, window int) {
+	from = from.Truncate(time.Second)
+	for _, l := range lines {
+		if !strings.Contains(l, mediamtxLateLog) {
+			continue
+		}
+		all++
+		if len(l) < len(mediamtxLogTime) {
+			continue
+		}
+		if t, err := time.ParseInLocation(mediamtxLogTime, l[:len(mediamtxLogTime)], time.Local); err == nil && !t.Before(from) && !t.After(to) {
+			window++
+		}
+	}
+	return all, window
+}
+
 // mediamtxServer is a MediaMTX child process.
 type mediamtxServer struct {
 	*childProc
