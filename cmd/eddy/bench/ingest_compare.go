@@ -68,7 +68,9 @@ parts, 1 h segments) into a temporary directory, udpMaxPayloadSize 1472
 sending smaller ones would not cause), its defaults otherwise. Note that
 MediaMTX writes its recordings without fsync and keeps no index; Eddy fsyncs
 every fragment before it is listed and indexes it (and keeps LL-HLS, WebRTC
-and events available). MediaMTX's recording is checked by the bytes it wrote
+and events available). Eddy's side scrapes Eddy's /metrics in its window
+(MediaMTX runs with its metrics off), and --server-profile profiles Eddy
+only; each costs Eddy under 1% of its CPU time. MediaMTX's recording is checked by the bytes it wrote
 over the window against streams × the clip's media bitrate × window (nothing
 written: the comparison is invalid). The report adds MediaMTX's figures and
 the ratios Eddy/MediaMTX of CPU per stream-minute and RSS per stream; PASS

@@ -18,7 +18,8 @@ func (r *ingestCompareResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "\neddy bench ingest --compare: %s, %d streams, %.0fs window each after %.0fs stagger + %.0fs warm-up, %.0fs pause between\n",
 		strings.Join(r.Order, " then "), r.Streams, r.DurationS, r.StaggerS, r.WarmupS, r.PauseS)
 	fmt.Fprintf(w, "  same clip (%s), same publishers and stream names, %s, each server started fresh\n", r.Clip, r.Transport)
-	fmt.Fprintf(w, "  MediaMTX records fMP4 without fsync or an index; Eddy fsyncs each fragment before listing it, and indexes it\n\n")
+	fmt.Fprintf(w, "  MediaMTX records fMP4 without fsync or an index; Eddy fsyncs each fragment before listing it, and indexes it\n")
+	fmt.Fprintf(w, "  Eddy's side also scrapes its /metrics in the window, and --server-profile profiles Eddy only (each < 1%% of its CPU)\n\n")
 	m, e := r.MediaMTX, r.Eddy
 	if m == nil {
 		m = &mediamtxIngestResults{}
