@@ -65,23 +65,6 @@ func startChild(ctx context.Context, cfg childConfig, bench string, logf func(st
 	}, nil
 }
 
-// watch returns ctx, ended with an error that carries the server's last
-// log lines if the server exits before the run is over (a crash, or a
-// signal from outside): the run then stops with that error instead of a
-// report of reconnects.
-func (s *Server) watch(ctx context.Context) (context.Context, context.CancelCauseFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-s.done:
-			cancel(fmt.Errorf("the server (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
-				s.cmd.Process.Pid, exitStatus(s.err), s.Tail(25)))
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
 // runErr is what a run that failed with err returns: the server's exit
 // when that is what ended ctx (see watch), else err.
 func runErr(ctx context.Context, err error) error {

@@ -172,7 +172,6 @@ func runIngestBench(ctx context.Context, cfg ingestBenchConfig) (*ingestResults,
 	if idle.metricsErr != nil {
 		return nil, runErr(ctx, fmt.Errorf("metrics: %w", idle.metricsErr))
 	}
-	res.RSSIdleMiB = mib(idle.rss)
 
 	stopAll := b.publish(ctx)
 	defer stopAll()
@@ -272,7 +271,7 @@ func (b *ingestBench) connect(ctx context.Context, bench string) (stop func(), e
 func (b *ingestBench) newResults() *ingestResults {
 	cfg := b.cfg
 	res := &ingestResults{
-		Streams: cfg.Streams, DurationS: cfg.Duration.Seconds(), WarmupS: cfg.Warmup.Seconds(),
+		Streams: cfg.Streams, procFigures: procFigures{DurationS: cfg.Duration.Seconds()}, WarmupS: cfg.Warmup.Seconds(),
 		Clip: b.clip, ClipSpanS: b.pubs[0].pub.Span().Seconds(), Endpoint: b.url, RTSP: b.rtsp,
 		ServerPID: b.pid, CPUs: runtime.NumCPU(), ClockTicks: b.clkTck,
 		LatencyMethod: "bucket-interpolated (linear within eddy_fragment_persist_seconds buckets, window delta)",

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -43,6 +43,17 @@ const (
 	// overrun by 100 ms or more in a window before the report calls the
 	// machine too busy for the figures to be trusted.
 	compareMaxStalls = 5
+	// compareMaxPressureGap is the difference of CPU pressure (PSI some,
+	// percentage points) between the two windows above which the machine
+	// counts as busy in one of them.
+	compareMaxPressureGap = 20.0
+	// compareMaxLateShare is the share of the units sent above which the
+	// samples MediaMTX discards as received too late are a problem (any
+	// within the window is one).
+	compareMaxLateShare = 0.01
+	// compareMediaMTXVersion is the MediaMTX the comparison names; another
+	// version is reported, and the comparison cannot PASS.
+	compareMediaMTXVersion = "v1.20.1"
 )
 
 // compareAbout is the --help text of --compare.
@@ -57,13 +68,27 @@ parts, 1 h segments) into a temporary directory, udpMaxPayloadSize 1472
 sending smaller ones would not cause), its defaults otherwise. Note that
 MediaMTX writes its recordings without fsync and keeps no index; Eddy fsyncs
 every fragment before it is listed and indexes it (and keeps LL-HLS, WebRTC
-and events available). MediaMTX's recording is checked by the bytes it wrote
+and events available). Eddy's side scrapes Eddy's /metrics in its window
+(MediaMTX runs with its metrics off), and --server-profile profiles Eddy
+only; each costs Eddy under 1% of its CPU time. MediaMTX's recording is checked by the bytes it wrote
 over the window against streams × the clip's media bitrate × window (nothing
 written: the comparison is invalid). The report adds MediaMTX's figures and
 the ratios Eddy/MediaMTX of CPU per stream-minute and RSS per stream; PASS
 when the CPU ratio is at most 0.5 (issue 18's target), else FAIL (exit
-status 1). Measure on a quiet machine: the report names a window in which
-the machine was busy or a server fell behind.`
+status 1). A ratio within the target is INVALID instead (exit status 1)
+when Eddy's side cannot be trusted (it wrote under 80% of the expected
+bytes, lost data or had publisher errors, or its window was busy, a CPU
+pressure 20 points apart from MediaMTX's window included) or the binary
+is not MediaMTX v1.20.1. Measure on a quiet machine: the report names a
+window in which the machine was busy or a server fell behind.`
+
+// mediamtxBuildSteps says how to build the MediaMTX of the comparison (the
+// README's "Video benchmarks" section says the same).
+const mediamtxBuildSteps = `git clone --depth 1 --branch v1.20.1 https://github.com/bluenviron/mediamtx && cd mediamtx && ` +
+	`printf v1.20.1 > internal/core/VERSION && ` +
+	`printf '// placeholder\n' > internal/servers/hls/hls.min.js && ` +
+	`CGO_ENABLED=0 go build -o /tmp/mediamtx-v1.20.1 . ` +
+	`(hls.min.js is a placeholder: the comparison turns HLS off; the README's "Video benchmarks" section has these steps)`
 
 // errIngestCompareFailed is the exit of a comparison that ran but missed
 // the target or was invalid (the report says which).
@@ -90,7 +115,7 @@ func (c *ingestBenchConfig) validateCompare() []error {
 	st, err := os.Stat(c.Compare)
 	switch {
 	case err != nil:
-		errs = append(errs, fmt.Errorf("--compare: %w (build MediaMTX v1.20.1 there first; see the README)", err))
+		errs = append(errs, fmt.Errorf("--compare: %w (build MediaMTX %s there first: %s)", err, compareMediaMTXVersion, mediamtxBuildSteps))
 	case !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0:
 		errs = append(errs, fmt.Errorf("--compare: %s is not an executable file", c.Compare))
 	}
@@ -216,17 +241,26 @@ func (r *ingestCompareResults) finish() {
 		v := e.RSSPeakPerStreamMiB / m.RSSPeakPerStreamMiB
 		r.RSSPeakRatio = &v
 	}
+	// noPass: Eddy's side (or the MediaMTX measured) cannot be trusted; a
+	// ratio that meets the target is then INVALID, not PASS (a FAIL
+	// stands: Eddy's CPU time undercounts when it fell behind or lost).
+	noPass := false
 	if e.DataGrowthBytes != nil && m.MediaBytesPerS > 0 && e.DurationS > 0 {
 		v := float64(*e.DataGrowthBytes) / (float64(r.Streams) * m.MediaBytesPerS * e.DurationS)
 		r.EddyWrittenRatio = &v
 		if v < compareMinRecorded {
 			r.Problems = append(r.Problems, fmt.Sprintf("Eddy wrote %.0f%% of the expected bytes in its window: it fell behind, its CPU per stream-minute undercounts", 100*v))
+			noPass = true
 		}
 	}
 	if m.RecordedBytes <= 0 {
 		invalid("MediaMTX recorded nothing in its window (%s): it did not do the work Eddy is compared with", m.RecordDir)
 	} else if m.RecordedRatio < compareMinRecorded {
 		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX recorded %.0f%% of the expected bytes in its window: it fell behind, its CPU per stream-minute undercounts", 100*m.RecordedRatio))
+	}
+	if m.Version != compareMediaMTXVersion {
+		r.Problems = append(r.Problems, fmt.Sprintf("MediaMTX %q is not %s, the version the comparison names", m.Version, compareMediaMTXVersion))
+		noPass = true
 	}
 	if r.CPURatio == nil {
 		invalid("the CPU time of one server could not be read from /proc")
@@ -236,15 +270,25 @@ func (r *ingestCompareResults) finish() {
 	}
 	if e.PublisherErrors > 0 || e.Loss {
 		r.Problems = append(r.Problems, fmt.Sprintf("Eddy: loss or errors (%d publisher errors; see its report)", e.PublisherErrors))
+		noPass = true
 	}
-	busy := func(name string, late200, stalls int, stallMax float64, psi *float64) {
+	busy := func(name string, late200, stalls int, stallMax float64, psi *float64) bool {
 		if late200 > 0 || stalls > compareMaxStalls {
 			r.Problems = append(r.Problems, fmt.Sprintf("%s's window: the machine was busy (CPU pressure %s, %d bench stalls ≥ 100 ms, max %.0f ms, %d units sent ≥ 200 ms late): its figures are doubtful; measure on a quiet machine",
 				name, fmtOpt(psi, "%.0f%%"), stalls, stallMax, late200))
+			return true
 		}
+		return false
 	}
 	busy("MediaMTX", m.PublisherLate200, m.BenchStalls100ms, m.BenchStallMaxMS, m.CPUPressurePc)
-	busy("Eddy", e.PublisherLate200, e.BenchStalls100ms, e.BenchStallMaxMS, e.CPUPressurePc)
+	if busy("Eddy", e.PublisherLate200, e.BenchStalls100ms, e.BenchStallMaxMS, e.CPUPressurePc) {
+		noPass = true
+	}
+	if m.CPUPressurePc != nil && e.CPUPressurePc != nil && math.Abs(*m.CPUPressurePc-*e.CPUPressurePc) > compareMaxPressureGap {
+		r.Problems = append(r.Problems, fmt.Sprintf("CPU pressure differed by more than %.0f points between the windows (MediaMTX %.0f%%, Eddy %.0f%%): the machine was busy in one; measure on a quiet machine",
+			compareMaxPressureGap, *m.CPUPressurePc, *e.CPUPressurePc))
+		noPass = true
+	}
 	if r.Verdict == "INVALID" {
 		return
 	}
@@ -252,6 +296,9 @@ func (r *ingestCompareResults) finish() {
 	r.Verdict = "FAIL"
 	if r.Pass {
 		r.Verdict = "PASS"
+		if noPass {
+			r.Verdict, r.Pass = "INVALID", false
+		}
 	}
 }
 
@@ -273,32 +320,7 @@ type mediamtxIngestResults struct {
 	RecordDir string `json:"record_dir"`
 	Dir       string `json:"dir,omitempty"` // kept with --keep
 
-	DurationS          float64  `json:"duration_seconds"` // the window, as measured
-	LoadStart          string   `json:"loadavg_start"`
-	LoadEnd            string   `json:"loadavg_end"`
-	CPUPressurePc      *float64 `json:"cpu_pressure_some_percent,omitempty"`
-	IOPressurePc       *float64 `json:"io_pressure_some_percent,omitempty"`
-	IOPressureFullPc   *float64 `json:"io_pressure_full_percent,omitempty"`
-	BenchStalls100ms   int      `json:"bench_stalls_over_100ms"`
-	BenchStallMaxMS    float64  `json:"bench_stall_max_ms"`
-	PublisherLateMaxMS float64  `json:"publisher_late_max_ms"`
-	PublisherLate200   int      `json:"publisher_units_200ms_late"`
-	SockSamples        int      `json:"socket_samples"`
-	ServerRxMaxKiB     float64  `json:"server_socket_unread_max_kib"`
-	ServerRxSumMaxKiB  float64  `json:"server_sockets_unread_total_max_kib"`
-	ClientTxMaxKiB     float64  `json:"publisher_socket_unsent_max_kib"`
-
-	ServerCPUSeconds         *float64 `json:"server_cpu_seconds,omitempty"`
-	ServerCPUPercent         *float64 `json:"server_cpu_percent_of_one_core,omitempty"`
-	ServerCPUPerStreamMinute *float64 `json:"server_cpu_seconds_per_stream_minute,omitempty"`
-	ClientCPUSeconds         *float64 `json:"bench_client_cpu_seconds,omitempty"`
-	ClientCPUPercent         *float64 `json:"bench_client_cpu_percent_of_one_core,omitempty"`
-	RSSIdleMiB               float64  `json:"server_rss_idle_mib,omitempty"`
-	RSSPeakMiB               float64  `json:"server_rss_peak_mib,omitempty"`
-	RSSEndMiB                float64  `json:"server_rss_end_mib,omitempty"`
-	RSSPeakPerStreamMiB      float64  `json:"server_rss_peak_per_stream_mib,omitempty"`
-	RSSGrowthPerStreamMiB    float64  `json:"server_rss_growth_per_stream_mib,omitempty"`
-
+	procFigures
 	// What it recorded over the window: the growth of its recordings
 	// against streams × the clip's media bytes per second × window.
 	RecordedBytes  int64   `json:"recorded_bytes_window"`
@@ -306,6 +328,13 @@ type mediamtxIngestResults struct {
 	MediaBytesPerS float64 `json:"clip_media_bytes_per_second"`
 	ExpectedBytes  float64 `json:"expected_bytes_window"`
 	RecordedRatio  float64 `json:"recorded_ratio"`
+
+	// LateDiscarded counts the samples MediaMTX's recorder discarded as
+	// received too late (its log), over the run and within the window;
+	// UnitsSent is the video units the publishers sent over the run.
+	LateDiscarded       int `json:"late_samples_discarded"`
+	LateDiscardedWindow int `json:"late_samples_discarded_window"`
+	UnitsSent           int `json:"units_sent"`
 
 	PublisherErrors int      `json:"publisher_errors"`
 	Reconnects      int      `json:"publisher_reconnects"`
@@ -353,7 +382,7 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 	}
 	res.MediaBytesPerS = clipMediaBytesPerSecond(b.pubs[0])
 
-	idle := b.procProbe()
+	idle := b.probe(ctx)
 	stopAll := b.publish(ctx)
 	defer stopAll()
 	b.logf("%d publishers → rtsp://%s/%s-NNN (%s); warm-up %v, window %v", cfg.Streams, b.rtsp, b.prefix, b.clip, cfg.Stagger+cfg.Warmup, cfg.Duration)
@@ -361,7 +390,8 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 		return nil, runErr(ctx, err)
 	}
 	rec0 := dirBytes(mtx.recDir)
-	p0, p1, err := b.procWindow(ctx, cfg.Duration, cfg.Progress, mtx.recDir, rec0)
+	b.progress = progressRecorded(mtx.recDir, rec0)
+	p0, p1, err := b.window(ctx, cfg.Duration, cfg.Progress, b.logf)
 	if err != nil {
 		return nil, runErr(ctx, err)
 	}
@@ -371,6 +401,11 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 
 	b.mediamtxResults(res, idle, p0, p1)
 	res.ServerWarnings = mtx.warnings()
+	res.LateDiscarded, res.LateDiscardedWindow = countMediaMTXLate(mtx.lines(), p0.at, p1.at)
+	if res.LateDiscardedWindow > 0 || float64(res.LateDiscarded) > compareMaxLateShare*float64(res.UnitsSent) {
+		res.Problems = append(res.Problems, fmt.Sprintf("MediaMTX discarded %d samples as received too late (%d within the window; %d video units sent): it recorded less than it was sent",
+			res.LateDiscarded, res.LateDiscardedWindow, res.UnitsSent))
+	}
 	if l := mtx.logLines(mediamtxRemuxLog); len(l) > 0 {
 		res.Problems = append(res.Problems, fmt.Sprintf("MediaMTX re-packetized RTP (work a camera with smaller packets would not cause), e.g. %s", l[0]))
 	}
@@ -380,83 +415,11 @@ func runMediaMTXIngest(ctx context.Context, cfg ingestBenchConfig) (*mediamtxIng
 	return res, nil
 }
 
-// procProbe is probe without /metrics (MediaMTX runs with its metrics
-// off): the server's and this process's CPU time, the server's RSS, the
-// machine's pressure and load.
-func (b *ingestBench) procProbe() snapshot {
-	p := snapshot{at: time.Now(), fds: -1}
-	p.serverCPU, p.serverCPUOK = cpuSeconds(b.pid, b.clkTck)
-	p.rss, p.hwm = rssBytes(b.pid)
-	p.fds = openFDs(b.pid)
-	p.selfCPU, p.selfCPUOK = cpuSeconds(os.Getpid(), b.clkTck)
-	p.psi = readPSI()
-	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(l)); len(f) >= 3 {
-			p.load = strings.Join(f[:3], " ")
-		}
-	}
-	return p
-}
-
-// procWindow is prober.window with procProbe: one window of d, a progress
-// line every progress (0: none) with the bytes recorded under recDir
-// since rec0.
-func (b *ingestBench) procWindow(ctx context.Context, d, progress time.Duration, recDir string, rec0 int64) (p0, p1 snapshot, err error) {
-	p0 = b.procProbe()
-	end := p0.at.Add(d)
-	last := p0
-	for {
-		next := time.Now().Add(progress)
-		if progress == 0 || !next.Before(end) {
-			next = end
-		}
-		if err := sleepCtx(ctx, time.Until(next)); err != nil {
-			return p0, p1, err
-		}
-		if !next.Before(end) {
-			break
-		}
-		cur := b.procProbe()
-		s := fmt.Sprintf("  +%v: %.1f MiB recorded", cur.at.Sub(p0.at).Round(time.Second), mib(dirBytes(recDir)-rec0))
-		if _, pc := serverCPU(last, cur); pc != nil {
-			s += fmt.Sprintf(", server CPU %.0f%%", *pc)
-		}
-		if _, pc := benchCPU(last, cur); pc != nil {
-			s += fmt.Sprintf(", bench CPU %.0f%%", *pc)
-		}
-		if cur.rss > 0 {
-			s += fmt.Sprintf(", server RSS %.0f MiB", mib(cur.rss))
-		}
-		b.logf("%s, load %s", s, cur.load)
-		last = cur
-	}
-	return p0, b.procProbe(), nil
-}
-
 // mediamtxResults fills in res from the snapshots (before publishing, at
 // the window's edges) and the publishers, as results does for Eddy.
 func (b *ingestBench) mediamtxResults(res *mediamtxIngestResults, idle, p0, p1 snapshot) {
-	win := p1.at.Sub(p0.at)
-	n := float64(b.cfg.Streams)
-	res.DurationS = win.Seconds()
-	res.LoadStart, res.LoadEnd = p0.load, p1.load
-	res.CPUPressurePc, res.IOPressurePc, res.IOPressureFullPc = psiPercent(p0, p1, "cpu_some"), psiPercent(p0, p1, "io_some"), psiPercent(p0, p1, "io_full")
-	rx, rxSum, tx, ns := b.socks.max(p0.at, p1.at)
-	res.SockSamples, res.ServerRxMaxKiB, res.ServerRxSumMaxKiB, res.ClientTxMaxKiB = ns, float64(rx)/1024, float64(rxSum)/1024, float64(tx)/1024
-	res.BenchStalls100ms, res.BenchStallMaxMS = b.stalls.summary(p0.at, p1.at)
-	res.ServerCPUSeconds, res.ServerCPUPercent = serverCPU(p0, p1)
-	if c := res.ServerCPUSeconds; c != nil {
-		psm := *c / (n * win.Minutes())
-		res.ServerCPUPerStreamMinute = &psm
-	}
-	res.ClientCPUSeconds, res.ClientCPUPercent = benchCPU(p0, p1)
-	res.RSSIdleMiB = mib(idle.rss)
-	if p1.hwm > 0 {
-		res.RSSPeakMiB, res.RSSEndMiB = mib(p1.hwm), mib(p1.rss)
-		res.RSSPeakPerStreamMiB = res.RSSPeakMiB / n
-		res.RSSGrowthPerStreamMiB = (res.RSSEndMiB - res.RSSIdleMiB) / n
-	}
-	res.ExpectedBytes = n * res.MediaBytesPerS * win.Seconds()
+	b.procFigures(&res.procFigures, idle, p0, p1)
+	res.ExpectedBytes = float64(b.cfg.Streams) * res.MediaBytesPerS * p1.at.Sub(p0.at).Seconds()
 	if res.ExpectedBytes > 0 {
 		res.RecordedRatio = float64(res.RecordedBytes) / res.ExpectedBytes
 	}
@@ -464,11 +427,10 @@ func (b *ingestBench) mediamtxResults(res *mediamtxIngestResults, idle, p0, p1 s
 		p.mu.Lock()
 		res.PublisherErrors += len(p.errs)
 		res.Reconnects += max(p.connects-1, 0)
+		res.UnitsSent += len(p.units)
 		if len(p.errs) > 0 {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s: %d publisher error(s), first: %s", p.name, len(p.errs), p.errs[0]))
 		}
-		res.PublisherLateMaxMS = max(res.PublisherLateMaxMS, float64(p.lateMax)/1e6)
-		res.PublisherLate200 += p.late200
 		p.mu.Unlock()
 	}
 	if res.RecordedBytes <= 0 {

@@ -18,7 +18,8 @@ func (r *ingestCompareResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "\neddy bench ingest --compare: %s, %d streams, %.0fs window each after %.0fs stagger + %.0fs warm-up, %.0fs pause between\n",
 		strings.Join(r.Order, " then "), r.Streams, r.DurationS, r.StaggerS, r.WarmupS, r.PauseS)
 	fmt.Fprintf(w, "  same clip (%s), same publishers and stream names, %s, each server started fresh\n", r.Clip, r.Transport)
-	fmt.Fprintf(w, "  MediaMTX records fMP4 without fsync or an index; Eddy fsyncs each fragment before listing it, and indexes it\n\n")
+	fmt.Fprintf(w, "  MediaMTX records fMP4 without fsync or an index; Eddy fsyncs each fragment before listing it, and indexes it\n")
+	fmt.Fprintf(w, "  Eddy's side also scrapes its /metrics in the window, and --server-profile profiles Eddy only (each < 1%% of its CPU)\n\n")
 	m, e := r.MediaMTX, r.Eddy
 	if m == nil {
 		m = &mediamtxIngestResults{}
@@ -64,25 +65,10 @@ func (m *mediamtxIngestResults) writeText(w io.Writer, streams int) {
 	fmt.Fprintf(w, "  server   child: %s (RTSP over TCP only, other servers off, recording fMP4), pid %d, rtsp://%s\n", m.Binary, m.ServerPID, m.RTSP)
 	fmt.Fprintf(w, "  machine  load average %s → %s\n\n", m.LoadStart, m.LoadEnd)
 	tw := table{w, 42, 34}.row
-	tw("server CPU", fmtOpt(m.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(m.ServerCPUPercent, "%.1f%% of one core")+")", "")
-	tw("  per stream-minute", fmtOpt(m.ServerCPUPerStreamMinute, "%.3f CPU-s"), "")
-	if m.RSSPeakMiB > 0 {
-		tw("server RSS peak (VmHWM)", fmt.Sprintf("%.1f MiB (idle %.1f MiB)", m.RSSPeakMiB, m.RSSIdleMiB), "")
-		tw("  per stream: peak / streams", fmt.Sprintf("%.2f MiB", m.RSSPeakPerStreamMiB), "")
-		tw("  per stream: (end − idle) / streams", fmt.Sprintf("%.2f MiB", m.RSSGrowthPerStreamMiB), "")
-		tw("server RSS at window end", fmt.Sprintf("%.1f MiB", m.RSSEndMiB), "")
-	}
-	tw("bench client CPU (publishers)", fmtOpt(m.ClientCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(m.ClientCPUPercent, "%.1f%% of one core")+")", "")
-	tw("machine pressure (PSI, window)", "CPU some "+fmtOpt(m.CPUPressurePc, "%.0f%%")+", IO some "+fmtOpt(m.IOPressurePc, "%.1f%%")+
-		" full "+fmtOpt(m.IOPressureFullPc, "%.1f%%"), "")
-	tw("bench stalls (10 ms sleeps, window)", fmt.Sprintf("%d over 100 ms, max %.0f ms", m.BenchStalls100ms, m.BenchStallMaxMS), "")
-	tw("publisher lateness (whole run)", fmt.Sprintf("max %.0f ms, %d units ≥ 200 ms late", m.PublisherLateMaxMS, m.PublisherLate200), "")
-	if m.SockSamples > 0 {
-		tw("RTSP socket queues (max, 500 ms samples)", fmt.Sprintf("server unread %.0f KiB (all %.0f KiB), publisher unsent %.0f KiB",
-			m.ServerRxMaxKiB, m.ServerRxSumMaxKiB, m.ClientTxMaxKiB), "")
-	}
+	m.writeRows(tw, "", "")
 	tw("recorded in the window", fmt.Sprintf("%.1f MiB, %.0f%% of streams × clip media %.0f kbit/s × window (%.1f MiB); %d files",
 		mib(m.RecordedBytes), 100*m.RecordedRatio, m.MediaBytesPerS*8/1000, m.ExpectedBytes/(1<<20), m.RecordedFiles), "")
+	tw("samples discarded as too late (log)", fmt.Sprintf("%d (%d in the window) of %d video units sent", m.LateDiscarded, m.LateDiscardedWindow, m.UnitsSent), "0 in the window")
 	tw("publisher errors / reconnects", fmt.Sprintf("%d / %d", m.PublisherErrors, m.Reconnects), "0")
 	if n := len(m.ServerWarnings); n > 0 {
 		tw("MediaMTX log warnings/errors (whole run)", fmt.Sprintf("%d, first: %s", n, m.ServerWarnings[0]), "")

@@ -1,8 +1,8 @@
 package bench
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -96,19 +94,42 @@ const mediamtxUDPMaxPayload = 1472
 // mediamtxRemuxLog is the log line of a MediaMTX that re-packetizes RTP.
 const mediamtxRemuxLog = "RTP packets are too big"
 
+// mediamtxLateLog is the log line of MediaMTX's fMP4 recorder when it
+// drops a sample whose time is before its segment's start ("sample of
+// track N received too late, discarding"): media it received but did not
+// record, so less work than Eddy's side did.
+const mediamtxLateLog = "received too late, discarding"
+
+// mediamtxLogTime is the layout of the time that starts MediaMTX's log
+// lines (local time, to the second).
+const mediamtxLogTime = "2006/01/02 15:04:05"
+
+// countMediaMTXLate counts the lines of lines that say MediaMTX discarded
+// a late sample: all of them, and those stamped within [from, to] (to
+// the second, as MediaMTX stamps them).
+func countMediaMTXLate(lines []string, from, to time.Time) (all, window int) {
+	from = from.Truncate(time.Second)
+	for _, l := range lines {
+		if !strings.Contains(l, mediamtxLateLog) {
+			continue
+		}
+		all++
+		if len(l) < len(mediamtxLogTime) {
+			continue
+		}
+		if t, err := time.ParseInLocation(mediamtxLogTime, l[:len(mediamtxLogTime)], time.Local); err == nil && !t.Before(from) && !t.After(to) {
+			window++
+		}
+	}
+	return all, window
+}
+
 // mediamtxServer is a MediaMTX child process.
 type mediamtxServer struct {
-	bin     string
-	cmd     *exec.Cmd
-	dir     string // config, recordings, log
-	recDir  string // recordPath's root
-	logPath string
-	rtsp    string // host:port
-	done    chan struct{}
-	err     error
-
-	mu   sync.Mutex
-	logf *os.File
+	*childProc
+	dir    string // config, recordings, log
+	recDir string // recordPath's root
+	rtsp   string // host:port
 }
 
 // freeLoopbackPort returns a TCP port on 127.0.0.1 that was free a moment
@@ -159,142 +180,43 @@ const mediamtxReady = "[RTSP] started with listeners on "
 // the error then carries its output. The child's environment has no
 // MTX_* or RTSP_* variable, which MediaMTX would read as settings.
 func startMediaMTXConfig(ctx context.Context, bin, dir, addr string, conf []byte, logf func(string, ...any)) (*mediamtxServer, error) {
-	s := &mediamtxServer{bin: bin, dir: dir, recDir: filepath.Join(dir, "recordings"), logPath: filepath.Join(dir, "mediamtx.log"), rtsp: addr, done: make(chan struct{})}
+	s := &mediamtxServer{dir: dir, recDir: filepath.Join(dir, "recordings"), rtsp: addr}
 	confPath := filepath.Join(dir, "mediamtx.yml")
 	if err := os.WriteFile(confPath, conf, 0o644); err != nil {
 		return nil, err
 	}
-	var err error
-	if s.logf, err = os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
-		return nil, err
-	}
-	s.cmd = exec.Command(bin, confPath)
-	s.cmd.Dir = dir // MediaMTX writes anything it generates (keys) beside its config
+	cmd := exec.Command(bin, confPath)
+	cmd.Dir = dir // MediaMTX writes anything it generates (keys) beside its config
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MTX_") && !strings.HasPrefix(kv, "RTSP_") {
-			s.cmd.Env = append(s.cmd.Env, kv)
+			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	out, err := s.cmd.StdoutPipe()
+	var err error
+	var ready <-chan struct{}
+	s.childProc, ready, err = startChildProc("MediaMTX", cmd, filepath.Join(dir, "mediamtx.log"), func(line string) bool {
+		return strings.Contains(line, mediamtxReady) && strings.Contains(line, addr)
+	})
 	if err != nil {
-		_ = s.logf.Close()
 		return nil, err
 	}
-	s.cmd.Stderr = s.cmd.Stdout
-	if err := s.cmd.Start(); err != nil {
-		_ = s.logf.Close()
-		return nil, fmt.Errorf("start MediaMTX %s: %w", bin, err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		rd := bufio.NewReaderSize(out, 64<<10)
-		sent := false
-		for {
-			line, err := rd.ReadString('\n')
-			if len(line) > 0 {
-				s.mu.Lock()
-				_, _ = s.logf.WriteString(line)
-				s.mu.Unlock()
-				if !sent && strings.Contains(line, mediamtxReady) && strings.Contains(line, addr) {
-					sent = true
-					close(ready)
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	fail := func(err error) (*mediamtxServer, error) {
-		_ = s.Stop(logf) // the error says what happened
+	switch err := s.waitReady(ctx, ready, 20*time.Second, logf); {
+	case errors.Is(err, errChildExited):
+		return nil, fmt.Errorf("MediaMTX %s exited before listening (%v); the config the bench wrote (%s) is for v1.20.1. Its output:\n%s",
+			bin, s.err, confPath, s.Tail(30))
+	case errors.Is(err, errChildNotReady):
+		return nil, fmt.Errorf("MediaMTX %s not listening on %s after 20s:\n%s", bin, addr, s.Tail(30))
+	case err != nil:
 		return nil, err
-	}
-	select {
-	case <-ready:
-	case <-s.done:
-		return fail(fmt.Errorf("MediaMTX %s exited before listening (%v); the config the bench wrote (%s) is for v1.20.1. Its output:\n%s",
-			bin, s.err, confPath, s.Tail(30)))
-	case <-time.After(20 * time.Second):
-		return fail(fmt.Errorf("MediaMTX %s not listening on %s after 20s:\n%s", bin, addr, s.Tail(30)))
-	case <-ctx.Done():
-		return fail(ctx.Err())
 	}
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		return fail(fmt.Errorf("MediaMTX said it listens on %s, but: %w", addr, err))
+		_ = s.Stop(logf) // the error says what happened
+		return nil, fmt.Errorf("MediaMTX said it listens on %s, but: %w", addr, err)
 	}
 	_ = c.Close()
-	logf("MediaMTX: %s (pid %d) rtsp %s, recording fMP4 under %s, log %s", bin, s.cmd.Process.Pid, addr, s.recDir, s.logPath)
+	logf("MediaMTX: %s (pid %d) rtsp %s, recording fMP4 under %s, log %s", bin, s.pid(), addr, s.recDir, s.logPath)
 	return s, nil
-}
-
-// pid is the child's process id.
-func (s *mediamtxServer) pid() int { return s.cmd.Process.Pid }
-
-// Stop ends MediaMTX with SIGTERM (it closes its segments), SIGKILL after
-// 20 s; it returns the exit error.
-func (s *mediamtxServer) Stop(logf func(string, ...any)) error {
-	select {
-	case <-s.done:
-	default:
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			logf("MediaMTX did not stop 20s after SIGTERM; killing it")
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	}
-	s.mu.Lock()
-	_ = s.logf.Close()
-	s.mu.Unlock()
-	return s.err
-}
-
-// watch is Server.watch for MediaMTX: ctx ends, with the log's last
-// lines, when MediaMTX exits before the run is over.
-func (s *mediamtxServer) watch(ctx context.Context) (context.Context, context.CancelCauseFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-			cancel(fmt.Errorf("MediaMTX (pid %d) exited during the run: %v; the bench did not stop it. Its last log lines:\n%s",
-				s.pid(), exitStatus(s.err), s.Tail(25)))
-		}
-	}()
-	return ctx, cancel
-}
-
-// lines returns MediaMTX's output so far, line by line.
-func (s *mediamtxServer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-}
-
-// Tail returns the last n lines of MediaMTX's output.
-func (s *mediamtxServer) Tail(n int) string {
-	l := s.lines()
-	return strings.Join(l[max(len(l)-n, 0):], "\n")
-}
-
-// logLines returns MediaMTX's log lines that contain sub.
-func (s *mediamtxServer) logLines(sub string) []string {
-	var out []string
-	for _, l := range s.lines() {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // warnings returns MediaMTX's WAR and ERR log lines

@@ -16,7 +16,6 @@ import (
 // ingestResults is the report of one run.
 type ingestResults struct {
 	Streams    int     `json:"streams"`
-	DurationS  float64 `json:"duration_seconds"` // the measured window, as measured
 	WarmupS    float64 `json:"warmup_seconds"`
 	Clip       string  `json:"clip"`
 	ClipSpanS  float64 `json:"clip_span_seconds"`
@@ -30,37 +29,7 @@ type ingestResults struct {
 	DataDir    string  `json:"data_dir,omitempty"` // kept child data directory
 	CPUs       int     `json:"cpus"`
 	ClockTicks float64 `json:"clock_ticks_per_second"`
-	LoadStart  string  `json:"loadavg_start"`
-	LoadEnd    string  `json:"loadavg_end"`
-	// Machine and client health over the window: PSI pressure (share of
-	// the window some task waited for a CPU / for I/O), the bench's own
-	// scheduling stalls (10 ms sleeps overrunning by ≥ 100 ms) and how
-	// late publishers handed units to their RTSP clients (whole run).
-	CPUPressurePc      *float64 `json:"cpu_pressure_some_percent,omitempty"`
-	IOPressurePc       *float64 `json:"io_pressure_some_percent,omitempty"`
-	IOPressureFullPc   *float64 `json:"io_pressure_full_percent,omitempty"`
-	BenchStalls100ms   int      `json:"bench_stalls_over_100ms"`
-	BenchStallMaxMS    float64  `json:"bench_stall_max_ms"`
-	PublisherLateMaxMS float64  `json:"publisher_late_max_ms"`
-	PublisherLate200   int      `json:"publisher_units_200ms_late"`
-	// RTSP socket queues (from /proc/net/tcp every 500 ms, window): the
-	// largest unread receive queue of one server socket and of all of them
-	// together, and the largest unsent queue of one publisher socket.
-	SockSamples       int     `json:"socket_samples"`
-	ServerRxMaxKiB    float64 `json:"server_socket_unread_max_kib"`
-	ServerRxSumMaxKiB float64 `json:"server_sockets_unread_total_max_kib"`
-	ClientTxMaxKiB    float64 `json:"publisher_socket_unsent_max_kib"`
-
-	ServerCPUSeconds         *float64 `json:"server_cpu_seconds,omitempty"`
-	ServerCPUPercent         *float64 `json:"server_cpu_percent_of_one_core,omitempty"`
-	ServerCPUPerStreamMinute *float64 `json:"server_cpu_seconds_per_stream_minute,omitempty"`
-	ClientCPUSeconds         *float64 `json:"bench_client_cpu_seconds,omitempty"`
-	ClientCPUPercent         *float64 `json:"bench_client_cpu_percent_of_one_core,omitempty"`
-	RSSIdleMiB               float64  `json:"server_rss_idle_mib,omitempty"` // before publishing
-	RSSPeakMiB               float64  `json:"server_rss_peak_mib,omitempty"` // VmHWM at the window's end
-	RSSEndMiB                float64  `json:"server_rss_end_mib,omitempty"`  // VmRSS at the window's end
-	RSSPeakPerStreamMiB      float64  `json:"server_rss_peak_per_stream_mib,omitempty"`
-	RSSGrowthPerStreamMiB    float64  `json:"server_rss_growth_per_stream_mib,omitempty"` // (end − idle) / streams
+	procFigures
 	// DataGrowthBytes is how much the started server's data directory
 	// grew over the window (set in a comparison with MediaMTX).
 	DataGrowthBytes *int64 `json:"data_dir_growth_bytes_window,omitempty"`
@@ -128,25 +97,9 @@ func ingestLossCounter(series string) bool {
 }
 
 func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after snapshot, lists map[string][]kvamtypes.Fragment) {
+	b.procFigures(&res.procFigures, idle, p0, p1)
 	win := p1.at.Sub(p0.at)
-	res.DurationS = win.Seconds()
-	res.LoadStart, res.LoadEnd = p0.load, p1.load
-	res.CPUPressurePc, res.IOPressurePc, res.IOPressureFullPc = psiPercent(p0, p1, "cpu_some"), psiPercent(p0, p1, "io_some"), psiPercent(p0, p1, "io_full")
-	rx, rxSum, tx, ns := b.socks.max(p0.at, p1.at)
-	res.SockSamples, res.ServerRxMaxKiB, res.ServerRxSumMaxKiB, res.ClientTxMaxKiB = ns, float64(rx)/1024, float64(rxSum)/1024, float64(tx)/1024
-	res.BenchStalls100ms, res.BenchStallMaxMS = b.stalls.summary(p0.at, p1.at)
 	n := float64(res.Streams)
-	res.ServerCPUSeconds, res.ServerCPUPercent = serverCPU(p0, p1)
-	if c := res.ServerCPUSeconds; c != nil {
-		psm := *c / (n * win.Minutes())
-		res.ServerCPUPerStreamMinute = &psm
-	}
-	res.ClientCPUSeconds, res.ClientCPUPercent = benchCPU(p0, p1)
-	if p1.hwm > 0 {
-		res.RSSPeakMiB, res.RSSEndMiB = mib(p1.hwm), mib(p1.rss)
-		res.RSSPeakPerStreamMiB = res.RSSPeakMiB / n
-		res.RSSGrowthPerStreamMiB = (res.RSSEndMiB - res.RSSIdleMiB) / n
-	}
 	res.FragmentsPersisted = int64(p1.metrics["eddy_fragments_persisted_total"] - p0.metrics["eddy_fragments_persisted_total"])
 	res.FragmentsPerSecond = float64(res.FragmentsPersisted) / win.Seconds()
 
@@ -190,8 +143,6 @@ func (b *ingestBench) results(res *ingestResults, idle, p0, p1, after snapshot, 
 		keys := append([]int64(nil), p.keys...)
 		st := ingestStream{Name: p.name, Connects: p.connects, PublisherErrors: append([]string(nil), p.errs...)}
 		errAt := append([]time.Time(nil), p.errAt...)
-		res.PublisherLateMaxMS = math.Max(res.PublisherLateMaxMS, float64(p.lateMax)/1e6)
-		res.PublisherLate200 += p.late200
 		p.mu.Unlock()
 		for _, k := range keys {
 			if k >= p0.at.UnixNano() && k <= p1.at.UnixNano() {
@@ -357,25 +308,7 @@ func (r *ingestResults) writeText(w io.Writer) {
 	fmt.Fprintf(w, "  machine  %d CPUs, load average %s → %s (shared machine: CPU and latency figures are noisy)\n\n", r.CPUs, r.LoadStart, r.LoadEnd)
 	tw := table{w, 42, 34}.row
 	tw("metric", "measured", "target")
-	tw("server CPU", fmtOpt(r.ServerCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(r.ServerCPUPercent, "%.1f%% of one core")+")", "")
-	tw("  per stream-minute", fmtOpt(r.ServerCPUPerStreamMinute, "%.3f CPU-s"), "≤ 0.75 at 10 streams, ≤ 0.44 at 100")
-	if r.RSSPeakMiB > 0 {
-		tw("server RSS peak (VmHWM)", fmt.Sprintf("%.1f MiB (idle %.1f MiB)", r.RSSPeakMiB, r.RSSIdleMiB), "")
-		tw("  per stream: peak / streams", fmt.Sprintf("%.2f MiB", r.RSSPeakPerStreamMiB), "~1 MiB")
-		tw("  per stream: (end − idle) / streams", fmt.Sprintf("%.2f MiB", r.RSSGrowthPerStreamMiB), "~1 MiB")
-		tw("server RSS at window end", fmt.Sprintf("%.1f MiB", r.RSSEndMiB), "")
-	} else {
-		tw("server RSS", "n/a (no pid)", "")
-	}
-	tw("bench client CPU (publishers)", fmtOpt(r.ClientCPUSeconds, "%.2f CPU-s")+" ("+fmtOpt(r.ClientCPUPercent, "%.1f%% of one core")+")", "")
-	tw("machine pressure (PSI, window)", "CPU some "+fmtOpt(r.CPUPressurePc, "%.0f%%")+", IO some "+fmtOpt(r.IOPressurePc, "%.1f%%")+
-		" full "+fmtOpt(r.IOPressureFullPc, "%.1f%%"), "")
-	tw("bench stalls (10 ms sleeps, window)", fmt.Sprintf("%d over 100 ms, max %.0f ms", r.BenchStalls100ms, r.BenchStallMaxMS), "")
-	tw("publisher lateness (whole run)", fmt.Sprintf("max %.0f ms, %d units ≥ 200 ms late", r.PublisherLateMaxMS, r.PublisherLate200), "")
-	if r.SockSamples > 0 {
-		tw("RTSP socket queues (max, 500 ms samples)", fmt.Sprintf("server unread %.0f KiB (all %.0f KiB), publisher unsent %.0f KiB",
-			r.ServerRxMaxKiB, r.ServerRxSumMaxKiB, r.ClientTxMaxKiB), "")
-	}
+	r.writeRows(tw, "≤ 0.75 at 10 streams, ≤ 0.44 at 100", "~1 MiB")
 	tw("fragments persisted (metrics)", fmt.Sprintf("%d (%.2f/s)", r.FragmentsPersisted, r.FragmentsPerSecond), "")
 	tw("fragments listed (server time in window)", fmt.Sprintf("%d", r.FragmentsListed), "")
 	tw("fragments expected", fmt.Sprintf("%.1f (streams × window / GOP); %d keyframes sent", r.FragmentsExpected, r.KeyframesSent), "")

@@ -81,16 +81,23 @@ type pendingAck struct {
 type ackLat struct {
 	lat     latHist // per record, clamped at 0
 	early   latHist // how long before its ack a record arrived
+	late    latHist // records received after their ack only (not clamped)
 	unacked int64   // records of no known call
 	pending []pendingAck
+	// settleAt is the pending count at which record settles next: twice
+	// what the last settle kept, so that records of calls that never get
+	// an answer (they stay pending up to ackKeep) cost amortized O(1)
+	// each instead of a rescan of the whole list per record.
+	settleAt int
 	// cache of the last lookup
 	lastSend uint64
 	lastAck  int64
 	lastOK   bool
 }
 
-// pendingSettle is the pending count at which record settles what it can
-// (most answers arrive within milliseconds), bounding the pending list.
+// pendingSettle is the least pending count at which record settles what
+// it can (most answers arrive within milliseconds), bounding the pending
+// list; see ackLat.settleAt for the count above it.
 const pendingSettle = 4096
 
 // record accounts for a record of call send received at recv.
@@ -103,12 +110,24 @@ func (a *ackLat) record(t *ackTable, send uint64, recv int64) {
 		// Not acknowledged yet (or never: a call that failed after the
 		// server stored its records); settled later.
 		a.pending = append(a.pending, pendingAck{send: send, recv: recv})
-		if len(a.pending) >= pendingSettle {
+		if len(a.pending) >= max(a.settleAt, pendingSettle) {
 			a.settle(t, recv, false)
+			a.settleAt = 2 * len(a.pending)
 		}
 		return
 	}
-	a.lat.record(max(recv-a.lastAck, 0))
+	a.recordDelay(recv - a.lastAck)
+}
+
+// recordDelay accounts for a record received d after its call's answer
+// (d < 0: before it).
+func (a *ackLat) recordDelay(d int64) {
+	if d < 0 {
+		a.early.record(-d)
+	} else {
+		a.late.record(d)
+	}
+	a.lat.record(max(d, 0))
 }
 
 // settle accounts for the pending records whose call has an answer now.
@@ -120,11 +139,7 @@ func (a *ackLat) settle(t *ackTable, now int64, final bool) {
 		ack, ok := t.load(p.send)
 		switch {
 		case ok:
-			d := p.recv - ack
-			if d < 0 {
-				a.early.record(-d)
-			}
-			a.lat.record(max(d, 0))
+			a.recordDelay(p.recv - ack)
 		case final || now-p.recv > int64(ackKeep):
 			a.unacked++
 		default:
@@ -141,6 +156,9 @@ type ackResults struct {
 	// answer (recorded as 0 in Latency); EarlyBy is by how much.
 	Early   int64      `json:"early"`
 	EarlyBy latSummary `json:"early_by"`
+	// AfterAck is the latency over the records received after their
+	// call's answer only (early ones left out rather than counted as 0).
+	AfterAck latSummary `json:"after_ack"`
 	// Unacknowledged counts records of no known call (one that failed
 	// after the server stored its records, or answered more than ackKeep
 	// before); not in Latency.

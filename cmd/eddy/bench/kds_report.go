@@ -174,17 +174,19 @@ func (p *recvPath) results(expected map[string]shardTally, put int64) *kdsConsum
 // ackResults merges the acknowledgement → receive latencies of the
 // shards, once the consumers have stopped.
 func (p *recvPath) ackResults(t *ackTable) ackResults {
-	var lat, early latHist
+	var lat, early, late latHist
 	var r ackResults
 	for _, s := range p.shards {
 		s.ack.settle(t, 0, true)
 		lat.merge(&s.ack.lat)
 		early.merge(&s.ack.early)
+		late.merge(&s.ack.late)
 		r.Unacknowledged += s.ack.unacked
 	}
 	r.Latency = lat.summary()
 	r.Early = int64(early.n)
 	r.EarlyBy = early.summary()
+	r.AfterAck = late.summary()
 	return r
 }
 
@@ -244,6 +246,7 @@ func (r *kdsBenchResults) writeText(w io.Writer) {
 		p("latency ack→receive p50 (producer's answer)", ms(g.AckLatency.Latency.P50Ms), ms(s.AckLatency.Latency.P50Ms))
 		p("latency ack→receive p99", ms(g.AckLatency.Latency.P99Ms), ms(s.AckLatency.Latency.P99Ms))
 		p("latency ack→receive max", ms(g.AckLatency.Latency.MaxMs), ms(s.AckLatency.Latency.MaxMs))
+		p("latency ack→receive p99 (after the ack only)", ms(g.AckLatency.AfterAck.P99Ms), ms(s.AckLatency.AfterAck.P99Ms))
 		pct := func(a ackResults) string {
 			if a.Latency.Count == 0 {
 				return "-"

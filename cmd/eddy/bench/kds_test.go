@@ -28,6 +28,9 @@ func TestBenchKDS(t *testing.T) {
 		if c != nil && (c.AckLatency.Latency.Count != uint64(c.Received) || c.AckLatency.Unacknowledged != 0) {
 			t.Errorf("ack→receive latency of %d records, %d unacknowledged; want all %d, 0", c.AckLatency.Latency.Count, c.AckLatency.Unacknowledged, c.Received)
 		}
+		if c != nil && c.AckLatency.AfterAck.Count+uint64(c.AckLatency.Early) != c.AckLatency.Latency.Count {
+			t.Errorf("%d records after the ack + %d early; want the %d with a latency", c.AckLatency.AfterAck.Count, c.AckLatency.Early, c.AckLatency.Latency.Count)
+		}
 	}
 	if len(res.Errors) != 0 || len(res.HTTP.ErrorResponses) != 0 || len(res.HTTP.RetriedErrors) != 0 {
 		t.Errorf("errors %v, error responses %v, retried %v; want none", res.Errors, res.HTTP.ErrorResponses, res.HTTP.RetriedErrors)
@@ -75,6 +78,9 @@ func TestBenchAckLatency(t *testing.T) {
 	if a.early.n != 1 || a.early.max != 500_000 {
 		t.Errorf("early: n %d, max %d; want 1, 500000", a.early.n, a.early.max)
 	}
+	if a.late.n != 1 || a.late.max != 2_000_000 || a.late.counts[0] != 0 {
+		t.Errorf("after the ack: n %d, max %d, zeros %d; want 1, 2000000, 0", a.late.n, a.late.max, a.late.counts[0])
+	}
 }
 
 // The pending list stays bounded, and the table forgets old calls.
@@ -95,6 +101,21 @@ func TestBenchAckBounded(t *testing.T) {
 	}
 	if _, ok := tab.load(1 << 40); ok {
 		t.Error("a call answered more than ackKeep before is still in the table")
+	}
+}
+
+// Records of calls that never get an answer stay pending; they must not
+// make every later record rescan the pending list.
+func TestAckLatPendingNotQuadratic(t *testing.T) {
+	var tbl ackTable
+	var a ackLat
+	now := time.Now().UnixNano()
+	start := time.Now()
+	for i := range 40_000 {
+		a.record(&tbl, uint64(i/125)+1, now) // 320 unanswered calls of 125 records
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("recording 40k unanswered records took %v: settle rescans the pending list on every record", el)
 	}
 }
 

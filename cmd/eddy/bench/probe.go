@@ -13,11 +13,13 @@ import (
 // through stalls, this process's scheduling in between. Every bench that
 // measures a server has one.
 type prober struct {
-	url    string       // server HTTP URL
+	url    string       // server HTTP URL; "" = no /metrics (MediaMTX)
 	pid    int          // server pid; 0 = unknown
 	hc     *http.Client // for /metrics; nil = http.DefaultClient
 	clkTck float64
 	stalls stallProbe
+	// progress is window's progress line; nil = progressLine.
+	progress func(p0, prev, cur snapshot) string
 }
 
 func newProber(url string, pid int, hc *http.Client) *prober {
@@ -41,7 +43,9 @@ type snapshot struct {
 
 func (b *prober) probe(ctx context.Context) snapshot {
 	p := snapshot{at: time.Now(), fds: -1}
-	p.metrics, p.metricsErr = b.scrape(ctx)
+	if b.url != "" {
+		p.metrics, p.metricsErr = b.scrape(ctx)
+	}
 	if b.pid > 0 {
 		p.serverCPU, p.serverCPUOK = cpuSeconds(b.pid, b.clkTck)
 		p.rss, p.hwm = rssBytes(b.pid)
@@ -78,7 +82,11 @@ func (b *prober) window(ctx context.Context, d, progress time.Duration, logf fun
 			break
 		}
 		cur := b.probe(ctx)
-		logf("%s", progressLine(p0, last, cur))
+		line := progressLine
+		if b.progress != nil {
+			line = b.progress
+		}
+		logf("%s", line(p0, last, cur))
 		last = cur
 	}
 	p1 = b.probe(ctx)
@@ -95,6 +103,13 @@ func progressLine(p0, prev, cur snapshot) string {
 	} else {
 		s += fmt.Sprintf(" %.0f fragments persisted", cur.metrics["eddy_fragments_persisted_total"]-p0.metrics["eddy_fragments_persisted_total"])
 	}
+	return s + progressProc(prev, cur)
+}
+
+// progressProc is the /proc part of a progress line: the server's and
+// the bench's CPU since prev, the server's RSS, the load average.
+func progressProc(prev, cur snapshot) string {
+	var s string
 	if _, pc := serverCPU(prev, cur); pc != nil {
 		s += fmt.Sprintf(", server CPU %.0f%%", *pc)
 	}

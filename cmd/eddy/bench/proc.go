@@ -45,7 +45,9 @@ func clockTicks() float64 {
 	return 100
 }
 
-// cpuSeconds is utime+stime of a process, from /proc/PID/stat.
+// cpuSeconds is utime+stime of a process, from /proc/PID/stat. It leaves
+// out cutime and cstime (its waited-for children's): neither server the
+// benches measure (eddy serve, MediaMTX) starts child processes in them.
 func cpuSeconds(pid int, tck float64) (float64, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
