@@ -53,7 +53,12 @@ type shardWriter struct {
 }
 
 const (
-	writerQueue      = 4096
+	// writerQueue bounds the requests waiting for a shard's writer (a
+	// submitter waits beyond it). Its channel is allocated whole with the
+	// shard, and every camera has two shards (its video log and its events
+	// stream), so it is kept small: 1024 pointers, 8 KiB a shard (4096 was
+	// a tenth of a recorded stream's memory and no faster).
+	writerQueue      = 1024
 	maxCommitRecords = 50000
 	maxCommitBytes   = 32 << 20
 )
