@@ -142,8 +142,14 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 			return nil
 		},
 	}
+	// The reader is lazy: the hub wakes this goroutine only when a
+	// fragment or a part may be cut (see media.Reader.SetLazy), not for
+	// every access unit. While LL-HLS parts are wanted it is eager, so
+	// that a part is cut as soon as its last unit arrived.
+	eager := func() bool { return false }
 	if t := r.rec.Videos.PartDuration; t > 0 {
 		live := r.store.Live()
+		eager = live.Watched
 		var seg fragments.LiveSegment
 		fr.PartTarget = t
 		// Parts are cut only while someone watches the stream in
@@ -169,8 +175,25 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
+	rd.SetLazy(!eagerReaders)
+	batch := make([]*media.AccessUnit, 0, readBatch)
 	for {
-		au, err := rd.Read(ctx)
+		rd.SetEager(eager())
+		var err error
+		batch, err = rd.ReadBatch(ctx, batch)
+		for i, au := range batch {
+			batch[i] = nil // the batch keeps no unit alive
+			lastIn, cutAt = cutAt, au.Arrival
+			if au.FragmentEnd {
+				stored = au.Stored
+			}
+			if err := fr.Push(au); err != nil {
+				return err
+			}
+			// A fragment end that emitted nothing (its units came before
+			// the first keyframe, or were dropped) stored nothing.
+			report(0, errNotRecorded)
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 				lastIn, cutAt = cutAt, time.Time{}
@@ -180,18 +203,16 @@ func (r *recording) record(ctx context.Context, rd *media.Reader) error {
 			}
 			return err
 		}
-		lastIn, cutAt = cutAt, au.Arrival
-		if au.FragmentEnd {
-			stored = au.Stored
-		}
-		if err := fr.Push(au); err != nil {
-			return err
-		}
-		// A fragment end that emitted nothing (its units came before the
-		// first keyframe, or were dropped) stored nothing.
-		report(0, errNotRecorded)
 	}
 }
+
+// eagerReaders, set by tests only, makes recorders read as every other
+// reader does, woken for each unit: their fragments must be the same.
+var eagerReaders = false
+
+// readBatch is how many access units the recorder takes from its reader
+// at once: about a second of a 25 fps stream with its audio.
+const readBatch = 128
 
 // errNotRecorded tells a publisher-cut fragment's Stored hook that none of
 // the fragment was stored: its units came before the recording could
