@@ -39,7 +39,13 @@ type packed struct {
 }
 
 // sharedPacker packetizes the units of one hub track once for all of
-// its WHEP viewers.
+// its WHEP viewers, with a packetizer of its own that only ever sees the
+// live units, in order. A unit only one viewer sends (the replay of a GOP
+// to a viewer joining, a unit a lagging viewer asks for after it left the
+// ring) is packetized with that viewer's packetizer and not kept: the
+// shared packetizer and the ring are not moved by one viewer's past.
+// Codecs whose packetizer numbers the units in the payload (VP9's picture
+// ID) are not shared at all (see shareable).
 type sharedPacker struct {
 	key  packerKey
 	refs int // guarded by Server.packMu
@@ -58,23 +64,29 @@ type packerKey struct {
 
 // packets returns au's packets, made once and shared: they, their
 // headers and payloads must not be modified. keep is false for a unit
-// only one viewer sends (the replay of a GOP to a new viewer), packetized
-// without displacing the live units.
-func (p *sharedPacker) packets(au *media.AccessUnit, keep bool) ([]*rtp.Packet, error) {
+// only this viewer sends (a replay); such a unit, and one older than the
+// ring's newest that is no longer in it, is packetized with own, the
+// viewer's packetizer, and not stored.
+func (p *sharedPacker) packets(au *media.AccessUnit, keep bool, own rtpcodec.Packetizer) ([]*rtp.Packet, error) {
 	if e := p.find(au); e != nil {
 		return e.pkts, e.err
+	}
+	if !keep {
+		return own(au)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e := p.find(au); e != nil { // made while this one waited for the lock
 		return e.pkts, e.err
 	}
-	pkts, err := p.pack(au)
-	if keep {
-		n := p.next.Load()
-		p.ring[n%packRing].Store(&packed{au: au, pkts: pkts, err: err})
-		p.next.Store(n + 1)
+	n := p.next.Load()
+	if e := p.ring[(n-1)%packRing].Load(); e != nil && au.DTS <= e.au.DTS {
+		// Older than the newest unit: it left the ring.
+		return own(au)
 	}
+	pkts, err := p.pack(au)
+	p.ring[n%packRing].Store(&packed{au: au, pkts: pkts, err: err})
+	p.next.Store(n + 1)
 	return pkts, err
 }
 
@@ -90,9 +102,25 @@ func (p *sharedPacker) find(au *media.AccessUnit) *packed {
 	return nil
 }
 
-// packer returns the shared packer of o's hub track (made with o's
-// packetizer if it is the first); release it when the session ends.
-func (s *Server) packer(hub *media.Hub, o *outTrack) *sharedPacker {
+// shareable reports whether the packets of a codec's units can be
+// shared by viewers. rtpvp9's packetizer writes a picture ID into every
+// payload, one more for each unit it packetizes, and a VP9 frame that is
+// not a keyframe refers to the previous picture ID: each viewer must see
+// consecutive IDs, so each VP9 viewer packetizes its units itself (as
+// every viewer did before the fan-out). The other packetizers keep no
+// per-stream state in the payload (sequence numbers and timestamps are
+// rewritten per viewer by localTrack.write).
+func shareable(codec string) bool {
+	return codec != media.CodecVP9
+}
+
+// packer returns the shared packer of o's hub track, or nil when o's
+// codec is not shared (each viewer packetizes with o.pack); release it
+// when the session ends.
+func (s *Server) packer(hub *media.Hub, o *outTrack) (*sharedPacker, error) {
+	if !shareable(o.track.Codec) {
+		return nil, nil
+	}
 	k := packerKey{hub: hub, track: o.track.ID, size: o.size}
 	s.packMu.Lock()
 	defer s.packMu.Unlock()
@@ -101,14 +129,21 @@ func (s *Server) packer(hub *media.Hub, o *outTrack) *sharedPacker {
 	}
 	p := s.packers[k]
 	if p == nil {
-		p = &sharedPacker{key: k, pack: o.pack}
+		pack, err := rtpcodec.NewPacketizer(o.track, 96, o.size)
+		if err != nil {
+			return nil, err
+		}
+		p = &sharedPacker{key: k, pack: pack}
 		s.packers[k] = p
 	}
 	p.refs++
-	return p
+	return p, nil
 }
 
 func (s *Server) releasePacker(p *sharedPacker) {
+	if p == nil {
+		return
+	}
 	s.packMu.Lock()
 	defer s.packMu.Unlock()
 	p.refs--
@@ -169,9 +204,12 @@ func (t *localTrack) write(p *rtp.Packet, seq uint16, ts uint32) error {
 		return nil
 	}
 	h := &rtp.Header{Version: 2, Marker: p.Marker, PayloadType: b.pt, SequenceNumber: seq,
-		Timestamp: p.Timestamp + ts, SSRC: b.ssrc, Padding: p.Padding, PaddingSize: p.PaddingSize}
-	if p.PaddingSize == 0 && p.Header.PaddingSize != 0 {
-		h.PaddingSize = p.Header.PaddingSize
+		Timestamp: p.Timestamp + ts, SSRC: b.ssrc, Padding: p.Padding}
+	// As pion's Packet.Marshal: Header.PaddingSize, else the deprecated
+	// Packet.PaddingSize (the packetizers emit no padding; this keeps any).
+	h.PaddingSize = p.Header.PaddingSize
+	if h.PaddingSize == 0 {
+		h.PaddingSize = p.PaddingSize
 	}
 	_, err := b.w.WriteRTP(h, p.Payload)
 	return err

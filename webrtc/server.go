@@ -236,7 +236,10 @@ func newAPI(se pion.SettingEngine, pli time.Duration, dropped func()) (*pion.API
 	// answer NACKs, and bounded per viewer.
 	// The responder keeps the packets it is given, not copies: WHEP
 	// writes shared packets that nothing modifies (localTrack), and
-	// WHIP sends no media.
+	// WHIP sends no media. DisableCopy also makes pion's responder ignore
+	// RTX: resends go on the main SSRC with their original sequence
+	// numbers even when RTX is negotiated (browsers accept them, and
+	// resendLimit counts on it to tell resends from new packets).
 	if err := pion.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512), nack.DisableCopy()); err != nil {
 		return nil, err
 	}

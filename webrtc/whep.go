@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	pion "github.com/pion/webrtc/v4"
 
@@ -26,7 +27,7 @@ type sender struct {
 	ss    *session
 	out   *outTrack
 	local *localTrack
-	pack  *sharedPacker // set by forward, once the hub is known
+	pack  *sharedPacker // set by forward, once the hub is known; nil: out.pack alone
 	seq   uint16        // next RTP sequence number (random start)
 	base  uint32        // random first RTP timestamp (RFC 3550 5.1)
 	shift int64         // added to the unit's PTS
@@ -348,8 +349,12 @@ func (ss *session) forward(v *media.Viewer, senders []*sender) {
 	ss.log.Info("viewer connected", "after", ss.sinceCreated())
 	hub := v.Hub
 	for _, s := range senders {
-		s.pack = ss.srv.packer(hub, s.out)
-		defer ss.srv.releasePacker(s.pack)
+		pack, err := ss.srv.packer(hub, s.out)
+		if err != nil { // the viewer's own packetizer works: not shared
+			ss.log.Warn("shared packetizer", "err", err)
+		}
+		s.pack = pack
+		defer ss.srv.releasePacker(pack)
 	}
 	for {
 		err := ss.play(v, senders)
@@ -438,7 +443,7 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	}
 	s.last, s.sent = dts, true
 	pts := au.PTS + (dts - au.DTS)
-	pkts, err := s.pack.packets(au, extra == 0)
+	pkts, err := s.packets(au, extra == 0)
 	if err != nil {
 		return nil // a unit the packetizer refuses is skipped
 	}
@@ -474,6 +479,16 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 		}
 	}
 	return nil
+}
+
+// packets returns au's packets: the shared ones for a live unit, made
+// with the sender's own packetizer for a replayed one (live false) or a
+// codec not shared.
+func (s *sender) packets(au *media.AccessUnit, live bool) ([]*rtp.Packet, error) {
+	if s.pack == nil {
+		return s.out.pack(au)
+	}
+	return s.pack.packets(au, live, s.out.pack)
 }
 
 func (ss *session) sinceCreated() string {
