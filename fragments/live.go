@@ -75,8 +75,11 @@ type LiveView struct {
 
 // liveKeepDone is how many complete segments keep their parts while
 // someone watches: enough to list parts for the last three target
-// durations of any playlist. Unwatched streams keep only the segment in
-// progress, so a new viewer still gets all of its parts.
+// durations of any playlist. An unwatched stream has no parts at all
+// (the recorder emits none: Watched), so a new viewer's first LL-HLS
+// playlist lists no part of the fragment in progress; at the next part
+// boundary (within one part target) that fragment's parts so far appear
+// together, and its later parts as they are cut.
 const liveKeepDone = 4
 
 // liveWatched is how long after the last LL-HLS request a stream counts
@@ -111,14 +114,18 @@ func newLive(nextSeq uint64) *Live {
 
 // notifyLocked counts a change and wakes whoever waits for one.
 //
-// Wait's callers run in arrival order, the longest waiting first: with
-// 200 blocked LL-HLS playlist requests, closing one shared channel
-// readied them newest first (the runtime's order for a closed channel's
-// receivers), so the request that had waited longest answered almost
-// last. Each waiter has its own channel. The runtime runs the goroutine
-// readied last before the others, and those in the order readied, so the
-// channels are closed from the second oldest to the newest, then the
-// oldest's.
+// Wait's callers run in arrival order, the longest waiting first, as a
+// best effort: with 200 blocked LL-HLS playlist requests, closing one
+// shared channel readied them newest first (the runtime's order for a
+// closed channel's receivers), so the request that had waited longest
+// answered almost last. Each waiter has its own channel. The runtime
+// runs the goroutine readied last before the others, and those in the
+// order readied, so the channels are closed from the second oldest to
+// the newest, then the oldest's. That order is the scheduler's, not a
+// guarantee: a processor's run queue holds 256 goroutines (the rest go
+// to the global queue), and other processors steal from it, so with
+// many waiters or several processors the order is only roughly oldest
+// first.
 func (l *Live) notifyLocked() {
 	l.gen++
 	l.view = nil

@@ -67,6 +67,8 @@ type Store struct {
 
 	listed listedSignal // wakes NextListed's waiters
 	logger *slog.Logger
+
+	created time.Time // the stream's creation, read at open
 }
 
 const (
@@ -94,7 +96,7 @@ func openStore(s *datastreams.Stream, events *datastreams.Stream, reads *atomic.
 	if err != nil {
 		return nil, err
 	}
-	st := &Store{name: s.Name(), stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads, logger: log,
+	st := &Store{name: s.Name(), created: s.Info().Created, stream: s, shard: sh, events: events, inits: map[InitID][]byte{}, reads: reads, logger: log,
 		stop: make(chan struct{})}
 	if err := os.MkdirAll(filepath.Join(s.Dir(), initDir), 0o755); err != nil {
 		return nil, err
@@ -541,6 +543,11 @@ func (st *Store) NextSeq() uint64 {
 
 // Live returns the stream's live parts (LL-HLS).
 func (st *Store) Live() *Live { return st.live }
+
+// Created returns the stream's creation time, as Describe gives it: a
+// stream deleted and created again under the same name has a new store
+// with a new creation time.
+func (st *Store) Created() time.Time { return st.created }
 
 // Init returns an init segment by ID: stored, or that of the fragment
 // being recorded (stored with it).

@@ -45,9 +45,6 @@ type Server struct {
 	discMu   sync.Mutex
 	discMemo map[discKey]discMemo
 
-	createdMu sync.Mutex
-	created   map[*fragments.Store]int64 // storeOf: the stream's creation (Unix ms)
-
 	llMu       sync.Mutex
 	llRendered map[llKey]*llRendered
 
@@ -141,40 +138,20 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) (*session, *fragme
 }
 
 // storeOf returns the store of a session's stream when the stream still
-// exists and is the one the session was opened on (same creation time).
-// A stream's creation time is read once per store: a stream deleted and
-// created again has a new store. Describe decodes the stream's metadata
-// (JSON), which was 8% of the server's CPU with 200 LL-HLS readers, as
-// every part and playlist request opens its session.
+// exists and is the one the session was opened on (same creation time):
+// a stream deleted and created again has a new store, with a new
+// creation time. The store's creation time is read when it is opened:
+// Describe decodes the stream's metadata (JSON), which was 8% of the
+// server's CPU with 200 LL-HLS readers, as every part and playlist
+// request opens its session. Nothing here keeps a store: a deleted
+// stream's store goes with its last reader.
 func (s *Server) storeOf(sess *session) (*fragments.Store, bool) {
 	st, err := s.Manager.Store(sess.Stream)
-	if err != nil {
+	if err != nil || st.Created().UnixMilli() != sess.Created {
 		return nil, false
 	}
-	s.createdMu.Lock()
-	created, ok := s.created[st]
-	s.createdMu.Unlock()
-	if !ok {
-		d, err := s.Manager.Describe(sess.Stream)
-		if err != nil {
-			return nil, false
-		}
-		if st2, err := s.Manager.Store(sess.Stream); err != nil || st2 != st {
-			return nil, false // deleted (and maybe created again) meanwhile
-		}
-		created = d.Created.UnixMilli()
-		s.createdMu.Lock()
-		if s.created == nil || len(s.created) >= maxCreatedMemo {
-			s.created = map[*fragments.Store]int64{}
-		}
-		s.created[st] = created
-		s.createdMu.Unlock()
-	}
-	return st, created == sess.Created
+	return st, true
 }
-
-// maxCreatedMemo bounds the stores whose creation time is remembered.
-const maxCreatedMemo = 1024
 
 // stillAllowed reports whether a session's identity still exists with
 // the same secret and may still read the session's stream.

@@ -8,10 +8,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/go-chi/chi/v5"
 
@@ -251,7 +253,8 @@ func TestSessionErrors(t *testing.T) {
 
 // TestSessionOutlivesNoStream: a session's requests are refused once its
 // stream is deleted, and stay refused when a stream of the same name is
-// created again (storeOf remembers creation times per store).
+// created again (storeOf compares the session's creation time with the
+// store's).
 func TestSessionOutlivesNoStream(t *testing.T) {
 	f := newFixture(t)
 	f.add(2, 0, f.initA)
@@ -277,5 +280,55 @@ func TestSessionOutlivesNoStream(t *testing.T) {
 	f.add(2, 0, f.initA)
 	if code, _ := f.get(u); code != 404 {
 		t.Fatalf("playlist of a stream created again under the same name: %d, want 404", code)
+	}
+}
+
+// TestCreatedMemoDropsDeletedStores: storeOf refuses a session whose
+// stream was deleted, and created again; and nothing in the server keeps
+// the deleted stream's store (its index, timeline and live parts) once
+// its last user lets it go.
+func TestCreatedMemoDropsDeletedStores(t *testing.T) {
+	f := newFixture(t)
+	f.add(2, 0, f.initA)
+	s := &Server{Manager: f.m}
+	d, err := f.m.Describe("cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := &session{Stream: "cam", Created: d.Created.UnixMilli()}
+	st, ok := s.storeOf(sess)
+	if !ok || st != f.st {
+		t.Fatal("storeOf: the session's stream not found")
+	}
+	if got := st.Created(); !got.Equal(d.Created) {
+		t.Fatalf("Store.Created %v, Describe's %v", got, d.Created)
+	}
+	gone := weak.Make(st)
+	st, f.st = nil, nil
+	if err := f.m.DeleteStream("cam", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.storeOf(sess); ok {
+		t.Fatal("storeOf: a deleted stream found")
+	}
+	for i := 0; i < 10 && gone.Value() != nil; i++ {
+		runtime.GC()
+	}
+	if gone.Value() != nil {
+		t.Fatal("the deleted stream's store is still reachable")
+	}
+	runtime.KeepAlive(s)
+
+	f.clk.Advance(time.Second)
+	d2, err := f.m.CreateStream("cam", fragments.CreateOptions{RetentionHours: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.storeOf(sess); ok {
+		t.Fatal("storeOf: a session of the deleted stream accepted by the stream created again")
+	}
+	st2, ok := s.storeOf(&session{Stream: "cam", Created: d2.Created.UnixMilli()})
+	if !ok || st2 == nil || !st2.Created().Equal(d2.Created) {
+		t.Fatal("storeOf: a session of the stream created again refused")
 	}
 }

@@ -202,3 +202,96 @@ func TestBurstReaderDeadlines(t *testing.T) {
 		t.Error("read on a closed connection succeeded")
 	}
 }
+
+// TestBurstReaderWaitsWithoutBuffer: a read that filled gortsplib's 4 KiB
+// buffer with all the socket held is followed by a burst read that waits;
+// it waits holding no pooled buffer, then returns the next bytes (a burst
+// bigger than the caller's buffer: the rest is handed out from the pooled
+// one) and fails at the deadline last set.
+func TestBurstReaderWaitsWithoutBuffer(t *testing.T) {
+	client, server := tcpPair(t)
+	r := &burstReader{conn: server}
+	first := bytes.Repeat([]byte{1}, 4096)
+	if _, err := client.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 4096)
+	if _, err := io.ReadFull(r, p); err != nil {
+		t.Fatal(err)
+	}
+	if !r.burst {
+		t.Fatal("a read that filled its buffer did not start a burst")
+	}
+	held := burstsHeld.Load()
+	done := make(chan []byte)
+	go func() {
+		b := make([]byte, 4096)
+		n, err := r.Read(b)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- b[:n]
+	}()
+	time.Sleep(100 * time.Millisecond) // the read waits
+	if h := burstsHeld.Load(); h != held {
+		t.Fatalf("%d pooled buffers held by a waiting read, want none", h-held)
+	}
+	next := bytes.Repeat([]byte("0123456789abcdef"), 1024) // 16 KiB
+	if _, err := client.Write(next); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	select {
+	case got = <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the waiting read did not return the next bytes")
+	}
+	for len(got) < len(next) {
+		n, err := r.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p[:n]...)
+	}
+	if !bytes.Equal(got, next) {
+		t.Fatal("the bytes after the wait altered")
+	}
+	if h := burstsHeld.Load(); h != held || r.buf != nil {
+		t.Fatalf("%d pooled buffers held once all was read", h-held)
+	}
+
+	// A burst read waits until the deadline last set, not an earlier one.
+	if _, err := client.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, p); err != nil || !r.burst {
+		t.Fatalf("read %v, burst %v", err, r.burst)
+	}
+	start := time.Now()
+	if err := r.SetReadDeadline(start.Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetReadDeadline(start.Add(300 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Read(p)
+	if el := time.Since(start); !errors.Is(err, os.ErrDeadlineExceeded) || el < 300*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("burst read: %v after %v, want a timeout at 300ms", err, el)
+	}
+	if h := burstsHeld.Load(); h != held {
+		t.Fatalf("%d pooled buffers held after a timeout", h-held)
+	}
+	if err := r.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(r, p); err != nil || !r.burst {
+		t.Fatalf("read %v, burst %v", err, r.burst)
+	}
+	client.Close()
+	if _, err := r.Read(p); err != io.EOF {
+		t.Fatalf("burst read after the peer closed: %v, want EOF", err)
+	}
+}
