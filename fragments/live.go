@@ -77,9 +77,11 @@ type LiveView struct {
 // someone watches: enough to list parts for the last three target
 // durations of any playlist. An unwatched stream has no parts at all
 // (the recorder emits none: Watched), so a new viewer's first LL-HLS
-// playlist lists no part of the fragment in progress; at the next part
-// boundary (within one part target) that fragment's parts so far appear
-// together, and its later parts as they are cut.
+// playlist lists no part of the fragment in progress; once the recorder
+// next looks at its units (an unwatched stream's recorder is woken lazily:
+// at a keyframe, or within media.LazyWakeInterval) and passes a part
+// boundary, that fragment's parts so far appear together, and its later
+// parts as they are cut.
 const liveKeepDone = 4
 
 // liveWatched is how long after the last LL-HLS request a stream counts
