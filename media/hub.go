@@ -413,6 +413,13 @@ func (r *Reader) SetLazy(lazy bool) {
 	defer h.mu.Unlock()
 	r.lazy.Store(lazy)
 	r.lastSignal = time.Time{}
+	if !lazy {
+		// A ReadBatch waiting for a wake-up would get none any more.
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // SetEager makes a lazy reader woken for every unit (true) or only when it
@@ -430,7 +437,8 @@ func (r *Reader) SetEager(eager bool) {
 // for the hub's wake-up rather than for the next unit, so units may stay
 // queued until then. Its errors are Read's: io.EOF once the publication
 // ended and the queue is drained, ErrOverflow at once for a reader
-// dropped for falling behind, or ctx's error.
+// dropped for falling behind, or ctx's error (returned with the units
+// queued by then: handle them before the error).
 func (r *Reader) ReadBatch(ctx context.Context, dst []*AccessUnit) ([]*AccessUnit, error) {
 	limit := cap(dst)
 	if limit == 0 {
@@ -478,6 +486,17 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []*AccessUnit) ([]*AccessUni
 		case <-r.wake:
 		case <-r.done:
 		case <-ctx.Done():
+			// Units queued without a wake-up come with the error, so that
+			// a recorder stopped by ctx still stores them.
+			for len(dst) < limit {
+				select {
+				case au := <-r.ch:
+					dst = append(dst, au)
+					continue
+				default:
+				}
+				break
+			}
 			return dst, ctx.Err()
 		}
 	}

@@ -305,3 +305,37 @@ func TestLazyReaderAudioOnly(t *testing.T) {
 		t.Fatalf("%d units, %v; want 50", len(aus), err)
 	}
 }
+
+// TestSetLazyFalseWakesWaiter: a ReadBatch waiting for a lazy wake-up
+// when its reader stops being lazy reads unit by unit from then on.
+func TestSetLazyFalseWakesWaiter(t *testing.T) {
+	h, r := lazyReader(t, 64)
+	ch := batchAsync(t.Context(), r)
+	notReturned(t, ch, "nothing published")
+	r.SetLazy(false)
+	h.Publish(audio(0, 0)) // a lazy reader would not be woken for it yet
+	if b := returned(t, ch, "a unit after SetLazy(false)"); b.err != nil || len(b.aus) != 1 {
+		t.Fatalf("%d units, %v", len(b.aus), b.err)
+	}
+}
+
+// TestReadBatchCancelReturnsQueued: units queued without a wake-up are
+// returned with the context's error, not left behind.
+func TestReadBatchCancelReturnsQueued(t *testing.T) {
+	h, r := lazyReader(t, 64)
+	h.Publish(video(0, true, 0))
+	if aus, err := r.ReadBatch(t.Context(), nil); err != nil || len(aus) != 1 {
+		t.Fatalf("%d units, %v", len(aus), err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ch := batchAsync(ctx, r)
+	notReturned(t, ch, "nothing published")
+	h.Publish(video(40, false, 40)) // no wake-up for a non-key unit
+	h.Publish(audio(40, 40))
+	notReturned(t, ch, "two units without a wake-up")
+	cancel()
+	b := returned(t, ch, "the context's end")
+	if !errors.Is(b.err, context.Canceled) || len(b.aus) != 2 {
+		t.Fatalf("%d units, %v; want the 2 queued with context.Canceled", len(b.aus), b.err)
+	}
+}

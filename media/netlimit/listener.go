@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/eddy-video/eddy/media/internal/loglimit"
@@ -193,6 +194,19 @@ func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.host) })
 	return err
+}
+
+// errNoSyscallConn: the wrapped connection is not a socket.
+var errNoSyscallConn = errors.New("netlimit: the connection has no file descriptor")
+
+// SyscallConn gives the wrapped socket's raw connection (syscall.Conn),
+// so that readers under the cap can read the socket as they would an
+// unwrapped one (media/rtsp's burst reader does non-blocking reads).
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errNoSyscallConn
 }
 
 // HostOf returns the host part of a connection's remote address.

@@ -8,8 +8,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eddy-video/eddy/media/netlimit"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -209,7 +212,47 @@ func TestBurstReaderDeadlines(t *testing.T) {
 // bigger than the caller's buffer: the rest is handed out from the pooled
 // one) and fails at the deadline last set.
 func TestBurstReaderWaitsWithoutBuffer(t *testing.T) {
-	client, server := tcpPair(t)
+	t.Run("tcp", func(t *testing.T) {
+		client, server := tcpPair(t)
+		burstReaderWaits(t, client, server)
+	})
+	// The connections the RTSP listener reads are netlimit's, which wrap
+	// the socket: the burst reader must still find it.
+	t.Run("netlimit", func(t *testing.T) {
+		raw, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := &netlimit.Listener{Listener: raw, Name: "rtsp"}
+		defer ln.Close()
+		ch := make(chan net.Conn, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				close(ch)
+				return
+			}
+			ch <- c
+		}()
+		client, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server := <-ch
+		if server == nil {
+			t.Fatal("accept failed")
+		}
+		t.Cleanup(func() { client.Close(); server.Close() })
+		if _, ok := server.(syscall.Conn); !ok {
+			t.Fatal("netlimit's connection hides its socket (no SyscallConn)")
+		}
+		burstReaderWaits(t, client, server)
+	})
+}
+
+// burstReaderWaits: a burst read waits for bytes without a pooled buffer,
+// returns them intact, times out at the last deadline set and ends at EOF.
+func burstReaderWaits(t *testing.T, client, server net.Conn) {
 	r := &burstReader{conn: server}
 	first := bytes.Repeat([]byte{1}, 4096)
 	if _, err := client.Write(first); err != nil {
