@@ -17,11 +17,18 @@ import (
 
 // tcpPair returns both ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (client, server net.Conn) {
+	return acceptPair(t, func(ln net.Listener) net.Listener { return ln })
+}
+
+// acceptPair returns both ends of a loopback TCP connection whose server
+// end is accepted through wrap's listener.
+func acceptPair(t *testing.T, wrap func(net.Listener) net.Listener) (client, server net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := wrap(raw)
 	defer ln.Close()
 	ch := make(chan net.Conn, 1)
 	go func() {
@@ -32,7 +39,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 		}
 		ch <- c
 	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", raw.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,30 +226,9 @@ func TestBurstReaderWaitsWithoutBuffer(t *testing.T) {
 	// The connections the RTSP listener reads are netlimit's, which wrap
 	// the socket: the burst reader must still find it.
 	t.Run("netlimit", func(t *testing.T) {
-		raw, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln := &netlimit.Listener{Listener: raw, Name: "rtsp"}
-		defer ln.Close()
-		ch := make(chan net.Conn, 1)
-		go func() {
-			c, err := ln.Accept()
-			if err != nil {
-				close(ch)
-				return
-			}
-			ch <- c
-		}()
-		client, err := net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		server := <-ch
-		if server == nil {
-			t.Fatal("accept failed")
-		}
-		t.Cleanup(func() { client.Close(); server.Close() })
+		client, server := acceptPair(t, func(ln net.Listener) net.Listener {
+			return &netlimit.Listener{Listener: ln, Name: "rtsp"}
+		})
 		if _, ok := server.(syscall.Conn); !ok {
 			t.Fatal("netlimit's connection hides its socket (no SyscallConn)")
 		}
