@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/eddy-video/eddy/datastreams/awsjson"
@@ -312,6 +313,11 @@ func (q *imagesQuery) encode() string {
 // decodeImagesToken reads a NextToken, checking its checksum and that
 // every member is one a request could have made.
 func decodeImagesToken(s string) (*imagesQuery, bool) {
+	// The decoder skips CR and LF even when strict: a token holding one
+	// is not one this server wrote (tokens are canonical).
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, false
+	}
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != imagesTokenLen || b[0] != imagesTokenVersion {
 		return nil, false
