@@ -45,17 +45,37 @@ page.on('response', (r) => { if (r.status() >= 400) log(`HTTP ${r.status()}: ${r
 const started = Date.now();
 // The thumbnail requests, by width.
 const asked = [];
-// Tile requests in flight (the strip's: narrower than the preview's), and
-// the most at once since peak was reset.
-let inFlight = 0;
-let peak = 0;
-const isTile = (r) => { const m = /\/thumbnail\?time=[^&]+&width=(\d+)/.exec(r.url()); return m && Number(m[1]) < 320; };
+// The tile loads in flight (the strip's: narrower than the preview's) and
+// the most at once since tilePeak() was reset, counted where the page asks
+// for them: a fetch is in flight from its call until its body is read, it
+// fails, or the page aborts it. (Counting the browser's network events
+// instead races: an aborted request's failure can be reported after the
+// request started in its place.)
+await page.addInitScript(() => {
+  const isTile = (u) => { const m = /\/thumbnail\?time=[^&]+&width=(\d+)/.exec(u); return !!m && Number(m[1]) < 320; };
+  const fetch0 = window.fetch.bind(window);
+  const t = { inFlight: 0, peak: 0 };
+  window.__tileLoads = t;
+  window.fetch = (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (!isTile(url)) return fetch0(input, init);
+    let open = true;
+    const done = () => { if (open) { open = false; t.inFlight--; } };
+    t.peak = Math.max(t.peak, ++t.inFlight);
+    init?.signal?.addEventListener('abort', done);
+    return fetch0(input, init).then((r) => {
+      if (!r.ok) { done(); return r; }
+      const blob = r.blob.bind(r);
+      r.blob = () => blob().finally(done);
+      return r;
+    }, (e) => { done(); throw e; });
+  };
+});
+const tilePeak = (reset = false) => page.evaluate((r) => { const t = window.__tileLoads; const p = t.peak; if (r) t.peak = t.inFlight; return p; }, reset);
 page.on('request', (r) => {
   const m = /\/api\/v1\/streams\/[^/]+\/thumbnail\?time=([^&]+)&width=(\d+)/.exec(r.url());
   if (m) asked.push({ time: Date.parse(decodeURIComponent(m[1])), width: Number(m[2]), url: r.url() });
-  if (isTile(r)) peak = Math.max(peak, ++inFlight);
 });
-for (const ev of ['requestfinished', 'requestfailed']) page.on(ev, (r) => { if (isTile(r)) inFlight--; });
 
 // strip waits until the strip shows the window [end - span, end] with all
 // its images loaded, and returns its tiles and the images' sizes.
@@ -125,13 +145,15 @@ try {
   // A fast run of zooms (each layout replacing the last before its images
   // load): at most 3 tile requests in flight at any time, and the last
   // layout's images all load.
-  peak = 0;
+  await tilePeak(true);
   const zooms = [20_000, 30_000, 45_000, 90_000, 2 * MIN, 3 * MIN, 40_000, 75_000];
   for (const z of zooms) {
     await page.evaluate(([sp, e]) => { window.eddy.state.span = sp; window.eddy.state.end = e; return window.eddy.loadCoverage(); }, [z, end]);
     await sleep(30);
   }
   const fast = await strip(75_000, end);
+  const peak = await tilePeak();
+  if (peak < 1) throw new Error(`a fast run of ${zooms.length} zooms fetched no thumbnail (the wrapper counts none)`);
   if (peak > 3) throw new Error(`a fast run of ${zooms.length} zooms had ${peak} thumbnail requests in flight at once`);
   log(`${zooms.length} fast zooms: at most ${peak} thumbnail request(s) in flight; the last layout's ${fast.tiles.length} images loaded`);
 
