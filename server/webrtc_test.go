@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,6 +271,11 @@ func TestWHEP(t *testing.T) {
 	time.Sleep(time.Second)
 	if got := v1.count() - n1; got < 15 {
 		t.Errorf("viewer 1 got %d access units in 1 s of a 25 fps stream", got)
+	}
+	// A unit's packets after its first left together, segmented by the
+	// kernel (Linux 4.18 on), and arrived whole (the viewers decode them).
+	if n := metricValue(t, e.URL, "eddy_webrtc_udp_segmented_sends_total"); runtime.GOOS == "linux" && n == 0 {
+		t.Errorf("no segmented UDP sends: the viewers' packets went one by one")
 	}
 	v1.mu.Lock()
 	if v1.audio {

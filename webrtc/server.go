@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +79,7 @@ type Server struct {
 	Events func(name string) *events.Timeline
 
 	udp     net.PacketConn
+	batch   *batchConn // udp, when a *net.UDPConn: WHEP viewers' held sends
 	tcp     net.Listener
 	udpMux  ice.UDPMux
 	tcpMux  ice.TCPMux
@@ -94,6 +96,8 @@ type Server struct {
 	resyncs   atomic.Int64
 	// resendsDropped counts NACKed packets not resent (over the budget).
 	resendsDropped atomic.Int64
+	// heldSendErrors counts sends of held packets that failed (Flush).
+	heldSendErrors atomic.Int64
 	refused        *prometheus.CounterVec
 	// forward times each live unit per viewer, from its arrival (the unit's
 	// first RTP packet read by the ingest; the server cannot send it before
@@ -146,7 +150,16 @@ func (s *Server) Initialize() error {
 	}
 	s.udp, s.tcp = udp, tcp
 	lf := slogFactory{s.log}
-	s.udpMux = pion.NewICEUDPMux(lf.NewLogger("ice-udp"), udp)
+	muxConn := udp
+	if uc, ok := udp.(*net.UDPConn); ok {
+		s.batch = newBatchConn(uc, func(err error) {
+			if s.heldSendErrors.Add(1) == 1 {
+				s.log.Warn("sending held WHEP packets", "err", err)
+			}
+		})
+		muxConn = s.batch
+	}
+	s.udpMux = pion.NewICEUDPMux(lf.NewLogger("ice-udp"), muxConn)
 	s.tcpMux = pion.NewICETCPMux(lf.NewLogger("ice-tcp"), tcp, 64)
 
 	se := pion.SettingEngine{LoggerFactory: lf}
@@ -213,12 +226,24 @@ func (s *Server) Initialize() error {
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_resends_dropped_total",
 				Help: "NACKed RTP packets not resent to WHEP viewers: over the viewer's retransmission budget (a quarter of what it is sent) or resent less than 100 ms before."},
 				func() float64 { return float64(s.resendsDropped.Load()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_udp_segmented_sends_total",
+				Help: "UDP sends that carried several of a WHEP viewer's packets at once with the kernel's segmentation offload (UDP_SEGMENT)."},
+				func() float64 {
+					if s.batch == nil {
+						return 0
+					}
+					return float64(s.batch.segmented.Load())
+				}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_held_send_errors_total",
+				Help: "Failed UDP sends of the packets a WHEP viewer held to send together (a unit's after its first)."},
+				func() float64 { return float64(s.heldSendErrors.Load()) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "eddy_webrtc_viewer_resyncs_total",
 				Help: "WHEP viewers that fell a whole queue behind and restarted at the last keyframe."},
 				func() float64 { return float64(s.resyncs.Load()) }),
 			sessionsCollector{s})
 	}
-	s.log.Info("webrtc listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
+	s.log.Info("webrtc listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String(),
+		"udp_segmentation", s.batch != nil && s.batch.gso.Load())
 	return nil
 }
 
@@ -440,6 +465,11 @@ type session struct {
 	mu          sync.Mutex
 	remoteUfrag string
 
+	// peer is the remote address of the selected candidate pair when it
+	// runs over the ICE port's UDP socket (nil otherwise): what a WHEP
+	// viewer's sends are held for (batchConn).
+	peer atomic.Pointer[netip.AddrPort]
+
 	evch      atomic.Pointer[eventChannel] // the open events data channel (WHEP)
 	evClaimed atomic.Bool                  // an events channel was accepted: no other is
 }
@@ -478,9 +508,17 @@ func newSession(s *Server, kind, stream string) *session {
 // watch follows the peer connection's state: up when connected, closed
 // when it fails or does not connect within the handshake timeout.
 func (ss *session) watch() {
+	if it := ss.iceTransport(); it != nil {
+		it.OnSelectedCandidatePairChange(ss.setPeer)
+	}
 	ss.pc.OnConnectionStateChange(func(st pion.PeerConnectionState) {
 		switch st {
 		case pion.PeerConnectionStateConnected:
+			if it := ss.iceTransport(); it != nil {
+				if p, err := it.GetSelectedCandidatePair(); err == nil {
+					ss.setPeer(p)
+				}
+			}
 			ss.connected.Store(true)
 			ss.upOnce.Do(func() { close(ss.up) })
 		case pion.PeerConnectionStateFailed, pion.PeerConnectionStateClosed:
@@ -497,6 +535,28 @@ func (ss *session) watch() {
 			ss.close(fmt.Sprintf("not connected within %s", ss.srv.HandshakeTimeout))
 		}
 	}()
+}
+
+func (ss *session) iceTransport() *pion.ICETransport {
+	if t := ss.pc.SCTP(); t != nil && t.Transport() != nil {
+		return t.Transport().ICETransport()
+	}
+	return nil
+}
+
+// setPeer records the remote address of the selected candidate pair p
+// when its packets leave through the ICE port's UDP socket: a local
+// candidate over UDP that is not a relay (whose packets go through the
+// TURN server's allocation).
+func (ss *session) setPeer(p *pion.ICECandidatePair) {
+	var a *netip.AddrPort
+	if p != nil && p.Local != nil && p.Remote != nil && p.Local.Protocol == pion.ICEProtocolUDP && p.Local.Typ != pion.ICECandidateTypeRelay {
+		if ip, err := netip.ParseAddr(p.Remote.Address); err == nil {
+			ap := netip.AddrPortFrom(ip.Unmap(), p.Remote.Port)
+			a = &ap
+		}
+	}
+	ss.peer.Store(a)
 }
 
 // close ends the session once: its peer connection, its goroutines (via

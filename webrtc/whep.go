@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sort"
 	"strings"
@@ -449,8 +450,37 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	}
 	ts := s.base + uint32(pts)
 	live := extra == 0 && au.Arrival.After(s.since)
+	if err := s.write(pkts, ts, au, live); err != nil {
+		return err
+	}
+	if live && len(pkts) > 0 {
+		s.srv.forwardLast.Observe(time.Since(au.Arrival).Seconds())
+	}
+	if s.clk.rate > 0 {
+		at := s.clk.at(au)
+		if ec := s.ss.evch.Load(); ec != nil && extra == 0 && !at.IsZero() {
+			ec.clock(ts, at, jumped)
+		}
+	}
+	return nil
+}
+
+// write sends a unit's packets, stamped relative to ts. The first leaves
+// at once; the rest are held and leave together (batchConn) once this
+// viewer's first packets of the unit are out, with the other viewers'.
+func (s *sender) write(pkts []*rtp.Packet, ts uint32, au *media.AccessUnit, live bool) error {
+	var held *netip.AddrPort
+	defer func() {
+		if held != nil {
+			s.srv.batch.Flush(*held)
+		}
+	}()
 	for i, p := range pkts {
-		// Packetizers stamp packets relative to the unit.
+		if i == 1 && len(pkts) > 2 && s.srv.batch != nil {
+			if held = s.ss.peer.Load(); held != nil {
+				s.srv.batch.Hold(*held)
+			}
+		}
 		err := s.local.write(p, s.seq, ts)
 		s.seq++
 		if err != nil {
@@ -467,15 +497,6 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 			// its first packet before this one sends the rest (a keyframe
 			// is ~50 packets per viewer).
 			runtime.Gosched()
-		}
-	}
-	if live && len(pkts) > 0 {
-		s.srv.forwardLast.Observe(time.Since(au.Arrival).Seconds())
-	}
-	if s.clk.rate > 0 {
-		at := s.clk.at(au)
-		if ec := s.ss.evch.Load(); ec != nil && extra == 0 && !at.IsZero() {
-			ec.clock(ts, at, jumped)
 		}
 	}
 	return nil

@@ -15,7 +15,9 @@ import (
 // (a development aid for the benchmarks, not a setting): cpu.pprof covers
 // the whole run, allocs.pprof and heap.pprof are written when the
 // server stops, and SIGUSR1 writes heap-N.pprof (N counting from 1) at
-// once: the live heap while the load runs. `eddy bench ... --server-profile DIR` sets it for the
+// once: the live heap while the load runs, with goroutines-N.txt (every
+// goroutine's stack, grouped) and memstats-N.txt (where the process's
+// memory is: heap, stacks, runtime metadata). `eddy bench ... --server-profile DIR` sets it for the
 // server it starts; read them with `go tool pprof -top`.
 const profileEnv = "EDDY_PROFILE_DIR"
 
@@ -46,6 +48,8 @@ func startProfiles(dir string) (stop func() error, err error) {
 			}
 			runtime.GC()
 			_ = writeProfile(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", n)), "heap")
+			_ = writeGoroutines(filepath.Join(dir, fmt.Sprintf("goroutines-%d.txt", n)))
+			_ = writeMemStats(filepath.Join(dir, fmt.Sprintf("memstats-%d.txt", n)))
 		}
 	})
 	return func() error {
@@ -75,4 +79,29 @@ func writeProfile(path, name string) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeGoroutines writes the goroutines' stacks, grouped, into path.
+func writeGoroutines(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = pprof.Lookup("goroutine").WriteTo(f, 1)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeMemStats writes the runtime's memory statistics into path, one
+// "name bytes" line each.
+func writeMemStats(path string) error {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	s := fmt.Sprintf("Sys %d\nHeapAlloc %d\nHeapInuse %d\nHeapIdle %d\nHeapReleased %d\nNextGC %d\n"+
+		"StackInuse %d\nMSpanInuse %d\nGCSys %d\nOtherSys %d\nNumGoroutine %d\n",
+		m.Sys, m.HeapAlloc, m.HeapInuse, m.HeapIdle, m.HeapReleased, m.NextGC,
+		m.StackInuse, m.MSpanInuse, m.GCSys, m.OtherSys, runtime.NumGoroutine())
+	return os.WriteFile(path, []byte(s), 0o644)
 }
