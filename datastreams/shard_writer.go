@@ -53,19 +53,22 @@ type shardWriter struct {
 }
 
 const (
-	// writerQueue bounds the requests waiting for a shard's writer (a
-	// submitter waits beyond it). Its channel is allocated whole with the
-	// shard, and every camera has two shards (its video log and its events
-	// stream), so it is kept small: 1024 pointers, 8 KiB a shard (4096 was
-	// a tenth of a recorded stream's memory and no faster).
+	// writerQueue bounds the requests waiting for a data stream shard's
+	// writer (a submitter waits beyond it). Its channel is allocated whole
+	// with the shard: 1024 pointers, 8 KiB (4096 was no faster).
+	// videoWriterQueue is the same for the shards of a video stream's
+	// log and of its events stream, two per camera, written a record per
+	// fragment and per events batch: 64 (512 bytes) is plenty, where 1024
+	// was 16 KiB per camera.
 	writerQueue      = 1024
+	videoWriterQueue = 64
 	maxCommitRecords = 50000
 	maxCommitBytes   = 32 << 20
 )
 
-func newShardWriter(log logstore.Log, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration), onFail func(error) error) *shardWriter {
+func newShardWriter(log logstore.Log, queue int, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration), onFail func(error) error) *shardWriter {
 	w := &shardWriter{log: log, syncEach: syncEach, now: now, onCommit: onCommit, onFail: onFail,
-		reqs: make(chan *appendReq, writerQueue), stop: make(chan struct{})}
+		reqs: make(chan *appendReq, queue), stop: make(chan struct{})}
 	ch := make(chan struct{})
 	w.notify.Store(&ch)
 	w.wg.Add(1)

@@ -134,7 +134,11 @@ func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
 	sh.writeB = newBucket(l.WriteBytesPerS)
 	sh.readC = newBucket(l.ReadCallsPerS)
 	sh.readB = newBucket(l.ReadBytesPerS)
-	sh.w = newShardWriter(log, c.SyncPolicy == "always", c.SyncInterval, c.Now, c.committed, c.commitFailed)
+	queue := writerQueue
+	if s.kind != "" {
+		queue = videoWriterQueue
+	}
+	sh.w = newShardWriter(log, queue, c.SyncPolicy == "always", c.SyncInterval, c.Now, c.committed, c.commitFailed)
 	if !sh.IsOpen() {
 		if _, err := sh.w.submit(nil, true); err != nil {
 			return nil, err

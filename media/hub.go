@@ -184,14 +184,77 @@ func (h *Hub) Publish(au *AccessUnit) {
 // deliverLocked queues au for r, or ends r with ErrOverflow when its queue
 // is full and returns false: then the caller detaches r.
 func (h *Hub) deliverLocked(r *Reader, au *AccessUnit) bool {
-	select {
-	case r.ch <- au:
+	if r.queueLocked(au) {
 		return true
-	default:
-		r.end(ErrOverflow)
-		h.dropped.Add(1)
+	}
+	r.end(ErrOverflow)
+	h.dropped.Add(1)
+	return false
+}
+
+// readerChan is the most units a reader's channel holds; the rest of its
+// queue (up to QueueSize) waits in its spill. A reader keeping up (a
+// recorder between wake-ups holds ~20) never spills, and the channel,
+// allocated whole when the reader is made, is 2 KiB where a whole
+// 4096-unit queue was 32 KiB for every recorded stream and every viewer.
+const readerChan = 256
+
+// queueLocked appends au to r's queue, false when it is full (hub.mu
+// held). The channel is used while nothing is spilled; then units go to
+// the spill until the reader has taken all of it, so that it reads them
+// in order: the channel's first, then the spill's.
+func (r *Reader) queueLocked(au *AccessUnit) bool {
+	if len(r.spill) == 0 {
+		select {
+		case r.ch <- au:
+			return true
+		default:
+		}
+	}
+	if len(r.ch)+len(r.spill)-r.spillHead >= r.max {
 		return false
 	}
+	r.spill = append(r.spill, au)
+	r.spilled.Store(true)
+	return true
+}
+
+// queued is how many units wait in r's queue (hub.mu held).
+func (r *Reader) queuedLocked() int { return len(r.ch) + len(r.spill) - r.spillHead }
+
+// unspill appends up to n spilled units to dst: called with the channel
+// found empty.
+func (r *Reader) unspill(dst []*AccessUnit, n int) []*AccessUnit {
+	if !r.spilled.Load() {
+		return dst
+	}
+	h := r.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ; n > 0 && r.spillHead < len(r.spill); n-- {
+		dst = append(dst, r.spill[r.spillHead])
+		r.spill[r.spillHead] = nil
+		r.spillHead++
+	}
+	if r.spillHead == len(r.spill) { // all taken: the channel again
+		r.spill, r.spillHead = nil, 0
+		r.spilled.Store(false)
+	}
+	return dst
+}
+
+// next takes the next queued unit without waiting (nil: none).
+func (r *Reader) next() *AccessUnit {
+	select {
+	case au := <-r.ch:
+		return au
+	default:
+	}
+	var one [1]*AccessUnit
+	if got := r.unspill(one[:0], 1); len(got) == 1 {
+		return got[0]
+	}
+	return nil
 }
 
 // LazyWakeInterval is the most arrival time a lazy reader's queue holds
@@ -213,7 +276,7 @@ func (r *Reader) signalLocked(au *AccessUnit, now time.Time) {
 	}
 	key := r.hasKeyTrack && au.Track == r.keyTrack && au.Key
 	if !r.eager.Load() && !key && !au.FragmentEnd &&
-		at.Sub(r.lastSignal) < LazyWakeInterval && len(r.ch) <= cap(r.ch)/2 {
+		at.Sub(r.lastSignal) < LazyWakeInterval && r.queuedLocked() <= r.max/2 {
 		return
 	}
 	r.lastSignal = at
@@ -240,12 +303,13 @@ func (h *Hub) newReader(first bool) (*Reader, error) {
 	if h.closed {
 		return nil, ErrHubClosed
 	}
-	r := &Reader{hub: h, ch: make(chan *AccessUnit, h.queueSize()), done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	r := &Reader{hub: h, ch: make(chan *AccessUnit, min(h.queueSize(), readerChan)), max: h.queueSize(),
+		done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	if kt, ok := h.keyTrack(); ok {
 		r.keyTrack, r.hasKeyTrack = kt, true
 		if h.gopOK {
 			for _, au := range h.gop {
-				r.ch <- au // fits: the GOP is never longer than the queue
+				r.queueLocked(au) // fits: the GOP is never longer than the queue
 			}
 			r.backlog = len(h.gop)
 		} else {
@@ -325,9 +389,16 @@ func (h *Hub) Units() int64 { return h.units.Load() }
 
 // Reader receives a publication's access units in order.
 type Reader struct {
-	hub      *Hub
-	ch       chan *AccessUnit
-	keyTrack int
+	hub *Hub
+	// The queue: ch, then spill[spillHead:] once ch was full (guarded by
+	// hub.mu; spilled tells a reader there is some without the lock), max
+	// units in all.
+	ch        chan *AccessUnit
+	spill     []*AccessUnit
+	spillHead int
+	spilled   atomic.Bool
+	max       int
+	keyTrack  int
 	// hasKeyTrack: keyTrack is the first video track (an audio-only
 	// publication has none: its units are all "key").
 	hasKeyTrack bool
@@ -369,25 +440,23 @@ func (r *Reader) Read(ctx context.Context) (*AccessUnit, error) {
 	default:
 	}
 	// A queued unit needs no three-way select (which locks all three
-	// channels): a reader catching up takes its queue this way.
-	select {
-	case au := <-r.ch:
+	// channels): a reader catching up takes its queue this way. Nothing is
+	// spilled while the reader waits on the channel: a unit goes to the
+	// spill only when the channel is full or the spill is not empty.
+	if au := r.next(); au != nil {
 		return au, nil
-	default:
 	}
 	select {
 	case au := <-r.ch:
 		return au, nil
 	case <-r.done:
-		select {
-		case au := <-r.ch:
+		if au := r.next(); au != nil {
 			if r.err == ErrOverflow {
 				return nil, r.err
 			}
 			return au, nil
-		default:
-			return nil, r.err
 		}
+		return nil, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -442,7 +511,7 @@ func (r *Reader) SetEager(eager bool) {
 func (r *Reader) ReadBatch(ctx context.Context, dst []*AccessUnit) ([]*AccessUnit, error) {
 	limit := cap(dst)
 	if limit == 0 {
-		limit = cap(r.ch)
+		limit = r.max
 	}
 	dst = dst[:0]
 	for {
@@ -453,22 +522,14 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []*AccessUnit) ([]*AccessUni
 			}
 		default:
 		}
-	drain:
-		for len(dst) < limit {
-			select {
-			case au := <-r.ch:
-				dst = append(dst, au)
-			default:
-				break drain
-			}
-		}
+		dst = r.drain(dst, limit)
 		if len(dst) > 0 {
 			return dst, nil
 		}
 		select {
 		case <-r.done:
 			// Units queued before the end are still to be read.
-			if len(r.ch) > 0 && r.err != ErrOverflow {
+			if (len(r.ch) > 0 || r.spilled.Load()) && r.err != ErrOverflow {
 				continue
 			}
 			return dst, r.err
@@ -488,18 +549,29 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []*AccessUnit) ([]*AccessUni
 		case <-ctx.Done():
 			// Units queued without a wake-up come with the error, so that
 			// a recorder stopped by ctx still stores them.
-			for len(dst) < limit {
-				select {
-				case au := <-r.ch:
-					dst = append(dst, au)
-					continue
-				default:
-				}
-				break
-			}
-			return dst, ctx.Err()
+			return r.drain(dst, limit), ctx.Err()
 		}
 	}
+}
+
+// drain appends queued units to dst, up to limit in all, without waiting:
+// the channel's, then (the channel empty) the spill's.
+func (r *Reader) drain(dst []*AccessUnit, limit int) []*AccessUnit {
+	for len(dst) < limit {
+		select {
+		case au := <-r.ch:
+			dst = append(dst, au)
+			continue
+		default:
+		}
+		if n := len(dst); n < limit {
+			if dst = r.unspill(dst, limit-n); len(dst) > n {
+				continue
+			}
+		}
+		break
+	}
+	return dst
 }
 
 // Backlog returns how many units were already queued when the reader was

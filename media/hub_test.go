@@ -305,3 +305,148 @@ func BenchmarkHubPublish(b *testing.B) {
 	h.Close()
 	wg.Wait()
 }
+
+// TestHubQueueSpillsInOrder: a queue longer than the reader's channel
+// (readerChan) keeps its units in order across the channel and the spill,
+// whether read one by one, in batches or both while more arrive; a GOP
+// longer than the channel is replayed whole to a new reader; the queue
+// still holds QueueSize units and no more; a reader caught up gets the
+// channel back (nothing left spilled).
+func TestHubQueueSpillsInOrder(t *testing.T) {
+	const queue = 3 * readerChan
+	h := videoAudioHub(queue)
+	r, err := h.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(0)
+	check := func(au *AccessUnit) {
+		t.Helper()
+		if au.Track != 0 {
+			return
+		}
+		if au.PTS != want*3000 {
+			t.Fatalf("video unit with PTS %d, want %d", au.PTS, want*3000)
+		}
+		want++
+	}
+	next := publishGOP(h, 0, readerChan) // 2 × readerChan units: half spilled
+	if !r.spilled.Load() {
+		t.Fatal("nothing spilled with the channel full")
+	}
+	for range readerChan / 2 { // some read while more come
+		check(read(t, r))
+	}
+	next = publishGOP(h, next, readerChan/4)
+	batch, err := r.ReadBatch(context.Background(), make([]*AccessUnit, 0, readerChan))
+	if err != nil || len(batch) != readerChan {
+		t.Fatalf("ReadBatch: %d units, %v", len(batch), err)
+	}
+	for _, au := range batch {
+		check(au)
+	}
+	for r.spilled.Load() || len(r.ch) > 0 {
+		check(read(t, r))
+	}
+	if want != int64(next) {
+		t.Fatalf("read %d video units of %d", want, next)
+	}
+	if r.spill != nil || r.spillHead != 0 {
+		t.Fatalf("caught up, the spill is kept: %d/%d", r.spillHead, len(r.spill))
+	}
+
+	// A new reader replays the GOP so far, longer than a channel.
+	next = publishGOP(h, next, readerChan)
+	r2, err := h.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.Backlog() != 2*readerChan {
+		t.Fatalf("backlog %d, want %d", r2.Backlog(), 2*readerChan)
+	}
+	batch, err = r2.ReadBatch(context.Background(), nil)
+	if err != nil || len(batch) != 2*readerChan || batch[0].PTS != int64(next-readerChan)*3000 || !batch[0].Key ||
+		batch[len(batch)-1].Track != 1 || batch[len(batch)-2].PTS != int64(next-1)*3000 {
+		t.Fatalf("replay: %d units, %v", len(batch), err)
+	}
+
+	// r holds the same GOP: QueueSize units fit, one more drops it.
+	for range (queue - 2*readerChan) / 2 {
+		next = publishGOP(h, next, 1)
+	}
+	if _, err := r2.ReadBatch(context.Background(), nil); err != nil { // r2 keeps up
+		t.Fatal(err)
+	}
+	select {
+	case <-r.done:
+		t.Fatalf("dropped with %d units queued of %d", queue, queue)
+	default:
+	}
+	h.Publish(&AccessUnit{Track: 1})
+	if _, err := r.Read(context.Background()); !errors.Is(err, ErrOverflow) {
+		t.Fatalf("one unit over the queue: %v, want ErrOverflow", err)
+	}
+}
+
+// TestHubSpillConcurrent: a publisher and a reader at once, the reader
+// pausing so that its queue spills and drains again and again (run with
+// -race): every unit arrives, in order.
+func TestHubSpillConcurrent(t *testing.T) {
+	h := videoAudioHub(8 * readerChan)
+	r, err := h.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gops, per = 40, 25
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		next := 0
+		for range gops {
+			next = publishGOP(h, next, per)
+			time.Sleep(time.Millisecond)
+		}
+		h.Close()
+	}()
+	want, spills := int64(0), 0
+	batch := make([]*AccessUnit, 0, 100)
+	for i := 0; ; i++ {
+		var err error
+		if i%2 == 0 {
+			var au *AccessUnit
+			batch = batch[:0]
+			if au, err = r.Read(context.Background()); err == nil {
+				batch = append(batch, au)
+			}
+		} else {
+			batch, err = r.ReadBatch(context.Background(), batch)
+		}
+		for _, au := range batch {
+			if au.Track == 0 {
+				if au.PTS != want*3000 {
+					t.Fatalf("video PTS %d, want %d", au.PTS, want*3000)
+				}
+				want++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%50 == 0 {
+			time.Sleep(15 * time.Millisecond) // fall behind: spill
+			if r.spilled.Load() {
+				spills++
+			}
+		}
+	}
+	<-done
+	if spills == 0 {
+		t.Error("the queue never spilled")
+	}
+	if want != gops*per {
+		t.Fatalf("read %d video units of %d", want, gops*per)
+	}
+}
