@@ -140,7 +140,9 @@ type ingestCompareResults struct {
 	CPURatio       *float64 `json:"cpu_per_stream_minute_ratio,omitempty"`
 	RSSGrowthRatio *float64 `json:"rss_growth_per_stream_ratio,omitempty"` // (end − idle) / streams
 	RSSPeakRatio   *float64 `json:"rss_peak_per_stream_ratio,omitempty"`   // VmHWM / streams
-	TargetCPURatio float64  `json:"target_cpu_ratio"`
+	// (VmHWM − idle) / streams
+	RSSPeakGrowthRatio *float64 `json:"rss_peak_growth_per_stream_ratio,omitempty"`
+	TargetCPURatio     float64  `json:"target_cpu_ratio"`
 	// EddyWrittenRatio is Eddy's data directory growth over its window
 	// against streams × the clip's media bytes per second × window, as
 	// MediaMTX's RecordedRatio: well under 1, the server fell behind and
@@ -240,6 +242,10 @@ func (r *ingestCompareResults) finish() {
 	if e.RSSPeakPerStreamMiB > 0 && m.RSSPeakPerStreamMiB > 0 {
 		v := e.RSSPeakPerStreamMiB / m.RSSPeakPerStreamMiB
 		r.RSSPeakRatio = &v
+	}
+	if e.RSSPeakGrowthPerStreamMiB > 0 && m.RSSPeakGrowthPerStreamMiB > 0 {
+		v := e.RSSPeakGrowthPerStreamMiB / m.RSSPeakGrowthPerStreamMiB
+		r.RSSPeakGrowthRatio = &v
 	}
 	// noPass: Eddy's side (or the MediaMTX measured) cannot be trusted; a
 	// ratio that meets the target is then INVALID, not PASS (a FAIL

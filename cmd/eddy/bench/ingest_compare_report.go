@@ -35,6 +35,7 @@ func (r *ingestCompareResults) writeText(w io.Writer) {
 		fmtOpt(r.CPURatio, "%.2f"), fmt.Sprintf("≤ %.2f", r.TargetCPURatio))
 	row("server CPU, window", fmtOpt(m.ServerCPUPercent, "%.1f%% of a core"), fmtOpt(e.ServerCPUPercent, "%.1f%% of a core"), "", "")
 	row("RSS per stream (end − idle)", fmt.Sprintf("%.2f MiB", m.RSSGrowthPerStreamMiB), fmt.Sprintf("%.2f MiB", e.RSSGrowthPerStreamMiB), fmtOpt(r.RSSGrowthRatio, "%.2f"), "")
+	row("RSS per stream (peak − idle)", fmt.Sprintf("%.2f MiB", m.RSSPeakGrowthPerStreamMiB), fmt.Sprintf("%.2f MiB", e.RSSPeakGrowthPerStreamMiB), fmtOpt(r.RSSPeakGrowthRatio, "%.2f"), "")
 	row("RSS per stream (peak / streams)", fmt.Sprintf("%.2f MiB", m.RSSPeakPerStreamMiB), fmt.Sprintf("%.2f MiB", e.RSSPeakPerStreamMiB), fmtOpt(r.RSSPeakRatio, "%.2f"), "")
 	row("RSS idle / peak", fmt.Sprintf("%.0f / %.0f MiB", m.RSSIdleMiB, m.RSSPeakMiB), fmt.Sprintf("%.0f / %.0f MiB", e.RSSIdleMiB, e.RSSPeakMiB), "", "")
 	eddyData := "n/a"

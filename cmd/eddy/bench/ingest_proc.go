@@ -43,6 +43,9 @@ type procFigures struct {
 	RSSEndMiB                float64  `json:"server_rss_end_mib,omitempty"`  // VmRSS at the window's end
 	RSSPeakPerStreamMiB      float64  `json:"server_rss_peak_per_stream_mib,omitempty"`
 	RSSGrowthPerStreamMiB    float64  `json:"server_rss_growth_per_stream_mib,omitempty"` // (end − idle) / streams
+	// (peak − idle) / streams: what a stream adds at the peak, without
+	// the idle server (mostly the pages of its binary it touched).
+	RSSPeakGrowthPerStreamMiB float64 `json:"server_rss_peak_growth_per_stream_mib,omitempty"`
 }
 
 // procFigures fills in f from the snapshots (idle: before publishing; p0,
@@ -68,6 +71,7 @@ func (b *ingestBench) procFigures(f *procFigures, idle, p0, p1 snapshot) {
 		f.RSSPeakMiB, f.RSSEndMiB = mib(p1.hwm), mib(p1.rss)
 		f.RSSPeakPerStreamMiB = f.RSSPeakMiB / n
 		f.RSSGrowthPerStreamMiB = (f.RSSEndMiB - f.RSSIdleMiB) / n
+		f.RSSPeakGrowthPerStreamMiB = (f.RSSPeakMiB - f.RSSIdleMiB) / n
 	}
 	for _, p := range b.pubs {
 		p.mu.Lock()
@@ -93,6 +97,7 @@ func (f *procFigures) writeRows(tw func(k, v, target string), cpuTarget, rssTarg
 	if f.RSSPeakMiB > 0 {
 		tw("server RSS peak (VmHWM)", fmt.Sprintf("%.1f MiB (idle %.1f MiB)", f.RSSPeakMiB, f.RSSIdleMiB), "")
 		tw("  per stream: peak / streams", fmt.Sprintf("%.2f MiB", f.RSSPeakPerStreamMiB), rssTarget)
+		tw("  per stream: (peak − idle) / streams", fmt.Sprintf("%.2f MiB", f.RSSPeakGrowthPerStreamMiB), rssTarget)
 		tw("  per stream: (end − idle) / streams", fmt.Sprintf("%.2f MiB", f.RSSGrowthPerStreamMiB), rssTarget)
 		tw("server RSS at window end", fmt.Sprintf("%.1f MiB", f.RSSEndMiB), "")
 	} else {
