@@ -165,14 +165,16 @@ func (h *Hub) Publish(au *AccessUnit) {
 	for _, r := range h.readers {
 		if !r.waiting || (au.Track == r.keyTrack && au.Key) {
 			r.waiting = false
-			if !h.deliverLocked(r, au) {
-				continue
-			}
-			if r.lazy.Load() {
-				if au.Arrival.IsZero() && now.IsZero() {
-					now = time.Now()
+			if !r.skips(au.Track) {
+				if !h.deliverLocked(r, au) {
+					continue
 				}
-				r.signalLocked(au, now)
+				if r.lazy.Load() {
+					if au.Arrival.IsZero() && now.IsZero() {
+						now = time.Now()
+					}
+					r.signalLocked(au, now)
+				}
 			}
 		}
 		kept = append(kept, r)
@@ -403,7 +405,10 @@ type Reader struct {
 	// publication has none: its units are all "key").
 	hasKeyTrack bool
 	waiting     bool // for the next keyframe (guarded by hub.mu)
-	backlog     int  // units replayed from the last keyframe at creation
+	// skip has bit i set when the units of track i are not queued (Only;
+	// guarded by hub.mu).
+	skip    uint64
+	backlog int // units replayed from the last keyframe at creation
 
 	// A lazy reader (SetLazy) is signalled on wake only when it has work;
 	// lastSignal (au.Arrival of the last signal) and signals (how many
@@ -553,6 +558,26 @@ func (r *Reader) ReadBatch(ctx context.Context, dst []*AccessUnit) ([]*AccessUni
 		}
 	}
 }
+
+// Only has the hub queue for r, from now on, only the units of the given
+// tracks (IDs under 64; the others are always queued): a reader that sends
+// some of the tracks (a WebRTC viewer sends no AAC) is then not woken for
+// the others. Units already queued stay.
+func (r *Reader) Only(tracks ...int) {
+	skip := ^uint64(0)
+	for _, id := range tracks {
+		if id >= 0 && id < 64 {
+			skip &^= 1 << id
+		}
+	}
+	h := r.hub
+	h.mu.Lock()
+	r.skip = skip
+	h.mu.Unlock()
+}
+
+// skips reports whether units of track id are not queued for r (hub.mu held).
+func (r *Reader) skips(id int) bool { return id >= 0 && id < 64 && r.skip&(1<<id) != 0 }
 
 // drain appends queued units to dst, up to limit in all, without waiting:
 // the channel's, then (the channel empty) the spill's.

@@ -450,3 +450,44 @@ func TestHubSpillConcurrent(t *testing.T) {
 		t.Fatalf("read %d video units of %d", want, gops*per)
 	}
 }
+
+// TestReaderOnly: a reader that asked for some tracks is queued only
+// their units from then on (what was queued stays); it still starts at a
+// keyframe; the other readers get every unit.
+func TestReaderOnly(t *testing.T) {
+	h := videoAudioHub(1024)
+	all, err := h.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.NewReader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := publishGOP(h, 0, 2) // queued for r before Only: 4 units
+	r.Only(0)
+	next = publishGOP(h, next, 3)
+	h.Close()
+	count := func(r *Reader) (video, audio int) {
+		for {
+			au, err := r.Read(context.Background())
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if au.Track == 0 {
+				video++
+			} else {
+				audio++
+			}
+		}
+	}
+	if v, a := count(r); v != next || a != 2 {
+		t.Errorf("video only after 2 GOP frames: %d video, %d audio units; want %d and 2", v, a, next)
+	}
+	if v, a := count(all); v != next || a != next {
+		t.Errorf("the other reader: %d video, %d audio units; want %d each", v, a, next)
+	}
+}

@@ -304,6 +304,10 @@ type Viewer struct {
 	once    sync.Once
 }
 
+// Only queues for the viewer, from now on, only the units of the given
+// tracks (see Reader.Only).
+func (v *Viewer) Only(tracks ...int) { v.reader.Only(tracks...) }
+
 // Read returns the next access unit (see Reader.Read): io.EOF once the
 // publication ended.
 func (v *Viewer) Read(ctx context.Context) (*AccessUnit, error) {

@@ -272,9 +272,19 @@ func (s *Server) postWHEP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	sort.Strings(notices)
+	v.Only(sentTracks(senders)...) // no wake-up for a unit not sent (AAC)
 	s.respondCreated(w, ss, withNotes(ans, byMid), notices)
 	ss.log.Info("viewer connecting", "remote", r.RemoteAddr, "tracks", len(senders), "notices", strings.Join(notices, "; "))
 	go ss.forward(v, senders)
+}
+
+// sentTracks returns the hub tracks the senders send.
+func sentTracks(senders []*sender) []int {
+	ids := make([]int, len(senders))
+	for i, s := range senders {
+		ids[i] = s.out.track.ID
+	}
+	return ids
 }
 
 // sourceWait is how long a WHEP request waits for an on-demand source's
@@ -373,6 +383,7 @@ func (ss *session) forward(v *media.Viewer, senders []*sender) {
 				ss.close("publication ended (a new one started)")
 				return
 			}
+			v.Only(sentTracks(senders)...)
 			continue
 		case errors.Is(err, io.EOF):
 			ss.close("publication ended")
