@@ -33,6 +33,12 @@ type appendReq struct {
 // and one fsync (group commit), and only then answers the requests, so an
 // acknowledged record is durable. Readers waiting at the tip are woken
 // after each commit.
+//
+// The writer of a data stream's shard runs for the shard's life. That of
+// a video or events shard (lazy) runs only while requests wait: such a
+// shard is written a record every fragment or events batch, and a
+// goroutine parked between them (two per camera) is stack memory, about
+// 8 KiB each, for nothing.
 type shardWriter struct {
 	log      logstore.Log
 	syncEach bool // fsync before acknowledging (policy "always")
@@ -50,6 +56,11 @@ type shardWriter struct {
 	mu     sync.Mutex // guards sealed and stopped against late submitters
 	sealed bool
 	closed bool
+	// lazy: the goroutine is started by the submit that makes pending
+	// (requests queued or being queued, not yet taken) 1, and ends when
+	// the requests it took bring it back to 0: one runs at a time.
+	lazy    bool
+	pending atomic.Int64
 }
 
 const (
@@ -66,13 +77,15 @@ const (
 	maxCommitBytes   = 32 << 20
 )
 
-func newShardWriter(log logstore.Log, queue int, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration), onFail func(error) error) *shardWriter {
+func newShardWriter(log logstore.Log, queue int, lazy, syncEach bool, syncInterval time.Duration, now func() time.Time, onCommit func(int, int, time.Duration), onFail func(error) error) *shardWriter {
 	w := &shardWriter{log: log, syncEach: syncEach, now: now, onCommit: onCommit, onFail: onFail,
-		reqs: make(chan *appendReq, queue), stop: make(chan struct{})}
+		reqs: make(chan *appendReq, queue), stop: make(chan struct{}), lazy: lazy}
 	ch := make(chan struct{})
 	w.notify.Store(&ch)
-	w.wg.Add(1)
-	go w.run()
+	if !lazy {
+		w.wg.Add(1)
+		go w.run()
+	}
 	if !syncEach && syncInterval > 0 {
 		w.wg.Add(1)
 		go w.syncLoop(syncInterval)
@@ -104,6 +117,10 @@ func (w *shardWriter) submit(entries []Entry, seal bool) (<-chan appendResult, e
 		w.sealed = true
 	}
 	req := &appendReq{entries: entries, seal: seal, done: make(chan appendResult, 1)}
+	if w.lazy && w.pending.Add(1) == 1 {
+		w.wg.Add(1)
+		go w.run()
+	}
 	w.reqs <- req
 	return req.done, nil
 }
@@ -116,17 +133,21 @@ func (w *shardWriter) run() {
 	var recs []logstore.Record
 	for {
 		var first *appendReq
-		select {
-		case first = <-w.reqs:
-		case <-w.stop:
-			// Drain what was queued before Close so no submitter hangs.
-			for {
-				select {
-				case r := <-w.reqs:
-					batch = append(batch[:0], r)
-					w.commit(batch, recs[:0])
-				default:
-					return
+		if w.lazy {
+			first = <-w.reqs // pending counts it: it comes
+		} else {
+			select {
+			case first = <-w.reqs:
+			case <-w.stop:
+				// Drain what was queued before Close so no submitter hangs.
+				for {
+					select {
+					case r := <-w.reqs:
+						batch = append(batch[:0], r)
+						w.commit(batch, recs[:0])
+					default:
+						return
+					}
 				}
 			}
 		}
@@ -148,13 +169,20 @@ func (w *shardWriter) run() {
 		}
 		recs = w.commit(batch, recs[:0])
 		seal := batch[len(batch)-1].seal
+		idle := w.lazy && w.pending.Add(-int64(len(batch))) == 0
 		// Drop references to the committed data so it can be freed
 		// while the writer waits (a video fragment is megabytes).
 		clear(batch)
 		clear(recs)
 		if seal {
-			// Answer nothing more: the stream routes new records to the children.
-			<-w.stop
+			// Answer nothing more: the stream routes new records to the
+			// children.
+			if !w.lazy {
+				<-w.stop
+			}
+			return
+		}
+		if idle {
 			return
 		}
 	}

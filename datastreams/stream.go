@@ -138,7 +138,7 @@ func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
 	if s.kind != "" {
 		queue = videoWriterQueue
 	}
-	sh.w = newShardWriter(log, queue, c.SyncPolicy == "always", c.SyncInterval, c.Now, c.committed, c.commitFailed)
+	sh.w = newShardWriter(log, queue, s.kind != "", c.SyncPolicy == "always", c.SyncInterval, c.Now, c.committed, c.commitFailed)
 	if !sh.IsOpen() {
 		if _, err := sh.w.submit(nil, true); err != nil {
 			return nil, err

@@ -51,7 +51,8 @@ func (c *Cache) readBlock(key string, size, b int64, dst []byte, off int64) erro
 			continue
 		}
 		f := c.flights[id]
-		if f == nil {
+		own := f == nil
+		if own {
 			if err := c.br.openErr(c.cfg.Now()); err != nil {
 				c.mu.Unlock()
 				return err
@@ -59,9 +60,15 @@ func (c *Cache) readBlock(key string, size, b int64, dst []byte, off int64) erro
 			f = c.startLocked(id, c.blockLen(size, b), false)
 		}
 		c.mu.Unlock()
+		// A block this read fetches is a miss even when the fetch was done
+		// before the read got here to wait for it.
 		select {
 		case <-f.done:
-			c.metrics.hit() // fetched already, its file being written
+			if own {
+				c.metrics.miss()
+			} else {
+				c.metrics.hit() // fetched already, its file being written
+			}
 		default:
 			c.metrics.miss()
 			<-f.done
