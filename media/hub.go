@@ -94,6 +94,10 @@ type Hub struct {
 	closed  bool
 	ended   chan struct{} // closed by End (made on first use)
 	endErr  error
+	// onEnd are the functions AfterEnd registered, by registration number
+	// (nil once End ran them).
+	onEnd   map[uint64]func()
+	onEndID uint64
 	dropped atomic.Int64
 	units   atomic.Int64
 	// inFrames and inBytes count the published units (nil: not counted).
@@ -344,14 +348,47 @@ func (h *Hub) Close() {
 func (h *Hub) End(err error) {
 	h.mu.Lock()
 	ch := h.endedLocked()
+	var fs map[uint64]func()
 	select {
 	case <-ch:
 	default:
 		h.endErr = err
 		close(ch)
+		fs, h.onEnd = h.onEnd, nil
 	}
 	h.mu.Unlock()
+	for _, f := range fs {
+		go f()
+	}
 	h.Close()
+}
+
+// AfterEnd has f run in its own goroutine when the server ends the
+// publication (End), at once if it has: a watcher that costs no parked
+// goroutine (and its stack) per publication. stop unregisters f; it
+// reports whether that kept f from running.
+func (h *Hub) AfterEnd(f func()) (stop func() bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.endedLocked():
+		go f()
+		return func() bool { return false }
+	default:
+	}
+	if h.onEnd == nil {
+		h.onEnd = map[uint64]func(){}
+	}
+	h.onEndID++
+	id := h.onEndID
+	h.onEnd[id] = f
+	return func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		_, ok := h.onEnd[id]
+		delete(h.onEnd, id)
+		return ok
+	}
 }
 
 // Ended is closed once the server has ended the publication (End);

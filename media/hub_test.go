@@ -491,3 +491,36 @@ func TestReaderOnly(t *testing.T) {
 		t.Errorf("the other reader: %d video, %d audio units; want %d each", v, a, next)
 	}
 }
+
+// TestHubAfterEnd: functions registered with AfterEnd run once End is
+// called (at once when it was), not after their stop, nor for Close alone.
+func TestHubAfterEnd(t *testing.T) {
+	h := videoAudioHub(16)
+	ran := make(chan string, 4)
+	h.AfterEnd(func() { ran <- "a" })
+	stopB := h.AfterEnd(func() { ran <- "b" })
+	if !stopB() || stopB() {
+		t.Fatal("stop: want true once, then false")
+	}
+	h.End(errors.New("deleted"))
+	h.End(errors.New("again")) // once
+	if got := <-ran; got != "a" {
+		t.Fatalf("ran %q", got)
+	}
+	h.AfterEnd(func() { ran <- "c" }) // after End: at once
+	if got := <-ran; got != "c" {
+		t.Fatalf("ran %q", got)
+	}
+	select {
+	case got := <-ran:
+		t.Fatalf("also ran %q", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	closed := videoAudioHub(16)
+	stop := closed.AfterEnd(func() { ran <- "closed" })
+	closed.Close()
+	if !stop() {
+		t.Fatal("a hub closed by its publisher (not ended) ran the end watch")
+	}
+}

@@ -144,8 +144,9 @@ type rtspSession struct {
 	recordWait *time.Timer
 	recording  bool
 	announced  time.Time // when pub was announced
-	// done is closed when the session closes (ends watchEnd).
-	done chan struct{}
+	// stopWatch unregisters the publisher's end watch (watchEnd) when the
+	// session closes.
+	stopWatch func() bool
 	// playing is set by OnPlay and taken by OnResponse, once the session
 	// receives the stream's packets.
 	playing atomic.Bool
@@ -673,8 +674,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 	if sess != nil && sess.recordWait != nil {
 		sess.recordWait.Stop()
 	}
-	if sess != nil && sess.done != nil {
-		close(sess.done)
+	var stopWatch func() bool
+	if sess != nil {
+		stopWatch = sess.stopWatch
 	}
 	var last bool
 	if sess != nil && sess.out != nil {
@@ -682,6 +684,9 @@ func (h *rtspHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseC
 		last = sess.out.readers <= 0
 	}
 	s.mu.Unlock()
+	if stopWatch != nil {
+		stopWatch()
+	}
 	switch {
 	case sess == nil:
 	case sess.pub != nil:
@@ -745,9 +750,9 @@ func (h *rtspHandler) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*ba
 	if !closed {
 		ss := ctx.Session
 		sess := &rtspSession{pub: &rtspPublication{name: name, hub: hub, tracks: tracks}, announced: time.Now(),
-			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) }), done: make(chan struct{})}
+			recordWait: time.AfterFunc(s.PublishTimeout, func() { s.recordTimedOut(ss) })}
 		s.sessions[ss] = sess
-		go s.watchEnd(ss, sess, name, hub)
+		sess.stopWatch = s.watchEnd(ss, name, hub)
 	}
 	s.mu.Unlock()
 	if closed {
@@ -846,14 +851,12 @@ func (h *rtspHandler) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.R
 // watchEnd closes a publisher's session when the server ends its
 // publication (Registry.End: the stream was deleted, recording failed):
 // the camera sees its connection closed and, like any RTSP publisher that
-// loses its server, reconnects.
-func (s *Server) watchEnd(ss *gortsplib.ServerSession, sess *rtspSession, name string, hub *media.Hub) {
-	select {
-	case <-hub.Ended():
+// loses its server, reconnects. It returns the watch's stop.
+func (s *Server) watchEnd(ss *gortsplib.ServerSession, name string, hub *media.Hub) func() bool {
+	return hub.AfterEnd(func() {
 		s.log.Warn("publisher disconnected: the server ended its publication", "stream", name, "reason", hub.EndErr())
 		ss.Close()
-	case <-sess.done:
-	}
+	})
 }
 
 // takeOverPending frees name from an RTSP publication that announced it
