@@ -73,6 +73,10 @@ const (
 	// was 16 KiB per camera.
 	writerQueue      = 1024
 	videoWriterQueue = 64
+	// videoLogHints is how many recent append positions the log of a
+	// video or events shard keeps (filelog.SetHints; a data stream's keep
+	// 256, 6 KiB).
+	videoLogHints    = 16
 	maxCommitRecords = 50000
 	maxCommitBytes   = 32 << 20
 )

@@ -137,6 +137,11 @@ func (s *Stream) openShard(sm shardMeta) (*Shard, error) {
 	queue := writerQueue
 	if s.kind != "" {
 		queue = videoWriterQueue
+		// Appended a record per fragment or events batch, read by
+		// sequence number from an index of its own: few recent positions.
+		if h, ok := log.(interface{ SetHints(int) }); ok {
+			h.SetHints(videoLogHints)
+		}
 	}
 	sh.w = newShardWriter(log, queue, s.kind != "", c.SyncPolicy == "always", c.SyncInterval, c.Now, c.committed, c.commitFailed)
 	if !sh.IsOpen() {

@@ -90,12 +90,35 @@ type Log struct {
 	local []*segment
 	// tiering sums the sealed segments (all but the active one) by
 	// state, kept up to date by each change (Tiering, Size, LocalSize).
-	tiering  TieringStats
-	loaded   []*segment // sealed segments whose index is in memory, oldest first
-	readers  []*segment // segments with an open read descriptor, oldest first
-	swept    time.Time  // last look for idle read descriptors
-	hints    [256]indexEntry
+	tiering TieringStats
+	loaded  []*segment // sealed segments whose index is in memory, oldest first
+	readers []*segment // segments with an open read descriptor, oldest first
+	swept   time.Time  // last look for idle read descriptors
+	// hints are the positions of recent appends, a ring of hintCap made
+	// on the first (SetHints; guarded by mu).
+	hints    []indexEntry
+	hintCap  int
 	hintNext int
+}
+
+// defaultHints is how many recent append positions a log keeps.
+const defaultHints = 256
+
+// SetHints sets how many recent append positions the log keeps for
+// reads near its end (n ≤ 0: the default, 256): a log appended once a
+// fragment (a video stream's) needs few, and each is 24 bytes held for
+// as long as the log is open.
+func (l *Log) SetHints(n int) {
+	if n <= 0 {
+		n = defaultHints
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n == l.hintCap {
+		return
+	}
+	// The hints are a cache of positions: start over.
+	l.hintCap, l.hints, l.hintNext = n, nil, 0
 }
 
 var _ logstore.Log = (*Log)(nil)
@@ -111,7 +134,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts}
+	l := &Log{dir: dir, opts: opts, hintCap: defaultHints}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -641,7 +664,12 @@ func (l *Log) writeFrames(buf []byte, direct []directWrite) error {
 
 func (l *Log) hintLocked(seq uint64, t int64, pos int64) {
 	l.mu.Lock()
-	l.hints[l.hintNext%len(l.hints)] = indexEntry{seq: seq, time: t, pos: pos}
+	e := indexEntry{seq: seq, time: t, pos: pos}
+	if len(l.hints) < l.hintCap {
+		l.hints = append(l.hints, e)
+	} else {
+		l.hints[l.hintNext%l.hintCap] = e
+	}
 	l.hintNext++
 	l.mu.Unlock()
 }

@@ -36,6 +36,33 @@ func TestFileLog(t *testing.T) {
 	})
 }
 
+// TestFileLogFewHints: the same with a log that keeps 3 recent append
+// positions (SetHints, as a video stream's does), a ring that wraps.
+func TestFileLogFewHints(t *testing.T) {
+	open := func(t *testing.T, dir string, now func() time.Time, opts Options) *Log {
+		l := openLog(t, dir, now, opts)
+		l.SetHints(3)
+		return l
+	}
+	logstoretest.Run(t, logstoretest.Harness{
+		Open: func(t *testing.T, o logstoretest.Options) logstore.Log {
+			return open(t, t.TempDir(), o.Now, Options{SegmentBytes: o.SegmentBytes, SegmentDuration: o.SegmentDuration,
+				IndexEvery: o.IndexEvery, MaxLoadedIndexes: o.MaxLoadedIndexes})
+		},
+		Reopen: func(t *testing.T, l logstore.Log) logstore.Log {
+			fl := l.(*Log)
+			fl.Close()
+			return open(t, fl.dir, fl.opts.Now, fl.opts)
+		},
+		Units: func(l logstore.Log) int {
+			fl := l.(*Log)
+			fl.mu.RLock()
+			defer fl.mu.RUnlock()
+			return len(fl.segs)
+		},
+	})
+}
+
 func openLog(t *testing.T, dir string, now func() time.Time, opts Options) *Log {
 	t.Helper()
 	opts.Now = now
