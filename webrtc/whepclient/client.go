@@ -17,7 +17,12 @@ import (
 // ClientAPI returns a pion API for WHEP/WHIP clients (tests, benchmarks,
 // `eddy` subcommands): every default codec, NACK and RTCP reports, and ICE
 // restricted to loopback addresses when loopbackOnly is set.
-func ClientAPI(loopbackOnly bool) (*pion.API, error) {
+func ClientAPI(loopbackOnly bool) (*pion.API, error) { return ClientAPIOn(loopbackOnly, nil) }
+
+// ClientAPIOn is ClientAPI with ICE over UDP through mux (nil: sockets of
+// its own): a client that reads its own socket (the bench stamps each
+// packet with the kernel's receive time).
+func ClientAPIOn(loopbackOnly bool, mux ice.UDPMux) (*pion.API, error) {
 	me := &pion.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -36,6 +41,9 @@ func ClientAPI(loopbackOnly bool) (*pion.API, error) {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetNetworkTypes([]pion.NetworkType{pion.NetworkTypeUDP4, pion.NetworkTypeTCP4})
+	}
+	if mux != nil {
+		se.SetICEUDPMux(mux)
 	}
 	return pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(me), pion.WithInterceptorRegistry(ir)), nil
 }

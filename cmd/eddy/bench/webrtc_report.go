@@ -8,19 +8,27 @@ import (
 
 // rtcWindow is one measured window.
 type rtcWindow struct {
-	Viewers      int     `json:"viewers"`
-	Seconds      float64 `json:"seconds"`
-	ServerCPUS   float64 `json:"server_cpu_s"`
-	ServerRSSMB  float64 `json:"server_rss_mb"`
-	FramesSent   int64   `json:"frames_sent"`
-	Samples      int     `json:"latency_samples"`
-	FirstP50MS   float64 `json:"first_packet_out_p50_ms"`
-	FirstP99MS   float64 `json:"first_packet_out_p99_ms"`
-	FirstMaxMS   float64 `json:"first_packet_out_max_ms"`
-	LastP50MS    float64 `json:"last_packet_out_p50_ms"`
-	LastP99MS    float64 `json:"last_packet_out_p99_ms"`
-	CPUPerViewer float64 `json:"server_cpu_s_per_viewer_minute,omitempty"`
-	CPUNet       float64 `json:"server_cpu_s_per_viewer_minute_net,omitempty"`
+	Viewers     int     `json:"viewers"`
+	Seconds     float64 `json:"seconds"`
+	ServerCPUS  float64 `json:"server_cpu_s"`
+	ServerRSSMB float64 `json:"server_rss_mb"`
+	FramesSent  int64   `json:"frames_sent"`
+	Samples     int     `json:"latency_samples"`
+	FirstP50MS  float64 `json:"first_packet_out_p50_ms"`
+	FirstP99MS  float64 `json:"first_packet_out_p99_ms"`
+	FirstMaxMS  float64 `json:"first_packet_out_max_ms"`
+	LastP50MS   float64 `json:"last_packet_out_p50_ms"`
+	LastP99MS   float64 `json:"last_packet_out_p99_ms"`
+	// Stamped: "out" is the kernel's receive stamp at each viewer's socket
+	// (on loopback, the server's send); else when the viewer read it.
+	Stamped bool `json:"out_kernel_stamped"`
+	// The same to the packets read by the viewers (decrypted, through
+	// pion): what a bench with N peers on the server's cores adds.
+	ReadFirstP50MS float64 `json:"first_packet_read_p50_ms"`
+	ReadFirstP99MS float64 `json:"first_packet_read_p99_ms"`
+	ReadLastP99MS  float64 `json:"last_packet_read_p99_ms"`
+	CPUPerViewer   float64 `json:"server_cpu_s_per_viewer_minute,omitempty"`
+	CPUNet         float64 `json:"server_cpu_s_per_viewer_minute_net,omitempty"`
 	// Server-side, from its histograms: a unit's arrival (its first RTP
 	// packet read) to its first / last RTP packet handed to the kernel.
 	ServerFirstP50MS float64 `json:"server_first_packet_p50_ms"`
@@ -58,14 +66,18 @@ func serverHist(w *rtcWindow, p0, p1 snapshot) {
 }
 
 func (b *rtcBench) viewerStats(w *rtcWindow, viewers []*rtcViewer, from, to int64, base0, base1 snapshot) {
-	var first, last []time.Duration
+	var first, last, readFirst, readLast []time.Duration
 	w.MinFrames = -1
+	w.Stamped = len(viewers) > 0
 	for _, v := range viewers {
 		s, frames := v.window(from, to)
 		for _, x := range s {
 			first = append(first, x.first)
 			last = append(last, x.last)
+			readFirst = append(readFirst, x.readFirst)
+			readLast = append(readLast, x.readLast)
 		}
+		w.Stamped = w.Stamped && v.conn.oob != nil
 		if w.MinFrames < 0 || len(frames) < w.MinFrames {
 			w.MinFrames = len(frames)
 		}
@@ -85,6 +97,8 @@ func (b *rtcBench) viewerStats(w *rtcWindow, viewers []*rtcViewer, from, to int6
 	if len(first) > 0 {
 		w.FirstP50MS, w.FirstP99MS, w.FirstMaxMS = msQuantiles(first)
 		w.LastP50MS, w.LastP99MS, _ = msQuantiles(last)
+		w.ReadFirstP50MS, w.ReadFirstP99MS, _ = msQuantiles(readFirst)
+		_, w.ReadLastP99MS, _ = msQuantiles(readLast)
 	}
 	minutes := w.Seconds / 60
 	if w.Viewers > 0 && minutes > 0 {
@@ -122,9 +136,17 @@ func (r *rtcResults) writeText(w io.Writer) {
 		if win == nil {
 			continue
 		}
-		fmt.Fprintf(w, "%d viewer(s): forwarding latency, last RTP packet in (RTSP) → first RTP packet out (WHEP): p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)\n",
-			win.Viewers, win.FirstP50MS, win.FirstP99MS, win.FirstMaxMS, win.Samples)
+		out := "the kernel's receive stamp at the viewer's socket"
+		if !win.Stamped {
+			out = "read by the viewer: no kernel stamps here"
+		}
+		fmt.Fprintf(w, "%d viewer(s): forwarding latency, last RTP packet in (RTSP) → first RTP packet out (WHEP; %s): p50 %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)\n",
+			win.Viewers, out, win.FirstP50MS, win.FirstP99MS, win.FirstMaxMS, win.Samples)
 		fmt.Fprintf(w, "  … → last RTP packet out: p50 %.2f ms, p99 %.2f ms\n", win.LastP50MS, win.LastP99MS)
+		if win.Stamped {
+			fmt.Fprintf(w, "  … → read by the viewers (decrypted by %d pion peers on the same cores): first packet p50 %.2f ms, p99 %.2f ms; last packet p99 %.2f ms\n",
+				win.Viewers, win.ReadFirstP50MS, win.ReadFirstP99MS, win.ReadLastP99MS)
+		}
 		fmt.Fprintf(w, "  inside the server (unit's first RTP packet read → packet handed to the kernel; %d units × viewers, histogram): first packet p50 %.2f ms, p99 %.2f ms; last packet p50 %.2f ms, p99 %.2f ms\n",
 			win.ServerUnits, win.ServerFirstP50MS, win.ServerFirstP99MS, win.ServerLastP50MS, win.ServerLastP99MS)
 		fmt.Fprintf(w, "  server CPU %.2f s in %.1f s: %.4f CPU-s per viewer-minute (%.4f net of the baseline); RSS %.0f MB\n",

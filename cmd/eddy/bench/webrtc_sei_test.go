@@ -59,8 +59,12 @@ func TestFrameTracker(t *testing.T) {
 				if k == drop {
 					continue
 				}
-				if _, n, named, whole := ft.packet(&p.Header, p.Payload, int64(k)); whole {
+				// Sent (stamped) 100 ns before it is read.
+				if first, read, n, named, whole := ft.packet(&p.Header, p.Payload, int64(k)+1000, int64(k)+1100); whole {
 					gotWhole, name = named, n
+					if first != 1000 || read != 1100 {
+						t.Errorf("unit %d: first packet sent at %d, read at %d; want 1000 and 1100", i, first, read)
+					}
 				}
 				if _, err := dec.Decode(p); err == nil {
 					decoded = true

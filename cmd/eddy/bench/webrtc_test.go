@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -24,6 +25,11 @@ func TestBenchWebRTC(t *testing.T) {
 		}
 		if w.ServerUnits < int64(40*w.Viewers) || w.ServerFirstP50MS <= 0 || w.ServerFirstP50MS > w.ServerLastP50MS {
 			t.Errorf("%d viewers: server histogram: %d units timed, first p50 %.3f ms, last p50 %.3f ms", w.Viewers, w.ServerUnits, w.ServerFirstP50MS, w.ServerLastP50MS)
+		}
+		// The kernel stamps each packet at the viewer's socket, on loopback
+		// when the server sends it: before the viewer reads it.
+		if runtime.GOOS == "linux" && (!w.Stamped || w.FirstP50MS > w.ReadFirstP50MS || w.ReadFirstP50MS <= 0) {
+			t.Errorf("%d viewers: stamped %v, first packet out p50 %.3f ms, read p50 %.3f ms; want stamped, out ≤ read", w.Viewers, w.Stamped, w.FirstP50MS, w.ReadFirstP50MS)
 		}
 		if w.CPUPerViewer <= 0 {
 			t.Errorf("%d viewers: server CPU per viewer-minute not measured", w.Viewers)

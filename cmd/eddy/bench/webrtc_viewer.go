@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
 
@@ -14,13 +15,20 @@ import (
 
 // rtcSample is one frame at one viewer.
 type rtcSample struct {
-	at          int64 // last packet received (ns)
-	first, last time.Duration
+	at int64 // last packet read (ns)
+	// From the frame's last packet sent by the publisher to its first and
+	// last packet out of the server (the kernel's receive stamp at the
+	// viewer's socket; where there is none, when the viewer read it) and
+	// to its first and last packet read by the viewer.
+	first, last         time.Duration
+	readFirst, readLast time.Duration
 }
 
 type rtcViewer struct {
 	pc      *pion.PeerConnection
 	session string
+	conn    *stampConn
+	mux     ice.UDPMux
 
 	mu      sync.Mutex
 	samples []rtcSample
@@ -31,7 +39,16 @@ type rtcViewer struct {
 func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, error) {
 	v := &rtcViewer{}
 	var err error
-	v.pc, err = newRecvPeer(b.api, func(tr *pion.TrackRemote) {
+	if v.conn, err = newStampConn(); err != nil {
+		return nil, err
+	}
+	v.mux = pion.NewICEUDPMux(nil, v.conn)
+	api, err := whepclient.ClientAPIOn(true, v.mux)
+	if err != nil {
+		v.closeSocket()
+		return nil, err
+	}
+	v.pc, err = newRecvPeer(api, func(tr *pion.TrackRemote) {
 		// Raw reads and a header parse into one buffer: the 100 viewers
 		// share the cores with the server they measure, so they do no
 		// more per packet than needed (no allocation, no reassembly).
@@ -48,7 +65,11 @@ func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, 
 			if err != nil {
 				continue
 			}
-			first, seq, named, whole := ft.packet(&h, buf[hl:n], now)
+			out := now
+			if at, ok := v.conn.stampOf(h.SequenceNumber); ok {
+				out = at
+			}
+			first, firstRead, seq, named, whole := ft.packet(&h, buf[hl:n], out, now)
 			if !whole {
 				continue
 			}
@@ -56,21 +77,29 @@ func (b *rtcBench) startViewer(ctx context.Context, stream string) (*rtcViewer, 
 			v.frames = append(v.frames, now)
 			if named {
 				if sent := b.sentAt(seq); sent > 0 {
-					v.samples = append(v.samples, rtcSample{at: now, first: time.Duration(first - sent), last: time.Duration(now - sent)})
+					v.samples = append(v.samples, rtcSample{at: now, first: time.Duration(first - sent), last: time.Duration(out - sent),
+						readFirst: time.Duration(firstRead - sent), readLast: time.Duration(now - sent)})
 				}
 			}
 			v.mu.Unlock()
 		}
 	})
 	if err != nil {
+		v.closeSocket()
 		return nil, err
 	}
 	v.session, _, _, err = whepclient.Negotiate(ctx, b.hc, b.url+"/webrtc/"+stream+"/whep", v.pc)
 	if err != nil {
 		v.pc.Close()
+		v.closeSocket()
 		return nil, err
 	}
 	return v, nil
+}
+
+func (v *rtcViewer) closeSocket() {
+	_ = v.mux.Close()
+	_ = v.conn.Close()
 }
 
 // newRecvPeer is a receive-only peer connection (one video and one audio
@@ -106,6 +135,7 @@ func (v *rtcViewer) close(ctx context.Context, hc *http.Client) {
 		_, _ = whepclient.EndSession(ctx, hc, v.session)
 	}
 	v.pc.Close()
+	v.closeSocket()
 }
 
 // window returns v's samples and frame times in [from, to].
@@ -136,17 +166,19 @@ type frameTracker struct {
 	started bool
 	ts      uint32
 	seq     uint16
-	first   int64 // the frame's first packet read (ns)
+	first   int64 // the frame's first packet out (ns)
+	read    int64 // the frame's first packet read (ns)
 	name    uint64
 	named   bool
 	whole   bool
 }
 
-// packet takes one packet read at now; at the end of a whole frame it
-// returns when its first packet was read and its SEI name.
-func (f *frameTracker) packet(h *rtp.Header, payload []byte, now int64) (first int64, name uint64, named, whole bool) {
+// packet takes one packet sent at out and read at now; at the end of a
+// whole frame it returns when its first packet was sent and read, and its
+// SEI name.
+func (f *frameTracker) packet(h *rtp.Header, payload []byte, out, now int64) (first, read int64, name uint64, named, whole bool) {
 	if !f.started || h.Timestamp != f.ts {
-		f.started, f.ts, f.first = true, h.Timestamp, now
+		f.started, f.ts, f.first, f.read = true, h.Timestamp, out, now
 		f.name, f.named = firstSEI(payload)
 		f.whole = f.named // else its first packet was lost
 	} else if h.SequenceNumber != f.seq+1 {
@@ -154,10 +186,10 @@ func (f *frameTracker) packet(h *rtp.Header, payload []byte, now int64) (first i
 	}
 	f.seq = h.SequenceNumber
 	if !h.Marker || !f.whole {
-		return 0, 0, false, false
+		return 0, 0, 0, false, false
 	}
 	f.whole = false // a late duplicate of the frame does not count again
-	return f.first, f.name, f.named, true
+	return f.first, f.read, f.name, f.named, true
 }
 
 // firstSEI reads the bench's SEI from an H.264 RTP payload: a single NAL
