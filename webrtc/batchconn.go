@@ -11,15 +11,21 @@ import (
 // batchConn is the ICE port's UDP socket, whose sends to one peer can be
 // held and then written together. A WHEP viewer sends the first packet
 // of a unit at once and holds the rest (a keyframe is ~50 packets, to
-// each of 100 viewers); Flush writes them with UDP generic segmentation
-// offload where the kernel has it (Linux UDP_SEGMENT, 4.18 on): up to
-// 64 datagrams of one size in one sendmsg and one trip through the
-// stack, about a fifth of the CPU of sending each (measured on loopback
-// in BenchmarkBatchConn), and, all viewers' sends being serialized on
-// the one socket, the fan-out of a keyframe done before the next frame
-// arrives. Where the kernel lacks it, or a segmented send fails (a
-// device without checksum offload answers EIO), Flush sends them one by
+// each of 100 viewers); at Flush they go to the socket's one sender
+// goroutine, which writes them with UDP generic segmentation offload
+// where the kernel has it (Linux UDP_SEGMENT, 4.18 on): up to 64
+// datagrams of one size in one sendmsg and one trip through the stack,
+// about a fifth of the CPU of sending each (measured on loopback in
+// BenchmarkBatchConn). Where the kernel lacks it, or a segmented send
+// fails (a device without checksum offload answers EIO), they go one by
 // one: the datagrams the peer receives are the same either way.
+//
+// Writes on one socket are serialized (Go's descriptor lock, in arrival
+// order). With one sender for the held packets, a viewer's first packet
+// waits behind one of those sendmsgs at most, not behind every other
+// viewer's keyframe; and a peer's datagrams still leave in the order they
+// were written: while a peer has held packets not yet sent, its next
+// writes are held behind them.
 //
 // Writes to a peer nobody holds go straight out. ICE's reads and the
 // mux's other uses see the *net.UDPConn underneath (pion's
@@ -27,22 +33,33 @@ import (
 type batchConn struct {
 	*net.UDPConn
 	gso     atomic.Bool  // segmented sends work (unset on the first failure)
-	holding atomic.Int32 // peers held: 0 skips the lookup on every write
+	holding atomic.Int32 // peers in peers: 0 skips the lookup on every write
 	failed  func(error)  // a held packet could not be sent (logged)
 	// segmented counts segmented sends (each several datagrams).
 	segmented atomic.Int64
 
-	mu   sync.Mutex
-	held map[netip.AddrPort]*heldSends
-	pool sync.Pool // of *heldSends, their buffers kept
+	mu    sync.Mutex
+	peers map[netip.AddrPort]*peerSends
+	queue []*heldSends // batches for the sender, in order
+	wake  chan struct{}
+	done  chan struct{}
+	wg    sync.WaitGroup
+	pool  sync.Pool // of *heldSends, their buffers kept
 }
 
-// heldSends are the datagrams written to one peer since it was held, in
-// order, back to back in buf.
+// peerSends is a peer with held datagrams: it stays in batchConn.peers
+// while it is held, or has held datagrams not yet sent.
+type peerSends struct {
+	holders int        // Holds not yet flushed
+	cur     *heldSends // datagrams held since the last batch was queued
+	queued  int        // its batches queued for the sender or being sent
+}
+
+// heldSends are datagrams to one peer, in order, back to back in buf.
 type heldSends struct {
-	holders int
-	buf     []byte
-	lens    []int
+	to   netip.AddrPort
+	buf  []byte
+	lens []int
 }
 
 // maxSegments and maxSegmentBytes bound one segmented send: the
@@ -53,9 +70,26 @@ const (
 )
 
 func newBatchConn(c *net.UDPConn, failed func(error)) *batchConn {
-	b := &batchConn{UDPConn: c, failed: failed, held: map[netip.AddrPort]*heldSends{}}
+	b := &batchConn{UDPConn: c, failed: failed, peers: map[netip.AddrPort]*peerSends{},
+		wake: make(chan struct{}, 1), done: make(chan struct{})}
 	b.gso.Store(gsoSupported(c))
+	b.wg.Add(1)
+	go b.sender()
 	return b
+}
+
+// Close stops the sender (what is still queued is not sent) and closes
+// the socket.
+func (c *batchConn) Close() error {
+	c.mu.Lock()
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	return c.UDPConn.Close()
 }
 
 func peerKey(a netip.AddrPort) netip.AddrPort {
@@ -67,13 +101,17 @@ func (c *batchConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return c.ReadFromUDPAddrPort(b)
 }
 
-// WriteToAddrPort sends b to a, or keeps a copy for Flush when a is held.
+// WriteToAddrPort sends b to a, or keeps a copy when a is held or has
+// held datagrams not yet sent.
 func (c *batchConn) WriteToAddrPort(b []byte, a netip.AddrPort) (int, error) {
 	if c.holding.Load() > 0 {
 		c.mu.Lock()
-		if h := c.held[peerKey(a)]; h != nil {
-			h.buf = append(h.buf, b...)
-			h.lens = append(h.lens, len(b))
+		if p := c.peers[peerKey(a)]; p != nil {
+			if p.cur == nil {
+				p.cur = c.batch(a)
+			}
+			p.cur.buf = append(p.cur.buf, b...)
+			p.cur.lens = append(p.cur.lens, len(b))
 			c.mu.Unlock()
 			return len(b), nil
 		}
@@ -91,49 +129,98 @@ func (c *batchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 }
 
 // Hold keeps the datagrams written to a until the matching Flush. Holds
-// of one peer nest (two sessions of one remote socket): each Flush sends
-// what is held so far.
+// of one peer nest (two sessions of one remote socket): what they held
+// leaves at the last Flush.
 func (c *batchConn) Hold(a netip.AddrPort) {
 	k := peerKey(a)
 	c.mu.Lock()
-	h := c.held[k]
-	if h == nil {
-		h, _ = c.pool.Get().(*heldSends)
-		if h == nil {
-			h = &heldSends{}
-		}
-		c.held[k] = h
+	p := c.peers[k]
+	if p == nil {
+		p = &peerSends{}
+		c.peers[k] = p
 		c.holding.Add(1)
 	}
-	h.holders++
+	p.holders++
 	c.mu.Unlock()
 }
 
-// Flush ends one Hold of a and sends what was held, in order.
+// Flush ends one Hold of a; at the last, what was held goes to the
+// sender, and leaves after what the sender has of a already.
 func (c *batchConn) Flush(a netip.AddrPort) {
 	k := peerKey(a)
 	c.mu.Lock()
-	h := c.held[k]
-	if h == nil {
-		c.mu.Unlock()
+	defer c.mu.Unlock()
+	p := c.peers[k]
+	if p == nil || p.holders == 0 {
 		return
 	}
-	h.holders--
-	out := h
-	if h.holders == 0 {
-		delete(c.held, k)
+	p.holders--
+	c.releaseLocked(k, p)
+}
+
+// releaseLocked queues p's held datagrams for the sender once nothing of
+// p is held or queued, and forgets p when it has none (c.mu held).
+func (c *batchConn) releaseLocked(k netip.AddrPort, p *peerSends) {
+	if p.holders > 0 || p.queued > 0 {
+		return
+	}
+	if p.cur == nil || len(p.cur.lens) == 0 {
+		if p.cur != nil {
+			c.recycle(p.cur)
+		}
+		delete(c.peers, k)
 		c.holding.Add(-1)
-	} else { // still held by another: what was held so far leaves now
-		out = &heldSends{buf: h.buf, lens: h.lens}
-		h.buf, h.lens = nil, nil
+		return
 	}
-	c.mu.Unlock()
-	if err := c.send(out.buf, out.lens, a); err != nil && c.failed != nil {
-		c.failed(err)
+	p.queued++
+	c.queue = append(c.queue, p.cur)
+	p.cur = nil
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
-	if out == h {
-		h.buf, h.lens = h.buf[:0], h.lens[:0]
-		c.pool.Put(h)
+}
+
+func (c *batchConn) batch(to netip.AddrPort) *heldSends {
+	h, _ := c.pool.Get().(*heldSends)
+	if h == nil {
+		h = &heldSends{}
+	}
+	h.to = to
+	return h
+}
+
+func (c *batchConn) recycle(h *heldSends) {
+	h.buf, h.lens = h.buf[:0], h.lens[:0]
+	c.pool.Put(h)
+}
+
+// sender writes the queued batches, in order, until Close.
+func (c *batchConn) sender() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		c.mu.Lock()
+		q := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		for _, h := range q {
+			if err := c.send(h.buf, h.lens, h.to); err != nil && c.failed != nil {
+				c.failed(err)
+			}
+			k := peerKey(h.to)
+			c.mu.Lock()
+			if p := c.peers[k]; p != nil {
+				p.queued--
+				c.releaseLocked(k, p)
+			}
+			c.mu.Unlock()
+			c.recycle(h)
+		}
 	}
 }
 

@@ -143,8 +143,9 @@ func TestBatchConnHeld(t *testing.T) {
 }
 
 // TestBatchConnNested: two holds of one peer (two sessions of one remote
-// socket): the first Flush sends what was held so far, the second the
-// rest; another peer's datagrams are never held.
+// socket): what they held leaves at the last Flush, in order; a write
+// to the peer meanwhile is held behind; another peer's datagrams are
+// never held; once all is sent the peer is forgotten.
 func TestBatchConnNested(t *testing.T) {
 	c, r := udpPair(t)
 	_, other := udpPair(t)
@@ -164,20 +165,65 @@ func TestBatchConnNested(t *testing.T) {
 		t.Fatal("a peer not held: its datagram did not go straight out")
 	}
 	c.Flush(dst)
-	if got := receive(t, r, 2, time.Second); len(got) != 2 || !bytes.Equal(got[1], datagram(1, 500)) {
-		t.Fatalf("first Flush: %d datagram(s)", len(got))
-	}
 	write(2, dst)
 	if got := receive(t, r, 1, 50*time.Millisecond); len(got) != 0 {
-		t.Fatal("held by the second holder, a datagram went out")
+		t.Fatal("still held by the second holder, a datagram went out")
 	}
 	c.Flush(dst)
-	if got := receive(t, r, 1, time.Second); len(got) != 1 || !bytes.Equal(got[0], datagram(2, 500)) {
-		t.Fatalf("second Flush: %d datagram(s)", len(got))
+	got := receive(t, r, 3, time.Second)
+	if len(got) != 3 {
+		t.Fatalf("after the last Flush: %d datagram(s)", len(got))
+	}
+	for i, g := range got {
+		if !bytes.Equal(g, datagram(i, 500)) {
+			t.Fatalf("datagram %d out of order or changed", i)
+		}
 	}
 	c.Flush(dst) // not held: nothing
-	if c.holding.Load() != 0 || len(c.held) != 0 {
-		t.Fatalf("still held: %d", c.holding.Load())
+	for deadline := time.Now().Add(2 * time.Second); c.holding.Load() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("all sent, %d peer(s) still kept", c.holding.Load())
+		}
+	}
+}
+
+// TestBatchConnOrderBehindQueued: a write to a peer whose held datagrams
+// the sender has not sent yet waits behind them (the sender is kept busy
+// by a large batch to another peer), so the peer gets all in order.
+func TestBatchConnOrderBehindQueued(t *testing.T) {
+	c, r := udpPair(t)
+	_, big := udpPair(t)
+	dst := r.LocalAddr().(*net.UDPAddr).AddrPort()
+	bigDst := big.LocalAddr().(*net.UDPAddr).AddrPort()
+	for round := range 20 {
+		c.Hold(bigDst)
+		for i := range 200 {
+			if _, err := c.WriteToAddrPort(datagram(i, 1200), bigDst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Flush(bigDst)
+		c.Hold(dst)
+		for i := 1; i < 5; i++ {
+			if _, err := c.WriteToAddrPort(datagram(round*10+i, 300), dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Flush(dst)
+		// The next unit's first packet, at once: not before the others.
+		if _, err := c.WriteToAddrPort(datagram(round*10+5, 300), dst); err != nil {
+			t.Fatal(err)
+		}
+		got := receive(t, r, 5, 2*time.Second)
+		if len(got) != 5 {
+			t.Fatalf("round %d: %d datagrams of 5", round, len(got))
+		}
+		for i, g := range got {
+			if !bytes.Equal(g, datagram(round*10+i+1, 300)) {
+				t.Fatalf("round %d: datagram %d out of order", round, i)
+			}
+		}
+		receive(t, big, 200, 2*time.Second)
 	}
 }
 
