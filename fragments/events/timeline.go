@@ -202,6 +202,10 @@ type Timeline struct {
 	wm   *os.File
 	low  uint64
 	done [][2]uint64
+	// wmLast is what the last flush wrote (wmSet once one has): a flush
+	// with the watermark where it was writes nothing.
+	wmLast uint64
+	wmSet  bool
 
 	indexed atomic.Uint64
 	refused atomic.Uint64
@@ -592,14 +596,16 @@ func (t *Timeline) run() {
 }
 
 func (t *Timeline) writeWatermarkLocked(low uint64) {
-	if t.wm == nil {
+	if t.wm == nil || (t.wmSet && t.wmLast == low) {
 		return
 	}
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], low)
 	if _, err := t.wm.WriteAt(b[:], 0); err != nil {
 		t.log.Warn("event index watermark", "stream", t.stream.Name(), "err", err)
+		return
 	}
+	t.wmLast, t.wmSet = low, true
 }
 
 func (t *Timeline) writeLocked(evs []Event) error {
