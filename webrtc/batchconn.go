@@ -55,11 +55,13 @@ type peerSends struct {
 	queued  int        // its batches queued for the sender or being sent
 }
 
-// heldSends are datagrams to one peer, in order, back to back in buf.
+// heldSends are datagrams to one peer, in order, back to back in buf,
+// and the functions to run once they are sent (Sent).
 type heldSends struct {
-	to   netip.AddrPort
-	buf  []byte
-	lens []int
+	to    netip.AddrPort
+	buf   []byte
+	lens  []int
+	after []func()
 }
 
 // maxSegments and maxSegmentBytes bound one segmented send: the
@@ -158,6 +160,24 @@ func (c *batchConn) Flush(a netip.AddrPort) {
 	c.releaseLocked(k, p)
 }
 
+// Sent runs f once every datagram written to a so far has been handed to
+// the kernel: at once when none waits (f must not call into c).
+func (c *batchConn) Sent(a netip.AddrPort, f func()) {
+	k := peerKey(a)
+	c.mu.Lock()
+	p := c.peers[k]
+	if p == nil {
+		c.mu.Unlock()
+		f()
+		return
+	}
+	if p.cur == nil {
+		p.cur = c.batch(a)
+	}
+	p.cur.after = append(p.cur.after, f)
+	c.mu.Unlock()
+}
+
 // releaseLocked queues p's held datagrams for the sender once nothing of
 // p is held or queued, and forgets p when it has none (c.mu held).
 func (c *batchConn) releaseLocked(k netip.AddrPort, p *peerSends) {
@@ -166,6 +186,9 @@ func (c *batchConn) releaseLocked(k netip.AddrPort, p *peerSends) {
 	}
 	if p.cur == nil || len(p.cur.lens) == 0 {
 		if p.cur != nil {
+			for _, f := range p.cur.after {
+				f()
+			}
 			c.recycle(p.cur)
 		}
 		delete(c.peers, k)
@@ -191,7 +214,8 @@ func (c *batchConn) batch(to netip.AddrPort) *heldSends {
 }
 
 func (c *batchConn) recycle(h *heldSends) {
-	h.buf, h.lens = h.buf[:0], h.lens[:0]
+	clear(h.after)
+	h.buf, h.lens, h.after = h.buf[:0], h.lens[:0], h.after[:0]
 	c.pool.Put(h)
 }
 
@@ -211,6 +235,9 @@ func (c *batchConn) sender() {
 		for _, h := range q {
 			if err := c.send(h.buf, h.lens, h.to); err != nil && c.failed != nil {
 				c.failed(err)
+			}
+			for _, f := range h.after {
+				f()
 			}
 			k := peerKey(h.to)
 			c.mu.Lock()

@@ -166,8 +166,15 @@ func TestBatchConnNested(t *testing.T) {
 	}
 	c.Flush(dst)
 	write(2, dst)
-	if got := receive(t, r, 1, 50*time.Millisecond); len(got) != 0 {
-		t.Fatal("still held by the second holder, a datagram went out")
+	var sent atomic.Bool
+	c.Sent(dst, func() { sent.Store(true) })
+	ranAtOnce := false
+	c.Sent(dst2, func() { ranAtOnce = true }) // nothing of dst2 waits
+	if !ranAtOnce {
+		t.Fatal("Sent of a peer with nothing waiting did not run at once")
+	}
+	if got := receive(t, r, 1, 50*time.Millisecond); len(got) != 0 || sent.Load() {
+		t.Fatalf("still held by the second holder: %d datagram(s) out, Sent ran %v", len(got), sent.Load())
 	}
 	c.Flush(dst)
 	got := receive(t, r, 3, time.Second)
@@ -177,6 +184,11 @@ func TestBatchConnNested(t *testing.T) {
 	for i, g := range got {
 		if !bytes.Equal(g, datagram(i, 500)) {
 			t.Fatalf("datagram %d out of order or changed", i)
+		}
+	}
+	for deadline := time.Now().Add(2 * time.Second); !sent.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the held datagrams were sent, Sent's function did not run")
 		}
 	}
 	c.Flush(dst) // not held: nothing

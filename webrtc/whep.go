@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	pion "github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/eddy-video/eddy/media"
 )
@@ -464,9 +465,6 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 	if err := s.write(pkts, ts, au, live); err != nil {
 		return err
 	}
-	if live && len(pkts) > 0 {
-		s.srv.forwardLast.Observe(time.Since(au.Arrival).Seconds())
-	}
 	if s.clk.rate > 0 {
 		at := s.clk.at(au)
 		if ec := s.ss.evch.Load(); ec != nil && extra == 0 && !at.IsZero() {
@@ -479,18 +477,23 @@ func (s *sender) send(au *media.AccessUnit, extra int64) error {
 // write sends a unit's packets, stamped relative to ts. The first leaves
 // at once; the rest are held and leave together (batchConn) once this
 // viewer's first packets of the unit are out, with the other viewers'.
+// A live unit's first and last packets are timed when handed to the
+// kernel (forwardFirst, forwardLast).
 func (s *sender) write(pkts []*rtp.Packet, ts uint32, au *media.AccessUnit, live bool) error {
-	var held *netip.AddrPort
+	var peer *netip.AddrPort
+	if s.srv.batch != nil {
+		peer = s.ss.peer.Load()
+	}
+	held := false
 	defer func() {
-		if held != nil {
-			s.srv.batch.Flush(*held)
+		if held {
+			s.srv.batch.Flush(*peer)
 		}
 	}()
 	for i, p := range pkts {
-		if i == 1 && len(pkts) > 2 && s.srv.batch != nil {
-			if held = s.ss.peer.Load(); held != nil {
-				s.srv.batch.Hold(*held)
-			}
+		if i == 1 && len(pkts) > 2 && peer != nil {
+			s.srv.batch.Hold(*peer)
+			held = true
 		}
 		err := s.local.write(p, s.seq, ts)
 		s.seq++
@@ -501,7 +504,7 @@ func (s *sender) write(pkts []*rtp.Packet, ts uint32, au *media.AccessUnit, live
 			return err
 		}
 		if live && i == 0 {
-			s.srv.forwardFirst.Observe(time.Since(au.Arrival).Seconds())
+			s.timed(s.srv.forwardFirst, peer, au.Arrival)
 		}
 		if i == 0 && len(pkts) > 1 {
 			// The other viewers of this unit are runnable too: let each send
@@ -510,7 +513,26 @@ func (s *sender) write(pkts []*rtp.Packet, ts uint32, au *media.AccessUnit, live
 			runtime.Gosched()
 		}
 	}
+	if held {
+		held = false
+		s.srv.batch.Flush(*peer)
+	}
+	if live && len(pkts) > 0 {
+		s.timed(s.srv.forwardLast, peer, au.Arrival)
+	}
 	return nil
+}
+
+// timed observes in h the time since at once what was written to peer so
+// far has been handed to the kernel (held packets leave later: see
+// batchConn.Sent); at once without a peer (not over the ICE port's UDP
+// socket).
+func (s *sender) timed(h prometheus.Histogram, peer *netip.AddrPort, at time.Time) {
+	if peer == nil {
+		h.Observe(time.Since(at).Seconds())
+		return
+	}
+	s.srv.batch.Sent(*peer, func() { h.Observe(time.Since(at).Seconds()) })
 }
 
 // packets returns au's packets: the shared ones for a live unit, made
