@@ -16,35 +16,23 @@ import (
 // TestFileLog runs the logstore conformance suite against the file log:
 // the suite's options shape its segments and index, Reopen recovers the
 // directory, and units are segments.
-func TestFileLog(t *testing.T) {
-	logstoretest.Run(t, logstoretest.Harness{
-		Open: func(t *testing.T, o logstoretest.Options) logstore.Log {
-			return openLog(t, t.TempDir(), o.Now, Options{SegmentBytes: o.SegmentBytes, SegmentDuration: o.SegmentDuration,
-				IndexEvery: o.IndexEvery, MaxLoadedIndexes: o.MaxLoadedIndexes})
-		},
-		Reopen: func(t *testing.T, l logstore.Log) logstore.Log {
-			fl := l.(*Log)
-			fl.Close()
-			return openLog(t, fl.dir, fl.opts.Now, fl.opts)
-		},
-		Units: func(l logstore.Log) int {
-			fl := l.(*Log)
-			fl.mu.RLock()
-			defer fl.mu.RUnlock()
-			return len(fl.segs)
-		},
-	})
-}
+func TestFileLog(t *testing.T) { logstoretest.Run(t, harness(0)) }
 
 // TestFileLogFewHints: the same with a log that keeps 3 recent append
 // positions (SetHints, as a video stream's does), a ring that wraps.
-func TestFileLogFewHints(t *testing.T) {
+func TestFileLogFewHints(t *testing.T) { logstoretest.Run(t, harness(3)) }
+
+// harness opens filelogs for the conformance suite, keeping hints recent
+// append positions (0: the default).
+func harness(hints int) logstoretest.Harness {
 	open := func(t *testing.T, dir string, now func() time.Time, opts Options) *Log {
 		l := openLog(t, dir, now, opts)
-		l.SetHints(3)
+		if hints > 0 {
+			l.SetHints(hints)
+		}
 		return l
 	}
-	logstoretest.Run(t, logstoretest.Harness{
+	return logstoretest.Harness{
 		Open: func(t *testing.T, o logstoretest.Options) logstore.Log {
 			return open(t, t.TempDir(), o.Now, Options{SegmentBytes: o.SegmentBytes, SegmentDuration: o.SegmentDuration,
 				IndexEvery: o.IndexEvery, MaxLoadedIndexes: o.MaxLoadedIndexes})
@@ -60,7 +48,7 @@ func TestFileLogFewHints(t *testing.T) {
 			defer fl.mu.RUnlock()
 			return len(fl.segs)
 		},
-	})
+	}
 }
 
 func openLog(t *testing.T, dir string, now func() time.Time, opts Options) *Log {
