@@ -20,31 +20,45 @@ const Mask = "xxxxx"
 // URL returns s with its userinfo replaced by Mask (rtsp://xxxxx@host/...)
 // and the values of its secret-looking query parameters (SecretParam) by
 // Mask. s need not parse: the userinfo is whatever lies between "://" and
-// the last "@" of the URL (unless s parses without one and that "@" is in
-// its query or fragment), so a password holding "/" is hidden too, at the
-// cost of hiding more of a URL that has an "@" in its path.
+// the last "@" of the URL (unless s parses and that "@" is in its query or
+// fragment: then the last "@" before them), so a password holding "/" is
+// hidden too, at the cost of hiding more of a URL that has an "@" in its
+// path. Masking a masked URL changes nothing more: masking can make a URL
+// parse differently, so the rule is applied until nothing changes (or, past
+// a few rounds, everything up to the last "@" is masked).
 func URL(s string) string {
+	for range 4 {
+		t := maskOnce(s, false)
+		if t == s {
+			return t
+		}
+		s = t
+	}
+	return maskOnce(s, true)
+}
+
+// maskOnce applies URL's rule once; toLast masks up to the last "@" even
+// when it is in a query or fragment (a fixed point of maskOnce).
+func maskOnce(s string, toLast bool) string {
 	i := strings.Index(s, "://")
 	if i < 0 {
 		return maskQuery(s)
 	}
 	head, rest := s[:i+3], s[i+3:]
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 && !inQuery(s, rest, at) {
+	at := strings.LastIndexByte(rest, '@')
+	if q := strings.IndexAny(rest, "?#"); !toLast && at >= 0 && q >= 0 && q < at && parses(s) {
+		// ?contact=me@example.com: not a userinfo.
+		at = strings.LastIndexByte(rest[:q], '@')
+	}
+	if at >= 0 {
 		rest = Mask + rest[at:]
 	}
 	return head + maskQuery(rest)
 }
 
-// inQuery reports whether the "@" at rest[at] belongs to the query or
-// fragment of s (?contact=me@example.com) rather than to a userinfo: s
-// parses without one and the "@" comes after a "?" or "#".
-func inQuery(s, rest string, at int) bool {
-	u, err := url.Parse(s)
-	if err != nil || u.User != nil {
-		return false
-	}
-	q := strings.IndexAny(rest, "?#")
-	return q >= 0 && q < at
+func parses(s string) bool {
+	_, err := url.Parse(s)
+	return err == nil
 }
 
 // maskQuery masks the values of the secret-looking parameters of the

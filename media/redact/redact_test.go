@@ -12,8 +12,10 @@ func TestURL(t *testing.T) {
 		{"rtsp://admin:a/b?c#d@cam.local/live", "rtsp://xxxxx@cam.local/live"}, // does not parse
 		{"rtsp://admin:p@10.0.0.2:554/x?channel=1&user=admin&password=pw", "rtsp://xxxxx@10.0.0.2:554/x?channel=1&user=xxxxx&password=xxxxx"},
 		{"rtsp://cam/x?Pass-Word=1&subtype=0&access_token=t#f", "rtsp://cam/x?Pass-Word=xxxxx&subtype=0&access_token=xxxxx#f"},
-		{"rtsp://cam/x?contact=me@example.com", "rtsp://cam/x?contact=me@example.com"}, // an @ in the query only
-		{"rtsp://cam/x?%70wd=9", "rtsp://cam/x?%70wd=xxxxx"},                           // a percent-encoded name
+		{"rtsp://cam/x?contact=me@example.com", "rtsp://cam/x?contact=me@example.com"},           // an @ in the query only
+		{"rtsp://u:p@cam/x?contact=me@example.com", "rtsp://xxxxx@cam/x?contact=me@example.com"}, // and a userinfo
+		{"A#://@?pwd=@", "A#://xxxxx@?pwd=xxxxx"},                                                // found by fuzzing: stable
+		{"rtsp://cam/x?%70wd=9", "rtsp://cam/x?%70wd=xxxxx"},                                     // a percent-encoded name
 		{"not a url", "not a url"},
 	} {
 		if got := URL(c.in); got != c.want {
