@@ -360,12 +360,21 @@ function followState(): void {
 // says the stream is offline (since when, its last frame as the poster),
 // offers its last minute, and waits for the camera (followState goes live
 // when it comes back); an archive being watched plays on.
+//
+// The list can see the camera go before a WebRTC view's own session says
+// it ended; either way the view says the stream ended (live.ended).
 function wentOffline(s: StreamInfo): void {
   if (state.mode === 'ON_DEMAND') return;
+  const wasLive = live.tech !== '' || live.ended !== '';
   stopPlayer();
   state.mode = '';
   updateSpeed();
-  setStatus('Waiting for the camera to come back…');
+  if (wasLive) {
+    live.ended = 'the camera went offline';
+    setStatus('Stream ended (the camera went offline). Waiting for the camera to come back…', true);
+  } else {
+    setStatus('Waiting for the camera to come back…');
+  }
   showOffline(lastActivityOf(s), lastRecordedOf(s), !state.blocked);
 }
 
