@@ -3,6 +3,7 @@ package webrtc
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
 	pion "github.com/pion/webrtc/v4"
@@ -31,11 +32,29 @@ import (
 // are copies): at 2 Mbit/s about 640 KB per track, shared by all viewers.
 const packRing = 64
 
+// firstPhase bounds how long a viewer that has sent its first packet of
+// a unit waits for the other viewers to send theirs (see
+// sharedPacker.sentFirst).
+const firstPhase = 3 * time.Millisecond
+
 // packed is one unit's packets, timestamps relative to the unit.
 type packed struct {
 	au   *media.AccessUnit
 	pkts []*rtp.Packet
 	err  error
+
+	// firsts counts the viewers that have sent their first packet of the
+	// unit; gate is closed once every playing viewer has, or firstPhase
+	// after the unit was packetized (open); nil for a unit of one packet.
+	firsts atomic.Int32
+	gate   chan struct{}
+	opened atomic.Bool
+}
+
+func (e *packed) open() {
+	if e.opened.CompareAndSwap(false, true) {
+		close(e.gate)
+	}
 }
 
 // sharedPacker packetizes the units of one hub track once for all of
@@ -49,6 +68,10 @@ type packed struct {
 type sharedPacker struct {
 	key  packerKey
 	refs int // guarded by Server.packMu
+
+	// playing counts the viewers sending live units (sentFirst waits for
+	// them).
+	playing atomic.Int32
 
 	mu   sync.Mutex // serializes the packetizer and ring writes
 	pack rtpcodec.Packetizer
@@ -85,9 +108,38 @@ func (p *sharedPacker) packets(au *media.AccessUnit, keep bool, own rtpcodec.Pac
 		return own(au)
 	}
 	pkts, err := p.pack(au)
-	p.ring[n%packRing].Store(&packed{au: au, pkts: pkts, err: err})
+	e := &packed{au: au, pkts: pkts, err: err}
+	if len(pkts) > 1 { // a unit of one packet has no rest to hold back
+		e.gate = make(chan struct{})
+		time.AfterFunc(firstPhase, e.open)
+	}
+	p.ring[n%packRing].Store(e)
 	p.next.Store(n + 1)
 	return pkts, err
+}
+
+// sentFirst is called by a viewer that has sent the first packet of the
+// live unit au, before it sends the rest: it waits until every playing
+// viewer has sent its first packet of au (at most until firstPhase after
+// au was packetized). The first packets are what a viewer's latency is
+// measured by, and the rest of a unit is most of its cost (a keyframe is
+// ~50 packets a viewer, each encrypted for that viewer): on a few cores,
+// viewers that went on to their rest would delay the first packets of
+// those not yet woken (Go's scheduler runs a yielding goroutine again
+// before it steals another core's work), while viewers that wait leave
+// both to the first packets. It reports false when au is not in the ring
+// (the caller yields instead).
+func (p *sharedPacker) sentFirst(au *media.AccessUnit) bool {
+	e := p.find(au)
+	if e == nil || e.gate == nil {
+		return false
+	}
+	if e.firsts.Add(1) >= p.playing.Load() {
+		e.open()
+		return true
+	}
+	<-e.gate
+	return true
 }
 
 // find looks au up in the ring, newest first (where live viewers find

@@ -3,6 +3,7 @@ package webrtc
 import (
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -236,5 +237,75 @@ func TestWHEPSharesH264Packets(t *testing.T) {
 	r, err := senders[1].packets(old, false)
 	if err != nil || len(r) != 1 || senders[0].pack.find(old) != nil {
 		t.Errorf("replay: %v %v, kept %v", r, err, senders[0].pack.find(old) != nil)
+	}
+}
+
+// twoPackets is a packetizer of two packets per unit.
+func twoPackets(au *media.AccessUnit) ([]*rtp.Packet, error) {
+	return []*rtp.Packet{{Payload: au.Payload[0]}, {Payload: au.Payload[0]}}, nil
+}
+
+// TestSharedPackerFirstPhase: a viewer that has sent its first packet of
+// a live unit waits until every playing viewer has sent theirs; when one
+// never does (it left, or lags), the others go on firstPhase after the
+// unit was packetized; a unit of one packet, or one not in the ring, is
+// not waited for (the caller yields).
+func TestSharedPackerFirstPhase(t *testing.T) {
+	p := &sharedPacker{pack: twoPackets}
+	p.playing.Store(3)
+	au := &media.AccessUnit{DTS: 1, Payload: [][]byte{{1}}}
+	if _, err := p.packets(au, true, twoPackets); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan int, 3)
+	for v := range 2 {
+		go func() {
+			if !p.sentFirst(au) {
+				t.Error("a unit in the ring was not waited for")
+			}
+			released <- v
+		}()
+	}
+	select {
+	case v := <-released:
+		t.Fatalf("viewer %d went on before the third sent its first packet", v)
+	case <-time.After(firstPhase / 3):
+	}
+	if !p.sentFirst(au) { // the third: opens the gate, does not wait
+		t.Fatal("the last viewer's first packet was not counted")
+	}
+	for range 2 {
+		select {
+		case <-released:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the waiting viewers were not released by the last one")
+		}
+	}
+
+	// A viewer that never sends: the others go on after firstPhase.
+	au2 := &media.AccessUnit{DTS: 2, Payload: [][]byte{{2}}}
+	if _, err := p.packets(au2, true, twoPackets); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	p.sentFirst(au2)
+	p.sentFirst(au2)
+	if d := time.Since(start); d < firstPhase/2 || d > 5*time.Second {
+		t.Fatalf("two of three viewers went on after %v, want about %v", d, firstPhase)
+	}
+
+	// One packet: nothing to wait for.
+	one := &sharedPacker{pack: func(au *media.AccessUnit) ([]*rtp.Packet, error) {
+		return []*rtp.Packet{{Payload: au.Payload[0]}}, nil
+	}}
+	one.playing.Store(2)
+	if _, err := one.packets(au, true, twoPackets); err != nil {
+		t.Fatal(err)
+	}
+	if one.sentFirst(au) {
+		t.Fatal("a unit of one packet was waited for")
+	}
+	if p.sentFirst(&media.AccessUnit{DTS: 3}) {
+		t.Fatal("a unit not in the ring was waited for")
 	}
 }

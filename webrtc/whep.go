@@ -408,6 +408,10 @@ func (ss *session) play(v *media.Viewer, senders []*sender) error {
 	for _, s := range senders {
 		byTrack[s.out.track.ID] = s
 		s.since = now
+		if s.pack != nil {
+			s.pack.playing.Add(1)
+			defer s.pack.playing.Add(-1)
+		}
 	}
 	var backlog []*media.AccessUnit
 	for i := 0; i < v.Backlog(); i++ {
@@ -510,7 +514,9 @@ func (s *sender) write(pkts []*rtp.Packet, ts uint32, au *media.AccessUnit, live
 			// The other viewers of this unit are runnable too: let each send
 			// its first packet before this one sends the rest (a keyframe
 			// is ~50 packets per viewer).
-			runtime.Gosched()
+			if !live || s.pack == nil || !s.pack.sentFirst(au) {
+				runtime.Gosched()
+			}
 		}
 	}
 	if held {
