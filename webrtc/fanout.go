@@ -70,8 +70,9 @@ type sharedPacker struct {
 	refs int // guarded by Server.packMu
 
 	// playing counts the viewers sending live units (sentFirst waits for
-	// them).
+	// them); phase, when set, replaces firstPhase (tests).
 	playing atomic.Int32
+	phase   time.Duration
 
 	mu   sync.Mutex // serializes the packetizer and ring writes
 	pack rtpcodec.Packetizer
@@ -111,7 +112,11 @@ func (p *sharedPacker) packets(au *media.AccessUnit, keep bool, own rtpcodec.Pac
 	e := &packed{au: au, pkts: pkts, err: err}
 	if len(pkts) > 1 { // a unit of one packet has no rest to hold back
 		e.gate = make(chan struct{})
-		time.AfterFunc(firstPhase, e.open)
+		d := p.phase
+		if d == 0 {
+			d = firstPhase
+		}
+		time.AfterFunc(d, e.open)
 	}
 	p.ring[n%packRing].Store(e)
 	p.next.Store(n + 1)

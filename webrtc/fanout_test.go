@@ -251,7 +251,8 @@ func twoPackets(au *media.AccessUnit) ([]*rtp.Packet, error) {
 // unit was packetized; a unit of one packet, or one not in the ring, is
 // not waited for (the caller yields).
 func TestSharedPackerFirstPhase(t *testing.T) {
-	p := &sharedPacker{pack: twoPackets}
+	// A phase far longer than the test: only the last viewer releases.
+	p := &sharedPacker{pack: twoPackets, phase: time.Hour}
 	p.playing.Store(3)
 	au := &media.AccessUnit{DTS: 1, Payload: [][]byte{{1}}}
 	if _, err := p.packets(au, true, twoPackets); err != nil {
@@ -269,7 +270,7 @@ func TestSharedPackerFirstPhase(t *testing.T) {
 	select {
 	case v := <-released:
 		t.Fatalf("viewer %d went on before the third sent its first packet", v)
-	case <-time.After(firstPhase / 3):
+	case <-time.After(50 * time.Millisecond):
 	}
 	if !p.sentFirst(au) { // the third: opens the gate, does not wait
 		t.Fatal("the last viewer's first packet was not counted")
@@ -282,16 +283,17 @@ func TestSharedPackerFirstPhase(t *testing.T) {
 		}
 	}
 
-	// A viewer that never sends: the others go on after firstPhase.
+	// A viewer that never sends: the others go on after the phase.
+	p.phase = 20 * time.Millisecond
 	au2 := &media.AccessUnit{DTS: 2, Payload: [][]byte{{2}}}
+	start := time.Now()
 	if _, err := p.packets(au2, true, twoPackets); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	p.sentFirst(au2)
 	p.sentFirst(au2)
-	if d := time.Since(start); d < firstPhase/2 || d > 5*time.Second {
-		t.Fatalf("two of three viewers went on after %v, want about %v", d, firstPhase)
+	if d := time.Since(start); d < p.phase || d > 5*time.Second {
+		t.Fatalf("two of three viewers went on after %v, want about %v", d, p.phase)
 	}
 
 	// One packet: nothing to wait for.
