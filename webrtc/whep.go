@@ -513,7 +513,8 @@ func (s *sender) write(pkts []*rtp.Packet, ts uint32, au *media.AccessUnit, live
 		if i == 0 && len(pkts) > 1 {
 			// The other viewers of this unit are runnable too: let each send
 			// its first packet before this one sends the rest (a keyframe
-			// is ~50 packets per viewer).
+			// is ~50 packets per viewer): wait for them on the shared
+			// packer, or yield where the unit is not shared.
 			if !live || s.pack == nil || !s.pack.sentFirst(au) {
 				runtime.Gosched()
 			}
