@@ -12,6 +12,7 @@
 // with H.264 and AAC), EDDY_PUBLISH_STREAM (a name nothing publishes yet),
 // CHROMIUM (default /usr/bin/chromium), SCREENSHOT (path written on failure).
 import { chromium } from 'playwright-core';
+import { coverageBox } from './timeline.mjs';
 
 const base = process.env.EDDY_URL;
 const stream = process.env.EDDY_STREAM || 'cam';
@@ -162,7 +163,7 @@ try {
   if (!/503 test: WHEP refused/.test(fb) || !/HLS/.test(await status())) throw new Error('the fallback to HLS is not shown: ' + fb);
   await page.unroute('**/whep');
 
-  // Archive: hour zoom, click the start of the first recorded range.
+  // Archive: hour zoom, click the start of the widest recorded range.
   const loads = await page.evaluate(() => window.eddy.state.coverageLoads);
   await page.locator('#zoom-hour').click();
   await page.waitForFunction((n) => window.eddy.state.coverageLoads > n, loads, { timeout: 10000 });
@@ -176,10 +177,7 @@ try {
     await page.waitForFunction((k) => window.eddy.state.coverageLoads > k, n, { timeout: 10000 });
     await sleep(500);
   }
-  const block = page.locator('#tl-coverage > div').first();
-  await block.waitFor({ timeout: 15000 });
-  await block.scrollIntoViewIfNeeded(); // a mouse click lands only inside the viewport
-  const box = await block.boundingBox();
+  const box = await coverageBox(page);
   await page.mouse.click(box.x + 1, box.y + box.height / 2);
   await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND', null, { timeout: 10000 });
   await advance(3, 25000);
@@ -187,8 +185,7 @@ try {
 
   // Drag a selection over the recording; its clip link serves MP4.
   // (The layout moved when the video got its size: measure again.)
-  await page.locator('#timeline').scrollIntoViewIfNeeded();
-  const b2 = await page.locator('#tl-coverage > div').first().boundingBox();
+  const b2 = await coverageBox(page);
   const y = b2.y + b2.height / 2;
   await page.mouse.move(b2.x, y);
   await page.mouse.down();

@@ -13,6 +13,7 @@
 // publisher may publish), CHROMIUM, SCREENSHOT.
 import { chromium } from 'playwright-core';
 import { statSync } from 'node:fs';
+import { coverageBox } from './timeline.mjs';
 
 const base = process.env.EDDY_URL;
 const stream = process.env.EDDY_STREAM;
@@ -127,10 +128,8 @@ try {
     await sleep(500);
   }
   // The review controls put the timeline below the fold of a 900 px
-  // window: a mouse click there would land outside the page.
-  await page.locator('#timeline').scrollIntoViewIfNeeded();
-  const block = page.locator('#tl-coverage > div').first();
-  const box = await block.boundingBox();
+  // window: coverageBox scrolls it into view.
+  const box = await coverageBox(page);
   await page.mouse.click(box.x + 1, box.y + box.height / 2);
   await page.waitForFunction(() => window.eddy.state.mode === 'ON_DEMAND', null, { timeout: 10000 });
   await advance(2, 25000);
@@ -138,8 +137,7 @@ try {
 
   // A clip: drag a selection, click the download link (the browser sends
   // the cookie: same-site).
-  await page.locator('#timeline').scrollIntoViewIfNeeded();
-  const b2 = await page.locator('#tl-coverage > div').first().boundingBox();
+  const b2 = await coverageBox(page);
   const y = b2.y + b2.height / 2;
   await page.mouse.move(b2.x, y);
   await page.mouse.down();
