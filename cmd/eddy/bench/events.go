@@ -15,7 +15,8 @@ import (
 // eddy bench events: one camera publishes over RTSP (bench ingest's looping
 // publisher) to an Eddy server the bench starts as a child, N hls.js-like
 // readers follow its LIVE playlist, and the bench measures two windows of
-// the same length one after the other:
+// the same length one after the other, from half a GOP after a keyframe
+// (ingestBench.midGOP):
 //
 //   - baseline: the camera and the readers alone;
 //   - events: the same, plus writers putting metadata events into the
@@ -219,6 +220,11 @@ func runEventsBench(ctx context.Context, cfg eventsBenchConfig) (*eventsResults,
 	}
 	b.logf("%d HLS readers (LIVE); warm-up %v, then a baseline window and an events window of %v each", cfg.Readers, cfg.Warmup, cfg.Duration)
 	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
+		return nil, runErr(ctx, err)
+	}
+	// Both windows are compared fragment for fragment: start them between
+	// two fragments (the baseline starts up to a GOP after the warm-up).
+	if err := sleepCtx(ctx, time.Until(ib.midGOP())); err != nil {
 		return nil, runErr(ctx, err)
 	}
 

@@ -420,6 +420,27 @@ func (b *ingestBench) gop() time.Duration {
 	return 2 * time.Second
 }
 
+// midGOP returns the next moment half a GOP after a keyframe of the
+// first camera, now when it has sent none. The server cuts and persists
+// a fragment as a keyframe arrives, so a window that starts there has
+// its fragments' arrivals and persists half a GOP from either edge:
+// windows that are whole GOPs long, started right after a fragment,
+// would each count that fragment on one side of an edge or the other by
+// a few milliseconds' chance.
+func (b *ingestBench) midGOP() time.Time {
+	now := time.Now()
+	k := b.pubs[0].lastKey()
+	if k.IsZero() {
+		return now
+	}
+	gop := b.gop()
+	t := k.Add(gop / 2)
+	for t.Before(now) {
+		t = t.Add(gop)
+	}
+	return t
+}
+
 // ingestGuardedClient hides the request body's WriteTo from net/http, the
 // workaround for the aws-sdk-go-v2 body race described at
 // servertest.GuardRequestBody.

@@ -83,6 +83,16 @@ func (p *publisher) gop() time.Duration {
 	return medianSpacing(p.keys)
 }
 
+// lastKey is when the last keyframe was sent (zero before the first).
+func (p *publisher) lastKey() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.keys) == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, p.keys[len(p.keys)-1])
+}
+
 func medianSpacing(ts []int64) time.Duration {
 	if len(ts) < 2 {
 		return 0
